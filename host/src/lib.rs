@@ -1,0 +1,26 @@
+//! # liqscan-host: the host process
+//!
+//! Data flows through this crate like this:
+//!
+//! ```text
+//!  assets + accounts (TOML/JSON/CSV)    price ticks (CSV/JSONL/bars)
+//!            |                                   |
+//!            v                                   v
+//!   model::compile ──> terms (i32 coeffs)   model::quote ──> PriceEntry (u32 prices)
+//!            \                                   /
+//!             v                                 v
+//!        engine::SoftwareEngine  (or the card)  ── breach / at-risk bitmaps ──> dispatch
+//!                     ^
+//!        reference (wide integers, the oracle for every test)
+//! ```
+//!
+//! - [`model`]: assets, tiers, accounts, exact decimals, and the compiler from real amounts to
+//!   the integer coefficients and prices the datapath takes (conservative rounding).
+//! - [`reference`]: the plainest exact implementation of the risk formula.
+//! - [`engine`]: the software scan engine (full scan and incremental).
+//! - [`io`]: readers for accounts, assets and ticks; the breach writer.
+#![warn(missing_docs)]
+
+pub mod bitmap;
+pub mod model;
+pub mod reference;

@@ -1,0 +1,338 @@
+//! Exact decimal numbers for amounts, weights and prices as users write them.
+//!
+//! A [`Decimal`] is `mantissa * 10^-scale`. It is parsed from text exactly (no binary floating
+//! point ever touches an amount that feeds a decision) and quantised with explicit floor or
+//! ceiling rounding.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Most fractional digits a [`Decimal`] may carry.
+pub const MAX_SCALE: u32 = 36;
+
+/// An exact decimal: `mantissa * 10^-scale`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Decimal {
+    mantissa: i128,
+    scale: u32,
+}
+
+/// Why a text is not a decimal, or an operation does not fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecimalError {
+    /// The text is not a plain decimal number.
+    #[error("'{0}' is not a decimal number (expected digits with an optional sign, point and exponent)")]
+    Malformed(String),
+    /// Too many digits or too large an exponent for 128 bits.
+    #[error("'{0}' has more digits than fit in 128 bits")]
+    TooLarge(String),
+    /// An arithmetic result does not fit in 128 bits.
+    #[error("decimal arithmetic overflowed 128 bits")]
+    Overflow,
+}
+
+fn pow10(n: u32) -> Option<i128> {
+    10i128.checked_pow(n)
+}
+
+impl Decimal {
+    /// Zero.
+    pub const ZERO: Decimal = Decimal { mantissa: 0, scale: 0 };
+    /// One.
+    pub const ONE: Decimal = Decimal { mantissa: 1, scale: 0 };
+
+    /// `mantissa * 10^-scale`.
+    pub fn new(mantissa: i128, scale: u32) -> Self {
+        Decimal { mantissa, scale }
+    }
+
+    /// An integer.
+    pub fn from_int(v: i64) -> Self {
+        Decimal { mantissa: v as i128, scale: 0 }
+    }
+
+    /// The mantissa.
+    pub fn mantissa(self) -> i128 {
+        self.mantissa
+    }
+
+    /// Digits after the point.
+    pub fn scale(self) -> u32 {
+        self.scale
+    }
+
+    /// True for values below zero.
+    pub fn is_negative(self) -> bool {
+        self.mantissa < 0
+    }
+
+    /// True for zero.
+    pub fn is_zero(self) -> bool {
+        self.mantissa == 0
+    }
+
+    /// The same value with trailing zero digits removed from the fraction.
+    pub fn normalized(self) -> Self {
+        let mut d = self;
+        while d.scale > 0 && d.mantissa % 10 == 0 {
+            d.mantissa /= 10;
+            d.scale -= 1;
+        }
+        d
+    }
+
+    /// Rescales to `scale` digits (only upward, exact).
+    fn with_scale(self, scale: u32) -> Result<Self, DecimalError> {
+        debug_assert!(scale >= self.scale);
+        let f = pow10(scale - self.scale).ok_or(DecimalError::Overflow)?;
+        Ok(Decimal { mantissa: self.mantissa.checked_mul(f).ok_or(DecimalError::Overflow)?, scale })
+    }
+
+    /// Exact sum.
+    pub fn checked_add(self, o: Decimal) -> Result<Decimal, DecimalError> {
+        let s = self.scale.max(o.scale);
+        let (a, b) = (self.with_scale(s)?, o.with_scale(s)?);
+        Ok(Decimal { mantissa: a.mantissa.checked_add(b.mantissa).ok_or(DecimalError::Overflow)?, scale: s }
+            .normalized())
+    }
+
+    /// Exact difference.
+    pub fn checked_sub(self, o: Decimal) -> Result<Decimal, DecimalError> {
+        self.checked_add(Decimal {
+            mantissa: o.mantissa.checked_neg().ok_or(DecimalError::Overflow)?,
+            scale: o.scale,
+        })
+    }
+
+    /// Exact product.
+    pub fn checked_mul(self, o: Decimal) -> Result<Decimal, DecimalError> {
+        let (a, b) = (self.normalized(), o.normalized());
+        let scale = a.scale + b.scale;
+        if scale > 2 * MAX_SCALE {
+            return Err(DecimalError::Overflow);
+        }
+        Ok(Decimal { mantissa: a.mantissa.checked_mul(b.mantissa).ok_or(DecimalError::Overflow)?, scale }
+            .normalized())
+    }
+
+    /// `floor(self * 10^exp)` for a signed decimal exponent, exactly.
+    pub fn floor_shifted(self, exp: i32) -> Result<i128, DecimalError> {
+        self.round_shifted(exp, false)
+    }
+
+    /// `ceil(self * 10^exp)`, exactly.
+    pub fn ceil_shifted(self, exp: i32) -> Result<i128, DecimalError> {
+        self.round_shifted(exp, true)
+    }
+
+    fn round_shifted(self, exp: i32, up: bool) -> Result<i128, DecimalError> {
+        let net = exp - self.scale as i32;
+        if net >= 0 {
+            let f = pow10(net as u32).ok_or(DecimalError::Overflow)?;
+            return self.mantissa.checked_mul(f).ok_or(DecimalError::Overflow);
+        }
+        let Some(d) = pow10((-net) as u32) else {
+            // More than 38 digits below the unit: the value is a fraction of one quantum.
+            return Ok(match (self.mantissa.signum(), up) {
+                (0, _) => 0,
+                (1, true) => 1,
+                (1, false) => 0,
+                (_, true) => 0,
+                (_, false) => -1,
+            });
+        };
+        let q = self.mantissa.div_euclid(d);
+        let r = self.mantissa.rem_euclid(d);
+        Ok(if up && r != 0 { q + 1 } else { q })
+    }
+
+    /// Approximate value for display only; never used in a decision.
+    pub fn to_f64_lossy(self) -> f64 {
+        self.mantissa as f64 / 10f64.powi(self.scale as i32)
+    }
+
+    /// Parses a decimal from a finite `f64`'s shortest round-trip text (for inputs that arrive as
+    /// binary floats, such as JSON numbers written by other tools).
+    pub fn from_f64_text(v: f64) -> Result<Decimal, DecimalError> {
+        if !v.is_finite() {
+            return Err(DecimalError::Malformed(v.to_string()));
+        }
+        format!("{v}").parse()
+    }
+}
+
+impl FromStr for Decimal {
+    type Err = DecimalError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || DecimalError::Malformed(text.to_string());
+        let big = || DecimalError::TooLarge(text.to_string());
+        let t = text.trim();
+        let (neg, body) = match t.as_bytes().first() {
+            Some(b'-') => (true, &t[1..]),
+            Some(b'+') => (false, &t[1..]),
+            _ => (false, t),
+        };
+        let (num, exp) = match body.find(['e', 'E']) {
+            Some(i) => (&body[..i], body[i + 1..].parse::<i32>().map_err(|_| bad())?),
+            None => (body, 0),
+        };
+        let (int, frac) = match num.find('.') {
+            Some(i) => (&num[..i], &num[i + 1..]),
+            None => (num, ""),
+        };
+        if int.is_empty() && frac.is_empty() {
+            return Err(bad());
+        }
+        if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let mut m: i128 = 0;
+        for b in int.bytes().chain(frac.bytes()) {
+            m = m.checked_mul(10).and_then(|m| m.checked_add((b - b'0') as i128)).ok_or_else(big)?;
+        }
+        let mut scale = frac.len() as i64 - exp as i64;
+        if scale < 0 {
+            m = m.checked_mul(pow10((-scale) as u32).ok_or_else(big)?).ok_or_else(big)?;
+            scale = 0;
+        }
+        let mut d = Decimal { mantissa: if neg { -m } else { m }, scale: scale as u32 }.normalized();
+        if d.scale > MAX_SCALE {
+            // Keep the value exact or refuse: digits beyond MAX_SCALE must be zero.
+            return Err(big());
+        }
+        d.scale = d.scale.min(MAX_SCALE);
+        Ok(d)
+    }
+}
+
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let neg = self.mantissa < 0;
+        let digits = self.mantissa.unsigned_abs().to_string();
+        let s = self.scale as usize;
+        let (int, frac) = if digits.len() > s {
+            (digits[..digits.len() - s].to_string(), digits[digits.len() - s..].to_string())
+        } else {
+            ("0".to_string(), format!("{}{}", "0".repeat(s - digits.len()), digits))
+        };
+        if neg {
+            write!(f, "-")?;
+        }
+        if frac.is_empty() { write!(f, "{int}") } else { write!(f, "{int}.{frac}") }
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Compare by difference; both fit 128 bits after rescaling for any value this crate makes.
+        match self.checked_sub(*other) {
+            Ok(d) => d.mantissa.cmp(&0),
+            Err(_) => self.to_f64_lossy().total_cmp(&other.to_f64_lossy()),
+        }
+    }
+}
+
+impl serde::Serialize for Decimal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'a> serde::Deserialize<'a> for Decimal {
+    fn deserialize<D: serde::Deserializer<'a>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Decimal;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a decimal number or a string holding one")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Decimal, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Decimal, E> {
+                Ok(Decimal::from_int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Decimal, E> {
+                Ok(Decimal::new(v as i128, 0))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Decimal, E> {
+                Decimal::from_f64_text(v).map_err(E::custom)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Decimal, A::Error> {
+                // serde_json's arbitrary_precision hands numbers over as a one-entry map holding
+                // the number's exact text.
+                let (_k, v): (String, String) =
+                    map.next_entry()?.ok_or_else(|| serde::de::Error::custom("empty number"))?;
+                v.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_exactly() {
+        assert_eq!(d("195.210000000"), Decimal::new(19521, 2));
+        assert_eq!(d("-0.5"), Decimal::new(-5, 1));
+        assert_eq!(d("1e3"), Decimal::new(1000, 0));
+        assert_eq!(d("2.5E-3"), Decimal::new(25, 4));
+        assert_eq!(d(".5"), Decimal::new(5, 1));
+        assert_eq!(d("+7"), Decimal::new(7, 0));
+        for bad in ["", "-", ".", "1.2.3", "abc", "1e", "NaN", "inf", "1,5", "0x10"] {
+            assert!(bad.parse::<Decimal>().is_err(), "{bad} parsed");
+        }
+        assert!(matches!("1e40".parse::<Decimal>(), Err(DecimalError::TooLarge(_))));
+    }
+
+    #[test]
+    fn displays_round_trip() {
+        for s in ["0", "1", "-1", "0.001", "-123.456", "100"] {
+            assert_eq!(d(s).to_string(), s);
+            assert_eq!(d(&d(s).to_string()), d(s));
+        }
+    }
+
+    #[test]
+    fn rounds_floor_and_ceil() {
+        assert_eq!(d("1.25").floor_shifted(1).unwrap(), 12);
+        assert_eq!(d("1.25").ceil_shifted(1).unwrap(), 13);
+        assert_eq!(d("-1.25").floor_shifted(1).unwrap(), -13);
+        assert_eq!(d("-1.25").ceil_shifted(1).unwrap(), -12);
+        assert_eq!(d("1.2").floor_shifted(1).unwrap(), 12);
+        assert_eq!(d("1.2").ceil_shifted(1).unwrap(), 12);
+        assert_eq!(d("3").floor_shifted(-1).unwrap(), 0);
+        assert_eq!(d("3").ceil_shifted(-1).unwrap(), 1);
+        assert_eq!(d("1e-30").ceil_shifted(-20).unwrap(), 1);
+        assert_eq!(d("-1e-30").floor_shifted(-20).unwrap(), -1);
+    }
+
+    #[test]
+    fn arithmetic_is_exact() {
+        assert_eq!(d("0.1").checked_add(d("0.2")).unwrap(), d("0.3"));
+        assert_eq!(d("1").checked_sub(d("0.825")).unwrap(), d("0.175"));
+        assert_eq!(d("1.5").checked_mul(d("0.825")).unwrap(), d("1.2375"));
+        assert!(d("0.3") > d("0.29999"));
+        assert!(Decimal::new(i128::MAX, 0).checked_mul(d("2")).is_err());
+    }
+
+    #[test]
+    fn deserializes_json_numbers_exactly() {
+        let v: Vec<Decimal> = serde_json::from_str("[195.210000000, \"0.1\", 3, -2]").unwrap();
+        assert_eq!(v, vec![d("195.21"), d("0.1"), d("3"), d("-2")]);
+    }
+}

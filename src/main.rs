@@ -1,0 +1,2 @@
+//! The `liqscan` command.
+fn main() {}
