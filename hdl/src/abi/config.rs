@@ -1,0 +1,65 @@
+//! The card's build configuration: the one place where lanes, accounts, assets and term slots
+//! are chosen. The rust-hdl core, the golden models, the Verilog and the bitstream report all
+//! read these constants; the host reads them back from the card's `CONFIG*` registers and checks
+//! they match (see [`crate::abi::regs`]).
+//!
+//! The default fits an LFE5U-85F: 16 lanes x 8 16x16 multipliers = 128 of its 156 18x18
+//! multipliers, and the per-lane term and price memories fit its 208 block RAMs.
+
+use crate::abi::widths::{ASSET_BITS, MAX_COEFFS_PER_ACCOUNT};
+
+/// Parallel multiply-accumulate lanes. Lane `l` holds accounts `g * LANES + l`; the lanes of
+/// one *group* `g` are scanned in lock step. At most 32 (one bitmap word per group).
+pub const LANES: usize = 16;
+/// log2 of [`LANES`].
+pub const LANE_BITS: usize = 4;
+/// Accounts the card holds (a multiple of [`LANES`] and a power of two).
+pub const CARD_ACCOUNTS: usize = 2048;
+/// log2 of [`CARD_ACCOUNTS`].
+pub const CARD_ACCOUNT_BITS: usize = 11;
+/// Groups of [`LANES`] accounts.
+pub const GROUPS: usize = CARD_ACCOUNTS / LANES;
+/// log2 of [`GROUPS`].
+pub const GROUP_BITS: usize = CARD_ACCOUNT_BITS - LANE_BITS;
+/// Assets in the card's price table (a power of two, at most [`crate::abi::MAX_ASSETS`]).
+pub const CARD_ASSETS: usize = 256;
+/// log2 of [`CARD_ASSETS`].
+pub const CARD_ASSET_BITS: usize = 8;
+/// Term slots stored per account: every account has room for the datapath's maximum.
+pub const TERM_SLOTS: usize = MAX_COEFFS_PER_ACCOUNT;
+/// log2 of [`TERM_SLOTS`].
+pub const SLOT_BITS: usize = 4;
+/// The clock the design is placed and routed for, in MHz.
+pub const TARGET_MHZ: u32 = 125;
+
+/// The configuration as one value, as reported by the card's registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CardConfig {
+    /// [`LANES`].
+    pub lanes: u32,
+    /// [`CARD_ACCOUNTS`].
+    pub accounts: u32,
+    /// [`CARD_ASSETS`].
+    pub assets: u32,
+    /// [`TERM_SLOTS`].
+    pub term_slots: u32,
+}
+
+/// This build's configuration.
+pub const CONFIG: CardConfig = CardConfig {
+    lanes: LANES as u32,
+    accounts: CARD_ACCOUNTS as u32,
+    assets: CARD_ASSETS as u32,
+    term_slots: TERM_SLOTS as u32,
+};
+
+// Compile-time checks that the constants agree with each other and with the widths.
+const _: () = {
+    assert!(1 << LANE_BITS == LANES);
+    assert!(LANES <= 32);
+    assert!(1 << CARD_ACCOUNT_BITS == CARD_ACCOUNTS);
+    assert!(1 << GROUP_BITS == GROUPS);
+    assert!(1 << CARD_ASSET_BITS == CARD_ASSETS);
+    assert!(CARD_ASSET_BITS <= ASSET_BITS as usize);
+    assert!(1 << SLOT_BITS == TERM_SLOTS);
+};
