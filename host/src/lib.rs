@@ -22,5 +22,6 @@
 #![warn(missing_docs)]
 
 pub mod bitmap;
+pub mod io;
 pub mod model;
 pub mod reference;

@@ -1,0 +1,93 @@
+//! Inputs users already have, and the breach output.
+//!
+//! - [`venue`]: assets and venue settings from TOML or JSON.
+//! - [`accounts`]: accounts from TOML, JSON or CSV.
+//! - [`ticks`]: price ticks from CSV or JSONL, and the 10-minute OHLC bar files.
+//! - [`breaches`]: breach events as JSONL.
+//!
+//! Every reader refuses bad input with an [`InputError`] naming the file, the line (where there
+//! is one) and the problem; nothing is skipped silently.
+
+pub mod accounts;
+pub mod breaches;
+pub mod ticks;
+pub mod time;
+pub mod venue;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Bad input: which file, which line, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// The file (or a label such as `<stdin>`).
+    pub file: PathBuf,
+    /// 1-based line, where the format has lines.
+    pub line: Option<usize>,
+    /// What is wrong, and where possible what to do.
+    pub problem: String,
+}
+
+impl InputError {
+    /// An error at a line of a file.
+    pub fn at(file: &Path, line: usize, problem: impl fmt::Display) -> Self {
+        InputError { file: file.to_path_buf(), line: Some(line), problem: problem.to_string() }
+    }
+
+    /// An error about a whole file.
+    pub fn file(file: &Path, problem: impl fmt::Display) -> Self {
+        InputError { file: file.to_path_buf(), line: None, problem: problem.to_string() }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file.display(), l, self.problem),
+            None => write!(f, "{}: {}", self.file.display(), self.problem),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Reads a whole file, naming it in the error.
+pub(crate) fn read_text(path: &Path) -> Result<String, InputError> {
+    std::fs::read_to_string(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))
+}
+
+/// The format a file's extension names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `.toml`
+    Toml,
+    /// `.json`
+    Json,
+    /// `.jsonl` / `.ndjson`
+    Jsonl,
+    /// `.csv`
+    Csv,
+}
+
+impl Format {
+    /// The format of a path by its extension.
+    pub fn of(path: &Path) -> Result<Format, InputError> {
+        match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+            Some("toml") => Ok(Format::Toml),
+            Some("json") => Ok(Format::Json),
+            Some("jsonl") | Some("ndjson") => Ok(Format::Jsonl),
+            Some("csv") => Ok(Format::Csv),
+            _ => Err(InputError::file(path, "unknown file type: expected .toml, .json, .jsonl or .csv")),
+        }
+    }
+}
+
+/// Line of a serde_json error (1-based), for messages.
+pub(crate) fn json_line(e: &serde_json::Error) -> usize {
+    e.line().max(1)
+}
+
+/// Line of a TOML error, computed from its byte span.
+pub(crate) fn toml_line(text: &str, e: &toml::de::Error) -> Option<usize> {
+    e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+}

@@ -1,0 +1,271 @@
+//! Price ticks: CSV, JSONL, and 10-minute OHLC bar files.
+//!
+//! CSV has a header naming `timestamp`, `asset`, `price`; JSONL has one object a line with
+//! `ts` (or `timestamp`), `asset`, `price`. Timestamps are integer nanoseconds since the epoch
+//! or RFC 3339 UTC text; prices are decimal numbers or strings holding one, parsed exactly.
+//! Ticks must not go back in time.
+//!
+//! Bar files (a JSON array of bars with `time_period_start`, `time_period_end`, `price_open`,
+//! `price_high`, `price_low`, `price_close`) become four ticks a bar, since a bar says where the
+//! price went but not when: open at the bar's start, then the two extremes at one and two thirds
+//! of the bar, then the close one nanosecond before the bar's end. The extreme nearer the open
+//! in the direction the bar closed against comes first: a bar that closed up is taken to have
+//! dipped first (O, L, H, C), one that closed down to have spiked first (O, H, L, C). That keeps
+//! every bar's low in the path, which is what a crash replay needs.
+
+use std::path::Path;
+
+use liqscan_hdl::abi::PriceEntry;
+use serde::Deserialize;
+
+use super::time::parse_timestamp;
+use super::{Format, InputError, read_text};
+use crate::model::{AssetTable, Decimal};
+
+/// One oracle price update, resolved and quantised against the venue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tick {
+    /// Nanoseconds since the Unix epoch.
+    pub ts_ns: i64,
+    /// Price-table index of the asset.
+    pub asset: u16,
+    /// The price as given, in quote units per whole asset.
+    pub price: Decimal,
+    /// The quantised price-table entry.
+    pub entry: PriceEntry,
+}
+
+fn make_tick(table: &AssetTable, ts_ns: i64, symbol: &str, price: Decimal) -> Result<Tick, String> {
+    let asset = table.index_of(symbol).map_err(|e| e.to_string())?;
+    let entry = table.quote(asset, price).map_err(|e| e.to_string())?;
+    Ok(Tick { ts_ns, asset, price, entry })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonTick {
+    #[serde(alias = "timestamp")]
+    ts: serde_json::Value,
+    asset: String,
+    price: Decimal,
+}
+
+fn ts_of(v: &serde_json::Value) -> Result<i64, String> {
+    match v {
+        serde_json::Value::String(s) => parse_timestamp(s),
+        serde_json::Value::Number(n) => parse_timestamp(&n.to_string()),
+        other => Err(format!("timestamp must be a number or a string, not {other}")),
+    }
+}
+
+/// Parses tick text (CSV or JSONL); `path` names it in errors.
+pub fn parse_ticks(
+    path: &Path,
+    text: &str,
+    format: Format,
+    table: &AssetTable,
+) -> Result<Vec<Tick>, InputError> {
+    let mut out: Vec<Tick> = Vec::new();
+    let mut push = |line: usize, t: Result<Tick, String>| -> Result<(), InputError> {
+        let t = t.map_err(|e| InputError::at(path, line, e))?;
+        if let Some(prev) = out.last()
+            && t.ts_ns < prev.ts_ns
+        {
+            return Err(InputError::at(
+                path,
+                line,
+                format!("timestamp {} is before the previous tick's {}", t.ts_ns, prev.ts_ns),
+            ));
+        }
+        out.push(t);
+        Ok(())
+    };
+    match format {
+        Format::Csv => {
+            let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+            let h = rdr.headers().map_err(|e| InputError::at(path, 1, e))?.clone();
+            let col = |n: &str| h.iter().position(|x| x.eq_ignore_ascii_case(n));
+            let (Some(its), Some(ia), Some(ip)) =
+                (col("timestamp").or(col("ts")), col("asset"), col("price"))
+            else {
+                return Err(InputError::at(path, 1, "header must name the columns timestamp, asset, price"));
+            };
+            for rec in rdr.records() {
+                let rec = rec.map_err(|e| {
+                    InputError::at(
+                        path,
+                        e.position().map(|p| p.line() as usize).unwrap_or(0),
+                        format!("malformed row: {e}"),
+                    )
+                })?;
+                let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+                let f = |i| rec.get(i).unwrap_or("");
+                let t = parse_timestamp(f(its)).and_then(|ts| {
+                    let price: Decimal = f(ip).parse().map_err(|e| format!("price: {e}"))?;
+                    make_tick(table, ts, f(ia), price)
+                });
+                push(line, t)?;
+            }
+        }
+        Format::Jsonl => {
+            for (i, raw) in text.lines().enumerate() {
+                if raw.trim().is_empty() {
+                    continue;
+                }
+                let t = serde_json::from_str::<JsonTick>(raw)
+                    .map_err(|e| format!("malformed tick: {e}"))
+                    .and_then(|j| make_tick(table, ts_of(&j.ts)?, &j.asset, j.price));
+                push(i + 1, t)?;
+            }
+        }
+        _ => return Err(InputError::file(path, "ticks must be .csv or .jsonl (bar files: use read_bars)")),
+    }
+    Ok(out)
+}
+
+/// Reads a tick file (.csv or .jsonl).
+pub fn read_ticks(path: &Path, table: &AssetTable) -> Result<Vec<Tick>, InputError> {
+    let text = read_text(path)?;
+    parse_ticks(path, &text, Format::of(path)?, table)
+}
+
+/// One OHLC bar of the bar files.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Bar {
+    /// Start of the bar (RFC 3339).
+    pub time_period_start: String,
+    /// End of the bar (RFC 3339).
+    pub time_period_end: String,
+    /// First trade price.
+    pub price_open: Decimal,
+    /// Highest price.
+    pub price_high: Decimal,
+    /// Lowest price.
+    pub price_low: Decimal,
+    /// Last trade price.
+    pub price_close: Decimal,
+}
+
+/// Parses bar-file text into ticks for `symbol`; `path` names it in errors.
+pub fn parse_bars(
+    path: &Path,
+    text: &str,
+    table: &AssetTable,
+    symbol: &str,
+) -> Result<Vec<Tick>, InputError> {
+    let bars: Vec<Bar> = serde_json::from_str(text)
+        .map_err(|e| InputError::at(path, super::json_line(&e), format!("malformed bar file: {e}")))?;
+    if bars.is_empty() {
+        return Err(InputError::file(path, "no bars"));
+    }
+    let mut out = Vec::with_capacity(bars.len() * 4);
+    let mut prev_end = i64::MIN;
+    for (n, b) in bars.iter().enumerate() {
+        let err =
+            |p: String| InputError::file(path, format!("bar #{} ({}): {p}", n + 1, b.time_period_start));
+        let start = parse_timestamp(&b.time_period_start).map_err(err)?;
+        let end = parse_timestamp(&b.time_period_end).map_err(err)?;
+        if end <= start + 3 || start < prev_end {
+            return Err(err("bar does not follow the previous one or has no length".into()));
+        }
+        prev_end = end;
+        let (o, h, l, c) = (b.price_open, b.price_high, b.price_low, b.price_close);
+        if l > o.min(c) || h < o.max(c) || l.is_negative() {
+            return Err(err(format!("inconsistent bar: open {o} high {h} low {l} close {c}")));
+        }
+        let (x1, x2) = if c >= o { (l, h) } else { (h, l) };
+        let len = end - start;
+        for (ts, p) in [(start, o), (start + len / 3, x1), (start + 2 * len / 3, x2), (end - 1, c)] {
+            out.push(make_tick(table, ts, symbol, p).map_err(err)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a bar file into ticks for `symbol`.
+pub fn read_bars(path: &Path, table: &AssetTable, symbol: &str) -> Result<Vec<Tick>, InputError> {
+    let text = read_text(path)?;
+    parse_bars(path, &text, table, symbol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::VenueSpec;
+    use crate::model::venues::{lending_asset, quote_asset};
+
+    fn table() -> AssetTable {
+        AssetTable::new(
+            VenueSpec::default(),
+            vec![lending_asset("ETH", -4, "0.825", "0.1"), quote_asset("USDC", -2)],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn csv_and_jsonl_agree() {
+        let t = table();
+        let csv = "timestamp,asset,price\n2020-03-12T00:00:00Z,ETH,195.21\n1584000000000000001,USDC,1\n";
+        let jsonl = "{\"ts\":\"2020-03-12T00:00:00Z\",\"asset\":\"ETH\",\"price\":195.21}\n\n{\"ts\":1584000000000000001,\"asset\":\"USDC\",\"price\":\"1\"}\n";
+        let a = parse_ticks(Path::new("t.csv"), csv, Format::Csv, &t).unwrap();
+        let b = parse_ticks(Path::new("t.jsonl"), jsonl, Format::Jsonl, &t).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a[0].entry.spot.asset, 1_952_100);
+        assert_eq!(a[0].entry.stressed.asset, 1_756_890); // 195.21 * 0.9
+    }
+
+    #[test]
+    fn refuses_bad_ticks() {
+        let t = table();
+        let p = Path::new("t.csv");
+        let cases = [
+            ("timestamp,asset,price\n1,DOGE,1\n", "t.csv:2: unknown asset 'DOGE'"),
+            ("timestamp,asset,price\n1,ETH,-1\n", "t.csv:2: asset 'ETH' price -1 is negative"),
+            ("timestamp,asset,price\n1,ETH,NaN\n", "t.csv:2: price: 'NaN' is not a decimal"),
+            ("timestamp,asset,price\n1,ETH,inf\n", "t.csv:2: price: 'inf' is not a decimal"),
+            ("timestamp,asset,price\n5,ETH,1\n4,ETH,1\n", "t.csv:3: timestamp 4 is before"),
+            ("timestamp,asset,price\nyesterday,ETH,1\n", "t.csv:2: timestamp 'yesterday'"),
+            ("timestamp,asset,price\n1,ETH,1e9\n", "t.csv:2: asset 'ETH' price 1000000000 is"),
+        ];
+        for (text, want) in cases {
+            let e = parse_ticks(p, text, Format::Csv, &t).unwrap_err().to_string();
+            assert!(e.starts_with(want), "got {e}\nwant {want}");
+        }
+        let e = parse_ticks(
+            Path::new("t.jsonl"),
+            "{\"ts\":1,\"asset\":\"ETH\",\"price\":1}\n{oops\n",
+            Format::Jsonl,
+            &t,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("t.jsonl:2: malformed tick"), "{e}");
+    }
+
+    #[test]
+    fn bars_keep_the_low() {
+        let t = table();
+        let text = r#"[{"time_period_start":"2020-03-12T00:00:00Z","time_period_end":"2020-03-12T00:10:00Z","price_open":195,"price_high":196,"price_low":101.01,"price_close":107.5}]"#;
+        let ticks = parse_bars(Path::new("b.json"), text, &t, "ETH").unwrap();
+        let prices: Vec<String> = ticks.iter().map(|t| t.price.to_string()).collect();
+        assert_eq!(prices, ["195", "196", "101.01", "107.5"]);
+        assert!(ticks.windows(2).all(|w| w[0].ts_ns < w[1].ts_ns));
+        let bad = text.replace("101.01", "200");
+        assert!(
+            parse_bars(Path::new("b.json"), &bad, &t, "ETH")
+                .unwrap_err()
+                .to_string()
+                .contains("inconsistent bar")
+        );
+    }
+
+    #[test]
+    fn reads_the_real_black_thursday_bars() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/eth-usd-10m/2020-03-12.json");
+        let ticks = read_bars(&path, &table(), "ETH").unwrap();
+        assert_eq!(ticks.len(), 144 * 4);
+        let low = ticks.iter().map(|t| t.price).min().unwrap();
+        assert_eq!(low, "101.01".parse().unwrap());
+        assert_eq!(ticks[0].price, "195.21".parse().unwrap());
+    }
+}

@@ -1,0 +1,99 @@
+//! Venue files: settings and assets, in TOML or JSON.
+//!
+//! ```toml
+//! [venue]
+//! name = "lending"
+//! value_exp = -8
+//!
+//! [[assets]]
+//! symbol = "ETH"
+//! decimals = 18
+//! quantum_exp = -4
+//! stress = "0.15"
+//! tiers.default = { asset_weight = "0.825", liability_weight = "1" }
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Format, InputError, json_line, read_text, toml_line};
+use crate::model::{AssetSpec, AssetTable, VenueSpec};
+
+/// The contents of a venue file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueFile {
+    /// Venue settings.
+    #[serde(default)]
+    pub venue: VenueSpec,
+    /// Assets in price-table order.
+    pub assets: Vec<AssetSpec>,
+}
+
+/// Parses venue text in the given format; `path` names it in errors.
+pub fn parse_venue(path: &Path, text: &str, format: Format) -> Result<AssetTable, InputError> {
+    let file: VenueFile = match format {
+        Format::Toml => toml::from_str(text).map_err(|e| InputError {
+            file: path.into(),
+            line: toml_line(text, &e),
+            problem: e.message().to_string(),
+        })?,
+        Format::Json => serde_json::from_str(text).map_err(|e| InputError::at(path, json_line(&e), e))?,
+        _ => return Err(InputError::file(path, "a venue file must be .toml or .json")),
+    };
+    if file.assets.is_empty() {
+        return Err(InputError::file(path, "no assets listed"));
+    }
+    AssetTable::new(file.venue, file.assets).map_err(|e| InputError::file(path, e))
+}
+
+/// Reads a venue file (.toml or .json).
+pub fn read_venue(path: &Path) -> Result<AssetTable, InputError> {
+    let text = read_text(path)?;
+    parse_venue(path, &text, Format::of(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[venue]
+value_exp = -8
+[[assets]]
+symbol = "ETH"
+quantum_exp = -4
+stress = "0.1"
+tiers.default = { asset_weight = "0.825", liability_weight = "1" }
+[[assets]]
+symbol = "USDC"
+quantum_exp = -2
+tiers.default = { asset_weight = "0.9", liability_weight = "1" }
+"#;
+
+    #[test]
+    fn reads_toml_and_json() {
+        let p = Path::new("v.toml");
+        let t = parse_venue(p, GOOD, Format::Toml).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.index_of("USDC").unwrap(), 1);
+        let json = r#"{"assets":[{"symbol":"BTC","quantum_exp":-6,"tiers":{"default":{"asset_weight":0.8,"liability_weight":1.05}}}]}"#;
+        let t = parse_venue(Path::new("v.json"), json, Format::Json).unwrap();
+        assert_eq!(t.assets()[0].tiers["default"].liability_weight, "1.05".parse().unwrap());
+    }
+
+    #[test]
+    fn refuses_bad_venues_naming_the_problem() {
+        let p = Path::new("v.toml");
+        let e = parse_venue(p, &GOOD.replace("0.825", "1.2"), Format::Toml).unwrap_err();
+        assert!(e.to_string().contains("asset_weight is 1.2, must be in [0, 1]"), "{e}");
+        let e = parse_venue(p, &GOOD.replace("USDC", "ETH"), Format::Toml).unwrap_err();
+        assert!(e.to_string().contains("'ETH' is listed twice"), "{e}");
+        let e = parse_venue(p, &GOOD.replace("quantum_exp = -2", "quantum_exp = \"x\""), Format::Toml)
+            .unwrap_err();
+        assert_eq!(e.line, Some(11), "{e}");
+        let e = parse_venue(p, &GOOD.replace("stress", "stres"), Format::Toml).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+}
