@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod bitmap;
+pub mod engine;
 pub mod io;
 pub mod model;
 pub mod reference;

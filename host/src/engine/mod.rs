@@ -1,0 +1,110 @@
+//! Scan engines: keep an account book's breach and at-risk bitmaps equal to
+//! [`reference::scan`](crate::reference::scan) of the current (terms by slot, prices).
+//!
+//! ```text
+//!   upsert / remove (account terms)        tick (one asset)    batch_tick (whole vector)
+//!              \                                 |                     /
+//!               v                                v                    v
+//!          +------------------------------------------------------------+
+//!          |  ScanEngine: SoftwareEngine here, the card link elsewhere  |
+//!          +------------------------------------------------------------+
+//!                  |  breach / at_risk bitmaps     |  changed_words
+//!                  v                               v
+//!              dispatch                      card-style read-back
+//! ```
+//!
+//! Every engine gives bitmaps bit-identical to the reference; that is what the tests check.
+
+mod kernel;
+mod software;
+
+pub use kernel::Kernel;
+pub use software::SoftwareEngine;
+
+use liqscan_hdl::abi::{Coeff, PriceEntry, TermError};
+
+/// One scan engine: the software engine here, the card behind the card link elsewhere.
+///
+/// All prices start at zero ([`PriceEntry::default`]); every empty slot has health 0, so no bit
+/// is set until accounts and prices arrive. After every successful call the bitmaps equal
+/// [`reference::scan`](crate::reference::scan) of the current terms and prices; a call that
+/// returns an error has changed nothing.
+pub trait ScanEngine: Send {
+    /// Short name for tables and logs.
+    fn name(&self) -> &'static str;
+    /// Account slots, which is also the number of bitmap bits.
+    fn slots(&self) -> usize;
+    /// Assets in the price table.
+    fn assets(&self) -> usize;
+    /// Inserts or replaces the account in `slot`; terms are validated with
+    /// [`check_terms`](liqscan_hdl::abi::check_terms).
+    fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError>;
+    /// Empties `slot` (health 0, both bits clear).
+    fn remove(&mut self, slot: u32) -> Result<(), EngineError>;
+    /// One asset's prices move (incremental mode: only exposed accounts are looked at).
+    fn tick(&mut self, asset: u16, price: PriceEntry) -> Result<(), EngineError>;
+    /// The whole price vector moves (full-scan mode); `prices.len()` must equal [`assets`].
+    ///
+    /// [`assets`]: ScanEngine::assets
+    fn batch_tick(&mut self, prices: &[PriceEntry]) -> Result<(), EngineError>;
+    /// The current price vector.
+    fn prices(&self) -> &[PriceEntry];
+    /// Breach bitmap: bit `i % 64` of word `i / 64` is slot `i`.
+    fn breach(&self) -> &[u64];
+    /// At-risk bitmap, same layout.
+    fn at_risk(&self) -> &[u64];
+    /// Appends the indices of the bitmap words whose breach or at-risk bits changed since the
+    /// last call (each index once, in no particular order), then forgets them.
+    fn changed_words(&mut self, out: &mut Vec<u32>);
+}
+
+/// Why an engine refused a call. Nothing was changed.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    /// Slot beyond the engine's capacity.
+    #[error("slot {slot} is out of range: the engine has {slots} slots (create it with more)")]
+    SlotOutOfRange {
+        /// The slot asked for.
+        slot: u32,
+        /// The engine's slot count.
+        slots: usize,
+    },
+    /// The account's terms do not fit the datapath.
+    #[error("account in slot {slot} refused: {source}")]
+    BadTerms {
+        /// The slot the account was meant for.
+        slot: u32,
+        /// What was wrong with the terms.
+        #[source]
+        source: TermError,
+    },
+    /// Asset index beyond the price table.
+    #[error("asset {asset} is out of range: the price table has {assets} assets")]
+    AssetOutOfRange {
+        /// The asset asked for.
+        asset: u16,
+        /// The engine's asset count.
+        assets: usize,
+    },
+    /// A batch tick whose vector does not cover exactly the price table.
+    #[error("price vector has {got} entries; the engine has {assets} assets (send one entry per asset)")]
+    PriceVectorLength {
+        /// Entries received.
+        got: usize,
+        /// The engine's asset count.
+        assets: usize,
+    },
+}
+
+/// Health of one account, for display and ranking.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccountHealth {
+    /// Exact health at spot prices (`< 0`: breach).
+    pub spot: i128,
+    /// Exact health at stressed prices (`< 0`: at risk).
+    pub stressed: i128,
+    /// Sum of positive terms over the sum of |negative terms|, at spot prices;
+    /// `f64::INFINITY` when the account has no negative term (and `NaN` never: 0/0 is reported
+    /// as infinity too). Display and ranking only, never a decision.
+    pub ratio: f64,
+}

@@ -1,0 +1,235 @@
+//! Hand-made cases for the software engine: near-ties at the largest magnitudes, extremes of
+//! every width, bad input, and a larger random book through both kernels.
+
+use liqscan_hdl::abi::{COEFF_MAX, COEFF_MIN, Coeff, PriceEntry, QuotedPrice, TermError};
+use liqscan_host::engine::{EngineError, Kernel, ScanEngine, SoftwareEngine};
+use liqscan_host::{bitmap, reference};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn flat(p: u32) -> PriceEntry {
+    PriceEntry {
+        spot: QuotedPrice { asset: p, liability: p },
+        stressed: QuotedPrice { asset: p, liability: p },
+    }
+}
+
+fn kernels() -> [Kernel; 2] {
+    [Kernel::detect(), Kernel::Portable]
+}
+
+fn c(asset: u16, coeff: i32) -> Coeff {
+    Coeff { asset, coeff }
+}
+
+/// Checks the engine against the reference for `book` at `prices`, loading it both ways:
+/// upserts then a batch tick, and a batch tick then upserts then single ticks.
+fn check_book(book: &[Vec<Coeff>], prices: &[PriceEntry]) {
+    let want = reference::scan(book, prices);
+    for k in kernels() {
+        let mut a = SoftwareEngine::with_kernel(book.len(), prices.len(), k);
+        for (s, t) in book.iter().enumerate() {
+            a.upsert(s as u32, t).unwrap();
+        }
+        a.batch_tick(prices).unwrap();
+        assert_eq!(a.breach(), &want.breach[..], "{k:?} batch breach");
+        assert_eq!(a.at_risk(), &want.at_risk[..], "{k:?} batch at_risk");
+
+        let mut b = SoftwareEngine::with_kernel(book.len(), prices.len(), k);
+        for (s, t) in book.iter().enumerate() {
+            b.upsert(s as u32, t).unwrap();
+        }
+        for (i, p) in prices.iter().enumerate() {
+            b.tick(i as u16, *p).unwrap();
+        }
+        assert_eq!(b.breach(), &want.breach[..], "{k:?} tick breach");
+        assert_eq!(b.at_risk(), &want.at_risk[..], "{k:?} tick at_risk");
+        for (s, t) in book.iter().enumerate() {
+            let h = b.health(s as u32).unwrap();
+            assert_eq!((h.spot, h.stressed), reference::health(t, prices));
+        }
+    }
+}
+
+/// Health exactly 0, +1 and -1 where the terms are as large as the widths allow: any rounding
+/// in a floating-point scan would show here.
+#[test]
+fn near_ties_at_full_magnitude() {
+    let max = u32::MAX;
+    let mut prices = vec![flat(max); 16];
+    prices[15] = flat(1);
+    let mut book = Vec::new();
+    for delta in [-2i32, -1, 0, 1, 2] {
+        // 7 * MAX * pmax - 7 * MAX * pmax + delta * 1, with 16 terms.
+        let mut t: Vec<Coeff> = (0..7).map(|a| c(a, COEFF_MAX)).collect();
+        t.extend((7..14).map(|a| c(a, COEFF_MIN)));
+        t.push(c(14, 0));
+        t.push(c(15, delta));
+        book.push(t);
+    }
+    // Unequal big terms: MAX * pmax - MAX * (pmax - 1) - (MAX - 2) * 1 + (delta - 2) * 1 = delta.
+    let mut uneven = vec![flat(1); 4];
+    uneven[0] = flat(max);
+    uneven[1] = flat(max - 1);
+    let mut book2 = Vec::new();
+    for delta in [-2i32, -1, 0, 1, 2] {
+        book2.push(vec![c(0, COEFF_MAX), c(1, COEFF_MIN), c(2, -(COEFF_MAX - 2)), c(3, delta - 2)]);
+        book2.push(vec![c(1, COEFF_MIN), c(0, COEFF_MAX)]);
+    }
+    check_book(&book2, &uneven);
+    let sums: Vec<i128> = book2.iter().map(|t| reference::health(t, &uneven).0).collect();
+    assert_eq!(&sums[..4], &[-2, COEFF_MAX as i128, -1, COEFF_MAX as i128]);
+    // Ties that rest on the choice between asset and liability price.
+    let mut p2 = prices.clone();
+    p2[3] = PriceEntry {
+        spot: QuotedPrice { asset: max, liability: max - 1 },
+        stressed: QuotedPrice { asset: max - 1, liability: max },
+    };
+    book.push(vec![c(3, -COEFF_MAX), c(0, COEFF_MAX), c(15, 0)]);
+    book.push(vec![c(3, COEFF_MAX), c(0, COEFF_MIN)]);
+    check_book(&book, &prices);
+    check_book(&book, &p2);
+    let sums: Vec<i128> = book.iter().map(|t| reference::health(t, &prices).0).collect();
+    for want in [-1i128, 0, 1] {
+        assert!(sums.contains(&want), "the book must hold a health of exactly {want}: {sums:?}");
+    }
+}
+
+/// Largest coefficients at zero and maximal prices, 16-term accounts, empty accounts.
+#[test]
+fn extremes() {
+    let mut book = vec![Vec::new()];
+    for sign in [1, -1] {
+        book.push((0..16).map(|a| c(a, sign * COEFF_MAX)).collect());
+        book.push((0..16).map(|a| c(a, if a % 2 == 0 { COEFF_MAX } else { COEFF_MIN } * sign)).collect());
+    }
+    book.push(vec![c(0, 0)]);
+    book.push(vec![c(5, -1)]);
+    for p in [0, 1, u32::MAX] {
+        check_book(&book, &vec![flat(p); 16]);
+    }
+    let mixed: Vec<PriceEntry> = (0..16).map(|a| flat(if a % 3 == 0 { 0 } else { u32::MAX })).collect();
+    check_book(&book, &mixed);
+}
+
+/// Every refusal names its input and changes nothing.
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let mut e = SoftwareEngine::new(100, 4);
+    e.batch_tick(&[flat(10); 4]).unwrap();
+    e.upsert(7, &[c(0, 1), c(1, -2)]).unwrap();
+    let mut sink = Vec::new();
+    e.changed_words(&mut sink);
+    let (b, a, p) = (e.breach().to_vec(), e.at_risk().to_vec(), e.prices().to_vec());
+    let terms = e.terms(7).to_vec();
+
+    let err = e.upsert(100, &[c(0, 1)]).unwrap_err();
+    assert_eq!(err, EngineError::SlotOutOfRange { slot: 100, slots: 100 });
+    assert!(err.to_string().contains("slot 100"), "{err}");
+    assert!(matches!(e.remove(1000), Err(EngineError::SlotOutOfRange { slot: 1000, .. })));
+    let cases: [(Vec<Coeff>, TermError); 4] = [
+        (vec![c(0, i32::MIN)], TermError::CoeffOutOfRange(i32::MIN)),
+        (vec![c(1, 5), c(1, -5)], TermError::DuplicateAsset(1)),
+        (vec![c(4, 1)], TermError::UnknownAsset(4)),
+        ((0..17).map(|i| c(i % 4, 1)).collect(), TermError::TooManyTerms(17)),
+    ];
+    for (t, why) in cases {
+        let err = e.upsert(7, &t).unwrap_err();
+        assert_eq!(err, EngineError::BadTerms { slot: 7, source: why });
+        assert!(err.to_string().contains("slot 7"), "{err}");
+    }
+    let err = e.tick(4, flat(1)).unwrap_err();
+    assert!(err.to_string().contains("asset 4"), "{err}");
+    assert!(matches!(e.batch_tick(&[flat(1); 3]), Err(EngineError::PriceVectorLength { got: 3, assets: 4 })));
+
+    assert_eq!((e.breach(), e.at_risk(), e.prices()), (&b[..], &a[..], &p[..]));
+    assert_eq!(e.terms(7), &terms[..]);
+    assert_eq!(sink, vec![0], "the valid upsert breached slot 7 in word 0");
+    sink.clear();
+    e.changed_words(&mut sink);
+    assert!(sink.is_empty(), "refused calls reported changes: {sink:?}");
+}
+
+/// A 20,000-account random book (pairs, multi-asset accounts, few and many assets per block)
+/// through random ticks, batch ticks, upserts and removes, compared after every step.
+#[test]
+fn larger_random_book() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let (slots, assets) = (20_000usize, 40usize);
+    let popular = |rng: &mut ChaCha8Rng| -> u16 {
+        if rng.gen_bool(0.8) { rng.gen_range(0..4) } else { rng.gen_range(0..assets as u16) }
+    };
+    let account = |rng: &mut ChaCha8Rng| -> Vec<Coeff> {
+        let n = match rng.gen_range(0..10) {
+            0 => 0,
+            1..=6 => 2,
+            7 => 1,
+            _ => rng.gen_range(3..=16),
+        };
+        let mut t: Vec<Coeff> = Vec::new();
+        while t.len() < n {
+            let a = popular(rng);
+            if t.iter().all(|x| x.asset != a) {
+                let v = rng.gen_range(1..=1_000_000);
+                t.push(c(a, if t.len().is_multiple_of(2) { v } else { -v }));
+            }
+        }
+        t
+    };
+    let price = |rng: &mut ChaCha8Rng| -> PriceEntry {
+        let p = rng.gen_range(900_000..1_100_000u32);
+        PriceEntry {
+            spot: QuotedPrice { asset: p, liability: p + rng.gen_range(0..3) },
+            stressed: QuotedPrice { asset: p - p / 10, liability: p + p / 10 },
+        }
+    };
+    for k in kernels() {
+        let mut rng = ChaCha8Rng::seed_from_u64(rng.r#gen());
+        let mut book: Vec<Vec<Coeff>> = (0..slots).map(|_| account(&mut rng)).collect();
+        let mut prices: Vec<PriceEntry> = (0..assets).map(|_| price(&mut rng)).collect();
+        let mut e = SoftwareEngine::with_kernel(slots, assets, k);
+        e.batch_tick(&prices).unwrap();
+        for (s, t) in book.iter().enumerate() {
+            e.upsert(s as u32, t).unwrap();
+        }
+        let mut words = Vec::new();
+        for step in 0..300 {
+            let before = reference::scan(&book, &prices);
+            words.clear();
+            e.changed_words(&mut words);
+            match rng.gen_range(0..10) {
+                0 => {
+                    prices = (0..assets).map(|_| price(&mut rng)).collect();
+                    e.batch_tick(&prices).unwrap();
+                }
+                1..=2 => {
+                    let s = rng.gen_range(0..slots);
+                    book[s] = account(&mut rng);
+                    e.upsert(s as u32, &book[s]).unwrap();
+                }
+                3 => {
+                    let s = rng.gen_range(0..slots);
+                    book[s].clear();
+                    e.remove(s as u32).unwrap();
+                }
+                _ => {
+                    let a = popular(&mut rng);
+                    prices[a as usize] = price(&mut rng);
+                    e.tick(a, prices[a as usize]).unwrap();
+                }
+            }
+            let want = reference::scan(&book, &prices);
+            assert_eq!(e.breach(), &want.breach[..], "{k:?} step {step}");
+            assert_eq!(e.at_risk(), &want.at_risk[..], "{k:?} step {step}");
+            words.clear();
+            e.changed_words(&mut words);
+            words.sort_unstable();
+            let diff: Vec<u32> = (0..want.breach.len())
+                .filter(|&w| want.breach[w] != before.breach[w] || want.at_risk[w] != before.at_risk[w])
+                .map(|w| w as u32)
+                .collect();
+            assert_eq!(words, diff, "{k:?} step {step}: changed words");
+        }
+        assert!(bitmap::count(e.breach()) > 0 && bitmap::count(e.breach()) < slots / 2);
+    }
+}

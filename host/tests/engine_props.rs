@@ -1,0 +1,215 @@
+//! Property tests: the software engine against the reference over random books and random
+//! sequences of upserts, removes, ticks and batch ticks, extremes and near-ties included.
+//!
+//! ```text
+//!   random ops ──> SoftwareEngine ──> bitmaps, changed_words, health
+//!        \                                   ||  (equal after every op)
+//!         └──> model (terms by slot, prices) ──> reference::scan / reference::health
+//! ```
+
+use std::collections::BTreeSet;
+
+use liqscan_hdl::abi::{COEFF_MAX, COEFF_MIN, Coeff, PriceEntry, QuotedPrice};
+use liqscan_host::engine::{EngineError, Kernel, ScanEngine, SoftwareEngine};
+use liqscan_host::reference;
+use proptest::prelude::*;
+
+/// A coefficient: extremes, tiny values (ties are likely) and anything in range.
+fn coeff() -> impl Strategy<Value = i32> {
+    prop_oneof![
+        2 => -3i32..=3,
+        1 => Just(COEFF_MAX),
+        1 => Just(COEFF_MIN),
+        1 => prop_oneof![Just(COEFF_MAX - 1), Just(COEFF_MIN + 1), Just(1 << 16), Just(-(1 << 16))],
+        2 => COEFF_MIN..=COEFF_MAX,
+    ]
+}
+
+/// A price: zero, one, the maximum, tiny values and anything.
+fn price(small: bool) -> impl Strategy<Value = u32> {
+    if small {
+        (0u32..=4).boxed()
+    } else {
+        prop_oneof![
+            1 => Just(0u32),
+            1 => Just(u32::MAX),
+            1 => prop_oneof![Just(1u32), Just(65535), Just(65536), Just(u32::MAX - 1)],
+            2 => 0u32..=4,
+            3 => any::<u32>(),
+        ]
+        .boxed()
+    }
+}
+
+fn entry(small: bool) -> impl Strategy<Value = PriceEntry> {
+    (price(small), price(small), price(small), price(small)).prop_map(|(a, l, sa, sl)| PriceEntry {
+        spot: QuotedPrice { asset: a, liability: l },
+        stressed: QuotedPrice { asset: sa, liability: sl },
+    })
+}
+
+/// Valid terms: 0..=16 distinct assets below `assets`, often one collateral and one debt.
+fn terms(assets: u16) -> impl Strategy<Value = Vec<Coeff>> {
+    let n = prop_oneof![
+        1 => Just(0usize),
+        2 => 1usize..=2,
+        3 => Just(2usize),
+        2 => 3usize..=16,
+    ];
+    (n, proptest::collection::vec(coeff(), 16), Just((0..assets).collect::<Vec<u16>>()).prop_shuffle())
+        .prop_map(|(n, cs, ids)| {
+            let n = n.min(ids.len());
+            let mut t: Vec<Coeff> =
+                ids[..n].iter().zip(&cs).map(|(&asset, &coeff)| Coeff { asset, coeff }).collect();
+            // Make two-term accounts one collateral and one debt most of the time: the pair path.
+            if t.len() == 2 && cs[15] % 4 != 0 {
+                t[0].coeff = t[0].coeff.saturating_abs().max(1);
+                t[1].coeff = -t[1].coeff.saturating_abs().max(1);
+            }
+            t
+        })
+}
+
+/// Invalid terms for `assets` assets.
+fn bad_terms(assets: u16) -> impl Strategy<Value = Vec<Coeff>> {
+    prop_oneof![
+        Just(vec![Coeff { asset: 0, coeff: i32::MIN }]),
+        Just(vec![Coeff { asset: 0, coeff: 1 }, Coeff { asset: 0, coeff: -1 }]),
+        Just(vec![Coeff { asset: assets, coeff: 1 }]),
+        Just((0..17).map(|a| Coeff { asset: a % assets.max(1), coeff: 1 }).collect()),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Upsert(u32, Vec<Coeff>),
+    Remove(u32),
+    Tick(u16, PriceEntry),
+    Batch(Vec<PriceEntry>),
+    BadUpsert(u32, Vec<Coeff>),
+    BadTick(u16, PriceEntry),
+    BadBatch(Vec<PriceEntry>),
+    /// Call changed_words here.
+    Drain,
+}
+
+fn op(slots: u32, assets: u16, small: bool) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0..slots, terms(assets)).prop_map(|(s, t)| Op::Upsert(s, t)),
+        2 => (0..slots).prop_map(Op::Remove),
+        5 => (0..assets, entry(small)).prop_map(|(a, p)| Op::Tick(a, p)),
+        2 => proptest::collection::vec(entry(small), assets as usize).prop_map(Op::Batch),
+        1 => prop_oneof![
+            (0..slots, bad_terms(assets)).prop_map(|(s, t)| Op::BadUpsert(s, t)),
+            (slots..slots + 3, terms(assets)).prop_map(|(s, t)| Op::BadUpsert(s, t)),
+        ],
+        1 => (assets..assets + 3, entry(small)).prop_map(|(a, p)| Op::BadTick(a, p)),
+        1 => (0..assets as usize + 3)
+            .prop_filter("wrong length", move |n| *n != assets as usize)
+            .prop_flat_map(move |n| proptest::collection::vec(entry(small), n))
+            .prop_map(Op::BadBatch),
+        3 => Just(Op::Drain),
+    ]
+}
+
+fn case() -> impl Strategy<Value = (u32, u16, Kernel, Vec<Op>)> {
+    (1u32..=200, 1u16..=20, any::<bool>(), any::<bool>()).prop_flat_map(|(slots, assets, small, portable)| {
+        let kernel = if portable { Kernel::Portable } else { Kernel::detect() };
+        (Just(slots), Just(assets), Just(kernel), proptest::collection::vec(op(slots, assets, small), 1..80))
+    })
+}
+
+fn word_diff(a: &reference::Bitmaps, b: &reference::Bitmaps) -> BTreeSet<u32> {
+    (0..a.breach.len())
+        .filter(|&w| a.breach[w] != b.breach[w] || a.at_risk[w] != b.at_risk[w])
+        .map(|w| w as u32)
+        .collect()
+}
+
+/// Runs `ops` on a fresh engine and a plain model, checking everything after every op.
+fn run(slots: u32, assets: u16, kernel: Kernel, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut eng = SoftwareEngine::with_kernel(slots as usize, assets as usize, kernel);
+    let mut book: Vec<Vec<Coeff>> = vec![Vec::new(); slots as usize];
+    let mut prices = vec![PriceEntry::default(); assets as usize];
+    let mut snapshot = reference::scan(&book, &prices);
+    let mut touched = BTreeSet::new();
+    let mut prev = snapshot.clone();
+    let mut out = Vec::new();
+    for op in ops {
+        let before_prices = eng.prices().to_vec();
+        let res = match op {
+            Op::Upsert(s, t) => {
+                book[*s as usize] = t.clone();
+                eng.upsert(*s, t)
+            }
+            Op::Remove(s) => {
+                book[*s as usize].clear();
+                eng.remove(*s)
+            }
+            Op::Tick(a, p) => {
+                prices[*a as usize] = *p;
+                eng.tick(*a, *p)
+            }
+            Op::Batch(v) => {
+                prices.clone_from(v);
+                eng.batch_tick(v)
+            }
+            Op::BadUpsert(s, t) => {
+                let e = eng.upsert(*s, t);
+                prop_assert!(e.is_err(), "bad upsert accepted: slot {s} {t:?}");
+                Ok(())
+            }
+            Op::BadTick(a, p) => {
+                let e = eng.tick(*a, *p);
+                prop_assert!(matches!(e, Err(EngineError::AssetOutOfRange { .. })), "{:?}", e);
+                Ok(())
+            }
+            Op::BadBatch(v) => {
+                let e = eng.batch_tick(v);
+                prop_assert!(matches!(e, Err(EngineError::PriceVectorLength { .. })), "{:?}", e);
+                Ok(())
+            }
+            Op::Drain => {
+                out.clear();
+                eng.changed_words(&mut out);
+                let got: BTreeSet<u32> = out.iter().copied().collect();
+                prop_assert_eq!(got.len(), out.len(), "changed_words repeated a word");
+                let now = reference::scan(&book, &prices);
+                let must = word_diff(&snapshot, &now);
+                prop_assert!(must.is_subset(&got), "changed_words missed words: {:?} vs {:?}", must, got);
+                prop_assert!(got.is_subset(&touched), "changed_words named untouched words");
+                snapshot = now;
+                touched.clear();
+                Ok(())
+            }
+        };
+        prop_assert!(res.is_ok(), "valid op refused: {op:?}: {res:?}");
+        let want = reference::scan(&book, &prices);
+        prop_assert_eq!(eng.breach(), &want.breach[..], "breach after {:?}", op);
+        prop_assert_eq!(eng.at_risk(), &want.at_risk[..], "at_risk after {:?}", op);
+        prop_assert_eq!(eng.prices(), &prices[..]);
+        if !matches!(op, Op::Drain) {
+            touched.extend(word_diff(&prev, &want));
+        }
+        if matches!(op, Op::BadUpsert(..) | Op::BadTick(..) | Op::BadBatch(..)) {
+            prop_assert_eq!(eng.prices(), &before_prices[..]);
+        }
+        prev = want;
+    }
+    for s in 0..slots {
+        prop_assert_eq!(eng.terms(s), &book[s as usize][..]);
+        let h = eng.health(s).unwrap();
+        prop_assert_eq!((h.spot, h.stressed), reference::health(&book[s as usize], &prices));
+    }
+    prop_assert!(eng.health(slots).is_none());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_matches_reference((slots, assets, kernel, ops) in case()) {
+        run(slots, assets, kernel, &ops)?;
+    }
+}
