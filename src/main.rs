@@ -1,2 +1,39 @@
-//! The `liqscan` command.
-fn main() {}
+//! The `liqscan` command: one binary for the keeper, the risk analyst and the benchmarker.
+//!
+//! Each subcommand lives in its own module under `cmd/` with its arguments and its `run`.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod demo_book;
+mod replay;
+
+/// Liquidation scanner: finds every account below its liquidation line, fast and exactly.
+#[derive(Parser)]
+#[command(name = "liqscan", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the embedded default scenario end to end on the software engine.
+    Demo(cmd::demo::Args),
+    /// Scan given account and tick files and report breaches.
+    Scan(cmd::scan::Args),
+    /// Simulate a venue scenario (market, oracle, liquidations, insurance fund).
+    Sim(cmd::sim::Args),
+    /// Run a grid of scenarios and tabulate bad debt.
+    Sweep(cmd::sim::SweepArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Scan(a) => cmd::scan::run(a),
+        Command::Sim(a) => cmd::sim::run(a),
+        Command::Sweep(a) => cmd::sim::sweep(a),
+    }
+}

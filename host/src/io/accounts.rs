@@ -118,8 +118,7 @@ fn parse_csv(
         let asset = field(is).to_string();
         let balance: Decimal =
             field(ib).parse().map_err(|e| InputError::at(path, line, format!("balance: {e}")))?;
-        let tier =
-            it.map(field).filter(|t| !t.is_empty()).unwrap_or(crate::model::account::DEFAULT_TIER);
+        let tier = it.map(field).filter(|t| !t.is_empty()).unwrap_or(crate::model::account::DEFAULT_TIER);
         // Compile the row on its own so that its problem is reported at its own line.
         let row = AccountSpec {
             id: id.to_string(),

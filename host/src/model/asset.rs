@@ -189,6 +189,16 @@ impl AssetTable {
         self.venue.value_exp - self.assets[index as usize].quantum_exp
     }
 
+    /// A health in value quanta as an exact decimal in quote units.
+    pub fn value_of(&self, quanta: i128) -> Decimal {
+        let e = self.venue.value_exp;
+        if e <= 0 {
+            Decimal::new(quanta, (-e) as u32).normalized()
+        } else {
+            Decimal::new(quanta.saturating_mul(10i128.pow(e as u32)), 0)
+        }
+    }
+
     /// Quantises a real price into the asset's price-table entry: spot and stressed, each with
     /// the asset side rounded down and the liability side rounded up.
     pub fn quote(&self, index: u16, price: Decimal) -> Result<PriceEntry, QuoteError> {

@@ -1,0 +1,5 @@
+//! Subcommands of `liqscan`, one module each.
+
+pub mod demo;
+pub mod scan;
+pub mod sim;
