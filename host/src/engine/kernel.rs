@@ -1,4 +1,27 @@
-//! Full-scan kernels: which instruction set the block scan runs on.
+//! Full-scan kernels: one block of 64 slots in, its breach and at-risk words out.
+//!
+//! # Exactness
+//!
+//! The scan computes `sum c * p` in `f64`, but never rounds, so its signs are exact:
+//!
+//! - every price is split as `p = p_hi * 2^16 + p_lo` with `p_hi, p_lo < 2^16`;
+//! - a coefficient is an integer with `|c| <= 2^31 - 1`, exact in `f64`; so each product
+//!   `|c * p_hi|, |c * p_lo| < 2^31 * 2^16 = 2^47` is an integer below 2^53: exact;
+//! - an account has at most 16 nonzero terms (zero coefficients add an exact 0), so each of
+//!   the two partial sums `H = sum c * p_hi` and `L = sum c * p_lo` stays below
+//!   `16 * 2^47 = 2^51` in magnitude at every step: every addition (or FMA) is exact;
+//! - `H * 2^16` is exact (a power-of-two scale, far from overflow), and the one rounded
+//!   operation, `fl(H * 2^16 + L)`, rounds a real number to the nearest `f64` with ties to
+//!   even. Rounding is monotonic and 0 is representable, so the rounded value is negative if
+//!   and only if `H * 2^16 + L = health` is negative.
+//!
+//! So the error bound that matters, the one on the sign, is zero: no account needs a recheck
+//! in integers. The tests still compare every bit with the reference, near-ties of full
+//! magnitude included.
+
+use liqscan_hdl::abi::PriceEntry;
+
+use super::blocks::{BlockView, LANES};
 
 /// The full-scan kernel an engine uses. Both give the same, exact, bitmaps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,5 +42,127 @@ impl Kernel {
             }
         }
         Kernel::Portable
+    }
+
+    /// Scans one block: (breach word, at-risk word).
+    #[inline]
+    pub(crate) fn scan_block(self, v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2Fma` is only constructed by `detect` after checking the CPU, or by
+            // a caller who asked for it; `SoftwareEngine::with_kernel` downgrades it otherwise.
+            Kernel::Avx2Fma => unsafe { avx2::scan_block(v, split) },
+            _ => portable_scan_block(v, split),
+        }
+    }
+
+    /// This kernel if the CPU runs it, else the portable one.
+    pub(crate) fn supported(self) -> Kernel {
+        if self == Kernel::Avx2Fma && Kernel::detect() != Kernel::Avx2Fma { Kernel::Portable } else { self }
+    }
+}
+
+/// One asset's prices split for the exact `f64` scan. `v[2k]` applies to positive
+/// coefficients and `v[2k + 1]` to negative ones, for k = spot hi, spot lo, stressed hi,
+/// stressed lo.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+pub(crate) struct SplitPrice {
+    pub v: [f64; 8],
+}
+
+impl SplitPrice {
+    pub fn of(p: &PriceEntry) -> Self {
+        let hi = |x: u32| (x >> 16) as f64;
+        let lo = |x: u32| (x & 0xffff) as f64;
+        SplitPrice {
+            v: [
+                hi(p.spot.asset),
+                hi(p.spot.liability),
+                lo(p.spot.asset),
+                lo(p.spot.liability),
+                hi(p.stressed.asset),
+                hi(p.stressed.liability),
+                lo(p.stressed.asset),
+                lo(p.stressed.liability),
+            ],
+        }
+    }
+}
+
+const SCALE: f64 = 65536.0;
+
+/// Adds the sparse terms into the per-lane sums and turns the sums into bitmap words.
+#[inline(always)]
+fn finish(acc: &mut [[f64; LANES]; 4], v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
+    for s in v.sparse {
+        let p = &split[s.asset as usize].v;
+        let c = s.coeff as f64;
+        let neg = (s.coeff < 0) as usize;
+        let l = s.lane as usize;
+        for (k, a) in acc.iter_mut().enumerate() {
+            a[l] += c * p[2 * k + neg];
+        }
+    }
+    let (mut breach, mut at_risk) = (0u64, 0u64);
+    #[allow(clippy::needless_range_loop)] // the lane index is also the bit index
+    for l in 0..LANES {
+        breach |= (((acc[0][l] * SCALE + acc[1][l]) < 0.0) as u64) << l;
+        at_risk |= (((acc[2][l] * SCALE + acc[3][l]) < 0.0) as u64) << l;
+    }
+    (breach, at_risk)
+}
+
+fn portable_scan_block(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
+    let mut acc = [[0f64; LANES]; 4];
+    for (col, &asset) in v.cols.iter().zip(v.assets) {
+        let p = &split[asset as usize].v;
+        for l in 0..LANES {
+            let c = col.0[l];
+            let neg = (c < 0) as usize;
+            let c = c as f64;
+            for (k, a) in acc.iter_mut().enumerate() {
+                a[l] += c * p[2 * k + neg];
+            }
+        }
+    }
+    finish(&mut acc, v, split)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{BlockView, LANES, SplitPrice, finish};
+
+    /// Eight lanes at a time with all sums in registers across the block's columns.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn scan_block(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
+        let mut acc = [[0f64; LANES]; 4];
+        for chunk in 0..LANES / 8 {
+            let mut s = [_mm256_setzero_pd(); 8];
+            for (col, &asset) in v.cols.iter().zip(v.assets) {
+                let p = &split[asset as usize].v;
+                // SAFETY: the column is 64-byte aligned and holds 64 i32; chunk < 8.
+                let ci = unsafe { _mm256_load_si256(col.0.as_ptr().add(chunk * 8) as *const __m256i) };
+                let c0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(ci));
+                let c1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(ci));
+                for k in 0..4 {
+                    let pa = _mm256_set1_pd(p[2 * k]);
+                    let pl = _mm256_set1_pd(p[2 * k + 1]);
+                    // blendv picks by the sign bit: negative coefficients take the liability price.
+                    s[2 * k] = _mm256_fmadd_pd(c0, _mm256_blendv_pd(pa, pl, c0), s[2 * k]);
+                    s[2 * k + 1] = _mm256_fmadd_pd(c1, _mm256_blendv_pd(pa, pl, c1), s[2 * k + 1]);
+                }
+            }
+            for k in 0..4 {
+                // SAFETY: chunk * 8 + 8 <= LANES.
+                unsafe {
+                    _mm256_storeu_pd(acc[k].as_mut_ptr().add(chunk * 8), s[2 * k]);
+                    _mm256_storeu_pd(acc[k].as_mut_ptr().add(chunk * 8 + 4), s[2 * k + 1]);
+                }
+            }
+        }
+        finish(&mut acc, v, split)
     }
 }

@@ -15,11 +15,14 @@
 //!
 //! Every engine gives bitmaps bit-identical to the reference; that is what the tests check.
 
+mod bits;
+mod blocks;
 mod kernel;
+mod pairs;
 mod software;
 
 pub use kernel::Kernel;
-pub use software::SoftwareEngine;
+pub use software::{EngineStats, SoftwareEngine};
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, TermError};
 

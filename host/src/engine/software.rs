@@ -1,53 +1,156 @@
-//! The software engine.
+//! The software engine: exact, bit-identical to the reference, and fast in both scan modes.
+//!
+//! ```text
+//!            upsert / remove                   tick(asset)                  batch_tick
+//!                  |                               |                            |
+//!    terms by slot + three indexes:        +-------+--------+                   v
+//!     - BlockStore (columns, full scan)    v                v           BlockStore, block
+//!     - PairIndex  (1 coll + 1 debt)    PairIndex:     exposure[asset]: by block through
+//!     - exposure[asset] (other accounts)  move the cuts,  exact i128 health  the f64-exact
+//!                                         flip between    += c * dp, then    kernel
+//!                                                         compare with 0
+//! ```
+//!
+//! Accounts with exactly one positive and one negative term live in the [`PairIndex`]; all
+//! others ("delta accounts") keep their exact spot and stressed health, updated by
+//! `c * (p_new - p_old)` when one of their assets ticks. A batch tick does not rewrite those
+//! healths (that would triple the full scan's memory traffic); it bumps a generation number
+//! instead, and a delta account whose stored generation is old is recomputed from its terms
+//! the next time one of its assets ticks.
+//!
+//! Allocation: `tick` and `batch_tick` never allocate. `upsert` reuses each slot's vectors,
+//! so it allocates only when a slot, a block, an exposure list or a pair group grows past
+//! anything it held before (amortised doubling, documented on each structure).
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, check_terms};
 
+use super::bits::Bits;
+use super::blocks::BlockStore;
+use super::kernel::SplitPrice;
+use super::pairs::{PairIndex, as_pair};
 use super::{AccountHealth, EngineError, Kernel, ScanEngine};
-use crate::{bitmap, reference};
+use crate::reference;
 
-/// The software scan engine (first cut: exact recompute of exposed accounts).
+/// One exposure of a delta account to an asset.
+#[derive(Clone, Copy, Debug)]
+struct Exposure {
+    slot: u32,
+    coeff: i32,
+}
+
+/// Exact health of a delta account (68 bits each, stored as 96) and the batch generation it
+/// was computed in. 32 bytes, aligned: one cache line per account touched.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct Exact {
+    spot_lo: u64,
+    stressed_lo: u64,
+    spot_hi: i32,
+    stressed_hi: i32,
+    generation: u32,
+}
+
+impl Exact {
+    fn new(spot: i128, stressed: i128, generation: u32) -> Self {
+        Exact {
+            spot_lo: spot as u64,
+            stressed_lo: stressed as u64,
+            spot_hi: (spot >> 64) as i32,
+            stressed_hi: (stressed >> 64) as i32,
+            generation,
+        }
+    }
+    #[inline]
+    fn spot(&self) -> i128 {
+        ((self.spot_hi as i128) << 64) | self.spot_lo as i128
+    }
+    #[inline]
+    fn stressed(&self) -> i128 {
+        ((self.stressed_hi as i128) << 64) | self.stressed_lo as i128
+    }
+}
+
+/// Counts of what the engine holds, for benchmarks and operators.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Accounts in the pair index (one collateral, one debt).
+    pub pair_accounts: usize,
+    /// Bytes one full scan reads (coefficient columns, sparse terms).
+    pub scan_bytes: usize,
+}
+
+/// The software scan engine. See the module docs for its structures.
 pub struct SoftwareEngine {
-    #[allow(dead_code)]
     kernel: Kernel,
     assets: usize,
     terms: Vec<Vec<Coeff>>,
+    /// For delta accounts, `exposure_pos[slot][k]` is the index of term k in its asset's
+    /// exposure list (`u32::MAX` for a zero coefficient).
+    exposure_pos: Vec<Vec<u32>>,
+    exposure: Vec<Vec<Exposure>>,
+    exact: Vec<Exact>,
+    generation: u32,
     prices: Vec<PriceEntry>,
-    breach: Vec<u64>,
-    at_risk: Vec<u64>,
-    dirty: Vec<u64>,
-    dirty_list: Vec<u32>,
+    split: Vec<SplitPrice>,
+    bits: Bits,
+    blocks: BlockStore,
+    pairs: PairIndex,
 }
 
 impl SoftwareEngine {
-    /// An empty book of `slots` account slots over `assets` assets, all prices zero.
+    /// An empty book of `slots` account slots over `assets` assets, all prices zero, with the
+    /// fastest full-scan kernel this CPU runs.
     pub fn new(slots: usize, assets: usize) -> Self {
         Self::with_kernel(slots, assets, Kernel::detect())
     }
 
-    /// Like [`new`](Self::new) with a chosen full-scan kernel (tests run both).
+    /// Like [`new`](Self::new) with a chosen full-scan kernel (falls back to
+    /// [`Kernel::Portable`] when the CPU lacks the asked one). Tests run both.
     pub fn with_kernel(slots: usize, assets: usize, kernel: Kernel) -> Self {
-        let words = bitmap::words_for(slots);
+        assert!(slots <= u32::MAX as usize, "slots are u32");
+        assert!(assets <= u16::MAX as usize, "assets are u16");
         SoftwareEngine {
-            kernel,
+            kernel: kernel.supported(),
             assets,
             terms: vec![Vec::new(); slots],
+            exposure_pos: vec![Vec::new(); slots],
+            exposure: vec![Vec::new(); assets],
+            exact: vec![Exact::default(); slots],
+            generation: 1,
             prices: vec![PriceEntry::default(); assets],
-            breach: vec![0; words],
-            at_risk: vec![0; words],
-            dirty: vec![0; bitmap::words_for(words)],
-            dirty_list: Vec::with_capacity(words),
+            split: vec![SplitPrice::default(); assets],
+            bits: Bits::new(slots),
+            blocks: BlockStore::new(slots),
+            pairs: PairIndex::new(assets),
         }
     }
 
-    /// Health of the account in `slot`, or `None` when the slot is out of range.
+    /// The full-scan kernel in use.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// Exact health of the account in `slot` and its display ratio; `None` when the slot is
+    /// out of range (an empty slot has health 0 and ratio infinity).
     pub fn health(&self, slot: u32) -> Option<AccountHealth> {
         let terms = self.terms.get(slot as usize)?;
         Some(account_health(terms, &self.prices))
     }
 
-    /// The terms of the account in `slot` (empty when the slot is empty or out of range).
+    /// The terms of the account in `slot`, in the order given (empty when the slot is empty
+    /// or out of range).
     pub fn terms(&self, slot: u32) -> &[Coeff] {
         self.terms.get(slot as usize).map_or(&[], |t| t.as_slice())
+    }
+
+    /// Counts of what the engine holds.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats { pair_accounts: self.pairs.len(), scan_bytes: self.blocks.scan_bytes() }
+    }
+
+    /// Accounts that a tick of `asset` updates by delta (the pair accounts are not counted).
+    pub fn delta_exposure(&self, asset: u16) -> usize {
+        self.exposure.get(asset as usize).map_or(0, |e| e.len())
     }
 
     fn check_slot(&self, slot: u32) -> Result<(), EngineError> {
@@ -58,31 +161,62 @@ impl SoftwareEngine {
         }
     }
 
-    fn set_bits(&mut self, slot: usize, breach: bool, at_risk: bool) {
-        let w = slot / 64;
-        let (ob, oa) = (self.breach[w], self.at_risk[w]);
-        bitmap::set(&mut self.breach, slot, breach);
-        bitmap::set(&mut self.at_risk, slot, at_risk);
-        if ob != self.breach[w] || oa != self.at_risk[w] {
-            self.mark(w);
+    /// Takes the account in `slot` out of every index (its terms stay in `self.terms`).
+    fn unindex(&mut self, slot: usize) {
+        let terms = &self.terms[slot];
+        for t in terms.iter().filter(|t| t.coeff != 0) {
+            self.blocks.remove(slot, t.asset);
         }
+        if let Some(pair) = as_pair(terms) {
+            self.pairs.remove(slot as u32, pair, &self.prices);
+            return;
+        }
+        for (k, t) in terms.iter().enumerate() {
+            let i = self.exposure_pos[slot][k];
+            if i == u32::MAX {
+                continue;
+            }
+            let list = &mut self.exposure[t.asset as usize];
+            list.swap_remove(i as usize);
+            if let Some(moved) = list.get(i as usize) {
+                let m = moved.slot as usize;
+                let j = self.terms[m].iter().position(|u| u.asset == t.asset).expect("exposed term");
+                self.exposure_pos[m][j] = i;
+            }
+        }
+        self.exposure_pos[slot].clear();
     }
 
-    fn mark(&mut self, w: usize) {
-        if !bitmap::get(&self.dirty, w) {
-            bitmap::set(&mut self.dirty, w, true);
-            self.dirty_list.push(w as u32);
+    /// Puts the account in `slot` (terms already in `self.terms`) into every index and sets its
+    /// bits.
+    fn index(&mut self, slot: usize) {
+        let terms = &self.terms[slot];
+        for t in terms.iter().filter(|t| t.coeff != 0) {
+            self.blocks.insert(slot, t.asset, t.coeff);
         }
-    }
-
-    fn rescan_slot(&mut self, slot: usize) {
-        let (spot, stressed) = reference::health(&self.terms[slot], &self.prices);
-        self.set_bits(slot, spot < 0, stressed < 0);
+        let (spot, stressed) = reference::health(terms, &self.prices);
+        if let Some(pair) = as_pair(terms) {
+            self.pairs.insert(slot as u32, pair, &self.prices);
+        } else {
+            let pos = &mut self.exposure_pos[slot];
+            pos.clear();
+            for t in terms {
+                if t.coeff == 0 {
+                    pos.push(u32::MAX);
+                } else {
+                    let list = &mut self.exposure[t.asset as usize];
+                    pos.push(list.len() as u32);
+                    list.push(Exposure { slot: slot as u32, coeff: t.coeff });
+                }
+            }
+            self.exact[slot] = Exact::new(spot, stressed, self.generation);
+        }
+        self.bits.set(slot, spot < 0, stressed < 0);
     }
 }
 
 /// Exact health and display ratio of one account.
-pub(crate) fn account_health(terms: &[Coeff], prices: &[PriceEntry]) -> AccountHealth {
+fn account_health(terms: &[Coeff], prices: &[PriceEntry]) -> AccountHealth {
     let (spot, stressed) = reference::health(terms, prices);
     let (mut pos, mut neg) = (0i128, 0i128);
     for t in terms {
@@ -113,29 +247,54 @@ impl ScanEngine for SoftwareEngine {
     fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError> {
         self.check_slot(slot)?;
         check_terms(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
-        let t = &mut self.terms[slot as usize];
+        let s = slot as usize;
+        self.unindex(s);
+        let t = &mut self.terms[s];
         t.clear();
         t.extend_from_slice(terms);
-        self.rescan_slot(slot as usize);
+        self.index(s);
         Ok(())
     }
 
     fn remove(&mut self, slot: u32) -> Result<(), EngineError> {
         self.check_slot(slot)?;
-        self.terms[slot as usize].clear();
-        self.set_bits(slot as usize, false, false);
+        let s = slot as usize;
+        self.unindex(s);
+        self.terms[s].clear();
+        self.bits.set(s, false, false);
         Ok(())
     }
 
     fn tick(&mut self, asset: u16, price: PriceEntry) -> Result<(), EngineError> {
-        if asset as usize >= self.assets {
+        let a = asset as usize;
+        if a >= self.assets {
             return Err(EngineError::AssetOutOfRange { asset, assets: self.assets });
         }
-        self.prices[asset as usize] = price;
-        for slot in 0..self.terms.len() {
-            if self.terms[slot].iter().any(|t| t.asset == asset) {
-                self.rescan_slot(slot);
-            }
+        let old = std::mem::replace(&mut self.prices[a], price);
+        self.split[a] = SplitPrice::of(&price);
+        self.pairs.tick(asset, &self.prices, &mut self.bits);
+
+        // Price deltas by coefficient sign; each below 2^32 in magnitude, c * d below 2^63.
+        let d = |new: u32, old: u32| new as i64 - old as i64;
+        let spot = [d(price.spot.asset, old.spot.asset), d(price.spot.liability, old.spot.liability)];
+        let stressed = [
+            d(price.stressed.asset, old.stressed.asset),
+            d(price.stressed.liability, old.stressed.liability),
+        ];
+        let generation = self.generation;
+        for e in &self.exposure[a] {
+            let s = e.slot as usize;
+            let x = &mut self.exact[s];
+            let (h, hs) = if x.generation == generation {
+                let neg = (e.coeff < 0) as usize;
+                let c = e.coeff as i64;
+                (x.spot() + (c * spot[neg]) as i128, x.stressed() + (c * stressed[neg]) as i128)
+            } else {
+                // A batch tick moved prices since this health was stored.
+                reference::health(&self.terms[s], &self.prices)
+            };
+            *x = Exact::new(h, hs, generation);
+            self.bits.set(s, h < 0, hs < 0);
         }
         Ok(())
     }
@@ -145,9 +304,22 @@ impl ScanEngine for SoftwareEngine {
             return Err(EngineError::PriceVectorLength { got: prices.len(), assets: self.assets });
         }
         self.prices.copy_from_slice(prices);
-        for slot in 0..self.terms.len() {
-            self.rescan_slot(slot);
+        for (s, p) in self.split.iter_mut().zip(prices) {
+            *s = SplitPrice::of(p);
         }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Once in 2^32 batches: make every stored health stale rather than ambiguous.
+            for x in &mut self.exact {
+                x.generation = 0;
+            }
+            self.generation = 1;
+        }
+        for b in 0..self.blocks.blocks() {
+            let (breach, at_risk) = self.kernel.scan_block(&self.blocks.view(b), &self.split);
+            self.bits.set_words(b, breach, at_risk);
+        }
+        self.pairs.recut_all(&self.prices);
         Ok(())
     }
 
@@ -156,18 +328,14 @@ impl ScanEngine for SoftwareEngine {
     }
 
     fn breach(&self) -> &[u64] {
-        &self.breach
+        &self.bits.breach
     }
 
     fn at_risk(&self) -> &[u64] {
-        &self.at_risk
+        &self.bits.at_risk
     }
 
     fn changed_words(&mut self, out: &mut Vec<u32>) {
-        for &w in &self.dirty_list {
-            bitmap::set(&mut self.dirty, w as usize, false);
-        }
-        out.extend_from_slice(&self.dirty_list);
-        self.dirty_list.clear();
+        self.bits.drain(out);
     }
 }
