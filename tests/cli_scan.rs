@@ -1,0 +1,145 @@
+//! End-to-end tests of `liqscan scan` and `liqscan demo`: the real binary, real files.
+//!
+//! The scan's events are checked against an independent replay through the reference: the
+//! final breach set from the events must equal `reference::scan` at the final prices.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use liqscan_hdl::abi::PriceEntry;
+use liqscan_host::io::{accounts::read_accounts, ticks::read_bars, ticks::read_ticks, venue::read_venue};
+use liqscan_host::{bitmap, reference};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn liqscan(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_liqscan")).args(args).current_dir(root()).output().expect("run liqscan")
+}
+
+fn bars() -> PathBuf {
+    root().join("../shared/data/eth-usd-10m/2020-03-12.json")
+}
+
+#[test]
+fn scan_of_black_thursday_agrees_with_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let bars_arg = format!("ETH={}", bars().display());
+    let o = liqscan(&[
+        "scan",
+        "--venue",
+        "examples/venue.toml",
+        "--accounts",
+        "examples/accounts.csv",
+        "--ticks",
+        "examples/usdc.csv",
+        "--bars",
+        &bars_arg,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+
+    // Replay the events into a breach set.
+    let mut breached = BTreeSet::new();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut breach_events = 0;
+    for line in text.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let slot = e["slot"].as_u64().unwrap() as usize;
+        match e["event"].as_str().unwrap() {
+            "breach" => {
+                breach_events += 1;
+                assert!(e["health"].as_str().unwrap().starts_with('-'), "breach with health {}", e["health"]);
+                assert!(breached.insert(slot));
+            }
+            "recovered" => assert!(breached.remove(&slot)),
+            _ => {}
+        }
+    }
+    assert_eq!(summary["stats"]["breaches"], breach_events);
+    assert_eq!(summary["breached_at_end"], breached.len());
+
+    // The reference at the final prices.
+    let table = read_venue(&root().join("examples/venue.toml")).unwrap();
+    let accounts = read_accounts(&root().join("examples/accounts.csv"), &table).unwrap();
+    let mut prices = vec![PriceEntry::default(); table.len()];
+    let mut ticks = read_ticks(&root().join("examples/usdc.csv"), &table).unwrap();
+    ticks.extend(read_bars(&bars(), &table, "ETH").unwrap());
+    ticks.sort_by_key(|t| t.ts_ns);
+    for t in &ticks {
+        prices[t.asset as usize] = t.entry;
+    }
+    let terms: Vec<_> = accounts.iter().map(|a| a.terms.clone()).collect();
+    let want: BTreeSet<usize> = bitmap::ones(&reference::scan(&terms, &prices).breach).collect();
+    assert_eq!(breached, want);
+    // Black Thursday closed at 107.52: the ladder of liquidation prices 100..200 is mostly under water.
+    assert!(want.len() > 150, "only {} breached", want.len());
+}
+
+#[test]
+fn demo_runs_small_and_its_counts_are_consistent() {
+    let o = liqscan(&["demo", "--accounts", "3000", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let st = &s["stats"];
+    let last = s["timeline"].as_array().unwrap().last().unwrap();
+    // Events start from the empty state, so breaches minus recoveries is the final breach count.
+    assert_eq!(
+        st["breaches"].as_u64().unwrap() - st["recoveries"].as_u64().unwrap(),
+        last["breached"].as_u64().unwrap()
+    );
+    assert!(st["accounts_breached"].as_u64().unwrap() > 300, "crash breached too few: {st}");
+    assert_eq!(s["tick_latency"]["count"], st["ticks"]);
+}
+
+fn expect_error(args: &[&str], want: &str) {
+    let o = liqscan(args);
+    assert!(!o.status.success(), "liqscan {args:?} succeeded");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(want), "liqscan {args:?}: stderr {err}\nwanted {want}");
+}
+
+#[test]
+fn bad_inputs_name_the_file_line_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let write = |name: &str, text: &str| -> String {
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let venue = root().join("examples/venue.toml");
+    let venue = venue.to_str().unwrap();
+    let good_accounts = write("a.csv", "account,asset,balance\nx,ETH,1\nx,USDC,-100\n");
+    let good_ticks = write("t.csv", "timestamp,asset,price\n1,ETH,200\n2,USDC,1\n");
+    let bad_accounts = write("bad.csv", "account,asset,balance\nx,ETH,1\ny,DOGE,5\n");
+    expect_error(
+        &["scan", "--venue", venue, "--accounts", &bad_accounts, "--ticks", &good_ticks],
+        "bad.csv:3: account 'y': unknown asset 'DOGE'",
+    );
+    let bad_ticks = write("bt.csv", "timestamp,asset,price\n1,ETH,200\n2,ETH,-3\n");
+    expect_error(
+        &["scan", "--venue", venue, "--accounts", &good_accounts, "--ticks", &bad_ticks],
+        "bt.csv:3: asset 'ETH' price -3 is negative",
+    );
+    let unpriced = write("u.csv", "timestamp,asset,price\n1,ETH,200\n");
+    expect_error(
+        &["scan", "--venue", venue, "--accounts", &good_accounts, "--ticks", &unpriced],
+        "no tick ever priced USDC",
+    );
+    let missing = Path::new(d).join("nope.csv");
+    expect_error(
+        &["scan", "--venue", venue, "--accounts", missing.to_str().unwrap(), "--ticks", &good_ticks],
+        "nope.csv: cannot read",
+    );
+    expect_error(
+        &["scan", "--venue", venue, "--accounts", &good_accounts, "--bars", "ETH"],
+        "--bars 'ETH': expected SYMBOL=PATH",
+    );
+}
