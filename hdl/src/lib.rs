@@ -11,3 +11,6 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+#[cfg(feature = "core")]
+pub mod core;
+pub mod golden;

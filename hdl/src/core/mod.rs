@@ -1,0 +1,11 @@
+//! The rust-hdl scan core: one block per file, each with its golden model in
+//! [`crate::golden`].
+
+pub mod driver;
+pub mod fifo;
+pub mod mac_lane;
+pub mod packer;
+pub mod ram;
+pub mod regs;
+pub mod scan_core;
+pub mod verilog;

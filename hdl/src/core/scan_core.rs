@@ -1,0 +1,529 @@
+//! The scan core: command port in, bitmap words out, registers on the side.
+//!
+//! ```text
+//!            cmd_* ──> sequencer ──(group, slot)──> term memory[l] ──(asset, sign)──> price table[l]
+//!                        │  │                         (per lane)                      (spot, stressed)
+//!                        │  └─ exposure index (asset x group bits, incremental mode)        │
+//!                        │                                                                  v
+//!                        │                              MAC lane[l]: 8x 16x16, columns, +-acc, carry, sign
+//!                        │                                                                  │
+//!                        └─ done marker ── control delay line ──> packer ──> out FIFO ──> out_*
+//!  reg_* <──> register block (identity, scratch, errors, statistics, soft reset)
+//! ```
+//!
+//! Lane `l` holds accounts `g * LANES + l`; every issue cycle reads slot `s` of group `g` in all
+//! lanes at once. Term memory word: bit 31 sign, bits 30:0 magnitude (the coefficient is turned
+//! into sign-magnitude when written); a separate memory holds the asset index. The price table
+//! is replicated per lane (each lane reads a different asset), addressed by (asset, sign).
+//!
+//! Commands (one per cycle while `cmd_ready`; see [`crate::golden::CoreCmd`] and
+//! [`crate::golden::cmd_fields`] for the port encoding): set price, write term, set params,
+//! full scan, incremental scan. A scan issues `slots` cycles per group; an incremental scan
+//! probes the exposure index one group per cycle and scans only the groups exposed to the
+//! asset. Each scanned group yields one output word (`out_done` low), and each scan ends with
+//! one done marker (`out_done` high). Throughput and latency: [`crate::golden::throughput`].
+//! Golden model: [`crate::golden::CoreModel`].
+//!
+//! Inputs: `clock`; `reset` (synchronous); `cmd_valid`, `cmd_op`, `cmd_addr`, `cmd_sub`,
+//! `cmd_data0`, `cmd_data1` (command); `out_ready` (consumer takes the head word); `reg_addr`,
+//! `reg_write`, `reg_wdata` (register access).
+//!
+//! Outputs: `cmd_ready`; `out_valid`, `out_done`, `out_group`, `out_breach`, `out_at_risk`
+//! (head of the output FIFO); `reg_rdata`; `busy`.
+
+use crate::abi::config::*;
+use crate::abi::regs::error_bit;
+use crate::core::fifo::OutFifo;
+use crate::core::mac_lane::MacLane;
+use crate::core::packer::BitmapPacker;
+use crate::core::ram::SyncRam;
+use crate::core::regs::{REG_ADDR_BITS, RegBlock};
+use crate::golden::op;
+use rust_hdl::prelude::*;
+
+/// Term memory address bits: group and slot.
+pub const TERM_ADDR_BITS: usize = GROUP_BITS + SLOT_BITS;
+/// Price table address bits: asset and sign.
+pub const PRICE_ADDR_BITS: usize = CARD_ASSET_BITS + 1;
+/// Exposure index address bits: asset and group.
+pub const EXPO_ADDR_BITS: usize = CARD_ASSET_BITS + GROUP_BITS;
+/// Stages of the control delay line: issue -> packer (the kernel names the last one, 9).
+pub const CTL_STAGES: usize = 10;
+const _: () = assert!(CTL_STAGES == 10);
+const SH_SLOT: u64 = SLOT_BITS as u64;
+const SH_GROUP: u64 = GROUP_BITS as u64;
+
+const ST_IDLE: u64 = 0;
+const ST_FULL: u64 = 1;
+const ST_PROBE: u64 = 2;
+const ST_DECIDE: u64 = 3;
+const ST_ISCAN: u64 = 4;
+const ST_DONE: u64 = 5;
+const ST_DRAIN: u64 = 6;
+
+/// See the module docs.
+#[derive(LogicBlock)]
+pub struct ScanCore {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset.
+    pub reset: Signal<In, Bit>,
+    /// A command is on the command port.
+    pub cmd_valid: Signal<In, Bit>,
+    /// The core takes the command this cycle.
+    pub cmd_ready: Signal<Out, Bit>,
+    /// Opcode ([`crate::golden::op`]).
+    pub cmd_op: Signal<In, Bits<3>>,
+    /// Asset or account index.
+    pub cmd_addr: Signal<In, Bits<16>>,
+    /// Slot or price side.
+    pub cmd_sub: Signal<In, Bits<8>>,
+    /// Price (spot) / coefficient / active accounts.
+    pub cmd_data0: Signal<In, Bits<32>>,
+    /// Price (stressed) / asset / active slots.
+    pub cmd_data1: Signal<In, Bits<32>>,
+    /// A word or done marker is on the output port.
+    pub out_valid: Signal<Out, Bit>,
+    /// The consumer takes it.
+    pub out_ready: Signal<In, Bit>,
+    /// Done marker.
+    pub out_done: Signal<Out, Bit>,
+    /// Group of the word.
+    pub out_group: Signal<Out, Bits<8>>,
+    /// Breach bits of the group.
+    pub out_breach: Signal<Out, Bits<LANES>>,
+    /// At-risk bits of the group.
+    pub out_at_risk: Signal<Out, Bits<LANES>>,
+    /// Register byte offset.
+    pub reg_addr: Signal<In, Bits<REG_ADDR_BITS>>,
+    /// Register write strobe.
+    pub reg_write: Signal<In, Bit>,
+    /// Register write data.
+    pub reg_wdata: Signal<In, Bits<32>>,
+    /// Register read data (one cycle after the address).
+    pub reg_rdata: Signal<Out, Bits<32>>,
+    /// The sequencer is busy.
+    pub busy: Signal<Out, Bit>,
+    // Blocks.
+    lanes: [MacLane; LANES],
+    term_coeff: [SyncRam<Bits<32>, TERM_ADDR_BITS>; LANES],
+    term_paddr: [SyncRam<Bits<PRICE_ADDR_BITS>, TERM_ADDR_BITS>; LANES],
+    price_spot: [SyncRam<Bits<32>, PRICE_ADDR_BITS>; LANES],
+    price_stress: [SyncRam<Bits<32>, PRICE_ADDR_BITS>; LANES],
+    exposure: SyncRam<Bit, EXPO_ADDR_BITS>,
+    pack_breach: BitmapPacker<LANES>,
+    pack_at_risk: BitmapPacker<LANES>,
+    fifo: OutFifo<LANES>,
+    regs: RegBlock,
+    // Sequencer state.
+    state: DFF<Bits<3>>,
+    g: DFF<Bits<8>>,
+    s: DFF<Bits<5>>,
+    asset: DFF<Bits<CARD_ASSET_BITS>>,
+    drain: DFF<Bits<3>>,
+    p_accounts: DFF<Bits<16>>,
+    p_slots: DFF<Bits<8>>,
+    p_groups: DFF<Bits<8>>,
+    // Issue registers: ctl = {done, last, first, valid}.
+    iss_ctl: DFF<Bits<4>>,
+    iss_group: DFF<Bits<GROUP_BITS>>,
+    iss_slot: DFF<Bits<SLOT_BITS>>,
+    // Control delay line.
+    ctl: [DFF<Bits<4>>; CTL_STAGES],
+    grp: [DFF<Bits<GROUP_BITS>>; CTL_STAGES],
+    // Per-lane data pipeline.
+    t2_coeff: [DFF<Bits<32>>; LANES],
+    t2_paddr: [DFF<Bits<PRICE_ADDR_BITS>>; LANES],
+    p3_coeff: [DFF<Bits<32>>; LANES],
+    p4_coeff: [DFF<Bits<32>>; LANES],
+    p4_spot: [DFF<Bits<32>>; LANES],
+    p4_stress: [DFF<Bits<32>>; LANES],
+    // Combinational helpers.
+    core_reset: Signal<Local, Bit>,
+    accept: Signal<Local, Bit>,
+    stall: Signal<Local, Bit>,
+    issue: Signal<Local, Bit>,
+    is_last: Signal<Local, Bit>,
+    g_next: Signal<Local, Bits<8>>,
+    errs: Signal<Local, Bits<16>>,
+    neg_coeff: Signal<Local, Bits<32>>,
+    groups_sum: Signal<Local, Bits<32>>,
+    k_accounts: Constant<Bits<16>>,
+    k_assets: Constant<Bits<32>>,
+    k_slots: Constant<Bits<8>>,
+    k_sign: Constant<Bits<32>>,
+    k_round: Constant<Bits<32>>,
+    e_opcode: Constant<Bits<16>>,
+    e_account: Constant<Bits<16>>,
+    e_slot: Constant<Bits<16>>,
+    e_asset: Constant<Bits<16>>,
+    e_params: Constant<Bits<16>>,
+    e_coeff: Constant<Bits<16>>,
+}
+
+fn k<T: Synth + From<u64>>(v: u64) -> Constant<T> {
+    Constant::new(T::from(v))
+}
+
+impl ScanCore {
+    /// A core whose `BUILD_ID` register reads `build_id`.
+    pub fn new(build_id: u32) -> Self {
+        Self {
+            clock: Default::default(),
+            reset: Default::default(),
+            cmd_valid: Default::default(),
+            cmd_ready: Default::default(),
+            cmd_op: Default::default(),
+            cmd_addr: Default::default(),
+            cmd_sub: Default::default(),
+            cmd_data0: Default::default(),
+            cmd_data1: Default::default(),
+            out_valid: Default::default(),
+            out_ready: Default::default(),
+            out_done: Default::default(),
+            out_group: Default::default(),
+            out_breach: Default::default(),
+            out_at_risk: Default::default(),
+            reg_addr: Default::default(),
+            reg_write: Default::default(),
+            reg_wdata: Default::default(),
+            reg_rdata: Default::default(),
+            busy: Default::default(),
+            lanes: std::array::from_fn(|_| Default::default()),
+            term_coeff: std::array::from_fn(|_| Default::default()),
+            term_paddr: std::array::from_fn(|_| Default::default()),
+            price_spot: std::array::from_fn(|_| Default::default()),
+            price_stress: std::array::from_fn(|_| Default::default()),
+            exposure: Default::default(),
+            pack_breach: Default::default(),
+            pack_at_risk: Default::default(),
+            fifo: Default::default(),
+            regs: RegBlock::new(build_id),
+            state: Default::default(),
+            g: Default::default(),
+            s: Default::default(),
+            asset: Default::default(),
+            drain: Default::default(),
+            p_accounts: Default::default(),
+            p_slots: DFF::default(),
+            p_groups: Default::default(),
+            iss_ctl: Default::default(),
+            iss_group: Default::default(),
+            iss_slot: Default::default(),
+            ctl: std::array::from_fn(|_| Default::default()),
+            grp: std::array::from_fn(|_| Default::default()),
+            t2_coeff: std::array::from_fn(|_| Default::default()),
+            t2_paddr: std::array::from_fn(|_| Default::default()),
+            p3_coeff: std::array::from_fn(|_| Default::default()),
+            p4_coeff: std::array::from_fn(|_| Default::default()),
+            p4_spot: std::array::from_fn(|_| Default::default()),
+            p4_stress: std::array::from_fn(|_| Default::default()),
+            core_reset: Default::default(),
+            accept: Default::default(),
+            stall: Default::default(),
+            issue: Default::default(),
+            is_last: Default::default(),
+            g_next: Default::default(),
+            errs: Default::default(),
+            neg_coeff: Default::default(),
+            groups_sum: Default::default(),
+            k_accounts: k(CARD_ACCOUNTS as u64),
+            k_assets: k(CARD_ASSETS as u64),
+            k_slots: k(TERM_SLOTS as u64),
+            k_sign: k(1 << 31),
+            k_round: k(LANES as u64 - 1),
+            e_opcode: k(error_bit::BAD_OPCODE as u64),
+            e_account: k(error_bit::ACCOUNT_RANGE as u64),
+            e_slot: k(error_bit::SLOT_RANGE as u64),
+            e_asset: k(error_bit::ASSET_RANGE as u64),
+            e_params: k(error_bit::PARAMS_RANGE as u64),
+            e_coeff: k(error_bit::COEFF_RANGE as u64),
+        }
+    }
+
+    /// Reads a term memory word directly (test access): (sign-magnitude coefficient, asset).
+    pub fn peek_term(&self, account: usize, slot: usize) -> (u32, u32) {
+        let (l, g) = (account % LANES, account / LANES);
+        let a = (g << SH_SLOT) | slot;
+        (self.term_coeff[l].peek(a).to_u32(), self.term_paddr[l].peek(a).to_u32())
+    }
+}
+
+impl Default for ScanCore {
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+impl Logic for ScanCore {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, state, g, s, asset, drain, p_accounts, p_slots, p_groups, iss_ctl, iss_group,
+            iss_slot
+        );
+        clock!(self, clock, exposure, fifo, regs);
+        for l in 0..LANES {
+            self.lanes[l].clock.next = self.clock.val();
+            self.term_coeff[l].clock.next = self.clock.val();
+            self.term_paddr[l].clock.next = self.clock.val();
+            self.price_spot[l].clock.next = self.clock.val();
+            self.price_stress[l].clock.next = self.clock.val();
+            self.t2_coeff[l].clock.next = self.clock.val();
+            self.t2_paddr[l].clock.next = self.clock.val();
+            self.p3_coeff[l].clock.next = self.clock.val();
+            self.p4_coeff[l].clock.next = self.clock.val();
+            self.p4_spot[l].clock.next = self.clock.val();
+            self.p4_stress[l].clock.next = self.clock.val();
+        }
+        for i in 0..CTL_STAGES {
+            self.ctl[i].clock.next = self.clock.val();
+            self.grp[i].clock.next = self.clock.val();
+        }
+        self.core_reset.next = self.reset.val() | self.regs.soft_reset.val();
+
+        // ---- Command acceptance and writes ----
+        self.cmd_ready.next = self.state.q.val() == ST_IDLE;
+        self.busy.next = self.state.q.val() != ST_IDLE;
+        self.accept.next = self.cmd_valid.val() & (self.state.q.val() == ST_IDLE) & !self.core_reset.val();
+        self.errs.next = 0.into();
+        self.neg_coeff.next = bits::<32>(0) - self.cmd_data0.val();
+        self.groups_sum.next = self.cmd_data0.val() + self.k_round.val();
+        for l in 0..LANES {
+            self.price_spot[l].write_enable.next = false;
+            self.price_stress[l].write_enable.next = false;
+            self.price_spot[l].write_address.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
+                self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0),
+            ) << 1
+                | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_sub.val().get_bits::<1>(0));
+            self.price_stress[l].write_address.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
+                self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0),
+            ) << 1
+                | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_sub.val().get_bits::<1>(0));
+            self.price_spot[l].write_data.next = self.cmd_data0.val();
+            self.price_stress[l].write_data.next = self.cmd_data1.val();
+            self.term_coeff[l].write_enable.next = false;
+            self.term_paddr[l].write_enable.next = false;
+            self.term_coeff[l].write_address.next =
+                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.cmd_addr.val().get_bits::<GROUP_BITS>(LANE_BITS))
+                    << SH_SLOT
+                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.cmd_sub.val().get_bits::<SLOT_BITS>(0));
+            self.term_paddr[l].write_address.next =
+                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.cmd_addr.val().get_bits::<GROUP_BITS>(LANE_BITS))
+                    << SH_SLOT
+                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.cmd_sub.val().get_bits::<SLOT_BITS>(0));
+            self.term_coeff[l].write_data.next = self.cmd_data0.val();
+            if self.cmd_data0.val().get_bit(31) {
+                self.term_coeff[l].write_data.next = self.neg_coeff.val() | self.k_sign.val();
+            }
+            self.term_paddr[l].write_data.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
+                self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0),
+            ) << 1
+                | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_data0.val().get_bits::<1>(31));
+        }
+        self.exposure.write_enable.next = false;
+        self.exposure.write_address.next =
+            bit_cast::<EXPO_ADDR_BITS, CARD_ASSET_BITS>(self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0))
+                << SH_GROUP
+                | bit_cast::<EXPO_ADDR_BITS, GROUP_BITS>(
+                    self.cmd_addr.val().get_bits::<GROUP_BITS>(LANE_BITS),
+                );
+        self.exposure.write_data.next = true;
+
+        // ---- Sequencer ----
+        self.stall.next = self.fifo.almost_full.val();
+        self.issue.next = false;
+        self.is_last.next = bit_cast::<8, 5>(self.s.q.val()) + 1 == self.p_slots.q.val();
+        self.g_next.next = self.g.q.val();
+        self.iss_ctl.d.next = 0.into();
+        self.iss_group.d.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
+        self.iss_slot.d.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
+        if self.state.q.val() == ST_IDLE {
+            if self.accept.val() {
+                if self.cmd_op.val() == op::SET_PRICE {
+                    if self.cmd_addr.val() >= bit_cast::<16, 32>(self.k_assets.val()) {
+                        self.errs.next = self.e_asset.val();
+                    } else {
+                        for l in 0..LANES {
+                            self.price_spot[l].write_enable.next = true;
+                            self.price_stress[l].write_enable.next = true;
+                        }
+                    }
+                } else if self.cmd_op.val() == op::WRITE_TERM {
+                    if self.cmd_addr.val() >= self.k_accounts.val() {
+                        self.errs.next = self.e_account.val();
+                    } else if bit_cast::<16, 8>(self.cmd_sub.val()) >= bit_cast::<16, 8>(self.k_slots.val()) {
+                        self.errs.next = self.e_slot.val();
+                    } else if self.cmd_data1.val() >= self.k_assets.val() {
+                        self.errs.next = self.e_asset.val();
+                    } else if self.cmd_data0.val() == self.k_sign.val() {
+                        self.errs.next = self.e_coeff.val();
+                    } else {
+                        for l in 0..LANES {
+                            if self.cmd_addr.val().get_bits::<LANE_BITS>(0).index() == l {
+                                self.term_coeff[l].write_enable.next = true;
+                                self.term_paddr[l].write_enable.next = true;
+                            }
+                        }
+                        self.exposure.write_enable.next = self.cmd_data0.val().any();
+                    }
+                } else if self.cmd_op.val() == op::SET_PARAMS {
+                    if (self.cmd_data0.val() > bit_cast::<32, 16>(self.k_accounts.val()))
+                        | (self.cmd_data1.val() == 0)
+                        | (self.cmd_data1.val() > bit_cast::<32, 8>(self.k_slots.val()))
+                    {
+                        self.errs.next = self.e_params.val();
+                    } else {
+                        self.p_accounts.d.next = self.cmd_data0.val().get_bits::<16>(0);
+                        self.p_slots.d.next = self.cmd_data1.val().get_bits::<8>(0);
+                        self.p_groups.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS);
+                    }
+                } else if self.cmd_op.val() == op::SCAN_FULL {
+                    self.g.d.next = 0.into();
+                    self.s.d.next = 0.into();
+                    self.state.d.next = ST_FULL.into();
+                } else if self.cmd_op.val() == op::SCAN_ASSET {
+                    if self.cmd_addr.val() >= bit_cast::<16, 32>(self.k_assets.val()) {
+                        self.errs.next = self.e_asset.val();
+                    } else {
+                        self.asset.d.next = self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0);
+                        self.state.d.next = ST_PROBE.into();
+                    }
+                } else if self.cmd_op.val() != op::NOP {
+                    self.errs.next = self.e_opcode.val();
+                }
+            }
+        } else if self.state.q.val() == ST_FULL {
+            if self.g.q.val() == self.p_groups.q.val() {
+                self.state.d.next = ST_DONE.into();
+            } else if !self.stall.val() {
+                self.issue.next = true;
+            }
+        } else if self.state.q.val() == ST_PROBE {
+            self.g_next.next = 0.into();
+            self.s.d.next = 0.into();
+            self.state.d.next = ST_DECIDE.into();
+        } else if self.state.q.val() == ST_DECIDE {
+            if self.g.q.val() == self.p_groups.q.val() {
+                self.state.d.next = ST_DONE.into();
+            } else if !self.exposure.read_data.val() {
+                self.g_next.next = self.g.q.val() + 1;
+            } else if !self.stall.val() {
+                self.issue.next = true;
+                if !self.is_last.val() {
+                    self.state.d.next = ST_ISCAN.into();
+                }
+            }
+        } else if self.state.q.val() == ST_ISCAN {
+            if !self.stall.val() {
+                self.issue.next = true;
+                if self.is_last.val() {
+                    self.state.d.next = ST_DECIDE.into();
+                }
+            }
+        } else if self.state.q.val() == ST_DONE {
+            self.iss_ctl.d.next = 8.into();
+            self.drain.d.next = 4.into();
+            self.state.d.next = ST_DRAIN.into();
+        } else {
+            // ST_DRAIN: let the last price reads pass before the next command can write prices.
+            self.drain.d.next = self.drain.q.val() - 1;
+            if self.drain.q.val() == 1 {
+                self.state.d.next = ST_IDLE.into();
+            }
+        }
+        if self.issue.val() {
+            self.iss_ctl.d.next = bits::<4>(1)
+                | (bit_cast::<4, 1>((self.s.q.val() == 0).into()) << 1)
+                | (bit_cast::<4, 1>(self.is_last.val().into()) << 2);
+            if self.is_last.val() {
+                self.s.d.next = 0.into();
+                self.g_next.next = self.g.q.val() + 1;
+            } else {
+                self.s.d.next = self.s.q.val() + 1;
+            }
+        }
+        if self.state.q.val() != ST_IDLE {
+            self.g.d.next = self.g_next.val();
+        }
+        self.exposure.read_address.next = bit_cast::<EXPO_ADDR_BITS, CARD_ASSET_BITS>(self.asset.q.val())
+            << SH_GROUP
+            | bit_cast::<EXPO_ADDR_BITS, GROUP_BITS>(self.g_next.val().get_bits::<GROUP_BITS>(0));
+
+        // ---- Datapath: term read, price read, lanes ----
+        self.ctl[0].d.next = self.iss_ctl.q.val();
+        self.grp[0].d.next = self.iss_group.q.val();
+        for i in 1..CTL_STAGES {
+            self.ctl[i].d.next = self.ctl[i - 1].q.val();
+            self.grp[i].d.next = self.grp[i - 1].q.val();
+        }
+        for l in 0..LANES {
+            self.term_coeff[l].read_address.next =
+                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.iss_group.q.val()) << SH_SLOT
+                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.iss_slot.q.val());
+            self.term_paddr[l].read_address.next =
+                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.iss_group.q.val()) << SH_SLOT
+                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.iss_slot.q.val());
+            self.t2_coeff[l].d.next = self.term_coeff[l].read_data.val();
+            self.t2_paddr[l].d.next = self.term_paddr[l].read_data.val();
+            self.price_spot[l].read_address.next = self.t2_paddr[l].q.val();
+            self.price_stress[l].read_address.next = self.t2_paddr[l].q.val();
+            self.p3_coeff[l].d.next = self.t2_coeff[l].q.val();
+            self.p4_coeff[l].d.next = self.p3_coeff[l].q.val();
+            self.p4_spot[l].d.next = self.price_spot[l].read_data.val();
+            self.p4_stress[l].d.next = self.price_stress[l].read_data.val();
+            self.lanes[l].valid.next = self.ctl[3].q.val().get_bit(0);
+            self.lanes[l].first.next = self.ctl[3].q.val().get_bit(1);
+            self.lanes[l].last.next = self.ctl[3].q.val().get_bit(2);
+            self.lanes[l].neg.next = self.p4_coeff[l].q.val().get_bit(31);
+            self.lanes[l].mag.next = self.p4_coeff[l].q.val() & !self.k_sign.val();
+            self.lanes[l].spot.next = self.p4_spot[l].q.val();
+            self.lanes[l].stressed.next = self.p4_stress[l].q.val();
+            self.pack_breach.bits[l].next = self.lanes[l].breach.val();
+            self.pack_at_risk.bits[l].next = self.lanes[l].at_risk.val();
+        }
+
+        // ---- Output: packer into the FIFO ----
+        // A word when the control line says a last term's verdict is out; a marker for done.
+        self.fifo.write.next = (self.ctl[9].q.val().get_bit(0) & self.ctl[9].q.val().get_bit(2))
+            | self.ctl[9].q.val().get_bit(3);
+        self.fifo.in_done.next = self.ctl[9].q.val().get_bit(3);
+        self.fifo.in_group.next = bit_cast::<8, GROUP_BITS>(self.grp[9].q.val());
+        self.fifo.in_breach.next = self.pack_breach.word.val();
+        self.fifo.in_at_risk.next = self.pack_at_risk.word.val();
+        self.fifo.reset.next = self.core_reset.val();
+        self.fifo.out_ready.next = self.out_ready.val();
+        self.out_valid.next = self.fifo.out_valid.val();
+        self.out_done.next = self.fifo.out_done.val();
+        self.out_group.next = self.fifo.out_group.val();
+        self.out_breach.next = self.fifo.out_breach.val();
+        self.out_at_risk.next = self.fifo.out_at_risk.val();
+
+        // ---- Registers ----
+        self.regs.reset.next = self.core_reset.val();
+        self.regs.reg_addr.next = self.reg_addr.val();
+        self.regs.reg_write.next = self.reg_write.val();
+        self.regs.reg_wdata.next = self.reg_wdata.val();
+        self.reg_rdata.next = self.regs.reg_rdata.val();
+        self.regs.err_set.next = self.errs.val();
+        self.regs.inc_commands.next = self.accept.val();
+        self.regs.inc_scans.next = self.iss_ctl.q.val().get_bit(3);
+        self.regs.inc_words.next = self.ctl[9].q.val().get_bit(0) & self.ctl[9].q.val().get_bit(2);
+        self.regs.busy.next = self.state.q.val() != ST_IDLE;
+        self.regs.active_accounts.next = self.p_accounts.q.val();
+        self.regs.active_slots.next = self.p_slots.q.val();
+        self.regs.events_pending.next = self.fifo.out_valid.val();
+
+        // ---- Synchronous reset ----
+        if self.core_reset.val() {
+            self.state.d.next = ST_IDLE.into();
+            self.iss_ctl.d.next = 0.into();
+            self.p_accounts.d.next = 0.into();
+            self.p_slots.d.next = self.k_slots.val();
+            self.p_groups.d.next = 0.into();
+            for i in 0..CTL_STAGES {
+                self.ctl[i].d.next = 0.into();
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Verilog generation for the scan core.
+//!
+//! rust-hdl writes a named constant used inside a kernel (a state number, an opcode, a field
+//! offset) as a bare identifier; [`generate`] declares each one as a `localparam` in every
+//! module that uses it, with the value from this crate, so the Verilog carries the same
+//! numbers as the simulation.
+
+use crate::abi::config::{GROUP_BITS, LANE_BITS, SLOT_BITS};
+use crate::core::mac_lane::COL_BITS;
+use crate::core::scan_core::ScanCore;
+use crate::golden::op;
+use rust_hdl::prelude::*;
+
+/// (identifier, declaration) of every named constant the kernels use.
+fn params() -> Vec<(&'static str, String)> {
+    let sized =
+        |n: &'static str, w: usize, v: u64| (n, format!("localparam [{}:0] {} = {}'d{};", w - 1, n, w, v));
+    let int = |n: &'static str, v: usize| (n, format!("localparam integer {n} = {v};"));
+    vec![
+        sized("ST_IDLE", 3, 0),
+        sized("ST_FULL", 3, 1),
+        sized("ST_PROBE", 3, 2),
+        sized("ST_DECIDE", 3, 3),
+        sized("ST_ISCAN", 3, 4),
+        sized("ST_DONE", 3, 5),
+        sized("ST_DRAIN", 3, 6),
+        sized("op$NOP", 3, op::NOP),
+        sized("op$SET_PRICE", 3, op::SET_PRICE),
+        sized("op$WRITE_TERM", 3, op::WRITE_TERM),
+        sized("op$SET_PARAMS", 3, op::SET_PARAMS),
+        sized("op$SCAN_FULL", 3, op::SCAN_FULL),
+        sized("op$SCAN_ASSET", 3, op::SCAN_ASSET),
+        int("LANE_BITS", LANE_BITS),
+        int("SH_SLOT", SLOT_BITS),
+        int("SH_GROUP", GROUP_BITS),
+        int("COL_BITS", COL_BITS),
+    ]
+}
+
+fn uses(body: &str, ident: &str) -> bool {
+    body.match_indices(ident).any(|(i, _)| {
+        let before = body[..i].chars().next_back();
+        let after = body[i + ident.len()..].chars().next();
+        let is_id = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+        !is_id(before) && !is_id(after)
+    })
+}
+
+/// Declares the kernels' named constants in each module of rust-hdl's Verilog.
+pub fn add_localparams(v: &str) -> String {
+    let params = params();
+    let mut out = String::with_capacity(v.len() + 4096);
+    for (k, chunk) in v.split("\nmodule ").enumerate() {
+        if k > 0 {
+            out.push_str("\nmodule ");
+        }
+        let body_start = chunk.find(");").map(|i| i + 2);
+        match body_start {
+            Some(b) if k > 0 || chunk.starts_with("module ") => {
+                let (head, body) = chunk.split_at(b);
+                out.push_str(head);
+                out.push('\n');
+                for (name, decl) in &params {
+                    if uses(body, name) {
+                        out.push_str("    ");
+                        out.push_str(decl);
+                        out.push('\n');
+                    }
+                }
+                out.push_str(body);
+            }
+            _ => out.push_str(chunk),
+        }
+    }
+    out
+}
+
+/// The scan core's Verilog (top module `top`), `BUILD_ID` reading `build_id`.
+pub fn generate(build_id: u32) -> String {
+    let mut uut = ScanCore::new(build_id);
+    uut.connect_all();
+    add_localparams(&generate_verilog(&uut))
+}
+
+/// The Verilog of any block, with the named constants declared.
+pub fn generate_block<B: Block>(uut: &B) -> String {
+    add_localparams(&generate_verilog(uut))
+}

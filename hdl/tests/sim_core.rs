@@ -1,0 +1,251 @@
+//! The rust-hdl simulation (hand-clocked) against the golden models and the i128 reference,
+//! on random and extreme vectors, with random idle cycles on the inputs and random
+//! back-pressure on the output.
+
+mod common;
+use common::*;
+use liqscan_hdl::abi::regs::{self, error_bit, offset};
+use liqscan_hdl::abi::*;
+use liqscan_hdl::core::driver::*;
+use liqscan_hdl::core::mac_lane::MacLane;
+use liqscan_hdl::golden::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rust_hdl::prelude::*;
+
+fn tick<B: Block>(uut: &mut B, clock: impl Fn(&mut B, bool)) {
+    clock(uut, false);
+    assert!(simulate(uut, 1000));
+    clock(uut, true);
+    assert!(simulate(uut, 1000));
+}
+
+#[test]
+fn mac_lane_matches_its_golden_model_with_idle_cycles() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut uut = MacLane::default();
+    uut.connect_all();
+    let clk = |u: &mut MacLane, c: bool| u.clock.next = Clock { clk: c };
+    let mut accounts: Vec<Vec<(i32, u32, u32)>> = vec![
+        vec![(COEFF_MAX, u32::MAX, u32::MAX); 16],
+        vec![(COEFF_MIN, u32::MAX, 0); 16],
+        vec![(COEFF_MIN, 0, u32::MAX); 16],
+        vec![(0, 0, 0)],
+    ];
+    for _ in 0..400 {
+        let n = rng.gen_range(1..=16);
+        accounts.push((0..n).map(|_| (coeff(&mut rng), price(&mut rng), price(&mut rng))).collect());
+    }
+    let mut expected = vec![];
+    let mut got = vec![];
+    for acc in &accounts {
+        let spot: Vec<(i32, u32)> = acc.iter().map(|&(c, p, _)| (c, p)).collect();
+        let stress: Vec<(i32, u32)> = acc.iter().map(|&(c, _, r)| (c, r)).collect();
+        let r_spot: i128 = spot.iter().map(|&(c, p)| c as i128 * p as i128).sum();
+        assert_eq!(lane_health_negative(&spot), r_spot < 0);
+        expected.push((lane_health_negative(&spot), lane_health_negative(&stress)));
+        for (k, &(c, p, r)) in acc.iter().enumerate() {
+            while rng.gen_range(0..4) == 0 {
+                uut.valid.next = false;
+                tick(&mut uut, clk);
+                if uut.out_valid.val() {
+                    got.push((uut.breach.val(), uut.at_risk.val()));
+                }
+            }
+            uut.valid.next = true;
+            uut.first.next = k == 0;
+            uut.last.next = k + 1 == acc.len();
+            uut.neg.next = c < 0;
+            uut.mag.next = (c.unsigned_abs() as u64).into();
+            uut.spot.next = (p as u64).into();
+            uut.stressed.next = (r as u64).into();
+            tick(&mut uut, clk);
+            if uut.out_valid.val() {
+                got.push((uut.breach.val(), uut.at_risk.val()));
+            }
+        }
+    }
+    uut.valid.next = false;
+    for _ in 0..8 {
+        tick(&mut uut, clk);
+        if uut.out_valid.val() {
+            got.push((uut.breach.val(), uut.at_risk.val()));
+        }
+    }
+    assert_eq!(got, expected);
+}
+
+fn model_run(model: &mut CoreModel, cmds: &[CoreCmd]) -> Vec<CoreOut> {
+    cmds.iter().flat_map(|c| model.apply(c)).collect()
+}
+
+fn values(outs: &[Timed<CoreOut>]) -> Vec<CoreOut> {
+    outs.iter().map(|o| o.value).collect()
+}
+
+#[test]
+fn core_matches_model_and_reference_with_jitter() {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    for round in 0..6 {
+        let jitter = Jitter {
+            idle: [0, 64, 160][round % 3],
+            stall: [0, 96, 200][(round / 2) % 3],
+            seed: round as u64 + 9,
+        };
+        let mut sim = CoreSim::new(jitter);
+        let mut model = CoreModel::new();
+        let assets = rng.gen_range(2..=24);
+        let mut prices: Vec<PriceEntry> = (0..assets).map(|_| price_entry(&mut rng)).collect();
+        let n = rng.gen_range(1..=80);
+        let max_terms = [16, 4, 1][round % 3];
+        let mut accounts: Vec<Vec<Coeff>> = (0..n).map(|_| account(&mut rng, assets, max_terms)).collect();
+        if max_terms >= 2 {
+            accounts.extend(edge_accounts(&prices));
+        }
+        let mut cmds = load_commands(&accounts, &prices).unwrap();
+        cmds.push(CoreCmd::ScanFull);
+        let (outs, _) = sim.run(&cmds);
+        let expect = model_run(&mut model, &cmds);
+        assert_eq!(values(&outs), expect, "round {round}: full scan");
+        assert_eq!(words_from_groups(&expect, accounts.len()), reference_bitmaps(&accounts, &prices));
+        // Ticks: incremental scans after a price move, and an account upsert in between.
+        for _ in 0..3 {
+            let a = rng.gen_range(0..assets);
+            prices[a] = price_entry(&mut rng);
+            let i = rng.gen_range(0..accounts.len());
+            accounts[i] = account(&mut rng, assets, max_terms);
+            let mut tick = vec![];
+            for s in 0..16 {
+                let term = accounts[i].get(s).copied().unwrap_or_default();
+                tick.push(CoreCmd::WriteTerm { account: i as u16, slot: s as u8, term });
+            }
+            tick.push(CoreCmd::SetPrice {
+                asset: a as u16,
+                liability: false,
+                spot: prices[a].spot.asset,
+                stressed: prices[a].stressed.asset,
+            });
+            tick.push(CoreCmd::SetPrice {
+                asset: a as u16,
+                liability: true,
+                spot: prices[a].spot.liability,
+                stressed: prices[a].stressed.liability,
+            });
+            tick.push(CoreCmd::ScanAsset { asset: a as u16 });
+            let (outs, _) = sim.run(&tick);
+            assert_eq!(values(&outs), model_run(&mut model, &tick), "round {round}: tick on asset {a}");
+        }
+        // A full resync after the ticks agrees with the reference.
+        let (outs, _) = sim.run(&[CoreCmd::ScanFull]);
+        let expect = model_run(&mut model, &[CoreCmd::ScanFull]);
+        assert_eq!(values(&outs), expect);
+        let slots = model.active_slots as usize;
+        let trimmed: Vec<Vec<Coeff>> = accounts.iter().map(|a| a[..a.len().min(slots)].to_vec()).collect();
+        assert_eq!(words_from_groups(&expect, accounts.len()), reference_bitmaps(&trimmed, &prices));
+        // Statistics agree with the model.
+        assert_eq!(sim.read_reg(offset::STAT_COMMANDS), model.commands);
+        assert_eq!(sim.read_reg(offset::STAT_SCANS), model.scans);
+        assert_eq!(sim.read_reg(offset::STAT_WORDS), model.words);
+    }
+}
+
+#[test]
+fn register_block_identity_scratch_errors_and_reset() {
+    let mut sim = CoreSim::default();
+    assert_eq!(sim.read_reg(offset::ID_TYPE), regs::TYPE_LIQSCAN);
+    assert_eq!(sim.read_reg(offset::ID_VERSION), regs::VERSION);
+    assert_eq!(sim.read_reg(offset::CONFIG_LANES), LANES as u32);
+    assert_eq!(sim.read_reg(offset::CONFIG_ACCOUNTS), CARD_ACCOUNTS as u32);
+    assert_eq!(sim.read_reg(offset::CONFIG_ASSETS), CARD_ASSETS as u32);
+    assert_eq!(sim.read_reg(offset::CONFIG_TERM_SLOTS), TERM_SLOTS as u32);
+    for v in [0xDEAD_BEEF, 0, u32::MAX, 0x1234_5678] {
+        sim.write_reg(offset::SCRATCH, v);
+        assert_eq!(sim.read_reg(offset::SCRATCH), v);
+    }
+    // Bad commands set sticky errors, like the model.
+    let bad = [
+        CoreCmd::SetPrice { asset: CARD_ASSETS as u16, liability: false, spot: 1, stressed: 1 },
+        CoreCmd::WriteTerm { account: CARD_ACCOUNTS as u16, slot: 0, term: Coeff { asset: 0, coeff: 1 } },
+        CoreCmd::WriteTerm { account: 0, slot: 16, term: Coeff { asset: 0, coeff: 1 } },
+        CoreCmd::WriteTerm { account: 0, slot: 0, term: Coeff { asset: 0, coeff: i32::MIN } },
+        CoreCmd::SetParams { accounts: 1, slots: 0 },
+        CoreCmd::SetParams { accounts: CARD_ACCOUNTS as u32 + 1, slots: 1 },
+    ];
+    let mut model = CoreModel::new();
+    for c in &bad {
+        let (outs, _) = sim.run(std::slice::from_ref(c));
+        assert!(outs.is_empty());
+        model.apply(c);
+    }
+    let errs = sim.read_reg(offset::ERRORS);
+    assert_eq!(errs, model.errors);
+    assert_eq!(
+        errs,
+        error_bit::ASSET_RANGE
+            | error_bit::ACCOUNT_RANGE
+            | error_bit::SLOT_RANGE
+            | error_bit::COEFF_RANGE
+            | error_bit::PARAMS_RANGE
+    );
+    // The refused coefficient was not written.
+    assert_eq!(sim.uut.peek_term(0, 0), (0, 0));
+    // Write 1 to clear.
+    sim.write_reg(offset::ERRORS, error_bit::SLOT_RANGE);
+    assert_eq!(sim.read_reg(offset::ERRORS), errs & !error_bit::SLOT_RANGE);
+    // Soft reset clears errors, scratch and statistics.
+    sim.write_reg(offset::CONTROL, regs::CONTROL_SOFT_RESET);
+    sim.read_reg(offset::ID_TYPE);
+    assert_eq!(sim.read_reg(offset::ERRORS), 0);
+    assert_eq!(sim.read_reg(offset::SCRATCH), 0);
+    assert_eq!(sim.read_reg(offset::STAT_COMMANDS), 0);
+}
+
+#[test]
+fn throughput_and_latency_match_the_cycle_model() {
+    use liqscan_hdl::golden::throughput::*;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let prices: Vec<PriceEntry> = (0..16).map(|_| price_entry(&mut rng)).collect();
+    let mut report = vec![];
+    let t0 = std::time::Instant::now();
+    let mut cycles_run = 0u64;
+    for (n, slots) in [(16usize, 1usize), (64, 2), (100, 4), (256, 16), (512, 3)] {
+        let mut sim = CoreSim::default();
+        let accounts: Vec<Vec<Coeff>> = (0..n)
+            .map(|i| {
+                (0..slots).map(|s| Coeff { asset: ((i + s) % 16) as u16, coeff: coeff(&mut rng) }).collect()
+            })
+            .collect();
+        let (_, _) = sim.run(&load_commands(&accounts, &prices).unwrap());
+        let (outs, acc) = sim.run(&[CoreCmd::ScanFull]);
+        let groups = n.div_ceil(LANES) as u64;
+        let first = outs[0].cycle - acc[0];
+        let done = outs.last().unwrap().cycle - acc[0];
+        assert_eq!(first, first_word_latency(slots as u64), "first word, {n} accounts x {slots}");
+        assert_eq!(done, full_scan_cycles(groups, slots as u64), "done, {n} accounts x {slots}");
+        report.push(format!("full {n} accounts x {slots} slots: first word {first}, done {done}"));
+        // Incremental: only asset 0's exposure; accounts with asset 0 are those with i % 8 in
+        // a window of `slots` below.
+        let exposed = (0..groups as usize)
+            .filter(|&g| {
+                (g * LANES..((g + 1) * LANES).min(n))
+                    .any(|i| accounts[i].iter().any(|t| t.asset == 0 && t.coeff != 0))
+            })
+            .count() as u64;
+        let (outs, acc) = sim.run(&[CoreCmd::ScanAsset { asset: 0 }]);
+        let done = outs.last().unwrap().cycle - acc[0];
+        assert_eq!(outs.len() as u64, exposed + 1);
+        assert_eq!(done, incremental_cycles(groups, exposed, slots as u64), "incremental, {n} x {slots}");
+        report.push(format!(
+            "incremental {n} accounts x {slots} slots, {exposed} of {groups} groups exposed: done {done}"
+        ));
+        cycles_run += sim.cycle;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    report.push(format!(
+        "simulation speed: {cycles_run} cycles in {secs:.2} s = {:.0} cycles/s",
+        cycles_run as f64 / secs
+    ));
+    for r in &report {
+        println!("{r}");
+    }
+}
