@@ -23,6 +23,10 @@
 
 pub mod bitmap;
 pub mod engine;
+pub mod feed;
 pub mod io;
+pub mod link;
+pub mod metrics;
 pub mod model;
+pub mod pipeline;
 pub mod reference;

@@ -1,0 +1,236 @@
+//! The feed wire format: little-endian frames, each self-delimiting.
+//!
+//! ```text
+//!  offset size field
+//!  0      2    magic 0x514C ("LQ" as bytes 4C 51)
+//!  2      1    version (1)
+//!  3      1    kind: 1 tick, 2 account upsert, 3 account remove
+//!  4      2    frame length in bytes, header included
+//!  6      2    reserved, 0
+//!  8      8    sequence number (per stream, +1 per frame)
+//!  16     8    sender timestamp, ns since the Unix epoch (informational)
+//!  24          payload:
+//!    tick    (20 B): asset u16, reserved u16, spot.asset u32, spot.liability u32,
+//!                    stressed.asset u32, stressed.liability u32
+//!    upsert  (8 + 8n B): slot u32, n u8 (0..=16), reserved 3 B, then n x
+//!                    (asset u16, reserved u16, coefficient i32)
+//!    remove  (8 B):  slot u32, reserved u32
+//! ```
+//!
+//! Prices and coefficients are already quantised (the venue's integer units), so the host
+//! does no parsing of decimals on the hot path. The full description, with a worked example,
+//! is `docs/WIRE_FORMAT.md`.
+
+use liqscan_hdl::abi::{COEFF_MIN, Coeff, MAX_COEFFS_PER_ACCOUNT, PriceEntry, QuotedPrice};
+
+use crate::pipeline::FeedMsg;
+
+/// Frame magic.
+pub const MAGIC: u16 = 0x514C;
+/// Format version.
+pub const VERSION: u8 = 1;
+/// Header bytes.
+pub const HEADER: usize = 24;
+/// Largest frame (an upsert of 16 terms).
+pub const MAX_FRAME: usize = HEADER + 8 + 8 * MAX_COEFFS_PER_ACCOUNT;
+/// Kind byte of a tick.
+pub const KIND_TICK: u8 = 1;
+/// Kind byte of an upsert.
+pub const KIND_UPSERT: u8 = 2;
+/// Kind byte of a remove.
+pub const KIND_REMOVE: u8 = 3;
+
+/// A decoded frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Sequence number.
+    pub seq: u64,
+    /// Sender timestamp.
+    pub ts_ns: u64,
+    /// The message.
+    pub msg: FeedMsg,
+}
+
+/// Why a frame does not decode.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Fewer bytes than the header or the stated length.
+    #[error("truncated frame: {have} bytes, need {need}")]
+    Truncated {
+        /// Bytes present.
+        have: usize,
+        /// Bytes needed.
+        need: usize,
+    },
+    /// Wrong magic or version.
+    #[error("not a liqscan feed frame (magic {magic:#06x}, version {version})")]
+    BadMagic {
+        /// Magic read.
+        magic: u16,
+        /// Version read.
+        version: u8,
+    },
+    /// Unknown kind, wrong length for the kind, or a field out of range.
+    #[error("bad frame: {0}")]
+    Bad(String),
+}
+
+/// Encodes a frame into `out` (cleared first).
+pub fn encode(f: &Frame, out: &mut Vec<u8>) {
+    out.clear();
+    let (kind, len) = match f.msg {
+        FeedMsg::Tick { .. } => (KIND_TICK, HEADER + 20),
+        FeedMsg::Upsert { n, .. } => (KIND_UPSERT, HEADER + 8 + 8 * n as usize),
+        FeedMsg::Remove { .. } => (KIND_REMOVE, HEADER + 8),
+        FeedMsg::End => panic!("End is not sent on the wire"),
+    };
+    out.extend_from_slice(&MAGIC.to_le_bytes());
+    out.push(VERSION);
+    out.push(kind);
+    out.extend_from_slice(&(len as u16).to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&f.seq.to_le_bytes());
+    out.extend_from_slice(&f.ts_ns.to_le_bytes());
+    match f.msg {
+        FeedMsg::Tick { asset, price } => {
+            out.extend_from_slice(&asset.to_le_bytes());
+            out.extend_from_slice(&[0, 0]);
+            for v in [price.spot.asset, price.spot.liability, price.stressed.asset, price.stressed.liability]
+            {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        FeedMsg::Upsert { slot, n, terms } => {
+            out.extend_from_slice(&slot.to_le_bytes());
+            out.extend_from_slice(&[n, 0, 0, 0]);
+            for t in &terms[..n as usize] {
+                out.extend_from_slice(&t.asset.to_le_bytes());
+                out.extend_from_slice(&[0, 0]);
+                out.extend_from_slice(&t.coeff.to_le_bytes());
+            }
+        }
+        FeedMsg::Remove { slot } => {
+            out.extend_from_slice(&slot.to_le_bytes());
+            out.extend_from_slice(&[0; 4]);
+        }
+        FeedMsg::End => unreachable!(),
+    }
+    debug_assert_eq!(out.len(), len);
+}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"))
+}
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
+}
+
+/// The length of the frame at the start of `b`, from its header (checks magic and bounds).
+pub fn frame_len(b: &[u8]) -> Result<usize, WireError> {
+    if b.len() < 6 {
+        return Err(WireError::Truncated { have: b.len(), need: HEADER });
+    }
+    let (magic, version) = (u16_at(b, 0), b[2]);
+    if magic != MAGIC || version != VERSION {
+        return Err(WireError::BadMagic { magic, version });
+    }
+    let len = u16_at(b, 4) as usize;
+    if !(HEADER..=MAX_FRAME).contains(&len) {
+        return Err(WireError::Bad(format!("frame length {len} outside {HEADER}..={MAX_FRAME}")));
+    }
+    Ok(len)
+}
+
+/// Decodes the frame at the start of `b`; returns it and its length.
+pub fn decode(b: &[u8]) -> Result<(Frame, usize), WireError> {
+    let len = frame_len(b)?;
+    if b.len() < len {
+        return Err(WireError::Truncated { have: b.len(), need: len });
+    }
+    let b = &b[..len];
+    let kind = b[3];
+    if u16_at(b, 6) != 0 {
+        return Err(WireError::Bad("reserved header bytes are not zero".into()));
+    }
+    let (seq, ts_ns) = (u64_at(b, 8), u64_at(b, 16));
+    let p = &b[HEADER..];
+    let msg = match kind {
+        KIND_TICK => {
+            if p.len() != 20 || u16_at(p, 2) != 0 {
+                return Err(WireError::Bad(format!("tick payload of {} bytes (want 20)", p.len())));
+            }
+            FeedMsg::Tick {
+                asset: u16_at(p, 0),
+                price: PriceEntry {
+                    spot: QuotedPrice { asset: u32_at(p, 4), liability: u32_at(p, 8) },
+                    stressed: QuotedPrice { asset: u32_at(p, 12), liability: u32_at(p, 16) },
+                },
+            }
+        }
+        KIND_UPSERT => {
+            if p.len() < 8 {
+                return Err(WireError::Bad("upsert payload shorter than 8 bytes".into()));
+            }
+            let n = p[4] as usize;
+            if n > MAX_COEFFS_PER_ACCOUNT || p.len() != 8 + 8 * n || p[5..8] != [0, 0, 0] {
+                return Err(WireError::Bad(format!("upsert of {n} terms in {} payload bytes", p.len())));
+            }
+            let mut terms = [Coeff::default(); MAX_COEFFS_PER_ACCOUNT];
+            for (k, t) in terms[..n].iter_mut().enumerate() {
+                let o = 8 + 8 * k;
+                let coeff = u32_at(p, o + 4) as i32;
+                if coeff < COEFF_MIN || u16_at(p, o + 2) != 0 {
+                    return Err(WireError::Bad(format!("upsert term {k}: coefficient {coeff} out of range")));
+                }
+                *t = Coeff { asset: u16_at(p, o), coeff };
+            }
+            FeedMsg::Upsert { slot: u32_at(p, 0), n: n as u8, terms }
+        }
+        KIND_REMOVE => {
+            if p.len() != 8 || u32_at(p, 4) != 0 {
+                return Err(WireError::Bad("remove payload is not 8 bytes".into()));
+            }
+            FeedMsg::Remove { slot: u32_at(p, 0) }
+        }
+        k => return Err(WireError::Bad(format!("unknown kind {k}"))),
+    };
+    Ok((Frame { seq, ts_ns, msg }, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_damage() {
+        let p = PriceEntry {
+            spot: QuotedPrice { asset: 1, liability: 2 },
+            stressed: QuotedPrice { asset: 3, liability: u32::MAX },
+        };
+        let msgs = [
+            FeedMsg::Tick { asset: 7, price: p },
+            FeedMsg::upsert(9, &[Coeff { asset: 1, coeff: -5 }, Coeff { asset: 2, coeff: 77 }]),
+            FeedMsg::upsert(3, &[]),
+            FeedMsg::Remove { slot: 42 },
+        ];
+        let mut buf = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let f = Frame { seq: 100 + i as u64, ts_ns: 5, msg: *m };
+            encode(&f, &mut buf);
+            assert_eq!(decode(&buf), Ok((f, buf.len())));
+            assert!(matches!(decode(&buf[..buf.len() - 1]), Err(WireError::Truncated { .. })));
+            let mut bad = buf.clone();
+            bad[0] ^= 1;
+            assert!(matches!(decode(&bad), Err(WireError::BadMagic { .. })));
+            let mut bad = buf.clone();
+            bad[3] = 9;
+            assert!(matches!(decode(&bad), Err(WireError::Bad(_))));
+        }
+        // The worked example of docs/WIRE_FORMAT.md.
+        encode(&Frame { seq: 1, ts_ns: 0, msg: FeedMsg::Remove { slot: 5 } }, &mut buf);
+        assert_eq!(&buf[..8], &[0x4C, 0x51, 1, 3, 32, 0, 0, 0]);
+    }
+}

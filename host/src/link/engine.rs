@@ -1,0 +1,309 @@
+//! [`LinkEngine`]: the card behind the link, presented like a scan engine.
+//!
+//! It keeps the host's mirror of the price vector and of the breach and at-risk bitmaps. A
+//! tick posts one command and polls the event ring until the card's `ScanDone` for it,
+//! applying the changed bitmap words as they arrive; one tick is in flight at a time, so
+//! tick-to-bitmap is one round trip. Upserts and removes are posted without waiting (the card
+//! answers them only on error); their bits are computed on the host from the mirror prices,
+//! which is one account's few multiplies, exactly as the card would.
+
+use liqscan_hdl::abi::{Coeff, Command, Event, EventEntry, PriceEntry, check_terms, ring::upsert_entries};
+
+use super::{CardLink, LinkError};
+use crate::bitmap;
+use crate::engine::EngineError;
+use crate::reference;
+
+/// Why a [`LinkEngine`] call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkFault {
+    /// The call was refused before anything was posted (bad slot, terms or asset).
+    #[error(transparent)]
+    Refused(#[from] EngineError),
+    /// The card stopped answering or answered wrongly: fail over.
+    #[error(transparent)]
+    Card(#[from] LinkError),
+}
+
+/// The card as a scan engine.
+pub struct LinkEngine {
+    link: CardLink,
+    slots: usize,
+    prices: Vec<PriceEntry>,
+    breach: Vec<u64>,
+    at_risk: Vec<u64>,
+    dirty: Vec<u64>,
+    dirty_list: Vec<u32>,
+    /// Core cycles the card reported for the last scan.
+    pub last_cycles: u32,
+    /// Groups the card reported scanning in the last scan.
+    pub last_groups: u32,
+    fence_token: u32,
+}
+
+impl LinkEngine {
+    /// Uses `slots` of the card's accounts over `assets` assets.
+    pub fn new(mut link: CardLink, slots: usize, assets: usize) -> Result<LinkEngine, LinkFault> {
+        let cfg = link.config();
+        if slots > cfg.accounts as usize {
+            return Err(LinkError::Layout(format!(
+                "book of {slots} accounts does not fit the card's {} (use the software backend, or a larger card)",
+                cfg.accounts
+            ))
+            .into());
+        }
+        if assets > cfg.assets as usize {
+            return Err(LinkError::Layout(format!(
+                "{assets} assets; the card's price table has {}",
+                cfg.assets
+            ))
+            .into());
+        }
+        link.post(&Command::Params { active_accounts: slots as u32, term_slots: cfg.term_slots })?;
+        let words = bitmap::words_for(slots);
+        let mut e = LinkEngine {
+            link,
+            slots,
+            prices: vec![PriceEntry::default(); assets],
+            breach: vec![0; words],
+            at_risk: vec![0; words],
+            dirty: vec![0; bitmap::words_for(words)],
+            dirty_list: Vec::with_capacity(words),
+            last_cycles: 0,
+            last_groups: 0,
+            fence_token: 1,
+        };
+        e.sync()?;
+        Ok(e)
+    }
+
+    /// The link (for statistics and bring-up).
+    pub fn link(&self) -> &CardLink {
+        &self.link
+    }
+
+    /// Account slots.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Assets.
+    pub fn assets(&self) -> usize {
+        self.prices.len()
+    }
+
+    /// The mirror price vector.
+    pub fn prices(&self) -> &[PriceEntry] {
+        &self.prices
+    }
+
+    /// Breach bitmap (host layout: 64 slots a word).
+    pub fn breach(&self) -> &[u64] {
+        &self.breach
+    }
+
+    /// At-risk bitmap.
+    pub fn at_risk(&self) -> &[u64] {
+        &self.at_risk
+    }
+
+    /// Appends the indices of changed 64-bit bitmap words since the last call.
+    pub fn changed_words(&mut self, out: &mut Vec<u32>) {
+        for &w in &self.dirty_list {
+            bitmap::set(&mut self.dirty, w as usize, false);
+        }
+        out.extend_from_slice(&self.dirty_list);
+        self.dirty_list.clear();
+    }
+
+    /// Posts a fence and applies every event until it returns: afterwards every command posted
+    /// so far is done and the mirror is current.
+    pub fn sync(&mut self) -> Result<(), LinkFault> {
+        self.fence_token = self.fence_token.wrapping_add(1);
+        let token = self.fence_token;
+        let (link, mut st) = self.split();
+        link.fence(token, |e| st.apply(e))?;
+        Ok(())
+    }
+
+    fn split(&mut self) -> (&mut CardLink, State<'_>) {
+        (
+            &mut self.link,
+            State {
+                breach: &mut self.breach,
+                at_risk: &mut self.at_risk,
+                dirty: &mut self.dirty,
+                dirty_list: &mut self.dirty_list,
+                cycles: &mut self.last_cycles,
+                groups: &mut self.last_groups,
+                done: None,
+            },
+        )
+    }
+
+    fn credit(&mut self) -> Result<(), LinkFault> {
+        if self.link.needs_credit() {
+            self.link.stats.cmd_ring_waits += 1;
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    fn check_slot(&self, slot: u32) -> Result<(), EngineError> {
+        if (slot as usize) < self.slots {
+            Ok(())
+        } else {
+            Err(EngineError::SlotOutOfRange { slot, slots: self.slots })
+        }
+    }
+
+    /// Inserts or replaces an account (posted; no wait).
+    pub fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), LinkFault> {
+        self.check_slot(slot)?;
+        check_terms(terms, self.prices.len()).map_err(|source| EngineError::BadTerms { slot, source })?;
+        for cmd in upsert_entries(slot, terms) {
+            self.credit()?;
+            self.link.post(&cmd)?;
+        }
+        let (spot, stressed) = reference::health(terms, &self.prices);
+        self.set_bits(slot as usize, spot < 0, stressed < 0);
+        Ok(())
+    }
+
+    /// Empties a slot (posted; no wait).
+    pub fn remove(&mut self, slot: u32) -> Result<(), LinkFault> {
+        self.check_slot(slot)?;
+        self.credit()?;
+        self.link.post(&Command::AccountRemove { account: slot })?;
+        self.set_bits(slot as usize, false, false);
+        Ok(())
+    }
+
+    fn set_bits(&mut self, slot: usize, b: bool, a: bool) {
+        let w = slot / 64;
+        let (ob, oa) = (self.breach[w], self.at_risk[w]);
+        bitmap::set(&mut self.breach, slot, b);
+        bitmap::set(&mut self.at_risk, slot, a);
+        if ob != self.breach[w] || oa != self.at_risk[w] {
+            mark(&mut self.dirty, &mut self.dirty_list, w);
+        }
+    }
+
+    /// One asset's prices move: the card scans the exposed accounts; returns when its
+    /// `ScanDone` arrives, with the bitmap mirror updated.
+    #[inline]
+    pub fn tick(&mut self, asset: u16, price: PriceEntry) -> Result<(), LinkFault> {
+        if asset as usize >= self.prices.len() {
+            return Err(EngineError::AssetOutOfRange { asset, assets: self.prices.len() }.into());
+        }
+        self.credit()?;
+        let seq = self.link.post(&Command::Tick { asset, price })?;
+        self.wait_done(seq)?;
+        self.prices[asset as usize] = price;
+        Ok(())
+    }
+
+    /// The whole price vector moves: one batch-tick entry per asset, then a full scan.
+    pub fn batch_tick(&mut self, prices: &[PriceEntry]) -> Result<(), LinkFault> {
+        if prices.len() != self.prices.len() {
+            return Err(
+                EngineError::PriceVectorLength { got: prices.len(), assets: self.prices.len() }.into()
+            );
+        }
+        let mut seq = 0;
+        for (a, p) in prices.iter().enumerate() {
+            self.credit()?;
+            seq = self.link.post(&Command::BatchTick {
+                asset: a as u16,
+                price: *p,
+                last: a + 1 == prices.len(),
+            })?;
+        }
+        if !prices.is_empty() {
+            self.wait_done(seq)?;
+        }
+        self.prices.copy_from_slice(prices);
+        Ok(())
+    }
+
+    fn wait_done(&mut self, seq: u32) -> Result<(), LinkFault> {
+        let (link, mut st) = self.split();
+        loop {
+            let e = link.wait("scan done")?;
+            st.apply(&e)?;
+            if let Some(done) = st.done {
+                if done == seq {
+                    return Ok(());
+                }
+                return Err(
+                    LinkError::Protocol(format!("scan done for command {done}, waiting for {seq}")).into()
+                );
+            }
+        }
+    }
+}
+
+fn mark(dirty: &mut [u64], list: &mut Vec<u32>, w: usize) {
+    if !bitmap::get(dirty, w) {
+        bitmap::set(dirty, w, true);
+        list.push(w as u32);
+    }
+}
+
+struct State<'a> {
+    breach: &'a mut Vec<u64>,
+    at_risk: &'a mut Vec<u64>,
+    dirty: &'a mut Vec<u64>,
+    dirty_list: &'a mut Vec<u32>,
+    cycles: &'a mut u32,
+    groups: &'a mut u32,
+    done: Option<u32>,
+}
+
+impl State<'_> {
+    /// Writes one 32-bit card word into the 64-bit host mirror.
+    #[inline]
+    fn put(&mut self, card_word: u32, b: u32, a: u32) -> Result<(), LinkError> {
+        let w = card_word as usize / 2;
+        if w >= self.breach.len() {
+            return Err(LinkError::Protocol(format!("bitmap word {card_word} is beyond the book")));
+        }
+        let shift = 32 * (card_word % 2);
+        let mask = !(0xFFFF_FFFFu64 << shift);
+        let nb = (self.breach[w] & mask) | (b as u64) << shift;
+        let na = (self.at_risk[w] & mask) | (a as u64) << shift;
+        if nb != self.breach[w] || na != self.at_risk[w] {
+            self.breach[w] = nb;
+            self.at_risk[w] = na;
+            mark(self.dirty, self.dirty_list, w);
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, e: &EventEntry) -> Result<(), LinkError> {
+        match e.event {
+            Event::ChangedWords { count, words, .. } => {
+                for &(w, b, a) in &words[..count as usize] {
+                    self.put(w, b, a)?;
+                }
+            }
+            Event::Bitmap { base_word, count, breach, at_risk, .. } => {
+                for k in 0..count as usize {
+                    self.put(base_word + k as u32, breach[k], at_risk[k])?;
+                }
+            }
+            Event::ScanDone { cmd_seq, cycles, groups, .. } => {
+                *self.cycles = cycles;
+                *self.groups = groups;
+                self.done = Some(cmd_seq);
+            }
+            Event::Error { cmd_seq, errors, detail } => {
+                return Err(LinkError::Protocol(format!(
+                    "card refused command {cmd_seq}: error bits {errors:#x}, detail {detail}"
+                )));
+            }
+            Event::Stats { .. } | Event::FenceDone { .. } => {}
+        }
+        Ok(())
+    }
+}

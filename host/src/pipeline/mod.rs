@@ -1,0 +1,467 @@
+//! # The host pipeline: feed -> engine or card -> bitmap -> dispatch, on pinned threads
+//!
+//! ```text
+//!  feed thread (replay pacer,        engine thread (pinned, busy-polling)
+//!  TCP/UDP listener)                 ─────────────────────────────────────────────────────
+//!  Stamped{seq, t_feed, msg} ──SPSC──> pop ─> Backend::apply ─> changed bitmap words ─> diff
+//!   (bounded ArrayQueue; full:        (software engine, or the     vs. what dispatch was told
+//!    the feed spins and counts         card link: one tick in        ─> BreachSink (dispatch)
+//!    back-pressure, never drops)       flight, watchdog)             ─> stage histograms
+//! ```
+//!
+//! The engine thread allocates nothing, takes no lock and makes no system call per message:
+//! messages are `Copy`, every buffer is sized at start, histograms are pre-sized, the clock is
+//! the vDSO monotonic clock. When the card stops answering or answers wrongly, the thread logs
+//! it, counts it, rebuilds a software engine from the host's copy of the book (terms and
+//! prices of every command the card was given), and replays the message that was in flight on
+//! it: the dispatch side sees exactly the breaches a software-only run gives (see
+//! `tests/link_failover.rs`). Fail-over is the one place that allocates, once.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crossbeam::queue::ArrayQueue;
+use liqscan_hdl::abi::{Coeff, MAX_COEFFS_PER_ACCOUNT, PriceEntry};
+
+use crate::bitmap;
+use crate::engine::{EngineError, ScanEngine, SoftwareEngine};
+use crate::link::{LinkEngine, LinkFault};
+use crate::metrics::{Counters, Published, StageHistograms};
+
+/// Pins the calling thread to `core`. Returns false, with a message saying what happens
+/// instead, when the core does not exist or the OS refuses (containers, CI).
+pub fn pin(what: &str, core: usize) -> bool {
+    let ids = core_affinity::get_core_ids().unwrap_or_default();
+    match ids.iter().find(|c| c.id == core) {
+        Some(id) if core_affinity::set_for_current(*id) => true,
+        Some(_) => {
+            eprintln!(
+                "note: pinning {what} to core {core} was refused; it runs unpinned (latency tails will be wider)"
+            );
+            false
+        }
+        None => {
+            eprintln!(
+                "note: core {core} not available for {what} ({} cores visible); it runs unpinned",
+                ids.len()
+            );
+            false
+        }
+    }
+}
+
+/// A monotonic nanosecond clock shared by the threads of one pipeline.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    base: Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock { base: Instant::now() }
+    }
+}
+
+impl Clock {
+    /// Nanoseconds since the clock was made.
+    #[inline(always)]
+    pub fn now(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+}
+
+/// One message into the pipeline. `Copy`, fixed size: nothing to allocate or free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedMsg {
+    /// One asset's prices.
+    Tick {
+        /// Asset index.
+        asset: u16,
+        /// Quantised prices.
+        price: PriceEntry,
+    },
+    /// Insert or replace an account.
+    Upsert {
+        /// Slot.
+        slot: u32,
+        /// Terms used.
+        n: u8,
+        /// Terms (first `n`).
+        terms: [Coeff; MAX_COEFFS_PER_ACCOUNT],
+    },
+    /// Empty a slot.
+    Remove {
+        /// Slot.
+        slot: u32,
+    },
+    /// No more messages: the engine thread finishes.
+    End,
+}
+
+impl FeedMsg {
+    /// An upsert from a slice of terms (at most 16).
+    pub fn upsert(slot: u32, t: &[Coeff]) -> FeedMsg {
+        let mut terms = [Coeff::default(); MAX_COEFFS_PER_ACCOUNT];
+        terms[..t.len()].copy_from_slice(t);
+        FeedMsg::Upsert { slot, n: t.len() as u8, terms }
+    }
+}
+
+/// A message with its feed sequence number and its feed time (the intended time for a paced
+/// replay; the arrival time for a live feed), on the pipeline's [`Clock`].
+#[derive(Clone, Copy, Debug)]
+pub struct Stamped {
+    /// Feed sequence number.
+    pub seq: u64,
+    /// Feed time, nanoseconds on the pipeline clock.
+    pub t_feed: u64,
+    /// The message.
+    pub msg: FeedMsg,
+}
+
+/// The producer end of the feed queue (one producer).
+#[derive(Clone)]
+pub struct FeedTx {
+    q: Arc<ArrayQueue<Stamped>>,
+    counters: Arc<Counters>,
+}
+
+impl FeedTx {
+    /// Pushes, spinning while the queue is full (back-pressure, counted once per wait).
+    #[inline]
+    pub fn push(&self, mut m: Stamped) {
+        let mut waited = false;
+        while let Err(back) = self.q.push(m) {
+            m = back;
+            if !waited {
+                Counters::inc(&self.counters.backpressure);
+                waited = true;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// The consumer end.
+pub struct FeedRx {
+    q: Arc<ArrayQueue<Stamped>>,
+}
+
+/// A bounded single-producer queue into the engine thread.
+pub fn feed_queue(capacity: usize, counters: Arc<Counters>) -> (FeedTx, FeedRx) {
+    let q = Arc::new(ArrayQueue::new(capacity));
+    (FeedTx { q: q.clone(), counters }, FeedRx { q })
+}
+
+/// Where breached accounts go: the dispatcher plugs in here (a closure works).
+pub trait BreachSink: Send {
+    /// One scan's result: slots newly breached, slots no longer breached, slots newly at risk
+    /// (and not breached). Called on the engine thread; must not block.
+    fn on_scan(&mut self, seq: u64, breached: &[u32], cleared: &[u32], at_risk: &[u32]);
+}
+
+impl<F: FnMut(u64, &[u32], &[u32], &[u32]) + Send> BreachSink for F {
+    fn on_scan(&mut self, seq: u64, breached: &[u32], cleared: &[u32], at_risk: &[u32]) {
+        self(seq, breached, cleared, at_risk)
+    }
+}
+
+/// The host's copy of the book: what the card was told, to rebuild from on fail-over.
+#[derive(Clone, Debug, Default)]
+pub struct Book {
+    /// Terms by slot.
+    pub terms: Vec<Vec<Coeff>>,
+    /// Price vector.
+    pub prices: Vec<PriceEntry>,
+}
+
+impl Book {
+    /// An empty book.
+    pub fn new(slots: usize, assets: usize) -> Book {
+        Book { terms: vec![Vec::new(); slots], prices: vec![PriceEntry::default(); assets] }
+    }
+
+    /// A software engine holding this book.
+    pub fn software_engine(&self) -> Result<SoftwareEngine, EngineError> {
+        let mut e = SoftwareEngine::new(self.terms.len(), self.prices.len());
+        e.batch_tick(&self.prices)?;
+        for (slot, t) in self.terms.iter().enumerate() {
+            if !t.is_empty() {
+                e.upsert(slot as u32, t)?;
+            }
+        }
+        Ok(e)
+    }
+}
+
+/// The engine behind the pipeline.
+pub enum Backend {
+    /// The software engine on this thread.
+    Software(Box<SoftwareEngine>),
+    /// The card (real or emulated) behind the link, with the book kept for fail-over.
+    Card(Box<LinkEngine>, Book),
+}
+
+impl Backend {
+    /// Name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Software(_) => "software",
+            Backend::Card(..) => "card",
+        }
+    }
+
+    fn breach(&self) -> &[u64] {
+        match self {
+            Backend::Software(e) => e.breach(),
+            Backend::Card(e, _) => e.breach(),
+        }
+    }
+
+    fn at_risk(&self) -> &[u64] {
+        match self {
+            Backend::Software(e) => e.at_risk(),
+            Backend::Card(e, _) => e.at_risk(),
+        }
+    }
+
+    fn changed_words(&mut self, out: &mut Vec<u32>) {
+        match self {
+            Backend::Software(e) => e.changed_words(out),
+            Backend::Card(e, _) => e.changed_words(out),
+        }
+    }
+
+    /// Applies one message. A card fault comes back as `Err(Some(fault))`; a refused message
+    /// (bad slot or terms) as `Err(None)` after being reported.
+    #[inline]
+    fn apply(&mut self, msg: &FeedMsg) -> Result<(), LinkFault> {
+        match self {
+            Backend::Software(e) => match *msg {
+                FeedMsg::Tick { asset, price } => e.tick(asset, price)?,
+                FeedMsg::Upsert { slot, n, terms } => e.upsert(slot, &terms[..n as usize])?,
+                FeedMsg::Remove { slot } => e.remove(slot)?,
+                FeedMsg::End => {}
+            },
+            Backend::Card(e, book) => {
+                match *msg {
+                    FeedMsg::Tick { asset, price } => e.tick(asset, price)?,
+                    FeedMsg::Upsert { slot, n, terms } => e.upsert(slot, &terms[..n as usize])?,
+                    FeedMsg::Remove { slot } => e.remove(slot)?,
+                    FeedMsg::End => {}
+                }
+                // Only after the card took it: the book is what the card holds.
+                match *msg {
+                    FeedMsg::Tick { asset, price } => book.prices[asset as usize] = price,
+                    FeedMsg::Upsert { slot, n, terms } => {
+                        let t = &mut book.terms[slot as usize];
+                        t.clear();
+                        t.extend_from_slice(&terms[..n as usize]);
+                    }
+                    FeedMsg::Remove { slot } => book.terms[slot as usize].clear(),
+                    FeedMsg::End => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Pipeline settings.
+#[derive(Clone, Debug, Default)]
+pub struct PipelineConfig {
+    /// Core for the engine thread (None: unpinned).
+    pub engine_core: Option<usize>,
+    /// Busy-poll without ever yielding (a dedicated core); otherwise spin, then yield when idle.
+    pub spin: bool,
+}
+
+/// What a finished pipeline reports.
+pub struct PipelineReport {
+    /// Stage histograms.
+    pub hist: StageHistograms,
+    /// Messages applied.
+    pub messages: u64,
+    /// Messages refused (bad slot, terms or asset), with the last reason.
+    pub refused: u64,
+    /// The last refusal.
+    pub last_refusal: Option<String>,
+    /// Fail-overs, with their reasons.
+    pub failovers: Vec<String>,
+    /// Nanoseconds each fail-over took (rebuild plus replay).
+    pub failover_ns: Vec<u64>,
+    /// The backend in use at the end.
+    pub backend: &'static str,
+    /// Final breach bitmap.
+    pub breach: Vec<u64>,
+    /// Final at-risk bitmap.
+    pub at_risk: Vec<u64>,
+}
+
+/// Starts the engine thread. It runs until it pops [`FeedMsg::End`].
+pub fn spawn(
+    mut backend: Backend,
+    rx: FeedRx,
+    mut sink: Box<dyn BreachSink>,
+    cfg: PipelineConfig,
+    clock: Clock,
+    counters: Arc<Counters>,
+    published: Arc<Published>,
+) -> std::thread::JoinHandle<PipelineReport> {
+    std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            if let Some(c) = cfg.engine_core {
+                pin("engine thread", c);
+            }
+            let words = backend.breach().len();
+            let mut prev_b = vec![0u64; words];
+            let mut prev_a = vec![0u64; words];
+            let mut changed: Vec<u32> = Vec::with_capacity(words);
+            let slots = words * 64;
+            let (mut nb, mut nc, mut na) =
+                (Vec::with_capacity(slots.min(1 << 20)), Vec::with_capacity(1024), Vec::with_capacity(1024));
+            let mut hist = StageHistograms::default();
+            let mut rep = PipelineReport {
+                hist: StageHistograms::default(),
+                messages: 0,
+                refused: 0,
+                last_refusal: None,
+                failovers: Vec::new(),
+                failover_ns: Vec::new(),
+                backend: backend.name(),
+                breach: Vec::new(),
+                at_risk: Vec::new(),
+            };
+            backend.changed_words(&mut changed);
+            changed.clear();
+            // Everything the backend already holds counts as changed for the first message.
+            let mut all_words = true;
+            let mut idle = 0u32;
+            let mut last_publish = 0u64;
+            loop {
+                let Some(m) = rx.q.pop() else {
+                    idle = idle.wrapping_add(1);
+                    if idle.is_multiple_of(65_536) {
+                        let now = clock.now();
+                        if now - last_publish > 100_000_000 {
+                            published.publish(&hist);
+                            last_publish = now;
+                        }
+                        if !cfg.spin {
+                            std::thread::yield_now();
+                        }
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                    continue;
+                };
+                if m.msg == FeedMsg::End {
+                    break;
+                }
+                let t_cmd = clock.now();
+                if let Err(fault) = backend.apply(&m.msg) {
+                    match fault {
+                        LinkFault::Refused(e) => {
+                            rep.refused += 1;
+                            rep.last_refusal = Some(format!("message {}: {e}", m.seq));
+                        }
+                        LinkFault::Card(e) => {
+                            let t0 = clock.now();
+                            let why = format!("message {} ({:?}): {e}", m.seq, kind(&m.msg));
+                            eprintln!("FAIL-OVER: card fault at {why}; switching to the software engine");
+                            backend = failover(backend);
+                            Counters::inc(&counters.failovers);
+                            if let Err(LinkFault::Refused(e)) = backend.apply(&m.msg) {
+                                rep.refused += 1;
+                                rep.last_refusal = Some(format!("message {}: {e}", m.seq));
+                            }
+                            Counters::inc(&counters.replayed);
+                            rep.failovers.push(why);
+                            rep.failover_ns.push(clock.now() - t0);
+                            all_words = true;
+                        }
+                    }
+                }
+                let t_bitmap = clock.now();
+                changed.clear();
+                backend.changed_words(&mut changed);
+                if all_words {
+                    changed.clear();
+                    changed.extend(0..words as u32);
+                    all_words = false;
+                }
+                nb.clear();
+                nc.clear();
+                na.clear();
+                let (b, a) = (backend.breach(), backend.at_risk());
+                for &w in &changed {
+                    let w = w as usize;
+                    let (ob, oa, xb, xa) = (prev_b[w], prev_a[w], b[w], a[w]);
+                    push_bits(&mut nb, w, xb & !ob);
+                    push_bits(&mut nc, w, ob & !xb);
+                    push_bits(&mut na, w, xa & !oa & !xb);
+                    prev_b[w] = xb;
+                    prev_a[w] = xa;
+                }
+                if !(nb.is_empty() && nc.is_empty() && na.is_empty()) {
+                    sink.on_scan(m.seq, &nb, &nc, &na);
+                }
+                let t_dispatch = clock.now();
+                rep.messages += 1;
+                match m.msg {
+                    FeedMsg::Tick { .. } => {
+                        Counters::inc(&counters.ticks);
+                        hist.record(m.t_feed, t_cmd, t_bitmap, t_dispatch);
+                    }
+                    _ => Counters::inc(&counters.deltas),
+                }
+                if !nb.is_empty() {
+                    counters.breaches.fetch_add(nb.len() as u64, Ordering::Relaxed);
+                }
+                if !nc.is_empty() {
+                    counters.cleared.fetch_add(nc.len() as u64, Ordering::Relaxed);
+                }
+            }
+            published.publish(&hist);
+            rep.hist = hist;
+            rep.backend = backend.name();
+            rep.breach = backend.breach().to_vec();
+            rep.at_risk = backend.at_risk().to_vec();
+            rep
+        })
+        .expect("spawn engine thread")
+}
+
+fn kind(m: &FeedMsg) -> &'static str {
+    match m {
+        FeedMsg::Tick { .. } => "tick",
+        FeedMsg::Upsert { .. } => "upsert",
+        FeedMsg::Remove { .. } => "remove",
+        FeedMsg::End => "end",
+    }
+}
+
+#[inline]
+fn push_bits(out: &mut Vec<u32>, w: usize, mut bits: u64) {
+    while bits != 0 {
+        out.push((w * 64) as u32 + bits.trailing_zeros());
+        bits &= bits - 1;
+    }
+}
+
+/// Replaces a faulty card backend with a software engine holding the card's book.
+pub fn failover(backend: Backend) -> Backend {
+    match backend {
+        Backend::Card(_, book) => Backend::Software(Box::new(
+            book.software_engine().expect("the book held only terms the card took"),
+        )),
+        b => b,
+    }
+}
+
+/// Which slots of a bitmap are set (for tests and reports).
+pub fn slots_of(words: &[u64]) -> Vec<usize> {
+    bitmap::ones(words).collect()
+}
