@@ -14,8 +14,8 @@ fn flat(p: u32) -> PriceEntry {
     }
 }
 
-fn kernels() -> [Kernel; 2] {
-    [Kernel::detect(), Kernel::Portable]
+fn kernels() -> Vec<Kernel> {
+    Kernel::available()
 }
 
 fn c(asset: u16, coeff: i32) -> Coeff {

@@ -113,8 +113,9 @@ fn op(slots: u32, assets: u16, small: bool) -> impl Strategy<Value = Op> {
 }
 
 fn case() -> impl Strategy<Value = (u32, u16, Kernel, Vec<Op>)> {
-    (1u32..=200, 1u16..=20, any::<bool>(), any::<bool>()).prop_flat_map(|(slots, assets, small, portable)| {
-        let kernel = if portable { Kernel::Portable } else { Kernel::detect() };
+    (1u32..=200, 1u16..=20, any::<bool>(), any::<usize>()).prop_flat_map(|(slots, assets, small, k)| {
+        let ks = Kernel::available();
+        let kernel = ks[k % ks.len()];
         (Just(slots), Just(assets), Just(kernel), proptest::collection::vec(op(slots, assets, small), 1..80))
     })
 }

@@ -27,6 +27,23 @@ pub(crate) struct Column(pub [i32; LANES]);
 
 const EMPTY: Column = Column([0; LANES]);
 
+/// A column holds a positive coefficient.
+pub(crate) const HAS_POS: u8 = 1;
+/// A column holds a negative coefficient.
+pub(crate) const HAS_NEG: u8 = 2;
+
+fn signs(c: &Column) -> u8 {
+    c.0.iter().fold(0, |m, &x| {
+        m | if x > 0 {
+            HAS_POS
+        } else if x < 0 {
+            HAS_NEG
+        } else {
+            0
+        }
+    })
+}
+
 /// A term kept outside the columns.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Sparse {
@@ -50,6 +67,9 @@ pub(crate) struct BlockStore {
     blocks: Vec<Block>,
     cols: Vec<Column>,
     col_asset: Vec<u16>,
+    /// Signs present in each column: [`HAS_POS`] | [`HAS_NEG`]; lets the kernel skip empty
+    /// columns and the price select of single-signed ones (collateral or debt only).
+    col_sign: Vec<u8>,
     sparse: Vec<Vec<Sparse>>,
     garbage: usize,
 }
@@ -58,6 +78,7 @@ pub(crate) struct BlockStore {
 pub(crate) struct BlockView<'a> {
     pub cols: &'a [Column],
     pub assets: &'a [u16],
+    pub signs: &'a [u8],
     pub sparse: &'a [Sparse],
 }
 
@@ -68,6 +89,7 @@ impl BlockStore {
             blocks: vec![Block::default(); n],
             cols: Vec::new(),
             col_asset: Vec::new(),
+            col_sign: Vec::new(),
             sparse: vec![Vec::new(); n],
             garbage: 0,
         }
@@ -81,7 +103,12 @@ impl BlockStore {
     pub fn view(&self, b: usize) -> BlockView<'_> {
         let k = self.blocks[b];
         let r = k.start as usize..k.start as usize + k.len as usize;
-        BlockView { cols: &self.cols[r.clone()], assets: &self.col_asset[r], sparse: &self.sparse[b] }
+        BlockView {
+            cols: &self.cols[r.clone()],
+            assets: &self.col_asset[r.clone()],
+            signs: &self.col_sign[r],
+            sparse: &self.sparse[b],
+        }
     }
 
     /// Bytes a full scan reads: the columns in use and the sparse terms.
@@ -103,6 +130,7 @@ impl BlockStore {
         let (b, lane) = (slot / LANES, slot % LANES);
         if let Some(c) = self.column_of(b, asset) {
             self.cols[c].0[lane] = coeff;
+            self.col_sign[c] = signs(&self.cols[c]);
             return;
         }
         let held = self.sparse[b].iter().filter(|s| s.asset == asset).count();
@@ -121,6 +149,7 @@ impl BlockStore {
                 true
             }
         });
+        self.col_sign[c] = signs(&self.cols[c]);
     }
 
     /// Takes the term of `slot` in `asset` out (it must be there).
@@ -128,6 +157,7 @@ impl BlockStore {
         let (b, lane) = (slot / LANES, slot % LANES);
         if let Some(c) = self.column_of(b, asset) {
             self.cols[c].0[lane] = 0;
+            self.col_sign[c] = signs(&self.cols[c]);
             return;
         }
         let sp = &mut self.sparse[b];
@@ -147,6 +177,7 @@ impl BlockStore {
                 // The last block grows in place.
                 self.cols.resize(k.start as usize + cap, EMPTY);
                 self.col_asset.resize(k.start as usize + cap, u16::MAX);
+                self.col_sign.resize(k.start as usize + cap, 0);
             } else {
                 if self.garbage + k.cap as usize > self.cols.len() / 2 && self.cols.len() > 1024 {
                     self.compact();
@@ -155,8 +186,10 @@ impl BlockStore {
                 let start = self.cols.len();
                 self.cols.extend_from_within(k.start as usize..k.start as usize + k.len as usize);
                 self.col_asset.extend_from_within(k.start as usize..k.start as usize + k.len as usize);
+                self.col_sign.extend_from_within(k.start as usize..k.start as usize + k.len as usize);
                 self.cols.resize(start + cap, EMPTY);
                 self.col_asset.resize(start + cap, u16::MAX);
+                self.col_sign.resize(start + cap, 0);
                 self.garbage += k.cap as usize;
                 self.blocks[b].start = start as u32;
             }
@@ -166,6 +199,7 @@ impl BlockStore {
         let c = k.start as usize + k.len as usize;
         self.cols[c] = EMPTY;
         self.col_asset[c] = asset;
+        self.col_sign[c] = 0;
         self.blocks[b].len += 1;
         c
     }
@@ -175,18 +209,22 @@ impl BlockStore {
         let live: usize = self.blocks.iter().map(|k| k.len as usize + 1).sum();
         let mut cols = Vec::with_capacity(live + live / 4);
         let mut assets = Vec::with_capacity(live + live / 4);
+        let mut sg = Vec::with_capacity(live + live / 4);
         for k in &mut self.blocks {
             let s = k.start as usize;
             let start = cols.len();
             cols.extend_from_slice(&self.cols[s..s + k.len as usize]);
             assets.extend_from_slice(&self.col_asset[s..s + k.len as usize]);
+            sg.extend_from_slice(&self.col_sign[s..s + k.len as usize]);
             let cap = k.len as usize + 1;
             cols.resize(start + cap, EMPTY);
             assets.resize(start + cap, u16::MAX);
+            sg.resize(start + cap, 0);
             *k = Block { start: start as u32, len: k.len, cap: cap as u16 };
         }
         self.cols = cols;
         self.col_asset = assets;
+        self.col_sign = sg;
         self.garbage = 0;
     }
 }

@@ -26,6 +26,8 @@ use super::blocks::{BlockView, LANES};
 /// The full-scan kernel an engine uses. Both give the same, exact, bitmaps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
+    /// AVX-512F (x86-64 only, chosen at run time): 16 lanes per step.
+    Avx512,
     /// AVX2 + FMA (x86-64 only, chosen at run time when the CPU has them).
     Avx2Fma,
     /// Plain Rust, any CPU.
@@ -37,6 +39,9 @@ impl Kernel {
     pub fn detect() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
                 return Kernel::Avx2Fma;
             }
@@ -52,13 +57,36 @@ impl Kernel {
             // SAFETY: `Avx2Fma` is only constructed by `detect` after checking the CPU, or by
             // a caller who asked for it; `SoftwareEngine::with_kernel` downgrades it otherwise.
             Kernel::Avx2Fma => unsafe { avx2::scan_block(v, split) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above, for avx512f.
+            Kernel::Avx512 => unsafe { avx512::scan_block(v, split) },
             _ => portable_scan_block(v, split),
         }
     }
 
     /// This kernel if the CPU runs it, else the portable one.
     pub(crate) fn supported(self) -> Kernel {
-        if self == Kernel::Avx2Fma && Kernel::detect() != Kernel::Avx2Fma { Kernel::Portable } else { self }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let ok = match self {
+                Kernel::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+                Kernel::Avx2Fma => {
+                    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+                }
+                Kernel::Portable => true,
+            };
+            if ok { self } else { Kernel::Portable }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Kernel::Portable
+    }
+
+    /// Every kernel this CPU runs, fastest first.
+    pub fn available() -> Vec<Kernel> {
+        [Kernel::Avx512, Kernel::Avx2Fma, Kernel::Portable]
+            .into_iter()
+            .filter(|k| k.supported() == *k)
+            .collect()
     }
 }
 
@@ -133,36 +161,167 @@ fn portable_scan_block(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{BlockView, LANES, SplitPrice, finish};
+    use super::super::blocks::{Column, HAS_NEG, HAS_POS};
+    use super::{BlockView, LANES, SCALE, SplitPrice, finish};
+
+    /// Adds one column's 8 lanes at `chunk` into the 8 sums (spot hi/lo, stressed hi/lo, two
+    /// registers of 4 lanes each). `SIGNS` says which prices the column needs: only the asset
+    /// price, only the liability price, or a per-lane select by the coefficient's sign bit.
+    #[inline(always)]
+    fn column<const SIGNS: u8>(col: &Column, p: &SplitPrice, chunk: usize, s: &mut [__m256d; 8]) {
+        // SAFETY: the column is 64-byte aligned and holds 64 i32; chunk < 8. The caller
+        // enables avx2 and fma.
+        unsafe {
+            let ci = _mm256_load_si256(col.0.as_ptr().add(chunk * 8) as *const __m256i);
+            let c0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(ci));
+            let c1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(ci));
+            for k in 0..4 {
+                let (p0, p1) = match SIGNS {
+                    HAS_POS => {
+                        let pa = _mm256_set1_pd(p.v[2 * k]);
+                        (pa, pa)
+                    }
+                    HAS_NEG => {
+                        let pl = _mm256_set1_pd(p.v[2 * k + 1]);
+                        (pl, pl)
+                    }
+                    _ => {
+                        let pa = _mm256_set1_pd(p.v[2 * k]);
+                        let pl = _mm256_set1_pd(p.v[2 * k + 1]);
+                        // blendv picks by the sign bit: negative coefficients take the
+                        // liability price.
+                        (_mm256_blendv_pd(pa, pl, c0), _mm256_blendv_pd(pa, pl, c1))
+                    }
+                };
+                s[2 * k] = _mm256_fmadd_pd(c0, p0, s[2 * k]);
+                s[2 * k + 1] = _mm256_fmadd_pd(c1, p1, s[2 * k + 1]);
+            }
+        }
+    }
 
     /// Eight lanes at a time with all sums in registers across the block's columns.
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn scan_block(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
         let mut acc = [[0f64; LANES]; 4];
+        let (mut breach, mut at_risk) = (0u64, 0u64);
+        let scale = _mm256_set1_pd(SCALE);
+        let zero = _mm256_setzero_pd();
         for chunk in 0..LANES / 8 {
             let mut s = [_mm256_setzero_pd(); 8];
-            for (col, &asset) in v.cols.iter().zip(v.assets) {
-                let p = &split[asset as usize].v;
-                // SAFETY: the column is 64-byte aligned and holds 64 i32; chunk < 8.
-                let ci = unsafe { _mm256_load_si256(col.0.as_ptr().add(chunk * 8) as *const __m256i) };
-                let c0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(ci));
-                let c1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(ci));
-                for k in 0..4 {
-                    let pa = _mm256_set1_pd(p[2 * k]);
-                    let pl = _mm256_set1_pd(p[2 * k + 1]);
-                    // blendv picks by the sign bit: negative coefficients take the liability price.
-                    s[2 * k] = _mm256_fmadd_pd(c0, _mm256_blendv_pd(pa, pl, c0), s[2 * k]);
-                    s[2 * k + 1] = _mm256_fmadd_pd(c1, _mm256_blendv_pd(pa, pl, c1), s[2 * k + 1]);
+            for ((col, &asset), &signs) in v.cols.iter().zip(v.assets).zip(v.signs) {
+                let p = &split[asset as usize];
+                match signs {
+                    0 => {}
+                    HAS_POS => column::<HAS_POS>(col, p, chunk, &mut s),
+                    HAS_NEG => column::<HAS_NEG>(col, p, chunk, &mut s),
+                    _ => column::<{ HAS_POS | HAS_NEG }>(col, p, chunk, &mut s),
                 }
             }
-            for k in 0..4 {
-                // SAFETY: chunk * 8 + 8 <= LANES.
-                unsafe {
-                    _mm256_storeu_pd(acc[k].as_mut_ptr().add(chunk * 8), s[2 * k]);
-                    _mm256_storeu_pd(acc[k].as_mut_ptr().add(chunk * 8 + 4), s[2 * k + 1]);
+            if v.sparse.is_empty() {
+                // Finish in registers: health = hi * 2^16 + lo, one rounding, exact sign.
+                for half in 0..2 {
+                    let spot = _mm256_fmadd_pd(s[half], scale, s[2 + half]);
+                    let stressed = _mm256_fmadd_pd(s[4 + half], scale, s[6 + half]);
+                    let shift = chunk * 8 + half * 4;
+                    let b = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(spot, zero)) as u64;
+                    let a = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(stressed, zero)) as u64;
+                    breach |= b << shift;
+                    at_risk |= a << shift;
+                }
+            } else {
+                for k in 0..4 {
+                    // SAFETY: chunk * 8 + 8 <= LANES.
+                    unsafe {
+                        _mm256_storeu_pd(acc[k].as_mut_ptr().add(chunk * 8), s[2 * k]);
+                        _mm256_storeu_pd(acc[k].as_mut_ptr().add(chunk * 8 + 4), s[2 * k + 1]);
+                    }
                 }
             }
         }
-        finish(&mut acc, v, split)
+        if v.sparse.is_empty() { (breach, at_risk) } else { finish(&mut acc, v, split) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::super::blocks::{Column, HAS_NEG, HAS_POS};
+    use super::{BlockView, LANES, SCALE, SplitPrice, finish};
+
+    /// As the AVX2 kernel's `column`, 16 lanes per step: sums s[2k], s[2k+1] are kind k
+    /// (spot hi, spot lo, stressed hi, stressed lo) for lanes 0..8 and 8..16 of the chunk.
+    #[inline(always)]
+    fn column<const SIGNS: u8>(col: &Column, p: &SplitPrice, chunk: usize, s: &mut [__m512d; 8]) {
+        // SAFETY: the column is 64-byte aligned and holds 64 i32; chunk < 4. The caller
+        // enables avx512f.
+        unsafe {
+            let ci = _mm512_load_si512(col.0.as_ptr().add(chunk * 16) as *const __m512i);
+            let c0 = _mm512_cvtepi32_pd(_mm512_castsi512_si256(ci));
+            let c1 = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64::<1>(ci));
+            let zero = _mm512_setzero_pd();
+            let (m0, m1) = if SIGNS == HAS_POS | HAS_NEG {
+                (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(c0, zero), _mm512_cmp_pd_mask::<_CMP_LT_OQ>(c1, zero))
+            } else {
+                (0, 0)
+            };
+            for k in 0..4 {
+                let (p0, p1) = match SIGNS {
+                    HAS_POS => {
+                        let pa = _mm512_set1_pd(p.v[2 * k]);
+                        (pa, pa)
+                    }
+                    HAS_NEG => {
+                        let pl = _mm512_set1_pd(p.v[2 * k + 1]);
+                        (pl, pl)
+                    }
+                    _ => {
+                        let pa = _mm512_set1_pd(p.v[2 * k]);
+                        let pl = _mm512_set1_pd(p.v[2 * k + 1]);
+                        (_mm512_mask_blend_pd(m0, pa, pl), _mm512_mask_blend_pd(m1, pa, pl))
+                    }
+                };
+                s[2 * k] = _mm512_fmadd_pd(c0, p0, s[2 * k]);
+                s[2 * k + 1] = _mm512_fmadd_pd(c1, p1, s[2 * k + 1]);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn scan_block(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
+        let mut acc = [[0f64; LANES]; 4];
+        let (mut breach, mut at_risk) = (0u64, 0u64);
+        let scale = _mm512_set1_pd(SCALE);
+        let zero = _mm512_setzero_pd();
+        for chunk in 0..LANES / 16 {
+            let mut s = [_mm512_setzero_pd(); 8];
+            for ((col, &asset), &signs) in v.cols.iter().zip(v.assets).zip(v.signs) {
+                let p = &split[asset as usize];
+                match signs {
+                    0 => {}
+                    HAS_POS => column::<HAS_POS>(col, p, chunk, &mut s),
+                    HAS_NEG => column::<HAS_NEG>(col, p, chunk, &mut s),
+                    _ => column::<{ HAS_POS | HAS_NEG }>(col, p, chunk, &mut s),
+                }
+            }
+            if v.sparse.is_empty() {
+                for half in 0..2 {
+                    let spot = _mm512_fmadd_pd(s[half], scale, s[2 + half]);
+                    let stressed = _mm512_fmadd_pd(s[4 + half], scale, s[6 + half]);
+                    let shift = chunk * 16 + half * 8;
+                    breach |= (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(spot, zero) as u64) << shift;
+                    at_risk |= (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(stressed, zero) as u64) << shift;
+                }
+            } else {
+                for k in 0..4 {
+                    // SAFETY: chunk * 16 + 16 <= LANES.
+                    unsafe {
+                        _mm512_storeu_pd(acc[k].as_mut_ptr().add(chunk * 16), s[2 * k]);
+                        _mm512_storeu_pd(acc[k].as_mut_ptr().add(chunk * 16 + 8), s[2 * k + 1]);
+                    }
+                }
+            }
+        }
+        if v.sparse.is_empty() { (breach, at_risk) } else { finish(&mut acc, v, split) }
     }
 }
