@@ -25,6 +25,7 @@ pub mod bitmap;
 pub mod engine;
 pub mod feed;
 pub mod io;
+pub mod journal;
 pub mod link;
 pub mod metrics;
 pub mod model;
