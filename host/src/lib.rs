@@ -19,9 +19,11 @@
 //! - [`reference`]: the plainest exact implementation of the risk formula.
 //! - [`engine`]: the software scan engine (full scan and incremental).
 //! - [`io`]: readers for accounts, assets and ticks; the breach writer.
+//! - [`dispatch`]: breached accounts to liquidation orders, in-flight set, retries, executors.
 #![warn(missing_docs)]
 
 pub mod bitmap;
+pub mod dispatch;
 pub mod engine;
 pub mod feed;
 pub mod io;

@@ -1,0 +1,693 @@
+//! The dispatcher: backlog of breached accounts, in-flight set, time-outs, retries, back-off.
+//!
+//! Rules (each has a test below):
+//! - A breached slot enters the backlog and stays there until a scan reports it cleared, the
+//!   venue answers that it is healthy or unknown, or sizing finds nothing to liquidate.
+//! - At most one order per account is in flight. A new order for the account is built only after
+//!   the last one completed, failed or was given up.
+//! - Orders go out by value at risk, largest first, while fewer than `max_in_flight` are pending.
+//! - An order not answered within `timeout_ns` is re-sent with the same id and `attempt + 1`,
+//!   up to `max_attempts` sends; then it is given up and the account backs off.
+//! - A failure (refusal, busy executor, give-up) backs the account off for
+//!   `backoff_base_ns * 2^(failures - 1)`, capped at `backoff_cap_ns`. A success resets the count.
+//! - A venue refusing an asset ([`RejectReason::AssetUnavailable`]) backs off every order that
+//!   touches the asset for `asset_backoff_ns`.
+//! - After a fill the account waits `settle_ns` before another order, so the fill reaches the
+//!   book (and the scan) before the account is sized again.
+//! - At-risk slots get an order pre-built at the stressed prices; if the slot then breaches while
+//!   it is cached, that order is sent at once (flagged `prebuilt`); the venue clamps it to its rules.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hdrhistogram::Histogram;
+use liqscan_hdl::abi::PriceEntry;
+use serde::{Deserialize, Serialize};
+
+use super::executor::{Executor, SubmitError};
+use super::handoff::ScanBatch;
+use super::order::{Completion, LiquidationOrder, OrderId, OrderKind, Outcome, RejectReason};
+use super::sizing::{AccountView, SizingPolicy, size};
+
+/// How the venue liquidates, hence what orders look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mechanism {
+    /// Direct partial liquidation with legs (lending markets).
+    Direct,
+    /// Kick the account into the venue's auction (Dutch or batch).
+    Kick,
+}
+
+/// The dispatcher's rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchConfig {
+    /// Order form.
+    pub mechanism: Mechanism,
+    /// Sizing rules.
+    pub sizing: SizingPolicy,
+    /// Most orders pending at once.
+    pub max_in_flight: usize,
+    /// Time after which an unanswered order is re-sent.
+    pub timeout_ns: u64,
+    /// Most sends of one order (first send included).
+    pub max_attempts: u32,
+    /// First back-off of an account after a failure.
+    pub backoff_base_ns: u64,
+    /// Longest back-off of an account.
+    pub backoff_cap_ns: u64,
+    /// Back-off of an asset the venue refused.
+    pub asset_backoff_ns: u64,
+    /// Wait after a fill before the account may be sized again.
+    pub settle_ns: u64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            mechanism: Mechanism::Direct,
+            sizing: SizingPolicy::default(),
+            max_in_flight: 64,
+            timeout_ns: 2_000_000_000,
+            max_attempts: 3,
+            backoff_base_ns: 500_000_000,
+            backoff_cap_ns: 30_000_000_000,
+            asset_backoff_ns: 10_000_000_000,
+            settle_ns: 1_000_000_000,
+        }
+    }
+}
+
+/// Where the dispatcher reads accounts from (the keeper's book, or the simulated venue).
+pub trait AccountSource {
+    /// The account in a slot, or `None` for an empty slot.
+    fn view(&self, slot: u32) -> Option<AccountView>;
+}
+
+/// Counters of what the dispatcher did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DispatchStats {
+    /// Orders built (retries not counted).
+    pub orders: u64,
+    /// Sends (first sends and retries).
+    pub sends: u64,
+    /// Re-sends after a time-out or a lost connection.
+    pub retries: u64,
+    /// Orders that timed out (each re-send or give-up follows one).
+    pub timeouts: u64,
+    /// Orders given up after `max_attempts` sends.
+    pub given_up: u64,
+    /// Orders filled.
+    pub filled: u64,
+    /// Orders handed to a sink with no confirmation.
+    pub sent_unconfirmed: u64,
+    /// Orders refused by the venue or executor.
+    pub rejected: u64,
+    /// Orders whose connection dropped before an answer.
+    pub lost: u64,
+    /// Submissions the executor refused (busy or unavailable).
+    pub submit_errors: u64,
+    /// Answers to orders no longer in flight (late, or for an earlier attempt).
+    pub late_completions: u64,
+    /// Backlog entries skipped because the account or an asset was backing off.
+    pub backoff_skips: u64,
+    /// Backlog entries left waiting because `max_in_flight` orders were pending.
+    pub deferred: u64,
+    /// Pre-built orders sent on breach.
+    pub prebuilt_used: u64,
+    /// Breached slots with nothing to size (no debt or no collateral left).
+    pub unsizable: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Flight {
+    order: LiquidationOrder,
+    sent_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct AccountBackoff {
+    failures: u32,
+    not_before_ns: u64,
+}
+
+/// The dispatcher. Single-threaded: the keeper runs it on its dispatch thread, fed by a
+/// [`super::HandoffReceiver`]; the simulator calls it inline.
+pub struct Dispatcher {
+    cfg: DispatchConfig,
+    // breached slot -> time first seen
+    backlog: BTreeMap<u32, u64>,
+    in_flight: HashMap<u64, Flight>,
+    by_id: HashMap<OrderId, u64>,
+    accounts: HashMap<u64, AccountBackoff>,
+    assets: HashMap<u16, u64>,
+    prebuilt: HashMap<u32, LiquidationOrder>,
+    next_id: OrderId,
+    stats: DispatchStats,
+    latency: Histogram<u64>,
+    done: Vec<Completion>,
+}
+
+impl Dispatcher {
+    /// A dispatcher with these rules.
+    pub fn new(cfg: DispatchConfig) -> Self {
+        Dispatcher {
+            cfg,
+            backlog: BTreeMap::new(),
+            in_flight: HashMap::new(),
+            by_id: HashMap::new(),
+            accounts: HashMap::new(),
+            assets: HashMap::new(),
+            prebuilt: HashMap::new(),
+            next_id: 1,
+            stats: DispatchStats::default(),
+            latency: Histogram::new(3).expect("3 significant figures"),
+            done: Vec::new(),
+        }
+    }
+
+    /// The rules.
+    pub fn config(&self) -> &DispatchConfig {
+        &self.cfg
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &DispatchStats {
+        &self.stats
+    }
+
+    /// Breach-to-answer latency (nanoseconds) of answered orders: from the scan that first saw
+    /// the breach to the fill or refusal.
+    pub fn latency(&self) -> &Histogram<u64> {
+        &self.latency
+    }
+
+    /// Orders pending.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// True if an order for this account is pending.
+    pub fn is_in_flight(&self, account: u64) -> bool {
+        self.in_flight.contains_key(&account)
+    }
+
+    /// Breached slots waiting for (or having) an order.
+    pub fn backlog(&self) -> usize {
+        self.backlog.len()
+    }
+
+    /// Takes in one scan's news and sends what the rules allow.
+    pub fn on_scan(
+        &mut self,
+        now: u64,
+        batch: &ScanBatch,
+        prices: &[PriceEntry],
+        src: &dyn AccountSource,
+        exec: &mut dyn Executor,
+    ) {
+        for &s in &batch.cleared {
+            self.backlog.remove(&s);
+            self.prebuilt.remove(&s);
+        }
+        for &s in &batch.breached {
+            self.backlog.entry(s).or_insert(now);
+        }
+        if !batch.at_risk.is_empty() {
+            let stressed: Vec<PriceEntry> =
+                prices.iter().map(|p| PriceEntry { spot: p.stressed, stressed: p.stressed }).collect();
+            for &s in &batch.at_risk {
+                if self.backlog.contains_key(&s) || self.prebuilt.contains_key(&s) {
+                    continue;
+                }
+                if let Some(o) = src.view(s).and_then(|v| self.build(now, &v, &stressed)) {
+                    self.prebuilt.insert(s, o);
+                }
+            }
+        }
+        self.pump(now, prices, src, exec);
+    }
+
+    /// Collects answers, handles time-outs and retries, and sends what the rules allow.
+    pub fn poll(
+        &mut self,
+        now: u64,
+        prices: &[PriceEntry],
+        src: &dyn AccountSource,
+        exec: &mut dyn Executor,
+    ) {
+        exec.poll(&mut self.done);
+        let done = std::mem::take(&mut self.done);
+        for c in &done {
+            self.complete(now, c, exec);
+        }
+        self.done = done;
+        self.done.clear();
+        let mut expired: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| now.saturating_sub(f.sent_ns) >= self.cfg.timeout_ns)
+            .map(|(&a, _)| a)
+            .collect();
+        expired.sort_unstable();
+        for account in expired {
+            self.stats.timeouts += 1;
+            self.resend_or_give_up(now, account, exec);
+        }
+        self.pump(now, prices, src, exec);
+    }
+
+    fn build(&mut self, now: u64, v: &AccountView, prices: &[PriceEntry]) -> Option<LiquidationOrder> {
+        let plan = size(v, prices, &self.cfg.sizing)?;
+        let kind = match self.cfg.mechanism {
+            Mechanism::Direct => OrderKind::Direct { legs: plan.legs, close_all: plan.close_all },
+            Mechanism::Kick => OrderKind::Kick,
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        Some(LiquidationOrder {
+            id,
+            account: v.account,
+            slot: v.slot,
+            attempt: 1,
+            kind,
+            value_at_risk: plan.debt_value,
+            created_ns: now,
+            prebuilt: false,
+        })
+    }
+
+    fn backoff(&mut self, now: u64, account: u64) {
+        let b = self.accounts.entry(account).or_default();
+        b.failures += 1;
+        let shift = (b.failures - 1).min(32);
+        let wait = self.cfg.backoff_base_ns.saturating_mul(1u64 << shift).min(self.cfg.backoff_cap_ns);
+        b.not_before_ns = now.saturating_add(wait);
+    }
+
+    fn settle(&mut self, now: u64, account: u64) {
+        let b = self.accounts.entry(account).or_default();
+        b.failures = 0;
+        b.not_before_ns = now.saturating_add(self.cfg.settle_ns);
+    }
+
+    fn touches_backed_off_asset(&self, now: u64, o: &LiquidationOrder) -> bool {
+        match &o.kind {
+            OrderKind::Direct { legs, .. } => legs.iter().any(|l| {
+                [l.debt_asset, l.collateral_asset]
+                    .iter()
+                    .any(|a| self.assets.get(a).is_some_and(|&t| now < t))
+            }),
+            OrderKind::Kick => false,
+        }
+    }
+
+    fn complete(&mut self, now: u64, c: &Completion, exec: &mut dyn Executor) {
+        let Some(&account) = self.by_id.get(&c.id) else {
+            self.stats.late_completions += 1;
+            return;
+        };
+        let Some(flight) = self.in_flight.get(&account) else {
+            self.stats.late_completions += 1;
+            return;
+        };
+        if flight.order.attempt != c.attempt && c.outcome == Outcome::Lost {
+            // A lost earlier attempt: the current one is still pending.
+            self.stats.late_completions += 1;
+            return;
+        }
+        if c.outcome == Outcome::Lost {
+            self.stats.lost += 1;
+            self.resend_or_give_up(now, account, exec);
+            return;
+        }
+        let flight = self.in_flight.remove(&account).expect("present");
+        self.by_id.remove(&c.id);
+        let slot = flight.order.slot;
+        let first_seen = flight.order.created_ns;
+        let _ = self.latency.record(now.saturating_sub(first_seen));
+        match &c.outcome {
+            Outcome::Filled { .. } => {
+                self.stats.filled += 1;
+                self.settle(now, account);
+            }
+            Outcome::Sent => {
+                self.stats.sent_unconfirmed += 1;
+                self.settle(now, account);
+            }
+            Outcome::Rejected(r) => {
+                self.stats.rejected += 1;
+                match r {
+                    RejectReason::Healthy | RejectReason::UnknownAccount => {
+                        self.backlog.remove(&slot);
+                        self.accounts.remove(&account);
+                    }
+                    RejectReason::InProgress => self.settle(now, account),
+                    RejectReason::AssetUnavailable(a) => {
+                        self.assets.insert(*a, now.saturating_add(self.cfg.asset_backoff_ns));
+                        self.backoff(now, account);
+                    }
+                    RejectReason::Busy | RejectReason::Stale | RejectReason::Invalid(_) => {
+                        self.backoff(now, account)
+                    }
+                }
+            }
+            Outcome::Lost => unreachable!("handled above"),
+        }
+    }
+
+    fn resend_or_give_up(&mut self, now: u64, account: u64, exec: &mut dyn Executor) {
+        let Some(f) = self.in_flight.get_mut(&account) else { return };
+        if f.order.attempt >= self.cfg.max_attempts {
+            let f = self.in_flight.remove(&account).expect("present");
+            self.by_id.remove(&f.order.id);
+            self.stats.given_up += 1;
+            self.backoff(now, account);
+            return;
+        }
+        f.order.attempt += 1;
+        f.sent_ns = now;
+        self.stats.retries += 1;
+        self.stats.sends += 1;
+        let order = f.order.clone();
+        if exec.submit(&order).is_err() {
+            // Counted; the time-out will come round again and retry or give up.
+            self.stats.submit_errors += 1;
+        }
+    }
+
+    fn pump(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource, exec: &mut dyn Executor) {
+        if self.backlog.is_empty() {
+            return;
+        }
+        let mut ready: Vec<LiquidationOrder> = Vec::new();
+        let mut drop = Vec::new();
+        let slots: Vec<(u32, u64)> = self.backlog.iter().map(|(&s, &t)| (s, t)).collect();
+        for (slot, first_seen) in slots {
+            let Some(view) = src.view(slot) else {
+                drop.push(slot);
+                continue;
+            };
+            if self.in_flight.contains_key(&view.account) {
+                continue;
+            }
+            if self.accounts.get(&view.account).is_some_and(|b| now < b.not_before_ns) {
+                self.stats.backoff_skips += 1;
+                continue;
+            }
+            let order = match self.prebuilt.remove(&slot) {
+                Some(mut o) if o.account == view.account => {
+                    o.prebuilt = true;
+                    o.created_ns = first_seen;
+                    Some(o)
+                }
+                _ => self.build(first_seen, &view, prices),
+            };
+            let Some(order) = order else {
+                self.stats.unsizable += 1;
+                drop.push(slot);
+                continue;
+            };
+            if self.touches_backed_off_asset(now, &order) {
+                self.stats.backoff_skips += 1;
+                continue;
+            }
+            ready.push(order);
+        }
+        for s in drop {
+            self.backlog.remove(&s);
+        }
+        ready.sort_by(|a, b| b.value_at_risk.cmp(&a.value_at_risk).then(a.slot.cmp(&b.slot)));
+        let room = self.cfg.max_in_flight.saturating_sub(self.in_flight.len());
+        if ready.len() > room {
+            self.stats.deferred += (ready.len() - room) as u64;
+        }
+        for order in ready.into_iter().take(room) {
+            match exec.submit(&order) {
+                Ok(()) => {
+                    self.stats.orders += 1;
+                    self.stats.sends += 1;
+                    if order.prebuilt {
+                        self.stats.prebuilt_used += 1;
+                    }
+                    self.by_id.insert(order.id, order.account);
+                    self.in_flight.insert(order.account, Flight { order, sent_ns: now });
+                }
+                Err(e) => {
+                    self.stats.submit_errors += 1;
+                    self.backoff(now, order.account);
+                    if matches!(e, SubmitError::Unavailable { .. }) {
+                        // Everything else would fail the same way.
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::sizing::Position;
+    use liqscan_hdl::abi::QuotedPrice;
+    use std::collections::VecDeque;
+
+    const MS: u64 = 1_000_000;
+
+    struct Book(HashMap<u32, AccountView>);
+    impl AccountSource for Book {
+        fn view(&self, slot: u32) -> Option<AccountView> {
+            self.0.get(&slot).cloned()
+        }
+    }
+
+    /// Records submissions; answers only what the test scripts.
+    #[derive(Default)]
+    struct Script {
+        sent: Vec<LiquidationOrder>,
+        answers: VecDeque<Completion>,
+        refuse: bool,
+    }
+    impl Executor for Script {
+        fn name(&self) -> &str {
+            "script"
+        }
+        fn submit(&mut self, o: &LiquidationOrder) -> Result<(), SubmitError> {
+            if self.refuse {
+                return Err(SubmitError::Busy("script".into()));
+            }
+            self.sent.push(o.clone());
+            Ok(())
+        }
+        fn poll(&mut self, out: &mut Vec<Completion>) {
+            out.extend(self.answers.drain(..));
+        }
+    }
+
+    fn prices() -> Vec<PriceEntry> {
+        let q = |p| QuotedPrice { asset: p, liability: p };
+        vec![PriceEntry { spot: q(100), stressed: q(80) }, PriceEntry { spot: q(1), stressed: q(1) }]
+    }
+
+    /// Slot s holds account 1000+s: 10 collateral (w 0.8) against `debt`.
+    fn book(debts: &[(u32, i128)]) -> Book {
+        Book(
+            debts
+                .iter()
+                .map(|&(s, d)| {
+                    let positions = vec![
+                        Position {
+                            asset: 0,
+                            amount: 10,
+                            asset_weight_ppm: 800_000,
+                            liability_weight_ppm: 1_000_000,
+                        },
+                        Position {
+                            asset: 1,
+                            amount: -d,
+                            asset_weight_ppm: 1_000_000,
+                            liability_weight_ppm: 1_000_000,
+                        },
+                    ];
+                    (s, AccountView { account: 1000 + s as u64, slot: s, positions })
+                })
+                .collect(),
+        )
+    }
+
+    fn breached(slots: &[u32]) -> ScanBatch {
+        ScanBatch { seq: 1, breached: slots.to_vec(), ..Default::default() }
+    }
+
+    fn cfg() -> DispatchConfig {
+        DispatchConfig {
+            timeout_ns: 100 * MS,
+            backoff_base_ns: 50 * MS,
+            settle_ns: 10 * MS,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn one_order_per_account_while_in_flight_by_value_at_risk() {
+        let b = book(&[(0, 810), (1, 900), (2, 850)]);
+        let mut d = Dispatcher::new(DispatchConfig { max_in_flight: 2, ..cfg() });
+        let mut x = Script::default();
+        d.on_scan(0, &breached(&[0, 1, 2]), &prices(), &b, &mut x);
+        assert_eq!(x.sent.iter().map(|o| o.slot).collect::<Vec<_>>(), vec![1, 2], "largest debt first");
+        assert_eq!(d.stats().deferred, 1);
+        // Same breach reported again: nothing new while in flight.
+        d.on_scan(MS, &breached(&[0, 1, 2]), &prices(), &b, &mut x);
+        d.poll(2 * MS, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 2);
+        // Slot 1 fills: its room goes to slot 0; slot 1 waits out the settle time.
+        let id = x.sent[0].id;
+        x.answers.push_back(Completion {
+            id,
+            attempt: 1,
+            outcome: Outcome::Filled { repaid_value: 1, seized_value: 1 },
+        });
+        d.poll(3 * MS, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 3);
+        assert_eq!(x.sent[2].slot, 0);
+        assert!(d.is_in_flight(1000) && !d.is_in_flight(1001));
+    }
+
+    #[test]
+    fn timeout_retries_same_id_then_gives_up_and_backs_off() {
+        let b = book(&[(5, 900)]);
+        let mut d = Dispatcher::new(cfg());
+        let mut x = Script::default();
+        d.on_scan(0, &breached(&[5]), &prices(), &b, &mut x);
+        d.poll(99 * MS, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 1);
+        d.poll(100 * MS, &prices(), &b, &mut x);
+        d.poll(200 * MS, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 3);
+        assert!(x.sent.iter().all(|o| o.id == x.sent[0].id));
+        assert_eq!(x.sent.iter().map(|o| o.attempt).collect::<Vec<_>>(), vec![1, 2, 3]);
+        // Third time-out: given up, account backs off 50 ms.
+        d.poll(300 * MS, &prices(), &b, &mut x);
+        assert_eq!(d.stats().given_up, 1);
+        assert_eq!(x.sent.len(), 3);
+        d.poll(349 * MS, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 3);
+        d.poll(350 * MS, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 4, "a new order after the back-off");
+        assert_ne!(x.sent[3].id, x.sent[0].id);
+        // A late fill of the given-up order is counted, not mistaken for the new one.
+        x.answers.push_back(Completion { id: x.sent[0].id, attempt: 3, outcome: Outcome::Sent });
+        d.poll(351 * MS, &prices(), &b, &mut x);
+        assert_eq!(d.stats().late_completions, 1);
+        assert!(d.is_in_flight(1005));
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_and_success_resets() {
+        let b = book(&[(0, 900)]);
+        let mut d = Dispatcher::new(cfg());
+        let mut x = Script::default();
+        let mut t = 0;
+        let mut gaps = Vec::new();
+        d.on_scan(t, &breached(&[0]), &prices(), &b, &mut x);
+        for _ in 0..4 {
+            let o = x.sent.last().unwrap().clone();
+            x.answers.push_back(Completion {
+                id: o.id,
+                attempt: 1,
+                outcome: Outcome::Rejected(RejectReason::Busy),
+            });
+            let before = x.sent.len();
+            let start = t;
+            while x.sent.len() == before {
+                t += MS;
+                d.poll(t, &prices(), &b, &mut x);
+            }
+            gaps.push((t - start) / MS);
+        }
+        assert_eq!(gaps, vec![51, 101, 201, 401]);
+        let o = x.sent.last().unwrap().clone();
+        x.answers.push_back(Completion { id: o.id, attempt: 1, outcome: Outcome::Sent });
+        d.poll(t, &prices(), &b, &mut x);
+        t += 10 * MS;
+        d.poll(t, &prices(), &b, &mut x);
+        let o = x.sent.last().unwrap().clone();
+        assert_eq!(x.sent.len(), 6, "settled after 10 ms");
+        x.answers.push_back(Completion {
+            id: o.id,
+            attempt: 1,
+            outcome: Outcome::Rejected(RejectReason::Busy),
+        });
+        d.poll(t, &prices(), &b, &mut x);
+        d.poll(t + 50 * MS, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 7, "back to the base back-off");
+    }
+
+    #[test]
+    fn asset_backoff_holds_every_account_touching_it() {
+        let b = book(&[(0, 900), (1, 850)]);
+        let mut d = Dispatcher::new(DispatchConfig { asset_backoff_ns: 1_000 * MS, ..cfg() });
+        let mut x = Script::default();
+        d.on_scan(0, &breached(&[0]), &prices(), &b, &mut x);
+        x.answers.push_back(Completion {
+            id: x.sent[0].id,
+            attempt: 1,
+            outcome: Outcome::Rejected(RejectReason::AssetUnavailable(0)),
+        });
+        d.poll(MS, &prices(), &b, &mut x);
+        d.on_scan(2 * MS, &breached(&[1]), &prices(), &b, &mut x);
+        d.poll(999 * MS, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 1);
+        assert!(d.stats().backoff_skips > 0);
+        d.poll(1001 * MS, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 3);
+    }
+
+    #[test]
+    fn healthy_answer_and_cleared_scan_leave_the_backlog() {
+        let b = book(&[(0, 900), (1, 900)]);
+        let mut d = Dispatcher::new(cfg());
+        let mut x = Script::default();
+        d.on_scan(0, &breached(&[0, 1]), &prices(), &b, &mut x);
+        assert_eq!(d.backlog(), 2);
+        let id0 = x.sent.iter().find(|o| o.slot == 0).unwrap().id;
+        x.answers.push_back(Completion {
+            id: id0,
+            attempt: 1,
+            outcome: Outcome::Rejected(RejectReason::Healthy),
+        });
+        d.poll(MS, &prices(), &b, &mut x);
+        assert_eq!(d.backlog(), 1);
+        d.on_scan(2 * MS, &ScanBatch { cleared: vec![1], ..Default::default() }, &prices(), &b, &mut x);
+        assert_eq!(d.backlog(), 0);
+    }
+
+    #[test]
+    fn busy_executor_is_counted_and_retried_later() {
+        let b = book(&[(0, 900)]);
+        let mut d = Dispatcher::new(cfg());
+        let mut x = Script { refuse: true, ..Default::default() };
+        d.on_scan(0, &breached(&[0]), &prices(), &b, &mut x);
+        assert_eq!(d.stats().submit_errors, 1);
+        x.refuse = false;
+        d.poll(10 * MS, &prices(), &b, &mut x);
+        assert!(x.sent.is_empty(), "backing off");
+        d.poll(50 * MS, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 1);
+    }
+
+    #[test]
+    fn at_risk_prebuilds_and_breach_sends_prebuilt() {
+        // Debt 700: healthy at 100 (HF 800/700), at risk at stressed 80 (640/700).
+        let b = book(&[(3, 700)]);
+        let mut d = Dispatcher::new(cfg());
+        let mut x = Script::default();
+        d.on_scan(0, &ScanBatch { at_risk: vec![3], ..Default::default() }, &prices(), &b, &mut x);
+        assert!(x.sent.is_empty());
+        d.on_scan(5 * MS, &breached(&[3]), &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 1);
+        assert!(x.sent[0].prebuilt);
+        assert_eq!(d.stats().prebuilt_used, 1);
+    }
+}

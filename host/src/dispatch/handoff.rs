@@ -1,0 +1,159 @@
+//! The hand-off from the scan thread to the dispatch thread: bounded and non-blocking.
+//!
+//! The scan thread calls [`HandoffSender::offer`], which never waits. When the queue is full the
+//! batch is merged into a carry that rides along with the next offer, and the event is counted
+//! as back-pressure. Nothing is dropped: a slot's latest state (breached or cleared) always
+//! reaches the dispatcher, at worst one offer later. The carry holds sets, so its size is
+//! bounded by the number of slots, however long the dispatcher stalls.
+
+use std::collections::BTreeMap;
+
+use crossbeam::channel::{Receiver, Sender, TrySendError, bounded};
+
+/// What one scan tells dispatch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanBatch {
+    /// Sequence number of the (last) scan this batch covers.
+    pub seq: u64,
+    /// Slots that became breached.
+    pub breached: Vec<u32>,
+    /// Slots that are no longer breached.
+    pub cleared: Vec<u32>,
+    /// Slots at risk (stressed health below zero) but not breached: orders are pre-built.
+    pub at_risk: Vec<u32>,
+}
+
+/// Result of an offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// Queued.
+    Sent,
+    /// The queue was full; the batch is carried into the next offer.
+    BackPressure,
+    /// The dispatch side is gone.
+    Closed,
+}
+
+/// The scan side.
+pub struct HandoffSender {
+    tx: Sender<ScanBatch>,
+    carry: Option<Carry>,
+    /// Offers that met a full queue.
+    pub backpressure: u64,
+    /// Batches delivered.
+    pub sent: u64,
+}
+
+#[derive(Default)]
+struct Carry {
+    seq: u64,
+    // slot -> breached (true) or cleared (false); the latest wins.
+    state: BTreeMap<u32, bool>,
+    at_risk: BTreeMap<u32, ()>,
+}
+
+impl Carry {
+    fn merge(&mut self, b: ScanBatch) {
+        self.seq = b.seq;
+        for s in b.breached {
+            self.state.insert(s, true);
+        }
+        for s in b.cleared {
+            self.state.insert(s, false);
+            self.at_risk.remove(&s);
+        }
+        for s in b.at_risk {
+            self.at_risk.insert(s, ());
+        }
+    }
+
+    fn into_batch(self) -> ScanBatch {
+        let mut b = ScanBatch { seq: self.seq, ..Default::default() };
+        for (s, breached) in self.state {
+            if breached { b.breached.push(s) } else { b.cleared.push(s) }
+        }
+        b.at_risk = self.at_risk.into_keys().collect();
+        b
+    }
+}
+
+/// The dispatch side.
+pub struct HandoffReceiver {
+    rx: Receiver<ScanBatch>,
+}
+
+/// A hand-off queue holding at most `capacity` batches.
+pub fn handoff(capacity: usize) -> (HandoffSender, HandoffReceiver) {
+    let (tx, rx) = bounded(capacity.max(1));
+    (HandoffSender { tx, carry: None, backpressure: 0, sent: 0 }, HandoffReceiver { rx })
+}
+
+impl HandoffSender {
+    /// Offers a batch without blocking.
+    pub fn offer(&mut self, batch: ScanBatch) -> Offer {
+        let batch = match self.carry.take() {
+            Some(mut c) => {
+                c.merge(batch);
+                c.into_batch()
+            }
+            None => batch,
+        };
+        match self.tx.try_send(batch) {
+            Ok(()) => {
+                self.sent += 1;
+                Offer::Sent
+            }
+            Err(TrySendError::Full(b)) => {
+                self.backpressure += 1;
+                let mut c = Carry::default();
+                c.merge(b);
+                self.carry = Some(c);
+                Offer::BackPressure
+            }
+            Err(TrySendError::Disconnected(_)) => Offer::Closed,
+        }
+    }
+
+    /// True while a batch waits in the carry.
+    pub fn has_carry(&self) -> bool {
+        self.carry.is_some()
+    }
+}
+
+impl HandoffReceiver {
+    /// The next batch, if any, without waiting.
+    pub fn try_recv(&self) -> Option<ScanBatch> {
+        self.rx.try_recv().ok()
+    }
+
+    /// The next batch, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<ScanBatch> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_queue_counts_back_pressure_and_loses_nothing() {
+        let (mut tx, rx) = handoff(1);
+        let b = |seq, breached: &[u32], cleared: &[u32]| ScanBatch {
+            seq,
+            breached: breached.to_vec(),
+            cleared: cleared.to_vec(),
+            at_risk: vec![],
+        };
+        assert_eq!(tx.offer(b(1, &[1], &[])), Offer::Sent);
+        assert_eq!(tx.offer(b(2, &[2, 3], &[])), Offer::BackPressure);
+        assert_eq!(tx.offer(b(3, &[4], &[3])), Offer::BackPressure);
+        assert_eq!(tx.backpressure, 2);
+        assert!(tx.has_carry());
+        assert_eq!(rx.try_recv().unwrap(), b(1, &[1], &[]));
+        assert_eq!(tx.offer(b(4, &[], &[1])), Offer::Sent);
+        // The carried batches and the new one arrive merged, latest state per slot.
+        assert_eq!(rx.try_recv().unwrap(), b(4, &[2, 4], &[1, 3]));
+        assert!(rx.try_recv().is_none());
+    }
+}

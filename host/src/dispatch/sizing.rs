@@ -1,0 +1,276 @@
+//! Sizing a liquidation: how much debt to repay and which collateral to seize, in exact integers.
+//!
+//! Amounts are in asset quanta (`10^quantum_exp` whole units), prices are the datapath's spot
+//! prices (value quanta per asset quantum: the `asset` price for holdings, the `liability`
+//! price for debt), weights are in parts per million, so every product is an exact `i128`.
+//!
+//! With weighted collateral `WC = sum v_i w_i`, weighted debt `WD = sum d_j l_j` and the health
+//! factor `HF = WC / WD`, repaying value `R` of a debt with liability weight `l` and seizing
+//! `R (1 + b)` of a collateral with asset weight `w` moves the account to
+//!
+//! ```text
+//!   HF' = (WC - w (1 + b) R) / (WD - l R)      so HF' >= T  iff  R >= (T WD - WC) / (T l - w (1 + b))
+//! ```
+//!
+//! The rules, as lending venues apply them:
+//! - repay the largest debt first; at most `close_factor` of it, unless the health factor is
+//!   below `full_close_hf` or the account's debt is dust, when all of it may be repaid;
+//! - seize collateral with the lowest asset weight first (the riskiest tier: seizing it costs
+//!   the least health per unit of value), larger holdings first among equals;
+//! - when `T l <= w (1 + b)` no partial repayment can restore the account, so it is closed.
+
+use liqscan_hdl::abi::PriceEntry;
+
+use super::order::Leg;
+
+/// Parts per million: the unit of weights.
+pub const PPM: i128 = 1_000_000;
+/// Basis points: the unit of factors, bonuses and health-factor lines.
+pub const BPS: i128 = 10_000;
+
+/// One asset an account holds or owes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// Asset index.
+    pub asset: u16,
+    /// Signed amount in asset quanta: positive held, negative owed.
+    pub amount: i128,
+    /// Weight of a positive amount (the account's tier), parts per million.
+    pub asset_weight_ppm: u32,
+    /// Weight of a negative amount, parts per million.
+    pub liability_weight_ppm: u32,
+}
+
+/// What dispatch needs to know of an account to size its liquidation.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct AccountView {
+    /// Stable account key.
+    pub account: u64,
+    /// Scan slot.
+    pub slot: u32,
+    /// Its positions.
+    pub positions: Vec<Position>,
+}
+
+/// The venue's liquidation rules, as the keeper applies them when sizing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizingPolicy {
+    /// Largest share of one debt repaid by one liquidation, basis points (Aave: 5000).
+    pub close_factor_bps: u32,
+    /// Below this health factor (basis points) the whole debt may be repaid (Aave v3: 9500).
+    pub full_close_hf_bps: u32,
+    /// Debt value (value quanta) at or under which the whole debt may be repaid.
+    pub dust_value: i128,
+    /// Liquidation bonus on seized collateral, basis points.
+    pub bonus_bps: u32,
+    /// Health factor the repayment aims to restore, basis points (e.g. 10500).
+    pub target_hf_bps: u32,
+}
+
+impl Default for SizingPolicy {
+    fn default() -> Self {
+        SizingPolicy {
+            close_factor_bps: 5_000,
+            full_close_hf_bps: 9_500,
+            dust_value: 0,
+            bonus_bps: 500,
+            target_hf_bps: 10_500,
+        }
+    }
+}
+
+/// A sized liquidation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Legs: one per collateral seized, all against the same debt asset.
+    pub legs: Vec<Leg>,
+    /// True when the close factor did not apply.
+    pub close_all: bool,
+    /// Value of all the account's debt, value quanta (the priority key).
+    pub debt_value: i128,
+    /// Health factor before, basis points.
+    pub hf_bps: i128,
+}
+
+/// `ceil(a / b)` for `a >= 0`, `b > 0`.
+fn ceil_div(a: i128, b: i128) -> i128 {
+    (a + b - 1) / b
+}
+
+/// Exact health of the account as the datapath computes it (coefficients floored).
+pub fn health(view: &AccountView, prices: &[PriceEntry]) -> i128 {
+    view.positions
+        .iter()
+        .map(|p| {
+            let w = if p.amount < 0 { p.liability_weight_ppm } else { p.asset_weight_ppm } as i128;
+            let c = (p.amount * w).div_euclid(PPM);
+            let pr = prices[p.asset as usize].spot;
+            c * if c < 0 { pr.liability } else { pr.asset } as i128
+        })
+        .sum()
+}
+
+/// Sizes a liquidation of `view` at `prices`; `None` when it holds no debt or no collateral, or
+/// is healthy both by the datapath's health and by its health factor.
+pub fn size(view: &AccountView, prices: &[PriceEntry], policy: &SizingPolicy) -> Option<Plan> {
+    // (asset, value, weight ppm, amount)
+    let mut coll: Vec<(u16, i128, i128)> = Vec::new();
+    let mut debt: Option<(u16, i128, i128, i128)> = None; // largest: asset, value, l, amount owed
+    let (mut wc, mut wd, mut debt_value) = (0i128, 0i128, 0i128);
+    for p in &view.positions {
+        let pr = prices[p.asset as usize].spot;
+        if p.amount > 0 {
+            let v = p.amount * pr.asset as i128;
+            wc += v * p.asset_weight_ppm as i128;
+            if v > 0 {
+                coll.push((p.asset, v, p.asset_weight_ppm as i128));
+            }
+        } else if p.amount < 0 {
+            let v = -p.amount * pr.liability as i128;
+            let l = p.liability_weight_ppm as i128;
+            wd += v * l;
+            debt_value += v;
+            if debt.is_none_or(|d| v > d.1) {
+                debt = Some((p.asset, v, l, -p.amount));
+            }
+        }
+    }
+    let (d_asset, d_value, l, d_amount) = debt?;
+    if coll.is_empty() || d_value == 0 {
+        return None;
+    }
+    let hf_bps = wc * BPS / wd;
+    if wc >= wd && health(view, prices) >= 0 {
+        return None;
+    }
+    coll.sort_by(|a, b| a.2.cmp(&b.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
+    let b = policy.bonus_bps as i128;
+    let t = policy.target_hf_bps as i128;
+    let w = coll[0].2;
+    let denom = t * l - w * (BPS + b);
+    let mut close_all = hf_bps < policy.full_close_hf_bps as i128 || debt_value <= policy.dust_value;
+    let mut repay_value = if close_all {
+        d_value
+    } else if denom <= 0 {
+        close_all = true;
+        d_value
+    } else {
+        let num = t * wd - BPS * wc;
+        // Breached by rounding alone: repay the least amount that moves it.
+        let r = if num <= 0 { 1 } else { ceil_div(num, denom) };
+        r.min(d_value * policy.close_factor_bps as i128 / BPS).max(1)
+    };
+    repay_value = repay_value.min(d_value);
+    let d_price = prices[d_asset as usize].spot.liability as i128;
+    let mut legs = Vec::new();
+    for &(asset, value, _) in &coll {
+        if repay_value <= 0 {
+            break;
+        }
+        // Largest repayment this collateral can pay for, bonus included.
+        let cover = value * BPS / (BPS + b);
+        let r = repay_value.min(cover);
+        if r <= 0 {
+            continue;
+        }
+        let quanta = if d_price == 0 { d_amount } else { ceil_div(r, d_price).min(d_amount) };
+        legs.push(Leg { debt_asset: d_asset, repay: quanta, collateral_asset: asset });
+        repay_value -= r;
+    }
+    if legs.is_empty() {
+        return None;
+    }
+    Some(Plan { legs, close_all, debt_value, hf_bps })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liqscan_hdl::abi::QuotedPrice;
+
+    fn px(p: u32) -> PriceEntry {
+        let q = QuotedPrice { asset: p, liability: p };
+        PriceEntry { spot: q, stressed: q }
+    }
+
+    fn pos(asset: u16, amount: i128, w: u32, l: u32) -> Position {
+        Position { asset, amount, asset_weight_ppm: w, liability_weight_ppm: l }
+    }
+
+    #[test]
+    fn partial_restores_target_health_within_close_factor() {
+        // 10 units of collateral at 100, weight 0.8; debt 830 at 1. HF = 800/830 = 0.964.
+        let prices = vec![px(100), px(1)];
+        let view = AccountView {
+            account: 7,
+            slot: 3,
+            positions: vec![pos(0, 10, 800_000, PPM as u32), pos(1, -830, 1_000_000, 1_000_000)],
+        };
+        let policy = SizingPolicy { full_close_hf_bps: 9_000, ..Default::default() };
+        let plan = size(&view, &prices, &policy).unwrap();
+        assert!(!plan.close_all);
+        assert_eq!(plan.legs.len(), 1);
+        let r = plan.legs[0].repay;
+        // HF' = 0.8 (1000 - 1.05 R) / (830 - R) >= 1.05  iff  2100 R >= 715000: R = 341 (< 415).
+        assert_eq!(r, 341);
+        assert!(2100 * r >= 715_000 && 2100 * (r - 1) < 715_000, "smallest repayment restoring 1.05");
+    }
+
+    #[test]
+    fn close_factor_caps_and_full_close_below_line() {
+        let prices = vec![px(100), px(1)];
+        let deep = AccountView {
+            account: 1,
+            slot: 0,
+            positions: vec![pos(0, 10, 800_000, 1_000_000), pos(1, -900, 1_000_000, 1_000_000)],
+        };
+        // HF = 800/900 = 0.888 < 0.95: close all, limited by collateral: 1000 / 1.05 = 952 >= 900.
+        let plan = size(&deep, &prices, &SizingPolicy::default()).unwrap();
+        assert!(plan.close_all);
+        assert_eq!(plan.legs[0].repay, 900);
+        // With the line lower, the target needs more than 50%: capped at 450.
+        let policy = SizingPolicy { full_close_hf_bps: 8_000, ..Default::default() };
+        let plan = size(&deep, &prices, &policy).unwrap();
+        assert!(!plan.close_all);
+        assert_eq!(plan.legs[0].repay, 450);
+        // Dust: all of it.
+        let policy = SizingPolicy { full_close_hf_bps: 8_000, dust_value: 1_000, ..Default::default() };
+        assert!(size(&deep, &prices, &policy).unwrap().close_all);
+    }
+
+    #[test]
+    fn seizes_lowest_weight_first_and_spills_over() {
+        let prices = vec![px(10), px(10), px(1)];
+        // Asset 0 weight 0.9 (value 500), asset 1 weight 0.5 (value 200); debt 700.
+        let v = AccountView {
+            account: 2,
+            slot: 1,
+            positions: vec![
+                pos(0, 50, 900_000, 1_000_000),
+                pos(1, 20, 500_000, 1_000_000),
+                pos(2, -700, 0, 1_000_000),
+            ],
+        };
+        let plan = size(&v, &prices, &SizingPolicy::default()).unwrap();
+        assert!(plan.close_all); // HF = 550/700 < 0.95
+        assert_eq!(plan.legs[0].collateral_asset, 1);
+        assert_eq!(plan.legs[0].repay, 200 * 10_000 / 10_500);
+        assert_eq!(plan.legs[1].collateral_asset, 0);
+        // 700 * 1.05 > 700 of collateral: repayment limited to what the collateral pays for.
+        assert_eq!(plan.legs[1].repay, 500 * 10_000 / 10_500);
+    }
+
+    #[test]
+    fn healthy_or_no_debt_is_none() {
+        let prices = vec![px(100), px(1)];
+        let ok = AccountView {
+            account: 1,
+            slot: 0,
+            positions: vec![pos(0, 10, 800_000, 1_000_000), pos(1, -700, 1_000_000, 1_000_000)],
+        };
+        assert_eq!(size(&ok, &prices, &SizingPolicy::default()), None);
+        let none = AccountView { account: 1, slot: 0, positions: vec![pos(0, 10, 800_000, 1_000_000)] };
+        assert_eq!(size(&none, &prices, &SizingPolicy::default()), None);
+    }
+}
