@@ -12,7 +12,7 @@ case "$BOARD" in
     lfe5u-85f) DEVICE=--85k; PACKAGE=CABGA381; SPEED=6 ;;
     *) echo "build-bitstream: unknown board '$BOARD' (known: lfe5u-85f)" >&2; exit 2 ;;
 esac
-FREQ=$(grep -E '^pub const TARGET_MHZ' "$ROOT/hdl/src/abi/config.rs" | grep -oE '[0-9]+')
+FREQ=$(sed -nE 's/^pub const TARGET_MHZ: u32 = ([0-9]+);/\1/p' "$ROOT/hdl/src/abi/config.rs")
 YOSYS_VER=0.70.0.0.post1259
 NEXTPNR_VER=0.11.1.0.post826
 VENV=$ROOT/scripts/.tools/venv

@@ -112,11 +112,9 @@ pub mod offset {
 pub const CMD_RING_WINDOW: u32 = 0x1_0000;
 
 /// `CONTROL` bit 0: synchronous soft reset of the scan core (self-clearing). Clears the
-/// statistics, the sticky errors and the parameters; keeps the memories.
+/// statistics, the sticky errors, the scratch register, the parameters and the output FIFO;
+/// keeps the memories (prices, terms, exposure index).
 pub const CONTROL_SOFT_RESET: u32 = 1 << 0;
-/// `CONTROL` bit 1: clear the per-asset exposure index (self-clearing; takes
-/// assets x groups cycles).
-pub const CONTROL_CLEAR_EXPOSURE: u32 = 1 << 1;
 /// `STATUS` bit 0: the scan sequencer is busy.
 pub const STATUS_BUSY: u32 = 1 << 0;
 /// `STATUS` bit 1: bitmap words are waiting in the output FIFO.
@@ -216,7 +214,7 @@ pub const REGISTERS: &[RegDef] = &[
         offset: CONTROL,
         access: Access::Wo,
         reset: 0,
-        doc: "bit 0 soft reset, bit 1 clear exposure index (both self-clearing)",
+        doc: "bit 0: soft reset of the scan core (self-clearing; memories are kept)",
     },
     RegDef {
         name: "STATUS",
