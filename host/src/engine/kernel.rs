@@ -39,11 +39,13 @@ impl Kernel {
     pub fn detect() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Kernel::Avx512;
-            }
+            // AVX-512 is no faster on this project's machine (AMD Zen 4 splits 512-bit ops in
+            // two; docs/PERFORMANCE.md), so AVX2 comes first and AVX-512 is opt-in.
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
                 return Kernel::Avx2Fma;
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
             }
         }
         Kernel::Portable
@@ -81,9 +83,9 @@ impl Kernel {
         Kernel::Portable
     }
 
-    /// Every kernel this CPU runs, fastest first.
+    /// Every kernel this CPU runs, the default first.
     pub fn available() -> Vec<Kernel> {
-        [Kernel::Avx512, Kernel::Avx2Fma, Kernel::Portable]
+        [Kernel::Avx2Fma, Kernel::Avx512, Kernel::Portable]
             .into_iter()
             .filter(|k| k.supported() == *k)
             .collect()
@@ -202,6 +204,13 @@ mod avx2 {
     /// Eight lanes at a time with all sums in registers across the block's columns.
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn scan_block(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
+        // Two copies: without sparse terms the sums never leave registers (no 2 KiB zeroing).
+        if v.sparse.is_empty() { scan::<false>(v, split) } else { scan::<true>(v, split) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn scan<const SPARSE: bool>(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
         let mut acc = [[0f64; LANES]; 4];
         let (mut breach, mut at_risk) = (0u64, 0u64);
         let scale = _mm256_set1_pd(SCALE);
@@ -217,7 +226,7 @@ mod avx2 {
                     _ => column::<{ HAS_POS | HAS_NEG }>(col, p, chunk, &mut s),
                 }
             }
-            if v.sparse.is_empty() {
+            if !SPARSE {
                 // Finish in registers: health = hi * 2^16 + lo, one rounding, exact sign.
                 for half in 0..2 {
                     let spot = _mm256_fmadd_pd(s[half], scale, s[2 + half]);
@@ -238,7 +247,7 @@ mod avx2 {
                 }
             }
         }
-        if v.sparse.is_empty() { (breach, at_risk) } else { finish(&mut acc, v, split) }
+        if !SPARSE { (breach, at_risk) } else { finish(&mut acc, v, split) }
     }
 }
 
@@ -289,6 +298,13 @@ mod avx512 {
 
     #[target_feature(enable = "avx512f")]
     pub(super) fn scan_block(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
+        // Two copies: without sparse terms the sums never leave registers (no 2 KiB zeroing).
+        if v.sparse.is_empty() { scan::<false>(v, split) } else { scan::<true>(v, split) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn scan<const SPARSE: bool>(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
         let mut acc = [[0f64; LANES]; 4];
         let (mut breach, mut at_risk) = (0u64, 0u64);
         let scale = _mm512_set1_pd(SCALE);
@@ -304,7 +320,7 @@ mod avx512 {
                     _ => column::<{ HAS_POS | HAS_NEG }>(col, p, chunk, &mut s),
                 }
             }
-            if v.sparse.is_empty() {
+            if !SPARSE {
                 for half in 0..2 {
                     let spot = _mm512_fmadd_pd(s[half], scale, s[2 + half]);
                     let stressed = _mm512_fmadd_pd(s[4 + half], scale, s[6 + half]);
@@ -322,6 +338,6 @@ mod avx512 {
                 }
             }
         }
-        if v.sparse.is_empty() { (breach, at_risk) } else { finish(&mut acc, v, split) }
+        if !SPARSE { (breach, at_risk) } else { finish(&mut acc, v, split) }
     }
 }
