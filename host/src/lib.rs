@@ -26,6 +26,7 @@ pub mod bitmap;
 pub mod dispatch;
 pub mod engine;
 pub mod feed;
+pub mod guard;
 pub mod io;
 pub mod journal;
 pub mod link;
