@@ -18,6 +18,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the keeper pipeline on a backend (software, emulated card, PCIe card).
+    Run(cmd::run::Args),
+    /// Run the emulated card as a process serving a shared-memory link.
+    Card(cmd::card::Args),
+    /// Measure the card link and the pipeline (figures for docs/PERFORMANCE.md).
+    BenchLink(cmd::bench_link::Args),
     /// Run the embedded default scenario end to end on the software engine.
     Demo(cmd::demo::Args),
     /// Scan given account and tick files and report breaches.
@@ -31,6 +37,9 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(a) => cmd::run::run(a),
+        Command::Card(a) => cmd::card::run(a),
+        Command::BenchLink(a) => cmd::bench_link::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Scan(a) => cmd::scan::run(a),
         Command::Sim(a) => cmd::sim::run(a),

@@ -3,3 +3,6 @@
 pub mod demo;
 pub mod scan;
 pub mod sim;
+pub mod bench_link;
+pub mod card;
+pub mod run;

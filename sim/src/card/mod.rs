@@ -19,8 +19,13 @@
 //! process (the root crate's `card` command calls [`serve`]). The host code cannot tell them
 //! apart from a real card.
 
+#[cfg(feature = "hdl")]
+mod hdl;
 mod serve;
 mod software;
+
+#[cfg(feature = "hdl")]
+pub use hdl::HdlCard;
 
 pub use serve::{CardReport, CardThread, Fault, Idle, ServeOptions, serve};
 pub use software::SoftwareCard;

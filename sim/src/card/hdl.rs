@@ -1,0 +1,199 @@
+//! [`HdlCard`]: the emulated card running the rust-hdl simulation of the actual scan core
+//! (`liqscan_hdl::core::driver::CoreSim`), cycle by cycle.
+//!
+//! The core holds `liqscan_hdl::abi::CARD_ACCOUNTS` = 2048 accounts, so this backend is for
+//! small books (tests, crash replays of a few thousand accounts); larger books use the
+//! software card. Every ring command becomes the core's own commands; the core's group words
+//! (16 accounts each) are merged into 32-account card words for the event ring, and its cycle
+//! counts go into `ScanDone`.
+
+use liqscan_hdl::abi::config::{CARD_ACCOUNTS, CARD_ASSETS, LANES, TERM_SLOTS};
+use liqscan_hdl::abi::regs::error_bit;
+use liqscan_hdl::abi::{Coeff, PriceEntry};
+use liqscan_hdl::core::driver::CoreSim;
+use liqscan_hdl::golden::{CoreCmd, CoreOut};
+
+use super::{CardEngine, CardRefusal, ScanInfo};
+
+/// The simulated core behind the card's rings.
+pub struct HdlCard {
+    sim: CoreSim,
+    assets: usize,
+    breach: Vec<u32>,
+    at_risk: Vec<u32>,
+    active: u32,
+    cmds: Vec<CoreCmd>,
+    touched: Vec<u32>,
+    // Terms were written since the last full scan: a card word's other group may be stale.
+    stale: bool,
+}
+
+impl HdlCard {
+    /// A freshly reset core with a price table of `assets` (at most 256) entries.
+    pub fn new(assets: usize) -> Result<HdlCard, String> {
+        if assets > CARD_ASSETS {
+            return Err(format!("the HDL card's price table has {CARD_ASSETS} entries, not {assets}"));
+        }
+        Ok(HdlCard {
+            sim: CoreSim::default(),
+            assets,
+            breach: vec![0; CARD_ACCOUNTS / 32],
+            at_risk: vec![0; CARD_ACCOUNTS / 32],
+            active: 0,
+            cmds: Vec::with_capacity(TERM_SLOTS),
+            touched: Vec::new(),
+            stale: false,
+        })
+    }
+
+    fn run(&mut self) -> (u64, u32) {
+        let (outs, accepted) = self.sim.run(&self.cmds);
+        self.cmds.clear();
+        let start = accepted.last().copied().unwrap_or(self.sim.cycle);
+        let mut done = start;
+        let mut groups = 0;
+        self.touched.clear();
+        for o in outs {
+            match o.value {
+                CoreOut::Word { group, breach, at_risk } => {
+                    groups += 1;
+                    let first = group as usize * LANES;
+                    let (w, shift) = (first / 32, first % 32);
+                    let mask = ((1u64 << LANES) - 1) as u32;
+                    self.breach[w] = (self.breach[w] & !(mask << shift)) | (breach & mask) << shift;
+                    self.at_risk[w] = (self.at_risk[w] & !(mask << shift)) | (at_risk & mask) << shift;
+                    if self.touched.last() != Some(&(w as u32)) {
+                        self.touched.push(w as u32);
+                    }
+                }
+                CoreOut::Done => done = o.cycle,
+            }
+        }
+        (done.saturating_sub(start), groups)
+    }
+
+    fn price_cmds(&mut self, asset: u16, p: PriceEntry) {
+        self.cmds.push(CoreCmd::SetPrice {
+            asset,
+            liability: false,
+            spot: p.spot.asset,
+            stressed: p.stressed.asset,
+        });
+        self.cmds.push(CoreCmd::SetPrice {
+            asset,
+            liability: true,
+            spot: p.spot.liability,
+            stressed: p.stressed.liability,
+        });
+    }
+}
+
+impl CardEngine for HdlCard {
+    fn name(&self) -> &'static str {
+        "hdl-sim"
+    }
+
+    fn accounts(&self) -> usize {
+        CARD_ACCOUNTS
+    }
+
+    fn assets(&self) -> usize {
+        self.assets
+    }
+
+    fn lanes(&self) -> usize {
+        LANES
+    }
+
+    fn write_terms(
+        &mut self,
+        account: u32,
+        slot_base: u8,
+        terms: &[Coeff],
+        clear_rest: bool,
+    ) -> Result<(), CardRefusal> {
+        if account as usize >= CARD_ACCOUNTS {
+            return Err((error_bit::ACCOUNT_RANGE, account));
+        }
+        if let Some(t) = terms.iter().find(|t| t.asset as usize >= self.assets) {
+            return Err((error_bit::ASSET_RANGE, t.asset as u32));
+        }
+        let end = if clear_rest { TERM_SLOTS } else { slot_base as usize + terms.len() };
+        for s in slot_base as usize..end {
+            let term = terms.get(s - slot_base as usize).copied().unwrap_or_default();
+            self.cmds.push(CoreCmd::WriteTerm { account: account as u16, slot: s as u8, term });
+        }
+        self.run();
+        self.stale = true;
+        Ok(())
+    }
+
+    fn remove(&mut self, account: u32) -> Result<(), CardRefusal> {
+        self.write_terms(account, 0, &[], true)
+    }
+
+    fn params(&mut self, active_accounts: u32, term_slots: u32) -> Result<(), CardRefusal> {
+        if active_accounts as usize > CARD_ACCOUNTS {
+            return Err((error_bit::PARAMS_RANGE, active_accounts));
+        }
+        if !(1..=TERM_SLOTS as u32).contains(&term_slots) {
+            return Err((error_bit::PARAMS_RANGE, term_slots));
+        }
+        self.active = active_accounts;
+        self.cmds.push(CoreCmd::SetParams { accounts: active_accounts, slots: term_slots });
+        self.run();
+        Ok(())
+    }
+
+    fn set_price(&mut self, asset: u16, price: PriceEntry) -> Result<(), CardRefusal> {
+        if asset as usize >= self.assets {
+            return Err((error_bit::ASSET_RANGE, asset as u32));
+        }
+        self.price_cmds(asset, price);
+        self.run();
+        Ok(())
+    }
+
+    fn tick(
+        &mut self,
+        asset: u16,
+        price: PriceEntry,
+        out: &mut Vec<(u32, u32, u32)>,
+    ) -> Result<ScanInfo, CardRefusal> {
+        if asset as usize >= self.assets {
+            return Err((error_bit::ASSET_RANGE, asset as u32));
+        }
+        self.price_cmds(asset, price);
+        self.cmds.push(CoreCmd::ScanAsset { asset });
+        // A 32-account card word holds two 16-lane groups; if terms were written since the
+        // last full scan, the group beside a rescanned one may be stale, so refresh them all.
+        let refresh = std::mem::take(&mut self.stale);
+        if refresh {
+            self.cmds.push(CoreCmd::ScanFull);
+        }
+        let (cycles, groups) = self.run();
+        if refresh {
+            self.touched.clear();
+            self.touched.extend(0..(self.active as usize).div_ceil(32) as u32);
+        }
+        let (mut b, mut a) = (0, 0);
+        for &w in &self.touched {
+            let (x, y) = (self.breach[w as usize], self.at_risk[w as usize]);
+            b += x.count_ones();
+            a += y.count_ones();
+            out.push((w, x, y));
+        }
+        Ok(ScanInfo { groups, cycles: cycles as u32, breached: b, at_risk: a })
+    }
+
+    fn scan_full(&mut self, out: &mut Vec<(u32, u32)>) -> ScanInfo {
+        self.cmds.push(CoreCmd::ScanFull);
+        let (cycles, groups) = self.run();
+        self.stale = false;
+        let words = (self.active as usize).div_ceil(32);
+        out.extend((0..words).map(|w| (self.breach[w], self.at_risk[w])));
+        let b = out.iter().map(|x| x.0.count_ones()).sum();
+        let a = out.iter().map(|x| x.1.count_ones()).sum();
+        ScanInfo { groups, cycles: cycles as u32, breached: b, at_risk: a }
+    }
+}

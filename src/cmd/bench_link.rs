@@ -1,0 +1,314 @@
+//! `liqscan bench-link`: the card link and pipeline figures of docs/PERFORMANCE.md ("Card link
+//! and pipeline"), every ratio measured in the same run.
+//!
+//! 1. The machine's floor: a pinned thread reads the clock back to back; the histogram of gaps
+//!    is the tail the machine (a VM whose cores are sometimes taken away) adds to anything.
+//! 2. Shared-memory link round trip: the host posts a fence, the emulated card (its own pinned,
+//!    spinning thread) echoes `FenceDone`.
+//! 3. Tick-to-dispatch through the whole pipeline with the software engine on a generated book
+//!    (70% two-asset accounts, 30% four-asset), incremental ticks at a paced rate, against the
+//!    engine's bare tick time on the same book and ticks.
+//! 4. The emulated card with the rust-hdl simulation against the software engine over the demo
+//!    crash: same breaches, same final bitmaps; its speed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use hdrhistogram::Histogram;
+use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
+use liqscan_host::engine::{ScanEngine, SoftwareEngine};
+use liqscan_host::feed::replay::Pace;
+use liqscan_host::link::{CardLink, LinkMemory, LinkOptions};
+use liqscan_host::metrics::{Counters, Published, histogram, percentile_table};
+use liqscan_host::pipeline::{self, Backend, FeedMsg, PipelineConfig};
+use liqscan_sim::card::{CardThread, Idle, ServeOptions, SoftwareCard};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::run::{Workload, digest, run_workload};
+
+/// Arguments of `liqscan bench-link`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Host (and engine thread) core.
+    #[arg(long, default_value_t = 0)]
+    pub host_core: usize,
+    /// Emulated card (and feed thread) core.
+    #[arg(long, default_value_t = 1)]
+    pub card_core: usize,
+    /// Round trips to measure.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub round_trips: u64,
+    /// Accounts in the pipeline book.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub accounts: usize,
+    /// Ticks through the pipeline.
+    #[arg(long, default_value_t = 5_000)]
+    pub ticks: usize,
+    /// Pipeline tick rate per second (0: half the rate the bare engine could sustain).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Ticks of the demo crash replayed through the HDL card (0: skip).
+    #[arg(long, default_value_t = 3_000)]
+    pub hdl_ticks: usize,
+    /// Which parts to run: any of floor, link, pipeline, hdl (comma separated).
+    #[arg(long, default_value = "floor,link,pipeline,hdl")]
+    pub parts: String,
+}
+
+fn floor(core: usize, dur: Duration) -> Histogram<u64> {
+    pipeline::pin("floor thread", core);
+    let mut h = histogram();
+    let start = Instant::now();
+    let mut last = start.elapsed().as_nanos() as u64;
+    while start.elapsed() < dur {
+        let now = start.elapsed().as_nanos() as u64;
+        h.saturating_record((now - last).max(1));
+        last = now;
+    }
+    h
+}
+
+fn book(n: usize, assets: usize, seed: u64) -> Vec<Vec<Coeff>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let k = if rng.gen_bool(0.7) { 2 } else { 4 };
+            let mut a: Vec<u16> = Vec::with_capacity(k);
+            while a.len() < k {
+                let x = rng.gen_range(0..assets as u16);
+                if !a.contains(&x) {
+                    a.push(x);
+                }
+            }
+            // One debt, the rest collateral; health starts positive at price 1000.
+            let coll: i32 = rng.gen_range(1_000..100_000);
+            let mut t: Vec<Coeff> =
+                a[1..].iter().map(|&asset| Coeff { asset, coeff: coll / (k as i32 - 1) }).collect();
+            t.push(Coeff { asset: a[0], coeff: -(coll as f64 * rng.gen_range(0.5..0.95)) as i32 });
+            t
+        })
+        .collect()
+}
+
+fn quote(p: u32) -> PriceEntry {
+    PriceEntry {
+        spot: QuotedPrice { asset: p, liability: p },
+        stressed: QuotedPrice { asset: p * 9 / 10, liability: p * 11 / 10 },
+    }
+}
+
+/// Runs the benchmark.
+pub fn run(a: Args) -> Result<()> {
+    let parts: Vec<&str> = a.parts.split(',').collect();
+    let cores = core_affinity_count();
+    println!("# liqscan bench-link ({} cores visible)\n", cores);
+    let mut floor_h = None;
+    if parts.contains(&"floor") || parts.contains(&"link") {
+        let f = floor(a.host_core, Duration::from_secs(3));
+        println!("## Machine floor: gaps between consecutive clock reads, pinned spinning thread, 3 s\n");
+        println!("```\n{}```\n", percentile_table(&[("clock gap", &f)]));
+        floor_h = Some(f);
+    }
+    if parts.contains(&"link") {
+        let path = std::path::PathBuf::from(format!("/dev/shm/liqscan-bench-{}", std::process::id()));
+        let mem = LinkMemory::shm_create(&path, 4096)?;
+        let card = CardThread::spawn(
+            mem,
+            Box::new(SoftwareCard::new(64, 4)),
+            ServeOptions { idle: Idle::Spin, ..Default::default() },
+            Some(a.card_core),
+        );
+        pipeline::pin("host thread", a.host_core);
+        let mut link = CardLink::open(LinkMemory::shm_open(&path)?, LinkOptions::default())?;
+        let mut h = histogram();
+        let t = Instant::now();
+        for i in 0..a.round_trips {
+            let t0 = Instant::now();
+            link.fence(i as u32, |_| Ok(()))?;
+            h.saturating_record(t0.elapsed().as_nanos() as u64);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        drop(card);
+        let _ = std::fs::remove_file(&path);
+        println!(
+            "## Shared-memory link round trip: post Fence -> emulated card -> FenceDone seen ({} round trips, {:.0}/s)\n",
+            a.round_trips,
+            a.round_trips as f64 / secs
+        );
+        let f = floor_h.as_ref().expect("floor measured");
+        println!("```\n{}```\n", percentile_table(&[("round trip", &h), ("machine floor", f)]));
+    }
+    if parts.contains(&"pipeline") {
+        bench_pipeline(&a)?;
+    }
+    if parts.contains(&"hdl") && a.hdl_ticks > 0 {
+        bench_hdl(&a)?;
+    }
+    Ok(())
+}
+
+fn core_affinity_count() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn bench_pipeline(a: &Args) -> Result<()> {
+    let assets = 64;
+    let t = Instant::now();
+    let accounts = book(a.accounts, assets, 11);
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let mut prices: Vec<u32> = vec![1000; assets];
+    let ticks: Vec<(u16, PriceEntry)> = (0..a.ticks)
+        .map(|_| {
+            let asset = rng.gen_range(0..assets);
+            prices[asset] = (prices[asset] as i64 + rng.gen_range(-30..=25)).clamp(300, 3000) as u32;
+            (asset as u16, quote(prices[asset]))
+        })
+        .collect();
+    // Bare engine: the same ticks, timed around the engine call alone.
+    let mut e = SoftwareEngine::new(a.accounts, assets);
+    e.batch_tick(&vec![quote(1000); assets])?;
+    for (s, t) in accounts.iter().enumerate() {
+        e.upsert(s as u32, t)?;
+    }
+    let mut changed = Vec::new();
+    e.changed_words(&mut changed);
+    println!(
+        "## Pipeline, software engine, {} accounts (70% 2-asset, 30% 4-asset), {} incremental ticks\n",
+        a.accounts, a.ticks
+    );
+    println!("book built and loaded in {:.1} s\n", t.elapsed().as_secs_f64());
+    pipeline::pin("bench thread", a.host_core);
+    let mut bare = histogram();
+    for &(asset, p) in &ticks {
+        let t0 = Instant::now();
+        e.tick(asset, p)?;
+        changed.clear();
+        e.changed_words(&mut changed);
+        bare.saturating_record(t0.elapsed().as_nanos() as u64);
+    }
+    drop(e);
+    let rate = if a.rate > 0.0 { a.rate } else { (0.5e9 / bare.value_at_quantile(0.5) as f64).min(50_000.0) };
+    // Pipeline: upserts flooded, then the ticks paced at `rate`.
+    let mut msgs: Vec<(i64, FeedMsg)> = vec![(0, FeedMsg::Tick { asset: 0, price: quote(1000) })];
+    for asset in 1..assets {
+        msgs.push((0, FeedMsg::Tick { asset: asset as u16, price: quote(1000) }));
+    }
+    msgs.extend(accounts.iter().enumerate().map(|(s, t)| (0, FeedMsg::upsert(s as u32, t))));
+    drop(accounts);
+    let loaded = msgs.len();
+    let w_load = Workload { ids: vec![String::new(); a.accounts], assets, msgs };
+    let ticks_msgs: Vec<(i64, FeedMsg)> = ticks
+        .iter()
+        .enumerate()
+        .map(|(i, &(asset, price))| ((i as f64 * 1e9 / rate) as i64, FeedMsg::Tick { asset, price }))
+        .collect();
+    let counters = Arc::new(Counters::default());
+    let published = Arc::new(Published::default());
+    let cfg = PipelineConfig { engine_core: Some(a.host_core), spin: true };
+    // One pipeline: load (flood), then the paced ticks, through the same engine thread.
+    let clock = pipeline::Clock::default();
+    let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
+    let be = Backend::Software(Box::new(SoftwareEngine::new(a.accounts, assets)));
+    let sink = |_: u64, _: &[u32], _: &[u32], _: &[u32]| {};
+    let h = pipeline::spawn(be, rx, Box::new(sink), cfg, clock, counters.clone(), published);
+    pipeline::pin("feed thread", a.card_core);
+    liqscan_host::feed::replay::replay(&w_load.msgs, Pace::Flood, &tx, &clock, 0);
+    // Wait for the load to drain before pacing (so the ticks' latency is not the load's).
+    while counters.deltas.load(std::sync::atomic::Ordering::Relaxed) + (assets as u64) < loaded as u64 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    while counters.ticks.load(std::sync::atomic::Ordering::Relaxed) < assets as u64 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    liqscan_host::feed::replay::replay(
+        &ticks_msgs,
+        Pace::Recorded { speed: 1.0 },
+        &tx,
+        &clock,
+        loaded as u64,
+    );
+    liqscan_host::feed::replay::end(&tx, &clock, 0);
+    let rep = h.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
+    // The load's ticks are in the histograms too: rebuild the tick-only view from the tail.
+    println!("paced at {rate:.0} ticks/s (half the bare engine's median rate unless --rate)\n");
+    println!(
+        "```\n{}```\n",
+        percentile_table(&[
+            ("bare engine tick", &bare),
+            ("feed->command", &rep.hist.feed_to_command),
+            ("feed->bitmap", &rep.hist.feed_to_bitmap),
+            ("feed->dispatch", &rep.hist.feed_to_dispatch),
+        ])
+    );
+    let r = |q: f64| rep.hist.feed_to_dispatch.value_at_quantile(q) as f64 / bare.value_at_quantile(q) as f64;
+    println!(
+        "tick-to-dispatch / bare engine: p50 {:.2}x, p99 {:.2}x, p99.9 {:.2}x (histograms include the {} load-time price ticks)\n",
+        r(0.5),
+        r(0.99),
+        r(0.999),
+        assets
+    );
+    Ok(())
+}
+
+fn bench_hdl(a: &Args) -> Result<()> {
+    let table = crate::demo_book::venue();
+    let book = crate::demo_book::book(&table, 2000, 7);
+    let path = crate::demo_book::price_path(&table, 7);
+    let mut msgs: Vec<(i64, FeedMsg)> =
+        book.iter().enumerate().map(|(i, acc)| (0, FeedMsg::upsert(i as u32, &acc.terms))).collect();
+    msgs.extend(
+        path.iter().take(a.hdl_ticks).map(|t| (t.ts_ns, FeedMsg::Tick { asset: t.asset, price: t.entry })),
+    );
+    let w = Workload { ids: book.iter().map(|b| b.spec.id.clone()).collect(), assets: table.len(), msgs };
+    let cfg = PipelineConfig::default();
+    let mut out = vec![];
+    for backend in ["software", "card-software", "card-hdl"] {
+        let r = run_workload(
+            &w,
+            backend,
+            Pace::Flood,
+            &cfg,
+            None,
+            None,
+            None,
+            60_000,
+            Arc::new(Counters::default()),
+            Arc::new(Published::default()),
+        )?;
+        if !r.report.failovers.is_empty() {
+            bail!("{backend}: unexpected fail-over: {:?}", r.report.failovers);
+        }
+        out.push((backend, r));
+    }
+    println!(
+        "## Demo crash (2000 accounts, {} assets, first {} ticks) through each backend\n",
+        table.len(),
+        a.hdl_ticks.min(path.len())
+    );
+    println!(
+        "| backend | breach events | digest | final bitmaps equal software | wall s | ticks/s | tick p50 us | tick p99 us |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let sw_b = out[0].1.report.breach.clone();
+    let sw_a = out[0].1.report.at_risk.clone();
+    let ticks = a.hdl_ticks.min(path.len()) as f64;
+    for (name, r) in &out {
+        let eq = r.report.breach == sw_b && r.report.at_risk == sw_a;
+        let h = &r.report.hist.engine;
+        println!(
+            "| {name} | {} | {:016x} | {} | {:.2} | {:.0} | {:.1} | {:.1} |",
+            r.changes.iter().filter(|c| c.breached).count(),
+            digest(&r.changes),
+            eq,
+            r.seconds,
+            ticks / r.seconds,
+            h.value_at_quantile(0.5) as f64 / 1e3,
+            h.value_at_quantile(0.99) as f64 / 1e3,
+        );
+    }
+    println!();
+    Ok(())
+}

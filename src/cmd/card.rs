@@ -1,0 +1,77 @@
+//! `liqscan card`: the emulated card as its own process, serving a shared-memory link.
+//!
+//! It creates the link file (BAR image then event ring), identifies itself in `ID_TYPE`, and
+//! serves commands until it is killed. `liqscan run --backend shm --shm PATH` (or any host
+//! code opening [`LinkMemory::shm_open`]) drives it exactly as it drives a real card.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Result, bail};
+use liqscan_host::link::{DEFAULT_EVT_ENTRIES, LinkMemory};
+use liqscan_sim::card::{CardEngine, Fault, Idle, ServeOptions, SoftwareCard, serve};
+
+/// Arguments of `liqscan card`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Link file to create (normally under /dev/shm).
+    #[arg(long, default_value = "/dev/shm/liqscan-card")]
+    pub shm: PathBuf,
+    /// Engine: `software` (any book size) or `hdl` (the rust-hdl simulation of the core; at
+    /// most 2048 accounts).
+    #[arg(long, default_value = "software")]
+    pub engine: String,
+    /// Accounts the card holds (software engine; the HDL card always holds 2048).
+    #[arg(long, default_value_t = 2048)]
+    pub accounts: usize,
+    /// Assets in the price table.
+    #[arg(long, default_value_t = 256)]
+    pub assets: usize,
+    /// Event ring entries (a power of two).
+    #[arg(long, default_value_t = DEFAULT_EVT_ENTRIES)]
+    pub evt_entries: usize,
+    /// Pin the card to this core.
+    #[arg(long)]
+    pub core: Option<usize>,
+    /// Busy-poll without ever sleeping (give the card a core of its own).
+    #[arg(long)]
+    pub spin: bool,
+    /// Fault injection: stop answering after this many commands (fail-over drills).
+    #[arg(long)]
+    pub silent_after: Option<u64>,
+}
+
+/// Builds the card engine named `engine`.
+pub fn make_engine(engine: &str, accounts: usize, assets: usize) -> Result<Box<dyn CardEngine>> {
+    Ok(match engine {
+        "software" => Box::new(SoftwareCard::new(accounts, assets)),
+        "hdl" => Box::new(liqscan_sim::card::HdlCard::new(assets).map_err(anyhow::Error::msg)?),
+        other => bail!("unknown card engine '{other}': use software or hdl"),
+    })
+}
+
+/// Runs the card until killed.
+pub fn run(a: Args) -> Result<()> {
+    let mut engine = make_engine(&a.engine, a.accounts, a.assets)?;
+    let mem = LinkMemory::shm_create(&a.shm, a.evt_entries)?;
+    if let Some(c) = a.core {
+        liqscan_host::pipeline::pin("emulated card", c);
+    }
+    eprintln!(
+        "emulated card ({} engine, {} accounts, {} assets) serving {}",
+        engine.name(),
+        engine.accounts(),
+        engine.assets(),
+        a.shm.display()
+    );
+    let opts = ServeOptions {
+        stop: Arc::new(AtomicBool::new(false)),
+        idle: if a.spin { Idle::Spin } else { Idle::Backoff },
+        fault: a.silent_after.map_or(Fault::None, Fault::SilentAfter),
+    };
+    let rep = serve(mem, engine.as_mut(), &opts);
+    opts.stop.store(true, Ordering::Relaxed);
+    eprintln!("emulated card stopped: {rep:?}");
+    Ok(())
+}

@@ -1,0 +1,429 @@
+//! `liqscan run`: the keeper's main command. A book and a tick stream go through the pinned
+//! pipeline on the chosen backend; breaches come out, with per-stage latency.
+//!
+//! Backends: `software` (the software engine on the engine thread), `card-software` and
+//! `card-hdl` (an emulated card on a thread of this process, serving a /dev/shm link with the
+//! software engine or the rust-hdl simulation of the core), `shm` (a `liqscan card` process
+//! already serving `--shm PATH`), `pcie` (a real card: BAR and DMA buffer files in the config).
+//! All but `software` go through the same card link code, with fail-over to the software
+//! engine.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use liqscan_host::engine::SoftwareEngine;
+use liqscan_host::feed::replay::{self, Pace};
+use liqscan_host::io::accounts::read_accounts;
+use liqscan_host::io::ticks::{Tick, read_bars, read_ticks};
+use liqscan_host::io::venue::read_venue;
+use liqscan_host::link::{BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkMemory, LinkOptions};
+use liqscan_host::metrics::http::MetricsServer;
+use liqscan_host::metrics::{Counters, Published};
+use liqscan_host::pipeline::{self, Backend, Book, Clock, FeedMsg, PipelineConfig, PipelineReport};
+use liqscan_sim::card::{CardThread, ServeOptions};
+use serde::Deserialize;
+
+/// Arguments of `liqscan run` (each overrides the same key of `--config`).
+#[derive(clap::Args, Default)]
+pub struct Args {
+    /// TOML config file (keys as the long options, with underscores).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// software | card-software | card-hdl | shm | pcie.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Venue file; without it, the embedded demo venue, book and crash.
+    #[arg(long)]
+    pub venue: Option<PathBuf>,
+    /// Accounts file.
+    #[arg(long)]
+    pub accounts: Option<PathBuf>,
+    /// Tick files (.csv/.jsonl).
+    #[arg(long)]
+    pub ticks: Vec<PathBuf>,
+    /// OHLC bars as SYMBOL=PATH.
+    #[arg(long)]
+    pub bars: Vec<String>,
+    /// Accounts in the embedded demo book.
+    #[arg(long)]
+    pub demo_accounts: Option<usize>,
+    /// flood | recorded:SPEED | fixed:PER_SECOND.
+    #[arg(long)]
+    pub pace: Option<String>,
+    /// Breach events as JSONL ("-" for standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Serve Prometheus metrics on this loopback address (e.g. 127.0.0.1:9184).
+    #[arg(long)]
+    pub metrics: Option<String>,
+    /// Save the stage histograms in HdrHistogram interval-log format.
+    #[arg(long)]
+    pub hlog: Option<PathBuf>,
+    /// Link file of a running `liqscan card` (backend shm).
+    #[arg(long)]
+    pub shm: Option<PathBuf>,
+    /// Core for the engine thread.
+    #[arg(long)]
+    pub engine_core: Option<usize>,
+    /// Core for the feed (this) thread.
+    #[arg(long)]
+    pub feed_core: Option<usize>,
+    /// Core for an in-process emulated card.
+    #[arg(long)]
+    pub card_core: Option<usize>,
+    /// Busy-poll everywhere, never yield (dedicated cores only).
+    #[arg(long)]
+    pub spin: bool,
+    /// Watchdog: a card silent this long is failed over (milliseconds).
+    #[arg(long)]
+    pub watchdog_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    backend: Option<String>,
+    venue: Option<PathBuf>,
+    accounts: Option<PathBuf>,
+    #[serde(default)]
+    ticks: Vec<PathBuf>,
+    #[serde(default)]
+    bars: Vec<String>,
+    demo_accounts: Option<usize>,
+    pace: Option<String>,
+    out: Option<PathBuf>,
+    metrics: Option<String>,
+    hlog: Option<PathBuf>,
+    shm: Option<PathBuf>,
+    engine_core: Option<usize>,
+    feed_core: Option<usize>,
+    card_core: Option<usize>,
+    #[serde(default)]
+    spin: bool,
+    watchdog_ms: Option<u64>,
+    pcie: Option<PcieConfig>,
+}
+
+/// `[pcie]` section.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct PcieConfig {
+    /// BAR 0 file: /sys/bus/pci/devices/<bdf>/resource0, or the XDMA user device.
+    bar: PathBuf,
+    /// BAR length (required for devices whose file length reads 0).
+    bar_len: Option<usize>,
+    /// DMA buffer file (hugetlbfs).
+    dma: PathBuf,
+    /// DMA buffer bytes.
+    dma_len: usize,
+    /// Its bus address as the card sees it.
+    dma_bus_addr: u64,
+}
+
+/// Parses a pace.
+pub fn parse_pace(s: &str) -> Result<Pace> {
+    Ok(match s.split_once(':') {
+        None if s == "flood" => Pace::Flood,
+        Some(("recorded", x)) => Pace::Recorded { speed: x.parse().context("recorded:SPEED")? },
+        Some(("fixed", x)) => Pace::Fixed { per_second: x.parse().context("fixed:PER_SECOND")? },
+        _ => bail!("pace '{s}': use flood, recorded:SPEED or fixed:PER_SECOND"),
+    })
+}
+
+/// A loaded book and tick stream, as pipeline messages.
+pub struct Workload {
+    /// Account ids by slot.
+    pub ids: Vec<String>,
+    /// Assets.
+    pub assets: usize,
+    /// Upserts then ticks, with recorded timestamps.
+    pub msgs: Vec<(i64, FeedMsg)>,
+}
+
+fn load(a: &Args) -> Result<Workload> {
+    let (table, accounts, ticks): (_, _, Vec<Tick>) = match &a.venue {
+        None => {
+            let table = crate::demo_book::venue();
+            let book = crate::demo_book::book(&table, a.demo_accounts.unwrap_or(2000), 7);
+            let path = crate::demo_book::price_path(&table, 7);
+            (table, book, path)
+        }
+        Some(v) => {
+            let table = read_venue(v)?;
+            let acc = a.accounts.as_ref().context("--accounts is required with --venue")?;
+            let accounts = read_accounts(acc, &table)?;
+            let mut ticks = vec![];
+            for t in &a.ticks {
+                ticks.extend(read_ticks(t, &table)?);
+            }
+            for b in &a.bars {
+                let (sym, p) = b.split_once('=').context("--bars takes SYMBOL=PATH")?;
+                ticks.extend(read_bars(Path::new(p), &table, sym)?);
+            }
+            ticks.sort_by_key(|t| t.ts_ns);
+            (table, accounts, ticks)
+        }
+    };
+    let t0 = ticks.first().map_or(0, |t| t.ts_ns);
+    let mut msgs: Vec<(i64, FeedMsg)> =
+        accounts.iter().enumerate().map(|(i, acc)| (t0, FeedMsg::upsert(i as u32, &acc.terms))).collect();
+    msgs.extend(ticks.iter().map(|t| (t.ts_ns, FeedMsg::Tick { asset: t.asset, price: t.entry })));
+    Ok(Workload { ids: accounts.iter().map(|a| a.spec.id.clone()).collect(), assets: table.len(), msgs })
+}
+
+/// A breach event as the run reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    /// Feed sequence number of the message that caused it.
+    pub seq: u64,
+    /// Account slot.
+    pub slot: u32,
+    /// true: breached; false: no longer breached.
+    pub breached: bool,
+}
+
+/// Everything one run produced.
+pub struct RunResult {
+    /// The pipeline's report.
+    pub report: PipelineReport,
+    /// Breach changes in order.
+    pub changes: Vec<Change>,
+    /// Wall time of the replay, seconds.
+    pub seconds: f64,
+    /// The in-process card's engine name, if any.
+    pub card: Option<&'static str>,
+}
+
+/// Opens a card link with the run's watchdog.
+fn open_link(mem: LinkMemory, watchdog_ms: u64) -> Result<CardLink> {
+    Ok(CardLink::open(
+        mem,
+        LinkOptions { timeout: Duration::from_millis(watchdog_ms), ..Default::default() },
+    )?)
+}
+
+/// Runs a workload through a backend. `counters`/`published` feed the metrics endpoint.
+#[allow(clippy::too_many_arguments)]
+pub fn run_workload(
+    w: &Workload,
+    backend: &str,
+    pace: Pace,
+    cfg: &PipelineConfig,
+    feed_core: Option<usize>,
+    card_core: Option<usize>,
+    shm: Option<&Path>,
+    watchdog_ms: u64,
+    counters: Arc<Counters>,
+    published: Arc<Published>,
+) -> Result<RunResult> {
+    let slots = w.ids.len();
+    let mut card_thread = None;
+    let mut card_name = None;
+    let mut shm_file = None;
+    let be = match backend {
+        "software" => Backend::Software(Box::new(SoftwareEngine::new(slots, w.assets))),
+        "card-software" | "card-hdl" | "shm" => {
+            let path = match (backend, shm) {
+                ("shm", Some(p)) => p.to_path_buf(),
+                ("shm", None) => bail!("backend shm needs --shm PATH of a running `liqscan card`"),
+                _ => {
+                    let p = PathBuf::from(format!("/dev/shm/liqscan-run-{}", std::process::id()));
+                    let engine = if backend == "card-hdl" { "hdl" } else { "software" };
+                    let e = crate::cmd::card::make_engine(engine, slots, w.assets)?;
+                    card_name = Some(e.name());
+                    let mem = LinkMemory::shm_create(&p, DEFAULT_EVT_ENTRIES)?;
+                    let idle = if cfg.spin {
+                        liqscan_sim::card::Idle::Spin
+                    } else {
+                        liqscan_sim::card::Idle::Backoff
+                    };
+                    card_thread = Some(CardThread::spawn(
+                        mem,
+                        e,
+                        ServeOptions { idle, ..Default::default() },
+                        card_core,
+                    ));
+                    shm_file = Some(p.clone());
+                    p
+                }
+            };
+            let link = open_link(LinkMemory::shm_open(&path)?, watchdog_ms)?;
+            let engine = LinkEngine::new(link, slots, w.assets)?;
+            Backend::Card(Box::new(engine), Book::new(slots, w.assets))
+        }
+        other => bail!("unknown backend '{other}': software, card-software, card-hdl, shm or pcie"),
+    };
+    let r = drive(w, be, pace, cfg, feed_core, counters, published);
+    drop(card_thread);
+    if let Some(p) = shm_file {
+        let _ = std::fs::remove_file(p);
+    }
+    let mut r = r?;
+    r.card = card_name;
+    Ok(r)
+}
+
+/// Feeds a workload through a ready backend.
+pub fn drive(
+    w: &Workload,
+    be: Backend,
+    pace: Pace,
+    cfg: &PipelineConfig,
+    feed_core: Option<usize>,
+    counters: Arc<Counters>,
+    published: Arc<Published>,
+) -> Result<RunResult> {
+    let clock = Clock::default();
+    let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
+    let changes = Arc::new(Mutex::new(Vec::<Change>::with_capacity(1 << 16)));
+    let sink_changes = changes.clone();
+    // The run's sink records changes; a keeper plugs its dispatcher in here instead.
+    let sink = move |seq: u64, breached: &[u32], cleared: &[u32], _at_risk: &[u32]| {
+        let mut c = sink_changes.lock().expect("sink");
+        c.extend(breached.iter().map(|&slot| Change { seq, slot, breached: true }));
+        c.extend(cleared.iter().map(|&slot| Change { seq, slot, breached: false }));
+    };
+    let handle = pipeline::spawn(be, rx, Box::new(sink), cfg.clone(), clock, counters, published);
+    if let Some(c) = feed_core {
+        pipeline::pin("feed thread", c);
+    }
+    let t = std::time::Instant::now();
+    let n = replay::replay(&w.msgs, pace, &tx, &clock, 0);
+    replay::end(&tx, &clock, n);
+    let report = handle.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
+    let seconds = t.elapsed().as_secs_f64();
+    let changes = std::mem::take(&mut *changes.lock().expect("changes"));
+    Ok(RunResult { report, changes, seconds, card: None })
+}
+
+/// FNV-1a digest of the change list: equal digests, equal breaches.
+pub fn digest(changes: &[Change]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for c in changes {
+        for b in c.seq.to_le_bytes().into_iter().chain(c.slot.to_le_bytes()).chain([c.breached as u8]) {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Runs `liqscan run`.
+pub fn run(mut a: Args) -> Result<()> {
+    let cfg: Config = match &a.config {
+        Some(p) => {
+            toml::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+                .with_context(|| format!("config {}", p.display()))?
+        }
+        None => Config::default(),
+    };
+    a.backend = a.backend.or(cfg.backend);
+    a.venue = a.venue.or(cfg.venue);
+    a.accounts = a.accounts.or(cfg.accounts);
+    if a.ticks.is_empty() {
+        a.ticks = cfg.ticks;
+    }
+    if a.bars.is_empty() {
+        a.bars = cfg.bars;
+    }
+    a.demo_accounts = a.demo_accounts.or(cfg.demo_accounts);
+    a.pace = a.pace.or(cfg.pace);
+    a.out = a.out.or(cfg.out);
+    a.metrics = a.metrics.or(cfg.metrics);
+    a.hlog = a.hlog.or(cfg.hlog);
+    a.shm = a.shm.or(cfg.shm);
+    a.engine_core = a.engine_core.or(cfg.engine_core);
+    a.feed_core = a.feed_core.or(cfg.feed_core);
+    a.card_core = a.card_core.or(cfg.card_core);
+    a.spin |= cfg.spin;
+    a.watchdog_ms = a.watchdog_ms.or(cfg.watchdog_ms);
+    let backend = a.backend.clone().unwrap_or_else(|| "software".into());
+    let pace = parse_pace(a.pace.as_deref().unwrap_or("flood"))?;
+    let w = load(&a)?;
+    let counters = Arc::new(Counters::default());
+    let published = Arc::new(Published::default());
+    let _server = match &a.metrics {
+        Some(addr) => {
+            let s = MetricsServer::start(addr, counters.clone(), published.clone())?;
+            eprintln!("metrics on http://{}/metrics", s.addr());
+            Some(s)
+        }
+        None => None,
+    };
+    let pcfg = PipelineConfig { engine_core: a.engine_core, spin: a.spin };
+    // The rust-hdl simulation runs thousands of times slower than the card: give it time.
+    let watchdog = a.watchdog_ms.unwrap_or(if backend == "card-hdl" { 60_000 } else { 500 });
+    let r = if backend == "pcie" {
+        let p = cfg
+            .pcie
+            .context("backend pcie needs a [pcie] section in the config (bar, dma, dma_len, dma_bus_addr)")?;
+        let mem = LinkMemory::pcie(
+            &p.bar,
+            p.bar_len.or(Some(BAR_BYTES)),
+            &p.dma,
+            p.dma_len,
+            p.dma_bus_addr,
+            false,
+        )?;
+        let link = open_link(mem, watchdog)?;
+        link.scratch_test()?;
+        let e = LinkEngine::new(link, w.ids.len(), w.assets)?;
+        let be = Backend::Card(Box::new(e), Book::new(w.ids.len(), w.assets));
+        drive(&w, be, pace, &pcfg, a.feed_core, counters.clone(), published.clone())?
+    } else {
+        run_workload(
+            &w,
+            &backend,
+            pace,
+            &pcfg,
+            a.feed_core,
+            a.card_core,
+            a.shm.as_deref(),
+            watchdog,
+            counters.clone(),
+            published.clone(),
+        )?
+    };
+    let rep = &r.report;
+    let breaches = r.changes.iter().filter(|c| c.breached).count();
+    eprintln!(
+        "backend {backend}{} -> {} at the end; {} messages ({} refused) in {:.2} s; {} breach events, {} recoveries; \
+         {} fail-overs; digest {:016x}",
+        r.card.map(|c| format!(" ({c} card)")).unwrap_or_default(),
+        rep.backend,
+        rep.messages,
+        rep.refused,
+        r.seconds,
+        breaches,
+        r.changes.len() - breaches,
+        rep.failovers.len(),
+        digest(&r.changes)
+    );
+    for f in &rep.failovers {
+        eprintln!("  fail-over: {f}");
+    }
+    if let Some(e) = &rep.last_refusal {
+        eprintln!("  last refusal: {e}");
+    }
+    eprint!("{}", rep.hist.table());
+    if let Some(p) = &a.hlog {
+        rep.hist.save_hlog(p).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(out) = &a.out {
+        let mut o: Box<dyn Write> = if out.as_os_str() == "-" {
+            Box::new(std::io::stdout().lock())
+        } else {
+            Box::new(std::io::BufWriter::new(std::fs::File::create(out)?))
+        };
+        for c in &r.changes {
+            let line = serde_json::json!({
+                "seq": c.seq, "account": w.ids[c.slot as usize], "slot": c.slot,
+                "event": if c.breached { "breach" } else { "recovered" },
+            });
+            writeln!(o, "{line}")?;
+        }
+    }
+    Ok(())
+}
