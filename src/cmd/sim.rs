@@ -1,27 +1,127 @@
-//! `liqscan sim` and `liqscan sweep`: venue scenarios (owned by the venue-simulator work).
+//! `liqscan sim` and `liqscan sweep`: venue scenarios.
+//!
+//! `liqscan sim SCENARIO.toml` runs one scenario (deterministic from its seed) and writes, into
+//! the output directory, `report.json`, `summary.txt` and the plots `price.svg`, `health.svg`,
+//! `fund.svg`; the summary is printed too. `liqscan sweep SWEEP.toml` runs a grid of scenarios
+//! and writes `sweep.csv`, `sweep.json` and `bad_debt_heatmap*.svg`, printing the table.
 
-use anyhow::bail;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use liqscan_sim::sweep::{SweepFile, run_sweep};
+use liqscan_sim::{Scenario, plot};
 
 /// Arguments of `liqscan sim`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Scenario file (TOML).
-    pub scenario: std::path::PathBuf,
+    /// Scenario file (TOML). Files it names are looked up next to it, then in the current directory.
+    pub scenario: PathBuf,
+    /// Output directory for the report and plots (default: out/<scenario name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the number of borrowers.
+    #[arg(long)]
+    pub accounts: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Arguments of `liqscan sweep`.
 #[derive(clap::Args)]
 pub struct SweepArgs {
     /// Sweep file (TOML).
-    pub sweep: std::path::PathBuf,
+    pub sweep: PathBuf,
+    /// Output directory (default: out/<sweep file name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn default_out(path: &Path) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+    PathBuf::from("out").join(stem)
+}
+
+fn bar(len: u64, quiet: bool, what: &str) -> ProgressBar {
+    let b = if quiet { ProgressBar::hidden() } else { ProgressBar::new(len) };
+    b.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    b.set_message(what.to_string());
+    b
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
+    let p = dir.join(name);
+    std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
 }
 
 /// Runs one scenario.
-pub fn run(_a: Args) -> anyhow::Result<()> {
-    bail!("liqscan sim is not built yet")
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let mut scenario = Scenario::load(&a.scenario)?;
+    if let Some(s) = a.seed {
+        scenario.seed = s;
+    }
+    if let Some(n) = a.accounts {
+        scenario.population.accounts = n;
+    }
+    let base = a.scenario.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let out = a.out.clone().unwrap_or_else(|| default_out(&a.scenario));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let quote = scenario.quote.clone();
+    let progress = bar(100, a.quiet, &scenario.name);
+    let started = std::time::Instant::now();
+    let report = liqscan_sim::run(scenario, &base, &mut |k, n| {
+        progress.set_length(n);
+        progress.set_position(k);
+    })
+    .with_context(|| format!("simulating {}", a.scenario.display()))?;
+    progress.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    write(&out, "report.json", &serde_json::to_string_pretty(&report)?)?;
+    let summary = report.summary();
+    write(&out, "summary.txt", &summary)?;
+    for (name, svg) in plot::run_plots(&report, &quote) {
+        write(&out, &name, &svg)?;
+    }
+    print!("{summary}");
+    println!("wall time  {wall:.2} s");
+    println!("written    {}/{{report.json, summary.txt, price.svg, health.svg, fund.svg}}", out.display());
+    Ok(())
 }
 
 /// Runs a sweep.
-pub fn sweep(_a: SweepArgs) -> anyhow::Result<()> {
-    bail!("liqscan sweep is not built yet")
+pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
+    let file = SweepFile::load(&a.sweep)?;
+    let out = a.out.clone().unwrap_or_else(|| default_out(&a.sweep));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let total: usize = file.axis.iter().map(|x| x.values.len()).product();
+    let progress = bar(total as u64, a.quiet, "sweep");
+    let result = run_sweep(&file, &a.sweep, &mut |done, _, point| {
+        progress.set_position(done as u64);
+        progress.set_message(point.to_string());
+    })?;
+    progress.finish_and_clear();
+    write(&out, "sweep.csv", &result.csv())?;
+    write(&out, "sweep.json", &serde_json::to_string_pretty(&result)?)?;
+    let maps = result.heat_maps();
+    for (name, svg) in &maps {
+        write(&out, name, svg)?;
+    }
+    print!("{}", result.table());
+    println!(
+        "written    {}/sweep.csv, sweep.json, {}",
+        out.display(),
+        maps.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
 }

@@ -1,0 +1,320 @@
+//! SVG plots written by hand: line charts and heat maps, no plotting dependency.
+//!
+//! Plots of a run (next to its report): `price.svg` (market and oracle price of every
+//! non-quote asset), `health.svg` (accounts with debt per health-factor bucket over time, a
+//! heat map), `fund.svg` (the insurance fund). A sweep writes `bad_debt_heatmap.svg`.
+
+use std::fmt::Write as _;
+
+use crate::report::Report;
+
+const W: f64 = 720.0;
+const H: f64 = 360.0;
+const L: f64 = 70.0;
+const R: f64 = 20.0;
+const T: f64 = 30.0;
+const B: f64 = 45.0;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn fmt_num(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// One line of a chart.
+pub struct Line<'a> {
+    /// Legend.
+    pub label: String,
+    /// Colour (CSS).
+    pub color: &'a str,
+    /// Y values, one per x.
+    pub y: &'a [f64],
+    /// Dashed.
+    pub dashed: bool,
+}
+
+/// A line chart of `lines` over `x` (seconds, shown in hours).
+pub fn line_chart(title: &str, y_label: &str, x: &[f64], lines: &[Line]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="18" font-size="14" text-anchor="middle">{}</text>"#,
+        W / 2.0,
+        esc(title)
+    );
+    let (x0, x1) = (x.first().copied().unwrap_or(0.0), x.last().copied().unwrap_or(1.0).max(1e-9));
+    let ys = lines.iter().flat_map(|l| l.y.iter().copied()).filter(|v| v.is_finite());
+    let (mut y0, mut y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    if !y0.is_finite() {
+        (y0, y1) = (0.0, 1.0);
+    }
+    if (y1 - y0).abs() < 1e-12 {
+        y0 -= 1.0;
+        y1 += 1.0;
+    }
+    let pad = (y1 - y0) * 0.05;
+    let (y0, y1) = (y0 - pad, y1 + pad);
+    let px = |v: f64| L + (v - x0) / (x1 - x0).max(1e-9) * (W - L - R);
+    let py = |v: f64| H - B - (v - y0) / (y1 - y0) * (H - T - B);
+    let _ = writeln!(
+        s,
+        r##"<rect x="{L}" y="{T}" width="{}" height="{}" fill="none" stroke="#999"/>"##,
+        W - L - R,
+        H - T - B
+    );
+    for i in 0..=4 {
+        let v = y0 + (y1 - y0) * i as f64 / 4.0;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            W - R,
+            L - 5.0,
+            py(v) + 4.0,
+            fmt_num(v),
+            y = py(v)
+        );
+        let xv = x0 + (x1 - x0) * i as f64 / 4.0;
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{:.1} h</text>"#,
+            px(xv),
+            H - B + 16.0,
+            xv / 3600.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">{}</text>"#,
+        H / 2.0,
+        H / 2.0,
+        esc(y_label)
+    );
+    for (i, l) in lines.iter().enumerate() {
+        let mut d = String::new();
+        for (k, (&xv, &yv)) in x.iter().zip(l.y).enumerate() {
+            if yv.is_finite() {
+                let _ = write!(d, "{}{:.1},{:.1} ", if k == 0 { "M" } else { "L" }, px(xv), py(yv));
+            }
+        }
+        let dash = if l.dashed { r#" stroke-dasharray="5,3""# } else { "" };
+        let _ = writeln!(s, r#"<path d="{d}" fill="none" stroke="{}" stroke-width="1.5"{dash}/>"#, l.color);
+        let ly = T + 14.0 + 14.0 * i as f64;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
+            L + 10.0,
+            L + 30.0,
+            l.color,
+            L + 35.0,
+            ly + 4.0,
+            esc(&l.label)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn heat_color(f: f64) -> String {
+    // White -> orange -> dark red.
+    let f = f.clamp(0.0, 1.0);
+    let (r, g, b) = if f < 0.5 {
+        let u = f / 0.5;
+        (255.0, 255.0 - 90.0 * u, 255.0 - 215.0 * u)
+    } else {
+        let u = (f - 0.5) / 0.5;
+        (255.0 - 115.0 * u, 165.0 - 165.0 * u, 40.0 - 40.0 * u)
+    };
+    format!("rgb({:.0},{:.0},{:.0})", r, g, b)
+}
+
+/// A heat map: `cells[row][col]`, labelled; the value is printed in each cell.
+pub fn heat_map(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    cols: &[String],
+    rows: &[String],
+    cells: &[Vec<f64>],
+) -> String {
+    let mut s = String::new();
+    let cw = ((W - L - R) / cols.len().max(1) as f64).min(140.0);
+    let ch = ((H - T - B) / rows.len().max(1) as f64).min(60.0);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="18" font-size="14" text-anchor="middle">{}</text>"#,
+        W / 2.0,
+        esc(title)
+    );
+    let max = cells.iter().flatten().copied().filter(|v| v.is_finite()).fold(0.0, f64::max);
+    for (r, row) in cells.iter().enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            let x = L + c as f64 * cw;
+            let y = T + r as f64 * ch;
+            let f = if max > 0.0 { v / max } else { 0.0 };
+            let _ = writeln!(
+                s,
+                r##"<rect x="{x:.1}" y="{y:.1}" width="{cw:.1}" height="{ch:.1}" fill="{}" stroke="#fff"/><text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+                heat_color(f),
+                x + cw / 2.0,
+                y + ch / 2.0 + 4.0,
+                fmt_num(v)
+            );
+        }
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
+            L - 5.0,
+            T + r as f64 * ch + ch / 2.0 + 4.0,
+            esc(&rows[r])
+        );
+    }
+    for (c, label) in cols.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            L + c as f64 * cw + cw / 2.0,
+            T + rows.len() as f64 * ch + 14.0,
+            esc(label)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        L + cw * cols.len() as f64 / 2.0,
+        T + rows.len() as f64 * ch + 32.0,
+        esc(x_label)
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">{}</text>"#,
+        H / 2.0,
+        H / 2.0,
+        esc(y_label)
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
+
+/// The three plots of a run: (file name, SVG text).
+pub fn run_plots(report: &Report, quote: &str) -> Vec<(String, String)> {
+    let se = &report.series;
+    let mut out = Vec::new();
+    // Prices, each normalised to its start so several assets share one axis.
+    let norm: Vec<(usize, Vec<f64>, Vec<f64>)> = se
+        .assets
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.as_str() != quote)
+        .map(|(i, _)| {
+            let p0 = se.price[i].first().copied().unwrap_or(1.0).max(1e-12);
+            let n = |v: &Vec<f64>| v.iter().map(|x| x / p0 * 100.0).collect::<Vec<f64>>();
+            (i, n(&se.price[i]), n(&se.oracle[i]))
+        })
+        .collect();
+    let mut lines = Vec::new();
+    for (k, (i, m, o)) in norm.iter().enumerate() {
+        let c = COLORS[k % COLORS.len()];
+        lines.push(Line {
+            label: format!(
+                "{} market (start {:.2} = 100)",
+                se.assets[*i],
+                se.price[*i].first().copied().unwrap_or(0.0)
+            ),
+            color: c,
+            y: m,
+            dashed: false,
+        });
+        lines.push(Line { label: format!("{} oracle", se.assets[*i]), color: c, y: o, dashed: true });
+    }
+    out.push((
+        "price.svg".into(),
+        line_chart(&format!("{}: prices", report.scenario), "price (start = 100)", &se.t, &lines),
+    ));
+    // Health distribution: rows = buckets (lowest at the bottom), columns = samples.
+    let n_cols = se.t.len().clamp(1, 96);
+    let stride = se.t.len().div_ceil(n_cols).max(1);
+    let cols: Vec<usize> = (0..se.t.len()).step_by(stride).collect();
+    let rows: Vec<String> = se.health_buckets.iter().rev().cloned().collect();
+    let cells: Vec<Vec<f64>> = (0..se.health_buckets.len())
+        .rev()
+        .map(|b| cols.iter().map(|&c| se.health[c][b] as f64).collect())
+        .collect();
+    let labels: Vec<String> = cols
+        .iter()
+        .map(|&c| if c % (stride * 12) == 0 { format!("{:.0}h", se.t[c] / 3600.0) } else { String::new() })
+        .collect();
+    let mut svg = heat_map(
+        &format!("{}: accounts by health factor", report.scenario),
+        "time",
+        "health factor",
+        &labels,
+        &rows,
+        &cells,
+    );
+    // Cell text is unreadable at this density: drop it.
+    svg = svg
+        .lines()
+        .map(|l| match l.find("<text") {
+            Some(i) if l.starts_with("<rect x=") => l[..i].to_string(),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push(("health.svg".into(), svg + "\n"));
+    out.push((
+        "fund.svg".into(),
+        line_chart(
+            &format!("{}: insurance fund", report.scenario),
+            &format!("fund ({quote})"),
+            &se.t,
+            &[Line { label: "insurance fund".into(), color: COLORS[0], y: &se.fund_usd, dashed: false }],
+        ),
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_well_formed_svg() {
+        let x = [0.0, 3600.0, 7200.0];
+        let svg = line_chart(
+            "t <1>",
+            "y",
+            &x,
+            &[Line { label: "a&b".into(), color: "red", y: &[1.0, 2.0, 1.5], dashed: true }],
+        );
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("t &lt;1&gt;") && svg.contains("a&amp;b") && svg.contains("M"));
+        let hm = heat_map("h", "x", "y", &["a".into(), "b".into()], &["r".into()], &[vec![0.0, 5.0]]);
+        assert_eq!(hm.matches("<rect x=").count(), 2);
+        assert!(hm.contains("rgb(140,0,0)"), "the maximum is darkest");
+    }
+}
