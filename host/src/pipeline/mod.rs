@@ -392,6 +392,8 @@ pub fn spawn(
                     changed.extend(0..words as u32);
                     all_words = false;
                 }
+                // In place, no allocation: the same order whatever engine produced them.
+                changed.sort_unstable();
                 nb.clear();
                 nc.clear();
                 na.clear();

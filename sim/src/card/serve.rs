@@ -98,7 +98,7 @@ impl Rings {
             }
             std::hint::spin_loop();
         }
-        let phase = (self.evt_prod / (self.evt_mask + 1)) % 2 == 0;
+        let phase = (self.evt_prod / (self.evt_mask + 1)).is_multiple_of(2);
         let w = EventEntry { phase, seq: self.evt_prod, event }.encode_words();
         let base = (self.evt_prod & self.evt_mask) as usize * RING_ENTRY_BYTES;
         for (i, x) in w.iter().enumerate().skip(1) {

@@ -1,0 +1,154 @@
+//! End to end: the emulated card as its own process (`liqscan card`) serves the pipeline over
+//! /dev/shm; the test kills it mid-replay. The watchdog fails over to the software engine,
+//! which is rebuilt from the host's copy of the book and replays the tick in flight: the
+//! breaches dispatched are exactly those of a software-only run.
+//!
+//! ```text
+//!  replay ──> pipeline ──CardLink──> /dev/shm <── liqscan card (child process)   kill -9
+//!                 └─ watchdog ─> SoftwareEngine (rebuilt) ─> same breaches
+//! ```
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
+use liqscan_host::engine::SoftwareEngine;
+use liqscan_host::feed::replay::{self, Pace};
+use liqscan_host::link::{CardLink, LinkEngine, LinkMemory, LinkOptions};
+use liqscan_host::metrics::{Counters, Published};
+use liqscan_host::pipeline::{self, Backend, Book, Clock, FeedMsg, PipelineConfig, PipelineReport};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const SLOTS: usize = 300;
+const ASSETS: usize = 6;
+
+fn workload() -> Vec<(i64, FeedMsg)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(44);
+    let mut msgs = vec![];
+    let q = |p: u32| PriceEntry {
+        spot: QuotedPrice { asset: p, liability: p },
+        stressed: QuotedPrice { asset: p * 9 / 10, liability: p * 11 / 10 },
+    };
+    for a in 0..ASSETS {
+        msgs.push((0, FeedMsg::Tick { asset: a as u16, price: q(1000) }));
+    }
+    for s in 0..SLOTS {
+        let (c, d) = (rng.gen_range(0..ASSETS as u16), rng.gen_range(0..ASSETS as u16));
+        let coll = rng.gen_range(100..10_000);
+        let mut t = vec![Coeff { asset: c, coeff: coll }];
+        if d != c {
+            t.push(Coeff { asset: d, coeff: -(coll as f64 * rng.gen_range(0.6..0.95)) as i32 });
+        }
+        msgs.push((0, FeedMsg::upsert(s as u32, &t)));
+    }
+    let mut p = vec![1000i64; ASSETS];
+    for i in 0..3000 {
+        let a = rng.gen_range(0..ASSETS);
+        p[a] = (p[a] + rng.gen_range(-40..=40)).clamp(200, 5000);
+        msgs.push((i, FeedMsg::Tick { asset: a as u16, price: q(p[a] as u32) }));
+        if i % 97 == 0 {
+            let s = rng.gen_range(0..SLOTS as u32);
+            msgs.push((i, FeedMsg::Remove { slot: s }));
+        }
+    }
+    msgs
+}
+
+type Changes = Arc<Mutex<Vec<(u64, u32, bool)>>>;
+
+fn run(
+    be: Backend,
+    msgs: &[(i64, FeedMsg)],
+    counters: Arc<Counters>,
+    pace: Pace,
+) -> (PipelineReport, Changes) {
+    let clock = Clock::default();
+    let (tx, rx) = pipeline::feed_queue(256, counters.clone());
+    let changes: Changes = Arc::default();
+    let c = changes.clone();
+    let sink = move |seq: u64, b: &[u32], cl: &[u32], _: &[u32]| {
+        let mut v = c.lock().unwrap();
+        v.extend(b.iter().map(|&s| (seq, s, true)));
+        v.extend(cl.iter().map(|&s| (seq, s, false)));
+    };
+    let h =
+        pipeline::spawn(be, rx, Box::new(sink), PipelineConfig::default(), clock, counters, Arc::default());
+    let n = replay::replay(msgs, pace, &tx, &clock, 0);
+    replay::end(&tx, &clock, n);
+    (h.join().unwrap(), changes)
+}
+
+#[test]
+fn killing_the_card_process_mid_replay_loses_no_breach() {
+    let msgs = workload();
+    let (sw, sw_changes) = run(
+        Backend::Software(Box::new(SoftwareEngine::new(SLOTS, ASSETS))),
+        &msgs,
+        Arc::default(),
+        Pace::Flood,
+    );
+    let sw_changes = sw_changes.lock().unwrap().clone();
+    assert!(sw_changes.len() > 50, "the workload should breach accounts: {}", sw_changes.len());
+
+    let shm = if std::path::Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let path = shm.join(format!("liqscan-failover-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_liqscan"))
+        .args(["card", "--shm", path.to_str().unwrap(), "--accounts", "320", "--assets", "6"])
+        .args(["--evt-entries", "1024"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start liqscan card");
+    let start = Instant::now();
+    let mem = loop {
+        match LinkMemory::shm_open(&path) {
+            Ok(m) => break m,
+            Err(e) if start.elapsed() > Duration::from_secs(20) => panic!("card never came up: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    let opts = LinkOptions {
+        timeout: Duration::from_millis(300),
+        open_timeout: Duration::from_secs(20),
+        ..Default::default()
+    };
+    let link = CardLink::open(mem, opts).expect("link to the card process");
+    let engine = LinkEngine::new(link, SLOTS, ASSETS).expect("card engine");
+    let counters = Arc::new(Counters::default());
+    let watch = counters.clone();
+    let killer = std::thread::spawn(move || {
+        while watch.ticks.load(Ordering::Relaxed) < 1200 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().expect("kill card");
+        child.wait().unwrap();
+        watch.ticks.load(Ordering::Relaxed)
+    });
+    let (card, card_changes) = run(
+        Backend::Card(Box::new(engine), Book::new(SLOTS, ASSETS)),
+        &msgs,
+        counters.clone(),
+        Pace::Fixed { per_second: 8_000.0 },
+    );
+    let killed_at = killer.join().unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(killed_at < 3000 + ASSETS as u64, "the card was killed mid-replay (at tick {killed_at})");
+    assert_eq!(card.failovers.len(), 1, "one fail-over: {:?}", card.failovers);
+    assert_eq!(counters.failovers.load(Ordering::Relaxed), 1);
+    assert_eq!(card.backend, "software");
+    assert_eq!(card.messages, sw.messages, "no message lost");
+    assert_eq!(
+        *card_changes.lock().unwrap(),
+        sw_changes,
+        "same breaches, in the same order, as software alone"
+    );
+    assert_eq!((card.breach, card.at_risk), (sw.breach, sw.at_risk));
+}
