@@ -31,9 +31,10 @@ for t in "${targets[@]}"; do
   if [ "$mode" = libfuzzer ]; then
     mkdir -p "corpus/$t"
     cargo fuzz run -O "$t" "corpus/$t" -- -max_total_time="$secs" -print_final_stats=1 -max_len=4096 -rss_limit_mb=2048 \
-      >"logs/$t.log" 2>&1 && status=ok || status=CRASH
+      >"logs/$t.log" 2>&1 && status=ok || status=FAILED
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$' || true)
-    [ -n "$execs" ] || execs=$(grep -Eo '^#[0-9]+' "logs/$t.log" | tail -1 | tr -d '#')
+    [ -n "$execs" ] || execs=$(grep -Eo '^#[0-9]+' "logs/$t.log" | tail -1 | tr -d '#' || true)
+    # FAILED: a crash (artifact in fuzz/artifacts/$t/) or a build error; the log says which.
     echo "$t: $status, ${execs:-?} executions in $secs s (libFuzzer), log fuzz/logs/$t.log"
   else
     target/release/random_bytes "$t" "$secs" 2>&1 | sed 's/$/ (random bytes)/' || echo "$t: CRASH"

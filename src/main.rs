@@ -32,6 +32,9 @@ enum Command {
     Sim(cmd::sim::Args),
     /// Run a grid of scenarios and tabulate bad debt.
     Sweep(cmd::sim::SweepArgs),
+    /// The journal's crash drill (scripts/soak.sh).
+    #[command(hide = true)]
+    JournalDrill(cmd::journal::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,5 +47,6 @@ fn main() -> anyhow::Result<()> {
         Command::Scan(a) => cmd::scan::run(a),
         Command::Sim(a) => cmd::sim::run(a),
         Command::Sweep(a) => cmd::sim::sweep(a),
+        Command::JournalDrill(a) => cmd::journal::run(a),
     }
 }
