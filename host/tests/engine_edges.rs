@@ -2,7 +2,7 @@
 //! every width, bad input, and a larger random book through both kernels.
 
 use liqscan_hdl::abi::{COEFF_MAX, COEFF_MIN, Coeff, PriceEntry, QuotedPrice, TermError};
-use liqscan_host::engine::{EngineError, Kernel, ScanEngine, SoftwareEngine};
+use liqscan_host::engine::{EngineError, Kernel, Layout, ScanEngine, SoftwareEngine};
 use liqscan_host::{bitmap, reference};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -18,6 +18,32 @@ fn kernels() -> Vec<Kernel> {
     Kernel::available()
 }
 
+const LAYOUTS: [Layout; 3] = [Layout::Auto, Layout::Columns, Layout::Rows];
+
+/// Every kernel in every layout, with one and two scan threads, ticks routed or not.
+fn setups() -> Vec<(Kernel, Layout, usize, bool)> {
+    let mut v = Vec::new();
+    for k in kernels() {
+        for l in LAYOUTS {
+            for threads in [1, 2] {
+                v.push((k, l, threads, threads == 1));
+            }
+        }
+    }
+    v
+}
+
+fn engine(
+    slots: usize,
+    assets: usize,
+    (k, l, threads, routing): (Kernel, Layout, usize, bool),
+) -> SoftwareEngine {
+    SoftwareEngine::with_kernel(slots, assets, k)
+        .with_layout(l)
+        .with_threads(threads)
+        .with_tick_routing(routing)
+}
+
 fn c(asset: u16, coeff: i32) -> Coeff {
     Coeff { asset, coeff }
 }
@@ -26,8 +52,9 @@ fn c(asset: u16, coeff: i32) -> Coeff {
 /// upserts then a batch tick, and a batch tick then upserts then single ticks.
 fn check_book(book: &[Vec<Coeff>], prices: &[PriceEntry]) {
     let want = reference::scan(book, prices);
-    for k in kernels() {
-        let mut a = SoftwareEngine::with_kernel(book.len(), prices.len(), k);
+    for setup in setups() {
+        let k = setup;
+        let mut a = engine(book.len(), prices.len(), setup);
         for (s, t) in book.iter().enumerate() {
             a.upsert(s as u32, t).unwrap();
         }
@@ -35,7 +62,7 @@ fn check_book(book: &[Vec<Coeff>], prices: &[PriceEntry]) {
         assert_eq!(a.breach(), &want.breach[..], "{k:?} batch breach");
         assert_eq!(a.at_risk(), &want.at_risk[..], "{k:?} batch at_risk");
 
-        let mut b = SoftwareEngine::with_kernel(book.len(), prices.len(), k);
+        let mut b = engine(book.len(), prices.len(), setup);
         for (s, t) in book.iter().enumerate() {
             b.upsert(s as u32, t).unwrap();
         }
@@ -183,11 +210,21 @@ fn larger_random_book() {
             stressed: QuotedPrice { asset: p - p / 10, liability: p + p / 10 },
         }
     };
-    for k in kernels() {
+    let def = Kernel::detect();
+    let mut runs: Vec<(Kernel, Layout, usize, bool)> =
+        kernels().into_iter().map(|k| (k, Layout::Auto, 1, true)).collect();
+    runs.extend([
+        (def, Layout::Columns, 1, true),
+        (def, Layout::Rows, 1, false),
+        (def, Layout::Auto, 2, true),
+    ]);
+    runs.push((def, Layout::Auto, 1, false));
+    for setup in runs {
+        let k = setup;
         let mut rng = ChaCha8Rng::seed_from_u64(rng.r#gen());
         let mut book: Vec<Vec<Coeff>> = (0..slots).map(|_| account(&mut rng)).collect();
         let mut prices: Vec<PriceEntry> = (0..assets).map(|_| price(&mut rng)).collect();
-        let mut e = SoftwareEngine::with_kernel(slots, assets, k);
+        let mut e = engine(slots, assets, setup);
         e.batch_tick(&prices).unwrap();
         for (s, t) in book.iter().enumerate() {
             e.upsert(s as u32, t).unwrap();
@@ -232,4 +269,86 @@ fn larger_random_book() {
         }
         assert!(bitmap::count(e.breach()) > 0 && bitmap::count(e.breach()) < slots / 2);
     }
+}
+
+/// The floating-point filter's recheck band: healths -1, 0, +1 and just inside and outside
+/// +-2^19 built from full-magnitude terms, in columns and in rows. The filter must leave the
+/// near-ties open (and the engine recheck them) and decide the rest itself, exactly.
+#[test]
+fn filter_rechecks_near_ties_only() {
+    let max = u32::MAX;
+    let mut prices = vec![flat(max); 16];
+    prices[15] = flat(1);
+    let mut book = Vec::new();
+    let deltas = [-1i32, 0, 1, (1 << 19) - 1, 1 << 19, (1 << 19) + 1, -(1 << 19), -(1 << 19) - 1, 1 << 20];
+    for &delta in &deltas {
+        let mut t: Vec<Coeff> = (0..7).map(|a| c(a, COEFF_MAX)).collect();
+        t.extend((7..14).map(|a| c(a, COEFF_MIN)));
+        t.push(c(15, delta));
+        book.push(t);
+    }
+    // Far from zero: decided without a recheck.
+    for sign in [1, -1] {
+        book.push(vec![c(0, sign * COEFF_MAX)]);
+        book.push(vec![c(15, sign * (1 << 21))]);
+    }
+    let want = reference::scan(&book, &prices);
+    for k in kernels() {
+        for l in LAYOUTS {
+            let mut e = SoftwareEngine::with_kernel(book.len(), prices.len(), k).with_layout(l);
+            for (s, t) in book.iter().enumerate() {
+                e.upsert(s as u32, t).unwrap();
+            }
+            e.batch_tick(&prices).unwrap();
+            assert_eq!(e.breach(), &want.breach[..], "{k:?} {l:?}");
+            assert_eq!(e.at_risk(), &want.at_risk[..], "{k:?} {l:?}");
+            let filtered = k == Kernel::Avx2Filter || (l == Layout::Rows && k != Kernel::Portable);
+            let rechecks = e.stats().rechecks;
+            if filtered {
+                // The three ties at least, and the empty slots of the block (health 0, cheap);
+                // never the four accounts far from zero.
+                let empty = (64 - book.len()) as u64;
+                let band = 3 + empty..=deltas.len() as u64 + empty;
+                assert!(band.contains(&rechecks), "{k:?} {l:?}: {rechecks} rechecks");
+            } else {
+                assert_eq!(rechecks, 0, "{k:?} {l:?}: exact kernels never recheck");
+            }
+        }
+    }
+}
+
+/// Blocks change layout as they fill and empty, and stay exact through it.
+#[test]
+fn blocks_switch_layout_by_density() {
+    let assets = 64usize;
+    let slots = 256usize;
+    let mut prices: Vec<PriceEntry> = (0..assets).map(|a| flat(1000 + a as u32)).collect();
+    prices[1] = flat(999);
+    let mut e = SoftwareEngine::new(slots, assets);
+    let mut book = vec![Vec::new(); slots];
+    // Dense: every slot on assets 0 and 1.
+    for (s, t) in book.iter_mut().enumerate() {
+        *t = vec![c(0, 1000 + s as i32), c(1, -1000)];
+        e.upsert(s as u32, t).unwrap();
+    }
+    assert_eq!(e.stats().row_blocks, 0, "dense blocks are columns");
+    // Sparse: one block's slots each on a different pair of the 64 assets.
+    for s in 0..64 {
+        book[s] = vec![c(s as u16, 10), c(((s + 1) % assets) as u16, -10)];
+        e.upsert(s as u32, &book[s]).unwrap();
+    }
+    assert_eq!(e.stats().row_blocks, 1, "the sparse block is rows");
+    e.batch_tick(&prices).unwrap();
+    let want = reference::scan(&book, &prices);
+    assert_eq!((e.breach(), e.at_risk()), (&want.breach[..], &want.at_risk[..]));
+    // Back to two assets: columns again.
+    for s in 0..64 {
+        book[s] = vec![c(0, 999), c(1, -1000)];
+        e.upsert(s as u32, &book[s]).unwrap();
+    }
+    assert_eq!(e.stats().row_blocks, 0, "the block is dense again");
+    prices[0] = flat(1001);
+    e.tick(0, prices[0]).unwrap();
+    let want = reference::scan(&book, &prices);
+    assert_eq!((e.breach(), e.at_risk()), (&want.breach[..], &want.at_risk[..]));
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use liqscan_hdl::abi::{COEFF_MAX, COEFF_MIN, Coeff, PriceEntry, QuotedPrice};
-use liqscan_host::engine::{EngineError, Kernel, ScanEngine, SoftwareEngine};
+use liqscan_host::engine::{EngineError, Kernel, Layout, ScanEngine, SoftwareEngine};
 use liqscan_host::reference;
 use proptest::prelude::*;
 
@@ -112,11 +112,38 @@ fn op(slots: u32, assets: u16, small: bool) -> impl Strategy<Value = Op> {
     ]
 }
 
-fn case() -> impl Strategy<Value = (u32, u16, Kernel, Vec<Op>)> {
-    (1u32..=200, 1u16..=20, any::<bool>(), any::<usize>()).prop_flat_map(|(slots, assets, small, k)| {
-        let ks = Kernel::available();
-        let kernel = ks[k % ks.len()];
-        (Just(slots), Just(assets), Just(kernel), proptest::collection::vec(op(slots, assets, small), 1..80))
+/// How the engine under test is built: kernel, layout, scan threads, tick routing.
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    kernel: Kernel,
+    layout: Layout,
+    threads: usize,
+    routing: bool,
+}
+
+impl Setup {
+    fn engine(self, slots: usize, assets: usize) -> SoftwareEngine {
+        SoftwareEngine::with_kernel(slots, assets, self.kernel)
+            .with_layout(self.layout)
+            .with_threads(self.threads)
+            .with_tick_routing(self.routing)
+    }
+}
+
+fn setup() -> impl Strategy<Value = Setup> {
+    let ks = Kernel::available();
+    (
+        proptest::sample::select(ks),
+        prop_oneof![Just(Layout::Auto), Just(Layout::Columns), Just(Layout::Rows)],
+        prop_oneof![4 => Just(1usize), 1 => Just(2usize)],
+        any::<bool>(),
+    )
+        .prop_map(|(kernel, layout, threads, routing)| Setup { kernel, layout, threads, routing })
+}
+
+fn case() -> impl Strategy<Value = (u32, u16, Setup, Vec<Op>)> {
+    (1u32..=200, 1u16..=20, any::<bool>(), setup()).prop_flat_map(|(slots, assets, small, setup)| {
+        (Just(slots), Just(assets), Just(setup), proptest::collection::vec(op(slots, assets, small), 1..80))
     })
 }
 
@@ -128,8 +155,8 @@ fn word_diff(a: &reference::Bitmaps, b: &reference::Bitmaps) -> BTreeSet<u32> {
 }
 
 /// Runs `ops` on a fresh engine and a plain model, checking everything after every op.
-fn run(slots: u32, assets: u16, kernel: Kernel, ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut eng = SoftwareEngine::with_kernel(slots as usize, assets as usize, kernel);
+fn run(slots: u32, assets: u16, setup: Setup, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut eng = setup.engine(slots as usize, assets as usize);
     let mut book: Vec<Vec<Coeff>> = vec![Vec::new(); slots as usize];
     let mut prices = vec![PriceEntry::default(); assets as usize];
     let mut snapshot = reference::scan(&book, &prices);
@@ -210,7 +237,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn engine_matches_reference((slots, assets, kernel, ops) in case()) {
-        run(slots, assets, kernel, &ops)?;
+    fn engine_matches_reference((slots, assets, setup, ops) in case()) {
+        run(slots, assets, setup, &ops)?;
     }
 }

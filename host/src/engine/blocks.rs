@@ -1,31 +1,65 @@
-//! The full-scan layout: the book cut into blocks of 64 slots (one bitmap word each), and in
-//! each block one coefficient column per asset that enough of its accounts hold, plus a short
-//! list of "sparse" terms for assets that only a few of its accounts hold.
+//! The full-scan layout: the book cut into blocks of 64 slots (one bitmap word each), each block
+//! stored in one of two layouts, chosen per block by its density.
 //!
 //! ```text
-//!  block b (slots 64b .. 64b+63)
-//!    columns  cols[start .. start+len]   asset 0: [c_0 .. c_63]  asset 3: [c_0 .. c_63] ...
-//!    sparse   [(lane, asset, coeff), ...]           (assets held by < PROMOTE accounts)
+//!  block b (slots 64b .. 64b+63), column layout: one column per asset the block holds
+//!    asset 0: [c_0 .. c_63]  asset 3: [c_0 .. c_63] ...      price: one broadcast per column
+//!
+//!  block b, row (term-major) layout: row k holds each slot's k-th term
+//!    row 0: coeff [c_0 .. c_63]  asset [a_0 .. a_63]         price: a vector gather per row
+//!    row 1: ...                    (rows = most terms any slot of the block holds)
 //! ```
 //!
-//! Columns of all blocks live in one arena in block order, so a full scan reads one
-//! sequential stream (no columns whose starts share a 4 KiB offset, no pointer chasing) and
-//! the per-asset price is a broadcast scalar. A block whose column list outgrows its capacity
-//! moves to the end of the arena with double capacity; when more than half the arena is
-//! garbage it is rewritten in block order. That is the only allocation, amortised over upserts.
+//! A column costs the scan 64 multiply-adds however few slots hold the asset; a row costs 64
+//! multiply-adds plus gathers of each lane's price from the (small, cache-resident) price
+//! table. A block of 64 four-asset accounts on the same 4 assets is 4 full columns; a block of
+//! a 64-asset book with a long tail holds 20-40 assets, most in one or two slots, but only 4
+//! rows. The rule (measured in `host/benches/engine.rs`): a block takes the row layout when it
+//! holds more than [`ROW_COST`] x rows distinct assets and goes back to columns when it holds
+//! at most `ROW_COST - 1` x rows (hysteresis, so alternating upserts do not flap).
+//!
+//! Columns and rows of all blocks live in two arenas in block order, so a full scan reads one
+//! sequential stream per layout (no columns whose starts share a 4 KiB offset, no pointer
+//! chasing) and the per-asset price of a column is a broadcast scalar. A block whose list
+//! outgrows its capacity moves to the end of its arena with double capacity; when more than half
+//! an arena is garbage it is rewritten in block order. That is the only allocation, amortised
+//! over upserts; the scan never allocates.
 
 /// Slots per block: one bitmap word.
 pub(crate) const LANES: usize = 64;
 
-/// Sparse terms of one asset in one block at which the asset gets a column instead.
-const PROMOTE: usize = 6;
+/// A block holding more than `ROW_COST * rows` distinct assets is stored as rows: a gathered
+/// term costs about this many broadcast column lanes (measured, docs/PERFORMANCE.md).
+pub(crate) const ROW_COST: usize = 3;
+
+/// How blocks choose their layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Per block by density (the default): columns for dense blocks, rows for sparse ones.
+    #[default]
+    Auto,
+    /// Every block in columns (the layout before rows existed; for comparison and tests).
+    Columns,
+    /// Every block in rows (for comparison and tests).
+    Rows,
+}
 
 /// One asset's coefficients for the 64 slots of a block (0 where the slot does not hold it).
 #[repr(C, align(64))]
 #[derive(Clone, Copy)]
 pub(crate) struct Column(pub [i32; LANES]);
 
-const EMPTY: Column = Column([0; LANES]);
+const EMPTY_COL: Column = Column([0; LANES]);
+
+/// The k-th term of each of the 64 slots of a block: coefficient (0: none) and asset.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+pub(crate) struct Row {
+    pub coeff: [i32; LANES],
+    pub asset: [u16; LANES],
+}
+
+const EMPTY_ROW: Row = Row { coeff: [0; LANES], asset: [0; LANES] };
 
 /// A column holds a positive coefficient.
 pub(crate) const HAS_POS: u8 = 1;
@@ -44,187 +78,298 @@ fn signs(c: &Column) -> u8 {
     })
 }
 
-/// A term kept outside the columns.
+/// An asset a block holds: in the column layout, entry i describes column i.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Sparse {
-    /// Slot within the block.
-    pub lane: u8,
-    /// Asset index.
+pub(crate) struct Held {
     pub asset: u16,
-    /// Coefficient, never 0.
-    pub coeff: i32,
+    /// Signs present in the column ([`HAS_POS`] | [`HAS_NEG`]); lets the kernel skip the price
+    /// select of single-signed columns (collateral or debt only). Column layout only.
+    pub signs: u8,
+    /// Slots of the block holding the asset.
+    lanes: u8,
 }
 
 #[derive(Clone, Copy, Default)]
-struct Block {
+struct Span {
     start: u32,
     len: u16,
     cap: u16,
 }
 
-/// All blocks of a book.
-pub(crate) struct BlockStore {
-    blocks: Vec<Block>,
-    cols: Vec<Column>,
-    col_asset: Vec<u16>,
-    /// Signs present in each column: [`HAS_POS`] | [`HAS_NEG`]; lets the kernel skip empty
-    /// columns and the price select of single-signed ones (collateral or debt only).
-    col_sign: Vec<u8>,
-    sparse: Vec<Vec<Sparse>>,
+/// Per-block lists of `T` in one vector, in block order.
+struct Arena<T: Copy> {
+    spans: Vec<Span>,
+    data: Vec<T>,
+    empty: T,
     garbage: usize,
 }
 
+impl<T: Copy> Arena<T> {
+    fn new(blocks: usize, empty: T) -> Self {
+        Arena { spans: vec![Span::default(); blocks], data: Vec::new(), empty, garbage: 0 }
+    }
+
+    #[inline]
+    fn get(&self, b: usize) -> &[T] {
+        let k = self.spans[b];
+        &self.data[k.start as usize..k.start as usize + k.len as usize]
+    }
+
+    #[inline]
+    fn get_mut(&mut self, b: usize) -> &mut [T] {
+        let k = self.spans[b];
+        &mut self.data[k.start as usize..k.start as usize + k.len as usize]
+    }
+
+    fn len(&self, b: usize) -> usize {
+        self.spans[b].len as usize
+    }
+
+    fn live(&self) -> usize {
+        self.spans.iter().map(|k| k.len as usize).sum()
+    }
+
+    /// Appends an empty entry to block `b`'s list.
+    fn push(&mut self, b: usize) {
+        let k = self.spans[b];
+        if k.len == k.cap {
+            let (s, cap) = (k.start as usize, k.cap as usize);
+            let new_cap = (cap * 2).max(2);
+            if s + cap == self.data.len() && cap > 0 {
+                // The last block grows in place.
+                self.data.resize(s + new_cap, self.empty);
+            } else {
+                if self.garbage + cap > self.data.len() / 2 && self.data.len() > 1024 {
+                    self.compact();
+                    return self.push(b);
+                }
+                let start = self.data.len();
+                self.data.extend_from_within(s..s + k.len as usize);
+                self.data.resize(start + new_cap, self.empty);
+                self.garbage += cap;
+                self.spans[b].start = start as u32;
+            }
+            self.spans[b].cap = new_cap as u16;
+        }
+        let k = self.spans[b];
+        self.data[k.start as usize + k.len as usize] = self.empty;
+        self.spans[b].len += 1;
+    }
+
+    /// Moves the last entry of block `b` to position `i` and shortens the list by one.
+    fn swap_remove(&mut self, b: usize, i: usize) {
+        let l = self.get_mut(b);
+        let last = l.len() - 1;
+        l[i] = l[last];
+        self.spans[b].len -= 1;
+    }
+
+    fn truncate(&mut self, b: usize, len: usize) {
+        self.spans[b].len = self.spans[b].len.min(len as u16);
+    }
+
+    /// Drops block `b`'s list and its capacity.
+    fn release(&mut self, b: usize) {
+        self.garbage += self.spans[b].cap as usize;
+        self.spans[b] = Span::default();
+    }
+
+    /// Rewrites the arena in block order, each nonempty list with room for one more entry.
+    fn compact(&mut self) {
+        let live: usize = self.spans.iter().map(|k| k.len as usize + 1).sum();
+        let mut data = Vec::with_capacity(live + live / 4);
+        for k in &mut self.spans {
+            let s = k.start as usize;
+            let start = data.len();
+            data.extend_from_slice(&self.data[s..s + k.len as usize]);
+            let cap = if k.len == 0 { 0 } else { k.len as usize + 1 };
+            data.resize(start + cap, self.empty);
+            *k = Span { start: start as u32, len: k.len, cap: cap as u16 };
+        }
+        self.data = data;
+        self.garbage = 0;
+    }
+}
+
+/// All blocks of a book.
+pub(crate) struct BlockStore {
+    layout: Layout,
+    rows_mode: Vec<bool>,
+    cols: Arena<Column>,
+    rows: Arena<Row>,
+    held: Vec<Vec<Held>>,
+    /// Terms each slot holds, per block.
+    nterms: Vec<[u8; LANES]>,
+}
+
 /// What the full scan reads for one block.
-pub(crate) struct BlockView<'a> {
-    pub cols: &'a [Column],
-    pub assets: &'a [u16],
-    pub signs: &'a [u8],
-    pub sparse: &'a [Sparse],
+pub(crate) enum BlockView<'a> {
+    /// Column layout: `cols[i]` holds asset `held[i].asset`.
+    Cols { cols: &'a [Column], held: &'a [Held] },
+    /// Row layout.
+    Rows(&'a [Row]),
 }
 
 impl BlockStore {
     pub fn new(slots: usize) -> Self {
         let n = slots.div_ceil(LANES);
         BlockStore {
-            blocks: vec![Block::default(); n],
-            cols: Vec::new(),
-            col_asset: Vec::new(),
-            col_sign: Vec::new(),
-            sparse: vec![Vec::new(); n],
-            garbage: 0,
+            layout: Layout::Auto,
+            rows_mode: vec![false; n],
+            cols: Arena::new(n, EMPTY_COL),
+            rows: Arena::new(n, EMPTY_ROW),
+            held: vec![Vec::new(); n],
+            nterms: vec![[0; LANES]; n],
         }
     }
 
+    /// Sets the layout policy; only on an empty store.
+    pub fn set_layout(&mut self, layout: Layout) {
+        assert!(self.held.iter().all(|h| h.is_empty()), "set the layout before any upsert");
+        self.layout = layout;
+        self.rows_mode.fill(layout == Layout::Rows);
+    }
+
     pub fn blocks(&self) -> usize {
-        self.blocks.len()
+        self.held.len()
     }
 
     #[inline]
     pub fn view(&self, b: usize) -> BlockView<'_> {
-        let k = self.blocks[b];
-        let r = k.start as usize..k.start as usize + k.len as usize;
-        BlockView {
-            cols: &self.cols[r.clone()],
-            assets: &self.col_asset[r.clone()],
-            signs: &self.col_sign[r],
-            sparse: &self.sparse[b],
+        if self.rows_mode[b] {
+            BlockView::Rows(self.rows.get(b))
+        } else {
+            BlockView::Cols { cols: self.cols.get(b), held: &self.held[b] }
         }
     }
 
-    /// Bytes a full scan reads: the columns in use and the sparse terms.
+    /// Bytes a full scan reads: the columns in use with their asset ids and signs, the rows.
     pub fn scan_bytes(&self) -> usize {
-        let cols: usize = self.blocks.iter().map(|k| k.len as usize).sum();
-        let sparse: usize = self.sparse.iter().map(|s| s.len()).sum();
-        cols * (size_of::<Column>() + 2) + sparse * size_of::<Sparse>()
+        self.cols.live() * (size_of::<Column>() + size_of::<Held>()) + self.rows.live() * size_of::<Row>()
     }
 
-    fn column_of(&self, b: usize, asset: u16) -> Option<usize> {
-        let k = self.blocks[b];
-        let s = k.start as usize;
-        self.col_asset[s..s + k.len as usize].iter().position(|&a| a == asset).map(|i| s + i)
+    /// Blocks stored as rows.
+    pub fn row_blocks(&self) -> usize {
+        self.rows_mode.iter().filter(|&&r| r).count()
     }
 
     /// Puts a nonzero term of `slot` in place (the slot must not already hold `asset`).
     pub fn insert(&mut self, slot: usize, asset: u16, coeff: i32) {
         debug_assert!(coeff != 0);
         let (b, lane) = (slot / LANES, slot % LANES);
-        if let Some(c) = self.column_of(b, asset) {
-            self.cols[c].0[lane] = coeff;
-            self.col_sign[c] = signs(&self.cols[c]);
-            return;
-        }
-        let held = self.sparse[b].iter().filter(|s| s.asset == asset).count();
-        if held + 1 < PROMOTE {
-            self.sparse[b].push(Sparse { lane: lane as u8, asset, coeff });
-            return;
-        }
-        let c = self.add_column(b, asset);
-        self.cols[c].0[lane] = coeff;
-        let cols = &mut self.cols;
-        self.sparse[b].retain(|s| {
-            if s.asset == asset {
-                cols[c].0[s.lane as usize] = s.coeff;
-                false
-            } else {
-                true
+        self.nterms[b][lane] += 1;
+        let h = &mut self.held[b];
+        let i = match h.iter().position(|x| x.asset == asset) {
+            Some(i) => {
+                h[i].lanes += 1;
+                i
             }
-        });
-        self.col_sign[c] = signs(&self.cols[c]);
+            None => {
+                h.push(Held { asset, signs: 0, lanes: 1 });
+                if !self.rows_mode[b] {
+                    self.cols.push(b);
+                }
+                h.len() - 1
+            }
+        };
+        if self.rows_mode[b] {
+            self.row_put(b, lane, asset, coeff);
+        } else {
+            let col = &mut self.cols.get_mut(b)[i];
+            col.0[lane] = coeff;
+            self.held[b][i].signs = signs(col);
+        }
+        self.rebalance(b);
     }
 
     /// Takes the term of `slot` in `asset` out (it must be there).
     pub fn remove(&mut self, slot: usize, asset: u16) {
         let (b, lane) = (slot / LANES, slot % LANES);
-        if let Some(c) = self.column_of(b, asset) {
-            self.cols[c].0[lane] = 0;
-            self.col_sign[c] = signs(&self.cols[c]);
+        let Some(i) = self.held[b].iter().position(|x| x.asset == asset) else {
+            debug_assert!(false, "term of slot {slot} in asset {asset} not stored");
+            return;
+        };
+        self.nterms[b][lane] -= 1;
+        self.held[b][i].lanes -= 1;
+        let gone = self.held[b][i].lanes == 0;
+        if self.rows_mode[b] {
+            let rows = self.rows.get_mut(b);
+            if let Some(r) = rows.iter_mut().find(|r| r.coeff[lane] != 0 && r.asset[lane] == asset) {
+                r.coeff[lane] = 0;
+                r.asset[lane] = 0;
+            }
+            let keep = rows.iter().rposition(|r| r.coeff.iter().any(|&c| c != 0)).map_or(0, |k| k + 1);
+            self.rows.truncate(b, keep);
+            if gone {
+                self.held[b].swap_remove(i);
+            }
+        } else if gone {
+            self.held[b].swap_remove(i);
+            self.cols.swap_remove(b, i);
+        } else {
+            let col = &mut self.cols.get_mut(b)[i];
+            col.0[lane] = 0;
+            self.held[b][i].signs = signs(col);
+        }
+        self.rebalance(b);
+    }
+
+    fn row_put(&mut self, b: usize, lane: usize, asset: u16, coeff: i32) {
+        let free = self.rows.get(b).iter().position(|r| r.coeff[lane] == 0);
+        let k = match free {
+            Some(k) => k,
+            None => {
+                self.rows.push(b);
+                self.rows.len(b) - 1
+            }
+        };
+        let r = &mut self.rows.get_mut(b)[k];
+        r.coeff[lane] = coeff;
+        r.asset[lane] = asset;
+    }
+
+    /// Switches block `b`'s layout when the policy says so.
+    fn rebalance(&mut self, b: usize) {
+        let k = *self.nterms[b].iter().max().unwrap_or(&0) as usize;
+        let assets = self.held[b].len();
+        let rows = match self.layout {
+            Layout::Columns => false,
+            Layout::Rows => true,
+            Layout::Auto if self.rows_mode[b] => assets > (ROW_COST - 1) * k,
+            Layout::Auto => assets > ROW_COST * k,
+        };
+        if rows == self.rows_mode[b] {
             return;
         }
-        let sp = &mut self.sparse[b];
-        let i = sp.iter().position(|s| s.asset == asset && s.lane as usize == lane);
-        debug_assert!(i.is_some(), "term of slot {slot} in asset {asset} not stored");
-        if let Some(i) = i {
-            sp.swap_remove(i);
-        }
-    }
-
-    fn add_column(&mut self, b: usize, asset: u16) -> usize {
-        let k = self.blocks[b];
-        if k.len == k.cap {
-            let at_end = k.start as usize + k.cap as usize == self.cols.len() && k.cap > 0;
-            let cap = (k.cap as usize * 2).max(2);
-            if at_end {
-                // The last block grows in place.
-                self.cols.resize(k.start as usize + cap, EMPTY);
-                self.col_asset.resize(k.start as usize + cap, u16::MAX);
-                self.col_sign.resize(k.start as usize + cap, 0);
-            } else {
-                if self.garbage + k.cap as usize > self.cols.len() / 2 && self.cols.len() > 1024 {
-                    self.compact();
-                    return self.add_column(b, asset);
+        if rows {
+            for i in 0..self.held[b].len() {
+                let asset = self.held[b][i].asset;
+                let col = self.cols.get(b)[i];
+                for (lane, &c) in col.0.iter().enumerate() {
+                    if c != 0 {
+                        self.row_put(b, lane, asset, c);
+                    }
                 }
-                let start = self.cols.len();
-                self.cols.extend_from_within(k.start as usize..k.start as usize + k.len as usize);
-                self.col_asset.extend_from_within(k.start as usize..k.start as usize + k.len as usize);
-                self.col_sign.extend_from_within(k.start as usize..k.start as usize + k.len as usize);
-                self.cols.resize(start + cap, EMPTY);
-                self.col_asset.resize(start + cap, u16::MAX);
-                self.col_sign.resize(start + cap, 0);
-                self.garbage += k.cap as usize;
-                self.blocks[b].start = start as u32;
             }
-            self.blocks[b].cap = cap as u16;
+            self.cols.release(b);
+        } else {
+            for _ in 0..self.held[b].len() {
+                self.cols.push(b);
+            }
+            let (rows, cols, held) = (self.rows.get(b), self.cols.get_mut(b), &mut self.held[b]);
+            for r in rows {
+                for lane in 0..LANES {
+                    if r.coeff[lane] != 0 {
+                        let i = held.iter().position(|h| h.asset == r.asset[lane]).expect("held asset");
+                        cols[i].0[lane] = r.coeff[lane];
+                    }
+                }
+            }
+            for (h, c) in held.iter_mut().zip(cols.iter()) {
+                h.signs = signs(c);
+            }
+            self.rows.release(b);
         }
-        let k = self.blocks[b];
-        let c = k.start as usize + k.len as usize;
-        self.cols[c] = EMPTY;
-        self.col_asset[c] = asset;
-        self.col_sign[c] = 0;
-        self.blocks[b].len += 1;
-        c
-    }
-
-    /// Rewrites the arena in block order, each block with room for one more column.
-    fn compact(&mut self) {
-        let live: usize = self.blocks.iter().map(|k| k.len as usize + 1).sum();
-        let mut cols = Vec::with_capacity(live + live / 4);
-        let mut assets = Vec::with_capacity(live + live / 4);
-        let mut sg = Vec::with_capacity(live + live / 4);
-        for k in &mut self.blocks {
-            let s = k.start as usize;
-            let start = cols.len();
-            cols.extend_from_slice(&self.cols[s..s + k.len as usize]);
-            assets.extend_from_slice(&self.col_asset[s..s + k.len as usize]);
-            sg.extend_from_slice(&self.col_sign[s..s + k.len as usize]);
-            let cap = k.len as usize + 1;
-            cols.resize(start + cap, EMPTY);
-            assets.resize(start + cap, u16::MAX);
-            sg.resize(start + cap, 0);
-            *k = Block { start: start as u32, len: k.len, cap: cap as u16 };
-        }
-        self.cols = cols;
-        self.col_asset = assets;
-        self.col_sign = sg;
-        self.garbage = 0;
+        self.rows_mode[b] = rows;
     }
 }

@@ -1,8 +1,10 @@
-//! Full-scan kernels: one block of 64 slots in, its breach and at-risk words out.
+//! Full-scan kernels: one block of 64 slots in, its breach and at-risk words out, plus the
+//! lanes whose sign the floating-point filter could not decide (rechecked exactly by the
+//! engine in integers).
 //!
-//! # Exactness
+//! Two kinds of arithmetic, both giving bitmaps bit-identical to the reference:
 //!
-//! The scan computes `sum c * p` in `f64`, but never rounds, so its signs are exact:
+//! # Exact split (`Avx2Fma`, `Avx512`, `Portable` on column blocks): no recheck
 //!
 //! - every price is split as `p = p_hi * 2^16 + p_lo` with `p_hi, p_lo < 2^16`;
 //! - a coefficient is an integer with `|c| <= 2^31 - 1`, exact in `f64`; so each product
@@ -15,54 +17,104 @@
 //!   even. Rounding is monotonic and 0 is representable, so the rounded value is negative if
 //!   and only if `H * 2^16 + L = health` is negative.
 //!
-//! So the error bound that matters, the one on the sign, is zero: no account needs a recheck
-//! in integers. The tests still compare every bit with the reference, near-ties of full
-//! magnitude included.
+//! Cost: 4 FMAs per coefficient (spot and stressed, two halves each).
+//!
+//! # Floating-point filter (`Avx2Filter` everywhere; every x86 kernel on row blocks)
+//!
+//! One FMA chain per health, on whole prices: `s_k = fl(c_k * p_k + s_{k-1})`, `s_0 = 0`.
+//! Claim: `|s_n - h| < 2^18 + 1` where `h = sum c_k p_k` is the exact health. Proof:
+//!
+//! - `c_k` (`|c_k| < 2^31`) and `p_k` (`< 2^32`) are exact in `f64`; their product is a real
+//!   `x_k` with `|x_k| < 2^63`; an FMA rounds `s_{k-1} + x_k` once, to nearest:
+//!   `s_k = (s_{k-1} + x_k)(1 + d_k)` with `|d_k| <= u = 2^-53` (no overflow or underflow:
+//!   all magnitudes are integers below 2^68).
+//! - Let `e_k = s_k - (x_1 + .. + x_k)` and `S = sum |x_k|`. Then
+//!   `e_k = e_{k-1} + d_k (x_1 + .. + x_k + e_{k-1})`, so
+//!   `|e_k| <= (1 + u) |e_{k-1}| + u S`, and by induction `|e_n| <= S ((1 + u)^n - 1)`.
+//! - A zero coefficient (an empty lane of a column or row) is an exact step:
+//!   `fl(0 * p + s) = s`. So `n` counts nonzero terms only: `n <= 16`, and
+//!   `S < 16 * 2^31 * 2^32 = 2^67`. `(1 + u)^16 - 1 < 16u (1 + 2^-48)`, hence
+//!   `|e_n| < 2^67 * 2^4 * 2^-53 * (1 + 2^-48) = 2^18 (1 + 2^-48) < 2^18 + 1`.
+//!
+//! The order of the terms does not matter to the bound. So with [`FILTER_BOUND`]` = 2^19`:
+//! `s_n < -2^19` implies `h < 0` (breach), `s_n > 2^19` implies `h > 0` (no breach), and only
+//! lanes with `|s_n| <= 2^19` (spot or stressed) are rechecked exactly by the engine
+//! (`reference::health` of that slot's terms). In a real book healths of a few hundred
+//! thousand value quanta are rare, so the recheck almost never runs; `engine_edges.rs` builds
+//! books of health exactly -1, 0, +1 from terms of full magnitude to make it run.
+//!
+//! Cost: 2 FMAs per coefficient.
 
 use liqscan_hdl::abi::PriceEntry;
 
-use super::blocks::{BlockView, LANES};
+use super::blocks::{BlockView, Column, HAS_NEG, HAS_POS, Held, LANES, Row};
 
-/// The full-scan kernel an engine uses. Both give the same, exact, bitmaps.
+/// Half-width of the band around 0 in which the floating-point filter rechecks (module doc).
+pub(crate) const FILTER_BOUND: f64 = (1u64 << 19) as f64;
+
+/// The full-scan kernel an engine uses. All give the same, exact, bitmaps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
-    /// AVX-512F (x86-64 only, chosen at run time): 16 lanes per step.
-    Avx512,
-    /// AVX2 + FMA (x86-64 only, chosen at run time when the CPU has them).
+    /// AVX2 + FMA floating-point filter: one FMA chain per health, exact integer recheck of
+    /// near-ties (module doc).
+    Avx2Filter,
+    /// AVX2 + FMA exact split arithmetic (x86-64 only, chosen at run time when the CPU has
+    /// them); row blocks use the filter.
     Avx2Fma,
-    /// Plain Rust, any CPU.
+    /// AVX-512F exact split arithmetic, 16 lanes per step; row blocks use the AVX2 filter.
+    Avx512,
+    /// Plain Rust, any CPU: exact split on columns, exact integers on rows.
     Portable,
 }
 
+/// One block's result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Words {
+    pub breach: u64,
+    pub at_risk: u64,
+    /// Lanes the filter could not decide: the engine recomputes them exactly.
+    pub recheck: u64,
+}
+
 impl Kernel {
-    /// The fastest kernel this CPU runs.
+    /// The fastest kernel this CPU runs (by measurement on the project's machine,
+    /// docs/PERFORMANCE.md).
     pub fn detect() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
-            // AVX-512 is no faster on this project's machine (AMD Zen 4 splits 512-bit ops in
-            // two; docs/PERFORMANCE.md), so AVX2 comes first and AVX-512 is opt-in.
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                return Kernel::Avx2Fma;
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Kernel::Avx512;
+                return Kernel::Avx2Filter;
             }
         }
         Kernel::Portable
     }
 
-    /// Scans one block: (breach word, at-risk word).
+    /// Scans one block.
     #[inline]
-    pub(crate) fn scan_block(self, v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
-        match self {
+    pub(crate) fn scan_block(self, v: &BlockView<'_>, split: &[SplitPrice], flat: &[FlatPrice]) -> Words {
+        match (self, v) {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Avx2Fma` is only constructed by `detect` after checking the CPU, or by
-            // a caller who asked for it; `SoftwareEngine::with_kernel` downgrades it otherwise.
-            Kernel::Avx2Fma => unsafe { avx2::scan_block(v, split) },
+            // SAFETY (all arms below): these kernels are only constructed by `detect` after
+            // checking the CPU, or downgraded by `supported` otherwise (`SoftwareEngine`
+            // calls it). `Avx512` implies avx2 and fma on every CPU that has it and is
+            // checked for them in `supported`.
+            (Kernel::Avx2Fma | Kernel::Avx2Filter | Kernel::Avx512, BlockView::Rows(rows)) => unsafe {
+                avx2::scan_rows(rows, flat)
+            },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above, for avx512f.
-            Kernel::Avx512 => unsafe { avx512::scan_block(v, split) },
-            _ => portable_scan_block(v, split),
+            (Kernel::Avx2Filter, BlockView::Cols { cols, held }) => unsafe {
+                avx2::filter_cols(cols, held, flat)
+            },
+            #[cfg(target_arch = "x86_64")]
+            (Kernel::Avx2Fma, BlockView::Cols { cols, held }) => unsafe {
+                avx2::scan_cols(cols, held, split)
+            },
+            #[cfg(target_arch = "x86_64")]
+            (Kernel::Avx512, BlockView::Cols { cols, held }) => unsafe {
+                avx512::scan_cols(cols, held, split)
+            },
+            (_, BlockView::Rows(rows)) => portable_rows(rows, flat),
+            (_, BlockView::Cols { cols, held }) => portable_cols(cols, held, split),
         }
     }
 
@@ -70,11 +122,11 @@ impl Kernel {
     pub(crate) fn supported(self) -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
+            let avx2 =
+                std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
             let ok = match self {
-                Kernel::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
-                Kernel::Avx2Fma => {
-                    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-                }
+                Kernel::Avx512 => std::arch::is_x86_feature_detected!("avx512f") && avx2,
+                Kernel::Avx2Fma | Kernel::Avx2Filter => avx2,
                 Kernel::Portable => true,
             };
             if ok { self } else { Kernel::Portable }
@@ -85,7 +137,7 @@ impl Kernel {
 
     /// Every kernel this CPU runs, the default first.
     pub fn available() -> Vec<Kernel> {
-        [Kernel::Avx2Fma, Kernel::Avx512, Kernel::Portable]
+        [Kernel::Avx2Filter, Kernel::Avx2Fma, Kernel::Avx512, Kernel::Portable]
             .into_iter()
             .filter(|k| k.supported() == *k)
             .collect()
@@ -120,33 +172,29 @@ impl SplitPrice {
     }
 }
 
-const SCALE: f64 = 65536.0;
+/// One asset's whole prices for the filter: spot asset, spot liability, stressed asset,
+/// stressed liability (so entry `4 * asset + (c < 0) + 2 * stressed` is a term's price).
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(32))]
+pub(crate) struct FlatPrice(pub [f64; 4]);
 
-/// Adds the sparse terms into the per-lane sums and turns the sums into bitmap words.
-#[inline(always)]
-fn finish(acc: &mut [[f64; LANES]; 4], v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
-    for s in v.sparse {
-        let p = &split[s.asset as usize].v;
-        let c = s.coeff as f64;
-        let neg = (s.coeff < 0) as usize;
-        let l = s.lane as usize;
-        for (k, a) in acc.iter_mut().enumerate() {
-            a[l] += c * p[2 * k + neg];
-        }
+impl FlatPrice {
+    pub fn of(p: &PriceEntry) -> Self {
+        FlatPrice([
+            p.spot.asset as f64,
+            p.spot.liability as f64,
+            p.stressed.asset as f64,
+            p.stressed.liability as f64,
+        ])
     }
-    let (mut breach, mut at_risk) = (0u64, 0u64);
-    #[allow(clippy::needless_range_loop)] // the lane index is also the bit index
-    for l in 0..LANES {
-        breach |= (((acc[0][l] * SCALE + acc[1][l]) < 0.0) as u64) << l;
-        at_risk |= (((acc[2][l] * SCALE + acc[3][l]) < 0.0) as u64) << l;
-    }
-    (breach, at_risk)
 }
 
-fn portable_scan_block(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
+const SCALE: f64 = 65536.0;
+
+fn portable_cols(cols: &[Column], held: &[Held], split: &[SplitPrice]) -> Words {
     let mut acc = [[0f64; LANES]; 4];
-    for (col, &asset) in v.cols.iter().zip(v.assets) {
-        let p = &split[asset as usize].v;
+    for (col, h) in cols.iter().zip(held) {
+        let p = &split[h.asset as usize].v;
         for l in 0..LANES {
             let c = col.0[l];
             let neg = (c < 0) as usize;
@@ -156,15 +204,44 @@ fn portable_scan_block(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
             }
         }
     }
-    finish(&mut acc, v, split)
+    let mut w = Words::default();
+    #[allow(clippy::needless_range_loop)] // the lane index is also the bit index
+    for l in 0..LANES {
+        w.breach |= (((acc[0][l] * SCALE + acc[1][l]) < 0.0) as u64) << l;
+        w.at_risk |= (((acc[2][l] * SCALE + acc[3][l]) < 0.0) as u64) << l;
+    }
+    w
+}
+
+/// Exact integers (the reference's arithmetic, lane by lane).
+fn portable_rows(rows: &[Row], flat: &[FlatPrice]) -> Words {
+    let mut acc = [[0i128; 2]; LANES];
+    for r in rows {
+        for l in 0..LANES {
+            let c = r.coeff[l];
+            if c != 0 {
+                let p = &flat[r.asset[l] as usize].0;
+                let neg = (c < 0) as usize;
+                acc[l][0] += c as i128 * p[neg] as i128;
+                acc[l][1] += c as i128 * p[2 + neg] as i128;
+            }
+        }
+    }
+    let mut w = Words::default();
+    for (l, a) in acc.iter().enumerate() {
+        w.breach |= ((a[0] < 0) as u64) << l;
+        w.at_risk |= ((a[1] < 0) as u64) << l;
+    }
+    w
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::super::blocks::{Column, HAS_NEG, HAS_POS};
-    use super::{BlockView, LANES, SCALE, SplitPrice, finish};
+    use super::{
+        Column, FILTER_BOUND, FlatPrice, HAS_NEG, HAS_POS, Held, LANES, Row, SCALE, SplitPrice, Words,
+    };
 
     /// Adds one column's 8 lanes at `chunk` into the 8 sums (spot hi/lo, stressed hi/lo, two
     /// registers of 4 lanes each). `SIGNS` says which prices the column needs: only the asset
@@ -201,53 +278,154 @@ mod avx2 {
         }
     }
 
-    /// Eight lanes at a time with all sums in registers across the block's columns.
+    /// Exact split arithmetic, eight lanes at a time with all sums in registers across the
+    /// block's columns.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn scan_block(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
-        // Two copies: without sparse terms the sums never leave registers (no 2 KiB zeroing).
-        if v.sparse.is_empty() { scan::<false>(v, split) } else { scan::<true>(v, split) }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn scan<const SPARSE: bool>(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
-        let mut acc = [[0f64; LANES]; 4];
-        let (mut breach, mut at_risk) = (0u64, 0u64);
+    pub(super) fn scan_cols(cols: &[Column], held: &[Held], split: &[SplitPrice]) -> Words {
+        let mut w = Words::default();
         let scale = _mm256_set1_pd(SCALE);
         let zero = _mm256_setzero_pd();
         for chunk in 0..LANES / 8 {
             let mut s = [_mm256_setzero_pd(); 8];
-            for ((col, &asset), &signs) in v.cols.iter().zip(v.assets).zip(v.signs) {
-                let p = &split[asset as usize];
-                match signs {
+            for (col, h) in cols.iter().zip(held) {
+                let p = &split[h.asset as usize];
+                match h.signs {
                     0 => {}
                     HAS_POS => column::<HAS_POS>(col, p, chunk, &mut s),
                     HAS_NEG => column::<HAS_NEG>(col, p, chunk, &mut s),
                     _ => column::<{ HAS_POS | HAS_NEG }>(col, p, chunk, &mut s),
                 }
             }
-            if !SPARSE {
-                // Finish in registers: health = hi * 2^16 + lo, one rounding, exact sign.
-                for half in 0..2 {
-                    let spot = _mm256_fmadd_pd(s[half], scale, s[2 + half]);
-                    let stressed = _mm256_fmadd_pd(s[4 + half], scale, s[6 + half]);
-                    let shift = chunk * 8 + half * 4;
-                    let b = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(spot, zero)) as u64;
-                    let a = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(stressed, zero)) as u64;
-                    breach |= b << shift;
-                    at_risk |= a << shift;
-                }
-            } else {
-                for k in 0..4 {
-                    // SAFETY: chunk * 8 + 8 <= LANES.
-                    unsafe {
-                        _mm256_storeu_pd(acc[k].as_mut_ptr().add(chunk * 8), s[2 * k]);
-                        _mm256_storeu_pd(acc[k].as_mut_ptr().add(chunk * 8 + 4), s[2 * k + 1]);
-                    }
-                }
+            // health = hi * 2^16 + lo, one rounding, exact sign.
+            for half in 0..2 {
+                let spot = _mm256_fmadd_pd(s[half], scale, s[2 + half]);
+                let stressed = _mm256_fmadd_pd(s[4 + half], scale, s[6 + half]);
+                let shift = chunk * 8 + half * 4;
+                let b = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(spot, zero)) as u64;
+                let a = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(stressed, zero)) as u64;
+                w.breach |= b << shift;
+                w.at_risk |= a << shift;
             }
         }
-        if !SPARSE { (breach, at_risk) } else { finish(&mut acc, v, split) }
+        w
+    }
+
+    /// Sign bits of `spot < 0` and `stressed < 0`, and of `|spot| <= B or |stressed| <= B`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn decide(spot: __m256d, stressed: __m256d) -> (u64, u64, u64) {
+        let zero = _mm256_setzero_pd();
+        let abs = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
+        let bound = _mm256_set1_pd(FILTER_BOUND);
+        let b = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(spot, zero)) as u64;
+        let a = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(stressed, zero)) as u64;
+        let near = _mm256_or_pd(
+            _mm256_cmp_pd::<_CMP_LE_OQ>(_mm256_and_pd(spot, abs), bound),
+            _mm256_cmp_pd::<_CMP_LE_OQ>(_mm256_and_pd(stressed, abs), bound),
+        );
+        (b, a, _mm256_movemask_pd(near) as u64)
+    }
+
+    #[inline(always)]
+    fn filter_column<const SIGNS: u8>(col: &Column, p: &FlatPrice, chunk: usize, s: &mut [__m256d; 4]) {
+        // SAFETY: as `column`.
+        unsafe {
+            let ci = _mm256_load_si256(col.0.as_ptr().add(chunk * 8) as *const __m256i);
+            let c0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(ci));
+            let c1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(ci));
+            for k in 0..2 {
+                let (p0, p1) = match SIGNS {
+                    HAS_POS => {
+                        let pa = _mm256_set1_pd(p.0[2 * k]);
+                        (pa, pa)
+                    }
+                    HAS_NEG => {
+                        let pl = _mm256_set1_pd(p.0[2 * k + 1]);
+                        (pl, pl)
+                    }
+                    _ => {
+                        let pa = _mm256_set1_pd(p.0[2 * k]);
+                        let pl = _mm256_set1_pd(p.0[2 * k + 1]);
+                        (_mm256_blendv_pd(pa, pl, c0), _mm256_blendv_pd(pa, pl, c1))
+                    }
+                };
+                s[2 * k] = _mm256_fmadd_pd(c0, p0, s[2 * k]);
+                s[2 * k + 1] = _mm256_fmadd_pd(c1, p1, s[2 * k + 1]);
+            }
+        }
+    }
+
+    /// Floating-point filter on columns: sums s[0], s[1] spot (lanes 0..4, 4..8 of the chunk),
+    /// s[2], s[3] stressed.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn filter_cols(cols: &[Column], held: &[Held], flat: &[FlatPrice]) -> Words {
+        let mut w = Words::default();
+        for chunk in 0..LANES / 8 {
+            let mut s = [_mm256_setzero_pd(); 4];
+            for (col, h) in cols.iter().zip(held) {
+                let p = &flat[h.asset as usize];
+                match h.signs {
+                    0 => {}
+                    HAS_POS => filter_column::<HAS_POS>(col, p, chunk, &mut s),
+                    HAS_NEG => filter_column::<HAS_NEG>(col, p, chunk, &mut s),
+                    _ => filter_column::<{ HAS_POS | HAS_NEG }>(col, p, chunk, &mut s),
+                }
+            }
+            for half in 0..2 {
+                let (b, a, r) = decide(s[half], s[2 + half]);
+                let shift = chunk * 8 + half * 4;
+                w.breach |= b << shift;
+                w.at_risk |= a << shift;
+                w.recheck |= r << shift;
+            }
+        }
+        w
+    }
+
+    /// Floating-point filter on rows: each lane's price gathered from the flat table at
+    /// `4 * asset + (c < 0)` (spot) and `+ 2` (stressed).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn scan_rows(rows: &[Row], flat: &[FlatPrice]) -> Words {
+        let mut w = Words::default();
+        let base = flat.as_ptr() as *const f64;
+        let two = _mm256_set1_epi32(2);
+        for chunk in 0..LANES / 8 {
+            let mut s = [_mm256_setzero_pd(); 4];
+            for r in rows {
+                // SAFETY: rows are 64-byte aligned; `coeff` at offset 0 and `asset` at offset
+                // 256, so chunk * 32 and 256 + chunk * 16 bytes are 32- and 16-byte aligned.
+                // Every gathered index is below 4 * flat.len(): a nonzero term's asset is in
+                // range (checked at upsert), an empty lane has asset 0 and there is a price
+                // table entry whenever a row exists.
+                unsafe {
+                    let ci = _mm256_load_si256(r.coeff.as_ptr().add(chunk * 8) as *const __m256i);
+                    let ai = _mm_load_si128(r.asset.as_ptr().add(chunk * 8) as *const __m128i);
+                    let idx = _mm256_or_si256(
+                        _mm256_slli_epi32::<2>(_mm256_cvtepu16_epi32(ai)),
+                        _mm256_srli_epi32::<31>(ci),
+                    );
+                    let ids = _mm256_add_epi32(idx, two);
+                    let c0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(ci));
+                    let c1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(ci));
+                    let p0 = _mm256_i32gather_pd::<8>(base, _mm256_castsi256_si128(idx));
+                    let p1 = _mm256_i32gather_pd::<8>(base, _mm256_extracti128_si256::<1>(idx));
+                    let q0 = _mm256_i32gather_pd::<8>(base, _mm256_castsi256_si128(ids));
+                    let q1 = _mm256_i32gather_pd::<8>(base, _mm256_extracti128_si256::<1>(ids));
+                    s[0] = _mm256_fmadd_pd(c0, p0, s[0]);
+                    s[1] = _mm256_fmadd_pd(c1, p1, s[1]);
+                    s[2] = _mm256_fmadd_pd(c0, q0, s[2]);
+                    s[3] = _mm256_fmadd_pd(c1, q1, s[3]);
+                }
+            }
+            for half in 0..2 {
+                let (b, a, r) = decide(s[half], s[2 + half]);
+                let shift = chunk * 8 + half * 4;
+                w.breach |= b << shift;
+                w.at_risk |= a << shift;
+                w.recheck |= r << shift;
+            }
+        }
+        w
     }
 }
 
@@ -255,8 +433,7 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::super::blocks::{Column, HAS_NEG, HAS_POS};
-    use super::{BlockView, LANES, SCALE, SplitPrice, finish};
+    use super::{Column, HAS_NEG, HAS_POS, Held, LANES, SCALE, SplitPrice, Words};
 
     /// As the AVX2 kernel's `column`, 16 lanes per step: sums s[2k], s[2k+1] are kind k
     /// (spot hi, spot lo, stressed hi, stressed lo) for lanes 0..8 and 8..16 of the chunk.
@@ -297,47 +474,29 @@ mod avx512 {
     }
 
     #[target_feature(enable = "avx512f")]
-    pub(super) fn scan_block(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
-        // Two copies: without sparse terms the sums never leave registers (no 2 KiB zeroing).
-        if v.sparse.is_empty() { scan::<false>(v, split) } else { scan::<true>(v, split) }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn scan<const SPARSE: bool>(v: &BlockView<'_>, split: &[SplitPrice]) -> (u64, u64) {
-        let mut acc = [[0f64; LANES]; 4];
-        let (mut breach, mut at_risk) = (0u64, 0u64);
+    pub(super) fn scan_cols(cols: &[Column], held: &[Held], split: &[SplitPrice]) -> Words {
+        let mut w = Words::default();
         let scale = _mm512_set1_pd(SCALE);
         let zero = _mm512_setzero_pd();
         for chunk in 0..LANES / 16 {
             let mut s = [_mm512_setzero_pd(); 8];
-            for ((col, &asset), &signs) in v.cols.iter().zip(v.assets).zip(v.signs) {
-                let p = &split[asset as usize];
-                match signs {
+            for (col, h) in cols.iter().zip(held) {
+                let p = &split[h.asset as usize];
+                match h.signs {
                     0 => {}
                     HAS_POS => column::<HAS_POS>(col, p, chunk, &mut s),
                     HAS_NEG => column::<HAS_NEG>(col, p, chunk, &mut s),
                     _ => column::<{ HAS_POS | HAS_NEG }>(col, p, chunk, &mut s),
                 }
             }
-            if !SPARSE {
-                for half in 0..2 {
-                    let spot = _mm512_fmadd_pd(s[half], scale, s[2 + half]);
-                    let stressed = _mm512_fmadd_pd(s[4 + half], scale, s[6 + half]);
-                    let shift = chunk * 16 + half * 8;
-                    breach |= (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(spot, zero) as u64) << shift;
-                    at_risk |= (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(stressed, zero) as u64) << shift;
-                }
-            } else {
-                for k in 0..4 {
-                    // SAFETY: chunk * 16 + 16 <= LANES.
-                    unsafe {
-                        _mm512_storeu_pd(acc[k].as_mut_ptr().add(chunk * 16), s[2 * k]);
-                        _mm512_storeu_pd(acc[k].as_mut_ptr().add(chunk * 16 + 8), s[2 * k + 1]);
-                    }
-                }
+            for half in 0..2 {
+                let spot = _mm512_fmadd_pd(s[half], scale, s[2 + half]);
+                let stressed = _mm512_fmadd_pd(s[4 + half], scale, s[6 + half]);
+                let shift = chunk * 16 + half * 8;
+                w.breach |= (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(spot, zero) as u64) << shift;
+                w.at_risk |= (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(stressed, zero) as u64) << shift;
             }
         }
-        if !SPARSE { (breach, at_risk) } else { finish(&mut acc, v, split) }
+        w
     }
 }

@@ -19,10 +19,12 @@ mod bits;
 mod blocks;
 mod kernel;
 mod pairs;
+mod pool;
 mod software;
 
+pub use blocks::Layout;
 pub use kernel::Kernel;
-pub use software::{EngineStats, SoftwareEngine};
+pub use software::{EngineStats, ROUTE_DIV, SoftwareEngine};
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, TermError};
 

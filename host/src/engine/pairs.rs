@@ -168,6 +168,13 @@ impl PairIndex {
         touched
     }
 
+    /// Asset `asset` moved and a full scan set the bits: only the cuts of its groups move.
+    pub fn recut_asset(&mut self, asset: u16, prices: &[PriceEntry]) {
+        for &g in &self.by_asset[asset as usize] {
+            self.groups[g as usize].recut(prices);
+        }
+    }
+
     /// The whole price vector moved; the full scan set the bits, only the cuts move here.
     pub fn recut_all(&mut self, prices: &[PriceEntry]) {
         for g in &mut self.groups {

@@ -25,10 +25,16 @@
 use liqscan_hdl::abi::{Coeff, PriceEntry, check_terms};
 
 use super::bits::Bits;
-use super::blocks::BlockStore;
-use super::kernel::SplitPrice;
+use super::blocks::{BlockStore, Layout};
+use super::kernel::{FlatPrice, SplitPrice, Words};
 use super::pairs::{PairIndex, as_pair};
+use super::pool::Pool;
 use super::{AccountHealth, EngineError, Kernel, ScanEngine};
+
+/// A tick whose asset at least `slots / ROUTE_DIV` delta accounts hold is served by a full
+/// scan instead of deltas (measured on the engine bench's book B and on `liqscan demo`:
+/// docs/PERFORMANCE.md, "Routing a tick").
+pub const ROUTE_DIV: usize = 16;
 use crate::reference;
 
 /// One exposure of a delta account to an asset.
@@ -75,8 +81,16 @@ impl Exact {
 pub struct EngineStats {
     /// Accounts in the pair index (one collateral, one debt).
     pub pair_accounts: usize,
-    /// Bytes one full scan reads (coefficient columns, sparse terms).
+    /// Bytes one full scan reads (coefficient columns and rows).
     pub scan_bytes: usize,
+    /// Blocks of 64 slots stored in the row (term-major) layout.
+    pub row_blocks: usize,
+    /// All blocks.
+    pub blocks: usize,
+    /// Slots whose filtered sign was rechecked exactly, since the engine was made.
+    pub rechecks: u64,
+    /// Ticks served by a full scan (routing), since the engine was made.
+    pub routed_ticks: u64,
 }
 
 /// The software scan engine. See the module docs for its structures.
@@ -92,9 +106,14 @@ pub struct SoftwareEngine {
     generation: u32,
     prices: Vec<PriceEntry>,
     split: Vec<SplitPrice>,
+    flat: Vec<FlatPrice>,
     bits: Bits,
     blocks: BlockStore,
     pairs: PairIndex,
+    pool: Option<Pool>,
+    route: bool,
+    rechecks: u64,
+    routed_ticks: u64,
 }
 
 impl SoftwareEngine {
@@ -119,10 +138,42 @@ impl SoftwareEngine {
             generation: 1,
             prices: vec![PriceEntry::default(); assets],
             split: vec![SplitPrice::default(); assets],
+            flat: vec![FlatPrice::default(); assets],
             bits: Bits::new(slots),
             blocks: BlockStore::new(slots),
             pairs: PairIndex::new(assets),
+            pool: None,
+            route: true,
+            rechecks: 0,
+            routed_ticks: 0,
         }
+    }
+
+    /// Chooses how blocks are laid out for the full scan ([`Layout::Auto`] by default: per
+    /// block by density). Only on an engine without accounts (panics otherwise).
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.blocks.set_layout(layout);
+        self
+    }
+
+    /// Splits the full scan over `threads` threads (1 or 2): with 2, a helper thread is
+    /// spawned once, pinned to the first core (pin the calling thread to another), and woken
+    /// by an atomic for each scan (`pool.rs`). Off by default: on the project's 2-vCPU machine
+    /// it gains little (docs/PERFORMANCE.md).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        assert!((1..=2).contains(&threads), "1 or 2 scan threads");
+        self.pool = (threads == 2).then(|| {
+            let core = core_affinity::get_core_ids().and_then(|c| c.first().copied());
+            Pool::new(self.blocks.blocks(), core)
+        });
+        self
+    }
+
+    /// Whether [`tick`](ScanEngine::tick) may serve a widely held asset by a full scan
+    /// ([`ROUTE_DIV`]); on by default. Off: every tick goes by deltas.
+    pub fn with_tick_routing(mut self, on: bool) -> Self {
+        self.route = on;
+        self
     }
 
     /// The full-scan kernel in use.
@@ -145,7 +196,14 @@ impl SoftwareEngine {
 
     /// Counts of what the engine holds.
     pub fn stats(&self) -> EngineStats {
-        EngineStats { pair_accounts: self.pairs.len(), scan_bytes: self.blocks.scan_bytes() }
+        EngineStats {
+            pair_accounts: self.pairs.len(),
+            scan_bytes: self.blocks.scan_bytes(),
+            row_blocks: self.blocks.row_blocks(),
+            blocks: self.blocks.blocks(),
+            rechecks: self.rechecks,
+            routed_ticks: self.routed_ticks,
+        }
     }
 
     /// Accounts that a tick of `asset` updates by delta (the pair accounts are not counted).
@@ -213,6 +271,71 @@ impl SoftwareEngine {
         }
         self.bits.set(slot, spot < 0, stressed < 0);
     }
+
+    /// Starts a new price generation: every stored delta health becomes stale.
+    fn bump_generation(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Once in 2^32 scans: make every stored health stale rather than ambiguous.
+            for x in &mut self.exact {
+                x.generation = 0;
+            }
+            self.generation = 1;
+        }
+    }
+
+    /// Scans every block at the current prices into the bitmaps.
+    fn full_scan(&mut self) {
+        let n = self.blocks.blocks();
+        let k = self.kernel;
+        let (blocks, split, flat) = (&self.blocks, &self.split[..], &self.flat[..]);
+        let (bits, terms, prices) = (&mut self.bits, &self.terms[..], &self.prices[..]);
+        let mut rechecks = 0;
+        match &mut self.pool {
+            Some(pool) if n >= 2 => {
+                let mid = n / 2;
+                pool.start(k, blocks, split, flat, mid, n);
+                for b in 0..mid {
+                    rechecks += apply(bits, terms, prices, b, k.scan_block(&blocks.view(b), split, flat));
+                }
+                for (i, w) in pool.wait().iter().enumerate() {
+                    rechecks += apply(bits, terms, prices, mid + i, *w);
+                }
+            }
+            _ => {
+                for b in 0..n {
+                    rechecks += apply(bits, terms, prices, b, k.scan_block(&blocks.view(b), split, flat));
+                }
+            }
+        }
+        self.rechecks += rechecks;
+    }
+
+    fn set_price(&mut self, a: usize, p: PriceEntry) {
+        self.prices[a] = p;
+        self.split[a] = SplitPrice::of(&p);
+        self.flat[a] = FlatPrice::of(&p);
+    }
+}
+
+/// Writes block `b`'s words into the bitmaps after recomputing exactly the lanes the filter
+/// left open; returns how many it recomputed.
+#[inline]
+fn apply(bits: &mut Bits, terms: &[Vec<Coeff>], prices: &[PriceEntry], b: usize, w: Words) -> u64 {
+    let (mut breach, mut at_risk, mut open) = (w.breach, w.at_risk, w.recheck);
+    let n = open.count_ones() as u64;
+    while open != 0 {
+        let l = open.trailing_zeros() as usize;
+        open &= open - 1;
+        let (spot, stressed) = match terms.get(b * 64 + l) {
+            Some(t) => reference::health(t, prices),
+            None => (0, 0),
+        };
+        breach = (breach & !(1 << l)) | (((spot < 0) as u64) << l);
+        at_risk = (at_risk & !(1 << l)) | (((stressed < 0) as u64) << l);
+    }
+    bits.set_words(b, breach, at_risk);
+    n
 }
 
 /// Exact health and display ratio of one account.
@@ -270,8 +393,16 @@ impl ScanEngine for SoftwareEngine {
         if a >= self.assets {
             return Err(EngineError::AssetOutOfRange { asset, assets: self.assets });
         }
-        let old = std::mem::replace(&mut self.prices[a], price);
-        self.split[a] = SplitPrice::of(&price);
+        let old = self.prices[a];
+        self.set_price(a, price);
+        if self.route && self.exposure[a].len() * ROUTE_DIV >= self.terms.len().max(1) {
+            // Widely held: one full scan is cheaper than this many deltas.
+            self.routed_ticks += 1;
+            self.bump_generation();
+            self.full_scan();
+            self.pairs.recut_asset(asset, &self.prices);
+            return Ok(());
+        }
         self.pairs.tick(asset, &self.prices, &mut self.bits);
 
         // Price deltas by coefficient sign; each below 2^32 in magnitude, c * d below 2^63.
@@ -303,22 +434,11 @@ impl ScanEngine for SoftwareEngine {
         if prices.len() != self.assets {
             return Err(EngineError::PriceVectorLength { got: prices.len(), assets: self.assets });
         }
-        self.prices.copy_from_slice(prices);
-        for (s, p) in self.split.iter_mut().zip(prices) {
-            *s = SplitPrice::of(p);
+        for (a, p) in prices.iter().enumerate() {
+            self.set_price(a, *p);
         }
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            // Once in 2^32 batches: make every stored health stale rather than ambiguous.
-            for x in &mut self.exact {
-                x.generation = 0;
-            }
-            self.generation = 1;
-        }
-        for b in 0..self.blocks.blocks() {
-            let (breach, at_risk) = self.kernel.scan_block(&self.blocks.view(b), &self.split);
-            self.bits.set_words(b, breach, at_risk);
-        }
+        self.bump_generation();
+        self.full_scan();
         self.pairs.recut_all(&self.prices);
         Ok(())
     }
