@@ -106,7 +106,9 @@ pub fn run(a: Args) -> Result<()> {
     println!("# liqscan bench-link ({} cores visible)\n", cores);
     let mut floor_h = None;
     if parts.contains(&"floor") || parts.contains(&"link") {
-        let f = floor(a.host_core, Duration::from_secs(3));
+        // On its own thread: pinning narrows the affinity mask that later threads inherit.
+        let core = a.host_core;
+        let f = std::thread::spawn(move || floor(core, Duration::from_secs(3))).join().expect("floor thread");
         println!("## Machine floor: gaps between consecutive clock reads, pinned spinning thread, 3 s\n");
         println!("```\n{}```\n", percentile_table(&[("clock gap", &f)]));
         floor_h = Some(f);
@@ -179,16 +181,22 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         a.accounts, a.ticks
     );
     println!("book built and loaded in {:.1} s\n", t.elapsed().as_secs_f64());
-    pipeline::pin("bench thread", a.host_core);
-    let mut bare = histogram();
-    for &(asset, p) in &ticks {
-        let t0 = Instant::now();
-        e.tick(asset, p)?;
-        changed.clear();
-        e.changed_words(&mut changed);
-        bare.saturating_record(t0.elapsed().as_nanos() as u64);
-    }
-    drop(e);
+    let core = a.host_core;
+    let ticks2 = ticks.clone();
+    let bare = std::thread::spawn(move || {
+        pipeline::pin("bench thread", core);
+        let mut bare = histogram();
+        for &(asset, p) in &ticks2 {
+            let t0 = Instant::now();
+            e.tick(asset, p).expect("tick");
+            changed.clear();
+            e.changed_words(&mut changed);
+            bare.saturating_record(t0.elapsed().as_nanos() as u64);
+        }
+        bare
+    })
+    .join()
+    .expect("bare engine thread");
     let rate = if a.rate > 0.0 { a.rate } else { (0.5e9 / bare.value_at_quantile(0.5) as f64).min(50_000.0) };
     // Pipeline: upserts flooded, then the ticks paced at `rate`.
     let mut msgs: Vec<(i64, FeedMsg)> = vec![(0, FeedMsg::Tick { asset: 0, price: quote(1000) })];
