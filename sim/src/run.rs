@@ -468,6 +468,7 @@ impl Sim {
                 let usd = sale.quanta as f64 * view.usd_per_quantum[a];
                 self.venue.assets[a].depth.sell(usd);
             }
+            self.venue.settle_socialised();
             self.sync_engine()?;
             // News for the dispatcher: the bitmap words that changed.
             changed.clear();

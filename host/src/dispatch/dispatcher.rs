@@ -111,7 +111,8 @@ pub struct DispatchStats {
     pub late_completions: u64,
     /// Backlog entries skipped because the account or an asset was backing off.
     pub backoff_skips: u64,
-    /// Backlog entries left waiting because `max_in_flight` orders were pending.
+    /// Backlog entries left waiting because `max_in_flight` orders were pending (a pump with
+    /// no room at all counts once).
     pub deferred: u64,
     /// Pre-built orders sent on breach.
     pub prebuilt_used: u64,
@@ -377,7 +378,11 @@ impl Dispatcher {
     }
 
     fn pump(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource, exec: &mut dyn Executor) {
-        if self.backlog.is_empty() {
+        // Nothing to send, or no room: the backlog waits (its size is reported, not scanned).
+        if self.backlog.is_empty() || self.in_flight.len() >= self.cfg.max_in_flight {
+            if !self.backlog.is_empty() {
+                self.stats.deferred += 1;
+            }
             return;
         }
         let mut ready: Vec<LiquidationOrder> = Vec::new();

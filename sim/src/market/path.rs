@@ -209,7 +209,7 @@ pub fn build_paths(
         Ok(Some(PricePath { prices }))
     };
     for (i, slot) in out.iter_mut().enumerate() {
-        *slot = own(i)?;
+        *slot = own(i)?.map(|p| shocked(p, &specs[i].1.shocks, dt));
     }
     for (i, (asset, s)) in specs.iter().enumerate() {
         let Some(f) = &s.follow else { continue };
@@ -240,16 +240,19 @@ pub fn build_paths(
                 (f.start.ln() + f.beta * (l.ln() - l0) + noise).exp()
             })
             .collect();
-        out[i] = Some(PricePath { prices });
+        // A follower moves with the leader's shocks too, then its own.
+        out[i] = Some(shocked(PricePath { prices }, &s.shocks, dt));
     }
-    let mut paths: Vec<PricePath> = out.into_iter().map(|p| p.expect("every asset has a path")).collect();
-    for (p, (_, s)) in paths.iter_mut().zip(specs) {
-        for (k, v) in p.prices.iter_mut().enumerate() {
-            let t = k as f64 * dt;
-            *v *= s.shocks.iter().map(|sh| sh.log_factor(t)).sum::<f64>().exp();
-        }
-    }
+    let paths: Vec<PricePath> = out.into_iter().map(|p| p.expect("every asset has a path")).collect();
     Ok(paths)
+}
+
+fn shocked(mut p: PricePath, shocks: &[Shock], dt: f64) -> PricePath {
+    for (k, v) in p.prices.iter_mut().enumerate() {
+        let t = k as f64 * dt;
+        *v *= shocks.iter().map(|sh| sh.log_factor(t)).sum::<f64>().exp();
+    }
+    p
 }
 
 /// Resolves a file named in a scenario: absolute names as they are; relative names against the

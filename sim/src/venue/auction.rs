@@ -149,7 +149,7 @@ impl Venue {
             self.accounts[s].kicked = false;
             self.accounts[s].bad_debt = true;
             self.stats.bad_debt_accounts += 1;
-            self.write_off(debt, Some(slot));
+            self.write_off(debt);
             self.touch(slot);
             return Outcome::Filled { repaid_value: 0, seized_value: 0 };
         }
@@ -220,7 +220,7 @@ impl Venue {
             }
             let a = self.auctions.swap_remove(i);
             if a.debt > 0 {
-                self.write_off(a.debt, Some(a.slot));
+                self.write_off(a.debt);
                 let acct = &mut self.accounts[a.slot as usize];
                 if !acct.bad_debt {
                     acct.bad_debt = true;

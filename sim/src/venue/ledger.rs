@@ -49,6 +49,8 @@ pub struct Ledger {
     pub fund_paid: i128,
     /// Keeper incentives the fund paid (auction kicks and resets), quote quanta.
     pub incentives: i128,
+    /// Socialised quote debt not yet charged to lenders (charged once per step).
+    pub pending_socialised: i128,
 }
 
 /// A ledger identity that does not hold.
@@ -109,8 +111,15 @@ impl Ledger {
     ///            - sold_in_auction - adl_haircut
     /// debt     = initial_neg + borrowed - user_repaid - liq_repaid - absorbed - socialised
     /// fund     = fund_initial + fund_income - fund_paid - incentives >= 0
+    /// socialised = adl_haircut + lender_loss (+ pending_socialised for the quote asset)
     /// ```
-    pub fn check(&self, pos: &[i128], neg: &[i128], fund: i128) -> Result<(), ConservationError> {
+    pub fn check(
+        &self,
+        pos: &[i128],
+        neg: &[i128],
+        fund: i128,
+        quote: usize,
+    ) -> Result<(), ConservationError> {
         for (asset, f) in self.assets.iter().enumerate() {
             let flows = f.initial_pos + f.deposited
                 - f.withdrawn
@@ -125,7 +134,8 @@ impl Ledger {
             if flows != neg[asset] {
                 return Err(ConservationError::Debt { asset, book: neg[asset], flows });
             }
-            if f.socialised != f.adl_haircut + f.lender_loss {
+            let pending = if asset == quote { self.pending_socialised } else { 0 };
+            if f.socialised != f.adl_haircut + f.lender_loss + pending {
                 return Err(ConservationError::Socialised {
                     asset,
                     socialised: f.socialised,

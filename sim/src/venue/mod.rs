@@ -544,13 +544,13 @@ impl Venue {
         self.accounts[s].bal[q] = 0;
         self.accounts[s].bad_debt = true;
         self.stats.bad_debt_accounts += 1;
-        self.write_off(debt, Some(slot));
+        self.write_off(debt);
         self.touch(slot);
     }
 
     /// Debt (quote quanta) that no collateral will repay: the fund absorbs what it can, the rest is
     /// socialised.
-    pub(crate) fn write_off(&mut self, debt: i128, except: Option<u32>) {
+    pub(crate) fn write_off(&mut self, debt: i128) {
         let q = self.quote as usize;
         let absorbed = debt.min(self.fund.max(0));
         self.fund -= absorbed;
@@ -558,26 +558,36 @@ impl Venue {
         self.ledger.fund_paid += absorbed;
         let rest = debt - absorbed;
         if rest > 0 {
-            self.socialise(rest, except);
+            // Socialised at once in the books, charged to lenders by `settle_socialised` (once
+            // per step: one pass over the accounts however many write-offs the step had).
+            self.ledger.assets[q].socialised += rest;
+            self.ledger.pending_socialised += rest;
+        }
+    }
+
+    /// Charges the debt socialised since the last call to the lenders (auto-deleveraging).
+    pub fn settle_socialised(&mut self) {
+        let amount = std::mem::take(&mut self.ledger.pending_socialised);
+        if amount > 0 {
+            self.socialise(amount);
         }
     }
 
     /// Auto-deleveraging: a pro-rata haircut of every lender's quote deposit (largest-remainder
     /// rounding, so the haircuts sum exactly); what the deposits cannot cover is a loss of the
     /// lending pool itself, counted apart.
-    fn socialise(&mut self, amount: i128, except: Option<u32>) {
+    fn socialise(&mut self, amount: i128) {
         let q = self.quote as usize;
         let holders: Vec<(usize, i128)> = self
             .accounts
             .iter()
             .enumerate()
-            .filter(|(i, a)| a.open && a.bal[q] > 0 && Some(*i as u32) != except)
+            .filter(|(_, a)| a.open && a.bal[q] > 0)
             .map(|(i, a)| (i, a.bal[q]))
             .collect();
         let total: i128 = holders.iter().map(|h| h.1).sum();
         let take = amount.min(total);
         let f = &mut self.ledger.assets[q];
-        f.socialised += amount;
         f.lender_loss += amount - take;
         if take == 0 {
             return;
@@ -621,7 +631,7 @@ impl Venue {
             pos[au.lot_asset as usize] += au.lot;
             neg[self.quote as usize] += au.debt;
         }
-        self.ledger.check(&pos, &neg, self.fund)
+        self.ledger.check(&pos, &neg, self.fund, self.quote as usize)
     }
 
     /// Debt still owed by accounts holding no collateral (should be zero: such debt is written

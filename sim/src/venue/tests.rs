@@ -104,6 +104,8 @@ fn underwater_account_goes_to_fund_then_lenders() {
     assert!(matches!(o.kind, OrderKind::Direct { close_all: true, .. }));
     assert!(matches!(v.execute(&o, 0.0).outcome, Outcome::Filled { .. }));
     assert_eq!(v.accounts[s as usize].bal, vec![0, 0, 0]);
+    v.check_conservation().unwrap();
+    v.settle_socialised();
     let f = &v.ledger.assets[2];
     // Repaid 10,000 / 1.05 = 9523.80; the rest is bad debt: the fund empties, the rest is socialised.
     assert_eq!(f.liq_repaid, 952_380);
@@ -247,6 +249,7 @@ proptest! {
                 }
                 Op::Step(dt) => {
                     t += dt;
+                    v.settle_socialised();
                     let mk = market(&v);
                     v.step_auctions(t, &mk, &mut last);
                 }
@@ -268,7 +271,9 @@ proptest! {
             t += 600.0;
             v.step_auctions(t, &mk, &mut last);
         }
+        v.settle_socialised();
         v.check_conservation().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(v.ledger.pending_socialised, 0);
         let q = &v.ledger.assets[2];
         let owed: i128 = v.accounts.iter().map(|a| (-a.bal[2]).max(0)).sum::<i128>()
             + v.auctions.iter().map(|a| a.debt).sum::<i128>();
