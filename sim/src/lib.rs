@@ -1,8 +1,8 @@
 //! # liqscan-sim: the world around the scanner
 //!
-//! The emulated card ([`card`]), the market (price paths, replays of real crash days, the oracle), the venue (accounts,
-//! liquidation mechanisms, insurance fund, auto-deleveraging, an exact ledger), the population
-//! and its activity, and the run loop that wires them to the host's scan engine and dispatcher:
+//! The emulated card ([`card`]), the market (price paths, replays of real crash days, the
+//! oracle), the venue (accounts, liquidation mechanisms, insurance fund, auto-deleveraging, an
+//! exact ledger), the population and its activity, and the run loop that wires them to the host's scan engine and dispatcher:
 //!
 //! ```text
 //!  scenario.toml ──> Sim::new ──> run: market -> oracle -> engine -> dispatch -> venue -> ...
