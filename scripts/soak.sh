@@ -12,9 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-600}
 rate=${2:-20000}
-cargo build --release --bin liqscan
-bin=${CARGO_TARGET_DIR:-target}/release/liqscan
+# SOAK_BIN=path skips the build (a binary built earlier).
+[ -n "${SOAK_BIN:-}" ] || cargo build --release --bin liqscan
 work=$(mktemp -d /tmp/liqscan-soak.XXXXXX)
+# A private copy: a rebuild in a shared target directory must not swap the binary mid-soak.
+cp "${SOAK_BIN:-${CARGO_TARGET_DIR:-target}/release/liqscan}" "$work/liqscan"
+bin=$work/liqscan
+"$bin" journal-drill --help >/dev/null || { echo "soak: $bin has no journal-drill subcommand"; exit 1; }
 echo "soak: ${secs} s at ${rate} records/s in $work"
 end=$(( $(date +%s) + secs ))
 kills=0
