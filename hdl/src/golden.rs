@@ -305,8 +305,9 @@ pub mod throughput {
     /// Cycles between the last issued term and the done marker's issue: the end-of-groups
     /// check. The marker then follows the terms down the pipeline.
     pub const END_CYCLES: u64 = 1;
-    /// Extra start-up cycle of an incremental scan: the first exposure-index read.
-    pub const PROBE_CYCLES: u64 = 1;
+    /// Extra start-up cycles of an incremental scan: reading the first exposure word (32
+    /// groups) into a register (the block RAM's output is registered before any logic uses it).
+    pub const PROBE_CYCLES: u64 = 3;
     /// Latency from the acceptance of a full scan to the first bitmap word: the first group's
     /// `slots` terms, then the pipeline. Fixed: it does not depend on the book.
     pub fn first_word_latency(slots: u64) -> u64 {

@@ -208,7 +208,7 @@ fn throughput_and_latency_match_the_cycle_model() {
     let mut report = vec![];
     let t0 = std::time::Instant::now();
     let mut cycles_run = 0u64;
-    for (n, slots) in [(16usize, 1usize), (64, 2), (100, 4), (256, 16), (512, 3)] {
+    for (n, slots) in [(16usize, 1usize), (64, 2), (100, 4), (128, 16), (512, 3)] {
         let mut sim = CoreSim::default();
         let accounts: Vec<Vec<Coeff>> = (0..n)
             .map(|i| {
@@ -238,6 +238,31 @@ fn throughput_and_latency_match_the_cycle_model() {
         report.push(format!(
             "incremental {n} accounts x {slots} slots, {exposed} of {groups} groups exposed: done {done}"
         ));
+        cycles_run += sim.cycle;
+    }
+    // A sparse tick over several exposure words: 1024 accounts (64 groups), only groups 3, 31,
+    // 32 and 63 hold the moved asset.
+    {
+        let mut sim = CoreSim::default();
+        let n = 1024;
+        let hot = [3usize, 31, 32, 63];
+        let accounts: Vec<Vec<Coeff>> = (0..n)
+            .map(|i| {
+                let asset = if hot.contains(&(i / LANES)) && i % LANES == 5 { 0 } else { 1 + (i % 7) as u16 };
+                vec![Coeff { asset, coeff: coeff(&mut rng) | 1 }]
+            })
+            .collect();
+        sim.run(&load_commands(&accounts, &prices).unwrap());
+        let (outs, acc) = sim.run(&[CoreCmd::ScanAsset { asset: 0 }]);
+        let groups: Vec<CoreOut> = outs.iter().map(|o| o.value).collect();
+        let scanned: Vec<u32> = groups
+            .iter()
+            .filter_map(|o| if let CoreOut::Word { group, .. } = o { Some(*group) } else { None })
+            .collect();
+        assert_eq!(scanned, vec![3, 31, 32, 63]);
+        let done = outs.last().unwrap().cycle - acc[0];
+        assert_eq!(done, incremental_cycles(64, 4, 1));
+        report.push(format!("incremental {n} accounts x 1 slot, 4 of 64 groups exposed: done {done}"));
         cycles_run += sim.cycle;
     }
     let secs = t0.elapsed().as_secs_f64();

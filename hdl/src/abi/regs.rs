@@ -105,6 +105,9 @@ pub mod offset {
     pub const EVT_RING_ADDR_HI: u32 = 0x08C;
     /// Event ring entries (a power of two).
     pub const EVT_RING_ENTRIES: u32 = 0x090;
+    /// Event ring consumer index: the host posts how far it has read the event ring, so the
+    /// card waits instead of overwriting unread events.
+    pub const EVT_CONSUMER: u32 = 0x094;
 }
 
 /// Start of the command ring window in BAR 0: entry `i` is at
@@ -306,6 +309,13 @@ pub const REGISTERS: &[RegDef] = &[
         access: Access::Rw,
         reset: 0,
         doc: "event ring entries (power of two)",
+    },
+    RegDef {
+        name: "EVT_CONSUMER",
+        offset: EVT_CONSUMER,
+        access: Access::Wo,
+        reset: 0,
+        doc: "host posts its event consumer index here; the card waits rather than overwrite unread events",
     },
 ];
 

@@ -45,13 +45,18 @@ use rust_hdl::prelude::*;
 pub const TERM_ADDR_BITS: usize = GROUP_BITS + SLOT_BITS;
 /// Price table address bits: asset and sign.
 pub const PRICE_ADDR_BITS: usize = CARD_ASSET_BITS + 1;
-/// Exposure index address bits: asset and group.
-pub const EXPO_ADDR_BITS: usize = CARD_ASSET_BITS + GROUP_BITS;
+/// Exposure index words per asset: 32 groups per word.
+pub const XWORD_BITS: usize = GROUP_BITS - 5;
+/// Exposure index address bits: asset and word.
+pub const EXPO_ADDR_BITS: usize = CARD_ASSET_BITS + XWORD_BITS;
 /// Stages of the control delay line: issue -> packer (the kernel names the last one, 9).
 pub const CTL_STAGES: usize = 10;
 const _: () = assert!(CTL_STAGES == 10);
 const SH_SLOT: u64 = SLOT_BITS as u64;
-const SH_GROUP: u64 = GROUP_BITS as u64;
+
+const _: () = assert!(GROUP_BITS >= 5, "the exposure index packs 32 groups per word");
+const SH_XWORD: u64 = XWORD_BITS as u64;
+const XWORD_LSB: usize = LANE_BITS + 5;
 
 const ST_IDLE: u64 = 0;
 const ST_FULL: u64 = 1;
@@ -60,6 +65,11 @@ const ST_DECIDE: u64 = 3;
 const ST_ISCAN: u64 = 4;
 const ST_DONE: u64 = 5;
 const ST_DRAIN: u64 = 6;
+const ST_PWAIT: u64 = 7;
+const ST_PLOAD: u64 = 8;
+const ST_XREAD: u64 = 9;
+const ST_XWAIT: u64 = 10;
+const ST_XWRITE: u64 = 11;
 
 /// See the module docs.
 #[derive(LogicBlock)]
@@ -110,13 +120,18 @@ pub struct ScanCore {
     term_paddr: [SyncRam<Bits<PRICE_ADDR_BITS>, TERM_ADDR_BITS>; LANES],
     price_spot: [SyncRam<Bits<32>, PRICE_ADDR_BITS>; LANES],
     price_stress: [SyncRam<Bits<32>, PRICE_ADDR_BITS>; LANES],
-    exposure: SyncRam<Bit, EXPO_ADDR_BITS>,
+    exposure: SyncRam<Bits<32>, EXPO_ADDR_BITS>,
     pack_breach: BitmapPacker<LANES>,
     pack_at_risk: BitmapPacker<LANES>,
     fifo: OutFifo<LANES>,
     regs: RegBlock,
     // Sequencer state.
-    state: DFF<Bits<3>>,
+    state: DFF<Bits<4>>,
+    // Exposure walker: current word (shifted as groups pass), the next word, word index, bit.
+    xw: DFF<Bits<32>>,
+    xw_buf: DFF<Bits<32>>,
+    x_word: DFF<Bits<XWORD_BITS>>,
+    x_bit: DFF<Bits<5>>,
     g: DFF<Bits<8>>,
     s: DFF<Bits<5>>,
     asset: DFF<Bits<CARD_ASSET_BITS>>,
@@ -145,6 +160,7 @@ pub struct ScanCore {
     issue: Signal<Local, Bit>,
     is_last: Signal<Local, Bit>,
     g_next: Signal<Local, Bits<8>>,
+    adv: Signal<Local, Bit>,
     errs: Signal<Local, Bits<16>>,
     neg_coeff: Signal<Local, Bits<32>>,
     groups_sum: Signal<Local, Bits<32>>,
@@ -200,6 +216,10 @@ impl ScanCore {
             fifo: Default::default(),
             regs: RegBlock::new(build_id),
             state: Default::default(),
+            xw: Default::default(),
+            xw_buf: Default::default(),
+            x_word: Default::default(),
+            x_bit: Default::default(),
             g: Default::default(),
             s: Default::default(),
             asset: Default::default(),
@@ -224,6 +244,7 @@ impl ScanCore {
             issue: Default::default(),
             is_last: Default::default(),
             g_next: Default::default(),
+            adv: Default::default(),
             errs: Default::default(),
             neg_coeff: Default::default(),
             groups_sum: Default::default(),
@@ -259,8 +280,8 @@ impl Logic for ScanCore {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, g, s, asset, drain, p_accounts, p_slots, p_groups, iss_ctl, iss_group,
-            iss_slot
+            self, clock, state, xw, xw_buf, x_word, x_bit, g, s, asset, drain, p_accounts, p_slots, p_groups,
+            iss_ctl, iss_group, iss_slot
         );
         clock!(self, clock, exposure, fifo, regs);
         for l in 0..LANES {
@@ -321,20 +342,24 @@ impl Logic for ScanCore {
             ) << 1
                 | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_data0.val().get_bits::<1>(31));
         }
+        // The exposure index: address {asset, word} from registers only; the block RAM's output
+        // goes straight into a register (its clock-to-out is too slow to feed logic).
         self.exposure.write_enable.next = false;
-        self.exposure.write_address.next =
-            bit_cast::<EXPO_ADDR_BITS, CARD_ASSET_BITS>(self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0))
-                << SH_GROUP
-                | bit_cast::<EXPO_ADDR_BITS, GROUP_BITS>(
-                    self.cmd_addr.val().get_bits::<GROUP_BITS>(LANE_BITS),
-                );
-        self.exposure.write_data.next = true;
+        self.exposure.read_address.next = bit_cast::<EXPO_ADDR_BITS, CARD_ASSET_BITS>(self.asset.q.val())
+            << SH_XWORD
+            | bit_cast::<EXPO_ADDR_BITS, XWORD_BITS>(self.x_word.q.val());
+        self.exposure.write_address.next = bit_cast::<EXPO_ADDR_BITS, CARD_ASSET_BITS>(self.asset.q.val())
+            << SH_XWORD
+            | bit_cast::<EXPO_ADDR_BITS, XWORD_BITS>(self.x_word.q.val());
+        self.exposure.write_data.next = self.xw_buf.q.val() | (bits::<32>(1) << self.x_bit.q.val());
+        self.xw_buf.d.next = self.exposure.read_data.val();
 
         // ---- Sequencer ----
         self.stall.next = self.fifo.almost_full.val();
         self.issue.next = false;
         self.is_last.next = bit_cast::<8, 5>(self.s.q.val()) + 1 == self.p_slots.q.val();
         self.g_next.next = self.g.q.val();
+        self.adv.next = false;
         self.iss_ctl.d.next = 0.into();
         self.iss_group.d.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
         self.iss_slot.d.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
@@ -365,7 +390,13 @@ impl Logic for ScanCore {
                                 self.term_paddr[l].write_enable.next = true;
                             }
                         }
-                        self.exposure.write_enable.next = self.cmd_data0.val().any();
+                        if self.cmd_data0.val().any() {
+                            // Set the exposure bit: read, modify, write (3 busy cycles).
+                            self.asset.d.next = self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0);
+                            self.x_word.d.next = self.cmd_addr.val().get_bits::<XWORD_BITS>(XWORD_LSB);
+                            self.x_bit.d.next = self.cmd_addr.val().get_bits::<5>(LANE_BITS);
+                            self.state.d.next = ST_XREAD.into();
+                        }
                     }
                 } else if self.cmd_op.val() == op::SET_PARAMS {
                     if (self.cmd_data0.val() > bit_cast::<32, 16>(self.k_accounts.val()))
@@ -387,6 +418,7 @@ impl Logic for ScanCore {
                         self.errs.next = self.e_asset.val();
                     } else {
                         self.asset.d.next = self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0);
+                        self.x_word.d.next = 0.into();
                         self.state.d.next = ST_PROBE.into();
                     }
                 } else if self.cmd_op.val() != op::NOP {
@@ -400,14 +432,30 @@ impl Logic for ScanCore {
                 self.issue.next = true;
             }
         } else if self.state.q.val() == ST_PROBE {
+            // Word 0 is being read; ask for word 1 next.
+            self.x_word.d.next = 1.into();
+            self.state.d.next = ST_PWAIT.into();
+        } else if self.state.q.val() == ST_PWAIT {
+            self.state.d.next = ST_PLOAD.into();
+        } else if self.state.q.val() == ST_PLOAD {
+            // Word 0 is in xw_buf; word 1 follows it there.
+            self.xw.d.next = self.xw_buf.q.val();
             self.g_next.next = 0.into();
             self.s.d.next = 0.into();
             self.state.d.next = ST_DECIDE.into();
+        } else if self.state.q.val() == ST_XREAD {
+            self.state.d.next = ST_XWAIT.into();
+        } else if self.state.q.val() == ST_XWAIT {
+            self.state.d.next = ST_XWRITE.into();
+        } else if self.state.q.val() == ST_XWRITE {
+            self.exposure.write_enable.next = true;
+            self.state.d.next = ST_IDLE.into();
         } else if self.state.q.val() == ST_DECIDE {
             if self.g.q.val() == self.p_groups.q.val() {
                 self.state.d.next = ST_DONE.into();
-            } else if !self.exposure.read_data.val() {
+            } else if !self.xw.q.val().get_bit(0) {
                 self.g_next.next = self.g.q.val() + 1;
+                self.adv.next = true;
             } else if !self.stall.val() {
                 self.issue.next = true;
                 if !self.is_last.val() {
@@ -439,6 +487,7 @@ impl Logic for ScanCore {
             if self.is_last.val() {
                 self.s.d.next = 0.into();
                 self.g_next.next = self.g.q.val() + 1;
+                self.adv.next = true;
             } else {
                 self.s.d.next = self.s.q.val() + 1;
             }
@@ -446,9 +495,15 @@ impl Logic for ScanCore {
         if self.state.q.val() != ST_IDLE {
             self.g.d.next = self.g_next.val();
         }
-        self.exposure.read_address.next = bit_cast::<EXPO_ADDR_BITS, CARD_ASSET_BITS>(self.asset.q.val())
-            << SH_GROUP
-            | bit_cast::<EXPO_ADDR_BITS, GROUP_BITS>(self.g_next.val().get_bits::<GROUP_BITS>(0));
+        // Walk the exposure word as groups pass; at a word's end take the next one (prefetched).
+        if self.adv.val() {
+            if self.g.q.val().get_bits::<5>(0) == 31 {
+                self.xw.d.next = self.xw_buf.q.val();
+                self.x_word.d.next = self.x_word.q.val() + 1;
+            } else {
+                self.xw.d.next = self.xw.q.val() >> 1;
+            }
+        }
 
         // ---- Datapath: term read, price read, lanes ----
         self.ctl[0].d.next = self.iss_ctl.q.val();

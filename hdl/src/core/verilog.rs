@@ -5,9 +5,9 @@
 //! module that uses it, with the value from this crate, so the Verilog carries the same
 //! numbers as the simulation.
 
-use crate::abi::config::{GROUP_BITS, LANE_BITS, SLOT_BITS};
+use crate::abi::config::{LANE_BITS, SLOT_BITS};
 use crate::core::mac_lane::COL_BITS;
-use crate::core::scan_core::ScanCore;
+use crate::core::scan_core::{ScanCore, XWORD_BITS};
 use crate::golden::op;
 use rust_hdl::prelude::*;
 
@@ -17,13 +17,18 @@ fn params() -> Vec<(&'static str, String)> {
         |n: &'static str, w: usize, v: u64| (n, format!("localparam [{}:0] {} = {}'d{};", w - 1, n, w, v));
     let int = |n: &'static str, v: usize| (n, format!("localparam integer {n} = {v};"));
     vec![
-        sized("ST_IDLE", 3, 0),
-        sized("ST_FULL", 3, 1),
-        sized("ST_PROBE", 3, 2),
-        sized("ST_DECIDE", 3, 3),
-        sized("ST_ISCAN", 3, 4),
-        sized("ST_DONE", 3, 5),
-        sized("ST_DRAIN", 3, 6),
+        sized("ST_IDLE", 4, 0),
+        sized("ST_FULL", 4, 1),
+        sized("ST_PROBE", 4, 2),
+        sized("ST_DECIDE", 4, 3),
+        sized("ST_ISCAN", 4, 4),
+        sized("ST_DONE", 4, 5),
+        sized("ST_DRAIN", 4, 6),
+        sized("ST_PWAIT", 4, 7),
+        sized("ST_PLOAD", 4, 8),
+        sized("ST_XREAD", 4, 9),
+        sized("ST_XWAIT", 4, 10),
+        sized("ST_XWRITE", 4, 11),
         sized("op$NOP", 3, op::NOP),
         sized("op$SET_PRICE", 3, op::SET_PRICE),
         sized("op$WRITE_TERM", 3, op::WRITE_TERM),
@@ -32,8 +37,9 @@ fn params() -> Vec<(&'static str, String)> {
         sized("op$SCAN_ASSET", 3, op::SCAN_ASSET),
         int("LANE_BITS", LANE_BITS),
         int("SH_SLOT", SLOT_BITS),
-        int("SH_GROUP", GROUP_BITS),
         int("COL_BITS", COL_BITS),
+        int("SH_XWORD", XWORD_BITS),
+        int("XWORD_LSB", LANE_BITS + 5),
     ]
 }
 
