@@ -23,7 +23,7 @@ use liqscan_host::link::{BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, L
 use liqscan_host::metrics::http::MetricsServer;
 use liqscan_host::metrics::{Counters, Published};
 use liqscan_host::pipeline::{self, Backend, Book, Clock, FeedMsg, PipelineConfig, PipelineReport};
-use liqscan_sim::card::{CardThread, ServeOptions};
+use liqscan_sim::card::{CardReport, CardThread, ServeOptions};
 use serde::Deserialize;
 
 /// Arguments of `liqscan run` (each overrides the same key of `--config`).
@@ -195,13 +195,15 @@ pub struct RunResult {
     pub seconds: f64,
     /// The in-process card's engine name, if any.
     pub card: Option<&'static str>,
+    /// What the in-process card did (commands, scans, simulated cycles), if any.
+    pub card_report: Option<CardReport>,
 }
 
-/// Opens a card link with the run's watchdog.
-fn open_link(mem: LinkMemory, watchdog_ms: u64) -> Result<CardLink> {
+/// Opens a card link with the run's watchdog; `spin`: never sleep while waiting for the card.
+fn open_link(mem: LinkMemory, watchdog_ms: u64, spin: bool) -> Result<CardLink> {
     Ok(CardLink::open(
         mem,
-        LinkOptions { timeout: Duration::from_millis(watchdog_ms), ..Default::default() },
+        LinkOptions { timeout: Duration::from_millis(watchdog_ms), backoff: !spin, ..Default::default() },
     )?)
 }
 
@@ -250,19 +252,20 @@ pub fn run_workload(
                     p
                 }
             };
-            let link = open_link(LinkMemory::shm_open(&path)?, watchdog_ms)?;
+            let link = open_link(LinkMemory::shm_open(&path)?, watchdog_ms, cfg.spin)?;
             let engine = LinkEngine::new(link, slots, w.assets)?;
             Backend::Card(Box::new(engine), Book::new(slots, w.assets))
         }
         other => bail!("unknown backend '{other}': software, card-software, card-hdl, shm or pcie"),
     };
     let r = drive(w, be, pace, cfg, feed_core, counters, published);
-    drop(card_thread);
+    let card_report = card_thread.map(CardThread::stop);
     if let Some(p) = shm_file {
         let _ = std::fs::remove_file(p);
     }
     let mut r = r?;
     r.card = card_name;
+    r.card_report = card_report;
     Ok(r)
 }
 
@@ -296,7 +299,7 @@ pub fn drive(
     let report = handle.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
     let seconds = t.elapsed().as_secs_f64();
     let changes = std::mem::take(&mut *changes.lock().expect("changes"));
-    Ok(RunResult { report, changes, seconds, card: None })
+    Ok(RunResult { report, changes, seconds, card: None, card_report: None })
 }
 
 /// FNV-1a digest of the change list: equal digests, equal breaches.
@@ -367,7 +370,7 @@ pub fn run(mut a: Args) -> Result<()> {
             p.dma_bus_addr,
             false,
         )?;
-        let link = open_link(mem, watchdog)?;
+        let link = open_link(mem, watchdog, a.spin)?;
         link.scratch_test()?;
         let e = LinkEngine::new(link, w.ids.len(), w.assets)?;
         let be = Backend::Card(Box::new(e), Book::new(w.ids.len(), w.assets));
@@ -401,6 +404,23 @@ pub fn run(mut a: Args) -> Result<()> {
         rep.failovers.len(),
         digest(&r.changes)
     );
+    let ticks = rep.hist.engine.len();
+    eprintln!(
+        "{ticks} ticks in {:.2} s: {:.0} ticks/s (book load included)",
+        r.seconds,
+        ticks as f64 / r.seconds
+    );
+    if let Some(c) = &r.card_report {
+        eprintln!(
+            "card: {} commands, {} scans, {} events; {} core cycles simulated in {:.2} s ({:.0} cycles/s)",
+            c.commands,
+            c.scans,
+            c.events,
+            c.cycles,
+            c.sim_seconds,
+            c.cycles as f64 / c.sim_seconds.max(1e-9)
+        );
+    }
     for f in &rep.failovers {
         eprintln!("  fail-over: {f}");
     }

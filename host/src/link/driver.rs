@@ -18,6 +18,9 @@ pub struct LinkOptions {
     pub timeout: Duration,
     /// How long [`CardLink::open`] waits for the card to identify itself.
     pub open_timeout: Duration,
+    /// Spin only briefly, then sleep between polls (shared cores, or a card as slow as the
+    /// rust-hdl simulation). Off: spin without ever yielding (a dedicated core).
+    pub backoff: bool,
 }
 
 impl Default for LinkOptions {
@@ -26,6 +29,7 @@ impl Default for LinkOptions {
             cmd_entries: CMD_RING_MAX_ENTRIES,
             timeout: Duration::from_millis(500),
             open_timeout: Duration::from_secs(5),
+            backoff: false,
         }
     }
 }
@@ -55,6 +59,7 @@ pub struct CardLink {
     evt_reported: u32,
     phase: bool,
     timeout: Duration,
+    backoff: bool,
     /// Counters.
     pub stats: LinkStats,
 }
@@ -123,6 +128,7 @@ impl CardLink {
             evt_reported: 0,
             phase: true,
             timeout: opts.timeout.max(opts.open_timeout),
+            backoff: opts.backoff,
             stats: LinkStats::default(),
         };
         link.fence(0x4C51_0001, |_| Ok(()))?;
@@ -239,7 +245,8 @@ impl CardLink {
         self.evt_reported = self.evt_head;
     }
 
-    /// Waits for an event, calling `idle` between polls; `Timeout` after the watchdog period.
+    /// Waits for an event, spinning (with `backoff`, sleeping 20 us between polls once the wait
+    /// passes 200 us); `Timeout` after the watchdog period.
     #[inline]
     pub fn wait(&mut self, waiting: &'static str) -> Result<EventEntry, LinkError> {
         let mut spins = 0u32;
@@ -249,10 +256,14 @@ impl CardLink {
                 return Ok(e);
             }
             spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(4096) {
+            if spins.is_multiple_of(4096) || (self.backoff && since.is_some()) {
                 let t = *since.get_or_insert_with(Instant::now);
-                if t.elapsed() > self.timeout {
+                let waited = t.elapsed();
+                if waited > self.timeout {
                     return Err(LinkError::Timeout { ms: self.timeout.as_millis() as u64, waiting });
+                }
+                if self.backoff && waited > Duration::from_micros(200) {
+                    std::thread::sleep(Duration::from_micros(20));
                 }
             } else {
                 std::hint::spin_loop();

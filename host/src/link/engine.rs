@@ -6,6 +6,11 @@
 //! tick-to-bitmap is one round trip. Upserts and removes are posted without waiting (the card
 //! answers them only on error); their bits are computed on the host from the mirror prices,
 //! which is one account's few multiplies, exactly as the card would.
+//!
+//! The card scans `term_slots` slots of every account; a scan's cycles are proportional to it.
+//! The engine starts at one slot and raises the card's parameter (a `Params` command ahead of
+//! the upsert) whenever an account arrives with more terms than any before, so a book of
+//! two-term accounts is scanned in two slots, not sixteen.
 
 use liqscan_hdl::abi::{Coeff, Command, Event, EventEntry, PriceEntry, check_terms, ring::upsert_entries};
 
@@ -39,6 +44,7 @@ pub struct LinkEngine {
     /// Groups the card reported scanning in the last scan.
     pub last_groups: u32,
     fence_token: u32,
+    term_slots: u32,
 }
 
 impl LinkEngine {
@@ -59,7 +65,7 @@ impl LinkEngine {
             ))
             .into());
         }
-        link.post(&Command::Params { active_accounts: slots as u32, term_slots: cfg.term_slots })?;
+        link.post(&Command::Params { active_accounts: slots as u32, term_slots: 1 })?;
         let words = bitmap::words_for(slots);
         let mut e = LinkEngine {
             link,
@@ -72,6 +78,7 @@ impl LinkEngine {
             last_cycles: 0,
             last_groups: 0,
             fence_token: 1,
+            term_slots: 1,
         };
         e.sync()?;
         Ok(e)
@@ -80,6 +87,11 @@ impl LinkEngine {
     /// The link (for statistics and bring-up).
     pub fn link(&self) -> &CardLink {
         &self.link
+    }
+
+    /// Term slots the card scans per account (the most terms of any account so far).
+    pub fn term_slots(&self) -> u32 {
+        self.term_slots
     }
 
     /// Account slots.
@@ -161,6 +173,14 @@ impl LinkEngine {
     pub fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), LinkFault> {
         self.check_slot(slot)?;
         check_terms(terms, self.prices.len()).map_err(|source| EngineError::BadTerms { slot, source })?;
+        if terms.len() as u32 > self.term_slots {
+            self.credit()?;
+            self.link.post(&Command::Params {
+                active_accounts: self.slots as u32,
+                term_slots: terms.len() as u32,
+            })?;
+            self.term_slots = terms.len() as u32;
+        }
         for cmd in upsert_entries(slot, terms) {
             self.credit()?;
             self.link.post(&cmd)?;

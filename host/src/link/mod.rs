@@ -49,11 +49,10 @@ pub const CMD_RING_MAX_ENTRIES: usize = 1024;
 pub const BAR_BYTES: usize = CMD_RING_WINDOW as usize + CMD_RING_MAX_ENTRIES * RING_ENTRY_BYTES;
 /// Default event ring entries (1 MiB of host memory).
 pub const DEFAULT_EVT_ENTRIES: usize = 16384;
-/// Link extension register (byte offset in BAR 0, write only): the host posts its free-running
-/// event consumer index here so that the card can wait instead of overwriting unread events.
-/// Not (yet) in `liqscan_hdl::abi::regs`; the offset is the first free one after
-/// `EVT_RING_ENTRIES`.
-pub const EVT_CONSUMER: u32 = 0x094;
+/// The event consumer register (byte offset in BAR 0, write only): the host posts its
+/// free-running event consumer index here so that the card waits instead of overwriting unread
+/// events. Defined in the register map (`liqscan_hdl::abi::regs::offset::EVT_CONSUMER`).
+pub const EVT_CONSUMER: u32 = liqscan_hdl::abi::regs::offset::EVT_CONSUMER;
 
 /// Why the link failed.
 #[derive(Debug, thiserror::Error)]

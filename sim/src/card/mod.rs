@@ -85,4 +85,9 @@ pub trait CardEngine: Send {
     ) -> Result<ScanInfo, CardRefusal>;
     /// Scans every active account; appends `(breach, at_risk)` for words `0..` in order.
     fn scan_full(&mut self, out: &mut Vec<(u32, u32)>) -> ScanInfo;
+    /// Core cycles simulated so far and the seconds the simulation took ((0, 0) where the
+    /// engine has no clock).
+    fn simulated(&self) -> (u64, f64) {
+        (0, 0.0)
+    }
 }

@@ -12,7 +12,7 @@ use liqscan_hdl::abi::ring::{
     BITMAP_WORDS_PER_ENTRY, CHANGED_PER_ENTRY, PHASE_BIT, RING_ENTRY_BYTES, RING_ENTRY_WORDS,
 };
 use liqscan_hdl::abi::{Command, Event, EventEntry, MAX_COEFFS_PER_ACCOUNT};
-use liqscan_host::link::{CMD_RING_MAX_ENTRIES, EVT_CONSUMER, LinkMemory};
+use liqscan_host::link::{CMD_RING_MAX_ENTRIES, LinkMemory};
 
 use super::CardEngine;
 
@@ -66,6 +66,10 @@ pub struct CardReport {
     pub resets: u64,
     /// Times the card waited for room in the event ring.
     pub evt_ring_waits: u64,
+    /// Core cycles the engine simulated (the rust-hdl card; 0 for the software card).
+    pub cycles: u64,
+    /// Seconds the engine spent simulating them.
+    pub sim_seconds: f64,
 }
 
 struct Rings {
@@ -86,7 +90,9 @@ impl Rings {
 
     fn emit(&mut self, event: Event, stop: &AtomicBool, report: &mut CardReport) -> bool {
         let mut waited = false;
-        while self.evt_prod.wrapping_sub(self.mem.bar.load_at(EVT_CONSUMER as usize, Ordering::Acquire))
+        while self
+            .evt_prod
+            .wrapping_sub(self.mem.bar.load_at(offset::EVT_CONSUMER as usize, Ordering::Acquire))
             > self.evt_mask
         {
             if stop.load(Ordering::Relaxed) {
@@ -213,6 +219,7 @@ pub fn serve(mem: LinkMemory, engine: &mut dyn CardEngine, opts: &ServeOptions) 
             break;
         }
     }
+    (report.cycles, report.sim_seconds) = engine.simulated();
     report
 }
 
