@@ -6,9 +6,11 @@
 //! ```
 //!
 //! Measures, side by side: a plain sequential-read loop (this core's read bandwidth), the
-//! full scan (`batch_tick`) of 1,000,000 accounts x 4 assets with both kernels, the
-//! reference's scan of the same book, and single-asset ticks on a mixed book (70% one
-//! collateral / one debt, 30% four assets) with per-tick p50/p99 from hdrhistogram. The
+//! full scan (`batch_tick`) of 1,000,000 accounts x 4 assets (book A) with every kernel and
+//! with two threads, the reference's scan of the same book; the full scan of a mixed book
+//! (book B: 70% one collateral / one debt, 30% four assets, 64 assets) in every layout; and
+//! single-asset ticks on book B with per-tick p50/p99 from hdrhistogram, by deltas and as
+//! routed (full scan for widely held assets). The
 //! full-scan rows are taken twice: with the book resident in the last-level cache (it is
 //! 16 MB here) against a read loop over a buffer of the same size, and after evicting the
 //! caches against a read loop over a 512 MB buffer (DRAM).
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
-use liqscan_host::engine::{Kernel, ScanEngine, SoftwareEngine};
+use liqscan_host::engine::{Kernel, Layout, Routing, ScanEngine, SoftwareEngine};
 use liqscan_host::{bitmap, reference};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -64,16 +66,13 @@ fn read_loop_avx2(buf: &[u64]) -> u64 {
     read_loop_plain(buf)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn gbps(bytes: usize, t: Duration) -> f64 {
     bytes as f64 / t.as_secs_f64() / 1e9
 }
 
-/// Median time of `f` over `reps` runs, each after `before` (not timed).
+/// Fastest time of `f` over `reps` runs, each after `before` (not timed). The machine is
+/// shared (other engineers compile on both vCPUs), so the fastest run is the least disturbed
+/// one; medians moved by 2x between identical configurations in the same run.
 fn time(reps: usize, mut before: impl FnMut(), mut f: impl FnMut()) -> Duration {
     let mut v = Vec::with_capacity(reps);
     for _ in 0..reps {
@@ -82,7 +81,7 @@ fn time(reps: usize, mut before: impl FnMut(), mut f: impl FnMut()) -> Duration 
         f();
         v.push(t.elapsed());
     }
-    median(v)
+    v.into_iter().min().unwrap_or_default()
 }
 
 /// Book A: every account holds 4 assets, two collateral and two debt, health near zero.
@@ -164,10 +163,12 @@ fn main() {
     let vectors: Vec<Vec<PriceEntry>> = (0..8)
         .map(|_| (0..4).map(|_| quote(rng.gen_range(base - base / 20..base + base / 20))).collect())
         .collect();
-    let mut engines: Vec<SoftwareEngine> = Kernel::available()
-        .into_iter()
-        .map(|k| {
-            let mut e = SoftwareEngine::with_kernel(n, 4, k);
+    let mut setups: Vec<(Kernel, usize)> = Kernel::available().into_iter().map(|k| (k, 1)).collect();
+    setups.insert(1, (Kernel::detect(), 2));
+    let mut engines: Vec<SoftwareEngine> = setups
+        .iter()
+        .map(|&(k, threads)| {
+            let mut e = SoftwareEngine::with_kernel(n, 4, k).with_threads(threads);
             for (s, t) in book.iter().enumerate() {
                 e.upsert(s as u32, t).unwrap();
             }
@@ -229,15 +230,18 @@ fn main() {
         );
         t_scan.push((e.kernel(), warm, cold));
     }
+    let t_scan: Vec<_> =
+        t_scan.into_iter().zip(&setups).map(|((k, w, c), (_, threads))| (k, *threads, w, c)).collect();
     let reps_ref = if smoke { 3 } else { 5 };
     let t_ref = time(reps_ref, || {}, || drop(black_box(reference::scan(&book, &vectors[1]))));
     println!();
     println!("{:<44} {:>12} {:>10} {:>12}", "full scan, book A", "time", "GB/s", "vs read loop");
     rows.push(("sequential read, same size as scan (warm)".to_string(), t_read_warm, bytes, t_read_warm));
     rows.push(("sequential read, 512 MB (DRAM)".to_string(), t_read_dram, sz.dram_bytes, t_read_dram));
-    for (k, warm, cold) in &t_scan {
-        rows.push((format!("batch_tick {k:?}, book cache-resident"), *warm, bytes, t_read_warm));
-        rows.push((format!("batch_tick {k:?}, caches evicted"), *cold, bytes, t_read_dram));
+    for (k, threads, warm, cold) in &t_scan {
+        let th = if *threads == 2 { " x2 threads" } else { "" };
+        rows.push((format!("batch_tick {k:?}{th}, cache-resident"), *warm, bytes, t_read_warm));
+        rows.push((format!("batch_tick {k:?}{th}, caches evicted"), *cold, bytes, t_read_dram));
     }
     rows.push(("reference::scan".to_string(), t_ref, bytes, t_read_warm));
     let read_gbps = |t: Duration, b| gbps(b, t);
@@ -251,23 +255,48 @@ fn main() {
             100.0 * gbps(*b, *t) / read_gbps(*against, against_bytes)
         );
     }
-    let fast = t_scan[0].1;
-    println!(
-        "speed-up over the reference: {:.0}x (cache-resident), {:.0}x (evicted)",
-        t_ref.as_secs_f64() / fast.as_secs_f64(),
-        t_ref.as_secs_f64() / t_scan[0].2.as_secs_f64()
-    );
+    for e in &engines {
+        println!("{:?}: {} exact rechecks over all its scans", e.kernel(), e.stats().rechecks);
+    }
+    for (k, threads, warm, cold) in &t_scan {
+        println!(
+            "speed-up of {k:?} x{threads} over the reference: {:.1}x (cache-resident), {:.1}x (evicted)",
+            t_ref.as_secs_f64() / warm.as_secs_f64(),
+            t_ref.as_secs_f64() / cold.as_secs_f64()
+        );
+    }
     drop(engines);
 
     // ---- Incremental ticks, book B ----
     let assets = 64;
     let book = book_mixed(n, assets, &mut rng);
     let mut prices: Vec<PriceEntry> = (0..assets).map(|_| quote(base)).collect();
-    let mut e = SoftwareEngine::new(n, assets);
-    e.batch_tick(&prices).unwrap();
-    for (s, t) in book.iter().enumerate() {
-        e.upsert(s as u32, t).unwrap();
+    fn load_b(book: &[Vec<Coeff>], prices: &[PriceEntry], layout: Layout, kernel: Kernel) -> SoftwareEngine {
+        let mut e = SoftwareEngine::with_kernel(book.len(), prices.len(), kernel).with_layout(layout);
+        e.batch_tick(prices).unwrap();
+        for (s, t) in book.iter().enumerate() {
+            e.upsert(s as u32, t).unwrap();
+        }
+        e
     }
+    // The full scan of book B in every layout, side by side (checked against the reference).
+    let want_b = reference::scan(&book, &prices);
+    let mut full_b = Vec::new();
+    for (layout, kernel) in [
+        (Layout::Columns, Kernel::Avx2Fma),
+        (Layout::Columns, Kernel::detect()),
+        (Layout::Rows, Kernel::detect()),
+        (Layout::Auto, Kernel::Avx2Fma),
+        (Layout::Auto, Kernel::detect()),
+    ] {
+        let mut e = load_b(&book, &prices, layout, kernel);
+        e.batch_tick(&prices).unwrap();
+        assert!(e.breach() == want_b.breach && e.at_risk() == want_b.at_risk, "book B scan differs");
+        let st = e.stats();
+        let t = time(sz.reps, || {}, || e.batch_tick(&prices).unwrap());
+        full_b.push((layout, e.kernel(), st, t));
+    }
+    let mut e = load_b(&book, &prices, Layout::Auto, Kernel::detect()).with_routing(Routing::Measured);
     let mut exposure = vec![0usize; assets];
     for t in &book {
         for c in t {
@@ -283,6 +312,20 @@ fn main() {
     );
     let t_full_b = time(sz.reps, || {}, || e.batch_tick(&prices).unwrap());
     let t_ref_b = time(reps_ref, || {}, || drop(black_box(reference::scan(&book, &prices))));
+    println!(
+        "{:<44} {:>12} {:>9} {:>11} {:>14}",
+        "full scan, book B", "time", "MB read", "row blocks", "vs reference"
+    );
+    for (layout, kernel, st, t) in &full_b {
+        println!(
+            "{:<44} {:>10.3}ms {:>9.1} {:>11} {:>13.1}x",
+            format!("batch_tick {layout:?} {kernel:?}"),
+            t.as_secs_f64() * 1e3,
+            st.scan_bytes as f64 / 1e6,
+            format!("{}/{}", st.row_blocks, st.blocks),
+            t_ref_b.as_secs_f64() / t.as_secs_f64()
+        );
+    }
     let mut words = Vec::with_capacity(n / 64 + 1);
     let mut tick_run = |e: &mut SoftwareEngine, asset: u16, ticks: usize, rng: &mut ChaCha8Rng| {
         let mut h = Histogram::<u64>::new(3).unwrap();
@@ -308,6 +351,23 @@ fn main() {
     let (h, flips) = tick_run(&mut e, moved, sz.ticks, &mut rng);
     let busiest = (0..assets).max_by_key(|&a| exposure[a]).unwrap() as u16;
     let (hb, _) = tick_run(&mut e, busiest, sz.ticks / 10, &mut rng);
+    // Routing: ticks by deltas against ticks by full scan, for assets of falling exposure.
+    let mut by_exposure: Vec<u16> = (0..assets as u16).collect();
+    by_exposure.sort_by_key(|&a| std::cmp::Reverse(e.delta_exposure(a)));
+    let mut e_delta = load_b(&book, e.prices(), Layout::Auto, Kernel::detect()).with_routing(Routing::Deltas);
+    let mut e_scan =
+        load_b(&book, e.prices(), Layout::Auto, Kernel::detect()).with_routing(Routing::FullScan);
+    let mut route_rows = Vec::new();
+    for &a in by_exposure.iter().take(12).step_by(2) {
+        let (hd, _) = tick_run(&mut e_delta, a, sz.ticks / 20, &mut rng);
+        let (hs, _) = tick_run(&mut e_scan, a, sz.ticks / 50, &mut rng);
+        let routed_before = e.stats().routed_ticks;
+        let (hr, _) = tick_run(&mut e, a, sz.ticks / 20, &mut rng);
+        let routed = e.stats().routed_ticks - routed_before;
+        let q = |h: &Histogram<u64>| h.value_at_quantile(0.5);
+        route_rows.push((a, e.delta_exposure(a), q(&hd), q(&hs), q(&hr), routed, e.routing_costs()));
+    }
+    drop((e_delta, e_scan));
     println!(
         "{:<44} {:>10.3}ms  ({:.0}x the reference's {:.3}ms)",
         "batch_tick, book B",
@@ -335,4 +395,16 @@ fn main() {
         );
     }
     println!("ticks on the ~1% asset: {} ({} changed words drained)", sz.ticks, flips);
+    println!();
+    println!("routing (book B): tick p50 by deltas, by full scan, and as Routing::Measured routes it");
+    for (a, delta, pd, ps, pr, routed, (cs, cd)) in route_rows {
+        println!(
+            "  asset {a:>2}: {delta:>7} delta accounts ({:>5.1}%)  deltas p50 {:>8.1}us  full scan p50 {:>8.1}us  measured p50 {:>8.1}us ({routed:>4}/{} routed; costs {cs:.1} cyc/slot, {cd:.1} cyc/delta)",
+            100.0 * delta as f64 / n as f64,
+            pd as f64 / 1e3,
+            ps as f64 / 1e3,
+            pr as f64 / 1e3,
+            sz.ticks / 20
+        );
+    }
 }

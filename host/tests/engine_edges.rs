@@ -2,7 +2,7 @@
 //! every width, bad input, and a larger random book through both kernels.
 
 use liqscan_hdl::abi::{COEFF_MAX, COEFF_MIN, Coeff, PriceEntry, QuotedPrice, TermError};
-use liqscan_host::engine::{EngineError, Kernel, Layout, ScanEngine, SoftwareEngine};
+use liqscan_host::engine::{EngineError, Kernel, Layout, Routing, ScanEngine, SoftwareEngine};
 use liqscan_host::{bitmap, reference};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -21,12 +21,12 @@ fn kernels() -> Vec<Kernel> {
 const LAYOUTS: [Layout; 3] = [Layout::Auto, Layout::Columns, Layout::Rows];
 
 /// Every kernel in every layout, with one and two scan threads, ticks routed or not.
-fn setups() -> Vec<(Kernel, Layout, usize, bool)> {
+fn setups() -> Vec<(Kernel, Layout, usize, Routing)> {
     let mut v = Vec::new();
     for k in kernels() {
         for l in LAYOUTS {
-            for threads in [1, 2] {
-                v.push((k, l, threads, threads == 1));
+            for (threads, r) in [(1, Routing::Deltas), (1, Routing::FullScan), (2, Routing::Measured)] {
+                v.push((k, l, threads, r));
             }
         }
     }
@@ -36,12 +36,9 @@ fn setups() -> Vec<(Kernel, Layout, usize, bool)> {
 fn engine(
     slots: usize,
     assets: usize,
-    (k, l, threads, routing): (Kernel, Layout, usize, bool),
+    (k, l, threads, routing): (Kernel, Layout, usize, Routing),
 ) -> SoftwareEngine {
-    SoftwareEngine::with_kernel(slots, assets, k)
-        .with_layout(l)
-        .with_threads(threads)
-        .with_tick_routing(routing)
+    SoftwareEngine::with_kernel(slots, assets, k).with_layout(l).with_threads(threads).with_routing(routing)
 }
 
 fn c(asset: u16, coeff: i32) -> Coeff {
@@ -211,14 +208,14 @@ fn larger_random_book() {
         }
     };
     let def = Kernel::detect();
-    let mut runs: Vec<(Kernel, Layout, usize, bool)> =
-        kernels().into_iter().map(|k| (k, Layout::Auto, 1, true)).collect();
+    let mut runs: Vec<(Kernel, Layout, usize, Routing)> =
+        kernels().into_iter().map(|k| (k, Layout::Auto, 1, Routing::Measured)).collect();
     runs.extend([
-        (def, Layout::Columns, 1, true),
-        (def, Layout::Rows, 1, false),
-        (def, Layout::Auto, 2, true),
+        (def, Layout::Columns, 1, Routing::Measured),
+        (def, Layout::Rows, 1, Routing::Deltas),
+        (def, Layout::Auto, 2, Routing::Measured),
     ]);
-    runs.push((def, Layout::Auto, 1, false));
+    runs.push((def, Layout::Auto, 1, Routing::FullScan));
     for setup in runs {
         let k = setup;
         let mut rng = ChaCha8Rng::seed_from_u64(rng.r#gen());
@@ -333,18 +330,18 @@ fn blocks_switch_layout_by_density() {
     }
     assert_eq!(e.stats().row_blocks, 0, "dense blocks are columns");
     // Sparse: one block's slots each on a different pair of the 64 assets.
-    for s in 0..64 {
-        book[s] = vec![c(s as u16, 10), c(((s + 1) % assets) as u16, -10)];
-        e.upsert(s as u32, &book[s]).unwrap();
+    for (s, t) in book.iter_mut().enumerate().take(64) {
+        *t = vec![c(s as u16, 10), c(((s + 1) % assets) as u16, -10)];
+        e.upsert(s as u32, t).unwrap();
     }
     assert_eq!(e.stats().row_blocks, 1, "the sparse block is rows");
     e.batch_tick(&prices).unwrap();
     let want = reference::scan(&book, &prices);
     assert_eq!((e.breach(), e.at_risk()), (&want.breach[..], &want.at_risk[..]));
     // Back to two assets: columns again.
-    for s in 0..64 {
-        book[s] = vec![c(0, 999), c(1, -1000)];
-        e.upsert(s as u32, &book[s]).unwrap();
+    for (s, t) in book.iter_mut().enumerate().take(64) {
+        *t = vec![c(0, 999), c(1, -1000)];
+        e.upsert(s as u32, t).unwrap();
     }
     assert_eq!(e.stats().row_blocks, 0, "the block is dense again");
     prices[0] = flat(1001);

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use liqscan_hdl::abi::{COEFF_MAX, COEFF_MIN, Coeff, PriceEntry, QuotedPrice};
-use liqscan_host::engine::{EngineError, Kernel, Layout, ScanEngine, SoftwareEngine};
+use liqscan_host::engine::{EngineError, Kernel, Layout, Routing, ScanEngine, SoftwareEngine};
 use liqscan_host::reference;
 use proptest::prelude::*;
 
@@ -118,7 +118,7 @@ struct Setup {
     kernel: Kernel,
     layout: Layout,
     threads: usize,
-    routing: bool,
+    routing: Routing,
 }
 
 impl Setup {
@@ -126,7 +126,7 @@ impl Setup {
         SoftwareEngine::with_kernel(slots, assets, self.kernel)
             .with_layout(self.layout)
             .with_threads(self.threads)
-            .with_tick_routing(self.routing)
+            .with_routing(self.routing)
     }
 }
 
@@ -136,7 +136,7 @@ fn setup() -> impl Strategy<Value = Setup> {
         proptest::sample::select(ks),
         prop_oneof![Just(Layout::Auto), Just(Layout::Columns), Just(Layout::Rows)],
         prop_oneof![4 => Just(1usize), 1 => Just(2usize)],
-        any::<bool>(),
+        prop_oneof![Just(Routing::Measured), Just(Routing::Deltas), Just(Routing::FullScan)],
     )
         .prop_map(|(kernel, layout, threads, routing)| Setup { kernel, layout, threads, routing })
 }

@@ -6,7 +6,7 @@
 //!    asset 0: [c_0 .. c_63]  asset 3: [c_0 .. c_63] ...      price: one broadcast per column
 //!
 //!  block b, row (term-major) layout: row k holds each slot's k-th term
-//!    row 0: coeff [c_0 .. c_63]  asset [a_0 .. a_63]         price: a vector gather per row
+//!    row 0: coeff [c_0 .. c_63]  pidx [2a_0+s_0 .. ]        price: one 16-byte load per lane
 //!    row 1: ...                    (rows = most terms any slot of the block holds)
 //! ```
 //!
@@ -51,15 +51,21 @@ pub(crate) struct Column(pub [i32; LANES]);
 
 const EMPTY_COL: Column = Column([0; LANES]);
 
-/// The k-th term of each of the 64 slots of a block: coefficient (0: none) and asset.
+/// The k-th term of each of the 64 slots of a block: coefficient (0: none) and price index
+/// `2 * asset + (coeff < 0)` (0 for none), which picks the (spot, stressed) price pair the
+/// term's sign needs.
 #[repr(C, align(64))]
 #[derive(Clone, Copy)]
 pub(crate) struct Row {
     pub coeff: [i32; LANES],
-    pub asset: [u16; LANES],
+    pub pidx: [u16; LANES],
 }
 
-const EMPTY_ROW: Row = Row { coeff: [0; LANES], asset: [0; LANES] };
+const EMPTY_ROW: Row = Row { coeff: [0; LANES], pidx: [0; LANES] };
+
+/// Most assets for which blocks may take the row layout (the price index is 16 bits); the card
+/// takes 1024 ([`MAX_ASSETS`](liqscan_hdl::abi::MAX_ASSETS)). Beyond it every block is columns.
+pub(crate) const ROW_MAX_ASSETS: usize = 1 << 15;
 
 /// A column holds a positive coefficient.
 pub(crate) const HAS_POS: u8 = 1;
@@ -198,6 +204,8 @@ pub(crate) struct BlockStore {
     cols: Arena<Column>,
     rows: Arena<Row>,
     held: Vec<Vec<Held>>,
+    /// Copy of `held` for column blocks, contiguous in block order: what the kernel reads.
+    meta: Arena<Held>,
     /// Terms each slot holds, per block.
     nterms: Vec<[u8; LANES]>,
 }
@@ -211,14 +219,15 @@ pub(crate) enum BlockView<'a> {
 }
 
 impl BlockStore {
-    pub fn new(slots: usize) -> Self {
+    pub fn new(slots: usize, assets: usize) -> Self {
         let n = slots.div_ceil(LANES);
         BlockStore {
-            layout: Layout::Auto,
+            layout: if assets > ROW_MAX_ASSETS { Layout::Columns } else { Layout::Auto },
             rows_mode: vec![false; n],
             cols: Arena::new(n, EMPTY_COL),
             rows: Arena::new(n, EMPTY_ROW),
             held: vec![Vec::new(); n],
+            meta: Arena::new(n, Held { asset: 0, signs: 0, lanes: 0 }),
             nterms: vec![[0; LANES]; n],
         }
     }
@@ -226,6 +235,9 @@ impl BlockStore {
     /// Sets the layout policy; only on an empty store.
     pub fn set_layout(&mut self, layout: Layout) {
         assert!(self.held.iter().all(|h| h.is_empty()), "set the layout before any upsert");
+        if self.layout == Layout::Columns && layout != Layout::Columns {
+            return; // too many assets for rows (ROW_MAX_ASSETS)
+        }
         self.layout = layout;
         self.rows_mode.fill(layout == Layout::Rows);
     }
@@ -239,7 +251,7 @@ impl BlockStore {
         if self.rows_mode[b] {
             BlockView::Rows(self.rows.get(b))
         } else {
-            BlockView::Cols { cols: self.cols.get(b), held: &self.held[b] }
+            BlockView::Cols { cols: self.cols.get(b), held: self.meta.get(b) }
         }
     }
 
@@ -294,9 +306,9 @@ impl BlockStore {
         let gone = self.held[b][i].lanes == 0;
         if self.rows_mode[b] {
             let rows = self.rows.get_mut(b);
-            if let Some(r) = rows.iter_mut().find(|r| r.coeff[lane] != 0 && r.asset[lane] == asset) {
+            if let Some(r) = rows.iter_mut().find(|r| r.coeff[lane] != 0 && r.pidx[lane] >> 1 == asset) {
                 r.coeff[lane] = 0;
-                r.asset[lane] = 0;
+                r.pidx[lane] = 0;
             }
             let keep = rows.iter().rposition(|r| r.coeff.iter().any(|&c| c != 0)).map_or(0, |k| k + 1);
             self.rows.truncate(b, keep);
@@ -325,7 +337,7 @@ impl BlockStore {
         };
         let r = &mut self.rows.get_mut(b)[k];
         r.coeff[lane] = coeff;
-        r.asset[lane] = asset;
+        r.pidx[lane] = asset * 2 + (coeff < 0) as u16;
     }
 
     /// Switches block `b`'s layout when the policy says so.
@@ -338,9 +350,22 @@ impl BlockStore {
             Layout::Auto if self.rows_mode[b] => assets > (ROW_COST - 1) * k,
             Layout::Auto => assets > ROW_COST * k,
         };
-        if rows == self.rows_mode[b] {
-            return;
+        if rows != self.rows_mode[b] {
+            self.switch(b, rows);
         }
+        if self.rows_mode[b] {
+            self.meta.release(b);
+        } else {
+            let n = self.held[b].len();
+            while self.meta.len(b) < n {
+                self.meta.push(b);
+            }
+            self.meta.truncate(b, n);
+            self.meta.get_mut(b).copy_from_slice(&self.held[b]);
+        }
+    }
+
+    fn switch(&mut self, b: usize, rows: bool) {
         if rows {
             for i in 0..self.held[b].len() {
                 let asset = self.held[b][i].asset;
@@ -360,7 +385,7 @@ impl BlockStore {
             for r in rows {
                 for lane in 0..LANES {
                     if r.coeff[lane] != 0 {
-                        let i = held.iter().position(|h| h.asset == r.asset[lane]).expect("held asset");
+                        let i = held.iter().position(|h| h.asset == r.pidx[lane] >> 1).expect("held asset");
                         cols[i].0[lane] = r.coeff[lane];
                     }
                 }

@@ -172,8 +172,9 @@ impl SplitPrice {
     }
 }
 
-/// One asset's whole prices for the filter: spot asset, spot liability, stressed asset,
-/// stressed liability (so entry `4 * asset + (c < 0) + 2 * stressed` is a term's price).
+/// One asset's whole prices for the filter: (spot, stressed) for positive coefficients, then
+/// (spot, stressed) for negative ones. So the 16-byte pair at `2 * asset + (c < 0)` is what a
+/// term needs (a row's `pidx`).
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(32))]
 pub(crate) struct FlatPrice(pub [f64; 4]);
@@ -182,8 +183,8 @@ impl FlatPrice {
     pub fn of(p: &PriceEntry) -> Self {
         FlatPrice([
             p.spot.asset as f64,
-            p.spot.liability as f64,
             p.stressed.asset as f64,
+            p.spot.liability as f64,
             p.stressed.liability as f64,
         ])
     }
@@ -217,13 +218,12 @@ fn portable_cols(cols: &[Column], held: &[Held], split: &[SplitPrice]) -> Words 
 fn portable_rows(rows: &[Row], flat: &[FlatPrice]) -> Words {
     let mut acc = [[0i128; 2]; LANES];
     for r in rows {
-        for l in 0..LANES {
-            let c = r.coeff[l];
+        for ((a, &c), &i) in acc.iter_mut().zip(&r.coeff).zip(&r.pidx) {
             if c != 0 {
-                let p = &flat[r.asset[l] as usize].0;
-                let neg = (c < 0) as usize;
-                acc[l][0] += c as i128 * p[neg] as i128;
-                acc[l][1] += c as i128 * p[2 + neg] as i128;
+                let i = i as usize;
+                let p = &flat[i / 2].0[2 * (i % 2)..];
+                a[0] += c as i128 * p[0] as i128;
+                a[1] += c as i128 * p[1] as i128;
             }
         }
     }
@@ -336,16 +336,16 @@ mod avx2 {
             for k in 0..2 {
                 let (p0, p1) = match SIGNS {
                     HAS_POS => {
-                        let pa = _mm256_set1_pd(p.0[2 * k]);
+                        let pa = _mm256_set1_pd(p.0[k]);
                         (pa, pa)
                     }
                     HAS_NEG => {
-                        let pl = _mm256_set1_pd(p.0[2 * k + 1]);
+                        let pl = _mm256_set1_pd(p.0[2 + k]);
                         (pl, pl)
                     }
                     _ => {
-                        let pa = _mm256_set1_pd(p.0[2 * k]);
-                        let pl = _mm256_set1_pd(p.0[2 * k + 1]);
+                        let pa = _mm256_set1_pd(p.0[k]);
+                        let pl = _mm256_set1_pd(p.0[2 + k]);
                         (_mm256_blendv_pd(pa, pl, c0), _mm256_blendv_pd(pa, pl, c1))
                     }
                 };
@@ -382,39 +382,35 @@ mod avx2 {
         w
     }
 
-    /// Floating-point filter on rows: each lane's price gathered from the flat table at
-    /// `4 * asset + (c < 0)` (spot) and `+ 2` (stressed).
+    /// Floating-point filter on rows. Each lane's (spot, stressed) price pair is one 16-byte
+    /// load at its `pidx` (scalar loads: much cheaper than vector gathers on this machine);
+    /// four pairs are transposed into a spot and a stressed vector in lane order (0, 2, 1, 3),
+    /// the coefficients permuted to match, and the bit order fixed once per block.
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn scan_rows(rows: &[Row], flat: &[FlatPrice]) -> Words {
         let mut w = Words::default();
         let base = flat.as_ptr() as *const f64;
-        let two = _mm256_set1_epi32(2);
         for chunk in 0..LANES / 8 {
             let mut s = [_mm256_setzero_pd(); 4];
             for r in rows {
-                // SAFETY: rows are 64-byte aligned; `coeff` at offset 0 and `asset` at offset
-                // 256, so chunk * 32 and 256 + chunk * 16 bytes are 32- and 16-byte aligned.
-                // Every gathered index is below 4 * flat.len(): a nonzero term's asset is in
-                // range (checked at upsert), an empty lane has asset 0 and there is a price
-                // table entry whenever a row exists.
-                unsafe {
-                    let ci = _mm256_load_si256(r.coeff.as_ptr().add(chunk * 8) as *const __m256i);
-                    let ai = _mm_load_si128(r.asset.as_ptr().add(chunk * 8) as *const __m128i);
-                    let idx = _mm256_or_si256(
-                        _mm256_slli_epi32::<2>(_mm256_cvtepu16_epi32(ai)),
-                        _mm256_srli_epi32::<31>(ci),
-                    );
-                    let ids = _mm256_add_epi32(idx, two);
-                    let c0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(ci));
-                    let c1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256::<1>(ci));
-                    let p0 = _mm256_i32gather_pd::<8>(base, _mm256_castsi256_si128(idx));
-                    let p1 = _mm256_i32gather_pd::<8>(base, _mm256_extracti128_si256::<1>(idx));
-                    let q0 = _mm256_i32gather_pd::<8>(base, _mm256_castsi256_si128(ids));
-                    let q1 = _mm256_i32gather_pd::<8>(base, _mm256_extracti128_si256::<1>(ids));
-                    s[0] = _mm256_fmadd_pd(c0, p0, s[0]);
-                    s[1] = _mm256_fmadd_pd(c1, p1, s[1]);
-                    s[2] = _mm256_fmadd_pd(c0, q0, s[2]);
-                    s[3] = _mm256_fmadd_pd(c1, q1, s[3]);
+                for q in 0..2 {
+                    let l = chunk * 8 + q * 4;
+                    // SAFETY: every pidx is below 2 * flat.len(): a nonzero term's asset is in
+                    // range (checked at upsert), an empty lane has pidx 0 and there is a price
+                    // table entry whenever a row exists. The table is 32-byte aligned, so each
+                    // pair is 16-byte aligned. Rows are 64-byte aligned and l % 4 == 0, so the
+                    // coefficient load is 16-byte aligned.
+                    unsafe {
+                        let ld = |i: usize| _mm_load_pd(base.add(r.pidx[l + i] as usize * 2));
+                        let a = _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(ld(0)), ld(1));
+                        let b = _mm256_insertf128_pd::<1>(_mm256_castpd128_pd256(ld(2)), ld(3));
+                        let spot = _mm256_unpacklo_pd(a, b);
+                        let stressed = _mm256_unpackhi_pd(a, b);
+                        let ci = _mm_load_si128(r.coeff.as_ptr().add(l) as *const __m128i);
+                        let c = _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_cvtepi32_pd(ci));
+                        s[q] = _mm256_fmadd_pd(c, spot, s[q]);
+                        s[2 + q] = _mm256_fmadd_pd(c, stressed, s[2 + q]);
+                    }
                 }
             }
             for half in 0..2 {
@@ -425,7 +421,13 @@ mod avx2 {
                 w.recheck |= r << shift;
             }
         }
-        w
+        // Lanes came in order (0, 2, 1, 3) within each group of four: swap bits 1 and 2.
+        let fix = |x: u64| {
+            (x & 0x9999_9999_9999_9999)
+                | ((x & 0x2222_2222_2222_2222) << 1)
+                | ((x & 0x4444_4444_4444_4444) >> 1)
+        };
+        Words { breach: fix(w.breach), at_risk: fix(w.at_risk), recheck: fix(w.recheck) }
     }
 }
 

@@ -24,7 +24,7 @@ mod software;
 
 pub use blocks::Layout;
 pub use kernel::Kernel;
-pub use software::{EngineStats, ROUTE_DIV, SoftwareEngine};
+pub use software::{EngineStats, PRIOR_DELTA_PER_ACCOUNT, PRIOR_SCAN_PER_SLOT, Routing, SoftwareEngine};
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, TermError};
 

@@ -54,11 +54,17 @@ struct Group {
     entries: Vec<Entry>,
     spot_cut: usize,
     stressed_cut: usize,
+    /// The cuts are valid when this equals the index's generation (a full scan sets every bit
+    /// and only bumps the index's generation: the cuts are found again by the next tick).
+    generation: u32,
 }
 
 impl Group {
     fn cuts(&self, prices: &[PriceEntry]) -> (usize, usize) {
-        let (x, y) = (&prices[self.coll_asset as usize], &prices[self.debt_asset as usize]);
+        self.cuts_of(&prices[self.coll_asset as usize], &prices[self.debt_asset as usize])
+    }
+
+    fn cuts_of(&self, x: &PriceEntry, y: &PriceEntry) -> (usize, usize) {
         let (sx, sy) = (x.spot.asset, y.spot.liability);
         let (tx, ty) = (x.stressed.asset, y.stressed.liability);
         (
@@ -90,11 +96,17 @@ pub(crate) struct PairIndex {
     groups: Vec<Group>,
     by_pair: HashMap<(u16, u16), u32>,
     by_asset: Vec<Vec<u32>>,
+    generation: u32,
 }
 
 impl PairIndex {
     pub fn new(assets: usize) -> Self {
-        PairIndex { groups: Vec::new(), by_pair: HashMap::new(), by_asset: vec![Vec::new(); assets] }
+        PairIndex {
+            groups: Vec::new(),
+            by_pair: HashMap::new(),
+            by_asset: vec![Vec::new(); assets],
+            generation: 0,
+        }
     }
 
     /// Accounts held, for statistics.
@@ -115,6 +127,7 @@ impl PairIndex {
                     entries: Vec::new(),
                     spot_cut: 0,
                     stressed_cut: 0,
+                    generation: self.generation,
                 });
                 self.by_pair.insert((x, y), g as u32);
                 self.by_asset[x as usize].push(g as u32);
@@ -127,6 +140,7 @@ impl PairIndex {
         let i = grp.entries.partition_point(|o| o.cmp_key(&e) == Ordering::Less);
         grp.entries.insert(i, e);
         grp.recut(prices);
+        grp.generation = self.generation;
     }
 
     /// Removes a pair account inserted with the same terms.
@@ -144,14 +158,23 @@ impl PairIndex {
             grp.entries.remove(i);
         }
         grp.recut(prices);
+        grp.generation = self.generation;
     }
 
-    /// Asset `asset` moved (prices already updated): flips the bits between old and new cuts.
-    /// Returns the number of accounts whose state was rewritten.
-    pub fn tick(&mut self, asset: u16, prices: &[PriceEntry], bits: &mut Bits) -> usize {
+    /// Asset `asset` moved from `old` (prices already updated): flips the bits between old
+    /// and new cuts. Returns the number of accounts whose state was rewritten.
+    pub fn tick(&mut self, asset: u16, old: &PriceEntry, prices: &[PriceEntry], bits: &mut Bits) -> usize {
         let mut touched = 0;
         for &g in &self.by_asset[asset as usize] {
             let grp = &mut self.groups[g as usize];
+            if grp.generation != self.generation {
+                // A full scan set the bits since the cuts were found: find them at the prices
+                // before this tick (two binary searches, once per group per full scan).
+                let x = if grp.coll_asset == asset { old } else { &prices[grp.coll_asset as usize] };
+                let y = if grp.debt_asset == asset { old } else { &prices[grp.debt_asset as usize] };
+                (grp.spot_cut, grp.stressed_cut) = grp.cuts_of(x, y);
+                grp.generation = self.generation;
+            }
             let (spot, stressed) = grp.cuts(prices);
             let (lo, hi) = (spot.min(grp.spot_cut), spot.max(grp.spot_cut));
             for (i, e) in grp.entries[lo..hi].iter().enumerate() {
@@ -168,17 +191,17 @@ impl PairIndex {
         touched
     }
 
-    /// Asset `asset` moved and a full scan set the bits: only the cuts of its groups move.
-    pub fn recut_asset(&mut self, asset: u16, prices: &[PriceEntry]) {
-        for &g in &self.by_asset[asset as usize] {
-            self.groups[g as usize].recut(prices);
-        }
-    }
-
-    /// The whole price vector moved; the full scan set the bits, only the cuts move here.
-    pub fn recut_all(&mut self, prices: &[PriceEntry]) {
-        for g in &mut self.groups {
-            g.recut(prices);
+    /// A full scan set every bit: every group's cuts are stale and are found again by the
+    /// next tick on one of its assets (O(1) here: a full scan must not pay a binary search per
+    /// group, which on a 64-asset book costs as much as the scan).
+    pub fn invalidate(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Once in 2^32 scans: no group may look valid by wrap-around.
+            for g in &mut self.groups {
+                g.generation = u32::MAX;
+            }
+            self.generation = 1;
         }
     }
 }

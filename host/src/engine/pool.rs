@@ -120,10 +120,10 @@ impl Pool {
         // SAFETY: the helper is idle (every start is followed by a wait before the next).
         unsafe { *self.shared.job.get() = job };
         self.shared.go.fetch_add(1, Ordering::SeqCst);
-        if self.shared.sleeping.load(Ordering::SeqCst) {
-            if let Some(h) = &self.helper {
-                h.thread().unpark();
-            }
+        if self.shared.sleeping.load(Ordering::SeqCst)
+            && let Some(h) = &self.helper
+        {
+            h.thread().unpark();
         }
     }
 

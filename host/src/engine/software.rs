@@ -31,10 +31,69 @@ use super::pairs::{PairIndex, as_pair};
 use super::pool::Pool;
 use super::{AccountHealth, EngineError, Kernel, ScanEngine};
 
-/// A tick whose asset at least `slots / ROUTE_DIV` delta accounts hold is served by a full
-/// scan instead of deltas (measured on the engine bench's book B and on `liqscan demo`:
-/// docs/PERFORMANCE.md, "Routing a tick").
-pub const ROUTE_DIV: usize = 16;
+/// How [`tick`](ScanEngine::tick) serves an asset that many accounts hold.
+///
+/// A tick costs about `delta accounts x (cost per delta)` by deltas and `slots x (cost per
+/// slot)` by a full scan. Both costs depend on the book and on the machine (a 100,000-account
+/// book in the last-level cache updates an account by delta in a few ns; a 1,000,000-account
+/// book pays a DRAM miss, ~50 ns, per account), so no fixed fraction of the book is right
+/// everywhere (docs/PERFORMANCE.md, "Routing a tick"). [`Routing::Measured`] keeps running
+/// averages of both costs, timed with the CPU's time-stamp counter (no syscall), and takes
+/// the cheaper path; both paths give the same exact bitmaps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Routing {
+    /// By measured cost. Until a cost is measured it is assumed to be
+    /// [`PRIOR_SCAN_PER_SLOT`] and [`PRIOR_DELTA_PER_ACCOUNT`] cycles. Opt-in: it wins on a
+    /// 1,000,000-account book (19 %-held asset: 9.5 ms against 38 ms by deltas) but made
+    /// `liqscan demo` (100,000 accounts in cache) slower, p50 80 us -> 180 us
+    /// (docs/PERFORMANCE.md).
+    Measured,
+    /// Every tick by deltas (the default).
+    #[default]
+    Deltas,
+    /// Every tick by a full scan (tests and benchmarks).
+    FullScan,
+}
+
+/// Assumed full-scan cost per slot (time-stamp counter cycles) before one is measured: the
+/// 4-asset book's scan measured about 3 cycles per slot, the 64-asset book's 15-20.
+pub const PRIOR_SCAN_PER_SLOT: u32 = 16;
+/// Assumed delta cost per exposed account (cycles) before one is measured: 30-45 measured on
+/// a 1,000,000-account book for most assets, 300+ when the exposure list spans the book.
+pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
+/// Every this many routed ticks, the next two ticks that would be routed go by deltas instead
+/// (the first recomputes the healths the scans left stale, the second measures the delta
+/// cost), so a delta cost measured long ago cannot keep routing wrong forever.
+const EXPLORE_EVERY: u64 = 256;
+
+/// Cycle counter for the routing costs (0 where there is none: the priors stay).
+#[inline]
+fn cycles() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: rdtsc has no preconditions.
+    unsafe {
+        std::arch::x86_64::_rdtsc()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    0
+}
+
+/// Running average (weight 1/8) of a cost in 1/16 cycle.
+#[derive(Clone, Copy, Debug)]
+struct Cost(u64);
+
+impl Cost {
+    fn prior(cycles: u32) -> Self {
+        Cost(cycles as u64 * 16)
+    }
+    fn record(&mut self, cycles: u64, units: usize) {
+        if units == 0 || cycles == 0 {
+            return;
+        }
+        let x = (cycles * 16 / units as u64).min(1 << 40);
+        self.0 = (self.0 * 7 + x) / 8;
+    }
+}
 use crate::reference;
 
 /// One exposure of a delta account to an asset.
@@ -111,7 +170,10 @@ pub struct SoftwareEngine {
     blocks: BlockStore,
     pairs: PairIndex,
     pool: Option<Pool>,
-    route: bool,
+    routing: Routing,
+    explore: u8,
+    scan_cost: Cost,
+    delta_cost: Cost,
     rechecks: u64,
     routed_ticks: u64,
 }
@@ -140,10 +202,13 @@ impl SoftwareEngine {
             split: vec![SplitPrice::default(); assets],
             flat: vec![FlatPrice::default(); assets],
             bits: Bits::new(slots),
-            blocks: BlockStore::new(slots),
+            blocks: BlockStore::new(slots, assets),
             pairs: PairIndex::new(assets),
             pool: None,
-            route: true,
+            routing: Routing::Deltas,
+            explore: 0,
+            scan_cost: Cost::prior(PRIOR_SCAN_PER_SLOT),
+            delta_cost: Cost::prior(PRIOR_DELTA_PER_ACCOUNT),
             rechecks: 0,
             routed_ticks: 0,
         }
@@ -169,11 +234,16 @@ impl SoftwareEngine {
         self
     }
 
-    /// Whether [`tick`](ScanEngine::tick) may serve a widely held asset by a full scan
-    /// ([`ROUTE_DIV`]); on by default. Off: every tick goes by deltas.
-    pub fn with_tick_routing(mut self, on: bool) -> Self {
-        self.route = on;
+    /// How [`tick`](ScanEngine::tick) chooses between deltas and a full scan
+    /// ([`Routing::Deltas`] by default).
+    pub fn with_routing(mut self, routing: Routing) -> Self {
+        self.routing = routing;
         self
+    }
+
+    /// The current routing costs in cycles: (full scan per slot, delta per account).
+    pub fn routing_costs(&self) -> (f64, f64) {
+        (self.scan_cost.0 as f64 / 16.0, self.delta_cost.0 as f64 / 16.0)
     }
 
     /// The full-scan kernel in use.
@@ -286,6 +356,13 @@ impl SoftwareEngine {
 
     /// Scans every block at the current prices into the bitmaps.
     fn full_scan(&mut self) {
+        let t0 = cycles();
+        self.full_scan_untimed();
+        let slots = self.terms.len();
+        self.scan_cost.record(cycles().wrapping_sub(t0), slots);
+    }
+
+    fn full_scan_untimed(&mut self) {
         let n = self.blocks.blocks();
         let k = self.kernel;
         let (blocks, split, flat) = (&self.blocks, &self.split[..], &self.flat[..]);
@@ -395,15 +472,32 @@ impl ScanEngine for SoftwareEngine {
         }
         let old = self.prices[a];
         self.set_price(a, price);
-        if self.route && self.exposure[a].len() * ROUTE_DIV >= self.terms.len().max(1) {
+        let exposed = self.exposure[a].len() as u64;
+        let by_scan = match self.routing {
+            Routing::Deltas => false,
+            Routing::FullScan => true,
+            Routing::Measured => {
+                let scan = exposed * self.delta_cost.0 > self.terms.len() as u64 * self.scan_cost.0;
+                if scan && self.explore > 0 {
+                    self.explore -= 1;
+                    false
+                } else {
+                    if scan && self.routed_ticks % EXPLORE_EVERY == EXPLORE_EVERY - 1 {
+                        self.explore = 2;
+                    }
+                    scan
+                }
+            }
+        };
+        if by_scan {
             // Widely held: one full scan is cheaper than this many deltas.
             self.routed_ticks += 1;
             self.bump_generation();
             self.full_scan();
-            self.pairs.recut_asset(asset, &self.prices);
+            self.pairs.invalidate();
             return Ok(());
         }
-        self.pairs.tick(asset, &self.prices, &mut self.bits);
+        self.pairs.tick(asset, &old, &self.prices, &mut self.bits);
 
         // Price deltas by coefficient sign; each below 2^32 in magnitude, c * d below 2^63.
         let d = |new: u32, old: u32| new as i64 - old as i64;
@@ -413,6 +507,8 @@ impl ScanEngine for SoftwareEngine {
             d(price.stressed.liability, old.stressed.liability),
         ];
         let generation = self.generation;
+        let t0 = cycles();
+        let mut stale = 0usize;
         for e in &self.exposure[a] {
             let s = e.slot as usize;
             let x = &mut self.exact[s];
@@ -422,10 +518,16 @@ impl ScanEngine for SoftwareEngine {
                 (x.spot() + (c * spot[neg]) as i128, x.stressed() + (c * stressed[neg]) as i128)
             } else {
                 // A batch tick moved prices since this health was stored.
+                stale += 1;
                 reference::health(&self.terms[s], &self.prices)
             };
             *x = Exact::new(h, hs, generation);
             self.bits.set(s, h < 0, hs < 0);
+        }
+        // The steady-state delta cost: ticks that recomputed stale healths would overstate it,
+        // and tiny exposures measure the call's overhead, not the per-account cost.
+        if stale == 0 && exposed >= 256 {
+            self.delta_cost.record(cycles().wrapping_sub(t0), exposed as usize);
         }
         Ok(())
     }
@@ -439,7 +541,7 @@ impl ScanEngine for SoftwareEngine {
         }
         self.bump_generation();
         self.full_scan();
-        self.pairs.recut_all(&self.prices);
+        self.pairs.invalidate();
         Ok(())
     }
 
