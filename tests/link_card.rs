@@ -78,9 +78,9 @@ fn drive(mem: LinkMemory, slots: usize, seed: u64) {
         e.changed_words(&mut changed);
     }
     // A burst of upserts fills the 64-entry command ring: the host must wait for credit.
-    for s in 0..slots {
-        book[s] = terms(&mut rng);
-        e.upsert(s as u32, &book[s]).unwrap();
+    for (s, t) in book.iter_mut().enumerate() {
+        *t = terms(&mut rng);
+        e.upsert(s as u32, t).unwrap();
     }
     // The card saw the commands: a full resync matches too.
     e.batch_tick(&prices).unwrap();

@@ -18,7 +18,7 @@ use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_host::engine::SoftwareEngine;
 use liqscan_host::feed::replay::{self, Pace};
 use liqscan_host::link::{CardLink, LinkEngine, LinkMemory, LinkOptions};
-use liqscan_host::metrics::{Counters, Published};
+use liqscan_host::metrics::Counters;
 use liqscan_host::pipeline::{self, Backend, Book, Clock, FeedMsg, PipelineConfig, PipelineReport};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -39,7 +39,8 @@ fn workload() -> Vec<(i64, FeedMsg)> {
     for s in 0..SLOTS {
         let (c, d) = (rng.gen_range(0..ASSETS as u16), rng.gen_range(0..ASSETS as u16));
         let coll = rng.gen_range(100..10_000);
-        let mut t = vec![Coeff { asset: c, coeff: coll }];
+        let mut t = Vec::with_capacity(2);
+        t.push(Coeff { asset: c, coeff: coll });
         if d != c {
             t.push(Coeff { asset: d, coeff: -(coll as f64 * rng.gen_range(0.6..0.95)) as i32 });
         }

@@ -6,8 +6,10 @@
 //! 2. Shared-memory link round trip: the host posts a fence, the emulated card (its own pinned,
 //!    spinning thread) echoes `FenceDone`.
 //! 3. Tick-to-dispatch through the whole pipeline with the software engine on a generated book
-//!    (70% two-asset accounts, 30% four-asset), incremental ticks at a paced rate, against the
-//!    engine's bare tick time on the same book and ticks.
+//!    (70% two-asset accounts, 30% four-asset), incremental ticks paced at `--load` (default
+//!    50%) of the bare engine's capacity (from its mean tick time), ending in orders handed to
+//!    an executor by the dispatch thread; against the engine's bare tick time on the same book
+//!    and ticks, and the machine's floor on the engine's core, all in the same run.
 //! 4. The emulated card with the rust-hdl simulation against the software engine over the demo
 //!    crash: same breaches, same final bitmaps; its speed.
 
@@ -17,10 +19,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use hdrhistogram::Histogram;
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
+use liqscan_host::dispatch::sizing::{AccountView, Position};
+use liqscan_host::dispatch::{Executor, JsonlSink};
 use liqscan_host::engine::{ScanEngine, SoftwareEngine};
 use liqscan_host::feed::replay::Pace;
 use liqscan_host::link::{CardLink, LinkMemory, LinkOptions};
 use liqscan_host::metrics::{Counters, Published, histogram, percentile_table};
+use liqscan_host::pipeline::dispatch::{DispatchOptions, DispatchStage, KeeperBook};
 use liqscan_host::pipeline::{self, Backend, FeedMsg, PipelineConfig};
 use liqscan_sim::card::{CardThread, Idle, ServeOptions, SoftwareCard};
 use rand::{Rng, SeedableRng};
@@ -46,9 +51,16 @@ pub struct Args {
     /// Ticks through the pipeline.
     #[arg(long, default_value_t = 5_000)]
     pub ticks: usize,
-    /// Pipeline tick rate per second (0: half the rate the bare engine could sustain).
+    /// Pipeline tick rate per second (0: `--load` times the rate the bare engine sustains,
+    /// from its mean tick time).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
+    /// Leave the dispatch stage out (the sink drops the news): the pipeline up to the hand-off.
+    #[arg(long)]
+    pub no_dispatch: bool,
+    /// Offered load as a fraction of the bare engine's capacity (1 / mean tick time).
+    #[arg(long, default_value_t = 0.5)]
+    pub load: f64,
     /// Ticks of the demo crash replayed through the HDL card (0: skip).
     #[arg(long, default_value_t = 3_000)]
     pub hdl_ticks: usize,
@@ -183,30 +195,54 @@ fn bench_pipeline(a: &Args) -> Result<()> {
     println!("book built and loaded in {:.1} s\n", t.elapsed().as_secs_f64());
     let core = a.host_core;
     let ticks2 = ticks.clone();
-    let bare = std::thread::spawn(move || {
+    let (bare, bare_sum) = std::thread::spawn(move || {
         pipeline::pin("bench thread", core);
         let mut bare = histogram();
+        let mut sum = 0u64;
         for &(asset, p) in &ticks2 {
             let t0 = Instant::now();
             e.tick(asset, p).expect("tick");
             changed.clear();
             e.changed_words(&mut changed);
-            bare.saturating_record(t0.elapsed().as_nanos() as u64);
+            let dt = t0.elapsed().as_nanos() as u64;
+            sum += dt;
+            bare.saturating_record(dt);
         }
-        bare
+        (bare, sum)
     })
     .join()
     .expect("bare engine thread");
-    let rate = if a.rate > 0.0 { a.rate } else { (0.5e9 / bare.value_at_quantile(0.5) as f64).min(50_000.0) };
-    // Pipeline: upserts flooded, then the ticks paced at `rate`.
+    let mean_ns = bare_sum as f64 / ticks.len().max(1) as f64;
+    let rate = if a.rate > 0.0 { a.rate } else { a.load * 1e9 / mean_ns };
+    // The machine's floor on the engine's core, in this run, just before the pipeline.
+    let core = a.host_core;
+    let fl = std::thread::spawn(move || floor(core, Duration::from_secs(3))).join().expect("floor thread");
+    // Pipeline: prices and upserts flooded, then the ticks paced at `rate`.
     let mut msgs: Vec<(i64, FeedMsg)> = vec![(0, FeedMsg::Tick { asset: 0, price: quote(1000) })];
     for asset in 1..assets {
         msgs.push((0, FeedMsg::Tick { asset: asset as u16, price: quote(1000) }));
     }
     msgs.extend(accounts.iter().enumerate().map(|(s, t)| (0, FeedMsg::upsert(s as u32, t))));
+    // Dispatch sizes the generated accounts as they are: each term a position of that many
+    // quanta at weight 1.
+    let views = accounts
+        .iter()
+        .enumerate()
+        .map(|(slot, t)| {
+            let positions = t
+                .iter()
+                .map(|c| Position {
+                    asset: c.asset,
+                    amount: c.coeff as i128,
+                    asset_weight_ppm: 1_000_000,
+                    liability_weight_ppm: 1_000_000,
+                })
+                .collect();
+            Some(AccountView { account: slot as u64, slot: slot as u32, positions })
+        })
+        .collect();
     drop(accounts);
     let loaded = msgs.len();
-    let w_load = Workload { ids: vec![String::new(); a.accounts], assets, msgs };
     let ticks_msgs: Vec<(i64, FeedMsg)> = ticks
         .iter()
         .enumerate()
@@ -215,14 +251,23 @@ fn bench_pipeline(a: &Args) -> Result<()> {
     let counters = Arc::new(Counters::default());
     let published = Arc::new(Published::default());
     let cfg = PipelineConfig { engine_core: Some(a.host_core), spin: true };
-    // One pipeline: load (flood), then the paced ticks, through the same engine thread.
     let clock = pipeline::Clock::default();
     let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
+    let (stage, sink) = DispatchStage::start(
+        KeeperBook::from_views(views),
+        assets,
+        Box::new(|| Box::new(JsonlSink::new("discard", std::io::sink())) as Box<dyn Executor>),
+        // A queue that holds the load's news (one batch per upsert that breaches or is at
+        // risk), so no carry builds up behind a dispatcher busy pre-building orders.
+        DispatchOptions { core: Some(a.card_core), queue: a.accounts + 1024, ..Default::default() },
+        clock,
+    );
     let be = Backend::Software(Box::new(SoftwareEngine::new(a.accounts, assets)));
-    let sink = |_: u64, _: &[u32], _: &[u32], _: &[u32]| {};
-    let h = pipeline::spawn(be, rx, Box::new(sink), cfg, clock, counters.clone(), published);
+    let sink: Box<dyn pipeline::BreachSink> =
+        if a.no_dispatch { Box::new(|_: u64, _: &[u32], _: &[u32], _: &[u32]| {}) } else { Box::new(sink) };
+    let h = pipeline::spawn(be, rx, sink, cfg, clock, counters.clone(), published);
     pipeline::pin("feed thread", a.card_core);
-    liqscan_host::feed::replay::replay(&w_load.msgs, Pace::Flood, &tx, &clock, 0);
+    liqscan_host::feed::replay::replay(&msgs, Pace::Flood, &tx, &clock, 0);
     // Wait for the load to drain before pacing (so the ticks' latency is not the load's).
     while counters.deltas.load(std::sync::atomic::Ordering::Relaxed) + (assets as u64) < loaded as u64 {
         std::thread::sleep(Duration::from_millis(5));
@@ -230,6 +275,11 @@ fn bench_pipeline(a: &Args) -> Result<()> {
     while counters.ticks.load(std::sync::atomic::Ordering::Relaxed) < assets as u64 {
         std::thread::sleep(Duration::from_millis(5));
     }
+    // And for dispatch to take in the load's news (at-risk accounts get pre-built orders).
+    while stage.pending() > 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(msgs);
     liqscan_host::feed::replay::replay(
         &ticks_msgs,
         Pace::Recorded { speed: 1.0 },
@@ -239,24 +289,44 @@ fn bench_pipeline(a: &Args) -> Result<()> {
     );
     liqscan_host::feed::replay::end(&tx, &clock, 0);
     let rep = h.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
-    // The load's ticks are in the histograms too: rebuild the tick-only view from the tail.
-    println!("paced at {rate:.0} ticks/s (half the bare engine's median rate unless --rate)\n");
+    let d = stage.finish();
+    println!(
+        "paced at {rate:.0} ticks/s: {:.0}% of the rate the bare engine sustains (mean tick {:.2} us){}\n",
+        100.0 * rate * mean_ns / 1e9,
+        mean_ns / 1e3,
+        if a.rate > 0.0 { ", set by --rate" } else { "" }
+    );
     println!(
         "```\n{}```\n",
         percentile_table(&[
             ("bare engine tick", &bare),
+            ("machine floor", &fl),
             ("feed->command", &rep.hist.feed_to_command),
             ("feed->bitmap", &rep.hist.feed_to_bitmap),
-            ("feed->dispatch", &rep.hist.feed_to_dispatch),
+            ("feed->handoff", &rep.hist.feed_to_dispatch),
+            ("feed->order", &d.feed_to_order),
         ])
     );
-    let r = |q: f64| rep.hist.feed_to_dispatch.value_at_quantile(q) as f64 / bare.value_at_quantile(q) as f64;
+    let q = |h: &Histogram<u64>, x: f64| h.value_at_quantile(x) as f64;
+    let r = |h: &Histogram<u64>, x: f64| q(h, x) / q(&bare, x);
     println!(
-        "tick-to-dispatch / bare engine: p50 {:.2}x, p99 {:.2}x, p99.9 {:.2}x (histograms include the {} load-time price ticks)\n",
-        r(0.5),
-        r(0.99),
-        r(0.999),
-        assets
+        "feed->handoff (every tick) / bare engine: p50 {:.2}x, p99 {:.2}x, p99.9 {:.2}x; feed->order ({} orders) / bare: p50 {:.2}x, p99 {:.2}x, p99.9 {:.2}x\n",
+        r(&rep.hist.feed_to_dispatch, 0.5),
+        r(&rep.hist.feed_to_dispatch, 0.99),
+        r(&rep.hist.feed_to_dispatch, 0.999),
+        d.feed_to_order.len(),
+        r(&d.feed_to_order, 0.5),
+        r(&d.feed_to_order, 0.99),
+        r(&d.feed_to_order, 0.999),
+    );
+    println!(
+        "dispatch: {} scan batches, {} orders built, {} sends, {} sent later (retries, waits), {} unsizable; feed back-pressure {}; the {assets} load-time price ticks are in the feed histograms\n",
+        d.batches,
+        d.stats.orders,
+        d.stats.sends,
+        d.later_sends,
+        d.stats.unsizable,
+        counters.backpressure.load(std::sync::atomic::Ordering::Relaxed),
     );
     Ok(())
 }
@@ -270,7 +340,13 @@ fn bench_hdl(a: &Args) -> Result<()> {
     msgs.extend(
         path.iter().take(a.hdl_ticks).map(|t| (t.ts_ns, FeedMsg::Tick { asset: t.asset, price: t.entry })),
     );
-    let w = Workload { ids: book.iter().map(|b| b.spec.id.clone()).collect(), assets: table.len(), msgs };
+    let specs: Vec<_> = book.iter().map(|b| b.spec.clone()).collect();
+    let w = Workload {
+        ids: book.iter().map(|b| b.spec.id.clone()).collect(),
+        keeper: KeeperBook::new(&table, &specs),
+        assets: table.len(),
+        msgs,
+    };
     let cfg = PipelineConfig::default();
     let mut out = vec![];
     for backend in ["software", "card-software", "card-hdl"] {
@@ -283,6 +359,7 @@ fn bench_hdl(a: &Args) -> Result<()> {
             None,
             None,
             60_000,
+            None,
             Arc::new(Counters::default()),
             Arc::new(Published::default()),
         )?;

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use liqscan_host::dispatch::tcp::{TcpConfig, TcpExecutor};
+use liqscan_host::dispatch::{DispatchConfig, Executor, JsonlSink};
 use liqscan_host::engine::SoftwareEngine;
 use liqscan_host::feed::replay::{self, Pace};
 use liqscan_host::io::accounts::read_accounts;
@@ -21,8 +23,14 @@ use liqscan_host::io::ticks::{Tick, read_bars, read_ticks};
 use liqscan_host::io::venue::read_venue;
 use liqscan_host::link::{BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkMemory, LinkOptions};
 use liqscan_host::metrics::http::MetricsServer;
+use liqscan_host::metrics::percentile_table;
 use liqscan_host::metrics::{Counters, Published};
-use liqscan_host::pipeline::{self, Backend, Book, Clock, FeedMsg, PipelineConfig, PipelineReport};
+use liqscan_host::pipeline::dispatch::{
+    DispatchOptions, DispatchReport, DispatchSink, DispatchStage, KeeperBook,
+};
+use liqscan_host::pipeline::{
+    self, Backend, Book, BreachSink, Clock, FeedMsg, PipelineConfig, PipelineReport,
+};
 use liqscan_sim::card::{CardReport, CardThread, ServeOptions};
 use serde::Deserialize;
 
@@ -80,6 +88,13 @@ pub struct Args {
     /// Watchdog: a card silent this long is failed over (milliseconds).
     #[arg(long)]
     pub watchdog_ms: Option<u64>,
+    /// Where liquidation orders go: discard (built and counted, not written), stdout,
+    /// jsonl:PATH, or tcp:HOST:PORT (a downstream service, line protocol liqscan-dispatch/1).
+    #[arg(long)]
+    pub executor: Option<String>,
+    /// Core for the dispatch thread.
+    #[arg(long)]
+    pub dispatch_core: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -104,6 +119,10 @@ struct Config {
     #[serde(default)]
     spin: bool,
     watchdog_ms: Option<u64>,
+    executor: Option<String>,
+    dispatch_core: Option<usize>,
+    /// `[dispatch]` section: the dispatcher's rules (DispatchConfig).
+    dispatch: Option<DispatchConfig>,
     pcie: Option<PcieConfig>,
 }
 
@@ -133,10 +152,72 @@ pub fn parse_pace(s: &str) -> Result<Pace> {
     })
 }
 
+/// Where the dispatcher hands orders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecutorSpec {
+    /// A JSONL sink into nothing: orders are built, sized and counted.
+    Discard,
+    /// JSON lines on standard output.
+    Stdout,
+    /// JSON lines in a file.
+    Jsonl(PathBuf),
+    /// A downstream liquidation service over TCP.
+    Tcp(std::net::SocketAddr),
+}
+
+/// Parses `--executor`.
+pub fn parse_executor(s: &str) -> Result<ExecutorSpec> {
+    Ok(match s.split_once(':') {
+        None if s == "discard" => ExecutorSpec::Discard,
+        None if s == "stdout" => ExecutorSpec::Stdout,
+        Some(("jsonl", "-")) => ExecutorSpec::Stdout,
+        Some(("jsonl", p)) => ExecutorSpec::Jsonl(PathBuf::from(p)),
+        Some(("tcp", a)) => ExecutorSpec::Tcp(
+            std::net::ToSocketAddrs::to_socket_addrs(a)
+                .with_context(|| format!("executor address '{a}'"))?
+                .next()
+                .with_context(|| format!("executor address '{a}' resolves to nothing"))?,
+        ),
+        _ => bail!("executor '{s}': use discard, stdout, jsonl:PATH or tcp:HOST:PORT"),
+    })
+}
+
+impl ExecutorSpec {
+    /// Makes the executor (called on the dispatch thread).
+    pub fn make(&self) -> Result<Box<dyn Executor>> {
+        Ok(match self {
+            ExecutorSpec::Discard => Box::new(JsonlSink::new("discard", std::io::sink())),
+            ExecutorSpec::Stdout => Box::new(JsonlSink::stdout()),
+            ExecutorSpec::Jsonl(p) => {
+                Box::new(JsonlSink::create(p).with_context(|| format!("creating {}", p.display()))?)
+            }
+            ExecutorSpec::Tcp(a) => {
+                let t = TcpExecutor::start(TcpConfig::new(*a));
+                if !t.wait_connected(Duration::from_secs(2)) {
+                    eprintln!("note: executor tcp://{a} not connected yet; orders back off until it is");
+                }
+                Box::new(t)
+            }
+        })
+    }
+}
+
+/// The dispatch stage of a run: the keeper's book for sizing, the executor, the rules.
+pub struct DispatchPlan {
+    /// Accounts as dispatch sizes them.
+    pub book: KeeperBook,
+    /// Where orders go.
+    pub exec: ExecutorSpec,
+    /// Thread and dispatcher settings.
+    pub opts: DispatchOptions,
+}
+
 /// A loaded book and tick stream, as pipeline messages.
 pub struct Workload {
     /// Account ids by slot.
     pub ids: Vec<String>,
+    /// The accounts as dispatch sizes them.
+    pub keeper: KeeperBook,
     /// Assets.
     pub assets: usize,
     /// Upserts then ticks, with recorded timestamps.
@@ -171,7 +252,13 @@ fn load(a: &Args) -> Result<Workload> {
     let mut msgs: Vec<(i64, FeedMsg)> =
         accounts.iter().enumerate().map(|(i, acc)| (t0, FeedMsg::upsert(i as u32, &acc.terms))).collect();
     msgs.extend(ticks.iter().map(|t| (t.ts_ns, FeedMsg::Tick { asset: t.asset, price: t.entry })));
-    Ok(Workload { ids: accounts.iter().map(|a| a.spec.id.clone()).collect(), assets: table.len(), msgs })
+    let specs: Vec<_> = accounts.iter().map(|a| a.spec.clone()).collect();
+    Ok(Workload {
+        ids: accounts.iter().map(|a| a.spec.id.clone()).collect(),
+        keeper: KeeperBook::new(&table, &specs),
+        assets: table.len(),
+        msgs,
+    })
 }
 
 /// A breach event as the run reports it.
@@ -197,6 +284,8 @@ pub struct RunResult {
     pub card: Option<&'static str>,
     /// What the in-process card did (commands, scans, simulated cycles), if any.
     pub card_report: Option<CardReport>,
+    /// What the dispatch stage did, if there was one.
+    pub dispatch: Option<DispatchReport>,
 }
 
 /// Opens a card link with the run's watchdog; `spin`: never sleep while waiting for the card.
@@ -218,6 +307,7 @@ pub fn run_workload(
     card_core: Option<usize>,
     shm: Option<&Path>,
     watchdog_ms: u64,
+    dispatch: Option<DispatchPlan>,
     counters: Arc<Counters>,
     published: Arc<Published>,
 ) -> Result<RunResult> {
@@ -258,7 +348,7 @@ pub fn run_workload(
         }
         other => bail!("unknown backend '{other}': software, card-software, card-hdl, shm or pcie"),
     };
-    let r = drive(w, be, pace, cfg, feed_core, counters, published);
+    let r = drive(w, be, pace, cfg, feed_core, dispatch, counters, published);
     let card_report = card_thread.map(CardThread::stop);
     if let Some(p) = shm_file {
         let _ = std::fs::remove_file(p);
@@ -269,26 +359,67 @@ pub fn run_workload(
     Ok(r)
 }
 
-/// Feeds a workload through a ready backend.
+/// Records breach changes (for `--out` and the digest) and hands scans to dispatch.
+struct RunSink {
+    changes: Arc<Mutex<Vec<Change>>>,
+    dispatch: Option<DispatchSink>,
+}
+
+impl BreachSink for RunSink {
+    #[inline]
+    fn on_message(&mut self, seq: u64, t_feed: u64, msg: &FeedMsg) {
+        if let Some(d) = &mut self.dispatch {
+            d.on_message(seq, t_feed, msg);
+        }
+    }
+
+    fn on_scan(&mut self, seq: u64, breached: &[u32], cleared: &[u32], at_risk: &[u32]) {
+        if let Some(d) = &mut self.dispatch {
+            d.on_scan(seq, breached, cleared, at_risk);
+        }
+        let mut c = self.changes.lock().expect("sink");
+        c.extend(breached.iter().map(|&slot| Change { seq, slot, breached: true }));
+        c.extend(cleared.iter().map(|&slot| Change { seq, slot, breached: false }));
+    }
+
+    fn finish(&mut self) {
+        if let Some(d) = &mut self.dispatch {
+            d.finish();
+        }
+    }
+}
+
+/// Feeds a workload through a ready backend, with a dispatch stage if `dispatch` is given.
+#[allow(clippy::too_many_arguments)]
 pub fn drive(
     w: &Workload,
     be: Backend,
     pace: Pace,
     cfg: &PipelineConfig,
     feed_core: Option<usize>,
+    dispatch: Option<DispatchPlan>,
     counters: Arc<Counters>,
     published: Arc<Published>,
 ) -> Result<RunResult> {
     let clock = Clock::default();
     let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
     let changes = Arc::new(Mutex::new(Vec::<Change>::with_capacity(1 << 16)));
-    let sink_changes = changes.clone();
-    // The run's sink records changes; a keeper plugs its dispatcher in here instead.
-    let sink = move |seq: u64, breached: &[u32], cleared: &[u32], _at_risk: &[u32]| {
-        let mut c = sink_changes.lock().expect("sink");
-        c.extend(breached.iter().map(|&slot| Change { seq, slot, breached: true }));
-        c.extend(cleared.iter().map(|&slot| Change { seq, slot, breached: false }));
+    let (stage, dsink) = match dispatch {
+        Some(plan) => {
+            let exec = plan.exec.clone();
+            let make = Box::new(move || match exec.make() {
+                Ok(e) => e,
+                Err(err) => {
+                    eprintln!("executor: {err:#}; orders are discarded");
+                    Box::new(JsonlSink::new("discard", std::io::sink())) as Box<dyn Executor>
+                }
+            });
+            let (stage, sink) = DispatchStage::start(plan.book, w.assets, make, plan.opts, clock);
+            (Some(stage), Some(sink))
+        }
+        None => (None, None),
     };
+    let sink = RunSink { changes: changes.clone(), dispatch: dsink };
     let handle = pipeline::spawn(be, rx, Box::new(sink), cfg.clone(), clock, counters, published);
     if let Some(c) = feed_core {
         pipeline::pin("feed thread", c);
@@ -297,9 +428,10 @@ pub fn drive(
     let n = replay::replay(&w.msgs, pace, &tx, &clock, 0);
     replay::end(&tx, &clock, n);
     let report = handle.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
+    let dispatch = stage.map(DispatchStage::finish);
     let seconds = t.elapsed().as_secs_f64();
     let changes = std::mem::take(&mut *changes.lock().expect("changes"));
-    Ok(RunResult { report, changes, seconds, card: None, card_report: None })
+    Ok(RunResult { report, changes, seconds, card: None, card_report: None, dispatch })
 }
 
 /// FNV-1a digest of the change list: equal digests, equal breaches.
@@ -342,6 +474,9 @@ pub fn run(mut a: Args) -> Result<()> {
     a.card_core = a.card_core.or(cfg.card_core);
     a.spin |= cfg.spin;
     a.watchdog_ms = a.watchdog_ms.or(cfg.watchdog_ms);
+    a.executor = a.executor.or(cfg.executor);
+    a.dispatch_core = a.dispatch_core.or(cfg.dispatch_core);
+    let exec = parse_executor(a.executor.as_deref().unwrap_or("discard"))?;
     let backend = a.backend.clone().unwrap_or_else(|| "software".into());
     let pace = parse_pace(a.pace.as_deref().unwrap_or("flood"))?;
     let w = load(&a)?;
@@ -356,6 +491,16 @@ pub fn run(mut a: Args) -> Result<()> {
         None => None,
     };
     let pcfg = PipelineConfig { engine_core: a.engine_core, spin: a.spin };
+    let plan = DispatchPlan {
+        book: w.keeper.clone(),
+        exec,
+        opts: DispatchOptions {
+            rules: cfg.dispatch.unwrap_or_default(),
+            core: a.dispatch_core,
+            spin: a.spin,
+            queue: 1024,
+        },
+    };
     // The rust-hdl simulation runs thousands of times slower than the card: give it time.
     let watchdog = a.watchdog_ms.unwrap_or(if backend == "card-hdl" { 60_000 } else { 500 });
     let r = if backend == "pcie" {
@@ -374,7 +519,7 @@ pub fn run(mut a: Args) -> Result<()> {
         link.scratch_test()?;
         let e = LinkEngine::new(link, w.ids.len(), w.assets)?;
         let be = Backend::Card(Box::new(e), Book::new(w.ids.len(), w.assets));
-        drive(&w, be, pace, &pcfg, a.feed_core, counters.clone(), published.clone())?
+        drive(&w, be, pace, &pcfg, a.feed_core, Some(plan), counters.clone(), published.clone())?
     } else {
         run_workload(
             &w,
@@ -385,6 +530,7 @@ pub fn run(mut a: Args) -> Result<()> {
             a.card_core,
             a.shm.as_deref(),
             watchdog,
+            Some(plan),
             counters.clone(),
             published.clone(),
         )?
@@ -428,6 +574,26 @@ pub fn run(mut a: Args) -> Result<()> {
         eprintln!("  last refusal: {e}");
     }
     eprint!("{}", rep.hist.table());
+    if let Some(d) = &r.dispatch {
+        eprint!(
+            "{}",
+            percentile_table(&[("feed_to_order", &d.feed_to_order)])
+                .lines()
+                .nth(1)
+                .map(|l| format!("{l}\n"))
+                .unwrap_or_default()
+        );
+        eprintln!(
+            "dispatch ({}): {} scan batches, {} orders built, {} sends ({} later: retries or waits), {} unsizable, {} backed off",
+            d.executor,
+            d.batches,
+            d.stats.orders,
+            d.stats.sends,
+            d.later_sends,
+            d.stats.unsizable,
+            d.stats.backoff_skips
+        );
+    }
     if let Some(p) = &a.hlog {
         rep.hist.save_hlog(p).with_context(|| format!("writing {}", p.display()))?;
     }

@@ -29,6 +29,8 @@ use crate::engine::{EngineError, ScanEngine, SoftwareEngine};
 use crate::link::{LinkEngine, LinkFault};
 use crate::metrics::{Counters, Published, StageHistograms};
 
+pub mod dispatch;
+
 /// Pins the calling thread to `core`. Returns false, with a message saying what happens
 /// instead, when the core does not exist or the OS refuses (containers, CI).
 pub fn pin(what: &str, core: usize) -> bool {
@@ -128,17 +130,23 @@ pub struct FeedTx {
 }
 
 impl FeedTx {
-    /// Pushes, spinning while the queue is full (back-pressure, counted once per wait).
+    /// Pushes, waiting while the queue is full (back-pressure, counted once per wait): it
+    /// spins, and after 4096 tries sleeps 20 us between tries, so that a feed far ahead of a
+    /// slow engine (the rust-hdl card) does not take the engine's core.
     #[inline]
     pub fn push(&self, mut m: Stamped) {
-        let mut waited = false;
+        let mut tries = 0u32;
         while let Err(back) = self.q.push(m) {
             m = back;
-            if !waited {
+            if tries == 0 {
                 Counters::inc(&self.counters.backpressure);
-                waited = true;
             }
-            std::hint::spin_loop();
+            tries = tries.saturating_add(1);
+            if tries > 4096 {
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            } else {
+                std::hint::spin_loop();
+            }
         }
     }
 }
@@ -154,11 +162,18 @@ pub fn feed_queue(capacity: usize, counters: Arc<Counters>) -> (FeedTx, FeedRx) 
     (FeedTx { q: q.clone(), counters }, FeedRx { q })
 }
 
-/// Where breached accounts go: the dispatcher plugs in here (a closure works).
+/// Where breached accounts go: the dispatcher plugs in here ([`dispatch::DispatchSink`]; a
+/// closure works too).
 pub trait BreachSink: Send {
     /// One scan's result: slots newly breached, slots no longer breached, slots newly at risk
     /// (and not breached). Called on the engine thread; must not block.
     fn on_scan(&mut self, seq: u64, breached: &[u32], cleared: &[u32], at_risk: &[u32]);
+    /// Every message the engine applied, before its `on_scan` (prices for sizing, feed times
+    /// for latency). Called on the engine thread; must not block.
+    #[inline]
+    fn on_message(&mut self, _seq: u64, _t_feed: u64, _msg: &FeedMsg) {}
+    /// The feed ended: last chance to hand anything on (may wait).
+    fn finish(&mut self) {}
 }
 
 impl<F: FnMut(u64, &[u32], &[u32], &[u32]) + Send> BreachSink for F {
@@ -407,6 +422,7 @@ pub fn spawn(
                     prev_b[w] = xb;
                     prev_a[w] = xa;
                 }
+                sink.on_message(m.seq, m.t_feed, &m.msg);
                 if !(nb.is_empty() && nc.is_empty() && na.is_empty()) {
                     sink.on_scan(m.seq, &nb, &nc, &na);
                 }
@@ -426,6 +442,7 @@ pub fn spawn(
                     counters.cleared.fetch_add(nc.len() as u64, Ordering::Relaxed);
                 }
             }
+            sink.finish();
             published.publish(&hist);
             rep.hist = hist;
             rep.backend = backend.name();
