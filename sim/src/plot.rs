@@ -70,8 +70,18 @@ pub fn line_chart(title: &str, y_label: &str, x: &[f64], lines: &[Line]) -> Stri
         y0 -= 1.0;
         y1 += 1.0;
     }
-    let pad = (y1 - y0) * 0.05;
-    let (y0, y1) = (y0 - pad, y1 + pad);
+    // Round axis ends and ticks (1, 2 or 5 times a power of ten); a series that never goes
+    // negative (a fund, a price) keeps the axis at or above zero.
+    let nonneg = y0 >= 0.0;
+    let raw = (y1 - y0) / 4.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * mag).find(|st| *st >= raw).unwrap_or(10.0 * mag);
+    let mut y0 = (y0 / step).floor() * step;
+    let y1 = (y1 / step).ceil() * step;
+    if nonneg {
+        y0 = y0.max(0.0);
+    }
+    let ticks = ((y1 - y0) / step).round().max(1.0) as usize;
     let px = |v: f64| L + (v - x0) / (x1 - x0).max(1e-9) * (W - L - R);
     let py = |v: f64| H - B - (v - y0) / (y1 - y0) * (H - T - B);
     let _ = writeln!(
@@ -80,8 +90,8 @@ pub fn line_chart(title: &str, y_label: &str, x: &[f64], lines: &[Line]) -> Stri
         W - L - R,
         H - T - B
     );
-    for i in 0..=4 {
-        let v = y0 + (y1 - y0) * i as f64 / 4.0;
+    for i in 0..=ticks {
+        let v = y0 + step * i as f64;
         let _ = writeln!(
             s,
             r##"<line x1="{L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
@@ -91,6 +101,8 @@ pub fn line_chart(title: &str, y_label: &str, x: &[f64], lines: &[Line]) -> Stri
             fmt_num(v),
             y = py(v)
         );
+    }
+    for i in 0..=4 {
         let xv = x0 + (x1 - x0) * i as f64 / 4.0;
         let _ = writeln!(
             s,
@@ -107,6 +119,15 @@ pub fn line_chart(title: &str, y_label: &str, x: &[f64], lines: &[Line]) -> Stri
         H / 2.0,
         esc(y_label)
     );
+    // Legend at the top right, on a white box so the lines do not run through it.
+    let lw = 10.0 + 6.5 * lines.iter().map(|l| l.label.chars().count()).max().unwrap_or(0) as f64 + 40.0;
+    let lx = W - R - lw - 6.0;
+    let mut legend = format!(
+        r##"<rect x="{lx:.1}" y="{}" width="{lw:.1}" height="{}" fill="white" fill-opacity="0.9" stroke="#ccc"/>"##,
+        T + 4.0,
+        14.0 * lines.len() as f64 + 8.0
+    );
+    legend.push('\n');
     for (i, l) in lines.iter().enumerate() {
         let mut d = String::new();
         for (k, (&xv, &yv)) in x.iter().zip(l.y).enumerate() {
@@ -118,16 +139,17 @@ pub fn line_chart(title: &str, y_label: &str, x: &[f64], lines: &[Line]) -> Stri
         let _ = writeln!(s, r#"<path d="{d}" fill="none" stroke="{}" stroke-width="1.5"{dash}/>"#, l.color);
         let ly = T + 14.0 + 14.0 * i as f64;
         let _ = writeln!(
-            s,
+            legend,
             r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
-            L + 10.0,
-            L + 30.0,
+            lx + 6.0,
+            lx + 26.0,
             l.color,
-            L + 35.0,
+            lx + 31.0,
             ly + 4.0,
             esc(&l.label)
         );
     }
+    s.push_str(&legend);
     s.push_str("</svg>\n");
     s
 }
@@ -285,6 +307,12 @@ pub fn run_plots(report: &Report, quote: &str) -> Vec<(String, String)> {
         })
         .collect::<Vec<_>>()
         .join("\n");
+    let max = cells.iter().flatten().copied().fold(0.0, f64::max);
+    let note = format!(
+        r##"<text x="{}" y="34" text-anchor="middle" fill="#555">accounts with debt per bucket (darkest = {max:.0}, white = 0); liquidated or closed accounts leave the map</text>"##,
+        W / 2.0
+    );
+    svg = svg.replacen("</svg>", &(note + "\n</svg>"), 1);
     out.push(("health.svg".into(), svg + "\n"));
     out.push((
         "fund.svg".into(),

@@ -70,6 +70,46 @@ pub struct Summary {
     pub breaches: u64,
     /// Lowest fund, quote quanta.
     pub fund_min: i128,
+    /// Lowest market price (path times the liquidation dent) per asset, every step.
+    pub market_low: Vec<f64>,
+    /// Lowest published oracle price per asset.
+    pub oracle_low: Vec<f64>,
+    /// What the dynamic-threshold rule did, when enabled.
+    pub dynamic: Option<Vec<DynamicFigures>>,
+}
+
+/// What the dynamic-threshold rule did to one asset.
+#[derive(Clone, Debug, Serialize)]
+pub struct DynamicFigures {
+    /// Symbol.
+    pub asset: String,
+    /// Rule evaluations with a measurement.
+    pub updates: u64,
+    /// Times its weights changed.
+    pub weight_changes: u64,
+    /// First weight change, simulated seconds.
+    pub first_change_secs: Option<f64>,
+    /// Highest realised volatility measured, per square-root day.
+    pub max_vol_day: f64,
+    /// Lowest multiplier applied to the base asset weights.
+    pub min_multiplier: f64,
+    /// Highest at-risk stress set.
+    pub max_stress: f64,
+}
+
+impl DynamicFigures {
+    /// Nothing done yet.
+    pub fn new(asset: &str) -> Self {
+        DynamicFigures {
+            asset: asset.into(),
+            updates: 0,
+            weight_changes: 0,
+            first_change_secs: None,
+            max_vol_day: 0.0,
+            min_multiplier: 1.0,
+            max_stress: 0.0,
+        }
+    }
 }
 
 /// One asset's price figures.
@@ -79,8 +119,12 @@ pub struct PriceFigures {
     pub asset: String,
     /// Start (path).
     pub start: f64,
-    /// Lowest market price sampled every step of the path.
+    /// Lowest price of the exogenous path (before liquidation impact).
     pub min: f64,
+    /// Lowest market price: the path times the dent liquidation sales left, every step.
+    pub market_min: f64,
+    /// Lowest published oracle price.
+    pub oracle_min: f64,
     /// End (path).
     pub end: f64,
     /// Oracle updates.
@@ -116,7 +160,8 @@ pub struct LiquidationFigures {
     pub rejected: u64,
     /// Accounts liquidated at least once.
     pub accounts_liquidated: u64,
-    /// Accounts partially liquidated that ended healthy, with collateral and no bad debt.
+    /// Accounts only ever partially liquidated (no full close-out, no auction, no bad debt)
+    /// that end healthy, still borrowing against collateral, or that their owner closed.
     pub saved_by_partial: u64,
 }
 
@@ -198,6 +243,8 @@ pub struct Report {
     pub conservation_ok: bool,
     /// The raw ledger, in quanta.
     pub ledger: Ledger,
+    /// The dynamic-threshold rule's effect per asset (absent when the rule is off).
+    pub dynamic: Option<Vec<DynamicFigures>>,
     /// Sampled series.
     pub series: Series,
 }
@@ -228,11 +275,13 @@ impl Report {
                 a.open
                     && a.liquidated > 0
                     && !a.bad_debt
-                    && !a.kicked
+                    && !a.closed_out
+                    && a.bal[q] < 0
                     && a.bal.iter().enumerate().any(|(j, &b)| j != q && b > 0)
                     && venue.health(*i as u32) >= 0
             })
-            .count() as u64;
+            .count() as u64
+            + venue.stats.saved_then_closed;
         Report {
             scenario: s.name.clone(),
             seed: s.seed,
@@ -247,6 +296,8 @@ impl Report {
                     asset: sym.clone(),
                     start: paths[i].prices[0],
                     min: paths[i].prices.iter().cloned().fold(f64::INFINITY, f64::min),
+                    market_min: sum.market_low[i],
+                    oracle_min: sum.oracle_low[i],
                     end: *paths[i].prices.last().expect("non-empty"),
                     oracle_updates: sum.oracle_updates[i],
                     max_oracle_age_secs: sum.max_oracle_age[i],
@@ -301,6 +352,7 @@ impl Report {
             },
             conservation_ok: venue.check_conservation().is_ok(),
             ledger: venue.ledger.clone(),
+            dynamic: sum.dynamic,
             series,
         }
     }
@@ -320,12 +372,14 @@ impl Report {
         for p in &self.prices {
             let _ = writeln!(
                 o,
-                "price      {:<6} {:>12.2} -> {:>12.2}  (low {:.2}, {:+.1}%), oracle updates {}, max age {:.0} s",
+                "price      {:<6} {:>12.2} -> {:>12.2}  (path low {:.2}, {:+.1}%; market low {:.2}, {:+.1}%, with liquidation impact), oracle updates {}, max age {:.0} s",
                 p.asset,
                 p.start,
                 p.end,
                 p.min,
                 (p.min / p.start - 1.0) * 100.0,
+                p.market_min,
+                (p.market_min / p.start - 1.0) * 100.0,
                 p.oracle_updates,
                 p.max_oracle_age_secs
             );
@@ -368,6 +422,18 @@ impl Report {
             k.dispatch.retries,
             k.dispatch.prebuilt_used
         );
+        for d in self.dynamic.iter().flatten() {
+            let _ = writeln!(
+                o,
+                "dynamic    {:<6} max vol {:.3}/sqrt(day), weights x{:.3} at least, {} changes (first at {}), stress up to {:.3}",
+                d.asset,
+                d.max_vol_day,
+                d.min_multiplier,
+                d.weight_changes,
+                d.first_change_secs.map_or("never".to_string(), |t| format!("{t:.0} s")),
+                d.max_stress
+            );
+        }
         if self.halted_secs > 0.0 {
             let _ = writeln!(o, "halted     {:.0} s on a stale oracle", self.halted_secs);
         }

@@ -135,6 +135,9 @@ pub struct Sim {
     base_stress: Vec<Decimal>,
     activity_rng: ChaCha8Rng,
     slots: usize,
+    /// Published oracle price per asset at every step (the dynamic rule's input).
+    oracle_hist: Vec<Vec<f64>>,
+    dyn_figs: Vec<crate::report::DynamicFigures>,
 }
 
 fn quote_price(table: &AssetTable, sym: &str, i: usize, p: f64, t: f64) -> Result<PriceEntry, SimError> {
@@ -206,6 +209,8 @@ impl Sim {
             + s.population.lenders
             + (s.activity.opens_per_hour * s.duration_secs / 3600.0 * 1.5) as usize
             + 64;
+        let oracle_hist: Vec<Vec<f64>> = paths.iter().map(|p| vec![p.prices[0]]).collect();
+        let dyn_figs = symbols.iter().map(|x| crate::report::DynamicFigures::new(x)).collect();
         let mut sim = Sim {
             base_weights: venue.assets.iter().map(|a| a.weights.clone()).collect(),
             base_stress: s.assets.values().map(|a| a.stress).collect(),
@@ -235,6 +240,8 @@ impl Sim {
                 r
             },
             slots,
+            oracle_hist,
+            dyn_figs,
             scenario: scenario.clone(),
         };
         for _ in 0..sim.scenario.population.lenders {
@@ -358,26 +365,36 @@ impl Sim {
         self.activity_rng = rng;
     }
 
-    /// Volatility-dependent weights and stress (see `DynamicConfig`).
+    /// Volatility-dependent weights and stress (see `DynamicConfig` and the rule in
+    /// `docs/SIMULATOR.md`): measured on the oracle's published prices, the only prices a venue
+    /// has, at `return_secs` returns.
     #[allow(clippy::needless_range_loop)]
     fn dynamic(&mut self, k: usize) -> Result<(), SimError> {
         let d = self.scenario.dynamic.clone();
         let dt = self.scenario.step_secs;
-        let n = ((d.window_secs / dt) as usize).clamp(2, k.max(2));
+        let lag = ((d.return_secs / dt).round() as usize).max(1);
+        let returns = ((d.window_secs / d.return_secs).floor() as usize).max(1);
         let mut specs: Vec<AssetSpec> = self.table.assets().to_vec();
         let mut changed = false;
         for a in 0..self.symbols.len() {
-            if a == self.venue.quote as usize || k < 2 {
+            if a == self.venue.quote as usize {
                 continue;
             }
-            let p = &self.paths[a].prices;
-            let lo = k.saturating_sub(n);
-            let var: f64 = (lo + 1..=k).map(|j| (p[j] / p[j - 1]).ln().powi(2)).sum();
-            let vol_day = (var * 86_400.0 / ((k - lo) as f64 * dt)).sqrt();
-            let m = if vol_day <= d.ref_vol_day { 1.0 } else { (d.ref_vol_day / vol_day).max(d.floor) };
+            let Some(vol_day) = realised_vol_day(&self.oracle_hist[a], k, lag, returns, dt) else {
+                continue;
+            };
+            let m = weight_multiplier(vol_day, &d);
+            let fig = &mut self.dyn_figs[a];
+            fig.updates += 1;
+            fig.max_vol_day = fig.max_vol_day.max(vol_day);
+            fig.min_multiplier = fig.min_multiplier.min(m);
             let new: Vec<(u32, u32)> =
                 self.base_weights[a].iter().map(|&(w, l)| (((w as f64) * m).floor() as u32, l)).collect();
             if new != self.venue.assets[a].weights {
+                fig.weight_changes += 1;
+                if fig.first_change_secs.is_none() {
+                    fig.first_change_secs = Some(k as f64 * dt);
+                }
                 self.venue.assets[a].weights = new;
                 for slot in 0..self.venue.accounts.len() {
                     if self.venue.accounts[slot].open && self.venue.accounts[slot].bal[a] != 0 {
@@ -388,6 +405,7 @@ impl Sim {
             let stress = (d.stress_z * vol_day * (d.horizon_secs / 86_400.0).sqrt()).min(0.9);
             let base = self.base_stress[a].to_f64_lossy();
             let s = Decimal::new((stress.max(base) * 1e4).round() as i128, 4);
+            fig.max_stress = fig.max_stress.max(s.to_f64_lossy());
             if s != specs[a].stress {
                 specs[a].stress = s;
                 changed = true;
@@ -422,6 +440,8 @@ impl Sim {
         let mut last_batch = 0.0;
         let mut halted_secs = 0.0;
         let mut max_age = vec![0.0f64; n_assets];
+        let mut market_low = vec![f64::INFINITY; n_assets];
+        let mut oracle_low = vec![f64::INFINITY; n_assets];
         let mut sales: Vec<Sale> = Vec::new();
         let mut ever_breached = 0u64;
         let mut fund_min = self.venue.fund;
@@ -444,6 +464,9 @@ impl Sim {
                     self.engine.tick(a as u16, e)?;
                 }
                 max_age[a] = max_age[a].max(self.oracles[a].age(t));
+                self.oracle_hist[a].push(self.oracles[a].published);
+                market_low[a] = market_low[a].min(market[a]);
+                oracle_low[a] = oracle_low[a].min(self.oracles[a].published);
             }
             self.venue.halted = self.oracles.iter().any(|o| o.stale(t));
             if self.venue.halted {
@@ -513,6 +536,12 @@ impl Sim {
             oracle_updates: self.oracles.iter().map(|o| o.updates).collect(),
             breaches: ever_breached,
             fund_min,
+            market_low,
+            oracle_low,
+            dynamic: s.dynamic.enabled.then(|| {
+                let q = self.venue.quote as usize;
+                self.dyn_figs.iter().enumerate().filter(|(a, _)| *a != q).map(|(_, f)| f.clone()).collect()
+            }),
         };
         Ok(Report::build(
             &self.scenario,
@@ -557,6 +586,34 @@ impl Sim {
     }
 }
 
+/// Realised volatility scaled to one day, from the last `returns` non-overlapping log returns
+/// over `lag` steps of `dt` seconds ending at step `k` of `hist` (one price per step); `None`
+/// before one whole return is available.
+pub fn realised_vol_day(hist: &[f64], k: usize, lag: usize, returns: usize, dt: f64) -> Option<f64> {
+    let lag = lag.max(1);
+    let k = k.min(hist.len().checked_sub(1)?);
+    let mut var = 0.0;
+    let mut n = 0usize;
+    let mut j = k;
+    while n < returns && j >= lag {
+        let (p1, p0) = (hist[j], hist[j - lag]);
+        if p1 > 0.0 && p0 > 0.0 {
+            var += (p1 / p0).ln().powi(2);
+            n += 1;
+        }
+        j -= lag;
+    }
+    if n == 0 {
+        return None;
+    }
+    Some((var / n as f64 * 86_400.0 / (lag as f64 * dt)).sqrt())
+}
+
+/// The rule's multiplier of the base asset weights: `max(floor, min(1, ref_vol_day / vol_day))`.
+pub fn weight_multiplier(vol_day: f64, d: &crate::scenario::DynamicConfig) -> f64 {
+    if vol_day <= d.ref_vol_day { 1.0 } else { (d.ref_vol_day / vol_day).max(d.floor) }
+}
+
 fn market_from_paths(paths: &[PricePath], k: usize) -> Vec<f64> {
     paths.iter().map(|p| p.prices[k]).collect()
 }
@@ -595,4 +652,121 @@ pub fn dispatch_config(s: &Scenario) -> DispatchConfig {
 /// Runs a scenario file's scenario.
 pub fn run(scenario: Scenario, base: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Report, SimError> {
     Sim::new(scenario, base)?.run(progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::DynamicConfig;
+
+    #[test]
+    fn realised_vol_recovers_a_known_volatility() {
+        // A zig-zag of +-s per 300 s return: vol per sqrt day = s * sqrt(86400 / 300).
+        let s = 0.01f64;
+        let hist: Vec<f64> = (0..=3600).map(|t| 100.0 * (s * ((t / 300) % 2) as f64).exp()).collect();
+        let v = realised_vol_day(&hist, 3600, 300, 12, 1.0).unwrap();
+        assert!((v - s * (86_400.0f64 / 300.0).sqrt()).abs() < 1e-9, "{v}");
+        assert_eq!(realised_vol_day(&hist, 299, 300, 12, 1.0), None, "no whole return yet");
+    }
+
+    #[test]
+    fn one_step_returns_of_an_interpolated_path_hide_its_volatility() {
+        // Bars of 600 s moving +-2%, joined linearly in log price (as bar replays are): measured
+        // on 1 s returns the volatility is sqrt(600) times too small, which is why the rule
+        // measures on `return_secs` returns (the cause of the identical-bad-debt report).
+        let hist: Vec<f64> = (0..=7200)
+            .map(|t| {
+                let (bar, f) = (t / 600, (t % 600) as f64 / 600.0);
+                let lv = |b: usize| if b.is_multiple_of(2) { 0.0 } else { 0.02 };
+                100.0 * (lv(bar) + (lv(bar + 1) - lv(bar)) * f).exp()
+            })
+            .collect();
+        let bar = realised_vol_day(&hist, 7200, 600, 12, 1.0).unwrap();
+        let step = realised_vol_day(&hist, 7200, 1, 3600, 1.0).unwrap();
+        assert!((bar - 0.02 * 12.0).abs() < 1e-9, "{bar}");
+        assert!((bar / step - 600f64.sqrt()).abs() < 1e-6, "{bar} vs {step}");
+    }
+
+    #[test]
+    fn weight_multiplier_follows_the_rule() {
+        let d = DynamicConfig { ref_vol_day: 0.05, floor: 0.6, ..Default::default() };
+        assert_eq!(weight_multiplier(0.01, &d), 1.0);
+        assert_eq!(weight_multiplier(0.05, &d), 1.0);
+        assert!((weight_multiplier(0.0625, &d) - 0.8).abs() < 1e-12);
+        assert_eq!(weight_multiplier(1.0, &d), 0.6);
+    }
+
+    fn scenario(vol_day: f64, dynamic: bool) -> Scenario {
+        let text = format!(
+            r#"
+name = "dyn"
+seed = 5
+duration_secs = 14400
+quote = "USDC"
+[assets.ETH]
+quantum_exp = -4
+stress = "0.05"
+price = {{ gbm = {{ start = 2000.0, vol_day = {vol_day} }}, shocks = [{{ at_secs = 10800, drop = 0.3, fall_secs = 600 }}] }}
+depth = {{ depth_usd_per_pct = 2000000.0 }}
+[assets.ETH.tiers.default]
+asset_weight = "0.825"
+liability_weight = "1"
+[assets.USDC]
+quantum_exp = -2
+price = {{ fixed = 1.0 }}
+[assets.USDC.tiers.default]
+asset_weight = "1"
+liability_weight = "1"
+[population]
+accounts = 400
+lenders = 20
+tiers = {{ default = 1.0 }}
+collateral = {{ ETH = 1.0 }}
+[dynamic]
+enabled = {dynamic}
+window_secs = 3600
+update_secs = 300
+return_secs = 300
+ref_vol_day = 0.05
+floor = 0.8
+"#
+        );
+        Scenario::parse(&text, Path::new("dyn.toml")).unwrap()
+    }
+
+    fn go(s: Scenario) -> Report {
+        run(s, Path::new("."), &mut |_, _| {}).unwrap()
+    }
+
+    /// The rule moves weights and stress when the oracle's volatility is over the reference,
+    /// and then changes the run's liquidations; under the reference it changes nothing.
+    #[test]
+    fn dynamic_thresholds_change_what_they_should() {
+        // Volatile: 0.4 per sqrt day, 8 times the reference -> the floor (0.8).
+        let (off, on) = (go(scenario(0.4, false)), go(scenario(0.4, true)));
+        assert!(off.dynamic.is_none());
+        let d = &on.dynamic.as_ref().unwrap()[0];
+        assert_eq!(d.asset, "ETH");
+        assert!(d.max_vol_day > 0.2, "{d:?}");
+        assert_eq!(d.min_multiplier, 0.8);
+        assert!(d.weight_changes >= 1 && d.first_change_secs.is_some_and(|t| t < 10_800.0), "{d:?}");
+        assert!(d.max_stress > 0.05, "stress raised over the base: {d:?}");
+        // Lower weights: accounts breach earlier, before the crash at 3 h.
+        assert!(on.liquidations.breach_events > off.liquidations.breach_events, "more breaches");
+        let before = |r: &Report| {
+            let k = r.series.t.iter().position(|&t| t >= 10_700.0).unwrap();
+            r.series.fund_usd[k]
+        };
+        assert!(before(&on) > before(&off), "liquidations (fund income) before the crash");
+        assert!(on.conservation_ok && off.conservation_ok);
+        // Calm: 0.01 per sqrt day, under the reference until the crash itself. Up to the crash
+        // the rule must leave everything as it was.
+        let calm = go(scenario(0.01, true));
+        let calm_off = go(scenario(0.01, false));
+        let d = &calm.dynamic.as_ref().unwrap()[0];
+        assert!(d.first_change_secs.is_none_or(|t| t >= 10_800.0), "{d:?}");
+        let k = calm.series.t.iter().position(|&t| t >= 10_800.0).unwrap();
+        assert_eq!(calm.series.fund_usd[..k], calm_off.series.fund_usd[..k]);
+        assert_eq!(calm.series.health[..k], calm_off.series.health[..k]);
+    }
 }

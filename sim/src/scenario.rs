@@ -89,6 +89,10 @@ pub struct DynamicConfig {
     pub window_secs: f64,
     /// Seconds between updates.
     pub update_secs: f64,
+    /// Length of the returns the volatility is measured on, seconds (non-overlapping, on the
+    /// oracle's published price). Not the step: a path interpolated between bars has almost no
+    /// variance at one step.
+    pub return_secs: f64,
     /// Volatility per square-root day at and under which the base weights hold.
     pub ref_vol_day: f64,
     /// Lowest multiplier of a base asset weight.
@@ -105,6 +109,7 @@ impl Default for DynamicConfig {
             enabled: false,
             window_secs: 3_600.0,
             update_secs: 600.0,
+            return_secs: 300.0,
             ref_vol_day: 0.05,
             floor: 0.85,
             stress_z: 3.0,
@@ -266,6 +271,13 @@ impl Scenario {
         }
         if self.keeper.target_hf < 1.0 {
             return Err(bad("keeper.target_hf", "must be at least 1".into()));
+        }
+        let d = &self.dynamic;
+        if d.enabled && !(d.return_secs > 0.0 && d.window_secs >= d.return_secs && d.update_secs > 0.0) {
+            return Err(bad(
+                "dynamic",
+                "return_secs and update_secs must be positive and window_secs at least return_secs".into(),
+            ));
         }
         if self.liquidation.batch.window_secs <= 0.0 || self.liquidation.dutch.step_secs <= 0.0 {
             return Err(bad("liquidation", "batch.window_secs and dutch.step_secs must be positive".into()));

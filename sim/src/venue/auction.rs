@@ -144,6 +144,7 @@ impl Venue {
         }
         self.stats.kicks += 1;
         self.accounts[s].kicked = true;
+        self.accounts[s].closed_out = true;
         self.accounts[s].bal[q] = 0;
         if total == 0 {
             self.accounts[s].kicked = false;

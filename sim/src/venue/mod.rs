@@ -123,6 +123,8 @@ pub struct Account {
     pub bad_debt: bool,
     /// Passed whole to an auction.
     pub kicked: bool,
+    /// A liquidation repaid all its debt or passed it to an auction (not a partial one).
+    pub closed_out: bool,
 }
 
 /// Counters of liquidation activity, in value quanta where they are amounts.
@@ -148,6 +150,9 @@ pub struct LiquidationStats {
     pub rejected: u64,
     /// Orders refused because the oracle was stale.
     pub stale_rejects: u64,
+    /// Accounts only ever partially liquidated, never in bad debt, that their owner later
+    /// closed (repaid in full): saved by partial liquidation, and gone from the book.
+    pub saved_then_closed: u64,
 }
 
 /// A sale of collateral into the market, for the market's impact model.
@@ -283,6 +288,10 @@ impl Venue {
     pub fn close(&mut self, slot: u32) -> bool {
         if !self.accounts.get(slot as usize).is_some_and(|a| a.open) || self.health(slot) < 0 {
             return false;
+        }
+        let acct = &self.accounts[slot as usize];
+        if acct.liquidated > 0 && !acct.closed_out && !acct.bad_debt {
+            self.stats.saved_then_closed += 1;
         }
         let bal = std::mem::take(&mut self.accounts[slot as usize].bal);
         for (a, &b) in bal.iter().enumerate() {
@@ -427,7 +436,6 @@ impl Venue {
             self.stats.rejected += 1;
             return answer(Outcome::Rejected(RejectReason::Healthy));
         }
-        self.accounts[slot as usize].liquidated += 1;
         let outcome = match (&order.kind, self.rules.mechanism) {
             (OrderKind::Direct { legs, .. }, MechanismKind::Direct) => self.direct(slot, legs),
             (OrderKind::Kick, MechanismKind::Dutch | MechanismKind::Batch) => self.kick(slot, now_s),
@@ -438,6 +446,8 @@ impl Venue {
         };
         if matches!(outcome, Outcome::Rejected(_)) {
             self.stats.rejected += 1;
+        } else {
+            self.accounts[slot as usize].liquidated += 1;
         }
         answer(outcome)
     }
@@ -503,6 +513,9 @@ impl Venue {
         self.stats.seized_value += seized_v;
         self.sweep_dust(slot);
         self.resolve_bad_debt(slot);
+        if self.accounts[s].bal[q] >= 0 {
+            self.accounts[s].closed_out = true;
+        }
         self.touch(slot);
         Outcome::Filled { repaid_value: repaid_v, seized_value: seized_v }
     }

@@ -86,6 +86,7 @@ fn direct_liquidation_pays_bonus_and_fund_share_exactly() {
     let bonus = seized - repaid * 1_000_000 / 18_000_000;
     assert_eq!(v.ledger.assets[0].seized_fund, bonus * 1_000 / 10_000);
     assert!(v.health(s) >= 0, "partial liquidation restored the account");
+    assert!(!v.accounts[s as usize].closed_out && v.accounts[s as usize].liquidated == 1);
     v.check_conservation().unwrap();
     // A second order is refused: healthy now.
     let o2 = LiquidationOrder { id: 2, ..o };
@@ -104,6 +105,7 @@ fn underwater_account_goes_to_fund_then_lenders() {
     assert!(matches!(o.kind, OrderKind::Direct { close_all: true, .. }));
     assert!(matches!(v.execute(&o, 0.0).outcome, Outcome::Filled { .. }));
     assert_eq!(v.accounts[s as usize].bal, vec![0, 0, 0]);
+    assert!(v.accounts[s as usize].closed_out, "a full close-out is not a partial liquidation");
     v.check_conservation().unwrap();
     v.settle_socialised();
     let f = &v.ledger.assets[2];
