@@ -61,10 +61,13 @@ pub const PRIOR_SCAN_PER_SLOT: u32 = 16;
 /// Assumed delta cost per exposed account (cycles) before one is measured: 30-45 measured on
 /// a 1,000,000-account book for most assets, 300+ when the exposure list spans the book.
 pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
-/// Every this many routed ticks, the next two ticks that would be routed go by deltas instead
-/// (the first recomputes the healths the scans left stale, the second measures the delta
-/// cost), so a delta cost measured long ago cannot keep routing wrong forever.
+/// Every this many routed ticks, the ticks that would be routed go by deltas instead until
+/// one measures the delta cost (the first ones recompute the healths the scans left stale and
+/// are not counted), at most [`EXPLORE_MAX`] of them, so a delta cost measured long ago (or
+/// during start-up page faults) cannot keep routing wrong forever.
 const EXPLORE_EVERY: u64 = 256;
+/// Most ticks one exploration sends by deltas.
+const EXPLORE_MAX: u8 = 32;
 
 /// Cycle counter for the routing costs (0 where there is none: the priors stay).
 #[inline]
@@ -86,12 +89,16 @@ impl Cost {
     fn prior(cycles: u32) -> Self {
         Cost(cycles as u64 * 16)
     }
-    fn record(&mut self, cycles: u64, units: usize) {
+    /// Adds a sample; a sample above 4x the average (a preemption, a page fault) counts as
+    /// 4x, so one disturbed sample cannot swing the routing, while a real change still moves
+    /// the average by up to 1.375x per sample.
+    fn record(&mut self, cycles: u64, units: usize) -> bool {
         if units == 0 || cycles == 0 {
-            return;
+            return false;
         }
-        let x = (cycles * 16 / units as u64).min(1 << 40);
+        let x = (cycles * 16 / units as u64).min(self.0.max(1) * 4);
         self.0 = (self.0 * 7 + x) / 8;
+        true
     }
 }
 use crate::reference;
@@ -359,7 +366,7 @@ impl SoftwareEngine {
         let t0 = cycles();
         self.full_scan_untimed();
         let slots = self.terms.len();
-        self.scan_cost.record(cycles().wrapping_sub(t0), slots);
+        let _ = self.scan_cost.record(cycles().wrapping_sub(t0), slots);
     }
 
     fn full_scan_untimed(&mut self) {
@@ -483,7 +490,7 @@ impl ScanEngine for SoftwareEngine {
                     false
                 } else {
                     if scan && self.routed_ticks % EXPLORE_EVERY == EXPLORE_EVERY - 1 {
-                        self.explore = 2;
+                        self.explore = EXPLORE_MAX;
                     }
                     scan
                 }
@@ -526,8 +533,9 @@ impl ScanEngine for SoftwareEngine {
         }
         // The steady-state delta cost: ticks that recomputed stale healths would overstate it,
         // and tiny exposures measure the call's overhead, not the per-account cost.
-        if stale == 0 && exposed >= 256 {
-            self.delta_cost.record(cycles().wrapping_sub(t0), exposed as usize);
+        if stale == 0 && exposed >= 256 && self.delta_cost.record(cycles().wrapping_sub(t0), exposed as usize)
+        {
+            self.explore = 0;
         }
         Ok(())
     }
