@@ -3,11 +3,13 @@
 //! - [`wire`]: the compact binary wire format for ticks and account deltas (documented in
 //!   `docs/WIRE_FORMAT.md`), with a per-stream sequence number.
 //! - [`SeqTracker`]: gap and duplicate detection on those sequence numbers.
+//! - [`auth`]: HMAC-SHA256 frame authentication.
 //! - [`listen`]: live listeners on loopback, TCP (a stream of frames) and UDP (frames in
 //!   datagrams), that decode frames into the pipeline's queue.
 //! - [`replay`]: file replay at the recorded pace (optionally sped up), at a fixed rate, or as
 //!   fast as the pipeline takes it; every message carries its intended time.
 
+pub mod auth;
 pub mod listen;
 pub mod replay;
 pub mod wire;

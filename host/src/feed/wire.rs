@@ -6,7 +6,7 @@
 //!  2      1    version (1)
 //!  3      1    kind: 1 tick, 2 account upsert, 3 account remove
 //!  4      2    frame length in bytes, header included
-//!  6      2    reserved, 0
+//!  6      2    flags: bit 0 = a 32-byte HMAC-SHA256 tag ends the frame; other bits 0
 //!  8      8    sequence number (per stream, +1 per frame)
 //!  16     8    sender timestamp, ns since the Unix epoch (informational)
 //!  24          payload:
@@ -15,6 +15,7 @@
 //!    upsert  (8 + 8n B): slot u32, n u8 (0..=16), reserved 3 B, then n x
 //!                    (asset u16, reserved u16, coefficient i32)
 //!    remove  (8 B):  slot u32, reserved u32
+//!  then, with flag bit 0: HMAC-SHA256(secret, every frame byte before the tag), 32 B
 //! ```
 //!
 //! Prices and coefficients are already quantised (the venue's integer units), so the host
@@ -23,6 +24,7 @@
 
 use liqscan_hdl::abi::{COEFF_MIN, Coeff, MAX_COEFFS_PER_ACCOUNT, PriceEntry, QuotedPrice};
 
+use super::auth::{HmacKey, TAG_BYTES};
 use crate::pipeline::FeedMsg;
 
 /// Frame magic.
@@ -31,8 +33,12 @@ pub const MAGIC: u16 = 0x514C;
 pub const VERSION: u8 = 1;
 /// Header bytes.
 pub const HEADER: usize = 24;
-/// Largest frame (an upsert of 16 terms).
-pub const MAX_FRAME: usize = HEADER + 8 + 8 * MAX_COEFFS_PER_ACCOUNT;
+/// Largest frame without a tag (an upsert of 16 terms).
+pub const MAX_PLAIN: usize = HEADER + 8 + 8 * MAX_COEFFS_PER_ACCOUNT;
+/// Largest frame (an upsert of 16 terms with its authentication tag).
+pub const MAX_FRAME: usize = MAX_PLAIN + TAG_BYTES;
+/// Header flag: the frame ends in a [`TAG_BYTES`]-byte HMAC-SHA256 tag.
+pub const FLAG_TAG: u16 = 1;
 /// Kind byte of a tick.
 pub const KIND_TICK: u8 = 1;
 /// Kind byte of an upsert.
@@ -118,6 +124,16 @@ pub fn encode(f: &Frame, out: &mut Vec<u8>) {
     debug_assert_eq!(out.len(), len);
 }
 
+/// Encodes a frame with its HMAC-SHA256 tag (flag bit 0 set, length including the tag).
+pub fn encode_signed(f: &Frame, key: &HmacKey, out: &mut Vec<u8>) {
+    encode(f, out);
+    let len = (out.len() + TAG_BYTES) as u16;
+    out[4..6].copy_from_slice(&len.to_le_bytes());
+    out[6..8].copy_from_slice(&FLAG_TAG.to_le_bytes());
+    let tag = key.tag(out);
+    out.extend_from_slice(&tag);
+}
+
 fn u16_at(b: &[u8], o: usize) -> u16 {
     u16::from_le_bytes([b[o], b[o + 1]])
 }
@@ -138,25 +154,44 @@ pub fn frame_len(b: &[u8]) -> Result<usize, WireError> {
         return Err(WireError::BadMagic { magic, version });
     }
     let len = u16_at(b, 4) as usize;
-    if !(HEADER..=MAX_FRAME).contains(&len) {
-        return Err(WireError::Bad(format!("frame length {len} outside {HEADER}..={MAX_FRAME}")));
+    let (lo, hi) = if b.len() >= 8 && u16_at(b, 6) & FLAG_TAG != 0 {
+        (HEADER + TAG_BYTES, MAX_FRAME)
+    } else {
+        (HEADER, MAX_PLAIN)
+    };
+    if !(lo..=hi).contains(&len) {
+        return Err(WireError::Bad(format!("frame length {len} outside {lo}..={hi}")));
     }
     Ok(len)
 }
 
-/// Decodes the frame at the start of `b`; returns it and its length.
+/// Decodes the frame at the start of `b`; returns it and its length (a tag, if any, is not
+/// checked: see [`decode_tagged`]).
 pub fn decode(b: &[u8]) -> Result<(Frame, usize), WireError> {
+    decode_tagged(b).map(|(f, len, _)| (f, len))
+}
+
+/// Decodes the frame at the start of `b`; returns it, its length, and its authentication tag
+/// if it has one (the bytes it covers are `b[..len - TAG_BYTES]`).
+pub fn decode_tagged(b: &[u8]) -> Result<(Frame, usize, Option<&[u8]>), WireError> {
     let len = frame_len(b)?;
     if b.len() < len {
         return Err(WireError::Truncated { have: b.len(), need: len });
     }
     let b = &b[..len];
     let kind = b[3];
-    if u16_at(b, 6) != 0 {
-        return Err(WireError::Bad("reserved header bytes are not zero".into()));
+    let flags = u16_at(b, 6);
+    if flags & !FLAG_TAG != 0 {
+        return Err(WireError::Bad(format!("unknown header flags {flags:#06x}")));
     }
+    let (body, tag) = if flags & FLAG_TAG != 0 {
+        let (body, tag) = b.split_at(len - TAG_BYTES);
+        (body, Some(tag))
+    } else {
+        (b, None)
+    };
     let (seq, ts_ns) = (u64_at(b, 8), u64_at(b, 16));
-    let p = &b[HEADER..];
+    let p = &body[HEADER..];
     let msg = match kind {
         KIND_TICK => {
             if p.len() != 20 || u16_at(p, 2) != 0 {
@@ -197,7 +232,7 @@ pub fn decode(b: &[u8]) -> Result<(Frame, usize), WireError> {
         }
         k => return Err(WireError::Bad(format!("unknown kind {k}"))),
     };
-    Ok((Frame { seq, ts_ns, msg }, len))
+    Ok((Frame { seq, ts_ns, msg }, len, tag))
 }
 
 #[cfg(test)]
@@ -232,5 +267,23 @@ mod tests {
         // The worked example of docs/WIRE_FORMAT.md.
         encode(&Frame { seq: 1, ts_ns: 0, msg: FeedMsg::Remove { slot: 5 } }, &mut buf);
         assert_eq!(&buf[..8], &[0x4C, 0x51, 1, 3, 32, 0, 0, 0]);
+    }
+
+    #[test]
+    fn signed_frames() {
+        let key = HmacKey::new(b"secret");
+        let mut buf = Vec::new();
+        let f = Frame { seq: 1, ts_ns: 0, msg: FeedMsg::Remove { slot: 5 } };
+        encode_signed(&f, &key, &mut buf);
+        assert_eq!(&buf[..8], &[0x4C, 0x51, 1, 3, 64, 0, 1, 0]);
+        let (g, len, tag) = decode_tagged(&buf).unwrap();
+        assert_eq!((g, len), (f, 64));
+        assert!(key.verify(&buf[..32], tag.unwrap()));
+        let big = FeedMsg::upsert(1, &[Coeff { asset: 1, coeff: 1 }; MAX_COEFFS_PER_ACCOUNT]);
+        encode_signed(&Frame { seq: 2, ts_ns: 0, msg: big }, &key, &mut buf);
+        assert_eq!(buf.len(), MAX_FRAME);
+        assert!(decode_tagged(&buf).is_ok());
+        buf[6] = 2;
+        assert!(matches!(decode(&buf), Err(WireError::Bad(_))));
     }
 }

@@ -160,6 +160,18 @@ pub struct Counters {
     pub feed_duplicates: AtomicU64,
     /// Frames that did not decode.
     pub feed_malformed: AtomicU64,
+    /// Feed frames naming an asset or account slot outside the book.
+    pub feed_unknown: AtomicU64,
+    /// Feed frames refused by authentication (missing or wrong HMAC tag).
+    pub feed_auth_failed: AtomicU64,
+    /// Feed frames dropped by the per-connection rate limit.
+    pub feed_rate_limited: AtomicU64,
+    /// Feed connections refused (over the connection limit).
+    pub feed_conn_refused: AtomicU64,
+    /// Feed ticks refused by the oracle guard.
+    pub feed_guard_refused: AtomicU64,
+    /// Feed ticks held by the oracle guard (a jump awaiting confirmation).
+    pub feed_guard_held: AtomicU64,
 }
 
 impl Counters {
@@ -188,6 +200,12 @@ impl Counters {
                 g(&self.feed_duplicates),
             ),
             ("liqscan_feed_malformed_total", "feed frames that did not decode", g(&self.feed_malformed)),
+            ("liqscan_feed_unknown_total", "feed frames naming an unknown asset or slot", g(&self.feed_unknown)),
+            ("liqscan_feed_auth_failed_total", "feed frames failing authentication", g(&self.feed_auth_failed)),
+            ("liqscan_feed_rate_limited_total", "feed frames over the rate limit", g(&self.feed_rate_limited)),
+            ("liqscan_feed_conn_refused_total", "feed connections over the limit", g(&self.feed_conn_refused)),
+            ("liqscan_feed_guard_refused_total", "feed ticks refused by the guard", g(&self.feed_guard_refused)),
+            ("liqscan_feed_guard_held_total", "feed ticks held by the guard", g(&self.feed_guard_held)),
         ]
     }
 }
