@@ -288,13 +288,18 @@ fn main() {
         (Layout::Rows, Kernel::detect()),
         (Layout::Auto, Kernel::Avx2Fma),
         (Layout::Auto, Kernel::detect()),
+        (Layout::Auto, Kernel::detect()),
     ] {
         let mut e = load_b(&book, &prices, layout, kernel);
+        let compacted = full_b.len() == 5;
+        if compacted {
+            e.compact();
+        }
         e.batch_tick(&prices).unwrap();
         assert!(e.breach() == want_b.breach && e.at_risk() == want_b.at_risk, "book B scan differs");
         let st = e.stats();
         let t = time(sz.reps, || {}, || e.batch_tick(&prices).unwrap());
-        full_b.push((layout, e.kernel(), st, t));
+        full_b.push((layout, e.kernel(), compacted, st, t));
     }
     let mut e = load_b(&book, &prices, Layout::Auto, Kernel::detect()).with_routing(Routing::Measured);
     let mut exposure = vec![0usize; assets];
@@ -316,10 +321,11 @@ fn main() {
         "{:<44} {:>12} {:>9} {:>11} {:>14}",
         "full scan, book B", "time", "MB read", "row blocks", "vs reference"
     );
-    for (layout, kernel, st, t) in &full_b {
+    for (layout, kernel, compacted, st, t) in &full_b {
+        let c = if *compacted { " compacted" } else { "" };
         println!(
             "{:<44} {:>10.3}ms {:>9.1} {:>11} {:>13.1}x",
-            format!("batch_tick {layout:?} {kernel:?}"),
+            format!("batch_tick {layout:?} {kernel:?}{c}"),
             t.as_secs_f64() * 1e3,
             st.scan_bytes as f64 / 1e6,
             format!("{}/{}", st.row_blocks, st.blocks),

@@ -260,6 +260,13 @@ impl BlockStore {
         self.cols.live() * (size_of::<Column>() + size_of::<Held>()) + self.rows.live() * size_of::<Row>()
     }
 
+    /// Rewrites every arena in block order (allocates; for after a bulk load).
+    pub fn compact(&mut self) {
+        self.cols.compact();
+        self.rows.compact();
+        self.meta.compact();
+    }
+
     /// Blocks stored as rows.
     pub fn row_blocks(&self) -> usize {
         self.rows_mode.iter().filter(|&&r| r).count()

@@ -271,6 +271,12 @@ impl SoftwareEngine {
         self.terms.get(slot as usize).map_or(&[], |t| t.as_slice())
     }
 
+    /// Rewrites the full-scan layout's arenas in block order, dropping the garbage that
+    /// upserts leave (allocates: call it after a bulk load, not on the hot path).
+    pub fn compact(&mut self) {
+        self.blocks.compact();
+    }
+
     /// Counts of what the engine holds.
     pub fn stats(&self) -> EngineStats {
         EngineStats {
