@@ -157,16 +157,7 @@ pub fn read_accounts(path: &Path, table: &AssetTable) -> Result<Vec<LoadedAccoun
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::VenueSpec;
-    use crate::model::venues::{lending_asset, quote_asset};
-
-    fn table() -> AssetTable {
-        AssetTable::new(
-            VenueSpec::default(),
-            vec![lending_asset("ETH", -4, "0.825", "0.1"), quote_asset("USDC", -2)],
-        )
-        .unwrap()
-    }
+    use crate::io::test_venue as table;
 
     #[test]
     fn reads_all_three_formats_alike() {

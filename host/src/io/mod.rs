@@ -91,3 +91,14 @@ pub(crate) fn json_line(e: &serde_json::Error) -> usize {
 pub(crate) fn toml_line(text: &str, e: &toml::de::Error) -> Option<usize> {
     e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
 }
+
+/// The two-asset lending venue the readers' tests share: ETH (LT 0.825, stress 0.1) and USDC.
+#[cfg(test)]
+pub(crate) fn test_venue() -> crate::model::AssetTable {
+    use crate::model::venues::{lending_asset, quote_asset};
+    crate::model::AssetTable::new(
+        crate::model::VenueSpec::default(),
+        vec![lending_asset("ETH", -4, "0.825", "0.1"), quote_asset("USDC", -2)],
+    )
+    .expect("valid test venue")
+}

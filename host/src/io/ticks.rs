@@ -191,16 +191,7 @@ pub fn read_bars(path: &Path, table: &AssetTable, symbol: &str) -> Result<Vec<Ti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::VenueSpec;
-    use crate::model::venues::{lending_asset, quote_asset};
-
-    fn table() -> AssetTable {
-        AssetTable::new(
-            VenueSpec::default(),
-            vec![lending_asset("ETH", -4, "0.825", "0.1"), quote_asset("USDC", -2)],
-        )
-        .unwrap()
-    }
+    use crate::io::test_venue as table;
 
     #[test]
     fn csv_and_jsonl_agree() {
