@@ -21,6 +21,8 @@ use liqscan_host::feed::replay::{self, Pace};
 use liqscan_host::io::accounts::read_accounts;
 use liqscan_host::io::ticks::{Tick, read_bars, read_ticks};
 use liqscan_host::io::venue::read_venue;
+use liqscan_host::journal::keeper::{BookJournal, ClearedSlots, JournaledExecutor};
+use liqscan_host::journal::{FsyncPolicy, JournalConfig};
 use liqscan_host::link::{BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkMemory, LinkOptions};
 use liqscan_host::metrics::http::MetricsServer;
 use liqscan_host::metrics::percentile_table;
@@ -95,6 +97,14 @@ pub struct Args {
     /// Core for the dispatch thread.
     #[arg(long)]
     pub dispatch_core: Option<usize>,
+    /// Write-ahead journal directory: account deltas and ticks (DIR/book, on the feed thread)
+    /// and orders (DIR/orders, on the dispatch thread); a run over an existing journal
+    /// recovers it and resumes the replay after the last journaled message.
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Journal fsync policy: always | never | batch:RECORDS:MILLIS (default batch:256:10).
+    #[arg(long)]
+    pub journal_fsync: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -121,6 +131,8 @@ struct Config {
     watchdog_ms: Option<u64>,
     executor: Option<String>,
     dispatch_core: Option<usize>,
+    journal: Option<PathBuf>,
+    journal_fsync: Option<String>,
     /// `[dispatch]` section: the dispatcher's rules (DispatchConfig).
     dispatch: Option<DispatchConfig>,
     pcie: Option<PcieConfig>,
@@ -150,6 +162,28 @@ pub fn parse_pace(s: &str) -> Result<Pace> {
         Some(("fixed", x)) => Pace::Fixed { per_second: x.parse().context("fixed:PER_SECOND")? },
         _ => bail!("pace '{s}': use flood, recorded:SPEED or fixed:PER_SECOND"),
     })
+}
+
+/// Parses `--journal-fsync`.
+pub fn parse_fsync(s: &str) -> Result<FsyncPolicy> {
+    Ok(match s.split(':').collect::<Vec<_>>()[..] {
+        ["always"] => FsyncPolicy::Always,
+        ["never"] => FsyncPolicy::Never,
+        ["batch", r, m] => FsyncPolicy::Batch {
+            records: r.parse().context("batch:RECORDS:MILLIS")?,
+            millis: m.parse().context("batch:RECORDS:MILLIS")?,
+        },
+        _ => bail!("journal fsync '{s}': use always, never or batch:RECORDS:MILLIS"),
+    })
+}
+
+/// A run's journal: where, and with what settings.
+#[derive(Clone, Debug)]
+pub struct JournalPlan {
+    /// Directory (DIR/book and DIR/orders).
+    pub dir: PathBuf,
+    /// Settings of both journals.
+    pub cfg: JournalConfig,
 }
 
 /// Where the dispatcher hands orders.
@@ -311,6 +345,38 @@ pub fn run_workload(
     counters: Arc<Counters>,
     published: Arc<Published>,
 ) -> Result<RunResult> {
+    run_workload_with(
+        w,
+        backend,
+        pace,
+        cfg,
+        feed_core,
+        card_core,
+        shm,
+        watchdog_ms,
+        dispatch,
+        counters,
+        published,
+        None,
+    )
+}
+
+/// As [`run_workload`], with an optional journal.
+#[allow(clippy::too_many_arguments)]
+pub fn run_workload_with(
+    w: &Workload,
+    backend: &str,
+    pace: Pace,
+    cfg: &PipelineConfig,
+    feed_core: Option<usize>,
+    card_core: Option<usize>,
+    shm: Option<&Path>,
+    watchdog_ms: u64,
+    dispatch: Option<DispatchPlan>,
+    counters: Arc<Counters>,
+    published: Arc<Published>,
+    journal: Option<&JournalPlan>,
+) -> Result<RunResult> {
     let slots = w.ids.len();
     let mut card_thread = None;
     let mut card_name = None;
@@ -348,7 +414,7 @@ pub fn run_workload(
         }
         other => bail!("unknown backend '{other}': software, card-software, card-hdl, shm or pcie"),
     };
-    let r = drive(w, be, pace, cfg, feed_core, dispatch, counters, published);
+    let r = drive_with(w, be, pace, cfg, feed_core, dispatch, counters, published, journal);
     let card_report = card_thread.map(CardThread::stop);
     if let Some(p) = shm_file {
         let _ = std::fs::remove_file(p);
@@ -363,6 +429,8 @@ pub fn run_workload(
 struct RunSink {
     changes: Arc<Mutex<Vec<Change>>>,
     dispatch: Option<DispatchSink>,
+    /// With a journal: cleared slots for the journaled executor (closes their orders).
+    cleared: Option<ClearedSlots>,
 }
 
 impl BreachSink for RunSink {
@@ -374,6 +442,9 @@ impl BreachSink for RunSink {
     }
 
     fn on_scan(&mut self, seq: u64, breached: &[u32], cleared: &[u32], at_risk: &[u32]) {
+        if let Some(c) = &self.cleared {
+            c.push(cleared);
+        }
         if let Some(d) = &mut self.dispatch {
             d.on_scan(seq, breached, cleared, at_risk);
         }
@@ -389,9 +460,12 @@ impl BreachSink for RunSink {
     }
 }
 
-/// Feeds a workload through a ready backend, with a dispatch stage if `dispatch` is given.
+/// Feeds a workload through a ready backend, with a dispatch stage if `dispatch` is given,
+/// and an optional journal: the book journal is recovered (its book pushed into
+/// the engine first, the replay resumed after its last message) and written on this (feed)
+/// thread before each push; orders go through a [`JournaledExecutor`] on the dispatch thread.
 #[allow(clippy::too_many_arguments)]
-pub fn drive(
+pub fn drive_with(
     w: &Workload,
     be: Backend,
     pace: Pace,
@@ -400,18 +474,73 @@ pub fn drive(
     dispatch: Option<DispatchPlan>,
     counters: Arc<Counters>,
     published: Arc<Published>,
+    journal: Option<&JournalPlan>,
 ) -> Result<RunResult> {
     let clock = Clock::default();
     let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
     let changes = Arc::new(Mutex::new(Vec::<Change>::with_capacity(1 << 16)));
+    let mut book_journal = None;
+    let mut breached_at_start = std::collections::BTreeSet::new();
+    let cleared = journal.map(|_| ClearedSlots::default());
+    if let Some(jp) = journal {
+        let (bj, rec) = BookJournal::open(&jp.dir, w.ids.len(), w.assets, jp.cfg.clone())
+            .with_context(|| format!("journal {}", jp.dir.join("book").display()))?;
+        eprintln!(
+            "journal {}: book {rec}; {} messages of {} done",
+            jp.dir.display(),
+            bj.messages(),
+            w.msgs.len()
+        );
+        if bj.messages() > w.msgs.len() as u64 {
+            bail!(
+                "journal {} holds more messages than this workload: another workload's journal?",
+                jp.dir.display()
+            );
+        }
+        let b = bj.state().reference_bitmaps();
+        breached_at_start =
+            (0..w.ids.len() as u32).filter(|&s| b.breach[s as usize / 64] >> (s % 64) & 1 == 1).collect();
+        book_journal = Some(bj);
+    }
     let (stage, dsink) = match dispatch {
         Some(plan) => {
             let exec = plan.exec.clone();
-            let make = Box::new(move || match exec.make() {
-                Ok(e) => e,
-                Err(err) => {
-                    eprintln!("executor: {err:#}; orders are discarded");
-                    Box::new(JsonlSink::new("discard", std::io::sink())) as Box<dyn Executor>
+            let jctx = journal.map(|jp| {
+                (
+                    jp.clone(),
+                    w.ids.len(),
+                    w.assets,
+                    breached_at_start.clone(),
+                    cleared.clone().expect("cleared"),
+                )
+            });
+            let make = Box::new(move || {
+                let inner = match exec.make() {
+                    Ok(e) => e,
+                    Err(err) => {
+                        eprintln!("executor: {err:#}; orders are discarded");
+                        Box::new(JsonlSink::new("discard", std::io::sink())) as Box<dyn Executor>
+                    }
+                };
+                let Some((jp, slots, assets, breached, cleared)) = jctx else { return inner };
+                match JournaledExecutor::open(&jp.dir, slots, assets, jp.cfg, inner, &breached, cleared) {
+                    Ok((ex, rec, or)) => {
+                        eprintln!(
+                            "journal {}: orders {rec}; {} pending re-sent, {} sent awaited (not ordered again), {} closed (breach cleared)",
+                            jp.dir.display(),
+                            or.resent.len(),
+                            or.awaited.len(),
+                            or.closed.len()
+                        );
+                        for (id, slot) in &or.resent {
+                            eprintln!("journal: re-sent pending order {id} (slot {slot})");
+                        }
+                        Box::new(ex) as Box<dyn Executor>
+                    }
+                    Err(e) => {
+                        eprintln!("error: journal {}: {e}", jp.dir.join("orders").display());
+                        std::process::exit(2);
+                    }
                 }
             });
             let (stage, sink) = DispatchStage::start(plan.book, w.assets, make, plan.opts, clock);
@@ -419,13 +548,32 @@ pub fn drive(
         }
         None => (None, None),
     };
-    let sink = RunSink { changes: changes.clone(), dispatch: dsink };
+    let sink = RunSink { changes: changes.clone(), dispatch: dsink, cleared };
     let handle = pipeline::spawn(be, rx, Box::new(sink), cfg.clone(), clock, counters, published);
     if let Some(c) = feed_core {
         pipeline::pin("feed thread", c);
     }
     let t = std::time::Instant::now();
-    let n = replay::replay(&w.msgs, pace, &tx, &clock, 0);
+    let n = match &mut book_journal {
+        None => replay::replay(&w.msgs, pace, &tx, &clock, 0),
+        Some(bj) => {
+            let k = bj.messages();
+            for m in bj.reload_messages() {
+                tx.push(pipeline::Stamped { seq: k, t_feed: clock.now(), msg: m });
+            }
+            let r =
+                replay::replay_with(&w.msgs[k as usize..], pace, &tx, &clock, k, |ts, m| bj.record(m, ts));
+            let r = r.and_then(|n| bj.sync().map(|_| n));
+            match r {
+                Ok(n) => k + n,
+                Err(e) => {
+                    replay::end(&tx, &clock, u64::MAX);
+                    let _ = handle.join();
+                    return Err(anyhow::anyhow!(e).context("journal"));
+                }
+            }
+        }
+    };
     replay::end(&tx, &clock, n);
     let report = handle.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
     let dispatch = stage.map(DispatchStage::finish);
@@ -476,6 +624,21 @@ pub fn run(mut a: Args) -> Result<()> {
     a.watchdog_ms = a.watchdog_ms.or(cfg.watchdog_ms);
     a.executor = a.executor.or(cfg.executor);
     a.dispatch_core = a.dispatch_core.or(cfg.dispatch_core);
+    a.journal = a.journal.or(cfg.journal);
+    a.journal_fsync = a.journal_fsync.or(cfg.journal_fsync);
+    let journal = match &a.journal {
+        Some(dir) => Some(JournalPlan {
+            dir: dir.clone(),
+            cfg: JournalConfig {
+                fsync: match &a.journal_fsync {
+                    Some(f) => parse_fsync(f)?,
+                    None => JournalConfig::default().fsync,
+                },
+                ..JournalConfig::default()
+            },
+        }),
+        None => None,
+    };
     let exec = parse_executor(a.executor.as_deref().unwrap_or("discard"))?;
     let backend = a.backend.clone().unwrap_or_else(|| "software".into());
     let pace = parse_pace(a.pace.as_deref().unwrap_or("flood"))?;
@@ -519,9 +682,19 @@ pub fn run(mut a: Args) -> Result<()> {
         link.scratch_test()?;
         let e = LinkEngine::new(link, w.ids.len(), w.assets)?;
         let be = Backend::Card(Box::new(e), Book::new(w.ids.len(), w.assets));
-        drive(&w, be, pace, &pcfg, a.feed_core, Some(plan), counters.clone(), published.clone())?
+        drive_with(
+            &w,
+            be,
+            pace,
+            &pcfg,
+            a.feed_core,
+            Some(plan),
+            counters.clone(),
+            published.clone(),
+            journal.as_ref(),
+        )?
     } else {
-        run_workload(
+        run_workload_with(
             &w,
             &backend,
             pace,
@@ -533,6 +706,7 @@ pub fn run(mut a: Args) -> Result<()> {
             Some(plan),
             counters.clone(),
             published.clone(),
+            journal.as_ref(),
         )?
     };
     let rep = &r.report;

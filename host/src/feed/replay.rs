@@ -30,6 +30,21 @@ pub enum Pace {
 /// Replays `msgs` (recorded timestamp in ns, message) into `tx`, numbering them from
 /// `first_seq`; returns the number sent. Does not send [`FeedMsg::End`].
 pub fn replay(msgs: &[(i64, FeedMsg)], pace: Pace, tx: &FeedTx, clock: &Clock, first_seq: u64) -> u64 {
+    let r: Result<u64, std::convert::Infallible> =
+        replay_with(msgs, pace, tx, clock, first_seq, |_, _| Ok(()));
+    r.unwrap_or_else(|e| match e {})
+}
+
+/// As [`replay`], calling `before(recorded ts, message)` on the feed thread before each push
+/// (the journal's write-ahead hook); an error stops the replay before that message is pushed.
+pub fn replay_with<E>(
+    msgs: &[(i64, FeedMsg)],
+    pace: Pace,
+    tx: &FeedTx,
+    clock: &Clock,
+    first_seq: u64,
+    mut before: impl FnMut(i64, &FeedMsg) -> Result<(), E>,
+) -> Result<u64, E> {
     let start = clock.now() + 1_000_000;
     let t0 = msgs.first().map_or(0, |m| m.0);
     for (i, (ts, msg)) in msgs.iter().enumerate() {
@@ -46,9 +61,10 @@ pub fn replay(msgs: &[(i64, FeedMsg)], pace: Pace, tx: &FeedTx, clock: &Clock, f
             }
             due
         };
+        before(*ts, msg)?;
         tx.push(Stamped { seq: first_seq + i as u64, t_feed, msg: *msg });
     }
-    msgs.len() as u64
+    Ok(msgs.len() as u64)
 }
 
 /// Sends the end marker.

@@ -24,6 +24,7 @@
 //! - [`record`]: the records, and [`OrderRecord`], the journal's form of a dispatcher order.
 //! - [`state`]: [`DurableState`], what the records build.
 //! - [`store`]: [`Journal`]: segments, fsync policy, snapshots, recovery.
+//! - [`keeper`]: the journal wired into a run: feed-side book journal, journaled executor.
 //! - [`drill`]: a deterministic workload for tests, the kill -9 drill, soak and bench.
 //!
 //! The policy and the recovery guarantees are written down in `docs/RELIABILITY.md`.
@@ -31,6 +32,7 @@
 pub mod crc;
 pub mod drill;
 pub mod frame;
+pub mod keeper;
 pub mod record;
 pub mod state;
 pub mod store;

@@ -1,0 +1,327 @@
+//! The journal wired into a keeper run: the feed side ([`BookJournal`]: one record per feed
+//! message, written on the feed thread before the message is pushed to the engine) and the
+//! dispatch side ([`JournaledExecutor`]: any executor wrapped so that each order is journaled
+//! `OrderPending` before the submit, `OrderSent` after it, `OrderDone` when it finishes).
+//!
+//! Two directories, one writer each (the feed thread and the dispatch thread): `DIR/book` and
+//! `DIR/orders`. The book journal's record count is the number of feed messages taken, so a
+//! restarted replay resumes at that message. Nothing here runs on the engine thread except
+//! [`ClearedSlots::push`], a mutex-guarded `Vec` append on scans that clear a breach.
+//!
+//! Orders and breaches: an order stays open in the journal while its account stays breached
+//! (a sink's `Sent` outcome has no confirmation to wait for), and is closed with `OrderDone`
+//! when the breach clears (or on `Filled` or `Rejected`). After a restart, an account that is
+//! breached in the recovered book and has an open order is not ordered again: its pending
+//! orders are re-sent once with the same id (they may not have reached the executor), its
+//! sent orders are awaited. Open orders of accounts no longer breached are closed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::dispatch::{Completion, Executor, LiquidationOrder, Outcome, SubmitError};
+use crate::guard::OracleGuard;
+use crate::pipeline::FeedMsg;
+
+use super::{DurableState, Journal, JournalConfig, JournalError, OrderRecord, OrderState, Record, Recovery};
+
+/// The feed side: account deltas and ticks, one record per feed message.
+pub struct BookJournal {
+    j: Journal,
+    /// Messages refused by the journal's checks (journaled as a `Param` so counts stay aligned).
+    pub refused: u64,
+}
+
+impl BookJournal {
+    /// Opens (or recovers) `dir/book`.
+    pub fn open(
+        dir: &Path,
+        slots: usize,
+        assets: usize,
+        cfg: JournalConfig,
+    ) -> Result<(BookJournal, Recovery), JournalError> {
+        let (j, r) = Journal::open(&dir.join("book"), slots, assets, cfg)?;
+        Ok((BookJournal { j, refused: 0 }, r))
+    }
+
+    /// The recovered (and current) state.
+    pub fn state(&self) -> &DurableState {
+        self.j.state()
+    }
+
+    /// Feed messages journaled so far (the record count: one per message).
+    pub fn messages(&self) -> u64 {
+        self.j.state().seq
+    }
+
+    /// Journals one feed message (`ts_ns`: its oracle or recorded time). A message the state
+    /// refuses (an unknown slot, say) is journaled as a `Param` naming it, so every message
+    /// takes exactly one record.
+    pub fn record(&mut self, msg: &FeedMsg, ts_ns: i64) -> Result<(), JournalError> {
+        let rec = match *msg {
+            FeedMsg::Tick { asset, price } => Record::Tick { ts_ns, asset, price },
+            FeedMsg::Upsert { slot, n, terms } => {
+                Record::Upsert { account: slot as u64, slot, terms: terms[..n as usize].to_vec() }
+            }
+            FeedMsg::Remove { slot } => Record::Remove { account: slot as u64, slot },
+            FeedMsg::End => return Ok(()),
+        };
+        match self.j.append(&rec) {
+            Err(JournalError::Refused(_)) => {
+                self.refused += 1;
+                let n = self.j.state().seq + 1;
+                self.j.append(&Record::Param { name: "refused_message".into(), value: n.to_string() })?;
+                Ok(())
+            }
+            r => r.map(|_| ()),
+        }
+    }
+
+    /// Flushes per the policy's timer (call when idle) and at the end.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        self.j.sync()
+    }
+
+    /// The messages that rebuild the recovered book in an empty engine: every account, then
+    /// every asset with a price.
+    pub fn reload_messages(&self) -> Vec<FeedMsg> {
+        let s = self.j.state();
+        let mut v: Vec<FeedMsg> = s
+            .accounts
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, a)| a.as_ref().map(|a| FeedMsg::upsert(slot as u32, &a.terms)))
+            .collect();
+        v.extend(
+            s.prices
+                .iter()
+                .zip(&s.last_ts)
+                .enumerate()
+                .filter(|(_, (_, ts))| **ts != i64::MIN)
+                .map(|(a, (p, _))| FeedMsg::Tick { asset: a as u16, price: *p }),
+        );
+        v
+    }
+}
+
+/// Seeds a guard from the recovered prices (each asset's last journaled tick, spot asset-side
+/// price, the value the feed listeners check), so the first update after a restart is checked
+/// against it. Returns the assets seeded.
+pub fn seed_guard(state: &DurableState, guard: &mut OracleGuard) -> usize {
+    let mut n = 0;
+    for (a, (p, ts)) in state.prices.iter().zip(&state.last_ts).enumerate() {
+        if *ts != i64::MIN {
+            guard.seed(a as u16, *ts, p.spot.asset as f64);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Slots whose breach cleared, handed from the engine thread to the journaled executor.
+#[derive(Clone, Default)]
+pub struct ClearedSlots(Arc<Mutex<Vec<u32>>>);
+
+impl ClearedSlots {
+    /// Called on the engine thread with a scan's cleared slots.
+    pub fn push(&self, slots: &[u32]) {
+        if !slots.is_empty() {
+            self.0.lock().expect("cleared slots").extend_from_slice(slots);
+        }
+    }
+
+    fn take(&self) -> Vec<u32> {
+        std::mem::take(&mut *self.0.lock().expect("cleared slots"))
+    }
+}
+
+/// What the journaled executor did at start.
+#[derive(Clone, Debug, Default)]
+pub struct OrderRecovery {
+    /// Pending orders re-sent (id, slot).
+    pub resent: Vec<(u64, u32)>,
+    /// Sent orders awaited, their accounts not ordered again (id, slot).
+    pub awaited: Vec<(u64, u32)>,
+    /// Open orders closed because their account is no longer breached.
+    pub closed: Vec<(u64, u32)>,
+}
+
+/// An executor whose orders go through the journal.
+pub struct JournaledExecutor {
+    inner: Box<dyn Executor>,
+    j: Journal,
+    name: String,
+    /// Dispatcher order id -> journal order id.
+    ids: HashMap<u64, u64>,
+    /// Slots with an order from before the restart: the first new order for each is not sent.
+    covered: BTreeSet<u32>,
+    cleared: ClearedSlots,
+    fake: Vec<Completion>,
+    inner_done: Vec<Completion>,
+    /// Orders not sent because the restart found one open for the account.
+    pub suppressed: u64,
+    /// Journal write failures (the order was then refused).
+    pub journal_errors: u64,
+}
+
+impl JournalError {
+    fn submit(&self, executor: &str, order: u64) -> SubmitError {
+        SubmitError::Io { executor: executor.into(), order, source: std::io::Error::other(self.to_string()) }
+    }
+}
+
+impl JournaledExecutor {
+    /// Opens (or recovers) `dir/orders`, reconciles its open orders with `breached` (the
+    /// recovered book's breached slots), re-sends pending orders through `inner`.
+    pub fn open(
+        dir: &Path,
+        slots: usize,
+        assets: usize,
+        cfg: JournalConfig,
+        mut inner: Box<dyn Executor>,
+        breached: &BTreeSet<u32>,
+        cleared: ClearedSlots,
+    ) -> Result<(JournaledExecutor, Recovery, OrderRecovery), JournalError> {
+        let (mut j, rec) = Journal::open(&dir.join("orders"), slots, assets, cfg)?;
+        let mut or = OrderRecovery::default();
+        let mut covered = BTreeSet::new();
+        let open: Vec<(OrderRecord, OrderState)> =
+            j.state().orders.values().map(|t| (t.order.clone(), t.state)).collect();
+        for (o, st) in open {
+            if !breached.contains(&o.slot) {
+                j.append(&Record::OrderDone {
+                    id: o.id,
+                    outcome: "breach cleared before the restart".into(),
+                })?;
+                or.closed.push((o.id, o.slot));
+                continue;
+            }
+            covered.insert(o.slot);
+            if st == OrderState::Sent {
+                or.awaited.push((o.id, o.slot));
+                continue;
+            }
+            let Ok(mut order) = o.order::<LiquidationOrder>() else {
+                eprintln!("journal: pending order {} has an unreadable body; reported, not re-sent", o.id);
+                continue;
+            };
+            order.id = o.id;
+            match inner.submit(&order) {
+                Ok(()) => {
+                    j.append(&Record::OrderSent { id: o.id, attempt: o.attempt })?;
+                    or.resent.push((o.id, o.slot));
+                }
+                Err(e) => eprintln!("journal: pending order {} could not be re-sent: {e}", o.id),
+            }
+        }
+        j.sync()?;
+        let name = format!("{}+journal", inner.name());
+        let ex = JournaledExecutor {
+            inner,
+            j,
+            name,
+            ids: HashMap::new(),
+            covered,
+            cleared,
+            fake: Vec::new(),
+            inner_done: Vec::new(),
+            suppressed: 0,
+            journal_errors: 0,
+        };
+        Ok((ex, rec, or))
+    }
+
+    /// The journal's state.
+    pub fn state(&self) -> &DurableState {
+        self.j.state()
+    }
+
+    fn close_cleared(&mut self) {
+        let cleared = self.cleared.take();
+        if cleared.is_empty() {
+            return;
+        }
+        let set: BTreeSet<u32> = cleared.into_iter().collect();
+        for s in &set {
+            self.covered.remove(s);
+        }
+        let done: Vec<u64> = self
+            .j
+            .state()
+            .orders
+            .values()
+            .filter(|t| set.contains(&t.order.slot))
+            .map(|t| t.order.id)
+            .collect();
+        for id in done {
+            if let Err(e) = self.j.append(&Record::OrderDone { id, outcome: "breach cleared".into() }) {
+                self.journal_errors += 1;
+                eprintln!("journal: {e}");
+            }
+        }
+    }
+
+    /// Flushes the journal.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        self.j.sync()
+    }
+}
+
+impl Executor for JournaledExecutor {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn submit(&mut self, order: &LiquidationOrder) -> Result<(), SubmitError> {
+        self.close_cleared();
+        if order.attempt <= 1 && self.covered.remove(&order.slot) {
+            // Ordered before the restart for this same breach: do not send it again.
+            self.suppressed += 1;
+            self.fake.push(Completion { id: order.id, attempt: order.attempt, outcome: Outcome::Sent });
+            return Ok(());
+        }
+        let jid = match self.ids.get(&order.id) {
+            Some(&id) => id,
+            None => self.j.state().next_order_id.max(1),
+        };
+        let rec = OrderRecord::of(jid, order.account, order.slot, order.attempt, order).map_err(|e| {
+            SubmitError::Io { executor: self.name.clone(), order: order.id, source: e.into() }
+        })?;
+        if let Err(e) = self.j.append(&Record::OrderPending(rec)) {
+            self.journal_errors += 1;
+            return Err(e.submit(&self.name, order.id));
+        }
+        self.ids.insert(order.id, jid);
+        self.inner.submit(order)?;
+        if let Err(e) = self.j.append(&Record::OrderSent { id: jid, attempt: order.attempt }) {
+            self.journal_errors += 1;
+            eprintln!("journal: order {jid} sent but not journaled as sent: {e}");
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self, out: &mut Vec<Completion>) {
+        self.close_cleared();
+        out.append(&mut self.fake);
+        self.inner_done.clear();
+        self.inner.poll(&mut self.inner_done);
+        for c in &self.inner_done {
+            let finished = matches!(c.outcome, Outcome::Filled { .. } | Outcome::Rejected(_));
+            if let (true, Some(&jid)) = (finished, self.ids.get(&c.id)) {
+                let outcome = serde_json::to_string(&c.outcome).unwrap_or_default();
+                if self.j.state().orders.contains_key(&jid) {
+                    if let Err(e) = self.j.append(&Record::OrderDone { id: jid, outcome }) {
+                        self.journal_errors += 1;
+                        eprintln!("journal: {e}");
+                    }
+                }
+                self.ids.remove(&c.id);
+            }
+        }
+        out.extend(self.inner_done.drain(..));
+        if let Err(e) = self.j.sync_due() {
+            self.journal_errors += 1;
+            eprintln!("journal: {e}");
+        }
+    }
+}
