@@ -1,5 +1,6 @@
 //! Writes the scan core's Verilog: `cargo run -p liqscan-hdl --example gen_verilog -- OUT.v`.
-//! `LIQSCAN_BUILD_ID` (hex) sets the `BUILD_ID` register.
+//! `LIQSCAN_BUILD_ID` (hex) sets the `BUILD_ID` register. Also writes `OUT.v.config`: the
+//! configuration compiled in (`LIQSCAN_LANE_BITS` at build time picks the lane count).
 
 fn main() {
     let out = std::env::args().nth(1).unwrap_or_else(|| "liqscan_core.v".into());
@@ -9,5 +10,11 @@ fn main() {
         .unwrap_or(0);
     let v = liqscan_hdl::core::verilog::generate(build_id);
     std::fs::write(&out, v).expect("write the Verilog file");
+    // The configuration compiled in (LIQSCAN_LANE_BITS), for the bitstream report.
+    use liqscan_hdl::abi::config::*;
+    let conf = format!(
+        "LANES={LANES}\nCARD_ACCOUNTS={CARD_ACCOUNTS}\nCARD_ASSETS={CARD_ASSETS}\nTERM_SLOTS={TERM_SLOTS}\nTARGET_MHZ={TARGET_MHZ}\n"
+    );
+    std::fs::write(format!("{out}.config"), conf).expect("write the configuration file");
     eprintln!("wrote {out} (BUILD_ID 0x{build_id:08x})");
 }

@@ -8,15 +8,20 @@
 
 use crate::abi::widths::{ASSET_BITS, MAX_COEFFS_PER_ACCOUNT};
 
+/// log2 of [`LANES`]: the one knob of the build. 4 (16 lanes) unless the environment variable
+/// `LIQSCAN_LANE_BITS` (one digit, 1..=5) is set when the crate is compiled; the bitstream script
+/// passes it (`scripts/build-bitstream.sh [board] [lane_bits]`) to place a smaller core.
+pub const LANE_BITS: usize = match option_env!("LIQSCAN_LANE_BITS") {
+    Some(s) => parse_lane_bits(s),
+    None => 4,
+};
 /// Parallel multiply-accumulate lanes. Lane `l` holds accounts `g * LANES + l`; the lanes of
 /// one *group* `g` are scanned in lock step. At most 32 (one bitmap word per group).
-pub const LANES: usize = 16;
-/// log2 of [`LANES`].
-pub const LANE_BITS: usize = 4;
-/// Accounts the card holds (a multiple of [`LANES`] and a power of two).
-pub const CARD_ACCOUNTS: usize = 2048;
-/// log2 of [`CARD_ACCOUNTS`].
-pub const CARD_ACCOUNT_BITS: usize = 11;
+pub const LANES: usize = 1 << LANE_BITS;
+/// log2 of [`CARD_ACCOUNTS`]: [`GROUP_BITS`] is fixed at 7 (128 groups of [`LANES`] accounts).
+pub const CARD_ACCOUNT_BITS: usize = LANE_BITS + 7;
+/// Accounts the card holds (a multiple of [`LANES`] and a power of two): 2048 at 16 lanes.
+pub const CARD_ACCOUNTS: usize = 1 << CARD_ACCOUNT_BITS;
 /// Groups of [`LANES`] accounts.
 pub const GROUPS: usize = CARD_ACCOUNTS / LANES;
 /// log2 of [`GROUPS`].
@@ -52,6 +57,12 @@ pub const CONFIG: CardConfig = CardConfig {
     assets: CARD_ASSETS as u32,
     term_slots: TERM_SLOTS as u32,
 };
+
+const fn parse_lane_bits(s: &str) -> usize {
+    let b = s.as_bytes();
+    assert!(b.len() == 1 && b[0] >= b'1' && b[0] <= b'5', "LIQSCAN_LANE_BITS must be 1..=5");
+    (b[0] - b'0') as usize
+}
 
 // Compile-time checks that the constants agree with each other and with the widths.
 const _: () = {
