@@ -347,10 +347,23 @@ fn create_segment(dir: &Path, start: u64, bytes: usize) -> Result<Segment, Journ
         .truncate(true)
         .open(&path)
         .map_err(io("create", &path))?;
-    file.set_len(bytes as u64).map_err(io("preallocate", &path))?;
+    preallocate(&file, bytes as u64).map_err(io("preallocate", &path))?;
     file.sync_all().map_err(io("sync", &path))?;
     sync_dir(dir)?;
     map_segment(path, file, 0)
+}
+
+/// Gives the file `len` bytes of allocated (zeroed) blocks with `posix_fallocate`, so a full
+/// disk is an error here, at segment creation, instead of a SIGBUS on a later write into the
+/// mapping. Extends the file if shorter; never shrinks it.
+fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(len).map_err(|_| std::io::Error::other("segment too large"))?;
+    // SAFETY: a valid open file descriptor; posix_fallocate touches no memory of ours.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+        0 => Ok(()),
+        e => Err(std::io::Error::from_raw_os_error(e)),
+    }
 }
 
 fn map_segment(path: PathBuf, file: File, off: usize) -> Result<Segment, JournalError> {
@@ -440,10 +453,9 @@ impl Journal {
                 let file =
                     OpenOptions::new().read(true).write(true).open(&path).map_err(io("open", &path))?;
                 let len = file.metadata().map_err(io("stat", &path))?.len();
-                if len < cfg.segment_bytes as u64 {
-                    // A segment cut short (copied, or truncated by hand): extend it with zeros.
-                    file.set_len(cfg.segment_bytes as u64).map_err(io("preallocate", &path))?;
-                }
+                // A segment cut short (copied, or truncated by hand) is extended with zeros; a
+                // sparse one (copied, or written before preallocation) gets its blocks now.
+                preallocate(&file, len.max(cfg.segment_bytes as u64)).map_err(io("preallocate", &path))?;
                 map_segment(path, file, off)?
             }
             None => {
