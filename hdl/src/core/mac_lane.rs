@@ -4,19 +4,19 @@
 //!  mag,neg ──┬─> 4x 16x16 (spot)  ─> columns ─> +-acc[0..4] ─> carry 1 ─> carry 2 ─> sign ─> breach
 //!  spot ─────┘                                   (first: 0)
 //!  stressed ─┴─> 4x 16x16 (stress) ─> columns ─> +-acc[0..4] ─> carry 1 ─> carry 2 ─> sign ─> at_risk
-//!        stage A        stage B          stage C       D          E         F
+//!      stages M, A      stage B          stage C       D          E         F
 //! ```
 //!
 //! The coefficient arrives in sign-magnitude (`neg`, `mag` below 2^31, which is why
 //! `COEFF_MIN = -i32::MAX`), with the spot and stressed prices already selected for its sign.
-//! Each 32x32 product is four 16x16 partial products (stage A, the multipliers' output
-//! registers), folded into four 16-bit columns (stage B, each below 3 * 2^16). Four signed
+//! Each 32x32 product is four 16x16 partial products in pipelined multipliers
+//! ([`crate::core::mul::Mul16`]: input registers, stage M; product registers, stage A), folded into four 16-bit columns (stage B, each below 3 * 2^16). Four signed
 //! 24-bit column accumulators add or subtract them (stage C): with at most 16 terms no column
 //! leaves +-2^22, so no simulated signal is wider than 32 bits. When an account's last term has
 //! been accumulated, three carry stages (D, E, F) propagate the columns' high bits upward; the
 //! top column's sign is the sign of the exact 68-bit health (see [`crate::golden::columns_negative`]).
-//! Latency: a term at the inputs in cycle t is in the accumulators after cycle t+2; the verdict of
-//! a term with `last` set is on `breach`/`at_risk` with `out_valid` after the clock edge ending cycle t+5.
+//! Latency: a term at the inputs in cycle t is in the accumulators after cycle t+3; the verdict of
+//! a term with `last` set is on `breach`/`at_risk` with `out_valid` after the clock edge ending cycle t+6.
 //!
 //! Golden model: [`crate::golden::lane_health_negative`].
 //!
@@ -28,6 +28,7 @@
 //! Outputs: `out_valid` (a verdict is on the outputs this cycle), `breach` (health < 0),
 //! `at_risk` (stressed health < 0).
 
+use crate::core::mul::Mul16;
 use rust_hdl::prelude::*;
 
 /// Width of the column accumulators.
@@ -58,9 +59,11 @@ pub struct MacLane {
     pub breach: Signal<Out, Bit>,
     /// Stressed health < 0.
     pub at_risk: Signal<Out, Bit>,
-    // Stage A: partial products ll, lh, hl, hh of spot (s) and stressed (r).
-    a_s: [DFF<Bits<32>>; 4],
-    a_r: [DFF<Bits<32>>; 4],
+    // Stages M and A: partial products ll, lh, hl, hh of spot (s) and stressed (r), in
+    // pipelined multipliers (input registers = stage M, product register = stage A).
+    mul_s: [Mul16; 4],
+    mul_r: [Mul16; 4],
+    m_ctl: DFF<Bits<4>>,
     a_ctl: DFF<Bits<4>>,
     // Stage B: columns.
     b_s: [DFF<Bits<COL_BITS>>; 4],
@@ -108,8 +111,9 @@ impl Default for MacLane {
             out_valid: Default::default(),
             breach: Default::default(),
             at_risk: Default::default(),
-            a_s: Default::default(),
-            a_r: Default::default(),
+            mul_s: Default::default(),
+            mul_r: Default::default(),
+            m_ctl: Default::default(),
             a_ctl: Default::default(),
             b_s: Default::default(),
             b_r: Default::default(),
@@ -144,10 +148,8 @@ impl Logic for MacLane {
     #[hdl_gen]
     fn update(&mut self) {
         for i in 0..4 {
-            self.a_s[i].clock.next = self.clock.val();
-            self.a_s[i].d.next = self.a_s[i].q.val();
-            self.a_r[i].clock.next = self.clock.val();
-            self.a_r[i].d.next = self.a_r[i].q.val();
+            self.mul_s[i].clock.next = self.clock.val();
+            self.mul_r[i].clock.next = self.clock.val();
             self.b_s[i].clock.next = self.clock.val();
             self.b_s[i].d.next = self.b_s[i].q.val();
             self.b_r[i].clock.next = self.clock.val();
@@ -169,37 +171,46 @@ impl Logic for MacLane {
             self.e_r[i].clock.next = self.clock.val();
             self.e_r[i].d.next = self.e_r[i].q.val();
         }
-        dff_setup!(self, clock, a_ctl, b_ctl, c_done, d_done, e_done, f_breach, f_at_risk, f_done);
-        // Stage A: partial products. ctl = {neg, last, first, valid}.
-        self.a_s[0].d.next = self.mag.val().get_bits::<16>(0) * self.spot.val().get_bits::<16>(0);
-        self.a_s[1].d.next = self.mag.val().get_bits::<16>(0) * self.spot.val().get_bits::<16>(16);
-        self.a_s[2].d.next = self.mag.val().get_bits::<16>(16) * self.spot.val().get_bits::<16>(0);
-        self.a_s[3].d.next = self.mag.val().get_bits::<16>(16) * self.spot.val().get_bits::<16>(16);
-        self.a_r[0].d.next = self.mag.val().get_bits::<16>(0) * self.stressed.val().get_bits::<16>(0);
-        self.a_r[1].d.next = self.mag.val().get_bits::<16>(0) * self.stressed.val().get_bits::<16>(16);
-        self.a_r[2].d.next = self.mag.val().get_bits::<16>(16) * self.stressed.val().get_bits::<16>(0);
-        self.a_r[3].d.next = self.mag.val().get_bits::<16>(16) * self.stressed.val().get_bits::<16>(16);
-        self.a_ctl.d.next = bit_cast::<4, 1>(self.valid.val().into())
+        dff_setup!(self, clock, m_ctl, a_ctl, b_ctl, c_done, d_done, e_done, f_breach, f_at_risk, f_done);
+        // Stages M, A: partial products (two-cycle multipliers). ctl = {neg, last, first, valid}.
+        self.mul_s[0].a.next = self.mag.val().get_bits::<16>(0);
+        self.mul_s[0].b.next = self.spot.val().get_bits::<16>(0);
+        self.mul_r[0].a.next = self.mag.val().get_bits::<16>(0);
+        self.mul_r[0].b.next = self.stressed.val().get_bits::<16>(0);
+        self.mul_s[1].a.next = self.mag.val().get_bits::<16>(0);
+        self.mul_s[1].b.next = self.spot.val().get_bits::<16>(16);
+        self.mul_r[1].a.next = self.mag.val().get_bits::<16>(0);
+        self.mul_r[1].b.next = self.stressed.val().get_bits::<16>(16);
+        self.mul_s[2].a.next = self.mag.val().get_bits::<16>(16);
+        self.mul_s[2].b.next = self.spot.val().get_bits::<16>(0);
+        self.mul_r[2].a.next = self.mag.val().get_bits::<16>(16);
+        self.mul_r[2].b.next = self.stressed.val().get_bits::<16>(0);
+        self.mul_s[3].a.next = self.mag.val().get_bits::<16>(16);
+        self.mul_s[3].b.next = self.spot.val().get_bits::<16>(16);
+        self.mul_r[3].a.next = self.mag.val().get_bits::<16>(16);
+        self.mul_r[3].b.next = self.stressed.val().get_bits::<16>(16);
+        self.m_ctl.d.next = bit_cast::<4, 1>(self.valid.val().into())
             | (bit_cast::<4, 1>(self.first.val().into()) << 1)
             | (bit_cast::<4, 1>(self.last.val().into()) << 2)
             | (bit_cast::<4, 1>(self.neg.val().into()) << 3);
+        self.a_ctl.d.next = self.m_ctl.q.val();
         // Stage B: fold the partial products into 16-bit columns.
-        self.b_s[0].d.next = bit_cast::<COL_BITS, 16>(self.a_s[0].q.val().get_bits::<16>(0));
-        self.b_s[1].d.next = bit_cast::<COL_BITS, 16>(self.a_s[0].q.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.a_s[1].q.val().get_bits::<16>(0))
-            + bit_cast::<COL_BITS, 16>(self.a_s[2].q.val().get_bits::<16>(0));
-        self.b_s[2].d.next = bit_cast::<COL_BITS, 16>(self.a_s[1].q.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.a_s[2].q.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.a_s[3].q.val().get_bits::<16>(0));
-        self.b_s[3].d.next = bit_cast::<COL_BITS, 16>(self.a_s[3].q.val().get_bits::<16>(16));
-        self.b_r[0].d.next = bit_cast::<COL_BITS, 16>(self.a_r[0].q.val().get_bits::<16>(0));
-        self.b_r[1].d.next = bit_cast::<COL_BITS, 16>(self.a_r[0].q.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.a_r[1].q.val().get_bits::<16>(0))
-            + bit_cast::<COL_BITS, 16>(self.a_r[2].q.val().get_bits::<16>(0));
-        self.b_r[2].d.next = bit_cast::<COL_BITS, 16>(self.a_r[1].q.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.a_r[2].q.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.a_r[3].q.val().get_bits::<16>(0));
-        self.b_r[3].d.next = bit_cast::<COL_BITS, 16>(self.a_r[3].q.val().get_bits::<16>(16));
+        self.b_s[0].d.next = bit_cast::<COL_BITS, 16>(self.mul_s[0].p.val().get_bits::<16>(0));
+        self.b_s[1].d.next = bit_cast::<COL_BITS, 16>(self.mul_s[0].p.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.mul_s[1].p.val().get_bits::<16>(0))
+            + bit_cast::<COL_BITS, 16>(self.mul_s[2].p.val().get_bits::<16>(0));
+        self.b_s[2].d.next = bit_cast::<COL_BITS, 16>(self.mul_s[1].p.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.mul_s[2].p.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.mul_s[3].p.val().get_bits::<16>(0));
+        self.b_s[3].d.next = bit_cast::<COL_BITS, 16>(self.mul_s[3].p.val().get_bits::<16>(16));
+        self.b_r[0].d.next = bit_cast::<COL_BITS, 16>(self.mul_r[0].p.val().get_bits::<16>(0));
+        self.b_r[1].d.next = bit_cast::<COL_BITS, 16>(self.mul_r[0].p.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.mul_r[1].p.val().get_bits::<16>(0))
+            + bit_cast::<COL_BITS, 16>(self.mul_r[2].p.val().get_bits::<16>(0));
+        self.b_r[2].d.next = bit_cast::<COL_BITS, 16>(self.mul_r[1].p.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.mul_r[2].p.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.mul_r[3].p.val().get_bits::<16>(0));
+        self.b_r[3].d.next = bit_cast::<COL_BITS, 16>(self.mul_r[3].p.val().get_bits::<16>(16));
         self.b_ctl.d.next = self.a_ctl.q.val();
         // Stage C: signed accumulate (first: restart from zero).
         if self.b_ctl.q.val().get_bit(0) {

@@ -4,6 +4,7 @@
 pub mod driver;
 pub mod fifo;
 pub mod mac_lane;
+pub mod mul;
 pub mod packer;
 pub mod ram;
 pub mod regs;
