@@ -8,6 +8,7 @@ use liqscan_hdl::abi::regs::{self, error_bit, offset};
 use liqscan_hdl::abi::*;
 use liqscan_hdl::core::driver::*;
 use liqscan_hdl::core::mac_lane::MacLane;
+use liqscan_hdl::core::mul::Mul16;
 use liqscan_hdl::golden::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -18,6 +19,31 @@ fn tick<B: Block>(uut: &mut B, clock: impl Fn(&mut B, bool)) {
     assert!(simulate(uut, 1000));
     clock(uut, true);
     assert!(simulate(uut, 1000));
+}
+
+#[test]
+fn mul16_is_a_two_cycle_pipeline() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut uut = Mul16::default();
+    uut.connect_all();
+    let clk = |u: &mut Mul16, c: bool| u.clock.next = Clock { clk: c };
+    let mut sent: Vec<(u64, u64)> = vec![];
+    for t in 0..500 {
+        let (a, b) = match t % 7 {
+            0 => (0xFFFF, 0xFFFF),
+            1 => (0, rng.gen_range(0..=0xFFFF)),
+            _ => (rng.gen_range(0..=0xFFFF), rng.gen_range(0..=0xFFFF)),
+        };
+        uut.a.next = a.into();
+        uut.b.next = b.into();
+        sent.push((a, b));
+        tick(&mut uut, clk);
+        // After edge t the product of the operands of edge t - 1 is out.
+        if t >= 1 {
+            let (pa, pb) = sent[t - 1];
+            assert_eq!(uut.p.val().to_u64(), pa * pb, "edge {t}");
+        }
+    }
 }
 
 #[test]
