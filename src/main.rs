@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the keeper pipeline on a backend (software, emulated card, PCIe card).
-    Run(cmd::run::Args),
+    Run(Box<cmd::run::Args>),
     /// Run the emulated card as a process serving a shared-memory link.
     Card(cmd::card::Args),
     /// Measure the card link and the pipeline (figures for docs/PERFORMANCE.md).
@@ -40,7 +40,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(a) => cmd::run::run(a),
+        Command::Run(a) => cmd::run::run(*a),
         Command::Card(a) => cmd::card::run(a),
         Command::BenchLink(a) => cmd::bench_link::run(a),
         Command::Demo(a) => cmd::demo::run(a),

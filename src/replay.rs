@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use liqscan_host::bitmap;
-use liqscan_host::engine::{ScanEngine, SoftwareEngine};
+use liqscan_host::engine::{Routing, ScanEngine, SoftwareEngine};
 use liqscan_host::io::accounts::LoadedAccount;
 use liqscan_host::io::breaches::{BreachEvent, EventKind};
 use liqscan_host::io::ticks::Tick;
@@ -50,9 +50,10 @@ pub struct Replay<'a> {
 }
 
 impl<'a> Replay<'a> {
-    /// Loads every account into a fresh engine (slot = position in `accounts`).
-    pub fn new(table: &'a AssetTable, accounts: &'a [LoadedAccount]) -> Result<Self> {
-        let mut engine = SoftwareEngine::new(accounts.len(), table.len());
+    /// Loads every account into a fresh engine (slot = position in `accounts`) that routes
+    /// each tick as `routing` says.
+    pub fn new(table: &'a AssetTable, accounts: &'a [LoadedAccount], routing: Routing) -> Result<Self> {
+        let mut engine = SoftwareEngine::new(accounts.len(), table.len()).with_routing(routing);
         let mut held = vec![false; table.len()];
         for (slot, a) in accounts.iter().enumerate() {
             engine
@@ -205,6 +206,27 @@ impl Percentiles {
             p99_us: us(h.value_at_quantile(0.99)),
             p999_us: us(h.value_at_quantile(0.999)),
             max_us: us(h.max()),
+        }
+    }
+}
+
+/// How the software engine serves a one-asset tick, as a command-line choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoutingArg {
+    /// Update the exposed accounts by deltas (the default).
+    Deltas,
+    /// Take the cheaper of deltas and a full scan by measured cost.
+    Measured,
+    /// Rescan every account on every tick.
+    Full,
+}
+
+impl From<RoutingArg> for Routing {
+    fn from(r: RoutingArg) -> Routing {
+        match r {
+            RoutingArg::Deltas => Routing::Deltas,
+            RoutingArg::Measured => Routing::Measured,
+            RoutingArg::Full => Routing::FullScan,
         }
     }
 }

@@ -12,7 +12,7 @@ use liqscan_host::io::time::format_timestamp;
 use serde::Serialize;
 
 use crate::demo_book;
-use crate::replay::{Percentiles, Replay, ReplayStats};
+use crate::replay::{Percentiles, Replay, ReplayStats, RoutingArg};
 
 /// Arguments of `liqscan demo`.
 #[derive(clap::Args)]
@@ -26,6 +26,9 @@ pub struct Args {
     /// Write every breach, recovery and at-risk event as JSONL to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// How the software engine serves a one-asset tick.
+    #[arg(long, value_enum, default_value = "deltas")]
+    pub routing: RoutingArg,
     /// Print the summary as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -60,7 +63,7 @@ pub fn run(a: Args) -> Result<()> {
     let table = demo_book::venue();
     let book = demo_book::book(&table, a.accounts, a.seed);
     let ticks = demo_book::price_path(&table, a.seed);
-    let mut replay = Replay::new(&table, &book)?;
+    let mut replay = Replay::new(&table, &book, a.routing.into())?;
     let setup_ms = t0.elapsed().as_secs_f64() * 1e3;
     if !a.json {
         println!(

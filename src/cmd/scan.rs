@@ -13,7 +13,7 @@ use liqscan_host::io::ticks::{Tick, read_bars, read_ticks};
 use liqscan_host::io::venue::read_venue;
 use serde::Serialize;
 
-use crate::replay::{Percentiles, Replay, ReplayStats};
+use crate::replay::{Percentiles, Replay, ReplayStats, RoutingArg};
 
 /// Arguments of `liqscan scan`.
 #[derive(clap::Args)]
@@ -33,6 +33,9 @@ pub struct Args {
     /// Where to write breach events as JSONL ("-" for standard output).
     #[arg(long, default_value = "-")]
     pub out: PathBuf,
+    /// How the software engine serves a one-asset tick.
+    #[arg(long, value_enum, default_value = "deltas")]
+    pub routing: RoutingArg,
     /// Print the summary as JSON (on standard error when events go to standard output).
     #[arg(long)]
     pub json: bool,
@@ -68,7 +71,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     // Several files interleave by time; the sort is stable, so equal times keep file order.
     ticks.sort_by_key(|t| t.ts_ns);
-    let mut replay = Replay::new(&table, &accounts)?;
+    let mut replay = Replay::new(&table, &accounts, a.routing.into())?;
     let to_stdout = a.out.as_os_str() == "-";
     let sink: Box<dyn Write> = if to_stdout {
         Box::new(std::io::stdout().lock())
