@@ -190,12 +190,12 @@ impl Sink {
             }
         };
         Counters::inc(&self.counters.frames);
-        if let (Some(r), Some(b)) = (&self.opts.rate, bucket.as_mut()) {
-            if !b.take(r) {
-                self.rep.rate_limited += 1;
-                Counters::inc(&self.counters.feed_rate_limited);
-                return Ok(len);
-            }
+        if let (Some(r), Some(b)) = (&self.opts.rate, bucket.as_mut())
+            && !b.take(r)
+        {
+            self.rep.rate_limited += 1;
+            Counters::inc(&self.counters.feed_rate_limited);
+            return Ok(len);
         }
         if let Some(key) = &self.opts.auth {
             let ok = tag.is_some_and(|t| key.verify(&bytes[..len - t.len()], t));

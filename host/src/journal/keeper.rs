@@ -309,16 +309,16 @@ impl Executor for JournaledExecutor {
             let finished = matches!(c.outcome, Outcome::Filled { .. } | Outcome::Rejected(_));
             if let (true, Some(&jid)) = (finished, self.ids.get(&c.id)) {
                 let outcome = serde_json::to_string(&c.outcome).unwrap_or_default();
-                if self.j.state().orders.contains_key(&jid) {
-                    if let Err(e) = self.j.append(&Record::OrderDone { id: jid, outcome }) {
-                        self.journal_errors += 1;
-                        eprintln!("journal: {e}");
-                    }
+                if self.j.state().orders.contains_key(&jid)
+                    && let Err(e) = self.j.append(&Record::OrderDone { id: jid, outcome })
+                {
+                    self.journal_errors += 1;
+                    eprintln!("journal: {e}");
                 }
                 self.ids.remove(&c.id);
             }
         }
-        out.extend(self.inner_done.drain(..));
+        out.append(&mut self.inner_done);
         if let Err(e) = self.j.sync_due() {
             self.journal_errors += 1;
             eprintln!("journal: {e}");
