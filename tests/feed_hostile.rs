@@ -303,3 +303,15 @@ fn guard_refuses_and_holds_feed_ticks() {
     let (_, breached) = r.finish();
     assert_eq!(breached, vec![0], "breached once, at the confirmed 81, never at 10");
 }
+
+#[test]
+fn secret_from_the_environment() {
+    // SAFETY: no other test of this binary reads or writes this variable.
+    unsafe { std::env::set_var("LIQSCAN_TEST_FEED_SECRET", "hex:00ff10") };
+    let o = FeedOptions::default().secret_from_env("LIQSCAN_TEST_FEED_SECRET").unwrap();
+    let msg = frame(1, tick(0, 1));
+    assert_eq!(o.auth.unwrap().tag(&msg), HmacKey::new(&[0, 0xff, 0x10]).tag(&msg));
+    unsafe { std::env::set_var("LIQSCAN_TEST_FEED_SECRET", "") };
+    assert!(FeedOptions::default().secret_from_env("LIQSCAN_TEST_FEED_SECRET").is_err());
+    assert!(FeedOptions::default().secret_from_env("LIQSCAN_TEST_FEED_SECRET_UNSET").unwrap().auth.is_none());
+}

@@ -80,6 +80,22 @@ impl Default for FeedOptions {
     }
 }
 
+impl FeedOptions {
+    /// Sets [`auth`](Self::auth) from the environment variable `var` (default name:
+    /// `LIQSCAN_FEED_SECRET`), if set: the raw text, or `hex:` followed by hex bytes. An empty
+    /// secret is refused.
+    pub fn secret_from_env(mut self, var: &str) -> Result<Self, String> {
+        if let Ok(v) = std::env::var(var) {
+            let k = super::auth::parse_secret(&v).map_err(|e| format!("{var}: {e}"))?;
+            if k.is_empty() {
+                return Err(format!("{var} is set but empty"));
+            }
+            self.auth = Some(HmacKey::new(&k));
+        }
+        Ok(self)
+    }
+}
+
 /// What a listener saw.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ListenReport {
