@@ -17,7 +17,9 @@ use anyhow::{Context, Result, bail};
 use liqscan_host::dispatch::tcp::{TcpConfig, TcpExecutor};
 use liqscan_host::dispatch::{DispatchConfig, Executor, JsonlSink};
 use liqscan_host::engine::SoftwareEngine;
+use liqscan_host::feed::listen::{self, FeedOptions, RateLimit};
 use liqscan_host::feed::replay::{self, Pace};
+use liqscan_host::guard::{GuardConfig, OracleGuard};
 use liqscan_host::io::accounts::read_accounts;
 use liqscan_host::io::ticks::{Tick, read_bars, read_ticks};
 use liqscan_host::io::venue::read_venue;
@@ -105,6 +107,44 @@ pub struct Args {
     /// Journal fsync policy: always | never | batch:RECORDS:MILLIS (default batch:256:10).
     #[arg(long)]
     pub journal_fsync: Option<String>,
+    /// Also take live feed frames on this TCP address (loopback unless `[feed] allow_remote`);
+    /// shared secret from LIQSCAN_FEED_SECRET if set.
+    #[arg(long)]
+    pub listen_tcp: Option<String>,
+    /// Also take live feed datagrams on this UDP address.
+    #[arg(long)]
+    pub listen_udp: Option<String>,
+    /// Keep listening this long after the replay ends (milliseconds).
+    #[arg(long)]
+    pub listen_ms: Option<u64>,
+}
+
+/// `[feed]` section: live listener hardening (docs/WIRE_FORMAT.md).
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSection {
+    tcp: Option<String>,
+    udp: Option<String>,
+    listen_ms: Option<u64>,
+    #[serde(default)]
+    allow_remote: bool,
+    max_connections: Option<usize>,
+    /// Token bucket per connection / peer: frames per second and burst.
+    rate_per_second: Option<f64>,
+    rate_burst: Option<f64>,
+    /// Oracle guard on live ticks: jump bound (basis points) and maximum age (ms).
+    max_jump_bps: Option<u32>,
+    max_age_ms: Option<i64>,
+}
+
+/// Live listeners of a run.
+pub struct ListenPlan {
+    tcp: Option<String>,
+    udp: Option<String>,
+    listen_ms: u64,
+    opts: FeedOptions,
+    /// Guard (max age ns, max jump bps), sized to the table when the run starts.
+    guard: Option<(Option<i64>, u32)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -133,6 +173,7 @@ struct Config {
     dispatch_core: Option<usize>,
     journal: Option<PathBuf>,
     journal_fsync: Option<String>,
+    feed: Option<FeedSection>,
     /// `[dispatch]` section: the dispatcher's rules (DispatchConfig).
     dispatch: Option<DispatchConfig>,
     pcie: Option<PcieConfig>,
@@ -358,6 +399,7 @@ pub fn run_workload(
         counters,
         published,
         None,
+        None,
     )
 }
 
@@ -376,6 +418,7 @@ pub fn run_workload_with(
     counters: Arc<Counters>,
     published: Arc<Published>,
     journal: Option<&JournalPlan>,
+    live: Option<&ListenPlan>,
 ) -> Result<RunResult> {
     let slots = w.ids.len();
     let mut card_thread = None;
@@ -414,7 +457,7 @@ pub fn run_workload_with(
         }
         other => bail!("unknown backend '{other}': software, card-software, card-hdl, shm or pcie"),
     };
-    let r = drive_with(w, be, pace, cfg, feed_core, dispatch, counters, published, journal);
+    let r = drive_with(w, be, pace, cfg, feed_core, dispatch, counters, published, journal, live);
     let card_report = card_thread.map(CardThread::stop);
     if let Some(p) = shm_file {
         let _ = std::fs::remove_file(p);
@@ -475,6 +518,7 @@ pub fn drive_with(
     counters: Arc<Counters>,
     published: Arc<Published>,
     journal: Option<&JournalPlan>,
+    live: Option<&ListenPlan>,
 ) -> Result<RunResult> {
     let clock = Clock::default();
     let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
@@ -549,11 +593,33 @@ pub fn drive_with(
         None => (None, None),
     };
     let sink = RunSink { changes: changes.clone(), dispatch: dsink, cleared };
-    let handle = pipeline::spawn(be, rx, Box::new(sink), cfg.clone(), clock, counters, published);
+    let handle = pipeline::spawn(be, rx, Box::new(sink), cfg.clone(), clock, counters.clone(), published);
     if let Some(c) = feed_core {
         pipeline::pin("feed thread", c);
     }
     let t = std::time::Instant::now();
+    let mut listeners = vec![];
+    if let Some(lp) = live {
+        let mut opts = lp.opts.clone();
+        opts.slots = Some(w.ids.len());
+        opts.assets = Some(w.assets);
+        if let Some((age, bps)) = lp.guard {
+            let g = OracleGuard::new(GuardConfig::uniform(w.assets, age, bps));
+            opts.guard = Some(Arc::new(Mutex::new(g)));
+        }
+        if let Some(a) = &lp.tcp {
+            let l = listen::tcp_with(a, tx.clone(), clock, counters.clone(), opts.clone())
+                .with_context(|| format!("feed tcp {a}"))?;
+            eprintln!("feed tcp listening on {}", l.addr());
+            listeners.push(("tcp", l));
+        }
+        if let Some(a) = &lp.udp {
+            let l = listen::udp_with(a, tx.clone(), clock, counters.clone(), opts.clone())
+                .with_context(|| format!("feed udp {a}"))?;
+            eprintln!("feed udp listening on {}", l.addr());
+            listeners.push(("udp", l));
+        }
+    }
     let n = match &mut book_journal {
         None => replay::replay(&w.msgs, pace, &tx, &clock, 0),
         Some(bj) => {
@@ -574,6 +640,28 @@ pub fn drive_with(
             }
         }
     };
+    if let Some(lp) = live {
+        std::thread::sleep(Duration::from_millis(lp.listen_ms));
+    }
+    for (kind, l) in listeners {
+        let r = l.stop();
+        eprintln!(
+            "feed {kind}: {} connections ({} refused), {} taken, {} gaps ({} missing), {} duplicates, \
+             {} malformed, {} unauthenticated, {} rate-limited, {} unknown, guard {} refused / {} held",
+            r.connections,
+            r.conn_refused,
+            r.pushed,
+            r.seq.gaps,
+            r.seq.missing,
+            r.seq.duplicates,
+            r.malformed,
+            r.auth_failed,
+            r.rate_limited,
+            r.unknown,
+            r.guard_refused,
+            r.guard_held
+        );
+    }
     replay::end(&tx, &clock, n);
     let report = handle.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
     let dispatch = stage.map(DispatchStage::finish);
@@ -639,6 +727,39 @@ pub fn run(mut a: Args) -> Result<()> {
         }),
         None => None,
     };
+    let fs = cfg.feed.clone().unwrap_or_default();
+    a.listen_tcp = a.listen_tcp.or(fs.tcp.clone());
+    a.listen_udp = a.listen_udp.or(fs.udp.clone());
+    let live = if a.listen_tcp.is_some() || a.listen_udp.is_some() {
+        if journal.is_some() {
+            bail!(
+                "live feed listeners with --journal: live frames are not journaled yet; use one or the other"
+            );
+        }
+        let opts = FeedOptions {
+            allow_remote: fs.allow_remote,
+            max_connections: fs.max_connections.unwrap_or(16),
+            rate: fs.rate_per_second.map(|r| RateLimit { per_second: r, burst: fs.rate_burst.unwrap_or(r) }),
+            ..FeedOptions::default()
+        }
+        .secret_from_env("LIQSCAN_FEED_SECRET")
+        .map_err(anyhow::Error::msg)?;
+        eprintln!(
+            "feed listeners: authentication {}",
+            if opts.auth.is_some() { "on (LIQSCAN_FEED_SECRET)" } else { "off" }
+        );
+        let guard = (fs.max_jump_bps.is_some() || fs.max_age_ms.is_some())
+            .then(|| (fs.max_age_ms.map(|m| m * 1_000_000), fs.max_jump_bps.unwrap_or(u32::MAX)));
+        Some(ListenPlan {
+            tcp: a.listen_tcp.clone(),
+            udp: a.listen_udp.clone(),
+            listen_ms: a.listen_ms.or(fs.listen_ms).unwrap_or(0),
+            opts,
+            guard,
+        })
+    } else {
+        None
+    };
     let exec = parse_executor(a.executor.as_deref().unwrap_or("discard"))?;
     let backend = a.backend.clone().unwrap_or_else(|| "software".into());
     let pace = parse_pace(a.pace.as_deref().unwrap_or("flood"))?;
@@ -692,6 +813,7 @@ pub fn run(mut a: Args) -> Result<()> {
             counters.clone(),
             published.clone(),
             journal.as_ref(),
+            live.as_ref(),
         )?
     } else {
         run_workload_with(
@@ -707,6 +829,7 @@ pub fn run(mut a: Args) -> Result<()> {
             counters.clone(),
             published.clone(),
             journal.as_ref(),
+            live.as_ref(),
         )?
     };
     let rep = &r.report;
