@@ -315,3 +315,41 @@ fn secret_from_the_environment() {
     assert!(FeedOptions::default().secret_from_env("LIQSCAN_TEST_FEED_SECRET").is_err());
     assert!(FeedOptions::default().secret_from_env("LIQSCAN_TEST_FEED_SECRET_UNSET").unwrap().auth.is_none());
 }
+
+#[test]
+fn random_and_mutated_bytes_never_panic_the_decoder() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(61);
+    let key = HmacKey::new(b"k");
+    let seeds: Vec<Vec<u8>> = vec![
+        frame(1, tick(0, 5)),
+        signed(&key, 2, FeedMsg::upsert(3, &[Coeff { asset: 1, coeff: -4 }; 16])),
+        frame(3, FeedMsg::Remove { slot: 1 }),
+    ];
+    let mut decoded = 0;
+    for i in 0..200_000 {
+        let mut b = if i % 4 == 0 {
+            (0..rng.gen_range(0..wire::MAX_FRAME + 8)).map(|_| rng.r#gen()).collect()
+        } else {
+            seeds[i % 3].clone()
+        };
+        if !b.is_empty() {
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..b.len());
+                b[at] = rng.r#gen();
+            }
+            if rng.gen_bool(0.2) {
+                b.truncate(rng.gen_range(0..b.len()));
+            }
+        }
+        if let Ok((f, len, tag)) = wire::decode_tagged(&b) {
+            decoded += 1;
+            // A decoded frame re-encodes to the bytes it came from.
+            let mut again = Vec::new();
+            wire::encode(&f, &mut again);
+            let body = &b[..len - tag.map_or(0, |t| t.len())];
+            assert_eq!(&again[8..], &body[8..], "frame {f:?}");
+        }
+    }
+    assert!(decoded > 1000, "only {decoded} mutated frames decoded");
+}
