@@ -10,8 +10,9 @@
 //!    50%) of the bare engine's capacity (from its mean tick time), ending in orders handed to
 //!    an executor by the dispatch thread; against the engine's bare tick time on the same book
 //!    and ticks, and the machine's floor on the engine's core, all in the same run.
-//! 4. The emulated card with the rust-hdl simulation against the software engine over the demo
-//!    crash: same breaches, same final bitmaps; its speed.
+//! 4. The emulated card with the rust-hdl simulation against the software engine over the Black
+//!    Thursday day (example venue and accounts, ETH/USD bars of 2020-03-12; `--hdl-demo`: the
+//!    demo crash, hours on the HDL card): same breaches, same final bitmaps; its speed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,13 +62,43 @@ pub struct Args {
     /// Offered load as a fraction of the bare engine's capacity (1 / mean tick time).
     #[arg(long, default_value_t = 0.5)]
     pub load: f64,
-    /// Ticks of the demo crash replayed through the HDL card (0: skip).
+    /// Ticks replayed through the HDL card, at most (0: skip).
     #[arg(long, default_value_t = 3_000)]
     pub hdl_ticks: usize,
+    /// HDL part: replay the generated demo crash instead of the Black Thursday day (hours on
+    /// the HDL card).
+    #[arg(long)]
+    pub hdl_demo: bool,
+    /// HDL part: venue file.
+    #[arg(long, default_value = "examples/venue.toml")]
+    pub hdl_venue: String,
+    /// HDL part: accounts file.
+    #[arg(long, default_value = "examples/accounts.csv")]
+    pub hdl_accounts: String,
+    /// HDL part: ticks file (stablecoin prices).
+    #[arg(long, default_value = "examples/usdc.csv")]
+    pub hdl_ticks_file: String,
+    /// HDL part: ETH bars of the day.
+    #[arg(long, default_value = "../shared/data/eth-usd-10m/2020-03-12.json")]
+    pub hdl_bars: String,
+    /// The engine thread busy-polls while idle (a dedicated core) instead of spinning briefly
+    /// and then sleeping between looks (a shared core; see pipeline::IDLE_SPINS).
+    #[arg(long)]
+    pub spin: bool,
+    /// The feed thread spins until each tick's time instead of sleeping until shortly before.
+    #[arg(long)]
+    pub feed_spin: bool,
+    /// Write every paced tick's clock readings (intended, pushed, popped, bitmap, handed off;
+    /// ns) to this CSV file.
+    #[arg(long)]
+    pub trace: Option<std::path::PathBuf>,
     /// Which parts to run: any of floor, link, pipeline, hdl (comma separated).
     #[arg(long, default_value = "floor,link,pipeline,hdl")]
     pub parts: String,
 }
+
+/// The paced feed spins for the last this many nanoseconds before a tick's time.
+const FEED_SPIN_NS: u64 = 200_000;
 
 fn floor(core: usize, dur: Duration) -> Histogram<u64> {
     pipeline::pin("floor thread", core);
@@ -195,8 +226,9 @@ fn bench_pipeline(a: &Args) -> Result<()> {
     println!("book built and loaded in {:.1} s\n", t.elapsed().as_secs_f64());
     let core = a.host_core;
     let ticks2 = ticks.clone();
-    let (bare, bare_sum) = std::thread::spawn(move || {
+    let (bare, bare_sum, bare_sched) = std::thread::spawn(move || {
         pipeline::pin("bench thread", core);
+        let s0 = pipeline::thread_sched();
         let mut bare = histogram();
         let mut sum = 0u64;
         for &(asset, p) in &ticks2 {
@@ -208,7 +240,7 @@ fn bench_pipeline(a: &Args) -> Result<()> {
             sum += dt;
             bare.saturating_record(dt);
         }
-        (bare, sum)
+        (bare, sum, pipeline::thread_sched().zip(s0).map(|(b, a)| b.since(&a)))
     })
     .join()
     .expect("bare engine thread");
@@ -250,7 +282,7 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         .collect();
     let counters = Arc::new(Counters::default());
     let published = Arc::new(Published::default());
-    let cfg = PipelineConfig { engine_core: Some(a.host_core), spin: true };
+    let cfg = PipelineConfig { engine_core: Some(a.host_core), spin: a.spin };
     let clock = pipeline::Clock::default();
     let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
     let (stage, sink) = DispatchStage::start(
@@ -265,7 +297,7 @@ fn bench_pipeline(a: &Args) -> Result<()> {
     let be = Backend::Software(Box::new(SoftwareEngine::new(a.accounts, assets)));
     let sink: Box<dyn pipeline::BreachSink> =
         if a.no_dispatch { Box::new(|_: u64, _: &[u32], _: &[u32], _: &[u32]| {}) } else { Box::new(sink) };
-    let h = pipeline::spawn(be, rx, sink, cfg, clock, counters.clone(), published);
+    let h = pipeline::spawn_traced(be, rx, sink, cfg, clock, counters.clone(), published, assets + a.ticks);
     pipeline::pin("feed thread", a.card_core);
     liqscan_host::feed::replay::replay(&msgs, Pace::Flood, &tx, &clock, 0);
     // Wait for the load to drain before pacing (so the ticks' latency is not the load's).
@@ -280,15 +312,37 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         std::thread::sleep(Duration::from_millis(5));
     }
     drop(msgs);
-    liqscan_host::feed::replay::replay(
-        &ticks_msgs,
-        Pace::Recorded { speed: 1.0 },
-        &tx,
-        &clock,
-        loaded as u64,
-    );
+    // Paced here rather than by feed::replay, to record when each tick was really pushed.
+    let mut pushed = Vec::with_capacity(ticks_msgs.len());
+    let f0 = pipeline::thread_sched();
+    let start = clock.now() + 1_000_000;
+    for (i, &(ts, msg)) in ticks_msgs.iter().enumerate() {
+        let due = start + ts as u64;
+        // Sleep until shortly before the tick's time, then spin: a pacer spinning for
+        // milliseconds takes a core the machine's other work then crowds onto the engine's.
+        // A late wake-up is counted: latency runs from `due`.
+        let now = clock.now();
+        if !a.feed_spin && due > now + FEED_SPIN_NS {
+            std::thread::sleep(Duration::from_nanos(due - now - FEED_SPIN_NS));
+        }
+        while clock.now() < due {
+            std::hint::spin_loop();
+        }
+        tx.push(pipeline::Stamped { seq: loaded as u64 + i as u64, t_feed: due, msg });
+        pushed.push(clock.now());
+    }
+    let feed_sched = pipeline::thread_sched().zip(f0).map(|(b, a)| b.since(&a));
     liqscan_host::feed::replay::end(&tx, &clock, 0);
     let rep = h.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
+    if let Some(path) = &a.trace {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+        writeln!(f, "seq,t_feed,t_pushed,t_cmd,t_bitmap,t_dispatch")?;
+        for t in rep.trace.iter().filter(|t| t.seq >= loaded as u64) {
+            let p = pushed[(t.seq - loaded as u64) as usize];
+            writeln!(f, "{},{},{},{},{},{}", t.seq, t.t_feed, p, t.t_cmd, t.t_bitmap, t.t_dispatch)?;
+        }
+    }
     let d = stage.finish();
     println!(
         "paced at {rate:.0} ticks/s: {:.0}% of the rate the bare engine sustains (mean tick {:.2} us){}\n",
@@ -301,11 +355,28 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         percentile_table(&[
             ("bare engine tick", &bare),
             ("machine floor", &fl),
+            ("pipeline engine", &rep.hist.engine),
             ("feed->command", &rep.hist.feed_to_command),
             ("feed->bitmap", &rep.hist.feed_to_bitmap),
             ("feed->handoff", &rep.hist.feed_to_dispatch),
             ("feed->order", &d.feed_to_order),
         ])
+    );
+    println!(
+        "CPU share (/proc/thread-self/schedstat: on a CPU / waiting for one): bare engine loop {}; \
+         engine thread (load and ticks) {}; feed thread (paced phase) {}\n",
+        share(bare_sched),
+        share(rep.sched),
+        share(feed_sched)
+    );
+    println!(
+        "engine thread idle: {}; feed: {}\n",
+        if a.spin { "busy-polls (--spin)" } else { "spins, then sleeps between looks" },
+        if a.feed_spin {
+            "spins to each tick's time (--feed-spin)"
+        } else {
+            "sleeps until 200 us before each tick's time, then spins"
+        }
     );
     let q = |h: &Histogram<u64>, x: f64| h.value_at_quantile(x) as f64;
     let r = |h: &Histogram<u64>, x: f64| q(h, x) / q(&bare, x);
@@ -331,10 +402,39 @@ fn bench_pipeline(a: &Args) -> Result<()> {
     Ok(())
 }
 
+fn share(s: Option<pipeline::SchedStat>) -> String {
+    match s {
+        Some(s) => format!(
+            "{:.2} s / {:.2} s ({:.0}%)",
+            s.run_ns as f64 / 1e9,
+            s.wait_ns as f64 / 1e9,
+            100.0 * s.run_ns as f64 / (s.run_ns + s.wait_ns).max(1) as f64
+        ),
+        None => "n/a".into(),
+    }
+}
+
 fn bench_hdl(a: &Args) -> Result<()> {
-    let table = crate::demo_book::venue();
-    let book = crate::demo_book::book(&table, 2000, 7);
-    let path = crate::demo_book::price_path(&table, 7);
+    use liqscan_host::io::{accounts::read_accounts, ticks::read_bars, ticks::read_ticks, venue::read_venue};
+    // Default: the Black Thursday day (real ETH/USD 10-minute bars of 2020-03-12, the example
+    // venue and its accounts; a minute or less on the HDL card). `--hdl-demo`: the generated
+    // demo crash (2000 accounts; hours on the HDL card at the simulation's speed).
+    let (table, accounts, ticks, what) = if a.hdl_demo {
+        let table = crate::demo_book::venue();
+        let book = crate::demo_book::book(&table, 2000, 7);
+        let path = crate::demo_book::price_path(&table, 7);
+        (table, book, path, "Demo crash (2000 accounts".to_string())
+    } else {
+        let table = read_venue(std::path::Path::new(&a.hdl_venue))?;
+        let accounts = read_accounts(std::path::Path::new(&a.hdl_accounts), &table)?;
+        let mut ticks = read_ticks(std::path::Path::new(&a.hdl_ticks_file), &table)?;
+        ticks.extend(read_bars(std::path::Path::new(&a.hdl_bars), &table, "ETH")?);
+        ticks.sort_by_key(|t| t.ts_ns);
+        let what = format!("Black Thursday, {} ({} accounts", a.hdl_bars, accounts.len());
+        (table, accounts, ticks, what)
+    };
+    let book = accounts;
+    let path = ticks;
     let mut msgs: Vec<(i64, FeedMsg)> =
         book.iter().enumerate().map(|(i, acc)| (0, FeedMsg::upsert(i as u32, &acc.terms))).collect();
     msgs.extend(
@@ -369,7 +469,7 @@ fn bench_hdl(a: &Args) -> Result<()> {
         out.push((backend, r));
     }
     println!(
-        "## Demo crash (2000 accounts, {} assets, first {} ticks) through each backend\n",
+        "## {what}, {} assets, first {} ticks) through each backend\n",
         table.len(),
         a.hdl_ticks.min(path.len())
     );

@@ -53,6 +53,37 @@ pub fn pin(what: &str, core: usize) -> bool {
     }
 }
 
+/// This thread's scheduler accounting from `/proc/thread-self/schedstat`: nanoseconds on a
+/// CPU, nanoseconds runnable but waiting for one, and timeslices. `None` where the kernel has
+/// no such file. A system call: read it before and after a run, never per message.
+pub fn thread_sched() -> Option<SchedStat> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut it = s.split_whitespace().map(|x| x.parse::<u64>().ok());
+    Some(SchedStat { run_ns: it.next()??, wait_ns: it.next()??, slices: it.next()?? })
+}
+
+/// See [`thread_sched`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedStat {
+    /// Time on a CPU.
+    pub run_ns: u64,
+    /// Time runnable, waiting for a CPU (taken by other threads or processes).
+    pub wait_ns: u64,
+    /// Timeslices run.
+    pub slices: u64,
+}
+
+impl SchedStat {
+    /// `self - earlier`.
+    pub fn since(&self, earlier: &SchedStat) -> SchedStat {
+        SchedStat {
+            run_ns: self.run_ns.saturating_sub(earlier.run_ns),
+            wait_ns: self.wait_ns.saturating_sub(earlier.wait_ns),
+            slices: self.slices.saturating_sub(earlier.slices),
+        }
+    }
+}
+
 /// A monotonic nanosecond clock shared by the threads of one pipeline.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
@@ -283,13 +314,45 @@ impl Backend {
     }
 }
 
+/// Empty polls before an engine thread that does not own its core ([`PipelineConfig::spin`]
+/// false) starts sleeping between looks at the queue (a few hundred microseconds of spinning).
+///
+/// Why sleep at all: on a machine whose cores are shared (this project's 2-vCPU VM with other
+/// engineers' builds), the scheduler shares a core between the runnable threads on it, and a
+/// thread that busy-polls is always runnable: its share is spent on spinning, and what is left
+/// for the work can be less than the work needs. `liqscan bench-link` measured it: with the
+/// machine's load average at 7, a spinning engine thread got 22% of its core (3.5 s on the
+/// CPU, 12.3 s waiting for it) against 49% for the bare engine loop, fell behind a pace of half
+/// the bare engine's capacity, and queued ticks for seconds. A thread that sleeps while idle is
+/// not charged for the idle time and is run promptly when it wakes.
+pub const IDLE_SPINS: u32 = 4096;
+/// Sleep between looks at an idle queue when not spinning (the wake-up adds the timer's slack,
+/// ~50 us by default, to a tick that arrives while the thread sleeps).
+pub const IDLE_SLEEP_US: u64 = 20;
+
 /// Pipeline settings.
 #[derive(Clone, Debug, Default)]
 pub struct PipelineConfig {
     /// Core for the engine thread (None: unpinned).
     pub engine_core: Option<usize>,
-    /// Busy-poll without ever yielding (a dedicated core); otherwise spin, then yield when idle.
+    /// Busy-poll without ever sleeping (a dedicated core); otherwise spin [`IDLE_SPINS`] empty
+    /// polls, then sleep [`IDLE_SLEEP_US`] between looks until a message comes.
     pub spin: bool,
+}
+
+/// One tick's clock readings on the engine thread (nanoseconds on the pipeline [`Clock`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TickTrace {
+    /// Feed sequence number.
+    pub seq: u64,
+    /// Feed (intended) time.
+    pub t_feed: u64,
+    /// Popped from the queue, command about to be written.
+    pub t_cmd: u64,
+    /// Bitmap seen.
+    pub t_bitmap: u64,
+    /// Handed to dispatch.
+    pub t_dispatch: u64,
 }
 
 /// What a finished pipeline reports.
@@ -312,10 +375,29 @@ pub struct PipelineReport {
     pub breach: Vec<u64>,
     /// Final at-risk bitmap.
     pub at_risk: Vec<u64>,
+    /// Stage times of the first ticks ([`spawn_traced`]; empty from [`spawn`]).
+    pub trace: Vec<TickTrace>,
+    /// The engine thread's scheduler accounting over its run ([`thread_sched`]).
+    pub sched: Option<SchedStat>,
 }
 
 /// Starts the engine thread. It runs until it pops [`FeedMsg::End`].
 pub fn spawn(
+    backend: Backend,
+    rx: FeedRx,
+    sink: Box<dyn BreachSink>,
+    cfg: PipelineConfig,
+    clock: Clock,
+    counters: Arc<Counters>,
+    published: Arc<Published>,
+) -> std::thread::JoinHandle<PipelineReport> {
+    spawn_traced(backend, rx, sink, cfg, clock, counters, published, 0)
+}
+
+/// [`spawn`], keeping the clock readings of the first `trace` ticks in the report (a buffer
+/// sized at start), to see where a tick's time went.
+#[allow(clippy::too_many_arguments)]
+pub fn spawn_traced(
     mut backend: Backend,
     rx: FeedRx,
     mut sink: Box<dyn BreachSink>,
@@ -323,6 +405,7 @@ pub fn spawn(
     clock: Clock,
     counters: Arc<Counters>,
     published: Arc<Published>,
+    trace: usize,
 ) -> std::thread::JoinHandle<PipelineReport> {
     std::thread::Builder::new()
         .name("engine".into())
@@ -348,7 +431,10 @@ pub fn spawn(
                 backend: backend.name(),
                 breach: Vec::new(),
                 at_risk: Vec::new(),
+                trace: Vec::with_capacity(trace),
+                sched: None,
             };
+            let sched0 = thread_sched();
             backend.changed_words(&mut changed);
             changed.clear();
             // Everything the backend already holds counts as changed for the first message.
@@ -358,20 +444,22 @@ pub fn spawn(
             loop {
                 let Some(m) = rx.q.pop() else {
                     idle = idle.wrapping_add(1);
-                    if idle.is_multiple_of(65_536) {
+                    if idle.is_multiple_of(IDLE_SPINS) {
                         let now = clock.now();
                         if now - last_publish > 100_000_000 {
                             published.publish(&hist);
                             last_publish = now;
                         }
-                        if !cfg.spin {
-                            std::thread::yield_now();
-                        }
+                    }
+                    if !cfg.spin && idle >= IDLE_SPINS {
+                        // Idle on a shared core: sleep between looks (see IDLE_SPINS).
+                        std::thread::sleep(std::time::Duration::from_micros(IDLE_SLEEP_US));
                     } else {
                         std::hint::spin_loop();
                     }
                     continue;
                 };
+                idle = 0;
                 if m.msg == FeedMsg::End {
                     break;
                 }
@@ -432,6 +520,15 @@ pub fn spawn(
                     FeedMsg::Tick { .. } => {
                         Counters::inc(&counters.ticks);
                         hist.record(m.t_feed, t_cmd, t_bitmap, t_dispatch);
+                        if rep.trace.len() < trace {
+                            rep.trace.push(TickTrace {
+                                seq: m.seq,
+                                t_feed: m.t_feed,
+                                t_cmd,
+                                t_bitmap,
+                                t_dispatch,
+                            });
+                        }
                     }
                     _ => Counters::inc(&counters.deltas),
                 }
@@ -442,6 +539,7 @@ pub fn spawn(
                     counters.cleared.fetch_add(nc.len() as u64, Ordering::Relaxed);
                 }
             }
+            rep.sched = thread_sched().zip(sched0).map(|(b, a)| b.since(&a));
             sink.finish();
             published.publish(&hist);
             rep.hist = hist;
