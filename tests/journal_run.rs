@@ -63,7 +63,8 @@ fn killed_and_restarted_run_matches_an_uninterrupted_one() {
     }
     assert!(!ref_final.is_empty());
 
-    // Journaled, paced (about 1.5 s), killed three times at random moments, then run to the end.
+    // Journaled, paced (about 1.5 s), killed three times at random moments (100-450 ms after
+    // each start, so all land mid-replay), then run to the end.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
         std::env::var("LIQSCAN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(6),
     );
@@ -85,7 +86,7 @@ fn killed_and_restarted_run_matches_an_uninterrupted_one() {
             .spawn()
             .unwrap();
         if run < 3 {
-            let at = Duration::from_millis(rng.gen_range(150..1200));
+            let at = Duration::from_millis(rng.gen_range(100..450));
             let t = Instant::now();
             while t.elapsed() < at && child.try_wait().unwrap().is_none() {
                 std::thread::sleep(Duration::from_millis(5));
