@@ -46,7 +46,7 @@ fn workload() -> Vec<(i64, FeedMsg)> {
         }
         msgs.push((0, FeedMsg::upsert(s as u32, &t)));
     }
-    let mut p = vec![1000i64; ASSETS];
+    let mut p = [1000i64; ASSETS];
     for i in 0..3000 {
         let a = rng.gen_range(0..ASSETS);
         p[a] = (p[a] + rng.gen_range(-40..=40)).clamp(200, 5000);

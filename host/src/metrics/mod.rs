@@ -200,11 +200,31 @@ impl Counters {
                 g(&self.feed_duplicates),
             ),
             ("liqscan_feed_malformed_total", "feed frames that did not decode", g(&self.feed_malformed)),
-            ("liqscan_feed_unknown_total", "feed frames naming an unknown asset or slot", g(&self.feed_unknown)),
-            ("liqscan_feed_auth_failed_total", "feed frames failing authentication", g(&self.feed_auth_failed)),
-            ("liqscan_feed_rate_limited_total", "feed frames over the rate limit", g(&self.feed_rate_limited)),
-            ("liqscan_feed_conn_refused_total", "feed connections over the limit", g(&self.feed_conn_refused)),
-            ("liqscan_feed_guard_refused_total", "feed ticks refused by the guard", g(&self.feed_guard_refused)),
+            (
+                "liqscan_feed_unknown_total",
+                "feed frames naming an unknown asset or slot",
+                g(&self.feed_unknown),
+            ),
+            (
+                "liqscan_feed_auth_failed_total",
+                "feed frames failing authentication",
+                g(&self.feed_auth_failed),
+            ),
+            (
+                "liqscan_feed_rate_limited_total",
+                "feed frames over the rate limit",
+                g(&self.feed_rate_limited),
+            ),
+            (
+                "liqscan_feed_conn_refused_total",
+                "feed connections over the limit",
+                g(&self.feed_conn_refused),
+            ),
+            (
+                "liqscan_feed_guard_refused_total",
+                "feed ticks refused by the guard",
+                g(&self.feed_guard_refused),
+            ),
             ("liqscan_feed_guard_held_total", "feed ticks held by the guard", g(&self.feed_guard_held)),
         ]
     }
