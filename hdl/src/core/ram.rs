@@ -15,11 +15,11 @@
 use rust_hdl::core::timing::TimingInfo;
 use rust_hdl::prelude::*;
 
-fn init_loop(depth: usize) -> String {
+fn init_loop(depth: usize, mem: &str) -> String {
     // Simulators start from zero like the golden model; synthesis leaves the loop out (the
     // ECP5's block RAMs come up zero after configuration) since unrolling it is slow.
     format!(
-        "`ifndef SYNTHESIS\ninteger i;\ninitial begin\n   for (i = 0; i < {depth}; i = i + 1) mem[i] = 0;\nend\n`endif\n"
+        "`ifndef SYNTHESIS\ninteger i_{mem};\ninitial begin\n   for (i_{mem} = 0; i_{mem} < {depth}; i_{mem} = i_{mem} + 1) {mem}[i_{mem}] = 0;\nend\n`endif\n"
     )
 }
 
@@ -77,14 +77,38 @@ impl<D: Synth, const N: usize> Logic for SyncRam<D, N> {
     }
 
     fn hdl(&self) -> Verilog {
-        Verilog::Custom(format!(
-            "reg [{w}:0] mem [0:{d}];\n{init}\ninitial read_data = 0;\n\
-             always @(posedge clock) begin\n   read_data <= mem[read_address];\n   \
-             if (write_enable) mem[write_address] <= write_data;\nend\n",
-            w = D::BITS - 1,
-            d = (1usize << N) - 1,
-            init = init_loop(1 << N)
-        ))
+        // One memory per slice of the word, each slice as wide as an ECP5 DP16KD is at this
+        // depth (36 bits at 512 words, 18 at 1K, 9 at 2K, ...). A deep, wide memory then maps
+        // onto block RAMs side by side, each read straight into `read_data`, instead of block
+        // RAMs stacked by address with an output multiplexer selected by a registered address
+        // (which yosys shares between all lanes: the critical path of an 8-lane build).
+        let (w, n) = (D::BITS, N);
+        let slice = match n {
+            0..=9 => 36,
+            10 => 18,
+            11 => 9,
+            12 => 4,
+            13 => 2,
+            _ => 1,
+        }
+        .min(w);
+        let mut v = String::from("initial read_data = 0;\n");
+        let mut lo = 0;
+        let mut k = 0;
+        while lo < w {
+            let hi = (lo + slice).min(w) - 1;
+            v.push_str(&format!(
+                "reg [{sw}:0] mem{k} [0:{d}];\n{init}\
+                 always @(posedge clock) begin\n   read_data[{hi}:{lo}] <= mem{k}[read_address];\n   \
+                 if (write_enable) mem{k}[write_address] <= write_data[{hi}:{lo}];\nend\n",
+                sw = hi - lo,
+                d = (1usize << n) - 1,
+                init = init_loop(1 << n, &format!("mem{k}")),
+            ));
+            lo = hi + 1;
+            k += 1;
+        }
+        Verilog::Custom(v)
     }
 
     fn timing(&self) -> Vec<TimingInfo> {
@@ -152,7 +176,7 @@ impl<D: Synth, const N: usize> Logic for LutRam<D, N> {
              always @(posedge clock) begin\n   if (write_enable) mem[write_address] <= write_data;\nend\n",
             w = D::BITS - 1,
             d = (1usize << N) - 1,
-            init = init_loop(1 << N)
+            init = init_loop(1 << N, "mem")
         ))
     }
 
