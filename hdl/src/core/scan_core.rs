@@ -138,6 +138,8 @@ pub struct ScanCore {
     drain: DFF<Bits<3>>,
     p_accounts: DFF<Bits<16>>,
     p_slots: DFF<Bits<8>>,
+    /// `p_slots - 1`, so the last-slot test is an equality, not an add and compare.
+    p_slots_m1: DFF<Bits<5>>,
     p_groups: DFF<Bits<8>>,
     // Issue registers: ctl = {done, last, first, valid}.
     iss_ctl: DFF<Bits<4>>,
@@ -226,6 +228,7 @@ impl ScanCore {
             drain: Default::default(),
             p_accounts: Default::default(),
             p_slots: DFF::default(),
+            p_slots_m1: DFF::default(),
             p_groups: Default::default(),
             iss_ctl: Default::default(),
             iss_group: Default::default(),
@@ -280,8 +283,8 @@ impl Logic for ScanCore {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, xw, xw_buf, x_word, x_bit, g, s, asset, drain, p_accounts, p_slots, p_groups,
-            iss_ctl, iss_group, iss_slot
+            self, clock, state, xw, xw_buf, x_word, x_bit, g, s, asset, drain, p_accounts, p_slots,
+            p_slots_m1, p_groups, iss_ctl, iss_group, iss_slot
         );
         clock!(self, clock, exposure, fifo, regs);
         for l in 0..LANES {
@@ -357,7 +360,7 @@ impl Logic for ScanCore {
         // ---- Sequencer ----
         self.stall.next = self.fifo.almost_full.val();
         self.issue.next = false;
-        self.is_last.next = bit_cast::<8, 5>(self.s.q.val()) + 1 == self.p_slots.q.val();
+        self.is_last.next = self.s.q.val() == self.p_slots_m1.q.val();
         self.g_next.next = self.g.q.val();
         self.adv.next = false;
         self.iss_ctl.d.next = 0.into();
@@ -407,6 +410,7 @@ impl Logic for ScanCore {
                     } else {
                         self.p_accounts.d.next = self.cmd_data0.val().get_bits::<16>(0);
                         self.p_slots.d.next = self.cmd_data1.val().get_bits::<8>(0);
+                        self.p_slots_m1.d.next = self.cmd_data1.val().get_bits::<5>(0) - 1;
                         self.p_groups.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS);
                     }
                 } else if self.cmd_op.val() == op::SCAN_FULL {
@@ -575,6 +579,7 @@ impl Logic for ScanCore {
             self.iss_ctl.d.next = 0.into();
             self.p_accounts.d.next = 0.into();
             self.p_slots.d.next = self.k_slots.val();
+            self.p_slots_m1.d.next = self.k_slots.val().get_bits::<5>(0) - 1;
             self.p_groups.d.next = 0.into();
             for i in 0..CTL_STAGES {
                 self.ctl[i].d.next = 0.into();
