@@ -32,7 +32,7 @@ use liqscan_sim::card::{CardThread, Idle, ServeOptions, SoftwareCard};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::run::{Workload, digest, run_workload};
+use super::run::{Workload, digest, run_workload_with};
 
 /// Arguments of `liqscan bench-link`.
 #[derive(clap::Args)]
@@ -450,7 +450,7 @@ fn bench_hdl(a: &Args) -> Result<()> {
     let cfg = PipelineConfig::default();
     let mut out = vec![];
     for backend in ["software", "card-software", "card-hdl"] {
-        let r = run_workload(
+        let r = run_workload_with(
             &w,
             backend,
             Pace::Flood,
@@ -462,6 +462,8 @@ fn bench_hdl(a: &Args) -> Result<()> {
             None,
             Arc::new(Counters::default()),
             Arc::new(Published::default()),
+            None,
+            None,
         )?;
         if !r.report.failovers.is_empty() {
             bail!("{backend}: unexpected fail-over: {:?}", r.report.failovers);

@@ -371,39 +371,8 @@ fn open_link(mem: LinkMemory, watchdog_ms: u64, spin: bool) -> Result<CardLink> 
     )?)
 }
 
-/// Runs a workload through a backend. `counters`/`published` feed the metrics endpoint.
-#[allow(clippy::too_many_arguments)]
-pub fn run_workload(
-    w: &Workload,
-    backend: &str,
-    pace: Pace,
-    cfg: &PipelineConfig,
-    feed_core: Option<usize>,
-    card_core: Option<usize>,
-    shm: Option<&Path>,
-    watchdog_ms: u64,
-    dispatch: Option<DispatchPlan>,
-    counters: Arc<Counters>,
-    published: Arc<Published>,
-) -> Result<RunResult> {
-    run_workload_with(
-        w,
-        backend,
-        pace,
-        cfg,
-        feed_core,
-        card_core,
-        shm,
-        watchdog_ms,
-        dispatch,
-        counters,
-        published,
-        None,
-        None,
-    )
-}
-
-/// As [`run_workload`], with an optional journal.
+/// Runs a workload through a backend, with an optional journal and live listeners.
+/// `counters`/`published` feed the metrics endpoint.
 #[allow(clippy::too_many_arguments)]
 pub fn run_workload_with(
     w: &Workload,
