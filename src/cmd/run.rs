@@ -258,11 +258,16 @@ pub fn parse_executor(s: &str) -> Result<ExecutorSpec> {
 }
 
 impl ExecutorSpec {
-    /// Makes the executor (called on the dispatch thread).
-    pub fn make(&self) -> Result<Box<dyn Executor>> {
+    /// Makes the executor (called on the dispatch thread); `resume` (a run restarted over its
+    /// journal) appends to a JSONL file instead of truncating it, so the orders sent before the
+    /// restart stay.
+    pub fn make_for(&self, resume: bool) -> Result<Box<dyn Executor>> {
         Ok(match self {
             ExecutorSpec::Discard => Box::new(JsonlSink::new("discard", std::io::sink())),
             ExecutorSpec::Stdout => Box::new(JsonlSink::stdout()),
+            ExecutorSpec::Jsonl(p) if resume => {
+                Box::new(JsonlSink::append(p).with_context(|| format!("appending to {}", p.display()))?)
+            }
             ExecutorSpec::Jsonl(p) => {
                 Box::new(JsonlSink::create(p).with_context(|| format!("creating {}", p.display()))?)
             }
@@ -515,6 +520,8 @@ pub fn drive_with(
             (0..w.ids.len() as u32).filter(|&s| b.breach[s as usize / 64] >> (s % 64) & 1 == 1).collect();
         book_journal = Some(bj);
     }
+    // A restart over a journal appends to the order file rather than truncating it.
+    let resume = book_journal.as_ref().is_some_and(|b| b.messages() > 0);
     let (stage, dsink) = match dispatch {
         Some(plan) => {
             let exec = plan.exec.clone();
@@ -528,7 +535,7 @@ pub fn drive_with(
                 )
             });
             let make = Box::new(move || {
-                let inner = match exec.make() {
+                let inner = match exec.make_for(resume) {
                     Ok(e) => e,
                     Err(err) => {
                         eprintln!("executor: {err:#}; orders are discarded");

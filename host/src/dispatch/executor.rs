@@ -44,18 +44,25 @@ pub trait Executor {
 
 /// Writes each order as one JSON line (to a file, stdout, or any writer) and reports it
 /// [`Outcome::Sent`]: a sink has no confirmation to wait for.
+///
+/// Each line is built in a buffer and handed to the writer in one `write_all`, so over an
+/// unbuffered file ([`JsonlSink::create`], [`JsonlSink::append`]) an order that `submit`
+/// accepted is in the kernel (one `write(2)`) before it returns: a kill -9 right after cannot
+/// lose it, and a journal that records it as sent tells the truth.
 pub struct JsonlSink<W: Write> {
     name: String,
     out: W,
+    line: Vec<u8>,
     done: Vec<Completion>,
     /// Lines written.
     pub written: u64,
 }
 
 impl<W: Write> JsonlSink<W> {
-    /// A sink over a writer (wrap files in a `BufWriter`; call [`JsonlSink::flush`] when idle).
+    /// A sink over a writer (a buffered writer loses its unflushed lines at a crash; call
+    /// [`JsonlSink::flush`] when idle).
     pub fn new(name: impl Into<String>, out: W) -> Self {
-        JsonlSink { name: name.into(), out, done: Vec::new(), written: 0 }
+        JsonlSink { name: name.into(), out, line: Vec::with_capacity(512), done: Vec::new(), written: 0 }
     }
 
     /// Flushes the writer.
@@ -76,11 +83,30 @@ impl JsonlSink<std::io::Stdout> {
     }
 }
 
-impl JsonlSink<std::io::BufWriter<std::fs::File>> {
-    /// A sink that creates (or truncates) a file.
+impl JsonlSink<std::fs::File> {
+    /// A sink that creates (or truncates) a file; one `write(2)` per order.
     pub fn create(path: &std::path::Path) -> std::io::Result<Self> {
         let f = std::fs::File::create(path)?;
-        Ok(JsonlSink::new(path.display().to_string(), std::io::BufWriter::new(f)))
+        Ok(JsonlSink::new(path.display().to_string(), f))
+    }
+
+    /// A sink that appends to a file (created if missing), for a keeper restarted over its
+    /// journal: the orders of earlier runs stay. One `write(2)` per order, `O_APPEND`. A line
+    /// cut by a crash of the earlier run (a full disk, a power cut) is ended with a newline
+    /// first, so the next order starts its own line.
+    pub fn append(path: &std::path::Path) -> std::io::Result<Self> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).read(true).open(path)?;
+        let len = f.seek(SeekFrom::End(0))?;
+        if len > 0 {
+            f.seek(SeekFrom::Start(len - 1))?;
+            let mut last = [0u8];
+            f.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                f.write_all(b"\n")?;
+            }
+        }
+        Ok(JsonlSink::new(path.display().to_string(), f))
     }
 }
 
@@ -91,8 +117,12 @@ impl<W: Write> Executor for JsonlSink<W> {
 
     fn submit(&mut self, order: &LiquidationOrder) -> Result<(), SubmitError> {
         let io = |source| SubmitError::Io { executor: self.name.clone(), order: order.id, source };
-        serde_json::to_writer(&mut self.out, order).map_err(|e| io(e.into()))?;
-        self.out.write_all(b"\n").map_err(io)?;
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, order).map_err(|e| io(e.into()))?;
+        self.line.push(b'\n');
+        // One write: the whole line reaches the file or the call fails.
+        self.out.write_all(&self.line).map_err(io)?;
+        self.out.flush().map_err(io)?;
         self.written += 1;
         self.done.push(Completion { id: order.id, attempt: order.attempt, outcome: Outcome::Sent });
         Ok(())
@@ -136,5 +166,41 @@ mod tests {
         let back: LiquidationOrder = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(back, order);
         assert!(lines[1].contains("\"kick\""));
+    }
+
+    #[test]
+    fn append_keeps_earlier_orders_and_ends_a_cut_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.jsonl");
+        let order = LiquidationOrder {
+            id: 1,
+            account: 7,
+            slot: 7,
+            attempt: 1,
+            kind: OrderKind::Kick,
+            value_at_risk: 1,
+            created_ns: 0,
+            prebuilt: false,
+        };
+        let mut a = JsonlSink::create(&path).unwrap();
+        a.submit(&order).unwrap();
+        drop(a);
+        // An earlier run cut in the middle of its second line.
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"id\":2,").unwrap();
+        let mut b = JsonlSink::append(&path).unwrap();
+        b.submit(&LiquidationOrder { id: 3, ..order.clone() }).unwrap();
+        // Unbuffered: the line is in the file before the sink is dropped or flushed.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let ids: Vec<u64> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<LiquidationOrder>(l).ok())
+            .map(|o| o.id)
+            .collect();
+        assert_eq!(ids, [1, 3]);
+        assert_eq!(text.lines().count(), 3, "the cut line stays, on its own line: {text:?}");
+        drop(b);
+        // create truncates.
+        JsonlSink::create(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 }

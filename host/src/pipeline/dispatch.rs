@@ -312,8 +312,8 @@ impl DispatchStage {
         q.saturating_sub(self.progress.taken.load(Ordering::Relaxed))
     }
 
-    /// Stops the thread once the hand-off is drained (call after the engine thread ended) and
-    /// returns its report.
+    /// Stops the thread once the hand-off is drained and the backlog flushed of what can be
+    /// sent now (call after the engine thread ended) and returns its report.
     pub fn finish(self) -> DispatchReport {
         self.stop.store(true, Ordering::Release);
         self.handle.join().expect("dispatch thread panicked")
@@ -370,6 +370,7 @@ fn dispatch_loop(
             rep.later_sends += ex.submitted;
         }
         if stopping {
+            drain(&mut d, exec, board, &mut prices, book, &mut rep, clock);
             break;
         }
         idle = idle.saturating_add(1);
@@ -381,4 +382,107 @@ fn dispatch_loop(
     }
     rep.stats = d.stats().clone();
     rep
+}
+
+/// Longest the dispatch thread keeps flushing after the feed ended.
+const DRAIN_LIMIT_NS: u64 = 5_000_000_000;
+
+/// At the end of the feed, sends what the rules allow now instead of dropping the backlog:
+/// accounts still breached when a replay ends were found and must be ordered, even if the
+/// dispatch thread was behind (a full hand-off merges scans, and each pump sends at most
+/// `max_in_flight`). Polls until a poll sends nothing: what is left waits for an answer, a
+/// back-off or the settle time, or cannot be sized. Bounded by [`DRAIN_LIMIT_NS`].
+fn drain(
+    d: &mut Dispatcher,
+    exec: &mut dyn Executor,
+    board: &PriceBoard,
+    prices: &mut Vec<PriceEntry>,
+    book: &KeeperBook,
+    rep: &mut DispatchReport,
+    clock: Clock,
+) {
+    let t0 = clock.now();
+    loop {
+        let now = clock.now();
+        board.load(prices);
+        let mut ex = Timed { inner: exec, submitted: 0 };
+        d.poll(now, prices, book, &mut ex);
+        rep.later_sends += ex.submitted;
+        if ex.submitted == 0 {
+            break;
+        }
+        if now.saturating_sub(t0) > DRAIN_LIMIT_NS {
+            eprintln!(
+                "dispatch: stopped flushing after {} s with {} accounts still waiting",
+                DRAIN_LIMIT_NS / 1_000_000_000,
+                d.backlog()
+            );
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::dispatch::{DispatchConfig, Outcome};
+
+    /// Takes every order, answers `Sent` at the next poll, remembers the slots.
+    struct Record(Arc<Mutex<Vec<u32>>>, Vec<Completion>);
+
+    impl Executor for Record {
+        fn name(&self) -> &str {
+            "record"
+        }
+        fn submit(&mut self, o: &LiquidationOrder) -> Result<(), SubmitError> {
+            self.0.lock().unwrap().push(o.slot);
+            self.1.push(Completion { id: o.id, attempt: o.attempt, outcome: Outcome::Sent });
+            Ok(())
+        }
+        fn poll(&mut self, out: &mut Vec<Completion>) {
+            out.append(&mut self.1);
+        }
+    }
+
+    #[test]
+    fn finish_flushes_a_backlog_larger_than_the_in_flight_limit() {
+        let n = 200u32;
+        let views = (0..n)
+            .map(|s| {
+                let p = |asset, amount| Position {
+                    asset,
+                    amount,
+                    asset_weight_ppm: 800_000,
+                    liability_weight_ppm: 1_000_000,
+                };
+                Some(AccountView { account: s as u64, slot: s, positions: vec![p(0, 10), p(1, -900)] })
+            })
+            .collect();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let s2 = sent.clone();
+        let opts = DispatchOptions {
+            // Four at a time, and no second order for an account within the test.
+            rules: DispatchConfig { max_in_flight: 4, settle_ns: u64::MAX / 4, ..Default::default() },
+            queue: 8,
+            ..Default::default()
+        };
+        let make = Box::new(move || Box::new(Record(s2, Vec::new())) as Box<dyn Executor>);
+        let (stage, mut sink) =
+            DispatchStage::start(KeeperBook::from_views(views), 2, make, opts, Clock::default());
+        let q = |p| QuotedPrice { asset: p, liability: p };
+        for (asset, p) in [(0u16, 100u32), (1, 1)] {
+            sink.on_message(0, 0, &FeedMsg::Tick { asset, price: PriceEntry { spot: q(p), stressed: q(p) } });
+        }
+        let all: Vec<u32> = (0..n).collect();
+        sink.on_scan(1, &all, &[], &[]);
+        sink.finish();
+        // The feed ends at once: every breached account is still ordered, each once.
+        let rep = stage.finish();
+        let mut slots = sent.lock().unwrap().clone();
+        slots.sort_unstable();
+        assert_eq!(slots, all, "{:?}", rep.stats);
+        assert_eq!(rep.stats.orders, n as u64);
+    }
 }
