@@ -23,8 +23,10 @@ use liqscan_host::guard::{GuardConfig, OracleGuard};
 use liqscan_host::io::accounts::read_accounts;
 use liqscan_host::io::ticks::{Tick, read_bars, read_ticks};
 use liqscan_host::io::venue::read_venue;
-use liqscan_host::journal::keeper::{BookJournal, ClearedSlots, JournaledExecutor};
-use liqscan_host::journal::{FsyncPolicy, JournalConfig};
+use liqscan_host::journal::keeper::{
+    BookJournal, ClearedSlots, JournaledExecutor, SharedBookJournal, seed_guard,
+};
+use liqscan_host::journal::{FsyncPolicy, JournalConfig, JournalError};
 use liqscan_host::link::{BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkMemory, LinkOptions};
 use liqscan_host::metrics::http::MetricsServer;
 use liqscan_host::metrics::percentile_table;
@@ -204,6 +206,11 @@ pub fn parse_pace(s: &str) -> Result<Pace> {
         _ => bail!("pace '{s}': use flood, recorded:SPEED or fixed:PER_SECOND"),
     })
 }
+
+/// Live stream number of the TCP listener (in the journal and the guard).
+const LIVE_TCP: u8 = 1;
+/// Live stream number of the UDP listener.
+const LIVE_UDP: u8 = 2;
 
 /// Parses `--journal-fsync`.
 pub fn parse_fsync(s: &str) -> Result<FsyncPolicy> {
@@ -518,10 +525,10 @@ pub fn drive_with(
         let b = bj.state().reference_bitmaps();
         breached_at_start =
             (0..w.ids.len() as u32).filter(|&s| b.breach[s as usize / 64] >> (s % 64) & 1 == 1).collect();
-        book_journal = Some(bj);
+        book_journal = Some(SharedBookJournal(Arc::new(Mutex::new(bj))));
     }
     // A restart over a journal appends to the order file rather than truncating it.
-    let resume = book_journal.as_ref().is_some_and(|b| b.messages() > 0);
+    let resume = book_journal.as_ref().is_some_and(|b| b.0.lock().expect("book journal").state().seq > 0);
     let (stage, dsink) = match dispatch {
         Some(plan) => {
             let exec = plan.exec.clone();
@@ -574,38 +581,62 @@ pub fn drive_with(
         pipeline::pin("feed thread", c);
     }
     let t = std::time::Instant::now();
+    // The recovered book goes to the engine before any live frame can.
+    if let Some(bj) = &book_journal {
+        let bj = bj.0.lock().expect("book journal");
+        let k = bj.messages();
+        for m in bj.reload_messages() {
+            tx.push(pipeline::Stamped { seq: k, t_feed: clock.now(), msg: m });
+        }
+    }
     let mut listeners = vec![];
     if let Some(lp) = live {
         let mut opts = lp.opts.clone();
         opts.slots = Some(w.ids.len());
         opts.assets = Some(w.assets);
         if let Some((age, bps)) = lp.guard {
-            let g = OracleGuard::new(GuardConfig::uniform(w.assets, age, bps));
+            let mut g = OracleGuard::new(GuardConfig::uniform(w.assets, age, bps));
+            if let Some(bj) = &book_journal {
+                let n = seed_guard(bj.0.lock().expect("book journal").state(), &mut g);
+                eprintln!("feed guard seeded with the journal's last prices of {n} assets");
+            }
             opts.guard = Some(Arc::new(Mutex::new(g)));
         }
-        if let Some(a) = &lp.tcp {
-            let l = listen::tcp_with(a, tx.clone(), clock, counters.clone(), opts.clone())
-                .with_context(|| format!("feed tcp {a}"))?;
-            eprintln!("feed tcp listening on {}", l.addr());
-            listeners.push(("tcp", l));
-        }
-        if let Some(a) = &lp.udp {
-            let l = listen::udp_with(a, tx.clone(), clock, counters.clone(), opts.clone())
-                .with_context(|| format!("feed udp {a}"))?;
-            eprintln!("feed udp listening on {}", l.addr());
-            listeners.push(("udp", l));
+        // Each listener is its own stream: journaled frames carry (stream, frame number), and
+        // after a restart a stream's frames up to its last journaled number are duplicates.
+        for (kind, source, addr) in [("tcp", LIVE_TCP, &lp.tcp), ("udp", LIVE_UDP, &lp.udp)] {
+            let Some(a) = addr else { continue };
+            let mut o = opts.clone();
+            o.source = source;
+            if let Some(bj) = &book_journal {
+                o.resume_after = bj.0.lock().expect("book journal").live_seq(source);
+                o.log = Some(Arc::new(bj.clone()));
+            }
+            let resumed = o.resume_after;
+            let l = match kind {
+                "tcp" => listen::tcp_with(a, tx.clone(), clock, counters.clone(), o),
+                _ => listen::udp_with(a, tx.clone(), clock, counters.clone(), o),
+            }
+            .with_context(|| format!("feed {kind} {a}"))?;
+            match resumed {
+                Some(last) => eprintln!("feed {kind} listening on {} (frames after {last})", l.addr()),
+                None => eprintln!("feed {kind} listening on {}", l.addr()),
+            }
+            listeners.push((kind, l));
         }
     }
-    let n = match &mut book_journal {
+    let n = match &book_journal {
         None => replay::replay(&w.msgs, pace, &tx, &clock, 0),
         Some(bj) => {
-            let k = bj.messages();
-            for m in bj.reload_messages() {
-                tx.push(pipeline::Stamped { seq: k, t_feed: clock.now(), msg: m });
-            }
-            let r =
-                replay::replay_with(&w.msgs[k as usize..], pace, &tx, &clock, k, |ts, m| bj.record(m, ts));
-            let r = r.and_then(|n| bj.sync().map(|_| n));
+            let k = bj.0.lock().expect("book journal").messages();
+            // Journal and push under one lock: the listeners journal and push under it too.
+            let r = replay::replay_through(&w.msgs[k as usize..], pace, &clock, k, |ts, m| {
+                let mut j = bj.0.lock().expect("book journal");
+                j.record(&m.msg, ts)?;
+                tx.push(m);
+                Ok::<(), JournalError>(())
+            });
+            let r = r.and_then(|n| bj.0.lock().expect("book journal").sync().map(|_| n));
             match r {
                 Ok(n) => k + n,
                 Err(e) => {
@@ -617,13 +648,15 @@ pub fn drive_with(
         }
     };
     if let Some(lp) = live {
+        eprintln!("replay done ({n} messages); live feeds open for {} ms more", lp.listen_ms);
         std::thread::sleep(Duration::from_millis(lp.listen_ms));
     }
     for (kind, l) in listeners {
         let r = l.stop();
         eprintln!(
             "feed {kind}: {} connections ({} refused), {} taken, {} gaps ({} missing), {} duplicates, \
-             {} malformed, {} unauthenticated, {} rate-limited, {} unknown, guard {} refused / {} held",
+             {} malformed, {} unauthenticated, {} rate-limited, {} unknown, guard {} refused / {} held, \
+             {} not journaled",
             r.connections,
             r.conn_refused,
             r.pushed,
@@ -635,7 +668,8 @@ pub fn drive_with(
             r.rate_limited,
             r.unknown,
             r.guard_refused,
-            r.guard_held
+            r.guard_held,
+            r.log_failed
         );
     }
     replay::end(&tx, &clock, n);
@@ -707,11 +741,6 @@ pub fn run(mut a: Args) -> Result<()> {
     a.listen_tcp = a.listen_tcp.or(fs.tcp.clone());
     a.listen_udp = a.listen_udp.or(fs.udp.clone());
     let live = if a.listen_tcp.is_some() || a.listen_udp.is_some() {
-        if journal.is_some() {
-            bail!(
-                "live feed listeners with --journal: live frames are not journaled yet; use one or the other"
-            );
-        }
         let opts = FeedOptions {
             allow_remote: fs.allow_remote,
             max_connections: fs.max_connections.unwrap_or(16),

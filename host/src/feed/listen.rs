@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::auth::HmacKey;
 use super::wire::{self, MAX_FRAME};
-use super::{SeqTracker, SeqVerdict};
+use super::{FrameLog, FrameLogError, SeqTracker, SeqVerdict};
 use crate::guard::{OracleGuard, Verdict};
 use crate::metrics::Counters;
 use crate::pipeline::{Clock, FeedMsg, FeedTx, Stamped};
@@ -45,7 +45,7 @@ pub struct RateLimit {
 
 /// Hardening settings of a listener. [`Default`]: loopback only, no authentication, 16
 /// connections, no rate limit, no bounds, no guard (what the loopback tests and tools use).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FeedOptions {
     /// Allow binding to a non-loopback address (a warning is logged).
     pub allow_remote: bool,
@@ -61,8 +61,28 @@ pub struct FeedOptions {
     pub assets: Option<usize>,
     /// The oracle guard every tick passes (shared by all listeners of one book).
     pub guard: Option<Arc<Mutex<OracleGuard>>>,
-    /// Source number the guard is told for this listener's ticks.
+    /// Source number the guard is told for this listener's ticks, and the stream the frame
+    /// log records them under.
     pub source: u8,
+    /// Journal every accepted frame before it is pushed. A frame the log refuses as not
+    /// fitting the book is dropped and counted as unknown; one it fails to write is dropped,
+    /// counted in `log_failed`, and ends its connection or datagram.
+    pub log: Option<Arc<dyn FrameLog>>,
+    /// Frames numbered up to this were taken before a restart: they are duplicates.
+    pub resume_after: Option<u64>,
+}
+
+impl std::fmt::Debug for FeedOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedOptions")
+            .field("allow_remote", &self.allow_remote)
+            .field("auth", &self.auth.is_some())
+            .field("max_connections", &self.max_connections)
+            .field("source", &self.source)
+            .field("log", &self.log.is_some())
+            .field("resume_after", &self.resume_after)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for FeedOptions {
@@ -76,6 +96,8 @@ impl Default for FeedOptions {
             assets: None,
             guard: None,
             source: 0,
+            log: None,
+            resume_after: None,
         }
     }
 }
@@ -117,6 +139,8 @@ pub struct ListenReport {
     pub guard_refused: u64,
     /// Ticks held by the guard.
     pub guard_held: u64,
+    /// Frames the frame log refused or failed to write (not pushed).
+    pub log_failed: u64,
     /// Messages handed to the pipeline.
     pub pushed: u64,
 }
@@ -226,6 +250,8 @@ impl Sink {
                 return Err(Fatal);
             }
         }
+        // Restored if the frame log fails: a frame not journaled was not taken.
+        let seq_before = self.rep.seq;
         match self.rep.seq.check(f.seq) {
             SeqVerdict::Duplicate => {
                 Counters::inc(&self.counters.feed_duplicates);
@@ -268,8 +294,31 @@ impl Sink {
                 }
             }
         }
+        let stamped = Stamped { seq: f.seq, t_feed: self.clock.now(), msg: f.msg };
+        match &self.opts.log {
+            None => self.tx.push(stamped),
+            Some(log) => {
+                let tx = &self.tx;
+                let ts = f.ts_ns.min(i64::MAX as u64) as i64;
+                match log.log_then_push(self.opts.source, f.seq, ts, &f.msg, &mut || tx.push(stamped)) {
+                    Ok(()) => {}
+                    Err(FrameLogError::Refused(why)) => {
+                        self.rep.unknown += 1;
+                        Counters::inc(&self.counters.feed_unknown);
+                        eprintln!("feed: frame {} refused by the journal: {why}", f.seq);
+                        return Ok(len);
+                    }
+                    Err(e) => {
+                        // Not taken: a re-send of this frame number must be taken then.
+                        self.rep.seq = seq_before;
+                        self.rep.log_failed += 1;
+                        eprintln!("feed: frame {} not journaled, dropped: {e}", f.seq);
+                        return Err(Fatal);
+                    }
+                }
+            }
+        }
         self.rep.pushed += 1;
-        self.tx.push(Stamped { seq: f.seq, t_feed: self.clock.now(), msg: f.msg });
         Ok(len)
     }
 
@@ -310,7 +359,11 @@ fn check_bind(addr: &str, opts: &FeedOptions) -> std::io::Result<()> {
 }
 
 fn new_sink(tx: FeedTx, clock: Clock, counters: Arc<Counters>, opts: FeedOptions) -> Arc<Mutex<Sink>> {
-    Arc::new(Mutex::new(Sink { tx, clock, counters, opts, rep: ListenReport::default() }))
+    let mut rep = ListenReport::default();
+    if let Some(last) = opts.resume_after {
+        rep.seq = SeqTracker::after(last);
+    }
+    Arc::new(Mutex::new(Sink { tx, clock, counters, opts, rep }))
 }
 
 /// Listens for TCP feed connections on `addr` (e.g. `127.0.0.1:0`) with default options.

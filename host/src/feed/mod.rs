@@ -3,6 +3,8 @@
 //! - [`wire`]: the compact binary wire format for ticks and account deltas (documented in
 //!   `docs/WIRE_FORMAT.md`), with a per-stream sequence number.
 //! - [`SeqTracker`]: gap and duplicate detection on those sequence numbers.
+//! - [`FrameLog`]: the hook that journals a listener's accepted frames before the engine
+//!   sees them.
 //! - [`auth`]: HMAC-SHA256 frame authentication.
 //! - [`listen`]: live listeners on loopback, TCP (a stream of frames) and UDP (frames in
 //!   datagrams), that decode frames into the pipeline's queue.
@@ -13,6 +15,8 @@ pub mod auth;
 pub mod listen;
 pub mod replay;
 pub mod wire;
+
+use crate::pipeline::FeedMsg;
 
 /// What a sequence number says about a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +34,33 @@ pub enum SeqVerdict {
     Duplicate,
 }
 
+/// Where a listener makes an accepted frame durable before the engine sees it (the book
+/// journal: `journal::keeper::SharedBookJournal`).
+pub trait FrameLog: Send + Sync {
+    /// Records `msg` (frame `seq` of stream `source`, oracle time `ts_ns`), then calls `push`
+    /// (which hands it to the engine), both under one lock, so the log's order is the
+    /// engine's. An error means the frame was neither recorded nor pushed.
+    fn log_then_push(
+        &self,
+        source: u8,
+        seq: u64,
+        ts_ns: i64,
+        msg: &FeedMsg,
+        push: &mut dyn FnMut(),
+    ) -> Result<(), FrameLogError>;
+}
+
+/// Why a [`FrameLog`] did not take a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameLogError {
+    /// The frame does not fit the book (the engine would refuse it too): drop it, go on.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The log could not be written (disk full, I/O error): nothing more can be taken safely.
+    #[error("journal write failed: {0}")]
+    Failed(String),
+}
+
 /// Tracks one stream's sequence numbers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SeqTracker {
@@ -45,6 +76,12 @@ pub struct SeqTracker {
 }
 
 impl SeqTracker {
+    /// A tracker that has taken every frame up to `last` (a restart over a journal holding
+    /// them): frames numbered `last` or less are duplicates.
+    pub fn after(last: u64) -> Self {
+        SeqTracker { next: Some(last + 1), ..Default::default() }
+    }
+
     /// Judges `seq`; a frame judged `Duplicate` must be dropped.
     pub fn check(&mut self, seq: u64) -> SeqVerdict {
         let v = match self.next {

@@ -45,6 +45,23 @@ pub fn replay_with<E>(
     first_seq: u64,
     mut before: impl FnMut(i64, &FeedMsg) -> Result<(), E>,
 ) -> Result<u64, E> {
+    replay_through(msgs, pace, clock, first_seq, |ts, m| {
+        before(ts, &m.msg)?;
+        tx.push(m);
+        Ok(())
+    })
+}
+
+/// The pacing of [`replay`], handing each stamped message (with its recorded timestamp) to
+/// `send`, which pushes it (and may journal it first under a lock it holds across both); an
+/// error stops the replay.
+pub fn replay_through<E>(
+    msgs: &[(i64, FeedMsg)],
+    pace: Pace,
+    clock: &Clock,
+    first_seq: u64,
+    mut send: impl FnMut(i64, Stamped) -> Result<(), E>,
+) -> Result<u64, E> {
     let start = clock.now() + 1_000_000;
     let t0 = msgs.first().map_or(0, |m| m.0);
     for (i, (ts, msg)) in msgs.iter().enumerate() {
@@ -61,8 +78,7 @@ pub fn replay_with<E>(
             }
             due
         };
-        before(*ts, msg)?;
-        tx.push(Stamped { seq: first_seq + i as u64, t_feed, msg: *msg });
+        send(*ts, Stamped { seq: first_seq + i as u64, t_feed, msg: *msg })?;
     }
     Ok(msgs.len() as u64)
 }

@@ -47,7 +47,14 @@ impl Drill {
         let r: f64 = rng.r#gen();
         let slot = rng.gen_range(0..self.slots) as u32;
         let held = state.accounts[slot as usize].as_ref().map(|a| a.account);
-        if r < 0.40 {
+        if r < 0.08 {
+            // A tick from a live stream, now and then after a gap in its frame numbers.
+            let source = rng.gen_range(1..=2u8);
+            let seq = state.live_seq.get(&source).copied().unwrap_or(0) + rng.gen_range(1..=2);
+            let asset = rng.gen_range(0..self.assets) as u16;
+            let record = Box::new(Record::Tick { ts_ns, asset, price: random_price(&mut rng) });
+            Record::Live { source, seq, record }
+        } else if r < 0.40 {
             let asset = rng.gen_range(0..self.assets) as u16;
             Record::Tick { ts_ns, asset, price: random_price(&mut rng) }
         } else if r < 0.43 {

@@ -20,6 +20,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::dispatch::{Completion, Executor, LiquidationOrder, Outcome, SubmitError};
+use crate::feed::{FrameLog, FrameLogError};
 use crate::guard::OracleGuard;
 use crate::pipeline::FeedMsg;
 
@@ -49,23 +50,22 @@ impl BookJournal {
         self.j.state()
     }
 
-    /// Feed messages journaled so far (the record count: one per message).
+    /// Replayed feed messages journaled so far: the resume point of the replay (one record per
+    /// message; live frames are counted apart).
     pub fn messages(&self) -> u64 {
-        self.j.state().seq
+        self.j.state().seq - self.j.state().live_frames
+    }
+
+    /// Last frame number journaled from live stream `source`.
+    pub fn live_seq(&self, source: u8) -> Option<u64> {
+        self.j.state().live_seq.get(&source).copied()
     }
 
     /// Journals one feed message (`ts_ns`: its oracle or recorded time). A message the state
     /// refuses (an unknown slot, say) is journaled as a `Param` naming it, so every message
     /// takes exactly one record.
     pub fn record(&mut self, msg: &FeedMsg, ts_ns: i64) -> Result<(), JournalError> {
-        let rec = match *msg {
-            FeedMsg::Tick { asset, price } => Record::Tick { ts_ns, asset, price },
-            FeedMsg::Upsert { slot, n, terms } => {
-                Record::Upsert { account: slot as u64, slot, terms: terms[..n as usize].to_vec() }
-            }
-            FeedMsg::Remove { slot } => Record::Remove { account: slot as u64, slot },
-            FeedMsg::End => return Ok(()),
-        };
+        let Some(rec) = change(msg, ts_ns) else { return Ok(()) };
         match self.j.append(&rec) {
             Err(JournalError::Refused(_)) => {
                 self.refused += 1;
@@ -75,6 +75,19 @@ impl BookJournal {
             }
             r => r.map(|_| ()),
         }
+    }
+
+    /// Journals a frame taken from live stream `source` with frame number `seq`. A frame the
+    /// state refuses is not journaled (the caller must then not apply it): `Err(Refused)`.
+    pub fn record_live(
+        &mut self,
+        source: u8,
+        seq: u64,
+        msg: &FeedMsg,
+        ts_ns: i64,
+    ) -> Result<(), JournalError> {
+        let Some(rec) = change(msg, ts_ns) else { return Ok(()) };
+        self.j.append(&Record::Live { source, seq, record: Box::new(rec) }).map(|_| ())
     }
 
     /// Flushes per the policy's timer (call when idle) and at the end.
@@ -101,6 +114,43 @@ impl BookJournal {
                 .map(|(a, (p, _))| FeedMsg::Tick { asset: a as u16, price: *p }),
         );
         v
+    }
+}
+
+/// The journal record of a feed message (`None` for the end marker).
+fn change(msg: &FeedMsg, ts_ns: i64) -> Option<Record> {
+    Some(match *msg {
+        FeedMsg::Tick { asset, price } => Record::Tick { ts_ns, asset, price },
+        FeedMsg::Upsert { slot, n, terms } => {
+            Record::Upsert { account: slot as u64, slot, terms: terms[..n as usize].to_vec() }
+        }
+        FeedMsg::Remove { slot } => Record::Remove { account: slot as u64, slot },
+        FeedMsg::End => return None,
+    })
+}
+
+/// A book journal shared by the replay (feed thread) and the live listeners. Each writer holds
+/// the lock across journaling a message and pushing it to the engine queue, so the journal's
+/// order is the order the engine applies them in.
+#[derive(Clone)]
+pub struct SharedBookJournal(pub Arc<Mutex<BookJournal>>);
+
+impl FrameLog for SharedBookJournal {
+    fn log_then_push(
+        &self,
+        source: u8,
+        seq: u64,
+        ts_ns: i64,
+        msg: &FeedMsg,
+        push: &mut dyn FnMut(),
+    ) -> Result<(), FrameLogError> {
+        let mut j = self.0.lock().map_err(|_| FrameLogError::Failed("book journal lock poisoned".into()))?;
+        j.record_live(source, seq, msg, ts_ns).map_err(|e| match e {
+            JournalError::Refused(r) => FrameLogError::Refused(r.to_string()),
+            e => FrameLogError::Failed(e.to_string()),
+        })?;
+        push();
+        Ok(())
     }
 }
 

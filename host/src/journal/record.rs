@@ -68,6 +68,18 @@ pub enum Record {
         /// What became of it, free text for the operator (e.g. the outcome's JSON).
         outcome: String,
     },
+    /// A frame taken from a live feed listener: its book change (an `Upsert`, `Remove` or
+    /// `Tick`), and the stream and frame number it came with, so a restart knows which frames
+    /// it holds (a sender's re-sends of them are dropped as duplicates) and which records are
+    /// not the replayed file's.
+    Live {
+        /// Feed stream (one per listener).
+        source: u8,
+        /// The frame's sequence number in its stream.
+        seq: u64,
+        /// The change itself.
+        record: Box<Record>,
+    },
 }
 
 /// An order as the journal keeps it: the keys recovery needs, plus the dispatcher's own order

@@ -50,6 +50,12 @@ pub struct DurableState {
     pub next_order_id: u64,
     /// Orders finished so far.
     pub orders_done: u64,
+    /// Records that are live feed frames ([`Record::Live`]).
+    #[serde(default)]
+    pub live_frames: u64,
+    /// Last frame number taken per live stream.
+    #[serde(default)]
+    pub live_seq: BTreeMap<u8, u64>,
 }
 
 /// Why a record does not fit the state. Nothing was changed.
@@ -99,6 +105,15 @@ pub enum ApplyError {
         /// The account the slot holds.
         held: Option<u64>,
     },
+    /// A live frame record that does not fit (a nested kind it cannot carry, a frame number
+    /// not above the stream's last).
+    #[error("live stream {stream}: {reason}")]
+    Live {
+        /// Stream.
+        stream: u8,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// An order record that does not follow the order's life (pending, sent, done).
     #[error("order {id}: {reason}")]
     Order {
@@ -121,6 +136,8 @@ impl DurableState {
             orders: BTreeMap::new(),
             next_order_id: 1,
             orders_done: 0,
+            live_frames: 0,
+            live_seq: BTreeMap::new(),
         }
     }
 
@@ -204,6 +221,18 @@ impl DurableState {
                 Some(_) => Ok(()),
                 None => Err(ApplyError::Order { id: *id, reason: "finished but not open" }),
             },
+            Record::Live { source, seq, record } => match **record {
+                Record::Upsert { .. } | Record::Remove { .. } | Record::Tick { .. } => {
+                    match self.live_seq.get(source) {
+                        Some(&last) if *seq <= last => Err(ApplyError::Live {
+                            stream: *source,
+                            reason: "frame number not above the last",
+                        }),
+                        _ => self.check(record),
+                    }
+                }
+                _ => Err(ApplyError::Live { stream: *source, reason: "only upserts, removes and ticks" }),
+            },
         }
     }
 
@@ -252,6 +281,11 @@ impl DurableState {
                 self.orders.remove(id);
                 self.orders_done += 1;
             }
+            Record::Live { source, seq: frame, record } => {
+                self.apply_checked(seq, record);
+                self.live_frames += 1;
+                self.live_seq.insert(*source, *frame);
+            }
         }
         self.seq = seq;
     }
@@ -293,5 +327,55 @@ impl DurableState {
     /// Orders the executor took and that are not finished: await them, never re-send.
     pub fn in_flight_orders(&self) -> impl Iterator<Item = &OrderRecord> {
         self.orders.values().filter(|t| t.state == OrderState::Sent).map(|t| &t.order)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tick(asset: u16) -> Box<Record> {
+        Box::new(Record::Tick { ts_ns: 1, asset, price: PriceEntry::default() })
+    }
+
+    #[test]
+    fn live_frames_apply_their_change_and_keep_the_stream_position() {
+        let mut s = DurableState::new(4, 2);
+        s.apply(1, &Record::Live { source: 1, seq: 7, record: tick(1) }).unwrap();
+        s.apply(2, &Record::Tick { ts_ns: 2, asset: 0, price: PriceEntry::default() }).unwrap();
+        s.apply(3, &Record::Live { source: 2, seq: 3, record: tick(0) }).unwrap();
+        assert_eq!((s.seq, s.live_frames), (3, 2));
+        assert_eq!(s.live_seq, BTreeMap::from([(1, 7), (2, 3)]));
+        assert_eq!(s.last_ts[1], 1);
+        // A frame number not above the stream's last, a nested kind it cannot carry, or a
+        // change that does not fit: refused, nothing changed.
+        let before = s.clone();
+        for bad in [
+            Record::Live { source: 1, seq: 7, record: tick(0) },
+            Record::Live {
+                source: 1,
+                seq: 8,
+                record: Box::new(Record::Param { name: "x".into(), value: "1".into() }),
+            },
+            Record::Live {
+                source: 1,
+                seq: 8,
+                record: Box::new(Record::Live { source: 1, seq: 9, record: tick(0) }),
+            },
+            Record::Live { source: 1, seq: 8, record: tick(5) },
+        ] {
+            assert!(s.apply(4, &bad).is_err(), "{bad:?}");
+            assert_eq!(s, before);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_without_the_live_fields_still_loads() {
+        let mut v = serde_json::to_value(DurableState::new(2, 1)).unwrap();
+        let m = v.as_object_mut().unwrap();
+        m.remove("live_frames");
+        m.remove("live_seq");
+        let s: DurableState = serde_json::from_value(v).unwrap();
+        assert_eq!(s, DurableState::new(2, 1));
     }
 }
