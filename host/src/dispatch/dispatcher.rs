@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::executor::{Executor, SubmitError};
 use super::handoff::ScanBatch;
 use super::order::{Completion, LiquidationOrder, OrderId, OrderKind, Outcome, RejectReason};
-use super::sizing::{AccountView, SizingPolicy, size};
+use super::sizing::{AccountView, SizingPolicy, size, triage};
 
 /// How the venue liquidates, hence what orders look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +82,24 @@ impl Default for DispatchConfig {
 pub trait AccountSource {
     /// The account in a slot, or `None` for an empty slot.
     fn view(&self, slot: u32) -> Option<AccountView>;
+
+    /// The account in a slot and, if [`size`] would size it at `prices`, the value of its debt
+    /// (the priority key): [`triage`] of its view. `None` for an empty slot. Sources that hold
+    /// their views override it to avoid building one.
+    fn triage(&self, slot: u32, prices: &[PriceEntry], policy: &SizingPolicy) -> Option<(u64, Option<i128>)> {
+        self.view(slot).map(|v| (v.account, triage(&v, prices, policy)))
+    }
+}
+
+/// A backlog slot that may be sent now, with its priority key.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    /// Value at risk: the debt's value at the current prices, or a pre-built order's.
+    key: i128,
+    slot: u32,
+    first_seen: u64,
+    /// A pre-built order waits for it.
+    prebuilt: bool,
 }
 
 /// Counters of what the dispatcher did.
@@ -147,6 +165,8 @@ pub struct Dispatcher {
     stats: DispatchStats,
     latency: Histogram<u64>,
     done: Vec<Completion>,
+    /// Scratch for [`Dispatcher::pump`], kept to reuse its allocation.
+    cands: Vec<Candidate>,
 }
 
 impl Dispatcher {
@@ -164,6 +184,7 @@ impl Dispatcher {
             stats: DispatchStats::default(),
             latency: Histogram::new(3).expect("3 significant figures"),
             done: Vec::new(),
+            cands: Vec::new(),
         }
     }
 
@@ -196,6 +217,16 @@ impl Dispatcher {
     /// Breached slots waiting for (or having) an order.
     pub fn backlog(&self) -> usize {
         self.backlog.len()
+    }
+
+    /// Backlog slots whose account has not been sent an order by this dispatcher (none in
+    /// flight, none answered or failed): the ones a stop would leave unordered.
+    pub fn never_sent(&self, src: &dyn AccountSource) -> usize {
+        self.backlog
+            .keys()
+            .filter_map(|&s| src.view(s))
+            .filter(|v| !self.in_flight.contains_key(&v.account) && !self.accounts.contains_key(&v.account))
+            .count()
     }
 
     /// Takes in one scan's news and sends what the rules allow.
@@ -377,6 +408,10 @@ impl Dispatcher {
         }
     }
 
+    /// Sends what the rules allow, largest value at risk first. The whole backlog is ranked
+    /// with [`triage`] (no allocation per account); only the accounts taken, in rank order, are
+    /// sized and built, so a pump costs one pass over the backlog plus `max_in_flight` sizings,
+    /// not a sizing per breached account.
     fn pump(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource, exec: &mut dyn Executor) {
         // Nothing to send, or no room: the backlog waits (its size is reported, not scanned).
         if self.backlog.is_empty() || self.in_flight.len() >= self.cfg.max_in_flight {
@@ -385,69 +420,101 @@ impl Dispatcher {
             }
             return;
         }
-        let mut ready: Vec<LiquidationOrder> = Vec::new();
+        let mut cands = std::mem::take(&mut self.cands);
+        cands.clear();
         let mut drop = Vec::new();
-        let slots: Vec<(u32, u64)> = self.backlog.iter().map(|(&s, &t)| (s, t)).collect();
-        for (slot, first_seen) in slots {
-            let Some(view) = src.view(slot) else {
+        // Pre-built orders of the accounts considered are used now or dropped (built again at
+        // the prices of the day when their turn comes).
+        let mut pre: HashMap<u32, LiquidationOrder> = HashMap::new();
+        for (&slot, &first_seen) in &self.backlog {
+            let Some((account, debt_value)) = src.triage(slot, prices, &self.cfg.sizing) else {
                 drop.push(slot);
                 continue;
             };
-            if self.in_flight.contains_key(&view.account) {
+            if self.in_flight.contains_key(&account) {
                 continue;
             }
-            if self.accounts.get(&view.account).is_some_and(|b| now < b.not_before_ns) {
+            if self.accounts.get(&account).is_some_and(|b| now < b.not_before_ns) {
                 self.stats.backoff_skips += 1;
                 continue;
             }
-            let order = match self.prebuilt.remove(&slot) {
-                Some(mut o) if o.account == view.account => {
-                    o.prebuilt = true;
-                    o.created_ns = first_seen;
-                    Some(o)
+            let key = match self.prebuilt.remove(&slot) {
+                Some(o) if o.account == account => {
+                    let k = o.value_at_risk;
+                    pre.insert(slot, o);
+                    Some(k)
                 }
-                _ => self.build(first_seen, &view, prices),
+                _ => debt_value,
             };
-            let Some(order) = order else {
+            let Some(key) = key else {
                 self.stats.unsizable += 1;
                 drop.push(slot);
                 continue;
             };
-            if self.touches_backed_off_asset(now, &order) {
-                self.stats.backoff_skips += 1;
-                continue;
-            }
-            ready.push(order);
+            cands.push(Candidate { key, slot, first_seen, prebuilt: pre.contains_key(&slot) });
         }
         for s in drop {
             self.backlog.remove(&s);
         }
-        ready.sort_by(|a, b| b.value_at_risk.cmp(&a.value_at_risk).then(a.slot.cmp(&b.slot)));
         let room = self.cfg.max_in_flight.saturating_sub(self.in_flight.len());
-        if ready.len() > room {
-            self.stats.deferred += (ready.len() - room) as u64;
-        }
-        for order in ready.into_iter().take(room) {
-            match exec.submit(&order) {
-                Ok(()) => {
-                    self.stats.orders += 1;
-                    self.stats.sends += 1;
-                    if order.prebuilt {
-                        self.stats.prebuilt_used += 1;
-                    }
-                    self.by_id.insert(order.id, order.account);
-                    self.in_flight.insert(order.account, Flight { order, sent_ns: now });
+        let by_rank = |a: &Candidate, b: &Candidate| b.key.cmp(&a.key).then(a.slot.cmp(&b.slot));
+        // Rank in widening chunks: the top `room` (and some spare for skips) first.
+        let (mut start, mut chunk, mut taken) = (0usize, room.max(8) * 2, 0usize);
+        'rank: while start < cands.len() {
+            let end = (start + chunk).min(cands.len());
+            if end < cands.len() {
+                cands[start..].select_nth_unstable_by(end - start - 1, by_rank);
+            }
+            cands[start..end].sort_unstable_by(by_rank);
+            for i in start..end {
+                if taken == room {
+                    self.stats.deferred += (cands.len() - i) as u64;
+                    break 'rank;
                 }
-                Err(e) => {
-                    self.stats.submit_errors += 1;
-                    self.backoff(now, order.account);
-                    if matches!(e, SubmitError::Unavailable { .. }) {
-                        // Everything else would fail the same way.
-                        break;
+                let c = cands[i];
+                let order = match pre.remove(&c.slot) {
+                    Some(mut o) if c.prebuilt => {
+                        o.prebuilt = true;
+                        o.created_ns = c.first_seen;
+                        Some(o)
+                    }
+                    _ => src.view(c.slot).and_then(|v| self.build(c.first_seen, &v, prices)),
+                };
+                let Some(order) = order else {
+                    // Triage said sizable; kept for safety should the two ever disagree.
+                    self.stats.unsizable += 1;
+                    self.backlog.remove(&c.slot);
+                    continue;
+                };
+                if self.touches_backed_off_asset(now, &order) {
+                    self.stats.backoff_skips += 1;
+                    continue;
+                }
+                taken += 1;
+                match exec.submit(&order) {
+                    Ok(()) => {
+                        self.stats.orders += 1;
+                        self.stats.sends += 1;
+                        if order.prebuilt {
+                            self.stats.prebuilt_used += 1;
+                        }
+                        self.by_id.insert(order.id, order.account);
+                        self.in_flight.insert(order.account, Flight { order, sent_ns: now });
+                    }
+                    Err(e) => {
+                        self.stats.submit_errors += 1;
+                        self.backoff(now, order.account);
+                        if matches!(e, SubmitError::Unavailable { .. }) {
+                            // Everything else would fail the same way.
+                            break 'rank;
+                        }
                     }
                 }
             }
+            start = end;
+            chunk *= 2;
         }
+        self.cands = cands;
     }
 }
 
@@ -694,5 +761,34 @@ mod tests {
         assert_eq!(x.sent.len(), 1);
         assert!(x.sent[0].prebuilt);
         assert_eq!(d.stats().prebuilt_used, 1);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+
+        /// One pump sends exactly the `max_in_flight` sizable accounts of largest value at risk
+        /// (ties by slot), as sizing every breached account and sorting would.
+        #[test]
+        fn a_pump_sends_the_top_sizable_accounts(
+            debts in proptest::collection::vec(0i128..1_200, 1..150),
+            room in 1usize..40,
+        ) {
+            let b = book(&debts.iter().enumerate().map(|(s, &d)| (s as u32, d)).collect::<Vec<_>>());
+            let mut d = Dispatcher::new(DispatchConfig { max_in_flight: room, ..cfg() });
+            let mut x = Script::default();
+            let all: Vec<u32> = (0..debts.len() as u32).collect();
+            d.on_scan(0, &breached(&all), &prices(), &b, &mut x);
+            let mut want: Vec<(i128, u32)> = all
+                .iter()
+                .filter_map(|&s| size(&b.0[&s], &prices(), &SizingPolicy::default()).map(|p| (p.debt_value, s)))
+                .collect();
+            want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let want: Vec<u32> = want.iter().take(room).map(|w| w.1).collect();
+            let got: Vec<u32> = x.sent.iter().map(|o| o.slot).collect();
+            proptest::prop_assert_eq!(got, want);
+            // Built only what it sent.
+            proptest::prop_assert_eq!(d.stats().orders, x.sent.len() as u64);
+            proptest::prop_assert_eq!(x.sent.iter().map(|o| o.id).max().unwrap_or(0), x.sent.len() as u64);
+        }
     }
 }

@@ -111,6 +111,42 @@ pub fn health(view: &AccountView, prices: &[PriceEntry]) -> i128 {
         .sum()
 }
 
+/// Whether [`size`] would size `view` at `prices`, and if so the value of all its debt (the
+/// dispatcher's priority key, [`Plan::debt_value`]), without building the plan: no allocation,
+/// one pass over the positions (two when the health factor alone says healthy). The dispatcher
+/// ranks its whole backlog with it and sizes only the accounts it sends.
+pub fn triage(view: &AccountView, prices: &[PriceEntry], policy: &SizingPolicy) -> Option<i128> {
+    let (mut wc, mut wd, mut debt_value, mut largest) = (0i128, 0i128, 0i128, 0i128);
+    // A collateral that can pay for at least one value quantum of repayment, bonus included.
+    let (mut any_coll, mut any_cover) = (false, false);
+    let b = policy.bonus_bps as i128;
+    for p in &view.positions {
+        let pr = prices[p.asset as usize].spot;
+        if p.amount > 0 {
+            let v = p.amount * pr.asset as i128;
+            wc += v * p.asset_weight_ppm as i128;
+            if v > 0 {
+                any_coll = true;
+                any_cover |= v * BPS / (BPS + b) > 0;
+            }
+        } else if p.amount < 0 {
+            let v = -p.amount * pr.liability as i128;
+            wd += v * p.liability_weight_ppm as i128;
+            debt_value += v;
+            largest = largest.max(v);
+        }
+    }
+    let has_debt = view.positions.iter().any(|p| p.amount < 0);
+    if !has_debt || !any_coll || largest == 0 {
+        return None;
+    }
+    if wc >= wd && health(view, prices) >= 0 {
+        return None;
+    }
+    // `size` repays at least one quantum and walks the collateral until one covers some.
+    any_cover.then_some(debt_value)
+}
+
 /// Sizes a liquidation of `view` at `prices`; `None` when it holds no debt or no collateral, or
 /// is healthy both by the datapath's health and by its health factor.
 pub fn size(view: &AccountView, prices: &[PriceEntry], policy: &SizingPolicy) -> Option<Plan> {
@@ -272,5 +308,32 @@ mod tests {
         assert_eq!(size(&ok, &prices, &SizingPolicy::default()), None);
         let none = AccountView { account: 1, slot: 0, positions: vec![pos(0, 10, 800_000, 1_000_000)] };
         assert_eq!(size(&none, &prices, &SizingPolicy::default()), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+        /// `triage` says exactly when `size` sizes, with the same priority key.
+        #[test]
+        fn triage_agrees_with_size(
+            positions in proptest::collection::vec(
+                // Small amounts and prices reach the edges (a collateral worth one quantum).
+                (0u16..4, proptest::prop_oneof![-3i128..=3, -2_000i128..2_000], 0u32..=1_200_000, 1u32..=1_500_000),
+                0..5,
+            ),
+            prices in proptest::collection::vec(proptest::prop_oneof![0u32..3, 0u32..300], 4),
+            bonus in 0u32..2_000,
+            line in 8_000u32..12_000,
+        ) {
+            let view = AccountView {
+                account: 1,
+                slot: 0,
+                positions: positions.iter().map(|&(a, amt, w, l)| pos(a, amt, w, l)).collect(),
+            };
+            let prices: Vec<PriceEntry> = prices.into_iter().map(px).collect();
+            let policy = SizingPolicy { bonus_bps: bonus, full_close_hf_bps: line, ..Default::default() };
+            let plan = size(&view, &prices, &policy);
+            proptest::prop_assert_eq!(triage(&view, &prices, &policy), plan.map(|p| p.debt_value));
+        }
     }
 }

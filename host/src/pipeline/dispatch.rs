@@ -29,7 +29,7 @@ use hdrhistogram::Histogram;
 use liqscan_hdl::abi::{PriceEntry, QuotedPrice};
 
 use super::{BreachSink, Clock, FeedMsg};
-use crate::dispatch::sizing::{AccountView, Position};
+use crate::dispatch::sizing::{AccountView, Position, SizingPolicy, triage};
 use crate::dispatch::{
     AccountSource, Completion, DispatchConfig, DispatchStats, Dispatcher, Executor, HandoffReceiver,
     HandoffSender, LiquidationOrder, Offer, ScanBatch, SubmitError, handoff,
@@ -160,6 +160,11 @@ impl KeeperBook {
 impl AccountSource for KeeperBook {
     fn view(&self, slot: u32) -> Option<AccountView> {
         self.views.get(slot as usize).cloned().flatten()
+    }
+
+    fn triage(&self, slot: u32, prices: &[PriceEntry], policy: &SizingPolicy) -> Option<(u64, Option<i128>)> {
+        let v = self.views.get(slot as usize)?.as_ref()?;
+        Some((v.account, triage(v, prices, policy)))
     }
 }
 
@@ -413,9 +418,10 @@ fn drain(
         }
         if now.saturating_sub(t0) > DRAIN_LIMIT_NS {
             eprintln!(
-                "dispatch: stopped flushing after {} s with {} accounts still waiting",
+                "dispatch: stopped flushing after {} s: {} accounts still breached, {} of them never sent an order",
                 DRAIN_LIMIT_NS / 1_000_000_000,
-                d.backlog()
+                d.backlog(),
+                d.never_sent(book)
             );
             break;
         }
