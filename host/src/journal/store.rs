@@ -266,6 +266,8 @@ pub struct Journal {
     last_sync: Instant,
     since_snapshot: u64,
     stats: JournalStats,
+    /// The automatic snapshot being written on its own thread, if any.
+    background: Option<std::thread::JoinHandle<Result<(), JournalError>>>,
 }
 
 fn seg_name(start: u64) -> String {
@@ -484,6 +486,7 @@ impl Journal {
             last_sync: Instant::now(),
             since_snapshot: 0,
             stats,
+            background: None,
         }
     }
 
@@ -535,7 +538,7 @@ impl Journal {
         }
         self.since_snapshot += 1;
         if self.cfg.snapshot_every.is_some_and(|n| self.since_snapshot >= n) {
-            self.snapshot()?;
+            self.snapshot_in_background()?;
         }
         Ok(seq)
     }
@@ -575,8 +578,11 @@ impl Journal {
     /// starts a new segment, and deletes what no longer serves recovery: snapshots older than
     /// the previous one and segments that only the deleted snapshots needed.
     ///
-    /// Synchronous: a big book takes a while (JSON of every slot); call it between bursts.
+    /// Synchronous (it first waits for a background snapshot to finish): a big book takes a
+    /// while (JSON of every slot). The automatic snapshots (`snapshot_every`) are taken with
+    /// [`Journal::snapshot_in_background`] instead.
     pub fn snapshot(&mut self) -> Result<(), JournalError> {
+        self.finish_background()?;
         self.sync()?;
         write_snapshot(&self.dir, &self.state)?;
         self.stats.snapshots += 1;
@@ -584,27 +590,88 @@ impl Journal {
         if self.seg.off > 0 {
             self.roll(self.state.seq + 1, 0)?;
         }
-        let l = list(&self.dir)?;
-        if l.snaps.len() >= 2 {
-            let keep_from = l.snaps[l.snaps.len() - 2].0;
-            for (seq, path) in &l.snaps[..l.snaps.len() - 2] {
-                debug_assert!(*seq < keep_from);
-                fs::remove_file(path).map_err(io("remove", path))?;
+        prune(&self.dir)
+    }
+
+    /// Starts a snapshot on its own thread: the writer pays for a copy of the state and a new
+    /// segment (so the snapshot ends where a segment starts), the thread for the encoding, the
+    /// writes, the fsyncs and the pruning. One at a time: while one is being written, the next
+    /// waits (the records since the last snapshot keep counting). Until it is renamed into place
+    /// recovery uses the previous snapshot and the segments after it, which are kept; a kill
+    /// leaves at most a temp file, removed at the next open. An error of the thread comes back
+    /// from the next call that checks it (an append, a snapshot, or [`Journal::flush_snapshot`]).
+    pub fn snapshot_in_background(&mut self) -> Result<(), JournalError> {
+        if let Some(h) = &self.background {
+            if !h.is_finished() {
+                return Ok(());
             }
-            for i in 0..l.segs.len().saturating_sub(1) {
-                if l.segs[i + 1].0 <= keep_from + 1 {
-                    fs::remove_file(&l.segs[i].1).map_err(io("remove", &l.segs[i].1))?;
-                }
-            }
+            self.finish_background()?;
         }
+        self.sync()?;
+        let state = self.state.clone();
+        self.since_snapshot = 0;
+        if self.seg.off > 0 {
+            self.roll(self.state.seq + 1, 0)?;
+        }
+        let dir = self.dir.clone();
+        let h = std::thread::Builder::new()
+            .name("journal snapshot".into())
+            .spawn(move || {
+                write_snapshot(&dir, &state)?;
+                prune(&dir)
+            })
+            .map_err(io("spawn snapshot thread", &self.dir))?;
+        self.background = Some(h);
         Ok(())
     }
+
+    /// Waits for a background snapshot, if one is being written, and returns its result.
+    pub fn flush_snapshot(&mut self) -> Result<(), JournalError> {
+        self.finish_background()
+    }
+
+    fn finish_background(&mut self) -> Result<(), JournalError> {
+        let Some(h) = self.background.take() else { return Ok(()) };
+        match h.join() {
+            Ok(r) => {
+                r?;
+                self.stats.snapshots += 1;
+                Ok(())
+            }
+            Err(_) => Err(JournalError::Io {
+                op: "write snapshot",
+                path: self.dir.clone(),
+                source: std::io::Error::other("the snapshot thread panicked"),
+            }),
+        }
+    }
+}
+
+/// Deletes snapshots older than the previous one, and the segments only they needed.
+fn prune(dir: &Path) -> Result<(), JournalError> {
+    let l = list(dir)?;
+    if l.snaps.len() >= 2 {
+        let keep_from = l.snaps[l.snaps.len() - 2].0;
+        for (seq, path) in &l.snaps[..l.snaps.len() - 2] {
+            debug_assert!(*seq < keep_from);
+            fs::remove_file(path).map_err(io("remove", path))?;
+        }
+        for i in 0..l.segs.len().saturating_sub(1) {
+            if l.segs[i + 1].0 <= keep_from + 1 {
+                fs::remove_file(&l.segs[i].1).map_err(io("remove", &l.segs[i].1))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Journal {
     fn drop(&mut self) {
         // Best effort; a crash instead of a drop loses nothing a kill -9 would not.
         let _ = self.sync();
+        if let Err(e) = self.finish_background() {
+            eprintln!("journal {}: background snapshot failed: {e}", self.dir.display());
+        }
     }
 }
 
