@@ -73,14 +73,35 @@ pub fn replay_through<E>(
         let t_feed = if due == 0 {
             clock.now()
         } else {
-            while clock.now() < due {
-                std::hint::spin_loop();
-            }
+            wait_until(clock, due);
             due
         };
         send(*ts, Stamped { seq: first_seq + i as u64, t_feed, msg: *msg })?;
     }
     Ok(msgs.len() as u64)
+}
+
+/// Time left before which the pacer sleeps rather than spins: sleeping wakes up to ~100 us
+/// late (timer slack and scheduling), so the last stretch is spun.
+const SPIN_NS: u64 = 200_000;
+
+/// Waits until `due` on `clock`: sleeps while more than [`SPIN_NS`] is left, then spins. A
+/// slow pace thus costs the feed thread almost no CPU (a spinning pacer starved the engine
+/// thread of a shared 2-vCPU machine, docs/PERFORMANCE.md), and a fast one is as exact as
+/// before.
+fn wait_until(clock: &Clock, due: u64) {
+    loop {
+        let now = clock.now();
+        if now >= due {
+            return;
+        }
+        let left = due - now;
+        if left > SPIN_NS {
+            std::thread::sleep(std::time::Duration::from_nanos(left - SPIN_NS / 2));
+        } else {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 /// Sends the end marker.
