@@ -28,15 +28,9 @@ fn tick_frame(key: Option<&HmacKey>, seq: u64, asset: u16) -> Vec<u8> {
     b
 }
 
-#[test]
-fn run_with_an_authenticated_tcp_feed() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_liqscan"))
-        .args(["run", "--demo-accounts", "50", "--listen-tcp", "127.0.0.1:0", "--listen-ms", "1500"])
-        .env("LIQSCAN_FEED_SECRET", "s3cret")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Starts `cmd` with its standard error read line by line on a thread.
+fn spawn_with_lines(cmd: &mut Command) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let (tx, rx) = mpsc::channel();
     let err = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -44,6 +38,15 @@ fn run_with_an_authenticated_tcp_feed() {
             let _ = tx.send(l.unwrap());
         }
     });
+    (child, rx)
+}
+
+#[test]
+fn run_with_an_authenticated_tcp_feed() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liqscan"));
+    cmd.args(["run", "--demo-accounts", "50", "--listen-tcp", "127.0.0.1:0", "--listen-ms", "1500"])
+        .env("LIQSCAN_FEED_SECRET", "s3cret");
+    let (mut child, rx) = spawn_with_lines(&mut cmd);
     let mut all = vec![];
     let addr = loop {
         let l = rx.recv_timeout(Duration::from_secs(20)).expect("listening line");
@@ -102,22 +105,12 @@ fn start_journaled(
     out: &str,
     listen_ms: &str,
 ) -> (std::process::Child, mpsc::Receiver<String>, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_liqscan"))
-        .args(["run", "--demo-accounts", "200", "--listen-tcp", "127.0.0.1:0", "--listen-ms", listen_ms])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liqscan"));
+    cmd.args(["run", "--demo-accounts", "200", "--listen-tcp", "127.0.0.1:0", "--listen-ms", listen_ms])
         .args(["--journal", dir.join("journal").to_str().unwrap()])
         .args(["--out", dir.join(out).to_str().unwrap()])
-        .env_remove("LIQSCAN_FEED_SECRET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines() {
-            let _ = tx.send(l.unwrap());
-        }
-    });
+        .env_remove("LIQSCAN_FEED_SECRET");
+    let (child, rx) = spawn_with_lines(&mut cmd);
     let mut seen = vec![];
     loop {
         let l = rx.recv_timeout(Duration::from_secs(20)).expect("listening line");
