@@ -267,16 +267,18 @@ pub fn parse_executor(s: &str) -> Result<ExecutorSpec> {
 impl ExecutorSpec {
     /// Makes the executor (called on the dispatch thread); `resume` (a run restarted over its
     /// journal) appends to a JSONL file instead of truncating it, so the orders sent before the
-    /// restart stay.
-    pub fn make_for(&self, resume: bool) -> Result<Box<dyn Executor>> {
+    /// restart stay; `durable` (a journal fsyncing every record) fsyncs each JSONL line too.
+    pub fn make_for(&self, resume: bool, durable: bool) -> Result<Box<dyn Executor>> {
         Ok(match self {
             ExecutorSpec::Discard => Box::new(JsonlSink::new("discard", std::io::sink())),
             ExecutorSpec::Stdout => Box::new(JsonlSink::stdout()),
-            ExecutorSpec::Jsonl(p) if resume => {
-                Box::new(JsonlSink::append(p).with_context(|| format!("appending to {}", p.display()))?)
-            }
             ExecutorSpec::Jsonl(p) => {
-                Box::new(JsonlSink::create(p).with_context(|| format!("creating {}", p.display()))?)
+                let sink = if resume {
+                    JsonlSink::append(p).with_context(|| format!("appending to {}", p.display()))?
+                } else {
+                    JsonlSink::create(p).with_context(|| format!("creating {}", p.display()))?
+                };
+                if durable { Box::new(sink.sync_each_line()?) } else { Box::new(sink) }
             }
             ExecutorSpec::Tcp(a) => {
                 let t = TcpExecutor::start(TcpConfig::new(*a));
@@ -529,6 +531,7 @@ pub fn drive_with(
     }
     // A restart over a journal appends to the order file rather than truncating it.
     let resume = book_journal.as_ref().is_some_and(|b| b.0.lock().expect("book journal").state().seq > 0);
+    let durable = journal.is_some_and(|j| j.cfg.fsync == FsyncPolicy::Always);
     let (stage, dsink) = match dispatch {
         Some(plan) => {
             let exec = plan.exec.clone();
@@ -542,7 +545,7 @@ pub fn drive_with(
                 )
             });
             let make = Box::new(move || {
-                let inner = match exec.make_for(resume) {
+                let inner = match exec.make_for(resume, durable) {
                     Ok(e) => e,
                     Err(err) => {
                         eprintln!("executor: {err:#}; orders are discarded");
