@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use liqscan_hdl::abi::ring::EntryBytes;
 use liqscan_hdl::abi::{Command, EventEntry};
+use liqscan_host::feed::auth::HmacKey;
+use liqscan_host::feed::wire;
 use liqscan_host::io::{Format, accounts, ticks, venue};
 use liqscan_host::journal::frame::{self, MAX_RECORD};
 use liqscan_host::journal::record::decode_payload;
@@ -93,6 +95,25 @@ pub fn io_bars(data: &[u8]) {
     let _ = ticks::parse_bars(Path::new("fuzz"), t, table(), "ETH");
 }
 
+/// Feed wire frames (the live listeners' decoder): a decoded frame encodes to bytes that
+/// decode to the same frame; signed with a key, it verifies with that key and not another.
+pub fn wire_frame(data: &[u8]) {
+    let Ok((f, len, _)) = wire::decode_tagged(data) else { return };
+    assert!(len <= data.len(), "frame length {len} beyond the {} bytes given", data.len());
+    let mut b = Vec::new();
+    wire::encode(&f, &mut b);
+    let (g, glen, gtag) = wire::decode_tagged(&b).expect("an encoded frame decodes");
+    assert_eq!((g, glen, gtag.is_none()), (f, b.len(), true), "unsigned round trip of {f:?}");
+    let key = HmacKey::new(b"fuzz");
+    wire::encode_signed(&f, &key, &mut b);
+    let (h, hlen, tag) = wire::decode_tagged(&b).expect("a signed frame decodes");
+    assert_eq!((h, hlen), (f, b.len()), "signed round trip of {f:?}");
+    let tag = tag.expect("a signed frame has its tag");
+    let covered = &b[..hlen - tag.len()];
+    assert!(key.verify(covered, tag), "the signing key does not verify {f:?}");
+    assert!(!HmacKey::new(b"other").verify(covered, tag), "another key verifies {f:?}");
+}
+
 /// Every body by target name.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("ring_command", ring_command),
@@ -102,4 +123,5 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("io_accounts", io_accounts),
     ("io_ticks", io_ticks),
     ("io_bars", io_bars),
+    ("wire_frame", wire_frame),
 ];
