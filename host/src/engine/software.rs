@@ -6,17 +6,24 @@
 //!    terms by slot + three indexes:        +-------+--------+                   v
 //!     - BlockStore (columns, full scan)    v                v           BlockStore, block
 //!     - PairIndex  (1 coll + 1 debt)    PairIndex:     exposure[asset]: by block through
-//!     - exposure[asset] (other accounts)  move the cuts,  exact i128 health  the f64-exact
-//!                                         flip between    += c * dp, then    kernel
-//!                                                         compare with 0
+//!     - exposure[asset] (other accounts)  move the cuts,  is the new price   the f64-exact
+//!                                         flip between    in each window?    kernel
+//!                                                         no: recompute
 //! ```
 //!
 //! Accounts with exactly one positive and one negative term live in the [`PairIndex`]; all
-//! others ("delta accounts") keep their exact spot and stressed health, updated by
-//! `c * (p_new - p_old)` when one of their assets ticks. A batch tick does not rewrite those
-//! healths (that would triple the full scan's memory traffic); it bumps a generation number
-//! instead, and a delta account whose stored generation is old is recomputed from its terms
-//! the next time one of its assets ticks.
+//! others ("delta accounts") are in the exposure list of each asset they hold. An exposure
+//! holds price windows (spot and stressed, for the term's sign) computed from the account's
+//! exact health when it was last recomputed: the room between the health and zero is shared
+//! equally by the account's terms, so while every one of its prices stays inside its window
+//! the account's signs cannot change ([`Window::of`] has the argument). A tick reads the
+//! asset's list sequentially and recomputes (from the terms, exactly) only the accounts whose
+//! window the new price left, which then get new windows in all their lists; on a
+//! 1,000,000-account book about 8 of the 4,769 exposed delta accounts a tick
+//! (docs/PERFORMANCE.md). A batch tick does not rewrite windows (that would triple the full
+//! scan's memory traffic); it bumps a generation number instead, and an exposure whose
+//! generation is old is treated as left: its account is recomputed the next time one of its
+//! assets ticks.
 //!
 //! Allocation: `tick` and `batch_tick` never allocate. `upsert` reuses each slot's vectors,
 //! so it allocates only when a slot, a block, an exposure list or a pair group grows past
@@ -58,8 +65,10 @@ pub enum Routing {
 /// Assumed full-scan cost per slot (time-stamp counter cycles) before one is measured: the
 /// 4-asset book's scan measured about 3 cycles per slot, the 64-asset book's 15-20.
 pub const PRIOR_SCAN_PER_SLOT: u32 = 16;
-/// Assumed delta cost per exposed account (cycles) before one is measured: 30-45 measured on
-/// a 1,000,000-account book for most assets, 300+ when the exposure list spans the book.
+/// Assumed delta cost per exposed account (cycles) before one is measured. With exact healths
+/// updated per account it measured 30-45 on a 1,000,000-account book (300+ when the exposure
+/// list spanned the book); with price windows most accounts cost one sequential read of their
+/// exposure (about 5 cycles on the same book) and the recomputed few cost the rest.
 pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
 /// Every this many routed ticks, the ticks that would be routed go by deltas instead until
 /// one measures the delta cost (the first ones recompute the healths the scans left stale and
@@ -103,42 +112,73 @@ impl Cost {
 }
 use crate::reference;
 
-/// One exposure of a delta account to an asset.
+/// Prices of one term within which its account keeps its sign: `p` is inside when
+/// `p - lo <= width` (wrapping: one compare).
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    lo: u32,
+    width: u32,
+}
+
+impl Window {
+    /// The window of a term with coefficient `c` (nonzero) at price `p` (the price its sign
+    /// uses), in an account of health `h` with `k` nonzero terms. The room to zero (`h`, or
+    /// `-1 - h` for a negative health) is shared equally by the `k` terms: while every term's
+    /// price stays in its window, the health moves by at most `k * (room / k) <= room`
+    /// towards zero, so its sign cannot change. Moves away from zero are not limited.
+    fn of(c: i32, p: u32, h: i128, k: u32) -> Window {
+        let room = (if h >= 0 { h } else { -1 - h }) / k.max(1) as i128;
+        // Price units the term may move towards zero: |c| * step <= room.
+        let step = (room / c.unsigned_abs() as i128).min(u32::MAX as i128) as u32;
+        // A positive term lowers the health when its price falls.
+        if (c > 0) == (h >= 0) {
+            let lo = p.saturating_sub(step);
+            Window { lo, width: u32::MAX - lo }
+        } else {
+            Window { lo: 0, width: p.saturating_add(step) }
+        }
+    }
+
+    #[inline(always)]
+    fn holds(self, p: u32) -> bool {
+        p.wrapping_sub(self.lo) <= self.width
+    }
+}
+
+/// One exposure of a delta account to an asset: the slot, and the windows of the asset's
+/// spot and stressed prices (for this term's sign) within which the account's bits cannot
+/// change. A tick reads only this list; the account itself is recomputed only when the new
+/// price leaves one of its windows (or the windows are from before a batch tick).
 #[derive(Clone, Copy, Debug)]
 struct Exposure {
     slot: u32,
-    coeff: i32,
-}
-
-/// Exact health of a delta account (68 bits each, stored as 96) and the batch generation it
-/// was computed in. 32 bytes, aligned: one cache line per account touched.
-#[derive(Clone, Copy, Default)]
-#[repr(C, align(32))]
-struct Exact {
-    spot_lo: u64,
-    stressed_lo: u64,
-    spot_hi: i32,
-    stressed_hi: i32,
+    /// Batch generation the windows were set in; older windows say nothing.
     generation: u32,
+    /// 1 when the coefficient is negative: the term uses the liability prices.
+    neg: u32,
+    spot: Window,
+    stressed: Window,
 }
 
-impl Exact {
-    fn new(spot: i128, stressed: i128, generation: u32) -> Self {
-        Exact {
-            spot_lo: spot as u64,
-            stressed_lo: stressed as u64,
-            spot_hi: (spot >> 64) as i32,
-            stressed_hi: (stressed >> 64) as i32,
+impl Exposure {
+    /// The exposure of `slot`'s term (`c` in an asset at `price`) for healths `h`, `hs` and
+    /// `k` nonzero terms.
+    fn new(slot: u32, c: i32, price: &PriceEntry, (h, hs): (i128, i128), k: u32, generation: u32) -> Self {
+        Exposure {
+            slot,
             generation,
+            neg: (c < 0) as u32,
+            spot: Window::of(c, price.spot.for_coeff(c), h, k),
+            stressed: Window::of(c, price.stressed.for_coeff(c), hs, k),
         }
     }
-    #[inline]
-    fn spot(&self) -> i128 {
-        ((self.spot_hi as i128) << 64) | self.spot_lo as i128
-    }
-    #[inline]
-    fn stressed(&self) -> i128 {
-        ((self.stressed_hi as i128) << 64) | self.stressed_lo as i128
+
+    /// Whether the account's bits still hold at this asset's new prices (`spot[neg]`,
+    /// `stressed[neg]`).
+    #[inline(always)]
+    fn holds(&self, generation: u32, spot: &[u32; 2], stressed: &[u32; 2]) -> bool {
+        let n = self.neg as usize & 1;
+        (self.generation == generation) & self.spot.holds(spot[n]) & self.stressed.holds(stressed[n])
     }
 }
 
@@ -157,6 +197,9 @@ pub struct EngineStats {
     pub rechecks: u64,
     /// Ticks served by a full scan (routing), since the engine was made.
     pub routed_ticks: u64,
+    /// Delta accounts recomputed by ticks (a price left one of their windows, or the windows
+    /// were from before a batch tick), since the engine was made.
+    pub recomputed: u64,
 }
 
 /// The software scan engine. See the module docs for its structures.
@@ -168,7 +211,6 @@ pub struct SoftwareEngine {
     /// exposure list (`u32::MAX` for a zero coefficient).
     exposure_pos: Vec<Vec<u32>>,
     exposure: Vec<Vec<Exposure>>,
-    exact: Vec<Exact>,
     generation: u32,
     prices: Vec<PriceEntry>,
     split: Vec<SplitPrice>,
@@ -183,6 +225,7 @@ pub struct SoftwareEngine {
     delta_cost: Cost,
     rechecks: u64,
     routed_ticks: u64,
+    recomputed: u64,
 }
 
 impl SoftwareEngine {
@@ -203,7 +246,6 @@ impl SoftwareEngine {
             terms: vec![Vec::new(); slots],
             exposure_pos: vec![Vec::new(); slots],
             exposure: vec![Vec::new(); assets],
-            exact: vec![Exact::default(); slots],
             generation: 1,
             prices: vec![PriceEntry::default(); assets],
             split: vec![SplitPrice::default(); assets],
@@ -218,6 +260,7 @@ impl SoftwareEngine {
             delta_cost: Cost::prior(PRIOR_DELTA_PER_ACCOUNT),
             rechecks: 0,
             routed_ticks: 0,
+            recomputed: 0,
         }
     }
 
@@ -286,6 +329,7 @@ impl SoftwareEngine {
             blocks: self.blocks.blocks(),
             rechecks: self.rechecks,
             routed_ticks: self.routed_ticks,
+            recomputed: self.recomputed,
         }
     }
 
@@ -341,16 +385,17 @@ impl SoftwareEngine {
         } else {
             let pos = &mut self.exposure_pos[slot];
             pos.clear();
+            let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
             for t in terms {
                 if t.coeff == 0 {
                     pos.push(u32::MAX);
                 } else {
                     let list = &mut self.exposure[t.asset as usize];
                     pos.push(list.len() as u32);
-                    list.push(Exposure { slot: slot as u32, coeff: t.coeff });
+                    let p = &self.prices[t.asset as usize];
+                    list.push(Exposure::new(slot as u32, t.coeff, p, (spot, stressed), k, self.generation));
                 }
             }
-            self.exact[slot] = Exact::new(spot, stressed, self.generation);
         }
         self.bits.set(slot, spot < 0, stressed < 0);
     }
@@ -359,12 +404,30 @@ impl SoftwareEngine {
     fn bump_generation(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
-            // Once in 2^32 scans: make every stored health stale rather than ambiguous.
-            for x in &mut self.exact {
-                x.generation = 0;
+            // Once in 2^32 scans: make every window stale rather than ambiguous.
+            for e in self.exposure.iter_mut().flatten() {
+                e.generation = 0;
             }
             self.generation = 1;
         }
+    }
+
+    /// Recomputes the delta account in `slot` exactly at the current prices, sets its bits and
+    /// gives each of its exposures new windows around the current prices.
+    fn recompute(&mut self, slot: usize) {
+        let terms = &self.terms[slot];
+        let (h, hs) = reference::health(terms, &self.prices);
+        self.bits.set(slot, h < 0, hs < 0);
+        let pos = &self.exposure_pos[slot];
+        let k = pos.iter().filter(|&&i| i != u32::MAX).count() as u32;
+        for (t, &i) in terms.iter().zip(pos) {
+            if i != u32::MAX {
+                let p = &self.prices[t.asset as usize];
+                self.exposure[t.asset as usize][i as usize] =
+                    Exposure::new(slot as u32, t.coeff, p, (h, hs), k, self.generation);
+            }
+        }
+        self.recomputed += 1;
     }
 
     /// Scans every block at the current prices into the bitmaps.
@@ -512,30 +575,24 @@ impl ScanEngine for SoftwareEngine {
         }
         self.pairs.tick(asset, &old, &self.prices, &mut self.bits);
 
-        // Price deltas by coefficient sign; each below 2^32 in magnitude, c * d below 2^63.
-        let d = |new: u32, old: u32| new as i64 - old as i64;
-        let spot = [d(price.spot.asset, old.spot.asset), d(price.spot.liability, old.spot.liability)];
-        let stressed = [
-            d(price.stressed.asset, old.stressed.asset),
-            d(price.stressed.liability, old.stressed.liability),
-        ];
+        // The new prices by coefficient sign (asset price for positive terms).
+        let spot = [price.spot.asset, price.spot.liability];
+        let stressed = [price.stressed.asset, price.stressed.liability];
         let generation = self.generation;
         let t0 = cycles();
         let mut stale = 0usize;
-        for e in &self.exposure[a] {
-            let s = e.slot as usize;
-            let x = &mut self.exact[s];
-            let (h, hs) = if x.generation == generation {
-                let neg = (e.coeff < 0) as usize;
-                let c = e.coeff as i64;
-                (x.spot() + (c * spot[neg]) as i128, x.stressed() + (c * stressed[neg]) as i128)
-            } else {
-                // A batch tick moved prices since this health was stored.
-                stale += 1;
-                reference::health(&self.terms[s], &self.prices)
-            };
-            *x = Exact::new(h, hs, generation);
-            self.bits.set(s, h < 0, hs < 0);
+        let mut i = 0;
+        // Most exposures keep their windows: find the next one that does not (a sequential
+        // read of the list), recompute that account, go on after it.
+        while let Some(off) =
+            self.exposure[a][i..].iter().position(|e| !e.holds(generation, &spot, &stressed))
+        {
+            i += off;
+            let e = self.exposure[a][i];
+            // Windows from before a batch tick are stale, not left.
+            stale += (e.generation != generation) as usize;
+            self.recompute(e.slot as usize);
+            i += 1;
         }
         // The steady-state delta cost: ticks that recomputed stale healths would overstate it,
         // and tiny exposures measure the call's overhead, not the per-account cost.
