@@ -163,6 +163,11 @@ fn main() {
     let vectors: Vec<Vec<PriceEntry>> = (0..8)
         .map(|_| (0..4).map(|_| quote(rng.gen_range(base - base / 20..base + base / 20))).collect())
         .collect();
+    if args.iter().any(|a| a == "--tick") {
+        // Book B only (the same book: the generator has consumed book A's draws).
+        drop(book);
+        return tick_only(&sz, base, &mut rng);
+    }
     let mut setups: Vec<(Kernel, usize)> = Kernel::available().into_iter().map(|k| (k, 1)).collect();
     setups.insert(1, (Kernel::detect(), 2));
     let mut engines: Vec<SoftwareEngine> = setups
@@ -413,4 +418,59 @@ fn main() {
             sz.ticks / 20
         );
     }
+}
+
+/// `--tick`: book B's 1 %-asset tick against book B's full scan, alternating in rounds, so
+/// the ratio is measured side by side several times in one run (seconds instead of minutes).
+fn tick_only(sz: &Sizes, base: u32, rng: &mut ChaCha8Rng) {
+    let (n, assets) = (sz.accounts, 64);
+    let book = book_mixed(n, assets, rng);
+    let mut prices: Vec<PriceEntry> = (0..assets).map(|_| quote(base)).collect();
+    let mut e = SoftwareEngine::new(n, assets);
+    e.batch_tick(&prices).unwrap();
+    for (s, t) in book.iter().enumerate() {
+        e.upsert(s as u32, t).unwrap();
+    }
+    let mut exposure = vec![0usize; assets];
+    for t in &book {
+        for c in t {
+            exposure[c.asset as usize] += 1;
+        }
+    }
+    let moved = (0..assets).min_by_key(|&a| exposure[a].abs_diff(n / 100)).unwrap() as u16;
+    println!(
+        "book B: {n} accounts, tick asset {moved}: exposed {} ({} by delta)",
+        exposure[moved as usize],
+        e.delta_exposure(moved)
+    );
+    let mut words = Vec::with_capacity(n / 64 + 1);
+    let mut p = base as f64;
+    for round in 0..5 {
+        let t_full = time(sz.reps, || {}, || e.batch_tick(&prices).unwrap());
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        let r0 = e.stats().recomputed;
+        for _ in 0..sz.ticks {
+            p = (p * (1.0 + rng.gen_range(-0.002..0.002))).clamp(base as f64 * 0.9, base as f64 * 1.1);
+            let q = quote(p as u32);
+            let t = Instant::now();
+            e.tick(moved, q).unwrap();
+            h.record(t.elapsed().as_nanos() as u64).unwrap();
+            words.clear();
+            e.changed_words(&mut words);
+        }
+        let recomputed = (e.stats().recomputed - r0) as f64 / sz.ticks as f64;
+        prices[moved as usize] = e.prices()[moved as usize];
+        let (p50, p99) = (h.value_at_quantile(0.5) as f64, h.value_at_quantile(0.99) as f64);
+        let full = t_full.as_nanos() as f64;
+        println!(
+            "round {round}: full scan {:.3}ms  tick p50 {:.1}us p99 {:.1}us  full scan / p50 {:.0}x  / p99 {:.0}x  ({recomputed:.1} delta accounts recomputed a tick)",
+            full / 1e6,
+            p50 / 1e3,
+            p99 / 1e3,
+            full / p50,
+            full / p99
+        );
+    }
+    let want = reference::scan(&book, e.prices());
+    assert!(e.breach() == want.breach && e.at_risk() == want.at_risk, "ticks differ from the reference");
 }
