@@ -107,6 +107,8 @@ enum Op {
     BadBatch(Vec<PriceEntry>),
     /// Call changed_words here.
     Drain,
+    /// Call loaded() here (may compact the arenas; later upserts grow packed lists).
+    Loaded,
 }
 
 fn op(slots: u32, assets: u16, small: bool) -> impl Strategy<Value = Op> {
@@ -126,6 +128,7 @@ fn op(slots: u32, assets: u16, small: bool) -> impl Strategy<Value = Op> {
             .prop_flat_map(move |n| proptest::collection::vec(entry(small), n))
             .prop_map(Op::BadBatch),
         3 => Just(Op::Drain),
+        1 => Just(Op::Loaded),
     ]
 }
 
@@ -217,6 +220,10 @@ fn run(slots: u32, assets: u16, setup: Setup, ops: &[Op]) -> Result<(), TestCase
             Op::BadBatch(v) => {
                 let e = eng.batch_tick(v);
                 prop_assert!(matches!(e, Err(EngineError::PriceVectorLength { .. })), "{:?}", e);
+                Ok(())
+            }
+            Op::Loaded => {
+                eng.loaded();
                 Ok(())
             }
             Op::Drain => {

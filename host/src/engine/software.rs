@@ -78,6 +78,25 @@ const EXPLORE_EVERY: u64 = 256;
 /// Most ticks one exploration sends by deltas.
 const EXPLORE_MAX: u8 = 32;
 
+/// [`ScanEngine::loaded`] compacts after upserts and removes of at least this fraction
+/// (numerator, denominator) of the slots.
+pub const COMPACT_AFTER: (usize, usize) = (1, 16);
+
+/// Delta accounts a tick recomputes together (their cache misses overlap).
+const RECOMPUTE_BATCH: usize = 16;
+
+/// Asks for the cache line at `p` (a hint: no fault, any address).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch never faults and changes no state visible to the program.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Cycle counter for the routing costs (0 where there is none: the priors stay).
 #[inline]
 fn cycles() -> u64 {
@@ -189,6 +208,9 @@ pub struct EngineStats {
     pub pair_accounts: usize,
     /// Bytes one full scan reads (coefficient columns and rows).
     pub scan_bytes: usize,
+    /// Bytes the full-scan arenas occupy: `scan_bytes` plus spare capacity and the garbage
+    /// that upserts leave (see [`SoftwareEngine::compact`]).
+    pub arena_bytes: usize,
     /// Blocks of 64 slots stored in the row (term-major) layout.
     pub row_blocks: usize,
     /// All blocks.
@@ -226,6 +248,8 @@ pub struct SoftwareEngine {
     rechecks: u64,
     routed_ticks: u64,
     recomputed: u64,
+    /// Upserts and removes since the last compaction.
+    changes_since_compact: usize,
 }
 
 impl SoftwareEngine {
@@ -261,6 +285,7 @@ impl SoftwareEngine {
             rechecks: 0,
             routed_ticks: 0,
             recomputed: 0,
+            changes_since_compact: 0,
         }
     }
 
@@ -314,10 +339,13 @@ impl SoftwareEngine {
         self.terms.get(slot as usize).map_or(&[], |t| t.as_slice())
     }
 
-    /// Rewrites the full-scan layout's arenas in block order, dropping the garbage that
-    /// upserts leave (allocates: call it after a bulk load, not on the hot path).
+    /// Rewrites the full-scan layout's arenas in block order, packed, dropping the garbage
+    /// that upserts leave (allocates: call it after a bulk load, not on the hot path). A book
+    /// B full scan (1,000,000 accounts, 64 assets) measured 2.1 ms after it against 3.2 ms
+    /// straight after loading (docs/PERFORMANCE.md). [`ScanEngine::loaded`] calls it.
     pub fn compact(&mut self) {
         self.blocks.compact();
+        self.changes_since_compact = 0;
     }
 
     /// Counts of what the engine holds.
@@ -325,6 +353,7 @@ impl SoftwareEngine {
         EngineStats {
             pair_accounts: self.pairs.len(),
             scan_bytes: self.blocks.scan_bytes(),
+            arena_bytes: self.blocks.arena_bytes(),
             row_blocks: self.blocks.row_blocks(),
             blocks: self.blocks.blocks(),
             rechecks: self.rechecks,
@@ -430,6 +459,34 @@ impl SoftwareEngine {
         self.recomputed += 1;
     }
 
+    /// [`recompute`](Self::recompute) for each slot, after prefetching what each needs in
+    /// three rounds (the slot's vectors, their contents, the exposures to rewrite), so that
+    /// the cache misses of the batch overlap instead of coming one after another: each
+    /// account's data is scattered over the book (about 600 ns an account unprefetched).
+    fn recompute_batch(&mut self, slots: &[u32]) {
+        if slots.len() > 1 {
+            for &s in slots {
+                prefetch(&self.terms[s as usize]);
+                prefetch(&self.exposure_pos[s as usize]);
+            }
+            for &s in slots {
+                prefetch(self.terms[s as usize].as_ptr());
+                prefetch(self.exposure_pos[s as usize].as_ptr());
+            }
+            for &s in slots {
+                let (terms, pos) = (&self.terms[s as usize], &self.exposure_pos[s as usize]);
+                for (t, &i) in terms.iter().zip(pos) {
+                    if let Some(e) = self.exposure[t.asset as usize].get(i as usize) {
+                        prefetch(e);
+                    }
+                }
+            }
+        }
+        for &s in slots {
+            self.recompute(s as usize);
+        }
+    }
+
     /// Scans every block at the current prices into the bitmaps.
     fn full_scan(&mut self) {
         let t0 = cycles();
@@ -524,6 +581,7 @@ impl ScanEngine for SoftwareEngine {
         self.check_slot(slot)?;
         check_terms(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
         let s = slot as usize;
+        self.changes_since_compact += 1;
         self.unindex(s);
         let t = &mut self.terms[s];
         t.clear();
@@ -535,6 +593,7 @@ impl ScanEngine for SoftwareEngine {
     fn remove(&mut self, slot: u32) -> Result<(), EngineError> {
         self.check_slot(slot)?;
         let s = slot as usize;
+        self.changes_since_compact += 1;
         self.unindex(s);
         self.terms[s].clear();
         self.bits.set(s, false, false);
@@ -581,18 +640,29 @@ impl ScanEngine for SoftwareEngine {
         let generation = self.generation;
         let t0 = cycles();
         let mut stale = 0usize;
+        // Most exposures keep their windows: find the next ones that do not (a sequential read
+        // of the list), up to RECOMPUTE_BATCH at a time, and recompute those accounts.
         let mut i = 0;
-        // Most exposures keep their windows: find the next one that does not (a sequential
-        // read of the list), recompute that account, go on after it.
-        while let Some(off) =
-            self.exposure[a][i..].iter().position(|e| !e.holds(generation, &spot, &stressed))
-        {
-            i += off;
-            let e = self.exposure[a][i];
-            // Windows from before a batch tick are stale, not left.
-            stale += (e.generation != generation) as usize;
-            self.recompute(e.slot as usize);
-            i += 1;
+        let mut batch = [0u32; RECOMPUTE_BATCH];
+        loop {
+            let list = &self.exposure[a];
+            let mut n = 0;
+            while n < RECOMPUTE_BATCH {
+                let Some(off) = list[i..].iter().position(|e| !e.holds(generation, &spot, &stressed)) else {
+                    i = list.len();
+                    break;
+                };
+                i += off;
+                // Windows from before a batch tick are stale, not left.
+                stale += (list[i].generation != generation) as usize;
+                batch[n] = list[i].slot;
+                n += 1;
+                i += 1;
+            }
+            self.recompute_batch(&batch[..n]);
+            if i >= self.exposure[a].len() {
+                break;
+            }
         }
         // The steady-state delta cost: ticks that recomputed stale healths would overstate it,
         // and tiny exposures measure the call's overhead, not the per-account cost.
@@ -630,5 +700,14 @@ impl ScanEngine for SoftwareEngine {
 
     fn changed_words(&mut self, out: &mut Vec<u32>) {
         self.bits.drain(out);
+    }
+
+    /// Compacts the full-scan arenas ([`compact`](SoftwareEngine::compact)) when the upserts
+    /// and removes since the last compaction number at least [`COMPACT_AFTER`] of the slots;
+    /// fewer cannot have moved much, and the copy costs time proportional to the book.
+    fn loaded(&mut self) {
+        if self.changes_since_compact * COMPACT_AFTER.1 >= self.terms.len() * COMPACT_AFTER.0 {
+            self.compact();
+        }
     }
 }
