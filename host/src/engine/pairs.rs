@@ -16,7 +16,7 @@
 //! ```text
 //!   group (x, y), ascending debt/coll:  [ a  b  c  d | e  f  g | h  i ]
 //!                                               spot cut ^   ^ stressed cut
-//!   tick on x or y:  binary-search the new cuts, flip the bits in between
+//!   tick on x or y:  search the new cuts outwards from the old, flip the bits in between
 //! ```
 
 use std::cmp::Ordering;
