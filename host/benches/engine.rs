@@ -163,6 +163,11 @@ fn main() {
     let vectors: Vec<Vec<PriceEntry>> = (0..8)
         .map(|_| (0..4).map(|_| quote(rng.gen_range(base - base / 20..base + base / 20))).collect())
         .collect();
+    if args.iter().any(|a| a == "--tick") {
+        // Book B only (the same book: the generator has consumed book A's draws).
+        drop(book);
+        return tick_only(&sz, base, &mut rng);
+    }
     let mut setups: Vec<(Kernel, usize)> = Kernel::available().into_iter().map(|k| (k, 1)).collect();
     setups.insert(1, (Kernel::detect(), 2));
     let mut engines: Vec<SoftwareEngine> = setups
@@ -271,11 +276,21 @@ fn main() {
     let assets = 64;
     let book = book_mixed(n, assets, &mut rng);
     let mut prices: Vec<PriceEntry> = (0..assets).map(|_| quote(base)).collect();
-    fn load_b(book: &[Vec<Coeff>], prices: &[PriceEntry], layout: Layout, kernel: Kernel) -> SoftwareEngine {
+    /// Book B loaded by upserts, then `loaded()` (which compacts) when `loaded` says so.
+    fn load_b(
+        book: &[Vec<Coeff>],
+        prices: &[PriceEntry],
+        layout: Layout,
+        kernel: Kernel,
+        loaded: bool,
+    ) -> SoftwareEngine {
         let mut e = SoftwareEngine::with_kernel(book.len(), prices.len(), kernel).with_layout(layout);
         e.batch_tick(prices).unwrap();
         for (s, t) in book.iter().enumerate() {
             e.upsert(s as u32, t).unwrap();
+        }
+        if loaded {
+            e.loaded();
         }
         e
     }
@@ -290,18 +305,26 @@ fn main() {
         (Layout::Auto, Kernel::detect()),
         (Layout::Auto, Kernel::detect()),
     ] {
-        let mut e = load_b(&book, &prices, layout, kernel);
+        // The last: as `liqscan` loads a book (the pipeline's and the journal's loaders call
+        // `loaded()`); the others as the upserts left them.
         let compacted = full_b.len() == 5;
-        if compacted {
-            e.compact();
-        }
+        let mut e = load_b(&book, &prices, layout, kernel, compacted);
         e.batch_tick(&prices).unwrap();
         assert!(e.breach() == want_b.breach && e.at_risk() == want_b.at_risk, "book B scan differs");
         let st = e.stats();
         let t = time(sz.reps, || {}, || e.batch_tick(&prices).unwrap());
-        full_b.push((layout, e.kernel(), compacted, st, t));
+        let c = if compacted { " after loaded()" } else { "" };
+        full_b.push((format!("batch_tick {layout:?} {:?}{c}", e.kernel()), st, t));
+        if compacted {
+            // The same engine with the scan split over two threads (helper on the other core).
+            let mut e = e.with_threads(2);
+            e.batch_tick(&prices).unwrap();
+            assert!(e.breach() == want_b.breach && e.at_risk() == want_b.at_risk, "book B scan differs");
+            let t = time(sz.reps, || {}, || e.batch_tick(&prices).unwrap());
+            full_b.push((format!("batch_tick {layout:?} {:?}{c} x2 threads", e.kernel()), st, t));
+        }
     }
-    let mut e = load_b(&book, &prices, Layout::Auto, Kernel::detect()).with_routing(Routing::Measured);
+    let mut e = load_b(&book, &prices, Layout::Auto, Kernel::detect(), true).with_routing(Routing::Measured);
     let mut exposure = vec![0usize; assets];
     for t in &book {
         for c in t {
@@ -318,14 +341,13 @@ fn main() {
     let t_full_b = time(sz.reps, || {}, || e.batch_tick(&prices).unwrap());
     let t_ref_b = time(reps_ref, || {}, || drop(black_box(reference::scan(&book, &prices))));
     println!(
-        "{:<44} {:>12} {:>9} {:>11} {:>14}",
+        "{:<56} {:>12} {:>9} {:>11} {:>14}",
         "full scan, book B", "time", "MB read", "row blocks", "vs reference"
     );
-    for (layout, kernel, compacted, st, t) in &full_b {
-        let c = if *compacted { " compacted" } else { "" };
+    for (name, st, t) in &full_b {
         println!(
-            "{:<44} {:>10.3}ms {:>9.1} {:>11} {:>13.1}x",
-            format!("batch_tick {layout:?} {kernel:?}{c}"),
+            "{:<56} {:>10.3}ms {:>9.1} {:>11} {:>13.1}x",
+            name,
             t.as_secs_f64() * 1e3,
             st.scan_bytes as f64 / 1e6,
             format!("{}/{}", st.row_blocks, st.blocks),
@@ -360,9 +382,10 @@ fn main() {
     // Routing: ticks by deltas against ticks by full scan, for assets of falling exposure.
     let mut by_exposure: Vec<u16> = (0..assets as u16).collect();
     by_exposure.sort_by_key(|&a| std::cmp::Reverse(e.delta_exposure(a)));
-    let mut e_delta = load_b(&book, e.prices(), Layout::Auto, Kernel::detect()).with_routing(Routing::Deltas);
+    let mut e_delta =
+        load_b(&book, e.prices(), Layout::Auto, Kernel::detect(), true).with_routing(Routing::Deltas);
     let mut e_scan =
-        load_b(&book, e.prices(), Layout::Auto, Kernel::detect()).with_routing(Routing::FullScan);
+        load_b(&book, e.prices(), Layout::Auto, Kernel::detect(), true).with_routing(Routing::FullScan);
     let mut route_rows = Vec::new();
     for &a in by_exposure.iter().take(12).step_by(2) {
         let (hd, _) = tick_run(&mut e_delta, a, sz.ticks / 20, &mut rng);
@@ -413,4 +436,102 @@ fn main() {
             sz.ticks / 20
         );
     }
+}
+
+/// `--tick`: book B's 1 %-asset tick against book B's full scan, alternating in rounds, so
+/// the ratio is measured side by side several times in one run (seconds instead of minutes).
+fn tick_only(sz: &Sizes, base: u32, rng: &mut ChaCha8Rng) {
+    let (n, assets) = (sz.accounts, 64);
+    let book = book_mixed(n, assets, rng);
+    let mut prices: Vec<PriceEntry> = (0..assets).map(|_| quote(base)).collect();
+    let mut e = SoftwareEngine::new(n, assets);
+    e.batch_tick(&prices).unwrap();
+    for (s, t) in book.iter().enumerate() {
+        e.upsert(s as u32, t).unwrap();
+    }
+    let mut exposure = vec![0usize; assets];
+    for t in &book {
+        for c in t {
+            exposure[c.asset as usize] += 1;
+        }
+    }
+    let moved = (0..assets).min_by_key(|&a| exposure[a].abs_diff(n / 100)).unwrap() as u16;
+    println!(
+        "book B: {n} accounts, tick asset {moved}: exposed {} ({} by delta)",
+        exposure[moved as usize],
+        e.delta_exposure(moved)
+    );
+    let st = e.stats();
+    let t0 = time(sz.reps, || {}, || e.batch_tick(&prices).unwrap());
+    let c = Instant::now();
+    e.loaded();
+    let c = c.elapsed();
+    let t1 = time(sz.reps, || {}, || e.batch_tick(&prices).unwrap());
+    println!(
+        "arenas {:.1} MB for {:.1} MB scanned; full scan {:.3}ms as loaded, {:.3}ms after loaded() ({:.1} MB, took {:.1}ms)",
+        st.arena_bytes as f64 / 1e6,
+        st.scan_bytes as f64 / 1e6,
+        t0.as_secs_f64() * 1e3,
+        t1.as_secs_f64() * 1e3,
+        e.stats().arena_bytes as f64 / 1e6,
+        c.as_secs_f64() * 1e3
+    );
+    let mut words = Vec::with_capacity(n / 64 + 1);
+    let mut p = base as f64;
+    for round in 0..5 {
+        let t_full = time(sz.reps, || {}, || e.batch_tick(&prices).unwrap());
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        let r0 = e.stats().recomputed;
+        let mut first = 0;
+        for k in 0..sz.ticks {
+            p = (p * (1.0 + rng.gen_range(-0.002..0.002))).clamp(base as f64 * 0.9, base as f64 * 1.1);
+            let q = quote(p as u32);
+            let t = Instant::now();
+            e.tick(moved, q).unwrap();
+            let ns = t.elapsed().as_nanos() as u64;
+            h.record(ns).unwrap();
+            if k == 0 {
+                first = ns;
+            }
+            words.clear();
+            e.changed_words(&mut words);
+        }
+        let recomputed = (e.stats().recomputed - r0) as f64 / sz.ticks as f64;
+        prices[moved as usize] = e.prices()[moved as usize];
+        let (p50, p99) = (h.value_at_quantile(0.5) as f64, h.value_at_quantile(0.99) as f64);
+        let full = t_full.as_nanos() as f64;
+        println!(
+            "round {round}: full scan {:.3}ms  tick p50 {:.1}us p99 {:.1}us  full scan / p50 {:.0}x  / p99 {:.0}x  ({recomputed:.1} delta accounts recomputed a tick; first tick after the scans {:.0}us)",
+            full / 1e6,
+            p50 / 1e3,
+            p99 / 1e3,
+            full / p50,
+            full / p99,
+            first as f64 / 1e3
+        );
+    }
+    // Ticks rotating over the 8 assets nearest 1 % exposure (windows left by one asset's
+    // moves are then shared with the others').
+    let mut near: Vec<usize> = (0..assets).collect();
+    near.sort_by_key(|&a| exposure[a].abs_diff(n / 100));
+    let mut ps: Vec<f64> = vec![base as f64; assets];
+    let r0 = e.stats().recomputed;
+    let mut h = Histogram::<u64>::new(3).unwrap();
+    for k in 0..sz.ticks * 2 {
+        let a = near[k % 8];
+        ps[a] = (ps[a] * (1.0 + rng.gen_range(-0.002..0.002))).clamp(base as f64 * 0.9, base as f64 * 1.1);
+        let t = Instant::now();
+        e.tick(a as u16, quote(ps[a] as u32)).unwrap();
+        h.record(t.elapsed().as_nanos() as u64).unwrap();
+        words.clear();
+        e.changed_words(&mut words);
+    }
+    println!(
+        "ticks rotating over 8 assets: p50 {:.1}us p99 {:.1}us ({:.1} delta accounts recomputed a tick)",
+        h.value_at_quantile(0.5) as f64 / 1e3,
+        h.value_at_quantile(0.99) as f64 / 1e3,
+        (e.stats().recomputed - r0) as f64 / (2 * sz.ticks) as f64
+    );
+    let want = reference::scan(&book, e.prices());
+    assert!(e.breach() == want.breach && e.at_risk() == want.at_risk, "ticks differ from the reference");
 }

@@ -349,3 +349,88 @@ fn blocks_switch_layout_by_density() {
     let want = reference::scan(&book, &prices);
     assert_eq!((e.breach(), e.at_risk()), (&want.breach[..], &want.at_risk[..]));
 }
+
+/// Delta accounts' price windows at their edges: accounts of health -3..=3 and +-30, +-31
+/// (spot and stressed) with 3 and 4 terms of small and full-magnitude coefficients, each asset moved
+/// step by step up to a few units past where its window ends, both ways. The bits must equal
+/// the reference after every tick, and a tick that keeps every price inside every window
+/// must recompute nobody.
+#[test]
+fn windows_at_their_edges() {
+    let mut book: Vec<Vec<Coeff>> = Vec::new();
+    for h in (-3i64..=3).chain([-31, -30, 30, 31]) {
+        for c0 in [1, 3, COEFF_MAX / 2] {
+            // The terms on assets 0-2 cancel at equal prices; h sits in asset 3's coefficient,
+            // priced at 1 (below), so the health is exactly h.
+            book.push(vec![c(0, c0), c(1, -c0), c(3, h as i32)]);
+            book.push(vec![c(0, c0), c(1, c0), c(2, -2 * c0), c(3, h as i32)]);
+        }
+    }
+    // Asset 3 at price 1 carries the health; zero coefficients are not terms: replace them.
+    for t in &mut book {
+        if t[t.len() - 1].coeff == 0 {
+            t.pop();
+        }
+    }
+    let mut prices = vec![flat(1000); 4];
+    prices[3] = flat(1);
+    let mut e = SoftwareEngine::new(book.len(), 4).with_routing(Routing::Deltas);
+    e.batch_tick(&prices).unwrap();
+    for (s, t) in book.iter().enumerate() {
+        e.upsert(s as u32, t).unwrap();
+    }
+    let check = |e: &SoftwareEngine, prices: &[PriceEntry], what: &str| {
+        let want = reference::scan(&book, prices);
+        assert_eq!(e.breach(), &want.breach[..], "{what}");
+        assert_eq!(e.at_risk(), &want.at_risk[..], "{what}");
+    };
+    check(&e, &prices, "loaded");
+    // A tick to the same prices is inside every window.
+    let before = e.stats().recomputed;
+    for a in 0..4u16 {
+        e.tick(a, prices[a as usize]).unwrap();
+    }
+    assert_eq!(e.stats().recomputed, before, "unmoved prices recomputed an account");
+    for a in 0..4u16 {
+        for dir in [-1i64, 1] {
+            for step in 0..16i64 {
+                let p = (prices[a as usize].spot.asset as i64 + dir * step).max(0) as u32;
+                let mut q = flat(p);
+                // The stressed side moves the other way: both windows are tried at once.
+                q.stressed =
+                    flat((prices[a as usize].stressed.asset as i64 - dir * step).max(0) as u32).stressed;
+                e.tick(a, q).unwrap();
+                let mut now = prices.clone();
+                now[a as usize] = q;
+                check(&e, &now, &format!("asset {a} moved {} to {q:?}", dir * step));
+            }
+            e.tick(a, prices[a as usize]).unwrap();
+            check(&e, &prices, &format!("asset {a} back"));
+        }
+    }
+    // Several prices away from their anchors at once: small random walks on every asset, so
+    // the room of several terms is used together.
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut now = prices.clone();
+    for step in 0..4000 {
+        let a = rng.gen_range(0..4usize);
+        let m = |x: u32, rng: &mut ChaCha8Rng| (x as i64 + rng.gen_range(-3..=3)).clamp(0, 2000) as u32;
+        let p = &mut now[a];
+        *p = PriceEntry {
+            spot: QuotedPrice { asset: m(p.spot.asset, &mut rng), liability: m(p.spot.liability, &mut rng) },
+            stressed: QuotedPrice {
+                asset: m(p.stressed.asset, &mut rng),
+                liability: m(p.stressed.liability, &mut rng),
+            },
+        };
+        e.tick(a as u16, now[a]).unwrap();
+        check(&e, &now, &format!("walk step {step}"));
+        if step % 500 == 499 {
+            // Back to the start now and then, so the walk keeps crossing the healths' zeros.
+            now.clone_from(&prices);
+            for (a, p) in now.iter().enumerate() {
+                e.tick(a as u16, *p).unwrap();
+            }
+        }
+    }
+}

@@ -41,6 +41,19 @@ fn price(small: bool) -> impl Strategy<Value = u32> {
     }
 }
 
+/// How far a nudge moves one price.
+fn nudge() -> impl Strategy<Value = i64> {
+    prop_oneof![3 => -2i64..=2, 1 => -(1i64 << 20)..=(1 << 20)]
+}
+
+fn nudged(p: &PriceEntry, d: &[i64; 4]) -> PriceEntry {
+    let m = |x: u32, d: i64| (x as i64 + d).clamp(0, u32::MAX as i64) as u32;
+    PriceEntry {
+        spot: QuotedPrice { asset: m(p.spot.asset, d[0]), liability: m(p.spot.liability, d[1]) },
+        stressed: QuotedPrice { asset: m(p.stressed.asset, d[2]), liability: m(p.stressed.liability, d[3]) },
+    }
+}
+
 fn entry(small: bool) -> impl Strategy<Value = PriceEntry> {
     (price(small), price(small), price(small), price(small)).prop_map(|(a, l, sa, sl)| PriceEntry {
         spot: QuotedPrice { asset: a, liability: l },
@@ -85,12 +98,17 @@ enum Op {
     Upsert(u32, Vec<Coeff>),
     Remove(u32),
     Tick(u16, PriceEntry),
+    /// A tick moving each of the asset's four prices by a small amount (saturating): most
+    /// accounts stay inside their windows, a few leave them.
+    Nudge(u16, [i64; 4]),
     Batch(Vec<PriceEntry>),
     BadUpsert(u32, Vec<Coeff>),
     BadTick(u16, PriceEntry),
     BadBatch(Vec<PriceEntry>),
     /// Call changed_words here.
     Drain,
+    /// Call loaded() here (may compact the arenas; later upserts grow packed lists).
+    Loaded,
 }
 
 fn op(slots: u32, assets: u16, small: bool) -> impl Strategy<Value = Op> {
@@ -98,6 +116,7 @@ fn op(slots: u32, assets: u16, small: bool) -> impl Strategy<Value = Op> {
         6 => (0..slots, terms(assets)).prop_map(|(s, t)| Op::Upsert(s, t)),
         2 => (0..slots).prop_map(Op::Remove),
         5 => (0..assets, entry(small)).prop_map(|(a, p)| Op::Tick(a, p)),
+        4 => (0..assets, proptest::array::uniform4(nudge())).prop_map(|(a, d)| Op::Nudge(a, d)),
         2 => proptest::collection::vec(entry(small), assets as usize).prop_map(Op::Batch),
         1 => prop_oneof![
             (0..slots, bad_terms(assets)).prop_map(|(s, t)| Op::BadUpsert(s, t)),
@@ -109,6 +128,7 @@ fn op(slots: u32, assets: u16, small: bool) -> impl Strategy<Value = Op> {
             .prop_flat_map(move |n| proptest::collection::vec(entry(small), n))
             .prop_map(Op::BadBatch),
         3 => Just(Op::Drain),
+        1 => Just(Op::Loaded),
     ]
 }
 
@@ -178,6 +198,11 @@ fn run(slots: u32, assets: u16, setup: Setup, ops: &[Op]) -> Result<(), TestCase
                 prices[*a as usize] = *p;
                 eng.tick(*a, *p)
             }
+            Op::Nudge(a, d) => {
+                let p = nudged(&prices[*a as usize], d);
+                prices[*a as usize] = p;
+                eng.tick(*a, p)
+            }
             Op::Batch(v) => {
                 prices.clone_from(v);
                 eng.batch_tick(v)
@@ -195,6 +220,10 @@ fn run(slots: u32, assets: u16, setup: Setup, ops: &[Op]) -> Result<(), TestCase
             Op::BadBatch(v) => {
                 let e = eng.batch_tick(v);
                 prop_assert!(matches!(e, Err(EngineError::PriceVectorLength { .. })), "{:?}", e);
+                Ok(())
+            }
+            Op::Loaded => {
+                eng.loaded();
                 Ok(())
             }
             Op::Drain => {

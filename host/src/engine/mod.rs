@@ -24,7 +24,9 @@ mod software;
 
 pub use blocks::Layout;
 pub use kernel::Kernel;
-pub use software::{EngineStats, PRIOR_DELTA_PER_ACCOUNT, PRIOR_SCAN_PER_SLOT, Routing, SoftwareEngine};
+pub use software::{
+    COMPACT_AFTER, EngineStats, PRIOR_DELTA_PER_ACCOUNT, PRIOR_SCAN_PER_SLOT, Routing, SoftwareEngine,
+};
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, TermError};
 
@@ -61,6 +63,12 @@ pub trait ScanEngine: Send {
     /// Appends the indices of the bitmap words whose breach or at-risk bits changed since the
     /// last call (each index once, in no particular order), then forgets them.
     fn changed_words(&mut self, out: &mut Vec<u32>);
+    /// Says a bulk load (many upserts before the ticks start) is over, so the engine may
+    /// reorganise what the load left behind now rather than never; it may allocate and take
+    /// milliseconds: call it off the hot path. Changes no bitmap. The default does nothing;
+    /// the software engine compacts its full-scan arenas ([`SoftwareEngine::compact`]) when
+    /// enough changed since it last did.
+    fn loaded(&mut self) {}
 }
 
 /// Why an engine refused a call. Nothing was changed.

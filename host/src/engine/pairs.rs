@@ -16,7 +16,7 @@
 //! ```text
 //!   group (x, y), ascending debt/coll:  [ a  b  c  d | e  f  g | h  i ]
 //!                                               spot cut ^   ^ stressed cut
-//!   tick on x or y:  binary-search the new cuts, flip the bits in between
+//!   tick on x or y:  search the new cuts outwards from the old, flip the bits in between
 //! ```
 
 use std::cmp::Ordering;
@@ -73,8 +73,58 @@ impl Group {
         )
     }
 
+    /// The cuts at prices `x`, `y`, searched outwards from the current cuts (a tick moves a
+    /// price a little, so a cut moves by a few entries: two or three compares instead of a
+    /// binary search's log2(group) unpredictable ones).
+    fn cuts_near(&self, x: &PriceEntry, y: &PriceEntry) -> (usize, usize) {
+        let (sx, sy) = (x.spot.asset, y.spot.liability);
+        let (tx, ty) = (x.stressed.asset, y.stressed.liability);
+        (
+            seek(&self.entries, self.spot_cut, |e| !e.breached(sx, sy)),
+            seek(&self.entries, self.stressed_cut, |e| !e.breached(tx, ty)),
+        )
+    }
+
     fn recut(&mut self, prices: &[PriceEntry]) {
         (self.spot_cut, self.stressed_cut) = self.cuts(prices);
+    }
+}
+
+/// `v.partition_point(ok)` (`ok` holds on a prefix of `v`), found by galloping outwards from
+/// `from` (any index up to `v.len()`): exponential steps to bracket the point, then a binary
+/// search inside the bracket.
+fn seek<T>(v: &[T], from: usize, ok: impl Fn(&T) -> bool) -> usize {
+    let from = from.min(v.len());
+    if from < v.len() && ok(&v[from]) {
+        // The point is right of `from`.
+        let (mut lo, mut step) = (from + 1, 1);
+        loop {
+            let probe = lo + step - 1;
+            if probe >= v.len() {
+                return lo + v[lo..].partition_point(&ok);
+            }
+            if !ok(&v[probe]) {
+                return lo + v[lo..probe].partition_point(&ok);
+            }
+            lo = probe + 1;
+            step *= 2;
+        }
+    } else if from > 0 && !ok(&v[from - 1]) {
+        // The point is left of `from`.
+        let (mut hi, mut step) = (from - 1, 1);
+        loop {
+            if step > hi {
+                return v[..hi].partition_point(&ok);
+            }
+            let probe = hi - step;
+            if ok(&v[probe]) {
+                return probe + 1 + v[probe + 1..hi].partition_point(&ok);
+            }
+            hi = probe;
+            step *= 2;
+        }
+    } else {
+        from
     }
 }
 
@@ -175,7 +225,8 @@ impl PairIndex {
                 (grp.spot_cut, grp.stressed_cut) = grp.cuts_of(x, y);
                 grp.generation = self.generation;
             }
-            let (spot, stressed) = grp.cuts(prices);
+            let (spot, stressed) =
+                grp.cuts_near(&prices[grp.coll_asset as usize], &prices[grp.debt_asset as usize]);
             let (lo, hi) = (spot.min(grp.spot_cut), spot.max(grp.spot_cut));
             for (i, e) in grp.entries[lo..hi].iter().enumerate() {
                 bits.set_breach(e.slot as usize, lo + i >= spot);
@@ -202,6 +253,23 @@ impl PairIndex {
                 g.generation = u32::MAX;
             }
             self.generation = 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seek;
+
+    #[test]
+    fn seek_is_partition_point_from_anywhere() {
+        for len in 0..40usize {
+            for point in 0..=len {
+                let v: Vec<usize> = (0..len).collect();
+                for from in 0..=len + 2 {
+                    assert_eq!(seek(&v, from, |&x| x < point), point, "len {len} point {point} from {from}");
+                }
+            }
         }
     }
 }

@@ -6,17 +6,24 @@
 //!    terms by slot + three indexes:        +-------+--------+                   v
 //!     - BlockStore (columns, full scan)    v                v           BlockStore, block
 //!     - PairIndex  (1 coll + 1 debt)    PairIndex:     exposure[asset]: by block through
-//!     - exposure[asset] (other accounts)  move the cuts,  exact i128 health  the f64-exact
-//!                                         flip between    += c * dp, then    kernel
-//!                                                         compare with 0
+//!     - exposure[asset] (other accounts)  move the cuts,  is the new price   the f64-exact
+//!                                         flip between    in each window?    kernel
+//!                                                         no: recompute
 //! ```
 //!
 //! Accounts with exactly one positive and one negative term live in the [`PairIndex`]; all
-//! others ("delta accounts") keep their exact spot and stressed health, updated by
-//! `c * (p_new - p_old)` when one of their assets ticks. A batch tick does not rewrite those
-//! healths (that would triple the full scan's memory traffic); it bumps a generation number
-//! instead, and a delta account whose stored generation is old is recomputed from its terms
-//! the next time one of its assets ticks.
+//! others ("delta accounts") are in the exposure list of each asset they hold. An exposure
+//! holds price windows (spot and stressed, for the term's sign) computed from the account's
+//! exact health when it was last recomputed: the room between the health and zero is shared
+//! equally by the account's terms, so while every one of its prices stays inside its window
+//! the account's signs cannot change ([`Window::of`] has the argument). A tick reads the
+//! asset's list sequentially and recomputes (from the terms, exactly) only the accounts whose
+//! window the new price left, which then get new windows in all their lists; on a
+//! 1,000,000-account book about 7 of the 4,769 exposed delta accounts a tick
+//! (docs/PERFORMANCE.md). A batch tick does not rewrite windows (that would triple the full
+//! scan's memory traffic); it bumps a generation number instead, and an exposure whose
+//! generation is old is treated as left: its account is recomputed the next time one of its
+//! assets ticks.
 //!
 //! Allocation: `tick` and `batch_tick` never allocate. `upsert` reuses each slot's vectors,
 //! so it allocates only when a slot, a block, an exposure list or a pair group grows past
@@ -43,10 +50,11 @@ use super::{AccountHealth, EngineError, Kernel, ScanEngine};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Routing {
     /// By measured cost. Until a cost is measured it is assumed to be
-    /// [`PRIOR_SCAN_PER_SLOT`] and [`PRIOR_DELTA_PER_ACCOUNT`] cycles. Opt-in: it wins on a
-    /// 1,000,000-account book (19 %-held asset: 9.5 ms against 38 ms by deltas) but made
-    /// `liqscan demo` (100,000 accounts in cache) slower, p50 80 us -> 180 us
-    /// (docs/PERFORMANCE.md).
+    /// [`PRIOR_SCAN_PER_SLOT`] and [`PRIOR_DELTA_PER_ACCOUNT`] cycles. Opt-in: with exact
+    /// healths updated per account it won on a 1,000,000-account book (19 %-held asset:
+    /// 9.5 ms against 38 ms by deltas) but made `liqscan demo` slower (p50 80 us -> 180 us);
+    /// with price windows deltas measured cheaper than a scan for every asset of that book
+    /// (19 %: 0.3 ms against 2.3 ms), so it routes nothing there (docs/PERFORMANCE.md).
     Measured,
     /// Every tick by deltas (the default).
     #[default]
@@ -58,8 +66,10 @@ pub enum Routing {
 /// Assumed full-scan cost per slot (time-stamp counter cycles) before one is measured: the
 /// 4-asset book's scan measured about 3 cycles per slot, the 64-asset book's 15-20.
 pub const PRIOR_SCAN_PER_SLOT: u32 = 16;
-/// Assumed delta cost per exposed account (cycles) before one is measured: 30-45 measured on
-/// a 1,000,000-account book for most assets, 300+ when the exposure list spans the book.
+/// Assumed delta cost per exposed account (cycles) before one is measured. With exact healths
+/// updated per account it measured 30-45 on a 1,000,000-account book (300+ when the exposure
+/// list spanned the book); with price windows most accounts cost one sequential read of their
+/// exposure (about 5 cycles on the same book) and the recomputed few cost the rest.
 pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
 /// Every this many routed ticks, the ticks that would be routed go by deltas instead until
 /// one measures the delta cost (the first ones recompute the healths the scans left stale and
@@ -68,6 +78,25 @@ pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
 const EXPLORE_EVERY: u64 = 256;
 /// Most ticks one exploration sends by deltas.
 const EXPLORE_MAX: u8 = 32;
+
+/// [`ScanEngine::loaded`] compacts after upserts and removes of at least this fraction
+/// (numerator, denominator) of the slots.
+pub const COMPACT_AFTER: (usize, usize) = (1, 16);
+
+/// Delta accounts a tick recomputes together (their cache misses overlap).
+const RECOMPUTE_BATCH: usize = 16;
+
+/// Asks for the cache line at `p` (a hint: no fault, any address).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch never faults and changes no state visible to the program.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
 
 /// Cycle counter for the routing costs (0 where there is none: the priors stay).
 #[inline]
@@ -103,42 +132,81 @@ impl Cost {
 }
 use crate::reference;
 
-/// One exposure of a delta account to an asset.
+/// Prices of one term within which its account keeps its sign: `p` is inside when
+/// `p - lo <= width` (wrapping: one compare).
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    lo: u32,
+    width: u32,
+}
+
+impl Window {
+    /// The window of a term with coefficient `c` (nonzero) at price `p` (the price its sign
+    /// uses), in an account of health `h`, given the term's share `num / den` of the room to
+    /// zero (`h`, or `-1 - h` for a negative health). The shares of an account's terms add up
+    /// to at most 1, so while every term's price stays in its window the health moves towards
+    /// zero by at most the sum of `floor(room * num / den)` over the terms, at most the room:
+    /// its sign cannot change. Moves away from zero are not limited.
+    fn of(c: i32, p: u32, h: i128, (num, den): (u32, u32)) -> Window {
+        let room = (if h >= 0 { h } else { -1 - h }) * num as i128 / den.max(1) as i128;
+        // Price units the term may move towards zero: |c| * step <= room.
+        let step = (room / c.unsigned_abs() as i128).min(u32::MAX as i128) as u32;
+        // A positive term lowers the health when its price falls.
+        if (c > 0) == (h >= 0) {
+            let lo = p.saturating_sub(step);
+            Window { lo, width: u32::MAX - lo }
+        } else {
+            Window { lo: 0, width: p.saturating_add(step) }
+        }
+    }
+
+    #[inline(always)]
+    fn holds(self, p: u32) -> bool {
+        p.wrapping_sub(self.lo) <= self.width
+    }
+}
+
+/// One exposure of a delta account to an asset: the slot, and the windows of the asset's
+/// spot and stressed prices (for this term's sign) within which the account's bits cannot
+/// change. A tick reads only this list; the account itself is recomputed only when the new
+/// price leaves one of its windows (or the windows are from before a batch tick).
 #[derive(Clone, Copy, Debug)]
 struct Exposure {
     slot: u32,
-    coeff: i32,
-}
-
-/// Exact health of a delta account (68 bits each, stored as 96) and the batch generation it
-/// was computed in. 32 bytes, aligned: one cache line per account touched.
-#[derive(Clone, Copy, Default)]
-#[repr(C, align(32))]
-struct Exact {
-    spot_lo: u64,
-    stressed_lo: u64,
-    spot_hi: i32,
-    stressed_hi: i32,
+    /// Batch generation the windows were set in; older windows say nothing.
     generation: u32,
+    /// 1 when the coefficient is negative: the term uses the liability prices.
+    neg: u32,
+    spot: Window,
+    stressed: Window,
 }
 
-impl Exact {
-    fn new(spot: i128, stressed: i128, generation: u32) -> Self {
-        Exact {
-            spot_lo: spot as u64,
-            stressed_lo: stressed as u64,
-            spot_hi: (spot >> 64) as i32,
-            stressed_hi: (stressed >> 64) as i32,
+impl Exposure {
+    /// The exposure of `slot`'s term (`c` in an asset at `price`) for healths `h`, `hs`,
+    /// with `share` of the room ([`Window::of`]).
+    fn new(
+        slot: u32,
+        c: i32,
+        price: &PriceEntry,
+        (h, hs): (i128, i128),
+        share: (u32, u32),
+        generation: u32,
+    ) -> Self {
+        Exposure {
+            slot,
             generation,
+            neg: (c < 0) as u32,
+            spot: Window::of(c, price.spot.for_coeff(c), h, share),
+            stressed: Window::of(c, price.stressed.for_coeff(c), hs, share),
         }
     }
-    #[inline]
-    fn spot(&self) -> i128 {
-        ((self.spot_hi as i128) << 64) | self.spot_lo as i128
-    }
-    #[inline]
-    fn stressed(&self) -> i128 {
-        ((self.stressed_hi as i128) << 64) | self.stressed_lo as i128
+
+    /// Whether the account's bits still hold at this asset's new prices (`spot[neg]`,
+    /// `stressed[neg]`).
+    #[inline(always)]
+    fn holds(&self, generation: u32, spot: &[u32; 2], stressed: &[u32; 2]) -> bool {
+        let n = self.neg as usize & 1;
+        (self.generation == generation) & self.spot.holds(spot[n]) & self.stressed.holds(stressed[n])
     }
 }
 
@@ -149,6 +217,9 @@ pub struct EngineStats {
     pub pair_accounts: usize,
     /// Bytes one full scan reads (coefficient columns and rows).
     pub scan_bytes: usize,
+    /// Bytes the full-scan arenas occupy: `scan_bytes` plus spare capacity and the garbage
+    /// that upserts leave (see [`SoftwareEngine::compact`]).
+    pub arena_bytes: usize,
     /// Blocks of 64 slots stored in the row (term-major) layout.
     pub row_blocks: usize,
     /// All blocks.
@@ -157,6 +228,9 @@ pub struct EngineStats {
     pub rechecks: u64,
     /// Ticks served by a full scan (routing), since the engine was made.
     pub routed_ticks: u64,
+    /// Delta accounts recomputed by ticks (a price left one of their windows, or the windows
+    /// were from before a batch tick), since the engine was made.
+    pub recomputed: u64,
 }
 
 /// The software scan engine. See the module docs for its structures.
@@ -168,7 +242,6 @@ pub struct SoftwareEngine {
     /// exposure list (`u32::MAX` for a zero coefficient).
     exposure_pos: Vec<Vec<u32>>,
     exposure: Vec<Vec<Exposure>>,
-    exact: Vec<Exact>,
     generation: u32,
     prices: Vec<PriceEntry>,
     split: Vec<SplitPrice>,
@@ -183,6 +256,9 @@ pub struct SoftwareEngine {
     delta_cost: Cost,
     rechecks: u64,
     routed_ticks: u64,
+    recomputed: u64,
+    /// Upserts and removes since the last compaction.
+    changes_since_compact: usize,
 }
 
 impl SoftwareEngine {
@@ -203,7 +279,6 @@ impl SoftwareEngine {
             terms: vec![Vec::new(); slots],
             exposure_pos: vec![Vec::new(); slots],
             exposure: vec![Vec::new(); assets],
-            exact: vec![Exact::default(); slots],
             generation: 1,
             prices: vec![PriceEntry::default(); assets],
             split: vec![SplitPrice::default(); assets],
@@ -218,6 +293,8 @@ impl SoftwareEngine {
             delta_cost: Cost::prior(PRIOR_DELTA_PER_ACCOUNT),
             rechecks: 0,
             routed_ticks: 0,
+            recomputed: 0,
+            changes_since_compact: 0,
         }
     }
 
@@ -271,10 +348,13 @@ impl SoftwareEngine {
         self.terms.get(slot as usize).map_or(&[], |t| t.as_slice())
     }
 
-    /// Rewrites the full-scan layout's arenas in block order, dropping the garbage that
-    /// upserts leave (allocates: call it after a bulk load, not on the hot path).
+    /// Rewrites the full-scan layout's arenas in block order, packed, dropping the garbage
+    /// that upserts leave (allocates: call it after a bulk load, not on the hot path). A book
+    /// B full scan (1,000,000 accounts, 64 assets) measured 2.1 ms after it against 3.2 ms
+    /// straight after loading (docs/PERFORMANCE.md). [`ScanEngine::loaded`] calls it.
     pub fn compact(&mut self) {
         self.blocks.compact();
+        self.changes_since_compact = 0;
     }
 
     /// Counts of what the engine holds.
@@ -282,10 +362,12 @@ impl SoftwareEngine {
         EngineStats {
             pair_accounts: self.pairs.len(),
             scan_bytes: self.blocks.scan_bytes(),
+            arena_bytes: self.blocks.arena_bytes(),
             row_blocks: self.blocks.row_blocks(),
             blocks: self.blocks.blocks(),
             rechecks: self.rechecks,
             routed_ticks: self.routed_ticks,
+            recomputed: self.recomputed,
         }
     }
 
@@ -341,16 +423,19 @@ impl SoftwareEngine {
         } else {
             let pos = &mut self.exposure_pos[slot];
             pos.clear();
+            let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
             for t in terms {
                 if t.coeff == 0 {
                     pos.push(u32::MAX);
                 } else {
                     let list = &mut self.exposure[t.asset as usize];
                     pos.push(list.len() as u32);
-                    list.push(Exposure { slot: slot as u32, coeff: t.coeff });
+                    let p = &self.prices[t.asset as usize];
+                    // Equal shares: no asset has moved this account yet.
+                    let e = Exposure::new(slot as u32, t.coeff, p, (spot, stressed), (1, k), self.generation);
+                    list.push(e);
                 }
             }
-            self.exact[slot] = Exact::new(spot, stressed, self.generation);
         }
         self.bits.set(slot, spot < 0, stressed < 0);
     }
@@ -359,11 +444,68 @@ impl SoftwareEngine {
     fn bump_generation(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
-            // Once in 2^32 scans: make every stored health stale rather than ambiguous.
-            for x in &mut self.exact {
-                x.generation = 0;
+            // Once in 2^32 scans: make every window stale rather than ambiguous.
+            for e in self.exposure.iter_mut().flatten() {
+                e.generation = 0;
             }
             self.generation = 1;
+        }
+    }
+
+    /// Recomputes the delta account in `slot` exactly at the current prices, sets its bits and
+    /// gives each of its exposures new windows around the current prices.
+    ///
+    /// The term in `moved` (the asset whose tick left the window) gets half the room, the
+    /// others share the rest equally: the asset that moved is the likeliest to move again.
+    /// Against equal shares, on book B (docs/PERFORMANCE.md): 6.5-7.4 recomputed accounts a
+    /// tick instead of 7.7-9.0 on the 1 % asset, 9.8 instead of 11.6 with ticks rotating over
+    /// 8 assets, and the tick's p99 15-18 us instead of 26-33 us.
+    fn recompute(&mut self, slot: usize, moved: u16) {
+        let terms = &self.terms[slot];
+        let (h, hs) = reference::health(terms, &self.prices);
+        self.bits.set(slot, h < 0, hs < 0);
+        let pos = &self.exposure_pos[slot];
+        let k = pos.iter().filter(|&&i| i != u32::MAX).count() as u32;
+        for (t, &i) in terms.iter().zip(pos) {
+            if i != u32::MAX {
+                let share = match (k, t.asset == moved) {
+                    (1, _) => (1, 1),
+                    (_, true) => (1, 2),
+                    (_, false) => (1, 2 * (k - 1)),
+                };
+                let p = &self.prices[t.asset as usize];
+                self.exposure[t.asset as usize][i as usize] =
+                    Exposure::new(slot as u32, t.coeff, p, (h, hs), share, self.generation);
+            }
+        }
+        self.recomputed += 1;
+    }
+
+    /// [`recompute`](Self::recompute) for each slot, after prefetching what each needs in
+    /// three rounds (the slot's vectors, their contents, the exposures to rewrite), so that
+    /// the cache misses of the batch overlap instead of coming one after another: each
+    /// account's data is scattered over the book (about 600 ns an account unprefetched).
+    fn recompute_batch(&mut self, slots: &[u32], moved: u16) {
+        if slots.len() > 1 {
+            for &s in slots {
+                prefetch(&self.terms[s as usize]);
+                prefetch(&self.exposure_pos[s as usize]);
+            }
+            for &s in slots {
+                prefetch(self.terms[s as usize].as_ptr());
+                prefetch(self.exposure_pos[s as usize].as_ptr());
+            }
+            for &s in slots {
+                let (terms, pos) = (&self.terms[s as usize], &self.exposure_pos[s as usize]);
+                for (t, &i) in terms.iter().zip(pos) {
+                    if let Some(e) = self.exposure[t.asset as usize].get(i as usize) {
+                        prefetch(e);
+                    }
+                }
+            }
+        }
+        for &s in slots {
+            self.recompute(s as usize, moved);
         }
     }
 
@@ -461,6 +603,7 @@ impl ScanEngine for SoftwareEngine {
         self.check_slot(slot)?;
         check_terms(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
         let s = slot as usize;
+        self.changes_since_compact += 1;
         self.unindex(s);
         let t = &mut self.terms[s];
         t.clear();
@@ -472,6 +615,7 @@ impl ScanEngine for SoftwareEngine {
     fn remove(&mut self, slot: u32) -> Result<(), EngineError> {
         self.check_slot(slot)?;
         let s = slot as usize;
+        self.changes_since_compact += 1;
         self.unindex(s);
         self.terms[s].clear();
         self.bits.set(s, false, false);
@@ -512,30 +656,35 @@ impl ScanEngine for SoftwareEngine {
         }
         self.pairs.tick(asset, &old, &self.prices, &mut self.bits);
 
-        // Price deltas by coefficient sign; each below 2^32 in magnitude, c * d below 2^63.
-        let d = |new: u32, old: u32| new as i64 - old as i64;
-        let spot = [d(price.spot.asset, old.spot.asset), d(price.spot.liability, old.spot.liability)];
-        let stressed = [
-            d(price.stressed.asset, old.stressed.asset),
-            d(price.stressed.liability, old.stressed.liability),
-        ];
+        // The new prices by coefficient sign (asset price for positive terms).
+        let spot = [price.spot.asset, price.spot.liability];
+        let stressed = [price.stressed.asset, price.stressed.liability];
         let generation = self.generation;
         let t0 = cycles();
         let mut stale = 0usize;
-        for e in &self.exposure[a] {
-            let s = e.slot as usize;
-            let x = &mut self.exact[s];
-            let (h, hs) = if x.generation == generation {
-                let neg = (e.coeff < 0) as usize;
-                let c = e.coeff as i64;
-                (x.spot() + (c * spot[neg]) as i128, x.stressed() + (c * stressed[neg]) as i128)
-            } else {
-                // A batch tick moved prices since this health was stored.
-                stale += 1;
-                reference::health(&self.terms[s], &self.prices)
-            };
-            *x = Exact::new(h, hs, generation);
-            self.bits.set(s, h < 0, hs < 0);
+        // Most exposures keep their windows: find the next ones that do not (a sequential read
+        // of the list), up to RECOMPUTE_BATCH at a time, and recompute those accounts.
+        let mut i = 0;
+        let mut batch = [0u32; RECOMPUTE_BATCH];
+        loop {
+            let list = &self.exposure[a];
+            let mut n = 0;
+            while n < RECOMPUTE_BATCH {
+                let Some(off) = list[i..].iter().position(|e| !e.holds(generation, &spot, &stressed)) else {
+                    i = list.len();
+                    break;
+                };
+                i += off;
+                // Windows from before a batch tick are stale, not left.
+                stale += (list[i].generation != generation) as usize;
+                batch[n] = list[i].slot;
+                n += 1;
+                i += 1;
+            }
+            self.recompute_batch(&batch[..n], asset);
+            if i >= self.exposure[a].len() {
+                break;
+            }
         }
         // The steady-state delta cost: ticks that recomputed stale healths would overstate it,
         // and tiny exposures measure the call's overhead, not the per-account cost.
@@ -573,5 +722,14 @@ impl ScanEngine for SoftwareEngine {
 
     fn changed_words(&mut self, out: &mut Vec<u32>) {
         self.bits.drain(out);
+    }
+
+    /// Compacts the full-scan arenas ([`compact`](SoftwareEngine::compact)) when the upserts
+    /// and removes since the last compaction number at least [`COMPACT_AFTER`] of the slots;
+    /// fewer cannot have moved much, and the copy costs time proportional to the book.
+    fn loaded(&mut self) {
+        if self.changes_since_compact * COMPACT_AFTER.1 >= self.terms.len() * COMPACT_AFTER.0 {
+            self.compact();
+        }
     }
 }

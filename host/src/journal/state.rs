@@ -308,6 +308,7 @@ impl DurableState {
                 engine.upsert(slot as u32, &a.terms)?;
             }
         }
+        engine.loaded();
         engine.batch_tick(&self.prices)
     }
 

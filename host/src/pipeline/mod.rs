@@ -237,6 +237,7 @@ impl Book {
                 e.upsert(slot as u32, t)?;
             }
         }
+        e.loaded();
         Ok(e)
     }
 }
