@@ -299,7 +299,8 @@ fn filter_rechecks_near_ties_only() {
             e.batch_tick(&prices).unwrap();
             assert_eq!(e.breach(), &want.breach[..], "{k:?} {l:?}");
             assert_eq!(e.at_risk(), &want.at_risk[..], "{k:?} {l:?}");
-            let filtered = k == Kernel::Avx2Filter || (l == Layout::Rows && k != Kernel::Portable);
+            let filtered = matches!(k, Kernel::Avx2Filter | Kernel::Avx512Filter)
+                || (l == Layout::Rows && k != Kernel::Portable);
             let rechecks = e.stats().rechecks;
             if filtered {
                 // The three ties at least, and the empty slots of the block (health 0, cheap);

@@ -19,7 +19,7 @@
 //!
 //! Cost: 4 FMAs per coefficient (spot and stressed, two halves each).
 //!
-//! # Floating-point filter (`Avx2Filter` everywhere; every x86 kernel on row blocks)
+//! # Floating-point filter (`Avx2Filter` and `Avx512Filter`; every x86 kernel on row blocks)
 //!
 //! One FMA chain per health, on whole prices: `s_k = fl(c_k * p_k + s_{k-1})`, `s_0 = 0`.
 //! Claim: `|s_n - h| < 2^18 + 1` where `h = sum c_k p_k` is the exact health. Proof:
@@ -63,6 +63,10 @@ pub enum Kernel {
     Avx2Fma,
     /// AVX-512F exact split arithmetic, 16 lanes per step; row blocks use the AVX2 filter.
     Avx512,
+    /// AVX-512F floating-point filter on column blocks (the same FMA chain per health as
+    /// `Avx2Filter`, 8 lanes per vector, so the same bound holds); row blocks use the AVX2
+    /// filter.
+    Avx512Filter,
     /// Plain Rust, any CPU: exact split on columns, exact integers on rows.
     Portable,
 }
@@ -83,6 +87,10 @@ impl Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // AVX-512 filter: 1.2-1.3x the AVX2 filter's speed on book A's columns.
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    return Kernel::Avx512Filter;
+                }
                 return Kernel::Avx2Filter;
             }
         }
@@ -98,8 +106,13 @@ impl Kernel {
             // checking the CPU, or downgraded by `supported` otherwise (`SoftwareEngine`
             // calls it). `Avx512` implies avx2 and fma on every CPU that has it and is
             // checked for them in `supported`.
-            (Kernel::Avx2Fma | Kernel::Avx2Filter | Kernel::Avx512, BlockView::Rows(rows)) => unsafe {
-                avx2::scan_rows(rows, flat)
+            (
+                Kernel::Avx2Fma | Kernel::Avx2Filter | Kernel::Avx512 | Kernel::Avx512Filter,
+                BlockView::Rows(rows),
+            ) => unsafe { avx2::scan_rows(rows, flat) },
+            #[cfg(target_arch = "x86_64")]
+            (Kernel::Avx512Filter, BlockView::Cols { cols, held }) => unsafe {
+                avx512::filter_cols(cols, held, flat)
             },
             #[cfg(target_arch = "x86_64")]
             (Kernel::Avx2Filter, BlockView::Cols { cols, held }) => unsafe {
@@ -125,7 +138,9 @@ impl Kernel {
             let avx2 =
                 std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
             let ok = match self {
-                Kernel::Avx512 => std::arch::is_x86_feature_detected!("avx512f") && avx2,
+                Kernel::Avx512 | Kernel::Avx512Filter => {
+                    std::arch::is_x86_feature_detected!("avx512f") && avx2
+                }
                 Kernel::Avx2Fma | Kernel::Avx2Filter => avx2,
                 Kernel::Portable => true,
             };
@@ -137,10 +152,12 @@ impl Kernel {
 
     /// Every kernel this CPU runs, the default first.
     pub fn available() -> Vec<Kernel> {
-        [Kernel::Avx2Filter, Kernel::Avx2Fma, Kernel::Avx512, Kernel::Portable]
-            .into_iter()
-            .filter(|k| k.supported() == *k)
-            .collect()
+        let d = Kernel::detect();
+        let others =
+            [Kernel::Avx2Filter, Kernel::Avx2Fma, Kernel::Avx512, Kernel::Avx512Filter, Kernel::Portable]
+                .into_iter()
+                .filter(|k| k.supported() == *k && *k != d);
+        std::iter::once(d).chain(others).collect()
     }
 }
 
@@ -435,7 +452,7 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Column, HAS_NEG, HAS_POS, Held, LANES, SCALE, SplitPrice, Words};
+    use super::{Column, FILTER_BOUND, FlatPrice, HAS_NEG, HAS_POS, Held, LANES, SCALE, SplitPrice, Words};
 
     /// As the AVX2 kernel's `column`, 16 lanes per step: sums s[2k], s[2k+1] are kind k
     /// (spot hi, spot lo, stressed hi, stressed lo) for lanes 0..8 and 8..16 of the chunk.
@@ -497,6 +514,75 @@ mod avx512 {
                 let shift = chunk * 16 + half * 8;
                 w.breach |= (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(spot, zero) as u64) << shift;
                 w.at_risk |= (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(stressed, zero) as u64) << shift;
+            }
+        }
+        w
+    }
+
+    /// As the AVX2 filter's `filter_column`, 16 lanes per step: sums s[0], s[1] spot (lanes
+    /// 0..8, 8..16 of the chunk), s[2], s[3] stressed; one FMA chain per health in column
+    /// order, so the module doc's bound applies unchanged.
+    #[inline(always)]
+    fn filter_column<const SIGNS: u8>(col: &Column, p: &FlatPrice, chunk: usize, s: &mut [__m512d; 4]) {
+        // SAFETY: as `column`.
+        unsafe {
+            let ci = _mm512_load_si512(col.0.as_ptr().add(chunk * 16) as *const __m512i);
+            let c0 = _mm512_cvtepi32_pd(_mm512_castsi512_si256(ci));
+            let c1 = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64::<1>(ci));
+            let zero = _mm512_setzero_pd();
+            // Negative coefficients take the liability price (a zero one adds an exact 0).
+            let (m0, m1) = if SIGNS == HAS_POS | HAS_NEG {
+                (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(c0, zero), _mm512_cmp_pd_mask::<_CMP_LT_OQ>(c1, zero))
+            } else {
+                (0, 0)
+            };
+            for k in 0..2 {
+                let (p0, p1) = match SIGNS {
+                    HAS_POS => {
+                        let pa = _mm512_set1_pd(p.0[k]);
+                        (pa, pa)
+                    }
+                    HAS_NEG => {
+                        let pl = _mm512_set1_pd(p.0[2 + k]);
+                        (pl, pl)
+                    }
+                    _ => {
+                        let pa = _mm512_set1_pd(p.0[k]);
+                        let pl = _mm512_set1_pd(p.0[2 + k]);
+                        (_mm512_mask_blend_pd(m0, pa, pl), _mm512_mask_blend_pd(m1, pa, pl))
+                    }
+                };
+                s[2 * k] = _mm512_fmadd_pd(c0, p0, s[2 * k]);
+                s[2 * k + 1] = _mm512_fmadd_pd(c1, p1, s[2 * k + 1]);
+            }
+        }
+    }
+
+    /// Floating-point filter on columns, 16 lanes per step (see the AVX2 `filter_cols`).
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn filter_cols(cols: &[Column], held: &[Held], flat: &[FlatPrice]) -> Words {
+        let mut w = Words::default();
+        let zero = _mm512_setzero_pd();
+        let bound = _mm512_set1_pd(FILTER_BOUND);
+        for chunk in 0..LANES / 16 {
+            let mut s = [_mm512_setzero_pd(); 4];
+            for (col, h) in cols.iter().zip(held) {
+                let p = &flat[h.asset as usize];
+                match h.signs {
+                    0 => {}
+                    HAS_POS => filter_column::<HAS_POS>(col, p, chunk, &mut s),
+                    HAS_NEG => filter_column::<HAS_NEG>(col, p, chunk, &mut s),
+                    _ => filter_column::<{ HAS_POS | HAS_NEG }>(col, p, chunk, &mut s),
+                }
+            }
+            for half in 0..2 {
+                let (spot, stressed) = (s[half], s[2 + half]);
+                let shift = chunk * 16 + half * 8;
+                let near = _mm512_cmp_pd_mask::<_CMP_LE_OQ>(_mm512_abs_pd(spot), bound)
+                    | _mm512_cmp_pd_mask::<_CMP_LE_OQ>(_mm512_abs_pd(stressed), bound);
+                w.breach |= (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(spot, zero) as u64) << shift;
+                w.at_risk |= (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(stressed, zero) as u64) << shift;
+                w.recheck |= (near as u64) << shift;
             }
         }
         w
