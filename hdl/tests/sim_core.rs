@@ -176,6 +176,34 @@ fn core_matches_model_and_reference_with_jitter() {
 }
 
 #[test]
+fn register_reads_take_read_latency_cycles_and_pipeline() {
+    use liqscan_hdl::core::regs::{READ_LATENCY, RegBlock};
+    let mut uut = RegBlock::new(0x0BAD_CAFE);
+    uut.connect_all();
+    let clk = |u: &mut RegBlock, c: bool| u.clock.next = Clock { clk: c };
+    uut.reset.next = true;
+    uut.reg_addr.next = (offset::ID_NEXT as u64).into();
+    tick(&mut uut, clk);
+    tick(&mut uut, clk);
+    uut.reset.next = false;
+    // One address per cycle; the data of the address of cycle t is on reg_rdata in cycle
+    // t + READ_LATENCY, and not before.
+    let addrs =
+        [offset::ID_TYPE, offset::BUILD_ID, offset::CONFIG_LANES, 0x7FC, offset::ID_VERSION, offset::ID_TYPE];
+    let want = [regs::TYPE_LIQSCAN, 0x0BAD_CAFE, LANES as u32, 0, regs::VERSION, regs::TYPE_LIQSCAN];
+    let mut seen = vec![];
+    for t in 0..addrs.len() + READ_LATENCY as usize {
+        uut.reg_addr.next = (addrs.get(t).copied().unwrap_or(offset::ID_NEXT) as u64).into();
+        tick(&mut uut, clk);
+        seen.push(uut.reg_rdata.val().to_u32());
+    }
+    // seen[t] is the value after the clock edge ending cycle t.
+    let lat = READ_LATENCY as usize;
+    assert_eq!(&seen[lat - 1..lat - 1 + want.len()], &want);
+    assert_ne!(seen[lat - 2], regs::TYPE_LIQSCAN, "data one cycle early");
+}
+
+#[test]
 fn register_block_identity_scratch_errors_and_reset() {
     let mut sim = CoreSim::default();
     assert_eq!(sim.read_reg(offset::ID_TYPE), regs::TYPE_LIQSCAN);

@@ -110,7 +110,7 @@ pub struct ScanCore {
     pub reg_write: Signal<In, Bit>,
     /// Register write data.
     pub reg_wdata: Signal<In, Bits<32>>,
-    /// Register read data (one cycle after the address).
+    /// Register read data ([`crate::core::regs::READ_LATENCY`] cycles after the address).
     pub reg_rdata: Signal<Out, Bits<32>>,
     /// The sequencer is busy.
     pub busy: Signal<Out, Bit>,
