@@ -16,6 +16,13 @@
 //! into sign-magnitude when written); a separate memory holds the asset index. The price table
 //! is replicated per lane (each lane reads a different asset), addressed by (asset, sign).
 //!
+//! Each lane's memories and the registers around them are a [`LaneMem`] module, which registers
+//! the write bus before writing: a price or term write reaches its block RAM one cycle after the
+//! command is accepted. That is safe: the earliest read after it, a scan accepted in the next
+//! cycle, reads the term memory two cycles later still (start 2, see
+//! [`crate::golden::throughput`]), and a write never comes before an earlier scan's last read
+//! (the drain state).
+//!
 //! Commands (one per cycle while `cmd_ready`; see [`crate::golden::CoreCmd`] and
 //! [`crate::golden::cmd_fields`] for the port encoding): set price, write term, set params,
 //! full scan, incremental scan. A scan issues `slots` cycles per group; an incremental scan
@@ -34,6 +41,7 @@
 use crate::abi::config::*;
 use crate::abi::regs::error_bit;
 use crate::core::fifo::OutFifo;
+use crate::core::lane_mem::LaneMem;
 use crate::core::mac_lane::MacLane;
 use crate::core::packer::BitmapPacker;
 use crate::core::ram::SyncRam;
@@ -41,10 +49,7 @@ use crate::core::regs::{REG_ADDR_BITS, RegBlock};
 use crate::golden::op;
 use rust_hdl::prelude::*;
 
-/// Term memory address bits: group and slot.
-pub const TERM_ADDR_BITS: usize = GROUP_BITS + SLOT_BITS;
-/// Price table address bits: asset and sign.
-pub const PRICE_ADDR_BITS: usize = CARD_ASSET_BITS + 1;
+pub use crate::core::lane_mem::{PRICE_ADDR_BITS, TERM_ADDR_BITS};
 /// Exposure index words per asset: 32 groups per word.
 pub const XWORD_BITS: usize = GROUP_BITS - 5;
 /// Exposure index address bits: asset and word.
@@ -116,10 +121,7 @@ pub struct ScanCore {
     pub busy: Signal<Out, Bit>,
     // Blocks.
     lanes: [MacLane; LANES],
-    term_coeff: [SyncRam<Bits<32>, TERM_ADDR_BITS>; LANES],
-    term_paddr: [SyncRam<Bits<PRICE_ADDR_BITS>, TERM_ADDR_BITS>; LANES],
-    price_spot: [SyncRam<Bits<32>, PRICE_ADDR_BITS>; LANES],
-    price_stress: [SyncRam<Bits<32>, PRICE_ADDR_BITS>; LANES],
+    lmem: [LaneMem; LANES],
     exposure: SyncRam<Bits<32>, EXPO_ADDR_BITS>,
     pack_breach: BitmapPacker<LANES>,
     pack_at_risk: BitmapPacker<LANES>,
@@ -148,13 +150,6 @@ pub struct ScanCore {
     // Control delay line.
     ctl: [DFF<Bits<4>>; CTL_STAGES],
     grp: [DFF<Bits<GROUP_BITS>>; CTL_STAGES],
-    // Per-lane data pipeline.
-    t2_coeff: [DFF<Bits<32>>; LANES],
-    t2_paddr: [DFF<Bits<PRICE_ADDR_BITS>>; LANES],
-    p3_coeff: [DFF<Bits<32>>; LANES],
-    p4_coeff: [DFF<Bits<32>>; LANES],
-    p4_spot: [DFF<Bits<32>>; LANES],
-    p4_stress: [DFF<Bits<32>>; LANES],
     // Combinational helpers.
     core_reset: Signal<Local, Bit>,
     accept: Signal<Local, Bit>,
@@ -208,10 +203,7 @@ impl ScanCore {
             reg_rdata: Default::default(),
             busy: Default::default(),
             lanes: std::array::from_fn(|_| Default::default()),
-            term_coeff: std::array::from_fn(|_| Default::default()),
-            term_paddr: std::array::from_fn(|_| Default::default()),
-            price_spot: std::array::from_fn(|_| Default::default()),
-            price_stress: std::array::from_fn(|_| Default::default()),
+            lmem: std::array::from_fn(|_| Default::default()),
             exposure: Default::default(),
             pack_breach: Default::default(),
             pack_at_risk: Default::default(),
@@ -235,12 +227,6 @@ impl ScanCore {
             iss_slot: Default::default(),
             ctl: std::array::from_fn(|_| Default::default()),
             grp: std::array::from_fn(|_| Default::default()),
-            t2_coeff: std::array::from_fn(|_| Default::default()),
-            t2_paddr: std::array::from_fn(|_| Default::default()),
-            p3_coeff: std::array::from_fn(|_| Default::default()),
-            p4_coeff: std::array::from_fn(|_| Default::default()),
-            p4_spot: std::array::from_fn(|_| Default::default()),
-            p4_stress: std::array::from_fn(|_| Default::default()),
             core_reset: Default::default(),
             accept: Default::default(),
             stall: Default::default(),
@@ -267,9 +253,7 @@ impl ScanCore {
 
     /// Reads a term memory word directly (test access): (sign-magnitude coefficient, asset).
     pub fn peek_term(&self, account: usize, slot: usize) -> (u32, u32) {
-        let (l, g) = (account % LANES, account / LANES);
-        let a = (g << SH_SLOT) | slot;
-        (self.term_coeff[l].peek(a).to_u32(), self.term_paddr[l].peek(a).to_u32())
+        self.lmem[account % LANES].peek_term(account / LANES, slot)
     }
 }
 
@@ -289,16 +273,7 @@ impl Logic for ScanCore {
         clock!(self, clock, exposure, fifo, regs);
         for l in 0..LANES {
             self.lanes[l].clock.next = self.clock.val();
-            self.term_coeff[l].clock.next = self.clock.val();
-            self.term_paddr[l].clock.next = self.clock.val();
-            self.price_spot[l].clock.next = self.clock.val();
-            self.price_stress[l].clock.next = self.clock.val();
-            self.t2_coeff[l].clock.next = self.clock.val();
-            self.t2_paddr[l].clock.next = self.clock.val();
-            self.p3_coeff[l].clock.next = self.clock.val();
-            self.p4_coeff[l].clock.next = self.clock.val();
-            self.p4_spot[l].clock.next = self.clock.val();
-            self.p4_stress[l].clock.next = self.clock.val();
+            self.lmem[l].clock.next = self.clock.val();
         }
         for i in 0..CTL_STAGES {
             self.ctl[i].clock.next = self.clock.val();
@@ -313,34 +288,25 @@ impl Logic for ScanCore {
         self.errs.next = 0.into();
         self.neg_coeff.next = bits::<32>(0) - self.cmd_data0.val();
         self.groups_sum.next = self.cmd_data0.val() + self.k_round.val();
+        // The write buses: every lane registers them (LaneMem) before its memories.
         for l in 0..LANES {
-            self.price_spot[l].write_enable.next = false;
-            self.price_stress[l].write_enable.next = false;
-            self.price_spot[l].write_address.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
+            self.lmem[l].w_price.next = false;
+            self.lmem[l].w_price_addr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
                 self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0),
             ) << 1
                 | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_sub.val().get_bits::<1>(0));
-            self.price_stress[l].write_address.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
-                self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0),
-            ) << 1
-                | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_sub.val().get_bits::<1>(0));
-            self.price_spot[l].write_data.next = self.cmd_data0.val();
-            self.price_stress[l].write_data.next = self.cmd_data1.val();
-            self.term_coeff[l].write_enable.next = false;
-            self.term_paddr[l].write_enable.next = false;
-            self.term_coeff[l].write_address.next =
+            self.lmem[l].w_spot.next = self.cmd_data0.val();
+            self.lmem[l].w_stressed.next = self.cmd_data1.val();
+            self.lmem[l].w_term.next = false;
+            self.lmem[l].w_term_addr.next =
                 bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.cmd_addr.val().get_bits::<GROUP_BITS>(LANE_BITS))
                     << SH_SLOT
                     | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.cmd_sub.val().get_bits::<SLOT_BITS>(0));
-            self.term_paddr[l].write_address.next =
-                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.cmd_addr.val().get_bits::<GROUP_BITS>(LANE_BITS))
-                    << SH_SLOT
-                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.cmd_sub.val().get_bits::<SLOT_BITS>(0));
-            self.term_coeff[l].write_data.next = self.cmd_data0.val();
+            self.lmem[l].w_coeff.next = self.cmd_data0.val();
             if self.cmd_data0.val().get_bit(31) {
-                self.term_coeff[l].write_data.next = self.neg_coeff.val() | self.k_sign.val();
+                self.lmem[l].w_coeff.next = self.neg_coeff.val() | self.k_sign.val();
             }
-            self.term_paddr[l].write_data.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
+            self.lmem[l].w_term_paddr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
                 self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0),
             ) << 1
                 | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_data0.val().get_bits::<1>(31));
@@ -373,8 +339,7 @@ impl Logic for ScanCore {
                         self.errs.next = self.e_asset.val();
                     } else {
                         for l in 0..LANES {
-                            self.price_spot[l].write_enable.next = true;
-                            self.price_stress[l].write_enable.next = true;
+                            self.lmem[l].w_price.next = true;
                         }
                     }
                 } else if self.cmd_op.val() == op::WRITE_TERM {
@@ -389,8 +354,7 @@ impl Logic for ScanCore {
                     } else {
                         for l in 0..LANES {
                             if self.cmd_addr.val().get_bits::<LANE_BITS>(0).index() == l {
-                                self.term_coeff[l].write_enable.next = true;
-                                self.term_paddr[l].write_enable.next = true;
+                                self.lmem[l].w_term.next = true;
                             }
                         }
                         if self.cmd_data0.val().any() {
@@ -517,27 +481,17 @@ impl Logic for ScanCore {
             self.grp[i].d.next = self.grp[i - 1].q.val();
         }
         for l in 0..LANES {
-            self.term_coeff[l].read_address.next =
-                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.iss_group.q.val()) << SH_SLOT
-                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.iss_slot.q.val());
-            self.term_paddr[l].read_address.next =
-                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.iss_group.q.val()) << SH_SLOT
-                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.iss_slot.q.val());
-            self.t2_coeff[l].d.next = self.term_coeff[l].read_data.val();
-            self.t2_paddr[l].d.next = self.term_paddr[l].read_data.val();
-            self.price_spot[l].read_address.next = self.t2_paddr[l].q.val();
-            self.price_stress[l].read_address.next = self.t2_paddr[l].q.val();
-            self.p3_coeff[l].d.next = self.t2_coeff[l].q.val();
-            self.p4_coeff[l].d.next = self.p3_coeff[l].q.val();
-            self.p4_spot[l].d.next = self.price_spot[l].read_data.val();
-            self.p4_stress[l].d.next = self.price_stress[l].read_data.val();
+            // The read address is the issue (iss_group, iss_slot): each lane registers its own
+            // copy from the same source (g, s), so no one register drives every lane's memories.
+            self.lmem[l].rd_group.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
+            self.lmem[l].rd_slot.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
             self.lanes[l].valid.next = self.ctl[3].q.val().get_bit(0);
             self.lanes[l].first.next = self.ctl[3].q.val().get_bit(1);
             self.lanes[l].last.next = self.ctl[3].q.val().get_bit(2);
-            self.lanes[l].neg.next = self.p4_coeff[l].q.val().get_bit(31);
-            self.lanes[l].mag.next = self.p4_coeff[l].q.val() & !self.k_sign.val();
-            self.lanes[l].spot.next = self.p4_spot[l].q.val();
-            self.lanes[l].stressed.next = self.p4_stress[l].q.val();
+            self.lanes[l].neg.next = self.lmem[l].neg.val();
+            self.lanes[l].mag.next = self.lmem[l].mag.val();
+            self.lanes[l].spot.next = self.lmem[l].spot.val();
+            self.lanes[l].stressed.next = self.lmem[l].stressed.val();
             self.pack_breach.bits[l].next = self.lanes[l].breach.val();
             self.pack_at_risk.bits[l].next = self.lanes[l].at_risk.val();
         }

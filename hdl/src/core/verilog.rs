@@ -81,17 +81,20 @@ pub fn add_localparams(v: &str) -> String {
     out
 }
 
-/// Marks every MAC lane module (`top$lanes$<n>`) `(* keep_hierarchy *)`.
+/// Marks every MAC lane module (`top$lanes$<n>`) and every lane memory module
+/// (`top$lmem$<n>`) `(* keep_hierarchy *)`.
 ///
 /// The lanes all receive the same control bits, so once yosys flattens the design it merges
 /// their identical control registers (`opt_merge`) into one copy that drives every lane's
 /// accumulators across the die (the critical path of the first 8-lane build: 9.2 ns of routing
 /// from one lane's control register to another lane's accumulator). Keeping each lane a module
-/// keeps one control pipeline per lane; simulators ignore the attribute.
+/// keeps one control pipeline per lane, and likewise one copy per lane of the read address and
+/// write bus registers of `LaneMem`; simulators ignore the attribute.
 pub fn keep_lane_hierarchy(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 4096);
     for line in v.split_inclusive('\n') {
-        if let Some(rest) = line.strip_prefix("module top$lanes$")
+        if let Some(rest) =
+            line.strip_prefix("module top$lanes$").or_else(|| line.strip_prefix("module top$lmem$"))
             && let Some((n, _)) = rest.split_once('(')
             && !n.is_empty()
             && n.bytes().all(|b| b.is_ascii_digit())
