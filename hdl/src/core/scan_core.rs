@@ -140,9 +140,18 @@ pub struct ScanCore {
     drain: DFF<Bits<3>>,
     p_accounts: DFF<Bits<16>>,
     p_slots: DFF<Bits<8>>,
-    /// `p_slots - 1`, so the last-slot test is an equality, not an add and compare.
-    p_slots_m1: DFF<Bits<5>>,
     p_groups: DFF<Bits<8>>,
+    // The sequencer's two tests, kept in registers and updated with `s` and `g`, so the issue
+    // decision starts from flip-flops (run 4's critical path was `s + 1 == p_slots` through a
+    // carry chain into the issue logic): `last` is `s == p_slots - 1`, `g_end` is
+    // `g == p_groups`. When `s` steps, the next `last` is `s == p_slots - 2`; when `g` steps,
+    // the next `g_end` is `g == p_groups - 1`; when either restarts at 0, the `*_zero` flags.
+    last: DFF<Bit>,
+    g_end: DFF<Bit>,
+    p_slots_m2: DFF<Bits<5>>,
+    slots_one: DFF<Bit>,
+    p_groups_m1: DFF<Bits<8>>,
+    groups_zero: DFF<Bit>,
     // Issue registers: ctl = {done, last, first, valid}.
     iss_ctl: DFF<Bits<4>>,
     iss_group: DFF<Bits<GROUP_BITS>>,
@@ -220,8 +229,13 @@ impl ScanCore {
             drain: Default::default(),
             p_accounts: Default::default(),
             p_slots: DFF::default(),
-            p_slots_m1: DFF::default(),
             p_groups: Default::default(),
+            last: Default::default(),
+            g_end: Default::default(),
+            p_slots_m2: Default::default(),
+            slots_one: Default::default(),
+            p_groups_m1: Default::default(),
+            groups_zero: Default::default(),
             iss_ctl: Default::default(),
             iss_group: Default::default(),
             iss_slot: Default::default(),
@@ -267,8 +281,29 @@ impl Logic for ScanCore {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, xw, xw_buf, x_word, x_bit, g, s, asset, drain, p_accounts, p_slots,
-            p_slots_m1, p_groups, iss_ctl, iss_group, iss_slot
+            self,
+            clock,
+            state,
+            xw,
+            xw_buf,
+            x_word,
+            x_bit,
+            g,
+            s,
+            asset,
+            drain,
+            p_accounts,
+            p_slots,
+            p_groups,
+            last,
+            g_end,
+            p_slots_m2,
+            slots_one,
+            p_groups_m1,
+            groups_zero,
+            iss_ctl,
+            iss_group,
+            iss_slot
         );
         clock!(self, clock, exposure, fifo, regs);
         for l in 0..LANES {
@@ -326,7 +361,7 @@ impl Logic for ScanCore {
         // ---- Sequencer ----
         self.stall.next = self.fifo.almost_full.val();
         self.issue.next = false;
-        self.is_last.next = self.s.q.val() == self.p_slots_m1.q.val();
+        self.is_last.next = self.last.q.val();
         self.g_next.next = self.g.q.val();
         self.adv.next = false;
         self.iss_ctl.d.next = 0.into();
@@ -374,12 +409,18 @@ impl Logic for ScanCore {
                     } else {
                         self.p_accounts.d.next = self.cmd_data0.val().get_bits::<16>(0);
                         self.p_slots.d.next = self.cmd_data1.val().get_bits::<8>(0);
-                        self.p_slots_m1.d.next = self.cmd_data1.val().get_bits::<5>(0) - 1;
+                        self.p_slots_m2.d.next = self.cmd_data1.val().get_bits::<5>(0) - 2;
+                        self.slots_one.d.next = self.cmd_data1.val() == 1;
                         self.p_groups.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS);
+                        self.p_groups_m1.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS) - 1;
+                        // Accounts 0 is 0 groups (the value passed the range check above).
+                        self.groups_zero.d.next = self.cmd_data0.val() == 0;
                     }
                 } else if self.cmd_op.val() == op::SCAN_FULL {
                     self.g.d.next = 0.into();
                     self.s.d.next = 0.into();
+                    self.g_end.d.next = self.groups_zero.q.val();
+                    self.last.d.next = self.slots_one.q.val();
                     self.state.d.next = ST_FULL.into();
                 } else if self.cmd_op.val() == op::SCAN_ASSET {
                     if self.cmd_addr.val() >= bit_cast::<16, 32>(self.k_assets.val()) {
@@ -394,7 +435,7 @@ impl Logic for ScanCore {
                 }
             }
         } else if self.state.q.val() == ST_FULL {
-            if self.g.q.val() == self.p_groups.q.val() {
+            if self.g_end.q.val() {
                 self.state.d.next = ST_DONE.into();
             } else if !self.stall.val() {
                 self.issue.next = true;
@@ -410,6 +451,8 @@ impl Logic for ScanCore {
             self.xw.d.next = self.xw_buf.q.val();
             self.g_next.next = 0.into();
             self.s.d.next = 0.into();
+            self.g_end.d.next = self.groups_zero.q.val();
+            self.last.d.next = self.slots_one.q.val();
             self.state.d.next = ST_DECIDE.into();
         } else if self.state.q.val() == ST_XREAD {
             self.state.d.next = ST_XWAIT.into();
@@ -419,7 +462,7 @@ impl Logic for ScanCore {
             self.exposure.write_enable.next = true;
             self.state.d.next = ST_IDLE.into();
         } else if self.state.q.val() == ST_DECIDE {
-            if self.g.q.val() == self.p_groups.q.val() {
+            if self.g_end.q.val() {
                 self.state.d.next = ST_DONE.into();
             } else if !self.xw.q.val().get_bit(0) {
                 self.g_next.next = self.g.q.val() + 1;
@@ -454,14 +497,19 @@ impl Logic for ScanCore {
                 | (bit_cast::<4, 1>(self.is_last.val().into()) << 2);
             if self.is_last.val() {
                 self.s.d.next = 0.into();
+                self.last.d.next = self.slots_one.q.val();
                 self.g_next.next = self.g.q.val() + 1;
                 self.adv.next = true;
             } else {
                 self.s.d.next = self.s.q.val() + 1;
+                self.last.d.next = self.s.q.val() == self.p_slots_m2.q.val();
             }
         }
         if self.state.q.val() != ST_IDLE {
             self.g.d.next = self.g_next.val();
+        }
+        if self.adv.val() {
+            self.g_end.d.next = self.g.q.val() == self.p_groups_m1.q.val();
         }
         // Walk the exposure word as groups pass; at a word's end take the next one (prefetched).
         if self.adv.val() {
@@ -533,8 +581,11 @@ impl Logic for ScanCore {
             self.iss_ctl.d.next = 0.into();
             self.p_accounts.d.next = 0.into();
             self.p_slots.d.next = self.k_slots.val();
-            self.p_slots_m1.d.next = self.k_slots.val().get_bits::<5>(0) - 1;
+            self.p_slots_m2.d.next = self.k_slots.val().get_bits::<5>(0) - 2;
+            self.slots_one.d.next = false;
             self.p_groups.d.next = 0.into();
+            self.p_groups_m1.d.next = bits::<8>(0xFF);
+            self.groups_zero.d.next = true;
             for i in 0..CTL_STAGES {
                 self.ctl[i].d.next = 0.into();
             }
