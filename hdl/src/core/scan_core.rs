@@ -58,8 +58,13 @@ pub const EXPO_ADDR_BITS: usize = CARD_ASSET_BITS + XWORD_BITS;
 pub const CTL_STAGES: usize = 12;
 const _: () = assert!(CTL_STAGES == 12);
 const SH_SLOT: u64 = SLOT_BITS as u64;
+const SH_ASSET: u64 = CARD_ASSET_BITS as u64;
+const SH_ACCOUNT: u64 = CARD_ACCOUNT_BITS as u64;
 
 const _: () = assert!(GROUP_BITS >= 5, "the exposure index packs 32 groups per word");
+// The range checks test the bits above these widths.
+const _: () = assert!(CARD_ASSETS == 1 << CARD_ASSET_BITS && CARD_ACCOUNTS == 1 << CARD_ACCOUNT_BITS);
+const _: () = assert!(TERM_SLOTS == 1 << SLOT_BITS);
 const SH_XWORD: u64 = XWORD_BITS as u64;
 const XWORD_LSB: usize = LANE_BITS + 5;
 
@@ -171,7 +176,6 @@ pub struct ScanCore {
     neg_coeff: Signal<Local, Bits<32>>,
     groups_sum: Signal<Local, Bits<32>>,
     k_accounts: Constant<Bits<16>>,
-    k_assets: Constant<Bits<32>>,
     k_slots: Constant<Bits<8>>,
     k_sign: Constant<Bits<32>>,
     k_round: Constant<Bits<32>>,
@@ -252,7 +256,6 @@ impl ScanCore {
             neg_coeff: Default::default(),
             groups_sum: Default::default(),
             k_accounts: k(CARD_ACCOUNTS as u64),
-            k_assets: k(CARD_ASSETS as u64),
             k_slots: k(TERM_SLOTS as u64),
             k_sign: k(1 << 31),
             k_round: k(LANES as u64 - 1),
@@ -367,10 +370,13 @@ impl Logic for ScanCore {
         self.iss_ctl.d.next = 0.into();
         self.iss_group.d.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
         self.iss_slot.d.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
+        // Range checks against powers of two test the bits above the range (an OR of wires), not
+        // a compare through a carry chain (run 11's critical path: a 32-bit compare of
+        // cmd_data1 into the state register's enable).
         if self.state.q.val() == ST_IDLE {
             if self.accept.val() {
                 if self.cmd_op.val() == op::SET_PRICE {
-                    if self.cmd_addr.val() >= bit_cast::<16, 32>(self.k_assets.val()) {
+                    if (self.cmd_addr.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else {
                         for l in 0..LANES {
@@ -378,11 +384,11 @@ impl Logic for ScanCore {
                         }
                     }
                 } else if self.cmd_op.val() == op::WRITE_TERM {
-                    if self.cmd_addr.val() >= self.k_accounts.val() {
+                    if (self.cmd_addr.val() >> SH_ACCOUNT).any() {
                         self.errs.next = self.e_account.val();
-                    } else if bit_cast::<16, 8>(self.cmd_sub.val()) >= bit_cast::<16, 8>(self.k_slots.val()) {
+                    } else if (self.cmd_sub.val() >> SH_SLOT).any() {
                         self.errs.next = self.e_slot.val();
-                    } else if self.cmd_data1.val() >= self.k_assets.val() {
+                    } else if (self.cmd_data1.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else if self.cmd_data0.val() == self.k_sign.val() {
                         self.errs.next = self.e_coeff.val();
@@ -423,7 +429,7 @@ impl Logic for ScanCore {
                     self.last.d.next = self.slots_one.q.val();
                     self.state.d.next = ST_FULL.into();
                 } else if self.cmd_op.val() == op::SCAN_ASSET {
-                    if self.cmd_addr.val() >= bit_cast::<16, 32>(self.k_assets.val()) {
+                    if (self.cmd_addr.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else {
                         self.asset.d.next = self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0);

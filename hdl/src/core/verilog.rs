@@ -5,7 +5,7 @@
 //! module that uses it, with the value from this crate, so the Verilog carries the same
 //! numbers as the simulation.
 
-use crate::abi::config::{LANE_BITS, SLOT_BITS};
+use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ASSET_BITS, LANE_BITS, SLOT_BITS};
 use crate::core::mac_lane::COL_BITS;
 use crate::core::scan_core::{ScanCore, XWORD_BITS};
 use crate::golden::op;
@@ -36,6 +36,8 @@ fn params() -> Vec<(&'static str, String)> {
         sized("op$SCAN_FULL", 3, op::SCAN_FULL),
         sized("op$SCAN_ASSET", 3, op::SCAN_ASSET),
         int("LANE_BITS", LANE_BITS),
+        int("SH_ASSET", CARD_ASSET_BITS),
+        int("SH_ACCOUNT", CARD_ACCOUNT_BITS),
         int("SH_SLOT", SLOT_BITS),
         int("COL_BITS", COL_BITS),
         int("SH_XWORD", XWORD_BITS),
