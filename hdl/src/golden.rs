@@ -297,9 +297,9 @@ impl CoreModel {
 pub mod throughput {
     /// Cycles from a term's issue register to its group's word on the output port: term memory
     /// read (1), term register (1), price read (1), price register (1), multiplier input
-    /// registers (1), partial products (1), columns (1), accumulate (1), three carry stages (3),
-    /// FIFO write (1).
-    pub const PIPELINE_DEPTH: u64 = 12;
+    /// registers (1), partial products (1), their fabric copy (1), columns (1), accumulate (1),
+    /// three carry stages (3), FIFO write (1).
+    pub const PIPELINE_DEPTH: u64 = 13;
     /// Cycles from acceptance to the first issued term: the sequencer leaves idle (1), the
     /// issue register (1).
     pub const START_CYCLES: u64 = 2;

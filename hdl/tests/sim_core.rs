@@ -175,6 +175,68 @@ fn core_matches_model_and_reference_with_jitter() {
     }
 }
 
+/// The sequencer keeps its last-slot and last-group tests in registers updated as it steps;
+/// the parameter edges (the defaults after reset, no accounts, 1 and 2 slots, every account,
+/// parameters changed between scans) agree with the model.
+#[test]
+fn scans_at_parameter_edges_match_the_model() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let prices: Vec<PriceEntry> = (0..4).map(|_| price_entry(&mut rng)).collect();
+    let accounts: Vec<Vec<Coeff>> = (0..LANES * 3 + 1).map(|_| account(&mut rng, 4, 3)).collect();
+    let mut sim = CoreSim::default();
+    let mut model = CoreModel::new();
+    // Right after reset: no active accounts, so both scans yield only their done markers.
+    let first = [CoreCmd::ScanFull, CoreCmd::ScanAsset { asset: 0 }];
+    let (outs, _) = sim.run(&first);
+    assert_eq!(values(&outs), model_run(&mut model, &first));
+    assert_eq!(outs.len(), 2);
+    let mut cmds = load_commands(&accounts, &prices).unwrap();
+    cmds.retain(|c| !matches!(c, CoreCmd::SetParams { .. }));
+    let (outs, _) = sim.run(&cmds);
+    assert_eq!(values(&outs), model_run(&mut model, &cmds));
+    let n = accounts.len() as u32;
+    for (accounts, slots) in
+        [(0, 1), (n, 1), (n, 2), (1, 1), (LANES as u32, 2), (n, 3), (CARD_ACCOUNTS as u32, 1), (0, 16)]
+    {
+        let cmds = [
+            CoreCmd::SetParams { accounts, slots },
+            CoreCmd::ScanFull,
+            CoreCmd::ScanAsset { asset: 1 },
+            CoreCmd::ScanFull,
+        ];
+        let (outs, _) = sim.run(&cmds);
+        assert_eq!(values(&outs), model_run(&mut model, &cmds), "{accounts} accounts, {slots} slots");
+    }
+}
+
+#[test]
+fn register_reads_take_read_latency_cycles_and_pipeline() {
+    use liqscan_hdl::core::regs::{READ_LATENCY, RegBlock};
+    let mut uut = RegBlock::new(0x0BAD_CAFE);
+    uut.connect_all();
+    let clk = |u: &mut RegBlock, c: bool| u.clock.next = Clock { clk: c };
+    uut.reset.next = true;
+    uut.reg_addr.next = (offset::ID_NEXT as u64).into();
+    tick(&mut uut, clk);
+    tick(&mut uut, clk);
+    uut.reset.next = false;
+    // One address per cycle; the data of the address of cycle t is on reg_rdata in cycle
+    // t + READ_LATENCY, and not before.
+    let addrs =
+        [offset::ID_TYPE, offset::BUILD_ID, offset::CONFIG_LANES, 0x7FC, offset::ID_VERSION, offset::ID_TYPE];
+    let want = [regs::TYPE_LIQSCAN, 0x0BAD_CAFE, LANES as u32, 0, regs::VERSION, regs::TYPE_LIQSCAN];
+    let mut seen = vec![];
+    for t in 0..addrs.len() + READ_LATENCY as usize {
+        uut.reg_addr.next = (addrs.get(t).copied().unwrap_or(offset::ID_NEXT) as u64).into();
+        tick(&mut uut, clk);
+        seen.push(uut.reg_rdata.val().to_u32());
+    }
+    // seen[t] is the value after the clock edge ending cycle t.
+    let lat = READ_LATENCY as usize;
+    assert_eq!(&seen[lat - 1..lat - 1 + want.len()], &want);
+    assert_ne!(seen[lat - 2], regs::TYPE_LIQSCAN, "data one cycle early");
+}
+
 #[test]
 fn register_block_identity_scratch_errors_and_reset() {
     let mut sim = CoreSim::default();

@@ -14,6 +14,7 @@
 
 use crate::abi::config::*;
 use crate::abi::widths::{Coeff, PriceEntry, TermError, check_terms};
+use crate::core::regs::READ_LATENCY;
 use crate::core::scan_core::ScanCore;
 use crate::golden::{CoreCmd, CoreOut, cmd_fields};
 use rust_hdl::prelude::*;
@@ -153,11 +154,13 @@ impl CoreSim {
         (out, accepted)
     }
 
-    /// Reads a register (two cycles: address, registered data).
+    /// Reads a register: the address, then [`READ_LATENCY`] clock edges to the data.
     pub fn read_reg(&mut self, offset: u32) -> u32 {
         self.uut.reg_addr.next = (offset as u64).into();
         self.uut.reg_write.next = false;
-        self.tick();
+        for _ in 0..READ_LATENCY {
+            self.tick();
+        }
         self.uut.reg_rdata.val().to_u32()
     }
 

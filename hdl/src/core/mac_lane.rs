@@ -1,22 +1,24 @@
 //! One multiply-accumulate lane: the breach and at-risk verdicts of one account.
 //!
 //! ```text
-//!  mag,neg ──┬─> 4x 16x16 (spot)  ─> columns ─> +-acc[0..4] ─> carry 1 ─> carry 2 ─> sign ─> breach
-//!  spot ─────┘                                   (first: 0)
-//!  stressed ─┴─> 4x 16x16 (stress) ─> columns ─> +-acc[0..4] ─> carry 1 ─> carry 2 ─> sign ─> at_risk
-//!      stages M, A      stage B          stage C       D          E         F
+//!  mag,neg ──┬─> 4x 16x16 (spot)  ─> reg ─> columns ─> +-acc[0..4] ─> carry 1 ─> carry 2 ─> sign ─> breach
+//!  spot ─────┘                                          (first: 0)
+//!  stressed ─┴─> 4x 16x16 (stress) ─> reg ─> columns ─> +-acc[0..4] ─> carry 1 ─> carry 2 ─> sign ─> at_risk
+//!      stages M, A              A2      stage B          stage C       D          E         F
 //! ```
 //!
 //! The coefficient arrives in sign-magnitude (`neg`, `mag` below 2^31, which is why
 //! `COEFF_MIN = -i32::MAX`), with the spot and stressed prices already selected for its sign.
 //! Each 32x32 product is four 16x16 partial products in pipelined multipliers
-//! ([`crate::core::mul::Mul16`]: input registers, stage M; product registers, stage A), folded into four 16-bit columns (stage B, each below 3 * 2^16). Four signed
+//! ([`crate::core::mul::Mul16`]: input registers, stage M; product registers, stage A), copied
+//! into fabric registers (stage A2, so the route from the DSP block is a cycle of its own),
+//! folded into four 16-bit columns (stage B, each below 3 * 2^16). Four signed
 //! 24-bit column accumulators add or subtract them (stage C): with at most 16 terms no column
 //! leaves +-2^22, so no simulated signal is wider than 32 bits. When an account's last term has
 //! been accumulated, three carry stages (D, E, F) propagate the columns' high bits upward; the
 //! top column's sign is the sign of the exact 68-bit health (see [`crate::golden::columns_negative`]).
-//! Latency: a term at the inputs in cycle t is in the accumulators after cycle t+3; the verdict of
-//! a term with `last` set is on `breach`/`at_risk` with `out_valid` after the clock edge ending cycle t+6.
+//! Latency: a term at the inputs in cycle t is in the accumulators after cycle t+4; the verdict of
+//! a term with `last` set is on `breach`/`at_risk` with `out_valid` after the clock edge ending cycle t+7.
 //!
 //! Golden model: [`crate::golden::lane_health_negative`].
 //!
@@ -65,6 +67,12 @@ pub struct MacLane {
     mul_r: [Mul16; 4],
     m_ctl: DFF<Bits<4>>,
     a_ctl: DFF<Bits<4>>,
+    // Stage A2: the products again, in fabric registers. A lane's multipliers sit where the
+    // DSP rows are; the route from them to the column fold gets a cycle of its own (run 7's
+    // critical path: 5.38 ns of routing from a MULT18X18D output before the fold's carry chain).
+    a2_s: [DFF<Bits<32>>; 4],
+    a2_r: [DFF<Bits<32>>; 4],
+    a2_ctl: DFF<Bits<4>>,
     // Stage B: columns.
     b_s: [DFF<Bits<COL_BITS>>; 4],
     b_r: [DFF<Bits<COL_BITS>>; 4],
@@ -115,6 +123,9 @@ impl Default for MacLane {
             mul_r: Default::default(),
             m_ctl: Default::default(),
             a_ctl: Default::default(),
+            a2_s: Default::default(),
+            a2_r: Default::default(),
+            a2_ctl: Default::default(),
             b_s: Default::default(),
             b_r: Default::default(),
             b_ctl: Default::default(),
@@ -150,6 +161,10 @@ impl Logic for MacLane {
         for i in 0..4 {
             self.mul_s[i].clock.next = self.clock.val();
             self.mul_r[i].clock.next = self.clock.val();
+            self.a2_s[i].clock.next = self.clock.val();
+            self.a2_s[i].d.next = self.mul_s[i].p.val();
+            self.a2_r[i].clock.next = self.clock.val();
+            self.a2_r[i].d.next = self.mul_r[i].p.val();
             self.b_s[i].clock.next = self.clock.val();
             self.b_s[i].d.next = self.b_s[i].q.val();
             self.b_r[i].clock.next = self.clock.val();
@@ -171,7 +186,9 @@ impl Logic for MacLane {
             self.e_r[i].clock.next = self.clock.val();
             self.e_r[i].d.next = self.e_r[i].q.val();
         }
-        dff_setup!(self, clock, m_ctl, a_ctl, b_ctl, c_done, d_done, e_done, f_breach, f_at_risk, f_done);
+        dff_setup!(
+            self, clock, m_ctl, a_ctl, a2_ctl, b_ctl, c_done, d_done, e_done, f_breach, f_at_risk, f_done
+        );
         // Stages M, A: partial products (two-cycle multipliers). ctl = {neg, last, first, valid}.
         self.mul_s[0].a.next = self.mag.val().get_bits::<16>(0);
         self.mul_s[0].b.next = self.spot.val().get_bits::<16>(0);
@@ -194,24 +211,25 @@ impl Logic for MacLane {
             | (bit_cast::<4, 1>(self.last.val().into()) << 2)
             | (bit_cast::<4, 1>(self.neg.val().into()) << 3);
         self.a_ctl.d.next = self.m_ctl.q.val();
+        self.a2_ctl.d.next = self.a_ctl.q.val();
         // Stage B: fold the partial products into 16-bit columns.
-        self.b_s[0].d.next = bit_cast::<COL_BITS, 16>(self.mul_s[0].p.val().get_bits::<16>(0));
-        self.b_s[1].d.next = bit_cast::<COL_BITS, 16>(self.mul_s[0].p.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.mul_s[1].p.val().get_bits::<16>(0))
-            + bit_cast::<COL_BITS, 16>(self.mul_s[2].p.val().get_bits::<16>(0));
-        self.b_s[2].d.next = bit_cast::<COL_BITS, 16>(self.mul_s[1].p.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.mul_s[2].p.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.mul_s[3].p.val().get_bits::<16>(0));
-        self.b_s[3].d.next = bit_cast::<COL_BITS, 16>(self.mul_s[3].p.val().get_bits::<16>(16));
-        self.b_r[0].d.next = bit_cast::<COL_BITS, 16>(self.mul_r[0].p.val().get_bits::<16>(0));
-        self.b_r[1].d.next = bit_cast::<COL_BITS, 16>(self.mul_r[0].p.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.mul_r[1].p.val().get_bits::<16>(0))
-            + bit_cast::<COL_BITS, 16>(self.mul_r[2].p.val().get_bits::<16>(0));
-        self.b_r[2].d.next = bit_cast::<COL_BITS, 16>(self.mul_r[1].p.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.mul_r[2].p.val().get_bits::<16>(16))
-            + bit_cast::<COL_BITS, 16>(self.mul_r[3].p.val().get_bits::<16>(0));
-        self.b_r[3].d.next = bit_cast::<COL_BITS, 16>(self.mul_r[3].p.val().get_bits::<16>(16));
-        self.b_ctl.d.next = self.a_ctl.q.val();
+        self.b_s[0].d.next = bit_cast::<COL_BITS, 16>(self.a2_s[0].q.val().get_bits::<16>(0));
+        self.b_s[1].d.next = bit_cast::<COL_BITS, 16>(self.a2_s[0].q.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.a2_s[1].q.val().get_bits::<16>(0))
+            + bit_cast::<COL_BITS, 16>(self.a2_s[2].q.val().get_bits::<16>(0));
+        self.b_s[2].d.next = bit_cast::<COL_BITS, 16>(self.a2_s[1].q.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.a2_s[2].q.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.a2_s[3].q.val().get_bits::<16>(0));
+        self.b_s[3].d.next = bit_cast::<COL_BITS, 16>(self.a2_s[3].q.val().get_bits::<16>(16));
+        self.b_r[0].d.next = bit_cast::<COL_BITS, 16>(self.a2_r[0].q.val().get_bits::<16>(0));
+        self.b_r[1].d.next = bit_cast::<COL_BITS, 16>(self.a2_r[0].q.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.a2_r[1].q.val().get_bits::<16>(0))
+            + bit_cast::<COL_BITS, 16>(self.a2_r[2].q.val().get_bits::<16>(0));
+        self.b_r[2].d.next = bit_cast::<COL_BITS, 16>(self.a2_r[1].q.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.a2_r[2].q.val().get_bits::<16>(16))
+            + bit_cast::<COL_BITS, 16>(self.a2_r[3].q.val().get_bits::<16>(0));
+        self.b_r[3].d.next = bit_cast::<COL_BITS, 16>(self.a2_r[3].q.val().get_bits::<16>(16));
+        self.b_ctl.d.next = self.a2_ctl.q.val();
         // Stage C: signed accumulate (first: restart from zero).
         if self.b_ctl.q.val().get_bit(0) {
             for i in 0..4 {

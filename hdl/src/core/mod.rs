@@ -3,6 +3,7 @@
 
 pub mod driver;
 pub mod fifo;
+pub mod lane_mem;
 pub mod mac_lane;
 pub mod mul;
 pub mod packer;

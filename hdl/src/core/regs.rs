@@ -1,7 +1,8 @@
 //! The register block: identity, scratch, configuration, status, sticky errors, statistics.
 //!
 //! ```text
-//!  reg_addr ─> decode (offsets from abi::regs) ─> reg_rdata (registered, one cycle later)
+//!  reg_addr ─> decode (offsets from abi::regs) ─> sel (one-hot, registered)
+//!          ─> AND-OR of the selected value ─> reg_rdata (registered): READ_LATENCY = 2 cycles
 //!  reg_write + reg_wdata ─> SCRATCH, ERRORS (write 1 to clear), CONTROL (soft reset pulse)
 //!  err_set, inc_* pulses from the core ─> sticky ERRORS, STAT_* counters
 //! ```
@@ -14,8 +15,13 @@
 //! `inc_commands`, `inc_scans`, `inc_words`, `busy` (count pulses); `active_accounts`,
 //! `active_slots`, `events_pending` (status values).
 //!
-//! Outputs: `reg_rdata` (value at the address of the previous cycle), `soft_reset` (one-cycle
-//! pulse after a write of `CONTROL` bit 0).
+//! Outputs: `reg_rdata` (in cycle `t + 2`, the value of the register addressed in cycle `t`, as it
+//! was in cycle `t + 1`), `soft_reset` (one-cycle pulse after a write of `CONTROL` bit 0).
+//!
+//! The read takes two register stages because one was too slow: a 12-bit address compare per
+//! register feeding a 16-way multiplexer was the critical path of the 8-lane core (9.59 ns,
+//! 7.71 ns of it routing). Now the first stage registers the compares (one-hot), the second an
+//! AND-OR of the selected value.
 
 use crate::abi::config::CONFIG;
 use crate::abi::regs::{self, offset};
@@ -23,6 +29,11 @@ use rust_hdl::prelude::*;
 
 /// Address bits of the register block (byte offsets below 4096).
 pub const REG_ADDR_BITS: usize = 12;
+/// Cycles from an address on `reg_addr` to its data on `reg_rdata`.
+pub const READ_LATENCY: u64 = 2;
+/// Readable registers with a value that can be non-zero (the read multiplexer's inputs).
+const READS: usize = 16;
+const _: () = assert!(READS == 16, "update() names the last OR stage by its literal index");
 
 /// Golden model of the register block's software-visible behaviour.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -79,7 +90,7 @@ pub struct RegBlock {
     pub reg_write: Signal<In, Bit>,
     /// Write data.
     pub reg_wdata: Signal<In, Bits<32>>,
-    /// Read data (registered).
+    /// Read data: [`READ_LATENCY`] cycles after the address.
     pub reg_rdata: Signal<Out, Bits<32>>,
     /// Error bits to set.
     pub err_set: Signal<In, Bits<16>>,
@@ -107,23 +118,16 @@ pub struct RegBlock {
     n_busy: DFF<Bits<32>>,
     rdata: DFF<Bits<32>>,
     pulse: DFF<Bit>,
-    o_type: Constant<Bits<REG_ADDR_BITS>>,
-    o_version: Constant<Bits<REG_ADDR_BITS>>,
-    o_build: Constant<Bits<REG_ADDR_BITS>>,
+    // Read stage 1: `sel[i]` is set when the address was `o_read[i]`.
+    sel: [DFF<Bit>; READS],
+    o_read: [Constant<Bits<REG_ADDR_BITS>>; READS],
+    // Read stage 2: the value of read `i` (`val`), zero unless selected (`term`), their OR.
+    val: [Signal<Local, Bits<32>>; READS],
+    term: [Signal<Local, Bits<32>>; READS],
+    or_acc: [Signal<Local, Bits<32>>; READS],
     o_scratch: Constant<Bits<REG_ADDR_BITS>>,
-    o_lanes: Constant<Bits<REG_ADDR_BITS>>,
-    o_accounts: Constant<Bits<REG_ADDR_BITS>>,
-    o_assets: Constant<Bits<REG_ADDR_BITS>>,
-    o_slots: Constant<Bits<REG_ADDR_BITS>>,
     o_control: Constant<Bits<REG_ADDR_BITS>>,
-    o_status: Constant<Bits<REG_ADDR_BITS>>,
     o_errors: Constant<Bits<REG_ADDR_BITS>>,
-    o_commands: Constant<Bits<REG_ADDR_BITS>>,
-    o_scans: Constant<Bits<REG_ADDR_BITS>>,
-    o_words: Constant<Bits<REG_ADDR_BITS>>,
-    o_busy: Constant<Bits<REG_ADDR_BITS>>,
-    o_active_accounts: Constant<Bits<REG_ADDR_BITS>>,
-    o_active_slots: Constant<Bits<REG_ADDR_BITS>>,
     v_type: Constant<Bits<32>>,
     v_version: Constant<Bits<32>>,
     v_build: Constant<Bits<32>>,
@@ -132,6 +136,26 @@ pub struct RegBlock {
     v_assets: Constant<Bits<32>>,
     v_slots: Constant<Bits<32>>,
 }
+
+/// The offsets of the multiplexer's inputs, in the order of `val` in [`RegBlock::update`].
+const READ_OFFSETS: [u32; READS] = [
+    offset::ID_TYPE,
+    offset::ID_VERSION,
+    offset::BUILD_ID,
+    offset::SCRATCH,
+    offset::CONFIG_LANES,
+    offset::CONFIG_ACCOUNTS,
+    offset::CONFIG_ASSETS,
+    offset::CONFIG_TERM_SLOTS,
+    offset::STATUS,
+    offset::ERRORS,
+    offset::STAT_COMMANDS,
+    offset::STAT_SCANS,
+    offset::STAT_WORDS,
+    offset::STAT_BUSY_CYCLES,
+    offset::ACTIVE_ACCOUNTS,
+    offset::ACTIVE_SLOTS,
+];
 
 impl RegBlock {
     /// A register block reporting `build_id`.
@@ -160,23 +184,14 @@ impl RegBlock {
             n_busy: Default::default(),
             rdata: Default::default(),
             pulse: Default::default(),
-            o_type: c12!(offset::ID_TYPE),
-            o_version: c12!(offset::ID_VERSION),
-            o_build: c12!(offset::BUILD_ID),
+            sel: Default::default(),
+            o_read: READ_OFFSETS.map(|o| c12!(o)),
+            val: Default::default(),
+            term: Default::default(),
+            or_acc: Default::default(),
             o_scratch: c12!(offset::SCRATCH),
-            o_lanes: c12!(offset::CONFIG_LANES),
-            o_accounts: c12!(offset::CONFIG_ACCOUNTS),
-            o_assets: c12!(offset::CONFIG_ASSETS),
-            o_slots: c12!(offset::CONFIG_TERM_SLOTS),
             o_control: c12!(offset::CONTROL),
-            o_status: c12!(offset::STATUS),
             o_errors: c12!(offset::ERRORS),
-            o_commands: c12!(offset::STAT_COMMANDS),
-            o_scans: c12!(offset::STAT_SCANS),
-            o_words: c12!(offset::STAT_WORDS),
-            o_busy: c12!(offset::STAT_BUSY_CYCLES),
-            o_active_accounts: c12!(offset::ACTIVE_ACCOUNTS),
-            o_active_slots: c12!(offset::ACTIVE_SLOTS),
             v_type: c12!(regs::TYPE_LIQSCAN),
             v_version: c12!(regs::VERSION),
             v_build: c12!(build_id),
@@ -192,6 +207,10 @@ impl Logic for RegBlock {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, scratch, errors, n_commands, n_scans, n_words, n_busy, rdata, pulse);
+        for i in 0..READS {
+            self.sel[i].clock.next = self.clock.val();
+            self.sel[i].d.next = self.sel[i].q.val();
+        }
         // Counters and sticky errors.
         if self.inc_commands.val() {
             self.n_commands.d.next = self.n_commands.q.val() + 1;
@@ -220,57 +239,40 @@ impl Logic for RegBlock {
                 self.pulse.d.next = self.reg_wdata.val().get_bit(0);
             }
         }
-        // Reads.
-        self.rdata.d.next = 0.into();
-        if self.reg_addr.val() == self.o_type.val() {
-            self.rdata.d.next = self.v_type.val();
+        // Reads, stage 1: one registered compare per readable register.
+        for i in 0..READS {
+            self.sel[i].d.next = self.reg_addr.val() == self.o_read[i].val();
         }
-        if self.reg_addr.val() == self.o_version.val() {
-            self.rdata.d.next = self.v_version.val();
+        // Stage 2: the selected value (at most one `sel` is set), an AND-OR, not a priority chain.
+        self.val[0].next = self.v_type.val();
+        self.val[1].next = self.v_version.val();
+        self.val[2].next = self.v_build.val();
+        self.val[3].next = self.scratch.q.val();
+        self.val[4].next = self.v_lanes.val();
+        self.val[5].next = self.v_accounts.val();
+        self.val[6].next = self.v_assets.val();
+        self.val[7].next = self.v_slots.val();
+        self.val[8].next = bit_cast::<32, 1>(self.busy.val().into())
+            | (bit_cast::<32, 1>(self.events_pending.val().into()) << 1);
+        self.val[9].next = bit_cast::<32, 16>(self.errors.q.val());
+        self.val[10].next = self.n_commands.q.val();
+        self.val[11].next = self.n_scans.q.val();
+        self.val[12].next = self.n_words.q.val();
+        self.val[13].next = self.n_busy.q.val();
+        self.val[14].next = bit_cast::<32, 16>(self.active_accounts.val());
+        self.val[15].next = bit_cast::<32, 8>(self.active_slots.val());
+        for i in 0..READS {
+            self.term[i].next = 0.into();
+            if self.sel[i].q.val() {
+                self.term[i].next = self.val[i].val();
+            }
         }
-        if self.reg_addr.val() == self.o_build.val() {
-            self.rdata.d.next = self.v_build.val();
+        self.or_acc[0].next = self.term[0].val();
+        for i in 1..READS {
+            self.or_acc[i].next = self.or_acc[i - 1].val() | self.term[i].val();
         }
-        if self.reg_addr.val() == self.o_scratch.val() {
-            self.rdata.d.next = self.scratch.q.val();
-        }
-        if self.reg_addr.val() == self.o_lanes.val() {
-            self.rdata.d.next = self.v_lanes.val();
-        }
-        if self.reg_addr.val() == self.o_accounts.val() {
-            self.rdata.d.next = self.v_accounts.val();
-        }
-        if self.reg_addr.val() == self.o_assets.val() {
-            self.rdata.d.next = self.v_assets.val();
-        }
-        if self.reg_addr.val() == self.o_slots.val() {
-            self.rdata.d.next = self.v_slots.val();
-        }
-        if self.reg_addr.val() == self.o_status.val() {
-            self.rdata.d.next = bit_cast::<32, 1>(self.busy.val().into())
-                | (bit_cast::<32, 1>(self.events_pending.val().into()) << 1);
-        }
-        if self.reg_addr.val() == self.o_errors.val() {
-            self.rdata.d.next = bit_cast::<32, 16>(self.errors.q.val());
-        }
-        if self.reg_addr.val() == self.o_commands.val() {
-            self.rdata.d.next = self.n_commands.q.val();
-        }
-        if self.reg_addr.val() == self.o_scans.val() {
-            self.rdata.d.next = self.n_scans.q.val();
-        }
-        if self.reg_addr.val() == self.o_words.val() {
-            self.rdata.d.next = self.n_words.q.val();
-        }
-        if self.reg_addr.val() == self.o_busy.val() {
-            self.rdata.d.next = self.n_busy.q.val();
-        }
-        if self.reg_addr.val() == self.o_active_accounts.val() {
-            self.rdata.d.next = bit_cast::<32, 16>(self.active_accounts.val());
-        }
-        if self.reg_addr.val() == self.o_active_slots.val() {
-            self.rdata.d.next = bit_cast::<32, 8>(self.active_slots.val());
-        }
+        // rust-hdl's Verilog generator needs a literal index here (READS - 1).
+        self.rdata.d.next = self.or_acc[15].val();
         if self.reset.val() {
             self.scratch.d.next = 0.into();
             self.errors.d.next = 0.into();

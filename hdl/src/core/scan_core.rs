@@ -16,6 +16,13 @@
 //! into sign-magnitude when written); a separate memory holds the asset index. The price table
 //! is replicated per lane (each lane reads a different asset), addressed by (asset, sign).
 //!
+//! Each lane's memories and the registers around them are a [`LaneMem`] module, which registers
+//! the write bus before writing: a price or term write reaches its block RAM one cycle after the
+//! command is accepted. That is safe: the earliest read after it, a scan accepted in the next
+//! cycle, reads the term memory two cycles later still (start 2, see
+//! [`crate::golden::throughput`]), and a write never comes before an earlier scan's last read
+//! (the drain state).
+//!
 //! Commands (one per cycle while `cmd_ready`; see [`crate::golden::CoreCmd`] and
 //! [`crate::golden::cmd_fields`] for the port encoding): set price, write term, set params,
 //! full scan, incremental scan. A scan issues `slots` cycles per group; an incremental scan
@@ -34,6 +41,7 @@
 use crate::abi::config::*;
 use crate::abi::regs::error_bit;
 use crate::core::fifo::OutFifo;
+use crate::core::lane_mem::LaneMem;
 use crate::core::mac_lane::MacLane;
 use crate::core::packer::BitmapPacker;
 use crate::core::ram::SyncRam;
@@ -41,20 +49,22 @@ use crate::core::regs::{REG_ADDR_BITS, RegBlock};
 use crate::golden::op;
 use rust_hdl::prelude::*;
 
-/// Term memory address bits: group and slot.
-pub const TERM_ADDR_BITS: usize = GROUP_BITS + SLOT_BITS;
-/// Price table address bits: asset and sign.
-pub const PRICE_ADDR_BITS: usize = CARD_ASSET_BITS + 1;
+pub use crate::core::lane_mem::{PRICE_ADDR_BITS, TERM_ADDR_BITS};
 /// Exposure index words per asset: 32 groups per word.
 pub const XWORD_BITS: usize = GROUP_BITS - 5;
 /// Exposure index address bits: asset and word.
 pub const EXPO_ADDR_BITS: usize = CARD_ASSET_BITS + XWORD_BITS;
-/// Stages of the control delay line: issue -> packer (the kernel names the last one, 10).
-pub const CTL_STAGES: usize = 11;
-const _: () = assert!(CTL_STAGES == 11);
+/// Stages of the control delay line: issue -> packer (the kernel names the last one, 11).
+pub const CTL_STAGES: usize = 12;
+const _: () = assert!(CTL_STAGES == 12);
 const SH_SLOT: u64 = SLOT_BITS as u64;
+const SH_ASSET: u64 = CARD_ASSET_BITS as u64;
+const SH_ACCOUNT: u64 = CARD_ACCOUNT_BITS as u64;
 
 const _: () = assert!(GROUP_BITS >= 5, "the exposure index packs 32 groups per word");
+// The range checks test the bits above these widths.
+const _: () = assert!(CARD_ASSETS == 1 << CARD_ASSET_BITS && CARD_ACCOUNTS == 1 << CARD_ACCOUNT_BITS);
+const _: () = assert!(TERM_SLOTS == 1 << SLOT_BITS);
 const SH_XWORD: u64 = XWORD_BITS as u64;
 const XWORD_LSB: usize = LANE_BITS + 5;
 
@@ -110,16 +120,13 @@ pub struct ScanCore {
     pub reg_write: Signal<In, Bit>,
     /// Register write data.
     pub reg_wdata: Signal<In, Bits<32>>,
-    /// Register read data (one cycle after the address).
+    /// Register read data ([`crate::core::regs::READ_LATENCY`] cycles after the address).
     pub reg_rdata: Signal<Out, Bits<32>>,
     /// The sequencer is busy.
     pub busy: Signal<Out, Bit>,
     // Blocks.
     lanes: [MacLane; LANES],
-    term_coeff: [SyncRam<Bits<32>, TERM_ADDR_BITS>; LANES],
-    term_paddr: [SyncRam<Bits<PRICE_ADDR_BITS>, TERM_ADDR_BITS>; LANES],
-    price_spot: [SyncRam<Bits<32>, PRICE_ADDR_BITS>; LANES],
-    price_stress: [SyncRam<Bits<32>, PRICE_ADDR_BITS>; LANES],
+    lmem: [LaneMem; LANES],
     exposure: SyncRam<Bits<32>, EXPO_ADDR_BITS>,
     pack_breach: BitmapPacker<LANES>,
     pack_at_risk: BitmapPacker<LANES>,
@@ -138,9 +145,18 @@ pub struct ScanCore {
     drain: DFF<Bits<3>>,
     p_accounts: DFF<Bits<16>>,
     p_slots: DFF<Bits<8>>,
-    /// `p_slots - 1`, so the last-slot test is an equality, not an add and compare.
-    p_slots_m1: DFF<Bits<5>>,
     p_groups: DFF<Bits<8>>,
+    // The sequencer's two tests, kept in registers and updated with `s` and `g`, so the issue
+    // decision starts from flip-flops (run 4's critical path was `s + 1 == p_slots` through a
+    // carry chain into the issue logic): `last` is `s == p_slots - 1`, `g_end` is
+    // `g == p_groups`. When `s` steps, the next `last` is `s == p_slots - 2`; when `g` steps,
+    // the next `g_end` is `g == p_groups - 1`; when either restarts at 0, the `*_zero` flags.
+    last: DFF<Bit>,
+    g_end: DFF<Bit>,
+    p_slots_m2: DFF<Bits<5>>,
+    slots_one: DFF<Bit>,
+    p_groups_m1: DFF<Bits<8>>,
+    groups_zero: DFF<Bit>,
     // Issue registers: ctl = {done, last, first, valid}.
     iss_ctl: DFF<Bits<4>>,
     iss_group: DFF<Bits<GROUP_BITS>>,
@@ -148,13 +164,6 @@ pub struct ScanCore {
     // Control delay line.
     ctl: [DFF<Bits<4>>; CTL_STAGES],
     grp: [DFF<Bits<GROUP_BITS>>; CTL_STAGES],
-    // Per-lane data pipeline.
-    t2_coeff: [DFF<Bits<32>>; LANES],
-    t2_paddr: [DFF<Bits<PRICE_ADDR_BITS>>; LANES],
-    p3_coeff: [DFF<Bits<32>>; LANES],
-    p4_coeff: [DFF<Bits<32>>; LANES],
-    p4_spot: [DFF<Bits<32>>; LANES],
-    p4_stress: [DFF<Bits<32>>; LANES],
     // Combinational helpers.
     core_reset: Signal<Local, Bit>,
     accept: Signal<Local, Bit>,
@@ -167,7 +176,6 @@ pub struct ScanCore {
     neg_coeff: Signal<Local, Bits<32>>,
     groups_sum: Signal<Local, Bits<32>>,
     k_accounts: Constant<Bits<16>>,
-    k_assets: Constant<Bits<32>>,
     k_slots: Constant<Bits<8>>,
     k_sign: Constant<Bits<32>>,
     k_round: Constant<Bits<32>>,
@@ -208,10 +216,7 @@ impl ScanCore {
             reg_rdata: Default::default(),
             busy: Default::default(),
             lanes: std::array::from_fn(|_| Default::default()),
-            term_coeff: std::array::from_fn(|_| Default::default()),
-            term_paddr: std::array::from_fn(|_| Default::default()),
-            price_spot: std::array::from_fn(|_| Default::default()),
-            price_stress: std::array::from_fn(|_| Default::default()),
+            lmem: std::array::from_fn(|_| Default::default()),
             exposure: Default::default(),
             pack_breach: Default::default(),
             pack_at_risk: Default::default(),
@@ -228,19 +233,18 @@ impl ScanCore {
             drain: Default::default(),
             p_accounts: Default::default(),
             p_slots: DFF::default(),
-            p_slots_m1: DFF::default(),
             p_groups: Default::default(),
+            last: Default::default(),
+            g_end: Default::default(),
+            p_slots_m2: Default::default(),
+            slots_one: Default::default(),
+            p_groups_m1: Default::default(),
+            groups_zero: Default::default(),
             iss_ctl: Default::default(),
             iss_group: Default::default(),
             iss_slot: Default::default(),
             ctl: std::array::from_fn(|_| Default::default()),
             grp: std::array::from_fn(|_| Default::default()),
-            t2_coeff: std::array::from_fn(|_| Default::default()),
-            t2_paddr: std::array::from_fn(|_| Default::default()),
-            p3_coeff: std::array::from_fn(|_| Default::default()),
-            p4_coeff: std::array::from_fn(|_| Default::default()),
-            p4_spot: std::array::from_fn(|_| Default::default()),
-            p4_stress: std::array::from_fn(|_| Default::default()),
             core_reset: Default::default(),
             accept: Default::default(),
             stall: Default::default(),
@@ -252,7 +256,6 @@ impl ScanCore {
             neg_coeff: Default::default(),
             groups_sum: Default::default(),
             k_accounts: k(CARD_ACCOUNTS as u64),
-            k_assets: k(CARD_ASSETS as u64),
             k_slots: k(TERM_SLOTS as u64),
             k_sign: k(1 << 31),
             k_round: k(LANES as u64 - 1),
@@ -267,9 +270,7 @@ impl ScanCore {
 
     /// Reads a term memory word directly (test access): (sign-magnitude coefficient, asset).
     pub fn peek_term(&self, account: usize, slot: usize) -> (u32, u32) {
-        let (l, g) = (account % LANES, account / LANES);
-        let a = (g << SH_SLOT) | slot;
-        (self.term_coeff[l].peek(a).to_u32(), self.term_paddr[l].peek(a).to_u32())
+        self.lmem[account % LANES].peek_term(account / LANES, slot)
     }
 }
 
@@ -283,22 +284,34 @@ impl Logic for ScanCore {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, xw, xw_buf, x_word, x_bit, g, s, asset, drain, p_accounts, p_slots,
-            p_slots_m1, p_groups, iss_ctl, iss_group, iss_slot
+            self,
+            clock,
+            state,
+            xw,
+            xw_buf,
+            x_word,
+            x_bit,
+            g,
+            s,
+            asset,
+            drain,
+            p_accounts,
+            p_slots,
+            p_groups,
+            last,
+            g_end,
+            p_slots_m2,
+            slots_one,
+            p_groups_m1,
+            groups_zero,
+            iss_ctl,
+            iss_group,
+            iss_slot
         );
         clock!(self, clock, exposure, fifo, regs);
         for l in 0..LANES {
             self.lanes[l].clock.next = self.clock.val();
-            self.term_coeff[l].clock.next = self.clock.val();
-            self.term_paddr[l].clock.next = self.clock.val();
-            self.price_spot[l].clock.next = self.clock.val();
-            self.price_stress[l].clock.next = self.clock.val();
-            self.t2_coeff[l].clock.next = self.clock.val();
-            self.t2_paddr[l].clock.next = self.clock.val();
-            self.p3_coeff[l].clock.next = self.clock.val();
-            self.p4_coeff[l].clock.next = self.clock.val();
-            self.p4_spot[l].clock.next = self.clock.val();
-            self.p4_stress[l].clock.next = self.clock.val();
+            self.lmem[l].clock.next = self.clock.val();
         }
         for i in 0..CTL_STAGES {
             self.ctl[i].clock.next = self.clock.val();
@@ -313,34 +326,25 @@ impl Logic for ScanCore {
         self.errs.next = 0.into();
         self.neg_coeff.next = bits::<32>(0) - self.cmd_data0.val();
         self.groups_sum.next = self.cmd_data0.val() + self.k_round.val();
+        // The write buses: every lane registers them (LaneMem) before its memories.
         for l in 0..LANES {
-            self.price_spot[l].write_enable.next = false;
-            self.price_stress[l].write_enable.next = false;
-            self.price_spot[l].write_address.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
+            self.lmem[l].w_price.next = false;
+            self.lmem[l].w_price_addr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
                 self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0),
             ) << 1
                 | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_sub.val().get_bits::<1>(0));
-            self.price_stress[l].write_address.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
-                self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0),
-            ) << 1
-                | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_sub.val().get_bits::<1>(0));
-            self.price_spot[l].write_data.next = self.cmd_data0.val();
-            self.price_stress[l].write_data.next = self.cmd_data1.val();
-            self.term_coeff[l].write_enable.next = false;
-            self.term_paddr[l].write_enable.next = false;
-            self.term_coeff[l].write_address.next =
+            self.lmem[l].w_spot.next = self.cmd_data0.val();
+            self.lmem[l].w_stressed.next = self.cmd_data1.val();
+            self.lmem[l].w_term.next = false;
+            self.lmem[l].w_term_addr.next =
                 bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.cmd_addr.val().get_bits::<GROUP_BITS>(LANE_BITS))
                     << SH_SLOT
                     | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.cmd_sub.val().get_bits::<SLOT_BITS>(0));
-            self.term_paddr[l].write_address.next =
-                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.cmd_addr.val().get_bits::<GROUP_BITS>(LANE_BITS))
-                    << SH_SLOT
-                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.cmd_sub.val().get_bits::<SLOT_BITS>(0));
-            self.term_coeff[l].write_data.next = self.cmd_data0.val();
+            self.lmem[l].w_coeff.next = self.cmd_data0.val();
             if self.cmd_data0.val().get_bit(31) {
-                self.term_coeff[l].write_data.next = self.neg_coeff.val() | self.k_sign.val();
+                self.lmem[l].w_coeff.next = self.neg_coeff.val() | self.k_sign.val();
             }
-            self.term_paddr[l].write_data.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
+            self.lmem[l].w_term_paddr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
                 self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0),
             ) << 1
                 | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_data0.val().get_bits::<1>(31));
@@ -360,37 +364,38 @@ impl Logic for ScanCore {
         // ---- Sequencer ----
         self.stall.next = self.fifo.almost_full.val();
         self.issue.next = false;
-        self.is_last.next = self.s.q.val() == self.p_slots_m1.q.val();
+        self.is_last.next = self.last.q.val();
         self.g_next.next = self.g.q.val();
         self.adv.next = false;
         self.iss_ctl.d.next = 0.into();
         self.iss_group.d.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
         self.iss_slot.d.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
+        // Range checks against powers of two test the bits above the range (an OR of wires), not
+        // a compare through a carry chain (run 11's critical path: a 32-bit compare of
+        // cmd_data1 into the state register's enable).
         if self.state.q.val() == ST_IDLE {
             if self.accept.val() {
                 if self.cmd_op.val() == op::SET_PRICE {
-                    if self.cmd_addr.val() >= bit_cast::<16, 32>(self.k_assets.val()) {
+                    if (self.cmd_addr.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else {
                         for l in 0..LANES {
-                            self.price_spot[l].write_enable.next = true;
-                            self.price_stress[l].write_enable.next = true;
+                            self.lmem[l].w_price.next = true;
                         }
                     }
                 } else if self.cmd_op.val() == op::WRITE_TERM {
-                    if self.cmd_addr.val() >= self.k_accounts.val() {
+                    if (self.cmd_addr.val() >> SH_ACCOUNT).any() {
                         self.errs.next = self.e_account.val();
-                    } else if bit_cast::<16, 8>(self.cmd_sub.val()) >= bit_cast::<16, 8>(self.k_slots.val()) {
+                    } else if (self.cmd_sub.val() >> SH_SLOT).any() {
                         self.errs.next = self.e_slot.val();
-                    } else if self.cmd_data1.val() >= self.k_assets.val() {
+                    } else if (self.cmd_data1.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else if self.cmd_data0.val() == self.k_sign.val() {
                         self.errs.next = self.e_coeff.val();
                     } else {
                         for l in 0..LANES {
                             if self.cmd_addr.val().get_bits::<LANE_BITS>(0).index() == l {
-                                self.term_coeff[l].write_enable.next = true;
-                                self.term_paddr[l].write_enable.next = true;
+                                self.lmem[l].w_term.next = true;
                             }
                         }
                         if self.cmd_data0.val().any() {
@@ -410,15 +415,21 @@ impl Logic for ScanCore {
                     } else {
                         self.p_accounts.d.next = self.cmd_data0.val().get_bits::<16>(0);
                         self.p_slots.d.next = self.cmd_data1.val().get_bits::<8>(0);
-                        self.p_slots_m1.d.next = self.cmd_data1.val().get_bits::<5>(0) - 1;
+                        self.p_slots_m2.d.next = self.cmd_data1.val().get_bits::<5>(0) - 2;
+                        self.slots_one.d.next = self.cmd_data1.val() == 1;
                         self.p_groups.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS);
+                        self.p_groups_m1.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS) - 1;
+                        // Accounts 0 is 0 groups (the value passed the range check above).
+                        self.groups_zero.d.next = self.cmd_data0.val() == 0;
                     }
                 } else if self.cmd_op.val() == op::SCAN_FULL {
                     self.g.d.next = 0.into();
                     self.s.d.next = 0.into();
+                    self.g_end.d.next = self.groups_zero.q.val();
+                    self.last.d.next = self.slots_one.q.val();
                     self.state.d.next = ST_FULL.into();
                 } else if self.cmd_op.val() == op::SCAN_ASSET {
-                    if self.cmd_addr.val() >= bit_cast::<16, 32>(self.k_assets.val()) {
+                    if (self.cmd_addr.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else {
                         self.asset.d.next = self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0);
@@ -430,7 +441,7 @@ impl Logic for ScanCore {
                 }
             }
         } else if self.state.q.val() == ST_FULL {
-            if self.g.q.val() == self.p_groups.q.val() {
+            if self.g_end.q.val() {
                 self.state.d.next = ST_DONE.into();
             } else if !self.stall.val() {
                 self.issue.next = true;
@@ -446,6 +457,8 @@ impl Logic for ScanCore {
             self.xw.d.next = self.xw_buf.q.val();
             self.g_next.next = 0.into();
             self.s.d.next = 0.into();
+            self.g_end.d.next = self.groups_zero.q.val();
+            self.last.d.next = self.slots_one.q.val();
             self.state.d.next = ST_DECIDE.into();
         } else if self.state.q.val() == ST_XREAD {
             self.state.d.next = ST_XWAIT.into();
@@ -455,7 +468,7 @@ impl Logic for ScanCore {
             self.exposure.write_enable.next = true;
             self.state.d.next = ST_IDLE.into();
         } else if self.state.q.val() == ST_DECIDE {
-            if self.g.q.val() == self.p_groups.q.val() {
+            if self.g_end.q.val() {
                 self.state.d.next = ST_DONE.into();
             } else if !self.xw.q.val().get_bit(0) {
                 self.g_next.next = self.g.q.val() + 1;
@@ -490,14 +503,19 @@ impl Logic for ScanCore {
                 | (bit_cast::<4, 1>(self.is_last.val().into()) << 2);
             if self.is_last.val() {
                 self.s.d.next = 0.into();
+                self.last.d.next = self.slots_one.q.val();
                 self.g_next.next = self.g.q.val() + 1;
                 self.adv.next = true;
             } else {
                 self.s.d.next = self.s.q.val() + 1;
+                self.last.d.next = self.s.q.val() == self.p_slots_m2.q.val();
             }
         }
         if self.state.q.val() != ST_IDLE {
             self.g.d.next = self.g_next.val();
+        }
+        if self.adv.val() {
+            self.g_end.d.next = self.g.q.val() == self.p_groups_m1.q.val();
         }
         // Walk the exposure word as groups pass; at a word's end take the next one (prefetched).
         if self.adv.val() {
@@ -517,37 +535,27 @@ impl Logic for ScanCore {
             self.grp[i].d.next = self.grp[i - 1].q.val();
         }
         for l in 0..LANES {
-            self.term_coeff[l].read_address.next =
-                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.iss_group.q.val()) << SH_SLOT
-                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.iss_slot.q.val());
-            self.term_paddr[l].read_address.next =
-                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.iss_group.q.val()) << SH_SLOT
-                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.iss_slot.q.val());
-            self.t2_coeff[l].d.next = self.term_coeff[l].read_data.val();
-            self.t2_paddr[l].d.next = self.term_paddr[l].read_data.val();
-            self.price_spot[l].read_address.next = self.t2_paddr[l].q.val();
-            self.price_stress[l].read_address.next = self.t2_paddr[l].q.val();
-            self.p3_coeff[l].d.next = self.t2_coeff[l].q.val();
-            self.p4_coeff[l].d.next = self.p3_coeff[l].q.val();
-            self.p4_spot[l].d.next = self.price_spot[l].read_data.val();
-            self.p4_stress[l].d.next = self.price_stress[l].read_data.val();
+            // The read address is the issue (iss_group, iss_slot): each lane registers its own
+            // copy from the same source (g, s), so no one register drives every lane's memories.
+            self.lmem[l].rd_group.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
+            self.lmem[l].rd_slot.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
             self.lanes[l].valid.next = self.ctl[3].q.val().get_bit(0);
             self.lanes[l].first.next = self.ctl[3].q.val().get_bit(1);
             self.lanes[l].last.next = self.ctl[3].q.val().get_bit(2);
-            self.lanes[l].neg.next = self.p4_coeff[l].q.val().get_bit(31);
-            self.lanes[l].mag.next = self.p4_coeff[l].q.val() & !self.k_sign.val();
-            self.lanes[l].spot.next = self.p4_spot[l].q.val();
-            self.lanes[l].stressed.next = self.p4_stress[l].q.val();
+            self.lanes[l].neg.next = self.lmem[l].neg.val();
+            self.lanes[l].mag.next = self.lmem[l].mag.val();
+            self.lanes[l].spot.next = self.lmem[l].spot.val();
+            self.lanes[l].stressed.next = self.lmem[l].stressed.val();
             self.pack_breach.bits[l].next = self.lanes[l].breach.val();
             self.pack_at_risk.bits[l].next = self.lanes[l].at_risk.val();
         }
 
         // ---- Output: packer into the FIFO ----
         // A word when the control line says a last term's verdict is out; a marker for done.
-        self.fifo.write.next = (self.ctl[10].q.val().get_bit(0) & self.ctl[10].q.val().get_bit(2))
-            | self.ctl[10].q.val().get_bit(3);
-        self.fifo.in_done.next = self.ctl[10].q.val().get_bit(3);
-        self.fifo.in_group.next = bit_cast::<8, GROUP_BITS>(self.grp[10].q.val());
+        self.fifo.write.next = (self.ctl[11].q.val().get_bit(0) & self.ctl[11].q.val().get_bit(2))
+            | self.ctl[11].q.val().get_bit(3);
+        self.fifo.in_done.next = self.ctl[11].q.val().get_bit(3);
+        self.fifo.in_group.next = bit_cast::<8, GROUP_BITS>(self.grp[11].q.val());
         self.fifo.in_breach.next = self.pack_breach.word.val();
         self.fifo.in_at_risk.next = self.pack_at_risk.word.val();
         self.fifo.reset.next = self.core_reset.val();
@@ -567,7 +575,7 @@ impl Logic for ScanCore {
         self.regs.err_set.next = self.errs.val();
         self.regs.inc_commands.next = self.accept.val();
         self.regs.inc_scans.next = self.iss_ctl.q.val().get_bit(3);
-        self.regs.inc_words.next = self.ctl[10].q.val().get_bit(0) & self.ctl[10].q.val().get_bit(2);
+        self.regs.inc_words.next = self.ctl[11].q.val().get_bit(0) & self.ctl[11].q.val().get_bit(2);
         self.regs.busy.next = self.state.q.val() != ST_IDLE;
         self.regs.active_accounts.next = self.p_accounts.q.val();
         self.regs.active_slots.next = self.p_slots.q.val();
@@ -579,8 +587,11 @@ impl Logic for ScanCore {
             self.iss_ctl.d.next = 0.into();
             self.p_accounts.d.next = 0.into();
             self.p_slots.d.next = self.k_slots.val();
-            self.p_slots_m1.d.next = self.k_slots.val().get_bits::<5>(0) - 1;
+            self.p_slots_m2.d.next = self.k_slots.val().get_bits::<5>(0) - 2;
+            self.slots_one.d.next = false;
             self.p_groups.d.next = 0.into();
+            self.p_groups_m1.d.next = bits::<8>(0xFF);
+            self.groups_zero.d.next = true;
             for i in 0..CTL_STAGES {
                 self.ctl[i].d.next = 0.into();
             }

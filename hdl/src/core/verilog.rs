@@ -5,7 +5,7 @@
 //! module that uses it, with the value from this crate, so the Verilog carries the same
 //! numbers as the simulation.
 
-use crate::abi::config::{LANE_BITS, SLOT_BITS};
+use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ASSET_BITS, LANE_BITS, SLOT_BITS};
 use crate::core::mac_lane::COL_BITS;
 use crate::core::scan_core::{ScanCore, XWORD_BITS};
 use crate::golden::op;
@@ -36,6 +36,8 @@ fn params() -> Vec<(&'static str, String)> {
         sized("op$SCAN_FULL", 3, op::SCAN_FULL),
         sized("op$SCAN_ASSET", 3, op::SCAN_ASSET),
         int("LANE_BITS", LANE_BITS),
+        int("SH_ASSET", CARD_ASSET_BITS),
+        int("SH_ACCOUNT", CARD_ACCOUNT_BITS),
         int("SH_SLOT", SLOT_BITS),
         int("COL_BITS", COL_BITS),
         int("SH_XWORD", XWORD_BITS),
@@ -81,17 +83,20 @@ pub fn add_localparams(v: &str) -> String {
     out
 }
 
-/// Marks every MAC lane module (`top$lanes$<n>`) `(* keep_hierarchy *)`.
+/// Marks every MAC lane module (`top$lanes$<n>`) and every lane memory module
+/// (`top$lmem$<n>`) `(* keep_hierarchy *)`.
 ///
 /// The lanes all receive the same control bits, so once yosys flattens the design it merges
 /// their identical control registers (`opt_merge`) into one copy that drives every lane's
 /// accumulators across the die (the critical path of the first 8-lane build: 9.2 ns of routing
 /// from one lane's control register to another lane's accumulator). Keeping each lane a module
-/// keeps one control pipeline per lane; simulators ignore the attribute.
+/// keeps one control pipeline per lane, and likewise one copy per lane of the read address and
+/// write bus registers of `LaneMem`; simulators ignore the attribute.
 pub fn keep_lane_hierarchy(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 4096);
     for line in v.split_inclusive('\n') {
-        if let Some(rest) = line.strip_prefix("module top$lanes$")
+        if let Some(rest) =
+            line.strip_prefix("module top$lanes$").or_else(|| line.strip_prefix("module top$lmem$"))
             && let Some((n, _)) = rest.split_once('(')
             && !n.is_empty()
             && n.bytes().all(|b| b.is_ascii_digit())
