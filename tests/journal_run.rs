@@ -158,7 +158,9 @@ fn drill() -> Drill {
             let slot: u64 = l.rsplit("slot ").next().unwrap().trim_end_matches(')').parse().unwrap();
             *resent.entry(slot).or_default() += 1;
         }
-        if run > 0 {
+        // A killed run may not have got as far as opening its journal (a loaded machine can
+        // take longer than the kill delay to start it); the last run always recovers.
+        if run == 3 || (run > 0 && !e.is_empty()) {
             assert!(
                 e.contains("journal") && e.contains("recovered to record"),
                 "run {run} did not recover:\n{e}"
