@@ -98,8 +98,6 @@ struct Candidate {
     key: i128,
     slot: u32,
     first_seen: u64,
-    /// A pre-built order waits for it.
-    prebuilt: bool,
 }
 
 /// Counters of what the dispatcher did.
@@ -451,7 +449,7 @@ impl Dispatcher {
                 drop.push(slot);
                 continue;
             };
-            cands.push(Candidate { key, slot, first_seen, prebuilt: pre.contains_key(&slot) });
+            cands.push(Candidate { key, slot, first_seen });
         }
         for s in drop {
             self.backlog.remove(&s);
@@ -473,12 +471,13 @@ impl Dispatcher {
                 }
                 let c = cands[i];
                 let order = match pre.remove(&c.slot) {
-                    Some(mut o) if c.prebuilt => {
+                    // `pre` holds a slot's order only if it matched the slot's account.
+                    Some(mut o) => {
                         o.prebuilt = true;
                         o.created_ns = c.first_seen;
                         Some(o)
                     }
-                    _ => src.view(c.slot).and_then(|v| self.build(c.first_seen, &v, prices)),
+                    None => src.view(c.slot).and_then(|v| self.build(c.first_seen, &v, prices)),
                 };
                 let Some(order) = order else {
                     // Triage said sizable; kept for safety should the two ever disagree.
