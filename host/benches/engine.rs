@@ -168,6 +168,9 @@ fn main() {
         drop(book);
         return tick_only(&sz, base, &mut rng);
     }
+    if args.iter().any(|a| a == "--scan") {
+        return scan_only(&sz, &book, &vectors);
+    }
     let mut setups: Vec<(Kernel, usize)> = Kernel::available().into_iter().map(|k| (k, 1)).collect();
     setups.insert(1, (Kernel::detect(), 2));
     let mut engines: Vec<SoftwareEngine> = setups
@@ -435,6 +438,106 @@ fn main() {
             pr as f64 / 1e3,
             sz.ticks / 20
         );
+    }
+}
+
+/// `--scan`: book A's full scan with every kernel against the read loops, alternating in
+/// rounds (DRAM loop, each kernel evicted, same-size loop, each kernel warm), each round's
+/// ratios; seconds instead of minutes, for iterating on a kernel.
+fn scan_only(sz: &Sizes, book: &[Vec<Coeff>], vectors: &[Vec<PriceEntry>]) {
+    let n = book.len();
+    let mut engines: Vec<SoftwareEngine> = Kernel::available()
+        .into_iter()
+        .map(|k| {
+            let mut e = SoftwareEngine::with_kernel(n, 4, k);
+            for (s, t) in book.iter().enumerate() {
+                e.upsert(s as u32, t).unwrap();
+            }
+            e.loaded();
+            e
+        })
+        .collect();
+    let want = reference::scan(book, &vectors[0]);
+    for e in &mut engines {
+        e.batch_tick(&vectors[0]).unwrap();
+        assert!(
+            e.breach() == want.breach && e.at_risk() == want.at_risk,
+            "{:?} differs from the reference",
+            e.kernel()
+        );
+    }
+    let bytes = engines[0].stats().scan_bytes;
+    println!(
+        "book A: {n} accounts, scan reads {:.1} MB; breached {} at-risk {}",
+        bytes as f64 / 1e6,
+        bitmap::count(&want.breach),
+        bitmap::count(&want.at_risk)
+    );
+    let same: Vec<u64> = vec![1; bytes / 8];
+    let dram: Vec<u64> = vec![1; sz.dram_bytes / 8];
+    let evict = || {
+        black_box(read_loop(&dram[dram.len() / 2..]));
+    };
+    let mut i = 0;
+    for round in 0..5 {
+        let loop_dram = time(
+            sz.reps,
+            || {},
+            || {
+                black_box(read_loop(black_box(&dram)));
+            },
+        );
+        let cold: Vec<Duration> = engines
+            .iter_mut()
+            .map(|e| {
+                time(sz.reps, evict, || {
+                    i += 1;
+                    e.batch_tick(&vectors[i % vectors.len()]).unwrap();
+                })
+            })
+            .collect();
+        let loop_warm = time(
+            sz.reps,
+            || {},
+            || {
+                black_box(read_loop(black_box(&same)));
+            },
+        );
+        let warm: Vec<Duration> = engines
+            .iter_mut()
+            .map(|e| {
+                time(
+                    sz.reps,
+                    || {},
+                    || {
+                        i += 1;
+                        e.batch_tick(&vectors[i % vectors.len()]).unwrap();
+                    },
+                )
+            })
+            .collect();
+        let (dram_gbps, warm_gbps) = (gbps(sz.dram_bytes, loop_dram), gbps(bytes, loop_warm));
+        println!("round {round}: DRAM loop {dram_gbps:.1} GB/s, same-size loop {warm_gbps:.1} GB/s");
+        for ((e, c), w) in engines.iter().zip(&cold).zip(&warm) {
+            println!(
+                "  {:<14} evicted {:.3}ms = {:>3.0}% of DRAM loop; warm {:.3}ms = {:>3.0}% of same-size loop, {:.1} ns per block",
+                format!("{:?}", e.kernel()),
+                c.as_secs_f64() * 1e3,
+                100.0 * gbps(bytes, *c) / dram_gbps,
+                w.as_secs_f64() * 1e3,
+                100.0 * gbps(bytes, *w) / warm_gbps,
+                w.as_nanos() as f64 / n.div_ceil(64) as f64
+            );
+        }
+    }
+    for e in &engines {
+        let want = reference::scan(book, e.prices());
+        assert!(
+            e.breach() == want.breach && e.at_risk() == want.at_risk,
+            "{:?} differs from the reference",
+            e.kernel()
+        );
+        println!("{:?}: {} exact rechecks over all its scans", e.kernel(), e.stats().rechecks);
     }
 }
 

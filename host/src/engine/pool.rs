@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::blocks::BlockStore;
-use super::kernel::{FlatPrice, Kernel, SplitPrice, Words};
+use super::kernel::{Kernel, PriceTables, Words};
 
 /// How long the idle helper spins before it parks.
 pub(crate) const SPIN_FOR: Duration = Duration::from_millis(20);
@@ -33,10 +33,7 @@ pub(crate) const SPIN_FOR: Duration = Duration::from_millis(20);
 struct Job {
     kernel: Kernel,
     store: *const BlockStore,
-    split: *const SplitPrice,
-    split_len: usize,
-    flat: *const FlatPrice,
-    flat_len: usize,
+    prices: *const PriceTables,
     from: usize,
     to: usize,
     out: *mut Words,
@@ -73,10 +70,7 @@ impl Pool {
             job: UnsafeCell::new(Job {
                 kernel: Kernel::Portable,
                 store: std::ptr::null(),
-                split: std::ptr::null(),
-                split_len: 0,
-                flat: std::ptr::null(),
-                flat_len: 0,
+                prices: std::ptr::null(),
                 from: 0,
                 to: 0,
                 out: std::ptr::null_mut(),
@@ -96,27 +90,16 @@ impl Pool {
     }
 
     /// Starts the helper on blocks `from..to`; the caller must call [`wait`](Self::wait)
-    /// before touching `store`, `split` or `flat` mutably or letting them move.
+    /// before touching `store` or `prices` mutably or letting them move.
     pub fn start(
         &mut self,
         kernel: Kernel,
         store: &BlockStore,
-        split: &[SplitPrice],
-        flat: &[FlatPrice],
+        prices: &PriceTables,
         from: usize,
         to: usize,
     ) {
-        let job = Job {
-            kernel,
-            store,
-            split: split.as_ptr(),
-            split_len: split.len(),
-            flat: flat.as_ptr(),
-            flat_len: flat.len(),
-            from,
-            to,
-            out: self.out.as_mut_ptr(),
-        };
+        let job = Job { kernel, store, prices, from, to, out: self.out.as_mut_ptr() };
         // SAFETY: the helper is idle (every start is followed by a wait before the next).
         unsafe { *self.shared.job.get() = job };
         self.shared.go.fetch_add(1, Ordering::SeqCst);
@@ -166,11 +149,10 @@ fn helper(s: &Shared) {
         unsafe {
             let job = *s.job.get();
             let store = &*job.store;
-            let split = std::slice::from_raw_parts(job.split, job.split_len);
-            let flat = std::slice::from_raw_parts(job.flat, job.flat_len);
+            let prices = &*job.prices;
             let out = std::slice::from_raw_parts_mut(job.out, job.to - job.from);
             for (b, w) in (job.from..job.to).zip(out) {
-                *w = job.kernel.scan_block(&store.view(b), split, flat);
+                *w = job.kernel.scan_block(&store.view(b), prices);
             }
         }
         seen = go;

@@ -33,7 +33,7 @@ use liqscan_hdl::abi::{Coeff, PriceEntry, check_terms};
 
 use super::bits::Bits;
 use super::blocks::{BlockStore, Layout};
-use super::kernel::{FlatPrice, SplitPrice, Words};
+use super::kernel::{PriceTables, Words};
 use super::pairs::{PairIndex, as_pair};
 use super::pool::Pool;
 use super::{AccountHealth, EngineError, Kernel, ScanEngine};
@@ -244,8 +244,7 @@ pub struct SoftwareEngine {
     exposure: Vec<Vec<Exposure>>,
     generation: u32,
     prices: Vec<PriceEntry>,
-    split: Vec<SplitPrice>,
-    flat: Vec<FlatPrice>,
+    tables: PriceTables,
     bits: Bits,
     blocks: BlockStore,
     pairs: PairIndex,
@@ -281,8 +280,7 @@ impl SoftwareEngine {
             exposure: vec![Vec::new(); assets],
             generation: 1,
             prices: vec![PriceEntry::default(); assets],
-            split: vec![SplitPrice::default(); assets],
-            flat: vec![FlatPrice::default(); assets],
+            tables: PriceTables::new(assets),
             bits: Bits::new(slots),
             blocks: BlockStore::new(slots, assets),
             pairs: PairIndex::new(assets),
@@ -520,15 +518,15 @@ impl SoftwareEngine {
     fn full_scan_untimed(&mut self) {
         let n = self.blocks.blocks();
         let k = self.kernel;
-        let (blocks, split, flat) = (&self.blocks, &self.split[..], &self.flat[..]);
+        let (blocks, tables) = (&self.blocks, &self.tables);
         let (bits, terms, prices) = (&mut self.bits, &self.terms[..], &self.prices[..]);
         let mut rechecks = 0;
         match &mut self.pool {
             Some(pool) if n >= 2 => {
                 let mid = n / 2;
-                pool.start(k, blocks, split, flat, mid, n);
+                pool.start(k, blocks, tables, mid, n);
                 for b in 0..mid {
-                    rechecks += apply(bits, terms, prices, b, k.scan_block(&blocks.view(b), split, flat));
+                    rechecks += apply(bits, terms, prices, b, k.scan_block(&blocks.view(b), tables));
                 }
                 for (i, w) in pool.wait().iter().enumerate() {
                     rechecks += apply(bits, terms, prices, mid + i, *w);
@@ -536,7 +534,7 @@ impl SoftwareEngine {
             }
             _ => {
                 for b in 0..n {
-                    rechecks += apply(bits, terms, prices, b, k.scan_block(&blocks.view(b), split, flat));
+                    rechecks += apply(bits, terms, prices, b, k.scan_block(&blocks.view(b), tables));
                 }
             }
         }
@@ -545,8 +543,7 @@ impl SoftwareEngine {
 
     fn set_price(&mut self, a: usize, p: PriceEntry) {
         self.prices[a] = p;
-        self.split[a] = SplitPrice::of(&p);
-        self.flat[a] = FlatPrice::of(&p);
+        self.tables.set(a, &p);
     }
 }
 
