@@ -305,7 +305,7 @@ fn filter_rechecks_near_ties_only() {
             let rechecks = e.stats().rechecks;
             if filtered {
                 // The three ties at least, and the empty slots of the block (health 0, cheap)
-                // except under the single-precision column filter, whose relative band decides
+                // except under the single-precision column filter, whose relative margin decides
                 // an all-zero lane; never the four accounts far from zero.
                 let empty = if k == Kernel::Avx512Single && !rows { 0 } else { (64 - book.len()) as u64 };
                 let band = 3 + empty..=deltas.len() as u64 + empty;
@@ -440,8 +440,8 @@ fn windows_at_their_edges() {
 
 /// Healths at the single-precision filter's band: accounts made of pairs of large terms that
 /// nearly cancel (`c p_a - c' p_b` with `c'` close to `c p_a / p_b`), so healths lie between
-/// about 2^-30 and 2^-10 of the account's gross exposure, on both sides of the relative band
-/// (2^-19). Spot and stressed vectors differ, columns mix signs. Every kernel and layout must
+/// about 2^-30 and 2^-10 of the account's gross exposure, on both sides of the single-precision
+/// filter's relative margin (2^-18 of the larger side). Spot and stressed vectors differ, columns mix signs. Every kernel and layout must
 /// match the reference; the single-precision kernel must leave some lanes to the recheck and
 /// decide the rest.
 #[test]
@@ -476,7 +476,7 @@ fn relative_band_near_cancelling_terms() {
                 let (pa, pb) = if sign > 0 { (pa.asset, pb.liability) } else { (pa.liability, pb.asset) };
                 let even = (c as f64 * pa as f64 / pb as f64).round() as i64;
                 // Off by up to 2^20 quanta of b, log-uniformly: relative healths from about
-                // 2^-30 to 2^-10, the band (2^-19) in between.
+                // 2^-30 to 2^-10, the margin (about 2^-19 of the gross) in between.
                 let bits = rng.gen_range(0..=20);
                 let off = rng.gen_range(0i64..1 << bits) * if rng.gen_bool(0.5) { 1 } else { -1 };
                 let c2 = (even + off).clamp(1, COEFF_MAX as i64) as i32;

@@ -121,3 +121,15 @@ pub struct AccountHealth {
     /// as infinity too). Display and ranking only, never a decision.
     pub ratio: f64,
 }
+
+/// Asks for the cache line at `p` (a hint: no fault, any address).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch never faults and changes no state visible to the program.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
