@@ -469,13 +469,14 @@ fn main() {
 /// ratios; seconds instead of minutes, for iterating on a kernel.
 fn scan_only(sz: &Sizes, book: &[Vec<Coeff>], vectors: &[Vec<PriceEntry>]) {
     let n = book.len();
-    // `--kernel=Name` keeps one kernel (for profiling it alone).
+    // `--kernel=Name` keeps one kernel (for profiling it alone); `--threads=2` scans with two.
     let only = std::env::args().find_map(|a| a.strip_prefix("--kernel=").map(str::to_string));
+    let threads = if std::env::args().any(|a| a == "--threads=2") { 2 } else { 1 };
     let mut engines: Vec<SoftwareEngine> = Kernel::available()
         .into_iter()
         .filter(|k| only.as_ref().is_none_or(|o| *o == format!("{k:?}")))
         .map(|k| {
-            let mut e = SoftwareEngine::with_kernel(n, 4, k);
+            let mut e = SoftwareEngine::with_kernel(n, 4, k).with_threads(threads);
             for (s, t) in book.iter().enumerate() {
                 e.upsert(s as u32, t).unwrap();
             }

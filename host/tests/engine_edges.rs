@@ -509,3 +509,22 @@ fn relative_band_near_cancelling_terms() {
         }
     }
 }
+
+/// A caller pinned to one core gets a scan helper on another one (a helper inheriting the
+/// caller's one-core mask shared its core and made two-thread scans 10x slower).
+#[test]
+fn scan_helper_avoids_the_pinned_callers_core() {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    for &pin in &cores {
+        let got = std::thread::spawn(move || {
+            assert!(core_affinity::set_for_current(pin));
+            liqscan_host::engine::helper_core()
+        })
+        .join()
+        .unwrap()
+        .expect("a core for the helper");
+        if cores.len() >= 2 {
+            assert_ne!(got.id, pin.id, "helper on the caller's core {}", pin.id);
+        }
+    }
+}

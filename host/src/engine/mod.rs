@@ -26,6 +26,7 @@ pub use blocks::Layout;
 pub use kernel::Kernel;
 pub use software::{
     COMPACT_AFTER, EngineStats, PRIOR_DELTA_PER_ACCOUNT, PRIOR_SCAN_PER_SLOT, Routing, SoftwareEngine,
+    helper_core,
 };
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, TermError};

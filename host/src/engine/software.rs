@@ -293,15 +293,11 @@ impl SoftwareEngine {
     }
 
     /// Splits the full scan over `threads` threads (1 or 2): with 2, a helper thread is
-    /// spawned once, pinned to the first core (pin the calling thread to another), and woken
-    /// by an atomic for each scan (`pool.rs`). Off by default: on the project's 2-vCPU machine
-    /// it gains little (docs/PERFORMANCE.md).
+    /// spawned once, pinned (see [`helper_core`]), and woken by an atomic for each scan
+    /// (`pool.rs`). Off by default (docs/PERFORMANCE.md has what it gains).
     pub fn with_threads(mut self, threads: usize) -> Self {
         assert!((1..=2).contains(&threads), "1 or 2 scan threads");
-        self.pool = (threads == 2).then(|| {
-            let core = core_affinity::get_core_ids().and_then(|c| c.first().copied());
-            Pool::new(self.blocks.blocks(), core)
-        });
+        self.pool = (threads == 2).then(|| Pool::new(self.blocks.blocks(), helper_core()));
         self
     }
 
@@ -534,6 +530,20 @@ impl SoftwareEngine {
         self.prices[a] = p;
         self.tables.set(a, &p);
     }
+}
+
+/// The core for the scan helper: when the calling thread is pinned to one core, the first
+/// other online core (a helper inheriting the caller's mask would share its core and spin
+/// against it); otherwise the first core the caller may run on.
+pub fn helper_core() -> Option<core_affinity::CoreId> {
+    let mine = core_affinity::get_core_ids()?;
+    if let [only] = mine[..] {
+        // SAFETY: sysconf has no preconditions.
+        let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        let other = (0..online.max(0) as usize).find(|&id| id != only.id);
+        return Some(other.map_or(only, |id| core_affinity::CoreId { id }));
+    }
+    mine.first().copied()
 }
 
 /// Writes block `b`'s words into the bitmaps after recomputing exactly the lanes the filter
