@@ -299,15 +299,18 @@ fn filter_rechecks_near_ties_only() {
             e.batch_tick(&prices).unwrap();
             assert_eq!(e.breach(), &want.breach[..], "{k:?} {l:?}");
             assert_eq!(e.at_risk(), &want.at_risk[..], "{k:?} {l:?}");
-            let filtered = matches!(k, Kernel::Avx2Filter | Kernel::Avx512Filter | Kernel::Avx512Single)
-                || (l == Layout::Rows && k != Kernel::Portable);
+            let filtered = matches!(
+                k,
+                Kernel::Avx2Filter | Kernel::Avx512Filter | Kernel::Avx512Single | Kernel::Avx2Single
+            ) || (l == Layout::Rows && k != Kernel::Portable);
             let rows = e.stats().row_blocks > 0;
             let rechecks = e.stats().rechecks;
             if filtered {
                 // The three ties at least, and the empty slots of the block (health 0, cheap)
                 // except under the single-precision column filter, whose relative margin decides
                 // an all-zero lane; never the four accounts far from zero.
-                let empty = if k == Kernel::Avx512Single && !rows { 0 } else { (64 - book.len()) as u64 };
+                let single = matches!(k, Kernel::Avx512Single | Kernel::Avx2Single);
+                let empty = if single && !rows { 0 } else { (64 - book.len()) as u64 };
                 let band = 3 + empty..=deltas.len() as u64 + empty;
                 assert!(band.contains(&rechecks), "{k:?} {l:?}: {rechecks} rechecks");
             } else {
@@ -498,7 +501,7 @@ fn relative_band_near_cancelling_terms() {
             e.batch_tick(&prices).unwrap();
             assert_eq!(e.breach(), &want.breach[..], "{k:?} {l:?}");
             assert_eq!(e.at_risk(), &want.at_risk[..], "{k:?} {l:?}");
-            if k == Kernel::Avx512Single && e.stats().row_blocks == 0 {
+            if matches!(k, Kernel::Avx512Single | Kernel::Avx2Single) && e.stats().row_blocks == 0 {
                 let r = e.stats().rechecks;
                 assert!(
                     r > book.len() as u64 / 10 && r < book.len() as u64 * 3 / 4,
