@@ -153,3 +153,55 @@ fn killing_the_card_process_mid_replay_loses_no_breach() {
     );
     assert_eq!((card.breach, card.at_risk), (sw.breach, sw.at_risk));
 }
+
+/// The digest and fail-over count from `liqscan run`'s summary line.
+fn summary(out: &std::process::Output) -> (String, String) {
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let line =
+        text.lines().find(|l| l.contains("; digest ")).unwrap_or_else(|| panic!("no summary in:\n{text}"));
+    let digest = line.rsplit("digest ").next().unwrap().trim().to_string();
+    let failovers = line.split("; ").find(|p| p.ends_with("fail-overs")).unwrap().to_string();
+    (digest, failovers)
+}
+
+/// A card that is there but never answers (fault injection: silent from its first command)
+/// does not stop a keeper at start-up: after the first fence's watchdog the run goes on on
+/// the software engine, says so, counts the fail-over, and ends with the breaches of a
+/// software-only run.
+#[test]
+fn a_card_silent_from_the_start_fails_over_at_start_up() {
+    let path = std::env::temp_dir().join(format!("liqscan-silent-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut card = Command::new(env!("CARGO_BIN_EXE_liqscan"))
+        .args(["card", "--shm", path.to_str().unwrap(), "--accounts", "256", "--assets", "16"])
+        .args(["--silent-after", "0"])
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start liqscan card");
+    let start = Instant::now();
+    while LinkMemory::shm_open(&path).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "card never came up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let run = |backend: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_liqscan"))
+            .args(["run", "--demo-accounts", "200"])
+            .args(backend)
+            .output()
+            .expect("liqscan run")
+    };
+    let on_card = run(&["--backend", "shm", "--shm", path.to_str().unwrap()]);
+    let _ = card.kill();
+    let _ = card.wait();
+    let _ = std::fs::remove_file(&path);
+    let reference = run(&["--backend", "software"]);
+    assert!(on_card.status.success(), "run failed: {}", String::from_utf8_lossy(&on_card.stderr));
+    let err = String::from_utf8_lossy(&on_card.stderr);
+    assert!(err.contains("FAIL-OVER: the card did not answer at start-up"), "{err}");
+    let (digest, failovers) = summary(&on_card);
+    let (want, none) = summary(&reference);
+    assert_eq!(failovers, "1 fail-overs");
+    assert_eq!(none, "0 fail-overs");
+    assert_eq!(digest, want, "the same breaches as a software-only run");
+}

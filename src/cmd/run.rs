@@ -27,7 +27,9 @@ use liqscan_host::journal::keeper::{
     BookJournal, ClearedSlots, JournaledExecutor, SharedBookJournal, seed_guard,
 };
 use liqscan_host::journal::{FsyncPolicy, JournalConfig, JournalError};
-use liqscan_host::link::{BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkMemory, LinkOptions};
+use liqscan_host::link::{
+    BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkError, LinkFault, LinkMemory, LinkOptions,
+};
 use liqscan_host::metrics::http::MetricsServer;
 use liqscan_host::metrics::percentile_table;
 use liqscan_host::metrics::{Counters, Published};
@@ -404,6 +406,7 @@ pub fn run_workload_with(
     live: Option<&ListenPlan>,
 ) -> Result<RunResult> {
     let slots = w.ids.len();
+    let mut startup = None;
     let mut card_thread = None;
     let mut card_name = None;
     let mut shm_file = None;
@@ -434,9 +437,9 @@ pub fn run_workload_with(
                     p
                 }
             };
-            let link = open_link(LinkMemory::shm_open(&path)?, watchdog_ms, cfg.spin)?;
-            let engine = LinkEngine::new(link, slots, w.assets)?;
-            Backend::Card(Box::new(engine), Book::new(slots, w.assets))
+            let mem = LinkMemory::shm_open(&path)?;
+            let open = || Ok(LinkEngine::new(open_link(mem, watchdog_ms, cfg.spin)?, slots, w.assets)?);
+            card_or_failover(open, slots, w.assets, &counters, &mut startup)?
         }
         other => bail!("unknown backend '{other}': software, card-software, card-hdl, shm or pcie"),
     };
@@ -448,7 +451,52 @@ pub fn run_workload_with(
     let mut r = r?;
     r.card = card_name;
     r.card_report = card_report;
+    record_startup_failover(&mut r, startup);
     Ok(r)
+}
+
+/// A fail-over before the first message: (why, nanoseconds the card was waited for).
+type StartupFailover = Option<(String, u64)>;
+
+/// Opens the card engine; if the card is there but does not answer in time (the first
+/// fence's watchdog), runs on the software engine instead, as a stall during the run would,
+/// and says so in `startup`. Any other error (no card at the path, a wrong version, a book
+/// too large for the card) stops the run: those are configuration, not a stalled card.
+fn card_or_failover(
+    open: impl FnOnce() -> Result<LinkEngine>,
+    slots: usize,
+    assets: usize,
+    counters: &Counters,
+    startup: &mut StartupFailover,
+) -> Result<Backend> {
+    let t0 = std::time::Instant::now();
+    match open() {
+        Ok(engine) => Ok(Backend::Card(Box::new(engine), Book::new(slots, assets))),
+        Err(e) if is_stall(&e) => {
+            eprintln!(
+                "FAIL-OVER: the card did not answer at start-up ({e:#}); running on the software engine"
+            );
+            Counters::inc(&counters.failovers);
+            *startup = Some((format!("start-up: {e:#}"), t0.elapsed().as_nanos() as u64));
+            Ok(Backend::Software(Box::new(SoftwareEngine::new(slots, assets))))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A card that stopped answering (the link's watchdog), as opposed to a wrong configuration.
+fn is_stall(e: &anyhow::Error) -> bool {
+    let timeout = |l: &LinkError| matches!(l, LinkError::Timeout { .. });
+    e.downcast_ref::<LinkError>().is_some_and(timeout)
+        || e.downcast_ref::<LinkFault>().is_some_and(|f| matches!(f, LinkFault::Card(l) if timeout(l)))
+}
+
+/// Puts a start-up fail-over first in the run's report.
+fn record_startup_failover(r: &mut RunResult, startup: StartupFailover) {
+    if let Some((why, ns)) = startup {
+        r.report.failovers.insert(0, why);
+        r.report.failover_ns.insert(0, ns);
+    }
 }
 
 /// Records breach changes (for `--out` and the digest) and hands scans to dispatch.
@@ -807,11 +855,14 @@ pub fn run(mut a: Args) -> Result<()> {
             p.dma_bus_addr,
             false,
         )?;
-        let link = open_link(mem, watchdog, a.spin)?;
-        link.scratch_test()?;
-        let e = LinkEngine::new(link, w.ids.len(), w.assets)?;
-        let be = Backend::Card(Box::new(e), Book::new(w.ids.len(), w.assets));
-        drive_with(
+        let open = || {
+            let link = open_link(mem, watchdog, a.spin)?;
+            link.scratch_test()?;
+            Ok(LinkEngine::new(link, w.ids.len(), w.assets)?)
+        };
+        let mut startup = None;
+        let be = card_or_failover(open, w.ids.len(), w.assets, &counters, &mut startup)?;
+        let mut r = drive_with(
             &w,
             be,
             pace,
@@ -822,7 +873,9 @@ pub fn run(mut a: Args) -> Result<()> {
             published.clone(),
             journal.as_ref(),
             live.as_ref(),
-        )?
+        )?;
+        record_startup_failover(&mut r, startup);
+        r
     } else {
         run_workload_with(
             &w,
