@@ -14,7 +14,7 @@ secs=${1:-300}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(ring_command ring_event journal_records io_venue io_accounts io_ticks io_bars wire_frame)
+  targets=(ring_command ring_event journal_records io_venue io_accounts io_ticks io_bars wire_frame engine_scan)
 fi
 export RUSTC_BOOTSTRAP=1
 mode=libfuzzer

@@ -1,12 +1,15 @@
 //! Fuzz bodies, one per decoder. Each takes arbitrary bytes, must never panic, and checks what
 //! the decoder promises (ring entries: decode then encode gives the same bytes; journal frames:
-//! every frame scan accepts has a valid checksum and is re-encoded to the same bytes).
+//! every frame scan accepts has a valid checksum and is re-encoded to the same bytes). One
+//! more, `engine_scan`, is differential: every scan kernel in every layout against the
+//! reference, on books built from the bytes with healths steered near zero.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use liqscan_hdl::abi::ring::EntryBytes;
-use liqscan_hdl::abi::{Command, EventEntry};
+use liqscan_hdl::abi::{COEFF_MAX, COEFF_MIN, Coeff, Command, EventEntry, PriceEntry, QuotedPrice};
+use liqscan_host::engine::{Kernel, Layout, ScanEngine, SoftwareEngine};
 use liqscan_host::feed::auth::HmacKey;
 use liqscan_host::feed::wire;
 use liqscan_host::io::{Format, accounts, ticks, venue};
@@ -14,6 +17,7 @@ use liqscan_host::journal::frame::{self, MAX_RECORD};
 use liqscan_host::journal::record::decode_payload;
 use liqscan_host::journal::{DurableState, Record};
 use liqscan_host::model::AssetTable;
+use liqscan_host::reference;
 
 /// The venue the account and tick readers resolve against (the example venue).
 pub fn table() -> &'static AssetTable {
@@ -114,6 +118,95 @@ pub fn wire_frame(data: &[u8]) {
     assert!(!HmacKey::new(b"other").verify(covered, tag), "another key verifies {f:?}");
 }
 
+/// Reads bytes as a stream; past the end it yields zeros (so every input builds a book).
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
+        self.0 = rest;
+        b
+    }
+
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+
+    /// A value of the width, extremes and small values favoured.
+    fn coeff(&mut self) -> i32 {
+        match self.u8() % 8 {
+            0 => COEFF_MAX,
+            1 => COEFF_MIN,
+            2 => (self.u8() as i32) - 128,
+            _ => (self.u32() as i32).clamp(COEFF_MIN, COEFF_MAX),
+        }
+    }
+
+    fn price(&mut self) -> u32 {
+        match self.u8() % 6 {
+            0 => u32::MAX,
+            1 => self.u8() as u32,
+            _ => self.u32(),
+        }
+    }
+}
+
+/// Differential scan: a book of up to 64 accounts over up to 16 assets, built from the bytes
+/// (coefficients and prices favour the extremes; an account may end with a term that brings
+/// its spot health to within a few units of its last asset's price of zero), scanned by every
+/// kernel this CPU runs in the column and the row layout; the bitmaps must equal the
+/// reference's.
+pub fn engine_scan(data: &[u8]) {
+    let mut b = Bytes(data);
+    let accounts = 1 + (b.u8() % 64) as usize;
+    let assets = 1 + (b.u8() % 16) as usize;
+    let prices: Vec<PriceEntry> = (0..assets)
+        .map(|_| PriceEntry {
+            spot: QuotedPrice { asset: b.price(), liability: b.price() },
+            stressed: QuotedPrice { asset: b.price(), liability: b.price() },
+        })
+        .collect();
+    let book: Vec<Vec<Coeff>> = (0..accounts)
+        .map(|_| {
+            let n = (b.u8() % 17) as usize;
+            let mut t: Vec<Coeff> = Vec::with_capacity(n);
+            for _ in 0..n {
+                let asset = (b.u8() as usize % assets) as u16;
+                if t.iter().all(|x| x.asset != asset) {
+                    t.push(Coeff { asset, coeff: b.coeff() });
+                }
+            }
+            // Steer: the last term cancels the others' spot health as far as it can.
+            if b.u8() % 2 == 0
+                && let Some((last, rest)) = t.split_last_mut()
+            {
+                let h: i128 = rest
+                    .iter()
+                    .map(|c| c.coeff as i128 * prices[c.asset as usize].spot.for_coeff(c.coeff) as i128)
+                    .sum();
+                let p = prices[last.asset as usize].spot;
+                let mid = if h > 0 { p.liability } else { p.asset }.max(1) as i128;
+                let c = -h / mid + (b.u8() as i128 - 128);
+                last.coeff = c.clamp(COEFF_MIN as i128, COEFF_MAX as i128) as i32;
+            }
+            t.retain(|c| c.coeff != 0 || b.u8() % 2 == 0);
+            t
+        })
+        .collect();
+    let want = reference::scan(&book, &prices);
+    for k in Kernel::available() {
+        for layout in [Layout::Columns, Layout::Rows] {
+            let mut e = SoftwareEngine::with_kernel(accounts, assets, k).with_layout(layout);
+            for (s, t) in book.iter().enumerate() {
+                e.upsert(s as u32, t).expect("terms built within the widths");
+            }
+            e.batch_tick(&prices).expect("one price per asset");
+            assert_eq!(e.breach(), &want.breach[..], "{k:?} {layout:?}: breach bitmap");
+            assert_eq!(e.at_risk(), &want.at_risk[..], "{k:?} {layout:?}: at-risk bitmap");
+        }
+    }
+}
+
 /// Every body by target name.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("ring_command", ring_command),
@@ -124,4 +217,5 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("io_ticks", io_ticks),
     ("io_bars", io_bars),
     ("wire_frame", wire_frame),
+    ("engine_scan", engine_scan),
 ];
