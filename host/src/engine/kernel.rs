@@ -53,16 +53,17 @@
 //! c_k < 0 of |c_k| p_k`, so `h = P - M`, and no chain ever cancels. A column of one sign
 //! feeds one chain; a mixed column feeds both under a mask (a masked-off lane keeps its sum
 //! exactly; AVX2, which has no masks, splits `c` into `max(c, 0)` and `min(c, 0)`, and the
-//! zero half adds an exact 0). With `K = 1 + 2^-18` ([`RATIO_MARGIN`]) the filter decides `h >= 0` when
-//! `P^ >= fl(K M^)`, `h < 0` when `M^ > fl(K P^)`, and leaves the lane to the exact recheck
-//! otherwise. Proof, with `u = 2^-24`:
+//! zero half adds an exact 0). With `K = 1 + 2^-18` ([`RATIO_MARGIN`]) the filter decides
+//! `h >= 0` when `P^ >= fl(K M^)`, `h < 0` when `M^ > fl(K P^)`, and leaves the lane to the
+//! exact recheck otherwise. Proof, with `u = 2^-24`:
 //!
 //! - `c_k` and `p_k` are rounded to nearest when converted: `c_k (1 + a_k)`, `p_k (1 + b_k)`,
 //!   `|a_k|, |b_k| <= u`. Each FMA rounds once: `s_j = (s_{j-1} + x^_j)(1 + d_j)`. A zero term
 //!   is exact (`fl(0 * p + s) = s`), so at most 16 roundings touch a term in its chain, 18 with
 //!   the two conversions. Nothing overflows (magnitudes below 2^69) or underflows (integers).
 //! - Every value a chain adds is nonnegative, so `P (1 - u)^18 <= P^ <= P (1 + u)^18`, and
-//!   the same for `M`. Write `r = ((1 + u) / (1 - u))^18 / (1 - u) < 1 + 37u`; `K = 1 + 64u`.
+//!   the same for `M`. Write `r = ((1 + u) / (1 - u))^18 / (1 - u) < 1 + 38u` (it is
+//!   `1 + 37u` plus terms in `u^2`); `K = 1 + 64u`.
 //! - Case `P^ >= fl(K M^) >= K M^ (1 - u)`. If `M^ = 0` then `M = 0` and `h = P >= 0`.
 //!   Otherwise `h = P - M >= P^ / (1 + u)^18 - M^ / (1 - u)^18 >= M^ (K (1 - u) - (1 + u)^18
 //!   / (1 - u)^18) / (1 + u)^18`, positive since `K > r`.
@@ -133,8 +134,8 @@ impl Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                // AVX-512 single-precision filter: 1.75x the AVX-512 double filter's speed on
-                // book A's columns, 2.3x the AVX2 filter's.
+                // AVX-512 single-precision filter: 1.7x the AVX-512 double filter's speed on
+                // book A's columns, 2.2x the AVX2 filter's (docs/PERFORMANCE.md, run 7).
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     return Kernel::Avx512Single;
                 }
