@@ -28,7 +28,8 @@
 //! (the prices for this term's sign).
 //!
 //! Outputs: `out_valid` (a verdict is on the outputs this cycle), `breach` (health < 0),
-//! `at_risk` (stressed health < 0).
+//! `at_risk` (stressed health < 0); `breach` and `at_risk` mean something only in a cycle with
+//! `out_valid` (stages D to F have no clock enable).
 
 use crate::core::mul::Mul16;
 use rust_hdl::prelude::*;
@@ -176,15 +177,11 @@ impl Logic for MacLane {
         }
         for i in 0..3 {
             self.d_s[i].clock.next = self.clock.val();
-            self.d_s[i].d.next = self.d_s[i].q.val();
             self.d_r[i].clock.next = self.clock.val();
-            self.d_r[i].d.next = self.d_r[i].q.val();
         }
         for i in 0..2 {
             self.e_s[i].clock.next = self.clock.val();
-            self.e_s[i].d.next = self.e_s[i].q.val();
             self.e_r[i].clock.next = self.clock.val();
-            self.e_r[i].d.next = self.e_r[i].q.val();
         }
         dff_setup!(
             self, clock, m_ctl, a_ctl, a2_ctl, b_ctl, c_done, d_done, e_done, f_breach, f_at_risk, f_done
@@ -262,14 +259,16 @@ impl Logic for MacLane {
             self.sh_c0r.next =
                 bit_cast::<COL_BITS, 8>(self.c_r[0].q.val().get_bits::<8>(16)) | self.sext.val();
         }
-        if self.c_done.q.val() {
-            self.d_s[0].d.next = self.c_s[1].q.val() + self.sh_c0s.val();
-            self.d_s[1].d.next = self.c_s[2].q.val();
-            self.d_s[2].d.next = self.c_s[3].q.val();
-            self.d_r[0].d.next = self.c_r[1].q.val() + self.sh_c0r.val();
-            self.d_r[1].d.next = self.c_r[2].q.val();
-            self.d_r[2].d.next = self.c_r[3].q.val();
-        }
+        // Stages D, E, F run free (no clock enable): each samples its predecessor every cycle,
+        // and the `done` bit beside them says which cycle holds an account's columns (stage D
+        // samples the accumulators in the cycle after the last term was added, before the next
+        // account's first term replaces them).
+        self.d_s[0].d.next = self.c_s[1].q.val() + self.sh_c0s.val();
+        self.d_s[1].d.next = self.c_s[2].q.val();
+        self.d_s[2].d.next = self.c_s[3].q.val();
+        self.d_r[0].d.next = self.c_r[1].q.val() + self.sh_c0r.val();
+        self.d_r[1].d.next = self.c_r[2].q.val();
+        self.d_r[2].d.next = self.c_r[3].q.val();
         self.d_done.d.next = self.c_done.q.val();
         // Stage E: carry into column 2.
         self.sh_d0s.next = bit_cast::<COL_BITS, 8>(self.d_s[0].q.val().get_bits::<8>(16));
@@ -282,12 +281,10 @@ impl Logic for MacLane {
             self.sh_d0r.next =
                 bit_cast::<COL_BITS, 8>(self.d_r[0].q.val().get_bits::<8>(16)) | self.sext.val();
         }
-        if self.d_done.q.val() {
-            self.e_s[0].d.next = self.d_s[1].q.val() + self.sh_d0s.val();
-            self.e_s[1].d.next = self.d_s[2].q.val();
-            self.e_r[0].d.next = self.d_r[1].q.val() + self.sh_d0r.val();
-            self.e_r[1].d.next = self.d_r[2].q.val();
-        }
+        self.e_s[0].d.next = self.d_s[1].q.val() + self.sh_d0s.val();
+        self.e_s[1].d.next = self.d_s[2].q.val();
+        self.e_r[0].d.next = self.d_r[1].q.val() + self.sh_d0r.val();
+        self.e_r[1].d.next = self.d_r[2].q.val();
         self.e_done.d.next = self.d_done.q.val();
         // Stage F: carry into column 3; its sign is the verdict.
         self.sh_e0s.next = bit_cast::<COL_BITS, 8>(self.e_s[0].q.val().get_bits::<8>(16));
@@ -302,10 +299,8 @@ impl Logic for MacLane {
         }
         self.top_s.next = self.e_s[1].q.val() + self.sh_e0s.val();
         self.top_r.next = self.e_r[1].q.val() + self.sh_e0r.val();
-        if self.e_done.q.val() {
-            self.f_breach.d.next = self.top_s.val().get_bit(COL_BITS - 1);
-            self.f_at_risk.d.next = self.top_r.val().get_bit(COL_BITS - 1);
-        }
+        self.f_breach.d.next = self.top_s.val().get_bit(COL_BITS - 1);
+        self.f_at_risk.d.next = self.top_r.val().get_bit(COL_BITS - 1);
         self.f_done.d.next = self.e_done.q.val();
         self.out_valid.next = self.f_done.q.val();
         self.breach.next = self.f_breach.q.val();
