@@ -8,7 +8,7 @@ use liqscan_hdl::abi::regs::{self, error_bit, offset};
 use liqscan_hdl::abi::*;
 use liqscan_hdl::core::driver::*;
 use liqscan_hdl::core::mac_lane::MacLane;
-use liqscan_hdl::core::mul::Mul16;
+use liqscan_hdl::core::mul::{Mul16, Mul17, mul17_model};
 use liqscan_hdl::golden::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -42,6 +42,33 @@ fn mul16_is_a_two_cycle_pipeline() {
         if t >= 1 {
             let (pa, pb) = sent[t - 1];
             assert_eq!(uut.p.val().to_u64(), pa * pb, "edge {t}");
+        }
+    }
+}
+
+#[test]
+fn mul17_is_a_two_cycle_pipeline_matching_its_model() {
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let mut uut = Mul17::default();
+    uut.connect_all();
+    let clk = |u: &mut Mul17, c: bool| u.clock.next = Clock { clk: c };
+    let mut sent: Vec<(u32, u32)> = vec![];
+    for t in 0..500 {
+        let (a, b) = match t % 7 {
+            0 => (0x1_FFFF, 0x1_FFFF),
+            1 => (0x1_0000, rng.gen_range(0..=0x1_FFFF)),
+            _ => (rng.gen_range(0..=0x1_FFFF), rng.gen_range(0..=0x1_FFFF)),
+        };
+        uut.a.next = (a as u64).into();
+        uut.b.next = (b as u64).into();
+        sent.push((a, b));
+        tick(&mut uut, clk);
+        // After edge t the product of the operands of edge t - 1 is out, split at bit 16.
+        if t >= 1 {
+            let (pa, pb) = sent[t - 1];
+            let (lo, hi) = (uut.p_lo.val().to_u64(), uut.p_hi.val().to_u64());
+            assert_eq!((lo as u32, hi as u32), mul17_model(pa, pb), "edge {t}");
+            assert_eq!(lo + (hi << 16), pa as u64 * pb as u64, "edge {t}");
         }
     }
 }
@@ -92,7 +119,7 @@ fn mac_lane_matches_its_golden_model_with_idle_cycles() {
         }
     }
     uut.valid.next = false;
-    for _ in 0..8 {
+    for _ in 0..12 {
         tick(&mut uut, clk);
         if uut.out_valid.val() {
             got.push((uut.breach.val(), uut.at_risk.val()));

@@ -5,7 +5,7 @@
 //!                        │  │                         (per lane)                      (spot, stressed)
 //!                        │  └─ exposure index (asset x group bits, incremental mode)        │
 //!                        │                                                                  v
-//!                        │                              MAC lane[l]: 8x 16x16, columns, +-acc, carry, sign
+//!                        │                              MAC lane[l]: 6 multipliers (Karatsuba), columns, +-acc, carry, sign
 //!                        │                                                                  │
 //!                        └─ done marker ── control delay line ──> packer ──> out FIFO ──> out_*
 //!  reg_* <──> register block (identity, scratch, errors, statistics, soft reset)
@@ -54,9 +54,9 @@ pub use crate::core::lane_mem::{PRICE_ADDR_BITS, TERM_ADDR_BITS};
 pub const XWORD_BITS: usize = GROUP_BITS - 5;
 /// Exposure index address bits: asset and word.
 pub const EXPO_ADDR_BITS: usize = CARD_ASSET_BITS + XWORD_BITS;
-/// Stages of the control delay line: issue -> packer (the kernel names the last one, 11).
-pub const CTL_STAGES: usize = 12;
-const _: () = assert!(CTL_STAGES == 12);
+/// Stages of the control delay line: issue -> packer (the kernel names the last one, 13).
+pub const CTL_STAGES: usize = 14;
+const _: () = assert!(CTL_STAGES == 14);
 const SH_SLOT: u64 = SLOT_BITS as u64;
 const SH_ASSET: u64 = CARD_ASSET_BITS as u64;
 const SH_ACCOUNT: u64 = CARD_ACCOUNT_BITS as u64;
@@ -552,10 +552,10 @@ impl Logic for ScanCore {
 
         // ---- Output: packer into the FIFO ----
         // A word when the control line says a last term's verdict is out; a marker for done.
-        self.fifo.write.next = (self.ctl[11].q.val().get_bit(0) & self.ctl[11].q.val().get_bit(2))
-            | self.ctl[11].q.val().get_bit(3);
-        self.fifo.in_done.next = self.ctl[11].q.val().get_bit(3);
-        self.fifo.in_group.next = bit_cast::<8, GROUP_BITS>(self.grp[11].q.val());
+        self.fifo.write.next = (self.ctl[13].q.val().get_bit(0) & self.ctl[13].q.val().get_bit(2))
+            | self.ctl[13].q.val().get_bit(3);
+        self.fifo.in_done.next = self.ctl[13].q.val().get_bit(3);
+        self.fifo.in_group.next = bit_cast::<8, GROUP_BITS>(self.grp[13].q.val());
         self.fifo.in_breach.next = self.pack_breach.word.val();
         self.fifo.in_at_risk.next = self.pack_at_risk.word.val();
         self.fifo.reset.next = self.core_reset.val();
@@ -575,7 +575,7 @@ impl Logic for ScanCore {
         self.regs.err_set.next = self.errs.val();
         self.regs.inc_commands.next = self.accept.val();
         self.regs.inc_scans.next = self.iss_ctl.q.val().get_bit(3);
-        self.regs.inc_words.next = self.ctl[11].q.val().get_bit(0) & self.ctl[11].q.val().get_bit(2);
+        self.regs.inc_words.next = self.ctl[13].q.val().get_bit(0) & self.ctl[13].q.val().get_bit(2);
         self.regs.busy.next = self.state.q.val() != ST_IDLE;
         self.regs.active_accounts.next = self.p_accounts.q.val();
         self.regs.active_slots.next = self.p_slots.q.val();
