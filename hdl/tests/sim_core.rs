@@ -7,6 +7,8 @@ use common::*;
 use liqscan_hdl::abi::regs::{self, error_bit, offset};
 use liqscan_hdl::abi::*;
 use liqscan_hdl::core::driver::*;
+use liqscan_hdl::core::fanout::{FanWord, WriteFan, fan_model};
+use liqscan_hdl::core::lane_mem::{PRICE_ADDR_BITS, TERM_ADDR_BITS};
 use liqscan_hdl::core::mac_lane::MacLane;
 use liqscan_hdl::core::mul::{Mul16, Mul17, mul17_model};
 use liqscan_hdl::golden::*;
@@ -70,6 +72,60 @@ fn mul17_is_a_two_cycle_pipeline_matching_its_model() {
             assert_eq!((lo as u32, hi as u32), mul17_model(pa, pb), "edge {t}");
             assert_eq!(lo + (hi << 16), pa as u64 * pb as u64, "edge {t}");
         }
+    }
+}
+
+#[test]
+fn write_fan_registers_every_field_once() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut uut = WriteFan::default();
+    uut.connect_all();
+    let clk = |u: &mut WriteFan, c: bool| u.clock.next = Clock { clk: c };
+    let out = |u: &WriteFan| FanWord {
+        ctl: u.o_ctl.val().to_u32(),
+        price: u.o_price.val(),
+        price_addr: u.o_price_addr.val().to_u32(),
+        spot: u.o_spot.val().to_u32(),
+        stressed: u.o_stressed.val().to_u32(),
+        term: u.o_term.val(),
+        term_lane: u.o_term_lane.val().to_u32(),
+        term_addr: u.o_term_addr.val().to_u32(),
+        coeff: u.o_coeff.val().to_u32(),
+        term_paddr: u.o_term_paddr.val().to_u32(),
+    };
+    let mask = |bits: usize| ((1u64 << bits) - 1) as u32;
+    let mut prev = FanWord::default();
+    for t in 0..300 {
+        let w = FanWord {
+            ctl: rng.r#gen::<u32>() & 0xF,
+            price: rng.r#gen(),
+            price_addr: rng.r#gen::<u32>() & mask(PRICE_ADDR_BITS),
+            spot: rng.r#gen(),
+            stressed: rng.r#gen(),
+            term: rng.r#gen(),
+            term_lane: rng.r#gen::<u32>() & mask(LANE_BITS),
+            term_addr: rng.r#gen::<u32>() & mask(TERM_ADDR_BITS),
+            coeff: rng.r#gen(),
+            term_paddr: rng.r#gen::<u32>() & mask(PRICE_ADDR_BITS),
+        };
+        uut.ctl.next = (w.ctl as u64).into();
+        uut.w_price.next = w.price;
+        uut.w_price_addr.next = (w.price_addr as u64).into();
+        uut.w_spot.next = (w.spot as u64).into();
+        uut.w_stressed.next = (w.stressed as u64).into();
+        uut.w_term.next = w.term;
+        uut.w_term_lane.next = (w.term_lane as u64).into();
+        uut.w_term_addr.next = (w.term_addr as u64).into();
+        uut.w_coeff.next = (w.coeff as u64).into();
+        uut.w_term_paddr.next = (w.term_paddr as u64).into();
+        // Before the edge the outputs still hold the previous word.
+        assert!(simulate(&mut uut, 1000));
+        if t > 0 {
+            assert_eq!(out(&uut), fan_model(prev), "before edge {t}");
+        }
+        tick(&mut uut, clk);
+        assert_eq!(out(&uut), fan_model(w), "edge {t}");
+        prev = w;
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`crate::golden`].
 
 pub mod driver;
+pub mod fanout;
 pub mod fifo;
 pub mod lane_mem;
 pub mod mac_lane;

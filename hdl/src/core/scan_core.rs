@@ -17,11 +17,14 @@
 //! is replicated per lane (each lane reads a different asset), addressed by (asset, sign).
 //!
 //! Each lane's memories and the registers around them are a [`LaneMem`] module, which registers
-//! the write bus before writing: a price or term write reaches its block RAM one cycle after the
-//! command is accepted. That is safe: the earliest read after it, a scan accepted in the next
-//! cycle, reads the term memory two cycles later still (start 2, see
-//! [`crate::golden::throughput`]), and a write never comes before an earlier scan's last read
-//! (the drain state).
+//! the write bus before writing; between the sequencer and the lanes the write bus passes one
+//! more register, a node of a tree with one node per four lanes ([`WriteFan`]), which also
+//! carries the lanes' control bits. So a price or term write accepted in cycle `c` reaches its
+//! block RAM at the clock edge ending cycle `c + 2`. That is safe: the earliest read after it,
+//! of a scan accepted in cycle `c + 1`, reads the term memory at the edge ending `c + 3` (start 2,
+//! see [`crate::golden::throughput`], then the lane's registered read address) and the price
+//! table two cycles later; and a write never comes before an earlier scan's last read (the
+//! drain state).
 //!
 //! Commands (one per cycle while `cmd_ready`; see [`crate::golden::CoreCmd`] and
 //! [`crate::golden::cmd_fields`] for the port encoding): set price, write term, set params,
@@ -40,6 +43,7 @@
 
 use crate::abi::config::*;
 use crate::abi::regs::error_bit;
+use crate::core::fanout::{FAN_LANES, FANS, WriteFan};
 use crate::core::fifo::OutFifo;
 use crate::core::lane_mem::LaneMem;
 use crate::core::mac_lane::MacLane;
@@ -66,6 +70,8 @@ const _: () = assert!(GROUP_BITS >= 5, "the exposure index packs 32 groups per w
 const _: () = assert!(CARD_ASSETS == 1 << CARD_ASSET_BITS && CARD_ACCOUNTS == 1 << CARD_ACCOUNT_BITS);
 const _: () = assert!(TERM_SLOTS == 1 << SLOT_BITS);
 const SH_XWORD: u64 = XWORD_BITS as u64;
+// The lanes index their register tree node as `l / 4` (a literal, see `fanout`).
+const _: () = assert!(FAN_LANES == 4);
 const XWORD_LSB: usize = LANE_BITS + 5;
 
 const ST_IDLE: u64 = 0;
@@ -127,6 +133,8 @@ pub struct ScanCore {
     // Blocks.
     lanes: [MacLane; LANES],
     lmem: [LaneMem; LANES],
+    // The register tree between the sequencer and the lanes (write bus, lane control).
+    wfan: [WriteFan; FANS],
     exposure: SyncRam<Bits<32>, EXPO_ADDR_BITS>,
     pack_breach: BitmapPacker<LANES>,
     pack_at_risk: BitmapPacker<LANES>,
@@ -217,6 +225,7 @@ impl ScanCore {
             busy: Default::default(),
             lanes: std::array::from_fn(|_| Default::default()),
             lmem: std::array::from_fn(|_| Default::default()),
+            wfan: std::array::from_fn(|_| Default::default()),
             exposure: Default::default(),
             pack_breach: Default::default(),
             pack_at_risk: Default::default(),
@@ -313,6 +322,9 @@ impl Logic for ScanCore {
             self.lanes[l].clock.next = self.clock.val();
             self.lmem[l].clock.next = self.clock.val();
         }
+        for f in 0..FANS {
+            self.wfan[f].clock.next = self.clock.val();
+        }
         for i in 0..CTL_STAGES {
             self.ctl[i].clock.next = self.clock.val();
             self.grp[i].clock.next = self.clock.val();
@@ -326,25 +338,28 @@ impl Logic for ScanCore {
         self.errs.next = 0.into();
         self.neg_coeff.next = bits::<32>(0) - self.cmd_data0.val();
         self.groups_sum.next = self.cmd_data0.val() + self.k_round.val();
-        // The write buses: every lane registers them (LaneMem) before its memories.
-        for l in 0..LANES {
-            self.lmem[l].w_price.next = false;
-            self.lmem[l].w_price_addr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
+        // The write buses: a node of the register tree (`fanout`) per FAN_LANES lanes registers
+        // them, then every lane again (LaneMem) before its memories.
+        for f in 0..FANS {
+            self.wfan[f].w_price.next = false;
+            self.wfan[f].w_price_addr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
                 self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0),
             ) << 1
                 | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_sub.val().get_bits::<1>(0));
-            self.lmem[l].w_spot.next = self.cmd_data0.val();
-            self.lmem[l].w_stressed.next = self.cmd_data1.val();
-            self.lmem[l].w_term.next = false;
-            self.lmem[l].w_term_addr.next =
+            self.wfan[f].ctl.next = self.ctl[2].q.val();
+            self.wfan[f].w_spot.next = self.cmd_data0.val();
+            self.wfan[f].w_stressed.next = self.cmd_data1.val();
+            self.wfan[f].w_term.next = false;
+            self.wfan[f].w_term_lane.next = self.cmd_addr.val().get_bits::<LANE_BITS>(0);
+            self.wfan[f].w_term_addr.next =
                 bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.cmd_addr.val().get_bits::<GROUP_BITS>(LANE_BITS))
                     << SH_SLOT
                     | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.cmd_sub.val().get_bits::<SLOT_BITS>(0));
-            self.lmem[l].w_coeff.next = self.cmd_data0.val();
+            self.wfan[f].w_coeff.next = self.cmd_data0.val();
             if self.cmd_data0.val().get_bit(31) {
-                self.lmem[l].w_coeff.next = self.neg_coeff.val() | self.k_sign.val();
+                self.wfan[f].w_coeff.next = self.neg_coeff.val() | self.k_sign.val();
             }
-            self.lmem[l].w_term_paddr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
+            self.wfan[f].w_term_paddr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
                 self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0),
             ) << 1
                 | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_data0.val().get_bits::<1>(31));
@@ -379,8 +394,8 @@ impl Logic for ScanCore {
                     if (self.cmd_addr.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else {
-                        for l in 0..LANES {
-                            self.lmem[l].w_price.next = true;
+                        for f in 0..FANS {
+                            self.wfan[f].w_price.next = true;
                         }
                     }
                 } else if self.cmd_op.val() == op::WRITE_TERM {
@@ -393,10 +408,8 @@ impl Logic for ScanCore {
                     } else if self.cmd_data0.val() == self.k_sign.val() {
                         self.errs.next = self.e_coeff.val();
                     } else {
-                        for l in 0..LANES {
-                            if self.cmd_addr.val().get_bits::<LANE_BITS>(0).index() == l {
-                                self.lmem[l].w_term.next = true;
-                            }
+                        for f in 0..FANS {
+                            self.wfan[f].w_term.next = true;
                         }
                         if self.cmd_data0.val().any() {
                             // Set the exposure bit: read, modify, write (3 busy cycles).
@@ -539,9 +552,22 @@ impl Logic for ScanCore {
             // copy from the same source (g, s), so no one register drives every lane's memories.
             self.lmem[l].rd_group.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
             self.lmem[l].rd_slot.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
-            self.lanes[l].valid.next = self.ctl[3].q.val().get_bit(0);
-            self.lanes[l].first.next = self.ctl[3].q.val().get_bit(1);
-            self.lanes[l].last.next = self.ctl[3].q.val().get_bit(2);
+            // The lanes' control bits and write bus from their node of the register tree
+            // (node `l / FAN_LANES`; its control copy is the value of `ctl[3]`).
+            self.lanes[l].valid.next = self.wfan[l / 4].o_ctl.val().get_bit(0);
+            self.lanes[l].first.next = self.wfan[l / 4].o_ctl.val().get_bit(1);
+            self.lanes[l].last.next = self.wfan[l / 4].o_ctl.val().get_bit(2);
+            self.lmem[l].w_price.next = self.wfan[l / 4].o_price.val();
+            self.lmem[l].w_price_addr.next = self.wfan[l / 4].o_price_addr.val();
+            self.lmem[l].w_spot.next = self.wfan[l / 4].o_spot.val();
+            self.lmem[l].w_stressed.next = self.wfan[l / 4].o_stressed.val();
+            self.lmem[l].w_term.next = false;
+            if self.wfan[l / 4].o_term_lane.val().index() == l {
+                self.lmem[l].w_term.next = self.wfan[l / 4].o_term.val();
+            }
+            self.lmem[l].w_term_addr.next = self.wfan[l / 4].o_term_addr.val();
+            self.lmem[l].w_coeff.next = self.wfan[l / 4].o_coeff.val();
+            self.lmem[l].w_term_paddr.next = self.wfan[l / 4].o_term_paddr.val();
             self.lanes[l].neg.next = self.lmem[l].neg.val();
             self.lanes[l].mag.next = self.lmem[l].mag.val();
             self.lanes[l].spot.next = self.lmem[l].spot.val();
@@ -594,6 +620,9 @@ impl Logic for ScanCore {
             self.groups_zero.d.next = true;
             for i in 0..CTL_STAGES {
                 self.ctl[i].d.next = 0.into();
+            }
+            for f in 0..FANS {
+                self.wfan[f].ctl.next = 0.into();
             }
         }
     }

@@ -83,8 +83,9 @@ pub fn add_localparams(v: &str) -> String {
     out
 }
 
-/// Marks every MAC lane module (`top$lanes$<n>`) and every lane memory module
-/// (`top$lmem$<n>`) `(* keep_hierarchy *)`.
+/// Marks every MAC lane module (`top$lanes$<n>`), every lane memory module (`top$lmem$<n>`) and
+/// every node of the write bus tree (`top$wfan$<n>`, see [`crate::core::fanout`])
+/// `(* keep_hierarchy *)`.
 ///
 /// The lanes all receive the same control bits, so once yosys flattens the design it merges
 /// their identical control registers (`opt_merge`) into one copy that drives every lane's
@@ -95,8 +96,10 @@ pub fn add_localparams(v: &str) -> String {
 pub fn keep_lane_hierarchy(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 4096);
     for line in v.split_inclusive('\n') {
-        if let Some(rest) =
-            line.strip_prefix("module top$lanes$").or_else(|| line.strip_prefix("module top$lmem$"))
+        if let Some(rest) = line
+            .strip_prefix("module top$lanes$")
+            .or_else(|| line.strip_prefix("module top$lmem$"))
+            .or_else(|| line.strip_prefix("module top$wfan$"))
             && let Some((n, _)) = rest.split_once('(')
             && !n.is_empty()
             && n.bytes().all(|b| b.is_ascii_digit())
