@@ -39,6 +39,7 @@
 //! `at_risk` (stressed health < 0); `breach` and `at_risk` mean something only in a cycle with
 //! `out_valid`.
 
+use crate::core::col_acc::ColumnAcc;
 use crate::core::mul::{Mul16, Mul17};
 use rust_hdl::prelude::*;
 
@@ -102,13 +103,11 @@ pub struct MacLane {
     b1_s: [DFF<Bits<COL_BITS>>; 6],
     b1_r: [DFF<Bits<COL_BITS>>; 6],
     b1_ctl: DFF<Bits<4>>,
-    // Stage B2: the four signed columns.
-    b_s: [DFF<Bits<COL_BITS>>; 4],
-    b_r: [DFF<Bits<COL_BITS>>; 4],
-    b_ctl: DFF<Bits<4>>,
-    // Stage C: accumulators.
-    c_s: [DFF<Bits<COL_BITS>>; 4],
-    c_r: [DFF<Bits<COL_BITS>>; 4],
+    // Stages B2 (the four signed columns) and C (accumulators): one kept module per column,
+    // each with its own copy of the control bits.
+    acc_s: [ColumnAcc; 4],
+    acc_r: [ColumnAcc; 4],
+    b_done: DFF<Bit>,
     c_done: DFF<Bit>,
     // Stage D: t1, a2, a3 per vector.
     d_s: [DFF<Bits<COL_BITS>>; 3],
@@ -171,11 +170,9 @@ impl Default for MacLane {
             b1_s: Default::default(),
             b1_r: Default::default(),
             b1_ctl: Default::default(),
-            b_s: Default::default(),
-            b_r: Default::default(),
-            b_ctl: Default::default(),
-            c_s: Default::default(),
-            c_r: Default::default(),
+            acc_s: Default::default(),
+            acc_r: Default::default(),
+            b_done: Default::default(),
             c_done: Default::default(),
             d_s: Default::default(),
             d_r: Default::default(),
@@ -219,12 +216,10 @@ impl Logic for MacLane {
             self.b1_r[i].clock.next = self.clock.val();
         }
         for i in 0..4 {
-            self.b_s[i].clock.next = self.clock.val();
-            self.b_r[i].clock.next = self.clock.val();
-            self.c_s[i].clock.next = self.clock.val();
-            self.c_s[i].d.next = self.c_s[i].q.val();
-            self.c_r[i].clock.next = self.clock.val();
-            self.c_r[i].d.next = self.c_r[i].q.val();
+            self.acc_s[i].clock.next = self.clock.val();
+            self.acc_s[i].ctl.next = self.b1_ctl.q.val();
+            self.acc_r[i].clock.next = self.clock.val();
+            self.acc_r[i].ctl.next = self.b1_ctl.q.val();
         }
         for i in 0..3 {
             self.d_s[i].clock.next = self.clock.val();
@@ -238,7 +233,7 @@ impl Logic for MacLane {
         self.mid_r.clock.next = self.clock.val();
         dff_setup!(
             self, clock, p_sa, p_sbs, p_sbr, p_ctl, m_ctl, a_ctl, a2_ms_lo, a2_ms_hi, a2_mr_lo, a2_mr_hi,
-            a2_ctl, b1_ctl, b_ctl, c_done, d_done, e_done, f_breach, f_at_risk, f_done
+            a2_ctl, b1_ctl, b_done, c_done, d_done, e_done, f_breach, f_at_risk, f_done
         );
         // Stage P: halves and sums. ctl = {neg, last, first, valid}.
         self.p_a[0].d.next = self.mag.val().get_bits::<16>(0);
@@ -298,58 +293,47 @@ impl Logic for MacLane {
             + bit_cast::<COL_BITS, 16>(self.a2_r[1].q.val().get_bits::<16>(16));
         self.b1_r[5].d.next = bit_cast::<COL_BITS, 16>(self.a2_r[1].q.val().get_bits::<16>(16));
         self.b1_ctl.d.next = self.a2_ctl.q.val();
-        // Stage B2: the signed columns (two's complement in COL_BITS).
-        self.b_s[0].d.next = self.b1_s[0].q.val();
-        self.b_s[1].d.next = self.b1_s[1].q.val() - self.b1_s[2].q.val();
-        self.b_s[2].d.next = self.b1_s[3].q.val() - self.b1_s[4].q.val();
-        self.b_s[3].d.next = self.b1_s[5].q.val();
-        self.b_r[0].d.next = self.b1_r[0].q.val();
-        self.b_r[1].d.next = self.b1_r[1].q.val() - self.b1_r[2].q.val();
-        self.b_r[2].d.next = self.b1_r[3].q.val() - self.b1_r[4].q.val();
-        self.b_r[3].d.next = self.b1_r[5].q.val();
-        self.b_ctl.d.next = self.b1_ctl.q.val();
-        // Stage C: signed accumulate (first: restart from zero).
-        if self.b_ctl.q.val().get_bit(0) {
-            for i in 0..4 {
-                if self.b_ctl.q.val().get_bit(1) {
-                    if self.b_ctl.q.val().get_bit(3) {
-                        self.c_s[i].d.next = bits::<COL_BITS>(0) - self.b_s[i].q.val();
-                        self.c_r[i].d.next = bits::<COL_BITS>(0) - self.b_r[i].q.val();
-                    } else {
-                        self.c_s[i].d.next = self.b_s[i].q.val();
-                        self.c_r[i].d.next = self.b_r[i].q.val();
-                    }
-                } else if self.b_ctl.q.val().get_bit(3) {
-                    self.c_s[i].d.next = self.c_s[i].q.val() - self.b_s[i].q.val();
-                    self.c_r[i].d.next = self.c_r[i].q.val() - self.b_r[i].q.val();
-                } else {
-                    self.c_s[i].d.next = self.c_s[i].q.val() + self.b_s[i].q.val();
-                    self.c_r[i].d.next = self.c_r[i].q.val() + self.b_r[i].q.val();
-                }
-            }
-        }
-        self.c_done.d.next = self.b_ctl.q.val().get_bit(0) & self.b_ctl.q.val().get_bit(2);
+        // Stages B2, C: the signed columns (two's complement in COL_BITS), accumulated (first:
+        // restart from zero) in the column modules.
+        self.acc_s[0].x.next = self.b1_s[0].q.val();
+        self.acc_s[0].y.next = 0.into();
+        self.acc_s[1].x.next = self.b1_s[1].q.val();
+        self.acc_s[1].y.next = self.b1_s[2].q.val();
+        self.acc_s[2].x.next = self.b1_s[3].q.val();
+        self.acc_s[2].y.next = self.b1_s[4].q.val();
+        self.acc_s[3].x.next = self.b1_s[5].q.val();
+        self.acc_s[3].y.next = 0.into();
+        self.acc_r[0].x.next = self.b1_r[0].q.val();
+        self.acc_r[0].y.next = 0.into();
+        self.acc_r[1].x.next = self.b1_r[1].q.val();
+        self.acc_r[1].y.next = self.b1_r[2].q.val();
+        self.acc_r[2].x.next = self.b1_r[3].q.val();
+        self.acc_r[2].y.next = self.b1_r[4].q.val();
+        self.acc_r[3].x.next = self.b1_r[5].q.val();
+        self.acc_r[3].y.next = 0.into();
+        self.b_done.d.next = self.b1_ctl.q.val().get_bit(0) & self.b1_ctl.q.val().get_bit(2);
+        self.c_done.d.next = self.b_done.q.val();
         // Stage D: carry column 0 into column 1.
-        self.sh_c0s.next = bit_cast::<COL_BITS, 8>(self.c_s[0].q.val().get_bits::<8>(16));
-        if self.c_s[0].q.val().get_bit(COL_BITS - 1) {
+        self.sh_c0s.next = bit_cast::<COL_BITS, 8>(self.acc_s[0].acc.val().get_bits::<8>(16));
+        if self.acc_s[0].acc.val().get_bit(COL_BITS - 1) {
             self.sh_c0s.next =
-                bit_cast::<COL_BITS, 8>(self.c_s[0].q.val().get_bits::<8>(16)) | self.sext.val();
+                bit_cast::<COL_BITS, 8>(self.acc_s[0].acc.val().get_bits::<8>(16)) | self.sext.val();
         }
-        self.sh_c0r.next = bit_cast::<COL_BITS, 8>(self.c_r[0].q.val().get_bits::<8>(16));
-        if self.c_r[0].q.val().get_bit(COL_BITS - 1) {
+        self.sh_c0r.next = bit_cast::<COL_BITS, 8>(self.acc_r[0].acc.val().get_bits::<8>(16));
+        if self.acc_r[0].acc.val().get_bit(COL_BITS - 1) {
             self.sh_c0r.next =
-                bit_cast::<COL_BITS, 8>(self.c_r[0].q.val().get_bits::<8>(16)) | self.sext.val();
+                bit_cast::<COL_BITS, 8>(self.acc_r[0].acc.val().get_bits::<8>(16)) | self.sext.val();
         }
         // Stages D, E, F run free (no clock enable): each samples its predecessor every cycle,
         // and the `done` bit beside them says which cycle holds an account's columns (stage D
         // samples the accumulators in the cycle after the last term was added, before the next
         // account's first term replaces them).
-        self.d_s[0].d.next = self.c_s[1].q.val() + self.sh_c0s.val();
-        self.d_s[1].d.next = self.c_s[2].q.val();
-        self.d_s[2].d.next = self.c_s[3].q.val();
-        self.d_r[0].d.next = self.c_r[1].q.val() + self.sh_c0r.val();
-        self.d_r[1].d.next = self.c_r[2].q.val();
-        self.d_r[2].d.next = self.c_r[3].q.val();
+        self.d_s[0].d.next = self.acc_s[1].acc.val() + self.sh_c0s.val();
+        self.d_s[1].d.next = self.acc_s[2].acc.val();
+        self.d_s[2].d.next = self.acc_s[3].acc.val();
+        self.d_r[0].d.next = self.acc_r[1].acc.val() + self.sh_c0r.val();
+        self.d_r[1].d.next = self.acc_r[2].acc.val();
+        self.d_r[2].d.next = self.acc_r[3].acc.val();
         self.d_done.d.next = self.c_done.q.val();
         // Stage E: carry into column 2.
         self.sh_d0s.next = bit_cast::<COL_BITS, 8>(self.d_s[0].q.val().get_bits::<8>(16));

@@ -1,6 +1,7 @@
 //! The rust-hdl scan core: one block per file, each with its golden model in
 //! [`crate::golden`].
 
+pub mod col_acc;
 pub mod driver;
 pub mod fanout;
 pub mod fifo;

@@ -84,8 +84,9 @@ pub fn add_localparams(v: &str) -> String {
 }
 
 /// Marks every MAC lane module (`top$lanes$<n>`), every lane memory module (`top$lmem$<n>`) and
-/// every node of the write bus tree (`top$wfan$<n>`, see [`crate::core::fanout`])
-/// `(* keep_hierarchy *)`.
+/// every node of the write bus tree (`top$wfan$<n>`, see [`crate::core::fanout`]) and every
+/// column accumulator of a lane (`top$lanes$<n>$acc_s$<k>`, `top$lanes$<n>$acc_r$<k>`, see
+/// [`crate::core::col_acc`]) `(* keep_hierarchy *)`.
 ///
 /// The lanes all receive the same control bits, so once yosys flattens the design it merges
 /// their identical control registers (`opt_merge`) into one copy that drives every lane's
@@ -94,6 +95,15 @@ pub fn add_localparams(v: &str) -> String {
 /// keeps one control pipeline per lane, and likewise one copy per lane of the read address and
 /// write bus registers of `LaneMem`; simulators ignore the attribute.
 pub fn keep_lane_hierarchy(v: &str) -> String {
+    let digits = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    // A lane's column accumulators: `top$lanes$<n>$acc_s$<k>`, `top$lanes$<n>$acc_r$<k>`.
+    let column = |n: &str| {
+        n.split_once('$').is_some_and(|(lane, rest)| {
+            digits(lane)
+                && (rest.strip_prefix("acc_s$").is_some_and(digits)
+                    || rest.strip_prefix("acc_r$").is_some_and(digits))
+        })
+    };
     let mut out = String::with_capacity(v.len() + 4096);
     for line in v.split_inclusive('\n') {
         if let Some(rest) = line
@@ -101,8 +111,7 @@ pub fn keep_lane_hierarchy(v: &str) -> String {
             .or_else(|| line.strip_prefix("module top$lmem$"))
             .or_else(|| line.strip_prefix("module top$wfan$"))
             && let Some((n, _)) = rest.split_once('(')
-            && !n.is_empty()
-            && n.bytes().all(|b| b.is_ascii_digit())
+            && (digits(n) || column(n))
         {
             out.push_str("(* keep_hierarchy *)\n");
         }
