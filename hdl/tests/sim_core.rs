@@ -317,6 +317,25 @@ fn scans_at_parameter_edges_match_the_model() {
         let (outs, _) = sim.run(&cmds);
         assert_eq!(values(&outs), model_run(&mut model, &cmds), "{accounts} accounts, {slots} slots");
     }
+    // Parameters just outside the range (and far outside it) are refused: the scan that
+    // follows still uses the previous ones, and the error is flagged like the model's.
+    let (a, s) = (CARD_ACCOUNTS as u32, TERM_SLOTS as u32);
+    for (accounts, slots) in [
+        (a + 1, 1),
+        (2 * a, 1),
+        (3 * a, 1),
+        (u32::MAX, 1),
+        (1, s + 1),
+        (1, 2 * s),
+        (1, 3 * s),
+        (1, u32::MAX),
+        (1, 0),
+    ] {
+        let cmds = [CoreCmd::SetParams { accounts, slots }, CoreCmd::ScanFull];
+        let (outs, _) = sim.run(&cmds);
+        assert_eq!(values(&outs), model_run(&mut model, &cmds), "{accounts} accounts, {slots} slots");
+        assert_eq!(sim.read_reg(offset::ERRORS), model.errors, "{accounts} accounts, {slots} slots");
+    }
 }
 
 #[test]

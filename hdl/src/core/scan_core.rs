@@ -64,6 +64,8 @@ const _: () = assert!(CTL_STAGES == 14);
 const SH_SLOT: u64 = SLOT_BITS as u64;
 const SH_ASSET: u64 = CARD_ASSET_BITS as u64;
 const SH_ACCOUNT: u64 = CARD_ACCOUNT_BITS as u64;
+const SH_ACCOUNT_ABOVE: u64 = CARD_ACCOUNT_BITS as u64 + 1;
+const SH_SLOT_ABOVE: u64 = SLOT_BITS as u64 + 1;
 
 const _: () = assert!(GROUP_BITS >= 5, "the exposure index packs 32 groups per word");
 // The range checks test the bits above these widths.
@@ -183,7 +185,6 @@ pub struct ScanCore {
     errs: Signal<Local, Bits<16>>,
     neg_coeff: Signal<Local, Bits<32>>,
     groups_sum: Signal<Local, Bits<32>>,
-    k_accounts: Constant<Bits<16>>,
     k_slots: Constant<Bits<8>>,
     k_sign: Constant<Bits<32>>,
     k_round: Constant<Bits<32>>,
@@ -264,7 +265,6 @@ impl ScanCore {
             errs: Default::default(),
             neg_coeff: Default::default(),
             groups_sum: Default::default(),
-            k_accounts: k(CARD_ACCOUNTS as u64),
             k_slots: k(TERM_SLOTS as u64),
             k_sign: k(1 << 31),
             k_round: k(LANES as u64 - 1),
@@ -389,6 +389,18 @@ impl Logic for ScanCore {
         // a compare through a carry chain (run 11's critical path: a 32-bit compare of
         // cmd_data1 into the state register's enable).
         if self.state.q.val() == ST_IDLE {
+            // The exposure index's address registers load from the command port in every idle
+            // cycle, for whichever of a term write or an incremental scan the command may be;
+            // only the state register waits for the checks. Nothing reads them in the idle
+            // state (run 16's critical path: the checks of a term write into `x_word`).
+            self.x_bit.d.next = self.cmd_addr.val().get_bits::<5>(LANE_BITS);
+            if self.cmd_op.val() == op::SCAN_ASSET {
+                self.asset.d.next = self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0);
+                self.x_word.d.next = 0.into();
+            } else {
+                self.asset.d.next = self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0);
+                self.x_word.d.next = self.cmd_addr.val().get_bits::<XWORD_BITS>(XWORD_LSB);
+            }
             if self.accept.val() {
                 if self.cmd_op.val() == op::SET_PRICE {
                     if (self.cmd_addr.val() >> SH_ASSET).any() {
@@ -412,17 +424,20 @@ impl Logic for ScanCore {
                             self.wfan[f].w_term.next = true;
                         }
                         if self.cmd_data0.val().any() {
-                            // Set the exposure bit: read, modify, write (3 busy cycles).
-                            self.asset.d.next = self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0);
-                            self.x_word.d.next = self.cmd_addr.val().get_bits::<XWORD_BITS>(XWORD_LSB);
-                            self.x_bit.d.next = self.cmd_addr.val().get_bits::<5>(LANE_BITS);
+                            // Set the exposure bit: read, modify, write (3 busy cycles); the
+                            // address registers were loaded above.
                             self.state.d.next = ST_XREAD.into();
                         }
                     }
                 } else if self.cmd_op.val() == op::SET_PARAMS {
-                    if (self.cmd_data0.val() > bit_cast::<32, 16>(self.k_accounts.val()))
-                        | (self.cmd_data1.val() == 0)
-                        | (self.cmd_data1.val() > bit_cast::<32, 8>(self.k_slots.val()))
+                    // `x > 2^n` as `x >> (n + 1) != 0 or (bit n and any bit below n)`.
+                    if (self.cmd_data0.val() >> SH_ACCOUNT_ABOVE).any()
+                        | (self.cmd_data0.val().get_bit(CARD_ACCOUNT_BITS)
+                            & self.cmd_data0.val().get_bits::<CARD_ACCOUNT_BITS>(0).any())
+                        | !self.cmd_data1.val().any()
+                        | (self.cmd_data1.val() >> SH_SLOT_ABOVE).any()
+                        | (self.cmd_data1.val().get_bit(SLOT_BITS)
+                            & self.cmd_data1.val().get_bits::<SLOT_BITS>(0).any())
                     {
                         self.errs.next = self.e_params.val();
                     } else {
@@ -445,8 +460,7 @@ impl Logic for ScanCore {
                     if (self.cmd_addr.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else {
-                        self.asset.d.next = self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0);
-                        self.x_word.d.next = 0.into();
+                        // `asset` and `x_word` were loaded above.
                         self.state.d.next = ST_PROBE.into();
                     }
                 } else if self.cmd_op.val() != op::NOP {
