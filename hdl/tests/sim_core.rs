@@ -139,7 +139,7 @@ fn column_accumulator_matches_its_model() {
     let mut model = ColumnAccModel::default();
     let wide = (1u32 << 24) - 1;
     for t in 0..2000 {
-        // Random control bits (valid, first, last, neg in any combination) and operands,
+        // Random control bits (valid, first, last, neg in any combination) and contributions,
         // including the extremes of the 24-bit range.
         let ctl = rng.gen_range(0..16u32);
         let pick = |r: &mut ChaCha8Rng| match r.gen_range(0..5) {
@@ -147,12 +147,11 @@ fn column_accumulator_matches_its_model() {
             1 => wide,
             _ => r.gen_range(0..1u32 << 19),
         };
-        let (x, y) = (pick(&mut rng), pick(&mut rng));
+        let b = pick(&mut rng);
         uut.ctl.next = (ctl as u64).into();
-        uut.x.next = (x as u64).into();
-        uut.y.next = (y as u64).into();
+        uut.b.next = (b as u64).into();
         tick(&mut uut, clk);
-        assert_eq!(uut.acc.val().to_u32(), model.clock(ctl, x, y), "edge {t}");
+        assert_eq!(uut.acc.val().to_u32(), model.clock(ctl, b), "edge {t}");
     }
 }
 

@@ -1,9 +1,8 @@
-//! One column of a MAC lane's accumulators (stages B2 and C), with its own copy of the control
-//! bits.
+//! One column of a MAC lane's accumulators (stage C), with its own copy of the control bits.
 //!
 //! ```text
-//!  x, y ─> [b = x - y] ─> [c = first ? +-b : c +- b  (when valid)] ─> acc
-//!  ctl  ─> [b_ctl] ──────────┘   (neg: subtract; first: restart; valid: enable)
+//!  b ──────────────> [c = first ? +-b : c +- b  (when valid)] ─> acc
+//!  ctl ─> [b_ctl] ──────┘   (neg: subtract; first: restart; valid: enable)
 //! ```
 //!
 //! A MAC lane has eight of them (four columns, spot and stressed). Each registers the control
@@ -17,13 +16,17 @@
 //! Golden model: [`ColumnAccModel`]. All arithmetic is two's complement in
 //! [`COL_BITS`] bits.
 //!
-//! Inputs: `clock`; `ctl` (`{neg, last, first, valid}` of the term whose `x`, `y` are on the
-//! inputs); `x`, `y` (the column's contribution is `x - y`).
+//! The column's contribution `b` is registered by the lane (stage B2), outside the module, so
+//! yosys can still trim its constant bits; the control bits arrive one stage earlier (`ctl` of
+//! stage B1) and are registered here, alongside `b`.
+//!
+//! Inputs: `clock`; `ctl` (`{neg, last, first, valid}` of the term whose contribution will be on
+//! `b` in the next cycle); `b` (the column's contribution, registered by the lane).
 //!
 //! Outputs: `acc` (the accumulator: after the edge that takes a term with `first`, that term's
 //! signed contribution; after the edge that takes a valid term without `first`, the previous
-//! value plus or minus the contribution). A term on the inputs in cycle `t` is in `acc` after
-//! the edge ending cycle `t + 1`.
+//! value plus or minus the contribution). A term whose `ctl` is on the input in cycle `t` (and
+//! its `b` in cycle `t + 1`) is in `acc` after the edge ending cycle `t + 1`.
 
 use crate::core::mac_lane::COL_BITS;
 use rust_hdl::prelude::*;
@@ -33,20 +36,19 @@ const MASK: u32 = (1 << COL_BITS) - 1;
 /// Golden model of [`ColumnAcc`], clocked by [`ColumnAccModel::clock`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ColumnAccModel {
-    b: u32,
     b_ctl: u32,
     c: u32,
 }
 
 impl ColumnAccModel {
-    /// One clock edge with `ctl`, `x`, `y` on the inputs; returns `acc` after the edge.
-    pub fn clock(&mut self, ctl: u32, x: u32, y: u32) -> u32 {
+    /// One clock edge with `ctl`, `b` on the inputs; returns `acc` after the edge.
+    pub fn clock(&mut self, ctl: u32, b: u32) -> u32 {
         let (valid, first, neg) = (self.b_ctl & 1 != 0, self.b_ctl & 2 != 0, self.b_ctl & 8 != 0);
+        let b = b & MASK;
         if valid {
             let base = if first { 0 } else { self.c };
-            self.c = if neg { base.wrapping_sub(self.b) } else { base.wrapping_add(self.b) } & MASK;
+            self.c = if neg { base.wrapping_sub(b) } else { base.wrapping_add(b) } & MASK;
         }
-        self.b = x.wrapping_sub(y) & MASK;
         self.b_ctl = ctl & 0xF;
         self.c
     }
@@ -57,16 +59,13 @@ impl ColumnAccModel {
 pub struct ColumnAcc {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// `{neg, last, first, valid}` of the term on `x`, `y`.
+    /// `{neg, last, first, valid}` of the term whose contribution is on `b` in the next cycle.
     pub ctl: Signal<In, Bits<4>>,
-    /// Minuend of the column's contribution.
-    pub x: Signal<In, Bits<COL_BITS>>,
-    /// Subtrahend of the column's contribution.
-    pub y: Signal<In, Bits<COL_BITS>>,
+    /// The column's contribution (the lane's stage B2 register).
+    pub b: Signal<In, Bits<COL_BITS>>,
     /// The accumulator.
     pub acc: Signal<Out, Bits<COL_BITS>>,
-    // Stage B2: the contribution and this column's copy of the control bits.
-    b: DFF<Bits<COL_BITS>>,
+    // This column's copy of the control bits (stage B2).
     b_ctl: DFF<Bits<4>>,
     // Stage C: the accumulator.
     c: DFF<Bits<COL_BITS>>,
@@ -75,20 +74,19 @@ pub struct ColumnAcc {
 impl Logic for ColumnAcc {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, b, b_ctl, c);
-        self.b.d.next = self.x.val() - self.y.val();
+        dff_setup!(self, clock, b_ctl, c);
         self.b_ctl.d.next = self.ctl.val();
         if self.b_ctl.q.val().get_bit(0) {
             if self.b_ctl.q.val().get_bit(1) {
                 if self.b_ctl.q.val().get_bit(3) {
-                    self.c.d.next = bits::<COL_BITS>(0) - self.b.q.val();
+                    self.c.d.next = bits::<COL_BITS>(0) - self.b.val();
                 } else {
-                    self.c.d.next = self.b.q.val();
+                    self.c.d.next = self.b.val();
                 }
             } else if self.b_ctl.q.val().get_bit(3) {
-                self.c.d.next = self.c.q.val() - self.b.q.val();
+                self.c.d.next = self.c.q.val() - self.b.val();
             } else {
-                self.c.d.next = self.c.q.val() + self.b.q.val();
+                self.c.d.next = self.c.q.val() + self.b.val();
             }
         }
         self.acc.next = self.c.q.val();

@@ -103,8 +103,11 @@ pub struct MacLane {
     b1_s: [DFF<Bits<COL_BITS>>; 6],
     b1_r: [DFF<Bits<COL_BITS>>; 6],
     b1_ctl: DFF<Bits<4>>,
-    // Stages B2 (the four signed columns) and C (accumulators): one kept module per column,
-    // each with its own copy of the control bits.
+    // Stage B2: the four signed columns.
+    b_s: [DFF<Bits<COL_BITS>>; 4],
+    b_r: [DFF<Bits<COL_BITS>>; 4],
+    // Stage C (accumulators): one kept module per column, each with its own copy of the
+    // control bits (registered at stage B2).
     acc_s: [ColumnAcc; 4],
     acc_r: [ColumnAcc; 4],
     b_done: DFF<Bit>,
@@ -170,6 +173,8 @@ impl Default for MacLane {
             b1_s: Default::default(),
             b1_r: Default::default(),
             b1_ctl: Default::default(),
+            b_s: Default::default(),
+            b_r: Default::default(),
             acc_s: Default::default(),
             acc_r: Default::default(),
             b_done: Default::default(),
@@ -216,6 +221,10 @@ impl Logic for MacLane {
             self.b1_r[i].clock.next = self.clock.val();
         }
         for i in 0..4 {
+            self.b_s[i].clock.next = self.clock.val();
+            self.b_r[i].clock.next = self.clock.val();
+            self.acc_s[i].b.next = self.b_s[i].q.val();
+            self.acc_r[i].b.next = self.b_r[i].q.val();
             self.acc_s[i].clock.next = self.clock.val();
             self.acc_s[i].ctl.next = self.b1_ctl.q.val();
             self.acc_r[i].clock.next = self.clock.val();
@@ -293,24 +302,16 @@ impl Logic for MacLane {
             + bit_cast::<COL_BITS, 16>(self.a2_r[1].q.val().get_bits::<16>(16));
         self.b1_r[5].d.next = bit_cast::<COL_BITS, 16>(self.a2_r[1].q.val().get_bits::<16>(16));
         self.b1_ctl.d.next = self.a2_ctl.q.val();
-        // Stages B2, C: the signed columns (two's complement in COL_BITS), accumulated (first:
-        // restart from zero) in the column modules.
-        self.acc_s[0].x.next = self.b1_s[0].q.val();
-        self.acc_s[0].y.next = 0.into();
-        self.acc_s[1].x.next = self.b1_s[1].q.val();
-        self.acc_s[1].y.next = self.b1_s[2].q.val();
-        self.acc_s[2].x.next = self.b1_s[3].q.val();
-        self.acc_s[2].y.next = self.b1_s[4].q.val();
-        self.acc_s[3].x.next = self.b1_s[5].q.val();
-        self.acc_s[3].y.next = 0.into();
-        self.acc_r[0].x.next = self.b1_r[0].q.val();
-        self.acc_r[0].y.next = 0.into();
-        self.acc_r[1].x.next = self.b1_r[1].q.val();
-        self.acc_r[1].y.next = self.b1_r[2].q.val();
-        self.acc_r[2].x.next = self.b1_r[3].q.val();
-        self.acc_r[2].y.next = self.b1_r[4].q.val();
-        self.acc_r[3].x.next = self.b1_r[5].q.val();
-        self.acc_r[3].y.next = 0.into();
+        // Stage B2: the signed columns (two's complement in COL_BITS); stage C accumulates them
+        // (first: restart from zero) in the column modules.
+        self.b_s[0].d.next = self.b1_s[0].q.val();
+        self.b_s[1].d.next = self.b1_s[1].q.val() - self.b1_s[2].q.val();
+        self.b_s[2].d.next = self.b1_s[3].q.val() - self.b1_s[4].q.val();
+        self.b_s[3].d.next = self.b1_s[5].q.val();
+        self.b_r[0].d.next = self.b1_r[0].q.val();
+        self.b_r[1].d.next = self.b1_r[1].q.val() - self.b1_r[2].q.val();
+        self.b_r[2].d.next = self.b1_r[3].q.val() - self.b1_r[4].q.val();
+        self.b_r[3].d.next = self.b1_r[5].q.val();
         self.b_done.d.next = self.b1_ctl.q.val().get_bit(0) & self.b1_ctl.q.val().get_bit(2);
         self.c_done.d.next = self.b_done.q.val();
         // Stage D: carry column 0 into column 1.
