@@ -69,6 +69,9 @@ pub struct ColumnAcc {
     b_ctl: DFF<Bits<4>>,
     // Stage C: the accumulator.
     c: DFF<Bits<COL_BITS>>,
+    // The adder's operands.
+    base: Signal<Local, Bits<COL_BITS>>,
+    addend: Signal<Local, Bits<COL_BITS>>,
 }
 
 impl Logic for ColumnAcc {
@@ -76,18 +79,20 @@ impl Logic for ColumnAcc {
     fn update(&mut self) {
         dff_setup!(self, clock, b_ctl, c);
         self.b_ctl.d.next = self.ctl.val();
+        // One adder: c' = base + (b XOR neg) + neg, base = first ? 0 : c (subtraction as the
+        // two's complement), so a column is one carry chain, not three and a multiplexer.
+        self.base.next = self.c.q.val();
+        if self.b_ctl.q.val().get_bit(1) {
+            self.base.next = 0.into();
+        }
+        self.addend.next = self.b.val();
+        if self.b_ctl.q.val().get_bit(3) {
+            self.addend.next = !self.b.val();
+        }
         if self.b_ctl.q.val().get_bit(0) {
-            if self.b_ctl.q.val().get_bit(1) {
-                if self.b_ctl.q.val().get_bit(3) {
-                    self.c.d.next = bits::<COL_BITS>(0) - self.b.val();
-                } else {
-                    self.c.d.next = self.b.val();
-                }
-            } else if self.b_ctl.q.val().get_bit(3) {
-                self.c.d.next = self.c.q.val() - self.b.val();
-            } else {
-                self.c.d.next = self.c.q.val() + self.b.val();
-            }
+            self.c.d.next = self.base.val()
+                + self.addend.val()
+                + bit_cast::<COL_BITS, 1>(self.b_ctl.q.val().get_bits::<1>(3));
         }
         self.acc.next = self.c.q.val();
     }
