@@ -304,12 +304,13 @@ impl CoreModel {
 /// Cycle `c` is the one in which the core accepts the scan command; a result "at `c + n`" is
 /// on the output port (with `out_valid`) `n` cycles later.
 pub mod throughput {
-    /// Cycles from a term's issue register to its group's word on the output port: term memory
+    /// Cycles from a term's issue register to its group's word on the output port: the lane's
+    /// copy of the read address (1), term memory
     /// read (1), term register (1), price read (1), price register (1), operand halves and
     /// Karatsuba sums (1), multiplier input registers (1), partial products (1), their fabric
     /// copy (1), pair sums (1), columns (1), accumulate (1), three carry stages (3), FIFO
     /// write (1).
-    pub const PIPELINE_DEPTH: u64 = 15;
+    pub const PIPELINE_DEPTH: u64 = 16;
     /// Cycles from acceptance to the first issued term: the sequencer leaves idle (1), the
     /// issue register (1).
     pub const START_CYCLES: u64 = 2;

@@ -84,6 +84,8 @@ fn write_fan_registers_every_field_once() {
     let clk = |u: &mut WriteFan, c: bool| u.clock.next = Clock { clk: c };
     let out = |u: &WriteFan| FanWord {
         ctl: u.o_ctl.val().to_u32(),
+        rd_group: u.o_rd_group.val().to_u32(),
+        rd_slot: u.o_rd_slot.val().to_u32(),
         price: u.o_price.val(),
         price_addr: u.o_price_addr.val().to_u32(),
         spot: u.o_spot.val().to_u32(),
@@ -99,6 +101,8 @@ fn write_fan_registers_every_field_once() {
     for t in 0..300 {
         let w = FanWord {
             ctl: rng.r#gen::<u32>() & 0xF,
+            rd_group: rng.r#gen::<u32>() & mask(GROUP_BITS),
+            rd_slot: rng.r#gen::<u32>() & mask(SLOT_BITS),
             price: rng.r#gen(),
             price_addr: rng.r#gen::<u32>() & mask(PRICE_ADDR_BITS),
             spot: rng.r#gen(),
@@ -110,6 +114,8 @@ fn write_fan_registers_every_field_once() {
             term_paddr: rng.r#gen::<u32>() & mask(PRICE_ADDR_BITS),
         };
         uut.ctl.next = (w.ctl as u64).into();
+        uut.rd_group.next = (w.rd_group as u64).into();
+        uut.rd_slot.next = (w.rd_slot as u64).into();
         uut.w_price.next = w.price;
         uut.w_price_addr.next = (w.price_addr as u64).into();
         uut.w_spot.next = (w.spot as u64).into();

@@ -1,10 +1,10 @@
 //! One node of the register tree between the sequencer and the lanes: a registered copy of the
-//! write bus and of the lanes' control bits for a group of [`FAN_LANES`] lanes.
+//! read address, the write bus and the lanes' control bits for a group of [`FAN_LANES`] lanes.
 //!
 //! ```text
-//!  sequencer ─ w_*, ctl ─┬─> [fan 0] ─> lanes 0..4   (each lane registers its own copy again)
-//!                        ├─> [fan 1] ─> lanes 4..8
-//!                        └─> ...
+//!  sequencer ─ rd_*, w_*, ctl ─┬─> [fan 0] ─> lanes 0..4   (each lane registers its copy again)
+//!                              ├─> [fan 1] ─> lanes 4..8
+//!                              └─> ...
 //! ```
 //!
 //! Without it one register (the board shell's command register, or the sequencer's control
@@ -16,13 +16,16 @@
 //! Timing: the write bus arrives at the lanes' [`crate::core::lane_mem::LaneMem`] one cycle
 //! later than without the tree, so a write accepted in cycle `c` reaches its block RAM at the
 //! clock edge ending cycle `c + 2`; the earliest read that must see it, of a scan accepted in
-//! cycle `c + 1`, is at the edge ending `c + 3` (see [`crate::core::scan_core`]). The control
-//! copy replaces one stage of the control delay line (input: stage 2, output: the value of
-//! stage 3), so the pipeline keeps its depth.
+//! cycle `c + 1`, is at the edge ending `c + 4` (see [`crate::core::scan_core`]). The control
+//! copy replaces one stage of the control delay line (input: stage 3, output: the value of
+//! stage 4). The read address is a copy of the issue registers, which each lane registers
+//! again before its term memory: one cycle more than when the lanes registered the issue's
+//! source directly (pipeline depth 15 to 16; run 19's critical path was that broadcast).
 //!
 //! Golden model: every output is its input one clock edge earlier ([`fan_model`]).
 //!
-//! Inputs: `clock`; `ctl` (the lanes' control bits from the delay line); `w_price`,
+//! Inputs: `clock`; `ctl` (the lanes' control bits from the delay line); `rd_group`, `rd_slot`
+//! (the read address, the issue registers' source); `w_price`,
 //! `w_price_addr`, `w_spot`, `w_stressed` (price write); `w_term`, `w_term_lane` (which lane
 //! the term belongs to), `w_term_addr`, `w_coeff`, `w_term_paddr` (term write).
 //!
@@ -43,6 +46,10 @@ pub const FANS: usize = LANES.div_ceil(FAN_LANES);
 pub struct FanWord {
     /// Control bits.
     pub ctl: u32,
+    /// Read address: group.
+    pub rd_group: u32,
+    /// Read address: slot.
+    pub rd_slot: u32,
     /// Price write enable.
     pub price: bool,
     /// Price address.
@@ -73,8 +80,12 @@ pub fn fan_model(inputs_before_edge: FanWord) -> FanWord {
 pub struct WriteFan {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Control bits (from the delay line's stage 2).
+    /// Control bits (from the delay line's stage 3).
     pub ctl: Signal<In, Bits<4>>,
+    /// Group to read.
+    pub rd_group: Signal<In, Bits<GROUP_BITS>>,
+    /// Slot to read.
+    pub rd_slot: Signal<In, Bits<SLOT_BITS>>,
     /// Write a price.
     pub w_price: Signal<In, Bit>,
     /// Price table address.
@@ -95,6 +106,10 @@ pub struct WriteFan {
     pub w_term_paddr: Signal<In, Bits<PRICE_ADDR_BITS>>,
     /// Registered `ctl`.
     pub o_ctl: Signal<Out, Bits<4>>,
+    /// Registered `rd_group`.
+    pub o_rd_group: Signal<Out, Bits<GROUP_BITS>>,
+    /// Registered `rd_slot`.
+    pub o_rd_slot: Signal<Out, Bits<SLOT_BITS>>,
     /// Registered `w_price`.
     pub o_price: Signal<Out, Bit>,
     /// Registered `w_price_addr`.
@@ -114,6 +129,8 @@ pub struct WriteFan {
     /// Registered `w_term_paddr`.
     pub o_term_paddr: Signal<Out, Bits<PRICE_ADDR_BITS>>,
     r_ctl: DFF<Bits<4>>,
+    r_rd_group: DFF<Bits<GROUP_BITS>>,
+    r_rd_slot: DFF<Bits<SLOT_BITS>>,
     r_price: DFF<Bit>,
     r_price_addr: DFF<Bits<PRICE_ADDR_BITS>>,
     r_spot: DFF<Bits<32>>,
@@ -132,6 +149,8 @@ impl Logic for WriteFan {
             self,
             clock,
             r_ctl,
+            r_rd_group,
+            r_rd_slot,
             r_price,
             r_price_addr,
             r_spot,
@@ -143,6 +162,8 @@ impl Logic for WriteFan {
             r_term_paddr
         );
         self.r_ctl.d.next = self.ctl.val();
+        self.r_rd_group.d.next = self.rd_group.val();
+        self.r_rd_slot.d.next = self.rd_slot.val();
         self.r_price.d.next = self.w_price.val();
         self.r_price_addr.d.next = self.w_price_addr.val();
         self.r_spot.d.next = self.w_spot.val();
@@ -153,6 +174,8 @@ impl Logic for WriteFan {
         self.r_coeff.d.next = self.w_coeff.val();
         self.r_term_paddr.d.next = self.w_term_paddr.val();
         self.o_ctl.next = self.r_ctl.q.val();
+        self.o_rd_group.next = self.r_rd_group.q.val();
+        self.o_rd_slot.next = self.r_rd_slot.q.val();
         self.o_price.next = self.r_price.q.val();
         self.o_price_addr.next = self.r_price_addr.q.val();
         self.o_spot.next = self.r_spot.q.val();

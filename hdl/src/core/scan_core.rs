@@ -19,10 +19,11 @@
 //! Each lane's memories and the registers around them are a [`LaneMem`] module, which registers
 //! the write bus before writing; between the sequencer and the lanes the write bus passes one
 //! more register, a node of a tree with one node per four lanes ([`WriteFan`]), which also
-//! carries the lanes' control bits. So a price or term write accepted in cycle `c` reaches its
+//! carries the read address and the lanes' control bits. So a price or term write accepted in cycle `c` reaches its
 //! block RAM at the clock edge ending cycle `c + 2`. That is safe: the earliest read after it,
-//! of a scan accepted in cycle `c + 1`, reads the term memory at the edge ending `c + 3` (start 2,
-//! see [`crate::golden::throughput`], then the lane's registered read address) and the price
+//! of a scan accepted in cycle `c + 1`, reads the term memory at the edge ending `c + 4` (start 2,
+//! see [`crate::golden::throughput`], then the tree's and the lane's registers of the read
+//! address) and the price
 //! table two cycles later; and a write never comes before an earlier scan's last read (the
 //! drain state).
 //!
@@ -58,9 +59,9 @@ pub use crate::core::lane_mem::{PRICE_ADDR_BITS, TERM_ADDR_BITS};
 pub const XWORD_BITS: usize = GROUP_BITS - 5;
 /// Exposure index address bits: asset and word.
 pub const EXPO_ADDR_BITS: usize = CARD_ASSET_BITS + XWORD_BITS;
-/// Stages of the control delay line: issue -> packer (the kernel names the last one, 13).
-pub const CTL_STAGES: usize = 14;
-const _: () = assert!(CTL_STAGES == 14);
+/// Stages of the control delay line: issue -> packer (the kernel names the last one, 14).
+pub const CTL_STAGES: usize = 15;
+const _: () = assert!(CTL_STAGES == 15);
 const SH_SLOT: u64 = SLOT_BITS as u64;
 const SH_ASSET: u64 = CARD_ASSET_BITS as u64;
 const SH_ACCOUNT: u64 = CARD_ACCOUNT_BITS as u64;
@@ -346,7 +347,11 @@ impl Logic for ScanCore {
                 self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0),
             ) << 1
                 | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_sub.val().get_bits::<1>(0));
-            self.wfan[f].ctl.next = self.ctl[2].q.val();
+            self.wfan[f].ctl.next = self.ctl[3].q.val();
+            // The read address: the issue's source (g, s), so the node holds a copy of the
+            // issue registers.
+            self.wfan[f].rd_group.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
+            self.wfan[f].rd_slot.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
             self.wfan[f].w_spot.next = self.cmd_data0.val();
             self.wfan[f].w_stressed.next = self.cmd_data1.val();
             self.wfan[f].w_term.next = false;
@@ -562,12 +567,14 @@ impl Logic for ScanCore {
             self.grp[i].d.next = self.grp[i - 1].q.val();
         }
         for l in 0..LANES {
-            // The read address is the issue (iss_group, iss_slot): each lane registers its own
-            // copy from the same source (g, s), so no one register drives every lane's memories.
-            self.lmem[l].rd_group.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
-            self.lmem[l].rd_slot.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
-            // The lanes' control bits and write bus from their node of the register tree
-            // (node `l / FAN_LANES`; its control copy is the value of `ctl[3]`).
+            // The read address, the lanes' control bits and the write bus come from the lane's
+            // node of the register tree (node `l / FAN_LANES`): its read address is a copy of
+            // the issue registers (iss_group, iss_slot), which each lane registers again, and
+            // its control copy is the value of `ctl[4]`. So no one register drives every
+            // lane's memories (run 19's critical path: the slot counter `s` -> 10.58 ns of
+            // routing -> one lane's read address copy).
+            self.lmem[l].rd_group.next = self.wfan[l / 4].o_rd_group.val();
+            self.lmem[l].rd_slot.next = self.wfan[l / 4].o_rd_slot.val();
             self.lanes[l].valid.next = self.wfan[l / 4].o_ctl.val().get_bit(0);
             self.lanes[l].first.next = self.wfan[l / 4].o_ctl.val().get_bit(1);
             self.lanes[l].last.next = self.wfan[l / 4].o_ctl.val().get_bit(2);
@@ -592,10 +599,10 @@ impl Logic for ScanCore {
 
         // ---- Output: packer into the FIFO ----
         // A word when the control line says a last term's verdict is out; a marker for done.
-        self.fifo.write.next = (self.ctl[13].q.val().get_bit(0) & self.ctl[13].q.val().get_bit(2))
-            | self.ctl[13].q.val().get_bit(3);
-        self.fifo.in_done.next = self.ctl[13].q.val().get_bit(3);
-        self.fifo.in_group.next = bit_cast::<8, GROUP_BITS>(self.grp[13].q.val());
+        self.fifo.write.next = (self.ctl[14].q.val().get_bit(0) & self.ctl[14].q.val().get_bit(2))
+            | self.ctl[14].q.val().get_bit(3);
+        self.fifo.in_done.next = self.ctl[14].q.val().get_bit(3);
+        self.fifo.in_group.next = bit_cast::<8, GROUP_BITS>(self.grp[14].q.val());
         self.fifo.in_breach.next = self.pack_breach.word.val();
         self.fifo.in_at_risk.next = self.pack_at_risk.word.val();
         self.fifo.reset.next = self.core_reset.val();
@@ -615,7 +622,7 @@ impl Logic for ScanCore {
         self.regs.err_set.next = self.errs.val();
         self.regs.inc_commands.next = self.accept.val();
         self.regs.inc_scans.next = self.iss_ctl.q.val().get_bit(3);
-        self.regs.inc_words.next = self.ctl[13].q.val().get_bit(0) & self.ctl[13].q.val().get_bit(2);
+        self.regs.inc_words.next = self.ctl[14].q.val().get_bit(0) & self.ctl[14].q.val().get_bit(2);
         self.regs.busy.next = self.state.q.val() != ST_IDLE;
         self.regs.active_accounts.next = self.p_accounts.q.val();
         self.regs.active_slots.next = self.p_slots.q.val();
