@@ -311,9 +311,9 @@ pub mod throughput {
     /// copy (1), pair sums (1), columns (1), accumulate (1), three carry stages (3), FIFO
     /// write (1).
     pub const PIPELINE_DEPTH: u64 = 16;
-    /// Cycles from acceptance to the first issued term: the sequencer leaves idle (1), the
-    /// issue register (1).
-    pub const START_CYCLES: u64 = 2;
+    /// Cycles from acceptance to the first issued term: the command register (1), the
+    /// sequencer leaves idle (1), the issue register (1).
+    pub const START_CYCLES: u64 = 3;
     /// Cycles between the last issued term and the done marker's issue: the end-of-groups
     /// check. The marker then follows the terms down the pipeline.
     pub const END_CYCLES: u64 = 1;

@@ -14,9 +14,10 @@
 //! merge the identical copies back into one.
 //!
 //! Timing: the write bus arrives at the lanes' [`crate::core::lane_mem::LaneMem`] one cycle
-//! later than without the tree, so a write accepted in cycle `c` reaches its block RAM at the
-//! clock edge ending cycle `c + 2`; the earliest read that must see it, of a scan accepted in
-//! cycle `c + 1`, is at the edge ending `c + 4` (see [`crate::core::scan_core`]). The control
+//! later than without the tree, so a write processed in cycle `c` (taken from the command
+//! register) reaches its block RAM at the clock edge ending cycle `c + 2`; the earliest read
+//! that must see it, of a scan processed in cycle `c + 1`, is at the edge ending `c + 4` (see
+//! [`crate::core::scan_core`]). The control
 //! copy replaces one stage of the control delay line (input: stage 3, output: the value of
 //! stage 4). The read address is a copy of the issue registers, which each lane registers
 //! again before its term memory: one cycle more than when the lanes registered the issue's

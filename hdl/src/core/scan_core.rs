@@ -19,13 +19,17 @@
 //! Each lane's memories and the registers around them are a [`LaneMem`] module, which registers
 //! the write bus before writing; between the sequencer and the lanes the write bus passes one
 //! more register, a node of a tree with one node per four lanes ([`WriteFan`]), which also
-//! carries the read address and the lanes' control bits. So a price or term write accepted in cycle `c` reaches its
-//! block RAM at the clock edge ending cycle `c + 2`. That is safe: the earliest read after it,
-//! of a scan accepted in cycle `c + 1`, reads the term memory at the edge ending `c + 4` (start 2,
+//! carries the read address and the lanes' control bits. So a price or term write accepted in
+//! cycle `c` (into the command register) reaches its block RAM at the clock edge ending cycle
+//! `c + 3`. That is safe: the earliest read after it, of a scan accepted in cycle `c + 1`,
+//! reads the term memory at the edge ending `c + 5` (start 3,
 //! see [`crate::golden::throughput`], then the tree's and the lane's registers of the read
 //! address) and the price
 //! table two cycles later; and a write never comes before an earlier scan's last read (the
 //! drain state).
+//!
+//! Commands are taken into a command register (`cmd_ready`: it is empty or its command is being
+//! processed) and decoded from it in the next cycle.
 //!
 //! Commands (one per cycle while `cmd_ready`; see [`crate::golden::CoreCmd`] and
 //! [`crate::golden::cmd_fields`] for the port encoding): set price, write term, set params,
@@ -168,6 +172,16 @@ pub struct ScanCore {
     slots_one: DFF<Bit>,
     p_groups_m1: DFF<Bits<8>>,
     groups_zero: DFF<Bit>,
+    // The command register: the port's command is taken into it (when it is empty or its
+    // command is being processed) and decoded from it in the next cycle, so no decode logic
+    // sits behind the long route from the command port (runs 16 and 20: the checks of a term
+    // write or of the parameters, from the board shell's command register).
+    c_valid: DFF<Bit>,
+    c_op: DFF<Bits<3>>,
+    c_addr: DFF<Bits<16>>,
+    c_sub: DFF<Bits<8>>,
+    c_data0: DFF<Bits<32>>,
+    c_data1: DFF<Bits<32>>,
     // Issue registers: ctl = {done, last, first, valid}.
     iss_ctl: DFF<Bits<4>>,
     iss_group: DFF<Bits<GROUP_BITS>>,
@@ -178,6 +192,7 @@ pub struct ScanCore {
     // Combinational helpers.
     core_reset: Signal<Local, Bit>,
     accept: Signal<Local, Bit>,
+    take: Signal<Local, Bit>,
     stall: Signal<Local, Bit>,
     issue: Signal<Local, Bit>,
     is_last: Signal<Local, Bit>,
@@ -251,6 +266,12 @@ impl ScanCore {
             slots_one: Default::default(),
             p_groups_m1: Default::default(),
             groups_zero: Default::default(),
+            c_valid: Default::default(),
+            c_op: Default::default(),
+            c_addr: Default::default(),
+            c_sub: Default::default(),
+            c_data0: Default::default(),
+            c_data1: Default::default(),
             iss_ctl: Default::default(),
             iss_group: Default::default(),
             iss_slot: Default::default(),
@@ -258,6 +279,7 @@ impl ScanCore {
             grp: std::array::from_fn(|_| Default::default()),
             core_reset: Default::default(),
             accept: Default::default(),
+            take: Default::default(),
             stall: Default::default(),
             issue: Default::default(),
             is_last: Default::default(),
@@ -316,7 +338,13 @@ impl Logic for ScanCore {
             groups_zero,
             iss_ctl,
             iss_group,
-            iss_slot
+            iss_slot,
+            c_valid,
+            c_op,
+            c_addr,
+            c_sub,
+            c_data0,
+            c_data1
         );
         clock!(self, clock, exposure, fifo, regs);
         for l in 0..LANES {
@@ -333,41 +361,57 @@ impl Logic for ScanCore {
         self.core_reset.next = self.reset.val() | self.regs.soft_reset.val();
 
         // ---- Command acceptance and writes ----
-        self.cmd_ready.next = self.state.q.val() == ST_IDLE;
-        self.busy.next = self.state.q.val() != ST_IDLE;
-        self.accept.next = self.cmd_valid.val() & (self.state.q.val() == ST_IDLE) & !self.core_reset.val();
+        // `accept`: the command register's command is processed (the sequencer is idle);
+        // `take`: the port's command enters the command register (it is empty or being emptied).
+        self.cmd_ready.next = !self.c_valid.q.val() | (self.state.q.val() == ST_IDLE);
+        self.busy.next = (self.state.q.val() != ST_IDLE) | self.c_valid.q.val();
+        self.accept.next = self.c_valid.q.val() & (self.state.q.val() == ST_IDLE) & !self.core_reset.val();
+        self.take.next = self.cmd_valid.val()
+            & (!self.c_valid.q.val() | (self.state.q.val() == ST_IDLE))
+            & !self.core_reset.val();
+        if self.accept.val() {
+            self.c_valid.d.next = false;
+        }
+        if self.take.val() {
+            self.c_valid.d.next = true;
+            self.c_op.d.next = self.cmd_op.val();
+            self.c_addr.d.next = self.cmd_addr.val();
+            self.c_sub.d.next = self.cmd_sub.val();
+            self.c_data0.d.next = self.cmd_data0.val();
+            self.c_data1.d.next = self.cmd_data1.val();
+        }
         self.errs.next = 0.into();
-        self.neg_coeff.next = bits::<32>(0) - self.cmd_data0.val();
-        self.groups_sum.next = self.cmd_data0.val() + self.k_round.val();
+        self.neg_coeff.next = bits::<32>(0) - self.c_data0.q.val();
+        self.groups_sum.next = self.c_data0.q.val() + self.k_round.val();
         // The write buses: a node of the register tree (`fanout`) per FAN_LANES lanes registers
         // them, then every lane again (LaneMem) before its memories.
         for f in 0..FANS {
             self.wfan[f].w_price.next = false;
             self.wfan[f].w_price_addr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
-                self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0),
+                self.c_addr.q.val().get_bits::<CARD_ASSET_BITS>(0),
             ) << 1
-                | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_sub.val().get_bits::<1>(0));
+                | bit_cast::<PRICE_ADDR_BITS, 1>(self.c_sub.q.val().get_bits::<1>(0));
             self.wfan[f].ctl.next = self.ctl[3].q.val();
             // The read address: the issue's source (g, s), so the node holds a copy of the
             // issue registers.
             self.wfan[f].rd_group.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
             self.wfan[f].rd_slot.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
-            self.wfan[f].w_spot.next = self.cmd_data0.val();
-            self.wfan[f].w_stressed.next = self.cmd_data1.val();
+            self.wfan[f].w_spot.next = self.c_data0.q.val();
+            self.wfan[f].w_stressed.next = self.c_data1.q.val();
             self.wfan[f].w_term.next = false;
-            self.wfan[f].w_term_lane.next = self.cmd_addr.val().get_bits::<LANE_BITS>(0);
+            self.wfan[f].w_term_lane.next = self.c_addr.q.val().get_bits::<LANE_BITS>(0);
             self.wfan[f].w_term_addr.next =
-                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.cmd_addr.val().get_bits::<GROUP_BITS>(LANE_BITS))
+                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.c_addr.q.val().get_bits::<GROUP_BITS>(LANE_BITS))
                     << SH_SLOT
-                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.cmd_sub.val().get_bits::<SLOT_BITS>(0));
-            self.wfan[f].w_coeff.next = self.cmd_data0.val();
-            if self.cmd_data0.val().get_bit(31) {
+                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.c_sub.q.val().get_bits::<SLOT_BITS>(0));
+            self.wfan[f].w_coeff.next = self.c_data0.q.val();
+            if self.c_data0.q.val().get_bit(31) {
                 self.wfan[f].w_coeff.next = self.neg_coeff.val() | self.k_sign.val();
             }
             self.wfan[f].w_term_paddr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
-                self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0),
+                self.c_data1.q.val().get_bits::<CARD_ASSET_BITS>(0),
             ) << 1
-                | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_data0.val().get_bits::<1>(31));
+                | bit_cast::<PRICE_ADDR_BITS, 1>(self.c_data0.q.val().get_bits::<1>(31));
         }
         // The exposure index: address {asset, word} from registers only; the block RAM's output
         // goes straight into a register (its clock-to-out is too slow to feed logic).
@@ -398,77 +442,77 @@ impl Logic for ScanCore {
             // cycle, for whichever of a term write or an incremental scan the command may be;
             // only the state register waits for the checks. Nothing reads them in the idle
             // state (run 16's critical path: the checks of a term write into `x_word`).
-            self.x_bit.d.next = self.cmd_addr.val().get_bits::<5>(LANE_BITS);
-            if self.cmd_op.val() == op::SCAN_ASSET {
-                self.asset.d.next = self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0);
+            self.x_bit.d.next = self.c_addr.q.val().get_bits::<5>(LANE_BITS);
+            if self.c_op.q.val() == op::SCAN_ASSET {
+                self.asset.d.next = self.c_addr.q.val().get_bits::<CARD_ASSET_BITS>(0);
                 self.x_word.d.next = 0.into();
             } else {
-                self.asset.d.next = self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0);
-                self.x_word.d.next = self.cmd_addr.val().get_bits::<XWORD_BITS>(XWORD_LSB);
+                self.asset.d.next = self.c_data1.q.val().get_bits::<CARD_ASSET_BITS>(0);
+                self.x_word.d.next = self.c_addr.q.val().get_bits::<XWORD_BITS>(XWORD_LSB);
             }
             if self.accept.val() {
-                if self.cmd_op.val() == op::SET_PRICE {
-                    if (self.cmd_addr.val() >> SH_ASSET).any() {
+                if self.c_op.q.val() == op::SET_PRICE {
+                    if (self.c_addr.q.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else {
                         for f in 0..FANS {
                             self.wfan[f].w_price.next = true;
                         }
                     }
-                } else if self.cmd_op.val() == op::WRITE_TERM {
-                    if (self.cmd_addr.val() >> SH_ACCOUNT).any() {
+                } else if self.c_op.q.val() == op::WRITE_TERM {
+                    if (self.c_addr.q.val() >> SH_ACCOUNT).any() {
                         self.errs.next = self.e_account.val();
-                    } else if (self.cmd_sub.val() >> SH_SLOT).any() {
+                    } else if (self.c_sub.q.val() >> SH_SLOT).any() {
                         self.errs.next = self.e_slot.val();
-                    } else if (self.cmd_data1.val() >> SH_ASSET).any() {
+                    } else if (self.c_data1.q.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
-                    } else if self.cmd_data0.val() == self.k_sign.val() {
+                    } else if self.c_data0.q.val() == self.k_sign.val() {
                         self.errs.next = self.e_coeff.val();
                     } else {
                         for f in 0..FANS {
                             self.wfan[f].w_term.next = true;
                         }
-                        if self.cmd_data0.val().any() {
+                        if self.c_data0.q.val().any() {
                             // Set the exposure bit: read, modify, write (3 busy cycles); the
                             // address registers were loaded above.
                             self.state.d.next = ST_XREAD.into();
                         }
                     }
-                } else if self.cmd_op.val() == op::SET_PARAMS {
+                } else if self.c_op.q.val() == op::SET_PARAMS {
                     // `x > 2^n` as `x >> (n + 1) != 0 or (bit n and any bit below n)`.
-                    if (self.cmd_data0.val() >> SH_ACCOUNT_ABOVE).any()
-                        | (self.cmd_data0.val().get_bit(CARD_ACCOUNT_BITS)
-                            & self.cmd_data0.val().get_bits::<CARD_ACCOUNT_BITS>(0).any())
-                        | !self.cmd_data1.val().any()
-                        | (self.cmd_data1.val() >> SH_SLOT_ABOVE).any()
-                        | (self.cmd_data1.val().get_bit(SLOT_BITS)
-                            & self.cmd_data1.val().get_bits::<SLOT_BITS>(0).any())
+                    if (self.c_data0.q.val() >> SH_ACCOUNT_ABOVE).any()
+                        | (self.c_data0.q.val().get_bit(CARD_ACCOUNT_BITS)
+                            & self.c_data0.q.val().get_bits::<CARD_ACCOUNT_BITS>(0).any())
+                        | !self.c_data1.q.val().any()
+                        | (self.c_data1.q.val() >> SH_SLOT_ABOVE).any()
+                        | (self.c_data1.q.val().get_bit(SLOT_BITS)
+                            & self.c_data1.q.val().get_bits::<SLOT_BITS>(0).any())
                     {
                         self.errs.next = self.e_params.val();
                     } else {
-                        self.p_accounts.d.next = self.cmd_data0.val().get_bits::<16>(0);
-                        self.p_slots.d.next = self.cmd_data1.val().get_bits::<8>(0);
-                        self.p_slots_m2.d.next = self.cmd_data1.val().get_bits::<5>(0) - 2;
-                        self.slots_one.d.next = self.cmd_data1.val() == 1;
+                        self.p_accounts.d.next = self.c_data0.q.val().get_bits::<16>(0);
+                        self.p_slots.d.next = self.c_data1.q.val().get_bits::<8>(0);
+                        self.p_slots_m2.d.next = self.c_data1.q.val().get_bits::<5>(0) - 2;
+                        self.slots_one.d.next = self.c_data1.q.val() == 1;
                         self.p_groups.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS);
                         self.p_groups_m1.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS) - 1;
                         // Accounts 0 is 0 groups (the value passed the range check above).
-                        self.groups_zero.d.next = self.cmd_data0.val() == 0;
+                        self.groups_zero.d.next = self.c_data0.q.val() == 0;
                     }
-                } else if self.cmd_op.val() == op::SCAN_FULL {
+                } else if self.c_op.q.val() == op::SCAN_FULL {
                     self.g.d.next = 0.into();
                     self.s.d.next = 0.into();
                     self.g_end.d.next = self.groups_zero.q.val();
                     self.last.d.next = self.slots_one.q.val();
                     self.state.d.next = ST_FULL.into();
-                } else if self.cmd_op.val() == op::SCAN_ASSET {
-                    if (self.cmd_addr.val() >> SH_ASSET).any() {
+                } else if self.c_op.q.val() == op::SCAN_ASSET {
+                    if (self.c_addr.q.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else {
                         // `asset` and `x_word` were loaded above.
                         self.state.d.next = ST_PROBE.into();
                     }
-                } else if self.cmd_op.val() != op::NOP {
+                } else if self.c_op.q.val() != op::NOP {
                     self.errs.next = self.e_opcode.val();
                 }
             }
@@ -623,13 +667,14 @@ impl Logic for ScanCore {
         self.regs.inc_commands.next = self.accept.val();
         self.regs.inc_scans.next = self.iss_ctl.q.val().get_bit(3);
         self.regs.inc_words.next = self.ctl[14].q.val().get_bit(0) & self.ctl[14].q.val().get_bit(2);
-        self.regs.busy.next = self.state.q.val() != ST_IDLE;
+        self.regs.busy.next = (self.state.q.val() != ST_IDLE) | self.c_valid.q.val();
         self.regs.active_accounts.next = self.p_accounts.q.val();
         self.regs.active_slots.next = self.p_slots.q.val();
         self.regs.events_pending.next = self.fifo.out_valid.val();
 
         // ---- Synchronous reset ----
         if self.core_reset.val() {
+            self.c_valid.d.next = false;
             self.state.d.next = ST_IDLE.into();
             self.iss_ctl.d.next = 0.into();
             self.p_accounts.d.next = 0.into();
