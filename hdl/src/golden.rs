@@ -343,4 +343,7 @@ pub mod throughput {
     /// Cycles the core stays busy (not accepting commands) after the done marker's issue, so
     /// that a following price write cannot overtake a pending price read.
     pub const DRAIN_CYCLES: u64 = 4;
+    /// Cycles from a term write with a non-zero coefficient to the next command the port
+    /// takes: the exposure index's read-modify-write.
+    pub const TERM_WRITE_CYCLES: u64 = 4;
 }

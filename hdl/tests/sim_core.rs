@@ -423,6 +423,37 @@ fn register_block_identity_scratch_errors_and_reset() {
 }
 
 #[test]
+fn command_port_takes_commands_at_the_documented_rate() {
+    use liqscan_hdl::golden::throughput::*;
+    let mut sim = CoreSim::default();
+    let price = CoreCmd::SetPrice { asset: 3, liability: false, spot: 7, stressed: 5 };
+    let term = |coeff| CoreCmd::WriteTerm { account: 5, slot: 1, term: Coeff { asset: 3, coeff } };
+    let params = CoreCmd::SetParams { accounts: 64, slots: 2 };
+    let cmds = [
+        price,
+        price,
+        price,
+        term(9),
+        term(-4),
+        term(0),
+        term(0),
+        params,
+        params,
+        price,
+        CoreCmd::ScanFull,
+        price,
+    ];
+    let (_, acc) = sim.run(&cmds);
+    let gaps: Vec<u64> = acc.windows(2).map(|w| w[1] - w[0]).collect();
+    // After each command, the cycles until the port takes the next one: 1 for a price write or
+    // parameters, TERM_WRITE_CYCLES for a term write with a non-zero coefficient, 2 for one
+    // with a zero coefficient (the port waits a cycle for any term write's decode), and a full
+    // scan of 64 accounts x 2 slots until its drain ends.
+    let scan = START_CYCLES - 1 + full_scan_issue_cycles(4, 2) + END_CYCLES + DRAIN_CYCLES;
+    assert_eq!(gaps, [1, 1, 1, TERM_WRITE_CYCLES, TERM_WRITE_CYCLES, 2, 2, 1, 1, 1, scan]);
+}
+
+#[test]
 fn throughput_and_latency_match_the_cycle_model() {
     use liqscan_hdl::golden::throughput::*;
     let mut rng = ChaCha8Rng::seed_from_u64(5);

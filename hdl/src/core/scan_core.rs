@@ -28,8 +28,8 @@
 //! table two cycles later; and a write never comes before an earlier scan's last read (the
 //! drain state).
 //!
-//! Commands are taken into a command register (`cmd_ready`: it is empty or its command is being
-//! processed) and decoded from it in the next cycle.
+//! Commands are taken into a command register (`cmd_ready`: the sequencer will be idle in the
+//! next cycle) and decoded from it in the next cycle.
 //!
 //! Commands (one per cycle while `cmd_ready`; see [`crate::golden::CoreCmd`] and
 //! [`crate::golden::cmd_fields`] for the port encoding): set price, write term, set params,
@@ -172,8 +172,8 @@ pub struct ScanCore {
     slots_one: DFF<Bit>,
     p_groups_m1: DFF<Bits<8>>,
     groups_zero: DFF<Bit>,
-    // The command register: the port's command is taken into it (when it is empty or its
-    // command is being processed) and decoded from it in the next cycle, so no decode logic
+    // The command register: the port's command is taken into it (when the sequencer will be
+    // idle in the next cycle) and decoded from it in the next cycle, so no decode logic
     // sits behind the long route from the command port (runs 16 and 20: the checks of a term
     // write or of the parameters, from the board shell's command register).
     c_valid: DFF<Bit>,
@@ -192,7 +192,8 @@ pub struct ScanCore {
     // Combinational helpers.
     core_reset: Signal<Local, Bit>,
     accept: Signal<Local, Bit>,
-    take: Signal<Local, Bit>,
+    ready: Signal<Local, Bit>,
+    busy_op: Signal<Local, Bit>,
     stall: Signal<Local, Bit>,
     issue: Signal<Local, Bit>,
     is_last: Signal<Local, Bit>,
@@ -279,7 +280,8 @@ impl ScanCore {
             grp: std::array::from_fn(|_| Default::default()),
             core_reset: Default::default(),
             accept: Default::default(),
-            take: Default::default(),
+            ready: Default::default(),
+            busy_op: Default::default(),
             stall: Default::default(),
             issue: Default::default(),
             is_last: Default::default(),
@@ -361,25 +363,29 @@ impl Logic for ScanCore {
         self.core_reset.next = self.reset.val() | self.regs.soft_reset.val();
 
         // ---- Command acceptance and writes ----
-        // `accept`: the command register's command is processed (the sequencer is idle);
-        // `take`: the port's command enters the command register (it is empty or being emptied).
-        self.cmd_ready.next = !self.c_valid.q.val() | (self.state.q.val() == ST_IDLE);
+        // `accept`: the command register's command is processed (the sequencer is idle, which it
+        // always is when the register holds a command). The port is ready when the sequencer
+        // is idle in the next cycle: it is idle now and the command being processed cannot make
+        // it busy (a term write, which may start the exposure update, or a scan), or it is in
+        // the last cycle of the exposure update or of the drain. So the command register never
+        // holds a command back and loads the port's fields in every cycle, with no clock
+        // enable (run 22's critical path: the state register -> ready -> the command register's
+        // enable, 9.88 ns).
+        self.busy_op.next = (self.c_op.q.val() == op::WRITE_TERM)
+            | (self.c_op.q.val() == op::SCAN_FULL)
+            | (self.c_op.q.val() == op::SCAN_ASSET);
+        self.ready.next = ((self.state.q.val() == ST_IDLE) & !(self.c_valid.q.val() & self.busy_op.val()))
+            | (self.state.q.val() == ST_XWRITE)
+            | ((self.state.q.val() == ST_DRAIN) & (self.drain.q.val() == 1));
+        self.cmd_ready.next = self.ready.val();
         self.busy.next = (self.state.q.val() != ST_IDLE) | self.c_valid.q.val();
         self.accept.next = self.c_valid.q.val() & (self.state.q.val() == ST_IDLE) & !self.core_reset.val();
-        self.take.next = self.cmd_valid.val()
-            & (!self.c_valid.q.val() | (self.state.q.val() == ST_IDLE))
-            & !self.core_reset.val();
-        if self.accept.val() {
-            self.c_valid.d.next = false;
-        }
-        if self.take.val() {
-            self.c_valid.d.next = true;
-            self.c_op.d.next = self.cmd_op.val();
-            self.c_addr.d.next = self.cmd_addr.val();
-            self.c_sub.d.next = self.cmd_sub.val();
-            self.c_data0.d.next = self.cmd_data0.val();
-            self.c_data1.d.next = self.cmd_data1.val();
-        }
+        self.c_valid.d.next = self.cmd_valid.val() & self.ready.val() & !self.core_reset.val();
+        self.c_op.d.next = self.cmd_op.val();
+        self.c_addr.d.next = self.cmd_addr.val();
+        self.c_sub.d.next = self.cmd_sub.val();
+        self.c_data0.d.next = self.cmd_data0.val();
+        self.c_data1.d.next = self.cmd_data1.val();
         self.errs.next = 0.into();
         self.neg_coeff.next = bits::<32>(0) - self.c_data0.q.val();
         self.groups_sum.next = self.c_data0.q.val() + self.k_round.val();
