@@ -1,7 +1,7 @@
 //! Golden models in plain Rust: what every block of the core computes, cycle counts aside.
 //!
 //! - [`lane_health_negative`]: one MAC lane. It computes `sum c * p` the way the hardware does
-//!   (sign-magnitude coefficient, four 16x16 partial products, four signed 16-bit column
+//!   (sign-magnitude coefficient, three Karatsuba partial products, four signed column
 //!   accumulators, a carry-normalising pass that yields only the sign) and must equal the plain
 //!   wide-integer reference on every input.
 //! - [`CoreModel`]: the whole scan core at the level of its command and output ports: price
@@ -13,21 +13,22 @@ use crate::abi::config::*;
 use crate::abi::regs::error_bit;
 use crate::abi::widths::{COEFF_MIN, Coeff, PriceEntry, QuotedPrice};
 
-/// Column contributions of one product `mag * price` (both below 2^32): the four 16-bit
-/// columns of the four 16x16 partial products, each below 3 * 2^16.
-pub fn product_columns(mag: u32, price: u32) -> [u32; 4] {
-    let (al, ah) = (mag & 0xFFFF, mag >> 16);
-    let (bl, bh) = (price & 0xFFFF, price >> 16);
-    let ll = al * bl;
-    let lh = al * bh;
-    let hl = ah * bl;
-    let hh = ah * bh;
-    [
-        ll & 0xFFFF,
-        (ll >> 16) + (lh & 0xFFFF) + (hl & 0xFFFF),
-        (lh >> 16) + (hl >> 16) + (hh & 0xFFFF),
-        hh >> 16,
-    ]
+/// Column contributions of one product `mag * price` (both below 2^32), as the MAC lane folds
+/// its three Karatsuba partial products `p0 = a0 * b0`, `p1 = a1 * b1` (16x16) and
+/// `p2 = (a0 + a1) * (b0 + b1)` (17x17, below 2^34), where `a0, a1` and `b0, b1` are the 16-bit
+/// halves of `mag` and `price`: `mag * price = p0 + (p2 - p0 - p1) * 2^16 + p1 * 2^32`, so with
+/// `x = xL + xH * 2^16` the columns of weight 2^0, 2^16, 2^32, 2^48 are
+/// `p0L`, `p0H + p2L - p0L - p1L`, `p2H + p1L - p0H - p1H`, `p1H`: signed, each in
+/// `(-2^17, 2^18)`, and `sum col[k] * 2^(16 k) = mag * price` exactly.
+pub fn product_columns(mag: u32, price: u32) -> [i64; 4] {
+    let (a0, a1) = (mag as u64 & 0xFFFF, mag as u64 >> 16);
+    let (b0, b1) = (price as u64 & 0xFFFF, price as u64 >> 16);
+    let p0 = a0 * b0;
+    let p1 = a1 * b1;
+    let (p2l, p2h) = crate::core::mul::mul17_model((a0 + a1) as u32, (b0 + b1) as u32);
+    let lo = |x: u64| (x & 0xFFFF) as i64;
+    let hi = |x: u64| (x >> 16) as i64;
+    [lo(p0), hi(p0) + p2l as i64 - lo(p0) - lo(p1), p2h as i64 + lo(p1) - hi(p0) - hi(p1), hi(p1)]
 }
 
 /// Signed column accumulators of an account: `sum` over terms of `+-columns`.
@@ -37,10 +38,18 @@ pub fn lane_columns(terms: &[(i32, u32)]) -> [i64; 4] {
         let cols = product_columns(c.unsigned_abs(), p);
         for k in 0..4 {
             if c < 0 {
-                acc[k] -= cols[k] as i64;
+                acc[k] -= cols[k];
             } else {
-                acc[k] += cols[k] as i64;
+                acc[k] += cols[k];
             }
+            // The hardware's accumulators are COL_BITS-bit two's complement: the exact sum
+            // must stay inside them (16 terms: |acc| < 16 * 2^18 = 2^22).
+            let lim = 1i64 << (crate::core::mac_lane::COL_BITS - 1);
+            assert!(
+                (-lim..lim).contains(&acc[k]),
+                "column {k} leaves {} bits",
+                crate::core::mac_lane::COL_BITS
+            );
         }
     }
     acc
@@ -295,14 +304,16 @@ impl CoreModel {
 /// Cycle `c` is the one in which the core accepts the scan command; a result "at `c + n`" is
 /// on the output port (with `out_valid`) `n` cycles later.
 pub mod throughput {
-    /// Cycles from a term's issue register to its group's word on the output port: term memory
-    /// read (1), term register (1), price read (1), price register (1), multiplier input
-    /// registers (1), partial products (1), their fabric copy (1), columns (1), accumulate (1),
-    /// three carry stages (3), FIFO write (1).
-    pub const PIPELINE_DEPTH: u64 = 13;
-    /// Cycles from acceptance to the first issued term: the sequencer leaves idle (1), the
-    /// issue register (1).
-    pub const START_CYCLES: u64 = 2;
+    /// Cycles from a term's issue register to its group's word on the output port: the lane's
+    /// copy of the read address (1), term memory
+    /// read (1), term register (1), price read (1), price register (1), operand halves and
+    /// Karatsuba sums (1), multiplier input registers (1), partial products (1), their fabric
+    /// copy (1), pair sums (1), columns (1), accumulate (1), three carry stages (3), FIFO
+    /// write (1).
+    pub const PIPELINE_DEPTH: u64 = 16;
+    /// Cycles from acceptance to the first issued term: the command register (1), the
+    /// sequencer leaves idle (1), the issue register (1).
+    pub const START_CYCLES: u64 = 3;
     /// Cycles between the last issued term and the done marker's issue: the end-of-groups
     /// check. The marker then follows the terms down the pipeline.
     pub const END_CYCLES: u64 = 1;
@@ -332,4 +343,7 @@ pub mod throughput {
     /// Cycles the core stays busy (not accepting commands) after the done marker's issue, so
     /// that a following price write cannot overtake a pending price read.
     pub const DRAIN_CYCLES: u64 = 4;
+    /// Cycles from a term write with a non-zero coefficient to the next command the port
+    /// takes: the exposure index's read-modify-write.
+    pub const TERM_WRITE_CYCLES: u64 = 4;
 }

@@ -38,6 +38,30 @@ fn lane_model_equals_reference_on_random_and_extreme_terms() {
 }
 
 #[test]
+fn karatsuba_columns_recombine_to_the_product() {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let edges = [0u32, 1, 0xFFFF, 0x1_0000, 0x7FFF_FFFF, 0x8000_0000, u32::MAX];
+    let mut pairs: Vec<(u32, u32)> = edges.iter().flat_map(|&a| edges.iter().map(move |&b| (a, b))).collect();
+    pairs.extend((0..200_000).map(|_| (rng.r#gen::<u32>(), rng.r#gen::<u32>())));
+    for (mag, price) in pairs {
+        let cols = product_columns(mag, price);
+        let v: i128 = (0..4).map(|k| (cols[k] as i128) << (16 * k)).sum();
+        assert_eq!(v, mag as i128 * price as i128, "{mag:#x} x {price:#x}");
+        assert!((0..1 << 16).contains(&cols[0]) && (0..1 << 16).contains(&cols[3]));
+        assert!(
+            cols[1..3].iter().all(|c| (-(1 << 17)..1 << 18).contains(c)),
+            "{mag:#x} x {price:#x}: {cols:?}"
+        );
+    }
+    // The 17x17 multiplier's model: the product split at bit 16, the high part 18 bits.
+    for &(a, b) in &[(0x1_FFFFu32, 0x1_FFFFu32), (0x1_FFFF, 1), (0, 0x1_FFFF), (0x1_0000, 0x1_0000)] {
+        let (lo, hi) = liqscan_hdl::core::mul::mul17_model(a, b);
+        assert_eq!(lo as u64 + ((hi as u64) << 16), a as u64 * b as u64);
+        assert!(lo < 1 << 16 && hi < 1 << 18);
+    }
+}
+
+#[test]
 fn core_model_equals_reference_on_random_books() {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     for round in 0..20 {

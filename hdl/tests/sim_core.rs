@@ -6,9 +6,12 @@ mod common;
 use common::*;
 use liqscan_hdl::abi::regs::{self, error_bit, offset};
 use liqscan_hdl::abi::*;
+use liqscan_hdl::core::col_acc::{ColumnAcc, ColumnAccModel};
 use liqscan_hdl::core::driver::*;
+use liqscan_hdl::core::fanout::{FanWord, WriteFan, fan_model};
+use liqscan_hdl::core::lane_mem::{PRICE_ADDR_BITS, TERM_ADDR_BITS};
 use liqscan_hdl::core::mac_lane::MacLane;
-use liqscan_hdl::core::mul::Mul16;
+use liqscan_hdl::core::mul::{Mul16, Mul17, mul17_model};
 use liqscan_hdl::golden::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -43,6 +46,118 @@ fn mul16_is_a_two_cycle_pipeline() {
             let (pa, pb) = sent[t - 1];
             assert_eq!(uut.p.val().to_u64(), pa * pb, "edge {t}");
         }
+    }
+}
+
+#[test]
+fn mul17_is_a_two_cycle_pipeline_matching_its_model() {
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let mut uut = Mul17::default();
+    uut.connect_all();
+    let clk = |u: &mut Mul17, c: bool| u.clock.next = Clock { clk: c };
+    let mut sent: Vec<(u32, u32)> = vec![];
+    for t in 0..500 {
+        let (a, b) = match t % 7 {
+            0 => (0x1_FFFF, 0x1_FFFF),
+            1 => (0x1_0000, rng.gen_range(0..=0x1_FFFF)),
+            _ => (rng.gen_range(0..=0x1_FFFF), rng.gen_range(0..=0x1_FFFF)),
+        };
+        uut.a.next = (a as u64).into();
+        uut.b.next = (b as u64).into();
+        sent.push((a, b));
+        tick(&mut uut, clk);
+        // After edge t the product of the operands of edge t - 1 is out, split at bit 16.
+        if t >= 1 {
+            let (pa, pb) = sent[t - 1];
+            let (lo, hi) = (uut.p_lo.val().to_u64(), uut.p_hi.val().to_u64());
+            assert_eq!((lo as u32, hi as u32), mul17_model(pa, pb), "edge {t}");
+            assert_eq!(lo + (hi << 16), pa as u64 * pb as u64, "edge {t}");
+        }
+    }
+}
+
+#[test]
+fn write_fan_registers_every_field_once() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut uut = WriteFan::default();
+    uut.connect_all();
+    let clk = |u: &mut WriteFan, c: bool| u.clock.next = Clock { clk: c };
+    let out = |u: &WriteFan| FanWord {
+        ctl: u.o_ctl.val().to_u32(),
+        rd_group: u.o_rd_group.val().to_u32(),
+        rd_slot: u.o_rd_slot.val().to_u32(),
+        price: u.o_price.val(),
+        price_addr: u.o_price_addr.val().to_u32(),
+        spot: u.o_spot.val().to_u32(),
+        stressed: u.o_stressed.val().to_u32(),
+        term: u.o_term.val(),
+        term_lane: u.o_term_lane.val().to_u32(),
+        term_addr: u.o_term_addr.val().to_u32(),
+        coeff: u.o_coeff.val().to_u32(),
+        term_paddr: u.o_term_paddr.val().to_u32(),
+    };
+    let mask = |bits: usize| ((1u64 << bits) - 1) as u32;
+    let mut prev = FanWord::default();
+    for t in 0..300 {
+        let w = FanWord {
+            ctl: rng.r#gen::<u32>() & 0xF,
+            rd_group: rng.r#gen::<u32>() & mask(GROUP_BITS),
+            rd_slot: rng.r#gen::<u32>() & mask(SLOT_BITS),
+            price: rng.r#gen(),
+            price_addr: rng.r#gen::<u32>() & mask(PRICE_ADDR_BITS),
+            spot: rng.r#gen(),
+            stressed: rng.r#gen(),
+            term: rng.r#gen(),
+            term_lane: rng.r#gen::<u32>() & mask(LANE_BITS),
+            term_addr: rng.r#gen::<u32>() & mask(TERM_ADDR_BITS),
+            coeff: rng.r#gen(),
+            term_paddr: rng.r#gen::<u32>() & mask(PRICE_ADDR_BITS),
+        };
+        uut.ctl.next = (w.ctl as u64).into();
+        uut.rd_group.next = (w.rd_group as u64).into();
+        uut.rd_slot.next = (w.rd_slot as u64).into();
+        uut.w_price.next = w.price;
+        uut.w_price_addr.next = (w.price_addr as u64).into();
+        uut.w_spot.next = (w.spot as u64).into();
+        uut.w_stressed.next = (w.stressed as u64).into();
+        uut.w_term.next = w.term;
+        uut.w_term_lane.next = (w.term_lane as u64).into();
+        uut.w_term_addr.next = (w.term_addr as u64).into();
+        uut.w_coeff.next = (w.coeff as u64).into();
+        uut.w_term_paddr.next = (w.term_paddr as u64).into();
+        // Before the edge the outputs still hold the previous word.
+        assert!(simulate(&mut uut, 1000));
+        if t > 0 {
+            assert_eq!(out(&uut), fan_model(prev), "before edge {t}");
+        }
+        tick(&mut uut, clk);
+        assert_eq!(out(&uut), fan_model(w), "edge {t}");
+        prev = w;
+    }
+}
+
+#[test]
+fn column_accumulator_matches_its_model() {
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let mut uut = ColumnAcc::default();
+    uut.connect_all();
+    let clk = |u: &mut ColumnAcc, c: bool| u.clock.next = Clock { clk: c };
+    let mut model = ColumnAccModel::default();
+    let wide = (1u32 << 24) - 1;
+    for t in 0..2000 {
+        // Random control bits (valid, first, last, neg in any combination) and contributions,
+        // including the extremes of the 24-bit range.
+        let ctl = rng.gen_range(0..16u32);
+        let pick = |r: &mut ChaCha8Rng| match r.gen_range(0..5) {
+            0 => 0,
+            1 => wide,
+            _ => r.gen_range(0..1u32 << 19),
+        };
+        let b = pick(&mut rng);
+        uut.ctl.next = (ctl as u64).into();
+        uut.b.next = (b as u64).into();
+        tick(&mut uut, clk);
+        assert_eq!(uut.acc.val().to_u32(), model.clock(ctl, b), "edge {t}");
     }
 }
 
@@ -92,7 +207,7 @@ fn mac_lane_matches_its_golden_model_with_idle_cycles() {
         }
     }
     uut.valid.next = false;
-    for _ in 0..8 {
+    for _ in 0..12 {
         tick(&mut uut, clk);
         if uut.out_valid.val() {
             got.push((uut.breach.val(), uut.at_risk.val()));
@@ -207,6 +322,25 @@ fn scans_at_parameter_edges_match_the_model() {
         let (outs, _) = sim.run(&cmds);
         assert_eq!(values(&outs), model_run(&mut model, &cmds), "{accounts} accounts, {slots} slots");
     }
+    // Parameters just outside the range (and far outside it) are refused: the scan that
+    // follows still uses the previous ones, and the error is flagged like the model's.
+    let (a, s) = (CARD_ACCOUNTS as u32, TERM_SLOTS as u32);
+    for (accounts, slots) in [
+        (a + 1, 1),
+        (2 * a, 1),
+        (3 * a, 1),
+        (u32::MAX, 1),
+        (1, s + 1),
+        (1, 2 * s),
+        (1, 3 * s),
+        (1, u32::MAX),
+        (1, 0),
+    ] {
+        let cmds = [CoreCmd::SetParams { accounts, slots }, CoreCmd::ScanFull];
+        let (outs, _) = sim.run(&cmds);
+        assert_eq!(values(&outs), model_run(&mut model, &cmds), "{accounts} accounts, {slots} slots");
+        assert_eq!(sim.read_reg(offset::ERRORS), model.errors, "{accounts} accounts, {slots} slots");
+    }
 }
 
 #[test]
@@ -286,6 +420,37 @@ fn register_block_identity_scratch_errors_and_reset() {
     assert_eq!(sim.read_reg(offset::ERRORS), 0);
     assert_eq!(sim.read_reg(offset::SCRATCH), 0);
     assert_eq!(sim.read_reg(offset::STAT_COMMANDS), 0);
+}
+
+#[test]
+fn command_port_takes_commands_at_the_documented_rate() {
+    use liqscan_hdl::golden::throughput::*;
+    let mut sim = CoreSim::default();
+    let price = CoreCmd::SetPrice { asset: 3, liability: false, spot: 7, stressed: 5 };
+    let term = |coeff| CoreCmd::WriteTerm { account: 5, slot: 1, term: Coeff { asset: 3, coeff } };
+    let params = CoreCmd::SetParams { accounts: 64, slots: 2 };
+    let cmds = [
+        price,
+        price,
+        price,
+        term(9),
+        term(-4),
+        term(0),
+        term(0),
+        params,
+        params,
+        price,
+        CoreCmd::ScanFull,
+        price,
+    ];
+    let (_, acc) = sim.run(&cmds);
+    let gaps: Vec<u64> = acc.windows(2).map(|w| w[1] - w[0]).collect();
+    // After each command, the cycles until the port takes the next one: 1 for a price write or
+    // parameters, TERM_WRITE_CYCLES for a term write with a non-zero coefficient, 2 for one
+    // with a zero coefficient (the port waits a cycle for any term write's decode), and a full
+    // scan of 64 accounts x 2 slots until its drain ends.
+    let scan = START_CYCLES - 1 + full_scan_issue_cycles(4, 2) + END_CYCLES + DRAIN_CYCLES;
+    assert_eq!(gaps, [1, 1, 1, TERM_WRITE_CYCLES, TERM_WRITE_CYCLES, 2, 2, 1, 1, 1, scan]);
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub const FIFO_BITS: usize = 5;
 pub const FIFO_DEPTH: usize = 1 << FIFO_BITS;
 /// Free entries below which `almost_full` is raised: at least the scan pipeline's depth plus
 /// the done marker plus one cycle of reaction.
-pub const FIFO_MARGIN: usize = 15;
+pub const FIFO_MARGIN: usize = 18;
 const _: () = assert!(FIFO_MARGIN as u64 >= crate::golden::throughput::PIPELINE_DEPTH + 2);
 
 /// Golden model of [`OutFifo`]: entries are (done, group, breach, at_risk).

@@ -16,11 +16,10 @@
 //! every lane's block RAMs across the die. With it, the wide nets from the sequencer end at
 //! registers, and each block RAM is driven from its own lane's registers.
 //!
-//! Timing, with the read address `rd_group`, `rd_slot` (the sequencer's `g`, `s`, whose
-//! registered value is the issue) in cycle `t`: the term memory reads at the clock edge ending
-//! cycle `t + 1`, the price table at the edge ending `t + 3`, and `neg`, `mag`, `spot`, `stressed`
-//! are valid in cycle `t + 5`: the same cycles as when the top level held these registers and
-//! drove every lane from one issue register. A write on `w_*` in cycle `t` reaches the memory at the
+//! Timing, with the read address `rd_group`, `rd_slot` (the register tree's copy of the issue
+//! registers, [`crate::core::fanout`]) in cycle `t`: the term memory reads at the clock edge
+//! ending cycle `t + 1`, the price table at the edge ending `t + 3`, and `neg`, `mag`, `spot`,
+//! `stressed` are valid in cycle `t + 5`. A write on `w_*` in cycle `t` reaches the memory at the
 //! clock edge ending cycle `t + 1` (one cycle later than a direct write; the sequencer's
 //! command timing leaves room for it, see [`crate::core::scan_core`]).
 //!

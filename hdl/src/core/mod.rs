@@ -1,7 +1,9 @@
 //! The rust-hdl scan core: one block per file, each with its golden model in
 //! [`crate::golden`].
 
+pub mod col_acc;
 pub mod driver;
+pub mod fanout;
 pub mod fifo;
 pub mod lane_mem;
 pub mod mac_lane;

@@ -5,7 +5,7 @@
 //!                        │  │                         (per lane)                      (spot, stressed)
 //!                        │  └─ exposure index (asset x group bits, incremental mode)        │
 //!                        │                                                                  v
-//!                        │                              MAC lane[l]: 8x 16x16, columns, +-acc, carry, sign
+//!                        │                              MAC lane[l]: 6 multipliers (Karatsuba), columns, +-acc, carry, sign
 //!                        │                                                                  │
 //!                        └─ done marker ── control delay line ──> packer ──> out FIFO ──> out_*
 //!  reg_* <──> register block (identity, scratch, errors, statistics, soft reset)
@@ -17,11 +17,19 @@
 //! is replicated per lane (each lane reads a different asset), addressed by (asset, sign).
 //!
 //! Each lane's memories and the registers around them are a [`LaneMem`] module, which registers
-//! the write bus before writing: a price or term write reaches its block RAM one cycle after the
-//! command is accepted. That is safe: the earliest read after it, a scan accepted in the next
-//! cycle, reads the term memory two cycles later still (start 2, see
-//! [`crate::golden::throughput`]), and a write never comes before an earlier scan's last read
-//! (the drain state).
+//! the write bus before writing; between the sequencer and the lanes the write bus passes one
+//! more register, a node of a tree with one node per four lanes ([`WriteFan`]), which also
+//! carries the read address and the lanes' control bits. So a price or term write accepted in
+//! cycle `c` (into the command register) reaches its block RAM at the clock edge ending cycle
+//! `c + 3`. That is safe: the earliest read after it, of a scan accepted in cycle `c + 1`,
+//! reads the term memory at the edge ending `c + 5` (start 3,
+//! see [`crate::golden::throughput`], then the tree's and the lane's registers of the read
+//! address) and the price
+//! table two cycles later; and a write never comes before an earlier scan's last read (the
+//! drain state).
+//!
+//! Commands are taken into a command register (`cmd_ready`: the sequencer will be idle in the
+//! next cycle) and decoded from it in the next cycle.
 //!
 //! Commands (one per cycle while `cmd_ready`; see [`crate::golden::CoreCmd`] and
 //! [`crate::golden::cmd_fields`] for the port encoding): set price, write term, set params,
@@ -40,6 +48,7 @@
 
 use crate::abi::config::*;
 use crate::abi::regs::error_bit;
+use crate::core::fanout::{FAN_LANES, FANS, WriteFan};
 use crate::core::fifo::OutFifo;
 use crate::core::lane_mem::LaneMem;
 use crate::core::mac_lane::MacLane;
@@ -54,18 +63,22 @@ pub use crate::core::lane_mem::{PRICE_ADDR_BITS, TERM_ADDR_BITS};
 pub const XWORD_BITS: usize = GROUP_BITS - 5;
 /// Exposure index address bits: asset and word.
 pub const EXPO_ADDR_BITS: usize = CARD_ASSET_BITS + XWORD_BITS;
-/// Stages of the control delay line: issue -> packer (the kernel names the last one, 11).
-pub const CTL_STAGES: usize = 12;
-const _: () = assert!(CTL_STAGES == 12);
+/// Stages of the control delay line: issue -> packer (the kernel names the last one, 14).
+pub const CTL_STAGES: usize = 15;
+const _: () = assert!(CTL_STAGES == 15);
 const SH_SLOT: u64 = SLOT_BITS as u64;
 const SH_ASSET: u64 = CARD_ASSET_BITS as u64;
 const SH_ACCOUNT: u64 = CARD_ACCOUNT_BITS as u64;
+const SH_ACCOUNT_ABOVE: u64 = CARD_ACCOUNT_BITS as u64 + 1;
+const SH_SLOT_ABOVE: u64 = SLOT_BITS as u64 + 1;
 
 const _: () = assert!(GROUP_BITS >= 5, "the exposure index packs 32 groups per word");
 // The range checks test the bits above these widths.
 const _: () = assert!(CARD_ASSETS == 1 << CARD_ASSET_BITS && CARD_ACCOUNTS == 1 << CARD_ACCOUNT_BITS);
 const _: () = assert!(TERM_SLOTS == 1 << SLOT_BITS);
 const SH_XWORD: u64 = XWORD_BITS as u64;
+// The lanes index their register tree node as `l / 4` (a literal, see `fanout`).
+const _: () = assert!(FAN_LANES == 4);
 const XWORD_LSB: usize = LANE_BITS + 5;
 
 const ST_IDLE: u64 = 0;
@@ -127,6 +140,8 @@ pub struct ScanCore {
     // Blocks.
     lanes: [MacLane; LANES],
     lmem: [LaneMem; LANES],
+    // The register tree between the sequencer and the lanes (write bus, lane control).
+    wfan: [WriteFan; FANS],
     exposure: SyncRam<Bits<32>, EXPO_ADDR_BITS>,
     pack_breach: BitmapPacker<LANES>,
     pack_at_risk: BitmapPacker<LANES>,
@@ -157,6 +172,16 @@ pub struct ScanCore {
     slots_one: DFF<Bit>,
     p_groups_m1: DFF<Bits<8>>,
     groups_zero: DFF<Bit>,
+    // The command register: the port's command is taken into it (when the sequencer will be
+    // idle in the next cycle) and decoded from it in the next cycle, so no decode logic
+    // sits behind the long route from the command port (runs 16 and 20: the checks of a term
+    // write or of the parameters, from the board shell's command register).
+    c_valid: DFF<Bit>,
+    c_op: DFF<Bits<3>>,
+    c_addr: DFF<Bits<16>>,
+    c_sub: DFF<Bits<8>>,
+    c_data0: DFF<Bits<32>>,
+    c_data1: DFF<Bits<32>>,
     // Issue registers: ctl = {done, last, first, valid}.
     iss_ctl: DFF<Bits<4>>,
     iss_group: DFF<Bits<GROUP_BITS>>,
@@ -167,6 +192,8 @@ pub struct ScanCore {
     // Combinational helpers.
     core_reset: Signal<Local, Bit>,
     accept: Signal<Local, Bit>,
+    ready: Signal<Local, Bit>,
+    busy_op: Signal<Local, Bit>,
     stall: Signal<Local, Bit>,
     issue: Signal<Local, Bit>,
     is_last: Signal<Local, Bit>,
@@ -175,7 +202,6 @@ pub struct ScanCore {
     errs: Signal<Local, Bits<16>>,
     neg_coeff: Signal<Local, Bits<32>>,
     groups_sum: Signal<Local, Bits<32>>,
-    k_accounts: Constant<Bits<16>>,
     k_slots: Constant<Bits<8>>,
     k_sign: Constant<Bits<32>>,
     k_round: Constant<Bits<32>>,
@@ -217,6 +243,7 @@ impl ScanCore {
             busy: Default::default(),
             lanes: std::array::from_fn(|_| Default::default()),
             lmem: std::array::from_fn(|_| Default::default()),
+            wfan: std::array::from_fn(|_| Default::default()),
             exposure: Default::default(),
             pack_breach: Default::default(),
             pack_at_risk: Default::default(),
@@ -240,6 +267,12 @@ impl ScanCore {
             slots_one: Default::default(),
             p_groups_m1: Default::default(),
             groups_zero: Default::default(),
+            c_valid: Default::default(),
+            c_op: Default::default(),
+            c_addr: Default::default(),
+            c_sub: Default::default(),
+            c_data0: Default::default(),
+            c_data1: Default::default(),
             iss_ctl: Default::default(),
             iss_group: Default::default(),
             iss_slot: Default::default(),
@@ -247,6 +280,8 @@ impl ScanCore {
             grp: std::array::from_fn(|_| Default::default()),
             core_reset: Default::default(),
             accept: Default::default(),
+            ready: Default::default(),
+            busy_op: Default::default(),
             stall: Default::default(),
             issue: Default::default(),
             is_last: Default::default(),
@@ -255,7 +290,6 @@ impl ScanCore {
             errs: Default::default(),
             neg_coeff: Default::default(),
             groups_sum: Default::default(),
-            k_accounts: k(CARD_ACCOUNTS as u64),
             k_slots: k(TERM_SLOTS as u64),
             k_sign: k(1 << 31),
             k_round: k(LANES as u64 - 1),
@@ -306,12 +340,21 @@ impl Logic for ScanCore {
             groups_zero,
             iss_ctl,
             iss_group,
-            iss_slot
+            iss_slot,
+            c_valid,
+            c_op,
+            c_addr,
+            c_sub,
+            c_data0,
+            c_data1
         );
         clock!(self, clock, exposure, fifo, regs);
         for l in 0..LANES {
             self.lanes[l].clock.next = self.clock.val();
             self.lmem[l].clock.next = self.clock.val();
+        }
+        for f in 0..FANS {
+            self.wfan[f].clock.next = self.clock.val();
         }
         for i in 0..CTL_STAGES {
             self.ctl[i].clock.next = self.clock.val();
@@ -320,34 +363,61 @@ impl Logic for ScanCore {
         self.core_reset.next = self.reset.val() | self.regs.soft_reset.val();
 
         // ---- Command acceptance and writes ----
-        self.cmd_ready.next = self.state.q.val() == ST_IDLE;
-        self.busy.next = self.state.q.val() != ST_IDLE;
-        self.accept.next = self.cmd_valid.val() & (self.state.q.val() == ST_IDLE) & !self.core_reset.val();
+        // `accept`: the command register's command is processed (the sequencer is idle, which it
+        // always is when the register holds a command). The port is ready when the sequencer
+        // is idle in the next cycle: it is idle now and the command being processed cannot make
+        // it busy (a term write, which may start the exposure update, or a scan), or it is in
+        // the last cycle of the exposure update or of the drain. So the command register never
+        // holds a command back and loads the port's fields in every cycle, with no clock
+        // enable (run 22's critical path: the state register -> ready -> the command register's
+        // enable, 9.88 ns).
+        self.busy_op.next = (self.c_op.q.val() == op::WRITE_TERM)
+            | (self.c_op.q.val() == op::SCAN_FULL)
+            | (self.c_op.q.val() == op::SCAN_ASSET);
+        self.ready.next = ((self.state.q.val() == ST_IDLE) & !(self.c_valid.q.val() & self.busy_op.val()))
+            | (self.state.q.val() == ST_XWRITE)
+            | ((self.state.q.val() == ST_DRAIN) & (self.drain.q.val() == 1));
+        self.cmd_ready.next = self.ready.val();
+        self.busy.next = (self.state.q.val() != ST_IDLE) | self.c_valid.q.val();
+        self.accept.next = self.c_valid.q.val() & (self.state.q.val() == ST_IDLE) & !self.core_reset.val();
+        self.c_valid.d.next = self.cmd_valid.val() & self.ready.val() & !self.core_reset.val();
+        self.c_op.d.next = self.cmd_op.val();
+        self.c_addr.d.next = self.cmd_addr.val();
+        self.c_sub.d.next = self.cmd_sub.val();
+        self.c_data0.d.next = self.cmd_data0.val();
+        self.c_data1.d.next = self.cmd_data1.val();
         self.errs.next = 0.into();
-        self.neg_coeff.next = bits::<32>(0) - self.cmd_data0.val();
-        self.groups_sum.next = self.cmd_data0.val() + self.k_round.val();
-        // The write buses: every lane registers them (LaneMem) before its memories.
-        for l in 0..LANES {
-            self.lmem[l].w_price.next = false;
-            self.lmem[l].w_price_addr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
-                self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0),
+        self.neg_coeff.next = bits::<32>(0) - self.c_data0.q.val();
+        self.groups_sum.next = self.c_data0.q.val() + self.k_round.val();
+        // The write buses: a node of the register tree (`fanout`) per FAN_LANES lanes registers
+        // them, then every lane again (LaneMem) before its memories.
+        for f in 0..FANS {
+            self.wfan[f].w_price.next = false;
+            self.wfan[f].w_price_addr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
+                self.c_addr.q.val().get_bits::<CARD_ASSET_BITS>(0),
             ) << 1
-                | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_sub.val().get_bits::<1>(0));
-            self.lmem[l].w_spot.next = self.cmd_data0.val();
-            self.lmem[l].w_stressed.next = self.cmd_data1.val();
-            self.lmem[l].w_term.next = false;
-            self.lmem[l].w_term_addr.next =
-                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.cmd_addr.val().get_bits::<GROUP_BITS>(LANE_BITS))
+                | bit_cast::<PRICE_ADDR_BITS, 1>(self.c_sub.q.val().get_bits::<1>(0));
+            self.wfan[f].ctl.next = self.ctl[3].q.val();
+            // The read address: the issue's source (g, s), so the node holds a copy of the
+            // issue registers.
+            self.wfan[f].rd_group.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
+            self.wfan[f].rd_slot.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
+            self.wfan[f].w_spot.next = self.c_data0.q.val();
+            self.wfan[f].w_stressed.next = self.c_data1.q.val();
+            self.wfan[f].w_term.next = false;
+            self.wfan[f].w_term_lane.next = self.c_addr.q.val().get_bits::<LANE_BITS>(0);
+            self.wfan[f].w_term_addr.next =
+                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.c_addr.q.val().get_bits::<GROUP_BITS>(LANE_BITS))
                     << SH_SLOT
-                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.cmd_sub.val().get_bits::<SLOT_BITS>(0));
-            self.lmem[l].w_coeff.next = self.cmd_data0.val();
-            if self.cmd_data0.val().get_bit(31) {
-                self.lmem[l].w_coeff.next = self.neg_coeff.val() | self.k_sign.val();
+                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.c_sub.q.val().get_bits::<SLOT_BITS>(0));
+            self.wfan[f].w_coeff.next = self.c_data0.q.val();
+            if self.c_data0.q.val().get_bit(31) {
+                self.wfan[f].w_coeff.next = self.neg_coeff.val() | self.k_sign.val();
             }
-            self.lmem[l].w_term_paddr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
-                self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0),
+            self.wfan[f].w_term_paddr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
+                self.c_data1.q.val().get_bits::<CARD_ASSET_BITS>(0),
             ) << 1
-                | bit_cast::<PRICE_ADDR_BITS, 1>(self.cmd_data0.val().get_bits::<1>(31));
+                | bit_cast::<PRICE_ADDR_BITS, 1>(self.c_data0.q.val().get_bits::<1>(31));
         }
         // The exposure index: address {asset, word} from registers only; the block RAM's output
         // goes straight into a register (its clock-to-out is too slow to feed logic).
@@ -374,69 +444,81 @@ impl Logic for ScanCore {
         // a compare through a carry chain (run 11's critical path: a 32-bit compare of
         // cmd_data1 into the state register's enable).
         if self.state.q.val() == ST_IDLE {
+            // The exposure index's address registers load from the command port in every idle
+            // cycle, for whichever of a term write or an incremental scan the command may be;
+            // only the state register waits for the checks. Nothing reads them in the idle
+            // state (run 16's critical path: the checks of a term write into `x_word`).
+            self.x_bit.d.next = self.c_addr.q.val().get_bits::<5>(LANE_BITS);
+            if self.c_op.q.val() == op::SCAN_ASSET {
+                self.asset.d.next = self.c_addr.q.val().get_bits::<CARD_ASSET_BITS>(0);
+                self.x_word.d.next = 0.into();
+            } else {
+                self.asset.d.next = self.c_data1.q.val().get_bits::<CARD_ASSET_BITS>(0);
+                self.x_word.d.next = self.c_addr.q.val().get_bits::<XWORD_BITS>(XWORD_LSB);
+            }
             if self.accept.val() {
-                if self.cmd_op.val() == op::SET_PRICE {
-                    if (self.cmd_addr.val() >> SH_ASSET).any() {
+                if self.c_op.q.val() == op::SET_PRICE {
+                    if (self.c_addr.q.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else {
-                        for l in 0..LANES {
-                            self.lmem[l].w_price.next = true;
+                        for f in 0..FANS {
+                            self.wfan[f].w_price.next = true;
                         }
                     }
-                } else if self.cmd_op.val() == op::WRITE_TERM {
-                    if (self.cmd_addr.val() >> SH_ACCOUNT).any() {
+                } else if self.c_op.q.val() == op::WRITE_TERM {
+                    if (self.c_addr.q.val() >> SH_ACCOUNT).any() {
                         self.errs.next = self.e_account.val();
-                    } else if (self.cmd_sub.val() >> SH_SLOT).any() {
+                    } else if (self.c_sub.q.val() >> SH_SLOT).any() {
                         self.errs.next = self.e_slot.val();
-                    } else if (self.cmd_data1.val() >> SH_ASSET).any() {
+                    } else if (self.c_data1.q.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
-                    } else if self.cmd_data0.val() == self.k_sign.val() {
+                    } else if self.c_data0.q.val() == self.k_sign.val() {
                         self.errs.next = self.e_coeff.val();
                     } else {
-                        for l in 0..LANES {
-                            if self.cmd_addr.val().get_bits::<LANE_BITS>(0).index() == l {
-                                self.lmem[l].w_term.next = true;
-                            }
+                        for f in 0..FANS {
+                            self.wfan[f].w_term.next = true;
                         }
-                        if self.cmd_data0.val().any() {
-                            // Set the exposure bit: read, modify, write (3 busy cycles).
-                            self.asset.d.next = self.cmd_data1.val().get_bits::<CARD_ASSET_BITS>(0);
-                            self.x_word.d.next = self.cmd_addr.val().get_bits::<XWORD_BITS>(XWORD_LSB);
-                            self.x_bit.d.next = self.cmd_addr.val().get_bits::<5>(LANE_BITS);
+                        if self.c_data0.q.val().any() {
+                            // Set the exposure bit: read, modify, write (3 busy cycles); the
+                            // address registers were loaded above.
                             self.state.d.next = ST_XREAD.into();
                         }
                     }
-                } else if self.cmd_op.val() == op::SET_PARAMS {
-                    if (self.cmd_data0.val() > bit_cast::<32, 16>(self.k_accounts.val()))
-                        | (self.cmd_data1.val() == 0)
-                        | (self.cmd_data1.val() > bit_cast::<32, 8>(self.k_slots.val()))
+                } else if self.c_op.q.val() == op::SET_PARAMS {
+                    // `x > 2^n` as `x >> (n + 1) != 0 or (bit n and any bit below n)`.
+                    if (self.c_data0.q.val() >> SH_ACCOUNT_ABOVE).any()
+                        | (self.c_data0.q.val().get_bit(CARD_ACCOUNT_BITS)
+                            & self.c_data0.q.val().get_bits::<CARD_ACCOUNT_BITS>(0).any())
+                        | !self.c_data1.q.val().any()
+                        | (self.c_data1.q.val() >> SH_SLOT_ABOVE).any()
+                        | (self.c_data1.q.val().get_bit(SLOT_BITS)
+                            & self.c_data1.q.val().get_bits::<SLOT_BITS>(0).any())
                     {
                         self.errs.next = self.e_params.val();
                     } else {
-                        self.p_accounts.d.next = self.cmd_data0.val().get_bits::<16>(0);
-                        self.p_slots.d.next = self.cmd_data1.val().get_bits::<8>(0);
-                        self.p_slots_m2.d.next = self.cmd_data1.val().get_bits::<5>(0) - 2;
-                        self.slots_one.d.next = self.cmd_data1.val() == 1;
+                        self.p_accounts.d.next = self.c_data0.q.val().get_bits::<16>(0);
+                        self.p_slots.d.next = self.c_data1.q.val().get_bits::<8>(0);
+                        self.p_slots_m2.d.next = self.c_data1.q.val().get_bits::<5>(0) - 2;
+                        self.slots_one.d.next = self.c_data1.q.val() == 1;
                         self.p_groups.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS);
                         self.p_groups_m1.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS) - 1;
                         // Accounts 0 is 0 groups (the value passed the range check above).
-                        self.groups_zero.d.next = self.cmd_data0.val() == 0;
+                        self.groups_zero.d.next = self.c_data0.q.val() == 0;
                     }
-                } else if self.cmd_op.val() == op::SCAN_FULL {
+                } else if self.c_op.q.val() == op::SCAN_FULL {
                     self.g.d.next = 0.into();
                     self.s.d.next = 0.into();
                     self.g_end.d.next = self.groups_zero.q.val();
                     self.last.d.next = self.slots_one.q.val();
                     self.state.d.next = ST_FULL.into();
-                } else if self.cmd_op.val() == op::SCAN_ASSET {
-                    if (self.cmd_addr.val() >> SH_ASSET).any() {
+                } else if self.c_op.q.val() == op::SCAN_ASSET {
+                    if (self.c_addr.q.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else {
-                        self.asset.d.next = self.cmd_addr.val().get_bits::<CARD_ASSET_BITS>(0);
-                        self.x_word.d.next = 0.into();
+                        // `asset` and `x_word` were loaded above.
                         self.state.d.next = ST_PROBE.into();
                     }
-                } else if self.cmd_op.val() != op::NOP {
+                } else if self.c_op.q.val() != op::NOP {
                     self.errs.next = self.e_opcode.val();
                 }
             }
@@ -535,13 +617,28 @@ impl Logic for ScanCore {
             self.grp[i].d.next = self.grp[i - 1].q.val();
         }
         for l in 0..LANES {
-            // The read address is the issue (iss_group, iss_slot): each lane registers its own
-            // copy from the same source (g, s), so no one register drives every lane's memories.
-            self.lmem[l].rd_group.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
-            self.lmem[l].rd_slot.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
-            self.lanes[l].valid.next = self.ctl[3].q.val().get_bit(0);
-            self.lanes[l].first.next = self.ctl[3].q.val().get_bit(1);
-            self.lanes[l].last.next = self.ctl[3].q.val().get_bit(2);
+            // The read address, the lanes' control bits and the write bus come from the lane's
+            // node of the register tree (node `l / FAN_LANES`): its read address is a copy of
+            // the issue registers (iss_group, iss_slot), which each lane registers again, and
+            // its control copy is the value of `ctl[4]`. So no one register drives every
+            // lane's memories (run 19's critical path: the slot counter `s` -> 10.58 ns of
+            // routing -> one lane's read address copy).
+            self.lmem[l].rd_group.next = self.wfan[l / 4].o_rd_group.val();
+            self.lmem[l].rd_slot.next = self.wfan[l / 4].o_rd_slot.val();
+            self.lanes[l].valid.next = self.wfan[l / 4].o_ctl.val().get_bit(0);
+            self.lanes[l].first.next = self.wfan[l / 4].o_ctl.val().get_bit(1);
+            self.lanes[l].last.next = self.wfan[l / 4].o_ctl.val().get_bit(2);
+            self.lmem[l].w_price.next = self.wfan[l / 4].o_price.val();
+            self.lmem[l].w_price_addr.next = self.wfan[l / 4].o_price_addr.val();
+            self.lmem[l].w_spot.next = self.wfan[l / 4].o_spot.val();
+            self.lmem[l].w_stressed.next = self.wfan[l / 4].o_stressed.val();
+            self.lmem[l].w_term.next = false;
+            if self.wfan[l / 4].o_term_lane.val().index() == l {
+                self.lmem[l].w_term.next = self.wfan[l / 4].o_term.val();
+            }
+            self.lmem[l].w_term_addr.next = self.wfan[l / 4].o_term_addr.val();
+            self.lmem[l].w_coeff.next = self.wfan[l / 4].o_coeff.val();
+            self.lmem[l].w_term_paddr.next = self.wfan[l / 4].o_term_paddr.val();
             self.lanes[l].neg.next = self.lmem[l].neg.val();
             self.lanes[l].mag.next = self.lmem[l].mag.val();
             self.lanes[l].spot.next = self.lmem[l].spot.val();
@@ -552,10 +649,10 @@ impl Logic for ScanCore {
 
         // ---- Output: packer into the FIFO ----
         // A word when the control line says a last term's verdict is out; a marker for done.
-        self.fifo.write.next = (self.ctl[11].q.val().get_bit(0) & self.ctl[11].q.val().get_bit(2))
-            | self.ctl[11].q.val().get_bit(3);
-        self.fifo.in_done.next = self.ctl[11].q.val().get_bit(3);
-        self.fifo.in_group.next = bit_cast::<8, GROUP_BITS>(self.grp[11].q.val());
+        self.fifo.write.next = (self.ctl[14].q.val().get_bit(0) & self.ctl[14].q.val().get_bit(2))
+            | self.ctl[14].q.val().get_bit(3);
+        self.fifo.in_done.next = self.ctl[14].q.val().get_bit(3);
+        self.fifo.in_group.next = bit_cast::<8, GROUP_BITS>(self.grp[14].q.val());
         self.fifo.in_breach.next = self.pack_breach.word.val();
         self.fifo.in_at_risk.next = self.pack_at_risk.word.val();
         self.fifo.reset.next = self.core_reset.val();
@@ -575,14 +672,15 @@ impl Logic for ScanCore {
         self.regs.err_set.next = self.errs.val();
         self.regs.inc_commands.next = self.accept.val();
         self.regs.inc_scans.next = self.iss_ctl.q.val().get_bit(3);
-        self.regs.inc_words.next = self.ctl[11].q.val().get_bit(0) & self.ctl[11].q.val().get_bit(2);
-        self.regs.busy.next = self.state.q.val() != ST_IDLE;
+        self.regs.inc_words.next = self.ctl[14].q.val().get_bit(0) & self.ctl[14].q.val().get_bit(2);
+        self.regs.busy.next = (self.state.q.val() != ST_IDLE) | self.c_valid.q.val();
         self.regs.active_accounts.next = self.p_accounts.q.val();
         self.regs.active_slots.next = self.p_slots.q.val();
         self.regs.events_pending.next = self.fifo.out_valid.val();
 
         // ---- Synchronous reset ----
         if self.core_reset.val() {
+            self.c_valid.d.next = false;
             self.state.d.next = ST_IDLE.into();
             self.iss_ctl.d.next = 0.into();
             self.p_accounts.d.next = 0.into();
@@ -594,6 +692,9 @@ impl Logic for ScanCore {
             self.groups_zero.d.next = true;
             for i in 0..CTL_STAGES {
                 self.ctl[i].d.next = 0.into();
+            }
+            for f in 0..FANS {
+                self.wfan[f].ctl.next = 0.into();
             }
         }
     }

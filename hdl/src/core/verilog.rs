@@ -39,6 +39,10 @@ fn params() -> Vec<(&'static str, String)> {
         int("SH_ASSET", CARD_ASSET_BITS),
         int("SH_ACCOUNT", CARD_ACCOUNT_BITS),
         int("SH_SLOT", SLOT_BITS),
+        int("SH_ACCOUNT_ABOVE", CARD_ACCOUNT_BITS + 1),
+        int("SH_SLOT_ABOVE", SLOT_BITS + 1),
+        int("CARD_ACCOUNT_BITS", CARD_ACCOUNT_BITS),
+        int("SLOT_BITS", SLOT_BITS),
         int("COL_BITS", COL_BITS),
         int("SH_XWORD", XWORD_BITS),
         int("XWORD_LSB", LANE_BITS + 5),
@@ -83,8 +87,10 @@ pub fn add_localparams(v: &str) -> String {
     out
 }
 
-/// Marks every MAC lane module (`top$lanes$<n>`) and every lane memory module
-/// (`top$lmem$<n>`) `(* keep_hierarchy *)`.
+/// Marks every MAC lane module (`top$lanes$<n>`), every lane memory module (`top$lmem$<n>`) and
+/// every node of the write bus tree (`top$wfan$<n>`, see [`crate::core::fanout`]) and every
+/// column accumulator of a lane (`top$lanes$<n>$acc_s$<k>`, `top$lanes$<n>$acc_r$<k>`, see
+/// [`crate::core::col_acc`]) `(* keep_hierarchy *)`.
 ///
 /// The lanes all receive the same control bits, so once yosys flattens the design it merges
 /// their identical control registers (`opt_merge`) into one copy that drives every lane's
@@ -93,13 +99,23 @@ pub fn add_localparams(v: &str) -> String {
 /// keeps one control pipeline per lane, and likewise one copy per lane of the read address and
 /// write bus registers of `LaneMem`; simulators ignore the attribute.
 pub fn keep_lane_hierarchy(v: &str) -> String {
+    let digits = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    // A lane's column accumulators: `top$lanes$<n>$acc_s$<k>`, `top$lanes$<n>$acc_r$<k>`.
+    let column = |n: &str| {
+        n.split_once('$').is_some_and(|(lane, rest)| {
+            digits(lane)
+                && (rest.strip_prefix("acc_s$").is_some_and(digits)
+                    || rest.strip_prefix("acc_r$").is_some_and(digits))
+        })
+    };
     let mut out = String::with_capacity(v.len() + 4096);
     for line in v.split_inclusive('\n') {
-        if let Some(rest) =
-            line.strip_prefix("module top$lanes$").or_else(|| line.strip_prefix("module top$lmem$"))
+        if let Some(rest) = line
+            .strip_prefix("module top$lanes$")
+            .or_else(|| line.strip_prefix("module top$lmem$"))
+            .or_else(|| line.strip_prefix("module top$wfan$"))
             && let Some((n, _)) = rest.split_once('(')
-            && !n.is_empty()
-            && n.bytes().all(|b| b.is_ascii_digit())
+            && (digits(n) || column(n))
         {
             out.push_str("(* keep_hierarchy *)\n");
         }
