@@ -13,6 +13,16 @@ use crate::abi::config::*;
 use crate::abi::regs::error_bit;
 use crate::abi::widths::{COEFF_MIN, Coeff, PriceEntry, QuotedPrice};
 
+/// Width of the MAC lane's column accumulators (`core::mac_lane` uses this one).
+pub const COL_BITS: usize = 24;
+
+/// Golden model of the `Mul17` block: the 34-bit product of two 17-bit operands as its low 16
+/// bits and its high 18 bits, `(lo, hi)` with `a * b = lo + hi * 2^16`.
+pub fn mul17_model(a: u32, b: u32) -> (u32, u32) {
+    let p = (a as u64 & 0x1_FFFF) * (b as u64 & 0x1_FFFF);
+    ((p & 0xFFFF) as u32, (p >> 16) as u32)
+}
+
 /// Column contributions of one product `mag * price` (both below 2^32), as the MAC lane folds
 /// its three Karatsuba partial products `p0 = a0 * b0`, `p1 = a1 * b1` (16x16) and
 /// `p2 = (a0 + a1) * (b0 + b1)` (17x17, below 2^34), where `a0, a1` and `b0, b1` are the 16-bit
@@ -25,7 +35,7 @@ pub fn product_columns(mag: u32, price: u32) -> [i64; 4] {
     let (b0, b1) = (price as u64 & 0xFFFF, price as u64 >> 16);
     let p0 = a0 * b0;
     let p1 = a1 * b1;
-    let (p2l, p2h) = crate::core::mul::mul17_model((a0 + a1) as u32, (b0 + b1) as u32);
+    let (p2l, p2h) = mul17_model((a0 + a1) as u32, (b0 + b1) as u32);
     let lo = |x: u64| (x & 0xFFFF) as i64;
     let hi = |x: u64| (x >> 16) as i64;
     [lo(p0), hi(p0) + p2l as i64 - lo(p0) - lo(p1), p2h as i64 + lo(p1) - hi(p0) - hi(p1), hi(p1)]
@@ -44,12 +54,8 @@ pub fn lane_columns(terms: &[(i32, u32)]) -> [i64; 4] {
             }
             // The hardware's accumulators are COL_BITS-bit two's complement: the exact sum
             // must stay inside them (16 terms: |acc| < 16 * 2^18 = 2^22).
-            let lim = 1i64 << (crate::core::mac_lane::COL_BITS - 1);
-            assert!(
-                (-lim..lim).contains(&acc[k]),
-                "column {k} leaves {} bits",
-                crate::core::mac_lane::COL_BITS
-            );
+            let lim = 1i64 << (COL_BITS - 1);
+            assert!((-lim..lim).contains(&acc[k]), "column {k} leaves {} bits", COL_BITS);
         }
     }
     acc

@@ -43,8 +43,9 @@ use crate::core::col_acc::ColumnAcc;
 use crate::core::mul::{Mul16, Mul17};
 use rust_hdl::prelude::*;
 
-/// Width of the column accumulators.
-pub const COL_BITS: usize = 24;
+/// Width of the column accumulators (defined in [`golden`](crate::golden), which checks sums
+/// against it and builds without the `core` feature).
+pub use crate::golden::COL_BITS;
 
 /// One MAC lane. See the module docs.
 #[derive(LogicBlock)]

@@ -87,12 +87,9 @@ impl Logic for Mul16 {
     }
 }
 
-/// Golden model of [`Mul17`]: the 34-bit product of two 17-bit operands as its low 16 bits and
-/// its high 18 bits, `(lo, hi)` with `a * b = lo + hi * 2^16`.
-pub fn mul17_model(a: u32, b: u32) -> (u32, u32) {
-    let p = (a as u64 & 0x1_FFFF) * (b as u64 & 0x1_FFFF);
-    ((p & 0xFFFF) as u32, (p >> 16) as u32)
-}
+/// Golden model of [`Mul17`] (it lives in [`golden`](crate::golden), which builds without the
+/// `core` feature).
+pub use crate::golden::mul17_model;
 
 /// Pipelined 17x17 -> 34 unsigned multiplier, the product split into its low 16 and high 18
 /// bits (no signal wider than 32 bits). The same pipeline and the same two bodies as
