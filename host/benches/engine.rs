@@ -70,19 +70,7 @@ fn read_loop_avx2(buf: &[u64]) -> u64 {
 /// engine's compacted arenas are), for the read loop's figure on the same kind of pages.
 fn huge_buffer(n: usize) -> Vec<u64> {
     let mut v: Vec<u64> = Vec::with_capacity(n);
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let start = v.as_ptr() as usize;
-        let first = start.next_multiple_of(HUGE);
-        let end = start + n * 8;
-        if end > first + HUGE {
-            // SAFETY: inside the fresh allocation; a hint that changes no contents.
-            unsafe {
-                libc::madvise(first as *mut libc::c_void, (end - first) / HUGE * HUGE, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
+    liqscan_host::engine::advise_huge(&v);
     v.resize(n, 1);
     v
 }

@@ -204,7 +204,7 @@ impl<T: Copy> Arena<T> {
 /// Asks the kernel to back `v`'s allocation with transparent huge pages where it can (before
 /// it is first written): a scan of the arenas then takes one TLB entry per 2 MiB instead of
 /// per 4 KiB. A hint; nothing happens where the kernel or the platform says no.
-fn advise_huge<T>(v: &Vec<T>) {
+pub fn advise_huge<T>(v: &Vec<T>) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;

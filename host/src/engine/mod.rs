@@ -22,7 +22,7 @@ mod pairs;
 mod pool;
 mod software;
 
-pub use blocks::Layout;
+pub use blocks::{Layout, advise_huge};
 pub use kernel::Kernel;
 pub use software::{
     COMPACT_AFTER, EngineStats, PRIOR_DELTA_PER_ACCOUNT, PRIOR_SCAN_PER_SLOT, Routing, SoftwareEngine,
@@ -121,16 +121,4 @@ pub struct AccountHealth {
     /// `f64::INFINITY` when the account has no negative term (and `NaN` never: 0/0 is reported
     /// as infinity too). Display and ranking only, never a decision.
     pub ratio: f64,
-}
-
-/// Asks for the cache line at `p` (a hint: no fault, any address).
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch never faults and changes no state visible to the program.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }

@@ -36,7 +36,6 @@ use super::blocks::{BlockStore, Layout};
 use super::kernel::{PriceTables, Words};
 use super::pairs::{PairIndex, as_pair};
 use super::pool::Pool;
-use super::prefetch;
 use super::{AccountHealth, EngineError, Kernel, ScanEngine};
 
 /// How [`tick`](ScanEngine::tick) serves an asset that many accounts hold.
@@ -86,6 +85,18 @@ pub const COMPACT_AFTER: (usize, usize) = (1, 16);
 
 /// Delta accounts a tick recomputes together (their cache misses overlap).
 const RECOMPUTE_BATCH: usize = 16;
+
+/// Asks for the cache line at `p` (a hint: no fault, any address).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch never faults and changes no state visible to the program.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
 
 /// Cycle counter for the routing costs (0 where there is none: the priors stay).
 #[inline]
