@@ -2,11 +2,11 @@
 //! them and the MAC lane.
 //!
 //! ```text
-//!  rd_group, rd_slot ─> ra (registered copy) ─> term memory (coeff, price address) ─> t2 ─┐
-//!                                                                                         │
-//!            ┌────────────────────────────────────────────────────────────────────────────┘
-//!            └─> price table (spot, stressed; address = asset*2 + sign) ─> p4 ─> neg, mag, spot, stressed
-//!               (coefficient: t2 ─> p3 ─> p4, alongside)
+//!  rd_group, rd_slot ─> ra (registered copy) ─> term memory (coeff, price address) ─> [out reg] ─┐
+//!                                                                                               │
+//!            ┌──────────────────────────────────────────────────────────────────────────────────┘
+//!            └─> price table (spot, stressed; address = asset*2 + sign) ─> [out reg] ─> spot, stressed
+//!               (coefficient: term memory's out reg ─> p3 ─> p4 ─> neg, mag, alongside)
 //!  w_* (write bus from the sequencer) ─> registered copy ─> write ports
 //! ```
 //!
@@ -15,6 +15,11 @@
 //! per lane: without that, yosys merges the identical copies into one register that drives
 //! every lane's block RAMs across the die. With it, the wide nets from the sequencer end at
 //! registers, and each block RAM is driven from its own lane's registers.
+//!
+//! Every memory is a [`SyncRamReg`]: on the ECP5 the register after each read is the block
+//! RAM's own output register, so no block RAM's slow clock-to-out (5.83 ns) starts a path
+//! through fabric routing (the critical paths of runs 24 and 26: the term memory into the
+//! price table's address register, the price table into the lane's price register).
 //!
 //! Timing, with the read address `rd_group`, `rd_slot` (the register tree's copy of the issue
 //! registers, [`crate::core::fanout`]) in cycle `t`: the term memory reads at the clock edge
@@ -29,7 +34,7 @@
 //! Outputs: `neg`, `mag`, `spot`, `stressed` (the MAC lane's term inputs).
 
 use crate::abi::config::*;
-use crate::core::ram::SyncRam;
+use crate::core::ram::SyncRamReg;
 use rust_hdl::prelude::*;
 
 /// Term memory address bits: group and slot.
@@ -71,10 +76,10 @@ pub struct LaneMem {
     pub spot: Signal<Out, Bits<32>>,
     /// Stressed price for the term's sign.
     pub stressed: Signal<Out, Bits<32>>,
-    term_coeff: SyncRam<Bits<32>, TERM_ADDR_BITS>,
-    term_paddr: SyncRam<Bits<PRICE_ADDR_BITS>, TERM_ADDR_BITS>,
-    price_spot: SyncRam<Bits<32>, PRICE_ADDR_BITS>,
-    price_stress: SyncRam<Bits<32>, PRICE_ADDR_BITS>,
+    term_coeff: SyncRamReg<Bits<32>, TERM_ADDR_BITS>,
+    term_paddr: SyncRamReg<Bits<PRICE_ADDR_BITS>, TERM_ADDR_BITS>,
+    price_spot: SyncRamReg<Bits<32>, PRICE_ADDR_BITS>,
+    price_stress: SyncRamReg<Bits<32>, PRICE_ADDR_BITS>,
     ra_group: DFF<Bits<GROUP_BITS>>,
     ra_slot: DFF<Bits<SLOT_BITS>>,
     wp_en: DFF<Bit>,
@@ -85,12 +90,8 @@ pub struct LaneMem {
     wt_addr: DFF<Bits<TERM_ADDR_BITS>>,
     wt_coeff: DFF<Bits<32>>,
     wt_paddr: DFF<Bits<PRICE_ADDR_BITS>>,
-    t2_coeff: DFF<Bits<32>>,
-    t2_paddr: DFF<Bits<PRICE_ADDR_BITS>>,
     p3_coeff: DFF<Bits<32>>,
     p4_coeff: DFF<Bits<32>>,
-    p4_spot: DFF<Bits<32>>,
-    p4_stress: DFF<Bits<32>>,
 }
 
 impl LaneMem {
@@ -118,12 +119,8 @@ impl Logic for LaneMem {
             wt_addr,
             wt_coeff,
             wt_paddr,
-            t2_coeff,
-            t2_paddr,
             p3_coeff,
-            p4_coeff,
-            p4_spot,
-            p4_stress
+            p4_coeff
         );
         clock!(self, clock, term_coeff, term_paddr, price_spot, price_stress);
         // Registered copies of the sequencer's buses, one set per lane.
@@ -150,24 +147,20 @@ impl Logic for LaneMem {
         self.term_paddr.write_address.next = self.wt_addr.q.val();
         self.term_coeff.write_data.next = self.wt_coeff.q.val();
         self.term_paddr.write_data.next = self.wt_paddr.q.val();
-        // Reads: term, then its price; every block RAM output goes straight into a register.
+        // Reads: term, then its price; each memory's output register feeds the next step.
         self.term_coeff.read_address.next = bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.ra_group.q.val())
             << SH_SLOT
             | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.ra_slot.q.val());
         self.term_paddr.read_address.next = bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.ra_group.q.val())
             << SH_SLOT
             | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.ra_slot.q.val());
-        self.t2_coeff.d.next = self.term_coeff.read_data.val();
-        self.t2_paddr.d.next = self.term_paddr.read_data.val();
-        self.price_spot.read_address.next = self.t2_paddr.q.val();
-        self.price_stress.read_address.next = self.t2_paddr.q.val();
-        self.p3_coeff.d.next = self.t2_coeff.q.val();
+        self.price_spot.read_address.next = self.term_paddr.read_data.val();
+        self.price_stress.read_address.next = self.term_paddr.read_data.val();
+        self.p3_coeff.d.next = self.term_coeff.read_data.val();
         self.p4_coeff.d.next = self.p3_coeff.q.val();
-        self.p4_spot.d.next = self.price_spot.read_data.val();
-        self.p4_stress.d.next = self.price_stress.read_data.val();
         self.neg.next = self.p4_coeff.q.val().get_bit(31);
         self.mag.next = bit_cast::<32, 31>(self.p4_coeff.q.val().get_bits::<31>(0));
-        self.spot.next = self.p4_spot.q.val();
-        self.stressed.next = self.p4_stress.q.val();
+        self.spot.next = self.price_spot.read_data.val();
+        self.stressed.next = self.price_stress.read_data.val();
     }
 }
