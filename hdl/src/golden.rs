@@ -352,4 +352,7 @@ pub mod throughput {
     /// Cycles from a term write with a non-zero coefficient to the next command the port
     /// takes: the exposure index's read-modify-write.
     pub const TERM_WRITE_CYCLES: u64 = 4;
+    /// Cycles from a SET_PARAMS to the next command the port takes: the decode, then the
+    /// cycle in which the parameter registers take the checked values.
+    pub const PARAMS_CYCLES: u64 = 2;
 }

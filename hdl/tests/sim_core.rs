@@ -482,12 +482,16 @@ fn command_port_takes_commands_at_the_documented_rate() {
     ];
     let (_, acc) = sim.run(&cmds);
     let gaps: Vec<u64> = acc.windows(2).map(|w| w[1] - w[0]).collect();
-    // After each command, the cycles until the port takes the next one: 1 for a price write or
-    // parameters, TERM_WRITE_CYCLES for a term write with a non-zero coefficient, 2 for one
-    // with a zero coefficient (the port waits a cycle for any term write's decode), and a full
-    // scan of 64 accounts x 2 slots until its drain ends.
+    // After each command, the cycles until the port takes the next one: 1 for a price write,
+    // PARAMS_CYCLES for parameters (their commit cycle), TERM_WRITE_CYCLES for a term write
+    // with a non-zero coefficient, 2 for one with a zero coefficient (the port waits a cycle
+    // for any term write's decode), and a full scan of 64 accounts x 2 slots until its drain
+    // ends.
     let scan = START_CYCLES - 1 + full_scan_issue_cycles(4, 2) + END_CYCLES + DRAIN_CYCLES;
-    assert_eq!(gaps, [1, 1, 1, TERM_WRITE_CYCLES, TERM_WRITE_CYCLES, 2, 2, 1, 1, 1, scan]);
+    assert_eq!(
+        gaps,
+        [1, 1, 1, TERM_WRITE_CYCLES, TERM_WRITE_CYCLES, 2, 2, PARAMS_CYCLES, PARAMS_CYCLES, 1, scan]
+    );
 }
 
 #[test]

@@ -17,16 +17,17 @@
 //! is replicated per lane (each lane reads a different asset), addressed by (asset, sign).
 //!
 //! Each lane's memories and the registers around them are a [`LaneMem`] module, which registers
-//! the write bus before writing; between the sequencer and the lanes the write bus passes one
-//! more register, a node of a tree with one node per four lanes ([`WriteFan`]), which also
-//! carries the read address and the lanes' control bits. So a price or term write accepted in
-//! cycle `c` (into the command register) reaches its block RAM at the clock edge ending cycle
-//! `c + 3`. That is safe: the earliest read after it, of a scan accepted in cycle `c + 1`,
-//! reads the term memory at the edge ending `c + 5` (start 3,
-//! see [`crate::golden::throughput`], then the tree's and the lane's registers of the read
-//! address) and the price
-//! table two cycles later; and a write never comes before an earlier scan's last read (the
-//! drain state).
+//! the write bus before writing; between the sequencer and the lanes the write bus passes two
+//! more registers: the `wb_*` registers right after the decode, then a node of a tree with one
+//! node per four lanes ([`WriteFan`]), which also carries the read address and the lanes'
+//! control bits. So a price or term write accepted in cycle `c` (into the command register)
+//! reaches its block RAM at the clock edge ending cycle `c + 4`. That is safe: the earliest
+//! read after it, of a scan accepted in cycle `c + 1`, reads the term memory at the edge
+//! ending `c + 5` (start 3, see [`crate::golden::throughput`], then the tree's and the lane's
+//! registers of the read address) and the price table two cycles later; and a write never
+//! comes before an earlier scan's last read (the drain state). The memories' models return the
+//! new word on a read of the address written in the same cycle ([`crate::core::ram`]), so the
+//! tests would see a read that relied on either order.
 //!
 //! Commands are taken into a command register (`cmd_ready`: the sequencer will be idle in the
 //! next cycle) and decoded from it in the next cycle.
@@ -39,7 +40,7 @@
 //! one done marker (`out_done` high). Throughput and latency: [`crate::golden::throughput`].
 //! Golden model: [`crate::golden::CoreModel`].
 //!
-//! Inputs: `clock`; `reset` (synchronous); `cmd_valid`, `cmd_op`, `cmd_addr`, `cmd_sub`,
+//! Inputs: `clock`; `reset` (synchronous, registered: it acts at the clock edge after the one that samples it, and `cmd_ready` is low meanwhile); `cmd_valid`, `cmd_op`, `cmd_addr`, `cmd_sub`,
 //! `cmd_data0`, `cmd_data1` (command); `out_ready` (consumer takes the head word); `reg_addr`,
 //! `reg_write`, `reg_wdata` (register access).
 //!
@@ -147,6 +148,14 @@ pub struct ScanCore {
     pack_at_risk: BitmapPacker<LANES>,
     fifo: OutFifo<LANES>,
     regs: RegBlock,
+    // The core's reset (the `reset` input or the register block's soft reset), registered: one
+    // flip-flop drives every reset and clock enable it takes part in (runs 27 and 28's critical
+    // paths: the soft reset pulse -> the OR with `reset` -> two more LUTs across the die -> the
+    // enable of the parameter registers, and -> the sticky error bits; 7.76 to 8.94 ns of
+    // routing).
+    rst: DFF<Bit>,
+    // The decode's error bits, registered before the register block's sticky bits.
+    err_r: DFF<Bits<16>>,
     // Sequencer state.
     state: DFF<Bits<4>>,
     // Exposure walker: current word (shifted as groups pass), the next word, word index, bit.
@@ -182,6 +191,25 @@ pub struct ScanCore {
     c_sub: DFF<Bits<8>>,
     c_data0: DFF<Bits<32>>,
     c_data1: DFF<Bits<32>>,
+    // The write bus, registered after the decode (see `update`).
+    wb_price: DFF<Bit>,
+    wb_price_addr: DFF<Bits<PRICE_ADDR_BITS>>,
+    wb_spot: DFF<Bits<32>>,
+    wb_stressed: DFF<Bits<32>>,
+    wb_term: DFF<Bit>,
+    wb_term_lane: DFF<Bits<LANE_BITS>>,
+    wb_term_addr: DFF<Bits<TERM_ADDR_BITS>>,
+    wb_coeff: DFF<Bits<32>>,
+    wb_term_paddr: DFF<Bits<PRICE_ADDR_BITS>>,
+    // Candidate parameters and their commit strobe (see `update`).
+    np_accounts: DFF<Bits<16>>,
+    np_slots: DFF<Bits<8>>,
+    np_slots_m2: DFF<Bits<5>>,
+    np_slots_one: DFF<Bit>,
+    np_groups: DFF<Bits<8>>,
+    np_groups_m1: DFF<Bits<8>>,
+    np_groups_zero: DFF<Bit>,
+    params_commit: DFF<Bit>,
     // Issue registers: ctl = {done, last, first, valid}.
     iss_ctl: DFF<Bits<4>>,
     iss_group: DFF<Bits<GROUP_BITS>>,
@@ -249,6 +277,8 @@ impl ScanCore {
             pack_at_risk: Default::default(),
             fifo: Default::default(),
             regs: RegBlock::new(build_id),
+            rst: Default::default(),
+            err_r: Default::default(),
             state: Default::default(),
             xw: Default::default(),
             xw_buf: Default::default(),
@@ -273,6 +303,23 @@ impl ScanCore {
             c_sub: Default::default(),
             c_data0: Default::default(),
             c_data1: Default::default(),
+            wb_price: Default::default(),
+            wb_price_addr: Default::default(),
+            wb_spot: Default::default(),
+            wb_stressed: Default::default(),
+            wb_term: Default::default(),
+            wb_term_lane: Default::default(),
+            wb_term_addr: Default::default(),
+            wb_coeff: Default::default(),
+            wb_term_paddr: Default::default(),
+            np_accounts: Default::default(),
+            np_slots: Default::default(),
+            np_slots_m2: Default::default(),
+            np_slots_one: Default::default(),
+            np_groups: Default::default(),
+            np_groups_m1: Default::default(),
+            np_groups_zero: Default::default(),
+            params_commit: Default::default(),
             iss_ctl: Default::default(),
             iss_group: Default::default(),
             iss_slot: Default::default(),
@@ -320,6 +367,8 @@ impl Logic for ScanCore {
         dff_setup!(
             self,
             clock,
+            rst,
+            err_r,
             state,
             xw,
             xw_buf,
@@ -346,7 +395,24 @@ impl Logic for ScanCore {
             c_addr,
             c_sub,
             c_data0,
-            c_data1
+            c_data1,
+            wb_price,
+            wb_price_addr,
+            wb_spot,
+            wb_stressed,
+            wb_term,
+            wb_term_lane,
+            wb_term_addr,
+            wb_coeff,
+            wb_term_paddr,
+            np_accounts,
+            np_slots,
+            np_slots_m2,
+            np_slots_one,
+            np_groups,
+            np_groups_m1,
+            np_groups_zero,
+            params_commit
         );
         clock!(self, clock, exposure, fifo, regs);
         for l in 0..LANES {
@@ -360,7 +426,8 @@ impl Logic for ScanCore {
             self.ctl[i].clock.next = self.clock.val();
             self.grp[i].clock.next = self.clock.val();
         }
-        self.core_reset.next = self.reset.val() | self.regs.soft_reset.val();
+        self.rst.d.next = self.reset.val() | self.regs.soft_reset.val();
+        self.core_reset.next = self.rst.q.val();
 
         // ---- Command acceptance and writes ----
         // `accept`: the command register's command is processed (the sequencer is idle, which it
@@ -372,12 +439,13 @@ impl Logic for ScanCore {
         // enable (run 22's critical path: the state register -> ready -> the command register's
         // enable, 9.88 ns).
         self.busy_op.next = (self.c_op.q.val() == op::WRITE_TERM)
+            | (self.c_op.q.val() == op::SET_PARAMS)
             | (self.c_op.q.val() == op::SCAN_FULL)
             | (self.c_op.q.val() == op::SCAN_ASSET);
         self.ready.next = ((self.state.q.val() == ST_IDLE) & !(self.c_valid.q.val() & self.busy_op.val()))
             | (self.state.q.val() == ST_XWRITE)
             | ((self.state.q.val() == ST_DRAIN) & (self.drain.q.val() == 1));
-        self.cmd_ready.next = self.ready.val();
+        self.cmd_ready.next = self.ready.val() & !self.core_reset.val();
         self.busy.next = (self.state.q.val() != ST_IDLE) | self.c_valid.q.val();
         self.accept.next = self.c_valid.q.val() & (self.state.q.val() == ST_IDLE) & !self.core_reset.val();
         self.c_valid.d.next = self.cmd_valid.val() & self.ready.val() & !self.core_reset.val();
@@ -389,35 +457,69 @@ impl Logic for ScanCore {
         self.errs.next = 0.into();
         self.neg_coeff.next = bits::<32>(0) - self.c_data0.q.val();
         self.groups_sum.next = self.c_data0.q.val() + self.k_round.val();
-        // The write buses: a node of the register tree (`fanout`) per FAN_LANES lanes registers
-        // them, then every lane again (LaneMem) before its memories.
-        for f in 0..FANS {
-            self.wfan[f].w_price.next = false;
-            self.wfan[f].w_price_addr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
-                self.c_addr.q.val().get_bits::<CARD_ASSET_BITS>(0),
-            ) << 1
+        // The write bus: the decode writes it into the `wb_*` registers beside the command
+        // register, then a node of the register tree (`fanout`) per FAN_LANES lanes registers
+        // it, then every lane again (LaneMem) before its memories. So no decode logic sits in
+        // front of the long routes to the tree's nodes.
+        self.wb_price.d.next = false;
+        self.wb_price_addr.d.next =
+            bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(self.c_addr.q.val().get_bits::<CARD_ASSET_BITS>(0))
+                << 1
                 | bit_cast::<PRICE_ADDR_BITS, 1>(self.c_sub.q.val().get_bits::<1>(0));
+        self.wb_spot.d.next = self.c_data0.q.val();
+        self.wb_stressed.d.next = self.c_data1.q.val();
+        self.wb_term.d.next = false;
+        self.wb_term_lane.d.next = self.c_addr.q.val().get_bits::<LANE_BITS>(0);
+        self.wb_term_addr.d.next =
+            bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.c_addr.q.val().get_bits::<GROUP_BITS>(LANE_BITS))
+                << SH_SLOT
+                | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.c_sub.q.val().get_bits::<SLOT_BITS>(0));
+        self.wb_coeff.d.next = self.c_data0.q.val();
+        if self.c_data0.q.val().get_bit(31) {
+            self.wb_coeff.d.next = self.neg_coeff.val() | self.k_sign.val();
+        }
+        self.wb_term_paddr.d.next =
+            bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(self.c_data1.q.val().get_bits::<CARD_ASSET_BITS>(0))
+                << 1
+                | bit_cast::<PRICE_ADDR_BITS, 1>(self.c_data0.q.val().get_bits::<1>(31));
+        for f in 0..FANS {
+            self.wfan[f].w_price.next = self.wb_price.q.val();
+            self.wfan[f].w_price_addr.next = self.wb_price_addr.q.val();
             self.wfan[f].ctl.next = self.ctl[3].q.val();
             // The read address: the issue's source (g, s), so the node holds a copy of the
             // issue registers.
             self.wfan[f].rd_group.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
             self.wfan[f].rd_slot.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
-            self.wfan[f].w_spot.next = self.c_data0.q.val();
-            self.wfan[f].w_stressed.next = self.c_data1.q.val();
-            self.wfan[f].w_term.next = false;
-            self.wfan[f].w_term_lane.next = self.c_addr.q.val().get_bits::<LANE_BITS>(0);
-            self.wfan[f].w_term_addr.next =
-                bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.c_addr.q.val().get_bits::<GROUP_BITS>(LANE_BITS))
-                    << SH_SLOT
-                    | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.c_sub.q.val().get_bits::<SLOT_BITS>(0));
-            self.wfan[f].w_coeff.next = self.c_data0.q.val();
-            if self.c_data0.q.val().get_bit(31) {
-                self.wfan[f].w_coeff.next = self.neg_coeff.val() | self.k_sign.val();
-            }
-            self.wfan[f].w_term_paddr.next = bit_cast::<PRICE_ADDR_BITS, CARD_ASSET_BITS>(
-                self.c_data1.q.val().get_bits::<CARD_ASSET_BITS>(0),
-            ) << 1
-                | bit_cast::<PRICE_ADDR_BITS, 1>(self.c_data0.q.val().get_bits::<1>(31));
+            self.wfan[f].w_spot.next = self.wb_spot.q.val();
+            self.wfan[f].w_stressed.next = self.wb_stressed.q.val();
+            self.wfan[f].w_term.next = self.wb_term.q.val();
+            self.wfan[f].w_term_lane.next = self.wb_term_lane.q.val();
+            self.wfan[f].w_term_addr.next = self.wb_term_addr.q.val();
+            self.wfan[f].w_coeff.next = self.wb_coeff.q.val();
+            self.wfan[f].w_term_paddr.next = self.wb_term_paddr.q.val();
+        }
+        // Parameters: the candidate values load from the command register in every cycle
+        // (`np_*`); a valid SET_PARAMS sets `params_commit`, and the parameter registers take
+        // the candidates in the next cycle, so the range checks drive one flip-flop, not the
+        // enables of every parameter register (runs 20, 25 and 27's critical paths). The
+        // port takes no command in that cycle (SET_PARAMS is one of `busy_op`).
+        self.np_accounts.d.next = self.c_data0.q.val().get_bits::<16>(0);
+        self.np_slots.d.next = self.c_data1.q.val().get_bits::<8>(0);
+        self.np_slots_m2.d.next = self.c_data1.q.val().get_bits::<5>(0) - 2;
+        self.np_slots_one.d.next = self.c_data1.q.val() == 1;
+        self.np_groups.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS);
+        self.np_groups_m1.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS) - 1;
+        // Accounts 0 is 0 groups (a committed value passed the range check).
+        self.np_groups_zero.d.next = self.c_data0.q.val() == 0;
+        self.params_commit.d.next = false;
+        if self.params_commit.q.val() {
+            self.p_accounts.d.next = self.np_accounts.q.val();
+            self.p_slots.d.next = self.np_slots.q.val();
+            self.p_slots_m2.d.next = self.np_slots_m2.q.val();
+            self.slots_one.d.next = self.np_slots_one.q.val();
+            self.p_groups.d.next = self.np_groups.q.val();
+            self.p_groups_m1.d.next = self.np_groups_m1.q.val();
+            self.groups_zero.d.next = self.np_groups_zero.q.val();
         }
         // The exposure index: address {asset, word} from registers only; the block RAM's output
         // goes straight into a register (its clock-to-out is too slow to feed logic).
@@ -461,9 +563,7 @@ impl Logic for ScanCore {
                     if (self.c_addr.q.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
                     } else {
-                        for f in 0..FANS {
-                            self.wfan[f].w_price.next = true;
-                        }
+                        self.wb_price.d.next = true;
                     }
                 } else if self.c_op.q.val() == op::WRITE_TERM {
                     if (self.c_addr.q.val() >> SH_ACCOUNT).any() {
@@ -475,9 +575,7 @@ impl Logic for ScanCore {
                     } else if self.c_data0.q.val() == self.k_sign.val() {
                         self.errs.next = self.e_coeff.val();
                     } else {
-                        for f in 0..FANS {
-                            self.wfan[f].w_term.next = true;
-                        }
+                        self.wb_term.d.next = true;
                         if self.c_data0.q.val().any() {
                             // Set the exposure bit: read, modify, write (3 busy cycles); the
                             // address registers were loaded above.
@@ -496,14 +594,7 @@ impl Logic for ScanCore {
                     {
                         self.errs.next = self.e_params.val();
                     } else {
-                        self.p_accounts.d.next = self.c_data0.q.val().get_bits::<16>(0);
-                        self.p_slots.d.next = self.c_data1.q.val().get_bits::<8>(0);
-                        self.p_slots_m2.d.next = self.c_data1.q.val().get_bits::<5>(0) - 2;
-                        self.slots_one.d.next = self.c_data1.q.val() == 1;
-                        self.p_groups.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS);
-                        self.p_groups_m1.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS) - 1;
-                        // Accounts 0 is 0 groups (the value passed the range check above).
-                        self.groups_zero.d.next = self.c_data0.q.val() == 0;
+                        self.params_commit.d.next = true;
                     }
                 } else if self.c_op.q.val() == op::SCAN_FULL {
                     self.g.d.next = 0.into();
@@ -669,7 +760,8 @@ impl Logic for ScanCore {
         self.regs.reg_write.next = self.reg_write.val();
         self.regs.reg_wdata.next = self.reg_wdata.val();
         self.reg_rdata.next = self.regs.reg_rdata.val();
-        self.regs.err_set.next = self.errs.val();
+        self.err_r.d.next = self.errs.val();
+        self.regs.err_set.next = self.err_r.q.val();
         self.regs.inc_commands.next = self.accept.val();
         self.regs.inc_scans.next = self.iss_ctl.q.val().get_bit(3);
         self.regs.inc_words.next = self.ctl[14].q.val().get_bit(0) & self.ctl[14].q.val().get_bit(2);
@@ -683,6 +775,9 @@ impl Logic for ScanCore {
             self.c_valid.d.next = false;
             self.state.d.next = ST_IDLE.into();
             self.iss_ctl.d.next = 0.into();
+            self.wb_price.d.next = false;
+            self.wb_term.d.next = false;
+            self.params_commit.d.next = false;
             self.p_accounts.d.next = 0.into();
             self.p_slots.d.next = self.k_slots.val();
             self.p_slots_m2.d.next = self.k_slots.val().get_bits::<5>(0) - 2;
