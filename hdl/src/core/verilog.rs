@@ -88,9 +88,10 @@ pub fn add_localparams(v: &str) -> String {
 }
 
 /// Marks every MAC lane module (`top$lanes$<n>`), every lane memory module (`top$lmem$<n>`) and
-/// every node of the write bus tree (`top$wfan$<n>`, see [`crate::core::fanout`]) and every
+/// every node of the write bus tree (`top$wfan$<n>`, see [`crate::core::fanout`]), every
 /// column accumulator of a lane (`top$lanes$<n>$acc_s$<k>`, `top$lanes$<n>$acc_r$<k>`, see
-/// [`crate::core::col_acc`]) `(* keep_hierarchy *)`.
+/// [`crate::core::col_acc`]) and the command register's bus copy (`top$cb_*`, see
+/// [`crate::core::scan_core`]) `(* keep_hierarchy *)`.
 ///
 /// The lanes all receive the same control bits, so once yosys flattens the design it merges
 /// their identical control registers (`opt_merge`) into one copy that drives every lane's
@@ -117,6 +118,10 @@ pub fn keep_lane_hierarchy(v: &str) -> String {
             && let Some((n, _)) = rest.split_once('(')
             && (digits(n) || column(n))
         {
+            out.push_str("(* keep_hierarchy *)\n");
+        } else if line.starts_with("module top$cb_") {
+            // The command register's bus copy (see `scan_core`): kept, so not merged with the
+            // decode's copy.
             out.push_str("(* keep_hierarchy *)\n");
         }
         out.push_str(line);
