@@ -30,14 +30,15 @@ fn init_loop(depth: usize, mem: &str) -> String {
     )
 }
 
-/// Block RAM, `2^N` words of `D`, registered read.
+/// Block RAM, `2^N` words of `D`, registered read; with `OUT_REG` the block RAM's own output
+/// register follows. Use it as [`SyncRam`] or [`SyncRamReg`].
 #[derive(LogicBlock)]
-pub struct SyncRam<D: Synth, const N: usize> {
+pub struct BlockRam<D: Synth, const N: usize, const OUT_REG: bool> {
     /// Clock.
     pub clock: Signal<In, Clock>,
     /// Read address (sampled at the clock edge).
     pub read_address: Signal<In, Bits<N>>,
-    /// Contents at the read address of the previous cycle.
+    /// Contents at the read address of one cycle earlier ([`SyncRam`]) or two ([`SyncRamReg`]).
     pub read_data: Signal<Out, D>,
     /// Write strobe.
     pub write_enable: Signal<In, Bit>,
@@ -46,9 +47,34 @@ pub struct SyncRam<D: Synth, const N: usize> {
     /// Write data.
     pub write_data: Signal<In, D>,
     _mem: Vec<D>,
+    // Simulation state with `OUT_REG`: the word read at the last edge, in the output register
+    // at the next.
+    _q: D,
 }
 
-impl<D: Synth, const N: usize> Default for SyncRam<D, N> {
+/// Block RAM with a registered read: a word is on `read_data` one clock edge after its address.
+/// One memory per slice of the word as wide as an ECP5 DP16KD is at this depth, so yosys maps
+/// it onto block RAMs side by side with no output multiplexer. Golden model:
+/// `read_data(t+1) = mem[read_address(t)]`, with the collision rule of the module docs.
+pub type SyncRam<D, const N: usize> = BlockRam<D, N, false>;
+
+/// Block RAM, registered read followed by the block RAM's own output register: a word is on
+/// `read_data` two clock edges after its address.
+///
+/// On the ECP5 a block RAM's clock-to-out without its output register is 5.83 ns of the
+/// 8 ns clock period (runs 24 and 26), so whatever follows it gets about 2 ns of routing. With
+/// the output register (`REGMODE = "OUTREG"`) the word leaves the block from a register. yosys
+/// does not map a fabric register into a DP16KD, so with `LIQSCAN_ECP5` defined this block
+/// instantiates DP16KD directly, one per slice of the word as wide as a block is at this depth
+/// (36-bit pseudo-dual-port up to 512 words, then 18, 9, 4, 2, 1 bits), writes on port A, reads
+/// on port B; the address and data layout follow yosys's own mapping of these blocks
+/// (`brams_map_16kd.v` in its Lattice techlib). Otherwise (Verilator, Icarus, the yosys check,
+/// and on the ECP5 a memory deeper than one block) it is the inference template with a second
+/// register after the read. Golden model: `read_data(t+2) = mem[read_address(t)]`, with the
+/// collision rule of the module docs.
+pub type SyncRamReg<D, const N: usize> = BlockRam<D, N, true>;
+
+impl<D: Synth, const N: usize, const OUT_REG: bool> Default for BlockRam<D, N, OUT_REG> {
     fn default() -> Self {
         Self {
             clock: Default::default(),
@@ -58,11 +84,12 @@ impl<D: Synth, const N: usize> Default for SyncRam<D, N> {
             write_address: Default::default(),
             write_data: Default::default(),
             _mem: vec![D::default(); 1 << N],
+            _q: D::default(),
         }
     }
 }
 
-impl<D: Synth, const N: usize> SyncRam<D, N> {
+impl<D: Synth, const N: usize, const OUT_REG: bool> BlockRam<D, N, OUT_REG> {
     /// Reads a word directly (test and debug access, not hardware).
     pub fn peek(&self, addr: usize) -> D {
         self._mem[addr]
@@ -81,172 +108,98 @@ fn bram_read<D: Synth, const N: usize>(
     if write_enable && write_address == read_address { write_data } else { mem[read_address.index()] }
 }
 
-impl<D: Synth, const N: usize> Logic for SyncRam<D, N> {
-    fn update(&mut self) {
-        if self.clock.pos_edge() {
-            self.read_data.next = bram_read(
-                &self._mem,
-                self.read_address.val(),
-                self.write_enable.val(),
-                self.write_address.val(),
-                self.write_data.val(),
-            );
-            if self.write_enable.val() {
-                self._mem[self.write_address.val().index()] = self.write_data.val();
-            }
-        }
+/// The inference template of a [`SyncRam`] of `w`-bit words and `n` address bits.
+fn sync_ram_template(w: usize, n: usize) -> String {
+    // One memory per slice of the word, each slice as wide as an ECP5 DP16KD is at this
+    // depth (36 bits at 512 words, 18 at 1K, 9 at 2K, ...). A deep, wide memory then maps
+    // onto block RAMs side by side, each read straight into `read_data`, instead of block
+    // RAMs stacked by address with an output multiplexer selected by a registered address
+    // (which yosys shares between all lanes: the critical path of an 8-lane build).
+    let slice = match n {
+        0..=9 => 36,
+        10 => 18,
+        11 => 9,
+        12 => 4,
+        13 => 2,
+        _ => 1,
     }
-
-    fn connect(&mut self) {
-        self.read_data.connect();
-    }
-
-    fn hdl(&self) -> Verilog {
-        // One memory per slice of the word, each slice as wide as an ECP5 DP16KD is at this
-        // depth (36 bits at 512 words, 18 at 1K, 9 at 2K, ...). A deep, wide memory then maps
-        // onto block RAMs side by side, each read straight into `read_data`, instead of block
-        // RAMs stacked by address with an output multiplexer selected by a registered address
-        // (which yosys shares between all lanes: the critical path of an 8-lane build).
-        let (w, n) = (D::BITS, N);
-        let slice = match n {
-            0..=9 => 36,
-            10 => 18,
-            11 => 9,
-            12 => 4,
-            13 => 2,
-            _ => 1,
-        }
-        .min(w);
-        let mut v = String::from("initial read_data = 0;\n");
-        let mut lo = 0;
-        let mut k = 0;
-        while lo < w {
-            let hi = (lo + slice).min(w) - 1;
-            v.push_str(&format!(
-                "(* no_rw_check *)\nreg [{sw}:0] mem{k} [0:{d}];\n{init}\
-                 always @(posedge clock) begin\n   read_data[{hi}:{lo}] <= mem{k}[read_address];\n   \
-                 if (write_enable) mem{k}[write_address] <= write_data[{hi}:{lo}];\nend\n",
-                sw = hi - lo,
-                d = (1usize << n) - 1,
-                init = init_loop(1 << n, &format!("mem{k}")),
-            ));
-            lo = hi + 1;
-            k += 1;
-        }
-        Verilog::Custom(v)
-    }
-
-    fn timing(&self) -> Vec<TimingInfo> {
-        vec![TimingInfo {
-            name: "sync_ram".into(),
-            clock: "clock".into(),
-            inputs: vec![
-                "read_address".into(),
-                "write_enable".into(),
-                "write_address".into(),
-                "write_data".into(),
-            ],
-            outputs: vec!["read_data".into()],
-        }]
-    }
-}
-
-/// Block RAM, `2^N` words of `D`, registered read followed by the block RAM's own output
-/// register: a word is on `read_data` two clock edges after its address.
-///
-/// On the ECP5 a block RAM's clock-to-out without its output register is 5.83 ns of the
-/// 8 ns clock period (runs 24 and 26), so whatever follows it gets about 2 ns of routing. With
-/// the output register (`REGMODE = "OUTREG"`) the word leaves the block from a register. yosys
-/// does not map a fabric register into a DP16KD, so with `LIQSCAN_ECP5` defined this block
-/// instantiates DP16KD directly, one per slice of the word as wide as a block is at this depth
-/// (36-bit pseudo-dual-port up to 512 words, then 18, 9, 4, 2, 1 bits), writes on port A, reads
-/// on port B; the address and data layout follow yosys's own mapping of these blocks
-/// (`brams_map_16kd.v` in its Lattice techlib). Otherwise (Verilator, Icarus, the yosys check,
-/// and on the ECP5 a memory deeper than one block) it is the inference template with a second
-/// register after the read. Golden model: `read_data(t+2) = mem[read_address(t)]`, with the
-/// collision rule of the module docs.
-#[derive(LogicBlock)]
-pub struct SyncRamReg<D: Synth, const N: usize> {
-    /// Clock.
-    pub clock: Signal<In, Clock>,
-    /// Read address (sampled at the clock edge).
-    pub read_address: Signal<In, Bits<N>>,
-    /// Contents at the read address of two cycles earlier.
-    pub read_data: Signal<Out, D>,
-    /// Write strobe.
-    pub write_enable: Signal<In, Bit>,
-    /// Write address.
-    pub write_address: Signal<In, Bits<N>>,
-    /// Write data.
-    pub write_data: Signal<In, D>,
-    _mem: Vec<D>,
-    // Simulation state: the word read at the last edge, in the output register at the next.
-    _q: D,
-}
-
-impl<D: Synth, const N: usize> Default for SyncRamReg<D, N> {
-    fn default() -> Self {
-        Self {
-            clock: Default::default(),
-            read_address: Default::default(),
-            read_data: Default::default(),
-            write_enable: Default::default(),
-            write_address: Default::default(),
-            write_data: Default::default(),
-            _mem: vec![D::default(); 1 << N],
-            _q: D::default(),
-        }
-    }
-}
-
-impl<D: Synth, const N: usize> SyncRamReg<D, N> {
-    /// Reads a word directly (test and debug access, not hardware).
-    pub fn peek(&self, addr: usize) -> D {
-        self._mem[addr]
-    }
-}
-
-impl<D: Synth, const N: usize> Logic for SyncRamReg<D, N> {
-    fn update(&mut self) {
-        if self.clock.pos_edge() {
-            self.read_data.next = self._q;
-            self._q = bram_read(
-                &self._mem,
-                self.read_address.val(),
-                self.write_enable.val(),
-                self.write_address.val(),
-                self.write_data.val(),
-            );
-            if self.write_enable.val() {
-                self._mem[self.write_address.val().index()] = self.write_data.val();
-            }
-        }
-    }
-
-    fn connect(&mut self) {
-        self.read_data.connect();
-    }
-
-    fn hdl(&self) -> Verilog {
-        let (w, n) = (D::BITS, N);
-        let generic = format!(
-            "(* no_rw_check *)\nreg [{w1}:0] mem [0:{d}];\nreg [{w1}:0] q;\n{init}\
-             initial begin q = 0; read_data = 0; end\n\
-             always @(posedge clock) begin\n   q <= mem[read_address];\n   read_data <= q;\n   \
-             if (write_enable) mem[write_address] <= write_data;\nend\n",
-            w1 = w - 1,
+    .min(w);
+    let mut v = String::from("initial read_data = 0;\n");
+    let mut lo = 0;
+    let mut k = 0;
+    while lo < w {
+        let hi = (lo + slice).min(w) - 1;
+        v.push_str(&format!(
+            "(* no_rw_check *)\nreg [{sw}:0] mem{k} [0:{d}];\n{init}\
+             always @(posedge clock) begin\n   read_data[{hi}:{lo}] <= mem{k}[read_address];\n   \
+             if (write_enable) mem{k}[write_address] <= write_data[{hi}:{lo}];\nend\n",
+            sw = hi - lo,
             d = (1usize << n) - 1,
-            init = init_loop(1 << n, "mem"),
-        );
+            init = init_loop(1 << n, &format!("mem{k}")),
+        ));
+        lo = hi + 1;
+        k += 1;
+    }
+    v
+}
+
+/// The inference template of a [`SyncRamReg`]: one memory, read into `q`, then into
+/// `read_data`.
+fn sync_ram_reg_template(w: usize, n: usize) -> String {
+    format!(
+        "(* no_rw_check *)\nreg [{w1}:0] mem [0:{d}];\nreg [{w1}:0] q;\n{init}\
+         initial begin q = 0; read_data = 0; end\n\
+         always @(posedge clock) begin\n   q <= mem[read_address];\n   read_data <= q;\n   \
+         if (write_enable) mem[write_address] <= write_data;\nend\n",
+        w1 = w - 1,
+        d = (1usize << n) - 1,
+        init = init_loop(1 << n, "mem"),
+    )
+}
+
+impl<D: Synth, const N: usize, const OUT_REG: bool> Logic for BlockRam<D, N, OUT_REG> {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            let word = bram_read(
+                &self._mem,
+                self.read_address.val(),
+                self.write_enable.val(),
+                self.write_address.val(),
+                self.write_data.val(),
+            );
+            if OUT_REG {
+                self.read_data.next = self._q;
+                self._q = word;
+            } else {
+                self.read_data.next = word;
+            }
+            if self.write_enable.val() {
+                self._mem[self.write_address.val().index()] = self.write_data.val();
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        self.read_data.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let (w, n) = (D::BITS, N);
+        if !OUT_REG {
+            return Verilog::Custom(sync_ram_template(w, n));
+        }
         match ecp5_outreg_blocks(w, n) {
-            Some(blocks) => Verilog::Custom(format!("`ifdef LIQSCAN_ECP5\n{blocks}`else\n{generic}`endif\n")),
-            None => Verilog::Custom(generic),
+            Some(blocks) => Verilog::Custom(format!(
+                "`ifdef LIQSCAN_ECP5\n{blocks}`else\n{}`endif\n",
+                sync_ram_reg_template(w, n)
+            )),
+            None => Verilog::Custom(sync_ram_reg_template(w, n)),
         }
     }
 
     fn timing(&self) -> Vec<TimingInfo> {
         vec![TimingInfo {
-            name: "sync_ram_reg".into(),
+            name: "block_ram".into(),
             clock: "clock".into(),
             inputs: vec![
                 "read_address".into(),
