@@ -284,9 +284,11 @@ impl Venue {
     }
 
     /// Closes an account: repays its debt and withdraws everything. Refused (false) for a free
-    /// slot or an account not healthy at the venue's prices.
+    /// slot, an account not healthy at the venue's prices, or one whose collateral is still at
+    /// auction (the auction returns what is left of its lot to the account, and a reused slot
+    /// would have lost it).
     pub fn close(&mut self, slot: u32) -> bool {
-        if !self.accounts.get(slot as usize).is_some_and(|a| a.open) || self.health(slot) < 0 {
+        if !self.accounts.get(slot as usize).is_some_and(|a| a.open && !a.kicked) || self.health(slot) < 0 {
             return false;
         }
         let acct = &self.accounts[slot as usize];

@@ -158,6 +158,29 @@ fn dutch_auction_decays_until_bidders_take_and_returns_leftover() {
 }
 
 #[test]
+fn an_account_at_auction_cannot_close_until_its_lots_come_back() {
+    // Closing it would free the slot for a new account, and the leftover lot the auction
+    // returns would have nowhere to go (found by bad_debt_is_conserved).
+    let mut v = venue(MechanismKind::Dutch, 10_000);
+    let s = v.open(0, vec![100_000, 0, -1_500_000], true);
+    set_price(&mut v, 0, 1800.0);
+    let o = order(&v, s, 1).unwrap();
+    assert!(matches!(v.execute(&o, 0.0).outcome, Outcome::Filled { .. }));
+    assert!(v.accounts[s as usize].kicked);
+    assert!(!v.close(s), "closed while its collateral is at auction");
+    let m = market(&v);
+    let (mut t, mut last) = (0.0, 0.0);
+    while !v.auctions.is_empty() && t < 20_000.0 {
+        t += 60.0;
+        v.step_auctions(t, &m, &mut last);
+    }
+    assert!(v.auctions.is_empty());
+    assert!(v.accounts[s as usize].bal[0] > 0, "the leftover lot came back");
+    assert!(v.close(s));
+    v.check_conservation().unwrap();
+}
+
+#[test]
 fn batch_auction_clears_at_one_price_within_reserve() {
     let mut v = venue(MechanismKind::Batch, 10_000);
     let a = v.open(0, vec![100_000, 0, -1_500_000], true);
