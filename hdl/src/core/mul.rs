@@ -51,29 +51,14 @@ impl Logic for Mul16 {
     }
 
     fn hdl(&self) -> Verilog {
-        let bus = |port: &str, sig: &str, n: usize| {
-            (0..n).map(|i| format!(".{port}{i}({sig}[{i}])")).collect::<Vec<_>>().join(", ")
-        };
-        let zeros = (0..18).map(|i| format!(".C{i}(1'b0)")).collect::<Vec<_>>().join(", ");
         Verilog::Custom(format!(
-            "`ifdef LIQSCAN_ECP5\n\
-             wire [17:0] a18 = {{2'b00, a}};\n\
-             wire [17:0] b18 = {{2'b00, b}};\n\
-             wire [35:0] p36;\n\
-             MULT18X18D #(.REG_INPUTA_CLK(\"CLK0\"), .REG_INPUTB_CLK(\"CLK0\"), .REG_OUTPUT_CLK(\"CLK0\"),\n\
-             \x20   .REG_PIPELINE_CLK(\"NONE\"), .REG_INPUTC_CLK(\"NONE\"), .GSR(\"DISABLED\"), .RESETMODE(\"SYNC\"))\n\
-             dsp ({a}, {b}, {zeros},\n\
-             \x20   .SIGNEDA(1'b0), .SIGNEDB(1'b0), .SOURCEA(1'b0), .SOURCEB(1'b0),\n\
-             \x20   .CLK0(clock), .CE0(1'b1), .RST0(1'b0), {p});\n\
-             always @(*) p = p36[31:0];\n\
+            "`ifdef LIQSCAN_ECP5\n{dsp}always @(*) p = p36[31:0];\n\
              `else\n\
              reg [15:0] a_r, b_r;\n\
              initial begin a_r = 0; b_r = 0; p = 0; end\n\
              always @(posedge clock) begin\n   a_r <= a;\n   b_r <= b;\n   p <= a_r * b_r;\nend\n\
              `endif\n",
-            a = bus("A", "a18", 18),
-            b = bus("B", "b18", 18),
-            p = bus("P", "p36", 36),
+            dsp = mult18x18d(2),
         ))
     }
 
@@ -85,6 +70,29 @@ impl Logic for Mul16 {
             outputs: vec!["p".into()],
         }]
     }
+}
+
+/// The MULT18X18D instance of [`Mul16`] and [`Mul17`]: the operands `a`, `b` zero-extended by
+/// `pad` bits to 18, input registers A and B and the output register on CLK0, the product on
+/// `p36`.
+fn mult18x18d(pad: usize) -> String {
+    let bus = |port: &str, sig: &str, n: usize| {
+        (0..n).map(|i| format!(".{port}{i}({sig}[{i}])")).collect::<Vec<_>>().join(", ")
+    };
+    let zeros = (0..18).map(|i| format!(".C{i}(1'b0)")).collect::<Vec<_>>().join(", ");
+    format!(
+        "wire [17:0] a18 = {{{pad}'b0, a}};\n\
+         wire [17:0] b18 = {{{pad}'b0, b}};\n\
+         wire [35:0] p36;\n\
+         MULT18X18D #(.REG_INPUTA_CLK(\"CLK0\"), .REG_INPUTB_CLK(\"CLK0\"), .REG_OUTPUT_CLK(\"CLK0\"),\n\
+         \x20   .REG_PIPELINE_CLK(\"NONE\"), .REG_INPUTC_CLK(\"NONE\"), .GSR(\"DISABLED\"), .RESETMODE(\"SYNC\"))\n\
+         dsp ({a}, {b}, {zeros},\n\
+         \x20   .SIGNEDA(1'b0), .SIGNEDB(1'b0), .SOURCEA(1'b0), .SOURCEB(1'b0),\n\
+         \x20   .CLK0(clock), .CE0(1'b1), .RST0(1'b0), {p});\n",
+        a = bus("A", "a18", 18),
+        b = bus("B", "b18", 18),
+        p = bus("P", "p36", 36),
+    )
 }
 
 /// Golden model of [`Mul17`] (it lives in [`golden`](crate::golden), which builds without the
@@ -134,21 +142,8 @@ impl Logic for Mul17 {
     }
 
     fn hdl(&self) -> Verilog {
-        let bus = |port: &str, sig: &str, n: usize| {
-            (0..n).map(|i| format!(".{port}{i}({sig}[{i}])")).collect::<Vec<_>>().join(", ")
-        };
-        let zeros = (0..18).map(|i| format!(".C{i}(1'b0)")).collect::<Vec<_>>().join(", ");
         Verilog::Custom(format!(
-            "`ifdef LIQSCAN_ECP5\n\
-             wire [17:0] a18 = {{1'b0, a}};\n\
-             wire [17:0] b18 = {{1'b0, b}};\n\
-             wire [35:0] p36;\n\
-             MULT18X18D #(.REG_INPUTA_CLK(\"CLK0\"), .REG_INPUTB_CLK(\"CLK0\"), .REG_OUTPUT_CLK(\"CLK0\"),\n\
-             \x20   .REG_PIPELINE_CLK(\"NONE\"), .REG_INPUTC_CLK(\"NONE\"), .GSR(\"DISABLED\"), .RESETMODE(\"SYNC\"))\n\
-             dsp ({a}, {b}, {zeros},\n\
-             \x20   .SIGNEDA(1'b0), .SIGNEDB(1'b0), .SOURCEA(1'b0), .SOURCEB(1'b0),\n\
-             \x20   .CLK0(clock), .CE0(1'b1), .RST0(1'b0), {p});\n\
-             always @(*) begin p_lo = p36[15:0]; p_hi = p36[33:16]; end\n\
+            "`ifdef LIQSCAN_ECP5\n{dsp}always @(*) begin p_lo = p36[15:0]; p_hi = p36[33:16]; end\n\
              `else\n\
              reg [16:0] a_r, b_r;\n\
              reg [33:0] p_r;\n\
@@ -156,9 +151,7 @@ impl Logic for Mul17 {
              always @(posedge clock) begin\n   a_r <= a;\n   b_r <= b;\n   p_r <= a_r * b_r;\nend\n\
              always @(*) begin p_lo = p_r[15:0]; p_hi = p_r[33:16]; end\n\
              `endif\n",
-            a = bus("A", "a18", 18),
-            b = bus("B", "b18", 18),
-            p = bus("P", "p36", 36),
+            dsp = mult18x18d(1),
         ))
     }
 
