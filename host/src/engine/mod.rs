@@ -45,7 +45,10 @@ pub trait ScanEngine: Send {
     /// Assets in the price table.
     fn assets(&self) -> usize;
     /// Inserts or replaces the account in `slot`; terms are validated with
-    /// [`check_terms`](liqscan_hdl::abi::check_terms).
+    /// [`check_terms`](liqscan_hdl::abi::check_terms) (the card's 16 terms, each asset once).
+    /// The software engine also takes what
+    /// [`check_terms_software`](liqscan_hdl::abi::check_terms_software) accepts: up to 64
+    /// terms, an asset once on each side, in any order.
     fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError>;
     /// Empties `slot` (health 0, both bits clear).
     fn remove(&mut self, slot: u32) -> Result<(), EngineError>;

@@ -29,12 +29,12 @@
 //! so it allocates only when a slot, a block, an exposure list or a pair group grows past
 //! anything it held before (amortised doubling, documented on each structure).
 
-use liqscan_hdl::abi::{Coeff, PriceEntry, check_terms};
+use liqscan_hdl::abi::{Coeff, PriceEntry, TermError, check_terms, check_terms_software};
 
 use super::bits::Bits;
 use super::blocks::{BlockStore, Layout};
 use super::kernel::{PriceTables, Words};
-use super::pairs::{PairIndex, as_pair};
+use super::pairs::{Pair, PairIndex, as_pair};
 use super::pool::Pool;
 use super::{AccountHealth, EngineError, Kernel, ScanEngine};
 
@@ -351,6 +351,44 @@ impl SoftwareEngine {
         self.changes_since_compact = 0;
     }
 
+    /// Loads many accounts at once, as if each were [upserted](ScanEngine::upsert) in turn (a
+    /// later entry for a slot replaces an earlier one), but fills the pair index by sorting
+    /// each pair group once and building its B-tree in one pass instead of one search per
+    /// account. Every entry is validated first: on an error nothing has changed. Allocates
+    /// (the slot list and the sort): for a bulk load off the hot path; then call
+    /// [`loaded`](ScanEngine::loaded) to pack the full-scan arenas.
+    pub fn load<'a, I>(&mut self, accounts: I) -> Result<(), EngineError>
+    where
+        I: IntoIterator<Item = (u32, &'a [Coeff])>,
+        I::IntoIter: Clone,
+    {
+        let accounts = accounts.into_iter();
+        for (slot, terms) in accounts.clone() {
+            self.check_slot(slot)?;
+            check_account(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
+        }
+        let mut pending = vec![false; self.terms.len()];
+        let mut order = Vec::new();
+        for (slot, terms) in accounts {
+            let s = slot as usize;
+            if !pending[s] {
+                pending[s] = true;
+                order.push(slot);
+                self.unindex(s);
+            }
+            let t = &mut self.terms[s];
+            t.clear();
+            t.extend_from_slice(terms);
+        }
+        let mut pairs = Vec::new();
+        for &slot in &order {
+            self.index(slot as usize, Some(&mut pairs));
+        }
+        self.pairs.extend(pairs, &self.prices);
+        self.changes_since_compact += order.len();
+        Ok(())
+    }
+
     /// Counts of what the engine holds.
     pub fn stats(&self) -> EngineStats {
         EngineStats {
@@ -381,11 +419,9 @@ impl SoftwareEngine {
     /// Takes the account in `slot` out of every index (its terms stay in `self.terms`).
     fn unindex(&mut self, slot: usize) {
         let terms = &self.terms[slot];
-        for t in terms.iter().filter(|t| t.coeff != 0) {
-            self.blocks.remove(slot, t.asset);
-        }
+        self.blocks.remove_account(slot, terms);
         if let Some(pair) = as_pair(terms) {
-            self.pairs.remove(slot as u32, pair, &self.prices);
+            self.pairs.remove(slot as u32, pair);
             return;
         }
         for (k, t) in terms.iter().enumerate() {
@@ -396,8 +432,13 @@ impl SoftwareEngine {
             let list = &mut self.exposure[t.asset as usize];
             list.swap_remove(i as usize);
             if let Some(moved) = list.get(i as usize) {
-                let m = moved.slot as usize;
-                let j = self.terms[m].iter().position(|u| u.asset == t.asset).expect("exposed term");
+                // The moved exposure's term: its asset, on its side (an account may hold the
+                // asset twice, once on each side).
+                let (m, neg) = (moved.slot as usize, moved.neg == 1);
+                let j = self.terms[m]
+                    .iter()
+                    .position(|u| u.asset == t.asset && u.coeff != 0 && (u.coeff < 0) == neg)
+                    .expect("exposed term");
                 self.exposure_pos[m][j] = i;
             }
         }
@@ -406,14 +447,17 @@ impl SoftwareEngine {
 
     /// Puts the account in `slot` (terms already in `self.terms`) into every index and sets its
     /// bits.
-    fn index(&mut self, slot: usize) {
+    /// A pair account goes to `defer` when given (a bulk load inserts them together), else
+    /// straight into the pair index.
+    fn index(&mut self, slot: usize, defer: Option<&mut Vec<(u32, Pair)>>) {
         let terms = &self.terms[slot];
-        for t in terms.iter().filter(|t| t.coeff != 0) {
-            self.blocks.insert(slot, t.asset, t.coeff);
-        }
+        self.blocks.insert_account(slot, terms);
         let (spot, stressed) = reference::health(terms, &self.prices);
         if let Some(pair) = as_pair(terms) {
-            self.pairs.insert(slot as u32, pair, &self.prices);
+            match defer {
+                Some(v) => v.push((slot as u32, pair)),
+                None => self.pairs.insert(slot as u32, pair, &self.prices),
+            }
         } else {
             let pos = &mut self.exposure_pos[slot];
             pos.clear();
@@ -449,8 +493,10 @@ impl SoftwareEngine {
     /// Recomputes the delta account in `slot` exactly at the current prices, sets its bits and
     /// gives each of its exposures new windows around the current prices.
     ///
-    /// The term in `moved` (the asset whose tick left the window) gets half the room, the
-    /// others share the rest equally: the asset that moved is the likeliest to move again.
+    /// The terms in `moved` (the asset whose tick left the window: one term, or two when the
+    /// account holds it on both sides) share half the room, the others share the rest
+    /// equally: the asset that moved is the likeliest to move again. The shares add up to at
+    /// most 1, as [`Window::of`] needs.
     /// Against equal shares, on book B (docs/PERFORMANCE.md): 6.5-7.4 recomputed accounts a
     /// tick instead of 7.7-9.0 on the 1 % asset, 9.8 instead of 11.6 with ticks rotating over
     /// 8 assets, and the tick's p99 15-18 us instead of 26-33 us.
@@ -460,12 +506,13 @@ impl SoftwareEngine {
         self.bits.set(slot, h < 0, hs < 0);
         let pos = &self.exposure_pos[slot];
         let k = pos.iter().filter(|&&i| i != u32::MAX).count() as u32;
+        let m = terms.iter().zip(pos).filter(|(t, i)| **i != u32::MAX && t.asset == moved).count() as u32;
         for (t, &i) in terms.iter().zip(pos) {
             if i != u32::MAX {
-                let share = match (k, t.asset == moved) {
-                    (1, _) => (1, 1),
-                    (_, true) => (1, 2),
-                    (_, false) => (1, 2 * (k - 1)),
+                let share = match (m == 0 || m == k, t.asset == moved) {
+                    (true, _) => (1, k),
+                    (false, true) => (1, 2 * m),
+                    (false, false) => (1, 2 * (k - m)),
                 };
                 let p = &self.prices[t.asset as usize];
                 self.exposure[t.asset as usize][i as usize] =
@@ -577,6 +624,14 @@ fn apply(bits: &mut Bits, terms: &[Vec<Coeff>], prices: &[PriceEntry], b: usize,
     n
 }
 
+/// Validates an account's terms: what the card takes ([`check_terms`], zero coefficients
+/// allowed and ignored) or what the software engine takes besides
+/// ([`check_terms_software`]: up to 64 terms, an asset once on each side). On refusal the
+/// software check's reason is given, since it is the wider contract.
+fn check_account(terms: &[Coeff], assets: usize) -> Result<(), TermError> {
+    check_terms(terms, assets).or_else(|_| check_terms_software(terms, assets))
+}
+
 /// Exact health and display ratio of one account.
 fn account_health(terms: &[Coeff], prices: &[PriceEntry]) -> AccountHealth {
     let (spot, stressed) = reference::health(terms, prices);
@@ -608,14 +663,14 @@ impl ScanEngine for SoftwareEngine {
 
     fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError> {
         self.check_slot(slot)?;
-        check_terms(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
+        check_account(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
         let s = slot as usize;
         self.changes_since_compact += 1;
         self.unindex(s);
         let t = &mut self.terms[s];
         t.clear();
         t.extend_from_slice(terms);
-        self.index(s);
+        self.index(s, None);
         Ok(())
     }
 
