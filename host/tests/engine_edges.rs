@@ -136,6 +136,73 @@ fn extremes() {
     check_book(&book, &mixed);
 }
 
+/// Accounts the card cannot hold: one asset on both sides (each leg at its own side's price,
+/// never netted) and up to 64 terms at full magnitude with healths of exactly -2..=2, so the
+/// wide blocks' filter bounds and the two-legged columns are both exercised.
+#[test]
+fn two_legged_and_wide_accounts_at_full_magnitude() {
+    let max = u32::MAX;
+    let mut prices = vec![flat(max); 32];
+    prices[31] = flat(1);
+    // Asset 30: asset price above the liability price, so netting the legs changes the health.
+    prices[30] = PriceEntry {
+        spot: QuotedPrice { asset: max, liability: max - 1 },
+        stressed: QuotedPrice { asset: max - 1, liability: max },
+    };
+    let mut book = Vec::new();
+    for delta in [-2i32, -1, 0, 1, 2] {
+        // 30 assets on both sides at full magnitude cancel exactly; two legs of asset 31 at
+        // price 1 leave `delta`: 64 terms.
+        let mut t: Vec<Coeff> = (0..30).flat_map(|a| [c(a, COEFF_MAX), c(a, COEFF_MIN)]).collect();
+        t.push(c(30, COEFF_MAX));
+        t.push(c(30, COEFF_MIN));
+        t.push(c(31, delta + 5));
+        t.push(c(31, -5));
+        assert_eq!(t.len(), 64);
+        // Spot: asset 30 adds MAX * (max - (max - 1)) = MAX; offset it with a third asset
+        // would need a 65th term, so the spot health is delta + MAX and the stressed one
+        // delta - MAX.
+        book.push(t.clone());
+        // The same without asset 30: healths of exactly delta, spot and stressed.
+        t.retain(|x| x.asset != 30);
+        book.push(t.clone());
+        // Reversed order (negative legs first) and 17 terms.
+        t.reverse();
+        book.push(t);
+        let mut w: Vec<Coeff> = (0..8).flat_map(|a| [c(a, -COEFF_MAX), c(a, COEFF_MAX)]).collect();
+        if delta != 0 {
+            w.push(c(31, delta));
+        }
+        book.push(w);
+    }
+    // Small two-legged accounts: supply 3, borrow 4 of asset 0 at asset price 4 and
+    // liability price 3 (health 0, netting says -4); and a pair of one asset, never a pair.
+    let mut small = vec![flat(7); 3];
+    small[0] = PriceEntry {
+        spot: QuotedPrice { asset: 4, liability: 3 },
+        stressed: QuotedPrice { asset: 3, liability: 4 },
+    };
+    let book2 = vec![
+        vec![c(0, 3), c(0, -4)],
+        vec![c(0, -4), c(0, 3)],
+        vec![c(0, 3), c(0, -4), c(1, -1), c(1, 1)],
+        vec![c(0, 1), c(0, -1)],
+        vec![c(2, 1), c(0, -2)],
+    ];
+    check_book(&book2, &small);
+    let sums: Vec<(i128, i128)> = book2.iter().map(|t| reference::health(t, &small)).collect();
+    assert_eq!(sums[0], (0, 9 - 16));
+    check_book(&book, &prices);
+    let sums: Vec<i128> = book.iter().map(|t| reference::health(t, &prices).0).collect();
+    for want in [-2i128, -1, 0, 1, 2] {
+        assert!(sums.contains(&want), "the book must hold a health of exactly {want}: {sums:?}");
+    }
+    // Every price at its extremes.
+    for p in [0, 1, max] {
+        check_book(&book, &vec![flat(p); 32]);
+    }
+}
+
 /// Every refusal names its input and changes nothing.
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
@@ -151,11 +218,13 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!(err, EngineError::SlotOutOfRange { slot: 100, slots: 100 });
     assert!(err.to_string().contains("slot 100"), "{err}");
     assert!(matches!(e.remove(1000), Err(EngineError::SlotOutOfRange { slot: 1000, .. })));
-    let cases: [(Vec<Coeff>, TermError); 4] = [
+    let cases: [(Vec<Coeff>, TermError); 6] = [
         (vec![c(0, i32::MIN)], TermError::CoeffOutOfRange(i32::MIN)),
-        (vec![c(1, 5), c(1, -5)], TermError::DuplicateAsset(1)),
+        (vec![c(1, 5), c(1, 6)], TermError::DuplicateLeg(1)),
+        (vec![c(1, -5), c(2, 1), c(1, -6)], TermError::DuplicateLeg(1)),
+        (vec![c(1, 5), c(1, -5), c(2, 0)], TermError::ZeroCoeff(2)),
         (vec![c(4, 1)], TermError::UnknownAsset(4)),
-        ((0..17).map(|i| c(i % 4, 1)).collect(), TermError::TooManyTerms(17)),
+        ((0..65).map(|i| c(i % 4, 1)).collect(), TermError::TooManySoftwareTerms(65)),
     ];
     for (t, why) in cases {
         let err = e.upsert(7, &t).unwrap_err();

@@ -61,16 +61,26 @@ fn entry(small: bool) -> impl Strategy<Value = PriceEntry> {
     })
 }
 
-/// Valid terms: 0..=16 distinct assets below `assets`, often one collateral and one debt.
+/// Valid terms: 0..=64 of them, often one collateral and one debt, sometimes an asset held on
+/// both sides (two legs, which must not be netted), in any order.
 fn terms(assets: u16) -> impl Strategy<Value = Vec<Coeff>> {
     let n = prop_oneof![
         1 => Just(0usize),
         2 => 1usize..=2,
         3 => Just(2usize),
         2 => 3usize..=16,
+        1 => 17usize..=64,
     ];
-    (n, proptest::collection::vec(coeff(), 16), Just((0..assets).collect::<Vec<u16>>()).prop_shuffle())
-        .prop_map(|(n, cs, ids)| {
+    // How many assets get a second leg on the other side.
+    let legs = prop_oneof![3 => Just(0usize), 1 => 1usize..=2, 1 => 3usize..=32];
+    (
+        n,
+        legs,
+        proptest::collection::vec(coeff(), 64),
+        proptest::collection::vec(coeff(), 32),
+        Just((0..assets).collect::<Vec<u16>>()).prop_shuffle(),
+    )
+        .prop_map(|(n, legs, cs, second, ids)| {
             let n = n.min(ids.len());
             let mut t: Vec<Coeff> =
                 ids[..n].iter().zip(&cs).map(|(&asset, &coeff)| Coeff { asset, coeff }).collect();
@@ -79,17 +89,37 @@ fn terms(assets: u16) -> impl Strategy<Value = Vec<Coeff>> {
                 t[0].coeff = t[0].coeff.saturating_abs().max(1);
                 t[1].coeff = -t[1].coeff.saturating_abs().max(1);
             }
+            let legs = legs.min(n).min(64 - n);
+            if legs > 0 || n > 16 {
+                // Accounts the card cannot hold take no zero coefficient (the software
+                // contract, `check_terms_software`).
+                for x in &mut t {
+                    if x.coeff == 0 {
+                        x.coeff = 1;
+                    }
+                }
+            }
+            if legs > 0 {
+                for k in 0..legs {
+                    let m = second[k].saturating_abs().max(1);
+                    let coeff = if t[k].coeff > 0 { -m } else { m };
+                    t.push(Coeff { asset: t[k].asset, coeff });
+                }
+            }
             t
         })
+        .prop_flat_map(|t| Just(t).prop_shuffle())
 }
 
 /// Invalid terms for `assets` assets.
 fn bad_terms(assets: u16) -> impl Strategy<Value = Vec<Coeff>> {
     prop_oneof![
         Just(vec![Coeff { asset: 0, coeff: i32::MIN }]),
-        Just(vec![Coeff { asset: 0, coeff: 1 }, Coeff { asset: 0, coeff: -1 }]),
+        Just(vec![Coeff { asset: 0, coeff: 1 }, Coeff { asset: 0, coeff: 2 }]),
+        Just(vec![Coeff { asset: 0, coeff: -1 }, Coeff { asset: 0, coeff: -1 }]),
+        Just(vec![Coeff { asset: 0, coeff: 3 }, Coeff { asset: 0, coeff: -1 }, Coeff { asset: 0, coeff: 0 }]),
         Just(vec![Coeff { asset: assets, coeff: 1 }]),
-        Just((0..17).map(|a| Coeff { asset: a % assets.max(1), coeff: 1 }).collect()),
+        Just((0..65).map(|a| Coeff { asset: a % assets.max(1), coeff: 1 }).collect()),
     ]
 }
 
@@ -109,6 +139,10 @@ enum Op {
     Drain,
     /// Call loaded() here (may compact the arenas; later upserts grow packed lists).
     Loaded,
+    /// A bulk load of several accounts (a slot may come twice: the later one wins).
+    Load(Vec<(u32, Vec<Coeff>)>),
+    /// A bulk load with one bad entry somewhere: refused whole.
+    BadLoad(Vec<(u32, Vec<Coeff>)>),
 }
 
 fn op(slots: u32, assets: u16, small: bool) -> impl Strategy<Value = Op> {
@@ -129,6 +163,19 @@ fn op(slots: u32, assets: u16, small: bool) -> impl Strategy<Value = Op> {
             .prop_map(Op::BadBatch),
         3 => Just(Op::Drain),
         1 => Just(Op::Loaded),
+        2 => proptest::collection::vec((0..slots, terms(assets)), 0..40).prop_map(Op::Load),
+        1 => (
+            proptest::collection::vec((0..slots, terms(assets)), 0..10),
+            prop_oneof![
+                (0..slots, bad_terms(assets)),
+                (slots..slots + 3, terms(assets)),
+            ],
+            any::<prop::sample::Index>(),
+        )
+            .prop_map(|(mut v, bad, at)| {
+                v.insert(at.index(v.len() + 1), bad);
+                Op::BadLoad(v)
+            }),
     ]
 }
 
@@ -162,7 +209,8 @@ fn setup() -> impl Strategy<Value = Setup> {
 }
 
 fn case() -> impl Strategy<Value = (u32, u16, Setup, Vec<Op>)> {
-    (1u32..=200, 1u16..=20, any::<bool>(), setup()).prop_flat_map(|(slots, assets, small, setup)| {
+    let assets = prop_oneof![3 => 1u16..=20, 1 => 33u16..=70];
+    (1u32..=200, assets, any::<bool>(), setup()).prop_flat_map(|(slots, assets, small, setup)| {
         (Just(slots), Just(assets), Just(setup), proptest::collection::vec(op(slots, assets, small), 1..80))
     })
 }
@@ -226,6 +274,17 @@ fn run(slots: u32, assets: u16, setup: Setup, ops: &[Op]) -> Result<(), TestCase
                 eng.loaded();
                 Ok(())
             }
+            Op::Load(v) => {
+                for (s, t) in v {
+                    book[*s as usize].clone_from(t);
+                }
+                eng.load(v.iter().map(|(s, t)| (*s, &t[..])))
+            }
+            Op::BadLoad(v) => {
+                let e = eng.load(v.iter().map(|(s, t)| (*s, &t[..])));
+                prop_assert!(e.is_err(), "bad load accepted: {v:?}");
+                Ok(())
+            }
             Op::Drain => {
                 out.clear();
                 eng.changed_words(&mut out);
@@ -248,7 +307,7 @@ fn run(slots: u32, assets: u16, setup: Setup, ops: &[Op]) -> Result<(), TestCase
         if !matches!(op, Op::Drain) {
             touched.extend(word_diff(&prev, &want));
         }
-        if matches!(op, Op::BadUpsert(..) | Op::BadTick(..) | Op::BadBatch(..)) {
+        if matches!(op, Op::BadUpsert(..) | Op::BadTick(..) | Op::BadBatch(..) | Op::BadLoad(..)) {
             prop_assert_eq!(eng.prices(), &before_prices[..]);
         }
         prev = want;

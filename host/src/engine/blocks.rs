@@ -25,6 +25,15 @@
 //! an arena is garbage it is rewritten in block order. That is the only allocation, amortised
 //! over upserts; the scan never allocates.
 
+use liqscan_hdl::abi::{Coeff, MAX_COEFFS_PER_ACCOUNT};
+
+/// 1 when term `k` is the negative leg of an asset the account also holds as a positive
+/// term (its own column, [`Held`]), else 0.
+fn leg(terms: &[Coeff], k: usize) -> u8 {
+    let t = terms[k];
+    (t.coeff < 0 && terms.iter().any(|u| u.asset == t.asset && u.coeff > 0)) as u8
+}
+
 /// Slots per block: one bitmap word.
 pub(crate) const LANES: usize = 64;
 
@@ -85,9 +94,16 @@ fn signs(c: &Column) -> u8 {
 }
 
 /// An asset a block holds: in the column layout, entry i describes column i.
+///
+/// A slot holding one asset on both sides (a supply and a borrow) puts its positive leg in
+/// the asset's column of leg 0 and its negative leg in the column of leg 1; every other term
+/// goes to leg 0 whatever its sign. So a block needs a second column of an asset only when one
+/// of its slots holds that asset twice.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Held {
     pub asset: u16,
+    /// 1 for the column of negative legs of two-legged slots, else 0.
+    pub leg: u8,
     /// Signs present in the column ([`HAS_POS`] | [`HAS_NEG`]); lets the kernel skip the price
     /// select of single-signed columns (collateral or debt only). Column layout only.
     pub signs: u8,
@@ -235,14 +251,23 @@ pub(crate) struct BlockStore {
     meta: Arena<Held>,
     /// Terms each slot holds, per block.
     nterms: Vec<[u8; LANES]>,
+    /// Whether some slot of the block holds more than [`MAX_COEFFS_PER_ACCOUNT`] terms.
+    wide: Vec<bool>,
 }
 
 /// What the full scan reads for one block.
 pub(crate) enum BlockView<'a> {
     /// Column layout: `cols[i]` holds asset `held[i].asset`.
-    Cols { cols: &'a [Column], held: &'a [Held] },
+    Cols {
+        cols: &'a [Column],
+        held: &'a [Held],
+        /// Some slot of the block holds more than [`MAX_COEFFS_PER_ACCOUNT`] terms: the
+        /// filters' error bounds for up to
+        /// [`MAX_SOFTWARE_TERMS`](liqscan_hdl::abi::MAX_SOFTWARE_TERMS) terms apply.
+        wide: bool,
+    },
     /// Row layout.
-    Rows(&'a [Row]),
+    Rows { rows: &'a [Row], wide: bool },
 }
 
 impl BlockStore {
@@ -254,8 +279,9 @@ impl BlockStore {
             cols: Arena::new(n, EMPTY_COL),
             rows: Arena::new(n, EMPTY_ROW),
             held: vec![Vec::new(); n],
-            meta: Arena::new(n, Held { asset: 0, signs: 0, lanes: 0 }),
+            meta: Arena::new(n, Held { asset: 0, leg: 0, signs: 0, lanes: 0 }),
             nterms: vec![[0; LANES]; n],
+            wide: vec![false; n],
         }
     }
 
@@ -275,10 +301,11 @@ impl BlockStore {
 
     #[inline]
     pub fn view(&self, b: usize) -> BlockView<'_> {
+        let wide = self.wide[b];
         if self.rows_mode[b] {
-            BlockView::Rows(self.rows.get(b))
+            BlockView::Rows { rows: self.rows.get(b), wide }
         } else {
-            BlockView::Cols { cols: self.cols.get(b), held: self.meta.get(b) }
+            BlockView::Cols { cols: self.cols.get(b), held: self.meta.get(b), wide }
         }
     }
 
@@ -306,19 +333,40 @@ impl BlockStore {
         self.rows_mode.iter().filter(|&&r| r).count()
     }
 
-    /// Puts a nonzero term of `slot` in place (the slot must not already hold `asset`).
-    pub fn insert(&mut self, slot: usize, asset: u16, coeff: i32) {
+    /// Puts the account's nonzero terms in `slot` (empty before), then lets the block choose
+    /// its layout: the layout changes only between whole accounts, so a lane's legs are
+    /// always those of one account ([`Held`]).
+    pub fn insert_account(&mut self, slot: usize, terms: &[Coeff]) {
+        for (k, t) in terms.iter().enumerate().filter(|(_, t)| t.coeff != 0) {
+            self.insert(slot, t.asset, t.coeff, leg(terms, k));
+        }
+        self.rebalance(slot / LANES);
+    }
+
+    /// Takes the account's nonzero terms out of `slot` (they must be there), then lets the
+    /// block choose its layout.
+    pub fn remove_account(&mut self, slot: usize, terms: &[Coeff]) {
+        for (k, t) in terms.iter().enumerate().filter(|(_, t)| t.coeff != 0) {
+            self.remove(slot, t.asset, t.coeff, leg(terms, k));
+        }
+        self.rebalance(slot / LANES);
+    }
+
+    /// Puts a nonzero term of `slot` in place: `leg` is 1 for the negative leg of an asset the
+    /// slot also holds as a positive term, else 0 ([`Held`]); the slot must not already hold
+    /// this (asset, leg).
+    fn insert(&mut self, slot: usize, asset: u16, coeff: i32, leg: u8) {
         debug_assert!(coeff != 0);
         let (b, lane) = (slot / LANES, slot % LANES);
         self.nterms[b][lane] += 1;
         let h = &mut self.held[b];
-        let i = match h.iter().position(|x| x.asset == asset) {
+        let i = match h.iter().position(|x| x.asset == asset && x.leg == leg) {
             Some(i) => {
                 h[i].lanes += 1;
                 i
             }
             None => {
-                h.push(Held { asset, signs: 0, lanes: 1 });
+                h.push(Held { asset, leg, signs: 0, lanes: 1 });
                 if !self.rows_mode[b] {
                     self.cols.push(b);
                 }
@@ -332,13 +380,12 @@ impl BlockStore {
             col.0[lane] = coeff;
             self.held[b][i].signs = signs(col);
         }
-        self.rebalance(b);
     }
 
-    /// Takes the term of `slot` in `asset` out (it must be there).
-    pub fn remove(&mut self, slot: usize, asset: u16) {
+    /// Takes the term of `slot` in `asset` with this sign and leg out (it must be there).
+    fn remove(&mut self, slot: usize, asset: u16, coeff: i32, leg: u8) {
         let (b, lane) = (slot / LANES, slot % LANES);
-        let Some(i) = self.held[b].iter().position(|x| x.asset == asset) else {
+        let Some(i) = self.held[b].iter().position(|x| x.asset == asset && x.leg == leg) else {
             debug_assert!(false, "term of slot {slot} in asset {asset} not stored");
             return;
         };
@@ -347,7 +394,8 @@ impl BlockStore {
         let gone = self.held[b][i].lanes == 0;
         if self.rows_mode[b] {
             let rows = self.rows.get_mut(b);
-            if let Some(r) = rows.iter_mut().find(|r| r.coeff[lane] != 0 && r.pidx[lane] >> 1 == asset) {
+            let pidx = asset * 2 + (coeff < 0) as u16;
+            if let Some(r) = rows.iter_mut().find(|r| r.coeff[lane] != 0 && r.pidx[lane] == pidx) {
                 r.coeff[lane] = 0;
                 r.pidx[lane] = 0;
             }
@@ -364,7 +412,6 @@ impl BlockStore {
             col.0[lane] = 0;
             self.held[b][i].signs = signs(col);
         }
-        self.rebalance(b);
     }
 
     fn row_put(&mut self, b: usize, lane: usize, asset: u16, coeff: i32) {
@@ -384,6 +431,7 @@ impl BlockStore {
     /// Switches block `b`'s layout when the policy says so.
     fn rebalance(&mut self, b: usize) {
         let k = *self.nterms[b].iter().max().unwrap_or(&0) as usize;
+        self.wide[b] = k > MAX_COEFFS_PER_ACCOUNT;
         let assets = self.held[b].len();
         let rows = match self.layout {
             Layout::Columns => false,
@@ -426,7 +474,14 @@ impl BlockStore {
             for r in rows {
                 for lane in 0..LANES {
                     if r.coeff[lane] != 0 {
-                        let i = held.iter().position(|h| h.asset == r.pidx[lane] >> 1).expect("held asset");
+                        let (asset, neg) = (r.pidx[lane] >> 1, r.pidx[lane] & 1);
+                        // The negative leg of a two-legged slot: the lane also holds the
+                        // asset's positive leg in another row.
+                        let leg = (neg == 1
+                            && rows.iter().any(|o| o.coeff[lane] != 0 && o.pidx[lane] == asset * 2))
+                            as u8;
+                        let i =
+                            held.iter().position(|h| h.asset == asset && h.leg == leg).expect("held asset");
                         cols[i].0[lane] = r.coeff[lane];
                     }
                 }

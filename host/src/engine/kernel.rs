@@ -17,6 +17,10 @@
 //!   even. Rounding is monotonic and 0 is representable, so the rounded value is negative if
 //!   and only if `H * 2^16 + L = health` is negative.
 //!
+//! With up to 64 terms (the software engine's limit, [`MAX_SOFTWARE_TERMS`](liqscan_hdl::abi::MAX_SOFTWARE_TERMS)) the argument
+//! holds unchanged: `64 * (2^31 - 1) * (2^16 - 1) < 2^53`, so every partial sum is still an
+//! integer of magnitude below 2^53, exact in `f64`. No bound depends on the term count here.
+//!
 //! Cost: 4 FMAs per coefficient (spot and stressed, two halves each).
 //!
 //! # Floating-point filter (`Avx2Filter` and `Avx512Filter`; every x86 kernel on row blocks)
@@ -77,6 +81,23 @@
 //! filters; an empty lane (`P^ = M^ = 0`) is decided, `h = 0`. The conversions rely on the
 //! default round-to-nearest mode of MXCSR, which Rust code never changes.
 //!
+//! # More than 16 terms
+//!
+//! The software engine holds accounts of up to 64 terms ([`MAX_SOFTWARE_TERMS`](liqscan_hdl::abi::MAX_SOFTWARE_TERMS)); the card's
+//! 16 is what the two filter bounds above assume. A block with a slot of more than 16 terms is
+//! marked wide and its filters use the bounds for `n <= 64`:
+//!
+//! - double filter: `S < 64 * 2^63 = 2^69` and `(1 + u)^64 - 1 < 64u (1 + 2^-46)`, so
+//!   `|e_n| < 2^69 * 2^6 * 2^-53 * (1 + 2^-46) < 2^22 + 1`; the band is
+//!   [`FILTER_BOUND_WIDE`]` = 2^23`;
+//! - single filter: at most 64 roundings in a chain plus the two conversions, so
+//!   `r = ((1 + u) / (1 - u))^66 / (1 - u) < 1 + 134u`, and with
+//!   [`RATIO_MARGIN_WIDE`]` = 1 + 2^-16 = 1 + 256u`, `K (1 - u) > r` as the proof needs;
+//!   magnitudes stay below 2^70, far from overflow.
+//!
+//! Blocks without such a slot keep the tighter bounds, so books of card-sized accounts
+//! recheck exactly as before.
+//!
 //! Cost: 2 FMAs per coefficient, 16 lanes per vector where the double filters have 8, and
 //! one conversion per 16 coefficients (measured: 1.7x the speed of `Avx512Filter` on book A,
 //! docs/PERFORMANCE.md).
@@ -88,9 +109,17 @@ use super::blocks::{BlockView, Column, HAS_NEG, HAS_POS, Held, LANES, Row};
 /// Half-width of the band around 0 in which the floating-point filter rechecks (module doc).
 pub(crate) const FILTER_BOUND: f64 = (1u64 << 19) as f64;
 
+/// [`FILTER_BOUND`] for blocks holding an account of more than 16 (up to 64) terms (module
+/// doc, "More than 16 terms").
+pub(crate) const FILTER_BOUND_WIDE: f64 = (1u64 << 23) as f64;
+
 /// The single-precision filter's margin: one side's sum must exceed the other's times
 /// `1 + 2^-18` for the filter to decide (module doc).
 pub(crate) const RATIO_MARGIN: f32 = 1.0 + 1.0 / (1u32 << 18) as f32;
+
+/// [`RATIO_MARGIN`] for blocks holding an account of more than 16 (up to 64) terms (module
+/// doc, "More than 16 terms").
+pub(crate) const RATIO_MARGIN_WIDE: f32 = 1.0 + 1.0 / (1u32 << 16) as f32;
 
 /// The full-scan kernel an engine uses. All give the same, exact, bitmaps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,34 +192,34 @@ impl Kernel {
                 | Kernel::Avx512Filter
                 | Kernel::Avx512Single
                 | Kernel::Avx2Single,
-                BlockView::Rows(rows),
-            ) => unsafe { avx2::scan_rows(rows, flat) },
+                BlockView::Rows { rows, wide },
+            ) => unsafe { avx2::scan_rows(rows, flat, bound(*wide)) },
             #[cfg(target_arch = "x86_64")]
-            (Kernel::Avx512Single, BlockView::Cols { cols, held }) => unsafe {
-                avx512::single_cols(cols, held, &prices.single)
+            (Kernel::Avx512Single, BlockView::Cols { cols, held, wide }) => unsafe {
+                avx512::single_cols(cols, held, &prices.single, margin(*wide))
             },
             #[cfg(target_arch = "x86_64")]
-            (Kernel::Avx2Single, BlockView::Cols { cols, held }) => unsafe {
-                avx2::single_cols(cols, held, &prices.single)
+            (Kernel::Avx2Single, BlockView::Cols { cols, held, wide }) => unsafe {
+                avx2::single_cols(cols, held, &prices.single, margin(*wide))
             },
             #[cfg(target_arch = "x86_64")]
-            (Kernel::Avx512Filter, BlockView::Cols { cols, held }) => unsafe {
-                avx512::filter_cols(cols, held, flat)
+            (Kernel::Avx512Filter, BlockView::Cols { cols, held, wide }) => unsafe {
+                avx512::filter_cols(cols, held, flat, bound(*wide))
             },
             #[cfg(target_arch = "x86_64")]
-            (Kernel::Avx2Filter, BlockView::Cols { cols, held }) => unsafe {
-                avx2::filter_cols(cols, held, flat)
+            (Kernel::Avx2Filter, BlockView::Cols { cols, held, wide }) => unsafe {
+                avx2::filter_cols(cols, held, flat, bound(*wide))
             },
             #[cfg(target_arch = "x86_64")]
-            (Kernel::Avx2Fma, BlockView::Cols { cols, held }) => unsafe {
+            (Kernel::Avx2Fma, BlockView::Cols { cols, held, .. }) => unsafe {
                 avx2::scan_cols(cols, held, split)
             },
             #[cfg(target_arch = "x86_64")]
-            (Kernel::Avx512, BlockView::Cols { cols, held }) => unsafe {
+            (Kernel::Avx512, BlockView::Cols { cols, held, .. }) => unsafe {
                 avx512::scan_cols(cols, held, split)
             },
-            (_, BlockView::Rows(rows)) => portable_rows(rows, flat),
-            (_, BlockView::Cols { cols, held }) => portable_cols(cols, held, split),
+            (_, BlockView::Rows { rows, .. }) => portable_rows(rows, flat),
+            (_, BlockView::Cols { cols, held, .. }) => portable_cols(cols, held, split),
         }
     }
 
@@ -323,6 +352,18 @@ impl PriceTables {
 
 const SCALE: f64 = 65536.0;
 
+/// The double filters' band for a block (wide: some slot holds more than 16 terms).
+#[inline]
+fn bound(wide: bool) -> f64 {
+    if wide { FILTER_BOUND_WIDE } else { FILTER_BOUND }
+}
+
+/// The single filters' margin for a block.
+#[inline]
+fn margin(wide: bool) -> f32 {
+    if wide { RATIO_MARGIN_WIDE } else { RATIO_MARGIN }
+}
+
 fn portable_cols(cols: &[Column], held: &[Held], split: &[SplitPrice]) -> Words {
     let mut acc = [[0f64; LANES]; 4];
     for (col, h) in cols.iter().zip(held) {
@@ -371,8 +412,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{
-        Column, FILTER_BOUND, FlatPrice, HAS_NEG, HAS_POS, Held, LANES, RATIO_MARGIN, Row, SCALE,
-        SinglePrice, SplitPrice, Words,
+        Column, FlatPrice, HAS_NEG, HAS_POS, Held, LANES, Row, SCALE, SinglePrice, SplitPrice, Words,
     };
 
     /// Adds one column's 8 lanes at `chunk` into the 8 sums (spot hi/lo, stressed hi/lo, two
@@ -445,10 +485,10 @@ mod avx2 {
     /// Sign bits of `spot < 0` and `stressed < 0`, and of `|spot| <= B or |stressed| <= B`.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    fn decide(spot: __m256d, stressed: __m256d) -> (u64, u64, u64) {
+    fn decide(spot: __m256d, stressed: __m256d, bound: f64) -> (u64, u64, u64) {
         let zero = _mm256_setzero_pd();
         let abs = _mm256_castsi256_pd(_mm256_set1_epi64x(i64::MAX));
-        let bound = _mm256_set1_pd(FILTER_BOUND);
+        let bound = _mm256_set1_pd(bound);
         let b = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(spot, zero)) as u64;
         let a = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(stressed, zero)) as u64;
         let near = _mm256_or_pd(
@@ -490,7 +530,7 @@ mod avx2 {
     /// Floating-point filter on columns: sums s[0], s[1] spot (lanes 0..4, 4..8 of the chunk),
     /// s[2], s[3] stressed.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn filter_cols(cols: &[Column], held: &[Held], flat: &[FlatPrice]) -> Words {
+    pub(super) fn filter_cols(cols: &[Column], held: &[Held], flat: &[FlatPrice], bound: f64) -> Words {
         let mut w = Words::default();
         for chunk in 0..LANES / 8 {
             let mut s = [_mm256_setzero_pd(); 4];
@@ -504,7 +544,7 @@ mod avx2 {
                 }
             }
             for half in 0..2 {
-                let (b, a, r) = decide(s[half], s[2 + half]);
+                let (b, a, r) = decide(s[half], s[2 + half], bound);
                 let shift = chunk * 8 + half * 4;
                 w.breach |= b << shift;
                 w.at_risk |= a << shift;
@@ -553,8 +593,8 @@ mod avx2 {
     /// Single-precision filter on columns, 8 lanes per vector (module doc, "Single-precision
     /// filter"; the same chains and margin as `Avx512Single`).
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn single_cols(cols: &[Column], held: &[Held], single: &[SinglePrice]) -> Words {
-        let k = _mm256_set1_ps(RATIO_MARGIN);
+    pub(super) fn single_cols(cols: &[Column], held: &[Held], single: &[SinglePrice], margin: f32) -> Words {
+        let k = _mm256_set1_ps(margin);
         // (certainly negative, undecided) lane bits from the two sides' sums.
         let decide = |pos: __m256, neg: __m256| -> (u64, u64) {
             let not_neg = _mm256_cmp_ps::<_CMP_GE_OQ>(pos, _mm256_mul_ps(neg, k));
@@ -593,7 +633,7 @@ mod avx2 {
     /// four pairs are transposed into a spot and a stressed vector in lane order (0, 2, 1, 3),
     /// the coefficients permuted to match, and the bit order fixed once per block.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn scan_rows(rows: &[Row], flat: &[FlatPrice]) -> Words {
+    pub(super) fn scan_rows(rows: &[Row], flat: &[FlatPrice], bound: f64) -> Words {
         let mut w = Words::default();
         let base = flat.as_ptr() as *const f64;
         for chunk in 0..LANES / 8 {
@@ -620,7 +660,7 @@ mod avx2 {
                 }
             }
             for half in 0..2 {
-                let (b, a, r) = decide(s[half], s[2 + half]);
+                let (b, a, r) = decide(s[half], s[2 + half], bound);
                 let shift = chunk * 8 + half * 4;
                 w.breach |= b << shift;
                 w.at_risk |= a << shift;
@@ -641,10 +681,7 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{
-        Column, FILTER_BOUND, FlatPrice, HAS_NEG, HAS_POS, Held, LANES, RATIO_MARGIN, SCALE, SinglePrice,
-        SplitPrice, Words,
-    };
+    use super::{Column, FlatPrice, HAS_NEG, HAS_POS, Held, LANES, SCALE, SinglePrice, SplitPrice, Words};
 
     /// As the AVX2 kernel's `column`, 16 lanes per step: sums s[2k], s[2k+1] are kind k
     /// (spot hi, spot lo, stressed hi, stressed lo) for lanes 0..8 and 8..16 of the chunk.
@@ -752,10 +789,10 @@ mod avx512 {
 
     /// Floating-point filter on columns, 16 lanes per step (see the AVX2 `filter_cols`).
     #[target_feature(enable = "avx512f")]
-    pub(super) fn filter_cols(cols: &[Column], held: &[Held], flat: &[FlatPrice]) -> Words {
+    pub(super) fn filter_cols(cols: &[Column], held: &[Held], flat: &[FlatPrice], bound: f64) -> Words {
         let mut w = Words::default();
         let zero = _mm512_setzero_pd();
-        let bound = _mm512_set1_pd(FILTER_BOUND);
+        let bound = _mm512_set1_pd(bound);
         for chunk in 0..LANES / 16 {
             let mut s = [_mm512_setzero_pd(); 4];
             for (col, h) in cols.iter().zip(held) {
@@ -822,7 +859,7 @@ mod avx512 {
     /// Single-precision filter on columns (module doc, "Single-precision filter"): 16 lanes
     /// per vector, a column at a time into 16 sums.
     #[target_feature(enable = "avx512f")]
-    pub(super) fn single_cols(cols: &[Column], held: &[Held], single: &[SinglePrice]) -> Words {
+    pub(super) fn single_cols(cols: &[Column], held: &[Held], single: &[SinglePrice], margin: f32) -> Words {
         let mut s = [_mm512_setzero_ps(); 16];
         for (col, h) in cols.iter().zip(held) {
             let p = &single[h.asset as usize];
@@ -833,7 +870,7 @@ mod avx512 {
                 _ => single_column::<{ HAS_POS | HAS_NEG }>(col, p, &mut s),
             }
         }
-        let k = _mm512_set1_ps(RATIO_MARGIN);
+        let k = _mm512_set1_ps(margin);
         // (health certainly negative, neither sign certain) from the positive terms' sum and
         // the negative terms' magnitude.
         let decide = |pos: __m512, neg: __m512| -> (u16, u16) {

@@ -21,6 +21,7 @@ mod kernel;
 mod pairs;
 mod pool;
 mod software;
+mod windows;
 
 pub use blocks::{Layout, advise_huge};
 pub use kernel::Kernel;
@@ -45,7 +46,10 @@ pub trait ScanEngine: Send {
     /// Assets in the price table.
     fn assets(&self) -> usize;
     /// Inserts or replaces the account in `slot`; terms are validated with
-    /// [`check_terms`](liqscan_hdl::abi::check_terms).
+    /// [`check_terms`](liqscan_hdl::abi::check_terms) (the card's 16 terms, each asset once).
+    /// The software engine also takes what
+    /// [`check_terms_software`](liqscan_hdl::abi::check_terms_software) accepts: up to 64
+    /// terms, an asset once on each side, in any order.
     fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError>;
     /// Empties `slot` (health 0, both bits clear).
     fn remove(&mut self, slot: u32) -> Result<(), EngineError>;

@@ -16,16 +16,24 @@
 //! ```text
 //!   group (x, y), ascending debt/coll:  [ a  b  c  d | e  f  g | h  i ]
 //!                                               spot cut ^   ^ stressed cut
-//!   tick on x or y:  search the new cuts outwards from the old, flip the bits in between
+//!   tick on x or y:  walk the B-tree from the old cut to the new, flip the bits in between
 //! ```
+//!
+//! Each group is a B-tree (`BTreeSet`) in that exact order, and a cut is held as the prices
+//! it was found at (a probe key of the same order), so upsert and remove cost O(log group)
+//! and never move a cut, and a tick costs O(log group + accounts flipped).
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 
 use liqscan_hdl::abi::{Coeff, PriceEntry};
 
 use super::bits::Bits;
 
+/// A pair account in its group, ordered by `debt / coll`, then slot. A cut at prices
+/// `(px, py)` is written as the same type: `Entry { debt: px, coll: py, slot: u32::MAX }`
+/// ([`Cut`]); an account orders below it exactly when it is not breached at those prices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     debt: u32,
@@ -33,108 +41,100 @@ struct Entry {
     slot: u32,
 }
 
-impl Entry {
-    /// Order by debt/coll, then slot (cross-multiplied; both below 2^31, so u64 is exact).
-    fn cmp_key(&self, o: &Entry) -> Ordering {
+impl Ord for Entry {
+    /// Cross-multiplied (all values below 2^32, so u64 is exact). A total order on accounts
+    /// (`coll > 0`) and on cuts with `py > 0`; [`Cut::at`] keeps `py == 0` out.
+    fn cmp(&self, o: &Entry) -> Ordering {
         (self.debt as u64 * o.coll as u64)
             .cmp(&(o.debt as u64 * self.coll as u64))
             .then(self.slot.cmp(&o.slot))
     }
+}
 
-    /// `debt * py > coll * px`: both products below 2^63.
-    #[inline]
-    fn breached(&self, px: u32, py: u32) -> bool {
-        self.debt as u64 * py as u64 > self.coll as u64 * px as u64
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Entry) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+/// Where a group's breached suffix starts, at one price pair: the accounts below it are not
+/// breached, those above it are. Held as the prices themselves, so an insert or remove never
+/// moves a cut, and a tick finds the accounts between the old and the new cut by one range
+/// walk of the B-tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Cut {
+    /// `debt * py > coll * px` exactly for the accounts above this probe (`py > 0`).
+    At(Entry),
+    /// No account is breached (`py == 0`: the debt is worth nothing).
+    End,
+}
+
+impl Cut {
+    /// The cut at collateral price `px` and debt price `py`: account (debt, coll) is
+    /// breached iff `debt * py > coll * px`, iff it orders above `(px, py, u32::MAX)`
+    /// (slots are below `u32::MAX`). Proof that the breached accounts are a suffix: if
+    /// `d1 / c1 <= d2 / c2` and `d1 * py > c1 * px`, then `d2 * py * c1 >= d1 * py * c2 >
+    /// c1 * px * c2`, so `d2 * py > c2 * px`.
+    fn at(px: u32, py: u32) -> Cut {
+        if py == 0 { Cut::End } else { Cut::At(Entry { debt: px, coll: py, slot: u32::MAX }) }
+    }
+
+    fn bound(self) -> Bound<Entry> {
+        match self {
+            Cut::At(e) => Bound::Included(e),
+            Cut::End => Bound::Unbounded,
+        }
     }
 }
 
 struct Group {
     coll_asset: u16,
     debt_asset: u16,
-    entries: Vec<Entry>,
-    spot_cut: usize,
-    stressed_cut: usize,
+    /// O(log n) insert, remove and range walk (std's B-tree: nodes of up to 11 entries).
+    entries: BTreeSet<Entry>,
+    /// The cuts at which the group's bits were last set (spot and stressed prices).
+    spot_cut: Cut,
+    stressed_cut: Cut,
     /// The cuts are valid when this equals the index's generation (a full scan sets every bit
     /// and only bumps the index's generation: the cuts are found again by the next tick).
     generation: u32,
 }
 
-impl Group {
-    fn cuts(&self, prices: &[PriceEntry]) -> (usize, usize) {
-        self.cuts_of(&prices[self.coll_asset as usize], &prices[self.debt_asset as usize])
-    }
-
-    fn cuts_of(&self, x: &PriceEntry, y: &PriceEntry) -> (usize, usize) {
-        let (sx, sy) = (x.spot.asset, y.spot.liability);
-        let (tx, ty) = (x.stressed.asset, y.stressed.liability);
-        (
-            self.entries.partition_point(|e| !e.breached(sx, sy)),
-            self.entries.partition_point(|e| !e.breached(tx, ty)),
-        )
-    }
-
-    /// The cuts at prices `x`, `y`, searched outwards from the current cuts (a tick moves a
-    /// price a little, so a cut moves by a few entries: two or three compares instead of a
-    /// binary search's log2(group) unpredictable ones).
-    fn cuts_near(&self, x: &PriceEntry, y: &PriceEntry) -> (usize, usize) {
-        let (sx, sy) = (x.spot.asset, y.spot.liability);
-        let (tx, ty) = (x.stressed.asset, y.stressed.liability);
-        (
-            seek(&self.entries, self.spot_cut, |e| !e.breached(sx, sy)),
-            seek(&self.entries, self.stressed_cut, |e| !e.breached(tx, ty)),
-        )
-    }
-
-    fn recut(&mut self, prices: &[PriceEntry]) {
-        (self.spot_cut, self.stressed_cut) = self.cuts(prices);
-    }
+/// The (spot, stressed) cuts of a group at collateral prices `x` and debt prices `y`.
+fn cuts_of(x: &PriceEntry, y: &PriceEntry) -> (Cut, Cut) {
+    (Cut::at(x.spot.asset, y.spot.liability), Cut::at(x.stressed.asset, y.stressed.liability))
 }
 
-/// `v.partition_point(ok)` (`ok` holds on a prefix of `v`), found by galloping outwards from
-/// `from` (any index up to `v.len()`): exponential steps to bracket the point, then a binary
-/// search inside the bracket.
-fn seek<T>(v: &[T], from: usize, ok: impl Fn(&T) -> bool) -> usize {
-    let from = from.min(v.len());
-    if from < v.len() && ok(&v[from]) {
-        // The point is right of `from`.
-        let (mut lo, mut step) = (from + 1, 1);
-        loop {
-            let probe = lo + step - 1;
-            if probe >= v.len() {
-                return lo + v[lo..].partition_point(&ok);
-            }
-            if !ok(&v[probe]) {
-                return lo + v[lo..probe].partition_point(&ok);
-            }
-            lo = probe + 1;
-            step *= 2;
-        }
-    } else if from > 0 && !ok(&v[from - 1]) {
-        // The point is left of `from`.
-        let (mut hi, mut step) = (from - 1, 1);
-        loop {
-            if step > hi {
-                return v[..hi].partition_point(&ok);
-            }
-            let probe = hi - step;
-            if ok(&v[probe]) {
-                return probe + 1 + v[probe + 1..hi].partition_point(&ok);
-            }
-            hi = probe;
-            step *= 2;
-        }
-    } else {
-        from
+/// Calls `flip(slot, breached)` for each account whose state differs between cuts `old` and
+/// `new`; returns how many.
+fn walk(entries: &BTreeSet<Entry>, old: Cut, new: Cut, mut flip: impl FnMut(usize, bool)) -> usize {
+    let (lo, hi, breached) = match old.cmp(&new) {
+        Ordering::Equal => return 0,
+        // The cut moved up: the accounts between were breached and no longer are.
+        Ordering::Less => (old, new, false),
+        Ordering::Greater => (new, old, true),
+    };
+    let Cut::At(lo) = lo else { unreachable!("End is the largest cut") };
+    let mut n = 0;
+    for e in entries.range((Bound::Included(lo), hi.bound())) {
+        flip(e.slot as usize, breached);
+        n += 1;
     }
+    n
 }
 
-/// The terms as (collateral asset, coll, debt asset, debt) when the account is a pair.
-pub(crate) fn as_pair(terms: &[Coeff]) -> Option<(u16, u32, u16, u32)> {
+/// A pair account's terms: (collateral asset, coll, debt asset, debt).
+pub(crate) type Pair = (u16, u32, u16, u32);
+
+/// The terms as (collateral asset, coll, debt asset, debt) when the account is a pair: one
+/// positive and one negative term in two different assets (an account holding one asset on
+/// both sides is not a pair: its health is not a ratio of two prices).
+pub(crate) fn as_pair(terms: &[Coeff]) -> Option<Pair> {
     match terms {
-        [a, b] if a.coeff > 0 && b.coeff < 0 => {
+        [a, b] if a.coeff > 0 && b.coeff < 0 && a.asset != b.asset => {
             Some((a.asset, a.coeff as u32, b.asset, b.coeff.unsigned_abs()))
         }
-        [b, a] if a.coeff > 0 && b.coeff < 0 => {
+        [b, a] if a.coeff > 0 && b.coeff < 0 && a.asset != b.asset => {
             Some((a.asset, a.coeff as u32, b.asset, b.coeff.unsigned_abs()))
         }
         _ => None,
@@ -164,19 +164,18 @@ impl PairIndex {
         self.groups.iter().map(|g| g.entries.len()).sum()
     }
 
-    /// Adds a pair account; its own bits are the caller's business. O(group size) (a move).
-    pub fn insert(&mut self, slot: u32, pair: (u16, u32, u16, u32), prices: &[PriceEntry]) {
-        let (x, coll, y, debt) = pair;
+    fn group(&mut self, x: u16, y: u16, prices: &[PriceEntry]) -> &mut Group {
         let g = match self.by_pair.get(&(x, y)) {
             Some(&g) => g as usize,
             None => {
                 let g = self.groups.len();
+                let (spot_cut, stressed_cut) = cuts_of(&prices[x as usize], &prices[y as usize]);
                 self.groups.push(Group {
                     coll_asset: x,
                     debt_asset: y,
-                    entries: Vec::new(),
-                    spot_cut: 0,
-                    stressed_cut: 0,
+                    entries: BTreeSet::new(),
+                    spot_cut,
+                    stressed_cut,
                     generation: self.generation,
                 });
                 self.by_pair.insert((x, y), g as u32);
@@ -185,57 +184,65 @@ impl PairIndex {
                 g
             }
         };
-        let e = Entry { debt, coll, slot };
-        let grp = &mut self.groups[g];
-        let i = grp.entries.partition_point(|o| o.cmp_key(&e) == Ordering::Less);
-        grp.entries.insert(i, e);
-        grp.recut(prices);
-        grp.generation = self.generation;
+        &mut self.groups[g]
     }
 
-    /// Removes a pair account inserted with the same terms.
-    pub fn remove(&mut self, slot: u32, pair: (u16, u32, u16, u32), prices: &[PriceEntry]) {
+    /// Adds a pair account; its own bits are the caller's business (set at the current
+    /// prices, which are the prices of its group's cuts). O(log group).
+    pub fn insert(&mut self, slot: u32, pair: Pair, prices: &[PriceEntry]) {
+        let (x, coll, y, debt) = pair;
+        self.group(x, y, prices).entries.insert(Entry { debt, coll, slot });
+    }
+
+    /// Adds many pair accounts at once: each group's new entries are sorted and merged into a
+    /// B-tree built in one pass (O(n log n) for the sort, O(n) for the build), which is what a
+    /// bulk load wants instead of n searches down a growing tree.
+    pub fn extend(&mut self, pairs: impl IntoIterator<Item = (u32, Pair)>, prices: &[PriceEntry]) {
+        let mut fresh: HashMap<(u16, u16), Vec<Entry>> = HashMap::new();
+        for (slot, (x, coll, y, debt)) in pairs {
+            fresh.entry((x, y)).or_default().push(Entry { debt, coll, slot });
+        }
+        for ((x, y), mut v) in fresh {
+            let g = self.group(x, y, prices);
+            if g.entries.is_empty() {
+                v.sort_unstable();
+                g.entries = v.into_iter().collect();
+            } else {
+                g.entries.extend(v);
+            }
+        }
+    }
+
+    /// Removes a pair account inserted with the same terms. O(log group).
+    pub fn remove(&mut self, slot: u32, pair: Pair) {
         let (x, coll, y, debt) = pair;
         let Some(&g) = self.by_pair.get(&(x, y)) else {
             debug_assert!(false, "pair group ({x}, {y}) missing");
             return;
         };
-        let e = Entry { debt, coll, slot };
-        let grp = &mut self.groups[g as usize];
-        let i = grp.entries.partition_point(|o| o.cmp_key(&e) == Ordering::Less);
-        debug_assert_eq!(grp.entries.get(i), Some(&e));
-        if grp.entries.get(i) == Some(&e) {
-            grp.entries.remove(i);
-        }
-        grp.recut(prices);
-        grp.generation = self.generation;
+        let found = self.groups[g as usize].entries.remove(&Entry { debt, coll, slot });
+        debug_assert!(found, "pair account {slot} missing");
     }
 
     /// Asset `asset` moved from `old` (prices already updated): flips the bits between old
-    /// and new cuts. Returns the number of accounts whose state was rewritten.
+    /// and new cuts, O(log group + flipped) per group. Returns the number of accounts whose
+    /// state was rewritten.
     pub fn tick(&mut self, asset: u16, old: &PriceEntry, prices: &[PriceEntry], bits: &mut Bits) -> usize {
         let mut touched = 0;
         for &g in &self.by_asset[asset as usize] {
             let grp = &mut self.groups[g as usize];
             if grp.generation != self.generation {
-                // A full scan set the bits since the cuts were found: find them at the prices
-                // before this tick (two binary searches, once per group per full scan).
+                // A full scan set the bits since the cuts were set: they were set at the
+                // prices before this tick (no other tick of x or y came since).
                 let x = if grp.coll_asset == asset { old } else { &prices[grp.coll_asset as usize] };
                 let y = if grp.debt_asset == asset { old } else { &prices[grp.debt_asset as usize] };
-                (grp.spot_cut, grp.stressed_cut) = grp.cuts_of(x, y);
+                (grp.spot_cut, grp.stressed_cut) = cuts_of(x, y);
                 grp.generation = self.generation;
             }
             let (spot, stressed) =
-                grp.cuts_near(&prices[grp.coll_asset as usize], &prices[grp.debt_asset as usize]);
-            let (lo, hi) = (spot.min(grp.spot_cut), spot.max(grp.spot_cut));
-            for (i, e) in grp.entries[lo..hi].iter().enumerate() {
-                bits.set_breach(e.slot as usize, lo + i >= spot);
-            }
-            let (lo2, hi2) = (stressed.min(grp.stressed_cut), stressed.max(grp.stressed_cut));
-            for (i, e) in grp.entries[lo2..hi2].iter().enumerate() {
-                bits.set_at_risk(e.slot as usize, lo2 + i >= stressed);
-            }
-            touched += (hi - lo) + (hi2 - lo2);
+                cuts_of(&prices[grp.coll_asset as usize], &prices[grp.debt_asset as usize]);
+            touched += walk(&grp.entries, grp.spot_cut, spot, |s, v| bits.set_breach(s, v));
+            touched += walk(&grp.entries, grp.stressed_cut, stressed, |s, v| bits.set_at_risk(s, v));
             grp.spot_cut = spot;
             grp.stressed_cut = stressed;
         }
@@ -243,8 +250,7 @@ impl PairIndex {
     }
 
     /// A full scan set every bit: every group's cuts are stale and are found again by the
-    /// next tick on one of its assets (O(1) here: a full scan must not pay a binary search per
-    /// group, which on a 64-asset book costs as much as the scan).
+    /// next tick on one of its assets (O(1) here).
     pub fn invalidate(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
@@ -259,17 +265,35 @@ impl PairIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::seek;
+    use super::*;
 
+    /// The walk between two cuts names exactly the accounts whose breach state differs, for
+    /// every pair of small price pairs (zeros included).
     #[test]
-    fn seek_is_partition_point_from_anywhere() {
-        for len in 0..40usize {
-            for point in 0..=len {
-                let v: Vec<usize> = (0..len).collect();
-                for from in 0..=len + 2 {
-                    assert_eq!(seek(&v, from, |&x| x < point), point, "len {len} point {point} from {from}");
-                }
+    fn walk_flips_exactly_the_changed_accounts() {
+        let mut set = BTreeSet::new();
+        let mut slot = 0;
+        for debt in 1..=4u32 {
+            for coll in 1..=4u32 {
+                set.insert(Entry { debt, coll, slot });
+                slot += 1;
             }
+        }
+        let breached = |e: &Entry, px: u32, py: u32| e.debt as u64 * py as u64 > e.coll as u64 * px as u64;
+        for (px0, py0, px1, py1) in
+            (0..25u32).flat_map(|a| (0..25u32).map(move |b| (a / 5, a % 5, b / 5, b % 5)))
+        {
+            let mut flipped = Vec::new();
+            walk(&set, Cut::at(px0, py0), Cut::at(px1, py1), |s, v| flipped.push((s as u32, v)));
+            flipped.sort();
+            let want: Vec<(u32, bool)> = set
+                .iter()
+                .filter(|e| breached(e, px0, py0) != breached(e, px1, py1))
+                .map(|e| (e.slot, breached(e, px1, py1)))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            assert_eq!(flipped, want, "({px0}, {py0}) -> ({px1}, {py1})");
         }
     }
 }

@@ -5,56 +5,55 @@
 //!                  |                               |                            |
 //!    terms by slot + three indexes:        +-------+--------+                   v
 //!     - BlockStore (columns, full scan)    v                v           BlockStore, block
-//!     - PairIndex  (1 coll + 1 debt)    PairIndex:     exposure[asset]: by block through
-//!     - exposure[asset] (other accounts)  move the cuts,  is the new price   the f64-exact
-//!                                         flip between    in each window?    kernel
-//!                                                         no: recompute
+//!     - PairIndex  (1 coll + 1 debt)    PairIndex:     WindowIndex:      by block through
+//!     - WindowIndex (other accounts)    walk from the   the edges the     the kernels; then
+//!                                       old cut to the  price crossed:    renew the windows
+//!                                       new one         recompute those   the moves left
 //! ```
 //!
-//! Accounts with exactly one positive and one negative term live in the [`PairIndex`]; all
-//! others ("delta accounts") are in the exposure list of each asset they hold. An exposure
-//! holds price windows (spot and stressed, for the term's sign) computed from the account's
-//! exact health when it was last recomputed: the room between the health and zero is shared
-//! equally by the account's terms, so while every one of its prices stays inside its window
-//! the account's signs cannot change ([`Window::of`] has the argument). A tick reads the
-//! asset's list sequentially and recomputes (from the terms, exactly) only the accounts whose
-//! window the new price left, which then get new windows in all their lists; on a
-//! 1,000,000-account book about 7 of the 4,769 exposed delta accounts a tick
-//! (docs/PERFORMANCE.md). A batch tick does not rewrite windows (that would triple the full
-//! scan's memory traffic); it bumps a generation number instead, and an exposure whose
-//! generation is old is treated as left: its account is recomputed the next time one of its
-//! assets ticks.
+//! Accounts with exactly one positive and one negative term in two assets live in the
+//! [`PairIndex`]; all others ("delta accounts") have price windows on each term (spot and
+//! stressed, for the term's sign) computed from the account's exact health when it was last
+//! recomputed: the room between the health and zero is shared by the account's terms, so
+//! while every one of its prices stays inside its window the account's signs cannot change
+//! ([`Window::of`](super::windows::Window::of) has the argument). The windows are indexed by
+//! their edges ([`WindowIndex`]), so a tick finds the accounts whose window the new price left
+//! in O(log n) per price plus those accounts, and recomputes only them (exactly, from the
+//! terms), which get new windows. A batch tick scans every block, then renews the windows its
+//! moves left the same way (or, after a large move, rebuilds them all from one sort).
 //!
-//! Allocation: `tick` and `batch_tick` never allocate. `upsert` reuses each slot's vectors,
-//! so it allocates only when a slot, a block, an exposure list or a pair group grows past
-//! anything it held before (amortised doubling, documented on each structure).
+//! Every structure an upsert or remove touches costs O(log n) or O(1) per term: the pair
+//! groups and the window edges are B-trees, the blocks are per-64-slot lists. A bulk load
+//! ([`SoftwareEngine::load`]) builds the B-trees from one sort each.
+//!
+//! Allocation: `tick` never allocates in the steady state (its scratch list only grows).
+//! `upsert` reuses each slot's vectors; the B-trees allocate and free nodes as they split and
+//! merge (std's `BTreeSet`, about one node of 11 keys per 6-11 inserts), and a block's list
+//! may move to the end of its arena (amortised doubling).
 
-use liqscan_hdl::abi::{Coeff, PriceEntry, check_terms};
+use liqscan_hdl::abi::{Coeff, PriceEntry, TermError, check_terms, check_terms_software};
 
 use super::bits::Bits;
 use super::blocks::{BlockStore, Layout};
 use super::kernel::{PriceTables, Words};
-use super::pairs::{PairIndex, as_pair};
+use super::pairs::{Pair, PairIndex, as_pair};
 use super::pool::Pool;
+use super::windows::{IndexedTerm, TermWindows, WindowIndex};
 use super::{AccountHealth, EngineError, Kernel, ScanEngine};
 
 /// How [`tick`](ScanEngine::tick) serves an asset that many accounts hold.
 ///
-/// A tick costs about `delta accounts x (cost per delta)` by deltas and `slots x (cost per
-/// slot)` by a full scan. Both costs depend on the book and on the machine (a 100,000-account
-/// book in the last-level cache updates an account by delta in a few ns; a 1,000,000-account
-/// book pays a DRAM miss, ~50 ns, per account), so no fixed fraction of the book is right
-/// everywhere (docs/PERFORMANCE.md, "Routing a tick"). [`Routing::Measured`] keeps running
-/// averages of both costs, timed with the CPU's time-stamp counter (no syscall), and takes
-/// the cheaper path; both paths give the same exact bitmaps.
+/// By deltas a tick costs O(log n) per pair group and per price of the asset, plus the pair
+/// accounts it flips and the delta accounts whose window it leaves. A full scan costs every
+/// slot and must still renew the windows the move left (the same recomputes), so it is never
+/// the cheaper way to serve one asset's tick: [`Routing::Measured`] takes deltas. It was a
+/// measured choice while a tick read every exposure of the asset (a 1,000,000-account book's
+/// all-held asset cost 1.0 ms by deltas against 0.76 ms by a scan); with the edge index the
+/// same tick costs microseconds (docs/PERFORMANCE.md, "The engine at scale").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Routing {
-    /// By measured cost. Until a cost is measured it is assumed to be
-    /// [`PRIOR_SCAN_PER_SLOT`] and [`PRIOR_DELTA_PER_ACCOUNT`] cycles. Opt-in: with exact
-    /// healths updated per account it won on a 1,000,000-account book (19 %-held asset:
-    /// 9.5 ms against 38 ms by deltas) but made `liqscan demo` slower (p50 80 us -> 180 us);
-    /// with price windows deltas measured cheaper than a scan for every asset of that book
-    /// (19 %: 0.3 ms against 2.3 ms), so it routes nothing there (docs/PERFORMANCE.md).
+    /// The cheaper path; now always deltas (see the type's doc). Kept so configurations that
+    /// name it keep working.
     Measured,
     /// Every tick by deltas (the default).
     #[default]
@@ -66,37 +65,24 @@ pub enum Routing {
 /// Assumed full-scan cost per slot (time-stamp counter cycles) before one is measured: the
 /// 4-asset book's scan measured about 3 cycles per slot, the 64-asset book's 15-20.
 pub const PRIOR_SCAN_PER_SLOT: u32 = 16;
-/// Assumed delta cost per exposed account (cycles) before one is measured. With exact healths
-/// updated per account it measured 30-45 on a 1,000,000-account book (300+ when the exposure
-/// list spanned the book); with price windows most accounts cost one sequential read of their
-/// exposure (about 5 cycles on the same book) and the recomputed few cost the rest.
+/// Assumed delta cost per exposed account (cycles) before one is measured
+/// ([`SoftwareEngine::routing_costs`], informational).
 pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
-/// Every this many routed ticks, the ticks that would be routed go by deltas instead until
-/// one measures the delta cost (the first ones recompute the healths the scans left stale and
-/// are not counted), at most [`EXPLORE_MAX`] of them, so a delta cost measured long ago (or
-/// during start-up page faults) cannot keep routing wrong forever.
-const EXPLORE_EVERY: u64 = 256;
-/// Most ticks one exploration sends by deltas.
-const EXPLORE_MAX: u8 = 32;
+
+/// A move that leaves the windows of more than 1/`REBUILD_AFTER` of the delta accounts
+/// rebuilds them all from one sort instead of updating the B-trees account by account.
+const REBUILD_AFTER: usize = 8;
+
+/// What a bulk load indexes together at the end.
+#[derive(Default)]
+struct Deferred {
+    pairs: Vec<(u32, Pair)>,
+    windows: Vec<IndexedTerm>,
+}
 
 /// [`ScanEngine::loaded`] compacts after upserts and removes of at least this fraction
 /// (numerator, denominator) of the slots.
 pub const COMPACT_AFTER: (usize, usize) = (1, 16);
-
-/// Delta accounts a tick recomputes together (their cache misses overlap).
-const RECOMPUTE_BATCH: usize = 16;
-
-/// Asks for the cache line at `p` (a hint: no fault, any address).
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch never faults and changes no state visible to the program.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
 
 /// Cycle counter for the routing costs (0 where there is none: the priors stay).
 #[inline]
@@ -132,84 +118,6 @@ impl Cost {
 }
 use crate::reference;
 
-/// Prices of one term within which its account keeps its sign: `p` is inside when
-/// `p - lo <= width` (wrapping: one compare).
-#[derive(Clone, Copy, Debug)]
-struct Window {
-    lo: u32,
-    width: u32,
-}
-
-impl Window {
-    /// The window of a term with coefficient `c` (nonzero) at price `p` (the price its sign
-    /// uses), in an account of health `h`, given the term's share `num / den` of the room to
-    /// zero (`h`, or `-1 - h` for a negative health). The shares of an account's terms add up
-    /// to at most 1, so while every term's price stays in its window the health moves towards
-    /// zero by at most the sum of `floor(room * num / den)` over the terms, at most the room:
-    /// its sign cannot change. Moves away from zero are not limited.
-    fn of(c: i32, p: u32, h: i128, (num, den): (u32, u32)) -> Window {
-        let room = (if h >= 0 { h } else { -1 - h }) * num as i128 / den.max(1) as i128;
-        // Price units the term may move towards zero: |c| * step <= room.
-        let step = (room / c.unsigned_abs() as i128).min(u32::MAX as i128) as u32;
-        // A positive term lowers the health when its price falls.
-        if (c > 0) == (h >= 0) {
-            let lo = p.saturating_sub(step);
-            Window { lo, width: u32::MAX - lo }
-        } else {
-            Window { lo: 0, width: p.saturating_add(step) }
-        }
-    }
-
-    #[inline(always)]
-    fn holds(self, p: u32) -> bool {
-        p.wrapping_sub(self.lo) <= self.width
-    }
-}
-
-/// One exposure of a delta account to an asset: the slot, and the windows of the asset's
-/// spot and stressed prices (for this term's sign) within which the account's bits cannot
-/// change. A tick reads only this list; the account itself is recomputed only when the new
-/// price leaves one of its windows (or the windows are from before a batch tick).
-#[derive(Clone, Copy, Debug)]
-struct Exposure {
-    slot: u32,
-    /// Batch generation the windows were set in; older windows say nothing.
-    generation: u32,
-    /// 1 when the coefficient is negative: the term uses the liability prices.
-    neg: u32,
-    spot: Window,
-    stressed: Window,
-}
-
-impl Exposure {
-    /// The exposure of `slot`'s term (`c` in an asset at `price`) for healths `h`, `hs`,
-    /// with `share` of the room ([`Window::of`]).
-    fn new(
-        slot: u32,
-        c: i32,
-        price: &PriceEntry,
-        (h, hs): (i128, i128),
-        share: (u32, u32),
-        generation: u32,
-    ) -> Self {
-        Exposure {
-            slot,
-            generation,
-            neg: (c < 0) as u32,
-            spot: Window::of(c, price.spot.for_coeff(c), h, share),
-            stressed: Window::of(c, price.stressed.for_coeff(c), hs, share),
-        }
-    }
-
-    /// Whether the account's bits still hold at this asset's new prices (`spot[neg]`,
-    /// `stressed[neg]`).
-    #[inline(always)]
-    fn holds(&self, generation: u32, spot: &[u32; 2], stressed: &[u32; 2]) -> bool {
-        let n = self.neg as usize & 1;
-        (self.generation == generation) & self.spot.holds(spot[n]) & self.stressed.holds(stressed[n])
-    }
-}
-
 /// Counts of what the engine holds, for benchmarks and operators.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EngineStats {
@@ -238,11 +146,19 @@ pub struct SoftwareEngine {
     kernel: Kernel,
     assets: usize,
     terms: Vec<Vec<Coeff>>,
-    /// For delta accounts, `exposure_pos[slot][k]` is the index of term k in its asset's
-    /// exposure list (`u32::MAX` for a zero coefficient).
-    exposure_pos: Vec<Vec<u32>>,
-    exposure: Vec<Vec<Exposure>>,
-    generation: u32,
+    /// For delta accounts, `windows[slot][k]` are the windows of term k ([`TermWindows::ALL`]
+    /// for a zero coefficient); empty for pair accounts and empty slots.
+    windows: Vec<Vec<TermWindows>>,
+    /// The same windows by asset, price and edge.
+    index: WindowIndex,
+    /// Delta accounts holding each asset (a two-legged account counts once per leg).
+    exposed: Vec<u32>,
+    /// Delta accounts in the book.
+    delta_accounts: usize,
+    /// Slots whose windows a move left, reused by every tick (grows, never shrinks).
+    left: Vec<u32>,
+    /// Assets a batch tick moved, reused likewise.
+    moved: Vec<u16>,
     prices: Vec<PriceEntry>,
     tables: PriceTables,
     bits: Bits,
@@ -250,7 +166,6 @@ pub struct SoftwareEngine {
     pairs: PairIndex,
     pool: Option<Pool>,
     routing: Routing,
-    explore: u8,
     scan_cost: Cost,
     delta_cost: Cost,
     rechecks: u64,
@@ -276,9 +191,12 @@ impl SoftwareEngine {
             kernel: kernel.supported(),
             assets,
             terms: vec![Vec::new(); slots],
-            exposure_pos: vec![Vec::new(); slots],
-            exposure: vec![Vec::new(); assets],
-            generation: 1,
+            windows: vec![Vec::new(); slots],
+            index: WindowIndex::new(assets),
+            exposed: vec![0; assets],
+            delta_accounts: 0,
+            left: Vec::new(),
+            moved: Vec::new(),
             prices: vec![PriceEntry::default(); assets],
             tables: PriceTables::new(assets),
             bits: Bits::new(slots),
@@ -286,7 +204,6 @@ impl SoftwareEngine {
             pairs: PairIndex::new(assets),
             pool: None,
             routing: Routing::Deltas,
-            explore: 0,
             scan_cost: Cost::prior(PRIOR_SCAN_PER_SLOT),
             delta_cost: Cost::prior(PRIOR_DELTA_PER_ACCOUNT),
             rechecks: 0,
@@ -351,6 +268,45 @@ impl SoftwareEngine {
         self.changes_since_compact = 0;
     }
 
+    /// Loads many accounts at once, as if each were [upserted](ScanEngine::upsert) in turn (a
+    /// later entry for a slot replaces an earlier one), but fills the pair index by sorting
+    /// each pair group once and building its B-tree in one pass instead of one search per
+    /// account (and the window index likewise when it is empty). Every entry is validated first: on an error nothing has changed. Allocates
+    /// (the slot list and the sort): for a bulk load off the hot path; then call
+    /// [`loaded`](ScanEngine::loaded) to pack the full-scan arenas.
+    pub fn load<'a, I>(&mut self, accounts: I) -> Result<(), EngineError>
+    where
+        I: IntoIterator<Item = (u32, &'a [Coeff])>,
+        I::IntoIter: Clone,
+    {
+        let accounts = accounts.into_iter();
+        for (slot, terms) in accounts.clone() {
+            self.check_slot(slot)?;
+            check_account(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
+        }
+        let mut pending = vec![false; self.terms.len()];
+        let mut order = Vec::new();
+        for (slot, terms) in accounts {
+            let s = slot as usize;
+            if !pending[s] {
+                pending[s] = true;
+                order.push(slot);
+                self.unindex(s);
+            }
+            let t = &mut self.terms[s];
+            t.clear();
+            t.extend_from_slice(terms);
+        }
+        let mut d = Deferred::default();
+        for &slot in &order {
+            self.index(slot as usize, Some(&mut d));
+        }
+        self.pairs.extend(d.pairs, &self.prices);
+        self.index.extend(d.windows);
+        self.changes_since_compact += order.len();
+        Ok(())
+    }
+
     /// Counts of what the engine holds.
     pub fn stats(&self) -> EngineStats {
         EngineStats {
@@ -367,7 +323,7 @@ impl SoftwareEngine {
 
     /// Accounts that a tick of `asset` updates by delta (the pair accounts are not counted).
     pub fn delta_exposure(&self, asset: u16) -> usize {
-        self.exposure.get(asset as usize).map_or(0, |e| e.len())
+        self.exposed.get(asset as usize).map_or(0, |&e| e as usize)
     }
 
     fn check_slot(&self, slot: u32) -> Result<(), EngineError> {
@@ -379,128 +335,146 @@ impl SoftwareEngine {
     }
 
     /// Takes the account in `slot` out of every index (its terms stay in `self.terms`).
+    /// O(terms x log n).
     fn unindex(&mut self, slot: usize) {
         let terms = &self.terms[slot];
-        for t in terms.iter().filter(|t| t.coeff != 0) {
-            self.blocks.remove(slot, t.asset);
-        }
+        self.blocks.remove_account(slot, terms);
         if let Some(pair) = as_pair(terms) {
-            self.pairs.remove(slot as u32, pair, &self.prices);
+            self.pairs.remove(slot as u32, pair);
             return;
         }
-        for (k, t) in terms.iter().enumerate() {
-            let i = self.exposure_pos[slot][k];
-            if i == u32::MAX {
-                continue;
-            }
-            let list = &mut self.exposure[t.asset as usize];
-            list.swap_remove(i as usize);
-            if let Some(moved) = list.get(i as usize) {
-                let m = moved.slot as usize;
-                let j = self.terms[m].iter().position(|u| u.asset == t.asset).expect("exposed term");
-                self.exposure_pos[m][j] = i;
+        if terms.is_empty() {
+            return;
+        }
+        for (t, w) in terms.iter().zip(&self.windows[slot]) {
+            if t.coeff != 0 {
+                self.index.remove(t.asset, t.coeff < 0, slot as u32, *w);
+                self.exposed[t.asset as usize] -= 1;
             }
         }
-        self.exposure_pos[slot].clear();
+        self.windows[slot].clear();
+        self.delta_accounts -= 1;
     }
 
     /// Puts the account in `slot` (terms already in `self.terms`) into every index and sets its
-    /// bits.
-    fn index(&mut self, slot: usize) {
+    /// bits. A pair account goes to `defer.pairs` and a delta account's windows to
+    /// `defer.windows` when given (a bulk load builds those indexes together).
+    fn index(&mut self, slot: usize, defer: Option<&mut Deferred>) {
         let terms = &self.terms[slot];
-        for t in terms.iter().filter(|t| t.coeff != 0) {
-            self.blocks.insert(slot, t.asset, t.coeff);
-        }
+        self.blocks.insert_account(slot, terms);
         let (spot, stressed) = reference::health(terms, &self.prices);
-        if let Some(pair) = as_pair(terms) {
-            self.pairs.insert(slot as u32, pair, &self.prices);
-        } else {
-            let pos = &mut self.exposure_pos[slot];
-            pos.clear();
-            let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
-            for t in terms {
-                if t.coeff == 0 {
-                    pos.push(u32::MAX);
-                } else {
-                    let list = &mut self.exposure[t.asset as usize];
-                    pos.push(list.len() as u32);
-                    let p = &self.prices[t.asset as usize];
-                    // Equal shares: no asset has moved this account yet.
-                    let e = Exposure::new(slot as u32, t.coeff, p, (spot, stressed), (1, k), self.generation);
-                    list.push(e);
-                }
-            }
-        }
         self.bits.set(slot, spot < 0, stressed < 0);
-    }
-
-    /// Starts a new price generation: every stored delta health becomes stale.
-    fn bump_generation(&mut self) {
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            // Once in 2^32 scans: make every window stale rather than ambiguous.
-            for e in self.exposure.iter_mut().flatten() {
-                e.generation = 0;
+        if let Some(pair) = as_pair(terms) {
+            match defer {
+                Some(d) => d.pairs.push((slot as u32, pair)),
+                None => self.pairs.insert(slot as u32, pair, &self.prices),
             }
-            self.generation = 1;
+            return;
+        }
+        if terms.is_empty() {
+            return;
+        }
+        self.delta_accounts += 1;
+        let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
+        let windows = &mut self.windows[slot];
+        windows.clear();
+        let mut defer = defer;
+        for t in terms {
+            if t.coeff == 0 {
+                windows.push(TermWindows::ALL);
+                continue;
+            }
+            // Equal shares: no asset has moved this account yet.
+            let w = TermWindows::of(t.coeff, &self.prices[t.asset as usize], (spot, stressed), (1, k));
+            windows.push(w);
+            self.exposed[t.asset as usize] += 1;
+            match defer.as_deref_mut() {
+                Some(d) => d.windows.push((t.asset, t.coeff < 0, slot as u32, w)),
+                None => self.index.insert(t.asset, t.coeff < 0, slot as u32, w),
+            }
         }
     }
 
     /// Recomputes the delta account in `slot` exactly at the current prices, sets its bits and
-    /// gives each of its exposures new windows around the current prices.
+    /// gives its terms new windows around the current prices. O(terms x log n).
     ///
-    /// The term in `moved` (the asset whose tick left the window) gets half the room, the
-    /// others share the rest equally: the asset that moved is the likeliest to move again.
-    /// Against equal shares, on book B (docs/PERFORMANCE.md): 6.5-7.4 recomputed accounts a
-    /// tick instead of 7.7-9.0 on the 1 % asset, 9.8 instead of 11.6 with ticks rotating over
-    /// 8 assets, and the tick's p99 15-18 us instead of 26-33 us.
+    /// The terms in `moved` (the asset whose tick left the window: one term, or two when the
+    /// account holds it on both sides) share half the room, the others share the rest
+    /// equally: the asset that moved is the likeliest to move again. The shares add up to at
+    /// most 1, as [`Window::of`](super::windows::Window::of) needs. Against equal shares, on
+    /// book B (docs/PERFORMANCE.md): 6.5-7.4 recomputed accounts a tick instead of 7.7-9.0 on
+    /// the 1 % asset.
     fn recompute(&mut self, slot: usize, moved: u16) {
         let terms = &self.terms[slot];
         let (h, hs) = reference::health(terms, &self.prices);
         self.bits.set(slot, h < 0, hs < 0);
-        let pos = &self.exposure_pos[slot];
-        let k = pos.iter().filter(|&&i| i != u32::MAX).count() as u32;
-        for (t, &i) in terms.iter().zip(pos) {
-            if i != u32::MAX {
-                let share = match (k, t.asset == moved) {
-                    (1, _) => (1, 1),
-                    (_, true) => (1, 2),
-                    (_, false) => (1, 2 * (k - 1)),
-                };
-                let p = &self.prices[t.asset as usize];
-                self.exposure[t.asset as usize][i as usize] =
-                    Exposure::new(slot as u32, t.coeff, p, (h, hs), share, self.generation);
+        let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
+        let m = terms.iter().filter(|t| t.coeff != 0 && t.asset == moved).count() as u32;
+        for (t, w) in terms.iter().zip(self.windows[slot].iter_mut()) {
+            if t.coeff == 0 {
+                continue;
+            }
+            let share = match (m == 0 || m == k, t.asset == moved) {
+                (true, _) => (1, k),
+                (false, true) => (1, 2 * m),
+                (false, false) => (1, 2 * (k - m)),
+            };
+            let new = TermWindows::of(t.coeff, &self.prices[t.asset as usize], (h, hs), share);
+            if new != *w {
+                self.index.remove(t.asset, t.coeff < 0, slot as u32, *w);
+                self.index.insert(t.asset, t.coeff < 0, slot as u32, new);
+                *w = new;
             }
         }
         self.recomputed += 1;
     }
 
-    /// [`recompute`](Self::recompute) for each slot, after prefetching what each needs in
-    /// three rounds (the slot's vectors, their contents, the exposures to rewrite), so that
-    /// the cache misses of the batch overlap instead of coming one after another: each
-    /// account's data is scattered over the book (about 600 ns an account unprefetched).
-    fn recompute_batch(&mut self, slots: &[u32], moved: u16) {
-        if slots.len() > 1 {
-            for &s in slots {
-                prefetch(&self.terms[s as usize]);
-                prefetch(&self.exposure_pos[s as usize]);
+    /// Restores the windows' invariant after the prices of `assets` moved: recomputes every
+    /// delta account with a window the new prices left, found through the edge index
+    /// (O(log n) per asset and price, plus the accounts found). When they are more than
+    /// 1/[`REBUILD_AFTER`] of the delta accounts (a large move), rebuilds every window at
+    /// once instead (one pass and one sort, cheaper than that many B-tree updates).
+    fn refresh(&mut self, assets: impl IntoIterator<Item = u16>, moved: u16) {
+        let mut left = std::mem::take(&mut self.left);
+        left.clear();
+        for a in assets {
+            self.index.left(a, &self.prices[a as usize], &mut left);
+        }
+        if left.len() > 1 {
+            left.sort_unstable();
+            left.dedup();
+        }
+        if left.len() > 64 && left.len() * REBUILD_AFTER > self.delta_accounts {
+            self.rebuild_windows();
+        } else {
+            for &s in &left {
+                self.recompute(s as usize, moved);
             }
-            for &s in slots {
-                prefetch(self.terms[s as usize].as_ptr());
-                prefetch(self.exposure_pos[s as usize].as_ptr());
+        }
+        self.left = left;
+    }
+
+    /// Recomputes every delta account and rebuilds the window index from one sort. O(n log n);
+    /// allocates.
+    fn rebuild_windows(&mut self) {
+        let mut all = Vec::new();
+        for slot in 0..self.terms.len() {
+            let terms = &self.terms[slot];
+            if self.windows[slot].is_empty() {
+                continue; // a pair or an empty slot
             }
-            for &s in slots {
-                let (terms, pos) = (&self.terms[s as usize], &self.exposure_pos[s as usize]);
-                for (t, &i) in terms.iter().zip(pos) {
-                    if let Some(e) = self.exposure[t.asset as usize].get(i as usize) {
-                        prefetch(e);
-                    }
+            let (h, hs) = reference::health(terms, &self.prices);
+            self.bits.set(slot, h < 0, hs < 0);
+            let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
+            for (t, w) in terms.iter().zip(self.windows[slot].iter_mut()) {
+                if t.coeff != 0 {
+                    *w = TermWindows::of(t.coeff, &self.prices[t.asset as usize], (h, hs), (1, k));
+                    all.push((t.asset, t.coeff < 0, slot as u32, *w));
                 }
             }
+            self.recomputed += 1;
         }
-        for &s in slots {
-            self.recompute(s as usize, moved);
-        }
+        self.index.rebuild(all);
     }
 
     /// Scans every block at the current prices into the bitmaps.
@@ -577,6 +551,14 @@ fn apply(bits: &mut Bits, terms: &[Vec<Coeff>], prices: &[PriceEntry], b: usize,
     n
 }
 
+/// Validates an account's terms: what the card takes ([`check_terms`], zero coefficients
+/// allowed and ignored) or what the software engine takes besides
+/// ([`check_terms_software`]: up to 64 terms, an asset once on each side). On refusal the
+/// software check's reason is given, since it is the wider contract.
+fn check_account(terms: &[Coeff], assets: usize) -> Result<(), TermError> {
+    check_terms(terms, assets).or_else(|_| check_terms_software(terms, assets))
+}
+
 /// Exact health and display ratio of one account.
 fn account_health(terms: &[Coeff], prices: &[PriceEntry]) -> AccountHealth {
     let (spot, stressed) = reference::health(terms, prices);
@@ -608,14 +590,14 @@ impl ScanEngine for SoftwareEngine {
 
     fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError> {
         self.check_slot(slot)?;
-        check_terms(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
+        check_account(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
         let s = slot as usize;
         self.changes_since_compact += 1;
         self.unindex(s);
         let t = &mut self.terms[s];
         t.clear();
         t.extend_from_slice(terms);
-        self.index(s);
+        self.index(s, None);
         Ok(())
     }
 
@@ -636,68 +618,21 @@ impl ScanEngine for SoftwareEngine {
         }
         let old = self.prices[a];
         self.set_price(a, price);
-        let exposed = self.exposure[a].len() as u64;
-        let by_scan = match self.routing {
-            Routing::Deltas => false,
-            Routing::FullScan => true,
-            Routing::Measured => {
-                let scan = exposed * self.delta_cost.0 > self.terms.len() as u64 * self.scan_cost.0;
-                if scan && self.explore > 0 {
-                    self.explore -= 1;
-                    false
-                } else {
-                    if scan && self.routed_ticks % EXPLORE_EVERY == EXPLORE_EVERY - 1 {
-                        self.explore = EXPLORE_MAX;
-                    }
-                    scan
-                }
-            }
-        };
-        if by_scan {
-            // Widely held: one full scan is cheaper than this many deltas.
+        if self.routing == Routing::FullScan {
             self.routed_ticks += 1;
-            self.bump_generation();
             self.full_scan();
             self.pairs.invalidate();
+            // The scan set every bit; the windows the move left are renewed as by deltas.
+            self.refresh([asset], asset);
             return Ok(());
         }
-        self.pairs.tick(asset, &old, &self.prices, &mut self.bits);
-
-        // The new prices by coefficient sign (asset price for positive terms).
-        let spot = [price.spot.asset, price.spot.liability];
-        let stressed = [price.stressed.asset, price.stressed.liability];
-        let generation = self.generation;
         let t0 = cycles();
-        let mut stale = 0usize;
-        // Most exposures keep their windows: find the next ones that do not (a sequential read
-        // of the list), up to RECOMPUTE_BATCH at a time, and recompute those accounts.
-        let mut i = 0;
-        let mut batch = [0u32; RECOMPUTE_BATCH];
-        loop {
-            let list = &self.exposure[a];
-            let mut n = 0;
-            while n < RECOMPUTE_BATCH {
-                let Some(off) = list[i..].iter().position(|e| !e.holds(generation, &spot, &stressed)) else {
-                    i = list.len();
-                    break;
-                };
-                i += off;
-                // Windows from before a batch tick are stale, not left.
-                stale += (list[i].generation != generation) as usize;
-                batch[n] = list[i].slot;
-                n += 1;
-                i += 1;
-            }
-            self.recompute_batch(&batch[..n], asset);
-            if i >= self.exposure[a].len() {
-                break;
-            }
-        }
-        // The steady-state delta cost: ticks that recomputed stale healths would overstate it,
-        // and tiny exposures measure the call's overhead, not the per-account cost.
-        if stale == 0 && exposed >= 256 && self.delta_cost.record(cycles().wrapping_sub(t0), exposed as usize)
-        {
-            self.explore = 0;
+        self.pairs.tick(asset, &old, &self.prices, &mut self.bits);
+        self.refresh([asset], asset);
+        let exposed = self.exposed[a] as usize;
+        // Informational (routing_costs): tiny exposures measure the call's overhead.
+        if exposed >= 256 {
+            let _ = self.delta_cost.record(cycles().wrapping_sub(t0), exposed);
         }
         Ok(())
     }
@@ -706,12 +641,19 @@ impl ScanEngine for SoftwareEngine {
         if prices.len() != self.assets {
             return Err(EngineError::PriceVectorLength { got: prices.len(), assets: self.assets });
         }
+        let mut moved = std::mem::take(&mut self.moved);
+        moved.clear();
         for (a, p) in prices.iter().enumerate() {
+            if self.prices[a] != *p {
+                moved.push(a as u16);
+            }
             self.set_price(a, *p);
         }
-        self.bump_generation();
         self.full_scan();
         self.pairs.invalidate();
+        // Renew the windows the moves left (bits already set by the scan).
+        self.refresh(moved.iter().copied(), u16::MAX);
+        self.moved = moved;
         Ok(())
     }
 

@@ -1,0 +1,240 @@
+//! The software engine at a venue's scale: a generated lending book, every per-event cost.
+//!
+//! ```text
+//!   cargo bench -p liqscan-host --bench engine_scale                          # 1,000,000 accounts
+//!   cargo bench -p liqscan-host --bench engine_scale -- --accounts 10000000   # 10 M (a few minutes)
+//!   cargo bench -p liqscan-host --bench engine_scale -- --smoke               # seconds
+//! ```
+//!
+//! The book (issue 12): 70 % ETH/USDC pairs, 30 % ETH + BTC against USDC + USDT, so every
+//! account holds ETH; one account in a hundred (one multi-asset account in 30) also holds
+//! LINK, the 1 % asset. Assets: 0 ETH, 1 BTC, 2 USDC, 3 USDT, 4 LINK. Measured, in one run:
+//!
+//! - bulk load: `SoftwareEngine::load` then `loaded()`, against the same accounts upserted
+//!   one by one into a second engine;
+//! - upsert and remove p50/p99 (hdrhistogram, ns), pair and multi-asset accounts apart: a
+//!   random slot is removed and upserted again with fresh terms of its kind;
+//! - ticks of ETH (every account) and LINK (1 %) as a random walk of small moves, p50/p99,
+//!   by deltas, by full scan and as measured;
+//! - the full scan (`batch_tick`), best of several;
+//! - peak memory: VmHWM from /proc/self/status after the book is generated and at the end.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
+use liqscan_host::engine::{Routing, ScanEngine, SoftwareEngine};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const ETH: u16 = 0;
+const BTC: u16 = 1;
+const USDC: u16 = 2;
+const USDT: u16 = 3;
+const LINK: u16 = 4;
+const ASSETS: usize = 5;
+
+/// Prices in value quanta per coefficient unit (ETH in 1e-6 ETH, BTC in satoshi, stablecoins
+/// in cents, LINK in 1e-4 LINK; a value quantum is 1e-6 USD).
+const BASE: [u32; ASSETS] = [3_000, 600, 10_000, 10_000, 1_500];
+
+fn quote(p: u32) -> PriceEntry {
+    PriceEntry {
+        spot: QuotedPrice { asset: p, liability: p + p / 1000 },
+        stressed: QuotedPrice { asset: p - p / 10, liability: p + p / 10 },
+    }
+}
+
+/// One account: a pair (70 %) or ETH + BTC against USDC + USDT (30 %), plus LINK collateral
+/// when `link`; debt between 30 % and 105 % of the collateral's value (weights included).
+fn account(rng: &mut ChaCha8Rng, pair: bool, link: bool) -> Vec<Coeff> {
+    let value: f64 = rng.gen_range(1e8..1e12); // 100 USD .. 1 M USD in quanta
+    let debt = value * rng.gen_range(0.3..1.05);
+    let units = |v: f64, a: u16| (v / BASE[a as usize] as f64).max(1.0) as i32;
+    let c = |asset, coeff| Coeff { asset, coeff };
+    if pair {
+        return vec![c(ETH, units(value, ETH)), c(USDC, -units(debt, USDC))];
+    }
+    let s = rng.gen_range(0.2..0.8);
+    let d = rng.gen_range(0.2..0.8);
+    let mut t = vec![
+        c(ETH, units(value * s, ETH)),
+        c(BTC, units(value * (1.0 - s), BTC)),
+        c(USDC, -units(debt * d, USDC)),
+        c(USDT, -units(debt * (1.0 - d), USDT)),
+    ];
+    if link {
+        t.push(c(LINK, units(value * 0.1, LINK)));
+    }
+    t
+}
+
+fn book(n: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<Coeff>> {
+    (0..n)
+        .map(|_| {
+            let pair = rng.gen_bool(0.7);
+            let link = !pair && rng.gen_bool(0.01 / 0.3);
+            account(rng, pair, link)
+        })
+        .collect()
+}
+
+/// Peak resident memory of this process (VmHWM), in MB.
+fn peak_mb() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
+}
+
+fn us(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+fn line(what: &str, h: &Histogram<u64>) {
+    println!(
+        "  {what:<44} p50 {:>9.2} us  p99 {:>9.2} us  max {:>9.2} us  (n = {})",
+        us(h, 0.5),
+        us(h, 0.99),
+        h.max() as f64 / 1000.0,
+        h.len()
+    );
+}
+
+fn loaded_engine(book: &[Vec<Coeff>], routing: Routing) -> SoftwareEngine {
+    let mut e = SoftwareEngine::new(book.len(), ASSETS).with_routing(routing);
+    e.batch_tick(&BASE.map(quote)).expect("price vector");
+    e.load(book.iter().enumerate().map(|(s, t)| (s as u32, &t[..]))).expect("valid book");
+    e.loaded();
+    e
+}
+
+/// `ticks` ticks of `asset` as a random walk of moves up to 0.05 %, timed one by one.
+fn ticks(e: &mut SoftwareEngine, asset: u16, ticks: usize, rng: &mut ChaCha8Rng) -> Histogram<u64> {
+    let mut h = hist();
+    let base = BASE[asset as usize] as f64 * 1000.0;
+    let mut p = base;
+    for _ in 0..ticks {
+        p = (p * (1.0 + rng.gen_range(-0.0005..0.0005))).clamp(base * 0.9, base * 1.1);
+        let q = quote(p as u32 / 1000);
+        let t = Instant::now();
+        e.tick(asset, q).expect("tick");
+        h.record(t.elapsed().as_nanos() as u64).expect("in range");
+    }
+    // Back to the start, untimed, so the next routing starts from the same book.
+    e.tick(asset, quote(BASE[asset as usize])).expect("tick");
+    h
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let n: usize = args
+        .iter()
+        .position(|a| a == "--accounts")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if smoke { 20_000 } else { 1_000_000 });
+    let n_ticks = if smoke { 50 } else { 500 };
+    let n_deltas = if smoke { 2_000 } else { 100_000 };
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+
+    let t = Instant::now();
+    let book = book(n, &mut rng);
+    let book_mb = peak_mb();
+    println!(
+        "lending book: {n} accounts (70 % ETH/USDC pairs, 30 % ETH+BTC vs USDC+USDT, 1 % with LINK), \
+         generated in {:.1} s; VmHWM with the book alone {book_mb:.0} MB",
+        t.elapsed().as_secs_f64()
+    );
+
+    // Bulk load, then the same accounts by upserts into another engine (dropped after).
+    let t = Instant::now();
+    let mut eng = SoftwareEngine::new(n, ASSETS);
+    eng.batch_tick(&BASE.map(quote)).expect("price vector");
+    eng.load(book.iter().enumerate().map(|(s, t)| (s as u32, &t[..]))).expect("valid book");
+    let load = t.elapsed();
+    let t = Instant::now();
+    eng.loaded();
+    let pack = t.elapsed();
+    let load_mb = peak_mb();
+    let stats = eng.stats();
+    println!(
+        "bulk load (load): {:.3} s, then loaded() {:.3} s; pair accounts {}, scan bytes {:.0} MB; \
+         VmHWM {load_mb:.0} MB (+{:.0} MB over the book: {:.0} B/account)",
+        load.as_secs_f64(),
+        pack.as_secs_f64(),
+        stats.pair_accounts,
+        stats.scan_bytes as f64 / 1e6,
+        load_mb - book_mb,
+        (load_mb - book_mb) * 1048576.0 / n as f64
+    );
+    {
+        let t = Instant::now();
+        let mut one = SoftwareEngine::new(n, ASSETS);
+        one.batch_tick(&BASE.map(quote)).expect("price vector");
+        for (s, terms) in book.iter().enumerate() {
+            one.upsert(s as u32, terms).expect("valid account");
+        }
+        one.loaded();
+        assert_eq!(one.breach(), eng.breach(), "load and upserts disagree");
+        println!("load by upserts, one by one: {:.3} s", t.elapsed().as_secs_f64());
+    }
+
+    // Upsert and remove, pair and multi-asset accounts apart.
+    let (mut up_pair, mut rm_pair, mut up_multi, mut rm_multi) = (hist(), hist(), hist(), hist());
+    for _ in 0..n_deltas {
+        let s = rng.gen_range(0..n);
+        let pair = book[s].len() == 2;
+        let link = book[s].len() == 5;
+        let fresh = account(&mut rng, pair, link);
+        let t = Instant::now();
+        eng.remove(s as u32).expect("remove");
+        let rm = t.elapsed();
+        let t = Instant::now();
+        eng.upsert(s as u32, &fresh).expect("upsert");
+        let up = t.elapsed();
+        let (u, r) = if pair { (&mut up_pair, &mut rm_pair) } else { (&mut up_multi, &mut rm_multi) };
+        u.record(up.as_nanos() as u64).expect("in range");
+        r.record(rm.as_nanos() as u64).expect("in range");
+    }
+    println!("account deltas ({n_deltas} remove + upsert of random slots):");
+    line("upsert, pair account", &up_pair);
+    line("remove, pair account", &rm_pair);
+    line("upsert, multi-asset account", &up_multi);
+    line("remove, multi-asset account", &rm_multi);
+    drop(eng);
+
+    // Full scan.
+    let mut eng = loaded_engine(&book, Routing::FullScan);
+    let mut best = Duration::MAX;
+    for i in 0..if smoke { 3 } else { 10 } {
+        let v: Vec<PriceEntry> = BASE.iter().map(|&p| quote(p + i % 2)).collect();
+        let t = Instant::now();
+        eng.batch_tick(&v).expect("batch");
+        best = best.min(t.elapsed());
+    }
+    println!(
+        "full scan (batch_tick): best {:.3} ms, {:.2} GB/s of scan bytes",
+        best.as_secs_f64() * 1e3,
+        eng.stats().scan_bytes as f64 / best.as_secs_f64() / 1e9
+    );
+
+    // Ticks by each routing.
+    println!("ticks ({n_ticks} each, random walk of moves up to 0.05 %):");
+    for (name, routing) in
+        [("deltas", Routing::Deltas), ("full", Routing::FullScan), ("measured", Routing::Measured)]
+    {
+        let mut e = loaded_engine(&book, routing);
+        for (asset, what) in [(LINK, "LINK (1 % of accounts)"), (ETH, "ETH (every account)")] {
+            let h = ticks(&mut e, asset, n_ticks, &mut rng);
+            line(&format!("{what}, {name}"), &h);
+        }
+    }
+    println!("VmHWM at the end: {:.0} MB", peak_mb());
+}
