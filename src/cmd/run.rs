@@ -8,7 +8,6 @@
 //! All but `software` go through the same card link code, with fail-over to the software
 //! engine.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +22,7 @@ use liqscan_host::guard::{GuardConfig, OracleGuard};
 use liqscan_host::io::accounts::read_accounts;
 use liqscan_host::io::ticks::{Tick, read_bars, read_ticks};
 use liqscan_host::io::venue::read_venue;
+use liqscan_host::journal::events::{self, BreachChange, EventTap, EventWriter, EventsOut};
 use liqscan_host::journal::keeper::{
     BookJournal, ClearedSlots, JournaledExecutor, SharedBookJournal, seed_guard,
 };
@@ -352,16 +352,8 @@ fn load(a: &Args) -> Result<Workload> {
     })
 }
 
-/// A breach event as the run reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Change {
-    /// Feed sequence number of the message that caused it.
-    pub seq: u64,
-    /// Account slot.
-    pub slot: u32,
-    /// true: breached; false: no longer breached.
-    pub breached: bool,
-}
+/// A breach event as the run reports it (and writes to `--out`).
+pub type Change = BreachChange;
 
 /// Everything one run produced.
 pub struct RunResult {
@@ -405,6 +397,31 @@ pub fn run_workload_with(
     journal: Option<&JournalPlan>,
     live: Option<&ListenPlan>,
 ) -> Result<RunResult> {
+    #[rustfmt::skip]
+    let r = run_workload_out(w, backend, pace, cfg, feed_core, card_core, shm, watchdog_ms, dispatch, counters,
+        published, journal, live, None);
+    r
+}
+
+/// [`run_workload_with`], writing the breach events to `out` as they happen (a file, or "-"
+/// for standard output); with a journal, a restart continues the file.
+#[allow(clippy::too_many_arguments)]
+pub fn run_workload_out(
+    w: &Workload,
+    backend: &str,
+    pace: Pace,
+    cfg: &PipelineConfig,
+    feed_core: Option<usize>,
+    card_core: Option<usize>,
+    shm: Option<&Path>,
+    watchdog_ms: u64,
+    dispatch: Option<DispatchPlan>,
+    counters: Arc<Counters>,
+    published: Arc<Published>,
+    journal: Option<&JournalPlan>,
+    live: Option<&ListenPlan>,
+    out: Option<&Path>,
+) -> Result<RunResult> {
     let slots = w.ids.len();
     let mut startup = None;
     let mut card_thread = None;
@@ -443,7 +460,7 @@ pub fn run_workload_with(
         }
         other => bail!("unknown backend '{other}': software, card-software, card-hdl, shm or pcie"),
     };
-    let r = drive_with(w, be, pace, cfg, feed_core, dispatch, counters, published, journal, live);
+    let r = drive_with(w, be, pace, cfg, feed_core, dispatch, counters, published, journal, live, out);
     let card_report = card_thread.map(CardThread::stop);
     if let Some(p) = shm_file {
         let _ = std::fs::remove_file(p);
@@ -501,7 +518,7 @@ fn record_startup_failover(r: &mut RunResult, startup: StartupFailover) {
 
 /// Records breach changes (for `--out` and the digest) and hands scans to dispatch.
 struct RunSink {
-    changes: Arc<Mutex<Vec<Change>>>,
+    events: EventTap,
     dispatch: Option<DispatchSink>,
     /// With a journal: cleared slots for the journaled executor (closes their orders).
     cleared: Option<ClearedSlots>,
@@ -510,6 +527,7 @@ struct RunSink {
 impl BreachSink for RunSink {
     #[inline]
     fn on_message(&mut self, seq: u64, t_feed: u64, msg: &FeedMsg) {
+        self.events.on_message();
         if let Some(d) = &mut self.dispatch {
             d.on_message(seq, t_feed, msg);
         }
@@ -522,9 +540,7 @@ impl BreachSink for RunSink {
         if let Some(d) = &mut self.dispatch {
             d.on_scan(seq, breached, cleared, at_risk);
         }
-        let mut c = self.changes.lock().expect("sink");
-        c.extend(breached.iter().map(|&slot| Change { seq, slot, breached: true }));
-        c.extend(cleared.iter().map(|&slot| Change { seq, slot, breached: false }));
+        self.events.on_scan(seq, breached, cleared);
     }
 
     fn finish(&mut self) {
@@ -550,12 +566,16 @@ pub fn drive_with(
     published: Arc<Published>,
     journal: Option<&JournalPlan>,
     live: Option<&ListenPlan>,
+    out: Option<&Path>,
 ) -> Result<RunResult> {
     let clock = Clock::default();
     let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
-    let changes = Arc::new(Mutex::new(Vec::<Change>::with_capacity(1 << 16)));
     let mut book_journal = None;
-    let mut breached_at_start = std::collections::BTreeSet::new();
+    // Slots breached in the recovered book, each with its breach episode.
+    let mut breached_at_start = std::collections::BTreeMap::new();
+    let mut reload = Vec::new();
+    let stdout_out = out.is_some_and(|p| p.as_os_str() == "-");
+    let mut event_outs = Vec::new();
     let cleared = journal.map(|_| ClearedSlots::default());
     if let Some(jp) = journal {
         let (bj, rec) = BookJournal::open(&jp.dir, w.ids.len(), w.assets, jp.cfg.clone())
@@ -572,11 +592,31 @@ pub fn drive_with(
                 jp.dir.display()
             );
         }
-        let b = bj.state().reference_bitmaps();
-        breached_at_start =
-            (0..w.ids.len() as u32).filter(|&s| b.breach[s as usize / 64] >> (s % 64) & 1 == 1).collect();
+        // The events log: `--out` if it is a file, else one in the journal. A restart cuts a
+        // torn line and rebuilds the events the killed run had not written.
+        let log = match out {
+            Some(p) if !stdout_out => p.to_path_buf(),
+            _ => jp.dir.join("events.jsonl"),
+        };
+        if bj.state().seq > 0 {
+            let r = events::recover(&log, &jp.dir.join("book"), bj.messages(), &w.ids)
+                .with_context(|| format!("continuing the events file {}", log.display()))?;
+            eprintln!("events {}: {r}", log.display());
+            breached_at_start = r.episodes;
+            reload = bj.reload_messages();
+            event_outs.push(events::append(&log)?);
+        } else {
+            event_outs.push(events::create(&log)?);
+        }
         book_journal = Some(SharedBookJournal(Arc::new(Mutex::new(bj))));
+    } else if let Some(p) = out.filter(|_| !stdout_out) {
+        event_outs.push(events::create(p)?);
     }
+    if stdout_out {
+        event_outs.push(EventsOut::Stdout);
+    }
+    // The reload's scan reports the recovered breaches again: the events log has them.
+    let (event_writer, tap) = EventWriter::start(event_outs, w.ids.clone(), reload.len() as u64);
     // A restart over a journal appends to the order file rather than truncating it.
     let resume = book_journal.as_ref().is_some_and(|b| b.0.lock().expect("book journal").state().seq > 0);
     let durable = journal.is_some_and(|j| j.cfg.fsync == FsyncPolicy::Always);
@@ -626,7 +666,7 @@ pub fn drive_with(
         }
         None => (None, None),
     };
-    let sink = RunSink { changes: changes.clone(), dispatch: dsink, cleared };
+    let sink = RunSink { events: tap, dispatch: dsink, cleared };
     let handle = pipeline::spawn(be, rx, Box::new(sink), cfg.clone(), clock, counters.clone(), published);
     if let Some(c) = feed_core {
         pipeline::pin("feed thread", c);
@@ -634,9 +674,8 @@ pub fn drive_with(
     let t = std::time::Instant::now();
     // The recovered book goes to the engine before any live frame can.
     if let Some(bj) = &book_journal {
-        let bj = bj.0.lock().expect("book journal");
-        let k = bj.messages();
-        for m in bj.reload_messages() {
+        let k = bj.0.lock().expect("book journal").messages();
+        for m in reload {
             tx.push(pipeline::Stamped { seq: k, t_feed: clock.now(), msg: m });
         }
     }
@@ -693,6 +732,7 @@ pub fn drive_with(
                 Err(e) => {
                     replay::end(&tx, &clock, u64::MAX);
                     let _ = handle.join();
+                    let _ = event_writer.finish();
                     return Err(anyhow::anyhow!(e).context("journal"));
                 }
             }
@@ -727,7 +767,7 @@ pub fn drive_with(
     let report = handle.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
     let dispatch = stage.map(DispatchStage::finish);
     let seconds = t.elapsed().as_secs_f64();
-    let changes = std::mem::take(&mut *changes.lock().expect("changes"));
+    let changes = event_writer.finish().map_err(anyhow::Error::msg)?;
     Ok(RunResult { report, changes, seconds, card: None, card_report: None, dispatch })
 }
 
@@ -873,11 +913,12 @@ pub fn run(mut a: Args) -> Result<()> {
             published.clone(),
             journal.as_ref(),
             live.as_ref(),
+            a.out.as_deref(),
         )?;
         record_startup_failover(&mut r, startup);
         r
     } else {
-        run_workload_with(
+        run_workload_out(
             &w,
             &backend,
             pace,
@@ -891,6 +932,7 @@ pub fn run(mut a: Args) -> Result<()> {
             published.clone(),
             journal.as_ref(),
             live.as_ref(),
+            a.out.as_deref(),
         )?
     };
     let rep = &r.report;
@@ -955,19 +997,6 @@ pub fn run(mut a: Args) -> Result<()> {
     if let Some(p) = &a.hlog {
         rep.hist.save_hlog(p).with_context(|| format!("writing {}", p.display()))?;
     }
-    if let Some(out) = &a.out {
-        let mut o: Box<dyn Write> = if out.as_os_str() == "-" {
-            Box::new(std::io::stdout().lock())
-        } else {
-            Box::new(std::io::BufWriter::new(std::fs::File::create(out)?))
-        };
-        for c in &r.changes {
-            let line = serde_json::json!({
-                "seq": c.seq, "account": w.ids[c.slot as usize], "slot": c.slot,
-                "event": if c.breached { "breach" } else { "recovered" },
-            });
-            writeln!(o, "{line}")?;
-        }
-    }
+    // `--out` was written as the scans happened (journal/events.rs).
     Ok(())
 }

@@ -16,6 +16,10 @@
 //!   book (and the scan) before the account is sized again.
 //! - At-risk slots get an order pre-built at the stressed prices; if the slot then breaches while
 //!   it is cached, that order is sent at once (flagged `prebuilt`); the venue clamps it to its rules.
+//! - Order ids are derived ([`OrderKey`]): the account, the breach episode (the scan at which the
+//!   slot breached; a clear ends it) and the order's ordinal in the episode, assigned when the
+//!   order is sent. A restarted keeper gets the episodes and ordinals its journal holds through
+//!   [`Dispatcher::resume`], so it never builds an id it used for another liquidation.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::executor::{Executor, SubmitError};
 use super::handoff::ScanBatch;
 use super::order::{Completion, LiquidationOrder, OrderId, OrderKind, Outcome, RejectReason};
+use super::order_id::OrderKey;
 use super::sizing::{AccountView, SizingPolicy, size, triage};
 
 /// How the venue liquidates, hence what orders look like.
@@ -89,6 +94,25 @@ pub trait AccountSource {
     fn triage(&self, slot: u32, prices: &[PriceEntry], policy: &SizingPolicy) -> Option<(u64, Option<i128>)> {
         self.view(slot).map(|v| (v.account, triage(&v, prices, policy)))
     }
+}
+
+/// Where a slot's breach stood when a keeper stopped, for the restarted dispatcher: the orders
+/// it builds for the slot continue this episode after `ordinal`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// The slot, breached when the keeper restarted.
+    pub slot: u32,
+    /// The breach episode (feed sequence number of the message that made it breach).
+    pub episode: u64,
+    /// The last ordinal used in the episode (0: none); the next order takes `ordinal + 1`.
+    pub ordinal: u32,
+}
+
+/// A slot's current breach episode and the last ordinal used in it.
+#[derive(Clone, Copy, Debug)]
+struct Episode {
+    seq: u64,
+    ordinal: u32,
 }
 
 /// A backlog slot that may be sent now, with its priority key.
@@ -159,7 +183,10 @@ pub struct Dispatcher {
     accounts: HashMap<u64, AccountBackoff>,
     assets: HashMap<u16, u64>,
     prebuilt: HashMap<u32, LiquidationOrder>,
-    next_id: OrderId,
+    /// Breach episode of each backlog slot.
+    episodes: HashMap<u32, Episode>,
+    /// Episodes handed over by a restart, taken when the slot is first reported breached.
+    resumed: HashMap<u32, Episode>,
     stats: DispatchStats,
     latency: Histogram<u64>,
     done: Vec<Completion>,
@@ -178,11 +205,21 @@ impl Dispatcher {
             accounts: HashMap::new(),
             assets: HashMap::new(),
             prebuilt: HashMap::new(),
-            next_id: 1,
+            episodes: HashMap::new(),
+            resumed: HashMap::new(),
             stats: DispatchStats::default(),
             latency: Histogram::new(3).expect("3 significant figures"),
             done: Vec::new(),
             cands: Vec::new(),
+        }
+    }
+
+    /// Continues the breach episodes of a restarted keeper: when a slot of `points` is first
+    /// reported breached (the recovered book's scan), its orders continue that episode instead
+    /// of starting one at the restart's scan. A point whose slot clears first is dropped.
+    pub fn resume(&mut self, points: Vec<ResumePoint>) {
+        for p in points {
+            self.resumed.insert(p.slot, Episode { seq: p.episode, ordinal: p.ordinal });
         }
     }
 
@@ -239,9 +276,23 @@ impl Dispatcher {
         for &s in &batch.cleared {
             self.backlog.remove(&s);
             self.prebuilt.remove(&s);
+            self.episodes.remove(&s);
+            self.resumed.remove(&s);
         }
-        for &s in &batch.breached {
+        for (i, &s) in batch.breached.iter().enumerate() {
             self.backlog.entry(s).or_insert(now);
+            let at = batch.breached_at(i);
+            match self.resumed.remove(&s) {
+                Some(e) => {
+                    self.episodes.insert(s, e);
+                }
+                // A carry may merge a clear and a new breach: a new scan is a new episode.
+                None => {
+                    if self.episodes.get(&s).is_none_or(|e| e.seq != at) {
+                        self.episodes.insert(s, Episode { seq: at, ordinal: 0 });
+                    }
+                }
+            }
         }
         if !batch.at_risk.is_empty() {
             let stressed: Vec<PriceEntry> =
@@ -293,18 +344,30 @@ impl Dispatcher {
             Mechanism::Direct => OrderKind::Direct { legs: plan.legs, close_all: plan.close_all },
             Mechanism::Kick => OrderKind::Kick,
         };
-        let id = self.next_id;
-        self.next_id += 1;
+        // The id is given when the order is sent (`assign_id`): a pre-built order has no
+        // episode yet.
         Some(LiquidationOrder {
-            id,
+            id: 0,
             account: v.account,
             slot: v.slot,
             attempt: 1,
+            episode: 0,
+            ordinal: 0,
             kind,
             value_at_risk: plan.debt_value,
             created_ns: now,
             prebuilt: false,
         })
+    }
+
+    /// Gives an order about to be sent its id: the next ordinal of its slot's episode.
+    fn assign_id(&mut self, o: &mut LiquidationOrder) {
+        // A backlog slot always has an episode (set when it was reported breached).
+        let e = self.episodes.entry(o.slot).or_insert(Episode { seq: 0, ordinal: 0 });
+        e.ordinal += 1;
+        o.episode = e.seq;
+        o.ordinal = e.ordinal;
+        o.id = OrderKey { account: o.account, episode: e.seq, ordinal: e.ordinal }.id();
     }
 
     fn backoff(&mut self, now: u64, account: u64) {
@@ -479,7 +542,7 @@ impl Dispatcher {
                     }
                     None => src.view(c.slot).and_then(|v| self.build(c.first_seen, &v, prices)),
                 };
-                let Some(order) = order else {
+                let Some(mut order) = order else {
                     // Triage said sizable; kept for safety should the two ever disagree.
                     self.stats.unsizable += 1;
                     self.backlog.remove(&c.slot);
@@ -490,6 +553,7 @@ impl Dispatcher {
                     continue;
                 }
                 taken += 1;
+                self.assign_id(&mut order);
                 match exec.submit(&order) {
                     Ok(()) => {
                         self.stats.orders += 1;
@@ -785,9 +849,10 @@ mod tests {
             let want: Vec<u32> = want.iter().take(room).map(|w| w.1).collect();
             let got: Vec<u32> = x.sent.iter().map(|o| o.slot).collect();
             proptest::prop_assert_eq!(got, want);
-            // Built only what it sent.
+            // Built only what it sent, each under its own id.
             proptest::prop_assert_eq!(d.stats().orders, x.sent.len() as u64);
-            proptest::prop_assert_eq!(x.sent.iter().map(|o| o.id).max().unwrap_or(0), x.sent.len() as u64);
+            let ids: std::collections::HashSet<OrderId> = x.sent.iter().map(|o| o.id).collect();
+            proptest::prop_assert_eq!(ids.len(), x.sent.len());
         }
     }
 }

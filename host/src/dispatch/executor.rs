@@ -40,6 +40,11 @@ pub trait Executor {
     fn submit(&mut self, order: &LiquidationOrder) -> Result<(), SubmitError>;
     /// Appends the completions that arrived since the last call.
     fn poll(&mut self, out: &mut Vec<Completion>);
+    /// Breach episodes a restarted keeper continues (an executor backed by a journal knows
+    /// them); none by default.
+    fn resume_points(&self) -> Vec<super::dispatcher::ResumePoint> {
+        Vec::new()
+    }
 }
 
 /// Writes each order as one JSON line (to a file, stdout, or any writer) and reports it
@@ -166,6 +171,8 @@ mod tests {
             account: 1 << 40,
             slot: 3,
             attempt: 1,
+            episode: 0,
+            ordinal: 1,
             kind: OrderKind::Direct {
                 legs: vec![Leg { debt_asset: 1, repay: i128::from(i64::MAX) * 4, collateral_asset: 0 }],
                 close_all: false,
@@ -197,6 +204,8 @@ mod tests {
             account: 7,
             slot: 7,
             attempt: 1,
+            episode: 0,
+            ordinal: 1,
             kind: OrderKind::Kick,
             value_at_risk: 1,
             created_ns: 0,

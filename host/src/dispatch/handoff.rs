@@ -17,6 +17,10 @@ pub struct ScanBatch {
     pub seq: u64,
     /// Slots that became breached.
     pub breached: Vec<u32>,
+    /// The scan (feed sequence number) at which each of `breached` became breached, when the
+    /// batch merges several scans (a carry); empty means every one at `seq`. The breach episode
+    /// of the slot, hence part of its order id.
+    pub breached_seq: Vec<u64>,
     /// Slots that are no longer breached.
     pub cleared: Vec<u32>,
     /// Slots at risk (stressed health below zero) but not breached: orders are pre-built.
@@ -47,19 +51,19 @@ pub struct HandoffSender {
 #[derive(Default)]
 struct Carry {
     seq: u64,
-    // slot -> breached (true) or cleared (false); the latest wins.
-    state: BTreeMap<u32, bool>,
+    // slot -> breached (with the scan it breached at) or cleared (None); the latest wins.
+    state: BTreeMap<u32, Option<u64>>,
     at_risk: BTreeMap<u32, ()>,
 }
 
 impl Carry {
     fn merge(&mut self, b: ScanBatch) {
         self.seq = b.seq;
-        for s in b.breached {
-            self.state.insert(s, true);
+        for (i, s) in b.breached.into_iter().enumerate() {
+            self.state.insert(s, Some(b.breached_seq.get(i).copied().unwrap_or(b.seq)));
         }
         for s in b.cleared {
-            self.state.insert(s, false);
+            self.state.insert(s, None);
             self.at_risk.remove(&s);
         }
         for s in b.at_risk {
@@ -69,8 +73,14 @@ impl Carry {
 
     fn into_batch(self) -> ScanBatch {
         let mut b = ScanBatch { seq: self.seq, ..Default::default() };
-        for (s, breached) in self.state {
-            if breached { b.breached.push(s) } else { b.cleared.push(s) }
+        for (s, breached_at) in self.state {
+            match breached_at {
+                Some(at) => {
+                    b.breached.push(s);
+                    b.breached_seq.push(at);
+                }
+                None => b.cleared.push(s),
+            }
         }
         b.at_risk = self.at_risk.into_keys().collect();
         b
@@ -86,6 +96,13 @@ pub struct HandoffReceiver {
 pub fn handoff(capacity: usize) -> (HandoffSender, HandoffReceiver) {
     let (tx, rx) = bounded(capacity.max(1));
     (HandoffSender { tx, carry: None, backpressure: 0, sent: 0 }, HandoffReceiver { rx })
+}
+
+impl ScanBatch {
+    /// The scan at which `breached[i]` became breached (its breach episode).
+    pub fn breached_at(&self, i: usize) -> u64 {
+        self.breached_seq.get(i).copied().unwrap_or(self.seq)
+    }
 }
 
 impl HandoffSender {
@@ -143,7 +160,7 @@ mod tests {
             seq,
             breached: breached.to_vec(),
             cleared: cleared.to_vec(),
-            at_risk: vec![],
+            ..Default::default()
         };
         assert_eq!(tx.offer(b(1, &[1], &[])), Offer::Sent);
         assert_eq!(tx.offer(b(2, &[2, 3], &[])), Offer::BackPressure);
@@ -153,7 +170,10 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap(), b(1, &[1], &[]));
         assert_eq!(tx.offer(b(4, &[], &[1])), Offer::Sent);
         // The carried batches and the new one arrive merged, latest state per slot.
-        assert_eq!(rx.try_recv().unwrap(), b(4, &[2, 4], &[1, 3]));
+        // Each breached slot keeps the scan it breached at: its breach episode.
+        let got = rx.try_recv().unwrap();
+        assert_eq!(got, ScanBatch { breached_seq: vec![2, 3], ..b(4, &[2, 4], &[1, 3]) });
+        assert_eq!((got.breached_at(0), got.breached_at(1)), (2, 3));
         assert!(rx.try_recv().is_none());
     }
 }

@@ -18,6 +18,7 @@
 //! - [`sizing`]: how much to repay and which collateral to seize (close factor, dust, bonus,
 //!   target health, seizure order across tiers), in exact integers.
 //! - [`order`]: orders, their outcomes, and the wire form (serde) shared by every executor.
+//! - [`order_id`]: order ids derived from the account, the breach episode and the ordinal.
 //! - [`dispatcher`]: the backlog of breached accounts, priority by value at risk, the
 //!   in-flight set keyed by account, time-outs and retries, per-account and per-asset back-off,
 //!   pre-built orders for at-risk accounts.
@@ -34,11 +35,13 @@ pub mod dispatcher;
 pub mod executor;
 pub mod handoff;
 pub mod order;
+pub mod order_id;
 pub mod sizing;
 pub mod tcp;
 
-pub use dispatcher::{AccountSource, DispatchConfig, DispatchStats, Dispatcher, Mechanism};
+pub use dispatcher::{AccountSource, DispatchConfig, DispatchStats, Dispatcher, Mechanism, ResumePoint};
 pub use executor::{Executor, JsonlSink, SubmitError};
 pub use handoff::{HandoffReceiver, HandoffSender, Offer, ScanBatch, handoff};
 pub use order::{Completion, Leg, LiquidationOrder, OrderId, OrderKind, Outcome, RejectReason};
+pub use order_id::OrderKey;
 pub use sizing::{AccountView, Plan, Position, SizingPolicy, size};

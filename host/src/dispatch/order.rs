@@ -5,8 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Identifies an order across retries: a retry re-sends the same id with a higher `attempt`, so a
-/// downstream that saw the first attempt can recognise the duplicate.
+/// Identifies an order across retries and restarts: a retry re-sends the same id with a higher
+/// `attempt`, so a downstream that saw the first attempt can recognise the duplicate. Derived
+/// from the account, the breach episode and the order's ordinal in it
+/// ([`OrderKey`](super::order_id::OrderKey)), so a restarted keeper builds the same id for the
+/// same liquidation and never reuses one for another.
 pub type OrderId = u64;
 
 /// One repayment of debt against one collateral: repay `repay` quanta of `debt_asset` and
@@ -47,6 +50,12 @@ pub struct LiquidationOrder {
     pub slot: u32,
     /// 1 for the first send, 2 for the first retry, ...
     pub attempt: u32,
+    /// The breach episode: feed sequence number of the message that made the account breach.
+    #[serde(default)]
+    pub episode: u64,
+    /// The order's place among the orders of this episode (1, 2, ...).
+    #[serde(default)]
+    pub ordinal: u32,
     /// What to do.
     pub kind: OrderKind,
     /// Debt value at stake, in value quanta (the priority key).

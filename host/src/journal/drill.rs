@@ -80,7 +80,7 @@ impl Drill {
             let id = state.next_order_id;
             let repay: i128 = rng.gen_range(1..=i64::MAX) as i128 * 1000;
             let body = format!("{{\"repay\":\"{repay}\"}}");
-            Record::OrderPending(OrderRecord { id, account, slot, attempt: 1, body })
+            Record::OrderPending(OrderRecord { id, account, slot, attempt: 1, episode: 0, ordinal: 0, body })
         } else if let Some((&id, _)) = state.orders.iter().find(|(_, t)| t.state == OrderState::Sent) {
             Record::OrderDone { id, outcome: "filled".into() }
         } else {

@@ -14,12 +14,20 @@
 //! breached in the recovered book and has an open order is not ordered again: its pending
 //! orders are re-sent once with the same id (they may not have reached the executor), its
 //! sent orders are awaited. Open orders of accounts no longer breached are closed.
+//!
+//! Order ids are derived from (account, breach episode, ordinal) ([`crate::dispatch::OrderKey`]),
+//! and the journal keeps each account's last (episode, ordinal). A restart hands the dispatcher
+//! [`ResumePoint`]s: each breached slot's episode (from the events log, see
+//! [`super::events`]) and the last ordinal used in it, so its next order continues the
+//! episode; an open order is rebuilt under its own id (and not sent again).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::dispatch::{Completion, Executor, LiquidationOrder, Outcome, SubmitError};
+use std::collections::BTreeMap;
+
+use crate::dispatch::{Completion, Executor, LiquidationOrder, Outcome, ResumePoint, SubmitError};
 use crate::feed::{FrameLog, FrameLogError};
 use crate::guard::OracleGuard;
 use crate::pipeline::FeedMsg;
@@ -201,8 +209,7 @@ pub struct JournaledExecutor {
     inner: Box<dyn Executor>,
     j: Journal,
     name: String,
-    /// Dispatcher order id -> journal order id.
-    ids: HashMap<u64, u64>,
+    resume: Vec<ResumePoint>,
     /// Slots with an order from before the restart: the first new order for each is not sent.
     covered: BTreeSet<u32>,
     cleared: ClearedSlots,
@@ -222,14 +229,15 @@ impl JournalError {
 
 impl JournaledExecutor {
     /// Opens (or recovers) `dir/orders`, reconciles its open orders with `breached` (the
-    /// recovered book's breached slots), re-sends pending orders through `inner`.
+    /// recovered book's breached slots, each with its breach episode), re-sends pending orders
+    /// through `inner`.
     pub fn open(
         dir: &Path,
         slots: usize,
         assets: usize,
         cfg: JournalConfig,
         mut inner: Box<dyn Executor>,
-        breached: &BTreeSet<u32>,
+        breached: &BTreeMap<u32, u64>,
         cleared: ClearedSlots,
     ) -> Result<(JournaledExecutor, Recovery, OrderRecovery), JournalError> {
         let (mut j, rec) = Journal::open(&dir.join("orders"), slots, assets, cfg)?;
@@ -238,7 +246,9 @@ impl JournaledExecutor {
         let open: Vec<(OrderRecord, OrderState)> =
             j.state().orders.values().map(|t| (t.order.clone(), t.state)).collect();
         for (o, st) in open {
-            if !breached.contains(&o.slot) {
+            // An order of an earlier episode of the slot belongs to a breach that cleared.
+            let current = breached.get(&o.slot).is_some_and(|&e| o.ordinal == 0 || e == o.episode);
+            if !current {
                 j.append(&Record::OrderDone {
                     id: o.id,
                     outcome: "breach cleared before the restart".into(),
@@ -265,12 +275,13 @@ impl JournaledExecutor {
             }
         }
         j.sync()?;
+        let resume = resume_points(j.state(), breached, &covered);
         let name = format!("{}+journal", inner.name());
         let ex = JournaledExecutor {
             inner,
             j,
             name,
-            ids: HashMap::new(),
+            resume,
             covered,
             cleared,
             fake: Vec::new(),
@@ -330,18 +341,14 @@ impl Executor for JournaledExecutor {
             self.fake.push(Completion { id: order.id, attempt: order.attempt, outcome: Outcome::Sent });
             return Ok(());
         }
-        let jid = match self.ids.get(&order.id) {
-            Some(&id) => id,
-            None => self.j.state().next_order_id.max(1),
-        };
-        let rec = OrderRecord::of(jid, order.account, order.slot, order.attempt, order).map_err(|e| {
-            SubmitError::Io { executor: self.name.clone(), order: order.id, source: e.into() }
-        })?;
+        let jid = order.id;
+        let rec = OrderRecord::of(jid, order.account, order.slot, order.attempt, order)
+            .map_err(|e| SubmitError::Io { executor: self.name.clone(), order: order.id, source: e.into() })?
+            .keyed(order.episode, order.ordinal);
         if let Err(e) = self.j.append(&Record::OrderPending(rec)) {
             self.journal_errors += 1;
             return Err(e.submit(&self.name, order.id));
         }
-        self.ids.insert(order.id, jid);
         self.inner.submit(order)?;
         if let Err(e) = self.j.append(&Record::OrderSent { id: jid, attempt: order.attempt }) {
             self.journal_errors += 1;
@@ -357,15 +364,12 @@ impl Executor for JournaledExecutor {
         self.inner.poll(&mut self.inner_done);
         for c in &self.inner_done {
             let finished = matches!(c.outcome, Outcome::Filled { .. } | Outcome::Rejected(_));
-            if let (true, Some(&jid)) = (finished, self.ids.get(&c.id)) {
+            if finished && self.j.state().orders.contains_key(&c.id) {
                 let outcome = serde_json::to_string(&c.outcome).unwrap_or_default();
-                if self.j.state().orders.contains_key(&jid)
-                    && let Err(e) = self.j.append(&Record::OrderDone { id: jid, outcome })
-                {
+                if let Err(e) = self.j.append(&Record::OrderDone { id: c.id, outcome }) {
                     self.journal_errors += 1;
                     eprintln!("journal: {e}");
                 }
-                self.ids.remove(&c.id);
             }
         }
         out.append(&mut self.inner_done);
@@ -374,4 +378,32 @@ impl Executor for JournaledExecutor {
             eprintln!("journal: {e}");
         }
     }
+
+    fn resume_points(&self) -> Vec<ResumePoint> {
+        self.resume.clone()
+    }
+}
+
+/// Where each breached slot's episode stands: the last ordinal the journal holds for it (one
+/// less while its order is still open, so the dispatcher rebuilds that order under its own id
+/// and the covered-slot rule keeps it from being sent again).
+fn resume_points(
+    state: &DurableState,
+    breached: &BTreeMap<u32, u64>,
+    covered: &BTreeSet<u32>,
+) -> Vec<ResumePoint> {
+    // (slot, episode) -> last ordinal; a slot reused by another account has its own episodes.
+    let mut last: HashMap<(u32, u64), u32> = HashMap::new();
+    for l in state.last_order.values() {
+        let n = last.entry((l.slot, l.episode)).or_default();
+        *n = (*n).max(l.ordinal);
+    }
+    breached
+        .iter()
+        .map(|(&slot, &episode)| {
+            let n = last.get(&(slot, episode)).copied().unwrap_or(0);
+            let ordinal = if covered.contains(&slot) { n.saturating_sub(1) } else { n };
+            ResumePoint { slot, episode, ordinal }
+        })
+        .collect()
 }

@@ -25,12 +25,15 @@
 //! - [`state`]: [`DurableState`], what the records build.
 //! - [`store`]: [`Journal`]: segments, fsync policy, snapshots, recovery.
 //! - [`keeper`]: the journal wired into a run: feed-side book journal, journaled executor.
+//! - [`events`]: the breach events log (`--out`), written per scan batch and continued across
+//!   restarts from the book journal.
 //! - [`drill`]: a deterministic workload for tests, the kill -9 drill, soak and bench.
 //!
 //! The policy and the recovery guarantees are written down in `docs/RELIABILITY.md`.
 
 pub mod crc;
 pub mod drill;
+pub mod events;
 pub mod frame;
 pub mod keeper;
 pub mod record;
@@ -38,5 +41,5 @@ pub mod state;
 pub mod store;
 
 pub use record::{OrderRecord, OrderState, Record};
-pub use state::{ApplyError, DurableState, SlotAccount, TrackedOrder};
+pub use state::{ApplyError, DurableState, LastOrder, SlotAccount, TrackedOrder};
 pub use store::{FsyncPolicy, Journal, JournalConfig, JournalError, JournalStats, Recovery, TailCut};

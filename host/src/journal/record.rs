@@ -95,6 +95,13 @@ pub struct OrderRecord {
     pub slot: u32,
     /// 1 for the first send, 2 for the first retry, ...
     pub attempt: u32,
+    /// The breach episode of a derived id ([`OrderKey`](crate::dispatch::OrderKey)); 0 with
+    /// `ordinal` 0 for an id taken from a counter (older journals, the drill).
+    #[serde(default)]
+    pub episode: u64,
+    /// The order's ordinal in its episode (0: a counter id).
+    #[serde(default)]
+    pub ordinal: u32,
     /// The dispatcher's order, serialised as JSON.
     pub body: String,
 }
@@ -108,7 +115,20 @@ impl OrderRecord {
         attempt: u32,
         order: &T,
     ) -> Result<Self, serde_json::Error> {
-        Ok(OrderRecord { id, account, slot, attempt, body: serde_json::to_string(order)? })
+        Ok(OrderRecord {
+            id,
+            account,
+            slot,
+            attempt,
+            episode: 0,
+            ordinal: 0,
+            body: serde_json::to_string(order)?,
+        })
+    }
+
+    /// The same record for an id derived from (account, `episode`, `ordinal`).
+    pub fn keyed(self, episode: u64, ordinal: u32) -> Self {
+        OrderRecord { episode, ordinal, ..self }
     }
 
     /// The dispatcher order back.

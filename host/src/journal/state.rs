@@ -27,6 +27,17 @@ pub struct TrackedOrder {
     pub state: OrderState,
 }
 
+/// The last derived-id order journaled for an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastOrder {
+    /// The slot it was for.
+    pub slot: u32,
+    /// Its breach episode.
+    pub episode: u64,
+    /// Its ordinal in the episode.
+    pub ordinal: u32,
+}
+
 /// Book, prices, parameters and open orders, as of record `seq`.
 ///
 /// Every change goes through [`apply`](DurableState::apply), which refuses a record that does
@@ -46,8 +57,12 @@ pub struct DurableState {
     pub params: BTreeMap<String, String>,
     /// Open orders by id.
     pub orders: BTreeMap<u64, TrackedOrder>,
-    /// One past the highest order id ever journaled.
+    /// One past the highest counter order id ever journaled (records with `ordinal` 0).
     pub next_order_id: u64,
+    /// Per account, the last order with a derived id: a restart continues its episode's
+    /// ordinals, and an order repeating an (episode, ordinal) is refused.
+    #[serde(default)]
+    pub last_order: BTreeMap<u64, LastOrder>,
     /// Orders finished so far.
     pub orders_done: u64,
     /// Records that are live feed frames ([`Record::Live`]).
@@ -135,6 +150,7 @@ impl DurableState {
             params: BTreeMap::new(),
             orders: BTreeMap::new(),
             next_order_id: 1,
+            last_order: BTreeMap::new(),
             orders_done: 0,
             live_frames: 0,
             live_seq: BTreeMap::new(),
@@ -202,8 +218,18 @@ impl DurableState {
                 }
             }
             Record::OrderPending(o) => match self.orders.get(&o.id) {
-                None if o.id < self.next_order_id => {
+                None if o.ordinal == 0 && o.id < self.next_order_id => {
                     Err(ApplyError::Order { id: o.id, reason: "id already used by a finished order" })
+                }
+                None if self
+                    .last_order
+                    .get(&o.account)
+                    .is_some_and(|l| l.episode == o.episode && l.ordinal >= o.ordinal && o.ordinal > 0) =>
+                {
+                    Err(ApplyError::Order {
+                        id: o.id,
+                        reason: "episode and ordinal already used for this account (a reused id)",
+                    })
                 }
                 None => Ok(()),
                 Some(t) if o.attempt <= t.order.attempt => {
@@ -271,7 +297,12 @@ impl DurableState {
                 self.last_ts.iter_mut().for_each(|t| *t = *ts_ns);
             }
             Record::OrderPending(o) => {
-                self.next_order_id = self.next_order_id.max(o.id + 1);
+                if o.ordinal == 0 {
+                    self.next_order_id = self.next_order_id.max(o.id.saturating_add(1));
+                } else {
+                    let last = LastOrder { slot: o.slot, episode: o.episode, ordinal: o.ordinal };
+                    self.last_order.insert(o.account, last);
+                }
                 self.orders.insert(o.id, TrackedOrder { order: o.clone(), state: OrderState::Pending });
             }
             Record::OrderSent { id, .. } => {
@@ -378,6 +409,7 @@ mod tests {
         let m = v.as_object_mut().unwrap();
         m.remove("live_frames");
         m.remove("live_seq");
+        m.remove("last_order");
         let s: DurableState = serde_json::from_value(v).unwrap();
         assert_eq!(s, DurableState::new(2, 1));
     }

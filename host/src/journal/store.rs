@@ -677,6 +677,75 @@ impl Drop for Journal {
 
 /// Replays one segment into `state`; returns the end of its valid data, the sequence number
 /// its next record would have, and the records applied.
+/// Reads a journal without changing it: the newest valid snapshot taken at or before record
+/// `at_most`, then every record after it, in order, to the end of the journal (a torn tail
+/// ends the reading, as recovery would cut it). `each` gets the state before the record and
+/// the record; it applies it (or not) as it needs. Returns the state after the last record.
+///
+/// For rebuilding what a run derived from the records after some point (the breach events a
+/// kill cut short): recovery itself is [`Journal::open`].
+pub fn read_records(
+    dir: &Path,
+    at_most: u64,
+    mut each: impl FnMut(&DurableState, u64, &Record) -> Result<(), String>,
+) -> Result<DurableState, JournalError> {
+    let l = list(dir)?;
+    let mut state = None;
+    let mut tried = Vec::new();
+    for (_, path) in l.snaps.iter().rev().filter(|(n, _)| *n <= at_most) {
+        match load_snapshot(path) {
+            Ok(s) => {
+                state = Some(s);
+                break;
+            }
+            Err(why) => tried.push(format!("{}: {why}", path.display())),
+        }
+    }
+    let Some(mut state) = state else {
+        let oldest = l.snaps.first().map_or("none".to_string(), |(n, _)| format!("record {n}"));
+        tried.push(format!("none at or before record {at_most} (oldest kept: {oldest})"));
+        return Err(JournalError::NoSnapshot { dir: dir.to_path_buf(), tried: tried.join("; ") });
+    };
+    for (i, (_, path)) in l.segs.iter().enumerate() {
+        if i + 1 < l.segs.len() && l.segs[i + 1].0 <= state.seq + 1 {
+            continue;
+        }
+        let buf = fs::read(path).map_err(io("read", path))?;
+        let scan = frame::scan(&buf, MAX_RECORD).map_err(|m| JournalError::Corrupt {
+            path: path.to_path_buf(),
+            offset: m.offset as u64,
+            why: m.why.to_string(),
+            next_valid: m.next_valid as u64,
+        })?;
+        for f in &scan.frames {
+            if f.seq <= state.seq {
+                continue;
+            }
+            let bad = |why: String| JournalError::BadRecord {
+                path: path.to_path_buf(),
+                offset: f.offset as u64,
+                seq: f.seq,
+                why,
+            };
+            if f.seq != state.seq + 1 {
+                return Err(JournalError::Gap {
+                    path: path.to_path_buf(),
+                    offset: f.offset as u64,
+                    expected: state.seq + 1,
+                    found: f.seq,
+                });
+            }
+            let record = decode_payload(f.payload).map_err(|e| bad(format!("does not decode: {e}")))?;
+            each(&state, f.seq, &record).map_err(bad)?;
+            state.apply(f.seq, &record).map_err(|e| bad(e.to_string()))?;
+        }
+        if matches!(scan.end, End::Torn { .. }) {
+            break;
+        }
+    }
+    Ok(state)
+}
+
 fn replay_segment(
     path: &Path,
     start: u64,

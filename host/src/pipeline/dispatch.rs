@@ -199,6 +199,7 @@ impl BreachSink for DispatchSink {
             breached: breached.to_vec(),
             cleared: cleared.to_vec(),
             at_risk: at_risk.to_vec(),
+            ..Default::default()
         };
         // Never waits: a full queue is merged into a carry and re-offered with the next scan.
         self.last_seq = seq;
@@ -338,6 +339,8 @@ fn dispatch_loop(
     clock: Clock,
 ) -> DispatchReport {
     let mut d = Dispatcher::new(opts.rules);
+    // A restarted keeper continues the breach episodes and order ids its journal holds.
+    d.resume(exec.resume_points());
     let mut prices = Vec::new();
     let mut rep = DispatchReport {
         stats: DispatchStats::default(),

@@ -56,6 +56,8 @@ fn order(v: &Venue, slot: u32, id: u64) -> Option<LiquidationOrder> {
         account: view.account,
         slot,
         attempt: 1,
+        episode: 0,
+        ordinal: 1,
         kind,
         value_at_risk: plan.debt_value,
         created_ns: 0,
