@@ -29,6 +29,8 @@ use super::{BAR_BYTES, LinkError, LinkMemory};
 /// How long a card keeps trying for a lock that is held, before it refuses: a host's probe
 /// (below) holds the lock for a few microseconds, and must not make a starting card give up.
 const LOCK_PATIENCE: Duration = Duration::from_millis(200);
+/// How long a host waits for a card that holds the file to write its header.
+pub const LAYOUT_PATIENCE: Duration = Duration::from_secs(2);
 
 /// The card that owns (or last owned) a link file, as its header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,7 +208,8 @@ pub fn take(path: &Path, evt_entries: usize) -> Result<(LinkMemory, Previous), L
     Ok((layout(whole, shm)?, previous))
 }
 
-/// The host side: opens a link file a card has taken and is serving.
+/// The host side: opens a link file a card has taken and is serving. A card that holds the
+/// file but is still laying it out is waited for (up to [`LAYOUT_PATIENCE`]).
 pub fn open(path: &Path) -> Result<LinkMemory, LinkError> {
     let p = || path.display().to_string();
     let file = match OpenOptions::new().read(true).write(true).open(path) {
@@ -216,34 +219,57 @@ pub fn open(path: &Path) -> Result<LinkMemory, LinkError> {
         }
         Err(e) => return Err(io_err(path)(e)),
     };
-    let len = file.metadata().map_err(io_err(path))?.len() as usize;
-    if len < SHM_HEADER_BYTES as usize {
-        return Err(LinkError::NotALinkFile { path: p(), why: format!("{len} bytes, no header (yet)") });
-    }
-    let whole = map(&file, len, path)?;
-    let header = whole.slice(0, SHM_HEADER_BYTES as usize, "shm header")?;
-    let magic = header.read32(field::MAGIC as usize)?;
-    if magic != SHM_MAGIC {
-        return Err(LinkError::NotALinkFile { path: p(), why: format!("header magic {magic:#010x}") });
-    }
-    let version = header.read32(field::VERSION as usize)?;
-    if version >> 16 != SHM_VERSION >> 16 {
-        return Err(LinkError::NotALinkFile {
-            path: p(),
-            why: format!("header version {version:#010x}, this host reads {SHM_VERSION:#010x}"),
-        });
-    }
-    // Is a card holding it? A shared lock is free only when no card holds the exclusive one.
-    match flock(&file, FlockOperation::NonBlockingLockShared) {
-        Ok(()) => {
-            let _ = flock(&file, FlockOperation::Unlock);
-            return Err(LinkError::NotServed { path: p(), last: read_owner(&header) });
+    let held = held_by_a_card(&file, path)?;
+    let start = Instant::now();
+    loop {
+        let len = file.metadata().map_err(io_err(path))?.len() as usize;
+        let mut magic = 0;
+        if len >= SHM_HEADER_BYTES as usize {
+            let whole = map(&file, len, path)?;
+            let header = whole.slice(0, SHM_HEADER_BYTES as usize, "shm header")?;
+            magic = header.read32(field::MAGIC as usize)?;
+            if magic == SHM_MAGIC {
+                let version = header.read32(field::VERSION as usize)?;
+                if version >> 16 != SHM_VERSION >> 16 {
+                    return Err(LinkError::NotALinkFile {
+                        path: p(),
+                        why: format!("header version {version:#010x}, this host reads {SHM_VERSION:#010x}"),
+                    });
+                }
+                if !held {
+                    return Err(LinkError::NotServed { path: p(), last: read_owner(&header) });
+                }
+                let shm = ShmFile { path: path.to_path_buf(), header, _claim: None };
+                return layout(whole, shm);
+            }
         }
-        Err(rustix::io::Errno::WOULDBLOCK) => {}
-        Err(e) => return Err(io_err(path)(e.into())),
+        let why = if !held {
+            format!(
+                "no card holds it and it has no link header ({len} bytes, first word {magic:#010x}); \
+                 start a card: `liqscan card --shm {}`",
+                p()
+            )
+        } else if start.elapsed() > LAYOUT_PATIENCE {
+            format!("a card holds it but has not written its header in {LAYOUT_PATIENCE:?}")
+        } else {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        return Err(LinkError::NotALinkFile { path: p(), why });
     }
-    let shm = ShmFile { path: path.to_path_buf(), header, _claim: None };
-    layout(whole, shm)
+}
+
+/// Whether a card holds the file's lock: a shared lock is free only when no card holds the
+/// exclusive one. (Taken and dropped at once: a card starting meanwhile waits it out.)
+fn held_by_a_card(file: &File, path: &Path) -> Result<bool, LinkError> {
+    match flock(file, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = flock(file, FlockOperation::Unlock);
+            Ok(false)
+        }
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(true),
+        Err(e) => Err(io_err(path)(e.into())),
+    }
 }
 
 /// Splits a mapped link file by its header's layout.
@@ -352,6 +378,25 @@ mod tests {
             format!("{path}: no such link file; start the card first: `liqscan card --shm {path}`")
         );
         assert!(!p.exists(), "the host created nothing");
+    }
+
+    #[test]
+    fn the_host_waits_for_a_card_that_holds_the_file_to_lay_it_out() {
+        let (_d, p) = file();
+        // A card that has the lock and the length but not yet the header.
+        let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&p).unwrap();
+        flock(&f, FlockOperation::NonBlockingLockExclusive).unwrap();
+        f.set_len((0x1000 + BAR_BYTES + 128 * 64) as u64).unwrap();
+        let e = open(&p).unwrap_err();
+        assert!(e.to_string().contains("has not written its header"), "{e}");
+        // It finishes while the host waits.
+        let q = p.clone();
+        let host = std::thread::spawn(move || open(&q).map(|m| m.evt_entries()));
+        std::thread::sleep(Duration::from_millis(50));
+        drop(f);
+        let (card, _) = take(&p, 128).unwrap();
+        assert_eq!(host.join().unwrap().unwrap(), 128);
+        drop(card);
     }
 
     #[test]
