@@ -7,6 +7,10 @@
 //!  replay ──> pipeline ──CardLink──> /dev/shm <── liqscan card (child process)   kill -9
 //!                 └─ watchdog ─> SoftwareEngine (rebuilt) ─> same breaches
 //! ```
+//!
+//! One card per link file (issue 17): a second card on a held file is refused, a file left by
+//! a killed card is named as such by the host and taken over by the next card, and a host
+//! whose link file is taken by a new card fails over on the generation change.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -20,6 +24,7 @@ use liqscan_host::feed::replay::{self, Pace};
 use liqscan_host::link::{CardLink, LinkEngine, LinkMemory, LinkOptions};
 use liqscan_host::metrics::Counters;
 use liqscan_host::pipeline::{self, Backend, Book, Clock, FeedMsg, PipelineConfig, PipelineReport};
+use liqscan_sim::card::{CardThread, ServeOptions, SoftwareCard};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -204,4 +209,196 @@ fn a_card_silent_from_the_start_fails_over_at_start_up() {
     assert_eq!(failovers, "1 fail-overs");
     assert_eq!(none, "0 fail-overs");
     assert_eq!(digest, want, "the same breaches as a software-only run");
+}
+
+/// A directory for link files: /dev/shm where there is one.
+fn shm_dir() -> PathBuf {
+    if std::path::Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() }
+}
+
+/// Starts `liqscan card` on `path`, its stderr into `log` (read while it runs).
+fn start_card(path: &std::path::Path, log: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_liqscan"))
+        .args(["card", "--shm", path.to_str().unwrap(), "--accounts", "256", "--assets", "16"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("start liqscan card")
+}
+
+/// Waits until a card serves `path`; returns the generation the host sees.
+fn wait_served(path: &std::path::Path) -> u32 {
+    let start = Instant::now();
+    loop {
+        match LinkMemory::shm_open(path) {
+            Ok(m) => return m.shm_file().expect("a link file").generation(),
+            Err(e) if start.elapsed() > Duration::from_secs(20) => panic!("card never came up: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+fn run_demo(backend: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_liqscan"))
+        .args(["run", "--demo-accounts", "200"])
+        .args(backend)
+        .output()
+        .expect("liqscan run")
+}
+
+/// The defect as found: two `liqscan card --shm F` at once, then a keeper on F. Before the
+/// link was exclusive the second card served too, both answered the host, and 3 runs of 5 ended
+/// with a wrong digest and no fail-over. Now the second card refuses, naming the file and the
+/// first card, and the keeper's breaches are a software-only run's.
+#[test]
+fn a_second_card_on_the_same_link_file_is_refused_and_the_keeper_stays_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = shm_dir().join(format!("liqscan-two-cards-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut first = start_card(&path, &dir.path().join("first.log"));
+    assert_eq!(wait_served(&path), 1);
+    let second_log = dir.path().join("second.log");
+    let mut second = start_card(&path, &second_log);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let keeper = status.is_some().then(|| run_demo(&["--backend", "shm", "--shm", path.to_str().unwrap()]));
+    let _ = second.kill();
+    let _ = second.wait();
+    let first_pid = first.id();
+    let _ = first.kill();
+    let _ = first.wait();
+    let _ = std::fs::remove_file(&path);
+    let status = status.expect("the second card is still serving the first card's link file after 15 s");
+    assert!(!status.success(), "the second card must refuse");
+    let err = std::fs::read_to_string(&second_log).unwrap();
+    let want = format!("{} is already served by another card (pid {first_pid}, ", path.display());
+    assert!(err.contains(&want), "the refusal names the file and the owner: {err}");
+    let keeper = keeper.unwrap();
+    assert!(keeper.status.success(), "run failed: {}", String::from_utf8_lossy(&keeper.stderr));
+    let (digest, failovers) = summary(&keeper);
+    let (want, _) = summary(&run_demo(&["--backend", "software"]));
+    assert_eq!(failovers, "0 fail-overs");
+    assert_eq!(digest, want, "the same breaches as a software-only run");
+}
+
+/// A card killed (here by SIGKILL; SIGTERM leaves the same) leaves its link file behind with its
+/// lock free. The host says no card serves it and how to start one; the next card takes it
+/// over with the next generation, says so, and serves a keeper correctly.
+#[test]
+fn a_killed_cards_stale_file_is_named_by_the_host_and_reused_by_the_next_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = shm_dir().join(format!("liqscan-stale-{}", std::process::id()));
+    let p = path.to_str().unwrap();
+    let _ = std::fs::remove_file(&path);
+    let mut first = start_card(&path, &dir.path().join("first.log"));
+    assert_eq!(wait_served(&path), 1);
+    let first_pid = first.id();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(path.exists(), "a killed card leaves its file");
+    let e = LinkMemory::shm_open(&path).expect_err("the host opened a file no card serves").to_string();
+    assert!(e.contains("no card is serving this link file"), "{e}");
+    assert!(e.contains(&format!("pid {first_pid}, ")), "{e}");
+    assert!(e.ends_with(&format!("start one: `liqscan card --shm {p}`")), "{e}");
+    let refused = run_demo(&["--backend", "shm", "--shm", p]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains(&format!("`liqscan card --shm {p}`")));
+
+    let log = dir.path().join("second.log");
+    let mut second = start_card(&path, &log);
+    let generation = wait_served(&path);
+    let owner = LinkMemory::shm_open(&path).unwrap().shm_file().unwrap().owner();
+    let keeper = run_demo(&["--backend", "shm", "--shm", p]);
+    let second_pid = second.id();
+    let _ = second.kill();
+    let _ = second.wait();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!((generation, owner.pid), (2, second_pid));
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(err.contains(&format!("reusing stale link file {p} (its last card, pid {first_pid}, ")), "{err}");
+    assert!(keeper.status.success(), "run failed: {}", String::from_utf8_lossy(&keeper.stderr));
+    let (digest, failovers) = summary(&keeper);
+    let (want, _) = summary(&run_demo(&["--backend", "software"]));
+    assert_eq!((digest, failovers), (want, "0 fail-overs".to_string()));
+}
+
+/// `liqscan run --backend shm` on a path where no card was ever started says how to start one.
+#[test]
+fn a_missing_link_file_says_how_to_start_the_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("no-card-here");
+    let p = p.to_str().unwrap();
+    let out = run_demo(&["--backend", "shm", "--shm", p]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{p}: no such link file; start the card first: `liqscan card --shm {p}`")),
+        "{err}"
+    );
+}
+
+/// Mid-replay the card stops and a new card takes its link file (stale now, so allowed). The
+/// host notices the generation change, not the watchdog (a minute here), and fails over: the
+/// breaches are a software-only run's.
+#[test]
+fn the_host_fails_over_when_a_new_card_takes_the_link_file() {
+    let msgs = workload();
+    let (sw, sw_changes) = run(
+        Backend::Software(Box::new(SoftwareEngine::new(SLOTS, ASSETS))),
+        &msgs,
+        Arc::default(),
+        Pace::Flood,
+    );
+    let sw_changes = sw_changes.lock().unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("link");
+    let card =
+        |mem| CardThread::spawn(mem, Box::new(SoftwareCard::new(320, ASSETS)), ServeOptions::default(), None);
+    let first = card(LinkMemory::shm_create(&path, 1024).unwrap());
+    let watchdog = Duration::from_secs(60);
+    let opts = LinkOptions { timeout: watchdog, ..Default::default() };
+    let link = CardLink::open(LinkMemory::shm_open(&path).unwrap(), opts).expect("link to the card");
+    assert_eq!(link.generation(), Some(1));
+    let engine = LinkEngine::new(link, SLOTS, ASSETS).expect("card engine");
+    let counters = Arc::new(Counters::default());
+    let watch = counters.clone();
+    let p = path.clone();
+    let taker = std::thread::spawn(move || {
+        while watch.ticks.load(Ordering::Relaxed) < 1200 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        first.stop();
+        let (mem, previous) = LinkMemory::shm_take(&p, 1024).expect("the stopped card's file is taken over");
+        assert!(matches!(previous, liqscan_host::link::Previous::Stale(o) if o.generation == 1));
+        card(mem)
+    });
+    let t = Instant::now();
+    let (rep, changes) = run(
+        Backend::Card(Box::new(engine), Book::new(SLOTS, ASSETS)),
+        &msgs,
+        counters.clone(),
+        Pace::Fixed { per_second: 8_000.0 },
+    );
+    let took = t.elapsed();
+    drop(taker.join().unwrap());
+    assert!(took < watchdog / 2, "the replay took {took:?}: the watchdog, not the generation, ended it");
+    assert_eq!(rep.failovers.len(), 1, "one fail-over: {:?}", rep.failovers);
+    assert!(
+        rep.failovers[0]
+            .contains(&format!("{} was taken by another card (generation 1 -> 2; ", path.display())),
+        "{:?}",
+        rep.failovers
+    );
+    assert_eq!(rep.backend, "software");
+    assert_eq!(rep.messages, sw.messages, "no message lost");
+    assert_eq!(*changes.lock().unwrap(), sw_changes, "same breaches, in the same order, as software alone");
+    assert_eq!((rep.breach, rep.at_risk), (sw.breach, sw.at_risk));
 }

@@ -1,7 +1,8 @@
 //! `liqscan card`: the emulated card as its own process, serving a shared-memory link.
 //!
-//! It creates the link file (BAR image then event ring), identifies itself in `ID_TYPE`, and
-//! serves commands until it is killed. `liqscan run --backend shm --shm PATH` (or any host
+//! It takes the link file (header, BAR image, event ring) under an exclusive lock, refusing a
+//! file another card holds and reusing one a stopped card left behind, identifies itself in
+//! `ID_TYPE`, and serves commands until it is killed (the kernel then drops the lock). `liqscan run --backend shm --shm PATH` (or any host
 //! code opening [`LinkMemory::shm_open`]) drives it exactly as it drives a real card.
 
 use std::path::PathBuf;
@@ -9,13 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result, bail};
-use liqscan_host::link::{DEFAULT_EVT_ENTRIES, LinkMemory};
+use liqscan_host::link::{DEFAULT_EVT_ENTRIES, LinkMemory, Previous};
 use liqscan_sim::card::{CardEngine, Fault, Idle, ServeOptions, SoftwareCard, serve};
 
 /// Arguments of `liqscan card`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Link file to create (normally under /dev/shm).
+    /// Link file to take (normally under /dev/shm): created if missing; refused if another card
+    /// holds it; reused if the card that made it has stopped.
     #[arg(long, default_value = "/dev/shm/liqscan-card")]
     pub shm: PathBuf,
     /// Engine: `software` (any book size) or `hdl` (the rust-hdl simulation of the core; at
@@ -54,16 +56,24 @@ pub fn make_engine(engine: &str, accounts: usize, assets: usize) -> Result<Box<d
 /// Runs the card until killed.
 pub fn run(a: Args) -> Result<()> {
     let mut engine = make_engine(&a.engine, a.accounts, a.assets)?;
-    let mem = LinkMemory::shm_create(&a.shm, a.evt_entries)?;
+    let (mem, previous) = LinkMemory::shm_take(&a.shm, a.evt_entries)?;
+    if let Previous::Stale(last) = previous {
+        eprintln!(
+            "reusing stale link file {} (its last card, {last}, has stopped; its lock was free)",
+            a.shm.display()
+        );
+    }
+    let generation = mem.shm_file().map_or(0, |f| f.generation());
     if let Some(c) = a.core {
         liqscan_host::pipeline::pin("emulated card", c);
     }
     eprintln!(
-        "emulated card ({} engine, {} accounts, {} assets) serving {}",
+        "emulated card ({} engine, {} accounts, {} assets) serving {} (pid {}, generation {generation})",
         engine.name(),
         engine.accounts(),
         engine.assets(),
-        a.shm.display()
+        a.shm.display(),
+        std::process::id()
     );
     let opts = ServeOptions {
         stop: Arc::new(AtomicBool::new(false)),

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod regs;
 pub mod ring;
+pub mod shm;
 pub mod widths;
 
 pub use config::*;

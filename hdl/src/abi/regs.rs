@@ -331,8 +331,13 @@ pub fn by_offset(offset: u32) -> Option<&'static RegDef> {
 
 /// The register table in Markdown, as carried in `docs/REGISTERS.md`.
 pub fn markdown_table() -> String {
+    markdown_table_of(REGISTERS)
+}
+
+/// A Markdown table of `defs` (the register map, or the link file header of [`crate::abi::shm`]).
+pub fn markdown_table_of(defs: &[RegDef]) -> String {
     let mut s = String::from("| offset | name | access | reset | meaning |\n|---|---|---|---|---|\n");
-    for r in REGISTERS {
+    for r in defs {
         s.push_str(&format!(
             "| 0x{:03X} | {} | {} | 0x{:08X} | {} |\n",
             r.offset,

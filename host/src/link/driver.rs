@@ -60,6 +60,8 @@ pub struct CardLink {
     phase: bool,
     timeout: Duration,
     backoff: bool,
+    /// Shared memory: the link file's generation when the link was opened.
+    generation: Option<u32>,
     /// Counters.
     pub stats: LinkStats,
 }
@@ -74,6 +76,8 @@ impl CardLink {
                 "command ring of {n} entries: need a power of two in 2..={CMD_RING_MAX_ENTRIES}"
             )));
         }
+        // Read before anything else: a card that takes the file from now on is noticed.
+        let generation = mem.shm_file().map(|f| f.generation());
         let bar = &mem.bar;
         let start = Instant::now();
         loop {
@@ -129,6 +133,7 @@ impl CardLink {
             phase: true,
             timeout: opts.timeout.max(opts.open_timeout),
             backoff: opts.backoff,
+            generation,
             stats: LinkStats::default(),
         };
         link.fence(0x4C51_0001, |_| Ok(()))?;
@@ -144,6 +149,29 @@ impl CardLink {
     /// The memory this link drives.
     pub fn memory(&self) -> &LinkMemory {
         &self.mem
+    }
+
+    /// The link file's generation the link was opened on (shared memory only).
+    pub fn generation(&self) -> Option<u32> {
+        self.generation
+    }
+
+    /// Shared memory: fails with [`LinkError::Taken`] when another card has taken the link file
+    /// since the link was opened (one load from the mapped header; nothing for PCIe).
+    #[inline]
+    pub fn check_owner(&self) -> Result<(), LinkError> {
+        if let (Some(was), Some(f)) = (self.generation, self.mem.shm_file()) {
+            let now = f.generation();
+            if now != was {
+                return Err(LinkError::Taken {
+                    path: f.path().display().to_string(),
+                    was,
+                    now,
+                    owner: f.owner(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The watchdog time-out.
@@ -212,9 +240,16 @@ impl CardLink {
         for (i, x) in w.iter_mut().enumerate().skip(1) {
             *x = self.mem.dma.load_at(base + 4 * i, Ordering::Relaxed);
         }
-        let e = EventEntry::decode_words(&w)
-            .map_err(|err| LinkError::Protocol(format!("event {} does not decode: {err}", self.evt_head)))?;
+        // A new card on the link file clears the ring: say that rather than what it looks like.
+        let e = match EventEntry::decode_words(&w) {
+            Ok(e) => e,
+            Err(err) => {
+                self.check_owner()?;
+                return Err(LinkError::Protocol(format!("event {} does not decode: {err}", self.evt_head)));
+            }
+        };
         if e.seq != self.evt_head {
+            self.check_owner()?;
             return Err(LinkError::Protocol(format!(
                 "event sequence gap: expected {}, got {}",
                 self.evt_head, e.seq
@@ -246,7 +281,8 @@ impl CardLink {
     }
 
     /// Waits for an event, spinning (with `backoff`, sleeping 20 us between polls once the wait
-    /// passes 200 us); `Timeout` after the watchdog period.
+    /// passes 200 us); `Timeout` after the watchdog period. Where it looks at the clock it also
+    /// checks that the link file still belongs to the card ([`check_owner`](Self::check_owner)).
     #[inline]
     pub fn wait(&mut self, waiting: &'static str) -> Result<EventEntry, LinkError> {
         let mut spins = 0u32;
@@ -257,6 +293,7 @@ impl CardLink {
             }
             spins = spins.wrapping_add(1);
             if spins.is_multiple_of(4096) || (self.backoff && since.is_some()) {
+                self.check_owner()?;
                 let t = *since.get_or_insert_with(Instant::now);
                 let waited = t.elapsed();
                 if waited > self.timeout {
@@ -271,7 +308,8 @@ impl CardLink {
         }
     }
 
-    /// Posts a fence and drains events (handing each to `on_event`) until it returns.
+    /// Posts a fence and drains events (handing each to `on_event`) until it returns, then
+    /// checks that the link file still belongs to the card the link was opened on.
     pub fn fence(
         &mut self,
         token: u32,
@@ -282,7 +320,7 @@ impl CardLink {
             let e = self.wait("fence")?;
             if let liqscan_hdl::abi::Event::FenceDone { cmd_seq, token: t } = e.event {
                 if cmd_seq == seq && t == token {
-                    return Ok(());
+                    return self.check_owner();
                 }
                 return Err(LinkError::Protocol(format!(
                     "fence {seq}/{token:#x} answered as {cmd_seq}/{t:#x}"

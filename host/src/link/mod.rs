@@ -19,8 +19,10 @@
 //!   device, whose length reads 0, so the length is given), and the event ring in a pinned DMA
 //!   buffer (a hugetlbfs file where available) whose bus address is written to
 //!   `EVT_RING_ADDR_*`. The tests run this backend against regular files laid out the same way.
-//! - **Shared memory**: one file under `/dev/shm` holding the BAR image then the event ring,
-//!   served by the emulated card (`liqscan card`, or its in-process thread form).
+//! - **Shared memory**: one file under `/dev/shm` holding a header page, the BAR image, then
+//!   the event ring, served by the emulated card (`liqscan card`, or its in-process thread
+//!   form). The card holds the file under a lock; the header names it and counts generations,
+//!   and the host fails over when the generation changes under it ([`shm`]).
 //!
 //! The same [`CardLink`] and [`LinkEngine`] code drives every backend.
 //!
@@ -34,12 +36,15 @@ mod driver;
 mod engine;
 mod held;
 pub mod mmio;
+pub mod shm;
 
 use std::path::Path;
+use std::sync::Arc;
 
 pub use driver::{CardLink, LinkOptions, LinkStats};
 pub use engine::{LinkEngine, LinkFault};
 pub use mmio::Region;
+pub use shm::{Owner, Previous, ShmFile};
 
 use liqscan_hdl::abi::regs::CMD_RING_WINDOW;
 use liqscan_hdl::abi::ring::RING_ENTRY_BYTES;
@@ -125,6 +130,56 @@ pub enum LinkError {
     /// The card answered wrongly.
     #[error("card answered wrongly: {0}")]
     Protocol(String),
+    /// Another card holds the link file.
+    #[error(
+        "{path} is already served by another card ({}); stop that card first, or give this one another --shm path",
+        owner.map_or("owner unknown".to_string(), |o| o.to_string())
+    )]
+    Busy {
+        /// The link file.
+        path: String,
+        /// The card holding it, as its header says.
+        owner: Option<Owner>,
+    },
+    /// No link file at the path.
+    #[error("{path}: no such link file; start the card first: `liqscan card --shm {path}`")]
+    NoLinkFile {
+        /// The path given.
+        path: String,
+    },
+    /// The file is not a link file (or not yet: a card is still laying it out).
+    #[error("{path} is not a liqscan link file: {why}")]
+    NotALinkFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A link file that no card serves: its card stopped or was killed.
+    #[error(
+        "{path}: no card is serving this link file (its last card, {last}, has stopped); start one: `liqscan card --shm {path}`"
+    )]
+    NotServed {
+        /// The file.
+        path: String,
+        /// The card that last held it.
+        last: Owner,
+    },
+    /// Another card took the link file while the host was using it: the card the host was
+    /// talking to is gone.
+    #[error(
+        "{path} was taken by another card (generation {was} -> {now}; now {owner}): the card this link was opened on is gone"
+    )]
+    Taken {
+        /// The file.
+        path: String,
+        /// The generation the link was opened on.
+        was: u32,
+        /// The generation now.
+        now: u32,
+        /// The new owner.
+        owner: Owner,
+    },
 }
 
 /// The two memories of a link: BAR 0 (registers and the command ring window) and the DMA
@@ -138,39 +193,32 @@ pub struct LinkMemory {
     /// The event ring's address as the card sees it (bus address for PCIe; the byte offset in
     /// the file for shared memory).
     pub evt_ring_addr: u64,
+    /// Shared memory: the link file's header (owner, generation) and, on the card side, the
+    /// lock that makes the file the card's alone. `None` for PCIe.
+    shm: Option<Arc<ShmFile>>,
 }
 
 impl LinkMemory {
-    /// Creates (or reuses) a shared-memory link file of [`BAR_BYTES`] plus `evt_entries`
-    /// entries: the card side. `path` is normally under `/dev/shm`.
+    /// The card side: takes the shared-memory link file at `path` (creating it; normally under
+    /// `/dev/shm`) for an event ring of `evt_entries`, exclusively: see [`shm::take`]. The lock
+    /// is held until the last clone of the returned memory is dropped.
     pub fn shm_create(path: &Path, evt_entries: usize) -> Result<LinkMemory, LinkError> {
-        check_entries(evt_entries)?;
-        let len = BAR_BYTES + evt_entries * RING_ENTRY_BYTES;
-        let whole = mmio::map_file(path, Some(len), true, "shm")?;
-        if whole.len() != len {
-            return Err(LinkError::Layout(format!("{}: expected {len} bytes", path.display())));
-        }
-        whole.zero();
-        Self::split(whole)
+        Ok(shm::take(path, evt_entries)?.0)
     }
 
-    /// Opens a shared-memory link file made by the card: the host side.
+    /// As [`shm_create`](Self::shm_create), also saying whether a stale file was reused.
+    pub fn shm_take(path: &Path, evt_entries: usize) -> Result<(LinkMemory, Previous), LinkError> {
+        shm::take(path, evt_entries)
+    }
+
+    /// The host side: opens a link file that a running card has taken: see [`shm::open`].
     pub fn shm_open(path: &Path) -> Result<LinkMemory, LinkError> {
-        let whole = mmio::map_file(path, None, false, "shm")?;
-        Self::split(whole)
+        shm::open(path)
     }
 
-    fn split(whole: Region) -> Result<LinkMemory, LinkError> {
-        if whole.len() <= BAR_BYTES {
-            return Err(LinkError::Layout(format!("shm file of {} bytes holds no event ring", whole.len())));
-        }
-        let evt = whole.len() - BAR_BYTES;
-        check_entries(evt / RING_ENTRY_BYTES)?;
-        Ok(LinkMemory {
-            bar: whole.slice(0, BAR_BYTES, "bar0")?,
-            dma: whole.slice(BAR_BYTES, evt, "event ring")?,
-            evt_ring_addr: BAR_BYTES as u64,
-        })
+    /// The shared-memory link file's header, if this is one.
+    pub fn shm_file(&self) -> Option<&ShmFile> {
+        self.shm.as_deref()
     }
 
     /// PCIe: BAR 0 from `bar` (sysfs `resource0`, or the XDMA user device with `bar_len`
@@ -194,7 +242,7 @@ impl LinkMemory {
         }
         check_entries(dma_len / RING_ENTRY_BYTES)?;
         let dma = mmio::map_file(dma, Some(dma_len), create, "event ring")?;
-        Ok(LinkMemory { bar, dma, evt_ring_addr: dma_bus_addr })
+        Ok(LinkMemory { bar, dma, evt_ring_addr: dma_bus_addr, shm: None })
     }
 
     /// Event ring entries this memory holds.
