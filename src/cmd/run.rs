@@ -774,6 +774,18 @@ pub fn run(mut a: Args) -> Result<()> {
     a.executor = a.executor.or(cfg.executor);
     a.dispatch_core = a.dispatch_core.or(cfg.dispatch_core);
     a.journal = a.journal.or(cfg.journal);
+    // A core that is not there is a configuration error, not a silently unpinned thread.
+    for (key, core) in [
+        ("engine_core", a.engine_core),
+        ("feed_core", a.feed_core),
+        ("card_core", a.card_core),
+        ("dispatch_core", a.dispatch_core),
+    ] {
+        if let Some(c) = core {
+            pipeline::affinity::check_core(c)
+                .with_context(|| format!("--{} / {key}", key.replace('_', "-")))?;
+        }
+    }
     a.journal_fsync = a.journal_fsync.or(cfg.journal_fsync);
     let journal = match &a.journal {
         Some(dir) => Some(JournalPlan {
