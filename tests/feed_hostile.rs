@@ -231,21 +231,54 @@ fn hmac_authentication_accepts_signed_frames_and_refuses_the_rest() {
     assert_eq!(breached, vec![0]);
 }
 
+/// True when the peer has closed `s` (end of stream or reset) within `within`; false if it is
+/// still open then (unlike [`closed`], a read timeout is not taken for a close).
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    }
+}
+
 #[test]
-fn connection_limit_and_rate_limit() {
+fn connection_limit() {
     let r = rig();
-    let opts = FeedOptions {
-        max_connections: 2,
-        rate: Some(RateLimit { per_second: 20.0, burst: 5.0 }),
-        ..r.opts()
-    };
+    // Loopback peers share one address: give it every slot here.
+    let opts = FeedOptions { max_connections: 2, max_per_address: Some(2), ..r.opts() };
+    let l = listen::tcp_with("127.0.0.1:0", r.tx.clone(), r.clock, r.counters.clone(), opts).unwrap();
+    // A slot is held from the first complete frame on.
+    let mut a = TcpStream::connect(l.addr()).unwrap();
+    a.write_all(&frame(1, tick(0, 100))).unwrap();
+    let mut b = TcpStream::connect(l.addr()).unwrap();
+    b.write_all(&frame(2, tick(1, 100))).unwrap();
+    wait_for("two hold slots", || l.report().pushed == 2);
+    let mut c = TcpStream::connect(l.addr()).unwrap();
+    c.write_all(&frame(3, tick(0, 101))).unwrap();
+    wait_for("third refused", || r.counters.feed_conn_refused.load(Ordering::Relaxed) == 1);
+    assert!(closed_within(&mut c, Duration::from_secs(5)));
+    assert_eq!(l.report().pushed, 2, "the refused connection's frame was not taken");
+    // A closed connection frees its place.
+    assert_eq!(l.slots_held(), 2);
+    drop(a);
+    wait_for("place freed", || l.slots_held() == 1);
+    let mut d = TcpStream::connect(l.addr()).unwrap();
+    d.write_all(&frame(3, tick(0, 102))).unwrap();
+    wait_for("the new connection served", || l.report().pushed == 3);
+    drop(b);
+    let rep = l.stop();
+    assert_eq!((rep.connections, rep.conn_refused), (4, 1));
+    r.finish();
+}
+
+#[test]
+fn rate_limit() {
+    let r = rig();
+    let opts = FeedOptions { rate: Some(RateLimit { per_second: 20.0, burst: 5.0 }), ..r.opts() };
     let l = listen::tcp_with("127.0.0.1:0", r.tx.clone(), r.clock, r.counters.clone(), opts).unwrap();
     let mut a = TcpStream::connect(l.addr()).unwrap();
-    let _b = TcpStream::connect(l.addr()).unwrap();
-    wait_for("two served", || l.report().connections == 2);
-    let mut c = TcpStream::connect(l.addr()).unwrap();
-    wait_for("third refused", || r.counters.feed_conn_refused.load(Ordering::Relaxed) == 1);
-    assert!(closed(&mut c));
     // 30 frames at once on one connection: the burst of 5 goes through, the rest is dropped
     // (refill at 20/s over the few ms of the write adds at most a frame or two).
     let mut bytes = vec![];
@@ -264,14 +297,162 @@ fn connection_limit_and_rate_limit() {
     std::thread::sleep(Duration::from_millis(120));
     a.write_all(&frame(31, tick(0, 200))).unwrap();
     wait_for("refilled", || l.report().pushed == rep.pushed + 1);
-    // A closed connection frees its place.
-    drop(a);
-    wait_for("place freed", || {
-        let _ = TcpStream::connect(l.addr());
-        l.report().connections >= 3
-    });
     l.stop();
     r.finish();
+}
+
+/// Idle connections (with or without a secret) fill no slot: more of them than there are
+/// slots, and a real feeder still connects and delivers.
+#[test]
+fn idle_connections_do_not_keep_a_real_feeder_out() {
+    let key = HmacKey::new(b"a feed secret of 32 bytes, ok...");
+    for secret in [false, true] {
+        let r = rig();
+        // A long first-frame deadline: only the waiting room's bound closes idle ones here.
+        let opts = FeedOptions {
+            auth: secret.then(|| key.clone()),
+            first_frame_timeout: Duration::from_secs(60),
+            ..r.opts()
+        };
+        let l = listen::tcp_with("127.0.0.1:0", r.tx.clone(), r.clock, r.counters.clone(), opts).unwrap();
+        let idle: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(l.addr()).unwrap()).collect();
+        wait_for("idle connections accepted", || l.report().connections == 20);
+        let mut s = TcpStream::connect(l.addr()).unwrap();
+        for (i, m) in book().into_iter().enumerate() {
+            let seq = i as u64 + 1;
+            s.write_all(&if secret { signed(&key, seq, m) } else { frame(seq, m) }).unwrap();
+        }
+        wait_for("the real feeder's book", || r.applied() == 3);
+        let rep = l.stop();
+        assert_eq!((rep.pushed, rep.conn_refused), (3, 0), "secret {secret}");
+        // 21 arrivals, a waiting room of 16: the 5 oldest idle ones were pushed out.
+        assert_eq!(rep.unadmitted, 5, "secret {secret}");
+        drop(idle);
+        r.finish();
+    }
+}
+
+/// A slow-loris trickling bytes that never make a frame is closed at the first-frame
+/// deadline; a connection holding a slot that stops sending whole frames, at the idle timeout.
+#[test]
+fn slow_loris_connections_are_closed_at_their_deadlines() {
+    let r = rig();
+    let opts = FeedOptions {
+        first_frame_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(400),
+        ..r.opts()
+    };
+    let l = listen::tcp_with("127.0.0.1:0", r.tx.clone(), r.clock, r.counters.clone(), opts).unwrap();
+    let trickle = |s: &mut TcpStream, bytes: &[u8]| -> Option<Duration> {
+        s.set_nonblocking(true).unwrap();
+        let t = Instant::now();
+        for &b in bytes.iter().cycle().take(60) {
+            let _ = s.write(&[b]);
+            std::thread::sleep(Duration::from_millis(50));
+            let mut x = [0u8; 1];
+            match s.read(&mut x) {
+                Ok(0) => return Some(t.elapsed()),
+                Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => return Some(t.elapsed()),
+                _ => {}
+            }
+        }
+        None
+    };
+    // Never a whole frame: one byte every 50 ms of a 44-byte frame.
+    let mut loris = TcpStream::connect(l.addr()).unwrap();
+    let took = trickle(&mut loris, &frame(1, tick(0, 100))[..40]).expect("slow-loris still open after 3 s");
+    assert!(took >= Duration::from_millis(250), "closed after {took:?}");
+    assert_eq!(r.counters.feed_unadmitted.load(Ordering::Relaxed), 1);
+    // One whole frame (a slot), then a trickle.
+    let mut s = TcpStream::connect(l.addr()).unwrap();
+    s.write_all(&frame(1, tick(0, 100))).unwrap();
+    wait_for("first frame", || r.applied() == 1);
+    let took = trickle(&mut s, &frame(2, tick(1, 100))[..40]).expect("idle connection still open after 3 s");
+    assert!(took >= Duration::from_millis(300), "closed after {took:?}");
+    let rep = l.stop();
+    assert_eq!((rep.unadmitted, rep.idle_closed, rep.pushed), (1, 1, 1));
+    assert_eq!(r.counters.feed_idle_closed.load(Ordering::Relaxed), 1);
+    let text = render(&r.counters, &Published::default());
+    assert!(text.contains("liqscan_feed_idle_closed_total 1"), "{text}");
+    r.finish();
+}
+
+/// With a secret, a connection holds a slot only after an authenticated frame: idle,
+/// unsigned, wrongly signed and half-sent connections leave the one slot to the real feeder.
+#[test]
+fn unauthenticated_connections_hold_no_slot() {
+    let key = HmacKey::new(b"a feed secret of 32 bytes, ok...");
+    let r = rig();
+    let opts = FeedOptions { auth: Some(key.clone()), max_connections: 1, ..r.opts() };
+    let l = listen::tcp_with("127.0.0.1:0", r.tx.clone(), r.clock, r.counters.clone(), opts).unwrap();
+    let _idle = TcpStream::connect(l.addr()).unwrap();
+    let mut unsigned = TcpStream::connect(l.addr()).unwrap();
+    unsigned.write_all(&frame(1, tick(0, 10))).unwrap();
+    let mut forged = TcpStream::connect(l.addr()).unwrap();
+    forged.write_all(&signed(&HmacKey::new(b"a guessed secret of 32 bytes...."), 1, tick(0, 10))).unwrap();
+    let mut half = TcpStream::connect(l.addr()).unwrap();
+    let f = signed(&key, 1, tick(0, 10));
+    half.write_all(&f[..f.len() - 1]).unwrap();
+    wait_for("both refused", || r.counters.feed_auth_failed.load(Ordering::Relaxed) == 2);
+    assert!(closed_within(&mut unsigned, Duration::from_secs(5)));
+    assert!(closed_within(&mut forged, Duration::from_secs(5)));
+    let mut s = TcpStream::connect(l.addr()).unwrap();
+    for (i, m) in book().into_iter().enumerate() {
+        s.write_all(&signed(&key, i as u64 + 1, m)).unwrap();
+    }
+    wait_for("the real feeder's book", || r.applied() == 3);
+    let rep = l.stop();
+    assert_eq!((rep.pushed, rep.conn_refused, rep.auth_failed), (3, 0, 2));
+    let (_, breached) = r.finish();
+    assert!(breached.is_empty(), "no forged price reached the book");
+}
+
+/// A peer address holds at most its share of the slots.
+#[test]
+fn one_address_holds_at_most_its_share() {
+    let r = rig();
+    let opts = FeedOptions { max_connections: 4, max_per_address: Some(1), ..r.opts() };
+    let l = listen::tcp_with("127.0.0.1:0", r.tx.clone(), r.clock, r.counters.clone(), opts).unwrap();
+    let mut a = TcpStream::connect(l.addr()).unwrap();
+    a.write_all(&frame(1, tick(0, 100))).unwrap();
+    wait_for("first holds a slot", || l.report().pushed == 1);
+    let mut b = TcpStream::connect(l.addr()).unwrap();
+    b.write_all(&frame(2, tick(0, 100))).unwrap();
+    wait_for("second refused", || l.report().conn_refused == 1);
+    assert!(closed_within(&mut b, Duration::from_secs(5)));
+    a.write_all(&frame(2, tick(1, 100))).unwrap();
+    wait_for("first still served", || l.report().pushed == 2);
+    l.stop();
+    r.finish();
+}
+
+/// One frame numbered 2^64 - 2, first or after real frames, is refused and counted, and
+/// later real frames are applied (before: adopted, and every later frame a "duplicate").
+#[test]
+fn a_sequence_jump_beyond_the_bound_is_refused_not_adopted() {
+    let r = rig();
+    let l = listen::tcp_with("127.0.0.1:0", r.tx.clone(), r.clock, r.counters.clone(), r.opts()).unwrap();
+    let u = listen::udp_with("127.0.0.1:0", r.tx.clone(), r.clock, r.counters.clone(), r.opts()).unwrap();
+    let mut s = TcpStream::connect(l.addr()).unwrap();
+    for (i, m) in book().into_iter().enumerate() {
+        s.write_all(&frame(i as u64 + 1, m)).unwrap();
+    }
+    wait_for("book", || r.applied() == 3);
+    s.write_all(&frame(u64::MAX - 1, tick(0, 10))).unwrap();
+    s.write_all(&frame(4, tick(0, 95))).unwrap();
+    s.write_all(&frame(5, tick(0, 96))).unwrap();
+    wait_for("later frames applied", || r.applied() == 5);
+    // A fresh stream (UDP) whose first frame is the far one.
+    let d = UdpSocket::bind("127.0.0.1:0").unwrap();
+    d.send_to(&frame(u64::MAX - 1, tick(1, 1000)), u.addr()).unwrap();
+    d.send_to(&frame(1, tick(0, 97)), u.addr()).unwrap();
+    wait_for("udp frame applied", || r.applied() == 6);
+    let (lr, ur) = (l.stop(), u.stop());
+    assert_eq!((lr.seq.too_far, lr.seq.duplicates, lr.pushed), (1, 0, 5));
+    assert_eq!((ur.seq.too_far, ur.pushed), (1, 1));
+    assert_eq!(r.counters.feed_seq_refused.load(Ordering::Relaxed), 2);
+    let (_, breached) = r.finish();
+    assert!(breached.is_empty(), "the refused frames' prices never reached the book");
 }
 
 #[test]
@@ -306,13 +487,28 @@ fn guard_refuses_and_holds_feed_ticks() {
 
 #[test]
 fn secret_from_the_environment() {
-    // SAFETY: no other test of this binary reads or writes this variable.
-    unsafe { std::env::set_var("LIQSCAN_TEST_FEED_SECRET", "hex:00ff10") };
-    let o = FeedOptions::default().secret_from_env("LIQSCAN_TEST_FEED_SECRET").unwrap();
+    const VAR: &str = "LIQSCAN_TEST_FEED_SECRET";
+    let from = |v: &str| {
+        // SAFETY: no other test of this binary reads or writes this variable.
+        unsafe { std::env::set_var(VAR, v) };
+        FeedOptions::default().secret_from_env(VAR)
+    };
+    let o = from("hex:00ff10aB00ff10aB00ff10aB00ff10aB").unwrap();
     let msg = frame(1, tick(0, 1));
-    assert_eq!(o.auth.unwrap().tag(&msg), HmacKey::new(&[0, 0xff, 0x10]).tag(&msg));
-    unsafe { std::env::set_var("LIQSCAN_TEST_FEED_SECRET", "") };
-    assert!(FeedOptions::default().secret_from_env("LIQSCAN_TEST_FEED_SECRET").is_err());
+    let k = [0, 0xff, 0x10, 0xab].repeat(4);
+    assert_eq!(o.auth.unwrap().tag(&msg), HmacKey::new(&k).tag(&msg));
+    // Refused with the variable named, never a panic.
+    for (bad, why) in [
+        ("", "empty"),
+        ("hex:aéb", "'é' at position 2 is not a hex digit"),
+        ("hex:+1+2", "'+' at position 1 is not a hex digit"),
+        ("hex:00ff10aB00ff10aB00ff10aB00ff10a", "even number"),
+        ("hex:00ff10", "3 bytes is too short"),
+        ("s3cret", "6 bytes is too short"),
+    ] {
+        let e = from(bad).unwrap_err();
+        assert!(e.starts_with(VAR) && e.contains(why), "{bad}: {e}");
+    }
     assert!(FeedOptions::default().secret_from_env("LIQSCAN_TEST_FEED_SECRET_UNSET").unwrap().auth.is_none());
 }
 

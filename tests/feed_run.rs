@@ -45,7 +45,7 @@ fn spawn_with_lines(cmd: &mut Command) -> (std::process::Child, mpsc::Receiver<S
 fn run_with_an_authenticated_tcp_feed() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_liqscan"));
     cmd.args(["run", "--demo-accounts", "50", "--listen-tcp", "127.0.0.1:0", "--listen-ms", "1500"])
-        .env("LIQSCAN_FEED_SECRET", "s3cret");
+        .env("LIQSCAN_FEED_SECRET", "s3cret, sixteen bytes or more");
     let (mut child, rx) = spawn_with_lines(&mut cmd);
     let mut all = vec![];
     let addr = loop {
@@ -56,7 +56,7 @@ fn run_with_an_authenticated_tcp_feed() {
         }
     };
     assert!(all.iter().any(|l| l.contains("authentication on")), "{all:?}");
-    let key = HmacKey::new(b"s3cret");
+    let key = HmacKey::new(b"s3cret, sixteen bytes or more");
     let mut s = TcpStream::connect(&addr).unwrap();
     s.write_all(&tick_frame(Some(&key), 1, 0)).unwrap();
     s.write_all(&tick_frame(Some(&key), 2, 1)).unwrap();
@@ -74,6 +74,28 @@ fn run_with_an_authenticated_tcp_feed() {
             && summary.contains("1 unknown"),
         "{summary}"
     );
+}
+
+/// Bad secrets are refused with the variable named and without a panic (before: `hex:aéb`
+/// panicked on a char boundary, `hex:+1+2` was taken as a key).
+#[test]
+fn run_refuses_bad_secrets_without_a_panic() {
+    for (secret, why) in [
+        ("hex:aéb", "not a hex digit"),
+        ("hex:+1+2", "not a hex digit"),
+        ("hex:0011223344556677889900112233445", "even number"),
+        ("short", "too short"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_liqscan"))
+            .args(["run", "--demo-accounts", "10", "--listen-tcp", "127.0.0.1:0"])
+            .env("LIQSCAN_FEED_SECRET", secret)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{secret}: {err}");
+        assert!(err.contains("LIQSCAN_FEED_SECRET") && err.contains(why), "{secret}: {err}");
+        assert!(!err.contains("panicked"), "{secret}: {err}");
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_host::dispatch::sizing::{AccountView, Position};
@@ -145,6 +145,10 @@ fn quote(p: u32) -> PriceEntry {
 /// Runs the benchmark.
 pub fn run(a: Args) -> Result<()> {
     let parts: Vec<&str> = a.parts.split(',').collect();
+    // Before anything is pinned: a core that is not there is an error, not a silent unpinned run.
+    for (flag, core) in [("--host-core", a.host_core), ("--card-core", a.card_core)] {
+        pipeline::affinity::check_core(core).with_context(|| flag.to_string())?;
+    }
     let cores = core_affinity_count();
     println!("# liqscan bench-link ({} cores visible)\n", cores);
     let mut floor_h = None;
@@ -314,6 +318,8 @@ fn bench_pipeline(a: &Args) -> Result<()> {
     drop(msgs);
     // Paced here rather than by feed::replay, to record when each tick was really pushed.
     let mut pushed = Vec::with_capacity(ticks_msgs.len());
+    let tasks0 = pipeline::affinity::tasks();
+    let wall0 = Instant::now();
     let f0 = pipeline::thread_sched();
     let start = clock.now() + 1_000_000;
     for (i, &(ts, msg)) in ticks_msgs.iter().enumerate() {
@@ -332,6 +338,13 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         pushed.push(clock.now());
     }
     let feed_sched = pipeline::thread_sched().zip(f0).map(|(b, a)| b.since(&a));
+    // Every thread's share of the paced phase, read once the engine and dispatch have taken
+    // the last tick (outside the hot path: /proc reads).
+    let all = (assets + a.ticks) as u64;
+    while counters.ticks.load(std::sync::atomic::Ordering::Relaxed) < all || stage.pending() > 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let threads = thread_shares(&tasks0, &pipeline::affinity::tasks(), wall0.elapsed());
     liqscan_host::feed::replay::end(&tx, &clock, 0);
     let rep = h.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
     if let Some(path) = &a.trace {
@@ -369,6 +382,7 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         share(rep.sched),
         share(feed_sched)
     );
+    println!("{threads}");
     println!(
         "engine thread idle: {}; feed: {}\n",
         if a.spin { "busy-polls (--spin)" } else { "spins, then sleeps between looks" },
@@ -400,6 +414,41 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         counters.backpressure.load(std::sync::atomic::Ordering::Relaxed),
     );
     Ok(())
+}
+
+/// A table of every thread that ran in the paced phase: its mask, the CPU it last ran on, and
+/// its time on a CPU and waiting for one, as shares of the phase's wall time.
+fn thread_shares(
+    before: &[pipeline::affinity::TaskStat],
+    after: &[pipeline::affinity::TaskStat],
+    wall: Duration,
+) -> String {
+    let w = wall.as_nanos().max(1) as f64;
+    let mut out = format!(
+        "threads over the paced phase ({:.2} s; /proc/self/task: affinity, last CPU, time on a CPU and waiting for one):\n\n\
+         | thread | tid | cores | last CPU | on a CPU | waiting |\n|---|---|---|---|---|---|\n",
+        wall.as_secs_f64()
+    );
+    for t in after {
+        let b = before.iter().find(|b| b.tid == t.tid);
+        let run = t.run_ns - b.map_or(0, |b| b.run_ns.min(t.run_ns));
+        let wait = t.wait_ns - b.map_or(0, |b| b.wait_ns.min(t.wait_ns));
+        if run < 1_000_000 && wait < 1_000_000 {
+            continue; // idle in the phase (the floor and bare-engine threads are gone)
+        }
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {:.2} s ({:.0}%) | {:.2} s ({:.0}%) |\n",
+            t.name,
+            t.tid,
+            pipeline::affinity::list(&t.cores),
+            t.last_cpu.map_or("?".into(), |c| c.to_string()),
+            run as f64 / 1e9,
+            100.0 * run as f64 / w,
+            wait as f64 / 1e9,
+            100.0 * wait as f64 / w,
+        ));
+    }
+    out
 }
 
 fn share(s: Option<pipeline::SchedStat>) -> String {

@@ -133,6 +133,13 @@ pub struct FeedSection {
     #[serde(default)]
     allow_remote: bool,
     max_connections: Option<usize>,
+    /// Admission (docs/WIRE_FORMAT.md): slots per peer address, connections waiting for a
+    /// first frame, its deadline, the idle timeout, the largest sequence jump adopted.
+    max_per_address: Option<usize>,
+    max_waiting: Option<usize>,
+    first_frame_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    max_seq_jump: Option<u64>,
     /// Token bucket per connection / peer: frames per second and burst.
     rate_per_second: Option<f64>,
     rate_burst: Option<f64>,
@@ -746,6 +753,7 @@ pub fn drive_with(
         let r = l.stop();
         eprintln!(
             "feed {kind}: {} connections ({} refused), {} taken, {} gaps ({} missing), {} duplicates, \
+             {} sequence jumps refused, {} closed before a first frame, {} closed idle, \
              {} malformed, {} unauthenticated, {} rate-limited, {} unknown, guard {} refused / {} held, \
              {} not journaled",
             r.connections,
@@ -754,6 +762,9 @@ pub fn drive_with(
             r.seq.gaps,
             r.seq.missing,
             r.seq.duplicates,
+            r.seq.too_far,
+            r.unadmitted,
+            r.idle_closed,
             r.malformed,
             r.auth_failed,
             r.rate_limited,
@@ -814,6 +825,18 @@ pub fn run(mut a: Args) -> Result<()> {
     a.executor = a.executor.or(cfg.executor);
     a.dispatch_core = a.dispatch_core.or(cfg.dispatch_core);
     a.journal = a.journal.or(cfg.journal);
+    // A core that is not there is a configuration error, not a silently unpinned thread.
+    for (key, core) in [
+        ("engine_core", a.engine_core),
+        ("feed_core", a.feed_core),
+        ("card_core", a.card_core),
+        ("dispatch_core", a.dispatch_core),
+    ] {
+        if let Some(c) = core {
+            pipeline::affinity::check_core(c)
+                .with_context(|| format!("--{} / {key}", key.replace('_', "-")))?;
+        }
+    }
     a.journal_fsync = a.journal_fsync.or(cfg.journal_fsync);
     let journal = match &a.journal {
         Some(dir) => Some(JournalPlan {
@@ -835,6 +858,15 @@ pub fn run(mut a: Args) -> Result<()> {
         let opts = FeedOptions {
             allow_remote: fs.allow_remote,
             max_connections: fs.max_connections.unwrap_or(16),
+            max_per_address: fs.max_per_address,
+            max_waiting: fs.max_waiting.unwrap_or(FeedOptions::default().max_waiting),
+            first_frame_timeout: fs
+                .first_frame_timeout_ms
+                .map_or(FeedOptions::default().first_frame_timeout, Duration::from_millis),
+            idle_timeout: fs
+                .idle_timeout_ms
+                .map_or(FeedOptions::default().idle_timeout, Duration::from_millis),
+            max_seq_jump: fs.max_seq_jump.unwrap_or(FeedOptions::default().max_seq_jump),
             rate: fs.rate_per_second.map(|r| RateLimit { per_second: r, burst: fs.rate_burst.unwrap_or(r) }),
             ..FeedOptions::default()
         }

@@ -81,7 +81,7 @@ impl Pool {
             .name("liqscan-scan".into())
             .spawn(move || {
                 if let Some(c) = core {
-                    core_affinity::set_for_current(c);
+                    crate::pipeline::affinity::pin("scan helper thread", c.id);
                 }
                 helper(&s)
             })

@@ -225,7 +225,8 @@ impl SoftwareEngine {
     /// (`pool.rs`). Off by default (docs/PERFORMANCE.md has what it gains).
     pub fn with_threads(mut self, threads: usize) -> Self {
         assert!((1..=2).contains(&threads), "1 or 2 scan threads");
-        self.pool = (threads == 2).then(|| Pool::new(self.blocks.blocks(), helper_core()));
+        self.pool =
+            (threads == 2).then(|| Pool::new(self.blocks.blocks(), crate::pipeline::affinity::helper_core()));
         self
     }
 

@@ -170,19 +170,62 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(d) == 0
 }
 
-/// Parses a secret given as hex (`hex:` prefix) or as the raw text.
-pub fn parse_secret(s: &str) -> Result<Vec<u8>, String> {
-    match s.strip_prefix("hex:") {
+/// Shortest shared secret taken, in bytes (128 bits): a short secret can be guessed offline
+/// from one captured frame.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// Why a shared secret was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// Nothing given.
+    #[error("the secret is empty")]
+    Empty,
+    /// A character of a `hex:` secret that is not a hex digit.
+    #[error("hex secret: character {ch:?} at position {at} is not a hex digit (0-9, a-f, A-F)")]
+    NotHex {
+        /// The character.
+        ch: char,
+        /// Its position among the characters after `hex:`, from 1.
+        at: usize,
+    },
+    /// A `hex:` secret with an odd number of digits.
+    #[error("hex secret of {digits} digits: two digits a byte, so an even number is needed")]
+    OddLength {
+        /// Digits given.
+        digits: usize,
+    },
+    /// Fewer than [`MIN_SECRET_BYTES`] bytes.
+    #[error(
+        "secret of {bytes} bytes is too short: at least {MIN_SECRET_BYTES} bytes (e.g. hex: and 32 random hex digits)"
+    )]
+    TooShort {
+        /// Bytes given.
+        bytes: usize,
+    },
+}
+
+/// Parses a secret given as hex (`hex:` prefix: only `0-9a-fA-F`, an even number of digits)
+/// or as the raw text; either must give at least [`MIN_SECRET_BYTES`] bytes.
+pub fn parse_secret(s: &str) -> Result<Vec<u8>, SecretError> {
+    let key = match s.strip_prefix("hex:") {
         Some(h) => {
-            if h.len() % 2 != 0 {
-                return Err("hex secret of odd length".into());
+            if let Some((i, ch)) = h.chars().enumerate().find(|(_, c)| !c.is_ascii_hexdigit()) {
+                return Err(SecretError::NotHex { ch, at: i + 1 });
             }
-            (0..h.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(|e| format!("hex secret: {e}")))
-                .collect()
+            // Only ASCII hex digits from here: one byte per character.
+            let d = h.as_bytes();
+            if d.len() % 2 != 0 {
+                return Err(SecretError::OddLength { digits: d.len() });
+            }
+            let nibble = |c: u8| (c as char).to_digit(16).expect("checked hex digit") as u8;
+            d.chunks_exact(2).map(|p| nibble(p[0]) << 4 | nibble(p[1])).collect::<Vec<u8>>()
         }
-        None => Ok(s.as_bytes().to_vec()),
+        None => s.as_bytes().to_vec(),
+    };
+    match key.len() {
+        0 => Err(SecretError::Empty),
+        n if n < MIN_SECRET_BYTES => Err(SecretError::TooShort { bytes: n }),
+        _ => Ok(key),
     }
 }
 
@@ -239,7 +282,38 @@ mod tests {
             hex(&k.tag(b"Test Using Larger Than Block-Size Key - Hash Key First")),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
-        assert_eq!(parse_secret("hex:0b0c").unwrap(), vec![0x0b, 0x0c]);
-        assert!(parse_secret("hex:0").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_a_key_or_an_error_never_a_panic(s in "\\PC*", h in "[0-9a-fA-F+é -]{0,40}") {
+            let _ = parse_secret(&s);
+            if let Ok(k) = parse_secret(&format!("hex:{h}")) {
+                proptest::prop_assert_eq!(k.len() * 2, h.len());
+                proptest::prop_assert!(h.bytes().all(|c| c.is_ascii_hexdigit()));
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_parse_strictly() {
+        let k: Vec<u8> = (0..16).map(|i| i * 17).collect();
+        let hex_k: String = k.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(parse_secret(&format!("hex:{hex_k}")).unwrap(), k);
+        assert_eq!(parse_secret(&format!("hex:{}", hex_k.to_lowercase())).unwrap(), k);
+        assert_eq!(parse_secret("sixteen bytes ok").unwrap(), b"sixteen bytes ok");
+        assert_eq!(parse_secret("hex:aéb"), Err(SecretError::NotHex { ch: 'é', at: 2 }));
+        assert_eq!(parse_secret("hex:+1+2"), Err(SecretError::NotHex { ch: '+', at: 1 }));
+        assert_eq!(parse_secret("hex:-1"), Err(SecretError::NotHex { ch: '-', at: 1 }));
+        assert_eq!(parse_secret("hex: 0"), Err(SecretError::NotHex { ch: ' ', at: 1 }));
+        assert_eq!(parse_secret(&format!("hex:{hex_k}0")), Err(SecretError::OddLength { digits: 33 }));
+        assert_eq!(parse_secret("hex:0b0c"), Err(SecretError::TooShort { bytes: 2 }));
+        assert_eq!(parse_secret("s3cret"), Err(SecretError::TooShort { bytes: 6 }));
+        assert_eq!(parse_secret(""), Err(SecretError::Empty));
+        assert_eq!(parse_secret("hex:"), Err(SecretError::Empty));
+        // Any text: an error, never a panic.
+        for s in ["hex:\u{0}", "hex:ff\u{10FFFF}", "hex:éé", "hex:0x00", "hex:\n"] {
+            assert!(parse_secret(s).is_err(), "{s}");
+        }
     }
 }

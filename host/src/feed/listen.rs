@@ -15,21 +15,29 @@
 //!    sender timestamp: refused or held ticks are counted and dropped.
 //!
 //! Listeners bind to loopback unless [`FeedOptions::allow_remote`] is set (then a warning is
-//! logged). TCP takes at most [`FeedOptions::max_connections`] connections at once; more are
-//! closed at once and counted. Receiving is a system call by nature; it happens on the feed
+//! logged). TCP admission (`admit.rs`): a connection holds one of the
+//! [`FeedOptions::max_connections`] slots only after its first complete frame (authenticated
+//! when a secret is set), at most [`FeedOptions::max_per_address`] per peer address; until then
+//! it waits in a bounded room (the oldest pushed out when it is full) and is closed at
+//! [`FeedOptions::first_frame_timeout`]; a connection holding a slot that sends no complete
+//! frame within [`FeedOptions::idle_timeout`] is closed. A sequence number more than
+//! [`FeedOptions::max_seq_jump`] ahead is refused and counted, not adopted. Every refusal is a
+//! counter (the report and the metrics), never a log line: a hostile peer cannot flood the log
+//! or stall the listeners on it. Receiving is a system call by nature; it happens on the feed
 //! threads, never on the engine thread.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::admit::Admission;
 use super::auth::HmacKey;
 use super::wire::{self, MAX_FRAME};
-use super::{FrameLog, FrameLogError, SeqTracker, SeqVerdict};
+use super::{DEFAULT_MAX_SEQ_JUMP, FrameLog, FrameLogError, SeqTracker, SeqVerdict};
 use crate::guard::{OracleGuard, Verdict};
 use crate::metrics::Counters;
 use crate::pipeline::{Clock, FeedMsg, FeedTx, Stamped};
@@ -44,15 +52,30 @@ pub struct RateLimit {
 }
 
 /// Hardening settings of a listener. [`Default`]: loopback only, no authentication, 16
-/// connections, no rate limit, no bounds, no guard (what the loopback tests and tools use).
+/// connection slots (8 per address, 16 more waiting for a first frame for at most 2 s, 30 s
+/// idle timeout), a sequence jump of at most 2^24, no rate limit, no bounds, no guard.
 #[derive(Clone)]
 pub struct FeedOptions {
     /// Allow binding to a non-loopback address (a warning is logged).
     pub allow_remote: bool,
     /// Shared secret: every frame must carry a valid HMAC-SHA256 tag.
     pub auth: Option<HmacKey>,
-    /// Most TCP connections served at once.
+    /// TCP connection slots: connections that have sent a first complete (authenticated)
+    /// frame, served at once.
     pub max_connections: usize,
+    /// Slots one peer address may hold (`None`: half of `max_connections`, at least 1).
+    pub max_per_address: Option<usize>,
+    /// TCP connections that may wait for their first frame at once; a new one pushes the
+    /// oldest out when the room is full.
+    pub max_waiting: usize,
+    /// A TCP connection that has not sent a complete (with a secret: authenticated) frame
+    /// this long after it was accepted is closed, never having held a slot.
+    pub first_frame_timeout: Duration,
+    /// A TCP connection holding a slot that sends no complete frame for this long is closed.
+    pub idle_timeout: Duration,
+    /// A frame numbered more than this ahead of its stream's next number is refused (counted
+    /// in `seq.too_far`), not adopted; a fresh stream counts from 1.
+    pub max_seq_jump: u64,
     /// Per-connection (TCP) or per-peer (UDP) rate limit.
     pub rate: Option<RateLimit>,
     /// Account slots in the book: an upsert or remove of a slot at or above it is refused.
@@ -78,6 +101,11 @@ impl std::fmt::Debug for FeedOptions {
             .field("allow_remote", &self.allow_remote)
             .field("auth", &self.auth.is_some())
             .field("max_connections", &self.max_connections)
+            .field("max_per_address", &self.max_per_address)
+            .field("max_waiting", &self.max_waiting)
+            .field("first_frame_timeout", &self.first_frame_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_seq_jump", &self.max_seq_jump)
             .field("source", &self.source)
             .field("log", &self.log.is_some())
             .field("resume_after", &self.resume_after)
@@ -91,6 +119,11 @@ impl Default for FeedOptions {
             allow_remote: false,
             auth: None,
             max_connections: 16,
+            max_per_address: None,
+            max_waiting: 16,
+            first_frame_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(30),
+            max_seq_jump: DEFAULT_MAX_SEQ_JUMP,
             rate: None,
             slots: None,
             assets: None,
@@ -104,17 +137,26 @@ impl Default for FeedOptions {
 
 impl FeedOptions {
     /// Sets [`auth`](Self::auth) from the environment variable `var` (default name:
-    /// `LIQSCAN_FEED_SECRET`), if set: the raw text, or `hex:` followed by hex bytes. An empty
-    /// secret is refused.
+    /// `LIQSCAN_FEED_SECRET`), if set: the raw text, or `hex:` followed by hex digits
+    /// ([`parse_secret`](super::auth::parse_secret): at least 16 bytes). A bad secret is an
+    /// error naming `var`.
     pub fn secret_from_env(mut self, var: &str) -> Result<Self, String> {
-        if let Ok(v) = std::env::var(var) {
-            let k = super::auth::parse_secret(&v).map_err(|e| format!("{var}: {e}"))?;
-            if k.is_empty() {
-                return Err(format!("{var} is set but empty"));
+        match std::env::var(var) {
+            Ok(v) => {
+                let k = super::auth::parse_secret(&v).map_err(|e| format!("{var}: {e}"))?;
+                self.auth = Some(HmacKey::new(&k));
             }
-            self.auth = Some(HmacKey::new(&k));
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(format!("{var}: the secret is not UTF-8 text (give bytes as hex:...)"));
+            }
+            Err(std::env::VarError::NotPresent) => {}
         }
         Ok(self)
+    }
+
+    /// Slots one address may hold ([`max_per_address`](Self::max_per_address) or its default).
+    pub fn per_address(&self) -> usize {
+        self.max_per_address.unwrap_or(self.max_connections / 2).clamp(1, self.max_connections.max(1))
     }
 }
 
@@ -127,8 +169,13 @@ pub struct ListenReport {
     pub malformed: u64,
     /// Connections accepted (TCP).
     pub connections: u64,
-    /// Connections refused over the limit (TCP).
+    /// Connections refused a slot: every slot held, or their address's share (TCP).
     pub conn_refused: u64,
+    /// Connections closed before holding a slot: no complete (authenticated) first frame by
+    /// the deadline, or pushed out of a full waiting room (TCP).
+    pub unadmitted: u64,
+    /// Connections closed for sending no complete frame within the idle timeout (TCP).
+    pub idle_closed: u64,
     /// Frames with a missing or wrong authentication tag.
     pub auth_failed: u64,
     /// Frames dropped by the rate limit.
@@ -151,6 +198,7 @@ pub struct Listener {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
     sink: Arc<Mutex<Sink>>,
+    admission: Option<Arc<Mutex<Admission<TcpStream>>>>,
 }
 
 impl Listener {
@@ -162,6 +210,11 @@ impl Listener {
     /// What the listener has seen so far.
     pub fn report(&self) -> ListenReport {
         self.sink.lock().expect("feed sink").rep
+    }
+
+    /// TCP connection slots held now (connections past their first frame; 0 for UDP).
+    pub fn slots_held(&self) -> usize {
+        self.admission.as_ref().map_or(0, |a| a.lock().expect("feed admission").held())
     }
 
     /// Stops listening (and every connection) and returns the report.
@@ -222,10 +275,9 @@ impl Sink {
     fn frame(&mut self, bytes: &[u8], bucket: &mut Option<Bucket>) -> Result<usize, Fatal> {
         let (f, len, tag) = match wire::decode_tagged(bytes) {
             Ok(x) => x,
-            Err(e) => {
+            Err(_) => {
                 self.rep.malformed += 1;
                 Counters::inc(&self.counters.feed_malformed);
-                eprintln!("feed: malformed frame: {e}");
                 return Err(Fatal);
             }
         };
@@ -242,11 +294,6 @@ impl Sink {
             if !ok {
                 self.rep.auth_failed += 1;
                 Counters::inc(&self.counters.feed_auth_failed);
-                eprintln!(
-                    "feed: frame {} {} authentication",
-                    f.seq,
-                    if tag.is_some() { "fails" } else { "lacks" }
-                );
                 return Err(Fatal);
             }
         }
@@ -255,19 +302,20 @@ impl Sink {
         match self.rep.seq.check(f.seq) {
             SeqVerdict::Duplicate => {
                 Counters::inc(&self.counters.feed_duplicates);
-                eprintln!("feed: duplicate or replayed frame {} dropped", f.seq);
                 return Ok(len);
             }
-            SeqVerdict::Gap { missing, expected } => {
+            SeqVerdict::TooFar { .. } => {
+                Counters::inc(&self.counters.feed_seq_refused);
+                return Ok(len);
+            }
+            SeqVerdict::Gap { missing, .. } => {
                 self.counters.feed_gaps.fetch_add(missing, Ordering::Relaxed);
-                eprintln!("feed: gap: expected frame {expected}, got {} ({missing} missing)", f.seq);
             }
             SeqVerdict::InOrder => {}
         }
-        if let Some(why) = self.unknown(&f.msg) {
+        if self.unknown(&f.msg) {
             self.rep.unknown += 1;
             Counters::inc(&self.counters.feed_unknown);
-            eprintln!("feed: frame {} refused: {why}", f.seq);
             return Ok(len);
         }
         if let (FeedMsg::Tick { asset, price }, Some(g)) = (f.msg, &self.opts.guard) {
@@ -280,16 +328,14 @@ impl Sink {
             );
             match v {
                 Verdict::Accept(_) => {}
-                Verdict::Held(r) => {
+                Verdict::Held(_) => {
                     self.rep.guard_held += 1;
                     Counters::inc(&self.counters.feed_guard_held);
-                    eprintln!("feed: tick {} of asset {asset} held: {r}", f.seq);
                     return Ok(len);
                 }
-                Verdict::Refused(r) => {
+                Verdict::Refused(_) => {
                     self.rep.guard_refused += 1;
                     Counters::inc(&self.counters.feed_guard_refused);
-                    eprintln!("feed: tick {} of asset {asset} refused: {r}", f.seq);
                     return Ok(len);
                 }
             }
@@ -302,17 +348,15 @@ impl Sink {
                 let ts = f.ts_ns.min(i64::MAX as u64) as i64;
                 match log.log_then_push(self.opts.source, f.seq, ts, &f.msg, &mut || tx.push(stamped)) {
                     Ok(()) => {}
-                    Err(FrameLogError::Refused(why)) => {
+                    Err(FrameLogError::Refused(_)) => {
                         self.rep.unknown += 1;
                         Counters::inc(&self.counters.feed_unknown);
-                        eprintln!("feed: frame {} refused by the journal: {why}", f.seq);
                         return Ok(len);
                     }
-                    Err(e) => {
+                    Err(_) => {
                         // Not taken: a re-send of this frame number must be taken then.
                         self.rep.seq = seq_before;
                         self.rep.log_failed += 1;
-                        eprintln!("feed: frame {} not journaled, dropped: {e}", f.seq);
                         return Err(Fatal);
                     }
                 }
@@ -322,20 +366,35 @@ impl Sink {
         Ok(len)
     }
 
-    fn unknown(&self, m: &FeedMsg) -> Option<String> {
+    /// True when the message names an asset or slot outside the book.
+    fn unknown(&self, m: &FeedMsg) -> bool {
         let asset_ok = |a: u16| self.opts.assets.is_none_or(|n| (a as usize) < n);
         let slot_ok = |s: u32| self.opts.slots.is_none_or(|n| (s as usize) < n);
         match *m {
-            FeedMsg::Tick { asset, .. } if !asset_ok(asset) => Some(format!("unknown asset {asset}")),
-            FeedMsg::Upsert { slot, .. } | FeedMsg::Remove { slot } if !slot_ok(slot) => {
-                Some(format!("unknown account slot {slot}"))
-            }
-            FeedMsg::Upsert { n, terms, .. } => terms[..n as usize]
-                .iter()
-                .find(|t| !asset_ok(t.asset))
-                .map(|t| format!("term of unknown asset {}", t.asset)),
-            _ => None,
+            FeedMsg::Tick { asset, .. } => !asset_ok(asset),
+            FeedMsg::Upsert { slot, .. } | FeedMsg::Remove { slot } if !slot_ok(slot) => true,
+            FeedMsg::Upsert { n, terms, .. } => terms[..n as usize].iter().any(|t| !asset_ok(t.asset)),
+            _ => false,
         }
+    }
+
+    /// Whether the frame at the start of `bytes` may earn its connection a slot: it decodes
+    /// and, with a secret, its tag verifies. A frame that may not is counted (malformed or
+    /// unauthenticated) here; nothing is pushed either way.
+    fn first_frame_ok(&mut self, bytes: &[u8]) -> bool {
+        let Ok((_, len, tag)) = wire::decode_tagged(bytes) else {
+            self.rep.malformed += 1;
+            Counters::inc(&self.counters.feed_malformed);
+            return false;
+        };
+        if let Some(key) = &self.opts.auth
+            && !tag.is_some_and(|t| key.verify(&bytes[..len - t.len()], t))
+        {
+            self.rep.auth_failed += 1;
+            Counters::inc(&self.counters.feed_auth_failed);
+            return false;
+        }
+        true
     }
 }
 
@@ -359,10 +418,12 @@ fn check_bind(addr: &str, opts: &FeedOptions) -> std::io::Result<()> {
 }
 
 fn new_sink(tx: FeedTx, clock: Clock, counters: Arc<Counters>, opts: FeedOptions) -> Arc<Mutex<Sink>> {
-    let mut rep = ListenReport::default();
-    if let Some(last) = opts.resume_after {
-        rep.seq = SeqTracker::after(last);
+    let seq = match opts.resume_after {
+        Some(last) => SeqTracker::after(last),
+        None => SeqTracker::default(),
     }
+    .with_max_jump(opts.max_seq_jump);
+    let rep = ListenReport { seq, ..Default::default() };
     Arc::new(Mutex::new(Sink { tx, clock, counters, opts, rep }))
 }
 
@@ -376,34 +437,85 @@ pub fn udp(addr: &str, tx: FeedTx, clock: Clock, counters: Arc<Counters>) -> std
     udp_with(addr, tx, clock, counters, FeedOptions::default())
 }
 
-fn serve_conn(mut conn: TcpStream, sink: Arc<Mutex<Sink>>, stop: Arc<AtomicBool>) {
+/// What one TCP connection's thread shares with the listener.
+struct ConnCtx {
+    sink: Arc<Mutex<Sink>>,
+    admission: Arc<Mutex<Admission<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    rate: Option<RateLimit>,
+    first_frame: Duration,
+    idle: Duration,
+}
+
+/// Why a connection's thread ended.
+enum Close {
+    /// The peer closed (or the socket failed) with `have` bytes of a frame unread.
+    Peer { have: usize },
+    /// A frame ended it (malformed, unauthenticated, not journaled): counted already.
+    Frame,
+    /// No slot for it: counted already.
+    Refused,
+    /// No complete first frame by the deadline.
+    FirstFrameLate,
+    /// No complete frame within the idle timeout.
+    Idle,
+    /// The listener stops.
+    Stop,
+}
+
+/// Serves connection `id` until it closes, then frees its place.
+fn serve_conn(conn: TcpStream, id: u64, arrived: Instant, cx: ConnCtx) {
+    let why = read_frames(conn, id, arrived, &cx);
+    // Pushed out of the waiting room: closed from outside and counted there.
+    let pushed_out = cx.admission.lock().expect("feed admission").leave(id);
+    let mut s = cx.sink.lock().expect("feed sink");
+    match why {
+        Close::Peer { have } if have > 0 && !pushed_out => {
+            // The peer closed inside a frame: a truncated frame.
+            s.rep.malformed += 1;
+            Counters::inc(&cx.counters.feed_malformed);
+        }
+        Close::FirstFrameLate => {
+            s.rep.unadmitted += 1;
+            Counters::inc(&cx.counters.feed_unadmitted);
+        }
+        Close::Idle => {
+            s.rep.idle_closed += 1;
+            Counters::inc(&cx.counters.feed_idle_closed);
+        }
+        Close::Peer { .. } | Close::Frame | Close::Refused | Close::Stop => {}
+    }
+}
+
+fn read_frames(mut conn: TcpStream, id: u64, arrived: Instant, cx: &ConnCtx) -> Close {
     let _ = conn.set_nonblocking(false);
     let _ = conn.set_read_timeout(Some(Duration::from_millis(20)));
-    let rate = sink.lock().expect("feed sink").opts.rate;
-    let mut bucket = rate.as_ref().map(Bucket::new);
+    let mut bucket = cx.rate.as_ref().map(Bucket::new);
     let mut buf = vec![0u8; 16 * MAX_FRAME];
     let mut have = 0usize;
-    while !stop.load(Ordering::Relaxed) {
+    let mut admitted = false;
+    let mut last_frame = arrived;
+    loop {
+        if cx.stop.load(Ordering::Relaxed) {
+            return Close::Stop;
+        }
+        // Deadlines count complete frames only: bytes trickled one at a time keep nothing open.
+        if !admitted && arrived.elapsed() > cx.first_frame {
+            return Close::FirstFrameLate;
+        }
+        if admitted && last_frame.elapsed() > cx.idle {
+            return Close::Idle;
+        }
         match conn.read(&mut buf[have..]) {
-            Ok(0) => {
-                if have > 0 {
-                    // The peer closed inside a frame: a truncated frame.
-                    let mut s = sink.lock().expect("feed sink");
-                    let need = wire::frame_len(&buf[..have]).unwrap_or(wire::HEADER);
-                    s.rep.malformed += 1;
-                    Counters::inc(&s.counters.feed_malformed);
-                    eprintln!("feed: truncated frame at connection close: {have} bytes, need {need}");
-                }
-                return;
-            }
+            Ok(0) => return Close::Peer { have },
             Ok(n) => have += n,
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                 continue;
             }
-            Err(_) => return,
+            Err(_) => return Close::Peer { have },
         }
         let mut at = 0;
-        let mut s = sink.lock().expect("feed sink");
         while have - at >= 8 {
             let ready = match wire::frame_len(&buf[at..have]) {
                 Ok(len) => have - at >= len,
@@ -412,19 +524,32 @@ fn serve_conn(mut conn: TcpStream, sink: Arc<Mutex<Sink>>, stop: Arc<AtomicBool>
             if !ready {
                 break;
             }
-            match s.frame(&buf[at..have], &mut bucket) {
-                Ok(len) => at += len,
-                Err(_) => return, // closes the connection
+            if !admitted {
+                // The first frame earns the slot: complete, and authentic with a secret.
+                if !cx.sink.lock().expect("feed sink").first_frame_ok(&buf[at..have]) {
+                    return Close::Frame;
+                }
+                if cx.admission.lock().expect("feed admission").admit(id).is_err() {
+                    let mut s = cx.sink.lock().expect("feed sink");
+                    s.rep.conn_refused += 1;
+                    Counters::inc(&cx.counters.feed_conn_refused);
+                    return Close::Refused;
+                }
+                admitted = true;
             }
+            match cx.sink.lock().expect("feed sink").frame(&buf[at..have], &mut bucket) {
+                Ok(len) => at += len,
+                Err(_) => return Close::Frame,
+            }
+            last_frame = Instant::now();
         }
-        drop(s);
         buf.copy_within(at..have, 0);
         have -= at;
     }
 }
 
 /// Listens for TCP feed connections on `addr` with `opts`; connections are served on their own
-/// threads, at most `opts.max_connections` at once, one sequence stream across all of them.
+/// threads, one sequence stream across all of them. Admission: see the module doc.
 pub fn tcp_with(
     addr: &str,
     tx: FeedTx,
@@ -437,11 +562,13 @@ pub fn tcp_with(
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
-    let max = opts.max_connections;
+    let admission =
+        Arc::new(Mutex::new(Admission::new(opts.max_connections, opts.per_address(), opts.max_waiting)));
+    let (rate, first_frame, idle) = (opts.rate, opts.first_frame_timeout, opts.idle_timeout);
     let sink = new_sink(tx, clock, counters.clone(), opts);
-    let (s, sk) = (stop.clone(), sink.clone());
+    let (s, sk, adm) = (stop.clone(), sink.clone(), admission.clone());
     let handle = std::thread::Builder::new().name("feed-tcp".into()).spawn(move || {
-        let active = Arc::new(AtomicUsize::new(0));
+        let admission = adm;
         let mut conns: Vec<JoinHandle<()>> = Vec::new();
         while !s.load(Ordering::Relaxed) {
             conns.retain(|h| !h.is_finished());
@@ -449,30 +576,40 @@ pub fn tcp_with(
                 std::thread::sleep(Duration::from_millis(2));
                 continue;
             };
-            if active.load(Ordering::Acquire) >= max {
-                sk.lock().expect("feed sink").rep.conn_refused += 1;
-                Counters::inc(&counters.feed_conn_refused);
-                eprintln!("feed: connection from {peer} refused: {max} connections already open");
-                drop(conn);
-                continue;
-            }
             sk.lock().expect("feed sink").rep.connections += 1;
-            active.fetch_add(1, Ordering::AcqRel);
-            let (sink, stop, active) = (sk.clone(), s.clone(), active.clone());
-            let h = std::thread::Builder::new().name("feed-conn".into()).spawn(move || {
-                serve_conn(conn, sink, stop);
-                active.fetch_sub(1, Ordering::AcqRel);
-            });
-            match h {
+            let Ok(closer) = conn.try_clone() else { continue };
+            let (id, out) =
+                admission.lock().expect("feed admission").arrive(peer.ip(), closer, Instant::now());
+            if let Some(old) = out {
+                let _ = old.shutdown(std::net::Shutdown::Both);
+                sk.lock().expect("feed sink").rep.unadmitted += 1;
+                Counters::inc(&counters.feed_unadmitted);
+            }
+            let cx = ConnCtx {
+                sink: sk.clone(),
+                admission: admission.clone(),
+                stop: s.clone(),
+                counters: counters.clone(),
+                rate,
+                first_frame,
+                idle,
+            };
+            let arrived = Instant::now();
+            match std::thread::Builder::new()
+                .name("feed-conn".into())
+                .spawn(move || serve_conn(conn, id, arrived, cx))
+            {
                 Ok(h) => conns.push(h),
-                Err(e) => eprintln!("feed: cannot serve {peer}: {e}"),
+                Err(_) => {
+                    admission.lock().expect("feed admission").leave(id);
+                }
             }
         }
         for h in conns {
             let _ = h.join();
         }
     })?;
-    Ok(Listener { addr, stop, handle: Some(handle), sink })
+    Ok(Listener { addr, stop, handle: Some(handle), sink, admission: Some(admission) })
 }
 
 /// Listens for UDP feed datagrams on `addr` with `opts`; each datagram holds one or more whole
@@ -511,5 +648,5 @@ pub fn udp_with(
             }
         }
     })?;
-    Ok(Listener { addr, stop, handle: Some(handle), sink })
+    Ok(Listener { addr, stop, handle: Some(handle), sink, admission: None })
 }

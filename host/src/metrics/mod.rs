@@ -172,6 +172,13 @@ pub struct Counters {
     pub feed_guard_refused: AtomicU64,
     /// Feed ticks held by the oracle guard (a jump awaiting confirmation).
     pub feed_guard_held: AtomicU64,
+    /// Feed frames refused for a sequence number too far ahead of the stream (not adopted).
+    pub feed_seq_refused: AtomicU64,
+    /// Feed connections closed before holding a slot (no complete, authenticated first frame
+    /// by the handshake deadline, or pushed out of a full waiting room).
+    pub feed_unadmitted: AtomicU64,
+    /// Feed connections closed for sending no complete frame within the idle timeout.
+    pub feed_idle_closed: AtomicU64,
 }
 
 impl Counters {
@@ -226,6 +233,21 @@ impl Counters {
                 g(&self.feed_guard_refused),
             ),
             ("liqscan_feed_guard_held_total", "feed ticks held by the guard", g(&self.feed_guard_held)),
+            (
+                "liqscan_feed_seq_refused_total",
+                "feed frames refused for a sequence jump beyond the bound",
+                g(&self.feed_seq_refused),
+            ),
+            (
+                "liqscan_feed_unadmitted_total",
+                "feed connections closed before their first complete (authenticated) frame",
+                g(&self.feed_unadmitted),
+            ),
+            (
+                "liqscan_feed_idle_closed_total",
+                "feed connections closed for idleness",
+                g(&self.feed_idle_closed),
+            ),
         ]
     }
 }

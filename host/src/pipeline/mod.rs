@@ -29,29 +29,10 @@ use crate::engine::{EngineError, ScanEngine, SoftwareEngine};
 use crate::link::{LinkEngine, LinkFault};
 use crate::metrics::{Counters, Published, StageHistograms};
 
+pub mod affinity;
 pub mod dispatch;
 
-/// Pins the calling thread to `core`. Returns false, with a message saying what happens
-/// instead, when the core does not exist or the OS refuses (containers, CI).
-pub fn pin(what: &str, core: usize) -> bool {
-    let ids = core_affinity::get_core_ids().unwrap_or_default();
-    match ids.iter().find(|c| c.id == core) {
-        Some(id) if core_affinity::set_for_current(*id) => true,
-        Some(_) => {
-            eprintln!(
-                "note: pinning {what} to core {core} was refused; it runs unpinned (latency tails will be wider)"
-            );
-            false
-        }
-        None => {
-            eprintln!(
-                "note: core {core} not available for {what} ({} cores visible); it runs unpinned",
-                ids.len()
-            );
-            false
-        }
-    }
-}
+pub use affinity::pin;
 
 /// This thread's scheduler accounting from `/proc/thread-self/schedstat`: nanoseconds on a
 /// CPU, nanoseconds runnable but waiting for one, and timeslices. `None` where the kernel has
