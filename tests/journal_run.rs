@@ -128,8 +128,8 @@ fn drill() -> Drill {
     }
     assert!(!ref_final.is_empty());
 
-    // Journaled, paced (about 1.5 s), killed three times at random moments (250-700 ms after
-    // each start, so all land mid-replay), then run to the end.
+    // Journaled, paced (about 1.5 s), killed three times at random moments (300-1,100 ms
+    // after each start, so most land mid-replay), then run to the end.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
         std::env::var("LIQSCAN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(6),
     );
@@ -151,7 +151,8 @@ fn drill() -> Drill {
             .spawn()
             .unwrap();
         if run < 3 {
-            let at = Duration::from_millis(rng.gen_range(250..700));
+            // A restart spends about 0.65 s recovering before its replay goes on.
+            let at = Duration::from_millis(rng.gen_range(300..1100));
             let t = Instant::now();
             while t.elapsed() < at && child.try_wait().unwrap().is_none() {
                 std::thread::sleep(Duration::from_millis(5));
