@@ -6,7 +6,9 @@
 # restarted with the same command line and the run resumes from its journal. After SECONDS a
 # last run takes the rest of the feed unpaced. Then scripts/soak_check.py compares the result
 # with an uninterrupted run of the same feed:
-#   - the final breached set is the same;
+#   - the final breached set is the same, and the events file (one for every run, continued
+#     by each restart) equals the uninterrupted run's byte for byte;
+#   - no order id names two accounts;
 #   - no account got more orders than it had breaches (plus the pending orders a restart
 #     reported re-sending): `settle_ns` is an hour here, so one order per breach is the
 #     uninterrupted run's own bound (checked too);
@@ -63,7 +65,7 @@ while :; do
   # The last run takes what is left of the feed as fast as it comes.
   [ "$last" = 1 ] && pace=flood
   "$bin" "${common[@]}" --backend shm --shm "$link" --watchdog-ms 200 --pace "$pace" \
-    --journal "$work/journal" --out "$work/out-$run.jsonl" --executor "jsonl:$work/orders.jsonl" \
+    --journal "$work/journal" --out "$work/out.jsonl" --executor "jsonl:$work/orders.jsonl" \
     >/dev/null 2>"$work/run-$run.err" &
   host=$!
   sample_rss "$host" "$work/rss-$run.txt" &

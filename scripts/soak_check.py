@@ -58,7 +58,15 @@ def main():
             startup_errors.append((r, err.strip().splitlines()[-1]))
         elif not opened:
             early_kills += 1  # killed while loading the workload, before its journal opened
-    fin = final_set(lines(work / f"out-{runs - 1}.jsonl"))
+    fin = final_set(lines(work / "out.jsonl"))
+    if (work / "out.jsonl").read_bytes() != (work / "ref-out.jsonl").read_bytes():
+        fails.append("the events file differs from the uninterrupted run's")
+    accounts_of = collections.defaultdict(set)
+    for o in lines(work / "orders.jsonl"):
+        accounts_of[o["id"]].add(o["account"])
+    reused = [i for i, a in accounts_of.items() if len(a) > 1]
+    if reused:
+        fails.append(f"{len(reused)} order ids name two accounts, e.g. {reused[:5]}")
     if fin != ref_final:
         fails.append(f"final breached set differs: {len(fin)} vs {len(ref_final)} slots, "
                      f"{sorted(fin ^ ref_final)[:10]}")

@@ -1,8 +1,12 @@
 //! `liqscan run --journal` killed with SIGKILL mid-replay and restarted (three times, at
 //! random moments, the same command line each time), against an uninterrupted run of the same
-//! workload: the final breached set is the same; no account is ordered more often than it
-//! breached (plus the pending orders a restart reported re-sending); every account still
+//! workload: the `--out` file (one file, continued by every restart) equals the uninterrupted
+//! run's byte for byte; no order id names two accounts; no account is ordered more often than
+//! it breached (plus the pending orders a restart reported re-sending); every account still
 //! breached at the end that the uninterrupted run ordered was ordered.
+//!
+//! A run stopped by SIGTERM (no handler: the default action ends it at once) leaves the events
+//! of the scans it made in `--out`, each line whole.
 //!
 //! The dispatcher sizes an account again `settle_ns` after an order a sink cannot confirm
 //! (a follow-up liquidation, by design), so how many orders a long breach gets depends on wall
@@ -60,12 +64,21 @@ struct Drill {
     orders: BTreeMap<u64, u64>,
     /// Pending orders each restart reported re-sending, per slot.
     resent: BTreeMap<u64, u64>,
+    /// The uninterrupted run's `--out`.
+    ref_out: String,
+    /// The killed-and-restarted runs' `--out`.
+    out: String,
+    /// Accounts named by each order id, over all runs.
+    id_accounts: BTreeMap<u64, BTreeSet<u64>>,
 }
 
 #[test]
 fn killed_and_restarted_run_keeps_breaches_and_orders_each_once() {
     let d = drill();
     assert_eq!(d.fin, d.ref_final, "final breached set differs from the uninterrupted run");
+    assert!(d.out == d.ref_out, "--out after kills and restarts differs from the uninterrupted run's");
+    let reused: Vec<_> = d.id_accounts.iter().filter(|(_, a)| a.len() > 1).collect();
+    assert!(reused.is_empty(), "order ids naming two accounts: {reused:?}");
     assert!(d.orders.values().sum::<u64>() > 100, "orders were dispatched");
     for (slot, n) in &d.ref_orders {
         let episodes = d.episodes.get(slot).copied().unwrap_or(0);
@@ -115,8 +128,8 @@ fn drill() -> Drill {
     }
     assert!(!ref_final.is_empty());
 
-    // Journaled, paced (about 1.5 s), killed three times at random moments (250-700 ms after
-    // each start, so all land mid-replay), then run to the end.
+    // Journaled, paced (about 1.5 s), killed three times at random moments (300-1,100 ms
+    // after each start, so most land mid-replay), then run to the end.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
         std::env::var("LIQSCAN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(6),
     );
@@ -124,10 +137,10 @@ fn drill() -> Drill {
     // The same order file for every run: a restart appends to it.
     let ord = d.join("orders.jsonl");
     let mut resent: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut last_out = None;
+    // The same events file for every run too: a restart continues it.
+    let out = d.join("out.jsonl");
     let mut kills = 0;
     for run in 0..4 {
-        let out = d.join(format!("out-{run}.jsonl"));
         let err = d.join(format!("err-{run}.txt"));
         let mut child = liqscan()
             .args(args)
@@ -138,7 +151,8 @@ fn drill() -> Drill {
             .spawn()
             .unwrap();
         if run < 3 {
-            let at = Duration::from_millis(rng.gen_range(250..700));
+            // A restart spends about 0.65 s recovering before its replay goes on.
+            let at = Duration::from_millis(rng.gen_range(300..1100));
             let t = Instant::now();
             while t.elapsed() < at && child.try_wait().unwrap().is_none() {
                 std::thread::sleep(Duration::from_millis(5));
@@ -151,7 +165,6 @@ fn drill() -> Drill {
             child.wait().unwrap();
         } else {
             assert!(child.wait().unwrap().success(), "{}", std::fs::read_to_string(&err).unwrap());
-            last_out = Some(out);
         }
         let e = std::fs::read_to_string(&err).unwrap();
         for l in e.lines().filter(|l| l.starts_with("journal: re-sent pending order")) {
@@ -169,9 +182,56 @@ fn drill() -> Drill {
     }
     assert!(kills >= 2, "only {kills} kills landed mid-replay");
     let mut orders = BTreeMap::new();
-    count_by_slot(&lines(&ord), &mut orders);
-    // The last run starts from the recovered book: its events fold to the final set.
+    let order_lines = lines(&ord);
+    count_by_slot(&order_lines, &mut orders);
+    let mut id_accounts: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    for o in &order_lines {
+        id_accounts.entry(o["id"].as_u64().unwrap()).or_default().insert(o["account"].as_u64().unwrap());
+    }
     let mut fin = BTreeSet::new();
-    fold(&lines(&last_out.unwrap()), &mut fin);
-    Drill { ref_final, fin, episodes, ref_orders, orders, resent }
+    fold(&lines(&out), &mut fin);
+    Drill {
+        ref_final,
+        fin,
+        episodes,
+        ref_orders,
+        orders,
+        resent,
+        ref_out: std::fs::read_to_string(d.join("ref-out.jsonl")).unwrap(),
+        out: std::fs::read_to_string(&out).unwrap(),
+        id_accounts,
+    }
+}
+
+#[test]
+fn sigterm_leaves_the_events_scanned_so_far_in_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let args = ["run", "--demo-accounts", "2000"];
+    let ok = liqscan()
+        .args(args)
+        .args(["--out", d.join("ref.jsonl").to_str().unwrap()])
+        .stderr(Stdio::null())
+        .status();
+    assert!(ok.unwrap().success());
+    let reference = std::fs::read_to_string(d.join("ref.jsonl")).unwrap();
+    let out = d.join("out.jsonl");
+    let mut child = liqscan()
+        .args(args)
+        .args(["--pace", "fixed:5000", "--out", out.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The book loads and the crash begins within the first second; the replay takes ~2.5 s.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "the run ended before the signal");
+    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+    child.wait().unwrap();
+    let got = std::fs::read_to_string(&out).expect("--out exists after SIGTERM");
+    assert!(!got.is_empty(), "no events written before SIGTERM");
+    // Whole lines only, and the uninterrupted run's first ones (written as they happened).
+    assert!(got.ends_with('\n'));
+    assert!(got.len() < reference.len(), "the signal landed after the replay");
+    assert!(reference.starts_with(&got), "--out after SIGTERM is not a prefix of the uninterrupted run's");
 }

@@ -69,7 +69,8 @@ pub struct Args {
     /// flood | recorded:SPEED | fixed:PER_SECOND.
     #[arg(long)]
     pub pace: Option<String>,
-    /// Breach events as JSONL ("-" for standard output).
+    /// Breach events as JSONL ("-" for standard output), written as the scans happen; with
+    /// `--journal` a restart continues the file (the journal keeps DIR/events.jsonl otherwise).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Serve Prometheus metrics on this loopback address (e.g. 127.0.0.1:9184).
@@ -404,10 +405,22 @@ pub fn run_workload_with(
     journal: Option<&JournalPlan>,
     live: Option<&ListenPlan>,
 ) -> Result<RunResult> {
-    #[rustfmt::skip]
-    let r = run_workload_out(w, backend, pace, cfg, feed_core, card_core, shm, watchdog_ms, dispatch, counters,
-        published, journal, live, None);
-    r
+    run_workload_out(
+        w,
+        backend,
+        pace,
+        cfg,
+        feed_core,
+        card_core,
+        shm,
+        watchdog_ms,
+        dispatch,
+        counters,
+        published,
+        journal,
+        live,
+        None,
+    )
 }
 
 /// [`run_workload_with`], writing the breach events to `out` as they happen (a file, or "-"

@@ -404,6 +404,33 @@ mod tests {
     }
 
     #[test]
+    fn an_order_repeating_an_accounts_episode_and_ordinal_is_refused() {
+        let mut s = DurableState::new(2, 1);
+        let o = |id, ordinal| {
+            Record::OrderPending(OrderRecord {
+                id,
+                account: 7,
+                slot: 1,
+                attempt: 1,
+                episode: 40,
+                ordinal,
+                body: "{}".into(),
+            })
+        };
+        s.apply(1, &o(111, 1)).unwrap();
+        s.apply(2, &Record::OrderSent { id: 111, attempt: 1 }).unwrap();
+        s.apply(3, &Record::OrderDone { id: 111, outcome: "filled".into() }).unwrap();
+        // The same liquidation again, under any id: refused, nothing changed.
+        let before = s.clone();
+        assert!(s.apply(4, &o(222, 1)).is_err());
+        assert_eq!(s, before);
+        // The episode's next order is taken, at a lower id too (ids are hashes, not a count).
+        s.apply(4, &o(50, 2)).unwrap();
+        assert_eq!(s.last_order[&7], LastOrder { slot: 1, episode: 40, ordinal: 2 });
+        assert_eq!(s.next_order_id, 1, "derived ids leave the counter alone");
+    }
+
+    #[test]
     fn a_snapshot_without_the_live_fields_still_loads() {
         let mut v = serde_json::to_value(DurableState::new(2, 1)).unwrap();
         let m = v.as_object_mut().unwrap();
