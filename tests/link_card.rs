@@ -245,3 +245,25 @@ fn accounts_the_card_cannot_hold_are_kept_on_the_host_with_identical_bitmaps() {
     );
     drop(card);
 }
+
+/// A card keeps its memories (prices, terms) across the soft reset of a new link. A second
+/// host on a card that served one must still see exactly the reference: the engine clears what
+/// the first host left before it takes any account. (Before it did, a second `liqscan run` on
+/// one `liqscan card` gave a wrong digest with no fail-over.)
+#[test]
+fn a_second_host_on_a_card_that_served_one_starts_from_a_clean_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shm");
+    let card = CardThread::spawn(
+        LinkMemory::shm_create(&path, 256).unwrap(),
+        Box::new(SoftwareCard::new(200, ASSETS)),
+        ServeOptions::default(),
+        None,
+    );
+    drive(LinkMemory::shm_open(&path).unwrap(), 200, 3);
+    drive(LinkMemory::shm_open(&path).unwrap(), 200, 4);
+    // Fewer slots the second time: the slots beyond them are not scanned.
+    drive(LinkMemory::shm_open(&path).unwrap(), 96, 5);
+    let rep = card.stop();
+    assert_eq!(rep.resets, 3, "{rep:?}");
+}

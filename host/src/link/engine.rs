@@ -7,6 +7,9 @@
 //! answers them only on error); their bits are computed on the host from the mirror prices,
 //! which is one account's few multiplies, exactly as the card would.
 //!
+//! A new engine first clears the slots it will use and the prices, since the card keeps its
+//! memories across a soft reset and may hold another host's book.
+//!
 //! The card scans `term_slots` slots of every account; a scan's cycles are proportional to it.
 //! The engine starts at one slot and raises the card's parameter (a `Params` command ahead of
 //! the upsert) whenever an account arrives with more terms than any before, so a book of
@@ -90,8 +93,30 @@ impl LinkEngine {
             term_slots: 1,
             held: Held::new(slots, assets),
         };
+        e.clear_card()?;
         e.sync()?;
         Ok(e)
+    }
+
+    /// A soft reset keeps the card's memories: a card that served another host still holds its
+    /// terms and prices, which the mirror knows nothing of. Empties every slot this engine
+    /// uses and writes the mirror's (default) prices, ending with a full scan, so card and
+    /// mirror start equal.
+    fn clear_card(&mut self) -> Result<(), LinkFault> {
+        for slot in 0..self.slots as u32 {
+            self.credit()?;
+            self.link.post(&Command::AccountRemove { account: slot })?;
+        }
+        let assets = self.prices.len();
+        for a in 0..assets {
+            self.credit()?;
+            self.link.post(&Command::BatchTick {
+                asset: a as u16,
+                price: PriceEntry::default(),
+                last: a + 1 == assets,
+            })?;
+        }
+        Ok(())
     }
 
     /// The link (for statistics and bring-up).

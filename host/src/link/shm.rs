@@ -4,9 +4,14 @@
 //!   card: open(create) ─ flock(LOCK_EX|LOCK_NB) ─┬─ held by another card: refuse (Busy: path, owner)
 //!                                                └─ taken: owner, GENERATION + 1, zero BAR and
 //!                                                   ring, layout, MAGIC last; lock held until exit
-//!   host: open ─ MAGIC ─ flock(LOCK_SH|LOCK_NB) ──┬─ free: nobody serves the file (NotServed)
-//!                                                └─ held: a card is there; remember GENERATION
+//!   host: open ─ flock(LOCK_SH|LOCK_NB), dropped at once ─┬─ free: no card serves the file
+//!                                                        │  (NotServed, or how to start one)
+//!                                                        └─ held: wait for MAGIC (up to 2 s),
+//!                                                           remember GENERATION
 //! ```
+//!
+//! The pid in the header is for people (messages); the lock decides. A card in another pid
+//! namespace shows a pid that means nothing here, and is still detected correctly.
 //!
 //! The lock is an advisory `flock` on the open file (rustix): the kernel drops it when the card
 //! exits however it exits, so a file left behind by a killed card is recognised as stale (lock

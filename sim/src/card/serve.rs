@@ -98,6 +98,11 @@ impl Rings {
             if stop.load(Ordering::Relaxed) {
                 return false;
             }
+            // A new host is resetting the link: this event was for the old one, which will
+            // never read it. Drop it rather than wait for room forever.
+            if self.mem.bar.load_at(offset::CONTROL as usize, Ordering::Acquire) & CONTROL_SOFT_RESET != 0 {
+                return true;
+            }
             if !waited {
                 report.evt_ring_waits += 1;
                 waited = true;
@@ -185,7 +190,10 @@ pub fn serve(mem: LinkMemory, engine: &mut dyn CardEngine, opts: &ServeOptions) 
             bar.store_at(offset::CONTROL as usize, 0, Ordering::Release);
             continue;
         }
-        if silent || !r.configured || doorbell == r.consumer {
+        // A doorbell behind the consumer index (or more than a ring ahead) is a new host
+        // quiescing the link before its reset: never execute stale ring entries for it.
+        let ahead = doorbell.wrapping_sub(r.consumer);
+        if silent || !r.configured || ahead == 0 || ahead > r.cmd_mask + 1 {
             idle = idle.saturating_add(1);
             if opts.idle == Idle::Backoff && idle > 20_000 {
                 std::thread::sleep(Duration::from_micros(50));
