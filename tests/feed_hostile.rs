@@ -252,6 +252,8 @@ fn connection_limit() {
     // A slot is held from the first complete frame on.
     let mut a = TcpStream::connect(l.addr()).unwrap();
     a.write_all(&frame(1, tick(0, 100))).unwrap();
+    // One at a time: two connections' first frames could be taken in either order.
+    wait_for("first holds a slot", || l.report().pushed == 1);
     let mut b = TcpStream::connect(l.addr()).unwrap();
     b.write_all(&frame(2, tick(1, 100))).unwrap();
     wait_for("two hold slots", || l.report().pushed == 2);
