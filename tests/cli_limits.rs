@@ -66,6 +66,14 @@ fn run_refuses_an_executor_file_it_cannot_write() {
 }
 
 #[test]
+fn run_refuses_a_key_given_twice_in_its_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "keeper.toml", "demo_accounts = 10\npace = \"flood\"\npace = \"fixed:10\"\n");
+    let o = liqscan(&["run", "--config", &cfg]);
+    refused(&o, &["keeper.toml", "duplicate key", "line 3"]);
+}
+
+#[test]
 fn run_refuses_a_pace_out_of_range() {
     // On main each ran as flood.
     for pace in ["fixed:0", "recorded:-5", "fixed:NaN", "recorded:inf"] {

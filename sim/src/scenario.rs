@@ -526,7 +526,7 @@ impl Scenario {
     }
 }
 
-/// The bounds a scenario's numbers are checked against (docs/SIMULATOR.md lists them).
+/// The bounds a scenario's numbers are checked against (docs/SIMULATOR.md, "Limits").
 pub mod limits {
     /// Most account slots (borrowers, lenders and those opened during the run).
     pub const MAX_ACCOUNTS: u64 = 10_000_000;

@@ -292,6 +292,13 @@ mod tests {
         let bar = r#"[{"time_period_start":"2020-03-12T00:00:00Z","time_period_end":"2020-03-12T00:10:00Z","price_open":1,"price_high":1,"price_low":0,"price_close":1}]"#;
         let e = parse_bars(Path::new("b.json"), bar, &t, "ETH").unwrap_err();
         assert!(e.to_string().contains("price is 0"), "{e}");
+        // A bar field given twice is refused, not the last kept.
+        let twice = bar.replace("\"price_low\":0", "\"price_low\":0.5,\n\"price_low\":1");
+        let e = parse_bars(Path::new("b.json"), &twice, &t, "ETH").unwrap_err();
+        assert!(
+            e.to_string().starts_with("b.json:2: malformed bar file: duplicate field `price_low`"),
+            "{e}"
+        );
     }
 
     #[test]
