@@ -172,7 +172,9 @@ pub fn parse_bars(
             |p: String| InputError::file(path, format!("bar #{} ({}): {p}", n + 1, b.time_period_start));
         let start = parse_timestamp(&b.time_period_start).map_err(err)?;
         let end = parse_timestamp(&b.time_period_end).map_err(err)?;
-        if end <= start + 3 || start < prev_end {
+        // In i128: bars at the ends of the i64 range must not overflow.
+        let len = end as i128 - start as i128;
+        if len <= 3 || start < prev_end {
             return Err(err("bar does not follow the previous one or has no length".into()));
         }
         prev_end = end;
@@ -181,8 +183,9 @@ pub fn parse_bars(
             return Err(err(format!("inconsistent bar: open {o} high {h} low {l} close {c}")));
         }
         let (x1, x2) = if c >= o { (l, h) } else { (h, l) };
-        let len = end - start;
-        for (ts, p) in [(start, o), (start + len / 3, x1), (start + 2 * len / 3, x2), (end - 1, c)] {
+        // Between start and end, so each fits an i64.
+        let at = |k: i128| (start as i128 + k * len / 3) as i64;
+        for (ts, p) in [(start, o), (at(1), x1), (at(2), x2), (end - 1, c)] {
             out.push(make_tick(table, ts, symbol, p).map_err(err)?);
         }
     }
@@ -292,6 +295,10 @@ mod tests {
         let bar = r#"[{"time_period_start":"2020-03-12T00:00:00Z","time_period_end":"2020-03-12T00:10:00Z","price_open":1,"price_high":1,"price_low":0,"price_close":1}]"#;
         let e = parse_bars(Path::new("b.json"), bar, &t, "ETH").unwrap_err();
         assert!(e.to_string().contains("price is 0"), "{e}");
+        // Bars at the ends of the supported range: no overflow.
+        let edge = r#"[{"time_period_start":"1677-09-21T00:12:43.145224192Z","time_period_end":"2262-04-11T23:47:16.854775807Z","price_open":1,"price_high":1,"price_low":1,"price_close":1}]"#;
+        let ticks = parse_bars(Path::new("b.json"), edge, &t, "ETH").unwrap();
+        assert!(ticks.windows(2).all(|w| w[0].ts_ns < w[1].ts_ns) && ticks[3].ts_ns == i64::MAX - 1);
         // A bar field given twice is refused, not the last kept.
         let twice = bar.replace("\"price_low\":0", "\"price_low\":0.5,\n\"price_low\":1");
         let e = parse_bars(Path::new("b.json"), &twice, &t, "ETH").unwrap_err();
