@@ -59,6 +59,9 @@ fn run_refuses_an_executor_file_it_cannot_write() {
     let missing = format!("jsonl:{}", dir.path().join("no/such/dir/orders.jsonl").display());
     let o = liqscan(&["run", "--demo-accounts", "10", "--executor", &missing]);
     refused(&o, &["not a writable file", "No such file or directory"]);
+    // A device is left alone (a FIFO or /dev/stdout must not be opened twice).
+    let o = liqscan(&["run", "--demo-accounts", "10", "--executor", "jsonl:/dev/null"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // A writable path still works.
     let ok = format!("jsonl:{}", dir.path().join("orders.jsonl").display());
     let o = liqscan(&["run", "--demo-accounts", "10", "--executor", &ok]);
