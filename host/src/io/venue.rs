@@ -11,7 +11,12 @@
 //! quantum_exp = -4
 //! stress = "0.15"
 //! tiers.default = { asset_weight = "0.825", liability_weight = "1" }
+//! # allow_zero_price = true   # let a tick price it at 0 (refused otherwise)
 //! ```
+//!
+//! Refused: unknown fields, an asset listed twice, a tier or field given twice (JSON keeps the
+//! last of two equal keys unless told otherwise; TOML refuses them in its grammar), weights and
+//! stress out of range, `value_exp` and `quantum_exp` outside [-36, 36].
 
 use std::path::Path;
 
