@@ -56,6 +56,19 @@ fn run_refuses_an_executor_file_it_cannot_write() {
     let exec = format!("jsonl:{}", dir.path().display());
     let o = liqscan(&["run", "--demo-accounts", "10", "--executor", &exec]);
     refused(&o, &["is a directory, not a writable file"]);
+    // The check leaves no file behind when the run is refused later (here: its pace).
+    let new = dir.path().join("new.jsonl");
+    let o = liqscan(&[
+        "run",
+        "--demo-accounts",
+        "10",
+        "--executor",
+        &format!("jsonl:{}", new.display()),
+        "--pace",
+        "fixed:0",
+    ]);
+    refused(&o, &["fixed:PER_SECOND"]);
+    assert!(!new.exists());
     let missing = format!("jsonl:{}", dir.path().join("no/such/dir/orders.jsonl").display());
     let o = liqscan(&["run", "--demo-accounts", "10", "--executor", &missing]);
     refused(&o, &["not a writable file", "No such file or directory"]);

@@ -264,21 +264,28 @@ pub fn parse_executor(s: &str) -> Result<ExecutorSpec> {
 impl ExecutorSpec {
     /// Refuses, before the run starts, a JSONL path that cannot take orders (a directory, a
     /// missing folder, no write permission): on the dispatch thread it could only discard them.
-    /// A regular or new file is opened for appending, so nothing in it changes; a FIFO or a
-    /// device is left alone (opening it now could block, or end a reader's stream).
+    /// A regular file is opened for appending, so nothing in it changes; a new one is created and
+    /// removed; a FIFO or a device is left alone (opening it now could block, or end a
+    /// reader's stream).
     pub fn check_writable(&self) -> Result<()> {
         if let ExecutorSpec::Jsonl(p) = self {
             if p.is_dir() {
                 bail!("executor jsonl:{}: is a directory, not a writable file", p.display());
             }
-            if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) {
-                return Ok(());
-            }
+            let existed = match std::fs::metadata(p) {
+                Ok(m) if !m.is_file() => return Ok(()),
+                Ok(_) => true,
+                Err(_) => false,
+            };
             std::fs::OpenOptions::new()
                 .append(true)
                 .create(true)
                 .open(p)
                 .with_context(|| format!("executor jsonl:{}: not a writable file", p.display()))?;
+            // A refused run leaves nothing behind: the dispatch thread creates it again.
+            if !existed {
+                let _ = std::fs::remove_file(p);
+            }
         }
         Ok(())
     }
