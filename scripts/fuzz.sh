@@ -14,7 +14,7 @@ secs=${1:-300}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(ring_command ring_event journal_records io_venue io_accounts io_ticks io_bars wire_frame engine_scan)
+  targets=(ring_command ring_event journal_records io_venue io_accounts io_ticks io_bars wire_frame engine_scan scenario sweep options)
 fi
 export RUSTC_BOOTSTRAP=1
 mode=libfuzzer
@@ -23,10 +23,14 @@ if [ "$mode" = libfuzzer ] && ! cargo fuzz build -O >/dev/null 2>&1; then mode=r
 if [ "$mode" = random ]; then cargo build --release --bin random_bytes; fi
 mkdir -p corpus logs
 # Seeds: the example inputs, so the readers start from valid files.
-mkdir -p corpus/io_venue corpus/io_accounts corpus/io_ticks
+mkdir -p corpus/io_venue corpus/io_accounts corpus/io_ticks corpus/scenario corpus/sweep
 { printf '\0'; cat ../examples/venue.toml; } > corpus/io_venue/example.toml
 { printf '\0'; cat ../examples/accounts.csv; } > corpus/io_accounts/example.csv
 { printf '\0'; cat ../examples/usdc.csv; } > corpus/io_ticks/example.csv
+for f in ../scenarios/*.toml; do
+  case "$f" in */sweep-*) { printf '\0'; cat "$f"; } > "corpus/sweep/$(basename "$f")" ;;
+    *) { printf '\0'; cat "$f"; } > "corpus/scenario/$(basename "$f")" ;; esac
+done
 for t in "${targets[@]}"; do
   if [ "$mode" = libfuzzer ]; then
     mkdir -p "corpus/$t"

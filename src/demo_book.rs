@@ -67,6 +67,7 @@ pub fn venue() -> AssetTable {
                 quantum_exp: a.quantum_exp,
                 stress: dec(a.stress),
                 tiers,
+                allow_zero_price: false,
             }
         })
         .collect();

@@ -1,7 +1,9 @@
 //! Fuzz bodies, one per decoder. Each takes arbitrary bytes, must never panic, and checks what
 //! the decoder promises (ring entries: decode then encode gives the same bytes; journal frames:
 //! every frame scan accepts has a valid checksum and is re-encoded to the same bytes). One
-//! more, `engine_scan`, is differential: every scan kernel in every layout against the
+//! more, `engine_scan`, is differential, and `scenario`, `sweep` and `options` check that
+//! whatever a scenario file, a sweep file or a command option holds is refused or stays within
+//! the documented limits. One: every scan kernel in every layout against the
 //! reference, on books built from the bytes with healths steered near zero.
 
 use std::path::Path;
@@ -12,11 +14,11 @@ use liqscan_hdl::abi::{COEFF_MAX, COEFF_MIN, Coeff, Command, EventEntry, PriceEn
 use liqscan_host::engine::{Kernel, Layout, ScanEngine, SoftwareEngine};
 use liqscan_host::feed::auth::HmacKey;
 use liqscan_host::feed::wire;
-use liqscan_host::io::{Format, accounts, ticks, venue};
+use liqscan_host::io::{Format, accounts, options, ticks, time, venue};
 use liqscan_host::journal::frame::{self, MAX_RECORD};
 use liqscan_host::journal::record::decode_payload;
 use liqscan_host::journal::{DurableState, Record};
-use liqscan_host::model::AssetTable;
+use liqscan_host::model::{AssetTable, Decimal};
 use liqscan_host::reference;
 
 /// The venue the account and tick readers resolve against (the example venue).
@@ -207,6 +209,138 @@ pub fn engine_scan(data: &[u8]) {
     }
 }
 
+/// The calm-day scenario, the base the structured scenario target mutates.
+const SCENARIO: &str = include_str!("../../scenarios/calm-day.toml");
+
+/// Fields of a scenario with numbers, as dotted paths.
+const SCENARIO_FIELDS: &[&str] = &[
+    "duration_secs",
+    "step_secs",
+    "value_exp",
+    "seed",
+    "assets.ETH.quantum_exp",
+    "assets.ETH.stress",
+    "assets.ETH.price.gbm.start",
+    "assets.ETH.price.gbm.vol_day",
+    "assets.ETH.price.gbm.drift_day",
+    "assets.ETH.price.gbm.jumps_per_day",
+    "assets.ETH.price.gbm.jump_std",
+    "assets.ETH.depth.depth_usd_per_pct",
+    "assets.BTC.price.follow.beta",
+    "assets.USDC.price.fixed",
+    "oracle.heartbeat_secs",
+    "oracle.delay_secs",
+    "oracle.deviation",
+    "population.accounts",
+    "population.lenders",
+    "population.size_median_usd",
+    "population.size_max_usd",
+    "population.size_sigma",
+    "population.min_hf",
+    "population.tiers.default",
+    "population.collateral.ETH",
+    "activity.opens_per_hour",
+    "liquidation.close_factor_bps",
+    "liquidation.dutch.step_secs",
+    "liquidation.batch.window_secs",
+    "keeper.max_in_flight",
+    "keeper.max_attempts",
+    "keeper.target_hf",
+    "insurance.initial_usd",
+    "dynamic.enabled",
+    "dynamic.window_secs",
+    "dynamic.return_secs",
+    "report.sample_secs",
+];
+
+/// A TOML value from the bytes: extremes, special floats, and numbers of every size.
+fn toml_value(b: &mut Bytes) -> toml::Value {
+    use toml::Value::{Boolean, Float, Integer, String as Text};
+    match b.u8() % 10 {
+        0 => Float([f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN_POSITIVE, 0.0, -0.0][b.u8() as usize % 7]),
+        1 => Integer([i64::MAX, i64::MIN, 0, -1, 1, u32::MAX as i64 + 1, i64::from(b.u32()) << 31][b.u8() as usize % 7]),
+        2 => Float(f64::from_bits(u64::from(b.u32()) << 32 | u64::from(b.u32()))),
+        3 => Float(10f64.powi((b.u8() as i32) - 128)),
+        4 => Integer(10i64.pow(u32::from(b.u8() % 19))),
+        5 => Text(format!("{}e{}", b.u8() % 10, b.u32() as i32)),
+        6 => Boolean(b.u8() % 2 == 0),
+        _ => Float((b.u32() as f64) / f64::from(1 + b.u8())),
+    }
+}
+
+/// Scenario files: the bytes as a whole file, then as up to eight (field, value) changes to the
+/// calm-day scenario. Nothing panics, and an accepted scenario is within the limits.
+pub fn scenario(data: &[u8]) {
+    use liqscan_sim::scenario::limits;
+    let check = |s: &liqscan_sim::Scenario| {
+        assert!(s.account_slots() <= limits::MAX_ACCOUNTS as f64, "slots {}", s.account_slots());
+        let steps = (s.duration_secs / s.step_secs).ceil();
+        assert!(steps <= limits::MAX_STEPS as f64, "{steps} steps accepted");
+        let avail = liqscan_host::io::limits::mem_available().unwrap_or(u64::MAX);
+        assert!(s.memory_estimate() <= avail, "{} bytes accepted", s.memory_estimate());
+    };
+    if let Some((_, t)) = text(data)
+        && let Ok(s) = liqscan_sim::Scenario::parse(t, Path::new("fuzz.toml"))
+    {
+        check(&s);
+    }
+    let mut b = Bytes(data);
+    let mut table: toml::Table = toml::from_str(SCENARIO).expect("calm day parses");
+    for _ in 0..1 + b.u8() % 8 {
+        let field = SCENARIO_FIELDS[b.u8() as usize % SCENARIO_FIELDS.len()];
+        let parts: Vec<&str> = field.split('.').collect();
+        let mut t = &mut table;
+        for p in &parts[..parts.len() - 1] {
+            t = t.entry(*p).or_insert_with(|| toml::Value::Table(toml::Table::new())).as_table_mut().expect("table");
+        }
+        t.insert(parts[parts.len() - 1].to_string(), toml_value(&mut b));
+    }
+    let text = toml::to_string(&table).expect("a table serialises");
+    if let Ok(s) = liqscan_sim::Scenario::parse(&text, Path::new("fuzz.toml")) {
+        check(&s);
+    }
+}
+
+/// Sweep files: nothing panics; an accepted sweep has one to three axes and at most
+/// [`liqscan_sim::sweep::MAX_POINTS`] runs.
+pub fn sweep(data: &[u8]) {
+    let Some((_, t)) = text(data) else { return };
+    if let Ok(s) = liqscan_sim::sweep::SweepFile::parse(t, Path::new("fuzz.toml")) {
+        let n: usize = s.axis.iter().map(|a| a.values.len()).product();
+        assert!((1..=3).contains(&s.axis.len()) && n <= liqscan_sim::sweep::MAX_POINTS, "{n} runs");
+    }
+}
+
+/// Command options with numbers, and the decimals and timestamps every file holds: the text
+/// as `--pace`, a decimal and a timestamp; then numbers from the bytes as `fixed:X` and
+/// `recorded:X`. An accepted pace is within its range; an accepted decimal round-trips.
+pub fn options(data: &[u8]) {
+    use liqscan_host::feed::replay::Pace;
+    let in_range = |p: &Pace| match *p {
+        Pace::Flood => true,
+        Pace::Recorded { speed: x } | Pace::Fixed { per_second: x } => {
+            (options::PACE_MIN..=options::PACE_MAX).contains(&x)
+        }
+    };
+    let Some((sel, t)) = text(data) else { return };
+    if let Ok(p) = options::parse_pace(t) {
+        assert!(in_range(&p), "{t}: {p:?}");
+    }
+    if let Ok(d) = t.parse::<Decimal>() {
+        assert_eq!(d.to_string().parse::<Decimal>().expect("display parses"), d, "{t}");
+    }
+    if let Ok(ns) = time::parse_timestamp(t) {
+        let again = time::parse_timestamp(&time::format_timestamp(ns)).expect("formatted time parses");
+        assert_eq!(again, ns - ns.rem_euclid(1_000_000), "{t}");
+    }
+    let mut b = Bytes(data);
+    let x = f64::from_bits(u64::from(b.u32()) << 32 | u64::from(b.u32()));
+    let kind = if sel % 2 == 0 { "fixed" } else { "recorded" };
+    if let Ok(p) = options::parse_pace(&format!("{kind}:{x}")) {
+        assert!(in_range(&p), "{kind}:{x}: {p:?}");
+    }
+}
+
 /// Every body by target name.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("ring_command", ring_command),
@@ -218,4 +352,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("io_bars", io_bars),
     ("wire_frame", wire_frame),
     ("engine_scan", engine_scan),
+    ("scenario", scenario),
+    ("sweep", sweep),
+    ("options", options),
 ];

@@ -24,6 +24,7 @@ fn asset(i: usize, quantum_exp: i32, aw: u32, lw: u32) -> AssetSpec {
                 liability_weight: Decimal::new(10_000 + lw as i128, 4),
             },
         )]),
+        allow_zero_price: false,
     }
 }
 

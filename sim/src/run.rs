@@ -176,6 +176,7 @@ impl Sim {
                 quantum_exp: a.quantum_exp,
                 stress: a.stress,
                 tiers: a.tiers.clone(),
+                allow_zero_price: false,
             })
             .collect();
         let table = AssetTable::new(VenueSpec { name: s.name.clone(), value_exp: s.value_exp }, asset_specs)?;

@@ -22,6 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::report::Report;
 use crate::scenario::{Scenario, ScenarioError};
 
+/// Most runs a sweep may ask for (each is a whole simulation).
+pub const MAX_POINTS: usize = 10_000;
+
 /// One axis of the grid.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,14 +147,41 @@ fn set_field(root: &mut toml::Table, field: &str, value: toml::Value) -> Result<
 impl SweepFile {
     /// Reads a sweep file.
     pub fn load(path: &Path) -> Result<Self, SweepError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SweepError::File { path: path.to_path_buf(), what: format!("cannot read: {e}") })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks sweep text; `path` is for messages. A key given twice is refused
+    /// (by the TOML grammar), as is a field set twice, or more than [`MAX_POINTS`] runs.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, SweepError> {
         let file = |what: String| SweepError::File { path: path.to_path_buf(), what };
-        let text = std::fs::read_to_string(path).map_err(|e| file(format!("cannot read: {e}")))?;
-        let s: SweepFile = toml::from_str(&text).map_err(|e| file(e.to_string()))?;
+        let s: SweepFile = toml::from_str(text).map_err(|e| file(e.to_string()))?;
         if s.axis.is_empty() || s.axis.len() > 3 {
             return Err(file(format!("needs one to three [[axis]] tables, found {}", s.axis.len())));
         }
         if let Some(a) = s.axis.iter().find(|a| a.values.is_empty()) {
             return Err(file(format!("axis '{}' has no values", a.field)));
+        }
+        let points = s.axis.iter().try_fold(1usize, |n, a| n.checked_mul(a.values.len()));
+        match points {
+            Some(n) if n <= MAX_POINTS => {}
+            _ => {
+                let sizes: Vec<String> = s.axis.iter().map(|a| a.values.len().to_string()).collect();
+                return Err(file(format!(
+                    "the axes ({} values) make more than {MAX_POINTS} runs; give fewer values",
+                    sizes.join(" x ")
+                )));
+            }
+        }
+        // One field set twice would keep whichever comes last: refuse it, as a repeated key.
+        for (i, a) in s.axis.iter().enumerate() {
+            if s.axis[..i].iter().any(|b| b.field == a.field) {
+                return Err(file(format!("field '{}' is on two axes", a.field)));
+            }
+            if s.set.contains_key(&a.field) {
+                return Err(file(format!("field '{}' is both in [set] and on an axis", a.field)));
+            }
         }
         Ok(s)
     }
@@ -333,5 +363,28 @@ mod tests {
         assert_eq!(t["oracle"]["delay_secs"].as_integer(), Some(60));
         assert_eq!(t["assets"]["ETH"]["tiers"]["default"]["asset_weight"].as_str(), Some("0.7"));
         assert!(set_field(&mut t, "oracle.delay_secs.x", toml::Value::Integer(1)).is_err());
+    }
+
+    #[test]
+    fn refuses_fields_set_twice_and_huge_grids() {
+        let p = Path::new("s.toml");
+        let ok = "scenario = \"b.toml\"\n[[axis]]\nfield = \"oracle.delay_secs\"\nvalues = [0, 60]\n";
+        assert!(SweepFile::parse(ok, p).is_ok());
+        let twice = format!("{ok}[[axis]]\nfield = \"oracle.delay_secs\"\nvalues = [1]\n");
+        let e = SweepFile::parse(&twice, p).unwrap_err().to_string();
+        assert!(e.contains("field 'oracle.delay_secs' is on two axes"), "{e}");
+        let set = format!("{ok}[set]\n\"oracle.delay_secs\" = 5\n");
+        let e = SweepFile::parse(&set, p).unwrap_err().to_string();
+        assert!(e.contains("both in [set] and on an axis"), "{e}");
+        let dup = format!("{ok}[set]\n\"population.accounts\" = 5\n\"population.accounts\" = 6\n");
+        let e = SweepFile::parse(&dup, p).unwrap_err().to_string();
+        assert!(e.contains("duplicate key"), "{e}");
+        let values = vec!["1"; 101].join(",");
+        let huge = format!(
+            "scenario = \"b.toml\"\n{}",
+            ["a", "b", "c"].map(|f| format!("[[axis]]\nfield = \"{f}\"\nvalues = [{values}]\n")).concat()
+        );
+        let e = SweepFile::parse(&huge, p).unwrap_err().to_string();
+        assert!(e.contains("(101 x 101 x 101 values) make more than 10000 runs"), "{e}");
     }
 }

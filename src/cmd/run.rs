@@ -207,14 +207,9 @@ struct PcieConfig {
     dma_bus_addr: u64,
 }
 
-/// Parses a pace.
+/// Parses a pace (range-checked: `fixed:0` or `recorded:NaN` are refused, not run as flood).
 pub fn parse_pace(s: &str) -> Result<Pace> {
-    Ok(match s.split_once(':') {
-        None if s == "flood" => Pace::Flood,
-        Some(("recorded", x)) => Pace::Recorded { speed: x.parse().context("recorded:SPEED")? },
-        Some(("fixed", x)) => Pace::Fixed { per_second: x.parse().context("fixed:PER_SECOND")? },
-        _ => bail!("pace '{s}': use flood, recorded:SPEED or fixed:PER_SECOND"),
-    })
+    liqscan_host::io::options::parse_pace(s).map_err(anyhow::Error::msg)
 }
 
 /// Live stream number of the TCP listener (in the journal and the guard).
@@ -275,6 +270,34 @@ pub fn parse_executor(s: &str) -> Result<ExecutorSpec> {
 }
 
 impl ExecutorSpec {
+    /// Refuses, before the run starts, a JSONL path that cannot take orders (a directory, a
+    /// missing folder, no write permission): on the dispatch thread it could only discard them.
+    /// A regular file is opened for appending, so nothing in it changes; a new one is created and
+    /// removed; a FIFO or a device is left alone (opening it now could block, or end a
+    /// reader's stream).
+    pub fn check_writable(&self) -> Result<()> {
+        if let ExecutorSpec::Jsonl(p) = self {
+            if p.is_dir() {
+                bail!("executor jsonl:{}: is a directory, not a writable file", p.display());
+            }
+            let existed = match std::fs::metadata(p) {
+                Ok(m) if !m.is_file() => return Ok(()),
+                Ok(_) => true,
+                Err(_) => false,
+            };
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(p)
+                .with_context(|| format!("executor jsonl:{}: not a writable file", p.display()))?;
+            // A refused run leaves nothing behind: the dispatch thread creates it again.
+            if !existed {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        Ok(())
+    }
+
     /// Makes the executor (called on the dispatch thread); `resume` (a run restarted over its
     /// journal) appends to a JSONL file instead of truncating it, so the orders sent before the
     /// restart stay; `durable` (a journal fsyncing every record) fsyncs each JSONL line too.
@@ -327,7 +350,9 @@ fn load(a: &Args) -> Result<Workload> {
     let (table, accounts, ticks): (_, _, Vec<Tick>) = match &a.venue {
         None => {
             let table = crate::demo_book::venue();
-            let book = crate::demo_book::book(&table, a.demo_accounts.unwrap_or(2000), 7);
+            let n = a.demo_accounts.unwrap_or(2000);
+            crate::cmd::demo::check_book_size("--demo-accounts", n, crate::cmd::demo::RUN_BYTES_PER_ACCOUNT)?;
+            let book = crate::demo_book::book(&table, n, 7);
             let path = crate::demo_book::price_path(&table, 7);
             (table, book, path)
         }
@@ -344,6 +369,7 @@ fn load(a: &Args) -> Result<Workload> {
                 ticks.extend(read_bars(Path::new(p), &table, sym)?);
             }
             ticks.sort_by_key(|t| t.ts_ns);
+            refuse_unpriced(&table, &accounts, &ticks, a.listen_tcp.is_some() || a.listen_udp.is_some())?;
             (table, accounts, ticks)
         }
     };
@@ -358,6 +384,34 @@ fn load(a: &Args) -> Result<Workload> {
         assets: table.len(),
         msgs,
     })
+}
+
+/// Refuses a replay that never prices an asset some account holds, as `liqscan scan` does: the
+/// engine would read it as worth 0 and report breaches that are not there. With a live feed
+/// the price may come from it, so the run goes on.
+fn refuse_unpriced(
+    table: &liqscan_host::model::AssetTable,
+    accounts: &[liqscan_host::io::accounts::LoadedAccount],
+    ticks: &[Tick],
+    live: bool,
+) -> Result<()> {
+    let mut unpriced = vec![false; table.len()];
+    for t in accounts.iter().flat_map(|a| &a.terms) {
+        unpriced[t.asset as usize] = true;
+    }
+    for t in ticks {
+        unpriced[t.asset as usize] = false;
+    }
+    let names: Vec<&str> =
+        table.assets().iter().zip(&unpriced).filter(|(_, u)| **u).map(|(a, _)| a.symbol.as_str()).collect();
+    if !names.is_empty() && !live {
+        bail!(
+            "no tick ever priced {}: accounts hold them, so their health is unknown; add ticks for them \
+             (or take them from a live feed: --listen-tcp / --listen-udp)",
+            names.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// A breach event as the run reports it (and writes to `--out`).
@@ -902,6 +956,7 @@ pub fn run(mut a: Args) -> Result<()> {
         None
     };
     let exec = parse_executor(a.executor.as_deref().unwrap_or("discard"))?;
+    exec.check_writable()?;
     let backend = a.backend.clone().unwrap_or_else(|| "software".into());
     let pace = parse_pace(a.pace.as_deref().unwrap_or("flood"))?;
     let w = load(&a)?;

@@ -73,6 +73,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     if let Some(n) = a.accounts {
         scenario.population.accounts = n;
+        // The override is checked as the file's value is: bounds and memory, before any work.
+        scenario.validate(&a.scenario).context("--accounts")?;
     }
     let base = a.scenario.parent().unwrap_or(Path::new(".")).to_path_buf();
     let out = a.out.clone().unwrap_or_else(|| default_out(&a.scenario));

@@ -2,8 +2,9 @@
 //!
 //! CSV has a header naming `timestamp`, `asset`, `price`; JSONL has one object a line with
 //! `ts` (or `timestamp`), `asset`, `price`. Timestamps are integer nanoseconds since the epoch
-//! or RFC 3339 UTC text; prices are decimal numbers or strings holding one, parsed exactly.
-//! Ticks must not go back in time.
+//! or RFC 3339 text (any offset, converted to UTC); prices are decimal numbers or strings
+//! holding one, parsed exactly. Ticks must not go back in time. A price of 0 is refused unless
+//! the venue sets `allow_zero_price` on the asset; a key given twice on a JSONL line is refused.
 //!
 //! Bar files (a JSON array of bars with `time_period_start`, `time_period_end`, `price_open`,
 //! `price_high`, `price_low`, `price_close`) become four ticks a bar, since a bar says where the
@@ -37,6 +38,12 @@ pub struct Tick {
 
 fn make_tick(table: &AssetTable, ts_ns: i64, symbol: &str, price: Decimal) -> Result<Tick, String> {
     let asset = table.index_of(symbol).map_err(|e| e.to_string())?;
+    if price.is_zero() && !table.assets()[asset as usize].allow_zero_price {
+        return Err(format!(
+            "asset '{symbol}' price is 0: refused, since it would breach every borrower of it; if '{symbol}' \
+             can really be worth nothing, set allow_zero_price = true on it in the venue file"
+        ));
+    }
     let entry = table.quote(asset, price).map_err(|e| e.to_string())?;
     Ok(Tick { ts_ns, asset, price, entry })
 }
@@ -165,7 +172,9 @@ pub fn parse_bars(
             |p: String| InputError::file(path, format!("bar #{} ({}): {p}", n + 1, b.time_period_start));
         let start = parse_timestamp(&b.time_period_start).map_err(err)?;
         let end = parse_timestamp(&b.time_period_end).map_err(err)?;
-        if end <= start + 3 || start < prev_end {
+        // In i128: bars at the ends of the i64 range must not overflow.
+        let len = end as i128 - start as i128;
+        if len <= 3 || start < prev_end {
             return Err(err("bar does not follow the previous one or has no length".into()));
         }
         prev_end = end;
@@ -174,8 +183,9 @@ pub fn parse_bars(
             return Err(err(format!("inconsistent bar: open {o} high {h} low {l} close {c}")));
         }
         let (x1, x2) = if c >= o { (l, h) } else { (h, l) };
-        let len = end - start;
-        for (ts, p) in [(start, o), (start + len / 3, x1), (start + 2 * len / 3, x2), (end - 1, c)] {
+        // Between start and end, so each fits an i64.
+        let at = |k: i128| (start as i128 + k * len / 3) as i64;
+        for (ts, p) in [(start, o), (at(1), x1), (at(2), x2), (end - 1, c)] {
             out.push(make_tick(table, ts, symbol, p).map_err(err)?);
         }
     }
@@ -217,6 +227,20 @@ mod tests {
             ("timestamp,asset,price\n5,ETH,1\n4,ETH,1\n", "t.csv:3: timestamp 4 is before"),
             ("timestamp,asset,price\nyesterday,ETH,1\n", "t.csv:2: timestamp 'yesterday'"),
             ("timestamp,asset,price\n1,ETH,1e9\n", "t.csv:2: asset 'ETH' price 1000000000 is"),
+            ("timestamp,asset,price\n1,ETH,0\n", "t.csv:2: asset 'ETH' price is 0: refused"),
+            ("timestamp,asset,price\n1,ETH,0.000\n", "t.csv:2: asset 'ETH' price is 0: refused"),
+            (
+                "timestamp,asset,price\n2020-02-31T00:00:00Z,ETH,1\n",
+                "t.csv:2: timestamp '2020-02-31T00:00:00Z'",
+            ),
+            (
+                "timestamp,asset,price\n9999-12-31T23:59:59Z,ETH,1\n",
+                "t.csv:2: timestamp '9999-12-31T23:59:59Z' is out of range",
+            ),
+            (
+                "timestamp,asset,price\n1,ETH,0e-2147483648\n",
+                "t.csv:2: price: '0e-2147483648': exponent out of range",
+            ),
         ];
         for (text, want) in cases {
             let e = parse_ticks(p, text, Format::Csv, &t).unwrap_err().to_string();
@@ -230,6 +254,58 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("t.jsonl:2: malformed tick"), "{e}");
+        // A repeated key on a line: the derived struct refuses it rather than keep the last.
+        let e = parse_ticks(
+            Path::new("t.jsonl"),
+            "{\"ts\":1,\"asset\":\"ETH\",\"price\":1}\n{\"ts\":2,\"asset\":\"ETH\",\"price\":100,\"price\":0.5}\n",
+            Format::Jsonl,
+            &t,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("t.jsonl:2: malformed tick") && e.contains("duplicate field `price`"), "{e}");
+        let e = parse_ticks(
+            Path::new("t.jsonl"),
+            "{\"ts\":1,\"timestamp\":2,\"asset\":\"ETH\",\"price\":1}\n",
+            Format::Jsonl,
+            &t,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("duplicate field `ts`"), "{e}");
+    }
+
+    #[test]
+    fn offsets_convert_and_zero_prices_need_the_venue() {
+        let t = table();
+        let p = Path::new("t.csv");
+        let a = parse_ticks(p, "timestamp,asset,price\n2020-03-12T01:00:00+01:00,ETH,1\n", Format::Csv, &t)
+            .unwrap();
+        let b =
+            parse_ticks(p, "timestamp,asset,price\n2020-03-12T00:00:00Z,ETH,1\n", Format::Csv, &t).unwrap();
+        assert_eq!(a[0].ts_ns, b[0].ts_ns);
+        let mut assets = t.assets().to_vec();
+        assets[0].allow_zero_price = true;
+        let zero_ok = AssetTable::new(t.venue.clone(), assets).unwrap();
+        let z = parse_ticks(p, "timestamp,asset,price\n1,ETH,0\n", Format::Csv, &zero_ok).unwrap();
+        assert!(z[0].price.is_zero() && z[0].entry.spot.asset == 0);
+        let e = parse_ticks(p, "timestamp,asset,price\n1,USDC,0\n", Format::Csv, &zero_ok).unwrap_err();
+        assert!(e.to_string().contains("allow_zero_price"), "{e}");
+        // A bar whose low is 0 is refused the same way.
+        let bar = r#"[{"time_period_start":"2020-03-12T00:00:00Z","time_period_end":"2020-03-12T00:10:00Z","price_open":1,"price_high":1,"price_low":0,"price_close":1}]"#;
+        let e = parse_bars(Path::new("b.json"), bar, &t, "ETH").unwrap_err();
+        assert!(e.to_string().contains("price is 0"), "{e}");
+        // Bars at the ends of the supported range: no overflow.
+        let edge = r#"[{"time_period_start":"1677-09-21T00:12:43.145224192Z","time_period_end":"2262-04-11T23:47:16.854775807Z","price_open":1,"price_high":1,"price_low":1,"price_close":1}]"#;
+        let ticks = parse_bars(Path::new("b.json"), edge, &t, "ETH").unwrap();
+        assert!(ticks.windows(2).all(|w| w[0].ts_ns < w[1].ts_ns) && ticks[3].ts_ns == i64::MAX - 1);
+        // A bar field given twice is refused, not the last kept.
+        let twice = bar.replace("\"price_low\":0", "\"price_low\":0.5,\n\"price_low\":1");
+        let e = parse_bars(Path::new("b.json"), &twice, &t, "ETH").unwrap_err();
+        assert!(
+            e.to_string().starts_with("b.json:2: malformed bar file: duplicate field `price_low`"),
+            "{e}"
+        );
     }
 
     #[test]

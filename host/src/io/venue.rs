@@ -11,7 +11,12 @@
 //! quantum_exp = -4
 //! stress = "0.15"
 //! tiers.default = { asset_weight = "0.825", liability_weight = "1" }
+//! # allow_zero_price = true   # let a tick price it at 0 (refused otherwise)
 //! ```
+//!
+//! Refused: unknown fields, an asset listed twice, a tier or field given twice (JSON keeps the
+//! last of two equal keys unless told otherwise; TOML refuses them in its grammar), weights and
+//! stress out of range, `value_exp` and `quantum_exp` outside [-36, 36].
 
 use std::path::Path;
 
@@ -95,5 +100,43 @@ tiers.default = { asset_weight = "0.9", liability_weight = "1" }
         assert_eq!(e.line, Some(11), "{e}");
         let e = parse_venue(p, &GOOD.replace("stress", "stres"), Format::Toml).unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
+        let e = parse_venue(p, &GOOD.replace("value_exp = -8", "value_exp = 40"), Format::Toml).unwrap_err();
+        assert!(e.to_string().contains("value_exp is 40; it must be in [-36, 36]"), "{e}");
+        let e = parse_venue(p, &GOOD.replace("quantum_exp = -2", "quantum_exp = -2147483648"), Format::Toml)
+            .unwrap_err();
+        assert!(e.to_string().contains("'USDC' quantum_exp is -2147483648; it must be in"), "{e}");
+    }
+
+    #[test]
+    fn refuses_a_tier_given_twice() {
+        // On main the JSON venue kept the last tier: weight 1 instead of 0.825, a hidden breach.
+        let json = "{\"assets\":[{\"symbol\":\"ETH\",\"quantum_exp\":-4,\"tiers\":{\n\
+            \"default\":{\"asset_weight\":\"0.825\",\"liability_weight\":1},\n\
+            \"default\":{\"asset_weight\":1,\"liability_weight\":1}}}]}";
+        let e = parse_venue(Path::new("v.json"), json, Format::Json).unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.to_string().starts_with("v.json:3: key 'default' is given twice"), "{e}");
+        // The same asset twice, and a field twice, are refused too.
+        let twice = json.replace("\"default\":{\"asset_weight\":1", "\"other\":{\"asset_weight\":1");
+        assert!(parse_venue(Path::new("v.json"), &twice, Format::Json).is_ok());
+        let e = parse_venue(
+            Path::new("v.json"),
+            &twice.replace("\"quantum_exp\":-4", "\"quantum_exp\":-4,\"quantum_exp\":-2"),
+            Format::Json,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("duplicate field `quantum_exp`"), "{e}");
+        // TOML refuses it in its grammar, naming the line.
+        let toml = GOOD.replace(
+            "tiers.default = { asset_weight = \"0.825\", liability_weight = \"1\" }",
+            "tiers.default = { asset_weight = \"0.825\", liability_weight = \"1\" }\ntiers.default = { asset_weight = \"1\", liability_weight = \"1\" }",
+        );
+        let e = parse_venue(p_toml(), &toml, Format::Toml).unwrap_err();
+        assert_eq!(e.line, Some(9), "{e}");
+        assert!(e.problem.contains("duplicate key"), "{e}");
+    }
+
+    fn p_toml() -> &'static Path {
+        Path::new("v.toml")
     }
 }

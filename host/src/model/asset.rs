@@ -60,8 +60,14 @@ pub struct AssetSpec {
     /// Stress fraction for the at-risk check: assets priced at `P*(1-s)`, liabilities `P*(1+s)`.
     #[serde(default)]
     pub stress: Decimal,
-    /// Weights by tier name; every account's tier must be present.
+    /// Weights by tier name; every account's tier must be present. A tier named twice is
+    /// refused (JSON would keep the last).
+    #[serde(deserialize_with = "crate::io::unique_keys::deserialize")]
     pub tiers: BTreeMap<String, TierWeights>,
+    /// Whether a tick may price this asset at 0 (an asset that can really go to nothing). Off
+    /// by default: a 0 is far more often a broken feed, and it breaches every borrower.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_zero_price: bool,
 }
 
 fn default_decimals() -> u32 {
@@ -77,6 +83,14 @@ pub enum QuoteError {
     /// Two assets share a symbol.
     #[error("asset '{0}' is listed twice")]
     DuplicateAsset(String),
+    /// A decimal exponent outside the range the model computes with.
+    #[error("{what} is {value}; it must be in [{}, {}]", -MAX_EXP, MAX_EXP)]
+    Exponent {
+        /// Which exponent (`value_exp`, or an asset's `quantum_exp`).
+        what: String,
+        /// Its value.
+        value: i32,
+    },
     /// More assets than the card's price table holds.
     #[error("{0} assets listed; at most {MAX_ASSETS} fit the price table")]
     TooManyAssets(usize),
@@ -114,6 +128,10 @@ pub enum QuoteError {
     },
 }
 
+/// Largest magnitude of `value_exp` and `quantum_exp`: `10^36` still fits the 128-bit
+/// arithmetic every quantisation goes through.
+pub const MAX_EXP: i32 = 36;
+
 /// The venue's assets, indexed for the datapath (index = position in the price table).
 #[derive(Clone, Debug, Default)]
 pub struct AssetTable {
@@ -129,8 +147,17 @@ impl AssetTable {
         if assets.len() > MAX_ASSETS {
             return Err(QuoteError::TooManyAssets(assets.len()));
         }
+        if venue.value_exp.unsigned_abs() > MAX_EXP as u32 {
+            return Err(QuoteError::Exponent { what: "value_exp".into(), value: venue.value_exp });
+        }
         let mut by_symbol = HashMap::new();
         for (i, a) in assets.iter().enumerate() {
+            if a.quantum_exp.unsigned_abs() > MAX_EXP as u32 {
+                return Err(QuoteError::Exponent {
+                    what: format!("asset '{}' quantum_exp", a.symbol),
+                    value: a.quantum_exp,
+                });
+            }
             if by_symbol.insert(a.symbol.clone(), i as u16).is_some() {
                 return Err(QuoteError::DuplicateAsset(a.symbol.clone()));
             }

@@ -10,6 +10,14 @@ use std::str::FromStr;
 /// Most fractional digits a [`Decimal`] may carry.
 pub const MAX_SCALE: u32 = 36;
 
+/// Most digits (before and after the point together) a decimal's text may have. An `i128`
+/// holds 38; the rest leaves room for leading and trailing zeros.
+pub const MAX_DIGITS: usize = 100;
+
+/// Largest magnitude of a decimal's exponent (`1e-100` .. `1e100`). Every value the model can
+/// use is far inside; the bound keeps parsing linear in the text, whatever the exponent says.
+pub const MAX_EXPONENT: i32 = 100;
+
 /// An exact decimal: `mantissa * 10^-scale`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Decimal {
@@ -26,6 +34,19 @@ pub enum DecimalError {
     /// Too many digits or too large an exponent for 128 bits.
     #[error("'{0}' has more digits than fit in 128 bits")]
     TooLarge(String),
+    /// More digits in the text than [`MAX_DIGITS`].
+    #[error("'{text}' has {digits} digits; at most {MAX_DIGITS} are read")]
+    TooManyDigits {
+        /// The text (cut to its first 40 characters).
+        text: String,
+        /// How many digits it has.
+        digits: usize,
+    },
+    /// An exponent beyond [`MAX_EXPONENT`].
+    #[error(
+        "'{0}': exponent out of range; at most {MAX_EXPONENT} either way (1e-{MAX_EXPONENT} .. 1e{MAX_EXPONENT})"
+    )]
+    Exponent(String),
     /// An arithmetic result does not fit in 128 bits.
     #[error("decimal arithmetic overflowed 128 bits")]
     Overflow,
@@ -73,6 +94,10 @@ impl Decimal {
 
     /// The same value with trailing zero digits removed from the fraction.
     pub fn normalized(self) -> Self {
+        if self.mantissa == 0 {
+            // Zero at any scale: without this the loop below ran `scale` times.
+            return Decimal::ZERO;
+        }
         let mut d = self;
         while d.scale > 0 && d.mantissa % 10 == 0 {
             d.mantissa /= 10;
@@ -126,12 +151,12 @@ impl Decimal {
     }
 
     fn round_shifted(self, exp: i32, up: bool) -> Result<i128, DecimalError> {
-        let net = exp - self.scale as i32;
+        let net = exp as i64 - self.scale as i64;
         if net >= 0 {
-            let f = pow10(net as u32).ok_or(DecimalError::Overflow)?;
+            let f = u32::try_from(net).ok().and_then(pow10).ok_or(DecimalError::Overflow)?;
             return self.mantissa.checked_mul(f).ok_or(DecimalError::Overflow);
         }
-        let Some(d) = pow10((-net) as u32) else {
+        let Some(d) = u32::try_from(-net).ok().and_then(pow10) else {
             // More than 38 digits below the unit: the value is a fraction of one quantum.
             return Ok(match (self.mantissa.signum(), up) {
                 (0, _) => 0,
@@ -161,12 +186,20 @@ impl Decimal {
     }
 }
 
+/// A text for an error message, cut to its first 40 characters.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
 impl FromStr for Decimal {
     type Err = DecimalError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || DecimalError::Malformed(text.to_string());
-        let big = || DecimalError::TooLarge(text.to_string());
+        let bad = || DecimalError::Malformed(cut(text));
+        let big = || DecimalError::TooLarge(cut(text));
         let t = text.trim();
         let (neg, body) = match t.as_bytes().first() {
             Some(b'-') => (true, &t[1..]),
@@ -174,7 +207,16 @@ impl FromStr for Decimal {
             _ => (false, t),
         };
         let (num, exp) = match body.find(['e', 'E']) {
-            Some(i) => (&body[..i], body[i + 1..].parse::<i32>().map_err(|_| bad())?),
+            Some(i) => {
+                let e = &body[i + 1..];
+                let digits = e.strip_prefix(['-', '+']).unwrap_or(e);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                // Bounded before any arithmetic: `0e-2147483648` once meant 2^31 loop turns.
+                let e = e.parse::<i32>().ok().filter(|e| e.unsigned_abs() <= MAX_EXPONENT as u32);
+                (&body[..i], e.ok_or_else(|| DecimalError::Exponent(cut(text)))?)
+            }
             None => (body, 0),
         };
         let (int, frac) = match num.find('.') {
@@ -186,6 +228,9 @@ impl FromStr for Decimal {
         }
         if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
             return Err(bad());
+        }
+        if int.len() + frac.len() > MAX_DIGITS {
+            return Err(DecimalError::TooManyDigits { text: cut(text), digits: int.len() + frac.len() });
         }
         let mut m: i128 = 0;
         for b in int.bytes().chain(frac.bytes()) {
@@ -297,6 +342,30 @@ mod tests {
             assert!(bad.parse::<Decimal>().is_err(), "{bad} parsed");
         }
         assert!(matches!("1e40".parse::<Decimal>(), Err(DecimalError::TooLarge(_))));
+    }
+
+    #[test]
+    fn exponent_and_digits_are_bounded_before_any_work() {
+        // On main `0e-2147483648` took 18 s of CPU (a normalising loop 2^31 turns long).
+        let t = std::time::Instant::now();
+        for text in ["0e-2147483648", "0e2147483647", "1e-101", "5E+101", "0.0e-99999999999"] {
+            let e = text.parse::<Decimal>().unwrap_err();
+            assert!(matches!(e, DecimalError::Exponent(_) | DecimalError::Malformed(_)), "{text}: {e}");
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(1), "bounded: {:?}", t.elapsed());
+        let e = "0e-2147483648".parse::<Decimal>().unwrap_err().to_string();
+        assert!(e.contains("exponent out of range; at most 100"), "{e}");
+        assert_eq!(d("0e-100"), Decimal::ZERO);
+        assert_eq!(d("1e-36"), Decimal::new(1, 36));
+        assert_eq!(d("1e30"), Decimal::new(10i128.pow(30), 0));
+        let long = format!("0.{}1", "0".repeat(100));
+        let e = long.parse::<Decimal>().unwrap_err();
+        assert!(matches!(e, DecimalError::TooManyDigits { digits: 102, .. }), "{e}");
+        assert!(e.to_string().len() < 120, "the message cuts the text: {e}");
+        assert_eq!(d(&format!("{}1", "0".repeat(99))), Decimal::ONE);
+        // Zero at any scale normalises at once.
+        assert_eq!(Decimal::new(0, u32::MAX).normalized(), Decimal::ZERO);
+        assert_eq!(Decimal::new(5, u32::MAX).floor_shifted(0).unwrap(), 0);
     }
 
     #[test]

@@ -1,0 +1,216 @@
+//! The fault matrix of inputs and limits (docs/RELIABILITY.md, "Fault matrix: inputs and
+//! limits"), end to end: the real binary is given each bad input of issue 17 (items 3 and 4)
+//! and must refuse it with a message naming the input and the limit, exit 1 (an error, not a
+//! panic's 101, not a kill), and write nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn liqscan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_liqscan")).args(args).current_dir(root()).output().expect("run liqscan")
+}
+
+/// Asserts a refusal: exit code 1 and every `want` in standard error.
+fn refused(o: &Output, want: &[&str]) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "want an error exit\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for w in want {
+        assert!(err.contains(w), "want '{w}' in:\n{err}");
+    }
+    err
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn run_refuses_a_held_asset_never_priced_as_scan_does() {
+    // examples/usdc.csv prices only USDC; the accounts hold ETH too. On main `run` replayed it
+    // (200 breach events at ETH = 0) while `scan` refused.
+    let args = [
+        "--venue",
+        "examples/venue.toml",
+        "--accounts",
+        "examples/accounts.csv",
+        "--ticks",
+        "examples/usdc.csv",
+    ];
+    let scan = liqscan(&[&["scan"][..], &args, &["--out", "/dev/null"]].concat());
+    refused(&scan, &["no tick ever priced ETH"]);
+    let run = liqscan(&[&["run"][..], &args].concat());
+    refused(&run, &["no tick ever priced ETH: accounts hold them"]);
+}
+
+#[test]
+fn run_refuses_an_executor_file_it_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    // On main a directory discarded every order and the run exited 0.
+    let exec = format!("jsonl:{}", dir.path().display());
+    let o = liqscan(&["run", "--demo-accounts", "10", "--executor", &exec]);
+    refused(&o, &["is a directory, not a writable file"]);
+    // The check leaves no file behind when the run is refused later (here: its pace).
+    let new = dir.path().join("new.jsonl");
+    let o = liqscan(&[
+        "run",
+        "--demo-accounts",
+        "10",
+        "--executor",
+        &format!("jsonl:{}", new.display()),
+        "--pace",
+        "fixed:0",
+    ]);
+    refused(&o, &["fixed:PER_SECOND"]);
+    assert!(!new.exists());
+    let missing = format!("jsonl:{}", dir.path().join("no/such/dir/orders.jsonl").display());
+    let o = liqscan(&["run", "--demo-accounts", "10", "--executor", &missing]);
+    refused(&o, &["not a writable file", "No such file or directory"]);
+    // A device is left alone (a FIFO or /dev/stdout must not be opened twice).
+    let o = liqscan(&["run", "--demo-accounts", "10", "--executor", "jsonl:/dev/null"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A writable path still works.
+    let ok = format!("jsonl:{}", dir.path().join("orders.jsonl").display());
+    let o = liqscan(&["run", "--demo-accounts", "10", "--executor", &ok]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn run_refuses_a_key_given_twice_in_its_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "keeper.toml", "demo_accounts = 10\npace = \"flood\"\npace = \"fixed:10\"\n");
+    let o = liqscan(&["run", "--config", &cfg]);
+    refused(&o, &["keeper.toml", "duplicate key", "line 3"]);
+}
+
+#[test]
+fn run_refuses_a_pace_out_of_range() {
+    // On main each ran as flood.
+    for pace in ["fixed:0", "recorded:-5", "fixed:NaN", "recorded:inf"] {
+        let o = liqscan(&["run", "--demo-accounts", "10", "--pace", pace]);
+        refused(&o, &[&format!("pace '{pace}'"), "must be a number from 0.001 to 1e9"]);
+    }
+}
+
+#[test]
+fn book_sizes_are_refused_before_allocation() {
+    // On main `demo --accounts 10^12` tried to allocate tens of terabytes and aborted.
+    let o = liqscan(&["demo", "--accounts", "1000000000000"]);
+    refused(&o, &["--accounts is 1000000000000; at most 100000000 is allowed"]);
+    let o = liqscan(&["run", "--demo-accounts", "4000000000"]);
+    refused(&o, &["--demo-accounts is 4000000000; at most 100000000 is allowed"]);
+    // Within the bound but beyond this machine's memory: refused with both figures.
+    let want = 90_000_000u64 * 1280;
+    if liqscan_host::io::limits::mem_available().is_some_and(|m| m < want) {
+        let o = liqscan(&["demo", "--accounts", "90000000"]);
+        refused(
+            &o,
+            &["a book of 90000000 accounts at about 1280 bytes each needs about 107.3 GiB", "available"],
+        );
+    }
+}
+
+#[test]
+fn sim_and_sweep_refuse_numbers_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(root().join("scenarios/calm-day.toml")).unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    // On main: 10^12 accounts panicked (slots are u32); 4e9 accounts and 1e14 s tried to
+    // allocate terabytes; vol_day = 1e300 ran.
+    let o = liqscan(&["sim", "scenarios/calm-day.toml", "--accounts", "1000000000000", "--out", out, "-q"]);
+    refused(&o, &["--accounts", "field 'population.accounts': is 1000000000000; must be in [0, 10000000]"]);
+    for (from, to, want) in [
+        ("accounts = 10000", "accounts = 4000000000", "field 'population.accounts': is 4000000000"),
+        ("duration_secs = 86400", "duration_secs = 1e14", "field 'duration_secs': is 100000000000000"),
+        ("vol_day = 0.03", "vol_day = 1e300", "field 'assets.ETH.price.gbm.vol_day': is 1e300"),
+        ("stress = \"0.1\"", "stress = \"0e-2147483648\"", "exponent out of range"),
+    ] {
+        assert!(base.contains(from), "{from}");
+        let p = write(dir.path(), "s.toml", &base.replacen(from, to, 1));
+        let o = liqscan(&["sim", &p, "--out", out, "-q"]);
+        refused(&o, &[want]);
+    }
+    // A key given twice in a scenario or a sweep: the TOML grammar refuses it, naming the line.
+    let p = write(dir.path(), "s.toml", &base.replacen("seed = 7", "seed = 7\nseed = 8", 1));
+    refused(&liqscan(&["sim", &p, "--out", out, "-q"]), &["duplicate key", "line 7"]);
+    let scn = write(dir.path(), "base.toml", &base);
+    let sweep = format!(
+        "scenario = \"{scn}\"\n[[axis]]\nfield = \"oracle.delay_secs\"\nvalues = [0]\n[[axis]]\nfield = \"oracle.delay_secs\"\nvalues = [60]\n"
+    );
+    let p = write(dir.path(), "sweep.toml", &sweep);
+    refused(&liqscan(&["sweep", &p, "--out", out, "-q"]), &["field 'oracle.delay_secs' is on two axes"]);
+    assert!(!Path::new(out).join("report.json").exists());
+}
+
+#[test]
+fn scan_refuses_misread_inputs_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let venue_toml = std::fs::read_to_string(root().join("examples/venue.toml")).unwrap();
+    let scan = |venue: &str, ticks: &str| {
+        liqscan(&[
+            "scan",
+            "--venue",
+            venue,
+            "--accounts",
+            "examples/accounts.csv",
+            "--ticks",
+            ticks,
+            "--out",
+            "/dev/null",
+        ])
+    };
+    let ticks = |name: &str, rows: &str| write(dir.path(), name, &format!("timestamp,asset,price\n{rows}"));
+    let good = "2020-03-12T00:00:00Z,USDC,1\n2020-03-12T00:00:00Z,ETH,195\n";
+    assert!(scan("examples/venue.toml", &ticks("good.csv", good)).status.success());
+    // A tick priced 0 breached every borrower on main.
+    let zero = ticks("zero.csv", &format!("{good}2020-03-12T00:01:00Z,ETH,0\n"));
+    refused(
+        &scan("examples/venue.toml", &zero),
+        &["zero.csv:4: asset 'ETH' price is 0: refused", "allow_zero_price"],
+    );
+    // ... unless the venue allows it for that asset.
+    let allowing = venue_toml.replacen("stress = \"0.15\"", "stress = \"0.15\"\nallow_zero_price = true", 1);
+    let v = write(dir.path(), "zero-ok.toml", &allowing);
+    let o = scan(&v, &zero);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Calendar dates, offsets, years.
+    let feb31 = ticks("feb31.csv", "2020-02-31T00:00:00Z,USDC,1\n");
+    refused(
+        &scan("examples/venue.toml", &feb31),
+        &["feb31.csv:2: timestamp '2020-02-31T00:00:00Z'", "RFC 3339"],
+    );
+    let y9999 = ticks("y9999.csv", "9999-12-31T23:59:59Z,USDC,1\n");
+    refused(&scan("examples/venue.toml", &y9999), &["y9999.csv:2:", "out of range", "2262-04-11T23:47:16"]);
+    let offset = ticks("offset.csv", "2020-03-12T01:00:00+01:00,USDC,1\n2020-03-12T01:00:00+01:00,ETH,195\n");
+    assert!(scan("examples/venue.toml", &offset).status.success(), "an offset is converted, not refused");
+    // A tier given twice in a JSON venue kept the last on main (weight 1 instead of 0.825).
+    let json = r#"{"assets": [
+  {"symbol": "ETH", "quantum_exp": -4, "stress": "0.15", "tiers": {
+    "default": {"asset_weight": "0.825", "liability_weight": "1"},
+    "isolated": {"asset_weight": "0.7", "liability_weight": "1.1"},
+    "default": {"asset_weight": "1", "liability_weight": "1"}}},
+  {"symbol": "USDC", "quantum_exp": -2, "tiers": {
+    "default": {"asset_weight": "0.875", "liability_weight": "1"},
+    "isolated": {"asset_weight": "0.8", "liability_weight": "1"}}}
+]}"#;
+    let v = write(dir.path(), "venue.json", json);
+    refused(&scan(&v, &ticks("g.csv", good)), &["venue.json:5: key 'default' is given twice"]);
+    let v = write(
+        dir.path(),
+        "venue.json",
+        &json.replacen(
+            r#",
+    "default": {"asset_weight": "1", "liability_weight": "1"}"#,
+            "",
+            1,
+        ),
+    );
+    assert!(scan(&v, &ticks("g.csv", good)).status.success());
+}
