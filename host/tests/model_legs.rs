@@ -22,6 +22,7 @@ fn asset(i: usize, quantum_exp: i32, aw: u32, lw: u32) -> AssetSpec {
         decimals: 18,
         quantum_exp,
         stress: Decimal::new(1, 1),
+        allow_zero_price: false,
         tiers: BTreeMap::from([(
             "default".to_string(),
             TierWeights {

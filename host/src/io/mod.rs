@@ -6,7 +6,7 @@
 //! - [`breaches`]: breach events as JSONL.
 //! - [`limits`]: bounds on what a file or flag may ask for, and the memory check.
 //! - [`options`]: command options that carry numbers (`--pace`), range-checked.
-//! - [`unique_keys`]: maps that refuse a key given twice (JSON keeps the last otherwise).
+//! - [`unique`]: maps that refuse a key given twice (JSON keeps the last otherwise).
 //!
 //! Every reader refuses bad input with an [`InputError`] naming the file, the line (where there
 //! is one) and the problem; nothing is skipped silently.
@@ -18,7 +18,6 @@ pub mod options;
 pub mod ticks;
 pub mod time;
 pub mod unique;
-pub mod unique_keys;
 pub mod venue;
 
 use std::fmt;

@@ -62,7 +62,7 @@ pub struct AssetSpec {
     pub stress: Decimal,
     /// Weights by tier name; every account's tier must be present. A tier named twice is
     /// refused (JSON would keep the last).
-    #[serde(deserialize_with = "crate::io::unique_keys::deserialize")]
+    #[serde(deserialize_with = "crate::io::unique::map")]
     pub tiers: BTreeMap<String, TierWeights>,
     /// Whether a tick may price this asset at 0 (an asset that can really go to nothing). Off
     /// by default: a 0 is far more often a broken feed, and it breaches every borrower.
