@@ -29,6 +29,7 @@ fn asset(i: usize, quantum_exp: i32, aw: u32, lw: u32) -> AssetSpec {
                 liability_weight: Decimal::new(10_000 + lw as i128, 4),
             },
         )]),
+        price_range: None,
     }
 }
 

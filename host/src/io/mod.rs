@@ -9,6 +9,7 @@
 //! is one) and the problem; nothing is skipped silently.
 
 pub mod accounts;
+pub mod book;
 pub mod breaches;
 pub mod ticks;
 pub mod time;

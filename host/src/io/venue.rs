@@ -12,13 +12,20 @@
 //! stress = "0.15"
 //! tiers.default = { asset_weight = "0.825", liability_weight = "1" }
 //! ```
+//!
+//! An asset may leave out `quantum_exp` when the venue states a `price_range`: the quantum is
+//! then chosen from the book ([`VenueDraft::resolve`], `model::quantum`), so such a venue is
+//! read with its accounts (`io::book::read_book`); [`read_venue`] alone refuses it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Format, InputError, json_line, read_text, toml_line};
-use crate::model::{AssetSpec, AssetTable, VenueSpec};
+use crate::model::asset::default_decimals;
+use crate::model::quantum::{self, QuantumError};
+use crate::model::{AccountSpec, AssetSpec, AssetTable, Decimal, TierWeights, VenueSpec};
 
 /// The contents of a venue file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -28,11 +35,94 @@ pub struct VenueFile {
     #[serde(default)]
     pub venue: VenueSpec,
     /// Assets in price-table order.
-    pub assets: Vec<AssetSpec>,
+    pub assets: Vec<AssetEntry>,
 }
 
-/// Parses venue text in the given format; `path` names it in errors.
+/// One asset as a venue file writes it: an [`AssetSpec`] whose `quantum_exp` may be left out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetEntry {
+    /// See [`AssetSpec::symbol`].
+    pub symbol: String,
+    /// See [`AssetSpec::decimals`].
+    #[serde(default = "default_decimals")]
+    pub decimals: u32,
+    /// See [`AssetSpec::quantum_exp`]; `None`: chosen from the book.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantum_exp: Option<i32>,
+    /// See [`AssetSpec::stress`].
+    #[serde(default)]
+    pub stress: Decimal,
+    /// See [`AssetSpec::tiers`].
+    pub tiers: BTreeMap<String, TierWeights>,
+    /// See [`AssetSpec::price_range`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_range: Option<[Decimal; 2]>,
+}
+
+/// Quantum of an asset whose quantum is still to be chosen, while the book is read: so coarse
+/// that no balance overflows a coefficient, so the readers check everything else.
+const PROVISIONAL_QUANTUM_EXP: i32 = 30;
+
+/// A venue as read, before the quanta it leaves out are chosen.
+#[derive(Clone, Debug)]
+pub struct VenueDraft {
+    /// Venue settings.
+    pub venue: VenueSpec,
+    /// Assets in price-table order (a provisional quantum where `auto`).
+    pub assets: Vec<AssetSpec>,
+    /// Which assets left `quantum_exp` out.
+    pub auto: Vec<bool>,
+}
+
+impl VenueDraft {
+    /// True when some asset's quantum is to be chosen from the book.
+    pub fn needs_book(&self) -> bool {
+        self.auto.iter().any(|&a| a)
+    }
+
+    /// A table to read the book against: checks everything but coefficient widths of the
+    /// assets whose quanta are still to be chosen.
+    pub fn provisional(&self) -> AssetTable {
+        AssetTable::new(self.venue.clone(), self.assets.clone()).expect("checked when read")
+    }
+
+    /// Chooses the missing quanta from the book; returns the table and each chosen
+    /// (symbol, quantum_exp).
+    pub fn resolve(&self, book: &[AccountSpec]) -> Result<(AssetTable, Vec<(String, i32)>), QuantumError> {
+        let provisional = self.provisional();
+        let exposure = quantum::exposures(&provisional, book);
+        let mut assets = self.assets.clone();
+        let mut chosen = Vec::new();
+        for (i, a) in assets.iter_mut().enumerate().filter(|(i, _)| self.auto[*i]) {
+            let range = provisional
+                .price_range(i as u16)
+                .ok_or_else(|| QuantumError::NoPriceRange { asset: a.symbol.clone() })?;
+            a.quantum_exp = quantum::choose(self.venue.value_exp, a, &exposure[i], range)?;
+            chosen.push((a.symbol.clone(), a.quantum_exp));
+        }
+        Ok((AssetTable::new(self.venue.clone(), assets).expect("checked when read"), chosen))
+    }
+}
+
+/// Parses venue text in the given format; `path` names it in errors. Every asset must give
+/// its `quantum_exp` ([`parse_venue_draft`] takes venues that leave some out).
 pub fn parse_venue(path: &Path, text: &str, format: Format) -> Result<AssetTable, InputError> {
+    let draft = parse_venue_draft(path, text, format)?;
+    if let Some(i) = draft.auto.iter().position(|&a| a) {
+        return Err(InputError::file(
+            path,
+            format!(
+                "asset '{}' has no quantum_exp; give one, or read the venue with its accounts (liqscan scan), which chooses it from the book and the venue's price_range",
+                draft.assets[i].symbol
+            ),
+        ));
+    }
+    Ok(draft.provisional())
+}
+
+/// Parses venue text whose assets may leave `quantum_exp` out; `path` names it in errors.
+pub fn parse_venue_draft(path: &Path, text: &str, format: Format) -> Result<VenueDraft, InputError> {
     let file: VenueFile = match format {
         Format::Toml => toml::from_str(text).map_err(|e| InputError {
             file: path.into(),
@@ -45,7 +135,27 @@ pub fn parse_venue(path: &Path, text: &str, format: Format) -> Result<AssetTable
     if file.assets.is_empty() {
         return Err(InputError::file(path, "no assets listed"));
     }
-    AssetTable::new(file.venue, file.assets).map_err(|e| InputError::file(path, e))
+    let auto: Vec<bool> = file.assets.iter().map(|a| a.quantum_exp.is_none()).collect();
+    let assets: Vec<AssetSpec> = file
+        .assets
+        .into_iter()
+        .map(|a| AssetSpec {
+            symbol: a.symbol,
+            decimals: a.decimals,
+            quantum_exp: a.quantum_exp.unwrap_or(PROVISIONAL_QUANTUM_EXP),
+            stress: a.stress,
+            tiers: a.tiers,
+            price_range: a.price_range,
+        })
+        .collect();
+    AssetTable::new(file.venue.clone(), assets.clone()).map_err(|e| InputError::file(path, e))?;
+    Ok(VenueDraft { venue: file.venue, assets, auto })
+}
+
+/// Reads a venue file whose assets may leave `quantum_exp` out.
+pub fn read_venue_draft(path: &Path) -> Result<VenueDraft, InputError> {
+    let text = read_text(path)?;
+    parse_venue_draft(path, &text, Format::of(path)?)
 }
 
 /// Reads a venue file (.toml or .json).

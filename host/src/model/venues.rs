@@ -30,6 +30,7 @@ pub fn lending_asset(symbol: &str, quantum_exp: i32, lt: &str, stress: &str) -> 
         quantum_exp,
         stress: dec(stress),
         tiers: one_tier(TierWeights { asset_weight: dec(lt), liability_weight: Decimal::ONE }),
+        price_range: None,
     }
 }
 
@@ -45,6 +46,7 @@ pub fn perp_market(symbol: &str, quantum_exp: i32, m: &str, stress: &str) -> Ass
             asset_weight: Decimal::ONE.checked_sub(m).expect("small"),
             liability_weight: Decimal::ONE.checked_add(m).expect("small"),
         }),
+        price_range: None,
     }
 }
 
@@ -56,6 +58,7 @@ pub fn quote_asset(symbol: &str, quantum_exp: i32) -> AssetSpec {
         quantum_exp,
         stress: Decimal::ZERO,
         tiers: one_tier(TierWeights { asset_weight: Decimal::ONE, liability_weight: Decimal::ONE }),
+        price_range: None,
     }
 }
 
