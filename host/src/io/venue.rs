@@ -206,4 +206,24 @@ tiers.default = { asset_weight = "0.9", liability_weight = "1" }
         let e = parse_venue(p, &GOOD.replace("stress", "stres"), Format::Toml).unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
     }
+
+    #[test]
+    fn a_venue_with_ranges_and_a_missing_quantum_round_trips() {
+        let text = GOOD
+            .replace("value_exp = -8", "value_exp = -8\nprice_range = [\"0.01\", \"100000\"]")
+            .replace("quantum_exp = -4\n", "");
+        let p = Path::new("v.toml");
+        let file: VenueFile = toml::from_str(&text).unwrap();
+        assert_eq!(file.assets[0].quantum_exp, None);
+        assert_eq!(file.venue.price_range, Some(["0.01".parse().unwrap(), "100000".parse().unwrap()]));
+        for (again, format) in [
+            (toml::to_string(&file).unwrap(), Format::Toml),
+            (serde_json::to_string(&file).unwrap(), Format::Json),
+        ] {
+            let d = parse_venue_draft(p, &again, format).unwrap();
+            assert_eq!(d.auto, vec![true, false]);
+            assert_eq!(d.venue, file.venue);
+            assert_eq!(d.assets[1].quantum_exp, -2);
+        }
+    }
 }
