@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use liqscan_host::io::book::{LoadedBook, read_book};
 use liqscan_host::io::breaches::BreachWriter;
 use liqscan_host::io::ticks::{Tick, read_bars, read_ticks};
+use liqscan_host::io::venue_book::{VenueAndBook, read_venue_and_book};
 use serde::Serialize;
 
 use crate::replay::{Percentiles, Replay, ReplayStats, RoutingArg};
@@ -53,9 +53,9 @@ struct Summary {
 
 /// Runs the scan.
 pub fn run(a: Args) -> Result<()> {
-    let book = read_book(&a.venue, &a.accounts)?;
+    let book = read_venue_and_book(&a.venue, &a.accounts)?;
     report_quanta(&book);
-    let LoadedBook { table, accounts, .. } = book;
+    let VenueAndBook { table, accounts, .. } = book;
     let mut ticks: Vec<Tick> = Vec::new();
     for p in &a.ticks {
         ticks.extend(read_ticks(p, &table)?);
@@ -140,7 +140,7 @@ pub fn run(a: Args) -> Result<()> {
 
 /// Says which quanta were chosen from the book, and the worst-case rounding error per account
 /// inside the venue's price range (every account when there are few, else the largest).
-fn report_quanta(book: &LoadedBook) {
+fn report_quanta(book: &VenueAndBook) {
     for (symbol, e) in &book.chosen {
         eprintln!("quantum_exp of {symbol} chosen from the book and price_range: {e}");
     }

@@ -9,12 +9,12 @@
 //! is one) and the problem; nothing is skipped silently.
 
 pub mod accounts;
-pub mod book;
 pub mod breaches;
 pub mod ticks;
 pub mod time;
 pub mod unique;
 pub mod venue;
+pub mod venue_book;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

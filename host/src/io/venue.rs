@@ -15,7 +15,7 @@
 //!
 //! An asset may leave out `quantum_exp` when the venue states a `price_range`: the quantum is
 //! then chosen from the book ([`VenueDraft::resolve`], `model::quantum`), so such a venue is
-//! read with its accounts (`io::book::read_book`); [`read_venue`] alone refuses it.
+//! read with its accounts (`io::venue_book::read_venue_and_book`); [`read_venue`] alone refuses it.
 
 use std::collections::BTreeMap;
 use std::path::Path;

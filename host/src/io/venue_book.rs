@@ -19,7 +19,7 @@ use crate::model::{AccountSpec, AssetTable};
 
 /// A venue with its compiled book.
 #[derive(Clone, Debug)]
-pub struct LoadedBook {
+pub struct VenueAndBook {
     /// The venue, every quantum set.
     pub table: AssetTable,
     /// The accounts, compiled against it.
@@ -33,7 +33,7 @@ pub struct LoadedBook {
 }
 
 /// Reads a venue and its accounts, choosing the quanta the venue leaves out.
-pub fn read_book(venue: &Path, accounts: &Path) -> Result<LoadedBook, InputError> {
+pub fn read_venue_and_book(venue: &Path, accounts: &Path) -> Result<VenueAndBook, InputError> {
     let draft = read_venue_draft(venue)?;
     let (table, accounts, chosen) = if draft.needs_book() {
         let read = read_accounts(accounts, &draft.provisional())?;
@@ -55,7 +55,7 @@ pub fn read_book(venue: &Path, accounts: &Path) -> Result<LoadedBook, InputError
     let ranged = (0..table.len()).any(|i| table.price_range(i as u16).is_some());
     let error_bounds =
         if ranged { accounts.iter().map(|a| table.error_bound(&a.spec)).collect() } else { Vec::new() };
-    Ok(LoadedBook { table, accounts, chosen, error_bounds })
+    Ok(VenueAndBook { table, accounts, chosen, error_bounds })
 }
 
 #[cfg(test)]
@@ -83,7 +83,7 @@ tiers.default = { asset_weight = "1", liability_weight = "1" }
         std::fs::write(&v, VENUE).unwrap();
         std::fs::write(&a, "account,asset,balance\nw,ETH,100000\nw,USDC,-1000000\ns,ETH,2\ns,ETH,-1\n")
             .unwrap();
-        let book = read_book(&v, &a).unwrap();
+        let book = read_venue_and_book(&v, &a).unwrap();
         assert_eq!(book.chosen, vec![("ETH".to_string(), -4)]);
         assert_eq!(book.accounts.len(), 2);
         assert_eq!(book.accounts[1].terms, book.table.compile(&book.accounts[1].spec).unwrap());
@@ -92,11 +92,11 @@ tiers.default = { asset_weight = "1", liability_weight = "1" }
         assert!(book.error_bounds.iter().all(|b| b.as_ref().is_some_and(|b| b.relative.is_some())));
         // A book that cannot fit the range: refused, naming the venue and the asset.
         std::fs::write(&a, "account,asset,balance\nw,ETH,10000000\n").unwrap();
-        let e = read_book(&v, &a).unwrap_err().to_string();
+        let e = read_venue_and_book(&v, &a).unwrap_err().to_string();
         assert!(e.starts_with(&format!("{}: asset 'ETH': no quantum fits", v.display())), "{e}");
         // Bad rows are still refused at their line while the quantum is unknown.
         std::fs::write(&a, "account,asset,balance\nw,ETH,1\nw,DOGE,1\n").unwrap();
-        let e = read_book(&v, &a).unwrap_err();
+        let e = read_venue_and_book(&v, &a).unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
     }
 }
