@@ -68,11 +68,15 @@ pub fn venue() -> AssetTable {
                 stress: dec(a.stress),
                 tiers,
                 allow_zero_price: false,
+                price_range: None,
             }
         })
         .collect();
-    AssetTable::new(VenueSpec { name: "demo cross-margin venue".into(), value_exp: -8 }, assets)
-        .expect("valid demo venue")
+    AssetTable::new(
+        VenueSpec { name: "demo cross-margin venue".into(), value_exp: -8, price_range: None },
+        assets,
+    )
+    .expect("valid demo venue")
 }
 
 fn lognormal(rng: &mut ChaCha8Rng, median: f64, sigma: f64) -> f64 {

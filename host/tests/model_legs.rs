@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 
 use liqscan_hdl::abi::{PriceEntry, check_terms_software};
+use liqscan_host::io::Format;
+use liqscan_host::io::accounts::parse_accounts;
 use liqscan_host::model::{
     AccountSpec, AssetSpec, AssetTable, Decimal, Legs, TierWeights, VenueSpec, venues,
 };
@@ -30,6 +32,7 @@ fn asset(i: usize, quantum_exp: i32, aw: u32, lw: u32) -> AssetSpec {
                 liability_weight: Decimal::new(10_000 + lw as i128, 4),
             },
         )]),
+        price_range: None,
     }
 }
 
@@ -123,4 +126,42 @@ fn netting_would_hide_this_breach_and_two_legs_do_not() {
     assert_eq!(table.value_of(h_legs), "-1600".parse().unwrap());
     assert_eq!(table.value_of(h_net), "1550".parse().unwrap());
     assert!(h_legs < 0 && h_net > 0, "the legs breach; netting hides it");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// Accounts with any mix of one-leg and two-leg assets read back from JSON and TOML as
+    /// written, through the account file reader.
+    #[test]
+    fn account_files_round_trip_both_forms(
+        legs in prop::collection::vec((0i64..=1_000_000_000, 0i64..=1_000_000_000, 0u32..=6), 1..=5),
+    ) {
+        let table = AssetTable::new(
+            VenueSpec::default(),
+            (0..5).map(|i| asset(i, 0, 9_000, 0)).collect(),
+        )
+        .unwrap();
+        let list: Vec<(String, Legs)> = legs
+            .iter()
+            .enumerate()
+            .map(|(i, &(s, b, scale))| {
+                (
+                    format!("A{i}"),
+                    Legs {
+                        supply: Decimal::new(s as i128, scale).normalized(),
+                        borrow: Decimal::new(-(b as i128), scale).normalized(),
+                    },
+                )
+            })
+            .filter(|(_, l)| !l.is_zero())
+            .collect();
+        let acct = with_legs("acct-1", &list);
+        let json = serde_json::to_string(&vec![&acct]).unwrap();
+        let toml_text = toml::to_string(&BTreeMap::from([("accounts", vec![&acct])])).unwrap();
+        for (text, format, name) in [(json, Format::Json, "a.json"), (toml_text, Format::Toml, "a.toml")] {
+            let read = parse_accounts(std::path::Path::new(name), &text, format, &table).unwrap();
+            prop_assert_eq!(&read[0].spec, &acct);
+            prop_assert_eq!(&read[0].terms, &table.compile(&acct).unwrap());
+        }
+    }
 }

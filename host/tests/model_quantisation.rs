@@ -25,6 +25,7 @@ fn asset(i: usize, quantum_exp: i32, aw: u32, lw: u32) -> AssetSpec {
             },
         )]),
         allow_zero_price: false,
+        price_range: None,
     }
 }
 
@@ -42,7 +43,7 @@ proptest! {
         // of m * 10^(quantum_exp - 3) is at most 2^38 / 1000 < 2^29 quanta before weighting;
         // a price of (p * 10^k + frac) * 10^(price_exp - k) is p quanta plus a fraction.
         let assets: Vec<AssetSpec> = spec.iter().enumerate().map(|(i, s)| asset(i, s.0, s.1, s.2)).collect();
-        let table = AssetTable::new(VenueSpec { name: "p".into(), value_exp }, assets).unwrap();
+        let table = AssetTable::new(VenueSpec { name: "p".into(), value_exp, price_range: None }, assets).unwrap();
         let mut balances = BTreeMap::new();
         let mut real_prices = BTreeMap::new();
         let mut prices = vec![PriceEntry::default(); table.len()];

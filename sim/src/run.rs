@@ -177,9 +177,13 @@ impl Sim {
                 stress: a.stress,
                 tiers: a.tiers.clone(),
                 allow_zero_price: false,
+                price_range: None,
             })
             .collect();
-        let table = AssetTable::new(VenueSpec { name: s.name.clone(), value_exp: s.value_exp }, asset_specs)?;
+        let table = AssetTable::new(
+            VenueSpec { name: s.name.clone(), value_exp: s.value_exp, price_range: None },
+            asset_specs,
+        )?;
         let tiers: Vec<String> = s.population.tiers.keys().cloned().collect();
         let mut assets = Vec::new();
         for (sym, a) in &s.assets {

@@ -7,10 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use liqscan_host::io::accounts::read_accounts;
 use liqscan_host::io::breaches::BreachWriter;
 use liqscan_host::io::ticks::{Tick, read_bars, read_ticks};
-use liqscan_host::io::venue::read_venue;
+use liqscan_host::io::venue_book::{VenueAndBook, read_venue_and_book};
 use serde::Serialize;
 
 use crate::replay::{Percentiles, Replay, ReplayStats, RoutingArg};
@@ -54,8 +53,9 @@ struct Summary {
 
 /// Runs the scan.
 pub fn run(a: Args) -> Result<()> {
-    let table = read_venue(&a.venue)?;
-    let accounts = read_accounts(&a.accounts, &table)?;
+    let book = read_venue_and_book(&a.venue, &a.accounts)?;
+    report_quanta(&book);
+    let VenueAndBook { table, accounts, .. } = book;
     let mut ticks: Vec<Tick> = Vec::new();
     for p in &a.ticks {
         ticks.extend(read_ticks(p, &table)?);
@@ -136,4 +136,35 @@ pub fn run(a: Args) -> Result<()> {
         println!("{text}")
     }
     Ok(())
+}
+
+/// Says which quanta were chosen from the book, and the worst-case rounding error per account
+/// inside the venue's price range (every account when there are few, else the largest).
+fn report_quanta(book: &VenueAndBook) {
+    for (symbol, e) in &book.chosen {
+        eprintln!("quantum_exp of {symbol} chosen from the book and price_range: {e}");
+    }
+    if book.error_bounds.is_empty() {
+        return;
+    }
+    let mut rows: Vec<(usize, f64)> = book
+        .error_bounds
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i, b.as_ref().and_then(|b| b.relative).unwrap_or(f64::INFINITY)))
+        .collect();
+    rows.sort_by(|x, y| y.1.total_cmp(&x.1));
+    const SHOWN: usize = 10;
+    eprintln!(
+        "worst-case rounding error for prices inside the price ranges (health, and relative to collateral at the ranges' lows){}:",
+        if rows.len() > SHOWN { format!(", the {SHOWN} largest of {}", rows.len()) } else { String::new() }
+    );
+    for &(i, rel) in rows.iter().take(SHOWN) {
+        let id = &book.accounts[i].spec.id;
+        match &book.error_bounds[i] {
+            Some(b) if rel.is_finite() => eprintln!("  {id}: {} ({:.3e} of collateral)", b.health, rel),
+            Some(b) => eprintln!("  {id}: {} (no collateral)", b.health),
+            None => eprintln!("  {id}: too large to bound"),
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub mod ticks;
 pub mod time;
 pub mod unique;
 pub mod venue;
+pub mod venue_book;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -17,13 +17,19 @@
 //! Refused: unknown fields, an asset listed twice, a tier or field given twice (JSON keeps the
 //! last of two equal keys unless told otherwise; TOML refuses them in its grammar), weights and
 //! stress out of range, `value_exp` and `quantum_exp` outside [-36, 36].
+//! An asset may leave out `quantum_exp` when the venue states a `price_range`: the quantum is
+//! then chosen from the book ([`VenueDraft::resolve`], `model::quantum`), so such a venue is
+//! read with its accounts (`io::venue_book::read_venue_and_book`); [`read_venue`] alone refuses it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Format, InputError, json_line, read_text, toml_line};
-use crate::model::{AssetSpec, AssetTable, VenueSpec};
+use crate::model::asset::default_decimals;
+use crate::model::quantum::{self, QuantumError};
+use crate::model::{AccountSpec, AssetSpec, AssetTable, Decimal, TierWeights, VenueSpec};
 
 /// The contents of a venue file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -33,11 +39,98 @@ pub struct VenueFile {
     #[serde(default)]
     pub venue: VenueSpec,
     /// Assets in price-table order.
-    pub assets: Vec<AssetSpec>,
+    pub assets: Vec<AssetEntry>,
 }
 
-/// Parses venue text in the given format; `path` names it in errors.
+/// One asset as a venue file writes it: an [`AssetSpec`] whose `quantum_exp` may be left out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetEntry {
+    /// See [`AssetSpec::symbol`].
+    pub symbol: String,
+    /// See [`AssetSpec::decimals`].
+    #[serde(default = "default_decimals")]
+    pub decimals: u32,
+    /// See [`AssetSpec::quantum_exp`]; `None`: chosen from the book.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantum_exp: Option<i32>,
+    /// See [`AssetSpec::stress`].
+    #[serde(default)]
+    pub stress: Decimal,
+    /// See [`AssetSpec::tiers`] (a tier named twice is refused).
+    #[serde(deserialize_with = "crate::io::unique::map")]
+    pub tiers: BTreeMap<String, TierWeights>,
+    /// See [`AssetSpec::allow_zero_price`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_zero_price: bool,
+    /// See [`AssetSpec::price_range`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_range: Option<[Decimal; 2]>,
+}
+
+/// Quantum of an asset whose quantum is still to be chosen, while the book is read: so coarse
+/// that no balance overflows a coefficient, so the readers check everything else.
+const PROVISIONAL_QUANTUM_EXP: i32 = 30;
+
+/// A venue as read, before the quanta it leaves out are chosen.
+#[derive(Clone, Debug)]
+pub struct VenueDraft {
+    /// Venue settings.
+    pub venue: VenueSpec,
+    /// Assets in price-table order (a provisional quantum where `auto`).
+    pub assets: Vec<AssetSpec>,
+    /// Which assets left `quantum_exp` out.
+    pub auto: Vec<bool>,
+}
+
+impl VenueDraft {
+    /// True when some asset's quantum is to be chosen from the book.
+    pub fn needs_book(&self) -> bool {
+        self.auto.iter().any(|&a| a)
+    }
+
+    /// A table to read the book against: checks everything but coefficient widths of the
+    /// assets whose quanta are still to be chosen.
+    pub fn provisional(&self) -> AssetTable {
+        AssetTable::new(self.venue.clone(), self.assets.clone()).expect("checked when read")
+    }
+
+    /// Chooses the missing quanta from the book; returns the table and each chosen
+    /// (symbol, quantum_exp).
+    pub fn resolve(&self, book: &[AccountSpec]) -> Result<(AssetTable, Vec<(String, i32)>), QuantumError> {
+        let provisional = self.provisional();
+        let exposure = quantum::exposures(&provisional, book);
+        let mut assets = self.assets.clone();
+        let mut chosen = Vec::new();
+        for (i, a) in assets.iter_mut().enumerate().filter(|(i, _)| self.auto[*i]) {
+            let range = provisional
+                .price_range(i as u16)
+                .ok_or_else(|| QuantumError::NoPriceRange { asset: a.symbol.clone() })?;
+            a.quantum_exp = quantum::choose(self.venue.value_exp, a, &exposure[i], range)?;
+            chosen.push((a.symbol.clone(), a.quantum_exp));
+        }
+        Ok((AssetTable::new(self.venue.clone(), assets).expect("checked when read"), chosen))
+    }
+}
+
+/// Parses venue text in the given format; `path` names it in errors. Every asset must give
+/// its `quantum_exp` ([`parse_venue_draft`] takes venues that leave some out).
 pub fn parse_venue(path: &Path, text: &str, format: Format) -> Result<AssetTable, InputError> {
+    let draft = parse_venue_draft(path, text, format)?;
+    if let Some(i) = draft.auto.iter().position(|&a| a) {
+        return Err(InputError::file(
+            path,
+            format!(
+                "asset '{}' has no quantum_exp; give one, or read the venue with its accounts (liqscan scan), which chooses it from the book and the venue's price_range",
+                draft.assets[i].symbol
+            ),
+        ));
+    }
+    Ok(draft.provisional())
+}
+
+/// Parses venue text whose assets may leave `quantum_exp` out; `path` names it in errors.
+pub fn parse_venue_draft(path: &Path, text: &str, format: Format) -> Result<VenueDraft, InputError> {
     let file: VenueFile = match format {
         Format::Toml => toml::from_str(text).map_err(|e| InputError {
             file: path.into(),
@@ -50,7 +143,28 @@ pub fn parse_venue(path: &Path, text: &str, format: Format) -> Result<AssetTable
     if file.assets.is_empty() {
         return Err(InputError::file(path, "no assets listed"));
     }
-    AssetTable::new(file.venue, file.assets).map_err(|e| InputError::file(path, e))
+    let auto: Vec<bool> = file.assets.iter().map(|a| a.quantum_exp.is_none()).collect();
+    let assets: Vec<AssetSpec> = file
+        .assets
+        .into_iter()
+        .map(|a| AssetSpec {
+            symbol: a.symbol,
+            decimals: a.decimals,
+            quantum_exp: a.quantum_exp.unwrap_or(PROVISIONAL_QUANTUM_EXP),
+            stress: a.stress,
+            tiers: a.tiers,
+            allow_zero_price: a.allow_zero_price,
+            price_range: a.price_range,
+        })
+        .collect();
+    AssetTable::new(file.venue.clone(), assets.clone()).map_err(|e| InputError::file(path, e))?;
+    Ok(VenueDraft { venue: file.venue, assets, auto })
+}
+
+/// Reads a venue file whose assets may leave `quantum_exp` out.
+pub fn read_venue_draft(path: &Path) -> Result<VenueDraft, InputError> {
+    let text = read_text(path)?;
+    parse_venue_draft(path, &text, Format::of(path)?)
 }
 
 /// Reads a venue file (.toml or .json).
@@ -138,5 +252,25 @@ tiers.default = { asset_weight = "0.9", liability_weight = "1" }
 
     fn p_toml() -> &'static Path {
         Path::new("v.toml")
+    }
+
+    #[test]
+    fn a_venue_with_ranges_and_a_missing_quantum_round_trips() {
+        let text = GOOD
+            .replace("value_exp = -8", "value_exp = -8\nprice_range = [\"0.01\", \"100000\"]")
+            .replace("quantum_exp = -4\n", "");
+        let p = Path::new("v.toml");
+        let file: VenueFile = toml::from_str(&text).unwrap();
+        assert_eq!(file.assets[0].quantum_exp, None);
+        assert_eq!(file.venue.price_range, Some(["0.01".parse().unwrap(), "100000".parse().unwrap()]));
+        for (again, format) in [
+            (toml::to_string(&file).unwrap(), Format::Toml),
+            (serde_json::to_string(&file).unwrap(), Format::Json),
+        ] {
+            let d = parse_venue_draft(p, &again, format).unwrap();
+            assert_eq!(d.auto, vec![true, false]);
+            assert_eq!(d.venue, file.venue);
+            assert_eq!(d.assets[1].quantum_exp, -2);
+        }
     }
 }

@@ -18,6 +18,12 @@ pub struct VenueSpec {
     /// the 68-bit accumulator an account's health spans about +-1.4e12 quote units.
     #[serde(default = "default_value_exp")]
     pub value_exp: i32,
+    /// The range `[low, high]` every asset's price is expected to stay in, quote units per
+    /// whole unit. Needed where an asset omits `quantum_exp` (the compiler then chooses it so
+    /// that prices up to `high` fit), and it is the range the printed worst-case rounding
+    /// error holds for (`model::quantum`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_range: Option<[Decimal; 2]>,
 }
 
 fn default_venue_name() -> String {
@@ -29,7 +35,7 @@ fn default_value_exp() -> i32 {
 
 impl Default for VenueSpec {
     fn default() -> Self {
-        VenueSpec { name: default_venue_name(), value_exp: default_value_exp() }
+        VenueSpec { name: default_venue_name(), value_exp: default_value_exp(), price_range: None }
     }
 }
 
@@ -68,9 +74,13 @@ pub struct AssetSpec {
     /// by default: a 0 is far more often a broken feed, and it breaches every borrower.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_zero_price: bool,
+    /// The range `[low, high]` this asset's price is expected to stay in (quote units per whole
+    /// unit), overriding the venue's `price_range` (`model::quantum`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_range: Option<[Decimal; 2]>,
 }
 
-fn default_decimals() -> u32 {
+pub(crate) fn default_decimals() -> u32 {
     18
 }
 
@@ -170,6 +180,11 @@ impl AssetTable {
             if a.stress < Decimal::ZERO || a.stress > Decimal::ONE {
                 return Err(bad("stress", a.stress, "in [0, 1]"));
             }
+            for [low, high] in a.price_range.iter().chain(venue.price_range.iter()).copied() {
+                if low <= Decimal::ZERO || low > high {
+                    return Err(bad("price_range low", low, "above 0 and at most the high end"));
+                }
+            }
             for (tier, w) in &a.tiers {
                 if w.asset_weight < Decimal::ZERO || w.asset_weight > Decimal::ONE {
                     return Err(bad(&format!("tier '{tier}' asset_weight"), w.asset_weight, "in [0, 1]"));
@@ -209,6 +224,12 @@ impl AssetTable {
     /// The price-table index of a symbol.
     pub fn index_of(&self, symbol: &str) -> Result<u16, QuoteError> {
         self.by_symbol.get(symbol).copied().ok_or_else(|| QuoteError::UnknownAsset(symbol.to_string()))
+    }
+
+    /// The price range of an asset: its own, else the venue's (`None`: neither states one).
+    pub fn price_range(&self, index: u16) -> Option<(Decimal, Decimal)> {
+        let a = self.assets.get(index as usize)?;
+        a.price_range.or(self.venue.price_range).map(|[low, high]| (low, high))
     }
 
     /// Decimal exponent of one price quantum of an asset, in quote units per whole asset.

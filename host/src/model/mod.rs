@@ -18,8 +18,10 @@
 pub mod account;
 pub mod asset;
 pub mod decimal;
+pub mod quantum;
 pub mod venues;
 
 pub use account::{AccountSpec, CompileError, LegError, Legs, Side};
 pub use asset::{AssetSpec, AssetTable, QuoteError, TierWeights, VenueSpec};
 pub use decimal::{Decimal, DecimalError};
+pub use quantum::{ErrorBound, QuantumError};

@@ -31,6 +31,7 @@ pub fn lending_asset(symbol: &str, quantum_exp: i32, lt: &str, stress: &str) -> 
         stress: dec(stress),
         tiers: one_tier(TierWeights { asset_weight: dec(lt), liability_weight: Decimal::ONE }),
         allow_zero_price: false,
+        price_range: None,
     }
 }
 
@@ -47,6 +48,7 @@ pub fn perp_market(symbol: &str, quantum_exp: i32, m: &str, stress: &str) -> Ass
             liability_weight: Decimal::ONE.checked_add(m).expect("small"),
         }),
         allow_zero_price: false,
+        price_range: None,
     }
 }
 
@@ -59,6 +61,7 @@ pub fn quote_asset(symbol: &str, quantum_exp: i32) -> AssetSpec {
         stress: Decimal::ZERO,
         tiers: one_tier(TierWeights { asset_weight: Decimal::ONE, liability_weight: Decimal::ONE }),
         allow_zero_price: false,
+        price_range: None,
     }
 }
 

@@ -117,6 +117,9 @@ pub enum FeedMsg {
     End,
 }
 
+// The size the queue and every message copy pay for the inline terms (see [`FeedMsg`]).
+const _: () = assert!(std::mem::size_of::<FeedMsg>() == 520);
+
 impl FeedMsg {
     /// An upsert from a slice of terms (at most [`MAX_SOFTWARE_TERMS`]; panics beyond).
     pub fn upsert(slot: u32, t: &[Coeff]) -> FeedMsg {
@@ -558,7 +561,9 @@ fn push_bits(out: &mut Vec<u32>, w: usize, mut bits: u64) {
 pub fn failover(backend: Backend) -> Backend {
     match backend {
         Backend::Card(_, book) => Backend::Software(Box::new(
-            book.software_engine().expect("the book held only terms the card took"),
+            // The book holds only terms the card link took: the card's, and those it keeps on
+            // the host, which pass the software engine's own check.
+            book.software_engine().expect("the book holds only terms the card link took"),
         )),
         b => b,
     }
