@@ -27,7 +27,8 @@
 //! ([`SoftwareEngine::load`]) builds the B-trees from one sort each.
 //!
 //! Allocation: `tick` never allocates in the steady state (its scratch list only grows).
-//! `upsert` reuses each slot's vectors; the B-trees allocate and free nodes as they split and
+//! `upsert` rewrites each slot's terms and windows in place in two flat stores
+//! ([`SlotStore`]) when they fit the slot's room; the B-trees allocate and free nodes as they split and
 //! merge (std's `BTreeSet`, about one node of 11 keys per 6-11 inserts), and a block's list
 //! may move to the end of its arena (amortised doubling).
 
@@ -38,6 +39,7 @@ use super::blocks::{BlockStore, Layout};
 use super::kernel::{PriceTables, Words};
 use super::pairs::{Pair, PairIndex, as_pair};
 use super::pool::Pool;
+use super::terms::SlotStore;
 use super::windows::{IndexedTerm, TermWindows, WindowIndex, room};
 use super::{AccountHealth, EngineError, Kernel, ScanEngine};
 
@@ -152,10 +154,12 @@ pub struct EngineStats {
 pub struct SoftwareEngine {
     kernel: Kernel,
     assets: usize,
-    terms: Vec<Vec<Coeff>>,
+    terms: SlotStore<Coeff>,
     /// For delta accounts, `windows[slot][k]` are the windows of term k ([`TermWindows::ALL`]
     /// for a zero coefficient); empty for pair accounts and empty slots.
-    windows: Vec<Vec<TermWindows>>,
+    windows: SlotStore<TermWindows>,
+    /// An account's new windows before they are stored (reused).
+    fresh: Vec<TermWindows>,
     /// The same windows by asset, price and edge.
     index: WindowIndex,
     /// Delta accounts holding each asset (a two-legged account counts once per leg).
@@ -197,8 +201,9 @@ impl SoftwareEngine {
         SoftwareEngine {
             kernel: kernel.supported(),
             assets,
-            terms: vec![Vec::new(); slots],
-            windows: vec![Vec::new(); slots],
+            terms: SlotStore::new(slots),
+            windows: SlotStore::new(slots),
+            fresh: Vec::new(),
             index: WindowIndex::new(assets),
             exposed: vec![0; assets],
             delta_accounts: 0,
@@ -256,14 +261,17 @@ impl SoftwareEngine {
     /// Exact health of the account in `slot` and its display ratio; `None` when the slot is
     /// out of range (an empty slot has health 0 and ratio infinity).
     pub fn health(&self, slot: u32) -> Option<AccountHealth> {
-        let terms = self.terms.get(slot as usize)?;
+        if slot as usize >= self.terms.slots() {
+            return None;
+        }
+        let terms = self.terms.get(slot as usize);
         Some(account_health(terms, &self.prices))
     }
 
     /// The terms of the account in `slot`, in the order given (empty when the slot is empty
     /// or out of range).
     pub fn terms(&self, slot: u32) -> &[Coeff] {
-        self.terms.get(slot as usize).map_or(&[], |t| t.as_slice())
+        self.terms.get(slot as usize)
     }
 
     /// Rewrites the full-scan layout's arenas in block order, packed, dropping the garbage
@@ -272,6 +280,7 @@ impl SoftwareEngine {
     /// straight after loading (docs/PERFORMANCE.md). [`ScanEngine::loaded`] calls it.
     pub fn compact(&mut self) {
         self.blocks.compact();
+        self.terms.compact();
         self.changes_since_compact = 0;
     }
 
@@ -291,7 +300,7 @@ impl SoftwareEngine {
             self.check_slot(slot)?;
             check_account(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
         }
-        let mut pending = vec![false; self.terms.len()];
+        let mut pending = vec![false; self.terms.slots()];
         let mut order = Vec::new();
         for (slot, terms) in accounts {
             let s = slot as usize;
@@ -300,9 +309,7 @@ impl SoftwareEngine {
                 order.push(slot);
                 self.unindex(s);
             }
-            let t = &mut self.terms[s];
-            t.clear();
-            t.extend_from_slice(terms);
+            self.terms.set(s, terms);
         }
         let mut d = Deferred::default();
         for &slot in &order {
@@ -334,17 +341,17 @@ impl SoftwareEngine {
     }
 
     fn check_slot(&self, slot: u32) -> Result<(), EngineError> {
-        if (slot as usize) < self.terms.len() {
+        if (slot as usize) < self.terms.slots() {
             Ok(())
         } else {
-            Err(EngineError::SlotOutOfRange { slot, slots: self.terms.len() })
+            Err(EngineError::SlotOutOfRange { slot, slots: self.terms.slots() })
         }
     }
 
     /// Takes the account in `slot` out of every index (its terms stay in `self.terms`).
     /// O(terms x log n).
     fn unindex(&mut self, slot: usize) {
-        let terms = &self.terms[slot];
+        let terms = self.terms.get(slot);
         self.blocks.remove_account(slot, terms);
         if let Some(pair) = as_pair(terms) {
             self.pairs.remove(slot as u32, pair);
@@ -353,13 +360,13 @@ impl SoftwareEngine {
         if terms.is_empty() {
             return;
         }
-        for (t, w) in terms.iter().zip(&self.windows[slot]) {
+        for (t, w) in terms.iter().zip(self.windows.get(slot)) {
             if t.coeff != 0 {
                 self.index.remove(t.asset, t.coeff < 0, slot as u32, *w);
                 self.exposed[t.asset as usize] -= 1;
             }
         }
-        self.windows[slot].clear();
+        self.windows.clear(slot);
         self.delta_accounts -= 1;
     }
 
@@ -367,7 +374,7 @@ impl SoftwareEngine {
     /// bits. A pair account goes to `defer.pairs` and a delta account's windows to
     /// `defer.windows` when given (a bulk load builds those indexes together).
     fn index(&mut self, slot: usize, defer: Option<&mut Deferred>) {
-        let terms = &self.terms[slot];
+        let terms = self.terms.get(slot);
         self.blocks.insert_account(slot, terms);
         let (spot, stressed) = reference::health(terms, &self.prices);
         self.bits.set(slot, spot < 0, stressed < 0);
@@ -383,7 +390,7 @@ impl SoftwareEngine {
         }
         self.delta_accounts += 1;
         let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
-        let windows = &mut self.windows[slot];
+        let windows = &mut self.fresh;
         windows.clear();
         let mut defer = defer;
         for t in terms {
@@ -400,6 +407,7 @@ impl SoftwareEngine {
                 None => self.index.insert(t.asset, t.coeff < 0, slot as u32, w),
             }
         }
+        self.windows.set(slot, &self.fresh);
     }
 
     /// Recomputes the delta account in `slot` exactly at the current prices, sets its bits and
@@ -412,7 +420,7 @@ impl SoftwareEngine {
     /// the rest equally: the asset that moved is the likeliest to move again. The shares add
     /// up to at most 1, as [`Window::of`](super::windows::Window::of) needs.
     fn recompute(&mut self, slot: usize, moved: u16) {
-        let terms = &self.terms[slot];
+        let terms = self.terms.get(slot);
         let (h, hs) = reference::health(terms, &self.prices);
         self.bits.set(slot, h < 0, hs < 0);
         self.recomputed += 1;
@@ -425,7 +433,7 @@ impl SoftwareEngine {
             // add up to at most the room. Two B-tree updates instead of a new window per term,
             // when at least a quarter of the room is left for the moved asset.
             let (mut r, mut rs) = (room(h), room(hs));
-            for (t, w) in terms.iter().zip(&self.windows[slot]) {
+            for (t, w) in terms.iter().zip(self.windows.get(slot)) {
                 if t.coeff != 0 && t.asset != moved {
                     let (a, b) = w.reach(t.coeff, &self.prices[t.asset as usize], (h, hs));
                     r -= a;
@@ -434,7 +442,7 @@ impl SoftwareEngine {
             }
             if r * 4 >= room(h) && rs * 4 >= room(hs) {
                 let share = (r / m as i128, rs / m as i128);
-                for (t, w) in terms.iter().zip(self.windows[slot].iter_mut()) {
+                for (t, w) in terms.iter().zip(self.windows.get_mut(slot).iter_mut()) {
                     if t.coeff != 0 && t.asset == moved {
                         let new =
                             TermWindows::with_room(t.coeff, &self.prices[t.asset as usize], (h, hs), share);
@@ -448,7 +456,7 @@ impl SoftwareEngine {
                 return;
             }
         }
-        for (t, w) in terms.iter().zip(self.windows[slot].iter_mut()) {
+        for (t, w) in terms.iter().zip(self.windows.get_mut(slot).iter_mut()) {
             if t.coeff == 0 {
                 continue;
             }
@@ -495,15 +503,15 @@ impl SoftwareEngine {
     /// allocates.
     fn rebuild_windows(&mut self) {
         let mut all = Vec::new();
-        for slot in 0..self.terms.len() {
-            let terms = &self.terms[slot];
-            if self.windows[slot].is_empty() {
+        for slot in 0..self.terms.slots() {
+            let terms = self.terms.get(slot);
+            if self.windows.get(slot).is_empty() {
                 continue; // a pair or an empty slot
             }
             let (h, hs) = reference::health(terms, &self.prices);
             self.bits.set(slot, h < 0, hs < 0);
             let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
-            for (t, w) in terms.iter().zip(self.windows[slot].iter_mut()) {
+            for (t, w) in terms.iter().zip(self.windows.get_mut(slot).iter_mut()) {
                 if t.coeff != 0 {
                     *w = TermWindows::of(t.coeff, &self.prices[t.asset as usize], (h, hs), (1, k));
                     all.push((t.asset, t.coeff < 0, slot as u32, *w));
@@ -518,7 +526,7 @@ impl SoftwareEngine {
     fn full_scan(&mut self) {
         let t0 = cycles();
         self.full_scan_untimed();
-        let slots = self.terms.len();
+        let slots = self.terms.slots();
         let _ = self.scan_cost.record(cycles().wrapping_sub(t0), slots);
     }
 
@@ -526,7 +534,7 @@ impl SoftwareEngine {
         let n = self.blocks.blocks();
         let k = self.kernel;
         let (blocks, tables) = (&self.blocks, &self.tables);
-        let (bits, terms, prices) = (&mut self.bits, &self.terms[..], &self.prices[..]);
+        let (bits, terms, prices) = (&mut self.bits, &self.terms, &self.prices[..]);
         let mut rechecks = 0;
         match &mut self.pool {
             Some(pool) if n >= 2 => {
@@ -571,16 +579,14 @@ pub fn helper_core() -> Option<core_affinity::CoreId> {
 /// Writes block `b`'s words into the bitmaps after recomputing exactly the lanes the filter
 /// left open; returns how many it recomputed.
 #[inline]
-fn apply(bits: &mut Bits, terms: &[Vec<Coeff>], prices: &[PriceEntry], b: usize, w: Words) -> u64 {
+fn apply(bits: &mut Bits, terms: &SlotStore<Coeff>, prices: &[PriceEntry], b: usize, w: Words) -> u64 {
     let (mut breach, mut at_risk, mut open) = (w.breach, w.at_risk, w.recheck);
     let n = open.count_ones() as u64;
     while open != 0 {
         let l = open.trailing_zeros() as usize;
         open &= open - 1;
-        let (spot, stressed) = match terms.get(b * 64 + l) {
-            Some(t) => reference::health(t, prices),
-            None => (0, 0),
-        };
+        // A lane past the last slot is empty: health 0.
+        let (spot, stressed) = reference::health(terms.get(b * 64 + l), prices);
         breach = (breach & !(1 << l)) | (((spot < 0) as u64) << l);
         at_risk = (at_risk & !(1 << l)) | (((stressed < 0) as u64) << l);
     }
@@ -618,7 +624,7 @@ impl ScanEngine for SoftwareEngine {
     }
 
     fn slots(&self) -> usize {
-        self.terms.len()
+        self.terms.slots()
     }
 
     fn assets(&self) -> usize {
@@ -631,9 +637,7 @@ impl ScanEngine for SoftwareEngine {
         let s = slot as usize;
         self.changes_since_compact += 1;
         self.unindex(s);
-        let t = &mut self.terms[s];
-        t.clear();
-        t.extend_from_slice(terms);
+        self.terms.set(s, terms);
         self.index(s, None);
         Ok(())
     }
@@ -643,7 +647,7 @@ impl ScanEngine for SoftwareEngine {
         let s = slot as usize;
         self.changes_since_compact += 1;
         self.unindex(s);
-        self.terms[s].clear();
+        self.terms.clear(s);
         self.bits.set(s, false, false);
         Ok(())
     }
@@ -714,7 +718,7 @@ impl ScanEngine for SoftwareEngine {
     /// and removes since the last compaction number at least [`COMPACT_AFTER`] of the slots;
     /// fewer cannot have moved much, and the copy costs time proportional to the book.
     fn loaded(&mut self) {
-        if self.changes_since_compact * COMPACT_AFTER.1 >= self.terms.len() * COMPACT_AFTER.0 {
+        if self.changes_since_compact * COMPACT_AFTER.1 >= self.terms.slots() * COMPACT_AFTER.0 {
             self.compact();
         }
     }

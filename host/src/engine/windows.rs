@@ -27,7 +27,7 @@ use liqscan_hdl::abi::PriceEntry;
 
 /// Prices of one term within which its account keeps its sign: `p` is inside when
 /// `p - lo <= width` (wrapping: one compare).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct Window {
     lo: u32,
     width: u32,
@@ -108,7 +108,7 @@ impl Window {
 }
 
 /// The two windows of one term.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct TermWindows {
     pub spot: Window,
     pub stressed: Window,
