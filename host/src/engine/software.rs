@@ -7,8 +7,8 @@
 //!     - BlockStore (columns, full scan)    v                v           BlockStore, block
 //!     - PairIndex  (1 coll + 1 debt)    PairIndex:     WindowIndex:      by block through
 //!     - WindowIndex (other accounts)    walk from the   the edges the     the kernels; then
-//!                                       old cut to the  price crossed:    renew the windows
-//!                                       new one         recompute those   the moves left
+//!                                       old cut to the  price crossed:    the next tick
+//!                                       new one         recompute those   renews the windows
 //! ```
 //!
 //! Accounts with exactly one positive and one negative term in two assets live in the
@@ -19,8 +19,9 @@
 //! ([`Window::of`](super::windows::Window::of) has the argument). The windows are indexed by
 //! their edges ([`WindowIndex`]), so a tick finds the accounts whose window the new price left
 //! in O(log n) per price plus those accounts, and recomputes only them (exactly, from the
-//! terms), which get new windows. A batch tick scans every block, then renews the windows its
-//! moves left the same way (or, after a large move, rebuilds them all from one sort).
+//! terms), which get new windows. A batch tick only scans every block; the next single-asset
+//! tick first renews the windows the batch moves left, the same way (or, after a large move,
+//! rebuilds them all from one sort), so a batch tick costs the scan alone.
 //!
 //! Every structure an upsert or remove touches costs O(log n) or O(1) per term: the pair
 //! groups and the window edges are B-trees, the blocks are per-64-slot lists. A bulk load
@@ -168,8 +169,10 @@ pub struct SoftwareEngine {
     delta_accounts: usize,
     /// Slots whose windows a move left, reused by every tick (grows, never shrinks).
     left: Vec<u32>,
-    /// Assets a batch tick moved, reused likewise.
+    /// Assets batch ticks moved since the last tick (their windows may be left: the next tick
+    /// renews them first), and the same as flags by asset.
     moved: Vec<u16>,
+    stale: Vec<bool>,
     prices: Vec<PriceEntry>,
     tables: PriceTables,
     bits: Bits,
@@ -209,6 +212,7 @@ impl SoftwareEngine {
             delta_accounts: 0,
             left: Vec::new(),
             moved: Vec::new(),
+            stale: vec![false; assets],
             prices: vec![PriceEntry::default(); assets],
             tables: PriceTables::new(assets),
             bits: Bits::new(slots),
@@ -499,6 +503,22 @@ impl SoftwareEngine {
         self.left = left;
     }
 
+    /// Renews the windows that batch ticks since the last tick left (the bits are right: the
+    /// scans set them), restoring the invariant every tick relies on: each indexed window holds
+    /// the current price of its kind.
+    fn renew_stale(&mut self) {
+        if self.moved.is_empty() {
+            return;
+        }
+        let moved = std::mem::take(&mut self.moved);
+        self.refresh(moved.iter().copied(), u16::MAX);
+        for &a in &moved {
+            self.stale[a as usize] = false;
+        }
+        self.moved = moved;
+        self.moved.clear();
+    }
+
     /// Recomputes every delta account and rebuilds the window index from one sort. O(n log n);
     /// allocates.
     fn rebuild_windows(&mut self) {
@@ -657,6 +677,7 @@ impl ScanEngine for SoftwareEngine {
         if a >= self.assets {
             return Err(EngineError::AssetOutOfRange { asset, assets: self.assets });
         }
+        self.renew_stale();
         let old = self.prices[a];
         self.set_price(a, price);
         if self.routing == Routing::FullScan {
@@ -682,19 +703,17 @@ impl ScanEngine for SoftwareEngine {
         if prices.len() != self.assets {
             return Err(EngineError::PriceVectorLength { got: prices.len(), assets: self.assets });
         }
-        let mut moved = std::mem::take(&mut self.moved);
-        moved.clear();
         for (a, p) in prices.iter().enumerate() {
-            if self.prices[a] != *p {
-                moved.push(a as u16);
+            if self.prices[a] != *p && !self.stale[a] {
+                self.stale[a] = true;
+                self.moved.push(a as u16);
             }
             self.set_price(a, *p);
         }
         self.full_scan();
         self.pairs.invalidate();
-        // Renew the windows the moves left (bits already set by the scan).
-        self.refresh(moved.iter().copied(), u16::MAX);
-        self.moved = moved;
+        // The scan set every bit; the windows the moves left are renewed by the next tick
+        // (`renew_stale`), so a batch tick costs the scan alone.
         Ok(())
     }
 
