@@ -21,6 +21,7 @@ mod kernel;
 mod pairs;
 mod pool;
 mod software;
+mod terms;
 mod windows;
 
 pub use blocks::{Layout, advise_huge};

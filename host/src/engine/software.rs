@@ -7,8 +7,8 @@
 //!     - BlockStore (columns, full scan)    v                v           BlockStore, block
 //!     - PairIndex  (1 coll + 1 debt)    PairIndex:     WindowIndex:      by block through
 //!     - WindowIndex (other accounts)    walk from the   the edges the     the kernels; then
-//!                                       old cut to the  price crossed:    renew the windows
-//!                                       new one         recompute those   the moves left
+//!                                       old cut to the  price crossed:    the next tick
+//!                                       new one         recompute those   renews the windows
 //! ```
 //!
 //! Accounts with exactly one positive and one negative term in two assets live in the
@@ -19,15 +19,17 @@
 //! ([`Window::of`](super::windows::Window::of) has the argument). The windows are indexed by
 //! their edges ([`WindowIndex`]), so a tick finds the accounts whose window the new price left
 //! in O(log n) per price plus those accounts, and recomputes only them (exactly, from the
-//! terms), which get new windows. A batch tick scans every block, then renews the windows its
-//! moves left the same way (or, after a large move, rebuilds them all from one sort).
+//! terms), which get new windows. A batch tick only scans every block; the next single-asset
+//! tick first renews the windows the batch moves left, the same way (or, after a large move,
+//! rebuilds them all from one sort), so a batch tick costs the scan alone.
 //!
 //! Every structure an upsert or remove touches costs O(log n) or O(1) per term: the pair
 //! groups and the window edges are B-trees, the blocks are per-64-slot lists. A bulk load
 //! ([`SoftwareEngine::load`]) builds the B-trees from one sort each.
 //!
 //! Allocation: `tick` never allocates in the steady state (its scratch list only grows).
-//! `upsert` reuses each slot's vectors; the B-trees allocate and free nodes as they split and
+//! `upsert` rewrites each slot's terms and windows in place in two flat stores
+//! ([`SlotStore`]) when they fit the slot's room; the B-trees allocate and free nodes as they split and
 //! merge (std's `BTreeSet`, about one node of 11 keys per 6-11 inserts), and a block's list
 //! may move to the end of its arena (amortised doubling).
 
@@ -38,7 +40,8 @@ use super::blocks::{BlockStore, Layout};
 use super::kernel::{PriceTables, Words};
 use super::pairs::{Pair, PairIndex, as_pair};
 use super::pool::Pool;
-use super::windows::{IndexedTerm, TermWindows, WindowIndex};
+use super::terms::SlotStore;
+use super::windows::{IndexedTerm, TermWindows, WindowIndex, room};
 use super::{AccountHealth, EngineError, Kernel, ScanEngine};
 
 /// How [`tick`](ScanEngine::tick) serves an asset that many accounts hold.
@@ -72,6 +75,13 @@ pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
 /// A move that leaves the windows of more than 1/`REBUILD_AFTER` of the delta accounts
 /// rebuilds them all from one sort instead of updating the B-trees account by account.
 const REBUILD_AFTER: usize = 8;
+
+/// The share (numerator, denominator) of an account's room that a recompute gives the terms
+/// of the asset whose move triggered it; the other terms share the rest. Each recompute of an
+/// account that a price walks towards its line shrinks that asset's window by this fraction of
+/// the distance, so a larger share means fewer recomputes on the way (about
+/// `log(distance) / log(1 / (1 - share))`); the other assets' windows get smaller for it.
+const MOVED_SHARE: (u32, u32) = (7, 8);
 
 /// What a bulk load indexes together at the end.
 #[derive(Default)]
@@ -145,10 +155,12 @@ pub struct EngineStats {
 pub struct SoftwareEngine {
     kernel: Kernel,
     assets: usize,
-    terms: Vec<Vec<Coeff>>,
+    terms: SlotStore<Coeff>,
     /// For delta accounts, `windows[slot][k]` are the windows of term k ([`TermWindows::ALL`]
     /// for a zero coefficient); empty for pair accounts and empty slots.
-    windows: Vec<Vec<TermWindows>>,
+    windows: SlotStore<TermWindows>,
+    /// An account's new windows before they are stored (reused).
+    fresh: Vec<TermWindows>,
     /// The same windows by asset, price and edge.
     index: WindowIndex,
     /// Delta accounts holding each asset (a two-legged account counts once per leg).
@@ -157,8 +169,10 @@ pub struct SoftwareEngine {
     delta_accounts: usize,
     /// Slots whose windows a move left, reused by every tick (grows, never shrinks).
     left: Vec<u32>,
-    /// Assets a batch tick moved, reused likewise.
+    /// Assets batch ticks moved since the last tick (their windows may be left: the next tick
+    /// renews them first), and the same as flags by asset.
     moved: Vec<u16>,
+    stale: Vec<bool>,
     prices: Vec<PriceEntry>,
     tables: PriceTables,
     bits: Bits,
@@ -190,13 +204,15 @@ impl SoftwareEngine {
         SoftwareEngine {
             kernel: kernel.supported(),
             assets,
-            terms: vec![Vec::new(); slots],
-            windows: vec![Vec::new(); slots],
+            terms: SlotStore::new(slots),
+            windows: SlotStore::new(slots),
+            fresh: Vec::new(),
             index: WindowIndex::new(assets),
             exposed: vec![0; assets],
             delta_accounts: 0,
             left: Vec::new(),
             moved: Vec::new(),
+            stale: vec![false; assets],
             prices: vec![PriceEntry::default(); assets],
             tables: PriceTables::new(assets),
             bits: Bits::new(slots),
@@ -250,14 +266,17 @@ impl SoftwareEngine {
     /// Exact health of the account in `slot` and its display ratio; `None` when the slot is
     /// out of range (an empty slot has health 0 and ratio infinity).
     pub fn health(&self, slot: u32) -> Option<AccountHealth> {
-        let terms = self.terms.get(slot as usize)?;
+        if slot as usize >= self.terms.slots() {
+            return None;
+        }
+        let terms = self.terms.get(slot as usize);
         Some(account_health(terms, &self.prices))
     }
 
     /// The terms of the account in `slot`, in the order given (empty when the slot is empty
     /// or out of range).
     pub fn terms(&self, slot: u32) -> &[Coeff] {
-        self.terms.get(slot as usize).map_or(&[], |t| t.as_slice())
+        self.terms.get(slot as usize)
     }
 
     /// Rewrites the full-scan layout's arenas in block order, packed, dropping the garbage
@@ -266,6 +285,7 @@ impl SoftwareEngine {
     /// straight after loading (docs/PERFORMANCE.md). [`ScanEngine::loaded`] calls it.
     pub fn compact(&mut self) {
         self.blocks.compact();
+        self.terms.compact();
         self.changes_since_compact = 0;
     }
 
@@ -285,7 +305,7 @@ impl SoftwareEngine {
             self.check_slot(slot)?;
             check_account(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
         }
-        let mut pending = vec![false; self.terms.len()];
+        let mut pending = vec![false; self.terms.slots()];
         let mut order = Vec::new();
         for (slot, terms) in accounts {
             let s = slot as usize;
@@ -294,9 +314,7 @@ impl SoftwareEngine {
                 order.push(slot);
                 self.unindex(s);
             }
-            let t = &mut self.terms[s];
-            t.clear();
-            t.extend_from_slice(terms);
+            self.terms.set(s, terms);
         }
         let mut d = Deferred::default();
         for &slot in &order {
@@ -328,17 +346,17 @@ impl SoftwareEngine {
     }
 
     fn check_slot(&self, slot: u32) -> Result<(), EngineError> {
-        if (slot as usize) < self.terms.len() {
+        if (slot as usize) < self.terms.slots() {
             Ok(())
         } else {
-            Err(EngineError::SlotOutOfRange { slot, slots: self.terms.len() })
+            Err(EngineError::SlotOutOfRange { slot, slots: self.terms.slots() })
         }
     }
 
     /// Takes the account in `slot` out of every index (its terms stay in `self.terms`).
     /// O(terms x log n).
     fn unindex(&mut self, slot: usize) {
-        let terms = &self.terms[slot];
+        let terms = self.terms.get(slot);
         self.blocks.remove_account(slot, terms);
         if let Some(pair) = as_pair(terms) {
             self.pairs.remove(slot as u32, pair);
@@ -347,13 +365,13 @@ impl SoftwareEngine {
         if terms.is_empty() {
             return;
         }
-        for (t, w) in terms.iter().zip(&self.windows[slot]) {
+        for (t, w) in terms.iter().zip(self.windows.get(slot)) {
             if t.coeff != 0 {
                 self.index.remove(t.asset, t.coeff < 0, slot as u32, *w);
                 self.exposed[t.asset as usize] -= 1;
             }
         }
-        self.windows[slot].clear();
+        self.windows.clear(slot);
         self.delta_accounts -= 1;
     }
 
@@ -361,7 +379,7 @@ impl SoftwareEngine {
     /// bits. A pair account goes to `defer.pairs` and a delta account's windows to
     /// `defer.windows` when given (a bulk load builds those indexes together).
     fn index(&mut self, slot: usize, defer: Option<&mut Deferred>) {
-        let terms = &self.terms[slot];
+        let terms = self.terms.get(slot);
         self.blocks.insert_account(slot, terms);
         let (spot, stressed) = reference::health(terms, &self.prices);
         self.bits.set(slot, spot < 0, stressed < 0);
@@ -377,7 +395,7 @@ impl SoftwareEngine {
         }
         self.delta_accounts += 1;
         let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
-        let windows = &mut self.windows[slot];
+        let windows = &mut self.fresh;
         windows.clear();
         let mut defer = defer;
         for t in terms {
@@ -394,31 +412,63 @@ impl SoftwareEngine {
                 None => self.index.insert(t.asset, t.coeff < 0, slot as u32, w),
             }
         }
+        self.windows.set(slot, &self.fresh);
     }
 
     /// Recomputes the delta account in `slot` exactly at the current prices, sets its bits and
     /// gives its terms new windows around the current prices. O(terms x log n).
     ///
-    /// The terms in `moved` (the asset whose tick left the window: one term, or two when the
-    /// account holds it on both sides) share half the room, the others share the rest
-    /// equally: the asset that moved is the likeliest to move again. The shares add up to at
-    /// most 1, as [`Window::of`](super::windows::Window::of) needs. Against equal shares, on
-    /// book B (docs/PERFORMANCE.md): 6.5-7.4 recomputed accounts a tick instead of 7.7-9.0 on
-    /// the 1 % asset.
+    /// When the other terms' windows leave at least a quarter of the room, they are kept and
+    /// the moved terms get what is left (below). Otherwise every window is renewed: the terms
+    /// in `moved` (the asset whose tick left the window: one term, or two when the
+    /// account holds it on both sides) share [`MOVED_SHARE`] of the room, the others share
+    /// the rest equally: the asset that moved is the likeliest to move again. The shares add
+    /// up to at most 1, as [`Window::of`](super::windows::Window::of) needs.
     fn recompute(&mut self, slot: usize, moved: u16) {
-        let terms = &self.terms[slot];
+        let terms = self.terms.get(slot);
         let (h, hs) = reference::health(terms, &self.prices);
         self.bits.set(slot, h < 0, hs < 0);
+        self.recomputed += 1;
         let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
         let m = terms.iter().filter(|t| t.coeff != 0 && t.asset == moved).count() as u32;
-        for (t, w) in terms.iter().zip(self.windows[slot].iter_mut()) {
+        if m > 0 && m < k {
+            // Keep the other terms' windows (their prices have not moved, so they still hold)
+            // and give the moved terms what they leave of the room: every term's price inside
+            // its window moves the health towards zero by at most its reach, and the reaches
+            // add up to at most the room. Two B-tree updates instead of a new window per term,
+            // when at least a quarter of the room is left for the moved asset.
+            let (mut r, mut rs) = (room(h), room(hs));
+            for (t, w) in terms.iter().zip(self.windows.get(slot)) {
+                if t.coeff != 0 && t.asset != moved {
+                    let (a, b) = w.reach(t.coeff, &self.prices[t.asset as usize], (h, hs));
+                    r -= a;
+                    rs -= b;
+                }
+            }
+            if r * 4 >= room(h) && rs * 4 >= room(hs) {
+                let share = (r / m as i128, rs / m as i128);
+                for (t, w) in terms.iter().zip(self.windows.get_mut(slot).iter_mut()) {
+                    if t.coeff != 0 && t.asset == moved {
+                        let new =
+                            TermWindows::with_room(t.coeff, &self.prices[t.asset as usize], (h, hs), share);
+                        if new != *w {
+                            self.index.remove(t.asset, t.coeff < 0, slot as u32, *w);
+                            self.index.insert(t.asset, t.coeff < 0, slot as u32, new);
+                            *w = new;
+                        }
+                    }
+                }
+                return;
+            }
+        }
+        for (t, w) in terms.iter().zip(self.windows.get_mut(slot).iter_mut()) {
             if t.coeff == 0 {
                 continue;
             }
             let share = match (m == 0 || m == k, t.asset == moved) {
                 (true, _) => (1, k),
-                (false, true) => (1, 2 * m),
-                (false, false) => (1, 2 * (k - m)),
+                (false, true) => (MOVED_SHARE.0, MOVED_SHARE.1 * m),
+                (false, false) => (MOVED_SHARE.1 - MOVED_SHARE.0, MOVED_SHARE.1 * (k - m)),
             };
             let new = TermWindows::of(t.coeff, &self.prices[t.asset as usize], (h, hs), share);
             if new != *w {
@@ -427,7 +477,6 @@ impl SoftwareEngine {
                 *w = new;
             }
         }
-        self.recomputed += 1;
     }
 
     /// Restores the windows' invariant after the prices of `assets` moved: recomputes every
@@ -455,19 +504,35 @@ impl SoftwareEngine {
         self.left = left;
     }
 
+    /// Renews the windows that batch ticks since the last tick left (the bits are right: the
+    /// scans set them), restoring the invariant every tick relies on: each indexed window holds
+    /// the current price of its kind.
+    fn renew_stale(&mut self) {
+        if self.moved.is_empty() {
+            return;
+        }
+        let moved = std::mem::take(&mut self.moved);
+        self.refresh(moved.iter().copied(), u16::MAX);
+        for &a in &moved {
+            self.stale[a as usize] = false;
+        }
+        self.moved = moved;
+        self.moved.clear();
+    }
+
     /// Recomputes every delta account and rebuilds the window index from one sort. O(n log n);
     /// allocates.
     fn rebuild_windows(&mut self) {
         let mut all = Vec::new();
-        for slot in 0..self.terms.len() {
-            let terms = &self.terms[slot];
-            if self.windows[slot].is_empty() {
+        for slot in 0..self.terms.slots() {
+            let terms = self.terms.get(slot);
+            if self.windows.get(slot).is_empty() {
                 continue; // a pair or an empty slot
             }
             let (h, hs) = reference::health(terms, &self.prices);
             self.bits.set(slot, h < 0, hs < 0);
             let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
-            for (t, w) in terms.iter().zip(self.windows[slot].iter_mut()) {
+            for (t, w) in terms.iter().zip(self.windows.get_mut(slot).iter_mut()) {
                 if t.coeff != 0 {
                     *w = TermWindows::of(t.coeff, &self.prices[t.asset as usize], (h, hs), (1, k));
                     all.push((t.asset, t.coeff < 0, slot as u32, *w));
@@ -482,7 +547,7 @@ impl SoftwareEngine {
     fn full_scan(&mut self) {
         let t0 = cycles();
         self.full_scan_untimed();
-        let slots = self.terms.len();
+        let slots = self.terms.slots();
         let _ = self.scan_cost.record(cycles().wrapping_sub(t0), slots);
     }
 
@@ -490,7 +555,7 @@ impl SoftwareEngine {
         let n = self.blocks.blocks();
         let k = self.kernel;
         let (blocks, tables) = (&self.blocks, &self.tables);
-        let (bits, terms, prices) = (&mut self.bits, &self.terms[..], &self.prices[..]);
+        let (bits, terms, prices) = (&mut self.bits, &self.terms, &self.prices[..]);
         let mut rechecks = 0;
         match &mut self.pool {
             Some(pool) if n >= 2 => {
@@ -535,16 +600,14 @@ pub fn helper_core() -> Option<core_affinity::CoreId> {
 /// Writes block `b`'s words into the bitmaps after recomputing exactly the lanes the filter
 /// left open; returns how many it recomputed.
 #[inline]
-fn apply(bits: &mut Bits, terms: &[Vec<Coeff>], prices: &[PriceEntry], b: usize, w: Words) -> u64 {
+fn apply(bits: &mut Bits, terms: &SlotStore<Coeff>, prices: &[PriceEntry], b: usize, w: Words) -> u64 {
     let (mut breach, mut at_risk, mut open) = (w.breach, w.at_risk, w.recheck);
     let n = open.count_ones() as u64;
     while open != 0 {
         let l = open.trailing_zeros() as usize;
         open &= open - 1;
-        let (spot, stressed) = match terms.get(b * 64 + l) {
-            Some(t) => reference::health(t, prices),
-            None => (0, 0),
-        };
+        // A lane past the last slot is empty: health 0.
+        let (spot, stressed) = reference::health(terms.get(b * 64 + l), prices);
         breach = (breach & !(1 << l)) | (((spot < 0) as u64) << l);
         at_risk = (at_risk & !(1 << l)) | (((stressed < 0) as u64) << l);
     }
@@ -582,7 +645,7 @@ impl ScanEngine for SoftwareEngine {
     }
 
     fn slots(&self) -> usize {
-        self.terms.len()
+        self.terms.slots()
     }
 
     fn assets(&self) -> usize {
@@ -595,9 +658,7 @@ impl ScanEngine for SoftwareEngine {
         let s = slot as usize;
         self.changes_since_compact += 1;
         self.unindex(s);
-        let t = &mut self.terms[s];
-        t.clear();
-        t.extend_from_slice(terms);
+        self.terms.set(s, terms);
         self.index(s, None);
         Ok(())
     }
@@ -607,7 +668,7 @@ impl ScanEngine for SoftwareEngine {
         let s = slot as usize;
         self.changes_since_compact += 1;
         self.unindex(s);
-        self.terms[s].clear();
+        self.terms.clear(s);
         self.bits.set(s, false, false);
         Ok(())
     }
@@ -617,6 +678,7 @@ impl ScanEngine for SoftwareEngine {
         if a >= self.assets {
             return Err(EngineError::AssetOutOfRange { asset, assets: self.assets });
         }
+        self.renew_stale();
         let old = self.prices[a];
         self.set_price(a, price);
         if self.routing == Routing::FullScan {
@@ -642,19 +704,17 @@ impl ScanEngine for SoftwareEngine {
         if prices.len() != self.assets {
             return Err(EngineError::PriceVectorLength { got: prices.len(), assets: self.assets });
         }
-        let mut moved = std::mem::take(&mut self.moved);
-        moved.clear();
         for (a, p) in prices.iter().enumerate() {
-            if self.prices[a] != *p {
-                moved.push(a as u16);
+            if self.prices[a] != *p && !self.stale[a] {
+                self.stale[a] = true;
+                self.moved.push(a as u16);
             }
             self.set_price(a, *p);
         }
         self.full_scan();
         self.pairs.invalidate();
-        // Renew the windows the moves left (bits already set by the scan).
-        self.refresh(moved.iter().copied(), u16::MAX);
-        self.moved = moved;
+        // The scan set every bit; the windows the moves left are renewed by the next tick
+        // (`renew_stale`), so a batch tick costs the scan alone.
         Ok(())
     }
 
@@ -678,7 +738,7 @@ impl ScanEngine for SoftwareEngine {
     /// and removes since the last compaction number at least [`COMPACT_AFTER`] of the slots;
     /// fewer cannot have moved much, and the copy costs time proportional to the book.
     fn loaded(&mut self) {
-        if self.changes_since_compact * COMPACT_AFTER.1 >= self.terms.len() * COMPACT_AFTER.0 {
+        if self.changes_since_compact * COMPACT_AFTER.1 >= self.terms.slots() * COMPACT_AFTER.0 {
             self.compact();
         }
     }

@@ -27,10 +27,16 @@ use liqscan_hdl::abi::PriceEntry;
 
 /// Prices of one term within which its account keeps its sign: `p` is inside when
 /// `p - lo <= width` (wrapping: one compare).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct Window {
     lo: u32,
     width: u32,
+}
+
+/// The room between a health and zero: the health, or `-1 - h` for a negative one (it must
+/// stay below zero).
+pub(crate) fn room(h: i128) -> i128 {
+    if h >= 0 { h } else { -1 - h }
 }
 
 /// Where a window ends: what the index keeps of it.
@@ -54,7 +60,14 @@ impl Window {
     /// zero by at most the sum of `floor(room * num / den)` over the terms, at most the room:
     /// its sign cannot change. Moves away from zero are not limited.
     pub fn of(c: i32, p: u32, h: i128, (num, den): (u32, u32)) -> Window {
-        let room = (if h >= 0 { h } else { -1 - h }) * num as i128 / den.max(1) as i128;
+        Self::with_room(c, p, h, room(h) * num as i128 / den.max(1) as i128)
+    }
+
+    /// The window of a term with coefficient `c` (nonzero) at price `p` in an account of
+    /// health `h`, within which the term moves the health towards zero by at most `room`
+    /// (at least 0).
+    pub fn with_room(c: i32, p: u32, h: i128, room: i128) -> Window {
+        let room = room.max(0);
         // Price units the term may move towards zero: |c| * step <= room.
         let step = (room / c.unsigned_abs() as i128).min(u32::MAX as i128) as u32;
         // A positive term lowers the health when its price falls.
@@ -64,6 +77,18 @@ impl Window {
         } else {
             Window { lo: 0, width: p.saturating_add(step) }
         }
+    }
+
+    /// How far the health (of sign `h`) can move towards zero while this term's price moves
+    /// from `p` anywhere inside the window: `|c|` times the distance from `p` to the window's
+    /// end on the side that costs health (the window holds `p`).
+    pub fn reach(self, c: i32, p: u32, h: i128) -> i128 {
+        let d = if (c > 0) == (h >= 0) {
+            p as i128 - self.lo as i128
+        } else {
+            self.lo as i128 + self.width as i128 - p as i128
+        };
+        c.unsigned_abs() as i128 * d.max(0)
     }
 
     #[cfg(test)]
@@ -83,7 +108,7 @@ impl Window {
 }
 
 /// The two windows of one term.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct TermWindows {
     pub spot: Window,
     pub stressed: Window,
@@ -92,6 +117,22 @@ pub(crate) struct TermWindows {
 impl TermWindows {
     /// A zero term's placeholder (never indexed).
     pub const ALL: TermWindows = TermWindows { spot: Window::ALL, stressed: Window::ALL };
+
+    /// The windows with the given (spot, stressed) rooms ([`Window::with_room`]).
+    pub fn with_room(c: i32, price: &PriceEntry, (h, hs): (i128, i128), (r, rs): (i128, i128)) -> Self {
+        TermWindows {
+            spot: Window::with_room(c, price.spot.for_coeff(c), h, r),
+            stressed: Window::with_room(c, price.stressed.for_coeff(c), hs, rs),
+        }
+    }
+
+    /// The (spot, stressed) [`reach`](Window::reach) of these windows at `price`.
+    pub fn reach(self, c: i32, price: &PriceEntry, (h, hs): (i128, i128)) -> (i128, i128) {
+        (
+            self.spot.reach(c, price.spot.for_coeff(c), h),
+            self.stressed.reach(c, price.stressed.for_coeff(c), hs),
+        )
+    }
 
     /// The windows of a term with coefficient `c` (nonzero) in an asset at `price`, in an
     /// account of spot and stressed healths `h`, `hs`, with `share` of the room.

@@ -1,0 +1,124 @@
+//! Every slot's terms (and every delta account's windows) in one vector each: a span (start, length, capacity) per slot instead of a
+//! `Vec` per slot, which costs a 24-byte header and a heap block of its own (about 35 bytes an
+//! account more on a book of pairs and four-term accounts).
+//!
+//! Replacing an account's terms writes in place when they fit the slot's capacity (a power of
+//! two), so the steady state of upserts allocates nothing; an account that outgrows its room
+//! moves to the end of the vector, and when the room left behind exceeds the live terms the
+//! vector is rewritten in slot order (amortised O(1) per move; O(n) that once).
+
+#[derive(Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    len: u8,
+    cap: u8,
+}
+
+/// Per-slot lists of `T` (at most 255 a slot) in one vector.
+pub(crate) struct SlotStore<T> {
+    spans: Vec<Span>,
+    data: Vec<T>,
+    /// Capacity no span uses any more.
+    garbage: usize,
+}
+
+impl<T: Copy + Default> SlotStore<T> {
+    /// `slots` empty slots.
+    pub fn new(slots: usize) -> Self {
+        SlotStore { spans: vec![Span::default(); slots], data: Vec::new(), garbage: 0 }
+    }
+
+    pub fn slots(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The terms of `slot` (empty when out of range).
+    #[inline]
+    pub fn get(&self, slot: usize) -> &[T] {
+        match self.spans.get(slot) {
+            Some(k) => &self.data[k.start as usize..k.start as usize + k.len as usize],
+            None => &[],
+        }
+    }
+
+    /// The list of `slot`, writable (it must be in range).
+    #[inline]
+    pub fn get_mut(&mut self, slot: usize) -> &mut [T] {
+        let k = self.spans[slot];
+        &mut self.data[k.start as usize..k.start as usize + k.len as usize]
+    }
+
+    /// Replaces the list of `slot` (at most 255 entries).
+    pub fn set(&mut self, slot: usize, terms: &[T]) {
+        let n = terms.len();
+        debug_assert!(n <= u8::MAX as usize);
+        let k = self.spans[slot];
+        if n > k.cap as usize {
+            let cap = n.next_power_of_two().min(u8::MAX as usize);
+            if self.garbage + k.cap as usize > self.data.len() / 2 && self.data.len() >= 1024 {
+                self.spans[slot].len = 0;
+                self.compact();
+            }
+            self.garbage += self.spans[slot].cap as usize;
+            let start = self.data.len();
+            assert!(start + cap <= u32::MAX as usize, "term store beyond 2^32 terms");
+            self.data.resize(start + cap, T::default());
+            self.spans[slot] = Span { start: start as u32, len: 0, cap: cap as u8 };
+        }
+        let k = &mut self.spans[slot];
+        self.data[k.start as usize..k.start as usize + n].copy_from_slice(terms);
+        k.len = n as u8;
+    }
+
+    /// Empties `slot` (its capacity stays for the next account).
+    pub fn clear(&mut self, slot: usize) {
+        self.spans[slot].len = 0;
+    }
+
+    /// Rewrites the vector in slot order with each slot's capacity unchanged but no garbage.
+    pub fn compact(&mut self) {
+        let live: usize = self.spans.iter().map(|k| k.cap as usize).sum();
+        let mut data = Vec::with_capacity(live);
+        for k in &mut self.spans {
+            let s = k.start as usize;
+            let start = data.len();
+            data.extend_from_slice(&self.data[s..s + k.cap as usize]);
+            k.start = start as u32;
+        }
+        self.data = data;
+        self.garbage = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liqscan_hdl::abi::Coeff;
+
+    #[test]
+    fn set_get_clear_and_compaction_keep_every_slot() {
+        let mut st = SlotStore::<Coeff>::new(50);
+        let mut want: Vec<Vec<Coeff>> = vec![Vec::new(); 50];
+        for round in 0..400usize {
+            let x = round as i32 * 100;
+            let slot = (round * 7) % 50;
+            let n = (round * 13) % 70;
+            let t: Vec<Coeff> = (0..n).map(|i| Coeff { asset: i as u16, coeff: x + i as i32 }).collect();
+            if round % 5 == 0 {
+                st.clear(slot);
+                want[slot].clear();
+            } else {
+                st.set(slot, &t);
+                want[slot] = t;
+            }
+            for (s, w) in want.iter().enumerate() {
+                assert_eq!(st.get(s), &w[..], "slot {s} after round {round}");
+            }
+        }
+        st.compact();
+        for (s, w) in want.iter().enumerate() {
+            assert_eq!(st.get(s), &w[..]);
+        }
+        assert!(st.get(50).is_empty());
+    }
+}
