@@ -25,3 +25,80 @@ fn event_writer_matches_its_model_and_the_host_sees_whole_entries_only() {
         run_writer(21 + seed, TIMINGS[seed as usize % TIMINGS.len()], None);
     }
 }
+
+/// Runs `step` (one clock cycle, returning whether an entry completed in it) for `cycles`
+/// cycles; returns the cycles between consecutive completions.
+fn steady_state_period(mut step: impl FnMut(u64) -> bool, cycles: u64) -> Vec<u64> {
+    let at: Vec<u64> = (0..cycles).filter(|&c| step(c)).collect();
+    at.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+/// The steady-state cost of an entry with a fixed memory latency and no stalls, as the block
+/// docs state it: reader L + 9 cycles, writer 2L + 11.
+#[test]
+fn cycles_per_entry_match_the_documented_figures() {
+    use liqscan_hdl::front::axi::*;
+    use liqscan_hdl::front::cmd_reader::CmdReader;
+    use liqscan_hdl::front::evt_writer::EvtWriter;
+    use rust_hdl::prelude::*;
+    let base = 0x1000u64;
+    for latency in [1u64, 4, 20] {
+        let timing = AxiTiming { latency: latency..=latency, stall_percent: 0 };
+        // Reader: a full ring of 8 entries with consecutive sequence numbers, one doorbell.
+        let mut mem = AxiMemory::new(base, 8 * 64, timing.clone(), 1);
+        for k in 0..8u64 {
+            mem.mem[k as usize * 64 + 4..k as usize * 64 + 8].copy_from_slice(&(k as u32).to_le_bytes());
+        }
+        let mut r = CmdReader::default();
+        r.connect_all();
+        r.ring_base.next = base.into();
+        r.ring_mask.next = 7u64.into();
+        r.doorbell.next = 8u64.into();
+        r.cmd_ready.next = true;
+        let periods = steady_state_period(
+            |c| {
+                r.doorbell_write.next = c == 0;
+                r.clock.next = Clock { clk: false };
+                mem.drive_read(&mut r.axi);
+                assert!(simulate(&mut r, 1000));
+                mem.sample_read(&r.axi);
+                let done = r.cmd_valid.val() && r.cmd_last.val();
+                r.clock.next = Clock { clk: true };
+                assert!(simulate(&mut r, 1000));
+                mem.clock();
+                done
+            },
+            8 * (latency + 9) + 10,
+        );
+        assert_eq!(periods, vec![latency + 9; 7], "reader, latency {latency}");
+        assert_eq!(r.seq_gaps.val().to_u64(), 0);
+        // Writer: an event source that always has a beat, a host that never holds the ring.
+        let mut mem = AxiMemory::new(base, 4 * 64, timing, 2);
+        let mut w = EvtWriter::default();
+        w.connect_all();
+        w.ring_base.next = base.into();
+        w.ring_mask.next = 3u64.into();
+        w.evt_valid.next = true;
+        let mut prev = 0u64;
+        let periods = steady_state_period(
+            |_| {
+                w.consumer.next = prev.into();
+                w.clock.next = Clock { clk: false };
+                mem.drive_write(&mut w.axi);
+                assert!(simulate(&mut w, 1000));
+                mem.sample_write(&w.axi);
+                w.clock.next = Clock { clk: true };
+                assert!(simulate(&mut w, 1000));
+                mem.clock();
+                let p = w.producer.val().to_u64();
+                let advanced = p != prev;
+                prev = p;
+                advanced
+            },
+            8 * (2 * latency + 11) + 10,
+        );
+        assert!(periods.len() >= 6, "writer, latency {latency}: {periods:?}");
+        assert!(periods.iter().all(|&p| p == 2 * latency + 11), "writer, latency {latency}: {periods:?}");
+        assert!(mem.violations.is_empty());
+    }
+}

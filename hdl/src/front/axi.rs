@@ -165,9 +165,10 @@ mod bundles {
     }
 }
 
-/// Timing of [`AxiMemory`]: latency from address (or last write beat) to the first data beat
-/// (or the write response), in cycles, drawn uniformly from `latency`; each ready/valid the
-/// memory drives is low at random with probability `stall_percent`/100.
+/// Timing of [`AxiMemory`]: cycles from the AR transfer to the first R beat, or from a burst's
+/// last W transfer to its B response, drawn uniformly from `latency` (0 acts as 1: the earliest
+/// answer is in the cycle after the transfer); each ready/valid the memory drives is low at
+/// random with probability `stall_percent`/100.
 #[derive(Clone, Debug)]
 pub struct AxiTiming {
     /// Cycles from AR to the first R beat, or from the last W beat to B.

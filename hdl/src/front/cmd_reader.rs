@@ -17,12 +17,14 @@
 //! `cmd_expect`, instead of executing it), and the count restarts from its number. Decoding the
 //! entry (kinds, reserved words) is the decoder's job, not this block's.
 //!
-//! Cycle behaviour: one burst in flight at a time. Idle with `consumer != producer`: the next
-//! cycle drives AR; from the AR transfer the R channel is taken through a one-beat register
-//! (`rready = !cmd_valid | cmd_ready`), so the command port's back-pressure holds the R
-//! channel; the transfer of beat 7 advances `consumer`, and the next burst's AR follows two
-//! cycles later. With a memory answering in L cycles and no stalls, an entry takes L + 10
-//! cycles. Indices are free-running 32-bit counters, as the host's.
+//! Cycle behaviour: one burst in flight at a time. An Idle cycle with `consumer != producer`
+//! computes the address; the next cycle drives AR; from the AR transfer the R channel is taken
+//! through a one-beat register (`rready = !cmd_valid | cmd_ready`), so the command port's
+//! back-pressure holds the R channel; the transfer of beat 7 advances `consumer` and returns to
+//! Idle. With a memory whose first R beat comes L >= 1 cycles after the AR transfer, no stalls
+//! and a ring kept full, an entry takes L + 9 cycles (measured by the test
+//! `cycles_per_entry_match_the_documented_figures`). Indices are free-running 32-bit counters,
+//! as the host's.
 //!
 //! Inputs: `clock`, `reset` (synchronous soft reset: indices, expected sequence number and
 //! counters to 0; assert it only while no burst is in flight), `ring_base` (bus address of
