@@ -224,3 +224,29 @@ impl Logic for CmdReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::Command;
+
+    /// Consecutive numbers pass; a jump is flagged once, with the number that was expected,
+    /// and counting restarts from the jumped-to number (as the emulated card does).
+    #[test]
+    fn model_flags_a_gap_once_and_resynchronises() {
+        let mut m = CmdReaderModel::default();
+        let seqs = [0u32, 1, 2, 9, 10, 10, u32::MAX, 0];
+        let gaps: Vec<(bool, u32)> = seqs
+            .iter()
+            .map(|&s| {
+                let e = m.fetch(&Command::Fence { token: s }.encode_words(s));
+                (e.seq_gap, e.expect)
+            })
+            .collect();
+        assert_eq!(
+            gaps,
+            [(false, 0), (false, 1), (false, 2), (true, 3), (false, 10), (true, 11), (true, 11), (false, 0)]
+        );
+        assert_eq!((m.seq_gaps, m.consumer, m.expect), (3, 8, 1));
+    }
+}

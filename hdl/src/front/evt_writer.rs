@@ -216,3 +216,24 @@ impl Logic for EvtWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{Event, EventEntry};
+
+    /// The model puts phase and sequence number where the abi's encoder does, lap after lap.
+    #[test]
+    fn model_places_entries_as_the_abi_encodes_them() {
+        let mut m = EvtWriterModel::new(4);
+        for seq in 0..20u32 {
+            let event = Event::FenceDone { cmd_seq: 7 * seq, token: !seq };
+            let unplaced = EventEntry { phase: seq % 3 == 0, seq: 0xDEAD, event }.encode_words();
+            let (slot, w) = m.place(&unplaced);
+            assert_eq!(slot, seq % 4);
+            let phase = (seq / 4).is_multiple_of(2);
+            assert_eq!(w, EventEntry { phase, seq, event }.encode_words());
+            assert_eq!(EventEntry::decode_words(&w), Ok(EventEntry { phase, seq, event }));
+        }
+    }
+}
