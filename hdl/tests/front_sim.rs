@@ -26,6 +26,13 @@ fn event_writer_matches_its_model_and_the_host_sees_whole_entries_only() {
     }
 }
 
+#[test]
+fn loopback_echoes_every_command_as_an_event() {
+    for seed in 0..3 {
+        run_loopback(31 + seed, TIMINGS[seed as usize]);
+    }
+}
+
 /// Runs `step` (one clock cycle, returning whether an entry completed in it) for `cycles`
 /// cycles; returns the cycles between consecutive completions.
 fn steady_state_period(mut step: impl FnMut(u64) -> bool, cycles: u64) -> Vec<u64> {

@@ -16,6 +16,7 @@ mod front_common;
 use front_common::*;
 use liqscan_hdl::front::cmd_reader::CmdReader;
 use liqscan_hdl::front::evt_writer::EvtWriter;
+use liqscan_hdl::front::loopback::Loopback;
 use rust_hdl::prelude::*;
 use std::path::PathBuf;
 use std::process::Command;
@@ -103,6 +104,13 @@ fn event_writer_verilog_passes_yosys_and_verilator_lint() {
     let v = verilog_of(EvtWriter::default());
     yosys("evt_writer", &v);
     lint("evt_writer", &v);
+}
+
+#[test]
+fn loopback_verilog_passes_yosys_and_verilator_lint() {
+    let v = verilog_of(Loopback::default());
+    yosys("loopback", &v);
+    lint("loopback", &v);
 }
 
 /// A testbench applying `inputs.txt` (one line of hex fields per cycle) to `top` and writing

@@ -5,3 +5,4 @@
 pub mod axi;
 pub mod cmd_reader;
 pub mod evt_writer;
+pub mod loopback;
