@@ -109,3 +109,77 @@ fn cycles_per_entry_match_the_documented_figures() {
         assert!(mem.violations.is_empty());
     }
 }
+
+/// A DMA path answering SLVERR: both blocks raise their sticky `dma_error` with the first
+/// answer and keep it until a soft reset; with OKAY answers it stays low (checked by the other
+/// tests).
+#[test]
+fn dma_errors_are_sticky_until_reset() {
+    use liqscan_hdl::front::axi::*;
+    use liqscan_hdl::front::cmd_reader::CmdReader;
+    use liqscan_hdl::front::evt_writer::EvtWriter;
+    use rust_hdl::prelude::*;
+    let timing = AxiTiming { latency: 2..=2, stall_percent: 0 };
+    let mut mem = AxiMemory::new(0, 4 * 64, timing.clone(), 3);
+    mem.fail = true;
+    let mut r = CmdReader::default();
+    r.connect_all();
+    r.ring_mask.next = 3u64.into();
+    r.cmd_ready.next = true;
+    let mut first_error = None;
+    for c in 0..40u64 {
+        r.doorbell_write.next = c == 0;
+        r.doorbell.next = 1u64.into();
+        r.reset.next = c == 30;
+        r.clock.next = Clock { clk: false };
+        mem.drive_read(&mut r.axi);
+        assert!(simulate(&mut r, 1000));
+        mem.sample_read(&r.axi);
+        if c == 30 {
+            assert!(mem.idle() && r.consumer.val().to_u64() == 1);
+        }
+        if r.dma_error.val() && first_error.is_none() {
+            first_error = Some(c);
+        }
+        if let Some(f) = first_error {
+            assert_eq!(r.dma_error.val(), c <= 30, "reader, cycle {c} (first error {f})");
+        }
+        r.clock.next = Clock { clk: true };
+        assert!(simulate(&mut r, 1000));
+        mem.clock();
+    }
+    assert!(first_error.is_some_and(|f| f < 10), "reader: {first_error:?}");
+    assert!(mem.violations.is_empty(), "{:?}", mem.violations);
+    let mut mem = AxiMemory::new(0, 4 * 64, timing, 4);
+    mem.fail = true;
+    let mut w = EvtWriter::default();
+    w.connect_all();
+    w.ring_mask.next = 3u64.into();
+    let (mut first_error, mut beats) = (None, 0);
+    for c in 0..60u64 {
+        // One entry, then quiet; the reset comes when nothing is in flight.
+        w.evt_valid.next = beats < 8;
+        w.reset.next = c == 50;
+        w.clock.next = Clock { clk: false };
+        mem.drive_write(&mut w.axi);
+        assert!(simulate(&mut w, 1000));
+        mem.sample_write(&w.axi);
+        if beats < 8 && w.evt_ready.val() {
+            beats += 1;
+        }
+        if c == 50 {
+            assert!(mem.idle() && w.producer.val().to_u64() == 1);
+        }
+        if w.dma_error.val() && first_error.is_none() {
+            first_error = Some(c);
+        }
+        if let Some(f) = first_error {
+            assert_eq!(w.dma_error.val(), c <= 50, "writer, cycle {c} (first error {f})");
+        }
+        w.clock.next = Clock { clk: true };
+        assert!(simulate(&mut w, 1000));
+        mem.clock();
+    }
+    assert!(first_error.is_some_and(|f| f < 20), "writer: {first_error:?}");
+    assert!(mem.violations.is_empty(), "{:?}", mem.violations);
+}

@@ -217,6 +217,8 @@ pub struct AxiMemory {
     pub write_log: Vec<(u64, u64)>,
     /// Protocol rules the master broke (empty when it kept them all).
     pub violations: Vec<String>,
+    /// Answer every read beat and write response with SLVERR (a failing DMA path).
+    pub fail: bool,
 }
 
 impl AxiMemory {
@@ -237,6 +239,7 @@ impl AxiMemory {
             w: Held::default(),
             write_log: vec![],
             violations: vec![],
+            fail: false,
         }
     }
 
@@ -305,7 +308,7 @@ impl AxiMemory {
         let (addr, done, beats) = head.unwrap_or((self.base, 0, 1));
         p.rdata.next = self.word(addr + 8 * done).into();
         p.rlast.next = r && done + 1 == beats;
-        p.rresp.next = RESP_OKAY.into();
+        p.rresp.next = if self.fail { RESP_SLVERR } else { RESP_OKAY }.into();
         self.drove[0] = ar;
         self.drove[1] = r;
     }
@@ -340,7 +343,7 @@ impl AxiMemory {
         p.awready.next = aw;
         p.wready.next = w;
         p.bvalid.next = b;
-        p.bresp.next = RESP_OKAY.into();
+        p.bresp.next = if self.fail { RESP_SLVERR } else { RESP_OKAY }.into();
         self.drove[2] = aw;
         self.drove[3] = w;
         self.drove[4] = b;
