@@ -13,4 +13,6 @@
 pub mod abi;
 #[cfg(feature = "core")]
 pub mod core;
+#[cfg(feature = "core")]
+pub mod front;
 pub mod golden;

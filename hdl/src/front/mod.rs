@@ -1,0 +1,8 @@
+//! The card's front end in rust-hdl: the DMA master port and the ring engines that connect the
+//! host's rings (docs/CARD_LINK.md) to the scan core. One block per file, each with its golden
+//! model beside it; see docs/FRONT_END.md.
+
+pub mod axi;
+pub mod cmd_reader;
+pub mod evt_writer;
+pub mod loopback;
