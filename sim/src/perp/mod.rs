@@ -1,0 +1,232 @@
+//! # Perpetual futures venue: positions, mark price, funding, tiered margin, liquidation
+//!
+//! A venue of perpetual markets with cross-margined accounts, as the large derivative venues
+//! run them. Money is exact: quote balances and notionals are `i128` quote quanta
+//! ([`QUANTA_PER_UNIT`] per quote unit, micro-dollars), sizes are `i128` base lots, prices are
+//! integer quote quanta per lot, so `size * price` is exact.
+//!
+//! ```text
+//!  oracle path ──> Market::tick: book heals, mark = oracle + EMA(book - oracle), premium sampled
+//!              ──> funding (every interval): longs <-> shorts, dust to the fund
+//!              ──> each trader with equity < maintenance (tiered):
+//!                   equity above the backstop line: chunk into the book (cooldown, impact cap)
+//!                   below it, or the book full:     fund pays the shortfall
+//!                                                   ──> ADL at bankruptcy prices (fund empty)
+//!                                                   ──> else the backstop vault takes over
+//!  PerpVenue::check_conservation: every account's flows, the fund, sizes net zero, zero-sum
+//! ```
+//!
+//! Holders are traders, the book (the liquidity providers every book fill trades with; their
+//! P&L is reported, their balance may go negative: outside capital) and the backstop vault.
+//! The account's health maps onto the one risk formula ([`risk`]).
+
+pub mod account;
+pub mod adl;
+pub mod funding;
+pub mod ledger;
+pub mod liquidation;
+pub mod market;
+pub mod risk;
+#[cfg(test)]
+mod tests;
+pub mod tiers;
+
+pub use account::{PerpAccount, Position, Role};
+pub use funding::FundingParams;
+pub use ledger::{PerpConservationError, PerpLedger, ZeroSum};
+pub use liquidation::{LiquidationConfig, PartialConfig};
+pub use market::{Market, MarketParams};
+pub use tiers::{MarginTiers, PPM, Tier, TierError};
+
+/// Quote quanta per quote unit (micro-dollars): the depth model is given in quote units.
+pub const QUANTA_PER_UNIT: i128 = 1_000_000;
+
+/// Index of the book's account in [`PerpVenue::accounts`].
+pub const BOOK: usize = 0;
+/// Index of the backstop vault's account in [`PerpVenue::accounts`].
+pub const VAULT: usize = 1;
+
+/// Something the venue did in a step.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PerpEvent {
+    /// A liquidation order filled in the book.
+    BookFill {
+        /// Account.
+        account: usize,
+        /// Market.
+        market: usize,
+        /// Lots (signed, the account's side).
+        size: i128,
+        /// Fill price.
+        price: i128,
+        /// Liquidation fee to the fund.
+        fee: i128,
+    },
+    /// The backstop vault took a position over.
+    Backstop {
+        /// Account.
+        account: usize,
+        /// Market.
+        market: usize,
+        /// Lots the vault received (signed).
+        size: i128,
+        /// Bankruptcy price.
+        price: i128,
+    },
+    /// The insurance fund paid a shortfall.
+    FundCover {
+        /// Account.
+        account: usize,
+        /// Amount.
+        amount: i128,
+    },
+    /// A counterparty auto-deleveraged.
+    Adl {
+        /// The bankrupt account.
+        bankrupt: usize,
+        /// The counterparty closed.
+        counterparty: usize,
+        /// Market.
+        market: usize,
+        /// Lots closed (the counterparty's side, signed).
+        size: i128,
+        /// Bankruptcy price.
+        price: i128,
+        /// Haircut against the mark, quote quanta.
+        haircut: i128,
+    },
+    /// A shortfall nobody paid: stays as the account's negative balance.
+    BadDebt {
+        /// Account.
+        account: usize,
+        /// Amount.
+        amount: i128,
+    },
+    /// Funding settled.
+    Funding {
+        /// Market.
+        market: usize,
+        /// Rate, ppm.
+        rate_ppm: i128,
+    },
+}
+
+/// The venue.
+#[derive(Clone, Debug)]
+pub struct PerpVenue {
+    /// Markets.
+    pub markets: Vec<Market>,
+    /// Accounts: [`BOOK`], [`VAULT`], then traders.
+    pub accounts: Vec<PerpAccount>,
+    /// Insurance fund, quote quanta.
+    pub fund: i128,
+    /// Trading fees collected by the venue.
+    pub fee_pool: i128,
+    /// Liquidation rules.
+    pub config: LiquidationConfig,
+    /// Flows and counts.
+    pub ledger: PerpLedger,
+    /// Events of the last step.
+    pub events: Vec<PerpEvent>,
+    /// Seconds since the start.
+    pub now: u64,
+}
+
+impl PerpVenue {
+    /// A venue with these markets (at their oracle prices), an insurance fund and a vault.
+    pub fn new(
+        markets: Vec<(MarketParams, i128)>,
+        fund: i128,
+        vault: i128,
+        config: LiquidationConfig,
+    ) -> Self {
+        let n = markets.len();
+        let markets = markets.into_iter().map(|(p, oracle)| Market::new(p, oracle)).collect();
+        let accounts = vec![PerpAccount::new(Role::Book, n, 0), PerpAccount::new(Role::Vault, n, vault)];
+        PerpVenue {
+            markets,
+            accounts,
+            fund,
+            fee_pool: 0,
+            config,
+            ledger: PerpLedger { fund_initial: fund, ..Default::default() },
+            events: Vec::new(),
+            now: 0,
+        }
+    }
+
+    /// Opens a trader account with `deposit`; returns its index.
+    pub fn open_account(&mut self, deposit: i128) -> usize {
+        self.accounts.push(PerpAccount::new(Role::Trader, self.markets.len(), deposit));
+        self.accounts.len() - 1
+    }
+
+    /// Mark prices.
+    pub fn marks(&self) -> Vec<i128> {
+        self.markets.iter().map(|m| m.mark).collect()
+    }
+
+    /// Maintenance margin of account `i`, scaled by 10^6 (sum over its positions' brackets).
+    pub fn maintenance_scaled(&self, i: usize) -> i128 {
+        let a = &self.accounts[i];
+        a.positions
+            .iter()
+            .zip(&self.markets)
+            .map(|(p, m)| m.params.tiers.maintenance_scaled(p.size.abs() * m.mark))
+            .sum()
+    }
+
+    /// The venue's own liquidation test: equity below maintenance margin.
+    pub fn is_liquidatable(&self, i: usize) -> bool {
+        let marks = self.marks();
+        self.accounts[i].equity(&marks) * PPM < self.maintenance_scaled(i)
+    }
+
+    /// A trade between accounts `buyer` and `seller` of `size` lots at `price` in market `m`,
+    /// each paying `fee_ppm` of the notional to the venue's fee pool.
+    pub fn trade(&mut self, buyer: usize, seller: usize, m: usize, size: i128, price: i128, fee_ppm: u32) {
+        let fee = size.abs() * price * fee_ppm as i128 / PPM;
+        for (i, d) in [(buyer, size), (seller, -size)] {
+            let a = &mut self.accounts[i];
+            a.fill(m, d, price);
+            a.quote -= fee;
+            a.fees += fee;
+            self.fee_pool += fee;
+        }
+    }
+
+    /// One step of `dt` seconds to new oracle prices: marks, funding, liquidations.
+    pub fn step(&mut self, dt: u64, oracles: &[i128]) {
+        self.events.clear();
+        self.now += dt;
+        for (m, &o) in self.markets.iter_mut().zip(oracles) {
+            m.tick(o, dt as f64);
+        }
+        for k in 0..self.markets.len() {
+            let m = &mut self.markets[k];
+            if self.now < m.next_funding {
+                continue;
+            }
+            let premium = if m.premium_samples > 0 { m.premium_sum_ppm / m.premium_samples } else { 0 };
+            let rate = m.params.funding.rate_ppm(premium);
+            (m.premium_sum_ppm, m.premium_samples) = (0, 0);
+            while m.next_funding <= self.now {
+                m.next_funding += m.params.funding.interval_secs.max(1);
+            }
+            let mark = m.mark;
+            let dust = funding::settle(&mut self.accounts, k, mark, rate);
+            self.fund += dust;
+            self.ledger.funding_dust += dust;
+            self.events.push(PerpEvent::Funding { market: k, rate_ppm: rate });
+        }
+        for i in 2..self.accounts.len() {
+            liquidation::liquidate(self, i);
+        }
+    }
+
+    /// Checks every ledger identity and the zero-sum property.
+    pub fn check_conservation(&self) -> Result<ZeroSum, PerpConservationError> {
+        ledger::check(self)
+    }
+}
