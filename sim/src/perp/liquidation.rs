@@ -36,15 +36,19 @@ pub struct PartialConfig {
     pub cooldown_secs: u64,
     /// Positions at or under this notional (quote quanta) go whole.
     pub min_notional: i128,
+    /// After the first chunk and its cooldown, the next order is for the whole position
+    /// (Hyperliquid); false: chunk after chunk.
+    pub then_whole: bool,
 }
 
 impl PartialConfig {
-    /// Hyperliquid: 20% of positions over 100 k USDC, 30 s cooldown.
+    /// Hyperliquid: 20% of positions over 100 k USDC, 30 s cooldown, then the whole position.
     pub fn hyperliquid() -> Self {
         PartialConfig {
             chunk_ppm: 200_000,
             cooldown_secs: 30,
             min_notional: 100_000 * super::QUANTA_PER_UNIT,
+            then_whole: true,
         }
     }
 }
@@ -70,8 +74,8 @@ pub struct LiquidationConfig {
 }
 
 impl Default for LiquidationConfig {
-    /// Hyperliquid-shaped: partial chunks, backstop at 2/3 of maintenance, fund and ADL on;
-    /// a 0.5% clearance fee as Binance's smaller brackets.
+    /// Hyperliquid-shaped: partial chunks, backstop at 2/3 of maintenance, no clearance fee
+    /// (Binance charges one: set `fee_ppm`); fund and ADL on.
     fn default() -> Self {
         LiquidationConfig {
             partial: Some(PartialConfig::hyperliquid()),
@@ -80,7 +84,7 @@ impl Default for LiquidationConfig {
             backstop_below_ppm: 666_667,
             insurance: true,
             adl: true,
-            fee_ppm: 5_000,
+            fee_ppm: 0,
         }
     }
 }
@@ -94,6 +98,7 @@ pub fn liquidate(v: &mut PerpVenue, i: usize) {
     let equity = v.accounts[i].equity(&marks);
     let mm = v.maintenance_scaled(i);
     if equity * PPM >= mm {
+        v.accounts[i].last_liquidation = None; // healthy again: a later breach starts afresh
         return;
     }
     let under_line = v.config.backstop && equity * PPM * PPM < mm * v.config.backstop_below_ppm as i128;
@@ -127,7 +132,7 @@ fn book_order(v: &mut PerpVenue, i: usize) -> bool {
     };
     let s = a.positions[k].size;
     let qty = match &v.config.partial {
-        Some(p) if s.abs() * marks[k] > p.min_notional => {
+        Some(p) if s.abs() * marks[k] > p.min_notional && !(p.then_whole && a.last_liquidation.is_some()) => {
             adl::div_ceil(s.abs() * p.chunk_ppm as i128, PPM).max(1)
         }
         _ => s.abs(),

@@ -43,8 +43,8 @@ fn pair(cfg: LiquidationConfig, fund: i128, long_margin: i128, lots: i128) -> (P
 #[test]
 fn partial_liquidation_sends_chunks_then_waits_out_the_cooldown() {
     // 5 000 lots = 300 k USD: over the 100 k line, so it goes in chunks.
-    let (mut v, long, _) =
-        pair(config(Some(PartialConfig::hyperliquid()), true, true, true), 0, 30_000 * USD, 5_000);
+    let chunks = PartialConfig { then_whole: false, ..PartialConfig::hyperliquid() };
+    let (mut v, long, _) = pair(config(Some(chunks), true, true, true), 0, 30_000 * USD, 5_000);
     // -6%: equity 30 k - 18 k = 12 k < 5% of 282 k = 14.1 k, above 2/3 of it (9.4 k): the book.
     let p = BTC * 94 / 100;
     v.step(1, &[p]);
@@ -55,7 +55,7 @@ fn partial_liquidation_sends_chunks_then_waits_out_the_cooldown() {
     assert_eq!(size, -1_000, "20% of 5 000 lots");
     assert!(price < p, "a sale fills under the mark");
     assert_eq!(v.accounts[long].positions[0].size, 4_000);
-    // The chunk (and its fee) restored the account; a further -1% breaches it again. Within the
+    // The chunk restored the account; a further -1% breaches it again. Within the
     // 30 s cooldown nothing happens, after it the next chunk goes.
     let p2 = BTC * 93 / 100;
     v.step(10, &[p2]);
@@ -64,6 +64,15 @@ fn partial_liquidation_sends_chunks_then_waits_out_the_cooldown() {
     v.step(25, &[p2]);
     assert!(matches!(v.events[..], [PerpEvent::BookFill { size: -800, .. }]), "20% of 4 000: {:?}", v.events);
     assert_eq!(v.accounts[long].positions[0].size, 3_200);
+    v.check_conservation().unwrap();
+    // Hyperliquid's rule: after the first chunk and the cooldown, the whole rest goes.
+    let (mut v, long, _) =
+        pair(config(Some(PartialConfig::hyperliquid()), true, true, true), 0, 30_000 * USD, 5_000);
+    v.step(1, &[p]);
+    v.step(10, &[p2]);
+    v.step(25, &[p2]);
+    assert!(matches!(v.events[..], [PerpEvent::BookFill { size: -4_000, .. }]), "{:?}", v.events);
+    assert!(!v.accounts[long].has_position());
     v.check_conservation().unwrap();
 }
 
@@ -237,6 +246,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 chunk_ppm,
                 cooldown_secs,
                 min_notional: 1_000 * USD,
+                then_whole: chunk_ppm % 2 == 0,
             }),
             max_book_move_ppm: cap,
             backstop,
