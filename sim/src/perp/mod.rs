@@ -46,6 +46,47 @@ pub const BOOK: usize = 0;
 /// Index of the backstop vault's account in [`PerpVenue::accounts`].
 pub const VAULT: usize = 1;
 
+/// Input the venue refuses; a refused call changes nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PerpError {
+    /// A market's depth is not a positive finite number.
+    #[error("market {market} ({symbol}): depth_usd_per_pct {depth} is not a positive finite number")]
+    Depth {
+        /// Market index.
+        market: usize,
+        /// Ticker.
+        symbol: String,
+        /// The depth given.
+        depth: f64,
+    },
+    /// A price that is not positive.
+    #[error("market {market} ({symbol}): price {price} is not positive")]
+    Price {
+        /// Market index.
+        market: usize,
+        /// Ticker.
+        symbol: String,
+        /// The price given.
+        price: i128,
+    },
+    /// A funding interval of zero.
+    #[error("market {market} ({symbol}): funding interval_secs is 0")]
+    FundingInterval {
+        /// Market index.
+        market: usize,
+        /// Ticker.
+        symbol: String,
+    },
+    /// Not one oracle price per market.
+    #[error("{got} oracle prices for {expected} markets")]
+    OracleCount {
+        /// Markets.
+        expected: usize,
+        /// Prices given.
+        got: usize,
+    },
+}
+
 /// Something the venue did in a step.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -140,11 +181,24 @@ impl PerpVenue {
         fund: i128,
         vault: i128,
         config: LiquidationConfig,
-    ) -> Self {
+    ) -> Result<Self, PerpError> {
+        for (market, (p, price)) in markets.iter().enumerate() {
+            let symbol = || p.symbol.clone();
+            let depth = p.depth.depth_usd_per_pct;
+            if !(depth.is_finite() && depth > 0.0) {
+                return Err(PerpError::Depth { market, symbol: symbol(), depth });
+            }
+            if *price <= 0 {
+                return Err(PerpError::Price { market, symbol: symbol(), price: *price });
+            }
+            if p.funding.interval_secs == 0 {
+                return Err(PerpError::FundingInterval { market, symbol: symbol() });
+            }
+        }
         let n = markets.len();
         let markets = markets.into_iter().map(|(p, oracle)| Market::new(p, oracle)).collect();
         let accounts = vec![PerpAccount::new(Role::Book, n, 0), PerpAccount::new(Role::Vault, n, vault)];
-        PerpVenue {
+        Ok(PerpVenue {
             markets,
             accounts,
             fund,
@@ -153,7 +207,7 @@ impl PerpVenue {
             ledger: PerpLedger { fund_initial: fund, ..Default::default() },
             events: Vec::new(),
             now: 0,
-        }
+        })
     }
 
     /// Opens a trader account with `deposit`; returns its index.
@@ -196,8 +250,16 @@ impl PerpVenue {
         }
     }
 
-    /// One step of `dt` seconds to new oracle prices: marks, funding, liquidations.
-    pub fn step(&mut self, dt: u64, oracles: &[i128]) {
+    /// One step of `dt` seconds to new oracle prices (one per market, positive): marks,
+    /// funding, liquidations.
+    pub fn step(&mut self, dt: u64, oracles: &[i128]) -> Result<(), PerpError> {
+        if oracles.len() != self.markets.len() {
+            return Err(PerpError::OracleCount { expected: self.markets.len(), got: oracles.len() });
+        }
+        if let Some(market) = oracles.iter().position(|&p| p <= 0) {
+            let symbol = self.markets[market].params.symbol.clone();
+            return Err(PerpError::Price { market, symbol, price: oracles[market] });
+        }
         self.events.clear();
         self.now += dt;
         for (m, &o) in self.markets.iter_mut().zip(oracles) {
@@ -223,6 +285,7 @@ impl PerpVenue {
         for i in 2..self.accounts.len() {
             liquidation::liquidate(self, i);
         }
+        Ok(())
     }
 
     /// Checks every ledger identity and the zero-sum property.

@@ -33,7 +33,8 @@ fn config(partial: Option<PartialConfig>, backstop: bool, insurance: bool, adl: 
 /// A venue with one BTC market at 5% flat maintenance and a long/short pair of `lots` each.
 fn pair(cfg: LiquidationConfig, fund: i128, long_margin: i128, lots: i128) -> (PerpVenue, usize, usize) {
     let mut v =
-        PerpVenue::new(vec![(btc(MarginTiers::flat(50_000), 10_000_000.0), BTC)], fund, 1_000_000 * USD, cfg);
+        PerpVenue::new(vec![(btc(MarginTiers::flat(50_000), 10_000_000.0), BTC)], fund, 1_000_000 * USD, cfg)
+            .unwrap();
     let long = v.open_account(long_margin);
     let short = v.open_account(lots * BTC);
     v.trade(long, short, 0, lots, BTC, 0);
@@ -47,7 +48,7 @@ fn partial_liquidation_sends_chunks_then_waits_out_the_cooldown() {
     let (mut v, long, _) = pair(config(Some(chunks), true, true, true), 0, 30_000 * USD, 5_000);
     // -6%: equity 30 k - 18 k = 12 k < 5% of 282 k = 14.1 k, above 2/3 of it (9.4 k): the book.
     let p = BTC * 94 / 100;
-    v.step(1, &[p]);
+    v.step(1, &[p]).unwrap();
     let fills: Vec<_> =
         v.events.iter().filter(|e| matches!(e, PerpEvent::BookFill { .. })).cloned().collect();
     assert_eq!(fills.len(), 1, "{:?}", v.events);
@@ -58,19 +59,19 @@ fn partial_liquidation_sends_chunks_then_waits_out_the_cooldown() {
     // The chunk restored the account; a further -1% breaches it again. Within the
     // 30 s cooldown nothing happens, after it the next chunk goes.
     let p2 = BTC * 93 / 100;
-    v.step(10, &[p2]);
+    v.step(10, &[p2]).unwrap();
     assert!(v.is_liquidatable(long));
     assert!(v.events.iter().all(|e| !matches!(e, PerpEvent::BookFill { .. })), "{:?}", v.events);
-    v.step(25, &[p2]);
+    v.step(25, &[p2]).unwrap();
     assert!(matches!(v.events[..], [PerpEvent::BookFill { size: -800, .. }]), "20% of 4 000: {:?}", v.events);
     assert_eq!(v.accounts[long].positions[0].size, 3_200);
     v.check_conservation().unwrap();
     // Hyperliquid's rule: after the first chunk and the cooldown, the whole rest goes.
     let (mut v, long, _) =
         pair(config(Some(PartialConfig::hyperliquid()), true, true, true), 0, 30_000 * USD, 5_000);
-    v.step(1, &[p]);
-    v.step(10, &[p2]);
-    v.step(25, &[p2]);
+    v.step(1, &[p]).unwrap();
+    v.step(10, &[p2]).unwrap();
+    v.step(25, &[p2]).unwrap();
     assert!(matches!(v.events[..], [PerpEvent::BookFill { size: -4_000, .. }]), "{:?}", v.events);
     assert!(!v.accounts[long].has_position());
     v.check_conservation().unwrap();
@@ -81,7 +82,7 @@ fn backstop_vault_takes_over_at_the_bankruptcy_price() {
     let (mut v, long, _) = pair(config(None, true, true, true), 0, 3_000 * USD, 1_000);
     // -2.5%: equity 3 000 - 1 500 = 1 500 < 2/3 of 5% of 58 500 (1 950): the vault takes over.
     let p = BTC * 975 / 1000;
-    v.step(1, &[p]);
+    v.step(1, &[p]).unwrap();
     assert!(matches!(v.events[..], [PerpEvent::Backstop { size: 1_000, .. }]), "{:?}", v.events);
     let PerpEvent::Backstop { price, .. } = v.events[0] else { unreachable!() };
     // The bankruptcy price leaves the trader nothing but rounding dust under one quantum per lot.
@@ -99,7 +100,8 @@ fn fund_pays_the_shortfall_then_adl_haircuts_the_most_profitable_leveraged_first
         500 * USD,
         0,
         config(None, true, true, true),
-    );
+    )
+    .unwrap();
     let long = v.open_account(3_000 * USD);
     // Two shorts of 500 lots each: the one with less margin has more leverage, ranks first.
     let lean = v.open_account(10_000 * USD);
@@ -108,7 +110,7 @@ fn fund_pays_the_shortfall_then_adl_haircuts_the_most_profitable_leveraged_first
     v.trade(long, fat, 0, 500, BTC, 0);
     // -10%: the long's equity is 3 000 - 6 000 = -3 000. The fund pays 500; ADL the rest.
     let p = BTC * 90 / 100;
-    v.step(1, &[p]);
+    v.step(1, &[p]).unwrap();
     assert_eq!(v.fund, 0);
     assert_eq!(v.accounts[long].fund_cover, 500 * USD);
     let adl: Vec<_> = v
@@ -130,7 +132,7 @@ fn fund_pays_the_shortfall_then_adl_haircuts_the_most_profitable_leveraged_first
 #[test]
 fn without_fund_adl_or_backstop_the_shortfall_stays_as_bad_debt() {
     let (mut v, long, _) = pair(config(None, false, false, false), 0, 3_000 * USD, 1_000);
-    v.step(1, &[BTC * 90 / 100]);
+    v.step(1, &[BTC * 90 / 100]).unwrap();
     assert!(!v.accounts[long].has_position());
     assert!(v.ledger.unpaid_bad_debt > 3_000 * USD, "6 000 of loss plus the book's impact");
     assert_eq!(v.accounts[long].quote, -v.ledger.unpaid_bad_debt);
@@ -142,11 +144,11 @@ fn a_full_book_sends_the_account_to_the_backstop() {
     // A book of 1 USD per 1% with a 0.01% cap per order absorbs less than one lot (60 USD).
     let mut cfg = config(None, true, true, true);
     cfg.max_book_move_ppm = 100;
-    let mut v = PerpVenue::new(vec![(btc(MarginTiers::flat(50_000), 1.0), BTC)], 0, 0, cfg);
+    let mut v = PerpVenue::new(vec![(btc(MarginTiers::flat(50_000), 1.0), BTC)], 0, 0, cfg).unwrap();
     let long = v.open_account(5_000 * USD);
     let short = v.open_account(100_000 * USD);
     v.trade(long, short, 0, 1_000, BTC, 0);
-    v.step(1, &[BTC * 96 / 100]); // equity 2 600 < 2 880, above 1 920: the book first.
+    v.step(1, &[BTC * 96 / 100]).unwrap(); // equity 2 600 < 2 880, above 1 920: the book first.
     assert!(matches!(v.events[..], [PerpEvent::Backstop { .. }]), "{:?}", v.events);
     v.check_conservation().unwrap();
 }
@@ -156,12 +158,66 @@ fn funding_flows_from_longs_to_shorts_when_the_book_is_rich() {
     let (mut v, long, short) = pair(config(None, true, true, true), 0, 30_000 * USD, 100);
     v.markets[0].params.depth.factor = 1.01; // the book 1% over the oracle, for the whole hour
     v.markets[0].params.depth.half_life_secs = 0.0;
-    v.step(3_600, &[BTC]);
+    v.step(3_600, &[BTC]).unwrap();
     // half_life 0 heals the book at once: the premium is 0 and the rate the interest, 12 ppm.
     assert!(v.events.contains(&PerpEvent::Funding { market: 0, rate_ppm: 12 }));
     assert_eq!(v.accounts[long].funding, -adl::div_ceil(100 * BTC * 12, PPM));
     assert_eq!(v.accounts[short].funding, 100 * BTC * 12 / PPM);
     v.check_conservation().unwrap();
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let cfg = LiquidationConfig::default();
+    let err = PerpVenue::new(vec![(btc(MarginTiers::flat(1), -1.0), BTC)], 0, 0, cfg.clone()).unwrap_err();
+    assert_eq!(err.to_string(), "market 0 (BTC-PERP): depth_usd_per_pct -1 is not a positive finite number");
+    let err = PerpVenue::new(vec![(btc(MarginTiers::flat(1), 1.0), 0)], 0, 0, cfg.clone()).unwrap_err();
+    assert!(matches!(err, PerpError::Price { market: 0, price: 0, .. }));
+    let mut params = btc(MarginTiers::flat(1), 1.0);
+    params.funding.interval_secs = 0;
+    assert!(matches!(
+        PerpVenue::new(vec![(params, BTC)], 0, 0, cfg).unwrap_err(),
+        PerpError::FundingInterval { .. }
+    ));
+    let (mut v, long, _) = pair(LiquidationConfig::default(), 0, 3_000 * USD, 1_000);
+    let before = (v.now, v.markets[0].mark, v.accounts[long].quote);
+    assert_eq!(v.step(1, &[]), Err(PerpError::OracleCount { expected: 1, got: 0 }));
+    assert!(matches!(v.step(1, &[-5]), Err(PerpError::Price { price: -5, .. })));
+    assert_eq!((v.now, v.markets[0].mark, v.accounts[long].quote), before);
+}
+
+/// Liquidation fills dent a thin book, the mark follows, and more accounts fall: the cascade.
+/// The same exogenous -6% liquidates more accounts over a thin book than over a deep one.
+#[test]
+fn liquidations_into_a_thin_book_cascade() {
+    let run = |depth: f64| {
+        let mut cfg = config(None, true, true, true);
+        cfg.max_book_move_ppm = 1_000_000;
+        let mut v = PerpVenue::new(vec![(btc(MarginTiers::flat(50_000), depth), BTC)], 0, 0, cfg).unwrap();
+        let maker = v.open_account(10_000_000 * USD);
+        // 40 longs of 1 000 lots (60 k USD) with margins from 4 k to 11.8 k USD.
+        for n in 0..40 {
+            let a = v.open_account((4_000 + 200 * n) * USD);
+            v.trade(a, maker, 0, 1_000, BTC, 0);
+        }
+        let mut fallen = 0;
+        for _ in 0..20 {
+            v.step(1, &[BTC * 94 / 100]).unwrap();
+            fallen += v
+                .events
+                .iter()
+                .filter(|e| matches!(e, PerpEvent::BookFill { .. } | PerpEvent::Backstop { .. }))
+                .count();
+            v.check_conservation().unwrap();
+        }
+        (fallen, v.markets[0].mark)
+    };
+    let (deep, deep_mark) = run(1e9);
+    let (thin, thin_mark) = run(200_000.0);
+    // -6%: equity m - 3 600 < 5% of 56 400 = 2 820 for margins m under 6 420: the first 13.
+    assert_eq!(deep, 13);
+    assert!(thin > deep, "thin {thin} deep {deep}");
+    assert!(thin_mark < deep_mark, "the dent reaches the mark: {thin_mark} vs {deep_mark}");
 }
 
 /// The host model's real-valued health for the terms of account `i`, in quote quanta * 10^6.
@@ -198,7 +254,7 @@ proptest! {
             .iter()
             .map(|&(_, p)| (btc(MarginTiers::binance_btc_2022(USD), 1e9), p))
             .collect();
-        let mut v = PerpVenue::new(markets, 0, 0, LiquidationConfig::default());
+        let mut v = PerpVenue::new(markets, 0, 0, LiquidationConfig::default()).unwrap();
         let a = v.open_account(deposit * USD);
         let b = v.open_account(0);
         for (k, &(s, p)) in legs.iter().enumerate() {
@@ -305,7 +361,7 @@ proptest! {
                 (params, p)
             })
             .collect();
-        let mut v = PerpVenue::new(markets, sc.fund, sc.vault, sc.config.clone());
+        let mut v = PerpVenue::new(markets, sc.fund, sc.vault, sc.config.clone()).unwrap();
         let ids: Vec<usize> = sc.deposits.iter().map(|&d| v.open_account(d)).collect();
         for &(b, s, m, lots, fee) in &sc.trades {
             if b != s {
@@ -319,7 +375,7 @@ proptest! {
             for (p, mv) in prices.iter_mut().zip(moves) {
                 *p = (*p + *p * mv / PPM).max(1);
             }
-            v.step(*dt, &prices);
+            v.step(*dt, &prices).unwrap();
             let z = v.check_conservation();
             prop_assert!(z.is_ok(), "{:?}", z);
         }
