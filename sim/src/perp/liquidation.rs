@@ -94,8 +94,7 @@ pub fn liquidate(v: &mut PerpVenue, i: usize) {
     if !v.accounts[i].has_position() {
         return;
     }
-    let marks = v.marks();
-    let equity = v.accounts[i].equity(&marks);
+    let equity = v.equity(i);
     let mm = v.maintenance_scaled(i);
     if equity * PPM >= mm {
         v.accounts[i].last_liquidation = None; // healthy again: a later breach starts afresh
@@ -114,7 +113,7 @@ pub fn liquidate(v: &mut PerpVenue, i: usize) {
     // A book that takes nothing sends the account to the backstop; a fill that left it
     // underwater (impact, fee) resolves its bankruptcy at once.
     let filled = book_order(v, i);
-    if (!filled && v.config.backstop) || v.accounts[i].equity(&v.marks()) < 0 {
+    if (!filled && v.config.backstop) || v.equity(i) < 0 {
         resolve_bankruptcy(v, i);
     }
 }
@@ -158,7 +157,7 @@ fn book_order(v: &mut PerpVenue, i: usize) -> bool {
 
 /// Fund, then ADL, then the backstop vault (or the book); records what nobody paid.
 pub fn resolve_bankruptcy(v: &mut PerpVenue, i: usize) {
-    let mut deficit = -v.accounts[i].equity(&v.marks());
+    let mut deficit = -v.equity(i);
     if deficit > 0 && v.config.insurance {
         deficit -= fund_pays(v, i, deficit);
     }

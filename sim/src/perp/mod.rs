@@ -231,10 +231,15 @@ impl PerpVenue {
             .sum()
     }
 
+    /// Equity of account `i` at the marks (without allocating: the per-account check).
+    pub fn equity(&self, i: usize) -> i128 {
+        let a = &self.accounts[i];
+        a.quote + a.positions.iter().zip(&self.markets).map(|(p, m)| p.unrealised(m.mark)).sum::<i128>()
+    }
+
     /// The venue's own liquidation test: equity below maintenance margin.
     pub fn is_liquidatable(&self, i: usize) -> bool {
-        let marks = self.marks();
-        self.accounts[i].equity(&marks) * PPM < self.maintenance_scaled(i)
+        self.equity(i) * PPM < self.maintenance_scaled(i)
     }
 
     /// A trade between accounts `buyer` and `seller` of `size` lots at `price` in market `m`,
