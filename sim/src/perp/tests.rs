@@ -130,6 +130,38 @@ fn fund_pays_the_shortfall_then_adl_haircuts_the_most_profitable_leveraged_first
 }
 
 #[test]
+fn adl_ranking_decides_who_bears_the_loss() {
+    let mut v = PerpVenue::new(
+        vec![(btc(MarginTiers::flat(50_000), 10_000_000.0), BTC)],
+        0,
+        0,
+        config(None, true, true, true),
+    )
+    .unwrap();
+    let long = v.open_account(3_000 * USD);
+    let early = v.open_account(20_000 * USD); // shorted 10% higher: more profit, ranks first
+    let late = v.open_account(20_000 * USD);
+    let buyer = v.open_account(1_000_000 * USD);
+    v.trade(buyer, early, 0, 600, BTC * 110 / 100, 0);
+    v.trade(buyer, late, 0, 600, BTC, 0);
+    v.trade(long, buyer, 0, 600, BTC, 0);
+    v.step(1, &[BTC * 90 / 100]).unwrap();
+    // The long's deficit: 3 000 - 3 600 = -600 USD over 600 lots: 1 USD per lot, all on `early`.
+    let hit: Vec<(usize, i128, i128)> = v
+        .events
+        .iter()
+        .filter_map(|e| match *e {
+            PerpEvent::Adl { counterparty, size, haircut, .. } => Some((counterparty, size, haircut)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(hit, vec![(early, 600, 600 * USD)]);
+    assert_eq!(v.accounts[late].adl_paid, 0);
+    assert_eq!(v.accounts[long].quote, 0);
+    v.check_conservation().unwrap();
+}
+
+#[test]
 fn without_fund_adl_or_backstop_the_shortfall_stays_as_bad_debt() {
     let (mut v, long, _) = pair(config(None, false, false, false), 0, 3_000 * USD, 1_000);
     v.step(1, &[BTC * 90 / 100]).unwrap();
@@ -378,6 +410,21 @@ proptest! {
             v.step(*dt, &prices).unwrap();
             let z = v.check_conservation();
             prop_assert!(z.is_ok(), "{:?}", z);
+            // A resolved bankruptcy leaves no position, and no debt unless recorded as bad debt.
+            for e in &v.events {
+                let resolved = match *e {
+                    PerpEvent::Backstop { account, .. } => account,
+                    PerpEvent::Adl { bankrupt, haircut, .. } => {
+                        prop_assert!(haircut >= 0);
+                        bankrupt
+                    }
+                    _ => continue,
+                };
+                let a = &v.accounts[resolved];
+                prop_assert!(!a.has_position(), "{:?}", v.events);
+                let bad = v.events.iter().any(|e| matches!(*e, PerpEvent::BadDebt { account, .. } if account == resolved));
+                prop_assert!(a.quote >= 0 || bad, "{:?} {:?}", a, v.events);
+            }
         }
     }
 }
