@@ -39,7 +39,11 @@ pub enum Role {
 /// One account: a quote balance shared by all its positions (cross margin) and its flows.
 ///
 /// Identity (checked by [`super::ledger`]):
-/// `quote = deposits + realised + funding - fees + fund_cover + adl_received - adl_paid`.
+/// `quote = deposits + transfers + realised + funding - fees + fund_cover + adl_received - adl_paid`.
+///
+/// An isolated position is an account of its own, restricted to one market, whose margin was
+/// moved from its owner's cross account: it is liquidated alone, and its loss never reaches the
+/// cross account (as on Binance and Hyperliquid).
 #[derive(Clone, Debug, Serialize)]
 pub struct PerpAccount {
     /// Role.
@@ -64,6 +68,10 @@ pub struct PerpAccount {
     pub adl_paid: i128,
     /// Time of the last partial liquidation, seconds (cooldown).
     pub last_liquidation: Option<u64>,
+    /// Margin moved in from other accounts (negative: out).
+    pub transfers: i128,
+    /// The one market an isolated-margin account may trade; None for cross margin.
+    pub isolated: Option<usize>,
 }
 
 impl PerpAccount {
@@ -81,6 +89,8 @@ impl PerpAccount {
             adl_received: 0,
             adl_paid: 0,
             last_liquidation: None,
+            transfers: 0,
+            isolated: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! The perpetual venue's ledger and its identities, zero-sum among them.
 //!
 //! ```text
-//! every account:  quote = deposits + realised + funding - fees + fund_cover + adl_received - adl_paid
+//! every account:  quote = deposits + transfers + realised + funding - fees + fund_cover
+//!                         + adl_received - adl_paid
+//! transfers:      sum over accounts = 0 (margin moved between cross and isolated accounts)
 //! the fund:       fund  = fund_initial + liquidation_fees + funding_dust - fund_paid  >= 0
 //! every market:   sum of sizes = 0 (every long has a short: traders, the book, the vault)
 //! zero-sum:       sum over accounts of (realised + unrealised + funding - fees + fund_cover)
@@ -99,6 +101,12 @@ pub enum PerpConservationError {
         /// By the flows.
         flows: i128,
     },
+    /// Margin transfers do not net to zero.
+    #[error("margin transfers sum to {net}")]
+    Transfers {
+        /// Net of all transfers.
+        net: i128,
+    },
     /// A market's sizes do not net to zero.
     #[error("market {market}: sizes sum to {net}")]
     OpenInterest {
@@ -122,7 +130,9 @@ pub fn check(v: &PerpVenue) -> Result<ZeroSum, PerpConservationError> {
     let marks = v.marks();
     let mut z = ZeroSum::default();
     for (i, a) in v.accounts.iter().enumerate() {
-        let flows = a.deposits + a.realised + a.funding - a.fees + a.fund_cover + a.adl_received - a.adl_paid;
+        let flows =
+            a.deposits + a.transfers + a.realised + a.funding - a.fees + a.fund_cover + a.adl_received
+                - a.adl_paid;
         if flows != a.quote {
             return Err(PerpConservationError::Account { account: i, quote: a.quote, flows });
         }
@@ -144,6 +154,10 @@ pub fn check(v: &PerpVenue) -> Result<ZeroSum, PerpConservationError> {
     let flows = l.fund_initial + l.liquidation_fees + l.funding_dust - l.fund_paid;
     if flows != v.fund || v.fund < 0 {
         return Err(PerpConservationError::Fund { fund: v.fund, flows });
+    }
+    let net: i128 = v.accounts.iter().map(|a| a.transfers).sum();
+    if net != 0 {
+        return Err(PerpConservationError::Transfers { net });
     }
     for market in 0..v.markets.len() {
         let net: i128 = v.accounts.iter().map(|a| a.positions[market].size).sum();

@@ -77,6 +77,29 @@ pub enum PerpError {
         /// Ticker.
         symbol: String,
     },
+    /// An isolated-margin account asked to trade another market.
+    #[error("account {account} is isolated to market {isolated}, not market {market}")]
+    IsolatedMarket {
+        /// Account.
+        account: usize,
+        /// Its market.
+        isolated: usize,
+        /// The market asked for.
+        market: usize,
+    },
+    /// A margin transfer the source cannot afford (it would fall under maintenance) or that is
+    /// not positive.
+    #[error("account {account}: cannot move {amount} of margin (equity {equity}, maintenance {maintenance})")]
+    Margin {
+        /// The source account.
+        account: usize,
+        /// The amount.
+        amount: i128,
+        /// Its equity.
+        equity: i128,
+        /// Its maintenance margin (rounded up).
+        maintenance: i128,
+    },
     /// Not one oracle price per market.
     #[error("{got} oracle prices for {expected} markets")]
     OracleCount {
@@ -243,8 +266,24 @@ impl PerpVenue {
     }
 
     /// A trade between accounts `buyer` and `seller` of `size` lots at `price` in market `m`,
-    /// each paying `fee_ppm` of the notional to the venue's fee pool.
-    pub fn trade(&mut self, buyer: usize, seller: usize, m: usize, size: i128, price: i128, fee_ppm: u32) {
+    /// each paying `fee_ppm` of the notional to the venue's fee pool. Refused (nothing changed)
+    /// if either is isolated to another market.
+    pub fn trade(
+        &mut self,
+        buyer: usize,
+        seller: usize,
+        m: usize,
+        size: i128,
+        price: i128,
+        fee_ppm: u32,
+    ) -> Result<(), PerpError> {
+        for account in [buyer, seller] {
+            if let Some(isolated) = self.accounts[account].isolated
+                && isolated != m
+            {
+                return Err(PerpError::IsolatedMarket { account, isolated, market: m });
+            }
+        }
         let fee = size.abs() * price * fee_ppm as i128 / PPM;
         for (i, d) in [(buyer, size), (seller, -size)] {
             let a = &mut self.accounts[i];
@@ -253,6 +292,35 @@ impl PerpVenue {
             a.fees += fee;
             self.fee_pool += fee;
         }
+        Ok(())
+    }
+
+    /// Moves `amount` of margin from account `from` to account `to`; refused (nothing changed)
+    /// if it is not positive or would leave `from` under its maintenance margin.
+    pub fn transfer_margin(&mut self, from: usize, to: usize, amount: i128) -> Result<(), PerpError> {
+        let equity = self.equity(from);
+        let mm = self.maintenance_scaled(from);
+        if amount <= 0 || (equity - amount) * PPM < mm {
+            let maintenance = adl::div_ceil(mm, PPM);
+            return Err(PerpError::Margin { account: from, amount, equity, maintenance });
+        }
+        self.accounts[from].quote -= amount;
+        self.accounts[from].transfers -= amount;
+        self.accounts[to].quote += amount;
+        self.accounts[to].transfers += amount;
+        Ok(())
+    }
+
+    /// Opens an isolated-margin account for market `m` funded with `amount` from `owner`'s
+    /// (cross) account; returns its index.
+    pub fn open_isolated(&mut self, owner: usize, m: usize, amount: i128) -> Result<usize, PerpError> {
+        let i = self.open_account(0);
+        self.accounts[i].isolated = Some(m);
+        if let Err(e) = self.transfer_margin(owner, i, amount) {
+            self.accounts.pop();
+            return Err(e);
+        }
+        Ok(i)
     }
 
     /// One step of `dt` seconds to new oracle prices (one per market, positive): marks,

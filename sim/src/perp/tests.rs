@@ -37,7 +37,7 @@ fn pair(cfg: LiquidationConfig, fund: i128, long_margin: i128, lots: i128) -> (P
             .unwrap();
     let long = v.open_account(long_margin);
     let short = v.open_account(lots * BTC);
-    v.trade(long, short, 0, lots, BTC, 0);
+    v.trade(long, short, 0, lots, BTC, 0).unwrap();
     (v, long, short)
 }
 
@@ -106,8 +106,8 @@ fn fund_pays_the_shortfall_then_adl_haircuts_the_most_profitable_leveraged_first
     // Two shorts of 500 lots each: the one with less margin has more leverage, ranks first.
     let lean = v.open_account(10_000 * USD);
     let fat = v.open_account(40_000 * USD);
-    v.trade(long, lean, 0, 500, BTC, 0);
-    v.trade(long, fat, 0, 500, BTC, 0);
+    v.trade(long, lean, 0, 500, BTC, 0).unwrap();
+    v.trade(long, fat, 0, 500, BTC, 0).unwrap();
     // -10%: the long's equity is 3 000 - 6 000 = -3 000. The fund pays 500; ADL the rest.
     let p = BTC * 90 / 100;
     v.step(1, &[p]).unwrap();
@@ -142,9 +142,9 @@ fn adl_ranking_decides_who_bears_the_loss() {
     let early = v.open_account(20_000 * USD); // shorted 10% higher: more profit, ranks first
     let late = v.open_account(20_000 * USD);
     let buyer = v.open_account(1_000_000 * USD);
-    v.trade(buyer, early, 0, 600, BTC * 110 / 100, 0);
-    v.trade(buyer, late, 0, 600, BTC, 0);
-    v.trade(long, buyer, 0, 600, BTC, 0);
+    v.trade(buyer, early, 0, 600, BTC * 110 / 100, 0).unwrap();
+    v.trade(buyer, late, 0, 600, BTC, 0).unwrap();
+    v.trade(long, buyer, 0, 600, BTC, 0).unwrap();
     v.step(1, &[BTC * 90 / 100]).unwrap();
     // The long's deficit: 3 000 - 3 600 = -600 USD over 600 lots: 1 USD per lot, all on `early`.
     let hit: Vec<(usize, i128, i128)> = v
@@ -158,6 +158,38 @@ fn adl_ranking_decides_who_bears_the_loss() {
     assert_eq!(hit, vec![(early, 600, 600 * USD)]);
     assert_eq!(v.accounts[late].adl_paid, 0);
     assert_eq!(v.accounts[long].quote, 0);
+    v.check_conservation().unwrap();
+}
+
+#[test]
+fn an_isolated_position_falls_alone() {
+    let eth = MarketParams { symbol: "ETH-PERP".into(), ..btc(MarginTiers::flat(50_000), 10_000_000.0) };
+    let mut v = PerpVenue::new(
+        vec![(btc(MarginTiers::flat(50_000), 10_000_000.0), BTC), (eth, 3 * USD)],
+        0,
+        0,
+        config(None, true, true, true),
+    )
+    .unwrap();
+    let owner = v.open_account(20_000 * USD);
+    let other = v.open_account(1_000_000 * USD);
+    v.trade(owner, other, 0, 100, BTC, 0).unwrap();
+    // 1 000 USD of margin for a 30 k USD ETH long, isolated.
+    let iso = v.open_isolated(owner, 1, 1_000 * USD).unwrap();
+    assert_eq!(
+        v.trade(iso, other, 0, 1, BTC, 0),
+        Err(PerpError::IsolatedMarket { account: iso, isolated: 1, market: 0 })
+    );
+    v.trade(iso, other, 1, 10_000, 3 * USD, 0).unwrap();
+    let cross_before = (v.accounts[owner].quote, v.accounts[owner].positions.clone());
+    // ETH -10%: the isolated account is 2 000 USD under water; BTC unchanged.
+    v.step(1, &[BTC, 3 * USD * 90 / 100]).unwrap();
+    assert!(!v.accounts[iso].has_position());
+    assert!(v.events.iter().any(|e| matches!(*e, PerpEvent::Adl { bankrupt, .. } if bankrupt == iso)));
+    assert_eq!((v.accounts[owner].quote, v.accounts[owner].positions.clone()), cross_before);
+    // Moving more margin than the cross account can spare is refused.
+    let err = v.transfer_margin(owner, iso, 19_000 * USD).unwrap_err();
+    assert!(matches!(err, PerpError::Margin { amount, .. } if amount == 19_000 * USD), "{err}");
     v.check_conservation().unwrap();
 }
 
@@ -179,7 +211,7 @@ fn a_full_book_sends_the_account_to_the_backstop() {
     let mut v = PerpVenue::new(vec![(btc(MarginTiers::flat(50_000), 1.0), BTC)], 0, 0, cfg).unwrap();
     let long = v.open_account(5_000 * USD);
     let short = v.open_account(100_000 * USD);
-    v.trade(long, short, 0, 1_000, BTC, 0);
+    v.trade(long, short, 0, 1_000, BTC, 0).unwrap();
     v.step(1, &[BTC * 96 / 100]).unwrap(); // equity 2 600 < 2 880, above 1 920: the book first.
     assert!(matches!(v.events[..], [PerpEvent::Backstop { .. }]), "{:?}", v.events);
     v.check_conservation().unwrap();
@@ -230,7 +262,7 @@ fn liquidations_into_a_thin_book_cascade() {
         // 40 longs of 1 000 lots (60 k USD) with margins from 4 k to 11.8 k USD.
         for n in 0..40 {
             let a = v.open_account((4_000 + 200 * n) * USD);
-            v.trade(a, maker, 0, 1_000, BTC, 0);
+            v.trade(a, maker, 0, 1_000, BTC, 0).unwrap();
         }
         let mut fallen = 0;
         for _ in 0..20 {
@@ -290,7 +322,7 @@ proptest! {
         let a = v.open_account(deposit * USD);
         let b = v.open_account(0);
         for (k, &(s, p)) in legs.iter().enumerate() {
-            v.trade(a, b, k, s, p, 0);
+            v.trade(a, b, k, s, p, 0).unwrap();
         }
         // Move every price, mark included (the EMA weight is 1 and the book is deep).
         let moved: Vec<i128> = legs.iter().map(|&(_, p)| p * crash_ppm / PPM).collect();
@@ -312,8 +344,9 @@ proptest! {
 struct Scenario {
     markets: Vec<(i128, f64, u32, u64)>, // (price, depth USD per 1%, flat mmr or 0 = Binance, funding secs)
     deposits: Vec<i128>,
+    isolated: Vec<(usize, usize, i128)>, // owner, market, margin moved
     trades: Vec<(usize, usize, usize, i128, u32)>, // buyer, seller, market, lots, fee ppm
-    path: Vec<(u64, Vec<i128>)>,                   // (dt, per-market move in ppm of the price)
+    path: Vec<(u64, Vec<i128>)>,         // (dt, per-market move in ppm of the price)
     config: LiquidationConfig,
     fund: i128,
     vault: i128,
@@ -359,16 +392,18 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             (
                 prop::collection::vec(market, nm),
                 prop::collection::vec(0i128..100_000 * USD, na),
-                prop::collection::vec((0..na, 0..na, 0..nm, 1i128..20_000, 0u32..2_000), 0..20),
+                prop::collection::vec((0..na, 0..nm, 0i128..50_000 * USD), 0..3),
+                prop::collection::vec((0..16usize, 0..16usize, 0..nm, 1i128..20_000, 0u32..2_000), 0..20),
                 prop::collection::vec((1u64..120, prop::collection::vec(mv, nm)), 1..40),
                 config.clone(),
                 0i128..50_000 * USD,
                 0i128..1_000_000 * USD,
             )
         })
-        .prop_map(|(markets, deposits, trades, path, config, fund, vault)| Scenario {
+        .prop_map(|(markets, deposits, isolated, trades, path, config, fund, vault)| Scenario {
             markets,
             deposits,
+            isolated,
             trades,
             path,
             config,
@@ -394,11 +429,21 @@ proptest! {
             })
             .collect();
         let mut v = PerpVenue::new(markets, sc.fund, sc.vault, sc.config.clone()).unwrap();
-        let ids: Vec<usize> = sc.deposits.iter().map(|&d| v.open_account(d)).collect();
+        let mut ids: Vec<usize> = sc.deposits.iter().map(|&d| v.open_account(d)).collect();
+        for &(owner, m, amount) in &sc.isolated {
+            // Refused when the owner cannot afford it (then nothing changed).
+            if let Ok(i) = v.open_isolated(ids[owner], m, amount) {
+                ids.push(i);
+            }
+        }
         for &(b, s, m, lots, fee) in &sc.trades {
+            let (b, s) = (ids[b % ids.len()], ids[s % ids.len()]);
             if b != s {
                 let price = v.markets[m].mark;
-                v.trade(ids[b], ids[s], m, lots, price, fee);
+                match v.trade(b, s, m, lots, price, fee) {
+                    Ok(()) | Err(PerpError::IsolatedMarket { .. }) => {}
+                    Err(e) => prop_assert!(false, "{}", e),
+                }
                 prop_assert!(v.check_conservation().is_ok(), "{:?}", v.check_conservation());
             }
         }
