@@ -376,7 +376,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             adl,
             fee_ppm: fee,
         });
-    (1usize..4, 2usize..9)
+    (1usize..4, 2usize..17)
         .prop_flat_map(move |(nm, na)| {
             let market = (
                 1_000i128..100_000_000,
@@ -393,8 +393,8 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 prop::collection::vec(market, nm),
                 prop::collection::vec(0i128..100_000 * USD, na),
                 prop::collection::vec((0..na, 0..nm, 0i128..50_000 * USD), 0..3),
-                prop::collection::vec((0..16usize, 0..16usize, 0..nm, 1i128..20_000, 0u32..2_000), 0..20),
-                prop::collection::vec((1u64..120, prop::collection::vec(mv, nm)), 1..40),
+                prop::collection::vec((0..32usize, 0..32usize, 0..nm, 1i128..20_000, 0u32..2_000), 0..40),
+                prop::collection::vec((1u64..120, prop::collection::vec(mv, nm)), 1..80),
                 config.clone(),
                 0i128..50_000 * USD,
                 0i128..1_000_000 * USD,
