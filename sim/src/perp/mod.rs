@@ -16,6 +16,8 @@
 //!  PerpVenue::check_conservation: every account's flows, the fund, sizes net zero, zero-sum
 //! ```
 //!
+//! Accounts are cross-margined; an isolated position is an account of its own restricted to
+//! one market, funded by a counted margin transfer ([`PerpVenue::open_isolated`]).
 //! Holders are traders, the book (the liquidity providers every book fill trades with; their
 //! P&L is reported, their balance may go negative: outside capital) and the backstop vault.
 //! The account's health maps onto the one risk formula ([`risk`]).
