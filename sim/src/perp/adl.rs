@@ -95,3 +95,36 @@ pub fn deleverage(v: &mut PerpVenue, i: usize, deficit: i128) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::perp::account::Role;
+
+    #[test]
+    fn bankruptcy_prices_share_the_deficit_by_notional_and_leave_only_dust() {
+        // No margin, a long of 3 lots and a short of 7, both losing: equity -300 - 700.
+        let mut a = PerpAccount::new(Role::Trader, 2, 0);
+        a.fill(0, 3, 1_000);
+        a.fill(1, -7, 300);
+        let marks = [900, 400];
+        let deficit = -a.equity(&marks);
+        assert_eq!(deficit, 1_000);
+        let pb = bankruptcy_prices(&a, &marks, deficit);
+        // Notionals 2 700 and 2 800: shares floor(1 000 * 2 700 / 5 500) = 490 and the rest 510.
+        // Long: 900 + ceil(490 / 3) = 1 064; short: 400 - ceil(510 / 7) = 327.
+        assert_eq!(pb, vec![(0, 1_064), (1, 327)]);
+        for &(k, p) in &pb {
+            let s = a.positions[k].size;
+            a.fill(k, -s, p);
+        }
+        assert!(!a.has_position());
+        // Realised 3 * 1 064 - 3 000 = 192 and 2 100 - 7 * 327 = -189: 3 quanta of dust, under
+        // one per lot.
+        assert_eq!(a.quote, 3);
+        // A surplus (negative deficit) moves the prices the other way.
+        let mut b = PerpAccount::new(Role::Trader, 1, 500);
+        b.fill(0, 10, 100);
+        assert_eq!(bankruptcy_prices(&b, &[100], -500), vec![(0, 50)]);
+    }
+}
