@@ -14,6 +14,7 @@
 
 pub mod card;
 pub mod market;
+pub mod perp;
 pub mod plot;
 pub mod population;
 pub mod report;

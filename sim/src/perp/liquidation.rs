@@ -1,0 +1,223 @@
+//! Liquidation as derivative venues run it, each mechanism selectable.
+//!
+//! An account whose equity is under its maintenance margin is liquidated:
+//!
+//! 1. **Into the book**, while its equity is above the backstop line: the largest position is
+//!    closed by a market order, whole, or (with [`PartialConfig`]) a fixed fraction per step
+//!    followed by a cooldown (Hyperliquid: positions over 100 k USDC are sent 20% at a time,
+//!    then 30 s of cooldown). The order walks the [`crate::venue::DepthModel`]: it fills at the
+//!    average price of the walk and dents the book, which the mark follows. The book absorbs at
+//!    most `max_book_move_ppm` of price move per order; the rest waits for the next step (or
+//!    goes to the backstop). A liquidation fee (a share of the notional, at most the equity left)
+//!    goes to the insurance fund (Binance's clearance fee).
+//! 2. **Bankruptcy** (equity <= 0), the backstop line crossed (Hyperliquid: equity under 2/3 of
+//!    maintenance margin), or a book that absorbs nothing:
+//!    - the insurance fund pays the shortfall, as far as it holds;
+//!    - what it cannot pay is recovered by auto-deleveraging ([`super::adl`]) when enabled;
+//!    - the backstop vault then takes the positions over at the bankruptcy prices (the prices
+//!      that leave the account at zero equity: the vault gains the margin left, or bears what no
+//!      one paid), its P&L reported;
+//!    - with neither, the positions go into the book whole, and what the fund cannot pay stays
+//!      on the account as unpaid bad debt.
+
+use serde::{Deserialize, Serialize};
+
+use super::adl;
+use super::tiers::PPM;
+use super::{BOOK, PerpEvent, PerpVenue, VAULT};
+
+/// Partial liquidation: a fixed fraction per step, then a cooldown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartialConfig {
+    /// Share of the position sent per order, ppm.
+    pub chunk_ppm: u32,
+    /// Seconds before the same account is liquidated again.
+    pub cooldown_secs: u64,
+    /// Positions at or under this notional (quote quanta) go whole.
+    pub min_notional: i128,
+    /// After the first chunk and its cooldown, the next order is for the whole position
+    /// (Hyperliquid); false: chunk after chunk.
+    pub then_whole: bool,
+}
+
+impl PartialConfig {
+    /// Hyperliquid: 20% of positions over 100 k USDC, 30 s cooldown, then the whole position.
+    pub fn hyperliquid() -> Self {
+        PartialConfig {
+            chunk_ppm: 200_000,
+            cooldown_secs: 30,
+            min_notional: 100_000 * super::QUANTA_PER_UNIT,
+            then_whole: true,
+        }
+    }
+}
+
+/// The venue's liquidation rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiquidationConfig {
+    /// Partial liquidation (None: whole positions).
+    pub partial: Option<PartialConfig>,
+    /// Largest price move one liquidation order may cause in the book, ppm.
+    pub max_book_move_ppm: u32,
+    /// The backstop vault takes over accounts under the backstop line.
+    pub backstop: bool,
+    /// The backstop line, ppm of the maintenance margin (Hyperliquid: 2/3).
+    pub backstop_below_ppm: u32,
+    /// The insurance fund pays shortfalls.
+    pub insurance: bool,
+    /// Auto-deleveraging recovers what the fund cannot pay.
+    pub adl: bool,
+    /// Liquidation fee to the fund, ppm of the notional closed in the book.
+    pub fee_ppm: u32,
+}
+
+impl Default for LiquidationConfig {
+    /// Hyperliquid-shaped: partial chunks, backstop at 2/3 of maintenance, no clearance fee
+    /// (Binance charges one: set `fee_ppm`); fund and ADL on.
+    fn default() -> Self {
+        LiquidationConfig {
+            partial: Some(PartialConfig::hyperliquid()),
+            max_book_move_ppm: 20_000,
+            backstop: true,
+            backstop_below_ppm: 666_667,
+            insurance: true,
+            adl: true,
+            fee_ppm: 0,
+        }
+    }
+}
+
+/// Liquidates trader `i` if it is under maintenance: one order or one bankruptcy resolution.
+pub fn liquidate(v: &mut PerpVenue, i: usize) {
+    if !v.accounts[i].has_position() {
+        return;
+    }
+    let equity = v.equity(i);
+    let mm = v.maintenance_scaled(i);
+    if equity * PPM >= mm {
+        v.accounts[i].last_liquidation = None; // healthy again: a later breach starts afresh
+        return;
+    }
+    let under_line = v.config.backstop && equity * PPM * PPM < mm * v.config.backstop_below_ppm as i128;
+    if equity <= 0 || under_line {
+        resolve_bankruptcy(v, i);
+        return;
+    }
+    if let Some(p) = &v.config.partial
+        && v.accounts[i].last_liquidation.is_some_and(|t| v.now < t + p.cooldown_secs)
+    {
+        return;
+    }
+    // A book that takes nothing sends the account to the backstop; a fill that left it
+    // underwater (impact, fee) resolves its bankruptcy at once.
+    let filled = book_order(v, i);
+    if (!filled && v.config.backstop) || v.equity(i) < 0 {
+        resolve_bankruptcy(v, i);
+    }
+}
+
+/// Sends one liquidation order for the largest position into the book; false if the book took
+/// nothing.
+fn book_order(v: &mut PerpVenue, i: usize) -> bool {
+    let marks = v.marks();
+    let a = &v.accounts[i];
+    let Some(k) = (0..v.markets.len())
+        .filter(|&k| a.positions[k].size != 0)
+        .max_by_key(|&k| a.positions[k].size.abs() * marks[k])
+    else {
+        return false;
+    };
+    let s = a.positions[k].size;
+    let qty = match &v.config.partial {
+        Some(p) if s.abs() * marks[k] > p.min_notional && !(p.then_whole && a.last_liquidation.is_some()) => {
+            adl::div_ceil(s.abs() * p.chunk_ppm as i128, PPM).max(1)
+        }
+        _ => s.abs(),
+    };
+    let (filled, price) = v.markets[k].take(-s.signum() * qty, v.config.max_book_move_ppm);
+    if filled == 0 {
+        return false;
+    }
+    v.accounts[i].fill(k, filled, price);
+    v.accounts[BOOK].fill(k, -filled, price);
+    let left = v.accounts[i].equity(&marks).max(0);
+    let fee = (filled.abs() * price * v.config.fee_ppm as i128 / PPM).min(left);
+    let a = &mut v.accounts[i];
+    a.quote -= fee;
+    a.fees += fee;
+    a.last_liquidation = Some(v.now);
+    v.fund += fee;
+    v.ledger.liquidation_fees += fee;
+    v.ledger.book_fills += 1;
+    v.events.push(PerpEvent::BookFill { account: i, market: k, size: filled, price, fee });
+    true
+}
+
+/// Fund, then ADL, then the backstop vault (or the book); records what nobody paid.
+pub fn resolve_bankruptcy(v: &mut PerpVenue, i: usize) {
+    let mut deficit = -v.equity(i);
+    if deficit > 0 && v.config.insurance {
+        deficit -= fund_pays(v, i, deficit);
+    }
+    if v.accounts[i].has_position() {
+        if deficit > 0 && v.config.adl {
+            adl::deleverage(v, i, deficit);
+        } else if v.config.backstop {
+            backstop(v, i, deficit);
+        } else {
+            while v.accounts[i].has_position() {
+                if !book_order_uncapped(v, i) {
+                    break;
+                }
+            }
+        }
+    }
+    // Whatever is still owed: the fund once more, then it stays as bad debt.
+    let owed = -v.accounts[i].quote;
+    if !v.accounts[i].has_position() && owed > 0 {
+        let paid = if v.config.insurance { fund_pays(v, i, owed) } else { 0 };
+        if owed > paid {
+            v.ledger.unpaid_bad_debt += owed - paid;
+            v.events.push(PerpEvent::BadDebt { account: i, amount: owed - paid });
+        }
+    }
+}
+
+/// The fund pays up to `amount` to account `i`; returns what it paid.
+fn fund_pays(v: &mut PerpVenue, i: usize, amount: i128) -> i128 {
+    let pay = amount.min(v.fund).max(0);
+    if pay > 0 {
+        v.fund -= pay;
+        v.ledger.fund_paid += pay;
+        let a = &mut v.accounts[i];
+        a.quote += pay;
+        a.fund_cover += pay;
+        v.events.push(PerpEvent::FundCover { account: i, amount: pay });
+    }
+    pay
+}
+
+/// The vault takes every position of `i` over at the bankruptcy prices for `deficit`.
+fn backstop(v: &mut PerpVenue, i: usize, deficit: i128) {
+    let marks = v.marks();
+    for (k, pb) in adl::bankruptcy_prices(&v.accounts[i], &marks, deficit) {
+        let s = v.accounts[i].positions[k].size;
+        v.accounts[i].fill(k, -s, pb);
+        v.accounts[VAULT].fill(k, s, pb);
+        v.ledger.backstop_takeovers += 1;
+        v.events.push(PerpEvent::Backstop { account: i, market: k, size: s, price: pb });
+    }
+}
+
+/// A whole-position order into the book with no impact cap (the book's 50% limit still holds).
+fn book_order_uncapped(v: &mut PerpVenue, i: usize) -> bool {
+    let saved = v.config.max_book_move_ppm;
+    v.config.max_book_move_ppm = PPM as u32;
+    let saved_partial = v.config.partial.take();
+    let done = book_order(v, i);
+    v.config.max_book_move_ppm = saved;
+    v.config.partial = saved_partial;
+    done
+}
