@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use liqscan_host::model::account::{AccountSpec, DEFAULT_TIER};
+use liqscan_host::model::account::{AccountSpec, DEFAULT_TIER, Legs};
 use liqscan_host::model::asset::{AssetTable, VenueSpec};
 use liqscan_host::model::decimal::Decimal;
 use liqscan_host::model::venues::{perp_market, quote_asset, real_health};
@@ -298,6 +298,7 @@ fn host_health_scaled(v: &PerpVenue, i: usize) -> Decimal {
         prices.insert(sym, Decimal::new(v.markets[k].mark, 3));
     }
     let table = AssetTable::new(VenueSpec::default(), assets).unwrap();
+    let balances = balances.into_iter().map(|(k, b)| (k, Legs::signed(b))).collect();
     let account = AccountSpec { id: "a".into(), tier: DEFAULT_TIER.into(), balances };
     let h = real_health(&table, &account, &prices).unwrap();
     h.checked_mul(Decimal::new(1_000_000_000_000, 0)).unwrap()
