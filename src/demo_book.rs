@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use liqscan_host::io::accounts::LoadedAccount;
 use liqscan_host::io::ticks::Tick;
-use liqscan_host::model::{AccountSpec, AssetSpec, AssetTable, Decimal, TierWeights, VenueSpec};
+use liqscan_host::model::{AccountSpec, AssetSpec, AssetTable, Decimal, Legs, TierWeights, VenueSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -85,6 +85,11 @@ fn amount(value_usd: f64, asset: usize) -> Decimal {
     fixed(value_usd / a.start, (-a.quantum_exp) as u32 + 2)
 }
 
+/// One signed balance as an asset's legs.
+fn leg(value_usd: f64, asset: usize) -> Legs {
+    Legs::signed(amount(value_usd, asset))
+}
+
 /// Picks a volatile asset: ETH and BTC most often.
 fn volatile(rng: &mut ChaCha8Rng) -> usize {
     match rng.gen_range(0..100) {
@@ -107,7 +112,7 @@ pub fn book(table: &AssetTable, n: usize, seed: u64) -> Vec<LoadedAccount> {
     for i in 0..n {
         let size = lognormal(&mut rng, 20_000.0, 1.3).clamp(100.0, 5_000_000.0);
         let hf = 1.05 + lognormal(&mut rng, 0.3, 0.8).min(2.0);
-        let mut balances: BTreeMap<String, Decimal> = BTreeMap::new();
+        let mut balances: BTreeMap<String, Legs> = BTreeMap::new();
         let tier;
         let kind = rng.gen_range(0..100);
         let lt = |a: usize| ASSETS[a].weight.parse::<f64>().unwrap();
@@ -115,13 +120,13 @@ pub fn book(table: &AssetTable, n: usize, seed: u64) -> Vec<LoadedAccount> {
             let c = volatile(&mut rng);
             tier = if rng.gen_bool(0.15) { "isolated" } else { "default" };
             let t = if tier == "isolated" { lt(c) - 0.1 } else { lt(c) };
-            balances.insert(ASSETS[c].symbol.into(), amount(size, c));
-            balances.insert("USDC".into(), amount(-size * t / hf, 0));
+            balances.insert(ASSETS[c].symbol.into(), leg(size, c));
+            balances.insert("USDC".into(), leg(-size * t / hf, 0));
         } else if kind < 65 {
             let d = volatile(&mut rng);
             tier = "default";
-            balances.insert("USDC".into(), amount(size, 0));
-            balances.insert(ASSETS[d].symbol.into(), amount(-size * lt(0) / hf, d));
+            balances.insert("USDC".into(), leg(size, 0));
+            balances.insert(ASSETS[d].symbol.into(), leg(-size * lt(0) / hf, d));
         } else if kind < 90 {
             tier = "default";
             let k = rng.gen_range(2..=4);
@@ -133,9 +138,9 @@ pub fn book(table: &AssetTable, n: usize, seed: u64) -> Vec<LoadedAccount> {
                 }
                 let part = size / k as f64;
                 weighted += part * lt(c);
-                balances.insert(ASSETS[c].symbol.into(), amount(part, c));
+                balances.insert(ASSETS[c].symbol.into(), leg(part, c));
             }
-            balances.insert("USDC".into(), amount(-weighted / hf, 0));
+            balances.insert("USDC".into(), leg(-weighted / hf, 0));
         } else {
             tier = "perp";
             let margin = size / 5.0;
@@ -150,9 +155,9 @@ pub fn book(table: &AssetTable, n: usize, seed: u64) -> Vec<LoadedAccount> {
                 let notional = margin * leverage / k as f64;
                 let long = rng.gen_bool(0.6);
                 quote -= if long { notional } else { -notional };
-                balances.insert(ASSETS[p].symbol.into(), amount(if long { notional } else { -notional }, p));
+                balances.insert(ASSETS[p].symbol.into(), leg(if long { notional } else { -notional }, p));
             }
-            balances.insert("USDC".into(), amount(quote, 0));
+            balances.insert("USDC".into(), leg(quote, 0));
         }
         let spec = AccountSpec { id: format!("acct-{i:06}"), tier: tier.into(), balances };
         let terms = table.compile(&spec).expect("demo accounts fit the datapath");

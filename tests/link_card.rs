@@ -38,20 +38,62 @@ fn terms(rng: &mut ChaCha8Rng) -> Vec<Coeff> {
     assets[..n].iter().map(|&asset| Coeff { asset, coeff: rng.gen_range(-1000..1000) }).collect()
 }
 
+/// Assets of the book whose accounts the card cannot all hold.
+const WIDE_ASSETS: usize = 40;
+
+/// Terms of every shape the software engine takes: card-sized ones, accounts with two legs of
+/// one asset (a positive and a negative term), and accounts of 17 to 64 terms.
+fn wide_terms(rng: &mut ChaCha8Rng) -> Vec<Coeff> {
+    let mut assets: Vec<u16> = (0..WIDE_ASSETS as u16).collect();
+    for i in 0..WIDE_ASSETS {
+        let j = rng.gen_range(i..WIDE_ASSETS);
+        assets.swap(i, j);
+    }
+    let (n, legs) = match rng.gen_range(0..4) {
+        0 => (rng.gen_range(0..=6), 0),
+        1 => (rng.gen_range(1..=6), rng.gen_range(1..=3)),
+        2 => (rng.gen_range(17..=WIDE_ASSETS), 0),
+        _ => (WIDE_ASSETS, 64 - WIDE_ASSETS),
+    };
+    let mut t: Vec<Coeff> =
+        assets[..n].iter().map(|&asset| Coeff { asset, coeff: rng.gen_range(1..1000) }).collect();
+    for (k, c) in t.iter_mut().enumerate() {
+        if k >= legs && rng.gen_bool(0.5) {
+            c.coeff = -c.coeff;
+        }
+    }
+    // The first `legs` assets (positive above) also get a negative leg.
+    for k in 0..legs.min(n) {
+        t.push(Coeff { asset: t[k].asset, coeff: -rng.gen_range(1..1200) });
+    }
+    t
+}
+
 /// Random upserts, removes, ticks and batch ticks; bitmaps checked against the reference.
 fn drive(mem: LinkMemory, slots: usize, seed: u64) {
+    drive_book(mem, slots, ASSETS, seed, terms);
+}
+
+/// [`drive`] over `assets` assets with accounts from `gen`.
+fn drive_book(
+    mem: LinkMemory,
+    slots: usize,
+    assets: usize,
+    seed: u64,
+    make_terms: fn(&mut ChaCha8Rng) -> Vec<Coeff>,
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let link = CardLink::open(mem, LinkOptions { cmd_entries: 64, ..Default::default() }).expect("link up");
     link.scratch_test().expect("scratch");
-    let mut e = LinkEngine::new(link, slots, ASSETS).expect("engine");
+    let mut e = LinkEngine::new(link, slots, assets).expect("engine");
     let mut book: Vec<Vec<Coeff>> = vec![Vec::new(); slots];
-    let mut prices = vec![PriceEntry::default(); ASSETS];
+    let mut prices = vec![PriceEntry::default(); assets];
     let mut changed = Vec::new();
     for step in 0..600 {
         match rng.gen_range(0..10) {
             0..=3 => {
                 let s = rng.gen_range(0..slots);
-                book[s] = terms(&mut rng);
+                book[s] = make_terms(&mut rng);
                 e.upsert(s as u32, &book[s]).unwrap();
             }
             4 => {
@@ -66,7 +108,7 @@ fn drive(mem: LinkMemory, slots: usize, seed: u64) {
                 e.batch_tick(&prices).unwrap();
             }
             _ => {
-                let a = rng.gen_range(0..ASSETS);
+                let a = rng.gen_range(0..assets);
                 prices[a] = price(&mut rng);
                 e.tick(a as u16, prices[a]).unwrap();
             }
@@ -79,7 +121,7 @@ fn drive(mem: LinkMemory, slots: usize, seed: u64) {
     }
     // A burst of upserts fills the 64-entry command ring: the host must wait for credit.
     for (s, t) in book.iter_mut().enumerate() {
-        *t = terms(&mut rng);
+        *t = make_terms(&mut rng);
         e.upsert(s as u32, t).unwrap();
     }
     // The card saw the commands: a full resync matches too.
@@ -160,5 +202,46 @@ fn a_book_larger_than_the_card_is_refused() {
     );
     let link = CardLink::open(LinkMemory::shm_open(&path).unwrap(), LinkOptions::default()).unwrap();
     assert!(LinkEngine::new(link, 65, ASSETS).is_err());
+    drop(card);
+}
+
+#[test]
+fn accounts_the_card_cannot_hold_are_kept_on_the_host_with_identical_bitmaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shm");
+    let card_mem = LinkMemory::shm_create(&path, 512).unwrap();
+    let card = CardThread::spawn(
+        card_mem,
+        Box::new(SoftwareCard::new(150, WIDE_ASSETS)),
+        ServeOptions::default(),
+        None,
+    );
+    drive_book(LinkMemory::shm_open(&path).unwrap(), 150, WIDE_ASSETS, 3, wide_terms);
+    // Moving an account between the card and the host, both ways, and refusing what neither takes.
+    let link = CardLink::open(LinkMemory::shm_open(&path).unwrap(), LinkOptions::default()).unwrap();
+    let mut e = LinkEngine::new(link, 150, WIDE_ASSETS).unwrap();
+    let p = |s: u32| PriceEntry {
+        spot: QuotedPrice { asset: s, liability: s },
+        stressed: QuotedPrice { asset: s, liability: s },
+    };
+    e.batch_tick(&vec![p(100); WIDE_ASSETS]).unwrap();
+    let c = |asset: u16, coeff: i32| Coeff { asset, coeff };
+    // Netted, 10 - 9 = +1 would be safe; as two legs at its own prices it is what the terms say.
+    e.upsert(7, &[c(0, 10), c(0, -11)]).unwrap();
+    assert_eq!(e.host_held(), 1);
+    assert!(liqscan_host::bitmap::get(e.breach(), 7));
+    e.upsert(7, &[c(0, 10)]).unwrap();
+    assert_eq!(e.host_held(), 0);
+    e.tick(0, p(90)).unwrap();
+    assert!(!liqscan_host::bitmap::get(e.breach(), 7));
+    e.upsert(7, &(0..20).map(|a| c(a, -1)).collect::<Vec<_>>()).unwrap();
+    e.tick(1, p(80)).unwrap();
+    assert!(liqscan_host::bitmap::get(e.breach(), 7));
+    e.remove(7).unwrap();
+    assert_eq!((e.host_held(), liqscan_host::bitmap::get(e.breach(), 7)), (0, false));
+    assert!(e.upsert(8, &[c(1, 5), c(1, 6)]).is_err(), "two positive legs of one asset");
+    assert!(
+        e.upsert(8, &(0..65).map(|k| c(k % 40, if k < 40 { 1 } else { -1 })).collect::<Vec<_>>()).is_err()
+    );
     drop(card);
 }

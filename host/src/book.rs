@@ -10,8 +10,9 @@
 //! An account costs its id's bytes, 8 bytes of offsets and 8 bytes a term (docs/PERFORMANCE.md,
 //! "The compact book"); there is no per-account allocation, no decimal map and no id map once
 //! the book is built. Readers build it with [`BookBuilder`], which checks every row as the
-//! readers did before: the same account twice in one tier only, one asset at most once per side
-//! (a supply leg and a borrow leg may coexist), every leg compiled against the venue.
+//! readers did before: an account in one tier only, one asset at most once per side (a supply
+//! leg and a borrow leg may coexist, and a zero row sets no leg, as `AccountSpec::add_balance`
+//! has it), every leg compiled against the venue.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -20,7 +21,7 @@ use hashbrown::HashTable;
 use liqscan_hdl::abi::{Coeff, MAX_SOFTWARE_TERMS};
 
 use crate::model::account::DEFAULT_TIER;
-use crate::model::{AssetTable, CompileError, Decimal};
+use crate::model::{AssetTable, CompileError, Decimal, LegError, Side};
 
 /// Accounts by slot: interned ids and compiled terms in flat arrays.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -113,13 +114,13 @@ pub const BOOK_BYTES_PER_ACCOUNT: usize = 8;
 /// Bytes a term takes in the book.
 pub const BOOK_BYTES_PER_TERM: usize = std::mem::size_of::<Coeff>();
 
-/// One leg while loading: which side was written (also for a zero or rounded-away balance,
-/// which still takes its side) and its coefficient (0 when it compiles to nothing).
+/// One leg while loading: its side (also for a positive balance that rounds away, which
+/// still takes its side, as `AccountSpec::add_balance` has it) and its coefficient (0 when it
+/// compiles to nothing).
 #[derive(Clone, Copy, Debug)]
 struct Leg {
     asset: u16,
-    /// +1 supply / long, -1 borrow / short, 0 a zero balance.
-    side: i8,
+    side: Side,
     coeff: i32,
 }
 
@@ -218,13 +219,7 @@ impl<'t> BookBuilder<'t> {
             })?,
         };
         let coeff = self.table.compile_leg(id, tier, asset_ix, balance).map_err(|e| e.to_string())?;
-        let side = if balance.is_zero() {
-            0
-        } else if balance.is_negative() {
-            -1
-        } else {
-            1
-        };
+        let side = if balance.is_negative() { Side::Borrow } else { Side::Supply };
         let leg = Leg { asset: asset_ix, side, coeff: coeff.map_or(0, |c| c.coeff) };
         let tier_ix = self.tier_index(tier);
         let n = self.accounts();
@@ -263,19 +258,17 @@ impl<'t> BookBuilder<'t> {
         let own = &self.legs[Book::span(&self.leg_ends, k)];
         let late: &[Leg] =
             if self.late.is_empty() { &[] } else { self.late.get(&(k as u32)).map_or(&[], |v| v.as_slice()) };
-        let same_side =
-            |l: &&Leg| l.asset == leg.asset && (l.side == leg.side || l.side == 0 || leg.side == 0);
-        if own.iter().chain(late).any(|l| same_side(&l)) {
-            let what = match leg.side {
-                1 => " as collateral (two supply rows)",
-                -1 => " as debt (two borrow rows)",
-                _ => " (a zero row beside another)",
-            };
-            return Err(format!("account '{id}' lists asset '{asset}' twice{what}"));
+        if balance.is_zero() {
+            // A zero row names the account (and its tier) but sets no leg, as add_balance.
+            return Ok(());
+        }
+        if own.iter().chain(late).any(|l| l.asset == leg.asset && l.side == leg.side) {
+            let e = LegError::Duplicate { account: id.to_string(), asset: asset.to_string(), side };
+            return Err(e.to_string());
         }
         let count = own.iter().chain(late).filter(|l| l.coeff != 0).count() + usize::from(leg.coeff != 0);
         if count > MAX_SOFTWARE_TERMS {
-            return Err(format!("account '{id}' has {count} terms; at most {MAX_SOFTWARE_TERMS} fit"));
+            return Err(CompileError::TooManyTerms { account: id.to_string(), count }.to_string());
         }
         if last {
             self.legs.push(leg);
@@ -325,7 +318,7 @@ impl<'t> BookBuilder<'t> {
                 scratch.extend_from_slice(more);
             }
             scratch.retain(|l| l.coeff != 0);
-            scratch.sort_by_key(|l| (l.asset, std::cmp::Reverse(l.side)));
+            scratch.sort_by_key(|l| (l.asset, l.coeff < 0));
             terms.extend(scratch.iter().map(|l| Coeff { asset: l.asset, coeff: l.coeff }));
             term_ends.push(offset(terms.len()));
         }

@@ -46,7 +46,7 @@ proptest! {
         let mut real_prices = BTreeMap::new();
         let mut prices = vec![PriceEntry::default(); table.len()];
         for (i, s) in spec.iter().enumerate() {
-            balances.insert(format!("A{i}"), Decimal::new(s.3 as i128, (3 - s.0) as u32));
+            balances.insert(format!("A{i}"), Decimal::new(s.3 as i128, (3 - s.0) as u32).into());
             let k = s.5;
             let frac = s.6 as i128 % 10i128.pow(k);
             let price_exp = value_exp - s.0;

@@ -3,7 +3,7 @@
 //! ```text
 //!  offset size field
 //!  0      2    magic 0x514C ("LQ" as bytes 4C 51)
-//!  2      1    version (1)
+//!  2      1    version (1, or 2 for an upsert of more than 16 terms)
 //!  3      1    kind: 1 tick, 2 account upsert, 3 account remove
 //!  4      2    frame length in bytes, header included
 //!  6      2    flags: bit 0 = a 32-byte HMAC-SHA256 tag ends the frame; other bits 0
@@ -12,31 +12,48 @@
 //!  24          payload:
 //!    tick    (20 B): asset u16, reserved u16, spot.asset u32, spot.liability u32,
 //!                    stressed.asset u32, stressed.liability u32
-//!    upsert  (8 + 8n B): slot u32, n u8 (0..=16), reserved 3 B, then n x
+//!    upsert  (8 + 8n B): slot u32, n u8 (0..=16 in version 1, 0..=64 in version 2),
+//!                    reserved 3 B, then n x
 //!                    (asset u16, reserved u16, coefficient i32)
 //!    remove  (8 B):  slot u32, reserved u32
 //!  then, with flag bit 0: HMAC-SHA256(secret, every frame byte before the tag), 32 B
 //! ```
 //!
+//! Version 2 differs from version 1 only in the upsert's term count: up to
+//! [`MAX_SOFTWARE_TERMS`] (accounts the card cannot hold, served by the software engine). A
+//! sender writes version 1 for every frame version 1 can carry, so listeners that know only
+//! version 1 keep working; listeners take both.
+//!
 //! Prices and coefficients are already quantised (the venue's integer units), so the host
 //! does no parsing of decimals on the hot path. The full description, with a worked example,
 //! is `docs/WIRE_FORMAT.md`.
 
-use liqscan_hdl::abi::{COEFF_MIN, Coeff, MAX_COEFFS_PER_ACCOUNT, PriceEntry, QuotedPrice};
+use liqscan_hdl::abi::{
+    COEFF_MIN, Coeff, MAX_COEFFS_PER_ACCOUNT, MAX_SOFTWARE_TERMS, PriceEntry, QuotedPrice,
+};
 
 use super::auth::{HmacKey, TAG_BYTES};
 use crate::pipeline::FeedMsg;
 
 /// Frame magic.
 pub const MAGIC: u16 = 0x514C;
-/// Format version.
-pub const VERSION: u8 = 1;
+/// The newest format version (written only for upserts of more than 16 terms).
+pub const VERSION: u8 = 2;
+/// The first format version: upserts of at most [`MAX_COEFFS_PER_ACCOUNT`] terms.
+pub const VERSION_1: u8 = 1;
 /// Header bytes.
 pub const HEADER: usize = 24;
-/// Largest frame without a tag (an upsert of 16 terms).
-pub const MAX_PLAIN: usize = HEADER + 8 + 8 * MAX_COEFFS_PER_ACCOUNT;
-/// Largest frame (an upsert of 16 terms with its authentication tag).
+/// Largest frame without a tag (a version-2 upsert of 64 terms).
+pub const MAX_PLAIN: usize = HEADER + 8 + 8 * MAX_SOFTWARE_TERMS;
+/// Largest frame (a version-2 upsert of 64 terms with its authentication tag).
 pub const MAX_FRAME: usize = MAX_PLAIN + TAG_BYTES;
+/// Largest version-1 frame without a tag (an upsert of 16 terms).
+pub const MAX_PLAIN_V1: usize = HEADER + 8 + 8 * MAX_COEFFS_PER_ACCOUNT;
+
+/// Most upsert terms a version carries.
+fn max_terms(version: u8) -> usize {
+    if version == VERSION_1 { MAX_COEFFS_PER_ACCOUNT } else { MAX_SOFTWARE_TERMS }
+}
 /// Header flag: the frame ends in a [`TAG_BYTES`]-byte HMAC-SHA256 tag.
 pub const FLAG_TAG: u16 = 1;
 /// Kind byte of a tick.
@@ -81,9 +98,14 @@ pub enum WireError {
     Bad(String),
 }
 
-/// Encodes a frame into `out` (cleared first).
+/// Encodes a frame into `out` (cleared first), in version 1 unless it is an upsert of more
+/// terms than version 1 carries.
 pub fn encode(f: &Frame, out: &mut Vec<u8>) {
     out.clear();
+    let version = match f.msg {
+        FeedMsg::Upsert { n, .. } if n as usize > MAX_COEFFS_PER_ACCOUNT => VERSION,
+        _ => VERSION_1,
+    };
     let (kind, len) = match f.msg {
         FeedMsg::Tick { .. } => (KIND_TICK, HEADER + 20),
         FeedMsg::Upsert { n, .. } => (KIND_UPSERT, HEADER + 8 + 8 * n as usize),
@@ -91,7 +113,7 @@ pub fn encode(f: &Frame, out: &mut Vec<u8>) {
         FeedMsg::End => panic!("End is not sent on the wire"),
     };
     out.extend_from_slice(&MAGIC.to_le_bytes());
-    out.push(VERSION);
+    out.push(version);
     out.push(kind);
     out.extend_from_slice(&(len as u16).to_le_bytes());
     out.extend_from_slice(&[0, 0]);
@@ -150,14 +172,15 @@ pub fn frame_len(b: &[u8]) -> Result<usize, WireError> {
         return Err(WireError::Truncated { have: b.len(), need: HEADER });
     }
     let (magic, version) = (u16_at(b, 0), b[2]);
-    if magic != MAGIC || version != VERSION {
+    if magic != MAGIC || !(VERSION_1..=VERSION).contains(&version) {
         return Err(WireError::BadMagic { magic, version });
     }
     let len = u16_at(b, 4) as usize;
+    let plain = HEADER + 8 + 8 * max_terms(version);
     let (lo, hi) = if b.len() >= 8 && u16_at(b, 6) & FLAG_TAG != 0 {
-        (HEADER + TAG_BYTES, MAX_FRAME)
+        (HEADER + TAG_BYTES, plain + TAG_BYTES)
     } else {
-        (HEADER, MAX_PLAIN)
+        (HEADER, plain)
     };
     if !(lo..=hi).contains(&len) {
         return Err(WireError::Bad(format!("frame length {len} outside {lo}..={hi}")));
@@ -179,7 +202,7 @@ pub fn decode_tagged(b: &[u8]) -> Result<(Frame, usize, Option<&[u8]>), WireErro
         return Err(WireError::Truncated { have: b.len(), need: len });
     }
     let b = &b[..len];
-    let kind = b[3];
+    let (version, kind) = (b[2], b[3]);
     let flags = u16_at(b, 6);
     if flags & !FLAG_TAG != 0 {
         return Err(WireError::Bad(format!("unknown header flags {flags:#06x}")));
@@ -210,10 +233,16 @@ pub fn decode_tagged(b: &[u8]) -> Result<(Frame, usize, Option<&[u8]>), WireErro
                 return Err(WireError::Bad("upsert payload shorter than 8 bytes".into()));
             }
             let n = p[4] as usize;
-            if n > MAX_COEFFS_PER_ACCOUNT || p.len() != 8 + 8 * n || p[5..8] != [0, 0, 0] {
+            if n > max_terms(version) {
+                return Err(WireError::Bad(format!(
+                    "upsert of {n} terms; version {version} carries at most {}",
+                    max_terms(version)
+                )));
+            }
+            if p.len() != 8 + 8 * n || p[5..8] != [0, 0, 0] {
                 return Err(WireError::Bad(format!("upsert of {n} terms in {} payload bytes", p.len())));
             }
-            let mut terms = [Coeff::default(); MAX_COEFFS_PER_ACCOUNT];
+            let mut terms = [Coeff::default(); MAX_SOFTWARE_TERMS];
             for (k, t) in terms[..n].iter_mut().enumerate() {
                 let o = 8 + 8 * k;
                 let coeff = u32_at(p, o + 4) as i32;
@@ -279,11 +308,58 @@ mod tests {
         let (g, len, tag) = decode_tagged(&buf).unwrap();
         assert_eq!((g, len), (f, 64));
         assert!(key.verify(&buf[..32], tag.unwrap()));
-        let big = FeedMsg::upsert(1, &[Coeff { asset: 1, coeff: 1 }; MAX_COEFFS_PER_ACCOUNT]);
+        let big = FeedMsg::upsert(1, &[Coeff { asset: 1, coeff: 1 }; MAX_SOFTWARE_TERMS]);
         encode_signed(&Frame { seq: 2, ts_ns: 0, msg: big }, &key, &mut buf);
         assert_eq!(buf.len(), MAX_FRAME);
         assert!(decode_tagged(&buf).is_ok());
         buf[6] = 2;
         assert!(matches!(decode(&buf), Err(WireError::Bad(_))));
+    }
+
+    fn terms(n: usize) -> Vec<Coeff> {
+        (0..n).map(|i| Coeff { asset: (i / 2) as u16, coeff: if i % 2 == 0 { 7 } else { -3 } }).collect()
+    }
+
+    #[test]
+    fn upserts_of_up_to_16_terms_stay_version_1_and_more_are_version_2() {
+        let mut buf = Vec::new();
+        for n in [0, 1, 16, 17, 63, 64] {
+            let f = Frame { seq: 9, ts_ns: 1, msg: FeedMsg::upsert(4, &terms(n)) };
+            encode(&f, &mut buf);
+            assert_eq!(buf[2], if n <= 16 { VERSION_1 } else { VERSION }, "{n} terms");
+            assert_eq!(buf.len(), HEADER + 8 + 8 * n);
+            assert_eq!(decode(&buf), Ok((f, buf.len())), "{n} terms");
+            let FeedMsg::Upsert { n: got, terms: t, .. } = decode(&buf).unwrap().0.msg else { panic!() };
+            assert_eq!(&t[..got as usize], &terms(n)[..]);
+        }
+    }
+
+    #[test]
+    fn old_version_1_frames_decode_and_may_not_claim_more_than_16_terms() {
+        // A version-1 upsert of two terms, written byte by byte as a version-1 sender does.
+        let mut v1 = vec![0x4C, 0x51, 1, 2, 24 + 8 + 16, 0, 0, 0];
+        v1.extend_from_slice(&5u64.to_le_bytes());
+        v1.extend_from_slice(&0u64.to_le_bytes());
+        v1.extend_from_slice(&[3, 0, 0, 0, 2, 0, 0, 0]);
+        v1.extend_from_slice(&[1, 0, 0, 0, 10, 0, 0, 0, 2, 0, 0, 0, 0xF6, 0xFF, 0xFF, 0xFF]);
+        let (f, len) = decode(&v1).unwrap();
+        assert_eq!(len, v1.len());
+        assert_eq!(
+            f.msg,
+            FeedMsg::upsert(3, &[Coeff { asset: 1, coeff: 10 }, Coeff { asset: 2, coeff: -10 }])
+        );
+        // 17 terms labelled version 1: refused, by its length, naming the bound.
+        let mut buf = Vec::new();
+        encode(&Frame { seq: 1, ts_ns: 0, msg: FeedMsg::upsert(0, &terms(17)) }, &mut buf);
+        buf[2] = VERSION_1;
+        let e = decode(&buf).unwrap_err();
+        assert!(e.to_string().contains("outside 24..=160"), "{e}");
+        // 65 terms are more than any version carries.
+        buf[2] = VERSION;
+        buf[HEADER + 4] = 65;
+        assert!(decode(&buf).is_err());
+        // An unknown version is refused.
+        buf[2] = 3;
+        assert!(matches!(decode(&buf), Err(WireError::BadMagic { version: 3, .. })));
     }
 }

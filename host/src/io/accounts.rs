@@ -11,7 +11,7 @@
 //! an unknown asset or tier, an over-precise balance or a coefficient overflow is reported with
 //! the file and line (CSV) or the account's position (TOML/JSON).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -38,13 +38,6 @@ struct AccountsDoc {
     accounts: Vec<AccountSpec>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum JsonAccounts {
-    List(Vec<AccountSpec>),
-    Doc(AccountsDoc),
-}
-
 /// Parses account text; `path` names it in errors.
 pub fn parse_accounts(
     path: &Path,
@@ -62,11 +55,14 @@ pub fn parse_accounts(
             doc.accounts.into_iter().map(|a| (a, None)).collect()
         }
         Format::Json => {
-            let doc: JsonAccounts =
-                serde_json::from_str(text).map_err(|e| InputError::at(path, json_line(&e), e))?;
-            let list = match doc {
-                JsonAccounts::List(l) => l,
-                JsonAccounts::Doc(d) => d.accounts,
+            // A list, or a document with an `accounts` list: told apart by the first character
+            // rather than an untagged enum, which would hide the real error (an asset given
+            // twice, a bad number) behind "did not match any variant".
+            let err = |e: serde_json::Error| InputError::at(path, json_line(&e), e);
+            let list: Vec<AccountSpec> = if text.trim_start().starts_with('[') {
+                serde_json::from_str(text).map_err(err)?
+            } else {
+                serde_json::from_str::<AccountsDoc>(text).map_err(err)?.accounts
             };
             list.into_iter().map(|a| (a, None)).collect()
         }
@@ -146,7 +142,7 @@ pub(crate) fn for_each_csv_row(
         };
         row(id, asset, balance, tier).map_err(|e| InputError::at(path, line, e))?;
         n += 1;
-        if n % PROGRESS_ROWS == 0 {
+        if n.is_multiple_of(PROGRESS_ROWS) {
             progress(rdr.position().byte());
         }
     }
@@ -171,16 +167,10 @@ fn parse_csv(
         checks.push(id, asset, balance, tier)?;
         let tier = tier.filter(|t| !t.is_empty()).unwrap_or(crate::model::account::DEFAULT_TIER);
         let k = *index.entry(id.to_string()).or_insert_with(|| {
-            order.push((
-                AccountSpec { id: id.to_string(), tier: tier.to_string(), balances: BTreeMap::new() },
-                None,
-            ));
+            order.push((AccountSpec::empty(id, tier), None));
             order.len() - 1
         });
-        if order[k].0.balances.insert(asset.to_string(), balance).is_some() {
-            return Err(format!("account '{id}' lists asset '{asset}' twice"));
-        }
-        Ok(())
+        order[k].0.add_balance(asset, balance).map_err(|e| e.to_string())
     })?;
     Ok(order)
 }
@@ -341,7 +331,10 @@ mod tests {
         let cases = [
             ("account,asset,balance\na,ETH,1\na,DOGE,1\n", "acc.csv:3: account 'a': unknown asset 'DOGE'"),
             ("account,asset,balance\na,ETH,1\nb,ETH,zz\n", "acc.csv:3: balance: 'zz' is not a decimal"),
-            ("account,asset,balance\na,ETH,1\na,ETH,2\n", "acc.csv:3: account 'a' lists asset 'ETH' twice"),
+            (
+                "account,asset,balance\na,ETH,1\na,ETH,2\n",
+                "acc.csv:3: account 'a' has a supply (positive balance) of 'ETH' already",
+            ),
             ("acct,asset,balance\n", "acc.csv:1: header must name"),
             ("account,asset,balance\na,ETH,1,extra\n", "acc.csv:2: malformed row"),
             ("account,asset,balance\na,ETH,1000000\n", "acc.csv:2: account 'a': weighted balance of 'ETH'"),
@@ -397,16 +390,21 @@ mod tests {
                 Coeff { asset: 1, coeff: -500 }
             ]
         );
+        // A zero row sets no leg.
+        let zero =
+            parse_book(Path::new("x.csv"), "account,asset,balance\na,ETH,0\na,ETH,2\n", Format::Csv, &t);
+        assert_eq!(zero.unwrap().terms(0), &[Coeff { asset: 0, coeff: 16_500 }]);
         let cases = [
             (
                 "account,asset,balance\na,ETH,10\na,ETH,-2\na,ETH,3\n",
-                "x.csv:4: account 'a' lists asset 'ETH' twice as collateral",
+                "x.csv:4: account 'a' has a supply (positive balance) of 'ETH' already",
             ),
             (
                 "account,asset,balance\na,ETH,-1\nb,ETH,1\na,ETH,-2\n",
-                "x.csv:4: account 'a' lists asset 'ETH' twice as debt",
+                "x.csv:4: account 'a' has a borrow (negative balance) of 'ETH' already",
             ),
-            ("account,asset,balance\na,ETH,0\na,ETH,2\n", "x.csv:3: account 'a' lists asset 'ETH' twice"),
+            // A positive balance that rounds away still takes its side.
+            ("account,asset,balance\na,ETH,0.00001\na,ETH,2\n", "x.csv:3: account 'a' has a supply"),
         ];
         for (text, want) in cases {
             let e = parse_book(Path::new("x.csv"), text, Format::Csv, &t).unwrap_err().to_string();
@@ -517,5 +515,51 @@ mod tests {
             );
         }
         AssetTable::new(t.venue.clone(), assets).unwrap()
+    }
+
+    #[test]
+    fn reads_two_legs_of_one_asset_in_every_format() {
+        let t = table();
+        let csv = "account,asset,balance\nalice,ETH,10\nalice,ETH,-4\nalice,USDC,-100\n";
+        let toml = "[[accounts]]\nid = \"alice\"\nbalances = { ETH = { supply = \"10\", borrow = \"-4\" }, USDC = \"-100\" }\n";
+        let json =
+            r#"{"accounts":[{"id":"alice","balances":{"ETH":{"supply":10,"borrow":"-4"},"USDC":-100}}]}"#;
+        let a = parse_accounts(Path::new("a.csv"), csv, Format::Csv, &t).unwrap();
+        let b = parse_accounts(Path::new("a.toml"), toml, Format::Toml, &t).unwrap();
+        let c = parse_accounts(Path::new("a.json"), json, Format::Json, &t).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        // ETH 10 * 0.825 and 4 * 1, each its own term, positive first; never netted to 6 ETH.
+        assert_eq!(
+            a[0].terms,
+            vec![
+                Coeff { asset: 0, coeff: 82_500 },
+                Coeff { asset: 0, coeff: -40_000 },
+                Coeff { asset: 1, coeff: -10_000 }
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_an_asset_twice_in_a_json_account_naming_file_line_account_and_asset() {
+        let t = table();
+        let p = Path::new("book.json");
+        let text = "[{\"id\":\"a1\",\"balances\":{\"ETH\":\"1\"}},\n {\"id\":\"a2\",\"balances\":{\"ETH\":\"10\",\"ETH\":\"-5\"}}]";
+        let e = parse_accounts(p, text, Format::Json, &t).unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = e.to_string();
+        assert!(e.starts_with("book.json:2: account 'a2' lists asset 'ETH' twice"), "{e}");
+        let doc = format!("{{\"accounts\": {text}}}");
+        let e = parse_accounts(p, &doc, Format::Json, &t).unwrap_err().to_string();
+        assert!(e.contains("account 'a2' lists asset 'ETH' twice"), "{e}");
+        let e = parse_accounts(
+            Path::new("b.toml"),
+            "[[accounts]]\nid = \"a\"\nbalances = { ETH = \"1\", ETH = \"-1\" }\n",
+            Format::Toml,
+            &t,
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.to_string().contains("duplicate key"), "{e}");
     }
 }

@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod breaches;
 pub mod ticks;
 pub mod time;
+pub mod unique;
 pub mod venue;
 
 use std::fmt;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use liqscan_hdl::abi::{Coeff, PriceEntry, check_terms};
+use liqscan_hdl::abi::{Coeff, PriceEntry, check_terms_software};
 use serde::{Deserialize, Serialize};
 
 use super::record::{OrderRecord, OrderState, Record};
@@ -161,7 +161,9 @@ impl DurableState {
         match rec {
             Record::Upsert { account, slot, terms } => {
                 let s = self.slot(*slot)?;
-                check_terms(terms, self.assets()).map_err(|e| ApplyError::Terms {
+                // As the software engine takes them: up to 64 terms, an asset's two legs (the card
+                // backend keeps accounts the card cannot hold on the host).
+                check_terms_software(terms, self.assets()).map_err(|e| ApplyError::Terms {
                     account: *account,
                     slot: *slot,
                     reason: e.to_string(),
@@ -378,5 +380,23 @@ mod tests {
         m.remove("live_seq");
         let s: DurableState = serde_json::from_value(v).unwrap();
         assert_eq!(s, DurableState::new(2, 1));
+    }
+
+    #[test]
+    fn accepts_what_the_software_engine_takes_and_refuses_more() {
+        let c = |asset: u16, coeff: i32| Coeff { asset, coeff };
+        let mut s = DurableState::new(2, 64);
+        let legs = vec![c(0, 10), c(0, -12), c(3, 4)];
+        s.apply(1, &Record::Upsert { account: 1, slot: 0, terms: legs.clone() }).unwrap();
+        let wide: Vec<Coeff> = (0..64).map(|a| c(a, 1)).collect();
+        s.apply(2, &Record::Upsert { account: 2, slot: 1, terms: wide.clone() }).unwrap();
+        assert_eq!(s.terms_by_slot(), vec![legs, wide]);
+        let before = s.clone();
+        let too_many: Vec<Coeff> = (0..32).flat_map(|a| [c(a, 1), c(a, -1)]).chain([c(40, 1)]).collect();
+        for bad in [too_many, vec![c(1, 5), c(1, 6)], vec![c(1, 0)]] {
+            let rec = Record::Upsert { account: 1, slot: 0, terms: bad };
+            assert!(matches!(s.apply(3, &rec), Err(ApplyError::Terms { .. })), "{rec:?}");
+            assert_eq!(s, before);
+        }
     }
 }

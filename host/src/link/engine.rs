@@ -11,9 +11,17 @@
 //! The engine starts at one slot and raises the card's parameter (a `Params` command ahead of
 //! the upsert) whenever an account arrives with more terms than any before, so a book of
 //! two-term accounts is scanned in two slots, not sixteen.
+//!
+//! Accounts the card cannot hold (more than 16 terms, or one asset as both collateral and
+//! debt: see `liqscan_hdl::abi::card_holds`) are kept on the host beside it (`held`): their
+//! card slot is left empty and their bits, computed exactly on the host, are merged into the
+//! card's bitmap words, so the bitmaps are those of the whole book.
 
-use liqscan_hdl::abi::{Coeff, Command, Event, EventEntry, PriceEntry, check_terms, ring::upsert_entries};
+use liqscan_hdl::abi::{
+    Coeff, Command, Event, EventEntry, PriceEntry, check_terms, check_terms_software, ring::upsert_entries,
+};
 
+use super::held::Held;
 use super::{CardLink, LinkError};
 use crate::bitmap;
 use crate::engine::EngineError;
@@ -45,6 +53,7 @@ pub struct LinkEngine {
     pub last_groups: u32,
     fence_token: u32,
     term_slots: u32,
+    held: Held,
 }
 
 impl LinkEngine {
@@ -79,6 +88,7 @@ impl LinkEngine {
             last_groups: 0,
             fence_token: 1,
             term_slots: 1,
+            held: Held::new(slots, assets),
         };
         e.sync()?;
         Ok(e)
@@ -92,6 +102,12 @@ impl LinkEngine {
     /// Term slots the card scans per account (the most terms of any account so far).
     pub fn term_slots(&self) -> u32 {
         self.term_slots
+    }
+
+    /// Accounts kept on the host because the card cannot hold them (more than 16 terms, or
+    /// an asset as both collateral and debt).
+    pub fn host_held(&self) -> usize {
+        self.held.len()
     }
 
     /// Account slots.
@@ -148,6 +164,8 @@ impl LinkEngine {
                 dirty_list: &mut self.dirty_list,
                 cycles: &mut self.last_cycles,
                 groups: &mut self.last_groups,
+                held_breach: &self.held.breach,
+                held_at_risk: &self.held.at_risk,
                 done: None,
             },
         )
@@ -169,10 +187,23 @@ impl LinkEngine {
         }
     }
 
-    /// Inserts or replaces an account (posted; no wait).
+    /// Inserts or replaces an account (posted; no wait). Terms the card cannot hold but the
+    /// software engine takes ([`check_terms_software`]) are kept on the host.
     pub fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), LinkFault> {
         self.check_slot(slot)?;
-        check_terms(terms, self.prices.len()).map_err(|source| EngineError::BadTerms { slot, source })?;
+        if check_terms(terms, self.prices.len()).is_err() {
+            check_terms_software(terms, self.prices.len())
+                .map_err(|source| EngineError::BadTerms { slot, source })?;
+            if !self.held.contains(slot) {
+                // Whatever the card held in this slot goes; the slot scans as empty there.
+                self.credit()?;
+                self.link.post(&Command::AccountRemove { account: slot })?;
+            }
+            let (b, a) = self.held.insert(slot, terms, &self.prices);
+            self.set_bits(slot as usize, b, a);
+            return Ok(());
+        }
+        self.held.remove(slot);
         if terms.len() as u32 > self.term_slots {
             self.credit()?;
             self.link.post(&Command::Params {
@@ -193,6 +224,10 @@ impl LinkEngine {
     /// Empties a slot (posted; no wait).
     pub fn remove(&mut self, slot: u32) -> Result<(), LinkFault> {
         self.check_slot(slot)?;
+        if self.held.remove(slot) {
+            self.set_bits(slot as usize, false, false);
+            return Ok(());
+        }
         self.credit()?;
         self.link.post(&Command::AccountRemove { account: slot })?;
         self.set_bits(slot as usize, false, false);
@@ -200,13 +235,15 @@ impl LinkEngine {
     }
 
     fn set_bits(&mut self, slot: usize, b: bool, a: bool) {
-        let w = slot / 64;
-        let (ob, oa) = (self.breach[w], self.at_risk[w]);
-        bitmap::set(&mut self.breach, slot, b);
-        bitmap::set(&mut self.at_risk, slot, a);
-        if ob != self.breach[w] || oa != self.at_risk[w] {
-            mark(&mut self.dirty, &mut self.dirty_list, w);
-        }
+        set_mirror(&mut self.breach, &mut self.at_risk, &mut self.dirty, &mut self.dirty_list, slot, b, a);
+    }
+
+    /// Rescores the host-held accounts exposed to `asset` (all with `None`) at the mirror prices.
+    fn rescore_held(&mut self, asset: Option<u16>) {
+        let LinkEngine { held, prices, breach, at_risk, dirty, dirty_list, .. } = self;
+        held.rescore(asset, prices, |slot, b, a| {
+            set_mirror(breach, at_risk, dirty, dirty_list, slot as usize, b, a)
+        });
     }
 
     /// One asset's prices move: the card scans the exposed accounts; returns when its
@@ -220,6 +257,7 @@ impl LinkEngine {
         let seq = self.link.post(&Command::Tick { asset, price })?;
         self.wait_done(seq)?;
         self.prices[asset as usize] = price;
+        self.rescore_held(Some(asset));
         Ok(())
     }
 
@@ -243,6 +281,7 @@ impl LinkEngine {
             self.wait_done(seq)?;
         }
         self.prices.copy_from_slice(prices);
+        self.rescore_held(None);
         Ok(())
     }
 
@@ -263,6 +302,24 @@ impl LinkEngine {
     }
 }
 
+fn set_mirror(
+    breach: &mut [u64],
+    at_risk: &mut [u64],
+    dirty: &mut [u64],
+    dirty_list: &mut Vec<u32>,
+    slot: usize,
+    b: bool,
+    a: bool,
+) {
+    let w = slot / 64;
+    let (ob, oa) = (breach[w], at_risk[w]);
+    bitmap::set(breach, slot, b);
+    bitmap::set(at_risk, slot, a);
+    if ob != breach[w] || oa != at_risk[w] {
+        mark(dirty, dirty_list, w);
+    }
+}
+
 fn mark(dirty: &mut [u64], list: &mut Vec<u32>, w: usize) {
     if !bitmap::get(dirty, w) {
         bitmap::set(dirty, w, true);
@@ -277,6 +334,9 @@ struct State<'a> {
     dirty_list: &'a mut Vec<u32>,
     cycles: &'a mut u32,
     groups: &'a mut u32,
+    /// Bits of host-held accounts, whose card slots are empty: ORed into every card word.
+    held_breach: &'a [u64],
+    held_at_risk: &'a [u64],
     done: Option<u32>,
 }
 
@@ -290,8 +350,8 @@ impl State<'_> {
         }
         let shift = 32 * (card_word % 2);
         let mask = !(0xFFFF_FFFFu64 << shift);
-        let nb = (self.breach[w] & mask) | (b as u64) << shift;
-        let na = (self.at_risk[w] & mask) | (a as u64) << shift;
+        let nb = (self.breach[w] & mask) | (b as u64) << shift | (self.held_breach[w] & !mask);
+        let na = (self.at_risk[w] & mask) | (a as u64) << shift | (self.held_at_risk[w] & !mask);
         if nb != self.breach[w] || na != self.at_risk[w] {
             self.breach[w] = nb;
             self.at_risk[w] = na;

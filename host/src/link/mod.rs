@@ -32,6 +32,7 @@
 
 mod driver;
 mod engine;
+mod held;
 pub mod mmio;
 
 use std::path::Path;

@@ -8,6 +8,9 @@
 //!           p_a = floor(P_a / r_a) if c_a >= 0 else ceil    r_a = 10^(value_exp - quantum_exp(a))
 //! ```
 //!
+//! An asset may give an account two terms, its supply (`b > 0`) and its borrow (`b < 0`), each
+//! with its own side's weight; they are never netted.
+//!
 //! Both roundings move every term down, so the integer health never exceeds the real health
 //! (in value quanta): rounding can delay nothing and hide no breach. The gap per term is below
 //! `|b w| / q + P / r + 1` quanta; `tests` check both directions on random inputs.
@@ -17,6 +20,6 @@ pub mod asset;
 pub mod decimal;
 pub mod venues;
 
-pub use account::{AccountSpec, CompileError};
+pub use account::{AccountSpec, CompileError, LegError, Legs, Side};
 pub use asset::{AssetSpec, AssetTable, QuoteError, TierWeights, VenueSpec};
 pub use decimal::{Decimal, DecimalError};

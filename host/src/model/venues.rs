@@ -60,14 +60,15 @@ pub fn quote_asset(symbol: &str, quantum_exp: i32) -> AssetSpec {
 }
 
 /// The account's exact real-valued health `sum b * w(b) * P` in quote units (no quantisation),
-/// the value the integer datapath approximates from below.
+/// over every leg (an asset's supply and borrow each with its own weight), the value the
+/// integer datapath approximates from below.
 pub fn real_health(
     table: &AssetTable,
     account: &AccountSpec,
     prices: &BTreeMap<String, Decimal>,
 ) -> Result<Decimal, DecimalError> {
     let mut h = Decimal::ZERO;
-    for (symbol, &b) in &account.balances {
+    for (symbol, b) in account.legs() {
         let spec = &table.assets()[table.index_of(symbol).expect("known asset") as usize];
         let w = spec.tiers[&account.tier];
         let w = if b.is_negative() { w.liability_weight } else { w.asset_weight };
@@ -84,7 +85,7 @@ pub fn aave_health_factor(
     prices: &BTreeMap<String, Decimal>,
 ) -> Result<Option<(Decimal, Decimal)>, DecimalError> {
     let (mut num, mut den) = (Decimal::ZERO, Decimal::ZERO);
-    for (symbol, &b) in &account.balances {
+    for (symbol, b) in account.legs() {
         let spec = &table.assets()[table.index_of(symbol).expect("known asset") as usize];
         let lt = spec.tiers[&account.tier].asset_weight;
         if b.is_negative() {

@@ -125,7 +125,7 @@ impl KeeperBook {
             .enumerate()
             .map(|(slot, a)| {
                 let mut positions = Vec::new();
-                for (symbol, &b) in &a.balances {
+                for (symbol, b) in a.legs() {
                     let asset = table.index_of(symbol).ok()?;
                     let spec = table.get(asset)?;
                     let w = spec.tiers.get(&a.tier)?;

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crossbeam::queue::ArrayQueue;
-use liqscan_hdl::abi::{Coeff, MAX_COEFFS_PER_ACCOUNT, PriceEntry};
+use liqscan_hdl::abi::{Coeff, MAX_SOFTWARE_TERMS, PriceEntry};
 
 use crate::bitmap;
 use crate::engine::{EngineError, ScanEngine, SoftwareEngine};
@@ -104,7 +104,10 @@ impl Clock {
     }
 }
 
-/// One message into the pipeline. `Copy`, fixed size: nothing to allocate or free.
+/// One message into the pipeline. `Copy`, fixed size: nothing to allocate or free. An upsert
+/// carries room for [`MAX_SOFTWARE_TERMS`] terms inline (520 bytes), so every message is that
+/// size: boxing the terms would allocate per upsert on the hot path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FeedMsg {
     /// One asset's prices.
@@ -120,8 +123,9 @@ pub enum FeedMsg {
         slot: u32,
         /// Terms used.
         n: u8,
-        /// Terms (first `n`).
-        terms: [Coeff; MAX_COEFFS_PER_ACCOUNT],
+        /// Terms (first `n`); up to [`MAX_SOFTWARE_TERMS`], as the software engine takes them
+        /// (the card backend keeps accounts the card cannot hold on the host).
+        terms: [Coeff; MAX_SOFTWARE_TERMS],
     },
     /// Empty a slot.
     Remove {
@@ -133,9 +137,9 @@ pub enum FeedMsg {
 }
 
 impl FeedMsg {
-    /// An upsert from a slice of terms (at most 16).
+    /// An upsert from a slice of terms (at most [`MAX_SOFTWARE_TERMS`]; panics beyond).
     pub fn upsert(slot: u32, t: &[Coeff]) -> FeedMsg {
-        let mut terms = [Coeff::default(); MAX_COEFFS_PER_ACCOUNT];
+        let mut terms = [Coeff::default(); MAX_SOFTWARE_TERMS];
         terms[..t.len()].copy_from_slice(t);
         FeedMsg::Upsert { slot, n: t.len() as u8, terms }
     }
