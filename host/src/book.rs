@@ -109,6 +109,9 @@ fn offset(n: usize) -> u32 {
     u32::try_from(n).expect("book offsets fit u32 (the load's memory check refuses larger books)")
 }
 
+/// Distinct tier names a book may use.
+const MAX_TIER_NAMES: usize = 1024;
+
 /// Bytes the compact book takes per account: 8 of offsets, 8 a term, plus the id.
 pub const BOOK_BYTES_PER_ACCOUNT: usize = 8;
 /// Bytes a term takes in the book.
@@ -189,12 +192,16 @@ impl<'t> BookBuilder<'t> {
         &self.ids[Book::span(&self.id_ends, k)]
     }
 
-    fn tier_index(&mut self, tier: &str) -> u16 {
+    fn tier_index(&mut self, tier: &str) -> Result<u16, String> {
         match self.tier_names.iter().position(|t| t == tier) {
-            Some(i) => i as u16,
+            Some(i) => Ok(i as u16),
+            // Real tiers are the venue's few; only zero rows can name others.
+            None if self.tier_names.len() >= MAX_TIER_NAMES => {
+                Err(format!("more than {MAX_TIER_NAMES} different tier names; '{tier}' is one too many"))
+            }
             None => {
                 self.tier_names.push(tier.to_string());
-                (self.tier_names.len() - 1) as u16
+                Ok((self.tier_names.len() - 1) as u16)
             }
         }
     }
@@ -211,6 +218,11 @@ impl<'t> BookBuilder<'t> {
         if id.is_empty() {
             return Err("empty account id".into());
         }
+        if self.ids.len() + id.len() > u32::MAX as usize || self.legs.len() >= u32::MAX as usize {
+            return Err(
+                "the book passes 4 GiB of ids or 4 G rows, more than a book may hold; split it".into()
+            );
+        }
         let tier = tier.filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TIER);
         let asset_ix = match self.symbols.iter().position(|s| s == asset) {
             Some(i) => i as u16,
@@ -221,7 +233,7 @@ impl<'t> BookBuilder<'t> {
         let coeff = self.table.compile_leg(id, tier, asset_ix, balance).map_err(|e| e.to_string())?;
         let side = if balance.is_negative() { Side::Borrow } else { Side::Supply };
         let leg = Leg { asset: asset_ix, side, coeff: coeff.map_or(0, |c| c.coeff) };
-        let tier_ix = self.tier_index(tier);
+        let tier_ix = self.tier_index(tier)?;
         let n = self.accounts();
         // The common case: another row of the account being written.
         let k = if n > 0 && self.id(n - 1) == id {

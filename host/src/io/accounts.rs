@@ -467,6 +467,22 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Any text: a book or an error naming the file, never a panic.
+        #[test]
+        fn the_book_reader_never_panics(rows in proptest::collection::vec(
+            ("[a-c\"]{0,3}", "(ETH|USDC|DOGE|)", "-?[0-9]{0,12}(\\.[0-9]{0,20})?", "(default|vip|)"), 0..20)
+        ) {
+            let mut text = String::from("account,asset,balance,tier\n");
+            for (a, s, b, t) in rows {
+                text.push_str(&format!("{a},{s},{b},{t}\n"));
+            }
+            if let Err(e) = parse_book(Path::new("f.csv"), &text, Format::Csv, &table()) {
+                proptest::prop_assert_eq!(e.file, std::path::PathBuf::from("f.csv"));
+            }
+        }
+    }
+
+    proptest::proptest! {
         /// Random books in random row order: the compact book equals the compiled specs.
         #[test]
         fn csv_book_agrees_with_compiled_specs(
