@@ -22,10 +22,10 @@ pub struct Args {
     /// Venue file: settings and assets (.toml or .json).
     #[arg(long)]
     pub venue: PathBuf,
-    /// Accounts (.toml, .json, .csv, or Arrow IPC .arrow/.feather, Parquet .parquet).
+    /// Accounts (.toml, .json, .csv, or Arrow IPC .arrow/.feather).
     #[arg(long)]
     pub accounts: PathBuf,
-    /// Price ticks (.csv or .jsonl); may be given several times.
+    /// Price ticks (.csv, .jsonl or Arrow IPC .arrow/.feather); may be given several times.
     #[arg(long)]
     pub ticks: Vec<PathBuf>,
     /// OHLC bar files (JSON) as SYMBOL=PATH, e.g. ETH=../shared/data/eth-usd-10m/2020-03-12.json.

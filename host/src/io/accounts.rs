@@ -175,9 +175,11 @@ fn parse_csv(
     Ok(order)
 }
 
-/// Reads an account file (.toml, .json or .csv) and compiles every account against the venue.
+/// Reads an account file (.toml, .json or .csv) and compiles every account against the venue
+/// (Arrow IPC files load into the compact book only: [`read_book`]).
 pub fn read_accounts(path: &Path, table: &AssetTable) -> Result<Vec<LoadedAccount>, InputError> {
     match Format::of(path)? {
+        Format::Arrow => Err(InputError::file(path, "Arrow IPC accounts load with read_book (liqscan scan)")),
         Format::Csv => {
             let specs = parse_csv(path, open(path)?, table)?;
             compile_specs(path, specs, table)
@@ -214,6 +216,7 @@ pub fn read_book(
             )?;
             Ok(b.finish())
         }
+        Format::Arrow => super::columnar::read_book(path, table, progress),
         f => {
             let loaded = parse_accounts(path, &read_text(path)?, f, table)?;
             progress(total, total);

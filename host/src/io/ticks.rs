@@ -36,7 +36,12 @@ pub struct Tick {
     pub entry: PriceEntry,
 }
 
-fn make_tick(table: &AssetTable, ts_ns: i64, symbol: &str, price: Decimal) -> Result<Tick, String> {
+pub(crate) fn make_tick(
+    table: &AssetTable,
+    ts_ns: i64,
+    symbol: &str,
+    price: Decimal,
+) -> Result<Tick, String> {
     let asset = table.index_of(symbol).map_err(|e| e.to_string())?;
     let entry = table.quote(asset, price).map_err(|e| e.to_string())?;
     Ok(Tick { ts_ns, asset, price, entry })
@@ -135,10 +140,12 @@ fn parse_ticks_from(
     Ok(out)
 }
 
-/// Reads a tick file (.csv or .jsonl), streaming it.
+/// Reads a tick file (.csv or .jsonl, streamed; or Arrow IPC, see [`columnar`](super::columnar)).
 pub fn read_ticks(path: &Path, table: &AssetTable) -> Result<Vec<Tick>, InputError> {
-    let format = Format::of(path)?;
-    parse_ticks_from(path, super::accounts::open(path)?, format, table)
+    match Format::of(path)? {
+        Format::Arrow => super::columnar::read_ticks(path, table),
+        format => parse_ticks_from(path, super::accounts::open(path)?, format, table),
+    }
 }
 
 /// One OHLC bar of the bar files.
