@@ -155,7 +155,7 @@ fn a_book_over_the_memory_limit_is_refused_with_its_size_and_the_limit() {
         "--ticks",
         "examples/usdc.csv",
         "--max-memory",
-        "64K",
+        "16K",
     ]);
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
