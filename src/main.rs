@@ -28,6 +28,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Scan given account and tick files and report breaches.
     Scan(cmd::scan::Args),
+    /// Write a generated lending book and crash ticks (for the whole-job benchmark).
+    GenBook(cmd::gen_book::Args),
     /// Simulate a venue scenario (market, oracle, liquidations, insurance fund).
     Sim(cmd::sim::Args),
     /// Run a grid of scenarios and tabulate bad debt.
@@ -45,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Command::BenchLink(a) => cmd::bench_link::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Scan(a) => cmd::scan::run(a),
+        Command::GenBook(a) => cmd::gen_book::run(a),
         Command::Sim(a) => cmd::sim::run(a),
         Command::Sweep(a) => cmd::sim::sweep(a),
         Command::JournalDrill(a) => cmd::journal::run(a),

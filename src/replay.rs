@@ -6,11 +6,11 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use hdrhistogram::Histogram;
 use liqscan_host::bitmap;
-use liqscan_host::engine::{Routing, ScanEngine, SoftwareEngine};
-use liqscan_host::io::accounts::LoadedAccount;
+use liqscan_host::book::Book;
+use liqscan_host::engine::{EngineError, Routing, ScanEngine, SoftwareEngine};
 use liqscan_host::io::breaches::{BreachEvent, EventKind};
 use liqscan_host::io::ticks::Tick;
 use liqscan_host::io::time::format_timestamp;
@@ -36,7 +36,7 @@ pub struct ReplayStats {
 /// A book loaded into the software engine, ready for ticks.
 pub struct Replay<'a> {
     table: &'a AssetTable,
-    accounts: &'a [LoadedAccount],
+    book: &'a Book,
     engine: SoftwareEngine,
     prev_breach: Vec<u64>,
     prev_at_risk: Vec<u64>,
@@ -50,26 +50,32 @@ pub struct Replay<'a> {
 }
 
 impl<'a> Replay<'a> {
-    /// Loads every account into a fresh engine (slot = position in `accounts`) that routes
-    /// each tick as `routing` says.
-    pub fn new(table: &'a AssetTable, accounts: &'a [LoadedAccount], routing: Routing) -> Result<Self> {
-        let mut engine = SoftwareEngine::new(accounts.len(), table.len()).with_routing(routing);
-        let mut held = vec![false; table.len()];
-        for (slot, a) in accounts.iter().enumerate() {
-            engine
-                .upsert(slot as u32, &a.terms)
-                .with_context(|| format!("loading account '{}'", a.spec.id))?;
-            for t in &a.terms {
-                held[t.asset as usize] = true;
-            }
+    /// Loads every account into a fresh engine (slot = position in `book`) that routes each
+    /// tick as `routing` says.
+    pub fn new(table: &'a AssetTable, book: &'a Book, routing: Routing) -> Result<Self> {
+        let mut engine = SoftwareEngine::new(book.len(), table.len()).with_routing(routing);
+        // One bulk load: every structure built once (sort, then build), not account by account.
+        if let Err(e) = engine.load((0..book.len()).map(|slot| (slot as u32, book.terms(slot)))) {
+            let id = match &e {
+                EngineError::BadTerms { slot, .. } | EngineError::SlotOutOfRange { slot, .. } => {
+                    ((*slot as usize) < book.len()).then(|| book.id(*slot as usize).to_string())
+                }
+                _ => None,
+            };
+            return Err(match id {
+                Some(id) => anyhow::Error::new(e).context(format!("loading account '{id}'")),
+                None => anyhow::Error::new(e).context("loading the book"),
+            });
         }
-        let words = bitmap::words_for(accounts.len());
+        engine.loaded();
+        let held = book.held_assets(table.len());
+        let words = bitmap::words_for(book.len());
         let mut changed = Vec::with_capacity(words);
         engine.changed_words(&mut changed);
         changed.clear();
         Ok(Replay {
             table,
-            accounts,
+            book,
             engine,
             prev_breach: vec![0; words],
             prev_at_risk: vec![0; words],
@@ -136,7 +142,7 @@ impl<'a> Replay<'a> {
                     emit(BreachEvent {
                         tick: index,
                         ts: ts.clone(),
-                        account: self.accounts[slot as usize].spec.id.clone(),
+                        account: self.book.id(slot as usize).to_string(),
                         slot,
                         event: kind,
                         health: self.table.value_of(h.spot).to_string(),

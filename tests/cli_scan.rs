@@ -143,3 +143,81 @@ fn bad_inputs_name_the_file_line_and_problem() {
         "--bars 'ETH': expected SYMBOL=PATH",
     );
 }
+
+#[test]
+fn a_book_over_the_memory_limit_is_refused_with_its_size_and_the_limit() {
+    let o = liqscan(&[
+        "scan",
+        "--venue",
+        "examples/venue.toml",
+        "--accounts",
+        "examples/accounts.csv",
+        "--ticks",
+        "examples/usdc.csv",
+        "--max-memory",
+        "16K",
+    ]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("examples/accounts.csv: a book of 0 MB (about"), "{e}");
+    assert!(e.contains("the limit is 0 MB (--max-memory)"), "{e}");
+    // The same book under a limit it fits passes the check.
+    let bars_arg = format!("ETH={}", bars().display());
+    let o = liqscan(&[
+        "scan",
+        "--venue",
+        "examples/venue.toml",
+        "--accounts",
+        "examples/accounts.csv",
+        "--ticks",
+        "examples/usdc.csv",
+        "--bars",
+        &bars_arg,
+        "--max-memory",
+        "1G",
+        "--out",
+        "/dev/null",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn gen_book_is_deterministic_and_its_book_scans() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for d in &dirs {
+        let p = d.path().to_str().unwrap();
+        let o = liqscan(&["gen-book", "--accounts", "2000", "--ticks", "50", "--seed", "7", "--dir", p]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for f in ["venue.toml", "accounts.csv", "ticks.csv"] {
+        let a = std::fs::read(dirs[0].path().join(f)).unwrap();
+        assert_eq!(a, std::fs::read(dirs[1].path().join(f)).unwrap(), "{f} differs between two runs");
+    }
+    let d = dirs[0].path();
+    let table = read_venue(&d.join("venue.toml")).unwrap();
+    let book =
+        liqscan_host::io::accounts::read_book(&d.join("accounts.csv"), &table, &mut |_, _| {}).unwrap();
+    assert_eq!(book.len(), 2000);
+    // 70 % pairs (2 terms), 30 % four-asset accounts, every one holding ETH (asset 0).
+    assert!(book.iter().all(|(_, t)| t.iter().any(|c| c.asset == 0 && c.coeff > 0)));
+    let fours = book.iter().filter(|(_, t)| t.len() == 4).count();
+    assert!((450..750).contains(&fours), "{fours} four-term accounts of 2000");
+    let s = |k: &str| d.join(k).to_str().unwrap().to_string();
+    let o = liqscan(&[
+        "scan",
+        "--venue",
+        &s("venue.toml"),
+        "--accounts",
+        &s("accounts.csv"),
+        "--ticks",
+        &s("ticks.csv"),
+        "--out",
+        "/dev/null",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["accounts"], 2000);
+    assert_eq!(summary["ticks"], 54);
+    assert!(summary["stats"]["breaches"].as_u64().unwrap() > 0, "the crash breaches someone: {summary}");
+}

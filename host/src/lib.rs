@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod bitmap;
+pub mod book;
 pub mod dispatch;
 pub mod engine;
 pub mod feed;

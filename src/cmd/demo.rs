@@ -87,7 +87,7 @@ pub fn run(a: Args) -> Result<()> {
     check_book_size("--accounts", a.accounts, DEMO_BYTES_PER_ACCOUNT)?;
     let t0 = Instant::now();
     let table = demo_book::venue();
-    let book = demo_book::book(&table, a.accounts, a.seed);
+    let book = liqscan_host::io::accounts::book_of(&demo_book::book(&table, a.accounts, a.seed));
     let ticks = demo_book::price_path(&table, a.seed);
     let mut replay = Replay::new(&table, &book, a.routing.into())?;
     let setup_ms = t0.elapsed().as_secs_f64() * 1e3;

@@ -3,6 +3,7 @@
 pub mod bench_link;
 pub mod card;
 pub mod demo;
+pub mod gen_book;
 pub mod journal;
 pub mod run;
 pub mod scan;

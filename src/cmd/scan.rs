@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use liqscan_host::book::Book;
+use liqscan_host::io::accounts::{book_of, estimate_book, read_book};
 use liqscan_host::io::breaches::BreachWriter;
 use liqscan_host::io::ticks::{Tick, read_bars, read_ticks};
+use liqscan_host::io::venue::read_venue_draft;
 use liqscan_host::io::venue_book::{VenueAndBook, read_venue_and_book};
 use serde::Serialize;
 
@@ -20,10 +23,10 @@ pub struct Args {
     /// Venue file: settings and assets (.toml or .json).
     #[arg(long)]
     pub venue: PathBuf,
-    /// Accounts (.toml, .json or .csv).
+    /// Accounts (.toml, .json, .csv, or Arrow IPC .arrow/.feather).
     #[arg(long)]
     pub accounts: PathBuf,
-    /// Price ticks (.csv or .jsonl); may be given several times.
+    /// Price ticks (.csv, .jsonl or Arrow IPC .arrow/.feather); may be given several times.
     #[arg(long)]
     pub ticks: Vec<PathBuf>,
     /// OHLC bar files (JSON) as SYMBOL=PATH, e.g. ETH=../shared/data/eth-usd-10m/2020-03-12.json.
@@ -38,11 +41,128 @@ pub struct Args {
     /// Print the summary as JSON (on standard error when events go to standard output).
     #[arg(long)]
     pub json: bool,
+    /// Refuse a book whose load is estimated to need more memory than this (bytes, or with
+    /// a K, M or G suffix); default: the memory the system has available.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub max_memory: Option<u64>,
+}
+
+/// Parses `123`, `512M`, `2G` (powers of 1024).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mul) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1u64 << 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| format!("'{s}' is not a byte count (e.g. 1500000000, 512M, 2G)"))
+}
+
+/// Engine bytes per account slot and per term, for the memory estimate. The whole scan of the
+/// generated 1,000,000-account book (2.6 M terms) peaked at 229 MiB resident (docs/PERFORMANCE.md,
+/// "The compact book"); these give about 300 MB for it with the book's own estimate, a margin
+/// of a quarter. The engine's layout is its own: re-measure when it changes.
+const ENGINE_BYTES_PER_ACCOUNT: u64 = 100;
+const ENGINE_BYTES_PER_TERM: u64 = 50;
+
+/// Memory the system can give this process: MemAvailable, or the cgroup's limit if lower.
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let avail = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)?;
+    let cgroup =
+        std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().and_then(|v| v.trim().parse::<u64>().ok());
+    Some(cgroup.map_or(avail, |c| c.min(avail)))
+}
+
+/// Refuses a book estimated (from its file size) to need more memory than the limit, before
+/// reading it, so that the kernel does not kill the load halfway.
+fn check_memory(path: &std::path::Path, limit: Option<u64>) -> Result<()> {
+    let est = estimate_book(path)?;
+    let need = est.load_bytes + est.accounts * ENGINE_BYTES_PER_ACCOUNT + est.terms * ENGINE_BYTES_PER_TERM;
+    let (limit, what) = match limit {
+        Some(l) => (l, "--max-memory"),
+        None => match available_memory() {
+            Some(l) => (l, "the memory available (MemAvailable or the cgroup limit)"),
+            None => return Ok(()),
+        },
+    };
+    if need > limit {
+        bail!(
+            "{}: a book of {} MB (about {} accounts, {} terms) needs about {} MB to load and scan; \
+             the limit is {} MB ({what}); split the book or run where more memory is free",
+            path.display(),
+            est.file_bytes / 1_000_000,
+            est.accounts,
+            est.terms,
+            need / 1_000_000,
+            limit / 1_000_000
+        );
+    }
+    Ok(())
+}
+
+/// A progress bar on standard error that appears only once a load has taken a second (and
+/// only on a terminal: indicatif hides it otherwise).
+struct LoadBar {
+    bar: ProgressBar,
+    t0: Instant,
+    shown: bool,
+}
+
+impl LoadBar {
+    fn new(what: &str) -> Self {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{what} {{bar:40}} {{bytes}}/{{total_bytes}} {{bytes_per_sec}}"
+            ))
+            .expect("template"),
+        );
+        LoadBar { bar, t0: Instant::now(), shown: false }
+    }
+
+    fn update(&mut self, done: u64, total: u64) {
+        if !self.shown && self.t0.elapsed().as_secs_f64() > 1.0 {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.shown = true;
+        }
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+    }
+}
+
+/// Reads the accounts into the compact book, with a progress bar on long loads.
+fn load_book(a: &Args, table: &liqscan_host::model::AssetTable) -> Result<Book> {
+    check_memory(&a.accounts, a.max_memory)?;
+    let mut bar = LoadBar::new("accounts");
+    let book = read_book(&a.accounts, table, &mut |done, total| bar.update(done, total))?;
+    bar.bar.finish_and_clear();
+    Ok(book)
 }
 
 #[derive(Serialize)]
 struct Summary {
     accounts: usize,
+    terms: usize,
+    /// Reading and compiling the accounts file.
+    read_ms: f64,
+    /// Loading the book into the engine.
+    engine_load_ms: f64,
+    /// Reading the tick files.
+    ticks_read_ms: f64,
+    /// Applying the ticks and writing the events.
+    ticks_ms: f64,
+    /// Bytes the compact book holds.
+    book_bytes: usize,
     assets: usize,
     ticks: usize,
     breached_at_end: usize,
@@ -53,9 +173,21 @@ struct Summary {
 
 /// Runs the scan.
 pub fn run(a: Args) -> Result<()> {
-    let book = read_venue_and_book(&a.venue, &a.accounts)?;
-    report_quanta(&book);
-    let VenueAndBook { table, accounts, .. } = book;
+    let draft = read_venue_draft(&a.venue)?;
+    let t_read = Instant::now();
+    let (table, book) = if draft.needs_book() {
+        // Quanta left to choose: the specs are needed, so the book is read the long way.
+        let vb = read_venue_and_book(&a.venue, &a.accounts)?;
+        report_quanta(&vb);
+        let book = book_of(&vb.accounts);
+        (vb.table, book)
+    } else {
+        let table = draft.provisional();
+        let book = load_book(&a, &table)?;
+        (table, book)
+    };
+    let read_ms = t_read.elapsed().as_secs_f64() * 1e3;
+    let t_ticks = Instant::now();
     let mut ticks: Vec<Tick> = Vec::new();
     for p in &a.ticks {
         ticks.extend(read_ticks(p, &table)?);
@@ -71,7 +203,10 @@ pub fn run(a: Args) -> Result<()> {
     }
     // Several files interleave by time; the sort is stable, so equal times keep file order.
     ticks.sort_by_key(|t| t.ts_ns);
-    let mut replay = Replay::new(&table, &accounts, a.routing.into())?;
+    let ticks_read_ms = t_ticks.elapsed().as_secs_f64() * 1e3;
+    let t_engine = Instant::now();
+    let mut replay = Replay::new(&table, &book, a.routing.into())?;
+    let engine_load_ms = t_engine.elapsed().as_secs_f64() * 1e3;
     let to_stdout = a.out.as_os_str() == "-";
     let sink: Box<dyn Write> = if to_stdout {
         Box::new(std::io::stdout().lock())
@@ -98,9 +233,16 @@ pub fn run(a: Args) -> Result<()> {
         return Err(e).context("writing breach events");
     }
     writer.finish().context("writing breach events")?;
+    let ticks_ms = t0.elapsed().as_secs_f64() * 1e3;
     replay.check_priced()?;
     let s = Summary {
-        accounts: accounts.len(),
+        accounts: book.len(),
+        terms: book.term_count(),
+        read_ms,
+        engine_load_ms,
+        ticks_read_ms,
+        ticks_ms,
+        book_bytes: book.heap_bytes(),
         assets: table.len(),
         ticks: ticks.len(),
         breached_at_end: replay.breached_now(),
@@ -113,11 +255,13 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         let l = &s.tick_latency;
         format!(
-            "{} accounts, {} ticks in {:.0} ms: {} breach events over {} accounts, {} recoveries, {} at-risk events; \
+            "{} accounts read in {:.0} ms, loaded into the engine in {:.0} ms; {} ticks in {:.0} ms: {} breach events over {} accounts, {} recoveries, {} at-risk events; \
              {} breached and {} at risk at the end\nengine latency per tick (us): p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}",
             s.accounts,
+            s.read_ms,
+            s.engine_load_ms,
             s.ticks,
-            t0.elapsed().as_secs_f64() * 1e3,
+            s.ticks_ms,
             s.stats.breaches,
             s.stats.accounts_breached,
             s.stats.recoveries,

@@ -12,12 +12,15 @@
 //! the file and line (CSV) or the account's position (TOML/JSON).
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use liqscan_hdl::abi::Coeff;
 use serde::Deserialize;
 
 use super::{Format, InputError, json_line, read_text, toml_line};
+use crate::book::{BOOK_BYTES_PER_TERM, Book, BookBuilder};
 use crate::model::{AccountSpec, AssetTable, Decimal};
 
 /// An account as read and compiled: its spec and its datapath terms.
@@ -63,9 +66,19 @@ pub fn parse_accounts(
             };
             list.into_iter().map(|a| (a, None)).collect()
         }
-        Format::Csv => parse_csv(path, text, table)?,
-        Format::Jsonl => return Err(InputError::file(path, "accounts must be .toml, .json or .csv")),
+        Format::Csv => parse_csv(path, text.as_bytes(), table)?,
+        _ => return Err(InputError::file(path, "accounts must be .toml, .json, .csv, .arrow or .parquet")),
     };
+    compile_specs(path, specs, table)
+}
+
+/// Checks ids are unique and compiles each account; `line` (CSV) or the account's position
+/// names it in errors.
+fn compile_specs(
+    path: &Path,
+    specs: Vec<(AccountSpec, Option<usize>)>,
+    table: &AssetTable,
+) -> Result<Vec<LoadedAccount>, InputError> {
     let mut seen = HashMap::new();
     let mut out = Vec::with_capacity(specs.len());
     for (n, (spec, line)) in specs.into_iter().enumerate() {
@@ -82,14 +95,19 @@ pub fn parse_accounts(
     Ok(out)
 }
 
-fn parse_csv(
+/// Reads long-form CSV rows (`account,asset,balance[,tier]`) from `input`, trimming fields, and
+/// hands each to `row` with its line; `progress` gets the bytes read so far now and then. The
+/// first problem, the reader's or `row`'s, stops the read with the file and line.
+pub(crate) fn for_each_csv_row(
     path: &Path,
-    text: &str,
-    table: &AssetTable,
-) -> Result<Vec<(AccountSpec, Option<usize>)>, InputError> {
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
-    let headers = rdr.headers().map_err(|e| InputError::at(path, 1, e))?.clone();
-    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    input: impl Read,
+    progress: &mut dyn FnMut(u64),
+    mut row: impl FnMut(&str, &str, Decimal, Option<&str>) -> Result<(), String>,
+) -> Result<(), InputError> {
+    // Fields are trimmed here rather than by the csv crate, whose trim copies every record.
+    let mut rdr = csv::ReaderBuilder::new().from_reader(input);
+    let headers = rdr.byte_headers().map_err(|e| InputError::at(path, 1, e))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim_ascii().eq_ignore_ascii_case(name.as_bytes()));
     let (Some(ia), Some(is), Some(ib)) = (col("account"), col("asset"), col("balance")) else {
         return Err(InputError::at(
             path,
@@ -98,49 +116,193 @@ fn parse_csv(
         ));
     };
     let it = col("tier");
+    let mut rec = csv::ByteRecord::new();
+    let mut n: u64 = 0;
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                return Err(InputError::at(path, line, format!("malformed row: {e}")));
+            }
+        }
+        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+        let field = |i: usize, name: &str| {
+            std::str::from_utf8(rec.get(i).unwrap_or(b"").trim_ascii())
+                .map_err(|_| InputError::at(path, line, format!("malformed row: {name} is not UTF-8")))
+        };
+        let id = field(ia, "account")?;
+        let asset = field(is, "asset")?;
+        let balance: Decimal =
+            field(ib, "balance")?.parse().map_err(|e| InputError::at(path, line, format!("balance: {e}")))?;
+        let tier = match it {
+            Some(i) => Some(field(i, "tier")?),
+            None => None,
+        };
+        row(id, asset, balance, tier).map_err(|e| InputError::at(path, line, e))?;
+        n += 1;
+        if n.is_multiple_of(PROGRESS_ROWS) {
+            progress(rdr.position().byte());
+        }
+    }
+    progress(rdr.position().byte());
+    Ok(())
+}
+
+/// Rows between two progress reports.
+const PROGRESS_ROWS: u64 = 1 << 16;
+
+fn parse_csv(
+    path: &Path,
+    input: impl Read,
+    table: &AssetTable,
+) -> Result<Vec<(AccountSpec, Option<usize>)>, InputError> {
+    // The compact builder checks the rows (the same checks as the book's); the specs are
+    // kept beside it for callers that want them.
+    let mut checks = BookBuilder::new(table);
     let mut order: Vec<(AccountSpec, Option<usize>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| {
-            let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
-            InputError::at(path, line, format!("malformed row: {e}"))
-        })?;
-        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
-        let field = |i: usize| rec.get(i).unwrap_or("");
-        let id = field(ia);
-        if id.is_empty() {
-            return Err(InputError::at(path, line, "empty account id"));
-        }
-        let asset = field(is).to_string();
-        let balance: Decimal =
-            field(ib).parse().map_err(|e| InputError::at(path, line, format!("balance: {e}")))?;
-        let tier = it.map(field).filter(|t| !t.is_empty()).unwrap_or(crate::model::account::DEFAULT_TIER);
-        // Compile the row on its own so that its problem is reported at its own line.
-        let mut row = AccountSpec::empty(id, tier);
-        row.add_balance(&asset, balance).expect("an empty account takes any balance");
-        table.compile(&row).map_err(|e| InputError::at(path, line, e))?;
+    for_each_csv_row(path, input, &mut |_| {}, |id, asset, balance, tier| {
+        checks.push(id, asset, balance, tier)?;
+        let tier = tier.filter(|t| !t.is_empty()).unwrap_or(crate::model::account::DEFAULT_TIER);
         let k = *index.entry(id.to_string()).or_insert_with(|| {
-            order.push((AccountSpec::empty(id, tier), Some(line)));
+            order.push((AccountSpec::empty(id, tier), None));
             order.len() - 1
         });
-        let spec = &mut order[k].0;
-        if spec.tier != tier {
-            return Err(InputError::at(
-                path,
-                line,
-                format!("account '{id}' is in tier '{}' above, '{tier}' here", spec.tier),
-            ));
-        }
-        spec.add_balance(&asset, balance).map_err(|e| InputError::at(path, line, e))?;
-    }
+        order[k].0.add_balance(asset, balance).map_err(|e| e.to_string())
+    })?;
     Ok(order)
 }
 
-/// Reads an account file (.toml, .json or .csv) and compiles every account against the venue.
+/// Reads an account file (.toml, .json or .csv) and compiles every account against the venue
+/// (Arrow IPC files load into the compact book only: [`read_book`]).
 pub fn read_accounts(path: &Path, table: &AssetTable) -> Result<Vec<LoadedAccount>, InputError> {
-    let text = read_text(path)?;
-    parse_accounts(path, &text, Format::of(path)?, table)
+    match Format::of(path)? {
+        Format::Arrow => Err(InputError::file(path, "Arrow IPC accounts load with read_book (liqscan scan)")),
+        Format::Csv => {
+            let specs = parse_csv(path, open(path)?, table)?;
+            compile_specs(path, specs, table)
+        }
+        f => parse_accounts(path, &read_text(path)?, f, table),
+    }
 }
+
+/// Opens a file for streaming, naming it in the error.
+pub(crate) fn open(path: &Path) -> Result<BufReader<File>, InputError> {
+    File::open(path)
+        .map(|f| BufReader::with_capacity(1 << 20, f))
+        .map_err(|e| InputError::file(path, format!("cannot read: {e}")))
+}
+
+/// Reads an account file into the compact [`Book`], streaming CSV and the columnar formats;
+/// `progress(done, total)` hears of the bytes read now and then (for a progress bar).
+pub fn read_book(
+    path: &Path,
+    table: &AssetTable,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Book, InputError> {
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    match Format::of(path)? {
+        Format::Csv => {
+            let mut b = BookBuilder::new(table);
+            let est = estimate_book(path)?;
+            b.reserve(est.accounts as usize, est.terms as usize);
+            for_each_csv_row(
+                path,
+                open(path)?,
+                &mut |done| progress(done, total),
+                |id, asset, balance, tier| b.push(id, asset, balance, tier),
+            )?;
+            Ok(b.finish())
+        }
+        Format::Arrow => super::columnar::read_book(path, table, progress),
+        f => {
+            let loaded = parse_accounts(path, &read_text(path)?, f, table)?;
+            progress(total, total);
+            Ok(book_of(&loaded))
+        }
+    }
+}
+
+/// Parses account text into the compact [`Book`] (CSV as [`read_book`] reads it; TOML and JSON
+/// through [`parse_accounts`]).
+pub fn parse_book(path: &Path, text: &str, format: Format, table: &AssetTable) -> Result<Book, InputError> {
+    match format {
+        Format::Csv => {
+            let mut b = BookBuilder::new(table);
+            for_each_csv_row(path, text.as_bytes(), &mut |_| {}, |id, asset, balance, tier| {
+                b.push(id, asset, balance, tier)
+            })?;
+            Ok(b.finish())
+        }
+        f => Ok(book_of(&parse_accounts(path, text, f, table)?)),
+    }
+}
+
+/// The compact book of accounts already loaded (slot = position).
+pub fn book_of(accounts: &[LoadedAccount]) -> Book {
+    let mut book = Book::default();
+    for a in accounts {
+        book.push(&a.spec.id, &a.terms);
+    }
+    book
+}
+
+/// What a book file will take, estimated from its size before reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookEstimate {
+    /// The file's size in bytes.
+    pub file_bytes: u64,
+    /// Accounts, estimated.
+    pub accounts: u64,
+    /// Rows (terms), estimated.
+    pub terms: u64,
+    /// Bytes the compact book and its load take at their peak, estimated.
+    pub load_bytes: u64,
+}
+
+/// Estimates a book file's accounts, terms and load memory from its size and, for CSV, its
+/// first rows (their mean length and how many rows an account takes there).
+pub fn estimate_book(path: &Path) -> Result<BookEstimate, InputError> {
+    let file_bytes =
+        std::fs::metadata(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?.len();
+    let (rows, accounts, id_bytes) = match Format::of(path)? {
+        Format::Csv => {
+            let mut head = Vec::with_capacity(SAMPLE_BYTES);
+            open(path)?
+                .take(SAMPLE_BYTES as u64)
+                .read_to_end(&mut head)
+                .map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
+            let lines: Vec<&[u8]> = head.split(|&b| b == b'\n').skip(1).filter(|l| !l.is_empty()).collect();
+            // The last line may be cut off by the sample; leave it out unless it is the file's.
+            let whole = if head.len() < SAMPLE_BYTES { lines.len() } else { lines.len().saturating_sub(1) };
+            let lines = &lines[..whole];
+            if lines.is_empty() {
+                (0, 0, 0)
+            } else {
+                let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+                let id = |l: &&[u8]| l.split(|&b| b == b',').next().unwrap_or(b"").to_vec();
+                let mut ids: Vec<Vec<u8>> = lines.iter().map(id).collect();
+                ids.dedup();
+                let per_row = bytes as f64 / lines.len() as f64;
+                let rows = (file_bytes as f64 / per_row).ceil() as u64;
+                let accounts = (rows as f64 * ids.len() as f64 / lines.len() as f64).ceil() as u64;
+                let id_len = ids.iter().map(|i| i.len()).sum::<usize>() as f64 / ids.len() as f64;
+                (rows, accounts, (accounts as f64 * id_len) as u64)
+            }
+        }
+        // Other formats: one row per 16 bytes of file, the densest a row can be, and one
+        // account per row (an over-estimate).
+        _ => (file_bytes / 16, file_bytes / 16, file_bytes / 4),
+    };
+    // At the load's peak the builder holds its legs and the finished terms side by side, the
+    // id arena, 16 bytes of offsets and tiers and the id index (about 10 bytes) an account.
+    let load_bytes = rows * 2 * BOOK_BYTES_PER_TERM as u64 + id_bytes + accounts * 26;
+    Ok(BookEstimate { file_bytes, accounts, terms: rows, load_bytes })
+}
+
+const SAMPLE_BYTES: usize = 256 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -199,6 +361,179 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+    }
+
+    #[test]
+    fn the_book_holds_what_the_specs_compile_to() {
+        let t = table();
+        let csv =
+            "account,asset,balance,tier\nalice,ETH,10,\nalice,USDC,-15000,default\nbob,USDC,5,default\n";
+        let book = parse_book(Path::new("a.csv"), csv, Format::Csv, &t).unwrap();
+        let specs = parse_accounts(Path::new("a.csv"), csv, Format::Csv, &t).unwrap();
+        assert_eq!(book, book_of(&specs));
+        assert_eq!(book.len(), 2);
+        assert_eq!(book.id(1), "bob");
+        assert_eq!(
+            book.terms(0),
+            &[Coeff { asset: 0, coeff: 82_500 }, Coeff { asset: 1, coeff: -1_500_000 }]
+        );
+    }
+
+    #[test]
+    fn a_supply_and_a_borrow_of_one_asset_are_two_terms() {
+        let t = table();
+        let csv = "account,asset,balance\na,ETH,10\na,USDC,-5\na,ETH,-2\n";
+        let book = parse_book(Path::new("a.csv"), csv, Format::Csv, &t).unwrap();
+        // Each leg takes its own side's weight: 10 * 0.825 and -2 * 1, supply first.
+        assert_eq!(
+            book.terms(0),
+            &[
+                Coeff { asset: 0, coeff: 82_500 },
+                Coeff { asset: 0, coeff: -20_000 },
+                Coeff { asset: 1, coeff: -500 }
+            ]
+        );
+        // A zero row sets no leg.
+        let zero =
+            parse_book(Path::new("x.csv"), "account,asset,balance\na,ETH,0\na,ETH,2\n", Format::Csv, &t);
+        assert_eq!(zero.unwrap().terms(0), &[Coeff { asset: 0, coeff: 16_500 }]);
+        let cases = [
+            (
+                "account,asset,balance\na,ETH,10\na,ETH,-2\na,ETH,3\n",
+                "x.csv:4: account 'a' has a supply (positive balance) of 'ETH' already",
+            ),
+            (
+                "account,asset,balance\na,ETH,-1\nb,ETH,1\na,ETH,-2\n",
+                "x.csv:4: account 'a' has a borrow (negative balance) of 'ETH' already",
+            ),
+            // A positive balance that rounds away still takes its side.
+            ("account,asset,balance\na,ETH,0.00001\na,ETH,2\n", "x.csv:3: account 'a' has a supply"),
+        ];
+        for (text, want) in cases {
+            let e = parse_book(Path::new("x.csv"), text, Format::Csv, &t).unwrap_err().to_string();
+            assert!(e.starts_with(want), "got {e}\nwant {want}");
+        }
+    }
+
+    #[test]
+    fn rows_of_one_account_may_be_apart_and_ids_in_any_order() {
+        let t = table();
+        let csv = "account,asset,balance\nz,ETH,1\nb,ETH,2\nz,USDC,-1\na,USDC,7\nb,USDC,-3\n";
+        let book = parse_book(Path::new("a.csv"), csv, Format::Csv, &t).unwrap();
+        let ids: Vec<&str> = book.iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, ["z", "b", "a"]);
+        assert_eq!(book.terms(0), &[Coeff { asset: 0, coeff: 8_250 }, Coeff { asset: 1, coeff: -100 }]);
+        assert_eq!(book.terms(1), &[Coeff { asset: 0, coeff: 16_500 }, Coeff { asset: 1, coeff: -300 }]);
+        let text = "account,asset,balance,tier\na,ETH,1,\nb,ETH,1,\na,USDC,1,isolated\n";
+        let e = parse_book(Path::new("a.csv"), text, Format::Csv, &isolated(&t)).unwrap_err().to_string();
+        assert!(e.starts_with("a.csv:4: account 'a' is in tier 'default' above, 'isolated' here"), "{e}");
+    }
+
+    #[test]
+    fn the_book_refuses_what_the_specs_refuse_at_the_same_line() {
+        let t = table();
+        let p = Path::new("acc.csv");
+        for text in [
+            "account,asset,balance\na,ETH,1\na,DOGE,1\n",
+            "account,asset,balance\na,ETH,1\nb,ETH,zz\n",
+            "account,asset,balance\na,ETH,1\na,ETH,2\n",
+            "acct,asset,balance\n",
+            "account,asset,balance\na,ETH,1,extra\n",
+            "account,asset,balance\na,ETH,1000000\n",
+            "account,asset,balance,tier\na,ETH,1,vip\n",
+            "account,asset,balance\n,ETH,1\n",
+            "account,asset,balance\na,ETH,0.00000000000000000001\n",
+        ] {
+            let a = parse_accounts(p, text, Format::Csv, &t).unwrap_err();
+            let b = parse_book(p, text, Format::Csv, &t).unwrap_err();
+            assert_eq!((&a.file, a.line), (&b.file, b.line), "{text}");
+            assert!(b.problem.starts_with(&a.problem) || a.problem.starts_with(&b.problem), "{a} / {b}");
+        }
+    }
+
+    #[test]
+    fn the_estimate_is_near_the_truth() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        let mut text = String::from("account,asset,balance\n");
+        for i in 0..50_000 {
+            text.push_str(&format!("acct{i},ETH,1.5\nacct{i},USDC,-{}\n", i % 1000 + 1));
+        }
+        std::fs::write(&path, &text).unwrap();
+        let est = estimate_book(&path).unwrap();
+        // The sample's ids are shorter than the file's average: within 10 %.
+        assert!((90_000..=110_000).contains(&est.terms), "{est:?}");
+        assert!((45_000..=55_000).contains(&est.accounts), "{est:?}");
+        let book = read_book(&path, &table(), &mut |_, _| {}).unwrap();
+        assert_eq!((book.len(), book.term_count()), (50_000, 100_000));
+        assert!(est.load_bytes as usize >= book.heap_bytes(), "{est:?} {}", book.heap_bytes());
+    }
+
+    proptest::proptest! {
+        /// Any text: a book or an error naming the file, never a panic.
+        #[test]
+        fn the_book_reader_never_panics(rows in proptest::collection::vec(
+            ("[a-c\"]{0,3}", "(ETH|USDC|DOGE|)", "-?[0-9]{0,12}(\\.[0-9]{0,20})?", "(default|vip|)"), 0..20)
+        ) {
+            let mut text = String::from("account,asset,balance,tier\n");
+            for (a, s, b, t) in rows {
+                text.push_str(&format!("{a},{s},{b},{t}\n"));
+            }
+            if let Err(e) = parse_book(Path::new("f.csv"), &text, Format::Csv, &table()) {
+                proptest::prop_assert_eq!(e.file, std::path::PathBuf::from("f.csv"));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Random books in random row order: the compact book equals the compiled specs.
+        #[test]
+        fn csv_book_agrees_with_compiled_specs(
+            accounts in proptest::collection::vec(
+                (0u32..40, proptest::option::of(-5_000_000i64..5_000_000), proptest::option::of(-9_000_000i64..9_000_000), proptest::bool::ANY),
+                1..30,
+            ),
+            seed in 0u64..1000,
+        ) {
+            use rand::{SeedableRng, seq::SliceRandom};
+            let t = table();
+            let mut rows = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for (id, eth, usdc, iso) in accounts {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let tier = if iso { "isolated" } else { "default" };
+                if let Some(e) = eth {
+                    rows.push(format!("u{id},ETH,{},{tier}", Decimal::new(e as i128, 4)));
+                }
+                if let Some(u) = usdc {
+                    rows.push(format!("u{id},USDC,{},{tier}", Decimal::new(u as i128, 2)));
+                }
+            }
+            rows.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+            let text = format!("account,asset,balance,tier\n{}\n", rows.join("\n"));
+            let p = Path::new("r.csv");
+            let want = parse_accounts(p, &text, Format::Csv, &isolated(&t)).map(|l| book_of(&l));
+            let got = parse_book(p, &text, Format::Csv, &isolated(&t));
+            proptest::prop_assert_eq!(want, got);
+        }
+    }
+
+    /// The test venue with an `isolated` tier too.
+    fn isolated(t: &AssetTable) -> AssetTable {
+        let mut assets = t.assets().to_vec();
+        for a in &mut assets {
+            let w = a.tiers["default"];
+            a.tiers.insert(
+                "isolated".into(),
+                crate::model::TierWeights {
+                    asset_weight: w.asset_weight.checked_sub("0.1".parse().unwrap()).unwrap(),
+                    liability_weight: "1.1".parse().unwrap(),
+                },
+            );
+        }
+        AssetTable::new(t.venue.clone(), assets).unwrap()
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Inputs users already have, and the breach output.
 //!
 //! - [`venue`]: assets and venue settings from TOML or JSON.
-//! - [`accounts`]: accounts from TOML, JSON or CSV.
-//! - [`ticks`]: price ticks from CSV or JSONL, and the 10-minute OHLC bar files.
+//! - [`accounts`]: accounts from TOML, JSON, CSV or Arrow IPC ([`columnar`]).
+//! - [`ticks`]: price ticks from CSV, JSONL or Arrow IPC, and the 10-minute OHLC bar files.
 //! - [`breaches`]: breach events as JSONL.
 //! - [`limits`]: bounds on what a file or flag may ask for, and the memory check.
 //! - [`options`]: command options that carry numbers (`--pace`), range-checked.
@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod breaches;
+pub mod columnar;
 pub mod limits;
 pub mod options;
 pub mod ticks;
@@ -74,6 +75,8 @@ pub enum Format {
     Jsonl,
     /// `.csv`
     Csv,
+    /// `.arrow` / `.feather` / `.ipc`: Apache Arrow IPC file
+    Arrow,
 }
 
 impl Format {
@@ -84,7 +87,11 @@ impl Format {
             Some("json") => Ok(Format::Json),
             Some("jsonl") | Some("ndjson") => Ok(Format::Jsonl),
             Some("csv") => Ok(Format::Csv),
-            _ => Err(InputError::file(path, "unknown file type: expected .toml, .json, .jsonl or .csv")),
+            Some("arrow") | Some("feather") | Some("ipc") => Ok(Format::Arrow),
+            _ => Err(InputError::file(
+                path,
+                "unknown file type: expected .toml, .json, .jsonl, .csv or .arrow/.feather (Arrow IPC)",
+            )),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! dipped first (O, L, H, C), one that closed down to have spiked first (O, H, L, C). That keeps
 //! every bar's low in the path, which is what a crash replay needs.
 
+use std::io::BufRead;
 use std::path::Path;
 
 use liqscan_hdl::abi::PriceEntry;
@@ -36,7 +37,12 @@ pub struct Tick {
     pub entry: PriceEntry,
 }
 
-fn make_tick(table: &AssetTable, ts_ns: i64, symbol: &str, price: Decimal) -> Result<Tick, String> {
+pub(crate) fn make_tick(
+    table: &AssetTable,
+    ts_ns: i64,
+    symbol: &str,
+    price: Decimal,
+) -> Result<Tick, String> {
     let asset = table.index_of(symbol).map_err(|e| e.to_string())?;
     if price.is_zero() && !table.assets()[asset as usize].allow_zero_price {
         return Err(format!(
@@ -72,6 +78,16 @@ pub fn parse_ticks(
     format: Format,
     table: &AssetTable,
 ) -> Result<Vec<Tick>, InputError> {
+    parse_ticks_from(path, text.as_bytes(), format, table)
+}
+
+/// Reads ticks (CSV or JSONL) from a stream; `path` names it in errors.
+fn parse_ticks_from(
+    path: &Path,
+    input: impl BufRead,
+    format: Format,
+    table: &AssetTable,
+) -> Result<Vec<Tick>, InputError> {
     let mut out: Vec<Tick> = Vec::new();
     let mut push = |line: usize, t: Result<Tick, String>| -> Result<(), InputError> {
         let t = t.map_err(|e| InputError::at(path, line, e))?;
@@ -89,7 +105,7 @@ pub fn parse_ticks(
     };
     match format {
         Format::Csv => {
-            let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+            let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
             let h = rdr.headers().map_err(|e| InputError::at(path, 1, e))?.clone();
             let col = |n: &str| h.iter().position(|x| x.eq_ignore_ascii_case(n));
             let (Some(its), Some(ia), Some(ip)) =
@@ -115,11 +131,12 @@ pub fn parse_ticks(
             }
         }
         Format::Jsonl => {
-            for (i, raw) in text.lines().enumerate() {
+            for (i, raw) in input.lines().enumerate() {
+                let raw = raw.map_err(|e| InputError::at(path, i + 1, format!("cannot read: {e}")))?;
                 if raw.trim().is_empty() {
                     continue;
                 }
-                let t = serde_json::from_str::<JsonTick>(raw)
+                let t = serde_json::from_str::<JsonTick>(&raw)
                     .map_err(|e| format!("malformed tick: {e}"))
                     .and_then(|j| make_tick(table, ts_of(&j.ts)?, &j.asset, j.price));
                 push(i + 1, t)?;
@@ -130,10 +147,12 @@ pub fn parse_ticks(
     Ok(out)
 }
 
-/// Reads a tick file (.csv or .jsonl).
+/// Reads a tick file (.csv or .jsonl, streamed; or Arrow IPC, see [`columnar`](super::columnar)).
 pub fn read_ticks(path: &Path, table: &AssetTable) -> Result<Vec<Tick>, InputError> {
-    let text = read_text(path)?;
-    parse_ticks(path, &text, Format::of(path)?, table)
+    match Format::of(path)? {
+        Format::Arrow => super::columnar::read_ticks(path, table),
+        format => parse_ticks_from(path, super::accounts::open(path)?, format, table),
+    }
 }
 
 /// One OHLC bar of the bar files.
@@ -213,6 +232,22 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a[0].entry.spot.asset, 1_952_100);
         assert_eq!(a[0].entry.stressed.asset, 1_756_890); // 195.21 * 0.9
+    }
+
+    #[test]
+    fn files_stream_as_text_parses() {
+        let t = table();
+        let dir = tempfile::tempdir().unwrap();
+        let csv = "timestamp,asset,price\n2020-03-12T00:00:00Z,ETH,195.21\n1584000000000000001,USDC,1\n";
+        let jsonl =
+            "{\"ts\":1,\"asset\":\"ETH\",\"price\":2}\n\n{\"ts\":2,\"asset\":\"ETH\",\"price\":\"x\"}\n";
+        let (c, j) = (dir.path().join("t.csv"), dir.path().join("t.jsonl"));
+        std::fs::write(&c, csv).unwrap();
+        std::fs::write(&j, jsonl).unwrap();
+        assert_eq!(read_ticks(&c, &t).unwrap(), parse_ticks(&c, csv, Format::Csv, &t).unwrap());
+        let e = read_ticks(&j, &t).unwrap_err();
+        assert_eq!(e, parse_ticks(&j, jsonl, Format::Jsonl, &t).unwrap_err());
+        assert_eq!(e.line, Some(3), "{e}");
     }
 
     #[test]

@@ -396,26 +396,8 @@ impl AssetTable {
             if legs.is_zero() {
                 continue;
             }
-            let weights = spec.tiers.get(&account.tier).ok_or_else(|| CompileError::UnknownTier {
-                account: account.id.clone(),
-                tier: account.tier.clone(),
-                asset: symbol.clone(),
-            })?;
             for balance in legs.iter() {
-                let w = if balance.is_negative() { weights.liability_weight } else { weights.asset_weight };
-                let overflow = |quanta| CompileError::CoeffOverflow {
-                    account: account.id.clone(),
-                    asset: symbol.clone(),
-                    quanta,
-                };
-                let weighted = balance.checked_mul(w).map_err(|_| overflow(i128::MAX))?;
-                let c = weighted.floor_shifted(-spec.quantum_exp).map_err(|_| overflow(i128::MAX))?;
-                if c < COEFF_MIN as i128 || c > COEFF_MAX as i128 {
-                    return Err(overflow(c));
-                }
-                if c != 0 {
-                    terms.push(Coeff { asset: index, coeff: c as i32 });
-                }
+                terms.extend(self.compile_leg(&account.id, &account.tier, index, balance)?);
             }
         }
         if terms.len() > MAX_SOFTWARE_TERMS {
@@ -423,6 +405,50 @@ impl AssetTable {
         }
         terms.sort_by_key(|t| (t.asset, t.coeff < 0));
         Ok(terms)
+    }
+
+    /// Compiles one balance (one leg) of an account in `tier`, as [`compile`](Self::compile)
+    /// compiles each of its balances: `None` for a zero balance or a positive one that rounds
+    /// to zero. Readers of long-form files use it to check and compile a row on its own,
+    /// without building an [`AccountSpec`]; `index` is the asset's price-table index (from
+    /// [`index_of`](AssetTable::index_of)). Panics when `index` is not in the table.
+    pub fn compile_leg(
+        &self,
+        account: &str,
+        tier: &str,
+        index: u16,
+        balance: Decimal,
+    ) -> Result<Option<Coeff>, CompileError> {
+        let spec = self.get(index).expect("an index from index_of");
+        let symbol = spec.symbol.as_str();
+        if balance.normalized().scale() > spec.decimals {
+            return Err(CompileError::TooPrecise {
+                account: account.to_string(),
+                asset: symbol.to_string(),
+                balance,
+                decimals: spec.decimals,
+            });
+        }
+        if balance.is_zero() {
+            return Ok(None);
+        }
+        let weights = spec.tiers.get(tier).ok_or_else(|| CompileError::UnknownTier {
+            account: account.to_string(),
+            tier: tier.to_string(),
+            asset: symbol.to_string(),
+        })?;
+        let w = if balance.is_negative() { weights.liability_weight } else { weights.asset_weight };
+        let overflow = |quanta| CompileError::CoeffOverflow {
+            account: account.to_string(),
+            asset: symbol.to_string(),
+            quanta,
+        };
+        let weighted = balance.checked_mul(w).map_err(|_| overflow(i128::MAX))?;
+        let c = weighted.floor_shifted(-spec.quantum_exp).map_err(|_| overflow(i128::MAX))?;
+        if c < COEFF_MIN as i128 || c > COEFF_MAX as i128 {
+            return Err(overflow(c));
+        }
+        Ok((c != 0).then_some(Coeff { asset: index, coeff: c as i32 }))
     }
 }
 

@@ -1,0 +1,342 @@
+//! The compiled account book: what the engines load, kept compact.
+//!
+//! ```text
+//!   ids:       "alicebobcarol..."            one string arena
+//!   id_ends:   [5, 8, 13, ...]               account i's id is ids[id_ends[i-1]..id_ends[i]]
+//!   terms:     [ETH +82500, USDC -1500000, ...]   one flat Vec<Coeff>
+//!   term_ends: [2, 3, 5, ...]                account i's terms are terms[term_ends[i-1]..term_ends[i]]
+//! ```
+//!
+//! An account costs its id's bytes, 8 bytes of offsets and 8 bytes a term (docs/PERFORMANCE.md,
+//! "The compact book"); there is no per-account allocation, no decimal map and no id map once
+//! the book is built. Readers build it with [`BookBuilder`], which checks every row as the
+//! readers did before: an account in one tier only, one asset at most once per side (a supply
+//! leg and a borrow leg may coexist, and a zero row sets no leg, as `AccountSpec::add_balance`
+//! has it), every leg compiled against the venue.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use liqscan_hdl::abi::{Coeff, MAX_SOFTWARE_TERMS};
+
+use crate::model::account::DEFAULT_TIER;
+use crate::model::{AssetTable, CompileError, Decimal, LegError, Side};
+
+/// Accounts by slot: interned ids and compiled terms in flat arrays.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Book {
+    ids: String,
+    id_ends: Vec<u32>,
+    terms: Vec<Coeff>,
+    term_ends: Vec<u32>,
+}
+
+impl Book {
+    /// Number of accounts.
+    pub fn len(&self) -> usize {
+        self.id_ends.len()
+    }
+
+    /// True when the book holds no account.
+    pub fn is_empty(&self) -> bool {
+        self.id_ends.is_empty()
+    }
+
+    fn span(ends: &[u32], i: usize) -> std::ops::Range<usize> {
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+        start..ends[i] as usize
+    }
+
+    /// The id of the account in `slot`. Panics when `slot >= len()`.
+    pub fn id(&self, slot: usize) -> &str {
+        &self.ids[Self::span(&self.id_ends, slot)]
+    }
+
+    /// The compiled terms of the account in `slot`, sorted by asset (a supply leg before a
+    /// borrow leg of one asset). Panics when `slot >= len()`.
+    pub fn terms(&self, slot: usize) -> &[Coeff] {
+        &self.terms[Self::span(&self.term_ends, slot)]
+    }
+
+    /// Every account as (id, terms), in slot order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &[Coeff])> + '_ {
+        (0..self.len()).map(|i| (self.id(i), self.terms(i)))
+    }
+
+    /// Terms over all accounts.
+    pub fn term_count(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// Appends an account whose terms are already compiled (sorted as [`AssetTable::compile`]
+    /// sorts them). Ids are not checked for uniqueness here: [`BookBuilder`] does that.
+    pub fn push(&mut self, id: &str, terms: &[Coeff]) {
+        self.ids.push_str(id);
+        self.id_ends.push(offset(self.ids.len()));
+        self.terms.extend_from_slice(terms);
+        self.term_ends.push(offset(self.terms.len()));
+    }
+
+    /// Heap bytes the book holds (capacity, not length: what the allocator gave it).
+    pub fn heap_bytes(&self) -> usize {
+        self.ids.capacity()
+            + (self.id_ends.capacity() + self.term_ends.capacity()) * 4
+            + self.terms.capacity() * std::mem::size_of::<Coeff>()
+    }
+
+    /// Which assets some account holds, by price-table index.
+    pub fn held_assets(&self, assets: usize) -> Vec<bool> {
+        let mut held = vec![false; assets];
+        for t in &self.terms {
+            if let Some(h) = held.get_mut(t.asset as usize) {
+                *h = true;
+            }
+        }
+        held
+    }
+
+    fn shrink(&mut self) {
+        self.ids.shrink_to_fit();
+        self.id_ends.shrink_to_fit();
+        self.terms.shrink_to_fit();
+        self.term_ends.shrink_to_fit();
+    }
+}
+
+/// Offsets are u32: 4 GiB of ids or 4 G terms, far beyond what the memory check lets in.
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).expect("book offsets fit u32 (the load's memory check refuses larger books)")
+}
+
+/// Distinct tier names a book may use.
+const MAX_TIER_NAMES: usize = 1024;
+
+/// Bytes the compact book takes per account: 8 of offsets, 8 a term, plus the id.
+pub const BOOK_BYTES_PER_ACCOUNT: usize = 8;
+/// Bytes a term takes in the book.
+pub const BOOK_BYTES_PER_TERM: usize = std::mem::size_of::<Coeff>();
+
+/// One leg while loading: its side (also for a positive balance that rounds away, which
+/// still takes its side, as `AccountSpec::add_balance` has it) and its coefficient (0 when it
+/// compiles to nothing).
+#[derive(Clone, Copy, Debug)]
+struct Leg {
+    asset: u16,
+    side: Side,
+    coeff: i32,
+}
+
+/// Builds a [`Book`] row by row (long form: account, asset, balance, tier), checking each row
+/// as it comes so that the first problem in file order is the one reported. Rows of one
+/// account usually follow each other; an account that comes back after others is merged at
+/// [`finish`](BookBuilder::finish).
+pub struct BookBuilder<'t> {
+    table: &'t AssetTable,
+    ids: String,
+    id_ends: Vec<u32>,
+    legs: Vec<Leg>,
+    leg_ends: Vec<u32>,
+    /// Tier of each account, as an index into `tier_names` (load time only).
+    tiers: Vec<u16>,
+    tier_names: Vec<String>,
+    /// Account by id, hashed from the arena (load time only).
+    index: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+    /// Rows of accounts that came back after another account, by account.
+    late: HashMap<u32, Vec<Leg>>,
+    /// The venue's symbols when few (a scan beats hashing), else none.
+    symbols: Vec<String>,
+    /// True while every new id has been greater than the one before (then `index` is empty).
+    ascending: bool,
+}
+
+impl<'t> BookBuilder<'t> {
+    /// An empty builder compiling against `table`.
+    pub fn new(table: &'t AssetTable) -> Self {
+        BookBuilder {
+            table,
+            ids: String::new(),
+            id_ends: Vec::new(),
+            legs: Vec::new(),
+            leg_ends: Vec::new(),
+            tiers: Vec::new(),
+            tier_names: Vec::new(),
+            index: HashTable::new(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            late: HashMap::new(),
+            ascending: true,
+            symbols: if table.len() <= 16 {
+                table.assets().iter().map(|a| a.symbol.clone()).collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Reserves room for about `accounts` accounts and `rows` rows.
+    pub fn reserve(&mut self, accounts: usize, rows: usize) {
+        self.id_ends.reserve(accounts);
+        self.leg_ends.reserve(accounts);
+        self.tiers.reserve(accounts);
+        self.legs.reserve(rows);
+        self.ids.reserve(accounts * 12);
+    }
+
+    /// Accounts so far.
+    pub fn accounts(&self) -> usize {
+        self.id_ends.len()
+    }
+
+    fn id(&self, k: usize) -> &str {
+        &self.ids[Book::span(&self.id_ends, k)]
+    }
+
+    fn tier_index(&mut self, tier: &str) -> Result<u16, String> {
+        match self.tier_names.iter().position(|t| t == tier) {
+            Some(i) => Ok(i as u16),
+            // Real tiers are the venue's few; only zero rows can name others.
+            None if self.tier_names.len() >= MAX_TIER_NAMES => {
+                Err(format!("more than {MAX_TIER_NAMES} different tier names; '{tier}' is one too many"))
+            }
+            None => {
+                self.tier_names.push(tier.to_string());
+                Ok((self.tier_names.len() - 1) as u16)
+            }
+        }
+    }
+
+    /// Adds one row. The error is the problem alone; the reader adds the file and line or row.
+    /// A refused row leaves the builder as it was.
+    pub fn push(
+        &mut self,
+        id: &str,
+        asset: &str,
+        balance: Decimal,
+        tier: Option<&str>,
+    ) -> Result<(), String> {
+        if id.is_empty() {
+            return Err("empty account id".into());
+        }
+        if self.ids.len() + id.len() > u32::MAX as usize || self.legs.len() >= u32::MAX as usize {
+            return Err(
+                "the book passes 4 GiB of ids or 4 G rows, more than a book may hold; split it".into()
+            );
+        }
+        let tier = tier.filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TIER);
+        let asset_ix = match self.symbols.iter().position(|s| s == asset) {
+            Some(i) => i as u16,
+            None => self.table.index_of(asset).map_err(|e| {
+                CompileError::Asset { account: id.to_string(), source: Box::new(e) }.to_string()
+            })?,
+        };
+        let coeff = self.table.compile_leg(id, tier, asset_ix, balance).map_err(|e| e.to_string())?;
+        let side = if balance.is_negative() { Side::Borrow } else { Side::Supply };
+        let leg = Leg { asset: asset_ix, side, coeff: coeff.map_or(0, |c| c.coeff) };
+        let tier_ix = self.tier_index(tier)?;
+        let n = self.accounts();
+        // The common case: another row of the account being written.
+        let k = if n > 0 && self.id(n - 1) == id {
+            n - 1
+        } else if self.ascending && (n == 0 || self.id(n - 1) < id) {
+            // Ids in ascending order (as exports sorted by account are) cannot repeat an
+            // earlier one: no lookup needed.
+            self.new_account(id, tier_ix, None);
+            n
+        } else {
+            if self.ascending {
+                self.index_all();
+            }
+            let hash = self.hasher.hash_one(id);
+            let (ids, ends) = (&self.ids, &self.id_ends);
+            match self.index.find(hash, |&k| &ids[Book::span(ends, k as usize)] == id) {
+                Some(&k) => k as usize,
+                None => {
+                    self.new_account(id, tier_ix, Some(hash));
+                    n
+                }
+            }
+        };
+        let known = self.tiers[k];
+        if known != tier_ix {
+            return Err(format!(
+                "account '{id}' is in tier '{}' above, '{tier}' here",
+                self.tier_names[known as usize]
+            ));
+        }
+        // The last account's legs end the flat list, so its rows append there wherever they
+        // come from; an earlier account's later rows wait in `late`.
+        let last = k + 1 == self.accounts();
+        let own = &self.legs[Book::span(&self.leg_ends, k)];
+        let late: &[Leg] =
+            if self.late.is_empty() { &[] } else { self.late.get(&(k as u32)).map_or(&[], |v| v.as_slice()) };
+        if balance.is_zero() {
+            // A zero row names the account (and its tier) but sets no leg, as add_balance.
+            return Ok(());
+        }
+        if own.iter().chain(late).any(|l| l.asset == leg.asset && l.side == leg.side) {
+            let e = LegError::Duplicate { account: id.to_string(), asset: asset.to_string(), side };
+            return Err(e.to_string());
+        }
+        let count = own.iter().chain(late).filter(|l| l.coeff != 0).count() + usize::from(leg.coeff != 0);
+        if count > MAX_SOFTWARE_TERMS {
+            return Err(CompileError::TooManyTerms { account: id.to_string(), count }.to_string());
+        }
+        if last {
+            self.legs.push(leg);
+            *self.leg_ends.last_mut().expect("an account") = offset(self.legs.len());
+        } else {
+            self.late.entry(k as u32).or_default().push(leg);
+        }
+        Ok(())
+    }
+
+    fn new_account(&mut self, id: &str, tier_ix: u16, hash: Option<u64>) {
+        let k = self.accounts() as u32;
+        self.ids.push_str(id);
+        self.id_ends.push(offset(self.ids.len()));
+        self.leg_ends.push(offset(self.legs.len()));
+        self.tiers.push(tier_ix);
+        if let Some(hash) = hash {
+            let (ids, ends, hasher) = (&self.ids, &self.id_ends, &self.hasher);
+            self.index.insert_unique(hash, k, |&k| hasher.hash_one(&ids[Book::span(ends, k as usize)]));
+        }
+    }
+
+    /// Ids stopped coming in ascending order: index every account so far, once.
+    fn index_all(&mut self) {
+        self.ascending = false;
+        let (ids, ends, hasher) = (&self.ids, &self.id_ends, &self.hasher);
+        let hash = |k: u32| hasher.hash_one(&ids[Book::span(ends, k as usize)]);
+        self.index.reserve(ends.len(), |&k| hash(k));
+        for k in 0..ends.len() as u32 {
+            self.index.insert_unique(hash(k), k, |&k| hash(k));
+        }
+    }
+
+    /// The book: legs sorted by asset (supply before borrow), zero legs dropped.
+    pub fn finish(self) -> Book {
+        let BookBuilder { ids, id_ends, legs, leg_ends, late, .. } = self;
+        let mut terms = Vec::with_capacity(
+            legs.iter().filter(|l| l.coeff != 0).count()
+                + late.values().flatten().filter(|l| l.coeff != 0).count(),
+        );
+        let mut term_ends = Vec::with_capacity(id_ends.len());
+        let mut scratch: Vec<Leg> = Vec::new();
+        for k in 0..id_ends.len() {
+            scratch.clear();
+            scratch.extend_from_slice(&legs[Book::span(&leg_ends, k)]);
+            if let Some(more) = late.get(&(k as u32)) {
+                scratch.extend_from_slice(more);
+            }
+            scratch.retain(|l| l.coeff != 0);
+            scratch.sort_by_key(|l| (l.asset, l.coeff < 0));
+            terms.extend(scratch.iter().map(|l| Coeff { asset: l.asset, coeff: l.coeff }));
+            term_ends.push(offset(terms.len()));
+        }
+        drop(legs);
+        let mut book = Book { ids, id_ends, terms, term_ends };
+        book.shrink();
+        book
+    }
+}
