@@ -221,7 +221,8 @@ impl Percentiles {
 pub enum RoutingArg {
     /// Update the exposed accounts by deltas (the default).
     Deltas,
-    /// Take the cheaper of deltas and a full scan by measured cost.
+    /// The cheaper of deltas and a full scan; with the engine's window index that is always
+    /// deltas (kept so scripts that name it keep working).
     Measured,
     /// Rescan every account on every tick.
     Full,

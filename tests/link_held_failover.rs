@@ -29,8 +29,8 @@ fn failover_keeps_the_accounts_held_on_the_host() {
     let c = |a: u16, k: i32| Coeff { asset: a, coeff: k };
     let accounts: Vec<Vec<Coeff>> = (0..64)
         .map(|s| match s % 3 {
-            0 => vec![c(0, 10), c(0, -9 - (s as i32 % 5)), c(1, 3)],
-            1 => (0..20).map(|a| c(a, if a % 2 == 0 { 5 } else { -5 - (s as i32 % 3) })).collect(),
+            0 => vec![c(0, 10), c(0, -9 - (s % 5)), c(1, 3)],
+            1 => (0..20).map(|a| c(a, if a % 2 == 0 { 5 } else { -5 - (s % 3) })).collect(),
             _ => vec![c(2, 7), c(3, -6)],
         })
         .collect();
