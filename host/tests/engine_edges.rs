@@ -430,8 +430,18 @@ fn blocks_switch_layout_by_density() {
 /// step by step up to a few units past where its window ends, both ways. The bits must equal
 /// the reference after every tick, and a tick that keeps every price inside every window
 /// must recompute nobody.
+///
+/// Run with the default deferral and with every large move's window renewal deferred to a
+/// later tick (served by full scans meanwhile): an account whose window a later move re-enters
+/// must still be renewed at the prices the full scan set its bit at.
 #[test]
 fn windows_at_their_edges() {
+    for defer_after in [None, Some(0), Some(3)] {
+        windows_at_their_edges_with(defer_after);
+    }
+}
+
+fn windows_at_their_edges_with(defer_after: Option<usize>) {
     let mut book: Vec<Vec<Coeff>> = Vec::new();
     for h in (-3i64..=3).chain([-31, -30, 30, 31]) {
         for c0 in [1, 3, COEFF_MAX / 2] {
@@ -450,6 +460,9 @@ fn windows_at_their_edges() {
     let mut prices = vec![flat(1000); 4];
     prices[3] = flat(1);
     let mut e = SoftwareEngine::new(book.len(), 4).with_routing(Routing::Deltas);
+    if let Some(n) = defer_after {
+        e = e.with_defer_after(n);
+    }
     e.batch_tick(&prices).unwrap();
     for (s, t) in book.iter().enumerate() {
         e.upsert(s as u32, t).unwrap();

@@ -186,14 +186,21 @@ struct Setup {
     layout: Layout,
     threads: usize,
     routing: Routing,
+    /// Windows left by a tick beyond which it is served by a full scan and their renewal
+    /// deferred (`None`: the engine's default, which these small books never reach).
+    defer_after: Option<usize>,
 }
 
 impl Setup {
     fn engine(self, slots: usize, assets: usize) -> SoftwareEngine {
-        SoftwareEngine::with_kernel(slots, assets, self.kernel)
+        let e = SoftwareEngine::with_kernel(slots, assets, self.kernel)
             .with_layout(self.layout)
             .with_threads(self.threads)
-            .with_routing(self.routing)
+            .with_routing(self.routing);
+        match self.defer_after {
+            Some(n) => e.with_defer_after(n),
+            None => e,
+        }
     }
 }
 
@@ -204,8 +211,15 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop_oneof![Just(Layout::Auto), Just(Layout::Columns), Just(Layout::Rows)],
         prop_oneof![4 => Just(1usize), 1 => Just(2usize)],
         prop_oneof![Just(Routing::Measured), Just(Routing::Deltas), Just(Routing::FullScan)],
+        prop_oneof![2 => Just(None), 1 => Just(Some(0usize)), 1 => Just(Some(3usize))],
     )
-        .prop_map(|(kernel, layout, threads, routing)| Setup { kernel, layout, threads, routing })
+        .prop_map(|(kernel, layout, threads, routing, defer_after)| Setup {
+            kernel,
+            layout,
+            threads,
+            routing,
+            defer_after,
+        })
 }
 
 fn case() -> impl Strategy<Value = (u32, u16, Setup, Vec<Op>)> {

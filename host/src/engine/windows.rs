@@ -195,6 +195,24 @@ impl WindowIndex {
         }
     }
 
+    /// How many windows in `asset` `price` is outside of, counting at most `cap`
+    /// (a slot may count more than once). O(log n + cap).
+    pub fn count_left(&self, asset: u16, price: &PriceEntry, cap: usize) -> usize {
+        let e = &self.assets[asset as usize];
+        let p = [price.spot.asset, price.spot.liability, price.stressed.asset, price.stressed.liability];
+        let mut n = 0;
+        for (k, &p) in p.iter().enumerate() {
+            let above = (Bound::Excluded((p, u32::MAX)), Bound::Unbounded);
+            n += e.lower[k].range(above).take(cap - n.min(cap)).count();
+            let below = (Bound::Unbounded, Bound::Excluded((p, 0)));
+            n += e.upper[k].range(below).take(cap - n.min(cap)).count();
+            if n >= cap {
+                return n;
+            }
+        }
+        n
+    }
+
     /// Appends the slots with a window in `asset` that `price` is outside of (a slot may come
     /// more than once). O(log n + found).
     pub fn left(&self, asset: u16, price: &PriceEntry, out: &mut Vec<u32>) {
