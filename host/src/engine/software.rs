@@ -73,8 +73,9 @@ pub const PRIOR_SCAN_PER_SLOT: u32 = 16;
 /// ([`SoftwareEngine::routing_costs`], informational).
 pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
 
-/// A tick that leaves more than `slots / DEFER_PER_SLOTS` windows (at least [`DEFER_MIN`]) is
-/// served by a full scan and its window renewals are deferred: a recompute costs 1-3 us (the
+/// A tick that leaves more than `slots / DEFER_PER_SLOTS` windows (at least [`DEFER_MIN`]),
+/// plus that many for each full scan already paid while deferring, is served by a full scan and
+/// its window renewals are deferred: a recompute costs 1-3 us (the
 /// edge index's B-tree updates), so about a thousand of them cost what a full scan of a
 /// 1,000,000-account book does (0.5-1.5 ms). In a crash most ticks leave thousands: renewing
 /// them tick by tick measured 25 ms p50 (227 ms p99) a tick on the generated 1 M lending book.
@@ -187,6 +188,10 @@ pub struct SoftwareEngine {
     /// served by a full scan, and the windows are renewed later, once a tick leaves at most
     /// this many ([`SoftwareEngine::with_defer_after`]).
     defer_after: usize,
+    /// What the full scans since the renewal was first deferred cost, in windows' worth
+    /// (`defer_after` a scan): once the windows left are no more than this, they are renewed
+    /// (rent or buy: a drift that never comes back costs at most twice the cheaper way).
+    deferred_scans: usize,
     stale: Vec<bool>,
     prices: Vec<PriceEntry>,
     tables: PriceTables,
@@ -228,6 +233,7 @@ impl SoftwareEngine {
             left: Vec::new(),
             moved: Vec::new(),
             defer_after: (slots / DEFER_PER_SLOTS).max(DEFER_MIN),
+            deferred_scans: 0,
             stale: vec![false; assets],
             prices: vec![PriceEntry::default(); assets],
             tables: PriceTables::new(assets),
@@ -720,17 +726,20 @@ impl ScanEngine for SoftwareEngine {
         let old = self.prices[a];
         // Windows the deferred moves left (at the prices of the last full scan, which set their
         // bits), then those this move leaves in its asset.
-        let mut left = self.deferred_left(self.defer_after);
+        let limit = self.defer_after.saturating_add(self.deferred_scans);
+        let mut left = self.deferred_left(limit);
         self.set_price(a, price);
-        if left <= self.defer_after {
-            left += self.index.count_left(asset, &price, (self.defer_after - left).saturating_add(1));
+        if left <= limit {
+            left += self.index.count_left(asset, &price, (limit - left).saturating_add(1));
         }
-        if self.routing == Routing::FullScan || left > self.defer_after {
+        if self.routing == Routing::FullScan || left > limit {
             // Served as a batch tick: the scan sets every bit; the windows this move and the
-            // deferred ones left are renewed by the first tick that leaves few.
+            // deferred ones left are renewed by the first tick that leaves few, or fewer than
+            // the deferred scans have cost.
             self.routed_ticks += 1;
             self.full_scan();
             self.pairs.invalidate();
+            self.deferred_scans = self.deferred_scans.saturating_add(self.defer_after.max(1));
             if !self.stale[a] {
                 self.stale[a] = true;
                 self.moved.push(asset);
@@ -744,6 +753,7 @@ impl ScanEngine for SoftwareEngine {
             self.renew_stale();
             self.set_price(a, price);
         }
+        self.deferred_scans = 0;
         let t0 = cycles();
         self.pairs.tick(asset, &old, &self.prices, &mut self.bits);
         self.refresh([asset], asset);
