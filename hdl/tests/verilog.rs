@@ -9,6 +9,7 @@
 //! ```
 
 mod common;
+mod tools;
 use common::*;
 use liqscan_hdl::abi::*;
 use liqscan_hdl::core::driver::*;
@@ -16,76 +17,18 @@ use liqscan_hdl::core::verilog;
 use liqscan_hdl::golden::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// Verilator warnings waived for rust-hdl's generated Verilog, with the reason.
-const WAIVED: &[(&str, &str)] = &[
-    ("WIDTH", "rust-hdl writes every literal and index as 32 bits; the widths are checked by the Rust types"),
-    (
-        "UNUSEDSIGNAL",
-        "bits of registered words the core does not read (e.g. a DFF whose high bits are constant)",
-    ),
-    ("DECLFILENAME", "all modules are in one generated file"),
-    ("UNUSEDPARAM", "rust-hdl declares constants a module may not read"),
-    ("PINCONNECTEMPTY", "rust-hdl leaves unused output ports unconnected"),
-];
-
-fn tool(name: &str) -> String {
-    let ok = Command::new(name).arg(if name == "iverilog" { "-V" } else { "--version" }).output().is_ok();
-    assert!(
-        ok,
-        "`{name}` is not installed: run scripts/setup-tools.sh (Debian packages verilator, iverilog, yosys)"
-    );
-    name.to_string()
-}
-
-fn work_dir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hdl-tests").join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use tools::{lint, tool, work_dir, yosys};
 
 #[test]
 fn verilator_lint_is_clean_but_for_listed_waivers() {
-    let d = work_dir("lint");
-    std::fs::write(d.join("core.v"), verilog::generate(0)).unwrap();
-    let mut cmd = Command::new(tool("verilator"));
-    cmd.current_dir(&d).args(["--lint-only", "-Wall", "--top-module", "top", "core.v"]);
-    for (w, _) in WAIVED {
-        cmd.arg(format!("-Wno-{w}"));
-    }
-    let out = cmd.output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "verilator lint failed:\n{}", &log[..log.len().min(4000)]);
+    lint("lint", &verilog::generate(0));
 }
 
 #[test]
 fn yosys_reads_and_synthesises_the_verilog() {
-    let d = work_dir("yosys");
-    std::fs::write(d.join("core.v"), verilog::generate(0)).unwrap();
-    let out = Command::new(tool("yosys"))
-        .current_dir(&d)
-        .args([
-            "-q",
-            "-l",
-            "yosys.log",
-            "-p",
-            "read_verilog core.v; hierarchy -check -top top; proc; check -assert; opt -fast; stat",
-        ])
-        .output()
-        .unwrap();
-    let log = std::fs::read_to_string(d.join("yosys.log")).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "yosys failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        &log[log.len().saturating_sub(3000)..]
-    );
-    for bad in ["Latch inferred", "is used but has no driver", "implicitly declared"] {
-        assert!(!log.contains(bad), "yosys: {bad}");
-    }
+    yosys("yosys", &verilog::generate(0));
 }
 
 const TB: &str = r#"

@@ -32,7 +32,7 @@ use liqscan_sim::card::{CardThread, Idle, ServeOptions, SoftwareCard};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::run::{Workload, digest, run_workload_with};
+use super::run::{Workload, digest, run_workload_out};
 
 /// Arguments of `liqscan bench-link`.
 #[derive(clap::Args)]
@@ -499,7 +499,7 @@ fn bench_hdl(a: &Args) -> Result<()> {
     let cfg = PipelineConfig::default();
     let mut out = vec![];
     for backend in ["software", "card-software", "card-hdl"] {
-        let r = run_workload_with(
+        let r = run_workload_out(
             &w,
             backend,
             Pace::Flood,
@@ -511,6 +511,7 @@ fn bench_hdl(a: &Args) -> Result<()> {
             None,
             Arc::new(Counters::default()),
             Arc::new(Published::default()),
+            None,
             None,
             None,
         )?;

@@ -441,44 +441,9 @@ fn open_link(mem: LinkMemory, watchdog_ms: u64, spin: bool) -> Result<CardLink> 
     )?)
 }
 
-/// Runs a workload through a backend, with an optional journal and live listeners.
-/// `counters`/`published` feed the metrics endpoint.
-#[allow(clippy::too_many_arguments)]
-pub fn run_workload_with(
-    w: &Workload,
-    backend: &str,
-    pace: Pace,
-    cfg: &PipelineConfig,
-    feed_core: Option<usize>,
-    card_core: Option<usize>,
-    shm: Option<&Path>,
-    watchdog_ms: u64,
-    dispatch: Option<DispatchPlan>,
-    counters: Arc<Counters>,
-    published: Arc<Published>,
-    journal: Option<&JournalPlan>,
-    live: Option<&ListenPlan>,
-) -> Result<RunResult> {
-    run_workload_out(
-        w,
-        backend,
-        pace,
-        cfg,
-        feed_core,
-        card_core,
-        shm,
-        watchdog_ms,
-        dispatch,
-        counters,
-        published,
-        journal,
-        live,
-        None,
-    )
-}
-
-/// [`run_workload_with`], writing the breach events to `out` as they happen (a file, or "-"
-/// for standard output); with a journal, a restart continues the file.
+/// Runs a workload through a backend, with an optional journal and live listeners, writing
+/// the breach events to `out` as they happen (a file, or "-" for standard output; with a
+/// journal, a restart continues the file). `counters`/`published` feed the metrics endpoint.
 #[allow(clippy::too_many_arguments)]
 pub fn run_workload_out(
     w: &Workload,
