@@ -470,7 +470,7 @@ fn guard_refuses_and_holds_feed_ticks() {
     send(2, 1_000, t1);
     send(3, 1_000, up);
     wait_for("book", || r.applied() == 3);
-    send(4, 2_000, tick(0, 0)); // zero price: refused
+    send(4, 2_000, tick(0, 0)); // zero price: refused before the guard sees it
     send(5, 500, tick(0, 95)); // before the last accepted: refused
     send(6, 3_000, tick(0, 10)); // a 90% drop: held
     send(7, 4_000, tick(0, 98)); // back near 100: accepted, the held jump dropped
@@ -479,12 +479,38 @@ fn guard_refuses_and_holds_feed_ticks() {
     send(9, 6_000, tick(0, 81)); // ... confirmed by the next update
     wait_for("confirmed", || r.applied() == 5);
     let rep = l.stop();
-    assert_eq!((rep.guard_refused, rep.guard_held, rep.pushed), (2, 2, 5));
+    assert_eq!((rep.zero_price, rep.guard_refused, rep.guard_held, rep.pushed), (1, 1, 2, 5));
     assert_eq!(r.counters.feed_guard_held.load(Ordering::Relaxed), 2);
     let c = guard.lock().unwrap().counters();
-    assert_eq!((c.non_positive, c.out_of_order, c.held_jump), (1, 1, 2));
+    assert_eq!((c.non_positive, c.out_of_order, c.held_jump), (0, 1, 2));
     let (_, breached) = r.finish();
     assert_eq!(breached, vec![0], "breached once, at the confirmed 81, never at 10");
+}
+
+/// Issue 17: a tick priced 0 breaches every account holding the asset. Refused without a
+/// guard too, unless the venue lets the asset be priced 0.
+#[test]
+fn a_zero_price_is_refused_unless_the_asset_allows_it() {
+    for allow in [false, true] {
+        let r = rig();
+        let opts = FeedOptions { zero_price_ok: vec![allow, false].into(), ..r.opts() };
+        let l = listen::udp_with("127.0.0.1:0", r.tx.clone(), r.clock, r.counters.clone(), opts).unwrap();
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for (i, m) in book().into_iter().enumerate() {
+            s.send_to(&frame(i as u64 + 1, m), l.addr()).unwrap();
+        }
+        wait_for("book", || r.applied() == 3);
+        s.send_to(&frame(4, tick(1, 0)), l.addr()).unwrap(); // never allowed
+        s.send_to(&frame(5, tick(0, 0)), l.addr()).unwrap();
+        s.send_to(&frame(6, tick(1, 100)), l.addr()).unwrap();
+        let (refused, taken) = if allow { (1, 5) } else { (2, 4) };
+        wait_for("the ticks taken", || r.applied() == taken);
+        let rep = l.stop();
+        assert_eq!((rep.zero_price, rep.pushed), (refused, taken), "allow {allow}");
+        assert_eq!(r.counters.feed_zero_price.load(Ordering::Relaxed), rep.zero_price);
+        let (_, breached) = r.finish();
+        assert_eq!(breached.is_empty(), !allow, "allow {allow}: only an allowed 0 reaches the book");
+    }
 }
 
 #[test]

@@ -495,6 +495,7 @@ fn bench_hdl(a: &Args) -> Result<()> {
         keeper: KeeperBook::new(&table, &specs),
         assets: table.len(),
         msgs,
+        zero_price_ok: table.assets().iter().map(|a| a.allow_zero_price).collect(),
     };
     let cfg = PipelineConfig::default();
     let mut out = vec![];

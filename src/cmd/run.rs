@@ -344,6 +344,8 @@ pub struct Workload {
     pub assets: usize,
     /// Upserts then ticks, with recorded timestamps.
     pub msgs: Vec<(i64, FeedMsg)>,
+    /// Assets a live tick may price at 0 (the venue's `allow_zero_price`), by asset index.
+    pub zero_price_ok: Vec<bool>,
 }
 
 fn load(a: &Args) -> Result<Workload> {
@@ -383,6 +385,7 @@ fn load(a: &Args) -> Result<Workload> {
         keeper: KeeperBook::new(&table, &specs),
         assets: table.len(),
         msgs,
+        zero_price_ok: table.assets().iter().map(|a| a.allow_zero_price).collect(),
     })
 }
 
@@ -723,6 +726,7 @@ pub fn drive_with(
         let mut opts = lp.opts.clone();
         opts.slots = Some(w.ids.len());
         opts.assets = Some(w.assets);
+        opts.zero_price_ok = w.zero_price_ok.as_slice().into();
         if let Some((age, bps)) = lp.guard {
             let mut g = OracleGuard::new(GuardConfig::uniform(w.assets, age, bps));
             if let Some(bj) = &book_journal {
@@ -786,7 +790,7 @@ pub fn drive_with(
         eprintln!(
             "feed {kind}: {} connections ({} refused), {} taken, {} gaps ({} missing), {} duplicates, \
              {} sequence jumps refused, {} closed before a first frame, {} closed idle, \
-             {} malformed, {} unauthenticated, {} rate-limited, {} unknown, guard {} refused / {} held, \
+             {} malformed, {} unauthenticated, {} rate-limited, {} unknown, {} priced 0, guard {} refused / {} held, \
              {} not journaled",
             r.connections,
             r.conn_refused,
@@ -801,6 +805,7 @@ pub fn drive_with(
             r.auth_failed,
             r.rate_limited,
             r.unknown,
+            r.zero_price,
             r.guard_refused,
             r.guard_held,
             r.log_failed

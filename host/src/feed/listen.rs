@@ -82,6 +82,10 @@ pub struct FeedOptions {
     pub slots: Option<usize>,
     /// Assets in the table: a tick or term naming an asset at or above it is refused.
     pub assets: Option<usize>,
+    /// Assets a tick may price at 0 (the venue's `allow_zero_price`), by asset index. A tick
+    /// whose collateral-side spot price is 0 for any other asset is refused and counted
+    /// (`zero_price`): it would breach every account that holds the asset.
+    pub zero_price_ok: Arc<[bool]>,
     /// The oracle guard every tick passes (shared by all listeners of one book).
     pub guard: Option<Arc<Mutex<OracleGuard>>>,
     /// Source number the guard is told for this listener's ticks, and the stream the frame
@@ -127,6 +131,7 @@ impl Default for FeedOptions {
             rate: None,
             slots: None,
             assets: None,
+            zero_price_ok: Arc::from([]),
             guard: None,
             source: 0,
             log: None,
@@ -182,6 +187,8 @@ pub struct ListenReport {
     pub rate_limited: u64,
     /// Frames naming an asset or slot outside the book.
     pub unknown: u64,
+    /// Ticks refused for a price of 0 on an asset that does not allow it.
+    pub zero_price: u64,
     /// Ticks refused by the guard.
     pub guard_refused: u64,
     /// Ticks held by the guard.
@@ -316,6 +323,14 @@ impl Sink {
         if self.unknown(&f.msg) {
             self.rep.unknown += 1;
             Counters::inc(&self.counters.feed_unknown);
+            return Ok(len);
+        }
+        if let FeedMsg::Tick { asset, price } = f.msg
+            && price.spot.asset == 0
+            && !self.opts.zero_price_ok.get(asset as usize).copied().unwrap_or(false)
+        {
+            self.rep.zero_price += 1;
+            Counters::inc(&self.counters.feed_zero_price);
             return Ok(len);
         }
         if let (FeedMsg::Tick { asset, price }, Some(g)) = (f.msg, &self.opts.guard) {

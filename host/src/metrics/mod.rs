@@ -168,6 +168,8 @@ pub struct Counters {
     pub feed_rate_limited: AtomicU64,
     /// Feed connections refused (over the connection limit).
     pub feed_conn_refused: AtomicU64,
+    /// Feed ticks refused for a price of 0 on an asset that does not allow it.
+    pub feed_zero_price: AtomicU64,
     /// Feed ticks refused by the oracle guard.
     pub feed_guard_refused: AtomicU64,
     /// Feed ticks held by the oracle guard (a jump awaiting confirmation).
@@ -226,6 +228,11 @@ impl Counters {
                 "liqscan_feed_conn_refused_total",
                 "feed connections over the limit",
                 g(&self.feed_conn_refused),
+            ),
+            (
+                "liqscan_feed_zero_price_total",
+                "feed ticks priced 0 on an asset that does not allow it",
+                g(&self.feed_zero_price),
             ),
             (
                 "liqscan_feed_guard_refused_total",
