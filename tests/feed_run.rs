@@ -153,11 +153,13 @@ fn events(p: &std::path::Path) -> Vec<serde_json::Value> {
 }
 
 /// Live frames are journaled: after a kill -9 the restarted run holds the book they changed,
-/// resumes the replay after the replayed messages only, and drops re-sent frames it holds.
+/// resumes the replay after the replayed messages only, drops re-sent frames it holds, and
+/// continues the same `--out` into the file a run without the kill writes (the live frame's
+/// number, far above the replay's, once made the restart refuse to continue it).
 #[test]
 fn journaled_live_frames_survive_a_kill() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, rx, seen) = start_journaled(dir.path(), "out-1.jsonl", "30000");
+    let (mut child, rx, seen) = start_journaled(dir.path(), "out.jsonl", "30000");
     let listening = seen.last().unwrap();
     let addr = listening.strip_prefix("feed tcp listening on ").unwrap().to_string();
     // Once the replay is done (its ticks would override a live one), crash asset 0 live.
@@ -179,7 +181,7 @@ fn journaled_live_frames_survive_a_kill() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
-    let (mut child, rx, mut all) = start_journaled(dir.path(), "out-2.jsonl", "1500");
+    let (mut child, rx, mut all) = start_journaled(dir.path(), "out.jsonl", "1500");
     let listening = all.last().unwrap().clone();
     assert!(listening.ends_with(&format!("(frames after {FRAME})")), "{listening}");
     let addr =
@@ -213,8 +215,13 @@ fn journaled_live_frames_survive_a_kill() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let fin = final_breached(&dir.path().join("out-2.jsonl"));
+    let fin = final_breached(&dir.path().join("out.jsonl"));
     assert_eq!(fin, final_breached(&again.path().join("out.jsonl")));
+    let read = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap();
+    assert!(
+        read(dir.path().join("out.jsonl")) == read(again.path().join("out.jsonl")),
+        "--out continued across the kill differs from the run without it"
+    );
     assert_ne!(fin, final_breached(&dir.path().join("plain.jsonl")), "the live tick changed nothing");
 }
 

@@ -641,7 +641,7 @@ pub fn drive_with(
             _ => jp.dir.join("events.jsonl"),
         };
         if bj.state().seq > 0 {
-            let r = events::recover(&log, &jp.dir.join("book"), bj.messages(), &w.ids)
+            let r = events::recover(&log, &jp.dir.join("book"), bj.position(), &w.ids)
                 .with_context(|| format!("continuing the events file {}", log.display()))?;
             eprintln!("events {}: {r}", log.display());
             breached_at_start = r.episodes;
@@ -716,7 +716,7 @@ pub fn drive_with(
     let t = std::time::Instant::now();
     // The recovered book goes to the engine before any live frame can.
     if let Some(bj) = &book_journal {
-        let k = bj.0.lock().expect("book journal").messages();
+        let k = bj.0.lock().expect("book journal").position();
         for m in reload {
             tx.push(pipeline::Stamped { seq: k, t_feed: clock.now(), msg: m });
         }
@@ -765,8 +765,11 @@ pub fn drive_with(
             // Journal and push under one lock: the listeners journal and push under it too.
             let r = replay::replay_through(&w.msgs[k as usize..], pace, &clock, k, |ts, m| {
                 let mut j = bj.0.lock().expect("book journal");
+                // The journal position, not the replay's message number: live frames
+                // journaled between replay messages take positions too.
+                let at = j.position();
                 j.record(&m.msg, ts)?;
-                tx.push(m);
+                tx.push(pipeline::Stamped { seq: at, ..m });
                 Ok::<(), JournalError>(())
             });
             let r = r.and_then(|n| bj.0.lock().expect("book journal").sync().map(|_| n));

@@ -361,7 +361,10 @@ impl Sink {
             Some(log) => {
                 let tx = &self.tx;
                 let ts = f.ts_ns.min(i64::MAX as u64) as i64;
-                match log.log_then_push(self.opts.source, f.seq, ts, &f.msg, &mut || tx.push(stamped)) {
+                // Journaled: the frame's scan and events carry its journal position, so a
+                // restart finds where the events file ends among replay and live alike.
+                let mut push = |at: u64| tx.push(Stamped { seq: at, ..stamped });
+                match log.log_then_push(self.opts.source, f.seq, ts, &f.msg, &mut push) {
                     Ok(()) => {}
                     Err(FrameLogError::Refused(_)) => {
                         self.rep.unknown += 1;

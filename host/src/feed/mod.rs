@@ -53,15 +53,17 @@ pub const DEFAULT_MAX_SEQ_JUMP: u64 = 1 << 24;
 /// journal: `journal::keeper::SharedBookJournal`).
 pub trait FrameLog: Send + Sync {
     /// Records `msg` (frame `seq` of stream `source`, oracle time `ts_ns`), then calls `push`
-    /// (which hands it to the engine), both under one lock, so the log's order is the
-    /// engine's. An error means the frame was neither recorded nor pushed.
+    /// with the frame's position in the log (the messages and frames recorded before it: the
+    /// sequence number its scan and events carry, one order across the replay and every live
+    /// stream), both under one lock, so the log's order is the engine's. An error means the
+    /// frame was neither recorded nor pushed.
     fn log_then_push(
         &self,
         source: u8,
         seq: u64,
         ts_ns: i64,
         msg: &FeedMsg,
-        push: &mut dyn FnMut(),
+        push: &mut dyn FnMut(u64),
     ) -> Result<(), FrameLogError>;
 }
 

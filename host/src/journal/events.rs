@@ -8,15 +8,19 @@
 //!  (a Vec append, no syscall)  lock    format it, write, flush           batch, appended
 //!
 //!  restart (with --journal):  recover(): cut a torn last line; keep the lines of the messages
-//!  before c = min(last line's seq, messages journaled); rebuild the events of messages c..k
+//!  before c = min(last line's seq, records journaled); rebuild the events of records c..k
 //!  from the book journal (snapshot at or before c, then its records, on a software engine);
 //!  the recovered book's own scan (the reload) is not written again.
 //! ```
 //!
+//! With a journal, a line's `seq` is its message's position in the book journal (replayed
+//! messages and live frames before it), one order over the replay and every live stream; with
+//! no live frame it is the replay's message number, as without a journal.
+//!
 //! A line's events are a pure function of the records before it (each message's scan is the
 //! difference of two breach bitmaps of exact states), so rebuilding them gives the same lines
 //! an uninterrupted run wrote. Live feed frames are journaled in the order the engine took
-//! them, and are rebuilt too, under their own frame numbers.
+//! them, and are rebuilt too, under their journal positions.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -166,7 +170,8 @@ impl Fold {
 }
 
 /// Continues the events file `path` of a run whose book journal `book_dir` holds `messages`
-/// replayed messages (`BookJournal::messages`), for a book of `ids.len()` slots; `ids` names
+/// replayed messages and live frames (`BookJournal::position`), for a book of `ids.len()`
+/// slots; `ids` names
 /// the account of each slot. A missing file is started. Returns what it
 /// did, and the breach episode of every slot breached at the end (for the dispatcher).
 pub fn recover(
@@ -244,9 +249,10 @@ pub fn recover(
     };
     let mut first_err = None;
     let last = read_records(book_dir, c, |before, _seq, r| {
-        let done = before.seq - before.live_frames;
+        // The record's position: the seq the run gave its scan.
+        let seq = before.seq;
         if engine.is_none() {
-            if done < c {
+            if seq < c {
                 return Ok(());
             }
             let (e, b) = build(before);
@@ -257,9 +263,9 @@ pub fn recover(
             engine = Some((e, b));
         }
         let (e, prev) = engine.as_mut().expect("built");
-        let (seq, change) = match r {
-            Record::Live { seq, record, .. } => (*seq, &**record),
-            r => (done, r),
+        let change = match r {
+            Record::Live { record, .. } => &**record,
+            r => r,
         };
         // A message the engine refuses changes nothing, as in the pipeline.
         let _ = match change {
@@ -460,9 +466,9 @@ mod tests {
         JournalConfig { fsync: FsyncPolicy::Never, segment_bytes: 1 << 16, snapshot_every: Some(40) }
     }
 
-    /// Writes a random book journal (upserts, removes, ticks) of `n` records into `dir/book`
-    /// and returns the events file an uninterrupted run writes for it, computed with the
-    /// reference scan of each state.
+    /// Writes a random book journal (upserts, removes, ticks, some as live frames) of `n`
+    /// records into `dir/book` and returns the events file an uninterrupted run writes for it,
+    /// computed with the reference scan of each state.
     fn journal_and_events(dir: &Path, seed: u64, n: u64, ids: &[String]) -> Vec<u8> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let (mut j, _) = Journal::open(&dir.join("book"), SLOTS, ASSETS, cfg()).unwrap();
@@ -486,6 +492,13 @@ mod tests {
                     asset: rng.gen_range(0..ASSETS) as u16,
                     price: random_price(&mut rng),
                 }
+            };
+            // A third arrive as live frames, numbered by their own (far larger) stream: their
+            // events still carry the record's position.
+            let rec = if rng.gen_bool(0.3) {
+                Record::Live { source: 1, seq: 1_000_000 + 7 * i, record: Box::new(rec) }
+            } else {
+                rec
             };
             j.append(&rec).unwrap();
             let now = j.state().reference_bitmaps().breach;

@@ -64,6 +64,13 @@ impl BookJournal {
         self.j.state().seq - self.j.state().live_frames
     }
 
+    /// Replayed messages and live frames journaled so far: the position (and so the sequence
+    /// number in scans and events) of the next one. Equal to [`messages`](Self::messages)
+    /// when no live frame was taken.
+    pub fn position(&self) -> u64 {
+        self.j.state().seq
+    }
+
     /// Last frame number journaled from live stream `source`.
     pub fn live_seq(&self, source: u8) -> Option<u64> {
         self.j.state().live_seq.get(&source).copied()
@@ -153,14 +160,15 @@ impl FrameLog for SharedBookJournal {
         seq: u64,
         ts_ns: i64,
         msg: &FeedMsg,
-        push: &mut dyn FnMut(),
+        push: &mut dyn FnMut(u64),
     ) -> Result<(), FrameLogError> {
         let mut j = self.0.lock().map_err(|_| FrameLogError::Failed("book journal lock poisoned".into()))?;
+        let at = j.position();
         j.record_live(source, seq, msg, ts_ns).map_err(|e| match e {
             JournalError::Refused(r) => FrameLogError::Refused(r.to_string()),
             e => FrameLogError::Failed(e.to_string()),
         })?;
-        push();
+        push(at);
         Ok(())
     }
 }
