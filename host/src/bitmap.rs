@@ -40,6 +40,90 @@ pub fn count(words: &[u64]) -> usize {
     words.iter().map(|w| w.count_ones() as usize).sum()
 }
 
+/// Slots that became breached, stopped being breached, and became at risk (stressed health
+/// below zero, not breached) between two scans.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Newly breached, ascending.
+    pub breached: Vec<u32>,
+    /// No longer breached, ascending.
+    pub cleared: Vec<u32>,
+    /// Newly at risk and not breached, ascending.
+    pub at_risk: Vec<u32>,
+}
+
+impl Changes {
+    /// Empties the three lists, keeping their room.
+    pub fn clear(&mut self) {
+        self.breached.clear();
+        self.cleared.clear();
+        self.at_risk.clear();
+    }
+
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.breached.is_empty() && self.cleared.is_empty() && self.at_risk.is_empty()
+    }
+}
+
+/// The previous scan's bitmaps, and the difference a new scan makes to them: the one
+/// old-versus-new comparison behind the pipeline, the simulator and the events log.
+#[derive(Clone, Debug)]
+pub struct Diff {
+    breach: Vec<u64>,
+    at_risk: Vec<u64>,
+}
+
+impl Diff {
+    /// All clear: `words` words of zeros.
+    pub fn new(words: usize) -> Diff {
+        Diff { breach: vec![0; words], at_risk: vec![0; words] }
+    }
+
+    /// Starting from a scan already made (its changes are not reported).
+    pub fn starting_at(breach: &[u64], at_risk: &[u64]) -> Diff {
+        Diff { breach: breach.to_vec(), at_risk: at_risk.to_vec() }
+    }
+
+    /// The previous breach bitmap.
+    pub fn breach(&self) -> &[u64] {
+        &self.breach
+    }
+
+    /// Compares the words `changed` (no repeats; ascending words give ascending lists) of the
+    /// new bitmaps with the previous ones, appends the changes to `out` (which it does not
+    /// clear) and keeps the new words. Words not in `changed` are taken as unchanged. No
+    /// allocation once `out` has room.
+    #[inline]
+    pub fn step(&mut self, changed: &[u32], breach: &[u64], at_risk: &[u64], out: &mut Changes) {
+        self.step_into(changed, breach, at_risk, [&mut out.breached, &mut out.cleared, &mut out.at_risk]);
+    }
+
+    /// [`step`](Diff::step) into three separate lists: breached, cleared, at risk.
+    #[inline]
+    pub fn step_into(&mut self, changed: &[u32], breach: &[u64], at_risk: &[u64], out: [&mut Vec<u32>; 3]) {
+        let [breached, cleared, risk] = out;
+        for &w in changed {
+            let w = w as usize;
+            let (ob, oa, nb, na) = (self.breach[w], self.at_risk[w], breach[w], at_risk[w]);
+            push_ones(breached, w, nb & !ob);
+            push_ones(cleared, w, ob & !nb);
+            push_ones(risk, w, na & !oa & !nb);
+            self.breach[w] = nb;
+            self.at_risk[w] = na;
+        }
+    }
+}
+
+/// Appends the slots of the set bits of word `w`, ascending.
+#[inline]
+fn push_ones(out: &mut Vec<u32>, w: usize, mut bits: u64) {
+    while bits != 0 {
+        out.push((w * 64) as u32 + bits.trailing_zeros());
+        bits &= bits - 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +139,30 @@ mod tests {
         assert_eq!(ones(&w).collect::<Vec<_>>(), vec![0, 63, 64, 129]);
         set(&mut w, 63, false);
         assert_eq!(count(&w), 3);
+    }
+
+    proptest::proptest! {
+        /// The diff's lists are exactly the slots whose bits moved, slot by slot.
+        #[test]
+        fn diff_lists_the_bits_that_moved(
+            scans in proptest::collection::vec((proptest::collection::vec(proptest::prelude::any::<u64>(), 3), proptest::collection::vec(proptest::prelude::any::<u64>(), 3)), 1..6),
+        ) {
+            let mut d = Diff::new(3);
+            let (mut ob, mut oa) = (vec![0u64; 3], vec![0u64; 3]);
+            for (b, a) in scans {
+                let mut out = Changes::default();
+                d.step(&[0, 1, 2], &b, &a, &mut out);
+                let (mut xb, mut xc, mut xa) = (vec![], vec![], vec![]);
+                for s in 0..192 {
+                    let (was, is) = (get(&ob, s), get(&b, s));
+                    if is && !was { xb.push(s as u32) }
+                    if was && !is { xc.push(s as u32) }
+                    if get(&a, s) && !get(&oa, s) && !is { xa.push(s as u32) }
+                }
+                proptest::prop_assert_eq!(&out, &Changes { breached: xb, cleared: xc, at_risk: xa });
+                proptest::prop_assert_eq!(d.breach(), &b[..]);
+                (ob, oa) = (b, a);
+            }
+        }
     }
 }

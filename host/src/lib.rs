@@ -35,3 +35,4 @@ pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod reference;
+pub mod wait;

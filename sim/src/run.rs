@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 use liqscan_hdl::abi::{Coeff, PriceEntry};
+use liqscan_host::bitmap::Diff;
 use liqscan_host::dispatch::sizing::{BPS, SizingPolicy};
 use liqscan_host::dispatch::{
     Completion, DispatchConfig, Dispatcher, Executor, LiquidationOrder, Mechanism, ScanBatch, SubmitError,
@@ -438,8 +439,7 @@ impl Sim {
         let q_exp = s.assets[&s.quote].quantum_exp;
         let usd_per_quote_quantum = 10f64.powi(q_exp);
         let mut series = Series::new(&self.symbols);
-        let mut prev_breach: Vec<u64> = self.engine.breach().to_vec();
-        let mut prev_risk: Vec<u64> = self.engine.at_risk().to_vec();
+        let mut diff = Diff::starting_at(self.engine.breach(), self.engine.at_risk());
         let mut changed = Vec::new();
         let mut market = vec![0.0; n_assets];
         let mut last_batch = 0.0;
@@ -505,18 +505,10 @@ impl Sim {
             batch.cleared.clear();
             batch.at_risk.clear();
             batch.seq = k as u64;
-            let (breach, risk) = (self.engine.breach(), self.engine.at_risk());
-            for &w in &changed {
-                let w = w as usize;
-                let (old_b, new_b) = (prev_breach[w], breach[w]);
-                let (old_r, new_r) = (prev_risk[w], risk[w]);
-                push_bits(&mut batch.breached, w, new_b & !old_b);
-                push_bits(&mut batch.cleared, w, old_b & !new_b);
-                if s.keeper.predictive {
-                    push_bits(&mut batch.at_risk, w, new_r & !old_r & !new_b);
-                }
-                prev_breach[w] = new_b;
-                prev_risk[w] = new_r;
+            let lists = [&mut batch.breached, &mut batch.cleared, &mut batch.at_risk];
+            diff.step_into(&changed, self.engine.breach(), self.engine.at_risk(), lists);
+            if !s.keeper.predictive {
+                batch.at_risk.clear();
             }
             ever_breached += batch.breached.len() as u64;
             let prices = self.engine.prices().to_vec();
@@ -621,14 +613,6 @@ pub fn weight_multiplier(vol_day: f64, d: &crate::scenario::DynamicConfig) -> f6
 
 fn market_from_paths(paths: &[PricePath], k: usize) -> Vec<f64> {
     paths.iter().map(|p| p.prices[k]).collect()
-}
-
-fn push_bits(out: &mut Vec<u32>, word: usize, mut bits: u64) {
-    while bits != 0 {
-        let b = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
-        out.push((word * 64 + b) as u32);
-    }
 }
 
 /// The keeper's dispatch rules for a scenario: the venue's rules plus the keeper's settings.

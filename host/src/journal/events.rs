@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use super::record::Record;
 use super::state::DurableState;
 use super::store::{JournalError, read_records};
+use crate::bitmap::{Changes, Diff};
 use crate::engine::{ScanEngine, SoftwareEngine};
 
 /// One breach change: a slot became breached, or stopped being.
@@ -221,9 +222,10 @@ pub fn recover(
 
     // Rebuild the events of the messages c.. from the book journal.
     let slots = ids.len();
-    let mut engine: Option<(SoftwareEngine, Vec<u64>)> = None;
+    let mut engine: Option<(SoftwareEngine, Diff)> = None;
     let mut out = Vec::new();
     let mut changed = Vec::new();
+    let mut news = Changes::default();
     let mismatch = |fold: &Fold, breach: &[u64]| -> Result<(), EventsError> {
         for s in 0..slots as u32 {
             let journal = breach[s as usize / 64] >> (s % 64) & 1 == 1;
@@ -241,11 +243,11 @@ pub fn recover(
         }
         Ok(())
     };
-    let build = |state: &DurableState| -> (SoftwareEngine, Vec<u64>) {
+    let build = |state: &DurableState| -> (SoftwareEngine, Diff) {
         let mut e = state.software_engine();
         e.changed_words(&mut Vec::new());
-        let b = e.breach().to_vec();
-        (e, b)
+        let d = Diff::starting_at(e.breach(), e.at_risk());
+        (e, d)
     };
     let mut first_err = None;
     let last = read_records(book_dir, c, |before, _seq, r| {
@@ -255,14 +257,14 @@ pub fn recover(
             if seq < c {
                 return Ok(());
             }
-            let (e, b) = build(before);
-            if let Err(err) = mismatch(&fold, &b) {
+            let (e, d) = build(before);
+            if let Err(err) = mismatch(&fold, d.breach()) {
                 first_err.get_or_insert(err);
                 return Err("the events file disagrees with the journal".into());
             }
-            engine = Some((e, b));
+            engine = Some((e, d));
         }
-        let (e, prev) = engine.as_mut().expect("built");
+        let (e, diff) = engine.as_mut().expect("built");
         let change = match r {
             Record::Live { record, .. } => &**record,
             r => r,
@@ -278,25 +280,16 @@ pub fn recover(
         changed.clear();
         e.changed_words(&mut changed);
         changed.sort_unstable();
-        let b = e.breach();
-        let mut news: Vec<BreachChange> = Vec::new();
-        for breached in [true, false] {
-            for &w in &changed {
-                let w = w as usize;
-                let mut bits = if breached { b[w] & !prev[w] } else { prev[w] & !b[w] };
-                while bits != 0 {
-                    let slot = (w * 64) as u32 + bits.trailing_zeros();
-                    news.push(BreachChange { seq, slot, breached });
-                    bits &= bits - 1;
-                }
-            }
-        }
-        for &w in &changed {
-            prev[w as usize] = b[w as usize];
-        }
-        for n in &news {
-            fold.add(n);
-            write_line(&mut out, ids, n);
+        news.clear();
+        diff.step(&changed, e.breach(), e.at_risk(), &mut news);
+        // As the run wrote them: a scan's breaches, then its recoveries.
+        let lists = [(true, &news.breached), (false, &news.cleared)];
+        for n in lists
+            .iter()
+            .flat_map(|(breached, l)| l.iter().map(|&slot| BreachChange { seq, slot, breached: *breached }))
+        {
+            fold.add(&n);
+            write_line(&mut out, ids, &n);
             rec.rebuilt += 1;
         }
         Ok(())
@@ -307,8 +300,8 @@ pub fn recover(
     let last = last?;
     if engine.is_none() {
         // No record after the point the file ends: the journal's last state is that point.
-        let (_, b) = build(&last);
-        mismatch(&fold, &b)?;
+        let (_, d) = build(&last);
+        mismatch(&fold, d.breach())?;
     }
     file.set_len(cut_at as u64).map_err(io("truncate", path))?;
     file.seek(SeekFrom::End(0)).map_err(io("seek", path))?;

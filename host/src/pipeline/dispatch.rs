@@ -36,6 +36,7 @@ use crate::dispatch::{
 };
 use crate::metrics::histogram;
 use crate::model::{AccountSpec, AssetTable};
+use crate::wait::WaitStrategy;
 
 /// The latest price of every asset, written by the engine thread, read by the dispatch thread
 /// (a sequence lock per asset: a reader never sees half an update).
@@ -349,14 +350,18 @@ fn dispatch_loop(
         batches: 0,
         executor: exec.name().to_string(),
     };
-    let mut idle = 0u32;
+    let mut wait = WaitStrategy::spin_or(
+        opts.spin,
+        WaitStrategy::SpinThenSleep { spins: 1000, sleep: Duration::from_micros(20) },
+    )
+    .waiter();
     let mut last_poll = 0u64;
     loop {
         // `stop` is raised after the engine thread ended, so once it is seen an empty queue
         // stays empty.
         let stopping = stop.load(Ordering::Acquire);
         if let Some(batch) = rx.try_recv() {
-            idle = 0;
+            wait.reset();
             rep.batches += 1;
             board.load(&mut prices);
             let t_feed = times.load(batch.seq);
@@ -381,12 +386,7 @@ fn dispatch_loop(
             drain(&mut d, exec, board, &mut prices, book, &mut rep, clock);
             break;
         }
-        idle = idle.saturating_add(1);
-        if opts.spin || idle < 1000 {
-            std::hint::spin_loop();
-        } else {
-            std::thread::sleep(Duration::from_micros(20));
-        }
+        wait.idle();
     }
     rep.stats = d.stats().clone();
     rep

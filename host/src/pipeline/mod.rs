@@ -28,6 +28,7 @@ use crate::bitmap;
 use crate::engine::{EngineError, ScanEngine, SoftwareEngine};
 use crate::link::{LinkEngine, LinkFault};
 use crate::metrics::{Counters, Published, StageHistograms};
+use crate::wait::WaitStrategy;
 
 pub mod affinity;
 pub mod dispatch;
@@ -154,18 +155,13 @@ impl FeedTx {
     /// slow engine (the rust-hdl card) does not take the engine's core.
     #[inline]
     pub fn push(&self, mut m: Stamped) {
-        let mut tries = 0u32;
+        let mut wait = WaitStrategy::SHARED_CORE.waiter();
         while let Err(back) = self.q.push(m) {
             m = back;
-            if tries == 0 {
+            if wait.idle_polls() == 0 {
                 Counters::inc(&self.counters.backpressure);
             }
-            tries = tries.saturating_add(1);
-            if tries > 4096 {
-                std::thread::sleep(std::time::Duration::from_micros(20));
-            } else {
-                std::hint::spin_loop();
-            }
+            wait.idle();
         }
     }
 }
@@ -329,6 +325,19 @@ pub struct PipelineConfig {
     pub spin: bool,
 }
 
+impl PipelineConfig {
+    /// How the engine thread waits for messages.
+    pub fn wait(&self) -> WaitStrategy {
+        WaitStrategy::spin_or(
+            self.spin,
+            WaitStrategy::SpinThenSleep {
+                spins: IDLE_SPINS,
+                sleep: std::time::Duration::from_micros(IDLE_SLEEP_US),
+            },
+        )
+    }
+}
+
 /// One tick's clock readings on the engine thread (nanoseconds on the pipeline [`Clock`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TickTrace {
@@ -403,12 +412,14 @@ pub fn spawn_traced(
                 pin("engine thread", c);
             }
             let words = backend.breach().len();
-            let mut prev_b = vec![0u64; words];
-            let mut prev_a = vec![0u64; words];
+            let mut diff = bitmap::Diff::new(words);
             let mut changed: Vec<u32> = Vec::with_capacity(words);
             let slots = words * 64;
-            let (mut nb, mut nc, mut na) =
-                (Vec::with_capacity(slots.min(1 << 20)), Vec::with_capacity(1024), Vec::with_capacity(1024));
+            let mut news = bitmap::Changes {
+                breached: Vec::with_capacity(slots.min(1 << 20)),
+                cleared: Vec::with_capacity(1024),
+                at_risk: Vec::with_capacity(1024),
+            };
             let mut hist = StageHistograms::default();
             let mut rep = PipelineReport {
                 hist: StageHistograms::default(),
@@ -428,27 +439,21 @@ pub fn spawn_traced(
             changed.clear();
             // Everything the backend already holds counts as changed for the first message.
             let mut all_words = true;
-            let mut idle = 0u32;
+            let mut wait = cfg.wait().waiter();
             let mut last_publish = 0u64;
             loop {
                 let Some(m) = rx.q.pop() else {
-                    idle = idle.wrapping_add(1);
-                    if idle.is_multiple_of(IDLE_SPINS) {
+                    wait.idle();
+                    if wait.idle_polls().is_multiple_of(IDLE_SPINS) {
                         let now = clock.now();
                         if now - last_publish > 100_000_000 {
                             published.publish(&hist);
                             last_publish = now;
                         }
                     }
-                    if !cfg.spin && idle >= IDLE_SPINS {
-                        // Idle on a shared core: sleep between looks (see IDLE_SPINS).
-                        std::thread::sleep(std::time::Duration::from_micros(IDLE_SLEEP_US));
-                    } else {
-                        std::hint::spin_loop();
-                    }
                     continue;
                 };
-                idle = 0;
+                wait.reset();
                 if m.msg == FeedMsg::End {
                     break;
                 }
@@ -486,22 +491,11 @@ pub fn spawn_traced(
                 }
                 // In place, no allocation: the same order whatever engine produced them.
                 changed.sort_unstable();
-                nb.clear();
-                nc.clear();
-                na.clear();
-                let (b, a) = (backend.breach(), backend.at_risk());
-                for &w in &changed {
-                    let w = w as usize;
-                    let (ob, oa, xb, xa) = (prev_b[w], prev_a[w], b[w], a[w]);
-                    push_bits(&mut nb, w, xb & !ob);
-                    push_bits(&mut nc, w, ob & !xb);
-                    push_bits(&mut na, w, xa & !oa & !xb);
-                    prev_b[w] = xb;
-                    prev_a[w] = xa;
-                }
+                news.clear();
+                diff.step(&changed, backend.breach(), backend.at_risk(), &mut news);
                 sink.on_message(m.seq, m.t_feed, &m.msg);
-                if !(nb.is_empty() && nc.is_empty() && na.is_empty()) {
-                    sink.on_scan(m.seq, &nb, &nc, &na);
+                if !news.is_empty() {
+                    sink.on_scan(m.seq, &news.breached, &news.cleared, &news.at_risk);
                 }
                 let t_dispatch = clock.now();
                 rep.messages += 1;
@@ -521,11 +515,11 @@ pub fn spawn_traced(
                     }
                     _ => Counters::inc(&counters.deltas),
                 }
-                if !nb.is_empty() {
-                    counters.breaches.fetch_add(nb.len() as u64, Ordering::Relaxed);
+                if !news.breached.is_empty() {
+                    counters.breaches.fetch_add(news.breached.len() as u64, Ordering::Relaxed);
                 }
-                if !nc.is_empty() {
-                    counters.cleared.fetch_add(nc.len() as u64, Ordering::Relaxed);
+                if !news.cleared.is_empty() {
+                    counters.cleared.fetch_add(news.cleared.len() as u64, Ordering::Relaxed);
                 }
             }
             rep.sched = thread_sched().zip(sched0).map(|(b, a)| b.since(&a));
@@ -546,14 +540,6 @@ fn kind(m: &FeedMsg) -> &'static str {
         FeedMsg::Upsert { .. } => "upsert",
         FeedMsg::Remove { .. } => "remove",
         FeedMsg::End => "end",
-    }
-}
-
-#[inline]
-fn push_bits(out: &mut Vec<u32>, w: usize, mut bits: u64) {
-    while bits != 0 {
-        out.push((w * 64) as u32 + bits.trailing_zeros());
-        bits &= bits - 1;
     }
 }
 
