@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod demo_book;
 mod replay;
+mod shutdown;
 
 /// Liquidation scanner: finds every account below its liquidation line, fast and exactly.
 #[derive(Parser)]

@@ -5,8 +5,8 @@
 //! it breached (plus the pending orders a restart reported re-sending); every account still
 //! breached at the end that the uninterrupted run ordered was ordered.
 //!
-//! A run stopped by SIGTERM (no handler: the default action ends it at once) leaves the events
-//! of the scans it made in `--out`, each line whole.
+//! A run stopped by SIGTERM stops cleanly: it drains dispatch, prints its report and exits 0,
+//! leaving the events of the scans it made in `--out`, each line whole.
 //!
 //! The dispatcher sizes an account again `settle_ns` after an order a sink cannot confirm
 //! (a follow-up liquidation, by design), so how many orders a long breach gets depends on wall
@@ -205,23 +205,38 @@ fn drill() -> Drill {
     }
 }
 
+/// SIGTERM mid-replay stops the run cleanly: intake stops, the engine finishes what it was
+/// given, the dispatch backlog is drained (every account still breached at the stop that the
+/// uninterrupted run ordered in that breach episode is ordered), the final report is printed
+/// and the exit status is 0. `--out` holds whole lines, a prefix of the uninterrupted run's.
 #[test]
-fn sigterm_leaves_the_events_scanned_so_far_in_out() {
+fn sigterm_drains_dispatch_prints_the_report_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let args = ["run", "--demo-accounts", "2000"];
+    let config = d.join("liqscan.toml");
+    // One order per breach episode (see the module doc), and one order in flight at a time, so
+    // a backlog builds up behind each burst of breaches and the stop finds one to drain.
+    std::fs::write(&config, "[dispatch]\nsettle_ns = 3600000000000\nmax_in_flight = 1\n").unwrap();
+    // Paced as the interrupted run is: which breach episodes the dispatcher orders depends on
+    // how far behind the feed it runs (a flood merges scans).
+    let args =
+        ["run", "--demo-accounts", "2000", "--config", config.to_str().unwrap(), "--pace", "fixed:5000"];
     let ok = liqscan()
         .args(args)
         .args(["--out", d.join("ref.jsonl").to_str().unwrap()])
+        .args(["--executor", &format!("jsonl:{}", d.join("ref-orders.jsonl").display())])
         .stderr(Stdio::null())
         .status();
     assert!(ok.unwrap().success());
     let reference = std::fs::read_to_string(d.join("ref.jsonl")).unwrap();
     let out = d.join("out.jsonl");
+    let orders = d.join("orders.jsonl");
+    let err = d.join("err.txt");
     let mut child = liqscan()
         .args(args)
-        .args(["--pace", "fixed:5000", "--out", out.to_str().unwrap()])
-        .stderr(Stdio::null())
+        .args(["--out", out.to_str().unwrap()])
+        .args(["--executor", &format!("jsonl:{}", orders.display())])
+        .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
     // The book loads and the crash begins within the first second; the replay takes ~2.5 s.
@@ -229,11 +244,51 @@ fn sigterm_leaves_the_events_scanned_so_far_in_out() {
     assert!(child.try_wait().unwrap().is_none(), "the run ended before the signal");
     let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(ok.success());
-    child.wait().unwrap();
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    assert!(status.success(), "exit status {status:?} after SIGTERM: {stderr}");
+    assert!(stderr.contains("SIGTERM: intake stopped after "), "{stderr}");
+    assert!(stderr.contains(" at the end; "), "no final report: {stderr}");
+    assert!(stderr.contains(" orders built, "), "no dispatch report: {stderr}");
+    assert!(stderr.ends_with("SIGTERM: stopped cleanly\n"), "{stderr}");
+    assert!(!stderr.contains("stopped flushing"), "the drain hit its bound: {stderr}");
+
     let got = std::fs::read_to_string(&out).expect("--out exists after SIGTERM");
     assert!(!got.is_empty(), "no events written before SIGTERM");
-    // Whole lines only, and the uninterrupted run's first ones (written as they happened).
+    // Whole lines only, and the uninterrupted run's first ones.
     assert!(got.ends_with('\n'));
     assert!(got.len() < reference.len(), "the signal landed after the replay");
     assert!(reference.starts_with(&got), "--out after SIGTERM is not a prefix of the uninterrupted run's");
+
+    // Each order is for a breach --out holds, and every breach open at the stop that the
+    // uninterrupted run ordered was ordered (the backlog was drained, not dropped).
+    let events = lines(&out);
+    let mut open: BTreeMap<u64, u64> = BTreeMap::new(); // slot -> episode (breach seq)
+    let mut episodes = BTreeSet::new();
+    for e in &events {
+        let (slot, seq) = (e["slot"].as_u64().unwrap(), e["seq"].as_u64().unwrap());
+        if e["event"] == "breach" {
+            open.insert(slot, seq);
+            episodes.insert((slot, seq));
+        } else {
+            open.remove(&slot);
+        }
+    }
+    let key = |o: &serde_json::Value| (o["slot"].as_u64().unwrap(), o["episode"].as_u64().unwrap());
+    let sent: BTreeSet<_> = lines(&orders).iter().map(key).collect();
+    assert!(!sent.is_empty());
+    for k in &sent {
+        assert!(episodes.contains(k), "order for (slot, episode) {k:?}, a breach not in --out");
+    }
+    let ref_sent: BTreeSet<_> = lines(&d.join("ref-orders.jsonl")).iter().map(key).collect();
+    // An account ordered in an earlier episode is not sized again within `settle_ns` (an
+    // hour here), and which earlier episodes got orders depends on timing: so the check is on
+    // accounts this run never ordered.
+    let ordered: BTreeSet<u64> = sent.iter().map(|(slot, _)| *slot).collect();
+    let missing: Vec<_> = open
+        .iter()
+        .map(|(s, e)| (*s, *e))
+        .filter(|k| ref_sent.contains(k) && !ordered.contains(&k.0))
+        .collect();
+    assert!(missing.is_empty(), "breaches open at the stop left unordered: {missing:?}");
 }

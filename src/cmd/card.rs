@@ -2,14 +2,16 @@
 //!
 //! It takes the link file (header, BAR image, event ring) under an exclusive lock, refusing a
 //! file another card holds and reusing one a stopped card left behind, identifies itself in
-//! `ID_TYPE`, and serves commands until it is killed (the kernel then drops the lock). `liqscan run --backend shm --shm PATH` (or any host
+//! `ID_TYPE`, and serves commands until it is killed (the kernel then drops the lock) or stopped by SIGTERM or
+//! SIGINT (it then removes the file). `liqscan run --backend shm --shm PATH` (or any host
 //! code opening [`LinkMemory::shm_open`]) drives it exactly as it drives a real card.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use liqscan_host::link::{DEFAULT_EVT_ENTRIES, LinkMemory, Previous};
 use liqscan_sim::card::{CardEngine, Fault, Idle, ServeOptions, SoftwareCard, serve};
 
@@ -53,8 +55,11 @@ pub fn make_engine(engine: &str, accounts: usize, assets: usize) -> Result<Box<d
     })
 }
 
-/// Runs the card until killed.
+/// Runs the card until killed, or until SIGTERM or SIGINT (crate::shutdown): then it stops
+/// serving, removes its link file (a keeper still attached sees a silent card and fails over)
+/// and exits 0.
 pub fn run(a: Args) -> Result<()> {
+    crate::shutdown::install().context("installing the SIGTERM/SIGINT handlers")?;
     let mut engine = make_engine(&a.engine, a.accounts, a.assets)?;
     let (mem, previous) = LinkMemory::shm_take(&a.shm, a.evt_entries)?;
     if let Previous::Stale(last) = previous {
@@ -80,6 +85,23 @@ pub fn run(a: Args) -> Result<()> {
         idle: if a.spin { Idle::Spin } else { Idle::Backoff },
         fault: a.silent_after.map_or(Fault::None, Fault::SilentAfter),
     };
+    // The serve loop looks at its own flag; a watcher thread raises it on a stop signal, after
+    // removing the link file while the serving card still holds its lock (so the file it
+    // removes is its own, not one a next card has taken).
+    let stop = opts.stop.clone();
+    let path = a.shm.clone();
+    std::thread::Builder::new().name("card-signals".into()).spawn(move || {
+        while !crate::shutdown::requested() && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(sig) = crate::shutdown::signal_name() {
+            match std::fs::remove_file(&path) {
+                Ok(()) => eprintln!("{sig}: removed link file {}", path.display()),
+                Err(e) => eprintln!("{sig}: could not remove link file {}: {e}", path.display()),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    })?;
     let rep = serve(mem, engine.as_mut(), &opts);
     opts.stop.store(true, Ordering::Relaxed);
     eprintln!("emulated card stopped: {rep:?}");

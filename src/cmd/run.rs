@@ -34,7 +34,7 @@ use liqscan_host::metrics::http::MetricsServer;
 use liqscan_host::metrics::percentile_table;
 use liqscan_host::metrics::{Counters, Published};
 use liqscan_host::pipeline::dispatch::{
-    DispatchOptions, DispatchReport, DispatchSink, DispatchStage, KeeperBook,
+    DRAIN_LIMIT_NS, DispatchOptions, DispatchReport, DispatchSink, DispatchStage, KeeperBook,
 };
 use liqscan_host::pipeline::{
     self, Backend, Book, BreachSink, Clock, FeedMsg, PipelineConfig, PipelineReport,
@@ -758,12 +758,20 @@ pub fn drive_with(
             listeners.push((kind, l));
         }
     }
+    // A stop signal ends the replay before its next message (crate::shutdown).
+    let stop = crate::shutdown::flag();
     let n = match &book_journal {
-        None => replay::replay(&w.msgs, pace, &tx, &clock, 0),
+        None => {
+            let r = replay::replay_until(&w.msgs, pace, &clock, 0, stop, |_, m| {
+                tx.push(m);
+                Ok::<(), std::convert::Infallible>(())
+            });
+            r.unwrap_or_else(|e| match e {})
+        }
         Some(bj) => {
             let k = bj.0.lock().expect("book journal").messages();
             // Journal and push under one lock: the listeners journal and push under it too.
-            let r = replay::replay_through(&w.msgs[k as usize..], pace, &clock, k, |ts, m| {
+            let r = replay::replay_until(&w.msgs[k as usize..], pace, &clock, k, stop, |ts, m| {
                 let mut j = bj.0.lock().expect("book journal");
                 // The journal position, not the replay's message number: live frames
                 // journaled between replay messages take positions too.
@@ -784,9 +792,21 @@ pub fn drive_with(
             }
         }
     };
-    if let Some(lp) = live {
+    if let Some(lp) = live
+        && !crate::shutdown::requested()
+    {
         eprintln!("replay done ({n} messages); live feeds open for {} ms more", lp.listen_ms);
-        std::thread::sleep(Duration::from_millis(lp.listen_ms));
+        let until = std::time::Instant::now() + Duration::from_millis(lp.listen_ms);
+        while !crate::shutdown::requested() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    if let Some(sig) = crate::shutdown::signal_name() {
+        eprintln!(
+            "{sig}: intake stopped after {n} of {} messages; draining dispatch (at most {} s) and flushing the journal",
+            w.msgs.len(),
+            DRAIN_LIMIT_NS / 1_000_000_000
+        );
     }
     for (kind, l) in listeners {
         let r = l.stop();
@@ -817,6 +837,10 @@ pub fn drive_with(
     replay::end(&tx, &clock, n);
     let report = handle.join().map_err(|_| anyhow::anyhow!("engine thread panicked"))?;
     let dispatch = stage.map(DispatchStage::finish);
+    // Every frame the listeners journaled is on disk before the report says it was taken.
+    if let Some(bj) = &book_journal {
+        bj.0.lock().expect("book journal").sync().context("journal: final sync")?;
+    }
     let seconds = t.elapsed().as_secs_f64();
     let changes = event_writer.finish().map_err(anyhow::Error::msg)?;
     Ok(RunResult { report, changes, seconds, card: None, card_report: None, dispatch })
@@ -833,8 +857,10 @@ pub fn digest(changes: &[Change]) -> u64 {
     h
 }
 
-/// Runs `liqscan run`.
+/// Runs `liqscan run`. SIGTERM or SIGINT stops it cleanly (crate::shutdown): intake ends,
+/// dispatch drains, the journal is flushed, the report printed, and the exit status is 0.
 pub fn run(mut a: Args) -> Result<()> {
+    crate::shutdown::install().context("installing the SIGTERM/SIGINT handlers")?;
     let cfg: Config = match &a.config {
         Some(p) => {
             toml::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
@@ -1071,5 +1097,8 @@ pub fn run(mut a: Args) -> Result<()> {
         rep.hist.save_hlog(p).with_context(|| format!("writing {}", p.display()))?;
     }
     // `--out` was written as the scans happened (journal/events.rs).
+    if let Some(sig) = crate::shutdown::signal_name() {
+        eprintln!("{sig}: stopped cleanly");
+    }
     Ok(())
 }

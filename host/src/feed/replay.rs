@@ -6,6 +6,7 @@
 //! intended time, so stalls are not hidden (coordinated-omission correction).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::metrics::Counters;
 use crate::pipeline::{Clock, FeedMsg, FeedTx, Stamped};
@@ -60,11 +61,28 @@ pub fn replay_through<E>(
     pace: Pace,
     clock: &Clock,
     first_seq: u64,
+    send: impl FnMut(i64, Stamped) -> Result<(), E>,
+) -> Result<u64, E> {
+    replay_until(msgs, pace, clock, first_seq, &AtomicBool::new(false), send)
+}
+
+/// [`replay_through`] that also stops, before the next message, once `stop` is raised (a
+/// shutdown signal): returns the number of messages sent. A paced wait looks at `stop` at
+/// least every [`STOP_CHECK_NS`], so a slow replay stops promptly too.
+pub fn replay_until<E>(
+    msgs: &[(i64, FeedMsg)],
+    pace: Pace,
+    clock: &Clock,
+    first_seq: u64,
+    stop: &AtomicBool,
     mut send: impl FnMut(i64, Stamped) -> Result<(), E>,
 ) -> Result<u64, E> {
     let start = clock.now() + 1_000_000;
     let t0 = msgs.first().map_or(0, |m| m.0);
     for (i, (ts, msg)) in msgs.iter().enumerate() {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(i as u64);
+        }
         let due = match pace {
             Pace::Recorded { speed } => start + ((ts - t0).max(0) as f64 / speed) as u64,
             Pace::Fixed { per_second } => start + (i as f64 * 1e9 / per_second) as u64,
@@ -73,7 +91,9 @@ pub fn replay_through<E>(
         let t_feed = if due == 0 {
             clock.now()
         } else {
-            wait_until(clock, due);
+            if !wait_until(clock, due, stop) {
+                return Ok(i as u64);
+            }
             due
         };
         send(*ts, Stamped { seq: first_seq + i as u64, t_feed, msg: *msg })?;
@@ -85,19 +105,26 @@ pub fn replay_through<E>(
 /// late (timer slack and scheduling), so the last stretch is spun.
 const SPIN_NS: u64 = 200_000;
 
+/// Longest a paced wait sleeps before it looks at the stop flag again.
+pub const STOP_CHECK_NS: u64 = 50_000_000;
+
 /// Waits until `due` on `clock`: sleeps while more than [`SPIN_NS`] is left, then spins. A
 /// slow pace thus costs the feed thread almost no CPU (a spinning pacer starved the engine
 /// thread of a shared 2-vCPU machine, docs/PERFORMANCE.md), and a fast one is as exact as
-/// before.
-fn wait_until(clock: &Clock, due: u64) {
+/// before. Returns false if `stop` was raised first.
+fn wait_until(clock: &Clock, due: u64, stop: &AtomicBool) -> bool {
     loop {
         let now = clock.now();
         if now >= due {
-            return;
+            return true;
         }
         let left = due - now;
         if left > SPIN_NS {
-            std::thread::sleep(std::time::Duration::from_nanos(left - SPIN_NS / 2));
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let nap = (left - SPIN_NS / 2).min(STOP_CHECK_NS);
+            std::thread::sleep(std::time::Duration::from_nanos(nap));
         } else {
             std::hint::spin_loop();
         }

@@ -392,8 +392,8 @@ fn dispatch_loop(
     rep
 }
 
-/// Longest the dispatch thread keeps flushing after the feed ended.
-const DRAIN_LIMIT_NS: u64 = 5_000_000_000;
+/// Longest the dispatch thread keeps flushing after the feed ended (or a stop signal).
+pub const DRAIN_LIMIT_NS: u64 = 5_000_000_000;
 
 /// At the end of the feed, sends what the rules allow now instead of dropping the backlog:
 /// accounts still breached when a replay ends were found and must be ordered, even if the
