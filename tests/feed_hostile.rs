@@ -15,8 +15,8 @@ use liqscan_host::feed::auth::HmacKey;
 use liqscan_host::feed::listen::{self, FeedOptions, RateLimit};
 use liqscan_host::feed::{replay, wire};
 use liqscan_host::guard::{GuardConfig, OracleGuard};
-use liqscan_host::metrics::http::render;
-use liqscan_host::metrics::{Counters, Published};
+use liqscan_host::metrics::Counters;
+use liqscan_host::metrics::exposition::render;
 use liqscan_host::pipeline::{self, Backend, Clock, FeedMsg, FeedTx, PipelineConfig, PipelineReport};
 
 fn price(p: u32) -> PriceEntry {
@@ -190,7 +190,7 @@ fn unknown_assets_and_slots_gaps_and_replays_are_counted_and_kept_out() {
     let rep = l.stop();
     assert_eq!((rep.unknown, rep.seq.duplicates, rep.seq.gaps, rep.seq.missing), (3, 2, 1, 3));
     assert_eq!(r.counters.feed_duplicates.load(Ordering::Relaxed), 2);
-    let text = render(&r.counters, &Published::default());
+    let text = render(&r.counters);
     assert!(text.contains("liqscan_feed_unknown_total 3"), "{text}");
     let (rep, breached) = r.finish();
     assert_eq!(rep.messages, 4, "only the book and the gap frame reached the engine");
@@ -374,7 +374,7 @@ fn slow_loris_connections_are_closed_at_their_deadlines() {
     let rep = l.stop();
     assert_eq!((rep.unadmitted, rep.idle_closed, rep.pushed), (1, 1, 1));
     assert_eq!(r.counters.feed_idle_closed.load(Ordering::Relaxed), 1);
-    let text = render(&r.counters, &Published::default());
+    let text = render(&r.counters);
     assert!(text.contains("liqscan_feed_idle_closed_total 1"), "{text}");
     r.finish();
 }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_host::engine::SoftwareEngine;
 use liqscan_host::feed::{listen, replay, wire};
-use liqscan_host::metrics::http::MetricsServer;
+use liqscan_host::metrics::exposition::{Exposition, families};
+use liqscan_host::metrics::http::{MetricsOptions, MetricsServer};
 use liqscan_host::metrics::{Counters, Published};
 use liqscan_host::pipeline::{self, Backend, Clock, FeedMsg, PipelineConfig};
 
@@ -122,23 +123,37 @@ fn udp_feed_detects_gaps_duplicates_and_malformed_datagrams() {
     assert_eq!(*breached.lock().unwrap(), vec![0]);
 }
 
+/// A GET over loopback: (status line, body).
+fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.lines().next().unwrap_or_default().to_string(), body.to_string())
+}
+
 #[test]
-fn metrics_endpoint_serves_counters_and_stage_latency() {
+fn metrics_endpoint_serves_openmetrics_counters_and_stage_histograms() {
     let counters = Arc::new(Counters::default());
-    let published = Arc::new(Published::default());
-    let server = MetricsServer::start("127.0.0.1:0", counters.clone(), published.clone()).unwrap();
-    let (tx, h, _b, clock) = pipeline_with(counters.clone(), published.clone());
+    let x = Arc::new(Exposition::new(counters.clone(), vec!["A".into(), "B".into()]));
+    let server = MetricsServer::start("127.0.0.1:0", x, MetricsOptions::default()).unwrap();
+    let (tx, h, _b, clock) = pipeline_with(counters.clone(), Arc::default());
     let msgs: Vec<(i64, FeedMsg)> = script().into_iter().map(|m| (0, m)).collect();
     replay::replay(&msgs, replay::Pace::Flood, &tx, &clock, 0);
     replay::end(&tx, &clock, 4);
     h.join().unwrap();
-    let mut s = TcpStream::connect(server.addr()).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    let (status, text) = get(server.addr(), "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let fams = families(&text).unwrap_or_else(|e| panic!("not OpenMetrics: {e}\n{text}"));
+    assert!(fams.contains(&("liqscan_stage_latency_seconds".into(), "histogram".into())), "{text}");
     assert!(text.contains("liqscan_ticks_total 3\n"), "{text}");
     assert!(text.contains("liqscan_breaches_total 1\n"), "{text}");
     assert!(text.contains("liqscan_stage_latency_seconds_count{stage=\"feed_to_dispatch\"} 3\n"), "{text}");
-    assert!(text.contains("# TYPE liqscan_stage_latency_seconds summary"));
+    assert!(
+        text.contains("liqscan_stage_latency_seconds_bucket{le=\"+Inf\",stage=\"engine\"} 3\n"),
+        "{text}"
+    );
+    assert!(text.contains("liqscan_engine_card 0\n"), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
 }

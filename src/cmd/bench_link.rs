@@ -494,6 +494,7 @@ fn bench_hdl(a: &Args) -> Result<()> {
         ids: book.iter().map(|b| b.spec.id.clone()).collect(),
         keeper: KeeperBook::new(&table, &specs),
         assets: table.len(),
+        symbols: table.assets().iter().map(|a| a.symbol.clone()).collect(),
         msgs,
         zero_price_ok: table.assets().iter().map(|a| a.allow_zero_price).collect(),
     };

@@ -30,7 +30,8 @@ use liqscan_host::journal::{FsyncPolicy, JournalConfig, JournalError};
 use liqscan_host::link::{
     BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkError, LinkFault, LinkMemory, LinkOptions,
 };
-use liqscan_host::metrics::http::MetricsServer;
+use liqscan_host::metrics::exposition::Exposition;
+use liqscan_host::metrics::http::{MetricsOptions, MetricsServer};
 use liqscan_host::metrics::percentile_table;
 use liqscan_host::metrics::{Counters, Published};
 use liqscan_host::pipeline::dispatch::{
@@ -73,9 +74,13 @@ pub struct Args {
     /// `--journal` a restart continues the file (the journal keeps DIR/events.jsonl otherwise).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Serve Prometheus metrics on this loopback address (e.g. 127.0.0.1:9184).
+    /// Serve metrics (OpenMetrics on /metrics, /healthz, /readyz) on this address (e.g.
+    /// 127.0.0.1:9184): loopback only unless --metrics-allow-remote.
     #[arg(long)]
     pub metrics: Option<String>,
+    /// Allow --metrics on a non-loopback address (reachable from the network).
+    #[arg(long)]
+    pub metrics_allow_remote: bool,
     /// Save the stage histograms in HdrHistogram interval-log format.
     #[arg(long)]
     pub hlog: Option<PathBuf>,
@@ -173,6 +178,8 @@ struct Config {
     pace: Option<String>,
     out: Option<PathBuf>,
     metrics: Option<String>,
+    #[serde(default)]
+    metrics_allow_remote: bool,
     hlog: Option<PathBuf>,
     shm: Option<PathBuf>,
     engine_core: Option<usize>,
@@ -342,6 +349,8 @@ pub struct Workload {
     pub keeper: KeeperBook,
     /// Assets.
     pub assets: usize,
+    /// Asset symbols by index (metrics labels).
+    pub symbols: Vec<String>,
     /// Upserts then ticks, with recorded timestamps.
     pub msgs: Vec<(i64, FeedMsg)>,
     /// Assets a live tick may price at 0 (the venue's `allow_zero_price`), by asset index.
@@ -384,6 +393,7 @@ fn load(a: &Args) -> Result<Workload> {
         ids: accounts.iter().map(|a| a.spec.id.clone()).collect(),
         keeper: KeeperBook::new(&table, &specs),
         assets: table.len(),
+        symbols: table.assets().iter().map(|a| a.symbol.clone()).collect(),
         msgs,
         zero_price_ok: table.assets().iter().map(|a| a.allow_zero_price).collect(),
     })
@@ -610,7 +620,8 @@ pub fn drive_with(
     live: Option<&ListenPlan>,
     out: Option<&Path>,
 ) -> Result<RunResult> {
-    let clock = Clock::default();
+    // The counters' clock: per-asset price ages are read on it at each scrape.
+    let clock: Clock = counters.clock;
     let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
     let mut book_journal = None;
     // Slots breached in the recovered book, each with its breach episode.
@@ -760,6 +771,7 @@ pub fn drive_with(
     }
     // A stop signal ends the replay before its next message (crate::shutdown).
     let stop = crate::shutdown::flag();
+    counters.health.set_ready(true);
     let n = match &book_journal {
         None => {
             let r = replay::replay_until(&w.msgs, pace, &clock, 0, stop, |_, m| {
@@ -801,7 +813,9 @@ pub fn drive_with(
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+    counters.health.set_ready(false);
     if let Some(sig) = crate::shutdown::signal_name() {
+        counters.health.set_stopping();
         eprintln!(
             "{sig}: intake stopped after {n} of {} messages; draining dispatch (at most {} s) and flushing the journal",
             w.msgs.len(),
@@ -881,6 +895,7 @@ pub fn run(mut a: Args) -> Result<()> {
     a.pace = a.pace.or(cfg.pace);
     a.out = a.out.or(cfg.out);
     a.metrics = a.metrics.or(cfg.metrics);
+    a.metrics_allow_remote |= cfg.metrics_allow_remote;
     a.hlog = a.hlog.or(cfg.hlog);
     a.shm = a.shm.or(cfg.shm);
     a.engine_core = a.engine_core.or(cfg.engine_core);
@@ -960,11 +975,14 @@ pub fn run(mut a: Args) -> Result<()> {
     let pace = parse_pace(a.pace.as_deref().unwrap_or("flood"))?;
     let w = load(&a)?;
     let counters = Arc::new(Counters::default());
+    counters.init_assets(w.assets);
     let published = Arc::new(Published::default());
     let _server = match &a.metrics {
         Some(addr) => {
-            let s = MetricsServer::start(addr, counters.clone(), published.clone())?;
-            eprintln!("metrics on http://{}/metrics", s.addr());
+            let x = Arc::new(Exposition::new(counters.clone(), w.symbols.clone()));
+            let opts = MetricsOptions { allow_remote: a.metrics_allow_remote, ..Default::default() };
+            let s = MetricsServer::start(addr, x, opts)?;
+            eprintln!("metrics on http://{}/metrics (also /healthz, /readyz)", s.addr());
             Some(s)
         }
         None => None,
@@ -978,6 +996,7 @@ pub fn run(mut a: Args) -> Result<()> {
             core: a.dispatch_core,
             spin: a.spin,
             queue: 1024,
+            counters: Some(counters.clone()),
         },
     };
     // The rust-hdl simulation runs thousands of times slower than the card: give it time.

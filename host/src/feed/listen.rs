@@ -346,11 +346,17 @@ impl Sink {
                 Verdict::Held(_) => {
                     self.rep.guard_held += 1;
                     Counters::inc(&self.counters.feed_guard_held);
+                    if let Some(a) = self.counters.assets() {
+                        a.guard(asset, false);
+                    }
                     return Ok(len);
                 }
                 Verdict::Refused(_) => {
                     self.rep.guard_refused += 1;
                     Counters::inc(&self.counters.feed_guard_refused);
+                    if let Some(a) = self.counters.assets() {
+                        a.guard(asset, true);
+                    }
                     return Ok(len);
                 }
             }
@@ -375,6 +381,7 @@ impl Sink {
                         // Not taken: a re-send of this frame number must be taken then.
                         self.rep.seq = seq_before;
                         self.rep.log_failed += 1;
+                        Counters::inc(&self.counters.feed_not_journaled);
                         return Err(Fatal);
                     }
                 }

@@ -10,14 +10,20 @@
 //!   endpoint.
 //! - [`Published`]: the histograms as last published by the engine thread (copied only when it
 //!   is idle, never on the hot path), for the endpoint.
-//! - [`http`]: a Prometheus text-format endpoint on loopback.
+//! - [`live`]: what the exposition reads besides the counters: windowable stage histograms
+//!   (atomic buckets), the dispatcher's order counters, per-asset price age and guard
+//!   refusals, readiness.
+//! - [`exposition`]: OpenMetrics text (prometheus-client) of all of it; [`http`]: the endpoint
+//!   serving it (`/metrics`, `/healthz`, `/readyz`), loopback unless allowed.
 
+pub mod exposition;
 pub mod http;
+pub mod live;
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
@@ -181,9 +187,33 @@ pub struct Counters {
     pub feed_unadmitted: AtomicU64,
     /// Feed connections closed for sending no complete frame within the idle timeout.
     pub feed_idle_closed: AtomicU64,
+    /// Feed frames dropped because the journal failed to write them (not taken).
+    pub feed_not_journaled: AtomicU64,
+    /// Stage latency histograms for the exposition (engine and dispatch threads).
+    pub stages: live::StageBuckets,
+    /// The dispatcher's order counters and gauges.
+    pub orders: live::OrderCounters,
+    /// Readiness.
+    pub health: live::Health,
+    /// True while the card (not the software engine) serves the scans.
+    pub engine_card: AtomicBool,
+    /// The clock the pipeline of these counters runs on (per-asset price age is read on it).
+    pub clock: crate::pipeline::Clock,
+    assets: OnceLock<live::AssetMetrics>,
 }
 
 impl Counters {
+    /// Sizes the per-asset metrics (once, before the threads start; later calls do nothing).
+    pub fn init_assets(&self, assets: usize) {
+        let _ = self.assets.set(live::AssetMetrics::new(assets));
+    }
+
+    /// Per-asset metrics, if sized.
+    #[inline]
+    pub fn assets(&self) -> Option<&live::AssetMetrics> {
+        self.assets.get()
+    }
+
     /// Adds one.
     #[inline]
     pub fn inc(c: &AtomicU64) {
@@ -254,6 +284,11 @@ impl Counters {
                 "liqscan_feed_idle_closed_total",
                 "feed connections closed for idleness",
                 g(&self.feed_idle_closed),
+            ),
+            (
+                "liqscan_feed_not_journaled_total",
+                "feed frames dropped because the journal could not write them",
+                g(&self.feed_not_journaled),
             ),
         ]
     }

@@ -34,7 +34,7 @@ use crate::dispatch::{
     AccountSource, Completion, DispatchConfig, DispatchStats, Dispatcher, Executor, HandoffReceiver,
     HandoffSender, LiquidationOrder, Offer, ScanBatch, SubmitError, handoff,
 };
-use crate::metrics::histogram;
+use crate::metrics::{Counters, histogram};
 use crate::model::{AccountSpec, AssetTable};
 use crate::wait::WaitStrategy;
 
@@ -280,6 +280,9 @@ pub struct DispatchOptions {
     pub spin: bool,
     /// Hand-off queue capacity (scan batches).
     pub queue: usize,
+    /// Where the dispatch thread publishes its order counters and `feed_to_order` latency
+    /// for the metrics endpoint.
+    pub counters: Option<Arc<Counters>>,
 }
 
 impl DispatchStage {
@@ -371,7 +374,11 @@ fn dispatch_loop(
             if ex.submitted > 0 {
                 let dt = clock.now().saturating_sub(t_feed).max(1);
                 rep.feed_to_order.saturating_record_n(dt, ex.submitted);
+                if let Some(c) = &opts.counters {
+                    c.stages.feed_to_order.observe_n(dt, ex.submitted);
+                }
             }
+            publish(opts, &d);
             continue;
         }
         let now = clock.now();
@@ -381,15 +388,24 @@ fn dispatch_loop(
             let mut ex = Timed { inner: exec, submitted: 0 };
             d.poll(now, &prices, book, &mut ex);
             rep.later_sends += ex.submitted;
+            publish(opts, &d);
         }
         if stopping {
             drain(&mut d, exec, board, &mut prices, book, &mut rep, clock);
+            publish(opts, &d);
             break;
         }
         wait.idle();
     }
     rep.stats = d.stats().clone();
     rep
+}
+
+/// Copies the dispatcher's counters for the metrics endpoint (a few relaxed stores).
+fn publish(opts: &DispatchOptions, d: &Dispatcher) {
+    if let Some(c) = &opts.counters {
+        c.orders.publish(d.stats(), d.backlog(), d.in_flight());
+    }
 }
 
 /// Longest the dispatch thread keeps flushing after the feed ended (or a stop signal).

@@ -435,6 +435,7 @@ pub fn spawn_traced(
                 sched: None,
             };
             let sched0 = thread_sched();
+            counters.engine_card.store(matches!(backend, Backend::Card(..)), Ordering::Relaxed);
             backend.changed_words(&mut changed);
             changed.clear();
             // Everything the backend already holds counts as changed for the first message.
@@ -470,6 +471,7 @@ pub fn spawn_traced(
                             eprintln!("FAIL-OVER: card fault at {why}; switching to the software engine");
                             backend = failover(backend);
                             Counters::inc(&counters.failovers);
+                            counters.engine_card.store(false, Ordering::Relaxed);
                             if let Err(LinkFault::Refused(e)) = backend.apply(&m.msg) {
                                 rep.refused += 1;
                                 rep.last_refusal = Some(format!("message {}: {e}", m.seq));
@@ -500,9 +502,13 @@ pub fn spawn_traced(
                 let t_dispatch = clock.now();
                 rep.messages += 1;
                 match m.msg {
-                    FeedMsg::Tick { .. } => {
+                    FeedMsg::Tick { asset, .. } => {
                         Counters::inc(&counters.ticks);
                         hist.record(m.t_feed, t_cmd, t_bitmap, t_dispatch);
+                        counters.stages.record(m.t_feed, t_cmd, t_bitmap, t_dispatch);
+                        if let Some(a) = counters.assets() {
+                            a.priced(asset, t_dispatch);
+                        }
                         if rep.trace.len() < trace {
                             rep.trace.push(TickTrace {
                                 seq: m.seq,
