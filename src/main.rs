@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod demo_book;
+mod logging;
 mod replay;
 mod shutdown;
 
@@ -15,6 +16,12 @@ mod shutdown;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log line format: text or json (one object a line).
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
+    /// Log filter, e.g. `info` or `liqscan_host=debug,warn` (default: RUST_LOG, else info).
+    #[arg(long, global = true)]
+    log_level: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -42,6 +49,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let _logs = logging::init(cli.log_format, cli.log_level.as_deref())?;
     match cli.command {
         Command::Run(a) => cmd::run::run(*a),
         Command::Card(a) => cmd::card::run(a),

@@ -22,8 +22,9 @@
 //! [`FeedOptions::first_frame_timeout`]; a connection holding a slot that sends no complete
 //! frame within [`FeedOptions::idle_timeout`] is closed. A sequence number more than
 //! [`FeedOptions::max_seq_jump`] ahead is refused and counted, not adopted. Every refusal is a
-//! counter (the report and the metrics), never a log line: a hostile peer cannot flood the log
-//! or stall the listeners on it. Receiving is a system call by nature; it happens on the feed
+//! counter (the report and the metrics); the log gets at most one summary line a second per
+//! listener (`feed tcp ADDR: refused since the last report: malformed 3, ...`), written with
+//! no listener lock held: a hostile peer cannot flood the log or stall the listeners on it. Receiving is a system call by nature; it happens on the feed
 //! threads, never on the engine thread.
 
 use std::collections::HashMap;
@@ -423,6 +424,79 @@ impl Sink {
     }
 }
 
+/// At most one log line a second per listener for refused frames and connections, with the
+/// counts since the last line: the counters (and the metrics) have every refusal, the log a
+/// summary a hostile peer cannot flood. Called from the accept or receive loop with no lock
+/// held; it takes the sink's lock only to copy the report, and logs after releasing it.
+struct RefusalLog {
+    kind: &'static str,
+    addr: SocketAddr,
+    last: ListenReport,
+    at: Instant,
+}
+
+/// Least time between two refusal lines of one listener.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(1);
+
+impl RefusalLog {
+    fn new(kind: &'static str, addr: SocketAddr, sink: &Mutex<Sink>) -> Self {
+        let last = sink.lock().expect("feed sink").rep;
+        RefusalLog { kind, addr, last, at: Instant::now() }
+    }
+
+    /// Logs what was refused since the last line, if a second has passed (or `last`: the
+    /// listener stops).
+    fn tick(&mut self, sink: &Mutex<Sink>, last: bool) {
+        if !last && self.at.elapsed() < REFUSAL_LOG_EVERY {
+            return;
+        }
+        self.at = Instant::now();
+        let now = sink.lock().expect("feed sink").rep;
+        let (a, b) = (&self.last, &now);
+        let d = |f: fn(&ListenReport) -> u64| f(b).saturating_sub(f(a));
+        let counts = [
+            ("malformed", d(|r| r.malformed)),
+            ("unauthenticated", d(|r| r.auth_failed)),
+            ("rate_limited", d(|r| r.rate_limited)),
+            ("unknown", d(|r| r.unknown)),
+            ("duplicates", d(|r| r.seq.duplicates)),
+            ("seq_refused", d(|r| r.seq.too_far)),
+            ("guard_refused", d(|r| r.guard_refused)),
+            ("guard_held", d(|r| r.guard_held)),
+            ("not_journaled", d(|r| r.log_failed)),
+            ("conn_refused", d(|r| r.conn_refused)),
+            ("unadmitted", d(|r| r.unadmitted)),
+            ("idle_closed", d(|r| r.idle_closed)),
+        ];
+        self.last = now;
+        if counts.iter().all(|(_, n)| *n == 0) {
+            return;
+        }
+        let what: Vec<String> =
+            counts.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+        tracing::warn!(
+            listener = self.kind,
+            addr = %self.addr,
+            malformed = counts[0].1,
+            unauthenticated = counts[1].1,
+            rate_limited = counts[2].1,
+            unknown = counts[3].1,
+            duplicates = counts[4].1,
+            seq_refused = counts[5].1,
+            guard_refused = counts[6].1,
+            guard_held = counts[7].1,
+            not_journaled = counts[8].1,
+            conn_refused = counts[9].1,
+            unadmitted = counts[10].1,
+            idle_closed = counts[11].1,
+            "feed {} {}: refused since the last report: {}",
+            self.kind,
+            self.addr,
+            what.join(", ")
+        );
+    }
+}
+
 /// Resolves `addr` and refuses a non-loopback address unless allowed (then warns).
 fn check_bind(addr: &str, opts: &FeedOptions) -> std::io::Result<()> {
     for a in addr.to_socket_addrs()? {
@@ -436,7 +510,7 @@ fn check_bind(addr: &str, opts: &FeedOptions) -> std::io::Result<()> {
                     ),
                 ));
             }
-            eprintln!("warning: feed listener on non-loopback address {a}: reachable from the network");
+            tracing::warn!(addr = %a, "feed listener on non-loopback address {a}: reachable from the network");
         }
     }
     Ok(())
@@ -595,7 +669,9 @@ pub fn tcp_with(
     let handle = std::thread::Builder::new().name("feed-tcp".into()).spawn(move || {
         let admission = adm;
         let mut conns: Vec<JoinHandle<()>> = Vec::new();
+        let mut refusals = RefusalLog::new("tcp", addr, &sk);
         while !s.load(Ordering::Relaxed) {
+            refusals.tick(&sk, false);
             conns.retain(|h| !h.is_finished());
             let Ok((conn, peer)) = listener.accept() else {
                 std::thread::sleep(Duration::from_millis(2));
@@ -633,6 +709,7 @@ pub fn tcp_with(
         for h in conns {
             let _ = h.join();
         }
+        refusals.tick(&sk, true);
     })?;
     Ok(Listener { addr, stop, handle: Some(handle), sink, admission: Some(admission) })
 }
@@ -657,7 +734,9 @@ pub fn udp_with(
     let handle = std::thread::Builder::new().name("feed-udp".into()).spawn(move || {
         let mut buf = vec![0u8; 65_536];
         let mut buckets: HashMap<SocketAddr, Option<Bucket>> = HashMap::new();
+        let mut refusals = RefusalLog::new("udp", addr, &sk);
         while !s.load(Ordering::Relaxed) {
+            refusals.tick(&sk, false);
             let Ok((n, peer)) = sock.recv_from(&mut buf) else { continue };
             if buckets.len() > 4096 {
                 buckets.clear(); // bounded memory under address spraying
@@ -672,6 +751,7 @@ pub fn udp_with(
                 }
             }
         }
+        refusals.tick(&sk, true);
     })?;
     Ok(Listener { addr, stop, handle: Some(handle), sink, admission: None })
 }

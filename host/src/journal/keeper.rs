@@ -273,7 +273,11 @@ impl JournaledExecutor {
                 continue;
             }
             let Ok(mut order) = o.order::<LiquidationOrder>() else {
-                eprintln!("journal: pending order {} has an unreadable body; reported, not re-sent", o.id);
+                tracing::warn!(
+                    order = o.id,
+                    "journal: pending order {} has an unreadable body; reported, not re-sent",
+                    o.id
+                );
                 continue;
             };
             order.id = o.id;
@@ -282,7 +286,9 @@ impl JournaledExecutor {
                     j.append(&Record::OrderSent { id: o.id, attempt: o.attempt })?;
                     or.resent.push((o.id, o.slot));
                 }
-                Err(e) => eprintln!("journal: pending order {} could not be re-sent: {e}", o.id),
+                Err(e) => {
+                    tracing::warn!(order = o.id, "journal: pending order {} could not be re-sent: {e}", o.id)
+                }
             }
         }
         j.sync()?;
@@ -328,7 +334,7 @@ impl JournaledExecutor {
         for id in done {
             if let Err(e) = self.j.append(&Record::OrderDone { id, outcome: "breach cleared".into() }) {
                 self.journal_errors += 1;
-                eprintln!("journal: {e}");
+                log_journal_error(self.journal_errors, &e);
             }
         }
     }
@@ -336,6 +342,14 @@ impl JournaledExecutor {
     /// Flushes the journal.
     pub fn sync(&mut self) -> Result<(), JournalError> {
         self.j.sync()
+    }
+}
+
+/// Logs the `n`th journal error of the dispatch thread when `n` is a power of two (a failing
+/// disk fails every poll: the log gets 1, 2, 4, 8, ... with the count, not a line a poll).
+fn log_journal_error(n: u64, e: &JournalError) {
+    if n.is_power_of_two() {
+        tracing::error!(errors = n, "journal: {e} ({n} journal errors so far)");
     }
 }
 
@@ -363,7 +377,11 @@ impl Executor for JournaledExecutor {
         self.inner.submit(order)?;
         if let Err(e) = self.j.append(&Record::OrderSent { id: jid, attempt: order.attempt }) {
             self.journal_errors += 1;
-            eprintln!("journal: order {jid} sent but not journaled as sent: {e}");
+            tracing::error!(
+                order = jid,
+                errors = self.journal_errors,
+                "journal: order {jid} sent but not journaled as sent: {e}"
+            );
         }
         Ok(())
     }
@@ -379,14 +397,14 @@ impl Executor for JournaledExecutor {
                 let outcome = serde_json::to_string(&c.outcome).unwrap_or_default();
                 if let Err(e) = self.j.append(&Record::OrderDone { id: c.id, outcome }) {
                     self.journal_errors += 1;
-                    eprintln!("journal: {e}");
+                    log_journal_error(self.journal_errors, &e);
                 }
             }
         }
         out.append(&mut self.inner_done);
         if let Err(e) = self.j.sync_due() {
             self.journal_errors += 1;
-            eprintln!("journal: {e}");
+            log_journal_error(self.journal_errors, &e);
         }
     }
 

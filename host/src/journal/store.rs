@@ -670,7 +670,7 @@ impl Drop for Journal {
         // Best effort; a crash instead of a drop loses nothing a kill -9 would not.
         let _ = self.sync();
         if let Err(e) = self.finish_background() {
-            eprintln!("journal {}: background snapshot failed: {e}", self.dir.display());
+            tracing::error!(dir = %self.dir.display(), "journal {}: background snapshot failed: {e}", self.dir.display());
         }
     }
 }

@@ -110,7 +110,10 @@ pub fn pin(what: &str, core: usize) -> bool {
     match pin_current(core) {
         Ok(()) => true,
         Err(e) => {
-            eprintln!("note: {what} not pinned: {e}; it runs unpinned (latency tails will be wider)");
+            tracing::warn!(
+                thread = what,
+                "{what} not pinned: {e}; it runs unpinned (latency tails will be wider)"
+            );
             false
         }
     }

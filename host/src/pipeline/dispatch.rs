@@ -436,7 +436,7 @@ fn drain(
             break;
         }
         if now.saturating_sub(t0) > DRAIN_LIMIT_NS {
-            eprintln!(
+            tracing::warn!(
                 "dispatch: stopped flushing after {} s: {} accounts still breached, {} of them never sent an order",
                 DRAIN_LIMIT_NS / 1_000_000_000,
                 d.backlog(),

@@ -468,7 +468,9 @@ pub fn spawn_traced(
                         LinkFault::Card(e) => {
                             let t0 = clock.now();
                             let why = format!("message {} ({:?}): {e}", m.seq, kind(&m.msg));
-                            eprintln!("FAIL-OVER: card fault at {why}; switching to the software engine");
+                            tracing::error!(
+                                "FAIL-OVER: card fault at {why}; switching to the software engine"
+                            );
                             backend = failover(backend);
                             Counters::inc(&counters.failovers);
                             counters.engine_card.store(false, Ordering::Relaxed);

@@ -183,7 +183,7 @@ pub fn serve(mem: LinkMemory, engine: &mut dyn CardEngine, opts: &ServeOptions) 
         let doorbell = bar.load_at(offset::CMD_DOORBELL as usize, Ordering::Acquire);
         if bar.load_at(offset::CONTROL as usize, Ordering::Acquire) & CONTROL_SOFT_RESET != 0 {
             if let Err(e) = r.reset() {
-                eprintln!("emulated card: bad ring configuration at reset: {e}");
+                tracing::error!("emulated card: bad ring configuration at reset: {e}");
             }
             report.resets += 1;
             silent = false;
