@@ -8,8 +8,9 @@
 //!   those delays is counted.
 //! - [`Counters`]: relaxed atomic counters shared with the feed listeners and the metrics
 //!   endpoint.
-//! - [`Published`]: the histograms as last published by the engine thread (copied only when it
-//!   is idle, never on the hot path), for the endpoint.
+//! - [`Published`]: the hdrhistograms as last published by the engine thread (copied only
+//!   when it is idle, never on the hot path), for a caller that wants percentiles mid-run; the
+//!   endpoint serves the bucket histograms of [`live`] instead.
 //! - [`live`]: what the exposition reads besides the counters: windowable stage histograms
 //!   (atomic buckets), the dispatcher's order counters, per-asset price age and guard
 //!   refusals, readiness.
