@@ -467,6 +467,7 @@ impl RefusalLog {
             ("conn_refused", d(|r| r.conn_refused)),
             ("unadmitted", d(|r| r.unadmitted)),
             ("idle_closed", d(|r| r.idle_closed)),
+            ("zero_price", d(|r| r.zero_price)),
         ];
         self.last = now;
         if counts.iter().all(|(_, n)| *n == 0) {
@@ -489,6 +490,7 @@ impl RefusalLog {
             conn_refused = counts[9].1,
             unadmitted = counts[10].1,
             idle_closed = counts[11].1,
+            zero_price = counts[12].1,
             "feed {} {}: refused since the last report: {}",
             self.kind,
             self.addr,
