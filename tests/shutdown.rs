@@ -24,6 +24,19 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Kills the child if the test fails before it ends (a card-hdl run left behind would go on
+/// for many minutes).
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn shm_dir() -> PathBuf {
     if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() }
 }
@@ -34,11 +47,14 @@ fn sigint_stops_the_card_and_removes_its_link_file() {
     let path = shm_dir().join(format!("liqscan-sigint-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let log = dir.path().join("card.log");
-    let mut card = liqscan()
-        .args(["card", "--shm", path.to_str().unwrap(), "--accounts", "64", "--assets", "4"])
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut reap = Reap(
+        liqscan()
+            .args(["card", "--shm", path.to_str().unwrap(), "--accounts", "64", "--assets", "4"])
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let card = &mut reap.0;
     let serving = || std::fs::read_to_string(&log).unwrap_or_default().contains("serving");
     wait_for("the card to serve", Duration::from_secs(20), serving);
     assert!(path.exists());
@@ -57,12 +73,15 @@ fn sigint_stops_the_card_and_removes_its_link_file() {
 fn a_second_sigterm_ends_a_stopping_run_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let err = dir.path().join("err.txt");
-    let mut run = liqscan()
-        .args(["run", "--backend", "card-hdl", "--demo-accounts", "2000"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
+    let mut reap = Reap(
+        liqscan()
+            .args(["run", "--backend", "card-hdl", "--demo-accounts", "2000"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let run = &mut reap.0;
     std::thread::sleep(Duration::from_millis(1500));
     assert!(run.try_wait().unwrap().is_none(), "the run ended before the signal");
     signal(run.id(), "-TERM");
