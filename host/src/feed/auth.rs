@@ -41,6 +41,20 @@ impl HmacKey {
         m.update(msg);
         m.verify_slice(tag).is_ok()
     }
+
+    /// The tag of the concatenation of `parts` (a label, a counter and a message, say).
+    pub fn tag_parts(&self, parts: &[&[u8]]) -> [u8; TAG_BYTES] {
+        let mut m = self.mac.clone();
+        parts.iter().for_each(|p| m.update(p));
+        m.finalize().into_bytes().into()
+    }
+
+    /// [`verify`](Self::verify) of the concatenation of `parts`.
+    pub fn verify_parts(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let mut m = self.mac.clone();
+        parts.iter().for_each(|p| m.update(p));
+        m.verify_slice(tag).is_ok()
+    }
 }
 
 /// Shortest shared secret taken, in bytes (128 bits): a short secret can be guessed offline
