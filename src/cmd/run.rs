@@ -103,7 +103,8 @@ pub struct Args {
     #[arg(long)]
     pub watchdog_ms: Option<u64>,
     /// Where liquidation orders go: discard (built and counted, not written), stdout,
-    /// jsonl:PATH, or tcp:HOST:PORT (a downstream service, line protocol liqscan-dispatch/1).
+    /// jsonl:PATH, or tcp:HOST:PORT (a downstream service, line protocol liqscan-dispatch/2;
+    /// shared secret from LIQSCAN_DISPATCH_SECRET if set).
     #[arg(long)]
     pub executor: Option<String>,
     /// Core for the dispatch thread.
@@ -321,7 +322,10 @@ impl ExecutorSpec {
                 if durable { Box::new(sink.sync_each_line()?) } else { Box::new(sink) }
             }
             ExecutorSpec::Tcp(a) => {
-                let t = TcpExecutor::start(TcpConfig::new(*a));
+                let cfg = TcpConfig::new(*a)
+                    .secret_from_env("LIQSCAN_DISPATCH_SECRET")
+                    .map_err(anyhow::Error::msg)?;
+                let t = TcpExecutor::start(cfg);
                 if !t.wait_connected(Duration::from_secs(2)) {
                     eprintln!("note: executor tcp://{a} not connected yet; orders back off until it is");
                 }

@@ -34,6 +34,7 @@
 pub mod dispatcher;
 pub mod executor;
 pub mod handoff;
+pub mod line;
 pub mod order;
 pub mod order_id;
 pub mod sizing;

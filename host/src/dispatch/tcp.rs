@@ -1,10 +1,12 @@
 //! A client of a downstream liquidation service over TCP (liquidation-as-a-service set-ups).
 //!
-//! Protocol `liqscan-dispatch/1`: newline-delimited JSON, one message per line, UTF-8.
+//! Protocol `liqscan-dispatch/2`: newline-delimited JSON, one message per line, UTF-8, each
+//! line at most [`MAX_LINE`] bytes and, with a shared secret, tagged with HMAC-SHA256 (the line
+//! format and the tag are in [`super::line`]).
 //!
 //! ```text
 //!  keeper (client)                                        service (server)
-//!  {"hello":{"protocol":"liqscan-dispatch/1"}}   ──>
+//!  {"hello":{"protocol":"liqscan-dispatch/2","auth":"hmac-sha256"}}   ──>
 //!  {"order":{"id":7,"account":..,"attempt":1,..}} ──>
 //!                                                 <──  {"ack":{"id":7,"attempt":1}}           (optional)
 //!                                                 <──  {"completion":{"id":7,"attempt":1,
@@ -16,7 +18,11 @@
 //! - Outcomes: `{"filled":{"repaid_value":R,"seized_value":S}}`, `"sent"`,
 //!   `{"rejected":"healthy"}` (or `unknown_account`, `in_progress`, `busy`, `stale`,
 //!   `{"asset_unavailable":A}`, `{"invalid":"why"}`). Amounts are JSON integers of up to 128 bits.
-//! - Lines the client cannot parse are counted and skipped; they do not drop the connection.
+//! - Lines the client cannot parse are counted and skipped, up to
+//!   [`TcpConfig::max_bad_lines`] a connection. A line over the length limit, or (with a
+//!   secret) without a valid tag, is counted and closes the connection: what was sent on it
+//!   and not answered is reported lost and re-sent under the same id.
+//! - Version 1 had no tags and no limits; a version-1 service refuses the version-2 hello.
 //!
 //! Threads: [`TcpExecutor::submit`] never touches the socket; it puts the order in a bounded
 //! queue (full: [`SubmitError::Busy`]) or refuses at once while the connection is down
@@ -26,7 +32,7 @@
 //! reported [`Outcome::Lost`], and the dispatcher re-sends it under the same id.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,10 +43,13 @@ use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bound
 use serde::{Deserialize, Serialize};
 
 use super::executor::{Executor, SubmitError};
-use super::order::{Completion, LiquidationOrder, OrderId, Outcome};
+use super::line::{Direction, LineError, LineReader, LineWriter};
+pub use super::line::{MAX_LINE, PROTOCOL};
+use super::order::{Completion, LiquidationOrder, OrderId, Outcome, RejectReason};
+use crate::feed::auth::{HmacKey, parse_secret};
 
-/// The protocol name sent in the hello line.
-pub const PROTOCOL: &str = "liqscan-dispatch/1";
+/// The `auth` of a hello whose lines carry HMAC-SHA256 tags.
+pub const AUTH_HMAC: &str = "hmac-sha256";
 
 /// A line from the keeper to the service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +59,9 @@ pub enum ClientLine {
     Hello {
         /// [`PROTOCOL`].
         protocol: String,
+        /// [`AUTH_HMAC`] when the lines are tagged, absent when not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<String>,
     },
     /// An order (or a re-send of one).
     Order(LiquidationOrder),
@@ -87,10 +99,17 @@ pub struct TcpConfig {
     pub reconnect_backoff: Duration,
     /// Longest blocking write (a service that stops reading counts as a dropped connection).
     pub write_timeout: Duration,
+    /// Shared secret: every line both ways carries an HMAC-SHA256 tag ([`super::line`]).
+    pub auth: Option<HmacKey>,
+    /// Longest line taken or sent, in bytes ([`MAX_LINE`]).
+    pub max_line: usize,
+    /// Unparseable service lines taken on one connection before it is closed.
+    pub max_bad_lines: u64,
 }
 
 impl TcpConfig {
-    /// Defaults for an address: queue 1024, connect 1 s, reconnect every 200 ms, write 1 s.
+    /// Defaults for an address: queue 1024, connect 1 s, reconnect every 200 ms, write 1 s,
+    /// no secret, lines up to [`MAX_LINE`], 100 bad lines a connection.
     pub fn new(addr: SocketAddr) -> Self {
         TcpConfig {
             addr,
@@ -98,7 +117,24 @@ impl TcpConfig {
             connect_timeout: Duration::from_secs(1),
             reconnect_backoff: Duration::from_millis(200),
             write_timeout: Duration::from_secs(1),
+            auth: None,
+            max_line: MAX_LINE,
+            max_bad_lines: 100,
         }
+    }
+
+    /// Sets [`auth`](Self::auth) from the environment variable `var` if set, as the feed reads
+    /// its secret ([`parse_secret`]: raw text or `hex:`, at least 16 bytes). A bad secret is
+    /// an error naming `var`.
+    pub fn secret_from_env(mut self, var: &str) -> Result<Self, String> {
+        match std::env::var(var) {
+            Ok(v) => self.auth = Some(HmacKey::new(&parse_secret(&v).map_err(|e| format!("{var}: {e}"))?)),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(format!("{var}: the secret is not UTF-8 text (give bytes as hex:...)"));
+            }
+            Err(std::env::VarError::NotPresent) => {}
+        }
+        Ok(self)
     }
 }
 
@@ -109,6 +145,8 @@ struct Shared {
     last_error: Mutex<String>,
     connects: AtomicU64,
     bad_lines: AtomicU64,
+    long_lines: AtomicU64,
+    auth_failures: AtomicU64,
     acks: AtomicU64,
 }
 
@@ -161,6 +199,22 @@ impl TcpExecutor {
     /// Server lines that could not be parsed.
     pub fn bad_lines(&self) -> u64 {
         self.shared.bad_lines.load(Ordering::Relaxed)
+    }
+
+    /// Server lines over the length limit (each closed its connection).
+    pub fn long_lines(&self) -> u64 {
+        self.shared.long_lines.load(Ordering::Relaxed)
+    }
+
+    /// Server lines without a valid tag while a secret is set, or tagged while none is (each
+    /// closed its connection).
+    pub fn auth_failures(&self) -> u64 {
+        self.shared.auth_failures.load(Ordering::Relaxed)
+    }
+
+    /// Why the connection last failed (empty if it never did).
+    pub fn last_error(&self) -> String {
+        self.shared.last_error.lock().expect("not poisoned").clone()
     }
 }
 
@@ -223,8 +277,10 @@ fn io_thread(cfg: TcpConfig, rx: Receiver<LiquidationOrder>, done: Sender<Comple
             nap(cfg.reconnect_backoff, &s);
             continue;
         };
-        let hello = ClientLine::Hello { protocol: PROTOCOL.into() };
-        if write_line(&mut write_half, &hello).is_err() {
+        let mut lines = LineWriter::new(cfg.auth.clone(), Direction::ToService);
+        let auth = cfg.auth.as_ref().map(|_| AUTH_HMAC.to_string());
+        let hello = ClientLine::Hello { protocol: PROTOCOL.into(), auth };
+        if write_line(&mut write_half, &mut lines, &hello).is_err() {
             nap(cfg.reconnect_backoff, &s);
             continue;
         }
@@ -233,7 +289,14 @@ fn io_thread(cfg: TcpConfig, rx: Receiver<LiquidationOrder>, done: Sender<Comple
         let dead = Arc::new(AtomicBool::new(false));
         let reader = {
             let (outstanding, dead, done, s) = (outstanding.clone(), dead.clone(), done.clone(), s.clone());
-            std::thread::spawn(move || read_loop(read_half, outstanding, dead, done, s))
+            let r = LineReader::new(
+                BufReader::new(read_half),
+                cfg.auth.clone(),
+                Direction::ToKeeper,
+                cfg.max_line,
+            );
+            let max_bad = cfg.max_bad_lines;
+            std::thread::spawn(move || read_loop(r, max_bad, outstanding, dead, done, s))
         };
         s.up.store(true, Ordering::Release);
         loop {
@@ -242,8 +305,24 @@ fn io_thread(cfg: TcpConfig, rx: Receiver<LiquidationOrder>, done: Sender<Comple
             }
             match rx.recv_timeout(Duration::from_millis(5)) {
                 Ok(order) => {
+                    let mut buf = Vec::new();
+                    // The line numbers its tag: sealed once, written once.
+                    let mut next = lines.clone();
+                    let ok = next.seal_json(&ClientLine::Order(order.clone()), &mut buf).is_ok();
+                    if !ok || buf.len() > cfg.max_line + 1 {
+                        // A service would refuse it and close; say so at once instead.
+                        let why = format!(
+                            "order line of {} bytes exceeds the {}-byte limit",
+                            buf.len(),
+                            cfg.max_line
+                        );
+                        let outcome = Outcome::Rejected(RejectReason::Invalid(why));
+                        let _ = done.send(Completion { id: order.id, attempt: order.attempt, outcome });
+                        continue;
+                    }
+                    lines = next;
                     outstanding.lock().expect("not poisoned").insert(order.id, order.attempt);
-                    if let Err(e) = write_line(&mut write_half, &ClientLine::Order(order.clone())) {
+                    if let Err(e) = write_half.write_all(&buf) {
                         *s.last_error.lock().expect("not poisoned") = format!("write to {}: {e}", cfg.addr);
                         break;
                     }
@@ -265,31 +344,46 @@ fn io_thread(cfg: TcpConfig, rx: Receiver<LiquidationOrder>, done: Sender<Comple
     }
 }
 
-fn write_line(w: &mut TcpStream, line: &ClientLine) -> std::io::Result<()> {
-    let mut buf = serde_json::to_vec(line).map_err(std::io::Error::other)?;
-    buf.push(b'\n');
+fn write_line(w: &mut TcpStream, lines: &mut LineWriter, line: &ClientLine) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    lines.seal_json(line, &mut buf).map_err(std::io::Error::other)?;
     w.write_all(&buf)
 }
 
 fn read_loop(
-    stream: TcpStream,
+    mut r: LineReader<BufReader<TcpStream>>,
+    max_bad: u64,
     outstanding: Outstanding,
     dead: Arc<AtomicBool>,
     done: Sender<Completion>,
     s: Arc<Shared>,
 ) {
-    let mut r = BufReader::new(stream);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match r.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<ServerLine>(line.trim()) {
+    let mut bad = 0u64;
+    let why = loop {
+        let line = match r.next_line() {
+            Ok(Some(l)) => l,
+            Ok(None) => break "connection closed by the service".to_string(),
+            Err(e @ LineError::TooLong { .. }) => {
+                s.long_lines.fetch_add(1, Ordering::Relaxed);
+                break format!("service {e}");
+            }
+            Err(
+                e @ (LineError::Unsigned { .. } | LineError::BadTag { .. } | LineError::UnexpectedTag { .. }),
+            ) => {
+                s.auth_failures.fetch_add(1, Ordering::Relaxed);
+                break format!("service {e}");
+            }
+            Err(LineError::NotUtf8 { .. }) => {
+                s.bad_lines.fetch_add(1, Ordering::Relaxed);
+                bad += 1;
+                if bad > max_bad {
+                    break format!("more than {max_bad} unreadable lines from the service");
+                }
+                continue;
+            }
+            Err(e) => break format!("service connection: {e}"),
+        };
+        match serde_json::from_str::<ServerLine>(line) {
             Ok(ServerLine::Ack(_)) => {
                 s.acks.fetch_add(1, Ordering::Relaxed);
             }
@@ -303,10 +397,14 @@ fn read_loop(
             }
             Err(_) => {
                 s.bad_lines.fetch_add(1, Ordering::Relaxed);
+                bad += 1;
+                if bad > max_bad {
+                    break format!("more than {max_bad} unreadable lines from the service");
+                }
             }
         }
-    }
-    *s.last_error.lock().expect("not poisoned") = "connection closed by the service".into();
+    };
+    *s.last_error.lock().expect("not poisoned") = why;
     dead.store(true, Ordering::Release);
 }
 
@@ -353,15 +451,35 @@ mod tests {
         DropFirst,
     }
 
-    /// A service: accepts connections until `stop`, records every order line it reads.
+    /// What a test service saw: the orders it took, and why it refused lines (each refusal
+    /// closed that connection).
+    #[derive(Default)]
+    struct Served {
+        orders: Vec<LiquidationOrder>,
+        refused: Vec<String>,
+    }
+
+    /// A service without a secret: accepts connections until `stop`, records every order.
     fn serve(
         listener: TcpListener,
         b: Behaviour,
         stop: Arc<AtomicBool>,
     ) -> JoinHandle<Vec<LiquidationOrder>> {
+        let h = serve_with(listener, b, stop, None);
+        std::thread::spawn(move || h.join().unwrap().orders)
+    }
+
+    /// A service as the protocol asks one to be: bounded lines, tags checked with `key`, the
+    /// hello first; a refused line is recorded and closes the connection.
+    fn serve_with(
+        listener: TcpListener,
+        b: Behaviour,
+        stop: Arc<AtomicBool>,
+        key: Option<HmacKey>,
+    ) -> JoinHandle<Served> {
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
-            let mut seen = Vec::new();
+            let mut served = Served::default();
             let mut dropped = false;
             while !stop.load(Ordering::Acquire) {
                 let Ok((conn, _)) = listener.accept() else {
@@ -371,29 +489,39 @@ mod tests {
                 conn.set_nonblocking(false).unwrap();
                 conn.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
                 let mut w = conn.try_clone().unwrap();
-                let mut r = BufReader::new(conn);
-                let mut line = String::new();
+                let mut out = LineWriter::new(key.clone(), Direction::ToKeeper);
+                let mut r =
+                    LineReader::new(BufReader::new(conn), key.clone(), Direction::ToService, MAX_LINE);
                 'conn: while !stop.load(Ordering::Acquire) {
-                    // A read time-out keeps the partial line in `line`; take it only when whole.
-                    match r.read_line(&mut line) {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(_) => continue,
-                    }
-                    let text = std::mem::take(&mut line);
-                    let Ok(ClientLine::Order(o)) = serde_json::from_str::<ClientLine>(text.trim()) else {
-                        continue;
+                    let first = r.lines() == 0;
+                    let text = match r.next_line() {
+                        Ok(Some(t)) => t.to_string(),
+                        Ok(None) => break,
+                        // A read time-out keeps the partial line; go on with it.
+                        Err(e) if e.is_timeout() => continue,
+                        Err(e) => {
+                            served.refused.push(e.to_string());
+                            break;
+                        }
                     };
-                    seen.push(o.clone());
-                    let answer = |w: &mut TcpStream| {
+                    let o = match serde_json::from_str::<ClientLine>(&text) {
+                        Ok(ClientLine::Hello { protocol, .. }) if first && protocol == PROTOCOL => continue,
+                        Ok(ClientLine::Order(o)) if !first => o,
+                        _ => {
+                            served.refused.push(format!("unexpected line: {text}"));
+                            break;
+                        }
+                    };
+                    served.orders.push(o.clone());
+                    let mut answer = |w: &mut TcpStream| {
                         let c = Completion {
                             id: o.id,
                             attempt: o.attempt,
                             outcome: Outcome::Filled { repaid_value: 450, seized_value: 472 },
                         };
-                        let mut s = serde_json::to_string(&ServerLine::Completion(c)).unwrap();
-                        s.push('\n');
-                        let _ = w.write_all(s.as_bytes());
+                        let mut buf = Vec::new();
+                        out.seal_json(&ServerLine::Completion(c), &mut buf).unwrap();
+                        let _ = w.write_all(&buf);
                     };
                     match b {
                         Behaviour::Fill => answer(&mut w),
@@ -410,16 +538,65 @@ mod tests {
                     }
                 }
             }
-            seen
+            served
         })
     }
 
     fn exec_for(addr: SocketAddr) -> TcpExecutor {
+        exec_with(addr, None)
+    }
+
+    fn exec_with(addr: SocketAddr, auth: Option<HmacKey>) -> TcpExecutor {
         TcpExecutor::start(TcpConfig {
             reconnect_backoff: Duration::from_millis(20),
             connect_timeout: Duration::from_millis(200),
+            auth,
             ..TcpConfig::new(addr)
         })
+    }
+
+    const SECRET: &[u8] = b"dispatch secret, 32 bytes long..";
+
+    fn key() -> Option<HmacKey> {
+        Some(HmacKey::new(SECRET))
+    }
+
+    /// Connects to `addr` as a keeper would, writes `lines` (already framed) and waits for the
+    /// service to close the connection (or 2 s).
+    fn send_raw(addr: SocketAddr, lines: &[Vec<u8>]) {
+        let mut c = TcpStream::connect(addr).unwrap();
+        for l in lines {
+            // A service that refused may have closed already.
+            if c.write_all(l).is_err() {
+                return;
+            }
+        }
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let _ = std::io::Read::read(&mut c, &mut [0u8; 1024]);
+    }
+
+    fn sealed(w: &mut LineWriter, line: &ClientLine) -> Vec<u8> {
+        let mut b = Vec::new();
+        w.seal_json(line, &mut b).unwrap();
+        b
+    }
+
+    fn an_order(account: u64) -> LiquidationOrder {
+        LiquidationOrder {
+            id: 77,
+            account,
+            slot: 1,
+            attempt: 1,
+            episode: 9,
+            ordinal: 0,
+            kind: crate::dispatch::OrderKind::Direct {
+                legs: vec![crate::dispatch::Leg { debt_asset: 1, repay: 450, collateral_asset: 0 }],
+                close_all: false,
+            },
+            value_at_risk: 900,
+            created_ns: 0,
+            prebuilt: false,
+        }
     }
 
     /// Drives the dispatcher on a real clock until `until` holds or 5 s pass.
@@ -523,5 +700,154 @@ mod tests {
         let seen = server.join().unwrap();
         assert!(seen.len() >= 2);
         assert!(seen.iter().all(|o| o.id == seen[0].id));
+    }
+
+    fn hello(auth: bool) -> ClientLine {
+        ClientLine::Hello { protocol: PROTOCOL.into(), auth: auth.then(|| AUTH_HMAC.into()) }
+    }
+
+    #[test]
+    fn authenticated_orders_fill_over_loopback() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = serve_with(listener, Behaviour::Fill, stop.clone(), key());
+        let mut x = exec_with(addr, key());
+        assert!(x.wait_connected(Duration::from_secs(2)));
+        let mut d = Dispatcher::new(cfg());
+        d.on_scan(0, &ScanBatch { breached: vec![1, 2], ..Default::default() }, &prices(), &Book, &mut x);
+        drive(&mut d, &mut x, |d| d.stats().filled == 2);
+        assert_eq!((x.auth_failures(), x.long_lines(), x.bad_lines(), x.connects()), (0, 0, 0, 1));
+        drop(x);
+        stop.store(true, Ordering::Release);
+        let served = server.join().unwrap();
+        assert_eq!(served.orders.len(), 2);
+        assert!(served.refused.is_empty(), "{:?}", served.refused);
+    }
+
+    #[test]
+    fn unauthenticated_wrong_key_or_tampered_orders_are_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = serve_with(listener, Behaviour::Fill, stop.clone(), key());
+        // 1. No secret at all: the hello is refused.
+        let mut plain = LineWriter::new(None, Direction::ToService);
+        send_raw(
+            addr,
+            &[sealed(&mut plain, &hello(false)), sealed(&mut plain, &ClientLine::Order(an_order(501)))],
+        );
+        // 2. Another secret.
+        let mut other =
+            LineWriter::new(Some(HmacKey::new(b"another secret of 32 bytes......")), Direction::ToService);
+        send_raw(
+            addr,
+            &[sealed(&mut other, &hello(true)), sealed(&mut other, &ClientLine::Order(an_order(502)))],
+        );
+        // 3. The right secret, the order altered after signing (the account 503 became 593).
+        let mut good = LineWriter::new(key(), Direction::ToService);
+        let h = sealed(&mut good, &hello(true));
+        let mut order = sealed(&mut good, &ClientLine::Order(an_order(503)));
+        let at = order.windows(3).position(|w| w == b"503").unwrap();
+        order[at + 1] = b'9';
+        send_raw(addr, &[h, order]);
+        // 4. A keeper with the wrong secret, through the executor: its order never fills.
+        let mut x = exec_with(addr, Some(HmacKey::new(b"another secret of 32 bytes......")));
+        let mut d = Dispatcher::new(cfg());
+        std::thread::sleep(Duration::from_millis(100));
+        d.on_scan(0, &ScanBatch { breached: vec![4], ..Default::default() }, &prices(), &Book, &mut x);
+        std::thread::sleep(Duration::from_millis(300));
+        d.poll(300 * MS, &prices(), &Book, &mut x);
+        assert_eq!(d.stats().filled, 0);
+        drop(x);
+        stop.store(true, Ordering::Release);
+        let served = server.join().unwrap();
+        assert!(served.orders.is_empty(), "no order taken: {:?}", served.orders);
+        let r = &served.refused;
+        assert!(r.len() >= 4, "{r:?}");
+        assert!(r[0].contains("line 0") && r[0].contains("no HMAC tag"), "{r:?}");
+        assert!(r[1].contains("line 0") && r[1].contains("does not verify"), "{r:?}");
+        assert!(r[2].contains("line 1") && r[2].contains("does not verify"), "{r:?}");
+        assert!(r[3..].iter().all(|e| e.contains("line 0") && e.contains("does not verify")), "{r:?}");
+    }
+
+    #[test]
+    fn over_long_lines_are_refused_both_ways() {
+        // Keeper -> service: a line without end is refused at the limit, not read forever.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = serve_with(listener, Behaviour::Fill, stop.clone(), None);
+        let mut w = LineWriter::new(None, Direction::ToService);
+        send_raw(addr, &[sealed(&mut w, &hello(false)), vec![b' '; MAX_LINE + 10]]);
+        stop.store(true, Ordering::Release);
+        let served = server.join().unwrap();
+        assert!(
+            matches!(&served.refused[..], [e] if e.contains("line 1") && e.contains("longer than 65536")),
+            "{:?}",
+            served.refused
+        );
+
+        // Service -> keeper: the executor counts the line, closes and reconnects.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let talker = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut long = vec![b'x'; MAX_LINE + 1];
+            long.push(b'\n');
+            let _ = c.write_all(&long);
+            // The keeper reconnects after closing.
+            listener.set_nonblocking(true).unwrap();
+            let end = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < end {
+                if let Ok((again, _)) = listener.accept() {
+                    // Held open, so the keeper's last error stays the long line.
+                    return Some(again);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            None
+        });
+        let x = exec_for(addr);
+        let again = talker.join().unwrap();
+        assert!(again.is_some(), "the keeper reconnected");
+        assert_eq!(x.long_lines(), 1);
+        assert!(x.last_error().contains("longer than 65536"), "{}", x.last_error());
+    }
+
+    #[test]
+    fn a_service_answer_with_a_bad_tag_closes_the_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let talker = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            // A forged completion: signed with another key.
+            let mut w =
+                LineWriter::new(Some(HmacKey::new(b"forger's secret, 32 bytes long..")), Direction::ToKeeper);
+            let fill = Completion {
+                id: 1,
+                attempt: 1,
+                outcome: Outcome::Filled { repaid_value: 1, seized_value: 1 },
+            };
+            let mut b = Vec::new();
+            w.seal_json(&ServerLine::Completion(fill), &mut b).unwrap();
+            c.write_all(&b).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let _ = std::io::Read::read(&mut c, &mut [0u8; 4096]);
+        });
+        let mut x = exec_with(addr, key());
+        let end = Instant::now() + Duration::from_secs(3);
+        while x.auth_failures() == 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(x.auth_failures(), 1);
+        let mut got = Vec::new();
+        x.poll(&mut got);
+        assert!(
+            got.iter().all(|c| c.outcome != Outcome::Filled { repaid_value: 1, seized_value: 1 }),
+            "{got:?}"
+        );
+        drop(x);
+        talker.join().unwrap();
     }
 }

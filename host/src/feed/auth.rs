@@ -41,6 +41,20 @@ impl HmacKey {
         m.update(msg);
         m.verify_slice(tag).is_ok()
     }
+
+    /// The tag of the concatenation of `parts` (a label, a counter and a message, say).
+    pub fn tag_parts(&self, parts: &[&[u8]]) -> [u8; TAG_BYTES] {
+        let mut m = self.mac.clone();
+        parts.iter().for_each(|p| m.update(p));
+        m.finalize().into_bytes().into()
+    }
+
+    /// [`verify`](Self::verify) of the concatenation of `parts`.
+    pub fn verify_parts(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let mut m = self.mac.clone();
+        parts.iter().for_each(|p| m.update(p));
+        m.verify_slice(tag).is_ok()
+    }
 }
 
 /// Shortest shared secret taken, in bytes (128 bits): a short secret can be guessed offline
@@ -77,21 +91,25 @@ pub enum SecretError {
     },
 }
 
-/// Parses a secret given as hex (`hex:` prefix: only `0-9a-fA-F`, an even number of digits)
-/// or as the raw text; either must give at least [`MIN_SECRET_BYTES`] bytes.
+/// Parses a secret given as hex (`hex:` prefix: only `0-9a-fA-F`, an even number of digits;
+/// decoded by the `hex` crate) or as the raw text; either must give at least
+/// [`MIN_SECRET_BYTES`] bytes.
 pub fn parse_secret(s: &str) -> Result<Vec<u8>, SecretError> {
     let key = match s.strip_prefix("hex:") {
         Some(h) => {
+            // Checked by character first: `hex` reports a byte offset and one byte of a
+            // multi-byte character (`hex:aéb` would read as 'Ã' at byte 1).
             if let Some((i, ch)) = h.chars().enumerate().find(|(_, c)| !c.is_ascii_hexdigit()) {
                 return Err(SecretError::NotHex { ch, at: i + 1 });
             }
-            // Only ASCII hex digits from here: one byte per character.
-            let d = h.as_bytes();
-            if d.len() % 2 != 0 {
-                return Err(SecretError::OddLength { digits: d.len() });
-            }
-            let nibble = |c: u8| (c as char).to_digit(16).expect("checked hex digit") as u8;
-            d.chunks_exact(2).map(|p| nibble(p[0]) << 4 | nibble(p[1])).collect::<Vec<u8>>()
+            hex::decode(h).map_err(|e| match e {
+                hex::FromHexError::OddLength => SecretError::OddLength { digits: h.len() },
+                // Not reached after the check above; mapped rather than unwrapped all the same.
+                hex::FromHexError::InvalidHexCharacter { c, index } => {
+                    SecretError::NotHex { ch: c, at: index + 1 }
+                }
+                hex::FromHexError::InvalidStringLength => SecretError::OddLength { digits: h.len() },
+            })?
         }
         None => s.as_bytes().to_vec(),
     };
@@ -182,5 +200,19 @@ mod tests {
         for s in ["hex:\u{0}", "hex:ff\u{10FFFF}", "hex:éé", "hex:0x00", "hex:\n"] {
             assert!(parse_secret(s).is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn non_ascii_hex_is_a_clear_error_naming_the_character() {
+        // A byte-oriented hex decoder sees 'é' as two bytes and would blame 'Ã' at byte 1.
+        let e = parse_secret("hex:aéb").unwrap_err().to_string();
+        assert!(e.contains("'é'") && e.contains("position 2") && e.contains("not a hex digit"), "{e}");
+        let e = parse_secret(&format!("hex:{}€", "ab".repeat(16))).unwrap_err().to_string();
+        assert!(e.contains("'€'") && e.contains("position 33"), "{e}");
+        // The same bytes as the hand decoder gave, upper or lower case.
+        assert_eq!(
+            parse_secret("hex:00ff10A0b0C0d0E0f001020304050607").unwrap()[..4],
+            [0x00, 0xff, 0x10, 0xa0]
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! point ever touches an amount that feeds a decision) and quantised with explicit floor or
 //! ceiling rounding.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
 /// Most fractional digits a [`Decimal`] may carry.
@@ -19,7 +21,10 @@ pub const MAX_DIGITS: usize = 100;
 pub const MAX_EXPONENT: i32 = 100;
 
 /// An exact decimal: `mantissa * 10^-scale`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+///
+/// Equality, hashing and order are by value: `1.0 == 1` (`Decimal::new(10, 1) == Decimal::ONE`),
+/// and equal values hash alike, so a decimal can key a map whatever scale it was written at.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Decimal {
     mantissa: i128,
     scale: u32,
@@ -269,18 +274,52 @@ impl fmt::Display for Decimal {
 }
 
 impl PartialOrd for Decimal {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
 impl Ord for Decimal {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        // Compare by difference; both fit 128 bits after rescaling for any value this crate makes.
-        match self.checked_sub(*other) {
-            Ok(d) => d.mantissa.cmp(&0),
-            Err(_) => self.to_f64_lossy().total_cmp(&other.to_f64_lossy()),
+    /// Exact for every pair of decimals, however far apart their scales (no rounding, no
+    /// overflow): signs first, then magnitudes brought to one scale in `u128`.
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (a, b) = (self.normalized(), other.normalized());
+        let sign = a.mantissa.signum().cmp(&b.mantissa.signum());
+        if sign != Ordering::Equal || a.mantissa == 0 {
+            return sign;
         }
+        let magnitude = cmp_magnitude(a.mantissa.unsigned_abs(), a.scale, b.mantissa.unsigned_abs(), b.scale);
+        if a.mantissa < 0 { magnitude.reverse() } else { magnitude }
+    }
+}
+
+/// Compares `x * 10^-xs` with `y * 10^-ys`, both non-zero.
+fn cmp_magnitude(x: u128, xs: u32, y: u128, ys: u32) -> Ordering {
+    if xs > ys {
+        return cmp_magnitude(y, ys, x, xs).reverse();
+    }
+    // x has the fewer fraction digits: scale it up. If that overflows `u128`, x * 10^k is
+    // beyond any u128 (x >= 1), so beyond y.
+    match 10u128.checked_pow(ys - xs).and_then(|f| x.checked_mul(f)) {
+        Some(x) => x.cmp(&y),
+        None => Ordering::Greater,
+    }
+}
+
+impl PartialEq for Decimal {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Decimal {}
+
+impl Hash for Decimal {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // The normalized form is one per value (fewest fraction digits, zero at scale 0).
+        let n = self.normalized();
+        n.mantissa.hash(state);
+        n.scale.hash(state);
     }
 }
 
@@ -403,5 +442,102 @@ mod tests {
     fn deserializes_json_numbers_exactly() {
         let v: Vec<Decimal> = serde_json::from_str("[195.210000000, \"0.1\", 3, -2]").unwrap();
         assert_eq!(v, vec![d("195.21"), d("0.1"), d("3"), d("-2")]);
+    }
+
+    #[test]
+    fn equality_is_by_value_as_order_is() {
+        // On main `Decimal::new(10, 1) != Decimal::ONE` while `cmp` said Equal.
+        assert_eq!(Decimal::new(10, 1), Decimal::ONE);
+        assert_eq!(Decimal::new(0, 7), Decimal::ZERO);
+        assert_eq!(Decimal::new(-2500, 3), d("-2.5"));
+        assert_ne!(Decimal::new(11, 1), Decimal::ONE);
+        let set: std::collections::HashSet<Decimal> =
+            [Decimal::ONE, Decimal::new(10, 1), Decimal::new(1000, 3), d("1")].into_iter().collect();
+        assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn order_is_exact_where_rescaling_overflows() {
+        // On main cmp fell back to f64 here and called these Equal: 1.7014118346046923e37 both.
+        let a = Decimal::new(i128::MAX / 10 + 1, 0);
+        let b = Decimal::new(i128::MAX, 1);
+        assert_eq!(a.cmp(&b), Ordering::Greater);
+        assert_ne!(a, b);
+        assert!(Decimal::new(i128::MAX, 0) > Decimal::new(i128::MAX, 1));
+        assert!(Decimal::new(i128::MIN, 0) < Decimal::new(i128::MIN, 1));
+        assert!(Decimal::new(i128::MIN, 0) < Decimal::new(i128::MAX, 0));
+        assert!(Decimal::new(1, u32::MAX) > Decimal::ZERO);
+        assert!(Decimal::new(1, u32::MAX) < Decimal::new(1, u32::MAX - 1));
+        assert!(Decimal::new(-1, u32::MAX) > Decimal::new(-1, 0));
+    }
+
+    fn any_decimal() -> impl proptest::strategy::Strategy<Value = Decimal> {
+        use proptest::prelude::*;
+        prop_oneof![
+            // Small values at small scales, so equal values at different scales come up often.
+            (-1000i128..1000, 0u32..6).prop_map(|(m, s)| Decimal::new(m * 10i128.pow(s % 3), s)),
+            (any::<i128>(), 0u32..45).prop_map(|(m, s)| Decimal::new(m, s)),
+            (
+                prop::sample::select(vec![i128::MIN, i128::MIN + 1, -1, 0, 1, i128::MAX / 10 + 1, i128::MAX]),
+                prop::sample::select(vec![0u32, 1, 2, 37, 38, 39, 100, u32::MAX])
+            )
+                .prop_map(|(m, s)| Decimal::new(m, s)),
+        ]
+    }
+
+    fn hash_of(x: Decimal) -> u64 {
+        // A fixed hasher, so equal values must give equal numbers.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        x.hash(&mut h);
+        h.finish()
+    }
+
+    /// The exact order, by a different route: both sides as `mantissa * 10^(S - scale)` in
+    /// 256 bits (hi, lo), only for scales where that fits.
+    fn reference_cmp(a: Decimal, b: Decimal) -> Option<Ordering> {
+        let s = a.scale().max(b.scale());
+        let wide = |x: Decimal| -> Option<(i128, u128)> {
+            let f = 10u128.checked_pow(s - x.scale())?;
+            // |m| * f as 256 bits, from 64-bit limbs.
+            let m = x.mantissa().unsigned_abs();
+            let (m1, m0) = (m >> 64, m & u64::MAX as u128);
+            let (f1, f0) = (f >> 64, f & u64::MAX as u128);
+            let p00 = m0 * f0;
+            let p01 = m0 * f1;
+            let p10 = m1 * f0;
+            let p11 = m1.checked_mul(f1)?;
+            let mid = (p00 >> 64) + (p01 & u64::MAX as u128) + (p10 & u64::MAX as u128);
+            let lo = (p00 & u64::MAX as u128) | (mid << 64);
+            let hi = p11.checked_add((p01 >> 64) + (p10 >> 64) + (mid >> 64))?;
+            let hi = i128::try_from(hi).ok()?;
+            Some(if x.is_negative() {
+                // Two's complement negation of (hi, lo).
+                let (nlo, borrow) = 0u128.overflowing_sub(lo);
+                (-hi - borrow as i128, nlo)
+            } else {
+                (hi, lo)
+            })
+        };
+        Some(wide(a)?.cmp(&wide(b)?))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn eq_hash_and_cmp_agree(a in any_decimal(), b in any_decimal(), c in any_decimal()) {
+            use proptest::prop_assert_eq;
+            prop_assert_eq!(a == b, a.cmp(&b) == Ordering::Equal);
+            prop_assert_eq!(a.cmp(&b), b.cmp(&a).reverse());
+            if a == b {
+                prop_assert_eq!(hash_of(a), hash_of(b));
+            }
+            prop_assert_eq!(a, a.normalized());
+            prop_assert_eq!(hash_of(a), hash_of(a.normalized()));
+            if a <= b && b <= c {
+                proptest::prop_assert!(a <= c);
+            }
+            if let Some(r) = reference_cmp(a, b) {
+                prop_assert_eq!(a.cmp(&b), r, "{:?} vs {:?}", a, b);
+            }
+        }
     }
 }

@@ -171,29 +171,7 @@ pub fn read_ticks(path: &Path) -> Result<Vec<(f64, f64)>, ReplayError> {
             ticks.push((i + 1, t.t, t.price));
         }
     } else {
-        let mut lines = text.lines().enumerate();
-        let (_, header) =
-            lines.next().ok_or_else(|| err(1, "empty file; expected a header with t,price".into()))?;
-        let cols: Vec<&str> = header.split(',').map(str::trim).collect();
-        let ti =
-            cols.iter().position(|c| *c == "t").ok_or_else(|| err(1, "header has no column 't'".into()))?;
-        let pi = cols
-            .iter()
-            .position(|c| *c == "price")
-            .ok_or_else(|| err(1, "header has no column 'price'".into()))?;
-        for (i, l) in lines {
-            if l.trim().is_empty() {
-                continue;
-            }
-            let f: Vec<&str> = l.split(',').map(str::trim).collect();
-            let num = |j: usize, name: &str| -> Result<f64, ReplayError> {
-                f.get(j)
-                    .ok_or_else(|| err(i + 1, format!("missing field '{name}'")))?
-                    .parse::<f64>()
-                    .map_err(|e| err(i + 1, format!("field '{name}': {e}")))
-            };
-            ticks.push((i + 1, num(ti, "t")?, num(pi, "price")?));
-        }
+        read_csv_ticks(&text, &err, &mut ticks)?;
     }
     if ticks.is_empty() {
         return Err(ReplayError::Invalid { path: path.to_path_buf(), what: "no ticks".into() });
@@ -212,6 +190,37 @@ pub fn read_ticks(path: &Path) -> Result<Vec<(f64, f64)>, ReplayError> {
         last = t;
     }
     Ok(ticks.into_iter().map(|(_, t, p)| (t, p)).collect())
+}
+
+/// Reads CSV ticks (a header naming `t` and `price`, any order, other columns ignored; quoted
+/// fields and blank lines allowed) into `(line, t, price)`.
+fn read_csv_ticks(
+    text: &str,
+    err: &dyn Fn(usize, String) -> ReplayError,
+    ticks: &mut Vec<(usize, f64, f64)>,
+) -> Result<(), ReplayError> {
+    let line_of = |e: &csv::Error| e.position().map_or(1, |p| p.line() as usize);
+    let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(text.as_bytes());
+    let header = r.headers().map_err(|e| err(line_of(&e), format!("bad CSV header: {e}")))?;
+    if header.is_empty() {
+        return Err(err(1, "empty file; expected a header with t,price".into()));
+    }
+    let col = |name: &str| {
+        header.iter().position(|c| c == name).ok_or_else(|| err(1, format!("header has no column '{name}'")))
+    };
+    let (ti, pi) = (col("t")?, col("price")?);
+    for rec in r.records() {
+        let rec = rec.map_err(|e| err(line_of(&e), format!("bad CSV: {e}")))?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        let num = |j: usize, name: &str| -> Result<f64, ReplayError> {
+            rec.get(j)
+                .ok_or_else(|| err(line, format!("missing field '{name}'")))?
+                .parse::<f64>()
+                .map_err(|e| err(line, format!("field '{name}': {e}")))
+        };
+        ticks.push((line, num(ti, "t")?, num(pi, "price")?));
+    }
+    Ok(())
 }
 
 /// The path of a tick file.
@@ -265,6 +274,32 @@ mod tests {
         assert!(e.contains("a.csv:3") && e.contains("'t'"), "{e}");
         let e = read_bars(&dir.join("missing.json")).unwrap_err().to_string();
         assert!(e.contains("missing.json"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn csv_ticks_take_quotes_and_name_the_line() {
+        let dir = std::env::temp_dir().join(format!("liqscan-ticks-csv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("q.csv");
+        // A quoted column holding a comma: splitting on commas shifted 'price' to the wrong field.
+        std::fs::write(&csv, "venue,t,price\n\"Kraken, spot\",0,100\n\n\"x\",\"10\", 110 \n").unwrap();
+        assert_eq!(read_ticks(&csv).unwrap(), vec![(0.0, 100.0), (10.0, 110.0)]);
+        std::fs::write(&csv, "t,price\n0,1\n1\n").unwrap();
+        let e = read_ticks(&csv).unwrap_err().to_string();
+        assert!(e.contains("q.csv:3") && e.contains("missing field 'price'"), "{e}");
+        std::fs::write(&csv, "t,price\n0,1\n\"1,2\n").unwrap();
+        let e = read_ticks(&csv).unwrap_err().to_string();
+        assert!(e.contains("q.csv:3"), "{e}");
+        std::fs::write(&csv, "time,price\n0,1\n").unwrap();
+        let e = read_ticks(&csv).unwrap_err().to_string();
+        assert!(e.contains("q.csv:1") && e.contains("no column 't'"), "{e}");
+        std::fs::write(&csv, "").unwrap();
+        let e = read_ticks(&csv).unwrap_err().to_string();
+        assert!(e.contains("q.csv:1") && e.contains("header"), "{e}");
+        std::fs::write(&csv, b"t,price\n0,\xff\n").unwrap();
+        let e = read_ticks(&csv).unwrap_err().to_string();
+        assert!(e.contains("q.csv"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
