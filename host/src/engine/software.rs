@@ -73,15 +73,14 @@ pub const PRIOR_SCAN_PER_SLOT: u32 = 16;
 /// ([`SoftwareEngine::routing_costs`], informational).
 pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
 
-/// Only windows in edge-indexed assets count: renewing a list-scanned asset's window is a
-/// recompute and a write in place (about 0.1-0.3 us), and counting them would cost a scan.
-///
 /// A tick that leaves more than `slots / DEFER_PER_SLOTS` windows (at least [`DEFER_MIN`]),
 /// plus that many for each full scan already paid while deferring, is served by a full scan and
 /// its window renewals are deferred: a recompute costs 1-3 us (the
 /// edge index's B-tree updates), so about a thousand of them cost what a full scan of a
 /// 1,000,000-account book does (0.5-1.5 ms). In a crash most ticks leave thousands: renewing
 /// them tick by tick measured 25 ms p50 (227 ms p99) a tick on the generated 1 M lending book.
+/// Only windows in edge-indexed assets count: renewing a list-scanned asset's window is a
+/// recompute and a write in place, and counting them would cost a scan of the list.
 const DEFER_PER_SLOTS: usize = 1024;
 /// Least number of left windows that defers their renewal.
 const DEFER_MIN: usize = 64;
