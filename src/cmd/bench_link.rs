@@ -244,6 +244,14 @@ fn bench_pipeline(a: &Args) -> Result<()> {
             sum += dt;
             bare.saturating_record(dt);
         }
+        let st = e.stats();
+        println!(
+            "bare engine: {:.1} delta accounts recomputed a tick, {} of {} ticks by full scan, {} assets on edges\n",
+            st.recomputed as f64 / ticks2.len().max(1) as f64,
+            st.routed_ticks,
+            ticks2.len(),
+            st.edge_indexed_assets
+        );
         (bare, sum, pipeline::thread_sched().zip(s0).map(|(b, a)| b.since(&a)))
     })
     .join()
@@ -268,6 +276,13 @@ fn bench_pipeline(a: &Args) -> Result<()> {
             e.changed_words(&mut changed);
             h.saturating_record(t0.elapsed().as_nanos() as u64);
         }
+        let st = e.stats();
+        println!(
+            "bare engine, edges only: {:.1} delta accounts recomputed a tick, {} of {} ticks by full scan\n",
+            st.recomputed as f64 / ticks2.len().max(1) as f64,
+            st.routed_ticks,
+            ticks2.len()
+        );
         h
     })
     .join()
