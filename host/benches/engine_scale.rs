@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
-use liqscan_host::engine::{Routing, ScanEngine, SoftwareEngine};
+use liqscan_host::engine::{Routing, ScanEngine, SoftwareEngine, WindowPolicy};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -107,8 +107,8 @@ fn line(what: &str, h: &Histogram<u64>) {
     );
 }
 
-fn loaded_engine(book: &[Vec<Coeff>], routing: Routing) -> SoftwareEngine {
-    let mut e = SoftwareEngine::new(book.len(), ASSETS).with_routing(routing);
+fn loaded_engine(book: &[Vec<Coeff>], routing: Routing, windows: WindowPolicy) -> SoftwareEngine {
+    let mut e = SoftwareEngine::new(book.len(), ASSETS).with_routing(routing).with_window_policy(windows);
     e.batch_tick(&BASE.map(quote)).expect("price vector");
     e.load(book.iter().enumerate().map(|(s, t)| (s as u32, &t[..]))).expect("valid book");
     e.loaded();
@@ -214,7 +214,7 @@ fn main() {
     drop(eng);
 
     // Full scan.
-    let mut eng = loaded_engine(&book, Routing::FullScan);
+    let mut eng = loaded_engine(&book, Routing::FullScan, WindowPolicy::Measured);
     let mut best = Duration::MAX;
     let r0 = eng.stats().recomputed;
     let reps = if smoke { 3 } else { 10 };
@@ -238,10 +238,14 @@ fn main() {
 
     // Ticks by each routing (one engine at a time).
     println!("ticks ({n_ticks} each, random walk of moves up to 0.05 %):");
-    for (name, routing) in
-        [("deltas", Routing::Deltas), ("full", Routing::FullScan), ("measured", Routing::Measured)]
-    {
-        let mut e = loaded_engine(&book, routing);
+    for (name, routing, windows) in [
+        ("deltas", Routing::Deltas, WindowPolicy::Measured),
+        ("deltas, edges only", Routing::Deltas, WindowPolicy::Edges),
+        ("deltas, lists only", Routing::Deltas, WindowPolicy::Lists),
+        ("full", Routing::FullScan, WindowPolicy::Measured),
+        ("measured", Routing::Measured, WindowPolicy::Measured),
+    ] {
+        let mut e = loaded_engine(&book, routing, windows);
         for (asset, what) in [(LINK, "LINK (1 % of accounts)"), (ETH, "ETH (every account)")] {
             let r0 = e.stats().recomputed;
             let h = ticks(&mut e, asset, n_ticks, &mut rng);

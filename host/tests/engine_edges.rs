@@ -613,3 +613,64 @@ fn scan_helper_avoids_the_pinned_callers_core() {
         }
     }
 }
+
+/// A book large enough that the default window policy indexes assets by edge (lists of at
+/// least 4,096 windows) switches them to list scans when ticks leave many windows and back
+/// when they leave few, with bulk loads, upserts and removes between: the bitmaps equal the
+/// reference after every call, and equal those of an engine held on edges and one held on
+/// lists.
+#[test]
+fn window_policy_switches_keep_the_bitmaps() {
+    use liqscan_host::engine::WindowPolicy;
+    let assets = 3usize;
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let account = |rng: &mut ChaCha8Rng| -> Vec<Coeff> {
+        // Collateral in assets 0 and 1, debt in 2: every account a delta account.
+        let coll = rng.gen_range(1_000..100_000);
+        let debt = -(coll as f64 * rng.gen_range(0.3..1.2)) as i32;
+        vec![c(0, coll / 2), c(1, coll - coll / 2), c(2, debt)]
+    };
+    let n = 6_000;
+    let mut book: Vec<Vec<Coeff>> = (0..n).map(|_| account(&mut rng)).collect();
+    let mut prices = vec![flat(1000); assets];
+    let mut engines: Vec<SoftwareEngine> = [WindowPolicy::Measured, WindowPolicy::Edges, WindowPolicy::Lists]
+        .into_iter()
+        .map(|p| SoftwareEngine::new(n, assets).with_window_policy(p).with_defer_after(usize::MAX))
+        .collect();
+    for e in &mut engines {
+        e.batch_tick(&prices).unwrap();
+        e.load(book.iter().enumerate().map(|(s, t)| (s as u32, &t[..]))).unwrap();
+        e.loaded();
+    }
+    let mut switched = [false; 2];
+    for step in 0..600 {
+        let a = rng.gen_range(0..assets);
+        // Calm stretches of small moves (few windows left: edges) and rough ones (many: lists).
+        let rough = (step / 100) % 2 == 1;
+        let span = if rough { 60 } else { 1 };
+        let p = (prices[a].spot.asset as i64 + rng.gen_range(-span..=span)).clamp(500, 2000) as u32;
+        prices[a] = flat(p);
+        for e in &mut engines {
+            e.tick(a as u16, prices[a]).unwrap();
+        }
+        if step % 50 == 25 {
+            let s = rng.gen_range(0..n);
+            book[s] = account(&mut rng);
+            for e in &mut engines {
+                e.remove(s as u32).unwrap();
+                e.upsert(s as u32, &book[s]).unwrap();
+            }
+        }
+        let want = reference::scan(&book, &prices);
+        for (i, e) in engines.iter().enumerate() {
+            assert_eq!(e.breach(), &want.breach[..], "engine {i}, step {step}");
+            assert_eq!(e.at_risk(), &want.at_risk[..], "engine {i}, step {step}");
+        }
+        let indexed = engines[0].stats().edge_indexed_assets;
+        switched[0] |= indexed < assets;
+        switched[1] |= indexed > 0;
+        assert_eq!(engines[1].stats().edge_indexed_assets, assets);
+        assert_eq!(engines[2].stats().edge_indexed_assets, 0);
+    }
+    assert!(switched[0] && switched[1], "the default policy never used both ways: {switched:?}");
+}

@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use liqscan_hdl::abi::{COEFF_MAX, COEFF_MIN, Coeff, PriceEntry, QuotedPrice};
-use liqscan_host::engine::{EngineError, Kernel, Layout, Routing, ScanEngine, SoftwareEngine};
+use liqscan_host::engine::{EngineError, Kernel, Layout, Routing, ScanEngine, SoftwareEngine, WindowPolicy};
 use liqscan_host::reference;
 use proptest::prelude::*;
 
@@ -189,6 +189,9 @@ struct Setup {
     /// Windows left by a tick beyond which it is served by a full scan and their renewal
     /// deferred (`None`: the engine's default, which these small books never reach).
     defer_after: Option<usize>,
+    /// How a tick finds the windows it left (these small books stay under the list length
+    /// that `Measured` indexes by edge, so it scans lists; `Edges` covers the edge index).
+    windows: WindowPolicy,
 }
 
 impl Setup {
@@ -196,7 +199,8 @@ impl Setup {
         let e = SoftwareEngine::with_kernel(slots, assets, self.kernel)
             .with_layout(self.layout)
             .with_threads(self.threads)
-            .with_routing(self.routing);
+            .with_routing(self.routing)
+            .with_window_policy(self.windows);
         match self.defer_after {
             Some(n) => e.with_defer_after(n),
             None => e,
@@ -212,13 +216,15 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop_oneof![4 => Just(1usize), 1 => Just(2usize)],
         prop_oneof![Just(Routing::Measured), Just(Routing::Deltas), Just(Routing::FullScan)],
         prop_oneof![2 => Just(None), 1 => Just(Some(0usize)), 1 => Just(Some(3usize))],
+        prop_oneof![Just(WindowPolicy::Measured), Just(WindowPolicy::Edges), Just(WindowPolicy::Lists)],
     )
-        .prop_map(|(kernel, layout, threads, routing, defer_after)| Setup {
+        .prop_map(|(kernel, layout, threads, routing, defer_after, windows)| Setup {
             kernel,
             layout,
             threads,
             routing,
             defer_after,
+            windows,
         })
 }
 

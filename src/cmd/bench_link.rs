@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_host::dispatch::sizing::{AccountView, Position};
 use liqscan_host::dispatch::{Executor, JsonlSink};
-use liqscan_host::engine::{ScanEngine, SoftwareEngine};
+use liqscan_host::engine::{ScanEngine, SoftwareEngine, WindowPolicy};
 use liqscan_host::feed::replay::Pace;
 use liqscan_host::link::{CardLink, LinkMemory, LinkOptions};
 use liqscan_host::metrics::{Counters, Published, histogram, percentile_table};
@@ -244,11 +244,49 @@ fn bench_pipeline(a: &Args) -> Result<()> {
             sum += dt;
             bare.saturating_record(dt);
         }
+        let st = e.stats();
+        println!(
+            "bare engine: {:.1} delta accounts recomputed a tick, {} of {} ticks by full scan, {} assets on edges\n",
+            st.recomputed as f64 / ticks2.len().max(1) as f64,
+            st.routed_ticks,
+            ticks2.len(),
+            st.edge_indexed_assets
+        );
         (bare, sum, pipeline::thread_sched().zip(s0).map(|(b, a)| b.since(&a)))
     })
     .join()
     .expect("bare engine thread");
     let mean_ns = bare_sum as f64 / ticks.len().max(1) as f64;
+    // The same book and ticks with every asset's windows indexed by edge (the engine before the
+    // window lists), in the same run: the ratio of the two bare rows is the lists' gain.
+    let mut e = SoftwareEngine::new(a.accounts, assets).with_window_policy(WindowPolicy::Edges);
+    e.batch_tick(&vec![quote(1000); assets])?;
+    for (s, t) in accounts.iter().enumerate() {
+        e.upsert(s as u32, t)?;
+    }
+    let ticks2 = ticks.clone();
+    let bare_edges = std::thread::spawn(move || {
+        pipeline::pin("bench thread", core);
+        let mut h = histogram();
+        let mut changed = Vec::new();
+        for &(asset, p) in &ticks2 {
+            let t0 = Instant::now();
+            e.tick(asset, p).expect("tick");
+            changed.clear();
+            e.changed_words(&mut changed);
+            h.saturating_record(t0.elapsed().as_nanos() as u64);
+        }
+        let st = e.stats();
+        println!(
+            "bare engine, edges only: {:.1} delta accounts recomputed a tick, {} of {} ticks by full scan\n",
+            st.recomputed as f64 / ticks2.len().max(1) as f64,
+            st.routed_ticks,
+            ticks2.len()
+        );
+        h
+    })
+    .join()
+    .expect("bare engine thread");
     let rate = if a.rate > 0.0 { a.rate } else { a.load * 1e9 / mean_ns };
     // The machine's floor on the engine's core, in this run, just before the pipeline.
     let core = a.host_core;
@@ -367,6 +405,7 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         "```\n{}```\n",
         percentile_table(&[
             ("bare engine tick", &bare),
+            ("bare, edges only", &bare_edges),
             ("machine floor", &fl),
             ("pipeline engine", &rep.hist.engine),
             ("feed->command", &rep.hist.feed_to_command),

@@ -30,6 +30,7 @@ pub use software::{
     COMPACT_AFTER, EngineStats, PRIOR_DELTA_PER_ACCOUNT, PRIOR_SCAN_PER_SLOT, Routing, SoftwareEngine,
     helper_core,
 };
+pub use windows::WindowPolicy;
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, TermError};
 

@@ -41,7 +41,7 @@ use super::kernel::{PriceTables, Words};
 use super::pairs::{Pair, PairIndex, as_pair};
 use super::pool::Pool;
 use super::terms::SlotStore;
-use super::windows::{IndexedTerm, TermWindows, WindowIndex, room};
+use super::windows::{Exposure, TermWindows, WindowIndex, WindowPolicy, room};
 use super::{AccountHealth, EngineError, Kernel, ScanEngine};
 
 /// How [`tick`](ScanEngine::tick) serves an asset that many accounts hold.
@@ -79,6 +79,8 @@ pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
 /// edge index's B-tree updates), so about a thousand of them cost what a full scan of a
 /// 1,000,000-account book does (0.5-1.5 ms). In a crash most ticks leave thousands: renewing
 /// them tick by tick measured 25 ms p50 (227 ms p99) a tick on the generated 1 M lending book.
+/// Only windows in edge-indexed assets count: renewing a list-scanned asset's window is a
+/// recompute and a write in place, and counting them would cost a scan of the list.
 const DEFER_PER_SLOTS: usize = 1024;
 /// Least number of left windows that defers their renewal.
 const DEFER_MIN: usize = 64;
@@ -94,11 +96,11 @@ const REBUILD_AFTER: usize = 8;
 /// `log(distance) / log(1 / (1 - share))`); the other assets' windows get smaller for it.
 const MOVED_SHARE: (u32, u32) = (7, 8);
 
-/// What a bulk load indexes together at the end.
+/// What a bulk load indexes together at the end: the pair accounts (the windows go to their
+/// lists at once; the edges are built at the end, [`WindowIndex::rebuild_edges`]).
 #[derive(Default)]
 struct Deferred {
     pairs: Vec<(u32, Pair)>,
-    windows: Vec<IndexedTerm>,
 }
 
 /// [`ScanEngine::loaded`] compacts after upserts and removes of at least this fraction
@@ -160,6 +162,8 @@ pub struct EngineStats {
     /// Delta accounts recomputed by ticks (a price left one of their windows, or the windows
     /// were from before a batch tick), since the engine was made.
     pub recomputed: u64,
+    /// Assets whose windows are indexed by edge now (the others' ticks scan their lists).
+    pub edge_indexed_assets: usize,
 }
 
 /// The software scan engine. See the module docs for its structures.
@@ -167,15 +171,14 @@ pub struct SoftwareEngine {
     kernel: Kernel,
     assets: usize,
     terms: SlotStore<Coeff>,
-    /// For delta accounts, `windows[slot][k]` are the windows of term k ([`TermWindows::ALL`]
-    /// for a zero coefficient); empty for pair accounts and empty slots.
-    windows: SlotStore<TermWindows>,
-    /// An account's new windows before they are stored (reused).
-    fresh: Vec<TermWindows>,
-    /// The same windows by asset, price and edge.
+    /// For delta accounts, `windows[slot][k]` is the place of term k's windows in its asset's
+    /// list in `index` (`u32::MAX` for a zero coefficient); empty for pair accounts and empty
+    /// slots.
+    windows: SlotStore<u32>,
+    /// An account's new places before they are stored (reused).
+    fresh: Vec<u32>,
+    /// The windows by asset: lists, and edges where they pay.
     index: WindowIndex,
-    /// Delta accounts holding each asset (a two-legged account counts once per leg).
-    exposed: Vec<u32>,
     /// Delta accounts in the book.
     delta_accounts: usize,
     /// Slots whose windows a move left, reused by every tick (grows, never shrinks).
@@ -228,7 +231,6 @@ impl SoftwareEngine {
             windows: SlotStore::new(slots),
             fresh: Vec::new(),
             index: WindowIndex::new(assets),
-            exposed: vec![0; assets],
             delta_accounts: 0,
             left: Vec::new(),
             moved: Vec::new(),
@@ -292,6 +294,14 @@ impl SoftwareEngine {
     pub fn with_deferred_renewal(self) -> Self {
         let n = (self.terms.slots() / DEFER_PER_SLOTS).max(DEFER_MIN);
         self.with_defer_after(n)
+    }
+
+    /// How the delta accounts' windows are found on a tick ([`WindowPolicy::Measured`] by
+    /// default: per asset, a list scan or the edge index, whichever its ticks make cheaper).
+    /// Every policy gives the same bitmaps. Switches each asset at its next tick or load.
+    pub fn with_window_policy(mut self, policy: WindowPolicy) -> Self {
+        self.index.set_policy(policy);
+        self
     }
 
     /// The current routing costs in cycles: (full scan per slot, delta per account).
@@ -362,7 +372,7 @@ impl SoftwareEngine {
             self.index(slot as usize, Some(&mut d));
         }
         self.pairs.extend(d.pairs, &self.prices);
-        self.index.extend(d.windows);
+        self.index.index_long_lists();
         self.changes_since_compact += order.len();
         Ok(())
     }
@@ -378,12 +388,13 @@ impl SoftwareEngine {
             rechecks: self.rechecks,
             routed_ticks: self.routed_ticks,
             recomputed: self.recomputed,
+            edge_indexed_assets: (0..self.assets as u16).filter(|&a| self.index.edge_indexed(a)).count(),
         }
     }
 
     /// Accounts that a tick of `asset` updates by delta (the pair accounts are not counted).
     pub fn delta_exposure(&self, asset: u16) -> usize {
-        self.exposed.get(asset as usize).map_or(0, |&e| e as usize)
+        if (asset as usize) < self.assets { self.index.exposure(asset) } else { 0 }
     }
 
     fn check_slot(&self, slot: u32) -> Result<(), EngineError> {
@@ -406,10 +417,13 @@ impl SoftwareEngine {
         if terms.is_empty() {
             return;
         }
-        for (t, w) in terms.iter().zip(self.windows.get(slot)) {
-            if t.coeff != 0 {
-                self.index.remove(t.asset, t.coeff < 0, slot as u32, *w);
-                self.exposed[t.asset as usize] -= 1;
+        for (k, t) in terms.iter().enumerate() {
+            let pos = self.windows.get(slot)[k];
+            // The list's last entry takes the removed one's place.
+            if t.coeff != 0
+                && let Some((s, term)) = self.index.remove(t.asset, pos)
+            {
+                self.windows.get_mut(s as usize)[term as usize] = pos;
             }
         }
         self.windows.clear(slot);
@@ -417,8 +431,8 @@ impl SoftwareEngine {
     }
 
     /// Puts the account in `slot` (terms already in `self.terms`) into every index and sets its
-    /// bits. A pair account goes to `defer.pairs` and a delta account's windows to
-    /// `defer.windows` when given (a bulk load builds those indexes together).
+    /// bits. A pair account goes to `defer.pairs` when given (a bulk load builds the pair
+    /// groups together).
     fn index(&mut self, slot: usize, defer: Option<&mut Deferred>) {
         let terms = self.terms.get(slot);
         self.blocks.insert_account(slot, terms);
@@ -436,22 +450,17 @@ impl SoftwareEngine {
         }
         self.delta_accounts += 1;
         let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
-        let windows = &mut self.fresh;
-        windows.clear();
-        let mut defer = defer;
-        for t in terms {
+        let places = &mut self.fresh;
+        places.clear();
+        for (i, t) in terms.iter().enumerate() {
             if t.coeff == 0 {
-                windows.push(TermWindows::ALL);
+                places.push(u32::MAX);
                 continue;
             }
             // Equal shares: no asset has moved this account yet.
             let w = TermWindows::of(t.coeff, &self.prices[t.asset as usize], (spot, stressed), (1, k));
-            windows.push(w);
-            self.exposed[t.asset as usize] += 1;
-            match defer.as_deref_mut() {
-                Some(d) => d.windows.push((t.asset, t.coeff < 0, slot as u32, w)),
-                None => self.index.insert(t.asset, t.coeff < 0, slot as u32, w),
-            }
+            let e = Exposure { slot: slot as u32, term: i as u16, neg: t.coeff < 0, w };
+            places.push(self.index.push(t.asset, e));
         }
         self.windows.set(slot, &self.fresh);
     }
@@ -479,8 +488,9 @@ impl SoftwareEngine {
             // add up to at most the room. Two B-tree updates instead of a new window per term,
             // when at least a quarter of the room is left for the moved asset.
             let (mut r, mut rs) = (room(h), room(hs));
-            for (t, w) in terms.iter().zip(self.windows.get(slot)) {
+            for (t, &pos) in terms.iter().zip(self.windows.get(slot)) {
                 if t.coeff != 0 && t.asset != moved {
+                    let w = self.index.get(t.asset, pos);
                     let (a, b) = w.reach(t.coeff, &self.prices[t.asset as usize], (h, hs));
                     r -= a;
                     rs -= b;
@@ -488,21 +498,17 @@ impl SoftwareEngine {
             }
             if r * 4 >= room(h) && rs * 4 >= room(hs) {
                 let share = (r / m as i128, rs / m as i128);
-                for (t, w) in terms.iter().zip(self.windows.get_mut(slot).iter_mut()) {
+                for (t, &pos) in terms.iter().zip(self.windows.get(slot)) {
                     if t.coeff != 0 && t.asset == moved {
                         let new =
                             TermWindows::with_room(t.coeff, &self.prices[t.asset as usize], (h, hs), share);
-                        if new != *w {
-                            self.index.remove(t.asset, t.coeff < 0, slot as u32, *w);
-                            self.index.insert(t.asset, t.coeff < 0, slot as u32, new);
-                            *w = new;
-                        }
+                        self.index.set(t.asset, pos, new);
                     }
                 }
                 return;
             }
         }
-        for (t, w) in terms.iter().zip(self.windows.get_mut(slot).iter_mut()) {
+        for (t, &pos) in terms.iter().zip(self.windows.get(slot)) {
             if t.coeff == 0 {
                 continue;
             }
@@ -512,11 +518,7 @@ impl SoftwareEngine {
                 (false, false) => (MOVED_SHARE.1 - MOVED_SHARE.0, MOVED_SHARE.1 * (k - m)),
             };
             let new = TermWindows::of(t.coeff, &self.prices[t.asset as usize], (h, hs), share);
-            if new != *w {
-                self.index.remove(t.asset, t.coeff < 0, slot as u32, *w);
-                self.index.insert(t.asset, t.coeff < 0, slot as u32, new);
-                *w = new;
-            }
+            self.index.set(t.asset, pos, new);
         }
     }
 
@@ -525,12 +527,14 @@ impl SoftwareEngine {
     /// (O(log n) per asset and price, plus the accounts found). When they are more than
     /// 1/[`REBUILD_AFTER`] of the delta accounts (a large move), rebuilds every window at
     /// once instead (one pass and one sort, cheaper than that many B-tree updates).
-    fn refresh(&mut self, assets: impl IntoIterator<Item = u16>, moved: u16) {
+    /// Returns how many windows the prices left (a slot may count more than once).
+    fn refresh(&mut self, assets: impl IntoIterator<Item = u16>, moved: u16) -> usize {
         let mut left = std::mem::take(&mut self.left);
         left.clear();
         for a in assets {
             self.index.left(a, &self.prices[a as usize], &mut left);
         }
+        let found = left.len();
         if left.len() > 1 {
             left.sort_unstable();
             left.dedup();
@@ -543,6 +547,7 @@ impl SoftwareEngine {
             }
         }
         self.left = left;
+        found
     }
 
     /// How many windows the current prices leave in the assets whose renewal is deferred,
@@ -551,6 +556,9 @@ impl SoftwareEngine {
     fn deferred_left(&self, n: usize) -> usize {
         let mut total = 0;
         for &a in &self.moved {
+            if !self.index.edge_indexed(a) {
+                continue; // a list-scanned asset's renewals are cheap: they never defer a tick
+            }
             total += self.index.count_left(a, &self.prices[a as usize], (n - total).saturating_add(1));
             if total > n {
                 break;
@@ -575,10 +583,9 @@ impl SoftwareEngine {
         self.moved.clear();
     }
 
-    /// Recomputes every delta account and rebuilds the window index from one sort. O(n log n);
+    /// Recomputes every delta account and rebuilds the edges from one sort each. O(n log n);
     /// allocates.
     fn rebuild_windows(&mut self) {
-        let mut all = Vec::new();
         for slot in 0..self.terms.slots() {
             let terms = self.terms.get(slot);
             if self.windows.get(slot).is_empty() {
@@ -587,15 +594,15 @@ impl SoftwareEngine {
             let (h, hs) = reference::health(terms, &self.prices);
             self.bits.set(slot, h < 0, hs < 0);
             let k = terms.iter().filter(|t| t.coeff != 0).count() as u32;
-            for (t, w) in terms.iter().zip(self.windows.get_mut(slot).iter_mut()) {
+            for (t, &pos) in terms.iter().zip(self.windows.get(slot)) {
                 if t.coeff != 0 {
-                    *w = TermWindows::of(t.coeff, &self.prices[t.asset as usize], (h, hs), (1, k));
-                    all.push((t.asset, t.coeff < 0, slot as u32, *w));
+                    let w = TermWindows::of(t.coeff, &self.prices[t.asset as usize], (h, hs), (1, k));
+                    self.index.set_unindexed(t.asset, pos, w);
                 }
             }
             self.recomputed += 1;
         }
-        self.index.rebuild(all);
+        self.index.rebuild_edges();
     }
 
     /// Scans every block at the current prices into the bitmaps.
@@ -739,7 +746,7 @@ impl ScanEngine for SoftwareEngine {
         let limit = self.defer_after.saturating_add(self.deferred_scans);
         let mut left = self.deferred_left(limit);
         self.set_price(a, price);
-        if left <= limit {
+        if left <= limit && self.index.edge_indexed(asset) {
             left += self.index.count_left(asset, &price, (limit - left).saturating_add(1));
         }
         if self.routing == Routing::FullScan || left > limit {
@@ -766,8 +773,9 @@ impl ScanEngine for SoftwareEngine {
         self.deferred_scans = 0;
         let t0 = cycles();
         self.pairs.tick(asset, &old, &self.prices, &mut self.bits);
-        self.refresh([asset], asset);
-        let exposed = self.exposed[a] as usize;
+        let found = self.refresh([asset], asset);
+        self.index.record(asset, found);
+        let exposed = self.index.exposure(asset);
         // Informational (routing_costs): tiny exposures measure the call's overhead.
         if exposed >= 256 {
             let _ = self.delta_cost.record(cycles().wrapping_sub(t0), exposed);

@@ -50,9 +50,6 @@ enum Edge {
 }
 
 impl Window {
-    /// Every price (a zero term's placeholder).
-    pub const ALL: Window = Window { lo: 0, width: u32::MAX };
-
     /// The window of a term with coefficient `c` (nonzero) at price `p` (the price its sign
     /// uses), in an account of health `h`, given the term's share `num / den` of the room to
     /// zero (`h`, or `-1 - h` for a negative health). The shares of an account's terms add up
@@ -91,7 +88,8 @@ impl Window {
         c.unsigned_abs() as i128 * d.max(0)
     }
 
-    #[cfg(test)]
+    /// Whether `p` is inside.
+    #[inline(always)]
     pub fn holds(self, p: u32) -> bool {
         p.wrapping_sub(self.lo) <= self.width
     }
@@ -115,9 +113,6 @@ pub(crate) struct TermWindows {
 }
 
 impl TermWindows {
-    /// A zero term's placeholder (never indexed).
-    pub const ALL: TermWindows = TermWindows { spot: Window::ALL, stressed: Window::ALL };
-
     /// The windows with the given (spot, stressed) rooms ([`Window::with_room`]).
     pub fn with_room(c: i32, price: &PriceEntry, (h, hs): (i128, i128), (r, rs): (i128, i128)) -> Self {
         TermWindows {
@@ -144,6 +139,27 @@ impl TermWindows {
     }
 }
 
+/// One nonzero term of a delta account as its asset's list holds it: the slot, the term's index
+/// in the account, its sign, and its windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Exposure {
+    pub slot: u32,
+    /// The term's index in the account's terms.
+    pub term: u16,
+    /// A negative coefficient: the windows are on the liability prices.
+    pub neg: bool,
+    pub w: TermWindows,
+}
+
+impl Exposure {
+    /// Whether both windows hold this asset's new prices (`[asset, liability]` each).
+    #[inline(always)]
+    fn holds(&self, spot: &[u32; 2], stressed: &[u32; 2]) -> bool {
+        let n = self.neg as usize;
+        self.w.spot.holds(spot[n]) & self.w.stressed.holds(stressed[n])
+    }
+}
+
 /// Edges of one asset's windows: `[kind]` with kind `2 * stressed + negative`, the price
 /// the window is on (spot asset, spot liability, stressed asset, stressed liability).
 #[derive(Default)]
@@ -152,115 +168,283 @@ struct AssetEdges {
     upper: [BTreeSet<(u32, u32)>; 4],
 }
 
-/// One term's window as the index stores it: asset, side, slot, windows.
-pub(crate) type IndexedTerm = (u16, bool, u32, TermWindows);
-
-/// The windows of every delta account, by asset, price and edge.
-pub(crate) struct WindowIndex {
-    assets: Vec<AssetEdges>,
-}
-
-impl WindowIndex {
-    pub fn new(assets: usize) -> Self {
-        WindowIndex { assets: (0..assets).map(|_| AssetEdges::default()).collect() }
-    }
-
+impl AssetEdges {
     fn each(neg: bool, w: TermWindows) -> [(usize, Edge); 2] {
         [(neg as usize, w.spot.edge()), (2 + neg as usize, w.stressed.edge())]
     }
 
-    /// Indexes the windows of `slot`'s term in `asset` (`neg`: a negative coefficient).
-    /// O(log n).
-    pub fn insert(&mut self, asset: u16, neg: bool, slot: u32, w: TermWindows) {
-        let e = &mut self.assets[asset as usize];
-        for (k, edge) in Self::each(neg, w) {
+    fn insert(&mut self, e: &Exposure) {
+        for (k, edge) in Self::each(e.neg, e.w) {
             match edge {
-                Edge::Lower(lo) => e.lower[k].insert((lo, slot)),
-                Edge::Upper(hi) => e.upper[k].insert((hi, slot)),
+                Edge::Lower(lo) => self.lower[k].insert((lo, e.slot)),
+                Edge::Upper(hi) => self.upper[k].insert((hi, e.slot)),
                 Edge::None => true,
             };
         }
     }
 
-    /// Takes out windows indexed with [`insert`](Self::insert). O(log n).
-    pub fn remove(&mut self, asset: u16, neg: bool, slot: u32, w: TermWindows) {
-        let e = &mut self.assets[asset as usize];
-        for (k, edge) in Self::each(neg, w) {
+    fn remove(&mut self, e: &Exposure) {
+        for (k, edge) in Self::each(e.neg, e.w) {
             let found = match edge {
-                Edge::Lower(lo) => e.lower[k].remove(&(lo, slot)),
-                Edge::Upper(hi) => e.upper[k].remove(&(hi, slot)),
+                Edge::Lower(lo) => self.lower[k].remove(&(lo, e.slot)),
+                Edge::Upper(hi) => self.upper[k].remove(&(hi, e.slot)),
                 Edge::None => true,
             };
-            debug_assert!(found, "window of slot {slot} in asset {asset} not indexed");
+            debug_assert!(found, "window of slot {} not indexed", e.slot);
         }
     }
 
-    /// How many windows in `asset` `price` is outside of, counting at most `cap`
-    /// (a slot may count more than once). O(log n + cap).
-    pub fn count_left(&self, asset: u16, price: &PriceEntry, cap: usize) -> usize {
-        let e = &self.assets[asset as usize];
-        let p = [price.spot.asset, price.spot.liability, price.stressed.asset, price.stressed.liability];
-        let mut n = 0;
-        for (k, &p) in p.iter().enumerate() {
-            let above = (Bound::Excluded((p, u32::MAX)), Bound::Unbounded);
-            n += e.lower[k].range(above).take(cap - n.min(cap)).count();
-            let below = (Bound::Unbounded, Bound::Excluded((p, 0)));
-            n += e.upper[k].range(below).take(cap - n.min(cap)).count();
-            if n >= cap {
-                return n;
-            }
-        }
-        n
-    }
-
-    /// Appends the slots with a window in `asset` that `price` is outside of (a slot may come
-    /// more than once). O(log n + found).
-    pub fn left(&self, asset: u16, price: &PriceEntry, out: &mut Vec<u32>) {
-        let e = &self.assets[asset as usize];
-        let p = [price.spot.asset, price.spot.liability, price.stressed.asset, price.stressed.liability];
-        for (k, &p) in p.iter().enumerate() {
-            // lo > p: every key at or above (p, MAX), which no key equals (slots < MAX).
-            let above = (Bound::Excluded((p, u32::MAX)), Bound::Unbounded);
-            out.extend(e.lower[k].range(above).map(|&(_, s)| s));
-            // hi < p: every key below (p, 0).
-            let below = (Bound::Unbounded, Bound::Excluded((p, 0)));
-            out.extend(e.upper[k].range(below).map(|&(_, s)| s));
-        }
-    }
-
-    /// Replaces everything with these windows, each B-tree built from one sort (a bulk load,
-    /// a rebuild after a large move).
-    pub fn rebuild(&mut self, terms: impl IntoIterator<Item = IndexedTerm>) {
-        let n = self.assets.len();
-        let mut lower: Vec<[Vec<(u32, u32)>; 4]> = (0..n).map(|_| Default::default()).collect();
-        let mut upper: Vec<[Vec<(u32, u32)>; 4]> = (0..n).map(|_| Default::default()).collect();
-        for (asset, neg, slot, w) in terms {
-            for (k, edge) in Self::each(neg, w) {
+    /// The edges of these exposures, each B-tree built from one sort.
+    fn build(list: &[Exposure]) -> Self {
+        let mut lower: [Vec<(u32, u32)>; 4] = Default::default();
+        let mut upper: [Vec<(u32, u32)>; 4] = Default::default();
+        for e in list {
+            for (k, edge) in Self::each(e.neg, e.w) {
                 match edge {
-                    Edge::Lower(lo) => lower[asset as usize][k].push((lo, slot)),
-                    Edge::Upper(hi) => upper[asset as usize][k].push((hi, slot)),
+                    Edge::Lower(lo) => lower[k].push((lo, e.slot)),
+                    Edge::Upper(hi) => upper[k].push((hi, e.slot)),
                     Edge::None => {}
                 }
             }
         }
-        for ((e, lo), hi) in self.assets.iter_mut().zip(lower).zip(upper) {
-            for (set, mut v) in e.lower.iter_mut().zip(lo).chain(e.upper.iter_mut().zip(hi)) {
-                v.sort_unstable();
-                *set = v.into_iter().collect();
+        let set = |mut v: Vec<(u32, u32)>| {
+            v.sort_unstable();
+            v.into_iter().collect::<BTreeSet<_>>()
+        };
+        AssetEdges { lower: lower.map(set), upper: upper.map(set) }
+    }
+
+    /// The edges `p` crossed, per kind: lower edges above it, upper edges below it.
+    fn crossed(&self, p: [u32; 4]) -> impl Iterator<Item = u32> + '_ {
+        (0..4).flat_map(move |k| {
+            // lo > p: every key at or above (p, MAX), which no key equals (slots < MAX).
+            let above = (Bound::Excluded((p[k], u32::MAX)), Bound::Unbounded);
+            // hi < p: every key below (p, 0).
+            let below = (Bound::Unbounded, Bound::Excluded((p[k], 0)));
+            self.lower[k].range(above).chain(self.upper[k].range(below)).map(|&(_, s)| s)
+        })
+    }
+}
+
+/// An asset's exposures: the list (always), and the edge B-trees when they pay.
+#[derive(Default)]
+struct AssetWindows {
+    list: Vec<Exposure>,
+    /// The list's windows by edge ([`WindowIndex`] has when).
+    edges: Option<Box<AssetEdges>>,
+    /// Running average (weight 1/8) of the windows a tick of this asset left, in 1/16.
+    found: u64,
+}
+
+/// A list shorter than this is always scanned: a scan of it costs a few microseconds.
+const INDEX_MIN: usize = 4096;
+
+/// Renewing one term's window in the edge index (two B-tree removes and two inserts) costs
+/// about as much as scanning this many list entries (measured: docs/PERFORMANCE.md, "Window
+/// index: lists, and edges where they pay").
+const SCAN_PER_UPDATE: u64 = 512;
+
+/// How [`WindowIndex`] finds the windows a tick leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WindowPolicy {
+    /// Per asset, by what its ticks cost: a list scan, or edges where they pay (the default).
+    #[default]
+    Measured,
+    /// Every asset by edge, always (the engine before the lists; benchmarks and tests).
+    Edges,
+    /// Every asset by list scan, always (benchmarks and tests).
+    Lists,
+}
+
+/// The windows of every delta account, by asset: a flat list of exposures an asset (O(1)
+/// push and swap-remove, windows renewed in place), and for an asset whose ticks leave few of
+/// its windows, the same windows by edge in B-trees (O(log n) per renewal, O(log n + found)
+/// per tick). A tick of a list-indexed asset scans its list (sequential, about 1 ns an entry);
+/// of an edge-indexed one it asks the B-trees. Which one an asset uses follows what its ticks
+/// cost: edges when the windows a tick leaves, each costing a B-tree renewal, are fewer than
+/// 1 in `2 * SCAN_PER_UPDATE` of the list (and the list is at least `INDEX_MIN`), the list again
+/// when they are more than 2 in `SCAN_PER_UPDATE`. So a list scan costs at most about what
+/// the recomputes it finds cost on the edge index, and the edges are kept only where they save.
+///
+/// Positions: `push` returns the entry's place in its asset's list; `remove` moves the list's
+/// last entry into the hole and says which (slot, term) it was, so the caller can update the
+/// place it keeps for it.
+pub(crate) struct WindowIndex {
+    assets: Vec<AssetWindows>,
+    policy: WindowPolicy,
+}
+
+impl WindowIndex {
+    pub fn new(assets: usize) -> Self {
+        WindowIndex {
+            assets: (0..assets).map(|_| AssetWindows::default()).collect(),
+            policy: WindowPolicy::Measured,
+        }
+    }
+
+    /// Chooses how assets are indexed: `Edges` and `Lists` apply at once, `Measured` from each
+    /// asset's next tick.
+    pub fn set_policy(&mut self, policy: WindowPolicy) {
+        self.policy = policy;
+        for a in &mut self.assets {
+            match policy {
+                WindowPolicy::Edges if a.edges.is_none() => {
+                    a.edges = Some(Box::new(AssetEdges::build(&a.list)))
+                }
+                WindowPolicy::Lists => a.edges = None,
+                _ => {}
             }
         }
     }
 
-    /// Adds these windows, building each B-tree that is still empty from one sort.
-    pub fn extend(&mut self, terms: Vec<IndexedTerm>) {
-        if self.assets.iter().all(|e| e.lower.iter().chain(&e.upper).all(|s| s.is_empty())) {
-            self.rebuild(terms);
+    /// Delta-account terms in `asset` (a two-legged account counts once per leg).
+    pub fn exposure(&self, asset: u16) -> usize {
+        self.assets[asset as usize].list.len()
+    }
+
+    /// Whether `asset`'s windows are indexed by edge (benchmarks, tests).
+    pub fn edge_indexed(&self, asset: u16) -> bool {
+        self.assets[asset as usize].edges.is_some()
+    }
+
+    /// Adds a term's windows; returns its place in the asset's list. O(1) amortised, plus
+    /// O(log n) when the asset is edge-indexed.
+    pub fn push(&mut self, asset: u16, e: Exposure) -> u32 {
+        let a = &mut self.assets[asset as usize];
+        if let Some(edges) = &mut a.edges {
+            edges.insert(&e);
+        }
+        a.list.push(e);
+        (a.list.len() - 1) as u32
+    }
+
+    /// Takes out the entry at `pos` of `asset`'s list; when another entry moved into its place,
+    /// returns that entry's (slot, term). O(1), plus O(log n) when edge-indexed.
+    pub fn remove(&mut self, asset: u16, pos: u32) -> Option<(u32, u16)> {
+        let a = &mut self.assets[asset as usize];
+        let e = a.list.swap_remove(pos as usize);
+        if let Some(edges) = &mut a.edges {
+            edges.remove(&e);
+        }
+        a.list.get(pos as usize).map(|m| (m.slot, m.term))
+    }
+
+    /// The windows at `pos` of `asset`'s list.
+    pub fn get(&self, asset: u16, pos: u32) -> TermWindows {
+        self.assets[asset as usize].list[pos as usize].w
+    }
+
+    /// Renews the windows at `pos` of `asset`'s list. O(1), plus O(log n) when edge-indexed.
+    pub fn set(&mut self, asset: u16, pos: u32, w: TermWindows) {
+        let a = &mut self.assets[asset as usize];
+        let e = &mut a.list[pos as usize];
+        if e.w == w {
+            return;
+        }
+        if let Some(edges) = &mut a.edges {
+            edges.remove(e);
+            let old = std::mem::replace(&mut e.w, w);
+            edges.insert(e);
+            debug_assert_ne!(old, w);
         } else {
-            for (asset, neg, slot, w) in terms {
-                self.insert(asset, neg, slot, w);
+            e.w = w;
+        }
+    }
+
+    /// Renews windows without touching the edge B-trees: every such call must be followed by
+    /// [`rebuild_edges`](Self::rebuild_edges) before the index is asked anything.
+    pub fn set_unindexed(&mut self, asset: u16, pos: u32, w: TermWindows) {
+        self.assets[asset as usize].list[pos as usize].w = w;
+    }
+
+    /// Rebuilds every edge-indexed asset's B-trees from its list (one sort each).
+    pub fn rebuild_edges(&mut self) {
+        for a in &mut self.assets {
+            if a.edges.is_some() {
+                a.edges = Some(Box::new(AssetEdges::build(&a.list)));
             }
         }
     }
+
+    /// Gives each list-scanned asset whose list is long enough, and whose ticks so far left few
+    /// windows, its edges (after a bulk load: each built from one sort).
+    pub fn index_long_lists(&mut self) {
+        let policy = self.policy;
+        for a in &mut self.assets {
+            if a.edges.is_none() && wants_edges(a, policy) {
+                a.edges = Some(Box::new(AssetEdges::build(&a.list)));
+            }
+        }
+    }
+
+    /// Records that a tick of `asset` left `found` of its windows, and switches the asset
+    /// between the list scan and the edge index when the running average says the other way is
+    /// cheaper (see the type's doc). A switch to edges builds them from one sort (O(e log e),
+    /// on this tick); a switch to the list drops them.
+    pub fn record(&mut self, asset: u16, found: usize) {
+        let a = &mut self.assets[asset as usize];
+        a.found = (a.found * 7 + found as u64 * 16) / 8;
+        let many = match self.policy {
+            WindowPolicy::Measured => a.found * SCAN_PER_UPDATE > 2 * 16 * a.list.len() as u64,
+            WindowPolicy::Edges => false,
+            WindowPolicy::Lists => true,
+        };
+        match a.edges {
+            Some(_) if many => a.edges = None,
+            None if wants_edges(a, self.policy) => a.edges = Some(Box::new(AssetEdges::build(&a.list))),
+            _ => {}
+        }
+    }
+
+    /// How many windows in `asset` `price` is outside of, counting at most `cap`
+    /// (a slot may count more than once). O(log n + cap) when edge-indexed, O(list) otherwise.
+    pub fn count_left(&self, asset: u16, price: &PriceEntry, cap: usize) -> usize {
+        let a = &self.assets[asset as usize];
+        match &a.edges {
+            Some(edges) => edges.crossed(kinds(price)).take(cap).count(),
+            None => {
+                let (spot, stressed) = sides(price);
+                a.list.iter().filter(|e| !e.holds(&spot, &stressed)).take(cap).count()
+            }
+        }
+    }
+
+    /// Appends the slots with a window in `asset` that `price` is outside of (a slot may come
+    /// more than once); returns how many it appended. O(log n + found) when edge-indexed,
+    /// O(list) otherwise.
+    pub fn left(&self, asset: u16, price: &PriceEntry, out: &mut Vec<u32>) -> usize {
+        let a = &self.assets[asset as usize];
+        let before = out.len();
+        match &a.edges {
+            Some(edges) => out.extend(edges.crossed(kinds(price))),
+            None => {
+                let (spot, stressed) = sides(price);
+                out.extend(a.list.iter().filter(|e| !e.holds(&spot, &stressed)).map(|e| e.slot));
+            }
+        }
+        out.len() - before
+    }
+}
+
+/// Whether a list-scanned asset's ticks leave few enough windows for edges to pay.
+fn wants_edges(a: &AssetWindows, policy: WindowPolicy) -> bool {
+    match policy {
+        WindowPolicy::Measured => {
+            a.list.len() >= INDEX_MIN && a.found * 2 * SCAN_PER_UPDATE < 16 * a.list.len() as u64
+        }
+        WindowPolicy::Edges => true,
+        WindowPolicy::Lists => false,
+    }
+}
+
+/// An asset's four prices by kind (`2 * stressed + negative`).
+fn kinds(p: &PriceEntry) -> [u32; 4] {
+    [p.spot.asset, p.spot.liability, p.stressed.asset, p.stressed.liability]
+}
+
+/// An asset's (spot, stressed) prices, each `[asset, liability]`.
+fn sides(p: &PriceEntry) -> ([u32; 2], [u32; 2]) {
+    ([p.spot.asset, p.spot.liability], [p.stressed.asset, p.stressed.liability])
 }
 
 #[cfg(test)]
@@ -273,41 +457,105 @@ mod tests {
         PriceEntry { spot: q, stressed: q }
     }
 
+    /// The slots `left` names at `p`, sorted, without repeats.
+    fn left_at(idx: &WindowIndex, p: u32) -> Vec<u32> {
+        let mut got = Vec::new();
+        let n = idx.left(0, &entry(p), &mut got);
+        assert_eq!(n, got.len());
+        assert_eq!(idx.count_left(0, &entry(p), usize::MAX), n, "price {p}");
+        got.sort_unstable();
+        got.dedup();
+        got
+    }
+
     /// `left` names exactly the slots whose windows the price is outside of, at every price
-    /// near the edges and at the extremes.
+    /// near the edges and at the extremes, by list scan and by edges alike, and after removes
+    /// that move entries and renewals.
     #[test]
     fn left_finds_exactly_the_windows_the_price_left() {
-        let mut idx = WindowIndex::new(1);
-        let mut all = Vec::new();
-        let mut slot = 0;
-        for c in [-3i32, -1, 1, 2, 5] {
-            for h in [-7i128, -1, 0, 3, 40] {
-                for p in [0u32, 1, 10, u32::MAX - 1, u32::MAX] {
-                    let w = TermWindows::of(c, &entry(p), (h, h), (1, 2));
-                    idx.insert(0, c < 0, slot, w);
-                    all.push((slot, c < 0, w));
-                    slot += 1;
+        for edges in [false, true] {
+            let mut idx = WindowIndex::new(1);
+            // (slot, neg, windows, place in the list)
+            let mut all = Vec::new();
+            let mut slot = 0;
+            for c in [-3i32, -1, 1, 2, 5] {
+                for h in [-7i128, -1, 0, 3, 40] {
+                    for p in [0u32, 1, 10, u32::MAX - 1, u32::MAX] {
+                        let w = TermWindows::of(c, &entry(p), (h, h), (1, 2));
+                        let e = Exposure { slot, term: 0, neg: c < 0, w };
+                        let pos = idx.push(0, e);
+                        all.push((slot, c < 0, w, pos));
+                        slot += 1;
+                    }
                 }
             }
+            if edges {
+                idx.assets[0].edges = Some(Box::new(AssetEdges::build(&idx.assets[0].list)));
+            }
+            let check = |idx: &WindowIndex, all: &[(u32, bool, TermWindows, u32)]| {
+                for p in [0u32, 1, 2, 5, 9, 10, 11, 20, 30, u32::MAX - 1, u32::MAX] {
+                    let want: Vec<u32> = all
+                        .iter()
+                        .filter(|(_, _, w, _)| !w.spot.holds(p) || !w.stressed.holds(p))
+                        .map(|a| a.0)
+                        .collect();
+                    assert_eq!(left_at(idx, p), want, "price {p}, edges {edges}");
+                }
+            };
+            check(&idx, &all);
+            // Renew every third window, remove every fourth entry (moving others).
+            for (i, a) in all.iter_mut().enumerate() {
+                if i % 3 == 0 {
+                    a.2 = TermWindows::of(if a.1 { -2 } else { 2 }, &entry(20), (5, 5), (1, 1));
+                    idx.set(0, a.3, a.2);
+                }
+            }
+            let mut i = 0;
+            while i < all.len() {
+                let (s, _, _, pos) = all[i];
+                if s % 4 == 0 {
+                    if let Some((moved, _)) = idx.remove(0, pos) {
+                        all.iter_mut().find(|a| a.0 == moved).unwrap().3 = pos;
+                    }
+                    all.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+            all.sort_unstable_by_key(|a| a.0);
+            check(&idx, &all);
+            for &(_, _, w, pos) in &all {
+                assert_eq!(idx.get(0, pos), w);
+            }
+            while !all.is_empty() {
+                let pos = all.pop().unwrap().3;
+                if let Some((moved, _)) = idx.remove(0, pos) {
+                    all.iter_mut().find(|a| a.0 == moved).unwrap().3 = pos;
+                }
+            }
+            assert!(left_at(&idx, 0).is_empty() && left_at(&idx, u32::MAX).is_empty());
+            assert_eq!(idx.edge_indexed(0), edges);
         }
-        for p in [0u32, 1, 2, 5, 9, 10, 11, 20, 30, u32::MAX - 1, u32::MAX] {
-            let mut got = Vec::new();
-            idx.left(0, &entry(p), &mut got);
-            got.sort_unstable();
-            got.dedup();
-            let want: Vec<u32> = all
-                .iter()
-                .filter(|(_, _, w)| !w.spot.holds(p) || !w.stressed.holds(p))
-                .map(|a| a.0)
-                .collect();
-            assert_eq!(got, want, "price {p}");
+    }
+
+    /// An asset switches to edges when its ticks leave few windows of a long list, and back to
+    /// the list scan when they leave many; `left` agrees across the switches.
+    #[test]
+    fn switches_by_what_ticks_leave() {
+        let mut idx = WindowIndex::new(1);
+        for slot in 0..INDEX_MIN as u32 {
+            let w = TermWindows::of(1, &entry(1000 + slot), (slot as i128, slot as i128), (1, 1));
+            idx.push(0, Exposure { slot, term: 0, neg: false, w });
         }
-        for &(s, neg, w) in &all {
-            idx.remove(0, neg, s, w);
+        let before = left_at(&idx, 1500);
+        assert!(!idx.edge_indexed(0));
+        idx.record(0, 0);
+        assert!(idx.edge_indexed(0));
+        assert_eq!(left_at(&idx, 1500), before);
+        for _ in 0..8 {
+            idx.record(0, INDEX_MIN / 8);
         }
-        let mut got = Vec::new();
-        idx.left(0, &entry(0), &mut got);
-        idx.left(0, &entry(u32::MAX), &mut got);
-        assert!(got.is_empty());
+        assert!(!idx.edge_indexed(0));
+        assert_eq!(left_at(&idx, 1500), before);
     }
 }
