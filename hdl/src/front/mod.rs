@@ -3,6 +3,9 @@
 //! model beside it; see docs/FRONT_END.md.
 
 pub mod axi;
+pub mod cmd_decoder;
 pub mod cmd_reader;
+pub mod evt_packer;
 pub mod evt_writer;
 pub mod loopback;
+pub mod popcount;
