@@ -15,7 +15,9 @@
 mod front_common;
 mod tools;
 use front_common::*;
+use liqscan_hdl::front::cmd_decoder::CmdDecoder;
 use liqscan_hdl::front::cmd_reader::CmdReader;
+use liqscan_hdl::front::evt_packer::EvtPacker;
 use liqscan_hdl::front::evt_writer::EvtWriter;
 use liqscan_hdl::front::loopback::Loopback;
 use rust_hdl::prelude::*;
@@ -24,7 +26,7 @@ use tools::{lint, tool, work_dir, yosys};
 
 fn verilog_of<B: Block>(mut uut: B) -> String {
     uut.connect_all();
-    generate_verilog(&uut)
+    liqscan_hdl::core::verilog::generate_block(&uut)
 }
 
 #[test]
@@ -47,6 +49,20 @@ fn loopback_verilog_passes_yosys_and_verilator_lint() {
     let v = verilog_of(Loopback::default());
     yosys("front-yosys-loopback", &v);
     lint("front-lint-loopback", &v);
+}
+
+#[test]
+fn command_decoder_verilog_passes_yosys_and_verilator_lint() {
+    let v = verilog_of(CmdDecoder::default());
+    yosys("front-yosys-cmd_decoder", &v);
+    lint("front-lint-cmd_decoder", &v);
+}
+
+#[test]
+fn event_packer_verilog_passes_yosys_and_verilator_lint() {
+    let v = verilog_of(EvtPacker::default());
+    yosys("front-yosys-evt_packer", &v);
+    lint("front-lint-evt_packer", &v);
 }
 
 /// A testbench applying `inputs.txt` (one line of hex fields per cycle) to `top` and writing

@@ -228,23 +228,23 @@ pub enum Program {
     Full,
 }
 
-const ASSET_LIMIT: u64 = CARD_ASSETS as u64;
-const ACCOUNT_LIMIT: u64 = CARD_ACCOUNTS as u64;
-const SLOTS: u64 = TERM_SLOTS as u64;
+pub(crate) const ASSET_LIMIT: u64 = CARD_ASSETS as u64;
+pub(crate) const ACCOUNT_LIMIT: u64 = CARD_ACCOUNTS as u64;
+pub(crate) const SLOTS: u64 = TERM_SLOTS as u64;
 // The bit pattern of i32::MIN, the one coefficient the ring format refuses.
-const COEFF_I32_MIN: u64 = 0x8000_0000;
-const K_TICK: u64 = cmd_kind::TICK as u64;
-const K_BATCH_TICK: u64 = cmd_kind::BATCH_TICK as u64;
-const K_ACCOUNT_TERMS: u64 = cmd_kind::ACCOUNT_TERMS as u64;
-const K_ACCOUNT_REMOVE: u64 = cmd_kind::ACCOUNT_REMOVE as u64;
-const K_PARAMS: u64 = cmd_kind::PARAMS as u64;
-const K_FENCE: u64 = cmd_kind::FENCE as u64;
-const K_SCAN_FULL: u64 = cmd_kind::SCAN_FULL as u64;
-const E_BAD_ENTRY: u64 = error_bit::BAD_ENTRY as u64;
-const E_SEQ_GAP: u64 = error_bit::SEQ_GAP as u64;
-const E_ASSET_RANGE: u64 = error_bit::ASSET_RANGE as u64;
-const E_PARAMS_RANGE: u64 = error_bit::PARAMS_RANGE as u64;
-const E_ACCOUNT_RANGE: u64 = error_bit::ACCOUNT_RANGE as u64;
+pub(crate) const COEFF_I32_MIN: u64 = 0x8000_0000;
+pub(crate) const K_TICK: u64 = cmd_kind::TICK as u64;
+pub(crate) const K_BATCH_TICK: u64 = cmd_kind::BATCH_TICK as u64;
+pub(crate) const K_ACCOUNT_TERMS: u64 = cmd_kind::ACCOUNT_TERMS as u64;
+pub(crate) const K_ACCOUNT_REMOVE: u64 = cmd_kind::ACCOUNT_REMOVE as u64;
+pub(crate) const K_PARAMS: u64 = cmd_kind::PARAMS as u64;
+pub(crate) const K_FENCE: u64 = cmd_kind::FENCE as u64;
+pub(crate) const K_SCAN_FULL: u64 = cmd_kind::SCAN_FULL as u64;
+pub(crate) const E_BAD_ENTRY: u64 = error_bit::BAD_ENTRY as u64;
+pub(crate) const E_SEQ_GAP: u64 = error_bit::SEQ_GAP as u64;
+pub(crate) const E_ASSET_RANGE: u64 = error_bit::ASSET_RANGE as u64;
+pub(crate) const E_PARAMS_RANGE: u64 = error_bit::PARAMS_RANGE as u64;
+pub(crate) const E_ACCOUNT_RANGE: u64 = error_bit::ACCOUNT_RANGE as u64;
 
 /// See the module docs.
 #[derive(LogicBlock, Default)]
@@ -306,7 +306,7 @@ pub struct CmdDecoder {
     e5: DFF<Bits<64>>,
     e6: DFF<Bits<64>>,
     e7: DFF<Bits<64>>,
-    expect: DFF<Bits<32>>,
+    exp_seq: DFF<Bits<32>>,
     stale: DFF<Bit>,
     errs: DFF<Bits<32>>,
     count: DFF<Bits<32>>,
@@ -360,7 +360,7 @@ impl Logic for CmdDecoder {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, prog, e0, e1, e2, e3, e4, e5, e6, e7, expect, stale, errs, count, j_kind,
+            self, clock, state, prog, e0, e1, e2, e3, e4, e5, e6, e7, exp_seq, stale, errs, count, j_kind,
             j_seq, j_arg, j_detail, j_refresh, step, scan_asset, scan_full, slot, slot_end, tc0, tc1, tc2,
             tc3, tc4, tc5, tc6, tc7, ta
         );
@@ -611,12 +611,12 @@ impl Logic for CmdDecoder {
                 if self.bad.val() {
                     self.j_arg.d.next = E_BAD_ENTRY.into();
                     self.j_detail.d.next = self.w0.val();
-                } else if self.w1.val() != self.expect.q.val() {
+                } else if self.w1.val() != self.exp_seq.q.val() {
                     self.j_arg.d.next = E_SEQ_GAP.into();
-                    self.j_detail.d.next = self.expect.q.val();
-                    self.expect.d.next = self.w1.val() + 1;
+                    self.j_detail.d.next = self.exp_seq.q.val();
+                    self.exp_seq.d.next = self.w1.val() + 1;
                 } else {
-                    self.expect.d.next = self.w1.val() + 1;
+                    self.exp_seq.d.next = self.w1.val() + 1;
                     if (self.kind.val() == K_TICK) | (self.kind.val() == K_BATCH_TICK) {
                         if self.w2.val() >= ASSET_LIMIT {
                             self.j_arg.d.next = E_ASSET_RANGE.into();
@@ -732,7 +732,7 @@ impl Logic for CmdDecoder {
         self.entries.next = self.count.q.val();
         if self.reset.val() {
             self.state.d.next = DecodeState::Collect;
-            self.expect.d.next = 0.into();
+            self.exp_seq.d.next = 0.into();
             self.errs.d.next = 0.into();
             self.count.d.next = 0.into();
         }

@@ -49,21 +49,21 @@ use rust_hdl::prelude::*;
 /// Address bits of the card's bitmap: one word per 32 accounts.
 pub const CARD_WORD_BITS: usize = CARD_ACCOUNT_BITS - 5;
 // Group bits above the card word index: the group's place in its card word.
-const HALF_BITS: usize = 5 - LANE_BITS;
-const LANE_MASK: u64 = (1u64 << LANES) - 1;
-const SHIFT_LANES: u64 = LANE_BITS as u64;
-const HALF_SHIFT: u64 = HALF_BITS as u64;
-const HALF_MASK: u64 = (1u64 << HALF_BITS) - 1;
-const KIND_BITMAP: u64 = evt_kind::BITMAP as u64;
-const KIND_CHANGED: u64 = evt_kind::CHANGED_WORDS as u64;
-const KIND_SCAN_DONE: u64 = evt_kind::SCAN_DONE as u64;
+pub(crate) const HALF_BITS: usize = 5 - LANE_BITS;
+pub(crate) const LANE_MASK: u64 = (1u64 << LANES) - 1;
+pub(crate) const SHIFT_LANES: u64 = LANE_BITS as u64;
+pub(crate) const HALF_SHIFT: u64 = HALF_BITS as u64;
+pub(crate) const HALF_MASK: u64 = (1u64 << HALF_BITS) - 1;
+pub(crate) const KIND_BITMAP: u64 = evt_kind::BITMAP as u64;
+pub(crate) const KIND_CHANGED: u64 = evt_kind::CHANGED_WORDS as u64;
+pub(crate) const KIND_SCAN_DONE: u64 = evt_kind::SCAN_DONE as u64;
 // ScanDone with flags bit 0 (incremental).
-const KIND_SCAN_DONE_INCR: u64 = KIND_SCAN_DONE | 0x100;
-const KIND_ERROR: u64 = evt_kind::ERROR as u64;
-const KIND_FENCE: u64 = evt_kind::FENCE_DONE as u64;
-const CAP_CHANGED: u64 = CHANGED_PER_ENTRY as u64;
-const CAP_BITMAP: u64 = BITMAP_WORDS_PER_ENTRY as u64;
-const _: () = assert!(CHANGED_PER_ENTRY == 4 && BITMAP_WORDS_PER_ENTRY == 6);
+pub(crate) const KIND_SCAN_DONE_INCR: u64 = KIND_SCAN_DONE | 0x100;
+pub(crate) const KIND_ERROR: u64 = evt_kind::ERROR as u64;
+pub(crate) const KIND_FENCE: u64 = evt_kind::FENCE_DONE as u64;
+pub(crate) const CAP_CHANGED: u64 = CHANGED_PER_ENTRY as u64;
+pub(crate) const CAP_BITMAP: u64 = BITMAP_WORDS_PER_ENTRY as u64;
+pub(crate) const _: () = assert!(CHANGED_PER_ENTRY == 4 && BITMAP_WORDS_PER_ENTRY == 6);
 
 /// Golden model of [`EvtPacker`]: the card's bitmap and the events for each job.
 #[derive(Clone, Debug)]
