@@ -63,7 +63,7 @@ pub(crate) const KIND_ERROR: u64 = evt_kind::ERROR as u64;
 pub(crate) const KIND_FENCE: u64 = evt_kind::FENCE_DONE as u64;
 pub(crate) const CAP_CHANGED: u64 = CHANGED_PER_ENTRY as u64;
 pub(crate) const CAP_BITMAP: u64 = BITMAP_WORDS_PER_ENTRY as u64;
-pub(crate) const _: () = assert!(CHANGED_PER_ENTRY == 4 && BITMAP_WORDS_PER_ENTRY == 6);
+const _: () = assert!(CHANGED_PER_ENTRY == 4 && BITMAP_WORDS_PER_ENTRY == 6);
 
 /// Golden model of [`EvtPacker`]: the card's bitmap and the events for each job.
 #[derive(Clone, Debug)]
