@@ -15,6 +15,7 @@
 mod front_common;
 mod tools;
 use front_common::*;
+use liqscan_hdl::front::bar_regs::BarRegs;
 use liqscan_hdl::front::cmd_decoder::CmdDecoder;
 use liqscan_hdl::front::cmd_reader::CmdReader;
 use liqscan_hdl::front::evt_packer::EvtPacker;
@@ -63,6 +64,13 @@ fn event_packer_verilog_passes_yosys_and_verilator_lint() {
     let v = verilog_of(EvtPacker::default());
     yosys("front-yosys-evt_packer", &v);
     lint("front-lint-evt_packer", &v);
+}
+
+#[test]
+fn bar_registers_verilog_passes_yosys_and_verilator_lint() {
+    let v = verilog_of(BarRegs::default());
+    yosys("front-yosys-bar_regs", &v);
+    lint("front-lint-bar_regs", &v);
 }
 
 /// A testbench applying `inputs.txt` (one line of hex fields per cycle) to `top` and writing

@@ -53,6 +53,7 @@ fn params() -> Vec<(&'static str, String)> {
 
 /// The front end's named constants (decoder, packer).
 fn front_params() -> Vec<(&'static str, String)> {
+    use crate::front::bar_regs as b;
     use crate::front::cmd_decoder::{self as d, job_kind};
     use crate::front::evt_packer as p;
     let sized =
@@ -92,6 +93,17 @@ fn front_params() -> Vec<(&'static str, String)> {
         int("HALF_BITS", p::HALF_BITS as u64),
         int("HALF_SHIFT", p::HALF_SHIFT),
         int("SHIFT_LANES", p::SHIFT_LANES),
+        sized("O_CMD_ENTRIES", 32, b::O_CMD_ENTRIES),
+        sized("O_CMD_ADDR_LO", 32, b::O_CMD_ADDR_LO),
+        sized("O_CMD_ADDR_HI", 32, b::O_CMD_ADDR_HI),
+        sized("O_DOORBELL", 32, b::O_DOORBELL),
+        sized("O_EVT_ADDR_LO", 32, b::O_EVT_ADDR_LO),
+        sized("O_EVT_ADDR_HI", 32, b::O_EVT_ADDR_HI),
+        sized("O_EVT_ENTRIES", 32, b::O_EVT_ENTRIES),
+        sized("O_EVT_CONSUMER", 32, b::O_EVT_CONSUMER),
+        sized("O_CONTROL", 32, b::O_CONTROL),
+        sized("O_ERRORS", 32, b::O_ERRORS),
+        sized("REG_SPACE", 32, b::REG_SPACE),
     ]
 }
 

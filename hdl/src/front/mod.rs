@@ -3,6 +3,7 @@
 //! model beside it; see docs/FRONT_END.md.
 
 pub mod axi;
+pub mod bar_regs;
 pub mod cmd_decoder;
 pub mod cmd_reader;
 pub mod evt_packer;
