@@ -4,6 +4,7 @@
 
 pub mod axi;
 pub mod bar_regs;
+pub mod card;
 pub mod cmd_decoder;
 pub mod cmd_reader;
 pub mod evt_packer;
