@@ -9,109 +9,21 @@
 //!      └──> DecoderModel -> CoreModel -> PackerModel -> EvtWriterModel ──> equal? <──┘
 //! ```
 
-use liqscan_hdl::abi::regs::{CONTROL_SOFT_RESET, TYPE_LIQSCAN, offset};
-use liqscan_hdl::abi::ring::{PHASE_BIT, RING_ENTRY_BYTES, RING_ENTRY_WORDS, evt_kind, upsert_entries};
+use liqscan_hdl::abi::regs::offset;
+use liqscan_hdl::abi::ring::{RING_ENTRY_WORDS, evt_kind, upsert_entries};
 use liqscan_hdl::abi::widths::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_hdl::abi::{Command, EventEntry};
-use liqscan_hdl::front::axi::{AxiMemory, AxiTiming};
-use liqscan_hdl::front::card::Card;
+use liqscan_hdl::front::axi::AxiTiming;
+use liqscan_hdl::front::card_driver::CardSim;
 use liqscan_hdl::front::cmd_decoder::DecoderModel;
 use liqscan_hdl::front::evt_packer::PackerModel;
 use liqscan_hdl::front::evt_writer::EvtWriterModel;
 use liqscan_hdl::golden::CoreModel;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rust_hdl::prelude::*;
-use std::collections::VecDeque;
 
 const CMD_ENTRIES: u32 = 8;
 const EVT_ENTRIES: u32 = 4;
-
-#[derive(Clone, Copy, Debug)]
-enum Bar {
-    Write(u32, u32),
-    Read(u32),
-}
-
-struct Host {
-    uut: Box<Card>,
-    mem: AxiMemory,
-    base: u64,
-    rng: ChaCha8Rng,
-    bar: VecDeque<Bar>,
-    bar_state: (bool, bool, bool),
-    reads: Vec<(u32, u32)>,
-    cycle: u64,
-}
-
-impl Host {
-    /// One clock cycle: the BAR access at the head of the queue, the memory's half of the DMA.
-    fn step(&mut self) {
-        let u = &mut self.uut;
-        let (mut awv, mut wv, mut arv) = (false, false, false);
-        let (aw_done, w_done, ar_done) = self.bar_state;
-        match self.bar.front() {
-            Some(Bar::Write(off, v)) => {
-                awv = !aw_done && self.rng.gen_range(0..4) != 0;
-                wv = !w_done && self.rng.gen_range(0..4) != 0;
-                u.bar_awaddr.next = (*off as u64).into();
-                u.bar_wdata.next = (*v as u64).into();
-                u.bar_wstrb.next = 0xF.into();
-            }
-            Some(Bar::Read(off)) => {
-                arv = !ar_done;
-                u.bar_araddr.next = (*off as u64).into();
-            }
-            None => {}
-        }
-        u.bar_awvalid.next = awv;
-        u.bar_wvalid.next = wv;
-        u.bar_arvalid.next = arv;
-        u.bar_bready.next = true;
-        u.bar_rready.next = true;
-        u.clock.next = Clock { clk: false };
-        self.mem.drive_read(&mut u.axi_rd);
-        self.mem.drive_write(&mut u.axi_wr);
-        assert!(simulate(&mut **u, 2000));
-        self.mem.sample_read(&u.axi_rd);
-        self.mem.sample_write(&u.axi_wr);
-        let mut st = (aw_done || (awv && u.bar_awready.val()), w_done || (wv && u.bar_wready.val()), ar_done);
-        st.2 |= arv && u.bar_arready.val();
-        if u.bar_bvalid.val() {
-            assert_eq!(u.bar_bresp.val().to_u64(), 0);
-            self.bar.pop_front();
-            st = (false, false, false);
-        }
-        if u.bar_rvalid.val() {
-            let Some(Bar::Read(off)) = self.bar.pop_front() else { panic!("R without a read") };
-            self.reads.push((off, u.bar_rdata.val().to_u32()));
-            st = (false, false, false);
-        }
-        self.bar_state = st;
-        u.clock.next = Clock { clk: true };
-        assert!(simulate(&mut **u, 2000));
-        self.mem.clock();
-        self.cycle += 1;
-    }
-
-    fn settle_bar(&mut self) {
-        while !self.bar.is_empty() {
-            assert!(self.cycle < 100_000, "BAR access stuck");
-            self.step();
-        }
-    }
-
-    fn evt_base(&self) -> u64 {
-        self.base + CMD_ENTRIES as u64 * RING_ENTRY_BYTES as u64
-    }
-
-    fn words_at(&self, addr: u64) -> [u32; RING_ENTRY_WORDS] {
-        let o = (addr - self.base) as usize;
-        std::array::from_fn(|i| {
-            u32::from_le_bytes(self.mem.mem[o + 4 * i..o + 4 * i + 4].try_into().unwrap())
-        })
-    }
-}
 
 fn price(rng: &mut ChaCha8Rng) -> PriceEntry {
     let mut q = || {
@@ -203,107 +115,25 @@ fn run_card(seed: u64, accounts: u32, assets: u16, n: usize, timing: AxiTiming) 
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let entries = command_stream(&mut rng, accounts, assets, n);
     let want = model_events(&entries);
-    let base = 0x7_FFFF_F000u64;
-    let len = (CMD_ENTRIES + EVT_ENTRIES) as usize * RING_ENTRY_BYTES;
-    let mut uut = Box::new(Card::new(0x1234_5678));
-    uut.connect_all();
-    let mut h = Host {
-        uut,
-        mem: AxiMemory::new(base, len, timing, seed ^ 0x5EED),
-        base,
-        rng,
-        bar: VecDeque::new(),
-        bar_state: (false, false, false),
-        reads: vec![],
-        cycle: 0,
-    };
-    h.uut.reset.next = true;
-    h.step();
-    h.step();
-    h.uut.reset.next = false;
-    // Bring-up, as CardLink::open: identity, scratch, ring set-up, soft reset.
-    let evt = h.evt_base();
-    h.bar.extend([
-        Bar::Read(offset::ID_TYPE),
-        Bar::Write(offset::SCRATCH, 0xA5A5_0F0F),
-        Bar::Read(offset::SCRATCH),
-        Bar::Read(offset::BUILD_ID),
-        Bar::Write(offset::CMD_RING_ENTRIES, CMD_ENTRIES),
-        Bar::Write(offset::CMD_RING_ADDR_LO, base as u32),
-        Bar::Write(offset::CMD_RING_ADDR_HI, (base >> 32) as u32),
-        Bar::Write(offset::EVT_RING_ENTRIES, EVT_ENTRIES),
-        Bar::Write(offset::EVT_RING_ADDR_LO, evt as u32),
-        Bar::Write(offset::EVT_RING_ADDR_HI, (evt >> 32) as u32),
-        Bar::Read(offset::EVT_RING_ADDR_HI),
-        Bar::Write(offset::CONTROL, CONTROL_SOFT_RESET),
-    ]);
-    h.settle_bar();
-    assert_eq!(
-        h.reads,
-        [
-            (offset::ID_TYPE, TYPE_LIQSCAN),
-            (offset::SCRATCH, 0xA5A5_0F0F),
-            (offset::BUILD_ID, 0x1234_5678),
-            (offset::EVT_RING_ADDR_HI, (evt >> 32) as u32)
-        ]
-    );
-    let (mut posted, mut rung, mut seen, mut published) = (0u32, 0u32, 0u32, 0u32);
-    let mut got = vec![];
-    let mut busy_until = 0u64;
-    while got.len() < want.len() || (posted as usize) < entries.len() {
-        assert!(
-            h.cycle < 400_000,
-            "seed {seed}: stuck: {} of {} events, {posted} posted",
-            got.len(),
-            want.len()
+    let mut card = CardSim::new(CMD_ENTRIES, EVT_ENTRIES, timing, seed);
+    card.bring_up().unwrap();
+    assert_eq!(card.read_reg(offset::BUILD_ID), 0x1234_5678);
+    assert_eq!(card.read_reg(offset::EVT_RING_ADDR_HI), (card.evt_base() >> 32) as u32);
+    let got = card.run_until(&entries, |got| got.len() >= want.len(), 400_000);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(
+            without_cycles(*g),
+            without_cycles(*w),
+            "seed {seed}: event {i}: {:?}",
+            EventEntry::decode_words(w)
         );
-        // Post while the ring has room (the card's consumer index is the host's flow control
-        // here; the driver uses the cmd_seq in the events).
-        let consumer = h.uut.cmd_consumer.val().to_u32();
-        if (posted as usize) < entries.len() && posted.wrapping_sub(consumer) < CMD_ENTRIES {
-            let o = (posted % CMD_ENTRIES) as usize * RING_ENTRY_BYTES;
-            for (i, x) in entries[posted as usize].iter().enumerate() {
-                h.mem.mem[o + 4 * i..o + 4 * i + 4].copy_from_slice(&x.to_le_bytes());
-            }
-            posted += 1;
-        }
-        if h.bar.is_empty() && rung != posted && h.rng.gen_range(0..3) == 0 {
-            h.bar.push_back(Bar::Write(offset::CMD_DOORBELL, posted));
-            rung = posted;
-        }
-        // Poll the next event slot by its phase bit; now and then the host is busy.
-        if h.cycle >= busy_until {
-            let slot = evt + (seen % EVT_ENTRIES) as u64 * RING_ENTRY_BYTES as u64;
-            let w = h.words_at(slot);
-            let phase = (seen / EVT_ENTRIES).is_multiple_of(2);
-            if (w[0] & PHASE_BIT != 0) == phase {
-                let i = got.len();
-                assert!(i < want.len(), "seed {seed}: more events than the models give");
-                assert_eq!(
-                    without_cycles(w),
-                    without_cycles(want[i]),
-                    "seed {seed}: event {i}: {:?}",
-                    EventEntry::decode_words(&want[i])
-                );
-                got.push(w);
-                seen += 1;
-            }
-            if h.rng.gen_range(0..50) == 0 {
-                busy_until = h.cycle + h.rng.gen_range(0..200);
-            }
-        }
-        if h.bar.is_empty() && published != seen && h.rng.gen_range(0..4) == 0 {
-            h.bar.push_back(Bar::Write(offset::EVT_CONSUMER, seen));
-            published = seen;
-        }
-        h.step();
     }
     for _ in 0..200 {
-        h.step();
+        card.step();
     }
-    assert_eq!(h.uut.evt_producer.val().to_u32() as usize, want.len(), "seed {seed}: no extra events");
-    assert!(!h.uut.dma_error.val());
-    assert!(h.mem.violations.is_empty(), "seed {seed}: {:?}", h.mem.violations);
+    assert_eq!(card.uut.evt_producer.val().to_u32() as usize, want.len(), "seed {seed}: no extra events");
+    assert!(!card.uut.dma_error.val());
+    assert!(card.mem.violations.is_empty(), "seed {seed}: {:?}", card.mem.violations);
     // The stream exercised every kind of answer.
     for kind in [
         evt_kind::BITMAP,
@@ -318,7 +148,7 @@ fn run_card(seed: u64, accounts: u32, assets: u16, n: usize, timing: AxiTiming) 
         got.iter().any(|w| w[0] & 0xFF == evt_kind::CHANGED_WORDS as u32 && (w[5] | w[6]) != 0),
         "seed {seed}: breaches"
     );
-    (h.cycle, got.len())
+    (card.cycle, got.len())
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub mod axi;
 pub mod bar_regs;
 pub mod card;
+pub mod card_driver;
 pub mod cmd_decoder;
 pub mod cmd_reader;
 pub mod evt_packer;
