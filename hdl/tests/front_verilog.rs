@@ -73,6 +73,21 @@ fn bar_registers_verilog_passes_yosys_and_verilator_lint() {
     lint("front-lint-bar_regs", &v);
 }
 
+/// The whole card (front end and core): Verilator lint of the Verilog that synthesis reads.
+#[test]
+fn whole_card_verilog_passes_verilator_lint() {
+    // The card's blocks are built on the stack before they are boxed: more than a test
+    // thread's 2 MiB.
+    let v = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(|| liqscan_hdl::core::verilog::generate_card(0))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(v.contains("module top"));
+    lint("front-lint-card", &v);
+}
+
 /// A testbench applying `inputs.txt` (one line of hex fields per cycle) to `top` and writing
 /// the settled outputs of each cycle, before its rising edge, to `outs.txt`.
 fn testbench(inputs: &[(&str, usize)], outputs: &[&str]) -> String {

@@ -194,6 +194,14 @@ pub fn generate(build_id: u32) -> String {
     keep_lane_hierarchy(&add_localparams(&generate_verilog(&uut)))
 }
 
+/// The whole card's Verilog (front end and core, top module `top`), `BUILD_ID` reading
+/// `build_id`.
+pub fn generate_card(build_id: u32) -> String {
+    let mut uut = crate::front::card::Card::new(build_id);
+    uut.connect_all();
+    keep_lane_hierarchy(&add_localparams(&generate_verilog(&uut)))
+}
+
 /// The Verilog of any block, with the named constants declared.
 pub fn generate_block<B: Block>(uut: &B) -> String {
     add_localparams(&generate_verilog(uut))
