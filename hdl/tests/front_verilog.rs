@@ -226,3 +226,247 @@ fn event_writer_verilog_runs_in_lock_step_with_rust_hdl() {
     );
     cosim("evt_writer", &verilog_of(EvtWriter::default()), &tb, &trace);
 }
+
+/// Runs `uut` for `cycles` cycles with inputs from `drive` (called before each cycle's
+/// settling) and records, per cycle, `inputs` and `outputs` (each a list of (value, bits)).
+fn record<B: Block>(
+    uut: &mut B,
+    cycles: usize,
+    mut drive: impl FnMut(&mut B, usize),
+    io: impl Fn(&B) -> (Vec<(u64, usize)>, Vec<(u64, usize)>),
+    clock: impl Fn(&mut B, bool),
+) -> Trace {
+    let mut trace = Trace::default();
+    for c in 0..cycles {
+        drive(uut, c);
+        clock(uut, false);
+        assert!(simulate(uut, 1000));
+        let (i, o) = io(uut);
+        trace.inputs.push(hex_fields(&i));
+        trace.outputs.push(hex_fields(&o));
+        clock(uut, true);
+        assert!(simulate(uut, 1000));
+    }
+    trace
+}
+
+#[test]
+fn command_decoder_verilog_runs_in_lock_step_with_rust_hdl() {
+    use liqscan_hdl::abi::Command;
+    use liqscan_hdl::abi::widths::{Coeff, PriceEntry};
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(41);
+    let mut uut = CmdDecoder::default();
+    uut.connect_all();
+    let (mut words, mut beat, mut seq) = ([0u32; 16], 8usize, 0u32);
+    // Whether the beat offered in the last cycle was taken (set by the recorder).
+    let taken = std::cell::Cell::new(false);
+    let trace = record(
+        &mut uut,
+        6000,
+        |u, c| {
+            if taken.get() {
+                beat += 1;
+            }
+            if beat == 8 {
+                let cmd = match rng.gen_range(0..8) {
+                    0 => Command::Tick { asset: rng.gen_range(0..300), price: PriceEntry::default() },
+                    1 => Command::BatchTick {
+                        asset: rng.gen_range(0..8),
+                        price: PriceEntry::default(),
+                        last: rng.r#gen(),
+                    },
+                    2 | 3 => {
+                        let mut terms = [Coeff::default(); 8];
+                        let count = rng.gen_range(0..=8u8);
+                        for t in terms.iter_mut().take(count as usize) {
+                            *t = Coeff {
+                                asset: rng.gen_range(0..260),
+                                coeff: rng.r#gen::<i32>().max(-i32::MAX),
+                            };
+                        }
+                        Command::AccountTerms {
+                            account: rng.gen_range(0..2100),
+                            slot_base: rng.gen_range(0..=8),
+                            count,
+                            clear_rest: rng.r#gen(),
+                            terms,
+                        }
+                    }
+                    4 => Command::AccountRemove { account: rng.gen_range(0..2100) },
+                    5 => Command::Params {
+                        active_accounts: rng.gen_range(0..2100),
+                        term_slots: rng.gen_range(0..18),
+                    },
+                    6 => Command::Fence { token: rng.r#gen() },
+                    _ => Command::ScanFull,
+                };
+                words = cmd.encode_words(if rng.gen_range(0..10) == 0 { rng.r#gen() } else { seq });
+                if rng.gen_range(0..10) == 0 {
+                    words[rng.gen_range(0..16)] ^= 1 << rng.gen_range(0..32);
+                }
+                seq = words[1].wrapping_add(1);
+                beat = 0;
+            }
+            u.reset.next = c < 2 || c == 3000;
+            u.cmd_valid.next = rng.gen_range(0..10) < 7;
+            u.cmd_data.next = (words[2 * beat] as u64 | (words[2 * beat + 1] as u64) << 32).into();
+            u.cmd_last.next = beat == 7;
+            u.core_ready.next = rng.gen_range(0..10) < 6;
+            u.job_ready.next = rng.gen_range(0..10) < 6;
+        },
+        |u| {
+            let b = |x: bool| (x as u64, 1);
+            taken.set(u.cmd_valid.val() && u.cmd_ready.val());
+            (
+                vec![
+                    b(u.reset.val()),
+                    b(u.cmd_valid.val()),
+                    (u.cmd_data.val().to_u64(), 64),
+                    b(u.cmd_last.val()),
+                    b(u.core_ready.val()),
+                    b(u.job_ready.val()),
+                ],
+                vec![
+                    b(u.cmd_ready.val()),
+                    b(u.core_valid.val()),
+                    (u.core_op.val().to_u64(), 3),
+                    (u.core_addr.val().to_u64(), 16),
+                    (u.core_sub.val().to_u64(), 8),
+                    (u.core_data0.val().to_u64(), 32),
+                    (u.core_data1.val().to_u64(), 32),
+                    b(u.job_valid.val()),
+                    (u.job_kind.val().to_u64(), 2),
+                    (u.job_seq.val().to_u64(), 32),
+                    (u.job_arg.val().to_u64(), 32),
+                    (u.job_detail.val().to_u64(), 32),
+                    b(u.job_refresh.val()),
+                    b(u.scan_start.val()),
+                    (u.errors.val().to_u64(), 32),
+                    (u.entries.val().to_u64(), 32),
+                ],
+            )
+        },
+        |u, clk| u.clock.next = Clock { clk },
+    );
+    // The run issued core commands and jobs (fields 2 and 8 of the outputs).
+    let high = |k: usize| trace.outputs.iter().filter(|l| l.split(' ').nth(k) == Some("1")).count();
+    assert!(high(1) > 200 && high(7) > 100, "{} core command cycles, {} job cycles", high(1), high(7));
+    let tb = testbench(
+        &[
+            ("reset", 1),
+            ("cmd_valid", 1),
+            ("cmd_data", 64),
+            ("cmd_last", 1),
+            ("core_ready", 1),
+            ("job_ready", 1),
+        ],
+        &[
+            "cmd_ready",
+            "core_valid",
+            "core_op",
+            "core_addr",
+            "core_sub",
+            "core_data0",
+            "core_data1",
+            "job_valid",
+            "job_kind",
+            "job_seq",
+            "job_arg",
+            "job_detail",
+            "job_refresh",
+            "scan_start",
+            "errors",
+            "entries",
+        ],
+    );
+    cosim("cmd_decoder", &verilog_of(CmdDecoder::default()), &tb, &trace);
+}
+
+#[test]
+fn event_packer_verilog_runs_in_lock_step_with_rust_hdl() {
+    use liqscan_hdl::abi::config::LANES;
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(43);
+    let mut uut = EvtPacker::default();
+    uut.connect_all();
+    // Any input sequence is a valid stimulus for a lock-step comparison; these keep the packer
+    // busy: jobs of every kind, core words of random groups, done markers, stalls.
+    let mut group = 0u64;
+    let trace = record(
+        &mut uut,
+        8000,
+        |u, c| {
+            u.reset.next = c < 2 || c == 4000;
+            u.job_valid.next = rng.gen_range(0..10) < 3;
+            u.job_kind.next = rng.gen_range(0..4u64).into();
+            u.job_seq.next = (rng.r#gen::<u32>() as u64).into();
+            u.job_arg.next = (rng.r#gen::<u32>() as u64).into();
+            u.job_detail.next = (rng.r#gen::<u32>() as u64).into();
+            u.job_refresh.next = rng.gen_range(0..4) == 0;
+            u.scan_start.next = rng.gen_range(0..20) == 0;
+            u.out_valid.next = rng.gen_range(0..10) < 6;
+            u.out_done.next = rng.gen_range(0..12) == 0;
+            if rng.gen_range(0..3) == 0 {
+                group = rng.gen_range(0..128);
+            } else {
+                group = (group + 1) % 128;
+            }
+            u.out_group.next = group.into();
+            u.out_breach.next = (rng.r#gen::<u64>() & ((1 << LANES) - 1)).into();
+            u.out_at_risk.next = (rng.r#gen::<u64>() & ((1 << LANES) - 1)).into();
+            u.evt_ready.next = rng.gen_range(0..10) < 6;
+        },
+        |u| {
+            let b = |x: bool| (x as u64, 1);
+            (
+                vec![
+                    b(u.reset.val()),
+                    b(u.job_valid.val()),
+                    (u.job_kind.val().to_u64(), 2),
+                    (u.job_seq.val().to_u64(), 32),
+                    (u.job_arg.val().to_u64(), 32),
+                    (u.job_detail.val().to_u64(), 32),
+                    b(u.job_refresh.val()),
+                    b(u.scan_start.val()),
+                    b(u.out_valid.val()),
+                    b(u.out_done.val()),
+                    (u.out_group.val().to_u64(), 8),
+                    (u.out_breach.val().to_u64(), LANES),
+                    (u.out_at_risk.val().to_u64(), LANES),
+                    b(u.evt_ready.val()),
+                ],
+                vec![
+                    b(u.job_ready.val()),
+                    b(u.out_ready.val()),
+                    b(u.evt_valid.val()),
+                    (u.evt_data.val().to_u64(), 64),
+                    b(u.busy.val()),
+                ],
+            )
+        },
+        |u, clk| u.clock.next = Clock { clk },
+    );
+    let beats = trace.outputs.iter().filter(|l| l.split(' ').nth(2) == Some("1")).count();
+    assert!(beats > 500, "{beats} event beat cycles");
+    let tb = testbench(
+        &[
+            ("reset", 1),
+            ("job_valid", 1),
+            ("job_kind", 2),
+            ("job_seq", 32),
+            ("job_arg", 32),
+            ("job_detail", 32),
+            ("job_refresh", 1),
+            ("scan_start", 1),
+            ("out_valid", 1),
+            ("out_done", 1),
+            ("out_group", 8),
+            ("out_breach", LANES),
+            ("out_at_risk", LANES),
+            ("evt_ready", 1),
+        ],
+        &["job_ready", "out_ready", "evt_valid", "evt_data", "busy"],
+    );
+    cosim("evt_packer", &verilog_of(EvtPacker::default()), &tb, &trace);
+}
