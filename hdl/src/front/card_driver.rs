@@ -32,6 +32,121 @@ enum Bar {
     Read(u32),
 }
 
+/// Per cycle: the card's inputs and its settled outputs just before the rising edge, as
+/// space-separated hex fields (the ports and widths of [`TRACE_INPUTS`], [`TRACE_OUTPUTS`]), for
+/// replaying the run on the generated Verilog.
+#[derive(Clone, Debug, Default)]
+pub struct CardTrace {
+    /// Input lines.
+    pub inputs: Vec<String>,
+    /// Output lines.
+    pub outputs: Vec<String>,
+}
+
+/// The card's input ports (Verilog names) and widths, in [`CardTrace`] order.
+pub const TRACE_INPUTS: &[(&str, usize)] = &[
+    ("reset", 1),
+    ("bar_awvalid", 1),
+    ("bar_awaddr", 32),
+    ("bar_wvalid", 1),
+    ("bar_wdata", 32),
+    ("bar_wstrb", 4),
+    ("bar_bready", 1),
+    ("bar_arvalid", 1),
+    ("bar_araddr", 32),
+    ("bar_rready", 1),
+    ("axi_rd$arready", 1),
+    ("axi_rd$rvalid", 1),
+    ("axi_rd$rdata", 64),
+    ("axi_rd$rresp", 2),
+    ("axi_rd$rlast", 1),
+    ("axi_wr$awready", 1),
+    ("axi_wr$wready", 1),
+    ("axi_wr$bvalid", 1),
+    ("axi_wr$bresp", 2),
+];
+
+/// The card's output ports (Verilog names), in [`CardTrace`] order.
+pub const TRACE_OUTPUTS: &[&str] = &[
+    "bar_awready",
+    "bar_wready",
+    "bar_bvalid",
+    "bar_bresp",
+    "bar_arready",
+    "bar_rvalid",
+    "bar_rdata",
+    "bar_rresp",
+    "axi_rd$arvalid",
+    "axi_rd$araddr",
+    "axi_rd$arlen",
+    "axi_rd$rready",
+    "axi_wr$awvalid",
+    "axi_wr$awaddr",
+    "axi_wr$awlen",
+    "axi_wr$wvalid",
+    "axi_wr$wdata",
+    "axi_wr$wlast",
+    "axi_wr$bready",
+    "dma_error",
+    "cmd_consumer",
+    "evt_producer",
+];
+
+fn hex(fields: &[(u64, usize)]) -> String {
+    fields.iter().map(|&(v, b)| format!("{v:0w$x}", w = b.div_ceil(4))).collect::<Vec<_>>().join(" ")
+}
+
+fn trace_line(u: &Card) -> (String, String) {
+    let b = |x: bool| (x as u64, 1);
+    let (r, w) = (&u.axi_rd, &u.axi_wr);
+    let i = hex(&[
+        b(u.reset.val()),
+        b(u.bar_awvalid.val()),
+        (u.bar_awaddr.val().to_u64(), 32),
+        b(u.bar_wvalid.val()),
+        (u.bar_wdata.val().to_u64(), 32),
+        (u.bar_wstrb.val().to_u64(), 4),
+        b(u.bar_bready.val()),
+        b(u.bar_arvalid.val()),
+        (u.bar_araddr.val().to_u64(), 32),
+        b(u.bar_rready.val()),
+        b(r.arready.val()),
+        b(r.rvalid.val()),
+        (r.rdata.val().to_u64(), 64),
+        (r.rresp.val().to_u64(), 2),
+        b(r.rlast.val()),
+        b(w.awready.val()),
+        b(w.wready.val()),
+        b(w.bvalid.val()),
+        (w.bresp.val().to_u64(), 2),
+    ]);
+    let o = hex(&[
+        b(u.bar_awready.val()),
+        b(u.bar_wready.val()),
+        b(u.bar_bvalid.val()),
+        (u.bar_bresp.val().to_u64(), 2),
+        b(u.bar_arready.val()),
+        b(u.bar_rvalid.val()),
+        (u.bar_rdata.val().to_u64(), 32),
+        (u.bar_rresp.val().to_u64(), 2),
+        b(r.arvalid.val()),
+        (r.araddr.val().to_u64(), 64),
+        (r.arlen.val().to_u64(), 8),
+        b(r.rready.val()),
+        b(w.awvalid.val()),
+        (w.awaddr.val().to_u64(), 64),
+        (w.awlen.val().to_u64(), 8),
+        b(w.wvalid.val()),
+        (w.wdata.val().to_u64(), 64),
+        b(w.wlast.val()),
+        b(w.bready.val()),
+        b(u.dma_error.val()),
+        (u.cmd_consumer.val().to_u64(), 32),
+        (u.evt_producer.val().to_u64(), 32),
+    ]);
+    (i, o)
+}
+
 /// The simulated card and the host memory it serves.
 pub struct CardSim {
     /// The card.
@@ -46,6 +161,8 @@ pub struct CardSim {
     reads: Vec<(u32, u32)>,
     /// Cycles run.
     pub cycle: u64,
+    /// When set, every cycle's inputs and outputs are recorded here.
+    pub trace: Option<CardTrace>,
     posted: u32,
     rung: u32,
     seen: u32,
@@ -57,6 +174,15 @@ impl CardSim {
     /// A card after a hard reset, with rings of `cmd_entries` and `evt_entries` (powers of two)
     /// in host memory served with `timing`; `seed` drives the host's and the memory's timing.
     pub fn new(cmd_entries: u32, evt_entries: u32, timing: AxiTiming, seed: u64) -> Self {
+        Self::build(cmd_entries, evt_entries, timing, seed, false)
+    }
+
+    /// As [`new`](Self::new), recording every cycle from the first one in [`CardSim::trace`].
+    pub fn new_traced(cmd_entries: u32, evt_entries: u32, timing: AxiTiming, seed: u64) -> Self {
+        Self::build(cmd_entries, evt_entries, timing, seed, true)
+    }
+
+    fn build(cmd_entries: u32, evt_entries: u32, timing: AxiTiming, seed: u64, traced: bool) -> Self {
         assert!(cmd_entries.is_power_of_two() && evt_entries.is_power_of_two());
         let len = (cmd_entries + evt_entries) as usize * RING_ENTRY_BYTES;
         let mut uut = Box::new(Card::new(0x1234_5678));
@@ -71,6 +197,7 @@ impl CardSim {
             bar_state: (false, false, false),
             reads: vec![],
             cycle: 0,
+            trace: traced.then(CardTrace::default),
             posted: 0,
             rung: 0,
             seen: 0,
@@ -125,6 +252,11 @@ impl CardSim {
         self.mem.drive_read(&mut u.axi_rd);
         self.mem.drive_write(&mut u.axi_wr);
         assert!(simulate(&mut **u, 2000), "the card's logic did not settle");
+        if let Some(t) = self.trace.as_mut() {
+            let (i, o) = trace_line(u);
+            t.inputs.push(i);
+            t.outputs.push(o);
+        }
         self.mem.sample_read(&u.axi_rd);
         self.mem.sample_write(&u.axi_wr);
         let mut st = (aw_done || (awv && u.bar_awready.val()), w_done || (wv && u.bar_wready.val()), ar_done);
