@@ -1,14 +1,24 @@
 //! Writes the scan core's Verilog: `cargo run -p liqscan-hdl --example gen_verilog -- OUT.v`.
 //! `LIQSCAN_BUILD_ID` (hex) sets the `BUILD_ID` register. Also writes `OUT.v.config`: the
 //! configuration compiled in (`LIQSCAN_LANE_BITS` at build time picks the lane count).
+//! `--card` (before OUT.v) writes the whole card instead: front end and core, top `top`.
 
 fn main() {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "liqscan_core.v".into());
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let card = args.first().is_some_and(|a| a == "--card");
+    if card {
+        args.remove(0);
+    }
+    let out = args.first().cloned().unwrap_or_else(|| "liqscan_core.v".into());
     let build_id = std::env::var("LIQSCAN_BUILD_ID")
         .ok()
         .and_then(|s| u32::from_str_radix(s.trim(), 16).ok())
         .unwrap_or(0);
-    let v = liqscan_hdl::core::verilog::generate(build_id);
+    let v = if card {
+        liqscan_hdl::core::verilog::generate_card(build_id)
+    } else {
+        liqscan_hdl::core::verilog::generate(build_id)
+    };
     std::fs::write(&out, v).expect("write the Verilog file");
     // The configuration compiled in (LIQSCAN_LANE_BITS), for the bitstream report.
     use liqscan_hdl::abi::config::*;

@@ -108,6 +108,11 @@ pub mod offset {
     /// Event ring consumer index: the host posts how far it has read the event ring, so the
     /// card waits instead of overwriting unread events.
     pub const EVT_CONSUMER: u32 = 0x094;
+    /// Command ring base in host memory, low 32 bits (the RTL card's command reader fetches
+    /// the ring from there by DMA; the emulated card reads the BAR window instead).
+    pub const CMD_RING_ADDR_LO: u32 = 0x098;
+    /// Command ring base in host memory, high 32 bits.
+    pub const CMD_RING_ADDR_HI: u32 = 0x09C;
 }
 
 /// Start of the command ring window in BAR 0: entry `i` is at
@@ -316,6 +321,20 @@ pub const REGISTERS: &[RegDef] = &[
         access: Access::Wo,
         reset: 0,
         doc: "host posts its event consumer index here; the card waits rather than overwrite unread events",
+    },
+    RegDef {
+        name: "CMD_RING_ADDR_LO",
+        offset: CMD_RING_ADDR_LO,
+        access: Access::Rw,
+        reset: 0,
+        doc: "command ring base in host memory, bits 31:0 (RTL card: the ring is fetched by DMA)",
+    },
+    RegDef {
+        name: "CMD_RING_ADDR_HI",
+        offset: CMD_RING_ADDR_HI,
+        access: Access::Rw,
+        reset: 0,
+        doc: "command ring base in host memory, bits 63:32",
     },
 ];
 

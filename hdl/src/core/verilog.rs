@@ -16,7 +16,7 @@ fn params() -> Vec<(&'static str, String)> {
     let sized =
         |n: &'static str, w: usize, v: u64| (n, format!("localparam [{}:0] {} = {}'d{};", w - 1, n, w, v));
     let int = |n: &'static str, v: usize| (n, format!("localparam integer {n} = {v};"));
-    vec![
+    let mut v = vec![
         sized("ST_IDLE", 4, 0),
         sized("ST_FULL", 4, 1),
         sized("ST_PROBE", 4, 2),
@@ -46,6 +46,64 @@ fn params() -> Vec<(&'static str, String)> {
         int("COL_BITS", COL_BITS),
         int("SH_XWORD", XWORD_BITS),
         int("XWORD_LSB", LANE_BITS + 5),
+    ];
+    v.extend(front_params());
+    v
+}
+
+/// The front end's named constants (decoder, packer).
+fn front_params() -> Vec<(&'static str, String)> {
+    use crate::front::bar_regs as b;
+    use crate::front::cmd_decoder::{self as d, job_kind};
+    use crate::front::evt_packer as p;
+    let sized =
+        |n: &'static str, w: usize, v: u64| (n, format!("localparam [{}:0] {} = {}'d{};", w - 1, n, w, v));
+    let int = |n: &'static str, v: u64| (n, format!("localparam integer {n} = {v};"));
+    vec![
+        sized("job_kind$ERROR", 2, job_kind::ERROR),
+        sized("job_kind$FENCE", 2, job_kind::FENCE),
+        sized("job_kind$TICK", 2, job_kind::TICK),
+        sized("job_kind$FULL", 2, job_kind::FULL),
+        sized("K_TICK", 8, d::K_TICK),
+        sized("K_BATCH_TICK", 8, d::K_BATCH_TICK),
+        sized("K_ACCOUNT_TERMS", 8, d::K_ACCOUNT_TERMS),
+        sized("K_ACCOUNT_REMOVE", 8, d::K_ACCOUNT_REMOVE),
+        sized("K_PARAMS", 8, d::K_PARAMS),
+        sized("K_FENCE", 8, d::K_FENCE),
+        sized("K_SCAN_FULL", 8, d::K_SCAN_FULL),
+        sized("E_BAD_ENTRY", 32, d::E_BAD_ENTRY),
+        sized("E_SEQ_GAP", 32, d::E_SEQ_GAP),
+        sized("E_ASSET_RANGE", 32, d::E_ASSET_RANGE),
+        sized("E_PARAMS_RANGE", 32, d::E_PARAMS_RANGE),
+        sized("E_ACCOUNT_RANGE", 32, d::E_ACCOUNT_RANGE),
+        sized("SLOTS", 32, d::SLOTS),
+        sized("COEFF_I32_MIN", 32, d::COEFF_I32_MIN),
+        sized("ASSET_LIMIT", 32, d::ASSET_LIMIT),
+        sized("ACCOUNT_LIMIT", 32, d::ACCOUNT_LIMIT),
+        sized("KIND_BITMAP", 64, p::KIND_BITMAP),
+        sized("KIND_CHANGED", 64, p::KIND_CHANGED),
+        sized("KIND_SCAN_DONE", 64, p::KIND_SCAN_DONE),
+        sized("KIND_SCAN_DONE_INCR", 64, p::KIND_SCAN_DONE_INCR),
+        sized("KIND_ERROR", 64, p::KIND_ERROR),
+        sized("KIND_FENCE", 64, p::KIND_FENCE),
+        sized("CAP_CHANGED", 3, p::CAP_CHANGED),
+        sized("CAP_BITMAP", 3, p::CAP_BITMAP),
+        sized("LANE_MASK", 32, p::LANE_MASK),
+        sized("HALF_MASK", 8, p::HALF_MASK),
+        int("HALF_BITS", p::HALF_BITS as u64),
+        int("HALF_SHIFT", p::HALF_SHIFT),
+        int("SHIFT_LANES", p::SHIFT_LANES),
+        sized("O_CMD_ENTRIES", 32, b::O_CMD_ENTRIES),
+        sized("O_CMD_ADDR_LO", 32, b::O_CMD_ADDR_LO),
+        sized("O_CMD_ADDR_HI", 32, b::O_CMD_ADDR_HI),
+        sized("O_DOORBELL", 32, b::O_DOORBELL),
+        sized("O_EVT_ADDR_LO", 32, b::O_EVT_ADDR_LO),
+        sized("O_EVT_ADDR_HI", 32, b::O_EVT_ADDR_HI),
+        sized("O_EVT_ENTRIES", 32, b::O_EVT_ENTRIES),
+        sized("O_EVT_CONSUMER", 32, b::O_EVT_CONSUMER),
+        sized("O_CONTROL", 32, b::O_CONTROL),
+        sized("O_ERRORS", 32, b::O_ERRORS),
+        sized("REG_SPACE", 32, b::REG_SPACE),
     ]
 }
 
@@ -132,6 +190,14 @@ pub fn keep_lane_hierarchy(v: &str) -> String {
 /// The scan core's Verilog (top module `top`), `BUILD_ID` reading `build_id`.
 pub fn generate(build_id: u32) -> String {
     let mut uut = ScanCore::new(build_id);
+    uut.connect_all();
+    keep_lane_hierarchy(&add_localparams(&generate_verilog(&uut)))
+}
+
+/// The whole card's Verilog (front end and core, top module `top`), `BUILD_ID` reading
+/// `build_id`.
+pub fn generate_card(build_id: u32) -> String {
+    let mut uut = crate::front::card::Card::new(build_id);
     uut.connect_all();
     keep_lane_hierarchy(&add_localparams(&generate_verilog(&uut)))
 }

@@ -3,6 +3,12 @@
 //! model beside it; see docs/FRONT_END.md.
 
 pub mod axi;
+pub mod bar_regs;
+pub mod card;
+pub mod card_driver;
+pub mod cmd_decoder;
 pub mod cmd_reader;
+pub mod evt_packer;
 pub mod evt_writer;
 pub mod loopback;
+pub mod popcount;

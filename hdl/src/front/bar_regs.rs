@@ -1,0 +1,378 @@
+//! BAR register block: the host's register reads and writes (an AXI4-Lite slave, as the PCIe
+//! DMA blocks' BAR/user ports are) onto the ring registers held here and the scan core's own
+//! register port.
+//!
+//! ```text
+//!  AW+W ──> CMD_RING_ENTRIES, CMD_RING_ADDR_*, CMD_DOORBELL (pulse), EVT_RING_ADDR_*,
+//!           EVT_RING_ENTRIES, EVT_CONSUMER: held here, driving the reader and the writer
+//!        └> every other offset below 0x1000: forwarded to the core (reg_write), CONTROL bit 0
+//!           also pulses `soft_reset` for the front end ──> B (OKAY)
+//!  AR ──> core reg_addr, READ_LATENCY cycles ──> R: a ring register's value, or ERRORS |
+//!         front_errors, or the core's reg_rdata
+//! ```
+//!
+//! Offsets are [`crate::abi::regs::offset`]'s. The core's register block keeps the identity,
+//! scratch, configuration, status, sticky errors and statistics; this block keeps what only
+//! the ring engines use. `ERRORS` reads the core's sticky bits OR the decoder's
+//! (`front_errors`: BAD_ENTRY, SEQ_GAP, range errors), which clear on a soft reset only
+//! (a write of 1s clears the core's). Writes at or above 0x1000 (the emulated card's command
+//! ring window) are acknowledged and dropped: the RTL card fetches its command ring from host
+//! memory at `CMD_RING_ADDR_*`. A write needs all four byte strobes (a partial one is
+//! acknowledged with SLVERR and changes nothing).
+//!
+//! Cycle behaviour: one access at a time. A write is taken when AW and W are both valid (both
+//! ready in the same cycle), its response follows in the next cycle. A read is taken from AR,
+//! the core's register port is addressed, its data taken [`READ_LATENCY`] cycles later, then R
+//! (AR to R: 4 cycles).
+//!
+//! Inputs: `clock`, `reset` (synchronous: every register here to 0), the slave port
+//! (`awvalid`, `awaddr`, `wvalid`, `wdata`, `wstrb`, `bready`, `arvalid`, `araddr`, `rready`),
+//! `core_rdata` (the core's `reg_rdata`), `front_errors`.
+//!
+//! Outputs: `awready`, `wready`, `bvalid`, `bresp`, `arready`, `rvalid`, `rdata`, `rresp`; to
+//! the core `core_addr`, `core_write`, `core_wdata`; `soft_reset` (pulse); to the reader
+//! `cmd_ring_base`, `cmd_ring_mask`, `doorbell_write`, `doorbell`; to the writer
+//! `evt_ring_base`, `evt_ring_mask`, `evt_consumer`. Golden model: [`BarModel`].
+
+use crate::abi::regs::{CONTROL_SOFT_RESET, offset};
+use crate::core::regs::{READ_LATENCY, REG_ADDR_BITS};
+use rust_hdl::prelude::*;
+
+pub(crate) const O_CMD_ENTRIES: u64 = offset::CMD_RING_ENTRIES as u64;
+pub(crate) const O_CMD_ADDR_LO: u64 = offset::CMD_RING_ADDR_LO as u64;
+pub(crate) const O_CMD_ADDR_HI: u64 = offset::CMD_RING_ADDR_HI as u64;
+pub(crate) const O_DOORBELL: u64 = offset::CMD_DOORBELL as u64;
+pub(crate) const O_EVT_ADDR_LO: u64 = offset::EVT_RING_ADDR_LO as u64;
+pub(crate) const O_EVT_ADDR_HI: u64 = offset::EVT_RING_ADDR_HI as u64;
+pub(crate) const O_EVT_ENTRIES: u64 = offset::EVT_RING_ENTRIES as u64;
+pub(crate) const O_EVT_CONSUMER: u64 = offset::EVT_CONSUMER as u64;
+pub(crate) const O_CONTROL: u64 = offset::CONTROL as u64;
+pub(crate) const O_ERRORS: u64 = offset::ERRORS as u64;
+pub(crate) const REG_SPACE: u64 = 1 << REG_ADDR_BITS;
+const _: () = assert!(READ_LATENCY == 2, "the read addresses the core in Read1, takes its data in Read3");
+
+/// Golden model of [`BarRegs`]: the ring registers and what a read returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BarModel {
+    /// CMD_RING_ENTRIES.
+    pub cmd_entries: u32,
+    /// CMD_RING_ADDR_HI:LO.
+    pub cmd_addr: u64,
+    /// Last CMD_DOORBELL written.
+    pub doorbell: u32,
+    /// EVT_RING_ADDR_HI:LO.
+    pub evt_addr: u64,
+    /// EVT_RING_ENTRIES.
+    pub evt_entries: u32,
+    /// EVT_CONSUMER.
+    pub evt_consumer: u32,
+}
+
+/// Where a write goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BarWrite {
+    /// A ring register held here (a doorbell also pulses `doorbell_write`).
+    Ring,
+    /// Forwarded to the core's register port; `true`: also a soft reset.
+    Core(bool),
+    /// Dropped (beyond the register space, or a partial write).
+    Dropped,
+}
+
+impl BarModel {
+    /// A full-word write of `v` at `off`.
+    pub fn write(&mut self, off: u32, v: u32) -> BarWrite {
+        let lo = |x: u64| (x & !0xFFFF_FFFF) | v as u64;
+        let hi = |x: u64| (x & 0xFFFF_FFFF) | (v as u64) << 32;
+        match off {
+            offset::CMD_RING_ENTRIES => self.cmd_entries = v,
+            offset::CMD_RING_ADDR_LO => self.cmd_addr = lo(self.cmd_addr),
+            offset::CMD_RING_ADDR_HI => self.cmd_addr = hi(self.cmd_addr),
+            offset::CMD_DOORBELL => self.doorbell = v,
+            offset::EVT_RING_ADDR_LO => self.evt_addr = lo(self.evt_addr),
+            offset::EVT_RING_ADDR_HI => self.evt_addr = hi(self.evt_addr),
+            offset::EVT_RING_ENTRIES => self.evt_entries = v,
+            offset::EVT_CONSUMER => self.evt_consumer = v,
+            o if (o as u64) < REG_SPACE => {
+                return BarWrite::Core(o == offset::CONTROL && v & CONTROL_SOFT_RESET != 0);
+            }
+            _ => return BarWrite::Dropped,
+        }
+        BarWrite::Ring
+    }
+
+    /// A read of `off`, given what the core's register port returns for it and the decoder's
+    /// sticky errors.
+    pub fn read(&self, off: u32, core: u32, front_errors: u32) -> u32 {
+        match off {
+            offset::CMD_RING_ENTRIES => self.cmd_entries,
+            offset::CMD_RING_ADDR_LO => self.cmd_addr as u32,
+            offset::CMD_RING_ADDR_HI => (self.cmd_addr >> 32) as u32,
+            offset::EVT_RING_ADDR_LO => self.evt_addr as u32,
+            offset::EVT_RING_ADDR_HI => (self.evt_addr >> 32) as u32,
+            offset::EVT_RING_ENTRIES => self.evt_entries,
+            offset::CMD_DOORBELL | offset::EVT_CONSUMER => 0,
+            offset::ERRORS => core | front_errors,
+            o if (o as u64) < REG_SPACE => core,
+            _ => 0,
+        }
+    }
+}
+
+/// Register block state.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+pub enum BarState {
+    /// Waiting for a write (AW and W) or a read (AR).
+    Idle,
+    /// Write response.
+    Resp,
+    /// Read: the core's register port addressed, first cycle.
+    Read1,
+    /// Read: second cycle.
+    Read2,
+    /// Read: third cycle, the core's data is there.
+    Read3,
+    /// Read data.
+    Data,
+}
+
+/// See the module docs.
+#[derive(LogicBlock, Default)]
+pub struct BarRegs {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset.
+    pub reset: Signal<In, Bit>,
+    /// Write address valid.
+    pub awvalid: Signal<In, Bit>,
+    /// Write address taken.
+    pub awready: Signal<Out, Bit>,
+    /// Byte offset in BAR 0.
+    pub awaddr: Signal<In, Bits<32>>,
+    /// Write data valid.
+    pub wvalid: Signal<In, Bit>,
+    /// Write data taken.
+    pub wready: Signal<Out, Bit>,
+    /// Write data.
+    pub wdata: Signal<In, Bits<32>>,
+    /// Byte strobes (all four needed).
+    pub wstrb: Signal<In, Bits<4>>,
+    /// Write response valid.
+    pub bvalid: Signal<Out, Bit>,
+    /// Write response taken.
+    pub bready: Signal<In, Bit>,
+    /// Write response: 0 OKAY, 2 SLVERR (partial write).
+    pub bresp: Signal<Out, Bits<2>>,
+    /// Read address valid.
+    pub arvalid: Signal<In, Bit>,
+    /// Read address taken.
+    pub arready: Signal<Out, Bit>,
+    /// Byte offset in BAR 0.
+    pub araddr: Signal<In, Bits<32>>,
+    /// Read data valid.
+    pub rvalid: Signal<Out, Bit>,
+    /// Read data taken.
+    pub rready: Signal<In, Bit>,
+    /// Read data.
+    pub rdata: Signal<Out, Bits<32>>,
+    /// Read response (always OKAY).
+    pub rresp: Signal<Out, Bits<2>>,
+    /// The core's register read data.
+    pub core_rdata: Signal<In, Bits<32>>,
+    /// The command decoder's sticky error bits.
+    pub front_errors: Signal<In, Bits<32>>,
+    /// The core's register address.
+    pub core_addr: Signal<Out, Bits<REG_ADDR_BITS>>,
+    /// The core's register write strobe.
+    pub core_write: Signal<Out, Bit>,
+    /// The core's register write data.
+    pub core_wdata: Signal<Out, Bits<32>>,
+    /// CONTROL bit 0 was written: soft reset of the front end (the core resets itself).
+    pub soft_reset: Signal<Out, Bit>,
+    /// Command ring base (host memory).
+    pub cmd_ring_base: Signal<Out, Bits<64>>,
+    /// Command ring entries - 1.
+    pub cmd_ring_mask: Signal<Out, Bits<32>>,
+    /// CMD_DOORBELL was written.
+    pub doorbell_write: Signal<Out, Bit>,
+    /// The value written.
+    pub doorbell: Signal<Out, Bits<32>>,
+    /// Event ring base (host memory).
+    pub evt_ring_base: Signal<Out, Bits<64>>,
+    /// Event ring entries - 1.
+    pub evt_ring_mask: Signal<Out, Bits<32>>,
+    /// EVT_CONSUMER.
+    pub evt_consumer: Signal<Out, Bits<32>>,
+    state: DFF<BarState>,
+    cmd_entries: DFF<Bits<32>>,
+    cmd_lo: DFF<Bits<32>>,
+    cmd_hi: DFF<Bits<32>>,
+    evt_entries: DFF<Bits<32>>,
+    evt_lo: DFF<Bits<32>>,
+    evt_hi: DFF<Bits<32>>,
+    consumer: DFF<Bits<32>>,
+    bell: DFF<Bits<32>>,
+    bell_w: DFF<Bit>,
+    soft_pulse: DFF<Bit>,
+    resp: DFF<Bits<2>>,
+    raddr: DFF<Bits<32>>,
+    rval: DFF<Bits<32>>,
+    // Forwarded write, registered.
+    fw: DFF<Bit>,
+    fw_addr: DFF<Bits<REG_ADDR_BITS>>,
+    fw_data: DFF<Bits<32>>,
+    take_w: Signal<Local, Bit>,
+}
+
+impl Logic for BarRegs {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            state,
+            cmd_entries,
+            cmd_lo,
+            cmd_hi,
+            evt_entries,
+            evt_lo,
+            evt_hi,
+            consumer,
+            bell,
+            bell_w,
+            soft_pulse,
+            resp,
+            raddr,
+            rval,
+            fw,
+            fw_addr,
+            fw_data
+        );
+        self.take_w.next = (self.state.q.val() == BarState::Idle) & self.awvalid.val() & self.wvalid.val();
+        self.awready.next = self.take_w.val();
+        self.wready.next = self.take_w.val();
+        self.arready.next = (self.state.q.val() == BarState::Idle) & !self.take_w.val();
+        self.bvalid.next = self.state.q.val() == BarState::Resp;
+        self.bresp.next = self.resp.q.val();
+        self.rvalid.next = self.state.q.val() == BarState::Data;
+        self.rdata.next = self.rval.q.val();
+        self.rresp.next = 0.into();
+        self.bell_w.d.next = false;
+        self.soft_pulse.d.next = false;
+        self.fw.d.next = false;
+        match self.state.q.val() {
+            BarState::Idle => {
+                if self.take_w.val() {
+                    self.resp.d.next = 0.into();
+                    self.state.d.next = BarState::Resp;
+                    if self.wstrb.val() != 0xF {
+                        self.resp.d.next = 2.into();
+                    } else if self.awaddr.val() == O_CMD_ENTRIES {
+                        self.cmd_entries.d.next = self.wdata.val();
+                    } else if self.awaddr.val() == O_CMD_ADDR_LO {
+                        self.cmd_lo.d.next = self.wdata.val();
+                    } else if self.awaddr.val() == O_CMD_ADDR_HI {
+                        self.cmd_hi.d.next = self.wdata.val();
+                    } else if self.awaddr.val() == O_DOORBELL {
+                        self.bell.d.next = self.wdata.val();
+                        self.bell_w.d.next = true;
+                    } else if self.awaddr.val() == O_EVT_ADDR_LO {
+                        self.evt_lo.d.next = self.wdata.val();
+                    } else if self.awaddr.val() == O_EVT_ADDR_HI {
+                        self.evt_hi.d.next = self.wdata.val();
+                    } else if self.awaddr.val() == O_EVT_ENTRIES {
+                        self.evt_entries.d.next = self.wdata.val();
+                    } else if self.awaddr.val() == O_EVT_CONSUMER {
+                        self.consumer.d.next = self.wdata.val();
+                    } else if self.awaddr.val() < REG_SPACE {
+                        self.fw.d.next = true;
+                        self.fw_addr.d.next = self.awaddr.val().get_bits::<REG_ADDR_BITS>(0);
+                        self.fw_data.d.next = self.wdata.val();
+                        if (self.awaddr.val() == O_CONTROL) & self.wdata.val().get_bit(0) {
+                            self.soft_pulse.d.next = true;
+                        }
+                    }
+                } else if self.arvalid.val() {
+                    self.raddr.d.next = self.araddr.val();
+                    self.state.d.next = BarState::Read1;
+                }
+            }
+            BarState::Resp => {
+                if self.bready.val() {
+                    self.state.d.next = BarState::Idle;
+                }
+            }
+            BarState::Read1 => {
+                self.state.d.next = BarState::Read2;
+            }
+            BarState::Read2 => {
+                self.state.d.next = BarState::Read3;
+            }
+            BarState::Read3 => {
+                // The core's data for the address presented in Read1.
+                self.rval.d.next = self.core_rdata.val();
+                if self.raddr.q.val() == O_ERRORS {
+                    self.rval.d.next = self.core_rdata.val() | self.front_errors.val();
+                }
+                if self.raddr.q.val() >= REG_SPACE {
+                    self.rval.d.next = 0.into();
+                }
+                if (self.raddr.q.val() == O_DOORBELL) | (self.raddr.q.val() == O_EVT_CONSUMER) {
+                    self.rval.d.next = 0.into();
+                }
+                if self.raddr.q.val() == O_CMD_ENTRIES {
+                    self.rval.d.next = self.cmd_entries.q.val();
+                }
+                if self.raddr.q.val() == O_CMD_ADDR_LO {
+                    self.rval.d.next = self.cmd_lo.q.val();
+                }
+                if self.raddr.q.val() == O_CMD_ADDR_HI {
+                    self.rval.d.next = self.cmd_hi.q.val();
+                }
+                if self.raddr.q.val() == O_EVT_ADDR_LO {
+                    self.rval.d.next = self.evt_lo.q.val();
+                }
+                if self.raddr.q.val() == O_EVT_ADDR_HI {
+                    self.rval.d.next = self.evt_hi.q.val();
+                }
+                if self.raddr.q.val() == O_EVT_ENTRIES {
+                    self.rval.d.next = self.evt_entries.q.val();
+                }
+                self.state.d.next = BarState::Data;
+            }
+            BarState::Data => {
+                if self.rready.val() {
+                    self.state.d.next = BarState::Idle;
+                }
+            }
+        }
+        // The core's port: the forwarded write for one cycle, else the read address.
+        self.core_addr.next = self.raddr.q.val().get_bits::<REG_ADDR_BITS>(0);
+        self.core_write.next = self.fw.q.val();
+        self.core_wdata.next = self.fw_data.q.val();
+        if self.fw.q.val() {
+            self.core_addr.next = self.fw_addr.q.val();
+        }
+        self.soft_reset.next = self.soft_pulse.q.val();
+        self.cmd_ring_base.next =
+            bit_cast::<64, 32>(self.cmd_lo.q.val()) | (bit_cast::<64, 32>(self.cmd_hi.q.val()) << 32);
+        self.cmd_ring_mask.next = self.cmd_entries.q.val() - 1;
+        self.doorbell_write.next = self.bell_w.q.val();
+        self.doorbell.next = self.bell.q.val();
+        self.evt_ring_base.next =
+            bit_cast::<64, 32>(self.evt_lo.q.val()) | (bit_cast::<64, 32>(self.evt_hi.q.val()) << 32);
+        self.evt_ring_mask.next = self.evt_entries.q.val() - 1;
+        self.evt_consumer.next = self.consumer.q.val();
+        if self.reset.val() {
+            self.state.d.next = BarState::Idle;
+            self.cmd_entries.d.next = 0.into();
+            self.cmd_lo.d.next = 0.into();
+            self.cmd_hi.d.next = 0.into();
+            self.evt_entries.d.next = 0.into();
+            self.evt_lo.d.next = 0.into();
+            self.evt_hi.d.next = 0.into();
+            self.consumer.d.next = 0.into();
+            self.bell.d.next = 0.into();
+        }
+    }
+}

@@ -1,0 +1,740 @@
+//! Command decoder: 64-byte command entries from the [`crate::front::cmd_reader::CmdReader`]
+//! in, the scan core's commands out, and one job per event-producing entry for the
+//! [`crate::front::evt_packer::EvtPacker`].
+//!
+//! ```text
+//!  cmd_* beats ──> entry register (8 beats) ──> check: decodes? sequence? ranges?
+//!                                                 │ bad ──> job Error (BAD_ENTRY, SEQ_GAP, *_RANGE)
+//!                                                 │ fence ─> job Fence
+//!                                                 │ tick / batch last / scan full ─> job Tick|Full, then
+//!                                                 └─> core commands, one per core_ready:
+//!  Tick:        SET_PRICE asset side, SET_PRICE liability side, SCAN_ASSET [, SCAN_FULL if stale]
+//!  BatchTick:   SET_PRICE x 2 [, SCAN_FULL if last]       ScanFull: SCAN_FULL
+//!  AccountTerms: WRITE_TERM slot_base .. slot_base + count, then zeros to slot 15 if clear_rest
+//!  AccountRemove: WRITE_TERM zero, slots 0..=15          Params: SET_PARAMS
+//! ```
+//!
+//! It does what the emulated card's `execute` does (`sim/src/card/serve.rs` with the rust-hdl
+//! core behind it, `sim/src/card/hdl.rs`), in the same order: an entry that does not decode
+//! (exactly [`crate::abi::Command::decode_words`]'s rules) is answered with an `Error` event,
+//! `BAD_ENTRY`, detail word 0, and leaves the expected sequence number alone; then an entry
+//! whose sequence number is not the expected one gets `SEQ_GAP` with the expected number as
+//! detail, is not executed, and the count restarts after it; then the card's own limits
+//! (account below [`CARD_ACCOUNTS`], assets below [`CARD_ASSETS`], parameters in range) give
+//! `ACCOUNT_RANGE`, `ASSET_RANGE` or `PARAMS_RANGE` with the offending value. So the decoder
+//! keeps its own expected sequence number (the reader's `cmd_seq_gap` is taken before decoding
+//! and is only a diagnostic here). The core never sees a command out of its range.
+//!
+//! `stale`: once terms were written, the bitmap words the packer keeps may mix a rescanned
+//! group with one whose terms changed since, so the next tick also runs a full scan (the job's
+//! `refresh`), as the emulated card does; a full scan clears it.
+//!
+//! Ordering: a scan's job is handed over before its first core command, and the packer takes a
+//! job only when the previous one's events are all out, so events leave in command order; a
+//! fence's `FenceDone` follows every earlier event.
+//!
+//! Cycle behaviour: 8 cycles to take an entry (one beat each, `cmd_ready` high while
+//! collecting), one to check it, one for the job handshake (when there is a job), then one core
+//! command per `core_ready` cycle.
+//!
+//! Inputs: `clock`, `reset` (synchronous: state, expected sequence number and sticky errors to
+//! 0; `stale` is kept, as the emulated card keeps its engine across a soft reset), the command
+//! port (`cmd_valid`, `cmd_data`, `cmd_last`), `core_ready`, `job_ready`.
+//!
+//! Outputs: `cmd_ready`, the core's command port (`core_valid`, `core_op`, `core_addr`,
+//! `core_sub`, `core_data0`, `core_data1`, see [`crate::golden::cmd_fields`]), the job port
+//! (`job_valid`, `job_kind`, `job_seq`, `job_arg`, `job_detail`, `job_refresh`), `scan_start`
+//! (the core took the job's last scan command this cycle), `errors` (sticky error bits),
+//! `entries` (entries taken, free-running). Golden model: [`DecoderModel`].
+
+use crate::abi::config::{CARD_ACCOUNTS, CARD_ASSETS, TERM_SLOTS};
+use crate::abi::regs::error_bit;
+use crate::abi::ring::{RING_ENTRY_WORDS, cmd_kind};
+use crate::abi::widths::Coeff;
+use crate::abi::{Command, PriceEntry};
+use crate::golden::{CoreCmd, op};
+use rust_hdl::prelude::*;
+
+/// Job kinds on `job_kind`.
+pub mod job_kind {
+    /// An `Error` event: `job_arg` the error bits, `job_detail` the offending value.
+    pub const ERROR: u64 = 0;
+    /// A `FenceDone` event: `job_arg` the token.
+    pub const FENCE: u64 = 1;
+    /// An incremental scan's `ChangedWords` and `ScanDone`: `job_arg` the asset.
+    pub const TICK: u64 = 2;
+    /// A full scan's `Bitmap` events and `ScanDone`.
+    pub const FULL: u64 = 3;
+}
+
+/// A job for the event packer: what to answer the entry with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Job {
+    /// [`job_kind`].
+    pub kind: u64,
+    /// The entry's sequence number (word 1).
+    pub seq: u32,
+    /// Error bits, fence token or asset.
+    pub arg: u32,
+    /// Error detail.
+    pub detail: u32,
+    /// Tick: a full scan follows the incremental one, and every bitmap word is reported.
+    pub refresh: bool,
+}
+
+/// Golden model of [`CmdDecoder`].
+#[derive(Clone, Debug, Default)]
+pub struct DecoderModel {
+    /// Expected sequence number.
+    pub expect: u32,
+    /// Terms written since the last full scan.
+    pub stale: bool,
+    /// Sticky error bits.
+    pub errors: u32,
+}
+
+impl DecoderModel {
+    fn error(&mut self, seq: u32, bits: u32, detail: u32) -> (Vec<CoreCmd>, Option<Job>) {
+        self.errors |= bits;
+        (vec![], Some(Job { kind: job_kind::ERROR, seq, arg: bits, detail, refresh: false }))
+    }
+
+    fn prices(asset: u16, p: PriceEntry) -> [CoreCmd; 2] {
+        [
+            CoreCmd::SetPrice { asset, liability: false, spot: p.spot.asset, stressed: p.stressed.asset },
+            CoreCmd::SetPrice {
+                asset,
+                liability: true,
+                spot: p.spot.liability,
+                stressed: p.stressed.liability,
+            },
+        ]
+    }
+
+    /// Takes one entry: the core commands it becomes and its job, if any.
+    pub fn entry(&mut self, w: &[u32; RING_ENTRY_WORDS]) -> (Vec<CoreCmd>, Option<Job>) {
+        let (seq, cmd) = match Command::decode_words(w) {
+            Ok(x) => x,
+            Err(_) => return self.error(w[1], error_bit::BAD_ENTRY, w[0]),
+        };
+        if seq != self.expect {
+            let expect = self.expect;
+            self.expect = seq.wrapping_add(1);
+            return self.error(seq, error_bit::SEQ_GAP, expect);
+        }
+        self.expect = seq.wrapping_add(1);
+        let job = |kind, arg, refresh| Some(Job { kind, seq, arg, detail: 0, refresh });
+        match cmd {
+            Command::Tick { asset, price } => {
+                if asset as usize >= CARD_ASSETS {
+                    return self.error(seq, error_bit::ASSET_RANGE, asset as u32);
+                }
+                let refresh = std::mem::take(&mut self.stale);
+                let mut c = Self::prices(asset, price).to_vec();
+                c.push(CoreCmd::ScanAsset { asset });
+                if refresh {
+                    c.push(CoreCmd::ScanFull);
+                }
+                (c, job(job_kind::TICK, asset as u32, refresh))
+            }
+            Command::BatchTick { asset, price, last } => {
+                if asset as usize >= CARD_ASSETS {
+                    return self.error(seq, error_bit::ASSET_RANGE, asset as u32);
+                }
+                let mut c = Self::prices(asset, price).to_vec();
+                if last {
+                    self.stale = false;
+                    c.push(CoreCmd::ScanFull);
+                    return (c, job(job_kind::FULL, 0, false));
+                }
+                (c, None)
+            }
+            Command::ScanFull => {
+                self.stale = false;
+                (vec![CoreCmd::ScanFull], job(job_kind::FULL, 0, false))
+            }
+            Command::AccountTerms { account, slot_base, count, clear_rest, terms } => {
+                if account as usize >= CARD_ACCOUNTS {
+                    return self.error(seq, error_bit::ACCOUNT_RANGE, account);
+                }
+                let used = &terms[..count as usize];
+                if let Some(t) = used.iter().find(|t| t.asset as usize >= CARD_ASSETS) {
+                    return self.error(seq, error_bit::ASSET_RANGE, t.asset as u32);
+                }
+                self.stale = true;
+                let end = if clear_rest { TERM_SLOTS } else { slot_base as usize + count as usize };
+                let c = (slot_base as usize..end)
+                    .map(|s| CoreCmd::WriteTerm {
+                        account: account as u16,
+                        slot: s as u8,
+                        term: used.get(s - slot_base as usize).copied().unwrap_or_default(),
+                    })
+                    .collect();
+                (c, None)
+            }
+            Command::AccountRemove { account } => {
+                if account as usize >= CARD_ACCOUNTS {
+                    return self.error(seq, error_bit::ACCOUNT_RANGE, account);
+                }
+                self.stale = true;
+                let c = (0..TERM_SLOTS)
+                    .map(|s| CoreCmd::WriteTerm {
+                        account: account as u16,
+                        slot: s as u8,
+                        term: Coeff::default(),
+                    })
+                    .collect();
+                (c, None)
+            }
+            Command::Params { active_accounts, term_slots } => {
+                if active_accounts as usize > CARD_ACCOUNTS {
+                    return self.error(seq, error_bit::PARAMS_RANGE, active_accounts);
+                }
+                if !(1..=TERM_SLOTS as u32).contains(&term_slots) {
+                    return self.error(seq, error_bit::PARAMS_RANGE, term_slots);
+                }
+                (vec![CoreCmd::SetParams { accounts: active_accounts, slots: term_slots }], None)
+            }
+            Command::Fence { token } => (vec![], job(job_kind::FENCE, token, false)),
+        }
+    }
+}
+
+/// Decoder state.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+pub enum DecodeState {
+    /// Taking the entry's beats.
+    Collect,
+    /// Checking the entry.
+    Check,
+    /// Handing the job to the packer.
+    Job,
+    /// Sending core commands.
+    Issue,
+}
+
+/// Program run in [`DecodeState::Issue`].
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+pub enum Program {
+    /// Nothing.
+    None,
+    /// Two price writes, then the scan(s) or nothing.
+    Prices,
+    /// Term writes, `slot` up to `slot_end`.
+    Terms,
+    /// One SET_PARAMS.
+    Params,
+    /// One SCAN_FULL.
+    Full,
+}
+
+pub(crate) const ASSET_LIMIT: u64 = CARD_ASSETS as u64;
+pub(crate) const ACCOUNT_LIMIT: u64 = CARD_ACCOUNTS as u64;
+pub(crate) const SLOTS: u64 = TERM_SLOTS as u64;
+// The bit pattern of i32::MIN, the one coefficient the ring format refuses.
+pub(crate) const COEFF_I32_MIN: u64 = 0x8000_0000;
+pub(crate) const K_TICK: u64 = cmd_kind::TICK as u64;
+pub(crate) const K_BATCH_TICK: u64 = cmd_kind::BATCH_TICK as u64;
+pub(crate) const K_ACCOUNT_TERMS: u64 = cmd_kind::ACCOUNT_TERMS as u64;
+pub(crate) const K_ACCOUNT_REMOVE: u64 = cmd_kind::ACCOUNT_REMOVE as u64;
+pub(crate) const K_PARAMS: u64 = cmd_kind::PARAMS as u64;
+pub(crate) const K_FENCE: u64 = cmd_kind::FENCE as u64;
+pub(crate) const K_SCAN_FULL: u64 = cmd_kind::SCAN_FULL as u64;
+pub(crate) const E_BAD_ENTRY: u64 = error_bit::BAD_ENTRY as u64;
+pub(crate) const E_SEQ_GAP: u64 = error_bit::SEQ_GAP as u64;
+pub(crate) const E_ASSET_RANGE: u64 = error_bit::ASSET_RANGE as u64;
+pub(crate) const E_PARAMS_RANGE: u64 = error_bit::PARAMS_RANGE as u64;
+pub(crate) const E_ACCOUNT_RANGE: u64 = error_bit::ACCOUNT_RANGE as u64;
+
+/// See the module docs.
+#[derive(LogicBlock, Default)]
+pub struct CmdDecoder {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset.
+    pub reset: Signal<In, Bit>,
+    /// A command beat is on `cmd_data`.
+    pub cmd_valid: Signal<In, Bit>,
+    /// The decoder takes it.
+    pub cmd_ready: Signal<Out, Bit>,
+    /// Entry words `2k` (bits 31:0) and `2k + 1` (bits 63:32) in beat `k`.
+    pub cmd_data: Signal<In, Bits<64>>,
+    /// Beat 7.
+    pub cmd_last: Signal<In, Bit>,
+    /// A command is on the core's port.
+    pub core_valid: Signal<Out, Bit>,
+    /// The core takes it.
+    pub core_ready: Signal<In, Bit>,
+    /// Opcode ([`op`]).
+    pub core_op: Signal<Out, Bits<3>>,
+    /// Asset or account.
+    pub core_addr: Signal<Out, Bits<16>>,
+    /// Slot or price side.
+    pub core_sub: Signal<Out, Bits<8>>,
+    /// Spot price, coefficient or active accounts.
+    pub core_data0: Signal<Out, Bits<32>>,
+    /// Stressed price, term asset or active slots.
+    pub core_data1: Signal<Out, Bits<32>>,
+    /// A job is on the job port.
+    pub job_valid: Signal<Out, Bit>,
+    /// The packer takes it.
+    pub job_ready: Signal<In, Bit>,
+    /// [`job_kind`].
+    pub job_kind: Signal<Out, Bits<2>>,
+    /// The entry's sequence number.
+    pub job_seq: Signal<Out, Bits<32>>,
+    /// Error bits, token or asset.
+    pub job_arg: Signal<Out, Bits<32>>,
+    /// Error detail.
+    pub job_detail: Signal<Out, Bits<32>>,
+    /// Tick with a full scan after the incremental one.
+    pub job_refresh: Signal<Out, Bit>,
+    /// The core took the job's last scan command.
+    pub scan_start: Signal<Out, Bit>,
+    /// Sticky error bits.
+    pub errors: Signal<Out, Bits<32>>,
+    /// Entries taken (free-running).
+    pub entries: Signal<Out, Bits<32>>,
+    state: DFF<DecodeState>,
+    prog: DFF<Program>,
+    // The entry, beat 0 in e0 once collected (a shift register: beats come in order).
+    e0: DFF<Bits<64>>,
+    e1: DFF<Bits<64>>,
+    e2: DFF<Bits<64>>,
+    e3: DFF<Bits<64>>,
+    e4: DFF<Bits<64>>,
+    e5: DFF<Bits<64>>,
+    e6: DFF<Bits<64>>,
+    e7: DFF<Bits<64>>,
+    exp_seq: DFF<Bits<32>>,
+    stale: DFF<Bit>,
+    errs: DFF<Bits<32>>,
+    count: DFF<Bits<32>>,
+    // Job register.
+    j_kind: DFF<Bits<2>>,
+    j_seq: DFF<Bits<32>>,
+    j_arg: DFF<Bits<32>>,
+    j_detail: DFF<Bits<32>>,
+    j_refresh: DFF<Bit>,
+    // Issue program state: step of the price program, slot range of the term program, the
+    // scans after the prices.
+    step: DFF<Bits<2>>,
+    scan_asset: DFF<Bit>,
+    scan_full: DFF<Bit>,
+    slot: DFF<Bits<5>>,
+    slot_end: DFF<Bits<5>>,
+    // The terms, shifted down one per term written (zero once past `count`).
+    tc0: DFF<Bits<32>>,
+    tc1: DFF<Bits<32>>,
+    tc2: DFF<Bits<32>>,
+    tc3: DFF<Bits<32>>,
+    tc4: DFF<Bits<32>>,
+    tc5: DFF<Bits<32>>,
+    tc6: DFF<Bits<32>>,
+    tc7: DFF<Bits<32>>,
+    ta: DFF<Bits<128>>,
+    // Decoded fields of the entry (combinational from e0..e7).
+    w0: Signal<Local, Bits<32>>,
+    w1: Signal<Local, Bits<32>>,
+    w2: Signal<Local, Bits<32>>,
+    w3: Signal<Local, Bits<32>>,
+    kind: Signal<Local, Bits<8>>,
+    flags: Signal<Local, Bits<8>>,
+    zero7: Signal<Local, Bit>,
+    zero4: Signal<Local, Bit>,
+    zero3: Signal<Local, Bit>,
+    zero2: Signal<Local, Bit>,
+    t_base: Signal<Local, Bits<8>>,
+    t_count: Signal<Local, Bits<8>>,
+    t_end: Signal<Local, Bits<9>>,
+    t_junk: Signal<Local, Bit>,
+    t_min: Signal<Local, Bit>,
+    t_asset_bad: Signal<Local, Bit>,
+    t_asset: Signal<Local, Bits<16>>,
+    bad: Signal<Local, Bit>,
+    last_cmd: Signal<Local, Bit>,
+    is_scan: Signal<Local, Bit>,
+}
+
+impl Logic for CmdDecoder {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, state, prog, e0, e1, e2, e3, e4, e5, e6, e7, exp_seq, stale, errs, count, j_kind,
+            j_seq, j_arg, j_detail, j_refresh, step, scan_asset, scan_full, slot, slot_end, tc0, tc1, tc2,
+            tc3, tc4, tc5, tc6, tc7, ta
+        );
+        // Words of the entry.
+        self.w0.next = self.e0.q.val().get_bits::<32>(0);
+        self.w1.next = self.e0.q.val().get_bits::<32>(32);
+        self.w2.next = self.e1.q.val().get_bits::<32>(0);
+        self.w3.next = self.e1.q.val().get_bits::<32>(32);
+        self.kind.next = self.w0.val().get_bits::<8>(0);
+        self.flags.next = self.w0.val().get_bits::<8>(8);
+        self.zero7.next = (self.e3.q.val().get_bits::<32>(32) == 0)
+            & (self.e4.q.val() == 0)
+            & (self.e5.q.val() == 0)
+            & (self.e6.q.val() == 0)
+            & (self.e7.q.val() == 0);
+        self.zero4.next =
+            self.zero7.val() & (self.e2.q.val() == 0) & (self.e3.q.val().get_bits::<32>(0) == 0);
+        self.zero3.next = self.zero4.val() & (self.w3.val() == 0);
+        self.zero2.next = self.zero3.val() & (self.w2.val() == 0);
+        // AccountTerms fields: slot_base, count, the terms at and beyond `count` all zero, no
+        // coefficient i32::MIN, the first used term whose asset is beyond the price table.
+        self.t_base.next = self.w3.val().get_bits::<8>(0);
+        self.t_count.next = self.w3.val().get_bits::<8>(8);
+        self.t_end.next = bit_cast::<9, 8>(self.w3.val().get_bits::<8>(0))
+            + bit_cast::<9, 8>(self.w3.val().get_bits::<8>(8));
+        self.t_junk.next = false;
+        if (self.t_count.val() <= 0)
+            & ((self.e2.q.val().get_bits::<32>(0) != 0) | (self.e6.q.val().get_bits::<16>(0) != 0))
+        {
+            self.t_junk.next = true;
+        }
+        if (self.t_count.val() <= 1)
+            & ((self.e2.q.val().get_bits::<32>(32) != 0) | (self.e6.q.val().get_bits::<16>(16) != 0))
+        {
+            self.t_junk.next = true;
+        }
+        if (self.t_count.val() <= 2)
+            & ((self.e3.q.val().get_bits::<32>(0) != 0) | (self.e6.q.val().get_bits::<16>(32) != 0))
+        {
+            self.t_junk.next = true;
+        }
+        if (self.t_count.val() <= 3)
+            & ((self.e3.q.val().get_bits::<32>(32) != 0) | (self.e6.q.val().get_bits::<16>(48) != 0))
+        {
+            self.t_junk.next = true;
+        }
+        if (self.t_count.val() <= 4)
+            & ((self.e4.q.val().get_bits::<32>(0) != 0) | (self.e7.q.val().get_bits::<16>(0) != 0))
+        {
+            self.t_junk.next = true;
+        }
+        if (self.t_count.val() <= 5)
+            & ((self.e4.q.val().get_bits::<32>(32) != 0) | (self.e7.q.val().get_bits::<16>(16) != 0))
+        {
+            self.t_junk.next = true;
+        }
+        if (self.t_count.val() <= 6)
+            & ((self.e5.q.val().get_bits::<32>(0) != 0) | (self.e7.q.val().get_bits::<16>(32) != 0))
+        {
+            self.t_junk.next = true;
+        }
+        if (self.t_count.val() <= 7)
+            & ((self.e5.q.val().get_bits::<32>(32) != 0) | (self.e7.q.val().get_bits::<16>(48) != 0))
+        {
+            self.t_junk.next = true;
+        }
+        self.t_min.next = (self.e2.q.val().get_bits::<32>(0) == COEFF_I32_MIN)
+            | (self.e2.q.val().get_bits::<32>(32) == COEFF_I32_MIN)
+            | (self.e3.q.val().get_bits::<32>(0) == COEFF_I32_MIN)
+            | (self.e3.q.val().get_bits::<32>(32) == COEFF_I32_MIN)
+            | (self.e4.q.val().get_bits::<32>(0) == COEFF_I32_MIN)
+            | (self.e4.q.val().get_bits::<32>(32) == COEFF_I32_MIN)
+            | (self.e5.q.val().get_bits::<32>(0) == COEFF_I32_MIN)
+            | (self.e5.q.val().get_bits::<32>(32) == COEFF_I32_MIN);
+        // Unused terms are zero (checked above), so the first asset out of range among all
+        // eight is the first among the used ones; last to first, so the first one wins.
+        self.t_asset_bad.next = false;
+        self.t_asset.next = 0.into();
+        if self.e7.q.val().get_bits::<16>(48) >= ASSET_LIMIT {
+            self.t_asset_bad.next = true;
+            self.t_asset.next = self.e7.q.val().get_bits::<16>(48);
+        }
+        if self.e7.q.val().get_bits::<16>(32) >= ASSET_LIMIT {
+            self.t_asset_bad.next = true;
+            self.t_asset.next = self.e7.q.val().get_bits::<16>(32);
+        }
+        if self.e7.q.val().get_bits::<16>(16) >= ASSET_LIMIT {
+            self.t_asset_bad.next = true;
+            self.t_asset.next = self.e7.q.val().get_bits::<16>(16);
+        }
+        if self.e7.q.val().get_bits::<16>(0) >= ASSET_LIMIT {
+            self.t_asset_bad.next = true;
+            self.t_asset.next = self.e7.q.val().get_bits::<16>(0);
+        }
+        if self.e6.q.val().get_bits::<16>(48) >= ASSET_LIMIT {
+            self.t_asset_bad.next = true;
+            self.t_asset.next = self.e6.q.val().get_bits::<16>(48);
+        }
+        if self.e6.q.val().get_bits::<16>(32) >= ASSET_LIMIT {
+            self.t_asset_bad.next = true;
+            self.t_asset.next = self.e6.q.val().get_bits::<16>(32);
+        }
+        if self.e6.q.val().get_bits::<16>(16) >= ASSET_LIMIT {
+            self.t_asset_bad.next = true;
+            self.t_asset.next = self.e6.q.val().get_bits::<16>(16);
+        }
+        if self.e6.q.val().get_bits::<16>(0) >= ASSET_LIMIT {
+            self.t_asset_bad.next = true;
+            self.t_asset.next = self.e6.q.val().get_bits::<16>(0);
+        }
+        // Does the entry decode? (Command::decode_words's rules, kind by kind.)
+        self.bad.next = true;
+        if self.w0.val().get_bits::<16>(16) == 0 {
+            if (self.kind.val() == K_TICK) | (self.kind.val() == K_BATCH_TICK) {
+                self.bad.next = !(((self.flags.val() == 0)
+                    | ((self.flags.val() == 1) & (self.kind.val() == K_BATCH_TICK)))
+                    & self.zero7.val()
+                    & (self.w2.val().get_bits::<16>(16) == 0));
+            }
+            if self.kind.val() == K_ACCOUNT_TERMS {
+                self.bad.next = !((self.flags.val() <= 1)
+                    & (self.w3.val().get_bits::<16>(16) == 0)
+                    & (self.t_count.val() <= 8)
+                    & (self.t_end.val() <= SLOTS)
+                    & !self.t_junk.val()
+                    & !self.t_min.val());
+            }
+            if (self.kind.val() == K_ACCOUNT_REMOVE) | (self.kind.val() == K_FENCE) {
+                self.bad.next = !((self.flags.val() == 0) & self.zero3.val());
+            }
+            if self.kind.val() == K_PARAMS {
+                self.bad.next = !((self.flags.val() == 0) & self.zero4.val());
+            }
+            if self.kind.val() == K_SCAN_FULL {
+                self.bad.next = !((self.flags.val() == 0) & self.zero2.val());
+            }
+        }
+
+        // Core command of the current program step.
+        self.core_valid.next = false;
+        self.core_op.next = op::NOP.into();
+        self.core_addr.next = 0.into();
+        self.core_sub.next = 0.into();
+        self.core_data0.next = 0.into();
+        self.core_data1.next = 0.into();
+        self.last_cmd.next = true;
+        self.is_scan.next = false;
+        match self.prog.q.val() {
+            Program::None => {}
+            Program::Prices => {
+                self.core_addr.next = self.w2.val().get_bits::<16>(0);
+                if self.step.q.val() == 0 {
+                    self.core_op.next = op::SET_PRICE.into();
+                    self.core_data0.next = self.w3.val();
+                    self.core_data1.next = self.e2.q.val().get_bits::<32>(32);
+                    self.last_cmd.next = false;
+                }
+                if self.step.q.val() == 1 {
+                    self.core_op.next = op::SET_PRICE.into();
+                    self.core_sub.next = 1.into();
+                    self.core_data0.next = self.e2.q.val().get_bits::<32>(0);
+                    self.core_data1.next = self.e3.q.val().get_bits::<32>(0);
+                    self.last_cmd.next = !self.scan_asset.q.val() & !self.scan_full.q.val();
+                }
+                if self.step.q.val() == 2 {
+                    self.is_scan.next = true;
+                    if self.scan_asset.q.val() {
+                        self.core_op.next = op::SCAN_ASSET.into();
+                        self.last_cmd.next = !self.scan_full.q.val();
+                    } else {
+                        self.core_op.next = op::SCAN_FULL.into();
+                        self.core_addr.next = 0.into();
+                    }
+                }
+                if self.step.q.val() == 3 {
+                    self.is_scan.next = true;
+                    self.core_op.next = op::SCAN_FULL.into();
+                    self.core_addr.next = 0.into();
+                }
+            }
+            Program::Terms => {
+                self.core_op.next = op::WRITE_TERM.into();
+                self.core_addr.next = self.w2.val().get_bits::<16>(0);
+                self.core_sub.next = bit_cast::<8, 5>(self.slot.q.val());
+                self.core_data0.next = self.tc0.q.val();
+                self.core_data1.next = bit_cast::<32, 16>(self.ta.q.val().get_bits::<16>(0));
+                self.last_cmd.next = (self.slot.q.val() + 1) == self.slot_end.q.val();
+            }
+            Program::Params => {
+                self.core_op.next = op::SET_PARAMS.into();
+                self.core_data0.next = self.w2.val();
+                self.core_data1.next = self.w3.val();
+            }
+            Program::Full => {
+                self.core_op.next = op::SCAN_FULL.into();
+                self.is_scan.next = true;
+            }
+        }
+        self.scan_start.next = false;
+        self.cmd_ready.next = false;
+        self.job_valid.next = false;
+
+        match self.state.q.val() {
+            DecodeState::Collect => {
+                self.cmd_ready.next = true;
+                if self.cmd_valid.val() {
+                    self.e7.d.next = self.cmd_data.val();
+                    self.e6.d.next = self.e7.q.val();
+                    self.e5.d.next = self.e6.q.val();
+                    self.e4.d.next = self.e5.q.val();
+                    self.e3.d.next = self.e4.q.val();
+                    self.e2.d.next = self.e3.q.val();
+                    self.e1.d.next = self.e2.q.val();
+                    self.e0.d.next = self.e1.q.val();
+                    if self.cmd_last.val() {
+                        self.count.d.next = self.count.q.val() + 1;
+                        self.state.d.next = DecodeState::Check;
+                    }
+                }
+            }
+            DecodeState::Check => {
+                self.j_seq.d.next = self.w1.val();
+                self.j_arg.d.next = 0.into();
+                self.j_detail.d.next = 0.into();
+                self.j_refresh.d.next = false;
+                self.prog.d.next = Program::None;
+                self.step.d.next = 0.into();
+                self.scan_asset.d.next = false;
+                self.scan_full.d.next = false;
+                // Loaded for every kind; used by the term program only.
+                self.tc0.d.next = self.e2.q.val().get_bits::<32>(0);
+                self.tc1.d.next = self.e2.q.val().get_bits::<32>(32);
+                self.tc2.d.next = self.e3.q.val().get_bits::<32>(0);
+                self.tc3.d.next = self.e3.q.val().get_bits::<32>(32);
+                self.tc4.d.next = self.e4.q.val().get_bits::<32>(0);
+                self.tc5.d.next = self.e4.q.val().get_bits::<32>(32);
+                self.tc6.d.next = self.e5.q.val().get_bits::<32>(0);
+                self.tc7.d.next = self.e5.q.val().get_bits::<32>(32);
+                self.ta.d.next =
+                    bit_cast::<128, 64>(self.e6.q.val()) | (bit_cast::<128, 64>(self.e7.q.val()) << 64);
+                self.slot.d.next = bit_cast::<5, 8>(self.t_base.val());
+                self.slot_end.d.next = bit_cast::<5, 9>(self.t_end.val());
+                if self.flags.val().get_bit(0) {
+                    self.slot_end.d.next = SLOTS.into();
+                }
+                self.j_kind.d.next = job_kind::ERROR.into();
+                self.state.d.next = DecodeState::Job;
+                if self.bad.val() {
+                    self.j_arg.d.next = E_BAD_ENTRY.into();
+                    self.j_detail.d.next = self.w0.val();
+                } else if self.w1.val() != self.exp_seq.q.val() {
+                    self.j_arg.d.next = E_SEQ_GAP.into();
+                    self.j_detail.d.next = self.exp_seq.q.val();
+                    self.exp_seq.d.next = self.w1.val() + 1;
+                } else {
+                    self.exp_seq.d.next = self.w1.val() + 1;
+                    if (self.kind.val() == K_TICK) | (self.kind.val() == K_BATCH_TICK) {
+                        if self.w2.val() >= ASSET_LIMIT {
+                            self.j_arg.d.next = E_ASSET_RANGE.into();
+                            self.j_detail.d.next = self.w2.val();
+                        } else {
+                            self.prog.d.next = Program::Prices;
+                            self.j_arg.d.next = self.w2.val();
+                            if self.kind.val() == K_TICK {
+                                self.j_kind.d.next = job_kind::TICK.into();
+                                self.scan_asset.d.next = true;
+                                self.scan_full.d.next = self.stale.q.val();
+                                self.j_refresh.d.next = self.stale.q.val();
+                                self.stale.d.next = false;
+                            } else if self.flags.val().get_bit(0) {
+                                self.j_kind.d.next = job_kind::FULL.into();
+                                self.j_arg.d.next = 0.into();
+                                self.scan_full.d.next = true;
+                                self.stale.d.next = false;
+                            } else {
+                                self.state.d.next = DecodeState::Issue;
+                            }
+                        }
+                    }
+                    if self.kind.val() == K_SCAN_FULL {
+                        self.prog.d.next = Program::Full;
+                        self.j_kind.d.next = job_kind::FULL.into();
+                        self.stale.d.next = false;
+                    }
+                    if self.kind.val() == K_FENCE {
+                        self.j_kind.d.next = job_kind::FENCE.into();
+                        self.j_arg.d.next = self.w2.val();
+                    }
+                    if self.kind.val() == K_PARAMS {
+                        if self.w2.val() > ACCOUNT_LIMIT {
+                            self.j_arg.d.next = E_PARAMS_RANGE.into();
+                            self.j_detail.d.next = self.w2.val();
+                        } else if (self.w3.val() == 0) | (self.w3.val() > SLOTS) {
+                            self.j_arg.d.next = E_PARAMS_RANGE.into();
+                            self.j_detail.d.next = self.w3.val();
+                        } else {
+                            self.prog.d.next = Program::Params;
+                            self.state.d.next = DecodeState::Issue;
+                        }
+                    }
+                    if (self.kind.val() == K_ACCOUNT_TERMS) | (self.kind.val() == K_ACCOUNT_REMOVE) {
+                        if self.w2.val() >= ACCOUNT_LIMIT {
+                            self.j_arg.d.next = E_ACCOUNT_RANGE.into();
+                            self.j_detail.d.next = self.w2.val();
+                        } else if self.t_asset_bad.val() & (self.kind.val() == K_ACCOUNT_TERMS) {
+                            self.j_arg.d.next = E_ASSET_RANGE.into();
+                            self.j_detail.d.next = bit_cast::<32, 16>(self.t_asset.val());
+                        } else {
+                            self.stale.d.next = true;
+                            self.prog.d.next = Program::Terms;
+                            self.state.d.next = DecodeState::Issue;
+                            if self.kind.val() == K_ACCOUNT_REMOVE {
+                                // Every slot, zero terms (the entry's words 3.. are zero).
+                                self.slot.d.next = 0.into();
+                                self.slot_end.d.next = SLOTS.into();
+                            } else if ((self.t_count.val() == 0) & !self.flags.val().get_bit(0))
+                                | ((self.t_base.val() == SLOTS) & self.flags.val().get_bit(0))
+                            {
+                                // Nothing to write.
+                                self.prog.d.next = Program::None;
+                                self.state.d.next = DecodeState::Collect;
+                            }
+                        }
+                    }
+                }
+            }
+            DecodeState::Job => {
+                self.job_valid.next = true;
+                if self.job_ready.val() {
+                    if self.j_kind.q.val() == job_kind::ERROR {
+                        self.errs.d.next = self.errs.q.val() | self.j_arg.q.val();
+                    }
+                    self.state.d.next = DecodeState::Collect;
+                    if self.prog.q.val() != Program::None {
+                        self.state.d.next = DecodeState::Issue;
+                    }
+                }
+            }
+            DecodeState::Issue => {
+                self.core_valid.next = true;
+                if self.core_ready.val() {
+                    self.step.d.next = self.step.q.val() + 1;
+                    if (self.step.q.val() == 2) & !self.scan_asset.q.val() {
+                        self.step.d.next = 3.into();
+                    }
+                    self.slot.d.next = self.slot.q.val() + 1;
+                    self.tc0.d.next = self.tc1.q.val();
+                    self.tc1.d.next = self.tc2.q.val();
+                    self.tc2.d.next = self.tc3.q.val();
+                    self.tc3.d.next = self.tc4.q.val();
+                    self.tc4.d.next = self.tc5.q.val();
+                    self.tc5.d.next = self.tc6.q.val();
+                    self.tc6.d.next = self.tc7.q.val();
+                    self.tc7.d.next = 0.into();
+                    self.ta.d.next = self.ta.q.val() >> 16;
+                    if self.last_cmd.val() {
+                        self.scan_start.next = self.is_scan.val();
+                        self.state.d.next = DecodeState::Collect;
+                    }
+                }
+            }
+        }
+        self.job_kind.next = self.j_kind.q.val();
+        self.job_seq.next = self.j_seq.q.val();
+        self.job_arg.next = self.j_arg.q.val();
+        self.job_detail.next = self.j_detail.q.val();
+        self.job_refresh.next = self.j_refresh.q.val();
+        self.errors.next = self.errs.q.val();
+        self.entries.next = self.count.q.val();
+        if self.reset.val() {
+            self.state.d.next = DecodeState::Collect;
+            self.exp_seq.d.next = 0.into();
+            self.errs.d.next = 0.into();
+            self.count.d.next = 0.into();
+        }
+    }
+}

@@ -1,0 +1,538 @@
+//! Event packer: the scan core's bitmap words and the decoder's jobs in, 64-byte event entries
+//! out on the [`crate::front::evt_writer::EvtWriter`]'s event port.
+//!
+//! ```text
+//!  job (decoder) ──> Error / FenceDone entry
+//!                └─> Tick | Full: core words ──> card word RMW in the bitmap shadow (32 accounts
+//!                                  (group, bits)  per word: LANES-bit group at its place)
+//!                                        └─> reported words: 4 per ChangedWords (tick),
+//!                                            6 per Bitmap (full); popcounts
+//!                    core done marker ──> last partial entry, ScanDone (groups, cycles, counts)
+//!  entries ──> 8 beats (words 2k, 2k+1) ──> evt_valid/evt_ready (the writer adds phase, seq)
+//! ```
+//!
+//! The event ring carries 32-account card words (`Event::ChangedWords`, `Event::Bitmap`); the
+//! core sends one `LANES`-bit word per group. So the packer keeps the card's bitmap (a block
+//! RAM of `CARD_ACCOUNTS / 32` words, breach in bits 31:0, at-risk in 63:32, zero at
+//! configuration): each group word replaces its lanes' bits in its card word, and the card word
+//! as it then stands is what is reported, the other group's bits included. That is what the
+//! emulated card with the rust-hdl core does (`sim/src/card/hdl.rs`): a tick reports each card
+//! word its scan touched once, in order; a full scan reports every card word from 0 in
+//! `Bitmap` entries of six. A `refresh` tick (terms written since the last full scan) runs the
+//! incremental scan and then a full one; only the full one's words are reported (all of them,
+//! so none is left stale). `ScanDone` carries the groups scanned (both scans), the cycles from
+//! the core taking the last scan command (`scan_start`) to its done marker, and the set bits
+//! of the reported words.
+//!
+//! Cycle behaviour: a job is taken only when the previous one's entries are all out
+//! (`job_ready` is high in Idle only). Two cycles per core word (take and read, merge and
+//! write back: no read of a word in the cycle it is written), plus 8 per entry sent (more
+//! under back-pressure). `out_ready` is low while an entry is being sent.
+//!
+//! Inputs: `clock`, `reset` (synchronous: state to Idle; the bitmap shadow is kept, as the
+//! core keeps its memories), the job port (`job_valid`, `job_kind`, `job_seq`, `job_arg`,
+//! `job_detail`, `job_refresh`), `scan_start`, the core's output port (`out_valid`,
+//! `out_done`, `out_group`, `out_breach`, `out_at_risk`), `evt_ready`.
+//!
+//! Outputs: `job_ready`, `out_ready`, `evt_valid`, `evt_data`, `busy` (not idle). Golden model:
+//! [`PackerModel`].
+
+use crate::abi::Event;
+use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ACCOUNTS, LANE_BITS, LANES};
+use crate::abi::ring::{BITMAP_WORDS_PER_ENTRY, CHANGED_PER_ENTRY, evt_kind};
+use crate::core::ram::SyncRam;
+use crate::front::cmd_decoder::{Job, job_kind};
+use crate::front::popcount::Popcount32;
+use crate::golden::CoreOut;
+use rust_hdl::prelude::*;
+
+/// Address bits of the card's bitmap: one word per 32 accounts.
+pub const CARD_WORD_BITS: usize = CARD_ACCOUNT_BITS - 5;
+// Group bits above the card word index: the group's place in its card word.
+pub(crate) const HALF_BITS: usize = 5 - LANE_BITS;
+pub(crate) const LANE_MASK: u64 = (1u64 << LANES) - 1;
+pub(crate) const SHIFT_LANES: u64 = LANE_BITS as u64;
+pub(crate) const HALF_SHIFT: u64 = HALF_BITS as u64;
+pub(crate) const HALF_MASK: u64 = (1u64 << HALF_BITS) - 1;
+pub(crate) const KIND_BITMAP: u64 = evt_kind::BITMAP as u64;
+pub(crate) const KIND_CHANGED: u64 = evt_kind::CHANGED_WORDS as u64;
+pub(crate) const KIND_SCAN_DONE: u64 = evt_kind::SCAN_DONE as u64;
+// ScanDone with flags bit 0 (incremental).
+pub(crate) const KIND_SCAN_DONE_INCR: u64 = KIND_SCAN_DONE | 0x100;
+pub(crate) const KIND_ERROR: u64 = evt_kind::ERROR as u64;
+pub(crate) const KIND_FENCE: u64 = evt_kind::FENCE_DONE as u64;
+pub(crate) const CAP_CHANGED: u64 = CHANGED_PER_ENTRY as u64;
+pub(crate) const CAP_BITMAP: u64 = BITMAP_WORDS_PER_ENTRY as u64;
+const _: () = assert!(CHANGED_PER_ENTRY == 4 && BITMAP_WORDS_PER_ENTRY == 6);
+
+/// Golden model of [`EvtPacker`]: the card's bitmap and the events for each job.
+#[derive(Clone, Debug)]
+pub struct PackerModel {
+    /// Breach bits, 32 accounts per word.
+    pub breach: Vec<u32>,
+    /// At-risk bits.
+    pub at_risk: Vec<u32>,
+}
+
+impl Default for PackerModel {
+    fn default() -> Self {
+        PackerModel { breach: vec![0; CARD_ACCOUNTS / 32], at_risk: vec![0; CARD_ACCOUNTS / 32] }
+    }
+}
+
+impl PackerModel {
+    /// The events for `job`, given what the core sent for it (`outs`: its words and done
+    /// markers, two for a refresh) and the cycles the `ScanDone` reports.
+    pub fn job(&mut self, job: &Job, outs: &[CoreOut], cycles: u32) -> Vec<Event> {
+        let seq = job.seq;
+        match job.kind {
+            job_kind::ERROR => {
+                return vec![Event::Error { cmd_seq: seq, errors: job.arg, detail: job.detail }];
+            }
+            job_kind::FENCE => return vec![Event::FenceDone { cmd_seq: seq, token: job.arg }],
+            _ => {}
+        }
+        let mut scans_left = if job.refresh { 2 } else { 1 };
+        let (mut groups, mut touched) = (0u32, Vec::<u32>::new());
+        for o in outs {
+            match *o {
+                CoreOut::Done => {
+                    scans_left -= 1;
+                    if scans_left == 0 {
+                        break;
+                    }
+                }
+                CoreOut::Word { group, breach, at_risk } => {
+                    groups += 1;
+                    let first = group as usize * LANES;
+                    let (w, shift) = (first / 32, first % 32);
+                    let mask = LANE_MASK as u32;
+                    self.breach[w] = (self.breach[w] & !(mask << shift)) | (breach & mask) << shift;
+                    self.at_risk[w] = (self.at_risk[w] & !(mask << shift)) | (at_risk & mask) << shift;
+                    if scans_left == 1 && touched.last() != Some(&(w as u32)) {
+                        touched.push(w as u32);
+                    }
+                }
+            }
+        }
+        let words: Vec<(u32, u32, u32)> =
+            touched.iter().map(|&w| (w, self.breach[w as usize], self.at_risk[w as usize])).collect();
+        let breached = words.iter().map(|x| x.1.count_ones()).sum();
+        let at_risk = words.iter().map(|x| x.2.count_ones()).sum();
+        let mut ev = vec![];
+        let incremental = job.kind == job_kind::TICK;
+        if incremental {
+            for chunk in words.chunks(CHANGED_PER_ENTRY) {
+                let mut w = [(0, 0, 0); CHANGED_PER_ENTRY];
+                w[..chunk.len()].copy_from_slice(chunk);
+                ev.push(Event::ChangedWords { cmd_seq: seq, count: chunk.len() as u8, words: w });
+            }
+        } else {
+            for chunk in words.chunks(BITMAP_WORDS_PER_ENTRY) {
+                let (mut breach, mut at_risk) = ([0; BITMAP_WORDS_PER_ENTRY], [0; BITMAP_WORDS_PER_ENTRY]);
+                for (i, x) in chunk.iter().enumerate() {
+                    breach[i] = x.1;
+                    at_risk[i] = x.2;
+                }
+                ev.push(Event::Bitmap {
+                    cmd_seq: seq,
+                    base_word: chunk[0].0,
+                    count: chunk.len() as u8,
+                    breach,
+                    at_risk,
+                });
+            }
+        }
+        ev.push(Event::ScanDone {
+            cmd_seq: seq,
+            incremental,
+            asset: if incremental { job.arg as u16 } else { 0 },
+            groups,
+            cycles,
+            breached,
+            at_risk,
+        });
+        ev
+    }
+}
+
+/// Packer state.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+pub enum PackState {
+    /// Waiting for a job.
+    Idle,
+    /// Loading an Error or FenceDone entry.
+    Answer,
+    /// Taking a core word (its card word is read from the shadow).
+    Take,
+    /// Merging it into its card word, writing it back, reporting the previous card word.
+    Merge,
+    /// After the done marker: the pending word, then the last partial entry.
+    Flush,
+    /// Loading the ScanDone entry.
+    Final,
+    /// Sending the loaded entry, then back to `ret`.
+    Send,
+}
+
+/// See the module docs.
+#[derive(LogicBlock, Default)]
+pub struct EvtPacker {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset.
+    pub reset: Signal<In, Bit>,
+    /// A job is on the job port.
+    pub job_valid: Signal<In, Bit>,
+    /// The packer takes it (only when idle).
+    pub job_ready: Signal<Out, Bit>,
+    /// [`job_kind`].
+    pub job_kind: Signal<In, Bits<2>>,
+    /// The command's sequence number.
+    pub job_seq: Signal<In, Bits<32>>,
+    /// Error bits, token or asset.
+    pub job_arg: Signal<In, Bits<32>>,
+    /// Error detail.
+    pub job_detail: Signal<In, Bits<32>>,
+    /// Tick followed by a full scan: report the full scan's words.
+    pub job_refresh: Signal<In, Bit>,
+    /// The core took the job's last scan command in this cycle.
+    pub scan_start: Signal<In, Bit>,
+    /// A word or done marker is on the core's output port.
+    pub out_valid: Signal<In, Bit>,
+    /// The packer takes it.
+    pub out_ready: Signal<Out, Bit>,
+    /// Done marker.
+    pub out_done: Signal<In, Bit>,
+    /// Group of the word.
+    pub out_group: Signal<In, Bits<8>>,
+    /// Breach bits of the group.
+    pub out_breach: Signal<In, Bits<LANES>>,
+    /// At-risk bits of the group.
+    pub out_at_risk: Signal<In, Bits<LANES>>,
+    /// An event beat is on `evt_data`.
+    pub evt_valid: Signal<Out, Bit>,
+    /// The writer takes it.
+    pub evt_ready: Signal<In, Bit>,
+    /// Entry words `2k`, `2k + 1` in beat `k` (words 0 bit 31 and 1 are the writer's).
+    pub evt_data: Signal<Out, Bits<64>>,
+    /// Not idle.
+    pub busy: Signal<Out, Bit>,
+    shadow: SyncRam<Bits<64>, CARD_WORD_BITS>,
+    pc_b: Popcount32,
+    pc_a: Popcount32,
+    state: DFF<PackState>,
+    ret: DFF<PackState>,
+    kind: DFF<Bits<2>>,
+    seq: DFF<Bits<32>>,
+    arg: DFF<Bits<32>>,
+    detail: DFF<Bits<32>>,
+    second: DFF<Bit>,
+    g: DFF<Bits<8>>,
+    gb: DFF<Bits<LANES>>,
+    ga: DFF<Bits<LANES>>,
+    cnt: DFF<Bits<3>>,
+    pend_v: DFF<Bit>,
+    pend_w: DFF<Bits<32>>,
+    pend_b: DFF<Bits<32>>,
+    pend_a: DFF<Bits<32>>,
+    si0: DFF<Bits<32>>,
+    si1: DFF<Bits<32>>,
+    si2: DFF<Bits<32>>,
+    si3: DFF<Bits<32>>,
+    sb0: DFF<Bits<32>>,
+    sb1: DFF<Bits<32>>,
+    sb2: DFF<Bits<32>>,
+    sb3: DFF<Bits<32>>,
+    sb4: DFF<Bits<32>>,
+    sb5: DFF<Bits<32>>,
+    sa0: DFF<Bits<32>>,
+    sa1: DFF<Bits<32>>,
+    sa2: DFF<Bits<32>>,
+    sa3: DFF<Bits<32>>,
+    sa4: DFF<Bits<32>>,
+    sa5: DFF<Bits<32>>,
+    groups: DFF<Bits<32>>,
+    brc: DFF<Bits<32>>,
+    arc: DFF<Bits<32>>,
+    cyc: DFF<Bits<32>>,
+    cyc_done: DFF<Bits<32>>,
+    b0: DFF<Bits<64>>,
+    b1: DFF<Bits<64>>,
+    b2: DFF<Bits<64>>,
+    b3: DFF<Bits<64>>,
+    b4: DFF<Bits<64>>,
+    b5: DFF<Bits<64>>,
+    b6: DFF<Bits<64>>,
+    b7: DFF<Bits<64>>,
+    beat: DFF<Bits<3>>,
+    // Combinational.
+    full: Signal<Local, Bit>,
+    tick: Signal<Local, Bit>,
+    push: Signal<Local, Bit>,
+    load_slots: Signal<Local, Bit>,
+    shift: Signal<Local, Bits<32>>,
+    mask: Signal<Local, Bits<32>>,
+    card_w: Signal<Local, Bits<32>>,
+    nb: Signal<Local, Bits<32>>,
+    na: Signal<Local, Bits<32>>,
+}
+
+impl Logic for EvtPacker {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
+            pend_a, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1, sa2, sa3, sa4, sa5, groups,
+            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat
+        );
+        clock!(self, clock, shadow);
+        self.tick.next = self.kind.q.val() == job_kind::TICK;
+        self.full.next = (self.tick.val() & (self.cnt.q.val() == CAP_CHANGED))
+            | (!self.tick.val() & (self.cnt.q.val() == CAP_BITMAP));
+        // The taken group's place in its card word, and the merge with the word read.
+        self.shift.next = bit_cast::<32, 8>(self.g.q.val() & HALF_MASK) << SHIFT_LANES;
+        self.mask.next = bits::<32>(LANE_MASK) << self.shift.val();
+        self.card_w.next = bit_cast::<32, 8>(self.g.q.val() >> HALF_SHIFT);
+        self.nb.next = (self.shadow.read_data.val().get_bits::<32>(0) & !self.mask.val())
+            | (bit_cast::<32, LANES>(self.gb.q.val()) << self.shift.val());
+        self.na.next = (self.shadow.read_data.val().get_bits::<32>(32) & !self.mask.val())
+            | (bit_cast::<32, LANES>(self.ga.q.val()) << self.shift.val());
+        self.shadow.read_address.next = self.out_group.val().get_bits::<CARD_WORD_BITS>(HALF_BITS);
+        self.shadow.write_enable.next = false;
+        self.shadow.write_address.next = self.card_w.val().get_bits::<CARD_WORD_BITS>(0);
+        self.shadow.write_data.next =
+            bit_cast::<64, 32>(self.nb.val()) | (bit_cast::<64, 32>(self.na.val()) << 32);
+        self.pc_b.word.next = self.pend_b.q.val();
+        self.pc_a.word.next = self.pend_a.q.val();
+        self.cyc.d.next = self.cyc.q.val() + 1;
+        if self.scan_start.val() {
+            self.cyc.d.next = 1.into();
+        }
+
+        self.job_ready.next = false;
+        self.out_ready.next = false;
+        self.evt_valid.next = false;
+        self.push.next = false;
+        self.load_slots.next = false;
+        match self.state.q.val() {
+            PackState::Idle => {
+                self.job_ready.next = true;
+                if self.job_valid.val() {
+                    self.kind.d.next = self.job_kind.val();
+                    self.seq.d.next = self.job_seq.val();
+                    self.arg.d.next = self.job_arg.val();
+                    self.detail.d.next = self.job_detail.val();
+                    self.second.d.next = !self.job_refresh.val();
+                    self.groups.d.next = 0.into();
+                    self.brc.d.next = 0.into();
+                    self.arc.d.next = 0.into();
+                    self.cnt.d.next = 0.into();
+                    self.pend_v.d.next = false;
+                    self.state.d.next = PackState::Take;
+                    if (self.job_kind.val() == job_kind::ERROR) | (self.job_kind.val() == job_kind::FENCE) {
+                        self.state.d.next = PackState::Answer;
+                    }
+                }
+            }
+            PackState::Answer => {
+                self.b0.d.next = KIND_FENCE.into();
+                if self.kind.q.val() == job_kind::ERROR {
+                    self.b0.d.next = KIND_ERROR.into();
+                }
+                self.b1.d.next =
+                    bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 32>(self.arg.q.val()) << 32);
+                self.b2.d.next = bit_cast::<64, 32>(self.detail.q.val());
+                self.b3.d.next = 0.into();
+                self.b4.d.next = 0.into();
+                self.b5.d.next = 0.into();
+                self.b6.d.next = 0.into();
+                self.b7.d.next = 0.into();
+                self.ret.d.next = PackState::Idle;
+                self.state.d.next = PackState::Send;
+            }
+            PackState::Take => {
+                if self.full.val() {
+                    self.load_slots.next = true;
+                    self.ret.d.next = PackState::Take;
+                    self.state.d.next = PackState::Send;
+                } else {
+                    self.out_ready.next = true;
+                    if self.out_valid.val() {
+                        if self.out_done.val() {
+                            if self.second.q.val() {
+                                self.cyc_done.d.next = self.cyc.q.val();
+                                self.state.d.next = PackState::Flush;
+                            } else {
+                                self.second.d.next = true;
+                            }
+                        } else {
+                            self.g.d.next = self.out_group.val();
+                            self.gb.d.next = self.out_breach.val();
+                            self.ga.d.next = self.out_at_risk.val();
+                            self.state.d.next = PackState::Merge;
+                        }
+                    }
+                }
+            }
+            PackState::Merge => {
+                self.shadow.write_enable.next = true;
+                self.groups.d.next = self.groups.q.val() + 1;
+                if self.second.q.val() {
+                    self.push.next = self.pend_v.q.val() & (self.pend_w.q.val() != self.card_w.val());
+                    self.pend_v.d.next = true;
+                    self.pend_w.d.next = self.card_w.val();
+                    self.pend_b.d.next = self.nb.val();
+                    self.pend_a.d.next = self.na.val();
+                }
+                self.state.d.next = PackState::Take;
+            }
+            PackState::Flush => {
+                if self.full.val() {
+                    self.load_slots.next = true;
+                    self.ret.d.next = PackState::Flush;
+                    self.state.d.next = PackState::Send;
+                } else if self.pend_v.q.val() {
+                    self.push.next = true;
+                    self.pend_v.d.next = false;
+                } else if self.cnt.q.val() != 0 {
+                    self.load_slots.next = true;
+                    self.ret.d.next = PackState::Final;
+                    self.state.d.next = PackState::Send;
+                } else {
+                    self.state.d.next = PackState::Final;
+                }
+            }
+            PackState::Final => {
+                self.b0.d.next = KIND_SCAN_DONE.into();
+                self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val());
+                if self.tick.val() {
+                    self.b0.d.next = KIND_SCAN_DONE_INCR.into();
+                    self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val())
+                        | (bit_cast::<64, 16>(self.arg.q.val().get_bits::<16>(0)) << 32);
+                }
+                self.b2.d.next = bit_cast::<64, 32>(self.groups.q.val())
+                    | (bit_cast::<64, 32>(self.cyc_done.q.val()) << 32);
+                self.b3.d.next =
+                    bit_cast::<64, 32>(self.brc.q.val()) | (bit_cast::<64, 32>(self.arc.q.val()) << 32);
+                self.b4.d.next = 0.into();
+                self.b5.d.next = 0.into();
+                self.b6.d.next = 0.into();
+                self.b7.d.next = 0.into();
+                self.ret.d.next = PackState::Idle;
+                self.state.d.next = PackState::Send;
+            }
+            PackState::Send => {
+                self.evt_valid.next = true;
+                if self.evt_ready.val() {
+                    self.b0.d.next = self.b1.q.val();
+                    self.b1.d.next = self.b2.q.val();
+                    self.b2.d.next = self.b3.q.val();
+                    self.b3.d.next = self.b4.q.val();
+                    self.b4.d.next = self.b5.q.val();
+                    self.b5.d.next = self.b6.q.val();
+                    self.b6.d.next = self.b7.q.val();
+                    self.b7.d.next = 0.into();
+                    self.beat.d.next = self.beat.q.val() + 1;
+                    if self.beat.q.val() == 7 {
+                        self.state.d.next = self.ret.q.val();
+                    }
+                }
+            }
+        }
+        // Report the pending card word into the next slot.
+        if self.push.val() {
+            self.cnt.d.next = self.cnt.q.val() + 1;
+            self.brc.d.next = self.brc.q.val() + bit_cast::<32, 6>(self.pc_b.count.val());
+            self.arc.d.next = self.arc.q.val() + bit_cast::<32, 6>(self.pc_a.count.val());
+            if self.cnt.q.val() == 0 {
+                self.si0.d.next = self.pend_w.q.val();
+                self.sb0.d.next = self.pend_b.q.val();
+                self.sa0.d.next = self.pend_a.q.val();
+            }
+            if self.cnt.q.val() == 1 {
+                self.si1.d.next = self.pend_w.q.val();
+                self.sb1.d.next = self.pend_b.q.val();
+                self.sa1.d.next = self.pend_a.q.val();
+            }
+            if self.cnt.q.val() == 2 {
+                self.si2.d.next = self.pend_w.q.val();
+                self.sb2.d.next = self.pend_b.q.val();
+                self.sa2.d.next = self.pend_a.q.val();
+            }
+            if self.cnt.q.val() == 3 {
+                self.si3.d.next = self.pend_w.q.val();
+                self.sb3.d.next = self.pend_b.q.val();
+                self.sa3.d.next = self.pend_a.q.val();
+            }
+            if self.cnt.q.val() == 4 {
+                self.sb4.d.next = self.pend_b.q.val();
+                self.sa4.d.next = self.pend_a.q.val();
+            }
+            if self.cnt.q.val() == 5 {
+                self.sb5.d.next = self.pend_b.q.val();
+                self.sa5.d.next = self.pend_a.q.val();
+            }
+        }
+        // Load a ChangedWords (tick) or Bitmap (full) entry from the slots, and empty them.
+        if self.load_slots.val() {
+            if self.tick.val() {
+                self.b0.d.next = KIND_CHANGED.into();
+                self.b1.d.next =
+                    bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 3>(self.cnt.q.val()) << 32);
+                self.b2.d.next =
+                    bit_cast::<64, 32>(self.si0.q.val()) | (bit_cast::<64, 32>(self.sb0.q.val()) << 32);
+                self.b3.d.next =
+                    bit_cast::<64, 32>(self.sa0.q.val()) | (bit_cast::<64, 32>(self.si1.q.val()) << 32);
+                self.b4.d.next =
+                    bit_cast::<64, 32>(self.sb1.q.val()) | (bit_cast::<64, 32>(self.sa1.q.val()) << 32);
+                self.b5.d.next =
+                    bit_cast::<64, 32>(self.si2.q.val()) | (bit_cast::<64, 32>(self.sb2.q.val()) << 32);
+                self.b6.d.next =
+                    bit_cast::<64, 32>(self.sa2.q.val()) | (bit_cast::<64, 32>(self.si3.q.val()) << 32);
+                self.b7.d.next =
+                    bit_cast::<64, 32>(self.sb3.q.val()) | (bit_cast::<64, 32>(self.sa3.q.val()) << 32);
+            } else {
+                self.b0.d.next = KIND_BITMAP.into();
+                self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val())
+                    | (bit_cast::<64, 32>(self.si0.q.val()) << 32)
+                    | (bit_cast::<64, 3>(self.cnt.q.val()) << 56);
+                self.b2.d.next =
+                    bit_cast::<64, 32>(self.sb0.q.val()) | (bit_cast::<64, 32>(self.sb1.q.val()) << 32);
+                self.b3.d.next =
+                    bit_cast::<64, 32>(self.sb2.q.val()) | (bit_cast::<64, 32>(self.sb3.q.val()) << 32);
+                self.b4.d.next =
+                    bit_cast::<64, 32>(self.sb4.q.val()) | (bit_cast::<64, 32>(self.sb5.q.val()) << 32);
+                self.b5.d.next =
+                    bit_cast::<64, 32>(self.sa0.q.val()) | (bit_cast::<64, 32>(self.sa1.q.val()) << 32);
+                self.b6.d.next =
+                    bit_cast::<64, 32>(self.sa2.q.val()) | (bit_cast::<64, 32>(self.sa3.q.val()) << 32);
+                self.b7.d.next =
+                    bit_cast::<64, 32>(self.sa4.q.val()) | (bit_cast::<64, 32>(self.sa5.q.val()) << 32);
+            }
+            self.cnt.d.next = 0.into();
+            self.si0.d.next = 0.into();
+            self.si1.d.next = 0.into();
+            self.si2.d.next = 0.into();
+            self.si3.d.next = 0.into();
+            self.sb0.d.next = 0.into();
+            self.sb1.d.next = 0.into();
+            self.sb2.d.next = 0.into();
+            self.sb3.d.next = 0.into();
+            self.sb4.d.next = 0.into();
+            self.sb5.d.next = 0.into();
+            self.sa0.d.next = 0.into();
+            self.sa1.d.next = 0.into();
+            self.sa2.d.next = 0.into();
+            self.sa3.d.next = 0.into();
+            self.sa4.d.next = 0.into();
+            self.sa5.d.next = 0.into();
+        }
+        self.evt_data.next = self.b0.q.val();
+        self.busy.next = self.state.q.val() != PackState::Idle;
+        if self.reset.val() {
+            self.state.d.next = PackState::Idle;
+            self.beat.d.next = 0.into();
+        }
+    }
+}

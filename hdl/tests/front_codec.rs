@@ -1,0 +1,353 @@
+//! The command decoder and the event packer (rust-hdl, hand-clocked) against their golden
+//! models, with random idle cycles on every input port and random back-pressure on every
+//! output port.
+//!
+//! ```text
+//!  random entries ──beats──> CmdDecoder ──core commands──> check against DecoderModel
+//!                                       └─jobs───────────> check
+//!  random jobs + core words ──> EvtPacker ──event beats──> check against PackerModel
+//! ```
+
+use liqscan_hdl::abi::config::{CARD_ACCOUNTS, GROUPS, LANES};
+use liqscan_hdl::abi::ring::{RING_ENTRY_WORDS, TERMS_PER_ENTRY};
+use liqscan_hdl::abi::widths::{Coeff, PriceEntry, QuotedPrice};
+use liqscan_hdl::abi::{Command, Event, EventEntry};
+use liqscan_hdl::front::cmd_decoder::*;
+use liqscan_hdl::front::evt_packer::*;
+use liqscan_hdl::golden::{CoreOut, cmd_fields, op};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rust_hdl::prelude::*;
+
+fn price(rng: &mut ChaCha8Rng) -> PriceEntry {
+    let mut q = || QuotedPrice { asset: rng.r#gen(), liability: rng.r#gen() };
+    PriceEntry { spot: q(), stressed: q() }
+}
+
+/// Mostly in range, now and then beyond the card's limit.
+fn index(rng: &mut ChaCha8Rng, limit: u32, max: u32) -> u32 {
+    match rng.gen_range(0..10) {
+        0 => rng.gen_range(limit..=max),
+        1 => limit - 1,
+        _ => rng.gen_range(0..limit.min(40)),
+    }
+}
+
+/// A random command entry with sequence number `seq`: every kind, fields now and then out of
+/// the card's range, and now and then a word changed at random (mostly no longer decoding).
+fn random_entry(rng: &mut ChaCha8Rng, seq: u32) -> [u32; RING_ENTRY_WORDS] {
+    let cmd = match rng.gen_range(0..16) {
+        0..=3 => Command::Tick { asset: index(rng, 256, 65535) as u16, price: price(rng) },
+        4..=5 => {
+            Command::BatchTick { asset: index(rng, 256, 65535) as u16, price: price(rng), last: rng.r#gen() }
+        }
+        6..=9 => {
+            let slot_base = rng.gen_range(0..=16u8);
+            let count = rng.gen_range(0..=(16 - slot_base).min(TERMS_PER_ENTRY as u8));
+            let mut terms = [Coeff::default(); TERMS_PER_ENTRY];
+            for t in terms.iter_mut().take(count as usize) {
+                let coeff = if rng.gen_range(0..6) == 0 { 0 } else { rng.gen_range(-i32::MAX..=i32::MAX) };
+                *t = Coeff { asset: index(rng, 256, 65535) as u16, coeff };
+            }
+            Command::AccountTerms {
+                account: index(rng, CARD_ACCOUNTS as u32, u32::MAX),
+                slot_base,
+                count,
+                clear_rest: rng.r#gen(),
+                terms,
+            }
+        }
+        10 => Command::AccountRemove { account: index(rng, CARD_ACCOUNTS as u32, u32::MAX) },
+        11 => Command::Params {
+            active_accounts: index(rng, CARD_ACCOUNTS as u32 + 1, u32::MAX),
+            term_slots: rng.gen_range(0..=17),
+        },
+        12..=13 => Command::Fence { token: rng.r#gen() },
+        _ => Command::ScanFull,
+    };
+    let mut w = cmd.encode_words(seq);
+    match rng.gen_range(0..12) {
+        0 => {
+            let i = rng.gen_range(0..RING_ENTRY_WORDS);
+            if i != 1 {
+                w[i] ^= 1 << rng.gen_range(0..32);
+            }
+        }
+        1 => w[0] = rng.gen_range(0..0x20),
+        2 => w[4 + rng.gen_range(0..8)] = 0x8000_0000,
+        _ => {}
+    }
+    w
+}
+
+/// The core command the decoder offers, as the port's fields.
+fn core_fields(u: &CmdDecoder) -> (u64, u64, u64, u64, u64) {
+    (
+        u.core_op.val().to_u64(),
+        u.core_addr.val().to_u64(),
+        u.core_sub.val().to_u64(),
+        u.core_data0.val().to_u64(),
+        u.core_data1.val().to_u64(),
+    )
+}
+
+/// `n` entries (1 in 10 with a jumped sequence number) through the decoder: beats with random
+/// idle cycles, core and job ports back-pressured at random; every core command and job equals
+/// the model's, in order.
+fn run_decoder(seed: u64, n: usize, idle: u32, stall: u32) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut model = DecoderModel::default();
+    let (mut want_cmds, mut want_jobs) = (vec![], vec![]);
+    let mut entries = vec![];
+    let mut seq = 0u32;
+    for _ in 0..n {
+        if rng.gen_range(0..10) == 0 {
+            seq = rng.r#gen();
+        }
+        let w = random_entry(&mut rng, seq);
+        seq = seq.wrapping_add(1);
+        let (c, j) = model.entry(&w);
+        want_cmds.extend(c.iter().map(cmd_fields));
+        want_jobs.extend(j);
+        entries.push(w);
+    }
+    let mut uut = CmdDecoder::default();
+    uut.connect_all();
+    let (mut got_cmds, mut got_jobs, mut scan_starts) = (vec![], vec![], 0);
+    let (mut entry, mut beat, mut quiet, mut cycle) = (0usize, 0usize, 0, 0u64);
+    while quiet < 40 {
+        assert!(cycle < 200_000, "seed {seed}: the decoder stopped making progress");
+        let offer = entry < n && rng.gen_range(0..100) >= idle;
+        let (core_ready, job_ready) = (rng.gen_range(0..100) >= stall, rng.gen_range(0..100) >= stall);
+        if entry < n {
+            let w = &entries[entry];
+            uut.cmd_data.next = (w[2 * beat] as u64 | (w[2 * beat + 1] as u64) << 32).into();
+        }
+        uut.cmd_valid.next = offer;
+        uut.cmd_last.next = beat == 7;
+        uut.core_ready.next = core_ready;
+        uut.job_ready.next = job_ready;
+        uut.clock.next = Clock { clk: false };
+        assert!(simulate(&mut uut, 1000));
+        let mut active = uut.core_valid.val() || uut.job_valid.val() || entry < n;
+        if offer && uut.cmd_ready.val() {
+            beat += 1;
+            if beat == 8 {
+                beat = 0;
+                entry += 1;
+            }
+        }
+        if uut.core_valid.val() && core_ready {
+            let f = core_fields(&uut);
+            if uut.scan_start.val() {
+                assert!(f.0 == op::SCAN_FULL || f.0 == op::SCAN_ASSET, "seed {seed}: scan_start on {f:?}");
+                scan_starts += 1;
+            }
+            got_cmds.push(f);
+        } else {
+            assert!(!uut.scan_start.val(), "seed {seed}: scan_start without a command taken");
+        }
+        if uut.job_valid.val() && job_ready {
+            got_jobs.push(Job {
+                kind: uut.job_kind.val().to_u64(),
+                seq: uut.job_seq.val().to_u32(),
+                arg: uut.job_arg.val().to_u32(),
+                detail: uut.job_detail.val().to_u32(),
+                refresh: uut.job_refresh.val(),
+            });
+        }
+        uut.clock.next = Clock { clk: true };
+        assert!(simulate(&mut uut, 1000));
+        active |= uut.core_valid.val() || uut.job_valid.val();
+        quiet = if active { 0 } else { quiet + 1 };
+        cycle += 1;
+    }
+    for (i, (g, w)) in got_cmds.iter().zip(&want_cmds).enumerate() {
+        assert_eq!(g, w, "seed {seed}: core command {i}");
+    }
+    assert_eq!(got_cmds.len(), want_cmds.len(), "seed {seed}: core commands");
+    for (i, (g, w)) in got_jobs.iter().zip(&want_jobs).enumerate() {
+        assert_eq!(g, w, "seed {seed}: job {i}");
+    }
+    assert_eq!(got_jobs.len(), want_jobs.len(), "seed {seed}: jobs");
+    let scans = want_jobs.iter().filter(|j| j.kind == job_kind::TICK || j.kind == job_kind::FULL).count();
+    assert_eq!(scan_starts, scans, "seed {seed}: one scan_start per scan job");
+    assert_eq!(uut.errors.val().to_u32(), model.errors, "seed {seed}");
+    assert_eq!(uut.entries.val().to_u32() as usize, n, "seed {seed}");
+    // The vectors covered what they are for.
+    let kinds = |k| want_jobs.iter().filter(|j| j.kind == k).count();
+    assert!(kinds(job_kind::ERROR) > 0 && kinds(job_kind::TICK) > 0 && kinds(job_kind::FULL) > 0);
+    assert!(want_jobs.iter().any(|j| j.refresh), "seed {seed}: a refresh tick");
+    assert!(want_cmds.iter().any(|c| c.0 == op::WRITE_TERM), "seed {seed}: term writes");
+}
+
+#[test]
+fn decoder_matches_its_model_with_idle_cycles_and_back_pressure() {
+    for (seed, (idle, stall)) in [(0, 0), (20, 30), (50, 60), (5, 80)].into_iter().enumerate() {
+        for k in 0..3 {
+            run_decoder(100 + 10 * seed as u64 + k, 300, idle, stall);
+        }
+    }
+}
+
+/// What the core sends for a scan job over `groups` active groups.
+fn core_outputs(rng: &mut ChaCha8Rng, job: &Job, groups: u32) -> Vec<CoreOut> {
+    let word = |rng: &mut ChaCha8Rng, group| {
+        let m = ((1u64 << LANES) - 1) as u32;
+        let (b, a) =
+            if rng.gen_range(0..4) == 0 { (0, 0) } else { (rng.r#gen::<u32>() & m, rng.r#gen::<u32>() & m) };
+        CoreOut::Word { group, breach: b, at_risk: a }
+    };
+    let mut out = vec![];
+    if job.kind == job_kind::TICK {
+        for g in 0..groups {
+            if rng.gen_range(0..3) == 0 {
+                out.push(word(rng, g));
+            }
+        }
+        out.push(CoreOut::Done);
+    }
+    if job.kind == job_kind::FULL || job.refresh {
+        for g in 0..groups {
+            out.push(word(rng, g));
+        }
+        out.push(CoreOut::Done);
+    }
+    out
+}
+
+fn random_job(rng: &mut ChaCha8Rng, seq: u32) -> Job {
+    let kind = [job_kind::ERROR, job_kind::FENCE, job_kind::TICK, job_kind::TICK, job_kind::FULL]
+        [rng.gen_range(0..5)];
+    Job {
+        kind,
+        seq,
+        arg: if kind == job_kind::TICK { rng.gen_range(0..256) } else { rng.r#gen() },
+        detail: if kind == job_kind::ERROR { rng.r#gen() } else { 0 },
+        refresh: kind == job_kind::TICK && rng.gen_range(0..4) == 0,
+    }
+}
+
+/// `n` random jobs through the packer: jobs and core words with random idle cycles, the event
+/// port back-pressured at random; every entry equals the model's (with the cycle count the
+/// test measured from `scan_start` to the done marker's transfer).
+fn run_packer(seed: u64, n: usize, idle: u32, stall: u32) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let jobs: Vec<Job> = (0..n as u32).map(|i| random_job(&mut rng, i.wrapping_mul(7))).collect();
+    let outs: Vec<Vec<CoreOut>> = jobs
+        .iter()
+        .map(|j| {
+            let groups = match rng.gen_range(0..8) {
+                0 => GROUPS as u32,
+                1 => 0,
+                _ => rng.gen_range(1..24),
+            };
+            core_outputs(&mut rng, j, groups)
+        })
+        .collect();
+    let mut uut = EvtPacker::default();
+    uut.connect_all();
+    let (mut job, mut out_i, mut started, mut start_cycle) = (0usize, 0usize, false, 0u64);
+    let mut cycles = vec![0u32; n];
+    let (mut beats, mut entries) = (vec![], vec![]);
+    let (mut quiet, mut cycle) = (0, 0u64);
+    // Index of the job whose core words are being offered (taken by the packer).
+    let mut serving: Option<usize> = None;
+    while quiet < 40 {
+        assert!(cycle < 400_000, "seed {seed}: the packer stopped making progress");
+        let offer_job = serving.is_none() && job < n && rng.gen_range(0..100) >= idle;
+        if job < n {
+            let j = &jobs[job];
+            uut.job_kind.next = j.kind.into();
+            uut.job_seq.next = (j.seq as u64).into();
+            uut.job_arg.next = (j.arg as u64).into();
+            uut.job_detail.next = (j.detail as u64).into();
+            uut.job_refresh.next = j.refresh;
+        }
+        uut.job_valid.next = offer_job;
+        // The last scan command is taken before its first word (a refresh: before the full
+        // scan's first word).
+        let mut scan_start = false;
+        let mut offer_out = false;
+        if let Some(s) = serving {
+            let o = &outs[s];
+            let last_scan_from =
+                if jobs[s].refresh { o.iter().position(|x| *x == CoreOut::Done).unwrap() + 1 } else { 0 };
+            // The core's first output comes at least a cycle after it took the command.
+            offer_out = (out_i < last_scan_from || started) && rng.gen_range(0..100) >= idle;
+            if !started && out_i >= last_scan_from && rng.gen_range(0..3) == 0 {
+                scan_start = true;
+                started = true;
+                start_cycle = cycle;
+            }
+            match o[out_i] {
+                CoreOut::Done => uut.out_done.next = true,
+                CoreOut::Word { group, breach, at_risk } => {
+                    uut.out_done.next = false;
+                    uut.out_group.next = (group as u64).into();
+                    uut.out_breach.next = (breach as u64).into();
+                    uut.out_at_risk.next = (at_risk as u64).into();
+                }
+            }
+        }
+        uut.scan_start.next = scan_start;
+        uut.out_valid.next = offer_out;
+        let evt_ready = rng.gen_range(0..100) >= stall;
+        uut.evt_ready.next = evt_ready;
+        uut.clock.next = Clock { clk: false };
+        assert!(simulate(&mut uut, 1000));
+        let active = uut.busy.val() || serving.is_some() || job < n;
+        if offer_job && uut.job_ready.val() {
+            if jobs[job].kind == job_kind::TICK || jobs[job].kind == job_kind::FULL {
+                serving = Some(job);
+                (out_i, started) = (0, false);
+            }
+            job += 1;
+        }
+        if offer_out && uut.out_ready.val() {
+            let s = serving.unwrap();
+            out_i += 1;
+            if out_i == outs[s].len() {
+                cycles[s] = (cycle - start_cycle) as u32;
+                serving = None;
+            }
+        }
+        if uut.evt_valid.val() && evt_ready {
+            beats.push(uut.evt_data.val().to_u64());
+            if beats.len() == 8 {
+                let w: [u32; RING_ENTRY_WORDS] =
+                    std::array::from_fn(|i| (beats[i / 2] >> (32 * (i % 2))) as u32);
+                entries.push(w);
+                beats.clear();
+            }
+        }
+        uut.clock.next = Clock { clk: true };
+        assert!(simulate(&mut uut, 1000));
+        quiet = if active { 0 } else { quiet + 1 };
+        cycle += 1;
+    }
+    let mut model = PackerModel::default();
+    let want: Vec<[u32; RING_ENTRY_WORDS]> = jobs
+        .iter()
+        .zip(&outs)
+        .zip(&cycles)
+        .flat_map(|((j, o), &c)| model.job(j, o, c))
+        .map(|event| EventEntry { phase: false, seq: 0, event }.encode_words())
+        .collect();
+    for (i, (g, w)) in entries.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "seed {seed}: entry {i}: {:?}", EventEntry::decode_words(w));
+    }
+    assert_eq!(entries.len(), want.len(), "seed {seed}: entries");
+    let decoded: Vec<Event> = want.iter().map(|w| EventEntry::decode_words(w).unwrap().event).collect();
+    assert!(decoded.iter().any(|e| matches!(e, Event::ChangedWords { count: 4, .. })));
+    assert!(decoded.iter().any(|e| matches!(e, Event::Bitmap { count: 6, .. })));
+}
+
+#[test]
+fn packer_matches_its_model_with_idle_cycles_and_back_pressure() {
+    for (seed, (idle, stall)) in [(0, 0), (20, 30), (50, 60), (5, 80)].into_iter().enumerate() {
+        for k in 0..2 {
+            run_packer(200 + 10 * seed as u64 + k, 60, idle, stall);
+        }
+    }
+}
