@@ -349,7 +349,7 @@ impl PerpReport {
         let liq = self.book_fills + self.backstop_takeovers;
         let _ = writeln!(
             o,
-            "liquidate  {liq} liquidations ({} book orders, {} backstop takeovers), {:.0} notional; peak {:.0} liquidations+ADL per second at {:.0} s",
+            "liquidate  {liq} liquidations ({} book orders, {} backstop takeovers), {:.0} notional; peak {:.1} liquidations+ADL per second at {:.0} s",
             self.book_fills,
             self.backstop_takeovers,
             self.liquidated_usd,
@@ -357,7 +357,7 @@ impl PerpReport {
             self.peak_at_secs
         );
         let adl_peak = self.adl_per_step.iter().copied().max().unwrap_or(0) as f64 / self.step_secs;
-        let _ = writeln!(o, "adl        {} events, peak {adl_peak:.0} per second", self.adl_events);
+        let _ = writeln!(o, "adl        {} events, peak {adl_peak:.1} per second", self.adl_events);
         let b = &self.bad_debt;
         let _ = writeln!(
             o,
