@@ -69,8 +69,9 @@ fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
 
 /// Runs one scenario.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(&a.scenario).with_context(|| format!("reading {}", a.scenario.display()))?;
+    // The lending loader's own error, so a missing file reads the same for both kinds.
+    let text = std::fs::read_to_string(&a.scenario)
+        .map_err(|source| liqscan_sim::ScenarioError::Read { path: a.scenario.clone(), source })?;
     if PerpScenario::is_perp(&text) {
         return run_perp(a, &text);
     }
