@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use liqscan_sim::perp::run::run_perp as simulate_perp;
+use liqscan_sim::perp::scenario::PerpScenario;
 use liqscan_sim::sweep::{SweepFile, run_sweep};
 use liqscan_sim::{Scenario, plot};
 
@@ -67,6 +69,12 @@ fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
 
 /// Runs one scenario.
 pub fn run(a: Args) -> anyhow::Result<()> {
+    // The lending loader's own error, so a missing file reads the same for both kinds.
+    let text = std::fs::read_to_string(&a.scenario)
+        .map_err(|source| liqscan_sim::ScenarioError::Read { path: a.scenario.clone(), source })?;
+    if PerpScenario::is_perp(&text) {
+        return run_perp(a, &text);
+    }
     let mut scenario = Scenario::load(&a.scenario)?;
     if let Some(s) = a.seed {
         scenario.seed = s;
@@ -99,6 +107,57 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!("wall time  {wall:.2} s");
     println!("written    {}/{{report.json, summary.txt, price.svg, health.svg, fund.svg}}", out.display());
     Ok(())
+}
+
+/// Runs a perpetual scenario (a file with a `[perp]` section).
+fn run_perp(a: Args, text: &str) -> anyhow::Result<()> {
+    let mut scenario = PerpScenario::parse(text, &a.scenario)?;
+    if let Some(s) = a.seed {
+        scenario.seed = s;
+    }
+    if let Some(n) = a.accounts {
+        scenario.perp.population.accounts = n as u64;
+        scenario.validate(&a.scenario).context("--accounts")?;
+    }
+    let base = a.scenario.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let out = a.out.clone().unwrap_or_else(|| default_out(&a.scenario));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let progress = bar(100, a.quiet, &scenario.name);
+    let started = std::time::Instant::now();
+    let report = simulate_perp(&scenario, &base, &mut |k, n| {
+        progress.set_length(n);
+        progress.set_position(k);
+    })
+    .with_context(|| format!("simulating {}", a.scenario.display()))?;
+    progress.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    write(&out, "report.json", &serde_json::to_string_pretty(&report)?)?;
+    let summary = report.summary();
+    write(&out, "summary.txt", &summary)?;
+    let plots = report.plots();
+    for (name, svg) in &plots {
+        write(&out, name, svg)?;
+    }
+    print!("{summary}");
+    print!("{}", report.timing_summary());
+    println!("wall time  {wall:.2} s, peak resident {}", peak_rss());
+    println!(
+        "written    {}/{{report.json, summary.txt, {}}}",
+        out.display(),
+        plots.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    if !report.conservation_ok {
+        anyhow::bail!("ledger not conserved: {}", report.conservation_error.unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// Peak resident set size of this process (VmHWM), for the console.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_string()))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Runs a sweep.

@@ -28,7 +28,10 @@ pub mod funding;
 pub mod ledger;
 pub mod liquidation;
 pub mod market;
+pub mod report;
 pub mod risk;
+pub mod run;
+pub mod scenario;
 #[cfg(test)]
 mod tests;
 pub mod tiers;

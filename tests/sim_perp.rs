@@ -1,0 +1,80 @@
+//! `liqscan sim` on a perpetual scenario, end to end through the built binary: the flash-crash
+//! example cut to 600 traders and 70 minutes (the crash and its first recovery).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn small(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/perp-flash-crash.toml"),
+    )
+    .unwrap()
+    .replace("duration_secs = 7200", "duration_secs = 4200")
+    .replace("accounts = 3000", "accounts = 600");
+    let p = dir.join("perp-small.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn liqscan(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_liqscan")).args(args).output().expect("run liqscan")
+}
+
+#[test]
+fn perp_sim_conserves_the_ledger_liquidates_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = small(dir.path());
+    let mut reports = Vec::new();
+    for run in ["a", "b"] {
+        let out = dir.path().join(run);
+        let o = liqscan(&["sim", scn.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+        assert!(stdout.contains("ledger     conserved: zero-sum exactly"), "{stdout}");
+        for svg in ["price.svg", "events.svg", "fund.svg"] {
+            let s = std::fs::read_to_string(out.join(svg)).unwrap();
+            assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"), "{svg}");
+        }
+        reports.push(std::fs::read_to_string(out.join("report.json")).unwrap());
+    }
+    assert_eq!(reports[0], reports[1], "deterministic from the seed");
+    let r: serde_json::Value = serde_json::from_str(&reports[0]).unwrap();
+    assert_eq!(r["conservation_ok"], true);
+    assert_eq!(r["zero_sum"].as_object().unwrap().len(), 10);
+    let n = |p: &str| r.pointer(p).and_then(|v| v.as_f64()).unwrap_or_else(|| panic!("{p}"));
+    let liquidations = n("/book_fills") + n("/backstop_takeovers");
+    assert!(liquidations > 0.0, "the crash liquidates");
+    assert!(n("/liquidated_usd") > 0.0);
+    // The per-step tallies add up to the venue's counts.
+    let sum = |p: &str| r[p].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum::<f64>();
+    assert_eq!(sum("liquidations_per_step"), liquidations);
+    assert_eq!(sum("adl_per_step"), n("/adl_events"));
+    assert_eq!(r["liquidations_per_step"].as_array().unwrap().len(), 4200);
+    // Nobody liquidated before the crash at 3 600 s (the first hour is calm GBM).
+    let first = r["liquidations_per_step"].as_array().unwrap().iter().position(|x| x.as_u64() != Some(0));
+    assert!(first.is_some_and(|i| i >= 3_500), "first liquidation at step {first:?}");
+    // The fund's payments are the ledger's.
+    assert_eq!(r["bad_debt"]["fund"], r["ledger"]["fund_paid"]);
+    assert_eq!(r["scan_breached"][0], r["scan_breached"][1]);
+}
+
+#[test]
+fn bad_perp_scenarios_are_refused_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/perp-flash-crash.toml"),
+    )
+    .unwrap()
+    .replace("depth_usd_per_pct = 2000000.0", "depth_usd_per_pct = -2000000.0");
+    let p = dir.path().join("neg.toml");
+    std::fs::write(&p, text).unwrap();
+    let out = dir.path().join("out");
+    let o = liqscan(&["sim", p.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("neg.toml") && e.contains("perp.markets.ETH.depth_usd_per_pct") && e.contains("negative"),
+        "{e}"
+    );
+    assert!(!out.exists(), "a refused scenario writes nothing");
+}
