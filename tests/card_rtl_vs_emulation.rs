@@ -15,83 +15,15 @@ use std::time::{Duration, Instant};
 
 use liqscan_hdl::abi::config::CARD_ASSETS;
 use liqscan_hdl::abi::regs::{CMD_RING_WINDOW, CONTROL_SOFT_RESET, TYPE_LIQSCAN, offset};
-use liqscan_hdl::abi::ring::{PHASE_BIT, RING_ENTRY_BYTES, RING_ENTRY_WORDS, upsert_entries};
-use liqscan_hdl::abi::widths::{Coeff, PriceEntry, QuotedPrice};
-use liqscan_hdl::abi::{Command, Event, EventEntry};
+use liqscan_hdl::abi::ring::{PHASE_BIT, RING_ENTRY_BYTES, RING_ENTRY_WORDS};
+use liqscan_hdl::abi::{Event, EventEntry};
 use liqscan_hdl::front::axi::AxiTiming;
 use liqscan_hdl::front::card_driver::CardSim;
+use liqscan_hdl::front::stimulus::{StreamShape, command_stream};
 use liqscan_host::link::LinkMemory;
 use liqscan_sim::card::{CardThread, HdlCard, ServeOptions};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-
-fn price(rng: &mut ChaCha8Rng) -> PriceEntry {
-    let mut q = || {
-        let a = rng.gen_range(1..2000u32);
-        QuotedPrice { asset: a, liability: a + rng.gen_range(0..200) }
-    };
-    PriceEntry { spot: q(), stressed: q() }
-}
-
-/// Parameters, prices (a batch ending in a full scan), a book of `accounts`, then ticks,
-/// upserts, removes, fences, full scans, refused commands and a few bad entries; a fence last.
-fn command_stream(
-    rng: &mut ChaCha8Rng,
-    accounts: u32,
-    assets: u16,
-    n: usize,
-) -> Vec<[u32; RING_ENTRY_WORDS]> {
-    let mut cmds: Vec<Command> = vec![Command::Params { active_accounts: accounts, term_slots: 4 }];
-    for a in 0..assets {
-        cmds.push(Command::BatchTick { asset: a, price: price(rng), last: a + 1 == assets });
-    }
-    let terms = |rng: &mut ChaCha8Rng| -> Vec<Coeff> {
-        (0..rng.gen_range(0..=4))
-            .map(|_| Coeff { asset: rng.gen_range(0..assets), coeff: rng.gen_range(-1000..1000) })
-            .collect()
-    };
-    for acct in 0..accounts {
-        let t = terms(rng);
-        cmds.extend(upsert_entries(acct, &t));
-    }
-    cmds.push(Command::ScanFull);
-    while cmds.len() < n {
-        match rng.gen_range(0..12) {
-            0..=4 => cmds.push(Command::Tick { asset: rng.gen_range(0..assets), price: price(rng) }),
-            5 => {
-                let t = terms(rng);
-                cmds.extend(upsert_entries(rng.gen_range(0..accounts), &t));
-            }
-            6 => cmds.push(Command::AccountRemove { account: rng.gen_range(0..accounts) }),
-            7 => cmds.push(Command::Fence { token: rng.r#gen() }),
-            8 => cmds.push(Command::ScanFull),
-            9 => cmds.push(Command::AccountRemove { account: 5000 }),
-            10 => cmds.push(Command::Params { active_accounts: accounts, term_slots: 20 }),
-            _ => cmds.push(Command::Tick { asset: 300, price: price(rng) }),
-        }
-    }
-    cmds.push(Command::Fence { token: 0xF1A1 });
-    let mut seq = 0u32;
-    let last = cmds.len() - 1;
-    cmds.iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let mut w = c.encode_words(seq);
-            seq = seq.wrapping_add(1);
-            if i < last {
-                match rng.gen_range(0..40) {
-                    0 => w[0] = 0x7F,
-                    1 => {
-                        w[1] = w[1].wrapping_add(5);
-                        seq = w[1].wrapping_add(1);
-                    }
-                    _ => {}
-                }
-            }
-            w
-        })
-        .collect()
-}
 
 /// The emulated card's events for `entries` (posted at once; the rings hold them all).
 fn emulated(entries: &[[u32; RING_ENTRY_WORDS]]) -> Vec<[u32; RING_ENTRY_WORDS]> {
@@ -175,7 +107,10 @@ fn rtl_card_answers_as_the_emulated_card_does() {
         .stack_size(256 << 20)
         .spawn(|| {
             let mut rng = ChaCha8Rng::seed_from_u64(13);
-            let entries = command_stream(&mut rng, 40, 6, 120);
+            let entries = command_stream(
+                &mut rng,
+                StreamShape { accounts: 40, assets: 6, commands: 120, refused: true, fence_last: true },
+            );
             let emu = emulated(&entries);
             let mut card = CardSim::new(8, 4, AxiTiming { latency: 1..=8, stall_percent: 25 }, 13);
             card.bring_up().unwrap();

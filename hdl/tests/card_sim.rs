@@ -9,83 +9,21 @@
 //!      └──> DecoderModel -> CoreModel -> PackerModel -> EvtWriterModel ──> equal? <──┘
 //! ```
 
+use liqscan_hdl::abi::EventEntry;
 use liqscan_hdl::abi::regs::offset;
-use liqscan_hdl::abi::ring::{RING_ENTRY_WORDS, evt_kind, upsert_entries};
-use liqscan_hdl::abi::widths::{Coeff, PriceEntry, QuotedPrice};
-use liqscan_hdl::abi::{Command, EventEntry};
+use liqscan_hdl::abi::ring::{RING_ENTRY_WORDS, evt_kind};
 use liqscan_hdl::front::axi::AxiTiming;
 use liqscan_hdl::front::card_driver::CardSim;
 use liqscan_hdl::front::cmd_decoder::DecoderModel;
 use liqscan_hdl::front::evt_packer::PackerModel;
 use liqscan_hdl::front::evt_writer::EvtWriterModel;
+use liqscan_hdl::front::stimulus::{StreamShape, command_stream};
 use liqscan_hdl::golden::CoreModel;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 const CMD_ENTRIES: u32 = 8;
 const EVT_ENTRIES: u32 = 4;
-
-fn price(rng: &mut ChaCha8Rng) -> PriceEntry {
-    let mut q = || {
-        let a = rng.gen_range(1..2000u32);
-        QuotedPrice { asset: a, liability: a + rng.gen_range(0..200) }
-    };
-    PriceEntry { spot: q(), stressed: q() }
-}
-
-/// A book of up to `accounts` accounts on `assets` assets, then ticks, upserts, removes,
-/// fences, full scans and now and then a bad entry.
-fn command_stream(
-    rng: &mut ChaCha8Rng,
-    accounts: u32,
-    assets: u16,
-    n: usize,
-) -> Vec<[u32; RING_ENTRY_WORDS]> {
-    let mut cmds: Vec<Command> = vec![Command::Params { active_accounts: accounts, term_slots: 4 }];
-    for a in 0..assets {
-        cmds.push(Command::BatchTick { asset: a, price: price(rng), last: a + 1 == assets });
-    }
-    let terms = |rng: &mut ChaCha8Rng| -> Vec<Coeff> {
-        (0..rng.gen_range(0..=4))
-            .map(|_| Coeff { asset: rng.gen_range(0..assets), coeff: rng.gen_range(-1000..1000) })
-            .collect()
-    };
-    for acct in 0..accounts {
-        let t = terms(rng);
-        cmds.extend(upsert_entries(acct, &t));
-    }
-    cmds.push(Command::ScanFull);
-    while cmds.len() < n {
-        match rng.gen_range(0..10) {
-            0..=4 => cmds.push(Command::Tick { asset: rng.gen_range(0..assets), price: price(rng) }),
-            5 => {
-                let t = terms(rng);
-                cmds.extend(upsert_entries(rng.gen_range(0..accounts), &t));
-            }
-            6 => cmds.push(Command::AccountRemove { account: rng.gen_range(0..accounts) }),
-            7 => cmds.push(Command::Fence { token: rng.r#gen() }),
-            8 => cmds.push(Command::ScanFull),
-            _ => cmds.push(Command::Tick { asset: 300, price: price(rng) }),
-        }
-    }
-    let mut seq = 0u32;
-    cmds.iter()
-        .map(|c| {
-            let mut w = c.encode_words(seq);
-            seq = seq.wrapping_add(1);
-            // Now and then a bad kind or a sequence jump.
-            match rng.gen_range(0..40) {
-                0 => w[0] = 0x7F,
-                1 => {
-                    w[1] = w[1].wrapping_add(5);
-                    seq = w[1].wrapping_add(1);
-                }
-                _ => {}
-            }
-            w
-        })
-        .collect()
-}
 
 /// The event entries the golden models give for `entries`, as the host reads them.
 fn model_events(entries: &[[u32; RING_ENTRY_WORDS]]) -> Vec<[u32; RING_ENTRY_WORDS]> {
@@ -113,7 +51,10 @@ fn without_cycles(mut w: [u32; RING_ENTRY_WORDS]) -> [u32; RING_ENTRY_WORDS] {
 
 fn run_card(seed: u64, accounts: u32, assets: u16, n: usize, timing: AxiTiming) -> (u64, usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let entries = command_stream(&mut rng, accounts, assets, n);
+    let entries = command_stream(
+        &mut rng,
+        StreamShape { accounts, assets, commands: n, refused: false, fence_last: false },
+    );
     let want = model_events(&entries);
     let mut card = CardSim::new(CMD_ENTRIES, EVT_ENTRIES, timing, seed);
     card.bring_up().unwrap();

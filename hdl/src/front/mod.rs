@@ -12,3 +12,4 @@ pub mod evt_packer;
 pub mod evt_writer;
 pub mod loopback;
 pub mod popcount;
+pub mod stimulus;
