@@ -205,7 +205,48 @@ impl std::fmt::Display for Num {
 
 /// Checks that a field's value is a finite number in a range: (field, value, low, high, low
 /// excluded).
-type RangeCheck<'a> = &'a dyn Fn(&str, f64, f64, f64, bool) -> Result<(), ScenarioError>;
+pub(crate) type RangeCheck<'a> = &'a dyn Fn(&str, f64, f64, f64, bool) -> Result<(), ScenarioError>;
+
+/// Range checks of a price path's numbers (gbm, follow, fixed, shocks), each error naming the
+/// key `f(field)`: the same for a lending asset's path and a perpetual market's.
+pub(crate) fn check_path_numbers(
+    p: &PathSpec,
+    f: &dyn Fn(&str) -> String,
+    num: RangeCheck<'_>,
+    bad: &dyn Fn(&str, String) -> ScenarioError,
+) -> Result<(), ScenarioError> {
+    if let Some(g) = &p.gbm {
+        num(&f("gbm.start"), g.start, 0.0, limits::MAX_PRICE, true)?;
+        num(&f("gbm.drift_day"), g.drift_day, -limits::MAX_VOL_DAY, limits::MAX_VOL_DAY, false)?;
+        num(&f("gbm.vol_day"), g.vol_day, 0.0, limits::MAX_VOL_DAY, false)?;
+        num(&f("gbm.jumps_per_day"), g.jumps_per_day, 0.0, limits::MAX_JUMPS_PER_DAY, false)?;
+        num(&f("gbm.jump_mean"), g.jump_mean, -limits::MAX_SIGMA, limits::MAX_SIGMA, false)?;
+        num(&f("gbm.jump_std"), g.jump_std, 0.0, limits::MAX_SIGMA, false)?;
+    }
+    if let Some(x) = &p.follow {
+        num(&f("follow.start"), x.start, 0.0, limits::MAX_PRICE, true)?;
+        num(&f("follow.beta"), x.beta, -limits::MAX_BETA, limits::MAX_BETA, false)?;
+        num(&f("follow.vol_day"), x.vol_day, 0.0, limits::MAX_VOL_DAY, false)?;
+    }
+    if let Some(x) = p.fixed {
+        num(&f("fixed"), x, 0.0, limits::MAX_PRICE, true)?;
+    }
+    if p.shocks.len() > limits::MAX_SHOCKS {
+        return Err(bad(
+            &f("shocks"),
+            format!("{} shocks; at most {} a path", p.shocks.len(), limits::MAX_SHOCKS),
+        ));
+    }
+    for (i, s) in p.shocks.iter().enumerate() {
+        let g = |x: &str| f(&format!("shocks[{i}].{x}"));
+        num(&g("at_secs"), s.at_secs, 0.0, limits::MAX_DURATION_SECS, false)?;
+        num(&g("drop"), s.drop, 0.0, 1.0, false)?;
+        num(&g("fall_secs"), s.fall_secs, 0.0, limits::MAX_DURATION_SECS, false)?;
+        num(&g("recover"), s.recover, 0.0, 1.0, false)?;
+        num(&g("recover_secs"), s.recover_secs, 0.0, limits::MAX_DURATION_SECS, false)?;
+    }
+    Ok(())
+}
 
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -471,38 +512,7 @@ impl Scenario {
         num: RangeCheck<'_>,
         bad: &dyn Fn(&str, String) -> ScenarioError,
     ) -> Result<(), ScenarioError> {
-        let f = |x: &str| format!("assets.{sym}.price.{x}");
-        if let Some(g) = &p.gbm {
-            num(&f("gbm.start"), g.start, 0.0, limits::MAX_PRICE, true)?;
-            num(&f("gbm.drift_day"), g.drift_day, -limits::MAX_VOL_DAY, limits::MAX_VOL_DAY, false)?;
-            num(&f("gbm.vol_day"), g.vol_day, 0.0, limits::MAX_VOL_DAY, false)?;
-            num(&f("gbm.jumps_per_day"), g.jumps_per_day, 0.0, limits::MAX_JUMPS_PER_DAY, false)?;
-            num(&f("gbm.jump_mean"), g.jump_mean, -limits::MAX_SIGMA, limits::MAX_SIGMA, false)?;
-            num(&f("gbm.jump_std"), g.jump_std, 0.0, limits::MAX_SIGMA, false)?;
-        }
-        if let Some(x) = &p.follow {
-            num(&f("follow.start"), x.start, 0.0, limits::MAX_PRICE, true)?;
-            num(&f("follow.beta"), x.beta, -limits::MAX_BETA, limits::MAX_BETA, false)?;
-            num(&f("follow.vol_day"), x.vol_day, 0.0, limits::MAX_VOL_DAY, false)?;
-        }
-        if let Some(x) = p.fixed {
-            num(&f("fixed"), x, 0.0, limits::MAX_PRICE, true)?;
-        }
-        if p.shocks.len() > limits::MAX_SHOCKS {
-            return Err(bad(
-                &f("shocks"),
-                format!("{} shocks; at most {} an asset", p.shocks.len(), limits::MAX_SHOCKS),
-            ));
-        }
-        for (i, s) in p.shocks.iter().enumerate() {
-            let g = |x: &str| f(&format!("shocks[{i}].{x}"));
-            num(&g("at_secs"), s.at_secs, 0.0, limits::MAX_DURATION_SECS, false)?;
-            num(&g("drop"), s.drop, 0.0, 1.0, false)?;
-            num(&g("fall_secs"), s.fall_secs, 0.0, limits::MAX_DURATION_SECS, false)?;
-            num(&g("recover"), s.recover, 0.0, 1.0, false)?;
-            num(&g("recover_secs"), s.recover_secs, 0.0, limits::MAX_DURATION_SECS, false)?;
-        }
-        Ok(())
+        check_path_numbers(p, &|x| format!("assets.{sym}.price.{x}"), num, bad)
     }
 
     fn validate_shares(

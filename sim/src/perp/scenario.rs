@@ -24,7 +24,7 @@ use super::funding::FundingParams;
 use super::liquidation::{LiquidationConfig, PartialConfig};
 use super::tiers::{MarginTiers, PPM, Tier};
 use crate::market::PathSpec;
-use crate::scenario::{ScenarioError, limits};
+use crate::scenario::{RangeCheck, ScenarioError, check_path_numbers, limits};
 
 /// A perpetual scenario file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -284,9 +284,6 @@ fn ema() -> u32 {
 fn min_cover() -> f64 {
     1.25
 }
-
-/// Checks a number's range: (field, value, low, high, low excluded).
-type RangeCheck<'a> = &'a dyn Fn(&str, f64, f64, f64, bool) -> Result<(), ScenarioError>;
 
 /// Quote units to quanta (rounded; callers check the range first).
 pub fn usd(v: f64) -> i128 {
@@ -598,18 +595,7 @@ impl PerpScenario {
                 format!("needs exactly one of gbm, bars, ticks, follow, fixed (found {found})"),
             ));
         }
-        if let Some(g) = &p.gbm {
-            num(&f("gbm.start"), g.start, 0.0, limits::MAX_PRICE, true)?;
-            num(&f("gbm.drift_day"), g.drift_day, -limits::MAX_VOL_DAY, limits::MAX_VOL_DAY, false)?;
-            num(&f("gbm.vol_day"), g.vol_day, 0.0, limits::MAX_VOL_DAY, false)?;
-            num(&f("gbm.jumps_per_day"), g.jumps_per_day, 0.0, limits::MAX_JUMPS_PER_DAY, false)?;
-            num(&f("gbm.jump_mean"), g.jump_mean, -limits::MAX_SIGMA, limits::MAX_SIGMA, false)?;
-            num(&f("gbm.jump_std"), g.jump_std, 0.0, limits::MAX_SIGMA, false)?;
-        }
         if let Some(x) = &p.follow {
-            num(&f("follow.start"), x.start, 0.0, limits::MAX_PRICE, true)?;
-            num(&f("follow.beta"), x.beta, -limits::MAX_BETA, limits::MAX_BETA, false)?;
-            num(&f("follow.vol_day"), x.vol_day, 0.0, limits::MAX_VOL_DAY, false)?;
             // The leader must be a market with its own path (a copied family is led by name).
             let leader = self.perp.markets.get(&x.asset);
             if leader.is_none_or(|l| l.copies > 1 || l.price.as_ref().is_none_or(|p| p.follow.is_some())) {
@@ -619,24 +605,7 @@ impl PerpScenario {
                 ));
             }
         }
-        if let Some(x) = p.fixed {
-            num(&f("fixed"), x, 0.0, limits::MAX_PRICE, true)?;
-        }
-        if p.shocks.len() > limits::MAX_SHOCKS {
-            return Err(bad(
-                &f("shocks"),
-                format!("{} shocks; at most {}", p.shocks.len(), limits::MAX_SHOCKS),
-            ));
-        }
-        for (i, s) in p.shocks.iter().enumerate() {
-            let g = |x: &str| f(&format!("shocks[{i}].{x}"));
-            num(&g("at_secs"), s.at_secs, 0.0, limits::MAX_DURATION_SECS, false)?;
-            num(&g("drop"), s.drop, 0.0, 1.0, false)?;
-            num(&g("fall_secs"), s.fall_secs, 0.0, limits::MAX_DURATION_SECS, false)?;
-            num(&g("recover"), s.recover, 0.0, 1.0, false)?;
-            num(&g("recover_secs"), s.recover_secs, 0.0, limits::MAX_DURATION_SECS, false)?;
-        }
-        Ok(())
+        check_path_numbers(p, &f, num, bad)
     }
 }
 
