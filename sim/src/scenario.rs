@@ -203,6 +203,41 @@ impl std::fmt::Display for Num {
     }
 }
 
+/// The error for field `field` of the scenario file `path`.
+pub(crate) fn invalid(path: &Path, field: &str, what: String) -> ScenarioError {
+    ScenarioError::Invalid { path: path.to_path_buf(), field: field.to_string(), what }
+}
+
+/// A finite number in [lo, hi] (`open`: lo itself excluded), or an error naming the field.
+pub(crate) fn check_num(
+    path: &Path,
+    field: &str,
+    v: f64,
+    lo: f64,
+    hi: f64,
+    open: bool,
+) -> Result<(), ScenarioError> {
+    let ok = v.is_finite() && v <= hi && if open { v > lo } else { v >= lo };
+    if ok {
+        return Ok(());
+    }
+    let l = if open { "(" } else { "[" };
+    Err(invalid(
+        path,
+        field,
+        format!("is {}; must be a finite number in {l}{}, {}]", Num(v), Num(lo), Num(hi)),
+    ))
+}
+
+/// An integer in [lo, hi], or an error naming the field.
+pub(crate) fn check_int(path: &Path, field: &str, v: u64, lo: u64, hi: u64) -> Result<(), ScenarioError> {
+    if (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(invalid(path, field, format!("is {v}; must be in [{lo}, {hi}]")))
+    }
+}
+
 /// Checks that a field's value is a finite number in a range: (field, value, low, high, low
 /// excluded).
 pub(crate) type RangeCheck<'a> = &'a dyn Fn(&str, f64, f64, f64, bool) -> Result<(), ScenarioError>;
@@ -298,27 +333,9 @@ impl Scenario {
     /// Checks every number against its range and the cross-field rules, and that the run's
     /// memory (account slots and price paths) fits this machine, before anything is allocated.
     pub fn validate(&self, path: &Path) -> Result<(), ScenarioError> {
-        let bad = |field: &str, what: String| ScenarioError::Invalid {
-            path: path.to_path_buf(),
-            field: field.to_string(),
-            what,
-        };
-        // A finite number in [lo, hi] (`open`: lo itself excluded).
-        let num = |field: &str, v: f64, lo: f64, hi: f64, open: bool| -> Result<(), ScenarioError> {
-            let ok = v.is_finite() && v <= hi && if open { v > lo } else { v >= lo };
-            if ok {
-                return Ok(());
-            }
-            let l = if open { "(" } else { "[" };
-            Err(bad(field, format!("is {}; must be a finite number in {l}{}, {}]", Num(v), Num(lo), Num(hi))))
-        };
-        let int = |field: &str, v: u64, lo: u64, hi: u64| -> Result<(), ScenarioError> {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(bad(field, format!("is {v}; must be in [{lo}, {hi}]")))
-            }
-        };
+        let bad = |field: &str, what: String| invalid(path, field, what);
+        let num = |field: &str, v: f64, lo: f64, hi: f64, open: bool| check_num(path, field, v, lo, hi, open);
+        let int = |field: &str, v: u64, lo: u64, hi: u64| check_int(path, field, v, lo, hi);
         num("duration_secs", self.duration_secs, 0.0, limits::MAX_DURATION_SECS, true)?;
         num("step_secs", self.step_secs, limits::MIN_STEP_SECS, self.duration_secs, false)?;
         let steps = (self.duration_secs / self.step_secs).ceil();

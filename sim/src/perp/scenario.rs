@@ -24,7 +24,7 @@ use super::funding::FundingParams;
 use super::liquidation::{LiquidationConfig, PartialConfig};
 use super::tiers::{MarginTiers, PPM, Tier};
 use crate::market::PathSpec;
-use crate::scenario::{RangeCheck, ScenarioError, check_path_numbers, limits};
+use crate::scenario::{RangeCheck, ScenarioError, check_int, check_num, check_path_numbers, invalid, limits};
 
 /// A perpetual scenario file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -390,26 +390,9 @@ impl PerpScenario {
 
     /// Checks every number and cross-field rule, and that the run fits in memory.
     pub fn validate(&self, path: &Path) -> Result<(), ScenarioError> {
-        let bad = |field: &str, what: String| ScenarioError::Invalid {
-            path: path.to_path_buf(),
-            field: field.to_string(),
-            what,
-        };
-        let num = |field: &str, v: f64, lo: f64, hi: f64, open: bool| -> Result<(), ScenarioError> {
-            let ok = v.is_finite() && v <= hi && if open { v > lo } else { v >= lo };
-            if ok {
-                return Ok(());
-            }
-            let l = if open { "(" } else { "[" };
-            Err(bad(field, format!("is {v}; must be a finite number in {l}{lo}, {hi}]")))
-        };
-        let int = |field: &str, v: u64, lo: u64, hi: u64| -> Result<(), ScenarioError> {
-            if (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(bad(field, format!("is {v}; must be in [{lo}, {hi}]")))
-            }
-        };
+        let bad = |field: &str, what: String| invalid(path, field, what);
+        let num = |field: &str, v: f64, lo: f64, hi: f64, open: bool| check_num(path, field, v, lo, hi, open);
+        let int = |field: &str, v: u64, lo: u64, hi: u64| check_int(path, field, v, lo, hi);
         num("duration_secs", self.duration_secs, 0.0, limits::MAX_DURATION_SECS, true)?;
         num("step_secs", self.step_secs, limits::MIN_STEP_SECS, self.duration_secs, false)?;
         if self.step_secs.fract() != 0.0 {
