@@ -23,12 +23,11 @@ fn bars() -> PathBuf {
     root().join("../shared/data/eth-usd-10m/2020-03-12.json")
 }
 
-#[test]
-fn scan_of_black_thursday_agrees_with_the_reference() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("events.jsonl");
+/// `liqscan scan` of the example book on Black Thursday (the example venue, book and USDC ticks,
+/// ETH from the shared bars), with `extra` arguments.
+fn scan_black_thursday(extra: &[&str]) -> std::process::Output {
     let bars_arg = format!("ETH={}", bars().display());
-    let o = liqscan(&[
+    let mut args = vec![
         "scan",
         "--venue",
         "examples/venue.toml",
@@ -38,10 +37,16 @@ fn scan_of_black_thursday_agrees_with_the_reference() {
         "examples/usdc.csv",
         "--bars",
         &bars_arg,
-        "--out",
-        out.to_str().unwrap(),
-        "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    liqscan(&args)
+}
+
+#[test]
+fn scan_of_black_thursday_agrees_with_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let o = scan_black_thursday(&["--out", out.to_str().unwrap(), "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
 
@@ -162,22 +167,7 @@ fn a_book_over_the_memory_limit_is_refused_with_its_size_and_the_limit() {
     assert!(e.contains("examples/accounts.csv: a book of 0 MB (about"), "{e}");
     assert!(e.contains("the limit is 0 MB (--max-memory)"), "{e}");
     // The same book under a limit it fits passes the check.
-    let bars_arg = format!("ETH={}", bars().display());
-    let o = liqscan(&[
-        "scan",
-        "--venue",
-        "examples/venue.toml",
-        "--accounts",
-        "examples/accounts.csv",
-        "--ticks",
-        "examples/usdc.csv",
-        "--bars",
-        &bars_arg,
-        "--max-memory",
-        "1G",
-        "--out",
-        "/dev/null",
-    ]);
+    let o = scan_black_thursday(&["--max-memory", "1G", "--out", "/dev/null"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
