@@ -56,6 +56,7 @@ fn scrape_is_openmetrics_with_the_keeper_families() {
         "liqscan_oracle_age_seconds",
         "liqscan_guard_refused",
         "liqscan_feed_not_journaled",
+        "liqscan_journal_sync_seconds",
         "liqscan_build",
     ] {
         assert!(fams.iter().any(|(n, _)| n == name), "{name} missing:\n{text}");
@@ -209,4 +210,28 @@ fn a_running_keeper_exposes_its_orders_stages_and_assets() {
     assert!(ok.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}: {}", std::fs::read_to_string(&err).unwrap());
+}
+
+/// Every flush of a journal lands in `liqscan_journal_sync_seconds{journal=...}`: one
+/// observation per record under `FsyncPolicy::Always`, none for the journal not written.
+#[test]
+fn journal_flushes_are_timed() {
+    use liqscan_hdl::abi::{PriceEntry, QuotedPrice};
+    use liqscan_host::journal::keeper::BookJournal;
+    use liqscan_host::journal::{FsyncPolicy, JournalConfig};
+    use liqscan_host::pipeline::FeedMsg;
+
+    let (c, s) = server(MetricsOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = JournalConfig { fsync: FsyncPolicy::Always, segment_bytes: 1 << 20, snapshot_every: None };
+    let (mut bj, _) = BookJournal::open(dir.path(), 4, 2, cfg).unwrap();
+    bj.on_sync(c.journal_sync_hook(false));
+    for p in [1_000, 1_010, 990] {
+        let q = QuotedPrice { asset: p, liability: p };
+        bj.record(&FeedMsg::Tick { asset: 0, price: PriceEntry { spot: q, stressed: q } }, 1).unwrap();
+    }
+    let (_, text) = get(s.addr(), "/metrics");
+    families(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    assert!(text.contains("liqscan_journal_sync_seconds_count{journal=\"book\"} 3\n"), "{text}");
+    assert!(text.contains("liqscan_journal_sync_seconds_count{journal=\"orders\"} 0\n"), "{text}");
 }

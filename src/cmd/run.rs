@@ -635,8 +635,9 @@ pub fn drive_with(
     let mut event_outs = Vec::new();
     let cleared = journal.map(|_| ClearedSlots::default());
     if let Some(jp) = journal {
-        let (bj, rec) = BookJournal::open(&jp.dir, w.ids.len(), w.assets, jp.cfg.clone())
+        let (mut bj, rec) = BookJournal::open(&jp.dir, w.ids.len(), w.assets, jp.cfg.clone())
             .with_context(|| format!("journal {}", jp.dir.join("book").display()))?;
+        bj.on_sync(counters.journal_sync_hook(false));
         eprintln!(
             "journal {}: book {rec}; {} messages of {} done",
             jp.dir.display(),
@@ -689,6 +690,7 @@ pub fn drive_with(
                     cleared.clone().expect("cleared"),
                 )
             });
+            let sync_hook = counters.journal_sync_hook(true);
             let make = Box::new(move || {
                 let inner = match exec.make_for(resume, durable) {
                     Ok(e) => e,
@@ -699,7 +701,8 @@ pub fn drive_with(
                 };
                 let Some((jp, slots, assets, breached, cleared)) = jctx else { return inner };
                 match JournaledExecutor::open(&jp.dir, slots, assets, jp.cfg, inner, &breached, cleared) {
-                    Ok((ex, rec, or)) => {
+                    Ok((mut ex, rec, or)) => {
+                        ex.on_sync(sync_hook);
                         eprintln!(
                             "journal {}: orders {rec}; {} pending re-sent, {} sent awaited (not ordered again), {} closed (breach cleared)",
                             jp.dir.display(),

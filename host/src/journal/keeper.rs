@@ -105,6 +105,11 @@ impl BookJournal {
         self.j.append(&Record::Live { source, seq, record: Box::new(rec) }).map(|_| ())
     }
 
+    /// Reports the duration of every flush to the disk to `hook` (metrics).
+    pub fn on_sync(&mut self, hook: super::SyncHook) {
+        self.j.on_sync(hook);
+    }
+
     /// Flushes per the policy's timer (call when idle) and at the end.
     pub fn sync(&mut self) -> Result<(), JournalError> {
         self.j.sync()
@@ -337,6 +342,11 @@ impl JournaledExecutor {
                 log_journal_error(self.journal_errors, &e);
             }
         }
+    }
+
+    /// Reports the duration of every flush to the disk to `hook` (metrics).
+    pub fn on_sync(&mut self, hook: super::SyncHook) {
+        self.j.on_sync(hook);
     }
 
     /// Flushes the journal.

@@ -42,4 +42,6 @@ pub mod store;
 
 pub use record::{OrderRecord, OrderState, Record};
 pub use state::{ApplyError, DurableState, LastOrder, SlotAccount, TrackedOrder};
-pub use store::{FsyncPolicy, Journal, JournalConfig, JournalError, JournalStats, Recovery, TailCut};
+pub use store::{
+    FsyncPolicy, Journal, JournalConfig, JournalError, JournalStats, Recovery, SyncHook, TailCut,
+};

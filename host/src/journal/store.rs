@@ -268,7 +268,13 @@ pub struct Journal {
     stats: JournalStats,
     /// The automatic snapshot being written on its own thread, if any.
     background: Option<std::thread::JoinHandle<Result<(), JournalError>>>,
+    /// Told how long each flush to the disk took (nanoseconds), for the metrics.
+    on_sync: Option<SyncHook>,
 }
+
+/// Called with the duration of each flush of appended records to the disk, in nanoseconds
+/// (the keeper feeds it to the `liqscan_journal_sync_seconds` histogram).
+pub type SyncHook = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
 fn seg_name(start: u64) -> String {
     format!("wal-{start:020}.log")
@@ -487,6 +493,7 @@ impl Journal {
             since_snapshot: 0,
             stats,
             background: None,
+            on_sync: None,
         }
     }
 
@@ -547,13 +554,22 @@ impl Journal {
     pub fn sync(&mut self) -> Result<(), JournalError> {
         if self.seg.off > self.seg.synced {
             let (from, to) = (self.seg.synced, self.seg.off);
+            let t = Instant::now();
             self.seg.map.flush_range(from, to - from).map_err(io("msync", &self.seg.path))?;
+            if let Some(hook) = &self.on_sync {
+                hook(t.elapsed().as_nanos() as u64);
+            }
             self.seg.synced = to;
             self.stats.syncs += 1;
         }
         self.unsynced = 0;
         self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// Reports the duration of every later flush to `hook`.
+    pub fn on_sync(&mut self, hook: SyncHook) {
+        self.on_sync = Some(hook);
     }
 
     /// For an idle loop under [`FsyncPolicy::Batch`]: flushes if the time bound has passed.

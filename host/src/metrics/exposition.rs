@@ -119,6 +119,19 @@ impl KeeperCollector {
             let labels = [("stage", stage)];
             m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
         }
+        let mut m = e.encode_descriptor(
+            "liqscan_journal_sync_seconds",
+            "time to flush appended journal records to the disk (msync), per journal",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (journal, h) in
+            [("book", &self.counters.journal_sync_book), ("orders", &self.counters.journal_sync_orders)]
+        {
+            let (sum, count, buckets) = LatencyBuckets::snapshot(h);
+            let labels = [("journal", journal)];
+            m.encode_family(&labels)?.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+        }
         Ok(())
     }
 }

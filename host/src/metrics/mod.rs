@@ -24,7 +24,7 @@ pub mod live;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
@@ -194,6 +194,10 @@ pub struct Counters {
     pub stages: live::StageBuckets,
     /// The dispatcher's order counters and gauges.
     pub orders: live::OrderCounters,
+    /// Flush (msync) latency of the book journal (feed threads, under the listeners' lock).
+    pub journal_sync_book: live::LatencyBuckets,
+    /// Flush (msync) latency of the order journal (dispatch thread).
+    pub journal_sync_orders: live::LatencyBuckets,
     /// Readiness.
     pub health: live::Health,
     /// True while the card (not the software engine) serves the scans.
@@ -213,6 +217,18 @@ impl Counters {
     #[inline]
     pub fn assets(&self) -> Option<&live::AssetMetrics> {
         self.assets.get()
+    }
+
+    /// A journal hook recording each flush's duration in `journal_sync_book` (`orders`
+    /// false) or `journal_sync_orders`. Each journal has one writer at a time, as the
+    /// histograms need.
+    pub fn journal_sync_hook(self: &Arc<Self>, orders: bool) -> crate::journal::SyncHook {
+        let c = self.clone();
+        Arc::new(
+            move |ns| {
+                if orders { c.journal_sync_orders.observe(ns) } else { c.journal_sync_book.observe(ns) }
+            },
+        )
     }
 
     /// Adds one.
