@@ -45,6 +45,25 @@ pub trait Executor {
     fn resume_points(&self) -> Vec<super::dispatcher::ResumePoint> {
         Vec::new()
     }
+    /// What the executor's connection refused or went through, for the metrics; an executor
+    /// without a connection has nothing to say (all zero).
+    fn link_stats(&self) -> LinkStats {
+        LinkStats::default()
+    }
+}
+
+/// Totals of an executor's connection to the venue side (TCP executor), copied into the
+/// metrics by the dispatch thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Connections made.
+    pub connects: u64,
+    /// Answer lines that did not parse.
+    pub bad_lines: u64,
+    /// Answer lines over the length limit (each closed its connection).
+    pub long_lines: u64,
+    /// Answer lines failing authentication (each closed its connection).
+    pub auth_failures: u64,
 }
 
 /// Writes each order as one JSON line (to a file, stdout, or any writer) and reports it

@@ -251,6 +251,15 @@ impl Executor for TcpExecutor {
     fn poll(&mut self, out: &mut Vec<Completion>) {
         out.extend(self.done.try_iter());
     }
+
+    fn link_stats(&self) -> super::executor::LinkStats {
+        super::executor::LinkStats {
+            connects: self.connects(),
+            bad_lines: self.bad_lines(),
+            long_lines: self.long_lines(),
+            auth_failures: self.auth_failures(),
+        }
+    }
 }
 
 type Outstanding = Arc<Mutex<HashMap<OrderId, u32>>>;
@@ -813,6 +822,9 @@ mod tests {
         assert!(again.is_some(), "the keeper reconnected");
         assert_eq!(x.long_lines(), 1);
         assert!(x.last_error().contains("longer than 65536"), "{}", x.last_error());
+        let link = Executor::link_stats(&x);
+        assert_eq!((link.long_lines, link.auth_failures, link.bad_lines), (1, 0, 0));
+        assert!(link.connects >= 2, "{link:?}");
     }
 
     #[test]

@@ -368,6 +368,10 @@ impl Executor for JournaledExecutor {
         &self.name
     }
 
+    fn link_stats(&self) -> crate::dispatch::LinkStats {
+        self.inner.link_stats()
+    }
+
     fn submit(&mut self, order: &LiquidationOrder) -> Result<(), SubmitError> {
         self.close_cleared();
         if order.attempt <= 1 && self.covered.remove(&order.slot) {

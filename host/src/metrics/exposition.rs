@@ -196,6 +196,23 @@ impl Collector for KeeperCollector {
             "breached accounts with nothing to size (no debt or no collateral left)",
             load(&o.unsizable),
         )?;
+        counter(
+            &mut e,
+            "liqscan_executor_connects",
+            "connections the executor made to the venue side",
+            load(&o.executor_connects),
+        )?;
+        labelled_counters(
+            &mut e,
+            "liqscan_executor_refused_lines",
+            "answer lines from the venue side refused (each too-long or unauthenticated line closed its connection)",
+            "reason",
+            &[
+                ("unparsable", load(&o.executor_bad_lines)),
+                ("too_long", load(&o.executor_long_lines)),
+                ("unauthenticated", load(&o.executor_auth_failures)),
+            ],
+        )?;
         gauge(
             &mut e,
             "liqscan_dispatch_backlog",
@@ -313,6 +330,12 @@ mod tests {
         c.assets().unwrap().priced(1, 1);
         c.assets().unwrap().guard(0, true);
         Counters::inc(&c.ticks);
+        c.orders.publish_link(&crate::dispatch::LinkStats {
+            connects: 3,
+            bad_lines: 0,
+            long_lines: 1,
+            auth_failures: 2,
+        });
         let x = Exposition::new(c, vec!["ETH".into(), "USDC".into()]);
         let text = x.render();
         let fams = families(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
@@ -328,11 +351,19 @@ mod tests {
             ("liqscan_oracle_age_seconds", "gauge"),
             ("liqscan_guard_refused", "counter"),
             ("liqscan_feed_not_journaled", "counter"),
+            ("liqscan_executor_connects", "counter"),
+            ("liqscan_executor_refused_lines", "counter"),
             ("liqscan_build", "info"),
         ] {
             assert!(fams.contains(&(name.to_string(), ty.to_string())), "{name} {ty} missing:\n{text}");
         }
         assert!(text.contains("liqscan_ticks_total 1\n"), "{text}");
+        assert!(text.contains("liqscan_executor_connects_total 3\n"), "{text}");
+        assert!(
+            text.contains("liqscan_executor_refused_lines_total{reason=\"unauthenticated\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("liqscan_executor_refused_lines_total{reason=\"too_long\"} 1\n"), "{text}");
         // Cumulative buckets: the 2 us engine time is in le=2us and every bucket above.
         assert!(
             text.contains("liqscan_stage_latency_seconds_bucket{le=\"0.000001\",stage=\"engine\"} 0\n"),

@@ -154,6 +154,14 @@ pub struct OrderCounters {
     pub in_flight: AtomicU64,
     /// Breached accounts that could not be sized (no debt or no collateral left).
     pub unsizable: AtomicU64,
+    /// The executor's connections made (TCP executor).
+    pub executor_connects: AtomicU64,
+    /// Executor answer lines refused: unparsable.
+    pub executor_bad_lines: AtomicU64,
+    /// Executor answer lines refused: over the length limit.
+    pub executor_long_lines: AtomicU64,
+    /// Executor answer lines refused: failing authentication.
+    pub executor_auth_failures: AtomicU64,
 }
 
 impl OrderCounters {
@@ -173,6 +181,15 @@ impl OrderCounters {
         set(&self.unsizable, s.unsizable);
         set(&self.backlog, backlog as u64);
         set(&self.in_flight, in_flight as u64);
+    }
+
+    /// Copies the executor's connection totals (dispatch thread; relaxed stores).
+    pub fn publish_link(&self, s: &crate::dispatch::LinkStats) {
+        let set = |c: &AtomicU64, v: u64| c.store(v, Ordering::Relaxed);
+        set(&self.executor_connects, s.connects);
+        set(&self.executor_bad_lines, s.bad_lines);
+        set(&self.executor_long_lines, s.long_lines);
+        set(&self.executor_auth_failures, s.auth_failures);
     }
 }
 

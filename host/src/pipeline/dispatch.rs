@@ -246,6 +246,10 @@ impl Executor for Timed<'_> {
     fn poll(&mut self, out: &mut Vec<Completion>) {
         self.inner.poll(out)
     }
+
+    fn link_stats(&self) -> crate::dispatch::LinkStats {
+        self.inner.link_stats()
+    }
 }
 
 /// What the dispatch thread did.
@@ -378,7 +382,7 @@ fn dispatch_loop(
                     c.stages.feed_to_order.observe_n(dt, ex.submitted);
                 }
             }
-            publish(opts, &d);
+            publish(opts, &d, exec);
             continue;
         }
         let now = clock.now();
@@ -388,11 +392,11 @@ fn dispatch_loop(
             let mut ex = Timed { inner: exec, submitted: 0 };
             d.poll(now, &prices, book, &mut ex);
             rep.later_sends += ex.submitted;
-            publish(opts, &d);
+            publish(opts, &d, exec);
         }
         if stopping {
             drain(&mut d, exec, board, &mut prices, book, &mut rep, clock);
-            publish(opts, &d);
+            publish(opts, &d, exec);
             break;
         }
         wait.idle();
@@ -402,9 +406,10 @@ fn dispatch_loop(
 }
 
 /// Copies the dispatcher's counters for the metrics endpoint (a few relaxed stores).
-fn publish(opts: &DispatchOptions, d: &Dispatcher) {
+fn publish(opts: &DispatchOptions, d: &Dispatcher, exec: &dyn Executor) {
     if let Some(c) = &opts.counters {
         c.orders.publish(d.stats(), d.backlog(), d.in_flight());
+        c.orders.publish_link(&exec.link_stats());
     }
 }
 
