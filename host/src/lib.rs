@@ -24,12 +24,14 @@
 
 pub mod bitmap;
 pub mod book;
+pub mod demo_book;
 pub mod dispatch;
 pub mod engine;
 pub mod feed;
 pub mod guard;
 pub mod io;
 pub mod journal;
+pub mod keeper;
 pub mod link;
 pub mod metrics;
 pub mod model;

@@ -32,7 +32,7 @@ use liqscan_sim::card::{CardThread, Idle, ServeOptions, SoftwareCard};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::run::{Workload, digest, run_workload_out};
+use liqscan_host::keeper::{Keeper, KeeperConfig, Workload, digest};
 
 /// Arguments of `liqscan bench-link`.
 #[derive(clap::Args)]
@@ -521,41 +521,20 @@ fn bench_hdl(a: &Args) -> Result<()> {
         let what = format!("Black Thursday, {} ({} accounts", a.hdl_bars, accounts.len());
         (table, accounts, ticks, what)
     };
-    let book = accounts;
+    let w = Workload::new(&table, &accounts, &ticks[..a.hdl_ticks.min(ticks.len())]);
     let path = ticks;
-    let mut msgs: Vec<(i64, FeedMsg)> =
-        book.iter().enumerate().map(|(i, acc)| (0, FeedMsg::upsert(i as u32, &acc.terms))).collect();
-    msgs.extend(
-        path.iter().take(a.hdl_ticks).map(|t| (t.ts_ns, FeedMsg::Tick { asset: t.asset, price: t.entry })),
-    );
-    let specs: Vec<_> = book.iter().map(|b| b.spec.clone()).collect();
-    let w = Workload {
-        ids: book.iter().map(|b| b.spec.id.clone()).collect(),
-        keeper: KeeperBook::new(&table, &specs),
-        assets: table.len(),
-        symbols: table.assets().iter().map(|a| a.symbol.clone()).collect(),
-        msgs,
-        zero_price_ok: table.assets().iter().map(|a| a.allow_zero_price).collect(),
-    };
-    let cfg = PipelineConfig::default();
     let mut out = vec![];
     for backend in ["software", "card-software", "card-hdl"] {
-        let r = run_workload_out(
-            &w,
-            backend,
-            Pace::Flood,
-            &cfg,
-            None,
-            None,
-            None,
-            60_000,
-            None,
-            Arc::new(Counters::default()),
-            Arc::new(Published::default()),
-            None,
-            None,
-            None,
-        )?;
+        let cfg =
+            KeeperConfig { backend: Some(backend.into()), watchdog_ms: Some(60_000), ..Default::default() };
+        let keeper = Keeper::builder()
+            .config(cfg)
+            .workload(w.clone())
+            .without_dispatch()
+            .card_host(super::card::InProcess)
+            .notes(|s| eprintln!("{s}"))
+            .start()?;
+        let r = keeper.finish()?;
         if !r.report.failovers.is_empty() {
             bail!("{backend}: unexpected fail-over: {:?}", r.report.failovers);
         }

@@ -107,3 +107,47 @@ pub fn run(a: Args) -> Result<()> {
     eprintln!("emulated card stopped: {rep:?}");
     Ok(())
 }
+
+/// The emulated card in this process: the keeper's `card-software` and `card-hdl` backends
+/// (`liqscan run`, `liqscan bench-link`).
+pub struct InProcess;
+
+impl liqscan_host::keeper::CardHost for InProcess {
+    fn spawn(
+        &self,
+        engine: &str,
+        mem: LinkMemory,
+        slots: usize,
+        assets: usize,
+        spin: bool,
+        core: Option<usize>,
+    ) -> Result<Box<dyn liqscan_host::keeper::RunningCard>, liqscan_host::keeper::KeeperError> {
+        let e = make_engine(engine, slots, assets)
+            .map_err(|e| liqscan_host::keeper::KeeperError::Config(format!("{e:#}")))?;
+        let name = e.name();
+        let idle = if spin { Idle::Spin } else { Idle::Backoff };
+        let t =
+            liqscan_sim::card::CardThread::spawn(mem, e, ServeOptions { idle, ..Default::default() }, core);
+        Ok(Box::new(Running(t, name)))
+    }
+}
+
+/// An in-process card serving.
+struct Running(liqscan_sim::card::CardThread, &'static str);
+
+impl liqscan_host::keeper::RunningCard for Running {
+    fn name(&self) -> &'static str {
+        self.1
+    }
+
+    fn stop(self: Box<Self>) -> liqscan_host::keeper::CardSummary {
+        let c = self.0.stop();
+        liqscan_host::keeper::CardSummary {
+            commands: c.commands,
+            scans: c.scans,
+            events: c.events,
+            cycles: c.cycles,
+            sim_seconds: c.sim_seconds,
+        }
+    }
+}

@@ -8,7 +8,6 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use liqscan_host::io::breaches::{BreachEvent, BreachWriter, EventKind};
-use liqscan_host::io::limits;
 use liqscan_host::io::time::format_timestamp;
 use serde::Serialize;
 
@@ -63,23 +62,10 @@ struct Summary {
 /// of `liqscan demo --accounts 500000` less that of 1,000 accounts), rounded up.
 pub const DEMO_BYTES_PER_ACCOUNT: u64 = 1280;
 
-/// The same for `liqscan run --demo-accounts` (the book is also held as feed messages and as
-/// dispatch's keeper book): about 2,600 measured the same way at 200,000 accounts.
-pub const RUN_BYTES_PER_ACCOUNT: u64 = 3072;
-
 /// Refuses a generated book of `n` accounts beyond [`limits::MAX_ACCOUNTS`] or beyond the
-/// memory this machine has available at `bytes_each` an account, before anything is
-/// allocated; `flag` names the option.
+/// memory this machine has available at `bytes_each` an account (the keeper's check).
 pub fn check_book_size(flag: &str, n: usize, bytes_each: u64) -> Result<()> {
-    if n == 0 {
-        anyhow::bail!("{flag} is 0; give at least 1 account");
-    }
-    limits::at_most(flag, n as u64, limits::MAX_ACCOUNTS)?;
-    limits::fits_memory(
-        &format!("{flag} {n}: a book of {n} accounts at about {bytes_each} bytes each"),
-        (n as u64).saturating_mul(bytes_each),
-    )?;
-    Ok(())
+    Ok(liqscan_host::keeper::workload::check_book_size(flag, n, bytes_each)?)
 }
 
 /// Runs the demo.
