@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_host::engine::SoftwareEngine;
-use liqscan_host::feed::replay::{self, Pace};
+use liqscan_host::keeper::{Keeper, KeeperConfig, Workload};
 use liqscan_host::link::{CardLink, LinkEngine, LinkMemory, LinkOptions};
 use liqscan_host::metrics::Counters;
-use liqscan_host::pipeline::{self, Backend, Book, Clock, FeedMsg, PipelineConfig, PipelineReport};
+use liqscan_host::pipeline::dispatch::KeeperBook;
+use liqscan_host::pipeline::{Backend, Book, FeedMsg, PipelineReport};
 use liqscan_sim::card::{CardThread, ServeOptions, SoftwareCard};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,37 +67,40 @@ fn workload() -> Vec<(i64, FeedMsg)> {
 
 type Changes = Arc<Mutex<Vec<(u64, u32, bool)>>>;
 
+/// Runs `msgs` through a keeper on `be` at `pace` (no dispatch): its report and breach changes.
 fn run(
     be: Backend,
     msgs: &[(i64, FeedMsg)],
     counters: Arc<Counters>,
-    pace: Pace,
+    pace: &str,
 ) -> (PipelineReport, Changes) {
-    let clock = Clock::default();
-    let (tx, rx) = pipeline::feed_queue(256, counters.clone());
-    let changes: Changes = Arc::default();
-    let c = changes.clone();
-    let sink = move |seq: u64, b: &[u32], cl: &[u32], _: &[u32]| {
-        let mut v = c.lock().unwrap();
-        v.extend(b.iter().map(|&s| (seq, s, true)));
-        v.extend(cl.iter().map(|&s| (seq, s, false)));
+    let w = Workload {
+        ids: (0..SLOTS).map(|s| format!("acct-{s}")).collect(),
+        keeper: KeeperBook::default(),
+        assets: ASSETS,
+        symbols: (0..ASSETS).map(|a| format!("A{a}")).collect(),
+        msgs: msgs.to_vec(),
+        zero_price_ok: vec![false; ASSETS],
     };
-    let h =
-        pipeline::spawn(be, rx, Box::new(sink), PipelineConfig::default(), clock, counters, Arc::default());
-    let n = replay::replay(msgs, pace, &tx, &clock, 0);
-    replay::end(&tx, &clock, n);
-    (h.join().unwrap(), changes)
+    let r = Keeper::builder()
+        .config(KeeperConfig { pace: Some(pace.into()), ..Default::default() })
+        .workload(w)
+        .engine(be)
+        .without_dispatch()
+        .counters(counters, Arc::default())
+        .start()
+        .expect("keeper starts")
+        .finish()
+        .expect("keeper finishes");
+    let changes = r.changes.iter().map(|c| (c.seq, c.slot, c.breached)).collect();
+    (r.report, Arc::new(Mutex::new(changes)))
 }
 
 #[test]
 fn killing_the_card_process_mid_replay_loses_no_breach() {
     let msgs = workload();
-    let (sw, sw_changes) = run(
-        Backend::Software(Box::new(SoftwareEngine::new(SLOTS, ASSETS))),
-        &msgs,
-        Arc::default(),
-        Pace::Flood,
-    );
+    let (sw, sw_changes) =
+        run(Backend::Software(Box::new(SoftwareEngine::new(SLOTS, ASSETS))), &msgs, Arc::default(), "flood");
     let sw_changes = sw_changes.lock().unwrap().clone();
     assert!(sw_changes.len() > 50, "the workload should breach accounts: {}", sw_changes.len());
 
@@ -138,12 +142,8 @@ fn killing_the_card_process_mid_replay_loses_no_breach() {
         child.wait().unwrap();
         watch.ticks.load(Ordering::Relaxed)
     });
-    let (card, card_changes) = run(
-        Backend::Card(Box::new(engine), Book::new(SLOTS, ASSETS)),
-        &msgs,
-        counters.clone(),
-        Pace::Fixed { per_second: 8_000.0 },
-    );
+    let (card, card_changes) =
+        run(Backend::Card(Box::new(engine), Book::new(SLOTS, ASSETS)), &msgs, counters.clone(), "fixed:8000");
     let killed_at = killer.join().unwrap();
     let _ = std::fs::remove_file(&path);
     assert!(killed_at < 3000 + ASSETS as u64, "the card was killed mid-replay (at tick {killed_at})");
@@ -351,12 +351,8 @@ fn a_missing_link_file_says_how_to_start_the_card() {
 #[test]
 fn the_host_fails_over_when_a_new_card_takes_the_link_file() {
     let msgs = workload();
-    let (sw, sw_changes) = run(
-        Backend::Software(Box::new(SoftwareEngine::new(SLOTS, ASSETS))),
-        &msgs,
-        Arc::default(),
-        Pace::Flood,
-    );
+    let (sw, sw_changes) =
+        run(Backend::Software(Box::new(SoftwareEngine::new(SLOTS, ASSETS))), &msgs, Arc::default(), "flood");
     let sw_changes = sw_changes.lock().unwrap().clone();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("link");
@@ -381,12 +377,8 @@ fn the_host_fails_over_when_a_new_card_takes_the_link_file() {
         card(mem)
     });
     let t = Instant::now();
-    let (rep, changes) = run(
-        Backend::Card(Box::new(engine), Book::new(SLOTS, ASSETS)),
-        &msgs,
-        counters.clone(),
-        Pace::Fixed { per_second: 8_000.0 },
-    );
+    let (rep, changes) =
+        run(Backend::Card(Box::new(engine), Book::new(SLOTS, ASSETS)), &msgs, counters.clone(), "fixed:8000");
     let took = t.elapsed();
     drop(taker.join().unwrap());
     assert!(took < watchdog / 2, "the replay took {took:?}: the watchdog, not the generation, ended it");

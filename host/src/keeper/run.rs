@@ -51,6 +51,7 @@ impl Keeper {
         KeeperBuilder {
             cfg: KeeperConfig::default(),
             workload: None,
+            engine: None,
             cards: None,
             executor: None,
             dispatch: true,
@@ -66,6 +67,7 @@ impl Keeper {
 pub struct KeeperBuilder {
     cfg: KeeperConfig,
     workload: Option<Workload>,
+    engine: Option<pipeline::Backend>,
     cards: Option<Box<dyn CardHost>>,
     executor: Option<MakeExecutor>,
     dispatch: bool,
@@ -97,6 +99,13 @@ impl KeeperBuilder {
     /// A book and ticks the program loaded itself (instead of the configured files).
     pub fn workload(mut self, w: Workload) -> Self {
         self.workload = Some(w);
+        self
+    }
+
+    /// A backend the program opened itself (a card link with its own options), used instead
+    /// of the configured one.
+    pub fn engine(mut self, backend: pipeline::Backend) -> Self {
+        self.engine = Some(backend);
         self
     }
 
@@ -188,8 +197,18 @@ impl KeeperBuilder {
     /// Checks the configuration, loads the workload, builds the backend and starts every
     /// thread. Errors leave nothing running.
     pub fn start(self) -> Result<KeeperHandle, KeeperError> {
-        let KeeperBuilder { cfg, workload, cards, executor, dispatch, counters, published, notes, stop } =
-            self;
+        let KeeperBuilder {
+            cfg,
+            workload,
+            engine,
+            cards,
+            executor,
+            dispatch,
+            counters,
+            published,
+            notes,
+            stop,
+        } = self;
         cfg.check_cores()?;
         let journal = cfg.journal_plan()?;
         let live = if cfg.feed.listens() {
@@ -227,8 +246,10 @@ impl KeeperBuilder {
             }
             None => None,
         };
-        let (backend, mut lease) =
-            build_backend(&cfg, w.ids.len(), w.assets, cards.as_deref(), &counters, &notes)?;
+        let (backend, mut lease) = match engine {
+            Some(b) => (b, CardLease::default()),
+            None => build_backend(&cfg, w.ids.len(), w.assets, cards.as_deref(), &counters, &notes)?,
+        };
         let parts = Parts {
             cfg: &cfg,
             journal,
