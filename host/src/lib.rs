@@ -20,6 +20,9 @@
 //! - [`engine`]: the software scan engine (full scan and incremental).
 //! - [`io`]: readers for accounts, assets and ticks; the breach writer.
 //! - [`dispatch`]: breached accounts to liquidation orders, in-flight set, retries, executors.
+//! - [`keeper`]: the keeper as a library: one configuration, a builder, a handle, a report
+//!   (`liqscan run` is this plus printing; `examples/keeper.rs` embeds it).
+//! - [`demo_book`]: the embedded demo venue, book and crash.
 #![warn(missing_docs)]
 
 pub mod bitmap;

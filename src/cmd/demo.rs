@@ -62,7 +62,7 @@ struct Summary {
 /// of `liqscan demo --accounts 500000` less that of 1,000 accounts), rounded up.
 pub const DEMO_BYTES_PER_ACCOUNT: u64 = 1280;
 
-/// Refuses a generated book of `n` accounts beyond [`limits::MAX_ACCOUNTS`] or beyond the
+/// Refuses a generated book of `n` accounts beyond `limits::MAX_ACCOUNTS` or beyond the
 /// memory this machine has available at `bytes_each` an account (the keeper's check).
 pub fn check_book_size(flag: &str, n: usize, bytes_each: u64) -> Result<()> {
     Ok(liqscan_host::keeper::workload::check_book_size(flag, n, bytes_each)?)

@@ -337,7 +337,8 @@ struct Parts<'a> {
     stop: Stopper,
 }
 
-/// A running keeper.
+/// A running keeper. Call [`KeeperHandle::finish`]: it ends the threads and returns the
+/// report (a handle dropped without it leaves them waiting until the process exits).
 pub struct KeeperHandle {
     tx: FeedTx,
     clock: Clock,
