@@ -267,7 +267,7 @@ impl KeeperBuilder {
             Ok(mut h) => {
                 h.lease = lease;
                 h.server = server;
-                Ok(h)
+                Ok(KeeperHandle { running: Some(h) })
             }
             Err(e) => {
                 lease.teardown();
@@ -337,9 +337,14 @@ struct Parts<'a> {
     stop: Stopper,
 }
 
-/// A running keeper. Call [`KeeperHandle::finish`]: it ends the threads and returns the
-/// report (a handle dropped without it leaves them waiting until the process exits).
+/// A running keeper. [`KeeperHandle::finish`] ends the threads and returns the report; a
+/// handle dropped without it stops the keeper the same way and drops the report.
 pub struct KeeperHandle {
+    running: Option<Running>,
+}
+
+/// The threads and state of a running keeper.
+struct Running {
     tx: FeedTx,
     clock: Clock,
     engine: JoinHandle<PipelineReport>,
@@ -456,11 +461,7 @@ impl Executor for Refuse {
 /// dispatch, the engine, the listeners and the intake thread. The book journal is written on
 /// the intake thread before each push; orders go through a [`JournaledExecutor`] on the
 /// dispatch thread.
-fn start_with(
-    mut w: Workload,
-    backend: pipeline::Backend,
-    p: Parts<'_>,
-) -> Result<KeeperHandle, KeeperError> {
+fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Result<Running, KeeperError> {
     let Parts { cfg, journal, live, exec, executor, dispatch, pace, counters, published, notes, stop } = p;
     // The counters' clock: per-asset price ages are read on it at each scrape.
     let clock: Clock = counters.clock;
@@ -613,7 +614,7 @@ fn start_with(
         .name("liqscan-intake".into())
         .spawn(move || intake(&msgs, pace, clock, &itx, ibj.as_ref(), &istop, listen_ms, &inotes))
         .map_err(|e| KeeperError::context("spawning the intake thread", e))?;
-    Ok(KeeperHandle {
+    Ok(Running {
         tx,
         clock,
         engine,
@@ -729,30 +730,52 @@ fn intake(
 }
 
 impl KeeperHandle {
+    /// The keeper (there until `finish` or drop take it).
+    fn running(&self) -> &Running {
+        self.running.as_ref().expect("a handle holds its keeper until finish")
+    }
+
     /// A handle that stops this keeper's intake from another thread.
     pub fn stopper(&self) -> Stopper {
-        self.stop.clone()
+        self.running().stop.clone()
     }
 
     /// Asks the keeper to stop (intake ends before its next message).
     pub fn stop(&self) {
-        self.stop.stop();
+        self.running().stop.stop();
     }
 
     /// The live listeners' addresses (to learn the port of a `:0` listener).
     pub fn listen_addrs(&self) -> Vec<(&'static str, std::net::SocketAddr)> {
-        self.listeners.iter().map(|(k, l)| (*k, l.addr())).collect()
+        self.running().listeners.iter().map(|(k, l)| (*k, l.addr())).collect()
     }
 
     /// The metrics endpoint's address, if one is served.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
-        self.server.as_ref().map(|s| s.addr())
+        self.running().server.as_ref().map(|s| s.addr())
     }
 
     /// Waits for the intake to end (the replay and the live window, or a stop), then stops
     /// the listeners, drains the engine and dispatch (dispatch within its bound), syncs the
     /// journal, finishes the events log, stops an in-process card and returns the report.
-    pub fn finish(self) -> Result<KeeperReport, KeeperError> {
+    pub fn finish(mut self) -> Result<KeeperReport, KeeperError> {
+        self.running.take().expect("a handle holds its keeper until finish").finish()
+    }
+}
+
+impl Drop for KeeperHandle {
+    /// A keeper dropped unfinished (an early return in the embedding program) is stopped and
+    /// drained, not left running.
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop.stop();
+            let _ = r.finish();
+        }
+    }
+}
+
+impl Running {
+    fn finish(self) -> Result<KeeperReport, KeeperError> {
         let mut lease = self.lease;
         let r = self.intake.join().map_err(|_| KeeperError::Panicked("intake"));
         let n = match r.and_then(|r| r.map_err(|e| KeeperError::context("journal", e))) {
