@@ -75,14 +75,14 @@ pub struct BridgeConfig {
 }
 
 impl BridgeConfig {
-    /// Defaults: consumer `bridge`, ack wait 30 s, 1024 pending, record in memory, retry
+    /// Defaults: consumer `bridge`, ack wait 5 s, 1024 pending, record in memory, retry
     /// every 20 ms, 64 orders with the downstream, duplicate window 2 min.
     pub fn new(url: impl Into<String>, venue: Venue) -> Self {
         BridgeConfig {
             url: url.into(),
             venue,
             durable: "bridge".into(),
-            ack_wait: Duration::from_secs(30),
+            ack_wait: Duration::from_secs(5),
             max_ack_pending: 1024,
             record: None,
             retry: Duration::from_millis(20),
@@ -253,8 +253,8 @@ async fn pump(js: jetstream::Context, cfg: BridgeConfig, tx: Sender<jetstream::M
                 .await
                 .map_err(|e| format!("consumer {}: {e}", cfg.durable))?;
             c.stream()
-                .heartbeat(Duration::from_secs(1))
-                .expires(Duration::from_secs(5))
+                .heartbeat(Duration::from_millis(500))
+                .expires(Duration::from_secs(2))
                 .messages()
                 .await
                 .map_err(|e| format!("consumer {}: {e}", cfg.durable))
@@ -280,11 +280,10 @@ async fn pump(js: jetstream::Context, cfg: BridgeConfig, tx: Sender<jetstream::M
                     }
                 }
                 Err(e) => {
+                    // A missed heartbeat (a restarted server lost the pull request), a deleted
+                    // consumer, a refused pull: set the consumer up again, pulling anew.
                     fail(format!("nats server {}: consumer {}: {e}", cfg.url, cfg.durable));
-                    use pull::MessagesErrorKind as K;
-                    if matches!(e.kind(), K::ConsumerDeleted | K::RequestLimitExceeded | K::NoResponders) {
-                        break;
-                    }
+                    break;
                 }
             }
         }

@@ -206,7 +206,7 @@ fn publish_loop(
     let js = jetstream::new(client);
     let subject = venue.candidates_subject();
     let mut ready = false;
-    let mut acks = Vec::new();
+    let mut acks: Vec<AckTask> = Vec::new();
     loop {
         let stopping = s.stop.load(Ordering::Acquire);
         if !ready {
@@ -231,6 +231,11 @@ fn publish_loop(
             if stopping {
                 break;
             }
+            // Idle: count the acknowledgements that came.
+            let (mut finished, waiting): (Vec<AckTask>, Vec<AckTask>) =
+                acks.drain(..).partition(|a: &AckTask| a.is_finished());
+            acks = waiting;
+            settle(&rt, &mut finished, &s);
             std::thread::sleep(Duration::from_millis(1));
             continue;
         };
@@ -259,13 +264,11 @@ fn publish_loop(
     settle(&rt, &mut acks, &s);
 }
 
-fn settle(
-    rt: &tokio::runtime::Runtime,
-    acks: &mut Vec<
-        tokio::task::JoinHandle<Result<jetstream::publish::PublishAck, jetstream::context::PublishError>>,
-    >,
-    s: &Shared,
-) {
+/// A publish's acknowledgement, awaited on the runtime.
+type AckTask =
+    tokio::task::JoinHandle<Result<jetstream::publish::PublishAck, jetstream::context::PublishError>>;
+
+fn settle(rt: &tokio::runtime::Runtime, acks: &mut Vec<AckTask>, s: &Shared) {
     for a in acks.drain(..) {
         match rt.block_on(a) {
             Ok(Ok(_)) => s.published.fetch_add(1, Ordering::Relaxed),

@@ -167,6 +167,8 @@ impl NatsExecutor {
 }
 
 impl Drop for NatsExecutor {
+    /// Publishes the orders still queued (for at most [`NatsConfig::ack_timeout`]), then
+    /// stops.
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         self.tx = None;
@@ -221,7 +223,16 @@ fn io_thread(
     let subject = cfg.venue.orders_subject();
     let mut stream_ready = false;
     let mut line = Vec::with_capacity(512);
-    while !s.stop.load(Ordering::Acquire) {
+    // After the keeper drops the executor, the orders still queued are published for at
+    // most one acknowledgement time-out more.
+    let mut deadline = None;
+    loop {
+        if s.stop.load(Ordering::Acquire) {
+            let end = *deadline.get_or_insert_with(|| Instant::now() + cfg.ack_timeout);
+            if Instant::now() >= end {
+                break;
+            }
+        }
         let connected = client.connection_state() == async_nats::connection::State::Connected;
         if !connected {
             s.fail(format!("nats server {}: not connected", cfg.url));
@@ -246,39 +257,65 @@ fn io_thread(
             .message_id(order.id.to_string())
             .header(KEEPER_HEADER, cfg.keeper.as_str());
         let (id, attempt) = (order.id, order.attempt);
-        let lost = Completion { id, attempt, outcome: Outcome::Lost };
-        match rt.block_on(js.send_publish(subject.clone(), msg)) {
-            Ok(ack) => {
-                let (s, done, url) = (s.clone(), done.clone(), cfg.url.clone());
-                rt.spawn(async move {
-                    let outcome = match ack.await {
-                        Ok(a) => {
-                            let n = if a.duplicate { &s.duplicates } else { &s.published };
-                            n.fetch_add(1, Ordering::Relaxed);
-                            Outcome::Sent
-                        }
-                        Err(e) => {
-                            s.lost.fetch_add(1, Ordering::Relaxed);
-                            s.fail(format!("nats server {url}: order {id}: {e}"));
-                            Outcome::Lost
-                        }
-                    };
-                    let _ = done.send(Completion { id, attempt, outcome });
-                });
-            }
-            Err(e) => {
-                if e.kind() == PublishErrorKind::StreamNotFound {
-                    stream_ready = false;
+        // The first publish here keeps the orders' sequence; its acknowledgement, and any
+        // re-publish, on the runtime.
+        let first = rt.block_on(js.send_publish(subject.clone(), msg.clone()));
+        let (js, subject, s, done, url) =
+            (js.clone(), subject.clone(), s.clone(), done.clone(), cfg.url.clone());
+        let budget = cfg.ack_timeout;
+        rt.spawn(async move {
+            let outcome = match confirm(first, &js, &subject, msg, budget).await {
+                Ok(a) => {
+                    let n = if a.duplicate { &s.duplicates } else { &s.published };
+                    n.fetch_add(1, Ordering::Relaxed);
+                    Outcome::Sent
                 }
-                s.lost.fetch_add(1, Ordering::Relaxed);
-                s.fail(format!("nats server {}: order {id}: {e}", cfg.url));
-                let _ = done.send(lost);
+                Err(e) => {
+                    s.lost.fetch_add(1, Ordering::Relaxed);
+                    s.fail(format!("nats server {url}: order {id}: {e}"));
+                    Outcome::Lost
+                }
+            };
+            let _ = done.send(Completion { id, attempt, outcome });
+        });
+    }
+    s.up.store(false, Ordering::Release);
+    // Out of the client's buffer before the connection closes; then the acknowledgements
+    // still in flight complete or time out on the runtime's worker.
+    let _ = rt.block_on(async { tokio::time::timeout(cfg.ack_timeout, client.flush()).await });
+    rt.shutdown_timeout(cfg.ack_timeout);
+}
+
+/// Waits for the acknowledgement of a publish, publishing the same message (same id) again
+/// after a quick refusal (no responders while a restarted server recovers its streams, a
+/// connection that dropped), until `budget` has passed since the first publish: only then
+/// does the dispatcher hear of it ([`Outcome::Lost`]), so a short outage neither costs an
+/// attempt nor makes the dispatcher give the order up and build another.
+async fn confirm(
+    first: Result<jetstream::context::PublishAckFuture, jetstream::context::PublishError>,
+    js: &jetstream::Context,
+    subject: &str,
+    msg: PublishMessage,
+    budget: Duration,
+) -> Result<jetstream::publish::PublishAck, jetstream::context::PublishError> {
+    let end = tokio::time::Instant::now() + budget;
+    let mut next = first;
+    loop {
+        let r = match next {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(a) => return Ok(a),
+            Err(e) if e.kind() == PublishErrorKind::TimedOut || tokio::time::Instant::now() >= end => {
+                return Err(e);
+            }
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                next = js.send_publish(subject.to_string(), msg.clone()).await;
             }
         }
     }
-    s.up.store(false, Ordering::Release);
-    // Acknowledgements still in flight complete or time out on the runtime's worker.
-    rt.shutdown_timeout(cfg.ack_timeout);
 }
 
 /// The keeper's name for [`KEEPER_HEADER`]: `$LIQSCAN_KEEPER`, else `keeper-<pid>`.

@@ -205,3 +205,59 @@ fn bridge_refuses_malformed_messages_and_goes_on() {
     assert_eq!(ids.len(), 2);
     assert!(ids.contains_key(&order(1, 1).id) && ids.contains_key(&order(3, 1).id));
 }
+
+#[test]
+fn candidates_go_out_per_venue_once_per_event_in_the_documented_schema() {
+    use liqscan_host::pipeline::BreachSink;
+    use liqscan_nats::{Candidate, CandidateKind, CandidatePublisher};
+    let Some(s) = NatsServer::start_or_skip("candidates_go_out_per_venue") else { return };
+    let accounts: Vec<u64> = (0..8).map(|slot| 1000 + slot).collect();
+    // Two keepers see the same scans; the server keeps one copy of each event.
+    for keeper in ["keeper-a", "keeper-b"] {
+        let (publisher, mut tap) =
+            CandidatePublisher::start(&s.url(), venue(), keeper, accounts.clone(), 64).unwrap();
+        tap.on_scan(5, &[1, 2], &[], &[3]);
+        tap.on_scan(9, &[], &[2], &[]);
+        let end = Instant::now() + Duration::from_secs(10);
+        while publisher.stats().published + publisher.stats().failed < 4 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let st = publisher.stats();
+        assert_eq!((st.published, st.dropped, st.failed), (4, 0, 0), "{keeper}: {st:?}");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let got: Vec<(Candidate, serde_json::Value)> = rt.block_on(async {
+        use futures_util::StreamExt;
+        let js = async_nats::jetstream::new(async_nats::connect(s.url()).await.unwrap());
+        let stream = js.get_stream(venue().candidates_stream()).await.unwrap();
+        let c =
+            stream.create_consumer(async_nats::jetstream::consumer::pull::Config::default()).await.unwrap();
+        let mut batch = c.fetch().max_messages(100).messages().await.unwrap();
+        let mut out = Vec::new();
+        while let Some(m) = batch.next().await {
+            let m = m.unwrap();
+            out.push((
+                serde_json::from_slice(&m.payload).unwrap(),
+                serde_json::from_slice(&m.payload).unwrap(),
+            ));
+        }
+        out
+    });
+    let kinds: Vec<_> = got.iter().map(|(c, _)| (c.kind, c.seq, c.slot, c.account)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (CandidateKind::Breach, 5, 1, 1001),
+            (CandidateKind::Breach, 5, 2, 1002),
+            (CandidateKind::AtRisk, 5, 3, 1003),
+            (CandidateKind::Recovery, 9, 2, 1002),
+        ]
+    );
+    let (first, json) = &got[0];
+    assert_eq!(first.keeper, "keeper-a", "the first publication is kept");
+    assert_eq!(json["schema"], "liqscan-candidate/1");
+    assert_eq!(json["venue"], "demo");
+    assert_eq!(json["kind"], "breach");
+    assert_eq!(got[2].1["kind"], "at_risk");
+    assert_eq!(got[3].1["kind"], "recovery");
+}

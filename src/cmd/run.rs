@@ -103,8 +103,9 @@ pub struct Args {
     #[arg(long)]
     pub watchdog_ms: Option<u64>,
     /// Where liquidation orders go: discard (built and counted, not written), stdout,
-    /// jsonl:PATH, or tcp:HOST:PORT (a downstream service, line protocol liqscan-dispatch/2;
-    /// shared secret from LIQSCAN_DISPATCH_SECRET if set).
+    /// jsonl:PATH, tcp:HOST:PORT (a downstream service, line protocol liqscan-dispatch/2;
+    /// shared secret from LIQSCAN_DISPATCH_SECRET if set), or nats:VENUE@URL (the venue's
+    /// JetStream order stream, de-duplicated by order id; docs/OPERATOR.md).
     #[arg(long)]
     pub executor: Option<String>,
     /// Core for the dispatch thread.
@@ -258,6 +259,8 @@ pub enum ExecutorSpec {
     Jsonl(PathBuf),
     /// A downstream liquidation service over TCP.
     Tcp(std::net::SocketAddr),
+    /// A venue's JetStream order stream (`VENUE@URL`, liqscan-nats).
+    Nats(String),
 }
 
 /// Parses `--executor`.
@@ -273,7 +276,10 @@ pub fn parse_executor(s: &str) -> Result<ExecutorSpec> {
                 .next()
                 .with_context(|| format!("executor address '{a}' resolves to nothing"))?,
         ),
-        _ => bail!("executor '{s}': use discard, stdout, jsonl:PATH or tcp:HOST:PORT"),
+        Some(("nats", v)) => liqscan_nats::executor::parse_spec(v)
+            .map(|_| ExecutorSpec::Nats(v.into()))
+            .map_err(anyhow::Error::msg)?,
+        _ => bail!("executor '{s}': use discard, stdout, jsonl:PATH, tcp:HOST:PORT or nats:VENUE@URL"),
     })
 }
 
@@ -331,6 +337,7 @@ impl ExecutorSpec {
                 }
                 Box::new(t)
             }
+            ExecutorSpec::Nats(v) => liqscan_nats::executor::from_spec(v).map_err(anyhow::Error::msg)?,
         })
     }
 }
