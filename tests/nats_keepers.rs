@@ -46,13 +46,10 @@ fn two_keepers_one_killed_give_each_breach_one_order() {
     drill(false);
 }
 
-/// Known failure, left visible: around the server restart a keeper whose `submit` was
-/// refused (server unavailable) builds the account's next order under ordinal 2 while the
-/// other keeper's ordinal 1 reached the stream, so one breach episode gets two orders (seen
-/// with LIQSCAN_SEED=2). The dispatcher must keep the ordinal of an order the executor never
-/// took; until it does, this drill fails on some seeds.
+/// The same with the NATS server killed and restarted once mid-run (a keeper whose submit
+/// the dead server refused keeps the order's id for its next try, so the other keeper's copy
+/// still de-duplicates it).
 #[test]
-#[ignore = "known: a refused submit during a server restart moves the ordinal on (see doc)"]
 fn two_keepers_one_killed_and_a_server_restart_give_each_breach_one_order() {
     drill(true);
 }
