@@ -209,3 +209,55 @@ fn drill(restart: bool) {
     let restarted = if restart { format!(", server restarted at {restart_at:?}") } else { String::new() };
     println!("keeper A killed at {kill_at:?}{restarted}; bridge {st:?}");
 }
+
+#[test]
+fn bad_nats_options_are_refused_naming_the_input() {
+    let run = |args: &[&str]| {
+        let out = liqscan().args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = run(&["run", "--executor", "nats:demo"]);
+    assert!(e.contains("nats:VENUE@URL"), "{e}");
+    let e = run(&["run", "--executor", "nats:a.b@nats://127.0.0.1:1"]);
+    assert!(e.contains("venue name \"a.b\""), "{e}");
+    let e = run(&["bridge", "--venue", "demo", "--executor", "jsonl:x", "--record", "r"]);
+    assert!(e.contains("use tcp:HOST:PORT"), "{e}");
+    let e = run(&["bridge", "--venue", "a b", "--executor", "tcp:127.0.0.1:1", "--record", "r"]);
+    assert!(e.contains("venue name"), "{e}");
+}
+
+/// The command line end to end: a keeper process publishes, then `liqscan bridge` (a process,
+/// stopped by --for-ms) carries the orders to the service, each once, and reports its counts.
+#[test]
+fn liqscan_bridge_carries_a_keepers_orders_to_the_service() {
+    let Some(server) = NatsServer::start_or_skip("liqscan_bridge_carries_a_keepers_orders") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = d.join("liqscan.toml");
+    std::fs::write(&config, "[dispatch]\nsettle_ns = 3600000000000\n").unwrap();
+    let ok = liqscan()
+        .args(["run", "--demo-accounts", "300", "--config", config.to_str().unwrap()])
+        .args(["--executor", &format!("nats:demo@{}", server.url())])
+        .args(["--out", d.join("out.jsonl").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let service = DispatchService::start().unwrap();
+    let record = d.join("bridge.record");
+    let out = liqscan()
+        .args(["bridge", "--nats", &server.url(), "--venue", "demo", "--for-ms", "2500"])
+        .args(["--executor", &format!("tcp:{}", service.addr()), "--record", record.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let receipts = service.receipts();
+    assert!(!receipts.is_empty(), "orders reached the service: {err}");
+    assert!(receipts.values().all(|&n| n == 1), "each once");
+    let recorded = std::fs::read_to_string(&record).unwrap().lines().count();
+    assert_eq!(recorded, receipts.len(), "every answered order is in the record");
+    assert!(err.contains(&format!("{} answered", receipts.len())), "{err}");
+}
