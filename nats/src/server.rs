@@ -129,7 +129,8 @@ impl NatsServer {
             .args(["-a", "127.0.0.1", "-p", &self.addr.port().to_string()])
             .arg("-sd")
             .arg(self.store.path().join("js"))
-            // Reuse of a just-killed server's port: the new one retries the bind itself.
+            // A restart binds the port its killed predecessor had (Go listeners set
+            // SO_REUSEADDR, so connections in TIME_WAIT do not block it).
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
