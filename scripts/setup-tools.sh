@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the external tools the default test run needs: Verilator and Icarus (co-simulation
-# of the generated Verilog) and yosys (validation). Idempotent; quiet when all are present.
+# of the generated Verilog), yosys (validation) and nats-server (the JetStream tests of
+# liqscan-nats start their own on loopback). Idempotent; quiet when all are present.
 # The ECP5 synthesis/place-and-route tools come from PyPI and are installed only by
 # scripts/build-bitstream.sh, since the default tests do not need them.
 set -euo pipefail
@@ -8,6 +9,8 @@ need=()
 command -v verilator >/dev/null || need+=(verilator)
 command -v iverilog >/dev/null || need+=(iverilog)
 command -v yosys >/dev/null || need+=(yosys)
+# Debian installs it in /usr/sbin, which a non-root PATH may lack.
+[ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null || need+=(nats-server)
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup-tools: installing ${need[*]} from Debian" >&2
     SUDO=""
@@ -18,3 +21,4 @@ fi
 verilator --version
 iverilog -V 2>/dev/null | head -1
 yosys -V
+{ [ -x /usr/sbin/nats-server ] && /usr/sbin/nats-server --version; } || nats-server --version

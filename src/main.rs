@@ -28,6 +28,8 @@ struct Cli {
 enum Command {
     /// Run the keeper pipeline on a backend (software, emulated card, PCIe card).
     Run(Box<cmd::run::Args>),
+    /// Carry a venue's orders from its NATS JetStream stream to a downstream executor, each once.
+    Bridge(cmd::bridge::Args),
     /// Run the emulated card as a process serving a shared-memory link.
     Card(cmd::card::Args),
     /// Measure the card link and the pipeline (figures for docs/PERFORMANCE.md).
@@ -52,6 +54,7 @@ fn main() -> anyhow::Result<()> {
     let _logs = logging::init(cli.log_format, cli.log_level.as_deref())?;
     match cli.command {
         Command::Run(a) => cmd::run::run(*a),
+        Command::Bridge(a) => cmd::bridge::run(a),
         Command::Card(a) => cmd::card::run(a),
         Command::BenchLink(a) => cmd::bench_link::run(a),
         Command::Demo(a) => cmd::demo::run(a),

@@ -1,6 +1,7 @@
 //! Subcommands of `liqscan`, one module each.
 
 pub mod bench_link;
+pub mod bridge;
 pub mod card;
 pub mod demo;
 pub mod gen_book;

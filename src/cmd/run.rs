@@ -14,6 +14,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use liqscan_host::dispatch::{Executor, JsonlSink};
 use liqscan_host::keeper::{Keeper, KeeperConfig, KeeperReport, digest};
 use liqscan_host::metrics::percentile_table;
 
@@ -37,7 +38,12 @@ pub fn run(a: Args) -> Result<()> {
     let cfg = a.keeper.merged(a.config.as_deref())?;
     let backend = cfg.backend_name().to_string();
     let hlog = cfg.hlog.clone();
-    let keeper = Keeper::builder()
+    let nats = nats_executor(cfg.executor.as_deref())?;
+    let mut builder = Keeper::builder();
+    if let Some(make) = nats {
+        builder = builder.executor_with(make);
+    }
+    let keeper = builder
         .config(cfg)
         .card_host(crate::cmd::card::InProcess)
         .notes(|s| eprintln!("{s}"))
@@ -53,6 +59,21 @@ pub fn run(a: Args) -> Result<()> {
         eprintln!("{sig}: stopped cleanly");
     }
     Ok(())
+}
+
+/// `--executor nats:VENUE@URL`: the venue's JetStream order stream (liqscan-nats), checked
+/// now, made on the dispatch thread; an executor that cannot start discards the orders, as the
+/// library's do.
+fn nats_executor(spec: Option<&str>) -> Result<Option<impl FnOnce() -> Box<dyn Executor> + Send + 'static>> {
+    let Some(v) = spec.and_then(|s| s.strip_prefix("nats:")) else { return Ok(None) };
+    liqscan_nats::executor::parse_spec(v).map_err(anyhow::Error::msg)?;
+    let v = v.to_string();
+    Ok(Some(move || {
+        liqscan_nats::executor::from_spec(&v).unwrap_or_else(|e| {
+            eprintln!("executor: {e}; orders are discarded");
+            Box::new(JsonlSink::new("discard", std::io::sink())) as Box<dyn Executor>
+        })
+    }))
 }
 
 /// Prints a keeper's report on standard error.

@@ -370,6 +370,16 @@ impl Dispatcher {
         o.id = OrderKey { account: o.account, episode: e.seq, ordinal: e.ordinal }.id();
     }
 
+    /// Gives back the ordinal of an order the executor refused.
+    fn unassign_id(&mut self, o: &LiquidationOrder) {
+        if let Some(e) = self.episodes.get_mut(&o.slot)
+            && e.seq == o.episode
+            && e.ordinal == o.ordinal
+        {
+            e.ordinal -= 1;
+        }
+    }
+
     fn backoff(&mut self, now: u64, account: u64) {
         let b = self.accounts.entry(account).or_default();
         b.failures += 1;
@@ -566,6 +576,10 @@ impl Dispatcher {
                     }
                     Err(e) => {
                         self.stats.submit_errors += 1;
+                        // Not sent: the next try is the same order and keeps its id, as another
+                        // keeper's copy of it has (a new ordinal would be a new id that the
+                        // order stream does not de-duplicate).
+                        self.unassign_id(&order);
                         self.backoff(now, order.account);
                         if matches!(e, SubmitError::Unavailable { .. }) {
                             // Everything else would fail the same way.
@@ -687,6 +701,22 @@ mod tests {
         assert_eq!(x.sent.len(), 3);
         assert_eq!(x.sent[2].slot, 0);
         assert!(d.is_in_flight(1000) && !d.is_in_flight(1001));
+    }
+
+    #[test]
+    fn a_refused_submit_keeps_the_order_id_for_the_next_try() {
+        let b = book(&[(5, 900)]);
+        let mut d = Dispatcher::new(cfg());
+        let mut x = Script { refuse: true, ..Default::default() };
+        d.on_scan(0, &breached(&[5]), &prices(), &b, &mut x);
+        assert!(x.sent.is_empty());
+        assert_eq!(d.stats().submit_errors, 1);
+        x.refuse = false;
+        d.poll(200 * MS, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 1, "sent after the back-off");
+        let o = &x.sent[0];
+        assert_eq!((o.episode, o.ordinal), (1, 1), "the refused try used no ordinal");
+        assert_eq!(o.id, OrderKey { account: 1005, episode: 1, ordinal: 1 }.id());
     }
 
     #[test]

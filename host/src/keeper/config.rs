@@ -79,8 +79,9 @@ pub struct KeeperConfig {
     #[arg(long, env = "LIQSCAN_WATCHDOG_MS")]
     pub watchdog_ms: Option<u64>,
     /// Where liquidation orders go: discard (built and counted, not written), stdout,
-    /// jsonl:PATH, or tcp:HOST:PORT (a downstream service, line protocol liqscan-dispatch/2;
-    /// shared secret from LIQSCAN_DISPATCH_SECRET if set).
+    /// jsonl:PATH, tcp:HOST:PORT (a downstream service, line protocol liqscan-dispatch/2;
+    /// shared secret from LIQSCAN_DISPATCH_SECRET if set), or nats:VENUE@URL (the venue's
+    /// JetStream order stream, de-duplicated by order id; docs/OPERATOR.md).
     #[arg(long, env = "LIQSCAN_EXECUTOR")]
     pub executor: Option<String>,
     /// Core for the dispatch thread.
@@ -335,9 +336,14 @@ pub enum ExecutorSpec {
     Jsonl(PathBuf),
     /// A downstream liquidation service over TCP.
     Tcp(std::net::SocketAddr),
+    /// A venue's JetStream order stream (`VENUE@URL`). The `liqscan-nats` crate makes it
+    /// (it brings tokio and the NATS client, which this library leaves out): a program hands
+    /// it over with [`KeeperBuilder::executor_with`](super::KeeperBuilder::executor_with), as
+    /// `liqscan run` does.
+    Nats(String),
 }
 
-/// Parses an executor: discard, stdout, jsonl:PATH or tcp:HOST:PORT.
+/// Parses an executor: discard, stdout, jsonl:PATH, tcp:HOST:PORT or nats:VENUE@URL.
 pub fn parse_executor(s: &str) -> Result<ExecutorSpec, KeeperError> {
     Ok(match s.split_once(':') {
         None if s == "discard" => ExecutorSpec::Discard,
@@ -350,9 +356,10 @@ pub fn parse_executor(s: &str) -> Result<ExecutorSpec, KeeperError> {
                 .next()
                 .ok_or_else(|| KeeperError::Config(format!("executor address '{a}' resolves to nothing")))?,
         ),
+        Some(("nats", v)) => ExecutorSpec::Nats(v.into()),
         _ => {
             return Err(KeeperError::Config(format!(
-                "executor '{s}': use discard, stdout, jsonl:PATH or tcp:HOST:PORT"
+                "executor '{s}': use discard, stdout, jsonl:PATH, tcp:HOST:PORT or nats:VENUE@URL"
             )));
         }
     })
@@ -427,6 +434,12 @@ impl ExecutorSpec {
                     note(&format!("note: executor tcp://{a} not connected yet; orders back off until it is"));
                 }
                 Box::new(t)
+            }
+            ExecutorSpec::Nats(v) => {
+                return Err(KeeperError::Config(format!(
+                    "executor nats:{v}: made by the liqscan-nats crate; build the keeper with \
+                     executor_with(liqscan_nats::executor::from_spec)"
+                )));
             }
         })
     }

@@ -419,8 +419,9 @@ pub const DRAIN_LIMIT_NS: u64 = 5_000_000_000;
 /// At the end of the feed, sends what the rules allow now instead of dropping the backlog:
 /// accounts still breached when a replay ends were found and must be ordered, even if the
 /// dispatch thread was behind (a full hand-off merges scans, and each pump sends at most
-/// `max_in_flight`). Polls until a poll sends nothing: what is left waits for an answer, a
-/// back-off or the settle time, or cannot be sized. Bounded by [`DRAIN_LIMIT_NS`].
+/// `max_in_flight`). Polls until a poll sends nothing and no order waits for its answer:
+/// what is left waits for a back-off or the settle time, or cannot be sized. Bounded by
+/// [`DRAIN_LIMIT_NS`].
 fn drain(
     d: &mut Dispatcher,
     exec: &mut dyn Executor,
@@ -438,7 +439,13 @@ fn drain(
         d.poll(now, prices, book, &mut ex);
         rep.later_sends += ex.submitted;
         if ex.submitted == 0 {
-            break;
+            // Orders in flight may still be answered lost (a connection or server that died
+            // with them) and re-sent, or free a slot for an account waiting for one: an
+            // executor that confirms later (TCP, NATS) is waited for.
+            if d.in_flight() == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
         if now.saturating_sub(t0) > DRAIN_LIMIT_NS {
             tracing::warn!(
