@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_host::engine::SoftwareEngine;
+use liqscan_host::engine::failover::FailoverEngine;
 use liqscan_host::feed::replay::{self, Pace};
 use liqscan_host::link::{CardLink, LinkEngine, LinkMemory, LinkOptions};
 use liqscan_host::metrics::Counters;
-use liqscan_host::pipeline::{self, Backend, Book, Clock, FeedMsg, PipelineConfig, PipelineReport};
+use liqscan_host::pipeline::{self, Backend, Clock, FeedMsg, PipelineConfig, PipelineReport};
 use liqscan_sim::card::{CardThread, ServeOptions, SoftwareCard};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -91,12 +92,8 @@ fn run(
 #[test]
 fn killing_the_card_process_mid_replay_loses_no_breach() {
     let msgs = workload();
-    let (sw, sw_changes) = run(
-        Backend::Software(Box::new(SoftwareEngine::new(SLOTS, ASSETS))),
-        &msgs,
-        Arc::default(),
-        Pace::Flood,
-    );
+    let (sw, sw_changes) =
+        run(Box::new(SoftwareEngine::new(SLOTS, ASSETS)), &msgs, Arc::default(), Pace::Flood);
     let sw_changes = sw_changes.lock().unwrap().clone();
     assert!(sw_changes.len() > 50, "the workload should breach accounts: {}", sw_changes.len());
 
@@ -139,7 +136,7 @@ fn killing_the_card_process_mid_replay_loses_no_breach() {
         watch.ticks.load(Ordering::Relaxed)
     });
     let (card, card_changes) = run(
-        Backend::Card(Box::new(engine), Book::new(SLOTS, ASSETS)),
+        Box::new(FailoverEngine::new(Box::new(engine))),
         &msgs,
         counters.clone(),
         Pace::Fixed { per_second: 8_000.0 },
@@ -351,12 +348,8 @@ fn a_missing_link_file_says_how_to_start_the_card() {
 #[test]
 fn the_host_fails_over_when_a_new_card_takes_the_link_file() {
     let msgs = workload();
-    let (sw, sw_changes) = run(
-        Backend::Software(Box::new(SoftwareEngine::new(SLOTS, ASSETS))),
-        &msgs,
-        Arc::default(),
-        Pace::Flood,
-    );
+    let (sw, sw_changes) =
+        run(Box::new(SoftwareEngine::new(SLOTS, ASSETS)), &msgs, Arc::default(), Pace::Flood);
     let sw_changes = sw_changes.lock().unwrap().clone();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("link");
@@ -382,7 +375,7 @@ fn the_host_fails_over_when_a_new_card_takes_the_link_file() {
     });
     let t = Instant::now();
     let (rep, changes) = run(
-        Backend::Card(Box::new(engine), Book::new(SLOTS, ASSETS)),
+        Box::new(FailoverEngine::new(Box::new(engine))),
         &msgs,
         counters.clone(),
         Pace::Fixed { per_second: 8_000.0 },

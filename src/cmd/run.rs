@@ -15,7 +15,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use liqscan_host::dispatch::tcp::{TcpConfig, TcpExecutor};
 use liqscan_host::dispatch::{DispatchConfig, Executor, JsonlSink};
-use liqscan_host::engine::SoftwareEngine;
+use liqscan_host::engine::failover::FailoverEngine;
+use liqscan_host::engine::{EngineError, SoftwareEngine};
 use liqscan_host::feed::listen::{self, FeedOptions, RateLimit};
 use liqscan_host::feed::replay::{self, Pace};
 use liqscan_host::guard::{GuardConfig, OracleGuard};
@@ -28,7 +29,7 @@ use liqscan_host::journal::keeper::{
 };
 use liqscan_host::journal::{FsyncPolicy, JournalConfig, JournalError};
 use liqscan_host::link::{
-    BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkError, LinkFault, LinkMemory, LinkOptions,
+    BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkError, LinkMemory, LinkOptions,
 };
 use liqscan_host::metrics::exposition::Exposition;
 use liqscan_host::metrics::http::{MetricsOptions, MetricsServer};
@@ -37,9 +38,7 @@ use liqscan_host::metrics::{Counters, Published};
 use liqscan_host::pipeline::dispatch::{
     DRAIN_LIMIT_NS, DispatchOptions, DispatchReport, DispatchSink, DispatchStage, KeeperBook,
 };
-use liqscan_host::pipeline::{
-    self, Backend, Book, BreachSink, Clock, FeedMsg, PipelineConfig, PipelineReport,
-};
+use liqscan_host::pipeline::{self, Backend, BreachSink, Clock, FeedMsg, PipelineConfig, PipelineReport};
 use liqscan_sim::card::{CardReport, CardThread, ServeOptions};
 use serde::Deserialize;
 
@@ -484,7 +483,7 @@ pub fn run_workload_out(
     let mut card_name = None;
     let mut shm_file = None;
     let be = match backend {
-        "software" => Backend::Software(Box::new(SoftwareEngine::new(slots, w.assets))),
+        "software" => Box::new(SoftwareEngine::new(slots, w.assets)) as Backend,
         "card-software" | "card-hdl" | "shm" => {
             let path = match (backend, shm) {
                 ("shm", Some(p)) => p.to_path_buf(),
@@ -544,14 +543,14 @@ fn card_or_failover(
 ) -> Result<Backend> {
     let t0 = std::time::Instant::now();
     match open() {
-        Ok(engine) => Ok(Backend::Card(Box::new(engine), Book::new(slots, assets))),
+        Ok(engine) => Ok(Box::new(FailoverEngine::new(Box::new(engine)))),
         Err(e) if is_stall(&e) => {
             eprintln!(
                 "FAIL-OVER: the card did not answer at start-up ({e:#}); running on the software engine"
             );
             Counters::inc(&counters.failovers);
             *startup = Some((format!("start-up: {e:#}"), t0.elapsed().as_nanos() as u64));
-            Ok(Backend::Software(Box::new(SoftwareEngine::new(slots, assets))))
+            Ok(Box::new(SoftwareEngine::new(slots, assets)))
         }
         Err(e) => Err(e),
     }
@@ -561,7 +560,7 @@ fn card_or_failover(
 fn is_stall(e: &anyhow::Error) -> bool {
     let timeout = |l: &LinkError| matches!(l, LinkError::Timeout { .. });
     e.downcast_ref::<LinkError>().is_some_and(timeout)
-        || e.downcast_ref::<LinkFault>().is_some_and(|f| matches!(f, LinkFault::Card(l) if timeout(l)))
+        || e.downcast_ref::<EngineError>().is_some_and(|f| matches!(f, EngineError::Card(l) if timeout(l)))
 }
 
 /// Puts a start-up fail-over first in the run's report.
