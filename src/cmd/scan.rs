@@ -256,7 +256,12 @@ pub fn run(a: Args) -> Result<()> {
     let ticks_ms = t0.elapsed().as_secs_f64() * 1e3;
     replay.check_priced()?;
     for f in replay.engine().failovers() {
-        eprintln!("FAIL-OVER: {}; the rest ran on the software engine ({} us to switch)", f.why, f.ns / 1000);
+        eprintln!(
+            "FAIL-OVER: card fault at a {}: {}; the rest ran on the software engine ({} us to switch)",
+            f.call,
+            f.why,
+            f.ns / 1000
+        );
     }
     drop(card);
     let s = Summary {

@@ -59,7 +59,10 @@ impl Mirror {
 /// One switch from the primary engine to the software mirror.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failover {
-    /// The primary's fault, and the call it faulted on.
+    /// The call the primary faulted on (`tick`, `upsert`, ...; `drill` for
+    /// [`FailoverEngine::fail_over`]).
+    pub call: &'static str,
+    /// The fault (the card link's error).
     pub why: String,
     /// Nanoseconds the switch took: building the software engine and repeating the call.
     pub ns: u64,
@@ -104,7 +107,7 @@ impl FailoverEngine {
     pub fn fail_over(&mut self, why: &str) {
         if self.primary.is_some() {
             let t0 = Instant::now();
-            self.switch(why.to_string(), t0);
+            self.switch("drill", why.to_string(), t0);
         }
     }
 
@@ -116,14 +119,14 @@ impl FailoverEngine {
         }
     }
 
-    fn switch(&mut self, why: String, t0: Instant) {
+    fn switch(&mut self, call: &'static str, why: String, t0: Instant) {
         self.primary = None;
         // The mirror holds only calls an engine accepted, so the software engine takes them:
         // the card link keeps on the host what the card cannot hold, within the software
         // engine's own check.
         self.software = Some(self.mirror.software_engine().expect("the mirror holds only accepted calls"));
         self.all_words = true;
-        self.failovers.push(Failover { why, ns: t0.elapsed().as_nanos() as u64 });
+        self.failovers.push(Failover { call, why, ns: t0.elapsed().as_nanos() as u64 });
     }
 
     /// Runs `call` on the engine in use; on a card fault of the primary, switches to the
@@ -140,9 +143,9 @@ impl FailoverEngine {
             (None, None) => unreachable!("a fail-over engine always has an engine"),
         };
         match r {
-            Err(e) if e.is_card_fault() => {
+            Err(EngineError::Card(fault)) => {
                 let t0 = Instant::now();
-                self.switch(format!("{what}: {e}"), t0);
+                self.switch(what, fault.to_string(), t0);
                 let r = call(self.software.as_mut().expect("just built"));
                 if let Some(f) = self.failovers.last_mut() {
                     f.ns = t0.elapsed().as_nanos() as u64;

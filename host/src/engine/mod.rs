@@ -190,8 +190,10 @@ pub enum EngineError {
     },
     /// The card stopped answering or answered wrongly (the link's watchdog, a protocol
     /// error): the call may have been half done on the card. Fail over to software.
+    /// (Not a `source`: the message carries the link's error once, so a chain of causes does
+    /// not repeat it.)
     #[error("card fault: {0}")]
-    Card(#[source] Box<LinkError>),
+    Card(Box<LinkError>),
 }
 
 impl EngineError {

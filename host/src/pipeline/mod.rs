@@ -372,7 +372,7 @@ pub fn spawn_traced(
                 }
                 if backend.failovers().len() != failovers_seen {
                     for f in &backend.failovers()[failovers_seen..] {
-                        let why = format!("message {} ({}): {}", m.seq, kind(&m.msg), f.why);
+                        let why = format!("message {} ({}): {}", m.seq, f.call, f.why);
                         tracing::error!("FAIL-OVER: card fault at {why}; switched to the software engine");
                         Counters::inc(&counters.failovers);
                         Counters::inc(&counters.replayed);
@@ -428,15 +428,6 @@ pub fn spawn_traced(
             rep
         })
         .expect("spawn engine thread")
-}
-
-fn kind(m: &FeedMsg) -> &'static str {
-    match m {
-        FeedMsg::Tick { .. } => "tick",
-        FeedMsg::Upsert { .. } => "upsert",
-        FeedMsg::Remove { .. } => "remove",
-        FeedMsg::End => "end",
-    }
 }
 
 /// Which slots of a bitmap are set (for tests and reports).

@@ -39,7 +39,7 @@ pub enum BackendError {
         detail: String,
     },
     /// The link to the emulated card failed.
-    #[error("backend {backend}: {source}")]
+    #[error("backend {backend}")]
     Link {
         /// The backend asked for.
         backend: String,
@@ -48,7 +48,7 @@ pub enum BackendError {
         source: LinkError,
     },
     /// The card engine refused the book's shape or did not answer.
-    #[error("backend {backend}: {source}")]
+    #[error("backend {backend}")]
     Engine {
         /// The backend asked for.
         backend: String,
