@@ -1,4 +1,5 @@
-//! Replays ticks through the software engine and turns bitmap changes into breach events.
+//! Replays ticks through an engine (the software engine, or any other: the card behind its
+//! link) and turns bitmap changes into breach events.
 //!
 //! Shared by `liqscan demo` and `liqscan scan`. The timed region per tick is exactly the
 //! engine's work (apply the tick, collect changed bitmap words); turning changes into events
@@ -10,7 +11,7 @@ use anyhow::{Result, bail};
 use hdrhistogram::Histogram;
 use liqscan_host::bitmap;
 use liqscan_host::book::Book;
-use liqscan_host::engine::{EngineError, Routing, ScanEngine, SoftwareEngine};
+use liqscan_host::engine::{EngineError, Routing, ScanEngine, SoftwareEngine, Step, account_health};
 use liqscan_host::io::breaches::{BreachEvent, EventKind};
 use liqscan_host::io::ticks::Tick;
 use liqscan_host::io::time::format_timestamp;
@@ -33,15 +34,13 @@ pub struct ReplayStats {
     pub accounts_breached: u64,
 }
 
-/// A book loaded into the software engine, ready for ticks.
+/// A book loaded into an engine, ready for ticks.
 pub struct Replay<'a> {
     table: &'a AssetTable,
     book: &'a Book,
-    engine: SoftwareEngine,
-    prev_breach: Vec<u64>,
-    prev_at_risk: Vec<u64>,
+    engine: Box<dyn ScanEngine>,
+    step: Step,
     ever_breached: Vec<u64>,
-    changed: Vec<u32>,
     unpriced_held: Vec<u16>,
     /// Nanoseconds per tick spent in the engine.
     pub latency: Histogram<u64>,
@@ -49,42 +48,79 @@ pub struct Replay<'a> {
     pub stats: ReplayStats,
 }
 
+/// The refusal of the account in `slot`, named by its id.
+fn load_error(book: &Book, e: EngineError) -> anyhow::Error {
+    let id = match &e {
+        EngineError::BadTerms { slot, .. } | EngineError::SlotOutOfRange { slot, .. } => {
+            ((*slot as usize) < book.len()).then(|| book.id(*slot as usize).to_string())
+        }
+        _ => None,
+    };
+    match id {
+        Some(id) => anyhow::Error::new(e).context(format!("loading account '{id}'")),
+        None => anyhow::Error::new(e).context("loading the book"),
+    }
+}
+
 impl<'a> Replay<'a> {
-    /// Loads every account into a fresh engine (slot = position in `book`) that routes each
-    /// tick as `routing` says.
+    /// Loads every account into a fresh software engine (slot = position in `book`) that
+    /// routes each tick as `routing` says.
     pub fn new(table: &'a AssetTable, book: &'a Book, routing: Routing) -> Result<Self> {
         let mut engine = SoftwareEngine::new(book.len(), table.len()).with_routing(routing);
         // One bulk load: every structure built once (sort, then build), not account by account.
-        if let Err(e) = engine.load((0..book.len()).map(|slot| (slot as u32, book.terms(slot)))) {
-            let id = match &e {
-                EngineError::BadTerms { slot, .. } | EngineError::SlotOutOfRange { slot, .. } => {
-                    ((*slot as usize) < book.len()).then(|| book.id(*slot as usize).to_string())
-                }
-                _ => None,
-            };
-            return Err(match id {
-                Some(id) => anyhow::Error::new(e).context(format!("loading account '{id}'")),
-                None => anyhow::Error::new(e).context("loading the book"),
-            });
+        engine
+            .load((0..book.len()).map(|slot| (slot as u32, book.terms(slot))))
+            .map_err(|e| load_error(book, e))?;
+        Ok(Replay::loaded(table, book, Box::new(engine)))
+    }
+
+    /// Loads every account into `engine` (as new: `book.len()` slots, `table.len()` assets,
+    /// nothing held), account by account: the card behind its link, or any other engine.
+    pub fn with_engine(
+        table: &'a AssetTable,
+        book: &'a Book,
+        mut engine: Box<dyn ScanEngine>,
+    ) -> Result<Self> {
+        if engine.slots() < book.len() || engine.assets() != table.len() {
+            bail!(
+                "the {} engine has {} slots and {} assets; the book needs {} and {}",
+                engine.name(),
+                engine.slots(),
+                engine.assets(),
+                book.len(),
+                table.len()
+            );
         }
+        for slot in 0..book.len() {
+            let terms = book.terms(slot);
+            if !terms.is_empty() {
+                engine.upsert(slot as u32, terms).map_err(|e| load_error(book, e))?;
+            }
+        }
+        Ok(Replay::loaded(table, book, engine))
+    }
+
+    fn loaded(table: &'a AssetTable, book: &'a Book, mut engine: Box<dyn ScanEngine>) -> Self {
         engine.loaded();
         let held = book.held_assets(table.len());
         let words = bitmap::words_for(book.len());
-        let mut changed = Vec::with_capacity(words);
-        engine.changed_words(&mut changed);
-        changed.clear();
-        Ok(Replay {
+        // The load's bits are not news: events start once every held asset is priced.
+        let step = Step::starting_at(&mut engine);
+        Replay {
             table,
             book,
             engine,
-            prev_breach: vec![0; words],
-            prev_at_risk: vec![0; words],
+            step,
             ever_breached: vec![0; words],
-            changed,
             unpriced_held: (0..table.len() as u16).filter(|&a| held[a as usize]).collect(),
             latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
             stats: ReplayStats::default(),
-        })
+        }
+    }
+
+    /// The engine (its name, its fail-overs).
+    pub fn engine(&self) -> &dyn ScanEngine {
+        &*self.engine
     }
 
     /// Assets held by some account that no tick has priced yet.
@@ -98,7 +134,7 @@ impl<'a> Replay<'a> {
     pub fn apply(&mut self, tick: &Tick, mut emit: impl FnMut(BreachEvent)) -> Result<()> {
         let t0 = Instant::now();
         self.engine.tick(tick.asset, tick.entry)?;
-        self.engine.changed_words(&mut self.changed);
+        self.step.collect(&mut self.engine);
         let dt = t0.elapsed().as_nanos() as u64;
         self.latency.saturating_record(dt.max(1));
         let index = self.stats.ticks;
@@ -107,18 +143,18 @@ impl<'a> Replay<'a> {
             self.unpriced_held.retain(|&a| a != tick.asset);
             self.stats.warmup_ticks += 1;
             if !self.unpriced_held.is_empty() {
-                self.changed.clear();
+                // Collected words not diffed: the step still holds the bitmaps as loaded.
                 return Ok(());
             }
-            // Warm-up just ended: report every word against the empty state.
-            self.changed.clear();
-            self.changed.extend(0..self.prev_breach.len() as u32);
+            // Warm-up just ended: report every word against the bitmaps as loaded.
+            self.step.report_all();
+            self.step.collect(&mut self.engine);
         }
         let ts = format_timestamp(tick.ts_ns);
-        for &w in &self.changed {
-            let w = w as usize;
-            let (nb, na) = (self.engine.breach()[w], self.engine.at_risk()[w]);
-            let (db, da) = (nb ^ self.prev_breach[w], na ^ self.prev_at_risk[w]);
+        let Replay { table, book, engine, step, ever_breached, stats, .. } = self;
+        let prices = engine.prices();
+        step.diff_words(&**engine, |w, [ob, oa], [nb, na]| {
+            let (db, da) = (nb ^ ob, na ^ oa);
             for (diff, now, up, down) in [
                 (db, nb, EventKind::Breach, EventKind::Recovered),
                 (da, na, EventKind::AtRisk, EventKind::Safe),
@@ -128,32 +164,29 @@ impl<'a> Replay<'a> {
                     let kind = if now >> bit & 1 == 1 { up } else { down };
                     match kind {
                         EventKind::Breach => {
-                            self.stats.breaches += 1;
-                            if self.ever_breached[w] >> bit & 1 == 0 {
-                                self.ever_breached[w] |= 1 << bit;
-                                self.stats.accounts_breached += 1;
+                            stats.breaches += 1;
+                            if ever_breached[w] >> bit & 1 == 0 {
+                                ever_breached[w] |= 1 << bit;
+                                stats.accounts_breached += 1;
                             }
                         }
-                        EventKind::Recovered => self.stats.recoveries += 1,
-                        EventKind::AtRisk => self.stats.at_risk_events += 1,
+                        EventKind::Recovered => stats.recoveries += 1,
+                        EventKind::AtRisk => stats.at_risk_events += 1,
                         EventKind::Safe => {}
                     }
-                    let h = self.engine.health(slot).expect("slot in range");
+                    let h = account_health(book.terms(slot as usize), prices);
                     emit(BreachEvent {
                         tick: index,
                         ts: ts.clone(),
-                        account: self.book.id(slot as usize).to_string(),
+                        account: book.id(slot as usize).to_string(),
                         slot,
                         event: kind,
-                        health: self.table.value_of(h.spot).to_string(),
+                        health: table.value_of(h.spot).to_string(),
                         health_factor: h.ratio.is_finite().then_some(h.ratio),
                     });
                 }
             }
-            self.prev_breach[w] = nb;
-            self.prev_at_risk[w] = na;
-        }
-        self.changed.clear();
+        });
         Ok(())
     }
 

@@ -87,6 +87,30 @@ fn scan_of_black_thursday_agrees_with_the_reference() {
     assert!(want.len() > 150, "only {} breached", want.len());
 }
 
+/// `--backend card-software`: the example book's Black Thursday through the emulated card behind
+/// the card link (the unchanged host driver, a fail-over engine around it) gives the very events
+/// the software engine gives, byte for byte.
+#[test]
+fn scan_through_the_card_gives_the_software_engines_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = |backend: &str| {
+        let out = dir.path().join(format!("{backend}.jsonl"));
+        let o = scan_black_thursday(&["--out", out.to_str().unwrap(), "--json", "--backend", backend]);
+        assert!(o.status.success(), "--backend {backend}: {}", String::from_utf8_lossy(&o.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (std::fs::read_to_string(&out).unwrap(), summary)
+    };
+    let (software, s) = scan("software");
+    assert_eq!((s["backend"].as_str(), s["engine_at_end"].as_str()), (Some("software"), Some("software")));
+    assert!(software.lines().count() > 150, "the day breaches accounts: {} events", software.lines().count());
+    let (card, c) = scan("card-software");
+    assert_eq!((c["engine_at_end"].as_str(), c["failovers"].as_u64()), (Some("card"), Some(0)), "{c}");
+    assert!(card == software, "the card's events differ from the software engine's");
+    for key in ["breached_at_end", "at_risk_at_end", "stats"] {
+        assert_eq!(c[key], s[key], "{key}");
+    }
+}
+
 #[test]
 fn demo_runs_small_and_its_counts_are_consistent() {
     let o = liqscan(&["demo", "--accounts", "3000", "--json"]);

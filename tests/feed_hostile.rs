@@ -17,7 +17,7 @@ use liqscan_host::feed::{replay, wire};
 use liqscan_host::guard::{GuardConfig, OracleGuard};
 use liqscan_host::metrics::Counters;
 use liqscan_host::metrics::exposition::render;
-use liqscan_host::pipeline::{self, Backend, Clock, FeedMsg, FeedTx, PipelineConfig, PipelineReport};
+use liqscan_host::pipeline::{self, Clock, FeedMsg, FeedTx, PipelineConfig, PipelineReport};
 
 fn price(p: u32) -> PriceEntry {
     PriceEntry {
@@ -70,7 +70,7 @@ fn rig() -> Rig {
     let breached = Arc::new(Mutex::new(vec![]));
     let b = breached.clone();
     let sink = move |_: u64, x: &[u32], _: &[u32], _: &[u32]| b.lock().unwrap().extend_from_slice(x);
-    let be = Backend::Software(Box::new(SoftwareEngine::new(8, 2)));
+    let be = Box::new(SoftwareEngine::new(8, 2));
     let h = pipeline::spawn(
         be,
         rx,

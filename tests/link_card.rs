@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use liqscan_hdl::abi::regs::{TYPE_LIQSCAN, offset};
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
+use liqscan_host::engine::ScanEngine;
 use liqscan_host::link::{BAR_BYTES, CardLink, LinkEngine, LinkError, LinkMemory, LinkOptions};
 use liqscan_host::reference;
 use liqscan_sim::card::{CardThread, ServeOptions, SoftwareCard};

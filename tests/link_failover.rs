@@ -20,11 +20,12 @@ use std::time::{Duration, Instant};
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_host::engine::SoftwareEngine;
+use liqscan_host::engine::failover::FailoverEngine;
 use liqscan_host::keeper::{Keeper, KeeperConfig, Workload};
 use liqscan_host::link::{CardLink, LinkEngine, LinkMemory, LinkOptions};
 use liqscan_host::metrics::Counters;
 use liqscan_host::pipeline::dispatch::KeeperBook;
-use liqscan_host::pipeline::{Backend, Book, FeedMsg, PipelineReport};
+use liqscan_host::pipeline::{Backend, FeedMsg, PipelineReport};
 use liqscan_sim::card::{CardThread, ServeOptions, SoftwareCard};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -99,8 +100,7 @@ fn run(
 #[test]
 fn killing_the_card_process_mid_replay_loses_no_breach() {
     let msgs = workload();
-    let (sw, sw_changes) =
-        run(Backend::Software(Box::new(SoftwareEngine::new(SLOTS, ASSETS))), &msgs, Arc::default(), "flood");
+    let (sw, sw_changes) = run(Box::new(SoftwareEngine::new(SLOTS, ASSETS)), &msgs, Arc::default(), "flood");
     let sw_changes = sw_changes.lock().unwrap().clone();
     assert!(sw_changes.len() > 50, "the workload should breach accounts: {}", sw_changes.len());
 
@@ -143,7 +143,7 @@ fn killing_the_card_process_mid_replay_loses_no_breach() {
         watch.ticks.load(Ordering::Relaxed)
     });
     let (card, card_changes) =
-        run(Backend::Card(Box::new(engine), Book::new(SLOTS, ASSETS)), &msgs, counters.clone(), "fixed:8000");
+        run(Box::new(FailoverEngine::new(Box::new(engine))), &msgs, counters.clone(), "fixed:8000");
     let killed_at = killer.join().unwrap();
     let _ = std::fs::remove_file(&path);
     assert!(killed_at < 3000 + ASSETS as u64, "the card was killed mid-replay (at tick {killed_at})");
@@ -351,8 +351,7 @@ fn a_missing_link_file_says_how_to_start_the_card() {
 #[test]
 fn the_host_fails_over_when_a_new_card_takes_the_link_file() {
     let msgs = workload();
-    let (sw, sw_changes) =
-        run(Backend::Software(Box::new(SoftwareEngine::new(SLOTS, ASSETS))), &msgs, Arc::default(), "flood");
+    let (sw, sw_changes) = run(Box::new(SoftwareEngine::new(SLOTS, ASSETS)), &msgs, Arc::default(), "flood");
     let sw_changes = sw_changes.lock().unwrap().clone();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("link");
@@ -378,7 +377,7 @@ fn the_host_fails_over_when_a_new_card_takes_the_link_file() {
     });
     let t = Instant::now();
     let (rep, changes) =
-        run(Backend::Card(Box::new(engine), Book::new(SLOTS, ASSETS)), &msgs, counters.clone(), "fixed:8000");
+        run(Box::new(FailoverEngine::new(Box::new(engine))), &msgs, counters.clone(), "fixed:8000");
     let took = t.elapsed();
     drop(taker.join().unwrap());
     assert!(took < watchdog / 2, "the replay took {took:?}: the watchdog, not the generation, ended it");

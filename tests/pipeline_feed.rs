@@ -13,7 +13,7 @@ use liqscan_host::feed::{listen, replay, wire};
 use liqscan_host::metrics::exposition::{Exposition, families};
 use liqscan_host::metrics::http::{MetricsOptions, MetricsServer};
 use liqscan_host::metrics::{Counters, Published};
-use liqscan_host::pipeline::{self, Backend, Clock, FeedMsg, PipelineConfig};
+use liqscan_host::pipeline::{self, Clock, FeedMsg, PipelineConfig};
 
 fn price(p: u32) -> PriceEntry {
     PriceEntry {
@@ -46,7 +46,7 @@ fn pipeline_with(
     let breached = Arc::new(Mutex::new(vec![]));
     let b = breached.clone();
     let sink = move |_: u64, x: &[u32], _: &[u32], _: &[u32]| b.lock().unwrap().extend_from_slice(x);
-    let be = Backend::Software(Box::new(SoftwareEngine::new(8, 2)));
+    let be = Box::new(SoftwareEngine::new(8, 2));
     let h = pipeline::spawn(be, rx, Box::new(sink), PipelineConfig::default(), clock, counters, published);
     (tx, h, breached, clock)
 }

@@ -12,7 +12,7 @@ use liqscan_host::feed::replay;
 use liqscan_host::metrics::Counters;
 use liqscan_host::pipeline::affinity::{self, tasks};
 use liqscan_host::pipeline::dispatch::{DispatchOptions, DispatchStage, KeeperBook};
-use liqscan_host::pipeline::{self, Backend, Clock, PipelineConfig};
+use liqscan_host::pipeline::{self, Clock, PipelineConfig};
 
 #[test]
 fn pipeline_threads_spawned_after_a_pin_land_on_their_own_cores() {
@@ -37,7 +37,7 @@ fn pipeline_threads_spawned_after_a_pin_land_on_their_own_cores() {
             clock,
         );
         let h = pipeline::spawn(
-            Backend::Software(Box::new(SoftwareEngine::new(8, 2))),
+            Box::new(SoftwareEngine::new(8, 2)),
             rx,
             Box::new(sink),
             PipelineConfig { engine_core: Some(other), spin: false },

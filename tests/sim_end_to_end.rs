@@ -137,3 +137,29 @@ fn sweep_writes_table_and_heat_map() {
     let svg = std::fs::read_to_string(out.join("bad_debt_heatmap.svg")).unwrap();
     assert_eq!(svg.matches("<rect x=").count(), 4);
 }
+
+/// `liqscan sim --backend card-software`: the simulator's scans through the emulated card behind
+/// the card link give the very report the software engine gives.
+#[test]
+fn sim_through_the_card_gives_the_software_engines_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = small_scenario(dir.path(), "direct");
+    let report = |backend: &str| {
+        let out = dir.path().join(backend);
+        let o = liqscan(&[
+            "sim",
+            scn.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--backend",
+            backend,
+        ]);
+        assert!(o.status.success(), "--backend {backend}: {}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out.join("report.json")).unwrap()
+    };
+    let software = report("software");
+    let r: serde_json::Value = serde_json::from_str(&software).unwrap();
+    assert!(r["liquidations"]["repaid_usd"].as_f64().unwrap() > 0.0, "the crash liquidates");
+    assert!(report("card-software") == software, "the card's report differs from the software engine's");
+}

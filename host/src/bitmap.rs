@@ -90,6 +90,11 @@ impl Diff {
         &self.breach
     }
 
+    /// The previous at-risk bitmap.
+    pub fn at_risk(&self) -> &[u64] {
+        &self.at_risk
+    }
+
     /// Compares the words `changed` (no repeats; ascending words give ascending lists) of the
     /// new bitmaps with the previous ones, appends the changes to `out` (which it does not
     /// clear) and keeps the new words. Words not in `changed` are taken as unchanged. No
@@ -103,14 +108,32 @@ impl Diff {
     #[inline]
     pub fn step_into(&mut self, changed: &[u32], breach: &[u64], at_risk: &[u64], out: [&mut Vec<u32>; 3]) {
         let [breached, cleared, risk] = out;
-        for &w in changed {
-            let w = w as usize;
-            let (ob, oa, nb, na) = (self.breach[w], self.at_risk[w], breach[w], at_risk[w]);
+        self.step_words(changed, breach, at_risk, |w, [ob, oa], [nb, na]| {
             push_ones(breached, w, nb & !ob);
             push_ones(cleared, w, ob & !nb);
             push_ones(risk, w, na & !oa & !nb);
-            self.breach[w] = nb;
-            self.at_risk[w] = na;
+        });
+    }
+
+    /// The comparison under [`step`](Diff::step), word by word: calls `f(word, [old breach,
+    /// old at-risk], [new breach, new at-risk])` for each word of `changed` that differs, in
+    /// the order given, and keeps the new words.
+    #[inline]
+    pub fn step_words(
+        &mut self,
+        changed: &[u32],
+        breach: &[u64],
+        at_risk: &[u64],
+        mut f: impl FnMut(usize, [u64; 2], [u64; 2]),
+    ) {
+        for &w in changed {
+            let w = w as usize;
+            let (ob, oa, nb, na) = (self.breach[w], self.at_risk[w], breach[w], at_risk[w]);
+            if ob != nb || oa != na {
+                f(w, [ob, oa], [nb, na]);
+                self.breach[w] = nb;
+                self.at_risk[w] = na;
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! One simulation run: market -> oracle -> venue -> scan engine -> dispatch -> venue, per step.
 //!
 //! ```text
-//!  paths ──x dent──> market ──> oracle ──tick──> SoftwareEngine ──bitmaps──> Dispatcher
+//!  paths ──x dent──> market ──> oracle ──tick──> ScanEngine ──bitmaps──> Dispatcher
 //!    ^                                   ^                                      │ orders
 //!    │ sales (impact)                    │ upserts (dirty slots)                v (latency)
 //!    └──────────────────────────────── Venue <──────────────── KeeperQueue ─────┘
@@ -17,12 +17,11 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 use liqscan_hdl::abi::{Coeff, PriceEntry};
-use liqscan_host::bitmap::Diff;
 use liqscan_host::dispatch::sizing::{BPS, SizingPolicy};
 use liqscan_host::dispatch::{
     Completion, DispatchConfig, Dispatcher, Executor, LiquidationOrder, Mechanism, ScanBatch, SubmitError,
 };
-use liqscan_host::engine::{ScanEngine, SoftwareEngine};
+use liqscan_host::engine::{ScanEngine, SoftwareEngine, Step};
 use liqscan_host::model::{AssetSpec, AssetTable, Decimal, VenueSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -67,6 +66,9 @@ pub enum SimError {
     /// The engine refused an account (its balances do not fit 32-bit coefficients).
     #[error("scan engine: {0}")]
     Engine(#[from] liqscan_host::engine::EngineError),
+    /// The engine asked for could not be opened (the emulated card, its link).
+    #[error(transparent)]
+    Backend(#[from] crate::card::BackendError),
     /// The ledger identities failed: a bug in the venue.
     #[error("conservation check failed at t={t}s: {source}")]
     Conservation {
@@ -128,7 +130,7 @@ pub struct Sim {
     paths: Vec<PricePath>,
     /// The venue.
     pub venue: Venue,
-    engine: SoftwareEngine,
+    engine: Box<dyn ScanEngine>,
     dispatcher: Dispatcher,
     queue: KeeperQueue,
     oracles: Vec<Oracle>,
@@ -160,8 +162,21 @@ fn quote_price(table: &AssetTable, sym: &str, i: usize, p: f64, t: f64) -> Resul
 
 impl Sim {
     /// Builds the world: paths, assets, population, engine, dispatcher. `base` resolves file
-    /// names in the scenario.
+    /// names in the scenario. The engine is the software engine.
     pub fn new(scenario: Scenario, base: &Path) -> Result<Self, SimError> {
+        Sim::with_engine(scenario, base, &mut |slots, assets| {
+            Ok(Box::new(SoftwareEngine::new(slots, assets)) as Box<dyn ScanEngine>)
+        })
+    }
+
+    /// [`Sim::new`] with the engine `make_engine(slots, assets)` builds (the card behind its
+    /// link, wrapped in a fail-over engine, as `liqscan sim --backend` does): any engine gives
+    /// the same run, bit for bit.
+    pub fn with_engine(
+        scenario: Scenario,
+        base: &Path,
+        make_engine: &mut dyn FnMut(usize, usize) -> Result<Box<dyn ScanEngine>, SimError>,
+    ) -> Result<Self, SimError> {
         let s = &scenario;
         let steps = (s.duration_secs / s.step_secs).ceil() as usize;
         let symbols: Vec<String> = s.assets.keys().cloned().collect();
@@ -224,7 +239,7 @@ impl Sim {
             symbols,
             paths,
             venue,
-            engine: SoftwareEngine::new(slots, s.assets.len()),
+            engine: make_engine(slots, s.assets.len())?,
             dispatcher: Dispatcher::new(dispatch_config(s)),
             queue: KeeperQueue {
                 pending: VecDeque::new(),
@@ -261,8 +276,7 @@ impl Sim {
             sim.engine.tick(i as u16, e)?;
         }
         sim.sync_engine()?;
-        let mut scratch = Vec::new();
-        sim.engine.changed_words(&mut scratch);
+        sim.engine.loaded();
         Ok(sim)
     }
 
@@ -439,8 +453,7 @@ impl Sim {
         let q_exp = s.assets[&s.quote].quantum_exp;
         let usd_per_quote_quantum = 10f64.powi(q_exp);
         let mut series = Series::new(&self.symbols);
-        let mut diff = Diff::starting_at(self.engine.breach(), self.engine.at_risk());
-        let mut changed = Vec::new();
+        let mut step = Step::starting_at(&mut self.engine);
         let mut market = vec![0.0; n_assets];
         let mut last_batch = 0.0;
         let mut halted_secs = 0.0;
@@ -498,15 +511,13 @@ impl Sim {
             }
             self.venue.settle_socialised();
             self.sync_engine()?;
-            // News for the dispatcher: the bitmap words that changed.
-            changed.clear();
-            self.engine.changed_words(&mut changed);
+            // News for the dispatcher: what changed in the bitmaps since the last step.
             batch.breached.clear();
             batch.cleared.clear();
             batch.at_risk.clear();
             batch.seq = k as u64;
-            let lists = [&mut batch.breached, &mut batch.cleared, &mut batch.at_risk];
-            diff.step_into(&changed, self.engine.breach(), self.engine.at_risk(), lists);
+            step.collect(&mut self.engine);
+            step.diff_into(&self.engine, [&mut batch.breached, &mut batch.cleared, &mut batch.at_risk]);
             if !s.keeper.predictive {
                 batch.at_risk.clear();
             }

@@ -336,7 +336,7 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         DispatchOptions { core: Some(a.card_core), queue: a.accounts + 1024, ..Default::default() },
         clock,
     );
-    let be = Backend::Software(Box::new(SoftwareEngine::new(a.accounts, assets)));
+    let be: Backend = Box::new(SoftwareEngine::new(a.accounts, assets));
     let sink: Box<dyn pipeline::BreachSink> =
         if a.no_dispatch { Box::new(|_: u64, _: &[u32], _: &[u32], _: &[u32]| {}) } else { Box::new(sink) };
     let h = pipeline::spawn_traced(be, rx, sink, cfg, clock, counters.clone(), published, assets + a.ticks);

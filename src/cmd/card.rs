@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use liqscan_host::link::{DEFAULT_EVT_ENTRIES, LinkMemory, Previous};
-use liqscan_sim::card::{CardEngine, Fault, Idle, ServeOptions, SoftwareCard, serve};
+use liqscan_sim::card::{CardEngine, Fault, Idle, ServeOptions, serve};
 
 /// Arguments of `liqscan card`.
 #[derive(clap::Args)]
@@ -46,13 +46,9 @@ pub struct Args {
     pub silent_after: Option<u64>,
 }
 
-/// Builds the card engine named `engine`.
+/// Builds the card engine named `engine` (`software` or `hdl`).
 pub fn make_engine(engine: &str, accounts: usize, assets: usize) -> Result<Box<dyn CardEngine>> {
-    Ok(match engine {
-        "software" => Box::new(SoftwareCard::new(accounts, assets)),
-        "hdl" => Box::new(liqscan_sim::card::HdlCard::new(assets).map_err(anyhow::Error::msg)?),
-        other => bail!("unknown card engine '{other}': use software or hdl"),
-    })
+    liqscan_sim::card::make_card_engine(engine, accounts, assets).map_err(anyhow::Error::msg)
 }
 
 /// Runs the card until killed, or until SIGTERM or SIGINT (crate::shutdown): then it stops

@@ -15,6 +15,8 @@ use liqscan_host::io::venue::read_venue_draft;
 use liqscan_host::io::venue_book::{VenueAndBook, read_venue_and_book};
 use serde::Serialize;
 
+use liqscan_sim::card::{BACKENDS, BackendOptions, open_backend};
+
 use crate::replay::{Percentiles, Replay, ReplayStats, RoutingArg};
 
 /// Arguments of `liqscan scan`.
@@ -38,6 +40,11 @@ pub struct Args {
     /// How the software engine serves a one-asset tick.
     #[arg(long, value_enum, default_value = "deltas")]
     pub routing: RoutingArg,
+    /// Scan engine: `software`, or the emulated card behind the card link (`card-software`;
+    /// `card-hdl`, the rust-hdl core: at most 2048 accounts, tens of ticks a second), which
+    /// fails over to software if the card stops answering. Same events either way.
+    #[arg(long, default_value = "software", value_parser = clap::builder::PossibleValuesParser::new(BACKENDS))]
+    pub backend: String,
     /// Print the summary as JSON (on standard error when events go to standard output).
     #[arg(long)]
     pub json: bool,
@@ -151,6 +158,12 @@ fn load_book(a: &Args, table: &liqscan_host::model::AssetTable) -> Result<Book> 
 
 #[derive(Serialize)]
 struct Summary {
+    /// The `--backend` asked for.
+    backend: String,
+    /// The engine that served the last tick (`software` after a fail-over).
+    engine_at_end: &'static str,
+    /// Fail-overs from the card to software.
+    failovers: usize,
     accounts: usize,
     terms: usize,
     /// Reading and compiling the accounts file.
@@ -205,7 +218,14 @@ pub fn run(a: Args) -> Result<()> {
     ticks.sort_by_key(|t| t.ts_ns);
     let ticks_read_ms = t_ticks.elapsed().as_secs_f64() * 1e3;
     let t_engine = Instant::now();
-    let mut replay = Replay::new(&table, &book, a.routing.into())?;
+    let mut card = None;
+    let mut replay = if a.backend == "software" {
+        Replay::new(&table, &book, a.routing.into())?
+    } else {
+        let (engine, c) = open_backend(&a.backend, book.len(), table.len(), &BackendOptions::default())?;
+        card = c;
+        Replay::with_engine(&table, &book, engine)?
+    };
     let engine_load_ms = t_engine.elapsed().as_secs_f64() * 1e3;
     let to_stdout = a.out.as_os_str() == "-";
     let sink: Box<dyn Write> = if to_stdout {
@@ -235,7 +255,19 @@ pub fn run(a: Args) -> Result<()> {
     writer.finish().context("writing breach events")?;
     let ticks_ms = t0.elapsed().as_secs_f64() * 1e3;
     replay.check_priced()?;
+    for f in replay.engine().failovers() {
+        eprintln!(
+            "FAIL-OVER: card fault at a {}: {}; the rest ran on the software engine ({} us to switch)",
+            f.call,
+            f.why,
+            f.ns / 1000
+        );
+    }
+    drop(card);
     let s = Summary {
+        backend: a.backend.clone(),
+        engine_at_end: replay.engine().name(),
+        failovers: replay.engine().failovers().len(),
         accounts: book.len(),
         terms: book.term_count(),
         read_ms,

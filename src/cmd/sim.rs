@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use liqscan_sim::card::{BackendOptions, open_backend};
 use liqscan_sim::perp::run::run_perp as simulate_perp;
 use liqscan_sim::perp::scenario::PerpScenario;
 use liqscan_sim::sweep::{SweepFile, run_sweep};
-use liqscan_sim::{Scenario, plot};
+use liqscan_sim::{Scenario, Sim, plot};
 
 /// Arguments of `liqscan sim`.
 #[derive(clap::Args)]
@@ -31,6 +32,10 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Scan engine: `software`, or the emulated card behind the card link (`card-software`,
+    /// `card-hdl`: the rust-hdl core, at most 2048 accounts and slow), failing over to software.
+    #[arg(long, default_value = "software", value_parser = clap::builder::PossibleValuesParser::new(liqscan_sim::card::BACKENDS))]
+    pub backend: String,
 }
 
 /// Arguments of `liqscan sweep`.
@@ -73,6 +78,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&a.scenario)
         .map_err(|source| liqscan_sim::ScenarioError::Read { path: a.scenario.clone(), source })?;
     if PerpScenario::is_perp(&text) {
+        if a.backend != "software" {
+            anyhow::bail!(
+                "{}: a perpetual scenario runs its own ledger, not a scan engine; --backend {} applies to lending scenarios",
+                a.scenario.display(),
+                a.backend
+            );
+        }
         return run_perp(a, &text);
     }
     let mut scenario = Scenario::load(&a.scenario)?;
@@ -90,11 +102,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let quote = scenario.quote.clone();
     let progress = bar(100, a.quiet, &scenario.name);
     let started = std::time::Instant::now();
-    let report = liqscan_sim::run(scenario, &base, &mut |k, n| {
-        progress.set_length(n);
-        progress.set_position(k);
+    let mut card = None;
+    let sim = Sim::with_engine(scenario, &base, &mut |slots, assets| {
+        let (engine, c) = open_backend(&a.backend, slots, assets, &BackendOptions::default())?;
+        card = c;
+        Ok(engine)
     })
     .with_context(|| format!("simulating {}", a.scenario.display()))?;
+    let report = sim
+        .run(&mut |k, n| {
+            progress.set_length(n);
+            progress.set_position(k);
+        })
+        .with_context(|| format!("simulating {}", a.scenario.display()))?;
+    drop(card);
     progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     write(&out, "report.json", &serde_json::to_string_pretty(&report)?)?;

@@ -6,21 +6,27 @@
 //!              \                                 |                     /
 //!               v                                v                    v
 //!          +------------------------------------------------------------+
-//!          |  ScanEngine: SoftwareEngine here, the card link elsewhere  |
+//!          |  ScanEngine: SoftwareEngine, LinkEngine (the card), or a    |
+//!          |  FailoverEngine (a primary, and the software mirror)       |
 //!          +------------------------------------------------------------+
 //!                  |  breach / at_risk bitmaps     |  changed_words
 //!                  v                               v
-//!              dispatch                      card-style read-back
+//!              Step: old-versus-new diff -> newly breached / cleared / at risk -> dispatch
 //! ```
 //!
 //! Every engine gives bitmaps bit-identical to the reference; that is what the tests check.
+//! Everything that drives an engine (the pipeline, the simulator, `liqscan scan`, journal
+//! recovery) takes any engine, `Box<dyn ScanEngine>` or generic, and turns its bitmaps into
+//! news with one [`Step`].
 
 mod bits;
 mod blocks;
+pub mod failover;
 mod kernel;
 mod pairs;
 mod pool;
 mod software;
+mod step;
 mod terms;
 mod windows;
 
@@ -28,18 +34,23 @@ pub use blocks::{Layout, advise_huge};
 pub use kernel::Kernel;
 pub use software::{
     COMPACT_AFTER, EngineStats, PRIOR_DELTA_PER_ACCOUNT, PRIOR_SCAN_PER_SLOT, Routing, SoftwareEngine,
-    helper_core,
+    account_health, helper_core,
 };
+pub use step::Step;
 pub use windows::WindowPolicy;
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, TermError};
+
+use crate::link::LinkError;
 
 /// One scan engine: the software engine here, the card behind the card link elsewhere.
 ///
 /// All prices start at zero ([`PriceEntry::default`]); every empty slot has health 0, so no bit
 /// is set until accounts and prices arrive. After every successful call the bitmaps equal
 /// [`reference::scan`](crate::reference::scan) of the current terms and prices; a call that
-/// returns an error has changed nothing.
+/// returns a refusal has changed nothing. A call that returns [`EngineError::Card`] may have
+/// been half done on the card: the engine's state is unknown, and the caller fails over
+/// ([`failover::FailoverEngine`] does).
 pub trait ScanEngine: Send {
     /// Short name for tables and logs.
     fn name(&self) -> &'static str;
@@ -76,10 +87,73 @@ pub trait ScanEngine: Send {
     /// the software engine compacts its full-scan arenas ([`SoftwareEngine::compact`]) when
     /// enough changed since it last did.
     fn loaded(&mut self) {}
+    /// True while a card (behind the card link) computes the bitmaps; the software engine
+    /// and a fail-over engine that has switched to its software mirror say false.
+    fn is_card(&self) -> bool {
+        false
+    }
+    /// Fail-overs this engine made so far, oldest first: each a switch from its primary engine
+    /// to the software mirror ([`failover::FailoverEngine`]); an engine that cannot fail over
+    /// has none. Cheap to call per message (a slice, no allocation).
+    fn failovers(&self) -> &[failover::Failover] {
+        &[]
+    }
 }
 
-/// Why an engine refused a call. Nothing was changed.
-#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+impl<E: ScanEngine + ?Sized> ScanEngine for Box<E> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn slots(&self) -> usize {
+        (**self).slots()
+    }
+    fn assets(&self) -> usize {
+        (**self).assets()
+    }
+    #[inline]
+    fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError> {
+        (**self).upsert(slot, terms)
+    }
+    #[inline]
+    fn remove(&mut self, slot: u32) -> Result<(), EngineError> {
+        (**self).remove(slot)
+    }
+    #[inline]
+    fn tick(&mut self, asset: u16, price: PriceEntry) -> Result<(), EngineError> {
+        (**self).tick(asset, price)
+    }
+    fn batch_tick(&mut self, prices: &[PriceEntry]) -> Result<(), EngineError> {
+        (**self).batch_tick(prices)
+    }
+    fn prices(&self) -> &[PriceEntry] {
+        (**self).prices()
+    }
+    #[inline]
+    fn breach(&self) -> &[u64] {
+        (**self).breach()
+    }
+    #[inline]
+    fn at_risk(&self) -> &[u64] {
+        (**self).at_risk()
+    }
+    #[inline]
+    fn changed_words(&mut self, out: &mut Vec<u32>) {
+        (**self).changed_words(out)
+    }
+    fn loaded(&mut self) {
+        (**self).loaded()
+    }
+    fn is_card(&self) -> bool {
+        (**self).is_card()
+    }
+    #[inline]
+    fn failovers(&self) -> &[failover::Failover] {
+        (**self).failovers()
+    }
+}
+
+/// Why an engine call failed: a refusal (nothing was changed), or a card fault.
+#[derive(thiserror::Error, Debug)]
 pub enum EngineError {
     /// Slot beyond the engine's capacity.
     #[error("slot {slot} is out of range: the engine has {slots} slots (create it with more)")]
@@ -114,6 +188,25 @@ pub enum EngineError {
         /// The engine's asset count.
         assets: usize,
     },
+    /// The card stopped answering or answered wrongly (the link's watchdog, a protocol
+    /// error): the call may have been half done on the card. Fail over to software.
+    /// (Not a `source`: the message carries the link's error once, so a chain of causes does
+    /// not repeat it.)
+    #[error("card fault: {0}")]
+    Card(Box<LinkError>),
+}
+
+impl EngineError {
+    /// True for a card fault (fail over), false for a refusal (the input was wrong).
+    pub fn is_card_fault(&self) -> bool {
+        matches!(self, EngineError::Card(_))
+    }
+}
+
+impl From<LinkError> for EngineError {
+    fn from(e: LinkError) -> Self {
+        EngineError::Card(Box::new(e))
+    }
 }
 
 /// Health of one account, for display and ranking.

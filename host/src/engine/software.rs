@@ -685,8 +685,8 @@ fn check_account(terms: &[Coeff], assets: usize) -> Result<(), TermError> {
     check_terms(terms, assets).or_else(|_| check_terms_software(terms, assets))
 }
 
-/// Exact health and display ratio of one account.
-fn account_health(terms: &[Coeff], prices: &[PriceEntry]) -> AccountHealth {
+/// Exact health and display ratio of one account (what [`SoftwareEngine::health`] gives for it).
+pub fn account_health(terms: &[Coeff], prices: &[PriceEntry]) -> AccountHealth {
     let (spot, stressed) = reference::health(terms, prices);
     let (mut pos, mut neg) = (0i128, 0i128);
     for t in terms {

@@ -36,8 +36,7 @@ use serde::{Deserialize, Serialize};
 use super::record::Record;
 use super::state::DurableState;
 use super::store::{JournalError, read_records};
-use crate::bitmap::{Changes, Diff};
-use crate::engine::{ScanEngine, SoftwareEngine};
+use crate::engine::{ScanEngine, SoftwareEngine, Step};
 
 /// One breach change: a slot became breached, or stopped being.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -222,10 +221,8 @@ pub fn recover(
 
     // Rebuild the events of the messages c.. from the book journal.
     let slots = ids.len();
-    let mut engine: Option<(SoftwareEngine, Diff)> = None;
+    let mut engine: Option<(SoftwareEngine, Step)> = None;
     let mut out = Vec::new();
-    let mut changed = Vec::new();
-    let mut news = Changes::default();
     let mismatch = |fold: &Fold, breach: &[u64]| -> Result<(), EventsError> {
         for s in 0..slots as u32 {
             let journal = breach[s as usize / 64] >> (s % 64) & 1 == 1;
@@ -243,11 +240,10 @@ pub fn recover(
         }
         Ok(())
     };
-    let build = |state: &DurableState| -> (SoftwareEngine, Diff) {
+    let build = |state: &DurableState| -> (SoftwareEngine, Step) {
         let mut e = state.software_engine();
-        e.changed_words(&mut Vec::new());
-        let d = Diff::starting_at(e.breach(), e.at_risk());
-        (e, d)
+        let step = Step::starting_at(&mut e);
+        (e, step)
     };
     let mut first_err = None;
     let last = read_records(book_dir, c, |before, _seq, r| {
@@ -258,13 +254,13 @@ pub fn recover(
                 return Ok(());
             }
             let (e, d) = build(before);
-            if let Err(err) = mismatch(&fold, d.breach()) {
+            if let Err(err) = mismatch(&fold, d.seen().0) {
                 first_err.get_or_insert(err);
                 return Err("the events file disagrees with the journal".into());
             }
             engine = Some((e, d));
         }
-        let (e, diff) = engine.as_mut().expect("built");
+        let (e, step) = engine.as_mut().expect("built");
         let change = match r {
             Record::Live { record, .. } => &**record,
             r => r,
@@ -277,11 +273,7 @@ pub fn recover(
             Record::BatchTick { prices, .. } => e.batch_tick(prices),
             _ => Ok(()),
         };
-        changed.clear();
-        e.changed_words(&mut changed);
-        changed.sort_unstable();
-        news.clear();
-        diff.step(&changed, e.breach(), e.at_risk(), &mut news);
+        let news = step.scan(e);
         // As the run wrote them: a scan's breaches, then its recoveries.
         let lists = [(true, &news.breached), (false, &news.cleared)];
         for n in lists
@@ -301,7 +293,7 @@ pub fn recover(
     if engine.is_none() {
         // No record after the point the file ends: the journal's last state is that point.
         let (_, d) = build(&last);
-        mismatch(&fold, d.breach())?;
+        mismatch(&fold, d.seen().0)?;
     }
     file.set_len(cut_at as u64).map_err(io("truncate", path))?;
     file.seek(SeekFrom::End(0)).map_err(io("seek", path))?;

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use super::config::KeeperConfig;
 use super::{KeeperError, Notes};
+use crate::engine::EngineError;
 use crate::engine::SoftwareEngine;
-use crate::link::{
-    BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkError, LinkFault, LinkMemory, LinkOptions,
-};
+use crate::engine::failover::FailoverEngine;
+use crate::link::{BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkError, LinkMemory, LinkOptions};
 use crate::metrics::Counters;
-use crate::pipeline::{Backend, Book};
+use crate::pipeline::Backend;
 
 /// What an in-process emulated card did, for the report.
 #[derive(Clone, Debug, Default)]
@@ -80,7 +80,7 @@ pub fn build_backend(
     let (watchdog, spin) = (cfg.watchdog(), cfg.spins());
     let mut built = CardLease::default();
     let mem = match cfg.backend_name() {
-        "software" => return Ok((Backend::Software(Box::new(SoftwareEngine::new(slots, assets))), built)),
+        "software" => return Ok((Box::new(SoftwareEngine::new(slots, assets)), built)),
         "pcie" => {
             let p = cfg.pcie.as_ref().ok_or_else(|| {
                 KeeperError::Config(
@@ -176,7 +176,7 @@ fn card_or_failover(
 ) -> Result<Backend, KeeperError> {
     let t0 = std::time::Instant::now();
     match open() {
-        Ok(engine) => Ok(Backend::Card(Box::new(engine), Book::new(slots, assets))),
+        Ok(engine) => Ok(Box::new(FailoverEngine::new(Box::new(engine)))),
         Err(e) if is_stall(&e) => {
             let e = super::chain(&e);
             notes(&format!(
@@ -184,7 +184,7 @@ fn card_or_failover(
             ));
             Counters::inc(&counters.failovers);
             *startup = Some((format!("start-up: {e}"), t0.elapsed().as_nanos() as u64));
-            Ok(Backend::Software(Box::new(SoftwareEngine::new(slots, assets))))
+            Ok(Box::new(SoftwareEngine::new(slots, assets)))
         }
         Err(e) => Err(e),
     }
@@ -195,7 +195,7 @@ fn is_stall(e: &KeeperError) -> bool {
     let timeout = |l: &LinkError| matches!(l, LinkError::Timeout { .. });
     match e {
         KeeperError::Link(l) => timeout(l),
-        KeeperError::Card(LinkFault::Card(l)) => timeout(l),
+        KeeperError::Card(EngineError::Card(l)) => timeout(l),
         _ => false,
     }
 }

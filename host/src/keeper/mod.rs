@@ -36,7 +36,8 @@ pub use engine::{CardHost, CardSummary, RunningCard};
 pub use run::{Change, Keeper, KeeperBuilder, KeeperHandle, KeeperReport, Stopper, digest};
 pub use workload::Workload;
 
-use crate::link::{LinkError, LinkFault};
+use crate::engine::EngineError;
+use crate::link::LinkError;
 
 /// Where a keeper's notes go (start-up, recovery, listener reports, fail-overs): one line
 /// each. `liqscan run` prints them on standard error; the default logs them with `tracing`.
@@ -65,7 +66,7 @@ pub enum KeeperError {
     Link(#[from] LinkError),
     /// The card engine (a link error or a fault the card reported).
     #[error(transparent)]
-    Card(#[from] LinkFault),
+    Card(#[from] EngineError),
     /// A keeper thread panicked.
     #[error("{0} thread panicked")]
     Panicked(&'static str),

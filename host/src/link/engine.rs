@@ -19,6 +19,11 @@
 //! debt: see `liqscan_hdl::abi::card_holds`) are kept on the host beside it (`held`): their
 //! card slot is left empty and their bits, computed exactly on the host, are merged into the
 //! card's bitmap words, so the bitmaps are those of the whole book.
+//!
+//! A call refused on the host (bad slot, terms or asset) changes nothing; a card that stops
+//! answering or answers wrongly comes back as [`EngineError::Card`], after which the mirror is
+//! not to be trusted: wrap the engine in a
+//! [`FailoverEngine`](crate::engine::failover::FailoverEngine) to switch to software then.
 
 use liqscan_hdl::abi::{
     Coeff, Command, Event, EventEntry, PriceEntry, check_terms, check_terms_software, ring::upsert_entries,
@@ -27,19 +32,8 @@ use liqscan_hdl::abi::{
 use super::held::Held;
 use super::{CardLink, LinkError};
 use crate::bitmap;
-use crate::engine::EngineError;
+use crate::engine::{EngineError, ScanEngine};
 use crate::reference;
-
-/// Why a [`LinkEngine`] call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LinkFault {
-    /// The call was refused before anything was posted (bad slot, terms or asset).
-    #[error(transparent)]
-    Refused(#[from] EngineError),
-    /// The card stopped answering or answered wrongly: fail over.
-    #[error(transparent)]
-    Card(#[from] LinkError),
-}
 
 /// The card as a scan engine.
 pub struct LinkEngine {
@@ -61,7 +55,7 @@ pub struct LinkEngine {
 
 impl LinkEngine {
     /// Uses `slots` of the card's accounts over `assets` assets.
-    pub fn new(mut link: CardLink, slots: usize, assets: usize) -> Result<LinkEngine, LinkFault> {
+    pub fn new(mut link: CardLink, slots: usize, assets: usize) -> Result<LinkEngine, EngineError> {
         let cfg = link.config();
         if slots > cfg.accounts as usize {
             return Err(LinkError::Layout(format!(
@@ -102,7 +96,7 @@ impl LinkEngine {
     /// terms and prices, which the mirror knows nothing of. Empties every slot this engine
     /// uses and writes the mirror's (default) prices, ending with a full scan, so card and
     /// mirror start equal.
-    fn clear_card(&mut self) -> Result<(), LinkFault> {
+    fn clear_card(&mut self) -> Result<(), EngineError> {
         for slot in 0..self.slots as u32 {
             self.credit()?;
             self.link.post(&Command::AccountRemove { account: slot })?;
@@ -135,43 +129,9 @@ impl LinkEngine {
         self.held.len()
     }
 
-    /// Account slots.
-    pub fn slots(&self) -> usize {
-        self.slots
-    }
-
-    /// Assets.
-    pub fn assets(&self) -> usize {
-        self.prices.len()
-    }
-
-    /// The mirror price vector.
-    pub fn prices(&self) -> &[PriceEntry] {
-        &self.prices
-    }
-
-    /// Breach bitmap (host layout: 64 slots a word).
-    pub fn breach(&self) -> &[u64] {
-        &self.breach
-    }
-
-    /// At-risk bitmap.
-    pub fn at_risk(&self) -> &[u64] {
-        &self.at_risk
-    }
-
-    /// Appends the indices of changed 64-bit bitmap words since the last call.
-    pub fn changed_words(&mut self, out: &mut Vec<u32>) {
-        for &w in &self.dirty_list {
-            bitmap::set(&mut self.dirty, w as usize, false);
-        }
-        out.extend_from_slice(&self.dirty_list);
-        self.dirty_list.clear();
-    }
-
     /// Posts a fence and applies every event until it returns: afterwards every command posted
     /// so far is done and the mirror is current.
-    pub fn sync(&mut self) -> Result<(), LinkFault> {
+    pub fn sync(&mut self) -> Result<(), EngineError> {
         self.fence_token = self.fence_token.wrapping_add(1);
         let token = self.fence_token;
         let (link, mut st) = self.split();
@@ -196,7 +156,7 @@ impl LinkEngine {
         )
     }
 
-    fn credit(&mut self) -> Result<(), LinkFault> {
+    fn credit(&mut self) -> Result<(), EngineError> {
         if self.link.needs_credit() {
             self.link.stats.cmd_ring_waits += 1;
             self.sync()?;
@@ -212,9 +172,51 @@ impl LinkEngine {
         }
     }
 
+    fn set_bits(&mut self, slot: usize, b: bool, a: bool) {
+        set_mirror(&mut self.breach, &mut self.at_risk, &mut self.dirty, &mut self.dirty_list, slot, b, a);
+    }
+
+    /// Rescores the host-held accounts exposed to `asset` (all with `None`) at the mirror prices.
+    fn rescore_held(&mut self, asset: Option<u16>) {
+        let LinkEngine { held, prices, breach, at_risk, dirty, dirty_list, .. } = self;
+        held.rescore(asset, prices, |slot, b, a| {
+            set_mirror(breach, at_risk, dirty, dirty_list, slot as usize, b, a)
+        });
+    }
+
+    fn wait_done(&mut self, seq: u32) -> Result<(), EngineError> {
+        let (link, mut st) = self.split();
+        loop {
+            let e = link.wait("scan done")?;
+            st.apply(&e)?;
+            if let Some(done) = st.done {
+                if done == seq {
+                    return Ok(());
+                }
+                return Err(
+                    LinkError::Protocol(format!("scan done for command {done}, waiting for {seq}")).into()
+                );
+            }
+        }
+    }
+}
+
+impl ScanEngine for LinkEngine {
+    fn name(&self) -> &'static str {
+        "card"
+    }
+
+    fn slots(&self) -> usize {
+        self.slots
+    }
+
+    fn assets(&self) -> usize {
+        self.prices.len()
+    }
+
     /// Inserts or replaces an account (posted; no wait). Terms the card cannot hold but the
     /// software engine takes ([`check_terms_software`]) are kept on the host.
-    pub fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), LinkFault> {
+    fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError> {
         self.check_slot(slot)?;
         if check_terms(terms, self.prices.len()).is_err() {
             check_terms_software(terms, self.prices.len())
@@ -247,7 +249,7 @@ impl LinkEngine {
     }
 
     /// Empties a slot (posted; no wait).
-    pub fn remove(&mut self, slot: u32) -> Result<(), LinkFault> {
+    fn remove(&mut self, slot: u32) -> Result<(), EngineError> {
         self.check_slot(slot)?;
         if self.held.remove(slot) {
             self.set_bits(slot as usize, false, false);
@@ -259,24 +261,12 @@ impl LinkEngine {
         Ok(())
     }
 
-    fn set_bits(&mut self, slot: usize, b: bool, a: bool) {
-        set_mirror(&mut self.breach, &mut self.at_risk, &mut self.dirty, &mut self.dirty_list, slot, b, a);
-    }
-
-    /// Rescores the host-held accounts exposed to `asset` (all with `None`) at the mirror prices.
-    fn rescore_held(&mut self, asset: Option<u16>) {
-        let LinkEngine { held, prices, breach, at_risk, dirty, dirty_list, .. } = self;
-        held.rescore(asset, prices, |slot, b, a| {
-            set_mirror(breach, at_risk, dirty, dirty_list, slot as usize, b, a)
-        });
-    }
-
     /// One asset's prices move: the card scans the exposed accounts; returns when its
     /// `ScanDone` arrives, with the bitmap mirror updated.
     #[inline]
-    pub fn tick(&mut self, asset: u16, price: PriceEntry) -> Result<(), LinkFault> {
+    fn tick(&mut self, asset: u16, price: PriceEntry) -> Result<(), EngineError> {
         if asset as usize >= self.prices.len() {
-            return Err(EngineError::AssetOutOfRange { asset, assets: self.prices.len() }.into());
+            return Err(EngineError::AssetOutOfRange { asset, assets: self.prices.len() });
         }
         self.credit()?;
         let seq = self.link.post(&Command::Tick { asset, price })?;
@@ -287,11 +277,9 @@ impl LinkEngine {
     }
 
     /// The whole price vector moves: one batch-tick entry per asset, then a full scan.
-    pub fn batch_tick(&mut self, prices: &[PriceEntry]) -> Result<(), LinkFault> {
+    fn batch_tick(&mut self, prices: &[PriceEntry]) -> Result<(), EngineError> {
         if prices.len() != self.prices.len() {
-            return Err(
-                EngineError::PriceVectorLength { got: prices.len(), assets: self.prices.len() }.into()
-            );
+            return Err(EngineError::PriceVectorLength { got: prices.len(), assets: self.prices.len() });
         }
         let mut seq = 0;
         for (a, p) in prices.iter().enumerate() {
@@ -310,20 +298,35 @@ impl LinkEngine {
         Ok(())
     }
 
-    fn wait_done(&mut self, seq: u32) -> Result<(), LinkFault> {
-        let (link, mut st) = self.split();
-        loop {
-            let e = link.wait("scan done")?;
-            st.apply(&e)?;
-            if let Some(done) = st.done {
-                if done == seq {
-                    return Ok(());
-                }
-                return Err(
-                    LinkError::Protocol(format!("scan done for command {done}, waiting for {seq}")).into()
-                );
-            }
+    /// The mirror price vector.
+    fn prices(&self) -> &[PriceEntry] {
+        &self.prices
+    }
+
+    /// Breach bitmap (host layout: 64 slots a word).
+    #[inline]
+    fn breach(&self) -> &[u64] {
+        &self.breach
+    }
+
+    /// At-risk bitmap.
+    #[inline]
+    fn at_risk(&self) -> &[u64] {
+        &self.at_risk
+    }
+
+    /// Appends the indices of changed 64-bit bitmap words since the last call.
+    #[inline]
+    fn changed_words(&mut self, out: &mut Vec<u32>) {
+        for &w in &self.dirty_list {
+            bitmap::set(&mut self.dirty, w as usize, false);
         }
+        out.extend_from_slice(&self.dirty_list);
+        self.dirty_list.clear();
+    }
+
+    fn is_card(&self) -> bool {
+        true
     }
 }
 

@@ -42,7 +42,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use driver::{CardLink, LinkOptions, LinkStats};
-pub use engine::{LinkEngine, LinkFault};
+pub use engine::LinkEngine;
 pub use mmio::Region;
 pub use shm::{Owner, Previous, ShmFile};
 

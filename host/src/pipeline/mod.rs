@@ -3,18 +3,20 @@
 //! ```text
 //!  feed thread (replay pacer,        engine thread (pinned, busy-polling)
 //!  TCP/UDP listener)                 ─────────────────────────────────────────────────────
-//!  Stamped{seq, t_feed, msg} ──SPSC──> pop ─> Backend::apply ─> changed bitmap words ─> diff
-//!   (bounded ArrayQueue; full:        (software engine, or the     vs. what dispatch was told
-//!    the feed spins and counts         card link: one tick in        ─> BreachSink (dispatch)
-//!    back-pressure, never drops)       flight, watchdog)             ─> stage histograms
+//!  Stamped{seq, t_feed, msg} ──SPSC──> pop ─> FeedMsg::apply_to ─> Step: changed words ─> diff
+//!   (bounded ArrayQueue; full:        (any ScanEngine: software,     vs. what dispatch was told
+//!    the feed spins and counts         or the card in a fail-over     ─> BreachSink (dispatch)
+//!    back-pressure, never drops)       engine with its mirror)        ─> stage histograms
 //! ```
 //!
 //! The engine thread allocates nothing, takes no lock and makes no system call per message:
 //! messages are `Copy`, every buffer is sized at start, histograms are pre-sized, the clock is
-//! the vDSO monotonic clock. When the card stops answering or answers wrongly, the thread logs
-//! it, counts it, rebuilds a software engine from the host's copy of the book (terms and
-//! prices of every command the card was given), and replays the message that was in flight on
-//! it: the dispatch side sees exactly the breaches a software-only run gives (see
+//! the vDSO monotonic clock. The card runs inside a
+//! [`FailoverEngine`](crate::engine::failover::FailoverEngine): when it stops answering or
+//! answers wrongly, that engine rebuilds a software engine from the host's copy of the book
+//! (terms and prices of every command the card was given) and replays the message that was in
+//! flight on it; the thread sees the new entry in [`ScanEngine::failovers`], logs it and
+//! counts it, and the dispatch side sees exactly the breaches a software-only run gives (see
 //! `tests/link_failover.rs`). Fail-over is the one place that allocates, once.
 
 use std::sync::Arc;
@@ -25,8 +27,7 @@ use crossbeam::queue::ArrayQueue;
 use liqscan_hdl::abi::{Coeff, MAX_SOFTWARE_TERMS, PriceEntry};
 
 use crate::bitmap;
-use crate::engine::{EngineError, ScanEngine, SoftwareEngine};
-use crate::link::{LinkEngine, LinkFault};
+use crate::engine::{EngineError, ScanEngine, Step};
 use crate::metrics::{Counters, Published, StageHistograms};
 use crate::wait::WaitStrategy;
 
@@ -197,105 +198,20 @@ impl<F: FnMut(u64, &[u32], &[u32], &[u32]) + Send> BreachSink for F {
     }
 }
 
-/// The host's copy of the book: what the card was told, to rebuild from on fail-over.
-#[derive(Clone, Debug, Default)]
-pub struct Book {
-    /// Terms by slot.
-    pub terms: Vec<Vec<Coeff>>,
-    /// Price vector.
-    pub prices: Vec<PriceEntry>,
-}
+/// The engine behind the pipeline: any engine (the software engine; a card wrapped in a
+/// [`FailoverEngine`](crate::engine::failover::FailoverEngine) with its software mirror).
+pub type Backend = Box<dyn ScanEngine>;
 
-impl Book {
-    /// An empty book.
-    pub fn new(slots: usize, assets: usize) -> Book {
-        Book { terms: vec![Vec::new(); slots], prices: vec![PriceEntry::default(); assets] }
-    }
-
-    /// A software engine holding this book.
-    pub fn software_engine(&self) -> Result<SoftwareEngine, EngineError> {
-        let mut e = SoftwareEngine::new(self.terms.len(), self.prices.len());
-        e.batch_tick(&self.prices)?;
-        for (slot, t) in self.terms.iter().enumerate() {
-            if !t.is_empty() {
-                e.upsert(slot as u32, t)?;
-            }
-        }
-        e.loaded();
-        Ok(e)
-    }
-}
-
-/// The engine behind the pipeline.
-pub enum Backend {
-    /// The software engine on this thread.
-    Software(Box<SoftwareEngine>),
-    /// The card (real or emulated) behind the link, with the book kept for fail-over.
-    Card(Box<LinkEngine>, Book),
-}
-
-impl Backend {
-    /// Name for logs.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Backend::Software(_) => "software",
-            Backend::Card(..) => "card",
-        }
-    }
-
-    fn breach(&self) -> &[u64] {
-        match self {
-            Backend::Software(e) => e.breach(),
-            Backend::Card(e, _) => e.breach(),
-        }
-    }
-
-    fn at_risk(&self) -> &[u64] {
-        match self {
-            Backend::Software(e) => e.at_risk(),
-            Backend::Card(e, _) => e.at_risk(),
-        }
-    }
-
-    fn changed_words(&mut self, out: &mut Vec<u32>) {
-        match self {
-            Backend::Software(e) => e.changed_words(out),
-            Backend::Card(e, _) => e.changed_words(out),
-        }
-    }
-
-    /// Applies one message. A card fault comes back as `Err(Some(fault))`; a refused message
-    /// (bad slot or terms) as `Err(None)` after being reported.
+impl FeedMsg {
+    /// Applies the message to `engine` ([`FeedMsg::End`] does nothing).
     #[inline]
-    fn apply(&mut self, msg: &FeedMsg) -> Result<(), LinkFault> {
-        match self {
-            Backend::Software(e) => match *msg {
-                FeedMsg::Tick { asset, price } => e.tick(asset, price)?,
-                FeedMsg::Upsert { slot, n, terms } => e.upsert(slot, &terms[..n as usize])?,
-                FeedMsg::Remove { slot } => e.remove(slot)?,
-                FeedMsg::End => {}
-            },
-            Backend::Card(e, book) => {
-                match *msg {
-                    FeedMsg::Tick { asset, price } => e.tick(asset, price)?,
-                    FeedMsg::Upsert { slot, n, terms } => e.upsert(slot, &terms[..n as usize])?,
-                    FeedMsg::Remove { slot } => e.remove(slot)?,
-                    FeedMsg::End => {}
-                }
-                // Only after the card took it: the book is what the card holds.
-                match *msg {
-                    FeedMsg::Tick { asset, price } => book.prices[asset as usize] = price,
-                    FeedMsg::Upsert { slot, n, terms } => {
-                        let t = &mut book.terms[slot as usize];
-                        t.clear();
-                        t.extend_from_slice(&terms[..n as usize]);
-                    }
-                    FeedMsg::Remove { slot } => book.terms[slot as usize].clear(),
-                    FeedMsg::End => {}
-                }
-            }
+    pub fn apply_to<E: ScanEngine + ?Sized>(&self, engine: &mut E) -> Result<(), EngineError> {
+        match *self {
+            FeedMsg::Tick { asset, price } => engine.tick(asset, price),
+            FeedMsg::Upsert { slot, n, ref terms } => engine.upsert(slot, &terms[..n as usize]),
+            FeedMsg::Remove { slot } => engine.remove(slot),
+            FeedMsg::End => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -411,15 +327,7 @@ pub fn spawn_traced(
             if let Some(c) = cfg.engine_core {
                 pin("engine thread", c);
             }
-            let words = backend.breach().len();
-            let mut diff = bitmap::Diff::new(words);
-            let mut changed: Vec<u32> = Vec::with_capacity(words);
-            let slots = words * 64;
-            let mut news = bitmap::Changes {
-                breached: Vec::with_capacity(slots.min(1 << 20)),
-                cleared: Vec::with_capacity(1024),
-                at_risk: Vec::with_capacity(1024),
-            };
+            let mut step = Step::new(&mut backend);
             let mut hist = StageHistograms::default();
             let mut rep = PipelineReport {
                 hist: StageHistograms::default(),
@@ -435,11 +343,8 @@ pub fn spawn_traced(
                 sched: None,
             };
             let sched0 = thread_sched();
-            counters.engine_card.store(matches!(backend, Backend::Card(..)), Ordering::Relaxed);
-            backend.changed_words(&mut changed);
-            changed.clear();
-            // Everything the backend already holds counts as changed for the first message.
-            let mut all_words = true;
+            counters.engine_card.store(backend.is_card(), Ordering::Relaxed);
+            let mut failovers_seen = backend.failovers().len();
             let mut wait = cfg.wait().waiter();
             let mut last_publish = 0u64;
             loop {
@@ -459,44 +364,27 @@ pub fn spawn_traced(
                     break;
                 }
                 let t_cmd = clock.now();
-                if let Err(fault) = backend.apply(&m.msg) {
-                    match fault {
-                        LinkFault::Refused(e) => {
-                            rep.refused += 1;
-                            rep.last_refusal = Some(format!("message {}: {e}", m.seq));
-                        }
-                        LinkFault::Card(e) => {
-                            let t0 = clock.now();
-                            let why = format!("message {} ({:?}): {e}", m.seq, kind(&m.msg));
-                            tracing::error!(
-                                "FAIL-OVER: card fault at {why}; switching to the software engine"
-                            );
-                            backend = failover(backend);
-                            Counters::inc(&counters.failovers);
-                            counters.engine_card.store(false, Ordering::Relaxed);
-                            if let Err(LinkFault::Refused(e)) = backend.apply(&m.msg) {
-                                rep.refused += 1;
-                                rep.last_refusal = Some(format!("message {}: {e}", m.seq));
-                            }
-                            Counters::inc(&counters.replayed);
-                            rep.failovers.push(why);
-                            rep.failover_ns.push(clock.now() - t0);
-                            all_words = true;
-                        }
+                // A card fault comes back only from an engine that cannot fail over: the
+                // message is lost, which is counted and reported like a refusal.
+                if let Err(e) = m.msg.apply_to(&mut backend) {
+                    rep.refused += 1;
+                    rep.last_refusal = Some(format!("message {}: {e}", m.seq));
+                }
+                if backend.failovers().len() != failovers_seen {
+                    for f in &backend.failovers()[failovers_seen..] {
+                        let why = format!("message {} ({}): {}", m.seq, f.call, f.why);
+                        tracing::error!("FAIL-OVER: card fault at {why}; switched to the software engine");
+                        Counters::inc(&counters.failovers);
+                        Counters::inc(&counters.replayed);
+                        rep.failovers.push(why);
+                        rep.failover_ns.push(f.ns);
                     }
+                    failovers_seen = backend.failovers().len();
+                    counters.engine_card.store(backend.is_card(), Ordering::Relaxed);
                 }
                 let t_bitmap = clock.now();
-                changed.clear();
-                backend.changed_words(&mut changed);
-                if all_words {
-                    changed.clear();
-                    changed.extend(0..words as u32);
-                    all_words = false;
-                }
-                // In place, no allocation: the same order whatever engine produced them.
-                changed.sort_unstable();
-                news.clear();
-                diff.step(&changed, backend.breach(), backend.at_risk(), &mut news);
+                step.collect(&mut backend);
+                let news = step.diff(&backend);
                 sink.on_message(m.seq, m.t_feed, &m.msg);
                 if !news.is_empty() {
                     sink.on_scan(m.seq, &news.breached, &news.cleared, &news.at_risk);
@@ -540,27 +428,6 @@ pub fn spawn_traced(
             rep
         })
         .expect("spawn engine thread")
-}
-
-fn kind(m: &FeedMsg) -> &'static str {
-    match m {
-        FeedMsg::Tick { .. } => "tick",
-        FeedMsg::Upsert { .. } => "upsert",
-        FeedMsg::Remove { .. } => "remove",
-        FeedMsg::End => "end",
-    }
-}
-
-/// Replaces a faulty card backend with a software engine holding the card's book.
-pub fn failover(backend: Backend) -> Backend {
-    match backend {
-        Backend::Card(_, book) => Backend::Software(Box::new(
-            // The book holds only terms the card link took: the card's, and those it keeps on
-            // the host, which pass the software engine's own check.
-            book.software_engine().expect("the book holds only terms the card link took"),
-        )),
-        b => b,
-    }
 }
 
 /// Which slots of a bitmap are set (for tests and reports).

@@ -17,8 +17,10 @@
 //!
 //! Two forms: [`CardThread`] (in-process, for tests and `liqscan run`), and the `liqscan card`
 //! process (the root crate's `card` command calls [`serve`]). The host code cannot tell them
-//! apart from a real card.
+//! apart from a real card. [`open_backend`] opens an engine by its `--backend` name, the
+//! in-process card behind a fail-over engine for the card backends.
 
+mod backend;
 #[cfg(feature = "hdl")]
 mod hdl;
 mod serve;
@@ -27,6 +29,7 @@ mod software;
 #[cfg(feature = "hdl")]
 pub use hdl::HdlCard;
 
+pub use backend::{BACKENDS, BackendError, BackendOptions, EmulatedCard, make_card_engine, open_backend};
 pub use serve::{CardReport, CardThread, Fault, Idle, ServeOptions, serve};
 pub use software::SoftwareCard;
 

@@ -1,0 +1,130 @@
+//! The fail-over engine around the card: the emulated card (in-process, over a shared-memory
+//! link) goes silent after a random number of commands; the engine fails over to its software
+//! mirror, and after every message its bitmaps equal `reference::scan` of every message so far,
+//! and a `Step` over it has seen every change (nothing lost).
+//!
+//! ```text
+//!  random messages ──> FailoverEngine( LinkEngine ──/dev/shm──> CardThread(SoftwareCard, silent after n) )
+//!                         │                                         after every message:
+//!                         └── software mirror on the fault ──> bitmaps == reference::scan
+//! ```
+
+use std::time::Duration;
+
+use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
+use liqscan_host::engine::failover::FailoverEngine;
+use liqscan_host::engine::{ScanEngine, Step};
+use liqscan_host::link::{CardLink, LinkEngine, LinkMemory, LinkOptions};
+use liqscan_host::reference;
+use liqscan_sim::card::{CardThread, Fault, ServeOptions, SoftwareCard};
+use proptest::prelude::*;
+
+const SLOTS: usize = 96;
+const ASSETS: usize = 5;
+
+#[derive(Clone, Debug)]
+enum Msg {
+    Upsert(u32, Vec<Coeff>),
+    Remove(u32),
+    Tick(u16, u32),
+    Batch(Vec<u32>),
+}
+
+fn price(p: u32) -> PriceEntry {
+    PriceEntry {
+        spot: QuotedPrice { asset: p, liability: p + p / 50 },
+        stressed: QuotedPrice { asset: p - p / 10, liability: p + p / 8 },
+    }
+}
+
+/// An account: one collateral and one debt asset, or (one in five) both legs of one asset,
+/// which the card cannot hold and the link keeps on the host.
+fn account() -> impl Strategy<Value = Vec<Coeff>> {
+    (0..ASSETS as u16, 0..ASSETS as u16, 100..10_000i32, 50..110i32, 0..5u8).prop_map(
+        |(c, d, coll, pct, kind)| {
+            let debt = -(coll / 100 * pct).max(1);
+            if kind == 0 || c == d {
+                vec![Coeff { asset: c, coeff: coll }, Coeff { asset: c, coeff: debt }]
+            } else {
+                vec![Coeff { asset: c, coeff: coll }, Coeff { asset: d, coeff: debt }]
+            }
+        },
+    )
+}
+
+fn msg() -> impl Strategy<Value = Msg> {
+    prop_oneof![
+        3 => (0..SLOTS as u32, account()).prop_map(|(s, t)| Msg::Upsert(s, t)),
+        1 => (0..SLOTS as u32).prop_map(Msg::Remove),
+        5 => (0..ASSETS as u16, 500..1500u32).prop_map(|(a, p)| Msg::Tick(a, p)),
+        1 => proptest::collection::vec(500..1500u32, ASSETS).prop_map(Msg::Batch),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn failover_engine_equals_the_reference_after_every_message_when_the_card_goes_silent(
+        after_start in 0u64..160,
+        msgs in proptest::collection::vec(msg(), 20..80),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("link");
+        // The engine's start-up takes a parameter command, a remove per slot, a batch tick
+        // entry per asset and a fence; the card goes silent a random number of commands later.
+        let start_up = 1 + SLOTS as u64 + ASSETS as u64 + 1;
+        let opts = ServeOptions { fault: Fault::SilentAfter(start_up + after_start), ..Default::default() };
+        let card = CardThread::spawn(
+            LinkMemory::shm_create(&path, 256).unwrap(),
+            Box::new(SoftwareCard::new(SLOTS, ASSETS)),
+            opts,
+            None,
+        );
+        let link_opts = LinkOptions { timeout: Duration::from_millis(40), ..Default::default() };
+        let link = CardLink::open(LinkMemory::shm_open(&path).unwrap(), link_opts).unwrap();
+        let mut e = FailoverEngine::new(match LinkEngine::new(link, SLOTS, ASSETS) {
+            Ok(l) => Box::new(l),
+            Err(err) => panic!("the card answers through start-up: {err}"),
+        });
+        let mut step = Step::new(&mut e);
+        let mut terms: Vec<Vec<Coeff>> = vec![Vec::new(); SLOTS];
+        let mut prices = vec![PriceEntry::default(); ASSETS];
+        for (i, m) in msgs.iter().enumerate() {
+            match m {
+                Msg::Upsert(s, t) => {
+                    e.upsert(*s, t).unwrap();
+                    terms[*s as usize] = t.clone();
+                }
+                Msg::Remove(s) => {
+                    e.remove(*s).unwrap();
+                    terms[*s as usize].clear();
+                }
+                Msg::Tick(a, p) => {
+                    e.tick(*a, price(*p)).unwrap();
+                    prices[*a as usize] = price(*p);
+                }
+                Msg::Batch(ps) => {
+                    let v: Vec<PriceEntry> = ps.iter().map(|&p| price(p)).collect();
+                    e.batch_tick(&v).unwrap();
+                    prices = v;
+                }
+            }
+            let want = reference::scan(&terms, &prices);
+            prop_assert_eq!(e.breach(), &want.breach[..], "breach after message {} ({:?}) on {}", i, m, e.name());
+            prop_assert_eq!(e.at_risk(), &want.at_risk[..], "at risk after message {}", i);
+            prop_assert_eq!(e.prices(), &prices[..]);
+            step.scan(&mut e);
+            let (b, a) = step.seen();
+            prop_assert_eq!((b, a), (&want.breach[..], &want.at_risk[..]), "news lost after message {}", i);
+        }
+        prop_assert!(e.failovers().len() <= 1);
+        prop_assert_eq!(e.is_card(), e.failovers().is_empty());
+        prop_assert_eq!(e.name(), if e.is_card() { "card" } else { "software" });
+        if let Some(f) = e.failovers().first() {
+            prop_assert!(["upsert", "remove", "tick", "batch tick"].contains(&f.call), "{}", f.call);
+            prop_assert!(f.why.contains("did not answer"), "{}", f.why);
+        }
+        drop(card);
+    }
+}
