@@ -121,17 +121,14 @@ pub fn liquidate(v: &mut PerpVenue, i: usize) {
 /// Sends one liquidation order for the largest position into the book; false if the book took
 /// nothing.
 fn book_order(v: &mut PerpVenue, i: usize) -> bool {
-    let marks = v.marks();
     let a = &v.accounts[i];
-    let Some(k) = (0..v.markets.len())
-        .filter(|&k| a.positions[k].size != 0)
-        .max_by_key(|&k| a.positions[k].size.abs() * marks[k])
+    let Some((k, s)) =
+        a.positions.iter().map(|(k, p)| (k, p.size)).max_by_key(|&(k, s)| s.abs() * v.markets[k].mark)
     else {
         return false;
     };
-    let s = a.positions[k].size;
     let qty = match &v.config.partial {
-        Some(p) if s.abs() * marks[k] > p.min_notional && !(p.then_whole && a.last_liquidation.is_some()) => {
+        Some(p) if s.abs() * v.markets[k].mark > p.min_notional && !(p.then_whole && a.last_liquidation.is_some()) => {
             adl::div_ceil(s.abs() * p.chunk_ppm as i128, PPM).max(1)
         }
         _ => s.abs(),
@@ -140,9 +137,9 @@ fn book_order(v: &mut PerpVenue, i: usize) -> bool {
     if filled == 0 {
         return false;
     }
-    v.accounts[i].fill(k, filled, price);
-    v.accounts[BOOK].fill(k, -filled, price);
-    let left = v.accounts[i].equity(&marks).max(0);
+    v.fill(i, k, filled, price);
+    v.fill(BOOK, k, -filled, price);
+    let left = v.equity(i).max(0);
     let fee = (filled.abs() * price * v.config.fee_ppm as i128 / PPM).min(left);
     let a = &mut v.accounts[i];
     a.quote -= fee;
@@ -204,8 +201,8 @@ fn backstop(v: &mut PerpVenue, i: usize, deficit: i128) {
     let marks = v.marks();
     for (k, pb) in adl::bankruptcy_prices(&v.accounts[i], &marks, deficit) {
         let s = v.accounts[i].positions[k].size;
-        v.accounts[i].fill(k, -s, pb);
-        v.accounts[VAULT].fill(k, s, pb);
+        v.fill(i, k, -s, pb);
+        v.fill(VAULT, k, s, pb);
         v.ledger.backstop_takeovers += 1;
         v.events.push(PerpEvent::Backstop { account: i, market: k, size: s, price: pb });
     }

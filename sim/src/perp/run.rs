@@ -311,8 +311,11 @@ fn sample(v: &PerpVenue, lots: &[f64], t: f64, se: &mut PerpSeries, b: &Bearers)
     };
     se.vault_pnl_usd.push(pnl(VAULT));
     se.book_pnl_usd.push(pnl(super::BOOK));
-    let oi: i128 = (0..v.markets.len())
-        .map(|k| v.accounts.iter().map(|a| a.positions[k].size.max(0)).sum::<i128>() * marks[k])
+    let oi: i128 = v
+        .accounts
+        .iter()
+        .flat_map(|a| a.positions.iter())
+        .map(|(k, p)| p.size.max(0) * marks[k])
         .sum();
     se.open_interest_usd.push(u(oi));
     se.bad_debt_usd.push(u(b.total()));

@@ -474,3 +474,59 @@ proptest! {
         }
     }
 }
+
+/// The venue of a random scenario after its accounts and trades, checking every account each
+/// step or only those its margin watch names.
+fn venue_of(sc: &Scenario, check_every_account: bool) -> PerpVenue {
+    let markets = sc
+        .markets
+        .iter()
+        .map(|&(p, depth, mmr, secs)| {
+            let tiers = if mmr == 0 { MarginTiers::binance_btc_2022(USD) } else { MarginTiers::flat(mmr) };
+            let mut params = btc(tiers, depth);
+            params.funding.interval_secs = secs;
+            params.mark_ema_ppm = 300_000;
+            (params, p)
+        })
+        .collect();
+    let mut v = PerpVenue::new(markets, sc.fund, sc.vault, sc.config.clone()).unwrap();
+    v.check_every_account = check_every_account;
+    let mut ids: Vec<usize> = sc.deposits.iter().map(|&d| v.open_account(d)).collect();
+    for &(owner, m, amount) in &sc.isolated {
+        if let Ok(i) = v.open_isolated(ids[owner], m, amount) {
+            ids.push(i);
+        }
+    }
+    for &(b, s, m, lots, fee) in &sc.trades {
+        let (b, s) = (ids[b % ids.len()], ids[s % ids.len()]);
+        if b != s {
+            let price = v.markets[m].mark;
+            let _ = v.trade(b, s, m, lots, price, fee);
+        }
+    }
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The margin watch skips only accounts that cannot be under maintenance: a venue that
+    /// checks the accounts it names does exactly what one checking every account does, event
+    /// for event and quantum for quantum, after every step.
+    #[test]
+    fn the_margin_watch_changes_nothing(sc in scenario()) {
+        let mut watched = venue_of(&sc, false);
+        let mut every = venue_of(&sc, true);
+        let mut prices: Vec<i128> = watched.markets.iter().map(|m| m.oracle).collect();
+        for (dt, moves) in &sc.path {
+            for (p, mv) in prices.iter_mut().zip(moves) {
+                *p = (*p + *p * mv / PPM).max(1);
+            }
+            watched.step(*dt, &prices).unwrap();
+            every.step(*dt, &prices).unwrap();
+            prop_assert_eq!(&watched.events, &every.events);
+            prop_assert_eq!(format!("{:?}", watched.accounts), format!("{:?}", every.accounts));
+            prop_assert_eq!((watched.fund, &watched.ledger), (every.fund, &every.ledger));
+        }
+    }
+}
