@@ -190,6 +190,9 @@ pub struct LiquidationSection {
     pub backstop: bool,
     /// Backstop line, ppm of maintenance.
     pub backstop_below_ppm: u32,
+    /// The vault takes over only while its capital covers its margin (`vault_usd` bounds it).
+    #[serde(default)]
+    pub backstop_bounded: bool,
     /// Insurance fund pays shortfalls.
     pub insurance: bool,
     /// Auto-deleveraging on.
@@ -210,6 +213,7 @@ impl Default for LiquidationSection {
             max_book_move_ppm: d.max_book_move_ppm,
             backstop: d.backstop,
             backstop_below_ppm: d.backstop_below_ppm,
+            backstop_bounded: d.backstop_bounded,
             insurance: d.insurance,
             adl: d.adl,
             fee_ppm: d.fee_ppm,
@@ -230,6 +234,7 @@ impl LiquidationSection {
             max_book_move_ppm: self.max_book_move_ppm,
             backstop: self.backstop,
             backstop_below_ppm: self.backstop_below_ppm,
+            backstop_bounded: self.backstop_bounded,
             insurance: self.insurance,
             adl: self.adl,
             fee_ppm: self.fee_ppm,
@@ -385,7 +390,8 @@ impl PerpScenario {
         let steps = (self.duration_secs / self.step_secs).ceil() + 1.0;
         let m = self.market_count() as f64;
         let held = self.perp.population.markets_per_account as f64;
-        let bytes = self.account_slots() as f64 * (BYTES_PER_ACCOUNT as f64 + held * BYTES_PER_POSITION as f64)
+        let bytes = self.account_slots() as f64
+            * (BYTES_PER_ACCOUNT as f64 + held * BYTES_PER_POSITION as f64)
             + steps * m * 16.0;
         if bytes.is_finite() && bytes < u64::MAX as f64 { bytes as u64 } else { u64::MAX }
     }

@@ -94,6 +94,32 @@ fn backstop_vault_takes_over_at_the_bankruptcy_price() {
 }
 
 #[test]
+fn a_bounded_vault_takes_over_only_what_its_capital_covers() {
+    let run = |vault: i128| {
+        let mut cfg = config(None, true, true, true);
+        cfg.backstop_bounded = true;
+        let mut v =
+            PerpVenue::new(vec![(btc(MarginTiers::flat(50_000), 10_000_000.0), BTC)], 0, vault, cfg).unwrap();
+        let long = v.open_account(3_000 * USD);
+        let short = v.open_account(1_000 * BTC);
+        v.trade(long, short, 0, 1_000, BTC, 0).unwrap();
+        v.step(1, &[BTC * 975 / 1000]).unwrap();
+        v.check_conservation().unwrap();
+        assert!(!v.accounts[long].has_position());
+        v.events.clone()
+    };
+    // Under the line with 1 500 of margin left, which the vault would gain; its maintenance on
+    // the position is 5% of 58 500 = 2 925: 1 425 of capital carries it, 1 424 does not, and
+    // the position goes into the book instead.
+    assert!(matches!(run(1_425 * USD)[..], [PerpEvent::Backstop { size: 1_000, .. }]));
+    assert!(
+        matches!(run(1_424 * USD)[..], [PerpEvent::BookFill { size: -1_000, .. }]),
+        "{:?}",
+        run(1_424 * USD)
+    );
+}
+
+#[test]
 fn fund_pays_the_shortfall_then_adl_haircuts_the_most_profitable_leveraged_first() {
     let mut v = PerpVenue::new(
         vec![(btc(MarginTiers::flat(50_000), 10_000_000.0), BTC)],
@@ -362,8 +388,9 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         any::<bool>(),
         any::<bool>(),
         0u32..20_000,
+        any::<bool>(),
     )
-        .prop_map(|(partial, cap, backstop, line, insurance, adl, fee)| LiquidationConfig {
+        .prop_map(|(partial, cap, backstop, line, insurance, adl, fee, bounded)| LiquidationConfig {
             partial: partial.map(|(chunk_ppm, cooldown_secs)| PartialConfig {
                 chunk_ppm,
                 cooldown_secs,
@@ -373,6 +400,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             max_book_move_ppm: cap,
             backstop,
             backstop_below_ppm: line,
+            backstop_bounded: bounded,
             insurance,
             adl,
             fee_ppm: fee,
