@@ -78,3 +78,46 @@ fn bad_perp_scenarios_are_refused_naming_file_and_key() {
     );
     assert!(!out.exists(), "a refused scenario writes nothing");
 }
+
+/// The three replays of real multi-asset paths (LUNA/UST May 2022, stETH June 2022, FTX
+/// November 2022) from the hourly prices of ../shared/data (skipped with a note when that data
+/// is not present), each cut to 500 traders: they run end to end, the ledger is conserved,
+/// every minute is a step, and the crash liquidates.
+#[test]
+fn perp_replays_of_real_paths_run_end_to_end_when_the_data_is_present() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root.join("../shared/data/usd-hourly/UST.csv").exists() {
+        eprintln!("skipped: ../shared/data/usd-hourly is not present");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, steps, market) in [
+        ("perp-luna-ust-2022-05", 10_080, "UST"),
+        ("perp-steth-2022-06", 17_280, "STETH"),
+        ("perp-ftx-2022-11", 8_640, "ETH"),
+    ] {
+        let text = std::fs::read_to_string(root.join(format!("scenarios/{name}.toml")))
+            .unwrap()
+            .replace("accounts = 5000", "accounts = 500");
+        // Beside the others (the data's path is relative to the root the binary runs in).
+        let scn = root.join(format!("target/{name}-{}.toml", std::process::id()));
+        std::fs::write(&scn, text).unwrap();
+        let out = dir.path().join(name);
+        let o = Command::new(env!("CARGO_BIN_EXE_liqscan"))
+            .current_dir(root)
+            .args(["sim", scn.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"])
+            .output()
+            .unwrap();
+        std::fs::remove_file(&scn).ok();
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{name}: {stdout}{}", String::from_utf8_lossy(&o.stderr));
+        assert!(stdout.contains("ledger     conserved: zero-sum exactly"), "{name}: {stdout}");
+        assert!(stdout.contains(&format!("low_pct:{market}")), "{name}: {stdout}");
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+        assert_eq!(r["conservation_ok"], true, "{name}");
+        assert_eq!(r["liquidations_per_step"].as_array().unwrap().len(), steps, "{name}: one step a minute");
+        let liquidations = r["book_fills"].as_f64().unwrap() + r["backstop_takeovers"].as_f64().unwrap();
+        assert!(liquidations > 0.0, "{name}: {stdout}");
+    }
+}

@@ -100,6 +100,11 @@ pub struct PathSpec {
     pub bars: Option<PathBuf>,
     /// A CSV (`t,price`) or JSONL (`{"t":..,"price":..}`) tick file, relative to the scenario file.
     pub ticks: Option<PathBuf>,
+    /// With `ticks`: the file's times are Unix seconds (a `timestamp` column in milliseconds
+    /// is read as such, e.g. the hourly `symbol,timestamp,USD_price` files of
+    /// `../shared/data/usd-hourly/`) and the run starts at this one; earlier ticks are skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_unix: Option<f64>,
     /// Moves with another asset.
     pub follow: Option<Follow>,
     /// A constant price (a stablecoin).
@@ -196,7 +201,12 @@ pub fn build_paths(
             replay::bars_path(&bars, steps, dt)
         } else if let Some(f) = &s.ticks {
             let path = resolve(base, f);
-            let ticks = replay::read_ticks(&path)?;
+            let mut ticks = replay::read_ticks(&path)?;
+            if let Some(start) = s.start_unix {
+                for t in &mut ticks {
+                    t.0 -= start;
+                }
+            }
             replay::ticks_path(&ticks, steps, dt)
         } else if let Some(p) = s.fixed {
             if p <= 0.0 {

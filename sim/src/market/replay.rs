@@ -192,8 +192,9 @@ pub fn read_ticks(path: &Path) -> Result<Vec<(f64, f64)>, ReplayError> {
     Ok(ticks.into_iter().map(|(_, t, p)| (t, p)).collect())
 }
 
-/// Reads CSV ticks (a header naming `t` and `price`, any order, other columns ignored; quoted
-/// fields and blank lines allowed) into `(line, t, price)`.
+/// Reads CSV ticks (a header naming `t` and `price`, or `timestamp` in milliseconds and
+/// `USD_price`; any order, other columns ignored; quoted fields and blank lines allowed) into
+/// `(line, t, price)`, `t` in seconds.
 fn read_csv_ticks(
     text: &str,
     err: &dyn Fn(usize, String) -> ReplayError,
@@ -208,7 +209,11 @@ fn read_csv_ticks(
     let col = |name: &str| {
         header.iter().position(|c| c == name).ok_or_else(|| err(1, format!("header has no column '{name}'")))
     };
-    let (ti, pi) = (col("t")?, col("price")?);
+    // `t,price`, or the hourly files' `timestamp` (Unix milliseconds) and `USD_price`.
+    let hourly = header.iter().any(|c| c == "timestamp") && header.iter().any(|c| c == "USD_price");
+    let (tn, pn) = if hourly { ("timestamp", "USD_price") } else { ("t", "price") };
+    let (ti, pi) = (col(tn)?, col(pn)?);
+    let scale = if hourly { 1e-3 } else { 1.0 };
     for rec in r.records() {
         let rec = rec.map_err(|e| err(line_of(&e), format!("bad CSV: {e}")))?;
         let line = rec.position().map_or(0, |p| p.line() as usize);
@@ -218,7 +223,7 @@ fn read_csv_ticks(
                 .parse::<f64>()
                 .map_err(|e| err(line, format!("field '{name}': {e}")))
         };
-        ticks.push((line, num(ti, "t")?, num(pi, "price")?));
+        ticks.push((line, num(ti, tn)? * scale, num(pi, pn)?));
     }
     Ok(())
 }
@@ -275,6 +280,20 @@ mod tests {
         let e = read_bars(&dir.join("missing.json")).unwrap_err().to_string();
         assert!(e.contains("missing.json"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn hourly_usd_price_files_read_as_unix_seconds() {
+        let dir = std::env::temp_dir().join(format!("liqscan-ticks-hourly-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("UST.csv");
+        std::fs::write(&csv, "symbol,timestamp,USD_price\nUST,1652000000000,0.99\nUST,1652003600500,0.5\n")
+            .unwrap();
+        assert_eq!(read_ticks(&csv).unwrap(), vec![(1_652_000_000.0, 0.99), (1_652_003_600.5, 0.5)]);
+        std::fs::write(&csv, "symbol,timestamp,USD_price\nUST,1652000000000,x\n").unwrap();
+        let e = read_ticks(&csv).unwrap_err().to_string();
+        assert!(e.contains("UST.csv:2") && e.contains("USD_price"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -24,6 +24,51 @@ impl Position {
     }
 }
 
+/// No position: what [`Positions`] gives for a market the account does not hold.
+static FLAT: Position = Position { size: 0, entry_value: 0 };
+
+/// An account's open positions, by market: a short list (most traders hold one to three of a
+/// hundred markets), so an account's equity and margin cost its open positions, not the
+/// venue's market count. `positions[k]` reads market `k` (flat if not held); closed positions
+/// leave the list, which stays sorted by market.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Positions(Vec<(u32, Position)>);
+
+impl Positions {
+    /// (market, position) of every open position, in market order (as the dense layout was).
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &Position)> + '_ {
+        self.0.iter().map(|(k, p)| (*k as usize, p))
+    }
+
+    /// Number of open positions.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True if no position is open.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Index of market `k` in the list, inserted flat in market order if absent.
+    fn slot(&mut self, k: usize) -> usize {
+        match self.0.binary_search_by_key(&(k as u32), |&(m, _)| m) {
+            Ok(n) => n,
+            Err(n) => {
+                self.0.insert(n, (k as u32, Position::default()));
+                n
+            }
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Positions {
+    type Output = Position;
+    fn index(&self, k: usize) -> &Position {
+        self.0.iter().find(|&&(m, _)| m as usize == k).map_or(&FLAT, |(_, p)| p)
+    }
+}
+
 /// Who holds an account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,8 +95,8 @@ pub struct PerpAccount {
     pub role: Role,
     /// Quote balance, quanta (may go negative: an underwater account).
     pub quote: i128,
-    /// Positions by market index.
-    pub positions: Vec<Position>,
+    /// Open positions by market index.
+    pub positions: Positions,
     /// Deposits, quote quanta.
     pub deposits: i128,
     /// Realised trading P&L.
@@ -75,12 +120,12 @@ pub struct PerpAccount {
 }
 
 impl PerpAccount {
-    /// An account with `deposit` quote quanta and no position in `markets` markets.
-    pub fn new(role: Role, markets: usize, deposit: i128) -> Self {
+    /// An account with `deposit` quote quanta and no position.
+    pub fn new(role: Role, deposit: i128) -> Self {
         PerpAccount {
             role,
             quote: deposit,
-            positions: vec![Position::default(); markets],
+            positions: Positions::default(),
             deposits: deposit,
             realised: 0,
             funding: 0,
@@ -96,7 +141,7 @@ impl PerpAccount {
 
     /// Unrealised P&L at `marks`.
     pub fn unrealised(&self, marks: &[i128]) -> i128 {
-        self.positions.iter().zip(marks).map(|(p, &m)| p.unrealised(m)).sum()
+        self.positions.iter().map(|(k, p)| p.unrealised(marks[k])).sum()
     }
 
     /// Equity at `marks`: quote plus unrealised P&L.
@@ -106,21 +151,22 @@ impl PerpAccount {
 
     /// Total notional `sum |s| p` at `marks`.
     pub fn notional(&self, marks: &[i128]) -> i128 {
-        self.positions.iter().zip(marks).map(|(p, &m)| p.size.abs() * m).sum()
+        self.positions.iter().map(|(k, p)| p.size.abs() * marks[k]).sum()
     }
 
     /// True if any position is open.
     pub fn has_position(&self) -> bool {
-        self.positions.iter().any(|p| p.size != 0)
+        !self.positions.is_empty()
     }
 
     /// Applies a fill of `d` lots (signed: buy > 0) at `price` in market `m`; returns the P&L
     /// realised. Cash `quote - entry_value` moves by exactly `-d * price`.
     pub fn fill(&mut self, m: usize, d: i128, price: i128) -> i128 {
-        let pos = &mut self.positions[m];
         if d == 0 {
             return 0;
         }
+        let n = self.positions.slot(m);
+        let pos = &mut self.positions.0[n].1;
         let mut realised = 0;
         let mut open = d;
         if pos.size != 0 && pos.size.signum() != d.signum() {
@@ -135,6 +181,11 @@ impl PerpAccount {
         }
         pos.entry_value += open * price;
         pos.size += open;
+        if pos.size == 0 {
+            // A whole close takes the whole entry value: nothing is left behind.
+            debug_assert_eq!(pos.entry_value, 0);
+            self.positions.0.remove(n);
+        }
         self.quote += realised;
         self.realised += realised;
         realised
@@ -147,7 +198,7 @@ mod tests {
 
     #[test]
     fn fill_realises_pro_rata_and_flips() {
-        let mut a = PerpAccount::new(Role::Trader, 1, 1_000);
+        let mut a = PerpAccount::new(Role::Trader, 1_000);
         a.fill(0, 2, 2_000);
         assert_eq!(a.positions[0], Position { size: 2, entry_value: 4_000 });
         assert_eq!(a.fill(0, -1, 2_100), 100);
@@ -158,7 +209,7 @@ mod tests {
         assert_eq!(a.quote, 1_000);
         assert_eq!(a.equity(&[1_800]), 1_000 + 200);
         // Uneven closes keep cash exact: 4 lots, entry 13, close 1 at 4 (13/4 is not whole).
-        let mut b = PerpAccount::new(Role::Trader, 1, 0);
+        let mut b = PerpAccount::new(Role::Trader, 0);
         b.fill(0, 3, 3);
         b.fill(0, 1, 4);
         let cash = b.quote - b.positions[0].entry_value;

@@ -10,7 +10,8 @@
 //! Auto-deleveraging closes the bankrupt account's positions against counterparties on the
 //! other side, ranked as Binance ranks them: profitable positions first, by
 //! `P&L % * effective leverage` (`upnl / |entry value|` times `notional / equity`), then the
-//! rest; ties by account index. Each is closed at the mark and pays the bankrupt account a
+//! rest; ties by account index. Each market side's queue is ranked once per step (and again
+//! if it runs dry), from the market's list of holders, not from every account. Each is closed at the mark and pays the bankrupt account a
 //! haircut `lots * |bankruptcy price - mark|` (what closing at the bankruptcy price costs it),
 //! recorded per event. The ranking uses floating point; the money does not.
 
@@ -25,13 +26,13 @@ pub fn div_ceil(a: i128, b: i128) -> i128 {
 
 /// (market, bankruptcy price) of every open position of `a` for a `deficit` (negative: surplus).
 pub fn bankruptcy_prices(a: &PerpAccount, marks: &[i128], deficit: i128) -> Vec<(usize, i128)> {
-    let open: Vec<usize> = (0..marks.len()).filter(|&k| a.positions[k].size != 0).collect();
-    let total: i128 = open.iter().map(|&k| a.positions[k].size.abs() * marks[k]).sum();
+    let open = a.positions.len();
+    let total: i128 = a.positions.iter().map(|(k, p)| p.size.abs() * marks[k]).sum();
     let mut left = deficit;
-    let mut out = Vec::with_capacity(open.len());
-    for (n, &k) in open.iter().enumerate() {
-        let s = a.positions[k].size;
-        let share = if n + 1 == open.len() || total == 0 {
+    let mut out = Vec::with_capacity(open);
+    for (n, (k, p)) in a.positions.iter().enumerate() {
+        let s = p.size;
+        let share = if n + 1 == open || total == 0 {
             left
         } else {
             (deficit * (s.abs() * marks[k])).div_euclid(total)
@@ -54,28 +55,76 @@ fn score(a: &PerpAccount, k: usize, marks: &[i128]) -> f64 {
     if upnl > 0.0 { upnl / cost * lev } else { upnl / cost }
 }
 
+/// One market side's ADL queue: its holders ranked once per step (as the venues publish an ADL
+/// queue indicator rather than re-ranking on every close), consumed in order.
+#[derive(Clone, Debug, Default)]
+pub struct AdlQueue {
+    /// The venue's time when it was ranked (None: never).
+    pub ranked_at: Option<u64>,
+    /// Accounts, best ranked first.
+    pub order: Vec<u32>,
+    /// The next account to close.
+    pub cursor: usize,
+}
+
+/// Ranks the holders of side `sign` (long 1, short -1) in market `k`, compacting the market's
+/// holder list to the accounts that hold it now.
+fn rank(v: &mut PerpVenue, k: usize, sign: i128, marks: &[i128]) {
+    let mut holders = std::mem::take(&mut v.holders[k]);
+    holders.sort_unstable();
+    holders.dedup();
+    holders.retain(|&j| v.accounts[j as usize].positions[k].size != 0);
+    let mut ranked: Vec<(f64, u32)> = holders
+        .iter()
+        .filter(|&&j| v.accounts[j as usize].positions[k].size.signum() == sign)
+        .map(|&j| (score(&v.accounts[j as usize], k, marks), j))
+        .collect();
+    ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+    v.holders[k] = holders;
+    let q = &mut v.adl_queues[k][(sign < 0) as usize];
+    q.order.clear();
+    q.order.extend(ranked.iter().map(|&(_, j)| j));
+    q.cursor = 0;
+    q.ranked_at = Some(v.now);
+}
+
 /// Closes every position of bankrupt account `i` against ranked counterparties, each paying a
 /// haircut so that `i` recovers `deficit`.
 pub fn deleverage(v: &mut PerpVenue, i: usize, deficit: i128) {
     let marks = v.marks();
     for (k, pb) in bankruptcy_prices(&v.accounts[i], &marks, deficit) {
         let s = v.accounts[i].positions[k].size;
-        let mut ranked: Vec<(f64, usize)> = (0..v.accounts.len())
-            .filter(|&j| j != i && v.accounts[j].positions[k].size.signum() == -s.signum())
-            .map(|j| (score(&v.accounts[j], k, &marks), j))
-            .collect();
-        ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        let side = -s.signum(); // the counterparties' side
+        let q = (side < 0) as usize;
+        let mut ranked_now = false;
+        if v.adl_queues[k][q].ranked_at != Some(v.now) {
+            rank(v, k, side, &marks);
+            ranked_now = true;
+        }
         let per_lot = (pb - marks[k]).abs();
         let mut left = s.abs();
-        for (_, j) in ranked {
-            if left == 0 {
-                break;
+        while left > 0 {
+            let queue = &v.adl_queues[k][q];
+            let Some(&j) = queue.order.get(queue.cursor) else {
+                // Run dry: accounts that took this side since the ranking join a new one, once.
+                if ranked_now {
+                    break;
+                }
+                rank(v, k, side, &marks);
+                ranked_now = true;
+                continue;
+            };
+            let j = j as usize;
+            let held = v.accounts[j].positions[k].size;
+            if j == i || held.signum() != side {
+                v.adl_queues[k][q].cursor += 1;
+                continue;
             }
-            let q = left.min(v.accounts[j].positions[k].size.abs());
-            let d = s.signum() * q; // the counterparty's trade: buys back a short, sells a long
-            v.accounts[i].fill(k, -d, marks[k]);
-            v.accounts[j].fill(k, d, marks[k]);
-            let haircut = q * per_lot;
+            let qty = left.min(held.abs());
+            let d = s.signum() * qty; // the counterparty's trade: buys back a short, sells a long
+            v.fill(i, k, -d, marks[k]);
+            v.fill(j, k, d, marks[k]);
+            let haircut = qty * per_lot;
             let cp = &mut v.accounts[j];
             cp.quote -= haircut;
             cp.adl_paid += haircut;
@@ -91,7 +140,7 @@ pub fn deleverage(v: &mut PerpVenue, i: usize, deficit: i128) {
                 price: pb,
                 haircut,
             });
-            left -= q;
+            left -= qty;
         }
     }
 }
@@ -104,7 +153,7 @@ mod tests {
     #[test]
     fn bankruptcy_prices_share_the_deficit_by_notional_and_leave_only_dust() {
         // No margin, a long of 3 lots and a short of 7, both losing: equity -300 - 700.
-        let mut a = PerpAccount::new(Role::Trader, 2, 0);
+        let mut a = PerpAccount::new(Role::Trader, 0);
         a.fill(0, 3, 1_000);
         a.fill(1, -7, 300);
         let marks = [900, 400];
@@ -123,7 +172,7 @@ mod tests {
         // one per lot.
         assert_eq!(a.quote, 3);
         // A surplus (negative deficit) moves the prices the other way.
-        let mut b = PerpAccount::new(Role::Trader, 1, 500);
+        let mut b = PerpAccount::new(Role::Trader, 500);
         b.fill(0, 10, 100);
         assert_eq!(bankruptcy_prices(&b, &[100], -500), vec![(0, 50)]);
     }

@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn settlement_moves_money_from_payers_and_leaves_dust_to_the_fund() {
-        let mut a = vec![PerpAccount::new(Role::Trader, 1, 0), PerpAccount::new(Role::Trader, 1, 0)];
+        let mut a = vec![PerpAccount::new(Role::Trader, 0), PerpAccount::new(Role::Trader, 0)];
         a[0].fill(0, 3, 7);
         a[1].fill(0, -3, 7);
         // 3 * 333 * 1000 / 10^6 = 0.999: the long pays 1, the short gets 0.

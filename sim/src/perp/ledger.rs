@@ -159,11 +159,14 @@ pub fn check(v: &PerpVenue) -> Result<ZeroSum, PerpConservationError> {
     if net != 0 {
         return Err(PerpConservationError::Transfers { net });
     }
-    for market in 0..v.markets.len() {
-        let net: i128 = v.accounts.iter().map(|a| a.positions[market].size).sum();
-        if net != 0 {
-            return Err(PerpConservationError::OpenInterest { market, net });
+    let mut nets = vec![0i128; v.markets.len()];
+    for a in &v.accounts {
+        for (k, p) in a.positions.iter() {
+            nets[k] += p.size;
         }
+    }
+    if let Some((market, &net)) = nets.iter().enumerate().find(|(_, n)| **n != 0) {
+        return Err(PerpConservationError::OpenInterest { market, net });
     }
     z.fund = v.fund - l.fund_initial;
     z.fee_pool = v.fee_pool;

@@ -16,7 +16,8 @@
 //!    - what it cannot pay is recovered by auto-deleveraging ([`super::adl`]) when enabled;
 //!    - the backstop vault then takes the positions over at the bankruptcy prices (the prices
 //!      that leave the account at zero equity: the vault gains the margin left, or bears what no
-//!      one paid), its P&L reported;
+//!      one paid), its P&L reported; with `backstop_bounded` only while its own equity covers
+//!      its maintenance margin after the takeover (its capital is finite), else the book;
 //!    - with neither, the positions go into the book whole, and what the fund cannot pay stays
 //!      on the account as unpaid bad debt.
 
@@ -65,6 +66,11 @@ pub struct LiquidationConfig {
     pub backstop: bool,
     /// The backstop line, ppm of the maintenance margin (Hyperliquid: 2/3).
     pub backstop_below_ppm: u32,
+    /// The vault's capital bounds it: it takes an account over only if afterwards its own
+    /// equity still covers its maintenance margin (false: it takes everything, its P&L may go
+    /// without limit below zero).
+    #[serde(default)]
+    pub backstop_bounded: bool,
     /// The insurance fund pays shortfalls.
     pub insurance: bool,
     /// Auto-deleveraging recovers what the fund cannot pay.
@@ -82,6 +88,7 @@ impl Default for LiquidationConfig {
             max_book_move_ppm: 20_000,
             backstop: true,
             backstop_below_ppm: 666_667,
+            backstop_bounded: false,
             insurance: true,
             adl: true,
             fee_ppm: 0,
@@ -121,17 +128,17 @@ pub fn liquidate(v: &mut PerpVenue, i: usize) {
 /// Sends one liquidation order for the largest position into the book; false if the book took
 /// nothing.
 fn book_order(v: &mut PerpVenue, i: usize) -> bool {
-    let marks = v.marks();
     let a = &v.accounts[i];
-    let Some(k) = (0..v.markets.len())
-        .filter(|&k| a.positions[k].size != 0)
-        .max_by_key(|&k| a.positions[k].size.abs() * marks[k])
+    let Some((k, s)) =
+        a.positions.iter().map(|(k, p)| (k, p.size)).max_by_key(|&(k, s)| s.abs() * v.markets[k].mark)
     else {
         return false;
     };
-    let s = a.positions[k].size;
     let qty = match &v.config.partial {
-        Some(p) if s.abs() * marks[k] > p.min_notional && !(p.then_whole && a.last_liquidation.is_some()) => {
+        Some(p)
+            if s.abs() * v.markets[k].mark > p.min_notional
+                && !(p.then_whole && a.last_liquidation.is_some()) =>
+        {
             adl::div_ceil(s.abs() * p.chunk_ppm as i128, PPM).max(1)
         }
         _ => s.abs(),
@@ -140,9 +147,9 @@ fn book_order(v: &mut PerpVenue, i: usize) -> bool {
     if filled == 0 {
         return false;
     }
-    v.accounts[i].fill(k, filled, price);
-    v.accounts[BOOK].fill(k, -filled, price);
-    let left = v.accounts[i].equity(&marks).max(0);
+    v.fill(i, k, filled, price);
+    v.fill(BOOK, k, -filled, price);
+    let left = v.equity(i).max(0);
     let fee = (filled.abs() * price * v.config.fee_ppm as i128 / PPM).min(left);
     let a = &mut v.accounts[i];
     a.quote -= fee;
@@ -164,7 +171,7 @@ pub fn resolve_bankruptcy(v: &mut PerpVenue, i: usize) {
     if v.accounts[i].has_position() {
         if deficit > 0 && v.config.adl {
             adl::deleverage(v, i, deficit);
-        } else if v.config.backstop {
+        } else if v.config.backstop && vault_can_take(v, i, deficit) {
             backstop(v, i, deficit);
         } else {
             while v.accounts[i].has_position() {
@@ -199,13 +206,32 @@ fn fund_pays(v: &mut PerpVenue, i: usize, amount: i128) -> i128 {
     pay
 }
 
+/// Whether the vault may take account `i` over for `deficit`: always when unbounded, else only
+/// if its equity afterwards covers its maintenance margin (tried on a copy of the vault).
+fn vault_can_take(v: &PerpVenue, i: usize, deficit: i128) -> bool {
+    if !v.config.backstop_bounded {
+        return true;
+    }
+    let marks = v.marks();
+    let mut vault = v.accounts[VAULT].clone();
+    for (k, pb) in adl::bankruptcy_prices(&v.accounts[i], &marks, deficit) {
+        vault.fill(k, v.accounts[i].positions[k].size, pb);
+    }
+    let mm: i128 = vault
+        .positions
+        .iter()
+        .map(|(k, p)| v.markets[k].params.tiers.maintenance_scaled(p.size.abs() * marks[k]))
+        .sum();
+    vault.equity(&marks) * PPM >= mm
+}
+
 /// The vault takes every position of `i` over at the bankruptcy prices for `deficit`.
 fn backstop(v: &mut PerpVenue, i: usize, deficit: i128) {
     let marks = v.marks();
     for (k, pb) in adl::bankruptcy_prices(&v.accounts[i], &marks, deficit) {
         let s = v.accounts[i].positions[k].size;
-        v.accounts[i].fill(k, -s, pb);
-        v.accounts[VAULT].fill(k, s, pb);
+        v.fill(i, k, -s, pb);
+        v.fill(VAULT, k, s, pb);
         v.ledger.backstop_takeovers += 1;
         v.events.push(PerpEvent::Backstop { account: i, market: k, size: s, price: pb });
     }

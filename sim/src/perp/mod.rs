@@ -35,8 +35,9 @@ pub mod scenario;
 #[cfg(test)]
 mod tests;
 pub mod tiers;
+pub mod watch;
 
-pub use account::{PerpAccount, Position, Role};
+pub use account::{PerpAccount, Position, Positions, Role};
 pub use funding::FundingParams;
 pub use ledger::{PerpConservationError, PerpLedger, ZeroSum};
 pub use liquidation::{LiquidationConfig, PartialConfig};
@@ -200,6 +201,15 @@ pub struct PerpVenue {
     pub events: Vec<PerpEvent>,
     /// Seconds since the start.
     pub now: u64,
+    /// Which accounts a step checks ([`watch`]).
+    pub watch: watch::MarginWatch,
+    /// Check every account every step instead (the reference the watch is tested against).
+    pub check_every_account: bool,
+    /// Per market, accounts that opened a position there (with repeats and closed ones; the
+    /// ADL queue's candidates, compacted when it is built).
+    pub holders: Vec<Vec<u32>>,
+    /// Per market and side (long, short), the ADL queue ranked this step.
+    pub adl_queues: Vec<[adl::AdlQueue; 2]>,
 }
 
 impl PerpVenue {
@@ -225,7 +235,7 @@ impl PerpVenue {
         }
         let n = markets.len();
         let markets = markets.into_iter().map(|(p, oracle)| Market::new(p, oracle)).collect();
-        let accounts = vec![PerpAccount::new(Role::Book, n, 0), PerpAccount::new(Role::Vault, n, vault)];
+        let accounts = vec![PerpAccount::new(Role::Book, 0), PerpAccount::new(Role::Vault, vault)];
         Ok(PerpVenue {
             markets,
             accounts,
@@ -235,13 +245,32 @@ impl PerpVenue {
             ledger: PerpLedger { fund_initial: fund, ..Default::default() },
             events: Vec::new(),
             now: 0,
+            watch: watch::MarginWatch::new(n),
+            check_every_account: false,
+            holders: vec![Vec::new(); n],
+            adl_queues: vec![Default::default(); n],
         })
     }
 
     /// Opens a trader account with `deposit`; returns its index.
     pub fn open_account(&mut self, deposit: i128) -> usize {
-        self.accounts.push(PerpAccount::new(Role::Trader, self.markets.len(), deposit));
-        self.accounts.len() - 1
+        self.accounts.push(PerpAccount::new(Role::Trader, deposit));
+        let i = self.accounts.len() - 1;
+        self.watch.open(i);
+        i
+    }
+
+    /// A fill of `d` lots at `price` in market `k` on account `i` (see [`PerpAccount::fill`]),
+    /// noting a new holder and telling the watch; returns the P&L realised.
+    pub fn fill(&mut self, i: usize, k: usize, d: i128, price: i128) -> i128 {
+        let a = &mut self.accounts[i];
+        let was = a.positions[k].size;
+        let realised = a.fill(k, d, price);
+        if was == 0 && a.positions[k].size != 0 {
+            self.holders[k].push(i as u32);
+        }
+        self.watch.touch(i);
+        realised
     }
 
     /// Mark prices.
@@ -254,15 +283,17 @@ impl PerpVenue {
         let a = &self.accounts[i];
         a.positions
             .iter()
-            .zip(&self.markets)
-            .map(|(p, m)| m.params.tiers.maintenance_scaled(p.size.abs() * m.mark))
+            .map(|(k, p)| {
+                let m = &self.markets[k];
+                m.params.tiers.maintenance_scaled(p.size.abs() * m.mark)
+            })
             .sum()
     }
 
     /// Equity of account `i` at the marks (without allocating: the per-account check).
     pub fn equity(&self, i: usize) -> i128 {
         let a = &self.accounts[i];
-        a.quote + a.positions.iter().zip(&self.markets).map(|(p, m)| p.unrealised(m.mark)).sum::<i128>()
+        a.quote + a.positions.iter().map(|(k, p)| p.unrealised(self.markets[k].mark)).sum::<i128>()
     }
 
     /// The venue's own liquidation test: equity below maintenance margin.
@@ -291,8 +322,8 @@ impl PerpVenue {
         }
         let fee = size.abs() * price * fee_ppm as i128 / PPM;
         for (i, d) in [(buyer, size), (seller, -size)] {
+            self.fill(i, m, d, price);
             let a = &mut self.accounts[i];
-            a.fill(m, d, price);
             a.quote -= fee;
             a.fees += fee;
             self.fee_pool += fee;
@@ -313,6 +344,8 @@ impl PerpVenue {
         self.accounts[from].transfers -= amount;
         self.accounts[to].quote += amount;
         self.accounts[to].transfers += amount;
+        self.watch.touch(from);
+        self.watch.touch(to);
         Ok(())
     }
 
@@ -340,8 +373,10 @@ impl PerpVenue {
         }
         self.events.clear();
         self.now += dt;
-        for (m, &o) in self.markets.iter_mut().zip(oracles) {
+        for (k, (m, &o)) in self.markets.iter_mut().zip(oracles).enumerate() {
+            let old = m.mark;
             m.tick(o, dt as f64);
+            self.watch.variation[k] += (m.mark - old).abs();
         }
         for k in 0..self.markets.len() {
             let m = &mut self.markets[k];
@@ -359,10 +394,9 @@ impl PerpVenue {
             self.fund += dust;
             self.ledger.funding_dust += dust;
             self.events.push(PerpEvent::Funding { market: k, rate_ppm: rate });
+            self.watch.full = true; // funding moved balances: every account is checked
         }
-        for i in 2..self.accounts.len() {
-            liquidation::liquidate(self, i);
-        }
+        watch::pass(self);
         Ok(())
     }
 

@@ -312,10 +312,11 @@ impl PerpReport {
         let on = |b: bool| if b { "on" } else { "off" };
         let _ = writeln!(
             o,
-            "mechanism  {chunks}; book move cap {:.2}%; backstop {} (line {:.1}% of MM); fund {}; ADL {}; fee {} ppm",
+            "mechanism  {chunks}; book move cap {:.2}%; backstop {} (line {:.1}% of MM{}); fund {}; ADL {}; fee {} ppm",
             c.max_book_move_ppm as f64 / 1e4,
             on(c.backstop),
             c.backstop_below_ppm as f64 / 1e4,
+            if c.backstop_bounded { ", bounded by its capital" } else { ", unbounded" },
             on(c.insurance),
             on(c.adl),
             c.fee_ppm

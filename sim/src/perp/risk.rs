@@ -44,11 +44,9 @@ pub fn risk_terms(v: &PerpVenue, i: usize) -> RiskTerms {
     let a = &v.accounts[i];
     let mut quote_scaled = a.quote * PPM;
     let mut legs = Vec::new();
-    for (k, (p, m)) in a.positions.iter().zip(&v.markets).enumerate() {
+    for (k, p) in a.positions.iter() {
+        let m = &v.markets[k];
         quote_scaled -= p.entry_value * PPM;
-        if p.size == 0 {
-            continue;
-        }
         let t = m.params.tiers.bracket(p.size.abs() * m.mark);
         quote_scaled += m.params.tiers.deduction(t);
         legs.push((k, p.size, m.params.tiers.tiers()[t].mmr_ppm));

@@ -232,9 +232,8 @@ pub fn run_perp(
             }
         }
         let events = (liq + adl) as f64;
-        if events / step_wall.max(1e-9) > timing.peak_events_per_wall_sec
-            && liq + adl >= timing.peak_step_events
-        {
+        // The cascade's peak: the busiest step, and its events per second of wall time.
+        if liq + adl > timing.peak_step_events {
             timing.peak_events_per_wall_sec = events / step_wall.max(1e-9);
             timing.peak_step_events = liq + adl;
             timing.peak_step_wall_secs = step_wall;
@@ -311,9 +310,8 @@ fn sample(v: &PerpVenue, lots: &[f64], t: f64, se: &mut PerpSeries, b: &Bearers)
     };
     se.vault_pnl_usd.push(pnl(VAULT));
     se.book_pnl_usd.push(pnl(super::BOOK));
-    let oi: i128 = (0..v.markets.len())
-        .map(|k| v.accounts.iter().map(|a| a.positions[k].size.max(0)).sum::<i128>() * marks[k])
-        .sum();
+    let oi: i128 =
+        v.accounts.iter().flat_map(|a| a.positions.iter()).map(|(k, p)| p.size.max(0) * marks[k]).sum();
     se.open_interest_usd.push(u(oi));
     se.bad_debt_usd.push(u(b.total()));
 }
@@ -357,7 +355,7 @@ mod tests {
             any::<bool>(),
             any::<bool>(),
             0u32..10_000,
-            any::<bool>(),
+            (any::<bool>(), any::<bool>()),
         )
             .prop_map(
                 |(
@@ -369,7 +367,7 @@ mod tests {
                     insurance,
                     adl,
                     fee_ppm,
-                    then_whole,
+                    (then_whole, backstop_bounded),
                 )| {
                     LiquidationSection {
                         chunk_ppm,
@@ -379,6 +377,7 @@ mod tests {
                         max_book_move_ppm,
                         backstop,
                         backstop_below_ppm,
+                        backstop_bounded,
                         insurance,
                         adl,
                         fee_ppm,

@@ -190,6 +190,9 @@ pub struct LiquidationSection {
     pub backstop: bool,
     /// Backstop line, ppm of maintenance.
     pub backstop_below_ppm: u32,
+    /// The vault takes over only while its capital covers its margin (`vault_usd` bounds it).
+    #[serde(default)]
+    pub backstop_bounded: bool,
     /// Insurance fund pays shortfalls.
     pub insurance: bool,
     /// Auto-deleveraging on.
@@ -210,6 +213,7 @@ impl Default for LiquidationSection {
             max_book_move_ppm: d.max_book_move_ppm,
             backstop: d.backstop,
             backstop_below_ppm: d.backstop_below_ppm,
+            backstop_bounded: d.backstop_bounded,
             insurance: d.insurance,
             adl: d.adl,
             fee_ppm: d.fee_ppm,
@@ -230,6 +234,7 @@ impl LiquidationSection {
             max_book_move_ppm: self.max_book_move_ppm,
             backstop: self.backstop,
             backstop_below_ppm: self.backstop_below_ppm,
+            backstop_bounded: self.backstop_bounded,
             insurance: self.insurance,
             adl: self.adl,
             fee_ppm: self.fee_ppm,
@@ -258,8 +263,9 @@ pub const METRICS: [&str; 5] =
 
 /// Bytes one account takes besides its positions (struct, vectors' headers, run bookkeeping).
 pub const BYTES_PER_ACCOUNT: u64 = 256;
-/// Bytes of one position slot (size and entry value, two i128).
-pub const BYTES_PER_POSITION: u64 = 32;
+/// Bytes of one open position: its entry in the account's list (market, size and entry value),
+/// its place in the market's holder list and the margin watch's bounds (stale ones included).
+pub const BYTES_PER_POSITION: u64 = 128;
 /// Most markets a scenario may list (copies counted).
 pub const MAX_MARKETS: u64 = 1_000;
 
@@ -378,12 +384,14 @@ impl PerpScenario {
         self.perp.markets.values().map(|m| m.copies.max(1) as u64).sum()
     }
 
-    /// Estimated bytes of a run: every account holds a slot per market; the price paths hold
-    /// one price per step per market (the path and its quanta).
+    /// Estimated bytes of a run: every account holds at most `markets_per_account` open
+    /// positions; the price paths hold one price per step per market (the path and its quanta).
     pub fn memory_estimate(&self) -> u64 {
         let steps = (self.duration_secs / self.step_secs).ceil() + 1.0;
         let m = self.market_count() as f64;
-        let bytes = self.account_slots() as f64 * (BYTES_PER_ACCOUNT as f64 + m * BYTES_PER_POSITION as f64)
+        let held = self.perp.population.markets_per_account as f64;
+        let bytes = self.account_slots() as f64
+            * (BYTES_PER_ACCOUNT as f64 + held * BYTES_PER_POSITION as f64)
             + steps * m * 16.0;
         if bytes.is_finite() && bytes < u64::MAX as f64 { bytes as u64 } else { u64::MAX }
     }
@@ -549,9 +557,10 @@ impl PerpScenario {
         }
         liqscan_host::io::limits::fits_memory(
             &format!(
-                "scenario {}: {slots} accounts of {n} market slots ({} bytes each with {BYTES_PER_ACCOUNT} of overhead)",
+                "scenario {}: {slots} accounts of up to {} positions ({} bytes each with {BYTES_PER_ACCOUNT} of overhead)",
                 path.display(),
-                n * BYTES_PER_POSITION
+                pop.markets_per_account,
+                pop.markets_per_account as u64 * BYTES_PER_POSITION
             ),
             self.memory_estimate(),
         )
@@ -760,11 +769,14 @@ mod tests {
             assert_eq!(field, want_field, "{key} = {v:?}: {what}");
             assert!(what.contains(want), "{key} = {v:?}: {what}");
         }
-        // 9.9 M traders over 1 000 markets: 32 kB each, ~400 GB: more than this machine has.
+        // 9.9 M traders holding up to 64 of 1 000 markets: 8.4 kB each, ~83 GB: more than this
+        // machine has.
         let t = with("perp.population.accounts", Some(Integer(9_900_000)));
         let mut t: toml::Table = toml::from_str(&t).unwrap();
         t["perp"]["markets"]["ALT"].as_table_mut().unwrap().insert("copies".into(), Integer(990));
-        t["perp"]["population"].as_table_mut().unwrap().insert("isolated_share".into(), Float(0.0));
+        let pop = t["perp"]["population"].as_table_mut().unwrap();
+        pop.insert("isolated_share".into(), Float(0.0));
+        pop.insert("markets_per_account".into(), Integer(64));
         let (field, what) = refused(&toml::to_string(&t).unwrap());
         assert_eq!(field, "perp.population.accounts");
         assert!(what.contains("dir/p.toml") && what.contains("bytes"), "{what}");

@@ -94,6 +94,32 @@ fn backstop_vault_takes_over_at_the_bankruptcy_price() {
 }
 
 #[test]
+fn a_bounded_vault_takes_over_only_what_its_capital_covers() {
+    let run = |vault: i128| {
+        let mut cfg = config(None, true, true, true);
+        cfg.backstop_bounded = true;
+        let mut v =
+            PerpVenue::new(vec![(btc(MarginTiers::flat(50_000), 10_000_000.0), BTC)], 0, vault, cfg).unwrap();
+        let long = v.open_account(3_000 * USD);
+        let short = v.open_account(1_000 * BTC);
+        v.trade(long, short, 0, 1_000, BTC, 0).unwrap();
+        v.step(1, &[BTC * 975 / 1000]).unwrap();
+        v.check_conservation().unwrap();
+        assert!(!v.accounts[long].has_position());
+        v.events.clone()
+    };
+    // Under the line with 1 500 of margin left, which the vault would gain; its maintenance on
+    // the position is 5% of 58 500 = 2 925: 1 425 of capital carries it, 1 424 does not, and
+    // the position goes into the book instead.
+    assert!(matches!(run(1_425 * USD)[..], [PerpEvent::Backstop { size: 1_000, .. }]));
+    assert!(
+        matches!(run(1_424 * USD)[..], [PerpEvent::BookFill { size: -1_000, .. }]),
+        "{:?}",
+        run(1_424 * USD)
+    );
+}
+
+#[test]
 fn fund_pays_the_shortfall_then_adl_haircuts_the_most_profitable_leveraged_first() {
     let mut v = PerpVenue::new(
         vec![(btc(MarginTiers::flat(50_000), 10_000_000.0), BTC)],
@@ -362,8 +388,9 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         any::<bool>(),
         any::<bool>(),
         0u32..20_000,
+        any::<bool>(),
     )
-        .prop_map(|(partial, cap, backstop, line, insurance, adl, fee)| LiquidationConfig {
+        .prop_map(|(partial, cap, backstop, line, insurance, adl, fee, bounded)| LiquidationConfig {
             partial: partial.map(|(chunk_ppm, cooldown_secs)| PartialConfig {
                 chunk_ppm,
                 cooldown_secs,
@@ -373,6 +400,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             max_book_move_ppm: cap,
             backstop,
             backstop_below_ppm: line,
+            backstop_bounded: bounded,
             insurance,
             adl,
             fee_ppm: fee,
@@ -471,6 +499,62 @@ proptest! {
                 let bad = v.events.iter().any(|e| matches!(*e, PerpEvent::BadDebt { account, .. } if account == resolved));
                 prop_assert!(a.quote >= 0 || bad, "{:?} {:?}", a, v.events);
             }
+        }
+    }
+}
+
+/// The venue of a random scenario after its accounts and trades, checking every account each
+/// step or only those its margin watch names.
+fn venue_of(sc: &Scenario, check_every_account: bool) -> PerpVenue {
+    let markets = sc
+        .markets
+        .iter()
+        .map(|&(p, depth, mmr, secs)| {
+            let tiers = if mmr == 0 { MarginTiers::binance_btc_2022(USD) } else { MarginTiers::flat(mmr) };
+            let mut params = btc(tiers, depth);
+            params.funding.interval_secs = secs;
+            params.mark_ema_ppm = 300_000;
+            (params, p)
+        })
+        .collect();
+    let mut v = PerpVenue::new(markets, sc.fund, sc.vault, sc.config.clone()).unwrap();
+    v.check_every_account = check_every_account;
+    let mut ids: Vec<usize> = sc.deposits.iter().map(|&d| v.open_account(d)).collect();
+    for &(owner, m, amount) in &sc.isolated {
+        if let Ok(i) = v.open_isolated(ids[owner], m, amount) {
+            ids.push(i);
+        }
+    }
+    for &(b, s, m, lots, fee) in &sc.trades {
+        let (b, s) = (ids[b % ids.len()], ids[s % ids.len()]);
+        if b != s {
+            let price = v.markets[m].mark;
+            let _ = v.trade(b, s, m, lots, price, fee);
+        }
+    }
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The margin watch skips only accounts that cannot be under maintenance: a venue that
+    /// checks the accounts it names does exactly what one checking every account does, event
+    /// for event and quantum for quantum, after every step.
+    #[test]
+    fn the_margin_watch_changes_nothing(sc in scenario()) {
+        let mut watched = venue_of(&sc, false);
+        let mut every = venue_of(&sc, true);
+        let mut prices: Vec<i128> = watched.markets.iter().map(|m| m.oracle).collect();
+        for (dt, moves) in &sc.path {
+            for (p, mv) in prices.iter_mut().zip(moves) {
+                *p = (*p + *p * mv / PPM).max(1);
+            }
+            watched.step(*dt, &prices).unwrap();
+            every.step(*dt, &prices).unwrap();
+            prop_assert_eq!(&watched.events, &every.events);
+            prop_assert_eq!(format!("{:?}", watched.accounts), format!("{:?}", every.accounts));
+            prop_assert_eq!((watched.fund, &watched.ledger), (every.fund, &every.ledger));
         }
     }
 }
