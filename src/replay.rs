@@ -4,14 +4,15 @@
 //! engine's work (apply the tick, collect changed bitmap words); turning changes into events
 //! and writing them happens outside it.
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 use hdrhistogram::Histogram;
 use liqscan_host::bitmap;
 use liqscan_host::book::Book;
-use liqscan_host::engine::{EngineError, Routing, ScanEngine, SoftwareEngine};
-use liqscan_host::io::breaches::{BreachEvent, EventKind};
+use liqscan_host::engine::{AccountHealth, EngineError, Routing, ScanEngine, SoftwareEngine};
+use liqscan_host::io::breaches::{BreachRecord, EventKind};
 use liqscan_host::io::ticks::Tick;
 use liqscan_host::io::time::format_timestamp;
 use liqscan_host::model::AssetTable;
@@ -42,6 +43,11 @@ pub struct Replay<'a> {
     prev_at_risk: Vec<u64>,
     ever_breached: Vec<u64>,
     changed: Vec<u32>,
+    /// This tick's events, in report order: slot, kind and health.
+    event_slots: Vec<u32>,
+    event_kinds: Vec<EventKind>,
+    event_healths: Vec<Option<AccountHealth>>,
+    health_text: String,
     unpriced_held: Vec<u16>,
     /// Nanoseconds per tick spent in the engine.
     pub latency: Histogram<u64>,
@@ -81,6 +87,10 @@ impl<'a> Replay<'a> {
             prev_at_risk: vec![0; words],
             ever_breached: vec![0; words],
             changed,
+            event_slots: Vec::new(),
+            event_kinds: Vec::new(),
+            event_healths: Vec::new(),
+            health_text: String::new(),
             unpriced_held: (0..table.len() as u16).filter(|&a| held[a as usize]).collect(),
             latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
             stats: ReplayStats::default(),
@@ -95,7 +105,7 @@ impl<'a> Replay<'a> {
     /// Applies one tick and hands each resulting event to `emit`. Until every held asset has a
     /// price the book is warming up: ticks apply, but no events are reported, since an unpriced
     /// collateral would read as worthless.
-    pub fn apply(&mut self, tick: &Tick, mut emit: impl FnMut(BreachEvent)) -> Result<()> {
+    pub fn apply(&mut self, tick: &Tick, mut emit: impl FnMut(&BreachRecord<'_>)) -> Result<()> {
         let t0 = Instant::now();
         self.engine.tick(tick.asset, tick.entry)?;
         self.engine.changed_words(&mut self.changed);
@@ -115,6 +125,11 @@ impl<'a> Replay<'a> {
             self.changed.extend(0..self.prev_breach.len() as u32);
         }
         let ts = format_timestamp(tick.ts_ns);
+        // First every event's slot and kind (the bitmaps are sequential reads), then the
+        // healths and ids in batches that overlap their cache misses (each event's account is
+        // anywhere in the book), then the events themselves, in the same order.
+        self.event_slots.clear();
+        self.event_kinds.clear();
         for &w in &self.changed {
             let w = w as usize;
             let (nb, na) = (self.engine.breach()[w], self.engine.at_risk()[w]);
@@ -124,7 +139,6 @@ impl<'a> Replay<'a> {
                 (da, na, EventKind::AtRisk, EventKind::Safe),
             ] {
                 for bit in bitmap::ones(&[diff]) {
-                    let slot = (w * 64 + bit) as u32;
                     let kind = if now >> bit & 1 == 1 { up } else { down };
                     match kind {
                         EventKind::Breach => {
@@ -138,20 +152,38 @@ impl<'a> Replay<'a> {
                         EventKind::AtRisk => self.stats.at_risk_events += 1,
                         EventKind::Safe => {}
                     }
-                    let h = self.engine.health(slot).expect("slot in range");
-                    emit(BreachEvent {
-                        tick: index,
-                        ts: ts.clone(),
-                        account: self.book.id(slot as usize).to_string(),
-                        slot,
-                        event: kind,
-                        health: self.table.value_of(h.spot).to_string(),
-                        health_factor: h.ratio.is_finite().then_some(h.ratio),
-                    });
+                    self.event_slots.push((w * 64 + bit) as u32);
+                    self.event_kinds.push(kind);
                 }
             }
             self.prev_breach[w] = nb;
             self.prev_at_risk[w] = na;
+        }
+        self.engine.healths(&self.event_slots, &mut self.event_healths);
+        // Two reads an id (its offsets, then its bytes): hint the offsets twice as far ahead.
+        const AHEAD: usize = 8;
+        let slots = &self.event_slots;
+        for (i, (&slot, (&kind, h))) in
+            slots.iter().zip(self.event_kinds.iter().zip(&self.event_healths)).enumerate()
+        {
+            if let Some(&s) = slots.get(i + 2 * AHEAD) {
+                self.book.prefetch_id_offsets(s as usize);
+            }
+            if let Some(&s) = slots.get(i + AHEAD) {
+                self.book.prefetch_id(s as usize);
+            }
+            let h = h.expect("slot in range");
+            self.health_text.clear();
+            write!(self.health_text, "{}", self.table.value_of(h.spot)).expect("writing to a String");
+            emit(&BreachRecord {
+                tick: index,
+                ts: &ts,
+                account: self.book.id(slot as usize),
+                slot,
+                event: kind,
+                health: &self.health_text,
+                health_factor: h.ratio.is_finite().then_some(h.ratio),
+            });
         }
         self.changed.clear();
         Ok(())
