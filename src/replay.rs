@@ -5,14 +5,17 @@
 //! engine's work (apply the tick, collect changed bitmap words); turning changes into events
 //! and writing them happens outside it.
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
 use hdrhistogram::Histogram;
 use liqscan_host::bitmap;
 use liqscan_host::book::Book;
-use liqscan_host::engine::{EngineError, Routing, ScanEngine, SoftwareEngine, Step, account_health};
-use liqscan_host::io::breaches::{BreachEvent, EventKind};
+use liqscan_host::engine::{
+    AccountHealth, EngineError, Routing, ScanEngine, SoftwareEngine, Step, account_health,
+};
+use liqscan_host::io::breaches::{BreachRecord, EventKind};
 use liqscan_host::io::ticks::Tick;
 use liqscan_host::io::time::format_timestamp;
 use liqscan_host::model::AssetTable;
@@ -41,6 +44,11 @@ pub struct Replay<'a> {
     engine: Box<dyn ScanEngine>,
     step: Step,
     ever_breached: Vec<u64>,
+    /// This tick's events, in report order: slot, kind and health.
+    event_slots: Vec<u32>,
+    event_kinds: Vec<EventKind>,
+    event_healths: Vec<AccountHealth>,
+    health_text: String,
     unpriced_held: Vec<u16>,
     /// Nanoseconds per tick spent in the engine.
     pub latency: Histogram<u64>,
@@ -112,6 +120,10 @@ impl<'a> Replay<'a> {
             engine,
             step,
             ever_breached: vec![0; words],
+            event_slots: Vec::new(),
+            event_kinds: Vec::new(),
+            event_healths: Vec::new(),
+            health_text: String::new(),
             unpriced_held: (0..table.len() as u16).filter(|&a| held[a as usize]).collect(),
             latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
             stats: ReplayStats::default(),
@@ -131,7 +143,7 @@ impl<'a> Replay<'a> {
     /// Applies one tick and hands each resulting event to `emit`. Until every held asset has a
     /// price the book is warming up: ticks apply, but no events are reported, since an unpriced
     /// collateral would read as worthless.
-    pub fn apply(&mut self, tick: &Tick, mut emit: impl FnMut(BreachEvent)) -> Result<()> {
+    pub fn apply(&mut self, tick: &Tick, mut emit: impl FnMut(&BreachRecord<'_>)) -> Result<()> {
         let t0 = Instant::now();
         self.engine.tick(tick.asset, tick.entry)?;
         self.step.collect(&mut self.engine);
@@ -151,8 +163,12 @@ impl<'a> Replay<'a> {
             self.step.collect(&mut self.engine);
         }
         let ts = format_timestamp(tick.ts_ns);
-        let Replay { table, book, engine, step, ever_breached, stats, .. } = self;
-        let prices = engine.prices();
+        // First every event's slot and kind (the bitmaps are sequential reads), then the
+        // healths and ids in batches that overlap their cache misses (each event's account is
+        // anywhere in the book), then the events themselves, in the same order.
+        let Replay { table, book, engine, step, ever_breached, stats, event_slots, event_kinds, .. } = self;
+        event_slots.clear();
+        event_kinds.clear();
         step.diff_words(&**engine, |w, [ob, oa], [nb, na]| {
             let (db, da) = (nb ^ ob, na ^ oa);
             for (diff, now, up, down) in [
@@ -160,7 +176,6 @@ impl<'a> Replay<'a> {
                 (da, na, EventKind::AtRisk, EventKind::Safe),
             ] {
                 for bit in bitmap::ones(&[diff]) {
-                    let slot = (w * 64 + bit) as u32;
                     let kind = if now >> bit & 1 == 1 { up } else { down };
                     match kind {
                         EventKind::Breach => {
@@ -174,19 +189,48 @@ impl<'a> Replay<'a> {
                         EventKind::AtRisk => stats.at_risk_events += 1,
                         EventKind::Safe => {}
                     }
-                    let h = account_health(book.terms(slot as usize), prices);
-                    emit(BreachEvent {
-                        tick: index,
-                        ts: ts.clone(),
-                        account: book.id(slot as usize).to_string(),
-                        slot,
-                        event: kind,
-                        health: table.value_of(h.spot).to_string(),
-                        health_factor: h.ratio.is_finite().then_some(h.ratio),
-                    });
+                    event_slots.push((w * 64 + bit) as u32);
+                    event_kinds.push(kind);
                 }
             }
         });
+        // The healths from the book's terms (any engine: the card's too), then the ids. Two
+        // reads an account (its offsets, then its terms or id bytes): the offsets are hinted
+        // twice as far ahead.
+        const AHEAD: usize = 8;
+        let prices = engine.prices();
+        let slots = &self.event_slots;
+        self.event_healths.clear();
+        for (i, &slot) in slots.iter().enumerate() {
+            if let Some(&s) = slots.get(i + 2 * AHEAD) {
+                book.prefetch_term_offsets(s as usize);
+            }
+            if let Some(&s) = slots.get(i + AHEAD) {
+                book.prefetch_terms(s as usize);
+            }
+            self.event_healths.push(account_health(book.terms(slot as usize), prices));
+        }
+        for (i, (&slot, (&kind, h))) in
+            slots.iter().zip(self.event_kinds.iter().zip(&self.event_healths)).enumerate()
+        {
+            if let Some(&s) = slots.get(i + 2 * AHEAD) {
+                book.prefetch_id_offsets(s as usize);
+            }
+            if let Some(&s) = slots.get(i + AHEAD) {
+                book.prefetch_id(s as usize);
+            }
+            self.health_text.clear();
+            write!(self.health_text, "{}", table.value_of(h.spot)).expect("writing to a String");
+            emit(&BreachRecord {
+                tick: index,
+                ts: &ts,
+                account: book.id(slot as usize),
+                slot,
+                event: kind,
+                health: &self.health_text,
+                health_factor: h.ratio.is_finite().then_some(h.ratio),
+            });
+        }
         Ok(())
     }
 

@@ -235,3 +235,18 @@ fn gen_book_is_deterministic_and_its_book_scans() {
     assert_eq!(summary["ticks"], 54);
     assert!(summary["stats"]["breaches"].as_u64().unwrap() > 0, "the crash breaches someone: {summary}");
 }
+
+#[test]
+fn gen_book_arrow_accounts_load_as_the_csv_ones() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().to_str().unwrap();
+    let o =
+        liqscan(&["gen-book", "--accounts", "3000", "--ticks", "10", "--seed", "3", "--dir", p, "--arrow"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = read_venue(&d.path().join("venue.toml")).unwrap();
+    let read =
+        |f: &str| liqscan_host::io::accounts::read_book(&d.path().join(f), &table, &mut |_, _| {}).unwrap();
+    let (csv, arrow) = (read("accounts.csv"), read("accounts.arrow"));
+    assert_eq!(csv.len(), 3000);
+    assert_eq!(arrow, csv);
+}

@@ -53,6 +53,37 @@ impl Book {
         &self.ids[Self::span(&self.id_ends, slot)]
     }
 
+    /// Hints the CPU to load what [`id`](Self::id) reads first for `slot` (its offsets), for
+    /// callers that look up ids at slots spread over the book; no effect out of range.
+    #[inline]
+    pub fn prefetch_id_offsets(&self, slot: usize) {
+        crate::prefetch::prefetch(&self.id_ends, slot);
+    }
+
+    /// Hints the CPU to load the bytes of `slot`'s id (reads its offsets: hint those a little
+    /// earlier with [`prefetch_id_offsets`](Self::prefetch_id_offsets)).
+    #[inline]
+    pub fn prefetch_id(&self, slot: usize) {
+        if let Some(&end) = self.id_ends.get(slot) {
+            crate::prefetch::prefetch(self.ids.as_bytes(), (end as usize).saturating_sub(1));
+        }
+    }
+
+    /// Hints the CPU to load where `slot`'s terms end (hint [`prefetch_terms`](Self::prefetch_terms)
+    /// after it).
+    #[inline]
+    pub fn prefetch_term_offsets(&self, slot: usize) {
+        crate::prefetch::prefetch(&self.term_ends, slot);
+    }
+
+    /// Hints the CPU to load `slot`'s terms (reads its offsets).
+    #[inline]
+    pub fn prefetch_terms(&self, slot: usize) {
+        if let Some(&end) = self.term_ends.get(slot) {
+            crate::prefetch::prefetch(&self.terms, (end as usize).saturating_sub(1));
+        }
+    }
+
     /// The compiled terms of the account in `slot`, sorted by asset (a supply leg before a
     /// borrow leg of one asset). Panics when `slot >= len()`.
     pub fn terms(&self, slot: usize) -> &[Coeff] {

@@ -39,5 +39,6 @@ pub mod link;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod prefetch;
 pub mod reference;
 pub mod wait;

@@ -338,6 +338,15 @@ fn run(slots: u32, assets: u16, setup: Setup, ops: &[Op]) -> Result<(), TestCase
         prop_assert_eq!((h.spot, h.stressed), reference::health(&book[s as usize], &prices));
     }
     prop_assert!(eng.health(slots).is_none());
+    // The batch lookup event reporting uses: every slot (more than its prefetch distance,
+    // repeated, out of order) and one past the end, each as the single lookup gives it.
+    let asked: Vec<u32> = (0..slots).rev().chain(0..slots).chain([slots, 0]).collect();
+    let mut got = vec![None; 3];
+    eng.healths(&asked, &mut got);
+    prop_assert_eq!(got.len(), asked.len());
+    for (&s, g) in asked.iter().zip(&got) {
+        prop_assert_eq!(*g, eng.health(s), "healths at slot {}", s);
+    }
     Ok(())
 }
 

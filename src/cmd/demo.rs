@@ -104,10 +104,10 @@ pub fn run(a: Args) -> Result<()> {
     for (i, tick) in ticks.iter().enumerate() {
         replay.apply(tick, |e| {
             if e.event == EventKind::Breach && first.len() < 10 {
-                first.push(e.clone());
+                first.push(e.to_event());
             }
             if let Some(w) = writer.as_mut()
-                && let Err(err) = w.write(&e)
+                && let Err(err) = w.write_record(e)
             {
                 io_err.get_or_insert(err);
             }

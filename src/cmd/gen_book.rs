@@ -30,6 +30,10 @@ pub struct Args {
     /// Folder to write venue.toml, accounts.csv and ticks.csv into (created if missing).
     #[arg(long)]
     pub dir: PathBuf,
+    /// Also write the accounts as an Arrow IPC file, accounts.arrow (account and asset as
+    /// utf8, balance as decimal128(38, 6)), for `liqscan scan`'s columnar reader.
+    #[arg(long)]
+    pub arrow: bool,
 }
 
 /// The venue: Aave-like weights, one tier. Quanta as docs/RISK_MODEL.md suggests.
@@ -168,11 +172,76 @@ pub fn run(a: Args) -> Result<()> {
     let mut w = create("ticks.csv")?;
     write_ticks(&mut w, a.ticks, &mut rng).context("writing ticks.csv")?;
     w.flush().context("writing ticks.csv")?;
+    if a.arrow {
+        let (csv, arrow) = (a.dir.join("accounts.csv"), a.dir.join("accounts.arrow"));
+        write_arrow_accounts(&csv, &arrow).with_context(|| format!("writing {}", arrow.display()))?;
+        println!("{}: accounts.arrow (the accounts of accounts.csv)", a.dir.display());
+    }
     println!(
         "{}: venue.toml, accounts.csv ({} accounts), ticks.csv ({} ticks)",
         a.dir.display(),
         a.accounts,
         a.ticks + 4
     );
+    Ok(())
+}
+
+/// Rows an Arrow record batch holds.
+const ARROW_BATCH_ROWS: usize = 1 << 16;
+
+/// Writes the rows of the generated `csv` (account, asset, balance; at most 6 decimals, as
+/// written above) to an Arrow IPC file in batches, the balances as exact decimal128(38, 6).
+fn write_arrow_accounts(csv: &std::path::Path, arrow: &std::path::Path) -> Result<()> {
+    use std::io::BufRead;
+    use std::sync::Arc;
+
+    use arrow_array::{Decimal128Array, RecordBatch, StringArray};
+    use arrow_ipc::writer::FileWriter;
+    use arrow_schema::{DataType, Field, Schema};
+    use liqscan_host::model::Decimal;
+
+    const SCALE: i8 = 6;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("account", DataType::Utf8, false),
+        Field::new("asset", DataType::Utf8, false),
+        Field::new("balance", DataType::Decimal128(38, SCALE), false),
+    ]));
+    let mut w = FileWriter::try_new(BufWriter::with_capacity(1 << 20, File::create(arrow)?), &schema)?;
+    let (mut ids, mut assets, mut balances) = (Vec::new(), Vec::new(), Vec::new());
+    let flush =
+        |w: &mut FileWriter<_>, ids: &mut Vec<String>, assets: &mut Vec<String>, b: &mut Vec<i128>| {
+            let columns: Vec<arrow_array::ArrayRef> = vec![
+                Arc::new(StringArray::from(std::mem::take(ids))),
+                Arc::new(StringArray::from(std::mem::take(assets))),
+                Arc::new(Decimal128Array::from(std::mem::take(b)).with_precision_and_scale(38, SCALE)?),
+            ];
+            w.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+            anyhow::Ok(())
+        };
+    for (i, line) in std::io::BufReader::new(File::open(csv)?).lines().enumerate().skip(1) {
+        let line = line?;
+        let mut f = line.split(',');
+        let (Some(id), Some(asset), Some(balance)) = (f.next(), f.next(), f.next()) else {
+            anyhow::bail!("{} line {}: expected account,asset,balance", csv.display(), i + 1);
+        };
+        let d: Decimal = balance.parse()?;
+        let (lo, hi) = (d.floor_shifted(SCALE as i32)?, d.ceil_shifted(SCALE as i32)?);
+        anyhow::ensure!(
+            lo == hi,
+            "{} line {}: {balance} has more than {SCALE} decimals",
+            csv.display(),
+            i + 1
+        );
+        ids.push(id.to_string());
+        assets.push(asset.to_string());
+        balances.push(lo);
+        if ids.len() == ARROW_BATCH_ROWS {
+            flush(&mut w, &mut ids, &mut assets, &mut balances)?;
+        }
+    }
+    if !ids.is_empty() {
+        flush(&mut w, &mut ids, &mut assets, &mut balances)?;
+    }
+    w.finish()?;
     Ok(())
 }

@@ -240,7 +240,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut io_err = None;
     for (i, t) in ticks.iter().enumerate() {
         replay.apply(t, |e| {
-            if let Err(err) = writer.write(&e) {
+            if let Err(err) = writer.write_record(e) {
                 io_err.get_or_insert(err);
             }
         })?;

@@ -41,6 +41,20 @@ impl<T: Copy + Default> SlotStore<T> {
         }
     }
 
+    /// Hints the CPU to load `slot`'s span, the first of the two reads of [`get`](Self::get).
+    #[inline]
+    pub fn prefetch_span(&self, slot: usize) {
+        crate::prefetch::prefetch(&self.spans, slot);
+    }
+
+    /// Hints the CPU to load `slot`'s list (reads its span: hint that a little earlier).
+    #[inline]
+    pub fn prefetch_list(&self, slot: usize) {
+        if let Some(k) = self.spans.get(slot) {
+            crate::prefetch::prefetch(&self.data, k.start as usize);
+        }
+    }
+
     /// The list of `slot`, writable (it must be in range).
     #[inline]
     pub fn get_mut(&mut self, slot: usize) -> &mut [T] {
