@@ -1,9 +1,10 @@
 //! `liqscan run`: the keeper's main command. A book and a tick stream go through the pinned
 //! pipeline on the chosen backend; breaches come out, with per-stage latency.
 //!
-//! Backends: `software` (the software engine on the engine thread), `card-software` and
-//! `card-hdl` (an emulated card on a thread of this process, serving a /dev/shm link with the
-//! software engine or the rust-hdl simulation of the core), `shm` (a `liqscan card` process
+//! Backends: `software` (the software engine on the engine thread), `card-software`,
+//! `card-hdl` and `card-verilog` (an emulated card on a thread of this process, serving a
+//! /dev/shm link with the software engine, the rust-hdl simulation of the core, or the whole
+//! card's generated Verilog under Verilator), `shm` (a `liqscan card` process
 //! already serving `--shm PATH`), `pcie` (a real card: BAR and DMA buffer files in the config).
 //! All but `software` go through the same card link code, with fail-over to the software
 //! engine.
@@ -49,7 +50,7 @@ pub struct Args {
     /// TOML config file (keys as the long options, with underscores).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// software | card-software | card-hdl | shm | pcie.
+    /// software | card-software | card-hdl | card-verilog | shm | pcie.
     #[arg(long)]
     pub backend: Option<String>,
     /// Venue file; without it, the embedded demo venue, book and crash.
@@ -485,27 +486,30 @@ pub fn run_workload_out(
     let mut shm_file = None;
     let be = match backend {
         "software" => Backend::Software(Box::new(SoftwareEngine::new(slots, w.assets))),
-        "card-software" | "card-hdl" | "shm" => {
+        "card-software" | "card-hdl" | "card-verilog" | "shm" => {
             let path = match (backend, shm) {
                 ("shm", Some(p)) => p.to_path_buf(),
                 ("shm", None) => bail!("backend shm needs --shm PATH of a running `liqscan card`"),
                 _ => {
                     let p = PathBuf::from(format!("/dev/shm/liqscan-run-{}", std::process::id()));
-                    let engine = if backend == "card-hdl" { "hdl" } else { "software" };
-                    let e = crate::cmd::card::make_engine(engine, slots, w.assets)?;
-                    card_name = Some(e.name());
-                    let mem = LinkMemory::shm_create(&p, DEFAULT_EVT_ENTRIES)?;
                     let idle = if cfg.spin {
                         liqscan_sim::card::Idle::Spin
                     } else {
                         liqscan_sim::card::Idle::Backoff
                     };
-                    card_thread = Some(CardThread::spawn(
-                        mem,
-                        e,
-                        ServeOptions { idle, ..Default::default() },
-                        card_core,
-                    ));
+                    let opts = ServeOptions { idle, ..Default::default() };
+                    if backend == "card-verilog" {
+                        let mem = LinkMemory::shm_create(&p, DEFAULT_EVT_ENTRIES)?;
+                        let card = crate::cmd::card::verilated_card(&mem)?;
+                        card_name = Some("verilog");
+                        card_thread = Some(CardThread::spawn_verilated(mem, card, opts, card_core));
+                    } else {
+                        let engine = if backend == "card-hdl" { "hdl" } else { "software" };
+                        let e = crate::cmd::card::make_engine(engine, slots, w.assets)?;
+                        card_name = Some(e.name());
+                        let mem = LinkMemory::shm_create(&p, DEFAULT_EVT_ENTRIES)?;
+                        card_thread = Some(CardThread::spawn(mem, e, opts, card_core));
+                    }
                     shm_file = Some(p.clone());
                     p
                 }
@@ -514,7 +518,9 @@ pub fn run_workload_out(
             let open = || Ok(LinkEngine::new(open_link(mem, watchdog_ms, cfg.spin)?, slots, w.assets)?);
             card_or_failover(open, slots, w.assets, &counters, &mut startup)?
         }
-        other => bail!("unknown backend '{other}': software, card-software, card-hdl, shm or pcie"),
+        other => {
+            bail!("unknown backend '{other}': software, card-software, card-hdl, card-verilog, shm or pcie")
+        }
     };
     let r = drive_with(w, be, pace, cfg, feed_core, dispatch, counters, published, journal, live, out);
     let card_report = card_thread.map(CardThread::stop);
@@ -1004,7 +1010,11 @@ pub fn run(mut a: Args) -> Result<()> {
         },
     };
     // The rust-hdl simulation runs thousands of times slower than the card: give it time.
-    let watchdog = a.watchdog_ms.unwrap_or(if backend == "card-hdl" { 60_000 } else { 500 });
+    let watchdog = a.watchdog_ms.unwrap_or(match backend.as_str() {
+        "card-hdl" => 60_000,
+        "card-verilog" => 5_000,
+        _ => 500,
+    });
     let r = if backend == "pcie" {
         let p = cfg
             .pcie

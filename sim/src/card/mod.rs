@@ -13,6 +13,8 @@
 //!        ^ doorbell, commands            | events (phase bit)
 //!        │                               v
 //!   serve() loop ── CardEngine: SoftwareCard (software engine) | HdlCard (rust-hdl core)
+//!   serve_verilated() ── VerilatedCard: the whole card's generated Verilog (front end and
+//!                        core) under Verilator, its DMA served from the same file
 //! ```
 //!
 //! Two forms: [`CardThread`] (in-process, for tests and `liqscan run`), and the `liqscan card`
@@ -23,9 +25,13 @@
 mod hdl;
 mod serve;
 mod software;
+#[cfg(feature = "hdl")]
+pub mod verilated;
 
 #[cfg(feature = "hdl")]
 pub use hdl::HdlCard;
+#[cfg(feature = "hdl")]
+pub use verilated::{VerilatedCard, VerilatedError, serve_verilated};
 
 pub use serve::{CardReport, CardThread, Fault, Idle, ServeOptions, serve};
 pub use software::SoftwareCard;
