@@ -268,7 +268,9 @@ fn bench_verilog(a: &Args, floor_h: Option<&Histogram<u64>>) -> Result<()> {
     drop(card);
     let _ = std::fs::remove_file(&path);
     println!("## The Verilated card (the whole card's generated Verilog under Verilator)\n");
-    println!("- clock: {rate:.0} cycles/s of wall time, {cpu_rate} (the idle card clocked back to back, 2 s)");
+    println!(
+        "- clock: {rate:.0} cycles/s of wall time, {cpu_rate} (the idle card clocked back to back, 2 s)"
+    );
     println!(
         "- a fence, doorbell BAR write to its event's head word in host memory: {fence_cycles:?} cycles \
          (one-cycle DMA memory, no stalls)"

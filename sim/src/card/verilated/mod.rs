@@ -52,6 +52,8 @@ pub const CMD_WINDOW_BUS_ADDR: u64 = 1 << 48;
 /// Cycles without any sign of work after which the clock stops (a full scan of 2048 accounts
 /// with 16 term slots on 16 lanes takes about 2,100).
 pub const QUIET_CYCLES: u32 = 1 << 16;
+/// How often a serving card logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// AXI response codes.
 const OKAY: u8 = 0;
 const SLVERR: u8 = 2;
@@ -358,6 +360,7 @@ pub fn serve_verilated(mem: LinkMemory, card: &mut VerilatedCard, opts: &ServeOp
     let mut busy_since = Instant::now();
     let mut clocked = 0.0f64;
     let mut running = true;
+    let (mut looks, mut last_progress) = (0u32, Instant::now());
     while !opts.stop.load(Ordering::Relaxed) {
         // While the card works, the host's stores are looked at every eighth cycle only: the
         // shared lines stay with the host in between.
@@ -410,6 +413,19 @@ pub fn serve_verilated(mem: LinkMemory, card: &mut VerilatedCard, opts: &ServeOp
                 sent_consumer = consumer;
                 news = true;
             }
+        }
+        looks = looks.wrapping_add(1);
+        if looks.is_multiple_of(8192) && last_progress.elapsed() >= PROGRESS_EVERY {
+            // Long emulations say how far they are (a few lines a minute, off the cycle path).
+            let secs = clocked + if running { busy_since.elapsed().as_secs_f64() } else { 0.0 };
+            tracing::info!(
+                "Verilated card: {} commands, {} events, {} cycles clocked ({:.0} cycles/s)",
+                base_commands + card.cmd_consumer() as u64,
+                base_events + card.evt_producer() as u64,
+                card.cycles,
+                card.cycles as f64 / secs.max(1e-9)
+            );
+            last_progress = Instant::now();
         }
         if news || quiet < QUIET_CYCLES {
             if !running {
