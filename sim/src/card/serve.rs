@@ -396,6 +396,7 @@ impl CardThread {
     }
 
     /// A card serving on `handle`, stopped by raising `stop` (the other card forms).
+    #[cfg_attr(not(feature = "hdl"), allow(dead_code))]
     pub(super) fn from_parts(stop: Arc<AtomicBool>, handle: JoinHandle<CardReport>) -> CardThread {
         CardThread { stop, handle: Some(handle) }
     }
