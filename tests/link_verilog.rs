@@ -157,3 +157,44 @@ fn without_verilator_the_verilog_card_says_how_to_get_it() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("verilator not found: run scripts/setup-tools.sh"), "{err}");
 }
+
+/// The shell's DMA memory answers only inside the link file: a card told to write its events
+/// elsewhere gets SLVERR (its sticky `dma_error`) and nothing in the file changes.
+#[test]
+fn dma_outside_the_link_file_is_refused_and_writes_nothing() {
+    use liqscan_hdl::abi::Command;
+    use liqscan_hdl::abi::regs::{CMD_RING_WINDOW, CONTROL_SOFT_RESET, offset};
+    use liqscan_sim::card::verilated::CMD_WINDOW_BUS_ADDR;
+    if !verilator_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mem = LinkMemory::shm_create(&dir.path().join("shm"), 128).unwrap();
+    let (mut card, _) = VerilatedCard::new(&mem).unwrap();
+    let elsewhere = mem.evt_ring_addr + mem.dma.len() as u64;
+    for (off, v) in [
+        (offset::CMD_RING_ENTRIES, 4),
+        (offset::CMD_RING_ADDR_LO, CMD_WINDOW_BUS_ADDR as u32),
+        (offset::CMD_RING_ADDR_HI, (CMD_WINDOW_BUS_ADDR >> 32) as u32),
+        (offset::EVT_RING_ENTRIES, 4),
+        (offset::EVT_RING_ADDR_LO, elsewhere as u32),
+        (offset::EVT_RING_ADDR_HI, (elsewhere >> 32) as u32),
+        (offset::CONTROL, CONTROL_SOFT_RESET),
+    ] {
+        card.write_reg(off, v);
+    }
+    let fence = Command::Fence { token: 9 }.encode_words(0);
+    for (i, w) in fence.iter().enumerate() {
+        mem.bar.write32(CMD_RING_WINDOW as usize + 4 * i, *w).unwrap();
+    }
+    card.write_reg(offset::CMD_DOORBELL, 1);
+    for _ in 0..200 {
+        card.cycle();
+    }
+    assert_eq!(card.cmd_consumer(), 1, "the fence was fetched");
+    assert!(card.dma_error(), "a write outside the file is answered SLVERR");
+    assert!(
+        (0..mem.dma.len()).step_by(4).all(|o| mem.dma.read32(o).unwrap() == 0),
+        "the event ring is untouched"
+    );
+}
