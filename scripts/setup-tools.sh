@@ -7,6 +7,9 @@
 set -euo pipefail
 need=()
 command -v verilator >/dev/null || need+=(verilator)
+# The Verilated card (sim/src/card/verilated) compiles Verilator's C++ with make and g++.
+command -v g++ >/dev/null || need+=(g++)
+command -v make >/dev/null || need+=(make)
 command -v iverilog >/dev/null || need+=(iverilog)
 command -v yosys >/dev/null || need+=(yosys)
 # Debian installs it in /usr/sbin, which a non-root PATH may lack.

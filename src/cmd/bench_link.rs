@@ -92,9 +92,15 @@ pub struct Args {
     /// ns) to this CSV file.
     #[arg(long)]
     pub trace: Option<std::path::PathBuf>,
-    /// Which parts to run: any of floor, link, pipeline, hdl (comma separated).
+    /// Which parts to run: any of floor, link, pipeline, hdl, verilog (comma separated).
+    /// `verilog` (the card's generated Verilog under Verilator: its clock rate, a fence's
+    /// cycles, the link round trip through it) needs verilator; `hdl` includes the Verilated
+    /// card beside the rust-hdl one when `verilog` is also named.
     #[arg(long, default_value = "floor,link,pipeline,hdl")]
     pub parts: String,
+    /// Round trips through the Verilated card (part verilog).
+    #[arg(long, default_value_t = 20_000)]
+    pub verilog_round_trips: u64,
 }
 
 /// The paced feed spins for the last this many nanoseconds before a tick's time.
@@ -192,9 +198,130 @@ pub fn run(a: Args) -> Result<()> {
     if parts.contains(&"pipeline") {
         bench_pipeline(&a)?;
     }
-    if parts.contains(&"hdl") && a.hdl_ticks > 0 {
-        bench_hdl(&a)?;
+    if parts.contains(&"verilog") {
+        bench_verilog(&a, floor_h.as_ref())?;
     }
+    if parts.contains(&"hdl") && a.hdl_ticks > 0 {
+        bench_hdl(&a, parts.contains(&"verilog"))?;
+    }
+    Ok(())
+}
+
+/// The Verilated card: the model's clock rate on its own, the cycles a fence takes from the
+/// doorbell's BAR write to its event's head word in host memory, and the shared-memory round
+/// trip through it from the unchanged host driver.
+fn bench_verilog(a: &Args, floor_h: Option<&Histogram<u64>>) -> Result<()> {
+    use liqscan_hdl::abi::Command;
+    use liqscan_hdl::abi::regs::{CMD_RING_WINDOW, CONTROL_SOFT_RESET, offset};
+    use liqscan_sim::card::verilated::CMD_WINDOW_BUS_ADDR;
+    let path = std::path::PathBuf::from(format!("/dev/shm/liqscan-bench-vl-{}", std::process::id()));
+    let mem = LinkMemory::shm_create(&path, 4096)?;
+    let mut card = crate::cmd::card::verilated_card(&mem)?;
+    // Clock rate: the card idle after reset, nothing but the model's evaluation.
+    let (c0, t, s0) = (card.cycles, Instant::now(), pipeline::thread_sched());
+    while t.elapsed() < Duration::from_secs(2) {
+        for _ in 0..10_000 {
+            card.cycle();
+        }
+    }
+    let rate = (card.cycles - c0) as f64 / t.elapsed().as_secs_f64();
+    // On a shared machine the thread is off the CPU part of the time: the rate per CPU second too.
+    let on_cpu = match (s0, pipeline::thread_sched()) {
+        (Some(a), Some(b)) => b.since(&a).run_ns as f64 / 1e9,
+        _ => 0.0,
+    };
+    let cpu_rate = if on_cpu > 0.0 {
+        format!("{:.0} cycles per CPU second ({on_cpu:.2} s on a CPU)", (card.cycles - c0) as f64 / on_cpu)
+    } else {
+        "CPU time not available".to_string()
+    };
+    // A fence's cycles: rings programmed as the shell does, one entry in the window, doorbell.
+    for (off, v) in [
+        (offset::CMD_RING_ENTRIES, 16),
+        (offset::CMD_RING_ADDR_LO, CMD_WINDOW_BUS_ADDR as u32),
+        (offset::CMD_RING_ADDR_HI, (CMD_WINDOW_BUS_ADDR >> 32) as u32),
+        (offset::EVT_RING_ENTRIES, 16),
+        (offset::EVT_RING_ADDR_LO, mem.evt_ring_addr as u32),
+        (offset::EVT_RING_ADDR_HI, (mem.evt_ring_addr >> 32) as u32),
+        (offset::CONTROL, CONTROL_SOFT_RESET),
+    ] {
+        card.write_reg(off, v);
+    }
+    let mut fence_cycles = vec![];
+    for seq in 0..8u32 {
+        let words = Command::Fence { token: seq }.encode_words(seq);
+        let base = CMD_RING_WINDOW as usize + (seq as usize % 16) * 64;
+        for (i, w) in words.iter().enumerate() {
+            mem.bar.write32(base + 4 * i, *w)?;
+        }
+        card.write_reg(offset::EVT_CONSUMER, seq);
+        let (before, c) = (card.evt_producer(), card.cycles);
+        card.write_reg(offset::CMD_DOORBELL, seq + 1);
+        while card.evt_producer() == before {
+            card.cycle();
+            if card.cycles - c > 10_000 {
+                bail!("the Verilated card did not answer fence {seq}");
+            }
+        }
+        fence_cycles.push(card.cycles - c);
+    }
+    drop(card);
+    let _ = std::fs::remove_file(&path);
+    println!("## The Verilated card (the whole card's generated Verilog under Verilator)\n");
+    println!(
+        "- clock: {rate:.0} cycles/s of wall time, {cpu_rate} (the idle card clocked back to back, 2 s)"
+    );
+    println!(
+        "- a fence, doorbell BAR write to its event's head word in host memory: {fence_cycles:?} cycles \
+         (one-cycle DMA memory, no stalls)"
+    );
+    // Round trips through the shell, host on its own core.
+    let mem = LinkMemory::shm_create(&path, 4096)?;
+    let card = crate::cmd::card::verilated_card(&mem)?;
+    let card = CardThread::spawn_verilated(
+        mem,
+        card,
+        ServeOptions { idle: Idle::Spin, ..Default::default() },
+        Some(a.card_core),
+    );
+    let r = std::thread::scope(|s| {
+        s.spawn(|| -> Result<(Histogram<u64>, f64)> {
+            pipeline::pin("host thread", a.host_core);
+            // Generous: the card's thread shares this machine's cores with everything else.
+            let opts = LinkOptions { timeout: Duration::from_secs(5), ..Default::default() };
+            let mut link = CardLink::open(LinkMemory::shm_open(&path)?, opts)?;
+            let mut h = histogram();
+            let t = Instant::now();
+            for i in 0..a.verilog_round_trips {
+                let t0 = Instant::now();
+                link.fence(i as u32, |_| Ok(()))?;
+                h.saturating_record(t0.elapsed().as_nanos() as u64);
+                if i % 5_000 == 4_999 {
+                    eprintln!("verilog round trips: {} of {}", i + 1, a.verilog_round_trips);
+                }
+            }
+            Ok((h, t.elapsed().as_secs_f64()))
+        })
+        .join()
+        .expect("host thread")
+    });
+    let rep = card.stop();
+    let _ = std::fs::remove_file(&path);
+    let (h, secs) = r?;
+    println!(
+        "- shared-memory round trip, post Fence -> shell -> RTL -> FenceDone seen: {} round trips, {:.0}/s; \
+         the shell clocked {} cycles in {:.2} s ({:.0} cycles/s)\n",
+        a.verilog_round_trips,
+        a.verilog_round_trips as f64 / secs,
+        rep.cycles,
+        rep.sim_seconds,
+        rep.cycles as f64 / rep.sim_seconds.max(1e-9)
+    );
+    let mut rows = vec![("round trip", &h)];
+    if let Some(f) = floor_h {
+        rows.push(("machine floor", f));
+    }
+    println!("```\n{}```\n", percentile_table(&rows));
     Ok(())
 }
 
@@ -502,7 +629,7 @@ fn share(s: Option<pipeline::SchedStat>) -> String {
     }
 }
 
-fn bench_hdl(a: &Args) -> Result<()> {
+fn bench_hdl(a: &Args, verilog: bool) -> Result<()> {
     use liqscan_host::io::{accounts::read_accounts, ticks::read_bars, ticks::read_ticks, venue::read_venue};
     // Default: the Black Thursday day (real ETH/USD 10-minute bars of 2020-03-12, the example
     // venue and its accounts; a minute or less on the HDL card). `--hdl-demo`: the generated
@@ -524,7 +651,12 @@ fn bench_hdl(a: &Args) -> Result<()> {
     let w = Workload::new(&table, &accounts, &ticks[..a.hdl_ticks.min(ticks.len())]);
     let path = ticks;
     let mut out = vec![];
-    for backend in ["software", "card-software", "card-hdl"] {
+    let mut backends = vec!["software", "card-software", "card-hdl"];
+    if verilog {
+        backends.push("card-verilog");
+    }
+    for backend in backends {
+        eprintln!("hdl part: {backend} ...");
         let cfg =
             KeeperConfig { backend: Some(backend.into()), watchdog_ms: Some(60_000), ..Default::default() };
         let keeper = Keeper::builder()
@@ -565,6 +697,17 @@ fn bench_hdl(a: &Args) -> Result<()> {
             h.value_at_quantile(0.5) as f64 / 1e3,
             h.value_at_quantile(0.99) as f64 / 1e3,
         );
+    }
+    println!();
+    for (name, r) in &out {
+        if let Some(c) = r.card_report.as_ref().filter(|c| c.cycles > 0) {
+            println!(
+                "- {name}: {} core cycles in {:.2} s simulated ({:.0} cycles/s)",
+                c.cycles,
+                c.sim_seconds,
+                c.cycles as f64 / c.sim_seconds.max(1e-9)
+            );
+        }
     }
     println!();
     Ok(())

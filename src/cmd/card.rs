@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use liqscan_host::link::{DEFAULT_EVT_ENTRIES, LinkMemory, Previous};
-use liqscan_sim::card::{CardEngine, Fault, Idle, ServeOptions, serve};
+use liqscan_sim::card::{CardEngine, Fault, Idle, ServeOptions, VerilatedCard, serve, serve_verilated};
 
 /// Arguments of `liqscan card`.
 #[derive(clap::Args)]
@@ -22,8 +22,9 @@ pub struct Args {
     /// holds it; reused if the card that made it has stopped.
     #[arg(long, default_value = "/dev/shm/liqscan-card")]
     pub shm: PathBuf,
-    /// Engine: `software` (any book size) or `hdl` (the rust-hdl simulation of the core; at
-    /// most 2048 accounts).
+    /// Engine: `software` (any book size), `hdl` (the rust-hdl simulation of the core; at
+    /// most 2048 accounts) or `verilog` (the whole card's generated Verilog, front end and
+    /// core, under Verilator; at most 2048 accounts; needs verilator, scripts/setup-tools.sh).
     #[arg(long, default_value = "software")]
     pub engine: String,
     /// Accounts the card holds (software engine; the HDL card always holds 2048).
@@ -51,13 +52,43 @@ pub fn make_engine(engine: &str, accounts: usize, assets: usize) -> Result<Box<d
     liqscan_sim::card::make_card_engine(engine, accounts, assets).map_err(anyhow::Error::msg)
 }
 
+/// What serves the link: an engine behind the Rust ring engine, or the RTL's own front end.
+enum Card {
+    Engine(Box<dyn CardEngine>),
+    Verilated(Box<VerilatedCard>),
+}
+
+/// The Verilated card serving `mem`'s DMA, built or found in the cache, saying which.
+pub fn verilated_card(mem: &LinkMemory) -> Result<VerilatedCard> {
+    eprintln!(
+        "Verilated card: generating the card's Verilog and looking for its model (a first build takes a minute)"
+    );
+    let t = std::time::Instant::now();
+    let (card, built) = VerilatedCard::new(mem)?;
+    eprintln!(
+        "Verilated card: {} {} ({:.1} s)",
+        if built.fresh { "built" } else { "cached" },
+        built.library.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(card)
+}
+
 /// Runs the card until killed, or until SIGTERM or SIGINT (crate::shutdown): then it stops
 /// serving, removes its link file (a keeper still attached sees a silent card and fails over)
 /// and exits 0.
 pub fn run(a: Args) -> Result<()> {
     crate::shutdown::install().context("installing the SIGTERM/SIGINT handlers")?;
-    let mut engine = make_engine(&a.engine, a.accounts, a.assets)?;
+    let verilog = a.engine == "verilog";
+    if verilog && a.silent_after.is_some() {
+        bail!("--silent-after is not supported by the verilog engine (use software or hdl)");
+    }
+    let engine = if verilog { None } else { Some(make_engine(&a.engine, a.accounts, a.assets)?) };
     let (mem, previous) = LinkMemory::shm_take(&a.shm, a.evt_entries)?;
+    let mut card = match engine {
+        Some(e) => Card::Engine(e),
+        None => Card::Verilated(Box::new(verilated_card(&mem)?)),
+    };
     if let Previous::Stale(last) = previous {
         eprintln!(
             "reusing stale link file {} (its last card, {last}, has stopped; its lock was free)",
@@ -68,11 +99,12 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(c) = a.core {
         liqscan_host::pipeline::pin("emulated card", c);
     }
+    let what = match &card {
+        Card::Engine(e) => format!("{} engine, {} accounts, {} assets", e.name(), e.accounts(), e.assets()),
+        Card::Verilated(_) => "Verilated RTL: front end and core".to_string(),
+    };
     eprintln!(
-        "emulated card ({} engine, {} accounts, {} assets) serving {} (pid {}, generation {generation})",
-        engine.name(),
-        engine.accounts(),
-        engine.assets(),
+        "emulated card ({what}) serving {} (pid {}, generation {generation})",
         a.shm.display(),
         std::process::id()
     );
@@ -98,7 +130,10 @@ pub fn run(a: Args) -> Result<()> {
         }
         stop.store(true, Ordering::Relaxed);
     })?;
-    let rep = serve(mem, engine.as_mut(), &opts);
+    let rep = match &mut card {
+        Card::Engine(e) => serve(mem, e.as_mut(), &opts),
+        Card::Verilated(c) => serve_verilated(mem, c, &opts),
+    };
     opts.stop.store(true, Ordering::Relaxed);
     eprintln!("emulated card stopped: {rep:?}");
     Ok(())
@@ -118,12 +153,18 @@ impl liqscan_host::keeper::CardHost for InProcess {
         spin: bool,
         core: Option<usize>,
     ) -> Result<Box<dyn liqscan_host::keeper::RunningCard>, liqscan_host::keeper::KeeperError> {
-        let e = make_engine(engine, slots, assets)
-            .map_err(|e| liqscan_host::keeper::KeeperError::Config(format!("{e:#}")))?;
-        let name = e.name();
+        let config = |e: anyhow::Error| liqscan_host::keeper::KeeperError::Config(format!("{e:#}"));
         let idle = if spin { Idle::Spin } else { Idle::Backoff };
-        let t =
-            liqscan_sim::card::CardThread::spawn(mem, e, ServeOptions { idle, ..Default::default() }, core);
+        let opts = ServeOptions { idle, ..Default::default() };
+        if engine == "verilog" {
+            // The RTL's own front end serves the link: no ring engine in Rust.
+            let card = verilated_card(&mem).map_err(config)?;
+            let t = liqscan_sim::card::CardThread::spawn_verilated(mem, card, opts, core);
+            return Ok(Box::new(Running(t, "verilog")));
+        }
+        let e = make_engine(engine, slots, assets).map_err(config)?;
+        let name = e.name();
+        let t = liqscan_sim::card::CardThread::spawn(mem, e, opts, core);
         Ok(Box::new(Running(t, name)))
     }
 }

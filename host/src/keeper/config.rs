@@ -22,7 +22,7 @@ use crate::journal::{FsyncPolicy, JournalConfig};
 #[derive(clap::Args, Serialize, Deserialize, Default, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct KeeperConfig {
-    /// software | card-software | card-hdl | shm | pcie.
+    /// software | card-software | card-hdl | card-verilog | shm | pcie.
     #[arg(long, env = "LIQSCAN_BACKEND")]
     pub backend: Option<String>,
     /// Venue file; without it, the embedded demo venue, book and crash.
@@ -210,9 +210,14 @@ impl KeeperConfig {
     }
 
     /// The card watchdog in milliseconds: the rust-hdl simulation runs thousands of times
-    /// slower than the card, so `card-hdl` gets a minute by default.
+    /// slower than the card, so `card-hdl` gets a minute by default, the Verilated card
+    /// (hundreds of times slower) 5 s.
     pub fn watchdog(&self) -> u64 {
-        self.watchdog_ms.unwrap_or(if self.backend_name() == "card-hdl" { 60_000 } else { 500 })
+        self.watchdog_ms.unwrap_or(match self.backend_name() {
+            "card-hdl" => 60_000,
+            "card-verilog" => 5_000,
+            _ => 500,
+        })
     }
 
     /// The replay pace (range-checked: `fixed:0` or `recorded:NaN` are refused).

@@ -111,14 +111,18 @@ pub fn build_backend(
             })?;
             LinkMemory::shm_open(p)?
         }
-        b @ ("card-software" | "card-hdl") => {
+        b @ ("card-software" | "card-hdl" | "card-verilog") => {
             let cards = cards.ok_or_else(|| {
                 KeeperError::Config(format!(
                     "backend {b} needs an in-process card host (KeeperBuilder::card_host)"
                 ))
             })?;
             let p = PathBuf::from(format!("/dev/shm/liqscan-run-{}", std::process::id()));
-            let engine = if b == "card-hdl" { "hdl" } else { "software" };
+            let engine = match b {
+                "card-hdl" => "hdl",
+                "card-verilog" => "verilog",
+                _ => "software",
+            };
             let mem = LinkMemory::shm_create(&p, DEFAULT_EVT_ENTRIES)?;
             let card = cards.spawn(engine, mem, slots, assets, spin, cfg.card_core).inspect_err(|_| {
                 let _ = std::fs::remove_file(&p);
@@ -129,7 +133,7 @@ pub fn build_backend(
         }
         other => {
             return Err(KeeperError::Config(format!(
-                "unknown backend '{other}': software, card-software, card-hdl, shm or pcie"
+                "unknown backend '{other}': software, card-software, card-hdl, card-verilog, shm or pcie"
             )));
         }
     };

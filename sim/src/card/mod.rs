@@ -13,6 +13,8 @@
 //!        ^ doorbell, commands            | events (phase bit)
 //!        │                               v
 //!   serve() loop ── CardEngine: SoftwareCard (software engine) | HdlCard (rust-hdl core)
+//!   serve_verilated() ── VerilatedCard: the whole card's generated Verilog (front end and
+//!                        core) under Verilator, its DMA served from the same file
 //! ```
 //!
 //! Two forms: [`CardThread`] (in-process, for tests and `liqscan run`), and the `liqscan card`
@@ -25,9 +27,13 @@ mod backend;
 mod hdl;
 mod serve;
 mod software;
+#[cfg(feature = "hdl")]
+pub mod verilated;
 
 #[cfg(feature = "hdl")]
 pub use hdl::HdlCard;
+#[cfg(feature = "hdl")]
+pub use verilated::{VerilatedCard, VerilatedError, serve_verilated};
 
 pub use backend::{BACKENDS, BackendError, BackendOptions, EmulatedCard, make_card_engine, open_backend};
 pub use serve::{CardReport, CardThread, Fault, Idle, ServeOptions, serve};

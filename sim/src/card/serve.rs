@@ -395,6 +395,12 @@ impl CardThread {
         CardThread { stop, handle: Some(handle) }
     }
 
+    /// A card serving on `handle`, stopped by raising `stop` (the other card forms).
+    #[cfg_attr(not(feature = "hdl"), allow(dead_code))]
+    pub(super) fn from_parts(stop: Arc<AtomicBool>, handle: JoinHandle<CardReport>) -> CardThread {
+        CardThread { stop, handle: Some(handle) }
+    }
+
     /// Stops the card and returns its report.
     pub fn stop(mut self) -> CardReport {
         self.stop.store(true, Ordering::Relaxed);

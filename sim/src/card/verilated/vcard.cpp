@@ -1,0 +1,100 @@
+// C ABI around the Verilated card (`top`, hdl/src/front/card.rs): one call per clock cycle.
+// The field layouts match `VcardIn` / `VcardOut` in sim/src/card/verilated/model.rs.
+#include <cstdint>
+#include "Vtop.h"
+#include "verilated.h"
+
+extern "C" {
+
+struct VcardIn {
+    uint64_t rd_rdata;
+    uint32_t bar_awaddr, bar_wdata, bar_araddr;
+    uint8_t reset, bar_awvalid, bar_wvalid, bar_wstrb, bar_bready, bar_arvalid, bar_rready;
+    uint8_t rd_arready, rd_rvalid, rd_rresp, rd_rlast;
+    uint8_t wr_awready, wr_wready, wr_bvalid, wr_bresp;
+};
+
+struct VcardOut {
+    uint64_t rd_araddr, wr_awaddr, wr_wdata;
+    uint32_t bar_rdata, cmd_consumer, evt_producer;
+    uint8_t bar_awready, bar_wready, bar_bvalid, bar_bresp, bar_arready, bar_rvalid, bar_rresp;
+    uint8_t rd_arvalid, rd_arlen, rd_rready;
+    uint8_t wr_awvalid, wr_awlen, wr_wvalid, wr_wstrb, wr_wlast, wr_bready;
+    uint8_t dma_error;
+};
+
+struct Vcard {
+    VerilatedContext ctx;
+    Vtop* top;
+};
+
+uint32_t vcard_abi_version() { return 1; }
+
+void* vcard_new() {
+    Vcard* c = new Vcard;
+    c->top = new Vtop(&c->ctx, "top");
+    c->top->clock = 1;
+    c->top->eval();
+    return c;
+}
+
+void vcard_free(void* p) {
+    Vcard* c = static_cast<Vcard*>(p);
+    c->top->final();
+    delete c->top;
+    delete c;
+}
+
+// Applies `in`, settles the logic with the clock low, copies the outputs (as they stand just
+// before the rising edge) into `out`, then clocks the rising edge.
+void vcard_cycle(void* p, const VcardIn* in, VcardOut* out) {
+    Vtop* t = static_cast<Vcard*>(p)->top;
+    t->reset = in->reset;
+    t->bar_awvalid = in->bar_awvalid;
+    t->bar_awaddr = in->bar_awaddr;
+    t->bar_wvalid = in->bar_wvalid;
+    t->bar_wdata = in->bar_wdata;
+    t->bar_wstrb = in->bar_wstrb;
+    t->bar_bready = in->bar_bready;
+    t->bar_arvalid = in->bar_arvalid;
+    t->bar_araddr = in->bar_araddr;
+    t->bar_rready = in->bar_rready;
+    t->axi_rd__024arready = in->rd_arready;
+    t->axi_rd__024rvalid = in->rd_rvalid;
+    t->axi_rd__024rdata = in->rd_rdata;
+    t->axi_rd__024rresp = in->rd_rresp;
+    t->axi_rd__024rlast = in->rd_rlast;
+    t->axi_wr__024awready = in->wr_awready;
+    t->axi_wr__024wready = in->wr_wready;
+    t->axi_wr__024bvalid = in->wr_bvalid;
+    t->axi_wr__024bresp = in->wr_bresp;
+    t->clock = 0;
+    t->eval();
+    out->bar_awready = t->bar_awready;
+    out->bar_wready = t->bar_wready;
+    out->bar_bvalid = t->bar_bvalid;
+    out->bar_bresp = t->bar_bresp;
+    out->bar_arready = t->bar_arready;
+    out->bar_rvalid = t->bar_rvalid;
+    out->bar_rdata = t->bar_rdata;
+    out->bar_rresp = t->bar_rresp;
+    out->rd_arvalid = t->axi_rd__024arvalid;
+    out->rd_araddr = t->axi_rd__024araddr;
+    out->rd_arlen = t->axi_rd__024arlen;
+    out->rd_rready = t->axi_rd__024rready;
+    out->wr_awvalid = t->axi_wr__024awvalid;
+    out->wr_awaddr = t->axi_wr__024awaddr;
+    out->wr_awlen = t->axi_wr__024awlen;
+    out->wr_wvalid = t->axi_wr__024wvalid;
+    out->wr_wdata = t->axi_wr__024wdata;
+    out->wr_wstrb = t->axi_wr__024wstrb;
+    out->wr_wlast = t->axi_wr__024wlast;
+    out->wr_bready = t->axi_wr__024bready;
+    out->dma_error = t->dma_error;
+    out->cmd_consumer = t->cmd_consumer;
+    out->evt_producer = t->evt_producer;
+    t->clock = 1;
+    t->eval();
+}
+
+}
