@@ -32,7 +32,7 @@ enum Command {
     Bridge(cmd::bridge::Args),
     /// Run the emulated card as a process serving a shared-memory link.
     Card(cmd::card::Args),
-    /// Measure the card link and the pipeline (figures for docs/PERFORMANCE.md).
+    /// Measure the card link and the pipeline (figures for docs/lab/performance.md).
     BenchLink(cmd::bench_link::Args),
     /// Run the embedded default scenario end to end on the software engine.
     Demo(cmd::demo::Args),

@@ -10,7 +10,7 @@
 //!
 //! The simulation runs about a thousand core cycles a second, so the test takes 64 accounts
 //! and every fifth ETH tick of the day (the whole crash and rebound, 117 ticks); `liqscan run
-//! --backend card-hdl` replays the full day and book (see docs/PERFORMANCE.md).
+//! --backend card-hdl` replays the full day and book (see docs/lab/performance.md).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

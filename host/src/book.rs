@@ -7,7 +7,7 @@
 //!   term_ends: [2, 3, 5, ...]                account i's terms are terms[term_ends[i-1]..term_ends[i]]
 //! ```
 //!
-//! An account costs its id's bytes, 8 bytes of offsets and 8 bytes a term (docs/PERFORMANCE.md,
+//! An account costs its id's bytes, 8 bytes of offsets and 8 bytes a term (docs/lab/performance.md,
 //! "The compact book"); there is no per-account allocation, no decimal map and no id map once
 //! the book is built. Readers build it with [`BookBuilder`], which checks every row as the
 //! readers did before: an account in one tier only, one asset at most once per side (a supply

@@ -1,4 +1,4 @@
-//! `liqscan bench-link`: the card link and pipeline figures of docs/PERFORMANCE.md ("Card link
+//! `liqscan bench-link`: the card link and pipeline figures of docs/lab/performance.md ("Card link
 //! and pipeline"), every ratio measured in the same run.
 //!
 //! 1. The machine's floor: a pinned thread reads the clock back to back; the histogram of gaps

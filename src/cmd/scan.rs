@@ -71,7 +71,7 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
 }
 
 /// Engine bytes per account slot and per term, for the memory estimate. The whole scan of the
-/// generated 1,000,000-account book (2.6 M terms) peaked at 229 MiB resident (docs/PERFORMANCE.md,
+/// generated 1,000,000-account book (2.6 M terms) peaked at 229 MiB resident (docs/lab/performance.md,
 /// "The compact book"); these give about 300 MB for it with the book's own estimate, a margin
 /// of a quarter. The engine's layout is its own: re-measure when it changes.
 const ENGINE_BYTES_PER_ACCOUNT: u64 = 100;

@@ -38,7 +38,7 @@ fn leg(terms: &[Coeff], k: usize) -> u8 {
 pub(crate) const LANES: usize = 64;
 
 /// A block holding more than `ROW_COST * rows` distinct assets is stored as rows: a gathered
-/// term costs about this many broadcast column lanes (measured, docs/PERFORMANCE.md).
+/// term costs about this many broadcast column lanes (measured, docs/lab/performance.md).
 pub(crate) const ROW_COST: usize = 3;
 
 /// How blocks choose their layout.

@@ -100,7 +100,7 @@
 //!
 //! Cost: 2 FMAs per coefficient, 16 lanes per vector where the double filters have 8, and
 //! one conversion per 16 coefficients (measured: 1.7x the speed of `Avx512Filter` on book A,
-//! docs/PERFORMANCE.md).
+//! docs/lab/performance.md).
 
 use liqscan_hdl::abi::PriceEntry;
 
@@ -158,13 +158,13 @@ pub(crate) struct Words {
 
 impl Kernel {
     /// The fastest kernel this CPU runs (by measurement on the project's machine,
-    /// docs/PERFORMANCE.md).
+    /// docs/lab/performance.md).
     pub fn detect() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
                 // AVX-512 single-precision filter: 1.7x the AVX-512 double filter's speed on
-                // book A's columns, 2.2x the AVX2 filter's (docs/PERFORMANCE.md, run 7).
+                // book A's columns, 2.2x the AVX2 filter's (docs/lab/performance.md, run 7).
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     return Kernel::Avx512Single;
                 }

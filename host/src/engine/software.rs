@@ -52,7 +52,7 @@ use super::{AccountHealth, EngineError, Kernel, ScanEngine};
 /// the cheaper way to serve one asset's tick: [`Routing::Measured`] takes deltas. It was a
 /// measured choice while a tick read every exposure of the asset (a 1,000,000-account book's
 /// all-held asset cost 1.0 ms by deltas against 0.76 ms by a scan); with the edge index the
-/// same tick measured 0.27 ms by deltas against 1.6 ms by a scan (docs/PERFORMANCE.md, "The
+/// same tick measured 0.27 ms by deltas against 1.6 ms by a scan (docs/lab/performance.md, "The
 /// engine at scale").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Routing {
@@ -262,7 +262,7 @@ impl SoftwareEngine {
 
     /// Splits the full scan over `threads` threads (1 or 2): with 2, a helper thread is
     /// spawned once, pinned (see [`helper_core`]), and woken by an atomic for each scan
-    /// (`pool.rs`). Off by default (docs/PERFORMANCE.md has what it gains).
+    /// (`pool.rs`). Off by default (docs/lab/performance.md has what it gains).
     pub fn with_threads(mut self, threads: usize) -> Self {
         assert!((1..=2).contains(&threads), "1 or 2 scan threads");
         self.pool =
@@ -351,7 +351,7 @@ impl SoftwareEngine {
     /// Rewrites the full-scan layout's arenas in block order, packed, dropping the garbage
     /// that upserts leave (allocates: call it after a bulk load, not on the hot path). A book
     /// B full scan (1,000,000 accounts, 64 assets) measured 2.1 ms after it against 3.2 ms
-    /// straight after loading (docs/PERFORMANCE.md). [`ScanEngine::loaded`] calls it.
+    /// straight after loading (docs/lab/performance.md). [`ScanEngine::loaded`] calls it.
     pub fn compact(&mut self) {
         self.blocks.compact();
         self.terms.compact();

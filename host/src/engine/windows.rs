@@ -240,7 +240,7 @@ struct AssetWindows {
 const INDEX_MIN: usize = 4096;
 
 /// Renewing one term's window in the edge index (two B-tree removes and two inserts) costs
-/// about as much as scanning this many list entries (measured: docs/PERFORMANCE.md, "Window
+/// about as much as scanning this many list entries (measured: docs/lab/performance.md, "Window
 /// index: lists, and edges where they pay").
 const SCAN_PER_UPDATE: u64 = 512;
 

@@ -110,7 +110,7 @@ pub const STOP_CHECK_NS: u64 = 50_000_000;
 
 /// Waits until `due` on `clock`: sleeps while more than [`SPIN_NS`] is left, then spins. A
 /// slow pace thus costs the feed thread almost no CPU (a spinning pacer starved the engine
-/// thread of a shared 2-vCPU machine, docs/PERFORMANCE.md), and a fast one is as exact as
+/// thread of a shared 2-vCPU machine, docs/lab/performance.md), and a fast one is as exact as
 /// before. Returns false if `stop` was raised first.
 fn wait_until(clock: &Clock, due: u64, stop: &AtomicBool) -> bool {
     loop {
