@@ -71,9 +71,11 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("link");
-        // The engine's start-up takes a parameter command, a remove per slot, a batch tick
-        // entry per asset and a fence; the card goes silent a random number of commands later.
-        let start_up = 1 + SLOTS as u64 + ASSETS as u64 + 1;
+        // Opening the link takes a fence; the engine's start-up a parameter command, a remove
+        // per slot, a batch tick entry per asset and a fence; the card goes silent a random
+        // number of commands later. (Without the link's fence, `after_start = 0` silenced the
+        // card inside the start-up.)
+        let start_up = 1 + 1 + SLOTS as u64 + ASSETS as u64 + 1;
         let opts = ServeOptions { fault: Fault::SilentAfter(start_up + after_start), ..Default::default() };
         let card = CardThread::spawn(
             LinkMemory::shm_create(&path, 256).unwrap(),
@@ -81,7 +83,8 @@ proptest! {
             opts,
             None,
         );
-        let link_opts = LinkOptions { timeout: Duration::from_millis(40), ..Default::default() };
+        // Long enough for a scheduler stall of the card thread; a silent card costs it once a case.
+        let link_opts = LinkOptions { timeout: Duration::from_millis(100), ..Default::default() };
         let link = CardLink::open(LinkMemory::shm_open(&path).unwrap(), link_opts).unwrap();
         let mut e = FailoverEngine::new(match LinkEngine::new(link, SLOTS, ASSETS) {
             Ok(l) => Box::new(l),

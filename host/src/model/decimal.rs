@@ -174,6 +174,10 @@ impl Decimal {
     }
 
     fn round_shifted(self, exp: i32, up: bool) -> Result<i128, DecimalError> {
+        if self.mantissa == 0 {
+            // Zero at any scale and shift: 10^exp may not fit, the product does.
+            return Ok(0);
+        }
         let net = exp as i64 - self.scale as i64;
         if net >= 0 {
             let f = u32::try_from(net).ok().and_then(pow10).ok_or(DecimalError::Overflow)?;
