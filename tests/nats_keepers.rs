@@ -261,3 +261,57 @@ fn liqscan_bridge_carries_a_keepers_orders_to_the_service() {
     assert_eq!(recorded, receipts.len(), "every answered order is in the record");
     assert!(err.contains(&format!("{} answered", receipts.len())), "{err}");
 }
+
+/// `liqscan run --candidates nats:VENUE@URL`: two keepers on the same crash publish their
+/// breach and recovery candidates; the stream holds one copy of each (the first keeper's), and
+/// they are exactly the events of the keeper's own `--out` file, by kind, scan and slot.
+#[test]
+fn candidates_of_two_keepers_reach_the_stream_once_each_as_the_events_say() {
+    let Some(server) = NatsServer::start_or_skip("candidates_of_two_keepers") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("nats:demo@{}", server.url());
+    let mut events = Vec::new();
+    for keeper in ["keeper-a", "keeper-b"] {
+        let out = dir.path().join(format!("{keeper}.jsonl"));
+        let run = liqscan()
+            .args(["run", "--demo-accounts", "300", "--candidates", &spec, "--out"])
+            .arg(&out)
+            .env("LIQSCAN_KEEPER", keeper)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{keeper}: {err}");
+        assert!(err.contains(" dropped (queue full), 0 failed"), "{keeper}: {err}");
+        events.push(lines(&out));
+    }
+    assert_eq!(events[0], events[1], "the same crash gives the same events");
+    let want: BTreeSet<(String, u64, u64)> = events[0]
+        .iter()
+        .map(|e| {
+            let kind = match e["event"].as_str().unwrap() {
+                "breach" => "breach",
+                "recovered" => "recovery",
+                other => panic!("event kind {other}"),
+            };
+            (kind.to_string(), e["seq"].as_u64().unwrap(), e["slot"].as_u64().unwrap())
+        })
+        .collect();
+    assert!(want.len() > 100, "the demo crash breaches accounts: {}", want.len());
+    let stored =
+        liqscan_nats::read_stored(&server.url(), &Venue::new("demo").unwrap(), Duration::from_secs(10))
+            .unwrap();
+    let mut got = BTreeSet::new();
+    for c in &stored {
+        let v = serde_json::to_value(c).unwrap();
+        assert_eq!(v["keeper"], "keeper-a", "the first keeper's copy is kept: {v}");
+        assert_eq!(v["account"], v["slot"], "the keeper's account key is its slot: {v}");
+        let kind = v["kind"].as_str().unwrap().to_string();
+        if kind != "at_risk" {
+            assert!(
+                got.insert((kind, v["seq"].as_u64().unwrap(), v["slot"].as_u64().unwrap())),
+                "twice: {v}"
+            );
+        }
+    }
+    assert_eq!(got, want);
+}

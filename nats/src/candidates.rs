@@ -181,6 +181,18 @@ impl CandidatePublisher {
     }
 }
 
+impl CandidatePublisher {
+    /// Publishes what is queued, waits for the server's acknowledgements, stops, and returns
+    /// the final counts.
+    pub fn finish(mut self) -> CandidateStats {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.stats()
+    }
+}
+
 impl Drop for CandidatePublisher {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
@@ -275,4 +287,40 @@ fn settle(rt: &tokio::runtime::Runtime, acks: &mut Vec<AckTask>, s: &Shared) {
             _ => s.failed.fetch_add(1, Ordering::Relaxed),
         };
     }
+}
+
+/// Every candidate the venue's stream holds, oldest first (one copy per message id): for
+/// checks, tools and tests. Waits at most `timeout` for the server; a stream that does not
+/// exist yet holds nothing.
+pub fn read_stored(url: &str, venue: &Venue, timeout: Duration) -> std::io::Result<Vec<Candidate>> {
+    use futures_util::StreamExt;
+    let rt = crate::runtime("liqscan-nats-read")?;
+    fn io(e: impl std::fmt::Display) -> std::io::Error {
+        std::io::Error::other(e.to_string())
+    }
+    rt.block_on(async {
+        let client = tokio::time::timeout(timeout, async_nats::connect(url))
+            .await
+            .map_err(|_| io(format!("NATS server {url}: no answer within {timeout:?}")))?
+            .map_err(|e| io(format!("NATS server {url}: {e}")))?;
+        let js = jetstream::new(client);
+        let Ok(mut stream) = js.get_stream(venue.candidates_stream()).await else { return Ok(Vec::new()) };
+        let stored = stream.info().await.map_err(io)?.state.messages as usize;
+        let consumer =
+            stream.create_consumer(jetstream::consumer::pull::Config::default()).await.map_err(io)?;
+        let mut out = Vec::with_capacity(stored);
+        let mut messages = consumer.messages().await.map_err(io)?;
+        while out.len() < stored {
+            let m = tokio::time::timeout(timeout, messages.next())
+                .await
+                .map_err(|_| {
+                    io(format!("{} of {stored} stored candidates read before the time-out", out.len()))
+                })?
+                .ok_or_else(|| io("the candidates stream ended"))?
+                .map_err(io)?;
+            out.push(serde_json::from_slice(&m.payload).map_err(io)?);
+            m.ack().await.map_err(io)?;
+        }
+        Ok(out)
+    })
 }

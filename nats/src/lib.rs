@@ -34,7 +34,7 @@ pub mod service;
 pub mod subjects;
 
 pub use bridge::{Bridge, BridgeConfig, BridgeStats};
-pub use candidates::{Candidate, CandidateKind, CandidatePublisher, CandidateTap};
+pub use candidates::{Candidate, CandidateKind, CandidatePublisher, CandidateTap, read_stored};
 
 pub use executor::{NatsConfig, NatsExecutor};
 pub use server::NatsServer;

@@ -15,8 +15,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use liqscan_host::dispatch::{Executor, JsonlSink};
-use liqscan_host::keeper::{Keeper, KeeperConfig, KeeperReport, digest};
+use liqscan_host::keeper::{Keeper, KeeperConfig, KeeperReport, Workload, digest};
 use liqscan_host::metrics::percentile_table;
+use liqscan_nats::{CandidatePublisher, CandidateTap, Venue};
 
 /// Arguments of `liqscan run`: the keeper's configuration (each flag, or its `LIQSCAN_`
 /// environment variable, overrides the same key of `--config`).
@@ -43,6 +44,14 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(make) = nats {
         builder = builder.executor_with(make);
     }
+    let mut candidates = None;
+    if let Some(spec) = cfg.candidates.as_deref() {
+        // The publisher names accounts by slot (the keeper's account key): load the book now.
+        let w = Workload::load(&cfg)?;
+        let (publisher, tap) = candidates_publisher(spec, w.ids.len())?;
+        builder = builder.workload(w).sink_with(Box::new(tap));
+        candidates = Some(publisher);
+    }
     let keeper = builder
         .config(cfg)
         .card_host(crate::cmd::card::InProcess)
@@ -51,6 +60,13 @@ pub fn run(a: Args) -> Result<()> {
         .start()?;
     let r = keeper.finish()?;
     print_report(&backend, &r);
+    if let Some(p) = candidates {
+        let s = p.finish();
+        eprintln!(
+            "candidates: {} published, {} dropped (queue full), {} failed",
+            s.published, s.dropped, s.failed
+        );
+    }
     if let Some(p) = &hlog {
         r.report.hist.save_hlog(p).with_context(|| format!("writing {}", p.display()))?;
     }
@@ -74,6 +90,21 @@ fn nats_executor(spec: Option<&str>) -> Result<Option<impl FnOnce() -> Box<dyn E
             Box::new(JsonlSink::new("discard", std::io::sink())) as Box<dyn Executor>
         })
     }))
+}
+
+/// `--candidates nats:VENUE@URL`: the publisher of the venue's candidates and the tap the
+/// engine thread feeds (a bounded queue; a full queue drops and counts).
+fn candidates_publisher(spec: &str, slots: usize) -> Result<(CandidatePublisher, CandidateTap)> {
+    let bad =
+        || anyhow::anyhow!("candidates '{spec}': use nats:VENUE@URL (e.g. nats:demo@nats://127.0.0.1:4222)");
+    let (venue, url) = spec.strip_prefix("nats:").and_then(|v| v.split_once('@')).ok_or_else(bad)?;
+    let venue = Venue::new(venue).map_err(|e| anyhow::anyhow!("candidates '{spec}': {e}"))?;
+    if url.is_empty() {
+        return Err(bad());
+    }
+    let accounts = (0..slots as u64).collect();
+    CandidatePublisher::start(url, venue, &liqscan_nats::executor::keeper_name(), accounts, 1 << 16)
+        .with_context(|| format!("candidates '{spec}'"))
 }
 
 /// Prints a keeper's report on standard error.

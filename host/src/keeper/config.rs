@@ -84,6 +84,11 @@ pub struct KeeperConfig {
     /// JetStream order stream, de-duplicated by order id; docs/OPERATOR.md).
     #[arg(long, env = "LIQSCAN_EXECUTOR")]
     pub executor: Option<String>,
+    /// Publish breach, recovery and at-risk candidates to nats:VENUE@URL (the venue's
+    /// JetStream candidates stream, schema liqscan-candidate/1; docs/OPERATOR.md). Made by the
+    /// program (`liqscan run` does it); the library leaves the NATS client out.
+    #[arg(long, env = "LIQSCAN_CANDIDATES")]
+    pub candidates: Option<String>,
     /// Core for the dispatch thread.
     #[arg(long, env = "LIQSCAN_DISPATCH_CORE")]
     pub dispatch_core: Option<usize>,

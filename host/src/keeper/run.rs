@@ -54,6 +54,7 @@ impl Keeper {
             engine: None,
             cards: None,
             executor: None,
+            extra_sink: None,
             dispatch: true,
             counters: None,
             published: None,
@@ -70,6 +71,7 @@ pub struct KeeperBuilder {
     engine: Option<pipeline::Backend>,
     cards: Option<Box<dyn CardHost>>,
     executor: Option<MakeExecutor>,
+    extra_sink: Option<Box<dyn BreachSink>>,
     dispatch: bool,
     counters: Option<Arc<Counters>>,
     published: Option<Arc<Published>>,
@@ -140,6 +142,14 @@ impl KeeperBuilder {
         self
     }
 
+    /// Another consumer of every scan and message, on the engine thread beside the events log
+    /// and dispatch (e.g. `liqscan_nats::CandidateTap`, which publishes candidates). It must
+    /// not block; after a restart it also sees the reload's scans (the recovered breaches).
+    pub fn sink_with(mut self, sink: Box<dyn BreachSink>) -> Self {
+        self.extra_sink = Some(sink);
+        self
+    }
+
     /// No dispatch stage: breaches are recorded, no order is built (benchmarks of the scan).
     pub fn without_dispatch(mut self) -> Self {
         self.dispatch = false;
@@ -203,6 +213,7 @@ impl KeeperBuilder {
             engine,
             cards,
             executor,
+            extra_sink,
             dispatch,
             counters,
             published,
@@ -256,6 +267,7 @@ impl KeeperBuilder {
             live,
             exec,
             executor,
+            extra_sink,
             dispatch,
             pace,
             counters,
@@ -329,6 +341,7 @@ struct Parts<'a> {
     live: Option<FeedOptions>,
     exec: ExecutorSpec,
     executor: Option<MakeExecutor>,
+    extra_sink: Option<Box<dyn BreachSink>>,
     dispatch: bool,
     pace: Pace,
     counters: Arc<Counters>,
@@ -413,6 +426,8 @@ struct KeeperSink {
     dispatch: Option<DispatchSink>,
     /// With a journal: cleared slots for the journaled executor (closes their orders).
     cleared: Option<ClearedSlots>,
+    /// The program's own consumer ([`KeeperBuilder::sink_with`]).
+    extra: Option<Box<dyn BreachSink>>,
 }
 
 impl BreachSink for KeeperSink {
@@ -421,6 +436,9 @@ impl BreachSink for KeeperSink {
         self.events.on_message();
         if let Some(d) = &mut self.dispatch {
             d.on_message(seq, t_feed, msg);
+        }
+        if let Some(x) = &mut self.extra {
+            x.on_message(seq, t_feed, msg);
         }
     }
 
@@ -431,10 +449,16 @@ impl BreachSink for KeeperSink {
         if let Some(d) = &mut self.dispatch {
             d.on_scan(seq, breached, cleared, at_risk);
         }
+        if let Some(x) = &mut self.extra {
+            x.on_scan(seq, breached, cleared, at_risk);
+        }
         self.events.on_scan(seq, breached, cleared);
     }
 
     fn finish(&mut self) {
+        if let Some(x) = &mut self.extra {
+            x.finish();
+        }
         if let Some(d) = &mut self.dispatch {
             d.finish();
         }
@@ -462,7 +486,20 @@ impl Executor for Refuse {
 /// the intake thread before each push; orders go through a [`JournaledExecutor`] on the
 /// dispatch thread.
 fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Result<Running, KeeperError> {
-    let Parts { cfg, journal, live, exec, executor, dispatch, pace, counters, published, notes, stop } = p;
+    let Parts {
+        cfg,
+        journal,
+        live,
+        exec,
+        executor,
+        extra_sink,
+        dispatch,
+        pace,
+        counters,
+        published,
+        notes,
+        stop,
+    } = p;
     // The counters' clock: per-asset price ages are read on it at each scrape.
     let clock: Clock = counters.clock;
     let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
@@ -573,7 +610,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
     } else {
         (None, None)
     };
-    let sink = KeeperSink { events: tap, dispatch: dsink, cleared };
+    let sink = KeeperSink { events: tap, dispatch: dsink, cleared, extra: extra_sink };
     let pcfg = PipelineConfig { engine_core: cfg.engine_core, spin: cfg.spins() };
     let engine = pipeline::spawn(backend, rx, Box::new(sink), pcfg, clock, counters.clone(), published);
     if let Some(c) = cfg.feed_core {
