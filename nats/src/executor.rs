@@ -27,7 +27,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage, stream};
-use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded, unbounded};
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use liqscan_host::dispatch::{Completion, Executor, LiquidationOrder, Outcome, SubmitError};
 
 use crate::subjects::Venue;
@@ -187,14 +187,7 @@ impl Executor for NatsExecutor {
         if !self.is_up() {
             return Err(SubmitError::Unavailable { executor: self.name.clone(), detail: self.last_error() });
         }
-        match self.tx.as_ref().expect("running").try_send(order.clone()) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(SubmitError::Busy(self.name.clone())),
-            Err(TrySendError::Disconnected(_)) => Err(SubmitError::Unavailable {
-                executor: self.name.clone(),
-                detail: "I/O thread stopped".into(),
-            }),
-        }
+        liqscan_host::dispatch::hand_to_io_thread(&self.name, self.tx.as_ref().expect("running"), order)
     }
 
     fn poll(&mut self, out: &mut Vec<Completion>) {

@@ -204,6 +204,28 @@ impl std::fmt::Display for Num {
 }
 
 /// The error for field `field` of the scenario file `path`.
+/// Reads a scenario file of either kind: TOML into `T`, then `validate`; errors name `path`.
+pub(crate) fn load_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    validate: impl FnOnce(&T, &Path) -> Result<(), ScenarioError>,
+) -> Result<T, ScenarioError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+    parse_toml(&text, path, validate)
+}
+
+/// Parses scenario text of either kind into `T`, then `validate`; `path` is for messages.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+    validate: impl FnOnce(&T, &Path) -> Result<(), ScenarioError>,
+) -> Result<T, ScenarioError> {
+    let s: T =
+        toml::from_str(text).map_err(|source| ScenarioError::Parse { path: path.to_path_buf(), source })?;
+    validate(&s, path)?;
+    Ok(s)
+}
+
 pub(crate) fn invalid(path: &Path, field: &str, what: String) -> ScenarioError {
     ScenarioError::Invalid { path: path.to_path_buf(), field: field.to_string(), what }
 }
@@ -317,17 +339,12 @@ pub enum ScenarioError {
 impl Scenario {
     /// Parses scenario text; `path` is for messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ScenarioError> {
-        let s: Scenario = toml::from_str(text)
-            .map_err(|source| ScenarioError::Parse { path: path.to_path_buf(), source })?;
-        s.validate(path)?;
-        Ok(s)
+        parse_toml(text, path, Self::validate)
     }
 
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
-        Self::parse(&text, path)
+        load_toml(path, Self::validate)
     }
 
     /// Checks every number against its range and the cross-field rules, and that the run's

@@ -52,6 +52,23 @@ pub trait Executor {
     }
 }
 
+/// Hands `order` to an executor's I/O thread through its bounded queue, without blocking
+/// (the TCP and NATS executors): a full queue is [`SubmitError::Busy`], a stopped thread
+/// [`SubmitError::Unavailable`].
+pub fn hand_to_io_thread(
+    executor: &str,
+    tx: &crossbeam::channel::Sender<LiquidationOrder>,
+    order: &LiquidationOrder,
+) -> Result<(), SubmitError> {
+    use crossbeam::channel::TrySendError;
+    tx.try_send(order.clone()).map_err(|e| match e {
+        TrySendError::Full(_) => SubmitError::Busy(executor.into()),
+        TrySendError::Disconnected(_) => {
+            SubmitError::Unavailable { executor: executor.into(), detail: "I/O thread stopped".into() }
+        }
+    })
+}
+
 /// Totals of an executor's connection to the venue side (TCP executor), copied into the
 /// metrics by the dispatch thread.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

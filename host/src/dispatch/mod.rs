@@ -41,7 +41,7 @@ pub mod sizing;
 pub mod tcp;
 
 pub use dispatcher::{AccountSource, DispatchConfig, DispatchStats, Dispatcher, Mechanism, ResumePoint};
-pub use executor::{Executor, JsonlSink, LinkStats, SubmitError};
+pub use executor::{Executor, JsonlSink, LinkStats, SubmitError, hand_to_io_thread};
 pub use handoff::{HandoffReceiver, HandoffSender, Offer, ScanBatch, handoff};
 pub use order::{Completion, Leg, LiquidationOrder, OrderId, OrderKind, Outcome, RejectReason};
 pub use order_id::OrderKey;

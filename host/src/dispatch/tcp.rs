@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded, unbounded};
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use serde::{Deserialize, Serialize};
 
 use super::executor::{Executor, SubmitError};
@@ -238,14 +238,7 @@ impl Executor for TcpExecutor {
             let detail = self.shared.last_error.lock().expect("not poisoned").clone();
             return Err(SubmitError::Unavailable { executor: self.name.clone(), detail });
         }
-        match self.tx.as_ref().expect("running").try_send(order.clone()) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(SubmitError::Busy(self.name.clone())),
-            Err(TrySendError::Disconnected(_)) => Err(SubmitError::Unavailable {
-                executor: self.name.clone(),
-                detail: "I/O thread stopped".into(),
-            }),
-        }
+        super::executor::hand_to_io_thread(&self.name, self.tx.as_ref().expect("running"), order)
     }
 
     fn poll(&mut self, out: &mut Vec<Completion>) {

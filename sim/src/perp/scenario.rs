@@ -317,17 +317,12 @@ impl PerpScenario {
 
     /// Parses and checks scenario text; `path` is for messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ScenarioError> {
-        let s: PerpScenario = toml::from_str(text)
-            .map_err(|source| ScenarioError::Parse { path: path.to_path_buf(), source })?;
-        s.validate(path)?;
-        Ok(s)
+        crate::scenario::parse_toml(text, path, Self::validate)
     }
 
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
-        Self::parse(&text, path)
+        crate::scenario::load_toml(path, Self::validate)
     }
 
     /// Markets with copies expanded, brackets and funding resolved.
