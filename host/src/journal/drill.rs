@@ -66,7 +66,11 @@ impl Drill {
             for k in 0..n {
                 let j = rng.gen_range(k..assets.len());
                 assets.swap(k, j);
-                terms.push(Coeff { asset: assets[k], coeff: rng.gen_range(-1_000_000..=1_000_000) });
+                // Never zero: the journal refuses a zero term (leave it out), and the drill
+                // writes only records that apply.
+                let magnitude = rng.gen_range(1..=1_000_000);
+                let coeff = if rng.r#gen() { magnitude } else { -magnitude };
+                terms.push(Coeff { asset: assets[k], coeff });
             }
             Record::Upsert { account: held.unwrap_or(i), slot, terms }
         } else if r < 0.80 {
