@@ -4,8 +4,8 @@
 #     scripts/bench-nats.sh [DEATH_RUNS] [THROUGHPUT_ACCOUNTS] [HOP_ORDERS]   (defaults: 10 20000 5000)
 #
 # (a) death to next order: two keepers on one venue's input stream, keeper A SIGKILLed at a
-#     random moment of the paced demo crash, paired with a control run where nobody dies
-#     (benches/nats_keepers.rs, "death");
+#     random moment of the paced demo crash; beside it, the same time from random moments of
+#     the second before the kill (benches/nats_keepers.rs, "death");
 # (b) the JetStream hop beside the direct TCP executor, order handed over to order read by
 #     the service, one run (nats/benches/hop.rs);
 # (c) orders per second through the bridge with two keepers' orders in the stream, and the
@@ -18,7 +18,7 @@ runs="${1:-10}"
 accounts="${2:-20000}"
 orders="${3:-5000}"
 export LIQSCAN_REQUIRE_NATS=1
-echo "== (a) death to next order, $runs paired runs"
+echo "== (a) death to next order, $runs kills"
 cargo bench --profile test --bench nats_keepers -- death "$runs"
 echo "== (b) JetStream hop vs direct TCP, $orders orders a path"
 LIQSCAN_HOP_ORDERS="$orders" cargo bench --profile test -p liqscan-nats --bench hop
