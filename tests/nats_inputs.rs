@@ -5,6 +5,7 @@
 //!   restarted, resumes after the last stream sequence its journal applied: its events file
 //!   and its journal's final state equal those of a keeper that read the whole stream at
 //!   once, and the restart took every later message once (no duplicate, no gap);
+//! - the server killed and restarted while the crash is published and read: the same;
 //! - refused messages (malformed, unauthenticated with a feed secret set) are counted and
 //!   logged with their subject and stream sequence;
 //! - a server that does not answer is reported with its address, and the keeper goes on.
@@ -33,9 +34,13 @@ fn text(p: &Path) -> String {
 
 /// The keeper's command line: the demo book's shape, the stream's contents.
 fn keeper(url: &str, journal: &Path, err: &Path) -> std::process::Child {
+    keeper_idle(url, journal, err, 1500)
+}
+
+fn keeper_idle(url: &str, journal: &Path, err: &Path, idle_ms: u64) -> std::process::Child {
     liqscan()
         .args(["run", "--demo-accounts", "2000", "--nats", url, "--nats-venue", "demo"])
-        .args(["--nats-idle-ms", "1500", "--journal"])
+        .args(["--nats-idle-ms", &idle_ms.to_string(), "--journal"])
         .arg(journal)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(err).unwrap())
@@ -114,6 +119,64 @@ fn a_keeper_killed_mid_stream_resumes_after_its_last_applied_sequence() {
     };
     assert!(state("a") == state("r"), "the two journals hold different books");
     println!("keeper A killed at {kill_at:?}; its restart read from stream sequence {from} of {total}");
+}
+
+/// The server killed and restarted over its store while the crash is published and read: the
+/// publisher re-sends the frame it was waiting on (same message id), the keeper sets its
+/// consumer up again from its own position, and ends with the events and book of a keeper
+/// that read the finished stream once.
+#[test]
+fn a_keeper_reads_on_across_a_server_restart() {
+    let Some(mut server) = NatsServer::start_or_skip("keeper across a server restart") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = server.url();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+        std::env::var("LIQSCAN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(18),
+    );
+    let mut publish = liqscan()
+        .args(["publish", "--nats", &url, "--nats-venue", "demo", "--demo-accounts", "2000"])
+        .args(["--pace", "fixed:5000"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("publish.err")).unwrap())
+        .spawn()
+        .unwrap();
+    // Idle long enough not to stop while the server is away.
+    let mut a = keeper_idle(&url, &d.join("a"), &d.join("a.err"), 4000);
+    let restart_at = Duration::from_millis(rng.gen_range(500..2200));
+    std::thread::sleep(restart_at);
+    server.restart().unwrap();
+    assert!(publish.wait().unwrap().success(), "publish: {}", text(&d.join("publish.err")));
+    let a_st = a.wait().unwrap();
+    let a_err = text(&d.join("a.err"));
+    assert!(a_st.success(), "keeper A: {a_err}");
+    let total = Workload::demo(2000).unwrap().msgs.len() as u64;
+    assert!(
+        text(&d.join("publish.err")).contains(&format!("last stream sequence {total}")),
+        "{}",
+        text(&d.join("publish.err"))
+    );
+    let r = keeper(&url, &d.join("r"), &d.join("r.err")).wait().unwrap();
+    assert!(r.success(), "reference keeper: {}", text(&d.join("r.err")));
+    let report = a_err.lines().find(|l| l.starts_with("inputs nats://")).unwrap_or_else(|| panic!("{a_err}"));
+    assert!(
+        report.ends_with(&format!(
+            "{total} taken, last stream sequence {total}, 0 gaps (0 missing); refused: none"
+        )) || report.contains(&format!(
+            ": {total} taken, last stream sequence {total}, 0 gaps (0 missing); refused: none"
+        )),
+        "{report}\n{a_err}"
+    );
+    let (ea, er) = (text(&d.join("a/events.jsonl")), text(&d.join("r/events.jsonl")));
+    assert!(er.lines().count() > 100, "the crash breaches accounts");
+    assert!(ea == er, "events differ: {} lines against {}", ea.lines().count(), er.lines().count());
+    let w = Workload::demo(2000).unwrap();
+    let state = |j: &str| {
+        let (b, _) = BookJournal::open(&d.join(j), w.ids.len(), w.assets, JournalConfig::default()).unwrap();
+        b.state().clone()
+    };
+    assert!(state("a") == state("r"), "the two journals hold different books");
+    println!("server restarted at {restart_at:?}");
 }
 
 #[test]

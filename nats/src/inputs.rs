@@ -19,7 +19,10 @@
 //!
 //! A server that is down or unreachable: the source notes its address once, the keeper goes
 //! on scanning the book it has (nothing new arrives to scan), and reading resumes after the
-//! last sequence taken when the server answers again.
+//! last sequence taken when the server answers again: the consumer is made again from the
+//! keeper's position after any reconnection, and after a second of silence while the stream
+//! holds messages past it (a consumer made while a restarted server was still recovering
+//! delivered nothing, in the drill).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -77,7 +80,9 @@ impl InputPublisher {
                 .await
                 .map_err(|_| format!("nats server {url}: no answer within {timeout:?}"))?
                 .map_err(|e| format!("nats server {url}: {e}"))?;
-            let js = jetstream::new(client);
+            // A short acknowledgement wait: a frame sent as the server died is re-sent (same
+            // id) after 1 s rather than the client's default 5 s.
+            let js = jetstream::ContextBuilder::new().timeout(Duration::from_secs(1)).build(client);
             tokio::time::timeout(timeout, ensure_inputs_stream(&js, &venue))
                 .await
                 .map_err(|_| {
@@ -315,7 +320,7 @@ impl Reader {
                             self.venue.inputs_stream()
                         ));
                     }
-                    self.read(messages, &mut next, seen, (&ticks, &accounts))
+                    self.read(&js, messages, &mut next, seen, (&ticks, &accounts))
                 }
                 Err(why) => Ended::Again(Some(why)),
             };
@@ -382,11 +387,13 @@ impl Reader {
     /// Reads until stopped, or until the consumer should be set up again.
     fn read(
         &mut self,
+        js: &jetstream::Context,
         mut messages: consumer::pull::Ordered,
         next: &mut u64,
         seen: u64,
         (ticks, accounts): (&str, &str),
     ) -> Ended {
+        let mut quiet = Instant::now();
         loop {
             if self.stop.load(Ordering::Acquire) {
                 return Ended::Stopped;
@@ -400,11 +407,22 @@ impl Reader {
                 .rt
                 .block_on(async { tokio::time::timeout(Duration::from_millis(50), messages.next()).await })
             {
-                Err(_) => continue,
+                Err(_) if quiet.elapsed() < STALL => continue,
+                Err(_) => {
+                    // Silent for a while: if the stream holds messages past our position, the
+                    // consumer is stuck (seen after a server restart: made while the server
+                    // was still recovering, it never delivered). Make it again.
+                    quiet = Instant::now();
+                    if self.stream_holds(js, *next) {
+                        return Ended::Again(None);
+                    }
+                    continue;
+                }
                 Ok(None) => return Ended::Again(Some("the consumer ended".into())),
                 Ok(Some(Err(e))) => return Ended::Again(Some(format!("consumer: {e}"))),
                 Ok(Some(Ok(m))) => m,
             };
+            quiet = Instant::now();
             let Ok(seq) = m.info().map(|i| i.stream_sequence) else {
                 return Ended::Again(Some("a message without its stream sequence".into()));
             };
@@ -425,6 +443,22 @@ impl Reader {
             }
             *next = seq + 1;
         }
+    }
+}
+
+/// Silence after which the reader asks whether the stream holds messages it has not had.
+const STALL: Duration = Duration::from_secs(1);
+
+impl Reader {
+    /// True if the stream's last message is at or past `next` (the server says so in time).
+    fn stream_holds(&self, js: &jetstream::Context, next: u64) -> bool {
+        let name = self.venue.inputs_stream();
+        let ask = async {
+            let mut s = js.get_stream(&name).await.ok()?;
+            s.info().await.ok().map(|i| i.state.last_sequence)
+        };
+        let last = self.rt.block_on(async { tokio::time::timeout(Duration::from_millis(500), ask).await });
+        matches!(last, Ok(Some(l)) if l >= next)
     }
 }
 
