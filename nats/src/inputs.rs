@@ -20,9 +20,8 @@
 //! A server that is down or unreachable: the source notes its address once, the keeper goes
 //! on scanning the book it has (nothing new arrives to scan), and reading resumes after the
 //! last sequence taken when the server answers again: the consumer is made again from the
-//! keeper's position after any reconnection, and after a second of silence while the stream
-//! holds messages past it (a consumer made while a restarted server was still recovering
-//! delivered nothing, in the drill).
+//! keeper's position after any reconnection, and, as a safeguard, after a second of silence
+//! while the stream holds messages past that position (a consumer that stopped delivering).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -410,8 +409,8 @@ impl Reader {
                 Err(_) if quiet.elapsed() < STALL => continue,
                 Err(_) => {
                     // Silent for a while: if the stream holds messages past our position, the
-                    // consumer is stuck (seen after a server restart: made while the server
-                    // was still recovering, it never delivered). Make it again.
+                    // consumer has stopped delivering (a safeguard: the server restart drill
+                    // passes on the reconnection rule alone). Make it again.
                     quiet = Instant::now();
                     if self.stream_holds(js, *next) {
                         return Ended::Again(None);
