@@ -204,13 +204,14 @@ fn refused_input_messages_are_logged_with_subject_and_sequence() {
     let plain = unsigned.publish(&w.msgs[1].1, 0).unwrap();
     let out = liqscan()
         .args(["run", "--demo-accounts", "300", "--nats", &server.url(), "--nats-venue", "demo"])
-        .args(["--nats-idle-ms", "800"])
+        .args(["--nats-idle-ms", "800", "--ticks", "never-read.csv"])
         .env("LIQSCAN_FEED_SECRET", secret)
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("input stream: authentication on"), "{err}");
+    assert!(err.contains("1 tick files and 0 bars of the configuration are not read"), "{err}");
     assert!(err.contains(&format!("refused liqscan.demo.ticks #{garbage}: malformed")), "{err}");
     assert!(err.contains(&format!("refused liqscan.demo.accounts #{forged}: unauthenticated")), "{err}");
     assert!(err.contains(&format!("refused liqscan.demo.accounts #{plain}: unauthenticated")), "{err}");
@@ -248,8 +249,6 @@ fn nats_options_that_cannot_work_are_refused_naming_them() {
     assert!(e.contains("--nats-venue NAME"), "{e}");
     let e = run(&["run", "--nats", "nats://127.0.0.1:1", "--nats-venue", "a.b"]);
     assert!(e.contains("venue name \"a.b\""), "{e}");
-    let e = run(&["run", "--nats", "nats://127.0.0.1:1", "--nats-venue", "demo", "--ticks", "t.csv"]);
-    assert!(e.contains("--ticks / --bars are not read with --nats"), "{e}");
     let e = run(&["publish", "--nats-venue", "demo"]);
     assert!(e.contains("--nats URL"), "{e}");
 }

@@ -224,7 +224,7 @@ impl KeeperBuilder {
     /// thread. Errors leave nothing running.
     pub fn start(self) -> Result<KeeperHandle, KeeperError> {
         let KeeperBuilder {
-            cfg,
+            mut cfg,
             workload,
             engine,
             cards,
@@ -247,10 +247,15 @@ impl KeeperBuilder {
                 )));
             }
             if !cfg.ticks.is_empty() || !cfg.bars.is_empty() {
-                return Err(KeeperError::Config(format!(
-                    "nats {url}: the input stream carries the ticks and account deltas; \
-                     --ticks / --bars are not read with --nats"
-                )));
+                // The publisher's configuration may be the keeper's too: say it, read nothing.
+                notes(&format!(
+                    "nats {url}: the input stream brings the ticks; {} tick files and {} bars \
+                     of the configuration are not read",
+                    cfg.ticks.len(),
+                    cfg.bars.len()
+                ));
+                cfg.ticks.clear();
+                cfg.bars.clear();
             }
         }
         let live = if cfg.feed.listens() || inputs.is_some() {
