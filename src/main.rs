@@ -30,6 +30,8 @@ enum Command {
     Run(Box<cmd::run::Args>),
     /// Carry a venue's orders from its NATS JetStream stream to a downstream executor, each once.
     Bridge(cmd::bridge::Args),
+    /// Publish a venue's ticks and account deltas to its NATS JetStream input stream.
+    Publish(cmd::publish::Args),
     /// Run the emulated card as a process serving a shared-memory link.
     Card(cmd::card::Args),
     /// Measure the card link and the pipeline (figures for docs/lab/performance.md).
@@ -55,6 +57,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(a) => cmd::run::run(*a),
         Command::Bridge(a) => cmd::bridge::run(a),
+        Command::Publish(a) => cmd::publish::run(a),
         Command::Card(a) => cmd::card::run(a),
         Command::BenchLink(a) => cmd::bench_link::run(a),
         Command::Demo(a) => cmd::demo::run(a),

@@ -1,5 +1,6 @@
 //! Two keepers on one venue through NATS JetStream, one killed with SIGKILL at a random moment
-//! and the server restarted once mid-run, against a single-keeper run of the same replayed
+//! (or paused with SIGSTOP past its publish acknowledgement time-out, then resumed) and the
+//! server restarted once mid-run, against a single-keeper run of the same replayed
 //! crash: at the downstream service (behind `liqscan bridge`'s library) each order arrived
 //! once, no breach episode got two orders, every order names a breach episode of the feed with
 //! the id its content gives, and every breach still open at the end that the single keeper
@@ -41,9 +42,28 @@ fn episodes_of(orders: &[serde_json::Value]) -> BTreeSet<(u64, u64)> {
     orders.iter().map(|o| (o["account"].as_u64().unwrap(), o["episode"].as_u64().unwrap())).collect()
 }
 
+/// What happens to keeper A (and the server) mid-run.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    /// A is killed with SIGKILL.
+    Kill,
+    /// A is killed, and the server is killed and restarted once.
+    KillAndRestart,
+    /// A is paused (SIGSTOP) past its publish acknowledgement time-out (2 s), then resumed.
+    Pause,
+}
+
 #[test]
 fn two_keepers_one_killed_give_each_breach_one_order() {
-    drill(false);
+    drill(Fault::Kill);
+}
+
+/// Keeper A stopped for 3 s (its publishes in flight outlive their 2 s acknowledgement
+/// time-out and are re-sent under the same ids when it runs again; its paced replay catches
+/// up in a burst) and resumed: both keepers run to the end, each breach still one order.
+#[test]
+fn two_keepers_one_paused_past_the_ack_timeout_give_each_breach_one_order() {
+    drill(Fault::Pause);
 }
 
 /// The same with the NATS server killed and restarted once mid-run (a keeper whose submit
@@ -51,10 +71,11 @@ fn two_keepers_one_killed_give_each_breach_one_order() {
 /// still de-duplicates it).
 #[test]
 fn two_keepers_one_killed_and_a_server_restart_give_each_breach_one_order() {
-    drill(true);
+    drill(Fault::KillAndRestart);
 }
 
-fn drill(restart: bool) {
+fn drill(fault: Fault) {
+    let restart = fault == Fault::KillAndRestart;
     let Some(mut server) = NatsServer::start_or_skip("two_keepers_one_killed") else { return };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -137,8 +158,15 @@ fn drill(restart: bool) {
                 let err = std::fs::read_to_string(d.join("keeper-a.err")).unwrap();
                 panic!("keeper A ended ({st}) before its kill at {kill_at:?}: {err}");
             }
-            a.kill().unwrap(); // SIGKILL
-            a.wait().unwrap();
+            if fault == Fault::Pause {
+                let pid = a.id().to_string();
+                assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+                std::thread::sleep(Duration::from_secs(3));
+                assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+            } else {
+                a.kill().unwrap(); // SIGKILL
+                a.wait().unwrap();
+            }
             killed = true;
         }
         if !restarted && t.elapsed() >= restart_at {
@@ -146,6 +174,14 @@ fn drill(restart: bool) {
             restarted = true;
         }
         std::thread::sleep(Duration::from_millis(2));
+    }
+    if fault == Fault::Pause {
+        let st = a.wait().unwrap();
+        let a_err = std::fs::read_to_string(d.join("keeper-a.err")).unwrap();
+        assert!(st.success(), "keeper A after its pause: {a_err}");
+        for l in a_err.lines().filter(|l| l.starts_with("dispatch (")) {
+            println!("keeper A after its pause: {l}");
+        }
     }
     let status = b.wait().unwrap();
     let b_err = std::fs::read_to_string(d.join("keeper-b.err")).unwrap()
@@ -207,7 +243,8 @@ fn drill(restart: bool) {
         ours.difference(&theirs).count()
     );
     let restarted = if restart { format!(", server restarted at {restart_at:?}") } else { String::new() };
-    println!("keeper A killed at {kill_at:?}{restarted}; bridge {st:?}");
+    let what = if fault == Fault::Pause { "paused 3 s" } else { "killed" };
+    println!("keeper A {what} at {kill_at:?}{restarted}; bridge {st:?}");
 }
 
 #[test]

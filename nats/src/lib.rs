@@ -23,11 +23,14 @@
 //! - [`executor`]: [`NatsExecutor`], orders out with de-duplication.
 //! - [`bridge`]: [`Bridge`], the order stream to a downstream executor, each order once.
 //! - [`candidates`]: breach / recovery / at-risk events out, JSON schema `liqscan-candidate/1`.
+//! - [`inputs`]: ticks and account deltas in: [`InputPublisher`] and the keeper's
+//!   [`inputs::source`] (`liqscan run --nats`).
 //! - [`server`]: a throw-away `nats-server -js` for tests and scripts.
 
 pub mod bridge;
 pub mod candidates;
 pub mod executor;
+pub mod inputs;
 pub mod record;
 pub mod server;
 pub mod service;
@@ -37,6 +40,7 @@ pub use bridge::{Bridge, BridgeConfig, BridgeStats};
 pub use candidates::{Candidate, CandidateKind, CandidatePublisher, CandidateTap, read_stored};
 
 pub use executor::{NatsConfig, NatsExecutor};
+pub use inputs::InputPublisher;
 pub use server::NatsServer;
 pub use subjects::Venue;
 

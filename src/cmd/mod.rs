@@ -6,6 +6,7 @@ pub mod card;
 pub mod demo;
 pub mod gen_book;
 pub mod journal;
+pub mod publish;
 pub mod run;
 pub mod scan;
 pub mod sim;

@@ -44,10 +44,22 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(make) = nats {
         builder = builder.executor_with(make);
     }
+    if let Some(url) = &cfg.nats {
+        let Some(name) = cfg.nats_venue.as_deref() else {
+            anyhow::bail!("--nats {url}: name the venue's stream with --nats-venue NAME");
+        };
+        let venue = Venue::new(name).map_err(|e| anyhow::anyhow!("--nats-venue: {e}"))?;
+        builder = builder.inputs_with(liqscan_nats::inputs::source(url.clone(), venue));
+    }
     let mut candidates = None;
     if let Some(spec) = cfg.candidates.as_deref() {
         // The publisher names accounts by slot (the keeper's account key): load the book now.
-        let w = Workload::load(&cfg)?;
+        // With --nats the stream brings the ticks: tick files are not read (the keeper says so).
+        let w = if cfg.nats.is_some() {
+            Workload::load(&KeeperConfig { ticks: vec![], bars: vec![], ..cfg.clone() })?
+        } else {
+            Workload::load(&cfg)?
+        };
         let (publisher, tap) = candidates_publisher(spec, w.ids.len())?;
         builder = builder.workload(w).sink_with(Box::new(tap));
         candidates = Some(publisher);

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use super::admit::Admission;
 use super::auth::HmacKey;
+use super::intake::{FrameKinds, Refusal};
 use super::wire::{self, MAX_FRAME};
 use super::{DEFAULT_MAX_SEQ_JUMP, FrameLog, FrameLogError, SeqTracker, SeqVerdict};
 use crate::guard::{OracleGuard, Verdict};
@@ -235,13 +236,13 @@ impl Listener {
     }
 }
 
-struct Bucket {
+pub(super) struct Bucket {
     tokens: f64,
     last: Instant,
 }
 
 impl Bucket {
-    fn new(r: &RateLimit) -> Self {
+    pub(super) fn new(r: &RateLimit) -> Self {
         Bucket { tokens: r.burst, last: Instant::now() }
     }
 
@@ -263,7 +264,13 @@ impl Bucket {
 #[derive(Debug)]
 struct Fatal;
 
-struct Sink {
+impl From<Refusal> for Fatal {
+    fn from(_: Refusal) -> Fatal {
+        Fatal
+    }
+}
+
+pub(super) struct Sink {
     tx: FeedTx,
     clock: Clock,
     counters: Arc<Counters>,
@@ -278,43 +285,62 @@ fn now_unix_ns() -> i64 {
 }
 
 impl Sink {
-    /// Takes the frame at the start of `bytes`; returns its length, or why the rest of the
-    /// input must be dropped.
+    /// Takes the frame at the start of `bytes` (a listener's frame: numbered by its header).
     fn frame(&mut self, bytes: &[u8], bucket: &mut Option<Bucket>) -> Result<usize, Fatal> {
+        Ok(self.check(bytes, bucket, None, FrameKinds::Any)?.0)
+    }
+
+    /// Takes the frame at the start of `bytes`, numbered `number` if given (a transport that
+    /// numbers its messages itself), else by its header, and only if it is of `kinds`.
+    /// Returns its length and, if it was dropped, why; `Err`: the rest of the input must be
+    /// dropped too (malformed, unauthenticated, not journaled). Every refusal is counted here.
+    pub(super) fn check(
+        &mut self,
+        bytes: &[u8],
+        bucket: &mut Option<Bucket>,
+        number: Option<u64>,
+        kinds: FrameKinds,
+    ) -> Result<(usize, Option<Refusal>), Refusal> {
         let (f, len, tag) = match wire::decode_tagged(bytes) {
-            Ok(x) => x,
+            Ok(x) if kinds.admits(&x.0.msg) => x,
+            Ok(_) => {
+                self.rep.malformed += 1;
+                Counters::inc(&self.counters.feed_malformed);
+                return Err(Refusal::WrongSubject);
+            }
             Err(_) => {
                 self.rep.malformed += 1;
                 Counters::inc(&self.counters.feed_malformed);
-                return Err(Fatal);
+                return Err(Refusal::Malformed);
             }
         };
+        let seq = number.unwrap_or(f.seq);
         Counters::inc(&self.counters.frames);
         if let (Some(r), Some(b)) = (&self.opts.rate, bucket.as_mut())
             && !b.take(r)
         {
             self.rep.rate_limited += 1;
             Counters::inc(&self.counters.feed_rate_limited);
-            return Ok(len);
+            return Ok((len, Some(Refusal::RateLimited)));
         }
         if let Some(key) = &self.opts.auth {
             let ok = tag.is_some_and(|t| key.verify(&bytes[..len - t.len()], t));
             if !ok {
                 self.rep.auth_failed += 1;
                 Counters::inc(&self.counters.feed_auth_failed);
-                return Err(Fatal);
+                return Err(Refusal::Unauthenticated);
             }
         }
         // Restored if the frame log fails: a frame not journaled was not taken.
         let seq_before = self.rep.seq;
-        match self.rep.seq.check(f.seq) {
+        match self.rep.seq.check(seq) {
             SeqVerdict::Duplicate => {
                 Counters::inc(&self.counters.feed_duplicates);
-                return Ok(len);
+                return Ok((len, Some(Refusal::Duplicate)));
             }
             SeqVerdict::TooFar { .. } => {
                 Counters::inc(&self.counters.feed_seq_refused);
-                return Ok(len);
+                return Ok((len, Some(Refusal::SeqRefused)));
             }
             SeqVerdict::Gap { missing, .. } => {
                 self.counters.feed_gaps.fetch_add(missing, Ordering::Relaxed);
@@ -324,7 +350,7 @@ impl Sink {
         if self.unknown(&f.msg) {
             self.rep.unknown += 1;
             Counters::inc(&self.counters.feed_unknown);
-            return Ok(len);
+            return Ok((len, Some(Refusal::Unknown)));
         }
         if let FeedMsg::Tick { asset, price } = f.msg
             && price.spot.asset == 0
@@ -332,7 +358,7 @@ impl Sink {
         {
             self.rep.zero_price += 1;
             Counters::inc(&self.counters.feed_zero_price);
-            return Ok(len);
+            return Ok((len, Some(Refusal::ZeroPrice)));
         }
         if let (FeedMsg::Tick { asset, price }, Some(g)) = (f.msg, &self.opts.guard) {
             let v = g.lock().expect("guard").check(
@@ -350,7 +376,7 @@ impl Sink {
                     if let Some(a) = self.counters.assets() {
                         a.guard(asset, false);
                     }
-                    return Ok(len);
+                    return Ok((len, Some(Refusal::GuardHeld)));
                 }
                 Verdict::Refused(_) => {
                     self.rep.guard_refused += 1;
@@ -358,11 +384,11 @@ impl Sink {
                     if let Some(a) = self.counters.assets() {
                         a.guard(asset, true);
                     }
-                    return Ok(len);
+                    return Ok((len, Some(Refusal::GuardRefused)));
                 }
             }
         }
-        let stamped = Stamped { seq: f.seq, t_feed: self.clock.now(), msg: f.msg };
+        let stamped = Stamped { seq, t_feed: self.clock.now(), msg: f.msg };
         match &self.opts.log {
             None => self.tx.push(stamped),
             Some(log) => {
@@ -371,25 +397,25 @@ impl Sink {
                 // Journaled: the frame's scan and events carry its journal position, so a
                 // restart finds where the events file ends among replay and live alike.
                 let mut push = |at: u64| tx.push(Stamped { seq: at, ..stamped });
-                match log.log_then_push(self.opts.source, f.seq, ts, &f.msg, &mut push) {
+                match log.log_then_push(self.opts.source, seq, ts, &f.msg, &mut push) {
                     Ok(()) => {}
                     Err(FrameLogError::Refused(_)) => {
                         self.rep.unknown += 1;
                         Counters::inc(&self.counters.feed_unknown);
-                        return Ok(len);
+                        return Ok((len, Some(Refusal::Unknown)));
                     }
                     Err(_) => {
                         // Not taken: a re-send of this frame number must be taken then.
                         self.rep.seq = seq_before;
                         self.rep.log_failed += 1;
                         Counters::inc(&self.counters.feed_not_journaled);
-                        return Err(Fatal);
+                        return Err(Refusal::NotJournaled);
                     }
                 }
             }
         }
         self.rep.pushed += 1;
-        Ok(len)
+        Ok((len, None))
     }
 
     /// True when the message names an asset or slot outside the book.
@@ -519,13 +545,45 @@ fn check_bind(addr: &str, opts: &FeedOptions) -> std::io::Result<()> {
 }
 
 fn new_sink(tx: FeedTx, clock: Clock, counters: Arc<Counters>, opts: FeedOptions) -> Arc<Mutex<Sink>> {
-    let seq = match opts.resume_after {
-        Some(last) => SeqTracker::after(last),
-        None => SeqTracker::default(),
+    Arc::new(Mutex::new(Sink::new(tx, clock, counters, opts)))
+}
+
+impl Sink {
+    pub(super) fn new(tx: FeedTx, clock: Clock, counters: Arc<Counters>, opts: FeedOptions) -> Sink {
+        let seq = match opts.resume_after {
+            Some(last) => SeqTracker::after(last),
+            None => SeqTracker::default(),
+        }
+        .with_max_jump(opts.max_seq_jump);
+        let rep = ListenReport { seq, ..Default::default() };
+        Sink { tx, clock, counters, opts, rep }
     }
-    .with_max_jump(opts.max_seq_jump);
-    let rep = ListenReport { seq, ..Default::default() };
-    Arc::new(Mutex::new(Sink { tx, clock, counters, opts, rep }))
+
+    pub(super) fn report(&self) -> ListenReport {
+        self.rep
+    }
+
+    pub(super) fn resume_after(&self) -> Option<u64> {
+        self.opts.resume_after
+    }
+
+    pub(super) fn rate(&self) -> Option<RateLimit> {
+        self.opts.rate
+    }
+
+    /// Counts a frame refused before decoding (the caller found it malformed).
+    pub(super) fn count_malformed(&mut self) {
+        self.rep.malformed += 1;
+        Counters::inc(&self.counters.feed_malformed);
+    }
+
+    /// Frames numbered up to `last` are duplicates from now on (a fresh intake adopting its
+    /// transport's first number); only before any frame was taken.
+    pub(super) fn begin_after(&mut self, last: u64) {
+        if self.rep.seq.taken == 0 {
+            self.rep.seq = SeqTracker::after(last).with_max_jump(self.opts.max_seq_jump);
+        }
+    }
 }
 
 /// Listens for TCP feed connections on `addr` (e.g. `127.0.0.1:0`) with default options.

@@ -8,6 +8,8 @@
 //! - [`auth`]: HMAC-SHA256 frame authentication.
 //! - [`listen`]: live listeners on loopback, TCP (a stream of frames) and UDP (frames in
 //!   datagrams), that decode frames into the pipeline's queue.
+//! - [`intake`]: the listeners' checks for frames another transport brings (a program's
+//!   input source, e.g. the NATS stream), numbered by that transport.
 //! - [`admit`]: which TCP connections hold a listener's slots (first frame, per-address
 //!   share, waiting room).
 //! - [`replay`]: file replay at the recorded pace (optionally sped up), at a fixed rate, or as
@@ -15,6 +17,7 @@
 
 pub mod admit;
 pub mod auth;
+pub mod intake;
 pub mod listen;
 pub mod replay;
 pub mod wire;

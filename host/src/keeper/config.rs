@@ -89,6 +89,19 @@ pub struct KeeperConfig {
     /// program (`liqscan run` does it); the library leaves the NATS client out.
     #[arg(long, env = "LIQSCAN_CANDIDATES")]
     pub candidates: Option<String>,
+    /// Read ticks and account deltas from the venue's JetStream input stream on this NATS
+    /// server (stream liqscan_<venue>_inputs, venue --nats-venue) instead of replaying files;
+    /// the venue and accounts files (or the demo) give the book's shape, the stream its
+    /// contents (docs/OPERATOR.md). Made by the program (`liqscan run` does it).
+    #[arg(long, env = "LIQSCAN_NATS")]
+    pub nats: Option<String>,
+    /// The venue name of --nats (its subjects and stream).
+    #[arg(long, env = "LIQSCAN_NATS_VENUE")]
+    pub nats_venue: Option<String>,
+    /// With --nats: stop once no input message came for this long (milliseconds); by
+    /// default the keeper reads the stream until stopped (SIGTERM).
+    #[arg(long, env = "LIQSCAN_NATS_IDLE_MS")]
+    pub nats_idle_ms: Option<u64>,
     /// Core for the dispatch thread.
     #[arg(long, env = "LIQSCAN_DISPATCH_CORE")]
     pub dispatch_core: Option<usize>,

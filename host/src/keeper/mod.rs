@@ -17,6 +17,7 @@
 //! - [`config`]: [`KeeperConfig`], the one configuration type (flags, environment, file).
 //! - [`workload`]: the book and replayed ticks (files, or the embedded demo).
 //! - [`engine`]: [`engine::build_backend`], the one place the scan backend is chosen and opened.
+//! - [`inputs`]: [`InputPort`] and [`InputSource`], a program's input stream (NATS).
 //! - [`run`]: [`KeeperBuilder`], [`KeeperHandle`] and [`KeeperReport`].
 //!
 //! Threads: the engine thread (pinned to `engine_core`), the dispatch thread
@@ -26,6 +27,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod inputs;
 pub mod run;
 pub mod workload;
 
@@ -33,6 +35,7 @@ use std::sync::Arc;
 
 pub use config::{ExecutorSpec, FeedConfig, JournalPlan, KeeperConfig, PcieConfig};
 pub use engine::{CardHost, CardSummary, RunningCard};
+pub use inputs::{InputPort, InputSource, STREAM_SOURCE};
 pub use run::{Change, Keeper, KeeperBuilder, KeeperHandle, KeeperReport, Stopper, digest};
 pub use workload::Workload;
 

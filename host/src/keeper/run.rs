@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use super::config::{ExecutorSpec, JournalPlan, KeeperConfig};
 use super::engine::{CardHost, CardLease, CardSummary, build_backend};
+use super::inputs::{InputPort, InputSource, MakeInputs, STREAM_SOURCE};
 use super::workload::Workload;
 use super::{KeeperError, Notes};
 use crate::dispatch::{Completion, Executor, JsonlSink, LiquidationOrder, SubmitError};
+use crate::feed::intake::FrameIntake;
 use crate::feed::listen::{self, FeedOptions, Listener};
 use crate::feed::replay::{self, Pace};
 use crate::guard::{GuardConfig, OracleGuard};
@@ -54,6 +56,7 @@ impl Keeper {
             engine: None,
             cards: None,
             executor: None,
+            inputs: None,
             extra_sink: None,
             dispatch: true,
             counters: None,
@@ -71,6 +74,7 @@ pub struct KeeperBuilder {
     engine: Option<pipeline::Backend>,
     cards: Option<Box<dyn CardHost>>,
     executor: Option<MakeExecutor>,
+    inputs: Option<MakeInputs>,
     extra_sink: Option<Box<dyn BreachSink>>,
     dispatch: bool,
     counters: Option<Arc<Counters>>,
@@ -142,6 +146,18 @@ impl KeeperBuilder {
         self
     }
 
+    /// The keeper's input source, made from its port when the keeper starts (e.g.
+    /// `liqscan_nats::inputs::source`, which reads the venue's JetStream input stream): it
+    /// replaces the replay (the workload gives the book's shape, the source its ticks and
+    /// account deltas) and runs until the keeper is stopped, or idle for `nats_idle_ms`.
+    pub fn inputs_with(
+        mut self,
+        make: impl FnOnce(InputPort) -> Result<Box<dyn InputSource>, String> + Send + 'static,
+    ) -> Self {
+        self.inputs = Some(Box::new(make));
+        self
+    }
+
     /// Another consumer of every scan and message, on the engine thread beside the events log
     /// and dispatch (e.g. `liqscan_nats::CandidateTap`, which publishes candidates). It must
     /// not block; after a restart it also sees the reload's scans (the recovered breaches).
@@ -208,11 +224,12 @@ impl KeeperBuilder {
     /// thread. Errors leave nothing running.
     pub fn start(self) -> Result<KeeperHandle, KeeperError> {
         let KeeperBuilder {
-            cfg,
+            mut cfg,
             workload,
             engine,
             cards,
             executor,
+            inputs,
             extra_sink,
             dispatch,
             counters,
@@ -222,10 +239,30 @@ impl KeeperBuilder {
         } = self;
         cfg.check_cores()?;
         let journal = cfg.journal_plan()?;
-        let live = if cfg.feed.listens() {
+        if let Some(url) = &cfg.nats {
+            if inputs.is_none() {
+                return Err(KeeperError::Config(format!(
+                    "nats {url}: the input stream is read by the liqscan-nats crate; build the keeper \
+                     with inputs_with(liqscan_nats::inputs::source(..))"
+                )));
+            }
+            if !cfg.ticks.is_empty() || !cfg.bars.is_empty() {
+                // The publisher's configuration may be the keeper's too: say it, read nothing.
+                notes(&format!(
+                    "nats {url}: the input stream brings the ticks; {} tick files and {} bars \
+                     of the configuration are not read",
+                    cfg.ticks.len(),
+                    cfg.bars.len()
+                ));
+                cfg.ticks.clear();
+                cfg.bars.clear();
+            }
+        }
+        let live = if cfg.feed.listens() || inputs.is_some() {
             let opts = cfg.feed.options()?;
+            let what = if cfg.feed.listens() { "feed listeners" } else { "input stream" };
             notes(&format!(
-                "feed listeners: authentication {}",
+                "{what}: authentication {}",
                 if opts.auth.is_some() { "on (LIQSCAN_FEED_SECRET)" } else { "off" }
             ));
             Some(opts)
@@ -267,6 +304,7 @@ impl KeeperBuilder {
             live,
             exec,
             executor,
+            inputs,
             extra_sink,
             dispatch,
             pace,
@@ -341,6 +379,7 @@ struct Parts<'a> {
     live: Option<FeedOptions>,
     exec: ExecutorSpec,
     executor: Option<MakeExecutor>,
+    inputs: Option<MakeInputs>,
     extra_sink: Option<Box<dyn BreachSink>>,
     dispatch: bool,
     pace: Pace,
@@ -365,6 +404,8 @@ struct Running {
     event_writer: EventWriter,
     book_journal: Option<SharedBookJournal>,
     listeners: Vec<(&'static str, Listener)>,
+    /// The program's input source and what it reads.
+    inputs: Option<(String, Box<dyn InputSource>)>,
     intake: JoinHandle<Result<u64, JournalError>>,
     messages: usize,
     started: Instant,
@@ -492,6 +533,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
         live,
         exec,
         executor,
+        inputs,
         extra_sink,
         dispatch,
         pace,
@@ -500,6 +542,10 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
         notes,
         stop,
     } = p;
+    // An input source replaces the replay: the stream brings the book and the ticks.
+    if inputs.is_some() {
+        w.msgs.clear();
+    }
     // The counters' clock: per-asset price ages are read on it at each scrape.
     let clock: Clock = counters.clock;
     let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
@@ -625,12 +671,24 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
         }
     }
     let mut listeners = vec![];
+    let mut source = None;
     if let Some(base) = live {
-        let started =
-            start_listeners(&mut listeners, &w, base, cfg, &book_journal, (&tx, clock, &counters, &notes));
+        let opts = live_options(&w, base, cfg, &book_journal, &notes);
+        let mut started = Ok(());
+        if cfg.feed.listens() {
+            started =
+                start_listeners(&mut listeners, &opts, cfg, &book_journal, (&tx, clock, &counters, &notes));
+        }
+        if let (Ok(()), Some(make)) = (&started, inputs) {
+            started = start_inputs(make, opts, &book_journal, (&tx, clock, &counters, &notes))
+                .map(|s| source = Some(s));
+        }
         if let Err(e) = started {
             for (_, l) in listeners {
                 l.stop();
+            }
+            if let Some((_, s)) = source {
+                s.stop();
             }
             replay::end(&tx, &clock, u64::MAX);
             let _ = engine.join();
@@ -645,11 +703,14 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
     counters.health.set_ready(true);
     let messages = w.msgs.len();
     let msgs = std::mem::take(&mut w.msgs);
-    let listen_ms = cfg.feed.listens().then(|| cfg.feed.listen_ms.unwrap_or(0));
+    let window = LiveWindow {
+        listen_ms: cfg.feed.listens().then(|| cfg.feed.listen_ms.unwrap_or(0)),
+        inputs: source.as_ref().map(|_| (cfg.nats_idle_ms, counters.clone())),
+    };
     let (itx, ibj, istop, inotes) = (tx.clone(), book_journal.clone(), stop.clone(), notes.clone());
     let intake = std::thread::Builder::new()
         .name("liqscan-intake".into())
-        .spawn(move || intake(&msgs, pace, clock, &itx, ibj.as_ref(), &istop, listen_ms, &inotes))
+        .spawn(move || intake(&msgs, pace, clock, &itx, ibj.as_ref(), &istop, window, &inotes))
         .map_err(|e| KeeperError::context("spawning the intake thread", e))?;
     Ok(Running {
         tx,
@@ -659,6 +720,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
         event_writer,
         book_journal,
         listeners,
+        inputs: source,
         intake,
         messages,
         started,
@@ -671,17 +733,15 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
     })
 }
 
-/// Starts the live listeners, each its own stream: journaled frames carry (stream, frame
-/// number), and after a restart a stream's frames up to its last journaled number are
-/// duplicates.
-fn start_listeners(
-    listeners: &mut Vec<(&'static str, Listener)>,
+/// The options every live stream shares: the book's bounds and zero-price assets, and one
+/// oracle guard (seeded from the journal) for all of them.
+fn live_options(
     w: &Workload,
     base: FeedOptions,
     cfg: &KeeperConfig,
     book_journal: &Option<SharedBookJournal>,
-    (tx, clock, counters, notes): (&FeedTx, Clock, &Arc<Counters>, &Notes),
-) -> Result<(), KeeperError> {
+    notes: &Notes,
+) -> FeedOptions {
     let mut opts = base;
     opts.slots = Some(w.ids.len());
     opts.assets = Some(w.assets);
@@ -694,6 +754,38 @@ fn start_listeners(
         }
         opts.guard = Some(Arc::new(Mutex::new(g)));
     }
+    opts
+}
+
+/// Makes the program's input source on its port: the live options on stream
+/// [`STREAM_SOURCE`], journaled, resuming after the journal's last sequence of it.
+fn start_inputs(
+    make: MakeInputs,
+    mut opts: FeedOptions,
+    book_journal: &Option<SharedBookJournal>,
+    (tx, clock, counters, notes): (&FeedTx, Clock, &Arc<Counters>, &Notes),
+) -> Result<(String, Box<dyn InputSource>), KeeperError> {
+    opts.source = STREAM_SOURCE;
+    if let Some(bj) = book_journal {
+        opts.resume_after = bj.0.lock().expect("book journal").live_seq(STREAM_SOURCE);
+        opts.log = Some(Arc::new(bj.clone()));
+    }
+    let intake = FrameIntake::new(tx.clone(), clock, counters.clone(), opts);
+    let port = InputPort { intake, notes: notes.clone() };
+    let s = make(port).map_err(KeeperError::Config)?;
+    Ok((s.describe(), s))
+}
+
+/// Starts the live listeners, each its own stream: journaled frames carry (stream, frame
+/// number), and after a restart a stream's frames up to its last journaled number are
+/// duplicates.
+fn start_listeners(
+    listeners: &mut Vec<(&'static str, Listener)>,
+    opts: &FeedOptions,
+    cfg: &KeeperConfig,
+    book_journal: &Option<SharedBookJournal>,
+    (tx, clock, counters, notes): (&FeedTx, Clock, &Arc<Counters>, &Notes),
+) -> Result<(), KeeperError> {
     for (kind, source, addr) in [("tcp", LIVE_TCP, &cfg.feed.tcp), ("udp", LIVE_UDP, &cfg.feed.udp)] {
         let Some(a) = addr else { continue };
         let mut o = opts.clone();
@@ -717,8 +809,18 @@ fn start_listeners(
     Ok(())
 }
 
+/// How long live intake stays open after the replay.
+struct LiveWindow {
+    /// The listeners' window (`listen_ms`), if there are listeners.
+    listen_ms: Option<u64>,
+    /// With an input source: its idle bound (`nats_idle_ms`; none: until stopped) and the
+    /// counters whose `inputs.received` tells when a message last came.
+    inputs: Option<(Option<u64>, Arc<Counters>)>,
+}
+
 /// The intake thread: replays the workload (journaling each message first if there is a
-/// journal), then keeps the live feeds open for `listen_ms`, unless stopped.
+/// journal), then keeps the live feeds open for `listen_ms`, and an input source until it
+/// has been idle `nats_idle_ms` (or, without that bound, until stopped), unless stopped.
 #[allow(clippy::too_many_arguments)]
 fn intake(
     msgs: &[(i64, FeedMsg)],
@@ -727,7 +829,7 @@ fn intake(
     tx: &FeedTx,
     book_journal: Option<&SharedBookJournal>,
     stop: &Stopper,
-    listen_ms: Option<u64>,
+    window: LiveWindow,
     notes: &Notes,
 ) -> Result<u64, JournalError> {
     let n = match book_journal {
@@ -754,13 +856,30 @@ fn intake(
             k + n
         }
     };
-    if let Some(ms) = listen_ms
+    if let Some(ms) = window.listen_ms
         && !stop.requested()
     {
         notes(&format!("replay done ({n} messages); live feeds open for {ms} ms more"));
         let until = Instant::now() + Duration::from_millis(ms);
         while !stop.requested() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    if let Some((idle_ms, counters)) = window.inputs {
+        let received = || counters.inputs.received.load(Ordering::Relaxed);
+        let (mut last, mut since) = (received(), Instant::now());
+        let idle = idle_ms.map(Duration::from_millis);
+        while !stop.requested() && idle.is_none_or(|d| since.elapsed() < d) {
+            std::thread::sleep(Duration::from_millis(10));
+            let now = received();
+            if now != last {
+                (last, since) = (now, Instant::now());
+            }
+        }
+        if !stop.requested()
+            && let Some(ms) = idle_ms
+        {
+            notes(&format!("inputs: no message for {ms} ms; stopping ({last} received)"));
         }
     }
     Ok(n)
@@ -821,6 +940,9 @@ impl Running {
                 for (_, l) in self.listeners {
                     l.stop();
                 }
+                if let Some((_, s)) = self.inputs {
+                    s.stop();
+                }
                 replay::end(&self.tx, &self.clock, u64::MAX);
                 let _ = self.engine.join();
                 let _ = self.event_writer.finish();
@@ -864,6 +986,10 @@ impl Running {
                 r.guard_held,
                 r.log_failed
             ));
+        }
+        if let Some((what, s)) = self.inputs {
+            let r = s.stop();
+            notes(&super::inputs::report_line(&what, &r, &self.counters));
         }
         replay::end(&self.tx, &self.clock, n);
         let engine = self.engine.join().map_err(|_| KeeperError::Panicked("engine"));

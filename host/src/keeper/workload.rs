@@ -87,7 +87,7 @@ impl Workload {
             ticks.extend(read_bars(Path::new(p), &table, sym).map_err(KeeperError::other)?);
         }
         ticks.sort_by_key(|t| t.ts_ns);
-        refuse_unpriced(&table, &accounts, &ticks, cfg.feed.listens())?;
+        refuse_unpriced(&table, &accounts, &ticks, cfg.feed.listens() || cfg.nats.is_some())?;
         Ok(Workload::new(&table, &accounts, &ticks))
     }
 }
@@ -129,7 +129,7 @@ fn refuse_unpriced(
     if !names.is_empty() && !live {
         return Err(KeeperError::Config(format!(
             "no tick ever priced {}: accounts hold them, so their health is unknown; add ticks for them \
-             (or take them from a live feed: --listen-tcp / --listen-udp)",
+             (or take them from a live feed: --listen-tcp / --listen-udp / --nats)",
             names.join(", ")
         )));
     }

@@ -7,6 +7,9 @@
 //! |---|---|---|
 //! | `liqscan_*_total` (ticks, deltas, breaches, fail-overs, `feed_*`) | counter | [`Counters::list`] |
 //! | `liqscan_stage_latency_seconds{stage}` | histogram | per pipeline stage, from the tick's feed time |
+//! | `liqscan_inputs_received_total`, `_taken_total` | counter | input stream (`liqscan run --nats`) |
+//! | `liqscan_inputs_refused_total{reason}` | counter | input messages refused (`feed::intake::Refusal` labels) |
+//! | `liqscan_inputs_last_sequence` | gauge | stream sequence of the last input frame taken |
 //! | `liqscan_orders_built_total`, `_sent_total`, `_retried_total` | counter | dispatcher |
 //! | `liqscan_orders_acknowledged_total{outcome="filled"\|"sent"}` | counter | answers taken as done |
 //! | `liqscan_orders_failed_total{reason}` | counter | rejected, lost, given_up, submit_error |
@@ -145,6 +148,30 @@ impl Collector for KeeperCollector {
             counter(&mut e, name.strip_suffix("_total").unwrap_or(name), help, v)?;
         }
         self.histogram(&mut e)?;
+
+        let i = &c.inputs;
+        counter(
+            &mut e,
+            "liqscan_inputs_received",
+            "messages from the input stream (liqscan run --nats), taken or not",
+            load(&i.received),
+        )?;
+        counter(&mut e, "liqscan_inputs_taken", "input stream frames handed to the engine", load(&i.taken))?;
+        let reasons: Vec<(&str, u64)> =
+            crate::feed::intake::Refusal::ALL.iter().map(|r| (r.label(), i.refused(*r))).collect();
+        labelled_counters(
+            &mut e,
+            "liqscan_inputs_refused",
+            "input stream messages refused (never applied to the book), by reason",
+            "reason",
+            &reasons,
+        )?;
+        gauge(
+            &mut e,
+            "liqscan_inputs_last_sequence",
+            "stream sequence of the last input frame taken",
+            load(&i.last_seq).min(i64::MAX as u64) as i64,
+        )?;
 
         let o = &c.orders;
         counter(
@@ -330,6 +357,7 @@ mod tests {
         c.assets().unwrap().priced(1, 1);
         c.assets().unwrap().guard(0, true);
         Counters::inc(&c.ticks);
+        Counters::inc(&c.inputs.refused[crate::feed::intake::Refusal::WrongSubject.index()]);
         c.orders.publish_link(&crate::dispatch::LinkStats {
             connects: 3,
             bad_lines: 0,
@@ -351,6 +379,9 @@ mod tests {
             ("liqscan_oracle_age_seconds", "gauge"),
             ("liqscan_guard_refused", "counter"),
             ("liqscan_feed_not_journaled", "counter"),
+            ("liqscan_inputs_taken", "counter"),
+            ("liqscan_inputs_refused", "counter"),
+            ("liqscan_inputs_last_sequence", "gauge"),
             ("liqscan_executor_connects", "counter"),
             ("liqscan_executor_refused_lines", "counter"),
             ("liqscan_build", "info"),
@@ -359,6 +390,8 @@ mod tests {
         }
         assert!(text.contains("liqscan_ticks_total 1\n"), "{text}");
         assert!(text.contains("liqscan_executor_connects_total 3\n"), "{text}");
+        assert!(text.contains("liqscan_inputs_refused_total{reason=\"wrong_subject\"} 1\n"), "{text}");
+        assert!(text.contains("liqscan_inputs_refused_total{reason=\"malformed\"} 0\n"), "{text}");
         assert!(
             text.contains("liqscan_executor_refused_lines_total{reason=\"unauthenticated\"} 2\n"),
             "{text}"

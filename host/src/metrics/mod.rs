@@ -190,6 +190,8 @@ pub struct Counters {
     pub feed_idle_closed: AtomicU64,
     /// Feed frames dropped because the journal failed to write them (not taken).
     pub feed_not_journaled: AtomicU64,
+    /// Frames from a program's input source (the NATS input stream), by outcome.
+    pub inputs: crate::feed::intake::InputCounters,
     /// Stage latency histograms for the exposition (engine and dispatch threads).
     pub stages: live::StageBuckets,
     /// The dispatcher's order counters and gauges.
