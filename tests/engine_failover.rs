@@ -1,14 +1,17 @@
-//! The fail-over engine around the card: the emulated card (in-process, over a shared-memory
-//! link) goes silent after a random number of commands; the engine fails over to its software
-//! mirror, and after every message its bitmaps equal `reference::scan` of every message so far,
-//! and a `Step` over it has seen every change (nothing lost).
+//! The fail-over engine around the card: the card (in-process, over a shared-memory link; the
+//! Rust emulation, and the card's own RTL through Verilator) goes silent after a random number
+//! of commands; the engine fails over to its software mirror, and after every message its
+//! bitmaps equal `reference::scan` of every message so far, and a `Step` over it has seen every
+//! change (nothing lost).
 //!
 //! ```text
-//!  random messages ──> FailoverEngine( LinkEngine ──/dev/shm──> CardThread(SoftwareCard, silent after n) )
+//!  random messages ──> FailoverEngine( LinkEngine ──link file──> CardThread(SoftwareCard | VerilatedCard, silent after n) )
 //!                         │                                         after every message:
 //!                         └── software mirror on the fault ──> bitmaps == reference::scan
 //! ```
 
+use std::cell::Cell;
+use std::path::Path;
 use std::time::Duration;
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
@@ -16,8 +19,11 @@ use liqscan_host::engine::failover::FailoverEngine;
 use liqscan_host::engine::{ScanEngine, Step};
 use liqscan_host::link::{CardLink, LinkEngine, LinkMemory, LinkOptions};
 use liqscan_host::reference;
-use liqscan_sim::card::{CardThread, Fault, ServeOptions, SoftwareCard};
+use liqscan_sim::card::{CardThread, Fault, ServeOptions, SoftwareCard, VerilatedCard};
 use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
+
+mod common;
 
 const SLOTS: usize = 96;
 const ASSETS: usize = 5;
@@ -61,6 +67,68 @@ fn msg() -> impl Strategy<Value = Msg> {
     ]
 }
 
+/// Opening the link takes a fence; the engine's start-up a parameter command, a remove per
+/// slot, a batch tick entry per asset and a fence; the card goes silent a random number of
+/// commands later. (Without the link's fence, `after_start = 0` silenced the card inside the
+/// start-up.)
+const START_UP: u64 = 1 + 1 + SLOTS as u64 + ASSETS as u64 + 1;
+
+fn silent_after(after_start: u64) -> ServeOptions {
+    ServeOptions { fault: Fault::SilentAfter(START_UP + after_start), ..Default::default() }
+}
+
+/// Replays `msgs` through a fail-over engine over the card serving `path`, checking the
+/// bitmaps against the reference and the news a `Step` saw after every message. `timeout`
+/// must outlast a scheduler stall of the card thread; a silent card costs it once a case.
+/// Returns whether the engine failed over.
+fn replay(path: &Path, msgs: &[Msg], timeout: Duration) -> Result<bool, TestCaseError> {
+    let link_opts = LinkOptions { timeout, ..Default::default() };
+    let link = CardLink::open(LinkMemory::shm_open(path).unwrap(), link_opts).unwrap();
+    let mut e = FailoverEngine::new(match LinkEngine::new(link, SLOTS, ASSETS) {
+        Ok(l) => Box::new(l),
+        Err(err) => panic!("the card answers through start-up: {err}"),
+    });
+    let mut step = Step::new(&mut e);
+    let mut terms: Vec<Vec<Coeff>> = vec![Vec::new(); SLOTS];
+    let mut prices = vec![PriceEntry::default(); ASSETS];
+    for (i, m) in msgs.iter().enumerate() {
+        match m {
+            Msg::Upsert(s, t) => {
+                e.upsert(*s, t).unwrap();
+                terms[*s as usize] = t.clone();
+            }
+            Msg::Remove(s) => {
+                e.remove(*s).unwrap();
+                terms[*s as usize].clear();
+            }
+            Msg::Tick(a, p) => {
+                e.tick(*a, price(*p)).unwrap();
+                prices[*a as usize] = price(*p);
+            }
+            Msg::Batch(ps) => {
+                let v: Vec<PriceEntry> = ps.iter().map(|&p| price(p)).collect();
+                e.batch_tick(&v).unwrap();
+                prices = v;
+            }
+        }
+        let want = reference::scan(&terms, &prices);
+        prop_assert_eq!(e.breach(), &want.breach[..], "breach after message {} ({:?}) on {}", i, m, e.name());
+        prop_assert_eq!(e.at_risk(), &want.at_risk[..], "at risk after message {}", i);
+        prop_assert_eq!(e.prices(), &prices[..]);
+        step.scan(&mut e);
+        let (b, a) = step.seen();
+        prop_assert_eq!((b, a), (&want.breach[..], &want.at_risk[..]), "news lost after message {}", i);
+    }
+    prop_assert!(e.failovers().len() <= 1);
+    prop_assert_eq!(e.is_card(), e.failovers().is_empty());
+    prop_assert_eq!(e.name(), if e.is_card() { "card" } else { "software" });
+    if let Some(f) = e.failovers().first() {
+        prop_assert!(["upsert", "remove", "tick", "batch tick"].contains(&f.call), "{}", f.call);
+        prop_assert!(f.why.contains("did not answer"), "{}", f.why);
+    }
+    Ok(!e.is_card())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -71,63 +139,45 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("link");
-        // Opening the link takes a fence; the engine's start-up a parameter command, a remove
-        // per slot, a batch tick entry per asset and a fence; the card goes silent a random
-        // number of commands later. (Without the link's fence, `after_start = 0` silenced the
-        // card inside the start-up.)
-        let start_up = 1 + 1 + SLOTS as u64 + ASSETS as u64 + 1;
-        let opts = ServeOptions { fault: Fault::SilentAfter(start_up + after_start), ..Default::default() };
         let card = CardThread::spawn(
             LinkMemory::shm_create(&path, 256).unwrap(),
             Box::new(SoftwareCard::new(SLOTS, ASSETS)),
-            opts,
+            silent_after(after_start),
             None,
         );
-        // Long enough for a scheduler stall of the card thread; a silent card costs it once a case.
-        let link_opts = LinkOptions { timeout: Duration::from_millis(100), ..Default::default() };
-        let link = CardLink::open(LinkMemory::shm_open(&path).unwrap(), link_opts).unwrap();
-        let mut e = FailoverEngine::new(match LinkEngine::new(link, SLOTS, ASSETS) {
-            Ok(l) => Box::new(l),
-            Err(err) => panic!("the card answers through start-up: {err}"),
-        });
-        let mut step = Step::new(&mut e);
-        let mut terms: Vec<Vec<Coeff>> = vec![Vec::new(); SLOTS];
-        let mut prices = vec![PriceEntry::default(); ASSETS];
-        for (i, m) in msgs.iter().enumerate() {
-            match m {
-                Msg::Upsert(s, t) => {
-                    e.upsert(*s, t).unwrap();
-                    terms[*s as usize] = t.clone();
-                }
-                Msg::Remove(s) => {
-                    e.remove(*s).unwrap();
-                    terms[*s as usize].clear();
-                }
-                Msg::Tick(a, p) => {
-                    e.tick(*a, price(*p)).unwrap();
-                    prices[*a as usize] = price(*p);
-                }
-                Msg::Batch(ps) => {
-                    let v: Vec<PriceEntry> = ps.iter().map(|&p| price(p)).collect();
-                    e.batch_tick(&v).unwrap();
-                    prices = v;
-                }
-            }
-            let want = reference::scan(&terms, &prices);
-            prop_assert_eq!(e.breach(), &want.breach[..], "breach after message {} ({:?}) on {}", i, m, e.name());
-            prop_assert_eq!(e.at_risk(), &want.at_risk[..], "at risk after message {}", i);
-            prop_assert_eq!(e.prices(), &prices[..]);
-            step.scan(&mut e);
-            let (b, a) = step.seen();
-            prop_assert_eq!((b, a), (&want.breach[..], &want.at_risk[..]), "news lost after message {}", i);
-        }
-        prop_assert!(e.failovers().len() <= 1);
-        prop_assert_eq!(e.is_card(), e.failovers().is_empty());
-        prop_assert_eq!(e.name(), if e.is_card() { "card" } else { "software" });
-        if let Some(f) = e.failovers().first() {
-            prop_assert!(["upsert", "remove", "tick", "batch tick"].contains(&f.call), "{}", f.call);
-            prop_assert!(f.why.contains("did not answer"), "{}", f.why);
-        }
+        replay(&path, &msgs, Duration::from_millis(100))?;
         drop(card);
     }
+}
+
+/// The same with the card's RTL through Verilator. The RTL is clocked from Rust (under a
+/// million cycles a second): fewer, shorter cases, and the run must see both ends (a card that
+/// went silent mid-replay and one that answered to the end), or it proved nothing.
+#[test]
+fn failover_engine_equals_the_reference_when_the_verilated_card_goes_silent() {
+    if !common::verilator_present() {
+        return;
+    }
+    let (silenced, answered) = (Cell::new(0), Cell::new(0));
+    let mut runner = TestRunner::new(ProptestConfig { cases: 8, ..ProptestConfig::default() });
+    let cases = (0u64..60, proptest::collection::vec(msg(), 10..40));
+    runner
+        .run(&cases, |(after_start, msgs)| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("link");
+            let mem = LinkMemory::shm_create(&path, 256).unwrap();
+            let (rtl, _) = VerilatedCard::new(&mem).unwrap();
+            let card = CardThread::spawn_verilated(mem, rtl, silent_after(after_start), None);
+            let failed_over = replay(&path, &msgs, Duration::from_millis(500))?;
+            let report = card.stop();
+            // The RTL's own count: it took the commands it was allowed and no more.
+            prop_assert!(report.commands <= START_UP + after_start, "{:?}", report);
+            prop_assert!(!failed_over || report.commands == START_UP + after_start, "{:?}", report);
+            let count = if failed_over { &silenced } else { &answered };
+            count.set(count.get() + 1);
+            Ok(())
+        })
+        .unwrap();
+    let (silenced, answered) = (silenced.get(), answered.get());
+    assert!(silenced > 0 && answered > 0, "{silenced} cases failed over, {answered} stayed on the card");
 }

@@ -24,23 +24,13 @@ use liqscan_host::io::ticks::{read_bars, read_ticks};
 use liqscan_host::io::venue::read_venue;
 use liqscan_host::link::{CardLink, LinkEngine, LinkMemory, LinkOptions};
 use liqscan_host::reference;
-use liqscan_sim::card::verilated::model::verilator_version;
 use liqscan_sim::card::{CardThread, ServeOptions, VerilatedCard};
+
+mod common;
+use common::verilator_present;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn verilator_present() -> bool {
-    if verilator_version().is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none() && std::env::var_os("LIQSCAN_REQUIRE_VERILATOR").is_none(),
-        "verilator not found under CI or scripts/test: scripts/setup-tools.sh installs it"
-    );
-    eprintln!("SKIPPED: verilator not found: run scripts/setup-tools.sh");
-    false
 }
 
 #[test]

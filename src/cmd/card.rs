@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use liqscan_host::link::{DEFAULT_EVT_ENTRIES, LinkMemory, Previous};
 use liqscan_sim::card::{CardEngine, Fault, Idle, ServeOptions, VerilatedCard, serve, serve_verilated};
 
@@ -80,9 +80,6 @@ pub fn verilated_card(mem: &LinkMemory) -> Result<VerilatedCard> {
 pub fn run(a: Args) -> Result<()> {
     crate::shutdown::install().context("installing the SIGTERM/SIGINT handlers")?;
     let verilog = a.engine == "verilog";
-    if verilog && a.silent_after.is_some() {
-        bail!("--silent-after is not supported by the verilog engine (use software or hdl)");
-    }
     let engine = if verilog { None } else { Some(make_engine(&a.engine, a.accounts, a.assets)?) };
     let (mem, previous) = LinkMemory::shm_take(&a.shm, a.evt_entries)?;
     let mut card = match engine {

@@ -45,7 +45,7 @@ use liqscan_host::link::{CMD_RING_MAX_ENTRIES, LinkMemory};
 
 pub use model::{Built, Model, VcardIn, VcardOut, VerilatedError};
 
-use super::{CardReport, Idle, ServeOptions};
+use super::{CardReport, Fault, Idle, ServeOptions};
 
 /// Bus address at which the card's DMA reads the BAR's command ring window.
 pub const CMD_WINDOW_BUS_ADDR: u64 = 1 << 48;
@@ -103,7 +103,7 @@ impl VerilatedCard {
     /// serving its DMA from `mem`: the command window of its BAR image and its event buffer
     /// (at bus address `mem.evt_ring_addr`).
     pub fn new(mem: &LinkMemory) -> Result<(VerilatedCard, Built), VerilatedError> {
-        let built = model::build(&model::card_verilog())?;
+        let built = model::build(model::card_verilog())?;
         let model = Model::load(&built.library)?;
         let window = (CMD_RING_MAX_ENTRIES * RING_ENTRY_BYTES) as u64;
         mem.bar
@@ -331,9 +331,22 @@ fn mirror_stats(card: &mut VerilatedCard, mem: &LinkMemory) {
 }
 
 /// Serves the link in `mem` with the Verilated `card` until `opts.stop` is raised (see the
-/// module docs). Fault injection (`opts.fault`) is not supported by this card and is ignored.
+/// module docs). Of the injected faults, [`Fault::SilentAfter`] is served as the Rust card
+/// serves it (the card takes that many commands in all, then reads nothing more, so the
+/// host's timeout and fail-over meet the RTL too); [`Fault::WrongAfter`] is not, and is
+/// refused with a log line.
 pub fn serve_verilated(mem: LinkMemory, card: &mut VerilatedCard, opts: &ServeOptions) -> CardReport {
     let mut report = CardReport::default();
+    let silent_after = match opts.fault {
+        Fault::None => None,
+        Fault::SilentAfter(n) => Some(n),
+        Fault::WrongAfter(_) => {
+            tracing::error!(
+                "Verilated card: wrong-answer fault injection is not supported; serving without it"
+            );
+            None
+        }
+    };
     let bar = mem.bar.clone();
     // Identity from the RTL's own registers; ID_TYPE last: the host waits for it.
     for off in [
@@ -404,6 +417,17 @@ pub fn serve_verilated(mem: LinkMemory, card: &mut VerilatedCard, opts: &ServeOp
         if configured && card.bar_idle() {
             let ahead = doorbell.wrapping_sub(card.cmd_consumer());
             let consumer = bar.load_at(offset::EVT_CONSUMER as usize, Ordering::Acquire);
+            // A silent card is sent no doorbell past its last command: its consumer index
+            // stops there, as the Rust card's does.
+            let doorbell = match silent_after {
+                Some(n) => {
+                    let cap = n.saturating_sub(base_commands) as u32;
+                    let room = cap.wrapping_sub(card.cmd_consumer());
+                    if ahead > room { cap } else { doorbell }
+                }
+                None => doorbell,
+            };
+            let ahead = doorbell.wrapping_sub(card.cmd_consumer());
             if doorbell != sent_doorbell && (1..=cmd_entries).contains(&ahead) {
                 card.post_write(offset::CMD_DOORBELL, doorbell);
                 sent_doorbell = doorbell;

@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -188,15 +189,19 @@ pub fn verilator_version() -> Option<String> {
 }
 
 /// The whole card's Verilog (front end and core, top `top`), as `gen_verilog --card` writes it.
-pub fn card_verilog() -> String {
-    // rust-hdl builds the card's blocks on the stack before boxing them: more than a default
-    // thread's stack.
-    std::thread::Builder::new()
-        .stack_size(256 << 20)
-        .spawn(|| liqscan_hdl::core::verilog::generate_card(0))
-        .expect("spawn the Verilog generator thread")
-        .join()
-        .expect("the Verilog generator panicked")
+/// Generated once per process (seconds of rust-hdl work, the cache key of every model built).
+pub fn card_verilog() -> &'static str {
+    static VERILOG: OnceLock<String> = OnceLock::new();
+    VERILOG.get_or_init(|| {
+        // rust-hdl builds the card's blocks on the stack before boxing them: more than a
+        // default thread's stack.
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(|| liqscan_hdl::core::verilog::generate_card(0))
+            .expect("spawn the Verilog generator thread")
+            .join()
+            .expect("the Verilog generator panicked")
+    })
 }
 
 /// Where built models are kept (see the module docs).
