@@ -34,6 +34,8 @@ fn perp_sim_conserves_the_ledger_liquidates_and_plots() {
         for svg in ["price.svg", "events.svg", "fund.svg"] {
             let s = std::fs::read_to_string(out.join(svg)).unwrap();
             assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"), "{svg}");
+            let png = std::fs::read(out.join(svg.replace(".svg", ".png"))).unwrap();
+            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{svg} beside its PNG");
         }
         reports.push(std::fs::read_to_string(out.join("report.json")).unwrap());
     }
