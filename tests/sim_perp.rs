@@ -34,6 +34,8 @@ fn perp_sim_conserves_the_ledger_liquidates_and_plots() {
         for svg in ["price.svg", "events.svg", "fund.svg"] {
             let s = std::fs::read_to_string(out.join(svg)).unwrap();
             assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"), "{svg}");
+            let png = std::fs::read(out.join(svg.replace(".svg", ".png"))).unwrap();
+            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{svg} beside its PNG");
         }
         reports.push(std::fs::read_to_string(out.join("report.json")).unwrap());
     }
@@ -120,4 +122,29 @@ fn perp_replays_of_real_paths_run_end_to_end_when_the_data_is_present() {
         let liquidations = r["book_fills"].as_f64().unwrap() + r["backstop_takeovers"].as_f64().unwrap();
         assert!(liquidations > 0.0, "{name}: {stdout}");
     }
+}
+
+#[test]
+fn perp_sim_with_the_keeper_s_reduce_only_orders() {
+    // The same cut of the flash crash, book liquidations made by the host's dispatcher: its
+    // reduce-only orders land a second after they are sent.
+    let dir = tempfile::tempdir().unwrap();
+    let scn = small(dir.path());
+    let text = std::fs::read_to_string(&scn).unwrap() + "\n[perp.keeper]\nlatency_secs = 1.0\n";
+    std::fs::write(&scn, text).unwrap();
+    let out = dir.path().join("k");
+    let o = liqscan(&["sim", scn.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("ledger     conserved: zero-sum exactly"), "{stdout}");
+    assert!(stdout.contains("keeper     reduce-only orders:"), "{stdout}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["mechanism"]["keeper"], true);
+    let d = &r["keeper"]["dispatch"];
+    let n = |v: &serde_json::Value| v.as_u64().unwrap();
+    assert!(n(&d["filled"]) > 0, "the keeper's orders filled: {d}");
+    // Every book fill is a keeper order's leg (the venue's own engine sent none).
+    assert!(n(&r["book_fills"]) >= n(&d["filled"]), "{d}");
+    assert_eq!(r["scan_breached"][0], r["scan_breached"][1]);
 }

@@ -1,6 +1,6 @@
 //! [`Bridge`]: the executor bridge. Consumes a venue's order stream with a durable pull
 //! consumer and explicit acknowledgement, and hands each order to a downstream executor (the
-//! TCP `liqscan-dispatch/2` client in `liqscan bridge`) once.
+//! TCP `liqscan-dispatch/3` client in `liqscan bridge`) once.
 //!
 //! ```text
 //!  stream liqscan_<venue>_orders ─durable consumer─> pump task ─crossbeam─> bridge thread
@@ -17,7 +17,7 @@
 //!   stream's duplicate window);
 //! - the one window left, killed after the downstream took the order and before its answer
 //!   was recorded, is closed by the downstream's idempotence by order id, which
-//!   `liqscan-dispatch/2` requires of every service (a re-sent order keeps its id).
+//!   `liqscan-dispatch/3` requires of every service (a re-sent order keeps its id).
 //!   A local record alone cannot close it (the hand-over and the record are two systems); the
 //!   downstream's idempotence alone could, but the record keeps a restarted bridge from
 //!   re-sending its whole unacknowledged tail, and keeps working past the duplicate window.

@@ -6,7 +6,7 @@
 //! server gets the message again when it restarts; the record turns that redelivery into an
 //! acknowledgement without a second hand-over. A line cut by a crash is removed at the next open (its order was
 //! not acknowledged, so it comes again and is handed over under the same id; the downstream's
-//! idempotence by order id, which `liqscan-dispatch/2` requires, covers that window).
+//! idempotence by order id, which `liqscan-dispatch/3` requires, covers that window).
 
 use std::collections::HashSet;
 use std::fs::File;

@@ -1,4 +1,4 @@
-//! A downstream liquidation service on loopback speaking `liqscan-dispatch/2` (no secret), for
+//! A downstream liquidation service on loopback speaking `liqscan-dispatch/3` (no secret), for
 //! tests, scripts and the latency benchmark: it records every order line it reads and
 //! answers each with a fill, idempotent by order id as the protocol asks (an id seen before is
 //! answered again, not executed again).

@@ -1,10 +1,14 @@
-//! SVG plots written by hand: line charts and heat maps, no plotting dependency.
+//! SVG plots written by hand: line charts and heat maps, no plotting dependency; each is also
+//! rendered to PNG ([`png`], resvg) for viewers that take no SVG.
 //!
 //! Plots of a run (next to its report): `price.svg` (market and oracle price of every
 //! non-quote asset), `health.svg` (accounts with debt per health-factor bucket over time, a
 //! heat map), `fund.svg` (the insurance fund). A sweep writes `bad_debt_heatmap.svg`.
 
 use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
+
+use resvg::{tiny_skia, usvg};
 
 use crate::report::Report;
 
@@ -326,9 +330,81 @@ pub fn run_plots(report: &Report, quote: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Why a plot could not be rendered to PNG.
+#[derive(Debug, thiserror::Error)]
+pub enum PngError {
+    /// The SVG did not parse (a bug in the plot's writer).
+    #[error("plot SVG does not parse: {0}")]
+    Svg(#[from] usvg::Error),
+    /// A size the rasteriser cannot hold.
+    #[error("plot of {0}x{1} pixels cannot be rendered")]
+    Size(u32, u32),
+    /// PNG encoding failed.
+    #[error("PNG encoding: {0}")]
+    Encode(String),
+}
+
+/// The machine's fonts, loaded once; the plots' `sans-serif` is the first of DejaVu Sans,
+/// Liberation Sans or any face found (without fonts the text is left out, the lines drawn).
+fn fonts() -> Arc<usvg::fontdb::Database> {
+    static DB: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
+    DB.get_or_init(|| {
+        let mut db = usvg::fontdb::Database::new();
+        db.load_system_fonts();
+        let families: Vec<String> =
+            db.faces().flat_map(|f| f.families.iter().map(|(n, _)| n.clone())).collect();
+        let pick = ["DejaVu Sans", "Liberation Sans"]
+            .iter()
+            .map(|s| s.to_string())
+            .find(|n| families.contains(n))
+            .or_else(|| families.first().cloned());
+        if let Some(f) = pick {
+            db.set_sans_serif_family(f);
+        }
+        Arc::new(db)
+    })
+    .clone()
+}
+
+/// Renders a plot's SVG to PNG at its own size (one pixel per user unit).
+pub fn png(svg: &str) -> Result<Vec<u8>, PngError> {
+    let opt = usvg::Options { fontdb: fonts(), ..Default::default() };
+    let tree = usvg::Tree::from_str(svg, &opt)?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or(PngError::Size(size.width(), size.height()))?;
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.encode_png().map_err(|e| PngError::Encode(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn charts_render_to_png_of_their_size() {
+        let x = [0.0, 3600.0, 7200.0];
+        let svg = line_chart(
+            "title",
+            "y",
+            &x,
+            &[Line { label: "a".into(), color: "red", y: &[1.0, 2.0, 1.5], dashed: false }],
+        );
+        let bytes = png(&svg).unwrap();
+        let img = tiny_skia::Pixmap::decode_png(&bytes).unwrap();
+        assert_eq!((img.width(), img.height()), (W as u32, H as u32));
+        // White background, a red line somewhere in the plot area.
+        let px = |x: u32, y: u32| img.pixel(x, y).unwrap().demultiply();
+        assert_eq!((px(2, 2).red(), px(2, 2).green(), px(2, 2).blue()), (255, 255, 255));
+        let red = img.pixels().iter().any(|p| {
+            let c = p.demultiply();
+            c.red() > 200 && c.green() < 80 && c.blue() < 80
+        });
+        assert!(red, "the line is drawn");
+        let hm = heat_map("h", "x", "y", &["a".into(), "b".into()], &["r".into()], &[vec![0.0, 5.0]]);
+        let img = tiny_skia::Pixmap::decode_png(&png(&hm).unwrap()).unwrap();
+        assert!(img.width() > 0 && img.height() > 0);
+    }
 
     #[test]
     fn charts_are_well_formed_svg() {

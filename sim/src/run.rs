@@ -639,6 +639,7 @@ pub fn dispatch_config(s: &Scenario) -> DispatchConfig {
             bonus_bps: r.bonus_bps,
             target_hf_bps: (s.keeper.target_hf * BPS as f64).round() as u32,
         },
+        reduce: Default::default(),
         max_in_flight: s.keeper.max_in_flight,
         timeout_ns: (s.keeper.timeout_secs * 1e9) as u64,
         max_attempts: s.keeper.max_attempts,

@@ -1,6 +1,6 @@
 //! `liqscan bridge`: the executor bridge. Consumes a venue's JetStream order stream (where
 //! one or more keepers publish with `--executor nats:VENUE@URL`) and hands each order to the
-//! downstream liquidation service over TCP (`liqscan-dispatch/2`) once, recording each
+//! downstream liquidation service over TCP (`liqscan-dispatch/3`) once, recording each
 //! answered order before acknowledging it (docs/OPERATOR.md, "Redundant keepers on NATS").
 
 use std::path::PathBuf;

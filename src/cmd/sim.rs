@@ -2,7 +2,7 @@
 //!
 //! `liqscan sim SCENARIO.toml` runs one scenario (deterministic from its seed) and writes, into
 //! the output directory, `report.json`, `summary.txt` and the plots `price.svg`, `health.svg`,
-//! `fund.svg`; the summary is printed too. `liqscan sweep SWEEP.toml` runs a grid of scenarios
+//! `fund.svg`, each also as PNG; the summary is printed too. `liqscan sweep SWEEP.toml` runs a grid of scenarios
 //! and writes `sweep.csv`, `sweep.json` and `bad_debt_heatmap*.svg`, printing the table.
 
 use std::path::{Path, PathBuf};
@@ -72,6 +72,15 @@ fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
     std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
 }
 
+/// Writes a plot as `NAME.svg` and, rendered, `NAME.png` beside it.
+fn write_plot(dir: &Path, name: &str, svg: &str) -> anyhow::Result<()> {
+    write(dir, name, svg)?;
+    let png_name = name.strip_suffix(".svg").unwrap_or(name).to_string() + ".png";
+    let bytes = plot::png(svg).with_context(|| format!("rendering {png_name}"))?;
+    let p = dir.join(&png_name);
+    std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))
+}
+
 /// Runs one scenario.
 pub fn run(a: Args) -> anyhow::Result<()> {
     // The lending loader's own error, so a missing file reads the same for both kinds.
@@ -122,11 +131,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let summary = report.summary();
     write(&out, "summary.txt", &summary)?;
     for (name, svg) in plot::run_plots(&report, &quote) {
-        write(&out, &name, &svg)?;
+        write_plot(&out, &name, &svg)?;
     }
     print!("{summary}");
     println!("wall time  {wall:.2} s");
-    println!("written    {}/{{report.json, summary.txt, price.svg, health.svg, fund.svg}}", out.display());
+    println!("written    {}/{{report.json, summary.txt, price, health, fund (.svg, .png)}}", out.display());
     Ok(())
 }
 
@@ -157,7 +166,7 @@ fn run_perp(a: Args, text: &str) -> anyhow::Result<()> {
     write(&out, "summary.txt", &summary)?;
     let plots = report.plots();
     for (name, svg) in &plots {
-        write(&out, name, svg)?;
+        write_plot(&out, name, svg)?;
     }
     print!("{summary}");
     print!("{}", report.timing_summary());
@@ -165,7 +174,7 @@ fn run_perp(a: Args, text: &str) -> anyhow::Result<()> {
     println!(
         "written    {}/{{report.json, summary.txt, {}}}",
         out.display(),
-        plots.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(", ")
+        plots.iter().map(|p| p.0.replace(".svg", "")).collect::<Vec<_>>().join(", ") + " (.svg, .png)"
     );
     if !report.conservation_ok {
         anyhow::bail!("ledger not conserved: {}", report.conservation_error.unwrap_or_default());
@@ -197,7 +206,7 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     write(&out, "sweep.json", &serde_json::to_string_pretty(&result)?)?;
     let maps = result.heat_maps();
     for (name, svg) in &maps {
-        write(&out, name, svg)?;
+        write_plot(&out, name, svg)?;
     }
     print!("{}", result.table());
     println!(

@@ -31,6 +31,7 @@ use super::executor::{Executor, SubmitError};
 use super::handoff::ScanBatch;
 use super::order::{Completion, LiquidationOrder, OrderId, OrderKind, Outcome, RejectReason};
 use super::order_id::OrderKey;
+use super::reduce::{ReducePolicy, size_reduce, triage_reduce};
 use super::sizing::{AccountView, SizingPolicy, size, triage};
 
 /// How the venue liquidates, hence what orders look like.
@@ -41,6 +42,8 @@ pub enum Mechanism {
     Direct,
     /// Kick the account into the venue's auction (Dutch or batch).
     Kick,
+    /// Reduce-only orders for perpetual positions, sized by [`DispatchConfig::reduce`].
+    ReduceOnly,
 }
 
 /// The dispatcher's rules.
@@ -49,8 +52,10 @@ pub enum Mechanism {
 pub struct DispatchConfig {
     /// Order form.
     pub mechanism: Mechanism,
-    /// Sizing rules.
+    /// Sizing rules (direct and kick).
     pub sizing: SizingPolicy,
+    /// Sizing rules of reduce-only orders (perpetual venues).
+    pub reduce: ReducePolicy,
     /// Most orders pending at once.
     pub max_in_flight: usize,
     /// Time after which an unanswered order is re-sent.
@@ -72,6 +77,7 @@ impl Default for DispatchConfig {
         DispatchConfig {
             mechanism: Mechanism::Direct,
             sizing: SizingPolicy::default(),
+            reduce: ReducePolicy::default(),
             max_in_flight: 64,
             timeout_ns: 2_000_000_000,
             max_attempts: 3,
@@ -93,6 +99,16 @@ pub trait AccountSource {
     /// their views override it to avoid building one.
     fn triage(&self, slot: u32, prices: &[PriceEntry], policy: &SizingPolicy) -> Option<(u64, Option<i128>)> {
         self.view(slot).map(|v| (v.account, triage(&v, prices, policy)))
+    }
+
+    /// As [`AccountSource::triage`], for reduce-only orders: [`triage_reduce`] of the view.
+    fn triage_reduce(
+        &self,
+        slot: u32,
+        prices: &[PriceEntry],
+        policy: &ReducePolicy,
+    ) -> Option<(u64, Option<i128>)> {
+        self.view(slot).map(|v| (v.account, triage_reduce(&v, prices, policy)))
     }
 }
 
@@ -339,10 +355,16 @@ impl Dispatcher {
     }
 
     fn build(&mut self, now: u64, v: &AccountView, prices: &[PriceEntry]) -> Option<LiquidationOrder> {
-        let plan = size(v, prices, &self.cfg.sizing)?;
-        let kind = match self.cfg.mechanism {
-            Mechanism::Direct => OrderKind::Direct { legs: plan.legs, close_all: plan.close_all },
-            Mechanism::Kick => OrderKind::Kick,
+        let (kind, value_at_risk) = match self.cfg.mechanism {
+            Mechanism::Direct => {
+                let plan = size(v, prices, &self.cfg.sizing)?;
+                (OrderKind::Direct { legs: plan.legs, close_all: plan.close_all }, plan.debt_value)
+            }
+            Mechanism::Kick => (OrderKind::Kick, size(v, prices, &self.cfg.sizing)?.debt_value),
+            Mechanism::ReduceOnly => {
+                let plan = size_reduce(v, prices, &self.cfg.reduce)?;
+                (OrderKind::ReduceOnly { legs: plan.legs, close_all: plan.close_all }, plan.notional)
+            }
         };
         // The id is given when the order is sent (`assign_id`): a pre-built order has no
         // episode yet.
@@ -354,7 +376,7 @@ impl Dispatcher {
             episode: 0,
             ordinal: 0,
             kind,
-            value_at_risk: plan.debt_value,
+            value_at_risk,
             created_ns: now,
             prebuilt: false,
         })
@@ -402,6 +424,9 @@ impl Dispatcher {
                     .any(|a| self.assets.get(a).is_some_and(|&t| now < t))
             }),
             OrderKind::Kick => false,
+            OrderKind::ReduceOnly { legs, .. } => {
+                legs.iter().any(|l| self.assets.get(&l.market).is_some_and(|&t| now < t))
+            }
         }
     }
 
@@ -498,7 +523,11 @@ impl Dispatcher {
         // the prices of the day when their turn comes).
         let mut pre: HashMap<u32, LiquidationOrder> = HashMap::new();
         for (&slot, &first_seen) in &self.backlog {
-            let Some((account, debt_value)) = src.triage(slot, prices, &self.cfg.sizing) else {
+            let triaged = match self.cfg.mechanism {
+                Mechanism::ReduceOnly => src.triage_reduce(slot, prices, &self.cfg.reduce),
+                Mechanism::Direct | Mechanism::Kick => src.triage(slot, prices, &self.cfg.sizing),
+            };
+            let Some((account, debt_value)) = triaged else {
                 drop.push(slot);
                 continue;
             };
@@ -854,6 +883,77 @@ mod tests {
         assert_eq!(x.sent.len(), 1);
         assert!(x.sent[0].prebuilt);
         assert_eq!(d.stats().prebuilt_used, 1);
+    }
+
+    #[test]
+    fn reduce_only_orders_for_longs_and_shorts_under_the_same_rules() {
+        use crate::dispatch::order::Reduce;
+        // Asset 0 the quote, asset 1 a perpetual at 100 with 10% maintenance.
+        let perp = |size: i128| Position {
+            asset: 1,
+            amount: size,
+            asset_weight_ppm: 900_000,
+            liability_weight_ppm: 1_100_000,
+        };
+        let quote = |amount: i128| Position {
+            asset: 0,
+            amount,
+            asset_weight_ppm: 1_000_000,
+            liability_weight_ppm: 1_000_000,
+        };
+        let view = |s: u32, cash: i128, size: i128| {
+            (s, AccountView { account: 1000 + s as u64, slot: s, positions: vec![quote(cash), perp(size)] })
+        };
+        // Long 100 (E 500 < MM 1 000), short 200 (E 1 000 < MM 2 000), long 10 healthy.
+        let b = Book(HashMap::from([view(0, -9_500, 100), view(1, 21_000, -200), view(2, -500, 10)]));
+        let q = |p| QuotedPrice { asset: p, liability: p };
+        let prices =
+            vec![PriceEntry { spot: q(1), stressed: q(1) }, PriceEntry { spot: q(100), stressed: q(100) }];
+        let rules = DispatchConfig {
+            mechanism: Mechanism::ReduceOnly,
+            reduce: ReducePolicy { target_margin_bps: 10_000, slippage_bps: 0, ..Default::default() },
+            ..cfg()
+        };
+        let mut d = Dispatcher::new(rules);
+        let mut x = Script::default();
+        d.on_scan(0, &breached(&[0, 1, 2]), &prices, &b, &mut x);
+        let kinds: Vec<_> = x.sent.iter().map(|o| (o.slot, o.kind.clone(), o.value_at_risk)).collect();
+        // Largest notional first; the least that restores maintenance: 50 and 100 lots.
+        let reduce = |size| OrderKind::ReduceOnly {
+            legs: vec![Reduce { market: 1, size, limit_price: 100 }],
+            close_all: false,
+        };
+        assert_eq!(kinds, vec![(1, reduce(100), 20_000), (0, reduce(-50), 10_000)]);
+        assert_eq!(d.stats().unsizable, 1, "the healthy account leaves the backlog");
+        // One order per account in flight; the market refused: every order on it backs off.
+        d.on_scan(MS, &breached(&[0, 1]), &prices, &b, &mut x);
+        assert_eq!(x.sent.len(), 2);
+        x.answers.push_back(Completion {
+            id: x.sent[0].id,
+            attempt: 1,
+            outcome: Outcome::Rejected(RejectReason::AssetUnavailable(1)),
+        });
+        x.answers.push_back(Completion {
+            id: x.sent[1].id,
+            attempt: 1,
+            outcome: Outcome::Rejected(RejectReason::Busy),
+        });
+        d.poll(2 * MS, &prices, &b, &mut x);
+        d.poll(5_000 * MS, &prices, &b, &mut x);
+        assert_eq!(x.sent.len(), 2, "market 1 backing off");
+        assert!(d.stats().backoff_skips > 0);
+        d.poll(10_003 * MS, &prices, &b, &mut x);
+        assert_eq!(x.sent.len(), 4, "both again after the asset back-off");
+        // Time-out: the same id re-sent.
+        d.poll(10_003 * MS + cfg().timeout_ns, &prices, &b, &mut x);
+        assert_eq!(x.sent.len(), 6);
+        let ids = |r: std::ops::Range<usize>| {
+            let mut v: Vec<_> = x.sent[r].iter().map(|o| (o.id, o.kind.clone())).collect();
+            v.sort_by_key(|o| o.0);
+            v
+        };
+        assert_eq!(ids(4..6), ids(2..4), "re-sent under the same ids");
+        assert!(x.sent[4..].iter().all(|o| o.attempt == 2));
     }
 
     proptest::proptest! {

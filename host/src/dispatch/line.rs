@@ -1,11 +1,11 @@
-//! Lines of the `liqscan-dispatch/2` protocol, both sides: bounded in length and, with a shared
+//! Lines of the `liqscan-dispatch/3` protocol, both sides: bounded in length and, with a shared
 //! secret, each carrying an HMAC-SHA256 tag (the feed's keys, [`crate::feed::auth`]).
 //!
 //! ```text
 //!  line  = json [ TAB tag ] LF     json: one compact JSON message, no LF in it
 //!                                  tag:  64 lowercase hex digits, present iff a secret is set
 //!  tag   = HMAC-SHA256(secret, label || n || json)
-//!  label = "liqscan-dispatch/2 keeper>service\0" | "liqscan-dispatch/2 service>keeper\0"
+//!  label = "liqscan-dispatch/3 keeper>service\0" | "liqscan-dispatch/3 service>keeper\0"
 //!  n     = the line's number on its connection in its direction, u64 little-endian,
 //!          0 for the first (the keeper's hello); blank lines take no number
 //! ```
@@ -25,7 +25,7 @@ use std::io::{BufRead, Read};
 use crate::feed::auth::{HmacKey, TAG_BYTES};
 
 /// The protocol name sent in the hello line.
-pub const PROTOCOL: &str = "liqscan-dispatch/2";
+pub const PROTOCOL: &str = "liqscan-dispatch/3";
 
 /// Longest line taken, in bytes, tag included, LF excluded. An order of 64 legs is under 8 KiB.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -45,8 +45,8 @@ pub enum Direction {
 impl Direction {
     fn label(self) -> &'static [u8] {
         match self {
-            Direction::ToService => b"liqscan-dispatch/2 keeper>service\0",
-            Direction::ToKeeper => b"liqscan-dispatch/2 service>keeper\0",
+            Direction::ToService => b"liqscan-dispatch/3 keeper>service\0",
+            Direction::ToKeeper => b"liqscan-dispatch/3 service>keeper\0",
         }
     }
 }

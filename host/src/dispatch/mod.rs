@@ -17,6 +17,9 @@
 //! - [`handoff`]: the non-blocking, bounded hand-off from the scan to the dispatch thread.
 //! - [`sizing`]: how much to repay and which collateral to seize (close factor, dust, bonus,
 //!   target health, seizure order across tiers), in exact integers.
+//! - [`reduce`]: reduce-only orders for perpetual positions, longs and shorts (the least that
+//!   restores the target margin, capped by the venue's partial fraction, or the whole account),
+//!   in exact integers.
 //! - [`order`]: orders, their outcomes, and the wire form (serde) shared by every executor.
 //! - [`order_id`]: order ids derived from the account, the breach episode and the ordinal.
 //! - [`dispatcher`]: the backlog of breached accounts, priority by value at risk, the
@@ -37,12 +40,14 @@ pub mod handoff;
 pub mod line;
 pub mod order;
 pub mod order_id;
+pub mod reduce;
 pub mod sizing;
 pub mod tcp;
 
 pub use dispatcher::{AccountSource, DispatchConfig, DispatchStats, Dispatcher, Mechanism, ResumePoint};
 pub use executor::{Executor, JsonlSink, LinkStats, SubmitError, hand_to_io_thread};
 pub use handoff::{HandoffReceiver, HandoffSender, Offer, ScanBatch, handoff};
-pub use order::{Completion, Leg, LiquidationOrder, OrderId, OrderKind, Outcome, RejectReason};
+pub use order::{Completion, Leg, LiquidationOrder, OrderId, OrderKind, Outcome, Reduce, RejectReason};
 pub use order_id::OrderKey;
+pub use reduce::{ReducePlan, ReducePolicy, size_reduce, triage_reduce};
 pub use sizing::{AccountView, Plan, Position, SizingPolicy, size};

@@ -24,6 +24,19 @@ pub struct Leg {
     pub collateral_asset: u16,
 }
 
+/// One reduce-only trade of a perpetual liquidation: `size` lots in `market`, signed as the
+/// order's side (a long is reduced by selling: `size < 0`), filled at `limit_price` or better
+/// (value quanta per lot); the venue fills no more than the position, never flips it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reduce {
+    /// Asset index of the perpetual market.
+    pub market: u16,
+    /// Lots to trade, signed (buy > 0), opposite to the position.
+    pub size: i128,
+    /// Worst price accepted: the lowest for a sell, the highest for a buy.
+    pub limit_price: i128,
+}
+
 /// What the order asks the venue to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,6 +50,13 @@ pub enum OrderKind {
     },
     /// Start an auction of the whole account (Dutch or batch, per the venue).
     Kick,
+    /// Reduce-only orders into the book (perpetual venues): each leg reduces one position.
+    ReduceOnly {
+        /// The legs, executed in order.
+        legs: Vec<Reduce>,
+        /// True when every position is closed whole.
+        close_all: bool,
+    },
 }
 
 /// A liquidation order.
@@ -92,7 +112,8 @@ pub enum RejectReason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// Executed: debt repaid and collateral seized, in value quanta at the venue's prices.
+    /// Executed: debt repaid and collateral seized, in value quanta at the venue's prices (for
+    /// a reduce-only order: the notional closed, and the liquidation fee charged).
     Filled {
         /// Value of debt repaid.
         repaid_value: i128,

@@ -1,12 +1,12 @@
 //! A client of a downstream liquidation service over TCP (liquidation-as-a-service set-ups).
 //!
-//! Protocol `liqscan-dispatch/2`: newline-delimited JSON, one message per line, UTF-8, each
+//! Protocol `liqscan-dispatch/3`: newline-delimited JSON, one message per line, UTF-8, each
 //! line at most [`MAX_LINE`] bytes and, with a shared secret, tagged with HMAC-SHA256 (the line
 //! format and the tag are in [`super::line`]).
 //!
 //! ```text
 //!  keeper (client)                                        service (server)
-//!  {"hello":{"protocol":"liqscan-dispatch/2","auth":"hmac-sha256"}}   ──>
+//!  {"hello":{"protocol":"liqscan-dispatch/3","auth":"hmac-sha256"}}   ──>
 //!  {"order":{"id":7,"account":..,"attempt":1,..}} ──>
 //!                                                 <──  {"ack":{"id":7,"attempt":1}}           (optional)
 //!                                                 <──  {"completion":{"id":7,"attempt":1,

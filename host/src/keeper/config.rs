@@ -79,7 +79,7 @@ pub struct KeeperConfig {
     #[arg(long, env = "LIQSCAN_WATCHDOG_MS")]
     pub watchdog_ms: Option<u64>,
     /// Where liquidation orders go: discard (built and counted, not written), stdout,
-    /// jsonl:PATH, tcp:HOST:PORT (a downstream service, line protocol liqscan-dispatch/2;
+    /// jsonl:PATH, tcp:HOST:PORT (a downstream service, line protocol liqscan-dispatch/3;
     /// shared secret from LIQSCAN_DISPATCH_SECRET if set), or nats:VENUE@URL (the venue's
     /// JetStream order stream, de-duplicated by order id; docs/OPERATOR.md).
     #[arg(long, env = "LIQSCAN_EXECUTOR")]

@@ -77,6 +77,12 @@ pub struct LiquidationConfig {
     pub adl: bool,
     /// Liquidation fee to the fund, ppm of the notional closed in the book.
     pub fee_ppm: u32,
+    /// Book liquidations come from an outside keeper's reduce-only orders
+    /// ([`PerpVenue::execute`](super::PerpVenue::execute)); the venue itself resolves only
+    /// bankrupt accounts and those under the backstop line, and lists the others it finds in
+    /// breach ([`PerpVenue::awaiting`](super::PerpVenue::awaiting)).
+    #[serde(default)]
+    pub keeper: bool,
 }
 
 impl Default for LiquidationConfig {
@@ -92,6 +98,7 @@ impl Default for LiquidationConfig {
             insurance: true,
             adl: true,
             fee_ppm: 0,
+            keeper: false,
         }
     }
 }
@@ -110,6 +117,10 @@ pub fn liquidate(v: &mut PerpVenue, i: usize) {
     let under_line = v.config.backstop && equity * PPM * PPM < mm * v.config.backstop_below_ppm as i128;
     if equity <= 0 || under_line {
         resolve_bankruptcy(v, i);
+        return;
+    }
+    if v.config.keeper {
+        v.awaiting.push(i as u32);
         return;
     }
     if let Some(p) = &v.config.partial
@@ -147,6 +158,14 @@ fn book_order(v: &mut PerpVenue, i: usize) -> bool {
     if filled == 0 {
         return false;
     }
+    book_fill(v, i, k, filled, price);
+    true
+}
+
+/// Account `i` trades `filled` lots at `price` with the book in market `k` as a liquidation:
+/// the fee (a share of the notional, at most the equity left) to the fund, the cooldown
+/// started, the fill recorded. Returns the fee.
+pub fn book_fill(v: &mut PerpVenue, i: usize, k: usize, filled: i128, price: i128) -> i128 {
     v.fill(i, k, filled, price);
     v.fill(BOOK, k, -filled, price);
     let left = v.equity(i).max(0);
@@ -159,7 +178,7 @@ fn book_order(v: &mut PerpVenue, i: usize) -> bool {
     v.ledger.liquidation_fees += fee;
     v.ledger.book_fills += 1;
     v.events.push(PerpEvent::BookFill { account: i, market: k, size: filled, price, fee });
-    true
+    fee
 }
 
 /// Fund, then ADL, then the backstop vault (or the book); records what nobody paid.

@@ -86,6 +86,20 @@ impl Market {
         }
     }
 
+    /// As [`Market::take`] for a limit order: the move is also capped so that the average fill
+    /// (half the move from the mark) is no worse than `limit`, and the price is held at the
+    /// limit (the walk's floating-point rounding never fills it worse). A limit the mark has
+    /// already passed fills nothing.
+    pub fn take_limit(&mut self, d: i128, limit: i128, max_move_ppm: u32) -> (i128, i128) {
+        let room = if d > 0 { limit - self.mark } else { self.mark - limit };
+        if d == 0 || room < 0 || self.mark <= 0 {
+            return (0, limit);
+        }
+        let cap = (2 * room * PPM / self.mark).min(max_move_ppm as i128) as u32;
+        let (filled, price) = self.take(d, cap);
+        (filled, if d > 0 { price.min(limit) } else { price.max(limit) })
+    }
+
     /// Fill price for a market order of `d` lots (buy > 0) against the book at `mark`, rounded
     /// against the taker, with the book dented by the order; `max_move_ppm` caps the move: the
     /// order is cut to what the book absorbs. Returns (lots filled, price).

@@ -25,6 +25,7 @@
 pub mod account;
 pub mod adl;
 pub mod funding;
+pub mod keeper;
 pub mod ledger;
 pub mod liquidation;
 pub mod market;
@@ -210,6 +211,9 @@ pub struct PerpVenue {
     pub holders: Vec<Vec<u32>>,
     /// Per market and side (long, short), the ADL queue ranked this step.
     pub adl_queues: Vec<[adl::AdlQueue; 2]>,
+    /// With a keeper ([`LiquidationConfig::keeper`]): the accounts the last step's pass left in
+    /// breach for it, in index order.
+    pub awaiting: Vec<u32>,
 }
 
 impl PerpVenue {
@@ -249,6 +253,7 @@ impl PerpVenue {
             check_every_account: false,
             holders: vec![Vec::new(); n],
             adl_queues: vec![Default::default(); n],
+            awaiting: Vec::new(),
         })
     }
 
@@ -372,6 +377,7 @@ impl PerpVenue {
             return Err(PerpError::Price { market, symbol, price: oracles[market] });
         }
         self.events.clear();
+        self.awaiting.clear();
         self.now += dt;
         for (k, (m, &o)) in self.markets.iter_mut().zip(oracles).enumerate() {
             let old = m.mark;

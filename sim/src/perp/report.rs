@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use liqscan_host::dispatch::{DispatchStats, Dispatcher};
+
 use super::ledger::ZeroSum;
 use super::scenario::PerpScenario;
 use super::{PerpVenue, QUANTA_PER_UNIT};
@@ -171,6 +173,8 @@ pub struct PerpReport {
     pub scan_breached: (u64, u64),
     /// Public figures beside simulated ones.
     pub calibration: Vec<CalibrationRow>,
+    /// The keeper's figures, when its reduce-only orders made the book liquidations.
+    pub keeper: Option<KeeperFigures>,
     /// Series.
     pub series: PerpSeries,
     /// Wall-clock figures.
@@ -180,6 +184,27 @@ pub struct PerpReport {
 
 fn usd(q: i128) -> f64 {
     q as f64 / QUANTA_PER_UNIT as f64
+}
+
+/// What the keeper did (`[perp.keeper]`).
+#[derive(Clone, Debug, Serialize)]
+pub struct KeeperFigures {
+    /// The dispatcher's counters.
+    pub dispatch: DispatchStats,
+    /// Breach-to-answer latency of answered orders, seconds: median, 99th percentile, most.
+    pub latency_secs: [f64; 3],
+}
+
+impl KeeperFigures {
+    /// The figures of a dispatcher.
+    pub fn of(d: &Dispatcher) -> Self {
+        let h = d.latency();
+        let s = |ns: u64| ns as f64 / 1e9;
+        KeeperFigures {
+            dispatch: d.stats().clone(),
+            latency_secs: [s(h.value_at_quantile(0.5)), s(h.value_at_quantile(0.99)), s(h.max())],
+        }
+    }
 }
 
 impl PerpReport {
@@ -249,6 +274,7 @@ impl PerpReport {
             zero_sum,
             scan_breached,
             calibration: Vec::new(),
+            keeper: None,
             series,
             timing,
         };
@@ -321,6 +347,14 @@ impl PerpReport {
             on(c.adl),
             c.fee_ppm
         );
+        if let Some(k) = &self.keeper {
+            let d = &k.dispatch;
+            let _ = writeln!(
+                o,
+                "keeper     reduce-only orders: {} sent, {} filled, {} refused, {} retries; breach to answer p50 {:.1} s, p99 {:.1} s",
+                d.orders, d.filled, d.rejected, d.retries, k.latency_secs[0], k.latency_secs[1]
+            );
+        }
         // Single markets first, then the copies of a family (SYM-1, SYM-2, ...).
         let copy =
             |m: &MarketFigures| m.market.rsplit_once('-').is_some_and(|(_, n)| n.parse::<u32>().is_ok());

@@ -8,9 +8,10 @@
 //!   end: ledger check, PerpReport
 //! ```
 //!
-//! The venue's own engine liquidates (as the derivative venues do: no outside keeper); the
-//! scan at each sample maps every account onto the risk formula ([`super::risk`]) and counts
-//! those the formula finds in breach beside those the venue's test finds.
+//! The venue's own engine liquidates (as the derivative venues do), or with `[perp.keeper]` the
+//! host's dispatcher does, by reduce-only orders ([`super::keeper`]); the scan at each sample
+//! maps every account onto the risk formula ([`super::risk`]) and counts those the formula
+//! finds in breach beside those the venue's test finds.
 
 use std::path::Path;
 use std::time::Instant;
@@ -18,7 +19,8 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::report::{Bearers, PerpReport, PerpSeries, Timing};
+use super::keeper::{Keeper, margin_bps};
+use super::report::{Bearers, KeeperFigures, PerpReport, PerpSeries, Timing};
 use super::scenario::{PerpScenario, usd};
 use super::tiers::PPM;
 use super::{MarketParams, PerpError, PerpEvent, PerpVenue, QUANTA_PER_UNIT, VAULT, risk};
@@ -39,6 +41,9 @@ pub enum PerpRunError {
     /// The venue refused its set-up or a step.
     #[error("venue: {0}")]
     Venue(#[from] PerpError),
+    /// The keeper cannot price a market (`[perp.keeper]`).
+    #[error("keeper: {0}")]
+    Keeper(#[from] super::keeper::PriceRange),
 }
 
 /// Quote quanta per lot for a price in quote units per whole unit.
@@ -94,7 +99,9 @@ pub fn build(s: &PerpScenario, base: &Path) -> Result<Built, PerpRunError> {
         })
         .collect();
     let p = &s.perp;
-    let mut v = PerpVenue::new(params, usd(p.fund_usd), usd(p.vault_usd), p.liquidation.config())?;
+    let mut config = p.liquidation.config();
+    config.keeper = p.keeper.is_some();
+    let mut v = PerpVenue::new(params, usd(p.fund_usd), usd(p.vault_usd), config)?;
     populate(s, &mut v, &markets.iter().map(|m| m.section.weight).collect::<Vec<_>>())?;
     let symbols = markets.iter().map(|m| m.symbol.clone()).collect();
     Ok(Built { venue: v, lots, paths: paths.into_iter().map(|p| p.prices).collect(), symbols })
@@ -190,6 +197,16 @@ pub fn run_perp(
     let mut conservation_error = None;
     let mut timing = Timing { setup_secs, ..Default::default() };
     let makers_end = 2 + n;
+    let mut keeper = s.perp.keeper.as_ref().map(|k| {
+        let latency_ns = (k.latency_secs * 1e9).round() as u64;
+        Keeper::new(
+            &v.config,
+            margin_bps(k.target_margin),
+            k.slippage_bps,
+            k.max_in_flight as usize,
+            latency_ns,
+        )
+    });
     sample(&v, &lots, 0.0, &mut series, &bearers);
     let loop_start = Instant::now();
     for step in 1..=steps {
@@ -198,6 +215,9 @@ pub fn run_perp(
         }
         let t0 = Instant::now();
         v.step(dt, &oracles)?;
+        if let Some(k) = &mut keeper {
+            k.after_step(&mut v)?;
+        }
         let step_wall = t0.elapsed().as_secs_f64();
         let (mut liq, mut adl) = (0u32, 0u32);
         for e in &v.events {
@@ -260,7 +280,7 @@ pub fn run_perp(
         conservation_error = Some(format!("at the end: {e}"));
     }
     let (scan_breached, venue_breached) = scan(&v);
-    Ok(PerpReport::build(
+    let mut report = PerpReport::build(
         s,
         &v,
         traders,
@@ -277,7 +297,9 @@ pub fn run_perp(
         z.ok(),
         (scan_breached, venue_breached),
         timing,
-    ))
+    );
+    report.keeper = keeper.map(|k| KeeperFigures::of(k.dispatcher()));
+    Ok(report)
 }
 
 /// The keeper's view: accounts the risk formula finds in breach, and those the venue's own
@@ -326,7 +348,7 @@ mod tests {
     use crate::market::PathSpec;
     use crate::market::path::{Follow, Gbm, Shock};
     use crate::perp::scenario::{
-        FundingSpec, LiquidationSection, MarketSection, PerpPopulation, PerpSection, TiersSpec,
+        FundingSpec, KeeperSection, LiquidationSection, MarketSection, PerpPopulation, PerpSection, TiersSpec,
     };
 
     fn market(price: PathSpec, depth: f64, tiers: &str, copies: u32) -> MarketSection {
@@ -393,6 +415,7 @@ mod tests {
             (0.0f64..1e6, 0.0f64..1e7),
             liq,
             prop_oneof![Just("binance_btc_2022"), Just("flat:20000"), Just("flat:100000")],
+            prop::option::of((0u32..3, 1.0f64..1.2, 10u32..300, 1u32..64)),
         )
             .prop_map(
                 |(
@@ -404,6 +427,7 @@ mod tests {
                     (fund, vault),
                     liquidation,
                     tiers,
+                    keeper,
                 )| {
                     let shock = Shock {
                         at_secs: at as f64,
@@ -461,6 +485,14 @@ mod tests {
                             vault_usd: vault,
                             sample_secs: 1.0,
                             calibration: Vec::new(),
+                            keeper: keeper.map(|(latency, target_margin, slippage_bps, max_in_flight)| {
+                                KeeperSection {
+                                    latency_secs: latency as f64,
+                                    target_margin,
+                                    slippage_bps,
+                                    max_in_flight,
+                                }
+                            }),
                         },
                     }
                 },
@@ -471,7 +503,8 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
         /// The wired venue (population with isolated accounts and makers, every mechanism
-        /// switch from the scenario, copies with their own falls) is zero-sum after every step,
+        /// switch from the scenario, copies with their own falls, the venue's own engine or
+        /// the keeper's reduce-only orders) is zero-sum after every step,
         /// and the report's bearers of bad debt match the venue's ledger.
         #[test]
         fn a_scenario_run_is_zero_sum_after_every_step(s in scenario()) {

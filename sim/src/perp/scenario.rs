@@ -69,6 +69,31 @@ pub struct PerpSection {
     /// Public figures the report prints beside the simulated ones.
     #[serde(default)]
     pub calibration: Vec<Calibration>,
+    /// Book liquidations by the keeper's reduce-only orders instead of the venue's own engine.
+    #[serde(default)]
+    pub keeper: Option<KeeperSection>,
+}
+
+/// The `[perp.keeper]` section: the host's dispatcher sizes reduce-only orders for accounts in
+/// breach and the venue executes them ([`super::keeper`]); the venue itself still resolves
+/// bankrupt accounts and those under the backstop line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeeperSection {
+    /// Seconds from an order's dispatch to its execution (it lands at the first step at or
+    /// after that time).
+    #[serde(default)]
+    pub latency_secs: f64,
+    /// Margin ratio (equity over maintenance) the orders aim to restore; 1 is exactly the
+    /// maintenance requirement.
+    #[serde(default = "target_margin")]
+    pub target_margin: f64,
+    /// Distance of each leg's limit price from the mark, basis points.
+    #[serde(default = "slippage_bps")]
+    pub slippage_bps: u32,
+    /// Orders pending at once.
+    #[serde(default = "max_in_flight")]
+    pub max_in_flight: u32,
 }
 
 /// One market (or, with `copies`, a family of alike markets).
@@ -238,6 +263,7 @@ impl LiquidationSection {
             insurance: self.insurance,
             adl: self.adl,
             fee_ppm: self.fee_ppm,
+            keeper: false,
         }
     }
 }
@@ -289,6 +315,15 @@ fn ema() -> u32 {
 }
 fn min_cover() -> f64 {
     1.25
+}
+fn target_margin() -> f64 {
+    1.05
+}
+fn slippage_bps() -> u32 {
+    100
+}
+fn max_in_flight() -> u32 {
+    256
 }
 
 /// Quote units to quanta (rounded; callers check the range first).
@@ -526,6 +561,12 @@ impl PerpScenario {
         num("perp.fund_usd", p.fund_usd, 0.0, limits::MAX_USD, false)?;
         num("perp.vault_usd", p.vault_usd, 0.0, limits::MAX_USD, false)?;
         num("perp.sample_secs", p.sample_secs, self.step_secs, limits::MAX_DURATION_SECS, false)?;
+        if let Some(k) = &p.keeper {
+            num("perp.keeper.latency_secs", k.latency_secs, 0.0, limits::MAX_DURATION_SECS, false)?;
+            num("perp.keeper.target_margin", k.target_margin, 1.0, 100.0, false)?;
+            int("perp.keeper.slippage_bps", k.slippage_bps as u64, 1, 9_999)?;
+            int("perp.keeper.max_in_flight", k.max_in_flight as u64, 1, 1_000_000)?;
+        }
         for (i, c) in p.calibration.iter().enumerate() {
             let f = format!("perp.calibration[{i}].metric");
             let known = METRICS.contains(&c.metric.as_str())

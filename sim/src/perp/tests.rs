@@ -404,6 +404,7 @@ fn scenario() -> impl Strategy<Value = Scenario> {
             insurance,
             adl,
             fee_ppm: fee,
+            keeper: false,
         });
     (1usize..4, 2usize..17)
         .prop_flat_map(move |(nm, na)| {
