@@ -5,7 +5,7 @@
 //!
 //! `--log-format text|json` (JSON: one object a line, for log pipelines) and `--log-level`
 //! (an `EnvFilter` directive such as `info` or `liqscan_host=debug,warn`; without it
-//! `RUST_LOG`, else `info`). Reports and progress a command prints for a person stay plain
+//! `RUST_LOG`, else [`DEFAULT_FILTER`]). Reports and progress a command prints for a person stay plain
 //! stderr lines.
 
 use anyhow::{Context, Result};
@@ -22,13 +22,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// The filter without `--log-level` or `RUST_LOG`: `info`, but the NATS client's own lines
+/// only from `warn` (it logs every reconnect attempt at `info`, many a second while a server is
+/// down; liqscan reports the unreachable address itself).
+pub const DEFAULT_FILTER: &str = "info,async_nats=warn";
+
 /// Installs the subscriber; keep the guard until exit (dropping it flushes queued lines).
 pub fn init(format: LogFormat, level: Option<&str>) -> Result<WorkerGuard> {
     let filter = match level {
         Some(l) => EnvFilter::try_new(l).with_context(|| format!("--log-level '{l}'"))?,
         None => match std::env::var("RUST_LOG") {
             Ok(v) if !v.is_empty() => EnvFilter::try_new(&v).with_context(|| format!("RUST_LOG '{v}'"))?,
-            _ => EnvFilter::new("info"),
+            _ => EnvFilter::new(DEFAULT_FILTER),
         },
     };
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
