@@ -1,7 +1,7 @@
 //! Several venues in one `liqscan run` (a config file with `[[venues]]` tables): each venue's
 //! keeper gives exactly the events a keeper of that venue alone gives on the same inputs; one
 //! SIGTERM stops them all; a duplicate name, a shared journal or a venue that cannot start is
-//! refused, naming the venue.
+//! refused, naming the venue; two venues on one NATS server read only their own streams.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -171,5 +171,65 @@ fn one_sigterm_stops_every_venue_and_each_reports() {
     for (name, _) in &tables {
         assert!(err.contains(&format!("[{name}] SIGTERM: stopped cleanly")), "venue {name}: {err}");
         assert!(err.contains(&format!("[{name}] backend ")), "venue {name} reports: {err}");
+    }
+}
+
+/// Two venues on one NATS server, each with its own input stream: one process reading both
+/// (`nats_venue` taken from each table's name) gives each venue the events a lone keeper of
+/// that venue gives, so neither reads the other's subjects.
+#[test]
+fn two_venues_on_nats_in_one_process_read_their_own_streams() {
+    let Some(server) = liqscan_nats::NatsServer::start_or_skip("two venues on nats") else { return };
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let venues = [("va", "300"), ("vb", "700")];
+    let publishers: Vec<_> = venues
+        .iter()
+        .map(|(name, accounts)| {
+            Command::new(env!("CARGO_BIN_EXE_liqscan"))
+                .args(["publish", "--nats", &url, "--nats-venue", name, "--demo-accounts", accounts])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for p in publishers {
+        let o = p.wait_with_output().unwrap();
+        assert!(o.status.success(), "publish: {}", stderr(&o));
+    }
+    let mut deploy = format!("nats = \"{url}\"\nnats_idle_ms = 1000\n");
+    for (name, accounts) in venues {
+        let out = d.join(format!("{name}.jsonl"));
+        deploy.push_str(&format!(
+            "[[venues]]\nname = \"{name}\"\ndemo_accounts = {accounts}\nout = \"{}\"\n",
+            out.display()
+        ));
+    }
+    let file = d.join("deploy.toml");
+    std::fs::write(&file, deploy).unwrap();
+    let o = run(&file);
+    assert!(o.status.success(), "two venues on nats: {}", stderr(&o));
+    for (name, accounts) in venues {
+        let out = d.join(format!("{name}-alone.jsonl"));
+        let o = Command::new(env!("CARGO_BIN_EXE_liqscan"))
+            .args(["run", "--nats", &url, "--nats-venue", name, "--nats-idle-ms", "1000"])
+            .args(["--demo-accounts", accounts, "--out", out.to_str().unwrap()])
+            .env_remove("LIQSCAN_CONFIG")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "venue {name} alone: {}", stderr(&o));
+        let (shared, alone) = (
+            std::fs::read_to_string(d.join(format!("{name}.jsonl"))).unwrap(),
+            std::fs::read_to_string(&out).unwrap(),
+        );
+        assert!(alone.lines().count() > 100, "venue {name}: the crash breaches accounts");
+        assert!(
+            shared == alone,
+            "venue {name}: {} events in one process, {} alone",
+            shared.lines().count(),
+            alone.lines().count()
+        );
     }
 }
