@@ -15,7 +15,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use liqscan_host::dispatch::{Executor, JsonlSink};
-use liqscan_host::keeper::{Keeper, KeeperConfig, KeeperReport, Workload, digest};
+use std::fmt::Write;
+
+use liqscan_host::keeper::{Keeper, KeeperConfig, KeeperHandle, KeeperReport, VenueConfig, Workload, digest};
 use liqscan_host::metrics::percentile_table;
 use liqscan_nats::{CandidatePublisher, CandidateTap, Venue};
 
@@ -34,11 +36,81 @@ pub struct Args {
 
 /// Runs `liqscan run`. SIGTERM or SIGINT stops it cleanly (crate::shutdown): intake ends,
 /// dispatch drains, the journal is flushed, the report printed, and the exit status is 0.
+/// A config file with `[[venues]]` tables runs one keeper per venue (keeper::deploy).
 pub fn run(a: Args) -> Result<()> {
     crate::shutdown::install().context("installing the SIGTERM/SIGINT handlers")?;
+    if let Some(path) = &a.config
+        && let Some(venues) = liqscan_host::keeper::deploy::venues_in(path, &a.keeper)?
+    {
+        return run_venues(venues);
+    }
     let cfg = a.keeper.merged(a.config.as_deref())?;
-    let backend = cfg.backend_name().to_string();
-    let hlog = cfg.hlog.clone();
+    let (keeper, candidates) = start(cfg.clone(), |s| eprintln!("{s}"))?;
+    finish(&cfg, keeper, candidates, "")
+}
+
+/// One keeper per venue, each started on its own thread (so each venue's `feed_core` pins
+/// only its own feed threads), all stopped by the one SIGTERM; each prints its own report,
+/// its lines prefixed with the venue's name. A venue that fails to start stops the others.
+fn run_venues(venues: Vec<VenueConfig>) -> Result<()> {
+    let names: Vec<String> = venues.iter().map(|v| v.name.clone()).collect();
+    eprintln!("{} venues: {}", names.len(), names.join(", "));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let threads: Vec<_> = venues
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let started = started_tx.clone();
+            std::thread::Builder::new().name(format!("venue-{}", v.name)).spawn(move || -> Result<()> {
+                let tag = format!("[{}] ", v.name);
+                let notes_tag = tag.clone();
+                let (keeper, candidates) = match start(v.config.clone(), move |s| eprintln!("{notes_tag}{s}"))
+                {
+                    Ok(k) => {
+                        let _ = started.send((i, None));
+                        k
+                    }
+                    Err(e) => {
+                        let _ = started.send((i, Some(format!("{e:#}"))));
+                        return Ok(());
+                    }
+                };
+                finish(&v.config, keeper, candidates, &tag)
+            })
+        })
+        .collect::<std::io::Result<_>>()
+        .context("spawning the venue threads")?;
+    drop(started_tx);
+    let mut failed = None;
+    for (i, e) in started_rx.iter() {
+        if let (Some(e), None) = (e, &failed) {
+            // The others drain and report as on SIGTERM; the process then fails.
+            crate::shutdown::flag().store(true, std::sync::atomic::Ordering::Relaxed);
+            failed = Some(anyhow::anyhow!("venue {}: {e}", names[i]));
+        }
+    }
+    let mut errors = vec![];
+    for (t, name) in threads.into_iter().zip(&names) {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(format!("venue {name}: {e:#}")),
+            Err(_) => errors.push(format!("venue {name}: its thread panicked")),
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("{}", errors.join("; "));
+    }
+    Ok(())
+}
+
+/// Starts the keeper of `cfg` with its NATS parts (executor, inputs, candidates publisher).
+fn start(
+    cfg: KeeperConfig,
+    notes: impl Fn(&str) + Send + Sync + 'static,
+) -> Result<(KeeperHandle, Option<CandidatePublisher>)> {
     let nats = nats_executor(cfg.executor.as_deref())?;
     let mut builder = Keeper::builder();
     if let Some(make) = nats {
@@ -67,24 +139,37 @@ pub fn run(a: Args) -> Result<()> {
     let keeper = builder
         .config(cfg)
         .card_host(crate::cmd::card::InProcess)
-        .notes(|s| eprintln!("{s}"))
+        .notes(notes)
         .stop_on(crate::shutdown::flag(), crate::shutdown::signal_name)
         .start()?;
+    Ok((keeper, candidates))
+}
+
+/// Waits for the keeper of `cfg` to end and prints its report in one piece (each line after
+/// `tag`, so that venues' reports do not interleave), then saves its histograms.
+fn finish(
+    cfg: &KeeperConfig,
+    keeper: KeeperHandle,
+    candidates: Option<CandidatePublisher>,
+    tag: &str,
+) -> Result<()> {
     let r = keeper.finish()?;
-    print_report(&backend, &r);
+    let mut out = report_text(cfg.backend_name(), &r);
     if let Some(p) = candidates {
         let s = p.finish();
-        eprintln!(
+        let _ = writeln!(
+            out,
             "candidates: {} published, {} dropped (queue full), {} failed",
             s.published, s.dropped, s.failed
         );
     }
-    if let Some(p) = &hlog {
-        r.report.hist.save_hlog(p).with_context(|| format!("writing {}", p.display()))?;
-    }
     // `--out` was written as the scans happened (journal/events.rs).
     if let Some(sig) = r.stopped_by {
-        eprintln!("{sig}: stopped cleanly");
+        let _ = writeln!(out, "{sig}: stopped cleanly");
+    }
+    eprint!("{}", out.lines().map(|l| format!("{tag}{l}\n")).collect::<String>());
+    if let Some(p) = &cfg.hlog {
+        r.report.hist.save_hlog(p).with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())
 }
@@ -119,11 +204,13 @@ fn candidates_publisher(spec: &str, slots: usize) -> Result<(CandidatePublisher,
         .with_context(|| format!("candidates '{spec}'"))
 }
 
-/// Prints a keeper's report on standard error.
-fn print_report(backend: &str, r: &KeeperReport) {
+/// A keeper's report, as lines of text.
+fn report_text(backend: &str, r: &KeeperReport) -> String {
+    let mut o = String::new();
     let rep = &r.report;
     let breaches = r.breaches();
-    eprintln!(
+    let _ = writeln!(
+        o,
         "backend {backend}{} -> {} at the end; {} messages ({} refused) in {:.2} s; {} breach events, {} recoveries; \
          {} fail-overs; digest {:016x}",
         r.card.map(|c| format!(" ({c} card)")).unwrap_or_default(),
@@ -137,13 +224,15 @@ fn print_report(backend: &str, r: &KeeperReport) {
         digest(&r.changes)
     );
     let ticks = rep.hist.engine.len();
-    eprintln!(
+    let _ = writeln!(
+        o,
         "{ticks} ticks in {:.2} s: {:.0} ticks/s (book load included)",
         r.seconds,
         ticks as f64 / r.seconds
     );
     if let Some(c) = &r.card_report {
-        eprintln!(
+        let _ = writeln!(
+            o,
             "card: {} commands, {} scans, {} events; {} core cycles simulated in {:.2} s ({:.0} cycles/s)",
             c.commands,
             c.scans,
@@ -154,14 +243,15 @@ fn print_report(backend: &str, r: &KeeperReport) {
         );
     }
     for f in &rep.failovers {
-        eprintln!("  fail-over: {f}");
+        let _ = writeln!(o, "  fail-over: {f}");
     }
     if let Some(e) = &rep.last_refusal {
-        eprintln!("  last refusal: {e}");
+        let _ = writeln!(o, "  last refusal: {e}");
     }
-    eprint!("{}", rep.hist.table());
+    let _ = write!(o, "{}", rep.hist.table());
     if let Some(d) = &r.dispatch {
-        eprint!(
+        let _ = write!(
+            o,
             "{}",
             percentile_table(&[("feed_to_order", &d.feed_to_order)])
                 .lines()
@@ -169,7 +259,8 @@ fn print_report(backend: &str, r: &KeeperReport) {
                 .map(|l| format!("{l}\n"))
                 .unwrap_or_default()
         );
-        eprintln!(
+        let _ = writeln!(
+            o,
             "dispatch ({}): {} scan batches, {} orders built, {} sends ({} later: retries or waits), {} unsizable, {} backed off",
             d.executor,
             d.batches,
@@ -180,4 +271,5 @@ fn print_report(backend: &str, r: &KeeperReport) {
             d.stats.backoff_skips
         );
     }
+    o
 }

@@ -206,7 +206,13 @@ impl KeeperConfig {
     pub fn merged(self, file: Option<&Path>) -> Result<KeeperConfig, KeeperError> {
         let Some(path) = file else { return Ok(self) };
         let base = Self::from_file(path)?;
-        let bad = |e: &dyn std::fmt::Display| KeeperError::Config(format!("config {}: {e}", path.display()));
+        self.over(base, &format!("config {}", path.display()))
+    }
+
+    /// `self` laid over `base` as [`KeeperConfig::merged`] does; `origin` names `base` in
+    /// errors.
+    pub fn over(self, base: KeeperConfig, origin: &str) -> Result<KeeperConfig, KeeperError> {
+        let bad = |e: &dyn std::fmt::Display| KeeperError::Config(format!("{origin}: {e}"));
         let mut merged = toml::Table::try_from(&base).map_err(|e| bad(&e))?;
         let over = toml::Table::try_from(&self).map_err(|e| bad(&e))?;
         overlay(&mut merged, over);
@@ -277,7 +283,7 @@ impl KeeperConfig {
 
 /// Lays `over` on `base`: tables merge key by key; an empty list (a repeatable flag not given)
 /// leaves the file's.
-fn overlay(base: &mut toml::Table, over: toml::Table) {
+pub(crate) fn overlay(base: &mut toml::Table, over: toml::Table) {
     for (k, v) in over {
         match (base.get_mut(&k), v) {
             (_, toml::Value::Array(a)) if a.is_empty() => {}

@@ -15,6 +15,7 @@
 //! ```
 //!
 //! - [`config`]: [`KeeperConfig`], the one configuration type (flags, environment, file).
+//! - [`deploy`]: a deployment file's `[[venues]]`, one [`KeeperConfig`] per venue.
 //! - [`workload`]: the book and replayed ticks (files, or the embedded demo).
 //! - [`engine`]: [`engine::build_backend`], the one place the scan backend is chosen and opened.
 //! - [`inputs`]: [`InputPort`] and [`InputSource`], a program's input stream (NATS).
@@ -26,6 +27,7 @@
 //! is given, so the listener and intake threads it spawns inherit it.
 
 pub mod config;
+pub mod deploy;
 pub mod engine;
 pub mod inputs;
 pub mod run;
@@ -34,6 +36,7 @@ pub mod workload;
 use std::sync::Arc;
 
 pub use config::{ExecutorSpec, FeedConfig, JournalPlan, KeeperConfig, PcieConfig};
+pub use deploy::VenueConfig;
 pub use engine::{CardHost, CardSummary, RunningCard};
 pub use inputs::{InputPort, InputSource, STREAM_SOURCE};
 pub use run::{Change, Keeper, KeeperBuilder, KeeperHandle, KeeperReport, Stopper, digest};
