@@ -237,16 +237,69 @@ fn gen_book_is_deterministic_and_its_book_scans() {
 }
 
 #[test]
-fn gen_book_arrow_accounts_load_as_the_csv_ones() {
+fn gen_book_columnar_accounts_load_and_scan_as_the_csv_ones() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().to_str().unwrap();
-    let o =
-        liqscan(&["gen-book", "--accounts", "3000", "--ticks", "10", "--seed", "3", "--dir", p, "--arrow"]);
+    let o = liqscan(&[
+        "gen-book",
+        "--accounts",
+        "3000",
+        "--ticks",
+        "40",
+        "--seed",
+        "3",
+        "--dir",
+        p,
+        "--arrow",
+        "--parquet",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let table = read_venue(&d.path().join("venue.toml")).unwrap();
     let read =
         |f: &str| liqscan_host::io::accounts::read_book(&d.path().join(f), &table, &mut |_, _| {}).unwrap();
-    let (csv, arrow) = (read("accounts.csv"), read("accounts.arrow"));
+    let csv = read("accounts.csv");
     assert_eq!(csv.len(), 3000);
-    assert_eq!(arrow, csv);
+    assert_eq!(read("accounts.arrow"), csv);
+    assert_eq!(read("accounts.parquet"), csv);
+    // The same scan from each file: the same events, byte for byte (every bitmap change).
+    let s = |k: &str| d.path().join(k).to_str().unwrap().to_string();
+    let scan = |accounts: &str| {
+        let out = s(&format!("{accounts}.events"));
+        let o = liqscan(&[
+            "scan",
+            "--venue",
+            &s("venue.toml"),
+            "--accounts",
+            &s(accounts),
+            "--ticks",
+            &s("ticks.csv"),
+            "--out",
+            &out,
+        ]);
+        assert!(o.status.success(), "{accounts}: {}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(out).unwrap()
+    };
+    let events = scan("accounts.csv");
+    assert!(!events.is_empty(), "the crash breaches someone");
+    assert_eq!(scan("accounts.arrow"), events);
+    assert_eq!(scan("accounts.parquet"), events);
+    // A Parquet file cut short is refused, naming it, and the scan writes nothing.
+    let whole = std::fs::read(s("accounts.parquet")).unwrap();
+    std::fs::write(s("cut.parquet"), &whole[..whole.len() / 2]).unwrap();
+    let out = s("cut.events");
+    let o = liqscan(&[
+        "scan",
+        "--venue",
+        &s("venue.toml"),
+        "--accounts",
+        &s("cut.parquet"),
+        "--ticks",
+        &s("ticks.csv"),
+        "--out",
+        &out,
+    ]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("cut.parquet: not a Parquet file"), "{e}");
+    assert!(!Path::new(&out).exists(), "a refused book wrote {out}");
 }

@@ -70,14 +70,38 @@ fn account(rng: &mut ChaCha8Rng, pair: bool, link: bool) -> Vec<Coeff> {
     t
 }
 
-fn book(n: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<Coeff>> {
-    (0..n)
-        .map(|_| {
-            let pair = rng.gen_bool(0.7);
-            let link = !pair && rng.gen_bool(0.01 / 0.3);
-            account(rng, pair, link)
-        })
-        .collect()
+/// The accounts' terms one after the other, as the compact book holds them (a `Vec` an
+/// account would cost the bench about 40 bytes an account more than a user's process holds).
+struct FlatBook {
+    terms: Vec<Coeff>,
+    /// Where account i's terms start; one more entry for the end.
+    starts: Vec<u32>,
+}
+
+impl FlatBook {
+    fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    fn get(&self, i: usize) -> &[Coeff] {
+        &self.terms[self.starts[i] as usize..self.starts[i + 1] as usize]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[Coeff]> + Clone {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+fn book(n: usize, rng: &mut ChaCha8Rng) -> FlatBook {
+    let mut b = FlatBook { terms: Vec::with_capacity(n * 27 / 10), starts: Vec::with_capacity(n + 1) };
+    b.starts.push(0);
+    for _ in 0..n {
+        let pair = rng.gen_bool(0.7);
+        let link = !pair && rng.gen_bool(0.01 / 0.3);
+        b.terms.extend(account(rng, pair, link));
+        b.starts.push(b.terms.len() as u32);
+    }
+    b
 }
 
 /// Peak resident memory of this process (VmHWM), in MB.
@@ -85,6 +109,15 @@ fn peak_mb() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Resident memory of this process now (VmRSS), in MB.
+fn rss_mb() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
@@ -107,10 +140,10 @@ fn line(what: &str, h: &Histogram<u64>) {
     );
 }
 
-fn loaded_engine(book: &[Vec<Coeff>], routing: Routing, windows: WindowPolicy) -> SoftwareEngine {
+fn loaded_engine(book: &FlatBook, routing: Routing, windows: WindowPolicy) -> SoftwareEngine {
     let mut e = SoftwareEngine::new(book.len(), ASSETS).with_routing(routing).with_window_policy(windows);
     e.batch_tick(&BASE.map(quote)).expect("price vector");
-    e.load(book.iter().enumerate().map(|(s, t)| (s as u32, &t[..]))).expect("valid book");
+    e.load(book.iter().enumerate().map(|(s, t)| (s as u32, t))).expect("valid book");
     e.loaded();
     e
 }
@@ -130,6 +163,32 @@ fn ticks(e: &mut SoftwareEngine, asset: u16, ticks: usize, rng: &mut ChaCha8Rng)
     // Back to the start, untimed, so the next routing starts from the same book.
     e.tick(asset, quote(BASE[asset as usize])).expect("tick");
     h
+}
+
+/// `n` removes and upserts of random slots with fresh terms of their kind, timed one by one.
+fn deltas(eng: &mut SoftwareEngine, book: &FlatBook, n: usize, seed: u64, what: &str) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut up_pair, mut rm_pair, mut up_multi, mut rm_multi) = (hist(), hist(), hist(), hist());
+    for _ in 0..n {
+        let s = rng.gen_range(0..book.len());
+        let pair = book.get(s).len() == 2;
+        let link = book.get(s).len() == 5;
+        let fresh = account(&mut rng, pair, link);
+        let t = Instant::now();
+        eng.remove(s as u32).expect("remove");
+        let rm = t.elapsed();
+        let t = Instant::now();
+        eng.upsert(s as u32, &fresh).expect("upsert");
+        let up = t.elapsed();
+        let (u, r) = if pair { (&mut up_pair, &mut rm_pair) } else { (&mut up_multi, &mut rm_multi) };
+        u.record(up.as_nanos() as u64).expect("in range");
+        r.record(rm.as_nanos() as u64).expect("in range");
+    }
+    println!("account deltas ({n} remove + upsert of random slots{what}):");
+    line("upsert, pair account", &up_pair);
+    line("remove, pair account", &rm_pair);
+    line("upsert, multi-asset account", &up_multi);
+    line("remove, multi-asset account", &rm_multi);
 }
 
 fn main() {
@@ -158,8 +217,9 @@ fn main() {
     let t = Instant::now();
     let mut eng = SoftwareEngine::new(n, ASSETS);
     eng.batch_tick(&BASE.map(quote)).expect("price vector");
-    eng.load(book.iter().enumerate().map(|(s, t)| (s as u32, &t[..]))).expect("valid book");
+    eng.load(book.iter().enumerate().map(|(s, t)| (s as u32, t))).expect("valid book");
     let load = t.elapsed();
+    let load_only_mb = peak_mb();
     let t = Instant::now();
     eng.loaded();
     let pack = t.elapsed();
@@ -167,13 +227,15 @@ fn main() {
     let stats = eng.stats();
     println!(
         "bulk load (load): {:.3} s, then loaded() {:.3} s; pair accounts {}, scan bytes {:.0} MB; \
-         VmHWM {load_mb:.0} MB (+{:.0} MB over the book: {:.0} B/account)",
+         VmHWM {load_only_mb:.0} MB after load(), {load_mb:.0} MB after loaded() (+{:.0} MB over the \
+         book: {:.0} B/account); resident now {:.0} MB",
         load.as_secs_f64(),
         pack.as_secs_f64(),
         stats.pair_accounts,
         stats.scan_bytes as f64 / 1e6,
         load_mb - book_mb,
-        (load_mb - book_mb) * 1048576.0 / n as f64
+        (load_mb - book_mb) * 1048576.0 / n as f64,
+        rss_mb()
     );
     // The load by upserts holds a second engine: compared at up to 2 M accounts only, so the
     // peak memory at 10 M is one engine's.
@@ -189,29 +251,15 @@ fn main() {
         println!("load by upserts, one by one: {:.3} s", t.elapsed().as_secs_f64());
     }
 
-    // Upsert and remove, pair and multi-asset accounts apart.
-    let (mut up_pair, mut rm_pair, mut up_multi, mut rm_multi) = (hist(), hist(), hist(), hist());
-    for _ in 0..n_deltas {
-        let s = rng.gen_range(0..n);
-        let pair = book[s].len() == 2;
-        let link = book[s].len() == 5;
-        let fresh = account(&mut rng, pair, link);
-        let t = Instant::now();
-        eng.remove(s as u32).expect("remove");
-        let rm = t.elapsed();
-        let t = Instant::now();
-        eng.upsert(s as u32, &fresh).expect("upsert");
-        let up = t.elapsed();
-        let (u, r) = if pair { (&mut up_pair, &mut rm_pair) } else { (&mut up_multi, &mut rm_multi) };
-        u.record(up.as_nanos() as u64).expect("in range");
-        r.record(rm.as_nanos() as u64).expect("in range");
-    }
-    println!("account deltas ({n_deltas} remove + upsert of random slots):");
-    line("upsert, pair account", &up_pair);
-    line("remove, pair account", &rm_pair);
-    line("upsert, multi-asset account", &up_multi);
-    line("remove, multi-asset account", &rm_multi);
+    // Upsert and remove, pair and multi-asset accounts apart; then the same deltas on an
+    // engine with every asset on lists (no edge B-trees), which shows what the edges cost.
+    let seed = rng.r#gen::<u64>();
+    deltas(&mut eng, &book, n_deltas, seed, "");
     drop(eng);
+    if std::env::var_os("LIQSCAN_BENCH_LISTS_DELTAS").is_some() {
+        let mut eng = loaded_engine(&book, Routing::Deltas, WindowPolicy::Lists);
+        deltas(&mut eng, &book, n_deltas, seed, ", lists only");
+    }
 
     // Full scan.
     let mut eng = loaded_engine(&book, Routing::FullScan, WindowPolicy::Measured);

@@ -3,7 +3,8 @@
 //!
 //!     LIQSCAN_BOOK_DIR=DIR cargo bench -p liqscan-host --bench readers
 //!
-//! Reads DIR/accounts.csv (and DIR/accounts.arrow when present) into the
+//! Reads DIR/accounts.csv (and DIR/accounts.arrow, DIR/accounts.parquet when present: `gen-book
+//! --arrow --parquet` writes them) into the
 //! compact book `LIQSCAN_READS` times each (default 5) and prints the best and median wall
 //! time and the book's bytes per account. Without the folder it says how to run and exits.
 
@@ -19,7 +20,7 @@ fn main() {
         return;
     };
     let table = read_venue(&dir.join("venue.toml")).expect("venue");
-    for name in ["accounts.csv", "accounts.arrow"] {
+    for name in ["accounts.csv", "accounts.arrow", "accounts.parquet"] {
         let path = dir.join(name);
         if !path.exists() {
             continue;

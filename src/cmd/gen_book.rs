@@ -34,6 +34,10 @@ pub struct Args {
     /// utf8, balance as decimal128(38, 6)), for `liqscan scan`'s columnar reader.
     #[arg(long)]
     pub arrow: bool,
+    /// Also write the accounts as a Parquet file, accounts.parquet (the same columns and
+    /// types, snappy-compressed, as pyarrow writes by default).
+    #[arg(long)]
+    pub parquet: bool,
 }
 
 /// The venue: Aave-like weights, one tier. Quanta as docs/RISK_MODEL.md suggests.
@@ -172,10 +176,12 @@ pub fn run(a: Args) -> Result<()> {
     let mut w = create("ticks.csv")?;
     write_ticks(&mut w, a.ticks, &mut rng).context("writing ticks.csv")?;
     w.flush().context("writing ticks.csv")?;
-    if a.arrow {
-        let (csv, arrow) = (a.dir.join("accounts.csv"), a.dir.join("accounts.arrow"));
-        write_arrow_accounts(&csv, &arrow).with_context(|| format!("writing {}", arrow.display()))?;
-        println!("{}: accounts.arrow (the accounts of accounts.csv)", a.dir.display());
+    for (wanted, name) in [(a.arrow, "accounts.arrow"), (a.parquet, "accounts.parquet")] {
+        if wanted {
+            let (csv, out) = (a.dir.join("accounts.csv"), a.dir.join(name));
+            write_columnar_accounts(&csv, &out).with_context(|| format!("writing {}", out.display()))?;
+            println!("{}: {name} (the accounts of accounts.csv)", a.dir.display());
+        }
     }
     println!(
         "{}: venue.toml, accounts.csv ({} accounts), ticks.csv ({} ticks)",
@@ -189,14 +195,52 @@ pub fn run(a: Args) -> Result<()> {
 /// Rows an Arrow record batch holds.
 const ARROW_BATCH_ROWS: usize = 1 << 16;
 
+/// A columnar file being written: Arrow IPC or Parquet, by the path's extension.
+enum ColumnarWriter {
+    Ipc(arrow_ipc::writer::FileWriter<BufWriter<File>>),
+    Parquet(parquet::arrow::ArrowWriter<BufWriter<File>>),
+}
+
+impl ColumnarWriter {
+    fn create(path: &std::path::Path, schema: &arrow_schema::SchemaRef) -> Result<Self> {
+        let f = BufWriter::with_capacity(1 << 20, File::create(path)?);
+        Ok(if path.extension().is_some_and(|e| e == "parquet") {
+            use parquet::basic::Compression;
+            use parquet::file::properties::WriterProperties;
+            let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+            ColumnarWriter::Parquet(parquet::arrow::ArrowWriter::try_new(f, schema.clone(), Some(props))?)
+        } else {
+            ColumnarWriter::Ipc(arrow_ipc::writer::FileWriter::try_new(f, schema)?)
+        })
+    }
+
+    fn write(&mut self, batch: &arrow_array::RecordBatch) -> Result<()> {
+        match self {
+            ColumnarWriter::Ipc(w) => w.write(batch)?,
+            ColumnarWriter::Parquet(w) => w.write(batch)?,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        match self {
+            ColumnarWriter::Ipc(mut w) => w.finish()?,
+            ColumnarWriter::Parquet(w) => {
+                w.close()?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes the rows of the generated `csv` (account, asset, balance; at most 6 decimals, as
-/// written above) to an Arrow IPC file in batches, the balances as exact decimal128(38, 6).
-fn write_arrow_accounts(csv: &std::path::Path, arrow: &std::path::Path) -> Result<()> {
+/// written above) to an Arrow IPC or Parquet file (by `out`'s extension) in batches, the
+/// balances as exact decimal128(38, 6).
+fn write_columnar_accounts(csv: &std::path::Path, out: &std::path::Path) -> Result<()> {
     use std::io::BufRead;
     use std::sync::Arc;
 
     use arrow_array::{Decimal128Array, RecordBatch, StringArray};
-    use arrow_ipc::writer::FileWriter;
     use arrow_schema::{DataType, Field, Schema};
     use liqscan_host::model::Decimal;
 
@@ -206,10 +250,10 @@ fn write_arrow_accounts(csv: &std::path::Path, arrow: &std::path::Path) -> Resul
         Field::new("asset", DataType::Utf8, false),
         Field::new("balance", DataType::Decimal128(38, SCALE), false),
     ]));
-    let mut w = FileWriter::try_new(BufWriter::with_capacity(1 << 20, File::create(arrow)?), &schema)?;
+    let mut w = ColumnarWriter::create(out, &schema)?;
     let (mut ids, mut assets, mut balances) = (Vec::new(), Vec::new(), Vec::new());
     let flush =
-        |w: &mut FileWriter<_>, ids: &mut Vec<String>, assets: &mut Vec<String>, b: &mut Vec<i128>| {
+        |w: &mut ColumnarWriter, ids: &mut Vec<String>, assets: &mut Vec<String>, b: &mut Vec<i128>| {
             let columns: Vec<arrow_array::ArrayRef> = vec![
                 Arc::new(StringArray::from(std::mem::take(ids))),
                 Arc::new(StringArray::from(std::mem::take(assets))),

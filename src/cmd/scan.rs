@@ -25,10 +25,10 @@ pub struct Args {
     /// Venue file: settings and assets (.toml or .json).
     #[arg(long)]
     pub venue: PathBuf,
-    /// Accounts (.toml, .json, .csv, or Arrow IPC .arrow/.feather).
+    /// Accounts (.toml, .json, .csv, Arrow IPC .arrow/.feather, or .parquet).
     #[arg(long)]
     pub accounts: PathBuf,
-    /// Price ticks (.csv, .jsonl or Arrow IPC .arrow/.feather); may be given several times.
+    /// Price ticks (.csv, .jsonl, Arrow IPC .arrow/.feather or .parquet); may be given several times.
     #[arg(long)]
     pub ticks: Vec<PathBuf>,
     /// OHLC bar files (JSON) as SYMBOL=PATH, e.g. ETH=../shared/data/eth-usd-10m/2020-03-12.json.

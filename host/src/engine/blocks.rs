@@ -27,6 +27,8 @@
 
 use liqscan_hdl::abi::{Coeff, MAX_COEFFS_PER_ACCOUNT};
 
+use super::terms::in_order;
+
 /// 1 when term `k` is the negative leg of an asset the account also holds as a positive
 /// term (its own column, [`Held`]), else 0.
 fn leg(terms: &[Coeff], k: usize) -> u8 {
@@ -200,21 +202,57 @@ impl<T: Copy> Arena<T> {
     /// Rewrites the arena in block order, each nonempty list with room for `spare` more
     /// entries (0 packs them: spare room between lists is read by the hardware prefetcher
     /// during the scan as if it were data).
+    ///
+    /// When the lists lie in block order (after a bulk load), the old vector's pages are given
+    /// back as the copy passes them, so the two are not held whole side by side (at 10 M
+    /// accounts, 200 MB less at the load's peak).
     fn compact(&mut self, spare: usize) {
         let live: usize = self.spans.iter().map(|k| k.len as usize + spare).sum();
         let mut data = Vec::with_capacity(live + live / 4);
         advise_huge(&data);
+        let mut old = std::mem::take(&mut self.data);
+        let ordered = in_order(self.spans.iter().map(|k| (k.start as usize, k.cap as usize)));
+        let mut given_back = 0;
         for k in &mut self.spans {
             let s = k.start as usize;
             let start = data.len();
-            data.extend_from_slice(&self.data[s..s + k.len as usize]);
+            data.extend_from_slice(&old[s..s + k.len as usize]);
             let cap = if k.len == 0 { 0 } else { k.len as usize + spare };
             data.resize(start + cap, self.empty);
             *k = Span { start: start as u32, len: k.len, cap: cap as u16 };
+            if ordered && s > given_back + GIVE_BACK_EVERY / size_of::<T>().max(1) {
+                give_back(&mut old, given_back..s);
+                given_back = s;
+            }
         }
         self.data = data;
         self.garbage = 0;
     }
+}
+
+/// Bytes of an old arena copied between two hand-backs of its pages.
+const GIVE_BACK_EVERY: usize = 8 << 20;
+
+/// Hands the whole pages of `v[range]` back to the kernel (their contents read as zeros
+/// after): for a vector about to be dropped whose front has been copied out.
+fn give_back<T: Copy>(v: &mut [T], range: std::ops::Range<usize>) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let bytes = &mut v[range];
+        let (start, end) = (bytes.as_mut_ptr() as usize, bytes.as_mut_ptr() as usize + size_of_val(bytes));
+        let (first, last) = (start.next_multiple_of(PAGE), end / PAGE * PAGE);
+        if last > first {
+            // SAFETY: [first, last) lies inside the borrowed slice; MADV_DONTNEED on private
+            // anonymous memory leaves it mapped (reading as zeros). The caller reads those
+            // elements no more, and dropping them reads nothing (T: Copy).
+            unsafe {
+                libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_DONTNEED);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (v, range);
 }
 
 /// Asks the kernel to back `v`'s allocation with transparent huge pages where it can (before

@@ -141,6 +141,16 @@ pub(crate) fn as_pair(terms: &[Coeff]) -> Option<Pair> {
     }
 }
 
+/// Pair accounts gathered by group for [`PairIndex::extend_bulk`].
+#[derive(Default)]
+pub(crate) struct PairBulk(HashMap<(u16, u16), Vec<Entry>>);
+
+impl PairBulk {
+    pub fn push(&mut self, slot: u32, (x, coll, y, debt): Pair) {
+        self.0.entry((x, y)).or_default().push(Entry { debt, coll, slot });
+    }
+}
+
 /// All pair groups of a book.
 pub(crate) struct PairIndex {
     groups: Vec<Group>,
@@ -194,15 +204,11 @@ impl PairIndex {
         self.group(x, y, prices).entries.insert(Entry { debt, coll, slot });
     }
 
-    /// Adds many pair accounts at once: each group's new entries are sorted and merged into a
-    /// B-tree built in one pass (O(n log n) for the sort, O(n) for the build), which is what a
-    /// bulk load wants instead of n searches down a growing tree.
-    pub fn extend(&mut self, pairs: impl IntoIterator<Item = (u32, Pair)>, prices: &[PriceEntry]) {
-        let mut fresh: HashMap<(u16, u16), Vec<Entry>> = HashMap::new();
-        for (slot, (x, coll, y, debt)) in pairs {
-            fresh.entry((x, y)).or_default().push(Entry { debt, coll, slot });
-        }
-        for ((x, y), mut v) in fresh {
+    /// Adds the pair accounts gathered in `bulk`: each group's new entries are sorted and
+    /// merged into a B-tree built in one pass (O(n log n) for the sort, O(n) for the build),
+    /// which is what a bulk load wants instead of n searches down a growing tree.
+    pub fn extend_bulk(&mut self, bulk: PairBulk, prices: &[PriceEntry]) {
+        for ((x, y), mut v) in bulk.0 {
             let g = self.group(x, y, prices);
             if g.entries.is_empty() {
                 v.sort_unstable();

@@ -38,7 +38,7 @@ use liqscan_hdl::abi::{Coeff, PriceEntry, TermError, check_terms, check_terms_so
 use super::bits::Bits;
 use super::blocks::{BlockStore, Layout};
 use super::kernel::{PriceTables, Words};
-use super::pairs::{Pair, PairIndex, as_pair};
+use super::pairs::{PairBulk, PairIndex, as_pair};
 use super::pool::Pool;
 use super::terms::SlotStore;
 use super::windows::{Exposure, TermWindows, WindowIndex, WindowPolicy, room};
@@ -100,7 +100,7 @@ const MOVED_SHARE: (u32, u32) = (7, 8);
 /// lists at once; the edges are built at the end, [`WindowIndex::rebuild_edges`]).
 #[derive(Default)]
 struct Deferred {
-    pairs: Vec<(u32, Pair)>,
+    pairs: PairBulk,
 }
 
 /// [`ScanEngine::loaded`] compacts after upserts and removes of at least this fraction
@@ -370,9 +370,23 @@ impl SoftwareEngine {
         I::IntoIter: Clone,
     {
         let accounts = accounts.into_iter();
+        // What the load adds to the flat stores, so that each is allocated once.
+        let (mut room, mut places) = (0, 0);
+        let mut exposures = vec![0usize; self.assets];
         for (slot, terms) in accounts.clone() {
             self.check_slot(slot)?;
             check_account(terms, self.assets).map_err(|source| EngineError::BadTerms { slot, source })?;
+            let cap = terms.len().next_power_of_two();
+            room += cap;
+            if as_pair(terms).is_none() && !terms.is_empty() {
+                places += cap;
+                terms.iter().filter(|t| t.coeff != 0).for_each(|t| exposures[t.asset as usize] += 1);
+            }
+        }
+        self.terms.reserve(room);
+        self.windows.reserve(places);
+        for (a, &n) in exposures.iter().enumerate() {
+            self.index.reserve(a as u16, n);
         }
         let mut pending = vec![false; self.terms.slots()];
         let mut order = Vec::new();
@@ -389,9 +403,12 @@ impl SoftwareEngine {
         for &slot in &order {
             self.index(slot as usize, Some(&mut d));
         }
-        self.pairs.extend(d.pairs, &self.prices);
-        self.index.index_long_lists();
         self.changes_since_compact += order.len();
+        // Freed before the pair groups and edges are built: at 10 M accounts the load's peak.
+        drop(pending);
+        drop(order);
+        self.pairs.extend_bulk(d.pairs, &self.prices);
+        self.index.index_long_lists();
         Ok(())
     }
 
@@ -458,7 +475,7 @@ impl SoftwareEngine {
         self.bits.set(slot, spot < 0, stressed < 0);
         if let Some(pair) = as_pair(terms) {
             match defer {
-                Some(d) => d.pairs.push((slot as u32, pair)),
+                Some(d) => d.pairs.push(slot as u32, pair),
                 None => self.pairs.insert(slot as u32, pair, &self.prices),
             }
             return;

@@ -161,11 +161,18 @@ impl Exposure {
 }
 
 /// Edges of one asset's windows: `[kind]` with kind `2 * stressed + negative`, the price
-/// the window is on (spot asset, spot liability, stressed asset, stressed liability).
+/// the window is on (spot asset, spot liability, stressed asset, stressed liability). A key
+/// is `edge << 32 | slot` (one integer compare a step down the tree, not a pair's two).
 #[derive(Default)]
 struct AssetEdges {
-    lower: [BTreeSet<(u32, u32)>; 4],
-    upper: [BTreeSet<(u32, u32)>; 4],
+    lower: [BTreeSet<u64>; 4],
+    upper: [BTreeSet<u64>; 4],
+}
+
+/// The B-tree key of an edge of `slot`'s window.
+#[inline]
+fn key(edge: u32, slot: u32) -> u64 {
+    (edge as u64) << 32 | slot as u64
 }
 
 impl AssetEdges {
@@ -176,8 +183,8 @@ impl AssetEdges {
     fn insert(&mut self, e: &Exposure) {
         for (k, edge) in Self::each(e.neg, e.w) {
             match edge {
-                Edge::Lower(lo) => self.lower[k].insert((lo, e.slot)),
-                Edge::Upper(hi) => self.upper[k].insert((hi, e.slot)),
+                Edge::Lower(lo) => self.lower[k].insert(key(lo, e.slot)),
+                Edge::Upper(hi) => self.upper[k].insert(key(hi, e.slot)),
                 Edge::None => true,
             };
         }
@@ -186,8 +193,8 @@ impl AssetEdges {
     fn remove(&mut self, e: &Exposure) {
         for (k, edge) in Self::each(e.neg, e.w) {
             let found = match edge {
-                Edge::Lower(lo) => self.lower[k].remove(&(lo, e.slot)),
-                Edge::Upper(hi) => self.upper[k].remove(&(hi, e.slot)),
+                Edge::Lower(lo) => self.lower[k].remove(&key(lo, e.slot)),
+                Edge::Upper(hi) => self.upper[k].remove(&key(hi, e.slot)),
                 Edge::None => true,
             };
             debug_assert!(found, "window of slot {} not indexed", e.slot);
@@ -196,18 +203,18 @@ impl AssetEdges {
 
     /// The edges of these exposures, each B-tree built from one sort.
     fn build(list: &[Exposure]) -> Self {
-        let mut lower: [Vec<(u32, u32)>; 4] = Default::default();
-        let mut upper: [Vec<(u32, u32)>; 4] = Default::default();
+        let mut lower: [Vec<u64>; 4] = Default::default();
+        let mut upper: [Vec<u64>; 4] = Default::default();
         for e in list {
             for (k, edge) in Self::each(e.neg, e.w) {
                 match edge {
-                    Edge::Lower(lo) => lower[k].push((lo, e.slot)),
-                    Edge::Upper(hi) => upper[k].push((hi, e.slot)),
+                    Edge::Lower(lo) => lower[k].push(key(lo, e.slot)),
+                    Edge::Upper(hi) => upper[k].push(key(hi, e.slot)),
                     Edge::None => {}
                 }
             }
         }
-        let set = |mut v: Vec<(u32, u32)>| {
+        let set = |mut v: Vec<u64>| {
             v.sort_unstable();
             v.into_iter().collect::<BTreeSet<_>>()
         };
@@ -217,11 +224,11 @@ impl AssetEdges {
     /// The edges `p` crossed, per kind: lower edges above it, upper edges below it.
     fn crossed(&self, p: [u32; 4]) -> impl Iterator<Item = u32> + '_ {
         (0..4).flat_map(move |k| {
-            // lo > p: every key at or above (p, MAX), which no key equals (slots < MAX).
-            let above = (Bound::Excluded((p[k], u32::MAX)), Bound::Unbounded);
+            // lo > p: every key above (p, MAX), which no key equals (slots < MAX).
+            let above = (Bound::Excluded(key(p[k], u32::MAX)), Bound::Unbounded);
             // hi < p: every key below (p, 0).
-            let below = (Bound::Unbounded, Bound::Excluded((p[k], 0)));
-            self.lower[k].range(above).chain(self.upper[k].range(below)).map(|&(_, s)| s)
+            let below = (Bound::Unbounded, Bound::Excluded(key(p[k], 0)));
+            self.lower[k].range(above).chain(self.upper[k].range(below)).map(|&x| x as u32)
         })
     }
 }
@@ -305,6 +312,18 @@ impl WindowIndex {
     /// Whether `asset`'s windows are indexed by edge (benchmarks, tests).
     pub fn edge_indexed(&self, asset: u16) -> bool {
         self.assets[asset as usize].edges.is_some()
+    }
+
+    /// Makes room for `extra` more windows in `asset`'s list at once (a bulk load), on huge
+    /// pages where granted.
+    pub fn reserve(&mut self, asset: u16, extra: usize) {
+        let list = &mut self.assets[asset as usize].list;
+        if list.capacity() - list.len() < extra {
+            let mut new = Vec::with_capacity(list.len() + extra);
+            super::advise_huge(&new);
+            new.extend_from_slice(list);
+            *list = new;
+        }
     }
 
     /// Adds a term's windows; returns its place in the asset's list. O(1) amortised, plus

@@ -178,10 +178,12 @@ fn parse_csv(
 }
 
 /// Reads an account file (.toml, .json or .csv) and compiles every account against the venue
-/// (Arrow IPC files load into the compact book only: [`read_book`]).
+/// (Arrow IPC and Parquet files load into the compact book only: [`read_book`]).
 pub fn read_accounts(path: &Path, table: &AssetTable) -> Result<Vec<LoadedAccount>, InputError> {
     match Format::of(path)? {
-        Format::Arrow => Err(InputError::file(path, "Arrow IPC accounts load with read_book (liqscan scan)")),
+        Format::Arrow | Format::Parquet => {
+            Err(InputError::file(path, "Arrow IPC and Parquet accounts load with read_book (liqscan scan)"))
+        }
         Format::Csv => {
             let specs = parse_csv(path, open(path)?, table)?;
             compile_specs(path, specs, table)
@@ -218,7 +220,7 @@ pub fn read_book(
             )?;
             Ok(b.finish())
         }
-        Format::Arrow => super::columnar::read_book(path, table, progress),
+        Format::Arrow | Format::Parquet => super::columnar::read_book(path, table, progress),
         f => {
             let loaded = parse_accounts(path, &read_text(path)?, f, table)?;
             progress(total, total);
@@ -293,6 +295,12 @@ pub fn estimate_book(path: &Path) -> Result<BookEstimate, InputError> {
                 let id_len = ids.iter().map(|i| i.len()).sum::<usize>() as f64 / ids.len() as f64;
                 (rows, accounts, (accounts as f64 * id_len) as u64)
             }
+        }
+        // Parquet: the rows its footer counts, one account per row (an over-estimate), and
+        // the decoded size of the account column for the ids.
+        Format::Parquet => {
+            let (rows, id_bytes) = super::columnar::parquet_size(path, "account")?;
+            (rows, rows, id_bytes)
         }
         // Other formats: one row per 16 bytes of file, the densest a row can be, and one
         // account per row (an over-estimate).

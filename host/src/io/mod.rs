@@ -1,8 +1,9 @@
 //! Inputs users already have, and the breach output.
 //!
 //! - [`venue`]: assets and venue settings from TOML or JSON.
-//! - [`accounts`]: accounts from TOML, JSON, CSV or Arrow IPC ([`columnar`]).
-//! - [`ticks`]: price ticks from CSV, JSONL or Arrow IPC, and the 10-minute OHLC bar files.
+//! - [`accounts`]: accounts from TOML, JSON, CSV, Arrow IPC or Parquet ([`columnar`]).
+//! - [`ticks`]: price ticks from CSV, JSONL, Arrow IPC or Parquet, and the 10-minute OHLC bar
+//!   files.
 //! - [`breaches`]: breach events as JSONL.
 //! - [`limits`]: bounds on what a file or flag may ask for, and the memory check.
 //! - [`options`]: command options that carry numbers (`--pace`), range-checked.
@@ -77,6 +78,8 @@ pub enum Format {
     Csv,
     /// `.arrow` / `.feather` / `.ipc`: Apache Arrow IPC file
     Arrow,
+    /// `.parquet` / `.pq`: Apache Parquet file
+    Parquet,
 }
 
 impl Format {
@@ -88,9 +91,11 @@ impl Format {
             Some("jsonl") | Some("ndjson") => Ok(Format::Jsonl),
             Some("csv") => Ok(Format::Csv),
             Some("arrow") | Some("feather") | Some("ipc") => Ok(Format::Arrow),
+            Some("parquet") | Some("pq") => Ok(Format::Parquet),
             _ => Err(InputError::file(
                 path,
-                "unknown file type: expected .toml, .json, .jsonl, .csv or .arrow/.feather (Arrow IPC)",
+                "unknown file type: expected .toml, .json, .jsonl, .csv, .arrow/.feather (Arrow IPC) \
+                 or .parquet",
             )),
         }
     }

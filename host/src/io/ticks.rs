@@ -147,10 +147,11 @@ fn parse_ticks_from(
     Ok(out)
 }
 
-/// Reads a tick file (.csv or .jsonl, streamed; or Arrow IPC, see [`columnar`](super::columnar)).
+/// Reads a tick file (.csv or .jsonl, streamed; or Arrow IPC or Parquet, see
+/// [`columnar`](super::columnar)).
 pub fn read_ticks(path: &Path, table: &AssetTable) -> Result<Vec<Tick>, InputError> {
     match Format::of(path)? {
-        Format::Arrow => super::columnar::read_ticks(path, table),
+        Format::Arrow | Format::Parquet => super::columnar::read_ticks(path, table),
         format => parse_ticks_from(path, super::accounts::open(path)?, format, table),
     }
 }
