@@ -54,6 +54,20 @@ fn number_after(s: &str, key: &str) -> Option<u64> {
     s[i..].trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
+/// Keeper A (in `d/a`) ended with the events file and journaled book of the reference keeper
+/// (in `d/r`) that read the finished stream once; the crash breaches accounts.
+fn same_events_and_book(d: &Path) {
+    let (ea, er) = (text(&d.join("a/events.jsonl")), text(&d.join("r/events.jsonl")));
+    assert!(er.lines().count() > 100, "the crash breaches accounts");
+    assert!(ea == er, "events differ: {} lines against {}", ea.lines().count(), er.lines().count());
+    let w = Workload::demo(2000).unwrap();
+    let state = |j: &str| {
+        let (b, _) = BookJournal::open(&d.join(j), w.ids.len(), w.assets, JournalConfig::default()).unwrap();
+        b.state().clone()
+    };
+    assert!(state("a") == state("r"), "the two journals hold different books");
+}
+
 #[test]
 fn a_keeper_killed_mid_stream_resumes_after_its_last_applied_sequence() {
     let Some(server) = NatsServer::start_or_skip("keeper killed mid-stream") else { return };
@@ -109,15 +123,7 @@ fn a_keeper_killed_mid_stream_resumes_after_its_last_applied_sequence() {
         "{report}"
     );
 
-    let (ea, er) = (text(&d.join("a/events.jsonl")), text(&d.join("r/events.jsonl")));
-    assert!(er.lines().count() > 100, "the crash breaches accounts");
-    assert!(ea == er, "events differ: {} lines against {}", ea.lines().count(), er.lines().count());
-    let w = Workload::demo(2000).unwrap();
-    let state = |j: &str| {
-        let (b, _) = BookJournal::open(&d.join(j), w.ids.len(), w.assets, JournalConfig::default()).unwrap();
-        b.state().clone()
-    };
-    assert!(state("a") == state("r"), "the two journals hold different books");
+    same_events_and_book(d);
     println!("keeper A killed at {kill_at:?}; its restart read from stream sequence {from} of {total}");
 }
 
@@ -167,15 +173,7 @@ fn a_keeper_reads_on_across_a_server_restart() {
         )),
         "{report}\n{a_err}"
     );
-    let (ea, er) = (text(&d.join("a/events.jsonl")), text(&d.join("r/events.jsonl")));
-    assert!(er.lines().count() > 100, "the crash breaches accounts");
-    assert!(ea == er, "events differ: {} lines against {}", ea.lines().count(), er.lines().count());
-    let w = Workload::demo(2000).unwrap();
-    let state = |j: &str| {
-        let (b, _) = BookJournal::open(&d.join(j), w.ids.len(), w.assets, JournalConfig::default()).unwrap();
-        b.state().clone()
-    };
-    assert!(state("a") == state("r"), "the two journals hold different books");
+    same_events_and_book(d);
     println!("server restarted at {restart_at:?}");
 }
 
