@@ -54,6 +54,25 @@ fn number_after(s: &str, key: &str) -> Option<u64> {
     s[i..].trim_start().split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
+/// The drill's random choices: `LIQSCAN_SEED` (scripts/soak-nats.sh), else 18.
+fn seeded_rng() -> rand_chacha::ChaCha8Rng {
+    rand_chacha::ChaCha8Rng::seed_from_u64(
+        std::env::var("LIQSCAN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(18),
+    )
+}
+
+/// `liqscan publish` pacing the demo crash (2000 accounts, about 3 s) onto venue `demo`;
+/// its stderr in `d/publish.err`.
+fn publish_demo_crash(url: &str, d: &Path) -> std::process::Child {
+    liqscan()
+        .args(["publish", "--nats", url, "--nats-venue", "demo", "--demo-accounts", "2000"])
+        .args(["--pace", "fixed:5000"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("publish.err")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
 /// Keeper A (in `d/a`) ended with the events file and journaled book of the reference keeper
 /// (in `d/r`) that read the finished stream once; the crash breaches accounts.
 fn same_events_and_book(d: &Path) {
@@ -74,17 +93,9 @@ fn a_keeper_killed_mid_stream_resumes_after_its_last_applied_sequence() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let url = server.url();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
-        std::env::var("LIQSCAN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(18),
-    );
+    let mut rng = seeded_rng();
     // The publisher paces the demo crash (about 3 s); keeper A reads as it comes.
-    let mut publish = liqscan()
-        .args(["publish", "--nats", &url, "--nats-venue", "demo", "--demo-accounts", "2000"])
-        .args(["--pace", "fixed:5000"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join("publish.err")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut publish = publish_demo_crash(&url, d);
     let mut a = keeper(&url, &d.join("a"), &d.join("a1.err"));
     let kill_at = Duration::from_millis(rng.gen_range(300..2200));
     let t = Instant::now();
@@ -137,16 +148,8 @@ fn a_keeper_reads_on_across_a_server_restart() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let url = server.url();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
-        std::env::var("LIQSCAN_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(18),
-    );
-    let mut publish = liqscan()
-        .args(["publish", "--nats", &url, "--nats-venue", "demo", "--demo-accounts", "2000"])
-        .args(["--pace", "fixed:5000"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join("publish.err")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut rng = seeded_rng();
+    let mut publish = publish_demo_crash(&url, d);
     // Idle long enough not to stop while the server is away.
     let mut a = keeper_idle(&url, &d.join("a"), &d.join("a.err"), 4000);
     let restart_at = Duration::from_millis(rng.gen_range(500..2200));
