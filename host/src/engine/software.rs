@@ -17,21 +17,23 @@
 //! recomputed: the room between the health and zero is shared by the account's terms, so
 //! while every one of its prices stays inside its window the account's signs cannot change
 //! ([`Window::of`](super::windows::Window::of) has the argument). The windows are indexed by
-//! their edges ([`WindowIndex`]), so a tick finds the accounts whose window the new price left
-//! in O(log n) per price plus those accounts, and recomputes only them (exactly, from the
+//! their edges in price buckets ([`WindowIndex`]), so a tick finds the accounts whose window
+//! the new price left by reading the price's bucket and those past it, and recomputes only them (exactly, from the
 //! terms), which get new windows. A batch tick only scans every block; the next single-asset
 //! tick first renews the windows the batch moves left, the same way (or, after a large move,
-//! rebuilds them all from one sort), so a batch tick costs the scan alone.
+//! rebuilds them all in one pass), so a batch tick costs the scan alone.
 //!
 //! Every structure an upsert or remove touches costs O(log n) or O(1) per term: the pair
-//! groups and the window edges are B-trees, the blocks are per-64-slot lists. A bulk load
-//! ([`SoftwareEngine::load`]) builds the B-trees from one sort each.
+//! groups are B-trees, the window edges buckets, the blocks per-64-slot lists. A bulk load
+//! ([`SoftwareEngine::load`]) builds the pair B-trees from one sort each, the buckets in one
+//! pass.
 //!
 //! Allocation: `tick` never allocates in the steady state (its scratch list only grows).
 //! `upsert` rewrites each slot's terms and windows in place in two flat stores
-//! ([`SlotStore`]) when they fit the slot's room; the B-trees allocate and free nodes as they split and
-//! merge (std's `BTreeSet`, about one node of 11 keys per 6-11 inserts), and a block's list
-//! may move to the end of its arena (amortised doubling).
+//! ([`SlotStore`]) when they fit the slot's room; the pair B-trees allocate and free nodes as
+//! they split and merge (std's `BTreeSet`, about one node of 11 keys per 6-11 inserts), an edge
+//! bucket grows by doubling and keeps its room, and a block's list may move to the end of its
+//! arena (amortised doubling).
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, TermError, check_terms, check_terms_software};
 
@@ -75,9 +77,9 @@ pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
 
 /// A tick that leaves more than `slots / DEFER_PER_SLOTS` windows (at least [`DEFER_MIN`]),
 /// plus that many for each full scan already paid while deferring, is served by a full scan and
-/// its window renewals are deferred: a recompute costs 1-3 us (the
-/// edge index's B-tree updates), so about a thousand of them cost what a full scan of a
-/// 1,000,000-account book does (0.5-1.5 ms). In a crash most ticks leave thousands: renewing
+/// its window renewals are deferred: a recompute cost 1-3 us with the edge B-trees and about
+/// 1 us with the buckets (lab: "Edge buckets"), so about a thousand of them cost what a full
+/// scan of a 1,000,000-account book does (0.5-2 ms). In a crash most ticks leave thousands: renewing
 /// them tick by tick measured 25 ms p50 (227 ms p99) a tick on the generated 1 M lending book.
 /// Only windows in edge-indexed assets count: renewing a list-scanned asset's window is a
 /// recompute and a write in place, and counting them would cost a scan of the list.
@@ -86,7 +88,7 @@ const DEFER_PER_SLOTS: usize = 1024;
 const DEFER_MIN: usize = 64;
 
 /// A move that leaves the windows of more than 1/`REBUILD_AFTER` of the delta accounts
-/// rebuilds them all from one sort instead of updating the B-trees account by account.
+/// rebuilds them all in one pass instead of updating the buckets account by account.
 const REBUILD_AFTER: usize = 8;
 
 /// The share (numerator, denominator) of an account's room that a recompute gives the terms
@@ -441,7 +443,7 @@ impl SoftwareEngine {
     }
 
     /// Takes the account in `slot` out of every index (its terms stay in `self.terms`).
-    /// O(terms x log n).
+    /// O(terms).
     fn unindex(&mut self, slot: usize) {
         let terms = self.terms.get(slot);
         self.blocks.remove_account(slot, terms);
@@ -501,7 +503,7 @@ impl SoftwareEngine {
     }
 
     /// Recomputes the delta account in `slot` exactly at the current prices, sets its bits and
-    /// gives its terms new windows around the current prices. O(terms x log n).
+    /// gives its terms new windows around the current prices. O(terms).
     ///
     /// When the other terms' windows leave at least a quarter of the room, they are kept and
     /// the moved terms get what is left (below). Otherwise every window is renewed: the terms
@@ -520,7 +522,7 @@ impl SoftwareEngine {
             // Keep the other terms' windows (their prices have not moved, so they still hold)
             // and give the moved terms what they leave of the room: every term's price inside
             // its window moves the health towards zero by at most its reach, and the reaches
-            // add up to at most the room. Two B-tree updates instead of a new window per term,
+            // add up to at most the room. Two edge updates instead of a new window per term,
             // when at least a quarter of the room is left for the moved asset.
             let (mut r, mut rs) = (room(h), room(hs));
             for (t, &pos) in terms.iter().zip(self.windows.get(slot)) {
@@ -559,9 +561,9 @@ impl SoftwareEngine {
 
     /// Restores the windows' invariant after the prices of `assets` moved: recomputes every
     /// delta account with a window the new prices left, found through the edge index
-    /// (O(log n) per asset and price, plus the accounts found). When they are more than
-    /// 1/[`REBUILD_AFTER`] of the delta accounts (a large move), rebuilds every window at
-    /// once instead (one pass and one sort, cheaper than that many B-tree updates).
+    /// (the price's bucket per asset and price, plus the accounts found). When they are more
+    /// than 1/[`REBUILD_AFTER`] of the delta accounts (a large move), rebuilds every window at
+    /// once instead (one pass, cheaper than that many bucket updates).
     /// Returns how many windows the prices left (a slot may count more than once).
     fn refresh(&mut self, assets: impl IntoIterator<Item = u16>, moved: u16) -> usize {
         let mut left = std::mem::take(&mut self.left);
@@ -587,7 +589,7 @@ impl SoftwareEngine {
 
     /// How many windows the current prices leave in the assets whose renewal is deferred,
     /// counting at most `n + 1` (an upper bound: an account may count once per edge).
-    /// O(log n + n).
+    /// O(the prices' buckets + n).
     fn deferred_left(&self, n: usize) -> usize {
         let mut total = 0;
         for &a in &self.moved {
@@ -618,8 +620,7 @@ impl SoftwareEngine {
         self.moved.clear();
     }
 
-    /// Recomputes every delta account and rebuilds the edges from one sort each. O(n log n);
-    /// allocates.
+    /// Recomputes every delta account and rebuilds the edges in one pass. O(n); allocates.
     fn rebuild_windows(&mut self) {
         for slot in 0..self.terms.slots() {
             let terms = self.terms.get(slot);

@@ -6,22 +6,23 @@
 //! argument). Every window is one-sided: `[lo, MAX]` (the account loses health when the
 //! price falls) or `[0, hi]` (when it rises). So for each asset and each of its four prices
 //! (spot and stressed, asset and liability side) the index keeps the lower edges and the upper
-//! edges in two B-trees, and a tick asks each for the edges the new price crossed:
+//! edges, each in price buckets (log-linear: 1,024 a power of two, so 0.05-0.1 % of the price
+//! wide), and a tick asks each for the edges the new price crossed:
 //!
 //! ```text
-//!   asset a, spot asset price:  lower edges (lo, slot)  [ 80 .. 95 96 97 | 99 ... ]
-//!                                                      new price 98 ^   these left: recompute
-//!                               upper edges (hi, slot)  [ ... 101 | 102 110 ... ]
+//!   asset a, spot asset price:  lower edges by bucket  [ 80..87 | 88..95 | 96..103 ]
+//!                                                            new price 98 ^  (97 99 96)
+//!                               the price's bucket entry by entry (99 left), the buckets
+//!                               above it whole: these left, recompute them
 //! ```
 //!
-//! A tick therefore costs O(log n) per B-tree plus the accounts whose window the price left,
-//! not a read of every exposure: on the issue-12 lending book, a tick of the asset every
-//! account holds touches a few accounts out of 300,000. Insert and remove are O(log n).
-//! The invariant every caller keeps: after each engine call, every indexed window holds the
-//! current price of its kind.
-
-use std::collections::BTreeSet;
-use std::ops::Bound;
+//! A bucket's entries are unsorted and each list entry keeps its place in its buckets, so an
+//! insert, a remove and a renewal are O(1) (a push or a swap-remove: a few cache misses, where
+//! a B-tree's were a dozen). A tick costs the occupied buckets past its price (found through
+//! two levels of occupancy bits: a few word reads), the entries sharing the price's bucket
+//! (**not** bounded by O(log n): the windows that end within 0.1 % of the price) and the accounts whose window the price left; not a read of
+//! every exposure. The invariant every caller keeps: after each engine call, every indexed
+//! window holds the current price of its kind.
 
 use liqscan_hdl::abi::PriceEntry;
 
@@ -160,80 +161,253 @@ impl Exposure {
     }
 }
 
-/// Edges of one asset's windows: `[kind]` with kind `2 * stressed + negative`, the price
-/// the window is on (spot asset, spot liability, stressed asset, stressed liability). A key
-/// is `edge << 32 | slot` (one integer compare a step down the tree, not a pair's two).
-#[derive(Default)]
-struct AssetEdges {
-    lower: [BTreeSet<u64>; 4],
-    upper: [BTreeSet<u64>; 4],
-}
+/// Buckets of prices, log-linear: one per price below 2^`MANTISSA`, then 2^`MANTISSA` per
+/// power of two, so a bucket spans 1/1024 to 1/2048 of its prices (0.05-0.1 %).
+const MANTISSA: u32 = 10;
+const BUCKETS: usize = ((32 - MANTISSA + 1) << MANTISSA) as usize;
 
-/// The B-tree key of an edge of `slot`'s window.
+/// The bucket of price `p`; monotonic in `p`.
 #[inline]
-fn key(edge: u32, slot: u32) -> u64 {
-    (edge as u64) << 32 | slot as u64
+fn bucket(p: u32) -> usize {
+    if p < 1 << MANTISSA {
+        return p as usize;
+    }
+    let e = 31 - p.leading_zeros();
+    (((e - MANTISSA + 1) << MANTISSA) | ((p >> (e - MANTISSA)) & ((1 << MANTISSA) - 1))) as usize
 }
 
-impl AssetEdges {
-    fn each(neg: bool, w: TermWindows) -> [(usize, Edge); 2] {
-        [(neg as usize, w.spot.edge()), (2 + neg as usize, w.stressed.edge())]
+/// Which buckets hold entries: a bit per bucket and a bit per word of those, so a tick finds
+/// the occupied buckets past its price in a few word reads.
+struct Occupied {
+    words: Vec<u64>,
+    top: Vec<u64>,
+}
+
+impl Occupied {
+    fn new() -> Self {
+        let words = BUCKETS.div_ceil(64);
+        Occupied { words: vec![0; words], top: vec![0; words.div_ceil(64)] }
     }
 
-    fn insert(&mut self, e: &Exposure) {
-        for (k, edge) in Self::each(e.neg, e.w) {
-            match edge {
-                Edge::Lower(lo) => self.lower[k].insert(key(lo, e.slot)),
-                Edge::Upper(hi) => self.upper[k].insert(key(hi, e.slot)),
-                Edge::None => true,
-            };
+    fn set(&mut self, i: usize) {
+        self.words[i / 64] |= 1 << (i % 64);
+        self.top[i / 4096] |= 1 << (i / 64 % 64);
+    }
+
+    fn clear(&mut self, i: usize) {
+        let w = &mut self.words[i / 64];
+        *w &= !(1 << (i % 64));
+        if *w == 0 {
+            self.top[i / 4096] &= !(1 << (i / 64 % 64));
         }
     }
 
-    fn remove(&mut self, e: &Exposure) {
-        for (k, edge) in Self::each(e.neg, e.w) {
-            let found = match edge {
-                Edge::Lower(lo) => self.lower[k].remove(&key(lo, e.slot)),
-                Edge::Upper(hi) => self.upper[k].remove(&key(hi, e.slot)),
-                Edge::None => true,
-            };
-            debug_assert!(found, "window of slot {} not indexed", e.slot);
-        }
-    }
-
-    /// The edges of these exposures, each B-tree built from one sort.
-    fn build(list: &[Exposure]) -> Self {
-        let mut lower: [Vec<u64>; 4] = Default::default();
-        let mut upper: [Vec<u64>; 4] = Default::default();
-        for e in list {
-            for (k, edge) in Self::each(e.neg, e.w) {
-                match edge {
-                    Edge::Lower(lo) => lower[k].push(key(lo, e.slot)),
-                    Edge::Upper(hi) => upper[k].push(key(hi, e.slot)),
-                    Edge::None => {}
-                }
+    /// The occupied buckets in `lo..=hi`, in order.
+    fn range(&self, lo: usize, hi: usize) -> impl Iterator<Item = usize> + '_ {
+        let (w0, w1) = (lo / 64, hi / 64);
+        // Occupied words in w0..=w1, by the top bits.
+        let words = (w0 / 64..=w1 / 64).flat_map(move |t| {
+            let mut bits = self.top[t];
+            if t == w0 / 64 {
+                bits &= !0 << (w0 % 64);
             }
-        }
-        let set = |mut v: Vec<u64>| {
-            v.sort_unstable();
-            v.into_iter().collect::<BTreeSet<_>>()
-        };
-        AssetEdges { lower: lower.map(set), upper: upper.map(set) }
-    }
-
-    /// The edges `p` crossed, per kind: lower edges above it, upper edges below it.
-    fn crossed(&self, p: [u32; 4]) -> impl Iterator<Item = u32> + '_ {
-        (0..4).flat_map(move |k| {
-            // lo > p: every key above (p, MAX), which no key equals (slots < MAX).
-            let above = (Bound::Excluded(key(p[k], u32::MAX)), Bound::Unbounded);
-            // hi < p: every key below (p, 0).
-            let below = (Bound::Unbounded, Bound::Excluded(key(p[k], 0)));
-            self.lower[k].range(above).chain(self.upper[k].range(below)).map(|&x| x as u32)
+            if t == w1 / 64 {
+                bits &= !0 >> (63 - w1 % 64);
+            }
+            ones(bits).map(move |b| t * 64 + b)
+        });
+        words.flat_map(move |w| {
+            let mut bits = self.words[w];
+            if w == w0 {
+                bits &= !0 << (lo % 64);
+            }
+            if w == w1 {
+                bits &= !0 >> (63 - hi % 64);
+            }
+            ones(bits).map(move |b| w * 64 + b)
         })
     }
 }
 
-/// An asset's exposures: the list (always), and the edge B-trees when they pay.
+/// The set bits of `bits`, lowest first.
+fn ones(mut bits: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (bits != 0).then(|| {
+            let b = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            b
+        })
+    })
+}
+
+/// One kind's edges, bucketed by price: a bucket's entries (`edge << 32 | place in the list`)
+/// are unsorted, so an insert is a push and a remove a swap-remove at the place the list entry
+/// keeps ([`AssetEdges::places`]): O(1) either way. A tick reads the buckets past its price
+/// (the one holding the price entry by entry, the others whole).
+struct Buckets {
+    b: Box<[Vec<u64>]>,
+    occupied: Occupied,
+}
+
+impl Buckets {
+    fn new() -> Self {
+        Buckets { b: (0..BUCKETS).map(|_| Vec::new()).collect(), occupied: Occupied::new() }
+    }
+
+    /// Adds an edge of the list entry at `pos`; returns its place in its bucket.
+    fn push(&mut self, edge: u32, pos: u32) -> u32 {
+        let i = bucket(edge);
+        let v = &mut self.b[i];
+        if v.is_empty() {
+            self.occupied.set(i);
+        }
+        v.push(key(edge, pos));
+        (v.len() - 1) as u32
+    }
+
+    /// Takes out the edge at `place` of `edge`'s bucket; when another entry moved into its
+    /// place, returns that entry's list place.
+    fn take(&mut self, edge: u32, place: u32) -> Option<u32> {
+        let i = bucket(edge);
+        let v = &mut self.b[i];
+        debug_assert_eq!(v[place as usize] >> 32, edge as u64, "edge not at its place");
+        v.swap_remove(place as usize);
+        if v.is_empty() {
+            self.occupied.clear(i);
+        }
+        v.get(place as usize).map(|&x| x as u32)
+    }
+
+    /// Points the edge at `place` of `edge`'s bucket to list place `pos`.
+    fn repoint(&mut self, edge: u32, place: u32, pos: u32) {
+        self.b[bucket(edge)][place as usize] = key(edge, pos);
+    }
+
+    /// List places of the edges above `p` (lower edges `p` crossed).
+    fn above(&self, p: u32) -> impl Iterator<Item = u32> + '_ {
+        let f = bucket(p);
+        self.occupied.range(f, BUCKETS - 1).flat_map(move |i| {
+            let whole = i != f;
+            self.b[i].iter().filter(move |&&x| whole || (x >> 32) as u32 > p).map(|&x| x as u32)
+        })
+    }
+
+    /// List places of the edges below `p` (upper edges `p` crossed).
+    fn below(&self, p: u32) -> impl Iterator<Item = u32> + '_ {
+        let f = bucket(p);
+        self.occupied.range(0, f).flat_map(move |i| {
+            let whole = i != f;
+            self.b[i].iter().filter(move |&&x| whole || ((x >> 32) as u32) < p).map(|&x| x as u32)
+        })
+    }
+}
+
+/// Edges of one asset's windows: `[kind]` with kind `2 * stressed + negative`, the price
+/// the window is on (spot asset, spot liability, stressed asset, stressed liability).
+struct AssetEdges {
+    lower: [Buckets; 4],
+    upper: [Buckets; 4],
+    /// Per list entry, where its spot and its stressed edge are in their buckets.
+    places: Vec<[u32; 2]>,
+}
+
+/// A bucket entry: `edge << 32 | place in the list`.
+#[inline]
+fn key(edge: u32, pos: u32) -> u64 {
+    (edge as u64) << 32 | pos as u64
+}
+
+impl AssetEdges {
+    fn new(capacity: usize) -> Self {
+        AssetEdges {
+            lower: std::array::from_fn(|_| Buckets::new()),
+            upper: std::array::from_fn(|_| Buckets::new()),
+            places: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// The kind and edge of each of the two windows (`kind / 2`: 0 spot, 1 stressed).
+    fn each(neg: bool, w: TermWindows) -> [(usize, Edge); 2] {
+        [(neg as usize, w.spot.edge()), (2 + neg as usize, w.stressed.edge())]
+    }
+
+    fn side(&mut self, k: usize, edge: Edge) -> Option<(&mut Buckets, u32)> {
+        match edge {
+            Edge::Lower(lo) => Some((&mut self.lower[k], lo)),
+            Edge::Upper(hi) => Some((&mut self.upper[k], hi)),
+            Edge::None => None,
+        }
+    }
+
+    /// Indexes the windows of the list entry at `pos` (the list's next place, or one whose
+    /// edges were just [`remove`](Self::remove)d).
+    fn insert(&mut self, e: &Exposure, pos: u32) {
+        if pos as usize == self.places.len() {
+            self.places.push([0; 2]);
+        }
+        for (k, edge) in Self::each(e.neg, e.w) {
+            if let Some((set, edge)) = self.side(k, edge) {
+                let place = set.push(edge, pos);
+                self.places[pos as usize][k / 2] = place;
+            }
+        }
+    }
+
+    /// Takes out the edges of the list entry `e` at `pos`; its place record is left as is.
+    fn remove(&mut self, e: &Exposure, pos: u32) {
+        for (k, edge) in Self::each(e.neg, e.w) {
+            let place = self.places[pos as usize][k / 2];
+            if let Some((set, edge)) = self.side(k, edge)
+                && let Some(moved) = set.take(edge, place)
+            {
+                self.places[moved as usize][k / 2] = place;
+            }
+        }
+    }
+
+    /// The list moved entry `e` into `pos` (a swap-remove): its edges follow.
+    fn relocate(&mut self, e: &Exposure, pos: u32) {
+        for (k, edge) in Self::each(e.neg, e.w) {
+            let place = self.places[pos as usize][k / 2];
+            if let Some((set, edge)) = self.side(k, edge) {
+                set.repoint(edge, place, pos);
+            }
+        }
+    }
+
+    /// The edges of these exposures, each bucket reserved to its size first. O(n).
+    fn build(list: &[Exposure]) -> Self {
+        let mut edges = AssetEdges::new(list.len());
+        let mut sizes = vec![[0u32; 8]; BUCKETS];
+        for e in list {
+            for (k, edge) in Self::each(e.neg, e.w) {
+                match edge {
+                    Edge::Lower(lo) => sizes[bucket(lo)][k] += 1,
+                    Edge::Upper(hi) => sizes[bucket(hi)][4 + k] += 1,
+                    Edge::None => {}
+                }
+            }
+        }
+        for (i, n) in sizes.iter().enumerate() {
+            for k in 0..4 {
+                edges.lower[k].b[i].reserve_exact(n[k] as usize);
+                edges.upper[k].b[i].reserve_exact(n[4 + k] as usize);
+            }
+        }
+        for (pos, e) in list.iter().enumerate() {
+            edges.insert(e, pos as u32);
+        }
+        edges
+    }
+
+    /// List places of the edges `p` crossed, per kind: lower edges above it, upper edges below
+    /// it.
+    fn crossed(&self, p: [u32; 4]) -> impl Iterator<Item = u32> + '_ {
+        (0..4).flat_map(move |k| self.lower[k].above(p[k]).chain(self.upper[k].below(p[k])))
+    }
+}
+
+/// An asset's exposures: the list (always), and the edge buckets when they pay.
 #[derive(Default)]
 struct AssetWindows {
     list: Vec<Exposure>,
@@ -246,9 +420,10 @@ struct AssetWindows {
 /// A list shorter than this is always scanned: a scan of it costs a few microseconds.
 const INDEX_MIN: usize = 4096;
 
-/// Renewing one term's window in the edge index (two B-tree removes and two inserts) costs
-/// about as much as scanning this many list entries (measured: docs/lab/performance.md, "Window
-/// index: lists, and edges where they pay").
+/// Renewing one term's window in the edge index costs about as much as scanning this many list
+/// entries. Measured with B-trees (two removes and two inserts; docs/lab/performance.md, "Window
+/// index: lists, and edges where they pay"); the buckets renew for less, so this now errs
+/// towards the list scan.
 const SCAN_PER_UPDATE: u64 = 512;
 
 /// How [`WindowIndex`] finds the windows a tick leaves.
@@ -265,10 +440,10 @@ pub enum WindowPolicy {
 
 /// The windows of every delta account, by asset: a flat list of exposures an asset (O(1)
 /// push and swap-remove, windows renewed in place), and for an asset whose ticks leave few of
-/// its windows, the same windows by edge in B-trees (O(log n) per renewal, O(log n + found)
-/// per tick). A tick of a list-indexed asset scans its list (sequential, about 1 ns an entry);
-/// of an edge-indexed one it asks the B-trees. Which one an asset uses follows what its ticks
-/// cost: edges when the windows a tick leaves, each costing a B-tree renewal, are fewer than
+/// its windows, the same windows by edge in price buckets (O(1) per renewal, the price's bucket
+/// plus what was found per tick). A tick of a list-indexed asset scans its list (sequential,
+/// about 1 ns an entry); of an edge-indexed one it asks the buckets. Which one an asset uses
+/// follows what its ticks cost: edges when the windows a tick leaves, each costing a renewal, are fewer than
 /// 1 in `2 * SCAN_PER_UPDATE` of the list (and the list is at least `INDEX_MIN`), the list again
 /// when they are more than 2 in `SCAN_PER_UPDATE`. So a list scan costs at most about what
 /// the recomputes it finds cost on the edge index, and the edges are kept only where they save.
@@ -326,24 +501,28 @@ impl WindowIndex {
         }
     }
 
-    /// Adds a term's windows; returns its place in the asset's list. O(1) amortised, plus
-    /// O(log n) when the asset is edge-indexed.
+    /// Adds a term's windows; returns its place in the asset's list. O(1) amortised, in the list
+    /// and in the buckets.
     pub fn push(&mut self, asset: u16, e: Exposure) -> u32 {
         let a = &mut self.assets[asset as usize];
         if let Some(edges) = &mut a.edges {
-            edges.insert(&e);
+            edges.insert(&e, a.list.len() as u32);
         }
         a.list.push(e);
         (a.list.len() - 1) as u32
     }
 
     /// Takes out the entry at `pos` of `asset`'s list; when another entry moved into its place,
-    /// returns that entry's (slot, term). O(1), plus O(log n) when edge-indexed.
+    /// returns that entry's (slot, term). O(1), in the list and in the buckets.
     pub fn remove(&mut self, asset: u16, pos: u32) -> Option<(u32, u16)> {
         let a = &mut self.assets[asset as usize];
         let e = a.list.swap_remove(pos as usize);
         if let Some(edges) = &mut a.edges {
-            edges.remove(&e);
+            edges.remove(&e, pos);
+            edges.places.swap_remove(pos as usize);
+            if let Some(m) = a.list.get(pos as usize) {
+                edges.relocate(m, pos);
+            }
         }
         a.list.get(pos as usize).map(|m| (m.slot, m.term))
     }
@@ -353,7 +532,7 @@ impl WindowIndex {
         self.assets[asset as usize].list[pos as usize].w
     }
 
-    /// Renews the windows at `pos` of `asset`'s list. O(1), plus O(log n) when edge-indexed.
+    /// Renews the windows at `pos` of `asset`'s list. O(1), in the list and in the buckets.
     pub fn set(&mut self, asset: u16, pos: u32, w: TermWindows) {
         let a = &mut self.assets[asset as usize];
         let e = &mut a.list[pos as usize];
@@ -361,22 +540,21 @@ impl WindowIndex {
             return;
         }
         if let Some(edges) = &mut a.edges {
-            edges.remove(e);
-            let old = std::mem::replace(&mut e.w, w);
-            edges.insert(e);
-            debug_assert_ne!(old, w);
+            edges.remove(e, pos);
+            e.w = w;
+            edges.insert(e, pos);
         } else {
             e.w = w;
         }
     }
 
-    /// Renews windows without touching the edge B-trees: every such call must be followed by
+    /// Renews windows without touching the edge buckets: every such call must be followed by
     /// [`rebuild_edges`](Self::rebuild_edges) before the index is asked anything.
     pub fn set_unindexed(&mut self, asset: u16, pos: u32, w: TermWindows) {
         self.assets[asset as usize].list[pos as usize].w = w;
     }
 
-    /// Rebuilds every edge-indexed asset's B-trees from its list (one sort each).
+    /// Rebuilds every edge-indexed asset's buckets from its list (O(n) each).
     pub fn rebuild_edges(&mut self) {
         for a in &mut self.assets {
             if a.edges.is_some() {
@@ -386,7 +564,7 @@ impl WindowIndex {
     }
 
     /// Gives each list-scanned asset whose list is long enough, and whose ticks so far left few
-    /// windows, its edges (after a bulk load: each built from one sort).
+    /// windows, its edges (after a bulk load: each built in one pass).
     pub fn index_long_lists(&mut self) {
         let policy = self.policy;
         for a in &mut self.assets {
@@ -398,7 +576,7 @@ impl WindowIndex {
 
     /// Records that a tick of `asset` left `found` of its windows, and switches the asset
     /// between the list scan and the edge index when the running average says the other way is
-    /// cheaper (see the type's doc). A switch to edges builds them from one sort (O(e log e),
+    /// cheaper (see the type's doc). A switch to edges builds them in one pass (O(e),
     /// on this tick); a switch to the list drops them.
     pub fn record(&mut self, asset: u16, found: usize) {
         let a = &mut self.assets[asset as usize];
@@ -416,7 +594,8 @@ impl WindowIndex {
     }
 
     /// How many windows in `asset` `price` is outside of, counting at most `cap`
-    /// (a slot may count more than once). O(log n + cap) when edge-indexed, O(list) otherwise.
+    /// (a slot may count more than once). O(price's bucket + cap) when edge-indexed, O(list)
+    /// otherwise.
     pub fn count_left(&self, asset: u16, price: &PriceEntry, cap: usize) -> usize {
         let a = &self.assets[asset as usize];
         match &a.edges {
@@ -429,13 +608,13 @@ impl WindowIndex {
     }
 
     /// Appends the slots with a window in `asset` that `price` is outside of (a slot may come
-    /// more than once); returns how many it appended. O(log n + found) when edge-indexed,
+    /// more than once); returns how many it appended. O(price's bucket + found) when edge-indexed,
     /// O(list) otherwise.
     pub fn left(&self, asset: u16, price: &PriceEntry, out: &mut Vec<u32>) -> usize {
         let a = &self.assets[asset as usize];
         let before = out.len();
         match &a.edges {
-            Some(edges) => out.extend(edges.crossed(kinds(price))),
+            Some(edges) => out.extend(edges.crossed(kinds(price)).map(|pos| a.list[pos as usize].slot)),
             None => {
                 let (spot, stressed) = sides(price);
                 out.extend(a.list.iter().filter(|e| !e.holds(&spot, &stressed)).map(|e| e.slot));
@@ -554,6 +733,89 @@ mod tests {
             }
             assert!(left_at(&idx, 0).is_empty() && left_at(&idx, u32::MAX).is_empty());
             assert_eq!(idx.edge_indexed(0), edges);
+        }
+    }
+
+    /// Log-linear buckets are monotonic in the price and stay in range.
+    #[test]
+    fn buckets_follow_the_price() {
+        let mut prev = 0;
+        for p in (0..4096u32).chain((12..32).flat_map(|e| [(1u32 << e) - 1, 1 << e, (1 << e) + 1])) {
+            let b = bucket(p);
+            assert!(b >= prev && b < BUCKETS, "price {p}");
+            prev = b;
+        }
+        assert_eq!(bucket(u32::MAX), BUCKETS - 1);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// The bucketed edges name the same windows as the list scan, at random and extreme
+        /// prices, after random pushes, renewals and removes (which move entries and bucket
+        /// places). Prices are drawn near a few centres so windows share buckets.
+        #[test]
+        fn bucketed_edges_agree_with_the_list_scan(
+            seed in proptest::prelude::any::<u64>(),
+            ops in 50usize..400,
+        ) {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let centre = [1u32, 1000, 3_000_000, u32::MAX - 5][rng.gen_range(0..4)];
+            let price = |rng: &mut rand_chacha::ChaCha8Rng| match rng.gen_range(0..8) {
+                0 => 0,
+                1 => u32::MAX,
+                _ => centre.saturating_add_signed(rng.gen_range(-3000..3000)),
+            };
+            let (mut lists, mut edges) = (WindowIndex::new(1), WindowIndex::new(1));
+            edges.set_policy(WindowPolicy::Edges);
+            lists.set_policy(WindowPolicy::Lists);
+            let mut places: Vec<u32> = Vec::new(); // slot -> place (same in both)
+            let mut next = 0u32;
+            for _ in 0..ops {
+                let window = |rng: &mut rand_chacha::ChaCha8Rng, p: u32| {
+                    let c = [-9i32, -1, 1, 7][rng.gen_range(0..4)];
+                    let h = rng.gen_range(-50_000i128..50_000);
+                    let q = QuotedPrice { asset: p, liability: p.saturating_add(rng.gen_range(0..9)) };
+                    (c, TermWindows::of(c, &PriceEntry { spot: q, stressed: q }, (h, h / 2), (1, rng.gen_range(1..4))))
+                };
+                match rng.gen_range(0..4) {
+                    0 | 1 => {
+                        let p = price(&mut rng);
+                        let (c, w) = window(&mut rng, p);
+                        let e = Exposure { slot: next, term: 0, neg: c < 0, w };
+                        let (a, b) = (lists.push(0, e), edges.push(0, e));
+                        proptest::prop_assert_eq!(a, b);
+                        places.push(a);
+                        next += 1;
+                    }
+                    2 if !places.is_empty() => {
+                        let slot = rng.gen_range(0..places.len());
+                        let pos = places[slot];
+                        if pos != u32::MAX {
+                            let p = price(&mut rng);
+                            let (_, w) = window(&mut rng, p);
+                            lists.set(0, pos, w);
+                            edges.set(0, pos, w);
+                        }
+                    }
+                    _ if !places.is_empty() => {
+                        let slot = rng.gen_range(0..places.len());
+                        let pos = places[slot];
+                        if pos != u32::MAX {
+                            let (a, b) = (lists.remove(0, pos), edges.remove(0, pos));
+                            proptest::prop_assert_eq!(a, b);
+                            places[slot] = u32::MAX;
+                            if let Some((moved, _)) = a {
+                                places[moved as usize] = pos;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                let p = price(&mut rng);
+                proptest::prop_assert_eq!(left_at(&lists, p), left_at(&edges, p), "price {}", p);
+            }
+            proptest::prop_assert!(edges.edge_indexed(0) && !lists.edge_indexed(0));
         }
     }
 
