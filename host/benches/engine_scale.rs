@@ -4,6 +4,7 @@
 //!   cargo bench -p liqscan-host --bench engine_scale                          # 1,000,000 accounts
 //!   cargo bench -p liqscan-host --bench engine_scale -- --accounts 10000000   # 10 M (a few minutes)
 //!   cargo bench -p liqscan-host --bench engine_scale -- --smoke               # seconds
+//!   cargo bench -p liqscan-host --bench engine_scale -- --deltas-only         # stop after the deltas
 //! ```
 //!
 //! The book (issue 12): 70 % ETH/USDC pairs, 30 % ETH + BTC against USDC + USDT, so every
@@ -259,6 +260,10 @@ fn main() {
     if std::env::var_os("LIQSCAN_BENCH_LISTS_DELTAS").is_some() {
         let mut eng = loaded_engine(&book, Routing::Deltas, WindowPolicy::Lists);
         deltas(&mut eng, &book, n_deltas, seed, ", lists only");
+    }
+    if args.iter().any(|a| a == "--deltas-only") {
+        println!("VmHWM at the end: {:.0} MB", peak_mb());
+        return;
     }
 
     // Full scan.

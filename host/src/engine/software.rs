@@ -454,6 +454,19 @@ impl SoftwareEngine {
         if terms.is_empty() {
             return;
         }
+        // The terms' entries are in different lists and buckets: hint them all first so that
+        // their cache misses overlap instead of coming one after another.
+        let places = self.windows.get(slot);
+        for (t, &pos) in terms.iter().zip(places) {
+            if t.coeff != 0 {
+                self.index.prefetch_remove(t.asset, pos);
+            }
+        }
+        for (t, &pos) in terms.iter().zip(places) {
+            if t.coeff != 0 {
+                self.index.prefetch_edges(t.asset, pos);
+            }
+        }
         for (k, t) in terms.iter().enumerate() {
             let pos = self.windows.get(slot)[k];
             // The list's last entry takes the removed one's place.

@@ -375,7 +375,9 @@ impl AssetEdges {
         }
     }
 
-    /// The edges of these exposures, each bucket reserved to its size first. O(n).
+    /// The edges of these exposures, each bucket reserved to its size and a quarter more first
+    /// (the room later inserts take before a bucket doubles: a doubling copies the bucket).
+    /// O(n).
     fn build(list: &[Exposure]) -> Self {
         let mut edges = AssetEdges::new(list.len());
         let mut sizes = vec![[0u32; 8]; BUCKETS];
@@ -390,8 +392,9 @@ impl AssetEdges {
         }
         for (i, n) in sizes.iter().enumerate() {
             for k in 0..4 {
-                edges.lower[k].b[i].reserve_exact(n[k] as usize);
-                edges.upper[k].b[i].reserve_exact(n[4 + k] as usize);
+                let room = |n: u32| if n == 0 { 0 } else { n as usize + n as usize / 4 + 4 };
+                edges.lower[k].b[i].reserve_exact(room(n[k]));
+                edges.upper[k].b[i].reserve_exact(room(n[4 + k]));
             }
         }
         for (pos, e) in list.iter().enumerate() {
@@ -525,6 +528,38 @@ impl WindowIndex {
             }
         }
         a.list.get(pos as usize).map(|m| (m.slot, m.term))
+    }
+
+    /// Hints the lines a [`remove`](Self::remove) of the entry at `pos` reads first: the entry,
+    /// the list's last one (which moves into its place) and their bucket places. An account's
+    /// terms are in different lists and buckets; hinted together, their misses overlap.
+    pub fn prefetch_remove(&self, asset: u16, pos: u32) {
+        let a = &self.assets[asset as usize];
+        let last = a.list.len().wrapping_sub(1);
+        crate::prefetch::prefetch(&a.list, pos as usize);
+        crate::prefetch::prefetch(&a.list, last);
+        if let Some(edges) = &a.edges {
+            crate::prefetch::prefetch(&edges.places, pos as usize);
+            crate::prefetch::prefetch(&edges.places, last);
+        }
+    }
+
+    /// Hints the bucket entries a [`remove`](Self::remove) of the entry at `pos` takes out
+    /// (after [`prefetch_remove`](Self::prefetch_remove): this reads the entry).
+    pub fn prefetch_edges(&self, asset: u16, pos: u32) {
+        let a = &self.assets[asset as usize];
+        if let (Some(edges), Some(e)) = (&a.edges, a.list.get(pos as usize)) {
+            for (k, edge) in AssetEdges::each(e.neg, e.w) {
+                let (set, edge) = match edge {
+                    Edge::Lower(lo) => (&edges.lower[k], lo),
+                    Edge::Upper(hi) => (&edges.upper[k], hi),
+                    Edge::None => continue,
+                };
+                let b = &set.b[bucket(edge)];
+                crate::prefetch::prefetch(b, edges.places[pos as usize][k / 2] as usize);
+                crate::prefetch::prefetch(b, b.len().wrapping_sub(1));
+            }
+        }
     }
 
     /// The windows at `pos` of `asset`'s list.
