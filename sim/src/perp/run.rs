@@ -377,7 +377,7 @@ mod tests {
             any::<bool>(),
             any::<bool>(),
             0u32..10_000,
-            (any::<bool>(), any::<bool>()),
+            (any::<bool>(), any::<bool>(), any::<bool>()),
         )
             .prop_map(
                 |(
@@ -389,7 +389,7 @@ mod tests {
                     insurance,
                     adl,
                     fee_ppm,
-                    (then_whole, backstop_bounded),
+                    (then_whole, backstop_bounded, bankruptcy_limit),
                 )| {
                     LiquidationSection {
                         chunk_ppm,
@@ -403,6 +403,7 @@ mod tests {
                         insurance,
                         adl,
                         fee_ppm,
+                        bankruptcy_limit,
                     }
                 },
             );

@@ -228,6 +228,9 @@ pub struct LiquidationSection {
     pub adl: bool,
     /// Liquidation fee, ppm of the notional.
     pub fee_ppm: u32,
+    /// Liquidation orders are limits at the bankruptcy price: a fill never leaves an account
+    /// short; the rest waits for the backstop or goes to the fund and ADL at bankruptcy.
+    pub bankruptcy_limit: bool,
 }
 
 impl Default for LiquidationSection {
@@ -246,6 +249,7 @@ impl Default for LiquidationSection {
             insurance: d.insurance,
             adl: d.adl,
             fee_ppm: d.fee_ppm,
+            bankruptcy_limit: d.bankruptcy_limit,
         }
     }
 }
@@ -268,6 +272,7 @@ impl LiquidationSection {
             adl: self.adl,
             fee_ppm: self.fee_ppm,
             keeper: false,
+            bankruptcy_limit: self.bankruptcy_limit,
         }
     }
 }
