@@ -16,7 +16,7 @@ fn small_scenario(dir: &Path, mechanism: &str) -> PathBuf {
             .unwrap()
             .replace("../shared/data/eth-usd-10m/2020-03-12.json", &bars("2020-03-12").display().to_string())
             .replace("duration_secs = 86400", "duration_secs = 28800")
-            .replace("accounts = 10000", "accounts = 1000")
+            .replace("accounts = 1400", "accounts = 1000")
             .replace("lenders = 500", "lenders = 50")
             .replace("mechanism = \"direct\"", &format!("mechanism = \"{mechanism}\""));
     let p = dir.join(format!("bt-{mechanism}.toml"));
@@ -77,6 +77,15 @@ fn sim_report_is_consistent_deterministic_and_plotted() {
         assert!(f("/liquidations/repaid_usd") > 0.0, "{mechanism}: liquidations happened");
         let eth = r["prices"].as_array().unwrap().iter().find(|p| p["asset"] == "ETH").unwrap();
         assert!(close(eth["start"].as_f64().unwrap(), 195.21));
+        // The scenario's calibration rows carry the run's own figures beside the public ones.
+        let cal = r["calibration"].as_array().unwrap();
+        let row = |m: &str| cal.iter().find(|c| c["metric"] == m).unwrap_or_else(|| panic!("{m} row"));
+        let sim = |m: &str| row(m)["simulated"].as_f64().unwrap();
+        assert_eq!(row("low:ETH")["real"].as_f64(), Some(101.01));
+        assert_eq!(sim("low:ETH"), eth["market_min"].as_f64().unwrap());
+        assert!(close(sim("low_pct:ETH"), (eth["market_min"].as_f64().unwrap() / 195.21 - 1.0) * 100.0));
+        assert_eq!(sim("liquidated_usd"), f("/liquidations/seized_usd"));
+        assert_eq!(sim("bad_debt_usd"), f("/bad_debt/total_usd"));
         // Health distribution: every sample counts the same kind of thing, once per account.
         let accounts = f("/accounts_start") + 1000.0;
         for row in r["series"]["health"].as_array().unwrap() {

@@ -247,7 +247,11 @@ pub struct Report {
     pub dynamic: Option<Vec<DynamicFigures>>,
     /// Sampled series.
     pub series: Series,
+    /// The scenario's public figures beside the simulated values.
+    pub calibration: Vec<CalibrationRow>,
 }
+
+pub use crate::perp::report::CalibrationRow;
 
 impl Report {
     /// Assembles the report.
@@ -282,7 +286,7 @@ impl Report {
             })
             .count() as u64
             + venue.stats.saved_then_closed;
-        Report {
+        let mut r = Report {
             scenario: s.name.clone(),
             seed: s.seed,
             duration_secs: s.duration_secs,
@@ -354,7 +358,40 @@ impl Report {
             ledger: venue.ledger.clone(),
             dynamic: sum.dynamic,
             series,
-        }
+            calibration: Vec::new(),
+        };
+        r.calibration = s
+            .calibration
+            .iter()
+            .map(|c| CalibrationRow {
+                metric: c.metric.clone(),
+                real: c.real,
+                simulated: r.metric(&c.metric).unwrap_or(f64::NAN),
+                fact: c.fact.clone(),
+                source: c.source.clone(),
+            })
+            .collect();
+        r
+    }
+
+    /// A calibration metric's simulated value (names in [`crate::scenario::LENDING_METRICS`],
+    /// `low:<asset>`, `low_pct:<asset>`: the market's low, with liquidation impact).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let l = &self.liquidations;
+        Some(match name {
+            "liquidated_usd" => l.seized_usd,
+            "repaid_usd" => l.repaid_usd,
+            "liquidations" => (l.direct + l.kicks) as f64,
+            "bad_debt_usd" => self.bad_debt.total_usd,
+            _ => {
+                let (pct, asset) = match name.strip_prefix("low_pct:") {
+                    Some(a) => (true, a),
+                    None => (false, name.strip_prefix("low:")?),
+                };
+                let p = self.prices.iter().find(|p| p.asset == asset)?;
+                if pct { (p.market_min / p.start - 1.0) * 100.0 } else { p.market_min }
+            }
+        })
     }
 
     /// A readable summary.
@@ -436,6 +473,13 @@ impl Report {
         }
         if self.halted_secs > 0.0 {
             let _ = writeln!(o, "halted     {:.0} s on a stale oracle", self.halted_secs);
+        }
+        for c in &self.calibration {
+            let _ = writeln!(
+                o,
+                "calibrate  {:<22} real {:>16.2}  simulated {:>16.2}  {} ({})",
+                c.metric, c.real, c.simulated, c.fact, c.source
+            );
         }
         let _ =
             writeln!(o, "ledger     {}", if self.conservation_ok { "conserved" } else { "NOT CONSERVED" });

@@ -180,7 +180,18 @@ pub struct Scenario {
     /// Recording.
     #[serde(default)]
     pub report: ReportConfig,
+    /// Public figures of the real day the report prints beside the simulated ones, as the
+    /// perpetual scenarios' `[[perp.calibration]]` (metrics in [`LENDING_METRICS`]).
+    #[serde(default)]
+    pub calibration: Vec<Calibration>,
 }
+
+pub use crate::perp::scenario::Calibration;
+
+/// Metric names a lending `[[calibration]]` row may take, besides `low:<asset>` (the market's
+/// low, quote units) and `low_pct:<asset>` (the same, % from the start): collateral seized by
+/// liquidations, debt they repaid, liquidations (direct orders or auction kicks), bad debt.
+pub const LENDING_METRICS: [&str; 4] = ["liquidated_usd", "repaid_usd", "liquidations", "bad_debt_usd"];
 
 fn one() -> f64 {
     1.0
@@ -506,6 +517,22 @@ impl Scenario {
             num("dynamic.horizon_secs", d.horizon_secs, 0.0, limits::MAX_DURATION_SECS, false)?;
         }
         num("report.sample_secs", self.report.sample_secs, 0.0, limits::MAX_DURATION_SECS, true)?;
+        for (i, c) in self.calibration.iter().enumerate() {
+            let known = LENDING_METRICS.contains(&c.metric.as_str())
+                || ["low:", "low_pct:"]
+                    .iter()
+                    .any(|p| c.metric.strip_prefix(p).is_some_and(|a| self.assets.contains_key(a)));
+            if !known {
+                return Err(bad(
+                    &format!("calibration[{i}].metric"),
+                    format!(
+                        "'{}' is not one of {LENDING_METRICS:?}, low:<asset listed> or low_pct:<asset listed>",
+                        c.metric
+                    ),
+                ));
+            }
+            num(&format!("calibration[{i}].real"), c.real, -1e18, 1e18, false)?;
+        }
         let needed = self.memory_estimate();
         liqscan_host::io::limits::fits_memory(
             &format!(
@@ -681,6 +708,27 @@ mod tests {
         // 86,400 s at 1 ms: 86.4 million steps.
         let e = refused(&with("step_secs", Float(0.001))).to_string();
         assert!(e.contains("86400000 steps; at most 10000000"), "{e}");
+    }
+
+    #[test]
+    fn calibration_rows_name_metrics_the_report_has() {
+        let row = |metric: &str| {
+            format!(
+                "{BASE}\n[[calibration]]\nmetric = \"{metric}\"\nreal = 1.0\nfact = \"f\"\nsource = \"s\"\n"
+            )
+        };
+        for ok in ["liquidated_usd", "bad_debt_usd", "low:ETH", "low_pct:ETH"] {
+            Scenario::parse(&row(ok), Path::new("s.toml")).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in ["low:DOGE", "adl_events", "low_pct:"] {
+            match refused(&row(bad)) {
+                ScenarioError::Invalid { field, what, .. } => {
+                    assert_eq!(field, "calibration[0].metric", "{bad}");
+                    assert!(what.contains(&format!("'{bad}' is not one of")), "{what}");
+                }
+                e => panic!("{bad}: {e}"),
+            }
+        }
     }
 
     #[test]

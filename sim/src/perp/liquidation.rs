@@ -83,6 +83,14 @@ pub struct LiquidationConfig {
     /// breach ([`PerpVenue::awaiting`](super::PerpVenue::awaiting)).
     #[serde(default)]
     pub keeper: bool,
+    /// Liquidation orders are limits at the account's bankruptcy price (Binance's rule): the
+    /// book fills only what it gives at that price or better, so a fill never leaves the
+    /// account short; what it cannot fill waits for the backstop, or for the account's
+    /// bankruptcy, which goes to the fund and ADL with the positions still open. False: market
+    /// orders, and an account a fill leaves short, having no position left, is settled by the
+    /// fund or left unpaid.
+    #[serde(default)]
+    pub bankruptcy_limit: bool,
 }
 
 impl Default for LiquidationConfig {
@@ -99,6 +107,7 @@ impl Default for LiquidationConfig {
             adl: true,
             fee_ppm: 0,
             keeper: false,
+            bankruptcy_limit: false,
         }
     }
 }
@@ -154,7 +163,18 @@ fn book_order(v: &mut PerpVenue, i: usize) -> bool {
         }
         _ => s.abs(),
     };
-    let (filled, price) = v.markets[k].take(-s.signum() * qty, v.config.max_book_move_ppm);
+    let (filled, price) = if v.config.bankruptcy_limit {
+        // The price that leaves the account at zero equity, its equity shared by notional.
+        let marks = v.marks();
+        let equity = v.equity(i);
+        let limit = adl::bankruptcy_prices(&v.accounts[i], &marks, -equity)
+            .into_iter()
+            .find(|&(m, _)| m == k)
+            .map_or(v.markets[k].mark, |(_, pb)| pb);
+        v.markets[k].take_limit(-s.signum() * qty, limit, v.config.max_book_move_ppm)
+    } else {
+        v.markets[k].take(-s.signum() * qty, v.config.max_book_move_ppm)
+    };
     if filled == 0 {
         return false;
     }

@@ -338,7 +338,8 @@ impl PerpReport {
         let on = |b: bool| if b { "on" } else { "off" };
         let _ = writeln!(
             o,
-            "mechanism  {chunks}; book move cap {:.2}%; backstop {} (line {:.1}% of MM{}); fund {}; ADL {}; fee {} ppm",
+            "mechanism  {chunks}{}; book move cap {:.2}%; backstop {} (line {:.1}% of MM{}); fund {}; ADL {}; fee {} ppm",
+            if c.bankruptcy_limit { ", limit at the bankruptcy price" } else { "" },
             c.max_book_move_ppm as f64 / 1e4,
             on(c.backstop),
             c.backstop_below_ppm as f64 / 1e4,

@@ -377,7 +377,7 @@ mod tests {
             any::<bool>(),
             any::<bool>(),
             0u32..10_000,
-            (any::<bool>(), any::<bool>()),
+            (any::<bool>(), any::<bool>(), any::<bool>()),
         )
             .prop_map(
                 |(
@@ -389,7 +389,7 @@ mod tests {
                     insurance,
                     adl,
                     fee_ppm,
-                    (then_whole, backstop_bounded),
+                    (then_whole, backstop_bounded, bankruptcy_limit),
                 )| {
                     LiquidationSection {
                         chunk_ppm,
@@ -403,6 +403,7 @@ mod tests {
                         insurance,
                         adl,
                         fee_ppm,
+                        bankruptcy_limit,
                     }
                 },
             );
@@ -412,7 +413,7 @@ mod tests {
             (1e4f64..1e7, 1e3f64..1e6),
             1u32..4,
             (5u64..60, 0.0f64..1.0, 0.0f64..1.0, 1u32..4),
-            (0.0f64..1e6, 0.0f64..1e7),
+            (0.0f64..1e6, 0.0f64..1e7, prop_oneof![Just(1.0), 0.5f64..2.0]),
             liq,
             prop_oneof![Just("binance_btc_2022"), Just("flat:20000"), Just("flat:100000")],
             prop::option::of((0u32..3, 1.0f64..1.2, 10u32..300, 1u32..64)),
@@ -424,7 +425,7 @@ mod tests {
                     (d0, d1),
                     copies,
                     (accounts, iso, long, mpa),
-                    (fund, vault),
+                    (fund, vault, mmr_scale),
                     liquidation,
                     tiers,
                     keeper,
@@ -484,6 +485,7 @@ mod tests {
                             fund_usd: fund,
                             vault_usd: vault,
                             sample_secs: 1.0,
+                            mmr_scale,
                             calibration: Vec::new(),
                             keeper: keeper.map(|(latency, target_margin, slippage_bps, max_in_flight)| {
                                 KeeperSection {

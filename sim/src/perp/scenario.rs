@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! name = "..."; seed = 1; duration_secs = 3600; step_secs = 1
-//! [perp]            fund_usd, vault_usd, sample_secs
+//! [perp]            fund_usd, vault_usd, sample_secs, mmr_scale
 //! [perp.markets.BTC] price (a path, as the lending assets'), lot, depth_usd_per_pct,
 //!                   half_life_secs, tiers ("binance_btc_2022" or brackets), funding
 //!                   ("binance", "hyperliquid" or the four numbers), mark_ema_ppm, weight, copies
@@ -66,6 +66,10 @@ pub struct PerpSection {
     /// Seconds between samples of the series (and ledger checks).
     #[serde(default = "sixty")]
     pub sample_secs: f64,
+    /// Every market's maintenance rates times this (1: as listed); the population's leverage
+    /// cap and starting margin follow the scaled brackets. For sweeps of margin strictness.
+    #[serde(default = "one")]
+    pub mmr_scale: f64,
     /// Public figures the report prints beside the simulated ones.
     #[serde(default)]
     pub calibration: Vec<Calibration>,
@@ -224,6 +228,9 @@ pub struct LiquidationSection {
     pub adl: bool,
     /// Liquidation fee, ppm of the notional.
     pub fee_ppm: u32,
+    /// Liquidation orders are limits at the bankruptcy price: a fill never leaves an account
+    /// short; the rest waits for the backstop or goes to the fund and ADL at bankruptcy.
+    pub bankruptcy_limit: bool,
 }
 
 impl Default for LiquidationSection {
@@ -242,6 +249,7 @@ impl Default for LiquidationSection {
             insurance: d.insurance,
             adl: d.adl,
             fee_ppm: d.fee_ppm,
+            bankruptcy_limit: d.bankruptcy_limit,
         }
     }
 }
@@ -264,6 +272,7 @@ impl LiquidationSection {
             adl: self.adl,
             fee_ppm: self.fee_ppm,
             keeper: false,
+            bankruptcy_limit: self.bankruptcy_limit,
         }
     }
 }
@@ -367,6 +376,16 @@ impl PerpScenario {
         let mut out = Vec::new();
         for (sym, m) in &self.perp.markets {
             let tiers = resolve_tiers(&m.tiers).map_err(|w| bad(format!("perp.markets.{sym}.tiers"), w))?;
+            let tiers = if self.perp.mmr_scale == 1.0 {
+                tiers
+            } else {
+                tiers.scale_rates(self.perp.mmr_scale).map_err(|e| {
+                    bad(
+                        "perp.mmr_scale".into(),
+                        format!("is {}: perp.markets.{sym}.tiers scaled: {e}", self.perp.mmr_scale),
+                    )
+                })?
+            };
             let funding = match &m.funding {
                 FundingSpec::Preset(p) if p == "binance" => FundingParams::binance(),
                 FundingSpec::Preset(p) if p == "hyperliquid" => FundingParams::hyperliquid(),
@@ -520,6 +539,7 @@ impl PerpScenario {
         if p.markets.values().map(|m| m.weight * m.copies.max(1) as f64).sum::<f64>() <= 0.0 {
             return Err(bad("perp.markets", "the markets' weights must add up to more than 0".into()));
         }
+        num("perp.mmr_scale", p.mmr_scale, 0.0, 100.0, true)?;
         // Brackets and funding presets (their own messages).
         self.markets(path)?;
         let pop = &p.population;
@@ -789,6 +809,9 @@ mod tests {
                 "perp.liquidation.max_book_move_ppm",
                 "absorb nothing",
             ),
+            ("perp.mmr_scale", Some(Float(0.0)), "perp.mmr_scale", "(0, 100]"),
+            // Binance's top bracket (50%) times 2.5 passes 100%.
+            ("perp.mmr_scale", Some(Float(2.5)), "perp.mmr_scale", "perp.markets.BTC.tiers scaled"),
             ("perp.fund_usd", Some(Float(-1.0)), "perp.fund_usd", "[0, "),
             ("perp.fund_usd", Some(Float(f64::NAN)), "perp.fund_usd", "is NaN"),
             ("step_secs", Some(Float(0.5)), "step_secs", "whole seconds"),
@@ -848,5 +871,14 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(t.maintenance_scaled(usd(100_000.0)), usd(50_000.0) * 4_000 + usd(50_000.0) * 5_000);
+        // `perp.mmr_scale` multiplies every market's rates, bounds kept.
+        let mut s2 = s.clone();
+        s2.perp.mmr_scale = 1.5;
+        for (a, b) in m.iter().zip(s2.markets(Path::new("p.toml")).unwrap()) {
+            let rates = |t: &MarginTiers| t.tiers().iter().map(|x| (x.up_to, x.mmr_ppm)).collect::<Vec<_>>();
+            let want: Vec<_> =
+                rates(&a.tiers).iter().map(|&(u, r)| (u, (r as f64 * 1.5).round() as u32)).collect();
+            assert_eq!(rates(&b.tiers), want, "{}", a.symbol);
+        }
     }
 }

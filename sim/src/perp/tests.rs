@@ -78,6 +78,44 @@ fn partial_liquidation_sends_chunks_then_waits_out_the_cooldown() {
 }
 
 #[test]
+fn orders_limited_at_the_bankruptcy_price_leave_the_shortfall_to_adl() {
+    // A 10x long of 1 000 lots (60 k USD) in a book of 3 000 USD per 1%: sold whole at the
+    // market it moves the book 18.9% and fills 9.45% under the mark, far past its bankruptcy
+    // price. No backstop, no fund, ADL on.
+    let run = |limit: bool| {
+        let mut cfg = config(None, false, false, true);
+        cfg.max_book_move_ppm = 500_000;
+        cfg.bankruptcy_limit = limit;
+        let mut v = PerpVenue::new(vec![(btc(MarginTiers::flat(50_000), 3_000.0), BTC)], 0, 0, cfg).unwrap();
+        let long = v.open_account(6_000 * USD);
+        let short = v.open_account(1_000 * BTC);
+        v.trade(long, short, 0, 1_000, BTC, 0).unwrap();
+        // -5.5%: equity 2 700 < 5% of 56 700.
+        for _ in 0..5 {
+            v.step(1, &[BTC * 945 / 1000]).unwrap();
+            v.check_conservation().unwrap();
+            if limit {
+                // A fill never takes the account under zero at the fill's own price.
+                for e in &v.events {
+                    if let PerpEvent::BookFill { account, .. } = *e {
+                        assert!(
+                            v.accounts[account].quote >= 0 || v.accounts[account].has_position(),
+                            "{e:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(!v.accounts[long].has_position(), "resolved");
+        (v.ledger.unpaid_bad_debt, v.ledger.adl_events, v.ledger.book_fills)
+    };
+    let (unpaid, adl, fills) = run(false);
+    assert!(unpaid > 0 && adl == 0 && fills == 1, "market order: the fill leaves it short, unpaid {unpaid}");
+    let (unpaid, adl, fills) = run(true);
+    assert!(unpaid == 0 && adl > 0 && fills >= 1, "limit: the rest goes to ADL ({unpaid}, {adl}, {fills})");
+}
+
+#[test]
 fn backstop_vault_takes_over_at_the_bankruptcy_price() {
     let (mut v, long, _) = pair(config(None, true, true, true), 0, 3_000 * USD, 1_000);
     // -2.5%: equity 3 000 - 1 500 = 1 500 < 2/3 of 5% of 58 500 (1 950): the vault takes over.
@@ -388,23 +426,26 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         any::<bool>(),
         any::<bool>(),
         0u32..20_000,
-        any::<bool>(),
+        (any::<bool>(), any::<bool>()),
     )
-        .prop_map(|(partial, cap, backstop, line, insurance, adl, fee, bounded)| LiquidationConfig {
-            partial: partial.map(|(chunk_ppm, cooldown_secs)| PartialConfig {
-                chunk_ppm,
-                cooldown_secs,
-                min_notional: 1_000 * USD,
-                then_whole: chunk_ppm % 2 == 0,
-            }),
-            max_book_move_ppm: cap,
-            backstop,
-            backstop_below_ppm: line,
-            backstop_bounded: bounded,
-            insurance,
-            adl,
-            fee_ppm: fee,
-            keeper: false,
+        .prop_map(|(partial, cap, backstop, line, insurance, adl, fee, (bounded, limit))| {
+            LiquidationConfig {
+                partial: partial.map(|(chunk_ppm, cooldown_secs)| PartialConfig {
+                    chunk_ppm,
+                    cooldown_secs,
+                    min_notional: 1_000 * USD,
+                    then_whole: chunk_ppm % 2 == 0,
+                }),
+                max_book_move_ppm: cap,
+                backstop,
+                backstop_below_ppm: line,
+                backstop_bounded: bounded,
+                insurance,
+                adl,
+                fee_ppm: fee,
+                keeper: false,
+                bankruptcy_limit: limit,
+            }
         });
     (1usize..4, 2usize..17)
         .prop_flat_map(move |(nm, na)| {

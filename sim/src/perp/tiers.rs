@@ -115,6 +115,22 @@ impl MarginTiers {
         MarginTiers::new(tiers).expect("published brackets are ordered")
     }
 
+    /// The same bounds with every rate times `factor` (rounded to the nearest ppm; rounding
+    /// keeps the order). Refused if a rate would pass 100%.
+    pub fn scale_rates(&self, factor: f64) -> Result<Self, TierError> {
+        let tiers = self
+            .tiers
+            .iter()
+            .map(|t| {
+                let r = (t.mmr_ppm as f64 * factor).round();
+                let mmr_ppm =
+                    if r.is_finite() && r >= 0.0 && r <= u32::MAX as f64 { r as u32 } else { u32::MAX };
+                Tier { up_to: t.up_to, mmr_ppm }
+            })
+            .collect();
+        MarginTiers::new(tiers)
+    }
+
     /// The brackets.
     pub fn tiers(&self) -> &[Tier] {
         &self.tiers
@@ -159,6 +175,20 @@ mod tests {
         }
         // 1 M USDT: 50 k at 0.4% + 200 k at 0.5% + 750 k at 1% = 200 + 1 000 + 7 500.
         assert_eq!(t.maintenance_scaled(1_000_000), 8_700 * PPM);
+    }
+
+    #[test]
+    fn scaled_rates_keep_bounds_and_order() {
+        let t = MarginTiers::binance_btc_2022(1);
+        let d = t.scale_rates(2.0).unwrap();
+        for (a, b) in t.tiers().iter().zip(d.tiers()) {
+            assert_eq!((a.up_to, 2 * a.mmr_ppm), (b.up_to, b.mmr_ppm));
+        }
+        // Marginal brackets: twice every rate is twice the requirement at any notional.
+        assert_eq!(d.maintenance_scaled(1_000_000), 2 * t.maintenance_scaled(1_000_000));
+        assert_eq!(t.scale_rates(0.5).unwrap().tiers()[0].mmr_ppm, 2_000);
+        // The top bracket (50%) times 2.5 passes 100%.
+        assert_eq!(t.scale_rates(2.5), Err(TierError::RateOrder { index: 9, mmr_ppm: 1_250_000 }));
     }
 
     #[test]

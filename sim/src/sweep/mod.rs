@@ -6,6 +6,12 @@
 //! Every combination is one run. The first axis runs across the heat map, the second down it,
 //! and each value of a third axis gets its own heat map.
 //!
+//! The base may be a lending or a perpetual scenario (`[perp]`: axes such as
+//! `perp.liquidation.chunk_ppm`, `perp.liquidation.backstop`, `perp.fund_usd`, `perp.mmr_scale`);
+//! for perpetuals bad debt is the shortfall nobody paid, beside the shortfall, fund, ADL and
+//! vault columns ([`PerpFigures`]). Every key is checked against the base before any run
+//! (`keys.rs`).
+//!
 //! ```toml
 //! scenario = "black-thursday.toml"
 //! [set]                      # applied to every run
@@ -19,8 +25,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::perp::report::PerpReport;
 use crate::report::Report;
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario::ScenarioError;
+
+mod keys;
+mod output;
+
+pub use keys::Kind;
+use keys::{Parsed, check_key, set_field};
 
 /// Most runs a sweep may ask for (each is a whole simulation).
 pub const MAX_POINTS: usize = 10_000;
@@ -87,6 +100,22 @@ pub enum SweepError {
         /// The run error.
         source: Box<crate::run::SimError>,
     },
+    /// A perpetual run failed.
+    #[error("sweep point {point}: {source}")]
+    PerpRun {
+        /// The overrides, as text.
+        point: String,
+        /// The run error.
+        source: Box<crate::perp::run::PerpRunError>,
+    },
+    /// A perpetual run's ledger was not conserved (a bug in the venue, never a result).
+    #[error("sweep point {point}: ledger not conserved {what}")]
+    NotConserved {
+        /// The overrides, as text.
+        point: String,
+        /// The first failed check.
+        what: String,
+    },
 }
 
 /// One run of the grid.
@@ -94,9 +123,28 @@ pub enum SweepError {
 pub struct SweepRow {
     /// The axis values, as text, in axis order.
     pub values: Vec<String>,
-    /// Bad debt, quote units.
+    /// Bad debt, quote units: for lending the whole of it (fund and socialised); for
+    /// perpetuals the shortfall nobody paid (left as negative balances).
     pub bad_debt_usd: f64,
-    /// Of which the fund absorbed.
+    /// The run's other figures.
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// A run's figures besides bad debt, by kind of scenario.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Figures {
+    /// A lending run.
+    Lending(LendingFigures),
+    /// A perpetual run.
+    Perpetual(PerpFigures),
+}
+
+/// A lending run's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct LendingFigures {
+    /// Of the bad debt, what the fund absorbed.
     pub absorbed_usd: f64,
     /// Of which was socialised.
     pub socialised_usd: f64,
@@ -110,9 +158,36 @@ pub struct SweepRow {
     pub saved_by_partial: u64,
 }
 
+/// A perpetual run's figures (the report's own values, [`crate::perp::report::PerpReport`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct PerpFigures {
+    /// Every bankrupt account's shortfall, whoever bore it (fund, ADL, vault, unpaid).
+    pub shortfall_usd: f64,
+    /// Of which the insurance fund paid.
+    pub fund_paid_usd: f64,
+    /// Auto-deleveraging events.
+    pub adl_events: u64,
+    /// Of the shortfall, ADL haircuts (traders and makers).
+    pub adl_haircuts_usd: f64,
+    /// The backstop vault's P&L at the end.
+    pub vault_pnl_usd: f64,
+    /// Liquidations: book orders plus backstop takeovers.
+    pub liquidations: u64,
+    /// Of which backstop takeovers.
+    pub backstop_takeovers: u64,
+    /// Notional liquidated, quote units.
+    pub liquidated_usd: f64,
+    /// Fund at the end.
+    pub fund_final_usd: f64,
+    /// Liquidations plus ADL events in the busiest simulated second.
+    pub peak_events_per_sec: f64,
+}
+
 /// The result of a sweep.
 #[derive(Clone, Debug, Serialize)]
 pub struct SweepResult {
+    /// Lending or perpetual.
+    pub kind: Kind,
     /// Axis labels.
     pub axes: Vec<String>,
     /// Axis values as text.
@@ -128,20 +203,6 @@ fn text(v: &toml::Value) -> String {
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-fn set_field(root: &mut toml::Table, field: &str, value: toml::Value) -> Result<(), String> {
-    let parts: Vec<&str> = field.split('.').collect();
-    let mut t = root;
-    for p in &parts[..parts.len() - 1] {
-        t = t
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .ok_or_else(|| format!("'{p}' is not a table"))?;
-    }
-    t.insert(parts[parts.len() - 1].to_string(), value);
-    Ok(())
 }
 
 impl SweepFile {
@@ -188,6 +249,10 @@ impl SweepFile {
 }
 
 /// Runs every point of the grid. `progress(done, total)` is called after each run.
+///
+/// Before any run, every `[set]` key and every axis value is checked against the base
+/// scenario (the scenario with it must parse, validate and still hold the key), so a bad sweep
+/// file is refused at once, naming the file, the key and the problem.
 pub fn run_sweep(
     sweep: &SweepFile,
     sweep_path: &Path,
@@ -201,12 +266,24 @@ pub fn run_sweep(
     })?;
     let mut base: toml::Table = toml::from_str(&base_text)
         .map_err(|e| SweepError::File { path: scenario_path.clone(), what: e.to_string() })?;
+    let kind = Kind::of(&base);
+    let field_error = |field: &str, what: String| SweepError::Field {
+        path: sweep_path.to_path_buf(),
+        field: field.into(),
+        what,
+    };
     for (k, v) in &sweep.set {
-        set_field(&mut base, k, v.clone()).map_err(|what| SweepError::Field {
-            path: sweep_path.to_path_buf(),
-            field: k.clone(),
-            what,
-        })?;
+        let before = base.clone();
+        set_field(&mut base, k, v.clone()).map_err(|what| field_error(k, what))?;
+        check_key(kind, &before, &base, k, &scenario_path).map_err(|what| field_error(k, what))?;
+    }
+    for a in &sweep.axis {
+        for v in &a.values {
+            let mut t = base.clone();
+            set_field(&mut t, &a.field, v.clone()).map_err(|what| field_error(&a.field, what))?;
+            check_key(kind, &base, &t, &a.field, &scenario_path)
+                .map_err(|what| field_error(&a.field, format!("value {v}: {what}")))?;
+        }
     }
     let scenario_dir = scenario_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let dims: Vec<usize> = sweep.axis.iter().map(|a| a.values.len()).collect();
@@ -225,11 +302,7 @@ pub fn run_sweep(
         for (a, &i) in sweep.axis.iter().zip(&idx) {
             let v = a.values[i].clone();
             values.push(text(&v));
-            set_field(&mut t, &a.field, v).map_err(|what| SweepError::Field {
-                path: sweep_path.to_path_buf(),
-                field: a.field.clone(),
-                what,
-            })?;
+            set_field(&mut t, &a.field, v).map_err(|what| field_error(&a.field, what))?;
         }
         let point = sweep
             .axis
@@ -238,26 +311,32 @@ pub fn run_sweep(
             .map(|(a, v)| format!("{}={v}", a.field))
             .collect::<Vec<_>>()
             .join(", ");
-        let text = toml::to_string(&t).expect("a TOML table serialises");
-        let scn = Scenario::parse(&text, &scenario_path)
+        let parsed = Parsed::parse(kind, &t, &scenario_path)
             .map_err(|source| SweepError::Scenario { point: point.clone(), source: Box::new(source) })?;
-        quote = scn.quote.clone();
-        let report: Report = crate::run::run(scn, &scenario_dir, &mut |_, _| {})
-            .map_err(|source| SweepError::Run { point: point.clone(), source: Box::new(source) })?;
-        let l = &report.liquidations;
-        rows.push(SweepRow {
-            values,
-            bad_debt_usd: report.bad_debt.total_usd,
-            absorbed_usd: report.bad_debt.absorbed_usd,
-            socialised_usd: report.bad_debt.socialised_usd,
-            liquidations: l.direct + l.kicks,
-            repaid_usd: l.repaid_usd,
-            fund_final_usd: report.insurance_fund.final_usd,
-            saved_by_partial: l.saved_by_partial,
-        });
+        let row = match parsed {
+            Parsed::Lending(scn) => {
+                quote = scn.quote.clone();
+                let report = crate::run::run(*scn, &scenario_dir, &mut |_, _| {})
+                    .map_err(|source| SweepError::Run { point: point.clone(), source: Box::new(source) })?;
+                lending_row(values, &report)
+            }
+            Parsed::Perpetual(scn) => {
+                quote = "USD".into();
+                let report =
+                    crate::perp::run::run_perp(&scn, &scenario_dir, &mut |_, _| {}).map_err(|source| {
+                        SweepError::PerpRun { point: point.clone(), source: Box::new(source) }
+                    })?;
+                if let Some(what) = &report.conservation_error {
+                    return Err(SweepError::NotConserved { point, what: what.clone() });
+                }
+                perp_row(values, &report)
+            }
+        };
+        rows.push(row);
         progress(n + 1, total, &point);
     }
     Ok(SweepResult {
+        kind,
         axes: sweep.axis.iter().map(|a| a.label.clone().unwrap_or_else(|| a.field.clone())).collect(),
         values: sweep.axis.iter().map(|a| a.values.iter().map(text).collect()).collect(),
         rows,
@@ -265,105 +344,47 @@ pub fn run_sweep(
     })
 }
 
-impl SweepResult {
-    /// The table as CSV.
-    pub fn csv(&self) -> String {
-        let mut s = self.axes.join(",");
-        s.push_str(",bad_debt_usd,absorbed_usd,socialised_usd,liquidations,repaid_usd,fund_final_usd,saved_by_partial\n");
-        for r in &self.rows {
-            s.push_str(&format!(
-                "{},{:.2},{:.2},{:.2},{},{:.2},{:.2},{}\n",
-                r.values.join(","),
-                r.bad_debt_usd,
-                r.absorbed_usd,
-                r.socialised_usd,
-                r.liquidations,
-                r.repaid_usd,
-                r.fund_final_usd,
-                r.saved_by_partial
-            ));
-        }
-        s
+fn lending_row(values: Vec<String>, report: &Report) -> SweepRow {
+    let l = &report.liquidations;
+    SweepRow {
+        values,
+        bad_debt_usd: report.bad_debt.total_usd,
+        figures: Figures::Lending(LendingFigures {
+            absorbed_usd: report.bad_debt.absorbed_usd,
+            socialised_usd: report.bad_debt.socialised_usd,
+            liquidations: l.direct + l.kicks,
+            repaid_usd: l.repaid_usd,
+            fund_final_usd: report.insurance_fund.final_usd,
+            saved_by_partial: l.saved_by_partial,
+        }),
     }
+}
 
-    /// The table as aligned text.
-    pub fn table(&self) -> String {
-        let mut head: Vec<String> = self.axes.clone();
-        head.extend(["bad debt $", "fund $", "socialised $", "liquidations", "saved"].map(String::from));
-        let body: Vec<Vec<String>> = self
-            .rows
-            .iter()
-            .map(|r| {
-                let mut v = r.values.clone();
-                v.push(format!("{:.0}", r.bad_debt_usd));
-                v.push(format!("{:.0}", r.absorbed_usd));
-                v.push(format!("{:.0}", r.socialised_usd));
-                v.push(r.liquidations.to_string());
-                v.push(r.saved_by_partial.to_string());
-                v
-            })
-            .collect();
-        let widths: Vec<usize> = (0..head.len())
-            .map(|c| body.iter().map(|r| r[c].len()).chain([head[c].len()]).max().unwrap_or(0))
-            .collect();
-        let line = |cells: &[String]| {
-            cells.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect::<Vec<_>>().join("  ") + "\n"
-        };
-        let mut s = line(&head);
-        for r in &body {
-            s.push_str(&line(r));
-        }
-        s
-    }
-
-    /// Heat maps of bad debt: (file name, SVG). First axis across, second down (or a single
-    /// row), one map per value of the third axis.
-    pub fn heat_maps(&self) -> Vec<(String, String)> {
-        let nx = self.values[0].len();
-        let ny = self.values.get(1).map_or(1, |v| v.len());
-        let nz = self.values.get(2).map_or(1, |v| v.len());
-        let mut out = Vec::new();
-        for z in 0..nz {
-            let cells: Vec<Vec<f64>> = (0..ny)
-                .map(|y| (0..nx).map(|x| self.rows[(x * ny + y) * nz + z].bad_debt_usd).collect())
-                .collect();
-            let rows: Vec<String> = self.values.get(1).cloned().unwrap_or_else(|| vec![String::new()]);
-            let (title, name) = match self.values.get(2) {
-                Some(v) => (
-                    format!("bad debt ({}), {} = {}", self.quote, self.axes[2], v[z]),
-                    format!(
-                        "bad_debt_heatmap_{}.svg",
-                        v[z].replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "_")
-                    ),
-                ),
-                None => (format!("bad debt ({})", self.quote), "bad_debt_heatmap.svg".to_string()),
-            };
-            let y_label = self.axes.get(1).cloned().unwrap_or_default();
-            out.push((
-                name,
-                crate::plot::heat_map(&title, &self.axes[0], &y_label, &self.values[0], &rows, &cells),
-            ));
-        }
-        out
+/// A perpetual run's row: every figure is the report's own.
+pub fn perp_row(values: Vec<String>, r: &PerpReport) -> SweepRow {
+    let usd = |q: i128| q as f64 / crate::perp::QUANTA_PER_UNIT as f64;
+    let b = &r.bad_debt;
+    SweepRow {
+        values,
+        bad_debt_usd: usd(b.unpaid),
+        figures: Figures::Perpetual(PerpFigures {
+            shortfall_usd: usd(b.total()),
+            fund_paid_usd: usd(b.fund),
+            adl_events: r.adl_events,
+            adl_haircuts_usd: usd(b.adl_traders + b.adl_makers),
+            vault_pnl_usd: r.vault_pnl_usd,
+            liquidations: r.book_fills + r.backstop_takeovers,
+            backstop_takeovers: r.backstop_takeovers,
+            liquidated_usd: r.liquidated_usd,
+            fund_final_usd: r.fund_end_usd,
+            peak_events_per_sec: r.peak_events_per_sec,
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dotted_fields_set_nested_values() {
-        let mut t: toml::Table =
-            toml::from_str("[oracle]\ndelay_secs = 1\n[assets.ETH.tiers.default]\nasset_weight = \"0.8\"")
-                .unwrap();
-        set_field(&mut t, "oracle.delay_secs", toml::Value::Integer(60)).unwrap();
-        set_field(&mut t, "assets.ETH.tiers.default.asset_weight", toml::Value::String("0.7".into()))
-            .unwrap();
-        assert_eq!(t["oracle"]["delay_secs"].as_integer(), Some(60));
-        assert_eq!(t["assets"]["ETH"]["tiers"]["default"]["asset_weight"].as_str(), Some("0.7"));
-        assert!(set_field(&mut t, "oracle.delay_secs.x", toml::Value::Integer(1)).is_err());
-    }
 
     #[test]
     fn refuses_fields_set_twice_and_huge_grids() {
