@@ -266,9 +266,11 @@ pub struct EvtPacker {
     b6: DFF<Bits<64>>,
     b7: DFF<Bits<64>>,
     beat: DFF<Bits<3>>,
+    // `kind` is a tick, and the slots hold a whole entry: registered, computed from the values
+    // `kind` and `cnt` take at the edge, so the entry registers' load logic starts at flops.
+    tick: DFF<Bit>,
+    full: DFF<Bit>,
     // Combinational.
-    full: Signal<Local, Bit>,
-    tick: Signal<Local, Bit>,
     push: Signal<Local, Bit>,
     load_slots: Signal<Local, Bit>,
     shift: Signal<Local, Bits<32>>,
@@ -284,12 +286,9 @@ impl Logic for EvtPacker {
         dff_setup!(
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
             pend_a, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1, sa2, sa3, sa4, sa5, groups,
-            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat
+            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick, full
         );
         clock!(self, clock, shadow);
-        self.tick.next = self.kind.q.val() == job_kind::TICK;
-        self.full.next = (self.tick.val() & (self.cnt.q.val() == CAP_CHANGED))
-            | (!self.tick.val() & (self.cnt.q.val() == CAP_BITMAP));
         // The taken group's place in its card word, and the merge with the word read.
         self.shift.next = bit_cast::<32, 8>(self.g.q.val() & HALF_MASK) << SHIFT_LANES;
         self.mask.next = bits::<32>(LANE_MASK) << self.shift.val();
@@ -352,7 +351,7 @@ impl Logic for EvtPacker {
                 self.state.d.next = PackState::Send;
             }
             PackState::Take => {
-                if self.full.val() {
+                if self.full.q.val() {
                     self.load_slots.next = true;
                     self.ret.d.next = PackState::Take;
                     self.state.d.next = PackState::Send;
@@ -388,7 +387,7 @@ impl Logic for EvtPacker {
                 self.state.d.next = PackState::Take;
             }
             PackState::Flush => {
-                if self.full.val() {
+                if self.full.q.val() {
                     self.load_slots.next = true;
                     self.ret.d.next = PackState::Flush;
                     self.state.d.next = PackState::Send;
@@ -406,7 +405,7 @@ impl Logic for EvtPacker {
             PackState::Final => {
                 self.b0.d.next = KIND_SCAN_DONE.into();
                 self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val());
-                if self.tick.val() {
+                if self.tick.q.val() {
                     self.b0.d.next = KIND_SCAN_DONE_INCR.into();
                     self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val())
                         | (bit_cast::<64, 16>(self.arg.q.val().get_bits::<16>(0)) << 32);
@@ -476,7 +475,7 @@ impl Logic for EvtPacker {
         }
         // Load a ChangedWords (tick) or Bitmap (full) entry from the slots, and empty them.
         if self.load_slots.val() {
-            if self.tick.val() {
+            if self.tick.q.val() {
                 self.b0.d.next = KIND_CHANGED.into();
                 self.b1.d.next =
                     bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 3>(self.cnt.q.val()) << 32);
@@ -534,5 +533,9 @@ impl Logic for EvtPacker {
             self.state.d.next = PackState::Idle;
             self.beat.d.next = 0.into();
         }
+        // After every assignment of `kind` and `cnt` above: their values at the edge.
+        self.tick.d.next = self.kind.d.val() == job_kind::TICK;
+        self.full.d.next = (self.tick.d.val() & (self.cnt.d.val() == CAP_CHANGED))
+            | (!self.tick.d.val() & (self.cnt.d.val() == CAP_BITMAP));
     }
 }
