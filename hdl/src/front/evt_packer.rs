@@ -270,6 +270,12 @@ pub struct EvtPacker {
     // `kind` and `cnt` take at the edge, so the entry registers' load logic starts at flops.
     tick: DFF<Bit>,
     full: DFF<Bit>,
+    // The reported word's set bits, registered at the push and added to `brc`/`arc` in the next
+    // cycle (the popcount tree and the 32-bit sum in different cycles). `ScanDone` is loaded
+    // after an entry's eight beats at least since the last push, so the sums are complete.
+    pcb: DFF<Bits<6>>,
+    pca: DFF<Bits<6>>,
+    pc_add: DFF<Bit>,
     // Combinational.
     push: Signal<Local, Bit>,
     load_slots: Signal<Local, Bit>,
@@ -286,7 +292,7 @@ impl Logic for EvtPacker {
         dff_setup!(
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
             pend_a, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1, sa2, sa3, sa4, sa5, groups,
-            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick, full
+            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick, full, pcb, pca, pc_add
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
@@ -309,6 +315,11 @@ impl Logic for EvtPacker {
             self.cyc.d.next = 1.into();
         }
 
+        self.pc_add.d.next = false;
+        if self.pc_add.q.val() {
+            self.brc.d.next = self.brc.q.val() + bit_cast::<32, 6>(self.pcb.q.val());
+            self.arc.d.next = self.arc.q.val() + bit_cast::<32, 6>(self.pca.q.val());
+        }
         self.job_ready.next = false;
         self.out_ready.next = false;
         self.evt_valid.next = false;
@@ -442,8 +453,9 @@ impl Logic for EvtPacker {
         // Report the pending card word into the next slot.
         if self.push.val() {
             self.cnt.d.next = self.cnt.q.val() + 1;
-            self.brc.d.next = self.brc.q.val() + bit_cast::<32, 6>(self.pc_b.count.val());
-            self.arc.d.next = self.arc.q.val() + bit_cast::<32, 6>(self.pc_a.count.val());
+            self.pcb.d.next = self.pc_b.count.val();
+            self.pca.d.next = self.pc_a.count.val();
+            self.pc_add.d.next = true;
             if self.cnt.q.val() == 0 {
                 self.si0.d.next = self.pend_w.q.val();
                 self.sb0.d.next = self.pend_b.q.val();
@@ -532,6 +544,7 @@ impl Logic for EvtPacker {
         if self.reset.val() {
             self.state.d.next = PackState::Idle;
             self.beat.d.next = 0.into();
+            self.pc_add.d.next = false;
         }
         // After every assignment of `kind` and `cnt` above: their values at the edge.
         self.tick.d.next = self.kind.d.val() == job_kind::TICK;
