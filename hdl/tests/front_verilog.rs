@@ -21,6 +21,7 @@ use liqscan_hdl::front::cmd_reader::CmdReader;
 use liqscan_hdl::front::evt_packer::EvtPacker;
 use liqscan_hdl::front::evt_writer::EvtWriter;
 use liqscan_hdl::front::loopback::Loopback;
+use liqscan_hdl::front::skid::SkidBuffer;
 use rust_hdl::prelude::*;
 use std::process::Command;
 use tools::{lint, tool, work_dir, yosys};
@@ -71,6 +72,13 @@ fn bar_registers_verilog_passes_yosys_and_verilator_lint() {
     let v = verilog_of(BarRegs::default());
     yosys("front-yosys-bar_regs", &v);
     lint("front-lint-bar_regs", &v);
+}
+
+#[test]
+fn skid_buffer_verilog_passes_yosys_and_verilator_lint() {
+    let v = verilog_of(SkidBuffer::default());
+    yosys("front-yosys-skid", &v);
+    lint("front-lint-skid", &v);
 }
 
 /// The whole card (front end and core): Verilator lint of the Verilog that synthesis reads.

@@ -208,6 +208,10 @@ pub struct BarRegs {
     cmd_lo: DFF<Bits<32>>,
     cmd_hi: DFF<Bits<32>>,
     evt_entries: DFF<Bits<32>>,
+    // !(entries - 1) of each ring, registered with the write (no decrement in the engines'
+    // paths); kept inverted so that 0, the power-on and reset value, stands for entries = 0.
+    cmd_nmask: DFF<Bits<32>>,
+    evt_nmask: DFF<Bits<32>>,
     evt_lo: DFF<Bits<32>>,
     evt_hi: DFF<Bits<32>>,
     consumer: DFF<Bits<32>>,
@@ -235,6 +239,8 @@ impl Logic for BarRegs {
             cmd_lo,
             cmd_hi,
             evt_entries,
+            cmd_nmask,
+            evt_nmask,
             evt_lo,
             evt_hi,
             consumer,
@@ -269,6 +275,7 @@ impl Logic for BarRegs {
                         self.resp.d.next = 2.into();
                     } else if self.awaddr.val() == O_CMD_ENTRIES {
                         self.cmd_entries.d.next = self.wdata.val();
+                        self.cmd_nmask.d.next = !(self.wdata.val() - 1);
                     } else if self.awaddr.val() == O_CMD_ADDR_LO {
                         self.cmd_lo.d.next = self.wdata.val();
                     } else if self.awaddr.val() == O_CMD_ADDR_HI {
@@ -282,6 +289,7 @@ impl Logic for BarRegs {
                         self.evt_hi.d.next = self.wdata.val();
                     } else if self.awaddr.val() == O_EVT_ENTRIES {
                         self.evt_entries.d.next = self.wdata.val();
+                        self.evt_nmask.d.next = !(self.wdata.val() - 1);
                     } else if self.awaddr.val() == O_EVT_CONSUMER {
                         self.consumer.d.next = self.wdata.val();
                     } else if self.awaddr.val() < REG_SPACE {
@@ -356,19 +364,21 @@ impl Logic for BarRegs {
         self.soft_reset.next = self.soft_pulse.q.val();
         self.cmd_ring_base.next =
             bit_cast::<64, 32>(self.cmd_lo.q.val()) | (bit_cast::<64, 32>(self.cmd_hi.q.val()) << 32);
-        self.cmd_ring_mask.next = self.cmd_entries.q.val() - 1;
+        self.cmd_ring_mask.next = !self.cmd_nmask.q.val();
         self.doorbell_write.next = self.bell_w.q.val();
         self.doorbell.next = self.bell.q.val();
         self.evt_ring_base.next =
             bit_cast::<64, 32>(self.evt_lo.q.val()) | (bit_cast::<64, 32>(self.evt_hi.q.val()) << 32);
-        self.evt_ring_mask.next = self.evt_entries.q.val() - 1;
+        self.evt_ring_mask.next = !self.evt_nmask.q.val();
         self.evt_consumer.next = self.consumer.q.val();
         if self.reset.val() {
             self.state.d.next = BarState::Idle;
             self.cmd_entries.d.next = 0.into();
+            self.cmd_nmask.d.next = 0.into();
             self.cmd_lo.d.next = 0.into();
             self.cmd_hi.d.next = 0.into();
             self.evt_entries.d.next = 0.into();
+            self.evt_nmask.d.next = 0.into();
             self.evt_lo.d.next = 0.into();
             self.evt_hi.d.next = 0.into();
             self.consumer.d.next = 0.into();

@@ -8,7 +8,8 @@
 //!                        │                      ScanCore <── CmdDecoder (decode, seq, ranges)
 //!                        │                         │ words       │ jobs, scan_start
 //!                        │                         v             v
-//!                        └──EVT_CONSUMER──> EvtWriter <── EvtPacker ──> AW/W/B ──> host memory
+//!                        └──EVT_CONSUMER──> EvtWriter <── SkidBuffer <── EvtPacker
+//!                                              └──> AW/W/B ──> host memory
 //! ```
 //!
 //! The host programs `CMD_RING_ENTRIES`, `CMD_RING_ADDR_*`, `EVT_RING_ENTRIES`,
@@ -38,6 +39,7 @@ use crate::front::cmd_decoder::CmdDecoder;
 use crate::front::cmd_reader::CmdReader;
 use crate::front::evt_packer::EvtPacker;
 use crate::front::evt_writer::EvtWriter;
+use crate::front::skid::SkidBuffer;
 use rust_hdl::prelude::*;
 
 const _: () = assert!(REG_ADDR_BITS == 12 && LANES <= 32);
@@ -98,6 +100,8 @@ pub struct Card {
     decoder: CmdDecoder,
     core: ScanCore,
     packer: EvtPacker,
+    // Register slice between packer and writer: `wready` reaches no packer register.
+    slice: SkidBuffer,
     writer: EvtWriter,
     front_reset: Signal<Local, Bit>,
 }
@@ -135,6 +139,7 @@ impl Card {
             decoder: Default::default(),
             core: ScanCore::new(build_id),
             packer: Default::default(),
+            slice: Default::default(),
             writer: Default::default(),
             front_reset: Default::default(),
         }
@@ -150,13 +155,14 @@ impl Default for Card {
 impl Logic for Card {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, regs, reader, decoder, core, packer, writer);
+        clock!(self, clock, regs, reader, decoder, core, packer, slice, writer);
         self.front_reset.next = self.reset.val() | self.regs.soft_reset.val();
         self.regs.reset.next = self.reset.val();
         self.core.reset.next = self.reset.val();
         self.reader.reset.next = self.front_reset.val();
         self.decoder.reset.next = self.front_reset.val();
         self.packer.reset.next = self.front_reset.val();
+        self.slice.reset.next = self.front_reset.val();
         self.writer.reset.next = self.front_reset.val();
         // BAR port.
         self.regs.awvalid.next = self.bar_awvalid.val();
@@ -221,10 +227,13 @@ impl Logic for Card {
         self.packer.out_breach.next = self.core.out_breach.val();
         self.packer.out_at_risk.next = self.core.out_at_risk.val();
         self.core.out_ready.next = self.packer.out_ready.val();
-        // Packer -> writer.
-        self.writer.evt_valid.next = self.packer.evt_valid.val();
-        self.writer.evt_data.next = self.packer.evt_data.val();
-        self.packer.evt_ready.next = self.writer.evt_ready.val();
+        // Packer -> slice -> writer.
+        self.slice.in_valid.next = self.packer.evt_valid.val();
+        self.slice.in_data.next = self.packer.evt_data.val();
+        self.packer.evt_ready.next = self.slice.in_ready.val();
+        self.writer.evt_valid.next = self.slice.out_valid.val();
+        self.writer.evt_data.next = self.slice.out_data.val();
+        self.slice.out_ready.next = self.writer.evt_ready.val();
         self.dma_error.next = self.reader.dma_error.val() | self.writer.dma_error.val();
         self.cmd_consumer.next = self.reader.consumer.val();
         self.evt_producer.next = self.writer.producer.val();

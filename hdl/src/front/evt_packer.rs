@@ -266,9 +266,17 @@ pub struct EvtPacker {
     b6: DFF<Bits<64>>,
     b7: DFF<Bits<64>>,
     beat: DFF<Bits<3>>,
+    // `kind` is a tick, and the slots hold a whole entry: registered, computed from the values
+    // `kind` and `cnt` take at the edge, so the entry registers' load logic starts at flops.
+    tick: DFF<Bit>,
+    full: DFF<Bit>,
+    // The reported word's set bits, registered at the push and added to `brc`/`arc` in the next
+    // cycle (the popcount tree and the 32-bit sum in different cycles). `ScanDone` is loaded
+    // after an entry's eight beats at least since the last push, so the sums are complete.
+    pcb: DFF<Bits<6>>,
+    pca: DFF<Bits<6>>,
+    pc_add: DFF<Bit>,
     // Combinational.
-    full: Signal<Local, Bit>,
-    tick: Signal<Local, Bit>,
     push: Signal<Local, Bit>,
     load_slots: Signal<Local, Bit>,
     shift: Signal<Local, Bits<32>>,
@@ -284,12 +292,9 @@ impl Logic for EvtPacker {
         dff_setup!(
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
             pend_a, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1, sa2, sa3, sa4, sa5, groups,
-            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat
+            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick, full, pcb, pca, pc_add
         );
         clock!(self, clock, shadow);
-        self.tick.next = self.kind.q.val() == job_kind::TICK;
-        self.full.next = (self.tick.val() & (self.cnt.q.val() == CAP_CHANGED))
-            | (!self.tick.val() & (self.cnt.q.val() == CAP_BITMAP));
         // The taken group's place in its card word, and the merge with the word read.
         self.shift.next = bit_cast::<32, 8>(self.g.q.val() & HALF_MASK) << SHIFT_LANES;
         self.mask.next = bits::<32>(LANE_MASK) << self.shift.val();
@@ -310,6 +315,11 @@ impl Logic for EvtPacker {
             self.cyc.d.next = 1.into();
         }
 
+        self.pc_add.d.next = false;
+        if self.pc_add.q.val() {
+            self.brc.d.next = self.brc.q.val() + bit_cast::<32, 6>(self.pcb.q.val());
+            self.arc.d.next = self.arc.q.val() + bit_cast::<32, 6>(self.pca.q.val());
+        }
         self.job_ready.next = false;
         self.out_ready.next = false;
         self.evt_valid.next = false;
@@ -352,7 +362,7 @@ impl Logic for EvtPacker {
                 self.state.d.next = PackState::Send;
             }
             PackState::Take => {
-                if self.full.val() {
+                if self.full.q.val() {
                     self.load_slots.next = true;
                     self.ret.d.next = PackState::Take;
                     self.state.d.next = PackState::Send;
@@ -388,7 +398,7 @@ impl Logic for EvtPacker {
                 self.state.d.next = PackState::Take;
             }
             PackState::Flush => {
-                if self.full.val() {
+                if self.full.q.val() {
                     self.load_slots.next = true;
                     self.ret.d.next = PackState::Flush;
                     self.state.d.next = PackState::Send;
@@ -406,7 +416,7 @@ impl Logic for EvtPacker {
             PackState::Final => {
                 self.b0.d.next = KIND_SCAN_DONE.into();
                 self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val());
-                if self.tick.val() {
+                if self.tick.q.val() {
                     self.b0.d.next = KIND_SCAN_DONE_INCR.into();
                     self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val())
                         | (bit_cast::<64, 16>(self.arg.q.val().get_bits::<16>(0)) << 32);
@@ -443,8 +453,9 @@ impl Logic for EvtPacker {
         // Report the pending card word into the next slot.
         if self.push.val() {
             self.cnt.d.next = self.cnt.q.val() + 1;
-            self.brc.d.next = self.brc.q.val() + bit_cast::<32, 6>(self.pc_b.count.val());
-            self.arc.d.next = self.arc.q.val() + bit_cast::<32, 6>(self.pc_a.count.val());
+            self.pcb.d.next = self.pc_b.count.val();
+            self.pca.d.next = self.pc_a.count.val();
+            self.pc_add.d.next = true;
             if self.cnt.q.val() == 0 {
                 self.si0.d.next = self.pend_w.q.val();
                 self.sb0.d.next = self.pend_b.q.val();
@@ -476,7 +487,7 @@ impl Logic for EvtPacker {
         }
         // Load a ChangedWords (tick) or Bitmap (full) entry from the slots, and empty them.
         if self.load_slots.val() {
-            if self.tick.val() {
+            if self.tick.q.val() {
                 self.b0.d.next = KIND_CHANGED.into();
                 self.b1.d.next =
                     bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 3>(self.cnt.q.val()) << 32);
@@ -533,6 +544,11 @@ impl Logic for EvtPacker {
         if self.reset.val() {
             self.state.d.next = PackState::Idle;
             self.beat.d.next = 0.into();
+            self.pc_add.d.next = false;
         }
+        // After every assignment of `kind` and `cnt` above: their values at the edge.
+        self.tick.d.next = self.kind.d.val() == job_kind::TICK;
+        self.full.d.next = (self.tick.d.val() & (self.cnt.d.val() == CAP_CHANGED))
+            | (!self.tick.d.val() & (self.cnt.d.val() == CAP_BITMAP));
     }
 }

@@ -15,6 +15,10 @@
 //! the phase bit (1 on the first lap, flipping at each wrap, as `EventEntry::encode` and the
 //! emulated card do) into word 0 bit 31 and the sequence number (the producer index) into word
 //! 1, whatever the event source put there. It waits, taking nothing, while the ring is full.
+//! The full flag is a register, computed from the index `producer` takes at each edge and the
+//! consumer index of that cycle: the subtract and compare end there, not in `evt_ready`. A
+//! consumer write is seen one cycle later than the combinational check saw it, which can only
+//! hold an entry back for that cycle.
 //!
 //! Cycle behaviour: one entry at a time. Idle, with beat 0 on the port and room in the ring:
 //! beat 0 is taken; then AW (1 cycle without stalls), the 7 W beats straight from the event
@@ -117,7 +121,13 @@ pub struct EvtWriter {
     head: DFF<Bits<64>>,
     beat: DFF<Bits<3>>,
     derr: DFF<Bit>,
-    full: Signal<Local, Bit>,
+    // `prod + 1`, ready for the cycle `prod` advances (no adder before the full check).
+    prod1: DFF<Bits<32>>,
+    // Ring full, registered: computed from the index `prod` takes at the edge and the
+    // consumer as it stands now (a consumer written in this cycle is seen one cycle late,
+    // which only holds an entry back).
+    full: DFF<Bit>,
+    next_prod: Signal<Local, Bits<32>>,
     lap: Signal<Local, Bits<32>>,
     phase: Signal<Local, Bits<1>>,
 }
@@ -125,9 +135,11 @@ pub struct EvtWriter {
 impl Logic for EvtWriter {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, prod, addr, head, beat, derr);
-        self.full.next = (self.prod.q.val() - self.consumer.val()) > self.ring_mask.val();
-        self.lap.next = self.prod.q.val() & (self.ring_mask.val() + 1);
+        dff_setup!(self, clock, state, prod, addr, head, beat, derr, prod1, full);
+        self.next_prod.next = self.prod.q.val();
+        // The lap bit of `prod` (entries = mask + 1, a power of two: the bit just above the
+        // mask, found without an adder).
+        self.lap.next = self.prod.q.val() & ((self.ring_mask.val() << 1) | 1) & !self.ring_mask.val();
         self.phase.next = 0.into();
         if self.lap.val() == 0 {
             self.phase.next = 1.into();
@@ -142,8 +154,8 @@ impl Logic for EvtWriter {
         self.axi.bready.next = false;
         match self.state.q.val() {
             WriteState::Idle => {
-                self.evt_ready.next = !self.full.val();
-                if self.evt_valid.val() & !self.full.val() {
+                self.evt_ready.next = !self.full.q.val();
+                if self.evt_valid.val() & !self.full.q.val() {
                     self.head.d.next = bit_cast::<64, 31>(self.evt_data.val().get_bits::<31>(0))
                         | (bit_cast::<64, 1>(self.phase.val()) << 31)
                         | (bit_cast::<64, 32>(self.prod.q.val()) << 32);
@@ -194,7 +206,7 @@ impl Logic for EvtWriter {
             WriteState::HeadResp => {
                 self.axi.bready.next = true;
                 if self.axi.bvalid.val() {
-                    self.prod.d.next = self.prod.q.val() + 1;
+                    self.next_prod.next = self.prod1.q.val();
                     self.state.d.next = WriteState::Idle;
                 }
             }
@@ -207,13 +219,16 @@ impl Logic for EvtWriter {
         self.axi.wstrb.next = 0xFF.into();
         self.producer.next = self.prod.q.val();
         self.ring_full.next =
-            (self.state.q.val() == WriteState::Idle) & self.evt_valid.val() & self.full.val();
+            (self.state.q.val() == WriteState::Idle) & self.evt_valid.val() & self.full.q.val();
         self.dma_error.next = self.derr.q.val();
         if self.reset.val() {
             self.state.d.next = WriteState::Idle;
-            self.prod.d.next = 0.into();
+            self.next_prod.next = 0.into();
             self.derr.d.next = false;
         }
+        self.prod.d.next = self.next_prod.val();
+        self.prod1.d.next = self.next_prod.val() + 1;
+        self.full.d.next = (self.next_prod.val() - self.consumer.val()) > self.ring_mask.val();
     }
 }
 

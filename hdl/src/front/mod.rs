@@ -12,4 +12,5 @@ pub mod evt_packer;
 pub mod evt_writer;
 pub mod loopback;
 pub mod popcount;
+pub mod skid;
 pub mod stimulus;

@@ -4,7 +4,7 @@
 //!  word[31:0] ──> word[0] + word[1] + ... + word[31] ──> count[5:0]
 //! ```
 //!
-//! Combinational (an adder tree in synthesis). A hand-written block because rust-hdl kernels
+//! Combinational (a balanced adder tree in synthesis). A hand-written block because rust-hdl kernels
 //! have no local variables to fold a sum in (as [`crate::core::packer::BitmapPacker`]).
 //! Golden model: [`u32::count_ones`].
 //!
@@ -33,8 +33,16 @@ impl Logic for Popcount32 {
     }
 
     fn hdl(&self) -> Verilog {
-        // In a 6-bit assignment every operand is widened to 6 bits before the additions.
-        let bits: Vec<String> = (0..32).map(|i| format!("{{5'b0, word[{i}]}}")).collect();
-        Verilog::Custom(format!("always @(*) count = {};\n", bits.join(" + ")))
+        // A balanced tree of additions (pairs, then pairs of pairs): synthesis keeps the
+        // grouping, so the depth is 5 small adders rather than a chain of 31. In a 6-bit
+        // assignment every operand is widened to 6 bits before the additions.
+        fn tree(lo: usize, n: usize) -> String {
+            if n == 1 {
+                format!("{{5'b0, word[{lo}]}}")
+            } else {
+                format!("({} + {})", tree(lo, n / 2), tree(lo + n / 2, n / 2))
+            }
+        }
+        Verilog::Custom(format!("always @(*) count = {};\n", tree(0, 32)))
     }
 }

@@ -261,6 +261,10 @@ pub fn build(verilog: &str) -> Result<Built, VerilatedError> {
     std::fs::write(work.join("card.v"), verilog).map_err(io)?;
     std::fs::write(work.join("vcard.cpp"), WRAPPER).map_err(io)?;
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
+    // Verilator's make compiles the model's fast files with its `OPT_FAST` (-Os), placed after
+    // these CFLAGS, so the model is built -Os: the code is one long straight line per clock
+    // edge, bound by instruction fetch, and -O2, -O3 and a profile-guided -Os measured no
+    // faster (docs/lab/performance.md, "The Verilated card's clock rate").
     let mut vl = Command::new("verilator");
     vl.current_dir(&work).args(VERILATOR_FLAGS).args([
         "--Mdir",
