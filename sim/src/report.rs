@@ -360,17 +360,8 @@ impl Report {
             series,
             calibration: Vec::new(),
         };
-        r.calibration = s
-            .calibration
-            .iter()
-            .map(|c| CalibrationRow {
-                metric: c.metric.clone(),
-                real: c.real,
-                simulated: r.metric(&c.metric).unwrap_or(f64::NAN),
-                fact: c.fact.clone(),
-                source: c.source.clone(),
-            })
-            .collect();
+        let rows = CalibrationRow::rows(&s.calibration, |m| r.metric(m));
+        r.calibration = rows;
         r
     }
 

@@ -116,6 +116,22 @@ pub struct CalibrationRow {
     pub source: String,
 }
 
+impl CalibrationRow {
+    /// The scenario's calibration rows with their simulated values from `metric` (NaN where
+    /// the report has none).
+    pub fn rows(spec: &[super::scenario::Calibration], metric: impl Fn(&str) -> Option<f64>) -> Vec<Self> {
+        spec.iter()
+            .map(|c| CalibrationRow {
+                metric: c.metric.clone(),
+                real: c.real,
+                simulated: metric(&c.metric).unwrap_or(f64::NAN),
+                fact: c.fact.clone(),
+                source: c.source.clone(),
+            })
+            .collect()
+    }
+}
+
 /// The report.
 #[derive(Clone, Debug, Serialize)]
 pub struct PerpReport {
@@ -278,18 +294,8 @@ impl PerpReport {
             series,
             timing,
         };
-        r.calibration = s
-            .perp
-            .calibration
-            .iter()
-            .map(|c| CalibrationRow {
-                metric: c.metric.clone(),
-                real: c.real,
-                simulated: r.metric(&c.metric).unwrap_or(f64::NAN),
-                fact: c.fact.clone(),
-                source: c.source.clone(),
-            })
-            .collect();
+        let rows = CalibrationRow::rows(&s.perp.calibration, |m| r.metric(m));
+        r.calibration = rows;
         r
     }
 
