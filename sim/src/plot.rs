@@ -18,6 +18,10 @@ const L: f64 = 70.0;
 const R: f64 = 20.0;
 const T: f64 = 30.0;
 const B: f64 = 45.0;
+/// Where a heat map's row labels may start: right of the rotated y-axis title.
+const LABEL_CLEAR: f64 = 24.0;
+/// Width of a character at the 11 px labels, a little over the average.
+const CHAR_W: f64 = 6.5;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
@@ -181,7 +185,11 @@ pub fn heat_map(
     cells: &[Vec<f64>],
 ) -> String {
     let mut s = String::new();
-    let cw = ((W - L - R) / cols.len().max(1) as f64).min(140.0);
+    // The row labels end at the grid's left edge: give the longest one its width (about 6.5 px
+    // a character at 11 px) clear of the rotated axis title.
+    let longest = rows.iter().map(|r| r.chars().count()).max().unwrap_or(0);
+    let left = L.max(LABEL_CLEAR + 5.0 + CHAR_W * longest as f64);
+    let cw = ((W - left - R) / cols.len().max(1) as f64).min(140.0);
     let ch = ((H - T - B) / rows.len().max(1) as f64).min(60.0);
     let _ = writeln!(
         s,
@@ -197,7 +205,7 @@ pub fn heat_map(
     let max = cells.iter().flatten().copied().filter(|v| v.is_finite()).fold(0.0, f64::max);
     for (r, row) in cells.iter().enumerate() {
         for (c, &v) in row.iter().enumerate() {
-            let x = L + c as f64 * cw;
+            let x = left + c as f64 * cw;
             let y = T + r as f64 * ch;
             let f = if max > 0.0 { v / max } else { 0.0 };
             let _ = writeln!(
@@ -212,7 +220,7 @@ pub fn heat_map(
         let _ = writeln!(
             s,
             r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
-            L - 5.0,
+            left - 5.0,
             T + r as f64 * ch + ch / 2.0 + 4.0,
             esc(&rows[r])
         );
@@ -221,7 +229,7 @@ pub fn heat_map(
         let _ = writeln!(
             s,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            L + c as f64 * cw + cw / 2.0,
+            left + c as f64 * cw + cw / 2.0,
             T + rows.len() as f64 * ch + 14.0,
             esc(label)
         );
@@ -229,7 +237,7 @@ pub fn heat_map(
     let _ = writeln!(
         s,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-        L + cw * cols.len() as f64 / 2.0,
+        left + cw * cols.len() as f64 / 2.0,
         T + rows.len() as f64 * ch + 32.0,
         esc(x_label)
     );
@@ -420,5 +428,25 @@ mod tests {
         let hm = heat_map("h", "x", "y", &["a".into(), "b".into()], &["r".into()], &[vec![0.0, 5.0]]);
         assert_eq!(hm.matches("<rect x=").count(), 2);
         assert!(hm.contains("rgb(140,0,0)"), "the maximum is darkest");
+    }
+
+    /// Long row labels (a fund size in dollars) start clear of the rotated axis title, and the
+    /// grid starts right of where they end.
+    #[test]
+    fn heat_map_row_labels_do_not_overlap_the_axis_title_or_the_grid() {
+        let num = |t: &str, key: &str| -> f64 {
+            let i = t.find(key).unwrap() + key.len();
+            t[i..].split('"').next().unwrap().parse().unwrap()
+        };
+        for label in ["r", "20000000", "perp.markets.BTC.tiers[2]"] {
+            let rows = vec![label.to_string(), "1".into()];
+            let hm = heat_map("h", "x", "fund", &["a".into()], &rows, &[vec![1.0], vec![2.0]]);
+            let line = hm.lines().find(|l| l.contains(&format!(">{label}</text>"))).unwrap();
+            let end = num(line, "<text x=\"");
+            let start = end - CHAR_W * label.chars().count() as f64;
+            assert!(start >= LABEL_CLEAR, "{label}: starts at {start}");
+            let grid = num(hm.lines().find(|l| l.starts_with("<rect x=")).unwrap(), "<rect x=\"");
+            assert!(grid > end, "{label}: grid at {grid}, label ends at {end}");
+        }
     }
 }
