@@ -18,8 +18,8 @@
 //! while every one of its prices stays inside its window the account's signs cannot change
 //! ([`Window::of`](super::windows::Window::of) has the argument). The windows are indexed by
 //! their edges in price buckets ([`WindowIndex`]), so a tick finds the accounts whose window
-//! the new price left by reading the price's bucket and those past it, and recomputes only them (exactly, from the
-//! terms), which get new windows. A batch tick only scans every block; the next single-asset
+//! the new price left by reading the price's bucket and those past it, and recomputes only
+//! them (exactly, from the terms), which get new windows. A batch tick only scans every block; the next single-asset
 //! tick first renews the windows the batch moves left, the same way (or, after a large move,
 //! rebuilds them all in one pass), so a batch tick costs the scan alone.
 //!

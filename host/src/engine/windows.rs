@@ -20,9 +20,10 @@
 //! insert, a remove and a renewal are O(1) (a push or a swap-remove: a few cache misses, where
 //! a B-tree's were a dozen). A tick costs the occupied buckets past its price (found through
 //! two levels of occupancy bits: a few word reads), the entries sharing the price's bucket
-//! (**not** bounded by O(log n): the windows that end within 0.1 % of the price) and the accounts whose window the price left; not a read of
-//! every exposure. The invariant every caller keeps: after each engine call, every indexed
-//! window holds the current price of its kind.
+//! (**not** bounded by O(log n): the windows that end within 0.1 % of the price) and the
+//! accounts whose window the price left; not a read of every exposure. The invariant every
+//! caller keeps: after each engine call, every indexed window holds the current price of its
+//! kind.
 
 use liqscan_hdl::abi::PriceEntry;
 
@@ -446,8 +447,9 @@ pub enum WindowPolicy {
 /// its windows, the same windows by edge in price buckets (O(1) per renewal, the price's bucket
 /// plus what was found per tick). A tick of a list-indexed asset scans its list (sequential,
 /// about 1 ns an entry); of an edge-indexed one it asks the buckets. Which one an asset uses
-/// follows what its ticks cost: edges when the windows a tick leaves, each costing a renewal, are fewer than
-/// 1 in `2 * SCAN_PER_UPDATE` of the list (and the list is at least `INDEX_MIN`), the list again
+/// follows what its ticks cost: edges when the windows a tick leaves, each costing a renewal,
+/// are fewer than 1 in `2 * SCAN_PER_UPDATE` of the list (and the list is at least
+/// `INDEX_MIN`), the list again
 /// when they are more than 2 in `SCAN_PER_UPDATE`. So a list scan costs at most about what
 /// the recomputes it finds cost on the edge index, and the edges are kept only where they save.
 ///
