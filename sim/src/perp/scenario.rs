@@ -356,7 +356,12 @@ pub struct ExpandedMarket {
 impl PerpScenario {
     /// True if TOML text is a perpetual scenario (it has a top-level `[perp]` table).
     pub fn is_perp(text: &str) -> bool {
-        toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("perp"))
+        toml::from_str::<toml::Table>(text).is_ok_and(|t| Self::is_perp_table(&t))
+    }
+
+    /// True if a parsed scenario table is a perpetual scenario (the rule of [`is_perp`](Self::is_perp)).
+    pub fn is_perp_table(t: &toml::Table) -> bool {
+        t.contains_key("perp")
     }
 
     /// Parses and checks scenario text; `path` is for messages.

@@ -22,7 +22,7 @@ pub enum Kind {
 impl Kind {
     /// The kind of a scenario table.
     pub fn of(t: &toml::Table) -> Self {
-        if t.contains_key("perp") { Kind::Perpetual } else { Kind::Lending }
+        if PerpScenario::is_perp_table(t) { Kind::Perpetual } else { Kind::Lending }
     }
 
     /// In words, for messages.
