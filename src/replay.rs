@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use hdrhistogram::Histogram;
+use liqscan_hdl::abi::PriceEntry;
 use liqscan_host::bitmap;
 use liqscan_host::book::Book;
 use liqscan_host::engine::{
@@ -37,18 +38,97 @@ pub struct ReplayStats {
     pub accounts_breached: u64,
 }
 
+/// One tick's events as the engine found them: which slots changed how, and the prices their
+/// healths are computed at. [`Replay::step`] fills it, a [`Render`] turns it into records; it
+/// is reused tick after tick (and passed between threads), so its buffers stop growing.
+#[derive(Clone, Debug, Default)]
+pub struct TickEvents {
+    /// Index of the tick (0-based).
+    pub tick: u64,
+    /// The tick's time, nanoseconds since the Unix epoch.
+    pub ts_ns: i64,
+    /// The price table after the tick (set when there are events).
+    prices: Vec<PriceEntry>,
+    /// The events in report order: slot and kind.
+    slots: Vec<u32>,
+    kinds: Vec<EventKind>,
+}
+
+impl TickEvents {
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.kinds.clear();
+    }
+}
+
+/// Turns a tick's events into breach records: each account's exact health from the book's
+/// terms at the tick's prices (any engine's, the card's too), its id, the tick's time.
+pub struct Render<'a> {
+    table: &'a AssetTable,
+    book: &'a Book,
+    healths: Vec<AccountHealth>,
+    health_text: String,
+}
+
+impl<'a> Render<'a> {
+    /// A renderer of events of `book`'s accounts.
+    pub fn new(table: &'a AssetTable, book: &'a Book) -> Self {
+        Render { table, book, healths: Vec::new(), health_text: String::new() }
+    }
+
+    /// Hands each event of `ev` to `emit`, in order.
+    pub fn render(&mut self, ev: &TickEvents, mut emit: impl FnMut(&BreachRecord<'_>)) {
+        if ev.slots.is_empty() {
+            return;
+        }
+        let ts = format_timestamp(ev.ts_ns);
+        let Render { table, book, healths, health_text } = self;
+        // The healths, then the ids, in batches that overlap their cache misses (each event's
+        // account is anywhere in the book). Two reads an account (its offsets, then its terms
+        // or id bytes): the offsets are hinted twice as far ahead.
+        const AHEAD: usize = 8;
+        let slots = &ev.slots;
+        healths.clear();
+        for (i, &slot) in slots.iter().enumerate() {
+            if let Some(&s) = slots.get(i + 2 * AHEAD) {
+                book.prefetch_term_offsets(s as usize);
+            }
+            if let Some(&s) = slots.get(i + AHEAD) {
+                book.prefetch_terms(s as usize);
+            }
+            healths.push(account_health(book.terms(slot as usize), &ev.prices));
+        }
+        for (i, (&slot, (&kind, h))) in slots.iter().zip(ev.kinds.iter().zip(healths.iter())).enumerate() {
+            if let Some(&s) = slots.get(i + 2 * AHEAD) {
+                book.prefetch_id_offsets(s as usize);
+            }
+            if let Some(&s) = slots.get(i + AHEAD) {
+                book.prefetch_id(s as usize);
+            }
+            health_text.clear();
+            write!(health_text, "{}", table.value_of(h.spot)).expect("writing to a String");
+            emit(&BreachRecord {
+                tick: ev.tick,
+                ts: &ts,
+                account: book.id(slot as usize),
+                slot,
+                event: kind,
+                health: health_text,
+                health_factor: h.ratio.is_finite().then_some(h.ratio),
+            });
+        }
+    }
+}
+
 /// A book loaded into an engine, ready for ticks.
 pub struct Replay<'a> {
     table: &'a AssetTable,
-    book: &'a Book,
     engine: Box<dyn ScanEngine>,
     step: Step,
     ever_breached: Vec<u64>,
-    /// This tick's events, in report order: slot, kind and health.
-    event_slots: Vec<u32>,
-    event_kinds: Vec<EventKind>,
-    event_healths: Vec<AccountHealth>,
-    health_text: String,
+    /// This tick's events (for [`apply`](Replay::apply)) and their renderer.
+    events: TickEvents,
+    render: Render<'a>,
     unpriced_held: Vec<u16>,
     /// Nanoseconds per tick spent in the engine.
     pub latency: Histogram<u64>,
@@ -116,14 +196,11 @@ impl<'a> Replay<'a> {
         let step = Step::starting_at(&mut engine);
         Replay {
             table,
-            book,
             engine,
             step,
             ever_breached: vec![0; words],
-            event_slots: Vec::new(),
-            event_kinds: Vec::new(),
-            event_healths: Vec::new(),
-            health_text: String::new(),
+            events: TickEvents::default(),
+            render: Render::new(table, book),
             unpriced_held: (0..table.len() as u16).filter(|&a| held[a as usize]).collect(),
             latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
             stats: ReplayStats::default(),
@@ -143,13 +220,28 @@ impl<'a> Replay<'a> {
     /// Applies one tick and hands each resulting event to `emit`. Until every held asset has a
     /// price the book is warming up: ticks apply, but no events are reported, since an unpriced
     /// collateral would read as worthless.
-    pub fn apply(&mut self, tick: &Tick, mut emit: impl FnMut(&BreachRecord<'_>)) -> Result<()> {
+    pub fn apply(&mut self, tick: &Tick, emit: impl FnMut(&BreachRecord<'_>)) -> Result<()> {
+        let mut events = std::mem::take(&mut self.events);
+        let r = self.step(tick, &mut events);
+        if r.is_ok() {
+            self.render.render(&events, emit);
+        }
+        self.events = events;
+        r
+    }
+
+    /// Applies one tick and puts the events it caused into `out` (cleared first), to be turned
+    /// into records by a [`Render`], here or on another thread. During warm-up `out` stays
+    /// empty.
+    pub fn step(&mut self, tick: &Tick, out: &mut TickEvents) -> Result<()> {
+        out.clear();
         let t0 = Instant::now();
         self.engine.tick(tick.asset, tick.entry)?;
         self.step.collect(&mut self.engine);
         let dt = t0.elapsed().as_nanos() as u64;
         self.latency.saturating_record(dt.max(1));
-        let index = self.stats.ticks;
+        out.tick = self.stats.ticks;
+        out.ts_ns = tick.ts_ns;
         self.stats.ticks += 1;
         if !self.unpriced_held.is_empty() {
             self.unpriced_held.retain(|&a| a != tick.asset);
@@ -162,13 +254,10 @@ impl<'a> Replay<'a> {
             self.step.report_all();
             self.step.collect(&mut self.engine);
         }
-        let ts = format_timestamp(tick.ts_ns);
-        // First every event's slot and kind (the bitmaps are sequential reads), then the
-        // healths and ids in batches that overlap their cache misses (each event's account is
-        // anywhere in the book), then the events themselves, in the same order.
-        let Replay { table, book, engine, step, ever_breached, stats, event_slots, event_kinds, .. } = self;
-        event_slots.clear();
-        event_kinds.clear();
+        // Every event's slot and kind (the bitmaps are sequential reads); the healths and ids
+        // are the renderer's.
+        let Replay { engine, step, ever_breached, stats, .. } = self;
+        let TickEvents { slots, kinds, .. } = out;
         step.diff_words(&**engine, |w, [ob, oa], [nb, na]| {
             let (db, da) = (nb ^ ob, na ^ oa);
             for (diff, now, up, down) in [
@@ -189,47 +278,14 @@ impl<'a> Replay<'a> {
                         EventKind::AtRisk => stats.at_risk_events += 1,
                         EventKind::Safe => {}
                     }
-                    event_slots.push((w * 64 + bit) as u32);
-                    event_kinds.push(kind);
+                    slots.push((w * 64 + bit) as u32);
+                    kinds.push(kind);
                 }
             }
         });
-        // The healths from the book's terms (any engine: the card's too), then the ids. Two
-        // reads an account (its offsets, then its terms or id bytes): the offsets are hinted
-        // twice as far ahead.
-        const AHEAD: usize = 8;
-        let prices = engine.prices();
-        let slots = &self.event_slots;
-        self.event_healths.clear();
-        for (i, &slot) in slots.iter().enumerate() {
-            if let Some(&s) = slots.get(i + 2 * AHEAD) {
-                book.prefetch_term_offsets(s as usize);
-            }
-            if let Some(&s) = slots.get(i + AHEAD) {
-                book.prefetch_terms(s as usize);
-            }
-            self.event_healths.push(account_health(book.terms(slot as usize), prices));
-        }
-        for (i, (&slot, (&kind, h))) in
-            slots.iter().zip(self.event_kinds.iter().zip(&self.event_healths)).enumerate()
-        {
-            if let Some(&s) = slots.get(i + 2 * AHEAD) {
-                book.prefetch_id_offsets(s as usize);
-            }
-            if let Some(&s) = slots.get(i + AHEAD) {
-                book.prefetch_id(s as usize);
-            }
-            self.health_text.clear();
-            write!(self.health_text, "{}", table.value_of(h.spot)).expect("writing to a String");
-            emit(&BreachRecord {
-                tick: index,
-                ts: &ts,
-                account: book.id(slot as usize),
-                slot,
-                event: kind,
-                health: &self.health_text,
-                health_factor: h.ratio.is_finite().then_some(h.ratio),
-            });
+        if !out.slots.is_empty() {
+            out.prices.clear();
+            out.prices.extend_from_slice(self.engine.prices());
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use liqscan_sim::card::{BACKENDS, BackendOptions, open_backend};
 
-use crate::replay::{Percentiles, Replay, ReplayStats, RoutingArg};
+use crate::replay::{Percentiles, Render, Replay, ReplayStats, RoutingArg, TickEvents};
 
 /// Arguments of `liqscan scan`.
 #[derive(clap::Args)]
@@ -228,31 +228,17 @@ pub fn run(a: Args) -> Result<()> {
     };
     let engine_load_ms = t_engine.elapsed().as_secs_f64() * 1e3;
     let to_stdout = a.out.as_os_str() == "-";
-    let sink: Box<dyn Write> = if to_stdout {
-        Box::new(std::io::stdout().lock())
+    let sink: Box<dyn Write + Send> = if to_stdout {
+        Box::new(std::io::stdout())
     } else {
         Box::new(File::create(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?)
     };
-    let mut writer = BreachWriter::new(BufWriter::new(sink));
+    let writer = BreachWriter::new(BufWriter::new(sink));
     let bar = ProgressBar::new(ticks.len() as u64);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} ticks").expect("template"));
     let t0 = Instant::now();
-    let mut io_err = None;
-    for (i, t) in ticks.iter().enumerate() {
-        replay.apply(t, |e| {
-            if let Err(err) = writer.write_record(e) {
-                io_err.get_or_insert(err);
-            }
-        })?;
-        if i % 1024 == 0 {
-            bar.set_position(i as u64);
-        }
-    }
+    replay_to(&mut replay, &ticks, Render::new(&table, &book), writer, &bar)?;
     bar.finish_and_clear();
-    if let Some(e) = io_err {
-        return Err(e).context("writing breach events");
-    }
-    writer.finish().context("writing breach events")?;
     let ticks_ms = t0.elapsed().as_secs_f64() * 1e3;
     replay.check_priced()?;
     for f in replay.engine().failovers() {
@@ -312,6 +298,66 @@ pub fn run(a: Args) -> Result<()> {
         println!("{text}")
     }
     Ok(())
+}
+
+/// Ticks in flight between the engine thread and the event writer: enough to ride out a burst
+/// of events in one tick while the engine goes on.
+const EVENTS_IN_FLIGHT: usize = 4;
+
+/// Applies `ticks` on this thread and writes their events on a second one: a crash tick's
+/// thousands of events (each an account's health from its terms, its id, a JSON line) cost as
+/// much as the engine's tick itself, so the two run side by side. The tick buffers go back and
+/// forth between the two, so nothing is allocated once they have grown. Events are written in
+/// tick order, as without the thread.
+fn replay_to<W: Write + Send>(
+    replay: &mut Replay<'_>,
+    ticks: &[Tick],
+    mut render: Render<'_>,
+    mut writer: BreachWriter<W>,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let (full_tx, full_rx) = crossbeam::channel::bounded::<TickEvents>(EVENTS_IN_FLIGHT);
+    let (empty_tx, empty_rx) = crossbeam::channel::bounded::<TickEvents>(EVENTS_IN_FLIGHT + 1);
+    for _ in 0..=EVENTS_IN_FLIGHT {
+        empty_tx.send(TickEvents::default()).expect("the channel has room");
+    }
+    std::thread::scope(|s| {
+        let writing = s.spawn(move || -> std::io::Result<()> {
+            for ev in full_rx {
+                let mut err = None;
+                render.render(&ev, |e| {
+                    if err.is_none()
+                        && let Err(e) = writer.write_record(e)
+                    {
+                        err = Some(e);
+                    }
+                });
+                if let Some(e) = err {
+                    return Err(e); // dropping the receiver stops the engine side
+                }
+                let _ = empty_tx.send(ev);
+            }
+            writer.finish().map(drop)
+        });
+        let mut stepped = Ok(());
+        for (i, t) in ticks.iter().enumerate() {
+            let Ok(mut ev) = empty_rx.recv() else { break };
+            if let Err(e) = replay.step(t, &mut ev) {
+                stepped = Err(e);
+                break;
+            }
+            if full_tx.send(ev).is_err() {
+                break; // the writer failed: its error is the one to report
+            }
+            if i % 1024 == 0 {
+                bar.set_position(i as u64);
+            }
+        }
+        drop(full_tx);
+        let written = writing.join().expect("the event writer does not panic");
+        stepped?;
+        written.context("writing breach events")
+    })
 }
 
 /// Says which quanta were chosen from the book, and the worst-case rounding error per account

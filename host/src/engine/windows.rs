@@ -450,10 +450,10 @@ impl AssetEdges {
     /// `crossed(p).count()`, at most `cap`.
     fn count_crossed(&self, p: [u32; 4], cap: usize) -> usize {
         let mut n = 0;
-        for k in 0..4 {
-            n += self.lower[k].count_above(p[k], cap - n.min(cap));
+        for ((lower, upper), p) in self.lower.iter().zip(&self.upper).zip(p) {
+            n += lower.count_above(p, cap - n.min(cap));
             if n < cap {
-                n += self.upper[k].count_below(p[k], cap - n);
+                n += upper.count_below(p, cap - n);
             }
             if n >= cap {
                 return cap;
