@@ -375,10 +375,24 @@ impl BlockStore {
     /// its layout: the layout changes only between whole accounts, so a lane's legs are
     /// always those of one account ([`Held`]).
     pub fn insert_account(&mut self, slot: usize, terms: &[Coeff]) {
+        self.insert_terms(slot, terms);
+        self.rebalance(slot / LANES);
+    }
+
+    /// Puts the account's nonzero terms in `slot` without letting its block choose its layout:
+    /// a bulk load inserts every account, then calls [`rebalance_all`](Self::rebalance_all)
+    /// once instead of once an account. The store is not scannable in between.
+    pub fn insert_terms(&mut self, slot: usize, terms: &[Coeff]) {
         for (k, t) in terms.iter().enumerate().filter(|(_, t)| t.coeff != 0) {
             self.insert(slot, t.asset, t.coeff, leg(terms, k));
         }
-        self.rebalance(slot / LANES);
+    }
+
+    /// Lets every block choose its layout (after [`insert_terms`](Self::insert_terms)).
+    pub fn rebalance_all(&mut self) {
+        for b in 0..self.blocks() {
+            self.rebalance(b);
+        }
     }
 
     /// Takes the account's nonzero terms out of `slot` (they must be there), then lets the

@@ -405,6 +405,7 @@ impl SoftwareEngine {
         for &slot in &order {
             self.index(slot as usize, Some(&mut d));
         }
+        self.blocks.rebalance_all();
         self.changes_since_compact += order.len();
         // Freed before the pair groups and edges are built: at 10 M accounts the load's peak.
         drop(pending);
@@ -446,12 +447,12 @@ impl SoftwareEngine {
     /// O(terms).
     fn unindex(&mut self, slot: usize) {
         let terms = self.terms.get(slot);
+        if terms.is_empty() {
+            return; // in no index (a bulk load's new slots: nothing to rebalance either)
+        }
         self.blocks.remove_account(slot, terms);
         if let Some(pair) = as_pair(terms) {
             self.pairs.remove(slot as u32, pair);
-            return;
-        }
-        if terms.is_empty() {
             return;
         }
         // The terms' entries are in different lists and buckets: hint them all first so that
@@ -485,7 +486,11 @@ impl SoftwareEngine {
     /// groups together).
     fn index(&mut self, slot: usize, defer: Option<&mut Deferred>) {
         let terms = self.terms.get(slot);
-        self.blocks.insert_account(slot, terms);
+        match defer {
+            // A bulk load: the blocks choose their layouts once, at its end.
+            Some(_) => self.blocks.insert_terms(slot, terms),
+            None => self.blocks.insert_account(slot, terms),
+        }
         let (spot, stressed) = reference::health(terms, &self.prices);
         self.bits.set(slot, spot < 0, stressed < 0);
         if let Some(pair) = as_pair(terms) {
