@@ -322,23 +322,26 @@ fn replay_to<W: Write + Send>(
         empty_tx.send(TickEvents::default()).expect("the channel has room");
     }
     std::thread::scope(|s| {
-        let writing = s.spawn(move || -> std::io::Result<()> {
-            for ev in full_rx {
-                let mut err = None;
-                render.render(&ev, |e| {
-                    if err.is_none()
-                        && let Err(e) = writer.write_record(e)
-                    {
-                        err = Some(e);
+        let writing = std::thread::Builder::new().name("event-writer".into()).spawn_scoped(
+            s,
+            move || -> std::io::Result<()> {
+                for ev in full_rx {
+                    let mut err = None;
+                    render.render(&ev, |e| {
+                        if err.is_none()
+                            && let Err(e) = writer.write_record(e)
+                        {
+                            err = Some(e);
+                        }
+                    });
+                    if let Some(e) = err {
+                        return Err(e); // dropping the receiver stops the engine side
                     }
-                });
-                if let Some(e) = err {
-                    return Err(e); // dropping the receiver stops the engine side
+                    let _ = empty_tx.send(ev);
                 }
-                let _ = empty_tx.send(ev);
-            }
-            writer.finish().map(drop)
-        });
+                writer.finish().map(drop)
+            },
+        )?;
         let mut stepped = Ok(());
         for (i, t) in ticks.iter().enumerate() {
             let Ok(mut ev) = empty_rx.recv() else { break };

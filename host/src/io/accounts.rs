@@ -130,7 +130,10 @@ pub(crate) fn for_each_csv_row(
         empty_tx.send(RowBatch::default()).expect("the channel has room");
     }
     std::thread::scope(|s| {
-        s.spawn(move || parse_rows(path, rdr, cols, empty_rx, full_tx));
+        std::thread::Builder::new()
+            .name("csv-reader".into())
+            .spawn_scoped(s, move || parse_rows(path, rdr, cols, empty_rx, full_tx))
+            .map_err(|e| InputError::file(path, format!("cannot start the reader thread: {e}")))?;
         let mut n: u64 = 0;
         for mut batch in full_rx.iter() {
             for r in &batch.rows[..batch.len] {
