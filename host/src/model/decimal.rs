@@ -310,19 +310,30 @@ impl FromStr for Decimal {
 }
 
 impl fmt::Display for Decimal {
+    /// Plain digits, a point where the scale puts one (no exponent); allocates nothing: the
+    /// breach file writes one an event.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let neg = self.mantissa < 0;
-        let digits = self.mantissa.unsigned_abs().to_string();
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(self.mantissa.unsigned_abs());
         let s = self.scale as usize;
-        let (int, frac) = if digits.len() > s {
-            (digits[..digits.len() - s].to_string(), digits[digits.len() - s..].to_string())
-        } else {
-            ("0".to_string(), format!("{}{}", "0".repeat(s - digits.len()), digits))
-        };
-        if neg {
-            write!(f, "-")?;
+        if self.mantissa < 0 {
+            f.write_str("-")?;
         }
-        if frac.is_empty() { write!(f, "{int}") } else { write!(f, "{int}.{frac}") }
+        if digits.len() > s {
+            let (int, frac) = digits.split_at(digits.len() - s);
+            f.write_str(int)?;
+            if !frac.is_empty() {
+                f.write_str(".")?;
+                f.write_str(frac)?;
+            }
+            Ok(())
+        } else {
+            f.write_str("0.")?;
+            for _ in digits.len()..s {
+                f.write_str("0")?;
+            }
+            f.write_str(digits)
+        }
     }
 }
 
@@ -458,6 +469,24 @@ mod tests {
         // Zero at any scale normalises at once.
         assert_eq!(Decimal::new(0, u32::MAX).normalized(), Decimal::ZERO);
         assert_eq!(Decimal::new(5, u32::MAX).floor_shifted(0).unwrap(), 0);
+    }
+
+    proptest::proptest! {
+        /// Display writes the mantissa's digits with the point `scale` places from the right
+        /// (leading zeros as needed), any mantissa and scale, and parses back to the value.
+        #[test]
+        fn displays_digits_and_point(m: i128, scale in 0u32..=MAX_SCALE + 4) {
+            let digits = m.unsigned_abs().to_string();
+            let s = scale as usize;
+            let padded = format!("{}{digits}", "0".repeat((s + 1).saturating_sub(digits.len())));
+            let (int, frac) = padded.split_at(padded.len() - s);
+            let want = format!("{}{int}{}{frac}", if m < 0 { "-" } else { "" }, if s > 0 { "." } else { "" });
+            let got = Decimal::new(m, scale).to_string();
+            proptest::prop_assert_eq!(&got, &want);
+            if scale <= MAX_SCALE {
+                proptest::prop_assert_eq!(got.parse::<Decimal>().unwrap(), Decimal::new(m, scale));
+            }
+        }
     }
 
     #[test]
