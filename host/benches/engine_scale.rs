@@ -17,7 +17,7 @@
 //! - upsert and remove p50/p99 (hdrhistogram, ns), pair and multi-asset accounts apart: a
 //!   random slot is removed and upserted again with fresh terms of its kind;
 //! - ticks of ETH (every account) and LINK (1 %) as a random walk of small moves, p50/p99,
-//!   by deltas, by full scan and as measured;
+//!   by deltas, by full scan and as measured, and by deltas with the full scans on two threads;
 //! - the full scan (`batch_tick`), best of several;
 //! - peak memory: VmHWM from /proc/self/status after the book is generated and at the end.
 
@@ -141,8 +141,11 @@ fn line(what: &str, h: &Histogram<u64>) {
     );
 }
 
-fn loaded_engine(book: &FlatBook, routing: Routing, windows: WindowPolicy) -> SoftwareEngine {
-    let mut e = SoftwareEngine::new(book.len(), ASSETS).with_routing(routing).with_window_policy(windows);
+fn loaded_engine(book: &FlatBook, routing: Routing, windows: WindowPolicy, threads: usize) -> SoftwareEngine {
+    let mut e = SoftwareEngine::new(book.len(), ASSETS)
+        .with_routing(routing)
+        .with_window_policy(windows)
+        .with_threads(threads);
     e.batch_tick(&BASE.map(quote)).expect("price vector");
     e.load(book.iter().enumerate().map(|(s, t)| (s as u32, t))).expect("valid book");
     e.loaded();
@@ -258,7 +261,7 @@ fn main() {
     deltas(&mut eng, &book, n_deltas, seed, "");
     drop(eng);
     if std::env::var_os("LIQSCAN_BENCH_LISTS_DELTAS").is_some() {
-        let mut eng = loaded_engine(&book, Routing::Deltas, WindowPolicy::Lists);
+        let mut eng = loaded_engine(&book, Routing::Deltas, WindowPolicy::Lists, 1);
         deltas(&mut eng, &book, n_deltas, seed, ", lists only");
     }
     if args.iter().any(|a| a == "--deltas-only") {
@@ -267,7 +270,7 @@ fn main() {
     }
 
     // Full scan.
-    let mut eng = loaded_engine(&book, Routing::FullScan, WindowPolicy::Measured);
+    let mut eng = loaded_engine(&book, Routing::FullScan, WindowPolicy::Measured, 1);
     let mut best = Duration::MAX;
     let r0 = eng.stats().recomputed;
     let reps = if smoke { 3 } else { 10 };
@@ -291,14 +294,16 @@ fn main() {
 
     // Ticks by each routing (one engine at a time).
     println!("ticks ({n_ticks} each, random walk of moves up to 0.05 %):");
-    for (name, routing, windows) in [
-        ("deltas", Routing::Deltas, WindowPolicy::Measured),
-        ("deltas, edges only", Routing::Deltas, WindowPolicy::Edges),
-        ("deltas, lists only", Routing::Deltas, WindowPolicy::Lists),
-        ("full", Routing::FullScan, WindowPolicy::Measured),
-        ("measured", Routing::Measured, WindowPolicy::Measured),
+    // The last: the ticks a full scan serves (deferred ones) split over two cores.
+    for (name, routing, windows, threads) in [
+        ("deltas", Routing::Deltas, WindowPolicy::Measured, 1),
+        ("deltas, edges only", Routing::Deltas, WindowPolicy::Edges, 1),
+        ("deltas, lists only", Routing::Deltas, WindowPolicy::Lists, 1),
+        ("full", Routing::FullScan, WindowPolicy::Measured, 1),
+        ("measured", Routing::Measured, WindowPolicy::Measured, 1),
+        ("deltas, two scan threads", Routing::Deltas, WindowPolicy::Measured, 2),
     ] {
-        let mut e = loaded_engine(&book, routing, windows);
+        let mut e = loaded_engine(&book, routing, windows, threads);
         for (asset, what) in [(LINK, "LINK (1 % of accounts)"), (ETH, "ETH (every account)")] {
             let r0 = e.stats().recomputed;
             let h = ticks(&mut e, asset, n_ticks, &mut rng);
