@@ -152,9 +152,20 @@ fn load_error(book: &Book, e: EngineError) -> anyhow::Error {
 
 impl<'a> Replay<'a> {
     /// Loads every account into a fresh software engine (slot = position in `book`) that
-    /// routes each tick as `routing` says.
+    /// routes each tick as `routing` says, its full scans on one thread.
     pub fn new(table: &'a AssetTable, book: &'a Book, routing: Routing) -> Result<Self> {
-        let mut engine = SoftwareEngine::new(book.len(), table.len()).with_routing(routing);
+        Replay::with_scan_threads(table, book, routing, 1)
+    }
+
+    /// As [`new`](Replay::new), with the full scans split over `threads` (1 or 2) threads.
+    pub fn with_scan_threads(
+        table: &'a AssetTable,
+        book: &'a Book,
+        routing: Routing,
+        threads: usize,
+    ) -> Result<Self> {
+        let mut engine =
+            SoftwareEngine::new(book.len(), table.len()).with_routing(routing).with_threads(threads);
         // One bulk load: every structure built once (sort, then build), not account by account.
         engine
             .load((0..book.len()).map(|slot| (slot as u32, book.terms(slot))))

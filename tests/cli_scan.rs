@@ -89,17 +89,27 @@ fn scan_of_black_thursday_agrees_with_the_reference() {
 
 /// `--backend card-software`: the example book's Black Thursday through the emulated card behind
 /// the card link (the unchanged host driver, a fail-over engine around it) gives the very events
-/// the software engine gives, byte for byte.
+/// the software engine gives, byte for byte; so does the software engine with its full scans on
+/// two threads.
 #[test]
 fn scan_through_the_card_gives_the_software_engines_events() {
     let dir = tempfile::tempdir().unwrap();
-    let scan = |backend: &str| {
-        let out = dir.path().join(format!("{backend}.jsonl"));
-        let o = scan_black_thursday(&["--out", out.to_str().unwrap(), "--json", "--backend", backend]);
+    let scan_with = |backend: &str, threads: &str| {
+        let out = dir.path().join(format!("{backend}-{threads}.jsonl"));
+        let o = scan_black_thursday(&[
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+            "--backend",
+            backend,
+            "--scan-threads",
+            threads,
+        ]);
         assert!(o.status.success(), "--backend {backend}: {}", String::from_utf8_lossy(&o.stderr));
         let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         (std::fs::read_to_string(&out).unwrap(), summary)
     };
+    let scan = |backend: &str| scan_with(backend, "1");
     let (software, s) = scan("software");
     assert_eq!((s["backend"].as_str(), s["engine_at_end"].as_str()), (Some("software"), Some("software")));
     assert!(software.lines().count() > 150, "the day breaches accounts: {} events", software.lines().count());
@@ -109,6 +119,22 @@ fn scan_through_the_card_gives_the_software_engines_events() {
     for key in ["breached_at_end", "at_risk_at_end", "stats"] {
         assert_eq!(c[key], s[key], "{key}");
     }
+    let (two, _) = scan_with("software", "2");
+    assert!(two == software, "two scan threads' events differ from one's");
+    expect_error(
+        &[
+            "scan",
+            "--venue",
+            "examples/venue.toml",
+            "--accounts",
+            "examples/accounts.csv",
+            "--scan-threads",
+            "2",
+            "--backend",
+            "card-software",
+        ],
+        "--scan-threads 2 applies to the software backend only",
+    );
 }
 
 #[test]

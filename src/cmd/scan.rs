@@ -45,6 +45,11 @@ pub struct Args {
     /// fails over to software if the card stops answering. Same events either way.
     #[arg(long, default_value = "software", value_parser = clap::builder::PossibleValuesParser::new(BACKENDS))]
     pub backend: String,
+    /// Threads for the software engine's full scans (1 or 2): with 2, each full scan is split
+    /// with a helper thread on another core. The event writer already takes a second core, so
+    /// the default is one; give 2 where a third core is free.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub scan_threads: u8,
     /// Print the summary as JSON (on standard error when events go to standard output).
     #[arg(long)]
     pub json: bool,
@@ -186,6 +191,9 @@ struct Summary {
 
 /// Runs the scan.
 pub fn run(a: Args) -> Result<()> {
+    if a.scan_threads != 1 && a.backend != "software" {
+        bail!("--scan-threads {} applies to the software backend only, not {}", a.scan_threads, a.backend);
+    }
     let draft = read_venue_draft(&a.venue)?;
     let t_read = Instant::now();
     let (table, book) = if draft.needs_book() {
@@ -220,7 +228,7 @@ pub fn run(a: Args) -> Result<()> {
     let t_engine = Instant::now();
     let mut card = None;
     let mut replay = if a.backend == "software" {
-        Replay::new(&table, &book, a.routing.into())?
+        Replay::with_scan_threads(&table, &book, a.routing.into(), a.scan_threads as usize)?
     } else {
         let (engine, c) = open_backend(&a.backend, book.len(), table.len(), &BackendOptions::default())?;
         card = c;
