@@ -479,6 +479,28 @@ mod tests {
         }
     }
 
+    /// Fields that are not UTF-8 are refused with the field and line, a row's problems in the
+    /// order account, asset, balance, tier, and a row before them that the book refuses first.
+    #[test]
+    fn refuses_fields_that_are_not_utf8_in_order() {
+        let t = table();
+        let dir = tempfile::tempdir().unwrap();
+        let head = b"account,asset,balance,tier\na,ETH,1,default\n".to_vec();
+        let cases: [(&[u8], &str); 5] = [
+            (b"b\xff,ETH,1,default\n", "x.csv:3: malformed row: account is not UTF-8"),
+            (b"b,ETH,1,\xffdefault\n", "x.csv:3: malformed row: tier is not UTF-8"),
+            (b"b,ETH,zz,\xff\n", "x.csv:3: balance: 'zz' is not a decimal"),
+            (b"b,ETH,1\xff,\xff\n", "x.csv:3: malformed row: balance is not UTF-8"),
+            (b"b,DOGE,1,default\nc,ETH,1,\xff\n", "x.csv:3: account 'b': unknown asset 'DOGE'"),
+        ];
+        for (rows, want) in cases {
+            let p = dir.path().join("x.csv");
+            std::fs::write(&p, [&head[..], rows].concat()).unwrap();
+            let e = read_book(&p, &t, &mut |_, _| {}).unwrap_err().to_string();
+            assert!(e.contains(want), "got {e}\nwant {want}");
+        }
+    }
+
     #[test]
     fn refuses_bad_rows_with_file_and_line() {
         let t = table();
