@@ -276,6 +276,13 @@ pub struct EvtPacker {
     pcb: DFF<Bits<6>>,
     pca: DFF<Bits<6>>,
     pc_add: DFF<Bit>,
+    // The entry registers' load select, one-hot, computed one cycle ahead from the values the
+    // state, `full`, `pend_v` and `cnt` take at the edge: the 512 entry flops see registers
+    // (and the writer's registered ready) through one level of mux, not the state decode.
+    ld_answer: DFF<Bit>,
+    ld_final: DFF<Bit>,
+    ld_slots: DFF<Bit>,
+    sending: DFF<Bit>,
     // Combinational.
     push: Signal<Local, Bit>,
     load_slots: Signal<Local, Bit>,
@@ -292,7 +299,8 @@ impl Logic for EvtPacker {
         dff_setup!(
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
             pend_a, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1, sa2, sa3, sa4, sa5, groups,
-            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick, full, pcb, pca, pc_add
+            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick, full, pcb, pca, pc_add,
+            ld_answer, ld_final, ld_slots, sending
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
@@ -324,7 +332,7 @@ impl Logic for EvtPacker {
         self.out_ready.next = false;
         self.evt_valid.next = false;
         self.push.next = false;
-        self.load_slots.next = false;
+        self.load_slots.next = self.ld_slots.q.val();
         match self.state.q.val() {
             PackState::Idle => {
                 self.job_ready.next = true;
@@ -346,24 +354,11 @@ impl Logic for EvtPacker {
                 }
             }
             PackState::Answer => {
-                self.b0.d.next = KIND_FENCE.into();
-                if self.kind.q.val() == job_kind::ERROR {
-                    self.b0.d.next = KIND_ERROR.into();
-                }
-                self.b1.d.next =
-                    bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 32>(self.arg.q.val()) << 32);
-                self.b2.d.next = bit_cast::<64, 32>(self.detail.q.val());
-                self.b3.d.next = 0.into();
-                self.b4.d.next = 0.into();
-                self.b5.d.next = 0.into();
-                self.b6.d.next = 0.into();
-                self.b7.d.next = 0.into();
                 self.ret.d.next = PackState::Idle;
                 self.state.d.next = PackState::Send;
             }
             PackState::Take => {
                 if self.full.q.val() {
-                    self.load_slots.next = true;
                     self.ret.d.next = PackState::Take;
                     self.state.d.next = PackState::Send;
                 } else {
@@ -399,14 +394,12 @@ impl Logic for EvtPacker {
             }
             PackState::Flush => {
                 if self.full.q.val() {
-                    self.load_slots.next = true;
                     self.ret.d.next = PackState::Flush;
                     self.state.d.next = PackState::Send;
                 } else if self.pend_v.q.val() {
                     self.push.next = true;
                     self.pend_v.d.next = false;
                 } else if self.cnt.q.val() != 0 {
-                    self.load_slots.next = true;
                     self.ret.d.next = PackState::Final;
                     self.state.d.next = PackState::Send;
                 } else {
@@ -414,35 +407,12 @@ impl Logic for EvtPacker {
                 }
             }
             PackState::Final => {
-                self.b0.d.next = KIND_SCAN_DONE.into();
-                self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val());
-                if self.tick.q.val() {
-                    self.b0.d.next = KIND_SCAN_DONE_INCR.into();
-                    self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val())
-                        | (bit_cast::<64, 16>(self.arg.q.val().get_bits::<16>(0)) << 32);
-                }
-                self.b2.d.next = bit_cast::<64, 32>(self.groups.q.val())
-                    | (bit_cast::<64, 32>(self.cyc_done.q.val()) << 32);
-                self.b3.d.next =
-                    bit_cast::<64, 32>(self.brc.q.val()) | (bit_cast::<64, 32>(self.arc.q.val()) << 32);
-                self.b4.d.next = 0.into();
-                self.b5.d.next = 0.into();
-                self.b6.d.next = 0.into();
-                self.b7.d.next = 0.into();
                 self.ret.d.next = PackState::Idle;
                 self.state.d.next = PackState::Send;
             }
             PackState::Send => {
                 self.evt_valid.next = true;
                 if self.evt_ready.val() {
-                    self.b0.d.next = self.b1.q.val();
-                    self.b1.d.next = self.b2.q.val();
-                    self.b2.d.next = self.b3.q.val();
-                    self.b3.d.next = self.b4.q.val();
-                    self.b4.d.next = self.b5.q.val();
-                    self.b5.d.next = self.b6.q.val();
-                    self.b6.d.next = self.b7.q.val();
-                    self.b7.d.next = 0.into();
                     self.beat.d.next = self.beat.q.val() + 1;
                     if self.beat.q.val() == 7 {
                         self.state.d.next = self.ret.q.val();
@@ -484,6 +454,48 @@ impl Logic for EvtPacker {
                 self.sb5.d.next = self.pend_b.q.val();
                 self.sa5.d.next = self.pend_a.q.val();
             }
+        }
+        // The entry registers: at most one of the selects is set (see `ld_*` below).
+        if self.ld_answer.q.val() {
+            self.b0.d.next = KIND_FENCE.into();
+            if self.kind.q.val() == job_kind::ERROR {
+                self.b0.d.next = KIND_ERROR.into();
+            }
+            self.b1.d.next =
+                bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 32>(self.arg.q.val()) << 32);
+            self.b2.d.next = bit_cast::<64, 32>(self.detail.q.val());
+            self.b3.d.next = 0.into();
+            self.b4.d.next = 0.into();
+            self.b5.d.next = 0.into();
+            self.b6.d.next = 0.into();
+            self.b7.d.next = 0.into();
+        }
+        if self.ld_final.q.val() {
+            self.b0.d.next = KIND_SCAN_DONE.into();
+            self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val());
+            if self.tick.q.val() {
+                self.b0.d.next = KIND_SCAN_DONE_INCR.into();
+                self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val())
+                    | (bit_cast::<64, 16>(self.arg.q.val().get_bits::<16>(0)) << 32);
+            }
+            self.b2.d.next =
+                bit_cast::<64, 32>(self.groups.q.val()) | (bit_cast::<64, 32>(self.cyc_done.q.val()) << 32);
+            self.b3.d.next =
+                bit_cast::<64, 32>(self.brc.q.val()) | (bit_cast::<64, 32>(self.arc.q.val()) << 32);
+            self.b4.d.next = 0.into();
+            self.b5.d.next = 0.into();
+            self.b6.d.next = 0.into();
+            self.b7.d.next = 0.into();
+        }
+        if self.sending.q.val() & self.evt_ready.val() {
+            self.b0.d.next = self.b1.q.val();
+            self.b1.d.next = self.b2.q.val();
+            self.b2.d.next = self.b3.q.val();
+            self.b3.d.next = self.b4.q.val();
+            self.b4.d.next = self.b5.q.val();
+            self.b5.d.next = self.b6.q.val();
+            self.b6.d.next = self.b7.q.val();
+            self.b7.d.next = 0.into();
         }
         // Load a ChangedWords (tick) or Bitmap (full) entry from the slots, and empty them.
         if self.load_slots.val() {
@@ -550,5 +562,14 @@ impl Logic for EvtPacker {
         self.tick.d.next = self.kind.d.val() == job_kind::TICK;
         self.full.d.next = (self.tick.d.val() & (self.cnt.d.val() == CAP_CHANGED))
             | (!self.tick.d.val() & (self.cnt.d.val() == CAP_BITMAP));
+        // The next cycle's entry load, from the same values the state machine above decodes
+        // then: Answer and Final load their entry, Take and Flush load the slots when they are
+        // full, Flush also the last partial entry (no pending word left, some slots used).
+        self.ld_answer.d.next = self.state.d.val() == PackState::Answer;
+        self.ld_final.d.next = self.state.d.val() == PackState::Final;
+        self.ld_slots.d.next = ((self.state.d.val() == PackState::Take) & self.full.d.val())
+            | ((self.state.d.val() == PackState::Flush)
+                & (self.full.d.val() | (!self.pend_v.d.val() & (self.cnt.d.val() != 0))));
+        self.sending.d.next = self.state.d.val() == PackState::Send;
     }
 }
