@@ -128,6 +128,13 @@ pub struct EvtWriter {
     // which only holds an entry back).
     full: DFF<Bit>,
     next_prod: Signal<Local, Bits<32>>,
+    // The full check for each index `prod` can take at the edge (kept, advanced, reset),
+    // selected as `prod` is: the subtract and compare start at flops, not after the select
+    // (which the soft reset and the write response reach).
+    full_keep: Signal<Local, Bit>,
+    full_adv: Signal<Local, Bit>,
+    full_rst: Signal<Local, Bit>,
+    next_full: Signal<Local, Bit>,
     lap: Signal<Local, Bits<32>>,
     phase: Signal<Local, Bits<1>>,
 }
@@ -136,7 +143,11 @@ impl Logic for EvtWriter {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, state, prod, addr, head, beat, derr, prod1, full);
+        self.full_keep.next = (self.prod.q.val() - self.consumer.val()) > self.ring_mask.val();
+        self.full_adv.next = (self.prod1.q.val() - self.consumer.val()) > self.ring_mask.val();
+        self.full_rst.next = (bits::<32>(0) - self.consumer.val()) > self.ring_mask.val();
         self.next_prod.next = self.prod.q.val();
+        self.next_full.next = self.full_keep.val();
         // The lap bit of `prod` (entries = mask + 1, a power of two: the bit just above the
         // mask, found without an adder).
         self.lap.next = self.prod.q.val() & ((self.ring_mask.val() << 1) | 1) & !self.ring_mask.val();
@@ -207,6 +218,7 @@ impl Logic for EvtWriter {
                 self.axi.bready.next = true;
                 if self.axi.bvalid.val() {
                     self.next_prod.next = self.prod1.q.val();
+                    self.next_full.next = self.full_adv.val();
                     self.state.d.next = WriteState::Idle;
                 }
             }
@@ -224,11 +236,12 @@ impl Logic for EvtWriter {
         if self.reset.val() {
             self.state.d.next = WriteState::Idle;
             self.next_prod.next = 0.into();
+            self.next_full.next = self.full_rst.val();
             self.derr.d.next = false;
         }
         self.prod.d.next = self.next_prod.val();
         self.prod1.d.next = self.next_prod.val() + 1;
-        self.full.d.next = (self.next_prod.val() - self.consumer.val()) > self.ring_mask.val();
+        self.full.d.next = self.next_full.val();
     }
 }
 
