@@ -88,11 +88,17 @@ fn whole_card_verilog_passes_verilator_lint() {
     // thread's 2 MiB.
     let v = std::thread::Builder::new()
         .stack_size(256 << 20)
-        .spawn(|| liqscan_hdl::core::verilog::generate_card(0))
+        .spawn(|| (liqscan_hdl::core::verilog::generate_card(0), liqscan_hdl::core::verilog::generate(0)))
         .unwrap()
         .join()
         .unwrap();
+    let (v, core) = v;
     assert!(v.contains("module top"));
+    // The core inside the card keeps the same modules as the core on its own (lanes, lane
+    // memories, write tree, columns, command bus copy), so yosys does not merge their registers.
+    let kept = |v: &str| v.matches("(* keep_hierarchy *)").count();
+    assert!(kept(&core) > 0);
+    assert_eq!(kept(&v), kept(&core), "kept modules: the card's against the core's");
     lint("front-lint-card", &v);
 }
 

@@ -145,7 +145,8 @@ pub fn add_localparams(v: &str) -> String {
     out
 }
 
-/// Marks every MAC lane module (`top$lanes$<n>`), every lane memory module (`top$lmem$<n>`) and
+/// Marks every MAC lane module (`top$lanes$<n>`; `top$core$lanes$<n>` and so on in the whole
+/// card), every lane memory module (`top$lmem$<n>`) and
 /// every node of the write bus tree (`top$wfan$<n>`, see [`crate::core::fanout`]), every
 /// column accumulator of a lane (`top$lanes$<n>$acc_s$<k>`, `top$lanes$<n>$acc_r$<k>`, see
 /// [`crate::core::col_acc`]) and the command register's bus copy (`top$cb_*`, see
@@ -169,15 +170,15 @@ pub fn keep_lane_hierarchy(v: &str) -> String {
     };
     let mut out = String::with_capacity(v.len() + 4096);
     for line in v.split_inclusive('\n') {
-        if let Some(rest) = line
-            .strip_prefix("module top$lanes$")
-            .or_else(|| line.strip_prefix("module top$lmem$"))
-            .or_else(|| line.strip_prefix("module top$wfan$"))
-            && let Some((n, _)) = rest.split_once('(')
+        // The core is `top` on its own and `top$core` inside the whole card.
+        let name = line.strip_prefix("module top$").map(|n| n.strip_prefix("core$").unwrap_or(n));
+        if let Some(rest) = name.and_then(|n| {
+            n.strip_prefix("lanes$").or_else(|| n.strip_prefix("lmem$")).or_else(|| n.strip_prefix("wfan$"))
+        }) && let Some((n, _)) = rest.split_once('(')
             && (digits(n) || column(n))
         {
             out.push_str("(* keep_hierarchy *)\n");
-        } else if line.starts_with("module top$cb_") {
+        } else if name.is_some_and(|n| n.starts_with("cb_")) {
             // The command register's bus copy (see `scan_core`): kept, so not merged with the
             // decode's copy.
             out.push_str("(* keep_hierarchy *)\n");
