@@ -324,12 +324,14 @@ fn replay_to<W: Write + Send>(
     mut writer: BreachWriter<W>,
     bar: &ProgressBar,
 ) -> Result<()> {
-    let (full_tx, full_rx) = crossbeam::channel::bounded::<TickEvents>(EVENTS_IN_FLIGHT);
-    let (empty_tx, empty_rx) = crossbeam::channel::bounded::<TickEvents>(EVENTS_IN_FLIGHT + 1);
-    for _ in 0..=EVENTS_IN_FLIGHT {
-        empty_tx.send(TickEvents::default()).expect("the channel has room");
-    }
     std::thread::scope(|s| {
+        // Made inside the scope, so that leaving it any way (a panic too) drops this side's
+        // ends before the scope joins the writer, which then stops.
+        let (full_tx, full_rx) = crossbeam::channel::bounded::<TickEvents>(EVENTS_IN_FLIGHT);
+        let (empty_tx, empty_rx) = crossbeam::channel::bounded::<TickEvents>(EVENTS_IN_FLIGHT + 1);
+        for _ in 0..=EVENTS_IN_FLIGHT {
+            empty_tx.send(TickEvents::default()).expect("the channel has room");
+        }
         let writing = std::thread::Builder::new().name("event-writer".into()).spawn_scoped(
             s,
             move || -> std::io::Result<()> {
