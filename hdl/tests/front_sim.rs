@@ -184,3 +184,65 @@ fn dma_errors_are_sticky_until_reset() {
     assert!(first_error.is_some_and(|f| f < 20), "writer: {first_error:?}");
     assert!(mem.violations.is_empty(), "{:?}", mem.violations);
 }
+
+/// The ring fills exactly: with the consumer held, the writer writes until `entries` entries
+/// are unread, raises `ring_full` and writes nothing more; each consumer step lets exactly that
+/// many more in. Ring sizes 1 to 64, steps of 1 to `entries`, over several laps (the consumer
+/// wraps around the ring), each write to the producer's slot.
+#[test]
+fn event_writer_fills_the_ring_exactly_and_waits_for_the_consumer() {
+    use liqscan_hdl::front::axi::*;
+    use liqscan_hdl::front::evt_writer::EvtWriter;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use rust_hdl::prelude::*;
+    let base = 0x4000u64;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for entries in [1u32, 2, 8, 64] {
+        let timing = AxiTiming { latency: 1..=3, stall_percent: 20 };
+        let mut mem = AxiMemory::new(base, entries as usize * 64, timing, entries as u64);
+        let mut w = EvtWriter::default();
+        w.connect_all();
+        w.ring_base.next = base.into();
+        w.ring_mask.next = ((entries - 1) as u64).into();
+        w.evt_valid.next = true;
+        let mut consumer = 0u32;
+        let mut step = |w: &mut EvtWriter, consumer: u32| {
+            w.consumer.next = (consumer as u64).into();
+            w.clock.next = Clock { clk: false };
+            mem.drive_write(&mut w.axi);
+            assert!(simulate(w, 1000));
+            let before = mem.write_log.len();
+            mem.sample_write(&w.axi);
+            if mem.write_log.len() > before {
+                let p = w.producer.val().to_u32();
+                assert!(p.wrapping_sub(consumer) < entries, "{entries}: wrote entry {p}, host at {consumer}");
+                assert_eq!((mem.write_log[before].0 - base) / 64, (p & (entries - 1)) as u64);
+            }
+            let full = w.ring_full.val();
+            w.clock.next = Clock { clk: true };
+            assert!(simulate(w, 1000));
+            mem.clock();
+            full
+        };
+        while consumer < 4 * entries {
+            let target = consumer + entries;
+            let mut cycles = 0;
+            while w.producer.val().to_u32() != target {
+                step(&mut w, consumer);
+                cycles += 1;
+                assert!(
+                    cycles < 40 * entries + 100,
+                    "{entries}: producer {} of {target}",
+                    w.producer.val().to_u32()
+                );
+            }
+            // Full: no further entry however long the host waits.
+            let full_cycles = (0..100).filter(|_| step(&mut w, consumer)).count();
+            assert_eq!(w.producer.val().to_u32(), target, "{entries}: wrote past a full ring");
+            assert!(full_cycles >= 99, "{entries}: ring_full in {full_cycles} of 100 cycles");
+            consumer += rng.gen_range(1..=entries);
+        }
+        assert!(mem.violations.is_empty(), "{:?}", mem.violations);
+    }
+}

@@ -129,8 +129,10 @@ pub struct EvtWriter {
     full: DFF<Bit>,
     next_prod: Signal<Local, Bits<32>>,
     // The full check for each index `prod` can take at the edge (kept, advanced, reset),
-    // selected as `prod` is: the subtract and compare start at flops, not after the select
-    // (which the soft reset and the write response reach).
+    // selected as `prod` is: the subtract starts at flops, not after the select (which the
+    // soft reset and the write response reach). `used > mask` is tested as a bit of `used`
+    // above the mask: the same for a mask 2^k - 1, and never looser for any mask (a value with
+    // no bit above the mask is at most the mask), with no second carry chain in the cycle.
     full_keep: Signal<Local, Bit>,
     full_adv: Signal<Local, Bit>,
     full_rst: Signal<Local, Bit>,
@@ -143,9 +145,9 @@ impl Logic for EvtWriter {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, state, prod, addr, head, beat, derr, prod1, full);
-        self.full_keep.next = (self.prod.q.val() - self.consumer.val()) > self.ring_mask.val();
-        self.full_adv.next = (self.prod1.q.val() - self.consumer.val()) > self.ring_mask.val();
-        self.full_rst.next = (bits::<32>(0) - self.consumer.val()) > self.ring_mask.val();
+        self.full_keep.next = ((self.prod.q.val() - self.consumer.val()) & !self.ring_mask.val()) != 0;
+        self.full_adv.next = ((self.prod1.q.val() - self.consumer.val()) & !self.ring_mask.val()) != 0;
+        self.full_rst.next = ((bits::<32>(0) - self.consumer.val()) & !self.ring_mask.val()) != 0;
         self.next_prod.next = self.prod.q.val();
         self.next_full.next = self.full_keep.val();
         // The lap bit of `prod` (entries = mask + 1, a power of two: the bit just above the
