@@ -2,25 +2,16 @@
 // card reset and clocked idle back to back for N cycles; prints the cycles per CPU second of
 // this thread. For comparing Verilator or compiler options on the same Verilog (the models
 // sim/src/card/verilated/model.rs builds are in <target>/verilated/<key>/libvcard.so).
-//   cc -O2 -o /tmp/vcard-rate scripts/vcard-rate.c -ldl
+//   cc -O2 -Isim/src/card/verilated -o /tmp/vcard-rate scripts/vcard-rate.c -ldl
 //   /tmp/vcard-rate 600000 A/libvcard.so B/libvcard.so ...   (repeat, alternating, on a busy machine)
-// The structs are vcard.cpp's (ABI version 1); only the inputs are set.
+// The structs are vcard.h's (ABI version 1); only the inputs are set.
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-typedef struct {
-    uint64_t rd_rdata;
-    uint32_t bar_awaddr, bar_wdata, bar_araddr;
-    uint8_t reset, bar_awvalid, bar_wvalid, bar_wstrb, bar_bready, bar_arvalid, bar_rready;
-    uint8_t rd_arready, rd_rvalid, rd_rresp, rd_rlast;
-    uint8_t wr_awready, wr_wready, wr_bvalid, wr_bresp;
-} VcardIn;
-
-// Large enough for vcard.cpp's VcardOut, which this program never reads.
-typedef struct { uint64_t words[16]; } VcardOut;
+#include "vcard.h"
 
 static double cpu_seconds(void) {
     struct timespec t;

@@ -48,6 +48,7 @@ pub enum VerilatedError {
 
 /// The C wrapper, compiled with the model.
 const WRAPPER: &str = include_str!("vcard.cpp");
+const WRAPPER_H: &str = include_str!("vcard.h");
 /// The wrapper's `vcard_abi_version()`: bump with any change of [`VcardIn`] / [`VcardOut`].
 pub const ABI_VERSION: u32 = 1;
 /// Verilator options (part of the cache key). The generated Verilog is linted clean elsewhere
@@ -235,7 +236,7 @@ pub struct Built {
 pub fn build(verilog: &str) -> Result<Built, VerilatedError> {
     let version = verilator_version().ok_or(VerilatedError::NotFound)?;
     let mut h = Sha256::new();
-    for part in [verilog, WRAPPER, &VERILATOR_FLAGS.join(" "), &version] {
+    for part in [verilog, WRAPPER, WRAPPER_H, &VERILATOR_FLAGS.join(" "), &version] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -260,6 +261,7 @@ pub fn build(verilog: &str) -> Result<Built, VerilatedError> {
     std::fs::create_dir_all(&work).map_err(io)?;
     std::fs::write(work.join("card.v"), verilog).map_err(io)?;
     std::fs::write(work.join("vcard.cpp"), WRAPPER).map_err(io)?;
+    std::fs::write(work.join("vcard.h"), WRAPPER_H).map_err(io)?;
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
     // Verilator's make compiles the model's fast files with its `OPT_FAST` (-Os), placed after
     // these CFLAGS, so the model is built -Os: the code is one long straight line per clock
