@@ -189,6 +189,9 @@ struct Setup {
     /// Windows left by a tick beyond which it is served by a full scan and their renewal
     /// deferred (`None`: the engine's default, which these small books never reach).
     defer_after: Option<usize>,
+    /// Renewals a tick makes from the backlog (`None`: the default; `Some(0)`: never, so every
+    /// left window stays left and its account is recomputed by every tick).
+    renewals: Option<usize>,
     /// How a tick finds the windows it left (these small books stay under the list length
     /// that `Measured` indexes by edge, so it scans lists; `Edges` covers the edge index).
     windows: WindowPolicy,
@@ -201,6 +204,10 @@ impl Setup {
             .with_threads(self.threads)
             .with_routing(self.routing)
             .with_window_policy(self.windows);
+        let e = match self.renewals {
+            Some(n) => e.with_renewals_per_tick(n),
+            None => e,
+        };
         match self.defer_after {
             Some(n) => e.with_defer_after(n),
             None => e,
@@ -217,8 +224,10 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop_oneof![Just(Routing::Measured), Just(Routing::Deltas), Just(Routing::FullScan)],
         prop_oneof![2 => Just(None), 1 => Just(Some(0usize)), 1 => Just(Some(3usize))],
         prop_oneof![Just(WindowPolicy::Measured), Just(WindowPolicy::Edges), Just(WindowPolicy::Lists)],
+        prop_oneof![2 => Just(None), 1 => Just(Some(0usize)), 1 => Just(Some(1usize))],
     )
-        .prop_map(|(kernel, layout, threads, routing, defer_after, windows)| Setup {
+        .prop_map(|(kernel, layout, threads, routing, defer_after, windows, renewals)| Setup {
+            renewals,
             kernel,
             layout,
             threads,

@@ -19,9 +19,13 @@
 //! ([`Window::of`](super::windows::Window::of) has the argument). The windows are indexed by
 //! their edges in price buckets ([`WindowIndex`]), so a tick finds the accounts whose window
 //! the new price left by reading the price's bucket and those past it, and recomputes only
-//! them (exactly, from the terms), which get new windows. A batch tick only scans every block; the next single-asset
-//! tick first renews the windows the batch moves left, the same way (or, after a large move,
-//! rebuilds them all in one pass), so a batch tick costs the scan alone.
+//! them (exactly, from the terms). Those accounts go to a backlog: a tick recomputes the bits
+//! of every account in it and gives new windows to the oldest few (at least 128 and 1/8 of
+//! it), so a move that leaves a thousand windows at once costs a bits-only recompute each
+//! (hundreds of ns), not a thousand renewals (1-3 us each) in one tick. A batch tick only
+//! scans every block; the next single-asset tick puts the accounts whose windows the batch
+//! moves left into the backlog (or, after a large move, renews or rebuilds them all at once),
+//! so a batch tick costs the scan alone.
 //!
 //! Every structure an upsert or remove touches costs O(log n) or O(1) per term: the pair
 //! groups are B-trees, the window edges buckets, the blocks per-64-slot lists. A bulk load
@@ -76,16 +80,28 @@ pub const PRIOR_SCAN_PER_SLOT: u32 = 16;
 pub const PRIOR_DELTA_PER_ACCOUNT: u32 = 16;
 
 /// A tick that leaves more than `slots / DEFER_PER_SLOTS` windows (at least [`DEFER_MIN`]),
-/// plus that many for each full scan already paid while deferring, is served by a full scan and
-/// its window renewals are deferred: a recompute cost 1-3 us with the edge B-trees and about
-/// 1 us with the buckets (lab: "Edge buckets"), so about a thousand of them cost what a full
-/// scan of a 1,000,000-account book does (0.5-2 ms). In a crash most ticks leave thousands: renewing
-/// them tick by tick measured 25 ms p50 (227 ms p99) a tick on the generated 1 M lending book.
-/// Only windows in edge-indexed assets count: renewing a list-scanned asset's window is a
-/// recompute and a write in place, and counting them would cost a scan of the list.
-const DEFER_PER_SLOTS: usize = 1024;
+/// counting the backlog and plus that many for each full scan already paid while deferring, is
+/// served by a full scan and its window renewals are deferred. A tick by deltas recomputes the
+/// bits of every account in the backlog (a few hundred ns each) and renews a bounded number
+/// ([`RENEWALS_PER_TICK`]; a renewal costs 1-3 us), so about 4,000 in the backlog cost what a
+/// full scan of a 1,000,000-account book does (0.5-2 ms). In a crash most ticks leave
+/// thousands: renewing them tick by tick measured 25 ms p50 (227 ms p99) a tick on the
+/// generated 1 M lending book. Only windows in edge-indexed assets count: renewing a
+/// list-scanned asset's window is a recompute and a write in place, and counting them would
+/// cost a scan of the list.
+const DEFER_PER_SLOTS: usize = 256;
 /// Least number of left windows that defers their renewal.
 const DEFER_MIN: usize = 64;
+
+/// Accounts of the backlog whose windows a tick renews; the rest of the backlog only has its
+/// bits recomputed ([`SoftwareEngine::with_renewals_per_tick`]). A renewal (recompute and new
+/// windows in each term's edge buckets) measured 1-3 us, a bits-only recompute a few hundred
+/// ns, so 128 renewals keep a tick's renewals under about 0.4 ms however many windows a move
+/// leaves at once.
+pub const RENEWALS_PER_TICK: usize = 128;
+/// A tick renews at least 1/`BACKLOG_DRAIN` of the backlog, so that a long one (whose bits
+/// every tick recomputes) drains in a few ticks.
+const BACKLOG_DRAIN: usize = 8;
 
 /// A move that leaves the windows of more than 1/`REBUILD_AFTER` of the delta accounts
 /// rebuilds them all in one pass instead of updating the buckets account by account.
@@ -166,6 +182,9 @@ pub struct EngineStats {
     pub recomputed: u64,
     /// Assets whose windows are indexed by edge now (the others' ticks scan their lists).
     pub edge_indexed_assets: usize,
+    /// Delta accounts whose windows a tick left and that wait for their renewal (each tick by
+    /// deltas recomputes their bits).
+    pub backlog: usize,
 }
 
 /// The software scan engine. See the module docs for its structures.
@@ -198,6 +217,13 @@ pub struct SoftwareEngine {
     /// (rent or buy: a drift that never comes back costs at most twice the cheaper way).
     deferred_scans: usize,
     stale: Vec<bool>,
+    /// Delta accounts whose windows a tick left and that are not renewed yet, oldest first
+    /// (may hold a slot whose flag in `pending` was cleared since: skipped). Every tick by
+    /// deltas recomputes their bits exactly and renews the oldest `renew_per_tick`.
+    backlog: Vec<u32>,
+    /// One bit a slot: in `backlog` and not renewed since.
+    pending: Vec<u64>,
+    renew_per_tick: usize,
     prices: Vec<PriceEntry>,
     tables: PriceTables,
     bits: Bits,
@@ -239,6 +265,9 @@ impl SoftwareEngine {
             defer_after: (slots / DEFER_PER_SLOTS).max(DEFER_MIN),
             deferred_scans: 0,
             stale: vec![false; assets],
+            backlog: Vec::new(),
+            pending: vec![0; slots.div_ceil(64)],
+            renew_per_tick: RENEWALS_PER_TICK,
             prices: vec![PriceEntry::default(); assets],
             tables: PriceTables::new(assets),
             bits: Bits::new(slots),
@@ -279,9 +308,9 @@ impl SoftwareEngine {
         self
     }
 
-    /// A tick whose move leaves the windows of more than `n` accounts (counting the moves whose
-    /// renewal is still deferred) is served by a full scan, and the renewal is deferred until a
-    /// tick leaves at most `n` (default: slots / 1024, at least 64, as
+    /// A tick whose move leaves the windows of more than `n` accounts (counting the backlog and
+    /// the moves whose renewal is still deferred) is served by a full scan, and the renewal is
+    /// deferred until a tick leaves at most `n` (default: slots / 256, at least 64, as
     /// [`with_deferred_renewal`](Self::with_deferred_renewal); `usize::MAX`: never defer). Both
     /// paths give the same exact bitmaps; `0` defers every renewal that has something to renew
     /// (tests).
@@ -290,7 +319,16 @@ impl SoftwareEngine {
         self
     }
 
-    /// Defers the renewal of windows a large move leaves (more than slots / 1024, at least
+    /// A tick renews the windows of `n` accounts of the backlog (the accounts whose windows
+    /// the moves left, oldest first; at least 1/8 of it when `n > 0`) and, by deltas,
+    /// recomputes only the bits of the others ([`RENEWALS_PER_TICK`] by default). Any `n` gives the same exact bitmaps; `0`
+    /// never renews a window a tick left (tests).
+    pub fn with_renewals_per_tick(mut self, n: usize) -> Self {
+        self.renew_per_tick = n;
+        self
+    }
+
+    /// Defers the renewal of windows a large move leaves (more than slots / 256, at least
     /// 64), serving such ticks by full scans ([`with_defer_after`](Self::with_defer_after)).
     /// The default; `with_defer_after(usize::MAX)` renews on every tick.
     pub fn with_deferred_renewal(self) -> Self {
@@ -427,6 +465,7 @@ impl SoftwareEngine {
             routed_ticks: self.routed_ticks,
             recomputed: self.recomputed,
             edge_indexed_assets: (0..self.assets as u16).filter(|&a| self.index.edge_indexed(a)).count(),
+            backlog: self.backlog.iter().filter(|&&s| self.is_pending(s as usize)).count(),
         }
     }
 
@@ -479,6 +518,7 @@ impl SoftwareEngine {
         }
         self.windows.clear(slot);
         self.delta_accounts -= 1;
+        self.set_pending(slot, false); // re-indexed with fresh windows, or emptied
     }
 
     /// Puts the account in `slot` (terms already in `self.terms`) into every index and sets its
@@ -530,6 +570,7 @@ impl SoftwareEngine {
     /// the rest equally: the asset that moved is the likeliest to move again. The shares add
     /// up to at most 1, as [`Window::of`](super::windows::Window::of) needs.
     fn recompute(&mut self, slot: usize, moved: u16) {
+        self.set_pending(slot, false);
         let terms = self.terms.get(slot);
         let (h, hs) = reference::health(terms, &self.prices);
         self.bits.set(slot, h < 0, hs < 0);
@@ -638,6 +679,94 @@ impl SoftwareEngine {
         self.moved.clear();
     }
 
+    /// Puts the accounts with a window the current prices leave in the assets whose renewal
+    /// was deferred into the backlog (their bits are right: the scans set them at these prices),
+    /// so their renewal is spread over the next ticks instead of paid by one.
+    fn defer_stale(&mut self) {
+        let mut left = std::mem::take(&mut self.left);
+        left.clear();
+        for &a in &self.moved {
+            self.index.left(a, &self.prices[a as usize], &mut left);
+        }
+        for &s in &left {
+            self.defer_renewal(s);
+        }
+        self.left = left;
+        for &a in &self.moved {
+            self.stale[a as usize] = false;
+        }
+        self.moved.clear();
+    }
+
+    fn set_pending(&mut self, slot: usize, on: bool) {
+        let (w, b) = (slot / 64, 1u64 << (slot % 64));
+        if on { self.pending[w] |= b } else { self.pending[w] &= !b }
+    }
+
+    fn is_pending(&self, slot: usize) -> bool {
+        self.pending[slot / 64] >> (slot % 64) & 1 == 1
+    }
+
+    /// Adds `slot` to the backlog unless it is there.
+    fn defer_renewal(&mut self, slot: u32) {
+        if !self.is_pending(slot as usize) {
+            self.set_pending(slot as usize, true);
+            self.backlog.push(slot);
+        }
+    }
+
+    /// Works the backlog at the current prices: renews the oldest `renew` accounts (new
+    /// windows, [`recompute`](Self::recompute)), and when `rent`, recomputes the bits of the
+    /// others exactly (without it the caller has just set every bit by a full scan). O(backlog).
+    fn work_backlog(&mut self, moved: u16, rent: bool) {
+        // A long backlog drains faster: its rent costs every tick.
+        let mut renew = match self.renew_per_tick {
+            0 => 0,
+            n => n.max(self.backlog.len() / BACKLOG_DRAIN),
+        };
+        // Two reads an account (its span, then its terms): hinted ahead so the misses overlap.
+        const AHEAD: usize = 8;
+        let mut backlog = std::mem::take(&mut self.backlog);
+        let mut keep = 0;
+        for i in 0..backlog.len() {
+            if let Some(&s) = backlog.get(i + 2 * AHEAD) {
+                self.terms.prefetch_span(s as usize);
+            }
+            if let Some(&s) = backlog.get(i + AHEAD) {
+                self.terms.prefetch_list(s as usize);
+            }
+            let s = backlog[i] as usize;
+            if !self.is_pending(s) {
+                continue; // renewed or re-indexed since it was left
+            }
+            if self.windows.get(s).is_empty() {
+                // Not a delta account any more (a pair, or emptied): no windows to renew.
+                self.set_pending(s, false);
+                self.rent(s);
+                continue;
+            }
+            if renew > 0 {
+                renew -= 1;
+                self.recompute(s, moved);
+                continue;
+            }
+            if rent {
+                self.rent(s);
+            }
+            backlog[keep] = s as u32;
+            keep += 1;
+        }
+        backlog.truncate(keep);
+        self.backlog = backlog;
+    }
+
+    /// Sets the bits of `slot` from its exact health at the current prices; its windows stay
+    /// as they are.
+    fn rent(&mut self, slot: usize) {
+        let (h, hs) = reference::health(self.terms.get(slot), &self.prices);
+        self.bits.set(slot, h < 0, hs < 0);
+    }
+
     /// Recomputes every delta account and rebuilds the edges in one pass. O(n); allocates.
     fn rebuild_windows(&mut self) {
         for slot in 0..self.terms.slots() {
@@ -657,6 +786,10 @@ impl SoftwareEngine {
             self.recomputed += 1;
         }
         self.index.rebuild_edges();
+        for &s in &self.backlog {
+            self.pending[s as usize / 64] = 0; // every window is new
+        }
+        self.backlog.clear();
     }
 
     /// Scans every block at the current prices into the bitmaps.
@@ -798,8 +931,10 @@ impl ScanEngine for SoftwareEngine {
         // Windows the deferred moves left (at the prices of the last full scan, which set their
         // bits), then those this move leaves in its asset.
         let limit = self.defer_after.saturating_add(self.deferred_scans);
-        let mut left = self.deferred_left(limit);
+        let stale_left = self.deferred_left(limit);
         self.set_price(a, price);
+        // The backlog counts too: every account in it is recomputed by a tick by deltas.
+        let mut left = stale_left.saturating_add(self.backlog.len());
         if left <= limit && self.index.edge_indexed(asset) {
             left += self.index.count_left(asset, &price, (limit - left).saturating_add(1));
         }
@@ -815,19 +950,37 @@ impl ScanEngine for SoftwareEngine {
                 self.stale[a] = true;
                 self.moved.push(asset);
             }
+            // The scan set every bit; a run of scans still drains the backlog.
+            self.work_backlog(asset, false);
             return Ok(());
         }
         if !self.moved.is_empty() {
-            // Renewed at the prices the deferred scans set the bits at: an account whose window
+            // Taken at the prices the deferred scans set the bits at: an account whose window
             // this move re-enters after the scans left it has the scans' bit, not its window's.
+            // Few go to the backlog; many (the deferral has paid for them) are renewed at once.
             self.set_price(a, old);
-            self.renew_stale();
+            if stale_left.saturating_add(self.backlog.len()) <= self.defer_after {
+                self.defer_stale();
+            } else {
+                self.renew_stale();
+            }
             self.set_price(a, price);
         }
         self.deferred_scans = 0;
         let t0 = cycles();
         self.pairs.tick(asset, &old, &self.prices, &mut self.bits);
-        let found = self.refresh([asset], asset);
+        let mut left = std::mem::take(&mut self.left);
+        left.clear();
+        let found = self.index.left(asset, &price, &mut left);
+        if found > 64 && found * REBUILD_AFTER > self.delta_accounts {
+            self.rebuild_windows(); // a large move: every window at once (empties the backlog)
+        } else {
+            for &s in &left {
+                self.defer_renewal(s);
+            }
+        }
+        self.left = left;
+        self.work_backlog(asset, true);
         self.index.record(asset, found);
         let exposed = self.index.exposure(asset);
         // Informational (routing_costs): tiny exposures measure the call's overhead.
