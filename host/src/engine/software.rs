@@ -707,12 +707,14 @@ impl SoftwareEngine {
         self.pending[slot / 64] >> (slot % 64) & 1 == 1
     }
 
-    /// Adds `slot` to the backlog unless it is there.
-    fn defer_renewal(&mut self, slot: u32) {
-        if !self.is_pending(slot as usize) {
+    /// Adds `slot` to the backlog unless it is there; true if it was not.
+    fn defer_renewal(&mut self, slot: u32) -> bool {
+        let new = !self.is_pending(slot as usize);
+        if new {
             self.set_pending(slot as usize, true);
             self.backlog.push(slot);
         }
+        new
     }
 
     /// Works the backlog at the current prices: renews the oldest `renew` accounts (new
@@ -971,12 +973,15 @@ impl ScanEngine for SoftwareEngine {
         self.pairs.tick(asset, &old, &self.prices, &mut self.bits);
         let mut left = std::mem::take(&mut self.left);
         left.clear();
-        let found = self.index.left(asset, &price, &mut left);
+        let mut found = self.index.left(asset, &price, &mut left);
         if found > 64 && found * REBUILD_AFTER > self.delta_accounts {
             self.rebuild_windows(); // a large move: every window at once (empties the backlog)
         } else {
+            // Windows of the backlog's accounts are found again while they stay left: only the
+            // new ones tell what this asset's ticks leave (the edges-or-list choice).
+            found = 0;
             for &s in &left {
-                self.defer_renewal(s);
+                found += self.defer_renewal(s) as usize;
             }
         }
         self.left = left;
