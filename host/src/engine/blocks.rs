@@ -133,6 +133,14 @@ impl<T: Copy> Arena<T> {
         Arena { spans: vec![Span::default(); blocks], data: Vec::new(), empty, garbage: 0 }
     }
 
+    /// Hints the first line of block `b`'s list.
+    #[inline]
+    fn prefetch(&self, b: usize) {
+        if let Some(k) = self.spans.get(b) {
+            crate::prefetch::prefetch(&self.data, k.start as usize);
+        }
+    }
+
     #[inline]
     fn get(&self, b: usize) -> &[T] {
         let k = self.spans[b];
@@ -397,6 +405,31 @@ impl BlockStore {
 
     /// Takes the account's nonzero terms out of `slot` (they must be there), then lets the
     /// block choose its layout.
+    /// Hints what [`remove_account`](Self::remove_account) reads first for `slot`'s block: its
+    /// list of held assets and the places of its arenas.
+    pub fn prefetch_block(&self, slot: usize) {
+        let b = slot / LANES;
+        crate::prefetch::prefetch(&self.held, b);
+        crate::prefetch::prefetch(&self.nterms, b);
+        crate::prefetch::prefetch(&self.rows_mode, b);
+        crate::prefetch::prefetch(&self.cols.spans, b);
+        crate::prefetch::prefetch(&self.rows.spans, b);
+    }
+
+    /// Hints the lists [`prefetch_block`](Self::prefetch_block) leads to: the held assets and
+    /// the block's first columns or rows.
+    pub fn prefetch_lists(&self, slot: usize) {
+        let b = slot / LANES;
+        if let Some(h) = self.held.get(b) {
+            crate::prefetch::prefetch(h, 0);
+        }
+        if self.rows_mode.get(b) == Some(&true) {
+            self.rows.prefetch(b);
+        } else {
+            self.cols.prefetch(b);
+        }
+    }
+
     pub fn remove_account(&mut self, slot: usize, terms: &[Coeff]) {
         for (k, t) in terms.iter().enumerate().filter(|(_, t)| t.coeff != 0) {
             self.remove(slot, t.asset, t.coeff, leg(terms, k));

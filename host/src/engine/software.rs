@@ -485,12 +485,22 @@ impl SoftwareEngine {
     /// Takes the account in `slot` out of every index (its terms stay in `self.terms`).
     /// O(terms).
     fn unindex(&mut self, slot: usize) {
+        // Every read below is a cache miss on a large book, and most depend on an earlier one
+        // (span, then list; entry, then buckets). The chains that do not depend on each other
+        // (the terms, the windows' places, the block) are hinted first so that they overlap.
+        self.windows.prefetch_span(slot);
+        self.blocks.prefetch_block(slot);
         let terms = self.terms.get(slot);
         if terms.is_empty() {
             return; // in no index (a bulk load's new slots: nothing to rebalance either)
         }
-        self.blocks.remove_account(slot, terms);
-        if let Some(pair) = as_pair(terms) {
+        let pair = as_pair(terms);
+        if pair.is_none() {
+            self.windows.prefetch_list(slot);
+        }
+        self.blocks.prefetch_lists(slot);
+        if let Some(pair) = pair {
+            self.blocks.remove_account(slot, terms);
             self.pairs.remove(slot as u32, pair);
             return;
         }
@@ -502,18 +512,20 @@ impl SoftwareEngine {
                 self.index.prefetch_remove(t.asset, pos);
             }
         }
+        self.blocks.remove_account(slot, terms);
         for (t, &pos) in terms.iter().zip(places) {
             if t.coeff != 0 {
                 self.index.prefetch_edges(t.asset, pos);
             }
         }
-        for (k, t) in terms.iter().enumerate() {
-            let pos = self.windows.get(slot)[k];
-            // The list's last entry takes the removed one's place.
-            if t.coeff != 0
-                && let Some((s, term)) = self.index.remove(t.asset, pos)
-            {
-                self.windows.get_mut(s as usize)[term as usize] = pos;
+        for (t, &pos) in terms.iter().zip(places) {
+            if t.coeff != 0 {
+                self.index.prefetch_moved(t.asset, pos);
+            }
+        }
+        for (t, &pos) in terms.iter().zip(places) {
+            if t.coeff != 0 {
+                self.index.remove(t.asset, pos);
             }
         }
         self.windows.clear(slot);

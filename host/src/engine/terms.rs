@@ -70,13 +70,6 @@ impl<T: Copy + Default> SlotStore<T> {
         }
     }
 
-    /// The list of `slot`, writable (it must be in range).
-    #[inline]
-    pub fn get_mut(&mut self, slot: usize) -> &mut [T] {
-        let k = self.spans[slot];
-        &mut self.data[k.start as usize..k.start as usize + k.len as usize]
-    }
-
     /// Replaces the list of `slot` (at most 255 entries).
     pub fn set(&mut self, slot: usize, terms: &[T]) {
         let n = terms.len();

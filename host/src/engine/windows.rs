@@ -154,6 +154,18 @@ pub(crate) struct Exposure {
 }
 
 impl Exposure {
+    /// A place a remove left in its list, until a push fills it: windows over every price
+    /// (never left, in no bucket), so list scans and edge builds pass over it.
+    const VACANT: Exposure = Exposure {
+        slot: u32::MAX,
+        term: 0,
+        neg: false,
+        w: TermWindows {
+            spot: Window { lo: 0, width: u32::MAX },
+            stressed: Window { lo: 0, width: u32::MAX },
+        },
+    };
+
     /// Whether both windows hold this asset's new prices (`[asset, liability]` each).
     #[inline(always)]
     fn holds(&self, spot: &[u32; 2], stressed: &[u32; 2]) -> bool {
@@ -279,11 +291,6 @@ impl Buckets {
         v.get(place as usize).map(|&x| x as u32)
     }
 
-    /// Points the edge at `place` of `edge`'s bucket to list place `pos`.
-    fn repoint(&mut self, edge: u32, place: u32, pos: u32) {
-        self.b[bucket(edge)][place as usize] = key(edge, pos);
-    }
-
     /// List places of the edges above `p` (lower edges `p` crossed).
     fn above(&self, p: u32) -> impl Iterator<Item = u32> + '_ {
         let f = bucket(p);
@@ -403,16 +410,6 @@ impl AssetEdges {
         }
     }
 
-    /// The list moved entry `e` into `pos` (a swap-remove): its edges follow.
-    fn relocate(&mut self, e: &Exposure, pos: u32) {
-        for (k, edge) in Self::each(e.neg, e.w) {
-            let place = self.places[pos as usize][k / 2];
-            if let Some((set, edge)) = self.side(k, edge) {
-                set.repoint(edge, place, pos);
-            }
-        }
-    }
-
     /// The edges of these exposures, each bucket reserved to its size and a quarter more first
     /// (the room later inserts take before a bucket doubles: a doubling copies the bucket).
     /// O(n).
@@ -466,11 +463,23 @@ impl AssetEdges {
 /// An asset's exposures: the list (always), and the edge buckets when they pay.
 #[derive(Default)]
 struct AssetWindows {
+    /// Exposures by place; a removed one leaves a [`Exposure::VACANT`] place (in `vacant`), so
+    /// a remove moves no other entry: a swap-remove's move cost cache misses in the moved
+    /// entry's buckets and in its account's places, after the remove's own.
     list: Vec<Exposure>,
+    /// Vacant places of `list`, filled by the next pushes (last vacated first).
+    vacant: Vec<u32>,
     /// The list's windows by edge ([`WindowIndex`] has when).
     edges: Option<Box<AssetEdges>>,
     /// Running average (weight 1/8) of the windows a tick of this asset left, in 1/16.
     found: u64,
+}
+
+impl AssetWindows {
+    /// Exposures in the list (vacant places not counted).
+    fn live(&self) -> usize {
+        self.list.len() - self.vacant.len()
+    }
 }
 
 /// A list shorter than this is always scanned: a scan of it costs a few microseconds.
@@ -505,9 +514,8 @@ pub enum WindowPolicy {
 /// when they are more than 2 in `SCAN_PER_UPDATE`. So a list scan costs at most about what
 /// the recomputes it finds cost on the edge index, and the edges are kept only where they save.
 ///
-/// Positions: `push` returns the entry's place in its asset's list; `remove` moves the list's
-/// last entry into the hole and says which (slot, term) it was, so the caller can update the
-/// place it keeps for it.
+/// Positions: `push` returns the entry's place in its asset's list, which stays the entry's
+/// until `remove` (the place is then vacant, and filled by a later push); no other entry moves.
 pub(crate) struct WindowIndex {
     assets: Vec<AssetWindows>,
     policy: WindowPolicy,
@@ -538,7 +546,7 @@ impl WindowIndex {
 
     /// Delta-account terms in `asset` (a two-legged account counts once per leg).
     pub fn exposure(&self, asset: u16) -> usize {
-        self.assets[asset as usize].list.len()
+        self.assets[asset as usize].live()
     }
 
     /// Whether `asset`'s windows are indexed by edge (benchmarks, tests).
@@ -558,43 +566,65 @@ impl WindowIndex {
         }
     }
 
-    /// Adds a term's windows; returns its place in the asset's list. O(1) amortised, in the list
-    /// and in the buckets.
+    /// Adds a term's windows; returns its place in the asset's list (a vacant one if there is
+    /// one). O(1) amortised, in the list and in the buckets.
     pub fn push(&mut self, asset: u16, e: Exposure) -> u32 {
         let a = &mut self.assets[asset as usize];
+        let pos = match a.vacant.pop() {
+            Some(pos) => {
+                a.list[pos as usize] = e;
+                pos
+            }
+            None => {
+                a.list.push(e);
+                (a.list.len() - 1) as u32
+            }
+        };
         if let Some(edges) = &mut a.edges {
-            edges.insert(&e, a.list.len() as u32);
+            edges.insert(&e, pos);
         }
-        a.list.push(e);
-        (a.list.len() - 1) as u32
+        pos
     }
 
-    /// Takes out the entry at `pos` of `asset`'s list; when another entry moved into its place,
-    /// returns that entry's (slot, term). O(1), in the list and in the buckets.
-    pub fn remove(&mut self, asset: u16, pos: u32) -> Option<(u32, u16)> {
+    /// Takes out the entry at `pos` of `asset`'s list, leaving its place vacant (no other
+    /// entry moves). O(1), in the list and in the buckets.
+    pub fn remove(&mut self, asset: u16, pos: u32) {
         let a = &mut self.assets[asset as usize];
-        let e = a.list.swap_remove(pos as usize);
+        let e = std::mem::replace(&mut a.list[pos as usize], Exposure::VACANT);
+        debug_assert_ne!(e.slot, u32::MAX, "place already vacant");
         if let Some(edges) = &mut a.edges {
             edges.remove(&e, pos);
-            edges.places.swap_remove(pos as usize);
-            if let Some(m) = a.list.get(pos as usize) {
-                edges.relocate(m, pos);
-            }
         }
-        a.list.get(pos as usize).map(|m| (m.slot, m.term))
+        a.vacant.push(pos);
     }
 
-    /// Hints the lines a [`remove`](Self::remove) of the entry at `pos` reads first: the entry,
-    /// the list's last one (which moves into its place) and their bucket places. An account's
-    /// terms are in different lists and buckets; hinted together, their misses overlap.
+    /// Hints the lines a [`remove`](Self::remove) of the entry at `pos` reads first: the entry
+    /// and its bucket places. An account's terms are in different lists and buckets; hinted
+    /// together, their misses overlap.
     pub fn prefetch_remove(&self, asset: u16, pos: u32) {
         let a = &self.assets[asset as usize];
-        let last = a.list.len().wrapping_sub(1);
         crate::prefetch::prefetch(&a.list, pos as usize);
-        crate::prefetch::prefetch(&a.list, last);
         if let Some(edges) = &a.edges {
             crate::prefetch::prefetch(&edges.places, pos as usize);
-            crate::prefetch::prefetch(&edges.places, last);
+        }
+    }
+
+    /// Hints the places of the bucket entries that a [`remove`](Self::remove) of the entry at
+    /// `pos` moves into its own bucket places (after [`prefetch_edges`](Self::prefetch_edges):
+    /// this reads the buckets' last entries).
+    pub fn prefetch_moved(&self, asset: u16, pos: u32) {
+        let a = &self.assets[asset as usize];
+        if let (Some(edges), Some(e)) = (&a.edges, a.list.get(pos as usize)) {
+            for (k, edge) in AssetEdges::each(e.neg, e.w) {
+                let (set, edge) = match edge {
+                    Edge::Lower(lo) => (&edges.lower[k], lo),
+                    Edge::Upper(hi) => (&edges.upper[k], hi),
+                    Edge::None => continue,
+                };
+                if let Some(&last) = set.b[bucket(edge)].last() {
+                    crate::prefetch::prefetch(&edges.places, last as u32 as usize);
+                }
+            }
         }
     }
 
@@ -671,7 +701,7 @@ impl WindowIndex {
         let a = &mut self.assets[asset as usize];
         a.found = (a.found * 7 + found as u64 * 16) / 8;
         let many = match self.policy {
-            WindowPolicy::Measured => a.found * SCAN_PER_UPDATE > 2 * 16 * a.list.len() as u64,
+            WindowPolicy::Measured => a.found * SCAN_PER_UPDATE > 2 * 16 * a.live() as u64,
             WindowPolicy::Edges => false,
             WindowPolicy::Lists => true,
         };
@@ -717,7 +747,7 @@ impl WindowIndex {
 fn wants_edges(a: &AssetWindows, policy: WindowPolicy) -> bool {
     match policy {
         WindowPolicy::Measured => {
-            a.list.len() >= INDEX_MIN && a.found * 2 * SCAN_PER_UPDATE < 16 * a.list.len() as u64
+            a.live() >= INDEX_MIN && a.found * 2 * SCAN_PER_UPDATE < 16 * a.live() as u64
         }
         WindowPolicy::Edges => true,
         WindowPolicy::Lists => false,
@@ -801,9 +831,7 @@ mod tests {
             while i < all.len() {
                 let (s, _, _, pos) = all[i];
                 if s % 4 == 0 {
-                    if let Some((moved, _)) = idx.remove(0, pos) {
-                        all.iter_mut().find(|a| a.0 == moved).unwrap().3 = pos;
-                    }
+                    idx.remove(0, pos);
                     all.remove(i);
                 } else {
                     i += 1;
@@ -814,11 +842,22 @@ mod tests {
             for &(_, _, w, pos) in &all {
                 assert_eq!(idx.get(0, pos), w);
             }
+            // New entries fill the vacant places, and the others keep theirs.
+            let places = idx.assets[0].list.len() as u32;
+            for c in [-2i32, 3, 7] {
+                let w = TermWindows::of(c, &entry(9), (4, 4), (1, 1));
+                let pos = idx.push(0, Exposure { slot, term: 0, neg: c < 0, w });
+                assert!(pos < places, "a vacant place is filled first");
+                all.push((slot, c < 0, w, pos));
+                slot += 1;
+            }
+            check(&idx, &all);
+            for &(_, _, w, pos) in &all {
+                assert_eq!(idx.get(0, pos), w);
+            }
+            assert_eq!(idx.exposure(0), all.len());
             while !all.is_empty() {
-                let pos = all.pop().unwrap().3;
-                if let Some((moved, _)) = idx.remove(0, pos) {
-                    all.iter_mut().find(|a| a.0 == moved).unwrap().3 = pos;
-                }
+                idx.remove(0, all.pop().unwrap().3);
             }
             assert!(left_at(&idx, 0).is_empty() && left_at(&idx, u32::MAX).is_empty());
             assert_eq!(idx.edge_indexed(0), edges);
@@ -840,8 +879,8 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         /// The bucketed edges name the same windows as the list scan, at random and extreme
-        /// prices, after random pushes, renewals and removes (which move entries and bucket
-        /// places). Prices are drawn near a few centres so windows share buckets.
+        /// prices, after random pushes, renewals and removes (which vacate list places that
+        /// pushes fill again, and move bucket places). Prices are drawn near a few centres so windows share buckets.
         #[test]
         fn bucketed_edges_agree_with_the_list_scan(
             seed in proptest::prelude::any::<u64>(),
@@ -891,12 +930,9 @@ mod tests {
                         let slot = rng.gen_range(0..places.len());
                         let pos = places[slot];
                         if pos != u32::MAX {
-                            let (a, b) = (lists.remove(0, pos), edges.remove(0, pos));
-                            proptest::prop_assert_eq!(a, b);
+                            lists.remove(0, pos);
+                            edges.remove(0, pos);
                             places[slot] = u32::MAX;
-                            if let Some((moved, _)) = a {
-                                places[moved as usize] = pos;
-                            }
                         }
                     }
                     _ => {}
