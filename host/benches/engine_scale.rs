@@ -19,6 +19,8 @@
 //! - ticks of ETH (every account) and LINK (1 %) as a random walk of small moves, p50/p99,
 //!   by deltas, by full scan and as measured, and by deltas with the full scans on two threads;
 //!   then 5,000 ETH ticks by deltas (their p99 is the 50th slowest, not one walk's fifth);
+//! - the machine's floor beside the ticks: a fixed piece of work (about 60 us) timed as often,
+//!   so a tick's tail is read against what this VM adds to any task of that length;
 //! - the full scan (`batch_tick`), best of several;
 //! - peak memory: VmHWM from /proc/self/status after the book is generated and at the end.
 
@@ -151,6 +153,26 @@ fn loaded_engine(book: &FlatBook, routing: Routing, windows: WindowPolicy, threa
     e.load(book.iter().enumerate().map(|(s, t)| (s as u32, t))).expect("valid book");
     e.loaded();
     e
+}
+
+/// The machine's own floor for the ticks' tails: the same fixed piece of work (about 60 us of
+/// arithmetic, no memory), timed `n` times on this thread. Its p50 is the work; its p99 and
+/// max are what the VM's stolen time and interrupts add to any task of that length here.
+fn floor(n: usize) -> Histogram<u64> {
+    let work = |k: u64| {
+        let mut x = std::hint::black_box(k);
+        for i in 0..400_000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+        }
+        std::hint::black_box(x)
+    };
+    let mut h = hist();
+    for k in 0..n as u64 {
+        let t = Instant::now();
+        work(k);
+        h.record(t.elapsed().as_nanos() as u64).expect("in range");
+    }
+    h
 }
 
 /// `ticks` ticks of `asset` as a random walk of moves up to 0.05 %, timed one by one.
@@ -295,6 +317,7 @@ fn main() {
 
     // Ticks by each routing (one engine at a time).
     println!("ticks ({n_ticks} each, random walk of moves up to 0.05 %):");
+    line("machine floor: fixed work, same thread", &floor(10 * n_ticks));
     // The last: the ticks a full scan serves (deferred ones) split over two cores.
     for (name, routing, windows, threads) in [
         ("deltas", Routing::Deltas, WindowPolicy::Measured, 1),
@@ -320,6 +343,7 @@ fn main() {
         let r0 = e.stats().routed_ticks;
         let h = ticks(&mut e, ETH, 10 * n_ticks, &mut rng);
         line(&format!("ETH (every account), deltas, {} ticks", 10 * n_ticks), &h);
+        line("machine floor: fixed work, same thread", &floor(10 * n_ticks));
         println!(
             "  {:<44} {} served by a full scan, {} accounts in the backlog at the end",
             "",
