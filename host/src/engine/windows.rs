@@ -384,6 +384,15 @@ impl AssetEdges {
         }
     }
 
+    /// The buckets holding `e`'s edges, with their kinds.
+    fn buckets_of<'a>(&'a self, e: &Exposure) -> impl Iterator<Item = (usize, &'a Vec<u64>)> + 'a {
+        Self::each(e.neg, e.w).into_iter().filter_map(move |(k, edge)| match edge {
+            Edge::Lower(lo) => Some((k, &self.lower[k].b[bucket(lo)])),
+            Edge::Upper(hi) => Some((k, &self.upper[k].b[bucket(hi)])),
+            Edge::None => None,
+        })
+    }
+
     /// Indexes the windows of the list entry at `pos` (the list's next place, or one whose
     /// edges were just [`remove`](Self::remove)d).
     fn insert(&mut self, e: &Exposure, pos: u32) {
@@ -615,13 +624,8 @@ impl WindowIndex {
     pub fn prefetch_moved(&self, asset: u16, pos: u32) {
         let a = &self.assets[asset as usize];
         if let (Some(edges), Some(e)) = (&a.edges, a.list.get(pos as usize)) {
-            for (k, edge) in AssetEdges::each(e.neg, e.w) {
-                let (set, edge) = match edge {
-                    Edge::Lower(lo) => (&edges.lower[k], lo),
-                    Edge::Upper(hi) => (&edges.upper[k], hi),
-                    Edge::None => continue,
-                };
-                if let Some(&last) = set.b[bucket(edge)].last() {
+            for (_, b) in edges.buckets_of(e) {
+                if let Some(&last) = b.last() {
                     crate::prefetch::prefetch(&edges.places, last as u32 as usize);
                 }
             }
@@ -633,13 +637,7 @@ impl WindowIndex {
     pub fn prefetch_edges(&self, asset: u16, pos: u32) {
         let a = &self.assets[asset as usize];
         if let (Some(edges), Some(e)) = (&a.edges, a.list.get(pos as usize)) {
-            for (k, edge) in AssetEdges::each(e.neg, e.w) {
-                let (set, edge) = match edge {
-                    Edge::Lower(lo) => (&edges.lower[k], lo),
-                    Edge::Upper(hi) => (&edges.upper[k], hi),
-                    Edge::None => continue,
-                };
-                let b = &set.b[bucket(edge)];
+            for (k, b) in edges.buckets_of(e) {
                 crate::prefetch::prefetch(b, edges.places[pos as usize][k / 2] as usize);
                 crate::prefetch::prefetch(b, b.len().wrapping_sub(1));
             }
