@@ -321,8 +321,8 @@ impl SoftwareEngine {
 
     /// A tick renews the windows of `n` accounts of the backlog (the accounts whose windows
     /// the moves left, oldest first; at least 1/8 of it when `n > 0`) and, by deltas,
-    /// recomputes only the bits of the others ([`RENEWALS_PER_TICK`] by default). Any `n` gives the same exact bitmaps; `0`
-    /// never renews a window a tick left (tests).
+    /// recomputes only the bits of the others ([`RENEWALS_PER_TICK`] by default). Any `n`
+    /// gives the same exact bitmaps; `0` never renews a window a tick left (tests).
     pub fn with_renewals_per_tick(mut self, n: usize) -> Self {
         self.renew_per_tick = n;
         self
@@ -753,12 +753,8 @@ impl SoftwareEngine {
             if !self.is_pending(s) {
                 continue; // renewed or re-indexed since it was left
             }
-            if self.windows.get(s).is_empty() {
-                // Not a delta account any more (a pair, or emptied): no windows to renew.
-                self.set_pending(s, false);
-                self.rent(s);
-                continue;
-            }
+            // A slot that stopped being a delta account was unindexed, which cleared its flag.
+            debug_assert!(!self.windows.get(s).is_empty(), "slot {s} in the backlog has no windows");
             if renew > 0 {
                 renew -= 1;
                 self.recompute(s, moved);
