@@ -23,7 +23,10 @@
 //! Cycle behaviour: one access at a time. A write is taken when AW and W are both valid (both
 //! ready in the same cycle), its response follows in the next cycle. A read is taken from AR,
 //! the core's register port is addressed, its data taken [`READ_LATENCY`] cycles later, then R
-//! (AR to R: 4 cycles).
+//! (AR to R: 4 cycles). The read's address is decoded while the core answers (Read1, Read2)
+//! into registers: the ring register's value (`rpre`, 0 for any other offset) and whether the
+//! core's data and the decoder's errors are ORed in, so the read data register sees only flops
+//! through an AND-OR, not the 32-bit address compares.
 //!
 //! Inputs: `clock`, `reset` (synchronous: every register here to 0), the slave port
 //! (`awvalid`, `awaddr`, `wvalid`, `wdata`, `wstrb`, `bready`, `arvalid`, `araddr`, `rready`),
@@ -221,6 +224,12 @@ pub struct BarRegs {
     resp: DFF<Bits<2>>,
     raddr: DFF<Bits<32>>,
     rval: DFF<Bits<32>>,
+    // The read's decode, registered from `raddr` every cycle (it holds from Read1 to Read3, and
+    // no write is taken meanwhile, so the ring registers hold too): the ring register's value
+    // or 0, and whether the core's data and the decoder's errors go into the read data.
+    rpre: DFF<Bits<32>>,
+    r_core: DFF<Bit>,
+    r_err: DFF<Bit>,
     // Forwarded write, registered.
     fw: DFF<Bit>,
     fw_addr: DFF<Bits<REG_ADDR_BITS>>,
@@ -250,6 +259,9 @@ impl Logic for BarRegs {
             resp,
             raddr,
             rval,
+            rpre,
+            r_core,
+            r_err,
             fw,
             fw_addr,
             fw_data
@@ -317,34 +329,14 @@ impl Logic for BarRegs {
                 self.state.d.next = BarState::Read3;
             }
             BarState::Read3 => {
-                // The core's data for the address presented in Read1.
-                self.rval.d.next = self.core_rdata.val();
-                if self.raddr.q.val() == O_ERRORS {
+                // The core's data for the address presented in Read1, with the decode of
+                // Read2 (see `rpre`).
+                self.rval.d.next = self.rpre.q.val();
+                if self.r_core.q.val() {
+                    self.rval.d.next = self.rpre.q.val() | self.core_rdata.val();
+                }
+                if self.r_err.q.val() {
                     self.rval.d.next = self.core_rdata.val() | self.front_errors.val();
-                }
-                if self.raddr.q.val() >= REG_SPACE {
-                    self.rval.d.next = 0.into();
-                }
-                if (self.raddr.q.val() == O_DOORBELL) | (self.raddr.q.val() == O_EVT_CONSUMER) {
-                    self.rval.d.next = 0.into();
-                }
-                if self.raddr.q.val() == O_CMD_ENTRIES {
-                    self.rval.d.next = self.cmd_entries.q.val();
-                }
-                if self.raddr.q.val() == O_CMD_ADDR_LO {
-                    self.rval.d.next = self.cmd_lo.q.val();
-                }
-                if self.raddr.q.val() == O_CMD_ADDR_HI {
-                    self.rval.d.next = self.cmd_hi.q.val();
-                }
-                if self.raddr.q.val() == O_EVT_ADDR_LO {
-                    self.rval.d.next = self.evt_lo.q.val();
-                }
-                if self.raddr.q.val() == O_EVT_ADDR_HI {
-                    self.rval.d.next = self.evt_hi.q.val();
-                }
-                if self.raddr.q.val() == O_EVT_ENTRIES {
-                    self.rval.d.next = self.evt_entries.q.val();
                 }
                 self.state.d.next = BarState::Data;
             }
@@ -353,6 +345,37 @@ impl Logic for BarRegs {
                     self.state.d.next = BarState::Idle;
                 }
             }
+        }
+        // The read's decode (what Read3 used to compare against `raddr` in its own cycle).
+        self.rpre.d.next = 0.into();
+        self.r_core.d.next = self.raddr.q.val() < REG_SPACE;
+        self.r_err.d.next = self.raddr.q.val() == O_ERRORS;
+        if (self.raddr.q.val() == O_DOORBELL) | (self.raddr.q.val() == O_EVT_CONSUMER) {
+            self.r_core.d.next = false;
+        }
+        if self.raddr.q.val() == O_CMD_ENTRIES {
+            self.rpre.d.next = self.cmd_entries.q.val();
+            self.r_core.d.next = false;
+        }
+        if self.raddr.q.val() == O_CMD_ADDR_LO {
+            self.rpre.d.next = self.cmd_lo.q.val();
+            self.r_core.d.next = false;
+        }
+        if self.raddr.q.val() == O_CMD_ADDR_HI {
+            self.rpre.d.next = self.cmd_hi.q.val();
+            self.r_core.d.next = false;
+        }
+        if self.raddr.q.val() == O_EVT_ADDR_LO {
+            self.rpre.d.next = self.evt_lo.q.val();
+            self.r_core.d.next = false;
+        }
+        if self.raddr.q.val() == O_EVT_ADDR_HI {
+            self.rpre.d.next = self.evt_hi.q.val();
+            self.r_core.d.next = false;
+        }
+        if self.raddr.q.val() == O_EVT_ENTRIES {
+            self.rpre.d.next = self.evt_entries.q.val();
+            self.r_core.d.next = false;
         }
         // The core's port: the forwarded write for one cycle, else the read address.
         self.core_addr.next = self.raddr.q.val().get_bits::<REG_ADDR_BITS>(0);
