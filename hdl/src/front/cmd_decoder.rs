@@ -386,6 +386,9 @@ pub struct CmdDecoder {
     t_min: Signal<Local, Bit>,
     t_asset_bad: Signal<Local, Bit>,
     t_asset: Signal<Local, Bits<16>>,
+    ok_prices: Signal<Local, Bit>,
+    ok_terms: Signal<Local, Bit>,
+    ok_other: Signal<Local, Bit>,
     bad: Signal<Local, Bit>,
     last_cmd: Signal<Local, Bit>,
     is_scan: Signal<Local, Bit>,
@@ -563,34 +566,28 @@ impl Logic for CmdDecoder {
             self.t_asset_bad.next = true;
             self.t_asset.next = self.n6.val().get_bits::<16>(0);
         }
-        // Does the entry decode? (Command::decode_words's rules, kind by kind.)
-        self.bad.next = true;
-        if self.dw0.val().get_bits::<16>(16) == 0 {
-            if (self.dkind.val() == K_TICK) | (self.dkind.val() == K_BATCH_TICK) {
-                self.bad.next = !(((self.dflags.val() == 0)
-                    | ((self.dflags.val() == 1) & (self.dkind.val() == K_BATCH_TICK)))
-                    & self.zero7.val()
-                    & (self.dw2.val().get_bits::<16>(16) == 0));
-            }
-            if self.dkind.val() == K_ACCOUNT_TERMS {
-                self.bad.next = !((self.dflags.val() <= 1)
-                    & (self.dw3.val().get_bits::<16>(16) == 0)
-                    & (self.dt_count.val() <= 8)
-                    & (self.dt_end.val() <= SLOTS)
-                    & !self.t_junk.val()
-                    & !self.t_min.val());
-            }
-            if (self.dkind.val() == K_ACCOUNT_REMOVE) | (self.dkind.val() == K_FENCE) {
-                self.bad.next = !((self.dflags.val() == 0) & self.zero3.val());
-            }
-            if self.dkind.val() == K_PARAMS {
-                self.bad.next = !((self.dflags.val() == 0) & self.zero4.val());
-            }
-            if self.dkind.val() == K_SCAN_FULL {
-                self.bad.next = !((self.dflags.val() == 0) & self.zero2.val());
-            }
-        }
-
+        // Does the entry decode? (Command::decode_words's rules, kind by kind.) The kinds are
+        // distinct, so each kind's rule is ANDed with its kind and the rules ORed (no chain of
+        // selects).
+        self.ok_prices.next = ((self.dkind.val() == K_TICK) | (self.dkind.val() == K_BATCH_TICK))
+            & ((self.dflags.val() == 0) | ((self.dflags.val() == 1) & (self.dkind.val() == K_BATCH_TICK)))
+            & self.zero7.val()
+            & (self.dw2.val().get_bits::<16>(16) == 0);
+        self.ok_terms.next = (self.dkind.val() == K_ACCOUNT_TERMS)
+            & (self.dflags.val() <= 1)
+            & (self.dw3.val().get_bits::<16>(16) == 0)
+            & (self.dt_count.val() <= 8)
+            & (self.dt_end.val() <= SLOTS)
+            & !self.t_junk.val()
+            & !self.t_min.val();
+        self.ok_other.next = (((self.dkind.val() == K_ACCOUNT_REMOVE) | (self.dkind.val() == K_FENCE))
+            & self.zero3.val())
+            | ((self.dkind.val() == K_PARAMS) & self.zero4.val())
+            | ((self.dkind.val() == K_SCAN_FULL) & self.zero2.val());
+        self.bad.next = !((self.dw0.val().get_bits::<16>(16) == 0)
+            & (self.ok_prices.val()
+                | self.ok_terms.val()
+                | ((self.dflags.val() == 0) & self.ok_other.val())));
         // Registered with the last beat (see `c_bad`).
         if (self.state.q.val() == DecodeState::Collect) & self.cmd_valid.val() & self.cmd_last.val() {
             self.c_bad.d.next = self.bad.val();
