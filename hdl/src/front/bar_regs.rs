@@ -23,7 +23,11 @@
 //! Cycle behaviour: one access at a time. A write is taken when AW and W are both valid (both
 //! ready in the same cycle), its response follows in the next cycle. A read is taken from AR,
 //! the core's register port is addressed, its data taken [`READ_LATENCY`] cycles later, then R
-//! (AR to R: 4 cycles).
+//! (AR to R: 4 cycles). The read's address is decoded while the core answers, in two register
+//! stages: in Read1 into one flag per offset (`rh_*`), in Read2 into the ring register's value
+//! (`rpre`, 0 for any other offset) and whether the core's data and the decoder's errors are
+//! ORed in, so no 32-bit compare sits before a select in one cycle. A write decodes its offset
+//! as its low 12 bits against each offset, all in parallel, and the upper bits against 0.
 //!
 //! Inputs: `clock`, `reset` (synchronous: every register here to 0), the slave port
 //! (`awvalid`, `awaddr`, `wvalid`, `wdata`, `wstrb`, `bready`, `arvalid`, `araddr`, `rready`),
@@ -50,6 +54,7 @@ pub(crate) const O_CONTROL: u64 = offset::CONTROL as u64;
 pub(crate) const O_ERRORS: u64 = offset::ERRORS as u64;
 pub(crate) const REG_SPACE: u64 = 1 << REG_ADDR_BITS;
 const _: () = assert!(READ_LATENCY == 2, "the read addresses the core in Read1, takes its data in Read3");
+const _: () = assert!(REG_ADDR_BITS == 12, "the decode splits offsets into bits 11:0 and 31:12");
 
 /// Golden model of [`BarRegs`]: the ring registers and what a read returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -221,11 +226,41 @@ pub struct BarRegs {
     resp: DFF<Bits<2>>,
     raddr: DFF<Bits<32>>,
     rval: DFF<Bits<32>>,
+    // The read's decode, registered from `raddr` every cycle (it holds from Read1 to Read3, and
+    // no write is taken meanwhile, so the ring registers hold too): the ring register's value
+    // or 0, and whether the core's data and the decoder's errors go into the read data.
+    rpre: DFF<Bits<32>>,
+    r_core: DFF<Bit>,
+    r_err: DFF<Bit>,
+    // Its first stage: `raddr` is each offset (`rh_quiet`: CMD_DOORBELL or EVT_CONSUMER, which
+    // read 0), or below REG_SPACE (`rh_space`); each offset's flag includes `rh_space`.
+    rh_cmd_entries: DFF<Bit>,
+    rh_cmd_lo: DFF<Bit>,
+    rh_cmd_hi: DFF<Bit>,
+    rh_evt_lo: DFF<Bit>,
+    rh_evt_hi: DFF<Bit>,
+    rh_evt_entries: DFF<Bit>,
+    rh_quiet: DFF<Bit>,
+    rh_errors: DFF<Bit>,
+    rh_space: DFF<Bit>,
     // Forwarded write, registered.
     fw: DFF<Bit>,
     fw_addr: DFF<Bits<REG_ADDR_BITS>>,
     fw_data: DFF<Bits<32>>,
     take_w: Signal<Local, Bit>,
+    // A full-word write taken at an offset below REG_SPACE, and its low 12 bits.
+    w_ok: Signal<Local, Bit>,
+    w_off: Signal<Local, Bits<REG_ADDR_BITS>>,
+    w_ring: Signal<Local, Bit>,
+    r_off: Signal<Local, Bits<REG_ADDR_BITS>>,
+    r_space: Signal<Local, Bit>,
+    // The selected ring register, one term per register (0 unless its offset was read), ORed.
+    v_cmd_entries: Signal<Local, Bits<32>>,
+    v_cmd_lo: Signal<Local, Bits<32>>,
+    v_cmd_hi: Signal<Local, Bits<32>>,
+    v_evt_lo: Signal<Local, Bits<32>>,
+    v_evt_hi: Signal<Local, Bits<32>>,
+    v_evt_entries: Signal<Local, Bits<32>>,
 }
 
 impl Logic for BarRegs {
@@ -250,6 +285,18 @@ impl Logic for BarRegs {
             resp,
             raddr,
             rval,
+            rpre,
+            r_core,
+            r_err,
+            rh_cmd_entries,
+            rh_cmd_lo,
+            rh_cmd_hi,
+            rh_evt_lo,
+            rh_evt_hi,
+            rh_evt_entries,
+            rh_quiet,
+            rh_errors,
+            rh_space,
             fw,
             fw_addr,
             fw_data
@@ -273,32 +320,6 @@ impl Logic for BarRegs {
                     self.state.d.next = BarState::Resp;
                     if self.wstrb.val() != 0xF {
                         self.resp.d.next = 2.into();
-                    } else if self.awaddr.val() == O_CMD_ENTRIES {
-                        self.cmd_entries.d.next = self.wdata.val();
-                        self.cmd_nmask.d.next = !(self.wdata.val() - 1);
-                    } else if self.awaddr.val() == O_CMD_ADDR_LO {
-                        self.cmd_lo.d.next = self.wdata.val();
-                    } else if self.awaddr.val() == O_CMD_ADDR_HI {
-                        self.cmd_hi.d.next = self.wdata.val();
-                    } else if self.awaddr.val() == O_DOORBELL {
-                        self.bell.d.next = self.wdata.val();
-                        self.bell_w.d.next = true;
-                    } else if self.awaddr.val() == O_EVT_ADDR_LO {
-                        self.evt_lo.d.next = self.wdata.val();
-                    } else if self.awaddr.val() == O_EVT_ADDR_HI {
-                        self.evt_hi.d.next = self.wdata.val();
-                    } else if self.awaddr.val() == O_EVT_ENTRIES {
-                        self.evt_entries.d.next = self.wdata.val();
-                        self.evt_nmask.d.next = !(self.wdata.val() - 1);
-                    } else if self.awaddr.val() == O_EVT_CONSUMER {
-                        self.consumer.d.next = self.wdata.val();
-                    } else if self.awaddr.val() < REG_SPACE {
-                        self.fw.d.next = true;
-                        self.fw_addr.d.next = self.awaddr.val().get_bits::<REG_ADDR_BITS>(0);
-                        self.fw_data.d.next = self.wdata.val();
-                        if (self.awaddr.val() == O_CONTROL) & self.wdata.val().get_bit(0) {
-                            self.soft_pulse.d.next = true;
-                        }
                     }
                 } else if self.arvalid.val() {
                     self.raddr.d.next = self.araddr.val();
@@ -317,34 +338,14 @@ impl Logic for BarRegs {
                 self.state.d.next = BarState::Read3;
             }
             BarState::Read3 => {
-                // The core's data for the address presented in Read1.
-                self.rval.d.next = self.core_rdata.val();
-                if self.raddr.q.val() == O_ERRORS {
+                // The core's data for the address presented in Read1, with the decode of
+                // Read2 (see `rpre`).
+                self.rval.d.next = self.rpre.q.val();
+                if self.r_core.q.val() {
+                    self.rval.d.next = self.rpre.q.val() | self.core_rdata.val();
+                }
+                if self.r_err.q.val() {
                     self.rval.d.next = self.core_rdata.val() | self.front_errors.val();
-                }
-                if self.raddr.q.val() >= REG_SPACE {
-                    self.rval.d.next = 0.into();
-                }
-                if (self.raddr.q.val() == O_DOORBELL) | (self.raddr.q.val() == O_EVT_CONSUMER) {
-                    self.rval.d.next = 0.into();
-                }
-                if self.raddr.q.val() == O_CMD_ENTRIES {
-                    self.rval.d.next = self.cmd_entries.q.val();
-                }
-                if self.raddr.q.val() == O_CMD_ADDR_LO {
-                    self.rval.d.next = self.cmd_lo.q.val();
-                }
-                if self.raddr.q.val() == O_CMD_ADDR_HI {
-                    self.rval.d.next = self.cmd_hi.q.val();
-                }
-                if self.raddr.q.val() == O_EVT_ADDR_LO {
-                    self.rval.d.next = self.evt_lo.q.val();
-                }
-                if self.raddr.q.val() == O_EVT_ADDR_HI {
-                    self.rval.d.next = self.evt_hi.q.val();
-                }
-                if self.raddr.q.val() == O_EVT_ENTRIES {
-                    self.rval.d.next = self.evt_entries.q.val();
                 }
                 self.state.d.next = BarState::Data;
             }
@@ -354,6 +355,107 @@ impl Logic for BarRegs {
                 }
             }
         }
+        // The write's decode: each offset a compare of the low 12 bits, in parallel (the offsets
+        // are distinct), gated by `w_ok`; any other offset below REG_SPACE goes to the core.
+        self.w_off.next = self.awaddr.val().get_bits::<REG_ADDR_BITS>(0);
+        self.w_ok.next =
+            self.take_w.val() & (self.wstrb.val() == 0xF) & (self.awaddr.val().get_bits::<20>(12) == 0);
+        self.w_ring.next = (self.w_off.val() == O_CMD_ENTRIES)
+            | (self.w_off.val() == O_CMD_ADDR_LO)
+            | (self.w_off.val() == O_CMD_ADDR_HI)
+            | (self.w_off.val() == O_DOORBELL)
+            | (self.w_off.val() == O_EVT_ADDR_LO)
+            | (self.w_off.val() == O_EVT_ADDR_HI)
+            | (self.w_off.val() == O_EVT_ENTRIES)
+            | (self.w_off.val() == O_EVT_CONSUMER);
+        if self.w_ok.val() & (self.w_off.val() == O_CMD_ENTRIES) {
+            self.cmd_entries.d.next = self.wdata.val();
+            self.cmd_nmask.d.next = !(self.wdata.val() - 1);
+        }
+        if self.w_ok.val() & (self.w_off.val() == O_CMD_ADDR_LO) {
+            self.cmd_lo.d.next = self.wdata.val();
+        }
+        if self.w_ok.val() & (self.w_off.val() == O_CMD_ADDR_HI) {
+            self.cmd_hi.d.next = self.wdata.val();
+        }
+        if self.w_ok.val() & (self.w_off.val() == O_DOORBELL) {
+            self.bell.d.next = self.wdata.val();
+            self.bell_w.d.next = true;
+        }
+        if self.w_ok.val() & (self.w_off.val() == O_EVT_ADDR_LO) {
+            self.evt_lo.d.next = self.wdata.val();
+        }
+        if self.w_ok.val() & (self.w_off.val() == O_EVT_ADDR_HI) {
+            self.evt_hi.d.next = self.wdata.val();
+        }
+        if self.w_ok.val() & (self.w_off.val() == O_EVT_ENTRIES) {
+            self.evt_entries.d.next = self.wdata.val();
+            self.evt_nmask.d.next = !(self.wdata.val() - 1);
+        }
+        if self.w_ok.val() & (self.w_off.val() == O_EVT_CONSUMER) {
+            self.consumer.d.next = self.wdata.val();
+        }
+        if self.w_ok.val() & !self.w_ring.val() {
+            self.fw.d.next = true;
+            self.fw_addr.d.next = self.w_off.val();
+            self.fw_data.d.next = self.wdata.val();
+            if (self.w_off.val() == O_CONTROL) & self.wdata.val().get_bit(0) {
+                self.soft_pulse.d.next = true;
+            }
+        }
+        // The read's decode, first stage (Read1: `raddr` holds from Read1 to Read3).
+        self.r_off.next = self.raddr.q.val().get_bits::<REG_ADDR_BITS>(0);
+        self.r_space.next = self.raddr.q.val().get_bits::<20>(12) == 0;
+        self.rh_space.d.next = self.r_space.val();
+        self.rh_cmd_entries.d.next = self.r_space.val() & (self.r_off.val() == O_CMD_ENTRIES);
+        self.rh_cmd_lo.d.next = self.r_space.val() & (self.r_off.val() == O_CMD_ADDR_LO);
+        self.rh_cmd_hi.d.next = self.r_space.val() & (self.r_off.val() == O_CMD_ADDR_HI);
+        self.rh_evt_lo.d.next = self.r_space.val() & (self.r_off.val() == O_EVT_ADDR_LO);
+        self.rh_evt_hi.d.next = self.r_space.val() & (self.r_off.val() == O_EVT_ADDR_HI);
+        self.rh_evt_entries.d.next = self.r_space.val() & (self.r_off.val() == O_EVT_ENTRIES);
+        self.rh_quiet.d.next =
+            self.r_space.val() & ((self.r_off.val() == O_DOORBELL) | (self.r_off.val() == O_EVT_CONSUMER));
+        self.rh_errors.d.next = self.r_space.val() & (self.r_off.val() == O_ERRORS);
+        // Second stage (Read2): the flags are one-hot, so the ring value is an AND-OR.
+        self.v_cmd_entries.next = 0.into();
+        if self.rh_cmd_entries.q.val() {
+            self.v_cmd_entries.next = self.cmd_entries.q.val();
+        }
+        self.v_cmd_lo.next = 0.into();
+        if self.rh_cmd_lo.q.val() {
+            self.v_cmd_lo.next = self.cmd_lo.q.val();
+        }
+        self.v_cmd_hi.next = 0.into();
+        if self.rh_cmd_hi.q.val() {
+            self.v_cmd_hi.next = self.cmd_hi.q.val();
+        }
+        self.v_evt_lo.next = 0.into();
+        if self.rh_evt_lo.q.val() {
+            self.v_evt_lo.next = self.evt_lo.q.val();
+        }
+        self.v_evt_hi.next = 0.into();
+        if self.rh_evt_hi.q.val() {
+            self.v_evt_hi.next = self.evt_hi.q.val();
+        }
+        self.v_evt_entries.next = 0.into();
+        if self.rh_evt_entries.q.val() {
+            self.v_evt_entries.next = self.evt_entries.q.val();
+        }
+        self.rpre.d.next = self.v_cmd_entries.val()
+            | self.v_cmd_lo.val()
+            | self.v_cmd_hi.val()
+            | self.v_evt_lo.val()
+            | self.v_evt_hi.val()
+            | self.v_evt_entries.val();
+        self.r_core.d.next = self.rh_space.q.val()
+            & !(self.rh_cmd_entries.q.val()
+                | self.rh_cmd_lo.q.val()
+                | self.rh_cmd_hi.q.val()
+                | self.rh_evt_lo.q.val()
+                | self.rh_evt_hi.q.val()
+                | self.rh_evt_entries.q.val()
+                | self.rh_quiet.q.val());
+        self.r_err.d.next = self.rh_errors.q.val();
         // The core's port: the forwarded write for one cycle, else the read address.
         self.core_addr.next = self.raddr.q.val().get_bits::<REG_ADDR_BITS>(0);
         self.core_write.next = self.fw.q.val();

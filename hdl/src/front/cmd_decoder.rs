@@ -333,24 +333,62 @@ pub struct CmdDecoder {
     tc6: DFF<Bits<32>>,
     tc7: DFF<Bits<32>>,
     ta: DFF<Bits<128>>,
-    // Decoded fields of the entry (combinational from e0..e7).
+    // The checks of the entry, registered with its last beat (computed on `n0..n7`, the entry
+    // as it stands once that beat is in): does not decode, sequence gap, the range checks of
+    // words 2 and 3, the first asset out of range among the terms, the kind (one-hot), and an
+    // AccountTerms entry with nothing to write.
+    c_bad: DFF<Bit>,
+    c_seq_gap: DFF<Bit>,
+    c_w2_asset: DFF<Bit>,
+    c_w2_acct_ge: DFF<Bit>,
+    c_w2_acct_gt: DFF<Bit>,
+    c_w3_bad: DFF<Bit>,
+    c_asset_bad: DFF<Bit>,
+    c_asset: DFF<Bits<16>>,
+    c_tick: DFF<Bit>,
+    c_batch: DFF<Bit>,
+    c_terms: DFF<Bit>,
+    c_remove: DFF<Bit>,
+    c_fence: DFF<Bit>,
+    c_params: DFF<Bit>,
+    c_full: DFF<Bit>,
+    c_nothing: DFF<Bit>,
+    n0: Signal<Local, Bits<64>>,
+    n1: Signal<Local, Bits<64>>,
+    n2: Signal<Local, Bits<64>>,
+    n3: Signal<Local, Bits<64>>,
+    n4: Signal<Local, Bits<64>>,
+    n5: Signal<Local, Bits<64>>,
+    n6: Signal<Local, Bits<64>>,
+    n7: Signal<Local, Bits<64>>,
+    dw0: Signal<Local, Bits<32>>,
+    dw1: Signal<Local, Bits<32>>,
+    dw2: Signal<Local, Bits<32>>,
+    dw3: Signal<Local, Bits<32>>,
+    dkind: Signal<Local, Bits<8>>,
+    dflags: Signal<Local, Bits<8>>,
+    dt_base: Signal<Local, Bits<8>>,
+    dt_count: Signal<Local, Bits<8>>,
+    dt_end: Signal<Local, Bits<9>>,
+    // Fields of the collected entry (e0, e1) as Check and the programs use them.
     w0: Signal<Local, Bits<32>>,
     w1: Signal<Local, Bits<32>>,
     w2: Signal<Local, Bits<32>>,
     w3: Signal<Local, Bits<32>>,
-    kind: Signal<Local, Bits<8>>,
     flags: Signal<Local, Bits<8>>,
     zero7: Signal<Local, Bit>,
     zero4: Signal<Local, Bit>,
     zero3: Signal<Local, Bit>,
     zero2: Signal<Local, Bit>,
     t_base: Signal<Local, Bits<8>>,
-    t_count: Signal<Local, Bits<8>>,
     t_end: Signal<Local, Bits<9>>,
     t_junk: Signal<Local, Bit>,
     t_min: Signal<Local, Bit>,
     t_asset_bad: Signal<Local, Bit>,
     t_asset: Signal<Local, Bits<16>>,
+    ok_prices: Signal<Local, Bit>,
+    ok_terms: Signal<Local, Bit>,
+    ok_other: Signal<Local, Bit>,
     bad: Signal<Local, Bit>,
     last_cmd: Signal<Local, Bit>,
     is_scan: Signal<Local, Bit>,
@@ -360,144 +398,225 @@ impl Logic for CmdDecoder {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, prog, e0, e1, e2, e3, e4, e5, e6, e7, exp_seq, stale, errs, count, j_kind,
-            j_seq, j_arg, j_detail, j_refresh, step, scan_asset, scan_full, slot, slot_end, tc0, tc1, tc2,
-            tc3, tc4, tc5, tc6, tc7, ta
+            self,
+            clock,
+            state,
+            prog,
+            e0,
+            e1,
+            e2,
+            e3,
+            e4,
+            e5,
+            e6,
+            e7,
+            exp_seq,
+            stale,
+            errs,
+            count,
+            j_kind,
+            j_seq,
+            j_arg,
+            j_detail,
+            j_refresh,
+            step,
+            scan_asset,
+            scan_full,
+            slot,
+            slot_end,
+            tc0,
+            tc1,
+            tc2,
+            tc3,
+            tc4,
+            tc5,
+            tc6,
+            tc7,
+            ta,
+            c_bad,
+            c_seq_gap,
+            c_w2_asset,
+            c_w2_acct_ge,
+            c_w2_acct_gt,
+            c_w3_bad,
+            c_asset_bad,
+            c_asset,
+            c_tick,
+            c_batch,
+            c_terms,
+            c_remove,
+            c_fence,
+            c_params,
+            c_full,
+            c_nothing
         );
-        // Words of the entry.
-        self.w0.next = self.e0.q.val().get_bits::<32>(0);
-        self.w1.next = self.e0.q.val().get_bits::<32>(32);
-        self.w2.next = self.e1.q.val().get_bits::<32>(0);
-        self.w3.next = self.e1.q.val().get_bits::<32>(32);
-        self.kind.next = self.w0.val().get_bits::<8>(0);
-        self.flags.next = self.w0.val().get_bits::<8>(8);
-        self.zero7.next = (self.e3.q.val().get_bits::<32>(32) == 0)
-            & (self.e4.q.val() == 0)
-            & (self.e5.q.val() == 0)
-            & (self.e6.q.val() == 0)
-            & (self.e7.q.val() == 0);
-        self.zero4.next =
-            self.zero7.val() & (self.e2.q.val() == 0) & (self.e3.q.val().get_bits::<32>(0) == 0);
-        self.zero3.next = self.zero4.val() & (self.w3.val() == 0);
-        self.zero2.next = self.zero3.val() & (self.w2.val() == 0);
+        // The checks, one cycle early: computed on the entry as it stands once the beat on
+        // `cmd_data` is shifted in (`n0..n7`), registered when that beat is the last, and used in
+        // Check; the e registers do not move in Check, so these equal the checks of e0..e7.
+        self.n0.next = self.e1.q.val();
+        self.n1.next = self.e2.q.val();
+        self.n2.next = self.e3.q.val();
+        self.n3.next = self.e4.q.val();
+        self.n4.next = self.e5.q.val();
+        self.n5.next = self.e6.q.val();
+        self.n6.next = self.e7.q.val();
+        self.n7.next = self.cmd_data.val();
+        self.dw0.next = self.n0.val().get_bits::<32>(0);
+        self.dw1.next = self.n0.val().get_bits::<32>(32);
+        self.dw2.next = self.n1.val().get_bits::<32>(0);
+        self.dw3.next = self.n1.val().get_bits::<32>(32);
+        self.dkind.next = self.dw0.val().get_bits::<8>(0);
+        self.dflags.next = self.dw0.val().get_bits::<8>(8);
+        self.zero7.next = (self.n3.val().get_bits::<32>(32) == 0)
+            & (self.n4.val() == 0)
+            & (self.n5.val() == 0)
+            & (self.n6.val() == 0)
+            & (self.n7.val() == 0);
+        self.zero4.next = self.zero7.val() & (self.n2.val() == 0) & (self.n3.val().get_bits::<32>(0) == 0);
+        self.zero3.next = self.zero4.val() & (self.dw3.val() == 0);
+        self.zero2.next = self.zero3.val() & (self.dw2.val() == 0);
         // AccountTerms fields: slot_base, count, the terms at and beyond `count` all zero, no
         // coefficient i32::MIN, the first used term whose asset is beyond the price table.
-        self.t_base.next = self.w3.val().get_bits::<8>(0);
-        self.t_count.next = self.w3.val().get_bits::<8>(8);
-        self.t_end.next = bit_cast::<9, 8>(self.w3.val().get_bits::<8>(0))
-            + bit_cast::<9, 8>(self.w3.val().get_bits::<8>(8));
+        self.dt_base.next = self.dw3.val().get_bits::<8>(0);
+        self.dt_count.next = self.dw3.val().get_bits::<8>(8);
+        self.dt_end.next = bit_cast::<9, 8>(self.dw3.val().get_bits::<8>(0))
+            + bit_cast::<9, 8>(self.dw3.val().get_bits::<8>(8));
         self.t_junk.next = false;
-        if (self.t_count.val() <= 0)
-            & ((self.e2.q.val().get_bits::<32>(0) != 0) | (self.e6.q.val().get_bits::<16>(0) != 0))
+        if (self.dt_count.val() <= 0)
+            & ((self.n2.val().get_bits::<32>(0) != 0) | (self.n6.val().get_bits::<16>(0) != 0))
         {
             self.t_junk.next = true;
         }
-        if (self.t_count.val() <= 1)
-            & ((self.e2.q.val().get_bits::<32>(32) != 0) | (self.e6.q.val().get_bits::<16>(16) != 0))
+        if (self.dt_count.val() <= 1)
+            & ((self.n2.val().get_bits::<32>(32) != 0) | (self.n6.val().get_bits::<16>(16) != 0))
         {
             self.t_junk.next = true;
         }
-        if (self.t_count.val() <= 2)
-            & ((self.e3.q.val().get_bits::<32>(0) != 0) | (self.e6.q.val().get_bits::<16>(32) != 0))
+        if (self.dt_count.val() <= 2)
+            & ((self.n3.val().get_bits::<32>(0) != 0) | (self.n6.val().get_bits::<16>(32) != 0))
         {
             self.t_junk.next = true;
         }
-        if (self.t_count.val() <= 3)
-            & ((self.e3.q.val().get_bits::<32>(32) != 0) | (self.e6.q.val().get_bits::<16>(48) != 0))
+        if (self.dt_count.val() <= 3)
+            & ((self.n3.val().get_bits::<32>(32) != 0) | (self.n6.val().get_bits::<16>(48) != 0))
         {
             self.t_junk.next = true;
         }
-        if (self.t_count.val() <= 4)
-            & ((self.e4.q.val().get_bits::<32>(0) != 0) | (self.e7.q.val().get_bits::<16>(0) != 0))
+        if (self.dt_count.val() <= 4)
+            & ((self.n4.val().get_bits::<32>(0) != 0) | (self.n7.val().get_bits::<16>(0) != 0))
         {
             self.t_junk.next = true;
         }
-        if (self.t_count.val() <= 5)
-            & ((self.e4.q.val().get_bits::<32>(32) != 0) | (self.e7.q.val().get_bits::<16>(16) != 0))
+        if (self.dt_count.val() <= 5)
+            & ((self.n4.val().get_bits::<32>(32) != 0) | (self.n7.val().get_bits::<16>(16) != 0))
         {
             self.t_junk.next = true;
         }
-        if (self.t_count.val() <= 6)
-            & ((self.e5.q.val().get_bits::<32>(0) != 0) | (self.e7.q.val().get_bits::<16>(32) != 0))
+        if (self.dt_count.val() <= 6)
+            & ((self.n5.val().get_bits::<32>(0) != 0) | (self.n7.val().get_bits::<16>(32) != 0))
         {
             self.t_junk.next = true;
         }
-        if (self.t_count.val() <= 7)
-            & ((self.e5.q.val().get_bits::<32>(32) != 0) | (self.e7.q.val().get_bits::<16>(48) != 0))
+        if (self.dt_count.val() <= 7)
+            & ((self.n5.val().get_bits::<32>(32) != 0) | (self.n7.val().get_bits::<16>(48) != 0))
         {
             self.t_junk.next = true;
         }
-        self.t_min.next = (self.e2.q.val().get_bits::<32>(0) == COEFF_I32_MIN)
-            | (self.e2.q.val().get_bits::<32>(32) == COEFF_I32_MIN)
-            | (self.e3.q.val().get_bits::<32>(0) == COEFF_I32_MIN)
-            | (self.e3.q.val().get_bits::<32>(32) == COEFF_I32_MIN)
-            | (self.e4.q.val().get_bits::<32>(0) == COEFF_I32_MIN)
-            | (self.e4.q.val().get_bits::<32>(32) == COEFF_I32_MIN)
-            | (self.e5.q.val().get_bits::<32>(0) == COEFF_I32_MIN)
-            | (self.e5.q.val().get_bits::<32>(32) == COEFF_I32_MIN);
+        self.t_min.next = (self.n2.val().get_bits::<32>(0) == COEFF_I32_MIN)
+            | (self.n2.val().get_bits::<32>(32) == COEFF_I32_MIN)
+            | (self.n3.val().get_bits::<32>(0) == COEFF_I32_MIN)
+            | (self.n3.val().get_bits::<32>(32) == COEFF_I32_MIN)
+            | (self.n4.val().get_bits::<32>(0) == COEFF_I32_MIN)
+            | (self.n4.val().get_bits::<32>(32) == COEFF_I32_MIN)
+            | (self.n5.val().get_bits::<32>(0) == COEFF_I32_MIN)
+            | (self.n5.val().get_bits::<32>(32) == COEFF_I32_MIN);
         // Unused terms are zero (checked above), so the first asset out of range among all
         // eight is the first among the used ones; last to first, so the first one wins.
         self.t_asset_bad.next = false;
         self.t_asset.next = 0.into();
-        if self.e7.q.val().get_bits::<16>(48) >= ASSET_LIMIT {
+        if self.n7.val().get_bits::<16>(48) >= ASSET_LIMIT {
             self.t_asset_bad.next = true;
-            self.t_asset.next = self.e7.q.val().get_bits::<16>(48);
+            self.t_asset.next = self.n7.val().get_bits::<16>(48);
         }
-        if self.e7.q.val().get_bits::<16>(32) >= ASSET_LIMIT {
+        if self.n7.val().get_bits::<16>(32) >= ASSET_LIMIT {
             self.t_asset_bad.next = true;
-            self.t_asset.next = self.e7.q.val().get_bits::<16>(32);
+            self.t_asset.next = self.n7.val().get_bits::<16>(32);
         }
-        if self.e7.q.val().get_bits::<16>(16) >= ASSET_LIMIT {
+        if self.n7.val().get_bits::<16>(16) >= ASSET_LIMIT {
             self.t_asset_bad.next = true;
-            self.t_asset.next = self.e7.q.val().get_bits::<16>(16);
+            self.t_asset.next = self.n7.val().get_bits::<16>(16);
         }
-        if self.e7.q.val().get_bits::<16>(0) >= ASSET_LIMIT {
+        if self.n7.val().get_bits::<16>(0) >= ASSET_LIMIT {
             self.t_asset_bad.next = true;
-            self.t_asset.next = self.e7.q.val().get_bits::<16>(0);
+            self.t_asset.next = self.n7.val().get_bits::<16>(0);
         }
-        if self.e6.q.val().get_bits::<16>(48) >= ASSET_LIMIT {
+        if self.n6.val().get_bits::<16>(48) >= ASSET_LIMIT {
             self.t_asset_bad.next = true;
-            self.t_asset.next = self.e6.q.val().get_bits::<16>(48);
+            self.t_asset.next = self.n6.val().get_bits::<16>(48);
         }
-        if self.e6.q.val().get_bits::<16>(32) >= ASSET_LIMIT {
+        if self.n6.val().get_bits::<16>(32) >= ASSET_LIMIT {
             self.t_asset_bad.next = true;
-            self.t_asset.next = self.e6.q.val().get_bits::<16>(32);
+            self.t_asset.next = self.n6.val().get_bits::<16>(32);
         }
-        if self.e6.q.val().get_bits::<16>(16) >= ASSET_LIMIT {
+        if self.n6.val().get_bits::<16>(16) >= ASSET_LIMIT {
             self.t_asset_bad.next = true;
-            self.t_asset.next = self.e6.q.val().get_bits::<16>(16);
+            self.t_asset.next = self.n6.val().get_bits::<16>(16);
         }
-        if self.e6.q.val().get_bits::<16>(0) >= ASSET_LIMIT {
+        if self.n6.val().get_bits::<16>(0) >= ASSET_LIMIT {
             self.t_asset_bad.next = true;
-            self.t_asset.next = self.e6.q.val().get_bits::<16>(0);
+            self.t_asset.next = self.n6.val().get_bits::<16>(0);
         }
-        // Does the entry decode? (Command::decode_words's rules, kind by kind.)
-        self.bad.next = true;
-        if self.w0.val().get_bits::<16>(16) == 0 {
-            if (self.kind.val() == K_TICK) | (self.kind.val() == K_BATCH_TICK) {
-                self.bad.next = !(((self.flags.val() == 0)
-                    | ((self.flags.val() == 1) & (self.kind.val() == K_BATCH_TICK)))
-                    & self.zero7.val()
-                    & (self.w2.val().get_bits::<16>(16) == 0));
-            }
-            if self.kind.val() == K_ACCOUNT_TERMS {
-                self.bad.next = !((self.flags.val() <= 1)
-                    & (self.w3.val().get_bits::<16>(16) == 0)
-                    & (self.t_count.val() <= 8)
-                    & (self.t_end.val() <= SLOTS)
-                    & !self.t_junk.val()
-                    & !self.t_min.val());
-            }
-            if (self.kind.val() == K_ACCOUNT_REMOVE) | (self.kind.val() == K_FENCE) {
-                self.bad.next = !((self.flags.val() == 0) & self.zero3.val());
-            }
-            if self.kind.val() == K_PARAMS {
-                self.bad.next = !((self.flags.val() == 0) & self.zero4.val());
-            }
-            if self.kind.val() == K_SCAN_FULL {
-                self.bad.next = !((self.flags.val() == 0) & self.zero2.val());
-            }
+        // Does the entry decode? (Command::decode_words's rules, kind by kind.) The kinds are
+        // distinct, so each kind's rule is ANDed with its kind and the rules ORed (no chain of
+        // selects).
+        self.ok_prices.next = ((self.dkind.val() == K_TICK) | (self.dkind.val() == K_BATCH_TICK))
+            & ((self.dflags.val() == 0) | ((self.dflags.val() == 1) & (self.dkind.val() == K_BATCH_TICK)))
+            & self.zero7.val()
+            & (self.dw2.val().get_bits::<16>(16) == 0);
+        self.ok_terms.next = (self.dkind.val() == K_ACCOUNT_TERMS)
+            & (self.dflags.val() <= 1)
+            & (self.dw3.val().get_bits::<16>(16) == 0)
+            & (self.dt_count.val() <= 8)
+            & (self.dt_end.val() <= SLOTS)
+            & !self.t_junk.val()
+            & !self.t_min.val();
+        self.ok_other.next = (((self.dkind.val() == K_ACCOUNT_REMOVE) | (self.dkind.val() == K_FENCE))
+            & self.zero3.val())
+            | ((self.dkind.val() == K_PARAMS) & self.zero4.val())
+            | ((self.dkind.val() == K_SCAN_FULL) & self.zero2.val());
+        self.bad.next = !((self.dw0.val().get_bits::<16>(16) == 0)
+            & (self.ok_prices.val()
+                | self.ok_terms.val()
+                | ((self.dflags.val() == 0) & self.ok_other.val())));
+        // Registered with the last beat (see `c_bad`).
+        if (self.state.q.val() == DecodeState::Collect) & self.cmd_valid.val() & self.cmd_last.val() {
+            self.c_bad.d.next = self.bad.val();
+            self.c_asset_bad.d.next = self.t_asset_bad.val();
+            self.c_asset.d.next = self.t_asset.val();
+            self.c_seq_gap.d.next = self.dw1.val() != self.exp_seq.q.val();
+            self.c_w2_asset.d.next = self.dw2.val() >= ASSET_LIMIT;
+            self.c_w2_acct_ge.d.next = self.dw2.val() >= ACCOUNT_LIMIT;
+            self.c_w2_acct_gt.d.next = self.dw2.val() > ACCOUNT_LIMIT;
+            self.c_w3_bad.d.next = (self.dw3.val() == 0) | (self.dw3.val() > SLOTS);
+            self.c_tick.d.next = self.dkind.val() == K_TICK;
+            self.c_batch.d.next = self.dkind.val() == K_BATCH_TICK;
+            self.c_terms.d.next = self.dkind.val() == K_ACCOUNT_TERMS;
+            self.c_remove.d.next = self.dkind.val() == K_ACCOUNT_REMOVE;
+            self.c_fence.d.next = self.dkind.val() == K_FENCE;
+            self.c_params.d.next = self.dkind.val() == K_PARAMS;
+            self.c_full.d.next = self.dkind.val() == K_SCAN_FULL;
+            self.c_nothing.d.next = ((self.dt_count.val() == 0) & !self.dflags.val().get_bit(0))
+                | ((self.dt_base.val() == SLOTS) & self.dflags.val().get_bit(0));
         }
+        // The entry's fields as Check and the programs use them.
+        self.w0.next = self.e0.q.val().get_bits::<32>(0);
+        self.w1.next = self.e0.q.val().get_bits::<32>(32);
+        self.w2.next = self.e1.q.val().get_bits::<32>(0);
+        self.w3.next = self.e1.q.val().get_bits::<32>(32);
+        self.flags.next = self.w0.val().get_bits::<8>(8);
+        self.t_base.next = self.w3.val().get_bits::<8>(0);
+        self.t_end.next = bit_cast::<9, 8>(self.w3.val().get_bits::<8>(0))
+            + bit_cast::<9, 8>(self.w3.val().get_bits::<8>(8));
 
         // Core command of the current program step.
         self.core_valid.next = false;
@@ -608,23 +727,23 @@ impl Logic for CmdDecoder {
                 }
                 self.j_kind.d.next = job_kind::ERROR.into();
                 self.state.d.next = DecodeState::Job;
-                if self.bad.val() {
+                if self.c_bad.q.val() {
                     self.j_arg.d.next = E_BAD_ENTRY.into();
                     self.j_detail.d.next = self.w0.val();
-                } else if self.w1.val() != self.exp_seq.q.val() {
+                } else if self.c_seq_gap.q.val() {
                     self.j_arg.d.next = E_SEQ_GAP.into();
                     self.j_detail.d.next = self.exp_seq.q.val();
                     self.exp_seq.d.next = self.w1.val() + 1;
                 } else {
                     self.exp_seq.d.next = self.w1.val() + 1;
-                    if (self.kind.val() == K_TICK) | (self.kind.val() == K_BATCH_TICK) {
-                        if self.w2.val() >= ASSET_LIMIT {
+                    if self.c_tick.q.val() | self.c_batch.q.val() {
+                        if self.c_w2_asset.q.val() {
                             self.j_arg.d.next = E_ASSET_RANGE.into();
                             self.j_detail.d.next = self.w2.val();
                         } else {
                             self.prog.d.next = Program::Prices;
                             self.j_arg.d.next = self.w2.val();
-                            if self.kind.val() == K_TICK {
+                            if self.c_tick.q.val() {
                                 self.j_kind.d.next = job_kind::TICK.into();
                                 self.scan_asset.d.next = true;
                                 self.scan_full.d.next = self.stale.q.val();
@@ -640,20 +759,20 @@ impl Logic for CmdDecoder {
                             }
                         }
                     }
-                    if self.kind.val() == K_SCAN_FULL {
+                    if self.c_full.q.val() {
                         self.prog.d.next = Program::Full;
                         self.j_kind.d.next = job_kind::FULL.into();
                         self.stale.d.next = false;
                     }
-                    if self.kind.val() == K_FENCE {
+                    if self.c_fence.q.val() {
                         self.j_kind.d.next = job_kind::FENCE.into();
                         self.j_arg.d.next = self.w2.val();
                     }
-                    if self.kind.val() == K_PARAMS {
-                        if self.w2.val() > ACCOUNT_LIMIT {
+                    if self.c_params.q.val() {
+                        if self.c_w2_acct_gt.q.val() {
                             self.j_arg.d.next = E_PARAMS_RANGE.into();
                             self.j_detail.d.next = self.w2.val();
-                        } else if (self.w3.val() == 0) | (self.w3.val() > SLOTS) {
+                        } else if self.c_w3_bad.q.val() {
                             self.j_arg.d.next = E_PARAMS_RANGE.into();
                             self.j_detail.d.next = self.w3.val();
                         } else {
@@ -661,24 +780,22 @@ impl Logic for CmdDecoder {
                             self.state.d.next = DecodeState::Issue;
                         }
                     }
-                    if (self.kind.val() == K_ACCOUNT_TERMS) | (self.kind.val() == K_ACCOUNT_REMOVE) {
-                        if self.w2.val() >= ACCOUNT_LIMIT {
+                    if self.c_terms.q.val() | self.c_remove.q.val() {
+                        if self.c_w2_acct_ge.q.val() {
                             self.j_arg.d.next = E_ACCOUNT_RANGE.into();
                             self.j_detail.d.next = self.w2.val();
-                        } else if self.t_asset_bad.val() & (self.kind.val() == K_ACCOUNT_TERMS) {
+                        } else if self.c_asset_bad.q.val() & self.c_terms.q.val() {
                             self.j_arg.d.next = E_ASSET_RANGE.into();
-                            self.j_detail.d.next = bit_cast::<32, 16>(self.t_asset.val());
+                            self.j_detail.d.next = bit_cast::<32, 16>(self.c_asset.q.val());
                         } else {
                             self.stale.d.next = true;
                             self.prog.d.next = Program::Terms;
                             self.state.d.next = DecodeState::Issue;
-                            if self.kind.val() == K_ACCOUNT_REMOVE {
+                            if self.c_remove.q.val() {
                                 // Every slot, zero terms (the entry's words 3.. are zero).
                                 self.slot.d.next = 0.into();
                                 self.slot_end.d.next = SLOTS.into();
-                            } else if ((self.t_count.val() == 0) & !self.flags.val().get_bit(0))
-                                | ((self.t_base.val() == SLOTS) & self.flags.val().get_bit(0))
-                            {
+                            } else if self.c_nothing.q.val() {
                                 // Nothing to write.
                                 self.prog.d.next = Program::None;
                                 self.state.d.next = DecodeState::Collect;

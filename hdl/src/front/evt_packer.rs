@@ -286,6 +286,27 @@ pub struct EvtPacker {
     // Combinational.
     push: Signal<Local, Bit>,
     load_slots: Signal<Local, Bit>,
+    // The entry registers' one-hot load masks (all ones or zero) and their sources.
+    m_ans: Signal<Local, Bits<64>>,
+    m_fin: Signal<Local, Bits<64>>,
+    m_slots: Signal<Local, Bits<64>>,
+    m_shift: Signal<Local, Bits<64>>,
+    m_hold: Signal<Local, Bits<64>>,
+    a0: Signal<Local, Bits<64>>,
+    a1: Signal<Local, Bits<64>>,
+    a2: Signal<Local, Bits<64>>,
+    f0: Signal<Local, Bits<64>>,
+    f1: Signal<Local, Bits<64>>,
+    f2: Signal<Local, Bits<64>>,
+    f3: Signal<Local, Bits<64>>,
+    s0: Signal<Local, Bits<64>>,
+    s1: Signal<Local, Bits<64>>,
+    s2: Signal<Local, Bits<64>>,
+    s3: Signal<Local, Bits<64>>,
+    s4: Signal<Local, Bits<64>>,
+    s5: Signal<Local, Bits<64>>,
+    s6: Signal<Local, Bits<64>>,
+    s7: Signal<Local, Bits<64>>,
     shift: Signal<Local, Bits<32>>,
     mask: Signal<Local, Bits<32>>,
     card_w: Signal<Local, Bits<32>>,
@@ -455,84 +476,107 @@ impl Logic for EvtPacker {
                 self.sa5.d.next = self.pend_a.q.val();
             }
         }
-        // The entry registers: at most one of the selects is set (see `ld_*` below).
+        // The entry registers: at most one of the selects is set (see `ld_*` below), so each
+        // register is an AND-OR of its sources under one-hot masks (registers, and the
+        // writer-side ready for the shift), not a chain of selects. The sources: an answer
+        // (`a*`), ScanDone (`f*`), the slots (`s*`: ChangedWords on a tick, else Bitmap).
+        self.m_ans.next = 0.into();
         if self.ld_answer.q.val() {
-            self.b0.d.next = KIND_FENCE.into();
-            if self.kind.q.val() == job_kind::ERROR {
-                self.b0.d.next = KIND_ERROR.into();
-            }
-            self.b1.d.next =
-                bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 32>(self.arg.q.val()) << 32);
-            self.b2.d.next = bit_cast::<64, 32>(self.detail.q.val());
-            self.b3.d.next = 0.into();
-            self.b4.d.next = 0.into();
-            self.b5.d.next = 0.into();
-            self.b6.d.next = 0.into();
-            self.b7.d.next = 0.into();
+            self.m_ans.next = !bits::<64>(0);
         }
+        self.m_fin.next = 0.into();
         if self.ld_final.q.val() {
-            self.b0.d.next = KIND_SCAN_DONE.into();
-            self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val());
-            if self.tick.q.val() {
-                self.b0.d.next = KIND_SCAN_DONE_INCR.into();
-                self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val())
-                    | (bit_cast::<64, 16>(self.arg.q.val().get_bits::<16>(0)) << 32);
-            }
-            self.b2.d.next =
-                bit_cast::<64, 32>(self.groups.q.val()) | (bit_cast::<64, 32>(self.cyc_done.q.val()) << 32);
-            self.b3.d.next =
-                bit_cast::<64, 32>(self.brc.q.val()) | (bit_cast::<64, 32>(self.arc.q.val()) << 32);
-            self.b4.d.next = 0.into();
-            self.b5.d.next = 0.into();
-            self.b6.d.next = 0.into();
-            self.b7.d.next = 0.into();
+            self.m_fin.next = !bits::<64>(0);
         }
-        if self.sending.q.val() & self.evt_ready.val() {
-            self.b0.d.next = self.b1.q.val();
-            self.b1.d.next = self.b2.q.val();
-            self.b2.d.next = self.b3.q.val();
-            self.b3.d.next = self.b4.q.val();
-            self.b4.d.next = self.b5.q.val();
-            self.b5.d.next = self.b6.q.val();
-            self.b6.d.next = self.b7.q.val();
-            self.b7.d.next = 0.into();
-        }
-        // Load a ChangedWords (tick) or Bitmap (full) entry from the slots, and empty them.
+        self.m_slots.next = 0.into();
         if self.load_slots.val() {
-            if self.tick.q.val() {
-                self.b0.d.next = KIND_CHANGED.into();
-                self.b1.d.next =
-                    bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 3>(self.cnt.q.val()) << 32);
-                self.b2.d.next =
-                    bit_cast::<64, 32>(self.si0.q.val()) | (bit_cast::<64, 32>(self.sb0.q.val()) << 32);
-                self.b3.d.next =
-                    bit_cast::<64, 32>(self.sa0.q.val()) | (bit_cast::<64, 32>(self.si1.q.val()) << 32);
-                self.b4.d.next =
-                    bit_cast::<64, 32>(self.sb1.q.val()) | (bit_cast::<64, 32>(self.sa1.q.val()) << 32);
-                self.b5.d.next =
-                    bit_cast::<64, 32>(self.si2.q.val()) | (bit_cast::<64, 32>(self.sb2.q.val()) << 32);
-                self.b6.d.next =
-                    bit_cast::<64, 32>(self.sa2.q.val()) | (bit_cast::<64, 32>(self.si3.q.val()) << 32);
-                self.b7.d.next =
-                    bit_cast::<64, 32>(self.sb3.q.val()) | (bit_cast::<64, 32>(self.sa3.q.val()) << 32);
-            } else {
-                self.b0.d.next = KIND_BITMAP.into();
-                self.b1.d.next = bit_cast::<64, 32>(self.seq.q.val())
-                    | (bit_cast::<64, 32>(self.si0.q.val()) << 32)
-                    | (bit_cast::<64, 3>(self.cnt.q.val()) << 56);
-                self.b2.d.next =
-                    bit_cast::<64, 32>(self.sb0.q.val()) | (bit_cast::<64, 32>(self.sb1.q.val()) << 32);
-                self.b3.d.next =
-                    bit_cast::<64, 32>(self.sb2.q.val()) | (bit_cast::<64, 32>(self.sb3.q.val()) << 32);
-                self.b4.d.next =
-                    bit_cast::<64, 32>(self.sb4.q.val()) | (bit_cast::<64, 32>(self.sb5.q.val()) << 32);
-                self.b5.d.next =
-                    bit_cast::<64, 32>(self.sa0.q.val()) | (bit_cast::<64, 32>(self.sa1.q.val()) << 32);
-                self.b6.d.next =
-                    bit_cast::<64, 32>(self.sa2.q.val()) | (bit_cast::<64, 32>(self.sa3.q.val()) << 32);
-                self.b7.d.next =
-                    bit_cast::<64, 32>(self.sa4.q.val()) | (bit_cast::<64, 32>(self.sa5.q.val()) << 32);
-            }
+            self.m_slots.next = !bits::<64>(0);
+        }
+        self.m_shift.next = 0.into();
+        if self.sending.q.val() & self.evt_ready.val() {
+            self.m_shift.next = !bits::<64>(0);
+        }
+        self.m_hold.next = !(self.m_ans.val() | self.m_fin.val() | self.m_slots.val() | self.m_shift.val());
+        self.a0.next = KIND_FENCE.into();
+        if self.kind.q.val() == job_kind::ERROR {
+            self.a0.next = KIND_ERROR.into();
+        }
+        self.a1.next = bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 32>(self.arg.q.val()) << 32);
+        self.a2.next = bit_cast::<64, 32>(self.detail.q.val());
+        self.f0.next = KIND_SCAN_DONE.into();
+        self.f1.next = bit_cast::<64, 32>(self.seq.q.val());
+        if self.tick.q.val() {
+            self.f0.next = KIND_SCAN_DONE_INCR.into();
+            self.f1.next = bit_cast::<64, 32>(self.seq.q.val())
+                | (bit_cast::<64, 16>(self.arg.q.val().get_bits::<16>(0)) << 32);
+        }
+        self.f2.next =
+            bit_cast::<64, 32>(self.groups.q.val()) | (bit_cast::<64, 32>(self.cyc_done.q.val()) << 32);
+        self.f3.next = bit_cast::<64, 32>(self.brc.q.val()) | (bit_cast::<64, 32>(self.arc.q.val()) << 32);
+        if self.tick.q.val() {
+            self.s0.next = KIND_CHANGED.into();
+            self.s1.next = bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 3>(self.cnt.q.val()) << 32);
+            self.s2.next =
+                bit_cast::<64, 32>(self.si0.q.val()) | (bit_cast::<64, 32>(self.sb0.q.val()) << 32);
+            self.s3.next =
+                bit_cast::<64, 32>(self.sa0.q.val()) | (bit_cast::<64, 32>(self.si1.q.val()) << 32);
+            self.s4.next =
+                bit_cast::<64, 32>(self.sb1.q.val()) | (bit_cast::<64, 32>(self.sa1.q.val()) << 32);
+            self.s5.next =
+                bit_cast::<64, 32>(self.si2.q.val()) | (bit_cast::<64, 32>(self.sb2.q.val()) << 32);
+            self.s6.next =
+                bit_cast::<64, 32>(self.sa2.q.val()) | (bit_cast::<64, 32>(self.si3.q.val()) << 32);
+            self.s7.next =
+                bit_cast::<64, 32>(self.sb3.q.val()) | (bit_cast::<64, 32>(self.sa3.q.val()) << 32);
+        } else {
+            self.s0.next = KIND_BITMAP.into();
+            self.s1.next = bit_cast::<64, 32>(self.seq.q.val())
+                | (bit_cast::<64, 32>(self.si0.q.val()) << 32)
+                | (bit_cast::<64, 3>(self.cnt.q.val()) << 56);
+            self.s2.next =
+                bit_cast::<64, 32>(self.sb0.q.val()) | (bit_cast::<64, 32>(self.sb1.q.val()) << 32);
+            self.s3.next =
+                bit_cast::<64, 32>(self.sb2.q.val()) | (bit_cast::<64, 32>(self.sb3.q.val()) << 32);
+            self.s4.next =
+                bit_cast::<64, 32>(self.sb4.q.val()) | (bit_cast::<64, 32>(self.sb5.q.val()) << 32);
+            self.s5.next =
+                bit_cast::<64, 32>(self.sa0.q.val()) | (bit_cast::<64, 32>(self.sa1.q.val()) << 32);
+            self.s6.next =
+                bit_cast::<64, 32>(self.sa2.q.val()) | (bit_cast::<64, 32>(self.sa3.q.val()) << 32);
+            self.s7.next =
+                bit_cast::<64, 32>(self.sa4.q.val()) | (bit_cast::<64, 32>(self.sa5.q.val()) << 32);
+        }
+        self.b0.d.next = (self.b0.q.val() & self.m_hold.val())
+            | (self.a0.val() & self.m_ans.val())
+            | (self.f0.val() & self.m_fin.val())
+            | (self.b1.q.val() & self.m_shift.val())
+            | (self.s0.val() & self.m_slots.val());
+        self.b1.d.next = (self.b1.q.val() & self.m_hold.val())
+            | (self.a1.val() & self.m_ans.val())
+            | (self.f1.val() & self.m_fin.val())
+            | (self.b2.q.val() & self.m_shift.val())
+            | (self.s1.val() & self.m_slots.val());
+        self.b2.d.next = (self.b2.q.val() & self.m_hold.val())
+            | (self.a2.val() & self.m_ans.val())
+            | (self.f2.val() & self.m_fin.val())
+            | (self.b3.q.val() & self.m_shift.val())
+            | (self.s2.val() & self.m_slots.val());
+        self.b3.d.next = (self.b3.q.val() & self.m_hold.val())
+            | (self.f3.val() & self.m_fin.val())
+            | (self.b4.q.val() & self.m_shift.val())
+            | (self.s3.val() & self.m_slots.val());
+        self.b4.d.next = (self.b4.q.val() & self.m_hold.val())
+            | (self.b5.q.val() & self.m_shift.val())
+            | (self.s4.val() & self.m_slots.val());
+        self.b5.d.next = (self.b5.q.val() & self.m_hold.val())
+            | (self.b6.q.val() & self.m_shift.val())
+            | (self.s5.val() & self.m_slots.val());
+        self.b6.d.next = (self.b6.q.val() & self.m_hold.val())
+            | (self.b7.q.val() & self.m_shift.val())
+            | (self.s6.val() & self.m_slots.val());
+        self.b7.d.next = (self.b7.q.val() & self.m_hold.val()) | (self.s7.val() & self.m_slots.val());
+        // Loading the slots empties them.
+        if self.load_slots.val() {
             self.cnt.d.next = 0.into();
             self.si0.d.next = 0.into();
             self.si1.d.next = 0.into();
