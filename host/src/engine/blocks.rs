@@ -403,8 +403,6 @@ impl BlockStore {
         }
     }
 
-    /// Takes the account's nonzero terms out of `slot` (they must be there), then lets the
-    /// block choose its layout.
     /// Hints what [`remove_account`](Self::remove_account) reads first for `slot`'s block: its
     /// list of held assets and the places of its arenas.
     pub fn prefetch_block(&self, slot: usize) {
@@ -430,6 +428,8 @@ impl BlockStore {
         }
     }
 
+    /// Takes the account's nonzero terms out of `slot` (they must be there), then lets the
+    /// block choose its layout.
     pub fn remove_account(&mut self, slot: usize, terms: &[Coeff]) {
         for (k, t) in terms.iter().enumerate().filter(|(_, t)| t.coeff != 0) {
             self.remove(slot, t.asset, t.coeff, leg(terms, k));

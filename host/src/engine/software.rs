@@ -636,34 +636,6 @@ impl SoftwareEngine {
         }
     }
 
-    /// Restores the windows' invariant after the prices of `assets` moved: recomputes every
-    /// delta account with a window the new prices left, found through the edge index
-    /// (the price's bucket per asset and price, plus the accounts found). When they are more
-    /// than 1/[`REBUILD_AFTER`] of the delta accounts (a large move), rebuilds every window at
-    /// once instead (one pass, cheaper than that many bucket updates).
-    /// Returns how many windows the prices left (a slot may count more than once).
-    fn refresh(&mut self, assets: impl IntoIterator<Item = u16>, moved: u16) -> usize {
-        let mut left = std::mem::take(&mut self.left);
-        left.clear();
-        for a in assets {
-            self.index.left(a, &self.prices[a as usize], &mut left);
-        }
-        let found = left.len();
-        if left.len() > 1 {
-            left.sort_unstable();
-            left.dedup();
-        }
-        if left.len() > 64 && left.len() * REBUILD_AFTER > self.delta_accounts {
-            self.rebuild_windows();
-        } else {
-            for &s in &left {
-                self.recompute(s as usize, moved);
-            }
-        }
-        self.left = left;
-        found
-    }
-
     /// How many windows the current prices leave in the assets whose renewal is deferred,
     /// counting at most `n + 1` (an upper bound: an account may count once per edge).
     /// O(the prices' buckets + n).
@@ -681,39 +653,47 @@ impl SoftwareEngine {
         total
     }
 
-    /// Renews the windows that batch ticks and deferred ticks left (the bits are right: the
-    /// scans set them), restoring the invariant every tick relies on: each indexed window holds
-    /// the current price of its kind.
-    fn renew_stale(&mut self) {
-        if self.moved.is_empty() {
-            return;
-        }
-        let moved = std::mem::take(&mut self.moved);
-        self.refresh(moved.iter().copied(), u16::MAX);
-        for &a in &moved {
+    /// The slots with a window the current prices leave in the assets whose renewal was
+    /// deferred (a slot may come more than once); those assets are deferred no longer.
+    fn take_stale_left(&mut self) -> Vec<u32> {
+        let mut left = std::mem::take(&mut self.left);
+        left.clear();
+        for &a in &self.moved {
+            self.index.left(a, &self.prices[a as usize], &mut left);
             self.stale[a as usize] = false;
         }
-        self.moved = moved;
         self.moved.clear();
+        left
+    }
+
+    /// Renews the windows that batch ticks and deferred ticks left (the bits are right: the
+    /// scans set them), restoring the invariant every tick relies on: each indexed window holds
+    /// the current price of its kind. When they belong to more than 1/[`REBUILD_AFTER`] of the
+    /// delta accounts (a large move), rebuilds every window at once instead (one pass, cheaper
+    /// than that many bucket updates).
+    fn renew_stale(&mut self) {
+        let mut left = self.take_stale_left();
+        left.sort_unstable();
+        left.dedup();
+        if left.len() > 64 && left.len() * REBUILD_AFTER > self.delta_accounts {
+            self.rebuild_windows();
+        } else {
+            for &s in &left {
+                self.recompute(s as usize, u16::MAX);
+            }
+        }
+        self.left = left;
     }
 
     /// Puts the accounts with a window the current prices leave in the assets whose renewal
     /// was deferred into the backlog (their bits are right: the scans set them at these prices),
     /// so their renewal is spread over the next ticks instead of paid by one.
     fn defer_stale(&mut self) {
-        let mut left = std::mem::take(&mut self.left);
-        left.clear();
-        for &a in &self.moved {
-            self.index.left(a, &self.prices[a as usize], &mut left);
-        }
+        let left = self.take_stale_left();
         for &s in &left {
             self.defer_renewal(s);
         }
         self.left = left;
-        for &a in &self.moved {
-            self.stale[a as usize] = false;
-        }
-        self.moved.clear();
     }
 
     fn set_pending(&mut self, slot: usize, on: bool) {
