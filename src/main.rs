@@ -10,6 +10,13 @@ mod logging;
 mod replay;
 mod shutdown;
 
+/// The engine's indexes are large and read at random, so TLB misses cost as much as cache
+/// misses. mimalloc's segments get transparent huge pages (at 10 M accounts 99 % of the resident
+/// memory is in 2 MiB pages, against about half with glibc's malloc), which took a 10 M-account
+/// multi-asset remove from p99 7.7-7.9 us to 4.3-4.8 us (docs/lab/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Liquidation scanner: finds every account below its liquidation line, fast and exactly.
 #[derive(Parser)]
 #[command(name = "liqscan", version, about, long_about = None)]

@@ -24,6 +24,10 @@
 //! - the full scan (`batch_tick`), best of several;
 //! - peak memory: VmHWM from /proc/self/status after the book is generated and at the end.
 
+/// The allocator of the `liqscan` binary (see src/main.rs), so these figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
