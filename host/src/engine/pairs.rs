@@ -106,10 +106,17 @@ fn cuts_of(x: &PriceEntry, y: &PriceEntry) -> (Cut, Cut) {
 }
 
 /// Calls `flip(slot, breached)` for each account whose state differs between cuts `old` and
-/// `new`; returns how many.
-fn walk(entries: &BTreeSet<Entry>, old: Cut, new: Cut, mut flip: impl FnMut(usize, bool)) -> usize {
+/// `new`, at most `budget` of them; returns how many, or `None` when there were more (the
+/// first `budget` were flipped).
+fn walk(
+    entries: &BTreeSet<Entry>,
+    old: Cut,
+    new: Cut,
+    budget: usize,
+    mut flip: impl FnMut(usize, bool),
+) -> Option<usize> {
     let (lo, hi, breached) = match old.cmp(&new) {
-        Ordering::Equal => return 0,
+        Ordering::Equal => return Some(0),
         // The cut moved up: the accounts between were breached and no longer are.
         Ordering::Less => (old, new, false),
         Ordering::Greater => (new, old, true),
@@ -117,10 +124,13 @@ fn walk(entries: &BTreeSet<Entry>, old: Cut, new: Cut, mut flip: impl FnMut(usiz
     let Cut::At(lo) = lo else { unreachable!("End is the largest cut") };
     let mut n = 0;
     for e in entries.range((Bound::Included(lo), hi.bound())) {
+        if n == budget {
+            return None;
+        }
         flip(e.slot as usize, breached);
         n += 1;
     }
-    n
+    Some(n)
 }
 
 /// A pair account's terms: (collateral asset, coll, debt asset, debt).
@@ -234,6 +244,22 @@ impl PairIndex {
     /// and new cuts, O(log group + flipped) per group. Returns the number of accounts whose
     /// state was rewritten.
     pub fn tick(&mut self, asset: u16, old: &PriceEntry, prices: &[PriceEntry], bits: &mut Bits) -> usize {
+        self.tick_within(asset, old, prices, bits, usize::MAX).unwrap_or(usize::MAX)
+    }
+
+    /// [`tick`](Self::tick) that gives up after rewriting `budget` accounts: `None` then, and
+    /// the index is left invalidated (some bits flipped, some not), so the caller must set
+    /// every pair account's bits itself, as a full scan does. A full scan that leaves the pair
+    /// accounts to this walk reads less when the walk is short; a crash that flips many of
+    /// them is cheaper scanned.
+    pub fn tick_within(
+        &mut self,
+        asset: u16,
+        old: &PriceEntry,
+        prices: &[PriceEntry],
+        bits: &mut Bits,
+        budget: usize,
+    ) -> Option<usize> {
         let mut touched = 0;
         for &g in &self.by_asset[asset as usize] {
             let grp = &mut self.groups[g as usize];
@@ -247,12 +273,21 @@ impl PairIndex {
             }
             let (spot, stressed) =
                 cuts_of(&prices[grp.coll_asset as usize], &prices[grp.debt_asset as usize]);
-            touched += walk(&grp.entries, grp.spot_cut, spot, |s, v| bits.set_breach(s, v));
-            touched += walk(&grp.entries, grp.stressed_cut, stressed, |s, v| bits.set_at_risk(s, v));
+            let left = budget - touched;
+            let walked =
+                walk(&grp.entries, grp.spot_cut, spot, left, |s, v| bits.set_breach(s, v)).and_then(|n| {
+                    walk(&grp.entries, grp.stressed_cut, stressed, left - n, |s, v| bits.set_at_risk(s, v))
+                        .map(|m| n + m)
+                });
+            let Some(n) = walked else {
+                self.invalidate();
+                return None;
+            };
+            touched += n;
             grp.spot_cut = spot;
             grp.stressed_cut = stressed;
         }
-        touched
+        Some(touched)
     }
 
     /// A full scan set every bit: every group's cuts are stale and are found again by the
@@ -290,7 +325,16 @@ mod tests {
             (0..25u32).flat_map(|a| (0..25u32).map(move |b| (a / 5, a % 5, b / 5, b % 5)))
         {
             let mut flipped = Vec::new();
-            walk(&set, Cut::at(px0, py0), Cut::at(px1, py1), |s, v| flipped.push((s as u32, v)));
+            let n = walk(&set, Cut::at(px0, py0), Cut::at(px1, py1), usize::MAX, |s, v| {
+                flipped.push((s as u32, v))
+            });
+            assert_eq!(n, Some(flipped.len()));
+            // With a budget one short of what changed, the walk gives up after that many.
+            if let Some(short) = flipped.len().checked_sub(1) {
+                let mut few = 0;
+                let m = walk(&set, Cut::at(px0, py0), Cut::at(px1, py1), short, |_, _| few += 1);
+                assert_eq!((m, few), (None, short));
+            }
             flipped.sort();
             let want: Vec<(u32, bool)> = set
                 .iter()
