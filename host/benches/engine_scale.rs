@@ -18,7 +18,9 @@
 //!   random slot is removed and upserted again with fresh terms of its kind;
 //! - ticks of ETH (every account) and LINK (1 %) as a random walk of small moves, p50/p99,
 //!   by deltas, by full scan and as measured, and by deltas with the full scans on two threads;
-//!   then 5,000 ETH ticks by deltas (their p99 is the 50th slowest, not one walk's fifth);
+//!   then the same on the book laid out as `liqscan scan` lays it out (multi-asset accounts in
+//!   the first slots, so a full scan skips the blocks of pairs); then 5,000 ETH ticks by deltas
+//!   in both layouts (their p99 is the 50th slowest, not one walk's fifth);
 //! - the machine's floor beside the ticks: a fixed piece of work (about 60 us) timed as often,
 //!   so a tick's tail is read against what this VM adds to any task of that length;
 //! - the full scan (`batch_tick`), best of several;
@@ -149,14 +151,33 @@ fn line(what: &str, h: &Histogram<u64>) {
 }
 
 fn loaded_engine(book: &FlatBook, routing: Routing, windows: WindowPolicy, threads: usize) -> SoftwareEngine {
+    loaded_engine_in(book, &(0..book.len() as u32).collect::<Vec<_>>(), routing, windows, threads)
+}
+
+/// The book loaded with account `order[k]` in slot `k`.
+fn loaded_engine_in(
+    book: &FlatBook,
+    order: &[u32],
+    routing: Routing,
+    windows: WindowPolicy,
+    threads: usize,
+) -> SoftwareEngine {
     let mut e = SoftwareEngine::new(book.len(), ASSETS)
         .with_routing(routing)
         .with_window_policy(windows)
         .with_threads(threads);
     e.batch_tick(&BASE.map(quote)).expect("price vector");
-    e.load(book.iter().enumerate().map(|(s, t)| (s as u32, t))).expect("valid book");
+    e.load(order.iter().enumerate().map(|(s, &i)| (s as u32, book.get(i as usize)))).expect("valid book");
     e.loaded();
     e
+}
+
+/// The slots' accounts with the multi-asset accounts first and the pairs after, each in book
+/// order: the layout in which a full scan can leave whole blocks to the pair index.
+fn delta_accounts_first(book: &FlatBook) -> Vec<u32> {
+    let n = book.len() as u32;
+    let multi = (0..n).filter(|&i| book.get(i as usize).len() != 2);
+    multi.chain((0..n).filter(|&i| book.get(i as usize).len() == 2)).collect()
 }
 
 /// The machine's own floor for the ticks' tails: the same fixed piece of work (about 60 us of
@@ -322,19 +343,27 @@ fn main() {
     // Ticks by each routing (one engine at a time).
     println!("ticks ({n_ticks} each, random walk of moves up to 0.05 %):");
     line("machine floor: fixed work, same thread", &floor(10 * n_ticks));
-    // The last: the ticks a full scan serves (deferred ones) split over two cores.
-    for (name, routing, windows, threads) in [
-        ("deltas", Routing::Deltas, WindowPolicy::Measured, 1),
-        ("deltas, edges only", Routing::Deltas, WindowPolicy::Edges, 1),
-        ("deltas, lists only", Routing::Deltas, WindowPolicy::Lists, 1),
-        ("full", Routing::FullScan, WindowPolicy::Measured, 1),
-        ("measured", Routing::Measured, WindowPolicy::Measured, 1),
-        ("deltas, two scan threads", Routing::Deltas, WindowPolicy::Measured, 2),
+    // Then the ticks a full scan serves (deferred ones) split over two cores; last, the same
+    // book with the multi-asset accounts in the first slots (whole blocks of pairs).
+    let in_book = (0..n as u32).collect::<Vec<_>>();
+    let grouped = delta_accounts_first(&book);
+    for (name, routing, windows, threads, order) in [
+        ("deltas", Routing::Deltas, WindowPolicy::Measured, 1, &in_book),
+        ("deltas, edges only", Routing::Deltas, WindowPolicy::Edges, 1, &in_book),
+        ("deltas, lists only", Routing::Deltas, WindowPolicy::Lists, 1, &in_book),
+        ("full", Routing::FullScan, WindowPolicy::Measured, 1, &in_book),
+        ("measured", Routing::Measured, WindowPolicy::Measured, 1, &in_book),
+        ("deltas, two scan threads", Routing::Deltas, WindowPolicy::Measured, 2, &in_book),
+        ("deltas, delta accounts first", Routing::Deltas, WindowPolicy::Measured, 1, &grouped),
+        ("full, delta accounts first", Routing::FullScan, WindowPolicy::Measured, 1, &grouped),
+        ("measured, delta accounts first", Routing::Measured, WindowPolicy::Measured, 1, &grouped),
     ] {
-        let mut e = loaded_engine(&book, routing, windows, threads);
+        let mut e = loaded_engine_in(&book, order, routing, windows, threads);
+        // Every row walks the same prices, so that the rows differ by routing and layout only.
+        let mut walk = rng.clone();
         for (asset, what) in [(LINK, "LINK (1 % of accounts)"), (ETH, "ETH (every account)")] {
             let r0 = e.stats().recomputed;
-            let h = ticks(&mut e, asset, n_ticks, &mut rng);
+            let h = ticks(&mut e, asset, n_ticks, &mut walk);
             line(&format!("{what}, {name}"), &h);
             let r = (e.stats().recomputed - r0) as f64 / n_ticks as f64;
             println!("  {:<44} {r:.1} delta accounts recomputed a tick", "");
@@ -342,11 +371,14 @@ fn main() {
     }
     // A p99 of 500 ticks is their fifth slowest: ten times as many ticks of the all-held asset
     // by the default routing, so that its tail is not one walk's few large moves.
-    if !smoke {
-        let mut e = loaded_engine(&book, Routing::Deltas, WindowPolicy::Measured, 1);
+    for (layout, order) in [("", &in_book), (", delta accounts first", &grouped)] {
+        if smoke {
+            break;
+        }
+        let mut e = loaded_engine_in(&book, order, Routing::Deltas, WindowPolicy::Measured, 1);
         let r0 = e.stats().routed_ticks;
-        let h = ticks(&mut e, ETH, 10 * n_ticks, &mut rng);
-        line(&format!("ETH (every account), deltas, {} ticks", 10 * n_ticks), &h);
+        let h = ticks(&mut e, ETH, 10 * n_ticks, &mut rng.clone());
+        line(&format!("ETH (every account), deltas, {} ticks{layout}", 10 * n_ticks), &h);
         line("machine floor: fixed work, same thread", &floor(10 * n_ticks));
         println!(
             "  {:<44} {} served by a full scan, {} accounts in the backlog at the end",

@@ -127,6 +127,35 @@ impl Book {
         held
     }
 
+    /// The same accounts with those a full scan must read (neither a pair nor empty) in the
+    /// first slots, then the others, each in their order here. The software engine leaves
+    /// pair accounts to its pair index and skips the blocks of 64 slots that hold only them,
+    /// so this layout makes a full scan read about a third of the book on a lending venue
+    /// (70 % pairs) instead of all of it: the scan of a tick of the all-held asset is its
+    /// costliest step. Only for a caller whose every per-slot structure comes from this book
+    /// (`liqscan scan`): slots change. A copy of the book while it runs; none when the book
+    /// is already in this order.
+    pub fn in_scan_order(self) -> Book {
+        let scanned = |k: usize| crate::engine::is_scanned(self.terms(k));
+        let n = self.len();
+        let first_other = (0..n).position(|k| !scanned(k)).unwrap_or(n);
+        if (first_other..n).all(|k| !scanned(k)) {
+            return self;
+        }
+        let mut out = Book {
+            ids: String::with_capacity(self.ids.len()),
+            id_ends: Vec::with_capacity(n),
+            terms: Vec::with_capacity(self.terms.len()),
+            term_ends: Vec::with_capacity(n),
+        };
+        for pass in [true, false] {
+            for k in (0..n).filter(|&k| scanned(k) == pass) {
+                out.push(self.id(k), self.terms(k));
+            }
+        }
+        out
+    }
+
     fn shrink(&mut self) {
         self.ids.shrink_to_fit();
         self.id_ends.shrink_to_fit();
@@ -369,5 +398,52 @@ impl<'t> BookBuilder<'t> {
         let mut book = Book { ids, id_ends, terms, term_ends };
         book.shrink();
         book
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::is_scanned;
+    use proptest::prelude::*;
+
+    /// Terms of one of the kinds a book holds: none, a pair, a two-term account that is not a
+    /// pair, or several terms.
+    fn terms() -> impl Strategy<Value = Vec<Coeff>> {
+        let c = |asset, coeff| Coeff { asset, coeff };
+        prop_oneof![
+            Just(vec![]),
+            (1..1000i32, 1..1000i32).prop_map(move |(a, b)| vec![c(0, a), c(2, -b)]),
+            (1..1000i32, 1..1000i32).prop_map(move |(a, b)| vec![c(0, a), c(1, b)]),
+            proptest::collection::vec(-1000..1000i32, 3..8).prop_map(move |v| v
+                .iter()
+                .enumerate()
+                .map(|(k, &x)| c(k as u16, x))
+                .collect()),
+        ]
+    }
+
+    proptest! {
+        /// The scan order keeps every account with its own terms, puts the accounts a full scan
+        /// reads first, keeps file order within each kind, and is its own fixed point.
+        #[test]
+        fn scan_order_permutes_whole_accounts(accounts in proptest::collection::vec(terms(), 0..200)) {
+            let mut book = Book::default();
+            for (k, t) in accounts.iter().enumerate() {
+                book.push(&format!("a{k}"), t);
+            }
+            let ordered = book.clone().in_scan_order();
+            let expect: Vec<(String, Vec<Coeff>)> = [true, false]
+                .iter()
+                .flat_map(|&pass| {
+                    accounts.iter().enumerate().filter(move |(_, t)| is_scanned(t) == pass)
+                })
+                .map(|(k, t)| (format!("a{k}"), t.clone()))
+                .collect();
+            let got: Vec<(String, Vec<Coeff>)> =
+                ordered.iter().map(|(id, t)| (id.to_string(), t.to_vec())).collect();
+            prop_assert_eq!(got, expect);
+            prop_assert_eq!(ordered.clone().in_scan_order(), ordered);
+        }
     }
 }

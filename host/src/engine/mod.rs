@@ -41,6 +41,13 @@ pub use windows::WindowPolicy;
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, TermError};
 
+/// True when a full scan reads the account: it holds terms and is not a pair (one collateral
+/// and one debt asset), which the software engine keeps in exact liquidation-price order
+/// instead. Books put these accounts first ([`crate::book::Book`]).
+pub fn is_scanned(terms: &[Coeff]) -> bool {
+    !terms.is_empty() && pairs::as_pair(terms).is_none()
+}
+
 use crate::link::LinkError;
 
 /// One scan engine: the software engine here, the card behind the card link elsewhere.
