@@ -11,15 +11,16 @@
 //! - modules whose text is the same but for their own name and the names of the modules they
 //!   instantiate (once those are merged, bottom up) become one module, the first of them;
 //! - a merged module instantiated more than once and at least [`SHARE_MIN_LINES`] lines long
-//!   gets `/*verilator no_inline_module*/`: Verilator keeps it as a C++ class with a function
-//!   per instance instead of pasting it into its parent: 14 % fewer instruction-cache misses a
-//!   cycle, 3 to 11 % more cycles per CPU second (docs/lab/performance.md, branch `fmax10`).
+//!   gets `/*verilator no_inline_module*/` (Verilator keeps it as a C++ class instead of
+//!   pasting it into its parent) and its inputs other than `clock` `/*verilator public*/`
+//!   (kept as the module's own variables, so Verilator does not put each instance's drivers
+//!   into its code): the instances' code is then the same and emitted once, called per
+//!   instance. A cycle's instruction-cache misses fall from about 1,000 to under 1 and the
+//!   clock rate rises 1.1 to 1.8 times side by side (docs/lab/performance.md, branch `fmax10`).
 //!
-//! Those functions are still one per instance, each reading its inputs from the instance's
-//! drivers. Marking the inputs `/*verilator public*/` made them one function (60 times fewer
-//! instruction-cache misses, about 1.35 times the clock rate), but `link_verilog`, whose tests
-//! open models on two threads at once, then aborted (`std::system_error` from the C++) or
-//! hung in three runs of four (why was not found; one model alone passed each time): not used.
+//! Public variables make Verilator register scopes in the calling thread's context; the
+//! wrapper (`vcard.cpp`) sets that to the model's own when it makes and frees a model, without
+//! which a test binary with two models on two threads aborted or hung in three runs of four.
 
 use std::collections::HashMap;
 
@@ -88,11 +89,27 @@ fn rename(text: &str, name: &str, own: &str, map: &HashMap<&str, &str>) -> Strin
     out
 }
 
-/// `text` with `/*verilator no_inline_module*/` after its header line.
+/// The Verilator hints of a shared module: `no_inline_module` after its header, `public` on
+/// its inputs other than `clock`.
 fn hint(text: &str) -> String {
-    let at = text.find("\nmodule ").map_or(0, |i| i + 1);
-    let at = at + text[at..].find('\n').map_or(text.len() - at, |i| i + 1);
-    format!("{}    /*verilator no_inline_module*/\n{}", &text[..at], &text[at..])
+    let mut out = String::with_capacity(text.len() + 1024);
+    let mut in_header = true;
+    for line in text.split_inclusive('\n') {
+        if let Some(decl) = line.trim_end().strip_prefix("    input ").and_then(|d| d.strip_suffix(';'))
+            && decl.split_whitespace().last() != Some("clock")
+        {
+            out.push_str("    input ");
+            out.push_str(decl);
+            out.push_str(" /*verilator public*/;\n");
+            continue;
+        }
+        out.push_str(line);
+        if in_header && line.starts_with("module ") {
+            out.push_str("    /*verilator no_inline_module*/\n");
+            in_header = false;
+        }
+    }
+    out
 }
 
 /// The Verilog with identical modules merged and the replicated large ones shared (see the
