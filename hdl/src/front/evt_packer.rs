@@ -42,7 +42,7 @@ use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ACCOUNTS, LANE_BITS, LANES};
 use crate::abi::ring::{BITMAP_WORDS_PER_ENTRY, CHANGED_PER_ENTRY, evt_kind};
 use crate::core::ram::SyncRam;
 use crate::front::cmd_decoder::{Job, job_kind};
-use crate::front::popcount::Popcount32;
+use crate::front::popcount::PopcountHalves;
 use crate::golden::CoreOut;
 use rust_hdl::prelude::*;
 
@@ -219,8 +219,8 @@ pub struct EvtPacker {
     /// Not idle.
     pub busy: Signal<Out, Bit>,
     shadow: SyncRam<Bits<64>, CARD_WORD_BITS>,
-    pc_b: Popcount32,
-    pc_a: Popcount32,
+    pc_b: PopcountHalves,
+    pc_a: PopcountHalves,
     state: DFF<PackState>,
     ret: DFF<PackState>,
     kind: DFF<Bits<2>>,
@@ -270,6 +270,11 @@ pub struct EvtPacker {
     // `kind` and `cnt` take at the edge, so the entry registers' load logic starts at flops.
     tick: DFF<Bit>,
     full: DFF<Bit>,
+    // The pending word's set bits per half, registered every cycle: a push comes two cycles
+    // after the Merge that wrote the word at the earliest (Merge, Take, then Merge or Flush),
+    // so they are the pushed word's (the half trees and their sum in different cycles).
+    hb: DFF<Bits<10>>,
+    ha: DFF<Bits<10>>,
     // The reported word's set bits, registered at the push and added to `brc`/`arc` in the next
     // cycle (the popcount tree and the 32-bit sum in different cycles). `ScanDone` is loaded
     // after an entry's eight beats at least since the last push, so the sums are complete.
@@ -320,8 +325,8 @@ impl Logic for EvtPacker {
         dff_setup!(
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
             pend_a, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1, sa2, sa3, sa4, sa5, groups,
-            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick, full, pcb, pca, pc_add,
-            ld_answer, ld_final, ld_slots, sending
+            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick, full, hb, ha, pcb, pca,
+            pc_add, ld_answer, ld_final, ld_slots, sending
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
@@ -339,6 +344,8 @@ impl Logic for EvtPacker {
             bit_cast::<64, 32>(self.nb.val()) | (bit_cast::<64, 32>(self.na.val()) << 32);
         self.pc_b.word.next = self.pend_b.q.val();
         self.pc_a.word.next = self.pend_a.q.val();
+        self.hb.d.next = bit_cast::<10, 5>(self.pc_b.lo.val()) | (bit_cast::<10, 5>(self.pc_b.hi.val()) << 5);
+        self.ha.d.next = bit_cast::<10, 5>(self.pc_a.lo.val()) | (bit_cast::<10, 5>(self.pc_a.hi.val()) << 5);
         self.cyc.d.next = self.cyc.q.val() + 1;
         if self.scan_start.val() {
             self.cyc.d.next = 1.into();
@@ -444,8 +451,10 @@ impl Logic for EvtPacker {
         // Report the pending card word into the next slot.
         if self.push.val() {
             self.cnt.d.next = self.cnt.q.val() + 1;
-            self.pcb.d.next = self.pc_b.count.val();
-            self.pca.d.next = self.pc_a.count.val();
+            self.pcb.d.next = bit_cast::<6, 5>(self.hb.q.val().get_bits::<5>(0))
+                + bit_cast::<6, 5>(self.hb.q.val().get_bits::<5>(5));
+            self.pca.d.next = bit_cast::<6, 5>(self.ha.q.val().get_bits::<5>(0))
+                + bit_cast::<6, 5>(self.ha.q.val().get_bits::<5>(5));
             self.pc_add.d.next = true;
             if self.cnt.q.val() == 0 {
                 self.si0.d.next = self.pend_w.q.val();

@@ -34,6 +34,7 @@
 //! next host store; a full scan of the card's 2048 accounts is far shorter.
 
 pub mod model;
+pub mod share;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -3,9 +3,13 @@
 //! (`vcard.cpp`: new, free, one call per clock cycle), loaded with `libloading`.
 //!
 //! ```text
-//!   generate_card(0) ──sha256(Verilog, wrapper, flags, verilator --version)──> key
+//!   generate_card(0) ──share_replicas──sha256(Verilog, wrapper, flags, verilator --version)──> key
 //!   <cache>/verilated/<key>/libvcard.so   (built once: verilator --cc --build, then g++ -shared)
 //! ```
+//!
+//! Verilator is given the Verilog with its replicated blocks (the lanes, their memories) merged
+//! into one module each and kept out of line, so their code is emitted once ([`super::share`]:
+//! names and Verilator comments only, the logic unchanged).
 //!
 //! The cache is `LIQSCAN_VERILATED_DIR`, else `$CARGO_TARGET_DIR/verilated`, else the
 //! `verilated/` folder of the cargo target directory the running binary sits in (the folder
@@ -235,6 +239,7 @@ pub struct Built {
 /// Builds the Verilated card from `verilog` into the cache, or finds it there.
 pub fn build(verilog: &str) -> Result<Built, VerilatedError> {
     let version = verilator_version().ok_or(VerilatedError::NotFound)?;
+    let verilog = &super::share::share_replicas(verilog);
     let mut h = Sha256::new();
     for part in [verilog, WRAPPER, WRAPPER_H, &VERILATOR_FLAGS.join(" "), &version] {
         h.update(part.as_bytes());

@@ -14,8 +14,13 @@ struct Vcard {
 
 uint32_t vcard_abi_version() { return 1; }
 
+// Verilator registers and erases a model's public scopes in the calling thread's context
+// (`Verilated::threadContextp()`), not the model's: set it to the model's own around the model's
+// construction and destruction, or a model freed on another thread (the card thread) erases
+// them from whatever context that thread last saw, perhaps another model's or a freed one.
 void* vcard_new() {
     Vcard* c = new Vcard;
+    Verilated::threadContextp(&c->ctx);
     c->top = new Vtop(&c->ctx, "top");
     c->top->clock = 1;
     c->top->eval();
@@ -24,9 +29,11 @@ void* vcard_new() {
 
 void vcard_free(void* p) {
     Vcard* c = static_cast<Vcard*>(p);
+    Verilated::threadContextp(&c->ctx);
     c->top->final();
     delete c->top;
     delete c;
+    Verilated::threadContextp(nullptr);
 }
 
 // Applies `in`, settles the logic with the clock low, copies the outputs (as they stand just
