@@ -121,3 +121,92 @@ fn core_model_equals_reference_on_random_books() {
         }
     }
 }
+
+/// Packed books (1 to 16 terms per account, groups as long as their longest account) give the
+/// reference's bitmaps; so do they after accounts grow and their groups move to free words
+/// (terms written first, the table entry switched last), with a full scan between the writes
+/// and the switch that still sees the group's old terms.
+#[test]
+fn packed_books_and_group_moves_equal_the_reference() {
+    use liqscan_hdl::core::driver::{packed_extents, packed_load_commands};
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let (mut books, mut moves, mut most) = (0, 0, 0);
+    for round in 0..40 {
+        let assets = rng.gen_range(2..=40);
+        let prices: Vec<PriceEntry> = (0..assets).map(|_| price_entry(&mut rng)).collect();
+        let max_terms = [16, 4, 2, 1][round % 4].min(assets);
+        let n = rng.gen_range(1..=[300, 2000, 4000, 8192][round % 4]);
+        let mut accounts: Vec<Vec<Coeff>> =
+            (0..n).map(|_| account(&mut rng, assets, max_terms)).filter(|a| !a.is_empty()).collect();
+        if accounts.is_empty() {
+            continue;
+        }
+        let counts: Vec<usize> = accounts.iter().map(|a| a.len()).collect();
+        let Ok(extents) = packed_extents(&counts) else {
+            // Too many words for the memory: the packing says so, and the loader refuses.
+            assert!(packed_load_commands(&accounts, &prices).is_err());
+            continue;
+        };
+        let mut live = extents.clone();
+        let mut model = CoreModel::new();
+        for c in packed_load_commands(&accounts, &prices).unwrap() {
+            assert!(model.apply(&c).is_empty());
+        }
+        assert_eq!(model.errors, 0, "round {round}");
+        books += 1;
+        most = most.max(accounts.len());
+        let outs = model.apply(&CoreCmd::ScanFull);
+        assert_eq!(
+            words_from_groups(&outs, accounts.len()),
+            reference_bitmaps(&accounts, &prices),
+            "round {round}"
+        );
+        // Grow accounts and move their groups while room is left.
+        for _ in 0..5 {
+            let i = rng.gen_range(0..accounts.len());
+            let old = accounts.clone();
+            accounts[i] = account(&mut rng, assets, 16.min(assets));
+            if accounts[i].is_empty() {
+                accounts[i].push(Coeff { asset: 0, coeff: 1 });
+            }
+            let g = i / LANES;
+            let len =
+                (g * LANES..((g + 1) * LANES).min(accounts.len())).map(|k| accounts[k].len()).max().unwrap();
+            // First fit among the words no live group uses (the group's old words stay live
+            // until the switch).
+            let mut used = vec![false; TERM_WORDS];
+            for e in &live {
+                for k in 0..e.len as usize {
+                    used[(e.first as usize + k) % TERM_WORDS] = true;
+                }
+            }
+            let Some(first) = (0..=TERM_WORDS - len).find(|&f| used[f..f + len].iter().all(|u| !u)) else {
+                accounts = old;
+                break;
+            };
+            let (cmds, _) = move_group(&accounts, g, first);
+            live[g] = Extent { first: first as u16, len: len as u8 };
+            let (writes, switch) = cmds.split_at(cmds.len() - 1);
+            for c in writes {
+                model.apply(c);
+            }
+            // Before the switch the scan reads the old terms, wherever they were.
+            let outs = model.apply(&CoreCmd::ScanFull);
+            assert_eq!(words_from_groups(&outs, old.len()), reference_bitmaps(&old, &prices));
+            model.apply(&switch[0]);
+            let outs = model.apply(&CoreCmd::ScanFull);
+            assert_eq!(words_from_groups(&outs, accounts.len()), reference_bitmaps(&accounts, &prices));
+            assert_eq!(model.account_terms(i), {
+                let mut t = accounts[i].clone();
+                t.resize(len, Coeff::default());
+                t
+            });
+            moves += 1;
+        }
+        assert_eq!(model.errors, 0);
+    }
+    assert!(
+        books >= 30 && moves >= 100 && most > CARD_ACCOUNTS,
+        "{books} books, {moves} moves, {most} accounts"
+    );
+}
