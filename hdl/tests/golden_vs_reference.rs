@@ -210,3 +210,84 @@ fn packed_books_and_group_moves_equal_the_reference() {
         "{books} books, {moves} moves, {most} accounts"
     );
 }
+
+/// The host's packed layout (`liqscan_hdl::layout::PackedLayout`) driving the core model
+/// through random upserts (1 to 16 terms, growing and shrinking) and removals: after every
+/// upsert the group's bitmap word equals the reference; while a group moves, every command
+/// before the switch leaves its word as it was; full scans agree with the reference; and a
+/// book the memory cannot hold is refused with nothing sent.
+#[test]
+fn packed_layout_upserts_and_moves_equal_the_reference() {
+    use liqscan_hdl::layout::{LayoutError, PackedLayout};
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let (mut moves, mut refused) = (0, 0);
+    for round in 0..6 {
+        let assets = rng.gen_range(2..=40);
+        let prices: Vec<PriceEntry> = (0..assets).map(|_| price_entry(&mut rng)).collect();
+        let spot: Vec<QuotedPrice> = prices.iter().map(|p| p.spot).collect();
+        let stress: Vec<QuotedPrice> = prices.iter().map(|p| p.stressed).collect();
+        let n = [600, 8192, 3000][round % 3];
+        let mut layout = PackedLayout::new();
+        let mut model = CoreModel::new();
+        let mut book: Vec<Vec<Coeff>> = vec![vec![]; n];
+        let mut setup = PackedLayout::clear_table();
+        setup.extend(liqscan_hdl::core::driver::price_commands(&prices));
+        setup.push(CoreCmd::SetParams { accounts: n as u32, slots: TERM_SLOTS as u32 });
+        for c in &setup {
+            model.apply(c);
+        }
+        let group_ref = |book: &Vec<Vec<Coeff>>, g: usize| {
+            let (mut b, mut r) = (0u32, 0u32);
+            for l in 0..LANES {
+                if let Some(a) = book.get(g * LANES + l) {
+                    b |= ((reference_health(a, &spot) < 0) as u32) << l;
+                    r |= ((reference_health(a, &stress) < 0) as u32) << l;
+                }
+            }
+            (b, r)
+        };
+        let word = |model: &CoreModel, g: usize| match model.group_word(g) {
+            CoreOut::Word { breach, at_risk, .. } if model.walked_len(g) > 0 => (breach, at_risk),
+            _ => (0, 0),
+        };
+        for step in 0..2500 {
+            let a = rng.gen_range(0..n);
+            let g = a / LANES;
+            let max = if rng.gen_range(0..8) == 0 { 16 } else { 4 };
+            let terms = if rng.gen_range(0..10) == 0 { vec![] } else { account(&mut rng, assets, max) };
+            let mut cmds = vec![];
+            match layout.upsert(a, &terms, &mut cmds) {
+                Err(LayoutError::NoRoom { .. }) => {
+                    assert!(cmds.is_empty());
+                    refused += 1;
+                    continue;
+                }
+                r => r.unwrap(),
+            }
+            let before = word(&model, g);
+            assert_eq!(before, group_ref(&book, g), "round {round} step {step}: group {g} before");
+            let moved = matches!(cmds.last(), Some(CoreCmd::SetGroup { .. }));
+            for c in &cmds {
+                model.apply(c);
+                if moved && !matches!(c, CoreCmd::SetGroup { .. }) {
+                    assert_eq!(word(&model, g), before, "round {round} step {step}: a scan saw half a move");
+                }
+            }
+            moves += moved as usize;
+            book[a] = terms;
+            assert_eq!(model.account_terms(a)[..book[a].len()], book[a][..]);
+            assert_eq!(word(&model, g), group_ref(&book, g), "round {round} step {step}: group {g} after");
+            if step % 500 == 499 {
+                let outs = model.apply(&CoreCmd::ScanFull);
+                assert_eq!(
+                    words_from_groups(&outs, n),
+                    reference_bitmaps(&book, &prices),
+                    "round {round} step {step}"
+                );
+            }
+        }
+        assert_eq!(model.errors, 0);
+        assert!(layout.words_used() <= TERM_WORDS);
+    }
+    assert!(moves > 1000 && refused > 0, "{moves} moves, {refused} refused");
+}
