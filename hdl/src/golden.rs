@@ -387,9 +387,10 @@ impl CoreModel {
 /// Cycle `c` is the one in which the core accepts the scan command; a result "at `c + n`" is
 /// on the output port (with `out_valid`) `n` cycles later.
 ///
-/// A scan is two stages running side by side: the *loader* reads the group table one group
-/// per cycle (skipping a group not exposed to the tick's asset, or empty, in that cycle) into
-/// a one-entry buffer, and the *issuer* takes the buffered extent and issues its words, one
+/// A scan is two stages running side by side: the *loader* takes the group table's entries
+/// one group per cycle from a prefetch queue that the table's reads keep filled from the
+/// walk's first cycle on (skipping a group not exposed to the tick's asset, or empty, in that
+/// cycle) into a one-entry buffer, and the *issuer* takes the buffered extent and issues its words, one
 /// per cycle, taking the next extent in the cycle of a group's last word. [`walk`] steps the
 /// two exactly as the sequencer does; with every group scanned and at least one word long,
 /// a scan of `G` groups of `S` words issues for `G*S` cycles without a gap.
@@ -401,14 +402,15 @@ pub mod throughput {
     /// copy (1), pair sums (1), columns (1), accumulate (1), three carry stages (3), FIFO
     /// write (1).
     pub const PIPELINE_DEPTH: u64 = 16;
-    /// Cycles from acceptance to the walk's first cycle in a full scan: the command register
-    /// (1), the decode (1; it sets the loader to group 0, whose table word is read at that
-    /// cycle's end).
-    pub const FULL_WALK_START: u64 = 2;
+    /// Cycles from acceptance to the walk's first cycle (the loader's first look at group 0's
+    /// entry) in a full scan: the command register (1), the decode (1; group 0's table word
+    /// is read at that cycle's end), the block RAM's output register (1), the prefetch queue
+    /// (1).
+    pub const FULL_WALK_START: u64 = 4;
     /// The same for an incremental scan: 3 more cycles read the asset's first exposure word
     /// (32 groups) into a register (the block RAM's output is registered before any logic
     /// uses it).
-    pub const INCR_WALK_START: u64 = 5;
+    pub const INCR_WALK_START: u64 = 7;
     /// Cycles the core stays busy (not accepting commands) after the done marker's issue, so
     /// that a following price write cannot overtake a pending price read.
     pub const DRAIN_CYCLES: u64 = 4;
@@ -482,12 +484,12 @@ pub mod throughput {
     }
 
     /// Cycles from acceptance to the done marker of a full scan of `groups` groups of `slots`
-    /// words each: `G*S + 22`.
+    /// words each: `G*S + 24`.
     pub fn full_scan_cycles(groups: u64, slots: u64) -> u64 {
         scan_cycles(FULL_WALK_START, &vec![Some(slots); groups as usize]).1
     }
 
-    /// Latency from the acceptance of a full scan to the first bitmap word, `S + 20`: the first
+    /// Latency from the acceptance of a full scan to the first bitmap word, `S + 22`: the first
     /// group's extent is read and buffered, then its `S` words, then the pipeline.
     pub fn first_word_latency(slots: u64) -> u64 {
         scan_cycles(FULL_WALK_START, &[Some(slots)]).0[0]

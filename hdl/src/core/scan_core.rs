@@ -22,9 +22,10 @@
 //! node per four lanes ([`WriteFan`]), which also carries the read address and the lanes'
 //! control bits. So a price or term write accepted in cycle `c` (into the command register)
 //! reaches its block RAM at the clock edge ending cycle `c + 4`. That is safe: the earliest
-//! read after it, of a scan accepted in cycle `c + 1`, reads the term memory at the edge
-//! ending `c + 5` (start 3, see [`crate::golden::throughput`], then the tree's and the lane's
-//! registers of the read address) and the price table two cycles later; and a write never
+//! read after it, of a scan accepted in cycle `c + 1`, reads the term memory after the edge
+//! ending `c + 5` (the walk starts 4 cycles after acceptance, see [`crate::golden::throughput`],
+//! then the buffer, the issuer, the tree's and the lane's registers of the read address) and
+//! the price table two cycles later; and a write never
 //! comes before an earlier scan's last read (the drain state). The memories' models return the
 //! new word on a read of the address written in the same cycle ([`crate::core::ram`]), so the
 //! tests would see a read that relied on either order.
@@ -54,7 +55,7 @@ use crate::core::fifo::OutFifo;
 use crate::core::lane_mem::LaneMem;
 use crate::core::mac_lane::MacLane;
 use crate::core::packer::BitmapPacker;
-use crate::core::ram::SyncRam;
+use crate::core::ram::{SyncRam, SyncRamReg};
 use crate::core::regs::{REG_ADDR_BITS, RegBlock};
 use crate::golden::{WORD_SHIFT, op};
 use rust_hdl::prelude::*;
@@ -155,8 +156,9 @@ pub struct ScanCore {
     wfan: [WriteFan; FANS],
     exposure: SyncRam<Bits<32>, EXPO_ADDR_BITS>,
     // The group table: per group its extent XOR the power-on layout's
-    // (`golden::unpacked_extent`), so the block RAM's zeros read as that layout.
-    gtab: SyncRam<Bits<EXTENT_BITS>, GROUP_BITS>,
+    // (`golden::unpacked_extent`), so the block RAM's zeros read as that layout. Read with
+    // the block RAM's output register, from a registered address (`pa`).
+    gtab: SyncRamReg<Bits<EXTENT_BITS>, GROUP_BITS>,
     pack_breach: BitmapPacker<LANES>,
     pack_at_risk: BitmapPacker<LANES>,
     fifo: OutFifo<LANES>,
@@ -185,12 +187,33 @@ pub struct ScanCore {
     // a carry chain into the issue logic).
     p_groups_m1: DFF<Bits<GA_BITS>>,
     groups_zero: DFF<Bit>,
-    // The loader: the group whose table entry is on the table's output (`ga`; the table reads
-    // the counter's next value, so its output is always the current group's entry), whether
-    // the walk has passed the last active group, and a one-entry buffer of the next group to
-    // scan (`nx_*`: group, first word, words to walk, that count is 1).
+    // The loader: the group whose table entry is at the head of the prefetch queue (`ga`),
+    // whether the walk has passed the last active group, and a one-entry buffer of the next
+    // group to scan (`nx_*`: group, first word, words to walk, that count is 1).
     ga: DFF<Bits<GA_BITS>>,
     ga_end: DFF<Bit>,
+    // The table's prefetch (run P1's critical path was the table's output -> the loader's
+    // decision -> the table's next read address): `pa` the next group to read, a read's valid
+    // bit and group one and two cycles on (`rd*`, `rg*`; the entry is on the table's output
+    // in the second), and a three-entry queue of entries read (`f*`: valid, first word,
+    // words to walk, that count is not zero), whose head is group `ga`'s entry.
+    pa: DFF<Bits<GROUP_BITS>>,
+    rd1: DFF<Bit>,
+    rd2: DFF<Bit>,
+    rg1: DFF<Bits<GROUP_BITS>>,
+    rg2: DFF<Bits<GROUP_BITS>>,
+    f0_v: DFF<Bit>,
+    f0_first: DFF<Bits<TERM_ADDR_BITS>>,
+    f0_len: DFF<Bits<5>>,
+    f0_nz: DFF<Bit>,
+    f1_v: DFF<Bit>,
+    f1_first: DFF<Bits<TERM_ADDR_BITS>>,
+    f1_len: DFF<Bits<5>>,
+    f1_nz: DFF<Bit>,
+    f2_v: DFF<Bit>,
+    f2_first: DFF<Bits<TERM_ADDR_BITS>>,
+    f2_len: DFF<Bits<5>>,
+    f2_nz: DFF<Bit>,
     full: DFF<Bit>,
     nx_valid: DFF<Bit>,
     nx_group: DFF<Bits<GROUP_BITS>>,
@@ -261,7 +284,11 @@ pub struct ScanCore {
     ext_len: Signal<Local, Bits<5>>,
     len_eff: Signal<Local, Bits<5>>,
     gt_default: Signal<Local, Bits<EXTENT_BITS>>,
-    ga_default: Signal<Local, Bits<EXTENT_BITS>>,
+    rg_default: Signal<Local, Bits<EXTENT_BITS>>,
+    sv0: Signal<Local, Bit>,
+    sv1: Signal<Local, Bit>,
+    occ: Signal<Local, Bits<3>>,
+    prefetch: Signal<Local, Bit>,
     errs: Signal<Local, Bits<16>>,
     neg_coeff: Signal<Local, Bits<32>>,
     groups_sum: Signal<Local, Bits<32>>,
@@ -326,6 +353,23 @@ impl ScanCore {
             p_slots: DFF::default(),
             ga: Default::default(),
             ga_end: Default::default(),
+            pa: Default::default(),
+            rd1: Default::default(),
+            rd2: Default::default(),
+            rg1: Default::default(),
+            rg2: Default::default(),
+            f0_v: Default::default(),
+            f0_first: Default::default(),
+            f0_len: Default::default(),
+            f0_nz: Default::default(),
+            f1_v: Default::default(),
+            f1_first: Default::default(),
+            f1_len: Default::default(),
+            f1_nz: Default::default(),
+            f2_v: Default::default(),
+            f2_first: Default::default(),
+            f2_len: Default::default(),
+            f2_nz: Default::default(),
             full: Default::default(),
             nx_valid: Default::default(),
             nx_group: Default::default(),
@@ -384,7 +428,11 @@ impl ScanCore {
             ext_len: Default::default(),
             len_eff: Default::default(),
             gt_default: Default::default(),
-            ga_default: Default::default(),
+            rg_default: Default::default(),
+            sv0: Default::default(),
+            sv1: Default::default(),
+            occ: Default::default(),
+            prefetch: Default::default(),
             errs: Default::default(),
             neg_coeff: Default::default(),
             groups_sum: Default::default(),
@@ -434,6 +482,23 @@ impl Logic for ScanCore {
             groups_zero,
             ga,
             ga_end,
+            pa,
+            rd1,
+            rd2,
+            rg1,
+            rg2,
+            f0_v,
+            f0_first,
+            f0_len,
+            f0_nz,
+            f1_v,
+            f1_first,
+            f1_len,
+            f1_nz,
+            f2_v,
+            f2_first,
+            f2_len,
+            f2_nz,
             full,
             nx_valid,
             nx_group,
@@ -599,8 +664,8 @@ impl Logic for ScanCore {
         // the decode (`gt_*`) and lands while the port is held for SET_GROUP's second cycle.
         self.gt_default.next = (bit_cast::<EXTENT_BITS, 7>(self.c_addr.q.val().get_bits::<7>(0)) << 4)
             | (bit_cast::<EXTENT_BITS, 1>((!self.c_addr.q.val().get_bits::<2>(7).any()).into()) << 15);
-        self.ga_default.next = (bit_cast::<EXTENT_BITS, 7>(self.ga.q.val().get_bits::<7>(0)) << 4)
-            | (bit_cast::<EXTENT_BITS, 1>((!self.ga.q.val().get_bits::<2>(7).any()).into()) << 15);
+        self.rg_default.next = (bit_cast::<EXTENT_BITS, 7>(self.rg2.q.val().get_bits::<7>(0)) << 4)
+            | (bit_cast::<EXTENT_BITS, 1>((!self.rg2.q.val().get_bits::<2>(7).any()).into()) << 15);
         self.gt_we.d.next = false;
         self.gt_addr.d.next = self.c_addr.q.val().get_bits::<GROUP_BITS>(0);
         self.gt_data.d.next = ((bit_cast::<EXTENT_BITS, 5>(self.c_sub.q.val().get_bits::<5>(0))
@@ -610,9 +675,11 @@ impl Logic for ScanCore {
         self.gtab.write_enable.next = self.gt_we.q.val();
         self.gtab.write_address.next = self.gt_addr.q.val();
         self.gtab.write_data.next = self.gt_data.q.val();
-        // The entry of group `ga` (the table reads `ga`'s next value, see `ga_next` below), its
-        // length capped by the active slots.
-        self.ext.next = self.gtab.read_data.val() ^ self.ga_default.val();
+        // The entry on the table's output (group `rg2`, read from the registered address `pa`
+        // two cycles earlier; the block RAM's output register holds it), its length capped by
+        // the active slots: what goes into the prefetch queue.
+        self.gtab.read_address.next = self.pa.q.val();
+        self.ext.next = self.gtab.read_data.val() ^ self.rg_default.val();
         self.ext_len.next = self.ext.val().get_bits::<5>(LEN_LSB);
         self.len_eff.next = self.ext_len.val();
         if self.ext_len.val() > self.p_slots.q.val().get_bits::<5>(0) {
@@ -626,6 +693,20 @@ impl Logic for ScanCore {
         // (or being taken); the issuer issues the current group's words, one per cycle, and
         // takes the buffered group in the cycle of its last word (or when idle).
         self.stall.next = self.fifo.almost_full.val();
+        // Outside a walk the prefetch rests at group 0 with an empty queue; a scan's start
+        // issues the read of group 0 (`pa` is 0) and moves `pa` on.
+        self.prefetch.next = false;
+        self.occ.next = 0.into();
+        self.sv0.next = false;
+        self.sv1.next = false;
+        if self.state.q.val() != ST_WALK {
+            self.pa.d.next = 0.into();
+            self.rd1.d.next = false;
+            self.rd2.d.next = false;
+            self.f0_v.d.next = false;
+            self.f1_v.d.next = false;
+            self.f2_v.d.next = false;
+        }
         self.issue.next = false;
         self.take.next = false;
         self.ga_next.next = self.ga.q.val();
@@ -699,6 +780,9 @@ impl Logic for ScanCore {
                         self.params_commit.d.next = true;
                     }
                 } else if self.c_op.q.val() == op::SCAN_FULL {
+                    self.pa.d.next = 1.into();
+                    self.rd1.d.next = true;
+                    self.rg1.d.next = 0.into();
                     self.ga_next.next = 0.into();
                     self.ga_end.d.next = self.groups_zero.q.val();
                     self.nx_valid.d.next = false;
@@ -717,7 +801,9 @@ impl Logic for ScanCore {
                 }
             }
         } else if self.state.q.val() == ST_WALK {
-            if self.ga_end.q.val() & !self.nx_valid.q.val() & !self.cur_active.q.val() {
+            // (The queue's head is valid from the walk's third cycle on, and stays so: a walk of
+            // no groups ends there too, as the cycle model has it.)
+            if self.ga_end.q.val() & !self.nx_valid.q.val() & !self.cur_active.q.val() & self.f0_v.q.val() {
                 self.state.d.next = ST_DONE.into();
             }
             // Issuer.
@@ -747,16 +833,67 @@ impl Logic for ScanCore {
                 self.nx_valid.d.next = false;
             }
             // Loader.
-            if !self.ga_end.q.val() {
-                if !(self.full.q.val() | self.xw.q.val().get_bit(0)) | !self.len_eff.val().any() {
+            // Loader: the queue's head is group `ga`'s entry.
+            if !self.ga_end.q.val() & self.f0_v.q.val() {
+                if !(self.full.q.val() | self.xw.q.val().get_bit(0)) | !self.f0_nz.q.val() {
                     self.adv.next = true;
                 } else if !self.nx_valid.q.val() | self.take.val() {
                     self.adv.next = true;
                     self.nx_valid.d.next = true;
                     self.nx_group.d.next = self.ga.q.val().get_bits::<GROUP_BITS>(0);
-                    self.nx_first.d.next = self.ext.val().get_bits::<TERM_ADDR_BITS>(0);
-                    self.nx_len.d.next = self.len_eff.val();
-                    self.nx_one.d.next = self.len_eff.val() == 1;
+                    self.nx_first.d.next = self.f0_first.q.val();
+                    self.nx_len.d.next = self.f0_len.q.val();
+                    self.nx_one.d.next = self.f0_len.q.val() == 1;
+                }
+            }
+            // Prefetch: a read is issued while the queue's entries after this cycle's pop and
+            // the reads under way fit it (so the head never runs dry once filled: three
+            // entries cover the two cycles of a read); the entry read two cycles ago joins
+            // the queue behind those left after the pop.
+            self.occ.next = bit_cast::<3, 1>(self.f0_v.q.val().into())
+                + bit_cast::<3, 1>(self.f1_v.q.val().into())
+                + bit_cast::<3, 1>(self.f2_v.q.val().into())
+                + bit_cast::<3, 1>(self.rd1.q.val().into())
+                + bit_cast::<3, 1>(self.rd2.q.val().into());
+            self.prefetch.next = (self.occ.val() < 3) | ((self.occ.val() == 3) & self.adv.val());
+            self.rd1.d.next = self.prefetch.val();
+            self.rd2.d.next = self.rd1.q.val();
+            self.rg2.d.next = self.rg1.q.val();
+            if self.prefetch.val() {
+                self.pa.d.next = self.pa.q.val() + 1;
+                self.rg1.d.next = self.pa.q.val();
+            }
+            self.sv0.next = self.f0_v.q.val();
+            self.sv1.next = self.f1_v.q.val();
+            if self.adv.val() {
+                self.sv0.next = self.f1_v.q.val();
+                self.sv1.next = self.f2_v.q.val();
+                self.f0_v.d.next = self.f1_v.q.val();
+                self.f0_first.d.next = self.f1_first.q.val();
+                self.f0_len.d.next = self.f1_len.q.val();
+                self.f0_nz.d.next = self.f1_nz.q.val();
+                self.f1_v.d.next = self.f2_v.q.val();
+                self.f1_first.d.next = self.f2_first.q.val();
+                self.f1_len.d.next = self.f2_len.q.val();
+                self.f1_nz.d.next = self.f2_nz.q.val();
+                self.f2_v.d.next = false;
+            }
+            if self.rd2.q.val() {
+                if !self.sv0.val() {
+                    self.f0_v.d.next = true;
+                    self.f0_first.d.next = self.ext.val().get_bits::<TERM_ADDR_BITS>(0);
+                    self.f0_len.d.next = self.len_eff.val();
+                    self.f0_nz.d.next = self.len_eff.val().any();
+                } else if !self.sv1.val() {
+                    self.f1_v.d.next = true;
+                    self.f1_first.d.next = self.ext.val().get_bits::<TERM_ADDR_BITS>(0);
+                    self.f1_len.d.next = self.len_eff.val();
+                    self.f1_nz.d.next = self.len_eff.val().any();
+                } else {
+                    self.f2_v.d.next = true;
+                    self.f2_first.d.next = self.ext.val().get_bits::<TERM_ADDR_BITS>(0);
+                    self.f2_len.d.next = self.len_eff.val();
+                    self.f2_nz.d.next = self.len_eff.val().any();
                 }
             }
         } else if self.state.q.val() == ST_PROBE {
@@ -768,6 +905,9 @@ impl Logic for ScanCore {
         } else if self.state.q.val() == ST_PLOAD {
             // Word 0 is in xw_buf; word 1 follows it there.
             self.xw.d.next = self.xw_buf.q.val();
+            self.pa.d.next = 1.into();
+            self.rd1.d.next = true;
+            self.rg1.d.next = 0.into();
             self.ga_next.next = 0.into();
             self.ga_end.d.next = self.groups_zero.q.val();
             self.nx_valid.d.next = false;
@@ -810,7 +950,6 @@ impl Logic for ScanCore {
             }
         }
         self.ga.d.next = self.ga_next.val();
-        self.gtab.read_address.next = self.ga_next.val().get_bits::<GROUP_BITS>(0);
 
         // ---- Datapath: term read, price read, lanes ----
         self.ctl[0].d.next = self.iss_ctl.q.val();
