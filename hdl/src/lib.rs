@@ -16,3 +16,4 @@ pub mod core;
 #[cfg(feature = "core")]
 pub mod front;
 pub mod golden;
+pub mod layout;

@@ -8,7 +8,7 @@
 //!  random jobs + core words ──> EvtPacker ──event beats──> check against PackerModel
 //! ```
 
-use liqscan_hdl::abi::config::{CARD_ACCOUNTS, GROUPS, LANES};
+use liqscan_hdl::abi::config::{CARD_ACCOUNTS, LANES, UNPACKED_GROUPS};
 use liqscan_hdl::abi::ring::{RING_ENTRY_WORDS, TERMS_PER_ENTRY};
 use liqscan_hdl::abi::widths::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_hdl::abi::{Command, Event, EventEntry};
@@ -238,7 +238,7 @@ fn run_packer(seed: u64, n: usize, idle: u32, stall: u32) {
         .iter()
         .map(|j| {
             let groups = match rng.gen_range(0..8) {
-                0 => GROUPS as u32,
+                0 => UNPACKED_GROUPS as u32,
                 1 => 0,
                 _ => rng.gen_range(1..24),
             };

@@ -121,3 +121,173 @@ fn core_model_equals_reference_on_random_books() {
         }
     }
 }
+
+/// Packed books (1 to 16 terms per account, groups as long as their longest account) give the
+/// reference's bitmaps; so do they after accounts grow and their groups move to free words
+/// (terms written first, the table entry switched last), with a full scan between the writes
+/// and the switch that still sees the group's old terms.
+#[test]
+fn packed_books_and_group_moves_equal_the_reference() {
+    use liqscan_hdl::core::driver::{packed_extents, packed_load_commands};
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let (mut books, mut moves, mut most) = (0, 0, 0);
+    for round in 0..40 {
+        let assets = rng.gen_range(2..=40);
+        let prices: Vec<PriceEntry> = (0..assets).map(|_| price_entry(&mut rng)).collect();
+        let max_terms = [16, 4, 2, 1][round % 4].min(assets);
+        let n = rng.gen_range(1..=[300, 2000, 4000, 8192][round % 4]);
+        let mut accounts: Vec<Vec<Coeff>> =
+            (0..n).map(|_| account(&mut rng, assets, max_terms)).filter(|a| !a.is_empty()).collect();
+        if accounts.is_empty() {
+            continue;
+        }
+        let counts: Vec<usize> = accounts.iter().map(|a| a.len()).collect();
+        let Ok(extents) = packed_extents(&counts) else {
+            // Too many words for the memory: the packing says so, and the loader refuses.
+            assert!(packed_load_commands(&accounts, &prices).is_err());
+            continue;
+        };
+        let mut live = extents.clone();
+        let mut model = CoreModel::new();
+        for c in packed_load_commands(&accounts, &prices).unwrap() {
+            assert!(model.apply(&c).is_empty());
+        }
+        assert_eq!(model.errors, 0, "round {round}");
+        books += 1;
+        most = most.max(accounts.len());
+        let outs = model.apply(&CoreCmd::ScanFull);
+        assert_eq!(
+            words_from_groups(&outs, accounts.len()),
+            reference_bitmaps(&accounts, &prices),
+            "round {round}"
+        );
+        // Grow accounts and move their groups while room is left.
+        for _ in 0..5 {
+            let i = rng.gen_range(0..accounts.len());
+            let old = accounts.clone();
+            accounts[i] = account(&mut rng, assets, 16.min(assets));
+            if accounts[i].is_empty() {
+                accounts[i].push(Coeff { asset: 0, coeff: 1 });
+            }
+            let g = i / LANES;
+            let len =
+                (g * LANES..((g + 1) * LANES).min(accounts.len())).map(|k| accounts[k].len()).max().unwrap();
+            // First fit among the words no live group uses (the group's old words stay live
+            // until the switch).
+            let mut used = vec![false; TERM_WORDS];
+            for e in &live {
+                for k in 0..e.len as usize {
+                    used[(e.first as usize + k) % TERM_WORDS] = true;
+                }
+            }
+            let Some(first) = (0..=TERM_WORDS - len).find(|&f| used[f..f + len].iter().all(|u| !u)) else {
+                accounts = old;
+                break;
+            };
+            let (cmds, _) = move_group(&accounts, g, first);
+            live[g] = Extent { first: first as u16, len: len as u8 };
+            let (writes, switch) = cmds.split_at(cmds.len() - 1);
+            for c in writes {
+                model.apply(c);
+            }
+            // Before the switch the scan reads the old terms, wherever they were.
+            let outs = model.apply(&CoreCmd::ScanFull);
+            assert_eq!(words_from_groups(&outs, old.len()), reference_bitmaps(&old, &prices));
+            model.apply(&switch[0]);
+            let outs = model.apply(&CoreCmd::ScanFull);
+            assert_eq!(words_from_groups(&outs, accounts.len()), reference_bitmaps(&accounts, &prices));
+            assert_eq!(model.account_terms(i), {
+                let mut t = accounts[i].clone();
+                t.resize(len, Coeff::default());
+                t
+            });
+            moves += 1;
+        }
+        assert_eq!(model.errors, 0);
+    }
+    assert!(
+        books >= 30 && moves >= 100 && most > CARD_ACCOUNTS,
+        "{books} books, {moves} moves, {most} accounts"
+    );
+}
+
+/// The host's packed layout (`liqscan_hdl::layout::PackedLayout`) driving the core model
+/// through random upserts (1 to 16 terms, growing and shrinking) and removals: after every
+/// upsert the group's bitmap word equals the reference; while a group moves, every command
+/// before the switch leaves its word as it was; full scans agree with the reference; and a
+/// book the memory cannot hold is refused with nothing sent.
+#[test]
+fn packed_layout_upserts_and_moves_equal_the_reference() {
+    use liqscan_hdl::layout::{LayoutError, PackedLayout};
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let (mut moves, mut refused) = (0, 0);
+    for round in 0..6 {
+        let assets = rng.gen_range(2..=40);
+        let prices: Vec<PriceEntry> = (0..assets).map(|_| price_entry(&mut rng)).collect();
+        let spot: Vec<QuotedPrice> = prices.iter().map(|p| p.spot).collect();
+        let stress: Vec<QuotedPrice> = prices.iter().map(|p| p.stressed).collect();
+        let n = [600, 8192, 3000][round % 3];
+        let mut layout = PackedLayout::new();
+        let mut model = CoreModel::new();
+        let mut book: Vec<Vec<Coeff>> = vec![vec![]; n];
+        let mut setup = PackedLayout::clear_table();
+        setup.extend(liqscan_hdl::core::driver::price_commands(&prices));
+        setup.push(CoreCmd::SetParams { accounts: n as u32, slots: TERM_SLOTS as u32 });
+        for c in &setup {
+            model.apply(c);
+        }
+        let group_ref = |book: &Vec<Vec<Coeff>>, g: usize| {
+            let (mut b, mut r) = (0u32, 0u32);
+            for l in 0..LANES {
+                if let Some(a) = book.get(g * LANES + l) {
+                    b |= ((reference_health(a, &spot) < 0) as u32) << l;
+                    r |= ((reference_health(a, &stress) < 0) as u32) << l;
+                }
+            }
+            (b, r)
+        };
+        let word = |model: &CoreModel, g: usize| match model.group_word(g) {
+            CoreOut::Word { breach, at_risk, .. } if model.walked_len(g) > 0 => (breach, at_risk),
+            _ => (0, 0),
+        };
+        for step in 0..2500 {
+            let a = rng.gen_range(0..n);
+            let g = a / LANES;
+            let max = if rng.gen_range(0..8) == 0 { 16 } else { 4 };
+            let terms = if rng.gen_range(0..10) == 0 { vec![] } else { account(&mut rng, assets, max) };
+            let mut cmds = vec![];
+            match layout.upsert(a, &terms, &mut cmds) {
+                Err(LayoutError::NoRoom { .. }) => {
+                    assert!(cmds.is_empty());
+                    refused += 1;
+                    continue;
+                }
+                r => r.unwrap(),
+            }
+            let before = word(&model, g);
+            assert_eq!(before, group_ref(&book, g), "round {round} step {step}: group {g} before");
+            let moved = matches!(cmds.last(), Some(CoreCmd::SetGroup { .. }));
+            for c in &cmds {
+                model.apply(c);
+                if moved && !matches!(c, CoreCmd::SetGroup { .. }) {
+                    assert_eq!(word(&model, g), before, "round {round} step {step}: a scan saw half a move");
+                }
+            }
+            moves += moved as usize;
+            book[a] = terms;
+            assert_eq!(model.account_terms(a)[..book[a].len()], book[a][..]);
+            assert_eq!(word(&model, g), group_ref(&book, g), "round {round} step {step}: group {g} after");
+            if step % 500 == 499 {
+                let outs = model.apply(&CoreCmd::ScanFull);
+                assert_eq!(
+                    words_from_groups(&outs, n),
+                    reference_bitmaps(&book, &prices),
+                    "round {round} step {step}"
+                );
+            }
+        }
+        assert_eq!(model.errors, 0);
+        assert!(layout.words_used() <= TERM_WORDS);
+    }
+    assert!(moves > 1000 && refused > 0, "{moves} moves, {refused} refused");
+}

@@ -121,8 +121,7 @@ fn write_fan_registers_every_field_once() {
     let clk = |u: &mut WriteFan, c: bool| u.clock.next = Clock { clk: c };
     let out = |u: &WriteFan| FanWord {
         ctl: u.o_ctl.val().to_u32(),
-        rd_group: u.o_rd_group.val().to_u32(),
-        rd_slot: u.o_rd_slot.val().to_u32(),
+        rd_word: u.o_rd_word.val().to_u32(),
         price: u.o_price.val(),
         price_addr: u.o_price_addr.val().to_u32(),
         spot: u.o_spot.val().to_u32(),
@@ -138,8 +137,7 @@ fn write_fan_registers_every_field_once() {
     for t in 0..300 {
         let w = FanWord {
             ctl: rng.r#gen::<u32>() & 0xF,
-            rd_group: rng.r#gen::<u32>() & mask(GROUP_BITS),
-            rd_slot: rng.r#gen::<u32>() & mask(SLOT_BITS),
+            rd_word: rng.r#gen::<u32>() & mask(TERM_WORD_BITS),
             price: rng.r#gen(),
             price_addr: rng.r#gen::<u32>() & mask(PRICE_ADDR_BITS),
             spot: rng.r#gen(),
@@ -151,8 +149,7 @@ fn write_fan_registers_every_field_once() {
             term_paddr: rng.r#gen::<u32>() & mask(PRICE_ADDR_BITS),
         };
         uut.ctl.next = (w.ctl as u64).into();
-        uut.rd_group.next = (w.rd_group as u64).into();
-        uut.rd_slot.next = (w.rd_slot as u64).into();
+        uut.rd_word.next = (w.rd_word as u64).into();
         uut.w_price.next = w.price;
         uut.w_price_addr.next = (w.price_addr as u64).into();
         uut.w_spot.next = (w.spot as u64).into();
@@ -295,7 +292,7 @@ fn core_matches_model_and_reference_with_jitter() {
             let mut tick = vec![];
             for s in 0..16 {
                 let term = accounts[i].get(s).copied().unwrap_or_default();
-                tick.push(CoreCmd::WriteTerm { account: i as u16, slot: s as u8, term });
+                tick.push(CoreCmd::WriteTerm { account: i as u16, word: unpacked_word(i, s), term });
             }
             tick.push(CoreCmd::SetPrice {
                 asset: a as u16,
@@ -342,7 +339,11 @@ fn output_fifo_holds_the_pipeline_under_long_stalls() {
     for i in (0..CARD_ACCOUNTS).filter(|i| i % 3 != 1) {
         let asset = rng.gen_range(0..assets) as u16;
         let coeff = rng.gen_range(-(1 << 20)..(1 << 20));
-        cmds.push(CoreCmd::WriteTerm { account: i as u16, slot: 0, term: Coeff { asset, coeff } });
+        cmds.push(CoreCmd::WriteTerm {
+            account: i as u16,
+            word: unpacked_word(i, 0),
+            term: Coeff { asset, coeff },
+        });
     }
     cmds.push(CoreCmd::SetParams { accounts: CARD_ACCOUNTS as u32, slots: 1 });
     let mut model = CoreModel::new();
@@ -353,10 +354,10 @@ fn output_fifo_holds_the_pipeline_under_long_stalls() {
     let start = sim.cycle;
     let (outs, _) = sim.run(&[CoreCmd::ScanFull]);
     let expect = model_run(&mut model, &[CoreCmd::ScanFull]);
-    assert_eq!(expect.len(), GROUPS + 1);
+    assert_eq!(expect.len(), UNPACKED_GROUPS + 1);
     assert_eq!(values(&outs), expect);
     // The consumer, not the sequencer, set the pace: far more cycles than words.
-    assert!(sim.cycle - start > 20 * GROUPS as u64, "{} cycles", sim.cycle - start);
+    assert!(sim.cycle - start > 20 * UNPACKED_GROUPS as u64, "{} cycles", sim.cycle - start);
 }
 
 /// The sequencer keeps its last-slot and last-group tests in registers updated as it steps;
@@ -379,9 +380,17 @@ fn scans_at_parameter_edges_match_the_model() {
     let (outs, _) = sim.run(&cmds);
     assert_eq!(values(&outs), model_run(&mut model, &cmds));
     let n = accounts.len() as u32;
-    for (accounts, slots) in
-        [(0, 1), (n, 1), (n, 2), (1, 1), (LANES as u32, 2), (n, 3), (CARD_ACCOUNTS as u32, 1), (0, 16)]
-    {
+    for (accounts, slots) in [
+        (0, 1),
+        (n, 1),
+        (n, 2),
+        (1, 1),
+        (LANES as u32, 2),
+        (n, 3),
+        (CARD_ACCOUNTS as u32, 1),
+        (CORE_ACCOUNTS as u32, 2),
+        (0, 16),
+    ] {
         let cmds = [
             CoreCmd::SetParams { accounts, slots },
             CoreCmd::ScanFull,
@@ -393,7 +402,7 @@ fn scans_at_parameter_edges_match_the_model() {
     }
     // Parameters just outside the range (and far outside it) are refused: the scan that
     // follows still uses the previous ones, and the error is flagged like the model's.
-    let (a, s) = (CARD_ACCOUNTS as u32, TERM_SLOTS as u32);
+    let (a, s) = (CORE_ACCOUNTS as u32, TERM_SLOTS as u32);
     for (accounts, slots) in [
         (a + 1, 1),
         (2 * a, 1),
@@ -456,9 +465,12 @@ fn register_block_identity_scratch_errors_and_reset() {
     // Bad commands set sticky errors, like the model.
     let bad = [
         CoreCmd::SetPrice { asset: CARD_ASSETS as u16, liability: false, spot: 1, stressed: 1 },
-        CoreCmd::WriteTerm { account: CARD_ACCOUNTS as u16, slot: 0, term: Coeff { asset: 0, coeff: 1 } },
-        CoreCmd::WriteTerm { account: 0, slot: 16, term: Coeff { asset: 0, coeff: 1 } },
-        CoreCmd::WriteTerm { account: 0, slot: 0, term: Coeff { asset: 0, coeff: i32::MIN } },
+        CoreCmd::WriteTerm { account: CORE_ACCOUNTS as u16, word: 0, term: Coeff { asset: 0, coeff: 1 } },
+        CoreCmd::WriteTerm { account: 0, word: TERM_WORDS as u16, term: Coeff { asset: 0, coeff: 1 } },
+        CoreCmd::WriteTerm { account: 0, word: 0, term: Coeff { asset: 0, coeff: i32::MIN } },
+        CoreCmd::SetGroup { group: GROUPS as u16, first: 0, len: 1 },
+        CoreCmd::SetGroup { group: 0, first: TERM_WORDS as u16, len: 1 },
+        CoreCmd::SetGroup { group: 0, first: 0, len: TERM_SLOTS as u8 + 1 },
         CoreCmd::SetParams { accounts: 1, slots: 0 },
         CoreCmd::SetParams { accounts: CARD_ACCOUNTS as u32 + 1, slots: 1 },
     ];
@@ -496,8 +508,10 @@ fn command_port_takes_commands_at_the_documented_rate() {
     use liqscan_hdl::golden::throughput::*;
     let mut sim = CoreSim::default();
     let price = CoreCmd::SetPrice { asset: 3, liability: false, spot: 7, stressed: 5 };
-    let term = |coeff| CoreCmd::WriteTerm { account: 5, slot: 1, term: Coeff { asset: 3, coeff } };
+    let term =
+        |coeff| CoreCmd::WriteTerm { account: 5, word: unpacked_word(5, 1), term: Coeff { asset: 3, coeff } };
     let params = CoreCmd::SetParams { accounts: 64, slots: 2 };
+    let group = CoreCmd::SetGroup { group: 300, first: 7, len: 0 };
     let cmds = [
         price,
         price,
@@ -508,6 +522,8 @@ fn command_port_takes_commands_at_the_documented_rate() {
         term(0),
         params,
         params,
+        group,
+        group,
         price,
         CoreCmd::ScanFull,
         price,
@@ -518,11 +534,25 @@ fn command_port_takes_commands_at_the_documented_rate() {
     // PARAMS_CYCLES for parameters (their commit cycle), TERM_WRITE_CYCLES for a term write
     // with a non-zero coefficient, 2 for one with a zero coefficient (the port waits a cycle
     // for any term write's decode), and a full scan of 64 accounts x 2 slots until its drain
-    // ends.
-    let scan = START_CYCLES - 1 + full_scan_issue_cycles(4, 2) + END_CYCLES + DRAIN_CYCLES;
+    // ends; GROUP_CYCLES for a group table write.
+    let scan = FULL_WALK_START + walk(&[Some(2); 4]).end + 1 + DRAIN_CYCLES;
     assert_eq!(
         gaps,
-        [1, 1, 1, TERM_WRITE_CYCLES, TERM_WRITE_CYCLES, 2, 2, PARAMS_CYCLES, PARAMS_CYCLES, 1, scan]
+        [
+            1,
+            1,
+            1,
+            TERM_WRITE_CYCLES,
+            TERM_WRITE_CYCLES,
+            2,
+            2,
+            PARAMS_CYCLES,
+            PARAMS_CYCLES,
+            GROUP_CYCLES,
+            GROUP_CYCLES,
+            1,
+            scan
+        ]
     );
 }
 
@@ -551,16 +581,21 @@ fn throughput_and_latency_match_the_cycle_model() {
         report.push(format!("full {n} accounts x {slots} slots: first word {first}, done {done}"));
         // Incremental: only asset 0's exposure; accounts with asset 0 are those with i % 8 in
         // a window of `slots` below.
-        let exposed = (0..groups as usize)
-            .filter(|&g| {
+        let walked: Vec<Option<u64>> = (0..groups as usize)
+            .map(|g| {
                 (g * LANES..((g + 1) * LANES).min(n))
                     .any(|i| accounts[i].iter().any(|t| t.asset == 0 && t.coeff != 0))
+                    .then_some(slots as u64)
             })
-            .count() as u64;
+            .collect();
+        let exposed = walked.iter().flatten().count() as u64;
         let (outs, acc) = sim.run(&[CoreCmd::ScanAsset { asset: 0 }]);
         let done = outs.last().unwrap().cycle - acc[0];
         assert_eq!(outs.len() as u64, exposed + 1);
-        assert_eq!(done, incremental_cycles(groups, exposed, slots as u64), "incremental, {n} x {slots}");
+        let (words, model_done) = scan_cycles(INCR_WALK_START, &walked);
+        assert_eq!(done, model_done, "incremental, {n} x {slots}");
+        let got: Vec<u64> = outs[..outs.len() - 1].iter().map(|o| o.cycle - acc[0]).collect();
+        assert_eq!(got, words, "incremental words, {n} x {slots}");
         report.push(format!(
             "incremental {n} accounts x {slots} slots, {exposed} of {groups} groups exposed: done {done}"
         ));
@@ -587,7 +622,8 @@ fn throughput_and_latency_match_the_cycle_model() {
             .collect();
         assert_eq!(scanned, vec![3, 31, 32, 63]);
         let done = outs.last().unwrap().cycle - acc[0];
-        assert_eq!(done, incremental_cycles(64, 4, 1));
+        let walked: Vec<Option<u64>> = (0..64).map(|g| hot.contains(&g).then_some(1)).collect();
+        assert_eq!(done, scan_cycles(INCR_WALK_START, &walked).1);
         report.push(format!("incremental {n} accounts x 1 slot, 4 of 64 groups exposed: done {done}"));
         cycles_run += sim.cycle;
     }
@@ -598,5 +634,66 @@ fn throughput_and_latency_match_the_cycle_model() {
     ));
     for r in &report {
         println!("{r}");
+    }
+}
+
+/// Packed books on the simulated core: groups of 1 to 16 words (and an empty group, which
+/// yields no word) at packed addresses, then an account grows and its group moves to free
+/// words while scans go on: the new terms are written first (a full scan and a tick in between
+/// still see the old ones), then one SET_GROUP switches the group. Every output word and
+/// cycle agrees with the model and its cycle model, with random idle cycles and back-pressure.
+#[test]
+fn packed_books_and_a_group_move_match_the_model() {
+    use liqscan_hdl::golden::throughput::{FULL_WALK_START, scan_cycles};
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    for round in 0..3 {
+        let jitter = Jitter { idle: [0, 80, 40][round], stall: [0, 60, 160][round], seed: 40 + round as u64 };
+        let mut sim = CoreSim::new(jitter);
+        let mut model = CoreModel::new();
+        let assets = rng.gen_range(3..=12);
+        let prices: Vec<PriceEntry> = (0..assets).map(|_| price_entry(&mut rng)).collect();
+        let n = rng.gen_range(40..=70);
+        let mut accounts: Vec<Vec<Coeff>> = (0..n)
+            .map(|i| if i / LANES == 1 { vec![] } else { account(&mut rng, assets, [16, 4, 2][round]) })
+            .collect();
+        let mut cmds = packed_load_commands(&accounts, &prices).unwrap();
+        cmds.push(CoreCmd::ScanFull);
+        let (outs, acc) = sim.run(&cmds);
+        let expect = model_run(&mut model, &cmds);
+        assert_eq!(values(&outs), expect, "round {round}: packed full scan");
+        assert_eq!(words_from_groups(&expect, n), reference_bitmaps(&accounts, &prices));
+        assert!(!expect.iter().any(|o| matches!(o, CoreOut::Word { group: 1, .. })), "the empty group");
+        if jitter.idle == 0 && jitter.stall == 0 {
+            let walked: Vec<Option<u64>> =
+                (0..n.div_ceil(LANES)).map(|g| Some(model.walked_len(g) as u64).filter(|&l| l > 0)).collect();
+            let (words, done) = scan_cycles(FULL_WALK_START, &walked);
+            let scan = *acc.last().unwrap();
+            let got: Vec<u64> = outs.iter().map(|o| o.cycle - scan).collect();
+            assert_eq!(got[..got.len() - 1], words[..], "round {round}: word cycles");
+            assert_eq!(got[got.len() - 1], done, "round {round}: done");
+        }
+        // Grow an account of group 0 to 16 terms on assets 0.. and move the group past the
+        // book's words.
+        let used: usize = (0..GROUPS).map(|g| model.groups[g].len as usize).sum();
+        accounts[3] =
+            (0..assets.min(16)).map(|a| Coeff { asset: a as u16, coeff: coeff(&mut rng) | 1 }).collect();
+        let (mv, _) = move_group(&accounts, 0, used);
+        let (writes, switch) = mv.split_at(mv.len() - 1);
+        let a = rng.gen_range(0..assets) as u16;
+        let mut seq: Vec<CoreCmd> = writes.to_vec();
+        seq.extend([
+            CoreCmd::ScanFull,
+            CoreCmd::ScanAsset { asset: a },
+            switch[0],
+            CoreCmd::ScanAsset { asset: 0 },
+        ]);
+        seq.push(CoreCmd::ScanFull);
+        let (outs, _) = sim.run(&seq);
+        let expect = model_run(&mut model, &seq);
+        assert_eq!(values(&outs), expect, "round {round}: move");
+        let last_full: Vec<CoreOut> =
+            expect.iter().rev().skip(1).take_while(|o| **o != CoreOut::Done).copied().collect();
+        assert_eq!(words_from_groups(&last_full, n), reference_bitmaps(&accounts, &prices));
+        assert_eq!(sim.read_reg(offset::ERRORS), 0);
     }
 }

@@ -38,7 +38,7 @@ module tb;
     reg cmd_valid = 0; wire cmd_ready;
     reg [2:0] cmd_op; reg [15:0] cmd_addr; reg [7:0] cmd_sub; reg [31:0] cmd_data0, cmd_data1;
     wire out_valid, out_done, busy; reg out_ready = 0;
-    wire [7:0] out_group; wire [15:0] out_breach, out_at_risk;
+    wire [{gb}:0] out_group; wire [15:0] out_breach, out_at_risk;
     reg [11:0] reg_addr = 0; reg reg_write = 0; reg [31:0] reg_wdata = 0; wire [31:0] reg_rdata;
     top dut(.clock(clock), .reset(reset), .cmd_valid(cmd_valid), .cmd_ready(cmd_ready), .cmd_op(cmd_op),
         .cmd_addr(cmd_addr), .cmd_sub(cmd_sub), .cmd_data0(cmd_data0), .cmd_data1(cmd_data1),
@@ -166,6 +166,19 @@ fn cosimulate(dir: &str, ecp5: bool) {
     }
     cmds.push(CoreCmd::SetParams { accounts: accounts.len() as u32, slots: 3 });
     cmds.push(CoreCmd::ScanFull);
+    // A packed book over the same memory (groups of 1 to 4 words, group 2 empty), then a
+    // group moved: its terms written elsewhere, a scan, the switch, a tick and a scan.
+    let mut packed: Vec<Vec<Coeff>> =
+        (0..60).map(|i| if i / LANES == 2 { vec![] } else { account(&mut rng, assets, 1 + i % 4) }).collect();
+    cmds.extend(liqscan_hdl::core::driver::packed_load_commands(&packed, &prices).unwrap());
+    cmds.push(CoreCmd::ScanFull);
+    packed[1] = (0..6).map(|a| Coeff { asset: a, coeff: coeff(&mut rng) }).collect();
+    let (mv, _) = move_group(&packed, 0, 100);
+    cmds.extend_from_slice(&mv[..mv.len() - 1]);
+    cmds.push(CoreCmd::ScanFull);
+    cmds.push(mv[mv.len() - 1]);
+    cmds.push(CoreCmd::ScanAsset { asset: 0 });
+    cmds.push(CoreCmd::ScanFull);
     let mut model = CoreModel::new();
     let expected: Vec<CoreOut> = cmds.iter().flat_map(|c| model.apply(c)).collect();
     // The rust-hdl simulation on the same commands.
@@ -180,7 +193,9 @@ fn cosimulate(dir: &str, ecp5: bool) {
     let vcd = std::env::var("LIQSCAN_VCD").is_ok_and(|v| v == "1");
     std::fs::write(
         d.join("tb.v"),
-        TB.replace("NVEC", &lines.len().to_string()).replace("VCD", if vcd { "1" } else { "0" }),
+        TB.replace("NVEC", &lines.len().to_string())
+            .replace("{gb}", &(GROUP_BITS - 1).to_string())
+            .replace("VCD", if vcd { "1" } else { "0" }),
     )
     .unwrap();
     let mut args: Vec<String> =

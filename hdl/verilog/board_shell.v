@@ -26,7 +26,7 @@ module board_top(
     // inreg layout: [2:0] op, [18:3] addr, [26:19] sub, [58:27] data0, [90:59] data1,
     // [102:91] reg_addr, [134:103] reg_wdata, [135] reg_write, [136] out_ready.
     wire        cmd_ready, out_valid, out_done, busy;
-    wire [7:0]  out_group;
+    wire [8:0]  out_group;
     wire [15:0] out_breach, out_at_risk;
     wire [31:0] reg_rdata;
     top core(
@@ -40,7 +40,7 @@ module board_top(
         .reg_rdata(reg_rdata), .busy(busy));
     reg [95:0] outreg;
     always @(posedge clk) begin
-        outreg <= {reg_rdata, out_at_risk, out_breach, out_group, 5'd0, out_done, busy, out_valid, 16'd0};
+        outreg <= {reg_rdata, out_at_risk, out_breach, out_group, 4'd0, out_done, busy, out_valid, 16'd0};
         dout <= outreg[osel[2:0]*16 +: 16];
     end
     assign cmd_ready_pin = cmd_ready;

@@ -18,19 +18,35 @@ pub const LANE_BITS: usize = match option_env!("LIQSCAN_LANE_BITS") {
 /// Parallel multiply-accumulate lanes. Lane `l` holds accounts `g * LANES + l`; the lanes of
 /// one *group* `g` are scanned in lock step. At most 32 (one bitmap word per group).
 pub const LANES: usize = 1 << LANE_BITS;
-/// log2 of [`CARD_ACCOUNTS`]: [`GROUP_BITS`] is fixed at 7 (128 groups of [`LANES`] accounts).
+/// log2 of [`GROUPS`]: the core's group table has 512 entries, so it holds up to
+/// [`CORE_ACCOUNTS`] = 512 x [`LANES`] accounts when they are packed (see [`TERM_WORDS`]).
+pub const GROUP_BITS: usize = 9;
+/// Groups of [`LANES`] accounts the core addresses (entries of its group table).
+pub const GROUPS: usize = 1 << GROUP_BITS;
+/// log2 of [`CORE_ACCOUNTS`].
+pub const CORE_ACCOUNT_BITS: usize = LANE_BITS + GROUP_BITS;
+/// Accounts the core addresses: 8192 at 16 lanes. How many fit depends on their term counts:
+/// each group takes as many of a lane's [`TERM_WORDS`] words as its longest account has terms.
+pub const CORE_ACCOUNTS: usize = 1 << CORE_ACCOUNT_BITS;
+/// log2 of [`TERM_WORDS`].
+pub const TERM_WORD_BITS: usize = 11;
+/// Term words per lane (one block RAM column per 9 bits of a word): a group of accounts with
+/// at most `n` terms each takes `n` consecutive words in every lane.
+pub const TERM_WORDS: usize = 1 << TERM_WORD_BITS;
+/// Groups in the power-on ("unpacked") layout: group `g < UNPACKED_GROUPS` at words
+/// `16 g .. 16 g + 16`, every other group empty ([`crate::golden::unpacked_extent`]).
+pub const UNPACKED_GROUPS: usize = TERM_WORDS / TERM_SLOTS;
+/// log2 of [`CARD_ACCOUNTS`].
 pub const CARD_ACCOUNT_BITS: usize = LANE_BITS + 7;
-/// Accounts the card holds (a multiple of [`LANES`] and a power of two): 2048 at 16 lanes.
+/// Accounts the card holds through the command ring (the host side): the unpacked layout,
+/// [`TERM_SLOTS`] words each: 2048 at 16 lanes. The core itself holds up to
+/// [`CORE_ACCOUNTS`] when the group table packs them.
 pub const CARD_ACCOUNTS: usize = 1 << CARD_ACCOUNT_BITS;
-/// Groups of [`LANES`] accounts.
-pub const GROUPS: usize = CARD_ACCOUNTS / LANES;
-/// log2 of [`GROUPS`].
-pub const GROUP_BITS: usize = CARD_ACCOUNT_BITS - LANE_BITS;
 /// Assets in the card's price table (a power of two, at most [`crate::abi::MAX_ASSETS`]).
 pub const CARD_ASSETS: usize = 256;
 /// log2 of [`CARD_ASSETS`].
 pub const CARD_ASSET_BITS: usize = 8;
-/// Term slots stored per account: every account has room for the datapath's maximum.
+/// Most terms an account (and so a group's extent) may have: the datapath's maximum.
 pub const TERM_SLOTS: usize = MAX_COEFFS_PER_ACCOUNT;
 /// log2 of [`TERM_SLOTS`].
 pub const SLOT_BITS: usize = 4;
@@ -69,7 +85,8 @@ const _: () = {
     assert!(1 << LANE_BITS == LANES);
     assert!(LANES <= 32);
     assert!(1 << CARD_ACCOUNT_BITS == CARD_ACCOUNTS);
-    assert!(1 << GROUP_BITS == GROUPS);
+    assert!(UNPACKED_GROUPS * LANES == CARD_ACCOUNTS);
+    assert!(CARD_ACCOUNTS <= CORE_ACCOUNTS);
     assert!(1 << CARD_ASSET_BITS == CARD_ASSETS);
     assert!(CARD_ASSET_BITS <= ASSET_BITS as usize);
     assert!(1 << SLOT_BITS == TERM_SLOTS);

@@ -16,7 +16,7 @@ use crate::abi::config::*;
 use crate::abi::widths::{Coeff, PriceEntry, TermError, check_terms};
 use crate::core::regs::READ_LATENCY;
 use crate::core::scan_core::ScanCore;
-use crate::golden::{CoreCmd, CoreOut, cmd_fields};
+use crate::golden::{CoreCmd, CoreOut, Extent, cmd_fields, unpacked_word};
 use rust_hdl::prelude::*;
 
 /// Random idle cycles and back-pressure: probabilities in 1/256.
@@ -174,8 +174,9 @@ impl CoreSim {
     }
 }
 
-/// The commands that load `accounts` and `prices` into a core and set the parameters: two
-/// price writes per asset, one term write per slot in use (plus zeros up to `slots`).
+/// The commands that load `accounts` (at most [`CARD_ACCOUNTS`]) and `prices` into a core in
+/// the power-on layout ([`unpacked_word`]) and set the parameters: two price writes per asset,
+/// one term write per slot in use (plus zeros up to `slots`).
 pub fn load_commands(accounts: &[Vec<Coeff>], prices: &[PriceEntry]) -> Result<Vec<CoreCmd>, TermError> {
     let slots = accounts.iter().map(|a| a.len()).max().unwrap_or(1).max(1);
     let mut cmds = vec![];
@@ -198,11 +199,98 @@ pub fn load_commands(accounts: &[Vec<Coeff>], prices: &[PriceEntry]) -> Result<V
         check_terms(terms, prices.len().min(CARD_ASSETS))?;
         for s in 0..slots {
             let term = terms.get(s).copied().unwrap_or_default();
-            cmds.push(CoreCmd::WriteTerm { account: i as u16, slot: s as u8, term });
+            cmds.push(CoreCmd::WriteTerm { account: i as u16, word: unpacked_word(i, s), term });
         }
     }
     cmds.push(CoreCmd::SetParams { accounts: accounts.len() as u32, slots: slots as u32 });
     Ok(cmds)
+}
+
+/// A book the packed layout cannot hold.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PackError {
+    /// More accounts than the core addresses.
+    #[error("{0} accounts: the core addresses at most {max}", max = CORE_ACCOUNTS)]
+    TooManyAccounts(usize),
+    /// The groups' term words do not fit one lane's term memory.
+    #[error("the book needs {0} term words per lane: the term memory has {max}", max = TERM_WORDS)]
+    TooManyWords(usize),
+    /// An account's terms are out of range.
+    #[error("account {0}: {1}")]
+    Term(usize, TermError),
+}
+
+/// The packed layout of accounts with `term_counts[i]` terms each: group `g` (accounts
+/// `g*LANES ..`) takes as many words as its longest account has terms, the groups one after
+/// the other from word 0. Groups past the book are empty.
+pub fn packed_extents(term_counts: &[usize]) -> Result<Vec<Extent>, PackError> {
+    if term_counts.len() > CORE_ACCOUNTS {
+        return Err(PackError::TooManyAccounts(term_counts.len()));
+    }
+    let mut extents = vec![Extent::default(); GROUPS];
+    let mut next = 0usize;
+    for (g, counts) in term_counts.chunks(LANES).enumerate() {
+        let len = counts.iter().copied().max().unwrap_or(0);
+        extents[g] = Extent { first: (next % TERM_WORDS) as u16, len: len as u8 };
+        next += len;
+    }
+    if next > TERM_WORDS {
+        return Err(PackError::TooManyWords(next));
+    }
+    Ok(extents)
+}
+
+/// The commands that load `accounts` (at most [`CORE_ACCOUNTS`], packed by
+/// [`packed_extents`]) and `prices`: two price writes per asset, each group's term words (zeros
+/// where an account has fewer terms than its group's length), every group's extent, and the
+/// parameters (all active accounts, up to 16 words per group).
+pub fn packed_load_commands(
+    accounts: &[Vec<Coeff>],
+    prices: &[PriceEntry],
+) -> Result<Vec<CoreCmd>, PackError> {
+    for (i, terms) in accounts.iter().enumerate() {
+        check_terms(terms, prices.len().min(CARD_ASSETS)).map_err(|e| PackError::Term(i, e))?;
+    }
+    let counts: Vec<usize> = accounts.iter().map(|a| a.len()).collect();
+    let extents = packed_extents(&counts)?;
+    let mut cmds = price_commands(prices);
+    for (i, terms) in accounts.iter().enumerate() {
+        let e = extents[i / LANES];
+        for s in 0..e.len as usize {
+            let word = ((e.first as usize + s) % TERM_WORDS) as u16;
+            cmds.push(CoreCmd::WriteTerm {
+                account: i as u16,
+                word,
+                term: terms.get(s).copied().unwrap_or_default(),
+            });
+        }
+    }
+    for (g, e) in extents.iter().enumerate() {
+        cmds.push(CoreCmd::SetGroup { group: g as u16, first: e.first, len: e.len });
+    }
+    cmds.push(CoreCmd::SetParams { accounts: accounts.len() as u32, slots: TERM_SLOTS as u32 });
+    Ok(cmds)
+}
+
+/// Two price writes per asset (asset side, liability side).
+pub fn price_commands(prices: &[PriceEntry]) -> Vec<CoreCmd> {
+    let mut cmds = vec![];
+    for (a, p) in prices.iter().enumerate() {
+        let asset = a as u16;
+        cmds.push(CoreCmd::SetPrice {
+            asset,
+            liability: false,
+            spot: p.spot.asset,
+            stressed: p.stressed.asset,
+        });
+        cmds.push(CoreCmd::SetPrice {
+            asset,
+            liability: true,
+            spot: p.spot.liability,
+            stressed: p.stressed.liability,
+        });
+    }
+    cmds
 }
 
 /// The result of one full scan on the simulated core.

@@ -25,7 +25,7 @@
 //!
 //! Golden model: every output is its input one clock edge earlier ([`fan_model`]).
 //!
-//! Inputs: `clock`; `ctl` (the lanes' control bits from the delay line); `rd_group`, `rd_slot`
+//! Inputs: `clock`; `ctl` (the lanes' control bits from the delay line); `rd_word`
 //! (the read address, the issue registers' source); `w_price`,
 //! `w_price_addr`, `w_spot`, `w_stressed` (price write); `w_term`, `w_term_lane` (which lane
 //! the term belongs to), `w_term_addr`, `w_coeff`, `w_term_paddr` (term write).
@@ -47,10 +47,8 @@ pub const FANS: usize = LANES.div_ceil(FAN_LANES);
 pub struct FanWord {
     /// Control bits.
     pub ctl: u32,
-    /// Read address: group.
-    pub rd_group: u32,
-    /// Read address: slot.
-    pub rd_slot: u32,
+    /// Read address: term word.
+    pub rd_word: u32,
     /// Price write enable.
     pub price: bool,
     /// Price address.
@@ -83,10 +81,8 @@ pub struct WriteFan {
     pub clock: Signal<In, Clock>,
     /// Control bits (from the delay line's stage 3).
     pub ctl: Signal<In, Bits<4>>,
-    /// Group to read.
-    pub rd_group: Signal<In, Bits<GROUP_BITS>>,
-    /// Slot to read.
-    pub rd_slot: Signal<In, Bits<SLOT_BITS>>,
+    /// Term word to read.
+    pub rd_word: Signal<In, Bits<TERM_ADDR_BITS>>,
     /// Write a price.
     pub w_price: Signal<In, Bit>,
     /// Price table address.
@@ -107,10 +103,8 @@ pub struct WriteFan {
     pub w_term_paddr: Signal<In, Bits<PRICE_ADDR_BITS>>,
     /// Registered `ctl`.
     pub o_ctl: Signal<Out, Bits<4>>,
-    /// Registered `rd_group`.
-    pub o_rd_group: Signal<Out, Bits<GROUP_BITS>>,
-    /// Registered `rd_slot`.
-    pub o_rd_slot: Signal<Out, Bits<SLOT_BITS>>,
+    /// Registered `rd_word`.
+    pub o_rd_word: Signal<Out, Bits<TERM_ADDR_BITS>>,
     /// Registered `w_price`.
     pub o_price: Signal<Out, Bit>,
     /// Registered `w_price_addr`.
@@ -130,8 +124,7 @@ pub struct WriteFan {
     /// Registered `w_term_paddr`.
     pub o_term_paddr: Signal<Out, Bits<PRICE_ADDR_BITS>>,
     r_ctl: DFF<Bits<4>>,
-    r_rd_group: DFF<Bits<GROUP_BITS>>,
-    r_rd_slot: DFF<Bits<SLOT_BITS>>,
+    r_rd_word: DFF<Bits<TERM_ADDR_BITS>>,
     r_price: DFF<Bit>,
     r_price_addr: DFF<Bits<PRICE_ADDR_BITS>>,
     r_spot: DFF<Bits<32>>,
@@ -150,8 +143,7 @@ impl Logic for WriteFan {
             self,
             clock,
             r_ctl,
-            r_rd_group,
-            r_rd_slot,
+            r_rd_word,
             r_price,
             r_price_addr,
             r_spot,
@@ -163,8 +155,7 @@ impl Logic for WriteFan {
             r_term_paddr
         );
         self.r_ctl.d.next = self.ctl.val();
-        self.r_rd_group.d.next = self.rd_group.val();
-        self.r_rd_slot.d.next = self.rd_slot.val();
+        self.r_rd_word.d.next = self.rd_word.val();
         self.r_price.d.next = self.w_price.val();
         self.r_price_addr.d.next = self.w_price_addr.val();
         self.r_spot.d.next = self.w_spot.val();
@@ -175,8 +166,7 @@ impl Logic for WriteFan {
         self.r_coeff.d.next = self.w_coeff.val();
         self.r_term_paddr.d.next = self.w_term_paddr.val();
         self.o_ctl.next = self.r_ctl.q.val();
-        self.o_rd_group.next = self.r_rd_group.q.val();
-        self.o_rd_slot.next = self.r_rd_slot.q.val();
+        self.o_rd_word.next = self.r_rd_word.q.val();
         self.o_price.next = self.r_price.q.val();
         self.o_price_addr.next = self.r_price_addr.q.val();
         self.o_spot.next = self.r_spot.q.val();

@@ -18,6 +18,7 @@
 //! Outputs: `out_valid`, `out_done`, `out_group`, `out_breach`, `out_at_risk`, `almost_full`,
 //! `count`.
 
+use crate::abi::config::GROUP_BITS;
 use crate::core::ram::LutRam;
 use rust_hdl::prelude::*;
 
@@ -45,7 +46,7 @@ pub struct OutFifo<const L: usize> {
     /// Entry is a scan-done marker.
     pub in_done: Signal<In, Bit>,
     /// Group index.
-    pub in_group: Signal<In, Bits<8>>,
+    pub in_group: Signal<In, Bits<GROUP_BITS>>,
     /// Breach bits.
     pub in_breach: Signal<In, Bits<L>>,
     /// At-risk bits.
@@ -57,7 +58,7 @@ pub struct OutFifo<const L: usize> {
     /// Head: done marker.
     pub out_done: Signal<Out, Bit>,
     /// Head: group.
-    pub out_group: Signal<Out, Bits<8>>,
+    pub out_group: Signal<Out, Bits<GROUP_BITS>>,
     /// Head: breach bits.
     pub out_breach: Signal<Out, Bits<L>>,
     /// Head: at-risk bits.
@@ -67,7 +68,7 @@ pub struct OutFifo<const L: usize> {
     /// Entries stored.
     pub count: Signal<Out, Bits<6>>,
     m_done: LutRam<Bit, FIFO_BITS>,
-    m_group: LutRam<Bits<8>, FIFO_BITS>,
+    m_group: LutRam<Bits<GROUP_BITS>, FIFO_BITS>,
     m_breach: LutRam<Bits<L>, FIFO_BITS>,
     m_at_risk: LutRam<Bits<L>, FIFO_BITS>,
     wr: DFF<Bits<FIFO_BITS>>,

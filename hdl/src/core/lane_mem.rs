@@ -2,7 +2,7 @@
 //! them and the MAC lane.
 //!
 //! ```text
-//!  rd_group, rd_slot ─> ra (registered copy) ─> term memory (coeff, price address) ─> [out reg] ─┐
+//!  rd_word ─> ra (registered copy) ─> term memory (coeff, price address) ─> [out reg] ─┐
 //!                                                                                               │
 //!            ┌──────────────────────────────────────────────────────────────────────────────────┘
 //!            └─> price table (spot, stressed; address = asset*2 + sign) ─> [out reg] ─> spot, stressed
@@ -21,14 +21,14 @@
 //! through fabric routing (the critical paths of runs 24 and 26: the term memory into the
 //! price table's address register, the price table into the lane's price register).
 //!
-//! Timing, with the read address `rd_group`, `rd_slot` (the register tree's copy of the issue
+//! Timing, with the read address `rd_word` (the register tree's copy of the issue
 //! registers, [`crate::core::fanout`]) in cycle `t`: the term memory reads at the clock edge
 //! ending cycle `t + 1`, the price table at the edge ending `t + 3`, and `neg`, `mag`, `spot`,
 //! `stressed` are valid in cycle `t + 5`. A write on `w_*` in cycle `t` reaches the memory at the
 //! clock edge ending cycle `t + 1` (one cycle later than a direct write; the sequencer's
 //! command timing leaves room for it, see [`crate::core::scan_core`]).
 //!
-//! Inputs: `clock`; `rd_group`, `rd_slot`; `w_price`, `w_price_addr`, `w_spot`, `w_stressed`
+//! Inputs: `clock`; `rd_word`; `w_price`, `w_price_addr`, `w_spot`, `w_stressed`
 //! (price write); `w_term`, `w_term_addr`, `w_coeff` (sign-magnitude), `w_term_paddr` (term write).
 //!
 //! Outputs: `neg`, `mag`, `spot`, `stressed` (the MAC lane's term inputs).
@@ -37,21 +37,18 @@ use crate::abi::config::*;
 use crate::core::ram::SyncRamReg;
 use rust_hdl::prelude::*;
 
-/// Term memory address bits: group and slot.
-pub const TERM_ADDR_BITS: usize = GROUP_BITS + SLOT_BITS;
+/// Term memory address bits: a flat word address (the group table says which words are whose).
+pub const TERM_ADDR_BITS: usize = TERM_WORD_BITS;
 /// Price table address bits: asset and sign.
 pub const PRICE_ADDR_BITS: usize = CARD_ASSET_BITS + 1;
-const SH_SLOT: u64 = SLOT_BITS as u64;
 
 /// See the module docs.
 #[derive(LogicBlock, Default)]
 pub struct LaneMem {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// Group to read (registered here).
-    pub rd_group: Signal<In, Bits<GROUP_BITS>>,
-    /// Slot to read (registered here).
-    pub rd_slot: Signal<In, Bits<SLOT_BITS>>,
+    /// Term word to read (registered here).
+    pub rd_word: Signal<In, Bits<TERM_ADDR_BITS>>,
     /// Write a price.
     pub w_price: Signal<In, Bit>,
     /// Price table address (asset*2 + sign).
@@ -62,7 +59,7 @@ pub struct LaneMem {
     pub w_stressed: Signal<In, Bits<32>>,
     /// Write a term.
     pub w_term: Signal<In, Bit>,
-    /// Term memory address (group, slot).
+    /// Term memory address (word).
     pub w_term_addr: Signal<In, Bits<TERM_ADDR_BITS>>,
     /// Coefficient to write, sign-magnitude (bit 31 sign).
     pub w_coeff: Signal<In, Bits<32>>,
@@ -80,8 +77,7 @@ pub struct LaneMem {
     term_paddr: SyncRamReg<Bits<PRICE_ADDR_BITS>, TERM_ADDR_BITS>,
     price_spot: SyncRamReg<Bits<32>, PRICE_ADDR_BITS>,
     price_stress: SyncRamReg<Bits<32>, PRICE_ADDR_BITS>,
-    ra_group: DFF<Bits<GROUP_BITS>>,
-    ra_slot: DFF<Bits<SLOT_BITS>>,
+    ra_word: DFF<Bits<TERM_ADDR_BITS>>,
     wp_en: DFF<Bit>,
     wp_addr: DFF<Bits<PRICE_ADDR_BITS>>,
     wp_spot: DFF<Bits<32>>,
@@ -97,9 +93,8 @@ pub struct LaneMem {
 impl LaneMem {
     /// Reads a term memory word directly (test access): (sign-magnitude coefficient, price
     /// address).
-    pub fn peek_term(&self, group: usize, slot: usize) -> (u32, u32) {
-        let a = (group << SH_SLOT) | slot;
-        (self.term_coeff.peek(a).to_u32(), self.term_paddr.peek(a).to_u32())
+    pub fn peek_term(&self, word: usize) -> (u32, u32) {
+        (self.term_coeff.peek(word).to_u32(), self.term_paddr.peek(word).to_u32())
     }
 }
 
@@ -109,8 +104,7 @@ impl Logic for LaneMem {
         dff_setup!(
             self,
             clock,
-            ra_group,
-            ra_slot,
+            ra_word,
             wp_en,
             wp_addr,
             wp_spot,
@@ -124,8 +118,7 @@ impl Logic for LaneMem {
         );
         clock!(self, clock, term_coeff, term_paddr, price_spot, price_stress);
         // Registered copies of the sequencer's buses, one set per lane.
-        self.ra_group.d.next = self.rd_group.val();
-        self.ra_slot.d.next = self.rd_slot.val();
+        self.ra_word.d.next = self.rd_word.val();
         self.wp_en.d.next = self.w_price.val();
         self.wp_addr.d.next = self.w_price_addr.val();
         self.wp_spot.d.next = self.w_spot.val();
@@ -148,12 +141,8 @@ impl Logic for LaneMem {
         self.term_coeff.write_data.next = self.wt_coeff.q.val();
         self.term_paddr.write_data.next = self.wt_paddr.q.val();
         // Reads: term, then its price; each memory's output register feeds the next step.
-        self.term_coeff.read_address.next = bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.ra_group.q.val())
-            << SH_SLOT
-            | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.ra_slot.q.val());
-        self.term_paddr.read_address.next = bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.ra_group.q.val())
-            << SH_SLOT
-            | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.ra_slot.q.val());
+        self.term_coeff.read_address.next = self.ra_word.q.val();
+        self.term_paddr.read_address.next = self.ra_word.q.val();
         self.price_spot.read_address.next = self.term_paddr.read_data.val();
         self.price_stress.read_address.next = self.term_paddr.read_data.val();
         self.p3_coeff.d.next = self.term_coeff.read_data.val();

@@ -22,9 +22,10 @@
 //! node per four lanes ([`WriteFan`]), which also carries the read address and the lanes'
 //! control bits. So a price or term write accepted in cycle `c` (into the command register)
 //! reaches its block RAM at the clock edge ending cycle `c + 4`. That is safe: the earliest
-//! read after it, of a scan accepted in cycle `c + 1`, reads the term memory at the edge
-//! ending `c + 5` (start 3, see [`crate::golden::throughput`], then the tree's and the lane's
-//! registers of the read address) and the price table two cycles later; and a write never
+//! read after it, of a scan accepted in cycle `c + 1`, reads the term memory after the edge
+//! ending `c + 5` (the walk starts 4 cycles after acceptance, see [`crate::golden::throughput`],
+//! then the buffer, the issuer, the tree's and the lane's registers of the read address) and
+//! the price table two cycles later; and a write never
 //! comes before an earlier scan's last read (the drain state). The memories' models return the
 //! new word on a read of the address written in the same cycle ([`crate::core::ram`]), so the
 //! tests would see a read that relied on either order.
@@ -54,9 +55,9 @@ use crate::core::fifo::OutFifo;
 use crate::core::lane_mem::LaneMem;
 use crate::core::mac_lane::MacLane;
 use crate::core::packer::BitmapPacker;
-use crate::core::ram::SyncRam;
+use crate::core::ram::{SyncRam, SyncRamReg};
 use crate::core::regs::{REG_ADDR_BITS, RegBlock};
-use crate::golden::op;
+use crate::golden::{WORD_SHIFT, op};
 use rust_hdl::prelude::*;
 
 pub use crate::core::lane_mem::{PRICE_ADDR_BITS, TERM_ADDR_BITS};
@@ -67,15 +68,27 @@ pub const EXPO_ADDR_BITS: usize = CARD_ASSET_BITS + XWORD_BITS;
 /// Stages of the control delay line: issue -> packer (the kernel names the last one, 14).
 pub const CTL_STAGES: usize = 15;
 const _: () = assert!(CTL_STAGES == 15);
-const SH_SLOT: u64 = SLOT_BITS as u64;
 const SH_ASSET: u64 = CARD_ASSET_BITS as u64;
-const SH_ACCOUNT: u64 = CARD_ACCOUNT_BITS as u64;
-const SH_ACCOUNT_ABOVE: u64 = CARD_ACCOUNT_BITS as u64 + 1;
+const SH_ACCOUNT: u64 = CORE_ACCOUNT_BITS as u64;
+const SH_ACCOUNT_ABOVE: u64 = CORE_ACCOUNT_BITS as u64 + 1;
 const SH_SLOT_ABOVE: u64 = SLOT_BITS as u64 + 1;
+const SH_GROUP: u64 = GROUP_BITS as u64;
+const SH_TERM_WORD: u64 = TERM_WORD_BITS as u64;
+/// Above a term write's word address in `cmd_data1` (bits 26:16).
+const SH_WORD_ABOVE: u64 = WORD_SHIFT as u64 + TERM_WORD_BITS as u64;
+const WORD_LSB: usize = WORD_SHIFT as usize;
+const LEN_LSB: usize = TERM_WORD_BITS;
+const ASSET_HI_LSB: usize = CARD_ASSET_BITS;
+/// Bits of the loader's group counter: one more than a group index, so it reaches `GROUPS`.
+pub const GA_BITS: usize = GROUP_BITS + 1;
+/// A group table entry: first word in bits 10:0, length in bits 15:11.
+pub const EXTENT_BITS: usize = 16;
+const _: () = assert!(TERM_WORD_BITS == 11 && SLOT_BITS == 4 && UNPACKED_GROUPS == 128 && GROUP_BITS == 9);
+const _: () = assert!(CARD_ASSET_BITS == 8, "a term write's asset is bits 7:0 of data1, 15:8 zero");
 
 const _: () = assert!(GROUP_BITS >= 5, "the exposure index packs 32 groups per word");
 // The range checks test the bits above these widths.
-const _: () = assert!(CARD_ASSETS == 1 << CARD_ASSET_BITS && CARD_ACCOUNTS == 1 << CARD_ACCOUNT_BITS);
+const _: () = assert!(CARD_ASSETS == 1 << CARD_ASSET_BITS && CORE_ACCOUNTS == 1 << CORE_ACCOUNT_BITS);
 const _: () = assert!(TERM_SLOTS == 1 << SLOT_BITS);
 const SH_XWORD: u64 = XWORD_BITS as u64;
 // The lanes index their register tree node as `l / 4` (a literal, see `fanout`).
@@ -83,10 +96,8 @@ const _: () = assert!(FAN_LANES == 4);
 const XWORD_LSB: usize = LANE_BITS + 5;
 
 const ST_IDLE: u64 = 0;
-const ST_FULL: u64 = 1;
+const ST_WALK: u64 = 1;
 const ST_PROBE: u64 = 2;
-const ST_DECIDE: u64 = 3;
-const ST_ISCAN: u64 = 4;
 const ST_DONE: u64 = 5;
 const ST_DRAIN: u64 = 6;
 const ST_PWAIT: u64 = 7;
@@ -123,7 +134,7 @@ pub struct ScanCore {
     /// Done marker.
     pub out_done: Signal<Out, Bit>,
     /// Group of the word.
-    pub out_group: Signal<Out, Bits<8>>,
+    pub out_group: Signal<Out, Bits<GROUP_BITS>>,
     /// Breach bits of the group.
     pub out_breach: Signal<Out, Bits<LANES>>,
     /// At-risk bits of the group.
@@ -144,6 +155,10 @@ pub struct ScanCore {
     // The register tree between the sequencer and the lanes (write bus, lane control).
     wfan: [WriteFan; FANS],
     exposure: SyncRam<Bits<32>, EXPO_ADDR_BITS>,
+    // The group table: per group its extent XOR the power-on layout's
+    // (`golden::unpacked_extent`), so the block RAM's zeros read as that layout. Read with
+    // the block RAM's output register, from a registered address (`pa`).
+    gtab: SyncRamReg<Bits<EXTENT_BITS>, GROUP_BITS>,
     pack_breach: BitmapPacker<LANES>,
     pack_at_risk: BitmapPacker<LANES>,
     fifo: OutFifo<LANES>,
@@ -163,24 +178,59 @@ pub struct ScanCore {
     xw_buf: DFF<Bits<32>>,
     x_word: DFF<Bits<XWORD_BITS>>,
     x_bit: DFF<Bits<5>>,
-    g: DFF<Bits<8>>,
-    s: DFF<Bits<5>>,
     asset: DFF<Bits<CARD_ASSET_BITS>>,
     drain: DFF<Bits<3>>,
     p_accounts: DFF<Bits<16>>,
     p_slots: DFF<Bits<8>>,
-    p_groups: DFF<Bits<8>>,
-    // The sequencer's two tests, kept in registers and updated with `s` and `g`, so the issue
-    // decision starts from flip-flops (run 4's critical path was `s + 1 == p_slots` through a
-    // carry chain into the issue logic): `last` is `s == p_slots - 1`, `g_end` is
-    // `g == p_groups`. When `s` steps, the next `last` is `s == p_slots - 2`; when `g` steps,
-    // the next `g_end` is `g == p_groups - 1`; when either restarts at 0, the `*_zero` flags.
-    last: DFF<Bit>,
-    g_end: DFF<Bit>,
-    p_slots_m2: DFF<Bits<5>>,
-    slots_one: DFF<Bit>,
-    p_groups_m1: DFF<Bits<8>>,
+    // `p_groups - 1` and `p_groups == 0`, so the loader's end test `ga == p_groups` is kept in
+    // a register (`ga_end`) updated as `ga` steps (run 4's critical path was a compare through
+    // a carry chain into the issue logic).
+    p_groups_m1: DFF<Bits<GA_BITS>>,
     groups_zero: DFF<Bit>,
+    // The loader: the group whose table entry is at the head of the prefetch queue (`ga`),
+    // whether the walk has passed the last active group, and a one-entry buffer of the next
+    // group to scan (`nx_*`: group, first word, words to walk, that count is 1).
+    ga: DFF<Bits<GA_BITS>>,
+    ga_end: DFF<Bit>,
+    // The table's prefetch (run P1's critical path was the table's output -> the loader's
+    // decision -> the table's next read address): `pa` the next group to read, a read's valid
+    // bit and group one and two cycles on (`rd*`, `rg*`; the entry is on the table's output
+    // in the second), and a three-entry queue of entries read (`f*`: valid, first word,
+    // words to walk, that count is not zero), whose head is group `ga`'s entry.
+    pa: DFF<Bits<GROUP_BITS>>,
+    rd1: DFF<Bit>,
+    rd2: DFF<Bit>,
+    rg1: DFF<Bits<GROUP_BITS>>,
+    rg2: DFF<Bits<GROUP_BITS>>,
+    f0_v: DFF<Bit>,
+    f0_first: DFF<Bits<TERM_ADDR_BITS>>,
+    f0_len: DFF<Bits<5>>,
+    f0_nz: DFF<Bit>,
+    f1_v: DFF<Bit>,
+    f1_first: DFF<Bits<TERM_ADDR_BITS>>,
+    f1_len: DFF<Bits<5>>,
+    f1_nz: DFF<Bit>,
+    f2_v: DFF<Bit>,
+    f2_first: DFF<Bits<TERM_ADDR_BITS>>,
+    f2_len: DFF<Bits<5>>,
+    f2_nz: DFF<Bit>,
+    full: DFF<Bit>,
+    nx_valid: DFF<Bit>,
+    nx_group: DFF<Bits<GROUP_BITS>>,
+    nx_first: DFF<Bits<TERM_ADDR_BITS>>,
+    nx_len: DFF<Bits<5>>,
+    nx_one: DFF<Bit>,
+    // The issuer: the group being issued, its next word, the words left, first/last flags.
+    cur_active: DFF<Bit>,
+    cur_group: DFF<Bits<GROUP_BITS>>,
+    cur_word: DFF<Bits<TERM_ADDR_BITS>>,
+    cur_left: DFF<Bits<5>>,
+    cur_first: DFF<Bit>,
+    cur_last: DFF<Bit>,
+    // A group table write, registered after the decode.
+    gt_we: DFF<Bit>,
+    gt_addr: DFF<Bits<GROUP_BITS>>,
+    gt_data: DFF<Bits<EXTENT_BITS>>,
     // The command register: the port's command is taken into it (when the sequencer will be
     // idle in the next cycle) and decoded from it in the next cycle, so no decode logic
     // sits behind the long route from the command port (runs 16 and 20: the checks of a term
@@ -211,16 +261,12 @@ pub struct ScanCore {
     // Candidate parameters and their commit strobe (see `update`).
     np_accounts: DFF<Bits<16>>,
     np_slots: DFF<Bits<8>>,
-    np_slots_m2: DFF<Bits<5>>,
-    np_slots_one: DFF<Bit>,
-    np_groups: DFF<Bits<8>>,
-    np_groups_m1: DFF<Bits<8>>,
+    np_groups_m1: DFF<Bits<GA_BITS>>,
     np_groups_zero: DFF<Bit>,
     params_commit: DFF<Bit>,
     // Issue registers: ctl = {done, last, first, valid}.
     iss_ctl: DFF<Bits<4>>,
     iss_group: DFF<Bits<GROUP_BITS>>,
-    iss_slot: DFF<Bits<SLOT_BITS>>,
     // Control delay line.
     ctl: [DFF<Bits<4>>; CTL_STAGES],
     grp: [DFF<Bits<GROUP_BITS>>; CTL_STAGES],
@@ -231,9 +277,18 @@ pub struct ScanCore {
     busy_op: Signal<Local, Bit>,
     stall: Signal<Local, Bit>,
     issue: Signal<Local, Bit>,
-    is_last: Signal<Local, Bit>,
-    g_next: Signal<Local, Bits<8>>,
+    take: Signal<Local, Bit>,
+    ga_next: Signal<Local, Bits<GA_BITS>>,
     adv: Signal<Local, Bit>,
+    ext: Signal<Local, Bits<EXTENT_BITS>>,
+    ext_len: Signal<Local, Bits<5>>,
+    len_eff: Signal<Local, Bits<5>>,
+    gt_default: Signal<Local, Bits<EXTENT_BITS>>,
+    rg_default: Signal<Local, Bits<EXTENT_BITS>>,
+    sv0: Signal<Local, Bit>,
+    sv1: Signal<Local, Bit>,
+    occ: Signal<Local, Bits<3>>,
+    prefetch: Signal<Local, Bit>,
     errs: Signal<Local, Bits<16>>,
     neg_coeff: Signal<Local, Bits<32>>,
     groups_sum: Signal<Local, Bits<32>>,
@@ -280,6 +335,7 @@ impl ScanCore {
             lmem: std::array::from_fn(|_| Default::default()),
             wfan: std::array::from_fn(|_| Default::default()),
             exposure: Default::default(),
+            gtab: Default::default(),
             pack_breach: Default::default(),
             pack_at_risk: Default::default(),
             fifo: Default::default(),
@@ -291,17 +347,44 @@ impl ScanCore {
             xw_buf: Default::default(),
             x_word: Default::default(),
             x_bit: Default::default(),
-            g: Default::default(),
-            s: Default::default(),
             asset: Default::default(),
             drain: Default::default(),
             p_accounts: Default::default(),
             p_slots: DFF::default(),
-            p_groups: Default::default(),
-            last: Default::default(),
-            g_end: Default::default(),
-            p_slots_m2: Default::default(),
-            slots_one: Default::default(),
+            ga: Default::default(),
+            ga_end: Default::default(),
+            pa: Default::default(),
+            rd1: Default::default(),
+            rd2: Default::default(),
+            rg1: Default::default(),
+            rg2: Default::default(),
+            f0_v: Default::default(),
+            f0_first: Default::default(),
+            f0_len: Default::default(),
+            f0_nz: Default::default(),
+            f1_v: Default::default(),
+            f1_first: Default::default(),
+            f1_len: Default::default(),
+            f1_nz: Default::default(),
+            f2_v: Default::default(),
+            f2_first: Default::default(),
+            f2_len: Default::default(),
+            f2_nz: Default::default(),
+            full: Default::default(),
+            nx_valid: Default::default(),
+            nx_group: Default::default(),
+            nx_first: Default::default(),
+            nx_len: Default::default(),
+            nx_one: Default::default(),
+            cur_active: Default::default(),
+            cur_group: Default::default(),
+            cur_word: Default::default(),
+            cur_left: Default::default(),
+            cur_first: Default::default(),
+            cur_last: Default::default(),
+            gt_we: Default::default(),
+            gt_addr: Default::default(),
+            gt_data: Default::default(),
             p_groups_m1: Default::default(),
             groups_zero: Default::default(),
             c_valid: Default::default(),
@@ -325,15 +408,11 @@ impl ScanCore {
             wb_term_paddr: Default::default(),
             np_accounts: Default::default(),
             np_slots: Default::default(),
-            np_slots_m2: Default::default(),
-            np_slots_one: Default::default(),
-            np_groups: Default::default(),
             np_groups_m1: Default::default(),
             np_groups_zero: Default::default(),
             params_commit: Default::default(),
             iss_ctl: Default::default(),
             iss_group: Default::default(),
-            iss_slot: Default::default(),
             ctl: std::array::from_fn(|_| Default::default()),
             grp: std::array::from_fn(|_| Default::default()),
             core_reset: Default::default(),
@@ -342,9 +421,18 @@ impl ScanCore {
             busy_op: Default::default(),
             stall: Default::default(),
             issue: Default::default(),
-            is_last: Default::default(),
-            g_next: Default::default(),
+            take: Default::default(),
+            ga_next: Default::default(),
             adv: Default::default(),
+            ext: Default::default(),
+            ext_len: Default::default(),
+            len_eff: Default::default(),
+            gt_default: Default::default(),
+            rg_default: Default::default(),
+            sv0: Default::default(),
+            sv1: Default::default(),
+            occ: Default::default(),
+            prefetch: Default::default(),
             errs: Default::default(),
             neg_coeff: Default::default(),
             groups_sum: Default::default(),
@@ -360,9 +448,10 @@ impl ScanCore {
         }
     }
 
-    /// Reads a term memory word directly (test access): (sign-magnitude coefficient, asset).
-    pub fn peek_term(&self, account: usize, slot: usize) -> (u32, u32) {
-        self.lmem[account % LANES].peek_term(account / LANES, slot)
+    /// Reads a term memory word directly (test access): (sign-magnitude coefficient, price
+    /// address) of word `word` in the lane of `account`.
+    pub fn peek_term(&self, account: usize, word: usize) -> (u32, u32) {
+        self.lmem[account % LANES].peek_term(word)
     }
 }
 
@@ -385,22 +474,48 @@ impl Logic for ScanCore {
             xw_buf,
             x_word,
             x_bit,
-            g,
-            s,
             asset,
             drain,
             p_accounts,
             p_slots,
-            p_groups,
-            last,
-            g_end,
-            p_slots_m2,
-            slots_one,
             p_groups_m1,
             groups_zero,
+            ga,
+            ga_end,
+            pa,
+            rd1,
+            rd2,
+            rg1,
+            rg2,
+            f0_v,
+            f0_first,
+            f0_len,
+            f0_nz,
+            f1_v,
+            f1_first,
+            f1_len,
+            f1_nz,
+            f2_v,
+            f2_first,
+            f2_len,
+            f2_nz,
+            full,
+            nx_valid,
+            nx_group,
+            nx_first,
+            nx_len,
+            nx_one,
+            cur_active,
+            cur_group,
+            cur_word,
+            cur_left,
+            cur_first,
+            cur_last,
+            gt_we,
+            gt_addr,
+            gt_data,
             iss_ctl,
             iss_group,
-            iss_slot,
             c_valid,
             c_op,
             c_addr,
@@ -422,14 +537,11 @@ impl Logic for ScanCore {
             wb_term_paddr,
             np_accounts,
             np_slots,
-            np_slots_m2,
-            np_slots_one,
-            np_groups,
             np_groups_m1,
             np_groups_zero,
             params_commit
         );
-        clock!(self, clock, exposure, fifo, regs);
+        clock!(self, clock, exposure, gtab, fifo, regs);
         for l in 0..LANES {
             self.lanes[l].clock.next = self.clock.val();
             self.lmem[l].clock.next = self.clock.val();
@@ -455,6 +567,7 @@ impl Logic for ScanCore {
         // enable, 9.88 ns).
         self.busy_op.next = (self.c_op.q.val() == op::WRITE_TERM)
             | (self.c_op.q.val() == op::SET_PARAMS)
+            | (self.c_op.q.val() == op::SET_GROUP)
             | (self.c_op.q.val() == op::SCAN_FULL)
             | (self.c_op.q.val() == op::SCAN_ASSET);
         self.ready.next = ((self.state.q.val() == ST_IDLE) & !(self.c_valid.q.val() & self.busy_op.val()))
@@ -492,10 +605,7 @@ impl Logic for ScanCore {
         self.wb_stressed.d.next = self.cb_data1.q.val();
         self.wb_term.d.next = false;
         self.wb_term_lane.d.next = self.cb_addr.q.val().get_bits::<LANE_BITS>(0);
-        self.wb_term_addr.d.next =
-            bit_cast::<TERM_ADDR_BITS, GROUP_BITS>(self.cb_addr.q.val().get_bits::<GROUP_BITS>(LANE_BITS))
-                << SH_SLOT
-                | bit_cast::<TERM_ADDR_BITS, SLOT_BITS>(self.cb_sub.q.val().get_bits::<SLOT_BITS>(0));
+        self.wb_term_addr.d.next = self.cb_data1.q.val().get_bits::<TERM_ADDR_BITS>(WORD_LSB);
         self.wb_coeff.d.next = self.cb_data0.q.val();
         if self.cb_data0.q.val().get_bit(31) {
             self.wb_coeff.d.next = self.neg_coeff.val() | self.k_sign.val();
@@ -508,10 +618,9 @@ impl Logic for ScanCore {
             self.wfan[f].w_price.next = self.wb_price.q.val();
             self.wfan[f].w_price_addr.next = self.wb_price_addr.q.val();
             self.wfan[f].ctl.next = self.ctl[3].q.val();
-            // The read address: the issue's source (g, s), so the node holds a copy of the
-            // issue registers.
-            self.wfan[f].rd_group.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
-            self.wfan[f].rd_slot.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
+            // The read address: the issue's source (the issuer's word), so the node holds a
+            // copy of what an issue register would.
+            self.wfan[f].rd_word.next = self.cur_word.q.val();
             self.wfan[f].w_spot.next = self.wb_spot.q.val();
             self.wfan[f].w_stressed.next = self.wb_stressed.q.val();
             self.wfan[f].w_term.next = self.wb_term.q.val();
@@ -527,19 +636,13 @@ impl Logic for ScanCore {
         // port takes no command in that cycle (SET_PARAMS is one of `busy_op`).
         self.np_accounts.d.next = self.c_data0.q.val().get_bits::<16>(0);
         self.np_slots.d.next = self.c_data1.q.val().get_bits::<8>(0);
-        self.np_slots_m2.d.next = self.c_data1.q.val().get_bits::<5>(0) - 2;
-        self.np_slots_one.d.next = self.c_data1.q.val() == 1;
-        self.np_groups.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS);
-        self.np_groups_m1.d.next = self.groups_sum.val().get_bits::<8>(LANE_BITS) - 1;
+        self.np_groups_m1.d.next = self.groups_sum.val().get_bits::<GA_BITS>(LANE_BITS) - 1;
         // Accounts 0 is 0 groups (a committed value passed the range check).
         self.np_groups_zero.d.next = self.c_data0.q.val() == 0;
         self.params_commit.d.next = false;
         if self.params_commit.q.val() {
             self.p_accounts.d.next = self.np_accounts.q.val();
             self.p_slots.d.next = self.np_slots.q.val();
-            self.p_slots_m2.d.next = self.np_slots_m2.q.val();
-            self.slots_one.d.next = self.np_slots_one.q.val();
-            self.p_groups.d.next = self.np_groups.q.val();
             self.p_groups_m1.d.next = self.np_groups_m1.q.val();
             self.groups_zero.d.next = self.np_groups_zero.q.val();
         }
@@ -555,15 +658,61 @@ impl Logic for ScanCore {
         self.exposure.write_data.next = self.xw_buf.q.val() | (bits::<32>(1) << self.x_bit.q.val());
         self.xw_buf.d.next = self.exposure.read_data.val();
 
+        // The group table. The power-on layout's entry of a group `g` (`golden::unpacked_extent`):
+        // first word `16 g` (mod 2048), length 16 for `g < 128`, else 0; an entry is stored
+        // XOR it, so the block RAM's zeros read as that layout. A write is registered after
+        // the decode (`gt_*`) and lands while the port is held for SET_GROUP's second cycle.
+        self.gt_default.next = (bit_cast::<EXTENT_BITS, 7>(self.c_addr.q.val().get_bits::<7>(0)) << 4)
+            | (bit_cast::<EXTENT_BITS, 1>((!self.c_addr.q.val().get_bits::<2>(7).any()).into()) << 15);
+        self.rg_default.next = (bit_cast::<EXTENT_BITS, 7>(self.rg2.q.val().get_bits::<7>(0)) << 4)
+            | (bit_cast::<EXTENT_BITS, 1>((!self.rg2.q.val().get_bits::<2>(7).any()).into()) << 15);
+        self.gt_we.d.next = false;
+        self.gt_addr.d.next = self.c_addr.q.val().get_bits::<GROUP_BITS>(0);
+        self.gt_data.d.next = ((bit_cast::<EXTENT_BITS, 5>(self.c_sub.q.val().get_bits::<5>(0))
+            << SH_TERM_WORD)
+            | bit_cast::<EXTENT_BITS, TERM_ADDR_BITS>(self.c_data0.q.val().get_bits::<TERM_ADDR_BITS>(0)))
+            ^ self.gt_default.val();
+        self.gtab.write_enable.next = self.gt_we.q.val();
+        self.gtab.write_address.next = self.gt_addr.q.val();
+        self.gtab.write_data.next = self.gt_data.q.val();
+        // The entry on the table's output (group `rg2`, read from the registered address `pa`
+        // two cycles earlier; the block RAM's output register holds it), its length capped by
+        // the active slots: what goes into the prefetch queue.
+        self.gtab.read_address.next = self.pa.q.val();
+        self.ext.next = self.gtab.read_data.val() ^ self.rg_default.val();
+        self.ext_len.next = self.ext.val().get_bits::<5>(LEN_LSB);
+        self.len_eff.next = self.ext_len.val();
+        if self.ext_len.val() > self.p_slots.q.val().get_bits::<5>(0) {
+            self.len_eff.next = self.p_slots.q.val().get_bits::<5>(0);
+        }
+
         // ---- Sequencer ----
+        // A scan is two stages side by side (`golden::throughput::walk`): the loader steps `ga`
+        // through the active groups, one per cycle, skipping a group that is empty or not
+        // exposed and putting the next group to scan into the buffer `nx_*` when it is free
+        // (or being taken); the issuer issues the current group's words, one per cycle, and
+        // takes the buffered group in the cycle of its last word (or when idle).
         self.stall.next = self.fifo.almost_full.val();
+        // Outside a walk the prefetch rests at group 0 with an empty queue; a scan's start
+        // issues the read of group 0 (`pa` is 0) and moves `pa` on.
+        self.prefetch.next = false;
+        self.occ.next = 0.into();
+        self.sv0.next = false;
+        self.sv1.next = false;
+        if self.state.q.val() != ST_WALK {
+            self.pa.d.next = 0.into();
+            self.rd1.d.next = false;
+            self.rd2.d.next = false;
+            self.f0_v.d.next = false;
+            self.f1_v.d.next = false;
+            self.f2_v.d.next = false;
+        }
         self.issue.next = false;
-        self.is_last.next = self.last.q.val();
-        self.g_next.next = self.g.q.val();
+        self.take.next = false;
+        self.ga_next.next = self.ga.q.val();
         self.adv.next = false;
         self.iss_ctl.d.next = 0.into();
-        self.iss_group.d.next = self.g.q.val().get_bits::<GROUP_BITS>(0);
-        self.iss_slot.d.next = self.s.q.val().get_bits::<SLOT_BITS>(0);
+        self.iss_group.d.next = self.cur_group.q.val();
         // Range checks against powers of two test the bits above the range (an OR of wires), not
         // a compare through a carry chain (run 11's critical path: a 32-bit compare of
         // cmd_data1 into the state register's enable).
@@ -590,9 +739,9 @@ impl Logic for ScanCore {
                 } else if self.c_op.q.val() == op::WRITE_TERM {
                     if (self.c_addr.q.val() >> SH_ACCOUNT).any() {
                         self.errs.next = self.e_account.val();
-                    } else if (self.c_sub.q.val() >> SH_SLOT).any() {
+                    } else if (self.c_data1.q.val() >> SH_WORD_ABOVE).any() {
                         self.errs.next = self.e_slot.val();
-                    } else if (self.c_data1.q.val() >> SH_ASSET).any() {
+                    } else if self.c_data1.q.val().get_bits::<8>(ASSET_HI_LSB).any() {
                         self.errs.next = self.e_asset.val();
                     } else if self.c_data0.q.val() == self.k_sign.val() {
                         self.errs.next = self.e_coeff.val();
@@ -604,11 +753,23 @@ impl Logic for ScanCore {
                             self.state.d.next = ST_XREAD.into();
                         }
                     }
+                } else if self.c_op.q.val() == op::SET_GROUP {
+                    if (self.c_addr.q.val() >> SH_GROUP).any() {
+                        self.errs.next = self.e_account.val();
+                    } else if (self.c_data0.q.val() >> SH_TERM_WORD).any()
+                        | (self.c_sub.q.val() >> SH_SLOT_ABOVE).any()
+                        | (self.c_sub.q.val().get_bit(SLOT_BITS)
+                            & self.c_sub.q.val().get_bits::<SLOT_BITS>(0).any())
+                    {
+                        self.errs.next = self.e_slot.val();
+                    } else {
+                        self.gt_we.d.next = true;
+                    }
                 } else if self.c_op.q.val() == op::SET_PARAMS {
                     // `x > 2^n` as `x >> (n + 1) != 0 or (bit n and any bit below n)`.
                     if (self.c_data0.q.val() >> SH_ACCOUNT_ABOVE).any()
-                        | (self.c_data0.q.val().get_bit(CARD_ACCOUNT_BITS)
-                            & self.c_data0.q.val().get_bits::<CARD_ACCOUNT_BITS>(0).any())
+                        | (self.c_data0.q.val().get_bit(CORE_ACCOUNT_BITS)
+                            & self.c_data0.q.val().get_bits::<CORE_ACCOUNT_BITS>(0).any())
                         | !self.c_data1.q.val().any()
                         | (self.c_data1.q.val() >> SH_SLOT_ABOVE).any()
                         | (self.c_data1.q.val().get_bit(SLOT_BITS)
@@ -619,11 +780,15 @@ impl Logic for ScanCore {
                         self.params_commit.d.next = true;
                     }
                 } else if self.c_op.q.val() == op::SCAN_FULL {
-                    self.g.d.next = 0.into();
-                    self.s.d.next = 0.into();
-                    self.g_end.d.next = self.groups_zero.q.val();
-                    self.last.d.next = self.slots_one.q.val();
-                    self.state.d.next = ST_FULL.into();
+                    self.pa.d.next = 1.into();
+                    self.rd1.d.next = true;
+                    self.rg1.d.next = 0.into();
+                    self.ga_next.next = 0.into();
+                    self.ga_end.d.next = self.groups_zero.q.val();
+                    self.nx_valid.d.next = false;
+                    self.cur_active.d.next = false;
+                    self.full.d.next = true;
+                    self.state.d.next = ST_WALK.into();
                 } else if self.c_op.q.val() == op::SCAN_ASSET {
                     if (self.c_addr.q.val() >> SH_ASSET).any() {
                         self.errs.next = self.e_asset.val();
@@ -635,11 +800,101 @@ impl Logic for ScanCore {
                     self.errs.next = self.e_opcode.val();
                 }
             }
-        } else if self.state.q.val() == ST_FULL {
-            if self.g_end.q.val() {
+        } else if self.state.q.val() == ST_WALK {
+            // (The queue's head is valid from the walk's third cycle on, and stays so: a walk of
+            // no groups ends there too, as the cycle model has it.)
+            if self.ga_end.q.val() & !self.nx_valid.q.val() & !self.cur_active.q.val() & self.f0_v.q.val() {
                 self.state.d.next = ST_DONE.into();
-            } else if !self.stall.val() {
-                self.issue.next = true;
+            }
+            // Issuer.
+            if self.cur_active.q.val() {
+                if !self.stall.val() {
+                    self.issue.next = true;
+                    if self.cur_last.q.val() {
+                        self.take.next = self.nx_valid.q.val();
+                        self.cur_active.d.next = false;
+                    } else {
+                        self.cur_word.d.next = self.cur_word.q.val() + 1;
+                        self.cur_left.d.next = self.cur_left.q.val() - 1;
+                        self.cur_last.d.next = self.cur_left.q.val() == 2;
+                        self.cur_first.d.next = false;
+                    }
+                }
+            } else {
+                self.take.next = self.nx_valid.q.val();
+            }
+            if self.take.val() {
+                self.cur_active.d.next = true;
+                self.cur_group.d.next = self.nx_group.q.val();
+                self.cur_word.d.next = self.nx_first.q.val();
+                self.cur_left.d.next = self.nx_len.q.val();
+                self.cur_last.d.next = self.nx_one.q.val();
+                self.cur_first.d.next = true;
+                self.nx_valid.d.next = false;
+            }
+            // Loader.
+            // Loader: the queue's head is group `ga`'s entry.
+            if !self.ga_end.q.val() & self.f0_v.q.val() {
+                if !(self.full.q.val() | self.xw.q.val().get_bit(0)) | !self.f0_nz.q.val() {
+                    self.adv.next = true;
+                } else if !self.nx_valid.q.val() | self.take.val() {
+                    self.adv.next = true;
+                    self.nx_valid.d.next = true;
+                    self.nx_group.d.next = self.ga.q.val().get_bits::<GROUP_BITS>(0);
+                    self.nx_first.d.next = self.f0_first.q.val();
+                    self.nx_len.d.next = self.f0_len.q.val();
+                    self.nx_one.d.next = self.f0_len.q.val() == 1;
+                }
+            }
+            // Prefetch: a read is issued while the queue's entries after this cycle's pop and
+            // the reads under way fit it (so the head never runs dry once filled: three
+            // entries cover the two cycles of a read); the entry read two cycles ago joins
+            // the queue behind those left after the pop.
+            self.occ.next = bit_cast::<3, 1>(self.f0_v.q.val().into())
+                + bit_cast::<3, 1>(self.f1_v.q.val().into())
+                + bit_cast::<3, 1>(self.f2_v.q.val().into())
+                + bit_cast::<3, 1>(self.rd1.q.val().into())
+                + bit_cast::<3, 1>(self.rd2.q.val().into());
+            self.prefetch.next = (self.occ.val() < 3) | ((self.occ.val() == 3) & self.adv.val());
+            self.rd1.d.next = self.prefetch.val();
+            self.rd2.d.next = self.rd1.q.val();
+            self.rg2.d.next = self.rg1.q.val();
+            if self.prefetch.val() {
+                self.pa.d.next = self.pa.q.val() + 1;
+                self.rg1.d.next = self.pa.q.val();
+            }
+            self.sv0.next = self.f0_v.q.val();
+            self.sv1.next = self.f1_v.q.val();
+            if self.adv.val() {
+                self.sv0.next = self.f1_v.q.val();
+                self.sv1.next = self.f2_v.q.val();
+                self.f0_v.d.next = self.f1_v.q.val();
+                self.f0_first.d.next = self.f1_first.q.val();
+                self.f0_len.d.next = self.f1_len.q.val();
+                self.f0_nz.d.next = self.f1_nz.q.val();
+                self.f1_v.d.next = self.f2_v.q.val();
+                self.f1_first.d.next = self.f2_first.q.val();
+                self.f1_len.d.next = self.f2_len.q.val();
+                self.f1_nz.d.next = self.f2_nz.q.val();
+                self.f2_v.d.next = false;
+            }
+            if self.rd2.q.val() {
+                if !self.sv0.val() {
+                    self.f0_v.d.next = true;
+                    self.f0_first.d.next = self.ext.val().get_bits::<TERM_ADDR_BITS>(0);
+                    self.f0_len.d.next = self.len_eff.val();
+                    self.f0_nz.d.next = self.len_eff.val().any();
+                } else if !self.sv1.val() {
+                    self.f1_v.d.next = true;
+                    self.f1_first.d.next = self.ext.val().get_bits::<TERM_ADDR_BITS>(0);
+                    self.f1_len.d.next = self.len_eff.val();
+                    self.f1_nz.d.next = self.len_eff.val().any();
+                } else {
+                    self.f2_v.d.next = true;
+                    self.f2_first.d.next = self.ext.val().get_bits::<TERM_ADDR_BITS>(0);
+                    self.f2_len.d.next = self.len_eff.val();
+                    self.f2_nz.d.next = self.len_eff.val().any();
+                }
             }
         } else if self.state.q.val() == ST_PROBE {
             // Word 0 is being read; ask for word 1 next.
@@ -650,11 +905,15 @@ impl Logic for ScanCore {
         } else if self.state.q.val() == ST_PLOAD {
             // Word 0 is in xw_buf; word 1 follows it there.
             self.xw.d.next = self.xw_buf.q.val();
-            self.g_next.next = 0.into();
-            self.s.d.next = 0.into();
-            self.g_end.d.next = self.groups_zero.q.val();
-            self.last.d.next = self.slots_one.q.val();
-            self.state.d.next = ST_DECIDE.into();
+            self.pa.d.next = 1.into();
+            self.rd1.d.next = true;
+            self.rg1.d.next = 0.into();
+            self.ga_next.next = 0.into();
+            self.ga_end.d.next = self.groups_zero.q.val();
+            self.nx_valid.d.next = false;
+            self.cur_active.d.next = false;
+            self.full.d.next = false;
+            self.state.d.next = ST_WALK.into();
         } else if self.state.q.val() == ST_XREAD {
             self.state.d.next = ST_XWAIT.into();
         } else if self.state.q.val() == ST_XWAIT {
@@ -662,25 +921,6 @@ impl Logic for ScanCore {
         } else if self.state.q.val() == ST_XWRITE {
             self.exposure.write_enable.next = true;
             self.state.d.next = ST_IDLE.into();
-        } else if self.state.q.val() == ST_DECIDE {
-            if self.g_end.q.val() {
-                self.state.d.next = ST_DONE.into();
-            } else if !self.xw.q.val().get_bit(0) {
-                self.g_next.next = self.g.q.val() + 1;
-                self.adv.next = true;
-            } else if !self.stall.val() {
-                self.issue.next = true;
-                if !self.is_last.val() {
-                    self.state.d.next = ST_ISCAN.into();
-                }
-            }
-        } else if self.state.q.val() == ST_ISCAN {
-            if !self.stall.val() {
-                self.issue.next = true;
-                if self.is_last.val() {
-                    self.state.d.next = ST_DECIDE.into();
-                }
-            }
         } else if self.state.q.val() == ST_DONE {
             self.iss_ctl.d.next = 8.into();
             self.drain.d.next = 4.into();
@@ -694,33 +934,22 @@ impl Logic for ScanCore {
         }
         if self.issue.val() {
             self.iss_ctl.d.next = bits::<4>(1)
-                | (bit_cast::<4, 1>((self.s.q.val() == 0).into()) << 1)
-                | (bit_cast::<4, 1>(self.is_last.val().into()) << 2);
-            if self.is_last.val() {
-                self.s.d.next = 0.into();
-                self.last.d.next = self.slots_one.q.val();
-                self.g_next.next = self.g.q.val() + 1;
-                self.adv.next = true;
-            } else {
-                self.s.d.next = self.s.q.val() + 1;
-                self.last.d.next = self.s.q.val() == self.p_slots_m2.q.val();
-            }
+                | (bit_cast::<4, 1>(self.cur_first.q.val().into()) << 1)
+                | (bit_cast::<4, 1>(self.cur_last.q.val().into()) << 2);
         }
-        if self.state.q.val() != ST_IDLE {
-            self.g.d.next = self.g_next.val();
-        }
+        // The loader's step: the next group, its end test, and the exposure word as groups
+        // pass (at a word's end the next one, prefetched).
         if self.adv.val() {
-            self.g_end.d.next = self.g.q.val() == self.p_groups_m1.q.val();
-        }
-        // Walk the exposure word as groups pass; at a word's end take the next one (prefetched).
-        if self.adv.val() {
-            if self.g.q.val().get_bits::<5>(0) == 31 {
+            self.ga_next.next = self.ga.q.val() + 1;
+            self.ga_end.d.next = self.ga.q.val() == self.p_groups_m1.q.val();
+            if self.ga.q.val().get_bits::<5>(0) == 31 {
                 self.xw.d.next = self.xw_buf.q.val();
                 self.x_word.d.next = self.x_word.q.val() + 1;
             } else {
                 self.xw.d.next = self.xw.q.val() >> 1;
             }
         }
+        self.ga.d.next = self.ga_next.val();
 
         // ---- Datapath: term read, price read, lanes ----
         self.ctl[0].d.next = self.iss_ctl.q.val();
@@ -732,12 +961,12 @@ impl Logic for ScanCore {
         for l in 0..LANES {
             // The read address, the lanes' control bits and the write bus come from the lane's
             // node of the register tree (node `l / FAN_LANES`): its read address is a copy of
-            // the issue registers (iss_group, iss_slot), which each lane registers again, and
+            // the issuer's word (what an issue register of it would hold), which each lane
+            // registers again, and
             // its control copy is the value of `ctl[4]`. So no one register drives every
             // lane's memories (run 19's critical path: the slot counter `s` -> 10.58 ns of
             // routing -> one lane's read address copy).
-            self.lmem[l].rd_group.next = self.wfan[l / 4].o_rd_group.val();
-            self.lmem[l].rd_slot.next = self.wfan[l / 4].o_rd_slot.val();
+            self.lmem[l].rd_word.next = self.wfan[l / 4].o_rd_word.val();
             self.lanes[l].valid.next = self.wfan[l / 4].o_ctl.val().get_bit(0);
             self.lanes[l].first.next = self.wfan[l / 4].o_ctl.val().get_bit(1);
             self.lanes[l].last.next = self.wfan[l / 4].o_ctl.val().get_bit(2);
@@ -765,7 +994,7 @@ impl Logic for ScanCore {
         self.fifo.write.next = (self.ctl[14].q.val().get_bit(0) & self.ctl[14].q.val().get_bit(2))
             | self.ctl[14].q.val().get_bit(3);
         self.fifo.in_done.next = self.ctl[14].q.val().get_bit(3);
-        self.fifo.in_group.next = bit_cast::<8, GROUP_BITS>(self.grp[14].q.val());
+        self.fifo.in_group.next = self.grp[14].q.val();
         self.fifo.in_breach.next = self.pack_breach.word.val();
         self.fifo.in_at_risk.next = self.pack_at_risk.word.val();
         self.fifo.reset.next = self.core_reset.val();
@@ -802,10 +1031,10 @@ impl Logic for ScanCore {
             self.params_commit.d.next = false;
             self.p_accounts.d.next = 0.into();
             self.p_slots.d.next = self.k_slots.val();
-            self.p_slots_m2.d.next = self.k_slots.val().get_bits::<5>(0) - 2;
-            self.slots_one.d.next = false;
-            self.p_groups.d.next = 0.into();
-            self.p_groups_m1.d.next = bits::<8>(0xFF);
+            self.gt_we.d.next = false;
+            self.nx_valid.d.next = false;
+            self.cur_active.d.next = false;
+            self.p_groups_m1.d.next = bits::<GA_BITS>(0x3FF);
             self.groups_zero.d.next = true;
             for i in 0..CTL_STAGES {
                 self.ctl[i].d.next = 0.into();

@@ -5,10 +5,12 @@
 //! module that uses it, with the value from this crate, so the Verilog carries the same
 //! numbers as the simulation.
 
-use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ASSET_BITS, LANE_BITS, SLOT_BITS};
+use crate::abi::config::{
+    CARD_ACCOUNT_BITS, CARD_ASSET_BITS, CORE_ACCOUNT_BITS, GROUP_BITS, LANE_BITS, SLOT_BITS, TERM_WORD_BITS,
+};
 use crate::core::mac_lane::COL_BITS;
 use crate::core::scan_core::{ScanCore, XWORD_BITS};
-use crate::golden::op;
+use crate::golden::{WORD_SHIFT, op};
 use rust_hdl::prelude::*;
 
 /// (identifier, declaration) of every named constant the kernels use.
@@ -18,10 +20,8 @@ fn params() -> Vec<(&'static str, String)> {
     let int = |n: &'static str, v: usize| (n, format!("localparam integer {n} = {v};"));
     let mut v = vec![
         sized("ST_IDLE", 4, 0),
-        sized("ST_FULL", 4, 1),
+        sized("ST_WALK", 4, 1),
         sized("ST_PROBE", 4, 2),
-        sized("ST_DECIDE", 4, 3),
-        sized("ST_ISCAN", 4, 4),
         sized("ST_DONE", 4, 5),
         sized("ST_DRAIN", 4, 6),
         sized("ST_PWAIT", 4, 7),
@@ -35,11 +35,20 @@ fn params() -> Vec<(&'static str, String)> {
         sized("op$SET_PARAMS", 3, op::SET_PARAMS),
         sized("op$SCAN_FULL", 3, op::SCAN_FULL),
         sized("op$SCAN_ASSET", 3, op::SCAN_ASSET),
+        sized("op$SET_GROUP", 3, op::SET_GROUP),
         int("LANE_BITS", LANE_BITS),
         int("SH_ASSET", CARD_ASSET_BITS),
-        int("SH_ACCOUNT", CARD_ACCOUNT_BITS),
+        int("SH_ACCOUNT", CORE_ACCOUNT_BITS),
         int("SH_SLOT", SLOT_BITS),
-        int("SH_ACCOUNT_ABOVE", CARD_ACCOUNT_BITS + 1),
+        int("SH_ACCOUNT_ABOVE", CORE_ACCOUNT_BITS + 1),
+        int("CORE_ACCOUNT_BITS", CORE_ACCOUNT_BITS),
+        int("SH_GROUP", GROUP_BITS),
+        int("SH_TERM_WORD", TERM_WORD_BITS),
+        int("SH_WORD_ABOVE", WORD_SHIFT as usize + TERM_WORD_BITS),
+        int("WORD_SHIFT", WORD_SHIFT as usize),
+        int("WORD_LSB", WORD_SHIFT as usize),
+        int("LEN_LSB", TERM_WORD_BITS),
+        int("ASSET_HI_LSB", CARD_ASSET_BITS),
         int("SH_SLOT_ABOVE", SLOT_BITS + 1),
         int("CARD_ACCOUNT_BITS", CARD_ACCOUNT_BITS),
         int("SLOT_BITS", SLOT_BITS),
@@ -77,6 +86,8 @@ fn front_params() -> Vec<(&'static str, String)> {
         sized("E_PARAMS_RANGE", 32, d::E_PARAMS_RANGE),
         sized("E_ACCOUNT_RANGE", 32, d::E_ACCOUNT_RANGE),
         sized("SLOTS", 32, d::SLOTS),
+        int("TW_SLOT_SHIFT", d::TW_SLOT_SHIFT),
+        int("TW_GROUP_SHIFT", d::TW_GROUP_SHIFT),
         sized("COEFF_I32_MIN", 32, d::COEFF_I32_MIN),
         sized("ASSET_LIMIT", 32, d::ASSET_LIMIT),
         sized("ACCOUNT_LIMIT", 32, d::ACCOUNT_LIMIT),

@@ -47,12 +47,12 @@
 //! (the core took the job's last scan command this cycle), `errors` (sticky error bits),
 //! `entries` (entries taken, free-running). Golden model: [`DecoderModel`].
 
-use crate::abi::config::{CARD_ACCOUNTS, CARD_ASSETS, TERM_SLOTS};
+use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ACCOUNTS, CARD_ASSETS, LANE_BITS, SLOT_BITS, TERM_SLOTS};
 use crate::abi::regs::error_bit;
 use crate::abi::ring::{RING_ENTRY_WORDS, cmd_kind};
 use crate::abi::widths::Coeff;
 use crate::abi::{Command, PriceEntry};
-use crate::golden::{CoreCmd, op};
+use crate::golden::{CoreCmd, op, unpacked_word};
 use rust_hdl::prelude::*;
 
 /// Job kinds on `job_kind`.
@@ -166,7 +166,7 @@ impl DecoderModel {
                 let c = (slot_base as usize..end)
                     .map(|s| CoreCmd::WriteTerm {
                         account: account as u16,
-                        slot: s as u8,
+                        word: unpacked_word(account as usize, s),
                         term: used.get(s - slot_base as usize).copied().unwrap_or_default(),
                     })
                     .collect();
@@ -180,7 +180,7 @@ impl DecoderModel {
                 let c = (0..TERM_SLOTS)
                     .map(|s| CoreCmd::WriteTerm {
                         account: account as u16,
-                        slot: s as u8,
+                        word: unpacked_word(account as usize, s),
                         term: Coeff::default(),
                     })
                     .collect();
@@ -231,6 +231,12 @@ pub enum Program {
 pub(crate) const ASSET_LIMIT: u64 = CARD_ASSETS as u64;
 pub(crate) const ACCOUNT_LIMIT: u64 = CARD_ACCOUNTS as u64;
 pub(crate) const SLOTS: u64 = TERM_SLOTS as u64;
+// A term write's word address in `core_data1` (`golden::WORD_SHIFT`): the power-on layout's
+// `16 * group + slot` (`golden::unpacked_word`), the group being the account's 7 bits above
+// its lane.
+pub(crate) const TW_SLOT_SHIFT: u64 = crate::golden::WORD_SHIFT as u64;
+pub(crate) const TW_GROUP_SHIFT: u64 = TW_SLOT_SHIFT + SLOT_BITS as u64;
+const _: () = assert!(CARD_ACCOUNT_BITS - LANE_BITS == 7 && SLOT_BITS == 4);
 // The bit pattern of i32::MIN, the one coefficient the ring format refuses.
 pub(crate) const COEFF_I32_MIN: u64 = 0x8000_0000;
 pub(crate) const K_TICK: u64 = cmd_kind::TICK as u64;
@@ -663,9 +669,11 @@ impl Logic for CmdDecoder {
             Program::Terms => {
                 self.core_op.next = op::WRITE_TERM.into();
                 self.core_addr.next = self.w2.val().get_bits::<16>(0);
-                self.core_sub.next = bit_cast::<8, 5>(self.slot.q.val());
+                self.core_sub.next = 0.into();
                 self.core_data0.next = self.tc0.q.val();
-                self.core_data1.next = bit_cast::<32, 16>(self.ta.q.val().get_bits::<16>(0));
+                self.core_data1.next = bit_cast::<32, 16>(self.ta.q.val().get_bits::<16>(0))
+                    | (bit_cast::<32, 7>(self.w2.val().get_bits::<7>(LANE_BITS)) << TW_GROUP_SHIFT)
+                    | (bit_cast::<32, 4>(self.slot.q.val().get_bits::<4>(0)) << TW_SLOT_SHIFT);
                 self.last_cmd.next = (self.slot.q.val() + 1) == self.slot_end.q.val();
             }
             Program::Params => {

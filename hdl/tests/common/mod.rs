@@ -88,3 +88,29 @@ pub fn edge_accounts(prices: &[PriceEntry]) -> Vec<Vec<Coeff>> {
     }
     v
 }
+
+/// The commands that (re)write group `g` of `accounts` at words `first ..` (the group's length
+/// is its longest account's term count) and then switch its table entry there: a move, as the
+/// host makes one to grow an account. Returns the commands and the group's new length.
+pub fn move_group(
+    accounts: &[Vec<Coeff>],
+    g: usize,
+    first: usize,
+) -> (Vec<liqscan_hdl::golden::CoreCmd>, usize) {
+    use liqscan_hdl::golden::CoreCmd;
+    let members = g * LANES..((g + 1) * LANES).min(accounts.len());
+    let len = members.clone().map(|i| accounts[i].len()).max().unwrap_or(0);
+    let mut cmds = vec![];
+    for i in members {
+        for s in 0..len {
+            let word = ((first + s) % TERM_WORDS) as u16;
+            cmds.push(CoreCmd::WriteTerm {
+                account: i as u16,
+                word,
+                term: accounts[i].get(s).copied().unwrap_or_default(),
+            });
+        }
+    }
+    cmds.push(CoreCmd::SetGroup { group: g as u16, first: first as u16, len: len as u8 });
+    (cmds, len)
+}

@@ -19,7 +19,7 @@ use liqscan_hdl::abi::config::{CARD_ACCOUNTS, CARD_ASSETS, LANES, TERM_SLOTS};
 use liqscan_hdl::abi::regs::error_bit;
 use liqscan_hdl::abi::{Coeff, PriceEntry};
 use liqscan_hdl::core::driver::CoreSim;
-use liqscan_hdl::golden::{CoreCmd, CoreOut};
+use liqscan_hdl::golden::{CoreCmd, CoreOut, unpacked_word};
 
 use super::{CardEngine, CardRefusal, ScanInfo};
 
@@ -147,7 +147,11 @@ impl CardEngine for HdlCard {
         let end = if clear_rest { written.max(*high as usize) } else { written };
         for s in slot_base as usize..end {
             let term = terms.get(s - slot_base as usize).copied().unwrap_or_default();
-            self.cmds.push(CoreCmd::WriteTerm { account: account as u16, slot: s as u8, term });
+            self.cmds.push(CoreCmd::WriteTerm {
+                account: account as u16,
+                word: unpacked_word(account as usize, s),
+                term,
+            });
         }
         // Zero terms at the top do not count: they leave the slots zero.
         let top =
