@@ -179,22 +179,7 @@ impl CoreSim {
 /// one term write per slot in use (plus zeros up to `slots`).
 pub fn load_commands(accounts: &[Vec<Coeff>], prices: &[PriceEntry]) -> Result<Vec<CoreCmd>, TermError> {
     let slots = accounts.iter().map(|a| a.len()).max().unwrap_or(1).max(1);
-    let mut cmds = vec![];
-    for (a, p) in prices.iter().enumerate() {
-        let asset = a as u16;
-        cmds.push(CoreCmd::SetPrice {
-            asset,
-            liability: false,
-            spot: p.spot.asset,
-            stressed: p.stressed.asset,
-        });
-        cmds.push(CoreCmd::SetPrice {
-            asset,
-            liability: true,
-            spot: p.spot.liability,
-            stressed: p.stressed.liability,
-        });
-    }
+    let mut cmds = price_commands(prices);
     for (i, terms) in accounts.iter().enumerate() {
         check_terms(terms, prices.len().min(CARD_ASSETS))?;
         for s in 0..slots {
