@@ -14,6 +14,10 @@ use std::time::Instant;
 use liqscan_host::io::accounts::read_book;
 use liqscan_host::io::venue::read_venue;
 
+// The allocator `liqscan` itself uses (src/main.rs), so that the reads here are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let Some(dir) = std::env::var_os("LIQSCAN_BOOK_DIR").map(PathBuf::from) else {
         eprintln!("readers bench: set LIQSCAN_BOOK_DIR to a folder written by `liqscan gen-book`");

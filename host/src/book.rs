@@ -187,12 +187,62 @@ struct Leg {
     coeff: i32,
 }
 
+/// A row as [`RowCompiler::compile`] leaves it for [`BookBuilder::push_compiled`].
+#[derive(Clone, Copy, Debug)]
+pub struct CompiledRow {
+    leg: Leg,
+    /// The balance was zero: the row names its account but sets no leg.
+    zero: bool,
+}
+
+/// Compiles rows against the venue: what a row is, checked without the rest of the book
+/// (its id is not empty, its asset and tier are the venue's, its weighted balance fits), so
+/// that a reader can do it on its own thread while the book is built on another.
+#[derive(Clone, Debug)]
+pub struct RowCompiler<'t> {
+    table: &'t AssetTable,
+    /// The venue's symbols when few (a scan beats hashing), else none, as [`symbol_key`]s.
+    symbols: Vec<u128>,
+}
+
+impl<'t> RowCompiler<'t> {
+    /// A compiler for `table`'s venue.
+    pub fn new(table: &'t AssetTable) -> Self {
+        let keys: Option<Vec<u128>> = table.assets().iter().map(|a| symbol_key(&a.symbol)).collect();
+        RowCompiler { table, symbols: keys.filter(|k| k.len() <= 16).unwrap_or_default() }
+    }
+
+    /// The row's leg, or the problem alone (the reader adds the file and line).
+    pub fn compile(
+        &self,
+        id: &str,
+        asset: &str,
+        balance: Decimal,
+        tier: Option<&str>,
+    ) -> Result<CompiledRow, String> {
+        if id.is_empty() {
+            return Err("empty account id".into());
+        }
+        let tier = tier.filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TIER);
+        let key = symbol_key(asset);
+        let asset_ix = match self.symbols.iter().position(|&s| Some(s) == key) {
+            Some(i) => i as u16,
+            None => self.table.index_of(asset).map_err(|e| {
+                CompileError::Asset { account: id.to_string(), source: Box::new(e) }.to_string()
+            })?,
+        };
+        let coeff = self.table.compile_leg(id, tier, asset_ix, balance).map_err(|e| e.to_string())?;
+        let side = if balance.is_negative() { Side::Borrow } else { Side::Supply };
+        let leg = Leg { asset: asset_ix, side, coeff: coeff.map_or(0, |c| c.coeff) };
+        Ok(CompiledRow { leg, zero: balance.is_zero() })
+    }
+}
+
 /// Builds a [`Book`] row by row (long form: account, asset, balance, tier), checking each row
 /// as it comes so that the first problem in file order is the one reported. Rows of one
 /// account usually follow each other; an account that comes back after others is merged at
 /// [`finish`](BookBuilder::finish).
 pub struct BookBuilder<'t> {
-    table: &'t AssetTable,
     ids: String,
     id_ends: Vec<u32>,
     legs: Vec<Leg>,
@@ -205,8 +255,7 @@ pub struct BookBuilder<'t> {
     hasher: hashbrown::DefaultHashBuilder,
     /// Rows of accounts that came back after another account, by account.
     late: HashMap<u32, Vec<Leg>>,
-    /// The venue's symbols when few (a scan beats hashing), else none.
-    symbols: Vec<String>,
+    compiler: RowCompiler<'t>,
     /// True while every new id has been greater than the one before (then `index` is empty).
     ascending: bool,
 }
@@ -215,7 +264,6 @@ impl<'t> BookBuilder<'t> {
     /// An empty builder compiling against `table`.
     pub fn new(table: &'t AssetTable) -> Self {
         BookBuilder {
-            table,
             ids: String::new(),
             id_ends: Vec::new(),
             legs: Vec::new(),
@@ -226,11 +274,7 @@ impl<'t> BookBuilder<'t> {
             hasher: hashbrown::DefaultHashBuilder::default(),
             late: HashMap::new(),
             ascending: true,
-            symbols: if table.len() <= 16 {
-                table.assets().iter().map(|a| a.symbol.clone()).collect()
-            } else {
-                Vec::new()
-            },
+            compiler: RowCompiler::new(table),
         }
     }
 
@@ -275,24 +319,33 @@ impl<'t> BookBuilder<'t> {
         balance: Decimal,
         tier: Option<&str>,
     ) -> Result<(), String> {
-        if id.is_empty() {
-            return Err("empty account id".into());
-        }
+        let row = self.compiler.compile(id, asset, balance, tier)?;
+        self.push_compiled(id, asset, row, tier)
+    }
+
+    /// What compiles the rows for this builder (it may run on another thread:
+    /// [`BookBuilder::push_compiled`] takes its result).
+    pub fn compiler(&self) -> &RowCompiler<'t> {
+        &self.compiler
+    }
+
+    /// [`BookBuilder::push`] for a row [`RowCompiler::compile`] already took; the same checks
+    /// in the same order, those of the row alone done there.
+    pub fn push_compiled(
+        &mut self,
+        id: &str,
+        asset: &str,
+        row: CompiledRow,
+        tier: Option<&str>,
+    ) -> Result<(), String> {
         if self.ids.len() + id.len() > u32::MAX as usize || self.legs.len() >= u32::MAX as usize {
             return Err(
                 "the book passes 4 GiB of ids or 4 G rows, more than a book may hold; split it".into()
             );
         }
         let tier = tier.filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TIER);
-        let asset_ix = match self.symbols.iter().position(|s| s == asset) {
-            Some(i) => i as u16,
-            None => self.table.index_of(asset).map_err(|e| {
-                CompileError::Asset { account: id.to_string(), source: Box::new(e) }.to_string()
-            })?,
-        };
-        let coeff = self.table.compile_leg(id, tier, asset_ix, balance).map_err(|e| e.to_string())?;
-        let side = if balance.is_negative() { Side::Borrow } else { Side::Supply };
-        let leg = Leg { asset: asset_ix, side, coeff: coeff.map_or(0, |c| c.coeff) };
+        let CompiledRow { leg, zero } = row;
+        let side = leg.side;
         let tier_ix = self.tier_index(tier)?;
         let n = self.accounts();
         // The common case: another row of the account being written.
@@ -330,7 +383,7 @@ impl<'t> BookBuilder<'t> {
         let own = &self.legs[Book::span(&self.leg_ends, k)];
         let late: &[Leg] =
             if self.late.is_empty() { &[] } else { self.late.get(&(k as u32)).map_or(&[], |v| v.as_slice()) };
-        if balance.is_zero() {
+        if zero {
             // A zero row names the account (and its tier) but sets no leg, as add_balance.
             return Ok(());
         }
@@ -399,6 +452,14 @@ impl<'t> BookBuilder<'t> {
         book.shrink();
         book
     }
+}
+
+/// A symbol of at most 15 bytes as one number (its bytes, then its length), so that the
+/// builder's asset lookup, once a row, compares numbers instead of calling `memcmp` on strings
+/// of three or four bytes; `None` for longer symbols.
+fn symbol_key(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    (b.len() < 16).then(|| b.iter().rev().fold(b.len() as u128, |k, &c| (k << 8) | c as u128))
 }
 
 #[cfg(test)]

@@ -19,9 +19,10 @@ use std::path::Path;
 use liqscan_hdl::abi::Coeff;
 use serde::Deserialize;
 
+use super::csv_rows::{for_each_csv_row, for_each_prepared_csv_row};
 use super::{Format, InputError, json_line, read_text, toml_line};
 use crate::book::{BOOK_BYTES_PER_TERM, Book, BookBuilder};
-use crate::model::{AccountSpec, AssetTable, Decimal};
+use crate::model::{AccountSpec, AssetTable};
 
 /// An account as read and compiled: its spec and its datapath terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,180 +96,6 @@ fn compile_specs(
     Ok(out)
 }
 
-/// Reads long-form CSV rows (`account,asset,balance[,tier]`) from `input`, trimming fields, and
-/// hands each to `row` with its line; `progress` gets the bytes read so far now and then. The
-/// first problem, the reader's or `row`'s, stops the read with the file and line.
-///
-/// Two stages on two threads: a reader thread splits the records, checks the fields as UTF-8
-/// and parses the balances, in batches; this thread hands them to `row` (for the book: look up,
-/// compile, group) in file order, while the reader goes on (docs/lab/performance.md, "The
-/// whole job's other half": 1 M rows in 0.51-0.67 s against 0.64-0.82 s on one thread). The
-/// reader stops at its first problem and sends it after the rows before it, so the first
-/// problem in file order is still the one reported; when this side stops first, the channels
-/// it drops stop the reader.
-pub(crate) fn for_each_csv_row(
-    path: &Path,
-    input: impl Read + Send,
-    progress: &mut dyn FnMut(u64),
-    mut row: impl FnMut(&str, &str, Decimal, Option<&str>) -> Result<(), String>,
-) -> Result<(), InputError> {
-    // Fields are trimmed here rather than by the csv crate, whose trim copies every record.
-    // The csv reader buffers on its own; with a buffer as large as `open`'s, its reads bypass
-    // that one instead of copying every byte through both.
-    let mut rdr = csv::ReaderBuilder::new().buffer_capacity(1 << 20).from_reader(input);
-    let headers = rdr.byte_headers().map_err(|e| InputError::at(path, 1, e))?.clone();
-    let col = |name: &str| headers.iter().position(|h| h.trim_ascii().eq_ignore_ascii_case(name.as_bytes()));
-    let (Some(ia), Some(is), Some(ib)) = (col("account"), col("asset"), col("balance")) else {
-        return Err(InputError::at(
-            path,
-            1,
-            "header must name the columns account, asset, balance (and optionally tier)",
-        ));
-    };
-    let cols = Columns { account: ia, asset: is, balance: ib, tier: col("tier") };
-    std::thread::scope(|s| {
-        // Made inside the scope, so that a return from it drops this side's ends before the
-        // scope joins the reader (which would otherwise wait for a batch forever).
-        let (full_tx, full_rx) = crossbeam::channel::bounded::<RowBatch>(BATCHES_IN_FLIGHT);
-        let (empty_tx, empty_rx) = crossbeam::channel::bounded::<RowBatch>(BATCHES_IN_FLIGHT + 1);
-        for _ in 0..=BATCHES_IN_FLIGHT {
-            empty_tx.send(RowBatch::default()).expect("the channel has room");
-        }
-        std::thread::Builder::new()
-            .name("csv-reader".into())
-            .spawn_scoped(s, move || parse_rows(path, rdr, cols, empty_rx, full_tx))
-            .map_err(|e| InputError::file(path, format!("cannot start the reader thread: {e}")))?;
-        let mut n: u64 = 0;
-        for mut batch in full_rx.iter() {
-            for r in &batch.rows[..batch.len] {
-                // SAFETY: `parse_row` checked these fields as UTF-8 before sending the row;
-                // the record is not changed after.
-                let field = |i: usize| unsafe {
-                    std::str::from_utf8_unchecked(r.rec.get(i).unwrap_or(b"").trim_ascii())
-                };
-                let tier = cols.tier.map(field);
-                row(field(ia), field(is), r.balance, tier).map_err(|e| InputError::at(path, r.line, e))?;
-                n += 1;
-                if n.is_multiple_of(PROGRESS_ROWS) {
-                    progress(r.bytes);
-                }
-            }
-            if let Some(e) = batch.end.take() {
-                return Err(e);
-            }
-            progress(batch.bytes);
-            let _ = empty_tx.send(batch);
-        }
-        Ok(())
-    })
-}
-
-/// The columns a CSV account file's header names.
-#[derive(Clone, Copy)]
-struct Columns {
-    account: usize,
-    asset: usize,
-    balance: usize,
-    tier: Option<usize>,
-}
-
-/// Rows a batch holds, and batches between the two stages of [`for_each_csv_row`].
-const BATCH_ROWS: usize = 4096;
-const BATCHES_IN_FLIGHT: usize = 4;
-
-/// Rows the reader thread parsed: `rows[..len]`, the bytes read after them, and the problem
-/// that ended the read, if one did. Batches go back and forth, so their records are reused.
-#[derive(Default)]
-struct RowBatch {
-    rows: Vec<ParsedRow>,
-    len: usize,
-    bytes: u64,
-    end: Option<InputError>,
-}
-
-#[derive(Default)]
-struct ParsedRow {
-    rec: csv::ByteRecord,
-    balance: Decimal,
-    line: usize,
-    bytes: u64,
-}
-
-/// The reader stage of [`for_each_csv_row`]: fills the batches it gets back until the input
-/// ends or a row is bad (then that problem ends the last batch).
-fn parse_rows<R: Read>(
-    path: &Path,
-    mut rdr: csv::Reader<R>,
-    cols: Columns,
-    empty: crossbeam::channel::Receiver<RowBatch>,
-    full: crossbeam::channel::Sender<RowBatch>,
-) {
-    let mut done = false;
-    while !done {
-        let Ok(mut batch) = empty.recv() else { return };
-        batch.len = 0;
-        while batch.len < BATCH_ROWS {
-            if batch.rows.len() == batch.len {
-                batch.rows.push(ParsedRow::default());
-            }
-            let r = &mut batch.rows[batch.len];
-            match parse_row(path, &mut rdr, cols, r) {
-                Ok(true) => batch.len += 1,
-                Ok(false) => {
-                    done = true;
-                    break;
-                }
-                Err(e) => {
-                    batch.end = Some(e);
-                    done = true;
-                    break;
-                }
-            }
-        }
-        batch.bytes = rdr.position().byte();
-        if full.send(batch).is_err() {
-            return; // the consumer stopped at a problem of its own
-        }
-    }
-}
-
-/// Reads the next record into `r`, checking its fields as UTF-8 and parsing its balance (in
-/// the order the fields are used: account, asset, balance, tier); false at the end.
-fn parse_row<R: Read>(
-    path: &Path,
-    rdr: &mut csv::Reader<R>,
-    cols: Columns,
-    r: &mut ParsedRow,
-) -> Result<bool, InputError> {
-    match rdr.read_byte_record(&mut r.rec) {
-        Ok(true) => {}
-        Ok(false) => return Ok(false),
-        Err(e) => {
-            let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
-            return Err(InputError::at(path, line, format!("malformed row: {e}")));
-        }
-    }
-    r.line = r.rec.position().map(|p| p.line() as usize).unwrap_or(0);
-    r.bytes = rdr.position().byte();
-    let (rec, line) = (&r.rec, r.line);
-    let field = |i: usize, name: &str| {
-        std::str::from_utf8(rec.get(i).unwrap_or(b"").trim_ascii())
-            .map_err(|_| InputError::at(path, line, format!("malformed row: {name} is not UTF-8")))
-    };
-    field(cols.account, "account")?;
-    field(cols.asset, "asset")?;
-    r.balance = field(cols.balance, "balance")?
-        .parse()
-        .map_err(|e| InputError::at(path, line, format!("balance: {e}")))?;
-    if let Some(i) = cols.tier {
-        field(i, "tier")?;
-    }
-    Ok(true)
-}
-
-/// Rows between two progress reports.
-const PROGRESS_ROWS: u64 = 1 << 16;
-
 fn parse_csv(
     path: &Path,
     input: impl Read + Send,
@@ -326,11 +153,14 @@ pub fn read_book(
             let mut b = BookBuilder::new(table);
             let est = estimate_book(path)?;
             b.reserve(est.accounts as usize, est.terms as usize);
-            for_each_csv_row(
+            // Rows compile on the reader thread; this one only groups them into accounts.
+            let compiler = b.compiler().clone();
+            for_each_prepared_csv_row(
                 path,
                 open(path)?,
                 &mut |done| progress(done, total),
-                |id, asset, balance, tier| b.push(id, asset, balance, tier),
+                |id, asset, balance, tier| compiler.compile(id, asset, balance, tier),
+                |id, asset, _, tier, row| b.push_compiled(id, asset, row, tier),
             )?;
             Ok(b.finish())
         }
@@ -431,7 +261,9 @@ const SAMPLE_BYTES: usize = 256 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::csv_rows::BATCH_ROWS;
     use crate::io::test_venue as table;
+    use crate::model::Decimal;
 
     #[test]
     fn reads_all_three_formats_alike() {

@@ -15,6 +15,7 @@
 pub mod accounts;
 pub mod breaches;
 pub mod columnar;
+mod csv_rows;
 pub mod limits;
 pub mod options;
 pub mod ticks;

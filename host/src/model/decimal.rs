@@ -237,6 +237,38 @@ fn digits_value(int: &str, frac: &str) -> Option<i128> {
     digits_value_wide(int, frac)
 }
 
+/// The text nearly every book and tick file holds, in one pass: an optional sign and at most 18
+/// digits with at most one point, nothing else. `None` for anything else (spaces, exponents,
+/// more digits, a malformed text), which the general parser then reads or refuses; where this
+/// gives a value, it is the general parser's (a property test).
+fn parse_plain(text: &[u8]) -> Option<Decimal> {
+    let (neg, body) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if body.len() > 19 {
+        return None;
+    }
+    let (mut m, mut digits, mut point) = (0u64, 0usize, None);
+    for (i, &c) in body.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                m = m * 10 + (c - b'0') as u64;
+                digits += 1;
+            }
+            b'.' if point.is_none() => point = Some(i),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 18 {
+        return None;
+    }
+    let scale = point.map_or(0, |p| body.len() - p - 1) as u32;
+    let mantissa = if neg { -(m as i128) } else { m as i128 };
+    Some(Decimal { mantissa, scale }.normalized())
+}
+
 /// [`digits_value`] in 128 bits, checked a digit.
 fn digits_value_wide(int: &str, frac: &str) -> Option<i128> {
     let mut m: i128 = 0;
@@ -258,55 +290,63 @@ impl FromStr for Decimal {
     type Err = DecimalError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || DecimalError::Malformed(cut(text));
-        let big = || DecimalError::TooLarge(cut(text));
-        let t = text.trim();
-        let (neg, body) = match t.as_bytes().first() {
-            Some(b'-') => (true, &t[1..]),
-            Some(b'+') => (false, &t[1..]),
-            _ => (false, t),
-        };
-        // A byte search: 'e' and 'E' are ASCII, so a hit is a char boundary.
-        let (num, exp) = match body.bytes().position(|b| b == b'e' || b == b'E') {
-            Some(i) => {
-                let e = &body[i + 1..];
-                let digits = e.strip_prefix(['-', '+']).unwrap_or(e);
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(bad());
-                }
-                // Bounded before any arithmetic: `0e-2147483648` once meant 2^31 loop turns.
-                let e = e.parse::<i32>().ok().filter(|e| e.unsigned_abs() <= MAX_EXPONENT as u32);
-                (&body[..i], e.ok_or_else(|| DecimalError::Exponent(cut(text)))?)
-            }
-            None => (body, 0),
-        };
-        let (int, frac) = match num.find('.') {
-            Some(i) => (&num[..i], &num[i + 1..]),
-            None => (num, ""),
-        };
-        if int.is_empty() && frac.is_empty() {
-            return Err(bad());
+        match parse_plain(text.as_bytes()) {
+            Some(d) => Ok(d),
+            None => parse_general(text),
         }
-        if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        if int.len() + frac.len() > MAX_DIGITS {
-            return Err(DecimalError::TooManyDigits { text: cut(text), digits: int.len() + frac.len() });
-        }
-        let mut m = digits_value(int, frac).ok_or_else(big)?;
-        let mut scale = frac.len() as i64 - exp as i64;
-        if scale < 0 {
-            m = m.checked_mul(pow10((-scale) as u32).ok_or_else(big)?).ok_or_else(big)?;
-            scale = 0;
-        }
-        let mut d = Decimal { mantissa: if neg { -m } else { m }, scale: scale as u32 }.normalized();
-        if d.scale > MAX_SCALE {
-            // Keep the value exact or refuse: digits beyond MAX_SCALE must be zero.
-            return Err(big());
-        }
-        d.scale = d.scale.min(MAX_SCALE);
-        Ok(d)
     }
+}
+
+/// Any decimal text: spaces around it, a sign, digits with a point, an exponent; every check.
+fn parse_general(text: &str) -> Result<Decimal, DecimalError> {
+    let bad = || DecimalError::Malformed(cut(text));
+    let big = || DecimalError::TooLarge(cut(text));
+    let t = text.trim();
+    let (neg, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    // A byte search: 'e' and 'E' are ASCII, so a hit is a char boundary.
+    let (num, exp) = match body.bytes().position(|b| b == b'e' || b == b'E') {
+        Some(i) => {
+            let e = &body[i + 1..];
+            let digits = e.strip_prefix(['-', '+']).unwrap_or(e);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            // Bounded before any arithmetic: `0e-2147483648` once meant 2^31 loop turns.
+            let e = e.parse::<i32>().ok().filter(|e| e.unsigned_abs() <= MAX_EXPONENT as u32);
+            (&body[..i], e.ok_or_else(|| DecimalError::Exponent(cut(text)))?)
+        }
+        None => (body, 0),
+    };
+    let (int, frac) = match num.find('.') {
+        Some(i) => (&num[..i], &num[i + 1..]),
+        None => (num, ""),
+    };
+    if int.is_empty() && frac.is_empty() {
+        return Err(bad());
+    }
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    if int.len() + frac.len() > MAX_DIGITS {
+        return Err(DecimalError::TooManyDigits { text: cut(text), digits: int.len() + frac.len() });
+    }
+    let mut m = digits_value(int, frac).ok_or_else(big)?;
+    let mut scale = frac.len() as i64 - exp as i64;
+    if scale < 0 {
+        m = m.checked_mul(pow10((-scale) as u32).ok_or_else(big)?).ok_or_else(big)?;
+        scale = 0;
+    }
+    let mut d = Decimal { mantissa: if neg { -m } else { m }, scale: scale as u32 }.normalized();
+    if d.scale > MAX_SCALE {
+        // Keep the value exact or refuse: digits beyond MAX_SCALE must be zero.
+        return Err(big());
+    }
+    d.scale = d.scale.min(MAX_SCALE);
+    Ok(d)
 }
 
 impl fmt::Display for Decimal {
@@ -472,6 +512,23 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The one-pass parser gives the general parser's value and scale wherever it gives
+        /// one, and gives one for every plain text of at most 18 digits.
+        #[test]
+        fn the_plain_parser_agrees_with_the_general_one(text in "[-+]?[0-9.]{0,20}|[-+ 0-9.eE]{0,12}") {
+            if let Some(d) = parse_plain(text.as_bytes()) {
+                let g = parse_general(&text).unwrap();
+                proptest::prop_assert_eq!((d.mantissa, d.scale), (g.mantissa, g.scale), "{}", text);
+            } else {
+                let body = text.trim_start_matches(['-', '+']);
+                let plain = text.len() - body.len() <= 1
+                    && body.bytes().filter(|&b| b == b'.').count() <= 1
+                    && body.bytes().all(|b| b == b'.' || b.is_ascii_digit())
+                    && (1..=18).contains(&body.bytes().filter(u8::is_ascii_digit).count());
+                proptest::prop_assert!(!plain, "{} is plain but was not parsed in one pass", text);
+            }
+        }
+
         /// Display writes the mantissa's digits with the point `scale` places from the right
         /// (leading zeros as needed), any mantissa and scale, and parses back to the value.
         #[test]
