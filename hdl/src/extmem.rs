@@ -285,3 +285,275 @@ impl MemModel {
         self.stalled = self.roll(self.t.stall);
     }
 }
+
+/// The output consumer's readiness: not ready with chance `p`/256 in a cycle (xorshift64; the
+/// rust-hdl driver and [`StreamModel`] draw the same sequence from the same seed).
+#[derive(Clone, Debug)]
+pub struct Stall {
+    p: u8,
+    rng: u64,
+}
+
+impl Stall {
+    /// Chance `p`/256 per cycle, from `seed`.
+    pub fn new(p: u8, seed: u64) -> Self {
+        Self { p, rng: seed | 1 }
+    }
+
+    /// Whether the consumer is ready this cycle (one draw per cycle).
+    pub fn ready(&mut self) -> bool {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        !(self.p > 0 && ((self.rng >> 24) & 0xFF) < self.p as u64)
+    }
+}
+
+/// The block's constants the cycle model needs (`core::mem_reader`, `core::ext_scan`,
+/// `core::fifo`); the tests check the model against the block, so a change there shows.
+pub mod consts {
+    /// Commands per burst.
+    pub const BURST: u64 = 8;
+    /// Cycles from a step to its verdicts.
+    pub const LANE_PATH: u64 = 12;
+    /// Output FIFO entries.
+    pub const FIFO_DEPTH: u64 = 32;
+    /// Free entries below which the FIFO stops the steps.
+    pub const FIFO_MARGIN: u64 = 19;
+    /// Cycles of the start's shift-and-add (words per channel).
+    pub const MUL_CYCLES: u64 = 6;
+}
+
+/// One channel's reader ([`crate::core::mem_reader`]) in plain Rust: the same registers.
+#[derive(Clone, Debug, Default)]
+struct ReaderModel {
+    addr: u32,
+    left: u64,
+    blen: u64,
+    used: u64,
+    ram: VecDeque<u32>,
+    flight: Option<u32>,
+    queue: VecDeque<u32>,
+    depth: u64,
+}
+
+impl ReaderModel {
+    fn step(&mut self, start: Option<(u32, u64)>, cmd_ready: bool, rdata: Option<u32>, pop: bool) {
+        use consts::BURST;
+        let issue = self.blen != 0 && cmd_ready;
+        let room = self.used + BURST <= self.depth;
+        let left_after = self.left - issue as u64;
+        let (mut blen, mut used) = (self.blen - issue as u64, self.used - pop as u64);
+        if (self.blen == 0 || (self.blen == 1 && cmd_ready)) && room && left_after != 0 {
+            blen = left_after.min(BURST);
+            used += BURST;
+        }
+        let occ = self.queue.len() as u64;
+        let rd_go = !self.ram.is_empty() && occ + (self.flight.is_some() as u64) < (pop as u64) + 2;
+        if pop {
+            self.queue.pop_front();
+        }
+        if let Some(w) = self.flight.take() {
+            self.queue.push_back(w);
+        }
+        if rd_go {
+            self.flight = self.ram.pop_front();
+        }
+        if let Some(a) = rdata {
+            self.ram.push_back(a);
+        }
+        if issue {
+            self.addr += 1;
+        }
+        self.left = left_after;
+        self.blen = blen;
+        self.used = used;
+        if let Some((base, beats)) = start {
+            *self = Self { addr: base, left: beats, depth: self.depth, ..Default::default() };
+        }
+    }
+}
+
+/// The result of [`StreamModel::run`], as the rust-hdl driver reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamRun {
+    /// The bitmap words, in order.
+    pub words: Vec<BitmapWord>,
+    /// Per word, the cycle it left (cycle 0: the start pulse).
+    pub word_cycles: Vec<u64>,
+    /// The cycle the done marker left.
+    pub done_cycle: u64,
+    /// Commands each channel took.
+    pub commands: Vec<u64>,
+}
+
+/// The external-memory scan stepped cycle by cycle in plain Rust: the readers' registers
+/// ([`ReaderModel`]), the sequencer, the lanes' delay and the output FIFO, each as the block
+/// has it, with the lanes' arithmetic done by the golden model's column accumulators
+/// ([`crate::golden::product_columns`], [`crate::golden::columns_negative`]) as the terms
+/// stream past.
+#[derive(Clone, Debug)]
+pub struct StreamModel {
+    lay: Layout,
+    buffer_words: u64,
+}
+
+impl StreamModel {
+    /// A model of the block for layout `lay` with prefetch buffers of `buffer_words` words.
+    pub fn new(lay: Layout, buffer_words: usize) -> Self {
+        Self { lay, buffer_words: buffer_words as u64 }
+    }
+
+    /// Runs a full scan of `img` (base 0) with `prices`, each channel served by a
+    /// [`MemModel`] with `timing` (seed `timing.seed + 7919 c` for channel `c`), the consumer
+    /// stalled by [`Stall`]`(out_stall, seed)`. If `sink` is given, words go there and not
+    /// into the result (for books whose words do not fit in memory twice).
+    pub fn run(
+        &self,
+        img: &[Vec<u64>],
+        prices: &[PriceEntry],
+        timing: MemTiming,
+        out_stall: u8,
+        seed: u64,
+        mut sink: Option<&mut dyn FnMut(BitmapWord)>,
+    ) -> StreamRun {
+        use crate::golden::{columns_negative, product_columns};
+        use consts::*;
+        let lay = self.lay;
+        let (ch, k) = (lay.ch, lay.k);
+        let ph_last = lay.phases() as u64 - 1;
+        let mut mem: Vec<MemModel> = (0..ch)
+            .map(|c| {
+                MemModel::new(MemTiming { seed: timing.seed.wrapping_add(c as u64 * 7919), ..timing }, k)
+            })
+            .collect();
+        let mut rd = vec![ReaderModel { depth: self.buffer_words, ..Default::default() }; ch];
+        let mut stall = Stall::new(out_stall, seed);
+        let price = |a: u16| prices.get(a as usize).copied().unwrap_or_default();
+        // Per lane: (channel, term within the word, phase).
+        let src: Vec<(usize, usize, u64)> =
+            (0..LANES).map(|l| ((l / k) % ch, l % k, ((l / k) / ch) as u64)).collect();
+        let mut acc = [[[0i64; 4]; 2]; LANES];
+        let mut run = StreamRun::default();
+        // Sequencer.
+        // The start pulse is cycle 0; the sequencer runs (or, with no group, drains) from 1.
+        let (mut running, mut drain) = (false, None::<u64>);
+        let (mut ph, mut s, mut g) = (0u64, 0u64, 0u64);
+        let (g_last, s_last) = ((lay.groups as u64).wrapping_sub(1), lay.slots as u64 - 1);
+        let beats = lay.words_per_channel() as u64;
+        // Words on their way through the lanes (due cycle), the FIFO's entries (None: done).
+        let mut lanes_out: VecDeque<(u64, BitmapWord)> = VecDeque::new();
+        let mut fifo: VecDeque<Option<BitmapWord>> = VecDeque::new();
+        let mut af = false;
+        let mut offset = 0u32;
+        let mut cycle = 0u64;
+        loop {
+            let ready = stall.ready();
+            // Output port: the FIFO's head.
+            let pop_out = ready && !fifo.is_empty();
+            let mut done = false;
+            if pop_out {
+                match fifo.pop_front().unwrap() {
+                    None => {
+                        run.done_cycle = cycle;
+                        done = true;
+                    }
+                    Some(w) => {
+                        let w = BitmapWord { offset, ..w };
+                        offset += LANES as u32;
+                        match sink.as_mut() {
+                            Some(f) => f(w),
+                            None => run.words.push(w),
+                        }
+                        run.word_cycles.push(cycle);
+                    }
+                }
+            }
+            let count_before = fifo.len() as u64 + pop_out as u64;
+            // A step: every channel has a word, the scan runs, the FIFO has room.
+            let fire = running && !af && rd.iter().all(|r| !r.queue.is_empty());
+            let mut fifo_write = None;
+            if let Some(&(due, w)) = lanes_out.front()
+                && due == cycle
+            {
+                fifo_write = Some(Some(w));
+                lanes_out.pop_front();
+            }
+            if let Some(d) = drain {
+                if d == 0 {
+                    fifo_write = Some(None);
+                    drain = None;
+                } else {
+                    drain = Some(d - 1);
+                }
+            }
+            if fire {
+                let grp_end = ph == ph_last && s == s_last;
+                for (l, &(c, kk, lp)) in src.iter().enumerate() {
+                    if lp != ph {
+                        continue;
+                    }
+                    let t = word_term(img[c][rd[c].queue[0] as usize * k + kk]);
+                    if s == 0 {
+                        acc[l] = [[0; 4]; 2];
+                    }
+                    let p = price(t.asset);
+                    let sp = product_columns(t.coeff.unsigned_abs(), p.spot.for_coeff(t.coeff));
+                    let st = product_columns(t.coeff.unsigned_abs(), p.stressed.for_coeff(t.coeff));
+                    for i in 0..4 {
+                        let sign = if t.coeff < 0 { -1 } else { 1 };
+                        acc[l][0][i] += sign * sp[i];
+                        acc[l][1][i] += sign * st[i];
+                    }
+                }
+                if grp_end {
+                    let (mut breach, mut at_risk) = (0u32, 0u32);
+                    for (l, a) in acc.iter().enumerate() {
+                        breach |= (columns_negative(a[0]) as u32) << l;
+                        at_risk |= (columns_negative(a[1]) as u32) << l;
+                    }
+                    lanes_out.push_back((cycle + LANE_PATH, BitmapWord { offset: 0, breach, at_risk }));
+                }
+                ph += 1;
+                if ph > ph_last {
+                    ph = 0;
+                    s += 1;
+                    if s > s_last {
+                        s = 0;
+                        if g == g_last {
+                            running = false;
+                            drain = Some(LANE_PATH);
+                        }
+                        g += 1;
+                    }
+                }
+            }
+            // Memory ports and readers (started when the start's shift-and-add ends).
+            let start = (cycle == MUL_CYCLES).then_some((0u32, beats));
+            for c in 0..ch {
+                let cmd_ready = mem[c].cmd_ready();
+                let rdata = mem[c].rdata();
+                let cmd = (rd[c].blen != 0).then_some(rd[c].addr);
+                rd[c].step(start, cmd_ready, rdata, fire);
+                mem[c].step(cmd, rdata.is_some());
+            }
+            if let Some(e) = fifo_write {
+                fifo.push_back(e);
+            }
+            af = count_before >= FIFO_DEPTH - FIFO_MARGIN;
+            if cycle == 0 {
+                if lay.groups == 0 {
+                    drain = Some(0);
+                } else {
+                    running = true;
+                }
+            }
+            cycle += 1;
+            if done {
+                break;
+            }
+        }
+        run.commands = mem.iter().map(|m| m.commands).collect();
+        run
+    }
+}

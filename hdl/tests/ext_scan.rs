@@ -68,7 +68,8 @@ fn check_block<const CH: usize, const K: usize, const W: usize, const FB: usize>
         sim.load_prices(&prices);
         let timing = random_timing(&mut rng);
         let stall = rng.gen_range(0..120);
-        let run = sim.scan(&lay, &img, timing, stall, rng.r#gen(), 30_000);
+        let seed_out = rng.r#gen();
+        let run = sim.scan(&lay, &img, timing, stall, seed_out, 30_000);
         let golden = scan_model(&lay, &img, &prices);
         assert_eq!(run.words, golden, "block vs golden: {CH} ch x {K}, {n} accounts x {slots}, {timing:?}");
         assert_eq!(
@@ -77,6 +78,9 @@ fn check_block<const CH: usize, const K: usize, const W: usize, const FB: usize>
             "block vs i128 reference"
         );
         assert!(run.commands.iter().all(|&c| c as usize == lay.words_per_channel()), "each word read once");
+        // The cycle model: the same words at the same cycles, the done marker at the same cycle.
+        let model = StreamModel::new(lay, 1 << FB).run(&img, &prices, timing, stall, seed_out, None);
+        assert_eq!(model, run, "cycle model vs block: {CH} ch x {K}, {n} accounts x {slots}, {timing:?}");
     }
 }
 
@@ -201,4 +205,30 @@ fn verilog_of_one_and_two_channels_passes_verilator_lint() {
     use liqscan_hdl::core::ext_scan::generate;
     tools::lint("ext-lint-1ch", &generate::<1, 1, 64, 5>());
     tools::lint("ext-lint-2ch", &generate::<2, 2, 128, 4>());
+}
+
+#[test]
+fn layout_refuses_bad_books_naming_the_account_and_the_problem() {
+    let t = |asset, coeff| Coeff { asset, coeff };
+    let lay = Layout::new(1, 1, 2, 3).unwrap();
+    let e = lay.image(&[vec![], vec![t(0, 1), t(1, 1), t(2, 1)]]).unwrap_err();
+    assert_eq!(e, LayoutError::TooManyTerms { account: 1, terms: 3, slots: 2 });
+    assert!(e.to_string().contains("account 1 has 3 terms"), "{e}");
+    assert_eq!(lay.image(&[vec![t(300, 1)]]).unwrap_err(), LayoutError::Asset { account: 0, asset: 300 });
+    assert_eq!(
+        lay.image(&[vec![t(0, i32::MIN)]]).unwrap_err(),
+        LayoutError::Coeff { account: 0, coeff: i32::MIN }
+    );
+    assert!(Layout::new(3, 1, 4, 10).is_err(), "3 channels");
+    assert!(Layout::new(4, 8, 4, 10).is_err(), "32 term words a step, more than the lanes");
+    assert!(Layout::new(1, 1, 0, 10).is_err() && Layout::new(1, 1, 17, 10).is_err(), "slots");
+    // Every term word has one place, and the image holds the book's terms there.
+    let lay = Layout::new(2, 2, 3, 40).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for a in 0..lay.groups * LANES {
+        for s in 0..3 {
+            assert!(seen.insert(lay.place(a, s)));
+        }
+    }
+    assert_eq!(seen.len(), lay.words_per_channel() * lay.ch * lay.k);
 }

@@ -4,27 +4,16 @@
 
 use crate::abi::widths::PriceEntry;
 use crate::core::ext_scan::ExtScan;
-use crate::extmem::{BitmapWord, Layout, MemModel, MemTiming};
+use crate::extmem::{BitmapWord, Layout, MemModel, MemTiming, Stall};
 use rust_hdl::prelude::*;
 
-/// What a scan sent and when.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ExtRun {
-    /// The bitmap words, in order.
-    pub words: Vec<BitmapWord>,
-    /// Per word, the cycle it left (cycle 0: the start pulse).
-    pub word_cycles: Vec<u64>,
-    /// The cycle the done marker left.
-    pub done_cycle: u64,
-    /// Commands each channel took.
-    pub commands: Vec<u64>,
-}
+/// What a scan sent and when (the cycle model's result type, so the two compare directly).
+pub type ExtRun = crate::extmem::StreamRun;
 
-/// The block under simulation.
+/// The block under simulation (its prefetch buffers `2^FB` words).
 pub struct ExtSim<const CH: usize, const K: usize, const W: usize, const FB: usize> {
     /// The rust-hdl circuit.
     pub uut: Box<ExtScan<CH, K, W, FB>>,
-    rng: u64,
 }
 
 impl<const CH: usize, const K: usize, const W: usize, const FB: usize> Default for ExtSim<CH, K, W, FB> {
@@ -38,7 +27,7 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> ExtSim<CH
     pub fn new() -> Self {
         let mut uut = Box::new(ExtScan::<CH, K, W, FB>::default());
         uut.connect_all();
-        let mut s = Self { uut, rng: 1 };
+        let mut s = Self { uut };
         s.uut.reset.next = true;
         s.edge();
         s.edge();
@@ -63,13 +52,6 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> ExtSim<CH
     fn edge(&mut self) {
         self.low();
         self.high();
-    }
-
-    fn chance(&mut self, p: u8) -> bool {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        p > 0 && ((self.rng >> 24) & 0xFF) < p as u64
     }
 
     /// Writes the price table: both sides of every asset, one write per cycle.
@@ -115,7 +97,7 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> ExtSim<CH
             lay.ch,
             lay.k
         );
-        self.rng = seed | 1;
+        let mut stall = Stall::new(out_stall, seed);
         let mut mem: Vec<MemModel> = (0..CH)
             .map(|c| {
                 MemModel::new(MemTiming { seed: timing.seed.wrapping_add(c as u64 * 7919), ..timing }, K)
@@ -142,7 +124,7 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> ExtSim<CH
                     None => self.uut.rdata_valid[c].next = false,
                 }
             }
-            let ready = !self.chance(out_stall);
+            let ready = stall.ready();
             self.uut.out_ready.next = ready;
             self.low();
             let u = &self.uut;
