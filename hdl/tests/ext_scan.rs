@@ -65,7 +65,9 @@ fn check_block<const CH: usize, const K: usize, const W: usize, const FB: usize>
         let (accounts, prices) = book(&mut rng, n, slots, 6);
         let lay = Layout::new(CH, K, slots, n).unwrap();
         let img = lay.image(&accounts).unwrap();
+        sim.idle(rng.gen_range(0..20));
         sim.load_prices(&prices);
+        sim.idle(rng.gen_range(0..20));
         let timing = random_timing(&mut rng);
         let stall = rng.gen_range(0..120);
         let seed_out = rng.r#gen();
@@ -205,6 +207,14 @@ fn verilog_of_one_and_two_channels_passes_verilator_lint() {
     use liqscan_hdl::core::ext_scan::generate;
     tools::lint("ext-lint-1ch", &generate::<1, 1, 64, 5>());
     tools::lint("ext-lint-2ch", &generate::<2, 2, 128, 4>());
+}
+
+/// No latch, no undriven or implicit wire. About 70 s (yosys elaborates 16 lanes), so not in
+/// the default run: `cargo test -p liqscan-hdl --test ext_scan -- --ignored`.
+#[test]
+#[ignore = "about 70 s of yosys"]
+fn yosys_reads_and_checks_the_verilog() {
+    tools::yosys("ext-yosys-2ch", &liqscan_hdl::core::ext_scan::generate::<2, 2, 128, 4>());
 }
 
 #[test]

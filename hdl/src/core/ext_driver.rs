@@ -54,6 +54,20 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> ExtSim<CH
         self.high();
     }
 
+    /// Runs `cycles` idle cycles (no start, no memory traffic, the output ready).
+    pub fn idle(&mut self, cycles: u64) {
+        self.uut.start.next = false;
+        self.uut.out_ready.next = true;
+        for c in 0..CH {
+            self.uut.cmd_ready[c].next = false;
+            self.uut.rdata_valid[c].next = false;
+        }
+        for _ in 0..cycles {
+            self.edge();
+            assert!(!self.uut.out_valid.val() && !self.uut.busy.val(), "an idle block sends nothing");
+        }
+    }
+
     /// Writes the price table: both sides of every asset, one write per cycle.
     pub fn load_prices(&mut self, prices: &[PriceEntry]) {
         for (a, p) in prices.iter().enumerate() {
