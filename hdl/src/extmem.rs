@@ -388,7 +388,7 @@ pub struct StreamRun {
 }
 
 /// The external-memory scan stepped cycle by cycle in plain Rust: the readers' registers
-/// ([`ReaderModel`]), the sequencer, the lanes' delay and the output FIFO, each as the block
+/// (`ReaderModel`), the sequencer, the lanes' delay and the output FIFO, each as the block
 /// has it, with the lanes' arithmetic done by the golden model's column accumulators
 /// ([`crate::golden::product_columns`], [`crate::golden::columns_negative`]) as the terms
 /// stream past.

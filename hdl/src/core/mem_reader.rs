@@ -25,8 +25,9 @@
 //! pops every cycle gets a word every cycle. A word is read from the RAM at the earliest in
 //! the cycle after it was written, so no read meets a write to its address.
 //!
-//! Golden model: [`crate::extmem::ReaderModel`], which steps the same registers in plain Rust
-//! (the cycle model of [`crate::extmem::StreamModel`]).
+//! Golden model: the reader inside [`crate::extmem::StreamModel`], which steps the same
+//! registers in plain Rust; `tests/ext_scan.rs` checks the reader alone (every word once, in
+//! order) and, through the scan, cycle for cycle against that model.
 //!
 //! Inputs: `clock`, `reset` (synchronous), `start` (a pulse: load `base` and `beats`, empty the
 //! buffer), `base`, `beats`, `cmd_ready`, `rdata_valid`, `rdata_data`, `out_ready`.
