@@ -13,6 +13,7 @@
 pub mod abi;
 #[cfg(feature = "core")]
 pub mod core;
+pub mod extmem;
 #[cfg(feature = "core")]
 pub mod front;
 pub mod golden;
