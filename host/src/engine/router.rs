@@ -45,7 +45,7 @@ use liqscan_hdl::abi::config::CardConfig;
 use liqscan_hdl::abi::{Coeff, PriceEntry, card_holds, check_terms, check_terms_software};
 
 use super::failover::{Failover, FailoverEngine};
-use super::{EngineError, ScanEngine, SoftwareEngine};
+use super::{COMPACT_AFTER, EngineError, ScanEngine, SoftwareEngine};
 use crate::bitmap;
 
 /// Where the card partition's ticks go.
@@ -299,6 +299,8 @@ pub struct RouterEngine {
     mirror: SoftwareEngine,
     /// Every account the card does not hold (book slots).
     rest: SoftwareEngine,
+    /// Upserts and removes of the rest since it was last built by a bulk load.
+    rest_changes: usize,
     /// Which side's bitmaps the partition's bits come from: the one not behind on any price.
     current: Side,
     /// The side whose bits the book bitmaps show (`current` after every call).
@@ -355,6 +357,7 @@ impl RouterEngine {
             card_alive: true,
             mirror: SoftwareEngine::new(cap, assets),
             rest: SoftwareEngine::new(slots, assets),
+            rest_changes: 0,
             current: Side::Card,
             shown: Side::Card,
             behind: 0,
@@ -690,6 +693,7 @@ impl ScanEngine for RouterEngine {
             } else {
                 if !self.rest.terms(slot).is_empty() {
                     self.rest.remove(slot)?;
+                    self.rest_changes += 1;
                     self.stats.host_accounts -= 1;
                 }
                 let cs = self.free.pop().expect("a free card slot");
@@ -711,6 +715,7 @@ impl ScanEngine for RouterEngine {
                 self.stats.host_accounts -= 1;
             }
             self.rest.upsert(slot, terms)?;
+            self.rest_changes += 1;
         }
         self.sync_bits();
         Ok(())
@@ -725,6 +730,7 @@ impl ScanEngine for RouterEngine {
                 self.stats.host_accounts -= 1;
             }
             self.rest.remove(slot)?;
+            self.rest_changes += 1;
         }
         self.sync_bits();
         Ok(())
@@ -809,7 +815,26 @@ impl ScanEngine for RouterEngine {
         self.dirty_list.clear();
     }
 
+    /// After many upserts (at least [`COMPACT_AFTER`] of the slots), rebuilds the rest by the
+    /// software engine's bulk load ([`SoftwareEngine::load`]: each index built in one pass),
+    /// the structure its ticks are measured on, rather than what account-by-account upserts
+    /// left; then compacts. Allocates: off the hot path, as the trait says. Same bits.
     fn loaded(&mut self) {
+        if self.rest_changes * COMPACT_AFTER.1 >= self.slots * COMPACT_AFTER.0 {
+            let mut rest = SoftwareEngine::new(self.slots, self.prices.len());
+            let old = &self.rest;
+            let accounts = (0..self.slots as u32).map(|s| (s, old.terms(s))).filter(|(_, t)| !t.is_empty());
+            if rest.batch_tick(&self.prices).and_then(|_| rest.load(accounts)).is_ok() {
+                // Exact bits at the same prices: the book's bitmaps do not change.
+                debug_assert!(rest.breach() == self.rest.breach() && rest.at_risk() == self.rest.at_risk());
+                let mut words = std::mem::take(&mut self.scratch);
+                rest.changed_words(&mut words);
+                words.clear();
+                self.scratch = words;
+                self.rest = rest;
+            }
+            self.rest_changes = 0;
+        }
         self.rest.loaded();
         self.mirror.loaded();
         if self.card_alive {
