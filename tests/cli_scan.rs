@@ -334,3 +334,47 @@ fn gen_book_columnar_accounts_load_and_scan_as_the_csv_ones() {
     assert!(e.contains("cut.parquet: not a Parquet file"), "{e}");
     assert!(!Path::new(&out).exists(), "a refused book wrote {out}");
 }
+
+/// `--backend routed` with a card smaller than the example book (the rest stays on software):
+/// the same events as the software engine, byte for byte, with the card's part of every tick
+/// forced to either side or chosen by cost, and the choices counted in the summary.
+#[test]
+fn scan_routed_over_a_card_smaller_than_the_book_gives_the_software_engines_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = |backend: &str, extra: &[&str]| {
+        let out = dir.path().join(format!("{backend}-{}.jsonl", extra.join("-")));
+        let mut args = vec!["--out", out.to_str().unwrap(), "--json", "--backend", backend];
+        args.extend_from_slice(extra);
+        let o = scan_black_thursday(&args);
+        assert!(o.status.success(), "--backend {backend} {extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (std::fs::read_to_string(&out).unwrap(), summary)
+    };
+    let (software, s) = scan("software", &[]);
+    assert!(s.get("routes").is_none());
+    for route in ["measured", "card", "software"] {
+        let (routed, r) = scan("routed", &["--card-accounts", "64", "--route", route]);
+        assert!(routed == software, "--route {route}: the router's events differ from the software engine's");
+        let routes = &r["routes"];
+        assert_eq!(routes["card_capacity"].as_u64(), Some(64), "{r}");
+        assert_eq!(routes["card_accounts"].as_u64(), Some(64), "{r}");
+        assert!(routes["host_accounts"].as_u64().unwrap() > 0, "{r}");
+        let ticks = r["ticks"].as_u64().unwrap();
+        let total = |side: &str| -> u64 {
+            ["cost", "probe", "forced", "no_card"].iter().map(|k| routes[side][k].as_u64().unwrap()).sum()
+        };
+        assert_eq!(total("card_ticks") + total("software_ticks"), ticks, "{r}");
+        match route {
+            "card" => assert_eq!(routes["card_ticks"]["forced"].as_u64(), Some(ticks)),
+            "software" => assert_eq!(routes["software_ticks"]["forced"].as_u64(), Some(ticks)),
+            _ => assert_eq!(routes["card_ticks"]["forced"].as_u64(), Some(0)),
+        }
+        for key in ["breached_at_end", "at_risk_at_end", "stats"] {
+            assert_eq!(r[key], s[key], "{key}");
+        }
+    }
+    expect_error(
+        &["scan", "--venue", "examples/venue.toml", "--accounts", "examples/accounts.csv", "--route", "card"],
+        "--route and --card-accounts apply to --backend routed only",
+    );
+}

@@ -15,6 +15,7 @@ use liqscan_host::io::venue::read_venue_draft;
 use liqscan_host::io::venue_book::{VenueAndBook, read_venue_and_book};
 use serde::Serialize;
 
+use liqscan_host::engine::router::{DEVICE_CLASSES, DeviceClass, Route, RouteStats};
 use liqscan_sim::card::{BACKENDS, BackendOptions, open_backend};
 
 use crate::replay::{Percentiles, Render, Replay, ReplayStats, RoutingArg, TickEvents};
@@ -42,9 +43,23 @@ pub struct Args {
     pub routing: RoutingArg,
     /// Scan engine: `software`, or the emulated card behind the card link (`card-software`;
     /// `card-hdl`, the rust-hdl core: at most 2048 accounts, tens of ticks a second), which
-    /// fails over to software if the card stops answering. Same events either way.
+    /// fails over to software if the card stops answering; or `routed`: the emulated card holds
+    /// what it can of the book (`--card-accounts`), software the rest, and each tick of the
+    /// card's part goes where it costs least (`--route`). Same events either way.
     #[arg(long, default_value = "software", value_parser = clap::builder::PossibleValuesParser::new(BACKENDS))]
     pub backend: String,
+    /// `--backend routed`: where the card's part of the book is computed: by the cost model
+    /// (`measured`), or always on the `card` or in `software`.
+    #[arg(long, value_enum, default_value = "measured")]
+    pub route: RouteArg,
+    /// `--backend routed`: accounts the emulated card holds (default: the card's build,
+    /// `CARD_ACCOUNTS`).
+    #[arg(long)]
+    pub card_accounts: Option<usize>,
+    /// `--backend routed`: device class whose figures (docs/CROSSOVER.md) are the cost
+    /// model's prior, before measurement: lfe5u-85f, artix7-ddr3, kintex7-ddr3 or u55c-hbm.
+    #[arg(long, default_value = "lfe5u-85f", value_parser = parse_device)]
+    pub device: DeviceClass,
     /// Threads for the software engine's full scans (1 or 2): with 2, each full scan is split
     /// with a helper thread on another core. The event writer already takes a second core, so
     /// the default is one; give 2 where a third core is free.
@@ -57,6 +72,34 @@ pub struct Args {
     /// a K, M or G suffix); default: the memory the system has available.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub max_memory: Option<u64>,
+}
+
+/// `--route`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum RouteArg {
+    /// The side the cost model finds cheaper.
+    Measured,
+    /// Always the card (while it answers).
+    Card,
+    /// Always the software mirror.
+    Software,
+}
+
+impl From<RouteArg> for Route {
+    fn from(r: RouteArg) -> Route {
+        match r {
+            RouteArg::Measured => Route::Measured,
+            RouteArg::Card => Route::Card,
+            RouteArg::Software => Route::Software,
+        }
+    }
+}
+
+fn parse_device(s: &str) -> Result<DeviceClass, String> {
+    DeviceClass::named(s).ok_or_else(|| {
+        let names: Vec<&str> = DEVICE_CLASSES.iter().map(|d| d.name).collect();
+        format!("unknown device class '{s}': use one of {}", names.join(", "))
+    })
 }
 
 /// Parses `123`, `512M`, `2G` (powers of 1024).
@@ -187,12 +230,21 @@ struct Summary {
     at_risk_at_end: usize,
     stats: ReplayStats,
     tick_latency: Percentiles,
+    /// `--backend routed`: where the card's part of each tick went, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    routes: Option<RouteStats>,
 }
 
 /// Runs the scan.
 pub fn run(a: Args) -> Result<()> {
     if a.scan_threads != 1 && a.backend != "software" {
         bail!("--scan-threads {} applies to the software backend only, not {}", a.scan_threads, a.backend);
+    }
+    if a.backend != "routed" && (a.card_accounts.is_some() || !matches!(a.route, RouteArg::Measured)) {
+        bail!("--route and --card-accounts apply to --backend routed only, not {}", a.backend);
+    }
+    if a.card_accounts == Some(0) {
+        bail!("--card-accounts 0: the card must hold at least one account (use --backend software)");
     }
     let draft = read_venue_draft(&a.venue)?;
     let t_read = Instant::now();
@@ -233,7 +285,13 @@ pub fn run(a: Args) -> Result<()> {
     let mut replay = if a.backend == "software" {
         Replay::with_scan_threads(&table, &book, a.routing.into(), a.scan_threads as usize)?
     } else {
-        let (engine, c) = open_backend(&a.backend, book.len(), table.len(), &BackendOptions::default())?;
+        let opts = BackendOptions {
+            route: a.route.into(),
+            card_accounts: a.card_accounts,
+            device: Some(a.device),
+            ..BackendOptions::default()
+        };
+        let (engine, c) = open_backend(&a.backend, book.len(), table.len(), &opts)?;
         card = c;
         Replay::with_engine(&table, &book, engine)?
     };
@@ -278,14 +336,16 @@ pub fn run(a: Args) -> Result<()> {
         at_risk_at_end: replay.at_risk_now(),
         stats: replay.stats.clone(),
         tick_latency: Percentiles::of(&replay.latency),
+        routes: replay.engine().routes(),
     };
     let text = if a.json {
         serde_json::to_string_pretty(&s)?
     } else {
         let l = &s.tick_latency;
+        let routes = s.routes.as_ref().map(route_text).unwrap_or_default();
         format!(
             "{} accounts read in {:.0} ms, loaded into the engine in {:.0} ms; {} ticks in {:.0} ms: {} breach events over {} accounts, {} recoveries, {} at-risk events; \
-             {} breached and {} at risk at the end\nengine latency per tick (us): p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}",
+             {} breached and {} at risk at the end\nengine latency per tick (us): p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}{routes}",
             s.accounts,
             s.read_ms,
             s.engine_load_ms,
@@ -309,6 +369,31 @@ pub fn run(a: Args) -> Result<()> {
         println!("{text}")
     }
     Ok(())
+}
+
+/// The router's summary line: where the card's part of the ticks went, and why.
+fn route_text(r: &RouteStats) -> String {
+    let (c, w) = (&r.card_ticks, &r.software_ticks);
+    format!(
+        "\nrouter: {} accounts on the card (of {} slots), {} on software only; card's part of the ticks: \
+         {} on the card ({} by cost, {} probes, {} forced), {} in software ({} by cost, {} probes, {} forced, {} after a card fault); \
+         {} caught up by a batch tick; batch ticks: {} on the card, {} in software",
+        r.card_accounts,
+        r.card_capacity,
+        r.host_accounts,
+        c.total(),
+        c.cost,
+        c.probe,
+        c.forced,
+        w.total(),
+        w.cost,
+        w.probe,
+        w.forced,
+        w.no_card,
+        r.catch_ups,
+        r.card_batches.total(),
+        r.software_batches.total()
+    )
 }
 
 /// Ticks in flight between the engine thread and the event writer: enough to ride out a burst

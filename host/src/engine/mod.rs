@@ -6,8 +6,9 @@
 //!              \                                 |                     /
 //!               v                                v                    v
 //!          +------------------------------------------------------------+
-//!          |  ScanEngine: SoftwareEngine, LinkEngine (the card), or a    |
-//!          |  FailoverEngine (a primary, and the software mirror)       |
+//!          |  ScanEngine: SoftwareEngine, LinkEngine (the card), a       |
+//!          |  FailoverEngine (a primary, and the software mirror), or a |
+//!          |  RouterEngine (the card where it wins, software the rest)  |
 //!          +------------------------------------------------------------+
 //!                  |  breach / at_risk bitmaps     |  changed_words
 //!                  v                               v
@@ -25,6 +26,7 @@ pub mod failover;
 mod kernel;
 mod pairs;
 mod pool;
+pub mod router;
 mod software;
 mod step;
 mod terms;
@@ -105,6 +107,11 @@ pub trait ScanEngine: Send {
     fn failovers(&self) -> &[failover::Failover] {
         &[]
     }
+    /// Where a router ([`router::RouterEngine`]) sent the ticks so far, and why; `None` for
+    /// every other engine.
+    fn routes(&self) -> Option<router::RouteStats> {
+        None
+    }
 }
 
 impl<E: ScanEngine + ?Sized> ScanEngine for Box<E> {
@@ -156,6 +163,9 @@ impl<E: ScanEngine + ?Sized> ScanEngine for Box<E> {
     #[inline]
     fn failovers(&self) -> &[failover::Failover] {
         (**self).failovers()
+    }
+    fn routes(&self) -> Option<router::RouteStats> {
+        (**self).routes()
     }
 }
 

@@ -22,7 +22,7 @@ use crate::journal::{FsyncPolicy, JournalConfig};
 #[derive(clap::Args, Serialize, Deserialize, Default, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct KeeperConfig {
-    /// software | card-software | card-hdl | card-verilog | shm | pcie.
+    /// software | card-software | card-hdl | card-verilog | routed | shm | pcie.
     #[arg(long, env = "LIQSCAN_BACKEND")]
     pub backend: Option<String>,
     /// Venue file; without it, the embedded demo venue, book and crash.

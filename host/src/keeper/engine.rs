@@ -12,6 +12,7 @@ use super::{KeeperError, Notes};
 use crate::engine::EngineError;
 use crate::engine::SoftwareEngine;
 use crate::engine::failover::FailoverEngine;
+use crate::engine::router::{CardLimits, DEVICE_CLASSES, RouterEngine};
 use crate::link::{BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkError, LinkMemory, LinkOptions};
 use crate::metrics::Counters;
 use crate::pipeline::Backend;
@@ -79,6 +80,9 @@ pub fn build_backend(
 ) -> Result<(Backend, CardLease), KeeperError> {
     let (watchdog, spin) = (cfg.watchdog(), cfg.spins());
     let mut built = CardLease::default();
+    let routed = cfg.backend_name() == "routed";
+    // The router's emulated card is the size of this build's card; the rest stays on software.
+    let card_slots = if routed { slots.min(liqscan_hdl::abi::CONFIG.accounts as usize) } else { slots };
     let mem = match cfg.backend_name() {
         "software" => return Ok((Box::new(SoftwareEngine::new(slots, assets)), built)),
         "pcie" => {
@@ -111,7 +115,7 @@ pub fn build_backend(
             })?;
             LinkMemory::shm_open(p)?
         }
-        b @ ("card-software" | "card-hdl" | "card-verilog") => {
+        b @ ("card-software" | "card-hdl" | "card-verilog" | "routed") => {
             let cards = cards.ok_or_else(|| {
                 KeeperError::Config(format!(
                     "backend {b} needs an in-process card host (KeeperBuilder::card_host)"
@@ -124,19 +128,35 @@ pub fn build_backend(
                 _ => "software",
             };
             let mem = LinkMemory::shm_create(&p, DEFAULT_EVT_ENTRIES)?;
-            let card = cards.spawn(engine, mem, slots, assets, spin, cfg.card_core).inspect_err(|_| {
-                let _ = std::fs::remove_file(&p);
-            })?;
+            let card =
+                cards.spawn(engine, mem, card_slots, assets, spin, cfg.card_core).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&p);
+                })?;
             built.card = Some(card);
             built.shm_file = Some(p.clone());
             LinkMemory::shm_open(&p)?
         }
         other => {
             return Err(KeeperError::Config(format!(
-                "unknown backend '{other}': software, card-software, card-hdl, card-verilog, shm or pcie"
+                "unknown backend '{other}': software, card-software, card-hdl, card-verilog, routed, shm or pcie"
             )));
         }
     };
+    if routed {
+        let router = || -> Result<Backend, KeeperError> {
+            let link = open_link(mem, watchdog, spin)?;
+            let limits = CardLimits::of(&link.config());
+            let card = LinkEngine::new(link, card_slots, assets)?;
+            Ok(Box::new(RouterEngine::new(Box::new(card), limits, DEVICE_CLASSES[0], slots, assets)?))
+        };
+        return match router() {
+            Ok(backend) => Ok((backend, built)),
+            Err(e) => {
+                built.teardown();
+                Err(e)
+            }
+        };
+    }
     let open = || Ok(LinkEngine::new(open_link(mem, watchdog, spin)?, slots, assets)?);
     match card_or_failover(open, slots, assets, counters, &mut built.startup_failover, notes) {
         Ok(backend) => Ok((backend, built)),

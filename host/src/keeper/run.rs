@@ -90,7 +90,7 @@ impl KeeperBuilder {
         self
     }
 
-    /// The backend: software, card-software, card-hdl, card-verilog, shm or pcie.
+    /// The backend: software, card-software, card-hdl, card-verilog, routed, shm or pcie.
     pub fn backend(mut self, name: &str) -> Self {
         self.cfg.backend = Some(name.into());
         self

@@ -204,6 +204,10 @@ pub struct Counters {
     pub health: live::Health,
     /// True while the card (not the software engine) serves the scans.
     pub engine_card: AtomicBool,
+    /// Ticks a router engine sent to the card (its partition of the book), all reasons.
+    pub routed_card: AtomicU64,
+    /// Ticks a router engine served from the software mirror of the card's partition.
+    pub routed_software: AtomicU64,
     /// The clock the pipeline of these counters runs on (per-asset price age is read on it).
     pub clock: crate::pipeline::Clock,
     assets: OnceLock<live::AssetMetrics>,
@@ -249,6 +253,16 @@ impl Counters {
             ("liqscan_cleared_total", "accounts no longer breached", g(&self.cleared)),
             ("liqscan_failovers_total", "switches from the card to the software engine", g(&self.failovers)),
             ("liqscan_replayed_total", "commands replayed after a fail-over", g(&self.replayed)),
+            (
+                "liqscan_routed_card_ticks_total",
+                "ticks whose card partition the router sent to the card",
+                g(&self.routed_card),
+            ),
+            (
+                "liqscan_routed_software_ticks_total",
+                "ticks whose card partition the router served in software",
+                g(&self.routed_software),
+            ),
             ("liqscan_backpressure_total", "times the feed waited on a full queue", g(&self.backpressure)),
             ("liqscan_feed_frames_total", "feed frames received", g(&self.frames)),
             ("liqscan_feed_gaps_total", "feed frames missing (sequence gaps)", g(&self.feed_gaps)),

@@ -394,6 +394,10 @@ pub fn spawn_traced(
                 match m.msg {
                     FeedMsg::Tick { asset, .. } => {
                         Counters::inc(&counters.ticks);
+                        if let Some(r) = backend.routes() {
+                            counters.routed_card.store(r.card_ticks.total(), Ordering::Relaxed);
+                            counters.routed_software.store(r.software_ticks.total(), Ordering::Relaxed);
+                        }
                         hist.record(m.t_feed, t_cmd, t_bitmap, t_dispatch);
                         counters.stages.record(m.t_feed, t_cmd, t_bitmap, t_dispatch);
                         if let Some(a) = counters.assets() {

@@ -5,6 +5,9 @@
 //!   "software"       ──> SoftwareEngine
 //!   "card-software"  ──> FailoverEngine( LinkEngine ──/dev/shm──> CardThread(SoftwareCard) )
 //!   "card-hdl"       ──> FailoverEngine( LinkEngine ──/dev/shm──> CardThread(HdlCard) )
+//!   "routed"         ──> RouterEngine( rest: SoftwareEngine,
+//!                                      card partition: FailoverEngine( LinkEngine ──> CardThread(SoftwareCard
+//!                                      of the card's size) ) and its software mirror )
 //! ```
 //!
 //! The host side is the unchanged card driver a keeper uses with a real card, so anything that
@@ -15,20 +18,22 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use liqscan_hdl::abi::config::CONFIG;
 use liqscan_host::engine::failover::FailoverEngine;
+use liqscan_host::engine::router::{CardLimits, DEVICE_CLASSES, DeviceClass, Route, RouterEngine};
 use liqscan_host::engine::{EngineError, ScanEngine, SoftwareEngine};
 use liqscan_host::link::{CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkError, LinkMemory, LinkOptions};
 
 use super::{CardEngine, CardThread, Idle, ServeOptions, SoftwareCard};
 
 /// The names [`open_backend`] takes.
-pub const BACKENDS: [&str; 3] = ["software", "card-software", "card-hdl"];
+pub const BACKENDS: [&str; 4] = ["software", "card-software", "card-hdl", "routed"];
 
 /// Why an engine could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// A name not in [`BACKENDS`].
-    #[error("unknown backend '{0}': use software, card-software or card-hdl")]
+    #[error("unknown backend '{0}': use software, card-software, card-hdl or routed")]
     Unknown(String),
     /// The emulated card cannot hold the book.
     #[error("backend {backend}: {detail}")]
@@ -68,6 +73,13 @@ pub struct BackendOptions {
     /// The link's watchdog (default: 500 ms; 60 s for the rust-hdl card, which simulates the
     /// core cycle by cycle).
     pub watchdog: Option<Duration>,
+    /// `routed`: where the card's partition of the book is computed (default: by cost).
+    pub route: Route,
+    /// `routed`: accounts the emulated card holds (default: this build's `CARD_ACCOUNTS`).
+    pub card_accounts: Option<usize>,
+    /// `routed`: the device class whose figures are the cost model's prior (default: the
+    /// first of [`DEVICE_CLASSES`], the LFE5U-85F).
+    pub device: Option<DeviceClass>,
 }
 
 /// The emulated card behind an opened engine: stops its thread and removes its link file when
@@ -120,10 +132,15 @@ pub fn open_backend(
         "software" => return Ok((Box::new(SoftwareEngine::new(slots, assets)), None)),
         "card-software" => "software",
         "card-hdl" => "hdl",
+        "routed" => "software",
         other => return Err(BackendError::Unknown(other.to_string())),
     };
+    let routed = name == "routed";
+    // The router's card is the size of a real card; the book's other accounts stay on software.
+    let card_slots =
+        if routed { slots.min(opts.card_accounts.unwrap_or(CONFIG.accounts as usize)) } else { slots };
     let backend = || name.to_string();
-    let engine = make_card_engine(card_engine, slots, assets)
+    let engine = make_card_engine(card_engine, card_slots, assets)
         .map_err(|detail| BackendError::Card { backend: backend(), detail })?;
     let engine_name = engine.name();
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -153,7 +170,15 @@ pub fn open_backend(
     let link =
         CardLink::open(mem, LinkOptions { timeout: watchdog, backoff: !opts.spin, ..Default::default() })
             .map_err(link_err)?;
-    let engine = LinkEngine::new(link, slots, assets)
+    let limits = CardLimits::of(&link.config());
+    let engine = LinkEngine::new(link, card_slots, assets)
         .map_err(|source| BackendError::Engine { backend: backend(), source })?;
+    if routed {
+        let device = opts.device.unwrap_or(DEVICE_CLASSES[0]);
+        let router = RouterEngine::new(Box::new(engine), limits, device, slots, assets)
+            .map_err(|source| BackendError::Engine { backend: backend(), source })?
+            .with_route(opts.route);
+        return Ok((Box::new(router), Some(card)));
+    }
     Ok((Box::new(FailoverEngine::new(Box::new(engine))), Some(card)))
 }
