@@ -8,7 +8,7 @@
 //!  random jobs + core words ──> EvtPacker ──event beats──> check against PackerModel
 //! ```
 
-use liqscan_hdl::abi::config::{CARD_ACCOUNTS, LANES, UNPACKED_GROUPS};
+use liqscan_hdl::abi::config::{CARD_ACCOUNTS, GROUPS, LANES, TERM_WORDS, UNPACKED_GROUPS};
 use liqscan_hdl::abi::ring::{RING_ENTRY_WORDS, TERMS_PER_ENTRY};
 use liqscan_hdl::abi::widths::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_hdl::abi::{Command, Event, EventEntry};
@@ -42,22 +42,20 @@ fn random_entry(rng: &mut ChaCha8Rng, seq: u32) -> [u32; RING_ENTRY_WORDS] {
             Command::BatchTick { asset: index(rng, 256, 65535) as u16, price: price(rng), last: rng.r#gen() }
         }
         6..=9 => {
-            let slot_base = rng.gen_range(0..=16u8);
-            let count = rng.gen_range(0..=(16 - slot_base).min(TERMS_PER_ENTRY as u8));
+            let count = rng.gen_range(0..=TERMS_PER_ENTRY as u8);
             let mut terms = [Coeff::default(); TERMS_PER_ENTRY];
             for t in terms.iter_mut().take(count as usize) {
                 let coeff = if rng.gen_range(0..6) == 0 { 0 } else { rng.gen_range(-i32::MAX..=i32::MAX) };
                 *t = Coeff { asset: index(rng, 256, 65535) as u16, coeff };
             }
-            Command::AccountTerms {
-                account: index(rng, CARD_ACCOUNTS as u32, u32::MAX),
-                slot_base,
-                count,
-                clear_rest: rng.r#gen(),
-                terms,
-            }
+            let word = index(rng, TERM_WORDS as u32 - count as u32 + 1, u16::MAX as u32) as u16;
+            Command::AccountTerms { account: index(rng, CARD_ACCOUNTS as u32, u32::MAX), word, count, terms }
         }
-        10 => Command::AccountRemove { account: index(rng, CARD_ACCOUNTS as u32, u32::MAX) },
+        10 => Command::SetGroup {
+            group: index(rng, GROUPS as u32, u32::MAX),
+            first: index(rng, TERM_WORDS as u32 - 16, u16::MAX as u32) as u16,
+            len: rng.gen_range(0..=18),
+        },
         11 => Command::Params {
             active_accounts: index(rng, CARD_ACCOUNTS as u32 + 1, u32::MAX),
             term_slots: rng.gen_range(0..=17),
@@ -238,7 +236,8 @@ fn run_packer(seed: u64, n: usize, idle: u32, stall: u32) {
         .iter()
         .map(|j| {
             let groups = match rng.gen_range(0..8) {
-                0 => UNPACKED_GROUPS as u32,
+                // The card's every group now and then (its last card word), else a fifth of them.
+                0 => [GROUPS, UNPACKED_GROUPS][rng.gen_range(0..4).min(1)] as u32,
                 1 => 0,
                 _ => rng.gen_range(1..24),
             };

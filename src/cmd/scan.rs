@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "deltas")]
     pub routing: RoutingArg,
     /// Scan engine: `software`, or the emulated card behind the card link (`card-software`;
-    /// `card-hdl`, the rust-hdl core: at most 2048 accounts, tens of ticks a second), which
+    /// `card-hdl`, the rust-hdl core: at most 8192 accounts, tens of ticks a second), which
     /// fails over to software if the card stops answering. Same events either way.
     #[arg(long, default_value = "software", value_parser = clap::builder::PossibleValuesParser::new(BACKENDS))]
     pub backend: String,

@@ -38,7 +38,7 @@
 //! [`PackerModel`].
 
 use crate::abi::Event;
-use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ACCOUNTS, LANE_BITS, LANES};
+use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ACCOUNTS, GROUP_BITS, LANE_BITS, LANES};
 use crate::abi::ring::{BITMAP_WORDS_PER_ENTRY, CHANGED_PER_ENTRY, evt_kind};
 use crate::core::ram::SyncRam;
 use crate::front::cmd_decoder::{Job, job_kind};
@@ -48,6 +48,7 @@ use rust_hdl::prelude::*;
 
 /// Address bits of the card's bitmap: one word per 32 accounts.
 pub const CARD_WORD_BITS: usize = CARD_ACCOUNT_BITS - 5;
+const _: () = assert!(CARD_ACCOUNT_BITS == GROUP_BITS + LANE_BITS);
 // Group bits above the card word index: the group's place in its card word.
 pub(crate) const HALF_BITS: usize = 5 - LANE_BITS;
 pub(crate) const LANE_MASK: u64 = (1u64 << LANES) - 1;
@@ -205,7 +206,7 @@ pub struct EvtPacker {
     /// Done marker.
     pub out_done: Signal<In, Bit>,
     /// Group of the word.
-    pub out_group: Signal<In, Bits<8>>,
+    pub out_group: Signal<In, Bits<GROUP_BITS>>,
     /// Breach bits of the group.
     pub out_breach: Signal<In, Bits<LANES>>,
     /// At-risk bits of the group.
@@ -228,7 +229,7 @@ pub struct EvtPacker {
     arg: DFF<Bits<32>>,
     detail: DFF<Bits<32>>,
     second: DFF<Bit>,
-    g: DFF<Bits<8>>,
+    g: DFF<Bits<GROUP_BITS>>,
     gb: DFF<Bits<LANES>>,
     ga: DFF<Bits<LANES>>,
     cnt: DFF<Bits<3>>,
@@ -330,9 +331,9 @@ impl Logic for EvtPacker {
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
-        self.shift.next = bit_cast::<32, 8>(self.g.q.val() & HALF_MASK) << SHIFT_LANES;
+        self.shift.next = bit_cast::<32, GROUP_BITS>(self.g.q.val() & HALF_MASK) << SHIFT_LANES;
         self.mask.next = bits::<32>(LANE_MASK) << self.shift.val();
-        self.card_w.next = bit_cast::<32, 8>(self.g.q.val() >> HALF_SHIFT);
+        self.card_w.next = bit_cast::<32, GROUP_BITS>(self.g.q.val() >> HALF_SHIFT);
         self.nb.next = (self.shadow.read_data.val().get_bits::<32>(0) & !self.mask.val())
             | (bit_cast::<32, LANES>(self.gb.q.val()) << self.shift.val());
         self.na.next = (self.shadow.read_data.val().get_bits::<32>(32) & !self.mask.val())
