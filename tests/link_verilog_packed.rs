@@ -1,10 +1,9 @@
-//! A known failure, kept ignored: the Verilated card (`VerilatedCard`, the whole card's
-//! Verilog under Verilator) keeps a stale bitmap word after a group elsewhere moved to new
-//! term words: account 64 (group 4) stays at risk after the second batch tick when account 27
-//! (group 1) was placed between the two. `HdlCard` (rust-hdl) answers right on the same
-//! commands, and the whole card's Verilog runs in lock step with rust-hdl on a trace with
-//! groups 0..=4 and moves (`hdl/tests/front_verilog.rs`), so the difference is in the
-//! Verilated build or its shell. `cargo test --test link_verilog_packed -- --ignored`.
+//! The Verilated card (`VerilatedCard`, the whole card's Verilog under Verilator) after a
+//! group elsewhere was placed: account 64 (group 4) must leave the at-risk set at the second
+//! batch tick when account 27 (group 1) was placed between the two. The full scan skips the
+//! empty groups 2, 3 and 5, so the card words it reports (0 and 2) are not consecutive; the
+//! event packer once sent them as one `Bitmap` entry from word 0, word 2's bits landing on
+//! word 1 and word 2 left stale on the host.
 
 use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_host::engine::ScanEngine;
@@ -21,7 +20,6 @@ fn price(p: u32) -> PriceEntry {
 }
 
 #[test]
-#[ignore = "known failure: the Verilated card keeps a stale word after a group move (see the module docs)"]
 fn verilated_card_rescans_a_group_after_another_group_moved() {
     if !std::path::Path::new("/usr/bin/verilator").exists()
         && std::process::Command::new("verilator").arg("--version").output().is_err()
