@@ -67,14 +67,16 @@ fn msg() -> impl Strategy<Value = Msg> {
     ]
 }
 
-/// Opening the link takes a fence; the engine's start-up a parameter command, a remove per
-/// slot, a batch tick entry per asset and a fence; the card goes silent a random number of
-/// commands later. (Without the link's fence, `after_start = 0` silenced the card inside the
-/// start-up.)
-const START_UP: u64 = 1 + 1 + SLOTS as u64 + ASSETS as u64 + 1;
+/// Opening the link takes a fence; the engine's start-up a parameter command, a `SetGroup`
+/// emptying each group of `lanes` slots, a batch tick entry per asset and a fence; the card
+/// goes silent a random number of commands later. (Without the link's fence,
+/// `after_start = 0` silenced the card inside the start-up.)
+const fn start_up(lanes: usize) -> u64 {
+    1 + 1 + SLOTS.div_ceil(lanes) as u64 + ASSETS as u64 + 1
+}
 
-fn silent_after(after_start: u64) -> ServeOptions {
-    ServeOptions { fault: Fault::SilentAfter(START_UP + after_start), ..Default::default() }
+fn silent_after(lanes: usize, after_start: u64) -> ServeOptions {
+    ServeOptions { fault: Fault::SilentAfter(start_up(lanes) + after_start), ..Default::default() }
 }
 
 /// Replays `msgs` through a fail-over engine over the card serving `path`, checking the
@@ -142,7 +144,7 @@ proptest! {
         let card = CardThread::spawn(
             LinkMemory::shm_create(&path, 256).unwrap(),
             Box::new(SoftwareCard::new(SLOTS, ASSETS)),
-            silent_after(after_start),
+            silent_after(32, after_start),
             None,
         );
         replay(&path, &msgs, Duration::from_millis(100))?;
@@ -167,12 +169,12 @@ fn failover_engine_equals_the_reference_when_the_verilated_card_goes_silent() {
             let path = dir.path().join("link");
             let mem = LinkMemory::shm_create(&path, 256).unwrap();
             let (rtl, _) = VerilatedCard::new(&mem).unwrap();
-            let card = CardThread::spawn_verilated(mem, rtl, silent_after(after_start), None);
+            let card = CardThread::spawn_verilated(mem, rtl, silent_after(16, after_start), None);
             let failed_over = replay(&path, &msgs, Duration::from_millis(500))?;
             let report = card.stop();
             // The RTL's own count: it took the commands it was allowed and no more.
-            prop_assert!(report.commands <= START_UP + after_start, "{:?}", report);
-            prop_assert!(!failed_over || report.commands == START_UP + after_start, "{:?}", report);
+            prop_assert!(report.commands <= start_up(16) + after_start, "{:?}", report);
+            prop_assert!(!failed_over || report.commands == start_up(16) + after_start, "{:?}", report);
             let count = if failed_over { &silenced } else { &answered };
             count.set(count.get() + 1);
             Ok(())

@@ -89,12 +89,12 @@ fn hdl_card_matches_the_software_engine_over_black_thursday() {
     assert!(rep.cycles > 0);
     eprintln!(
         "card-hdl: {} ticks in {secs:.2} s ({:.0} ticks/s); {} core cycles in {:.2} s simulated ({:.0} cycles/s); \
-         {} term slots; at most {breached} breached, {at_risk} at risk; {flips} flips",
+         {} term words a lane; at most {breached} breached, {at_risk} at risk; {flips} flips",
         ticks.len(),
         ticks.len() as f64 / secs,
         rep.cycles,
         rep.sim_seconds,
         rep.cycles as f64 / rep.sim_seconds,
-        hdl.term_slots(),
+        hdl.layout().words_used(),
     );
 }

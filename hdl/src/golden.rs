@@ -164,16 +164,16 @@ pub struct Extent {
 /// The group table's power-on contents (the block RAM starts at zero and holds each entry
 /// XOR this, so zero reads as it): group `g < UNPACKED_GROUPS` at words `16 g ..= 16 g + 15`,
 /// every other group empty. So a host that writes `unpacked_word(account, slot)` and never
-/// sets a group sees the fixed 16-slot layout of [`CARD_ACCOUNTS`] accounts.
+/// sets a group sees the fixed 16-slot layout of its first `UNPACKED_GROUPS * LANES` accounts.
 pub fn unpacked_extent(group: usize) -> Extent {
     let first = ((group * TERM_SLOTS) % TERM_WORDS) as u16;
     Extent { first, len: if group < UNPACKED_GROUPS { TERM_SLOTS as u8 } else { 0 } }
 }
 
 /// The term word of slot `slot` of `account` in the power-on layout ([`unpacked_extent`]);
-/// `account` below [`CARD_ACCOUNTS`], `slot` below [`TERM_SLOTS`].
+/// `account` below `UNPACKED_GROUPS * LANES`, `slot` below [`TERM_SLOTS`].
 pub fn unpacked_word(account: usize, slot: usize) -> u16 {
-    debug_assert!(account < CARD_ACCOUNTS && slot < TERM_SLOTS);
+    debug_assert!(account < UNPACKED_GROUPS * LANES && slot < TERM_SLOTS);
     ((account / LANES) * TERM_SLOTS + slot) as u16
 }
 

@@ -105,7 +105,7 @@ fn whole_card_answers_a_host_as_the_golden_models_do() {
             ];
             for (k, t) in timings.into_iter().enumerate() {
                 let t0 = std::time::Instant::now();
-                let (cycles, events) = run_card(500 + k as u64, 40, 6, 90, t);
+                let (cycles, events) = run_card(500 + k as u64, 40, 6, 160, t);
                 eprintln!(
                     "seed {}: {events} events, {cycles} cycles in {:.1} s",
                     500 + k,

@@ -300,14 +300,17 @@ fn command_decoder_verilog_runs_in_lock_step_with_rust_hdl() {
                             };
                         }
                         Command::AccountTerms {
-                            account: rng.gen_range(0..2100),
-                            slot_base: rng.gen_range(0..=8),
+                            account: rng.gen_range(0..8300),
+                            word: rng.gen_range(2030..2060),
                             count,
-                            clear_rest: rng.r#gen(),
                             terms,
                         }
                     }
-                    4 => Command::AccountRemove { account: rng.gen_range(0..2100) },
+                    4 => Command::SetGroup {
+                        group: rng.gen_range(0..520),
+                        first: rng.gen_range(2030..2060),
+                        len: rng.gen_range(0..18),
+                    },
                     5 => Command::Params {
                         active_accounts: rng.gen_range(0..2100),
                         term_slots: rng.gen_range(0..18),
@@ -599,10 +602,10 @@ fn bar_registers_verilog_run_in_lock_step_with_rust_hdl() {
 #[test]
 fn whole_card_verilog_runs_in_lock_step_with_rust_hdl() {
     use liqscan_hdl::abi::Command;
-    use liqscan_hdl::abi::ring::upsert_entries;
     use liqscan_hdl::abi::widths::{Coeff, PriceEntry, QuotedPrice};
     use liqscan_hdl::front::axi::AxiTiming;
     use liqscan_hdl::front::card_driver::{CardSim, TRACE_INPUTS, TRACE_OUTPUTS};
+    use liqscan_hdl::layout::{PackedLayout, Shape, ring_commands};
     let (trace, v) = std::thread::Builder::new()
         .stack_size(256 << 20)
         .spawn(|| {
@@ -613,22 +616,24 @@ fn whole_card_verilog_runs_in_lock_step_with_rust_hdl() {
                 stressed: QuotedPrice { asset: a / 2, liability: a + 9 },
             };
             let mut cmds = vec![
-                Command::Params { active_accounts: 40, term_slots: 2 },
+                Command::Params { active_accounts: 96, term_slots: 2 },
                 Command::BatchTick { asset: 0, price: p(100), last: false },
                 Command::BatchTick { asset: 1, price: p(50), last: true },
             ];
-            for a in 0..40u32 {
+            let mut layout = PackedLayout::with_shape(Shape { groups: 6, ..Shape::CARD });
+            let mut core = layout.clear_commands();
+            for a in (0..40usize).chain(64..70) {
                 let c = (a as i32 * 37) % 200 - 100;
-                cmds.extend(upsert_entries(
-                    a,
-                    &[Coeff { asset: 0, coeff: c }, Coeff { asset: 1, coeff: -c / 2 - 1 }],
-                ));
+                let terms = [Coeff { asset: 0, coeff: c }, Coeff { asset: 1, coeff: -c / 2 - 1 }];
+                layout.upsert(a, &terms[..1 + a % 2], &mut core).unwrap();
             }
+            ring_commands(&core, &mut cmds);
             cmds.extend([
                 Command::ScanFull,
                 Command::Tick { asset: 1, price: p(400) },
                 Command::Tick { asset: 0, price: p(20) },
-                Command::AccountRemove { account: 3 },
+                Command::AccountTerms { account: 3, word: 0, count: 0, terms: [Coeff::default(); 8] },
+                Command::SetGroup { group: 0, first: 40, len: 2 },
                 Command::Tick { asset: 300, price: p(1) },
                 Command::Fence { token: 9 },
             ]);

@@ -336,7 +336,9 @@ fn output_fifo_holds_the_pipeline_under_long_stalls() {
     let prices: Vec<PriceEntry> = (0..assets).map(|_| price_entry(&mut rng)).collect();
     let mut cmds = load_commands(&[], &prices).unwrap();
     cmds.pop(); // load_commands' SetParams for no accounts
-    for i in (0..CARD_ACCOUNTS).filter(|i| i % 3 != 1) {
+    // The power-on layout's accounts (its groups are the first UNPACKED_GROUPS).
+    let n = UNPACKED_GROUPS * LANES;
+    for i in (0..n).filter(|i| i % 3 != 1) {
         let asset = rng.gen_range(0..assets) as u16;
         let coeff = rng.gen_range(-(1 << 20)..(1 << 20));
         cmds.push(CoreCmd::WriteTerm {
@@ -345,7 +347,7 @@ fn output_fifo_holds_the_pipeline_under_long_stalls() {
             term: Coeff { asset, coeff },
         });
     }
-    cmds.push(CoreCmd::SetParams { accounts: CARD_ACCOUNTS as u32, slots: 1 });
+    cmds.push(CoreCmd::SetParams { accounts: n as u32, slots: 1 });
     let mut model = CoreModel::new();
     let load = model_run(&mut model, &cmds);
     assert!(load.is_empty());

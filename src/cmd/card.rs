@@ -23,11 +23,11 @@ pub struct Args {
     #[arg(long, default_value = "/dev/shm/liqscan-card")]
     pub shm: PathBuf,
     /// Engine: `software` (any book size), `hdl` (the rust-hdl simulation of the core; at
-    /// most 2048 accounts) or `verilog` (the whole card's generated Verilog, front end and
-    /// core, under Verilator; at most 2048 accounts; needs verilator, scripts/setup-tools.sh).
+    /// most 8192 accounts) or `verilog` (the whole card's generated Verilog, front end and
+    /// core, under Verilator; at most 8192 accounts; needs verilator, scripts/setup-tools.sh).
     #[arg(long, default_value = "software")]
     pub engine: String,
-    /// Accounts the card holds (software engine; the HDL card always holds 2048).
+    /// Accounts the card holds (software engine; the HDL card always holds 8192).
     #[arg(long, default_value_t = 2048)]
     pub accounts: usize,
     /// Assets in the price table.

@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "deltas")]
     pub routing: RoutingArg,
     /// Scan engine: `software`, or the emulated card behind the card link (`card-software`;
-    /// `card-hdl`, the rust-hdl core: at most 2048 accounts, tens of ticks a second), which
+    /// `card-hdl`, the rust-hdl core: at most 8192 accounts, tens of ticks a second), which
     /// fails over to software if the card stops answering; or `routed`: the emulated card holds
     /// what it can of the book (`--card-accounts`), software the rest, and each tick of the
     /// card's part goes where it costs least (`--route`). Same events either way.

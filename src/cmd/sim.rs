@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, short)]
     pub quiet: bool,
     /// Scan engine: `software`, or the emulated card behind the card link (`card-software`,
-    /// `card-hdl`: the rust-hdl core, at most 2048 accounts and slow), failing over to software.
+    /// `card-hdl`: the rust-hdl core, at most 8192 accounts and slow), failing over to software.
     #[arg(long, default_value = "software", value_parser = clap::builder::PossibleValuesParser::new(liqscan_sim::card::BACKENDS))]
     pub backend: String,
 }

@@ -37,11 +37,17 @@ pub const TERM_WORDS: usize = 1 << TERM_WORD_BITS;
 /// `16 g .. 16 g + 16`, every other group empty ([`crate::golden::unpacked_extent`]).
 pub const UNPACKED_GROUPS: usize = TERM_WORDS / TERM_SLOTS;
 /// log2 of [`CARD_ACCOUNTS`].
-pub const CARD_ACCOUNT_BITS: usize = LANE_BITS + 7;
-/// Accounts the card holds through the command ring (the host side): the unpacked layout,
-/// [`TERM_SLOTS`] words each: 2048 at 16 lanes. The core itself holds up to
-/// [`CORE_ACCOUNTS`] when the group table packs them.
+pub const CARD_ACCOUNT_BITS: usize = CORE_ACCOUNT_BITS;
+/// Accounts the card holds through the command ring: every account the core addresses, 8192
+/// at 16 lanes, placed by the host in the packed layout (`crate::layout::PackedLayout`): the
+/// ring's `SetGroup` sets a group's extent, its term writes carry (account, word). How many
+/// fit depends on their term counts: the term memory has [`TERM_WORDS_PER_ACCOUNT`] words
+/// per account.
 pub const CARD_ACCOUNTS: usize = 1 << CARD_ACCOUNT_BITS;
+/// Term words per lane per group: [`TERM_WORDS`] = this x [`GROUPS`], so a book whose accounts
+/// have at most this many terms fills the card. The host derives the term memory's size from
+/// the card's `CONFIG_LANES` and `CONFIG_ACCOUNTS` with it (`crate::layout::Shape::of_card`).
+pub const TERM_WORDS_PER_ACCOUNT: usize = 4;
 /// Assets in the card's price table (a power of two, at most [`crate::abi::MAX_ASSETS`]).
 pub const CARD_ASSETS: usize = 256;
 /// log2 of [`CARD_ASSETS`].
@@ -85,8 +91,8 @@ const _: () = {
     assert!(1 << LANE_BITS == LANES);
     assert!(LANES <= 32);
     assert!(1 << CARD_ACCOUNT_BITS == CARD_ACCOUNTS);
-    assert!(UNPACKED_GROUPS * LANES == CARD_ACCOUNTS);
-    assert!(CARD_ACCOUNTS <= CORE_ACCOUNTS);
+    assert!(CARD_ACCOUNTS == CORE_ACCOUNTS && CARD_ACCOUNTS == GROUPS * LANES);
+    assert!(TERM_WORDS == TERM_WORDS_PER_ACCOUNT * GROUPS);
     assert!(1 << CARD_ASSET_BITS == CARD_ASSETS);
     assert!(CARD_ASSET_BITS <= ASSET_BITS as usize);
     assert!(1 << SLOT_BITS == TERM_SLOTS);

@@ -55,7 +55,7 @@ pub struct RegDef {
 /// `ID_TYPE` value: ASCII "LQSC".
 pub const TYPE_LIQSCAN: u32 = 0x4C51_5343;
 /// `ID_VERSION` value: major in bits 31:16, minor in bits 15:0.
-pub const VERSION: u32 = 0x0001_0000;
+pub const VERSION: u32 = 0x0002_0000;
 
 /// Byte offsets of the registers.
 pub mod offset {
@@ -134,7 +134,7 @@ pub mod error_bit {
     pub const BAD_OPCODE: u32 = 1 << 0;
     /// An account index at or beyond the card's accounts.
     pub const ACCOUNT_RANGE: u32 = 1 << 1;
-    /// A term slot at or beyond the term slots.
+    /// A term word, or a group extent, beyond the term memory (or longer than the term slots).
     pub const SLOT_RANGE: u32 = 1 << 2;
     /// An asset index at or beyond the price table.
     pub const ASSET_RANGE: u32 = 1 << 3;

@@ -18,7 +18,7 @@
 //! are exact inverses on valid entries; decoding rejects unknown kinds, non-zero reserved
 //! words and out-of-range fields with a [`RingError`].
 
-use crate::abi::widths::{COEFF_MIN, Coeff, MAX_COEFFS_PER_ACCOUNT, PriceEntry, QuotedPrice};
+use crate::abi::widths::{COEFF_MIN, Coeff, PriceEntry, QuotedPrice};
 
 /// Bytes per ring entry.
 pub const RING_ENTRY_BYTES: usize = 64;
@@ -41,14 +41,14 @@ pub mod cmd_kind {
     pub const BATCH_TICK: u8 = 0x02;
     /// [`super::Command::AccountTerms`].
     pub const ACCOUNT_TERMS: u8 = 0x03;
-    /// [`super::Command::AccountRemove`].
-    pub const ACCOUNT_REMOVE: u8 = 0x04;
     /// [`super::Command::Params`].
     pub const PARAMS: u8 = 0x05;
     /// [`super::Command::Fence`].
     pub const FENCE: u8 = 0x06;
     /// [`super::Command::ScanFull`].
     pub const SCAN_FULL: u8 = 0x07;
+    /// [`super::Command::SetGroup`]. (0x04, the unpacked layout's account removal, is retired.)
+    pub const SET_GROUP: u8 = 0x08;
 }
 
 /// Event kinds (word 0 bits 7:0).
@@ -89,26 +89,30 @@ pub enum Command {
         /// The batch's last price: start the full scan.
         last: bool,
     },
-    /// Write `count` term slots of an account starting at `slot_base`; if `clear_rest`
-    /// (flags bit 0), zero every slot from `slot_base + count` on. An upsert is one or two of
-    /// these (see [`upsert_entries`]). Words: 2 account, 3 slot_base | count << 8,
+    /// Write `count` consecutive term words of an account's lane from `word`: the packed
+    /// layout, placed by the host (`crate::layout::PackedLayout`, which turns an upsert into
+    /// these and [`Command::SetGroup`]s). Words: 2 account, 3 word | count << 16,
     /// 4..=11 coefficients (two's complement), 12..=15 asset pairs (`a[2k] | a[2k+1] << 16`).
     AccountTerms {
         /// Account index.
         account: u32,
-        /// First slot written.
-        slot_base: u8,
-        /// Slots written, at most [`TERMS_PER_ENTRY`].
+        /// First term word written (in the account's lane).
+        word: u16,
+        /// Words written, at most [`TERMS_PER_ENTRY`].
         count: u8,
-        /// Zero the slots after the written ones.
-        clear_rest: bool,
         /// The terms; entries at `count` and beyond are zero.
         terms: [Coeff; TERMS_PER_ENTRY],
     },
-    /// Zero every slot of an account. Words: 2 account.
-    AccountRemove {
-        /// Account index.
-        account: u32,
+    /// Point a group (accounts `group * lanes ..`) at its term words: scans walk words
+    /// `first .. first + len` of every lane for it; `len` 0 empties it. Words: 2 group,
+    /// 3 first | len << 16.
+    SetGroup {
+        /// Group index.
+        group: u32,
+        /// First term word.
+        first: u16,
+        /// Words per account (at most 16).
+        len: u8,
     },
     /// Scan parameters. Words: 2 active accounts, 3 term slots scanned per account.
     Params {
@@ -303,7 +307,7 @@ impl Command {
             Command::Tick { .. } => cmd_kind::TICK,
             Command::BatchTick { .. } => cmd_kind::BATCH_TICK,
             Command::AccountTerms { .. } => cmd_kind::ACCOUNT_TERMS,
-            Command::AccountRemove { .. } => cmd_kind::ACCOUNT_REMOVE,
+            Command::SetGroup { .. } => cmd_kind::SET_GROUP,
             Command::Params { .. } => cmd_kind::PARAMS,
             Command::Fence { .. } => cmd_kind::FENCE,
             Command::ScanFull => cmd_kind::SCAN_FULL,
@@ -325,16 +329,18 @@ impl Command {
                 put_price(&mut w, &price);
                 flags = last as u32;
             }
-            Command::AccountTerms { account, slot_base, count, clear_rest, terms } => {
+            Command::AccountTerms { account, word, count, terms } => {
                 w[2] = account;
-                w[3] = slot_base as u32 | (count as u32) << 8;
-                flags = clear_rest as u32;
+                w[3] = word as u32 | (count as u32) << 16;
                 for (k, t) in terms.iter().enumerate() {
                     w[4 + k] = t.coeff as u32;
                     w[12 + k / 2] |= (t.asset as u32) << (16 * (k % 2));
                 }
             }
-            Command::AccountRemove { account } => w[2] = account,
+            Command::SetGroup { group, first, len } => {
+                w[2] = group;
+                w[3] = first as u32 | (len as u32) << 16;
+            }
             Command::Params { active_accounts, term_slots } => {
                 w[2] = active_accounts;
                 w[3] = term_slots;
@@ -375,17 +381,11 @@ impl Command {
                 }
             }
             cmd_kind::ACCOUNT_TERMS => {
-                let clear_rest = flag0(true)?;
-                range(kind, "w3", w[3] as u64, w[3] >> 16 == 0)?;
-                let slot_base = (w[3] & 0xFF) as u8;
-                let count = (w[3] >> 8) as u8;
+                flag0(false)?;
+                range(kind, "w3", w[3] as u64, w[3] >> 24 == 0)?;
+                let word = w[3] as u16;
+                let count = (w[3] >> 16) as u8;
                 range(kind, "count", count as u64, count as usize <= TERMS_PER_ENTRY)?;
-                range(
-                    kind,
-                    "slot_base + count",
-                    slot_base as u64 + count as u64,
-                    slot_base as usize + count as usize <= MAX_COEFFS_PER_ACCOUNT,
-                )?;
                 let mut terms = [Coeff::default(); TERMS_PER_ENTRY];
                 for (k, t) in terms.iter_mut().enumerate() {
                     let coeff = w[4 + k] as i32;
@@ -396,12 +396,13 @@ impl Command {
                     range(kind, "coeff", coeff as i64 as u64, coeff >= COEFF_MIN)?;
                     *t = Coeff { asset, coeff };
                 }
-                Command::AccountTerms { account: w[2], slot_base, count, clear_rest, terms }
+                Command::AccountTerms { account: w[2], word, count, terms }
             }
-            cmd_kind::ACCOUNT_REMOVE => {
+            cmd_kind::SET_GROUP => {
                 flag0(false)?;
-                reserved_from(kind, w, 3)?;
-                Command::AccountRemove { account: w[2] }
+                range(kind, "w3", w[3] as u64, w[3] >> 24 == 0)?;
+                reserved_from(kind, w, 4)?;
+                Command::SetGroup { group: w[2], first: w[3] as u16, len: (w[3] >> 16) as u8 }
             }
             cmd_kind::PARAMS => {
                 flag0(false)?;
@@ -427,27 +428,6 @@ impl Command {
     pub fn decode(b: &EntryBytes) -> Result<(u32, Command), RingError> {
         Self::decode_words(&to_words(b))
     }
-}
-
-/// The [`Command::AccountTerms`] entries that upsert an account with `terms` (at most
-/// [`MAX_COEFFS_PER_ACCOUNT`]): one entry for up to 8 terms, two beyond; every slot after the
-/// terms is zeroed. Check the terms first with [`crate::abi::check_terms`].
-pub fn upsert_entries(account: u32, terms: &[Coeff]) -> impl Iterator<Item = Command> + '_ {
-    assert!(terms.len() <= MAX_COEFFS_PER_ACCOUNT, "at most 16 terms per account");
-    let chunks = terms.len().div_ceil(TERMS_PER_ENTRY).max(1);
-    (0..chunks).map(move |c| {
-        let part =
-            &terms[(c * TERMS_PER_ENTRY).min(terms.len())..((c + 1) * TERMS_PER_ENTRY).min(terms.len())];
-        let mut t = [Coeff::default(); TERMS_PER_ENTRY];
-        t[..part.len()].copy_from_slice(part);
-        Command::AccountTerms {
-            account,
-            slot_base: (c * TERMS_PER_ENTRY) as u8,
-            count: part.len() as u8,
-            clear_rest: c + 1 == chunks,
-            terms: t,
-        }
-    })
 }
 
 impl Event {
@@ -622,16 +602,20 @@ mod tests {
                 price,
                 last
             }),
-            (any::<u32>(), 0u8..=16, prop::collection::vec((any::<u16>(), coeff()), 0..=8), any::<bool>())
-                .prop_filter("fits 16 slots", |(_, b, t, _)| *b as usize + t.len() <= 16)
-                .prop_map(|(account, slot_base, t, clear_rest)| {
+            (any::<u32>(), any::<u16>(), prop::collection::vec((any::<u16>(), coeff()), 0..=8)).prop_map(
+                |(account, word, t)| {
                     let mut terms = [Coeff::default(); TERMS_PER_ENTRY];
                     for (k, (asset, coeff)) in t.iter().enumerate() {
                         terms[k] = Coeff { asset: *asset, coeff: *coeff };
                     }
-                    Command::AccountTerms { account, slot_base, count: t.len() as u8, clear_rest, terms }
-                }),
-            any::<u32>().prop_map(|account| Command::AccountRemove { account }),
+                    Command::AccountTerms { account, word, count: t.len() as u8, terms }
+                }
+            ),
+            (any::<u32>(), any::<u16>(), any::<u8>()).prop_map(|(group, first, len)| Command::SetGroup {
+                group,
+                first,
+                len
+            }),
             (any::<u32>(), any::<u32>())
                 .prop_map(|(active_accounts, term_slots)| Command::Params { active_accounts, term_slots }),
             any::<u32>().prop_map(|token| Command::Fence { token }),
@@ -723,9 +707,8 @@ mod tests {
         assert!(matches!(Command::decode_words(&w), Err(RingError::Reserved { word: 9, .. })));
         let mut t = Command::AccountTerms {
             account: 1,
-            slot_base: 0,
+            word: 0,
             count: 1,
-            clear_rest: true,
             terms: [Coeff::default(); TERMS_PER_ENTRY],
         }
         .encode_words(0);
@@ -734,20 +717,19 @@ mod tests {
     }
 
     #[test]
-    fn upserts_split_into_entries_of_eight() {
-        let terms: Vec<Coeff> = (0..16).map(|i| Coeff { asset: i, coeff: -(i as i32) - 1 }).collect();
-        for n in [0usize, 1, 8, 9, 16] {
-            let e: Vec<Command> = upsert_entries(5, &terms[..n]).collect();
-            assert_eq!(e.len(), n.div_ceil(8).max(1));
-            let mut seen = vec![];
-            for (i, c) in e.iter().enumerate() {
-                let Command::AccountTerms { account, slot_base, count, clear_rest, terms: t } = *c else {
-                    panic!("not terms")
-                };
-                assert_eq!((account, slot_base as usize, clear_rest), (5, 8 * i, i + 1 == e.len()));
-                seen.extend_from_slice(&t[..count as usize]);
-            }
-            assert_eq!(seen, &terms[..n]);
-        }
+    fn retired_kinds_and_wide_fields_are_refused() {
+        let mut w = [0u32; RING_ENTRY_WORDS];
+        w[0] = 0x04;
+        assert_eq!(Command::decode_words(&w), Err(RingError::UnknownKind(0x04)));
+        let mut g = Command::SetGroup { group: 3, first: 2047, len: 16 }.encode_words(0);
+        assert_eq!(g[3], 2047 | 16 << 16);
+        g[3] |= 1 << 24;
+        assert!(matches!(Command::decode_words(&g), Err(RingError::Range { field: "w3", .. })));
+        let mut t = Command::AccountTerms { account: 1, word: 5, count: 9, terms: [Coeff::default(); 8] }
+            .encode_words(0);
+        assert!(matches!(Command::decode_words(&t), Err(RingError::Range { field: "count", .. })));
+        t[3] = 5 | 1 << 16;
+        t[0] |= 1 << 8;
+        assert!(matches!(Command::decode_words(&t), Err(RingError::Range { field: "flags", .. })));
     }
 }

@@ -174,7 +174,7 @@ impl CoreSim {
     }
 }
 
-/// The commands that load `accounts` (at most [`CARD_ACCOUNTS`]) and `prices` into a core in
+/// The commands that load `accounts` (at most `UNPACKED_GROUPS * LANES`) and `prices` into a core in
 /// the power-on layout ([`unpacked_word`]) and set the parameters: two price writes per asset,
 /// one term write per slot in use (plus zeros up to `slots`).
 pub fn load_commands(accounts: &[Vec<Coeff>], prices: &[PriceEntry]) -> Result<Vec<CoreCmd>, TermError> {
@@ -309,11 +309,15 @@ pub fn words_from_groups(outs: &[CoreOut], accounts: usize) -> (Vec<u32>, Vec<u3
     (b, r)
 }
 
-/// Loads `accounts` (at most [`CARD_ACCOUNTS`], each at most 16 terms on assets below
+/// Loads `accounts` (at most `UNPACKED_GROUPS * LANES` = 2048 at 16 lanes, each at most 16 terms on assets below
 /// `prices.len()` and [`CARD_ASSETS`]) and `prices` into a fresh simulated core, runs one full
 /// scan, and returns the bitmaps and cycle counts. This is what the emulated card calls.
 pub fn scan(accounts: &[Vec<Coeff>], prices: &[PriceEntry]) -> Result<ScanRun, TermError> {
-    assert!(accounts.len() <= CARD_ACCOUNTS, "the card holds {CARD_ACCOUNTS} accounts");
+    assert!(
+        accounts.len() <= UNPACKED_GROUPS * LANES,
+        "the power-on layout holds {} accounts",
+        UNPACKED_GROUPS * LANES
+    );
     let mut sim = CoreSim::default();
     let start = sim.cycle;
     let mut cmds = load_commands(accounts, prices)?;

@@ -223,8 +223,7 @@ impl Logic for Card {
         // Core -> packer.
         self.packer.out_valid.next = self.core.out_valid.val();
         self.packer.out_done.next = self.core.out_done.val();
-        // The card's accounts are below CARD_ACCOUNTS (the decoder checks), so their groups fit 8 bits.
-        self.packer.out_group.next = self.core.out_group.val().get_bits::<8>(0);
+        self.packer.out_group.next = self.core.out_group.val();
         self.packer.out_breach.next = self.core.out_breach.val();
         self.packer.out_at_risk.next = self.core.out_at_risk.val();
         self.core.out_ready.next = self.packer.out_ready.val();

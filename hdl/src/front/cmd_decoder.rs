@@ -10,8 +10,8 @@
 //!                                                 └─> core commands, one per core_ready:
 //!  Tick:        SET_PRICE asset side, SET_PRICE liability side, SCAN_ASSET [, SCAN_FULL if stale]
 //!  BatchTick:   SET_PRICE x 2 [, SCAN_FULL if last]       ScanFull: SCAN_FULL
-//!  AccountTerms: WRITE_TERM slot_base .. slot_base + count, then zeros to slot 15 if clear_rest
-//!  AccountRemove: WRITE_TERM zero, slots 0..=15          Params: SET_PARAMS
+//!  AccountTerms: WRITE_TERM word .. word + count          SetGroup: SET_GROUP
+//!  Params: SET_PARAMS
 //! ```
 //!
 //! It does what the emulated card's `execute` does (`sim/src/card/serve.rs` with the rust-hdl
@@ -20,12 +20,14 @@
 //! `BAD_ENTRY`, detail word 0, and leaves the expected sequence number alone; then an entry
 //! whose sequence number is not the expected one gets `SEQ_GAP` with the expected number as
 //! detail, is not executed, and the count restarts after it; then the card's own limits
-//! (account below [`CARD_ACCOUNTS`], assets below [`CARD_ASSETS`], parameters in range) give
-//! `ACCOUNT_RANGE`, `ASSET_RANGE` or `PARAMS_RANGE` with the offending value. So the decoder
+//! (account below [`CARD_ACCOUNTS`], group below [`GROUPS`], term words and a group's extent
+//! inside the [`TERM_WORDS`] words of a lane and at most [`TERM_SLOTS`] long, assets below
+//! [`CARD_ASSETS`], parameters in range) give `ACCOUNT_RANGE`, `SLOT_RANGE` (detail: word 3),
+//! `ASSET_RANGE` or `PARAMS_RANGE` with the offending value. So the decoder
 //! keeps its own expected sequence number (the reader's `cmd_seq_gap` is taken before decoding
 //! and is only a diagnostic here). The core never sees a command out of its range.
 //!
-//! `stale`: once terms were written, the bitmap words the packer keeps may mix a rescanned
+//! `stale`: once terms were written or a group set, the bitmap words the packer keeps may mix a rescanned
 //! group with one whose terms changed since, so the next tick also runs a full scan (the job's
 //! `refresh`), as the emulated card does; a full scan clears it.
 //!
@@ -47,12 +49,11 @@
 //! (the core took the job's last scan command this cycle), `errors` (sticky error bits),
 //! `entries` (entries taken, free-running). Golden model: [`DecoderModel`].
 
-use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ACCOUNTS, CARD_ASSETS, LANE_BITS, SLOT_BITS, TERM_SLOTS};
+use crate::abi::config::{CARD_ACCOUNTS, CARD_ASSETS, GROUPS, LANES, TERM_SLOTS, TERM_WORDS};
 use crate::abi::regs::error_bit;
 use crate::abi::ring::{RING_ENTRY_WORDS, cmd_kind};
-use crate::abi::widths::Coeff;
 use crate::abi::{Command, PriceEntry};
-use crate::golden::{CoreCmd, op, unpacked_word};
+use crate::golden::{CoreCmd, op};
 use rust_hdl::prelude::*;
 
 /// Job kinds on `job_kind`.
@@ -153,38 +154,38 @@ impl DecoderModel {
                 self.stale = false;
                 (vec![CoreCmd::ScanFull], job(job_kind::FULL, 0, false))
             }
-            Command::AccountTerms { account, slot_base, count, clear_rest, terms } => {
+            Command::AccountTerms { account, word, count, terms } => {
                 if account as usize >= CARD_ACCOUNTS {
                     return self.error(seq, error_bit::ACCOUNT_RANGE, account);
+                }
+                if word as usize + count as usize > TERM_WORDS {
+                    return self.error(seq, error_bit::SLOT_RANGE, w[3]);
                 }
                 let used = &terms[..count as usize];
                 if let Some(t) = used.iter().find(|t| t.asset as usize >= CARD_ASSETS) {
                     return self.error(seq, error_bit::ASSET_RANGE, t.asset as u32);
                 }
                 self.stale = true;
-                let end = if clear_rest { TERM_SLOTS } else { slot_base as usize + count as usize };
-                let c = (slot_base as usize..end)
-                    .map(|s| CoreCmd::WriteTerm {
+                let c = used
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &term)| CoreCmd::WriteTerm {
                         account: account as u16,
-                        word: unpacked_word(account as usize, s),
-                        term: used.get(s - slot_base as usize).copied().unwrap_or_default(),
+                        word: word + k as u16,
+                        term,
                     })
                     .collect();
                 (c, None)
             }
-            Command::AccountRemove { account } => {
-                if account as usize >= CARD_ACCOUNTS {
-                    return self.error(seq, error_bit::ACCOUNT_RANGE, account);
+            Command::SetGroup { group, first, len } => {
+                if group as usize >= GROUPS {
+                    return self.error(seq, error_bit::ACCOUNT_RANGE, group);
+                }
+                if !extent_fits(first, len) {
+                    return self.error(seq, error_bit::SLOT_RANGE, w[3]);
                 }
                 self.stale = true;
-                let c = (0..TERM_SLOTS)
-                    .map(|s| CoreCmd::WriteTerm {
-                        account: account as u16,
-                        word: unpacked_word(account as usize, s),
-                        term: Coeff::default(),
-                    })
-                    .collect();
-                (c, None)
+                (vec![CoreCmd::SetGroup { group: group as u16, first, len }], None)
             }
             Command::Params { active_accounts, term_slots } => {
                 if active_accounts as usize > CARD_ACCOUNTS {
@@ -198,6 +199,12 @@ impl DecoderModel {
             Command::Fence { token } => (vec![], job(job_kind::FENCE, token, false)),
         }
     }
+}
+
+/// A group extent inside a lane's term words and at most [`TERM_SLOTS`] long: what the card
+/// takes in a `SetGroup` (it never wraps round the end of the memory).
+pub fn extent_fits(first: u16, len: u8) -> bool {
+    (first as usize) < TERM_WORDS && len as usize <= TERM_SLOTS && first as usize + len as usize <= TERM_WORDS
 }
 
 /// Decoder state.
@@ -222,6 +229,8 @@ pub enum Program {
     Prices,
     /// Term writes, `slot` up to `slot_end`.
     Terms,
+    /// One SET_GROUP.
+    Group,
     /// One SET_PARAMS.
     Params,
     /// One SCAN_FULL.
@@ -230,19 +239,19 @@ pub enum Program {
 
 pub(crate) const ASSET_LIMIT: u64 = CARD_ASSETS as u64;
 pub(crate) const ACCOUNT_LIMIT: u64 = CARD_ACCOUNTS as u64;
+pub(crate) const GROUP_LIMIT: u64 = (CARD_ACCOUNTS / LANES) as u64;
 pub(crate) const SLOTS: u64 = TERM_SLOTS as u64;
-// A term write's word address in `core_data1` (`golden::WORD_SHIFT`): the power-on layout's
-// `16 * group + slot` (`golden::unpacked_word`), the group being the account's 7 bits above
-// its lane.
-pub(crate) const TW_SLOT_SHIFT: u64 = crate::golden::WORD_SHIFT as u64;
-pub(crate) const TW_GROUP_SHIFT: u64 = TW_SLOT_SHIFT + SLOT_BITS as u64;
-const _: () = assert!(CARD_ACCOUNT_BITS - LANE_BITS == 7 && SLOT_BITS == 4);
+pub(crate) const WORD_LIMIT: u64 = TERM_WORDS as u64;
+// A term write's word address in `core_data1` (`golden::WORD_SHIFT`): the entry's word plus
+// the term's index, 11 bits.
+pub(crate) const TW_WORD_SHIFT: u64 = crate::golden::WORD_SHIFT as u64;
+const _: () = assert!(TERM_WORDS == 1 << 11 && GROUPS == CARD_ACCOUNTS / LANES);
 // The bit pattern of i32::MIN, the one coefficient the ring format refuses.
 pub(crate) const COEFF_I32_MIN: u64 = 0x8000_0000;
 pub(crate) const K_TICK: u64 = cmd_kind::TICK as u64;
 pub(crate) const K_BATCH_TICK: u64 = cmd_kind::BATCH_TICK as u64;
 pub(crate) const K_ACCOUNT_TERMS: u64 = cmd_kind::ACCOUNT_TERMS as u64;
-pub(crate) const K_ACCOUNT_REMOVE: u64 = cmd_kind::ACCOUNT_REMOVE as u64;
+pub(crate) const K_SET_GROUP: u64 = cmd_kind::SET_GROUP as u64;
 pub(crate) const K_PARAMS: u64 = cmd_kind::PARAMS as u64;
 pub(crate) const K_FENCE: u64 = cmd_kind::FENCE as u64;
 pub(crate) const K_SCAN_FULL: u64 = cmd_kind::SCAN_FULL as u64;
@@ -251,6 +260,7 @@ pub(crate) const E_SEQ_GAP: u64 = error_bit::SEQ_GAP as u64;
 pub(crate) const E_ASSET_RANGE: u64 = error_bit::ASSET_RANGE as u64;
 pub(crate) const E_PARAMS_RANGE: u64 = error_bit::PARAMS_RANGE as u64;
 pub(crate) const E_ACCOUNT_RANGE: u64 = error_bit::ACCOUNT_RANGE as u64;
+pub(crate) const E_SLOT_RANGE: u64 = error_bit::SLOT_RANGE as u64;
 
 /// See the module docs.
 #[derive(LogicBlock, Default)]
@@ -275,7 +285,7 @@ pub struct CmdDecoder {
     pub core_op: Signal<Out, Bits<3>>,
     /// Asset or account.
     pub core_addr: Signal<Out, Bits<16>>,
-    /// Slot or price side.
+    /// Price side or group length.
     pub core_sub: Signal<Out, Bits<8>>,
     /// Spot price, coefficient or active accounts.
     pub core_data0: Signal<Out, Bits<32>>,
@@ -322,8 +332,8 @@ pub struct CmdDecoder {
     j_arg: DFF<Bits<32>>,
     j_detail: DFF<Bits<32>>,
     j_refresh: DFF<Bit>,
-    // Issue program state: step of the price program, slot range of the term program, the
-    // scans after the prices.
+    // Issue program state: step of the price program, term index and count of the term
+    // program, the scans after the prices.
     step: DFF<Bits<2>>,
     scan_asset: DFF<Bit>,
     scan_full: DFF<Bit>,
@@ -348,13 +358,16 @@ pub struct CmdDecoder {
     c_w2_asset: DFF<Bit>,
     c_w2_acct_ge: DFF<Bit>,
     c_w2_acct_gt: DFF<Bit>,
+    c_w2_group_ge: DFF<Bit>,
     c_w3_bad: DFF<Bit>,
+    c_end_bad: DFF<Bit>,
+    c_extent_bad: DFF<Bit>,
     c_asset_bad: DFF<Bit>,
     c_asset: DFF<Bits<16>>,
     c_tick: DFF<Bit>,
     c_batch: DFF<Bit>,
     c_terms: DFF<Bit>,
-    c_remove: DFF<Bit>,
+    c_group: DFF<Bit>,
     c_fence: DFF<Bit>,
     c_params: DFF<Bit>,
     c_full: DFF<Bit>,
@@ -373,9 +386,9 @@ pub struct CmdDecoder {
     dw3: Signal<Local, Bits<32>>,
     dkind: Signal<Local, Bits<8>>,
     dflags: Signal<Local, Bits<8>>,
-    dt_base: Signal<Local, Bits<8>>,
+    dt_word: Signal<Local, Bits<16>>,
     dt_count: Signal<Local, Bits<8>>,
-    dt_end: Signal<Local, Bits<9>>,
+    dt_end: Signal<Local, Bits<17>>,
     // Fields of the collected entry (e0, e1) as Check and the programs use them.
     w0: Signal<Local, Bits<32>>,
     w1: Signal<Local, Bits<32>>,
@@ -386,8 +399,6 @@ pub struct CmdDecoder {
     zero4: Signal<Local, Bit>,
     zero3: Signal<Local, Bit>,
     zero2: Signal<Local, Bit>,
-    t_base: Signal<Local, Bits<8>>,
-    t_end: Signal<Local, Bits<9>>,
     t_junk: Signal<Local, Bit>,
     t_min: Signal<Local, Bit>,
     t_asset_bad: Signal<Local, Bit>,
@@ -398,6 +409,8 @@ pub struct CmdDecoder {
     bad: Signal<Local, Bit>,
     last_cmd: Signal<Local, Bit>,
     is_scan: Signal<Local, Bit>,
+    // The term program's word: 11 bits, so rust-hdl and the Verilog wrap alike.
+    tw_word: Signal<Local, Bits<11>>,
 }
 
 impl Logic for CmdDecoder {
@@ -444,13 +457,16 @@ impl Logic for CmdDecoder {
             c_w2_asset,
             c_w2_acct_ge,
             c_w2_acct_gt,
+            c_w2_group_ge,
             c_w3_bad,
+            c_end_bad,
+            c_extent_bad,
             c_asset_bad,
             c_asset,
             c_tick,
             c_batch,
             c_terms,
-            c_remove,
+            c_group,
             c_fence,
             c_params,
             c_full,
@@ -481,12 +497,13 @@ impl Logic for CmdDecoder {
         self.zero4.next = self.zero7.val() & (self.n2.val() == 0) & (self.n3.val().get_bits::<32>(0) == 0);
         self.zero3.next = self.zero4.val() & (self.dw3.val() == 0);
         self.zero2.next = self.zero3.val() & (self.dw2.val() == 0);
-        // AccountTerms fields: slot_base, count, the terms at and beyond `count` all zero, no
-        // coefficient i32::MIN, the first used term whose asset is beyond the price table.
-        self.dt_base.next = self.dw3.val().get_bits::<8>(0);
-        self.dt_count.next = self.dw3.val().get_bits::<8>(8);
-        self.dt_end.next = bit_cast::<9, 8>(self.dw3.val().get_bits::<8>(0))
-            + bit_cast::<9, 8>(self.dw3.val().get_bits::<8>(8));
+        // AccountTerms and SetGroup fields: word (first), count (len), their end; the terms at
+        // and beyond `count` all zero, no coefficient i32::MIN, the first used term whose asset
+        // is beyond the price table.
+        self.dt_word.next = self.dw3.val().get_bits::<16>(0);
+        self.dt_count.next = self.dw3.val().get_bits::<8>(16);
+        self.dt_end.next = bit_cast::<17, 16>(self.dw3.val().get_bits::<16>(0))
+            + bit_cast::<17, 8>(self.dw3.val().get_bits::<8>(16));
         self.t_junk.next = false;
         if (self.dt_count.val() <= 0)
             & ((self.n2.val().get_bits::<32>(0) != 0) | (self.n6.val().get_bits::<16>(0) != 0))
@@ -580,20 +597,18 @@ impl Logic for CmdDecoder {
             & self.zero7.val()
             & (self.dw2.val().get_bits::<16>(16) == 0);
         self.ok_terms.next = (self.dkind.val() == K_ACCOUNT_TERMS)
-            & (self.dflags.val() <= 1)
-            & (self.dw3.val().get_bits::<16>(16) == 0)
+            & (self.dw3.val().get_bits::<8>(24) == 0)
             & (self.dt_count.val() <= 8)
-            & (self.dt_end.val() <= SLOTS)
             & !self.t_junk.val()
             & !self.t_min.val();
-        self.ok_other.next = (((self.dkind.val() == K_ACCOUNT_REMOVE) | (self.dkind.val() == K_FENCE))
-            & self.zero3.val())
-            | ((self.dkind.val() == K_PARAMS) & self.zero4.val())
+        self.ok_other.next = ((self.dkind.val() == K_FENCE) & self.zero3.val())
+            | (((self.dkind.val() == K_PARAMS)
+                | ((self.dkind.val() == K_SET_GROUP) & (self.dw3.val().get_bits::<8>(24) == 0)))
+                & self.zero4.val())
             | ((self.dkind.val() == K_SCAN_FULL) & self.zero2.val());
         self.bad.next = !((self.dw0.val().get_bits::<16>(16) == 0)
             & (self.ok_prices.val()
-                | self.ok_terms.val()
-                | ((self.dflags.val() == 0) & self.ok_other.val())));
+                | ((self.dflags.val() == 0) & (self.ok_terms.val() | self.ok_other.val()))));
         // Registered with the last beat (see `c_bad`).
         if (self.state.q.val() == DecodeState::Collect) & self.cmd_valid.val() & self.cmd_last.val() {
             self.c_bad.d.next = self.bad.val();
@@ -603,16 +618,18 @@ impl Logic for CmdDecoder {
             self.c_w2_asset.d.next = self.dw2.val() >= ASSET_LIMIT;
             self.c_w2_acct_ge.d.next = self.dw2.val() >= ACCOUNT_LIMIT;
             self.c_w2_acct_gt.d.next = self.dw2.val() > ACCOUNT_LIMIT;
+            self.c_w2_group_ge.d.next = self.dw2.val() >= GROUP_LIMIT;
             self.c_w3_bad.d.next = (self.dw3.val() == 0) | (self.dw3.val() > SLOTS);
+            self.c_end_bad.d.next = self.dt_end.val() > WORD_LIMIT;
+            self.c_extent_bad.d.next = (self.dt_word.val() >= WORD_LIMIT) | (self.dt_count.val() > SLOTS);
             self.c_tick.d.next = self.dkind.val() == K_TICK;
             self.c_batch.d.next = self.dkind.val() == K_BATCH_TICK;
             self.c_terms.d.next = self.dkind.val() == K_ACCOUNT_TERMS;
-            self.c_remove.d.next = self.dkind.val() == K_ACCOUNT_REMOVE;
+            self.c_group.d.next = self.dkind.val() == K_SET_GROUP;
             self.c_fence.d.next = self.dkind.val() == K_FENCE;
             self.c_params.d.next = self.dkind.val() == K_PARAMS;
             self.c_full.d.next = self.dkind.val() == K_SCAN_FULL;
-            self.c_nothing.d.next = ((self.dt_count.val() == 0) & !self.dflags.val().get_bit(0))
-                | ((self.dt_base.val() == SLOTS) & self.dflags.val().get_bit(0));
+            self.c_nothing.d.next = self.dt_count.val() == 0;
         }
         // The entry's fields as Check and the programs use them.
         self.w0.next = self.e0.q.val().get_bits::<32>(0);
@@ -620,10 +637,8 @@ impl Logic for CmdDecoder {
         self.w2.next = self.e1.q.val().get_bits::<32>(0);
         self.w3.next = self.e1.q.val().get_bits::<32>(32);
         self.flags.next = self.w0.val().get_bits::<8>(8);
-        self.t_base.next = self.w3.val().get_bits::<8>(0);
-        self.t_end.next = bit_cast::<9, 8>(self.w3.val().get_bits::<8>(0))
-            + bit_cast::<9, 8>(self.w3.val().get_bits::<8>(8));
 
+        self.tw_word.next = self.w3.val().get_bits::<11>(0) + bit_cast::<11, 5>(self.slot.q.val());
         // Core command of the current program step.
         self.core_valid.next = false;
         self.core_op.next = op::NOP.into();
@@ -672,9 +687,14 @@ impl Logic for CmdDecoder {
                 self.core_sub.next = 0.into();
                 self.core_data0.next = self.tc0.q.val();
                 self.core_data1.next = bit_cast::<32, 16>(self.ta.q.val().get_bits::<16>(0))
-                    | (bit_cast::<32, 7>(self.w2.val().get_bits::<7>(LANE_BITS)) << TW_GROUP_SHIFT)
-                    | (bit_cast::<32, 4>(self.slot.q.val().get_bits::<4>(0)) << TW_SLOT_SHIFT);
+                    | (bit_cast::<32, 11>(self.tw_word.val()) << TW_WORD_SHIFT);
                 self.last_cmd.next = (self.slot.q.val() + 1) == self.slot_end.q.val();
+            }
+            Program::Group => {
+                self.core_op.next = op::SET_GROUP.into();
+                self.core_addr.next = self.w2.val().get_bits::<16>(0);
+                self.core_sub.next = self.w3.val().get_bits::<8>(16);
+                self.core_data0.next = bit_cast::<32, 16>(self.w3.val().get_bits::<16>(0));
             }
             Program::Params => {
                 self.core_op.next = op::SET_PARAMS.into();
@@ -728,11 +748,8 @@ impl Logic for CmdDecoder {
                 self.tc7.d.next = self.e5.q.val().get_bits::<32>(32);
                 self.ta.d.next =
                     bit_cast::<128, 64>(self.e6.q.val()) | (bit_cast::<128, 64>(self.e7.q.val()) << 64);
-                self.slot.d.next = bit_cast::<5, 8>(self.t_base.val());
-                self.slot_end.d.next = bit_cast::<5, 9>(self.t_end.val());
-                if self.flags.val().get_bit(0) {
-                    self.slot_end.d.next = SLOTS.into();
-                }
+                self.slot.d.next = 0.into();
+                self.slot_end.d.next = self.w3.val().get_bits::<5>(16);
                 self.j_kind.d.next = job_kind::ERROR.into();
                 self.state.d.next = DecodeState::Job;
                 if self.c_bad.q.val() {
@@ -788,26 +805,38 @@ impl Logic for CmdDecoder {
                             self.state.d.next = DecodeState::Issue;
                         }
                     }
-                    if self.c_terms.q.val() | self.c_remove.q.val() {
+                    if self.c_terms.q.val() {
                         if self.c_w2_acct_ge.q.val() {
                             self.j_arg.d.next = E_ACCOUNT_RANGE.into();
                             self.j_detail.d.next = self.w2.val();
-                        } else if self.c_asset_bad.q.val() & self.c_terms.q.val() {
+                        } else if self.c_end_bad.q.val() {
+                            self.j_arg.d.next = E_SLOT_RANGE.into();
+                            self.j_detail.d.next = self.w3.val();
+                        } else if self.c_asset_bad.q.val() {
                             self.j_arg.d.next = E_ASSET_RANGE.into();
                             self.j_detail.d.next = bit_cast::<32, 16>(self.c_asset.q.val());
                         } else {
                             self.stale.d.next = true;
                             self.prog.d.next = Program::Terms;
                             self.state.d.next = DecodeState::Issue;
-                            if self.c_remove.q.val() {
-                                // Every slot, zero terms (the entry's words 3.. are zero).
-                                self.slot.d.next = 0.into();
-                                self.slot_end.d.next = SLOTS.into();
-                            } else if self.c_nothing.q.val() {
+                            if self.c_nothing.q.val() {
                                 // Nothing to write.
                                 self.prog.d.next = Program::None;
                                 self.state.d.next = DecodeState::Collect;
                             }
+                        }
+                    }
+                    if self.c_group.q.val() {
+                        if self.c_w2_group_ge.q.val() {
+                            self.j_arg.d.next = E_ACCOUNT_RANGE.into();
+                            self.j_detail.d.next = self.w2.val();
+                        } else if self.c_end_bad.q.val() | self.c_extent_bad.q.val() {
+                            self.j_arg.d.next = E_SLOT_RANGE.into();
+                            self.j_detail.d.next = self.w3.val();
+                        } else {
+                            self.stale.d.next = true;
+                            self.prog.d.next = Program::Group;
+                            self.state.d.next = DecodeState::Issue;
                         }
                     }
                 }

@@ -15,12 +15,15 @@
 //! core sends one `LANES`-bit word per group. So the packer keeps the card's bitmap (a block
 //! RAM of `CARD_ACCOUNTS / 32` words, breach in bits 31:0, at-risk in 63:32, zero at
 //! configuration): each group word replaces its lanes' bits in its card word, and the card word
-//! as it then stands is what is reported, the other group's bits included. That is what the
-//! emulated card with the rust-hdl core does (`sim/src/card/hdl.rs`): a tick reports each card
-//! word its scan touched once, in order; a full scan reports every card word from 0 in
-//! `Bitmap` entries of six. A `refresh` tick (terms written since the last full scan) runs the
-//! incremental scan and then a full one; only the full one's words are reported (all of them,
-//! so none is left stale). `ScanDone` carries the groups scanned (both scans), the cycles from
+//! as it then stands is what is reported, the other group's bits included. A tick reports each
+//! card word its scan touched once, in order; a full scan reports the card words it touched in
+//! `Bitmap` entries of consecutive words, at most six: the core skips empty groups (len 0 in
+//! the packed layout), so a gap in the words closes the entry and the next word starts one.
+//! A word the full scan skipped is unchanged since it was last reported (every change of the
+//! shadow is reported by the job that made it), so the host's bitmap ends as the emulated
+//! card's (`sim/src/card/hdl.rs`, which reports every word from 0). A `refresh` tick (terms
+//! written since the last full scan) runs the incremental scan and then a full one; only the
+//! full one's words are reported (so none is left stale). `ScanDone` carries the groups scanned (both scans), the cycles from
 //! the core taking the last scan command (`scan_start`) to its done marker, and the set bits
 //! of the reported words.
 //!
@@ -38,7 +41,7 @@
 //! [`PackerModel`].
 
 use crate::abi::Event;
-use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ACCOUNTS, LANE_BITS, LANES};
+use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ACCOUNTS, GROUP_BITS, LANE_BITS, LANES};
 use crate::abi::ring::{BITMAP_WORDS_PER_ENTRY, CHANGED_PER_ENTRY, evt_kind};
 use crate::core::ram::SyncRam;
 use crate::front::cmd_decoder::{Job, job_kind};
@@ -48,6 +51,7 @@ use rust_hdl::prelude::*;
 
 /// Address bits of the card's bitmap: one word per 32 accounts.
 pub const CARD_WORD_BITS: usize = CARD_ACCOUNT_BITS - 5;
+const _: () = assert!(CARD_ACCOUNT_BITS == GROUP_BITS + LANE_BITS);
 // Group bits above the card word index: the group's place in its card word.
 pub(crate) const HALF_BITS: usize = 5 - LANE_BITS;
 pub(crate) const LANE_MASK: u64 = (1u64 << LANES) - 1;
@@ -128,7 +132,9 @@ impl PackerModel {
                 ev.push(Event::ChangedWords { cmd_seq: seq, count: chunk.len() as u8, words: w });
             }
         } else {
-            for chunk in words.chunks(BITMAP_WORDS_PER_ENTRY) {
+            // Runs of consecutive words (the core skips empty groups), six to an entry.
+            let runs = words.chunk_by(|a, b| b.0 == a.0 + 1);
+            for chunk in runs.flat_map(|r| r.chunks(BITMAP_WORDS_PER_ENTRY)) {
                 let (mut breach, mut at_risk) = ([0; BITMAP_WORDS_PER_ENTRY], [0; BITMAP_WORDS_PER_ENTRY]);
                 for (i, x) in chunk.iter().enumerate() {
                     breach[i] = x.1;
@@ -205,7 +211,7 @@ pub struct EvtPacker {
     /// Done marker.
     pub out_done: Signal<In, Bit>,
     /// Group of the word.
-    pub out_group: Signal<In, Bits<8>>,
+    pub out_group: Signal<In, Bits<GROUP_BITS>>,
     /// Breach bits of the group.
     pub out_breach: Signal<In, Bits<LANES>>,
     /// At-risk bits of the group.
@@ -228,7 +234,7 @@ pub struct EvtPacker {
     arg: DFF<Bits<32>>,
     detail: DFF<Bits<32>>,
     second: DFF<Bit>,
-    g: DFF<Bits<8>>,
+    g: DFF<Bits<GROUP_BITS>>,
     gb: DFF<Bits<LANES>>,
     ga: DFF<Bits<LANES>>,
     cnt: DFF<Bits<3>>,
@@ -330,9 +336,9 @@ impl Logic for EvtPacker {
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
-        self.shift.next = bit_cast::<32, 8>(self.g.q.val() & HALF_MASK) << SHIFT_LANES;
+        self.shift.next = bit_cast::<32, GROUP_BITS>(self.g.q.val() & HALF_MASK) << SHIFT_LANES;
         self.mask.next = bits::<32>(LANE_MASK) << self.shift.val();
-        self.card_w.next = bit_cast::<32, 8>(self.g.q.val() >> HALF_SHIFT);
+        self.card_w.next = bit_cast::<32, GROUP_BITS>(self.g.q.val() >> HALF_SHIFT);
         self.nb.next = (self.shadow.read_data.val().get_bits::<32>(0) & !self.mask.val())
             | (bit_cast::<32, LANES>(self.gb.q.val()) << self.shift.val());
         self.na.next = (self.shadow.read_data.val().get_bits::<32>(32) & !self.mask.val())
@@ -613,8 +619,14 @@ impl Logic for EvtPacker {
         }
         // After every assignment of `kind` and `cnt` above: their values at the edge.
         self.tick.d.next = self.kind.d.val() == job_kind::TICK;
+        // A Bitmap entry carries consecutive words from its base: a pending word that does not
+        // follow the slots' last one (a skipped empty group's word between) closes the entry.
         self.full.d.next = (self.tick.d.val() & (self.cnt.d.val() == CAP_CHANGED))
-            | (!self.tick.d.val() & (self.cnt.d.val() == CAP_BITMAP));
+            | (!self.tick.d.val()
+                & ((self.cnt.d.val() == CAP_BITMAP)
+                    | ((self.cnt.d.val() != 0)
+                        & self.pend_v.d.val()
+                        & (self.pend_w.d.val() != self.si0.d.val() + bit_cast::<32, 3>(self.cnt.d.val())))));
         // The next cycle's entry load, from the same values the state machine above decodes
         // then: Answer and Final load their entry, Take and Flush load the slots when they are
         // full, Flush also the last partial entry (no pending word left, some slots used).

@@ -5,8 +5,10 @@
 use rand::Rng;
 
 use crate::abi::Command;
-use crate::abi::ring::{RING_ENTRY_WORDS, upsert_entries};
+use crate::abi::config::{CARD_ACCOUNTS, GROUPS, LANES, TERM_WORDS};
+use crate::abi::ring::RING_ENTRY_WORDS;
 use crate::abi::widths::{Coeff, PriceEntry, QuotedPrice};
+use crate::layout::{PackedLayout, Shape, ring_commands};
 
 /// What a stream holds.
 #[derive(Clone, Copy, Debug)]
@@ -17,8 +19,9 @@ pub struct StreamShape {
     pub assets: u16,
     /// Commands at least (upserts take several entries).
     pub commands: usize,
-    /// Also commands the card must refuse in range checks (an account beyond the book, too
-    /// many term slots), beside the unknown asset every stream has.
+    /// Also commands the card must refuse in range checks (an account or group beyond the
+    /// card's, a term write or extent beyond the term memory, too many term slots), beside the
+    /// unknown asset every stream has.
     pub refused: bool,
     /// End with a fence (never mangled), so the host knows when the card is done.
     pub fence_last: bool,
@@ -33,9 +36,11 @@ pub fn random_price(rng: &mut impl Rng) -> PriceEntry {
     PriceEntry { spot: q(), stressed: q() }
 }
 
-/// Parameters, prices (a batch ending in a full scan), a book, then ticks, upserts, removes,
-/// fences, full scans and ticks of an unknown asset; about one entry in forty gets a bad kind
-/// or a sequence jump. Encoded as ring entries, numbered from 0.
+/// Parameters, prices (a batch ending in a full scan), the book's groups emptied, a book placed
+/// by the host's packed layout ([`PackedLayout`]: term writes and `SetGroup`s), then ticks,
+/// upserts (growing groups move), removes, fences, full scans and ticks of an unknown asset;
+/// about one entry in forty gets a bad kind or a sequence jump. Encoded as ring entries,
+/// numbered from 0.
 pub fn command_stream(rng: &mut impl Rng, shape: StreamShape) -> Vec<[u32; RING_ENTRY_WORDS]> {
     let StreamShape { accounts, assets, commands, refused, fence_last } = shape;
     let mut cmds: Vec<Command> = vec![Command::Params { active_accounts: accounts, term_slots: 4 }];
@@ -47,24 +52,56 @@ pub fn command_stream(rng: &mut impl Rng, shape: StreamShape) -> Vec<[u32; RING_
             .map(|_| Coeff { asset: rng.gen_range(0..assets), coeff: rng.gen_range(-1000..1000) })
             .collect()
     };
+    let shape = Shape { groups: (accounts as usize).div_ceil(LANES), ..Shape::CARD };
+    let mut layout = PackedLayout::with_shape(shape);
+    ring_commands(&layout.clear_commands(), &mut cmds);
+    let mut core = vec![];
+    let mut place = |layout: &mut PackedLayout, cmds: &mut Vec<Command>, a: u32, t: &[Coeff]| {
+        core.clear();
+        // A group that finds no room is left as it was (books here are far below the memory).
+        if layout.upsert(a as usize, t, &mut core).is_ok() {
+            ring_commands(&core, cmds);
+        }
+    };
     for acct in 0..accounts {
         let t = terms(rng);
-        cmds.extend(upsert_entries(acct, &t));
+        place(&mut layout, &mut cmds, acct, &t);
     }
     cmds.push(Command::ScanFull);
-    let kinds = if refused { 12 } else { 10 };
+    let kinds = if refused { 15 } else { 10 };
+    let junk = |n: usize| {
+        let mut t = [Coeff::default(); 8];
+        t[..n].fill(Coeff { asset: 1, coeff: 5 });
+        t
+    };
     while cmds.len() < commands {
         match rng.gen_range(0..kinds) {
             0..=4 => cmds.push(Command::Tick { asset: rng.gen_range(0..assets), price: random_price(rng) }),
             5 => {
                 let t = terms(rng);
-                cmds.extend(upsert_entries(rng.gen_range(0..accounts), &t));
+                place(&mut layout, &mut cmds, rng.gen_range(0..accounts), &t);
             }
-            6 => cmds.push(Command::AccountRemove { account: rng.gen_range(0..accounts) }),
+            6 => place(&mut layout, &mut cmds, rng.gen_range(0..accounts), &[]),
             7 => cmds.push(Command::Fence { token: rng.r#gen() }),
             8 => cmds.push(Command::ScanFull),
-            9 if refused => cmds.push(Command::AccountRemove { account: 5000 }),
+            9 if refused => {
+                let account = CARD_ACCOUNTS as u32 + rng.gen_range(0..3);
+                cmds.push(Command::AccountTerms { account, word: 0, count: 1, terms: junk(1) });
+            }
             10 if refused => cmds.push(Command::Params { active_accounts: accounts, term_slots: 20 }),
+            11 if refused => {
+                let word = TERM_WORDS as u16 - rng.gen_range(0..4);
+                cmds.push(Command::AccountTerms { account: 0, word, count: 5, terms: junk(5) });
+            }
+            12 if refused => {
+                let group = GROUPS as u32 + rng.gen_range(0..3);
+                cmds.push(Command::SetGroup { group, first: 0, len: 1 });
+            }
+            13 if refused => {
+                let (first, len) =
+                    [(TERM_WORDS as u16 - 2, 3), (0, 17), (TERM_WORDS as u16, 0)][rng.gen_range(0..3)];
+                cmds.push(Command::SetGroup { group: 0, first, len });
+            }
             _ => cmds.push(Command::Tick { asset: 300, price: random_price(rng) }),
         }
     }

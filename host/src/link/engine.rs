@@ -7,27 +7,33 @@
 //! answers them only on error); their bits are computed on the host from the mirror prices,
 //! which is one account's few multiplies, exactly as the card would.
 //!
-//! A new engine first clears the slots it will use and the prices, since the card keeps its
-//! memories across a soft reset and may hold another host's book.
+//! A new engine first empties the groups it will use (one `SetGroup` each) and clears the
+//! prices, since the card keeps its memories across a soft reset and may hold another host's
+//! book.
 //!
-//! The card scans `term_slots` slots of every account; a scan's cycles are proportional to it.
-//! The engine starts at one slot and raises the card's parameter (a `Params` command ahead of
-//! the upsert) whenever an account arrives with more terms than any before, so a book of
-//! two-term accounts is scanned in two slots, not sixteen.
+//! The host places the terms: a [`PackedLayout`] of the card's shape (its `CONFIG_LANES` and
+//! `CONFIG_ACCOUNTS`, [`Shape::of_card`]) turns each upsert into term writes at (account,
+//! word) and, when the account's group grows, a `SetGroup` after the group's new words (see
+//! `liqscan_hdl::layout`: a group grows in place inside its blocks, else moves to free ones;
+//! a scan never sees half a move). The card walks each group's length, so a book of two-term
+//! accounts is scanned in two words a group, not sixteen.
 //!
-//! Accounts the card cannot hold (more than 16 terms, or one asset as both collateral and
-//! debt: see `liqscan_hdl::abi::card_holds`) are kept on the host beside it (`held`): their
-//! card slot is left empty and their bits, computed exactly on the host, are merged into the
-//! card's bitmap words, so the bitmaps are those of the whole book.
+//! Accounts the card cannot hold are kept on the host beside it (`held`): more than 16 terms,
+//! or one asset as both collateral and debt (see `liqscan_hdl::abi::card_holds`), or a group
+//! that finds no room in the card's term memory ([`LayoutError::NoRoom`], counted in
+//! [`LinkEngine::refused`]; nothing is sent for the upsert but the zeros that empty the
+//! account's old words). Their card slot is left empty and their bits, computed exactly on the
+//! host, are merged into the card's bitmap words, so the bitmaps are those of the whole book.
 //!
 //! A call refused on the host (bad slot, terms or asset) changes nothing; a card that stops
 //! answering or answers wrongly comes back as [`EngineError::Card`], after which the mirror is
 //! not to be trusted: wrap the engine in a
 //! [`FailoverEngine`](crate::engine::failover::FailoverEngine) to switch to software then.
 
-use liqscan_hdl::abi::{
-    Coeff, Command, Event, EventEntry, PriceEntry, check_terms, check_terms_software, ring::upsert_entries,
-};
+use liqscan_hdl::abi::config::TERM_WORDS_PER_ACCOUNT;
+use liqscan_hdl::abi::{Coeff, Command, Event, EventEntry, PriceEntry, check_terms, check_terms_software};
+use liqscan_hdl::golden::CoreCmd;
+use liqscan_hdl::layout::{LayoutError, PackedLayout, Shape, ring_commands};
 
 use super::held::Held;
 use super::{CardLink, LinkError};
@@ -49,7 +55,11 @@ pub struct LinkEngine {
     /// Groups the card reported scanning in the last scan.
     pub last_groups: u32,
     fence_token: u32,
-    term_slots: u32,
+    layout: PackedLayout,
+    core_cmds: Vec<CoreCmd>,
+    ring_cmds: Vec<Command>,
+    refused: u64,
+    last_refusal: Option<LayoutError>,
     held: Held,
 }
 
@@ -71,7 +81,12 @@ impl LinkEngine {
             ))
             .into());
         }
-        link.post(&Command::Params { active_accounts: slots as u32, term_slots: 1 })?;
+        // Each group walks its own length: the parameter only caps it.
+        link.post(&Command::Params { active_accounts: slots as u32, term_slots: cfg.term_slots })?;
+        let card = Shape::of_card(cfg.lanes as usize, cfg.accounts as usize);
+        let lanes = cfg.lanes as usize;
+        let shape =
+            Shape { lanes, groups: slots.div_ceil(lanes), term_words: TERM_WORDS_PER_ACCOUNT * card.groups };
         let words = bitmap::words_for(slots);
         let mut e = LinkEngine {
             link,
@@ -84,7 +99,11 @@ impl LinkEngine {
             last_cycles: 0,
             last_groups: 0,
             fence_token: 1,
-            term_slots: 1,
+            layout: PackedLayout::with_shape(shape),
+            core_cmds: Vec::with_capacity(8 * lanes),
+            ring_cmds: Vec::with_capacity(4 * lanes),
+            refused: 0,
+            last_refusal: None,
             held: Held::new(slots, assets),
         };
         e.clear_card()?;
@@ -93,14 +112,12 @@ impl LinkEngine {
     }
 
     /// A soft reset keeps the card's memories: a card that served another host still holds its
-    /// terms and prices, which the mirror knows nothing of. Empties every slot this engine
+    /// terms and prices, which the mirror knows nothing of. Empties every group this engine
     /// uses and writes the mirror's (default) prices, ending with a full scan, so card and
     /// mirror start equal.
     fn clear_card(&mut self) -> Result<(), EngineError> {
-        for slot in 0..self.slots as u32 {
-            self.credit()?;
-            self.link.post(&Command::AccountRemove { account: slot })?;
-        }
+        self.core_cmds = self.layout.clear_commands();
+        self.post_layout()?;
         let assets = self.prices.len();
         for a in 0..assets {
             self.credit()?;
@@ -118,15 +135,46 @@ impl LinkEngine {
         &self.link
     }
 
-    /// Term slots the card scans per account (the most terms of any account so far).
-    pub fn term_slots(&self) -> u32 {
-        self.term_slots
+    /// Where the card holds each group's terms.
+    pub fn layout(&self) -> &PackedLayout {
+        &self.layout
     }
 
-    /// Accounts kept on the host because the card cannot hold them (more than 16 terms, or
-    /// an asset as both collateral and debt).
+    /// Accounts kept on the host because the card cannot hold them (more than 16 terms, an
+    /// asset as both collateral and debt, or no room for their group).
     pub fn host_held(&self) -> usize {
         self.held.len()
+    }
+
+    /// Upserts the card's term memory refused for want of room (kept on the host instead),
+    /// and the last such refusal.
+    pub fn refused(&self) -> (u64, Option<&LayoutError>) {
+        (self.refused, self.last_refusal.as_ref())
+    }
+
+    /// Posts the ring commands that carry `core_cmds` (the layout's output), then clears it.
+    fn post_layout(&mut self) -> Result<(), EngineError> {
+        self.ring_cmds.clear();
+        ring_commands(&self.core_cmds, &mut self.ring_cmds);
+        self.core_cmds.clear();
+        for i in 0..self.ring_cmds.len() {
+            self.credit()?;
+            self.link.post(&self.ring_cmds[i])?;
+        }
+        Ok(())
+    }
+
+    /// Keeps `slot` on the host: its card words emptied (if the card had it), its terms
+    /// scored here.
+    fn hold(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError> {
+        if !self.held.contains(slot) {
+            // Whatever the card held in this slot goes; the slot scans as empty there.
+            self.layout.remove(slot as usize, &mut self.core_cmds).map_err(layout_error)?;
+            self.post_layout()?;
+        }
+        let (b, a) = self.held.insert(slot, terms, &self.prices);
+        self.set_bits(slot as usize, b, a);
+        Ok(())
     }
 
     /// Posts a fence and applies every event until it returns: afterwards every command posted
@@ -215,34 +263,29 @@ impl ScanEngine for LinkEngine {
     }
 
     /// Inserts or replaces an account (posted; no wait). Terms the card cannot hold but the
-    /// software engine takes ([`check_terms_software`]) are kept on the host.
+    /// software engine takes ([`check_terms_software`]), and accounts whose group finds no room
+    /// in the card's term memory, are kept on the host.
     fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError> {
         self.check_slot(slot)?;
         if check_terms(terms, self.prices.len()).is_err() {
             check_terms_software(terms, self.prices.len())
                 .map_err(|source| EngineError::BadTerms { slot, source })?;
-            if !self.held.contains(slot) {
-                // Whatever the card held in this slot goes; the slot scans as empty there.
-                self.credit()?;
-                self.link.post(&Command::AccountRemove { account: slot })?;
+            return self.hold(slot, terms);
+        }
+        match self.layout.upsert(slot as usize, terms, &mut self.core_cmds) {
+            Ok(()) => {}
+            Err(e @ LayoutError::NoRoom { .. }) => {
+                if self.refused == 0 {
+                    tracing::warn!("card link: {e}; kept on the host (further refusals are counted)");
+                }
+                self.refused += 1;
+                self.last_refusal = Some(e);
+                return self.hold(slot, terms);
             }
-            let (b, a) = self.held.insert(slot, terms, &self.prices);
-            self.set_bits(slot as usize, b, a);
-            return Ok(());
+            Err(e) => return Err(layout_error(e)),
         }
         self.held.remove(slot);
-        if terms.len() as u32 > self.term_slots {
-            self.credit()?;
-            self.link.post(&Command::Params {
-                active_accounts: self.slots as u32,
-                term_slots: terms.len() as u32,
-            })?;
-            self.term_slots = terms.len() as u32;
-        }
-        for cmd in upsert_entries(slot, terms) {
-            self.credit()?;
-            self.link.post(&cmd)?;
-        }
+        self.post_layout()?;
         let (spot, stressed) = reference::health(terms, &self.prices);
         self.set_bits(slot as usize, spot < 0, stressed < 0);
         Ok(())
@@ -255,8 +298,8 @@ impl ScanEngine for LinkEngine {
             self.set_bits(slot as usize, false, false);
             return Ok(());
         }
-        self.credit()?;
-        self.link.post(&Command::AccountRemove { account: slot })?;
+        self.layout.remove(slot as usize, &mut self.core_cmds).map_err(layout_error)?;
+        self.post_layout()?;
         self.set_bits(slot as usize, false, false);
         Ok(())
     }
@@ -328,6 +371,12 @@ impl ScanEngine for LinkEngine {
     fn is_card(&self) -> bool {
         true
     }
+}
+
+/// A layout refusal other than want of room: a slot or term count the checks before it let
+/// through, so a fault of this engine.
+fn layout_error(e: LayoutError) -> EngineError {
+    LinkError::Layout(e.to_string()).into()
 }
 
 fn set_mirror(

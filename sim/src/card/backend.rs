@@ -108,7 +108,7 @@ impl Drop for EmulatedCard {
 }
 
 /// Builds the card engine named `engine` (`software`, any book size; `hdl`, the rust-hdl
-/// simulation of the core, 2048 accounts).
+/// simulation of the core, 8192 accounts).
 pub fn make_card_engine(engine: &str, accounts: usize, assets: usize) -> Result<Box<dyn CardEngine>, String> {
     Ok(match engine {
         "software" => Box::new(SoftwareCard::new(accounts, assets)),

@@ -1,39 +1,49 @@
 //! [`HdlCard`]: the emulated card running the rust-hdl simulation of the actual scan core
 //! (`liqscan_hdl::core::driver::CoreSim`), cycle by cycle.
 //!
-//! The core holds `liqscan_hdl::abi::CARD_ACCOUNTS` = 2048 accounts, so this backend is for
-//! small books (tests, crash replays of a few thousand accounts); larger books use the
-//! software card. Every ring command becomes the core's own commands; the core's group words
+//! The core holds `liqscan_hdl::abi::CARD_ACCOUNTS` = 8192 accounts (as many as the packed
+//! term memory fits), and its simulation is slow, so this backend is for small books (tests,
+//! crash replays of a few thousand accounts); larger books use the software card. Every ring command becomes the core's own commands; the core's group words
 //! (16 accounts each) are merged into 32-account card words for the event ring, and its cycle
 //! counts go into `ScanDone`.
+//!
+//! [`HdlCard::golden`] is the same card with the core's golden model
+//! (`liqscan_hdl::golden::CoreModel`) in place of its simulation: the same core commands,
+//! answered at once and without cycle counts, for books too large to simulate in a test.
 //!
 //! The simulation runs about a thousand cycles a second, so this card wastes none:
 //! - commands that produce no output (term writes, parameters, batch prices) are queued and
 //!   clocked into the core together with the next scan, in order, so the drain at the end of a
 //!   run (24 quiet cycles) is paid once per scan, not once per command. The core sees exactly
 //!   the same command sequence; only idle cycles between commands are left out.
-//! - an upsert's `clear_rest` zeroes only the slots the account has ever had written non-zero
-//!   (a per-account high-water mark), not all 16: slots above it are zero already.
 
-use liqscan_hdl::abi::config::{CARD_ACCOUNTS, CARD_ASSETS, LANES, TERM_SLOTS};
+use liqscan_hdl::abi::config::{CARD_ACCOUNTS, CARD_ASSETS, GROUPS, LANES, TERM_SLOTS, TERM_WORDS};
 use liqscan_hdl::abi::regs::error_bit;
 use liqscan_hdl::abi::{Coeff, PriceEntry};
 use liqscan_hdl::core::driver::CoreSim;
-use liqscan_hdl::golden::{CoreCmd, CoreOut, unpacked_word};
+use liqscan_hdl::core::driver::Timed;
+use liqscan_hdl::front::cmd_decoder::extent_fits;
+use liqscan_hdl::golden::{CoreCmd, CoreModel, CoreOut};
 
 use super::{CardEngine, CardRefusal, ScanInfo};
 
+/// What answers the core commands.
+enum Core {
+    /// The rust-hdl simulation, cycle by cycle.
+    Sim(Box<CoreSim>),
+    /// The golden model.
+    Golden(Box<CoreModel>),
+}
+
 /// The simulated core behind the card's rings.
 pub struct HdlCard {
-    sim: CoreSim,
+    core: Core,
     assets: usize,
     breach: Vec<u32>,
     at_risk: Vec<u32>,
     active: u32,
     cmds: Vec<CoreCmd>,
     touched: Vec<u32>,
-    // Per account: slots below this may hold non-zero terms; the rest are zero.
-    high: Vec<u8>,
     /// Core cycles simulated since reset (loading, scans, idle drain).
     pub cycles: u64,
     /// Seconds spent simulating them.
@@ -45,18 +55,26 @@ pub struct HdlCard {
 impl HdlCard {
     /// A freshly reset core with a price table of `assets` (at most 256) entries.
     pub fn new(assets: usize) -> Result<HdlCard, String> {
+        Self::with_core(Core::Sim(Box::default()), assets)
+    }
+
+    /// The card with the core's golden model: a fresh core, as [`HdlCard::new`].
+    pub fn golden(assets: usize) -> Result<HdlCard, String> {
+        Self::with_core(Core::Golden(Box::default()), assets)
+    }
+
+    fn with_core(core: Core, assets: usize) -> Result<HdlCard, String> {
         if assets > CARD_ASSETS {
             return Err(format!("the HDL card's price table has {CARD_ASSETS} entries, not {assets}"));
         }
         Ok(HdlCard {
-            sim: CoreSim::default(),
+            core,
             assets,
             breach: vec![0; CARD_ACCOUNTS / 32],
             at_risk: vec![0; CARD_ACCOUNTS / 32],
             active: 0,
             cmds: Vec::with_capacity(4096),
             touched: Vec::new(),
-            high: vec![0; CARD_ACCOUNTS],
             cycles: 0,
             seconds: 0.0,
             stale: false,
@@ -65,12 +83,20 @@ impl HdlCard {
 
     /// Clocks the queued commands (the last one a scan) into the core and collects its output.
     fn run(&mut self) -> (u64, u32) {
-        let (before, t) = (self.sim.cycle, std::time::Instant::now());
-        let (outs, accepted) = self.sim.run(&self.cmds);
-        self.seconds += t.elapsed().as_secs_f64();
-        self.cycles += self.sim.cycle - before;
+        let (outs, start) = match &mut self.core {
+            Core::Sim(sim) => {
+                let (before, t) = (sim.cycle, std::time::Instant::now());
+                let (outs, accepted) = sim.run(&self.cmds);
+                self.seconds += t.elapsed().as_secs_f64();
+                self.cycles += sim.cycle - before;
+                (outs, accepted.last().copied().unwrap_or(sim.cycle))
+            }
+            Core::Golden(model) => {
+                let outs = self.cmds.iter().flat_map(|c| model.apply(c));
+                (outs.map(|value| Timed { value, cycle: 0 }).collect(), 0)
+            }
+        };
         self.cmds.clear();
-        let start = accepted.last().copied().unwrap_or(self.sim.cycle);
         let mut done = start;
         let mut groups = 0;
         self.touched.clear();
@@ -111,7 +137,10 @@ impl HdlCard {
 
 impl CardEngine for HdlCard {
     fn name(&self) -> &'static str {
-        "hdl-sim"
+        match self.core {
+            Core::Sim(_) => "hdl-sim",
+            Core::Golden(_) => "golden",
+        }
     }
 
     fn accounts(&self) -> usize {
@@ -126,45 +155,34 @@ impl CardEngine for HdlCard {
         LANES
     }
 
-    fn write_terms(
-        &mut self,
-        account: u32,
-        slot_base: u8,
-        terms: &[Coeff],
-        clear_rest: bool,
-    ) -> Result<(), CardRefusal> {
+    fn write_terms(&mut self, account: u32, word: u16, terms: &[Coeff]) -> Result<(), CardRefusal> {
+        // The decoder's checks, in its order (`liqscan_hdl::front::cmd_decoder`).
         if account as usize >= CARD_ACCOUNTS {
             return Err((error_bit::ACCOUNT_RANGE, account));
+        }
+        if word as usize + terms.len() > TERM_WORDS {
+            return Err((error_bit::SLOT_RANGE, word as u32 | (terms.len() as u32) << 16));
         }
         if let Some(t) = terms.iter().find(|t| t.asset as usize >= self.assets) {
             return Err((error_bit::ASSET_RANGE, t.asset as u32));
         }
-        let written = slot_base as usize + terms.len();
-        if written > TERM_SLOTS {
-            return Err((error_bit::SLOT_RANGE, written as u32));
+        for (k, &term) in terms.iter().enumerate() {
+            self.cmds.push(CoreCmd::WriteTerm { account: account as u16, word: word + k as u16, term });
         }
-        let high = &mut self.high[account as usize];
-        let end = if clear_rest { written.max(*high as usize) } else { written };
-        for s in slot_base as usize..end {
-            let term = terms.get(s - slot_base as usize).copied().unwrap_or_default();
-            self.cmds.push(CoreCmd::WriteTerm {
-                account: account as u16,
-                word: unpacked_word(account as usize, s),
-                term,
-            });
-        }
-        // Zero terms at the top do not count: they leave the slots zero.
-        let top =
-            terms.iter().rposition(|t| *t != Coeff::default()).map_or(0, |i| slot_base as usize + i + 1);
-        // With `clear_rest`, slots below `slot_base` are untouched and everything above the
-        // terms is now zero.
-        *high = if clear_rest { (top as u8).max((*high).min(slot_base)) } else { (*high).max(top as u8) };
         self.stale = true;
         Ok(())
     }
 
-    fn remove(&mut self, account: u32) -> Result<(), CardRefusal> {
-        self.write_terms(account, 0, &[], true)
+    fn set_group(&mut self, group: u32, first: u16, len: u8) -> Result<(), CardRefusal> {
+        if group as usize >= GROUPS {
+            return Err((error_bit::ACCOUNT_RANGE, group));
+        }
+        if !extent_fits(first, len) {
+            return Err((error_bit::SLOT_RANGE, first as u32 | (len as u32) << 16));
+        }
+        self.cmds.push(CoreCmd::SetGroup { group: group as u16, first, len });
+        self.stale = true;
+        Ok(())
     }
 
     fn params(&mut self, active_accounts: u32, term_slots: u32) -> Result<(), CardRefusal> {

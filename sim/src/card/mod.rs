@@ -69,17 +69,12 @@ pub trait CardEngine: Send {
     fn assets(&self) -> usize;
     /// Lanes (reported in `CONFIG_LANES`).
     fn lanes(&self) -> usize;
-    /// Writes `terms` into the account's slots from `slot_base`; with `clear_rest`, zeroes the
-    /// slots after them.
-    fn write_terms(
-        &mut self,
-        account: u32,
-        slot_base: u8,
-        terms: &[Coeff],
-        clear_rest: bool,
-    ) -> Result<(), CardRefusal>;
-    /// Zeroes an account.
-    fn remove(&mut self, account: u32) -> Result<(), CardRefusal>;
+    /// Writes `terms` into consecutive term words of the account's lane from `word` (the
+    /// packed layout the host places: `liqscan_hdl::layout::PackedLayout`).
+    fn write_terms(&mut self, account: u32, word: u16, terms: &[Coeff]) -> Result<(), CardRefusal>;
+    /// Points group `group` (accounts `group * lanes ..`) at words `first .. first + len` of
+    /// every lane.
+    fn set_group(&mut self, group: u32, first: u16, len: u8) -> Result<(), CardRefusal>;
     /// Scan parameters.
     fn params(&mut self, active_accounts: u32, term_slots: u32) -> Result<(), CardRefusal>;
     /// Writes one asset's prices without scanning (a batch tick's entries).

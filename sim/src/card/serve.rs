@@ -300,13 +300,13 @@ fn execute(
             if last { full_scan(r, engine, seq, full, wrong, opts, report) } else { true }
         }
         Command::ScanFull => full_scan(r, engine, seq, full, wrong, opts, report),
-        Command::AccountTerms { account, slot_base, count, clear_rest, terms } => {
-            match engine.write_terms(account, slot_base, &terms[..count as usize], clear_rest) {
+        Command::AccountTerms { account, word, count, terms } => {
+            match engine.write_terms(account, word, &terms[..count as usize]) {
                 Ok(()) => true,
                 Err(x) => refused(r, report, x),
             }
         }
-        Command::AccountRemove { account } => match engine.remove(account) {
+        Command::SetGroup { group, first, len } => match engine.set_group(group, first, len) {
             Ok(()) => true,
             Err(x) => refused(r, report, x),
         },

@@ -31,7 +31,7 @@
 //! The DMA memory answers in one cycle and never stalls: the figures are the RTL's own cycle
 //! counts, with no PCIe latency added. The clock stops after [`QUIET_CYCLES`] cycles without
 //! any sign of work (no DMA, no BAR access, nothing new from the host) and starts again at the
-//! next host store; a full scan of the card's 2048 accounts is far shorter.
+//! next host store; a full scan of the card's 8192 accounts is far shorter.
 
 pub mod model;
 pub mod share;
@@ -50,8 +50,8 @@ use super::{CardReport, Fault, Idle, ServeOptions};
 
 /// Bus address at which the card's DMA reads the BAR's command ring window.
 pub const CMD_WINDOW_BUS_ADDR: u64 = 1 << 48;
-/// Cycles without any sign of work after which the clock stops (a full scan of 2048 accounts
-/// with 16 term slots on 16 lanes takes about 2,100).
+/// Cycles without any sign of work after which the clock stops (a full scan of 8192 accounts
+/// of 4 terms on 16 lanes walks 512 groups of 4 words, about 2,100 cycles).
 pub const QUIET_CYCLES: u32 = 1 << 16;
 /// How often a serving card logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
