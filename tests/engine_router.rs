@@ -14,7 +14,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
+use liqscan_hdl::abi::{Coeff, PriceEntry};
 use liqscan_host::engine::router::{CardLimits, DEVICE_CLASSES, Route, RouterEngine};
 use liqscan_host::engine::{ScanEngine, SoftwareEngine, Step};
 use liqscan_host::link::{CardLink, LinkEngine, LinkMemory, LinkOptions};
@@ -22,24 +22,13 @@ use liqscan_sim::card::{CardThread, Fault, ServeOptions, SoftwareCard};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
+mod common;
+
+use common::{Msg, price};
+
 const SLOTS: usize = 400;
 const CARD: usize = 128;
 const ASSETS: usize = 10;
-
-#[derive(Clone, Debug)]
-enum Msg {
-    Upsert(u32, Vec<Coeff>),
-    Remove(u32),
-    Tick(u16, u32),
-    Batch(Vec<u32>),
-}
-
-fn price(p: u32) -> PriceEntry {
-    PriceEntry {
-        spot: QuotedPrice { asset: p, liability: p + p / 50 },
-        stressed: QuotedPrice { asset: p - p / 10, liability: p + p / 8 },
-    }
-}
 
 /// A pair (most), three terms, both legs of one asset, or 14-17 terms (every asset as
 /// collateral, some as debt too): the last two shapes the card cannot always hold.
