@@ -164,21 +164,9 @@ impl<T> Batch<T> {
         }
     }
 
-    /// Adds a row whose spans point into `self.text` once `prepare` took it; its problem
-    /// otherwise.
-    fn push<F>(&mut self, path: &Path, prepare: &F, row: Row) -> Result<(), InputError>
-    where
-        F: Fn(&str, &str, Decimal, Option<&str>) -> Result<T, String>,
-    {
-        let p = prepare_row(&self.text, self.has_tier, path, prepare, &row)?;
-        self.rows.push(row);
-        self.prepared.push(p);
-        Ok(())
-    }
-
-    /// [`Batch::push`] for a row whose spans point into `text` (the batch's text, taken out
-    /// while it is split).
-    fn push_in<F>(&mut self, text: &[u8], path: &Path, prepare: &F, row: Row) -> Result<(), InputError>
+    /// Adds a row, its spans pointing into `text` (the batch's own, or the chunk being split),
+    /// once `prepare` took it; its problem otherwise.
+    fn push<F>(&mut self, text: &[u8], path: &Path, prepare: &F, row: Row) -> Result<(), InputError>
     where
         F: Fn(&str, &str, Decimal, Option<&str>) -> Result<T, String>,
     {
@@ -398,7 +386,7 @@ impl<R: Read, F> Reader<'_, R, F> {
                 balance,
                 line,
             };
-            if let Err(e) = b.push_in(text, self.path, self.prepare, row) {
+            if let Err(e) = b.push(text, self.path, self.prepare, row) {
                 b.end = Some(e);
                 return true;
             }
@@ -463,9 +451,12 @@ impl<R: Read, F> Reader<'_, R, F> {
                         break;
                     }
                 }
-                if let Err(e) =
-                    copy_row(path, &rec, line_of(&rec), cols, &mut b).and_then(|r| b.push(path, prepare, r))
-                {
+                if let Err(e) = copy_row(path, &rec, line_of(&rec), cols, &mut b).and_then(|r| {
+                    let text = std::mem::take(&mut b.text);
+                    let pushed = b.push(&text, path, prepare, r);
+                    b.text = text;
+                    pushed
+                }) {
                     b.end = Some(e);
                     ended = true;
                     break;
