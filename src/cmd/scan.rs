@@ -57,7 +57,8 @@ pub struct Args {
     #[arg(long)]
     pub card_accounts: Option<usize>,
     /// `--backend routed`: device class whose figures (docs/CROSSOVER.md) are the cost
-    /// model's prior, before measurement: lfe5u-85f, artix7-ddr3, kintex7-ddr3 or u55c-hbm.
+    /// model's prior, before measurement: lfe5u-85f, lfe5u-85f-ddr3, artix7-ddr3, kintex7-ddr3 or
+    /// u55c-hbm.
     #[arg(long, default_value = "lfe5u-85f", value_parser = parse_device)]
     pub device: DeviceClass,
     /// Threads for the software engine's full scans (1 or 2): with 2, each full scan is split

@@ -110,11 +110,20 @@ const TERM_BYTES: f64 = 8.0;
 /// Fixed cycles of a scan (docs/CORE.md).
 const SCAN_OVERHEAD_CYCLES: f64 = 20.0;
 
-/// The device classes of docs/CROSSOVER.md's table. Only the LFE5U-85F's clock is placed
-/// (the core at 136.84 MHz); the others are that document's estimates. That part has no PCIe
-/// block: the round trip is the PCIe figure every other row uses.
-pub const DEVICE_CLASSES: [DeviceClass; 4] = [
+/// The device classes of docs/CROSSOVER.md's table. Only the LFE5U-85F's clocks are placed
+/// (the core at 136.84 MHz; LiteDRAM's DDR3 controller at 94 MHz for its 75 MHz sys clock,
+/// whose 64-bit native port feeds one term word a cycle: 0.6 GB/s); the others are that
+/// document's estimates. That part has no PCIe block: the round trip is the PCIe figure every
+/// other row uses.
+pub const DEVICE_CLASSES: [DeviceClass; 5] = [
     DeviceClass { name: "lfe5u-85f", lanes: 16, mhz: 136.84, round_trip_ns: 1500.0, memory_gb_s: None },
+    DeviceClass {
+        name: "lfe5u-85f-ddr3",
+        lanes: 16,
+        mhz: 75.0,
+        round_trip_ns: 1500.0,
+        memory_gb_s: Some(0.6),
+    },
     DeviceClass { name: "artix7-ddr3", lanes: 32, mhz: 150.0, round_trip_ns: 1500.0, memory_gb_s: Some(2.7) },
     DeviceClass {
         name: "kintex7-ddr3",
@@ -142,10 +151,10 @@ impl DeviceClass {
 }
 
 /// Software engine priors, ns (docs/CROSSOVER.md's measured row): a tick costs about 1 us plus
-/// 0.33 ns per exposed account (an all-held asset of 1 M accounts at p50 324 us); a full scan
+/// 0.07 ns per exposed account (an all-held asset of 1 M accounts at p50 57-89 us); a full scan
 /// 0.55 ns per account (1 M x 4 in 0.50-0.6 ms).
 const SOFT_TICK_NS: f64 = 1000.0;
-const SOFT_TICK_NS_PER_ACCOUNT: f64 = 0.33;
+const SOFT_TICK_NS_PER_ACCOUNT: f64 = 0.07;
 const SOFT_SCAN_NS_PER_ACCOUNT: f64 = 0.55;
 
 /// One tick in this many of an asset goes to the side the model did not choose, so the
@@ -1115,6 +1124,22 @@ mod tests {
             prop_assert!(r.failovers().len() <= 1);
             prop_assert_eq!(r.is_card(), r.failovers().is_empty());
         }
+    }
+
+    /// The priors give docs/CROSSOVER.md's scan figures for 1 M x 4: the DDR3 board memory-bound
+    /// at 53.3 ms (as the external-memory scan's cycle model simulated it at 75 MHz), the HBM
+    /// class 70-90 us, the block-RAM part compute-bound.
+    #[test]
+    fn device_priors_give_the_crossover_tables_scans() {
+        let ms = |name: &str| DeviceClass::named(name).unwrap().scan_ns(1_000_000, 4) / 1e6;
+        assert!((ms("lfe5u-85f-ddr3") - 53.3).abs() < 0.1, "{}", ms("lfe5u-85f-ddr3"));
+        assert!((0.07..0.09).contains(&ms("u55c-hbm")), "{}", ms("u55c-hbm"));
+        // 62,500 groups x 4 slots at 136.84 MHz: 1.83 ms of lanes, no memory term.
+        assert!((ms("lfe5u-85f") - 1.829).abs() < 0.01, "{}", ms("lfe5u-85f"));
+        let mut names: Vec<_> = DEVICE_CLASSES.iter().map(|d| d.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DEVICE_CLASSES.len(), "device class names are unique");
     }
 
     /// The model picks the side whose measured cost is lower, both ways round.
