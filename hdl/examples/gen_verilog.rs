@@ -2,12 +2,40 @@
 //! `LIQSCAN_BUILD_ID` (hex) sets the `BUILD_ID` register. Also writes `OUT.v.config`: the
 //! configuration compiled in (`LIQSCAN_LANE_BITS` at build time picks the lane count).
 //! `--card` (before OUT.v) writes the whole card instead: front end and core, top `top`.
+//! `--ext-scan FB` (before OUT.v) writes the external-memory scan block instead
+//! (`core::ext_scan`, top `top`): one 64-bit channel of LiteDRAM's native port, a prefetch
+//! buffer of `2^FB` words (FB 5 or 9), the MAC lanes kept as modules as in the core.
+
+use liqscan_hdl::core::{ext_scan, verilog::keep_lane_hierarchy};
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let card = args.first().is_some_and(|a| a == "--card");
     if card {
         args.remove(0);
+    }
+    if args.first().is_some_and(|a| a == "--ext-scan") {
+        let fb = args.get(1).map(String::as_str).unwrap_or("");
+        let v = match fb {
+            "5" => ext_scan::generate::<1, 1, 64, 5>(),
+            "9" => ext_scan::generate::<1, 1, 64, 9>(),
+            _ => {
+                eprintln!(
+                    "gen_verilog: --ext-scan takes the buffer's log2 size in words, 5 or 9; got '{fb}'"
+                );
+                std::process::exit(2);
+            }
+        };
+        let out = args.get(2).cloned().unwrap_or_else(|| "ext_scan.v".into());
+        std::fs::write(&out, keep_lane_hierarchy(&v)).expect("write the Verilog file");
+        let lanes = liqscan_hdl::abi::config::LANES;
+        let conf = format!(
+            "BLOCK=ExtScan\nLANES={lanes}\nCHANNELS=1\nTERMS_PER_WORD=1\nWORD_BITS=64\nBUFFER_WORDS={}\n",
+            1u32 << fb.parse::<u32>().expect("5 or 9")
+        );
+        std::fs::write(format!("{out}.config"), conf).expect("write the configuration file");
+        eprintln!("wrote {out} (ExtScan<1, 1, 64, {fb}>)");
+        return;
     }
     let out = args.first().cloned().unwrap_or_else(|| "liqscan_core.v".into());
     let build_id = std::env::var("LIQSCAN_BUILD_ID")
