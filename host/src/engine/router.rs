@@ -112,7 +112,9 @@ const SCAN_OVERHEAD_CYCLES: f64 = 20.0;
 
 /// The device classes of docs/CROSSOVER.md's table. Only the LFE5U-85F's clocks are placed
 /// (the core at 136.84 MHz; LiteDRAM's DDR3 controller at 94 MHz for its 75 MHz sys clock,
-/// whose 64-bit native port feeds one term word a cycle: 0.6 GB/s); the others are that
+/// and the DDR3L's peak of one 128-bit burst every two cycles: 0.6 GB/s, which a 128-bit user
+/// port reaches; the placed design's 64-bit port, up-converted, keeps one read in flight and
+/// delivers 0.07 words a cycle at a 24-cycle latency, bitstreams/lfe5u-85f/ddr3/STATUS.md); the others are that
 /// document's estimates. That part has no PCIe block: the round trip is the PCIe figure every
 /// other row uses.
 pub const DEVICE_CLASSES: [DeviceClass; 5] = [
