@@ -58,6 +58,8 @@ pub(crate) const LANE_MASK: u64 = (1u64 << LANES) - 1;
 pub(crate) const SHIFT_LANES: u64 = LANE_BITS as u64;
 pub(crate) const HALF_SHIFT: u64 = HALF_BITS as u64;
 pub(crate) const HALF_MASK: u64 = (1u64 << HALF_BITS) - 1;
+// The pending card word plus one, with the carry out of the last word.
+const NEXT_BITS: usize = CARD_WORD_BITS + 1;
 pub(crate) const KIND_BITMAP: u64 = evt_kind::BITMAP as u64;
 pub(crate) const KIND_CHANGED: u64 = evt_kind::CHANGED_WORDS as u64;
 pub(crate) const KIND_SCAN_DONE: u64 = evt_kind::SCAN_DONE as u64;
@@ -242,6 +244,11 @@ pub struct EvtPacker {
     pend_w: DFF<Bits<32>>,
     pend_b: DFF<Bits<32>>,
     pend_a: DFF<Bits<32>>,
+    // `pend_w + 1`, written with it (from `g`), and whether the pending word does not follow
+    // the slots' last word (a Bitmap entry's gap), set at each push from `nxt` and the new
+    // word: `full` sees a flop, not the slots' base plus count and a 32-bit compare.
+    nxt: DFF<Bits<NEXT_BITS>>,
+    brk: DFF<Bit>,
     si0: DFF<Bits<32>>,
     si1: DFF<Bits<32>>,
     si2: DFF<Bits<32>>,
@@ -330,9 +337,9 @@ impl Logic for EvtPacker {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
-            pend_a, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1, sa2, sa3, sa4, sa5, groups,
-            brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick, full, hb, ha, pcb, pca,
-            pc_add, ld_answer, ld_final, ld_slots, sending
+            pend_a, nxt, brk, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1, sa2, sa3, sa4, sa5,
+            groups, brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick, full, hb, ha, pcb,
+            pca, pc_add, ld_answer, ld_final, ld_slots, sending
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
@@ -421,6 +428,15 @@ impl Logic for EvtPacker {
                     self.push.next = self.pend_v.q.val() & (self.pend_w.q.val() != self.card_w.val());
                     self.pend_v.d.next = true;
                     self.pend_w.d.next = self.card_w.val();
+                    self.nxt.d.next = bit_cast::<NEXT_BITS, CARD_WORD_BITS>(
+                        self.card_w.val().get_bits::<CARD_WORD_BITS>(0),
+                    ) + 1;
+                    // The pushed word is the slots' last, and `nxt` its successor.
+                    if self.push.val() {
+                        self.brk.d.next = bit_cast::<NEXT_BITS, CARD_WORD_BITS>(
+                            self.card_w.val().get_bits::<CARD_WORD_BITS>(0),
+                        ) != self.nxt.q.val();
+                    }
                     self.pend_b.d.next = self.nb.val();
                     self.pend_a.d.next = self.na.val();
                 }
@@ -621,12 +637,13 @@ impl Logic for EvtPacker {
         self.tick.d.next = self.kind.d.val() == job_kind::TICK;
         // A Bitmap entry carries consecutive words from its base: a pending word that does not
         // follow the slots' last one (a skipped empty group's word between) closes the entry.
+        // `brk` is that test (`pend_w != si0 + cnt`) wherever it counts (slots used, a word
+        // pending): set at each push in Merge; a push is taken only while `full` is clear, so
+        // the slots are consecutive up to the pushed word, and `pend_w` moves only in Merge.
         self.full.d.next = (self.tick.d.val() & (self.cnt.d.val() == CAP_CHANGED))
             | (!self.tick.d.val()
                 & ((self.cnt.d.val() == CAP_BITMAP)
-                    | ((self.cnt.d.val() != 0)
-                        & self.pend_v.d.val()
-                        & (self.pend_w.d.val() != self.si0.d.val() + bit_cast::<32, 3>(self.cnt.d.val())))));
+                    | ((self.cnt.d.val() != 0) & self.pend_v.d.val() & self.brk.d.val())));
         // The next cycle's entry load, from the same values the state machine above decodes
         // then: Answer and Final load their entry, Take and Flush load the slots when they are
         // full, Flush also the last partial entry (no pending word left, some slots used).
