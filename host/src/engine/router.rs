@@ -110,13 +110,13 @@ const TERM_BYTES: f64 = 8.0;
 /// Fixed cycles of a scan (docs/CORE.md).
 const SCAN_OVERHEAD_CYCLES: f64 = 20.0;
 
-/// The device classes of docs/CROSSOVER.md's table. Only the LFE5U-85F's clocks are placed
-/// (the core at 136.84 MHz; LiteDRAM's DDR3 controller at 94 MHz for its 75 MHz sys clock,
-/// and the DDR3L's peak of one 128-bit burst every two cycles: 0.6 GB/s, which a 128-bit user
-/// port reaches; the placed design's 64-bit port, up-converted, keeps one read in flight and
-/// delivers 0.07 words a cycle at a 24-cycle latency, bitstreams/lfe5u-85f/ddr3/STATUS.md); the others are that
-/// document's estimates. That part has no PCIe block: the round trip is the PCIe figure every
-/// other row uses.
+/// The device classes of docs/CROSSOVER.md's table. Only the LFE5U-85F's clocks are placed:
+/// the core at 136.84 MHz, and LiteDRAM's DDR3 controller at 90-95 MHz for its 75 MHz sys
+/// clock. The DDR3 row's 0.6 GB/s is the DDR3L's peak (a 128-bit burst every two cycles),
+/// which a 128-bit user port reaches; the placed design's 64-bit port is up-converted and keeps
+/// one read in flight, about 0.07 words a cycle at a 24-cycle latency
+/// (bitstreams/lfe5u-85f/ddr3/STATUS.md). The other rows are that document's estimates. The
+/// LFE5U-85F has no PCIe block: its round trip is the PCIe figure every other row uses.
 pub const DEVICE_CLASSES: [DeviceClass; 5] = [
     DeviceClass { name: "lfe5u-85f", lanes: 16, mhz: 136.84, round_trip_ns: 1500.0, memory_gb_s: None },
     DeviceClass {
