@@ -21,7 +21,8 @@
 //! acknowledged with SLVERR and changes nothing).
 //!
 //! Cycle behaviour: one access at a time. A write is taken when AW and W are both valid (both
-//! ready in the same cycle), its response follows in the next cycle. A read is taken from AR,
+//! ready in the same cycle) into registers, decoded in the next cycle (Write: the registers
+//! written load at its end), and its response follows (AW/W to B: 2 cycles). A read is taken from AR,
 //! the core's register port is addressed, its data taken [`READ_LATENCY`] cycles later, then R
 //! (AR to R: 4 cycles). The read's address is decoded while the core answers, in two register
 //! stages: in Read1 into one flag per offset (`rh_*`), in Read2 into the ring register's value
@@ -129,6 +130,8 @@ impl BarModel {
 pub enum BarState {
     /// Waiting for a write (AW and W) or a read (AR).
     Idle,
+    /// Write taken into `wa`, `wd`, `wfull`: decoded this cycle, the registers load at its end.
+    Write,
     /// Write response.
     Resp,
     /// Read: the core's register port addressed, first cycle.
@@ -243,6 +246,11 @@ pub struct BarRegs {
     rh_quiet: DFF<Bit>,
     rh_errors: DFF<Bit>,
     rh_space: DFF<Bit>,
+    // The write taken (address, data, all four strobes set), decoded in Write, the next
+    // cycle: the strobe and offset checks start at flops, not at the shell's inputs.
+    wa: DFF<Bits<32>>,
+    wd: DFF<Bits<32>>,
+    wfull: DFF<Bit>,
     // Forwarded write, registered.
     fw: DFF<Bit>,
     fw_addr: DFF<Bits<REG_ADDR_BITS>>,
@@ -299,7 +307,10 @@ impl Logic for BarRegs {
             rh_space,
             fw,
             fw_addr,
-            fw_data
+            fw_data,
+            wa,
+            wd,
+            wfull
         );
         self.take_w.next = (self.state.q.val() == BarState::Idle) & self.awvalid.val() & self.wvalid.val();
         self.awready.next = self.take_w.val();
@@ -316,15 +327,21 @@ impl Logic for BarRegs {
         match self.state.q.val() {
             BarState::Idle => {
                 if self.take_w.val() {
-                    self.resp.d.next = 0.into();
-                    self.state.d.next = BarState::Resp;
-                    if self.wstrb.val() != 0xF {
-                        self.resp.d.next = 2.into();
-                    }
+                    self.wa.d.next = self.awaddr.val();
+                    self.wd.d.next = self.wdata.val();
+                    self.wfull.d.next = self.wstrb.val() == 0xF;
+                    self.state.d.next = BarState::Write;
                 } else if self.arvalid.val() {
                     self.raddr.d.next = self.araddr.val();
                     self.state.d.next = BarState::Read1;
                 }
+            }
+            BarState::Write => {
+                self.resp.d.next = 0.into();
+                if !self.wfull.q.val() {
+                    self.resp.d.next = 2.into();
+                }
+                self.state.d.next = BarState::Resp;
             }
             BarState::Resp => {
                 if self.bready.val() {
@@ -357,9 +374,10 @@ impl Logic for BarRegs {
         }
         // The write's decode: each offset a compare of the low 12 bits, in parallel (the offsets
         // are distinct), gated by `w_ok`; any other offset below REG_SPACE goes to the core.
-        self.w_off.next = self.awaddr.val().get_bits::<REG_ADDR_BITS>(0);
-        self.w_ok.next =
-            self.take_w.val() & (self.wstrb.val() == 0xF) & (self.awaddr.val().get_bits::<20>(12) == 0);
+        self.w_off.next = self.wa.q.val().get_bits::<REG_ADDR_BITS>(0);
+        self.w_ok.next = (self.state.q.val() == BarState::Write)
+            & self.wfull.q.val()
+            & (self.wa.q.val().get_bits::<20>(12) == 0);
         self.w_ring.next = (self.w_off.val() == O_CMD_ENTRIES)
             | (self.w_off.val() == O_CMD_ADDR_LO)
             | (self.w_off.val() == O_CMD_ADDR_HI)
@@ -369,37 +387,37 @@ impl Logic for BarRegs {
             | (self.w_off.val() == O_EVT_ENTRIES)
             | (self.w_off.val() == O_EVT_CONSUMER);
         if self.w_ok.val() & (self.w_off.val() == O_CMD_ENTRIES) {
-            self.cmd_entries.d.next = self.wdata.val();
-            self.cmd_nmask.d.next = !(self.wdata.val() - 1);
+            self.cmd_entries.d.next = self.wd.q.val();
+            self.cmd_nmask.d.next = !(self.wd.q.val() - 1);
         }
         if self.w_ok.val() & (self.w_off.val() == O_CMD_ADDR_LO) {
-            self.cmd_lo.d.next = self.wdata.val();
+            self.cmd_lo.d.next = self.wd.q.val();
         }
         if self.w_ok.val() & (self.w_off.val() == O_CMD_ADDR_HI) {
-            self.cmd_hi.d.next = self.wdata.val();
+            self.cmd_hi.d.next = self.wd.q.val();
         }
         if self.w_ok.val() & (self.w_off.val() == O_DOORBELL) {
-            self.bell.d.next = self.wdata.val();
+            self.bell.d.next = self.wd.q.val();
             self.bell_w.d.next = true;
         }
         if self.w_ok.val() & (self.w_off.val() == O_EVT_ADDR_LO) {
-            self.evt_lo.d.next = self.wdata.val();
+            self.evt_lo.d.next = self.wd.q.val();
         }
         if self.w_ok.val() & (self.w_off.val() == O_EVT_ADDR_HI) {
-            self.evt_hi.d.next = self.wdata.val();
+            self.evt_hi.d.next = self.wd.q.val();
         }
         if self.w_ok.val() & (self.w_off.val() == O_EVT_ENTRIES) {
-            self.evt_entries.d.next = self.wdata.val();
-            self.evt_nmask.d.next = !(self.wdata.val() - 1);
+            self.evt_entries.d.next = self.wd.q.val();
+            self.evt_nmask.d.next = !(self.wd.q.val() - 1);
         }
         if self.w_ok.val() & (self.w_off.val() == O_EVT_CONSUMER) {
-            self.consumer.d.next = self.wdata.val();
+            self.consumer.d.next = self.wd.q.val();
         }
         if self.w_ok.val() & !self.w_ring.val() {
             self.fw.d.next = true;
             self.fw_addr.d.next = self.w_off.val();
-            self.fw_data.d.next = self.wdata.val();
-            if (self.w_off.val() == O_CONTROL) & self.wdata.val().get_bit(0) {
+            self.fw_data.d.next = self.wd.q.val();
+            if (self.w_off.val() == O_CONTROL) & self.wd.q.val().get_bit(0) {
                 self.soft_pulse.d.next = true;
             }
         }

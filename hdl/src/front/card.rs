@@ -12,6 +12,8 @@
 //!                                              └──> AW/W/B ──> host memory
 //! ```
 //!
+//! A register slice (`Skid`) also sits between CmdDecoder and ScanCore's command port.
+//!
 //! The host programs `CMD_RING_ENTRIES`, `CMD_RING_ADDR_*`, `EVT_RING_ENTRIES`,
 //! `EVT_RING_ADDR_*`, writes `CONTROL.SOFT_RESET`, then posts command entries into its own
 //! memory and their count into `CMD_DOORBELL`; events appear in the event ring with the phase
@@ -39,10 +41,14 @@ use crate::front::cmd_decoder::CmdDecoder;
 use crate::front::cmd_reader::CmdReader;
 use crate::front::evt_packer::EvtPacker;
 use crate::front::evt_writer::EvtWriter;
-use crate::front::skid::SkidBuffer;
+use crate::front::skid::{Skid, SkidBuffer};
 use rust_hdl::prelude::*;
 
 const _: () = assert!(REG_ADDR_BITS == 12 && LANES <= 32);
+
+// A core command in the decoder-to-core slice: op 2:0, addr 18:3, sub 26:19, data0 58:27,
+// data1 90:59, and at 91 the decoder's `scan_start` (this is the last scan command).
+const CMD_BEAT: usize = 92; // the literal 92 in `update` (bit_cast's width)
 
 /// See the module docs.
 #[derive(LogicBlock)]
@@ -102,8 +108,12 @@ pub struct Card {
     packer: EvtPacker,
     // Register slice between packer and writer: `wready` reaches no packer register.
     slice: SkidBuffer,
+    // Register slice between decoder and core: the core's `cmd_ready` reaches no decoder
+    // register (the term shift registers' enables start at the slice's flops).
+    cmd_slice: Skid<CMD_BEAT>,
     writer: EvtWriter,
     front_reset: Signal<Local, Bit>,
+    cmd_scan: Signal<Local, Bits<1>>,
 }
 
 impl Card {
@@ -140,8 +150,10 @@ impl Card {
             core: ScanCore::new(build_id),
             packer: Default::default(),
             slice: Default::default(),
+            cmd_slice: Default::default(),
             writer: Default::default(),
             front_reset: Default::default(),
+            cmd_scan: Default::default(),
         }
     }
 }
@@ -155,7 +167,7 @@ impl Default for Card {
 impl Logic for Card {
     #[hdl_gen]
     fn update(&mut self) {
-        clock!(self, clock, regs, reader, decoder, core, packer, slice, writer);
+        clock!(self, clock, regs, reader, decoder, core, packer, slice, cmd_slice, writer);
         self.front_reset.next = self.reset.val() | self.regs.soft_reset.val();
         self.regs.reset.next = self.reset.val();
         self.core.reset.next = self.reset.val();
@@ -163,6 +175,7 @@ impl Logic for Card {
         self.decoder.reset.next = self.front_reset.val();
         self.packer.reset.next = self.front_reset.val();
         self.slice.reset.next = self.front_reset.val();
+        self.cmd_slice.reset.next = self.front_reset.val();
         self.writer.reset.next = self.front_reset.val();
         // BAR port.
         self.regs.awvalid.next = self.bar_awvalid.val();
@@ -203,14 +216,28 @@ impl Logic for Card {
         self.decoder.cmd_data.next = self.reader.cmd_data.val();
         self.decoder.cmd_last.next = self.reader.cmd_last.val();
         self.reader.cmd_ready.next = self.decoder.cmd_ready.val();
-        // Decoder -> core.
-        self.core.cmd_valid.next = self.decoder.core_valid.val();
-        self.core.cmd_op.next = self.decoder.core_op.val();
-        self.core.cmd_addr.next = self.decoder.core_addr.val();
-        self.core.cmd_sub.next = self.decoder.core_sub.val();
-        self.core.cmd_data0.next = self.decoder.core_data0.val();
-        self.core.cmd_data1.next = self.decoder.core_data1.val();
-        self.decoder.core_ready.next = self.core.cmd_ready.val();
+        // Decoder -> slice -> core. The decoder's `scan_start` is high only as the slice takes
+        // the last scan command; it rides with that command, and the packer sees it as the
+        // core takes it (the packer's scan cycles count from there, as without the slice).
+        self.cmd_scan.next = 0.into();
+        if self.decoder.scan_start.val() {
+            self.cmd_scan.next = 1.into();
+        }
+        self.cmd_slice.in_valid.next = self.decoder.core_valid.val();
+        self.cmd_slice.in_data.next = bit_cast::<92, 3>(self.decoder.core_op.val())
+            | (bit_cast::<92, 16>(self.decoder.core_addr.val()) << 3)
+            | (bit_cast::<92, 8>(self.decoder.core_sub.val()) << 19)
+            | (bit_cast::<92, 32>(self.decoder.core_data0.val()) << 27)
+            | (bit_cast::<92, 32>(self.decoder.core_data1.val()) << 59)
+            | (bit_cast::<92, 1>(self.cmd_scan.val()) << 91);
+        self.decoder.core_ready.next = self.cmd_slice.in_ready.val();
+        self.core.cmd_valid.next = self.cmd_slice.out_valid.val();
+        self.core.cmd_op.next = self.cmd_slice.out_data.val().get_bits::<3>(0);
+        self.core.cmd_addr.next = self.cmd_slice.out_data.val().get_bits::<16>(3);
+        self.core.cmd_sub.next = self.cmd_slice.out_data.val().get_bits::<8>(19);
+        self.core.cmd_data0.next = self.cmd_slice.out_data.val().get_bits::<32>(27);
+        self.core.cmd_data1.next = self.cmd_slice.out_data.val().get_bits::<32>(59);
+        self.cmd_slice.out_ready.next = self.core.cmd_ready.val();
         // Decoder -> packer.
         self.packer.job_valid.next = self.decoder.job_valid.val();
         self.packer.job_kind.next = self.decoder.job_kind.val();
@@ -219,7 +246,9 @@ impl Logic for Card {
         self.packer.job_detail.next = self.decoder.job_detail.val();
         self.packer.job_refresh.next = self.decoder.job_refresh.val();
         self.decoder.job_ready.next = self.packer.job_ready.val();
-        self.packer.scan_start.next = self.decoder.scan_start.val();
+        self.packer.scan_start.next = self.cmd_slice.out_valid.val()
+            & self.core.cmd_ready.val()
+            & self.cmd_slice.out_data.val().get_bit(91);
         // Core -> packer.
         self.packer.out_valid.next = self.core.out_valid.val();
         self.packer.out_done.next = self.core.out_done.val();

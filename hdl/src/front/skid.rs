@@ -10,7 +10,10 @@
 //!
 //! Between the event packer and the event writer of the card (`card.rs`): the writer's
 //! `evt_ready` follows the AXI write channel's `wready` and the ring-full check, and without
-//! the slice it enabled the packer's eight 64-bit entry registers in the same cycle.
+//! the slice it enabled the packer's eight 64-bit entry registers in the same cycle. Between
+//! the command decoder and the core (a wider beat, [`Skid`]): the core's `cmd_ready` follows
+//! its `state` through its command decode, and without the slice it enabled the decoder's
+//! term shift registers (`tc0..tc7`, `ta`) in the same cycle.
 //!
 //! Cycle behaviour: a beat taken at an edge is on `out_data` from that edge on; one beat per
 //! cycle in steady state; `in_ready` is low only while both registers hold a beat (the sink
@@ -54,9 +57,12 @@ impl SkidModel {
     }
 }
 
-/// See the module docs.
+/// The slice on 64-bit beats (packer to writer).
+pub type SkidBuffer = Skid<64>;
+
+/// See the module docs; `W` bits a beat (the decoder's commands to the core are wider than 64).
 #[derive(LogicBlock, Default)]
-pub struct SkidBuffer {
+pub struct Skid<const W: usize> {
     /// Clock.
     pub clock: Signal<In, Clock>,
     /// Synchronous reset.
@@ -66,21 +72,21 @@ pub struct SkidBuffer {
     /// The slice takes it.
     pub in_ready: Signal<Out, Bit>,
     /// The source's beat.
-    pub in_data: Signal<In, Bits<64>>,
+    pub in_data: Signal<In, Bits<W>>,
     /// A beat is on `out_data`.
     pub out_valid: Signal<Out, Bit>,
     /// The sink takes it.
     pub out_ready: Signal<In, Bit>,
     /// The oldest beat held.
-    pub out_data: Signal<Out, Bits<64>>,
+    pub out_data: Signal<Out, Bits<W>>,
     main_v: DFF<Bit>,
-    main_d: DFF<Bits<64>>,
+    main_d: DFF<Bits<W>>,
     skid_v: DFF<Bit>,
-    skid_d: DFF<Bits<64>>,
+    skid_d: DFF<Bits<W>>,
     take_in: Signal<Local, Bit>,
 }
 
-impl Logic for SkidBuffer {
+impl<const W: usize> Logic for Skid<W> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, main_v, main_d, skid_v, skid_d);
