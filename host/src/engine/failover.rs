@@ -253,72 +253,8 @@ mod tests {
 
     use super::*;
     use crate::engine::Step;
-    use crate::link::LinkError;
+    use crate::engine::test_card::TestCard;
     use crate::reference;
-
-    /// A primary that faults on its `fault_at`-th call, after doing half of it: a tick or
-    /// upsert is applied (the card took the command, the answer never came) and its bitmaps
-    /// are scribbled on, as a card's mirror can be left half updated.
-    struct Flaky {
-        inner: SoftwareEngine,
-        calls: usize,
-        fault_at: usize,
-        scribbled: Vec<u64>,
-    }
-
-    impl Flaky {
-        fn call(
-            &mut self,
-            f: impl FnOnce(&mut SoftwareEngine) -> Result<(), EngineError>,
-        ) -> Result<(), EngineError> {
-            self.calls += 1;
-            if self.calls < self.fault_at {
-                return f(&mut self.inner);
-            }
-            let _ = f(&mut self.inner);
-            self.scribbled = self.inner.breach().iter().map(|w| !w).collect();
-            Err(LinkError::Protocol("scan done for the wrong command".into()).into())
-        }
-    }
-
-    impl ScanEngine for Flaky {
-        fn name(&self) -> &'static str {
-            "card"
-        }
-        fn slots(&self) -> usize {
-            self.inner.slots()
-        }
-        fn assets(&self) -> usize {
-            self.inner.assets()
-        }
-        fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError> {
-            self.call(|e| e.upsert(slot, terms))
-        }
-        fn remove(&mut self, slot: u32) -> Result<(), EngineError> {
-            self.call(|e| e.remove(slot))
-        }
-        fn tick(&mut self, asset: u16, price: PriceEntry) -> Result<(), EngineError> {
-            self.call(|e| e.tick(asset, price))
-        }
-        fn batch_tick(&mut self, prices: &[PriceEntry]) -> Result<(), EngineError> {
-            self.call(|e| e.batch_tick(prices))
-        }
-        fn prices(&self) -> &[PriceEntry] {
-            self.inner.prices()
-        }
-        fn breach(&self) -> &[u64] {
-            if self.scribbled.is_empty() { self.inner.breach() } else { &self.scribbled }
-        }
-        fn at_risk(&self) -> &[u64] {
-            self.inner.at_risk()
-        }
-        fn changed_words(&mut self, out: &mut Vec<u32>) {
-            self.inner.changed_words(out)
-        }
-        fn is_card(&self) -> bool {
-            true
-        }
-    }
 
     fn price(p: u32) -> PriceEntry {
         PriceEntry {
@@ -367,7 +303,8 @@ mod tests {
             fault_at in 1usize..120,
             calls in proptest::collection::vec(call(), 1..100),
         ) {
-            let flaky = Flaky { inner: SoftwareEngine::new(SLOTS, ASSETS), calls: 0, fault_at, scribbled: vec![] };
+            // A primary that does half of the call it faults on and leaves its bitmaps scribbled on.
+            let flaky = TestCard::new(SLOTS, ASSETS).faulting_at(fault_at).scribbling();
             let mut e = FailoverEngine::new(Box::new(flaky));
             let mut step = Step::new(&mut e);
             let mut terms: Vec<Vec<Coeff>> = vec![Vec::new(); SLOTS];

@@ -30,6 +30,8 @@ pub mod router;
 mod software;
 mod step;
 mod terms;
+#[cfg(test)]
+mod test_card;
 mod windows;
 
 pub use blocks::{Layout, advise_huge};

@@ -875,88 +875,7 @@ mod tests {
 
     use super::*;
     use crate::engine::Step;
-    use crate::link::LinkError;
-
-    /// A card for the router's tests: a software engine of `CAP` slots that says it is a card,
-    /// faults (half done, as `failover.rs`'s test primary) on its `fault_at`-th call, and takes
-    /// at least `delay` a tick.
-    struct TestCard {
-        inner: SoftwareEngine,
-        calls: usize,
-        fault_at: usize,
-        delay: Duration,
-    }
-
-    impl TestCard {
-        fn new(cap: usize, assets: usize) -> TestCard {
-            TestCard {
-                inner: SoftwareEngine::new(cap, assets),
-                calls: 0,
-                fault_at: usize::MAX,
-                delay: Duration::ZERO,
-            }
-        }
-
-        fn call(
-            &mut self,
-            f: impl FnOnce(&mut SoftwareEngine) -> Result<(), EngineError>,
-        ) -> Result<(), EngineError> {
-            self.calls += 1;
-            let r = f(&mut self.inner);
-            if self.calls < self.fault_at {
-                return r;
-            }
-            Err(LinkError::Protocol("scan done for the wrong command".into()).into())
-        }
-
-        fn spin(&self) {
-            let t0 = Instant::now();
-            while t0.elapsed() < self.delay {
-                std::hint::spin_loop();
-            }
-        }
-    }
-
-    impl ScanEngine for TestCard {
-        fn name(&self) -> &'static str {
-            "card"
-        }
-        fn slots(&self) -> usize {
-            self.inner.slots()
-        }
-        fn assets(&self) -> usize {
-            self.inner.assets()
-        }
-        fn upsert(&mut self, slot: u32, terms: &[Coeff]) -> Result<(), EngineError> {
-            self.call(|e| e.upsert(slot, terms))
-        }
-        fn remove(&mut self, slot: u32) -> Result<(), EngineError> {
-            self.call(|e| e.remove(slot))
-        }
-        fn tick(&mut self, asset: u16, price: PriceEntry) -> Result<(), EngineError> {
-            self.spin();
-            self.call(|e| e.tick(asset, price))
-        }
-        fn batch_tick(&mut self, prices: &[PriceEntry]) -> Result<(), EngineError> {
-            self.spin();
-            self.call(|e| e.batch_tick(prices))
-        }
-        fn prices(&self) -> &[PriceEntry] {
-            self.inner.prices()
-        }
-        fn breach(&self) -> &[u64] {
-            self.inner.breach()
-        }
-        fn at_risk(&self) -> &[u64] {
-            self.inner.at_risk()
-        }
-        fn changed_words(&mut self, out: &mut Vec<u32>) {
-            self.inner.changed_words(out)
-        }
-        fn is_card(&self) -> bool {
-            true
-        }
-    }
+    use crate::engine::test_card::TestCard;
 
     const SLOTS: usize = 300;
     const CAP: usize = 128;
@@ -1121,7 +1040,7 @@ mod tests {
             fault_at in 1usize..600,
             calls in proptest::collection::vec(call(), 50..300),
         ) {
-            let card = TestCard { fault_at, ..TestCard::new(CAP, ASSETS) };
+            let card = TestCard::new(CAP, ASSETS).faulting_at(fault_at);
             let r = differential(router(card, route), &calls, true)?;
             prop_assert!(r.failovers().len() <= 1);
             prop_assert_eq!(r.is_card(), r.failovers().is_empty());
@@ -1168,7 +1087,7 @@ mod tests {
     /// measuring it.
     #[test]
     fn the_choice_follows_the_measured_card() {
-        let card = TestCard { delay: Duration::from_micros(300), ..TestCard::new(CAP, ASSETS) };
+        let card = TestCard::new(CAP, ASSETS).slow(Duration::from_micros(300));
         let mut r = router(card, Route::Measured);
         for s in 0..100 {
             r.upsert(s, &[Coeff { asset: 0, coeff: 100 }, Coeff { asset: 1, coeff: -60 - s as i32 }])
