@@ -98,6 +98,15 @@ fn run_refuses_a_pace_out_of_range() {
     }
 }
 
+/// `run --accounts A --ticks T` without `--venue` ran the embedded demo and ignored both files.
+#[test]
+fn run_refuses_files_without_a_venue() {
+    let o = liqscan(&["run", "--accounts", "examples/accounts.csv", "--ticks", "examples/usdc.csv"]);
+    refused(&o, &["--accounts, --ticks given without --venue"]);
+    let o = liqscan(&["run", "--bars", "ETH=x.json"]);
+    refused(&o, &["--bars given without --venue"]);
+}
+
 #[test]
 fn book_sizes_are_refused_before_allocation() {
     // On main `demo --accounts 10^12` tried to allocate tens of terabytes and aborted.
@@ -180,6 +189,29 @@ fn scan_refuses_misread_inputs_naming_file_and_line() {
     let v = write(dir.path(), "zero-ok.toml", &allowing);
     let o = scan(&v, &zero);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A positive price under one price quantum (0.0001 USD per ETH here) quoted the collateral
+    // at 0 as a 0 does, and breached every borrower; the live feed refused it already.
+    let tiny = ticks("tiny.csv", &format!("{good}2020-03-12T00:01:00Z,ETH,0.00009\n"));
+    refused(
+        &scan("examples/venue.toml", &tiny),
+        &[
+            "tiny.csv:4: asset 'ETH' price 0.00009 is below the venue's price resolution for it (0.0001)",
+            "allow_zero_price",
+        ],
+    );
+    let o = scan(&v, &tiny);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let one = ticks("one.csv", &format!("{good}2020-03-12T00:01:00Z,ETH,0.0001\n"));
+    assert!(scan("examples/venue.toml", &one).status.success(), "one quantum is a price");
+    // Time going back names both times as text.
+    let back = ticks("back.csv", &format!("{good}2020-03-11T23:59:59.5Z,ETH,190\n"));
+    refused(
+        &scan("examples/venue.toml", &back),
+        &[
+            "back.csv:4: timestamp 2020-03-11T23:59:59.500Z",
+            "before the previous tick's 2020-03-12T00:00:00.000Z",
+        ],
+    );
     // Calendar dates, offsets, years.
     let feb31 = ticks("feb31.csv", "2020-02-31T00:00:00Z,USDC,1\n");
     refused(
@@ -213,4 +245,38 @@ fn scan_refuses_misread_inputs_naming_file_and_line() {
         ),
     );
     assert!(scan(&v, &ticks("g.csv", good)).status.success());
+}
+
+/// Spreadsheets save "CSV UTF-8" with a byte-order mark first; on main it made the header
+/// unreadable ("header must name the columns ..."). Every input read with one gives the same
+/// events as without.
+#[test]
+fn scan_reads_files_that_start_with_a_byte_order_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let ticks = "timestamp,asset,price\n2020-03-12T00:00:00Z,USDC,1\n2020-03-12T00:00:00Z,ETH,150\n";
+    let plain = write(dir.path(), "ticks.csv", ticks);
+    let marked = |name: &str, text: &str| write(dir.path(), name, &format!("\u{feff}{text}"));
+    let text = |p: &str| std::fs::read_to_string(root().join(p)).unwrap();
+    let venue = marked("venue.toml", &text("examples/venue.toml"));
+    let accounts = marked("accounts.csv", &text("examples/accounts.csv"));
+    let bom_ticks = marked("bom-ticks.csv", ticks);
+    let events = |venue: &str, accounts: &str, ticks: &str| {
+        let out = dir.path().join("events.jsonl");
+        let o = liqscan(&[
+            "scan",
+            "--venue",
+            venue,
+            "--accounts",
+            accounts,
+            "--ticks",
+            ticks,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let want = events("examples/venue.toml", "examples/accounts.csv", &plain);
+    assert!(want.lines().count() > 100, "the ticks breach most of the book");
+    assert_eq!(events(&venue, &accounts, &bom_ticks), want);
 }

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use liqscan_hdl::abi::Coeff;
@@ -133,11 +133,15 @@ pub fn read_accounts(path: &Path, table: &AssetTable) -> Result<Vec<LoadedAccoun
     }
 }
 
-/// Opens a file for streaming, naming it in the error.
+/// Opens a file for streaming, naming it in the error, past a leading UTF-8 byte-order mark
+/// (spreadsheets write one at the start of a "CSV UTF-8" file).
 pub(crate) fn open(path: &Path) -> Result<BufReader<File>, InputError> {
-    File::open(path)
-        .map(|f| BufReader::with_capacity(1 << 20, f))
-        .map_err(|e| InputError::file(path, format!("cannot read: {e}")))
+    let cannot = |e: std::io::Error| InputError::file(path, format!("cannot read: {e}"));
+    let mut r = File::open(path).map(|f| BufReader::with_capacity(1 << 20, f)).map_err(cannot)?;
+    if r.fill_buf().map_err(cannot)?.starts_with(super::BOM.as_bytes()) {
+        r.consume(super::BOM.len());
+    }
+    Ok(r)
 }
 
 /// Reads an account file into the compact [`Book`], streaming CSV and the columnar formats;

@@ -63,8 +63,16 @@ impl std::error::Error for InputError {}
 
 /// Reads a whole file, naming it in the error.
 pub(crate) fn read_text(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))
+    let mut text =
+        std::fs::read_to_string(path).map_err(|e| InputError::file(path, format!("cannot read: {e}")))?;
+    if text.starts_with(BOM) {
+        text.drain(..BOM.len());
+    }
+    Ok(text)
 }
+
+/// The UTF-8 byte-order mark a file may start with; the readers skip it.
+pub(crate) const BOM: &str = "\u{feff}";
 
 /// The format a file's extension names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

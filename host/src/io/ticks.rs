@@ -20,7 +20,7 @@ use std::path::Path;
 use liqscan_hdl::abi::PriceEntry;
 use serde::Deserialize;
 
-use super::time::parse_timestamp;
+use super::time::{format_timestamp, parse_timestamp};
 use super::{Format, InputError, read_text};
 use crate::model::{AssetTable, Decimal};
 
@@ -51,7 +51,28 @@ pub(crate) fn make_tick(
         ));
     }
     let entry = table.quote(asset, price).map_err(|e| e.to_string())?;
+    // A positive price below one price quantum quotes the collateral side at 0 just as a 0
+    // would (the live feed refuses both, by the quoted price).
+    if entry.spot.asset == 0 && !table.assets()[asset as usize].allow_zero_price {
+        let e = table.price_exp(asset);
+        let one = if e <= 0 { Decimal::new(1, (-e) as u32) } else { Decimal::new(10i128.pow(e as u32), 0) };
+        return Err(format!(
+            "asset '{symbol}' price {price} is below the venue's price resolution for it ({one}): it would \
+             count as 0 and breach every borrower of it; make its quantum_exp larger or value_exp \
+             smaller, or set allow_zero_price = true on it in the venue file"
+        ));
+    }
     Ok(Tick { ts_ns, asset, price, entry })
+}
+
+/// The problem of a tick that goes back in time: both times as text and in nanoseconds (the text
+/// has milliseconds only).
+pub(crate) fn went_back(ts_ns: i64, prev_ns: i64) -> String {
+    format!(
+        "timestamp {} ({ts_ns} ns) is before the previous tick's {} ({prev_ns} ns)",
+        format_timestamp(ts_ns),
+        format_timestamp(prev_ns)
+    )
 }
 
 #[derive(Deserialize)]
@@ -94,18 +115,16 @@ fn parse_ticks_from(
         if let Some(prev) = out.last()
             && t.ts_ns < prev.ts_ns
         {
-            return Err(InputError::at(
-                path,
-                line,
-                format!("timestamp {} is before the previous tick's {}", t.ts_ns, prev.ts_ns),
-            ));
+            return Err(InputError::at(path, line, went_back(t.ts_ns, prev.ts_ns)));
         }
         out.push(t);
         Ok(())
     };
     match format {
         Format::Csv => {
-            let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
+            // Flexible: the field count is checked below, against the header, in the accounts'
+            // words.
+            let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(input);
             let h = rdr.headers().map_err(|e| InputError::at(path, 1, e))?.clone();
             let col = |n: &str| h.iter().position(|x| x.eq_ignore_ascii_case(n));
             let (Some(its), Some(ia), Some(ip)) =
@@ -122,6 +141,11 @@ fn parse_ticks_from(
                     )
                 })?;
                 let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+                if rec.len() != h.len() {
+                    let problem =
+                        format!("malformed row: {} fields where the header has {}", rec.len(), h.len());
+                    return Err(InputError::at(path, line, problem));
+                }
                 let f = |i| rec.get(i).unwrap_or("");
                 let t = parse_timestamp(f(its)).and_then(|ts| {
                     let price: Decimal = f(ip).parse().map_err(|e| format!("price: {e}"))?;
@@ -260,7 +284,17 @@ mod tests {
             ("timestamp,asset,price\n1,ETH,-1\n", "t.csv:2: asset 'ETH' price -1 is negative"),
             ("timestamp,asset,price\n1,ETH,NaN\n", "t.csv:2: price: 'NaN' is not a decimal"),
             ("timestamp,asset,price\n1,ETH,inf\n", "t.csv:2: price: 'inf' is not a decimal"),
-            ("timestamp,asset,price\n5,ETH,1\n4,ETH,1\n", "t.csv:3: timestamp 4 is before"),
+            (
+                "timestamp,asset,price\n5,ETH,1\n4,ETH,1\n",
+                "t.csv:3: timestamp 1970-01-01T00:00:00.000Z (4 ns) is before the previous tick's \
+                 1970-01-01T00:00:00.000Z (5 ns)",
+            ),
+            ("timestamp,asset,price\n1,ETH\n", "t.csv:2: malformed row: 2 fields where the header has 3"),
+            ("timestamp,asset,price\n1,ETH,1,2\n", "t.csv:2: malformed row: 4 fields where the header has 3"),
+            (
+                "timestamp,asset,price\n1,ETH,0.00009\n",
+                "t.csv:2: asset 'ETH' price 0.00009 is below the venue's price resolution for it (0.0001)",
+            ),
             ("timestamp,asset,price\nyesterday,ETH,1\n", "t.csv:2: timestamp 'yesterday'"),
             ("timestamp,asset,price\n1,ETH,1e9\n", "t.csv:2: asset 'ETH' price 1000000000 is"),
             ("timestamp,asset,price\n1,ETH,0\n", "t.csv:2: asset 'ETH' price is 0: refused"),

@@ -69,6 +69,22 @@ impl Workload {
     /// The workload `cfg` names: its venue, accounts, ticks and bars, or the demo.
     pub fn load(cfg: &KeeperConfig) -> Result<Workload, KeeperError> {
         let Some(v) = &cfg.venue else {
+            // Files given without a venue were ignored and the demo ran in their place.
+            let given: Vec<&str> = [
+                ("--accounts", cfg.accounts.is_some()),
+                ("--ticks", !cfg.ticks.is_empty()),
+                ("--bars", !cfg.bars.is_empty()),
+            ]
+            .into_iter()
+            .filter_map(|(flag, set)| set.then_some(flag))
+            .collect();
+            if !given.is_empty() {
+                return Err(KeeperError::Config(format!(
+                    "{} given without --venue: name the venue file they are read against (without \
+                     --venue the embedded demo runs, and takes no files)",
+                    given.join(", ")
+                )));
+            }
             return Workload::demo(cfg.demo_accounts.unwrap_or(DEFAULT_DEMO_ACCOUNTS));
         };
         let table = read_venue(v).map_err(KeeperError::other)?;

@@ -191,7 +191,7 @@ pub fn read_ticks(path: &Path, table: &AssetTable) -> Result<Vec<Tick>, InputErr
             {
                 return Err(InputError::file(
                     path,
-                    format!("row {row}: timestamp {} is before the previous tick's {}", t.ts_ns, prev.ts_ns),
+                    format!("row {row}: {}", super::ticks::went_back(t.ts_ns, prev.ts_ns)),
                 ));
             }
             out.push(t);
@@ -383,7 +383,13 @@ mod tests {
             let back: ArrayRef = Arc::new(Int64Array::from(vec![5, 4]));
             write(&p, vec![("ts", back), ("asset", assets.clone()), ("price", prices.clone())]);
             let e = read_ticks(&p, &table()).unwrap_err().to_string();
-            assert!(e.ends_with("row 2: timestamp 4 is before the previous tick's 5"), "{e}");
+            assert!(
+                e.ends_with(
+                    "row 2: timestamp 1970-01-01T00:00:00.000Z (4 ns) is before the previous tick's \
+                     1970-01-01T00:00:00.000Z (5 ns)"
+                ),
+                "{e}"
+            );
             let neg: ArrayRef = Arc::new(Int64Array::from(vec![-1, 1]));
             let ts2 = || Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef;
             write(&p, vec![("ts", ts2()), ("asset", assets.clone()), ("price", neg)]);
