@@ -81,6 +81,23 @@ fn run_refuses_an_executor_file_it_cannot_write() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// `--hlog` at a directory was found out only after the run, its histograms lost.
+#[test]
+fn run_refuses_an_hlog_path_it_cannot_write_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = liqscan(&["run", "--demo-accounts", "10", "--hlog", d]);
+    let err = refused(&o, &[&format!("--hlog {d}: is a directory, not a writable file")]);
+    assert!(!err.contains("ticks in"), "refused before the run:\n{err}");
+    let missing = dir.path().join("no/such/dir/run.hlog");
+    let o = liqscan(&["run", "--demo-accounts", "10", "--hlog", missing.to_str().unwrap()]);
+    refused(&o, &["not a writable file", "No such file or directory"]);
+    let ok = dir.path().join("run.hlog");
+    let o = liqscan(&["run", "--demo-accounts", "10", "--hlog", ok.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::metadata(&ok).unwrap().len() > 0, "the histograms are written at the end");
+}
+
 #[test]
 fn run_refuses_a_key_given_twice_in_its_config() {
     let dir = tempfile::tempdir().unwrap();

@@ -394,34 +394,40 @@ pub fn parse_executor(s: &str) -> Result<ExecutorSpec, KeeperError> {
     })
 }
 
+/// Refuses, before a run, an output path that cannot be written (a directory, a missing
+/// folder, no write permission), so that nothing is found out after hours of running. `what`
+/// names it. A regular file is opened for appending, so nothing in it changes; a new one is
+/// created and removed; a FIFO or a device is left alone (opening it now could block, or end a
+/// reader's stream).
+pub fn check_writable_file(what: &str, p: &Path) -> Result<(), KeeperError> {
+    if p.is_dir() {
+        return Err(KeeperError::Config(format!("{what}: is a directory, not a writable file")));
+    }
+    let existed = match std::fs::metadata(p) {
+        Ok(m) if !m.is_file() => return Ok(()),
+        Ok(_) => true,
+        Err(_) => false,
+    };
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(p)
+        .map_err(|e| KeeperError::context(format!("{what}: not a writable file"), e))?;
+    // A refused run leaves nothing behind: the writer creates it again.
+    if !existed {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}
+
 impl ExecutorSpec {
-    /// Refuses, before the keeper starts, a JSONL path that cannot take orders (a directory, a
-    /// missing folder, no write permission): on the dispatch thread it could only discard them.
-    /// A regular file is opened for appending, so nothing in it changes; a new one is created and
-    /// removed; a FIFO or a device is left alone (opening it now could block, or end a
-    /// reader's stream).
+    /// Refuses, before the keeper starts, a JSONL path that cannot take orders: on the dispatch
+    /// thread it could only discard them ([`check_writable_file`]).
     pub fn check_writable(&self) -> Result<(), KeeperError> {
-        if let ExecutorSpec::Jsonl(p) = self {
-            if p.is_dir() {
-                return Err(KeeperError::Config(format!(
-                    "executor jsonl:{}: is a directory, not a writable file",
-                    p.display()
-                )));
-            }
-            let existed = match std::fs::metadata(p) {
-                Ok(m) if !m.is_file() => return Ok(()),
-                Ok(_) => true,
-                Err(_) => false,
-            };
-            std::fs::OpenOptions::new().append(true).create(true).open(p).map_err(|e| {
-                KeeperError::context(format!("executor jsonl:{}: not a writable file", p.display()), e)
-            })?;
-            // A refused keeper leaves nothing behind: the dispatch thread creates it again.
-            if !existed {
-                let _ = std::fs::remove_file(p);
-            }
+        match self {
+            ExecutorSpec::Jsonl(p) => check_writable_file(&format!("executor jsonl:{}", p.display()), p),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Makes the executor (called on the dispatch thread); `resume` (a keeper restarted over

@@ -273,6 +273,9 @@ impl KeeperBuilder {
         if executor.is_none() {
             exec.check_writable()?;
         }
+        if let Some(p) = &cfg.hlog {
+            super::config::check_writable_file(&format!("--hlog {}", p.display()), p)?;
+        }
         let pace = cfg.pace()?;
         let w = match workload {
             Some(w) => w,
