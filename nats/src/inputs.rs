@@ -68,6 +68,29 @@ pub struct InputPublisher {
     buf: Vec<u8>,
 }
 
+/// Waits up to `timeout` for `client` (connecting in the background) to be connected; if it is
+/// not, asks once more without retrying, for the reason (refused, no such host) to name.
+async fn connected_within(client: &async_nats::Client, url: &str, timeout: Duration) -> Result<(), String> {
+    let end = tokio::time::Instant::now() + timeout;
+    while client.connection_state() != async_nats::connection::State::Connected {
+        if tokio::time::Instant::now() >= end {
+            let why = match async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(1))
+                .connect(url)
+                .await
+            {
+                Err(e) => e.to_string(),
+                Ok(_) => "it answers now; try again".into(),
+            };
+            return Err(format!(
+                "nats server {url}: not connected within {timeout:?}: {why} (is nats-server running there, with -js?)"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
 impl InputPublisher {
     /// Connects to `url` (waiting at most `timeout` for it) and creates the venue's input
     /// stream if missing; frames are signed with `key` if given (the feed's shared secret).
@@ -79,6 +102,9 @@ impl InputPublisher {
                 .await
                 .map_err(|_| format!("nats server {url}: no answer within {timeout:?}"))?
                 .map_err(|e| format!("nats server {url}: {e}"))?;
+            // The client connects in the background: without a server the stream request below
+            // timed out, and said only that.
+            connected_within(&client, url, timeout).await?;
             // A short acknowledgement wait: a frame sent as the server died is re-sent (same
             // id) after 1 s rather than the client's default 5 s.
             let js = jetstream::ContextBuilder::new().timeout(Duration::from_secs(1)).build(client);

@@ -188,3 +188,21 @@ fn malformed_and_misplaced_input_messages_are_refused_counted_and_never_reach_th
     assert_eq!(i.taken.load(Ordering::Relaxed), msgs.len() as u64);
     assert_eq!(i.received.load(Ordering::Relaxed), (msgs.len() + bad.len()) as u64);
 }
+
+/// Without a server the publisher said only "jetstream request timed out" after 1 s; it now
+/// waits its timeout for the connection and names why there is none. Needs no nats-server.
+#[test]
+fn a_publisher_without_a_server_names_why() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let t = Instant::now();
+    let e = match InputPublisher::connect(&url, Venue::new("demo").unwrap(), None, Duration::from_millis(300))
+    {
+        Ok(_) => panic!("connected to {url} where nothing listens"),
+        Err(e) => e,
+    };
+    assert!(e.starts_with(&format!("nats server {url}: not connected within 300ms")), "{e}");
+    assert!(e.to_lowercase().contains("refused"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
