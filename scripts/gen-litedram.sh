@@ -5,6 +5,9 @@
 # and writes build/litedram/<board>/ (gateware/litedram_core.v, its CSR map and init code).
 # LIQSCAN_DRAM_SYS_MHZ overrides the configuration's sys clock (a trial: the PHY's DDR3 rate is
 # 4 x sys) and writes build/litedram/<board>-sys<MHz>/ instead.
+# LIQSCAN_DRAM_PORT_BITS overrides the width of the native user port `terms` (128: the
+# controller's own width, so LiteDRAM puts no up-converter in front of it) and writes
+# build/litedram/<board>[-sys<MHz>]-port<bits>/.
 # Installs litex, litedram and migen (PyPI, pinned; litedram brings pyyaml) into scripts/.tools/venv
 # (the venv scripts/build-bitstream.sh uses). Idempotent: installed packages and an up-to-date
 # core are kept.
@@ -24,17 +27,26 @@ sys.exit(any(m.version(k) != v for k, v in want.items()))" 2>/dev/null; then
     "$VENV/bin/pip" install -q "litex==$LITEX_VER" "litedram==$LITEDRAM_VER" "migen==$MIGEN_VER"
 fi
 SYS_MHZ=${LIQSCAN_DRAM_SYS_MHZ:-}
-OUT=$ROOT/build/litedram/$BOARD${SYS_MHZ:+-sys$SYS_MHZ}
+PORT_BITS=${LIQSCAN_DRAM_PORT_BITS:-}
+case "$PORT_BITS" in
+    ''|64|128) ;;
+    *) echo "gen-litedram: LIQSCAN_DRAM_PORT_BITS must be 64 or 128 (the controller's width); got '$PORT_BITS'" >&2; exit 2 ;;
+esac
+OUT=$ROOT/build/litedram/$BOARD${SYS_MHZ:+-sys$SYS_MHZ}${PORT_BITS:+-port$PORT_BITS}
 mkdir -p "$OUT"
-# The configuration litedram_gen reads: the repository's, or a copy with the sys clock overridden;
+# The configuration litedram_gen reads: the repository's, or a copy with the sys clock or the
+# port width overridden;
 # rewritten only when its content changes, so an unchanged core is not regenerated.
-"$VENV/bin/python" - "$CONFIG" "$OUT/config.yml" "$SYS_MHZ" <<'PY'
+"$VENV/bin/python" - "$CONFIG" "$OUT/config.yml" "$SYS_MHZ" "$PORT_BITS" <<'PY'
 import sys, yaml
-src, dst, mhz = sys.argv[1:]
+src, dst, mhz, bits = sys.argv[1:]
 text = open(src).read()
-if mhz:
+if mhz or bits:
     conf = yaml.safe_load(text)
-    conf["sys_clk_freq"] = float(mhz) * 1e6
+    if mhz:
+        conf["sys_clk_freq"] = float(mhz) * 1e6
+    if bits:
+        conf["user_ports"]["terms"]["data_width"] = int(bits)
     text = yaml.safe_dump(conf, sort_keys=False)
 try:
     same = open(dst).read() == text

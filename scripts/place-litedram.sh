@@ -15,6 +15,10 @@
 # shell, the block and the controller's port list together with Verilator (when installed) and
 # writes bitstreams/<device>/ddr3/with-extscan/. LIQSCAN_REUSE_SYNTH=1 keeps the last synthesis
 # of the same mode (another seed of the same netlist).
+# LIQSCAN_DRAM_WITH=extscan128 does the same with a 128-bit port (a core generated with
+# LIQSCAN_DRAM_PORT_BITS=128: the controller's width, no up-converter) and the block with two
+# term words a memory word (ExtScan<1, 2, 128, 9>, `gen_verilog --ext-scan-128 9`), in the same
+# shell read with LIQSCAN_PORT128 defined; writes bitstreams/<device>/ddr3/with-extscan128/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BOARD=${1:-orangecrab-85f}
@@ -22,9 +26,12 @@ SEED=${LIQSCAN_SEED:-2}
 WITH=${LIQSCAN_DRAM_WITH:-}
 case "$WITH" in
     '') SHELL_V=$BOARD-top.v; SUFFIX= ;;
-    extscan) SHELL_V=$BOARD-extscan-top.v; SUFFIX=with-extscan ;;
-    *) echo "place-litedram: unknown LIQSCAN_DRAM_WITH '$WITH' (known: extscan)" >&2; exit 2 ;;
+    extscan) SHELL_V=$BOARD-extscan-top.v; SUFFIX=with-extscan; GEN=--ext-scan; DEFS= ;;
+    extscan128) SHELL_V=$BOARD-extscan-top.v; SUFFIX=with-extscan128; GEN=--ext-scan-128
+        DEFS=-DLIQSCAN_PORT128; export LIQSCAN_DRAM_PORT_BITS=128 ;;
+    *) echo "place-litedram: unknown LIQSCAN_DRAM_WITH '$WITH' (known: extscan, extscan128)" >&2; exit 2 ;;
 esac
+PORT_BITS=${LIQSCAN_DRAM_PORT_BITS:-}
 case "$BOARD" in
     # LFE5U-85F-8MG285C: 85k LUTs, csfBGA285, speed grade 8 (litex-boards gsd_orangecrab.py).
     orangecrab-85f) DEVICE=--85k; PACKAGE=CSFBGA285; SPEED=8; OUTDIR=lfe5u-85f/ddr3
@@ -41,7 +48,7 @@ fi
 export PATH=$VENV/bin:$PATH
 export YOWASP_CACHE_DIR=$ROOT/scripts/.tools/yowasp-cache
 SYS_MHZ=${LIQSCAN_DRAM_SYS_MHZ:-}
-CORE=$ROOT/build/litedram/$BOARD${SYS_MHZ:+-sys$SYS_MHZ}
+CORE=$ROOT/build/litedram/$BOARD${SYS_MHZ:+-sys$SYS_MHZ}${PORT_BITS:+-port$PORT_BITS}
 WORK=$CORE/pnr${SUFFIX:+-$SUFFIX}
 OUT=$ROOT/bitstreams/$OUTDIR${SYS_MHZ:+/sys$SYS_MHZ}${SUFFIX:+/$SUFFIX}
 mkdir -p "$WORK" "$OUT"
@@ -55,11 +62,11 @@ cp "$CORE/gateware/litedram_core.v" "$ROOT/scripts/litedram/$SHELL_V" \
     "$ROOT/scripts/litedram/$BOARD.lpf" "$WORK/"
 cd "$WORK"
 READ="read_verilog litedram_core.v $SHELL_V"
-if [ "$WITH" = extscan ]; then
+if [ -n "$WITH" ]; then
     # The scan block's Verilog; -DLIQSCAN_ECP5 selects its MULT18X18D and DP16KD instances, as
     # scripts/build-bitstream.sh reads the core's.
-    (cd "$ROOT" && cargo run -q --release -p liqscan-hdl --example gen_verilog -- --ext-scan 9 "$WORK/ext_scan.v")
-    READ="read_verilog -DLIQSCAN_ECP5 ext_scan.v; $READ"
+    (cd "$ROOT" && cargo run -q --release -p liqscan-hdl --example gen_verilog -- $GEN 9 "$WORK/ext_scan.v")
+    READ="read_verilog -DLIQSCAN_ECP5 ext_scan.v; read_verilog $DEFS litedram_core.v $SHELL_V"
     if command -v verilator >/dev/null; then
         # Port names and widths of the three parts: the shell against the scan block and a stub
         # of the controller with its generated port list. Waivers: rust-hdl's, as its tests
@@ -82,7 +89,7 @@ lint_off -rule PINMISSING -file "*extscan-top.v" -match "*ddram_*_n*"
 lint_off -rule UNUSEDSIGNAL -file "*extscan-top.v" -match "*cmd_addr*"
 lint_off -rule PINCONNECTEMPTY -file "*extscan-top.v" -match "*wdata_ready*"
 VLT
-        verilator --lint-only -Wall --top-module "$TOP" lint.vlt litedram_stub.v ext_scan.v "$SHELL_V" \
+        verilator --lint-only -Wall $DEFS --top-module "$TOP" lint.vlt litedram_stub.v ext_scan.v "$SHELL_V" \
             >lint.log 2>&1 || { cat lint.log >&2; echo "place-litedram: verilator lint failed" >&2; exit 1; }
         echo "place-litedram: verilator lint of the shell, the scan block and the controller's ports: clean" >&2
     fi
@@ -105,7 +112,7 @@ gzip -9c yosys.log >"$OUT/yosys.log.gz"
 {
     echo "board: $BOARD; device $DEVICE, package $PACKAGE, speed $SPEED; nextpnr seed $SEED"
     echo "sys clock asked of the controller: $(sed -nE 's/^ *"?sys_clk_freq"?: *([0-9.e+]+).*/\1/p' "$CORE/config.yml") Hz"
-    if [ "$WITH" = extscan ]; then
+    if [ -n "$WITH" ]; then
         echo "with the scan block: $(tr '\n' ' ' <ext_scan.v.config)(rust-hdl core::ext_scan, commit $(git -C "$ROOT" rev-parse --short=12 HEAD))"
     fi
     echo "synthesis: $TSYN s, place and route: $TPNR s (wall clock, shared 2-core machine)"

@@ -5,6 +5,8 @@
 //! `--ext-scan FB` (before OUT.v) writes the external-memory scan block instead
 //! (`core::ext_scan`, top `top`): one 64-bit channel of LiteDRAM's native port, a prefetch
 //! buffer of `2^FB` words (FB 5 or 9), the MAC lanes kept as modules as in the core.
+//! `--ext-scan-128 FB` writes the same block for a 128-bit port: one channel of two term words a
+//! memory word (`ExtScan<1, 2, 128, FB>`), for a LiteDRAM port as wide as its controller.
 
 use liqscan_hdl::core::{ext_scan, verilog::keep_lane_hierarchy};
 
@@ -14,27 +16,30 @@ fn main() {
     if card {
         args.remove(0);
     }
-    if args.first().is_some_and(|a| a == "--ext-scan") {
+    let ext = args.first().map(String::as_str);
+    if let Some(flag @ ("--ext-scan" | "--ext-scan-128")) = ext {
+        let wide = flag == "--ext-scan-128";
         let fb = args.get(1).map(String::as_str).unwrap_or("");
-        let v = match fb {
-            "5" => ext_scan::generate::<1, 1, 64, 5>(),
-            "9" => ext_scan::generate::<1, 1, 64, 9>(),
+        let v = match (wide, fb) {
+            (false, "5") => ext_scan::generate::<1, 1, 64, 5>(),
+            (false, "9") => ext_scan::generate::<1, 1, 64, 9>(),
+            (true, "5") => ext_scan::generate::<1, 2, 128, 5>(),
+            (true, "9") => ext_scan::generate::<1, 2, 128, 9>(),
             _ => {
-                eprintln!(
-                    "gen_verilog: --ext-scan takes the buffer's log2 size in words, 5 or 9; got '{fb}'"
-                );
+                eprintln!("gen_verilog: {flag} takes the buffer's log2 size in words, 5 or 9; got '{fb}'");
                 std::process::exit(2);
             }
         };
+        let (k, w) = if wide { (2, 128) } else { (1, 64) };
         let out = args.get(2).cloned().unwrap_or_else(|| "ext_scan.v".into());
         std::fs::write(&out, keep_lane_hierarchy(&v)).expect("write the Verilog file");
         let lanes = liqscan_hdl::abi::config::LANES;
         let conf = format!(
-            "BLOCK=ExtScan\nLANES={lanes}\nCHANNELS=1\nTERMS_PER_WORD=1\nWORD_BITS=64\nBUFFER_WORDS={}\n",
+            "BLOCK=ExtScan\nLANES={lanes}\nCHANNELS=1\nTERMS_PER_WORD={k}\nWORD_BITS={w}\nBUFFER_WORDS={}\n",
             1u32 << fb.parse::<u32>().expect("5 or 9")
         );
         std::fs::write(format!("{out}.config"), conf).expect("write the configuration file");
-        eprintln!("wrote {out} (ExtScan<1, 1, 64, {fb}>)");
+        eprintln!("wrote {out} (ExtScan<1, {k}, {w}, {fb}>)");
         return;
     }
     let out = args.first().cloned().unwrap_or_else(|| "liqscan_core.v".into());

@@ -96,6 +96,12 @@ fn two_channels_of_64_bits_match_golden_and_reference() {
     check_block::<2, 1, 64, 4>(2, 12);
 }
 
+/// The OrangeCrab's 128-bit LiteDRAM port: one channel of two term words a memory word.
+#[test]
+fn one_channel_of_128_bits_matches_golden_and_reference() {
+    check_block::<1, 2, 128, 5>(5, 10);
+}
+
 #[test]
 fn two_channels_of_128_bits_match_golden_and_reference() {
     check_block::<2, 2, 128, 4>(3, 8);

@@ -2,14 +2,18 @@
 // scripts/gen-litedram.sh) with the external-memory scan block (rust-hdl `core::ext_scan`,
 // ExtScan<1, 1, 64, 9>, top `top`, written by `gen_verilog --ext-scan 9`) on the OrangeCrab
 // 85F's pins. scripts/place-litedram.sh uses it with LIQSCAN_DRAM_WITH=extscan.
+// With LIQSCAN_PORT128 defined (LIQSCAN_DRAM_WITH=extscan128) the port and the block's channel
+// are 128 bits wide instead (ExtScan<1, 2, 128, 9>, `gen_verilog --ext-scan-128 9`, a core
+// generated with a 128-bit port): the controller's own width, so no up-converter between them.
 //
 // The scan block's one memory channel is wired to the controller's native user port `terms`
 // directly, both in the controller's sys domain (user_clk, 75 MHz): one clock, no crossing.
 // The two speak the same protocol, so the wiring is the whole adapter:
-// - addresses: both count 64-bit words (the port's width; LiteDRAM's up-converter maps it onto
-//   the 128-bit controller); the port has 26 address bits (512 MB), the block 32, so the top 6
-//   are dropped (a book must end below 2^26 words). Through that converter a read ending in the
-//   low half of a 128-bit word waits for a next address, so a book must start at an even word
+// - addresses: both count port words (64 bits: LiteDRAM's up-converter maps them onto the
+//   128-bit controller; 128 bits: the controller's words); the port has 26 or 25 address bits
+//   (512 MB), the block 32, so the top 6 or 7 are dropped (a book must lie below 512 MB).
+//   Through the 64-bit port's converter a read ending in the low half of a 128-bit word waits
+//   for a next address, so a book must start at an even word there
 //   (bitstreams/lfe5u-85f/ddr3/STATUS.md, "With the scan block");
 // - cmd_valid/cmd_ready and rdata_valid/rdata_ready are valid/ready handshakes on both sides;
 //   the block's cmd_valid is a register (it does not wait for cmd_ready) and its rdata_ready is
@@ -53,6 +57,12 @@ module orangecrab_extscan_top(
     localparam IN_BITS = SCAN_IN + WB_IN;                                     // 220
     // Out: busy, out_valid, out_done, out_offset, out_breach, out_at_risk; wishbone replies.
     localparam OUT_BITS = 1 + 1 + 1 + 32 + 16 + 16 + 1 + 32 + 1;              // 101
+    // The native port: word bits and address bits (512 MB).
+`ifdef LIQSCAN_PORT128
+    localparam WORD = 128, ADDR = 25;
+`else
+    localparam WORD = 64, ADDR = 26;
+`endif
     wire user_clk, user_rst;
     reg [IN_BITS-1:0]  shadow, in_r;
     reg [OUT_BITS-1:0] out_r;
@@ -86,7 +96,7 @@ module orangecrab_extscan_top(
     // The native port between them.
     wire        cmd_valid, cmd_ready, cmd_we, rdata_valid, rdata_ready;
     wire [31:0] cmd_addr;
-    wire [63:0] rdata;
+    wire [WORD-1:0] rdata;
 
     wire        wb_ack, wb_err;
     wire [31:0] wb_dat_r;
@@ -113,16 +123,16 @@ module orangecrab_extscan_top(
         .ddram_reset_n(ddram_reset_n),
         .pll_locked(led[0]), .init_done(led[1]), .init_error(led[2]),
         .user_clk(user_clk), .user_rst(user_rst),
-        .user_port_terms_cmd_addr(cmd_addr[25:0]),
+        .user_port_terms_cmd_addr(cmd_addr[ADDR-1:0]),
         .user_port_terms_cmd_valid(cmd_valid),
         .user_port_terms_cmd_we(cmd_we),
         .user_port_terms_cmd_ready(cmd_ready),
         .user_port_terms_rdata_ready(rdata_ready),
         .user_port_terms_rdata_data(rdata),
         .user_port_terms_rdata_valid(rdata_valid),
-        .user_port_terms_wdata_data(64'd0),
+        .user_port_terms_wdata_data({WORD{1'b0}}),
         .user_port_terms_wdata_valid(1'b0),
-        .user_port_terms_wdata_we(8'd0),
+        .user_port_terms_wdata_we({WORD/8{1'b0}}),
         .user_port_terms_wdata_ready(),
         .wb_ctrl_cyc(in_r[SCAN_IN]),
         .wb_ctrl_adr(in_r[SCAN_IN+30:SCAN_IN+1]),
