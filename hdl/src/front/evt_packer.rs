@@ -28,9 +28,9 @@
 //! of the reported words.
 //!
 //! Cycle behaviour: a job is taken only when the previous one's entries are all out
-//! (`job_ready` is high in Idle only). Two cycles per core word (take and read, merge and
-//! write back: no read of a word in the cycle it is written), plus 8 per entry sent (more
-//! under back-pressure). `out_ready` is low while an entry is being sent.
+//! (`job_ready` is high in Idle only). Three cycles per core word (take and read, the read
+//! through the shadow's output register, merge and write back: no read of a word in the cycle
+//! it is written), plus 8 per entry sent (more under back-pressure). `out_ready` is low while an entry is being sent.
 //!
 //! Inputs: `clock`, `reset` (synchronous: state to Idle; the bitmap shadow is kept, as the
 //! core keeps its memories), the job port (`job_valid`, `job_kind`, `job_seq`, `job_arg`,
@@ -43,7 +43,7 @@
 use crate::abi::Event;
 use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ACCOUNTS, GROUP_BITS, LANE_BITS, LANES};
 use crate::abi::ring::{BITMAP_WORDS_PER_ENTRY, CHANGED_PER_ENTRY, evt_kind};
-use crate::core::ram::SyncRam;
+use crate::core::ram::SyncRamReg;
 use crate::front::cmd_decoder::{Job, job_kind};
 use crate::front::popcount::PopcountHalves;
 use crate::golden::CoreOut;
@@ -173,6 +173,8 @@ pub enum PackState {
     Answer,
     /// Taking a core word (its card word is read from the shadow).
     Take,
+    /// The read passing the shadow's output register.
+    Read,
     /// Merging it into its card word, writing it back, reporting the previous card word.
     Merge,
     /// After the done marker: the pending word, then the last partial entry.
@@ -226,7 +228,10 @@ pub struct EvtPacker {
     pub evt_data: Signal<Out, Bits<64>>,
     /// Not idle.
     pub busy: Signal<Out, Bit>,
-    shadow: SyncRam<Bits<64>, CARD_WORD_BITS>,
+    // With the block RAM's output register: its clock-to-out without one (5.83 ns) left the
+    // merge and the write back about 2 ns of routing (card run 19's top path). A core word
+    // takes a cycle more for it (Take, Read, Merge).
+    shadow: SyncRamReg<Bits<64>, CARD_WORD_BITS>,
     pc_b: PopcountHalves,
     pc_a: PopcountHalves,
     state: DFF<PackState>,
@@ -241,7 +246,7 @@ pub struct EvtPacker {
     ga: DFF<Bits<LANES>>,
     cnt: DFF<Bits<3>>,
     pend_v: DFF<Bit>,
-    pend_w: DFF<Bits<32>>,
+    pend_w: DFF<Bits<CARD_WORD_BITS>>,
     pend_b: DFF<Bits<32>>,
     pend_a: DFF<Bits<32>>,
     // `pend_w + 1`, written with it (from `g`), and whether the pending word does not follow
@@ -249,10 +254,10 @@ pub struct EvtPacker {
     // word: `full` sees a flop, not the slots' base plus count and a 32-bit compare.
     nxt: DFF<Bits<NEXT_BITS>>,
     brk: DFF<Bit>,
-    si0: DFF<Bits<32>>,
-    si1: DFF<Bits<32>>,
-    si2: DFF<Bits<32>>,
-    si3: DFF<Bits<32>>,
+    si0: DFF<Bits<CARD_WORD_BITS>>,
+    si1: DFF<Bits<CARD_WORD_BITS>>,
+    si2: DFF<Bits<CARD_WORD_BITS>>,
+    si3: DFF<Bits<CARD_WORD_BITS>>,
     sb0: DFF<Bits<32>>,
     sb1: DFF<Bits<32>>,
     sb2: DFF<Bits<32>>,
@@ -284,8 +289,9 @@ pub struct EvtPacker {
     tick: DFF<Bit>,
     full: DFF<Bit>,
     // The pending word's set bits per half, registered every cycle: a push comes two cycles
-    // after the Merge that wrote the word at the earliest (Merge, Take, then Merge or Flush),
-    // so they are the pushed word's (the half trees and their sum in different cycles).
+    // after the Merge that wrote the word at the earliest (Merge, Take, then Flush; a push in
+    // Merge comes after Take and Read), so they are the pushed word's (the half trees and
+    // their sum in different cycles).
     hb: DFF<Bits<10>>,
     ha: DFF<Bits<10>>,
     // The reported word's set bits, registered at the push and added to `brc`/`arc` in the next
@@ -327,7 +333,7 @@ pub struct EvtPacker {
     s7: Signal<Local, Bits<64>>,
     shift: Signal<Local, Bits<32>>,
     mask: Signal<Local, Bits<32>>,
-    card_w: Signal<Local, Bits<32>>,
+    card_w: Signal<Local, Bits<CARD_WORD_BITS>>,
     nb: Signal<Local, Bits<32>>,
     na: Signal<Local, Bits<32>>,
 }
@@ -345,14 +351,14 @@ impl Logic for EvtPacker {
         // The taken group's place in its card word, and the merge with the word read.
         self.shift.next = bit_cast::<32, GROUP_BITS>(self.g.q.val() & HALF_MASK) << SHIFT_LANES;
         self.mask.next = bits::<32>(LANE_MASK) << self.shift.val();
-        self.card_w.next = bit_cast::<32, GROUP_BITS>(self.g.q.val() >> HALF_SHIFT);
+        self.card_w.next = self.g.q.val().get_bits::<CARD_WORD_BITS>(HALF_BITS);
         self.nb.next = (self.shadow.read_data.val().get_bits::<32>(0) & !self.mask.val())
             | (bit_cast::<32, LANES>(self.gb.q.val()) << self.shift.val());
         self.na.next = (self.shadow.read_data.val().get_bits::<32>(32) & !self.mask.val())
             | (bit_cast::<32, LANES>(self.ga.q.val()) << self.shift.val());
         self.shadow.read_address.next = self.out_group.val().get_bits::<CARD_WORD_BITS>(HALF_BITS);
         self.shadow.write_enable.next = false;
-        self.shadow.write_address.next = self.card_w.val().get_bits::<CARD_WORD_BITS>(0);
+        self.shadow.write_address.next = self.card_w.val();
         self.shadow.write_data.next =
             bit_cast::<64, 32>(self.nb.val()) | (bit_cast::<64, 32>(self.na.val()) << 32);
         self.pc_b.word.next = self.pend_b.q.val();
@@ -416,10 +422,13 @@ impl Logic for EvtPacker {
                             self.g.d.next = self.out_group.val();
                             self.gb.d.next = self.out_breach.val();
                             self.ga.d.next = self.out_at_risk.val();
-                            self.state.d.next = PackState::Merge;
+                            self.state.d.next = PackState::Read;
                         }
                     }
                 }
+            }
+            PackState::Read => {
+                self.state.d.next = PackState::Merge;
             }
             PackState::Merge => {
                 self.shadow.write_enable.next = true;
@@ -428,14 +437,11 @@ impl Logic for EvtPacker {
                     self.push.next = self.pend_v.q.val() & (self.pend_w.q.val() != self.card_w.val());
                     self.pend_v.d.next = true;
                     self.pend_w.d.next = self.card_w.val();
-                    self.nxt.d.next = bit_cast::<NEXT_BITS, CARD_WORD_BITS>(
-                        self.card_w.val().get_bits::<CARD_WORD_BITS>(0),
-                    ) + 1;
+                    self.nxt.d.next = bit_cast::<NEXT_BITS, CARD_WORD_BITS>(self.card_w.val()) + 1;
                     // The pushed word is the slots' last, and `nxt` its successor.
                     if self.push.val() {
-                        self.brk.d.next = bit_cast::<NEXT_BITS, CARD_WORD_BITS>(
-                            self.card_w.val().get_bits::<CARD_WORD_BITS>(0),
-                        ) != self.nxt.q.val();
+                        self.brk.d.next =
+                            bit_cast::<NEXT_BITS, CARD_WORD_BITS>(self.card_w.val()) != self.nxt.q.val();
                     }
                     self.pend_b.d.next = self.nb.val();
                     self.pend_a.d.next = self.na.val();
@@ -547,22 +553,22 @@ impl Logic for EvtPacker {
         if self.tick.q.val() {
             self.s0.next = KIND_CHANGED.into();
             self.s1.next = bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 3>(self.cnt.q.val()) << 32);
-            self.s2.next =
-                bit_cast::<64, 32>(self.si0.q.val()) | (bit_cast::<64, 32>(self.sb0.q.val()) << 32);
-            self.s3.next =
-                bit_cast::<64, 32>(self.sa0.q.val()) | (bit_cast::<64, 32>(self.si1.q.val()) << 32);
+            self.s2.next = bit_cast::<64, CARD_WORD_BITS>(self.si0.q.val())
+                | (bit_cast::<64, 32>(self.sb0.q.val()) << 32);
+            self.s3.next = bit_cast::<64, 32>(self.sa0.q.val())
+                | (bit_cast::<64, CARD_WORD_BITS>(self.si1.q.val()) << 32);
             self.s4.next =
                 bit_cast::<64, 32>(self.sb1.q.val()) | (bit_cast::<64, 32>(self.sa1.q.val()) << 32);
-            self.s5.next =
-                bit_cast::<64, 32>(self.si2.q.val()) | (bit_cast::<64, 32>(self.sb2.q.val()) << 32);
-            self.s6.next =
-                bit_cast::<64, 32>(self.sa2.q.val()) | (bit_cast::<64, 32>(self.si3.q.val()) << 32);
+            self.s5.next = bit_cast::<64, CARD_WORD_BITS>(self.si2.q.val())
+                | (bit_cast::<64, 32>(self.sb2.q.val()) << 32);
+            self.s6.next = bit_cast::<64, 32>(self.sa2.q.val())
+                | (bit_cast::<64, CARD_WORD_BITS>(self.si3.q.val()) << 32);
             self.s7.next =
                 bit_cast::<64, 32>(self.sb3.q.val()) | (bit_cast::<64, 32>(self.sa3.q.val()) << 32);
         } else {
             self.s0.next = KIND_BITMAP.into();
             self.s1.next = bit_cast::<64, 32>(self.seq.q.val())
-                | (bit_cast::<64, 32>(self.si0.q.val()) << 32)
+                | (bit_cast::<64, CARD_WORD_BITS>(self.si0.q.val()) << 32)
                 | (bit_cast::<64, 3>(self.cnt.q.val()) << 56);
             self.s2.next =
                 bit_cast::<64, 32>(self.sb0.q.val()) | (bit_cast::<64, 32>(self.sb1.q.val()) << 32);
