@@ -4,7 +4,7 @@
 // sim/src/card/verilated/model.rs builds are in <target>/verilated/<key>/libvcard.so).
 //   cc -O2 -Isim/src/card/verilated -o /tmp/vcard-rate scripts/vcard-rate.c -ldl
 //   /tmp/vcard-rate 600000 A/libvcard.so B/libvcard.so ...   (repeat, alternating, on a busy machine)
-// The structs are vcard.h's (ABI version 1); only the inputs are set.
+// The structs are vcard.h's (ABI version 2); only the inputs are set.
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,18 +36,18 @@ int main(int argc, char** argv) {
         void (*cycle)(void*, const VcardIn*, VcardOut*) =
             (void (*)(void*, const VcardIn*, VcardOut*))dlsym(lib, "vcard_cycle");
         void (*drop)(void*) = (void (*)(void*))dlsym(lib, "vcard_free");
-        if (!abi || !make || !cycle || !drop || abi() != 1) {
-            fprintf(stderr, "%s: not a vcard library of ABI version 1\n", argv[k]);
+        if (!abi || !make || !cycle || !drop || abi() != 2) {
+            fprintf(stderr, "%s: not a vcard library of ABI version 2\n", argv[k]);
             return 1;
         }
         void* card = make();
         VcardIn in = {0};
         VcardOut out;
         in.bar_wstrb = 0xF, in.bar_bready = 1, in.bar_rready = 1;
-        in.reset = 1;
-        cycle(card, &in, &out);
+        in.reset = 1;  // the next cycle's: the card starts in reset
         cycle(card, &in, &out);
         in.reset = 0;
+        cycle(card, &in, &out);
         in.rd_arready = 1, in.wr_awready = 1;
         double t = cpu_seconds();
         for (long i = 0; i < n; i++) cycle(card, &in, &out);

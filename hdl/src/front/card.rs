@@ -46,9 +46,22 @@ use rust_hdl::prelude::*;
 
 const _: () = assert!(REG_ADDR_BITS == 12 && LANES <= 32);
 
-// A core command in the decoder-to-core slice: op 2:0, addr 18:3, sub 26:19, data0 58:27,
-// data1 90:59, and at 91 the decoder's `scan_start` (this is the last scan command).
-const CMD_BEAT: usize = 92; // the literal 92 in `update` (bit_cast's width)
+/// A core command in the decoder-to-core slice, fields from bit 0 up: data0 31:0, data1 63:32,
+/// op 66:64, addr 82:67, sub 90:83, and at 91 the decoder's `scan_start` (this is the last
+/// scan command). Set field by field, the Verilog writes part-selects: packed with shifts, the
+/// 92-bit value took five wide shifts, which Verilator runs as library loops on every
+/// evaluation (half its clock rate); data0 and data1 on word boundaries are read as words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, LogicStruct)]
+struct CmdBeat {
+    data0: Bits<32>,
+    data1: Bits<32>,
+    op: Bits<3>,
+    addr: Bits<16>,
+    sub: Bits<8>,
+    scan: Bit,
+}
+
+const CMD_BEAT: usize = CmdBeat::BITS;
 
 /// See the module docs.
 #[derive(LogicBlock)]
@@ -113,7 +126,7 @@ pub struct Card {
     cmd_slice: Skid<CMD_BEAT>,
     writer: EvtWriter,
     front_reset: Signal<Local, Bit>,
-    cmd_scan: Signal<Local, Bits<1>>,
+    cmd_beat: Signal<Local, CmdBeat>,
 }
 
 impl Card {
@@ -153,7 +166,7 @@ impl Card {
             cmd_slice: Default::default(),
             writer: Default::default(),
             front_reset: Default::default(),
-            cmd_scan: Default::default(),
+            cmd_beat: Default::default(),
         }
     }
 }
@@ -219,24 +232,22 @@ impl Logic for Card {
         // Decoder -> slice -> core. The decoder's `scan_start` is high only as the slice takes
         // the last scan command; it rides with that command, and the packer sees it as the
         // core takes it (the packer's scan cycles count from there, as without the slice).
-        self.cmd_scan.next = 0.into();
-        if self.decoder.scan_start.val() {
-            self.cmd_scan.next = 1.into();
-        }
+        self.cmd_beat.next.data0 = self.decoder.core_data0.val();
+        self.cmd_beat.next.data1 = self.decoder.core_data1.val();
+        self.cmd_beat.next.op = self.decoder.core_op.val();
+        self.cmd_beat.next.addr = self.decoder.core_addr.val();
+        self.cmd_beat.next.sub = self.decoder.core_sub.val();
+        self.cmd_beat.next.scan = self.decoder.scan_start.val();
         self.cmd_slice.in_valid.next = self.decoder.core_valid.val();
-        self.cmd_slice.in_data.next = bit_cast::<92, 3>(self.decoder.core_op.val())
-            | (bit_cast::<92, 16>(self.decoder.core_addr.val()) << 3)
-            | (bit_cast::<92, 8>(self.decoder.core_sub.val()) << 19)
-            | (bit_cast::<92, 32>(self.decoder.core_data0.val()) << 27)
-            | (bit_cast::<92, 32>(self.decoder.core_data1.val()) << 59)
-            | (bit_cast::<92, 1>(self.cmd_scan.val()) << 91);
+        self.cmd_slice.in_data.next = self.cmd_beat.val().into();
         self.decoder.core_ready.next = self.cmd_slice.in_ready.val();
         self.core.cmd_valid.next = self.cmd_slice.out_valid.val();
-        self.core.cmd_op.next = self.cmd_slice.out_data.val().get_bits::<3>(0);
-        self.core.cmd_addr.next = self.cmd_slice.out_data.val().get_bits::<16>(3);
-        self.core.cmd_sub.next = self.cmd_slice.out_data.val().get_bits::<8>(19);
-        self.core.cmd_data0.next = self.cmd_slice.out_data.val().get_bits::<32>(27);
-        self.core.cmd_data1.next = self.cmd_slice.out_data.val().get_bits::<32>(59);
+        // The offsets of `CmdBeat`'s fields.
+        self.core.cmd_data0.next = self.cmd_slice.out_data.val().get_bits::<32>(0);
+        self.core.cmd_data1.next = self.cmd_slice.out_data.val().get_bits::<32>(32);
+        self.core.cmd_op.next = self.cmd_slice.out_data.val().get_bits::<3>(64);
+        self.core.cmd_addr.next = self.cmd_slice.out_data.val().get_bits::<16>(67);
+        self.core.cmd_sub.next = self.cmd_slice.out_data.val().get_bits::<8>(83);
         self.cmd_slice.out_ready.next = self.core.cmd_ready.val();
         // Decoder -> packer.
         self.packer.job_valid.next = self.decoder.job_valid.val();

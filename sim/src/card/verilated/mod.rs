@@ -124,10 +124,12 @@ impl VerilatedCard {
             b_pending: false,
             cycles: 0,
         };
+        // `inp.reset` is the next cycle's (the model starts in reset): in reset for two cycles,
+        // then one out of it.
         card.inp.reset = 1;
         card.cycle();
-        card.cycle();
         card.inp.reset = 0;
+        card.cycle();
         card.cycle();
         Ok((card, built))
     }

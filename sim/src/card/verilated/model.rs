@@ -1,9 +1,10 @@
 //! The Verilated card model: the whole card's generated Verilog (`generate_card`, the file
 //! synthesis reads) compiled by Verilator into a shared library with a small C ABI
-//! (`vcard.cpp`: new, free, one call per clock cycle), loaded with `libloading`.
+//! (`vcard.cpp`: new, free, one call per clock cycle), loaded with `libloading`. Verilator's top
+//! is `vcard_top.v`, the card with its hard reset driven from a flop (see that file).
 //!
 //! ```text
-//!   generate_card(0) ──share_replicas──sha256(Verilog, wrapper, flags, verilator --version)──> key
+//!   generate_card(0) ──share_replicas──sha256(Verilog, wrappers, flags, verilator --version)──> key
 //!   <cache>/verilated/<key>/libvcard.so   (built once: verilator --cc --build, then g++ -shared)
 //! ```
 //!
@@ -53,8 +54,10 @@ pub enum VerilatedError {
 /// The C wrapper, compiled with the model.
 const WRAPPER: &str = include_str!("vcard.cpp");
 const WRAPPER_H: &str = include_str!("vcard.h");
+/// Verilator's top module: the card, its reset from a flop.
+const WRAPPER_V: &str = include_str!("vcard_top.v");
 /// The wrapper's `vcard_abi_version()`: bump with any change of [`VcardIn`] / [`VcardOut`].
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// Verilator options (part of the cache key). The generated Verilog is linted clean elsewhere
 /// (`hdl/tests/front_verilog.rs`), so its width warnings are not repeated here.
 const VERILATOR_FLAGS: &[&str] = &[
@@ -69,12 +72,15 @@ const VERILATOR_FLAGS: &[&str] = &[
     "-Wno-lint",
     "-Wno-style",
     "--top-module",
-    "top",
+    "vcard_top",
+    "--prefix",
+    "Vtop",
 ];
 
 /// The card's inputs for one cycle (layout shared with `vcard.cpp`). Each field is the card
 /// port of that name (`hdl/src/front/card.rs`), `rd_` and `wr_` standing for `axi_rd$` and
-/// `axi_wr$`; one-bit ports are 0 or 1.
+/// `axi_wr$`; one-bit ports are 0 or 1. Except `reset`: the card's hard reset in the *next*
+/// cycle (`vcard_top.v` drives it from a flop, set when the model is made).
 #[allow(missing_docs)]
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -241,7 +247,7 @@ pub fn build(verilog: &str) -> Result<Built, VerilatedError> {
     let version = verilator_version().ok_or(VerilatedError::NotFound)?;
     let verilog = &super::share::share_replicas(verilog);
     let mut h = Sha256::new();
-    for part in [verilog, WRAPPER, WRAPPER_H, &VERILATOR_FLAGS.join(" "), &version] {
+    for part in [verilog, WRAPPER, WRAPPER_H, WRAPPER_V, &VERILATOR_FLAGS.join(" "), &version] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -267,6 +273,7 @@ pub fn build(verilog: &str) -> Result<Built, VerilatedError> {
     std::fs::write(work.join("card.v"), verilog).map_err(io)?;
     std::fs::write(work.join("vcard.cpp"), WRAPPER).map_err(io)?;
     std::fs::write(work.join("vcard.h"), WRAPPER_H).map_err(io)?;
+    std::fs::write(work.join("vcard_top.v"), WRAPPER_V).map_err(io)?;
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
     // Verilator's make compiles the model's fast files with its `OPT_FAST` (-Os), placed after
     // these CFLAGS, so the model is built -Os: the code is one long straight line per clock
@@ -282,6 +289,7 @@ pub fn build(verilog: &str) -> Result<Built, VerilatedError> {
         "-j",
         &jobs,
         "card.v",
+        "vcard_top.v",
     ]);
     run(&mut vl, &work, "verilator --build")?;
     let include = Path::new("/usr/share/verilator/include");

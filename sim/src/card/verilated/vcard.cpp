@@ -1,5 +1,5 @@
-// C ABI around the Verilated card (`top`, hdl/src/front/card.rs): one call per clock cycle.
-// The input and output structs are in vcard.h.
+// C ABI around the Verilated card (`top`, hdl/src/front/card.rs, under vcard_top.v): one call
+// per clock cycle. The input and output structs are in vcard.h.
 #include <cstdint>
 #include "Vtop.h"
 #include "verilated.h"
@@ -12,7 +12,7 @@ struct Vcard {
     Vtop* top;
 };
 
-uint32_t vcard_abi_version() { return 1; }
+uint32_t vcard_abi_version() { return 2; }
 
 // Verilator registers and erases a model's public scopes in the calling thread's context
 // (`Verilated::threadContextp()`), not the model's: set it to the model's own around the model's
@@ -37,10 +37,11 @@ void vcard_free(void* p) {
 }
 
 // Applies `in`, settles the logic with the clock low, copies the outputs (as they stand just
-// before the rising edge) into `out`, then clocks the rising edge.
+// before the rising edge) into `out`, then clocks the rising edge. `in->reset` is taken by
+// vcard_top.v's reset flop at that edge: the card's reset in the next cycle.
 void vcard_cycle(void* p, const VcardIn* in, VcardOut* out) {
     Vtop* t = static_cast<Vcard*>(p)->top;
-    t->reset = in->reset;
+    t->reset_next = in->reset;
     t->bar_awvalid = in->bar_awvalid;
     t->bar_awaddr = in->bar_awaddr;
     t->bar_wvalid = in->bar_wvalid;

@@ -1,6 +1,6 @@
-// The C ABI's structs of the Verilated card (`vcard.cpp`, ABI version 1): one definition for
+// The C ABI's structs of the Verilated card (`vcard.cpp`, ABI version 2): one definition for
 // the wrapper and for scripts/vcard-rate.c. The field layouts match `VcardIn` / `VcardOut` in
-// sim/src/card/verilated/model.rs.
+// sim/src/card/verilated/model.rs. `reset` is the card's reset in the next cycle (version 2).
 #ifndef LIQSCAN_VCARD_H
 #define LIQSCAN_VCARD_H
 #include <stdint.h>
