@@ -17,10 +17,9 @@
 //! cycle the memory gives, reads held, cycles from the start pulse to the done marker, and
 //! those cycles at the controller's 75 MHz sys clock.
 
-use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
 use liqscan_hdl::extmem::{Layout, MemTiming, StreamModel, scan_model};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+
+mod common;
 
 fn arg(i: usize, name: &str, default: u64) -> u64 {
     std::env::args().nth(i).map_or(default, |s| {
@@ -52,20 +51,7 @@ fn main() {
         eprintln!("ddr3_port_scan: LATENCY and QUEUE must be at least 1");
         std::process::exit(2);
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let prices: Vec<PriceEntry> = (0..8)
-        .map(|_| PriceEntry {
-            spot: QuotedPrice { asset: rng.r#gen(), liability: rng.r#gen() },
-            stressed: QuotedPrice { asset: rng.r#gen(), liability: rng.r#gen() },
-        })
-        .collect();
-    let accounts: Vec<Vec<Coeff>> = (0..n)
-        .map(|_| {
-            (0..rng.gen_range(0..=4u16))
-                .map(|a| Coeff { asset: a * 2, coeff: rng.gen_range(-1_000_000..1_000_000) })
-                .collect()
-        })
-        .collect();
+    let (prices, accounts) = common::random_book(n);
     println!(
         "book: {n} accounts x 4 slots; latency {lat} cycles, at most {queue} reads held; buffer 512 words"
     );

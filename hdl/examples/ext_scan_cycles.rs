@@ -11,11 +11,11 @@
 //! channel, latency, the block's cycles (start pulse to done marker), the model's, and the
 //! compute bound `groups * slots` (one row of 16 lanes a cycle).
 
-use liqscan_hdl::abi::{Coeff, PriceEntry, QuotedPrice};
+use liqscan_hdl::abi::{Coeff, PriceEntry};
 use liqscan_hdl::core::ext_driver::ExtSim;
 use liqscan_hdl::extmem::{Layout, MemTiming, StreamModel, scan_model};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+
+mod common;
 
 fn row<const CH: usize, const K: usize, const W: usize>(
     accounts: &[Vec<Coeff>],
@@ -47,20 +47,7 @@ fn row<const CH: usize, const K: usize, const W: usize>(
 
 fn main() {
     let n: usize = std::env::args().nth(1).map(|s| s.parse().expect("ACCOUNTS: a number")).unwrap_or(256);
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let prices: Vec<PriceEntry> = (0..8)
-        .map(|_| PriceEntry {
-            spot: QuotedPrice { asset: rng.r#gen(), liability: rng.r#gen() },
-            stressed: QuotedPrice { asset: rng.r#gen(), liability: rng.r#gen() },
-        })
-        .collect();
-    let accounts: Vec<Vec<Coeff>> = (0..n)
-        .map(|_| {
-            (0..rng.gen_range(0..=4u16))
-                .map(|a| Coeff { asset: a * 2, coeff: rng.gen_range(-1_000_000..1_000_000) })
-                .collect()
-        })
-        .collect();
+    let (prices, accounts) = common::random_book(n);
     println!("book: {n} accounts x 4 slots; latency in cycles; sim rate in block cycles per second");
     println!();
     println!(
