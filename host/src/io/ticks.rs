@@ -44,16 +44,16 @@ pub(crate) fn make_tick(
     price: Decimal,
 ) -> Result<Tick, String> {
     let asset = table.index_of(symbol).map_err(|e| e.to_string())?;
-    if price.is_zero() && !table.assets()[asset as usize].allow_zero_price {
-        return Err(format!(
-            "asset '{symbol}' price is 0: refused, since it would breach every borrower of it; if '{symbol}' \
-             can really be worth nothing, set allow_zero_price = true on it in the venue file"
-        ));
-    }
     let entry = table.quote(asset, price).map_err(|e| e.to_string())?;
-    // A positive price below one price quantum quotes the collateral side at 0 just as a 0
-    // would (the live feed refuses both, by the quoted price).
+    // By the quoted price, as the live feed refuses it: a positive price below one price
+    // quantum quotes the collateral side at 0 just as a 0 does.
     if entry.spot.asset == 0 && !table.assets()[asset as usize].allow_zero_price {
+        if price.is_zero() {
+            return Err(format!(
+                "asset '{symbol}' price is 0: refused, since it would breach every borrower of it; if \
+                 '{symbol}' can really be worth nothing, set allow_zero_price = true on it in the venue file"
+            ));
+        }
         let e = table.price_exp(asset);
         let one = if e <= 0 { Decimal::new(1, (-e) as u32) } else { Decimal::new(10i128.pow(e as u32), 0) };
         return Err(format!(
