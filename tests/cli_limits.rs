@@ -142,6 +142,28 @@ fn book_sizes_are_refused_before_allocation() {
     }
 }
 
+/// A keeper's accounts file larger than this machine's memory is refused before it is read
+/// (it was read until the kernel killed the keeper); a sparse file stands in for a large one.
+#[test]
+fn run_refuses_a_book_larger_than_memory_before_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = std::fs::read_to_string(root().join("examples/accounts.csv")).unwrap();
+    let big = dir.path().join("big.csv");
+    std::fs::write(&big, &head).unwrap();
+    // 1 TB of rows like the example's, by their size: a few hundred bytes on disk.
+    std::fs::File::options().write(true).open(&big).unwrap().set_len(1 << 40).unwrap();
+    let o = liqscan(&[
+        "run",
+        "--venue",
+        "examples/venue.toml",
+        "--accounts",
+        big.to_str().unwrap(),
+        "--ticks",
+        "examples/usdc.csv",
+    ]);
+    refused(&o, &["big.csv: a book of about", "in a keeper needs about", "available"]);
+}
+
 #[test]
 fn sim_and_sweep_refuse_numbers_out_of_range() {
     let dir = tempfile::tempdir().unwrap();

@@ -80,7 +80,7 @@ fn run(
         keeper: KeeperBook::default(),
         assets: ASSETS,
         symbols: (0..ASSETS).map(|a| format!("A{a}")).collect(),
-        msgs: msgs.to_vec(),
+        msgs: msgs.iter().copied().collect(),
         zero_price_ok: vec![false; ASSETS],
     };
     let r = Keeper::builder()

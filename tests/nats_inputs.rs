@@ -189,8 +189,8 @@ fn refused_input_messages_are_logged_with_subject_and_sequence() {
     let mut p =
         InputPublisher::connect(&server.url(), venue.clone(), Some(key), Duration::from_secs(5)).unwrap();
     let w = Workload::demo(300).unwrap();
-    for (ts, m) in &w.msgs {
-        p.publish(m, *ts as u64).unwrap();
+    for (ts, m) in w.msgs.iter() {
+        p.publish(&m, ts as u64).unwrap();
     }
     let garbage = p.publish_raw(&venue.ticks_subject(), b"\x4c\x51garbage").unwrap();
     let mut wrong = InputPublisher::connect(
@@ -200,9 +200,9 @@ fn refused_input_messages_are_logged_with_subject_and_sequence() {
         Duration::from_secs(5),
     )
     .unwrap();
-    let forged = wrong.publish(&w.msgs[0].1, 0).unwrap();
+    let forged = wrong.publish(&w.msgs.get(0).1, 0).unwrap();
     let mut unsigned = InputPublisher::connect(&server.url(), venue, None, Duration::from_secs(5)).unwrap();
-    let plain = unsigned.publish(&w.msgs[1].1, 0).unwrap();
+    let plain = unsigned.publish(&w.msgs.get(1).1, 0).unwrap();
     let out = liqscan()
         .args(["run", "--demo-accounts", "300", "--nats", &server.url(), "--nats-venue", "demo"])
         .args(["--nats-idle-ms", "800", "--ticks", "never-read.csv"])

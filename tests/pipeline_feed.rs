@@ -140,7 +140,7 @@ fn metrics_endpoint_serves_openmetrics_counters_and_stage_histograms() {
     let server = MetricsServer::start("127.0.0.1:0", x, MetricsOptions::default()).unwrap();
     let (tx, h, _b, clock) = pipeline_with(counters.clone(), Arc::default());
     let msgs: Vec<(i64, FeedMsg)> = script().into_iter().map(|m| (0, m)).collect();
-    replay::replay(&msgs, replay::Pace::Flood, &tx, &clock, 0);
+    replay::replay(msgs.iter().copied(), replay::Pace::Flood, &tx, &clock, 0);
     replay::end(&tx, &clock, 4);
     h.join().unwrap();
     let (status, text) = get(server.addr(), "/metrics");

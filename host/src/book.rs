@@ -195,6 +195,13 @@ pub struct CompiledRow {
     zero: bool,
 }
 
+impl CompiledRow {
+    /// The row's asset index.
+    pub fn asset(&self) -> u16 {
+        self.leg.asset
+    }
+}
+
 /// Compiles rows against the venue: what a row is, checked without the rest of the book
 /// (its id is not empty, its asset and tier are the venue's, its weighted balance fits), so
 /// that a reader can do it on its own thread while the book is built on another.
@@ -320,7 +327,7 @@ impl<'t> BookBuilder<'t> {
         tier: Option<&str>,
     ) -> Result<(), String> {
         let row = self.compiler.compile(id, asset, balance, tier)?;
-        self.push_compiled(id, asset, row, tier)
+        self.push_compiled(id, asset, row, tier).map(|_| ())
     }
 
     /// What compiles the rows for this builder (it may run on another thread:
@@ -330,14 +337,15 @@ impl<'t> BookBuilder<'t> {
     }
 
     /// [`BookBuilder::push`] for a row [`RowCompiler::compile`] already took; the same checks
-    /// in the same order, those of the row alone done there.
+    /// in the same order, those of the row alone done there. Returns the account's index
+    /// (its slot in the finished book).
     pub fn push_compiled(
         &mut self,
         id: &str,
         asset: &str,
         row: CompiledRow,
         tier: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<usize, String> {
         if self.ids.len() + id.len() > u32::MAX as usize || self.legs.len() >= u32::MAX as usize {
             return Err(
                 "the book passes 4 GiB of ids or 4 G rows, more than a book may hold; split it".into()
@@ -385,7 +393,7 @@ impl<'t> BookBuilder<'t> {
             if self.late.is_empty() { &[] } else { self.late.get(&(k as u32)).map_or(&[], |v| v.as_slice()) };
         if zero {
             // A zero row names the account (and its tier) but sets no leg, as add_balance.
-            return Ok(());
+            return Ok(k);
         }
         if own.iter().chain(late).any(|l| l.asset == leg.asset && l.side == leg.side) {
             let e = LegError::Duplicate { account: id.to_string(), asset: asset.to_string(), side };
@@ -401,7 +409,7 @@ impl<'t> BookBuilder<'t> {
         } else {
             self.late.entry(k as u32).or_default().push(leg);
         }
-        Ok(())
+        Ok(k)
     }
 
     fn new_account(&mut self, id: &str, tier_ix: u16, hash: Option<u64>) {

@@ -24,7 +24,7 @@ fn lines(p: &Path) -> Vec<String> {
 /// messages: each account an upsert, then the crash's ticks.
 fn demo() -> (Workload, Vec<(i64, FeedMsg)>) {
     let mut w = Workload::demo(ACCOUNTS).unwrap();
-    let msgs = std::mem::take(&mut w.msgs);
+    let msgs = std::mem::take(&mut w.msgs).iter().collect();
     (w, msgs)
 }
 

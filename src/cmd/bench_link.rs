@@ -468,7 +468,7 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         if a.no_dispatch { Box::new(|_: u64, _: &[u32], _: &[u32], _: &[u32]| {}) } else { Box::new(sink) };
     let h = pipeline::spawn_traced(be, rx, sink, cfg, clock, counters.clone(), published, assets + a.ticks);
     pipeline::pin("feed thread", a.card_core);
-    liqscan_host::feed::replay::replay(&msgs, Pace::Flood, &tx, &clock, 0);
+    liqscan_host::feed::replay::replay(msgs.iter().copied(), Pace::Flood, &tx, &clock, 0);
     // Wait for the load to drain before pacing (so the ticks' latency is not the load's).
     while counters.deltas.load(std::sync::atomic::Ordering::Relaxed) + (assets as u64) < loaded as u64 {
         std::thread::sleep(Duration::from_millis(5));

@@ -78,7 +78,7 @@ pub fn run(a: Args) -> Result<()> {
     let clock = Clock::default();
     let t = std::time::Instant::now();
     let mut last = 0;
-    let sent = replay::replay_until(&w.msgs, pace, &clock, 0, crate::shutdown::flag(), |ts, m| {
+    let sent = replay::replay_until(w.msgs.iter(), pace, &clock, 0, crate::shutdown::flag(), |ts, m| {
         last = p.publish(&m.msg, ts.max(0) as u64)?;
         Ok::<(), String>(())
     })

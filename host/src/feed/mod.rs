@@ -12,6 +12,7 @@
 //!   input source, e.g. the NATS stream), numbered by that transport.
 //! - [`admit`]: which TCP connections hold a listener's slots (first frame, per-address
 //!   share, waiting room).
+//! - [`recorded`]: a recorded message stream (a workload's book and ticks), kept compact.
 //! - [`replay`]: file replay at the recorded pace (optionally sped up), at a fixed rate, or as
 //!   fast as the pipeline takes it; every message carries its intended time.
 
@@ -19,6 +20,7 @@ pub mod admit;
 pub mod auth;
 pub mod intake;
 pub mod listen;
+pub mod recorded;
 pub mod replay;
 pub mod wire;
 

@@ -30,7 +30,13 @@ pub enum Pace {
 
 /// Replays `msgs` (recorded timestamp in ns, message) into `tx`, numbering them from
 /// `first_seq`; returns the number sent. Does not send [`FeedMsg::End`].
-pub fn replay(msgs: &[(i64, FeedMsg)], pace: Pace, tx: &FeedTx, clock: &Clock, first_seq: u64) -> u64 {
+pub fn replay(
+    msgs: impl IntoIterator<Item = (i64, FeedMsg)>,
+    pace: Pace,
+    tx: &FeedTx,
+    clock: &Clock,
+    first_seq: u64,
+) -> u64 {
     let r: Result<u64, std::convert::Infallible> =
         replay_with(msgs, pace, tx, clock, first_seq, |_, _| Ok(()));
     r.unwrap_or_else(|e| match e {})
@@ -39,7 +45,7 @@ pub fn replay(msgs: &[(i64, FeedMsg)], pace: Pace, tx: &FeedTx, clock: &Clock, f
 /// As [`replay`], calling `before(recorded ts, message)` on the feed thread before each push
 /// (the journal's write-ahead hook); an error stops the replay before that message is pushed.
 pub fn replay_with<E>(
-    msgs: &[(i64, FeedMsg)],
+    msgs: impl IntoIterator<Item = (i64, FeedMsg)>,
     pace: Pace,
     tx: &FeedTx,
     clock: &Clock,
@@ -57,7 +63,7 @@ pub fn replay_with<E>(
 /// `send`, which pushes it (and may journal it first under a lock it holds across both); an
 /// error stops the replay.
 pub fn replay_through<E>(
-    msgs: &[(i64, FeedMsg)],
+    msgs: impl IntoIterator<Item = (i64, FeedMsg)>,
     pace: Pace,
     clock: &Clock,
     first_seq: u64,
@@ -70,7 +76,7 @@ pub fn replay_through<E>(
 /// shutdown signal): returns the number of messages sent. A paced wait looks at `stop` at
 /// least every [`STOP_CHECK_NS`], so a slow replay stops promptly too.
 pub fn replay_until<E>(
-    msgs: &[(i64, FeedMsg)],
+    msgs: impl IntoIterator<Item = (i64, FeedMsg)>,
     pace: Pace,
     clock: &Clock,
     first_seq: u64,
@@ -78,8 +84,10 @@ pub fn replay_until<E>(
     mut send: impl FnMut(i64, Stamped) -> Result<(), E>,
 ) -> Result<u64, E> {
     let start = clock.now() + 1_000_000;
-    let t0 = msgs.first().map_or(0, |m| m.0);
-    for (i, (ts, msg)) in msgs.iter().enumerate() {
+    let mut msgs = msgs.into_iter().peekable();
+    let t0 = msgs.peek().map_or(0, |m| m.0);
+    let mut sent = 0;
+    for (i, (ts, msg)) in msgs.enumerate() {
         if stop.load(Ordering::Relaxed) {
             return Ok(i as u64);
         }
@@ -96,9 +104,10 @@ pub fn replay_until<E>(
             }
             due
         };
-        send(*ts, Stamped { seq: first_seq + i as u64, t_feed, msg: *msg })?;
+        send(ts, Stamped { seq: first_seq + i as u64, t_feed, msg })?;
+        sent += 1;
     }
-    Ok(msgs.len() as u64)
+    Ok(sent)
 }
 
 /// Time left before which the pacer sleeps rather than spins: sleeping wakes up to ~100 us

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use super::csv_rows::{for_each_csv_row, for_each_prepared_csv_row};
 use super::{Format, InputError, json_line, read_text, toml_line};
 use crate::book::{BOOK_BYTES_PER_TERM, Book, BookBuilder};
-use crate::model::{AccountSpec, AssetTable};
+use crate::model::{AccountSpec, AssetTable, Decimal};
 
 /// An account as read and compiled: its spec and its datapath terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,21 +153,7 @@ pub fn read_book(
 ) -> Result<Book, InputError> {
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     match Format::of(path)? {
-        Format::Csv => {
-            let mut b = BookBuilder::new(table);
-            let est = estimate_book(path)?;
-            b.reserve(est.accounts as usize, est.terms as usize);
-            // Rows compile on the reader thread; this one only groups them into accounts.
-            let compiler = b.compiler().clone();
-            for_each_prepared_csv_row(
-                path,
-                open(path)?,
-                &mut |done| progress(done, total),
-                |id, asset, balance, tier| compiler.compile(id, asset, balance, tier),
-                |id, asset, _, tier, row| b.push_compiled(id, asset, row, tier),
-            )?;
-            Ok(b.finish())
-        }
+        Format::Csv => read_csv_book(path, table, progress, &mut |_, _, _, _| {}),
         Format::Arrow | Format::Parquet => super::columnar::read_book(path, table, progress),
         f => {
             let loaded = parse_accounts(path, &read_text(path)?, f, table)?;
@@ -175,6 +161,38 @@ pub fn read_book(
             Ok(book_of(&loaded))
         }
     }
+}
+
+/// What [`read_csv_book`] hands each row the book takes: (account, asset, balance, tier).
+pub type RowHook<'a> = dyn FnMut(usize, u16, Decimal, Option<&str>) + 'a;
+
+/// [`read_book`] of a CSV file, handing each row the book takes to `row(account, asset,
+/// balance, tier)` as it goes (account: its slot in the book; the keeper keeps the balances
+/// to size orders from).
+pub fn read_csv_book(
+    path: &Path,
+    table: &AssetTable,
+    progress: &mut dyn FnMut(u64, u64),
+    row: &mut RowHook<'_>,
+) -> Result<Book, InputError> {
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let mut b = BookBuilder::new(table);
+    let est = estimate_book(path)?;
+    b.reserve(est.accounts as usize, est.terms as usize);
+    // Rows compile on the reader thread; this one only groups them into accounts.
+    let compiler = b.compiler().clone();
+    for_each_prepared_csv_row(
+        path,
+        open(path)?,
+        &mut |done| progress(done, total),
+        |id, asset, balance, tier| compiler.compile(id, asset, balance, tier),
+        |id, asset, balance, tier, r| {
+            let a = r.asset();
+            row(b.push_compiled(id, asset, r, tier)?, a, balance, tier);
+            Ok(())
+        },
+    )?;
+    Ok(b.finish())
 }
 
 /// Parses account text into the compact [`Book`] (CSV as [`read_book`] reads it; TOML and JSON

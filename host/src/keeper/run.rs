@@ -19,6 +19,7 @@ use super::{KeeperError, Notes};
 use crate::dispatch::{Completion, Executor, JsonlSink, LiquidationOrder, SubmitError};
 use crate::feed::intake::FrameIntake;
 use crate::feed::listen::{self, FeedOptions, Listener};
+use crate::feed::recorded::Recorded;
 use crate::feed::replay::{self, Pace};
 use crate::guard::{GuardConfig, OracleGuard};
 use crate::journal::events::{self, BreachChange, EventTap, EventWriter, EventsOut};
@@ -826,7 +827,7 @@ struct LiveWindow {
 /// has been idle `nats_idle_ms` (or, without that bound, until stopped), unless stopped.
 #[allow(clippy::too_many_arguments)]
 fn intake(
-    msgs: &[(i64, FeedMsg)],
+    msgs: &Recorded,
     pace: Pace,
     clock: Clock,
     tx: &FeedTx,
@@ -837,7 +838,7 @@ fn intake(
 ) -> Result<u64, JournalError> {
     let n = match book_journal {
         None => {
-            let r = replay::replay_until(msgs, pace, &clock, 0, stop.flag(), |_, m| {
+            let r = replay::replay_until(msgs.iter(), pace, &clock, 0, stop.flag(), |_, m| {
                 tx.push(m);
                 Ok::<(), std::convert::Infallible>(())
             });
@@ -846,15 +847,16 @@ fn intake(
         Some(bj) => {
             let k = bj.0.lock().expect("book journal").messages();
             // Journal and push under one lock: the listeners journal and push under it too.
-            let n = replay::replay_until(&msgs[k as usize..], pace, &clock, k, stop.flag(), |ts, m| {
-                let mut j = bj.0.lock().expect("book journal");
-                // The journal position, not the replay's message number: live frames
-                // journaled between replay messages take positions too.
-                let at = j.position();
-                j.record(&m.msg, ts)?;
-                tx.push(pipeline::Stamped { seq: at, ..m });
-                Ok::<(), JournalError>(())
-            })?;
+            let n =
+                replay::replay_until(msgs.iter_from(k as usize), pace, &clock, k, stop.flag(), |ts, m| {
+                    let mut j = bj.0.lock().expect("book journal");
+                    // The journal position, not the replay's message number: live frames
+                    // journaled between replay messages take positions too.
+                    let at = j.position();
+                    j.record(&m.msg, ts)?;
+                    tx.push(pipeline::Stamped { seq: at, ..m });
+                    Ok::<(), JournalError>(())
+                })?;
             bj.0.lock().expect("book journal").sync()?;
             k + n
         }

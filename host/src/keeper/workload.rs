@@ -5,24 +5,35 @@ use std::path::Path;
 
 use super::KeeperError;
 use super::config::KeeperConfig;
-use crate::io::accounts::{LoadedAccount, read_accounts};
+use crate::book::Book;
+use crate::feed::recorded::Recorded;
+use crate::io::accounts::{LoadedAccount, estimate_book, read_accounts, read_csv_book};
 use crate::io::limits;
 use crate::io::ticks::{Tick, read_bars, read_ticks};
 use crate::io::venue::read_venue;
+use crate::io::{Format, InputError};
 use crate::model::AssetTable;
 use crate::pipeline::FeedMsg;
-use crate::pipeline::dispatch::KeeperBook;
+use crate::pipeline::dispatch::{KeeperBook, KeeperBookBuilder};
+use liqscan_hdl::abi::Coeff;
 
 /// Bytes a demo account takes in a keeper (the book is also held as feed messages and as
 /// dispatch's keeper book): about 2,600 measured (peak resident size of `liqscan run
 /// --demo-accounts 200000` less that of 1,000 accounts), rounded up.
 pub const RUN_BYTES_PER_ACCOUNT: u64 = 3072;
 
+/// Bytes a keeper takes per account and per term of a CSV book (compact book, upserts,
+/// dispatch's views, engine): the 1 M-account generated book (2.6 terms an account) peaked at
+/// 601 MB for the whole `liqscan run`, about 600 bytes an account; these bound it at 845.
+pub const KEEPER_BYTES_PER_ACCOUNT: u64 = 512;
+/// See [`KEEPER_BYTES_PER_ACCOUNT`].
+pub const KEEPER_BYTES_PER_TERM: u64 = 128;
+
 /// Accounts in the demo book unless `demo_accounts` says otherwise.
 pub const DEFAULT_DEMO_ACCOUNTS: usize = 2000;
 
 /// A loaded book and tick stream, as pipeline messages.
-#[derive(Clone)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
     /// Account ids by slot.
     pub ids: Vec<String>,
@@ -33,7 +44,7 @@ pub struct Workload {
     /// Asset symbols by index (metrics labels).
     pub symbols: Vec<String>,
     /// Upserts then ticks, with recorded timestamps.
-    pub msgs: Vec<(i64, FeedMsg)>,
+    pub msgs: Recorded,
     /// Assets a live tick may price at 0 (the venue's `allow_zero_price`), by asset index.
     pub zero_price_ok: Vec<bool>,
 }
@@ -41,14 +52,36 @@ pub struct Workload {
 impl Workload {
     /// A book and its ticks: each account an upsert at the first tick's time, then the ticks.
     pub fn new(table: &AssetTable, accounts: &[LoadedAccount], ticks: &[Tick]) -> Workload {
+        let ids = accounts.iter().map(|a| (a.spec.id.as_str(), a.terms.as_slice()));
+        let terms = accounts.iter().map(|a| a.terms.len()).sum();
+        Workload::of(table, ids, terms, KeeperBook::new(table, accounts.iter().map(|a| &a.spec)), ticks)
+    }
+
+    /// [`Workload::new`] of a compact book, with the keeper's book read beside it.
+    pub fn from_book(table: &AssetTable, book: &Book, keeper: KeeperBook, ticks: &[Tick]) -> Workload {
+        Workload::of(table, book.iter(), book.term_count(), keeper, ticks)
+    }
+
+    fn of<'a>(
+        table: &AssetTable,
+        accounts: impl ExactSizeIterator<Item = (&'a str, &'a [Coeff])>,
+        terms: usize,
+        keeper: KeeperBook,
+        ticks: &[Tick],
+    ) -> Workload {
         let t0 = ticks.first().map_or(0, |t| t.ts_ns);
-        let mut msgs: Vec<(i64, FeedMsg)> =
-            accounts.iter().enumerate().map(|(i, acc)| (t0, FeedMsg::upsert(i as u32, &acc.terms))).collect();
-        msgs.extend(ticks.iter().map(|t| (t.ts_ns, FeedMsg::Tick { asset: t.asset, price: t.entry })));
-        let specs: Vec<_> = accounts.iter().map(|a| a.spec.clone()).collect();
+        let mut msgs = Recorded::with_capacity(accounts.len() + ticks.len(), terms);
+        let mut ids = Vec::with_capacity(accounts.len());
+        for (i, (id, terms)) in accounts.enumerate() {
+            msgs.push(t0, &FeedMsg::upsert(i as u32, terms));
+            ids.push(id.to_string());
+        }
+        for t in ticks {
+            msgs.push(t.ts_ns, &FeedMsg::Tick { asset: t.asset, price: t.entry });
+        }
         Workload {
-            ids: accounts.iter().map(|a| a.spec.id.clone()).collect(),
-            keeper: KeeperBook::new(table, &specs),
+            ids,
+            keeper,
             assets: table.len(),
             symbols: table.assets().iter().map(|a| a.symbol.clone()).collect(),
             msgs,
@@ -92,7 +125,7 @@ impl Workload {
             .accounts
             .as_ref()
             .ok_or_else(|| KeeperError::Config("--accounts is required with --venue".into()))?;
-        let accounts = read_accounts(acc, &table).map_err(KeeperError::other)?;
+        let accounts = read_keeper_accounts(acc, &table).map_err(KeeperError::other)?;
         let mut ticks = vec![];
         for t in &cfg.ticks {
             ticks.extend(read_ticks(t, &table).map_err(KeeperError::other)?);
@@ -103,9 +136,50 @@ impl Workload {
             ticks.extend(read_bars(Path::new(p), &table, sym).map_err(KeeperError::other)?);
         }
         ticks.sort_by_key(|t| t.ts_ns);
-        refuse_unpriced(&table, &accounts, &ticks, cfg.feed.listens() || cfg.nats.is_some())?;
-        Ok(Workload::new(&table, &accounts, &ticks))
+        let live = cfg.feed.listens() || cfg.nats.is_some();
+        match accounts {
+            KeeperAccounts::Compact(book, keeper) => {
+                refuse_unpriced(&table, book.iter().map(|(_, t)| t), &ticks, live)?;
+                Ok(Workload::from_book(&table, &book, keeper, &ticks))
+            }
+            KeeperAccounts::Specs(accounts) => {
+                refuse_unpriced(&table, accounts.iter().map(|a| a.terms.as_slice()), &ticks, live)?;
+                Ok(Workload::new(&table, &accounts, &ticks))
+            }
+        }
     }
+}
+
+/// A keeper's accounts as read: CSV into the compact book (with what dispatch sizes orders
+/// from beside it), the other formats as specs.
+enum KeeperAccounts {
+    Compact(Book, KeeperBook),
+    Specs(Vec<LoadedAccount>),
+}
+
+/// Reads a keeper's accounts file. CSV goes through the compact reader, keeping no
+/// `AccountSpec` per account (a million of them took over a gigabyte, and four times as long
+/// to read); the workload is the same as from the specs.
+fn read_keeper_accounts(path: &Path, table: &AssetTable) -> Result<KeeperAccounts, InputError> {
+    if Format::of(path)? != Format::Csv {
+        return read_accounts(path, table).map(KeeperAccounts::Specs);
+    }
+    // Refused before it is read, rather than killed by the kernel part way.
+    let est = estimate_book(path)?;
+    let need = est.accounts.saturating_mul(KEEPER_BYTES_PER_ACCOUNT)
+        + est.terms.saturating_mul(KEEPER_BYTES_PER_TERM);
+    let what = format!(
+        "a book of about {} accounts and {} terms, at about {KEEPER_BYTES_PER_ACCOUNT} bytes an account and \
+         {KEEPER_BYTES_PER_TERM} a term in a keeper",
+        est.accounts, est.terms
+    );
+    limits::fits_memory(&what, need).map_err(|e| InputError::file(path, e.to_string()))?;
+    let mut keeper = KeeperBookBuilder::new(table);
+    let book = read_csv_book(path, table, &mut |_, _| {}, &mut |k, asset, balance, tier| {
+        keeper.row(k, asset, balance, tier)
+    })?;
+    let keeper = keeper.finish(book.len());
+    Ok(KeeperAccounts::Compact(book, keeper))
 }
 
 /// Refuses a generated book of `n` accounts beyond [`limits::MAX_ACCOUNTS`] or beyond the
@@ -127,14 +201,14 @@ pub fn check_book_size(flag: &str, n: usize, bytes_each: u64) -> Result<(), Keep
 /// Refuses a replay that never prices an asset some account holds, as `liqscan scan` does: the
 /// engine would read it as worth 0 and report breaches that are not there. With a live feed
 /// the price may come from it, so the keeper goes on.
-fn refuse_unpriced(
+fn refuse_unpriced<'a>(
     table: &AssetTable,
-    accounts: &[LoadedAccount],
+    accounts: impl Iterator<Item = &'a [Coeff]>,
     ticks: &[Tick],
     live: bool,
 ) -> Result<(), KeeperError> {
     let mut unpriced = vec![false; table.len()];
-    for t in accounts.iter().flat_map(|a| &a.terms) {
+    for t in accounts.flatten() {
         unpriced[t.asset as usize] = true;
     }
     for t in ticks {
@@ -150,4 +224,50 @@ fn refuse_unpriced(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Decimal;
+    use proptest::prelude::*;
+
+    /// One CSV row: account, asset, balance (mantissa, scale), tier.
+    fn row() -> impl Strategy<Value = (u32, usize, i64, u32, usize)> {
+        (0u32..25, 0usize..6, prop_oneof![Just(0i64), -3_000_000i64..3_000_000], 0u32..7, 0usize..13)
+    }
+
+    proptest! {
+        /// A CSV book read by the compact reader gives the keeper the workload the specs give:
+        /// the same ids, upserts and dispatch views (positions, weights, slots), or the same
+        /// refusal.
+        #[test]
+        fn the_compact_load_gives_the_workload_the_specs_give(
+            rows in prop::collection::vec(row(), 1..60),
+        ) {
+            let table = crate::demo_book::venue();
+            let symbols: Vec<&str> = table.assets().iter().map(|a| a.symbol.as_str()).collect();
+            let tiers = ["default", "isolated", "perp", ""];
+            let mut text = String::from("account,asset,balance,tier\n");
+            for (id, a, m, scale, t) in rows {
+                let asset = symbols[a % symbols.len()];
+                // Rarely a tier the venue does not have, to compare the refusals too.
+                let tier = if t == 12 { "gold" } else { tiers[t % tiers.len()] };
+                text.push_str(&format!("u{id},{asset},{},{tier}\n", Decimal::new(m as i128, scale)));
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("book.csv");
+            std::fs::write(&path, &text).unwrap();
+            let specs = read_accounts(&path, &table).map(|a| Workload::new(&table, &a, &[]));
+            let compact = read_keeper_accounts(&path, &table).map(|k| match k {
+                KeeperAccounts::Compact(book, keeper) => Workload::from_book(&table, &book, keeper, &[]),
+                KeeperAccounts::Specs(_) => unreachable!("a CSV file reads compact"),
+            });
+            match (specs, compact) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => prop_assert!(false, "specs {:?} but compact {:?}", a.map(|w| w.ids.len()), b.map(|w| w.ids.len())),
+            }
+        }
+    }
 }

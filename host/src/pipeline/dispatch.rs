@@ -35,7 +35,7 @@ use crate::dispatch::{
     HandoffSender, LiquidationOrder, Offer, ScanBatch, SubmitError, handoff,
 };
 use crate::metrics::{Counters, histogram};
-use crate::model::{AccountSpec, AssetTable};
+use crate::model::{AccountSpec, AssetTable, Decimal};
 use crate::wait::WaitStrategy;
 
 /// The latest price of every asset, written by the engine thread, read by the dispatch thread
@@ -111,42 +111,123 @@ impl FeedTimes {
 
 /// The keeper's book as dispatch sees it: each slot's positions in asset quanta with its
 /// tier's weights (what sizing needs; the scan needs only the compiled terms).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct KeeperBook {
     views: Vec<Option<AccountView>>,
+}
+
+/// One leg as a position: `None` if the account cannot be sized (an unknown asset or tier, a
+/// weight or amount out of range), `Some(None)` for a leg under one quantum.
+fn position(table: &AssetTable, asset: u16, tier: &str, balance: Decimal) -> Option<Option<Position>> {
+    let spec = table.get(asset)?;
+    let w = spec.tiers.get(tier)?;
+    let amount = balance.floor_shifted(-spec.quantum_exp).ok()?;
+    if amount == 0 {
+        return Some(None);
+    }
+    let ppm =
+        |d: Decimal, up: bool| if up { d.ceil_shifted(6) } else { d.floor_shifted(6) }.ok().map(|x| x as u32);
+    Some(Some(Position {
+        asset,
+        amount,
+        asset_weight_ppm: ppm(w.asset_weight, false)?,
+        liability_weight_ppm: ppm(w.liability_weight, true)?,
+    }))
 }
 
 impl KeeperBook {
     /// Slot `i` holds `accounts[i]`; its key is the slot. Balances are turned into quanta
     /// conservatively (holdings down, debts up) and weights into parts per million
     /// (asset weights down, liability weights up), as the coefficient compiler rounds.
-    pub fn new(table: &AssetTable, accounts: &[AccountSpec]) -> KeeperBook {
+    pub fn new<'a>(table: &AssetTable, accounts: impl IntoIterator<Item = &'a AccountSpec>) -> KeeperBook {
         let views = accounts
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(slot, a)| {
                 let mut positions = Vec::new();
                 for (symbol, b) in a.legs() {
                     let asset = table.index_of(symbol).ok()?;
-                    let spec = table.get(asset)?;
-                    let w = spec.tiers.get(&a.tier)?;
-                    let amount = b.floor_shifted(-spec.quantum_exp).ok()?;
-                    if amount == 0 {
-                        continue;
-                    }
-                    let ppm = |d: crate::model::Decimal, up: bool| {
-                        if up { d.ceil_shifted(6) } else { d.floor_shifted(6) }.ok().map(|x| x as u32)
-                    };
-                    positions.push(Position {
-                        asset,
-                        amount,
-                        asset_weight_ppm: ppm(w.asset_weight, false)?,
-                        liability_weight_ppm: ppm(w.liability_weight, true)?,
-                    });
+                    positions.extend(position(table, asset, &a.tier, b)?);
                 }
                 Some(AccountView { account: slot as u64, slot: slot as u32, positions })
             })
             .collect();
+        KeeperBook { views }
+    }
+}
+
+/// Builds a [`KeeperBook`] from rows as the compact book's reader takes them (account slot,
+/// asset, balance, tier), so that a keeper loading a large book keeps no [`AccountSpec`]: the
+/// same views as [`KeeperBook::new`] of the accounts' specs, positions in the order a spec
+/// lists its legs (by symbol, the supply first).
+pub struct KeeperBookBuilder<'t> {
+    table: &'t AssetTable,
+    /// Each asset's place in symbol order.
+    rank: Vec<u32>,
+    /// Tier names seen (the venue's few), and the weights of (tier, asset) once looked up.
+    tiers: Vec<String>,
+    /// Legs: (account, symbol rank, borrow, position).
+    legs: Vec<(u32, u32, bool, Position)>,
+    /// Accounts that cannot be sized (their view is `None`).
+    bad: Vec<u32>,
+    accounts: usize,
+}
+
+impl<'t> KeeperBookBuilder<'t> {
+    /// An empty builder for `table`'s venue.
+    pub fn new(table: &'t AssetTable) -> Self {
+        let mut order: Vec<u16> = (0..table.len() as u16).collect();
+        order.sort_by(|&a, &b| table.assets()[a as usize].symbol.cmp(&table.assets()[b as usize].symbol));
+        let mut rank = vec![0; table.len()];
+        for (r, &a) in order.iter().enumerate() {
+            rank[a as usize] = r as u32;
+        }
+        KeeperBookBuilder { table, rank, tiers: Vec::new(), legs: Vec::new(), bad: Vec::new(), accounts: 0 }
+    }
+
+    /// One row the book took: account `k`'s balance of `asset` in `tier` (`None`: the default).
+    pub fn row(&mut self, k: usize, asset: u16, balance: Decimal, tier: Option<&str>) {
+        self.accounts = self.accounts.max(k + 1);
+        if balance.is_zero() {
+            return;
+        }
+        let tier = tier.filter(|t| !t.is_empty()).unwrap_or(crate::model::account::DEFAULT_TIER);
+        // Tier names repeat on every row: keep one copy of each.
+        let t = match self.tiers.iter().position(|x| x == tier) {
+            Some(t) => t,
+            None => {
+                self.tiers.push(tier.to_string());
+                self.tiers.len() - 1
+            }
+        };
+        match position(self.table, asset, &self.tiers[t], balance) {
+            None => self.bad.push(k as u32),
+            Some(None) => {}
+            Some(Some(p)) => self.legs.push((k as u32, self.rank[asset as usize], balance.is_negative(), p)),
+        }
+    }
+
+    /// The keeper's book of `accounts` slots (at least every account a row named).
+    pub fn finish(self, accounts: usize) -> KeeperBook {
+        let KeeperBookBuilder { mut legs, bad, accounts: named, .. } = self;
+        let n = accounts.max(named);
+        // Rows of one account may be apart: a stable sort keeps each account's legs together.
+        legs.sort_by_key(|&(k, rank, borrow, _)| (k, rank, borrow));
+        let mut views: Vec<Option<AccountView>> = (0..n)
+            .map(|k| Some(AccountView { account: k as u64, slot: k as u32, positions: Vec::new() }))
+            .collect();
+        let mut i = 0;
+        while i < legs.len() {
+            let k = legs[i].0;
+            let j = i + legs[i..].iter().take_while(|l| l.0 == k).count();
+            if let Some(v) = views[k as usize].as_mut() {
+                v.positions = legs[i..j].iter().map(|l| l.3).collect();
+            }
+            i = j;
+        }
+        for k in bad {
+            views[k as usize] = None;
+        }
         KeeperBook { views }
     }
 }

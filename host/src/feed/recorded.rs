@@ -1,0 +1,140 @@
+//! A recorded message stream (a workload's book and ticks), kept compact.
+//!
+//! A [`FeedMsg::Upsert`] carries room for the largest account the software engine takes (64
+//! terms, 520 bytes), which is right for the pipeline's queue but not for a book of a million
+//! accounts held until it is replayed: that took over 500 MB, and twice that while the vector
+//! grew. Here an upsert's terms live in one shared array, so an account costs its terms plus
+//! 24 bytes; the replay builds each `FeedMsg` as it sends it.
+
+use liqscan_hdl::abi::{Coeff, PriceEntry};
+
+use crate::pipeline::FeedMsg;
+
+/// Messages with their recorded timestamps (ns), in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recorded {
+    items: Vec<Item>,
+    terms: Vec<Coeff>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Item {
+    Tick { ts: i64, asset: u16, price: PriceEntry },
+    Upsert { ts: i64, slot: u32, first: u32, n: u8 },
+    Remove { ts: i64, slot: u32 },
+    End { ts: i64 },
+}
+
+impl Recorded {
+    /// Room for `messages` messages holding `terms` terms in all.
+    pub fn with_capacity(messages: usize, terms: usize) -> Recorded {
+        Recorded { items: Vec::with_capacity(messages), terms: Vec::with_capacity(terms) }
+    }
+
+    /// Appends `msg` recorded at `ts`.
+    pub fn push(&mut self, ts: i64, msg: &FeedMsg) {
+        let item = match *msg {
+            FeedMsg::Tick { asset, price } => Item::Tick { ts, asset, price },
+            FeedMsg::Upsert { slot, n, ref terms } => {
+                let first = u32::try_from(self.terms.len()).expect("a recorded stream holds under 4 G terms");
+                self.terms.extend_from_slice(&terms[..n as usize]);
+                Item::Upsert { ts, slot, first, n }
+            }
+            FeedMsg::Remove { slot } => Item::Remove { ts, slot },
+            FeedMsg::End => Item::End { ts },
+        };
+        self.items.push(item);
+    }
+
+    /// Messages held.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Forgets every message.
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.terms.clear();
+    }
+
+    /// Message `i` and its timestamp. Panics past the end.
+    pub fn get(&self, i: usize) -> (i64, FeedMsg) {
+        self.expand(&self.items[i])
+    }
+
+    /// The messages from the `k`-th on (none if `k` is past the end).
+    pub fn iter_from(&self, k: usize) -> impl ExactSizeIterator<Item = (i64, FeedMsg)> + '_ {
+        self.items[k.min(self.items.len())..].iter().map(|it| self.expand(it))
+    }
+
+    /// Every message, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (i64, FeedMsg)> + '_ {
+        self.iter_from(0)
+    }
+
+    fn expand(&self, it: &Item) -> (i64, FeedMsg) {
+        match *it {
+            Item::Tick { ts, asset, price } => (ts, FeedMsg::Tick { asset, price }),
+            Item::Upsert { ts, slot, first, n } => {
+                let first = first as usize;
+                (ts, FeedMsg::upsert(slot, &self.terms[first..first + n as usize]))
+            }
+            Item::Remove { ts, slot } => (ts, FeedMsg::Remove { slot }),
+            Item::End { ts } => (ts, FeedMsg::End),
+        }
+    }
+}
+
+impl FromIterator<(i64, FeedMsg)> for Recorded {
+    fn from_iter<I: IntoIterator<Item = (i64, FeedMsg)>>(iter: I) -> Recorded {
+        let mut r = Recorded::default();
+        for (ts, m) in iter {
+            r.push(ts, &m);
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liqscan_hdl::abi::{MAX_SOFTWARE_TERMS, QuotedPrice};
+    use proptest::prelude::*;
+
+    fn msg() -> impl Strategy<Value = (i64, FeedMsg)> {
+        let term = (0u16..8, any::<i32>()).prop_map(|(asset, coeff)| Coeff { asset, coeff });
+        let price = (any::<u32>(), any::<u32>()).prop_map(|(a, l)| {
+            let q = QuotedPrice { asset: a, liability: l };
+            PriceEntry { spot: q, stressed: q }
+        });
+        prop_oneof![
+            (any::<i64>(), 0u16..8, price)
+                .prop_map(|(ts, asset, price)| (ts, FeedMsg::Tick { asset, price })),
+            (any::<i64>(), any::<u32>(), prop::collection::vec(term, 0..=MAX_SOFTWARE_TERMS))
+                .prop_map(|(ts, slot, t)| (ts, FeedMsg::upsert(slot, &t))),
+            (any::<i64>(), any::<u32>()).prop_map(|(ts, slot)| (ts, FeedMsg::Remove { slot })),
+            any::<i64>().prop_map(|ts| (ts, FeedMsg::End)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn gives_back_what_it_was_given(msgs in prop::collection::vec(msg(), 0..40), k in 0usize..45) {
+            let r: Recorded = msgs.iter().copied().collect();
+            prop_assert_eq!(r.len(), msgs.len());
+            for (i, m) in msgs.iter().enumerate() {
+                prop_assert_eq!(r.get(i), *m, "message {}", i);
+            }
+            let tail: Vec<_> = r.iter_from(k).collect();
+            prop_assert_eq!(tail.len(), msgs.len().saturating_sub(k));
+            for (got, want) in tail.iter().zip(msgs.iter().skip(k)) {
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
+}
