@@ -21,7 +21,11 @@
 //!   order is sent. A restarted keeper gets the episodes and ordinals its journal holds through
 //!   [`Dispatcher::resume`], so it never builds an id it used for another liquidation.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+// foldhash (hashbrown's default), not SipHash: a pump looks up every backlog slot, and DoS
+// resistance buys nothing for keys that are slots and account numbers.
+use hashbrown::HashMap;
 
 use hdrhistogram::Histogram;
 use liqscan_hdl::abi::PriceEntry;
@@ -31,6 +35,7 @@ use super::executor::{Executor, SubmitError};
 use super::handoff::ScanBatch;
 use super::order::{Completion, LiquidationOrder, OrderId, OrderKind, Outcome, RejectReason};
 use super::order_id::OrderKey;
+use super::ranking::{Candidate, Ranking};
 use super::reduce::{ReducePolicy, size_reduce, triage_reduce};
 use super::sizing::{AccountView, SizingPolicy, size, triage};
 
@@ -131,15 +136,6 @@ struct Episode {
     ordinal: u32,
 }
 
-/// A backlog slot that may be sent now, with its priority key.
-#[derive(Clone, Copy, Debug)]
-struct Candidate {
-    /// Value at risk: the debt's value at the current prices, or a pre-built order's.
-    key: i128,
-    slot: u32,
-    first_seen: u64,
-}
-
 /// Counters of what the dispatcher did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DispatchStats {
@@ -206,8 +202,11 @@ pub struct Dispatcher {
     stats: DispatchStats,
     latency: Histogram<u64>,
     done: Vec<Completion>,
-    /// Scratch for [`Dispatcher::pump`], kept to reuse its allocation.
-    cands: Vec<Candidate>,
+    /// The backlog in rank order, kept between pumps.
+    ranking: Ranking,
+    /// Pre-built orders of the ranked accounts, used when their turn comes (dropped, to be
+    /// built again at the prices of the day, when the ranking is taken again).
+    ranked_pre: HashMap<u32, LiquidationOrder>,
 }
 
 impl Dispatcher {
@@ -226,7 +225,8 @@ impl Dispatcher {
             stats: DispatchStats::default(),
             latency: Histogram::new(3).expect("3 significant figures"),
             done: Vec::new(),
-            cands: Vec::new(),
+            ranking: Ranking::new(),
+            ranked_pre: HashMap::new(),
         }
     }
 
@@ -237,6 +237,7 @@ impl Dispatcher {
         for p in points {
             self.resumed.insert(p.slot, Episode { seq: p.episode, ordinal: p.ordinal });
         }
+        self.ranking.invalidate();
     }
 
     /// The rules.
@@ -289,6 +290,7 @@ impl Dispatcher {
         src: &dyn AccountSource,
         exec: &mut dyn Executor,
     ) {
+        self.ranking.invalidate();
         for &s in &batch.cleared {
             self.backlog.remove(&s);
             self.prebuilt.remove(&s);
@@ -408,25 +410,25 @@ impl Dispatcher {
         let shift = (b.failures - 1).min(32);
         let wait = self.cfg.backoff_base_ns.saturating_mul(1u64 << shift).min(self.cfg.backoff_cap_ns);
         b.not_before_ns = now.saturating_add(wait);
+        self.ranking.wake_at(b.not_before_ns);
     }
 
     fn settle(&mut self, now: u64, account: u64) {
         let b = self.accounts.entry(account).or_default();
         b.failures = 0;
         b.not_before_ns = now.saturating_add(self.cfg.settle_ns);
+        self.ranking.wake_at(b.not_before_ns);
     }
 
-    fn touches_backed_off_asset(&self, now: u64, o: &LiquidationOrder) -> bool {
+    /// When the order may go, if it touches an asset that is backing off.
+    fn backed_off_asset(&self, now: u64, o: &LiquidationOrder) -> Option<u64> {
+        let until = |a: &u16| self.assets.get(a).copied().filter(|&t| now < t);
         match &o.kind {
-            OrderKind::Direct { legs, .. } => legs.iter().any(|l| {
-                [l.debt_asset, l.collateral_asset]
-                    .iter()
-                    .any(|a| self.assets.get(a).is_some_and(|&t| now < t))
-            }),
-            OrderKind::Kick => false,
-            OrderKind::ReduceOnly { legs, .. } => {
-                legs.iter().any(|l| self.assets.get(&l.market).is_some_and(|&t| now < t))
+            OrderKind::Direct { legs, .. } => {
+                legs.iter().flat_map(|l| [l.debt_asset, l.collateral_asset]).filter_map(|a| until(&a)).max()
             }
+            OrderKind::Kick => None,
+            OrderKind::ReduceOnly { legs, .. } => legs.iter().filter_map(|l| until(&l.market)).max(),
         }
     }
 
@@ -504,10 +506,12 @@ impl Dispatcher {
         }
     }
 
-    /// Sends what the rules allow, largest value at risk first. The whole backlog is ranked
-    /// with [`triage`] (no allocation per account); only the accounts taken, in rank order, are
-    /// sized and built, so a pump costs one pass over the backlog plus `max_in_flight` sizings,
-    /// not a sizing per breached account.
+    /// Sends what the rules allow, largest value at risk first. The backlog is ranked with
+    /// [`triage`] (no allocation per account) when the ranking is outdated (see
+    /// [`super::ranking`]); only the accounts taken, in rank order, are sized and built, so a
+    /// pump costs `max_in_flight` sizings plus the accounts it skips, and a ranking one pass
+    /// over the backlog. (A view that changes between rankings keeps its old rank until the
+    /// next scan; the order is built from the view of the day.)
     fn pump(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource, exec: &mut dyn Executor) {
         // Nothing to send, or no room: the backlog waits (its size is reported, not scanned).
         if self.backlog.is_empty() || self.in_flight.len() >= self.cfg.max_in_flight {
@@ -516,12 +520,89 @@ impl Dispatcher {
             }
             return;
         }
-        let mut cands = std::mem::take(&mut self.cands);
-        cands.clear();
+        let room = self.cfg.max_in_flight.saturating_sub(self.in_flight.len());
+        if self.ranking.outdated(now, prices) {
+            self.rank(now, prices, src, room);
+        }
+        let mut taken = 0usize;
+        // A pre-built order not sent now is dropped: its account is ranked again by its debt.
+        let mut pre_dropped = false;
+        while taken < room {
+            let Some(c) = self.ranking.take() else { break };
+            // What changed since the ranking: a slot dropped, an account sent or backing off.
+            if !self.backlog.contains_key(&c.slot) || self.in_flight.contains_key(&c.account) {
+                continue;
+            }
+            if let Some(b) = self.accounts.get(&c.account).filter(|b| now < b.not_before_ns) {
+                self.stats.backoff_skips += 1;
+                self.ranking.wake_at(b.not_before_ns);
+                continue;
+            }
+            let order = match self.ranked_pre.remove(&c.slot) {
+                // `ranked_pre` holds a slot's order only if it matched the slot's account.
+                Some(mut o) => {
+                    o.prebuilt = true;
+                    o.created_ns = c.first_seen;
+                    Some(o)
+                }
+                None => src.view(c.slot).and_then(|v| self.build(c.first_seen, &v, prices)),
+            };
+            let Some(mut order) = order else {
+                // Triage said sizable; kept for safety should the two ever disagree.
+                self.stats.unsizable += 1;
+                self.backlog.remove(&c.slot);
+                continue;
+            };
+            if let Some(until) = self.backed_off_asset(now, &order) {
+                self.stats.backoff_skips += 1;
+                self.ranking.wake_at(until);
+                pre_dropped |= order.prebuilt;
+                continue;
+            }
+            taken += 1;
+            self.assign_id(&mut order);
+            match exec.submit(&order) {
+                Ok(()) => {
+                    self.stats.orders += 1;
+                    self.stats.sends += 1;
+                    if order.prebuilt {
+                        self.stats.prebuilt_used += 1;
+                    }
+                    self.by_id.insert(order.id, order.account);
+                    self.in_flight.insert(order.account, Flight { order, sent_ns: now });
+                }
+                Err(e) => {
+                    self.stats.submit_errors += 1;
+                    // Not sent: the next try is the same order and keeps its id, as another
+                    // keeper's copy of it has (a new ordinal would be a new id that the
+                    // order stream does not de-duplicate).
+                    self.unassign_id(&order);
+                    self.backoff(now, order.account);
+                    if matches!(e, SubmitError::Unavailable { .. }) {
+                        // Everything else would fail the same way.
+                        break;
+                    }
+                }
+            }
+        }
+        if taken == room {
+            self.stats.deferred += self.ranking.left() as u64;
+        }
+        if pre_dropped || !self.ranked_pre.is_empty() {
+            // Pre-built orders not sent now are dropped, and their accounts ranked again by
+            // their debt at the prices of the day (pre-built orders are rare: a breach of an
+            // account found at risk just before).
+            self.ranked_pre.clear();
+            self.ranking.invalidate();
+        }
+    }
+
+    /// Ranks the backlog at `prices`: triages every slot, drops those with nothing to size,
+    /// and leaves out (until they may be sent) accounts in flight or backing off.
+    fn rank(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource, room: usize) {
+        self.ranking.restart(prices, room);
+        self.ranked_pre.clear();
         let mut drop = Vec::new();
-        // Pre-built orders of the accounts considered are used now or dropped (built again at
-        // the prices of the day when their turn comes).
-        let mut pre: HashMap<u32, LiquidationOrder> = HashMap::new();
         for (&slot, &first_seen) in &self.backlog {
             let triaged = match self.cfg.mechanism {
                 Mechanism::ReduceOnly => src.triage_reduce(slot, prices, &self.cfg.reduce),
@@ -532,16 +613,19 @@ impl Dispatcher {
                 continue;
             };
             if self.in_flight.contains_key(&account) {
+                // Its answer settles or backs it off, which sets the wake time.
                 continue;
             }
-            if self.accounts.get(&account).is_some_and(|b| now < b.not_before_ns) {
+            if let Some(b) = self.accounts.get(&account).filter(|b| now < b.not_before_ns) {
                 self.stats.backoff_skips += 1;
+                self.ranking.wake_at(b.not_before_ns);
                 continue;
             }
+            // Pre-built orders of the accounts ranked are used at their turn or dropped.
             let key = match self.prebuilt.remove(&slot) {
                 Some(o) if o.account == account => {
                     let k = o.value_at_risk;
-                    pre.insert(slot, o);
+                    self.ranked_pre.insert(slot, o);
                     Some(k)
                 }
                 _ => debt_value,
@@ -551,76 +635,11 @@ impl Dispatcher {
                 drop.push(slot);
                 continue;
             };
-            cands.push(Candidate { key, slot, first_seen });
+            self.ranking.push(Candidate { key, slot, account, first_seen });
         }
         for s in drop {
             self.backlog.remove(&s);
         }
-        let room = self.cfg.max_in_flight.saturating_sub(self.in_flight.len());
-        let by_rank = |a: &Candidate, b: &Candidate| b.key.cmp(&a.key).then(a.slot.cmp(&b.slot));
-        // Rank in widening chunks: the top `room` (and some spare for skips) first.
-        let (mut start, mut chunk, mut taken) = (0usize, room.max(8) * 2, 0usize);
-        'rank: while start < cands.len() {
-            let end = (start + chunk).min(cands.len());
-            if end < cands.len() {
-                cands[start..].select_nth_unstable_by(end - start - 1, by_rank);
-            }
-            cands[start..end].sort_unstable_by(by_rank);
-            for i in start..end {
-                if taken == room {
-                    self.stats.deferred += (cands.len() - i) as u64;
-                    break 'rank;
-                }
-                let c = cands[i];
-                let order = match pre.remove(&c.slot) {
-                    // `pre` holds a slot's order only if it matched the slot's account.
-                    Some(mut o) => {
-                        o.prebuilt = true;
-                        o.created_ns = c.first_seen;
-                        Some(o)
-                    }
-                    None => src.view(c.slot).and_then(|v| self.build(c.first_seen, &v, prices)),
-                };
-                let Some(mut order) = order else {
-                    // Triage said sizable; kept for safety should the two ever disagree.
-                    self.stats.unsizable += 1;
-                    self.backlog.remove(&c.slot);
-                    continue;
-                };
-                if self.touches_backed_off_asset(now, &order) {
-                    self.stats.backoff_skips += 1;
-                    continue;
-                }
-                taken += 1;
-                self.assign_id(&mut order);
-                match exec.submit(&order) {
-                    Ok(()) => {
-                        self.stats.orders += 1;
-                        self.stats.sends += 1;
-                        if order.prebuilt {
-                            self.stats.prebuilt_used += 1;
-                        }
-                        self.by_id.insert(order.id, order.account);
-                        self.in_flight.insert(order.account, Flight { order, sent_ns: now });
-                    }
-                    Err(e) => {
-                        self.stats.submit_errors += 1;
-                        // Not sent: the next try is the same order and keeps its id, as another
-                        // keeper's copy of it has (a new ordinal would be a new id that the
-                        // order stream does not de-duplicate).
-                        self.unassign_id(&order);
-                        self.backoff(now, order.account);
-                        if matches!(e, SubmitError::Unavailable { .. }) {
-                            // Everything else would fail the same way.
-                            break 'rank;
-                        }
-                    }
-                }
-            }
-            start = end;
-            chunk *= 2;
-        }
-        self.cands = cands;
     }
 }
 
@@ -983,6 +1002,120 @@ mod tests {
             proptest::prop_assert_eq!(d.stats().orders, x.sent.len() as u64);
             let ids: std::collections::HashSet<OrderId> = x.sent.iter().map(|o| o.id).collect();
             proptest::prop_assert_eq!(ids.len(), x.sent.len());
+        }
+    }
+
+    /// One step of a random dispatch history.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Scan {
+            seq: u64,
+            breached: Vec<u32>,
+            cleared: Vec<u32>,
+            at_risk: Vec<u32>,
+        },
+        Poll {
+            dt_ms: u64,
+            prices: usize,
+        },
+        /// Answers the `n` oldest orders still pending at the executor with `outcome`.
+        Answer {
+            n: usize,
+            outcome: u8,
+        },
+        Refuse(bool),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        let slots = || prop::collection::vec(0u32..14, 0..6);
+        prop_oneof![
+            (1u64..4, slots(), slots(), slots()).prop_map(|(seq, breached, cleared, at_risk)| Step::Scan {
+                seq,
+                breached,
+                cleared,
+                at_risk
+            }),
+            (prop_oneof![Just(0u64), Just(1), Just(4), Just(12), Just(60)], 0usize..3)
+                .prop_map(|(dt_ms, prices)| Step::Poll { dt_ms, prices }),
+            (1usize..5, 0u8..7).prop_map(|(n, outcome)| Step::Answer { n, outcome }),
+            any::<bool>().prop_map(Step::Refuse),
+        ]
+    }
+
+    fn outcome(k: u8) -> Outcome {
+        match k {
+            0 => Outcome::Filled { repaid_value: 1, seized_value: 1 },
+            1 => Outcome::Sent,
+            2 => Outcome::Rejected(RejectReason::Busy),
+            3 => Outcome::Rejected(RejectReason::Healthy),
+            4 => Outcome::Rejected(RejectReason::AssetUnavailable(1)),
+            5 => Outcome::Rejected(RejectReason::InProgress),
+            _ => Outcome::Lost,
+        }
+    }
+
+    fn price_set(i: usize) -> Vec<PriceEntry> {
+        let q = |p| QuotedPrice { asset: p, liability: p };
+        let spot = [100, 90, 120][i];
+        vec![
+            PriceEntry { spot: q(spot), stressed: q(spot * 4 / 5) },
+            PriceEntry { spot: q(1), stressed: q(1) },
+        ]
+    }
+
+    proptest::proptest! {
+        /// The ranking kept between pumps sends what ranking the whole backlog at every pump
+        /// sends: the same orders, in the same order, with the same ids, and leaves the same
+        /// backlog and orders in flight.
+        #[test]
+        fn the_kept_ranking_sends_what_a_fresh_ranking_sends(
+            debts in proptest::collection::vec(0i128..1200, 14),
+            steps in proptest::collection::vec(step(), 1..60),
+            max_in_flight in 1usize..5,
+        ) {
+            let b = book(&debts.iter().enumerate().map(|(s, &d)| (s as u32, d)).collect::<Vec<_>>());
+            let cfg = DispatchConfig { max_in_flight, asset_backoff_ns: 30 * MS, ..cfg() };
+            let (mut kept, mut fresh) = (Dispatcher::new(cfg), Dispatcher::new(cfg));
+            let (mut xk, mut xf) = (Script::default(), Script::default());
+            let (mut answered, mut now, mut prices) = (0usize, 0u64, price_set(0));
+            for st in steps {
+                fresh.ranking.invalidate();
+                match st {
+                    Step::Scan { seq, breached, cleared, at_risk } => {
+                        let batch = ScanBatch { seq, breached, cleared, at_risk, ..Default::default() };
+                        kept.on_scan(now, &batch, &prices, &b, &mut xk);
+                        fresh.on_scan(now, &batch, &prices, &b, &mut xf);
+                    }
+                    Step::Poll { dt_ms, prices: p } => {
+                        now += dt_ms * MS;
+                        prices = price_set(p);
+                        kept.poll(now, &prices, &b, &mut xk);
+                        fresh.poll(now, &prices, &b, &mut xf);
+                    }
+                    Step::Answer { n, outcome: k } => {
+                        for o in xk.sent.iter().skip(answered).take(n) {
+                            let c = Completion { id: o.id, attempt: o.attempt, outcome: outcome(k) };
+                            xk.answers.push_back(c.clone());
+                            xf.answers.push_back(c);
+                        }
+                        answered = (answered + n).min(xk.sent.len());
+                    }
+                    Step::Refuse(r) => {
+                        xk.refuse = r;
+                        xf.refuse = r;
+                    }
+                }
+                proptest::prop_assert_eq!(&xk.sent, &xf.sent);
+                proptest::prop_assert_eq!(&kept.backlog, &fresh.backlog);
+                let mut fk: Vec<u64> = kept.in_flight.keys().copied().collect();
+                let mut ff: Vec<u64> = fresh.in_flight.keys().copied().collect();
+                fk.sort_unstable();
+                ff.sort_unstable();
+                proptest::prop_assert_eq!(fk, ff);
+                let (sk, sf) = (kept.stats(), fresh.stats());
+                proptest::prop_assert_eq!((sk.orders, sk.sends, sk.unsizable, sk.prebuilt_used), (sf.orders, sf.sends, sf.unsizable, sf.prebuilt_used));
+            }
         }
     }
 }

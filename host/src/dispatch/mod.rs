@@ -40,6 +40,7 @@ pub mod handoff;
 pub mod line;
 pub mod order;
 pub mod order_id;
+mod ranking;
 pub mod reduce;
 pub mod sizing;
 pub mod tcp;
