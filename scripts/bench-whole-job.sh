@@ -32,14 +32,19 @@ echo "== liqscan scan: $n accounts, $ticks ticks"
 echo "== peer (polars + numpy)"
 /usr/bin/time -v "$py" scripts/peer/peer.py --venue "$dir/venue.toml" --accounts "$dir/accounts.csv" \
     --ticks "$dir/ticks.csv" 2> "$dir/peer.time" > "$dir/peer.json"
+echo "== liqscan run: the keeper on the same files (engine, dispatch to the discard executor, events)"
+/usr/bin/time -v "$bin" run --venue "$dir/venue.toml" --accounts "$dir/accounts.csv" \
+    --ticks "$dir/ticks.csv" --out /dev/null 2> "$dir/keeper.time" > /dev/null
 echo "== peer with the rounding band (not timed)"
 "$py" scripts/peer/peer.py --venue "$dir/venue.toml" --accounts "$dir/accounts.csv" \
     --ticks "$dir/ticks.csv" --band > "$dir/band.json"
 
 "$py" - "$dir" "$(wall "$dir/liqscan.time")" "$(peak "$dir/liqscan.time")" "$(cpu "$dir/liqscan.time")" \
-    "$(wall "$dir/peer.time")" "$(peak "$dir/peer.time")" "$(cpu "$dir/peer.time")" <<'PY'
-import json, sys
+    "$(wall "$dir/peer.time")" "$(peak "$dir/peer.time")" "$(cpu "$dir/peer.time")" \
+    "$(wall "$dir/keeper.time")" "$(peak "$dir/keeper.time")" "$(cpu "$dir/keeper.time")" <<'PY'
+import json, re, sys
 d, lw, lm, lc, pw, pm, pc = sys.argv[1], float(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), sys.argv[6], float(sys.argv[7])
+kw, km, kc = float(sys.argv[8]), sys.argv[9], float(sys.argv[10])
 l = json.load(open(f"{d}/liqscan.json"))
 p = json.load(open(f"{d}/peer.json"))
 b = json.load(open(f"{d}/band.json"))["band"]
@@ -50,7 +55,15 @@ print(f"{'peak memory (MiB)':24}{lm:>14}{pm:>14}")
 print(f"{'read accounts (s)':24}{l['read_ms'] / 1e3:>14.3f}{p['read_csv_s']:>14.3f}   (peer: polars.read_csv)")
 print(f"{'engine load / pivot (s)':24}{l['engine_load_ms'] / 1e3:>14.3f}{p['pivot_s']:>14.3f}")
 print(f"{'ticks (s)':24}{l['ticks_ms'] / 1e3:>14.3f}{p['ticks_s']:>14.3f}")
-ok = True
+keeper = open(f"{d}/keeper.time").read()
+kb = re.search(r"(\d+) breach events", keeper)
+ko = re.search(r"(\d+) orders built", keeper)
+print(f"\nliqscan run (the keeper): wall {kw:.2f} s, CPU {kc:.2f} s, peak {km} MiB; "
+      f"{ko.group(1) if ko else '?'} orders to the discard executor")
+# The keeper and `liqscan scan` run the same engine on the same files: the same breach events.
+ok = kb is not None and int(kb.group(1)) == l["stats"]["breaches"]
+print(f"keeper breach events {kb.group(1) if kb else 'missing'} vs scan {l['stats']['breaches']}: "
+      f"{'equal' if ok else 'DIFFERENT'}")
 lq = {"breach_events": l["stats"]["breaches"], "accounts_breached": l["stats"]["accounts_breached"],
       "breached_at_end": l["breached_at_end"]}
 print(f"\n{'':24}{'liqscan':>14}{'peer':>14}   band [real < 0, real < band]")
