@@ -21,7 +21,8 @@
 //!   order is sent. A restarted keeper gets the episodes and ordinals its journal holds through
 //!   [`Dispatcher::resume`], so it never builds an id it used for another liquidation.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 
 // foldhash (hashbrown's default), not SipHash: a pump looks up every backlog slot, and DoS
 // resistance buys nothing for keys that are slots and account numbers.
@@ -207,6 +208,10 @@ pub struct Dispatcher {
     /// Pre-built orders of the ranked accounts, used when their turn comes (dropped, to be
     /// built again at the prices of the day, when the ranking is taken again).
     ranked_pre: HashMap<u32, LiquidationOrder>,
+    /// Slots left out of the ranking until a time (a back-off, a settle): they rejoin it then.
+    waiting: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Scratch for [`Dispatcher::rank`], kept to reuse its allocation.
+    rank_slots: Vec<(u32, u64)>,
 }
 
 impl Dispatcher {
@@ -227,6 +232,8 @@ impl Dispatcher {
             done: Vec::new(),
             ranking: Ranking::new(),
             ranked_pre: HashMap::new(),
+            waiting: BinaryHeap::new(),
+            rank_slots: Vec::new(),
         }
     }
 
@@ -404,20 +411,27 @@ impl Dispatcher {
         }
     }
 
-    fn backoff(&mut self, now: u64, account: u64) {
+    fn backoff(&mut self, now: u64, account: u64, slot: u32) {
         let b = self.accounts.entry(account).or_default();
         b.failures += 1;
         let shift = (b.failures - 1).min(32);
         let wait = self.cfg.backoff_base_ns.saturating_mul(1u64 << shift).min(self.cfg.backoff_cap_ns);
         b.not_before_ns = now.saturating_add(wait);
-        self.ranking.wake_at(b.not_before_ns);
+        let t = b.not_before_ns;
+        self.wait(t, slot);
     }
 
-    fn settle(&mut self, now: u64, account: u64) {
+    fn settle(&mut self, now: u64, account: u64, slot: u32) {
         let b = self.accounts.entry(account).or_default();
         b.failures = 0;
         b.not_before_ns = now.saturating_add(self.cfg.settle_ns);
-        self.ranking.wake_at(b.not_before_ns);
+        let t = b.not_before_ns;
+        self.wait(t, slot);
+    }
+
+    /// The slot may be sent again at `t`: it rejoins the ranking then.
+    fn wait(&mut self, t: u64, slot: u32) {
+        self.waiting.push(Reverse((t, slot)));
     }
 
     /// When the order may go, if it touches an asset that is backing off.
@@ -459,11 +473,11 @@ impl Dispatcher {
         match &c.outcome {
             Outcome::Filled { .. } => {
                 self.stats.filled += 1;
-                self.settle(now, account);
+                self.settle(now, account, slot);
             }
             Outcome::Sent => {
                 self.stats.sent_unconfirmed += 1;
-                self.settle(now, account);
+                self.settle(now, account, slot);
             }
             Outcome::Rejected(r) => {
                 self.stats.rejected += 1;
@@ -472,13 +486,13 @@ impl Dispatcher {
                         self.backlog.remove(&slot);
                         self.accounts.remove(&account);
                     }
-                    RejectReason::InProgress => self.settle(now, account),
+                    RejectReason::InProgress => self.settle(now, account, slot),
                     RejectReason::AssetUnavailable(a) => {
                         self.assets.insert(*a, now.saturating_add(self.cfg.asset_backoff_ns));
-                        self.backoff(now, account);
+                        self.backoff(now, account, slot);
                     }
                     RejectReason::Busy | RejectReason::Stale | RejectReason::Invalid(_) => {
-                        self.backoff(now, account)
+                        self.backoff(now, account, slot)
                     }
                 }
             }
@@ -492,7 +506,7 @@ impl Dispatcher {
             let f = self.in_flight.remove(&account).expect("present");
             self.by_id.remove(&f.order.id);
             self.stats.given_up += 1;
-            self.backoff(now, account);
+            self.backoff(now, account, f.order.slot);
             return;
         }
         f.order.attempt += 1;
@@ -521,8 +535,10 @@ impl Dispatcher {
             return;
         }
         let room = self.cfg.max_in_flight.saturating_sub(self.in_flight.len());
-        if self.ranking.outdated(now, prices) {
+        if self.ranking.outdated(prices) {
             self.rank(now, prices, src, room);
+        } else {
+            self.rejoin(now, prices, src);
         }
         let mut taken = 0usize;
         // A pre-built order not sent now is dropped: its account is ranked again by its debt.
@@ -533,9 +549,9 @@ impl Dispatcher {
             if !self.backlog.contains_key(&c.slot) || self.in_flight.contains_key(&c.account) {
                 continue;
             }
-            if let Some(b) = self.accounts.get(&c.account).filter(|b| now < b.not_before_ns) {
+            if let Some(t) = self.accounts.get(&c.account).map(|b| b.not_before_ns).filter(|&t| now < t) {
                 self.stats.backoff_skips += 1;
-                self.ranking.wake_at(b.not_before_ns);
+                self.wait(t, c.slot);
                 continue;
             }
             let order = match self.ranked_pre.remove(&c.slot) {
@@ -555,7 +571,7 @@ impl Dispatcher {
             };
             if let Some(until) = self.backed_off_asset(now, &order) {
                 self.stats.backoff_skips += 1;
-                self.ranking.wake_at(until);
+                self.wait(until, c.slot);
                 pre_dropped |= order.prebuilt;
                 continue;
             }
@@ -577,7 +593,7 @@ impl Dispatcher {
                     // keeper's copy of it has (a new ordinal would be a new id that the
                     // order stream does not de-duplicate).
                     self.unassign_id(&order);
-                    self.backoff(now, order.account);
+                    self.backoff(now, order.account, order.slot);
                     if matches!(e, SubmitError::Unavailable { .. }) {
                         // Everything else would fail the same way.
                         break;
@@ -602,44 +618,76 @@ impl Dispatcher {
     fn rank(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource, room: usize) {
         self.ranking.restart(prices, room);
         self.ranked_pre.clear();
-        let mut drop = Vec::new();
-        for (&slot, &first_seen) in &self.backlog {
-            let triaged = match self.cfg.mechanism {
-                Mechanism::ReduceOnly => src.triage_reduce(slot, prices, &self.cfg.reduce),
-                Mechanism::Direct | Mechanism::Kick => src.triage(slot, prices, &self.cfg.sizing),
-            };
-            let Some((account, debt_value)) = triaged else {
-                drop.push(slot);
-                continue;
-            };
-            if self.in_flight.contains_key(&account) {
-                // Its answer settles or backs it off, which sets the wake time.
-                continue;
+        // Every slot is looked at again; those left out now queue again below.
+        self.waiting.clear();
+        let mut slots = std::mem::take(&mut self.rank_slots);
+        slots.clear();
+        slots.extend(self.backlog.iter().map(|(&s, &t)| (s, t)));
+        for &(slot, first_seen) in &slots {
+            if let Some(c) = self.candidate(now, slot, first_seen, prices, src) {
+                self.ranking.push(c);
             }
-            if let Some(b) = self.accounts.get(&account).filter(|b| now < b.not_before_ns) {
-                self.stats.backoff_skips += 1;
-                self.ranking.wake_at(b.not_before_ns);
-                continue;
+        }
+        self.rank_slots = slots;
+    }
+
+    /// Slots whose wait has ended rejoin the ranking (triaged at the ranking's prices, which
+    /// are the prices of the day: other prices rank everything again).
+    fn rejoin(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource) {
+        while let Some(&Reverse((t, slot))) = self.waiting.peek() {
+            if t > now {
+                break;
             }
-            // Pre-built orders of the accounts ranked are used at their turn or dropped.
-            let key = match self.prebuilt.remove(&slot) {
-                Some(o) if o.account == account => {
-                    let k = o.value_at_risk;
-                    self.ranked_pre.insert(slot, o);
-                    Some(k)
-                }
-                _ => debt_value,
-            };
-            let Some(key) = key else {
-                self.stats.unsizable += 1;
-                drop.push(slot);
-                continue;
-            };
-            self.ranking.push(Candidate { key, slot, account, first_seen });
+            self.waiting.pop();
+            let Some(&first_seen) = self.backlog.get(&slot) else { continue };
+            if let Some(c) = self.candidate(now, slot, first_seen, prices, src) {
+                self.ranking.rejoin(c);
+            }
         }
-        for s in drop {
-            self.backlog.remove(&s);
+    }
+
+    /// A backlog slot as a candidate: `None` if it has nothing to size (then it leaves the
+    /// backlog), is in flight (its answer settles or backs it off, which queues it), or is
+    /// backing off (queued until then).
+    fn candidate(
+        &mut self,
+        now: u64,
+        slot: u32,
+        first_seen: u64,
+        prices: &[PriceEntry],
+        src: &dyn AccountSource,
+    ) -> Option<Candidate> {
+        let triaged = match self.cfg.mechanism {
+            Mechanism::ReduceOnly => src.triage_reduce(slot, prices, &self.cfg.reduce),
+            Mechanism::Direct | Mechanism::Kick => src.triage(slot, prices, &self.cfg.sizing),
+        };
+        let Some((account, debt_value)) = triaged else {
+            self.backlog.remove(&slot);
+            return None;
+        };
+        if self.in_flight.contains_key(&account) {
+            return None;
         }
+        if let Some(t) = self.accounts.get(&account).map(|b| b.not_before_ns).filter(|&t| now < t) {
+            self.stats.backoff_skips += 1;
+            self.wait(t, slot);
+            return None;
+        }
+        // Pre-built orders of the accounts ranked are used at their turn or dropped.
+        let key = match self.prebuilt.remove(&slot) {
+            Some(o) if o.account == account => {
+                let k = o.value_at_risk;
+                self.ranked_pre.insert(slot, o);
+                Some(k)
+            }
+            _ => debt_value,
+        };
+        let Some(key) = key else {
+            self.stats.unsizable += 1;
+            self.backlog.remove(&slot);
+            return None;
+        };
+        Some(Candidate { key, slot, account, first_seen })
     }
 }
 

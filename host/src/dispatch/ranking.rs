@@ -5,9 +5,12 @@
 //! dispatcher pumps on every scan and every answer, so ranking afresh each time made a pump
 //! O(backlog) and capped the orders sent per second (a 1 M-account replay left 66,000 breached
 //! accounts without an order after its 5-second flush). The ranking is now taken again only
-//! when what it depends on moves: the backlog (a scan), the prices, or the time at which an
-//! account skipped for a back-off or a settle may be sent again. In between, a pump takes the
-//! next candidates in rank order: O(orders sent + accounts skipped).
+//! when what it depends on moves: the backlog (a scan) or the prices. An account left out for a
+//! back-off or a settle waits in the dispatcher's time queue and rejoins the ranking alone when
+//! its time comes (O(log backlog)). In between, a pump takes the next candidates in rank
+//! order: O(orders sent + accounts skipped), each O(log backlog).
+
+use std::collections::BinaryHeap;
 
 use liqscan_hdl::abi::PriceEntry;
 
@@ -21,7 +24,8 @@ pub(super) struct Candidate {
     pub first_seen: u64,
 }
 
-/// Candidates in rank order, sorted lazily in widening chunks from a cursor.
+/// Candidates in rank order, sorted lazily in widening chunks from a cursor, and those that
+/// rejoined since in a heap; taking merges the two.
 #[derive(Debug, Default)]
 pub(super) struct Ranking {
     cands: Vec<Candidate>,
@@ -29,16 +33,37 @@ pub(super) struct Ranking {
     sorted: usize,
     next: usize,
     chunk: usize,
+    rejoined: BinaryHeap<Ranked>,
     /// The prices ranked at.
     prices: Vec<PriceEntry>,
-    /// Earliest time an account left out or skipped may be sent: rank again then.
-    wake_ns: u64,
     /// The backlog changed since the ranking.
     stale: bool,
 }
 
+/// Rank order: the larger value at risk first, then the lower slot.
 fn by_rank(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     b.key.cmp(&a.key).then(a.slot.cmp(&b.slot))
+}
+
+/// A candidate ordered so that the heap's top is the first in rank order.
+#[derive(Clone, Copy, Debug)]
+struct Ranked(Candidate);
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        by_rank(&other.0, &self.0)
+    }
 }
 
 impl Ranking {
@@ -52,14 +77,9 @@ impl Ranking {
         self.stale = true;
     }
 
-    /// An account may be sent again at `t` (its back-off or settle ends).
-    pub fn wake_at(&mut self, t: u64) {
-        self.wake_ns = self.wake_ns.min(t);
-    }
-
-    /// True if the ranking no longer holds at `now` and `prices`.
-    pub fn outdated(&self, now: u64, prices: &[PriceEntry]) -> bool {
-        self.stale || now >= self.wake_ns || self.prices != prices
+    /// True if the ranking no longer holds at `prices`.
+    pub fn outdated(&self, prices: &[PriceEntry]) -> bool {
+        self.stale || self.prices != prices
     }
 
     /// Starts a ranking at `prices`; a pump with `room` to send sorts its first chunk.
@@ -68,15 +88,20 @@ impl Ranking {
         self.sorted = 0;
         self.next = 0;
         self.chunk = room.max(8) * 2;
+        self.rejoined.clear();
         self.prices.clear();
         self.prices.extend_from_slice(prices);
-        self.wake_ns = u64::MAX;
         self.stale = false;
     }
 
     /// Adds a candidate to the ranking being taken.
     pub fn push(&mut self, c: Candidate) {
         self.cands.push(c);
+    }
+
+    /// Adds a candidate to a ranking already being taken from (an account whose wait ended).
+    pub fn rejoin(&mut self, c: Candidate) {
+        self.rejoined.push(Ranked(c));
     }
 
     /// The best candidate not taken yet.
@@ -90,14 +115,20 @@ impl Ranking {
             self.sorted = end;
             self.chunk *= 2;
         }
-        let c = *self.cands.get(self.next)?;
-        self.next += 1;
-        Some(c)
+        let sorted = self.cands.get(self.next).filter(|_| self.next < self.sorted);
+        match (sorted, self.rejoined.peek()) {
+            (Some(c), Some(r)) if by_rank(&r.0, c).is_lt() => self.rejoined.pop().map(|r| r.0),
+            (Some(&c), _) => {
+                self.next += 1;
+                Some(c)
+            }
+            (None, _) => self.rejoined.pop().map(|r| r.0),
+        }
     }
 
     /// Candidates not taken yet.
     pub fn left(&self) -> usize {
-        self.cands.len() - self.next
+        self.cands.len() - self.next + self.rejoined.len()
     }
 }
 
@@ -125,22 +156,60 @@ mod tests {
         }
     }
 
+    proptest! {
+        #[test]
+        fn merges_rejoined_candidates_in_rank_order(
+            keys in prop::collection::vec(-50i128..50, 0..200),
+            late in prop::collection::vec((-50i128..50, 0usize..200), 0..40),
+        ) {
+            let mut r = Ranking::new();
+            r.restart(&[], 4);
+            for (i, &key) in keys.iter().enumerate() {
+                r.push(Candidate { key, slot: i as u32, account: i as u64, first_seen: 0 });
+            }
+            // Each late candidate rejoins once `at` have been taken.
+            let mut late: Vec<(usize, i128, u32)> =
+                late.iter().enumerate().map(|(j, &(key, at))| (at, key, (1000 + j) as u32)).collect();
+            late.sort_by_key(|l| l.0);
+            let mut late = late.into_iter().peekable();
+            let mut avail: Vec<(i128, u32)> = keys.iter().enumerate().map(|(i, &k)| (k, i as u32)).collect();
+            let mut taken = 0;
+            loop {
+                let due = |l: &(usize, i128, u32)| l.0 <= taken;
+                while let Some((_, key, slot)) = late.next_if(due) {
+                    r.rejoin(Candidate { key, slot, account: slot as u64, first_seen: 0 });
+                    avail.push((key, slot));
+                }
+                let Some(c) = r.take() else {
+                    // Nothing left before the next one is due: it comes now.
+                    let Some((_, key, slot)) = late.next() else { break };
+                    r.rejoin(Candidate { key, slot, account: slot as u64, first_seen: 0 });
+                    avail.push((key, slot));
+                    continue;
+                };
+                // What a fresh ranking of everything not taken yet would give first.
+                let best = *avail.iter().min_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1))).unwrap();
+                prop_assert_eq!((c.key, c.slot), best);
+                avail.retain(|&x| x != best);
+                taken += 1;
+                prop_assert_eq!(r.left(), avail.len());
+            }
+            prop_assert!(avail.is_empty());
+        }
+    }
+
     #[test]
-    fn is_outdated_by_the_backlog_the_prices_and_the_wake_time() {
+    fn is_outdated_by_the_backlog_and_the_prices() {
         let p = |x: u32| {
             let q = liqscan_hdl::abi::QuotedPrice { asset: x, liability: x };
             vec![PriceEntry { spot: q, stressed: q }]
         };
         let mut r = Ranking::new();
-        assert!(r.outdated(0, &p(1)), "a new ranking must be taken");
+        assert!(r.outdated(&p(1)), "a new ranking must be taken");
         r.restart(&p(1), 4);
-        assert!(!r.outdated(10, &p(1)));
-        assert!(r.outdated(10, &p(2)), "other prices");
-        r.wake_at(20);
-        assert!(!r.outdated(19, &p(1)));
-        assert!(r.outdated(20, &p(1)), "an account may be sent again");
-        r.restart(&p(1), 4);
+        assert!(!r.outdated(&p(1)));
+        assert!(r.outdated(&p(2)), "other prices");
         r.invalidate();
-        assert!(r.outdated(0, &p(1)), "the backlog changed");
+        assert!(r.outdated(&p(1)), "the backlog changed");
     }
 }
