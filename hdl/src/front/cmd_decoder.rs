@@ -356,7 +356,7 @@ pub struct CmdDecoder {
     // words 2 and 3, the kind (one-hot), an AccountTerms entry with nothing to write, and the
     // parts of the decode rule (`r_*`: zero words, flags, per term a used-slot junk bit, a
     // coefficient i32::MIN, an asset out of range; the extent's end). In Flags, the next cycle,
-    // those parts are combined into `c_bad`, `c_asset_bad`, `c_asset` and `c_end_bad`, so no
+    // those parts are combined into `c_bad`, `c_asset` and the outcome `p_*`, so no
     // compare and its decode share a cycle.
     c_bad: DFF<Bit>,
     c_seq_gap: DFF<Bit>,
@@ -365,9 +365,7 @@ pub struct CmdDecoder {
     c_w2_acct_gt: DFF<Bit>,
     c_w2_group_ge: DFF<Bit>,
     c_w3_bad: DFF<Bit>,
-    c_end_bad: DFF<Bit>,
     c_extent_bad: DFF<Bit>,
-    c_asset_bad: DFF<Bit>,
     c_asset: DFF<Bits<16>>,
     c_tick: DFF<Bit>,
     c_batch: DFF<Bit>,
@@ -396,6 +394,20 @@ pub struct CmdDecoder {
     r_min: DFF<Bits<8>>,
     r_abad: DFF<Bits<8>>,
     r_end: DFF<Bits<17>>,
+    // Stage two's outcome of an entry that decodes and is in sequence (see Check).
+    p_arg: DFF<Bits<32>>,
+    p_detail: DFF<Bits<32>>,
+    p_det_asset: DFF<Bit>,
+    p_kind: DFF<Bits<2>>,
+    p_prog: DFF<Program>,
+    p_state: DFF<DecodeState>,
+    p_refresh: DFF<Bit>,
+    p_scan_asset: DFF<Bit>,
+    p_scan_full: DFF<Bit>,
+    p_stale_set: DFF<Bit>,
+    p_stale_clr: DFF<Bit>,
+    end_bad: Signal<Local, Bit>,
+    asset_bad: Signal<Local, Bit>,
     n0: Signal<Local, Bits<64>>,
     n1: Signal<Local, Bits<64>>,
     n2: Signal<Local, Bits<64>>,
@@ -479,9 +491,7 @@ impl Logic for CmdDecoder {
             c_w2_acct_gt,
             c_w2_group_ge,
             c_w3_bad,
-            c_end_bad,
             c_extent_bad,
-            c_asset_bad,
             c_asset,
             c_tick,
             c_batch,
@@ -509,8 +519,25 @@ impl Logic for CmdDecoder {
             r_junk,
             r_min,
             r_abad,
-            r_end
+            r_end,
+            p_arg,
+            p_detail,
+            p_det_asset,
+            p_kind,
+            p_prog,
+            p_state,
+            p_refresh,
+            p_scan_asset,
+            p_scan_full,
+            p_stale_set,
+            p_stale_clr
         );
+        // The entry's fields as stage two, Check and the programs use them.
+        self.w0.next = self.e0.q.val().get_bits::<32>(0);
+        self.w1.next = self.e0.q.val().get_bits::<32>(32);
+        self.w2.next = self.e1.q.val().get_bits::<32>(0);
+        self.w3.next = self.e1.q.val().get_bits::<32>(32);
+        self.flags.next = self.w0.val().get_bits::<8>(8);
         // The checks, one cycle early: computed on the entry as it stands once the beat on
         // `cmd_data` is shifted in (`n0..n7`), registered when that beat is the last, and used in
         // Check; the e registers do not move in Check, so these equal the checks of e0..e7.
@@ -654,8 +681,6 @@ impl Logic for CmdDecoder {
             | (self.c_full.q.val() & self.zero2.val());
         self.c_bad.d.next = !(self.r_hi0.q.val()
             & (self.ok_prices.val() | (self.r_fl0.q.val() & (self.ok_terms.val() | self.ok_other.val()))));
-        self.c_end_bad.d.next = self.r_end.q.val() > WORD_LIMIT;
-        self.c_asset_bad.d.next = self.r_abad.q.val() != 0;
         // Last to first, so the first one wins (the entry is in e6, e7 from Flags on).
         self.t_asset.next = 0.into();
         if self.r_abad.q.val().get_bit(7) {
@@ -683,12 +708,100 @@ impl Logic for CmdDecoder {
             self.t_asset.next = self.e6.q.val().get_bits::<16>(0);
         }
         self.c_asset.d.next = self.t_asset.val();
-        // The entry's fields as Check and the programs use them.
-        self.w0.next = self.e0.q.val().get_bits::<32>(0);
-        self.w1.next = self.e0.q.val().get_bits::<32>(32);
-        self.w2.next = self.e1.q.val().get_bits::<32>(0);
-        self.w3.next = self.e1.q.val().get_bits::<32>(32);
-        self.flags.next = self.w0.val().get_bits::<8>(8);
+        // The entry's outcome when it decodes and its sequence number is the expected one (the
+        // kinds are one-hot), registered here so that Check only chooses between it and the two
+        // errors that come first (does not decode, sequence gap).
+        self.end_bad.next = self.r_end.q.val() > WORD_LIMIT;
+        self.asset_bad.next = self.r_abad.q.val() != 0;
+        self.p_arg.d.next = 0.into();
+        self.p_detail.d.next = 0.into();
+        self.p_det_asset.d.next = false;
+        self.p_kind.d.next = job_kind::ERROR.into();
+        self.p_prog.d.next = Program::None;
+        self.p_state.d.next = DecodeState::Job;
+        self.p_refresh.d.next = false;
+        self.p_scan_asset.d.next = false;
+        self.p_scan_full.d.next = false;
+        self.p_stale_set.d.next = false;
+        self.p_stale_clr.d.next = false;
+        if self.c_tick.q.val() | self.c_batch.q.val() {
+            if self.c_w2_asset.q.val() {
+                self.p_arg.d.next = E_ASSET_RANGE.into();
+                self.p_detail.d.next = self.w2.val();
+            } else {
+                self.p_prog.d.next = Program::Prices;
+                self.p_arg.d.next = self.w2.val();
+                if self.c_tick.q.val() {
+                    self.p_kind.d.next = job_kind::TICK.into();
+                    self.p_scan_asset.d.next = true;
+                    self.p_scan_full.d.next = self.stale.q.val();
+                    self.p_refresh.d.next = self.stale.q.val();
+                    self.p_stale_clr.d.next = true;
+                } else if self.flags.val().get_bit(0) {
+                    self.p_kind.d.next = job_kind::FULL.into();
+                    self.p_arg.d.next = 0.into();
+                    self.p_scan_full.d.next = true;
+                    self.p_stale_clr.d.next = true;
+                } else {
+                    self.p_state.d.next = DecodeState::Issue;
+                }
+            }
+        }
+        if self.c_full.q.val() {
+            self.p_prog.d.next = Program::Full;
+            self.p_kind.d.next = job_kind::FULL.into();
+            self.p_stale_clr.d.next = true;
+        }
+        if self.c_fence.q.val() {
+            self.p_kind.d.next = job_kind::FENCE.into();
+            self.p_arg.d.next = self.w2.val();
+        }
+        if self.c_params.q.val() {
+            if self.c_w2_acct_gt.q.val() {
+                self.p_arg.d.next = E_PARAMS_RANGE.into();
+                self.p_detail.d.next = self.w2.val();
+            } else if self.c_w3_bad.q.val() {
+                self.p_arg.d.next = E_PARAMS_RANGE.into();
+                self.p_detail.d.next = self.w3.val();
+            } else {
+                self.p_prog.d.next = Program::Params;
+                self.p_state.d.next = DecodeState::Issue;
+            }
+        }
+        if self.c_terms.q.val() {
+            if self.c_w2_acct_ge.q.val() {
+                self.p_arg.d.next = E_ACCOUNT_RANGE.into();
+                self.p_detail.d.next = self.w2.val();
+            } else if self.end_bad.val() {
+                self.p_arg.d.next = E_SLOT_RANGE.into();
+                self.p_detail.d.next = self.w3.val();
+            } else if self.asset_bad.val() {
+                self.p_arg.d.next = E_ASSET_RANGE.into();
+                self.p_det_asset.d.next = true;
+            } else {
+                self.p_stale_set.d.next = true;
+                self.p_prog.d.next = Program::Terms;
+                self.p_state.d.next = DecodeState::Issue;
+                if self.c_nothing.q.val() {
+                    // Nothing to write.
+                    self.p_prog.d.next = Program::None;
+                    self.p_state.d.next = DecodeState::Collect;
+                }
+            }
+        }
+        if self.c_group.q.val() {
+            if self.c_w2_group_ge.q.val() {
+                self.p_arg.d.next = E_ACCOUNT_RANGE.into();
+                self.p_detail.d.next = self.w2.val();
+            } else if self.end_bad.val() | self.c_extent_bad.q.val() {
+                self.p_arg.d.next = E_SLOT_RANGE.into();
+                self.p_detail.d.next = self.w3.val();
+            } else {
+                self.p_stale_set.d.next = true;
+                self.p_prog.d.next = Program::Group;
+                self.p_state.d.next = DecodeState::Issue;
+            }
+        }
 
         self.tw_word.next = self.w3.val().get_bits::<11>(0) + bit_cast::<11, 5>(self.slot.q.val());
         // Core command of the current program step.
@@ -785,13 +898,7 @@ impl Logic for CmdDecoder {
             }
             DecodeState::Check => {
                 self.j_seq.d.next = self.w1.val();
-                self.j_arg.d.next = 0.into();
-                self.j_detail.d.next = 0.into();
-                self.j_refresh.d.next = false;
-                self.prog.d.next = Program::None;
                 self.step.d.next = 0.into();
-                self.scan_asset.d.next = false;
-                self.scan_full.d.next = false;
                 // Loaded for every kind; used by the term program only.
                 self.tc0.d.next = self.e2.q.val().get_bits::<32>(0);
                 self.tc1.d.next = self.e2.q.val().get_bits::<32>(32);
@@ -806,6 +913,10 @@ impl Logic for CmdDecoder {
                 self.slot.d.next = 0.into();
                 self.slot_end.d.next = self.w3.val().get_bits::<5>(16);
                 self.j_kind.d.next = job_kind::ERROR.into();
+                self.j_refresh.d.next = false;
+                self.prog.d.next = Program::None;
+                self.scan_asset.d.next = false;
+                self.scan_full.d.next = false;
                 self.state.d.next = DecodeState::Job;
                 if self.c_bad.q.val() {
                     self.j_arg.d.next = E_BAD_ENTRY.into();
@@ -816,83 +927,22 @@ impl Logic for CmdDecoder {
                     self.exp_seq.d.next = self.w1.val() + 1;
                 } else {
                     self.exp_seq.d.next = self.w1.val() + 1;
-                    if self.c_tick.q.val() | self.c_batch.q.val() {
-                        if self.c_w2_asset.q.val() {
-                            self.j_arg.d.next = E_ASSET_RANGE.into();
-                            self.j_detail.d.next = self.w2.val();
-                        } else {
-                            self.prog.d.next = Program::Prices;
-                            self.j_arg.d.next = self.w2.val();
-                            if self.c_tick.q.val() {
-                                self.j_kind.d.next = job_kind::TICK.into();
-                                self.scan_asset.d.next = true;
-                                self.scan_full.d.next = self.stale.q.val();
-                                self.j_refresh.d.next = self.stale.q.val();
-                                self.stale.d.next = false;
-                            } else if self.flags.val().get_bit(0) {
-                                self.j_kind.d.next = job_kind::FULL.into();
-                                self.j_arg.d.next = 0.into();
-                                self.scan_full.d.next = true;
-                                self.stale.d.next = false;
-                            } else {
-                                self.state.d.next = DecodeState::Issue;
-                            }
-                        }
+                    self.j_arg.d.next = self.p_arg.q.val();
+                    self.j_detail.d.next = self.p_detail.q.val();
+                    if self.p_det_asset.q.val() {
+                        self.j_detail.d.next = bit_cast::<32, 16>(self.c_asset.q.val());
                     }
-                    if self.c_full.q.val() {
-                        self.prog.d.next = Program::Full;
-                        self.j_kind.d.next = job_kind::FULL.into();
+                    self.j_kind.d.next = self.p_kind.q.val();
+                    self.j_refresh.d.next = self.p_refresh.q.val();
+                    self.prog.d.next = self.p_prog.q.val();
+                    self.scan_asset.d.next = self.p_scan_asset.q.val();
+                    self.scan_full.d.next = self.p_scan_full.q.val();
+                    self.state.d.next = self.p_state.q.val();
+                    if self.p_stale_set.q.val() {
+                        self.stale.d.next = true;
+                    }
+                    if self.p_stale_clr.q.val() {
                         self.stale.d.next = false;
-                    }
-                    if self.c_fence.q.val() {
-                        self.j_kind.d.next = job_kind::FENCE.into();
-                        self.j_arg.d.next = self.w2.val();
-                    }
-                    if self.c_params.q.val() {
-                        if self.c_w2_acct_gt.q.val() {
-                            self.j_arg.d.next = E_PARAMS_RANGE.into();
-                            self.j_detail.d.next = self.w2.val();
-                        } else if self.c_w3_bad.q.val() {
-                            self.j_arg.d.next = E_PARAMS_RANGE.into();
-                            self.j_detail.d.next = self.w3.val();
-                        } else {
-                            self.prog.d.next = Program::Params;
-                            self.state.d.next = DecodeState::Issue;
-                        }
-                    }
-                    if self.c_terms.q.val() {
-                        if self.c_w2_acct_ge.q.val() {
-                            self.j_arg.d.next = E_ACCOUNT_RANGE.into();
-                            self.j_detail.d.next = self.w2.val();
-                        } else if self.c_end_bad.q.val() {
-                            self.j_arg.d.next = E_SLOT_RANGE.into();
-                            self.j_detail.d.next = self.w3.val();
-                        } else if self.c_asset_bad.q.val() {
-                            self.j_arg.d.next = E_ASSET_RANGE.into();
-                            self.j_detail.d.next = bit_cast::<32, 16>(self.c_asset.q.val());
-                        } else {
-                            self.stale.d.next = true;
-                            self.prog.d.next = Program::Terms;
-                            self.state.d.next = DecodeState::Issue;
-                            if self.c_nothing.q.val() {
-                                // Nothing to write.
-                                self.prog.d.next = Program::None;
-                                self.state.d.next = DecodeState::Collect;
-                            }
-                        }
-                    }
-                    if self.c_group.q.val() {
-                        if self.c_w2_group_ge.q.val() {
-                            self.j_arg.d.next = E_ACCOUNT_RANGE.into();
-                            self.j_detail.d.next = self.w2.val();
-                        } else if self.c_end_bad.q.val() | self.c_extent_bad.q.val() {
-                            self.j_arg.d.next = E_SLOT_RANGE.into();
-                            self.j_detail.d.next = self.w3.val();
-                        } else {
-                            self.stale.d.next = true;
-                            self.prog.d.next = Program::Group;
-                            self.state.d.next = DecodeState::Issue;
-                        }
                     }
                 }
             }

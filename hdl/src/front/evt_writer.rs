@@ -143,6 +143,12 @@ pub struct EvtWriter {
     fr: DFF<Bit>,
     hold: DFF<Bits<2>>,
     full: DFF<Bit>,
+    // `prod` is on an odd lap (the phase bit is its inverse), a register: cleared with the
+    // reset's index 0 (and at power-up), set to `odd_adv` (the same for `prod1`, registered
+    // every cycle; `prod1` stands still for many cycles before `prod` takes it) as `prod`
+    // advances, so beat 0's head register does not see the lap decode of `prod`.
+    odd_adv: DFF<Bit>,
+    odd: DFF<Bit>,
     next_prod: Signal<Local, Bits<32>>,
     next_full: Signal<Local, Bit>,
     lap: Signal<Local, Bits<32>>,
@@ -153,7 +159,8 @@ impl Logic for EvtWriter {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, state, prod, addr, head, beat, derr, prod1, cons, dk, da, dr, fk, fa, fr, hold, full
+            self, clock, state, prod, addr, head, beat, derr, prod1, cons, dk, da, dr, fk, fa, fr, hold,
+            full, odd_adv, odd
         );
         self.cons.d.next = self.consumer.val();
         self.dk.d.next = (self.prod.q.val() - self.cons.q.val()) & !self.ring_mask.val();
@@ -168,12 +175,13 @@ impl Logic for EvtWriter {
             self.next_full.next = self.full.q.val();
             self.hold.d.next = self.hold.q.val() - 1;
         }
-        // The lap bit of `prod` (entries = mask + 1, a power of two: the bit just above the
+        // The lap bit of `prod1` (entries = mask + 1, a power of two: the bit just above the
         // mask, found without an adder).
-        self.lap.next = self.prod.q.val() & ((self.ring_mask.val() << 1) | 1) & !self.ring_mask.val();
-        self.phase.next = 0.into();
-        if self.lap.val() == 0 {
-            self.phase.next = 1.into();
+        self.lap.next = self.prod1.q.val() & ((self.ring_mask.val() << 1) | 1) & !self.ring_mask.val();
+        self.odd_adv.d.next = self.lap.val() != 0;
+        self.phase.next = 1.into();
+        if self.odd.q.val() {
+            self.phase.next = 0.into();
         }
         self.evt_ready.next = false;
         self.axi.awvalid.next = false;
@@ -239,6 +247,7 @@ impl Logic for EvtWriter {
                 if self.axi.bvalid.val() {
                     self.next_prod.next = self.prod1.q.val();
                     self.next_full.next = self.fa.q.val();
+                    self.odd.d.next = self.odd_adv.q.val();
                     self.hold.d.next = 2.into();
                     self.state.d.next = WriteState::Idle;
                 }
@@ -258,6 +267,7 @@ impl Logic for EvtWriter {
             self.state.d.next = WriteState::Idle;
             self.next_prod.next = 0.into();
             self.next_full.next = self.fr.q.val();
+            self.odd.d.next = false;
             self.hold.d.next = 2.into();
             self.derr.d.next = false;
         }
