@@ -351,6 +351,8 @@ pub struct CmdDecoder {
     tc6: DFF<Bits<32>>,
     tc7: DFF<Bits<32>>,
     ta: DFF<Bits<128>>,
+    // The state is Issue (set with it): the term shift registers' enable and select.
+    in_issue: DFF<Bit>,
     // The checks of the entry in two register stages. With its last beat (computed on
     // `n0..n7`, the entry as it stands once that beat is in): sequence gap, the range checks of
     // words 2 and 3, the kind (one-hot), an AccountTerms entry with nothing to write, and the
@@ -484,6 +486,7 @@ impl Logic for CmdDecoder {
             tc6,
             tc7,
             ta,
+            in_issue,
             c_bad,
             c_seq_gap,
             c_w2_asset,
@@ -899,17 +902,6 @@ impl Logic for CmdDecoder {
             DecodeState::Check => {
                 self.j_seq.d.next = self.w1.val();
                 self.step.d.next = 0.into();
-                // Loaded for every kind; used by the term program only.
-                self.tc0.d.next = self.e2.q.val().get_bits::<32>(0);
-                self.tc1.d.next = self.e2.q.val().get_bits::<32>(32);
-                self.tc2.d.next = self.e3.q.val().get_bits::<32>(0);
-                self.tc3.d.next = self.e3.q.val().get_bits::<32>(32);
-                self.tc4.d.next = self.e4.q.val().get_bits::<32>(0);
-                self.tc5.d.next = self.e4.q.val().get_bits::<32>(32);
-                self.tc6.d.next = self.e5.q.val().get_bits::<32>(0);
-                self.tc7.d.next = self.e5.q.val().get_bits::<32>(32);
-                self.ta.d.next =
-                    bit_cast::<128, 64>(self.e6.q.val()) | (bit_cast::<128, 64>(self.e7.q.val()) << 64);
                 self.slot.d.next = 0.into();
                 self.slot_end.d.next = self.w3.val().get_bits::<5>(16);
                 self.j_kind.d.next = job_kind::ERROR.into();
@@ -966,21 +958,40 @@ impl Logic for CmdDecoder {
                         self.step.d.next = 3.into();
                     }
                     self.slot.d.next = self.slot.q.val() + 1;
-                    self.tc0.d.next = self.tc1.q.val();
-                    self.tc1.d.next = self.tc2.q.val();
-                    self.tc2.d.next = self.tc3.q.val();
-                    self.tc3.d.next = self.tc4.q.val();
-                    self.tc4.d.next = self.tc5.q.val();
-                    self.tc5.d.next = self.tc6.q.val();
-                    self.tc6.d.next = self.tc7.q.val();
-                    self.tc7.d.next = 0.into();
-                    self.ta.d.next = self.ta.q.val() >> 16;
                     if self.last_cmd.val() {
                         self.scan_start.next = self.is_scan.val();
                         self.state.d.next = DecodeState::Collect;
                     }
                 }
             }
+        }
+        // The term program's shift registers: loaded from the entry in every state but Issue
+        // (the entry stands still from its last beat until Issue, so they hold it when Issue
+        // starts), shifted in Issue as the core takes a command. Their enable and select see one
+        // flop (`in_issue`, the state is Issue) and the core's ready, not the state decode.
+        if self.in_issue.q.val() {
+            if self.core_ready.val() {
+                self.tc0.d.next = self.tc1.q.val();
+                self.tc1.d.next = self.tc2.q.val();
+                self.tc2.d.next = self.tc3.q.val();
+                self.tc3.d.next = self.tc4.q.val();
+                self.tc4.d.next = self.tc5.q.val();
+                self.tc5.d.next = self.tc6.q.val();
+                self.tc6.d.next = self.tc7.q.val();
+                self.tc7.d.next = 0.into();
+                self.ta.d.next = self.ta.q.val() >> 16;
+            }
+        } else {
+            self.tc0.d.next = self.e2.q.val().get_bits::<32>(0);
+            self.tc1.d.next = self.e2.q.val().get_bits::<32>(32);
+            self.tc2.d.next = self.e3.q.val().get_bits::<32>(0);
+            self.tc3.d.next = self.e3.q.val().get_bits::<32>(32);
+            self.tc4.d.next = self.e4.q.val().get_bits::<32>(0);
+            self.tc5.d.next = self.e4.q.val().get_bits::<32>(32);
+            self.tc6.d.next = self.e5.q.val().get_bits::<32>(0);
+            self.tc7.d.next = self.e5.q.val().get_bits::<32>(32);
+            self.ta.d.next =
+                bit_cast::<128, 64>(self.e6.q.val()) | (bit_cast::<128, 64>(self.e7.q.val()) << 64);
         }
         self.job_kind.next = self.j_kind.q.val();
         self.job_seq.next = self.j_seq.q.val();
@@ -995,5 +1006,7 @@ impl Logic for CmdDecoder {
             self.errs.d.next = 0.into();
             self.count.d.next = 0.into();
         }
+        // After every assignment of `state` above: its value at the edge.
+        self.in_issue.d.next = self.state.d.val() == DecodeState::Issue;
     }
 }
