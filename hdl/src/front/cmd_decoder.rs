@@ -36,7 +36,7 @@
 //! fence's `FenceDone` follows every earlier event.
 //!
 //! Cycle behaviour: 8 cycles to take an entry (one beat each, `cmd_ready` high while
-//! collecting), one to check it, one for the job handshake (when there is a job), then one core
+//! collecting), one to combine its checks (Flags), one to check it, one for the job handshake (when there is a job), then one core
 //! command per `core_ready` cycle.
 //!
 //! Inputs: `clock`, `reset` (synchronous: state, expected sequence number and sticky errors to
@@ -212,6 +212,8 @@ pub fn extent_fits(first: u16, len: u8) -> bool {
 pub enum DecodeState {
     /// Taking the entry's beats.
     Collect,
+    /// Combining the checks registered with the last beat into the flags Check uses.
+    Flags,
     /// Checking the entry.
     Check,
     /// Handing the job to the packer.
@@ -349,10 +351,15 @@ pub struct CmdDecoder {
     tc6: DFF<Bits<32>>,
     tc7: DFF<Bits<32>>,
     ta: DFF<Bits<128>>,
-    // The checks of the entry, registered with its last beat (computed on `n0..n7`, the entry
-    // as it stands once that beat is in): does not decode, sequence gap, the range checks of
-    // words 2 and 3, the first asset out of range among the terms, the kind (one-hot), and an
-    // AccountTerms entry with nothing to write.
+    // The state is Issue (set with it): the term shift registers' enable and select.
+    in_issue: DFF<Bit>,
+    // The checks of the entry in two register stages. With its last beat (computed on
+    // `n0..n7`, the entry as it stands once that beat is in): sequence gap, the range checks of
+    // words 2 and 3, the kind (one-hot), an AccountTerms entry with nothing to write, and the
+    // parts of the decode rule (`r_*`: zero words, flags, per term a used-slot junk bit, a
+    // coefficient i32::MIN, an asset out of range; the extent's end). In Flags, the next cycle,
+    // those parts are combined into `c_bad`, `c_asset` and the outcome `p_*`, so no
+    // compare and its decode share a cycle.
     c_bad: DFF<Bit>,
     c_seq_gap: DFF<Bit>,
     c_w2_asset: DFF<Bit>,
@@ -360,9 +367,7 @@ pub struct CmdDecoder {
     c_w2_acct_gt: DFF<Bit>,
     c_w2_group_ge: DFF<Bit>,
     c_w3_bad: DFF<Bit>,
-    c_end_bad: DFF<Bit>,
     c_extent_bad: DFF<Bit>,
-    c_asset_bad: DFF<Bit>,
     c_asset: DFF<Bits<16>>,
     c_tick: DFF<Bit>,
     c_batch: DFF<Bit>,
@@ -372,6 +377,39 @@ pub struct CmdDecoder {
     c_params: DFF<Bit>,
     c_full: DFF<Bit>,
     c_nothing: DFF<Bit>,
+    r_hi0: DFF<Bit>,
+    r_fl0: DFF<Bit>,
+    r_fl1: DFF<Bit>,
+    r_z3hi: DFF<Bit>,
+    r_z4: DFF<Bit>,
+    r_z5: DFF<Bit>,
+    r_z6: DFF<Bit>,
+    r_z7: DFF<Bit>,
+    r_z2: DFF<Bit>,
+    r_z3lo: DFF<Bit>,
+    r_zw2: DFF<Bit>,
+    r_zw3: DFF<Bit>,
+    r_w2hi0: DFF<Bit>,
+    r_w3top0: DFF<Bit>,
+    r_cnt_le8: DFF<Bit>,
+    r_junk: DFF<Bits<8>>,
+    r_min: DFF<Bits<8>>,
+    r_abad: DFF<Bits<8>>,
+    r_end: DFF<Bits<17>>,
+    // Stage two's outcome of an entry that decodes and is in sequence (see Check).
+    p_arg: DFF<Bits<32>>,
+    p_detail: DFF<Bits<32>>,
+    p_det_asset: DFF<Bit>,
+    p_kind: DFF<Bits<2>>,
+    p_prog: DFF<Program>,
+    p_state: DFF<DecodeState>,
+    p_refresh: DFF<Bit>,
+    p_scan_asset: DFF<Bit>,
+    p_scan_full: DFF<Bit>,
+    p_stale_set: DFF<Bit>,
+    p_stale_clr: DFF<Bit>,
+    end_bad: Signal<Local, Bit>,
+    asset_bad: Signal<Local, Bit>,
     n0: Signal<Local, Bits<64>>,
     n1: Signal<Local, Bits<64>>,
     n2: Signal<Local, Bits<64>>,
@@ -399,14 +437,10 @@ pub struct CmdDecoder {
     zero4: Signal<Local, Bit>,
     zero3: Signal<Local, Bit>,
     zero2: Signal<Local, Bit>,
-    t_junk: Signal<Local, Bit>,
-    t_min: Signal<Local, Bit>,
-    t_asset_bad: Signal<Local, Bit>,
     t_asset: Signal<Local, Bits<16>>,
     ok_prices: Signal<Local, Bit>,
     ok_terms: Signal<Local, Bit>,
     ok_other: Signal<Local, Bit>,
-    bad: Signal<Local, Bit>,
     last_cmd: Signal<Local, Bit>,
     is_scan: Signal<Local, Bit>,
     // The term program's word: 11 bits, so rust-hdl and the Verilog wrap alike.
@@ -452,6 +486,7 @@ impl Logic for CmdDecoder {
             tc6,
             tc7,
             ta,
+            in_issue,
             c_bad,
             c_seq_gap,
             c_w2_asset,
@@ -459,9 +494,7 @@ impl Logic for CmdDecoder {
             c_w2_acct_gt,
             c_w2_group_ge,
             c_w3_bad,
-            c_end_bad,
             c_extent_bad,
-            c_asset_bad,
             c_asset,
             c_tick,
             c_batch,
@@ -470,8 +503,44 @@ impl Logic for CmdDecoder {
             c_fence,
             c_params,
             c_full,
-            c_nothing
+            c_nothing,
+            r_hi0,
+            r_fl0,
+            r_fl1,
+            r_z3hi,
+            r_z4,
+            r_z5,
+            r_z6,
+            r_z7,
+            r_z2,
+            r_z3lo,
+            r_zw2,
+            r_zw3,
+            r_w2hi0,
+            r_w3top0,
+            r_cnt_le8,
+            r_junk,
+            r_min,
+            r_abad,
+            r_end,
+            p_arg,
+            p_detail,
+            p_det_asset,
+            p_kind,
+            p_prog,
+            p_state,
+            p_refresh,
+            p_scan_asset,
+            p_scan_full,
+            p_stale_set,
+            p_stale_clr
         );
+        // The entry's fields as stage two, Check and the programs use them.
+        self.w0.next = self.e0.q.val().get_bits::<32>(0);
+        self.w1.next = self.e0.q.val().get_bits::<32>(32);
+        self.w2.next = self.e1.q.val().get_bits::<32>(0);
+        self.w3.next = self.e1.q.val().get_bits::<32>(32);
+        self.flags.next = self.w0.val().get_bits::<8>(8);
         // The checks, one cycle early: computed on the entry as it stands once the beat on
         // `cmd_data` is shifted in (`n0..n7`), registered when that beat is the last, and used in
         // Check; the e registers do not move in Check, so these equal the checks of e0..e7.
@@ -489,138 +558,19 @@ impl Logic for CmdDecoder {
         self.dw3.next = self.n1.val().get_bits::<32>(32);
         self.dkind.next = self.dw0.val().get_bits::<8>(0);
         self.dflags.next = self.dw0.val().get_bits::<8>(8);
-        self.zero7.next = (self.n3.val().get_bits::<32>(32) == 0)
-            & (self.n4.val() == 0)
-            & (self.n5.val() == 0)
-            & (self.n6.val() == 0)
-            & (self.n7.val() == 0);
-        self.zero4.next = self.zero7.val() & (self.n2.val() == 0) & (self.n3.val().get_bits::<32>(0) == 0);
-        self.zero3.next = self.zero4.val() & (self.dw3.val() == 0);
-        self.zero2.next = self.zero3.val() & (self.dw2.val() == 0);
-        // AccountTerms and SetGroup fields: word (first), count (len), their end; the terms at
-        // and beyond `count` all zero, no coefficient i32::MIN, the first used term whose asset
-        // is beyond the price table.
+        // AccountTerms and SetGroup fields: word (first), count (len), their end.
         self.dt_word.next = self.dw3.val().get_bits::<16>(0);
         self.dt_count.next = self.dw3.val().get_bits::<8>(16);
         self.dt_end.next = bit_cast::<17, 16>(self.dw3.val().get_bits::<16>(0))
             + bit_cast::<17, 8>(self.dw3.val().get_bits::<8>(16));
-        self.t_junk.next = false;
-        if (self.dt_count.val() <= 0)
-            & ((self.n2.val().get_bits::<32>(0) != 0) | (self.n6.val().get_bits::<16>(0) != 0))
-        {
-            self.t_junk.next = true;
-        }
-        if (self.dt_count.val() <= 1)
-            & ((self.n2.val().get_bits::<32>(32) != 0) | (self.n6.val().get_bits::<16>(16) != 0))
-        {
-            self.t_junk.next = true;
-        }
-        if (self.dt_count.val() <= 2)
-            & ((self.n3.val().get_bits::<32>(0) != 0) | (self.n6.val().get_bits::<16>(32) != 0))
-        {
-            self.t_junk.next = true;
-        }
-        if (self.dt_count.val() <= 3)
-            & ((self.n3.val().get_bits::<32>(32) != 0) | (self.n6.val().get_bits::<16>(48) != 0))
-        {
-            self.t_junk.next = true;
-        }
-        if (self.dt_count.val() <= 4)
-            & ((self.n4.val().get_bits::<32>(0) != 0) | (self.n7.val().get_bits::<16>(0) != 0))
-        {
-            self.t_junk.next = true;
-        }
-        if (self.dt_count.val() <= 5)
-            & ((self.n4.val().get_bits::<32>(32) != 0) | (self.n7.val().get_bits::<16>(16) != 0))
-        {
-            self.t_junk.next = true;
-        }
-        if (self.dt_count.val() <= 6)
-            & ((self.n5.val().get_bits::<32>(0) != 0) | (self.n7.val().get_bits::<16>(32) != 0))
-        {
-            self.t_junk.next = true;
-        }
-        if (self.dt_count.val() <= 7)
-            & ((self.n5.val().get_bits::<32>(32) != 0) | (self.n7.val().get_bits::<16>(48) != 0))
-        {
-            self.t_junk.next = true;
-        }
-        self.t_min.next = (self.n2.val().get_bits::<32>(0) == COEFF_I32_MIN)
-            | (self.n2.val().get_bits::<32>(32) == COEFF_I32_MIN)
-            | (self.n3.val().get_bits::<32>(0) == COEFF_I32_MIN)
-            | (self.n3.val().get_bits::<32>(32) == COEFF_I32_MIN)
-            | (self.n4.val().get_bits::<32>(0) == COEFF_I32_MIN)
-            | (self.n4.val().get_bits::<32>(32) == COEFF_I32_MIN)
-            | (self.n5.val().get_bits::<32>(0) == COEFF_I32_MIN)
-            | (self.n5.val().get_bits::<32>(32) == COEFF_I32_MIN);
-        // Unused terms are zero (checked above), so the first asset out of range among all
-        // eight is the first among the used ones; last to first, so the first one wins.
-        self.t_asset_bad.next = false;
-        self.t_asset.next = 0.into();
-        if self.n7.val().get_bits::<16>(48) >= ASSET_LIMIT {
-            self.t_asset_bad.next = true;
-            self.t_asset.next = self.n7.val().get_bits::<16>(48);
-        }
-        if self.n7.val().get_bits::<16>(32) >= ASSET_LIMIT {
-            self.t_asset_bad.next = true;
-            self.t_asset.next = self.n7.val().get_bits::<16>(32);
-        }
-        if self.n7.val().get_bits::<16>(16) >= ASSET_LIMIT {
-            self.t_asset_bad.next = true;
-            self.t_asset.next = self.n7.val().get_bits::<16>(16);
-        }
-        if self.n7.val().get_bits::<16>(0) >= ASSET_LIMIT {
-            self.t_asset_bad.next = true;
-            self.t_asset.next = self.n7.val().get_bits::<16>(0);
-        }
-        if self.n6.val().get_bits::<16>(48) >= ASSET_LIMIT {
-            self.t_asset_bad.next = true;
-            self.t_asset.next = self.n6.val().get_bits::<16>(48);
-        }
-        if self.n6.val().get_bits::<16>(32) >= ASSET_LIMIT {
-            self.t_asset_bad.next = true;
-            self.t_asset.next = self.n6.val().get_bits::<16>(32);
-        }
-        if self.n6.val().get_bits::<16>(16) >= ASSET_LIMIT {
-            self.t_asset_bad.next = true;
-            self.t_asset.next = self.n6.val().get_bits::<16>(16);
-        }
-        if self.n6.val().get_bits::<16>(0) >= ASSET_LIMIT {
-            self.t_asset_bad.next = true;
-            self.t_asset.next = self.n6.val().get_bits::<16>(0);
-        }
-        // Does the entry decode? (Command::decode_words's rules, kind by kind.) The kinds are
-        // distinct, so each kind's rule is ANDed with its kind and the rules ORed (no chain of
-        // selects).
-        self.ok_prices.next = ((self.dkind.val() == K_TICK) | (self.dkind.val() == K_BATCH_TICK))
-            & ((self.dflags.val() == 0) | ((self.dflags.val() == 1) & (self.dkind.val() == K_BATCH_TICK)))
-            & self.zero7.val()
-            & (self.dw2.val().get_bits::<16>(16) == 0);
-        self.ok_terms.next = (self.dkind.val() == K_ACCOUNT_TERMS)
-            & (self.dw3.val().get_bits::<8>(24) == 0)
-            & (self.dt_count.val() <= 8)
-            & !self.t_junk.val()
-            & !self.t_min.val();
-        self.ok_other.next = ((self.dkind.val() == K_FENCE) & self.zero3.val())
-            | (((self.dkind.val() == K_PARAMS)
-                | ((self.dkind.val() == K_SET_GROUP) & (self.dw3.val().get_bits::<8>(24) == 0)))
-                & self.zero4.val())
-            | ((self.dkind.val() == K_SCAN_FULL) & self.zero2.val());
-        self.bad.next = !((self.dw0.val().get_bits::<16>(16) == 0)
-            & (self.ok_prices.val()
-                | ((self.dflags.val() == 0) & (self.ok_terms.val() | self.ok_other.val()))));
-        // Registered with the last beat (see `c_bad`).
+        // Stage one, registered with the last beat.
         if (self.state.q.val() == DecodeState::Collect) & self.cmd_valid.val() & self.cmd_last.val() {
-            self.c_bad.d.next = self.bad.val();
-            self.c_asset_bad.d.next = self.t_asset_bad.val();
-            self.c_asset.d.next = self.t_asset.val();
             self.c_seq_gap.d.next = self.dw1.val() != self.exp_seq.q.val();
             self.c_w2_asset.d.next = self.dw2.val() >= ASSET_LIMIT;
             self.c_w2_acct_ge.d.next = self.dw2.val() >= ACCOUNT_LIMIT;
             self.c_w2_acct_gt.d.next = self.dw2.val() > ACCOUNT_LIMIT;
             self.c_w2_group_ge.d.next = self.dw2.val() >= GROUP_LIMIT;
             self.c_w3_bad.d.next = (self.dw3.val() == 0) | (self.dw3.val() > SLOTS);
-            self.c_end_bad.d.next = self.dt_end.val() > WORD_LIMIT;
             self.c_extent_bad.d.next = (self.dt_word.val() >= WORD_LIMIT) | (self.dt_count.val() > SLOTS);
             self.c_tick.d.next = self.dkind.val() == K_TICK;
             self.c_batch.d.next = self.dkind.val() == K_BATCH_TICK;
@@ -630,13 +580,231 @@ impl Logic for CmdDecoder {
             self.c_params.d.next = self.dkind.val() == K_PARAMS;
             self.c_full.d.next = self.dkind.val() == K_SCAN_FULL;
             self.c_nothing.d.next = self.dt_count.val() == 0;
+            self.r_hi0.d.next = self.dw0.val().get_bits::<16>(16) == 0;
+            self.r_fl0.d.next = self.dflags.val() == 0;
+            self.r_fl1.d.next = self.dflags.val() == 1;
+            self.r_z3hi.d.next = self.n3.val().get_bits::<32>(32) == 0;
+            self.r_z4.d.next = self.n4.val() == 0;
+            self.r_z5.d.next = self.n5.val() == 0;
+            self.r_z6.d.next = self.n6.val() == 0;
+            self.r_z7.d.next = self.n7.val() == 0;
+            self.r_z2.d.next = self.n2.val() == 0;
+            self.r_z3lo.d.next = self.n3.val().get_bits::<32>(0) == 0;
+            self.r_zw2.d.next = self.dw2.val() == 0;
+            self.r_zw3.d.next = self.dw3.val() == 0;
+            self.r_w2hi0.d.next = self.dw2.val().get_bits::<16>(16) == 0;
+            self.r_w3top0.d.next = self.dw3.val().get_bits::<8>(24) == 0;
+            self.r_cnt_le8.d.next = self.dt_count.val() <= 8;
+            self.r_end.d.next = self.dt_end.val();
+            // Term k (coefficient in words 4..11, asset in the halves of words 12..15): set at
+            // or beyond `count` (junk), coefficient i32::MIN, asset beyond the price table.
+            self.r_junk.d.next = bit_cast::<8, 1>(
+                ((self.dt_count.val() <= 0)
+                    & ((self.n2.val().get_bits::<32>(0) != 0) | (self.n6.val().get_bits::<16>(0) != 0)))
+                    .into(),
+            ) | (bit_cast::<8, 1>(
+                ((self.dt_count.val() <= 1)
+                    & ((self.n2.val().get_bits::<32>(32) != 0) | (self.n6.val().get_bits::<16>(16) != 0)))
+                    .into(),
+            ) << 1)
+                | (bit_cast::<8, 1>(
+                    ((self.dt_count.val() <= 2)
+                        & ((self.n3.val().get_bits::<32>(0) != 0) | (self.n6.val().get_bits::<16>(32) != 0)))
+                        .into(),
+                ) << 2)
+                | (bit_cast::<8, 1>(
+                    ((self.dt_count.val() <= 3)
+                        & ((self.n3.val().get_bits::<32>(32) != 0)
+                            | (self.n6.val().get_bits::<16>(48) != 0)))
+                        .into(),
+                ) << 3)
+                | (bit_cast::<8, 1>(
+                    ((self.dt_count.val() <= 4)
+                        & ((self.n4.val().get_bits::<32>(0) != 0) | (self.n7.val().get_bits::<16>(0) != 0)))
+                        .into(),
+                ) << 4)
+                | (bit_cast::<8, 1>(
+                    ((self.dt_count.val() <= 5)
+                        & ((self.n4.val().get_bits::<32>(32) != 0)
+                            | (self.n7.val().get_bits::<16>(16) != 0)))
+                        .into(),
+                ) << 5)
+                | (bit_cast::<8, 1>(
+                    ((self.dt_count.val() <= 6)
+                        & ((self.n5.val().get_bits::<32>(0) != 0) | (self.n7.val().get_bits::<16>(32) != 0)))
+                        .into(),
+                ) << 6)
+                | (bit_cast::<8, 1>(
+                    ((self.dt_count.val() <= 7)
+                        & ((self.n5.val().get_bits::<32>(32) != 0)
+                            | (self.n7.val().get_bits::<16>(48) != 0)))
+                        .into(),
+                ) << 7);
+            self.r_min.d.next = bit_cast::<8, 1>((self.n2.val().get_bits::<32>(0) == COEFF_I32_MIN).into())
+                | (bit_cast::<8, 1>((self.n2.val().get_bits::<32>(32) == COEFF_I32_MIN).into()) << 1)
+                | (bit_cast::<8, 1>((self.n3.val().get_bits::<32>(0) == COEFF_I32_MIN).into()) << 2)
+                | (bit_cast::<8, 1>((self.n3.val().get_bits::<32>(32) == COEFF_I32_MIN).into()) << 3)
+                | (bit_cast::<8, 1>((self.n4.val().get_bits::<32>(0) == COEFF_I32_MIN).into()) << 4)
+                | (bit_cast::<8, 1>((self.n4.val().get_bits::<32>(32) == COEFF_I32_MIN).into()) << 5)
+                | (bit_cast::<8, 1>((self.n5.val().get_bits::<32>(0) == COEFF_I32_MIN).into()) << 6)
+                | (bit_cast::<8, 1>((self.n5.val().get_bits::<32>(32) == COEFF_I32_MIN).into()) << 7);
+            self.r_abad.d.next = bit_cast::<8, 1>((self.n6.val().get_bits::<16>(0) >= ASSET_LIMIT).into())
+                | (bit_cast::<8, 1>((self.n6.val().get_bits::<16>(16) >= ASSET_LIMIT).into()) << 1)
+                | (bit_cast::<8, 1>((self.n6.val().get_bits::<16>(32) >= ASSET_LIMIT).into()) << 2)
+                | (bit_cast::<8, 1>((self.n6.val().get_bits::<16>(48) >= ASSET_LIMIT).into()) << 3)
+                | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(0) >= ASSET_LIMIT).into()) << 4)
+                | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(16) >= ASSET_LIMIT).into()) << 5)
+                | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(32) >= ASSET_LIMIT).into()) << 6)
+                | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(48) >= ASSET_LIMIT).into()) << 7);
         }
-        // The entry's fields as Check and the programs use them.
-        self.w0.next = self.e0.q.val().get_bits::<32>(0);
-        self.w1.next = self.e0.q.val().get_bits::<32>(32);
-        self.w2.next = self.e1.q.val().get_bits::<32>(0);
-        self.w3.next = self.e1.q.val().get_bits::<32>(32);
-        self.flags.next = self.w0.val().get_bits::<8>(8);
+        // Stage two, every cycle from stage one's registers (which move only with a last beat,
+        // so these are current from Flags on): does the entry decode? (Command::decode_words's
+        // rules, kind by kind: each kind's rule ANDed with its kind, the rules ORed.) The words
+        // from 7 (4, 3, 2) on all zero; unused terms are zero (the junk bits), so the first
+        // asset out of range among all eight is the first among the used ones.
+        self.zero7.next = self.r_z3hi.q.val()
+            & self.r_z4.q.val()
+            & self.r_z5.q.val()
+            & self.r_z6.q.val()
+            & self.r_z7.q.val();
+        self.zero4.next = self.zero7.val() & self.r_z2.q.val() & self.r_z3lo.q.val();
+        self.zero3.next = self.zero4.val() & self.r_zw3.q.val();
+        self.zero2.next = self.zero3.val() & self.r_zw2.q.val();
+        self.ok_prices.next = (self.c_tick.q.val() | self.c_batch.q.val())
+            & (self.r_fl0.q.val() | (self.r_fl1.q.val() & self.c_batch.q.val()))
+            & self.zero7.val()
+            & self.r_w2hi0.q.val();
+        self.ok_terms.next = self.c_terms.q.val()
+            & self.r_w3top0.q.val()
+            & self.r_cnt_le8.q.val()
+            & (self.r_junk.q.val() == 0)
+            & (self.r_min.q.val() == 0);
+        self.ok_other.next = (self.c_fence.q.val() & self.zero3.val())
+            | ((self.c_params.q.val() | (self.c_group.q.val() & self.r_w3top0.q.val())) & self.zero4.val())
+            | (self.c_full.q.val() & self.zero2.val());
+        self.c_bad.d.next = !(self.r_hi0.q.val()
+            & (self.ok_prices.val() | (self.r_fl0.q.val() & (self.ok_terms.val() | self.ok_other.val()))));
+        // Last to first, so the first one wins (the entry is in e6, e7 from Flags on).
+        self.t_asset.next = 0.into();
+        if self.r_abad.q.val().get_bit(7) {
+            self.t_asset.next = self.e7.q.val().get_bits::<16>(48);
+        }
+        if self.r_abad.q.val().get_bit(6) {
+            self.t_asset.next = self.e7.q.val().get_bits::<16>(32);
+        }
+        if self.r_abad.q.val().get_bit(5) {
+            self.t_asset.next = self.e7.q.val().get_bits::<16>(16);
+        }
+        if self.r_abad.q.val().get_bit(4) {
+            self.t_asset.next = self.e7.q.val().get_bits::<16>(0);
+        }
+        if self.r_abad.q.val().get_bit(3) {
+            self.t_asset.next = self.e6.q.val().get_bits::<16>(48);
+        }
+        if self.r_abad.q.val().get_bit(2) {
+            self.t_asset.next = self.e6.q.val().get_bits::<16>(32);
+        }
+        if self.r_abad.q.val().get_bit(1) {
+            self.t_asset.next = self.e6.q.val().get_bits::<16>(16);
+        }
+        if self.r_abad.q.val().get_bit(0) {
+            self.t_asset.next = self.e6.q.val().get_bits::<16>(0);
+        }
+        self.c_asset.d.next = self.t_asset.val();
+        // The entry's outcome when it decodes and its sequence number is the expected one (the
+        // kinds are one-hot), registered here so that Check only chooses between it and the two
+        // errors that come first (does not decode, sequence gap).
+        self.end_bad.next = self.r_end.q.val() > WORD_LIMIT;
+        self.asset_bad.next = self.r_abad.q.val() != 0;
+        self.p_arg.d.next = 0.into();
+        self.p_detail.d.next = 0.into();
+        self.p_det_asset.d.next = false;
+        self.p_kind.d.next = job_kind::ERROR.into();
+        self.p_prog.d.next = Program::None;
+        self.p_state.d.next = DecodeState::Job;
+        self.p_refresh.d.next = false;
+        self.p_scan_asset.d.next = false;
+        self.p_scan_full.d.next = false;
+        self.p_stale_set.d.next = false;
+        self.p_stale_clr.d.next = false;
+        if self.c_tick.q.val() | self.c_batch.q.val() {
+            if self.c_w2_asset.q.val() {
+                self.p_arg.d.next = E_ASSET_RANGE.into();
+                self.p_detail.d.next = self.w2.val();
+            } else {
+                self.p_prog.d.next = Program::Prices;
+                self.p_arg.d.next = self.w2.val();
+                if self.c_tick.q.val() {
+                    self.p_kind.d.next = job_kind::TICK.into();
+                    self.p_scan_asset.d.next = true;
+                    self.p_scan_full.d.next = self.stale.q.val();
+                    self.p_refresh.d.next = self.stale.q.val();
+                    self.p_stale_clr.d.next = true;
+                } else if self.flags.val().get_bit(0) {
+                    self.p_kind.d.next = job_kind::FULL.into();
+                    self.p_arg.d.next = 0.into();
+                    self.p_scan_full.d.next = true;
+                    self.p_stale_clr.d.next = true;
+                } else {
+                    self.p_state.d.next = DecodeState::Issue;
+                }
+            }
+        }
+        if self.c_full.q.val() {
+            self.p_prog.d.next = Program::Full;
+            self.p_kind.d.next = job_kind::FULL.into();
+            self.p_stale_clr.d.next = true;
+        }
+        if self.c_fence.q.val() {
+            self.p_kind.d.next = job_kind::FENCE.into();
+            self.p_arg.d.next = self.w2.val();
+        }
+        if self.c_params.q.val() {
+            if self.c_w2_acct_gt.q.val() {
+                self.p_arg.d.next = E_PARAMS_RANGE.into();
+                self.p_detail.d.next = self.w2.val();
+            } else if self.c_w3_bad.q.val() {
+                self.p_arg.d.next = E_PARAMS_RANGE.into();
+                self.p_detail.d.next = self.w3.val();
+            } else {
+                self.p_prog.d.next = Program::Params;
+                self.p_state.d.next = DecodeState::Issue;
+            }
+        }
+        if self.c_terms.q.val() {
+            if self.c_w2_acct_ge.q.val() {
+                self.p_arg.d.next = E_ACCOUNT_RANGE.into();
+                self.p_detail.d.next = self.w2.val();
+            } else if self.end_bad.val() {
+                self.p_arg.d.next = E_SLOT_RANGE.into();
+                self.p_detail.d.next = self.w3.val();
+            } else if self.asset_bad.val() {
+                self.p_arg.d.next = E_ASSET_RANGE.into();
+                self.p_det_asset.d.next = true;
+            } else {
+                self.p_stale_set.d.next = true;
+                self.p_prog.d.next = Program::Terms;
+                self.p_state.d.next = DecodeState::Issue;
+                if self.c_nothing.q.val() {
+                    // Nothing to write.
+                    self.p_prog.d.next = Program::None;
+                    self.p_state.d.next = DecodeState::Collect;
+                }
+            }
+        }
+        if self.c_group.q.val() {
+            if self.c_w2_group_ge.q.val() {
+                self.p_arg.d.next = E_ACCOUNT_RANGE.into();
+                self.p_detail.d.next = self.w2.val();
+            } else if self.end_bad.val() | self.c_extent_bad.q.val() {
+                self.p_arg.d.next = E_SLOT_RANGE.into();
+                self.p_detail.d.next = self.w3.val();
+            } else {
+                self.p_stale_set.d.next = true;
+                self.p_prog.d.next = Program::Group;
+                self.p_state.d.next = DecodeState::Issue;
+            }
+        }
 
         self.tw_word.next = self.w3.val().get_bits::<11>(0) + bit_cast::<11, 5>(self.slot.q.val());
         // Core command of the current program step.
@@ -724,33 +892,23 @@ impl Logic for CmdDecoder {
                     self.e0.d.next = self.e1.q.val();
                     if self.cmd_last.val() {
                         self.count.d.next = self.count.q.val() + 1;
-                        self.state.d.next = DecodeState::Check;
+                        self.state.d.next = DecodeState::Flags;
                     }
                 }
             }
+            DecodeState::Flags => {
+                self.state.d.next = DecodeState::Check;
+            }
             DecodeState::Check => {
                 self.j_seq.d.next = self.w1.val();
-                self.j_arg.d.next = 0.into();
-                self.j_detail.d.next = 0.into();
-                self.j_refresh.d.next = false;
-                self.prog.d.next = Program::None;
                 self.step.d.next = 0.into();
-                self.scan_asset.d.next = false;
-                self.scan_full.d.next = false;
-                // Loaded for every kind; used by the term program only.
-                self.tc0.d.next = self.e2.q.val().get_bits::<32>(0);
-                self.tc1.d.next = self.e2.q.val().get_bits::<32>(32);
-                self.tc2.d.next = self.e3.q.val().get_bits::<32>(0);
-                self.tc3.d.next = self.e3.q.val().get_bits::<32>(32);
-                self.tc4.d.next = self.e4.q.val().get_bits::<32>(0);
-                self.tc5.d.next = self.e4.q.val().get_bits::<32>(32);
-                self.tc6.d.next = self.e5.q.val().get_bits::<32>(0);
-                self.tc7.d.next = self.e5.q.val().get_bits::<32>(32);
-                self.ta.d.next =
-                    bit_cast::<128, 64>(self.e6.q.val()) | (bit_cast::<128, 64>(self.e7.q.val()) << 64);
                 self.slot.d.next = 0.into();
                 self.slot_end.d.next = self.w3.val().get_bits::<5>(16);
                 self.j_kind.d.next = job_kind::ERROR.into();
+                self.j_refresh.d.next = false;
+                self.prog.d.next = Program::None;
+                self.scan_asset.d.next = false;
+                self.scan_full.d.next = false;
                 self.state.d.next = DecodeState::Job;
                 if self.c_bad.q.val() {
                     self.j_arg.d.next = E_BAD_ENTRY.into();
@@ -761,83 +919,22 @@ impl Logic for CmdDecoder {
                     self.exp_seq.d.next = self.w1.val() + 1;
                 } else {
                     self.exp_seq.d.next = self.w1.val() + 1;
-                    if self.c_tick.q.val() | self.c_batch.q.val() {
-                        if self.c_w2_asset.q.val() {
-                            self.j_arg.d.next = E_ASSET_RANGE.into();
-                            self.j_detail.d.next = self.w2.val();
-                        } else {
-                            self.prog.d.next = Program::Prices;
-                            self.j_arg.d.next = self.w2.val();
-                            if self.c_tick.q.val() {
-                                self.j_kind.d.next = job_kind::TICK.into();
-                                self.scan_asset.d.next = true;
-                                self.scan_full.d.next = self.stale.q.val();
-                                self.j_refresh.d.next = self.stale.q.val();
-                                self.stale.d.next = false;
-                            } else if self.flags.val().get_bit(0) {
-                                self.j_kind.d.next = job_kind::FULL.into();
-                                self.j_arg.d.next = 0.into();
-                                self.scan_full.d.next = true;
-                                self.stale.d.next = false;
-                            } else {
-                                self.state.d.next = DecodeState::Issue;
-                            }
-                        }
+                    self.j_arg.d.next = self.p_arg.q.val();
+                    self.j_detail.d.next = self.p_detail.q.val();
+                    if self.p_det_asset.q.val() {
+                        self.j_detail.d.next = bit_cast::<32, 16>(self.c_asset.q.val());
                     }
-                    if self.c_full.q.val() {
-                        self.prog.d.next = Program::Full;
-                        self.j_kind.d.next = job_kind::FULL.into();
+                    self.j_kind.d.next = self.p_kind.q.val();
+                    self.j_refresh.d.next = self.p_refresh.q.val();
+                    self.prog.d.next = self.p_prog.q.val();
+                    self.scan_asset.d.next = self.p_scan_asset.q.val();
+                    self.scan_full.d.next = self.p_scan_full.q.val();
+                    self.state.d.next = self.p_state.q.val();
+                    if self.p_stale_set.q.val() {
+                        self.stale.d.next = true;
+                    }
+                    if self.p_stale_clr.q.val() {
                         self.stale.d.next = false;
-                    }
-                    if self.c_fence.q.val() {
-                        self.j_kind.d.next = job_kind::FENCE.into();
-                        self.j_arg.d.next = self.w2.val();
-                    }
-                    if self.c_params.q.val() {
-                        if self.c_w2_acct_gt.q.val() {
-                            self.j_arg.d.next = E_PARAMS_RANGE.into();
-                            self.j_detail.d.next = self.w2.val();
-                        } else if self.c_w3_bad.q.val() {
-                            self.j_arg.d.next = E_PARAMS_RANGE.into();
-                            self.j_detail.d.next = self.w3.val();
-                        } else {
-                            self.prog.d.next = Program::Params;
-                            self.state.d.next = DecodeState::Issue;
-                        }
-                    }
-                    if self.c_terms.q.val() {
-                        if self.c_w2_acct_ge.q.val() {
-                            self.j_arg.d.next = E_ACCOUNT_RANGE.into();
-                            self.j_detail.d.next = self.w2.val();
-                        } else if self.c_end_bad.q.val() {
-                            self.j_arg.d.next = E_SLOT_RANGE.into();
-                            self.j_detail.d.next = self.w3.val();
-                        } else if self.c_asset_bad.q.val() {
-                            self.j_arg.d.next = E_ASSET_RANGE.into();
-                            self.j_detail.d.next = bit_cast::<32, 16>(self.c_asset.q.val());
-                        } else {
-                            self.stale.d.next = true;
-                            self.prog.d.next = Program::Terms;
-                            self.state.d.next = DecodeState::Issue;
-                            if self.c_nothing.q.val() {
-                                // Nothing to write.
-                                self.prog.d.next = Program::None;
-                                self.state.d.next = DecodeState::Collect;
-                            }
-                        }
-                    }
-                    if self.c_group.q.val() {
-                        if self.c_w2_group_ge.q.val() {
-                            self.j_arg.d.next = E_ACCOUNT_RANGE.into();
-                            self.j_detail.d.next = self.w2.val();
-                        } else if self.c_end_bad.q.val() | self.c_extent_bad.q.val() {
-                            self.j_arg.d.next = E_SLOT_RANGE.into();
-                            self.j_detail.d.next = self.w3.val();
-                        } else {
-                            self.stale.d.next = true;
-                            self.prog.d.next = Program::Group;
-                            self.state.d.next = DecodeState::Issue;
-                        }
                     }
                 }
             }
@@ -861,21 +958,40 @@ impl Logic for CmdDecoder {
                         self.step.d.next = 3.into();
                     }
                     self.slot.d.next = self.slot.q.val() + 1;
-                    self.tc0.d.next = self.tc1.q.val();
-                    self.tc1.d.next = self.tc2.q.val();
-                    self.tc2.d.next = self.tc3.q.val();
-                    self.tc3.d.next = self.tc4.q.val();
-                    self.tc4.d.next = self.tc5.q.val();
-                    self.tc5.d.next = self.tc6.q.val();
-                    self.tc6.d.next = self.tc7.q.val();
-                    self.tc7.d.next = 0.into();
-                    self.ta.d.next = self.ta.q.val() >> 16;
                     if self.last_cmd.val() {
                         self.scan_start.next = self.is_scan.val();
                         self.state.d.next = DecodeState::Collect;
                     }
                 }
             }
+        }
+        // The term program's shift registers: loaded from the entry in every state but Issue
+        // (the entry stands still from its last beat until Issue, so they hold it when Issue
+        // starts), shifted in Issue as the core takes a command. Their enable and select see one
+        // flop (`in_issue`, the state is Issue) and the core's ready, not the state decode.
+        if self.in_issue.q.val() {
+            if self.core_ready.val() {
+                self.tc0.d.next = self.tc1.q.val();
+                self.tc1.d.next = self.tc2.q.val();
+                self.tc2.d.next = self.tc3.q.val();
+                self.tc3.d.next = self.tc4.q.val();
+                self.tc4.d.next = self.tc5.q.val();
+                self.tc5.d.next = self.tc6.q.val();
+                self.tc6.d.next = self.tc7.q.val();
+                self.tc7.d.next = 0.into();
+                self.ta.d.next = self.ta.q.val() >> 16;
+            }
+        } else {
+            self.tc0.d.next = self.e2.q.val().get_bits::<32>(0);
+            self.tc1.d.next = self.e2.q.val().get_bits::<32>(32);
+            self.tc2.d.next = self.e3.q.val().get_bits::<32>(0);
+            self.tc3.d.next = self.e3.q.val().get_bits::<32>(32);
+            self.tc4.d.next = self.e4.q.val().get_bits::<32>(0);
+            self.tc5.d.next = self.e4.q.val().get_bits::<32>(32);
+            self.tc6.d.next = self.e5.q.val().get_bits::<32>(0);
+            self.tc7.d.next = self.e5.q.val().get_bits::<32>(32);
+            self.ta.d.next =
+                bit_cast::<128, 64>(self.e6.q.val()) | (bit_cast::<128, 64>(self.e7.q.val()) << 64);
         }
         self.job_kind.next = self.j_kind.q.val();
         self.job_seq.next = self.j_seq.q.val();
@@ -890,5 +1006,7 @@ impl Logic for CmdDecoder {
             self.errs.d.next = 0.into();
             self.count.d.next = 0.into();
         }
+        // After every assignment of `state` above: its value at the edge.
+        self.in_issue.d.next = self.state.d.val() == DecodeState::Issue;
     }
 }

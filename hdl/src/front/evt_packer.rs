@@ -254,6 +254,11 @@ pub struct EvtPacker {
     // word: `full` sees a flop, not the slots' base plus count and a 32-bit compare.
     nxt: DFF<Bits<NEXT_BITS>>,
     brk: DFF<Bit>,
+    // Merge's two compares, registered every cycle: in Read (the cycle before Merge) `g`,
+    // `pend_w` and `nxt` already hold the values Merge sees (`g` moves in Take, the other two
+    // in Merge), so Merge's push and `brk` start at flops.
+    neq_w: DFF<Bit>,
+    neq_nxt: DFF<Bit>,
     si0: DFF<Bits<CARD_WORD_BITS>>,
     si1: DFF<Bits<CARD_WORD_BITS>>,
     si2: DFF<Bits<CARD_WORD_BITS>>,
@@ -343,15 +348,17 @@ impl Logic for EvtPacker {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
-            pend_a, nxt, brk, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1, sa2, sa3, sa4, sa5,
-            groups, brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick, full, hb, ha, pcb,
-            pca, pc_add, ld_answer, ld_final, ld_slots, sending
+            pend_a, nxt, brk, neq_w, neq_nxt, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1,
+            sa2, sa3, sa4, sa5, groups, brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick,
+            full, hb, ha, pcb, pca, pc_add, ld_answer, ld_final, ld_slots, sending
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
         self.shift.next = bit_cast::<32, GROUP_BITS>(self.g.q.val() & HALF_MASK) << SHIFT_LANES;
         self.mask.next = bits::<32>(LANE_MASK) << self.shift.val();
         self.card_w.next = self.g.q.val().get_bits::<CARD_WORD_BITS>(HALF_BITS);
+        self.neq_w.d.next = self.pend_w.q.val() != self.card_w.val();
+        self.neq_nxt.d.next = bit_cast::<NEXT_BITS, CARD_WORD_BITS>(self.card_w.val()) != self.nxt.q.val();
         self.nb.next = (self.shadow.read_data.val().get_bits::<32>(0) & !self.mask.val())
             | (bit_cast::<32, LANES>(self.gb.q.val()) << self.shift.val());
         self.na.next = (self.shadow.read_data.val().get_bits::<32>(32) & !self.mask.val())
@@ -434,14 +441,13 @@ impl Logic for EvtPacker {
                 self.shadow.write_enable.next = true;
                 self.groups.d.next = self.groups.q.val() + 1;
                 if self.second.q.val() {
-                    self.push.next = self.pend_v.q.val() & (self.pend_w.q.val() != self.card_w.val());
+                    self.push.next = self.pend_v.q.val() & self.neq_w.q.val();
                     self.pend_v.d.next = true;
                     self.pend_w.d.next = self.card_w.val();
                     self.nxt.d.next = bit_cast::<NEXT_BITS, CARD_WORD_BITS>(self.card_w.val()) + 1;
                     // The pushed word is the slots' last, and `nxt` its successor.
                     if self.push.val() {
-                        self.brk.d.next =
-                            bit_cast::<NEXT_BITS, CARD_WORD_BITS>(self.card_w.val()) != self.nxt.q.val();
+                        self.brk.d.next = self.neq_nxt.q.val();
                     }
                     self.pend_b.d.next = self.nb.val();
                     self.pend_a.d.next = self.na.val();

@@ -15,10 +15,11 @@
 //! the phase bit (1 on the first lap, flipping at each wrap, as `EventEntry::encode` and the
 //! emulated card do) into word 0 bit 31 and the sequence number (the producer index) into word
 //! 1, whatever the event source put there. It waits, taking nothing, while the ring is full.
-//! The full flag is a register, computed from the index `producer` takes at each edge and the
-//! consumer index of that cycle: the subtract and compare end there, not in `evt_ready`. A
-//! consumer write is seen one cycle later than the combinational check saw it, which can only
-//! hold an entry back for that cycle.
+//! The full flag is a register at the end of a short pipeline that starts at flops (the
+//! consumer index registered, the distance's bits above the mask, their OR, the select for the
+//! index `producer` takes), so no carry chain runs into `full` or `evt_ready`. A consumer write
+//! is seen three cycles later than a combinational check would see it, which can only hold an
+//! entry back for those cycles.
 //!
 //! Cycle behaviour: one entry at a time. Idle, with beat 0 on the port and room in the ring:
 //! beat 0 is taken; then AW (1 cycle without stalls), the 7 W beats straight from the event
@@ -121,21 +122,34 @@ pub struct EvtWriter {
     head: DFF<Bits<64>>,
     beat: DFF<Bits<3>>,
     derr: DFF<Bit>,
-    // `prod + 1`, ready for the cycle `prod` advances (no adder before the full check).
+    // `prod + 1`, ready for the cycle `prod` advances.
     prod1: DFF<Bits<32>>,
-    // Ring full, registered: computed from the index `prod` takes at the edge and the
-    // consumer as it stands now (a consumer written in this cycle is seen one cycle late,
-    // which only holds an entry back).
+    // Ring full, registered. It is computed in a pipeline that starts at flops (the consumer is
+    // taken into `cons` first, next to the subtracts): the distance for each index `prod` can
+    // take (kept, advanced, reset) with its bits above the mask (`dk`, `da`, `dr`: one carry
+    // chain and one AND a cycle), whether any is set (`fk`, `fa`, `fr`: an OR), then the select
+    // into `full`. `used > mask` is tested as a bit of `used` above the mask: the same for a
+    // mask 2^k - 1, never looser for any mask. The consumer is thus seen three cycles late,
+    // which only holds an entry back (the host's consumer only grows). `prod1` and the reset's
+    // index 0 stand still for many cycles before `prod` takes them, so `fa` and `fr` are
+    // current then; `fk` catches up with a new `prod` two cycles later, and `hold` keeps
+    // `full` (already computed for that `prod`) in those two cycles.
+    cons: DFF<Bits<32>>,
+    dk: DFF<Bits<32>>,
+    da: DFF<Bits<32>>,
+    dr: DFF<Bits<32>>,
+    fk: DFF<Bit>,
+    fa: DFF<Bit>,
+    fr: DFF<Bit>,
+    hold: DFF<Bits<2>>,
     full: DFF<Bit>,
+    // `prod` is on an odd lap (the phase bit is its inverse), a register: cleared with the
+    // reset's index 0 (and at power-up), set to `odd_adv` (the same for `prod1`, registered
+    // every cycle; `prod1` stands still for many cycles before `prod` takes it) as `prod`
+    // advances, so beat 0's head register does not see the lap decode of `prod`.
+    odd_adv: DFF<Bit>,
+    odd: DFF<Bit>,
     next_prod: Signal<Local, Bits<32>>,
-    // The full check for each index `prod` can take at the edge (kept, advanced, reset),
-    // selected as `prod` is: the subtract starts at flops, not after the select (which the
-    // soft reset and the write response reach). `used > mask` is tested as a bit of `used`
-    // above the mask: the same for a mask 2^k - 1, and never looser for any mask (a value with
-    // no bit above the mask is at most the mask), with no second carry chain in the cycle.
-    full_keep: Signal<Local, Bit>,
-    full_adv: Signal<Local, Bit>,
-    full_rst: Signal<Local, Bit>,
     next_full: Signal<Local, Bit>,
     lap: Signal<Local, Bits<32>>,
     phase: Signal<Local, Bits<1>>,
@@ -144,18 +158,30 @@ pub struct EvtWriter {
 impl Logic for EvtWriter {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, prod, addr, head, beat, derr, prod1, full);
-        self.full_keep.next = ((self.prod.q.val() - self.consumer.val()) & !self.ring_mask.val()) != 0;
-        self.full_adv.next = ((self.prod1.q.val() - self.consumer.val()) & !self.ring_mask.val()) != 0;
-        self.full_rst.next = ((bits::<32>(0) - self.consumer.val()) & !self.ring_mask.val()) != 0;
+        dff_setup!(
+            self, clock, state, prod, addr, head, beat, derr, prod1, cons, dk, da, dr, fk, fa, fr, hold,
+            full, odd_adv, odd
+        );
+        self.cons.d.next = self.consumer.val();
+        self.dk.d.next = (self.prod.q.val() - self.cons.q.val()) & !self.ring_mask.val();
+        self.da.d.next = (self.prod1.q.val() - self.cons.q.val()) & !self.ring_mask.val();
+        self.dr.d.next = (bits::<32>(0) - self.cons.q.val()) & !self.ring_mask.val();
+        self.fk.d.next = self.dk.q.val() != 0;
+        self.fa.d.next = self.da.q.val() != 0;
+        self.fr.d.next = self.dr.q.val() != 0;
         self.next_prod.next = self.prod.q.val();
-        self.next_full.next = self.full_keep.val();
-        // The lap bit of `prod` (entries = mask + 1, a power of two: the bit just above the
+        self.next_full.next = self.fk.q.val();
+        if self.hold.q.val() != 0 {
+            self.next_full.next = self.full.q.val();
+            self.hold.d.next = self.hold.q.val() - 1;
+        }
+        // The lap bit of `prod1` (entries = mask + 1, a power of two: the bit just above the
         // mask, found without an adder).
-        self.lap.next = self.prod.q.val() & ((self.ring_mask.val() << 1) | 1) & !self.ring_mask.val();
-        self.phase.next = 0.into();
-        if self.lap.val() == 0 {
-            self.phase.next = 1.into();
+        self.lap.next = self.prod1.q.val() & ((self.ring_mask.val() << 1) | 1) & !self.ring_mask.val();
+        self.odd_adv.d.next = self.lap.val() != 0;
+        self.phase.next = 1.into();
+        if self.odd.q.val() {
+            self.phase.next = 0.into();
         }
         self.evt_ready.next = false;
         self.axi.awvalid.next = false;
@@ -220,7 +246,9 @@ impl Logic for EvtWriter {
                 self.axi.bready.next = true;
                 if self.axi.bvalid.val() {
                     self.next_prod.next = self.prod1.q.val();
-                    self.next_full.next = self.full_adv.val();
+                    self.next_full.next = self.fa.q.val();
+                    self.odd.d.next = self.odd_adv.q.val();
+                    self.hold.d.next = 2.into();
                     self.state.d.next = WriteState::Idle;
                 }
             }
@@ -238,7 +266,9 @@ impl Logic for EvtWriter {
         if self.reset.val() {
             self.state.d.next = WriteState::Idle;
             self.next_prod.next = 0.into();
-            self.next_full.next = self.full_rst.val();
+            self.next_full.next = self.fr.q.val();
+            self.odd.d.next = false;
+            self.hold.d.next = 2.into();
             self.derr.d.next = false;
         }
         self.prod.d.next = self.next_prod.val();
