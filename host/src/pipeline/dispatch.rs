@@ -164,7 +164,7 @@ pub struct KeeperBookBuilder<'t> {
     table: &'t AssetTable,
     /// Each asset's place in symbol order.
     rank: Vec<u32>,
-    /// Tier names seen (the venue's few), and the weights of (tier, asset) once looked up.
+    /// Tier names seen (the venue's few), each kept once.
     tiers: Vec<String>,
     /// Legs: (account, symbol rank, borrow, position).
     legs: Vec<(u32, u32, bool, Position)>,
