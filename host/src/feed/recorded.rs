@@ -72,6 +72,29 @@ impl Recorded {
         self.items[k.min(self.items.len())..].iter().map(|it| self.expand(it))
     }
 
+    /// How many messages at the front are upserts: a workload's book, which a keeper may
+    /// load in bulk before it replays the rest.
+    pub fn leading_upserts(&self) -> usize {
+        self.items.iter().take_while(|it| matches!(it, Item::Upsert { .. })).count()
+    }
+
+    /// The slot and terms of message `i` if it is an upsert (borrowed: no `FeedMsg` built).
+    pub fn upsert(&self, i: usize) -> Option<(u32, &[Coeff])> {
+        match *self.items.get(i)? {
+            Item::Upsert { slot, first, n, .. } => {
+                let first = first as usize;
+                Some((slot, &self.terms[first..first + n as usize]))
+            }
+            _ => None,
+        }
+    }
+
+    /// Forgets the first `k` messages (all of them if `k` is past the end), and the terms
+    /// that only they held.
+    pub fn drop_front(&mut self, k: usize) {
+        *self = self.iter_from(k).collect();
+    }
+
     /// Every message, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (i64, FeedMsg)> + '_ {
         self.iter_from(0)
@@ -135,6 +158,19 @@ mod tests {
             for (got, want) in tail.iter().zip(msgs.iter().skip(k)) {
                 prop_assert_eq!(got, want);
             }
+            // The book at the front, borrowed as the bulk load takes it.
+            let lead = msgs.iter().take_while(|m| matches!(m.1, FeedMsg::Upsert { .. })).count();
+            prop_assert_eq!(r.leading_upserts(), lead);
+            for (i, (_, m)) in msgs.iter().enumerate() {
+                let want = match m {
+                    FeedMsg::Upsert { slot, n, terms } => Some((*slot, &terms[..*n as usize])),
+                    _ => None,
+                };
+                prop_assert_eq!(r.upsert(i), want, "message {}", i);
+            }
+            let mut front = r.clone();
+            front.drop_front(k);
+            prop_assert_eq!(front.iter().collect::<Vec<_>>(), tail);
         }
     }
 }

@@ -223,3 +223,25 @@ fn is_stall(e: &KeeperError) -> bool {
         _ => false,
     }
 }
+
+/// A software engine holding the book at the front of `msgs` (its leading upserts), loaded
+/// in one bulk load: every index sorted and built once, the full-scan arenas packed, where
+/// the same upserts sent one by one through the feed queue took most of a 1 M-account
+/// keeper's start. Returns the engine and how many messages it took (0, with the engine
+/// empty, when the book has no upsert or one that the engine refuses: the replay then sends
+/// them as before, and the refusal is counted and reported as for any message).
+pub fn preloaded_software(
+    msgs: &crate::feed::recorded::Recorded,
+    slots: usize,
+    assets: usize,
+) -> (SoftwareEngine, usize) {
+    let mut engine = SoftwareEngine::new(slots, assets);
+    let n = msgs.leading_upserts();
+    let book = (0..n).map(|i| msgs.upsert(i).expect("a leading upsert"));
+    if n == 0 || engine.load(book).is_err() {
+        // `load` changes nothing when it refuses an entry.
+        return (engine, 0);
+    }
+    crate::engine::ScanEngine::loaded(&mut engine);
+    (engine, n)
+}

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::config::{ExecutorSpec, JournalPlan, KeeperConfig};
-use super::engine::{CardHost, CardLease, CardSummary, build_backend};
+use super::engine::{CardHost, CardLease, CardSummary, build_backend, preloaded_software};
 use super::inputs::{InputPort, InputSource, MakeInputs, STREAM_SOURCE};
 use super::workload::Workload;
 use super::{KeeperError, Notes};
@@ -278,7 +278,7 @@ impl KeeperBuilder {
             super::config::check_writable_file(&format!("--hlog {}", p.display()), p)?;
         }
         let pace = cfg.pace()?;
-        let w = match workload {
+        let mut w = match workload {
             Some(w) => w,
             None => Workload::load(&cfg)?,
         };
@@ -298,9 +298,28 @@ impl KeeperBuilder {
             }
             None => None,
         };
-        let (backend, mut lease) = match engine {
-            Some(b) => (b, CardLease::default()),
-            None => build_backend(&cfg, w.ids.len(), w.assets, cards.as_deref(), &counters, &notes)?,
+        // Without a journal or an input stream the book at the front of the workload goes into
+        // the software engine in one bulk load, and the replay starts after it. (A journal
+        // records the book message by message, and an input stream brings its own.)
+        let (backend, mut lease, first_seq) = match engine {
+            Some(b) => (b, CardLease::default(), 0),
+            None if cfg.backend_name() == "software" && journal.is_none() && inputs.is_none() => {
+                let t = Instant::now();
+                let (engine, n) = preloaded_software(&w.msgs, w.ids.len(), w.assets);
+                if n > 0 {
+                    notes(&format!(
+                        "book: {n} accounts bulk-loaded into the software engine in {:.2} s",
+                        t.elapsed().as_secs_f64()
+                    ));
+                    w.msgs.drop_front(n);
+                }
+                (Box::new(engine) as pipeline::Backend, CardLease::default(), n as u64)
+            }
+            None => {
+                let (b, lease) =
+                    build_backend(&cfg, w.ids.len(), w.assets, cards.as_deref(), &counters, &notes)?;
+                (b, lease, 0)
+            }
         };
         let parts = Parts {
             cfg: &cfg,
@@ -312,6 +331,7 @@ impl KeeperBuilder {
             extra_sink,
             dispatch,
             pace,
+            first_seq,
             counters,
             published,
             notes,
@@ -387,6 +407,9 @@ struct Parts<'a> {
     extra_sink: Option<Box<dyn BreachSink>>,
     dispatch: bool,
     pace: Pace,
+    /// Messages at the front of the workload that the engine already holds (the bulk-loaded
+    /// book): the replay's first message has this sequence number.
+    first_seq: u64,
     counters: Arc<Counters>,
     published: Arc<Published>,
     notes: Notes,
@@ -411,7 +434,10 @@ struct Running {
     /// The program's input source and what it reads.
     inputs: Option<(String, Box<dyn InputSource>)>,
     intake: JoinHandle<Result<u64, JournalError>>,
-    messages: usize,
+    /// The workload's messages, the bulk-loaded book included.
+    messages: u64,
+    /// Messages the engine took in the bulk load, before the pipeline started.
+    preloaded: u64,
     started: Instant,
     lease: CardLease,
     server: Option<MetricsServer>,
@@ -541,6 +567,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
         extra_sink,
         dispatch,
         pace,
+        first_seq,
         counters,
         published,
         notes,
@@ -705,7 +732,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
     }
     // A stop ends the replay before its next message.
     counters.health.set_ready(true);
-    let messages = w.msgs.len();
+    let messages = first_seq + w.msgs.len() as u64;
     let msgs = std::mem::take(&mut w.msgs);
     let window = LiveWindow {
         listen_ms: cfg.feed.listens().then(|| cfg.feed.listen_ms.unwrap_or(0)),
@@ -714,7 +741,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
     let (itx, ibj, istop, inotes) = (tx.clone(), book_journal.clone(), stop.clone(), notes.clone());
     let intake = std::thread::Builder::new()
         .name("liqscan-intake".into())
-        .spawn(move || intake(&msgs, pace, clock, &itx, ibj.as_ref(), &istop, window, &inotes))
+        .spawn(move || intake(&msgs, first_seq, pace, clock, &itx, ibj.as_ref(), &istop, window, &inotes))
         .map_err(|e| KeeperError::context("spawning the intake thread", e))?;
     Ok(Running {
         tx,
@@ -727,6 +754,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
         inputs: source,
         intake,
         messages,
+        preloaded: first_seq,
         started,
         lease: CardLease::default(),
         server: None,
@@ -828,6 +856,7 @@ struct LiveWindow {
 #[allow(clippy::too_many_arguments)]
 fn intake(
     msgs: &Recorded,
+    first_seq: u64,
     pace: Pace,
     clock: Clock,
     tx: &FeedTx,
@@ -838,11 +867,11 @@ fn intake(
 ) -> Result<u64, JournalError> {
     let n = match book_journal {
         None => {
-            let r = replay::replay_until(msgs.iter(), pace, &clock, 0, stop.flag(), |_, m| {
+            let r = replay::replay_until(msgs.iter(), pace, &clock, first_seq, stop.flag(), |_, m| {
                 tx.push(m);
                 Ok::<(), std::convert::Infallible>(())
             });
-            r.unwrap_or_else(|e| match e {})
+            first_seq + r.unwrap_or_else(|e| match e {})
         }
         Some(bj) => {
             let k = bj.0.lock().expect("book journal").messages();
@@ -1002,6 +1031,8 @@ impl Running {
         let card = lease.card.as_ref().map(|c| c.name());
         let card_report = lease.teardown();
         let mut report = engine?;
+        // The bulk-loaded book counts as applied, as its upserts did when they were streamed.
+        report.messages += self.preloaded;
         // Every frame the listeners journaled is on disk before the report says it was taken.
         if let Some(bj) = &self.book_journal {
             bj.0.lock()
