@@ -573,6 +573,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
         notes,
         stop,
     } = p;
+    let slots = w.ids.len();
     // An input source replaces the replay: the stream brings the book and the ticks.
     if inputs.is_some() {
         w.msgs.clear();
@@ -630,7 +631,9 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
         event_outs.push(EventsOut::Stdout);
     }
     // The reload's scan reports the recovered breaches again: the events log has them.
-    let (event_writer, tap) = EventWriter::start(event_outs, w.ids.clone(), reload.len() as u64);
+    // The ids and dispatch's views move to their threads: at 10 M accounts each copy is
+    // hundreds of MB at the run's peak.
+    let (event_writer, tap) = EventWriter::start(event_outs, std::mem::take(&mut w.ids), reload.len() as u64);
     // A restart over a journal appends to the order file rather than truncating it.
     let resume = book_journal.as_ref().is_some_and(|b| b.0.lock().expect("book journal").state().seq > 0);
     let durable = journal.as_ref().is_some_and(|j| j.cfg.fsync == FsyncPolicy::Always);
@@ -638,7 +641,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
     let (stage, dsink) = if dispatch {
         let jctx = journal
             .clone()
-            .map(|jp| (jp, w.ids.len(), w.assets, breached_at_start, cleared.clone().expect("cleared")));
+            .map(|jp| (jp, slots, w.assets, breached_at_start, cleared.clone().expect("cleared")));
         let (notes, failed, stop) = (notes.clone(), orders_failed.clone(), stop.clone());
         let sync_hook = counters.journal_sync_hook(true);
         let make = Box::new(move || {
@@ -682,7 +685,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
             queue: 1024,
             counters: Some(counters.clone()),
         };
-        let (stage, sink) = DispatchStage::start(w.keeper.clone(), w.assets, make, opts, clock);
+        let (stage, sink) = DispatchStage::start(std::mem::take(&mut w.keeper), w.assets, make, opts, clock);
         (Some(stage), Some(sink))
     } else {
         (None, None)
@@ -704,7 +707,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
     let mut listeners = vec![];
     let mut source = None;
     if let Some(base) = live {
-        let opts = live_options(&w, base, cfg, &book_journal, &notes);
+        let opts = live_options(&w, slots, base, cfg, &book_journal, &notes);
         let mut started = Ok(());
         if cfg.feed.listens() {
             started =
@@ -769,13 +772,14 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
 /// oracle guard (seeded from the journal) for all of them.
 fn live_options(
     w: &Workload,
+    slots: usize,
     base: FeedOptions,
     cfg: &KeeperConfig,
     book_journal: &Option<SharedBookJournal>,
     notes: &Notes,
 ) -> FeedOptions {
     let mut opts = base;
-    opts.slots = Some(w.ids.len());
+    opts.slots = Some(slots);
     opts.assets = Some(w.assets);
     opts.zero_price_ok = w.zero_price_ok.as_slice().into();
     if let Some((age, bps)) = cfg.feed.guard() {
