@@ -169,6 +169,8 @@ pub struct DispatchStats {
     pub deferred: u64,
     /// Pre-built orders sent on breach.
     pub prebuilt_used: u64,
+    /// Pre-built orders dropped unused when the cache reached [`PREBUILT_CAP`].
+    pub prebuilt_dropped: u64,
     /// Breached slots with nothing to size (no debt or no collateral left).
     pub unsizable: u64,
 }
@@ -184,6 +186,12 @@ struct AccountBackoff {
     failures: u32,
     not_before_ns: u64,
 }
+
+/// Pre-built orders kept at most. Scans report accounts newly at risk but not those that stop
+/// being at risk, so an account at risk once that never breaches would keep its order for the
+/// whole run: a 10 M-account crash has millions. Past the cap the cache starts again (a
+/// dropped order is only a head start: its account is sized when its breach is ranked).
+pub const PREBUILT_CAP: usize = 1 << 16;
 
 /// The dispatcher. Single-threaded: the keeper runs it on its dispatch thread, fed by a
 /// [`super::HandoffReceiver`]; the simulator calls it inline.
@@ -327,6 +335,10 @@ impl Dispatcher {
                     continue;
                 }
                 if let Some(o) = src.view(s).and_then(|v| self.build(now, &v, &stressed)) {
+                    if self.prebuilt.len() >= PREBUILT_CAP {
+                        self.stats.prebuilt_dropped += self.prebuilt.len() as u64;
+                        self.prebuilt.clear();
+                    }
                     self.prebuilt.insert(s, o);
                 }
             }
@@ -950,6 +962,25 @@ mod tests {
         assert_eq!(x.sent.len(), 1);
         assert!(x.sent[0].prebuilt);
         assert_eq!(d.stats().prebuilt_used, 1);
+    }
+
+    #[test]
+    fn pre_built_orders_are_capped_and_the_newest_still_serve() {
+        // Every account at risk once and none breaching: the cache starts again at the cap.
+        let n = PREBUILT_CAP as u32 + 10;
+        // Slot 0 owes 900, beyond its collateral at spot (800), so it can be sized unaided.
+        let b = book(&(0..n).map(|s| (s, if s == 0 { 900 } else { 700 })).collect::<Vec<_>>());
+        let mut d = Dispatcher::new(cfg());
+        let mut x = Script::default();
+        let at_risk = (0..n).collect();
+        d.on_scan(0, &ScanBatch { at_risk, ..Default::default() }, &prices(), &b, &mut x);
+        assert_eq!(d.prebuilt.len(), 10);
+        assert_eq!(d.stats().prebuilt_dropped, PREBUILT_CAP as u64);
+        // A dropped account is sized at its breach; a kept one sends its pre-built order.
+        d.on_scan(5 * MS, &breached(&[0, n - 1]), &prices(), &b, &mut x);
+        let sent: Vec<_> = x.sent.iter().map(|o| (o.slot, o.prebuilt)).collect();
+        assert_eq!(sent.len(), 2, "{sent:?} {:?}", d.stats());
+        assert!(sent.contains(&(0, false)) && sent.contains(&(n - 1, true)), "{sent:?}");
     }
 
     #[test]
