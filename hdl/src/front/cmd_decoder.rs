@@ -341,6 +341,10 @@ pub struct CmdDecoder {
     scan_full: DFF<Bit>,
     slot: DFF<Bits<5>>,
     slot_end: DFF<Bits<5>>,
+    // The term program's current command is its last (`slot + 1 == slot_end`), registered with
+    // `slot`: set in Check from the count, and as `slot` steps from `slot + 2 == slot_end`, so
+    // the last-command test in Issue is a flop, not an add and a compare.
+    t_last: DFF<Bit>,
     // The terms, shifted down one per term written (zero once past `count`).
     tc0: DFF<Bits<32>>,
     tc1: DFF<Bits<32>>,
@@ -477,6 +481,7 @@ impl Logic for CmdDecoder {
             scan_full,
             slot,
             slot_end,
+            t_last,
             tc0,
             tc1,
             tc2,
@@ -856,7 +861,7 @@ impl Logic for CmdDecoder {
                 self.core_data0.next = self.tc0.q.val();
                 self.core_data1.next = bit_cast::<32, 16>(self.ta.q.val().get_bits::<16>(0))
                     | (bit_cast::<32, 11>(self.tw_word.val()) << TW_WORD_SHIFT);
-                self.last_cmd.next = (self.slot.q.val() + 1) == self.slot_end.q.val();
+                self.last_cmd.next = self.t_last.q.val();
             }
             Program::Group => {
                 self.core_op.next = op::SET_GROUP.into();
@@ -904,6 +909,7 @@ impl Logic for CmdDecoder {
                 self.step.d.next = 0.into();
                 self.slot.d.next = 0.into();
                 self.slot_end.d.next = self.w3.val().get_bits::<5>(16);
+                self.t_last.d.next = self.w3.val().get_bits::<5>(16) == 1;
                 self.j_kind.d.next = job_kind::ERROR.into();
                 self.j_refresh.d.next = false;
                 self.prog.d.next = Program::None;
@@ -958,6 +964,7 @@ impl Logic for CmdDecoder {
                         self.step.d.next = 3.into();
                     }
                     self.slot.d.next = self.slot.q.val() + 1;
+                    self.t_last.d.next = (self.slot.q.val() + 2) == self.slot_end.q.val();
                     if self.last_cmd.val() {
                         self.scan_start.next = self.is_scan.val();
                         self.state.d.next = DecodeState::Collect;
