@@ -248,6 +248,25 @@ pub struct ScanCore {
     cb_sub: DFF<Bits<8>>,
     cb_data0: DFF<Bits<32>>,
     cb_data1: DFF<Bits<32>>,
+    // The range checks' wide parts, registered from the port's fields with the command register
+    // (`cf_*`, loaded in the same cycles as `c_*`): the decode sees one flag per check, not
+    // the OR or compare of up to 32 bits in front of the state's and the error's selects.
+    // `cf_d0_sign`: data0 is i32::MIN; `cf_d0_any`: data0 is not 0; `cf_d0_tw`: data0 above a
+    // term word address; `cf_d0_acct`: data0 above CORE_ACCOUNTS; `cf_d1_word`: data1 above a
+    // term write's word address; `cf_d1_asset`: data1's bits 15:8 not 0; `cf_d1_params`: data1
+    // 0 or above TERM_SLOTS; `cf_sub_slot`: sub above TERM_SLOTS; `cf_addr_*`: addr at or above
+    // CARD_ASSETS, CORE_ACCOUNTS, GROUPS.
+    cf_d0_sign: DFF<Bit>,
+    cf_d0_any: DFF<Bit>,
+    cf_d0_tw: DFF<Bit>,
+    cf_d0_acct: DFF<Bit>,
+    cf_d1_word: DFF<Bit>,
+    cf_d1_asset: DFF<Bit>,
+    cf_d1_params: DFF<Bit>,
+    cf_sub_slot: DFF<Bit>,
+    cf_addr_asset: DFF<Bit>,
+    cf_addr_acct: DFF<Bit>,
+    cf_addr_group: DFF<Bit>,
     // The write bus, registered after the decode (see `update`).
     wb_price: DFF<Bit>,
     wb_price_addr: DFF<Bits<PRICE_ADDR_BITS>>,
@@ -397,6 +416,17 @@ impl ScanCore {
             cb_sub: Default::default(),
             cb_data0: Default::default(),
             cb_data1: Default::default(),
+            cf_d0_sign: Default::default(),
+            cf_d0_any: Default::default(),
+            cf_d0_tw: Default::default(),
+            cf_d0_acct: Default::default(),
+            cf_d1_word: Default::default(),
+            cf_d1_asset: Default::default(),
+            cf_d1_params: Default::default(),
+            cf_sub_slot: Default::default(),
+            cf_addr_asset: Default::default(),
+            cf_addr_acct: Default::default(),
+            cf_addr_group: Default::default(),
             wb_price: Default::default(),
             wb_price_addr: Default::default(),
             wb_spot: Default::default(),
@@ -526,6 +556,17 @@ impl Logic for ScanCore {
             cb_sub,
             cb_data0,
             cb_data1,
+            cf_d0_sign,
+            cf_d0_any,
+            cf_d0_tw,
+            cf_d0_acct,
+            cf_d1_word,
+            cf_d1_asset,
+            cf_d1_params,
+            cf_sub_slot,
+            cf_addr_asset,
+            cf_addr_acct,
+            cf_addr_group,
             wb_price,
             wb_price_addr,
             wb_spot,
@@ -586,6 +627,23 @@ impl Logic for ScanCore {
         self.cb_sub.d.next = self.cmd_sub.val();
         self.cb_data0.d.next = self.cmd_data0.val();
         self.cb_data1.d.next = self.cmd_data1.val();
+        self.cf_d0_sign.d.next = self.cmd_data0.val() == self.k_sign.val();
+        self.cf_d0_any.d.next = self.cmd_data0.val().any();
+        self.cf_d0_tw.d.next = (self.cmd_data0.val() >> SH_TERM_WORD).any();
+        // `x > 2^n` as `x >> (n + 1) != 0 or (bit n and any bit below n)`.
+        self.cf_d0_acct.d.next = (self.cmd_data0.val() >> SH_ACCOUNT_ABOVE).any()
+            | (self.cmd_data0.val().get_bit(CORE_ACCOUNT_BITS)
+                & self.cmd_data0.val().get_bits::<CORE_ACCOUNT_BITS>(0).any());
+        self.cf_d1_word.d.next = (self.cmd_data1.val() >> SH_WORD_ABOVE).any();
+        self.cf_d1_asset.d.next = self.cmd_data1.val().get_bits::<8>(ASSET_HI_LSB).any();
+        self.cf_d1_params.d.next = !self.cmd_data1.val().any()
+            | (self.cmd_data1.val() >> SH_SLOT_ABOVE).any()
+            | (self.cmd_data1.val().get_bit(SLOT_BITS) & self.cmd_data1.val().get_bits::<SLOT_BITS>(0).any());
+        self.cf_sub_slot.d.next = (self.cmd_sub.val() >> SH_SLOT_ABOVE).any()
+            | (self.cmd_sub.val().get_bit(SLOT_BITS) & self.cmd_sub.val().get_bits::<SLOT_BITS>(0).any());
+        self.cf_addr_asset.d.next = (self.cmd_addr.val() >> SH_ASSET).any();
+        self.cf_addr_acct.d.next = (self.cmd_addr.val() >> SH_ACCOUNT).any();
+        self.cf_addr_group.d.next = (self.cmd_addr.val() >> SH_GROUP).any();
         self.errs.next = 0.into();
         self.neg_coeff.next = bits::<32>(0) - self.cb_data0.q.val();
         self.groups_sum.next = self.c_data0.q.val() + self.k_round.val();
@@ -731,50 +789,38 @@ impl Logic for ScanCore {
             }
             if self.accept.val() {
                 if self.c_op.q.val() == op::SET_PRICE {
-                    if (self.c_addr.q.val() >> SH_ASSET).any() {
+                    if self.cf_addr_asset.q.val() {
                         self.errs.next = self.e_asset.val();
                     } else {
                         self.wb_price.d.next = true;
                     }
                 } else if self.c_op.q.val() == op::WRITE_TERM {
-                    if (self.c_addr.q.val() >> SH_ACCOUNT).any() {
+                    if self.cf_addr_acct.q.val() {
                         self.errs.next = self.e_account.val();
-                    } else if (self.c_data1.q.val() >> SH_WORD_ABOVE).any() {
+                    } else if self.cf_d1_word.q.val() {
                         self.errs.next = self.e_slot.val();
-                    } else if self.c_data1.q.val().get_bits::<8>(ASSET_HI_LSB).any() {
+                    } else if self.cf_d1_asset.q.val() {
                         self.errs.next = self.e_asset.val();
-                    } else if self.c_data0.q.val() == self.k_sign.val() {
+                    } else if self.cf_d0_sign.q.val() {
                         self.errs.next = self.e_coeff.val();
                     } else {
                         self.wb_term.d.next = true;
-                        if self.c_data0.q.val().any() {
+                        if self.cf_d0_any.q.val() {
                             // Set the exposure bit: read, modify, write (3 busy cycles); the
                             // address registers were loaded above.
                             self.state.d.next = ST_XREAD.into();
                         }
                     }
                 } else if self.c_op.q.val() == op::SET_GROUP {
-                    if (self.c_addr.q.val() >> SH_GROUP).any() {
+                    if self.cf_addr_group.q.val() {
                         self.errs.next = self.e_account.val();
-                    } else if (self.c_data0.q.val() >> SH_TERM_WORD).any()
-                        | (self.c_sub.q.val() >> SH_SLOT_ABOVE).any()
-                        | (self.c_sub.q.val().get_bit(SLOT_BITS)
-                            & self.c_sub.q.val().get_bits::<SLOT_BITS>(0).any())
-                    {
+                    } else if self.cf_d0_tw.q.val() | self.cf_sub_slot.q.val() {
                         self.errs.next = self.e_slot.val();
                     } else {
                         self.gt_we.d.next = true;
                     }
                 } else if self.c_op.q.val() == op::SET_PARAMS {
-                    // `x > 2^n` as `x >> (n + 1) != 0 or (bit n and any bit below n)`.
-                    if (self.c_data0.q.val() >> SH_ACCOUNT_ABOVE).any()
-                        | (self.c_data0.q.val().get_bit(CORE_ACCOUNT_BITS)
-                            & self.c_data0.q.val().get_bits::<CORE_ACCOUNT_BITS>(0).any())
-                        | !self.c_data1.q.val().any()
-                        | (self.c_data1.q.val() >> SH_SLOT_ABOVE).any()
-                        | (self.c_data1.q.val().get_bit(SLOT_BITS)
-                            & self.c_data1.q.val().get_bits::<SLOT_BITS>(0).any())
-                    {
+                    if self.cf_d0_acct.q.val() | self.cf_d1_params.q.val() {
                         self.errs.next = self.e_params.val();
                     } else {
                         self.params_commit.d.next = true;
@@ -790,7 +836,7 @@ impl Logic for ScanCore {
                     self.full.d.next = true;
                     self.state.d.next = ST_WALK.into();
                 } else if self.c_op.q.val() == op::SCAN_ASSET {
-                    if (self.c_addr.q.val() >> SH_ASSET).any() {
+                    if self.cf_addr_asset.q.val() {
                         self.errs.next = self.e_asset.val();
                     } else {
                         // `asset` and `x_word` were loaded above.

@@ -28,7 +28,9 @@
 //! stages: in Read1 into one flag per offset (`rh_*`), in Read2 into the ring register's value
 //! (`rpre`, 0 for any other offset) and whether the core's data and the decoder's errors are
 //! ORed in, so no 32-bit compare sits before a select in one cycle. A write decodes its offset
-//! as its low 12 bits against each offset, all in parallel, and the upper bits against 0.
+//! as it is taken (its low 12 bits against each offset, all in parallel, the upper bits against
+//! 0, the strobes) into one flag register per register it writes (`wk_*`), set for the Write
+//! cycle only, so in Write each register's enable is a flop.
 //!
 //! Inputs: `clock`, `reset` (synchronous: every register here to 0), the slave port
 //! (`awvalid`, `awaddr`, `wvalid`, `wdata`, `wstrb`, `bready`, `arvalid`, `araddr`, `rready`),
@@ -56,6 +58,7 @@ pub(crate) const O_ERRORS: u64 = offset::ERRORS as u64;
 pub(crate) const REG_SPACE: u64 = 1 << REG_ADDR_BITS;
 const _: () = assert!(READ_LATENCY == 2, "the read addresses the core in Read1, takes its data in Read3");
 const _: () = assert!(REG_ADDR_BITS == 12, "the decode splits offsets into bits 11:0 and 31:12");
+const _: () = assert!(CONTROL_SOFT_RESET == 1, "the write decode takes the soft reset from bit 0");
 
 /// Golden model of [`BarRegs`]: the ring registers and what a read returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -246,17 +249,31 @@ pub struct BarRegs {
     rh_quiet: DFF<Bit>,
     rh_errors: DFF<Bit>,
     rh_space: DFF<Bit>,
-    // The write taken (address, data, all four strobes set), decoded in Write, the next
-    // cycle: the strobe and offset checks start at flops, not at the shell's inputs.
-    wa: DFF<Bits<32>>,
+    // The write taken (the offset's low 12 bits, data, all four strobes set); the registers it
+    // writes load at the end of Write, the next cycle, from `wd`. Forwarded to the core, `wa`
+    // and `wd` are the core's address and data in the cycle after Write (they hold until the
+    // next write is taken, in Idle).
+    wa: DFF<Bits<REG_ADDR_BITS>>,
     wd: DFF<Bits<32>>,
     wfull: DFF<Bit>,
-    // Forwarded write, registered.
+    // The write's decode, registered as AW and W are taken (one flag per register written,
+    // `wk_fw` for a forwarded write, `wk_soft` for one that is also a soft reset): each is set
+    // only in the cycle after a take, Write, so each register's enable is its flag's flop.
+    wk_cmd_entries: DFF<Bit>,
+    wk_cmd_lo: DFF<Bit>,
+    wk_cmd_hi: DFF<Bit>,
+    wk_bell: DFF<Bit>,
+    wk_evt_lo: DFF<Bit>,
+    wk_evt_hi: DFF<Bit>,
+    wk_evt_entries: DFF<Bit>,
+    wk_consumer: DFF<Bit>,
+    wk_fw: DFF<Bit>,
+    wk_soft: DFF<Bit>,
+    // Forwarded write, registered (its address and data are `wa`, `wd`).
     fw: DFF<Bit>,
-    fw_addr: DFF<Bits<REG_ADDR_BITS>>,
-    fw_data: DFF<Bits<32>>,
     take_w: Signal<Local, Bit>,
-    // A full-word write taken at an offset below REG_SPACE, and its low 12 bits.
+    // The write being taken: all four strobes set at an offset below REG_SPACE, its low 12
+    // bits, and whether they are a ring register's.
     w_ok: Signal<Local, Bit>,
     w_off: Signal<Local, Bits<REG_ADDR_BITS>>,
     w_ring: Signal<Local, Bit>,
@@ -306,12 +323,34 @@ impl Logic for BarRegs {
             rh_errors,
             rh_space,
             fw,
-            fw_addr,
-            fw_data,
             wa,
             wd,
-            wfull
+            wfull,
+            wk_cmd_entries,
+            wk_cmd_lo,
+            wk_cmd_hi,
+            wk_bell,
+            wk_evt_lo,
+            wk_evt_hi,
+            wk_evt_entries,
+            wk_consumer,
+            wk_fw,
+            wk_soft
         );
+        // The write's decode, taken into the `wk_*` flags with AW and W (in Idle): each offset a
+        // compare of the low 12 bits, in parallel (the offsets are distinct), gated by `w_ok`;
+        // any other offset below REG_SPACE goes to the core. The flags hold for Write only, and the
+        // registers they enable load at its end (below).
+        self.w_off.next = self.awaddr.val().get_bits::<REG_ADDR_BITS>(0);
+        self.w_ok.next = (self.wstrb.val() == 0xF) & (self.awaddr.val().get_bits::<20>(12) == 0);
+        self.w_ring.next = (self.w_off.val() == O_CMD_ENTRIES)
+            | (self.w_off.val() == O_CMD_ADDR_LO)
+            | (self.w_off.val() == O_CMD_ADDR_HI)
+            | (self.w_off.val() == O_DOORBELL)
+            | (self.w_off.val() == O_EVT_ADDR_LO)
+            | (self.w_off.val() == O_EVT_ADDR_HI)
+            | (self.w_off.val() == O_EVT_ENTRIES)
+            | (self.w_off.val() == O_EVT_CONSUMER);
         self.take_w.next = (self.state.q.val() == BarState::Idle) & self.awvalid.val() & self.wvalid.val();
         self.awready.next = self.take_w.val();
         self.wready.next = self.take_w.val();
@@ -324,12 +363,33 @@ impl Logic for BarRegs {
         self.bell_w.d.next = false;
         self.soft_pulse.d.next = false;
         self.fw.d.next = false;
+        self.wk_cmd_entries.d.next = false;
+        self.wk_cmd_lo.d.next = false;
+        self.wk_cmd_hi.d.next = false;
+        self.wk_bell.d.next = false;
+        self.wk_evt_lo.d.next = false;
+        self.wk_evt_hi.d.next = false;
+        self.wk_evt_entries.d.next = false;
+        self.wk_consumer.d.next = false;
+        self.wk_fw.d.next = false;
+        self.wk_soft.d.next = false;
         match self.state.q.val() {
             BarState::Idle => {
                 if self.take_w.val() {
-                    self.wa.d.next = self.awaddr.val();
+                    self.wa.d.next = self.w_off.val();
                     self.wd.d.next = self.wdata.val();
                     self.wfull.d.next = self.wstrb.val() == 0xF;
+                    self.wk_cmd_entries.d.next = self.w_ok.val() & (self.w_off.val() == O_CMD_ENTRIES);
+                    self.wk_cmd_lo.d.next = self.w_ok.val() & (self.w_off.val() == O_CMD_ADDR_LO);
+                    self.wk_cmd_hi.d.next = self.w_ok.val() & (self.w_off.val() == O_CMD_ADDR_HI);
+                    self.wk_bell.d.next = self.w_ok.val() & (self.w_off.val() == O_DOORBELL);
+                    self.wk_evt_lo.d.next = self.w_ok.val() & (self.w_off.val() == O_EVT_ADDR_LO);
+                    self.wk_evt_hi.d.next = self.w_ok.val() & (self.w_off.val() == O_EVT_ADDR_HI);
+                    self.wk_evt_entries.d.next = self.w_ok.val() & (self.w_off.val() == O_EVT_ENTRIES);
+                    self.wk_consumer.d.next = self.w_ok.val() & (self.w_off.val() == O_EVT_CONSUMER);
+                    self.wk_fw.d.next = self.w_ok.val() & !self.w_ring.val();
+                    self.wk_soft.d.next =
+                        self.w_ok.val() & (self.w_off.val() == O_CONTROL) & self.wdata.val().get_bit(0);
                     self.state.d.next = BarState::Write;
                 } else if self.arvalid.val() {
                     self.raddr.d.next = self.araddr.val();
@@ -372,54 +432,38 @@ impl Logic for BarRegs {
                 }
             }
         }
-        // The write's decode: each offset a compare of the low 12 bits, in parallel (the offsets
-        // are distinct), gated by `w_ok`; any other offset below REG_SPACE goes to the core.
-        self.w_off.next = self.wa.q.val().get_bits::<REG_ADDR_BITS>(0);
-        self.w_ok.next = (self.state.q.val() == BarState::Write)
-            & self.wfull.q.val()
-            & (self.wa.q.val().get_bits::<20>(12) == 0);
-        self.w_ring.next = (self.w_off.val() == O_CMD_ENTRIES)
-            | (self.w_off.val() == O_CMD_ADDR_LO)
-            | (self.w_off.val() == O_CMD_ADDR_HI)
-            | (self.w_off.val() == O_DOORBELL)
-            | (self.w_off.val() == O_EVT_ADDR_LO)
-            | (self.w_off.val() == O_EVT_ADDR_HI)
-            | (self.w_off.val() == O_EVT_ENTRIES)
-            | (self.w_off.val() == O_EVT_CONSUMER);
-        if self.w_ok.val() & (self.w_off.val() == O_CMD_ENTRIES) {
+        if self.wk_cmd_entries.q.val() {
             self.cmd_entries.d.next = self.wd.q.val();
             self.cmd_nmask.d.next = !(self.wd.q.val() - 1);
         }
-        if self.w_ok.val() & (self.w_off.val() == O_CMD_ADDR_LO) {
+        if self.wk_cmd_lo.q.val() {
             self.cmd_lo.d.next = self.wd.q.val();
         }
-        if self.w_ok.val() & (self.w_off.val() == O_CMD_ADDR_HI) {
+        if self.wk_cmd_hi.q.val() {
             self.cmd_hi.d.next = self.wd.q.val();
         }
-        if self.w_ok.val() & (self.w_off.val() == O_DOORBELL) {
+        if self.wk_bell.q.val() {
             self.bell.d.next = self.wd.q.val();
             self.bell_w.d.next = true;
         }
-        if self.w_ok.val() & (self.w_off.val() == O_EVT_ADDR_LO) {
+        if self.wk_evt_lo.q.val() {
             self.evt_lo.d.next = self.wd.q.val();
         }
-        if self.w_ok.val() & (self.w_off.val() == O_EVT_ADDR_HI) {
+        if self.wk_evt_hi.q.val() {
             self.evt_hi.d.next = self.wd.q.val();
         }
-        if self.w_ok.val() & (self.w_off.val() == O_EVT_ENTRIES) {
+        if self.wk_evt_entries.q.val() {
             self.evt_entries.d.next = self.wd.q.val();
             self.evt_nmask.d.next = !(self.wd.q.val() - 1);
         }
-        if self.w_ok.val() & (self.w_off.val() == O_EVT_CONSUMER) {
+        if self.wk_consumer.q.val() {
             self.consumer.d.next = self.wd.q.val();
         }
-        if self.w_ok.val() & !self.w_ring.val() {
+        if self.wk_fw.q.val() {
             self.fw.d.next = true;
-            self.fw_addr.d.next = self.w_off.val();
-            self.fw_data.d.next = self.wd.q.val();
-            if (self.w_off.val() == O_CONTROL) & self.wd.q.val().get_bit(0) {
-                self.soft_pulse.d.next = true;
-            }
+        }
+        if self.wk_soft.q.val() {
+            self.soft_pulse.d.next = true;
         }
         // The read's decode, first stage (Read1: `raddr` holds from Read1 to Read3).
         self.r_off.next = self.raddr.q.val().get_bits::<REG_ADDR_BITS>(0);
@@ -477,9 +521,9 @@ impl Logic for BarRegs {
         // The core's port: the forwarded write for one cycle, else the read address.
         self.core_addr.next = self.raddr.q.val().get_bits::<REG_ADDR_BITS>(0);
         self.core_write.next = self.fw.q.val();
-        self.core_wdata.next = self.fw_data.q.val();
+        self.core_wdata.next = self.wd.q.val();
         if self.fw.q.val() {
-            self.core_addr.next = self.fw_addr.q.val();
+            self.core_addr.next = self.wa.q.val();
         }
         self.soft_reset.next = self.soft_pulse.q.val();
         self.cmd_ring_base.next =
@@ -503,6 +547,16 @@ impl Logic for BarRegs {
             self.evt_hi.d.next = 0.into();
             self.consumer.d.next = 0.into();
             self.bell.d.next = 0.into();
+            self.wk_cmd_entries.d.next = false;
+            self.wk_cmd_lo.d.next = false;
+            self.wk_cmd_hi.d.next = false;
+            self.wk_bell.d.next = false;
+            self.wk_evt_lo.d.next = false;
+            self.wk_evt_hi.d.next = false;
+            self.wk_evt_entries.d.next = false;
+            self.wk_consumer.d.next = false;
+            self.wk_fw.d.next = false;
+            self.wk_soft.d.next = false;
         }
     }
 }

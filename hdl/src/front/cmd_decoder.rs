@@ -341,6 +341,10 @@ pub struct CmdDecoder {
     scan_full: DFF<Bit>,
     slot: DFF<Bits<5>>,
     slot_end: DFF<Bits<5>>,
+    // The term program's current command is its last (`slot + 1 == slot_end`), registered with
+    // `slot`: set in Check from the count, and as `slot` steps from `slot + 2 == slot_end`, so
+    // the last-command test in Issue is a flop, not an add and a compare.
+    t_last: DFF<Bit>,
     // The terms, shifted down one per term written (zero once past `count`).
     tc0: DFF<Bits<32>>,
     tc1: DFF<Bits<32>>,
@@ -357,9 +361,9 @@ pub struct CmdDecoder {
     // `n0..n7`, the entry as it stands once that beat is in): sequence gap, the range checks of
     // words 2 and 3, the kind (one-hot), an AccountTerms entry with nothing to write, and the
     // parts of the decode rule (`r_*`: zero words, flags, per term a used-slot junk bit, a
-    // coefficient i32::MIN, an asset out of range; the extent's end). In Flags, the next cycle,
-    // those parts are combined into `c_bad`, `c_asset` and the outcome `p_*`, so no
-    // compare and its decode share a cycle.
+    // coefficient i32::MIN, an asset out of range; the extent's end beyond the term words).
+    // In Flags, the next cycle, those parts are combined into `c_bad`, `c_asset` and the
+    // outcome `p_*`, so no compare and its decode share a cycle.
     c_bad: DFF<Bit>,
     c_seq_gap: DFF<Bit>,
     c_w2_asset: DFF<Bit>,
@@ -395,7 +399,10 @@ pub struct CmdDecoder {
     r_junk: DFF<Bits<8>>,
     r_min: DFF<Bits<8>>,
     r_abad: DFF<Bits<8>>,
-    r_end: DFF<Bits<17>>,
+    // The extent's end beyond a lane's term words (`word + count > TERM_WORDS`), compared in
+    // stage one (card run 26's top path was this compare on a registered end, feeding
+    // stage two's `p_detail` select in the same cycle).
+    r_end_bad: DFF<Bit>,
     // Stage two's outcome of an entry that decodes and is in sequence (see Check).
     p_arg: DFF<Bits<32>>,
     p_detail: DFF<Bits<32>>,
@@ -477,6 +484,7 @@ impl Logic for CmdDecoder {
             scan_full,
             slot,
             slot_end,
+            t_last,
             tc0,
             tc1,
             tc2,
@@ -522,7 +530,7 @@ impl Logic for CmdDecoder {
             r_junk,
             r_min,
             r_abad,
-            r_end,
+            r_end_bad,
             p_arg,
             p_detail,
             p_det_asset,
@@ -595,7 +603,7 @@ impl Logic for CmdDecoder {
             self.r_w2hi0.d.next = self.dw2.val().get_bits::<16>(16) == 0;
             self.r_w3top0.d.next = self.dw3.val().get_bits::<8>(24) == 0;
             self.r_cnt_le8.d.next = self.dt_count.val() <= 8;
-            self.r_end.d.next = self.dt_end.val();
+            self.r_end_bad.d.next = self.dt_end.val() > WORD_LIMIT;
             // Term k (coefficient in words 4..11, asset in the halves of words 12..15): set at
             // or beyond `count` (junk), coefficient i32::MIN, asset beyond the price table.
             self.r_junk.d.next = bit_cast::<8, 1>(
@@ -714,7 +722,7 @@ impl Logic for CmdDecoder {
         // The entry's outcome when it decodes and its sequence number is the expected one (the
         // kinds are one-hot), registered here so that Check only chooses between it and the two
         // errors that come first (does not decode, sequence gap).
-        self.end_bad.next = self.r_end.q.val() > WORD_LIMIT;
+        self.end_bad.next = self.r_end_bad.q.val();
         self.asset_bad.next = self.r_abad.q.val() != 0;
         self.p_arg.d.next = 0.into();
         self.p_detail.d.next = 0.into();
@@ -856,7 +864,7 @@ impl Logic for CmdDecoder {
                 self.core_data0.next = self.tc0.q.val();
                 self.core_data1.next = bit_cast::<32, 16>(self.ta.q.val().get_bits::<16>(0))
                     | (bit_cast::<32, 11>(self.tw_word.val()) << TW_WORD_SHIFT);
-                self.last_cmd.next = (self.slot.q.val() + 1) == self.slot_end.q.val();
+                self.last_cmd.next = self.t_last.q.val();
             }
             Program::Group => {
                 self.core_op.next = op::SET_GROUP.into();
@@ -904,6 +912,7 @@ impl Logic for CmdDecoder {
                 self.step.d.next = 0.into();
                 self.slot.d.next = 0.into();
                 self.slot_end.d.next = self.w3.val().get_bits::<5>(16);
+                self.t_last.d.next = self.w3.val().get_bits::<5>(16) == 1;
                 self.j_kind.d.next = job_kind::ERROR.into();
                 self.j_refresh.d.next = false;
                 self.prog.d.next = Program::None;
@@ -958,6 +967,7 @@ impl Logic for CmdDecoder {
                         self.step.d.next = 3.into();
                     }
                     self.slot.d.next = self.slot.q.val() + 1;
+                    self.t_last.d.next = (self.slot.q.val() + 2) == self.slot_end.q.val();
                     if self.last_cmd.val() {
                         self.scan_start.next = self.is_scan.val();
                         self.state.d.next = DecodeState::Collect;
