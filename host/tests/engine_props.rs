@@ -10,7 +10,9 @@
 use std::collections::BTreeSet;
 
 use liqscan_hdl::abi::{COEFF_MAX, COEFF_MIN, Coeff, PriceEntry, QuotedPrice};
-use liqscan_host::engine::{EngineError, Kernel, Layout, Routing, ScanEngine, SoftwareEngine, WindowPolicy};
+use liqscan_host::engine::{
+    AccountHealth, EngineError, Kernel, Layout, Relabelled, Routing, ScanEngine, SoftwareEngine, WindowPolicy,
+};
 use liqscan_host::reference;
 use proptest::prelude::*;
 
@@ -251,10 +253,62 @@ fn word_diff(a: &reference::Bitmaps, b: &reference::Bitmaps) -> BTreeSet<u32> {
         .collect()
 }
 
+/// What the checks need beyond [`ScanEngine`]: the software engine, and the same relabelled.
+trait UnderTest: ScanEngine {
+    fn load_all(&mut self, v: &[(u32, Vec<Coeff>)]) -> Result<(), EngineError>;
+    fn terms_of(&self, slot: u32) -> &[Coeff];
+    fn health_of(&self, slot: u32) -> Option<AccountHealth>;
+    fn healths_of(&self, slots: &[u32], out: &mut Vec<Option<AccountHealth>>);
+}
+
+impl UnderTest for SoftwareEngine {
+    fn load_all(&mut self, v: &[(u32, Vec<Coeff>)]) -> Result<(), EngineError> {
+        self.load(v.iter().map(|(s, t)| (*s, &t[..])))
+    }
+    fn terms_of(&self, slot: u32) -> &[Coeff] {
+        self.terms(slot)
+    }
+    fn health_of(&self, slot: u32) -> Option<AccountHealth> {
+        self.health(slot)
+    }
+    fn healths_of(&self, slots: &[u32], out: &mut Vec<Option<AccountHealth>>) {
+        self.healths(slots, out)
+    }
+}
+
+impl UnderTest for Relabelled<SoftwareEngine> {
+    fn load_all(&mut self, v: &[(u32, Vec<Coeff>)]) -> Result<(), EngineError> {
+        self.load(v.iter().map(|(s, t)| (*s, &t[..])))
+    }
+    fn terms_of(&self, slot: u32) -> &[Coeff] {
+        self.terms(slot)
+    }
+    fn health_of(&self, slot: u32) -> Option<AccountHealth> {
+        self.health(slot)
+    }
+    fn healths_of(&self, slots: &[u32], out: &mut Vec<Option<AccountHealth>>) {
+        self.healths(slots, out)
+    }
+}
+
 /// Runs `ops` on a fresh engine and a plain model, checking everything after every op.
 fn run(slots: u32, assets: u16, setup: Setup, ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut eng = setup.engine(slots as usize, assets as usize);
+    run_on(setup.engine(slots as usize, assets as usize), slots, assets, &[], ops)
+}
+
+/// [`run`] on `eng` (`slots` slots over `assets` assets, all prices zero), which holds
+/// `start` (a later entry for a slot replacing an earlier one).
+fn run_on(
+    mut eng: impl UnderTest,
+    slots: u32,
+    assets: u16,
+    start: &[(u32, Vec<Coeff>)],
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
     let mut book: Vec<Vec<Coeff>> = vec![Vec::new(); slots as usize];
+    for (s, t) in start {
+        book[*s as usize].clone_from(t);
+    }
     let mut prices = vec![PriceEntry::default(); assets as usize];
     let mut snapshot = reference::scan(&book, &prices);
     let mut touched = BTreeSet::new();
@@ -307,10 +361,10 @@ fn run(slots: u32, assets: u16, setup: Setup, ops: &[Op]) -> Result<(), TestCase
                 for (s, t) in v {
                     book[*s as usize].clone_from(t);
                 }
-                eng.load(v.iter().map(|(s, t)| (*s, &t[..])))
+                eng.load_all(v)
             }
             Op::BadLoad(v) => {
-                let e = eng.load(v.iter().map(|(s, t)| (*s, &t[..])));
+                let e = eng.load_all(v);
                 prop_assert!(e.is_err(), "bad load accepted: {v:?}");
                 Ok(())
             }
@@ -342,19 +396,19 @@ fn run(slots: u32, assets: u16, setup: Setup, ops: &[Op]) -> Result<(), TestCase
         prev = want;
     }
     for s in 0..slots {
-        prop_assert_eq!(eng.terms(s), &book[s as usize][..]);
-        let h = eng.health(s).unwrap();
+        prop_assert_eq!(eng.terms_of(s), &book[s as usize][..]);
+        let h = eng.health_of(s).unwrap();
         prop_assert_eq!((h.spot, h.stressed), reference::health(&book[s as usize], &prices));
     }
-    prop_assert!(eng.health(slots).is_none());
+    prop_assert!(eng.health_of(slots).is_none());
     // The batch lookup event reporting uses: every slot (more than its prefetch distance,
     // repeated, out of order) and one past the end, each as the single lookup gives it.
     let asked: Vec<u32> = (0..slots).rev().chain(0..slots).chain([slots, 0]).collect();
     let mut got = vec![None; 3];
-    eng.healths(&asked, &mut got);
+    eng.healths_of(&asked, &mut got);
     prop_assert_eq!(got.len(), asked.len());
     for (&s, g) in asked.iter().zip(&got) {
-        prop_assert_eq!(*g, eng.health(s), "healths at slot {}", s);
+        prop_assert_eq!(*g, eng.health_of(s), "healths at slot {}", s);
     }
     Ok(())
 }
@@ -365,5 +419,41 @@ proptest! {
     #[test]
     fn engine_matches_reference((slots, assets, setup, ops) in case()) {
         run(slots, assets, setup, &ops)?;
+    }
+}
+
+/// A case with the slots relabelled by a random permutation.
+fn relabelled_case() -> impl Strategy<Value = (u32, u16, Setup, Vec<u32>, Vec<Op>)> {
+    case().prop_flat_map(|(slots, assets, setup, ops)| {
+        let perm = Just((0..slots).collect::<Vec<u32>>()).prop_shuffle();
+        (Just(slots), Just(assets), Just(setup), perm, Just(ops))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 150, ..ProptestConfig::default() })]
+
+    /// The engine with every account in another slot inside: the caller's bitmaps, changed
+    /// words, terms and healths are the reference's in the caller's slots.
+    #[test]
+    fn relabelled_engine_matches_reference((slots, assets, setup, perm, ops) in relabelled_case()) {
+        let eng = Relabelled::new(setup.engine(slots as usize, assets as usize), perm);
+        run_on(eng, slots, assets, &[], &ops)?;
+    }
+
+    /// The bulk load in the scan's layout, then the same checks.
+    #[test]
+    fn engine_loaded_in_scan_order_matches_reference(
+        (slots, assets, setup, ops) in case(),
+        book in proptest::collection::vec((0u32..200, terms(20)), 0..120),
+    ) {
+        let book: Vec<(u32, Vec<Coeff>)> =
+            book.into_iter().filter(|(s, t)| *s < slots && t.iter().all(|c| c.asset < assets)).collect();
+        let eng = Relabelled::load_in_scan_order(
+            setup.engine(slots as usize, assets as usize),
+            book.iter().map(|(s, t)| (*s, &t[..])),
+        )
+        .unwrap();
+        run_on(eng, slots, assets, &book, &ops)?;
     }
 }

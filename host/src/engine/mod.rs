@@ -26,6 +26,7 @@ pub mod failover;
 mod kernel;
 mod pairs;
 mod pool;
+mod relabel;
 pub mod router;
 mod software;
 mod step;
@@ -36,6 +37,7 @@ mod windows;
 
 pub use blocks::{Layout, advise_huge};
 pub use kernel::Kernel;
+pub use relabel::Relabelled;
 pub use software::{
     COMPACT_AFTER, EngineStats, PRIOR_DELTA_PER_ACCOUNT, PRIOR_SCAN_PER_SLOT, Routing, SoftwareEngine,
     account_health, helper_core,

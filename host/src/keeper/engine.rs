@@ -10,9 +10,9 @@ use std::time::Duration;
 use super::config::KeeperConfig;
 use super::{KeeperError, Notes};
 use crate::engine::EngineError;
-use crate::engine::SoftwareEngine;
 use crate::engine::failover::FailoverEngine;
 use crate::engine::router::{CardLimits, DEVICE_CLASSES, RouterEngine};
+use crate::engine::{Relabelled, SoftwareEngine};
 use crate::link::{BAR_BYTES, CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkError, LinkMemory, LinkOptions};
 use crate::metrics::Counters;
 use crate::pipeline::Backend;
@@ -227,21 +227,24 @@ fn is_stall(e: &KeeperError) -> bool {
 /// A software engine holding the book at the front of `msgs` (its leading upserts), loaded
 /// in one bulk load: every index sorted and built once, the full-scan arenas packed, where
 /// the same upserts sent one by one through the feed queue took most of a 1 M-account
-/// keeper's start. Returns the engine and how many messages it took (0, with the engine
-/// empty, when the book has no upsert or one that the engine refuses: the replay then sends
-/// them as before, and the refusal is counted and reported as for any message).
+/// keeper's start. Inside, the accounts sit as `liqscan scan` lays its book out (those a full
+/// scan reads first, [`Relabelled`]); outside, every slot is the book file's, as the feeds,
+/// journals and orders name it. Returns the engine and how many messages it took (0, with
+/// the engine empty, when the book has no upsert or one that the engine refuses: the replay
+/// then sends them as before, and the refusal is counted and reported as for any message).
 pub fn preloaded_software(
     msgs: &crate::feed::recorded::Recorded,
     slots: usize,
     assets: usize,
-) -> (SoftwareEngine, usize) {
-    let mut engine = SoftwareEngine::new(slots, assets);
+) -> (Backend, usize) {
     let n = msgs.leading_upserts();
     let book = (0..n).map(|i| msgs.upsert(i).expect("a leading upsert"));
-    if n == 0 || engine.load(book).is_err() {
-        // `load` changes nothing when it refuses an entry.
-        return (engine, 0);
+    if n > 0
+        && let Ok(mut engine) = Relabelled::load_in_scan_order(SoftwareEngine::new(slots, assets), book)
+    {
+        crate::engine::ScanEngine::loaded(&mut engine);
+        return (Box::new(engine), n);
     }
-    crate::engine::ScanEngine::loaded(&mut engine);
-    (engine, n)
+    // `load` changes nothing when it refuses an entry.
+    (Box::new(SoftwareEngine::new(slots, assets)), 0)
 }

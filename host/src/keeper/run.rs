@@ -313,7 +313,7 @@ impl KeeperBuilder {
                     ));
                     w.msgs.drop_front(n);
                 }
-                (Box::new(engine) as pipeline::Backend, CardLease::default(), n as u64)
+                (engine, CardLease::default(), n as u64)
             }
             None => {
                 let (b, lease) =
