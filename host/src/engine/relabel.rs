@@ -141,6 +141,28 @@ impl<E: ScanEngine> Relabelled<E> {
     }
 }
 
+/// The slot map of [`Relabelled::load_in_scan_order`] for a book of `slots` slots holding
+/// `book` (a later entry for a slot replacing an earlier one; slots out of range ignored):
+/// the accounts a full scan reads first, then the pairs and empty slots, each in the caller's
+/// order.
+fn scan_order<'a>(slots: usize, book: impl IntoIterator<Item = (u32, &'a [Coeff])>) -> Vec<u32> {
+    let mut scanned = vec![false; slots];
+    for (s, t) in book {
+        if let Some(x) = scanned.get_mut(s as usize) {
+            *x = is_scanned(t);
+        }
+    }
+    let mut to_inner = vec![0u32; slots];
+    let mut next = 0u32;
+    for pass in [true, false] {
+        for (s, _) in scanned.iter().enumerate().filter(|(_, x)| **x == pass) {
+            to_inner[s] = next;
+            next += 1;
+        }
+    }
+    to_inner
+}
+
 /// How many moved bits ahead [`Relabelled::copy_out`] hints the caller's bitmap words (and
 /// twice as far, the table entry that names them).
 const AHEAD: usize = 16;
@@ -157,23 +179,7 @@ impl Relabelled<SoftwareEngine> {
         I::IntoIter: Clone,
     {
         let book = book.into_iter();
-        let slots = inner.slots();
-        // Which accounts the full scan reads, by each slot's last entry.
-        let mut scanned = vec![false; slots];
-        for (s, t) in book.clone() {
-            if let Some(x) = scanned.get_mut(s as usize) {
-                *x = is_scanned(t);
-            }
-        }
-        let mut to_inner = vec![0u32; slots];
-        let mut next = 0u32;
-        for pass in [true, false] {
-            for (s, _) in scanned.iter().enumerate().filter(|(_, x)| **x == pass) {
-                to_inner[s] = next;
-                next += 1;
-            }
-        }
-        drop(scanned);
+        let to_inner = scan_order(inner.slots(), book.clone());
         let mut r = Relabelled::new(inner, to_inner);
         r.load(book)?;
         Ok(r)
