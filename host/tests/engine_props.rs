@@ -261,35 +261,26 @@ trait UnderTest: ScanEngine {
     fn healths_of(&self, slots: &[u32], out: &mut Vec<Option<AccountHealth>>);
 }
 
-impl UnderTest for SoftwareEngine {
-    fn load_all(&mut self, v: &[(u32, Vec<Coeff>)]) -> Result<(), EngineError> {
-        self.load(v.iter().map(|(s, t)| (*s, &t[..])))
-    }
-    fn terms_of(&self, slot: u32) -> &[Coeff] {
-        self.terms(slot)
-    }
-    fn health_of(&self, slot: u32) -> Option<AccountHealth> {
-        self.health(slot)
-    }
-    fn healths_of(&self, slots: &[u32], out: &mut Vec<Option<AccountHealth>>) {
-        self.healths(slots, out)
-    }
+/// The two have the same inherent methods; the trait only names them.
+macro_rules! under_test {
+    ($($t:ty),*) => {$(
+        impl UnderTest for $t {
+            fn load_all(&mut self, v: &[(u32, Vec<Coeff>)]) -> Result<(), EngineError> {
+                self.load(v.iter().map(|(s, t)| (*s, &t[..])))
+            }
+            fn terms_of(&self, slot: u32) -> &[Coeff] {
+                self.terms(slot)
+            }
+            fn health_of(&self, slot: u32) -> Option<AccountHealth> {
+                self.health(slot)
+            }
+            fn healths_of(&self, slots: &[u32], out: &mut Vec<Option<AccountHealth>>) {
+                self.healths(slots, out)
+            }
+        }
+    )*};
 }
-
-impl UnderTest for Relabelled<SoftwareEngine> {
-    fn load_all(&mut self, v: &[(u32, Vec<Coeff>)]) -> Result<(), EngineError> {
-        self.load(v.iter().map(|(s, t)| (*s, &t[..])))
-    }
-    fn terms_of(&self, slot: u32) -> &[Coeff] {
-        self.terms(slot)
-    }
-    fn health_of(&self, slot: u32) -> Option<AccountHealth> {
-        self.health(slot)
-    }
-    fn healths_of(&self, slots: &[u32], out: &mut Vec<Option<AccountHealth>>) {
-        self.healths(slots, out)
-    }
-}
+under_test!(SoftwareEngine, Relabelled<SoftwareEngine>);
 
 /// Runs `ops` on a fresh engine and a plain model, checking everything after every op.
 fn run(slots: u32, assets: u16, setup: Setup, ops: &[Op]) -> Result<(), TestCaseError> {
