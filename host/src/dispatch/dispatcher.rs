@@ -222,6 +222,8 @@ pub struct Dispatcher {
     waiting: BinaryHeap<Reverse<(u64, u32)>>,
     /// Scratch for [`Dispatcher::rank`], kept to reuse its allocation.
     rank_slots: Vec<(u32, u64)>,
+    /// Scratch for [`Dispatcher::on_scan`]: the stressed prices pre-built orders are sized at.
+    stressed: Vec<PriceEntry>,
 }
 
 impl Dispatcher {
@@ -244,6 +246,7 @@ impl Dispatcher {
             ranked_pre: HashMap::new(),
             waiting: BinaryHeap::new(),
             rank_slots: Vec::new(),
+            stressed: Vec::new(),
         }
     }
 
@@ -330,8 +333,9 @@ impl Dispatcher {
             }
         }
         if !batch.at_risk.is_empty() {
-            let stressed: Vec<PriceEntry> =
-                prices.iter().map(|p| PriceEntry { spot: p.stressed, stressed: p.stressed }).collect();
+            let mut stressed = std::mem::take(&mut self.stressed);
+            stressed.clear();
+            stressed.extend(prices.iter().map(|p| PriceEntry { spot: p.stressed, stressed: p.stressed }));
             for &s in &batch.at_risk {
                 if self.backlog.contains_key(&s) || self.prebuilt.contains_key(&s) {
                     continue;
@@ -344,6 +348,7 @@ impl Dispatcher {
                     self.prebuilt.insert(s, o);
                 }
             }
+            self.stressed = stressed;
         }
         self.pump(now, prices, src, exec);
     }
