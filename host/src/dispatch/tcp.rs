@@ -815,7 +815,14 @@ mod tests {
         assert!(again.is_some(), "the keeper reconnected");
         assert_eq!(x.long_lines(), 1);
         assert!(x.last_error().contains("longer than 65536"), "{}", x.last_error());
-        let link = Executor::link_stats(&x);
+        // The listener's accept can come before the keeper's I/O thread, back from its
+        // connect, counts the connection: wait for the count, bounded.
+        let end = Instant::now() + Duration::from_secs(5);
+        let mut link = Executor::link_stats(&x);
+        while link.connects < 2 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+            link = Executor::link_stats(&x);
+        }
         assert_eq!((link.long_lines, link.auth_failures, link.bad_lines), (1, 0, 0));
         assert!(link.connects >= 2, "{link:?}");
     }
