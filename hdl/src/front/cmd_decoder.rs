@@ -403,6 +403,14 @@ pub struct CmdDecoder {
     // stage one (card run 26's top path was this compare on a registered end, feeding
     // stage two's `p_detail` select in the same cycle).
     r_end_bad: DFF<Bit>,
+    // The error detail's source, decided in stage one so that stage two's `p_detail` is one
+    // LUT per bit (`w2[i]`, `w3[i]` and these two flops): `r_det_w2`, the entry's word 2 is the
+    // detail (its kind's first check, on word 2, fails); `r_det_w3`, word 3 is, unless word 2
+    // is (its kind's check on word 3 or the extent fails). Both are 0 unless the entry's
+    // outcome is a range error with a word's detail. Card runs 26's and 27's top path was the
+    // kind-by-kind priority of selects into `p_detail` from the stage-one flags.
+    r_det_w2: DFF<Bit>,
+    r_det_w3: DFF<Bit>,
     // Stage two's outcome of an entry that decodes and is in sequence (see Check).
     p_arg: DFF<Bits<32>>,
     p_detail: DFF<Bits<32>>,
@@ -434,6 +442,20 @@ pub struct CmdDecoder {
     dt_word: Signal<Local, Bits<16>>,
     dt_count: Signal<Local, Bits<8>>,
     dt_end: Signal<Local, Bits<17>>,
+    // Stage one's kind decode and range checks (registered as `c_*`, and combined into the
+    // detail's source `r_det_*`).
+    dk_tick: Signal<Local, Bit>,
+    dk_batch: Signal<Local, Bit>,
+    dk_terms: Signal<Local, Bit>,
+    dk_group: Signal<Local, Bit>,
+    dk_params: Signal<Local, Bit>,
+    dw2_asset: Signal<Local, Bit>,
+    dw2_acct_ge: Signal<Local, Bit>,
+    dw2_acct_gt: Signal<Local, Bit>,
+    dw2_group_ge: Signal<Local, Bit>,
+    dw3_bad: Signal<Local, Bit>,
+    dext_bad: Signal<Local, Bit>,
+    dend_bad: Signal<Local, Bit>,
     // Fields of the collected entry (e0, e1) as Check and the programs use them.
     w0: Signal<Local, Bits<32>>,
     w1: Signal<Local, Bits<32>>,
@@ -531,6 +553,8 @@ impl Logic for CmdDecoder {
             r_min,
             r_abad,
             r_end_bad,
+            r_det_w2,
+            r_det_w3,
             p_arg,
             p_detail,
             p_det_asset,
@@ -571,21 +595,33 @@ impl Logic for CmdDecoder {
         self.dt_count.next = self.dw3.val().get_bits::<8>(16);
         self.dt_end.next = bit_cast::<17, 16>(self.dw3.val().get_bits::<16>(0))
             + bit_cast::<17, 8>(self.dw3.val().get_bits::<8>(16));
+        self.dk_tick.next = self.dkind.val() == K_TICK;
+        self.dk_batch.next = self.dkind.val() == K_BATCH_TICK;
+        self.dk_terms.next = self.dkind.val() == K_ACCOUNT_TERMS;
+        self.dk_group.next = self.dkind.val() == K_SET_GROUP;
+        self.dk_params.next = self.dkind.val() == K_PARAMS;
+        self.dw2_asset.next = self.dw2.val() >= ASSET_LIMIT;
+        self.dw2_acct_ge.next = self.dw2.val() >= ACCOUNT_LIMIT;
+        self.dw2_acct_gt.next = self.dw2.val() > ACCOUNT_LIMIT;
+        self.dw2_group_ge.next = self.dw2.val() >= GROUP_LIMIT;
+        self.dw3_bad.next = (self.dw3.val() == 0) | (self.dw3.val() > SLOTS);
+        self.dext_bad.next = (self.dt_word.val() >= WORD_LIMIT) | (self.dt_count.val() > SLOTS);
+        self.dend_bad.next = self.dt_end.val() > WORD_LIMIT;
         // Stage one, registered with the last beat.
         if (self.state.q.val() == DecodeState::Collect) & self.cmd_valid.val() & self.cmd_last.val() {
             self.c_seq_gap.d.next = self.dw1.val() != self.exp_seq.q.val();
-            self.c_w2_asset.d.next = self.dw2.val() >= ASSET_LIMIT;
-            self.c_w2_acct_ge.d.next = self.dw2.val() >= ACCOUNT_LIMIT;
-            self.c_w2_acct_gt.d.next = self.dw2.val() > ACCOUNT_LIMIT;
-            self.c_w2_group_ge.d.next = self.dw2.val() >= GROUP_LIMIT;
-            self.c_w3_bad.d.next = (self.dw3.val() == 0) | (self.dw3.val() > SLOTS);
-            self.c_extent_bad.d.next = (self.dt_word.val() >= WORD_LIMIT) | (self.dt_count.val() > SLOTS);
-            self.c_tick.d.next = self.dkind.val() == K_TICK;
-            self.c_batch.d.next = self.dkind.val() == K_BATCH_TICK;
-            self.c_terms.d.next = self.dkind.val() == K_ACCOUNT_TERMS;
-            self.c_group.d.next = self.dkind.val() == K_SET_GROUP;
+            self.c_w2_asset.d.next = self.dw2_asset.val();
+            self.c_w2_acct_ge.d.next = self.dw2_acct_ge.val();
+            self.c_w2_acct_gt.d.next = self.dw2_acct_gt.val();
+            self.c_w2_group_ge.d.next = self.dw2_group_ge.val();
+            self.c_w3_bad.d.next = self.dw3_bad.val();
+            self.c_extent_bad.d.next = self.dext_bad.val();
+            self.c_tick.d.next = self.dk_tick.val();
+            self.c_batch.d.next = self.dk_batch.val();
+            self.c_terms.d.next = self.dk_terms.val();
+            self.c_group.d.next = self.dk_group.val();
             self.c_fence.d.next = self.dkind.val() == K_FENCE;
-            self.c_params.d.next = self.dkind.val() == K_PARAMS;
+            self.c_params.d.next = self.dk_params.val();
             self.c_full.d.next = self.dkind.val() == K_SCAN_FULL;
             self.c_nothing.d.next = self.dt_count.val() == 0;
             self.r_hi0.d.next = self.dw0.val().get_bits::<16>(16) == 0;
@@ -603,7 +639,17 @@ impl Logic for CmdDecoder {
             self.r_w2hi0.d.next = self.dw2.val().get_bits::<16>(16) == 0;
             self.r_w3top0.d.next = self.dw3.val().get_bits::<8>(24) == 0;
             self.r_cnt_le8.d.next = self.dt_count.val() <= 8;
-            self.r_end_bad.d.next = self.dt_end.val() > WORD_LIMIT;
+            self.r_end_bad.d.next = self.dend_bad.val();
+            // The detail's source (stage two's checks, kind by kind, in their order): word 2
+            // when a kind's first check, on word 2, fails; word 3 when its check on word 3 or the
+            // extent fails (word 2 wins when both do, as in stage two).
+            self.r_det_w2.d.next = ((self.dk_tick.val() | self.dk_batch.val()) & self.dw2_asset.val())
+                | (self.dk_params.val() & self.dw2_acct_gt.val())
+                | (self.dk_terms.val() & self.dw2_acct_ge.val())
+                | (self.dk_group.val() & self.dw2_group_ge.val());
+            self.r_det_w3.d.next = (self.dk_params.val() & self.dw3_bad.val())
+                | (self.dk_terms.val() & self.dend_bad.val())
+                | (self.dk_group.val() & (self.dend_bad.val() | self.dext_bad.val()));
             // Term k (coefficient in words 4..11, asset in the halves of words 12..15): set at
             // or beyond `count` (junk), coefficient i32::MIN, asset beyond the price table.
             self.r_junk.d.next = bit_cast::<8, 1>(
@@ -724,8 +770,16 @@ impl Logic for CmdDecoder {
         // errors that come first (does not decode, sequence gap).
         self.end_bad.next = self.r_end_bad.q.val();
         self.asset_bad.next = self.r_abad.q.val() != 0;
-        self.p_arg.d.next = 0.into();
+        // The detail: word 2, word 3 or 0, one LUT per bit from registers (the kinds' checks
+        // that pick it are stage one's `r_det_*`); 0 for an outcome that is not an error.
         self.p_detail.d.next = 0.into();
+        if self.r_det_w3.q.val() {
+            self.p_detail.d.next = self.w3.val();
+        }
+        if self.r_det_w2.q.val() {
+            self.p_detail.d.next = self.w2.val();
+        }
+        self.p_arg.d.next = 0.into();
         self.p_det_asset.d.next = false;
         self.p_kind.d.next = job_kind::ERROR.into();
         self.p_prog.d.next = Program::None;
@@ -738,7 +792,6 @@ impl Logic for CmdDecoder {
         if self.c_tick.q.val() | self.c_batch.q.val() {
             if self.c_w2_asset.q.val() {
                 self.p_arg.d.next = E_ASSET_RANGE.into();
-                self.p_detail.d.next = self.w2.val();
             } else {
                 self.p_prog.d.next = Program::Prices;
                 self.p_arg.d.next = self.w2.val();
@@ -768,12 +821,8 @@ impl Logic for CmdDecoder {
             self.p_arg.d.next = self.w2.val();
         }
         if self.c_params.q.val() {
-            if self.c_w2_acct_gt.q.val() {
+            if self.c_w2_acct_gt.q.val() | self.c_w3_bad.q.val() {
                 self.p_arg.d.next = E_PARAMS_RANGE.into();
-                self.p_detail.d.next = self.w2.val();
-            } else if self.c_w3_bad.q.val() {
-                self.p_arg.d.next = E_PARAMS_RANGE.into();
-                self.p_detail.d.next = self.w3.val();
             } else {
                 self.p_prog.d.next = Program::Params;
                 self.p_state.d.next = DecodeState::Issue;
@@ -782,10 +831,8 @@ impl Logic for CmdDecoder {
         if self.c_terms.q.val() {
             if self.c_w2_acct_ge.q.val() {
                 self.p_arg.d.next = E_ACCOUNT_RANGE.into();
-                self.p_detail.d.next = self.w2.val();
             } else if self.end_bad.val() {
                 self.p_arg.d.next = E_SLOT_RANGE.into();
-                self.p_detail.d.next = self.w3.val();
             } else if self.asset_bad.val() {
                 self.p_arg.d.next = E_ASSET_RANGE.into();
                 self.p_det_asset.d.next = true;
@@ -803,10 +850,8 @@ impl Logic for CmdDecoder {
         if self.c_group.q.val() {
             if self.c_w2_group_ge.q.val() {
                 self.p_arg.d.next = E_ACCOUNT_RANGE.into();
-                self.p_detail.d.next = self.w2.val();
             } else if self.end_bad.val() | self.c_extent_bad.q.val() {
                 self.p_arg.d.next = E_SLOT_RANGE.into();
-                self.p_detail.d.next = self.w3.val();
             } else {
                 self.p_stale_set.d.next = true;
                 self.p_prog.d.next = Program::Group;
