@@ -76,13 +76,8 @@ impl<E: ScanEngine> Relabelled<E> {
         r
     }
 
-    /// The engine inside (its slots are the inner ones).
-    pub fn inner(&self) -> &E {
-        &self.inner
-    }
-
     /// The inner slot of the caller's `slot` (`None` out of range).
-    pub fn inner_slot(&self, slot: u32) -> Option<u32> {
+    fn inner_slot(&self, slot: u32) -> Option<u32> {
         self.to_inner.get(slot as usize).copied()
     }
 
