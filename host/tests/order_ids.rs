@@ -22,18 +22,18 @@ use proptest::prelude::*;
 const SLOTS: u32 = 6;
 const MS: u64 = 1_000_000;
 
-struct Book(HashMap<u32, AccountView>);
+struct Book(HashMap<u32, AccountView<'static>>);
 
 impl AccountSource for Book {
-    fn view(&self, slot: u32) -> Option<AccountView> {
+    fn view(&self, slot: u32) -> Option<AccountView<'_>> {
         self.0.get(&slot).cloned()
     }
 }
 
-fn view(account: u64, slot: u32) -> AccountView {
+fn view(account: u64, slot: u32) -> AccountView<'static> {
     let p =
         |asset, amount, w| Position { asset, amount, asset_weight_ppm: w, liability_weight_ppm: 1_000_000 };
-    AccountView { account, slot, positions: vec![p(0, 10, 800_000), p(1, -900, 1_000_000)] }
+    AccountView { account, slot, positions: vec![p(0, 10, 800_000), p(1, -900, 1_000_000)].into() }
 }
 
 fn prices() -> Vec<PriceEntry> {

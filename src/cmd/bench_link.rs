@@ -430,7 +430,7 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         .iter()
         .enumerate()
         .map(|(slot, t)| {
-            let positions = t
+            let positions: Vec<Position> = t
                 .iter()
                 .map(|c| Position {
                     asset: c.asset,
@@ -439,7 +439,7 @@ fn bench_pipeline(a: &Args) -> Result<()> {
                     liability_weight_ppm: 1_000_000,
                 })
                 .collect();
-            Some(AccountView { account: slot as u64, slot: slot as u32, positions })
+            Some(AccountView { account: slot as u64, slot: slot as u32, positions: positions.into() })
         })
         .collect();
     drop(accounts);

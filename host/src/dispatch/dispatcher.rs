@@ -98,7 +98,7 @@ impl Default for DispatchConfig {
 /// Where the dispatcher reads accounts from (the keeper's book, or the simulated venue).
 pub trait AccountSource {
     /// The account in a slot, or `None` for an empty slot.
-    fn view(&self, slot: u32) -> Option<AccountView>;
+    fn view(&self, slot: u32) -> Option<AccountView<'_>>;
 
     /// The account in a slot and, if [`size`] would size it at `prices`, the value of its debt
     /// (the priority key): [`triage`] of its view. `None` for an empty slot. Sources that hold
@@ -299,6 +299,17 @@ impl Dispatcher {
             .filter_map(|&s| src.view(s))
             .filter(|v| !self.in_flight.contains_key(&v.account) && !self.accounts.contains_key(&v.account))
             .count()
+    }
+
+    /// Slots whose account a live delta changed: orders pre-built from the old account are
+    /// dropped, and the backlog is ranked again if one of them is in it.
+    pub fn accounts_changed(&mut self, slots: impl Iterator<Item = u32>) {
+        for s in slots {
+            self.prebuilt.remove(&s);
+            if self.ranked_pre.remove(&s).is_some() || self.backlog.contains_key(&s) {
+                self.ranking.invalidate();
+            }
+        }
     }
 
     /// Takes in one scan's news and sends what the rules allow.
@@ -719,9 +730,9 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
-    struct Book(HashMap<u32, AccountView>);
+    struct Book(HashMap<u32, AccountView<'static>>);
     impl AccountSource for Book {
-        fn view(&self, slot: u32) -> Option<AccountView> {
+        fn view(&self, slot: u32) -> Option<AccountView<'_>> {
             self.0.get(&slot).cloned()
         }
     }
@@ -774,7 +785,7 @@ mod tests {
                             liability_weight_ppm: 1_000_000,
                         },
                     ];
-                    (s, AccountView { account: 1000 + s as u64, slot: s, positions })
+                    (s, AccountView { account: 1000 + s as u64, slot: s, positions: positions.into() })
                 })
                 .collect(),
         )
@@ -1007,7 +1018,14 @@ mod tests {
             liability_weight_ppm: 1_000_000,
         };
         let view = |s: u32, cash: i128, size: i128| {
-            (s, AccountView { account: 1000 + s as u64, slot: s, positions: vec![quote(cash), perp(size)] })
+            (
+                s,
+                AccountView {
+                    account: 1000 + s as u64,
+                    slot: s,
+                    positions: vec![quote(cash), perp(size)].into(),
+                },
+            )
         };
         // Long 100 (E 500 < MM 1 000), short 200 (E 1 000 < MM 2 000), long 10 healthy.
         let b = Book(HashMap::from([view(0, -9_500, 100), view(1, 21_000, -200), view(2, -500, 10)]));

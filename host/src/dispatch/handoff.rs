@@ -4,11 +4,13 @@
 //! batch is merged into a carry that rides along with the next offer, and the event is counted
 //! as back-pressure. Nothing is dropped: a slot's latest state (breached or cleared) always
 //! reaches the dispatcher, at worst one offer later. The carry holds sets, so its size is
-//! bounded by the number of slots, however long the dispatcher stalls.
+//! bounded by the number of slots, however long the dispatcher stalls; and the account deltas
+//! of the carried batches, in order (bounded by the messages of the stall).
 
 use std::collections::BTreeMap;
 
 use crossbeam::channel::{Receiver, Sender, TrySendError, bounded};
+use liqscan_hdl::abi::Coeff;
 
 /// What one scan tells dispatch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,6 +27,71 @@ pub struct ScanBatch {
     pub cleared: Vec<u32>,
     /// Slots at risk (stressed health below zero) but not breached: orders are pre-built.
     pub at_risk: Vec<u32>,
+    /// Account deltas the engine applied before this batch's scan (and after the previous
+    /// batch's), in feed order: dispatch sizes orders from the accounts as they are now.
+    pub accounts: AccountDeltas,
+}
+
+impl ScanBatch {
+    /// True if the batch reports a breach, a clear or an account at risk.
+    pub fn has_news(&self) -> bool {
+        !(self.breached.is_empty() && self.cleared.is_empty() && self.at_risk.is_empty())
+    }
+}
+
+/// Account upserts and removes, in feed order, as the engine applied them (terms flat).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountDeltas {
+    /// (slot, first term, term count or [`REMOVED`]).
+    slots: Vec<(u32, u32, u32)>,
+    terms: Vec<Coeff>,
+}
+
+/// An [`AccountDeltas`] entry's term count for a remove.
+const REMOVED: u32 = u32::MAX;
+
+impl AccountDeltas {
+    /// `slot` now holds an account of these terms.
+    pub fn upsert(&mut self, slot: u32, terms: &[Coeff]) {
+        self.slots.push((slot, self.terms.len() as u32, terms.len() as u32));
+        self.terms.extend_from_slice(terms);
+    }
+
+    /// `slot` is now empty.
+    pub fn remove(&mut self, slot: u32) {
+        self.slots.push((slot, 0, REMOVED));
+    }
+
+    /// Deltas held.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True if there is none.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Each delta in order: the slot and its terms (`None`: removed).
+    pub fn iter(&self) -> impl Iterator<Item = (u32, Option<&[Coeff]>)> + '_ {
+        self.slots.iter().map(|&(slot, first, n)| {
+            (slot, (n != REMOVED).then(|| &self.terms[first as usize..(first + n) as usize]))
+        })
+    }
+
+    /// Appends `later`'s deltas after these.
+    fn append(&mut self, later: AccountDeltas) {
+        if self.is_empty() {
+            *self = later;
+            return;
+        }
+        for (slot, terms) in later.iter() {
+            match terms {
+                Some(t) => self.upsert(slot, t),
+                None => self.remove(slot),
+            }
+        }
+    }
 }
 
 /// Result of an offer.
@@ -54,11 +121,13 @@ struct Carry {
     // slot -> breached (with the scan it breached at) or cleared (None); the latest wins.
     state: BTreeMap<u32, Option<u64>>,
     at_risk: BTreeMap<u32, ()>,
+    accounts: AccountDeltas,
 }
 
 impl Carry {
     fn merge(&mut self, b: ScanBatch) {
         self.seq = b.seq;
+        self.accounts.append(b.accounts);
         for (i, s) in b.breached.into_iter().enumerate() {
             self.state.insert(s, Some(b.breached_seq.get(i).copied().unwrap_or(b.seq)));
         }
@@ -72,7 +141,7 @@ impl Carry {
     }
 
     fn into_batch(self) -> ScanBatch {
-        let mut b = ScanBatch { seq: self.seq, ..Default::default() };
+        let mut b = ScanBatch { seq: self.seq, accounts: self.accounts, ..Default::default() };
         for (s, breached_at) in self.state {
             match breached_at {
                 Some(at) => {
@@ -175,5 +244,38 @@ mod tests {
         assert_eq!(got, ScanBatch { breached_seq: vec![2, 3], ..b(4, &[2, 4], &[1, 3]) });
         assert_eq!((got.breached_at(0), got.breached_at(1)), (2, 3));
         assert!(rx.try_recv().is_none());
+    }
+
+    #[test]
+    fn carried_account_deltas_arrive_in_feed_order() {
+        let (mut tx, rx) = handoff(1);
+        let c = |asset, coeff| Coeff { asset, coeff };
+        let with = |seq, deltas: &[(u32, Option<Vec<Coeff>>)]| {
+            let mut b = ScanBatch { seq, ..Default::default() };
+            for (slot, terms) in deltas {
+                match terms {
+                    Some(t) => b.accounts.upsert(*slot, t),
+                    None => b.accounts.remove(*slot),
+                }
+            }
+            b
+        };
+        assert_eq!(tx.offer(with(1, &[])), Offer::Sent);
+        assert_eq!(tx.offer(with(2, &[(5, Some(vec![c(0, 10), c(1, -3)])), (6, None)])), Offer::BackPressure);
+        assert_eq!(tx.offer(with(3, &[(5, None), (7, Some(vec![]))])), Offer::BackPressure);
+        rx.try_recv().unwrap();
+        assert_eq!(tx.offer(with(4, &[(5, Some(vec![c(2, 4)]))])), Offer::Sent);
+        let got = rx.try_recv().unwrap();
+        assert!(!got.has_news());
+        let deltas: Vec<(u32, Option<Vec<Coeff>>)> =
+            got.accounts.iter().map(|(s, t)| (s, t.map(|t| t.to_vec()))).collect();
+        let want: Vec<(u32, Option<Vec<Coeff>>)> = vec![
+            (5, Some(vec![c(0, 10), c(1, -3)])),
+            (6, None),
+            (5, None),
+            (7, Some(vec![])),
+            (5, Some(vec![c(2, 4)])),
+        ];
+        assert_eq!(deltas, want);
     }
 }

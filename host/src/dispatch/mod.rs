@@ -47,7 +47,7 @@ pub mod tcp;
 
 pub use dispatcher::{AccountSource, DispatchConfig, DispatchStats, Dispatcher, Mechanism, ResumePoint};
 pub use executor::{Executor, JsonlSink, LinkStats, SubmitError, hand_to_io_thread};
-pub use handoff::{HandoffReceiver, HandoffSender, Offer, ScanBatch, handoff};
+pub use handoff::{AccountDeltas, HandoffReceiver, HandoffSender, Offer, ScanBatch, handoff};
 pub use order::{Completion, Leg, LiquidationOrder, OrderId, OrderKind, Outcome, Reduce, RejectReason};
 pub use order_id::OrderKey;
 pub use reduce::{ReducePlan, ReducePolicy, size_reduce, triage_reduce};

@@ -113,7 +113,7 @@ fn measure(
     mut legs: Option<&mut Vec<Leg>>,
 ) -> (i128, i128, i128) {
     let (mut equity, mut mm, mut notional) = (0i128, 0i128, 0i128);
-    for p in &view.positions {
+    for p in view.positions.iter() {
         let q = prices[p.asset as usize].spot;
         let price = if p.amount < 0 { q.liability } else { q.asset } as i128;
         equity += p.amount * price * PPM;
@@ -237,8 +237,8 @@ mod tests {
         }
     }
 
-    fn view(positions: Vec<Position>) -> AccountView {
-        AccountView { account: 9, slot: 4, positions }
+    fn view(positions: Vec<Position>) -> AccountView<'static> {
+        AccountView { account: 9, slot: 4, positions: positions.into() }
     }
 
     #[test]
@@ -357,13 +357,13 @@ mod tests {
                 let mut after = v.clone();
                 let mut fees = 0i128;
                 for l in legs {
-                    let pos = after.positions.iter_mut().find(|p| p.asset == l.market).unwrap();
+                    let pos = after.positions.to_mut().iter_mut().find(|p| p.asset == l.market).unwrap();
                     proptest::prop_assert!(l.size != 0 && l.size.signum() == -pos.amount.signum());
                     proptest::prop_assert!(l.size.abs() <= pos.amount.abs());
                     let p = prices[l.market as usize].spot.asset as i128;
                     fees += l.size.abs() * l.limit_price.max(p) * fee as i128;
                     pos.amount += l.size;
-                    after.positions[0].amount -= l.size * l.limit_price;
+                    after.positions.to_mut()[0].amount -= l.size * l.limit_price;
                 }
                 let (e, mm, _) = measure(&after, &prices, &policy, None);
                 Ok((e - fees, mm))

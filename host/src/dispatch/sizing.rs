@@ -19,6 +19,8 @@
 //!   the least health per unit of value), larger holdings first among equals;
 //! - when `T l <= w (1 + b)` no partial repayment can restore the account, so it is closed.
 
+use std::borrow::Cow;
+
 use liqscan_hdl::abi::PriceEntry;
 
 use super::order::Leg;
@@ -41,15 +43,17 @@ pub struct Position {
     pub liability_weight_ppm: u32,
 }
 
-/// What dispatch needs to know of an account to size its liquidation.
+/// What dispatch needs to know of an account to size its liquidation. The positions are
+/// borrowed from a source that keeps them (the keeper's book: a view costs no allocation on
+/// the dispatch thread's path) or owned by a source that builds them (the simulated venues).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct AccountView {
+pub struct AccountView<'a> {
     /// Stable account key.
     pub account: u64,
     /// Scan slot.
     pub slot: u32,
     /// Its positions.
-    pub positions: Vec<Position>,
+    pub positions: Cow<'a, [Position]>,
 }
 
 /// The venue's liquidation rules, as the keeper applies them when sizing.
@@ -120,7 +124,7 @@ pub fn triage(view: &AccountView, prices: &[PriceEntry], policy: &SizingPolicy) 
     // A collateral that can pay for at least one value quantum of repayment, bonus included.
     let (mut any_coll, mut any_cover) = (false, false);
     let b = policy.bonus_bps as i128;
-    for p in &view.positions {
+    for p in view.positions.iter() {
         let pr = prices[p.asset as usize].spot;
         if p.amount > 0 {
             let v = p.amount * pr.asset as i128;
@@ -154,7 +158,7 @@ pub fn size(view: &AccountView, prices: &[PriceEntry], policy: &SizingPolicy) ->
     let mut coll: Vec<(u16, i128, i128)> = Vec::new();
     let mut debt: Option<(u16, i128, i128, i128)> = None; // largest: asset, value, l, amount owed
     let (mut wc, mut wd, mut debt_value) = (0i128, 0i128, 0i128);
-    for p in &view.positions {
+    for p in view.positions.iter() {
         let pr = prices[p.asset as usize].spot;
         if p.amount > 0 {
             let v = p.amount * pr.asset as i128;
@@ -241,7 +245,7 @@ mod tests {
         let view = AccountView {
             account: 7,
             slot: 3,
-            positions: vec![pos(0, 10, 800_000, PPM as u32), pos(1, -830, 1_000_000, 1_000_000)],
+            positions: vec![pos(0, 10, 800_000, PPM as u32), pos(1, -830, 1_000_000, 1_000_000)].into(),
         };
         let policy = SizingPolicy { full_close_hf_bps: 9_000, ..Default::default() };
         let plan = size(&view, &prices, &policy).unwrap();
@@ -259,7 +263,7 @@ mod tests {
         let deep = AccountView {
             account: 1,
             slot: 0,
-            positions: vec![pos(0, 10, 800_000, 1_000_000), pos(1, -900, 1_000_000, 1_000_000)],
+            positions: vec![pos(0, 10, 800_000, 1_000_000), pos(1, -900, 1_000_000, 1_000_000)].into(),
         };
         // HF = 800/900 = 0.888 < 0.95: close all, limited by collateral: 1000 / 1.05 = 952 >= 900.
         let plan = size(&deep, &prices, &SizingPolicy::default()).unwrap();
@@ -286,7 +290,8 @@ mod tests {
                 pos(0, 50, 900_000, 1_000_000),
                 pos(1, 20, 500_000, 1_000_000),
                 pos(2, -700, 0, 1_000_000),
-            ],
+            ]
+            .into(),
         };
         let plan = size(&v, &prices, &SizingPolicy::default()).unwrap();
         assert!(plan.close_all); // HF = 550/700 < 0.95
@@ -303,10 +308,11 @@ mod tests {
         let ok = AccountView {
             account: 1,
             slot: 0,
-            positions: vec![pos(0, 10, 800_000, 1_000_000), pos(1, -700, 1_000_000, 1_000_000)],
+            positions: vec![pos(0, 10, 800_000, 1_000_000), pos(1, -700, 1_000_000, 1_000_000)].into(),
         };
         assert_eq!(size(&ok, &prices, &SizingPolicy::default()), None);
-        let none = AccountView { account: 1, slot: 0, positions: vec![pos(0, 10, 800_000, 1_000_000)] };
+        let none =
+            AccountView { account: 1, slot: 0, positions: vec![pos(0, 10, 800_000, 1_000_000)].into() };
         assert_eq!(size(&none, &prices, &SizingPolicy::default()), None);
     }
 

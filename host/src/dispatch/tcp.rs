@@ -424,7 +424,7 @@ mod tests {
 
     struct Book;
     impl AccountSource for Book {
-        fn view(&self, slot: u32) -> Option<AccountView> {
+        fn view(&self, slot: u32) -> Option<AccountView<'_>> {
             let positions = vec![
                 Position { asset: 0, amount: 10, asset_weight_ppm: 800_000, liability_weight_ppm: 1_000_000 },
                 Position {
@@ -434,7 +434,7 @@ mod tests {
                     liability_weight_ppm: 1_000_000,
                 },
             ];
-            Some(AccountView { account: 500 + slot as u64, slot, positions })
+            Some(AccountView { account: 500 + slot as u64, slot, positions: positions.into() })
         }
     }
 

@@ -513,6 +513,15 @@ impl BreachSink for KeeperSink {
         }
     }
 
+    #[inline]
+    fn on_refused(&mut self, seq: u64, t_feed: u64, msg: &FeedMsg) {
+        // The events log counts every message (a restart's reload skips by count).
+        self.events.on_message();
+        if let Some(x) = &mut self.extra {
+            x.on_refused(seq, t_feed, msg);
+        }
+    }
+
     fn on_scan(&mut self, seq: u64, breached: &[u32], cleared: &[u32], at_risk: &[u32]) {
         if let Some(c) = &self.cleared {
             c.push(cleared);

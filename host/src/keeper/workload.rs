@@ -15,6 +15,7 @@ use crate::io::{Format, InputError};
 use crate::model::AssetTable;
 use crate::pipeline::FeedMsg;
 use crate::pipeline::dispatch::{KeeperBook, KeeperBookBuilder};
+use crate::pipeline::keeper_book::fingerprint;
 use liqscan_hdl::abi::Coeff;
 
 /// Bytes a demo account takes in a keeper (the book is also held as feed messages and as
@@ -66,16 +67,20 @@ impl Workload {
         table: &AssetTable,
         accounts: impl ExactSizeIterator<Item = (&'a str, &'a [Coeff])>,
         terms: usize,
-        keeper: KeeperBook,
+        mut keeper: KeeperBook,
         ticks: &[Tick],
     ) -> Workload {
         let t0 = ticks.first().map_or(0, |t| t.ts_ns);
         let mut msgs = Recorded::with_capacity(accounts.len() + ticks.len(), terms);
         let mut ids = Vec::with_capacity(accounts.len());
+        // Dispatch keeps the positions read for an account whose upsert carries these terms.
+        let mut read = Vec::with_capacity(accounts.len());
         for (i, (id, terms)) in accounts.enumerate() {
             msgs.push(t0, &FeedMsg::upsert(i as u32, terms));
             ids.push(id.to_string());
+            read.push(fingerprint(terms));
         }
+        keeper.set_read_terms(read);
         for t in ticks {
             msgs.push(t.ts_ns, &FeedMsg::Tick { asset: t.asset, price: t.entry });
         }
@@ -138,7 +143,8 @@ impl Workload {
         ticks.sort_by_key(|t| t.ts_ns);
         let live = cfg.feed.listens() || cfg.nats.is_some();
         match accounts {
-            KeeperAccounts::Compact(book, keeper) => {
+            KeeperAccounts::Compact(c) => {
+                let (book, keeper) = *c;
                 refuse_unpriced(&table, book.iter().map(|(_, t)| t), &ticks, live)?;
                 Ok(Workload::from_book(&table, &book, keeper, &ticks))
             }
@@ -153,7 +159,7 @@ impl Workload {
 /// A keeper's accounts as read: CSV into the compact book (with what dispatch sizes orders
 /// from beside it), the other formats as specs.
 enum KeeperAccounts {
-    Compact(Book, KeeperBook),
+    Compact(Box<(Book, KeeperBook)>),
     Specs(Vec<LoadedAccount>),
 }
 
@@ -179,7 +185,7 @@ fn read_keeper_accounts(path: &Path, table: &AssetTable) -> Result<KeeperAccount
         keeper.row(k, asset, balance, tier)
     })?;
     let keeper = keeper.finish(book.len());
-    Ok(KeeperAccounts::Compact(book, keeper))
+    Ok(KeeperAccounts::Compact(Box::new((book, keeper))))
 }
 
 /// Refuses a generated book of `n` accounts beyond [`limits::MAX_ACCOUNTS`] or beyond the
@@ -260,7 +266,7 @@ mod tests {
             std::fs::write(&path, &text).unwrap();
             let specs = read_accounts(&path, &table).map(|a| Workload::new(&table, &a, &[]));
             let compact = read_keeper_accounts(&path, &table).map(|k| match k {
-                KeeperAccounts::Compact(book, keeper) => Workload::from_book(&table, &book, keeper, &[]),
+                KeeperAccounts::Compact(c) => Workload::from_book(&table, &c.0, c.1, &[]),
                 KeeperAccounts::Specs(_) => unreachable!("a CSV file reads compact"),
             });
             match (specs, compact) {

@@ -11,9 +11,10 @@
 //!                                                           in-flight set, retries, back-off)
 //! ```
 //!
-//! The engine thread pays a few stores per tick and, for a scan that changed a breach or
-//! at-risk bit, the hand-off of a [`ScanBatch`] (its vectors are the one allocation the
-//! engine thread makes, and only then). Everything else, sizing, JSON, sockets, runs on the
+//! The engine thread pays a few stores per tick, a copy of each account delta's terms (they
+//! ride with the next batch, so that dispatch sizes from the accounts as they are), and, for a
+//! scan that changed a breach or at-risk bit, the hand-off of a [`ScanBatch`] (its vectors are
+//! the one allocation the engine thread makes, and only then). Everything else, sizing, JSON, sockets, runs on the
 //! dispatch thread, which polls the hand-off (spinning, or sleeping 20 us between looks on
 //! shared cores) so the engine thread never makes a system call to wake it.
 //!
@@ -28,14 +29,13 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use liqscan_hdl::abi::{PriceEntry, QuotedPrice};
 
+pub use super::keeper_book::{KeeperBook, KeeperBookBuilder};
 use super::{BreachSink, Clock, FeedMsg};
-use crate::dispatch::sizing::{AccountView, Position, SizingPolicy, triage};
 use crate::dispatch::{
-    AccountSource, Completion, DispatchConfig, DispatchStats, Dispatcher, Executor, HandoffReceiver,
+    AccountDeltas, Completion, DispatchConfig, DispatchStats, Dispatcher, Executor, HandoffReceiver,
     HandoffSender, LiquidationOrder, Offer, ScanBatch, SubmitError, handoff,
 };
 use crate::metrics::{Counters, histogram};
-use crate::model::{AccountSpec, AssetTable, Decimal};
 use crate::wait::WaitStrategy;
 
 /// The latest price of every asset, written by the engine thread, read by the dispatch thread
@@ -109,147 +109,6 @@ impl FeedTimes {
     }
 }
 
-/// The keeper's book as dispatch sees it: each slot's positions in asset quanta with its
-/// tier's weights (what sizing needs; the scan needs only the compiled terms).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct KeeperBook {
-    views: Vec<Option<AccountView>>,
-}
-
-/// One leg as a position: `None` if the account cannot be sized (an unknown asset or tier, a
-/// weight or amount out of range), `Some(None)` for a leg under one quantum.
-fn position(table: &AssetTable, asset: u16, tier: &str, balance: Decimal) -> Option<Option<Position>> {
-    let spec = table.get(asset)?;
-    let w = spec.tiers.get(tier)?;
-    let amount = balance.floor_shifted(-spec.quantum_exp).ok()?;
-    if amount == 0 {
-        return Some(None);
-    }
-    let ppm =
-        |d: Decimal, up: bool| if up { d.ceil_shifted(6) } else { d.floor_shifted(6) }.ok().map(|x| x as u32);
-    Some(Some(Position {
-        asset,
-        amount,
-        asset_weight_ppm: ppm(w.asset_weight, false)?,
-        liability_weight_ppm: ppm(w.liability_weight, true)?,
-    }))
-}
-
-impl KeeperBook {
-    /// Slot `i` holds `accounts[i]`; its key is the slot. Balances are turned into quanta
-    /// conservatively (holdings down, debts up) and weights into parts per million
-    /// (asset weights down, liability weights up), as the coefficient compiler rounds.
-    pub fn new<'a>(table: &AssetTable, accounts: impl IntoIterator<Item = &'a AccountSpec>) -> KeeperBook {
-        let views = accounts
-            .into_iter()
-            .enumerate()
-            .map(|(slot, a)| {
-                let mut positions = Vec::new();
-                for (symbol, b) in a.legs() {
-                    let asset = table.index_of(symbol).ok()?;
-                    positions.extend(position(table, asset, &a.tier, b)?);
-                }
-                Some(AccountView { account: slot as u64, slot: slot as u32, positions })
-            })
-            .collect();
-        KeeperBook { views }
-    }
-}
-
-/// Builds a [`KeeperBook`] from rows as the compact book's reader takes them (account slot,
-/// asset, balance, tier), so that a keeper loading a large book keeps no [`AccountSpec`]: the
-/// same views as [`KeeperBook::new`] of the accounts' specs, positions in the order a spec
-/// lists its legs (by symbol, the supply first).
-pub struct KeeperBookBuilder<'t> {
-    table: &'t AssetTable,
-    /// Each asset's place in symbol order.
-    rank: Vec<u32>,
-    /// Tier names seen (the venue's few), each kept once.
-    tiers: Vec<String>,
-    /// Legs: (account, symbol rank, borrow, position).
-    legs: Vec<(u32, u32, bool, Position)>,
-    /// Accounts that cannot be sized (their view is `None`).
-    bad: Vec<u32>,
-    accounts: usize,
-}
-
-impl<'t> KeeperBookBuilder<'t> {
-    /// An empty builder for `table`'s venue.
-    pub fn new(table: &'t AssetTable) -> Self {
-        let mut order: Vec<u16> = (0..table.len() as u16).collect();
-        order.sort_by(|&a, &b| table.assets()[a as usize].symbol.cmp(&table.assets()[b as usize].symbol));
-        let mut rank = vec![0; table.len()];
-        for (r, &a) in order.iter().enumerate() {
-            rank[a as usize] = r as u32;
-        }
-        KeeperBookBuilder { table, rank, tiers: Vec::new(), legs: Vec::new(), bad: Vec::new(), accounts: 0 }
-    }
-
-    /// One row the book took: account `k`'s balance of `asset` in `tier` (`None`: the default).
-    pub fn row(&mut self, k: usize, asset: u16, balance: Decimal, tier: Option<&str>) {
-        self.accounts = self.accounts.max(k + 1);
-        if balance.is_zero() {
-            return;
-        }
-        let tier = tier.filter(|t| !t.is_empty()).unwrap_or(crate::model::account::DEFAULT_TIER);
-        // Tier names repeat on every row: keep one copy of each.
-        let t = match self.tiers.iter().position(|x| x == tier) {
-            Some(t) => t,
-            None => {
-                self.tiers.push(tier.to_string());
-                self.tiers.len() - 1
-            }
-        };
-        match position(self.table, asset, &self.tiers[t], balance) {
-            None => self.bad.push(k as u32),
-            Some(None) => {}
-            Some(Some(p)) => self.legs.push((k as u32, self.rank[asset as usize], balance.is_negative(), p)),
-        }
-    }
-
-    /// The keeper's book of `accounts` slots (at least every account a row named).
-    pub fn finish(self, accounts: usize) -> KeeperBook {
-        let KeeperBookBuilder { mut legs, bad, accounts: named, .. } = self;
-        let n = accounts.max(named);
-        // Rows of one account may be apart: a stable sort keeps each account's legs together.
-        legs.sort_by_key(|&(k, rank, borrow, _)| (k, rank, borrow));
-        let mut views: Vec<Option<AccountView>> = (0..n)
-            .map(|k| Some(AccountView { account: k as u64, slot: k as u32, positions: Vec::new() }))
-            .collect();
-        let mut i = 0;
-        while i < legs.len() {
-            let k = legs[i].0;
-            let j = i + legs[i..].iter().take_while(|l| l.0 == k).count();
-            if let Some(v) = views[k as usize].as_mut() {
-                v.positions = legs[i..j].iter().map(|l| l.3).collect();
-            }
-            i = j;
-        }
-        for k in bad {
-            views[k as usize] = None;
-        }
-        KeeperBook { views }
-    }
-}
-
-impl KeeperBook {
-    /// A book of ready views (slot `i` is `views[i]`).
-    pub fn from_views(views: Vec<Option<AccountView>>) -> KeeperBook {
-        KeeperBook { views }
-    }
-}
-
-impl AccountSource for KeeperBook {
-    fn view(&self, slot: u32) -> Option<AccountView> {
-        self.views.get(slot as usize).cloned().flatten()
-    }
-
-    fn triage(&self, slot: u32, prices: &[PriceEntry], policy: &SizingPolicy) -> Option<(u64, Option<i128>)> {
-        let v = self.views.get(slot as usize)?.as_ref()?;
-        Some((v.account, triage(v, prices, policy)))
-    }
-}
-
 /// The engine thread's end: a [`BreachSink`] that hands scans to the dispatch thread.
 pub struct DispatchSink {
     tx: HandoffSender,
@@ -257,6 +116,22 @@ pub struct DispatchSink {
     times: Arc<FeedTimes>,
     last_seq: u64,
     progress: Arc<Progress>,
+    /// Account deltas applied since the last batch: they ride with the next one.
+    deltas: AccountDeltas,
+}
+
+/// Account deltas held back for a scan at most: past it they go in a batch of their own, so a
+/// book streamed as upserts reaches dispatch as it goes.
+const DELTAS_PER_BATCH: usize = 4096;
+
+impl DispatchSink {
+    fn offer(&mut self, batch: ScanBatch) {
+        // Never waits: a full queue is merged into a carry and re-offered with the next batch.
+        self.last_seq = batch.seq;
+        if self.tx.offer(batch) == Offer::Sent {
+            self.progress.queued.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Batches queued and taken, so a caller can wait for dispatch to catch up.
@@ -269,28 +144,36 @@ struct Progress {
 impl BreachSink for DispatchSink {
     #[inline]
     fn on_message(&mut self, seq: u64, t_feed: u64, msg: &FeedMsg) {
-        if let FeedMsg::Tick { asset, price } = *msg {
-            self.board.store(asset, price);
+        match *msg {
+            FeedMsg::Tick { asset, price } => self.board.store(asset, price),
+            FeedMsg::Upsert { slot, n, ref terms } => self.deltas.upsert(slot, &terms[..n as usize]),
+            FeedMsg::Remove { slot } => self.deltas.remove(slot),
+            FeedMsg::End => {}
         }
         self.times.store(seq, t_feed);
+        if self.deltas.len() >= DELTAS_PER_BATCH {
+            let accounts = std::mem::take(&mut self.deltas);
+            self.offer(ScanBatch { seq, accounts, ..Default::default() });
+        }
     }
 
     fn on_scan(&mut self, seq: u64, breached: &[u32], cleared: &[u32], at_risk: &[u32]) {
-        let batch = ScanBatch {
+        let accounts = std::mem::take(&mut self.deltas);
+        self.offer(ScanBatch {
             seq,
             breached: breached.to_vec(),
             cleared: cleared.to_vec(),
             at_risk: at_risk.to_vec(),
+            accounts,
             ..Default::default()
-        };
-        // Never waits: a full queue is merged into a carry and re-offered with the next scan.
-        self.last_seq = seq;
-        if self.tx.offer(batch) == Offer::Sent {
-            self.progress.queued.fetch_add(1, Ordering::Relaxed);
-        }
+        });
     }
 
     fn finish(&mut self) {
+        if !self.deltas.is_empty() {
+            let accounts = std::mem::take(&mut self.deltas);
+            self.offer(ScanBatch { seq: self.last_seq, accounts, ..Default::default() });
+        }
         // A carry left by a full queue goes out now (waiting is fine: the feed has ended).
         while self.tx.has_carry() {
             match self.tx.offer(ScanBatch { seq: self.last_seq, ..Default::default() }) {
@@ -393,10 +276,17 @@ impl DispatchStage {
                     super::pin("dispatch thread", c);
                 }
                 let mut exec = make_exec();
-                dispatch_loop(rx, &book, exec.as_mut(), &opts, &b, &t, &s, &p, clock)
+                dispatch_loop(rx, book, exec.as_mut(), &opts, &b, &t, &s, &p, clock)
             })
             .expect("spawn dispatch thread");
-        let sink = DispatchSink { tx, board, times, last_seq: 0, progress: progress.clone() };
+        let sink = DispatchSink {
+            tx,
+            board,
+            times,
+            last_seq: 0,
+            progress: progress.clone(),
+            deltas: AccountDeltas::default(),
+        };
         (DispatchStage { stop, handle, progress }, sink)
     }
 
@@ -418,7 +308,7 @@ impl DispatchStage {
 #[allow(clippy::too_many_arguments)]
 fn dispatch_loop(
     rx: HandoffReceiver,
-    book: &KeeperBook,
+    mut book: KeeperBook,
     exec: &mut dyn Executor,
     opts: &DispatchOptions,
     board: &PriceBoard,
@@ -451,10 +341,22 @@ fn dispatch_loop(
         if let Some(batch) = rx.try_recv() {
             wait.reset();
             rep.batches += 1;
+            // The accounts first: the batch's scan saw them so.
+            for (slot, terms) in batch.accounts.iter() {
+                match terms {
+                    Some(t) => book.upsert(slot, t),
+                    None => book.remove(slot),
+                }
+            }
+            d.accounts_changed(batch.accounts.iter().map(|(slot, _)| slot));
+            if !batch.has_news() {
+                progress.taken.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             board.load(&mut prices);
             let t_feed = times.load(batch.seq);
             let mut ex = Timed { inner: exec, submitted: 0 };
-            d.on_scan(clock.now(), &batch, &prices, book, &mut ex);
+            d.on_scan(clock.now(), &batch, &prices, &book, &mut ex);
             progress.taken.fetch_add(1, Ordering::Relaxed);
             if ex.submitted > 0 {
                 let dt = clock.now().saturating_sub(t_feed).max(1);
@@ -471,12 +373,12 @@ fn dispatch_loop(
             last_poll = now;
             board.load(&mut prices);
             let mut ex = Timed { inner: exec, submitted: 0 };
-            d.poll(now, &prices, book, &mut ex);
+            d.poll(now, &prices, &book, &mut ex);
             rep.later_sends += ex.submitted;
             publish(opts, &d, exec);
         }
         if stopping {
-            drain(&mut d, exec, board, &mut prices, book, &mut rep, clock);
+            drain(&mut d, exec, board, &mut prices, &book, &mut rep, clock);
             publish(opts, &d, exec);
             break;
         }
@@ -545,6 +447,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::dispatch::sizing::{AccountView, Position};
     use crate::dispatch::{DispatchConfig, Outcome};
 
     /// Takes every order, answers `Sent` at the next poll, remembers the slots.
@@ -575,7 +478,7 @@ mod tests {
                     asset_weight_ppm: 800_000,
                     liability_weight_ppm: 1_000_000,
                 };
-                Some(AccountView { account: s as u64, slot: s, positions: vec![p(0, 10), p(1, -900)] })
+                Some(AccountView { account: s as u64, slot: s, positions: vec![p(0, 10), p(1, -900)].into() })
             })
             .collect();
         let sent = Arc::new(Mutex::new(Vec::new()));
@@ -602,5 +505,103 @@ mod tests {
         slots.sort_unstable();
         assert_eq!(slots, all, "{:?}", rep.stats);
         assert_eq!(rep.stats.orders, n as u64);
+    }
+
+    /// Takes every order, answers `Sent` at the next poll, keeps the orders.
+    struct Orders(Arc<Mutex<Vec<LiquidationOrder>>>, Vec<Completion>);
+
+    impl Executor for Orders {
+        fn name(&self) -> &str {
+            "orders"
+        }
+        fn submit(&mut self, o: &LiquidationOrder) -> Result<(), SubmitError> {
+            self.0.lock().unwrap().push(o.clone());
+            self.1.push(Completion { id: o.id, attempt: o.attempt, outcome: Outcome::Sent });
+            Ok(())
+        }
+        fn poll(&mut self, out: &mut Vec<Completion>) {
+            out.append(&mut self.1);
+        }
+    }
+
+    #[test]
+    fn orders_are_sized_from_the_accounts_as_live_deltas_left_them() {
+        use crate::dispatch::sizing::size;
+        use crate::dispatch::{AccountSource, OrderKind};
+        use crate::pipeline::keeper_book::fingerprint;
+
+        let table = crate::demo_book::venue();
+        let accounts = crate::demo_book::book(&table, 200, 7);
+        let mut book = KeeperBook::new(&table, accounts.iter().map(|a| &a.spec));
+        book.set_read_terms(accounts.iter().map(|a| fingerprint(&a.terms)).collect());
+        let rules = DispatchConfig { max_in_flight: 1000, settle_ns: u64::MAX / 4, ..Default::default() };
+        // Slots 0-49 take the terms of slots 100-149, 50-59 are removed, 60-69 are upserted as
+        // read; the rest keep their accounts.
+        let mut expected = book.clone();
+        let deltas: Vec<FeedMsg> = (0..70u32)
+            .map(|s| match s {
+                0..50 => FeedMsg::upsert(s, &accounts[s as usize + 100].terms),
+                50..60 => FeedMsg::Remove { slot: s },
+                _ => FeedMsg::upsert(s, &accounts[s as usize].terms),
+            })
+            .collect();
+        for m in &deltas {
+            match *m {
+                FeedMsg::Upsert { slot, n, ref terms } => expected.upsert(slot, &terms[..n as usize]),
+                FeedMsg::Remove { slot } => expected.remove(slot),
+                _ => unreachable!(),
+            }
+        }
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let s2 = sent.clone();
+        let opts = DispatchOptions { rules, queue: 8, ..Default::default() };
+        let make = Box::new(move || Box::new(Orders(s2, Vec::new())) as Box<dyn Executor>);
+        let (stage, mut sink) = DispatchStage::start(book.clone(), table.len(), make, opts, Clock::default());
+        // Holdings priced at 1, debts at 10^6: every account with a debt is breached.
+        let q = QuotedPrice { asset: 1, liability: 1_000_000 };
+        let prices = vec![PriceEntry { spot: q, stressed: q }; table.len()];
+        for asset in 0..table.len() as u16 {
+            sink.on_message(0, 0, &FeedMsg::Tick { asset, price: prices[0] });
+        }
+        for (i, m) in deltas.iter().enumerate() {
+            sink.on_message(1 + i as u64, 0, m);
+        }
+        let all: Vec<u32> = (0..200).collect();
+        sink.on_scan(100, &all, &[], &[]);
+        sink.finish();
+        stage.finish();
+        let orders = sent.lock().unwrap().clone();
+        let legs = |v: Option<crate::dispatch::AccountView>| {
+            v.and_then(|v| size(&v, &prices, &rules.sizing)).map(|p| p.legs)
+        };
+        let mut moved = 0;
+        for s in 0..200u32 {
+            let got: Vec<_> = orders.iter().filter(|o| o.slot == s).collect();
+            let want = legs(expected.view(s));
+            match (&want, got.as_slice()) {
+                (None, []) => {}
+                (Some(w), [o]) => {
+                    let OrderKind::Direct { legs, .. } = &o.kind else { panic!("slot {s}: {:?}", o.kind) };
+                    assert_eq!(legs, w, "slot {s}: sized from the account as it is now");
+                    if s < 50 && Some(w) != legs_of_read(&book, s, &prices, &rules).as_ref() {
+                        moved += 1;
+                        // Its debt is one of the new terms' debts.
+                        let debts = accounts[s as usize + 100].terms.iter().filter(|t| t.coeff < 0);
+                        assert!(debts.map(|t| t.asset).any(|a| a == w[0].debt_asset), "slot {s}");
+                    }
+                }
+                _ => panic!("slot {s}: wanted {want:?}, got {got:?}"),
+            }
+        }
+        assert!((50..60).all(|s| orders.iter().all(|o| o.slot != s)), "a removed account is not ordered");
+        assert!(moved > 20, "most moved accounts size differently from their old selves ({moved})");
+        fn legs_of_read(
+            book: &KeeperBook,
+            s: u32,
+            prices: &[PriceEntry],
+            rules: &DispatchConfig,
+        ) -> Option<Vec<crate::dispatch::order::Leg>> {
+            size(&book.view(s)?, prices, &rules.sizing).map(|p| p.legs)
+        }
     }
 }

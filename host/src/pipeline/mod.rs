@@ -33,6 +33,7 @@ use crate::wait::WaitStrategy;
 
 pub mod affinity;
 pub mod dispatch;
+pub mod keeper_book;
 
 pub use affinity::pin;
 
@@ -188,6 +189,9 @@ pub trait BreachSink: Send {
     /// for latency). Called on the engine thread; must not block.
     #[inline]
     fn on_message(&mut self, _seq: u64, _t_feed: u64, _msg: &FeedMsg) {}
+    /// A message the engine refused (it changed nothing), in place of its `on_message`.
+    #[inline]
+    fn on_refused(&mut self, _seq: u64, _t_feed: u64, _msg: &FeedMsg) {}
     /// The feed ended: last chance to hand anything on (may wait).
     fn finish(&mut self) {}
 }
@@ -366,10 +370,14 @@ pub fn spawn_traced(
                 let t_cmd = clock.now();
                 // A card fault comes back only from an engine that cannot fail over: the
                 // message is lost, which is counted and reported like a refusal.
-                if let Err(e) = m.msg.apply_to(&mut backend) {
-                    rep.refused += 1;
-                    rep.last_refusal = Some(format!("message {}: {e}", m.seq));
-                }
+                let applied = match m.msg.apply_to(&mut backend) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        rep.refused += 1;
+                        rep.last_refusal = Some(format!("message {}: {e}", m.seq));
+                        false
+                    }
+                };
                 if backend.failovers().len() != failovers_seen {
                     for f in &backend.failovers()[failovers_seen..] {
                         let why = format!("message {} ({}): {}", m.seq, f.call, f.why);
@@ -385,7 +393,12 @@ pub fn spawn_traced(
                 let t_bitmap = clock.now();
                 step.collect(&mut backend);
                 let news = step.diff(&backend);
-                sink.on_message(m.seq, m.t_feed, &m.msg);
+                // A refused message changed nothing: dispatch keeps its prices and accounts.
+                if applied {
+                    sink.on_message(m.seq, m.t_feed, &m.msg);
+                } else {
+                    sink.on_refused(m.seq, m.t_feed, &m.msg);
+                }
                 if !news.is_empty() {
                     sink.on_scan(m.seq, &news.breached, &news.cleared, &news.at_risk);
                 }

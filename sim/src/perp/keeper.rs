@@ -85,7 +85,7 @@ pub fn reduce_policy(c: &LiquidationConfig, target_margin_bps: u32, slippage_bps
 impl PerpVenue {
     /// The keeper's view of account `i`: its cash and, per position, the size with the weights
     /// `1 -+ m` of the chord rate `m`.
-    pub fn keeper_view(&self, i: usize) -> Option<AccountView> {
+    pub fn keeper_view(&self, i: usize) -> Option<AccountView<'_>> {
         let a = self.accounts.get(i)?;
         if a.role != Role::Trader {
             return None;
@@ -114,7 +114,7 @@ impl PerpVenue {
                 liability_weight_ppm: PPM as u32,
             },
         );
-        Some(AccountView { account: i as u64, slot: i as u32, positions })
+        Some(AccountView { account: i as u64, slot: i as u32, positions: positions.into() })
     }
 
     /// Executes a keeper's order: each reduce-only leg goes into its market's book at its limit
@@ -268,7 +268,7 @@ pub fn margin_bps(ratio: f64) -> u32 {
 }
 
 impl AccountSource for PerpVenue {
-    fn view(&self, slot: u32) -> Option<AccountView> {
+    fn view(&self, slot: u32) -> Option<AccountView<'_>> {
         self.keeper_view(slot as usize)
     }
 }

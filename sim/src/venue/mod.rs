@@ -661,12 +661,12 @@ impl Venue {
     }
 
     /// The dispatcher's view of an account.
-    pub fn view(&self, slot: u32) -> Option<AccountView> {
+    pub fn view(&self, slot: u32) -> Option<AccountView<'_>> {
         let a = self.accounts.get(slot as usize)?;
         if !a.open {
             return None;
         }
-        let positions = a
+        let positions: Vec<Position> = a
             .bal
             .iter()
             .enumerate()
@@ -676,12 +676,12 @@ impl Venue {
                 Position { asset: i as u16, amount, asset_weight_ppm: w, liability_weight_ppm: l }
             })
             .collect();
-        Some(AccountView { account: a.key, slot, positions })
+        Some(AccountView { account: a.key, slot, positions: positions.into() })
     }
 }
 
 impl liqscan_host::dispatch::AccountSource for Venue {
-    fn view(&self, slot: u32) -> Option<AccountView> {
+    fn view(&self, slot: u32) -> Option<AccountView<'_>> {
         Venue::view(self, slot)
     }
 }
