@@ -196,3 +196,93 @@ fn a_bulk_loaded_book_gives_what_the_streamed_book_gives() {
         assert_eq!(bulk.report.refused, streamed.report.refused);
     }
 }
+
+/// Takes every order, answers `Sent`, keeps the orders.
+struct Orders(
+    std::sync::Arc<std::sync::Mutex<Vec<liqscan_host::dispatch::LiquidationOrder>>>,
+    Vec<Completion>,
+);
+
+use liqscan_host::dispatch::{Completion, Executor, LiquidationOrder, Outcome, SubmitError};
+
+impl Executor for Orders {
+    fn name(&self) -> &str {
+        "orders"
+    }
+    fn submit(&mut self, o: &LiquidationOrder) -> Result<(), SubmitError> {
+        self.0.lock().unwrap().push(o.clone());
+        self.1.push(Completion { id: o.id, attempt: o.attempt, outcome: Outcome::Sent });
+        Ok(())
+    }
+    fn poll(&mut self, out: &mut Vec<Completion>) {
+        out.append(&mut self.1);
+    }
+}
+
+#[test]
+fn the_keeper_sizes_orders_from_the_accounts_live_deltas_left() {
+    use liqscan_hdl::abi::Coeff;
+    use liqscan_host::dispatch::order::OrderKind;
+    use liqscan_host::feed::recorded::Recorded;
+    use liqscan_host::keeper::Workload;
+    use liqscan_host::pipeline::FeedMsg;
+    use std::collections::BTreeSet;
+
+    let demo = Workload::demo(1000).unwrap();
+    let book = demo.msgs.leading_upserts();
+    let run = |w: Workload| -> Vec<LiquidationOrder> {
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let g = got.clone();
+        let k = Keeper::builder()
+            .workload(w)
+            .executor_with(move || Box::new(Orders(g, Vec::new())) as Box<dyn Executor>);
+        k.start().expect("start").finish().expect("finish");
+        got.lock().unwrap().clone()
+    };
+    let ordered: BTreeSet<u32> = run(demo.clone()).iter().map(|o| o.slot).collect();
+    // Twenty accounts the crash never orders take, by live upserts after the first tick, the
+    // terms of twenty it does; ten of them then get an upsert the engine refuses (a holding
+    // given twice, no debt), which must change nothing.
+    let sources: Vec<u32> = ordered.iter().copied().take(20).collect();
+    let targets: Vec<u32> = (0..book as u32).filter(|s| !ordered.contains(s)).take(20).collect();
+    assert_eq!((sources.len(), targets.len()), (20, 20));
+    let mut msgs = Recorded::default();
+    for i in 0..=book {
+        let (ts, m) = demo.msgs.get(i);
+        msgs.push(ts, &m);
+    }
+    let ts = demo.msgs.get(book).0;
+    let terms_of = |s: u32| demo.msgs.upsert(s as usize).unwrap().1.to_vec();
+    for (k, (&t, &s)) in targets.iter().zip(&sources).enumerate() {
+        msgs.push(ts, &FeedMsg::upsert(t, &terms_of(s)));
+        if k < 10 {
+            let refused = [Coeff { asset: 0, coeff: 5 }, Coeff { asset: 0, coeff: 7 }];
+            msgs.push(ts, &FeedMsg::upsert(t, &refused));
+        }
+    }
+    for (ts, m) in demo.msgs.iter_from(book + 1) {
+        msgs.push(ts, &m);
+    }
+    let orders = run(Workload { msgs, ..demo.clone() });
+    let mut hit = BTreeSet::new();
+    for o in orders.iter().filter(|o| targets.contains(&o.slot)) {
+        let k = targets.iter().position(|&t| t == o.slot).unwrap();
+        let terms = terms_of(sources[k]);
+        let held = |a: u16| terms.iter().any(|t| t.asset == a && t.coeff > 0);
+        let owed = |a: u16| terms.iter().any(|t| t.asset == a && t.coeff < 0);
+        let OrderKind::Direct { legs, .. } = &o.kind else { panic!("slot {}: {:?}", o.slot, o.kind) };
+        for l in legs {
+            assert!(
+                owed(l.debt_asset) && held(l.collateral_asset),
+                "slot {}: {l:?} against {terms:?}",
+                o.slot
+            );
+        }
+        hit.insert(k);
+    }
+    assert!(hit.len() >= 15, "the moved accounts are ordered as they are now: {hit:?}");
+    assert!(
+        hit.iter().filter(|&&k| k < 10).count() >= 7,
+        "a refused upsert changed dispatch's account: {hit:?}"
+    );
+}

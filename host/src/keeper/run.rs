@@ -311,6 +311,13 @@ impl KeeperBuilder {
                         "book: {n} accounts bulk-loaded into the software engine in {:.2} s",
                         t.elapsed().as_secs_f64()
                     ));
+                    // Dispatch's book takes them too: a leading upsert that is not the book
+                    // file's account (a workload a program built) would otherwise reach the
+                    // engine only. The file's own keep the positions read.
+                    for i in 0..n {
+                        let (slot, terms) = w.msgs.upsert(i).expect("a leading upsert");
+                        w.keeper.upsert(slot, terms);
+                    }
                     w.msgs.drop_front(n);
                 }
                 (engine, CardLease::default(), n as u64)
