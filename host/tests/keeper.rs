@@ -197,32 +197,12 @@ fn a_bulk_loaded_book_gives_what_the_streamed_book_gives() {
     }
 }
 
-/// Takes every order, answers `Sent`, keeps the orders.
-struct Orders(
-    std::sync::Arc<std::sync::Mutex<Vec<liqscan_host::dispatch::LiquidationOrder>>>,
-    Vec<Completion>,
-);
-
-use liqscan_host::dispatch::{Completion, Executor, LiquidationOrder, Outcome, SubmitError};
-
-impl Executor for Orders {
-    fn name(&self) -> &str {
-        "orders"
-    }
-    fn submit(&mut self, o: &LiquidationOrder) -> Result<(), SubmitError> {
-        self.0.lock().unwrap().push(o.clone());
-        self.1.push(Completion { id: o.id, attempt: o.attempt, outcome: Outcome::Sent });
-        Ok(())
-    }
-    fn poll(&mut self, out: &mut Vec<Completion>) {
-        out.append(&mut self.1);
-    }
-}
-
 #[test]
 fn the_keeper_sizes_orders_from_the_accounts_live_deltas_left() {
     use liqscan_hdl::abi::Coeff;
+    use liqscan_host::dispatch::executor::InMemory;
     use liqscan_host::dispatch::order::OrderKind;
+    use liqscan_host::dispatch::{Executor, LiquidationOrder};
     use liqscan_host::feed::recorded::Recorded;
     use liqscan_host::keeper::Workload;
     use liqscan_host::pipeline::FeedMsg;
@@ -231,13 +211,11 @@ fn the_keeper_sizes_orders_from_the_accounts_live_deltas_left() {
     let demo = Workload::demo(1000).unwrap();
     let book = demo.msgs.leading_upserts();
     let run = |w: Workload| -> Vec<LiquidationOrder> {
-        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let got = InMemory::new();
         let g = got.clone();
-        let k = Keeper::builder()
-            .workload(w)
-            .executor_with(move || Box::new(Orders(g, Vec::new())) as Box<dyn Executor>);
+        let k = Keeper::builder().workload(w).executor_with(move || Box::new(g) as Box<dyn Executor>);
         k.start().expect("start").finish().expect("finish");
-        got.lock().unwrap().clone()
+        got.orders()
     };
     let ordered: BTreeSet<u32> = run(demo.clone()).iter().map(|o| o.slot).collect();
     // Twenty accounts the crash never orders take, by live upserts after the first tick, the

@@ -83,6 +83,43 @@ pub struct LinkStats {
     pub auth_failures: u64,
 }
 
+/// Keeps every order in memory and answers each [`Outcome::Sent`] at the next poll: orders for
+/// the program that runs the keeper (a test, a simulation, a service in the same process).
+/// Clones share the orders, so the program keeps one and hands the keeper another.
+#[derive(Clone, Debug, Default)]
+pub struct InMemory {
+    orders: std::sync::Arc<std::sync::Mutex<Vec<LiquidationOrder>>>,
+    done: Vec<Completion>,
+}
+
+impl InMemory {
+    /// An executor holding no order yet.
+    pub fn new() -> Self {
+        InMemory::default()
+    }
+
+    /// The orders taken so far, in order.
+    pub fn orders(&self) -> Vec<LiquidationOrder> {
+        self.orders.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Executor for InMemory {
+    fn name(&self) -> &str {
+        "in-memory"
+    }
+
+    fn submit(&mut self, order: &LiquidationOrder) -> Result<(), SubmitError> {
+        self.orders.lock().unwrap_or_else(|e| e.into_inner()).push(order.clone());
+        self.done.push(Completion { id: order.id, attempt: order.attempt, outcome: Outcome::Sent });
+        Ok(())
+    }
+
+    fn poll(&mut self, out: &mut Vec<Completion>) {
+        out.append(&mut self.done);
+    }
+}
+
 /// Writes each order as one JSON line (to a file, stdout, or any writer) and reports it
 /// [`Outcome::Sent`]: a sink has no confirmation to wait for.
 ///

@@ -444,28 +444,10 @@ fn drain(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use super::*;
+    use crate::dispatch::executor::InMemory;
     use crate::dispatch::sizing::{AccountView, Position};
-    use crate::dispatch::{DispatchConfig, Outcome};
-
-    /// Takes every order, answers `Sent` at the next poll, remembers the slots.
-    struct Record(Arc<Mutex<Vec<u32>>>, Vec<Completion>);
-
-    impl Executor for Record {
-        fn name(&self) -> &str {
-            "record"
-        }
-        fn submit(&mut self, o: &LiquidationOrder) -> Result<(), SubmitError> {
-            self.0.lock().unwrap().push(o.slot);
-            self.1.push(Completion { id: o.id, attempt: o.attempt, outcome: Outcome::Sent });
-            Ok(())
-        }
-        fn poll(&mut self, out: &mut Vec<Completion>) {
-            out.append(&mut self.1);
-        }
-    }
+    use crate::dispatch::DispatchConfig;
 
     #[test]
     fn finish_flushes_a_backlog_larger_than_the_in_flight_limit() {
@@ -481,7 +463,7 @@ mod tests {
                 Some(AccountView { account: s as u64, slot: s, positions: vec![p(0, 10), p(1, -900)].into() })
             })
             .collect();
-        let sent = Arc::new(Mutex::new(Vec::new()));
+        let sent = InMemory::new();
         let s2 = sent.clone();
         let opts = DispatchOptions {
             // Four at a time, and no second order for an account within the test.
@@ -489,7 +471,7 @@ mod tests {
             queue: 8,
             ..Default::default()
         };
-        let make = Box::new(move || Box::new(Record(s2, Vec::new())) as Box<dyn Executor>);
+        let make = Box::new(move || Box::new(s2) as Box<dyn Executor>);
         let (stage, mut sink) =
             DispatchStage::start(KeeperBook::from_views(views), 2, make, opts, Clock::default());
         let q = |p| QuotedPrice { asset: p, liability: p };
@@ -501,27 +483,10 @@ mod tests {
         sink.finish();
         // The feed ends at once: every breached account is still ordered, each once.
         let rep = stage.finish();
-        let mut slots = sent.lock().unwrap().clone();
+        let mut slots: Vec<u32> = sent.orders().iter().map(|o| o.slot).collect();
         slots.sort_unstable();
         assert_eq!(slots, all, "{:?}", rep.stats);
         assert_eq!(rep.stats.orders, n as u64);
-    }
-
-    /// Takes every order, answers `Sent` at the next poll, keeps the orders.
-    struct Orders(Arc<Mutex<Vec<LiquidationOrder>>>, Vec<Completion>);
-
-    impl Executor for Orders {
-        fn name(&self) -> &str {
-            "orders"
-        }
-        fn submit(&mut self, o: &LiquidationOrder) -> Result<(), SubmitError> {
-            self.0.lock().unwrap().push(o.clone());
-            self.1.push(Completion { id: o.id, attempt: o.attempt, outcome: Outcome::Sent });
-            Ok(())
-        }
-        fn poll(&mut self, out: &mut Vec<Completion>) {
-            out.append(&mut self.1);
-        }
     }
 
     #[test]
@@ -552,10 +517,10 @@ mod tests {
                 _ => unreachable!(),
             }
         }
-        let sent = Arc::new(Mutex::new(Vec::new()));
+        let sent = InMemory::new();
         let s2 = sent.clone();
         let opts = DispatchOptions { rules, queue: 8, ..Default::default() };
-        let make = Box::new(move || Box::new(Orders(s2, Vec::new())) as Box<dyn Executor>);
+        let make = Box::new(move || Box::new(s2) as Box<dyn Executor>);
         let (stage, mut sink) = DispatchStage::start(book.clone(), table.len(), make, opts, Clock::default());
         // Holdings priced at 1, debts at 10^6: every account with a debt is breached.
         let q = QuotedPrice { asset: 1, liability: 1_000_000 };
@@ -570,7 +535,7 @@ mod tests {
         sink.on_scan(100, &all, &[], &[]);
         sink.finish();
         stage.finish();
-        let orders = sent.lock().unwrap().clone();
+        let orders = sent.orders();
         let legs = |v: Option<crate::dispatch::AccountView>| {
             v.and_then(|v| size(&v, &prices, &rules.sizing)).map(|p| p.legs)
         };
