@@ -445,9 +445,9 @@ fn drain(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::DispatchConfig;
     use crate::dispatch::executor::InMemory;
     use crate::dispatch::sizing::{AccountView, Position};
-    use crate::dispatch::DispatchConfig;
 
     #[test]
     fn finish_flushes_a_backlog_larger_than_the_in_flight_limit() {
