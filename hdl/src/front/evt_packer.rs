@@ -45,7 +45,7 @@ use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ACCOUNTS, GROUP_BITS, LANE_BITS
 use crate::abi::ring::{BITMAP_WORDS_PER_ENTRY, CHANGED_PER_ENTRY, evt_kind};
 use crate::core::ram::SyncRamReg;
 use crate::front::cmd_decoder::{Job, job_kind};
-use crate::front::popcount::PopcountHalves;
+use crate::front::popcount::PopcountQuarters;
 use crate::golden::CoreOut;
 use rust_hdl::prelude::*;
 
@@ -70,6 +70,11 @@ pub(crate) const KIND_FENCE: u64 = evt_kind::FENCE_DONE as u64;
 pub(crate) const CAP_CHANGED: u64 = CHANGED_PER_ENTRY as u64;
 pub(crate) const CAP_BITMAP: u64 = BITMAP_WORDS_PER_ENTRY as u64;
 const _: () = assert!(CHANGED_PER_ENTRY == 4 && BITMAP_WORDS_PER_ENTRY == 6);
+// An entry register's select (`EvtPacker::sel0`): bit 0 load, bit 1 shift, bits 3:2 the source.
+pub(crate) const SEL_ANSWER: u64 = 0b0001;
+pub(crate) const SEL_FINAL: u64 = 0b0101;
+pub(crate) const SEL_SLOTS: u64 = 0b1001;
+pub(crate) const SEL_SHIFT: u64 = 0b1110;
 
 /// Golden model of [`EvtPacker`]: the card's bitmap and the events for each job.
 #[derive(Clone, Debug)]
@@ -232,8 +237,8 @@ pub struct EvtPacker {
     // merge and the write back about 2 ns of routing (card run 19's top path). A core word
     // takes a cycle more for it (Take, Read, Merge).
     shadow: SyncRamReg<Bits<64>, CARD_WORD_BITS>,
-    pc_b: PopcountHalves,
-    pc_a: PopcountHalves,
+    pc_b: PopcountQuarters,
+    pc_a: PopcountQuarters,
     state: DFF<PackState>,
     ret: DFF<PackState>,
     kind: DFF<Bits<2>>,
@@ -293,34 +298,49 @@ pub struct EvtPacker {
     // `kind` and `cnt` take at the edge, so the entry registers' load logic starts at flops.
     tick: DFF<Bit>,
     full: DFF<Bit>,
-    // The pending word's set bits per half, registered every cycle: a push comes two cycles
-    // after the Merge that wrote the word at the earliest (Merge, Take, then Flush; a push in
-    // Merge comes after Take and Read), so they are the pushed word's (the half trees and
-    // their sum in different cycles).
+    // The reported word's set bits, in a pipeline that ends in `brc`/`arc` two cycles after
+    // the push. Per byte (`qb`, `qa`), registered every cycle from the pending word: a push
+    // comes two cycles after the Merge that wrote the word at the earliest (Merge, Take, then
+    // Flush; a push in Merge comes after Take and Read), so at the push they are the pushed
+    // word's. Per half (`hb`, `ha`), registered every cycle from the bytes, so the cycle
+    // after a push they hold the pushed word's; then the sum (`pcb`, `pca`, loaded when `pc1`
+    // says so), then the 32-bit sums (`pc_add`): the byte trees, the half sums, the word sum
+    // and the running sum in four cycles. `ScanDone` is loaded after an entry's eight beats
+    // at least since the last push, so the sums are complete.
+    qb: DFF<Bits<16>>,
+    qa: DFF<Bits<16>>,
     hb: DFF<Bits<10>>,
     ha: DFF<Bits<10>>,
-    // The reported word's set bits, registered at the push and added to `brc`/`arc` in the next
-    // cycle (the popcount tree and the 32-bit sum in different cycles). `ScanDone` is loaded
-    // after an entry's eight beats at least since the last push, so the sums are complete.
+    pc1: DFF<Bit>,
     pcb: DFF<Bits<6>>,
     pca: DFF<Bits<6>>,
     pc_add: DFF<Bit>,
-    // The entry registers' load select, one-hot, computed one cycle ahead from the values the
-    // state, `full`, `pend_v` and `cnt` take at the edge: the 512 entry flops see registers
-    // (and the writer's registered ready) through one level of mux, not the state decode.
-    ld_answer: DFF<Bit>,
-    ld_final: DFF<Bit>,
+    // The slots' load (a full or last partial entry), one cycle ahead from the values the
+    // state, `full`, `pend_v` and `cnt` take at the edge: it empties the slots.
     ld_slots: DFF<Bit>,
-    sending: DFF<Bit>,
+    // Each entry register's select, one cycle ahead from the same values, one register per
+    // entry register (kept modules in the card, `verilog::keep_lane_hierarchy`, so that yosys
+    // does not merge the eight into one flop driving all 512 entry flops: card runs 30 and
+    // 31's top path, `ld_slots` and `sending` through a long net and two LUTs into `b6`).
+    // Bit 0 (`SEL_LOAD`): the register loads (an answer, ScanDone or the slots); bit 1
+    // (`SEL_SHIFT`): sending, it takes the next register's word when the writer side is
+    // ready; bits 3:2 (`SEL_SRC`) the source: 0 the answer, 1 ScanDone, 2 the slots, 3 the
+    // next register. So each register's enable is bit 0 or bit 1 and the ready, and its data
+    // a 4-way select on two flops of its own.
+    sel0: DFF<Bits<4>>,
+    sel1: DFF<Bits<4>>,
+    sel2: DFF<Bits<4>>,
+    sel3: DFF<Bits<4>>,
+    sel4: DFF<Bits<4>>,
+    sel5: DFF<Bits<4>>,
+    sel6: DFF<Bits<4>>,
+    sel7: DFF<Bits<4>>,
     // Combinational.
     push: Signal<Local, Bit>,
     load_slots: Signal<Local, Bit>,
-    // The entry registers' one-hot load masks (all ones or zero) and their sources.
-    m_ans: Signal<Local, Bits<64>>,
-    m_fin: Signal<Local, Bits<64>>,
-    m_slots: Signal<Local, Bits<64>>,
-    m_shift: Signal<Local, Bits<64>>,
-    m_hold: Signal<Local, Bits<64>>,
+    // The next cycle's entry register select (see `sel0`).
+    nsel: Signal<Local, Bits<4>>,
+    // The entry registers' sources.
     a0: Signal<Local, Bits<64>>,
     a1: Signal<Local, Bits<64>>,
     a2: Signal<Local, Bits<64>>,
@@ -350,7 +370,8 @@ impl Logic for EvtPacker {
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
             pend_a, nxt, brk, neq_w, neq_nxt, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1,
             sa2, sa3, sa4, sa5, groups, brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick,
-            full, hb, ha, pcb, pca, pc_add, ld_answer, ld_final, ld_slots, sending
+            full, qb, qa, hb, ha, pc1, pcb, pca, pc_add, ld_slots, sel0, sel1, sel2, sel3, sel4, sel5, sel6,
+            sel7
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
@@ -370,14 +391,37 @@ impl Logic for EvtPacker {
             bit_cast::<64, 32>(self.nb.val()) | (bit_cast::<64, 32>(self.na.val()) << 32);
         self.pc_b.word.next = self.pend_b.q.val();
         self.pc_a.word.next = self.pend_a.q.val();
-        self.hb.d.next = bit_cast::<10, 5>(self.pc_b.lo.val()) | (bit_cast::<10, 5>(self.pc_b.hi.val()) << 5);
-        self.ha.d.next = bit_cast::<10, 5>(self.pc_a.lo.val()) | (bit_cast::<10, 5>(self.pc_a.hi.val()) << 5);
+        self.qb.d.next = self.pc_b.q.val();
+        self.qa.d.next = self.pc_a.q.val();
+        self.hb.d.next = bit_cast::<10, 5>(
+            bit_cast::<5, 4>(self.qb.q.val().get_bits::<4>(0))
+                + bit_cast::<5, 4>(self.qb.q.val().get_bits::<4>(4)),
+        ) | (bit_cast::<10, 5>(
+            bit_cast::<5, 4>(self.qb.q.val().get_bits::<4>(8))
+                + bit_cast::<5, 4>(self.qb.q.val().get_bits::<4>(12)),
+        ) << 5);
+        self.ha.d.next = bit_cast::<10, 5>(
+            bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(0))
+                + bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(4)),
+        ) | (bit_cast::<10, 5>(
+            bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(8))
+                + bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(12)),
+        ) << 5);
         self.cyc.d.next = self.cyc.q.val() + 1;
         if self.scan_start.val() {
             self.cyc.d.next = 1.into();
         }
 
+        // The cycle after a push: the pushed word's halves are in `hb`/`ha`.
+        self.pc1.d.next = false;
         self.pc_add.d.next = false;
+        if self.pc1.q.val() {
+            self.pcb.d.next = bit_cast::<6, 5>(self.hb.q.val().get_bits::<5>(0))
+                + bit_cast::<6, 5>(self.hb.q.val().get_bits::<5>(5));
+            self.pca.d.next = bit_cast::<6, 5>(self.ha.q.val().get_bits::<5>(0))
+                + bit_cast::<6, 5>(self.ha.q.val().get_bits::<5>(5));
+            self.pc_add.d.next = true;
+        }
         if self.pc_add.q.val() {
             self.brc.d.next = self.brc.q.val() + bit_cast::<32, 6>(self.pcb.q.val());
             self.arc.d.next = self.arc.q.val() + bit_cast::<32, 6>(self.pca.q.val());
@@ -485,11 +529,7 @@ impl Logic for EvtPacker {
         // Report the pending card word into the next slot.
         if self.push.val() {
             self.cnt.d.next = self.cnt.q.val() + 1;
-            self.pcb.d.next = bit_cast::<6, 5>(self.hb.q.val().get_bits::<5>(0))
-                + bit_cast::<6, 5>(self.hb.q.val().get_bits::<5>(5));
-            self.pca.d.next = bit_cast::<6, 5>(self.ha.q.val().get_bits::<5>(0))
-                + bit_cast::<6, 5>(self.ha.q.val().get_bits::<5>(5));
-            self.pc_add.d.next = true;
+            self.pc1.d.next = true;
             if self.cnt.q.val() == 0 {
                 self.si0.d.next = self.pend_w.q.val();
                 self.sb0.d.next = self.pend_b.q.val();
@@ -519,27 +559,8 @@ impl Logic for EvtPacker {
                 self.sa5.d.next = self.pend_a.q.val();
             }
         }
-        // The entry registers: at most one of the selects is set (see `ld_*` below), so each
-        // register is an AND-OR of its sources under one-hot masks (registers, and the
-        // writer-side ready for the shift), not a chain of selects. The sources: an answer
-        // (`a*`), ScanDone (`f*`), the slots (`s*`: ChangedWords on a tick, else Bitmap).
-        self.m_ans.next = 0.into();
-        if self.ld_answer.q.val() {
-            self.m_ans.next = !bits::<64>(0);
-        }
-        self.m_fin.next = 0.into();
-        if self.ld_final.q.val() {
-            self.m_fin.next = !bits::<64>(0);
-        }
-        self.m_slots.next = 0.into();
-        if self.load_slots.val() {
-            self.m_slots.next = !bits::<64>(0);
-        }
-        self.m_shift.next = 0.into();
-        if self.sending.q.val() & self.evt_ready.val() {
-            self.m_shift.next = !bits::<64>(0);
-        }
-        self.m_hold.next = !(self.m_ans.val() | self.m_fin.val() | self.m_slots.val() | self.m_shift.val());
+        // The entry registers' sources: an answer (`a*`), ScanDone (`f*`), the slots (`s*`:
+        // ChangedWords on a tick, else Bitmap).
         self.a0.next = KIND_FENCE.into();
         if self.kind.q.val() == job_kind::ERROR {
             self.a0.next = KIND_ERROR.into();
@@ -589,35 +610,104 @@ impl Logic for EvtPacker {
             self.s7.next =
                 bit_cast::<64, 32>(self.sa4.q.val()) | (bit_cast::<64, 32>(self.sa5.q.val()) << 32);
         }
-        self.b0.d.next = (self.b0.q.val() & self.m_hold.val())
-            | (self.a0.val() & self.m_ans.val())
-            | (self.f0.val() & self.m_fin.val())
-            | (self.b1.q.val() & self.m_shift.val())
-            | (self.s0.val() & self.m_slots.val());
-        self.b1.d.next = (self.b1.q.val() & self.m_hold.val())
-            | (self.a1.val() & self.m_ans.val())
-            | (self.f1.val() & self.m_fin.val())
-            | (self.b2.q.val() & self.m_shift.val())
-            | (self.s1.val() & self.m_slots.val());
-        self.b2.d.next = (self.b2.q.val() & self.m_hold.val())
-            | (self.a2.val() & self.m_ans.val())
-            | (self.f2.val() & self.m_fin.val())
-            | (self.b3.q.val() & self.m_shift.val())
-            | (self.s2.val() & self.m_slots.val());
-        self.b3.d.next = (self.b3.q.val() & self.m_hold.val())
-            | (self.f3.val() & self.m_fin.val())
-            | (self.b4.q.val() & self.m_shift.val())
-            | (self.s3.val() & self.m_slots.val());
-        self.b4.d.next = (self.b4.q.val() & self.m_hold.val())
-            | (self.b5.q.val() & self.m_shift.val())
-            | (self.s4.val() & self.m_slots.val());
-        self.b5.d.next = (self.b5.q.val() & self.m_hold.val())
-            | (self.b6.q.val() & self.m_shift.val())
-            | (self.s5.val() & self.m_slots.val());
-        self.b6.d.next = (self.b6.q.val() & self.m_hold.val())
-            | (self.b7.q.val() & self.m_shift.val())
-            | (self.s6.val() & self.m_slots.val());
-        self.b7.d.next = (self.b7.q.val() & self.m_hold.val()) | (self.s7.val() & self.m_slots.val());
+        // Each entry register loads or shifts as its select (`sel*`, see there) says: an enable
+        // of one flop (a load) or one flop and the writer side's registered ready (a shift),
+        // and a 4-way select on two flops. The sources a register lacks are zero (an answer
+        // and ScanDone fill words 0..=2 and 0..=3); `b7` takes no shift (what the registers
+        // hold after an entry's eight beats is never sent: every Send follows a load of all
+        // eight), so it sees no ready.
+        if self.sel0.q.val().get_bit(0) | (self.sel0.q.val().get_bit(1) & self.evt_ready.val()) {
+            if self.sel0.q.val().get_bit(3) {
+                if self.sel0.q.val().get_bit(2) {
+                    self.b0.d.next = self.b1.q.val();
+                } else {
+                    self.b0.d.next = self.s0.val();
+                }
+            } else if self.sel0.q.val().get_bit(2) {
+                self.b0.d.next = self.f0.val();
+            } else {
+                self.b0.d.next = self.a0.val();
+            }
+        }
+        if self.sel1.q.val().get_bit(0) | (self.sel1.q.val().get_bit(1) & self.evt_ready.val()) {
+            if self.sel1.q.val().get_bit(3) {
+                if self.sel1.q.val().get_bit(2) {
+                    self.b1.d.next = self.b2.q.val();
+                } else {
+                    self.b1.d.next = self.s1.val();
+                }
+            } else if self.sel1.q.val().get_bit(2) {
+                self.b1.d.next = self.f1.val();
+            } else {
+                self.b1.d.next = self.a1.val();
+            }
+        }
+        if self.sel2.q.val().get_bit(0) | (self.sel2.q.val().get_bit(1) & self.evt_ready.val()) {
+            if self.sel2.q.val().get_bit(3) {
+                if self.sel2.q.val().get_bit(2) {
+                    self.b2.d.next = self.b3.q.val();
+                } else {
+                    self.b2.d.next = self.s2.val();
+                }
+            } else if self.sel2.q.val().get_bit(2) {
+                self.b2.d.next = self.f2.val();
+            } else {
+                self.b2.d.next = self.a2.val();
+            }
+        }
+        if self.sel3.q.val().get_bit(0) | (self.sel3.q.val().get_bit(1) & self.evt_ready.val()) {
+            if self.sel3.q.val().get_bit(3) {
+                if self.sel3.q.val().get_bit(2) {
+                    self.b3.d.next = self.b4.q.val();
+                } else {
+                    self.b3.d.next = self.s3.val();
+                }
+            } else if self.sel3.q.val().get_bit(2) {
+                self.b3.d.next = self.f3.val();
+            } else {
+                self.b3.d.next = 0.into();
+            }
+        }
+        if self.sel4.q.val().get_bit(0) | (self.sel4.q.val().get_bit(1) & self.evt_ready.val()) {
+            if self.sel4.q.val().get_bit(3) {
+                if self.sel4.q.val().get_bit(2) {
+                    self.b4.d.next = self.b5.q.val();
+                } else {
+                    self.b4.d.next = self.s4.val();
+                }
+            } else {
+                self.b4.d.next = 0.into();
+            }
+        }
+        if self.sel5.q.val().get_bit(0) | (self.sel5.q.val().get_bit(1) & self.evt_ready.val()) {
+            if self.sel5.q.val().get_bit(3) {
+                if self.sel5.q.val().get_bit(2) {
+                    self.b5.d.next = self.b6.q.val();
+                } else {
+                    self.b5.d.next = self.s5.val();
+                }
+            } else {
+                self.b5.d.next = 0.into();
+            }
+        }
+        if self.sel6.q.val().get_bit(0) | (self.sel6.q.val().get_bit(1) & self.evt_ready.val()) {
+            if self.sel6.q.val().get_bit(3) {
+                if self.sel6.q.val().get_bit(2) {
+                    self.b6.d.next = self.b7.q.val();
+                } else {
+                    self.b6.d.next = self.s6.val();
+                }
+            } else {
+                self.b6.d.next = 0.into();
+            }
+        }
+        if self.sel7.q.val().get_bit(0) {
+            if self.sel7.q.val().get_bit(3) {
+                self.b7.d.next = self.s7.val();
+            } else {
+                self.b7.d.next = 0.into();
+            }
+        }
         // Loading the slots empties them.
         if self.load_slots.val() {
             self.cnt.d.next = 0.into();
@@ -643,6 +733,7 @@ impl Logic for EvtPacker {
         if self.reset.val() {
             self.state.d.next = PackState::Idle;
             self.beat.d.next = 0.into();
+            self.pc1.d.next = false;
             self.pc_add.d.next = false;
         }
         // After every assignment of `kind` and `cnt` above: their values at the edge.
@@ -658,12 +749,31 @@ impl Logic for EvtPacker {
                     | ((self.cnt.d.val() != 0) & self.pend_v.d.val() & self.brk.d.val())));
         // The next cycle's entry load, from the same values the state machine above decodes
         // then: Answer and Final load their entry, Take and Flush load the slots when they are
-        // full, Flush also the last partial entry (no pending word left, some slots used).
-        self.ld_answer.d.next = self.state.d.val() == PackState::Answer;
-        self.ld_final.d.next = self.state.d.val() == PackState::Final;
+        // full, Flush also the last partial entry (no pending word left, some slots used); Send
+        // shifts. At most one holds.
         self.ld_slots.d.next = ((self.state.d.val() == PackState::Take) & self.full.d.val())
             | ((self.state.d.val() == PackState::Flush)
                 & (self.full.d.val() | (!self.pend_v.d.val() & (self.cnt.d.val() != 0))));
-        self.sending.d.next = self.state.d.val() == PackState::Send;
+        self.nsel.next = 0.into();
+        if self.state.d.val() == PackState::Answer {
+            self.nsel.next = SEL_ANSWER.into();
+        }
+        if self.state.d.val() == PackState::Final {
+            self.nsel.next = SEL_FINAL.into();
+        }
+        if self.ld_slots.d.val() {
+            self.nsel.next = SEL_SLOTS.into();
+        }
+        if self.state.d.val() == PackState::Send {
+            self.nsel.next = SEL_SHIFT.into();
+        }
+        self.sel0.d.next = self.nsel.val();
+        self.sel1.d.next = self.nsel.val();
+        self.sel2.d.next = self.nsel.val();
+        self.sel3.d.next = self.nsel.val();
+        self.sel4.d.next = self.nsel.val();
+        self.sel5.d.next = self.nsel.val();
+        self.sel6.d.next = self.nsel.val();
+        self.sel7.d.next = self.nsel.val();
     }
 }
