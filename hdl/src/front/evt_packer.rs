@@ -70,11 +70,12 @@ pub(crate) const KIND_FENCE: u64 = evt_kind::FENCE_DONE as u64;
 pub(crate) const CAP_CHANGED: u64 = CHANGED_PER_ENTRY as u64;
 pub(crate) const CAP_BITMAP: u64 = BITMAP_WORDS_PER_ENTRY as u64;
 const _: () = assert!(CHANGED_PER_ENTRY == 4 && BITMAP_WORDS_PER_ENTRY == 6);
-// An entry register's select (`EvtPacker::sel0`): bit 0 load, bit 1 shift, bits 3:2 the source.
+// An entry register's select (`EvtPacker::sel0`): bit 0 load, bit 1 shift, bits 3:2 the
+// loaded source.
 pub(crate) const SEL_ANSWER: u64 = 0b0001;
 pub(crate) const SEL_FINAL: u64 = 0b0101;
 pub(crate) const SEL_SLOTS: u64 = 0b1001;
-pub(crate) const SEL_SHIFT: u64 = 0b1110;
+pub(crate) const SEL_SHIFT: u64 = 0b0010;
 
 /// Golden model of [`EvtPacker`]: the card's bitmap and the events for each job.
 #[derive(Clone, Debug)]
@@ -322,11 +323,10 @@ pub struct EvtPacker {
     // entry register (kept modules in the card, `verilog::keep_lane_hierarchy`, so that yosys
     // does not merge the eight into one flop driving all 512 entry flops: card runs 30 and
     // 31's top path, `ld_slots` and `sending` through a long net and two LUTs into `b6`).
-    // Bit 0 (`SEL_LOAD`): the register loads (an answer, ScanDone or the slots); bit 1
-    // (`SEL_SHIFT`): sending, it takes the next register's word when the writer side is
-    // ready; bits 3:2 (`SEL_SRC`) the source: 0 the answer, 1 ScanDone, 2 the slots, 3 the
-    // next register. So each register's enable is bit 0 or bit 1 and the ready, and its data
-    // a 4-way select on two flops of its own.
+    // Bit 0: the register loads, from the source bits 3:2 name (0 the answer, 1 ScanDone, 2
+    // the slots); bit 1: sending, it takes the next register's word when the writer side is
+    // ready. So each register's enable is bit 0, or bit 1 and the ready, and its data a
+    // select on flops of its own.
     sel0: DFF<Bits<4>>,
     sel1: DFF<Bits<4>>,
     sel2: DFF<Bits<4>>,
@@ -610,96 +610,84 @@ impl Logic for EvtPacker {
             self.s7.next =
                 bit_cast::<64, 32>(self.sa4.q.val()) | (bit_cast::<64, 32>(self.sa5.q.val()) << 32);
         }
-        // Each entry register loads or shifts as its select (`sel*`, see there) says: an enable
-        // of one flop (a load) or one flop and the writer side's registered ready (a shift),
-        // and a 4-way select on two flops. The sources a register lacks are zero (an answer
-        // and ScanDone fill words 0..=2 and 0..=3); `b7` takes no shift (what the registers
-        // hold after an entry's eight beats is never sent: every Send follows a load of all
-        // eight), so it sees no ready.
-        if self.sel0.q.val().get_bit(0) | (self.sel0.q.val().get_bit(1) & self.evt_ready.val()) {
+        // Each entry register loads or shifts as its select (`sel*`, see there) says. A load
+        // (bit 0) picks its source by bits 3:2 and comes first; a shift (bit 1) only when the
+        // writer side is ready. So the ready reaches only the register's enable (one LUT:
+        // load, or shift and ready), and the zeros a load writes (the sources a register
+        // lacks: an answer and ScanDone fill words 0..=2 and 0..=3, and the constant bits of
+        // the kind words) are a synchronous reset from the select's flops alone. `b7` takes
+        // no shift (what the registers hold after an entry's eight beats is never sent: every
+        // Send follows a load of all eight), so it sees no ready.
+        if self.sel0.q.val().get_bit(0) {
             if self.sel0.q.val().get_bit(3) {
-                if self.sel0.q.val().get_bit(2) {
-                    self.b0.d.next = self.b1.q.val();
-                } else {
-                    self.b0.d.next = self.s0.val();
-                }
+                self.b0.d.next = self.s0.val();
             } else if self.sel0.q.val().get_bit(2) {
                 self.b0.d.next = self.f0.val();
             } else {
                 self.b0.d.next = self.a0.val();
             }
+        } else if self.sel0.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b0.d.next = self.b1.q.val();
         }
-        if self.sel1.q.val().get_bit(0) | (self.sel1.q.val().get_bit(1) & self.evt_ready.val()) {
+        if self.sel1.q.val().get_bit(0) {
             if self.sel1.q.val().get_bit(3) {
-                if self.sel1.q.val().get_bit(2) {
-                    self.b1.d.next = self.b2.q.val();
-                } else {
-                    self.b1.d.next = self.s1.val();
-                }
+                self.b1.d.next = self.s1.val();
             } else if self.sel1.q.val().get_bit(2) {
                 self.b1.d.next = self.f1.val();
             } else {
                 self.b1.d.next = self.a1.val();
             }
+        } else if self.sel1.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b1.d.next = self.b2.q.val();
         }
-        if self.sel2.q.val().get_bit(0) | (self.sel2.q.val().get_bit(1) & self.evt_ready.val()) {
+        if self.sel2.q.val().get_bit(0) {
             if self.sel2.q.val().get_bit(3) {
-                if self.sel2.q.val().get_bit(2) {
-                    self.b2.d.next = self.b3.q.val();
-                } else {
-                    self.b2.d.next = self.s2.val();
-                }
+                self.b2.d.next = self.s2.val();
             } else if self.sel2.q.val().get_bit(2) {
                 self.b2.d.next = self.f2.val();
             } else {
                 self.b2.d.next = self.a2.val();
             }
+        } else if self.sel2.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b2.d.next = self.b3.q.val();
         }
-        if self.sel3.q.val().get_bit(0) | (self.sel3.q.val().get_bit(1) & self.evt_ready.val()) {
+        if self.sel3.q.val().get_bit(0) {
             if self.sel3.q.val().get_bit(3) {
-                if self.sel3.q.val().get_bit(2) {
-                    self.b3.d.next = self.b4.q.val();
-                } else {
-                    self.b3.d.next = self.s3.val();
-                }
+                self.b3.d.next = self.s3.val();
             } else if self.sel3.q.val().get_bit(2) {
                 self.b3.d.next = self.f3.val();
             } else {
                 self.b3.d.next = 0.into();
             }
+        } else if self.sel3.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b3.d.next = self.b4.q.val();
         }
-        if self.sel4.q.val().get_bit(0) | (self.sel4.q.val().get_bit(1) & self.evt_ready.val()) {
+        if self.sel4.q.val().get_bit(0) {
             if self.sel4.q.val().get_bit(3) {
-                if self.sel4.q.val().get_bit(2) {
-                    self.b4.d.next = self.b5.q.val();
-                } else {
-                    self.b4.d.next = self.s4.val();
-                }
+                self.b4.d.next = self.s4.val();
             } else {
                 self.b4.d.next = 0.into();
             }
+        } else if self.sel4.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b4.d.next = self.b5.q.val();
         }
-        if self.sel5.q.val().get_bit(0) | (self.sel5.q.val().get_bit(1) & self.evt_ready.val()) {
+        if self.sel5.q.val().get_bit(0) {
             if self.sel5.q.val().get_bit(3) {
-                if self.sel5.q.val().get_bit(2) {
-                    self.b5.d.next = self.b6.q.val();
-                } else {
-                    self.b5.d.next = self.s5.val();
-                }
+                self.b5.d.next = self.s5.val();
             } else {
                 self.b5.d.next = 0.into();
             }
+        } else if self.sel5.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b5.d.next = self.b6.q.val();
         }
-        if self.sel6.q.val().get_bit(0) | (self.sel6.q.val().get_bit(1) & self.evt_ready.val()) {
+        if self.sel6.q.val().get_bit(0) {
             if self.sel6.q.val().get_bit(3) {
-                if self.sel6.q.val().get_bit(2) {
-                    self.b6.d.next = self.b7.q.val();
-                } else {
-                    self.b6.d.next = self.s6.val();
-                }
+                self.b6.d.next = self.s6.val();
             } else {
                 self.b6.d.next = 0.into();
             }
+        } else if self.sel6.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b6.d.next = self.b7.q.val();
         }
         if self.sel7.q.val().get_bit(0) {
             if self.sel7.q.val().get_bit(3) {
