@@ -316,10 +316,10 @@ pub struct EvtPacker {
     pcb: DFF<Bits<6>>,
     pca: DFF<Bits<6>>,
     pc_add: DFF<Bit>,
-    // The slots' load (a full or last partial entry), one cycle ahead from the values the
-    // state, `full`, `pend_v` and `cnt` take at the edge: it empties the slots.
+    // The slots' load (a full or last partial entry), one cycle ahead (see `nsel` at the end
+    // of `update`): it empties the slots.
     ld_slots: DFF<Bit>,
-    // Each entry register's select, one cycle ahead from the same values, one register per
+    // Each entry register's select, one cycle ahead (the same), one register per
     // entry register (kept modules in the card, `verilog::keep_lane_hierarchy`, so that yosys
     // does not merge the eight into one flop driving all 512 entry flops: card runs 30 and
     // 31's top path, `ld_slots` and `sending` through a long net and two LUTs into `b6`).
@@ -735,26 +735,79 @@ impl Logic for EvtPacker {
             | (!self.tick.d.val()
                 & ((self.cnt.d.val() == CAP_BITMAP)
                     | ((self.cnt.d.val() != 0) & self.pend_v.d.val() & self.brk.d.val())));
-        // The next cycle's entry load, from the same values the state machine above decodes
-        // then: Answer and Final load their entry, Take and Flush load the slots when they are
-        // full, Flush also the last partial entry (no pending word left, some slots used); Send
-        // shifts. At most one holds.
-        self.ld_slots.d.next = ((self.state.d.val() == PackState::Take) & self.full.d.val())
-            | ((self.state.d.val() == PackState::Flush)
-                & (self.full.d.val() | (!self.pend_v.d.val() & (self.cnt.d.val() != 0))));
+        // The next cycle's entry load or shift: what the state machine above does in the next
+        // cycle (Answer and Final load their entry, Take and Flush load the slots when they
+        // are full, Flush also the last partial entry: no word pending, some slots used; Send
+        // shifts), decoded from the current state and flops rather than from the next state,
+        // so the core's output port (its FIFO's read into Take's next state, card run 33's top
+        // path) does not reach it. The cases that are not plain decodes:
+        // - Idle to Take: the slots start empty (`cnt` 0), so not full.
+        // - Take, not full, to Take, Read or Flush: Take pushes and loads nothing, so `full`
+        //   stays clear, and Flush's first cycle pushes rather than loads (slots are used only
+        //   after a push in Merge, which leaves a word pending): no load whatever the core
+        //   sends.
+        // - Flush pushing the pending word: `cnt` becomes at least 1 and no word is pending,
+        //   so the next Flush loads the slots (full or the last partial entry).
+        // - Send's last beat: back to `ret`, decoded from the values at the edge as before.
         self.nsel.next = 0.into();
-        if self.state.d.val() == PackState::Answer {
-            self.nsel.next = SEL_ANSWER.into();
+        match self.state.q.val() {
+            PackState::Idle => {
+                if self.job_valid.val()
+                    & ((self.job_kind.val() == job_kind::ERROR) | (self.job_kind.val() == job_kind::FENCE))
+                {
+                    self.nsel.next = SEL_ANSWER.into();
+                }
+            }
+            PackState::Answer => {
+                self.nsel.next = SEL_SHIFT.into();
+            }
+            PackState::Take => {
+                if self.full.q.val() {
+                    self.nsel.next = SEL_SHIFT.into();
+                }
+            }
+            PackState::Read => {}
+            PackState::Merge => {
+                if self.full.d.val() {
+                    self.nsel.next = SEL_SLOTS.into();
+                }
+            }
+            PackState::Flush => {
+                if self.full.q.val() {
+                    self.nsel.next = SEL_SHIFT.into();
+                } else if self.pend_v.q.val() {
+                    self.nsel.next = SEL_SLOTS.into();
+                } else if self.cnt.q.val() != 0 {
+                    self.nsel.next = SEL_SHIFT.into();
+                } else {
+                    self.nsel.next = SEL_FINAL.into();
+                }
+            }
+            PackState::Final => {
+                self.nsel.next = SEL_SHIFT.into();
+            }
+            PackState::Send => {
+                self.nsel.next = SEL_SHIFT.into();
+                if self.evt_ready.val() & (self.beat.q.val() == 7) {
+                    self.nsel.next = 0.into();
+                    if self.ret.q.val() == PackState::Final {
+                        self.nsel.next = SEL_FINAL.into();
+                    }
+                    if (self.ret.q.val() == PackState::Take) & self.full.d.val() {
+                        self.nsel.next = SEL_SLOTS.into();
+                    }
+                    if (self.ret.q.val() == PackState::Flush)
+                        & (self.full.d.val() | (!self.pend_v.d.val() & (self.cnt.d.val() != 0)))
+                    {
+                        self.nsel.next = SEL_SLOTS.into();
+                    }
+                }
+            }
         }
-        if self.state.d.val() == PackState::Final {
-            self.nsel.next = SEL_FINAL.into();
+        if self.reset.val() {
+            self.nsel.next = 0.into();
         }
-        if self.ld_slots.d.val() {
-            self.nsel.next = SEL_SLOTS.into();
-        }
-        if self.state.d.val() == PackState::Send {
-            self.nsel.next = SEL_SHIFT.into();
-        }
+        self.ld_slots.d.next = self.nsel.val() == SEL_SLOTS;
         self.sel0.d.next = self.nsel.val();
         self.sel1.d.next = self.nsel.val();
         self.sel2.d.next = self.nsel.val();
