@@ -340,6 +340,9 @@ pub struct EvtPacker {
     load_slots: Signal<Local, Bit>,
     // The next cycle's entry register select (see `sel0`).
     nsel: Signal<Local, Bits<4>>,
+    // `full`'s next value outside Idle, from `tick` (only Idle moves `kind`): the job port
+    // does not reach the selects through it.
+    full_nx: Signal<Local, Bit>,
     // The entry registers' sources.
     a0: Signal<Local, Bits<64>>,
     a1: Signal<Local, Bits<64>>,
@@ -749,6 +752,10 @@ impl Logic for EvtPacker {
         // - Flush pushing the pending word: `cnt` becomes at least 1 and no word is pending,
         //   so the next Flush loads the slots (full or the last partial entry).
         // - Send's last beat: back to `ret`, decoded from the values at the edge as before.
+        self.full_nx.next = (self.tick.q.val() & (self.cnt.d.val() == CAP_CHANGED))
+            | (!self.tick.q.val()
+                & ((self.cnt.d.val() == CAP_BITMAP)
+                    | ((self.cnt.d.val() != 0) & self.pend_v.d.val() & self.brk.d.val())));
         self.nsel.next = 0.into();
         match self.state.q.val() {
             PackState::Idle => {
@@ -768,7 +775,7 @@ impl Logic for EvtPacker {
             }
             PackState::Read => {}
             PackState::Merge => {
-                if self.full.d.val() {
+                if self.full_nx.val() {
                     self.nsel.next = SEL_SLOTS.into();
                 }
             }
@@ -793,11 +800,11 @@ impl Logic for EvtPacker {
                     if self.ret.q.val() == PackState::Final {
                         self.nsel.next = SEL_FINAL.into();
                     }
-                    if (self.ret.q.val() == PackState::Take) & self.full.d.val() {
+                    if (self.ret.q.val() == PackState::Take) & self.full_nx.val() {
                         self.nsel.next = SEL_SLOTS.into();
                     }
                     if (self.ret.q.val() == PackState::Flush)
-                        & (self.full.d.val() | (!self.pend_v.d.val() & (self.cnt.d.val() != 0)))
+                        & (self.full_nx.val() | (!self.pend_v.d.val() & (self.cnt.d.val() != 0)))
                     {
                         self.nsel.next = SEL_SLOTS.into();
                     }
