@@ -101,6 +101,10 @@ fn front_params() -> Vec<(&'static str, String)> {
         sized("KIND_FENCE", 64, p::KIND_FENCE),
         sized("CAP_CHANGED", 3, p::CAP_CHANGED),
         sized("CAP_BITMAP", 3, p::CAP_BITMAP),
+        sized("SEL_ANSWER", 4, p::SEL_ANSWER),
+        sized("SEL_FINAL", 4, p::SEL_FINAL),
+        sized("SEL_SLOTS", 4, p::SEL_SLOTS),
+        sized("SEL_SHIFT", 4, p::SEL_SHIFT),
         sized("LANE_MASK", 32, p::LANE_MASK),
         sized("HALF_MASK", 8, p::HALF_MASK),
         int("HALF_BITS", p::HALF_BITS as u64),
@@ -162,8 +166,9 @@ pub fn add_localparams(v: &str) -> String {
 /// card), every lane memory module (`top$lmem$<n>`) and
 /// every node of the write bus tree (`top$wfan$<n>`, see [`crate::core::fanout`]), every
 /// column accumulator of a lane (`top$lanes$<n>$acc_s$<k>`, `top$lanes$<n>$acc_r$<k>`, see
-/// [`crate::core::col_acc`]) and the command register's bus copy (`top$cb_*`, see
-/// [`crate::core::scan_core`]) `(* keep_hierarchy *)`.
+/// [`crate::core::col_acc`]), the command register's bus copy (`top$cb_*`, see
+/// [`crate::core::scan_core`]) and, in the whole card, the event packer's entry register
+/// selects (`top$packer$sel<n>`, see [`crate::front::evt_packer`]) `(* keep_hierarchy *)`.
 ///
 /// The lanes all receive the same control bits, so once yosys flattens the design it merges
 /// their identical control registers (`opt_merge`) into one copy that drives every lane's
@@ -194,6 +199,13 @@ pub fn keep_lane_hierarchy(v: &str) -> String {
         } else if name.is_some_and(|n| n.starts_with("cb_")) {
             // The command register's bus copy (see `scan_core`): kept, so not merged with the
             // decode's copy.
+            out.push_str("(* keep_hierarchy *)\n");
+        } else if let Some(rest) = line.strip_prefix("module top$packer$sel")
+            && let Some((n, _)) = rest.split_once('(')
+            && digits(n)
+        {
+            // The packer's entry register selects (see `evt_packer`): one per entry register,
+            // kept, so not merged into one flop that drives all eight.
             out.push_str("(* keep_hierarchy *)\n");
         }
         out.push_str(line);

@@ -45,7 +45,7 @@ use crate::abi::config::{CARD_ACCOUNT_BITS, CARD_ACCOUNTS, GROUP_BITS, LANE_BITS
 use crate::abi::ring::{BITMAP_WORDS_PER_ENTRY, CHANGED_PER_ENTRY, evt_kind};
 use crate::core::ram::SyncRamReg;
 use crate::front::cmd_decoder::{Job, job_kind};
-use crate::front::popcount::PopcountHalves;
+use crate::front::popcount::PopcountQuarters;
 use crate::golden::CoreOut;
 use rust_hdl::prelude::*;
 
@@ -70,6 +70,12 @@ pub(crate) const KIND_FENCE: u64 = evt_kind::FENCE_DONE as u64;
 pub(crate) const CAP_CHANGED: u64 = CHANGED_PER_ENTRY as u64;
 pub(crate) const CAP_BITMAP: u64 = BITMAP_WORDS_PER_ENTRY as u64;
 const _: () = assert!(CHANGED_PER_ENTRY == 4 && BITMAP_WORDS_PER_ENTRY == 6);
+// An entry register's select (`EvtPacker::sel0`): bit 0 load, bit 1 shift, bits 3:2 the
+// loaded source.
+pub(crate) const SEL_ANSWER: u64 = 0b0001;
+pub(crate) const SEL_FINAL: u64 = 0b0101;
+pub(crate) const SEL_SLOTS: u64 = 0b1001;
+pub(crate) const SEL_SHIFT: u64 = 0b0010;
 
 /// Golden model of [`EvtPacker`]: the card's bitmap and the events for each job.
 #[derive(Clone, Debug)]
@@ -232,8 +238,8 @@ pub struct EvtPacker {
     // merge and the write back about 2 ns of routing (card run 19's top path). A core word
     // takes a cycle more for it (Take, Read, Merge).
     shadow: SyncRamReg<Bits<64>, CARD_WORD_BITS>,
-    pc_b: PopcountHalves,
-    pc_a: PopcountHalves,
+    pc_b: PopcountQuarters,
+    pc_a: PopcountQuarters,
     state: DFF<PackState>,
     ret: DFF<PackState>,
     kind: DFF<Bits<2>>,
@@ -293,34 +299,51 @@ pub struct EvtPacker {
     // `kind` and `cnt` take at the edge, so the entry registers' load logic starts at flops.
     tick: DFF<Bit>,
     full: DFF<Bit>,
-    // The pending word's set bits per half, registered every cycle: a push comes two cycles
-    // after the Merge that wrote the word at the earliest (Merge, Take, then Flush; a push in
-    // Merge comes after Take and Read), so they are the pushed word's (the half trees and
-    // their sum in different cycles).
+    // The reported word's set bits, in a pipeline that ends in `brc`/`arc` two cycles after
+    // the push. Per byte (`qb`, `qa`), registered every cycle from the pending word: a push
+    // comes two cycles after the Merge that wrote the word at the earliest (Merge, Take, then
+    // Flush; a push in Merge comes after Take and Read), so at the push they are the pushed
+    // word's. Per half (`hb`, `ha`), registered every cycle from the bytes, so the cycle
+    // after a push they hold the pushed word's; then the sum (`pcb`, `pca`, loaded when `pc1`
+    // says so), then the 32-bit sums (`pc_add`): the byte trees, the half sums, the word sum
+    // and the running sum in four cycles. `ScanDone` is loaded after an entry's eight beats
+    // at least since the last push, so the sums are complete.
+    qb: DFF<Bits<16>>,
+    qa: DFF<Bits<16>>,
     hb: DFF<Bits<10>>,
     ha: DFF<Bits<10>>,
-    // The reported word's set bits, registered at the push and added to `brc`/`arc` in the next
-    // cycle (the popcount tree and the 32-bit sum in different cycles). `ScanDone` is loaded
-    // after an entry's eight beats at least since the last push, so the sums are complete.
+    pc1: DFF<Bit>,
     pcb: DFF<Bits<6>>,
     pca: DFF<Bits<6>>,
     pc_add: DFF<Bit>,
-    // The entry registers' load select, one-hot, computed one cycle ahead from the values the
-    // state, `full`, `pend_v` and `cnt` take at the edge: the 512 entry flops see registers
-    // (and the writer's registered ready) through one level of mux, not the state decode.
-    ld_answer: DFF<Bit>,
-    ld_final: DFF<Bit>,
+    // The slots' load (a full or last partial entry), one cycle ahead (see `nsel` at the end
+    // of `update`): it empties the slots.
     ld_slots: DFF<Bit>,
-    sending: DFF<Bit>,
+    // Each entry register's select, one cycle ahead (the same), one register per
+    // entry register (kept modules in the card, `verilog::keep_lane_hierarchy`, so that yosys
+    // does not merge the eight into one flop driving all 512 entry flops: card runs 30 and
+    // 31's top path, `ld_slots` and `sending` through a long net and two LUTs into `b6`).
+    // Bit 0: the register loads, from the source bits 3:2 name (0 the answer, 1 ScanDone, 2
+    // the slots); bit 1: sending, it takes the next register's word when the writer side is
+    // ready. So each register's enable is bit 0, or bit 1 and the ready, and its data a
+    // select on flops of its own.
+    sel0: DFF<Bits<4>>,
+    sel1: DFF<Bits<4>>,
+    sel2: DFF<Bits<4>>,
+    sel3: DFF<Bits<4>>,
+    sel4: DFF<Bits<4>>,
+    sel5: DFF<Bits<4>>,
+    sel6: DFF<Bits<4>>,
+    sel7: DFF<Bits<4>>,
     // Combinational.
     push: Signal<Local, Bit>,
     load_slots: Signal<Local, Bit>,
-    // The entry registers' one-hot load masks (all ones or zero) and their sources.
-    m_ans: Signal<Local, Bits<64>>,
-    m_fin: Signal<Local, Bits<64>>,
-    m_slots: Signal<Local, Bits<64>>,
-    m_shift: Signal<Local, Bits<64>>,
-    m_hold: Signal<Local, Bits<64>>,
+    // The next cycle's entry register select (see `sel0`).
+    nsel: Signal<Local, Bits<4>>,
+    // `full`'s next value outside Idle, from `tick` (only Idle moves `kind`): the job port
+    // does not reach the selects through it.
+    full_nx: Signal<Local, Bit>,
+    // The entry registers' sources.
     a0: Signal<Local, Bits<64>>,
     a1: Signal<Local, Bits<64>>,
     a2: Signal<Local, Bits<64>>,
@@ -350,7 +373,8 @@ impl Logic for EvtPacker {
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
             pend_a, nxt, brk, neq_w, neq_nxt, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1,
             sa2, sa3, sa4, sa5, groups, brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick,
-            full, hb, ha, pcb, pca, pc_add, ld_answer, ld_final, ld_slots, sending
+            full, qb, qa, hb, ha, pc1, pcb, pca, pc_add, ld_slots, sel0, sel1, sel2, sel3, sel4, sel5, sel6,
+            sel7
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
@@ -370,14 +394,37 @@ impl Logic for EvtPacker {
             bit_cast::<64, 32>(self.nb.val()) | (bit_cast::<64, 32>(self.na.val()) << 32);
         self.pc_b.word.next = self.pend_b.q.val();
         self.pc_a.word.next = self.pend_a.q.val();
-        self.hb.d.next = bit_cast::<10, 5>(self.pc_b.lo.val()) | (bit_cast::<10, 5>(self.pc_b.hi.val()) << 5);
-        self.ha.d.next = bit_cast::<10, 5>(self.pc_a.lo.val()) | (bit_cast::<10, 5>(self.pc_a.hi.val()) << 5);
+        self.qb.d.next = self.pc_b.q.val();
+        self.qa.d.next = self.pc_a.q.val();
+        self.hb.d.next = bit_cast::<10, 5>(
+            bit_cast::<5, 4>(self.qb.q.val().get_bits::<4>(0))
+                + bit_cast::<5, 4>(self.qb.q.val().get_bits::<4>(4)),
+        ) | (bit_cast::<10, 5>(
+            bit_cast::<5, 4>(self.qb.q.val().get_bits::<4>(8))
+                + bit_cast::<5, 4>(self.qb.q.val().get_bits::<4>(12)),
+        ) << 5);
+        self.ha.d.next = bit_cast::<10, 5>(
+            bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(0))
+                + bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(4)),
+        ) | (bit_cast::<10, 5>(
+            bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(8))
+                + bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(12)),
+        ) << 5);
         self.cyc.d.next = self.cyc.q.val() + 1;
         if self.scan_start.val() {
             self.cyc.d.next = 1.into();
         }
 
+        // The cycle after a push: the pushed word's halves are in `hb`/`ha`.
+        self.pc1.d.next = false;
         self.pc_add.d.next = false;
+        if self.pc1.q.val() {
+            self.pcb.d.next = bit_cast::<6, 5>(self.hb.q.val().get_bits::<5>(0))
+                + bit_cast::<6, 5>(self.hb.q.val().get_bits::<5>(5));
+            self.pca.d.next = bit_cast::<6, 5>(self.ha.q.val().get_bits::<5>(0))
+                + bit_cast::<6, 5>(self.ha.q.val().get_bits::<5>(5));
+            self.pc_add.d.next = true;
+        }
         if self.pc_add.q.val() {
             self.brc.d.next = self.brc.q.val() + bit_cast::<32, 6>(self.pcb.q.val());
             self.arc.d.next = self.arc.q.val() + bit_cast::<32, 6>(self.pca.q.val());
@@ -485,11 +532,7 @@ impl Logic for EvtPacker {
         // Report the pending card word into the next slot.
         if self.push.val() {
             self.cnt.d.next = self.cnt.q.val() + 1;
-            self.pcb.d.next = bit_cast::<6, 5>(self.hb.q.val().get_bits::<5>(0))
-                + bit_cast::<6, 5>(self.hb.q.val().get_bits::<5>(5));
-            self.pca.d.next = bit_cast::<6, 5>(self.ha.q.val().get_bits::<5>(0))
-                + bit_cast::<6, 5>(self.ha.q.val().get_bits::<5>(5));
-            self.pc_add.d.next = true;
+            self.pc1.d.next = true;
             if self.cnt.q.val() == 0 {
                 self.si0.d.next = self.pend_w.q.val();
                 self.sb0.d.next = self.pend_b.q.val();
@@ -519,27 +562,8 @@ impl Logic for EvtPacker {
                 self.sa5.d.next = self.pend_a.q.val();
             }
         }
-        // The entry registers: at most one of the selects is set (see `ld_*` below), so each
-        // register is an AND-OR of its sources under one-hot masks (registers, and the
-        // writer-side ready for the shift), not a chain of selects. The sources: an answer
-        // (`a*`), ScanDone (`f*`), the slots (`s*`: ChangedWords on a tick, else Bitmap).
-        self.m_ans.next = 0.into();
-        if self.ld_answer.q.val() {
-            self.m_ans.next = !bits::<64>(0);
-        }
-        self.m_fin.next = 0.into();
-        if self.ld_final.q.val() {
-            self.m_fin.next = !bits::<64>(0);
-        }
-        self.m_slots.next = 0.into();
-        if self.load_slots.val() {
-            self.m_slots.next = !bits::<64>(0);
-        }
-        self.m_shift.next = 0.into();
-        if self.sending.q.val() & self.evt_ready.val() {
-            self.m_shift.next = !bits::<64>(0);
-        }
-        self.m_hold.next = !(self.m_ans.val() | self.m_fin.val() | self.m_slots.val() | self.m_shift.val());
+        // The entry registers' sources: an answer (`a*`), ScanDone (`f*`), the slots (`s*`:
+        // ChangedWords on a tick, else Bitmap).
         self.a0.next = KIND_FENCE.into();
         if self.kind.q.val() == job_kind::ERROR {
             self.a0.next = KIND_ERROR.into();
@@ -589,35 +613,92 @@ impl Logic for EvtPacker {
             self.s7.next =
                 bit_cast::<64, 32>(self.sa4.q.val()) | (bit_cast::<64, 32>(self.sa5.q.val()) << 32);
         }
-        self.b0.d.next = (self.b0.q.val() & self.m_hold.val())
-            | (self.a0.val() & self.m_ans.val())
-            | (self.f0.val() & self.m_fin.val())
-            | (self.b1.q.val() & self.m_shift.val())
-            | (self.s0.val() & self.m_slots.val());
-        self.b1.d.next = (self.b1.q.val() & self.m_hold.val())
-            | (self.a1.val() & self.m_ans.val())
-            | (self.f1.val() & self.m_fin.val())
-            | (self.b2.q.val() & self.m_shift.val())
-            | (self.s1.val() & self.m_slots.val());
-        self.b2.d.next = (self.b2.q.val() & self.m_hold.val())
-            | (self.a2.val() & self.m_ans.val())
-            | (self.f2.val() & self.m_fin.val())
-            | (self.b3.q.val() & self.m_shift.val())
-            | (self.s2.val() & self.m_slots.val());
-        self.b3.d.next = (self.b3.q.val() & self.m_hold.val())
-            | (self.f3.val() & self.m_fin.val())
-            | (self.b4.q.val() & self.m_shift.val())
-            | (self.s3.val() & self.m_slots.val());
-        self.b4.d.next = (self.b4.q.val() & self.m_hold.val())
-            | (self.b5.q.val() & self.m_shift.val())
-            | (self.s4.val() & self.m_slots.val());
-        self.b5.d.next = (self.b5.q.val() & self.m_hold.val())
-            | (self.b6.q.val() & self.m_shift.val())
-            | (self.s5.val() & self.m_slots.val());
-        self.b6.d.next = (self.b6.q.val() & self.m_hold.val())
-            | (self.b7.q.val() & self.m_shift.val())
-            | (self.s6.val() & self.m_slots.val());
-        self.b7.d.next = (self.b7.q.val() & self.m_hold.val()) | (self.s7.val() & self.m_slots.val());
+        // Each entry register loads or shifts as its select (`sel*`, see there) says. A load
+        // (bit 0) picks its source by bits 3:2 and comes first; a shift (bit 1) only when the
+        // writer side is ready. So the ready reaches only the register's enable (one LUT:
+        // load, or shift and ready), and the zeros a load writes (the sources a register
+        // lacks: an answer and ScanDone fill words 0..=2 and 0..=3, and the constant bits of
+        // the kind words) are a synchronous reset from the select's flops alone. `b7` takes
+        // no shift (what the registers hold after an entry's eight beats is never sent: every
+        // Send follows a load of all eight), so it sees no ready.
+        if self.sel0.q.val().get_bit(0) {
+            if self.sel0.q.val().get_bit(3) {
+                self.b0.d.next = self.s0.val();
+            } else if self.sel0.q.val().get_bit(2) {
+                self.b0.d.next = self.f0.val();
+            } else {
+                self.b0.d.next = self.a0.val();
+            }
+        } else if self.sel0.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b0.d.next = self.b1.q.val();
+        }
+        if self.sel1.q.val().get_bit(0) {
+            if self.sel1.q.val().get_bit(3) {
+                self.b1.d.next = self.s1.val();
+            } else if self.sel1.q.val().get_bit(2) {
+                self.b1.d.next = self.f1.val();
+            } else {
+                self.b1.d.next = self.a1.val();
+            }
+        } else if self.sel1.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b1.d.next = self.b2.q.val();
+        }
+        if self.sel2.q.val().get_bit(0) {
+            if self.sel2.q.val().get_bit(3) {
+                self.b2.d.next = self.s2.val();
+            } else if self.sel2.q.val().get_bit(2) {
+                self.b2.d.next = self.f2.val();
+            } else {
+                self.b2.d.next = self.a2.val();
+            }
+        } else if self.sel2.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b2.d.next = self.b3.q.val();
+        }
+        if self.sel3.q.val().get_bit(0) {
+            if self.sel3.q.val().get_bit(3) {
+                self.b3.d.next = self.s3.val();
+            } else if self.sel3.q.val().get_bit(2) {
+                self.b3.d.next = self.f3.val();
+            } else {
+                self.b3.d.next = 0.into();
+            }
+        } else if self.sel3.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b3.d.next = self.b4.q.val();
+        }
+        if self.sel4.q.val().get_bit(0) {
+            if self.sel4.q.val().get_bit(3) {
+                self.b4.d.next = self.s4.val();
+            } else {
+                self.b4.d.next = 0.into();
+            }
+        } else if self.sel4.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b4.d.next = self.b5.q.val();
+        }
+        if self.sel5.q.val().get_bit(0) {
+            if self.sel5.q.val().get_bit(3) {
+                self.b5.d.next = self.s5.val();
+            } else {
+                self.b5.d.next = 0.into();
+            }
+        } else if self.sel5.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b5.d.next = self.b6.q.val();
+        }
+        if self.sel6.q.val().get_bit(0) {
+            if self.sel6.q.val().get_bit(3) {
+                self.b6.d.next = self.s6.val();
+            } else {
+                self.b6.d.next = 0.into();
+            }
+        } else if self.sel6.q.val().get_bit(1) & self.evt_ready.val() {
+            self.b6.d.next = self.b7.q.val();
+        }
+        if self.sel7.q.val().get_bit(0) {
+            if self.sel7.q.val().get_bit(3) {
+                self.b7.d.next = self.s7.val();
+            } else {
+                self.b7.d.next = 0.into();
+            }
+        }
         // Loading the slots empties them.
         if self.load_slots.val() {
             self.cnt.d.next = 0.into();
@@ -643,6 +724,7 @@ impl Logic for EvtPacker {
         if self.reset.val() {
             self.state.d.next = PackState::Idle;
             self.beat.d.next = 0.into();
+            self.pc1.d.next = false;
             self.pc_add.d.next = false;
         }
         // After every assignment of `kind` and `cnt` above: their values at the edge.
@@ -656,14 +738,90 @@ impl Logic for EvtPacker {
             | (!self.tick.d.val()
                 & ((self.cnt.d.val() == CAP_BITMAP)
                     | ((self.cnt.d.val() != 0) & self.pend_v.d.val() & self.brk.d.val())));
-        // The next cycle's entry load, from the same values the state machine above decodes
-        // then: Answer and Final load their entry, Take and Flush load the slots when they are
-        // full, Flush also the last partial entry (no pending word left, some slots used).
-        self.ld_answer.d.next = self.state.d.val() == PackState::Answer;
-        self.ld_final.d.next = self.state.d.val() == PackState::Final;
-        self.ld_slots.d.next = ((self.state.d.val() == PackState::Take) & self.full.d.val())
-            | ((self.state.d.val() == PackState::Flush)
-                & (self.full.d.val() | (!self.pend_v.d.val() & (self.cnt.d.val() != 0))));
-        self.sending.d.next = self.state.d.val() == PackState::Send;
+        // The next cycle's entry load or shift: what the state machine above does in the next
+        // cycle (Answer and Final load their entry, Take and Flush load the slots when they
+        // are full, Flush also the last partial entry: no word pending, some slots used; Send
+        // shifts), decoded from the current state and flops rather than from the next state,
+        // so the core's output port (its FIFO's read into Take's next state, card run 33's top
+        // path) does not reach it. The cases that are not plain decodes:
+        // - Idle to Take: the slots start empty (`cnt` 0), so not full.
+        // - Take, not full, to Take, Read or Flush: Take pushes and loads nothing, so `full`
+        //   stays clear, and Flush's first cycle pushes rather than loads (slots are used only
+        //   after a push in Merge, which leaves a word pending): no load whatever the core
+        //   sends.
+        // - Flush pushing the pending word: `cnt` becomes at least 1 and no word is pending,
+        //   so the next Flush loads the slots (full or the last partial entry).
+        // - Send's last beat: back to `ret`, decoded from the values at the edge as before.
+        self.full_nx.next = (self.tick.q.val() & (self.cnt.d.val() == CAP_CHANGED))
+            | (!self.tick.q.val()
+                & ((self.cnt.d.val() == CAP_BITMAP)
+                    | ((self.cnt.d.val() != 0) & self.pend_v.d.val() & self.brk.d.val())));
+        self.nsel.next = 0.into();
+        match self.state.q.val() {
+            PackState::Idle => {
+                if self.job_valid.val()
+                    & ((self.job_kind.val() == job_kind::ERROR) | (self.job_kind.val() == job_kind::FENCE))
+                {
+                    self.nsel.next = SEL_ANSWER.into();
+                }
+            }
+            PackState::Answer => {
+                self.nsel.next = SEL_SHIFT.into();
+            }
+            PackState::Take => {
+                if self.full.q.val() {
+                    self.nsel.next = SEL_SHIFT.into();
+                }
+            }
+            PackState::Read => {}
+            PackState::Merge => {
+                if self.full_nx.val() {
+                    self.nsel.next = SEL_SLOTS.into();
+                }
+            }
+            PackState::Flush => {
+                if self.full.q.val() {
+                    self.nsel.next = SEL_SHIFT.into();
+                } else if self.pend_v.q.val() {
+                    self.nsel.next = SEL_SLOTS.into();
+                } else if self.cnt.q.val() != 0 {
+                    self.nsel.next = SEL_SHIFT.into();
+                } else {
+                    self.nsel.next = SEL_FINAL.into();
+                }
+            }
+            PackState::Final => {
+                self.nsel.next = SEL_SHIFT.into();
+            }
+            PackState::Send => {
+                self.nsel.next = SEL_SHIFT.into();
+                if self.evt_ready.val() & (self.beat.q.val() == 7) {
+                    self.nsel.next = 0.into();
+                    if self.ret.q.val() == PackState::Final {
+                        self.nsel.next = SEL_FINAL.into();
+                    }
+                    if (self.ret.q.val() == PackState::Take) & self.full_nx.val() {
+                        self.nsel.next = SEL_SLOTS.into();
+                    }
+                    if (self.ret.q.val() == PackState::Flush)
+                        & (self.full_nx.val() | (!self.pend_v.d.val() & (self.cnt.d.val() != 0)))
+                    {
+                        self.nsel.next = SEL_SLOTS.into();
+                    }
+                }
+            }
+        }
+        if self.reset.val() {
+            self.nsel.next = 0.into();
+        }
+        self.ld_slots.d.next = self.nsel.val() == SEL_SLOTS;
+        self.sel0.d.next = self.nsel.val();
+        self.sel1.d.next = self.nsel.val();
+        self.sel2.d.next = self.nsel.val();
+        self.sel3.d.next = self.nsel.val();
+        self.sel4.d.next = self.nsel.val();
+        self.sel5.d.next = self.nsel.val();
+        self.sel6.d.next = self.nsel.val();
+        self.sel7.d.next = self.nsel.val();
     }
 }
