@@ -195,41 +195,12 @@ fn dma_outside_the_link_file_is_refused_and_writes_nothing() {
 /// inside the card that claim no cycle moves are held to it.
 #[test]
 fn a_fence_takes_33_cycles_through_the_verilated_card() {
-    use liqscan_hdl::abi::Command;
-    use liqscan_hdl::abi::regs::{CMD_RING_WINDOW, CONTROL_SOFT_RESET, offset};
-    use liqscan_sim::card::verilated::CMD_WINDOW_BUS_ADDR;
     if !verilator_present() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let mem = LinkMemory::shm_create(&dir.path().join("shm"), 4096).unwrap();
     let (mut card, _) = VerilatedCard::new(&mem).unwrap();
-    for (off, v) in [
-        (offset::CMD_RING_ENTRIES, 16),
-        (offset::CMD_RING_ADDR_LO, CMD_WINDOW_BUS_ADDR as u32),
-        (offset::CMD_RING_ADDR_HI, (CMD_WINDOW_BUS_ADDR >> 32) as u32),
-        (offset::EVT_RING_ENTRIES, 16),
-        (offset::EVT_RING_ADDR_LO, mem.evt_ring_addr as u32),
-        (offset::EVT_RING_ADDR_HI, (mem.evt_ring_addr >> 32) as u32),
-        (offset::CONTROL, CONTROL_SOFT_RESET),
-    ] {
-        card.write_reg(off, v);
-    }
-    let mut cycles = vec![];
-    for seq in 0..8u32 {
-        let words = Command::Fence { token: seq }.encode_words(seq);
-        let base = CMD_RING_WINDOW as usize + (seq as usize % 16) * 64;
-        for (i, w) in words.iter().enumerate() {
-            mem.bar.write32(base + 4 * i, *w).unwrap();
-        }
-        card.write_reg(offset::EVT_CONSUMER, seq);
-        let (before, c) = (card.evt_producer(), card.cycles);
-        card.write_reg(offset::CMD_DOORBELL, seq + 1);
-        while card.evt_producer() == before {
-            card.cycle();
-            assert!(card.cycles - c < 10_000, "fence {seq} not answered");
-        }
-        cycles.push(card.cycles - c);
-    }
+    let cycles = card.fence_cycles(&mem, 8).unwrap();
     assert_eq!(cycles, vec![33; 8], "a fence's cycles, doorbell to event");
 }

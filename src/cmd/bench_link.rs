@@ -211,9 +211,6 @@ pub fn run(a: Args) -> Result<()> {
 /// doorbell's BAR write to its event's head word in host memory, and the shared-memory round
 /// trip through it from the unchanged host driver.
 fn bench_verilog(a: &Args, floor_h: Option<&Histogram<u64>>) -> Result<()> {
-    use liqscan_hdl::abi::Command;
-    use liqscan_hdl::abi::regs::{CMD_RING_WINDOW, CONTROL_SOFT_RESET, offset};
-    use liqscan_sim::card::verilated::CMD_WINDOW_BUS_ADDR;
     let path = std::path::PathBuf::from(format!("/dev/shm/liqscan-bench-vl-{}", std::process::id()));
     let mem = LinkMemory::shm_create(&path, 4096)?;
     let mut card = crate::cmd::card::verilated_card(&mem)?;
@@ -236,35 +233,7 @@ fn bench_verilog(a: &Args, floor_h: Option<&Histogram<u64>>) -> Result<()> {
         "CPU time not available".to_string()
     };
     // A fence's cycles: rings programmed as the shell does, one entry in the window, doorbell.
-    for (off, v) in [
-        (offset::CMD_RING_ENTRIES, 16),
-        (offset::CMD_RING_ADDR_LO, CMD_WINDOW_BUS_ADDR as u32),
-        (offset::CMD_RING_ADDR_HI, (CMD_WINDOW_BUS_ADDR >> 32) as u32),
-        (offset::EVT_RING_ENTRIES, 16),
-        (offset::EVT_RING_ADDR_LO, mem.evt_ring_addr as u32),
-        (offset::EVT_RING_ADDR_HI, (mem.evt_ring_addr >> 32) as u32),
-        (offset::CONTROL, CONTROL_SOFT_RESET),
-    ] {
-        card.write_reg(off, v);
-    }
-    let mut fence_cycles = vec![];
-    for seq in 0..8u32 {
-        let words = Command::Fence { token: seq }.encode_words(seq);
-        let base = CMD_RING_WINDOW as usize + (seq as usize % 16) * 64;
-        for (i, w) in words.iter().enumerate() {
-            mem.bar.write32(base + 4 * i, *w)?;
-        }
-        card.write_reg(offset::EVT_CONSUMER, seq);
-        let (before, c) = (card.evt_producer(), card.cycles);
-        card.write_reg(offset::CMD_DOORBELL, seq + 1);
-        while card.evt_producer() == before {
-            card.cycle();
-            if card.cycles - c > 10_000 {
-                bail!("the Verilated card did not answer fence {seq}");
-            }
-        }
-        fence_cycles.push(card.cycles - c);
-    }
+    let fence_cycles = card.fence_cycles(&mem, 8).map_err(anyhow::Error::msg)?;
     drop(card);
     let _ = std::fs::remove_file(&path);
     println!("## The Verilated card (the whole card's generated Verilog under Verilator)\n");

@@ -294,6 +294,43 @@ impl VerilatedCard {
     pub fn dma_error(&self) -> bool {
         self.out.dma_error != 0
     }
+
+    /// Programs the rings as the shell does, then times `n` fences, one entry in the window
+    /// each: the cycles from the doorbell's BAR write to the event's head word in host memory
+    /// (one-cycle DMA memory, no stalls). An error names a fence not answered in 10,000 cycles.
+    pub fn fence_cycles(&mut self, mem: &LinkMemory, n: u32) -> Result<Vec<u64>, String> {
+        use liqscan_hdl::abi::Command;
+        for (off, v) in [
+            (offset::CMD_RING_ENTRIES, 16),
+            (offset::CMD_RING_ADDR_LO, CMD_WINDOW_BUS_ADDR as u32),
+            (offset::CMD_RING_ADDR_HI, (CMD_WINDOW_BUS_ADDR >> 32) as u32),
+            (offset::EVT_RING_ENTRIES, 16),
+            (offset::EVT_RING_ADDR_LO, mem.evt_ring_addr as u32),
+            (offset::EVT_RING_ADDR_HI, (mem.evt_ring_addr >> 32) as u32),
+            (offset::CONTROL, CONTROL_SOFT_RESET),
+        ] {
+            self.write_reg(off, v);
+        }
+        let mut cycles = Vec::with_capacity(n as usize);
+        for seq in 0..n {
+            let words = Command::Fence { token: seq }.encode_words(seq);
+            let base = CMD_RING_WINDOW as usize + (seq as usize % 16) * 64;
+            for (i, w) in words.iter().enumerate() {
+                mem.bar.write32(base + 4 * i, *w).map_err(|e| e.to_string())?;
+            }
+            self.write_reg(offset::EVT_CONSUMER, seq);
+            let (before, c) = (self.evt_producer(), self.cycles);
+            self.write_reg(offset::CMD_DOORBELL, seq + 1);
+            while self.evt_producer() == before {
+                self.cycle();
+                if self.cycles - c > 10_000 {
+                    return Err(format!("the Verilated card did not answer fence {seq}"));
+                }
+            }
+            cycles.push(self.cycles - c);
+        }
+        Ok(cycles)
+    }
 }
 
 /// The ring registers a host programmed, checked as `serve.rs` checks them.
