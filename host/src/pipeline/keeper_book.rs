@@ -43,15 +43,16 @@ pub struct KeeperBook {
     live: HashMap<u32, Option<Vec<Position>>>,
 }
 
-/// One leg as a position: `None` if the account cannot be sized (an unknown asset or tier, a
-/// weight or amount out of range), `Some(None)` for a leg under one quantum.
-pub(crate) fn position(
+/// One leg as a position, with its tier's weights of the asset (from [`TierTable`]): `None` if
+/// the account cannot be sized (an unknown asset or tier, a weight or amount out of range),
+/// `Some(None)` for a leg under one quantum.
+fn position(
     table: &AssetTable,
     asset: u16,
-    tier: &str,
+    weights: Option<(u32, u32)>,
     balance: Decimal,
 ) -> Option<Option<Position>> {
-    let (asset_weight_ppm, liability_weight_ppm) = tier_weights(table, asset, tier)?;
+    let (asset_weight_ppm, liability_weight_ppm) = weights?;
     let amount = balance.floor_shifted(-table.get(asset)?.quantum_exp).ok()?;
     if amount == 0 {
         return Some(None);
@@ -92,6 +93,11 @@ struct TierTable {
 }
 
 impl TierTable {
+    /// Tier `t`'s weights of `asset` (`None`: an asset outside the table or without the tier).
+    fn of(&self, t: u16, asset: u16) -> Option<(u32, u32)> {
+        *self.weights[t as usize].get(asset as usize)?
+    }
+
     /// The index of `tier`, added the first time it is named (a venue has a few).
     fn index(&mut self, table: &AssetTable, tier: &str) -> u16 {
         if let Some(t) = self.names.iter().position(|x| x == tier) {
@@ -111,11 +117,14 @@ impl KeeperBook {
         let mut b = KeeperBook { starts: vec![0], ..KeeperBook::default() };
         let mut tiers = TierTable::default();
         for (slot, a) in accounts.into_iter().enumerate() {
-            b.tier_of.push(tiers.index(table, &a.tier));
+            let t = tiers.index(table, &a.tier);
+            b.tier_of.push(t);
             let start = b.positions.len();
             let ok = a.legs().all(|(symbol, balance)| {
-                let Some(p) =
-                    table.index_of(symbol).ok().and_then(|asset| position(table, asset, &a.tier, balance))
+                let Some(p) = table
+                    .index_of(symbol)
+                    .ok()
+                    .and_then(|asset| position(table, asset, tiers.of(t, asset), balance))
                 else {
                     return false;
                 };
@@ -307,7 +316,7 @@ impl<'t> KeeperBookBuilder<'t> {
         if balance.is_zero() {
             return;
         }
-        match position(self.table, asset, &self.tiers.names[t as usize], balance) {
+        match position(self.table, asset, self.tiers.of(t, asset), balance) {
             None => self.bad.push(k as u32),
             Some(None) => {}
             Some(Some(p)) => {
