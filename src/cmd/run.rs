@@ -261,14 +261,17 @@ fn report_text(backend: &str, r: &KeeperReport) -> String {
         );
         let _ = writeln!(
             o,
-            "dispatch ({}): {} scan batches, {} orders built, {} sends ({} later: retries or waits), {} unsizable, {} backed off",
+            "dispatch ({}): {} scan batches, {} orders built, {} sends ({} later: retries or waits), {} unsizable, {} backed off, {} orders pre-built and sent, {} dropped, {} at-risk accounts not pre-built (backlog)",
             d.executor,
             d.batches,
             d.stats.orders,
             d.stats.sends,
             d.later_sends,
             d.stats.unsizable,
-            d.stats.backoff_skips
+            d.stats.backoff_skips,
+            d.stats.prebuilt_used,
+            d.stats.prebuilt_dropped,
+            d.stats.prebuild_skipped
         );
     }
     o

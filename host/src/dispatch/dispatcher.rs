@@ -16,6 +16,9 @@
 //!   book (and the scan) before the account is sized again.
 //! - At-risk slots get an order pre-built at the stressed prices; if the slot then breaches while
 //!   it is cached, that order is sent at once (flagged `prebuilt`); the venue clamps it to its rules.
+//!   Only while the last pump sent every account it could: when breached accounts wait for room,
+//!   an order built for an account that has not breached would only delay them, and would be
+//!   dropped unsent should its account breach and rank behind them.
 //! - Order ids are derived ([`OrderKey`]): the account, the breach episode (the scan at which the
 //!   slot breached; a clear ends it) and the order's ordinal in the episode, assigned when the
 //!   order is sent. A restarted keeper gets the episodes and ordinals its journal holds through
@@ -169,8 +172,11 @@ pub struct DispatchStats {
     pub deferred: u64,
     /// Pre-built orders sent on breach.
     pub prebuilt_used: u64,
-    /// Pre-built orders dropped unused when the cache reached [`PREBUILT_CAP`].
+    /// Pre-built orders dropped unused when a batch found the cache full ([`PREBUILT_CAP`]).
     pub prebuilt_dropped: u64,
+    /// At-risk slots not pre-built: breached accounts were waiting for room, or the batch had
+    /// filled the cache.
+    pub prebuild_skipped: u64,
     /// Breached slots with nothing to size (no debt or no collateral left).
     pub unsizable: u64,
 }
@@ -218,6 +224,8 @@ pub struct Dispatcher {
     /// Pre-built orders of the ranked accounts, used when their turn comes (dropped, to be
     /// built again at the prices of the day, when the ranking is taken again).
     ranked_pre: HashMap<u32, LiquidationOrder>,
+    /// The last pump left breached accounts waiting for room.
+    behind: bool,
     /// Slots left out of the ranking until a time (a back-off, a settle): they rejoin it then.
     waiting: BinaryHeap<Reverse<(u64, u32)>>,
     /// Scratch for [`Dispatcher::rank`], kept to reuse its allocation.
@@ -244,6 +252,7 @@ impl Dispatcher {
             done: Vec::new(),
             ranking: Ranking::new(),
             ranked_pre: HashMap::new(),
+            behind: false,
             waiting: BinaryHeap::new(),
             rank_slots: Vec::new(),
             stressed: Vec::new(),
@@ -343,25 +352,35 @@ impl Dispatcher {
                 }
             }
         }
-        if !batch.at_risk.is_empty() {
+        self.pump(now, prices, src, exec);
+        // Breached accounts left waiting: orders for accounts that have not breached would
+        // only delay them.
+        if self.behind {
+            self.stats.prebuild_skipped += batch.at_risk.len() as u64;
+        } else if !batch.at_risk.is_empty() {
             let mut stressed = std::mem::take(&mut self.stressed);
             stressed.clear();
             stressed.extend(prices.iter().map(|p| PriceEntry { spot: p.stressed, stressed: p.stressed }));
-            for &s in &batch.at_risk {
+            // A full cache holds accounts that may no longer be at risk: start again, once per
+            // batch, so one large batch builds at most the cap.
+            if self.prebuilt.len() >= PREBUILT_CAP {
+                self.stats.prebuilt_dropped += self.prebuilt.len() as u64;
+                self.prebuilt.clear();
+            }
+            for (i, &s) in batch.at_risk.iter().enumerate() {
+                if self.prebuilt.len() >= PREBUILT_CAP {
+                    self.stats.prebuild_skipped += (batch.at_risk.len() - i) as u64;
+                    break;
+                }
                 if self.backlog.contains_key(&s) || self.prebuilt.contains_key(&s) {
                     continue;
                 }
                 if let Some(o) = src.view(s).and_then(|v| self.build(now, &v, &stressed)) {
-                    if self.prebuilt.len() >= PREBUILT_CAP {
-                        self.stats.prebuilt_dropped += self.prebuilt.len() as u64;
-                        self.prebuilt.clear();
-                    }
                     self.prebuilt.insert(s, o);
                 }
             }
             self.stressed = stressed;
         }
-        self.pump(now, prices, src, exec);
     }
 
     /// Collects answers, handles time-outs and retries, and sends what the rules allow.
@@ -562,6 +581,8 @@ impl Dispatcher {
             if !self.backlog.is_empty() {
                 self.stats.deferred += 1;
             }
+            // Without a ranking, a backlog beyond the accounts in flight is taken as waiting.
+            self.behind = self.backlog.len() > self.in_flight.len();
             return;
         }
         let room = self.cfg.max_in_flight.saturating_sub(self.in_flight.len());
@@ -631,7 +652,8 @@ impl Dispatcher {
                 }
             }
         }
-        if taken == room {
+        self.behind = taken == room && self.ranking.left() > 0;
+        if self.behind {
             self.stats.deferred += self.ranking.left() as u64;
         }
         if pre_dropped || !self.ranked_pre.is_empty() {
@@ -983,8 +1005,36 @@ mod tests {
     }
 
     #[test]
+    fn no_orders_are_pre_built_while_breached_accounts_wait_for_room() {
+        // Slots 0-2 owe more than their collateral (breached); slots 10 and 11 are at risk only.
+        let b = book(&[(0, 810), (1, 900), (2, 850), (10, 700), (11, 700)]);
+        let mut d = Dispatcher::new(DispatchConfig { max_in_flight: 2, ..cfg() });
+        let mut x = Script::default();
+        let batch = ScanBatch { seq: 1, breached: vec![0, 1, 2], at_risk: vec![10], ..Default::default() };
+        d.on_scan(0, &batch, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 2);
+        assert!(d.prebuilt.is_empty(), "slot 2 waits for room: nothing is pre-built");
+        assert_eq!(d.stats().prebuild_skipped, 1);
+        // The venue fills both and the scan clears them; slot 2 goes out and nobody waits.
+        let (a, b0) = (x.sent[0].id, x.sent[1].id);
+        x.answers.extend([a, b0].map(|id| Completion {
+            id,
+            attempt: 1,
+            outcome: Outcome::Filled { repaid_value: 1, seized_value: 1 },
+        }));
+        d.poll(MS, &prices(), &b, &mut x);
+        let cleared = ScanBatch { seq: 2, cleared: vec![0, 1], at_risk: vec![11], ..Default::default() };
+        d.on_scan(2 * MS, &cleared, &prices(), &b, &mut x);
+        assert_eq!(x.sent.len(), 3);
+        assert_eq!(d.prebuilt.len(), 1, "with room to spare, the at-risk account is pre-built");
+        assert!(d.prebuilt.contains_key(&11));
+        assert_eq!(d.stats().prebuild_skipped, 1);
+    }
+
+    #[test]
     fn pre_built_orders_are_capped_and_the_newest_still_serve() {
-        // Every account at risk once and none breaching: the cache starts again at the cap.
+        // Every account at risk once and none breaching: a batch builds at most the cap, and
+        // the next batch starts the cache again.
         let n = PREBUILT_CAP as u32 + 10;
         // Slot 0 owes 900, beyond its collateral at spot (800), so it can be sized unaided.
         let b = book(&(0..n).map(|s| (s, if s == 0 { 900 } else { 700 })).collect::<Vec<_>>());
@@ -992,7 +1042,11 @@ mod tests {
         let mut x = Script::default();
         let at_risk = (0..n).collect();
         d.on_scan(0, &ScanBatch { at_risk, ..Default::default() }, &prices(), &b, &mut x);
-        assert_eq!(d.prebuilt.len(), 10);
+        assert_eq!(d.prebuilt.len(), PREBUILT_CAP);
+        assert_eq!(d.stats().prebuild_skipped, 10);
+        assert!(!d.prebuilt.contains_key(&(n - 1)));
+        d.on_scan(MS, &ScanBatch { at_risk: vec![n - 1], ..Default::default() }, &prices(), &b, &mut x);
+        assert_eq!(d.prebuilt.len(), 1);
         assert_eq!(d.stats().prebuilt_dropped, PREBUILT_CAP as u64);
         // A dropped account is sized at its breach; a kept one sends its pre-built order.
         d.on_scan(5 * MS, &breached(&[0, n - 1]), &prices(), &b, &mut x);
