@@ -16,9 +16,9 @@
 //!   book (and the scan) before the account is sized again.
 //! - At-risk slots get an order pre-built at the stressed prices; if the slot then breaches while
 //!   it is cached, that order is sent at once (flagged `prebuilt`); the venue clamps it to its rules.
-//!   Only while the last pump sent every account it could: when breached accounts wait for room,
-//!   an order built for an account that has not breached would only delay them, and would be
-//!   dropped unsent should its account breach and rank behind them.
+//!   While breached accounts wait for room, at most `max_in_flight` a scan: an order built for an
+//!   account that has not breached delays those that have, and is dropped unsent should its
+//!   account breach and rank behind them.
 //! - Order ids are derived ([`OrderKey`]): the account, the breach episode (the scan at which the
 //!   slot breached; a clear ends it) and the order's ordinal in the episode, assigned when the
 //!   order is sent. A restarted keeper gets the episodes and ordinals its journal holds through
@@ -174,8 +174,8 @@ pub struct DispatchStats {
     pub prebuilt_used: u64,
     /// Pre-built orders dropped unused when a batch found the cache full ([`PREBUILT_CAP`]).
     pub prebuilt_dropped: u64,
-    /// At-risk slots not pre-built: breached accounts were waiting for room, or the batch had
-    /// filled the cache.
+    /// At-risk slots not pre-built: past the batch's budget while breached accounts waited for
+    /// room, or past the cache's cap.
     pub prebuild_skipped: u64,
     /// Breached slots with nothing to size (no debt or no collateral left).
     pub unsizable: u64,
@@ -353,34 +353,40 @@ impl Dispatcher {
             }
         }
         self.pump(now, prices, src, exec);
-        // Breached accounts left waiting: orders for accounts that have not breached would
-        // only delay them.
-        if self.behind {
-            self.stats.prebuild_skipped += batch.at_risk.len() as u64;
-        } else if !batch.at_risk.is_empty() {
-            let mut stressed = std::mem::take(&mut self.stressed);
-            stressed.clear();
-            stressed.extend(prices.iter().map(|p| PriceEntry { spot: p.stressed, stressed: p.stressed }));
-            // A full cache holds accounts that may no longer be at risk: start again, once per
-            // batch, so one large batch builds at most the cap.
-            if self.prebuilt.len() >= PREBUILT_CAP {
-                self.stats.prebuilt_dropped += self.prebuilt.len() as u64;
-                self.prebuilt.clear();
-            }
-            for (i, &s) in batch.at_risk.iter().enumerate() {
-                if self.prebuilt.len() >= PREBUILT_CAP {
-                    self.stats.prebuild_skipped += (batch.at_risk.len() - i) as u64;
-                    break;
-                }
-                if self.backlog.contains_key(&s) || self.prebuilt.contains_key(&s) {
-                    continue;
-                }
-                if let Some(o) = src.view(s).and_then(|v| self.build(now, &v, &stressed)) {
-                    self.prebuilt.insert(s, o);
-                }
-            }
-            self.stressed = stressed;
+        if !batch.at_risk.is_empty() {
+            self.prebuild(now, &batch.at_risk, prices, src);
         }
+    }
+
+    /// Pre-builds orders for at-risk slots at the stressed prices. With breached accounts left
+    /// waiting for room, a batch builds at most `max_in_flight` (one pump's sizing work), so the
+    /// accounts that have breached are not delayed by ones that may not; otherwise up to the
+    /// cache's cap.
+    fn prebuild(&mut self, now: u64, at_risk: &[u32], prices: &[PriceEntry], src: &dyn AccountSource) {
+        let mut stressed = std::mem::take(&mut self.stressed);
+        stressed.clear();
+        stressed.extend(prices.iter().map(|p| PriceEntry { spot: p.stressed, stressed: p.stressed }));
+        // A full cache holds accounts that may no longer be at risk: start again, once per
+        // batch, so one large batch builds at most the cap.
+        if self.prebuilt.len() >= PREBUILT_CAP {
+            self.stats.prebuilt_dropped += self.prebuilt.len() as u64;
+            self.prebuilt.clear();
+        }
+        let mut budget = if self.behind { self.cfg.max_in_flight } else { PREBUILT_CAP };
+        for (i, &s) in at_risk.iter().enumerate() {
+            if budget == 0 || self.prebuilt.len() >= PREBUILT_CAP {
+                self.stats.prebuild_skipped += (at_risk.len() - i) as u64;
+                break;
+            }
+            if self.backlog.contains_key(&s) || self.prebuilt.contains_key(&s) {
+                continue;
+            }
+            budget -= 1;
+            if let Some(o) = src.view(s).and_then(|v| self.build(now, &v, &stressed)) {
+                self.prebuilt.insert(s, o);
+            }
+        }
+        self.stressed = stressed;
     }
 
     /// Collects answers, handles time-outs and retries, and sends what the rules allow.
@@ -1005,15 +1011,19 @@ mod tests {
     }
 
     #[test]
-    fn no_orders_are_pre_built_while_breached_accounts_wait_for_room() {
-        // Slots 0-2 owe more than their collateral (breached); slots 10 and 11 are at risk only.
-        let b = book(&[(0, 810), (1, 900), (2, 850), (10, 700), (11, 700)]);
+    fn pre_builds_are_budgeted_while_breached_accounts_wait_for_room() {
+        // Slots 0-2 owe more than their collateral (breached); slots 10-14 are at risk only.
+        let at_risk: Vec<(u32, i128)> = (10..15).map(|s| (s, 700)).collect();
+        let b = book(&[&[(0, 810), (1, 900), (2, 850)], &at_risk[..]].concat());
         let mut d = Dispatcher::new(DispatchConfig { max_in_flight: 2, ..cfg() });
         let mut x = Script::default();
-        let batch = ScanBatch { seq: 1, breached: vec![0, 1, 2], at_risk: vec![10], ..Default::default() };
+        let batch =
+            ScanBatch { seq: 1, breached: vec![0, 1, 2], at_risk: vec![10, 11, 12], ..Default::default() };
         d.on_scan(0, &batch, &prices(), &b, &mut x);
         assert_eq!(x.sent.len(), 2);
-        assert!(d.prebuilt.is_empty(), "slot 2 waits for room: nothing is pre-built");
+        // Slot 2 waits for room: one pump's worth (2) is pre-built, the third skipped.
+        assert_eq!(d.prebuilt.len(), 2);
+        assert!(d.prebuilt.contains_key(&10) && d.prebuilt.contains_key(&11));
         assert_eq!(d.stats().prebuild_skipped, 1);
         // The venue fills both and the scan clears them; slot 2 goes out and nobody waits.
         let (a, b0) = (x.sent[0].id, x.sent[1].id);
@@ -1023,11 +1033,11 @@ mod tests {
             outcome: Outcome::Filled { repaid_value: 1, seized_value: 1 },
         }));
         d.poll(MS, &prices(), &b, &mut x);
-        let cleared = ScanBatch { seq: 2, cleared: vec![0, 1], at_risk: vec![11], ..Default::default() };
+        let cleared =
+            ScanBatch { seq: 2, cleared: vec![0, 1], at_risk: vec![12, 13, 14], ..Default::default() };
         d.on_scan(2 * MS, &cleared, &prices(), &b, &mut x);
         assert_eq!(x.sent.len(), 3);
-        assert_eq!(d.prebuilt.len(), 1, "with room to spare, the at-risk account is pre-built");
-        assert!(d.prebuilt.contains_key(&11));
+        assert_eq!(d.prebuilt.len(), 5, "with room to spare, every at-risk account is pre-built");
         assert_eq!(d.stats().prebuild_skipped, 1);
     }
 
