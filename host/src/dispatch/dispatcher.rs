@@ -16,9 +16,9 @@
 //!   book (and the scan) before the account is sized again.
 //! - At-risk slots get an order pre-built at the stressed prices; if the slot then breaches while
 //!   it is cached, that order is sent at once (flagged `prebuilt`); the venue clamps it to its rules.
-//!   While breached accounts wait for room, at most `max_in_flight` a scan: an order built for an
-//!   account that has not breached delays those that have, and is dropped unsent should its
-//!   account breach and rank behind them.
+//!   At most `PREBUILD_PER_SCAN` a scan, and `max_in_flight` while breached accounts wait for
+//!   room: an order built for an account that has not breached delays those that have, and is
+//!   dropped unsent should its account breach and rank behind them.
 //! - Order ids are derived ([`OrderKey`]): the account, the breach episode (the scan at which the
 //!   slot breached; a clear ends it) and the order's ordinal in the episode, assigned when the
 //!   order is sent. A restarted keeper gets the episodes and ordinals its journal holds through
@@ -174,8 +174,8 @@ pub struct DispatchStats {
     pub prebuilt_used: u64,
     /// Pre-built orders dropped unused when a batch found the cache full ([`PREBUILT_CAP`]).
     pub prebuilt_dropped: u64,
-    /// At-risk slots not pre-built: past the batch's budget while breached accounts waited for
-    /// room, or past the cache's cap.
+    /// At-risk slots not pre-built: past the scan's budget (`max_in_flight` while breached
+    /// accounts waited for room, [`PREBUILD_PER_SCAN`] otherwise) or the cache's cap.
     pub prebuild_skipped: u64,
     /// Breached slots with nothing to size (no debt or no collateral left).
     pub unsizable: u64,
@@ -198,6 +198,11 @@ struct AccountBackoff {
 /// whole run: a 10 M-account crash has millions. Past the cap the cache starts again (a
 /// dropped order is only a head start: its account is sized when its breach is ranked).
 pub const PREBUILT_CAP: usize = 1 << 16;
+
+/// Pre-built orders one scan builds at most while no breached account waits: a book's first
+/// scan reports every account at risk at once, and sizing 65,536 of them would hold a breach
+/// in the next scan for about half a second.
+pub const PREBUILD_PER_SCAN: usize = 4096;
 
 /// The dispatcher. Single-threaded: the keeper runs it on its dispatch thread, fed by a
 /// [`super::HandoffReceiver`]; the simulator calls it inline.
@@ -360,8 +365,8 @@ impl Dispatcher {
 
     /// Pre-builds orders for at-risk slots at the stressed prices. With breached accounts left
     /// waiting for room, a batch builds at most `max_in_flight` (one pump's sizing work), so the
-    /// accounts that have breached are not delayed by ones that may not; otherwise up to the
-    /// cache's cap.
+    /// accounts that have breached are not delayed by ones that may not; otherwise at most
+    /// [`PREBUILD_PER_SCAN`].
     fn prebuild(&mut self, now: u64, at_risk: &[u32], prices: &[PriceEntry], src: &dyn AccountSource) {
         let mut stressed = std::mem::take(&mut self.stressed);
         stressed.clear();
@@ -372,7 +377,7 @@ impl Dispatcher {
             self.stats.prebuilt_dropped += self.prebuilt.len() as u64;
             self.prebuilt.clear();
         }
-        let mut budget = if self.behind { self.cfg.max_in_flight } else { PREBUILT_CAP };
+        let mut budget = if self.behind { self.cfg.max_in_flight } else { PREBUILD_PER_SCAN };
         for (i, &s) in at_risk.iter().enumerate() {
             if budget == 0 || self.prebuilt.len() >= PREBUILT_CAP {
                 self.stats.prebuild_skipped += (at_risk.len() - i) as u64;
@@ -1043,17 +1048,28 @@ mod tests {
 
     #[test]
     fn pre_built_orders_are_capped_and_the_newest_still_serve() {
-        // Every account at risk once and none breaching: a batch builds at most the cap, and
-        // the next batch starts the cache again.
+        // Every account at risk once and none breaching: a scan builds at most
+        // PREBUILD_PER_SCAN, the cache fills to its cap, and the next scan starts it again.
         let n = PREBUILT_CAP as u32 + 10;
         // Slot 0 owes 900, beyond its collateral at spot (800), so it can be sized unaided.
         let b = book(&(0..n).map(|s| (s, if s == 0 { 900 } else { 700 })).collect::<Vec<_>>());
         let mut d = Dispatcher::new(cfg());
         let mut x = Script::default();
-        let at_risk = (0..n).collect();
-        d.on_scan(0, &ScanBatch { at_risk, ..Default::default() }, &prices(), &b, &mut x);
-        assert_eq!(d.prebuilt.len(), PREBUILT_CAP);
+        let per = PREBUILD_PER_SCAN as u32;
+        d.on_scan(
+            0,
+            &ScanBatch { at_risk: (0..per + 10).collect(), ..Default::default() },
+            &prices(),
+            &b,
+            &mut x,
+        );
+        assert_eq!(d.prebuilt.len(), PREBUILD_PER_SCAN);
         assert_eq!(d.stats().prebuild_skipped, 10);
+        for start in (per..PREBUILT_CAP as u32).step_by(PREBUILD_PER_SCAN) {
+            let at_risk = (start..start + per).collect();
+            d.on_scan(0, &ScanBatch { at_risk, ..Default::default() }, &prices(), &b, &mut x);
+        }
+        assert_eq!(d.prebuilt.len(), PREBUILT_CAP);
         assert!(!d.prebuilt.contains_key(&(n - 1)));
         d.on_scan(MS, &ScanBatch { at_risk: vec![n - 1], ..Default::default() }, &prices(), &b, &mut x);
         assert_eq!(d.prebuilt.len(), 1);
