@@ -127,12 +127,28 @@ fn check_inc<const CH: usize, const K: usize, const W: usize, const FB: usize>(s
     for round in 0..books {
         let slots = rng.gen_range(1..=5);
         let n = rng.gen_range(1..=120);
-        let (accounts, prices) = book(&mut rng, n, slots, 5);
+        let (mut accounts, prices) = book(&mut rng, n, slots, 5);
+        let asset = rng.gen_range(0..6u16);
+        // A zero-coefficient term of the asset exposes nothing: put one in the last account.
+        let last = accounts.last_mut().unwrap();
+        if round % 2 == 1 && last.len() < slots && last.iter().all(|t| t.asset != asset) && asset < 5 {
+            last.push(Coeff { asset, coeff: 0 });
+        }
         let lay = Layout::new(CH, K, slots, n).unwrap();
         let img = lay.image(&accounts).unwrap();
         sim.idle(rng.gen_range(0..10));
         sim.load_prices(&prices);
-        let asset = rng.gen_range(0..6u16);
+        // The host's list from the book itself: groups with a non-zero term of the asset.
+        let from_book: Vec<u32> = (0..lay.groups as u32)
+            .filter(|&g| {
+                accounts
+                    .iter()
+                    .skip(g as usize * LANES)
+                    .take(LANES)
+                    .any(|a| a.iter().any(|t| t.asset == asset && t.coeff != 0))
+            })
+            .collect();
+        assert_eq!(exposed_groups(&lay, &img, asset), from_book, "exposure from the image vs the book");
         let groups: Vec<u32> = if round % 4 == 3 {
             let mut all: Vec<u32> = (0..lay.groups as u32).collect();
             for i in (1..all.len()).rev() {
