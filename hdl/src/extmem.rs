@@ -359,6 +359,8 @@ pub mod consts {
     pub const FIFO_MARGIN: u64 = 19;
     /// Cycles of the start's shift-and-add (words per channel).
     pub const MUL_CYCLES: u64 = 6;
+    /// Cycles without a step, a word out or a group taken after which the cycle model stops.
+    pub const STUCK_CYCLES: u64 = 1 << 20;
     /// Entries of the incremental scan's group queue.
     pub const GROUP_QUEUE: u64 = 64;
 }
@@ -562,6 +564,8 @@ impl StreamModel {
         let mut af = false;
         let mut offset = 0u32;
         let mut cycle = 0u64;
+        // A model that stops moving panics rather than running forever.
+        let mut moved = 0u64;
         loop {
             let ready = stall.ready();
             // Incremental: the host port and the distributor, from this cycle's registers.
@@ -688,6 +692,13 @@ impl StreamModel {
             if done {
                 break;
             }
+            if fire || pop_out || take {
+                moved = cycle;
+            }
+            assert!(
+                cycle - moved < STUCK_CYCLES,
+                "the scan made no step for {STUCK_CYCLES} cycles (cycle {cycle})"
+            );
         }
         run.commands = mem.iter().map(|m| m.commands).collect();
         run
