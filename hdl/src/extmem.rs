@@ -6,6 +6,9 @@
 //!   block's docs describe it).
 //! - [`scan_model`]: the bitmap words a full scan sends, from the image, with the core's lane
 //!   arithmetic ([`crate::golden::lane_health_negative`]).
+//! - [`exposed_groups`] and [`inc_scan_model`]: the incremental scan of one asset, the groups
+//!   holding a non-zero term of it (what the host lists to the block) and the words sent: the
+//!   full scan's word of each listed group, in the list's order.
 //! - [`MemModel`]: one channel of a native port served with a configurable latency (a random
 //!   range, in order) and bandwidth (words per cycle, a fraction at most 1), and random cycles
 //!   without `cmd_ready`.
@@ -145,9 +148,43 @@ pub struct BitmapWord {
 /// account's verdicts by the core's lane arithmetic over its `slots` words (zero words
 /// included, as the lanes take them).
 pub fn scan_model(lay: &Layout, img: &[Vec<u64>], prices: &[PriceEntry]) -> Vec<BitmapWord> {
-    let price = |a: u16| prices.get(a as usize).copied().unwrap_or_default();
+    (0..lay.groups).map(|g| group_word(lay, img, prices, g)).collect()
+}
+
+/// The groups of the image that hold a non-zero term of `asset`, ascending: the host's
+/// exposure index of that asset (a group with only a zero-coefficient word of the asset is
+/// not exposed: that term adds nothing to any account's health).
+pub fn exposed_groups(lay: &Layout, img: &[Vec<u64>], asset: u16) -> Vec<u32> {
     (0..lay.groups)
-        .map(|g| {
+        .filter(|&g| {
+            (0..LANES).any(|l| {
+                (0..lay.slots).any(|s| {
+                    let (c, addr, k) = lay.place(g * LANES + l, s);
+                    let t = word_term(img[c][addr * lay.k + k]);
+                    t.asset == asset && t.coeff != 0
+                })
+            })
+        })
+        .map(|g| g as u32)
+        .collect()
+}
+
+/// The golden model of an incremental scan of the listed `groups`: per group, in the list's
+/// order, the word a full scan sends for it ([`scan_model`]'s).
+pub fn inc_scan_model(
+    lay: &Layout,
+    img: &[Vec<u64>],
+    prices: &[PriceEntry],
+    groups: &[u32],
+) -> Vec<BitmapWord> {
+    groups.iter().map(|&g| group_word(lay, img, prices, g as usize)).collect()
+}
+
+/// Group `g`'s bitmap word.
+fn group_word(lay: &Layout, img: &[Vec<u64>], prices: &[PriceEntry], g: usize) -> BitmapWord {
+    let price = |a: u16| prices.get(a as usize).copied().unwrap_or_default();
+    {
+        {
             let (mut breach, mut at_risk) = (0u32, 0u32);
             for l in 0..LANES {
                 let terms: Vec<Coeff> = (0..lay.slots)
@@ -164,8 +201,8 @@ pub fn scan_model(lay: &Layout, img: &[Vec<u64>], prices: &[PriceEntry]) -> Vec<
                 at_risk |= (lane_health_negative(&stress) as u32) << l;
             }
             BitmapWord { offset: (g * LANES) as u32, breach, at_risk }
-        })
-        .collect()
+        }
+    }
 }
 
 /// A memory channel's timing in emulation.
@@ -322,6 +359,10 @@ pub mod consts {
     pub const FIFO_MARGIN: u64 = 19;
     /// Cycles of the start's shift-and-add (words per channel).
     pub const MUL_CYCLES: u64 = 6;
+    /// Cycles without a step, a word out or a group taken after which the cycle model stops.
+    pub const STUCK_CYCLES: u64 = 1 << 20;
+    /// Entries of the incremental scan's group queue.
+    pub const GROUP_QUEUE: u64 = 64;
 }
 
 /// One channel's reader ([`crate::core::mem_reader`]) in plain Rust: the same registers.
@@ -335,18 +376,30 @@ struct ReaderModel {
     flight: Option<u32>,
     queue: VecDeque<u32>,
     depth: u64,
+    next: Option<(u32, u64)>,
 }
 
 impl ReaderModel {
-    fn step(&mut self, start: Option<(u32, u64)>, cmd_ready: bool, rdata: Option<u32>, pop: bool) {
+    fn step(
+        &mut self,
+        start: Option<(u32, u64)>,
+        seg: Option<(u32, u64)>,
+        cmd_ready: bool,
+        rdata: Option<u32>,
+        pop: bool,
+    ) {
         use consts::BURST;
         let issue = self.blen != 0 && cmd_ready;
         let room = self.used + BURST <= self.depth;
         let left_after = self.left - issue as u64;
         let (mut blen, mut used) = (self.blen - issue as u64, self.used - pop as u64);
-        if (self.blen == 0 || (self.blen == 1 && cmd_ready)) && room && left_after != 0 {
-            blen = left_after.min(BURST);
-            used += BURST;
+        // A waiting segment becomes the run when this one has no command left.
+        let switch = self.next.filter(|_| left_after == 0);
+        let bl = switch.map_or(left_after, |(_, b)| b).min(BURST);
+        if (self.blen == 0 || (self.blen == 1 && cmd_ready)) && room && (left_after != 0 || switch.is_some())
+        {
+            blen = bl;
+            used += bl;
         }
         let occ = self.queue.len() as u64;
         let rd_go = !self.ram.is_empty() && occ + (self.flight.is_some() as u64) < (pop as u64) + 2;
@@ -368,10 +421,32 @@ impl ReaderModel {
         self.left = left_after;
         self.blen = blen;
         self.used = used;
+        match self.next {
+            None => self.next = seg,
+            Some((a, b)) if left_after == 0 => {
+                self.next = None;
+                self.addr = a;
+                self.left = b;
+            }
+            Some(_) => {}
+        }
         if let Some((base, beats)) = start {
             *self = Self { addr: base, left: beats, depth: self.depth, ..Default::default() };
         }
     }
+}
+
+/// An incremental scan's input: the groups the host lists (each once; the block takes them in
+/// this order) and the host port's pace: the group is offered in a cycle unless a [`Stall`]
+/// of chance `stall`/256 from `seed` (drawn once every cycle from the start pulse on) says not.
+#[derive(Clone, Copy, Debug)]
+pub struct IncGroups<'a> {
+    /// The groups, in the order given.
+    pub groups: &'a [u32],
+    /// Chance in 1/256 that the host offers nothing in a cycle.
+    pub stall: u8,
+    /// Seed of the host port's generator.
+    pub seed: u64,
 }
 
 /// The result of [`StreamModel::run`], as the rust-hdl driver reports it.
@@ -385,6 +460,9 @@ pub struct StreamRun {
     pub done_cycle: u64,
     /// Commands each channel took.
     pub commands: Vec<u64>,
+    /// Incremental scan: the most groups taken on the host port whose words had not left
+    /// (at most the group queue's entries).
+    pub max_queued: u64,
 }
 
 /// The external-memory scan stepped cycle by cycle in plain Rust: the readers' registers
@@ -415,6 +493,37 @@ impl StreamModel {
         timing: MemTiming,
         out_stall: u8,
         seed: u64,
+        sink: Option<&mut dyn FnMut(BitmapWord)>,
+    ) -> StreamRun {
+        self.run_scan(img, prices, None, timing, out_stall, seed, sink)
+    }
+
+    /// Runs an incremental scan of the groups `inc` lists (the block's `inc` start, `groups` =
+    /// their count, the groups offered on its host port as [`IncGroups`] says); otherwise as
+    /// [`StreamModel::run`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_inc(
+        &self,
+        img: &[Vec<u64>],
+        prices: &[PriceEntry],
+        inc: IncGroups,
+        timing: MemTiming,
+        out_stall: u8,
+        seed: u64,
+        sink: Option<&mut dyn FnMut(BitmapWord)>,
+    ) -> StreamRun {
+        self.run_scan(img, prices, Some(inc), timing, out_stall, seed, sink)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_scan(
+        &self,
+        img: &[Vec<u64>],
+        prices: &[PriceEntry],
+        inc: Option<IncGroups>,
+        timing: MemTiming,
+        out_stall: u8,
+        seed: u64,
         mut sink: Option<&mut dyn FnMut(BitmapWord)>,
     ) -> StreamRun {
         use crate::golden::{columns_negative, product_columns};
@@ -439,16 +548,35 @@ impl StreamModel {
         // The start pulse is cycle 0; the sequencer runs (or, with no group, drains) from 1.
         let (mut running, mut drain) = (false, None::<u64>);
         let (mut ph, mut s, mut g) = (0u64, 0u64, 0u64);
-        let (g_last, s_last) = ((lay.groups as u64).wrapping_sub(1), lay.slots as u64 - 1);
-        let beats = lay.words_per_channel() as u64;
+        // Groups the sequencer runs: the book's, or the listed ones.
+        let n_groups = inc.map_or(lay.groups, |i| i.groups.len()) as u64;
+        let (g_last, s_last) = (n_groups.wrapping_sub(1), lay.slots as u64 - 1);
+        let beats = if inc.is_some() { 0 } else { lay.words_per_channel() as u64 };
+        // Incremental: the host port, the group queue (entries by index: written, sent to the
+        // readers, left at the output), a group's words per channel.
+        let list: &[u32] = inc.map_or(&[], |i| i.groups);
+        let mut host = inc.map(|i| Stall::new(i.stall, i.seed));
+        let (mut xn, mut rq, mut oq) = (0usize, 0usize, 0usize);
+        let seg_beats = (lay.slots * lay.phases()) as u64;
         // Words on their way through the lanes (due cycle), the FIFO's entries (None: done).
         let mut lanes_out: VecDeque<(u64, BitmapWord)> = VecDeque::new();
         let mut fifo: VecDeque<Option<BitmapWord>> = VecDeque::new();
         let mut af = false;
         let mut offset = 0u32;
         let mut cycle = 0u64;
+        // A model that stops moving panics rather than running forever.
+        let mut moved = 0u64;
         loop {
             let ready = stall.ready();
+            // Incremental: the host port and the distributor, from this cycle's registers.
+            let offered = host.as_mut().is_some_and(|h| h.ready()) && xn < list.len();
+            let take = offered && running && (xn - oq) < GROUP_QUEUE as usize;
+            let seg = (running
+                && inc.is_some()
+                && cycle > MUL_CYCLES
+                && rq < xn
+                && rd.iter().all(|r| r.next.is_none()))
+            .then(|| (list[rq] * lay.slots as u32) << lay.phases().trailing_zeros());
             // Output port: the FIFO's head.
             let pop_out = ready && !fifo.is_empty();
             let mut done = false;
@@ -459,7 +587,12 @@ impl StreamModel {
                         done = true;
                     }
                     Some(w) => {
-                        let w = BitmapWord { offset, ..w };
+                        let w = if inc.is_some() {
+                            oq += 1;
+                            BitmapWord { offset: list[oq - 1] * LANES as u32, ..w }
+                        } else {
+                            BitmapWord { offset, ..w }
+                        };
                         offset += LANES as u32;
                         match sink.as_mut() {
                             Some(f) => f(w),
@@ -534,15 +667,22 @@ impl StreamModel {
                 let cmd_ready = mem[c].cmd_ready();
                 let rdata = mem[c].rdata();
                 let cmd = (rd[c].blen != 0).then_some(rd[c].addr);
-                rd[c].step(start, cmd_ready, rdata, fire);
+                rd[c].step(start, seg.map(|a| (a, seg_beats)), cmd_ready, rdata, fire);
                 mem[c].step(cmd, rdata.is_some());
             }
             if let Some(e) = fifo_write {
                 fifo.push_back(e);
             }
+            if take {
+                xn += 1;
+            }
+            if seg.is_some() {
+                rq += 1;
+            }
+            run.max_queued = run.max_queued.max((xn - oq) as u64);
             af = count_before >= FIFO_DEPTH - FIFO_MARGIN;
             if cycle == 0 {
-                if lay.groups == 0 {
+                if n_groups == 0 {
                     drain = Some(0);
                 } else {
                     running = true;
@@ -552,6 +692,13 @@ impl StreamModel {
             if done {
                 break;
             }
+            if fire || pop_out || take {
+                moved = cycle;
+            }
+            assert!(
+                cycle - moved < STUCK_CYCLES,
+                "the scan made no step for {STUCK_CYCLES} cycles (cycle {cycle})"
+            );
         }
         run.commands = mem.iter().map(|m| m.commands).collect();
         run

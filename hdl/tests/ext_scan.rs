@@ -13,6 +13,8 @@ use liqscan_hdl::extmem::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+const GROUP_QUEUE_ENTRIES: u64 = liqscan_hdl::extmem::consts::GROUP_QUEUE;
+
 /// A random book of `n` accounts of up to `slots` terms on `assets` assets, extreme values and
 /// balanced accounts included, and its prices.
 fn book(rng: &mut ChaCha8Rng, n: usize, slots: usize, assets: usize) -> (Vec<Vec<Coeff>>, Vec<PriceEntry>) {
@@ -110,6 +112,129 @@ fn two_channels_of_128_bits_match_golden_and_reference() {
 #[test]
 fn four_channels_of_256_bits_one_step_per_row_match_golden_and_reference() {
     check_block::<4, 4, 256, 4>(4, 8);
+}
+
+/// The incremental scan: on each random book, one asset's exposed groups (or, one time in
+/// four, any groups in any order) scanned by the block with the host port stalling at random;
+/// the words equal the golden model's, the full scan's words of those groups (and the i128
+/// reference's bits there), each listed group's words read once, and the cycle model's run
+/// equal cycle for cycle. A full scan follows on the same block, to show the incremental one
+/// leaves nothing behind.
+fn check_inc<const CH: usize, const K: usize, const W: usize, const FB: usize>(seed: u64, books: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut sim = ExtSim::<CH, K, W, FB>::new();
+    let mut exposed_seen = 0;
+    for round in 0..books {
+        let slots = rng.gen_range(1..=5);
+        let n = rng.gen_range(1..=120);
+        let (mut accounts, prices) = book(&mut rng, n, slots, 5);
+        let asset = rng.gen_range(0..6u16);
+        // A zero-coefficient term of the asset exposes nothing: put one in the last account.
+        let last = accounts.last_mut().unwrap();
+        if round % 2 == 1 && last.len() < slots && last.iter().all(|t| t.asset != asset) && asset < 5 {
+            last.push(Coeff { asset, coeff: 0 });
+        }
+        let lay = Layout::new(CH, K, slots, n).unwrap();
+        let img = lay.image(&accounts).unwrap();
+        sim.idle(rng.gen_range(0..10));
+        sim.load_prices(&prices);
+        // The host's list from the book itself: groups with a non-zero term of the asset.
+        let from_book: Vec<u32> = (0..lay.groups as u32)
+            .filter(|&g| {
+                accounts
+                    .iter()
+                    .skip(g as usize * LANES)
+                    .take(LANES)
+                    .any(|a| a.iter().any(|t| t.asset == asset && t.coeff != 0))
+            })
+            .collect();
+        assert_eq!(exposed_groups(&lay, &img, asset), from_book, "exposure from the image vs the book");
+        let groups: Vec<u32> = if round % 4 == 3 {
+            let mut all: Vec<u32> = (0..lay.groups as u32).collect();
+            for i in (1..all.len()).rev() {
+                all.swap(i, rng.gen_range(0..=i));
+            }
+            all.truncate(rng.gen_range(0..=lay.groups));
+            all
+        } else {
+            exposed_groups(&lay, &img, asset)
+        };
+        exposed_seen += groups.len();
+        let inc = IncGroups { groups: &groups, stall: rng.gen_range(0..200), seed: rng.r#gen() };
+        let timing = random_timing(&mut rng);
+        let (stall, seed_out) = (rng.gen_range(0..120), rng.r#gen());
+        let what = format!("{CH} ch x {K}, {n} accounts x {slots}, groups {groups:?}, {timing:?}");
+        let run = sim.scan_inc(&lay, &img, inc, timing, stall, seed_out, 60_000);
+        assert_eq!(run.words, inc_scan_model(&lay, &img, &prices, &groups), "block vs golden: {what}");
+        let full = scan_model(&lay, &img, &prices);
+        let restricted: Vec<BitmapWord> = groups.iter().map(|&g| full[g as usize]).collect();
+        assert_eq!(run.words, restricted, "incremental vs the full scan's words of those groups: {what}");
+        let (want_b, want_r) = reference_bitmaps(&accounts, &prices);
+        for w in &run.words {
+            for l in 0..LANES {
+                let a = w.offset as usize + l;
+                let (rb, rr) = if a < n {
+                    (want_b[a / 32] >> (a % 32) & 1, want_r[a / 32] >> (a % 32) & 1)
+                } else {
+                    (0, 0)
+                };
+                assert_eq!(
+                    (w.breach >> l & 1, w.at_risk >> l & 1),
+                    (rb, rr),
+                    "account {a} vs reference: {what}"
+                );
+            }
+        }
+        let per_group = (slots * lay.phases()) as u64;
+        assert!(
+            run.commands.iter().all(|&c| c == groups.len() as u64 * per_group),
+            "listed groups read once: {what}"
+        );
+        let model = StreamModel::new(lay, 1 << FB).run_inc(&img, &prices, inc, timing, stall, seed_out, None);
+        assert_eq!(model, run, "cycle model vs block: {what}");
+        // A full scan after it.
+        let run = sim.scan(&lay, &img, timing, stall, seed_out, 60_000);
+        assert_eq!(run.words, full, "full scan after an incremental one: {what}");
+    }
+    assert!(exposed_seen > books, "the books expose groups ({exposed_seen})");
+}
+
+#[test]
+fn incremental_one_channel_of_64_bits_matches_golden_full_scan_and_model() {
+    check_inc::<1, 1, 64, 5>(21, 10);
+}
+
+#[test]
+fn incremental_one_channel_of_128_bits_matches_golden_full_scan_and_model() {
+    check_inc::<1, 2, 128, 5>(22, 10);
+}
+
+#[test]
+fn incremental_two_and_four_channels_match_golden_full_scan_and_model() {
+    check_inc::<2, 1, 64, 4>(23, 8);
+    check_inc::<4, 4, 256, 4>(24, 8);
+}
+
+/// A long list of single-word groups against an output that is mostly not ready: the group
+/// queue fills (the host port is held, asserted through the most groups queued) and nothing
+/// is lost; block, golden model and cycle model agree.
+#[test]
+fn incremental_scan_with_a_full_group_queue_holds_the_host_port() {
+    let mut rng = ChaCha8Rng::seed_from_u64(25);
+    let mut sim = ExtSim::<4, 4, 256, 9>::new();
+    let n = 16 * 300;
+    let (accounts, prices) = book(&mut rng, n, 1, 3);
+    let lay = Layout::new(4, 4, 1, n).unwrap();
+    let img = lay.image(&accounts).unwrap();
+    sim.load_prices(&prices);
+    let groups: Vec<u32> = (0..300).filter(|g| g % 7 != 3).collect();
+    let inc = IncGroups { groups: &groups, stall: 30, seed: 5 };
+    let timing = MemTiming::fixed(20, 1, 1);
+    let run = sim.scan_inc(&lay, &img, inc, timing, 230, 9, 200_000);
+    assert_eq!(run.words, inc_scan_model(&lay, &img, &prices, &groups));
+    assert_eq!(run.max_queued, GROUP_QUEUE_ENTRIES, "the queue filled");
+    let model = StreamModel::new(lay, 512).run_inc(&img, &prices, inc, timing, 230, 9, None);
+    assert_eq!(model, run);
 }
 
 /// Runs one reader over `beats` words from `base` of `img`; returns the words popped (with the

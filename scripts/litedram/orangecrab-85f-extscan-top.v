@@ -105,6 +105,8 @@ module orangecrab_extscan_top(
     top scan(
         .clock(user_clk), .reset(scan_rst),
         .start(start), .base(base), .groups(groups), .slots(slots),
+        // Full scans only: the incremental scan's group port is not wired to the host here.
+        .inc(1'b0), .xg_valid(1'b0), .xg_group(32'd0), .xg_ready(),
         .price_we(price_we), .price_addr(price_addr), .price_spot(price_spot),
         .price_stressed(price_str),
         .cmd_valid$0(cmd_valid), .cmd_ready$0(cmd_ready), .cmd_we$0(cmd_we),

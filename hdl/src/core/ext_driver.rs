@@ -4,7 +4,7 @@
 
 use crate::abi::widths::PriceEntry;
 use crate::core::ext_scan::ExtScan;
-use crate::extmem::{BitmapWord, Layout, MemModel, MemTiming, Stall};
+use crate::extmem::{BitmapWord, IncGroups, Layout, MemModel, MemTiming, Stall};
 use rust_hdl::prelude::*;
 
 /// What a scan sent and when (the cycle model's result type, so the two compare directly).
@@ -105,6 +105,36 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> ExtSim<CH
         seed: u64,
         max_cycles: u64,
     ) -> ExtRun {
+        self.run(lay, img, None, timing, out_stall, seed, max_cycles)
+    }
+
+    /// Runs an incremental scan of the groups `inc` lists, offered on the host port as
+    /// [`IncGroups`] says; otherwise as [`ExtSim::scan`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan_inc(
+        &mut self,
+        lay: &Layout,
+        img: &[Vec<u64>],
+        inc: IncGroups,
+        timing: MemTiming,
+        out_stall: u8,
+        seed: u64,
+        max_cycles: u64,
+    ) -> ExtRun {
+        self.run(lay, img, Some(inc), timing, out_stall, seed, max_cycles)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        lay: &Layout,
+        img: &[Vec<u64>],
+        inc: Option<IncGroups>,
+        timing: MemTiming,
+        out_stall: u8,
+        seed: u64,
+        max_cycles: u64,
+    ) -> ExtRun {
         assert!(
             lay.ch == CH && lay.k == K,
             "the layout is for {} channels of {} words, the block {CH} of {K}",
@@ -119,14 +149,21 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> ExtSim<CH
             .collect();
         let mut run = ExtRun::default();
         let mut cycle = 0u64;
+        let list: &[u32] = inc.map_or(&[], |i| i.groups);
+        let mut host = inc.map(|i| Stall::new(i.stall, i.seed));
+        let mut taken = 0usize;
         loop {
             assert!(cycle < max_cycles, "no done marker after {max_cycles} cycles");
+            let offered = host.as_mut().is_some_and(|h| h.ready()) && taken < list.len();
             {
                 let u = &mut self.uut;
                 u.start.next = cycle == 0;
+                u.inc.next = inc.is_some();
                 u.base.next = 0.into();
-                u.groups.next = (lay.groups as u64).into();
+                u.groups.next = (inc.map_or(lay.groups, |i| i.groups.len()) as u64).into();
                 u.slots.next = (lay.slots as u64).into();
+                u.xg_valid.next = offered;
+                u.xg_group.next = (list.get(taken).copied().unwrap_or(0) as u64).into();
             }
             for (c, m) in mem.iter().enumerate() {
                 self.uut.cmd_ready[c].next = m.cmd_ready();
@@ -142,6 +179,9 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> ExtSim<CH
             self.uut.out_ready.next = ready;
             self.low();
             let u = &self.uut;
+            if offered && u.xg_ready.val() {
+                taken += 1;
+            }
             let mut done = false;
             if u.out_valid.val() && ready {
                 if u.out_done.val() {
@@ -156,6 +196,7 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> ExtSim<CH
                     run.word_cycles.push(cycle);
                 }
             }
+            run.max_queued = run.max_queued.max(taken.saturating_sub(run.words.len()) as u64);
             let ports: Vec<(Option<u32>, bool)> = (0..CH)
                 .map(|c| {
                     let cmd = u.cmd_valid[c].val().then(|| u.cmd_addr[c].val().to_u32());

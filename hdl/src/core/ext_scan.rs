@@ -34,29 +34,49 @@
 //! the memory. With `K * CH = LANES` (e.g. an HBM card's wide pseudo-channels) a row is one
 //! step and the scan runs at the core's rate, a term per lane per cycle.
 //!
+//! **Incremental scan** (`inc` with `start`): only the groups the host lists are read and
+//! scanned. `groups` is then the number of listed groups `E`, and the host gives them on
+//! `xg_valid`/`xg_group`/`xg_ready` (any order; the host's exposure index of the ticked asset,
+//! ascending): each one is written into a group queue (`2^`[`GQ_BITS`] entries of LUT RAM) as
+//! its word address in the channels (`base + (group * slots) << log2(phases)`, every channel
+//! the same) and its number. A distributor hands the queue's next address to every reader at
+//! once as a segment of `slots * phases` words (`MemReader`'s segment port) when all of them
+//! have room for one; the lane sequencer runs `E` groups as a full scan runs `groups`; the
+//! output takes each word's offset from the queue (`16 * group`) and frees the entry when the
+//! word leaves. So the words out are those of the listed groups, in their order, each the
+//! full scan's word of that group. The queue bounds the groups between the host port and the
+//! output port (a full queue holds the host port, never a word).
+//!
 //! Cycle model: [`crate::extmem::StreamModel`] steps the same registers (checked cycle for
 //! cycle against this block in `tests/ext_scan.rs`).
 //!
-//! Inputs: `clock`, `reset`; `start` (a pulse, while idle), `base`, `groups`, `slots`
-//! (1..=16); the price write port `price_we`, `price_addr` (asset*2 + sign), `price_spot`,
+//! Inputs: `clock`, `reset`; `start` (a pulse, while idle), `inc`, `base`, `groups`, `slots`
+//! (1..=16) (`base` and `slots` held during the scan); `xg_valid`, `xg_group`; the price
+//! write port `price_we`, `price_addr` (asset*2 + sign), `price_spot`,
 //! `price_stressed`; per channel the native port's `cmd_ready`, `rdata_valid`, `rdata_data`;
 //! `out_ready`.
 //!
 //! Outputs: per channel `cmd_valid`, `cmd_we`, `cmd_addr`, `rdata_ready`; `out_valid`,
 //! `out_done`, `out_offset` (the first account of the word), `out_breach`, `out_at_risk`;
-//! `busy`.
+//! `busy`; `xg_ready`.
 
 use crate::abi::config::LANES;
 use crate::core::fifo::OutFifo;
 use crate::core::mac_lane::MacLane;
 use crate::core::mem_reader::MemReader;
 use crate::core::packer::BitmapPacker;
-use crate::core::ram::SyncRam;
+use crate::core::ram::{LutRam, SyncRam};
 use rust_hdl::prelude::*;
 
 /// Cycles from a step to its terms' verdicts at the lanes' outputs: the term register (1), the
 /// price table's read (1), the MAC lane (10).
 pub const LANE_PATH: usize = 12;
+
+/// log2 of the incremental scan's group queue entries.
+pub const GQ_BITS: usize = 6;
+// The kernel slices the queue pointers and shifts by log2(LANES) as literals.
+const _: () = assert!(GQ_BITS == 6 && LANES == 16);
+const _: () = assert!(1 << GQ_BITS == crate::extmem::consts::GROUP_QUEUE as usize);
 
 // States (named XS_*: the core's ST_* names are declared with other values in its Verilog).
 const XS_IDLE: u64 = 0;
@@ -72,8 +92,16 @@ pub struct ExtScan<const CH: usize, const K: usize, const W: usize, const FB: us
     pub clock: Signal<In, Clock>,
     /// Synchronous reset.
     pub reset: Signal<In, Bit>,
-    /// Start a full scan (while idle).
+    /// Start a scan (while idle).
     pub start: Signal<In, Bit>,
+    /// With `start`: an incremental scan of the groups given on `xg_*` (`groups` of them).
+    pub inc: Signal<In, Bit>,
+    /// Incremental scan: a group is offered.
+    pub xg_valid: Signal<In, Bit>,
+    /// Incremental scan: the group's number.
+    pub xg_group: Signal<In, Bits<32>>,
+    /// Incremental scan: the block takes the group offered.
+    pub xg_ready: Signal<Out, Bit>,
     /// The book's first word address in every channel.
     pub base: Signal<In, Bits<32>>,
     /// Groups of `LANES` accounts in the book.
@@ -159,6 +187,22 @@ pub struct ExtScan<const CH: usize, const K: usize, const W: usize, const FB: us
     m_g: DFF<Bits<32>>,
     m_s: DFF<Bits<5>>,
     m_acc: DFF<Bits<32>>,
+    // Incremental scan: the group queue (word address for the readers, number for the output),
+    // its pointers (write, to the readers, to the output; GQ_BITS + 1 bits), groups taken.
+    incm: DFF<Bit>,
+    x_sl: DFF<Bits<5>>,
+    x_e: DFF<Bits<32>>,
+    xn: DFF<Bits<32>>,
+    wq: DFF<Bits<7>>,
+    rq: DFF<Bits<7>>,
+    oq: DFF<Bits<7>>,
+    q_addr: LutRam<Bits<32>, GQ_BITS>,
+    q_grp: LutRam<Bits<32>, GQ_BITS>,
+    x_pp: [Signal<Local, Bits<32>>; 5],
+    x_take: Signal<Local, Bit>,
+    seg_go: Signal<Local, Bit>,
+    gq_depth: Constant<Bits<7>>,
+    lane_bits: Constant<Bits<5>>,
     fire: Signal<Local, Bit>,
     row_end: Signal<Local, Bit>,
     grp_end: Signal<Local, Bit>,
@@ -173,6 +217,10 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> Default f
             clock: Default::default(),
             reset: Default::default(),
             start: Default::default(),
+            inc: Default::default(),
+            xg_valid: Default::default(),
+            xg_group: Default::default(),
+            xg_ready: Default::default(),
             base: Default::default(),
             groups: Default::default(),
             slots: Default::default(),
@@ -230,6 +278,20 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> Default f
             m_g: Default::default(),
             m_s: Default::default(),
             m_acc: Default::default(),
+            incm: Default::default(),
+            x_sl: Default::default(),
+            x_e: Default::default(),
+            xn: Default::default(),
+            wq: Default::default(),
+            rq: Default::default(),
+            oq: Default::default(),
+            q_addr: Default::default(),
+            q_grp: Default::default(),
+            x_pp: std::array::from_fn(|_| Default::default()),
+            x_take: Default::default(),
+            seg_go: Default::default(),
+            gq_depth: Constant::new((1u64 << GQ_BITS).into()),
+            lane_bits: Constant::new((LANES.trailing_zeros() as u64).into()),
             fire: Default::default(),
             row_end: Default::default(),
             grp_end: Default::default(),
@@ -240,8 +302,11 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> Default f
 impl<const CH: usize, const K: usize, const W: usize, const FB: usize> Logic for ExtScan<CH, K, W, FB> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, offset, state, ph, s, g, g_last, s_last, drain, m_n, m_g, m_s, m_acc);
-        clock!(self, clock, fifo);
+        dff_setup!(
+            self, clock, offset, state, ph, s, g, g_last, s_last, drain, m_n, m_g, m_s, m_acc, incm, x_sl,
+            x_e, xn, wq, rq, oq
+        );
+        clock!(self, clock, fifo, q_addr, q_grp);
         // ---- Channels: readers on the native ports; a step pops every buffer at once. ----
         // `fire`: every channel has a word, the scan runs, the output FIFO has room.
         self.fire.next = (self.state.q.val() == XS_RUN) & !self.fifo.almost_full.val();
@@ -251,6 +316,9 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> Logic for
             self.rd[c].start.next = self.m_n.q.val() == 1;
             self.rd[c].base.next = self.base.val();
             self.rd[c].beats.next = self.m_acc.q.val() << self.ph_bits.val();
+            if self.incm.q.val() {
+                self.rd[c].beats.next = 0.into();
+            }
             self.cmd_valid[c].next = self.rd[c].cmd_valid.val();
             self.cmd_we[c].next = self.rd[c].cmd_we.val();
             self.cmd_addr[c].next = self.rd[c].cmd_addr.val();
@@ -265,6 +333,68 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> Logic for
         }
         for c in 0..CH {
             self.rd[c].out_ready.next = self.fire.val();
+        }
+        // ---- Incremental scan: the group queue. ----
+        // Take a group while fewer than `groups` were taken and the queue has room.
+        self.xg_ready.next = (self.state.q.val() == XS_RUN)
+            & self.incm.q.val()
+            & (self.xn.q.val() != self.x_e.q.val())
+            & ((self.wq.q.val() - self.oq.q.val()) < self.gq_depth.val());
+        self.x_take.next = self.xg_valid.val() & self.xg_ready.val();
+        // Its word address: base + (group * slots) << log2(phases), slots by shift and add.
+        for i in 0..5 {
+            self.x_pp[i].next = 0.into();
+        }
+        if self.x_sl.q.val().get_bit(0) {
+            self.x_pp[0].next = self.xg_group.val();
+        }
+        if self.x_sl.q.val().get_bit(1) {
+            self.x_pp[1].next = self.xg_group.val() << 1;
+        }
+        if self.x_sl.q.val().get_bit(2) {
+            self.x_pp[2].next = self.xg_group.val() << 2;
+        }
+        if self.x_sl.q.val().get_bit(3) {
+            self.x_pp[3].next = self.xg_group.val() << 3;
+        }
+        if self.x_sl.q.val().get_bit(4) {
+            self.x_pp[4].next = self.xg_group.val() << 4;
+        }
+        self.q_addr.write_enable.next = self.x_take.val();
+        self.q_addr.write_address.next = self.wq.q.val().get_bits::<6>(0);
+        self.q_addr.write_data.next = self.base.val()
+            + ((self.x_pp[0].val()
+                + self.x_pp[1].val()
+                + self.x_pp[2].val()
+                + self.x_pp[3].val()
+                + self.x_pp[4].val())
+                << self.ph_bits.val());
+        self.q_grp.write_enable.next = self.x_take.val();
+        self.q_grp.write_address.next = self.wq.q.val().get_bits::<6>(0);
+        self.q_grp.write_data.next = self.xg_group.val();
+        if self.x_take.val() {
+            self.wq.d.next = self.wq.q.val() + 1;
+            self.xn.d.next = self.xn.q.val() + 1;
+        }
+        // The next queued group to every reader at once, when all have room for a segment
+        // (after the readers' start).
+        self.q_addr.read_address.next = self.rq.q.val().get_bits::<6>(0);
+        self.seg_go.next = (self.state.q.val() == XS_RUN)
+            & self.incm.q.val()
+            & (self.m_n.q.val() == 0)
+            & (self.rq.q.val() != self.wq.q.val());
+        for c in 0..CH {
+            if !self.rd[c].seg_ready.val() {
+                self.seg_go.next = false;
+            }
+        }
+        for c in 0..CH {
+            self.rd[c].seg_valid.next = self.seg_go.val();
+            self.rd[c].seg_addr.next = self.q_addr.read_data.val();
+            self.rd[c].seg_beats.next = bit_cast::<32, 5>(self.x_sl.q.val()) << self.ph_bits.val();
+        }
+        if self.seg_go.val() {
+            self.rq.d.next = self.rq.q.val() + 1;
         }
         // ---- Sequencer: phase, slot, group. ----
         self.row_end.next = self.ph.q.val() == self.ph_last.val();
@@ -315,6 +445,13 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> Logic for
             self.m_g.d.next = self.groups.val();
             self.m_s.d.next = self.slots.val();
             self.m_acc.d.next = 0.into();
+            self.incm.d.next = self.inc.val();
+            self.x_sl.d.next = self.slots.val();
+            self.x_e.d.next = self.groups.val();
+            self.xn.d.next = 0.into();
+            self.wq.d.next = 0.into();
+            self.rq.d.next = 0.into();
+            self.oq.d.next = 0.into();
             if self.groups.val() == 0 {
                 self.state.d.next = XS_DRAIN.into();
                 self.drain.d.next = 0.into();
@@ -404,17 +541,25 @@ impl<const CH: usize, const K: usize, const W: usize, const FB: usize> Logic for
         self.out_breach.next = self.fifo.out_breach.val();
         self.out_at_risk.next = self.fifo.out_at_risk.val();
         self.out_offset.next = self.offset.q.val();
+        // Incremental: the offset of the queue's oldest group, freed when its word leaves.
+        self.q_grp.read_address.next = self.oq.q.val().get_bits::<6>(0);
+        if self.incm.q.val() {
+            self.out_offset.next = self.q_grp.read_data.val() << self.lane_bits.val();
+        }
         self.fifo.out_ready.next = self.out_ready.val();
         if self.out_ready.val() & self.fifo.out_valid.val() {
             self.offset.d.next = self.offset.q.val() + self.lanes_c.val();
             if self.fifo.out_done.val() {
                 self.offset.d.next = 0.into();
+            } else {
+                self.oq.d.next = self.oq.q.val() + 1;
             }
         }
         if self.reset.val() {
             self.state.d.next = XS_IDLE.into();
             self.offset.d.next = 0.into();
             self.m_n.d.next = 0.into();
+            self.incm.d.next = false;
         }
     }
 }

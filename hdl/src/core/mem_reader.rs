@@ -25,15 +25,24 @@
 //! pops every cycle gets a word every cycle. A word is read from the RAM at the earliest in
 //! the cycle after it was written, so no read meets a write to its address.
 //!
+//! **Segments** (the incremental scan): besides `start`'s run, the reader takes further runs
+//! one at a time on `seg_valid`/`seg_addr`/`seg_beats` into a one-entry register (`seg_ready`
+//! while it is empty). When the current run's last command issues (or no run is left) a
+//! waiting segment becomes the current run: its address and count load in that cycle and its
+//! first burst starts with it (room permitting), so its first command follows the last one of
+//! the run before with no gap. A burst reserves as many buffer entries as it has commands, so
+//! short segments do not leak credit.
+//!
 //! Golden model: the reader inside [`crate::extmem::StreamModel`], which steps the same
 //! registers in plain Rust; `tests/ext_scan.rs` checks the reader alone (every word once, in
 //! order) and, through the scan, cycle for cycle against that model.
 //!
 //! Inputs: `clock`, `reset` (synchronous), `start` (a pulse: load `base` and `beats`, empty the
-//! buffer), `base`, `beats`, `cmd_ready`, `rdata_valid`, `rdata_data`, `out_ready`.
+//! buffer, drop a waiting segment), `base`, `beats`, `seg_valid`, `seg_addr`, `seg_beats`,
+//! `cmd_ready`, `rdata_valid`, `rdata_data`, `out_ready`.
 //!
 //! Outputs: `cmd_valid`, `cmd_we` (always 0), `cmd_addr`, `rdata_ready`, `out_valid`,
-//! `out_data`, `busy` (commands left to issue).
+//! `out_data`, `busy` (commands left to issue in the current run), `seg_ready`.
 
 use crate::core::ram::SyncRam;
 use rust_hdl::prelude::*;
@@ -54,6 +63,14 @@ pub struct MemReader<const W: usize, const FB: usize> {
     pub base: Signal<In, Bits<32>>,
     /// Words to read.
     pub beats: Signal<In, Bits<32>>,
+    /// A further run is offered (taken when `seg_ready`).
+    pub seg_valid: Signal<In, Bit>,
+    /// Its first word address.
+    pub seg_addr: Signal<In, Bits<32>>,
+    /// Its words (at least 1).
+    pub seg_beats: Signal<In, Bits<32>>,
+    /// No run is waiting: a segment offered now is taken.
+    pub seg_ready: Signal<Out, Bit>,
     /// Native port: a command is offered.
     pub cmd_valid: Signal<Out, Bit>,
     /// Native port: the controller takes it.
@@ -88,6 +105,11 @@ pub struct MemReader<const W: usize, const FB: usize> {
     occ: DFF<Bits<2>>,
     q0: DFF<Bits<W>>,
     q1: DFF<Bits<W>>,
+    nv: DFF<Bit>,
+    na: DFF<Bits<32>>,
+    nb: DFF<Bits<32>>,
+    bl: Signal<Local, Bits<8>>,
+    switch: Signal<Local, Bit>,
     room: Signal<Local, Bit>,
     left_after: Signal<Local, Bits<32>>,
     issue: Signal<Local, Bit>,
@@ -107,6 +129,10 @@ impl<const W: usize, const FB: usize> Default for MemReader<W, FB> {
             start: Default::default(),
             base: Default::default(),
             beats: Default::default(),
+            seg_valid: Default::default(),
+            seg_addr: Default::default(),
+            seg_beats: Default::default(),
+            seg_ready: Default::default(),
             cmd_valid: Default::default(),
             cmd_ready: Default::default(),
             cmd_we: Default::default(),
@@ -130,6 +156,11 @@ impl<const W: usize, const FB: usize> Default for MemReader<W, FB> {
             occ: Default::default(),
             q0: Default::default(),
             q1: Default::default(),
+            nv: Default::default(),
+            na: Default::default(),
+            nb: Default::default(),
+            bl: Default::default(),
+            switch: Default::default(),
             room: Default::default(),
             left_after: Default::default(),
             issue: Default::default(),
@@ -145,7 +176,7 @@ impl<const W: usize, const FB: usize> Default for MemReader<W, FB> {
 impl<const W: usize, const FB: usize> Logic for MemReader<W, FB> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, addr, left, blen, used, wr, rd, n_ram, rv, occ, q0, q1);
+        dff_setup!(self, clock, addr, left, blen, used, wr, rd, n_ram, rv, occ, q0, q1, nv, na, nb);
         clock!(self, clock, ram);
         // ---- Issuer: bursts while the buffer has room for one more. ----
         self.room.next = self.used.q.val() <= self.depth.val();
@@ -160,21 +191,42 @@ impl<const W: usize, const FB: usize> Logic for MemReader<W, FB> {
             self.left.d.next = self.left.q.val() - 1;
             self.blen.d.next = self.blen.q.val() - 1;
         }
-        // A burst starts when none is under way or in its last command, and reserves BURST
-        // entries (the last burst may use fewer; the rest is returned at the next start).
+        // A burst starts when none is under way or in its last command, and reserves as many
+        // entries as it has commands (BURST, or fewer at the end of a run).
         self.left_after.next = self.left.q.val() - bit_cast::<32, 1>(self.issue.val().into());
+        self.bl.next = self.burst.val();
+        if self.left_after.val() < bit_cast::<32, 8>(self.burst.val()) {
+            self.bl.next = self.left_after.val().get_bits::<8>(0);
+        }
+        self.switch.next = self.nv.q.val() & (self.left_after.val() == 0);
+        if self.switch.val() {
+            self.bl.next = self.burst.val();
+            if self.nb.q.val() < bit_cast::<32, 8>(self.burst.val()) {
+                self.bl.next = self.nb.q.val().get_bits::<8>(0);
+            }
+        }
         if ((self.blen.q.val() == 0) | ((self.blen.q.val() == 1) & self.cmd_ready.val()))
             & self.room.val()
-            & (self.left_after.val() != 0)
+            & ((self.left_after.val() != 0) | self.switch.val())
         {
-            self.blen.d.next = self.burst.val();
-            if self.left_after.val() < bit_cast::<32, 8>(self.burst.val()) {
-                self.blen.d.next = self.left_after.val().get_bits::<8>(0);
-            }
-            self.used.d.next = self.used.q.val() + bit_cast::<16, 8>(self.burst.val())
+            self.blen.d.next = self.bl.val();
+            self.used.d.next = self.used.q.val() + bit_cast::<16, 8>(self.bl.val())
                 - bit_cast::<16, 1>(self.pop.val().into());
         } else {
             self.used.d.next = self.used.q.val() - bit_cast::<16, 1>(self.pop.val().into());
+        }
+        // Segments: one waits in (nv, na, nb); it becomes the run when the run has no command
+        // left after this cycle.
+        self.seg_ready.next = !self.nv.q.val();
+        if self.seg_valid.val() & !self.nv.q.val() {
+            self.nv.d.next = true;
+            self.na.d.next = self.seg_addr.val();
+            self.nb.d.next = self.seg_beats.val();
+        }
+        if self.switch.val() {
+            self.nv.d.next = false;
+            self.addr.d.next = self.na.q.val();
+            self.left.d.next = self.nb.q.val();
         }
         // ---- Buffer: block RAM, then the two-entry output queue. ----
         self.rdata_ready.next = !self.reset.val();
@@ -221,6 +273,7 @@ impl<const W: usize, const FB: usize> Logic for MemReader<W, FB> {
             self.n_ram.d.next = 0.into();
             self.rv.d.next = false;
             self.occ.d.next = 0.into();
+            self.nv.d.next = false;
         }
         if self.reset.val() {
             self.left.d.next = 0.into();
