@@ -284,6 +284,12 @@ pub struct EvtPacker {
     groups: DFF<Bits<32>>,
     brc: DFF<Bits<32>>,
     arc: DFF<Bits<32>>,
+    // `scan_start` registered: in the card it is the core's command ready (its state and
+    // command decode) through the command slice (card run 37's top path, into the set/reset
+    // of `cyc`). `cyc` counts from the edge after: 2 as `ss` is seen, so from then on it holds
+    // what it held when loaded with 1 at `scan_start`; in the one cycle between (`ss` set) its
+    // value is 1, which a done marker taken then reads from `ss`. No cycle moves.
+    ss: DFF<Bit>,
     cyc: DFF<Bits<32>>,
     cyc_done: DFF<Bits<32>>,
     b0: DFF<Bits<64>>,
@@ -379,9 +385,9 @@ impl Logic for EvtPacker {
         dff_setup!(
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
             pend_a, nxt, brk, neq_w, neq_nxt, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1,
-            sa2, sa3, sa4, sa5, groups, brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick,
-            full, qb, qa, pcw_b, pcw_a, hb, ha, pc1, pcb, pca, pc_add, ld_slots, sel0, sel1, sel2, sel3,
-            sel4, sel5, sel6, sel7
+            sa2, sa3, sa4, sa5, groups, brc, arc, ss, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat,
+            tick, full, qb, qa, pcw_b, pcw_a, hb, ha, pc1, pcb, pca, pc_add, ld_slots, sel0, sel1, sel2,
+            sel3, sel4, sel5, sel6, sel7
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
@@ -417,9 +423,10 @@ impl Logic for EvtPacker {
             bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(8))
                 + bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(12)),
         ) << 5);
+        self.ss.d.next = self.scan_start.val();
         self.cyc.d.next = self.cyc.q.val() + 1;
-        if self.scan_start.val() {
-            self.cyc.d.next = 1.into();
+        if self.ss.q.val() {
+            self.cyc.d.next = 2.into();
         }
 
         // The cycle after a push: the pushed word's halves are in `hb`/`ha`.
@@ -475,6 +482,9 @@ impl Logic for EvtPacker {
                         if self.out_done.val() {
                             if self.second.q.val() {
                                 self.cyc_done.d.next = self.cyc.q.val();
+                                if self.ss.q.val() {
+                                    self.cyc_done.d.next = 1.into();
+                                }
                                 self.state.d.next = PackState::Flush;
                             } else {
                                 self.second.d.next = true;
