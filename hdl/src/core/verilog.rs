@@ -168,7 +168,8 @@ pub fn add_localparams(v: &str) -> String {
 /// column accumulator of a lane (`top$lanes$<n>$acc_s$<k>`, `top$lanes$<n>$acc_r$<k>`, see
 /// [`crate::core::col_acc`]), the command register's bus copy (`top$cb_*`, see
 /// [`crate::core::scan_core`]) and, in the whole card, the event packer's entry register
-/// selects (`top$packer$sel<n>`, see [`crate::front::evt_packer`]) `(* keep_hierarchy *)`.
+/// selects (`top$packer$sel<n>`) and its popcount's copies of the pending word
+/// (`top$packer$pcw_b`, `top$packer$pcw_a`, see [`crate::front::evt_packer`]) `(* keep_hierarchy *)`.
 ///
 /// The lanes all receive the same control bits, so once yosys flattens the design it merges
 /// their identical control registers (`opt_merge`) into one copy that drives every lane's
@@ -206,6 +207,11 @@ pub fn keep_lane_hierarchy(v: &str) -> String {
         {
             // The packer's entry register selects (see `evt_packer`): one per entry register,
             // kept, so not merged into one flop that drives all eight.
+            out.push_str("(* keep_hierarchy *)\n");
+        } else if line.starts_with("module top$packer$pcw_b(") || line.starts_with("module top$packer$pcw_a(")
+        {
+            // The packer's copies of the pending word for its popcount: kept, so not merged
+            // with the pending word's registers they copy.
             out.push_str("(* keep_hierarchy *)\n");
         }
         out.push_str(line);

@@ -12,7 +12,8 @@
 //!                                              └──> AW/W/B ──> host memory
 //! ```
 //!
-//! A register slice (`Skid`) also sits between CmdDecoder and ScanCore's command port.
+//! A register slice (`SkidQueue`, the two-entry form of `Skid`) also sits between CmdDecoder
+//! and ScanCore's command port.
 //!
 //! The host programs `CMD_RING_ENTRIES`, `CMD_RING_ADDR_*`, `EVT_RING_ENTRIES`,
 //! `EVT_RING_ADDR_*`, writes `CONTROL.SOFT_RESET`, then posts command entries into its own
@@ -41,7 +42,7 @@ use crate::front::cmd_decoder::CmdDecoder;
 use crate::front::cmd_reader::CmdReader;
 use crate::front::evt_packer::EvtPacker;
 use crate::front::evt_writer::EvtWriter;
-use crate::front::skid::{Skid, SkidBuffer};
+use crate::front::skid::{SkidBuffer, SkidQueue};
 use rust_hdl::prelude::*;
 
 const _: () = assert!(REG_ADDR_BITS == 12 && LANES <= 32);
@@ -122,8 +123,9 @@ pub struct Card {
     // Register slice between packer and writer: `wready` reaches no packer register.
     slice: SkidBuffer,
     // Register slice between decoder and core: the core's `cmd_ready` reaches no decoder
-    // register (the term shift registers' enables start at the slice's flops).
-    cmd_slice: Skid<CMD_BEAT>,
+    // register (the term shift registers' enables start at the slice's flops), and in the
+    // two-entry form no data register's enable either (card run 38's path).
+    cmd_slice: SkidQueue<CMD_BEAT>,
     writer: EvtWriter,
     front_reset: Signal<Local, Bit>,
     cmd_beat: Signal<Local, CmdBeat>,

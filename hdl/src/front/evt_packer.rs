@@ -284,6 +284,12 @@ pub struct EvtPacker {
     groups: DFF<Bits<32>>,
     brc: DFF<Bits<32>>,
     arc: DFF<Bits<32>>,
+    // `scan_start` registered: in the card it is the core's command ready (its state and
+    // command decode) through the command slice (card run 37's top path, into the set/reset
+    // of `cyc`). `cyc` counts from the edge after: 2 as `ss` is seen, so from then on it holds
+    // what it held when loaded with 1 at `scan_start`; in the one cycle between (`ss` set) its
+    // value is 1, which a done marker taken then reads from `ss`. No cycle moves.
+    ss: DFF<Bit>,
     cyc: DFF<Bits<32>>,
     cyc_done: DFF<Bits<32>>,
     b0: DFF<Bits<64>>,
@@ -300,7 +306,8 @@ pub struct EvtPacker {
     tick: DFF<Bit>,
     full: DFF<Bit>,
     // The reported word's set bits, in a pipeline that ends in `brc`/`arc` two cycles after
-    // the push. Per byte (`qb`, `qa`), registered every cycle from the pending word: a push
+    // the push. Per byte (`qb`, `qa`), registered every cycle from the pending word's copy
+    // (`pcw_b`, `pcw_a`, below): a push
     // comes two cycles after the Merge that wrote the word at the earliest (Merge, Take, then
     // Flush; a push in Merge comes after Take and Read), so at the push they are the pushed
     // word's. Per half (`hb`, `ha`), registered every cycle from the bytes, so the cycle
@@ -310,6 +317,12 @@ pub struct EvtPacker {
     // at least since the last push, so the sums are complete.
     qb: DFF<Bits<16>>,
     qa: DFF<Bits<16>>,
+    // The pending word's copy for the popcount alone, loaded with `pend_b`/`pend_a` in Merge:
+    // those also feed the twelve slot registers, and the byte trees behind them sat a long hop
+    // away (card run 35's top path, `pend_a` to `qa`). Kept modules in the card
+    // (`verilog::keep_lane_hierarchy`), so that yosys does not merge each with its original.
+    pcw_b: DFF<Bits<32>>,
+    pcw_a: DFF<Bits<32>>,
     hb: DFF<Bits<10>>,
     ha: DFF<Bits<10>>,
     pc1: DFF<Bit>,
@@ -372,9 +385,9 @@ impl Logic for EvtPacker {
         dff_setup!(
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
             pend_a, nxt, brk, neq_w, neq_nxt, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1,
-            sa2, sa3, sa4, sa5, groups, brc, arc, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat, tick,
-            full, qb, qa, hb, ha, pc1, pcb, pca, pc_add, ld_slots, sel0, sel1, sel2, sel3, sel4, sel5, sel6,
-            sel7
+            sa2, sa3, sa4, sa5, groups, brc, arc, ss, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat,
+            tick, full, qb, qa, pcw_b, pcw_a, hb, ha, pc1, pcb, pca, pc_add, ld_slots, sel0, sel1, sel2,
+            sel3, sel4, sel5, sel6, sel7
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
@@ -392,8 +405,8 @@ impl Logic for EvtPacker {
         self.shadow.write_address.next = self.card_w.val();
         self.shadow.write_data.next =
             bit_cast::<64, 32>(self.nb.val()) | (bit_cast::<64, 32>(self.na.val()) << 32);
-        self.pc_b.word.next = self.pend_b.q.val();
-        self.pc_a.word.next = self.pend_a.q.val();
+        self.pc_b.word.next = self.pcw_b.q.val();
+        self.pc_a.word.next = self.pcw_a.q.val();
         self.qb.d.next = self.pc_b.q.val();
         self.qa.d.next = self.pc_a.q.val();
         self.hb.d.next = bit_cast::<10, 5>(
@@ -410,9 +423,10 @@ impl Logic for EvtPacker {
             bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(8))
                 + bit_cast::<5, 4>(self.qa.q.val().get_bits::<4>(12)),
         ) << 5);
+        self.ss.d.next = self.scan_start.val();
         self.cyc.d.next = self.cyc.q.val() + 1;
-        if self.scan_start.val() {
-            self.cyc.d.next = 1.into();
+        if self.ss.q.val() {
+            self.cyc.d.next = 2.into();
         }
 
         // The cycle after a push: the pushed word's halves are in `hb`/`ha`.
@@ -468,6 +482,9 @@ impl Logic for EvtPacker {
                         if self.out_done.val() {
                             if self.second.q.val() {
                                 self.cyc_done.d.next = self.cyc.q.val();
+                                if self.ss.q.val() {
+                                    self.cyc_done.d.next = 1.into();
+                                }
                                 self.state.d.next = PackState::Flush;
                             } else {
                                 self.second.d.next = true;
@@ -498,6 +515,8 @@ impl Logic for EvtPacker {
                     }
                     self.pend_b.d.next = self.nb.val();
                     self.pend_a.d.next = self.na.val();
+                    self.pcw_b.d.next = self.nb.val();
+                    self.pcw_a.d.next = self.na.val();
                 }
                 self.state.d.next = PackState::Take;
             }
