@@ -261,7 +261,7 @@ fn report_text(backend: &str, r: &KeeperReport) -> String {
         );
         let _ = writeln!(
             o,
-            "dispatch ({}): {} scan batches, {} orders built, {} sends ({} later: retries or waits), {} unsizable, {} backed off, {} orders pre-built and sent, {} dropped, {} at-risk accounts not pre-built (backlog)",
+            "dispatch ({}): {} scan batches, {} orders built, {} sends ({} later: retries or waits), {} unsizable, {} backed off, {} orders pre-built and sent, {} dropped, {} at-risk accounts not pre-built (over a scan's budget)",
             d.executor,
             d.batches,
             d.stats.orders,
