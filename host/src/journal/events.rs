@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use super::record::Record;
 use super::state::DurableState;
 use super::store::{JournalError, read_records};
+use crate::book::AccountIds;
 use crate::engine::{ScanEngine, SoftwareEngine, Step};
 
 /// One breach change: a slot became breached, or stopped being.
@@ -66,9 +67,9 @@ struct LineIn {
     slot: u32,
 }
 
-fn write_line(out: &mut Vec<u8>, ids: &[String], c: &BreachChange) {
+fn write_line(out: &mut Vec<u8>, ids: &AccountIds, c: &BreachChange) {
     let line = Line {
-        account: ids.get(c.slot as usize).map_or("", |s| s.as_str()),
+        account: ids.get(c.slot as usize).unwrap_or(""),
         event: if c.breached { "breach" } else { "recovered" },
         seq: c.seq,
         slot: c.slot,
@@ -178,7 +179,7 @@ pub fn recover(
     path: &Path,
     book_dir: &Path,
     messages: u64,
-    ids: &[String],
+    ids: &AccountIds,
 ) -> Result<EventsRecovery, EventsError> {
     let mut file = OpenOptions::new()
         .read(true)
@@ -353,7 +354,7 @@ const IDLE: Duration = Duration::from_millis(1);
 impl EventWriter {
     /// Starts the events thread writing to `outs` (none: only kept), naming slots by `ids`,
     /// and returns it with the engine thread's tap, which skips the first `skip` messages.
-    pub fn start(outs: Vec<EventsOut>, ids: Vec<String>, skip: u64) -> (EventWriter, EventTap) {
+    pub fn start(outs: Vec<EventsOut>, ids: AccountIds, skip: u64) -> (EventWriter, EventTap) {
         let batch = Arc::new(Mutex::new(Vec::with_capacity(1 << 12)));
         let stop = Arc::new(AtomicBool::new(false));
         let (b, s) = (batch.clone(), stop.clone());
@@ -377,7 +378,7 @@ fn write_loop(
     batch: &Mutex<Vec<BreachChange>>,
     stop: &AtomicBool,
     mut outs: Vec<EventsOut>,
-    ids: &[String],
+    ids: &AccountIds,
 ) -> (Vec<BreachChange>, Result<(), String>) {
     let mut all = Vec::new();
     let mut mine = Vec::with_capacity(1 << 12);
@@ -454,7 +455,7 @@ mod tests {
     /// Writes a random book journal (upserts, removes, ticks, some as live frames) of `n`
     /// records into `dir/book` and returns the events file an uninterrupted run writes for it,
     /// computed with the reference scan of each state.
-    fn journal_and_events(dir: &Path, seed: u64, n: u64, ids: &[String]) -> Vec<u8> {
+    fn journal_and_events(dir: &Path, seed: u64, n: u64, ids: &AccountIds) -> Vec<u8> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let (mut j, _) = Journal::open(&dir.join("book"), SLOTS, ASSETS, cfg()).unwrap();
         let mut prev = j.state().reference_bitmaps().breach;
@@ -511,7 +512,7 @@ mod tests {
         #[test]
         fn any_cut_of_the_events_file_recovers_to_the_whole(seed in 0u64..1_000, n in 1u64..80, cut in 0.0f64..=1.0) {
             let dir = tempfile::tempdir().unwrap();
-            let ids: Vec<String> = (0..SLOTS).map(|s| format!("acct-{s}")).collect();
+            let ids: AccountIds = (0..SLOTS).map(|s| format!("acct-{s}")).collect();
             let whole = journal_and_events(dir.path(), seed, n, &ids);
             let path = dir.path().join("events.jsonl");
             let at = (whole.len() as f64 * cut) as usize;
@@ -535,7 +536,7 @@ mod tests {
     #[test]
     fn an_events_file_of_another_book_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let ids: Vec<String> = (0..SLOTS).map(|s| format!("acct-{s}")).collect();
+        let ids: AccountIds = (0..SLOTS).map(|s| format!("acct-{s}")).collect();
         let whole = journal_and_events(dir.path(), 3, 200, &ids);
         assert!(!whole.is_empty());
         let path = dir.path().join("events.jsonl");

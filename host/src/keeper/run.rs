@@ -280,7 +280,19 @@ impl KeeperBuilder {
         let pace = cfg.pace()?;
         let mut w = match workload {
             Some(w) => w,
-            None => Workload::load(&cfg)?,
+            None => {
+                let t = Instant::now();
+                let w = Workload::load(&cfg)?;
+                if cfg.venue.is_some() {
+                    notes(&format!(
+                        "workload: {} accounts and {} messages read in {:.2} s",
+                        w.ids.len(),
+                        w.msgs.len(),
+                        t.elapsed().as_secs_f64()
+                    ));
+                }
+                w
+            }
         };
         let counters = counters.unwrap_or_default();
         counters.init_assets(w.assets);

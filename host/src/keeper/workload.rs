@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::KeeperError;
 use super::config::KeeperConfig;
-use crate::book::Book;
+use crate::book::{AccountIds, Book};
 use crate::feed::recorded::Recorded;
 use crate::io::accounts::{LoadedAccount, estimate_book, read_accounts, read_csv_book};
 use crate::io::limits;
@@ -37,7 +37,7 @@ pub const DEFAULT_DEMO_ACCOUNTS: usize = 2000;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
     /// Account ids by slot.
-    pub ids: Vec<String>,
+    pub ids: AccountIds,
     /// The accounts as dispatch sizes them.
     pub keeper: KeeperBook,
     /// Assets.
@@ -53,31 +53,36 @@ pub struct Workload {
 impl Workload {
     /// A book and its ticks: each account an upsert at the first tick's time, then the ticks.
     pub fn new(table: &AssetTable, accounts: &[LoadedAccount], ticks: &[Tick]) -> Workload {
-        let ids = accounts.iter().map(|a| (a.spec.id.as_str(), a.terms.as_slice()));
+        let ids = accounts.iter().map(|a| a.spec.id.as_str()).collect();
         let terms = accounts.iter().map(|a| a.terms.len()).sum();
-        Workload::of(table, ids, terms, KeeperBook::new(table, accounts.iter().map(|a| &a.spec)), ticks)
+        let keeper = KeeperBook::new(table, accounts.iter().map(|a| &a.spec));
+        Workload::of(table, accounts.iter().map(|a| a.terms.as_slice()), terms, ids, keeper, ticks)
     }
 
-    /// [`Workload::new`] of a compact book, with the keeper's book read beside it.
-    pub fn from_book(table: &AssetTable, book: &Book, keeper: KeeperBook, ticks: &[Tick]) -> Workload {
-        Workload::of(table, book.iter(), book.term_count(), keeper, ticks)
+    /// [`Workload::new`] of a compact book, with the keeper's book read beside it; the book's
+    /// ids move into the workload.
+    pub fn from_book(table: &AssetTable, book: Book, keeper: KeeperBook, ticks: &[Tick]) -> Workload {
+        let terms = book.term_count();
+        let mut w =
+            Workload::of(table, book.iter().map(|(_, t)| t), terms, AccountIds::default(), keeper, ticks);
+        w.ids = book.into_ids();
+        w
     }
 
     fn of<'a>(
         table: &AssetTable,
-        accounts: impl ExactSizeIterator<Item = (&'a str, &'a [Coeff])>,
+        accounts: impl ExactSizeIterator<Item = &'a [Coeff]>,
         terms: usize,
+        ids: AccountIds,
         mut keeper: KeeperBook,
         ticks: &[Tick],
     ) -> Workload {
         let t0 = ticks.first().map_or(0, |t| t.ts_ns);
         let mut msgs = Recorded::with_capacity(accounts.len() + ticks.len(), terms);
-        let mut ids = Vec::with_capacity(accounts.len());
         // Dispatch keeps the positions read for an account whose upsert carries these terms.
         let mut read = Vec::with_capacity(accounts.len());
-        for (i, (id, terms)) in accounts.enumerate() {
+        for (i, terms) in accounts.enumerate() {
             msgs.push(t0, &FeedMsg::upsert(i as u32, terms));
-            ids.push(id.to_string());
             read.push(fingerprint(terms));
         }
         keeper.set_read_terms(read);
@@ -146,7 +151,7 @@ impl Workload {
             KeeperAccounts::Compact(c) => {
                 let (book, keeper) = *c;
                 refuse_unpriced(&table, book.iter().map(|(_, t)| t), &ticks, live)?;
-                Ok(Workload::from_book(&table, &book, keeper, &ticks))
+                Ok(Workload::from_book(&table, book, keeper, &ticks))
             }
             KeeperAccounts::Specs(accounts) => {
                 refuse_unpriced(&table, accounts.iter().map(|a| a.terms.as_slice()), &ticks, live)?;
@@ -181,6 +186,9 @@ fn read_keeper_accounts(path: &Path, table: &AssetTable) -> Result<KeeperAccount
     );
     limits::fits_memory(&what, need).map_err(|e| InputError::file(path, e.to_string()))?;
     let mut keeper = KeeperBookBuilder::new(table);
+    // A little over the estimate: it is taken from the file's first rows.
+    let margin = |n: u64| (n + n / 16 + 64) as usize;
+    keeper.reserve(margin(est.accounts), margin(est.terms));
     let book = read_csv_book(path, table, &mut |_, _| {}, &mut |k, asset, balance, tier| {
         keeper.row(k, asset, balance, tier)
     })?;
@@ -266,7 +274,10 @@ mod tests {
             std::fs::write(&path, &text).unwrap();
             let specs = read_accounts(&path, &table).map(|a| Workload::new(&table, &a, &[]));
             let compact = read_keeper_accounts(&path, &table).map(|k| match k {
-                KeeperAccounts::Compact(c) => Workload::from_book(&table, &c.0, c.1, &[]),
+                KeeperAccounts::Compact(c) => {
+                    let (book, keeper) = *c;
+                    Workload::from_book(&table, book, keeper, &[])
+                }
                 KeeperAccounts::Specs(_) => unreachable!("a CSV file reads compact"),
             });
             match (specs, compact) {
