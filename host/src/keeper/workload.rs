@@ -78,7 +78,7 @@ impl Workload {
         ticks: &[Tick],
     ) -> Workload {
         let t0 = ticks.first().map_or(0, |t| t.ts_ns);
-        let mut msgs = Recorded::with_capacity(accounts.len() + ticks.len(), terms);
+        let mut msgs = Recorded::with_capacity(accounts.len(), ticks.len(), terms);
         // Dispatch keeps the positions read for an account whose upsert carries these terms.
         let mut read = Vec::with_capacity(accounts.len());
         for (i, terms) in accounts.enumerate() {
