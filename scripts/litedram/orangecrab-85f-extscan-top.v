@@ -5,6 +5,11 @@
 // With LIQSCAN_PORT128 defined (LIQSCAN_DRAM_WITH=extscan128) the port and the block's channel
 // are 128 bits wide instead (ExtScan<1, 2, 128, 9>, `gen_verilog --ext-scan-128 9`, a core
 // generated with a 128-bit port): the controller's own width, so no up-converter between them.
+// With LIQSCAN_INC also defined (LIQSCAN_DRAM_WITH=extscan128inc) the block's incremental scan
+// is wired too: `inc` and its group port (`xg_valid`, `xg_group`, `xg_ready`) are on the serial
+// chain like the rest of the host side, so synthesis keeps the group queue and the readers'
+// segment path. Without it the group port is tied off (full scans only) and synthesis removes
+// the incremental logic.
 //
 // The scan block's one memory channel is wired to the controller's native user port `terms`
 // directly, both in the controller's sys domain (user_clk, 75 MHz): one clock, no crossing.
@@ -28,6 +33,11 @@
 // done, offset, breach and at-risk bits), busy, and the wishbone replies out. `start`,
 // `price_we` and `out_ready` act once per `load` (a one-cycle strobe on its rising edge), so a
 // load pops at most one output entry, the one the same load captured.
+// With LIQSCAN_INC: `inc` is a level (read with `start`), and `xg_valid` is a strobe too, so a
+// load offers at most one group. The host offers one when the last load captured `xg_ready`
+// high: the block holds `xg_ready` until it takes a group (during an incremental scan it drops
+// only when the queue is full, and the queue is emptied only by the output, so room once seen
+// stays until the host's next group), so the group a load offers is taken in the strobe's cycle.
 module orangecrab_extscan_top(
     input  wire        clk48,
     input  wire        usr_btn,      // active low, as litex-boards' target uses it
@@ -51,12 +61,22 @@ module orangecrab_extscan_top(
     output wire        sout
 );
     // In: scan reset, start, base, groups, slots, price we/addr/spot/stressed, out_ready;
-    // then the wishbone bus.
-    localparam SCAN_IN = 1 + 1 + 32 + 32 + 5 + 1 + 9 + 32 + 32 + 1;         // 146
+    // with LIQSCAN_INC inc, xg_valid, xg_group; then the wishbone bus.
+    localparam FULL_IN = 1 + 1 + 32 + 32 + 5 + 1 + 9 + 32 + 32 + 1;         // 146
+`ifdef LIQSCAN_INC
+    localparam SCAN_IN = FULL_IN + 1 + 1 + 32;                                // 180
+`else
+    localparam SCAN_IN = FULL_IN;
+`endif
     localparam WB_IN = 1 + 30 + 2 + 3 + 1 + 32 + 4 + 1;                      // 74
-    localparam IN_BITS = SCAN_IN + WB_IN;                                     // 220
-    // Out: busy, out_valid, out_done, out_offset, out_breach, out_at_risk; wishbone replies.
+    localparam IN_BITS = SCAN_IN + WB_IN;                                     // 220 (254)
+    // Out: busy, out_valid, out_done, out_offset, out_breach, out_at_risk; wishbone replies;
+    // with LIQSCAN_INC xg_ready last.
+`ifdef LIQSCAN_INC
+    localparam OUT_BITS = 1 + 1 + 1 + 32 + 16 + 16 + 1 + 32 + 1 + 1;          // 102
+`else
     localparam OUT_BITS = 1 + 1 + 1 + 32 + 16 + 16 + 1 + 32 + 1;              // 101
+`endif
     // The native port: word bits and address bits (512 MB).
 `ifdef LIQSCAN_PORT128
     localparam WORD = 128, ADDR = 25;
@@ -89,6 +109,12 @@ module orangecrab_extscan_top(
     wire [31:0] price_spot = in_r[112:81];
     wire [31:0] price_str  = in_r[144:113];
     wire        out_ready  = in_r[145] & strobe;
+`ifdef LIQSCAN_INC
+    wire        inc        = in_r[146];
+    wire        xg_valid   = in_r[147] & strobe;
+    wire [31:0] xg_group   = in_r[179:148];
+    wire        xg_ready;
+`endif
     wire        busy, out_valid, out_done;
     wire [31:0] out_offset;
     wire [15:0] out_breach, out_at_risk;
@@ -100,13 +126,22 @@ module orangecrab_extscan_top(
 
     wire        wb_ack, wb_err;
     wire [31:0] wb_dat_r;
+`ifdef LIQSCAN_INC
+    assign out_w = {busy, out_valid, out_done, out_offset, out_breach, out_at_risk, wb_ack, wb_dat_r, wb_err,
+                    xg_ready};
+`else
     assign out_w = {busy, out_valid, out_done, out_offset, out_breach, out_at_risk, wb_ack, wb_dat_r, wb_err};
+`endif
 
     top scan(
         .clock(user_clk), .reset(scan_rst),
         .start(start), .base(base), .groups(groups), .slots(slots),
+`ifdef LIQSCAN_INC
+        .inc(inc), .xg_valid(xg_valid), .xg_group(xg_group), .xg_ready(xg_ready),
+`else
         // Full scans only: the incremental scan's group port is not wired to the host here.
         .inc(1'b0), .xg_valid(1'b0), .xg_group(32'd0), .xg_ready(),
+`endif
         .price_we(price_we), .price_addr(price_addr), .price_spot(price_spot),
         .price_stressed(price_str),
         .cmd_valid$0(cmd_valid), .cmd_ready$0(cmd_ready), .cmd_we$0(cmd_we),
