@@ -265,6 +265,12 @@ pub struct EvtPacker {
     // in Merge), so Merge's push and `brk` start at flops.
     neq_w: DFF<Bit>,
     neq_nxt: DFF<Bit>,
+    // The push into the slots, one cycle ahead (`pq`), and the slot it writes, one-hot (`ws`,
+    // bit `k` for slot `k`): decoded from the current state and flops at the end of `update`,
+    // so a slot register's enable is a flop of its own (and the slots' load), not the state's
+    // push decode and `cnt` (card run 39's top path, `state` into `sb5`'s clock enable).
+    pq: DFF<Bit>,
+    ws: DFF<Bits<6>>,
     si0: DFF<Bits<CARD_WORD_BITS>>,
     si1: DFF<Bits<CARD_WORD_BITS>>,
     si2: DFF<Bits<CARD_WORD_BITS>>,
@@ -384,10 +390,10 @@ impl Logic for EvtPacker {
     fn update(&mut self) {
         dff_setup!(
             self, clock, state, ret, kind, seq, arg, detail, second, g, gb, ga, cnt, pend_v, pend_w, pend_b,
-            pend_a, nxt, brk, neq_w, neq_nxt, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0, sa1,
-            sa2, sa3, sa4, sa5, groups, brc, arc, ss, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7, beat,
-            tick, full, qb, qa, pcw_b, pcw_a, hb, ha, pc1, pcb, pca, pc_add, ld_slots, sel0, sel1, sel2,
-            sel3, sel4, sel5, sel6, sel7
+            pend_a, nxt, brk, neq_w, neq_nxt, pq, ws, si0, si1, si2, si3, sb0, sb1, sb2, sb3, sb4, sb5, sa0,
+            sa1, sa2, sa3, sa4, sa5, groups, brc, arc, ss, cyc, cyc_done, b0, b1, b2, b3, b4, b5, b6, b7,
+            beat, tick, full, qb, qa, pcw_b, pcw_a, hb, ha, pc1, pcb, pca, pc_add, ld_slots, sel0, sel1,
+            sel2, sel3, sel4, sel5, sel6, sel7
         );
         clock!(self, clock, shadow);
         // The taken group's place in its card word, and the merge with the word read.
@@ -446,7 +452,7 @@ impl Logic for EvtPacker {
         self.job_ready.next = false;
         self.out_ready.next = false;
         self.evt_valid.next = false;
-        self.push.next = false;
+        self.push.next = self.pq.q.val();
         self.load_slots.next = self.ld_slots.q.val();
         match self.state.q.val() {
             PackState::Idle => {
@@ -505,7 +511,7 @@ impl Logic for EvtPacker {
                 self.shadow.write_enable.next = true;
                 self.groups.d.next = self.groups.q.val() + 1;
                 if self.second.q.val() {
-                    self.push.next = self.pend_v.q.val() & self.neq_w.q.val();
+                    // Pushes (`pq`) when a word is pending and this one is another.
                     self.pend_v.d.next = true;
                     self.pend_w.d.next = self.card_w.val();
                     self.nxt.d.next = bit_cast::<NEXT_BITS, CARD_WORD_BITS>(self.card_w.val()) + 1;
@@ -525,7 +531,7 @@ impl Logic for EvtPacker {
                     self.ret.d.next = PackState::Flush;
                     self.state.d.next = PackState::Send;
                 } else if self.pend_v.q.val() {
-                    self.push.next = true;
+                    // Pushes the pending word (`pq`).
                     self.pend_v.d.next = false;
                 } else if self.cnt.q.val() != 0 {
                     self.ret.d.next = PackState::Final;
@@ -548,38 +554,38 @@ impl Logic for EvtPacker {
                 }
             }
         }
-        // Report the pending card word into the next slot.
+        // Report the pending card word into the next slot (`ws`: the slot `cnt` names).
         if self.push.val() {
             self.cnt.d.next = self.cnt.q.val() + 1;
             self.pc1.d.next = true;
-            if self.cnt.q.val() == 0 {
-                self.si0.d.next = self.pend_w.q.val();
-                self.sb0.d.next = self.pend_b.q.val();
-                self.sa0.d.next = self.pend_a.q.val();
-            }
-            if self.cnt.q.val() == 1 {
-                self.si1.d.next = self.pend_w.q.val();
-                self.sb1.d.next = self.pend_b.q.val();
-                self.sa1.d.next = self.pend_a.q.val();
-            }
-            if self.cnt.q.val() == 2 {
-                self.si2.d.next = self.pend_w.q.val();
-                self.sb2.d.next = self.pend_b.q.val();
-                self.sa2.d.next = self.pend_a.q.val();
-            }
-            if self.cnt.q.val() == 3 {
-                self.si3.d.next = self.pend_w.q.val();
-                self.sb3.d.next = self.pend_b.q.val();
-                self.sa3.d.next = self.pend_a.q.val();
-            }
-            if self.cnt.q.val() == 4 {
-                self.sb4.d.next = self.pend_b.q.val();
-                self.sa4.d.next = self.pend_a.q.val();
-            }
-            if self.cnt.q.val() == 5 {
-                self.sb5.d.next = self.pend_b.q.val();
-                self.sa5.d.next = self.pend_a.q.val();
-            }
+        }
+        if self.ws.q.val().get_bit(0) {
+            self.si0.d.next = self.pend_w.q.val();
+            self.sb0.d.next = self.pend_b.q.val();
+            self.sa0.d.next = self.pend_a.q.val();
+        }
+        if self.ws.q.val().get_bit(1) {
+            self.si1.d.next = self.pend_w.q.val();
+            self.sb1.d.next = self.pend_b.q.val();
+            self.sa1.d.next = self.pend_a.q.val();
+        }
+        if self.ws.q.val().get_bit(2) {
+            self.si2.d.next = self.pend_w.q.val();
+            self.sb2.d.next = self.pend_b.q.val();
+            self.sa2.d.next = self.pend_a.q.val();
+        }
+        if self.ws.q.val().get_bit(3) {
+            self.si3.d.next = self.pend_w.q.val();
+            self.sb3.d.next = self.pend_b.q.val();
+            self.sa3.d.next = self.pend_a.q.val();
+        }
+        if self.ws.q.val().get_bit(4) {
+            self.sb4.d.next = self.pend_b.q.val();
+            self.sa4.d.next = self.pend_a.q.val();
+        }
+        if self.ws.q.val().get_bit(5) {
+            self.sb5.d.next = self.pend_b.q.val();
+            self.sa5.d.next = self.pend_a.q.val();
         }
         // The entry registers' sources: an answer (`a*`), ScanDone (`f*`), the slots (`s*`:
         // ChangedWords on a tick, else Bitmap).
@@ -748,6 +754,40 @@ impl Logic for EvtPacker {
         }
         // After every assignment of `kind` and `cnt` above: their values at the edge.
         self.tick.d.next = self.kind.d.val() == job_kind::TICK;
+        // The next cycle's push, from the current state and flops:
+        // - Merge pushes when the second scan's word is another than the pending one. Merge
+        //   comes only after Read, which moves none of `second`, `pend_v`, `pend_w` and `g`,
+        //   so in Read those are Merge's and `neq_w`'s next value is the one Merge sees.
+        // - Flush pushes the pending word when not full. It is entered from Take (not full,
+        //   the second done marker), where neither the slots nor `pend_v` move, so `full` is
+        //   still clear in its first cycle, which pushes a pending word at once; after that
+        //   no word is pending (Flush returns from Send or stays in Flush only after it).
+        // No reset reaches Merge or Flush in the next cycle.
+        self.pq.d.next = false;
+        match self.state.q.val() {
+            PackState::Read => {
+                self.pq.d.next = self.second.q.val() & self.pend_v.q.val() & self.neq_w.d.val();
+            }
+            PackState::Take => {
+                self.pq.d.next = !self.full.q.val()
+                    & self.out_valid.val()
+                    & self.out_done.val()
+                    & self.second.q.val()
+                    & self.pend_v.q.val();
+            }
+            _ => {}
+        }
+        if self.reset.val() {
+            self.pq.d.next = false;
+        }
+        // The slot it writes: `cnt` as it then stands, which is `cnt` now. Neither Read nor
+        // Take pushes; the slots load in Read only after a slots select in Take, which Take
+        // never makes (see `nsel`), and in Take only after Merge or Send found the slots full,
+        // so with `full` set, when Take does not go to Flush.
+        self.ws.d.next = 0.into();
+        if self.pq.d.val() {
+            self.ws.d.next = bits::<6>(1) << bit_cast::<6, 3>(self.cnt.q.val());
+        }
         // A Bitmap entry carries consecutive words from its base: a pending word that does not
         // follow the slots' last one (a skipped empty group's word between) closes the entry.
         // `brk` is that test (`pend_w != si0 + cnt`) wherever it counts (slots used, a word
