@@ -26,8 +26,7 @@ use crate::model::{AssetTable, CompileError, Decimal, LegError, Side};
 /// Accounts by slot: interned ids and compiled terms in flat arrays.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Book {
-    ids: String,
-    id_ends: Vec<u32>,
+    ids: AccountIds,
     terms: Vec<Coeff>,
     term_ends: Vec<u32>,
 }
@@ -35,12 +34,12 @@ pub struct Book {
 impl Book {
     /// Number of accounts.
     pub fn len(&self) -> usize {
-        self.id_ends.len()
+        self.ids.len()
     }
 
     /// True when the book holds no account.
     pub fn is_empty(&self) -> bool {
-        self.id_ends.is_empty()
+        self.ids.is_empty()
     }
 
     fn span(ends: &[u32], i: usize) -> std::ops::Range<usize> {
@@ -50,22 +49,22 @@ impl Book {
 
     /// The id of the account in `slot`. Panics when `slot >= len()`.
     pub fn id(&self, slot: usize) -> &str {
-        &self.ids[Self::span(&self.id_ends, slot)]
+        &self.ids.text[Self::span(&self.ids.ends, slot)]
     }
 
     /// Hints the CPU to load what [`id`](Self::id) reads first for `slot` (its offsets), for
     /// callers that look up ids at slots spread over the book; no effect out of range.
     #[inline]
     pub fn prefetch_id_offsets(&self, slot: usize) {
-        crate::prefetch::prefetch(&self.id_ends, slot);
+        crate::prefetch::prefetch(&self.ids.ends, slot);
     }
 
     /// Hints the CPU to load the bytes of `slot`'s id (reads its offsets: hint those a little
     /// earlier with [`prefetch_id_offsets`](Self::prefetch_id_offsets)).
     #[inline]
     pub fn prefetch_id(&self, slot: usize) {
-        if let Some(&end) = self.id_ends.get(slot) {
-            crate::prefetch::prefetch(self.ids.as_bytes(), (end as usize).saturating_sub(1));
+        if let Some(&end) = self.ids.ends.get(slot) {
+            crate::prefetch::prefetch(self.ids.text.as_bytes(), (end as usize).saturating_sub(1));
         }
     }
 
@@ -103,16 +102,15 @@ impl Book {
     /// Appends an account whose terms are already compiled (sorted as [`AssetTable::compile`]
     /// sorts them). Ids are not checked for uniqueness here: [`BookBuilder`] does that.
     pub fn push(&mut self, id: &str, terms: &[Coeff]) {
-        self.ids.push_str(id);
-        self.id_ends.push(offset(self.ids.len()));
+        self.ids.push(id);
         self.terms.extend_from_slice(terms);
         self.term_ends.push(offset(self.terms.len()));
     }
 
     /// Heap bytes the book holds (capacity, not length: what the allocator gave it).
     pub fn heap_bytes(&self) -> usize {
-        self.ids.capacity()
-            + (self.id_ends.capacity() + self.term_ends.capacity()) * 4
+        self.ids.text.capacity()
+            + (self.ids.ends.capacity() + self.term_ends.capacity()) * 4
             + self.terms.capacity() * std::mem::size_of::<Coeff>()
     }
 
@@ -143,8 +141,7 @@ impl Book {
             return self;
         }
         let mut out = Book {
-            ids: String::with_capacity(self.ids.len()),
-            id_ends: Vec::with_capacity(n),
+            ids: AccountIds { text: String::with_capacity(self.ids.text.len()), ends: Vec::with_capacity(n) },
             terms: Vec::with_capacity(self.terms.len()),
             term_ends: Vec::with_capacity(n),
         };
@@ -158,18 +155,17 @@ impl Book {
 
     /// The book's ids, moved out without a copy (the terms are dropped).
     pub fn into_ids(self) -> AccountIds {
-        AccountIds { text: self.ids, ends: self.id_ends }
+        self.ids
     }
 
     fn shrink(&mut self) {
-        self.ids.shrink_to_fit();
-        self.id_ends.shrink_to_fit();
+        self.ids.text.shrink_to_fit();
+        self.ids.ends.shrink_to_fit();
         self.terms.shrink_to_fit();
         self.term_ends.shrink_to_fit();
     }
 }
 
-/// Offsets are u32: 4 GiB of ids or 4 G terms, far beyond what the memory check lets in.
 /// Account ids by slot in one string arena, as the book keeps them: what the events name a
 /// slot by. A `Vec<String>` of 10 M ids was 10 M allocations and about 400 MB.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -221,6 +217,7 @@ impl FromIterator<String> for AccountIds {
     }
 }
 
+/// Offsets are u32: 4 GiB of ids or 4 G terms, far beyond what the memory check lets in.
 fn offset(n: usize) -> u32 {
     u32::try_from(n).expect("book offsets fit u32 (the load's memory check refuses larger books)")
 }
@@ -512,7 +509,7 @@ impl<'t> BookBuilder<'t> {
             term_ends.push(offset(terms.len()));
         }
         drop(legs);
-        let mut book = Book { ids, id_ends, terms, term_ends };
+        let mut book = Book { ids: AccountIds { text: ids, ends: id_ends }, terms, term_ends };
         book.shrink();
         book
     }
