@@ -40,8 +40,8 @@ use super::handoff::ScanBatch;
 use super::order::{Completion, LiquidationOrder, OrderId, OrderKind, Outcome, RejectReason};
 use super::order_id::OrderKey;
 use super::ranking::{Candidate, Ranking};
-use super::reduce::{ReducePolicy, size_reduce, triage_reduce};
-use super::sizing::{AccountView, SizingPolicy, size, triage};
+use super::reduce::{ReducePolicy, rank_key_reduce, size_reduce};
+use super::sizing::{AccountView, KeyTerms, RankKey, SizingPolicy, rank_key, size};
 
 /// How the venue liquidates, hence what orders look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,21 +103,23 @@ pub trait AccountSource {
     /// The account in a slot, or `None` for an empty slot.
     fn view(&self, slot: u32) -> Option<AccountView<'_>>;
 
-    /// The account in a slot and, if [`size`] would size it at `prices`, the value of its debt
-    /// (the priority key): [`triage`] of its view. `None` for an empty slot. Sources that hold
-    /// their views override it to avoid building one.
-    fn triage(&self, slot: u32, prices: &[PriceEntry], policy: &SizingPolicy) -> Option<(u64, Option<i128>)> {
-        self.view(slot).map(|v| (v.account, triage(&v, prices, policy)))
-    }
-
-    /// As [`AccountSource::triage`], for reduce-only orders: [`triage_reduce`] of the view.
-    fn triage_reduce(
+    /// The account in a slot and its place in the ranking at `prices` for `mechanism`:
+    /// [`rank_key`], or [`rank_key_reduce`] for reduce-only orders, of its view. `None` for an
+    /// empty slot. Sources that hold their views may override it to avoid building one.
+    fn rank_key(
         &self,
         slot: u32,
         prices: &[PriceEntry],
-        policy: &ReducePolicy,
-    ) -> Option<(u64, Option<i128>)> {
-        self.view(slot).map(|v| (v.account, triage_reduce(&v, prices, policy)))
+        mechanism: Mechanism,
+        reduce: &ReducePolicy,
+    ) -> Option<(u64, Option<RankKey>)> {
+        self.view(slot).map(|v| {
+            let key = match mechanism {
+                Mechanism::ReduceOnly => rank_key_reduce(&v, prices, reduce),
+                Mechanism::Direct | Mechanism::Kick => rank_key(&v, prices),
+            };
+            (v.account, key)
+        })
     }
 }
 
@@ -226,6 +228,8 @@ pub struct Dispatcher {
     done: Vec<Completion>,
     /// The backlog in rank order, kept between pumps.
     ranking: Ranking,
+    /// Slots to (re)enter the ranking at the next pump: new breaches and changed accounts.
+    pending: Vec<u32>,
     /// Pre-built orders of the ranked accounts, used when their turn comes (dropped, to be
     /// built again at the prices of the day, when the ranking is taken again).
     ranked_pre: HashMap<u32, LiquidationOrder>,
@@ -233,8 +237,10 @@ pub struct Dispatcher {
     behind: bool,
     /// Slots left out of the ranking until a time (a back-off, a settle): they rejoin it then.
     waiting: BinaryHeap<Reverse<(u64, u32)>>,
+    /// The time each waiting slot waits for (its latest entry in `waiting`).
+    waits: HashMap<u32, u64>,
     /// Scratch for [`Dispatcher::rank`], kept to reuse its allocation.
-    rank_slots: Vec<(u32, u64)>,
+    rank_slots: Vec<u32>,
     /// Scratch for [`Dispatcher::on_scan`]: the stressed prices pre-built orders are sized at.
     stressed: Vec<PriceEntry>,
 }
@@ -256,9 +262,11 @@ impl Dispatcher {
             latency: Histogram::new(3).expect("3 significant figures"),
             done: Vec::new(),
             ranking: Ranking::new(),
+            pending: Vec::new(),
             ranked_pre: HashMap::new(),
             behind: false,
             waiting: BinaryHeap::new(),
+            waits: HashMap::new(),
             rank_slots: Vec::new(),
             stressed: Vec::new(),
         }
@@ -316,12 +324,13 @@ impl Dispatcher {
     }
 
     /// Slots whose account a live delta changed: orders pre-built from the old account are
-    /// dropped, and the backlog is ranked again if one of them is in it.
+    /// dropped, and those in the backlog are ranked again as they are now.
     pub fn accounts_changed(&mut self, slots: impl Iterator<Item = u32>) {
         for s in slots {
             self.prebuilt.remove(&s);
-            if self.ranked_pre.remove(&s).is_some() || self.backlog.contains_key(&s) {
-                self.ranking.invalidate();
+            self.ranked_pre.remove(&s);
+            if self.backlog.contains_key(&s) {
+                self.pending.push(s);
             }
         }
     }
@@ -335,15 +344,18 @@ impl Dispatcher {
         src: &dyn AccountSource,
         exec: &mut dyn Executor,
     ) {
-        self.ranking.invalidate();
         for &s in &batch.cleared {
+            self.ranking.remove(s);
             self.backlog.remove(&s);
             self.prebuilt.remove(&s);
             self.episodes.remove(&s);
             self.resumed.remove(&s);
         }
         for (i, &s) in batch.breached.iter().enumerate() {
-            self.backlog.entry(s).or_insert(now);
+            if let hashbrown::hash_map::Entry::Vacant(v) = self.backlog.entry(s) {
+                v.insert(now);
+                self.pending.push(s);
+            }
             let at = batch.breached_at(i);
             match self.resumed.remove(&s) {
                 Some(e) => {
@@ -491,6 +503,7 @@ impl Dispatcher {
 
     /// The slot may be sent again at `t`: it rejoins the ranking then.
     fn wait(&mut self, t: u64, slot: u32) {
+        self.waits.insert(slot, t);
         self.waiting.push(Reverse((t, slot)));
     }
 
@@ -580,12 +593,12 @@ impl Dispatcher {
         }
     }
 
-    /// Sends what the rules allow, largest value at risk first. The backlog is ranked with
-    /// [`triage`] (no allocation per account) when the ranking is outdated (see
-    /// [`super::ranking`]); only the accounts taken, in rank order, are sized and built, so a
-    /// pump costs `max_in_flight` sizings plus the accounts it skips, and a ranking one pass
-    /// over the backlog. (A view that changes between rankings keeps its old rank until the
-    /// next scan; the order is built from the view of the day.)
+    /// Sends what the rules allow, largest value at risk first. The ranking (see
+    /// [`super::ranking`]) takes in the new breaches and changed accounts, re-keys the accounts
+    /// whose debt a price move changed and takes back those whose wait ended; only the accounts
+    /// taken, in rank order, are sized and built, so a pump costs `max_in_flight` sizings plus
+    /// the accounts it skips. An account taken that no longer sizes at the prices of the day
+    /// (healthy again before a scan says so) leaves the backlog.
     fn pump(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource, exec: &mut dyn Executor) {
         // Nothing to send, or no room: the backlog waits (its size is reported, not scanned).
         if self.backlog.is_empty() || self.in_flight.len() >= self.cfg.max_in_flight {
@@ -597,18 +610,20 @@ impl Dispatcher {
             return;
         }
         let room = self.cfg.max_in_flight.saturating_sub(self.in_flight.len());
-        if self.ranking.outdated(prices) {
-            self.rank(now, prices, src, room);
-        } else {
-            self.rejoin(now, prices, src);
+        match self.ranking.moved(prices) {
+            None => self.rank(now, prices, src, room),
+            Some(moved) => {
+                self.rekey(prices, moved, src);
+                self.admit(now, prices, src);
+            }
         }
+        self.rejoin(now, prices, src);
         let mut taken = 0usize;
-        // A pre-built order not sent now is dropped: its account is ranked again by its debt.
-        let mut pre_dropped = false;
         while taken < room {
             let Some(c) = self.ranking.take() else { break };
             // What changed since the ranking: a slot dropped, an account sent or backing off.
-            if !self.backlog.contains_key(&c.slot) || self.in_flight.contains_key(&c.account) {
+            let Some(&first_seen) = self.backlog.get(&c.slot) else { continue };
+            if self.in_flight.contains_key(&c.account) {
                 continue;
             }
             if let Some(t) = self.accounts.get(&c.account).map(|b| b.not_before_ns).filter(|&t| now < t) {
@@ -620,13 +635,13 @@ impl Dispatcher {
                 // `ranked_pre` holds a slot's order only if it matched the slot's account.
                 Some(mut o) => {
                     o.prebuilt = true;
-                    o.created_ns = c.first_seen;
+                    o.created_ns = first_seen;
                     Some(o)
                 }
-                None => src.view(c.slot).and_then(|v| self.build(c.first_seen, &v, prices)),
+                None => src.view(c.slot).and_then(|v| self.build(first_seen, &v, prices)),
             };
             let Some(mut order) = order else {
-                // Triage said sizable; kept for safety should the two ever disagree.
+                // Healthy at the prices of the day, or nothing to seize.
                 self.stats.unsizable += 1;
                 self.backlog.remove(&c.slot);
                 continue;
@@ -634,7 +649,6 @@ impl Dispatcher {
             if let Some(until) = self.backed_off_asset(now, &order) {
                 self.stats.backoff_skips += 1;
                 self.wait(until, c.slot);
-                pre_dropped |= order.prebuilt;
                 continue;
             }
             taken += 1;
@@ -667,44 +681,81 @@ impl Dispatcher {
         if self.behind {
             self.stats.deferred += self.ranking.left() as u64;
         }
-        if pre_dropped || !self.ranked_pre.is_empty() {
-            // Pre-built orders not sent now are dropped, and their accounts ranked again by
-            // their debt at the prices of the day (pre-built orders are rare: a breach of an
-            // account found at risk just before).
-            self.ranked_pre.clear();
-            self.ranking.invalidate();
-        }
+        // Pre-built orders not sent now are dropped, and their accounts ranked again by their
+        // debt at the prices of the day (pre-built orders are rare: a breach of an account
+        // found at risk just before). One skipped for an asset's back-off waits as it is.
+        let dropped = self.ranked_pre.drain().map(|(s, _)| s);
+        self.pending.extend(dropped);
     }
 
-    /// Ranks the backlog at `prices`: triages every slot, drops those with nothing to size,
-    /// and leaves out (until they may be sent) accounts in flight or backing off.
+    /// Ranks the backlog afresh at `prices` (a new dispatcher, a restart): keys every slot that
+    /// is not waiting, drops those that can never be sized, and leaves out (until they may be
+    /// sent) accounts in flight or backing off.
     fn rank(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource, room: usize) {
         self.ranking.restart(prices, room);
         self.ranked_pre.clear();
-        // Every slot is looked at again; those left out now queue again below.
-        self.waiting.clear();
+        self.pending.clear();
         let mut slots = std::mem::take(&mut self.rank_slots);
         slots.clear();
-        slots.extend(self.backlog.iter().map(|(&s, &t)| (s, t)));
-        for &(slot, first_seen) in &slots {
-            if let Some(c) = self.candidate(now, slot, first_seen, prices, src) {
+        slots.extend(self.backlog.keys().filter(|s| !self.waits.contains_key(*s)));
+        for &slot in &slots {
+            if let Some(c) = self.candidate(now, slot, prices, src) {
                 self.ranking.push(c);
             }
         }
         self.rank_slots = slots;
     }
 
-    /// Slots whose wait has ended rejoin the ranking (triaged at the ranking's prices, which
-    /// are the prices of the day: other prices rank everything again).
+    /// Brings the ranking's keys to `prices`: the accounts moved by an asset whose price
+    /// changed are keyed again (an empty slot or one that can never be sized leaves the
+    /// backlog, as in [`Dispatcher::rank`]).
+    fn rekey(&mut self, prices: &[PriceEntry], moved: u64, src: &dyn AccountSource) {
+        let (cfg, backlog, stats) = (&self.cfg, &mut self.backlog, &mut self.stats);
+        self.ranking.rekey(prices, moved, |c| {
+            match src.rank_key(c.slot, prices, cfg.mechanism, &cfg.reduce) {
+                Some((_, Some(k))) => Some(k.value),
+                keyed => {
+                    stats.unsizable += u64::from(keyed.is_some());
+                    backlog.remove(&c.slot);
+                    None
+                }
+            }
+        });
+    }
+
+    /// New breaches and changed accounts enter the ranking at `prices` (a slot already in it
+    /// is superseded; a waiting slot enters when its wait ends).
+    fn admit(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource) {
+        let mut pending = std::mem::take(&mut self.pending);
+        for &slot in &pending {
+            if !self.backlog.contains_key(&slot) || self.waits.contains_key(&slot) {
+                continue;
+            }
+            if let Some(c) = self.candidate(now, slot, prices, src) {
+                self.ranking.join(c);
+            }
+        }
+        pending.clear();
+        self.pending = pending;
+    }
+
+    /// Slots whose wait has ended rejoin the ranking, keyed at `prices`.
     fn rejoin(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource) {
         while let Some(&Reverse((t, slot))) = self.waiting.peek() {
             if t > now {
                 break;
             }
             self.waiting.pop();
-            let Some(&first_seen) = self.backlog.get(&slot) else { continue };
-            if let Some(c) = self.candidate(now, slot, first_seen, prices, src) {
-                self.ranking.rejoin(c);
+            // A slot that waited again since holds its latest time.
+            if self.waits.get(&slot) != Some(&t) {
+                continue;
+            }
+            self.waits.remove(&slot);
+            if !self.backlog.contains_key(&slot) {
+                continue;
+            }
+            if let Some(c) = self.candidate(now, slot, prices, src) {
+                self.ranking.join(c);
             }
         }
     }
@@ -716,15 +767,11 @@ impl Dispatcher {
         &mut self,
         now: u64,
         slot: u32,
-        first_seen: u64,
         prices: &[PriceEntry],
         src: &dyn AccountSource,
     ) -> Option<Candidate> {
-        let triaged = match self.cfg.mechanism {
-            Mechanism::ReduceOnly => src.triage_reduce(slot, prices, &self.cfg.reduce),
-            Mechanism::Direct | Mechanism::Kick => src.triage(slot, prices, &self.cfg.sizing),
-        };
-        let Some((account, debt_value)) = triaged else {
+        let keyed = src.rank_key(slot, prices, self.cfg.mechanism, &self.cfg.reduce);
+        let Some((account, rank_key)) = keyed else {
             self.backlog.remove(&slot);
             return None;
         };
@@ -737,20 +784,21 @@ impl Dispatcher {
             return None;
         }
         // Pre-built orders of the accounts ranked are used at their turn or dropped.
-        let key = match self.prebuilt.remove(&slot) {
-            Some(o) if o.account == account => {
-                let k = o.value_at_risk;
-                self.ranked_pre.insert(slot, o);
-                Some(k)
-            }
-            _ => debt_value,
-        };
-        let Some(key) = key else {
+        let Some(rank_key) = rank_key else {
             self.stats.unsizable += 1;
             self.backlog.remove(&slot);
             return None;
         };
-        Some(Candidate { key, slot, account, first_seen })
+        // A pre-built order's value is fixed: no price move re-keys it.
+        let c = match self.prebuilt.remove(&slot) {
+            Some(o) if o.account == account => {
+                let k = o.value_at_risk;
+                self.ranked_pre.insert(slot, o);
+                Candidate::new(k, 0, KeyTerms::default(), slot, account)
+            }
+            _ => Candidate::new(rank_key.value, rank_key.moves, rank_key.terms, slot, account),
+        };
+        Some(c)
     }
 }
 
@@ -1208,6 +1256,12 @@ mod tests {
             outcome: u8,
         },
         Refuse(bool),
+        /// A live delta: the slot's account now owes these amounts of assets 1 and 2.
+        Change {
+            slot: u32,
+            debt: i128,
+            short: i128,
+        },
     }
 
     fn step() -> impl proptest::strategy::Strategy<Value = Step> {
@@ -1220,10 +1274,12 @@ mod tests {
                 cleared,
                 at_risk
             }),
-            (prop_oneof![Just(0u64), Just(1), Just(4), Just(12), Just(60)], 0usize..3)
+            (prop_oneof![Just(0u64), Just(1), Just(4), Just(12), Just(60)], 0usize..12)
                 .prop_map(|(dt_ms, prices)| Step::Poll { dt_ms, prices }),
             (1usize..5, 0u8..7).prop_map(|(n, outcome)| Step::Answer { n, outcome }),
             any::<bool>().prop_map(Step::Refuse),
+            (0u32..14, 0i128..1200, prop_oneof![Just(0i128), 0i128..30])
+                .prop_map(|(slot, debt, short)| Step::Change { slot, debt, short }),
         ]
     }
 
@@ -1239,13 +1295,29 @@ mod tests {
         }
     }
 
+    /// Twelve price sets: asset 0 (every account's collateral) at three prices, assets 1 and 2
+    /// (owed) at two each, so a move re-keys the accounts owing the asset and no one else.
     fn price_set(i: usize) -> Vec<PriceEntry> {
-        let q = |p| QuotedPrice { asset: p, liability: p };
-        let spot = [100, 90, 120][i];
-        vec![
-            PriceEntry { spot: q(spot), stressed: q(spot * 4 / 5) },
-            PriceEntry { spot: q(1), stressed: q(1) },
-        ]
+        // Each side at its own quote, so a key valued at the wrong one shows.
+        let q = |p| QuotedPrice { asset: p, liability: p + 1 };
+        let e = |p: u32| PriceEntry { spot: q(p), stressed: q(p * 4 / 5) };
+        vec![e([100, 90, 120][i % 3]), e([1, 2][i / 3 % 2]), e([50, 40][i / 6])]
+    }
+
+    /// Slot s holds account 1000+s: 10 of asset 0 (w 0.8) against `debt` of asset 1 and
+    /// `short` of asset 2.
+    fn account(s: u32, debt: i128, short: i128) -> AccountView<'static> {
+        let pos = |asset, amount| Position {
+            asset,
+            amount,
+            asset_weight_ppm: 800_000,
+            liability_weight_ppm: 1_000_000,
+        };
+        let mut positions = vec![pos(0, 10), pos(1, -debt)];
+        if short != 0 {
+            positions.push(pos(2, -short));
+        }
+        AccountView { account: 1000 + s as u64, slot: s, positions: positions.into() }
     }
 
     proptest::proptest! {
@@ -1254,11 +1326,11 @@ mod tests {
         /// backlog and orders in flight.
         #[test]
         fn the_kept_ranking_sends_what_a_fresh_ranking_sends(
-            debts in proptest::collection::vec(0i128..1200, 14),
+            debts in proptest::collection::vec((0i128..1200, proptest::prop_oneof![proptest::strategy::Just(0i128), 0i128..30]), 14),
             steps in proptest::collection::vec(step(), 1..60),
             max_in_flight in 1usize..5,
         ) {
-            let b = book(&debts.iter().enumerate().map(|(s, &d)| (s as u32, d)).collect::<Vec<_>>());
+            let mut b = Book(debts.iter().enumerate().map(|(s, &(d, x))| (s as u32, account(s as u32, d, x))).collect());
             let cfg = DispatchConfig { max_in_flight, asset_backoff_ns: 30 * MS, ..cfg() };
             let (mut kept, mut fresh) = (Dispatcher::new(cfg), Dispatcher::new(cfg));
             let (mut xk, mut xf) = (Script::default(), Script::default());
@@ -1288,6 +1360,11 @@ mod tests {
                     Step::Refuse(r) => {
                         xk.refuse = r;
                         xf.refuse = r;
+                    }
+                    Step::Change { slot, debt, short } => {
+                        b.0.insert(slot, account(slot, debt, short));
+                        kept.accounts_changed(std::iter::once(slot));
+                        fresh.accounts_changed(std::iter::once(slot));
                     }
                 }
                 proptest::prop_assert_eq!(&xk.sent, &xf.sent);

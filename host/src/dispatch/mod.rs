@@ -50,5 +50,5 @@ pub use executor::{Executor, JsonlSink, LinkStats, SubmitError, hand_to_io_threa
 pub use handoff::{AccountDeltas, HandoffReceiver, HandoffSender, Offer, ScanBatch, handoff};
 pub use order::{Completion, Leg, LiquidationOrder, OrderId, OrderKind, Outcome, Reduce, RejectReason};
 pub use order_id::OrderKey;
-pub use reduce::{ReducePlan, ReducePolicy, size_reduce, triage_reduce};
-pub use sizing::{AccountView, Plan, Position, SizingPolicy, size};
+pub use reduce::{ReducePlan, ReducePolicy, rank_key_reduce, size_reduce};
+pub use sizing::{AccountView, KeyTerms, Plan, Position, RankKey, SizingPolicy, rank_key, size};

@@ -42,7 +42,7 @@ use liqscan_hdl::abi::PriceEntry;
 use serde::{Deserialize, Serialize};
 
 use super::order::Reduce;
-use super::sizing::{AccountView, BPS, PPM};
+use super::sizing::{AccountView, BPS, KeyTerms, PPM, RankKey, asset_bit};
 
 /// The venue's rules for reduce-only liquidation orders, as the keeper applies them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,12 +148,19 @@ pub fn limit_price(size: i128, price: i128, slippage_bps: u32) -> i128 {
     }
 }
 
-/// Whether [`size_reduce`] would size `view` at `prices`, and if so its notional (the priority
-/// key), without building the plan.
-pub fn triage_reduce(view: &AccountView, prices: &[PriceEntry], policy: &ReducePolicy) -> Option<i128> {
-    let (equity, mm, notional) = measure(view, prices, policy, None);
-    let any = view.positions.iter().any(|p| p.asset != policy.quote_asset && p.amount != 0);
-    (any && equity < mm).then_some(notional)
+/// The ranking key of `view` at `prices` for reduce-only orders: its notional (the
+/// [`ReducePlan::notional`] of every plan [`size_reduce`] makes), moved by the prices of the
+/// markets it holds positions in. `None` when it holds no perpetual position, so that
+/// [`size_reduce`] sizes it at no prices; its margin at the prices of the day is
+/// [`size_reduce`]'s to judge when its turn comes.
+pub fn rank_key_reduce(view: &AccountView, prices: &[PriceEntry], policy: &ReducePolicy) -> Option<RankKey> {
+    let (_, _, value) = measure(view, prices, policy, None);
+    let (mut moves, mut terms) = (0u64, KeyTerms::new());
+    for p in view.positions.iter().filter(|p| p.asset != policy.quote_asset && p.amount != 0) {
+        moves |= asset_bit(p.asset);
+        terms.add(p.asset, p.amount);
+    }
+    (moves != 0).then_some(RankKey { value, moves, terms })
 }
 
 /// Sizes reduce-only orders for `view` at `prices`; `None` when it holds no perpetual position
@@ -310,7 +317,7 @@ mod tests {
         let prices = [px(1), px(1_000)];
         let ok = view(vec![quote(-90_000), perp(1, 100, 100_000)]);
         assert_eq!(size_reduce(&ok, &prices, &ReducePolicy::default()), None);
-        assert_eq!(triage_reduce(&ok, &prices, &ReducePolicy::default()), None);
+        assert_eq!(rank_key_reduce(&ok, &prices, &ReducePolicy::default()).map(|k| k.moves), Some(1 << 1));
         let flat = view(vec![quote(-5)]);
         assert_eq!(size_reduce(&flat, &prices, &ReducePolicy::default()), None);
     }
@@ -318,8 +325,8 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
 
-        /// On random accounts (longs and shorts in up to four markets): `triage_reduce` agrees
-        /// with `size_reduce`; the legs only reduce; a plan that is not capped or closing all
+        /// On random accounts (longs and shorts in up to four markets): `rank_key_reduce` keys
+        /// every plan of `size_reduce` by its notional; the legs only reduce; a plan that is not capped or closing all
         /// restores the target when every leg fills at its limit, and one lot less of its last
         /// leg would not.
         #[test]
@@ -349,8 +356,14 @@ mod tests {
                 ..Default::default()
             };
             let plan = size_reduce(&v, &prices, &policy);
-            proptest::prop_assert_eq!(triage_reduce(&v, &prices, &policy), plan.as_ref().map(|p| p.notional));
+            let key = rank_key_reduce(&v, &prices, &policy);
+            proptest::prop_assert_eq!(key.is_some(), v.positions.iter().any(|p| p.asset != 0 && p.amount != 0));
             let Some(plan) = plan else { return Ok(()) };
+            proptest::prop_assert_eq!(key.map(|k| k.value), Some(plan.notional));
+            let key = key.expect("keyed");
+            if let Some(v) = key.terms.value(&prices) {
+                proptest::prop_assert_eq!(v, key.value);
+            }
             // Apply the legs at their limits, each charged the fee on the worse of price and
             // limit (equity scaled by 10^6, so the fee is not rounded).
             let apply = |legs: &[Reduce]| -> Result<(i128, i128), proptest::test_runner::TestCaseError> {

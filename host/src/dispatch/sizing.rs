@@ -115,40 +115,84 @@ pub fn health(view: &AccountView, prices: &[PriceEntry]) -> i128 {
         .sum()
 }
 
-/// Whether [`size`] would size `view` at `prices`, and if so the value of all its debt (the
-/// dispatcher's priority key, [`Plan::debt_value`]), without building the plan: no allocation,
-/// one pass over the positions (two when the health factor alone says healthy). The dispatcher
-/// ranks its whole backlog with it and sizes only the accounts it sends.
-pub fn triage(view: &AccountView, prices: &[PriceEntry], policy: &SizingPolicy) -> Option<i128> {
-    let (mut wc, mut wd, mut debt_value, mut largest) = (0i128, 0i128, 0i128, 0i128);
-    // A collateral that can pay for at least one value quantum of repayment, bonus included.
-    let (mut any_coll, mut any_cover) = (false, false);
-    let b = policy.bonus_bps as i128;
-    for p in view.positions.iter() {
-        let pr = prices[p.asset as usize].spot;
-        if p.amount > 0 {
-            let v = p.amount * pr.asset as i128;
-            wc += v * p.asset_weight_ppm as i128;
-            if v > 0 {
-                any_coll = true;
-                any_cover |= v * BPS / (BPS + b) > 0;
+/// The bit of an asset in a [`RankKey`]'s `moves`: assets past 64 share bits, which only makes
+/// a price move re-key a few accounts more.
+pub fn asset_bit(asset: u16) -> u64 {
+    1u64 << (asset % 64)
+}
+
+/// An account's place in the dispatcher's ranking at some prices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RankKey {
+    /// The priority: the value at risk at those prices (larger first).
+    pub value: i128,
+    /// The assets whose prices move `value`, as [`asset_bit`]s: a price move of any other asset
+    /// leaves the account's place as it is.
+    pub moves: u64,
+    /// `value` as a function of the prices, when it fits in two terms.
+    pub terms: KeyTerms,
+}
+
+/// A ranking key's value at any prices without the account: `sum |amount| x price`, each
+/// amount valued at its side's quote (an amount owed at the liability price). The ranking
+/// re-keys an account after a price move from these, without reading the book. Holds at most
+/// two terms of amounts that fit in 64 bits; `complete` is false when the key needs more.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyTerms {
+    amounts: [i64; 2],
+    assets: [u16; 2],
+    complete: bool,
+}
+
+impl KeyTerms {
+    /// No term yet: the value 0.
+    pub fn new() -> KeyTerms {
+        KeyTerms { complete: true, ..KeyTerms::default() }
+    }
+
+    /// Adds a term; past two, or an amount past 64 bits, the terms are no longer complete.
+    pub fn add(&mut self, asset: u16, amount: i128) {
+        let free = self.amounts.iter().position(|&a| a == 0);
+        match (free, i64::try_from(amount)) {
+            (Some(i), Ok(a)) if a != 0 => {
+                self.amounts[i] = a;
+                self.assets[i] = asset;
             }
-        } else if p.amount < 0 {
-            let v = -p.amount * pr.liability as i128;
-            wd += v * p.liability_weight_ppm as i128;
-            debt_value += v;
-            largest = largest.max(v);
+            (_, Ok(0)) => {}
+            _ => self.complete = false,
         }
     }
-    let has_debt = view.positions.iter().any(|p| p.amount < 0);
-    if !has_debt || !any_coll || largest == 0 {
-        return None;
+
+    /// The key's value at `prices`, or `None` when the terms are not complete.
+    pub fn value(&self, prices: &[PriceEntry]) -> Option<i128> {
+        self.complete.then(|| {
+            let term = |(&a, &asset): (&i64, &u16)| {
+                let q = prices[asset as usize].spot;
+                a.unsigned_abs() as i128 * if a < 0 { q.liability } else { q.asset } as i128
+            };
+            self.amounts.iter().zip(&self.assets).map(term).sum()
+        })
     }
-    if wc >= wd && health(view, prices) >= 0 {
-        return None;
+}
+
+/// The ranking key of `view` at `prices`: the value of its debt (the [`Plan::debt_value`] that
+/// [`size`] returns whenever it sizes), moved only by the prices of what it owes. `None` when
+/// [`size`] can never size it, whatever the prices: it owes nothing or holds nothing. Whether it
+/// sizes at the prices of the day (its health) is [`size`]'s to say when its turn comes, so a
+/// price move re-keys only the accounts owing the asset, not every breached account. No
+/// allocation, one pass over the positions.
+pub fn rank_key(view: &AccountView, prices: &[PriceEntry]) -> Option<RankKey> {
+    let (mut value, mut moves, mut holds, mut terms) = (0i128, 0u64, false, KeyTerms::new());
+    for p in view.positions.iter() {
+        if p.amount < 0 {
+            value += -p.amount * prices[p.asset as usize].spot.liability as i128;
+            moves |= asset_bit(p.asset);
+            terms.add(p.asset, p.amount);
+        } else if p.amount > 0 {
+            holds = true;
+        }
     }
-    // `size` repays at least one quantum and walks the collateral until one covers some.
-    any_cover.then_some(debt_value)
+    (moves != 0 && holds).then_some(RankKey { value, moves, terms })
 }
 
 /// Sizes a liquidation of `view` at `prices`; `None` when it holds no debt or no collateral, or
@@ -316,12 +360,38 @@ mod tests {
         assert_eq!(size(&none, &prices, &SizingPolicy::default()), None);
     }
 
+    #[test]
+    fn key_terms_value_each_side_at_its_quote() {
+        let q = |asset, liability| PriceEntry {
+            spot: QuotedPrice { asset, liability },
+            stressed: QuotedPrice { asset, liability },
+        };
+        let prices = [q(10, 11), q(100, 103), q(7, 9)];
+        let mut t = KeyTerms::new();
+        assert_eq!(t.value(&prices), Some(0));
+        t.add(0, -5);
+        t.add(2, 0);
+        t.add(1, 3);
+        assert_eq!(
+            t.value(&prices),
+            Some(5 * 11 + 3 * 100),
+            "owed at the liability quote, held at the asset quote"
+        );
+        t.add(2, -1);
+        assert_eq!(t.value(&prices), None, "a third term");
+        let mut big = KeyTerms::new();
+        big.add(0, i64::MAX as i128 + 1);
+        assert_eq!(big.value(&prices), None, "past 64 bits");
+        assert_eq!(KeyTerms::default().value(&prices), None, "no terms taken");
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
 
-        /// `triage` says exactly when `size` sizes, with the same priority key.
+        /// `rank_key` keys every account `size` sizes with its debt value, moved by the assets
+        /// it owes; it drops only accounts `size` sizes at no prices.
         #[test]
-        fn triage_agrees_with_size(
+        fn rank_key_agrees_with_size(
             positions in proptest::collection::vec(
                 // Small amounts and prices reach the edges (a collateral worth one quantum).
                 (0u16..4, proptest::prop_oneof![-3i128..=3, -2_000i128..2_000], 0u32..=1_200_000, 1u32..=1_500_000),
@@ -339,7 +409,30 @@ mod tests {
             let prices: Vec<PriceEntry> = prices.into_iter().map(px).collect();
             let policy = SizingPolicy { bonus_bps: bonus, full_close_hf_bps: line, ..Default::default() };
             let plan = size(&view, &prices, &policy);
-            proptest::prop_assert_eq!(triage(&view, &prices, &policy), plan.map(|p| p.debt_value));
+            let key = rank_key(&view, &prices);
+            if let Some(p) = &plan {
+                proptest::prop_assert_eq!(key.map(|k| k.value), Some(p.debt_value));
+            }
+            let owes: u64 = view.positions.iter().filter(|p| p.amount < 0).map(|p| asset_bit(p.asset)).fold(0, |a, b| a | b);
+            let holds = view.positions.iter().any(|p| p.amount > 0);
+            proptest::prop_assert_eq!(key.is_some(), owes != 0 && holds);
+            if let Some(k) = key {
+                proptest::prop_assert_eq!(k.moves, owes);
+                // Its terms, where they fit, give its value without the account.
+                let debts = view.positions.iter().filter(|p| p.amount < 0).count();
+                proptest::prop_assert_eq!(k.terms.value(&prices).is_some(), debts <= 2);
+                if let Some(v) = k.terms.value(&prices) {
+                    proptest::prop_assert_eq!(v, k.value);
+                }
+                // A move of an asset it does not owe leaves the key as it is.
+                for a in 0..prices.len() {
+                    if k.moves & asset_bit(a as u16) == 0 {
+                        let mut moved = prices.clone();
+                        moved[a] = px(prices[a].spot.asset.wrapping_mul(3).wrapping_add(7) % 300);
+                        proptest::prop_assert_eq!(rank_key(&view, &moved), key);
+                    }
+                }
+            }
         }
     }
 }
