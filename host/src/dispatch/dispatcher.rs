@@ -610,7 +610,10 @@ impl Dispatcher {
             return;
         }
         let room = self.cfg.max_in_flight.saturating_sub(self.in_flight.len());
-        match self.ranking.moved(prices) {
+        // More new entries than the ranking holds (a crash's first scan): ranking the backlog
+        // afresh sorts them in one go, where joining them one by one would heap each.
+        let flood = self.pending.len() > self.ranking.left() + self.cfg.max_in_flight;
+        match self.ranking.moved(prices).filter(|_| !flood) {
             None => self.rank(now, prices, src, room),
             Some(moved) => {
                 self.rekey(prices, moved, src);
@@ -728,7 +731,11 @@ impl Dispatcher {
     fn admit(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource) {
         let mut pending = std::mem::take(&mut self.pending);
         for &slot in &pending {
-            if !self.backlog.contains_key(&slot) || self.waits.contains_key(&slot) {
+            // A slot listed twice that took its pre-built order keeps that order's entry.
+            if !self.backlog.contains_key(&slot)
+                || self.waits.contains_key(&slot)
+                || self.ranked_pre.contains_key(&slot)
+            {
                 continue;
             }
             if let Some(c) = self.candidate(now, slot, prices, src) {

@@ -99,7 +99,7 @@ impl Ord for Ranked {
     }
 }
 
-/// Stale entries tolerated beyond the live ones before a pass drops them.
+/// Stale entries tolerated beyond as many as the live ones before a pass drops them.
 const SLACK: usize = 4096;
 
 impl Ranking {
@@ -181,11 +181,12 @@ impl Ranking {
     }
 
     /// Brings the keys to `prices`, where `moved` (from [`Ranking::moved`]) says which assets'
-    /// prices changed: each live entry moved by one of them is re-keyed from its terms, or by
-    /// `key` where they are not complete (`None` drops it).
-    /// Without such an entry and with few stale entries this costs nothing; otherwise one pass
-    /// over the untaken entries, which also drops the stale ones, and the ranking is sorted
-    /// again lazily.
+    /// prices changed: each entry moved by one of them is re-keyed from its terms, or by `key`
+    /// where they are not complete (`None` drops it). Without such an entry this costs
+    /// nothing; otherwise one pass over the untaken entries (sequential: a stale entry is
+    /// re-keyed too rather than looked up), and the ranking is sorted again lazily. Stale
+    /// entries are dropped in a pass of their own once they outnumber the live ones, so each
+    /// costs O(1) amortised.
     pub fn rekey(
         &mut self,
         prices: &[PriceEntry],
@@ -194,7 +195,8 @@ impl Ranking {
     ) {
         self.prices.clear();
         self.prices.extend_from_slice(prices);
-        if moved & self.moves == 0 && self.held() <= self.live.len() + SLACK {
+        let compact = self.held() > 2 * self.live.len() + SLACK;
+        if moved & self.moves == 0 && !compact {
             return;
         }
         let mut all = std::mem::take(&mut self.cands);
@@ -203,16 +205,21 @@ impl Ranking {
         let live = &mut self.live;
         let mut moves = 0u64;
         all.retain_mut(|c| {
-            if live.get(&c.slot) != Some(&c.ticket) {
+            if compact && live.get(&c.slot) != Some(&c.ticket) {
                 return false;
             }
             if c.moves & moved != 0 {
-                match c.terms.value(prices).or_else(|| key(c)) {
+                match c.terms.value(prices) {
                     Some(k) => c.key = k,
-                    None => {
-                        live.remove(&c.slot);
-                        return false;
-                    }
+                    // Rare (more than two terms): the account is read, if the entry is live.
+                    None if live.get(&c.slot) != Some(&c.ticket) => return false,
+                    None => match key(c) {
+                        Some(k) => c.key = k,
+                        None => {
+                            live.remove(&c.slot);
+                            return false;
+                        }
+                    },
                 }
             }
             moves |= c.moves;
