@@ -91,7 +91,8 @@ fn core_fields(u: &CmdDecoder) -> (u64, u64, u64, u64, u64) {
 
 /// `n` entries (1 in 10 with a jumped sequence number) through the decoder: beats with random
 /// idle cycles, core and job ports back-pressured at random; every core command and job equals
-/// the model's, in order.
+/// the model's, in order, and the sticky `errors` take an Error job's bits in the cycle after
+/// its handshake, every cycle checked.
 fn run_decoder(seed: u64, n: usize, idle: u32, stall: u32) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut model = DecoderModel::default();
@@ -113,6 +114,7 @@ fn run_decoder(seed: u64, n: usize, idle: u32, stall: u32) {
     uut.connect_all();
     let (mut got_cmds, mut got_jobs, mut scan_starts) = (vec![], vec![], 0);
     let (mut entry, mut beat, mut quiet, mut cycle) = (0usize, 0usize, 0, 0u64);
+    let mut errors = 0u32;
     while quiet < 40 {
         assert!(cycle < 200_000, "seed {seed}: the decoder stopped making progress");
         let offer = entry < n && rng.gen_range(0..100) >= idle;
@@ -145,6 +147,7 @@ fn run_decoder(seed: u64, n: usize, idle: u32, stall: u32) {
         } else {
             assert!(!uut.scan_start.val(), "seed {seed}: scan_start without a command taken");
         }
+        assert_eq!(uut.errors.val().to_u32(), errors, "seed {seed}: errors in cycle {cycle}");
         if uut.job_valid.val() && job_ready {
             got_jobs.push(Job {
                 kind: uut.job_kind.val().to_u64(),
@@ -153,9 +156,13 @@ fn run_decoder(seed: u64, n: usize, idle: u32, stall: u32) {
                 detail: uut.job_detail.val().to_u32(),
                 refresh: uut.job_refresh.val(),
             });
+            if uut.job_kind.val().to_u64() == job_kind::ERROR {
+                errors |= uut.job_arg.val().to_u32();
+            }
         }
         uut.clock.next = Clock { clk: true };
         assert!(simulate(&mut uut, 1000));
+        assert_eq!(uut.errors.val().to_u32(), errors, "seed {seed}: errors after cycle {cycle}'s edge");
         active |= uut.core_valid.val() || uut.job_valid.val();
         quiet = if active { 0 } else { quiet + 1 };
         cycle += 1;
