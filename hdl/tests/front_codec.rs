@@ -593,3 +593,67 @@ fn packer_recovers_from_a_reset_in_read_or_take() {
     }
     assert!(cuts >= 40 && pushing >= 8, "{cuts} cuts, {pushing} of them in Read with a push coming");
 }
+
+/// A reset in the cycle the packer takes an Error job wins: its bits never reach `errors`
+/// (the decoder's `err_take` is cleared by the reset as `errs` is); without the reset they
+/// show in the cycle after the handshake and stay.
+#[test]
+fn decoder_reset_at_an_error_jobs_handshake_drops_its_bits() {
+    use liqscan_hdl::abi::regs::error_bit;
+    let mut uut = CmdDecoder::default();
+    uut.connect_all();
+    let cycle = |uut: &mut CmdDecoder, check: &mut dyn FnMut(&CmdDecoder)| {
+        uut.clock.next = Clock { clk: false };
+        assert!(simulate(uut, 1000));
+        check(uut);
+        uut.clock.next = Clock { clk: true };
+        assert!(simulate(uut, 1000));
+    };
+    uut.reset.next = true;
+    cycle(&mut uut, &mut |_| {});
+    uut.reset.next = false;
+    for reset_at_handshake in [true, false] {
+        // Sequence number 5 where 0 is expected (a reset restarts the count): a SEQ_GAP job.
+        let w = Command::Fence { token: 9 }.encode_words(5);
+        uut.job_ready.next = false;
+        for beat in 0..8 {
+            uut.cmd_valid.next = true;
+            uut.cmd_data.next = (w[2 * beat] as u64 | (w[2 * beat + 1] as u64) << 32).into();
+            uut.cmd_last.next = beat == 7;
+            cycle(&mut uut, &mut |u| assert!(u.cmd_ready.val()));
+        }
+        uut.cmd_valid.next = false;
+        let mut waited = 0;
+        loop {
+            let mut offered = false;
+            uut.reset.next = false;
+            uut.job_ready.next = false;
+            uut.clock.next = Clock { clk: false };
+            assert!(simulate(&mut uut, 1000));
+            if uut.job_valid.val() {
+                assert_eq!(uut.job_kind.val().to_u64(), job_kind::ERROR);
+                assert_eq!(uut.job_arg.val().to_u32(), error_bit::SEQ_GAP);
+                uut.job_ready.next = true;
+                uut.reset.next = reset_at_handshake;
+                assert!(simulate(&mut uut, 1000));
+                offered = true;
+            }
+            assert_eq!(uut.errors.val().to_u32(), 0, "before the handshake");
+            uut.clock.next = Clock { clk: true };
+            assert!(simulate(&mut uut, 1000));
+            if offered {
+                break;
+            }
+            waited += 1;
+            assert!(waited < 10, "no job");
+        }
+        uut.reset.next = false;
+        uut.job_ready.next = false;
+        let want = if reset_at_handshake { 0 } else { error_bit::SEQ_GAP };
+        for k in 0..4 {
+            cycle(&mut uut, &mut |u| {
+                assert_eq!(u.errors.val().to_u32(), want, "reset {reset_at_handshake}, cycle {k} after")
+            });
+        }
+    }
+}
