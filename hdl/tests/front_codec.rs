@@ -91,7 +91,8 @@ fn core_fields(u: &CmdDecoder) -> (u64, u64, u64, u64, u64) {
 
 /// `n` entries (1 in 10 with a jumped sequence number) through the decoder: beats with random
 /// idle cycles, core and job ports back-pressured at random; every core command and job equals
-/// the model's, in order.
+/// the model's, in order, and the sticky `errors` take an Error job's bits in the cycle after
+/// its handshake, every cycle checked.
 fn run_decoder(seed: u64, n: usize, idle: u32, stall: u32) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut model = DecoderModel::default();
@@ -113,6 +114,7 @@ fn run_decoder(seed: u64, n: usize, idle: u32, stall: u32) {
     uut.connect_all();
     let (mut got_cmds, mut got_jobs, mut scan_starts) = (vec![], vec![], 0);
     let (mut entry, mut beat, mut quiet, mut cycle) = (0usize, 0usize, 0, 0u64);
+    let mut errors = 0u32;
     while quiet < 40 {
         assert!(cycle < 200_000, "seed {seed}: the decoder stopped making progress");
         let offer = entry < n && rng.gen_range(0..100) >= idle;
@@ -145,6 +147,7 @@ fn run_decoder(seed: u64, n: usize, idle: u32, stall: u32) {
         } else {
             assert!(!uut.scan_start.val(), "seed {seed}: scan_start without a command taken");
         }
+        assert_eq!(uut.errors.val().to_u32(), errors, "seed {seed}: errors in cycle {cycle}");
         if uut.job_valid.val() && job_ready {
             got_jobs.push(Job {
                 kind: uut.job_kind.val().to_u64(),
@@ -153,9 +156,13 @@ fn run_decoder(seed: u64, n: usize, idle: u32, stall: u32) {
                 detail: uut.job_detail.val().to_u32(),
                 refresh: uut.job_refresh.val(),
             });
+            if uut.job_kind.val().to_u64() == job_kind::ERROR {
+                errors |= uut.job_arg.val().to_u32();
+            }
         }
         uut.clock.next = Clock { clk: true };
         assert!(simulate(&mut uut, 1000));
+        assert_eq!(uut.errors.val().to_u32(), errors, "seed {seed}: errors after cycle {cycle}'s edge");
         active |= uut.core_valid.val() || uut.job_valid.val();
         quiet = if active { 0 } else { quiet + 1 };
         cycle += 1;
@@ -371,4 +378,282 @@ fn packer_matches_its_model_with_idle_cycles_and_back_pressure() {
         }
     }
     assert!(gaps >= 4, "{gaps} runs of 8 split a scan's Bitmap words at a gap");
+}
+
+/// Where [`run_packer_resets`] resets the packer in a scan job: in the Read after the core's
+/// word `k` (counted from 0) was taken, or in a Take with `out_ready` high once `k` outputs
+/// were taken.
+#[derive(Clone, Copy, Debug)]
+enum ResetAt {
+    Read(usize),
+    Take(usize),
+}
+
+/// `n` random jobs through the packer as in [`run_packer`], but now and then a scan job is cut
+/// by a one-cycle `reset` while the packer is in Read or Take (the core's remaining outputs for
+/// it dropped, as the card's soft reset resets the core too). The cut job's entries sent before
+/// the reset must be the first of the model's; every job after it must get exactly the model's
+/// entries, the model's bitmap holding the words the packer merged before the reset (the shadow
+/// is kept across a reset: in Take every word taken, in Read all but the last). Every other cut
+/// job's next job is offered in the first cycle after the reset. Returns the cuts in Read that
+/// had a push coming (a second-scan word, a word pending, another card word than it) and the
+/// cuts in all.
+fn run_packer_resets(seed: u64, n: usize, idle: u32, stall: u32) -> (u32, u32) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let jobs: Vec<Job> = (0..n as u32).map(|i| random_job(&mut rng, i.wrapping_mul(7))).collect();
+    let outs: Vec<Vec<CoreOut>> = jobs
+        .iter()
+        .map(|j| {
+            let groups = if rng.gen_range(0..4) == 0 { 0 } else { rng.gen_range(1..40) };
+            core_outputs(&mut rng, j, groups)
+        })
+        .collect();
+    // Where each scan job with words is cut, for about half of them.
+    let cut_at: Vec<Option<ResetAt>> = outs
+        .iter()
+        .map(|o| {
+            let words = o.iter().filter(|x| matches!(x, CoreOut::Word { .. })).count();
+            if words < 2 || rng.gen_range(0..2) == 0 {
+                return None;
+            }
+            // A taken output that is a word (Read) or any point before the last output (Take).
+            let k = rng.gen_range(1..o.len() - 1);
+            if matches!(o[k], CoreOut::Word { .. }) && rng.gen_range(0..3) != 0 {
+                Some(ResetAt::Read(k))
+            } else {
+                Some(ResetAt::Take(k))
+            }
+        })
+        .collect();
+    let mut uut = EvtPacker::default();
+    uut.connect_all();
+    let (mut job, mut out_i, mut started, mut start_cycle) = (0usize, 0usize, false, 0u64);
+    let mut cycles = vec![0u32; n];
+    // Per job: the outputs the packer merged into its shadow, when the job was cut.
+    let mut merged: Vec<Option<Vec<CoreOut>>> = vec![None; n];
+    let (mut beats, mut entries) = (vec![], vec![]);
+    let (mut quiet, mut cycle) = (0, 0u64);
+    let mut serving: Option<usize> = None;
+    // The last output taken was a word (so this cycle is Read).
+    let mut took_word = false;
+    let (mut pushing_cuts, mut cuts, mut offer_now) = (0u32, 0u32, false);
+    while quiet < 40 {
+        assert!(cycle < 400_000, "seed {seed}: the packer stopped making progress");
+        let offer_job = serving.is_none() && job < n && (offer_now || rng.gen_range(0..100) >= idle);
+        offer_now = false;
+        if job < n {
+            let j = &jobs[job];
+            uut.job_kind.next = j.kind.into();
+            uut.job_seq.next = (j.seq as u64).into();
+            uut.job_arg.next = (j.arg as u64).into();
+            uut.job_detail.next = (j.detail as u64).into();
+            uut.job_refresh.next = j.refresh;
+        }
+        uut.job_valid.next = offer_job;
+        let mut scan_start = false;
+        let mut offer_out = false;
+        if let Some(s) = serving {
+            let o = &outs[s];
+            let last_scan_from =
+                if jobs[s].refresh { o.iter().position(|x| *x == CoreOut::Done).unwrap() + 1 } else { 0 };
+            offer_out = (out_i < last_scan_from || started) && rng.gen_range(0..100) >= idle;
+            if !started && out_i >= last_scan_from && rng.gen_range(0..3) == 0 {
+                scan_start = true;
+                started = true;
+                start_cycle = cycle;
+            }
+            match o[out_i] {
+                CoreOut::Done => uut.out_done.next = true,
+                CoreOut::Word { group, breach, at_risk } => {
+                    uut.out_done.next = false;
+                    uut.out_group.next = (group as u64).into();
+                    uut.out_breach.next = (breach as u64).into();
+                    uut.out_at_risk.next = (at_risk as u64).into();
+                }
+            }
+        }
+        uut.scan_start.next = scan_start;
+        uut.out_valid.next = offer_out;
+        uut.reset.next = false;
+        let evt_ready = rng.gen_range(0..100) >= stall;
+        uut.evt_ready.next = evt_ready;
+        uut.clock.next = Clock { clk: false };
+        assert!(simulate(&mut uut, 1000));
+        // The cut, if it is due in this cycle: nothing offered, nothing taken.
+        let cut = serving.and_then(|s| match cut_at[s] {
+            Some(ResetAt::Read(k)) if took_word && out_i == k + 1 => Some((s, true)),
+            Some(ResetAt::Take(k)) if uut.out_ready.val() && out_i == k => Some((s, false)),
+            _ => None,
+        });
+        if let Some((s, in_read)) = cut {
+            assert!(!offer_job && beats.is_empty(), "seed {seed}: a cut with a job or an entry on the way");
+            uut.reset.next = true;
+            uut.out_valid.next = false;
+            uut.scan_start.next = false;
+            uut.evt_ready.next = false;
+            assert!(simulate(&mut uut, 1000));
+            let taken = &outs[s][..out_i];
+            if in_read {
+                // Merge pushes the pending word when the scan's word taken in Take is in another
+                // card word: the words reported so far, the last before it (its own excluded).
+                let reported_from = if jobs[s].refresh {
+                    taken.iter().position(|x| *x == CoreOut::Done).map(|p| p + 1)
+                } else {
+                    Some(0)
+                };
+                let card_word = |x: &CoreOut| match *x {
+                    CoreOut::Word { group, .. } => group as usize * LANES / 32,
+                    CoreOut::Done => usize::MAX,
+                };
+                if let Some(from) = reported_from
+                    && out_i >= from + 2
+                    && card_word(&taken[out_i - 1]) != card_word(&taken[out_i - 2])
+                {
+                    pushing_cuts += 1;
+                }
+                merged[s] = Some(taken[..out_i - 1].to_vec());
+            } else {
+                merged[s] = Some(taken.to_vec());
+            }
+            cuts += 1;
+            serving = None;
+            took_word = false;
+            offer_now = cuts % 2 == 1;
+        } else {
+            if offer_job && uut.job_ready.val() {
+                if jobs[job].kind == job_kind::TICK || jobs[job].kind == job_kind::FULL {
+                    serving = Some(job);
+                    (out_i, started) = (0, false);
+                }
+                job += 1;
+            }
+            took_word = false;
+            if offer_out && uut.out_ready.val() {
+                let s = serving.unwrap();
+                took_word = matches!(outs[s][out_i], CoreOut::Word { .. });
+                out_i += 1;
+                if out_i == outs[s].len() {
+                    cycles[s] = (cycle - start_cycle) as u32;
+                    serving = None;
+                }
+            }
+            if uut.evt_valid.val() && evt_ready {
+                beats.push(uut.evt_data.val().to_u64());
+                if beats.len() == 8 {
+                    let w: [u32; RING_ENTRY_WORDS] =
+                        std::array::from_fn(|i| (beats[i / 2] >> (32 * (i % 2))) as u32);
+                    entries.push(w);
+                    beats.clear();
+                }
+            }
+        }
+        let active = uut.busy.val() || serving.is_some() || job < n;
+        uut.clock.next = Clock { clk: true };
+        assert!(simulate(&mut uut, 1000));
+        quiet = if active || cut.is_some() { 0 } else { quiet + 1 };
+        cycle += 1;
+    }
+    // The entries, job by job (word 2 is the command's sequence number in every entry).
+    let mut model = PackerModel::default();
+    let mut at = 0usize;
+    for (i, (j, o)) in jobs.iter().zip(&outs).enumerate() {
+        let encode = |event| EventEntry { phase: false, seq: 0, event }.encode_words();
+        let mine = entries[at..].iter().take_while(|w| w[2] == j.seq).count();
+        let got = &entries[at..at + mine];
+        at += mine;
+        match &merged[i] {
+            None => {
+                let want: Vec<_> = model.job(j, o, cycles[i]).into_iter().map(encode).collect();
+                assert_eq!(got, &want[..], "seed {seed}: job {i} ({j:?}), after {cuts} cuts");
+            }
+            Some(m) => {
+                let want: Vec<_> = model.clone().job(j, o, 0).into_iter().map(encode).collect();
+                assert!(got.len() < want.len(), "seed {seed}: job {i} cut, yet all its entries came");
+                assert_eq!(got, &want[..got.len()], "seed {seed}: cut job {i} ({j:?})");
+                model.job(j, m, 0);
+            }
+        }
+    }
+    assert_eq!(at, entries.len(), "seed {seed}: entries left over");
+    (pushing_cuts, cuts)
+}
+
+/// A soft reset in the middle of a scan (the packer in Read or Take) leaves the packer idle and
+/// ready: the next jobs' entries are the model's, nothing of the cut job's slots, pending word
+/// or push carried into them.
+#[test]
+fn packer_recovers_from_a_reset_in_read_or_take() {
+    let (mut pushing, mut cuts) = (0, 0);
+    for (seed, (idle, stall)) in [(0, 0), (20, 30), (50, 60), (5, 80)].into_iter().enumerate() {
+        for k in 0..2 {
+            let (p, c) = run_packer_resets(300 + 10 * seed as u64 + k, 40, idle, stall);
+            pushing += p;
+            cuts += c;
+        }
+    }
+    assert!(cuts >= 40 && pushing >= 8, "{cuts} cuts, {pushing} of them in Read with a push coming");
+}
+
+/// A reset in the cycle the packer takes an Error job wins: its bits never reach `errors`
+/// (the decoder's `err_take` is cleared by the reset as `errs` is); without the reset they
+/// show in the cycle after the handshake and stay.
+#[test]
+fn decoder_reset_at_an_error_jobs_handshake_drops_its_bits() {
+    use liqscan_hdl::abi::regs::error_bit;
+    let mut uut = CmdDecoder::default();
+    uut.connect_all();
+    let cycle = |uut: &mut CmdDecoder, check: &mut dyn FnMut(&CmdDecoder)| {
+        uut.clock.next = Clock { clk: false };
+        assert!(simulate(uut, 1000));
+        check(uut);
+        uut.clock.next = Clock { clk: true };
+        assert!(simulate(uut, 1000));
+    };
+    uut.reset.next = true;
+    cycle(&mut uut, &mut |_| {});
+    uut.reset.next = false;
+    for reset_at_handshake in [true, false] {
+        // Sequence number 5 where 0 is expected (a reset restarts the count): a SEQ_GAP job.
+        let w = Command::Fence { token: 9 }.encode_words(5);
+        uut.job_ready.next = false;
+        for beat in 0..8 {
+            uut.cmd_valid.next = true;
+            uut.cmd_data.next = (w[2 * beat] as u64 | (w[2 * beat + 1] as u64) << 32).into();
+            uut.cmd_last.next = beat == 7;
+            cycle(&mut uut, &mut |u| assert!(u.cmd_ready.val()));
+        }
+        uut.cmd_valid.next = false;
+        let mut waited = 0;
+        loop {
+            let mut offered = false;
+            uut.reset.next = false;
+            uut.job_ready.next = false;
+            uut.clock.next = Clock { clk: false };
+            assert!(simulate(&mut uut, 1000));
+            if uut.job_valid.val() {
+                assert_eq!(uut.job_kind.val().to_u64(), job_kind::ERROR);
+                assert_eq!(uut.job_arg.val().to_u32(), error_bit::SEQ_GAP);
+                uut.job_ready.next = true;
+                uut.reset.next = reset_at_handshake;
+                assert!(simulate(&mut uut, 1000));
+                offered = true;
+            }
+            assert_eq!(uut.errors.val().to_u32(), 0, "before the handshake");
+            uut.clock.next = Clock { clk: true };
+            assert!(simulate(&mut uut, 1000));
+            if offered {
+                break;
+            }
+            waited += 1;
+            assert!(waited < 10, "no job");
+        }
+        uut.reset.next = false;
+        uut.job_ready.next = false;
+        let want = if reset_at_handshake { 0 } else { error_bit::SEQ_GAP };
+        for k in 0..4 {
+            cycle(&mut uut, &mut |u| {
+                assert_eq!(u.errors.val().to_u32(), want, "reset {reset_at_handshake}, cycle {k} after")
+            });
+        }
+    }
 }

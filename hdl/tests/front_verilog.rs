@@ -335,7 +335,8 @@ fn command_decoder_verilog_runs_in_lock_step_with_rust_hdl() {
                 seq = words[1].wrapping_add(1);
                 beat = 0;
             }
-            u.reset.next = c < 2 || c == 3000;
+            // Resets now and then besides, anywhere in an entry or a job handshake.
+            u.reset.next = c < 2 || c == 3000 || rng.gen_range(0..400) == 0;
             u.cmd_valid.next = rng.gen_range(0..10) < 7;
             u.cmd_data.next = (words[2 * beat] as u64 | (words[2 * beat + 1] as u64) << 32).into();
             u.cmd_last.next = beat == 7;
@@ -424,7 +425,8 @@ fn event_packer_verilog_runs_in_lock_step_with_rust_hdl() {
         &mut uut,
         8000,
         |u, c| {
-            u.reset.next = c < 2 || c == 4000;
+            // Resets now and then besides, anywhere in a scan (a push coming, slots in use).
+            u.reset.next = c < 2 || c == 4000 || rng.gen_range(0..300) == 0;
             u.job_valid.next = rng.gen_range(0..10) < 3;
             u.job_kind.next = rng.gen_range(0..4u64).into();
             u.job_seq.next = (rng.r#gen::<u32>() as u64).into();

@@ -327,6 +327,14 @@ pub struct CmdDecoder {
     exp_seq: DFF<Bits<32>>,
     stale: DFF<Bit>,
     errs: DFF<Bits<32>>,
+    // The packer took an Error job in the last cycle: `errs` takes its bits (`j_arg`, which
+    // moves only in Check, ten cycles after the handshake at the earliest) at the end of this
+    // one, and `errors` already shows them (`errs | j_arg`), so the sticky bits appear in the
+    // cycle after the handshake, as when `errs` took them at the handshake. `errs`' enable is this
+    // flop rather than the packer's `job_ready` through the job handshake's decode (card run
+    // 42's top path, the packer's state into `errs`' clock enable); `job_ready` reaches only
+    // this flop's and the state's data.
+    err_take: DFF<Bit>,
     count: DFF<Bits<32>>,
     // Job register.
     j_kind: DFF<Bits<2>>,
@@ -495,6 +503,7 @@ impl Logic for CmdDecoder {
             exp_seq,
             stale,
             errs,
+            err_take,
             count,
             j_kind,
             j_seq,
@@ -930,6 +939,10 @@ impl Logic for CmdDecoder {
         self.scan_start.next = false;
         self.cmd_ready.next = false;
         self.job_valid.next = false;
+        self.err_take.d.next = false;
+        if self.err_take.q.val() {
+            self.errs.d.next = self.errs.q.val() | self.j_arg.q.val();
+        }
 
         match self.state.q.val() {
             DecodeState::Collect => {
@@ -995,9 +1008,8 @@ impl Logic for CmdDecoder {
             DecodeState::Job => {
                 self.job_valid.next = true;
                 if self.job_ready.val() {
-                    if self.j_kind.q.val() == job_kind::ERROR {
-                        self.errs.d.next = self.errs.q.val() | self.j_arg.q.val();
-                    }
+                    // Error bits into `errs` in the next cycle (`err_take`).
+                    self.err_take.d.next = self.j_kind.q.val() == job_kind::ERROR;
                     self.state.d.next = DecodeState::Collect;
                     if self.prog.q.val() != Program::None {
                         self.state.d.next = DecodeState::Issue;
@@ -1054,11 +1066,15 @@ impl Logic for CmdDecoder {
         self.job_detail.next = self.j_detail.q.val();
         self.job_refresh.next = self.j_refresh.q.val();
         self.errors.next = self.errs.q.val();
+        if self.err_take.q.val() {
+            self.errors.next = self.errs.q.val() | self.j_arg.q.val();
+        }
         self.entries.next = self.count.q.val();
         if self.reset.val() {
             self.state.d.next = DecodeState::Collect;
             self.exp_seq.d.next = 0.into();
             self.errs.d.next = 0.into();
+            self.err_take.d.next = false;
             self.count.d.next = 0.into();
         }
         // After every assignment of `state` above: its value at the edge.

@@ -32,8 +32,9 @@
 //! through the shadow's output register, merge and write back: no read of a word in the cycle
 //! it is written), plus 8 per entry sent (more under back-pressure). `out_ready` is low while an entry is being sent.
 //!
-//! Inputs: `clock`, `reset` (synchronous: state to Idle; the bitmap shadow is kept, as the
-//! core keeps its memories), the job port (`job_valid`, `job_kind`, `job_seq`, `job_arg`,
+//! Inputs: `clock`, `reset` (synchronous: state to Idle, the report slots emptied in the cycle
+//! after, so a scan cut in the middle leaves nothing in the next job's entries; the bitmap
+//! shadow is kept, as the core keeps its memories), the job port (`job_valid`, `job_kind`, `job_seq`, `job_arg`,
 //! `job_detail`, `job_refresh`), `scan_start`, the core's output port (`out_valid`,
 //! `out_done`, `out_group`, `out_breach`, `out_at_risk`), `evt_ready`.
 //!
@@ -873,7 +874,10 @@ impl Logic for EvtPacker {
         if self.reset.val() {
             self.nsel.next = 0.into();
         }
-        self.ld_slots.d.next = self.nsel.val() == SEL_SLOTS;
+        // A reset also empties the slots (and `cnt`) in the next cycle: a scan cut in Take or
+        // Read leaves words in them that the next job's first entry would otherwise carry
+        // beyond its count (Idle's job take clears `cnt` only).
+        self.ld_slots.d.next = (self.nsel.val() == SEL_SLOTS) | self.reset.val();
         self.sel0.d.next = self.nsel.val();
         self.sel1.d.next = self.nsel.val();
         self.sel2.d.next = self.nsel.val();
