@@ -18,6 +18,10 @@
 //! of the buffer (`used`), a word popped at `out` frees one, and a burst starts only when
 //! `used + BURST <= 2^FB`. So every word the memory returns has a place, `rdata_ready` is high
 //! whenever the master is not in reset, and a consumer that stops popping stops the commands.
+//! `cmd_ready` comes late in the cycle (from the controller's bank machines through its
+//! crossbar), so the issuer computes its next state (burst length, credit, address, commands
+//! left, segment switch) twice from registers, as if no command issues and as if one does,
+//! and the handshake only selects one of the two.
 //!
 //! The buffer is a block RAM ([`SyncRam`], registered read) in front of a two-entry register
 //! queue that gives first-word fall-through: a read of the RAM is issued when it holds a word
