@@ -18,6 +18,10 @@
 //! of the buffer (`used`), a word popped at `out` frees one, and a burst starts only when
 //! `used + BURST <= 2^FB`. So every word the memory returns has a place, `rdata_ready` is high
 //! whenever the master is not in reset, and a consumer that stops popping stops the commands.
+//! `cmd_ready` comes late in the cycle (from the controller's bank machines through its
+//! crossbar), so the issuer computes its next state (burst length, credit, address, commands
+//! left, segment switch) twice from registers, as if no command issues and as if one does,
+//! and the handshake only selects one of the two.
 //!
 //! The buffer is a block RAM ([`SyncRam`], registered read) in front of a two-entry register
 //! queue that gives first-word fall-through: a read of the RAM is issued when it holds a word
@@ -108,10 +112,25 @@ pub struct MemReader<const W: usize, const FB: usize> {
     nv: DFF<Bit>,
     na: DFF<Bits<32>>,
     nb: DFF<Bits<32>>,
-    bl: Signal<Local, Bits<8>>,
     switch: Signal<Local, Bit>,
     room: Signal<Local, Bit>,
-    left_after: Signal<Local, Bits<32>>,
+    la1: Signal<Local, Bits<32>>,
+    nbl: Signal<Local, Bits<8>>,
+    sw0: Signal<Local, Bit>,
+    sw1: Signal<Local, Bit>,
+    bl0: Signal<Local, Bits<8>>,
+    bl1: Signal<Local, Bits<8>>,
+    go0: Signal<Local, Bit>,
+    go1: Signal<Local, Bit>,
+    um: Signal<Local, Bits<16>>,
+    blen0: Signal<Local, Bits<8>>,
+    blen1: Signal<Local, Bits<8>>,
+    used0: Signal<Local, Bits<16>>,
+    used1: Signal<Local, Bits<16>>,
+    addr0: Signal<Local, Bits<32>>,
+    addr1: Signal<Local, Bits<32>>,
+    left0: Signal<Local, Bits<32>>,
+    left1: Signal<Local, Bits<32>>,
     issue: Signal<Local, Bit>,
     push: Signal<Local, Bit>,
     pop: Signal<Local, Bit>,
@@ -159,10 +178,25 @@ impl<const W: usize, const FB: usize> Default for MemReader<W, FB> {
             nv: Default::default(),
             na: Default::default(),
             nb: Default::default(),
-            bl: Default::default(),
             switch: Default::default(),
             room: Default::default(),
-            left_after: Default::default(),
+            la1: Default::default(),
+            nbl: Default::default(),
+            sw0: Default::default(),
+            sw1: Default::default(),
+            bl0: Default::default(),
+            bl1: Default::default(),
+            go0: Default::default(),
+            go1: Default::default(),
+            um: Default::default(),
+            blen0: Default::default(),
+            blen1: Default::default(),
+            used0: Default::default(),
+            used1: Default::default(),
+            addr0: Default::default(),
+            addr1: Default::default(),
+            left0: Default::default(),
+            left1: Default::default(),
             issue: Default::default(),
             push: Default::default(),
             pop: Default::default(),
@@ -186,37 +220,79 @@ impl<const W: usize, const FB: usize> Logic for MemReader<W, FB> {
         self.issue.next = (self.blen.q.val() != 0) & self.cmd_ready.val();
         self.busy.next = self.left.q.val() != 0;
         self.pop.next = self.out_ready.val() & (self.occ.q.val() != 0);
-        if self.issue.val() {
-            self.addr.d.next = self.addr.q.val() + 1;
-            self.left.d.next = self.left.q.val() - 1;
-            self.blen.d.next = self.blen.q.val() - 1;
-        }
         // A burst starts when none is under way or in its last command, and reserves as many
-        // entries as it has commands (BURST, or fewer at the end of a run).
-        self.left_after.next = self.left.q.val() - bit_cast::<32, 1>(self.issue.val().into());
-        self.bl.next = self.burst.val();
-        if self.left_after.val() < bit_cast::<32, 8>(self.burst.val()) {
-            self.bl.next = self.left_after.val().get_bits::<8>(0);
+        // entries as it has commands (BURST, or fewer at the end of a run). `cmd_ready` comes
+        // late (from the controller's bank machines through its crossbar), so the next
+        // `blen`, `used`, `addr` and `left` are computed twice from registers, as if no command
+        // issues this cycle (`*0`: `left` stays) and as if one does (`*1`: `left - 1`), and
+        // `issue` only selects between the two.
+        self.la1.next = self.left.q.val() - 1;
+        self.nbl.next = self.burst.val();
+        if self.nb.q.val() < bit_cast::<32, 8>(self.burst.val()) {
+            self.nbl.next = self.nb.q.val().get_bits::<8>(0);
         }
-        self.switch.next = self.nv.q.val() & (self.left_after.val() == 0);
-        if self.switch.val() {
-            self.bl.next = self.burst.val();
-            if self.nb.q.val() < bit_cast::<32, 8>(self.burst.val()) {
-                self.bl.next = self.nb.q.val().get_bits::<8>(0);
-            }
+        // A waiting segment becomes the run when the run has no command left after this cycle.
+        self.sw0.next = self.nv.q.val() & (self.left.q.val() == 0);
+        self.sw1.next = self.nv.q.val() & (self.la1.val() == 0);
+        self.bl0.next = self.burst.val();
+        if self.left.q.val() < bit_cast::<32, 8>(self.burst.val()) {
+            self.bl0.next = self.left.q.val().get_bits::<8>(0);
         }
-        if ((self.blen.q.val() == 0) | ((self.blen.q.val() == 1) & self.cmd_ready.val()))
-            & self.room.val()
-            & ((self.left_after.val() != 0) | self.switch.val())
-        {
-            self.blen.d.next = self.bl.val();
-            self.used.d.next = self.used.q.val() + bit_cast::<16, 8>(self.bl.val())
+        if self.sw0.val() {
+            self.bl0.next = self.nbl.val();
+        }
+        self.bl1.next = self.burst.val();
+        if self.la1.val() < bit_cast::<32, 8>(self.burst.val()) {
+            self.bl1.next = self.la1.val().get_bits::<8>(0);
+        }
+        if self.sw1.val() {
+            self.bl1.next = self.nbl.val();
+        }
+        // No command issues: a burst starts if none is under way; one issues: if it was the
+        // burst's last.
+        self.go0.next =
+            (self.blen.q.val() == 0) & self.room.val() & ((self.left.q.val() != 0) | self.sw0.val());
+        self.go1.next = (self.blen.q.val() == 1) & self.room.val() & ((self.la1.val() != 0) | self.sw1.val());
+        self.um.next = self.used.q.val() - bit_cast::<16, 1>(self.pop.val().into());
+        self.blen0.next = self.blen.q.val();
+        self.used0.next = self.um.val();
+        if self.go0.val() {
+            self.blen0.next = self.bl0.val();
+            self.used0.next = self.used.q.val() + bit_cast::<16, 8>(self.bl0.val())
                 - bit_cast::<16, 1>(self.pop.val().into());
-        } else {
-            self.used.d.next = self.used.q.val() - bit_cast::<16, 1>(self.pop.val().into());
         }
-        // Segments: one waits in (nv, na, nb); it becomes the run when the run has no command
-        // left after this cycle.
+        self.blen1.next = self.blen.q.val() - 1;
+        self.used1.next = self.um.val();
+        if self.go1.val() {
+            self.blen1.next = self.bl1.val();
+            self.used1.next = self.used.q.val() + bit_cast::<16, 8>(self.bl1.val())
+                - bit_cast::<16, 1>(self.pop.val().into());
+        }
+        self.addr0.next = self.addr.q.val();
+        self.left0.next = self.left.q.val();
+        if self.sw0.val() {
+            self.addr0.next = self.na.q.val();
+            self.left0.next = self.nb.q.val();
+        }
+        self.addr1.next = self.addr.q.val() + 1;
+        self.left1.next = self.la1.val();
+        if self.sw1.val() {
+            self.addr1.next = self.na.q.val();
+            self.left1.next = self.nb.q.val();
+        }
+        self.switch.next = self.sw0.val();
+        self.blen.d.next = self.blen0.val();
+        self.used.d.next = self.used0.val();
+        self.addr.d.next = self.addr0.val();
+        self.left.d.next = self.left0.val();
+        if self.issue.val() {
+            self.switch.next = self.sw1.val();
+            self.blen.d.next = self.blen1.val();
+            self.used.d.next = self.used1.val();
+            self.addr.d.next = self.addr1.val();
+            self.left.d.next = self.left1.val();
+        }
+        // Segments: one waits in (nv, na, nb) until `switch` (above) makes it the run.
         self.seg_ready.next = !self.nv.q.val();
         if self.seg_valid.val() & !self.nv.q.val() {
             self.nv.d.next = true;
@@ -225,8 +301,6 @@ impl<const W: usize, const FB: usize> Logic for MemReader<W, FB> {
         }
         if self.switch.val() {
             self.nv.d.next = false;
-            self.addr.d.next = self.na.q.val();
-            self.left.d.next = self.nb.q.val();
         }
         // ---- Buffer: block RAM, then the two-entry output queue. ----
         self.rdata_ready.next = !self.reset.val();
