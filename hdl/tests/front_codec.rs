@@ -243,6 +243,81 @@ fn random_job(rng: &mut ChaCha8Rng, seq: u32) -> Job {
     }
 }
 
+/// Takes the event beat the packer offers this cycle, if `evt_ready`; eight beats make an entry.
+fn take_beat(
+    uut: &EvtPacker,
+    evt_ready: bool,
+    beats: &mut Vec<u64>,
+    entries: &mut Vec<[u32; RING_ENTRY_WORDS]>,
+) {
+    if uut.evt_valid.val() && evt_ready {
+        beats.push(uut.evt_data.val().to_u64());
+        if beats.len() == 8 {
+            entries.push(std::array::from_fn(|i| (beats[i / 2] >> (32 * (i % 2))) as u32));
+            beats.clear();
+        }
+    }
+}
+
+/// What the packer's test bench offers in one cycle: job `job` (while `offer_job`) and, while
+/// job `serving` is served, its core output `out_i`.
+struct Offer<'a> {
+    jobs: &'a [Job],
+    outs: &'a [Vec<CoreOut>],
+    job: usize,
+    offer_job: bool,
+    serving: Option<usize>,
+    out_i: usize,
+    idle: u32,
+}
+
+/// Drives the packer's job port and core-output port for one cycle; returns whether a core
+/// output is offered. The last scan command is taken before its first word (a refresh: before
+/// the full scan's first word), and the core's first output comes at least a cycle after it
+/// took the command (`scan_start`, at `start_cycle`).
+fn drive_packer(
+    uut: &mut EvtPacker,
+    rng: &mut ChaCha8Rng,
+    o: Offer,
+    started: &mut bool,
+    start_cycle: &mut u64,
+    cycle: u64,
+) -> bool {
+    if let Some(j) = o.jobs.get(o.job) {
+        uut.job_kind.next = j.kind.into();
+        uut.job_seq.next = (j.seq as u64).into();
+        uut.job_arg.next = (j.arg as u64).into();
+        uut.job_detail.next = (j.detail as u64).into();
+        uut.job_refresh.next = j.refresh;
+    }
+    uut.job_valid.next = o.offer_job;
+    let mut scan_start = false;
+    let mut offer_out = false;
+    if let Some(s) = o.serving {
+        let out = &o.outs[s];
+        let last_scan_from =
+            if o.jobs[s].refresh { out.iter().position(|x| *x == CoreOut::Done).unwrap() + 1 } else { 0 };
+        offer_out = (o.out_i < last_scan_from || *started) && rng.gen_range(0..100) >= o.idle;
+        if !*started && o.out_i >= last_scan_from && rng.gen_range(0..3) == 0 {
+            scan_start = true;
+            *started = true;
+            *start_cycle = cycle;
+        }
+        match out[o.out_i] {
+            CoreOut::Done => uut.out_done.next = true,
+            CoreOut::Word { group, breach, at_risk } => {
+                uut.out_done.next = false;
+                uut.out_group.next = (group as u64).into();
+                uut.out_breach.next = (breach as u64).into();
+                uut.out_at_risk.next = (at_risk as u64).into();
+            }
+        }
+    }
+    uut.scan_start.next = scan_start;
+    uut.out_valid.next = offer_out;
+    offer_out
+}
+
 /// `n` random jobs through the packer: jobs and core words with random idle cycles, the event
 /// port back-pressured at random; every entry equals the model's (with the cycle count the
 /// test measured from `scan_start` to the done marker's transfer). Returns whether a scan's
@@ -273,42 +348,14 @@ fn run_packer(seed: u64, n: usize, idle: u32, stall: u32) -> bool {
     while quiet < 40 {
         assert!(cycle < 400_000, "seed {seed}: the packer stopped making progress");
         let offer_job = serving.is_none() && job < n && rng.gen_range(0..100) >= idle;
-        if job < n {
-            let j = &jobs[job];
-            uut.job_kind.next = j.kind.into();
-            uut.job_seq.next = (j.seq as u64).into();
-            uut.job_arg.next = (j.arg as u64).into();
-            uut.job_detail.next = (j.detail as u64).into();
-            uut.job_refresh.next = j.refresh;
-        }
-        uut.job_valid.next = offer_job;
-        // The last scan command is taken before its first word (a refresh: before the full
-        // scan's first word).
-        let mut scan_start = false;
-        let mut offer_out = false;
-        if let Some(s) = serving {
-            let o = &outs[s];
-            let last_scan_from =
-                if jobs[s].refresh { o.iter().position(|x| *x == CoreOut::Done).unwrap() + 1 } else { 0 };
-            // The core's first output comes at least a cycle after it took the command.
-            offer_out = (out_i < last_scan_from || started) && rng.gen_range(0..100) >= idle;
-            if !started && out_i >= last_scan_from && rng.gen_range(0..3) == 0 {
-                scan_start = true;
-                started = true;
-                start_cycle = cycle;
-            }
-            match o[out_i] {
-                CoreOut::Done => uut.out_done.next = true,
-                CoreOut::Word { group, breach, at_risk } => {
-                    uut.out_done.next = false;
-                    uut.out_group.next = (group as u64).into();
-                    uut.out_breach.next = (breach as u64).into();
-                    uut.out_at_risk.next = (at_risk as u64).into();
-                }
-            }
-        }
-        uut.scan_start.next = scan_start;
-        uut.out_valid.next = offer_out;
+        let offer_out = drive_packer(
+            &mut uut,
+            &mut rng,
+            Offer { jobs: &jobs, outs: &outs, job, offer_job, serving, out_i, idle },
+            &mut started,
+            &mut start_cycle,
+            cycle,
+        );
         let evt_ready = rng.gen_range(0..100) >= stall;
         uut.evt_ready.next = evt_ready;
         uut.clock.next = Clock { clk: false };
@@ -329,15 +376,7 @@ fn run_packer(seed: u64, n: usize, idle: u32, stall: u32) -> bool {
                 serving = None;
             }
         }
-        if uut.evt_valid.val() && evt_ready {
-            beats.push(uut.evt_data.val().to_u64());
-            if beats.len() == 8 {
-                let w: [u32; RING_ENTRY_WORDS] =
-                    std::array::from_fn(|i| (beats[i / 2] >> (32 * (i % 2))) as u32);
-                entries.push(w);
-                beats.clear();
-            }
-        }
+        take_beat(&uut, evt_ready, &mut beats, &mut entries);
         uut.clock.next = Clock { clk: true };
         assert!(simulate(&mut uut, 1000));
         quiet = if active { 0 } else { quiet + 1 };
@@ -441,39 +480,14 @@ fn run_packer_resets(seed: u64, n: usize, idle: u32, stall: u32) -> (u32, u32) {
         assert!(cycle < 400_000, "seed {seed}: the packer stopped making progress");
         let offer_job = serving.is_none() && job < n && (offer_now || rng.gen_range(0..100) >= idle);
         offer_now = false;
-        if job < n {
-            let j = &jobs[job];
-            uut.job_kind.next = j.kind.into();
-            uut.job_seq.next = (j.seq as u64).into();
-            uut.job_arg.next = (j.arg as u64).into();
-            uut.job_detail.next = (j.detail as u64).into();
-            uut.job_refresh.next = j.refresh;
-        }
-        uut.job_valid.next = offer_job;
-        let mut scan_start = false;
-        let mut offer_out = false;
-        if let Some(s) = serving {
-            let o = &outs[s];
-            let last_scan_from =
-                if jobs[s].refresh { o.iter().position(|x| *x == CoreOut::Done).unwrap() + 1 } else { 0 };
-            offer_out = (out_i < last_scan_from || started) && rng.gen_range(0..100) >= idle;
-            if !started && out_i >= last_scan_from && rng.gen_range(0..3) == 0 {
-                scan_start = true;
-                started = true;
-                start_cycle = cycle;
-            }
-            match o[out_i] {
-                CoreOut::Done => uut.out_done.next = true,
-                CoreOut::Word { group, breach, at_risk } => {
-                    uut.out_done.next = false;
-                    uut.out_group.next = (group as u64).into();
-                    uut.out_breach.next = (breach as u64).into();
-                    uut.out_at_risk.next = (at_risk as u64).into();
-                }
-            }
-        }
-        uut.scan_start.next = scan_start;
-        uut.out_valid.next = offer_out;
+        let offer_out = drive_packer(
+            &mut uut,
+            &mut rng,
+            Offer { jobs: &jobs, outs: &outs, job, offer_job, serving, out_i, idle },
+            &mut started,
+            &mut start_cycle,
+            cycle,
+        );
         uut.reset.next = false;
         let evt_ready = rng.gen_range(0..100) >= stall;
         uut.evt_ready.next = evt_ready;
@@ -537,15 +551,7 @@ fn run_packer_resets(seed: u64, n: usize, idle: u32, stall: u32) -> (u32, u32) {
                     serving = None;
                 }
             }
-            if uut.evt_valid.val() && evt_ready {
-                beats.push(uut.evt_data.val().to_u64());
-                if beats.len() == 8 {
-                    let w: [u32; RING_ENTRY_WORDS] =
-                        std::array::from_fn(|i| (beats[i / 2] >> (32 * (i % 2))) as u32);
-                    entries.push(w);
-                    beats.clear();
-                }
-            }
+            take_beat(&uut, evt_ready, &mut beats, &mut entries);
         }
         let active = uut.busy.val() || serving.is_some() || job < n;
         uut.clock.next = Clock { clk: true };
