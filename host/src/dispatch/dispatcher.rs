@@ -691,9 +691,9 @@ impl Dispatcher {
         self.pending.extend(dropped);
     }
 
-    /// Ranks the backlog afresh at `prices` (a new dispatcher, a restart): keys every slot that
-    /// is not waiting, drops those that can never be sized, and leaves out (until they may be
-    /// sent) accounts in flight or backing off.
+    /// Ranks the backlog afresh at `prices` (a new dispatcher, a restart, a flood of breaches):
+    /// keys every slot that is not waiting, drops those that can never be sized, and leaves out
+    /// (until they may be sent) accounts in flight or backing off.
     fn rank(&mut self, now: u64, prices: &[PriceEntry], src: &dyn AccountSource, room: usize) {
         self.ranking.restart(prices, room);
         self.ranked_pre.clear();

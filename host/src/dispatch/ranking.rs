@@ -5,12 +5,12 @@
 //! `max_in_flight` orders go out per pump, and the dispatcher pumps on every scan and every
 //! answer. Ranking afresh each time made a pump O(backlog) and capped the orders sent per second;
 //! taking the ranking again on every price move or scan still cost a triage per breached account
-//! per tick (about 70 ms a tick at 10 M accounts). Now:
+//! per tick. Now:
 //! - an account enters the ranking when it breaches or its wait ends, and leaves it when it is
 //!   taken, cleared or superseded (an entry carries a ticket; a slot's live ticket is
 //!   kept in a map, so a stale entry is dropped when it surfaces): O(log backlog) each;
 //! - a key is the account's value at risk, moved only by the prices of some assets
-//!   ([`RankKey::moves`]): a price move re-keys the entries that hold a moved asset's bit and
+//!   ([`super::sizing::RankKey::moves`]): a price move re-keys the entries that hold a moved asset's bit and
 //!   nothing else (a tick of a collateral asset re-keys no one, where every debt is a
 //!   stablecoin);
 //! - a pump takes candidates in rank order: the entries ranked at once are sorted lazily in
@@ -18,7 +18,8 @@
 //!   the two.
 //!
 //! A re-key, and the compaction of stale entries, rebuilds the untaken entries in one pass
-//! (O(entries), sequential; the keys it recomputes cost a view each).
+//! (O(entries), sequential; a key is recomputed from the entry's own terms, and only an account
+//! with more than two is read from the book).
 
 use std::collections::BinaryHeap;
 
