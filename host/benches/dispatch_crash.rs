@@ -16,8 +16,9 @@
 //! Two dispatchers take the same ticks, round by round: "kept", the ranking as the keeper keeps
 //! it, and "afresh", told to rank its whole backlog again before every scan
 //! (`Dispatcher::resume` with no points), which is what every scan and price move cost before the
-//! ranking was kept. Each tick's time (scan, then both polls) goes into a histogram; the
-//! machine's floor (an empty loop's tick) is measured in the same run.
+//! ranking was kept. Each tick's time (scan, then both polls) goes into a histogram, and those
+//! that move a stablecoin (owed by every account) into one of their own; the machine's floor (an
+//! empty loop's tick) is measured in the same run.
 
 use std::borrow::Cow;
 use std::time::Instant;
@@ -92,6 +93,8 @@ fn book(n: usize, rng: &mut ChaCha8Rng) -> Book {
 struct Tick {
     prices: Vec<PriceEntry>,
     batch: ScanBatch,
+    /// The tick moves an owed asset (a stablecoin), which re-keys its debtors.
+    owed: bool,
 }
 
 fn ticks(n: usize, backlog: usize, rng: &mut ChaCha8Rng) -> Vec<Tick> {
@@ -119,7 +122,8 @@ fn ticks(n: usize, backlog: usize, rng: &mut ChaCha8Rng) -> Vec<Tick> {
             breached.extend(&newly);
             clear.extend(&cleared);
             let batch = ScanBatch { seq: seq + 2, breached: newly, cleared, ..Default::default() };
-            Tick { prices: px.iter().map(|&p| quote(p)).collect(), batch }
+            let owed = a as u16 == USDC || a as u16 == USDT;
+            Tick { prices: px.iter().map(|&p| quote(p)).collect(), batch, owed }
         })
         .collect()
 }
@@ -127,6 +131,8 @@ fn ticks(n: usize, backlog: usize, rng: &mut ChaCha8Rng) -> Vec<Tick> {
 struct Run {
     first_scan_ms: f64,
     tick_us: Histogram<u64>,
+    /// The ticks that move an owed asset.
+    owed_us: Histogram<u64>,
     orders: u64,
     backlog: usize,
 }
@@ -136,6 +142,7 @@ fn run(book: &Book, backlog: usize, ticks: &[Tick], afresh: bool) -> Run {
     let mut d = Dispatcher::new(cfg);
     let mut exec = JsonlSink::new("discard", std::io::sink());
     let mut tick_us = Histogram::<u64>::new(3).expect("histogram");
+    let mut owed_us = Histogram::<u64>::new(3).expect("histogram");
     let first = ScanBatch { seq: 1, breached: (0..backlog as u32).collect(), ..Default::default() };
     let t0 = Instant::now();
     d.on_scan(0, &first, &ticks[0].prices, book, &mut exec);
@@ -149,9 +156,13 @@ fn run(book: &Book, backlog: usize, ticks: &[Tick], afresh: bool) -> Run {
         d.on_scan(now, &t.batch, &t.prices, book, &mut exec);
         d.poll(now, &t.prices, book, &mut exec);
         d.poll(now + MS, &t.prices, book, &mut exec);
-        let _ = tick_us.record(t0.elapsed().as_micros() as u64);
+        let us = t0.elapsed().as_micros() as u64;
+        let _ = tick_us.record(us);
+        if t.owed {
+            let _ = owed_us.record(us);
+        }
     }
-    Run { first_scan_ms, tick_us, orders: d.stats().orders, backlog: d.backlog() }
+    Run { first_scan_ms, tick_us, owed_us, orders: d.stats().orders, backlog: d.backlog() }
 }
 
 fn main() {
@@ -171,8 +182,8 @@ fn main() {
         let _ = floor.record(t0.elapsed().as_micros() as u64);
     }
     println!(
-        "{:>8} {:>5} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "ranking", "round", "first ms", "p50 us", "p99 us", "max us", "orders", "backlog"
+        "{:>8} {:>5} {:>10} {:>9} {:>9} {:>9} {:>12} {:>9} {:>9}",
+        "ranking", "round", "first ms", "p50 us", "p99 us", "max us", "owed p50 us", "orders", "backlog"
     );
     let which = std::env::var("LIQSCAN_RANKING").unwrap_or_default();
     let modes: Vec<bool> = [false, true]
@@ -183,13 +194,14 @@ fn main() {
         for &afresh in &modes {
             let r = run(&book, backlog, &ticks, afresh);
             println!(
-                "{:>8} {:>5} {:>10.1} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "{:>8} {:>5} {:>10.1} {:>9} {:>9} {:>9} {:>12} {:>9} {:>9}",
                 if afresh { "afresh" } else { "kept" },
                 round,
                 r.first_scan_ms,
                 r.tick_us.value_at_quantile(0.5),
                 r.tick_us.value_at_quantile(0.99),
                 r.tick_us.max(),
+                r.owed_us.value_at_quantile(0.5),
                 r.orders,
                 r.backlog
             );

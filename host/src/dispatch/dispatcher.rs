@@ -1281,11 +1281,11 @@ mod tests {
                 cleared,
                 at_risk
             }),
-            (prop_oneof![Just(0u64), Just(1), Just(4), Just(12), Just(60)], 0usize..12)
+            (prop_oneof![Just(0u64), Just(1), Just(4), Just(12), Just(60)], 0usize..18)
                 .prop_map(|(dt_ms, prices)| Step::Poll { dt_ms, prices }),
             (1usize..5, 0u8..7).prop_map(|(n, outcome)| Step::Answer { n, outcome }),
             any::<bool>().prop_map(Step::Refuse),
-            (0u32..14, 0i128..1200, prop_oneof![Just(0i128), 0i128..30])
+            (0u32..14, 0i128..1200, prop_oneof![Just(0i128), -30i128..30])
                 .prop_map(|(slot, debt, short)| Step::Change { slot, debt, short }),
         ]
     }
@@ -1302,17 +1302,18 @@ mod tests {
         }
     }
 
-    /// Twelve price sets: asset 0 (every account's collateral) at three prices, assets 1 and 2
-    /// (owed) at two each, so a move re-keys the accounts owing the asset and no one else.
+    /// Eighteen price sets: asset 0 (every account's collateral) at three prices, asset 1 at
+    /// three (one of them 0: worth nothing), asset 2 at two, so a move re-keys the accounts
+    /// owing the asset and no one else.
     fn price_set(i: usize) -> Vec<PriceEntry> {
         // Each side at its own quote, so a key valued at the wrong one shows.
-        let q = |p| QuotedPrice { asset: p, liability: p + 1 };
+        let q = |p| QuotedPrice { asset: p, liability: if p == 0 { 0 } else { p + 1 } };
         let e = |p: u32| PriceEntry { spot: q(p), stressed: q(p * 4 / 5) };
-        vec![e([100, 90, 120][i % 3]), e([1, 2][i / 3 % 2]), e([50, 40][i / 6])]
+        vec![e([100, 90, 120][i % 3]), e([1, 2, 0][i / 3 % 3]), e([50, 40][i / 9])]
     }
 
     /// Slot s holds account 1000+s: 10 of asset 0 (w 0.8) against `debt` of asset 1 and
-    /// `short` of asset 2.
+    /// `short` of asset 2 (a long where negative).
     fn account(s: u32, debt: i128, short: i128) -> AccountView<'static> {
         let pos = |asset, amount| Position {
             asset,
@@ -1330,15 +1331,18 @@ mod tests {
     proptest::proptest! {
         /// The ranking kept between pumps sends what ranking the whole backlog at every pump
         /// sends: the same orders, in the same order, with the same ids, and leaves the same
-        /// backlog and orders in flight.
+        /// backlog and orders in flight. Accounts owe one asset or two (or hold a long), under
+        /// liquidations or reduce-only orders, and a price may fall to 0.
         #[test]
         fn the_kept_ranking_sends_what_a_fresh_ranking_sends(
-            debts in proptest::collection::vec((0i128..1200, proptest::prop_oneof![proptest::strategy::Just(0i128), 0i128..30]), 14),
+            debts in proptest::collection::vec((0i128..1200, proptest::prop_oneof![proptest::strategy::Just(0i128), -30i128..30]), 14),
             steps in proptest::collection::vec(step(), 1..60),
             max_in_flight in 1usize..5,
+            reduce_only: bool,
         ) {
             let mut b = Book(debts.iter().enumerate().map(|(s, &(d, x))| (s as u32, account(s as u32, d, x))).collect());
-            let cfg = DispatchConfig { max_in_flight, asset_backoff_ns: 30 * MS, ..cfg() };
+            let mechanism = if reduce_only { Mechanism::ReduceOnly } else { Mechanism::Direct };
+            let cfg = DispatchConfig { max_in_flight, asset_backoff_ns: 30 * MS, mechanism, ..cfg() };
             let (mut kept, mut fresh) = (Dispatcher::new(cfg), Dispatcher::new(cfg));
             let (mut xk, mut xf) = (Script::default(), Script::default());
             let (mut answered, mut now, mut prices) = (0usize, 0u64, price_set(0));

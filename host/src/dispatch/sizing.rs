@@ -173,6 +173,14 @@ impl KeyTerms {
             self.amounts.iter().zip(&self.assets).map(term).sum()
         })
     }
+
+    /// The one term, when there is exactly one: its asset, whether it is owed (valued at the
+    /// liability quote, else the asset quote) and its size. Such keys keep their order among
+    /// themselves whatever that asset's price, while it is not 0.
+    pub fn single(&self) -> Option<(u16, bool, u64)> {
+        let [a, b] = self.amounts;
+        (self.complete && a != 0 && b == 0).then(|| (self.assets[0], a < 0, a.unsigned_abs()))
+    }
 }
 
 /// The ranking key of `view` at `prices`: the value of its debt (the [`Plan::debt_value`] that
@@ -369,9 +377,12 @@ mod tests {
         let prices = [q(10, 11), q(100, 103), q(7, 9)];
         let mut t = KeyTerms::new();
         assert_eq!(t.value(&prices), Some(0));
+        assert_eq!(t.single(), None, "no term");
         t.add(0, -5);
         t.add(2, 0);
+        assert_eq!(t.single(), Some((0, true, 5)), "one term, owed");
         t.add(1, 3);
+        assert_eq!(t.single(), None, "two terms");
         assert_eq!(
             t.value(&prices),
             Some(5 * 11 + 3 * 100),
@@ -382,6 +393,10 @@ mod tests {
         let mut big = KeyTerms::new();
         big.add(0, i64::MAX as i128 + 1);
         assert_eq!(big.value(&prices), None, "past 64 bits");
+        assert_eq!(big.single(), None, "past 64 bits");
+        let mut held = KeyTerms::new();
+        held.add(2, 4);
+        assert_eq!(held.single(), Some((2, false, 4)), "one term, held");
         assert_eq!(KeyTerms::default().value(&prices), None, "no terms taken");
     }
 
