@@ -98,7 +98,10 @@ fn a_keeper_killed_mid_stream_resumes_after_its_last_applied_sequence() {
     let mut rng = seeded_rng();
     // The publisher paces the demo crash (about 3 s); keeper A reads as it comes.
     let mut publish = publish_demo_crash(&url, d);
-    let mut a = keeper(&url, &d.join("a"), &d.join("a1.err"));
+    // Keeper A is killed, never left to idle out: a long idle limit keeps it alive when a
+    // loaded machine stalls the paced publisher (it once idled out after 956 messages, at load
+    // average 8, before it had written an event).
+    let mut a = keeper_idle(&url, &d.join("a"), &d.join("a1.err"), 30_000);
     let kill_at = Duration::from_millis(rng.gen_range(300..2200));
     // Killed once it has applied messages (its events file has lines; the journal's segment
     // is allocated whole, so its size says nothing): on a loaded machine keeper A can still
