@@ -94,8 +94,9 @@ fn scan_of_black_thursday_agrees_with_the_reference() {
 
 /// `--backend card-software`: the example book's Black Thursday through the emulated card behind
 /// the card link (the unchanged host driver, a fail-over engine around it) gives the very events
-/// the software engine gives, byte for byte; so does the software engine with its full scans on
-/// two threads.
+/// the software engine gives, byte for byte; so do the DRAM card (`card-dram`, the
+/// external-memory block's cycle model) and the software engine with its full scans on two
+/// threads.
 #[test]
 fn scan_through_the_card_gives_the_software_engines_events() {
     let dir = tempfile::tempdir().unwrap();
@@ -124,6 +125,9 @@ fn scan_through_the_card_gives_the_software_engines_events() {
     for key in ["breached_at_end", "at_risk_at_end", "stats"] {
         assert_eq!(c[key], s[key], "{key}");
     }
+    let (dram, d) = scan("card-dram");
+    assert_eq!((d["engine_at_end"].as_str(), d["failovers"].as_u64()), (Some("card-dram"), Some(0)), "{d}");
+    assert!(dram == software, "the DRAM card's events differ from the software engine's");
     let (two, _) = scan_with("software", "2");
     assert!(two == software, "two scan threads' events differ from one's");
     expect_error(
@@ -372,6 +376,19 @@ fn scan_routed_over_a_card_smaller_than_the_book_gives_the_software_engines_even
         for key in ["breached_at_end", "at_risk_at_end", "stats"] {
             assert_eq!(r[key], s[key], "{key}");
         }
+    }
+    // The DRAM card as the router's card holds the whole book (its accounts have at most four
+    // terms), forced or by cost.
+    for route in ["card", "measured"] {
+        let (routed, r) = scan("routed", &["--device", "lfe5u-85f-ddr3", "--route", route]);
+        assert!(routed == software, "--device lfe5u-85f-ddr3 --route {route}: events differ");
+        let routes = &r["routes"];
+        assert_eq!(routes["host_accounts"].as_u64(), Some(0), "{r}");
+        assert!(routes["card_accounts"].as_u64().unwrap() > 150, "{r}");
+        if route == "card" {
+            assert_eq!(routes["card_ticks"]["forced"].as_u64(), r["ticks"].as_u64(), "{r}");
+        }
+        assert_eq!(r["stats"], s["stats"]);
     }
     expect_error(
         &["scan", "--venue", "examples/venue.toml", "--accounts", "examples/accounts.csv", "--route", "card"],

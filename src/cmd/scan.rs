@@ -43,9 +43,12 @@ pub struct Args {
     pub routing: RoutingArg,
     /// Scan engine: `software`, or the emulated card behind the card link (`card-software`;
     /// `card-hdl`, the rust-hdl core: at most 8192 accounts, tens of ticks a second), which
-    /// fails over to software if the card stops answering; or `routed`: the emulated card holds
-    /// what it can of the book (`--card-accounts`), software the rest, and each tick of the
-    /// card's part goes where it costs least (`--route`). Same events either way.
+    /// fails over to software if the card stops answering; `card-dram`, the card with its book
+    /// in DDR3 (the external-memory scan block's cycle model, paced to its 75 MHz: accounts of
+    /// up to four terms, tens of milliseconds a full scan of 1 M); or `routed`: the emulated
+    /// card holds what it can of the book (`--card-accounts`; with `--device lfe5u-85f-ddr3`,
+    /// the DRAM card holds every account of up to four terms), software the rest, and each
+    /// tick of the card's part goes where it costs least (`--route`). Same events either way.
     #[arg(long, default_value = "software", value_parser = clap::builder::PossibleValuesParser::new(BACKENDS))]
     pub backend: String,
     /// `--backend routed`: where the card's part of the book is computed: by the cost model
@@ -53,7 +56,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "measured")]
     pub route: RouteArg,
     /// `--backend routed`: accounts the emulated card holds (default: the card's build,
-    /// `CARD_ACCOUNTS`).
+    /// `CARD_ACCOUNTS`; with `--device lfe5u-85f-ddr3`, the whole book).
     #[arg(long)]
     pub card_accounts: Option<usize>,
     /// `--backend routed`: device class whose figures (docs/CROSSOVER.md) are the cost

@@ -22,6 +22,7 @@
 
 mod bits;
 mod blocks;
+pub mod dram;
 pub mod failover;
 mod kernel;
 mod pairs;
@@ -192,6 +193,17 @@ pub enum EngineError {
         /// What was wrong with the terms.
         #[source]
         source: TermError,
+    },
+    /// The account has more terms than a card's memory layout gives one account (the router
+    /// keeps such accounts on software).
+    #[error("account in slot {slot} refused: {terms} terms, and this card's layout holds {max} an account")]
+    TooManyTermsForCard {
+        /// The slot the account was meant for.
+        slot: u32,
+        /// Its terms.
+        terms: usize,
+        /// Term slots an account has on the card.
+        max: usize,
     },
     /// Asset index beyond the price table.
     #[error("asset {asset} is out of range: the price table has {assets} assets")]

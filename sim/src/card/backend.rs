@@ -5,10 +5,17 @@
 //!   "software"       ──> SoftwareEngine
 //!   "card-software"  ──> FailoverEngine( LinkEngine ──/dev/shm──> CardThread(SoftwareCard) )
 //!   "card-hdl"       ──> FailoverEngine( LinkEngine ──/dev/shm──> CardThread(HdlCard) )
+//!   "card-dram"      ──> FailoverEngine( DramCard )   (in process: no link)
 //!   "routed"         ──> RouterEngine( rest: SoftwareEngine,
 //!                                      card partition: FailoverEngine( LinkEngine ──> CardThread(SoftwareCard
 //!                                      of the card's size) ) and its software mirror )
+//!   "routed", --device lfe5u-85f-ddr3
+//!                    ──> RouterEngine( the same, with a DramCard of the book's size as the card )
 //! ```
+//!
+//! The DRAM card (`liqscan_host::engine::dram`) is the external-memory scan block's cycle model
+//! with the DDR3 controller's simulated timing, paced to its 75 MHz clock. It is not behind the
+//! link: the ring's term writes address 16-bit words of a lane, which a book in DRAM outgrows.
 //!
 //! The host side is the unchanged card driver a keeper uses with a real card, so anything that
 //! takes an engine (`liqscan scan`, `liqscan sim`) replays through the card as through software;
@@ -18,7 +25,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use liqscan_hdl::abi::config::CONFIG;
+use liqscan_hdl::abi::config::{CONFIG, LANES};
+use liqscan_host::engine::dram::{DramCard, DramConfig};
 use liqscan_host::engine::failover::FailoverEngine;
 use liqscan_host::engine::router::{CardLimits, DEVICE_CLASSES, DeviceClass, Route, RouterEngine};
 use liqscan_host::engine::{EngineError, ScanEngine, SoftwareEngine};
@@ -27,13 +35,13 @@ use liqscan_host::link::{CardLink, DEFAULT_EVT_ENTRIES, LinkEngine, LinkError, L
 use super::{CardEngine, CardThread, Idle, ServeOptions, SoftwareCard};
 
 /// The names [`open_backend`] takes.
-pub const BACKENDS: [&str; 4] = ["software", "card-software", "card-hdl", "routed"];
+pub const BACKENDS: [&str; 5] = ["software", "card-software", "card-hdl", "card-dram", "routed"];
 
 /// Why an engine could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// A name not in [`BACKENDS`].
-    #[error("unknown backend '{0}': use software, card-software, card-hdl or routed")]
+    #[error("unknown backend '{0}': use software, card-software, card-hdl, card-dram or routed")]
     Unknown(String),
     /// The emulated card cannot hold the book.
     #[error("backend {backend}: {detail}")]
@@ -128,8 +136,25 @@ pub fn open_backend(
     assets: usize,
     opts: &BackendOptions,
 ) -> Result<(Box<dyn ScanEngine>, Option<EmulatedCard>), BackendError> {
+    let dram = |slots| {
+        DramCard::new(slots, assets, DramConfig::ddr3())
+            .map_err(|detail| BackendError::Card { backend: name.to_string(), detail })
+    };
     let card_engine = match name {
         "software" => return Ok((Box::new(SoftwareEngine::new(slots, assets)), None)),
+        "card-dram" => return Ok((Box::new(FailoverEngine::new(Box::new(dram(slots)?))), None)),
+        "routed" if opts.device.is_some_and(|d| d.name == "lfe5u-85f-ddr3") => {
+            // A book in DRAM: the card holds every account it can, unless told fewer.
+            let card_slots = opts.card_accounts.unwrap_or(slots).min(slots);
+            let card = dram(card_slots)?;
+            let cfg = DramConfig::ddr3();
+            let limits = CardLimits { accounts: card_slots, term_slots: cfg.term_slots, lanes: LANES };
+            let device = opts.device.unwrap_or(DEVICE_CLASSES[1]);
+            let router = RouterEngine::new(Box::new(card), limits, device, slots, assets)
+                .map_err(|source| BackendError::Engine { backend: name.to_string(), source })?
+                .with_route(opts.route);
+            return Ok((Box::new(router), None));
+        }
         "card-software" => "software",
         "card-hdl" => "hdl",
         "routed" => "software",
