@@ -348,6 +348,20 @@ mod tests {
         ]
     }
 
+    /// Makes the same call on `e` and on the software engine; both must take it.
+    fn both(e: &mut dyn ScanEngine, sw: &mut SoftwareEngine, c: &Call) {
+        let engines: [&mut dyn ScanEngine; 2] = [e, sw];
+        for e in engines {
+            match c {
+                Call::Upsert(s, t) => e.upsert(*s, t),
+                Call::Remove(s) => e.remove(*s),
+                Call::Tick(a, p) => e.tick(*a, *p),
+                Call::Batch(ps) => e.batch_tick(ps),
+            }
+            .unwrap();
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -369,22 +383,7 @@ mod tests {
                         prop_assert!(refused, "{:?}", e);
                         prop_assert_eq!((card.breach().to_vec(), card.at_risk().to_vec()), before);
                     }
-                    Call::Upsert(s, t) => {
-                        card.upsert(*s, t).unwrap();
-                        sw.upsert(*s, t).unwrap();
-                    }
-                    Call::Remove(s) => {
-                        card.remove(*s).unwrap();
-                        sw.remove(*s).unwrap();
-                    }
-                    Call::Tick(a, p) => {
-                        card.tick(*a, *p).unwrap();
-                        sw.tick(*a, *p).unwrap();
-                    }
-                    Call::Batch(ps) => {
-                        card.batch_tick(ps).unwrap();
-                        sw.batch_tick(ps).unwrap();
-                    }
+                    c => both(&mut card, &mut sw, c),
                 }
                 prop_assert_eq!(card.breach(), sw.breach(), "breach after call {} ({:?})", i, c);
                 prop_assert_eq!(card.at_risk(), sw.at_risk(), "at risk after call {}", i);
@@ -407,24 +406,7 @@ mod tests {
             let mut r = RouterEngine::new(Box::new(card), limits, DEVICE_CLASSES[1], SLOTS, ASSETS).unwrap().with_route(route);
             let mut sw = SoftwareEngine::new(SLOTS, ASSETS);
             for (i, c) in calls.iter().enumerate() {
-                match c {
-                    Call::Upsert(s, t) => {
-                        r.upsert(*s, t).unwrap();
-                        sw.upsert(*s, t).unwrap();
-                    }
-                    Call::Remove(s) => {
-                        r.remove(*s).unwrap();
-                        sw.remove(*s).unwrap();
-                    }
-                    Call::Tick(a, p) => {
-                        r.tick(*a, *p).unwrap();
-                        sw.tick(*a, *p).unwrap();
-                    }
-                    Call::Batch(ps) => {
-                        r.batch_tick(ps).unwrap();
-                        sw.batch_tick(ps).unwrap();
-                    }
-                }
+                both(&mut r, &mut sw, c);
                 prop_assert_eq!(r.breach(), sw.breach(), "breach after call {} ({:?})", i, c);
                 prop_assert_eq!(r.at_risk(), sw.at_risk(), "at risk after call {}", i);
             }
