@@ -407,6 +407,16 @@ pub struct CmdDecoder {
     r_junk: DFF<Bits<8>>,
     r_min: DFF<Bits<8>>,
     r_abad: DFF<Bits<8>>,
+    // Some term's asset is beyond the price table (`r_abad != 0`), registered with `r_abad` so
+    // that stage two's outcome select sees one flop, not the OR of eight (card run 44's top
+    // path was `r_abad` through its OR into the kind-by-kind select of `p_arg`).
+    r_asset_bad: DFF<Bit>,
+    // The extent end (`word + count`: bits 15:0 plus bits 23:16) of the upper half of `e2`,
+    // loaded with `e2` at every beat shifted in, from the half that moves into `e2` (`e3`'s).
+    // In the cycle of the last beat `e2` holds beat 1, so this is word 3's end (`dw3`'s), added
+    // a beat early: stage one only compares it with the term words (card run 43's top path was
+    // the add and the compare, two carry chains, into `r_det_w3`).
+    t_end: DFF<Bits<17>>,
     // The extent's end beyond a lane's term words (`word + count > TERM_WORDS`), compared in
     // stage one (card run 26's top path was this compare on a registered end, feeding
     // stage two's `p_detail` select in the same cycle).
@@ -449,7 +459,7 @@ pub struct CmdDecoder {
     dflags: Signal<Local, Bits<8>>,
     dt_word: Signal<Local, Bits<16>>,
     dt_count: Signal<Local, Bits<8>>,
-    dt_end: Signal<Local, Bits<17>>,
+    dabad: Signal<Local, Bits<8>>,
     // Stage one's kind decode and range checks (registered as `c_*`, and combined into the
     // detail's source `r_det_*`).
     dk_tick: Signal<Local, Bit>,
@@ -561,6 +571,8 @@ impl Logic for CmdDecoder {
             r_junk,
             r_min,
             r_abad,
+            r_asset_bad,
+            t_end,
             r_end_bad,
             r_det_w2,
             r_det_w3,
@@ -599,11 +611,10 @@ impl Logic for CmdDecoder {
         self.dw3.next = self.n1.val().get_bits::<32>(32);
         self.dkind.next = self.dw0.val().get_bits::<8>(0);
         self.dflags.next = self.dw0.val().get_bits::<8>(8);
-        // AccountTerms and SetGroup fields: word (first), count (len), their end.
+        // AccountTerms and SetGroup fields: word (first), count (len); their end is `t_end`,
+        // added a beat earlier.
         self.dt_word.next = self.dw3.val().get_bits::<16>(0);
         self.dt_count.next = self.dw3.val().get_bits::<8>(16);
-        self.dt_end.next = bit_cast::<17, 16>(self.dw3.val().get_bits::<16>(0))
-            + bit_cast::<17, 8>(self.dw3.val().get_bits::<8>(16));
         self.dk_tick.next = self.dkind.val() == K_TICK;
         self.dk_batch.next = self.dkind.val() == K_BATCH_TICK;
         self.dk_terms.next = self.dkind.val() == K_ACCOUNT_TERMS;
@@ -615,7 +626,16 @@ impl Logic for CmdDecoder {
         self.dw2_group_ge.next = self.dw2.val() >= GROUP_LIMIT;
         self.dw3_bad.next = (self.dw3.val() == 0) | (self.dw3.val() > SLOTS);
         self.dext_bad.next = (self.dt_word.val() >= WORD_LIMIT) | (self.dt_count.val() > SLOTS);
-        self.dend_bad.next = self.dt_end.val() > WORD_LIMIT;
+        self.dend_bad.next = self.t_end.q.val() > WORD_LIMIT;
+        // Per term, its asset beyond the price table (`r_abad`, and their OR `r_asset_bad`).
+        self.dabad.next = bit_cast::<8, 1>((self.n6.val().get_bits::<16>(0) >= ASSET_LIMIT).into())
+            | (bit_cast::<8, 1>((self.n6.val().get_bits::<16>(16) >= ASSET_LIMIT).into()) << 1)
+            | (bit_cast::<8, 1>((self.n6.val().get_bits::<16>(32) >= ASSET_LIMIT).into()) << 2)
+            | (bit_cast::<8, 1>((self.n6.val().get_bits::<16>(48) >= ASSET_LIMIT).into()) << 3)
+            | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(0) >= ASSET_LIMIT).into()) << 4)
+            | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(16) >= ASSET_LIMIT).into()) << 5)
+            | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(32) >= ASSET_LIMIT).into()) << 6)
+            | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(48) >= ASSET_LIMIT).into()) << 7);
         // Stage one, registered with the last beat.
         if (self.state.q.val() == DecodeState::Collect) & self.cmd_valid.val() & self.cmd_last.val() {
             self.c_seq_gap.d.next = self.dw1.val() != self.exp_seq.q.val();
@@ -711,14 +731,8 @@ impl Logic for CmdDecoder {
                 | (bit_cast::<8, 1>((self.n4.val().get_bits::<32>(32) == COEFF_I32_MIN).into()) << 5)
                 | (bit_cast::<8, 1>((self.n5.val().get_bits::<32>(0) == COEFF_I32_MIN).into()) << 6)
                 | (bit_cast::<8, 1>((self.n5.val().get_bits::<32>(32) == COEFF_I32_MIN).into()) << 7);
-            self.r_abad.d.next = bit_cast::<8, 1>((self.n6.val().get_bits::<16>(0) >= ASSET_LIMIT).into())
-                | (bit_cast::<8, 1>((self.n6.val().get_bits::<16>(16) >= ASSET_LIMIT).into()) << 1)
-                | (bit_cast::<8, 1>((self.n6.val().get_bits::<16>(32) >= ASSET_LIMIT).into()) << 2)
-                | (bit_cast::<8, 1>((self.n6.val().get_bits::<16>(48) >= ASSET_LIMIT).into()) << 3)
-                | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(0) >= ASSET_LIMIT).into()) << 4)
-                | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(16) >= ASSET_LIMIT).into()) << 5)
-                | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(32) >= ASSET_LIMIT).into()) << 6)
-                | (bit_cast::<8, 1>((self.n7.val().get_bits::<16>(48) >= ASSET_LIMIT).into()) << 7);
+            self.r_abad.d.next = self.dabad.val();
+            self.r_asset_bad.d.next = self.dabad.val() != 0;
         }
         // Stage two, every cycle from stage one's registers (which move only with a last beat,
         // so these are current from Flags on): does the entry decode? (Command::decode_words's
@@ -778,7 +792,7 @@ impl Logic for CmdDecoder {
         // kinds are one-hot), registered here so that Check only chooses between it and the two
         // errors that come first (does not decode, sequence gap).
         self.end_bad.next = self.r_end_bad.q.val();
-        self.asset_bad.next = self.r_abad.q.val() != 0;
+        self.asset_bad.next = self.r_asset_bad.q.val();
         // The detail: word 2, word 3 or 0, one LUT per bit from registers (the kinds' checks
         // that pick it are stage one's `r_det_*`); 0 for an outcome that is not an error.
         self.p_detail.d.next = 0.into();
@@ -954,6 +968,8 @@ impl Logic for CmdDecoder {
                     self.e4.d.next = self.e5.q.val();
                     self.e3.d.next = self.e4.q.val();
                     self.e2.d.next = self.e3.q.val();
+                    self.t_end.d.next = bit_cast::<17, 16>(self.e3.q.val().get_bits::<16>(32))
+                        + bit_cast::<17, 8>(self.e3.q.val().get_bits::<8>(48));
                     self.e1.d.next = self.e2.q.val();
                     self.e0.d.next = self.e1.q.val();
                     if self.cmd_last.val() {
