@@ -92,6 +92,8 @@ pub struct DramCard {
     /// exposure index, which lists a tick's groups to the block.
     exposure: Vec<HashMap<u32, u32>>,
     groups: Vec<u32>,
+    /// The words a scan sent, kept between scans (the model borrows the image while it sends).
+    words: Vec<BitmapWord>,
     stats: DramStats,
 }
 
@@ -117,6 +119,7 @@ impl DramCard {
             marked: vec![0; words.div_ceil(64)],
             exposure: vec![HashMap::new(); assets],
             groups: Vec::new(),
+            words: Vec::new(),
             stats: DramStats::default(),
         })
     }
@@ -166,6 +169,15 @@ impl DramCard {
                 }
             }
         }
+    }
+
+    /// Takes a scan's words into the bitmaps and keeps the buffer for the next scan.
+    fn take_words(&mut self, mut words: Vec<BitmapWord>) {
+        for &w in &words {
+            self.apply(w);
+        }
+        words.clear();
+        self.words = words;
     }
 
     /// Waits out what the block's `cycles` take at its clock, counted from `start`.
@@ -231,7 +243,7 @@ impl ScanEngine for DramCard {
         // The host lists them in DRAM order, so the block's reads run forward.
         groups.sort_unstable();
         let start = Instant::now();
-        let mut words = Vec::with_capacity(groups.len());
+        let mut words = std::mem::take(&mut self.words);
         let inc = IncGroups { groups: &groups, stall: 0, seed: 0 };
         let run = self.model.run_inc(
             &self.img,
@@ -242,9 +254,7 @@ impl ScanEngine for DramCard {
             0,
             Some(&mut |w| words.push(w)),
         );
-        for w in words {
-            self.apply(w);
-        }
+        self.take_words(words);
         self.stats.cycles += run.done_cycle + 1;
         self.stats.inc_scans += 1;
         self.stats.groups_read += groups.len() as u64;
@@ -258,12 +268,10 @@ impl ScanEngine for DramCard {
         }
         self.prices.copy_from_slice(prices);
         let start = Instant::now();
-        let mut words = Vec::with_capacity(self.lay.groups);
+        let mut words = std::mem::take(&mut self.words);
         let run =
             self.model.run(&self.img, &self.prices, self.cfg.timing, 0, 0, Some(&mut |w| words.push(w)));
-        for w in words {
-            self.apply(w);
-        }
+        self.take_words(words);
         self.stats.cycles += run.done_cycle + 1;
         self.stats.full_scans += 1;
         self.pace(start, run.done_cycle + 1);
