@@ -19,6 +19,11 @@
 //! ranking was kept. Each tick's time (scan, then both polls) goes into a histogram, and those
 //! that move a stablecoin (owed by every account) into one of their own; the machine's floor (an
 //! empty loop's tick) is measured in the same run.
+//!
+//! A stablecoin's price flips between 1 and 2 by default: every such move reorders the accounts
+//! owing both stablecoins. `LIQSCAN_STABLE_PPM=N` sets it within N ppm of its peg instead, as in
+//! a calm hour (every price scaled by 10,000 so that such moves are whole quotes; the same
+//! orders go out, since a common scale moves no account's health across 0).
 
 use std::borrow::Cow;
 use std::time::Instant;
@@ -59,7 +64,7 @@ const USDT: u16 = 3;
 
 fn quote(p: u32) -> PriceEntry {
     let q = |p| QuotedPrice { asset: p, liability: p };
-    PriceEntry { spot: q(p), stressed: q(p * 9 / 10) }
+    PriceEntry { spot: q(p), stressed: q((p as u64 * 9 / 10) as u32) }
 }
 
 fn book(n: usize, rng: &mut ChaCha8Rng) -> Book {
@@ -97,8 +102,9 @@ struct Tick {
     owed: bool,
 }
 
-fn ticks(n: usize, backlog: usize, rng: &mut ChaCha8Rng) -> Vec<Tick> {
-    let mut px = [3_000u32, 60_000, 1, 1];
+fn ticks(n: usize, backlog: usize, stable_ppm: Option<f64>, rng: &mut ChaCha8Rng) -> Vec<Tick> {
+    let scale = if stable_ppm.is_some() { 10_000 } else { 1 };
+    let mut px = [3_000u32, 60_000, 1, 1].map(|p| p * scale);
     // Breached slots are 0..backlog; the churn swaps them with those above.
     let (mut breached, mut clear): (Vec<u32>, Vec<u32>) =
         ((0..backlog as u32).collect(), (backlog as u32..(backlog + 4 * CHURN) as u32).collect());
@@ -112,7 +118,10 @@ fn ticks(n: usize, backlog: usize, rng: &mut ChaCha8Rng) -> Vec<Tick> {
             } as usize;
             px[a] = match a as u16 {
                 ETH | BTC => (px[a] as f64 * rng.gen_range(0.990..1.008)) as u32,
-                _ => [1, 2][rng.gen_range(0..2)],
+                _ => match stable_ppm {
+                    None => [1, 2][rng.gen_range(0..2)],
+                    Some(ppm) => (scale as f64 * (1.0 + rng.gen_range(-ppm..=ppm) / 1e6)) as u32,
+                },
             };
             let mut out = |from: &mut Vec<u32>| -> Vec<u32> {
                 (0..CHURN).map(|_| from.swap_remove(rng.gen_range(0..from.len()))).collect()
@@ -171,9 +180,12 @@ fn main() {
     let rounds = env("LIQSCAN_ROUNDS", 3);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let book = book(backlog + 4 * CHURN, &mut rng);
-    let ticks = ticks(n_ticks, backlog, &mut rng);
+    let stable_ppm = std::env::var("LIQSCAN_STABLE_PPM").ok().and_then(|v| v.parse::<f64>().ok());
+    let ticks = ticks(n_ticks, backlog, stable_ppm, &mut rng);
     println!(
-        "dispatch in a crash: {backlog} accounts breached, {n_ticks} ticks, {CHURN} cleared and {CHURN} breached a tick"
+        "dispatch in a crash: {backlog} accounts breached, {n_ticks} ticks, {CHURN} cleared and {CHURN} breached a tick; \
+         stablecoins {}",
+        stable_ppm.map_or("flip between 1 and 2".into(), |p| format!("within {p} ppm of their peg"))
     );
     let mut floor = Histogram::<u64>::new(3).expect("histogram");
     for _ in 0..n_ticks * rounds {

@@ -181,6 +181,14 @@ impl KeyTerms {
         let [a, b] = self.amounts;
         (self.complete && a != 0 && b == 0).then(|| (self.assets[0], a < 0, a.unsigned_abs()))
     }
+
+    /// The two terms, when there are exactly two, each as [`single`](Self::single) gives one.
+    /// Such keys change their order among themselves only with the ratio of the two quotes.
+    pub fn pair(&self) -> Option<[(u16, bool, u64); 2]> {
+        let [a, b] = self.amounts;
+        let term = |i: usize| (self.assets[i], self.amounts[i] < 0, self.amounts[i].unsigned_abs());
+        (self.complete && a != 0 && b != 0).then(|| [term(0), term(1)])
+    }
 }
 
 /// The ranking key of `view` at `prices`: the value of its debt (the [`Plan::debt_value`] that
@@ -381,8 +389,10 @@ mod tests {
         t.add(0, -5);
         t.add(2, 0);
         assert_eq!(t.single(), Some((0, true, 5)), "one term, owed");
+        assert_eq!(t.pair(), None, "one term");
         t.add(1, 3);
         assert_eq!(t.single(), None, "two terms");
+        assert_eq!(t.pair(), Some([(0, true, 5), (1, false, 3)]), "two terms, in the order added");
         assert_eq!(
             t.value(&prices),
             Some(5 * 11 + 3 * 100),
@@ -390,6 +400,7 @@ mod tests {
         );
         t.add(2, -1);
         assert_eq!(t.value(&prices), None, "a third term");
+        assert_eq!(t.pair(), None, "a third term");
         let mut big = KeyTerms::new();
         big.add(0, i64::MAX as i128 + 1);
         assert_eq!(big.value(&prices), None, "past 64 bits");
