@@ -414,7 +414,10 @@ impl Ranking {
             };
             let pg = &mut self.pairs[i];
             if !pg.active {
-                pg.active = true;
+                // Empty while inactive (a re-key does not visit it): based at today's quotes.
+                debug_assert_eq!(pg.held(), 0, "an inactive pair group is empty");
+                let q = pg.quotes(&self.prices);
+                (pg.base, pg.valued, pg.active) = (q, q, true);
                 self.active_pairs.push(i);
             }
             c.key = pair_value(c, pg.base);
