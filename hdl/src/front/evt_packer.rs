@@ -71,12 +71,16 @@ pub(crate) const KIND_FENCE: u64 = evt_kind::FENCE_DONE as u64;
 pub(crate) const CAP_CHANGED: u64 = CHANGED_PER_ENTRY as u64;
 pub(crate) const CAP_BITMAP: u64 = BITMAP_WORDS_PER_ENTRY as u64;
 const _: () = assert!(CHANGED_PER_ENTRY == 4 && BITMAP_WORDS_PER_ENTRY == 6);
-// An entry register's select (`EvtPacker::sel0`): bit 0 load, bit 1 shift, bits 3:2 the
-// loaded source.
-pub(crate) const SEL_ANSWER: u64 = 0b0001;
-pub(crate) const SEL_FINAL: u64 = 0b0101;
-pub(crate) const SEL_SLOTS: u64 = 0b1001;
-pub(crate) const SEL_SHIFT: u64 = 0b0010;
+// An entry register's select (`EvtPacker::sel0`): bit 0 load, bit 1 shift, bits 5:2 the
+// loaded source, one-hot (none: the answer), with the job's kind in it: bit 2 ScanDone of a
+// full scan, bit 3 the slots as a Bitmap entry, bit 4 the slots as a ChangedWords entry (a
+// tick), bit 5 ScanDone of a tick.
+pub(crate) const SEL_ANSWER: u64 = 0b00_0001;
+pub(crate) const SEL_FINAL: u64 = 0b00_0101;
+pub(crate) const SEL_FINAL_TICK: u64 = 0b10_0001;
+pub(crate) const SEL_SLOTS: u64 = 0b00_1001;
+pub(crate) const SEL_SLOTS_TICK: u64 = 0b01_0001;
+pub(crate) const SEL_SHIFT: u64 = 0b00_0010;
 
 /// Golden model of [`EvtPacker`]: the card's bitmap and the events for each job.
 #[derive(Clone, Debug)]
@@ -343,42 +347,56 @@ pub struct EvtPacker {
     // entry register (kept modules in the card, `verilog::keep_lane_hierarchy`, so that yosys
     // does not merge the eight into one flop driving all 512 entry flops: card runs 30 and
     // 31's top path, `ld_slots` and `sending` through a long net and two LUTs into `b6`).
-    // Bit 0: the register loads, from the source bits 3:2 name (0 the answer, 1 ScanDone, 2
-    // the slots); bit 1: sending, it takes the next register's word when the writer side is
-    // ready. So each register's enable is bit 0, or bit 1 and the ready, and its data a
-    // select on flops of its own.
-    sel0: DFF<Bits<4>>,
-    sel1: DFF<Bits<4>>,
-    sel2: DFF<Bits<4>>,
-    sel3: DFF<Bits<4>>,
-    sel4: DFF<Bits<4>>,
-    sel5: DFF<Bits<4>>,
-    sel6: DFF<Bits<4>>,
-    sel7: DFF<Bits<4>>,
+    // Bit 0: the register loads, from the source bits 5:2 name (one-hot, see `SEL_ANSWER`:
+    // ScanDone or the slots, each in its full-scan and its tick layout; none, the answer); bit
+    // 1: sending, it takes the next register's word when the writer side is ready. So each
+    // register's enable is bit 0, or bit 1 and the ready, and its data a select on flops of its
+    // own. The job's kind is in the select (decoded a cycle ahead from `tick`, which does not
+    // move while a select loads), not in the sources: `tick` in the data select of each of the
+    // 512 entry flops put a shared decode LUT of the select and `tick` on a 64-load net ahead
+    // of the per-bit mux (card run 46's top path, `sel5` through three LUTs into `b5`).
+    sel0: DFF<Bits<6>>,
+    sel1: DFF<Bits<6>>,
+    sel2: DFF<Bits<6>>,
+    sel3: DFF<Bits<6>>,
+    sel4: DFF<Bits<6>>,
+    sel5: DFF<Bits<6>>,
+    sel6: DFF<Bits<6>>,
+    sel7: DFF<Bits<6>>,
     // Combinational.
     push: Signal<Local, Bit>,
     load_slots: Signal<Local, Bit>,
     // The next cycle's entry register select (see `sel0`).
-    nsel: Signal<Local, Bits<4>>,
+    nsel: Signal<Local, Bits<6>>,
+    // The slots' and ScanDone's selects for the job's kind (`tick`).
+    nsel_slots: Signal<Local, Bits<6>>,
+    nsel_final: Signal<Local, Bits<6>>,
     // `full`'s next value outside Idle, from `tick` (only Idle moves `kind`): the job port
     // does not reach the selects through it.
     full_nx: Signal<Local, Bit>,
-    // The entry registers' sources.
+    // The entry registers' sources (the kind words are constants): an answer (`a*`), ScanDone
+    // (`f*`, `fi1` a tick's), the slots as a ChangedWords (`c*`) or Bitmap (`m*`) entry.
     a0: Signal<Local, Bits<64>>,
     a1: Signal<Local, Bits<64>>,
     a2: Signal<Local, Bits<64>>,
-    f0: Signal<Local, Bits<64>>,
     f1: Signal<Local, Bits<64>>,
+    fi1: Signal<Local, Bits<64>>,
     f2: Signal<Local, Bits<64>>,
     f3: Signal<Local, Bits<64>>,
-    s0: Signal<Local, Bits<64>>,
-    s1: Signal<Local, Bits<64>>,
-    s2: Signal<Local, Bits<64>>,
-    s3: Signal<Local, Bits<64>>,
-    s4: Signal<Local, Bits<64>>,
-    s5: Signal<Local, Bits<64>>,
-    s6: Signal<Local, Bits<64>>,
-    s7: Signal<Local, Bits<64>>,
+    c1: Signal<Local, Bits<64>>,
+    c2: Signal<Local, Bits<64>>,
+    c3: Signal<Local, Bits<64>>,
+    c4: Signal<Local, Bits<64>>,
+    c5: Signal<Local, Bits<64>>,
+    c6: Signal<Local, Bits<64>>,
+    c7: Signal<Local, Bits<64>>,
+    m1: Signal<Local, Bits<64>>,
+    m2: Signal<Local, Bits<64>>,
+    m3: Signal<Local, Bits<64>>,
+    m4: Signal<Local, Bits<64>>,
+    m5: Signal<Local, Bits<64>>,
+    m6: Signal<Local, Bits<64>>,
+    m7: Signal<Local, Bits<64>>,
     shift: Signal<Local, Bits<32>>,
     mask: Signal<Local, Bits<32>>,
     card_w: Signal<Local, Bits<CARD_WORD_BITS>>,
@@ -588,70 +606,57 @@ impl Logic for EvtPacker {
             self.sb5.d.next = self.pend_b.q.val();
             self.sa5.d.next = self.pend_a.q.val();
         }
-        // The entry registers' sources: an answer (`a*`), ScanDone (`f*`), the slots (`s*`:
-        // ChangedWords on a tick, else Bitmap).
+        // The entry registers' sources: an answer (`a*`), ScanDone (`f*`, `fi1`), the slots as
+        // ChangedWords (`c*`, a tick) or Bitmap (`m*`). The kind words are constants.
         self.a0.next = KIND_FENCE.into();
         if self.kind.q.val() == job_kind::ERROR {
             self.a0.next = KIND_ERROR.into();
         }
         self.a1.next = bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 32>(self.arg.q.val()) << 32);
         self.a2.next = bit_cast::<64, 32>(self.detail.q.val());
-        self.f0.next = KIND_SCAN_DONE.into();
         self.f1.next = bit_cast::<64, 32>(self.seq.q.val());
-        if self.tick.q.val() {
-            self.f0.next = KIND_SCAN_DONE_INCR.into();
-            self.f1.next = bit_cast::<64, 32>(self.seq.q.val())
-                | (bit_cast::<64, 16>(self.arg.q.val().get_bits::<16>(0)) << 32);
-        }
+        self.fi1.next = bit_cast::<64, 32>(self.seq.q.val())
+            | (bit_cast::<64, 16>(self.arg.q.val().get_bits::<16>(0)) << 32);
         self.f2.next =
             bit_cast::<64, 32>(self.groups.q.val()) | (bit_cast::<64, 32>(self.cyc_done.q.val()) << 32);
         self.f3.next = bit_cast::<64, 32>(self.brc.q.val()) | (bit_cast::<64, 32>(self.arc.q.val()) << 32);
-        if self.tick.q.val() {
-            self.s0.next = KIND_CHANGED.into();
-            self.s1.next = bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 3>(self.cnt.q.val()) << 32);
-            self.s2.next = bit_cast::<64, CARD_WORD_BITS>(self.si0.q.val())
-                | (bit_cast::<64, 32>(self.sb0.q.val()) << 32);
-            self.s3.next = bit_cast::<64, 32>(self.sa0.q.val())
-                | (bit_cast::<64, CARD_WORD_BITS>(self.si1.q.val()) << 32);
-            self.s4.next =
-                bit_cast::<64, 32>(self.sb1.q.val()) | (bit_cast::<64, 32>(self.sa1.q.val()) << 32);
-            self.s5.next = bit_cast::<64, CARD_WORD_BITS>(self.si2.q.val())
-                | (bit_cast::<64, 32>(self.sb2.q.val()) << 32);
-            self.s6.next = bit_cast::<64, 32>(self.sa2.q.val())
-                | (bit_cast::<64, CARD_WORD_BITS>(self.si3.q.val()) << 32);
-            self.s7.next =
-                bit_cast::<64, 32>(self.sb3.q.val()) | (bit_cast::<64, 32>(self.sa3.q.val()) << 32);
-        } else {
-            self.s0.next = KIND_BITMAP.into();
-            self.s1.next = bit_cast::<64, 32>(self.seq.q.val())
-                | (bit_cast::<64, CARD_WORD_BITS>(self.si0.q.val()) << 32)
-                | (bit_cast::<64, 3>(self.cnt.q.val()) << 56);
-            self.s2.next =
-                bit_cast::<64, 32>(self.sb0.q.val()) | (bit_cast::<64, 32>(self.sb1.q.val()) << 32);
-            self.s3.next =
-                bit_cast::<64, 32>(self.sb2.q.val()) | (bit_cast::<64, 32>(self.sb3.q.val()) << 32);
-            self.s4.next =
-                bit_cast::<64, 32>(self.sb4.q.val()) | (bit_cast::<64, 32>(self.sb5.q.val()) << 32);
-            self.s5.next =
-                bit_cast::<64, 32>(self.sa0.q.val()) | (bit_cast::<64, 32>(self.sa1.q.val()) << 32);
-            self.s6.next =
-                bit_cast::<64, 32>(self.sa2.q.val()) | (bit_cast::<64, 32>(self.sa3.q.val()) << 32);
-            self.s7.next =
-                bit_cast::<64, 32>(self.sa4.q.val()) | (bit_cast::<64, 32>(self.sa5.q.val()) << 32);
-        }
+        self.c1.next = bit_cast::<64, 32>(self.seq.q.val()) | (bit_cast::<64, 3>(self.cnt.q.val()) << 32);
+        self.c2.next =
+            bit_cast::<64, CARD_WORD_BITS>(self.si0.q.val()) | (bit_cast::<64, 32>(self.sb0.q.val()) << 32);
+        self.c3.next =
+            bit_cast::<64, 32>(self.sa0.q.val()) | (bit_cast::<64, CARD_WORD_BITS>(self.si1.q.val()) << 32);
+        self.c4.next = bit_cast::<64, 32>(self.sb1.q.val()) | (bit_cast::<64, 32>(self.sa1.q.val()) << 32);
+        self.c5.next =
+            bit_cast::<64, CARD_WORD_BITS>(self.si2.q.val()) | (bit_cast::<64, 32>(self.sb2.q.val()) << 32);
+        self.c6.next =
+            bit_cast::<64, 32>(self.sa2.q.val()) | (bit_cast::<64, CARD_WORD_BITS>(self.si3.q.val()) << 32);
+        self.c7.next = bit_cast::<64, 32>(self.sb3.q.val()) | (bit_cast::<64, 32>(self.sa3.q.val()) << 32);
+        self.m1.next = bit_cast::<64, 32>(self.seq.q.val())
+            | (bit_cast::<64, CARD_WORD_BITS>(self.si0.q.val()) << 32)
+            | (bit_cast::<64, 3>(self.cnt.q.val()) << 56);
+        self.m2.next = bit_cast::<64, 32>(self.sb0.q.val()) | (bit_cast::<64, 32>(self.sb1.q.val()) << 32);
+        self.m3.next = bit_cast::<64, 32>(self.sb2.q.val()) | (bit_cast::<64, 32>(self.sb3.q.val()) << 32);
+        self.m4.next = bit_cast::<64, 32>(self.sb4.q.val()) | (bit_cast::<64, 32>(self.sb5.q.val()) << 32);
+        self.m5.next = bit_cast::<64, 32>(self.sa0.q.val()) | (bit_cast::<64, 32>(self.sa1.q.val()) << 32);
+        self.m6.next = bit_cast::<64, 32>(self.sa2.q.val()) | (bit_cast::<64, 32>(self.sa3.q.val()) << 32);
+        self.m7.next = bit_cast::<64, 32>(self.sa4.q.val()) | (bit_cast::<64, 32>(self.sa5.q.val()) << 32);
         // Each entry register loads or shifts as its select (`sel*`, see there) says. A load
-        // (bit 0) picks its source by bits 3:2 and comes first; a shift (bit 1) only when the
-        // writer side is ready. So the ready reaches only the register's enable (one LUT:
-        // load, or shift and ready), and the zeros a load writes (the sources a register
-        // lacks: an answer and ScanDone fill words 0..=2 and 0..=3, and the constant bits of
-        // the kind words) are a synchronous reset from the select's flops alone. `b7` takes
-        // no shift (what the registers hold after an entry's eight beats is never sent: every
-        // Send follows a load of all eight), so it sees no ready.
+        // (bit 0) picks its source by the one-hot bits 5:2 and comes first; a shift (bit 1)
+        // only when the writer side is ready. So the ready reaches only the register's enable
+        // (one LUT: load, or shift and ready), and the zeros a load writes (the sources a
+        // register lacks: an answer and ScanDone fill words 0..=2 and 0..=3, and the constant
+        // bits of the kind words) are a synchronous reset from the select's flops alone. `b7`
+        // takes no shift (what the registers hold after an entry's eight beats is never sent:
+        // every Send follows a load of all eight), so it sees no ready.
         if self.sel0.q.val().get_bit(0) {
-            if self.sel0.q.val().get_bit(3) {
-                self.b0.d.next = self.s0.val();
+            if self.sel0.q.val().get_bit(4) {
+                self.b0.d.next = KIND_CHANGED.into();
+            } else if self.sel0.q.val().get_bit(3) {
+                self.b0.d.next = KIND_BITMAP.into();
+            } else if self.sel0.q.val().get_bit(5) {
+                self.b0.d.next = KIND_SCAN_DONE_INCR.into();
             } else if self.sel0.q.val().get_bit(2) {
-                self.b0.d.next = self.f0.val();
+                self.b0.d.next = KIND_SCAN_DONE.into();
             } else {
                 self.b0.d.next = self.a0.val();
             }
@@ -659,8 +664,12 @@ impl Logic for EvtPacker {
             self.b0.d.next = self.b1.q.val();
         }
         if self.sel1.q.val().get_bit(0) {
-            if self.sel1.q.val().get_bit(3) {
-                self.b1.d.next = self.s1.val();
+            if self.sel1.q.val().get_bit(4) {
+                self.b1.d.next = self.c1.val();
+            } else if self.sel1.q.val().get_bit(3) {
+                self.b1.d.next = self.m1.val();
+            } else if self.sel1.q.val().get_bit(5) {
+                self.b1.d.next = self.fi1.val();
             } else if self.sel1.q.val().get_bit(2) {
                 self.b1.d.next = self.f1.val();
             } else {
@@ -670,9 +679,11 @@ impl Logic for EvtPacker {
             self.b1.d.next = self.b2.q.val();
         }
         if self.sel2.q.val().get_bit(0) {
-            if self.sel2.q.val().get_bit(3) {
-                self.b2.d.next = self.s2.val();
-            } else if self.sel2.q.val().get_bit(2) {
+            if self.sel2.q.val().get_bit(4) {
+                self.b2.d.next = self.c2.val();
+            } else if self.sel2.q.val().get_bit(3) {
+                self.b2.d.next = self.m2.val();
+            } else if self.sel2.q.val().get_bit(5) | self.sel2.q.val().get_bit(2) {
                 self.b2.d.next = self.f2.val();
             } else {
                 self.b2.d.next = self.a2.val();
@@ -681,9 +692,11 @@ impl Logic for EvtPacker {
             self.b2.d.next = self.b3.q.val();
         }
         if self.sel3.q.val().get_bit(0) {
-            if self.sel3.q.val().get_bit(3) {
-                self.b3.d.next = self.s3.val();
-            } else if self.sel3.q.val().get_bit(2) {
+            if self.sel3.q.val().get_bit(4) {
+                self.b3.d.next = self.c3.val();
+            } else if self.sel3.q.val().get_bit(3) {
+                self.b3.d.next = self.m3.val();
+            } else if self.sel3.q.val().get_bit(5) | self.sel3.q.val().get_bit(2) {
                 self.b3.d.next = self.f3.val();
             } else {
                 self.b3.d.next = 0.into();
@@ -692,8 +705,10 @@ impl Logic for EvtPacker {
             self.b3.d.next = self.b4.q.val();
         }
         if self.sel4.q.val().get_bit(0) {
-            if self.sel4.q.val().get_bit(3) {
-                self.b4.d.next = self.s4.val();
+            if self.sel4.q.val().get_bit(4) {
+                self.b4.d.next = self.c4.val();
+            } else if self.sel4.q.val().get_bit(3) {
+                self.b4.d.next = self.m4.val();
             } else {
                 self.b4.d.next = 0.into();
             }
@@ -701,8 +716,10 @@ impl Logic for EvtPacker {
             self.b4.d.next = self.b5.q.val();
         }
         if self.sel5.q.val().get_bit(0) {
-            if self.sel5.q.val().get_bit(3) {
-                self.b5.d.next = self.s5.val();
+            if self.sel5.q.val().get_bit(4) {
+                self.b5.d.next = self.c5.val();
+            } else if self.sel5.q.val().get_bit(3) {
+                self.b5.d.next = self.m5.val();
             } else {
                 self.b5.d.next = 0.into();
             }
@@ -710,8 +727,10 @@ impl Logic for EvtPacker {
             self.b5.d.next = self.b6.q.val();
         }
         if self.sel6.q.val().get_bit(0) {
-            if self.sel6.q.val().get_bit(3) {
-                self.b6.d.next = self.s6.val();
+            if self.sel6.q.val().get_bit(4) {
+                self.b6.d.next = self.c6.val();
+            } else if self.sel6.q.val().get_bit(3) {
+                self.b6.d.next = self.m6.val();
             } else {
                 self.b6.d.next = 0.into();
             }
@@ -719,8 +738,10 @@ impl Logic for EvtPacker {
             self.b6.d.next = self.b7.q.val();
         }
         if self.sel7.q.val().get_bit(0) {
-            if self.sel7.q.val().get_bit(3) {
-                self.b7.d.next = self.s7.val();
+            if self.sel7.q.val().get_bit(4) {
+                self.b7.d.next = self.c7.val();
+            } else if self.sel7.q.val().get_bit(3) {
+                self.b7.d.next = self.m7.val();
             } else {
                 self.b7.d.next = 0.into();
             }
@@ -816,6 +837,15 @@ impl Logic for EvtPacker {
             | (!self.tick.q.val()
                 & ((self.cnt.d.val() == CAP_BITMAP)
                     | ((self.cnt.d.val() != 0) & self.pend_v.d.val() & self.brk.d.val())));
+        // The slots' and ScanDone's selects carry the job's kind: `tick` moves only at the edge
+        // where Idle takes a job (with `kind`), and Idle selects only an answer, so `tick` now
+        // is `tick` in the cycle the select loads.
+        self.nsel_slots.next = SEL_SLOTS.into();
+        self.nsel_final.next = SEL_FINAL.into();
+        if self.tick.q.val() {
+            self.nsel_slots.next = SEL_SLOTS_TICK.into();
+            self.nsel_final.next = SEL_FINAL_TICK.into();
+        }
         self.nsel.next = 0.into();
         match self.state.q.val() {
             PackState::Idle => {
@@ -836,18 +866,18 @@ impl Logic for EvtPacker {
             PackState::Read => {}
             PackState::Merge => {
                 if self.full_nx.val() {
-                    self.nsel.next = SEL_SLOTS.into();
+                    self.nsel.next = self.nsel_slots.val();
                 }
             }
             PackState::Flush => {
                 if self.full.q.val() {
                     self.nsel.next = SEL_SHIFT.into();
                 } else if self.pend_v.q.val() {
-                    self.nsel.next = SEL_SLOTS.into();
+                    self.nsel.next = self.nsel_slots.val();
                 } else if self.cnt.q.val() != 0 {
                     self.nsel.next = SEL_SHIFT.into();
                 } else {
-                    self.nsel.next = SEL_FINAL.into();
+                    self.nsel.next = self.nsel_final.val();
                 }
             }
             PackState::Final => {
@@ -858,15 +888,15 @@ impl Logic for EvtPacker {
                 if self.evt_ready.val() & (self.beat.q.val() == 7) {
                     self.nsel.next = 0.into();
                     if self.ret.q.val() == PackState::Final {
-                        self.nsel.next = SEL_FINAL.into();
+                        self.nsel.next = self.nsel_final.val();
                     }
                     if (self.ret.q.val() == PackState::Take) & self.full_nx.val() {
-                        self.nsel.next = SEL_SLOTS.into();
+                        self.nsel.next = self.nsel_slots.val();
                     }
                     if (self.ret.q.val() == PackState::Flush)
                         & (self.full_nx.val() | (!self.pend_v.d.val() & (self.cnt.d.val() != 0)))
                     {
-                        self.nsel.next = SEL_SLOTS.into();
+                        self.nsel.next = self.nsel_slots.val();
                     }
                 }
             }
@@ -877,7 +907,7 @@ impl Logic for EvtPacker {
         // A reset also empties the slots (and `cnt`) in the next cycle: a scan cut in Take or
         // Read leaves words in them that the next job's first entry would otherwise carry
         // beyond its count (Idle's job take clears `cnt` only).
-        self.ld_slots.d.next = (self.nsel.val() == SEL_SLOTS) | self.reset.val();
+        self.ld_slots.d.next = self.nsel.val().get_bit(3) | self.nsel.val().get_bit(4) | self.reset.val();
         self.sel0.d.next = self.nsel.val();
         self.sel1.d.next = self.nsel.val();
         self.sel2.d.next = self.nsel.val();
