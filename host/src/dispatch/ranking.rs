@@ -173,9 +173,8 @@ fn pair_of(terms: &KeyTerms) -> Option<([usize; 2], [u64; 2])> {
     }
 }
 
-/// The value of a pair group's entry at the quotes `q` of its two groups.
-fn pair_value(c: &Candidate, q: [i128; 2]) -> i128 {
-    let (_, sizes) = pair_of(&c.terms).expect("a pair group's entry has two terms");
+/// The value of two terms of `sizes` at the quotes `q` of their groups.
+fn pair_value(sizes: [u64; 2], q: [i128; 2]) -> i128 {
     sizes[0] as i128 * q[0] + sizes[1] as i128 * q[1]
 }
 
@@ -229,7 +228,8 @@ impl PairGroup {
         let mut all = self.run.untaken(first_chunk);
         let base = self.base;
         all.extend(self.frontier.drain().map(|Ranked(mut c)| {
-            c.key = pair_value(&c, base);
+            let (_, sizes) = pair_of(&c.terms).expect("a pair group's entry has two terms");
+            c.key = pair_value(sizes, base);
             c
         }));
         all
@@ -401,8 +401,10 @@ impl Ranking {
     /// quote is not 0; its pair group, keyed at the group's base quotes, if it has two terms
     /// whose quotes are not 0; else `rest`.
     fn run_for(&mut self, c: &mut Candidate) -> &mut Run {
-        let pair = pair_of(&c.terms).map(|(gs, _)| gs).filter(|gs| gs[1] < self.groups.len());
-        if let Some(gs) = pair.filter(|gs| gs.iter().all(|&g| group_quote(&self.prices, g) != 0)) {
+        let pair = pair_of(&c.terms).filter(|(gs, _)| gs[1] < self.groups.len());
+        if let Some((gs, sizes)) =
+            pair.filter(|(gs, _)| gs.iter().all(|&g| group_quote(&self.prices, g) != 0))
+        {
             let i = match self.pair_index.get(&gs) {
                 Some(&i) => i,
                 None => {
@@ -420,7 +422,7 @@ impl Ranking {
                 (pg.base, pg.valued, pg.active) = (q, q, true);
                 self.active_pairs.push(i);
             }
-            c.key = pair_value(c, pg.base);
+            c.key = pair_value(sizes, pg.base);
             return &mut pg.run;
         }
         let group = group_of(&c.terms).filter(|&(g, _)| g < self.groups.len());
@@ -524,17 +526,9 @@ impl Ranking {
                     zeroed.push(c);
                 }
             } else if compact || pg.wide(q) {
+                // One pass either way: a compaction re-keys at today's quotes too.
                 let live = &self.live;
-                let keep = |c: &Candidate| !compact || live.get(&c.slot) == Some(&c.ticket);
-                if pg.wide(q) {
-                    pg.rebase(prices, first_chunk, keep);
-                } else {
-                    // Compaction alone: the base stays.
-                    let base = pg.base;
-                    let mut all = pg.untaken(first_chunk);
-                    all.retain(keep);
-                    (pg.run.cands, pg.valued) = (all, base);
-                }
+                pg.rebase(prices, first_chunk, |c| !compact || live.get(&c.slot) == Some(&c.ticket));
             }
             if pg.held() == 0 {
                 pg.active = false;
