@@ -10,10 +10,16 @@
 //! input to the csv crate, which reads quoting and line ends; its fields are checked one by one
 //! and copied into the batch. Both give the same rows, lines and problems (a property test).
 //!
+//! Plain chunks are split on two threads: the reader hands a chunk to a splitter thread when
+//! that one waits for work and splits it itself otherwise, so the split (most of a read) takes
+//! both cores while the input lasts. The reader counts a handed-off chunk's lines (one `memchr`
+//! pass) so that each row keeps its line; every batch carries its place in the file, and the
+//! consuming thread takes them in that order.
+//!
 //! The consuming thread hands the rows to the caller (for the book: look up, compile, group)
-//! in file order while the reader goes on. The reader stops at its first problem and sends it
-//! after the rows before it; when the consumer stops first, the channels it drops stop the
-//! reader.
+//! in file order while the reader goes on. The first problem in file order ends the read with
+//! the rows before it handed over; when the consumer stops first, the channels it drops stop
+//! the reader and the splitter.
 
 use std::io::{Cursor, Read};
 use std::path::Path;
@@ -81,33 +87,73 @@ fn read_rows<T: Send>(
         for _ in 0..=BATCHES_IN_FLIGHT {
             empty_tx.send(Batch::with_room()).expect("the channel has room");
         }
+        // A rendezvous: the reader hands a chunk over only to a splitter that waits for one.
+        let (work_tx, work_rx) = crossbeam::channel::bounded::<Work<T>>(0);
         let prepare = &prepare;
-        let reader =
-            Reader { path, input, prepare, carry: Vec::new(), eof: false, line: 1, bytes: 0, cols: None };
+        let reader = Reader {
+            path,
+            input,
+            prepare,
+            carry: Vec::new(),
+            eof: false,
+            line: 1,
+            bytes: 0,
+            cols: None,
+            seq: 0,
+            work: work_tx,
+        };
+        let split_full = full_tx.clone();
+        std::thread::Builder::new()
+            .name("csv-split".into())
+            .spawn_scoped(s, move || {
+                for Work { mut batch, mut line, cols } in work_rx.iter() {
+                    split_plain_text(path, prepare, &mut Some(cols), &mut line, &mut batch);
+                    if split_full.send(batch).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| InputError::file(path, format!("cannot start the splitter thread: {e}")))?;
         std::thread::Builder::new()
             .name("csv-reader".into())
             .spawn_scoped(s, move || reader.run(split, empty_rx, full_tx))
             .map_err(|e| InputError::file(path, format!("cannot start the reader thread: {e}")))?;
-        for mut batch in full_rx.iter() {
-            let text = &batch.text;
-            // SAFETY: the reader checked every span as UTF-8 (a plain chunk as a whole; its
-            // spans start and end at ASCII bytes, so on character boundaries); the text does
-            // not change after.
-            let field =
-                |s: Span| unsafe { std::str::from_utf8_unchecked(&text[s.start as usize..s.end as usize]) };
-            for (r, p) in batch.rows.iter().zip(batch.prepared.drain(..)) {
-                let tier = batch.has_tier.then(|| field(r.tier));
-                row(field(r.account), field(r.asset), r.balance, tier, p)
-                    .map_err(|e| InputError::at(path, r.line, e))?;
+        // Batches arrive in the order their splits end; they are taken in file order.
+        let (mut next, mut arrived) = (0u64, Vec::<Batch<T>>::with_capacity(BATCHES_IN_FLIGHT + 1));
+        for batch in full_rx.iter() {
+            arrived.push(batch);
+            while let Some(i) = arrived.iter().position(|b| b.seq == next) {
+                let mut batch = arrived.swap_remove(i);
+                next += 1;
+                let text = &batch.text;
+                // SAFETY: the reader checked every span as UTF-8 (a plain chunk as a whole; its
+                // spans start and end at ASCII bytes, so on character boundaries); the text does
+                // not change after.
+                let field = |s: Span| unsafe {
+                    std::str::from_utf8_unchecked(&text[s.start as usize..s.end as usize])
+                };
+                for (r, p) in batch.rows.iter().zip(batch.prepared.drain(..)) {
+                    let tier = batch.has_tier.then(|| field(r.tier));
+                    row(field(r.account), field(r.asset), r.balance, tier, p)
+                        .map_err(|e| InputError::at(path, r.line, e))?;
+                }
+                if let Some(e) = batch.end.take() {
+                    return Err(e);
+                }
+                progress(batch.bytes);
+                let _ = empty_tx.send(batch);
             }
-            if let Some(e) = batch.end.take() {
-                return Err(e);
-            }
-            progress(batch.bytes);
-            let _ = empty_tx.send(batch);
         }
+        debug_assert!(arrived.is_empty(), "a batch's place was never filled");
         Ok(())
     })
+}
+
+/// A plain chunk handed to the splitter: its batch, the line it starts at, the columns.
+struct Work<T> {
+    batch: Batch<T>,
+    line: usize,
+    cols: Columns,
 }
 
 /// A field's bytes in its batch's text, trimmed.
@@ -127,9 +173,10 @@ struct Row {
 }
 
 /// Rows the reader parsed and what `prepare` made of each, the text their spans point into, the
-/// bytes read after them, and the problem that ended the read, if one did. Batches go back and
-/// forth, so their buffers are reused.
+/// bytes read after them, and the problem that ended the read, if one did; `seq` is its place
+/// in the file. Batches go back and forth, so their buffers are reused.
 struct Batch<T> {
+    seq: u64,
     text: Vec<u8>,
     rows: Vec<Row>,
     prepared: Vec<T>,
@@ -141,6 +188,7 @@ struct Batch<T> {
 impl<T> Default for Batch<T> {
     fn default() -> Self {
         Batch {
+            seq: 0,
             text: Vec::new(),
             rows: Vec::new(),
             prepared: Vec::new(),
@@ -223,9 +271,10 @@ impl Columns {
     }
 }
 
-/// The reader stage: the input, the part of a line a chunk left over, the line and byte the
-/// next chunk starts at, and the columns once the header is read.
-struct Reader<'p, R, F> {
+/// The reader stage: the input, the part of a line a chunk left over, the line, byte and batch
+/// number the next chunk starts at, the columns once the header is read, and the splitter's
+/// end of the hand-off.
+struct Reader<'p, R, F, T> {
     path: &'p Path,
     input: R,
     prepare: &'p F,
@@ -234,10 +283,28 @@ struct Reader<'p, R, F> {
     line: usize,
     bytes: u64,
     cols: Option<Columns>,
+    seq: u64,
+    work: crossbeam::channel::Sender<Work<T>>,
 }
 
-impl<R: Read, F> Reader<'_, R, F> {
-    fn run<T>(
+/// Hands a plain chunk to the splitter when the splitter waits for one; gives it back otherwise.
+/// Under test every other chunk is handed over, waiting for the splitter if need be, so that
+/// the tests see batches finish out of order whatever the threads' timing.
+fn hand_off<T>(work: &crossbeam::channel::Sender<Work<T>>, w: Work<T>) -> Option<Work<T>> {
+    if cfg!(test) {
+        if w.batch.seq % 2 == 1 { work.send(w).err().map(|e| e.into_inner()) } else { Some(w) }
+    } else {
+        work.try_send(w).err().map(|e| e.into_inner())
+    }
+}
+
+/// Lines in a chunk as [`split_plain_text`] counts them (a last line without its end too).
+fn lines_in(text: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', text).count() + usize::from(text.last().is_some_and(|&c| c != b'\n'))
+}
+
+impl<R: Read, F, T> Reader<'_, R, F, T> {
+    fn run(
         mut self,
         split: Split,
         empty: crossbeam::channel::Receiver<Batch<T>>,
@@ -248,6 +315,8 @@ impl<R: Read, F> Reader<'_, R, F> {
         loop {
             let Ok(mut b) = empty.recv() else { return };
             b.clear();
+            b.seq = self.seq;
+            self.seq += 1;
             let more = match self.next_chunk(&mut b.text) {
                 Ok(more) => more,
                 Err(e) => {
@@ -266,8 +335,18 @@ impl<R: Read, F> Reader<'_, R, F> {
             if split == Split::Csv || !is_plain(&b.text) {
                 return self.read_rest_with_csv(b, empty, full);
             }
-            let ended = self.split_plain(&mut b);
             b.bytes = self.bytes;
+            if let Some(cols) = self.cols {
+                let lines = lines_in(&b.text);
+                match hand_off(&self.work, Work { batch: b, line: self.line, cols }) {
+                    None => {
+                        self.line += lines;
+                        continue;
+                    }
+                    Some(w) => b = w.batch,
+                }
+            }
+            let ended = split_plain_text(self.path, self.prepare, &mut self.cols, &mut self.line, &mut b);
             if full.send(b).is_err() || ended {
                 return; // the consumer stopped at a problem of its own, or this side did
             }
@@ -309,95 +388,10 @@ impl<R: Read, F> Reader<'_, R, F> {
         Ok(!buf.is_empty())
     }
 
-    /// Splits a plain chunk's lines into rows, the header first if it is not read yet; true
-    /// when a problem ended the read (it ends the batch).
-    fn split_plain<T>(&mut self, b: &mut Batch<T>) -> bool
-    where
-        F: Fn(&str, &str, Decimal, Option<&str>) -> Result<T, String>,
-    {
-        let text = std::mem::take(&mut b.text);
-        let ended = self.split_plain_text(&text, b);
-        b.text = text;
-        ended
-    }
-
-    fn split_plain_text<T>(&mut self, text: &[u8], b: &mut Batch<T>) -> bool
-    where
-        F: Fn(&str, &str, Decimal, Option<&str>) -> Result<T, String>,
-    {
-        let mut pos = 0;
-        let mut fields: Vec<Span> = Vec::new();
-        while pos < text.len() {
-            // One pass over the line's bytes for its commas and its end: rows are a few dozen
-            // bytes, shorter than a vectorised search needs to pay for its setup.
-            fields.clear();
-            let (start, mut f, mut end) = (pos, pos, pos);
-            while end < text.len() && text[end] != b'\n' {
-                if text[end] == b',' {
-                    fields.push(Span { start: f as u32, end: end as u32 });
-                    f = end + 1;
-                }
-                end += 1;
-            }
-            let line = self.line;
-            self.line += 1;
-            pos = end + 1;
-            if start == end {
-                continue; // an empty line, skipped as the csv crate skips it
-            }
-            fields.push(Span { start: f as u32, end: end as u32 });
-            let cols = match self.cols {
-                Some(c) => c,
-                None => {
-                    let header = fields.iter().map(|s| &text[s.start as usize..s.end as usize]);
-                    match Columns::of(self.path, header) {
-                        Ok(c) => {
-                            self.cols = Some(c);
-                            b.has_tier = c.tier.is_some();
-                        }
-                        Err(e) => {
-                            b.end = Some(e);
-                            return true;
-                        }
-                    }
-                    continue;
-                }
-            };
-            if let Err(e) = cols.check_count(self.path, line, fields.len()) {
-                b.end = Some(e);
-                return true;
-            }
-            let span = |i: usize| trim(text, fields[i]);
-            let balance = span(cols.balance);
-            // SAFETY: the chunk is UTF-8 (`is_plain`) and the span's ends are ASCII bytes.
-            let balance_text =
-                unsafe { std::str::from_utf8_unchecked(&text[balance.start as usize..balance.end as usize]) };
-            let balance = match balance_text.parse::<Decimal>() {
-                Ok(d) => d,
-                Err(e) => {
-                    b.end = Some(InputError::at(self.path, line, format!("balance: {e}")));
-                    return true;
-                }
-            };
-            let row = Row {
-                account: span(cols.account),
-                asset: span(cols.asset),
-                tier: cols.tier.map_or_else(Span::default, span),
-                balance,
-                line,
-            };
-            if let Err(e) = b.push(text, self.path, self.prepare, row) {
-                b.end = Some(e);
-                return true;
-            }
-        }
-        false
-    }
-
     /// Reads what is left, this chunk first, with the csv crate (quotes, carriage returns, or
     /// bytes that are not UTF-8 somewhere in it), copying each row's checked fields into its
     /// batch.
-    fn read_rest_with_csv<T>(
+    fn read_rest_with_csv(
         self,
         mut b: Batch<T>,
         empty: crossbeam::channel::Receiver<Batch<T>>,
@@ -406,7 +400,7 @@ impl<R: Read, F> Reader<'_, R, F> {
         F: Fn(&str, &str, Decimal, Option<&str>) -> Result<T, String>,
     {
         let before = self.bytes - b.text.len() as u64;
-        let Reader { path, input, prepare, carry, line: first_line, cols, .. } = self;
+        let Reader { path, input, prepare, carry, line: first_line, cols, mut seq, .. } = self;
         let rest = Cursor::new(std::mem::take(&mut b.text)).chain(Cursor::new(carry)).chain(input);
         // Flexible: the field count is checked here, against the header, as in the plain split.
         let mut rdr = csv::ReaderBuilder::new()
@@ -469,9 +463,111 @@ impl<R: Read, F> Reader<'_, R, F> {
             let Ok(next) = empty.recv() else { return };
             b = next;
             b.clear();
+            (b.seq, seq) = (seq, seq + 1);
             b.has_tier = cols.tier.is_some();
         }
     }
+}
+
+/// Splits a plain chunk's lines (the batch's text) into rows from line `line` on, the header
+/// first if `cols` is not known yet; true when a problem ended the read (it ends the batch).
+fn split_plain_text<T, F>(
+    path: &Path,
+    prepare: &F,
+    cols: &mut Option<Columns>,
+    line: &mut usize,
+    b: &mut Batch<T>,
+) -> bool
+where
+    F: Fn(&str, &str, Decimal, Option<&str>) -> Result<T, String>,
+{
+    let text = std::mem::take(&mut b.text);
+    let ended = split_lines(path, prepare, cols, line, &text, b);
+    b.text = text;
+    ended
+}
+
+/// [`split_plain_text`] on `text`, the batch's text taken out of it.
+fn split_lines<T, F>(
+    path: &Path,
+    prepare: &F,
+    cols: &mut Option<Columns>,
+    line_no: &mut usize,
+    text: &[u8],
+    b: &mut Batch<T>,
+) -> bool
+where
+    F: Fn(&str, &str, Decimal, Option<&str>) -> Result<T, String>,
+{
+    // Every batch says whether its rows have a tier, not only the one the header was in.
+    b.has_tier = cols.is_some_and(|c| c.tier.is_some());
+    let mut pos = 0;
+    let mut fields: Vec<Span> = Vec::new();
+    while pos < text.len() {
+        // One pass over the line's bytes for its commas and its end: rows are a few dozen
+        // bytes, shorter than a vectorised search needs to pay for its setup.
+        fields.clear();
+        let (start, mut f, mut end) = (pos, pos, pos);
+        while end < text.len() && text[end] != b'\n' {
+            if text[end] == b',' {
+                fields.push(Span { start: f as u32, end: end as u32 });
+                f = end + 1;
+            }
+            end += 1;
+        }
+        let line = *line_no;
+        *line_no += 1;
+        pos = end + 1;
+        if start == end {
+            continue; // an empty line, skipped as the csv crate skips it
+        }
+        fields.push(Span { start: f as u32, end: end as u32 });
+        let cols = match *cols {
+            Some(c) => c,
+            None => {
+                let header = fields.iter().map(|s| &text[s.start as usize..s.end as usize]);
+                match Columns::of(path, header) {
+                    Ok(c) => {
+                        *cols = Some(c);
+                        b.has_tier = c.tier.is_some();
+                    }
+                    Err(e) => {
+                        b.end = Some(e);
+                        return true;
+                    }
+                }
+                continue;
+            }
+        };
+        if let Err(e) = cols.check_count(path, line, fields.len()) {
+            b.end = Some(e);
+            return true;
+        }
+        let span = |i: usize| trim(text, fields[i]);
+        let balance = span(cols.balance);
+        // SAFETY: the chunk is UTF-8 (`is_plain`) and the span's ends are ASCII bytes.
+        let balance_text =
+            unsafe { std::str::from_utf8_unchecked(&text[balance.start as usize..balance.end as usize]) };
+        let balance = match balance_text.parse::<Decimal>() {
+            Ok(d) => d,
+            Err(e) => {
+                b.end = Some(InputError::at(path, line, format!("balance: {e}")));
+                return true;
+            }
+        };
+        let row = Row {
+            account: span(cols.account),
+            asset: span(cols.asset),
+            tier: cols.tier.map_or_else(Span::default, span),
+            balance,
+            line,
+        };
+        if let Err(e) = b.push(text, path, prepare, row) {
+            b.end = Some(e);
+            return true;
+        }
+    }
+    false
 }
 
 /// Checks a record's fields as UTF-8 and parses its balance, in the order the fields are used
@@ -584,18 +680,23 @@ mod tests {
     }
 
     /// A row: no blank lines (after one, the csv crate numbers the next record by the blank
-    /// line: `blank_lines_are_counted`), fields with spaces around them now and then, a balance that is sometimes not a
-    /// number, a field count that is sometimes wrong, and now and then what only the csv crate
-    /// reads (a quoted field, a carriage return, a byte that is not UTF-8).
-    fn row() -> impl Strategy<Value = Vec<u8>> {
+    /// line: `blank_lines_are_counted`), fields with spaces around them now and then, a balance
+    /// that is not a number about one time in `bad_in`, a field count that is wrong and what
+    /// only the csv crate reads (a quoted field, a carriage return, a byte that is not UTF-8)
+    /// about one time in `odd_in` each.
+    fn row_with(bad_in: u32, odd_in: u32) -> impl Strategy<Value = Vec<u8>> {
         let id = "[a-c][0-9]{0,3}";
-        let balance =
-            prop_oneof![8 => "-?[0-9]{1,6}(\\.[0-9]{1,4})?", 1 => "[0-9.e-]{1,4}", 1 => Just(String::new())];
+        let good = "-?[0-9]{1,6}(\\.[0-9]{1,4})?";
+        let balance = prop_oneof![
+            bad_in => good,
+            1 => prop_oneof!["[0-9.e-]{1,4}", Just(String::new())]
+        ];
         let pad = prop_oneof![6 => Just(""), 1 => Just(" "), 1 => Just("\t")];
-        (id, prop_oneof![Just("ETH"), Just("USDC")], balance, pad, 0u8..45).prop_map(
-            |(id, asset, balance, pad, odd)| {
+        let tier = prop_oneof![Just("t1"), Just("t2"), Just("default")];
+        (id, prop_oneof![Just("ETH"), Just("USDC")], balance, pad, 0..odd_in, tier).prop_map(
+            |(id, asset, balance, pad, odd, tier)| {
                 let id = if odd == 0 { format!("\"{id},q\"") } else { id };
-                let mut r = format!("{pad}{id},{asset}{pad},{balance},t1").into_bytes();
+                let mut r = format!("{pad}{id},{asset}{pad},{balance},{tier}").into_bytes();
                 r.extend_from_slice(match odd {
                     1 => b"\"q,x\"",
                     2 => b"\r",
@@ -609,18 +710,57 @@ mod tests {
         )
     }
 
+    fn file_of(rows: Vec<Vec<u8>>) -> Vec<u8> {
+        let mut text = b"account, asset,balance,tier\n".to_vec();
+        for r in rows {
+            text.extend_from_slice(&r);
+        }
+        text
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// Split in place or by the csv crate, a file gives the same rows, lines and first
         /// problem, wherever the chunks end and wherever the csv crate takes over.
         #[test]
-        fn splitting_in_place_reads_as_the_csv_crate(rows in proptest::collection::vec(row(), 0..600)) {
-            let mut text = b"account, asset,balance,tier\n".to_vec();
-            for r in rows {
-                text.extend_from_slice(&r);
-            }
+        fn splitting_in_place_reads_as_the_csv_crate(rows in proptest::collection::vec(row_with(4, 45), 0..600)) {
+            let text = file_of(rows);
             prop_assert_eq!(read(&text, Split::Plain), read(&text, Split::Csv));
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        /// The same on long files that are plain for many chunks (split by both threads, taken
+        /// out of order) before a problem or a row only the csv crate reads, if any.
+        #[test]
+        fn many_plain_chunks_read_as_the_csv_crate(rows in proptest::collection::vec(row_with(3000, 3000), 2000..4000)) {
+            let text = file_of(rows);
+            prop_assert!(text.len() > 6 * CHUNK_BYTES);
+            prop_assert_eq!(read(&text, Split::Plain), read(&text, Split::Csv));
+        }
+    }
+
+    /// Every row keeps its tier and its line, in every chunk: a plain chunk's batch once lost
+    /// the tier column unless it was the batch the header came in.
+    #[test]
+    fn every_chunk_keeps_the_tier_and_the_line() {
+        let mut text = b"account,asset,balance,tier\n".to_vec();
+        let n = 20 * CHUNK_BYTES / 20;
+        for i in 0..n {
+            text.extend_from_slice(format!("a{i},ETH,{i},t{}\n", i % 3).as_bytes());
+        }
+        text.extend_from_slice(b"b,ETH,zz,t0\n");
+        let (rows, end) = read(&text, Split::Plain);
+        assert_eq!(rows.len(), n);
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(
+                (r.1.as_str(), r.4.as_deref()),
+                (format!("a{i}").as_str(), Some(format!("t{}", i % 3).as_str()))
+            );
+        }
+        let want = format!("t.csv:{}: balance: 'zz' is not a decimal", n + 2);
+        assert!(end.as_deref().is_some_and(|e| e.starts_with(&want)), "{end:?}");
     }
 
     #[test]
