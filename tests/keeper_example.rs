@@ -30,6 +30,40 @@ fn the_example_keeper_matches_the_reference_and_sends_its_orders() {
     let breached_at_end = (0..book.len()).filter(|&s| bitmap::get(&want.breach, s)).count();
     assert!(breached_at_end > 0 && r.breaches() > 0, "the crash breaches accounts");
 
+    // Every event, tick by tick, is the reference's: nothing before every asset the book
+    // holds has a price (an unpriced collateral reads as worth 0), then the bitmap at that
+    // moment in full, then each tick's changes.
+    let mut held = vec![false; table.len()];
+    for t in terms.iter().flatten() {
+        held[t.asset as usize] = true;
+    }
+    let (mut priced, mut seen) = (vec![false; table.len()], vec![0u64; want.breach.len()]);
+    let mut prices = vec![PriceEntry::default(); table.len()];
+    let mut expected = Vec::new();
+    for (i, t) in demo_book::price_path(&table, 7).iter().enumerate() {
+        prices[t.asset as usize] = t.entry;
+        priced[t.asset as usize] = true;
+        if held.iter().zip(&priced).any(|(h, p)| *h && !p) {
+            continue;
+        }
+        let now = reference::scan(&terms, &prices).breach;
+        for s in 0..book.len() {
+            if bitmap::get(&now, s) != bitmap::get(&seen, s) {
+                // Feed sequence: the book's upserts, then the ticks.
+                expected.push(((book.len() + i) as u64, s as u32, bitmap::get(&now, s)));
+            }
+        }
+        seen = now;
+    }
+    let mut got: Vec<(u64, u32, bool)> = r.changes.iter().map(|c| (c.seq, c.slot, c.breached)).collect();
+    got.sort_unstable();
+    assert_eq!(got.len(), expected.len(), "breach events against the reference's");
+    assert!(
+        got == expected,
+        "breach events differ from the reference's (first: {:?})",
+        got.iter().zip(&expected).find(|(a, b)| a != b)
+    );
+
     // Replaying the events gives the same final set.
     let mut state = vec![false; book.len()];
     for c in &r.changes {

@@ -82,6 +82,8 @@ fn run(
         symbols: (0..ASSETS).map(|a| format!("A{a}")).collect(),
         msgs: msgs.iter().copied().collect(),
         zero_price_ok: vec![false; ASSETS],
+        // No warm-up: the backends are compared from the first message on.
+        held: Vec::new(),
     };
     let r = Keeper::builder()
         .config(KeeperConfig { pace: Some(pace.into()), ..Default::default() })

@@ -40,7 +40,7 @@ fn pipeline_threads_spawned_after_a_pin_land_on_their_own_cores() {
             Box::new(SoftwareEngine::new(8, 2)),
             rx,
             Box::new(sink),
-            PipelineConfig { engine_core: Some(other), spin: false },
+            PipelineConfig { engine_core: Some(other), spin: false, ..PipelineConfig::default() },
             clock,
             counters,
             Arc::default(),

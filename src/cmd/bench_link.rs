@@ -420,7 +420,7 @@ fn bench_pipeline(a: &Args) -> Result<()> {
         .collect();
     let counters = Arc::new(Counters::default());
     let published = Arc::new(Published::default());
-    let cfg = PipelineConfig { engine_core: Some(a.host_core), spin: a.spin };
+    let cfg = PipelineConfig { engine_core: Some(a.host_core), spin: a.spin, ..PipelineConfig::default() };
     let clock = pipeline::Clock::default();
     let (tx, rx) = pipeline::feed_queue(4096, counters.clone());
     let (stage, sink) = DispatchStage::start(

@@ -175,11 +175,15 @@ impl Fold {
 /// slots; `ids` names
 /// the account of each slot. A missing file is started. Returns what it
 /// did, and the breach episode of every slot breached at the end (for the dispatcher).
+/// `held` is the pipeline's warm-up ([`crate::pipeline::PipelineConfig::warm_up`]): while one
+/// of those assets has no price the run reported nothing, and at the message that priced the
+/// last of them it reported the state in full; the rebuilt events follow the same rule.
 pub fn recover(
     path: &Path,
     book_dir: &Path,
     messages: u64,
     ids: &AccountIds,
+    held: &[u16],
 ) -> Result<EventsRecovery, EventsError> {
     let mut file = OpenOptions::new()
         .read(true)
@@ -243,7 +247,12 @@ pub fn recover(
     };
     let build = |state: &DurableState| -> (SoftwareEngine, Step) {
         let mut e = state.software_engine();
-        let step = Step::starting_at(&mut e);
+        // Before the warm-up ends nothing was reported: the run's state is all clear.
+        let step = if crate::pipeline::warm(e.prices(), held) {
+            Step::starting_at(&mut e)
+        } else {
+            Step::new(&mut e)
+        };
         (e, step)
     };
     let mut first_err = None;
@@ -274,6 +283,10 @@ pub fn recover(
             Record::BatchTick { prices, .. } => e.batch_tick(prices),
             _ => Ok(()),
         };
+        if !crate::pipeline::warm(e.prices(), held) {
+            step.skip(e);
+            return Ok(());
+        }
         let news = step.scan(e);
         // As the run wrote them: a scan's breaches, then its recoveries.
         let lists = [(true, &news.breached), (false, &news.cleared)];
@@ -517,7 +530,7 @@ mod tests {
             let path = dir.path().join("events.jsonl");
             let at = (whole.len() as f64 * cut) as usize;
             std::fs::write(&path, &whole[..at]).unwrap();
-            let r = recover(&path, &dir.path().join("book"), n, &ids).unwrap();
+            let r = recover(&path, &dir.path().join("book"), n, &ids, &[]).unwrap();
             let got = std::fs::read(&path).unwrap();
             proptest::prop_assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&whole));
             let mut fold = Fold::default();
@@ -527,7 +540,7 @@ mod tests {
             }
             proptest::prop_assert_eq!(r.episodes, fold.0);
             // Recovering again changes nothing.
-            let again = recover(&path, &dir.path().join("book"), n, &ids).unwrap();
+            let again = recover(&path, &dir.path().join("book"), n, &ids, &[]).unwrap();
             proptest::prop_assert_eq!(again.rebuilt + again.kept, r.rebuilt + r.kept);
             proptest::prop_assert_eq!(std::fs::read(&path).unwrap(), whole);
         }
@@ -547,11 +560,11 @@ mod tests {
         let other = (v["slot"].as_u64().unwrap() + 1) % SLOTS as u64;
         let moved = l.replace(&format!("\"slot\":{}", v["slot"]), &format!("\"slot\":{other}"));
         std::fs::write(&path, format!("{moved}\n{}\n", text.lines().last().unwrap())).unwrap();
-        let e = recover(&path, &dir.path().join("book"), 200, &ids).unwrap_err();
+        let e = recover(&path, &dir.path().join("book"), 200, &ids, &[]).unwrap_err();
         assert!(e.to_string().contains("belongs to another run"), "{e}");
         // A line that is not an event names its line.
         std::fs::write(&path, "{\"seq\":1}\nnot json\n").unwrap();
-        let e = recover(&path, &dir.path().join("book"), 200, &ids).unwrap_err();
+        let e = recover(&path, &dir.path().join("book"), 200, &ids, &[]).unwrap_err();
         assert!(e.to_string().contains("line 1"), "{e}");
     }
 }

@@ -641,9 +641,10 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
             _ => jp.dir.join("events.jsonl"),
         };
         if bj.state().seq > 0 {
-            let r = events::recover(&log, &jp.dir.join("book"), bj.position(), &w.ids).map_err(|e| {
-                KeeperError::context(format!("continuing the events file {}", log.display()), e)
-            })?;
+            let r =
+                events::recover(&log, &jp.dir.join("book"), bj.position(), &w.ids, &w.held).map_err(|e| {
+                    KeeperError::context(format!("continuing the events file {}", log.display()), e)
+                })?;
             notes(&format!("events {}: {r}", log.display()));
             breached_at_start = r.episodes;
             reload = bj.reload_messages();
@@ -719,7 +720,7 @@ fn start_with(mut w: Workload, backend: pipeline::Backend, p: Parts<'_>) -> Resu
         (None, None)
     };
     let sink = KeeperSink { events: tap, dispatch: dsink, cleared, extra: extra_sink };
-    let pcfg = PipelineConfig { engine_core: cfg.engine_core, spin: cfg.spins() };
+    let pcfg = PipelineConfig { engine_core: cfg.engine_core, spin: cfg.spins(), warm_up: w.held.clone() };
     let engine = pipeline::spawn(backend, rx, Box::new(sink), pcfg, clock, counters.clone(), published);
     if let Some(c) = cfg.feed_core {
         pipeline::pin("feed thread", c);

@@ -48,6 +48,9 @@ pub struct Workload {
     pub msgs: Recorded,
     /// Assets a live tick may price at 0 (the venue's `allow_zero_price`), by asset index.
     pub zero_price_ok: Vec<bool>,
+    /// Assets some account of the book holds: the engine reports nothing until each has a
+    /// price (the pipeline's warm-up).
+    pub held: Vec<u16>,
 }
 
 impl Workload {
@@ -81,9 +84,13 @@ impl Workload {
         let mut msgs = Recorded::with_capacity(accounts.len(), ticks.len(), terms);
         // Dispatch keeps the positions read for an account whose upsert carries these terms.
         let mut read = Vec::with_capacity(accounts.len());
+        let mut held = vec![false; table.len()];
         for (i, terms) in accounts.enumerate() {
             msgs.push(t0, &FeedMsg::upsert(i as u32, terms));
             read.push(fingerprint(terms));
+            for t in terms {
+                held[t.asset as usize] = true;
+            }
         }
         keeper.set_read_terms(read);
         for t in ticks {
@@ -96,6 +103,7 @@ impl Workload {
             symbols: table.assets().iter().map(|a| a.symbol.clone()).collect(),
             msgs,
             zero_price_ok: table.assets().iter().map(|a| a.allow_zero_price).collect(),
+            held: (0..table.len() as u16).filter(|&a| held[a as usize]).collect(),
         }
     }
 

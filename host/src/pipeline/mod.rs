@@ -243,6 +243,12 @@ pub struct PipelineConfig {
     /// Busy-poll without ever sleeping (a dedicated core); otherwise spin [`IDLE_SPINS`] empty
     /// polls, then sleep [`IDLE_SLEEP_US`] between looks until a message comes.
     pub spin: bool,
+    /// Assets the book holds (by index). Until the engine has a price for each of them it
+    /// reports nothing (the warm-up, as `liqscan scan`'s; [`warm`]): an unpriced asset reads
+    /// as worth 0, so every account holding it as collateral would read as breached. Then the
+    /// state at that moment is reported in full. A restart's events recovery follows the same
+    /// rule (`journal::events::recover`).
+    pub warm_up: Vec<u16>,
 }
 
 impl PipelineConfig {
@@ -351,6 +357,7 @@ pub fn spawn_traced(
             let mut failovers_seen = backend.failovers().len();
             let mut wait = cfg.wait().waiter();
             let mut last_publish = 0u64;
+            let mut unpriced = cfg.warm_up.clone();
             loop {
                 let Some(m) = rx.q.pop() else {
                     wait.idle();
@@ -391,7 +398,21 @@ pub fn spawn_traced(
                     counters.engine_card.store(backend.is_card(), Ordering::Relaxed);
                 }
                 let t_bitmap = clock.now();
-                step.collect(&mut backend);
+                if unpriced.is_empty() {
+                    step.collect(&mut backend);
+                } else {
+                    // By the engine's prices, as the journal's recovery sees them (a tick, a
+                    // batch tick, a restart's reload).
+                    let prices = backend.prices();
+                    unpriced.retain(|&a| !warm(prices, &[a]));
+                    if unpriced.is_empty() {
+                        // Warm: the bitmaps now are news against the ones as loaded.
+                        step.report_all();
+                        step.collect(&mut backend);
+                    } else {
+                        step.skip(&mut backend);
+                    }
+                }
                 let news = step.diff(&backend);
                 // A refused message changed nothing: dispatch keeps its prices and accounts.
                 if applied {
@@ -445,6 +466,14 @@ pub fn spawn_traced(
             rep
         })
         .expect("spawn engine thread")
+}
+
+/// True when each asset of `held` has a price in `prices`, the end of the warm-up
+/// ([`PipelineConfig::warm_up`]). A price entry left as it starts (all zero) is no price: an
+/// asset that may be priced 0 and is priced 0 from its first tick keeps the warm-up going
+/// until its first price above 0.
+pub fn warm(prices: &[PriceEntry], held: &[u16]) -> bool {
+    held.iter().all(|&a| prices.get(a as usize).is_some_and(|p| *p != PriceEntry::default()))
 }
 
 /// Which slots of a bitmap are set (for tests and reports).
