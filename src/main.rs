@@ -58,8 +58,25 @@ enum Command {
     JournalDrill(cmd::journal::Args),
 }
 
+/// Lets a batch command that writes to a closed pipe (`liqscan demo | head`) end as other
+/// Unix tools do, killed by SIGPIPE, rather than panic in `println!` (Rust ignores SIGPIPE, so
+/// the write fails and the print macros panic). The long-running commands keep ignoring it:
+/// a keeper must report a lost reader, not die of it.
+fn default_sigpipe() {
+    // SAFETY: called first thing in main, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Demo(_) | Command::Scan(_) | Command::GenBook(_) | Command::Sim(_) | Command::Sweep(_)
+    ) {
+        default_sigpipe();
+    }
     let _logs = logging::init(cli.log_format, cli.log_level.as_deref())?;
     match cli.command {
         Command::Run(a) => cmd::run::run(*a),

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use hdrhistogram::Histogram;
-use liqscan_hdl::abi::PriceEntry;
+use liqscan_hdl::abi::{PriceEntry, TermError};
 use liqscan_host::bitmap;
 use liqscan_host::book::Book;
 use liqscan_host::engine::{
@@ -136,17 +136,29 @@ pub struct Replay<'a> {
     pub stats: ReplayStats,
 }
 
-/// The refusal of the account in `slot`, named by its id.
-fn load_error(book: &Book, e: EngineError) -> anyhow::Error {
+/// The refusal of the account in `slot`, named by its id; an engine that holds each asset once
+/// an account (the cards) says which asset and what serves such an account.
+fn load_error(table: &AssetTable, book: &Book, engine: &str, e: EngineError) -> anyhow::Error {
     let id = match &e {
         EngineError::BadTerms { slot, .. } | EngineError::SlotOutOfRange { slot, .. } => {
             ((*slot as usize) < book.len()).then(|| book.id(*slot as usize).to_string())
         }
         _ => None,
     };
-    match id {
-        Some(id) => anyhow::Error::new(e).context(format!("loading account '{id}'")),
-        None => anyhow::Error::new(e).context("loading the book"),
+    let both_sides = match &e {
+        EngineError::BadTerms { source: TermError::DuplicateAsset(a), .. } => {
+            table.assets().get(*a as usize).map(|x| x.symbol.clone())
+        }
+        _ => None,
+    };
+    match (id, both_sides) {
+        (Some(id), Some(sym)) => anyhow::Error::new(e).context(format!(
+            "loading account '{id}': it holds {sym} on both sides (a supply and a borrow), and the {engine} \
+             engine holds each asset once an account; `--backend routed` keeps such accounts on software \
+             (`--device lfe5u-85f-ddr3` for the DRAM card)"
+        )),
+        (Some(id), None) => anyhow::Error::new(e).context(format!("loading account '{id}'")),
+        _ => anyhow::Error::new(e).context("loading the book"),
     }
 }
 
@@ -169,7 +181,7 @@ impl<'a> Replay<'a> {
         // One bulk load: every structure built once (sort, then build), not account by account.
         engine
             .load((0..book.len()).map(|slot| (slot as u32, book.terms(slot))))
-            .map_err(|e| load_error(book, e))?;
+            .map_err(|e| load_error(table, book, "software", e))?;
         Ok(Replay::loaded(table, book, Box::new(engine)))
     }
 
@@ -193,7 +205,7 @@ impl<'a> Replay<'a> {
         for slot in 0..book.len() {
             let terms = book.terms(slot);
             if !terms.is_empty() {
-                engine.upsert(slot as u32, terms).map_err(|e| load_error(book, e))?;
+                engine.upsert(slot as u32, terms).map_err(|e| load_error(table, book, engine.name(), e))?;
             }
         }
         Ok(Replay::loaded(table, book, engine))

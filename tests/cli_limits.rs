@@ -319,3 +319,83 @@ fn scan_reads_files_that_start_with_a_byte_order_mark() {
     assert!(want.lines().count() > 100, "the ticks breach most of the book");
     assert_eq!(events(&venue, &accounts, &bom_ticks), want);
 }
+
+/// An output named as an input is refused before anything is opened, the input unchanged: on
+/// main `--out a.csv` truncated the book and exited 0 with the events in its place.
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = std::fs::read_to_string(root().join("examples/accounts.csv")).unwrap();
+    let acc = write(dir.path(), "a.csv", &book);
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&acc, &link).unwrap();
+    let link = link.to_str().unwrap();
+    let ticks = write(
+        dir.path(),
+        "t.csv",
+        "timestamp,asset,price\n2020-03-12T00:00:00Z,USDC,1\n2020-03-12T00:00:01Z,ETH,100\n",
+    );
+    let args = ["--venue", "examples/venue.toml", "--accounts", &acc, "--ticks", &ticks];
+    for out in [acc.as_str(), link] {
+        let o = liqscan(&[&["scan"][..], &args, &["--out", out]].concat());
+        refused(&o, &["is the --accounts file"]);
+        let o = liqscan(&[&["run"][..], &args, &["--out", out, "--executor", "discard"]].concat());
+        refused(&o, &["is the --accounts file"]);
+        let exec = format!("jsonl:{out}");
+        let o = liqscan(&[&["run"][..], &args, &["--executor", &exec]].concat());
+        refused(&o, &["is the --accounts file"]);
+    }
+    let o = liqscan(&[&["scan"][..], &args, &["--out", "examples/venue.toml"]].concat());
+    refused(&o, &["is the --venue file"]);
+    assert_eq!(std::fs::read_to_string(&acc).unwrap(), book, "the book is unchanged");
+}
+
+/// A batch command whose reader has gone ends as `head`'s writers do (SIGPIPE), not with a
+/// panic (exit 101) in its prints.
+#[test]
+fn a_closed_pipe_ends_a_batch_command_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    for args in [&["demo", "--accounts", "200"][..], &["gen-book", "--accounts", "10", "--dir"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_liqscan"));
+        cmd.args(args).current_dir(root());
+        if args[0] == "gen-book" {
+            cmd.arg(dir.path());
+        }
+        // Both ends of the pipe closed before the first print.
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run liqscan");
+        drop(child.stdout.take());
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        let status = child.wait().unwrap();
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_ne!(status.code(), Some(101), "{args:?}: {err}");
+        assert!(status.success() || status.signal() == Some(libc::SIGPIPE), "{args:?}: {status:?} {err}");
+    }
+}
+
+/// An account holding one asset on both sides, on a card that holds each asset once an account:
+/// refused naming the account, the asset and the backend that serves it (on main: "asset index
+/// 0 appears twice in one account"), and the routed DRAM card serves it with software's events.
+#[test]
+fn a_two_legged_account_on_the_dram_card_is_refused_with_what_serves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let acc = write(dir.path(), "a.csv", "account,asset,balance\nb,ETH,10\nb,ETH,-9\nb,USDC,-100\n");
+    let ticks = write(
+        dir.path(),
+        "t.csv",
+        "timestamp,asset,price\n2020-03-12T00:00:00Z,USDC,1\n2020-03-12T00:00:00Z,ETH,2000\n2020-03-12T00:01:00Z,ETH,1500\n",
+    );
+    let args = ["scan", "--venue", "examples/venue.toml", "--accounts", &acc, "--ticks", &ticks];
+    let o = liqscan(&[&args[..], &["--backend", "card-dram"]].concat());
+    refused(&o, &["loading account 'b': it holds ETH on both sides", "--backend routed"]);
+    let soft = liqscan(&args);
+    let routed = liqscan(&[&args[..], &["--backend", "routed", "--device", "lfe5u-85f-ddr3"]].concat());
+    assert!(soft.status.success() && routed.status.success(), "{}", String::from_utf8_lossy(&routed.stderr));
+    assert!(!soft.stdout.is_empty());
+    assert_eq!(soft.stdout, routed.stdout, "the routed DRAM card's events are software's");
+}

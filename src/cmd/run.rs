@@ -261,12 +261,13 @@ fn report_text(backend: &str, r: &KeeperReport) -> String {
         );
         let _ = writeln!(
             o,
-            "dispatch ({}): {} scan batches, {} orders built, {} sends ({} later: retries or waits), {} unsizable, {} backed off, {} orders pre-built and sent, {} dropped, {} at-risk accounts not pre-built (over a scan's budget)",
+            "dispatch ({}): {} scan batches, {} orders built, {} sends ({} later: retries or waits), {} refused by the executor, {} unsizable, {} backed off, {} orders pre-built and sent, {} dropped, {} at-risk accounts not pre-built (over a scan's budget)",
             d.executor,
             d.batches,
             d.stats.orders,
             d.stats.sends,
             d.later_sends,
+            d.stats.submit_errors,
             d.stats.unsizable,
             d.stats.backoff_skips,
             d.stats.prebuilt_used,

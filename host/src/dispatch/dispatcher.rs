@@ -587,9 +587,22 @@ impl Dispatcher {
         self.stats.retries += 1;
         self.stats.sends += 1;
         let order = f.order.clone();
-        if exec.submit(&order).is_err() {
+        if let Err(e) = exec.submit(&order) {
             // Counted; the time-out will come round again and retry or give up.
-            self.stats.submit_errors += 1;
+            self.refused(&e);
+        }
+    }
+
+    /// Counts a submission the executor refused, and says so at the first refusal and then at
+    /// each power of two: an executor that cannot take orders (a full disk, a closed pipe) is
+    /// not silent, and a busy one does not flood the log.
+    fn refused(&mut self, e: &SubmitError) {
+        self.stats.submit_errors += 1;
+        if self.stats.submit_errors.is_power_of_two() {
+            tracing::warn!(
+                "the executor refused an order ({} refusals so far; the account backs off and is tried again): {e}",
+                self.stats.submit_errors
+            );
         }
     }
 
@@ -667,7 +680,7 @@ impl Dispatcher {
                     self.in_flight.insert(order.account, Flight { order, sent_ns: now });
                 }
                 Err(e) => {
-                    self.stats.submit_errors += 1;
+                    self.refused(&e);
                     // Not sent: the next try is the same order and keeps its id, as another
                     // keeper's copy of it has (a new ordinal would be a new id that the
                     // order stream does not de-duplicate).

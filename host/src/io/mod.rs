@@ -7,6 +7,7 @@
 //! - [`breaches`]: breach events as JSONL.
 //! - [`limits`]: bounds on what a file or flag may ask for, and the memory check.
 //! - [`options`]: command options that carry numbers (`--pace`), range-checked.
+//! - [`outputs`]: an output path refused when it is one of the inputs.
 //! - [`unique`]: maps that refuse a key given twice (JSON keeps the last otherwise).
 //!
 //! Every reader refuses bad input with an [`InputError`] naming the file, the line (where there
@@ -18,6 +19,7 @@ pub mod columnar;
 mod csv_rows;
 pub mod limits;
 pub mod options;
+pub mod outputs;
 pub mod ticks;
 pub mod time;
 pub mod unique;

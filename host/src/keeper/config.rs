@@ -420,6 +420,28 @@ pub fn check_writable_file(what: &str, p: &Path) -> Result<(), KeeperError> {
     Ok(())
 }
 
+impl KeeperConfig {
+    /// Refuses an output (`--out`, `--hlog`, a JSONL executor) that is one of the input files
+    /// (the venue, accounts, ticks, bars): opening it would truncate what the keeper reads.
+    pub fn refuse_inputs_as_outputs(&self, exec: &ExecutorSpec) -> Result<(), KeeperError> {
+        let mut inputs: Vec<(&str, &Path)> = Vec::new();
+        inputs.extend(self.venue.as_deref().map(|p| ("--venue", p)));
+        inputs.extend(self.accounts.as_deref().map(|p| ("--accounts", p)));
+        inputs.extend(self.ticks.iter().map(|p| ("--ticks", p.as_path())));
+        inputs.extend(self.bars.iter().filter_map(|b| Some(("--bars", Path::new(b.split_once('=')?.1)))));
+        let mut outputs: Vec<(String, &Path)> = Vec::new();
+        outputs.extend(self.out.as_deref().map(|p| ("--out".to_string(), p)));
+        outputs.extend(self.hlog.as_deref().map(|p| ("--hlog".to_string(), p)));
+        if let ExecutorSpec::Jsonl(p) = exec {
+            outputs.push(("--executor jsonl:".to_string(), p.as_path()));
+        }
+        for (flag, out) in outputs {
+            crate::io::outputs::refuse_input_as_output(&flag, out, &inputs).map_err(KeeperError::Config)?;
+        }
+        Ok(())
+    }
+}
+
 impl ExecutorSpec {
     /// Refuses, before the keeper starts, a JSONL path that cannot take orders: on the dispatch
     /// thread it could only discard them ([`check_writable_file`]).

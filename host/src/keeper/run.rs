@@ -271,6 +271,7 @@ impl KeeperBuilder {
             None
         };
         let exec = cfg.executor_spec()?;
+        cfg.refuse_inputs_as_outputs(&exec)?;
         if executor.is_none() {
             exec.check_writable()?;
         }
