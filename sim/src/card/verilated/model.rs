@@ -76,6 +76,16 @@ const VERILATOR_FLAGS: &[&str] = &[
     "--prefix",
     "Vtop",
 ];
+/// Flags for the C++ of the model (Verilator's `-CFLAGS`), also part of the cache key.
+/// `-fno-semantic-interposition`: the model's calls between its own functions (the shared
+/// lanes, the memories) go direct instead of through the shared library's PLT.
+const MODEL_CFLAGS: &str = "-fPIC -O2 -fno-semantic-interposition";
+/// Verilator's make compiles the model's per-cycle ("fast") code with its `OPT_FAST`, placed
+/// after `MODEL_CFLAGS`; its default is -Os. On a 2.6 GHz AMD EPYC VM, -O2 clocks the same
+/// Verilog about 1.7 times faster than -Os, -O3 no faster than -O2 (docs/lab/performance.md,
+/// "The Verilated card at -O2"); on the earlier Intel machines -O2 measured the same as -Os.
+/// Portable: no `-march`, so the cached model runs on any x86-64. Part of the cache key.
+const MODEL_MAKEFLAGS: &str = "OPT_FAST=-O2";
 
 /// The card's inputs for one cycle (layout shared with `vcard.cpp`). Each field is the card
 /// port of that name (`hdl/src/front/card.rs`), `rd_` and `wr_` standing for `axi_rd$` and
@@ -247,7 +257,8 @@ pub fn build(verilog: &str) -> Result<Built, VerilatedError> {
     let version = verilator_version().ok_or(VerilatedError::NotFound)?;
     let verilog = &super::share::share_replicas(verilog);
     let mut h = Sha256::new();
-    for part in [verilog, WRAPPER, WRAPPER_H, WRAPPER_V, &VERILATOR_FLAGS.join(" "), &version] {
+    let flags = VERILATOR_FLAGS.join(" ");
+    for part in [verilog, WRAPPER, WRAPPER_H, WRAPPER_V, &flags, MODEL_CFLAGS, MODEL_MAKEFLAGS, &version] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -275,16 +286,15 @@ pub fn build(verilog: &str) -> Result<Built, VerilatedError> {
     std::fs::write(work.join("vcard.h"), WRAPPER_H).map_err(io)?;
     std::fs::write(work.join("vcard_top.v"), WRAPPER_V).map_err(io)?;
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
-    // Verilator's make compiles the model's fast files with its `OPT_FAST` (-Os), placed after
-    // these CFLAGS, so the model is built -Os: the code is one long straight line per clock
-    // edge, bound by instruction fetch, and -O2, -O3 and a profile-guided -Os measured no
-    // faster (docs/lab/performance.md, "The Verilated card's clock rate").
+    // The model's per-cycle code is built with `MODEL_MAKEFLAGS`' OPT_FAST (see there).
     let mut vl = Command::new("verilator");
     vl.current_dir(&work).args(VERILATOR_FLAGS).args([
         "--Mdir",
         "obj",
         "-CFLAGS",
-        "-fPIC -O2",
+        MODEL_CFLAGS,
+        "-MAKEFLAGS",
+        MODEL_MAKEFLAGS,
         "--build",
         "-j",
         &jobs,
