@@ -408,6 +408,37 @@ mod tests {
         assert_eq!(e.line, Some(2), "{e}");
     }
 
+    /// A header that names a column twice is refused at line 1, naming the column: the reader
+    /// would otherwise read the first copy and ignore the other.
+    #[test]
+    fn a_column_named_twice_is_refused() {
+        let t = table();
+        let cases = [
+            (
+                "account,asset,balance,balance\na,ETH,10,99\n",
+                "column 'balance' is given twice (columns 3 and 4)",
+            ),
+            (
+                "account,account,asset,balance\na,b,ETH,10\n",
+                "column 'account' is given twice (columns 1 and 2)",
+            ),
+            ("account,asset,balance,Tier,tier\na,ETH,10,,\n", "columns 'Tier' and 'tier' (columns 4 and 5)"),
+            (
+                "Asset,account, asset ,balance\nETH,a,ETH,10\n",
+                "columns 'Asset' and 'asset' (columns 1 and 3)",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse_accounts(Path::new("a.csv"), text, Format::Csv, &t).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("a.csv:1: {want}")), "got {e}\nwant {want}");
+            let e = parse_book(Path::new("a.csv"), text, Format::Csv, &t).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("a.csv:1: {want}")), "got {e}\nwant {want}");
+        }
+        // Other columns, read by no one, may repeat.
+        let text = "account,note,asset,note,balance\na,x,ETH,y,10\n";
+        assert_eq!(parse_accounts(Path::new("a.csv"), text, Format::Csv, &t).unwrap().len(), 1);
+    }
+
     #[test]
     fn the_book_holds_what_the_specs_compile_to() {
         let t = table();

@@ -35,14 +35,18 @@ fn at(path: &Path, row: usize, column: &str, problem: impl std::fmt::Display) ->
     InputError::file(path, format!("row {row}, column '{column}': {problem}"))
 }
 
+/// The position of the column any of `names` names (case-insensitive), if there is one; a
+/// column named twice is refused (see [`header_column`](super::header_column)).
+fn find(path: &Path, schema: &Schema, names: &[&str]) -> Result<Option<usize>, InputError> {
+    super::header_column(schema.fields().iter().map(|f| f.name()), names)
+        .map_err(|e| InputError::file(path, format!("schema: {e}")))
+}
+
 /// The position of a named column (case-insensitive), or an error naming what is expected.
 fn column(path: &Path, schema: &Schema, names: &[&str], expect: &str) -> Result<usize, InputError> {
-    names
-        .iter()
-        .find_map(|n| schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(n)))
-        .ok_or_else(|| {
-            InputError::file(path, format!("no column '{}': the columns must be {expect}", names[0]))
-        })
+    find(path, schema, names)?.ok_or_else(|| {
+        InputError::file(path, format!("no column '{}': the columns must be {expect}", names[0]))
+    })
 }
 
 /// A batch's column with a dictionary (pandas' categoricals, Parquet's dictionary pages when
@@ -134,6 +138,7 @@ pub fn read_book(
     for names in [["account"], ["asset"], ["balance"]] {
         column(path, &src.schema, &names, expect)?;
     }
+    find(path, &src.schema, &["tier"])?;
     let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut b = BookBuilder::new(table);
     let mut row = 0usize;
@@ -143,7 +148,7 @@ pub fn read_book(
         let s = batch.schema();
         let col = |names: &[&str]| column(path, &s, names, expect).and_then(|i| plain(path, &batch, i));
         let (ca, cs, cb) = (col(&["account"])?, col(&["asset"])?, col(&["balance"])?);
-        let ct = col(&["tier"]).ok();
+        let ct = find(path, &s, &["tier"])?.map(|i| plain(path, &batch, i)).transpose()?;
         for i in 0..batch.num_rows() {
             row += 1;
             let id = string(&ca, i).map_err(|e| at(path, row, "account", e))?;
@@ -402,6 +407,68 @@ mod tests {
             write(&p, vec![("timestamp", text), ("asset", assets), ("price", prices)]);
             let e = read_ticks(&p, &table()).unwrap_err().to_string();
             assert!(e.contains("row 2, column 'timestamp': "), "{e}");
+        }
+    }
+
+    /// A schema naming a column twice (up to case), or the time as both `timestamp` and `ts`,
+    /// is refused, naming the column: the first copy would be read and the other ignored.
+    #[test]
+    fn a_column_named_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = || strs(&[Some("a"), Some("a")]);
+        let assets = || strs(&[Some("ETH"), Some("USDC")]);
+        let num = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
+        for name in FILES {
+            let p = dir.path().join(name);
+            let cases: Vec<(Vec<(&str, ArrayRef)>, &str)> = vec![
+                (
+                    vec![
+                        ("account", ids()),
+                        ("asset", assets()),
+                        ("balance", num(vec![10, -1])),
+                        ("Balance", num(vec![99, -1])),
+                    ],
+                    "schema: columns 'balance' and 'Balance' (columns 3 and 4) both name column 'balance'",
+                ),
+                (
+                    vec![
+                        ("account", ids()),
+                        ("ACCOUNT", ids()),
+                        ("asset", assets()),
+                        ("balance", num(vec![10, -1])),
+                    ],
+                    "schema: columns 'account' and 'ACCOUNT' (columns 1 and 2)",
+                ),
+                (
+                    vec![
+                        ("account", ids()),
+                        ("asset", assets()),
+                        ("balance", num(vec![10, -1])),
+                        ("tier", ids()),
+                        ("Tier", ids()),
+                    ],
+                    "schema: columns 'tier' and 'Tier' (columns 4 and 5)",
+                ),
+            ];
+            for (columns, want) in cases {
+                write(&p, columns);
+                let e = read_book(&p, &table(), &mut |_, _| {}).unwrap_err();
+                assert_eq!(e.file, p);
+                assert!(e.problem.starts_with(want), "{name}: got {e}\nwant {want}");
+            }
+            let prices = || Arc::new(Float64Array::from(vec![2000.0, 1.0])) as ArrayRef;
+            write(
+                &p,
+                vec![
+                    ("timestamp", num(vec![1, 2])),
+                    ("asset", assets()),
+                    ("price", prices()),
+                    ("ts", num(vec![3, 4])),
+                ],
+            );
+            let e = read_ticks(&p, &table()).unwrap_err();
+            let want = "schema: columns 'timestamp' and 'ts' (columns 1 and 4) both name column 'timestamp'";
+            assert!(e.problem.starts_with(want), "{name}: got {e}\nwant {want}");
         }
     }
 
