@@ -87,6 +87,11 @@ fn compile_specs(
             Some(l) => InputError::at(path, l, problem),
             None => InputError::file(path, format!("account #{} ('{}'): {problem}", n + 1, spec.id)),
         };
+        // As the CSV reader refuses it (where a blank field trims to empty): an account
+        // nobody can name in an event or an order.
+        if spec.id.trim().is_empty() {
+            return Err(place("empty account id".into()));
+        }
         if let Some(first) = seen.insert(spec.id.clone(), n + 1) {
             return Err(place(format!("duplicate account '{}' (first as account #{first})", spec.id)));
         }
@@ -406,6 +411,46 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+    }
+
+    /// An empty (or blank) account id is refused in every format, with the file and the line
+    /// (CSV) or the account's position (TOML, JSON), for the specs and the book alike.
+    #[test]
+    fn an_empty_account_id_is_refused_in_every_format() {
+        let t = table();
+        let cases = [
+            (
+                "a.csv",
+                Format::Csv,
+                "account,asset,balance\nx,ETH,1\n\"\",ETH,10\n",
+                "a.csv:3: empty account id",
+            ),
+            ("a.csv", Format::Csv, "account,asset,balance\n  ,ETH,10\n", "a.csv:2: empty account id"),
+            (
+                "a.json",
+                Format::Json,
+                r#"[{"id":"x","balances":{"ETH":"1"}},{"id":"","balances":{"ETH":"10","USDC":"-15000"}}]"#,
+                "a.json: account #2 (''): empty account id",
+            ),
+            (
+                "a.json",
+                Format::Json,
+                r#"{"accounts":[{"id":" ","balances":{"ETH":"10"}}]}"#,
+                "a.json: account #1 (' '): empty account id",
+            ),
+            (
+                "a.toml",
+                Format::Toml,
+                "[[accounts]]\nid = \"\"\nbalances = { ETH = \"10\", USDC = \"-15000\" }\n",
+                "a.toml: account #1 (''): empty account id",
+            ),
+        ];
+        for (name, format, text, want) in cases {
+            let e = parse_accounts(Path::new(name), text, format, &t).unwrap_err().to_string();
+            assert_eq!(e, want);
+            let e = parse_book(Path::new(name), text, format, &t).unwrap_err().to_string();
+            assert_eq!(e, want);
+        }
     }
 
     /// A header that names a column twice is refused at line 1, naming the column: the reader
