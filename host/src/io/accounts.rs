@@ -106,12 +106,24 @@ fn parse_csv(
     input: impl Read + Send,
     table: &AssetTable,
 ) -> Result<Vec<(AccountSpec, Option<usize>)>, InputError> {
+    specs_of_rows(table, |row| for_each_csv_row(path, input, &mut |_| {}, row))
+}
+
+/// What a long-form reader hands each row: (account, asset, balance, tier).
+type RowFn<'a> = dyn FnMut(&str, &str, Decimal, Option<&str>) -> Result<(), String> + 'a;
+
+/// The accounts of a long-form file (CSV, Arrow IPC, Parquet) as specs, in order of first
+/// appearance; `read` hands each row to the function it is given.
+fn specs_of_rows(
+    table: &AssetTable,
+    read: impl FnOnce(&mut RowFn<'_>) -> Result<(), InputError>,
+) -> Result<Vec<(AccountSpec, Option<usize>)>, InputError> {
     // The compact builder checks the rows (the same checks as the book's); the specs are
     // kept beside it for callers that want them.
     let mut checks = BookBuilder::new(table);
     let mut order: Vec<(AccountSpec, Option<usize>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for_each_csv_row(path, input, &mut |_| {}, |id, asset, balance, tier| {
+    read(&mut |id, asset, balance, tier| {
         checks.push(id, asset, balance, tier)?;
         let tier = tier.filter(|t| !t.is_empty()).unwrap_or(crate::model::account::DEFAULT_TIER);
         let k = *index.entry(id.to_string()).or_insert_with(|| {
@@ -123,12 +135,13 @@ fn parse_csv(
     Ok(order)
 }
 
-/// Reads an account file (.toml, .json or .csv) and compiles every account against the venue
-/// (Arrow IPC and Parquet files load into the compact book only: [`read_book`]).
+/// Reads an account file (.toml, .json, .csv, .arrow or .parquet) and compiles every account
+/// against the venue (for big books [`read_book`] takes less memory: no spec an account).
 pub fn read_accounts(path: &Path, table: &AssetTable) -> Result<Vec<LoadedAccount>, InputError> {
     match Format::of(path)? {
         Format::Arrow | Format::Parquet => {
-            Err(InputError::file(path, "Arrow IPC and Parquet accounts load with read_book (liqscan scan)"))
+            let specs = specs_of_rows(table, |row| super::columnar::for_each_row(path, &mut |_, _| {}, row))?;
+            compile_specs(path, specs, table)
         }
         Format::Csv => {
             let specs = parse_csv(path, open(path)?, table)?;

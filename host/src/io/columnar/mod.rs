@@ -133,6 +133,19 @@ pub fn read_book(
     table: &AssetTable,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Book, InputError> {
+    let mut b = BookBuilder::new(table);
+    for_each_row(path, progress, |id, asset, balance, tier| b.push(id, asset, balance, tier))?;
+    Ok(b.finish())
+}
+
+/// Reads an Arrow IPC or Parquet account file (long form), handing each row to `row(account,
+/// asset, balance, tier)`; a problem it returns is reported at the row. `progress` as in
+/// [`read_book`].
+pub(crate) fn for_each_row(
+    path: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+    mut push: impl FnMut(&str, &str, Decimal, Option<&str>) -> Result<(), String>,
+) -> Result<(), InputError> {
     let expect = "account, asset, balance (and optionally tier)";
     let mut src = source::open(path, &["account", "asset", "balance", "tier"])?;
     for names in [["account"], ["asset"], ["balance"]] {
@@ -140,7 +153,6 @@ pub fn read_book(
     }
     find(path, &src.schema, &["tier"])?;
     let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let mut b = BookBuilder::new(table);
     let mut row = 0usize;
     let mut n = 0;
     while let Some(batch) = src.next_batch(path, n, row) {
@@ -158,13 +170,12 @@ pub fn read_book(
                 Some(c) if !c.is_null(i) => Some(string(c, i).map_err(|e| at(path, row, "tier", e))?),
                 _ => None,
             };
-            b.push(id, asset, balance, tier)
-                .map_err(|e| InputError::file(path, format!("row {row}: {e}")))?;
+            push(id, asset, balance, tier).map_err(|e| InputError::file(path, format!("row {row}: {e}")))?;
         }
         n += 1;
         progress(file_bytes * src.done() / src.total.max(1), file_bytes);
     }
-    Ok(b.finish())
+    Ok(())
 }
 
 /// Reads an Arrow IPC or Parquet tick file; ticks must not go back in time.
@@ -469,6 +480,50 @@ mod tests {
             let e = read_ticks(&p, &table()).unwrap_err();
             let want = "schema: columns 'timestamp' and 'ts' (columns 1 and 4) both name column 'timestamp'";
             assert!(e.problem.starts_with(want), "{name}: got {e}\nwant {want}");
+        }
+    }
+
+    /// The accounts as specs (`liqscan run`; `liqscan scan` when the venue leaves a quantum to
+    /// the book) read from Arrow IPC and Parquet as from CSV, with the same refusals.
+    #[test]
+    fn columnar_accounts_read_as_specs_like_csv() {
+        use crate::io::accounts::read_accounts;
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("a.csv");
+        std::fs::write(
+            &csv,
+            "account,asset,balance\nalice,ETH,10\nbob,USDC,5\nalice,USDC,-15000\nbob,ETH,-0.25\n",
+        )
+        .unwrap();
+        let want = read_accounts(&csv, &table()).unwrap();
+        let ids = || strs(&[Some("alice"), Some("bob"), Some("alice"), Some("bob")]);
+        let bal = || Arc::new(Float64Array::from(vec![10.0, 5.0, -15000.0, -0.25])) as ArrayRef;
+        // A venue without ETH's quantum_exp: chosen from the book, read as specs.
+        let venue = dir.path().join("v.toml");
+        std::fs::write(
+            &venue,
+            "[venue]\nprice_range = [\"10\", \"100000\"]\n[[assets]]\nsymbol = \"ETH\"\n\
+             tiers.default = { asset_weight = \"0.825\", liability_weight = \"1\" }\n[[assets]]\n\
+             symbol = \"USDC\"\nquantum_exp = -2\nprice_range = [\"0.5\", \"2\"]\n\
+             tiers.default = { asset_weight = \"1\", liability_weight = \"1\" }\n",
+        )
+        .unwrap();
+        let ranged = crate::io::venue_book::read_venue_and_book(&venue, &csv).unwrap();
+        for name in FILES {
+            let p = dir.path().join(name);
+            let assets = strs(&[Some("ETH"), Some("USDC"), Some("USDC"), Some("ETH")]);
+            write(&p, vec![("account", ids()), ("asset", assets), ("balance", bal())]);
+            assert_eq!(read_accounts(&p, &table()).unwrap(), want, "{name}");
+            let got = crate::io::venue_book::read_venue_and_book(&venue, &p).unwrap();
+            assert_eq!(
+                (got.accounts, got.chosen),
+                (ranged.accounts.clone(), ranged.chosen.clone()),
+                "{name}"
+            );
+            let assets = strs(&[Some("ETH"), Some("USDC"), Some("DOGE"), Some("ETH")]);
+            write(&p, vec![("account", ids()), ("asset", assets), ("balance", bal())]);
+            let e = read_accounts(&p, &table()).unwrap_err().to_string();
+            assert_eq!(e, format!("{}: row 3: account 'alice': unknown asset 'DOGE'", p.display()));
         }
     }
 
