@@ -87,6 +87,11 @@ fn compile_specs(
             Some(l) => InputError::at(path, l, problem),
             None => InputError::file(path, format!("account #{} ('{}'): {problem}", n + 1, spec.id)),
         };
+        // As the CSV reader refuses it (where a blank field trims to empty): an account
+        // nobody can name in an event or an order.
+        if spec.id.trim().is_empty() {
+            return Err(place("empty account id".into()));
+        }
         if let Some(first) = seen.insert(spec.id.clone(), n + 1) {
             return Err(place(format!("duplicate account '{}' (first as account #{first})", spec.id)));
         }
@@ -101,12 +106,24 @@ fn parse_csv(
     input: impl Read + Send,
     table: &AssetTable,
 ) -> Result<Vec<(AccountSpec, Option<usize>)>, InputError> {
+    specs_of_rows(table, |row| for_each_csv_row(path, input, &mut |_| {}, row))
+}
+
+/// What a long-form reader hands each row: (account, asset, balance, tier).
+type RowFn<'a> = dyn FnMut(&str, &str, Decimal, Option<&str>) -> Result<(), String> + 'a;
+
+/// The accounts of a long-form file (CSV, Arrow IPC, Parquet) as specs, in order of first
+/// appearance; `read` hands each row to the function it is given.
+fn specs_of_rows(
+    table: &AssetTable,
+    read: impl FnOnce(&mut RowFn<'_>) -> Result<(), InputError>,
+) -> Result<Vec<(AccountSpec, Option<usize>)>, InputError> {
     // The compact builder checks the rows (the same checks as the book's); the specs are
     // kept beside it for callers that want them.
     let mut checks = BookBuilder::new(table);
     let mut order: Vec<(AccountSpec, Option<usize>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for_each_csv_row(path, input, &mut |_| {}, |id, asset, balance, tier| {
+    read(&mut |id, asset, balance, tier| {
         checks.push(id, asset, balance, tier)?;
         let tier = tier.filter(|t| !t.is_empty()).unwrap_or(crate::model::account::DEFAULT_TIER);
         let k = *index.entry(id.to_string()).or_insert_with(|| {
@@ -118,12 +135,13 @@ fn parse_csv(
     Ok(order)
 }
 
-/// Reads an account file (.toml, .json or .csv) and compiles every account against the venue
-/// (Arrow IPC and Parquet files load into the compact book only: [`read_book`]).
+/// Reads an account file (.toml, .json, .csv, .arrow or .parquet) and compiles every account
+/// against the venue (for big books [`read_book`] takes less memory: no spec an account).
 pub fn read_accounts(path: &Path, table: &AssetTable) -> Result<Vec<LoadedAccount>, InputError> {
     match Format::of(path)? {
         Format::Arrow | Format::Parquet => {
-            Err(InputError::file(path, "Arrow IPC and Parquet accounts load with read_book (liqscan scan)"))
+            let specs = specs_of_rows(table, |row| super::columnar::for_each_row(path, &mut |_, _| {}, row))?;
+            compile_specs(path, specs, table)
         }
         Format::Csv => {
             let specs = parse_csv(path, open(path)?, table)?;
@@ -406,6 +424,77 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+    }
+
+    /// An empty (or blank) account id is refused in every format, with the file and the line
+    /// (CSV) or the account's position (TOML, JSON), for the specs and the book alike.
+    #[test]
+    fn an_empty_account_id_is_refused_in_every_format() {
+        let t = table();
+        let cases = [
+            (
+                "a.csv",
+                Format::Csv,
+                "account,asset,balance\nx,ETH,1\n\"\",ETH,10\n",
+                "a.csv:3: empty account id",
+            ),
+            ("a.csv", Format::Csv, "account,asset,balance\n  ,ETH,10\n", "a.csv:2: empty account id"),
+            (
+                "a.json",
+                Format::Json,
+                r#"[{"id":"x","balances":{"ETH":"1"}},{"id":"","balances":{"ETH":"10","USDC":"-15000"}}]"#,
+                "a.json: account #2 (''): empty account id",
+            ),
+            (
+                "a.json",
+                Format::Json,
+                r#"{"accounts":[{"id":" ","balances":{"ETH":"10"}}]}"#,
+                "a.json: account #1 (' '): empty account id",
+            ),
+            (
+                "a.toml",
+                Format::Toml,
+                "[[accounts]]\nid = \"\"\nbalances = { ETH = \"10\", USDC = \"-15000\" }\n",
+                "a.toml: account #1 (''): empty account id",
+            ),
+        ];
+        for (name, format, text, want) in cases {
+            let e = parse_accounts(Path::new(name), text, format, &t).unwrap_err().to_string();
+            assert_eq!(e, want);
+            let e = parse_book(Path::new(name), text, format, &t).unwrap_err().to_string();
+            assert_eq!(e, want);
+        }
+    }
+
+    /// A header that names a column twice is refused at line 1, naming the column: the reader
+    /// would otherwise read the first copy and ignore the other.
+    #[test]
+    fn a_column_named_twice_is_refused() {
+        let t = table();
+        let cases = [
+            (
+                "account,asset,balance,balance\na,ETH,10,99\n",
+                "column 'balance' is given twice (columns 3 and 4)",
+            ),
+            (
+                "account,account,asset,balance\na,b,ETH,10\n",
+                "column 'account' is given twice (columns 1 and 2)",
+            ),
+            ("account,asset,balance,Tier,tier\na,ETH,10,,\n", "columns 'Tier' and 'tier' (columns 4 and 5)"),
+            (
+                "Asset,account, asset ,balance\nETH,a,ETH,10\n",
+                "columns 'Asset' and 'asset' (columns 1 and 3)",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse_accounts(Path::new("a.csv"), text, Format::Csv, &t).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("a.csv:1: {want}")), "got {e}\nwant {want}");
+            let e = parse_book(Path::new("a.csv"), text, Format::Csv, &t).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("a.csv:1: {want}")), "got {e}\nwant {want}");
+        }
+        // Other columns, read by no one, may repeat.
+        let text = "account,note,asset,note,balance\na,x,ETH,y,10\n";
+        assert_eq!(parse_accounts(Path::new("a.csv"), text, Format::Csv, &t).unwrap().len(), 1);
     }
 
     #[test]

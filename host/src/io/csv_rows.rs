@@ -246,9 +246,10 @@ struct Columns {
 
 impl Columns {
     fn of<'h>(path: &Path, header: impl Iterator<Item = &'h [u8]> + Clone) -> Result<Columns, InputError> {
-        let col =
-            |name: &str| header.clone().position(|h| h.trim_ascii().eq_ignore_ascii_case(name.as_bytes()));
-        let (Some(account), Some(asset), Some(balance)) = (col("account"), col("asset"), col("balance"))
+        let col = |name: &str| {
+            super::header_column(header.clone(), &[name]).map_err(|e| InputError::at(path, 1, e))
+        };
+        let (Some(account), Some(asset), Some(balance)) = (col("account")?, col("asset")?, col("balance")?)
         else {
             return Err(InputError::at(
                 path,
@@ -256,7 +257,7 @@ impl Columns {
                 "header must name the columns account, asset, balance (and optionally tier)",
             ));
         };
-        Ok(Columns { account, asset, balance, tier: col("tier"), count: header.count() })
+        Ok(Columns { account, asset, balance, tier: col("tier")?, count: header.count() })
     }
 
     fn check_count(&self, path: &Path, line: usize, fields: usize) -> Result<(), InputError> {

@@ -112,6 +112,36 @@ impl Format {
     }
 }
 
+/// The position of the column a header names by any of `names` (ASCII case and surrounding
+/// spaces ignored), if any. A column named twice, or by two of `names` (`timestamp` and `ts`),
+/// is refused: which copy to read would be a guess.
+pub(crate) fn header_column<H: AsRef<[u8]>>(
+    header: impl Iterator<Item = H>,
+    names: &[&str],
+) -> Result<Option<usize>, String> {
+    let mut found: Option<(usize, String)> = None;
+    for (i, h) in header.enumerate() {
+        let h = h.as_ref().trim_ascii();
+        if !names.iter().any(|n| h.eq_ignore_ascii_case(n.as_bytes())) {
+            continue;
+        }
+        let h = String::from_utf8_lossy(h).into_owned();
+        if let Some((j, first)) = found {
+            let (j, i) = (j + 1, i + 1);
+            return Err(if first == h {
+                format!("column '{h}' is given twice (columns {j} and {i}): keep one")
+            } else {
+                format!(
+                    "columns '{first}' and '{h}' (columns {j} and {i}) both name column '{}': keep one",
+                    names[0]
+                )
+            });
+        }
+        found = Some((i, h));
+    }
+    Ok(found.map(|(i, _)| i))
+}
+
 /// Line of a serde_json error (1-based), for messages.
 pub(crate) fn json_line(e: &serde_json::Error) -> usize {
     e.line().max(1)

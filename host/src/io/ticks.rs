@@ -126,9 +126,9 @@ fn parse_ticks_from(
             // words.
             let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(input);
             let h = rdr.headers().map_err(|e| InputError::at(path, 1, e))?.clone();
-            let col = |n: &str| h.iter().position(|x| x.eq_ignore_ascii_case(n));
+            let col = |n: &[&str]| super::header_column(h.iter(), n).map_err(|e| InputError::at(path, 1, e));
             let (Some(its), Some(ia), Some(ip)) =
-                (col("timestamp").or(col("ts")), col("asset"), col("price"))
+                (col(&["timestamp", "ts"])?, col(&["asset"])?, col(&["price"])?)
             else {
                 return Err(InputError::at(path, 1, "header must name the columns timestamp, asset, price"));
             };
@@ -257,6 +257,22 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a[0].entry.spot.asset, 1_952_100);
         assert_eq!(a[0].entry.stressed.asset, 1_756_890); // 195.21 * 0.9
+    }
+
+    /// A CSV header naming a column twice, or the time as both `timestamp` and `ts`, is
+    /// refused at line 1: the first copy would be read and the other ignored.
+    #[test]
+    fn a_column_named_twice_is_refused() {
+        let t = table();
+        let cases = [
+            ("timestamp,asset,price,ts\n1,ETH,2020,2\n", "columns 'timestamp' and 'ts' (columns 1 and 4)"),
+            ("ts,asset,price,price\n1,ETH,2020,2030\n", "column 'price' is given twice (columns 3 and 4)"),
+            ("ts,ASSET,price,asset\n1,ETH,2020,USDC\n", "columns 'ASSET' and 'asset' (columns 2 and 4)"),
+        ];
+        for (text, want) in cases {
+            let e = parse_ticks(Path::new("t.csv"), text, Format::Csv, &t).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("t.csv:1: {want}")), "got {e}\nwant {want}");
+        }
     }
 
     #[test]
