@@ -556,8 +556,10 @@ mod tests {
             write(&good, if is_book { accounts() } else { ticks() });
             let bytes = std::fs::read(&good).unwrap();
             let p = dir.path().join(name);
-            for at in 0..bytes.len() {
-                for v in [0x00, 0xff, bytes[at] ^ 0x80] {
+            // Every third byte, two values each: the whole sweep took about two minutes of
+            // the default tests' time, and a third of it still reaches the crates' panics.
+            for at in (0..bytes.len()).step_by(3) {
+                for v in [0xff, bytes[at] ^ 0x80] {
                     let mut bad = bytes.clone();
                     bad[at] = v;
                     std::fs::write(&p, &bad).unwrap();
