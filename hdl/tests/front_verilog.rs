@@ -96,11 +96,11 @@ fn whole_card_verilog_passes_verilator_lint() {
     assert!(v.contains("module top"));
     // The core inside the card keeps the same modules as the core on its own (lanes, lane
     // memories, write tree, columns, command bus copy), so yosys does not merge their registers;
-    // the card adds the packer's eight entry register selects and its popcount's two copies
-    // of the pending word.
+    // the card adds the packer's eight entry register selects, its popcount's two copies
+    // of the pending word and the decoder's nine copies of its Issue flag.
     let kept = |v: &str| v.matches("(* keep_hierarchy *)").count();
     assert!(kept(&core) > 0);
-    assert_eq!(kept(&v), kept(&core) + 10, "kept modules: the card's against the core's");
+    assert_eq!(kept(&v), kept(&core) + 19, "kept modules: the card's against the core's");
     for k in 0..8 {
         let sel = format!("(* keep_hierarchy *)\nmodule top$packer$sel{k}(");
         assert!(v.contains(&sel), "the packer's select {k} is not kept");
@@ -108,6 +108,10 @@ fn whole_card_verilog_passes_verilator_lint() {
     for w in ["pcw_b", "pcw_a"] {
         let copy = format!("(* keep_hierarchy *)\nmodule top$packer${w}(");
         assert!(v.contains(&copy), "the popcount's copy {w} is not kept");
+    }
+    for c in ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "a"] {
+        let copy = format!("(* keep_hierarchy *)\nmodule top$decoder$iss_{c}(");
+        assert!(v.contains(&copy), "the decoder's Issue copy {c} is not kept");
     }
     lint("front-lint-card", &v);
 }

@@ -170,8 +170,10 @@ pub fn add_localparams(v: &str) -> String {
 /// column accumulator of a lane (`top$lanes$<n>$acc_s$<k>`, `top$lanes$<n>$acc_r$<k>`, see
 /// [`crate::core::col_acc`]), the command register's bus copy (`top$cb_*`, see
 /// [`crate::core::scan_core`]) and, in the whole card, the event packer's entry register
-/// selects (`top$packer$sel<n>`) and its popcount's copies of the pending word
-/// (`top$packer$pcw_b`, `top$packer$pcw_a`, see [`crate::front::evt_packer`]) `(* keep_hierarchy *)`.
+/// selects (`top$packer$sel<n>`), its popcount's copies of the pending word
+/// (`top$packer$pcw_b`, `top$packer$pcw_a`, see [`crate::front::evt_packer`]) and the command
+/// decoder's copies of its Issue flag (`top$decoder$iss_c<n>`, `top$decoder$iss_a`, see
+/// [`crate::front::cmd_decoder`]) `(* keep_hierarchy *)`.
 ///
 /// The lanes all receive the same control bits, so once yosys flattens the design it merges
 /// their identical control registers (`opt_merge`) into one copy that drives every lane's
@@ -209,6 +211,13 @@ pub fn keep_lane_hierarchy(v: &str) -> String {
         {
             // The packer's entry register selects (see `evt_packer`): one per entry register,
             // kept, so not merged into one flop that drives all eight.
+            out.push_str("(* keep_hierarchy *)\n");
+        } else if let Some(rest) = line.strip_prefix("module top$decoder$iss_")
+            && let Some((n, _)) = rest.split_once('(')
+            && (n == "a" || n.strip_prefix('c').is_some_and(digits))
+        {
+            // The decoder's copies of its Issue flag (see `cmd_decoder`): one per term shift
+            // register, kept, so not merged into one flop whose enable drives all nine.
             out.push_str("(* keep_hierarchy *)\n");
         } else if line.starts_with("module top$packer$pcw_b(") || line.starts_with("module top$packer$pcw_a(")
         {
