@@ -399,3 +399,15 @@ fn a_two_legged_account_on_the_dram_card_is_refused_with_what_serves_it() {
     assert!(!soft.stdout.is_empty());
     assert_eq!(soft.stdout, routed.stdout, "the routed DRAM card's events are software's");
 }
+
+/// `gen-book` refuses a book beyond the accounts limit before writing a byte: on main
+/// `--accounts 99999999999` wrote gigabytes towards about 6 TB. (Its check of the disk's free
+/// space is not tested here: the outcome would depend on the disk.)
+#[test]
+fn gen_book_refuses_a_book_beyond_the_limit_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("big");
+    let o = liqscan(&["gen-book", "--accounts", "99999999999", "--dir", out.to_str().unwrap()]);
+    refused(&o, &["--accounts", "99999999999"]);
+    assert!(!out.join("accounts.csv").exists(), "nothing written");
+}
