@@ -159,7 +159,6 @@ fn write_ticks(w: &mut impl Write, n: usize, rng: &mut ChaCha8Rng) -> std::io::R
     Ok(())
 }
 
-/// Writes the three files.
 /// Bytes an account takes in each file, rounded up from the generated 1 M-account book
 /// (accounts.csv 59.3 MB, accounts.arrow about 92 MB, accounts.parquet about 25 MB).
 const CSV_BYTES: u64 = 64;
@@ -170,11 +169,13 @@ const PARQUET_BYTES: u64 = 32;
 fn free_bytes(dir: &std::path::Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain data (zero is a valid value); the call gets a NUL-terminated
+    // path and a statvfs to fill.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a NUL-terminated path and a statvfs to fill.
     (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
 
+/// Writes the three files.
 pub fn run(a: Args) -> Result<()> {
     // Refused before a byte is written: a book the limit or the disk cannot take would fill the
     // disk and leave a partial accounts.csv behind.
