@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use liqscan_host::book::Book;
 use liqscan_host::io::accounts::{book_of, estimate_book, read_book};
 use liqscan_host::io::breaches::BreachWriter;
-use liqscan_host::io::outputs::refuse_input_as_output;
+use liqscan_host::io::outputs::{named_inputs, refuse_input_as_output};
 use liqscan_host::io::ticks::{Tick, read_bars, read_ticks};
 use liqscan_host::io::venue::read_venue_draft;
 use liqscan_host::io::venue_book::{VenueAndBook, read_venue_and_book};
@@ -251,9 +251,7 @@ pub fn run(a: Args) -> Result<()> {
     if a.card_accounts == Some(0) {
         bail!("--card-accounts 0: the card must hold at least one account (use --backend software)");
     }
-    let mut inputs: Vec<(&str, &std::path::Path)> = vec![("--venue", &a.venue), ("--accounts", &a.accounts)];
-    inputs.extend(a.ticks.iter().map(|t| ("--ticks", t.as_path())));
-    inputs.extend(a.bars.iter().filter_map(|b| Some(("--bars", std::path::Path::new(b.split_once('=')?.1)))));
+    let inputs = named_inputs(Some(&a.venue), Some(&a.accounts), &a.ticks, &a.bars);
     refuse_input_as_output("--out", &a.out, &inputs).map_err(anyhow::Error::msg)?;
     let draft = read_venue_draft(&a.venue)?;
     let t_read = Instant::now();

@@ -2,7 +2,23 @@
 //! accounts file would truncate the book it was about to read (and exit 0 with the events in
 //! its place).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The input files of a command that reads a venue, accounts, tick files and bar files
+/// (`SYMBOL=PATH`), each with the flag that named it, for [`refuse_input_as_output`].
+pub fn named_inputs<'a>(
+    venue: Option<&'a Path>,
+    accounts: Option<&'a Path>,
+    ticks: &'a [PathBuf],
+    bars: &'a [String],
+) -> Vec<(&'static str, &'a Path)> {
+    let mut inputs: Vec<(&str, &Path)> = Vec::new();
+    inputs.extend(venue.map(|p| ("--venue", p)));
+    inputs.extend(accounts.map(|p| ("--accounts", p)));
+    inputs.extend(ticks.iter().map(|p| ("--ticks", p.as_path())));
+    inputs.extend(bars.iter().filter_map(|b| Some(("--bars", Path::new(b.split_once('=')?.1)))));
+    inputs
+}
 
 /// Refuses `out` (flag `flag`) when it is one of `inputs` (flag, path): the same file by device
 /// and inode, so a symlink or another spelling of the path is caught too. An output that does

@@ -424,11 +424,12 @@ impl KeeperConfig {
     /// Refuses an output (`--out`, `--hlog`, a JSONL executor) that is one of the input files
     /// (the venue, accounts, ticks, bars): opening it would truncate what the keeper reads.
     pub fn refuse_inputs_as_outputs(&self, exec: &ExecutorSpec) -> Result<(), KeeperError> {
-        let mut inputs: Vec<(&str, &Path)> = Vec::new();
-        inputs.extend(self.venue.as_deref().map(|p| ("--venue", p)));
-        inputs.extend(self.accounts.as_deref().map(|p| ("--accounts", p)));
-        inputs.extend(self.ticks.iter().map(|p| ("--ticks", p.as_path())));
-        inputs.extend(self.bars.iter().filter_map(|b| Some(("--bars", Path::new(b.split_once('=')?.1)))));
+        let inputs = crate::io::outputs::named_inputs(
+            self.venue.as_deref(),
+            self.accounts.as_deref(),
+            &self.ticks,
+            &self.bars,
+        );
         let mut outputs: Vec<(String, &Path)> = Vec::new();
         outputs.extend(self.out.as_deref().map(|p| ("--out".to_string(), p)));
         outputs.extend(self.hlog.as_deref().map(|p| ("--hlog".to_string(), p)));
